@@ -1,0 +1,402 @@
+/**
+ * The typed message bus: every component publishes, requests and consumes Protobuf messages through it.
+ * Subjects are derived from the message itself (its catalogue address, correlation id and entity ids), so a
+ * message can only travel on the subject its type belongs to. A message that cannot be decoded is moved to
+ * the dead-letter stream with the reason and never stops a subscriber or a consumer.
+ */
+import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  DeliverPolicy,
+  jetstream,
+  type JetStreamClient,
+  jetstreamManager,
+  type JetStreamPublishOptions,
+  type JsMsg,
+  type PubAck,
+} from "@nats-io/jetstream";
+import {
+  errors,
+  headers,
+  type Msg,
+  nanos,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
+import type { Metadata } from "../pb/common_pb.ts";
+import { MetadataSchema } from "../pb/common_pb.ts";
+import { addressOf, type BusMessage, schemaOf } from "./catalogue.ts";
+import { decodeAs, decodeBySubject, encode } from "./codec.ts";
+import { PublishError, RequestError } from "./errors.ts";
+import { buildSubject, deadLetterSubject } from "./subjects.ts";
+
+/** Header carrying why a message was dead-lettered, and the subject it came from. */
+export const DLQ_REASON_HEADER = "Compozy-Dlq-Reason";
+export const DLQ_SUBJECT_HEADER = "Compozy-Dlq-Subject";
+/** Header of an error reply to a request: the responder could not handle it. */
+export const ERROR_REPLY_HEADER = "Compozy-Error";
+
+export interface BusOptions {
+  /** The component name written into every Metadata this bus mints. */
+  source: string;
+  /** How long a JetStream publish keeps retrying through an outage before it fails loudly; default 30 s. */
+  publishDeadlineMs?: number;
+}
+
+export interface PublishOptions {
+  /** Deduplication id; default the message's metadata.event_id. */
+  msgId?: string;
+  expect?: JetStreamPublishOptions["expect"];
+}
+
+export interface RequestOptions {
+  /** One attempt's wait for a reply; default 5 s. */
+  timeoutMs?: number;
+  /** Total time across retries of an unanswered request; default = timeoutMs (one attempt). */
+  deadlineMs?: number;
+}
+
+/** What a JetStream handler wants done with its message. */
+export type Outcome = { ack: true } | { nakDelayMs: number } | { term: string };
+
+export interface Delivery {
+  subject: string;
+  /** 1 for the first delivery. */
+  deliveryCount: number;
+  /** Extends the ack deadline while a long handler works. */
+  working(): void;
+}
+
+export interface ConsumeOptions<M> {
+  stream: string;
+  durable: string;
+  filterSubject?: string;
+  /** Redelivery after this long without an ack; default 30 s. */
+  ackWaitMs?: number;
+  maxAckPending?: number;
+  /** Messages pulled at once; default 256. */
+  batch?: number;
+  handler: (message: M, delivery: Delivery) => Promise<Outcome | void> | Outcome | void;
+}
+
+export interface Consumer {
+  stop(): Promise<void>;
+}
+
+interface Addressable {
+  metadata?: Metadata;
+  workflow?: { id: string; execId: string };
+  task?: { execId: string };
+  agent?: { execId: string };
+  tool?: { execId: string };
+}
+
+/**
+ * The subject a catalogued message travels on. The entity id is the execution id of the message's
+ * component, except for a WorkflowTrigger, which names the workflow definition.
+ */
+export function subjectOf(message: BusMessage): string {
+  const address = addressOf(message.$typeName);
+  if (!address) throw new Error(`${message.$typeName} has no subject: it is not in the message catalogue`);
+  const m = message as Addressable;
+  const correlationId = m.metadata?.correlationId ?? "";
+  let id: string | undefined;
+  if (address.component === "workflow") {
+    id = address.type === "trigger" ? m.workflow?.id : m.workflow?.execId;
+  } else {
+    id = m[address.component]?.execId;
+  }
+  return buildSubject({
+    correlationId,
+    component: address.component,
+    kind: address.kind,
+    id: id ?? "",
+    type: address.type,
+  });
+}
+
+export class Bus {
+  readonly js: JetStreamClient;
+  private readonly publishDeadlineMs: number;
+
+  constructor(readonly nc: NatsConnection, readonly options: BusOptions) {
+    this.js = jetstream(nc);
+    this.publishDeadlineMs = options.publishDeadlineMs ?? 30_000;
+  }
+
+  /** A new Metadata for a message of this component. */
+  metadata(correlationId: string, eventId: string = crypto.randomUUID()): Metadata {
+    return create(MetadataSchema, {
+      correlationId,
+      eventId,
+      source: this.options.source,
+      time: timestampNow(),
+    });
+  }
+
+  /**
+   * Publishes to JetStream and waits for the stream's acknowledgement. Through an outage it retries with the
+   * same message id (so a publish that did land is not stored twice) until the publish deadline, then throws
+   * PublishError: a message is stored or the caller knows it is not.
+   */
+  async publish(message: BusMessage, options: PublishOptions = {}): Promise<PubAck> {
+    const msgId = options.msgId ?? message.metadata?.eventId;
+    return await this.publishRaw(subjectOf(message), encodeMessage(message), msgId, options.expect);
+  }
+
+  /** Publishes already-encoded bytes to JetStream with the same retry policy as {@link publish}. */
+  async publishRaw(
+    subject: string,
+    data: Uint8Array,
+    msgId?: string,
+    expect?: JetStreamPublishOptions["expect"],
+    hdrs?: Record<string, string>,
+  ): Promise<PubAck> {
+    const deadline = Date.now() + this.publishDeadlineMs;
+    let attempt = 0;
+    let delay = 50;
+    while (true) {
+      attempt++;
+      try {
+        const h = headers();
+        for (const [k, v] of Object.entries(hdrs ?? {})) h.set(k, v);
+        return await this.js.publish(subject, data, {
+          msgID: msgId,
+          expect,
+          headers: hdrs ? h : undefined,
+          timeout: Math.max(100, Math.min(2_000, deadline - Date.now())),
+        });
+      } catch (e) {
+        if (!isTransient(e) || Date.now() + delay >= deadline) {
+          throw new PublishError(
+            `Publish to '${subject}' failed after ${attempt} attempt(s): ${errorMessage(e)}`,
+            subject,
+            attempt,
+            { cause: e },
+          );
+        }
+        await sleep(delay);
+        delay = Math.min(delay * 2, 1_000);
+      }
+    }
+  }
+
+  /** Publishes on core NATS without waiting: for notifications whose loss costs nothing (e.g. live views). */
+  publishCore(message: BusMessage): void {
+    this.nc.publish(subjectOf(message), encodeMessage(message));
+  }
+
+  /**
+   * Sends a request/reply command on core NATS and decodes the reply. An unanswered request (no responder, or
+   * no reply in time) is retried until the deadline; an error reply from the responder is not.
+   */
+  async request<R extends DescMessage>(
+    message: BusMessage,
+    replySchema: R,
+    options: RequestOptions = {},
+  ): Promise<MessageShape<R>> {
+    const subject = subjectOf(message);
+    const data = encodeMessage(message);
+    const timeout = options.timeoutMs ?? 5_000;
+    const deadline = Date.now() + (options.deadlineMs ?? timeout);
+    let delay = 50;
+    let attempt = 0;
+    while (true) {
+      attempt++;
+      let reply: Msg;
+      try {
+        reply = await this.nc.request(subject, data, {
+          timeout: Math.max(50, Math.min(timeout, deadline - Date.now())),
+        });
+      } catch (e) {
+        if (!isTransient(e) || Date.now() + delay >= deadline) {
+          throw new RequestError(
+            `Request on '${subject}' got no reply after ${attempt} attempt(s): ${errorMessage(e)}`,
+            subject,
+            { cause: e },
+          );
+        }
+        await sleep(delay);
+        delay = Math.min(delay * 2, 1_000);
+        continue;
+      }
+      const refused = reply.headers?.get(ERROR_REPLY_HEADER);
+      if (refused) throw new RequestError(`Request on '${subject}' was refused: ${refused}`, subject);
+      return decodeAs(replySchema, `${subject} (reply)`, reply.data);
+    }
+  }
+
+  /**
+   * Answers request/reply commands on `filter` (in a queue group, so several processes share the work). A
+   * request that cannot be decoded is dead-lettered and answered with an error reply; so is one whose handler
+   * throws, so that no requester waits for nothing.
+   */
+  serve<R extends DescMessage>(
+    filter: string,
+    queue: string,
+    replySchema: R,
+    handler: (
+      message: MessageShape<DescMessage>,
+      subject: string,
+    ) => Promise<MessageShape<R>> | MessageShape<R>,
+  ): Subscription {
+    return this.nc.subscribe(filter, {
+      queue,
+      callback: (err, msg) => {
+        if (err) return;
+        this.answer(msg, replySchema, handler);
+      },
+    });
+  }
+
+  private async answer<R extends DescMessage>(
+    msg: Msg,
+    replySchema: R,
+    handler: (
+      message: MessageShape<DescMessage>,
+      subject: string,
+    ) => Promise<MessageShape<R>> | MessageShape<R>,
+  ): Promise<void> {
+    let decoded;
+    try {
+      decoded = decodeBySubject(msg.subject, msg.data);
+    } catch (e) {
+      await this.deadLetter(msg.subject, msg.data, errorMessage(e));
+      respondError(msg, errorMessage(e));
+      return;
+    }
+    try {
+      const reply = await handler(decoded, msg.subject);
+      msg.respond(encode(replySchema, reply));
+    } catch (e) {
+      respondError(msg, errorMessage(e));
+    }
+  }
+
+  /** Subscribes on core NATS; undecodable messages are dead-lettered and skipped. */
+  subscribe(
+    filter: string,
+    handler: (message: MessageShape<DescMessage>, subject: string) => void,
+  ): Subscription {
+    return this.nc.subscribe(filter, {
+      callback: (err, msg) => {
+        if (err) return;
+        let decoded;
+        try {
+          decoded = decodeBySubject(msg.subject, msg.data);
+        } catch (e) {
+          this.deadLetter(msg.subject, msg.data, errorMessage(e)).catch(() => {});
+          return;
+        }
+        handler(decoded, msg.subject);
+      },
+    });
+  }
+
+  /**
+   * Consumes a JetStream stream with a durable pull consumer shared by every process that uses the same
+   * name. The consumer is created if missing. A message that cannot be decoded is dead-lettered and
+   * terminated; a handler that throws gets its message redelivered with a growing delay.
+   */
+  async consume<M extends MessageShape<DescMessage>>(options: ConsumeOptions<M>): Promise<Consumer> {
+    const jsm = await jetstreamManager(this.nc);
+    const ackWait = options.ackWaitMs ?? 30_000;
+    await jsm.consumers.add(options.stream, {
+      durable_name: options.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(ackWait),
+      max_ack_pending: options.maxAckPending ?? 10_000,
+      max_deliver: -1,
+      filter_subject: options.filterSubject,
+    });
+    const consumer = await this.js.consumers.get(options.stream, options.durable);
+    const messages: ConsumerMessages = await consumer.consume({ max_messages: options.batch ?? 256 });
+    const loop = (async () => {
+      for await (const msg of messages) {
+        this.handleDelivery(msg, options.handler as ConsumeOptions<MessageShape<DescMessage>>["handler"]);
+      }
+    })();
+    return {
+      stop: async () => {
+        await messages.close();
+        await loop;
+      },
+    };
+  }
+
+  private async handleDelivery(
+    msg: JsMsg,
+    handler: ConsumeOptions<MessageShape<DescMessage>>["handler"],
+  ): Promise<void> {
+    let decoded;
+    try {
+      decoded = decodeBySubject(msg.subject, msg.data);
+    } catch (e) {
+      try {
+        await this.deadLetter(msg.subject, msg.data, errorMessage(e));
+        msg.term(errorMessage(e));
+      } catch {
+        // The DLQ is unreachable: leave the message for redelivery rather than lose it.
+        msg.nak(1_000);
+      }
+      return;
+    }
+    const deliveryCount = msg.info.deliveryCount;
+    try {
+      const outcome = await handler(decoded, {
+        subject: msg.subject,
+        deliveryCount,
+        working: () => msg.working(),
+      });
+      if (!outcome || "ack" in outcome) msg.ack();
+      else if ("nakDelayMs" in outcome) msg.nak(outcome.nakDelayMs);
+      else msg.term(outcome.term);
+    } catch {
+      // At-least-once: the handler failed, so the message comes back, later each time.
+      msg.nak(Math.min(100 * 2 ** Math.min(deliveryCount, 8), 30_000));
+    }
+  }
+
+  /** Moves a message to `compozy.dlq.<component>.<kind>` with the reason and original subject in headers. */
+  async deadLetter(subject: string, data: Uint8Array, reason: string): Promise<void> {
+    const tokens = subject.split(".");
+    const component = safeToken(tokens[2]);
+    const kind = safeToken(tokens[3]);
+    await this.publishRaw(deadLetterSubject(component, kind), data, undefined, undefined, {
+      [DLQ_REASON_HEADER]: reason.slice(0, 1_000),
+      [DLQ_SUBJECT_HEADER]: subject,
+    });
+  }
+}
+
+function encodeMessage(message: BusMessage): Uint8Array {
+  return encode(schemaOf(message.$typeName), message as never);
+}
+
+function respondError(msg: Msg, reason: string): void {
+  if (!msg.reply) return;
+  const h = headers();
+  h.set(ERROR_REPLY_HEADER, reason.replace(/[\r\n]+/g, " ").slice(0, 1_000));
+  msg.respond(new Uint8Array(), { headers: h });
+}
+
+function safeToken(token: string | undefined): string {
+  return token && /^[A-Za-z0-9_-]+$/.test(token) ? token : "unknown";
+}
+
+function isTransient(e: unknown): boolean {
+  return e instanceof errors.TimeoutError || e instanceof errors.NoRespondersError ||
+    e instanceof errors.RequestError || e instanceof errors.ConnectionError ||
+    (e instanceof Error && /timeout|no responders|disconnect|reconnect/i.test(e.message));
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,61 @@
+/** Errors of the NATS layer. Each names what failed so a log line alone is enough to act on. */
+
+/** A subject token or a whole subject that does not follow `compozy.<corr>.<component>.<kind>.<id>.<type>`. */
+export class SubjectError extends Error {
+  override name = "SubjectError";
+  constructor(message: string, readonly subject?: string, readonly token?: string) {
+    super(message);
+  }
+}
+
+/** Bytes that are not a valid Protobuf encoding of the message their subject promises. */
+export class DecodeError extends Error {
+  override name = "DecodeError";
+  constructor(message: string, readonly subject: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** No `nats-server` binary could be found to start a managed server. */
+export class NatsServerNotFoundError extends Error {
+  override name = "NatsServerNotFoundError";
+  constructor() {
+    super(
+      "Cannot start NATS: no 'nats-server' binary found on PATH (or in NATS_SERVER_BIN). " +
+        "Install it with 'sudo apt-get install -y nats-server' (Debian/Ubuntu) or 'brew install nats-server', " +
+        "or point Compozy at a running server with NATS_URL=nats://host:4222.",
+    );
+  }
+}
+
+/** The managed server did not start or did not become ready. */
+export class NatsServerStartError extends Error {
+  override name = "NatsServerStartError";
+  constructor(message: string, readonly output: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** NATS could not be reached (at start, or for longer than the publish deadline). */
+export class NatsUnavailableError extends Error {
+  override name = "NatsUnavailableError";
+  constructor(message: string, readonly url: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** A JetStream publish that could not be acknowledged before its deadline: the message is NOT stored. */
+export class PublishError extends Error {
+  override name = "PublishError";
+  constructor(message: string, readonly subject: string, readonly attempts: number, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** A request that got no reply before its deadline, or whose responder returned an error reply. */
+export class RequestError extends Error {
+  override name = "RequestError";
+  constructor(message: string, readonly subject: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * A managed `nats-server` with JetStream on a free loopback port, for `compozy dev` and the test suites.
+ * The child stays in our process group, so a SIGKILL of the group stops it too, and a restart on the same
+ * store directory resumes from what JetStream stored (nats-server 2.9 keeps no lock file that could block it).
+ */
+import { join } from "node:path";
+import { NatsServerNotFoundError, NatsServerStartError } from "./errors.ts";
+
+export interface ManagedNatsOptions {
+  /** JetStream's store directory; created when missing. */
+  storeDir: string;
+  /** Port to listen on; default a free one chosen by the server. Pass the old port to restart in place. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Path to the binary; default NATS_SERVER_BIN, then `nats-server` on PATH. */
+  binary?: string;
+  /** How long to wait for the server to listen; default 10 s. */
+  readyTimeoutMs?: number;
+}
+
+/** Finds the nats-server binary, or throws NatsServerNotFoundError saying how to install it. */
+export async function findNatsServerBinary(explicit?: string): Promise<string> {
+  const candidates = [explicit, Deno.env.get("NATS_SERVER_BIN")].filter((c): c is string => !!c);
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":").filter(Boolean)) {
+    candidates.push(join(dir, "nats-server"));
+  }
+  for (const candidate of candidates) {
+    try {
+      const info = await Deno.stat(candidate);
+      if (info.isFile) return candidate;
+    } catch {
+      // Not here: try the next place.
+    }
+  }
+  throw new NatsServerNotFoundError();
+}
+
+export class ManagedNatsServer {
+  private stopped = false;
+
+  private constructor(
+    readonly url: string,
+    readonly port: number,
+    readonly storeDir: string,
+    private readonly child: Deno.ChildProcess,
+    private readonly output: () => string,
+  ) {}
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  /** Starts the server and resolves once it accepts connections. */
+  static async start(options: ManagedNatsOptions): Promise<ManagedNatsServer> {
+    const binary = await findNatsServerBinary(options.binary);
+    const host = options.host ?? "127.0.0.1";
+    const portsDir = join(options.storeDir, "ports");
+    await Deno.mkdir(portsDir, { recursive: true });
+    const args = [
+      "-a",
+      host,
+      "-p",
+      String(options.port ?? -1),
+      "-js",
+      "-sd",
+      join(options.storeDir, "jetstream"),
+      "--ports_file_dir",
+      portsDir,
+    ];
+    const child = new Deno.Command(binary, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+    let output = "";
+    const collect = async (stream: ReadableStream<Uint8Array>) => {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        // Keep the tail only: a long-running server logs forever.
+        output = (output + chunk).slice(-16_384);
+      }
+    };
+    collect(child.stdout).catch(() => {});
+    collect(child.stderr).catch(() => {});
+    const portsFile = join(portsDir, `nats-server_${child.pid}.ports`);
+    try {
+      const url = await waitForPortsFile(portsFile, child, options.readyTimeoutMs ?? 10_000, () => output);
+      const server = new ManagedNatsServer(
+        url,
+        Number(new URL(url).port),
+        options.storeDir,
+        child,
+        () => output,
+      );
+      return server;
+    } catch (e) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+      throw e;
+    }
+  }
+
+  /** The last lines the server printed; useful in error reports. */
+  logTail(): string {
+    return this.output();
+  }
+
+  /** Stops the server gracefully (SIGTERM), then with SIGKILL after `graceMs`. Idempotent. */
+  async stop(graceMs = 5_000): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    try {
+      this.child.kill("SIGTERM");
+    } catch {
+      return; // Already exited.
+    }
+    const timer = setTimeout(() => {
+      try {
+        this.child.kill("SIGKILL");
+      } catch {
+        // Exited in the meantime.
+      }
+    }, graceMs);
+    await this.child.status;
+    clearTimeout(timer);
+  }
+
+  /** Kills the server at once, as a crash would. */
+  async kill(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      return;
+    }
+    await this.child.status;
+  }
+}
+
+async function waitForPortsFile(
+  portsFile: string,
+  child: Deno.ChildProcess,
+  timeoutMs: number,
+  output: () => string,
+): Promise<string> {
+  let exited: Deno.CommandStatus | undefined;
+  child.status.then((s) => exited = s);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (exited) {
+      throw new NatsServerStartError(
+        `nats-server exited with code ${exited.code} before it was ready: ${lastLine(output())}`,
+        output(),
+      );
+    }
+    try {
+      const ports = JSON.parse(await Deno.readTextFile(portsFile)) as { nats?: string[] };
+      const url = ports.nats?.[0];
+      if (url) return url;
+    } catch {
+      // Not written yet (or half written): poll again.
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new NatsServerStartError(`nats-server was not ready after ${timeoutMs} ms`, output());
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split("\n");
+  return lines[lines.length - 1] ?? "(no output)";
+}

@@ -134,7 +134,7 @@ Deno.test("bus against a real nats-server", async (t) => {
         "compozy.*.tool.cmds.*.execute",
         "runtime",
         ToolExecuteResultSchema,
-        async (m) => {
+        (m) => {
           const input = m as MessageShape<typeof CATALOGUE.tool.cmds.execute>;
           if (input.attempt === 7) throw new Error("sandbox exploded");
           return create(ToolExecuteResultSchema, {

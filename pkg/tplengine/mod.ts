@@ -28,7 +28,10 @@ export interface CompiledTemplate {
   readonly source: string;
   /** False for a plain string with no `{{ }}`. */
   readonly isTemplate: boolean;
-  /** Every path the template reads, as segments, in source order without duplicates; paths guarded by `default()` are listed too. */
+  /**
+   * Every path the template reads, as segments, in source order without duplicates; paths guarded by
+   * `default()` are listed too.
+   */
   references(): string[][];
   /**
    * A whole-value template (`"{{ .x }}"`, nothing outside the braces) returns the value with its type;

@@ -366,7 +366,8 @@ Deno.test("compileTemplate caches by source", () => {
 Deno.test("references", async (t) => {
   await t.step("lists every path in source order without duplicates, including guarded ones", () => {
     const tpl = compileTemplate(
-      "{{ .tasks.get-weather.output }} {{ default(.workflow.input.city, .env.CITY) }} {{ .tasks.get-weather.output }}",
+      "{{ .tasks.get-weather.output }} {{ default(.workflow.input.city, .env.CITY) }} " +
+        "{{ .tasks.get-weather.output }}",
     );
     assert.deepEqual(tpl.references(), [
       ["tasks", "get-weather", "output"],

@@ -3,7 +3,7 @@ import { lexExpression, type Token } from "./lexer.ts";
 import { TemplateError } from "./template_error.ts";
 
 /** Deepest nesting of parentheses, `!`, call arguments and pipe stages one expression may use. */
-export const MAX_DEPTH = 64;
+const MAX_DEPTH = 64;
 
 /** An expression tree node. `pos` is the 0-based offset in the template source used in error messages. */
 export type Node =
@@ -20,12 +20,11 @@ export type CompareOp = "==" | "!=" | "<" | "<=" | ">" | ">=";
 /** A template is literal text interleaved with `{{ expression }}` parts. */
 export type Part = { type: "text"; text: string } | { type: "expr"; node: Node };
 
-const EQUALITY = new Set(["==", "!="]);
-const ORDERING = new Set(["<", "<=", ">", ">="]);
+const COMPARISONS = new Set(["==", "!=", "<", "<=", ">", ">="]);
 
 /**
- * Splits `source` into text and expression parts. Text outside `{{ }}` is kept verbatim; a literal `{{` can be
- * written as `{{ "{{" }}`.
+ * Splits `source` into text and expression parts. Text outside `{{ }}` is kept verbatim; a literal `{{`
+ * can be written as `{{ "{{" }}`.
  */
 export function parseTemplate(source: string): Part[] {
   const parts: Part[] = [];
@@ -77,14 +76,11 @@ class Parser {
   private comparison(): Node {
     const left = this.unary();
     const opToken = this.peek();
-    if (opToken.kind !== "operator" || !(EQUALITY.has(opToken.text) || ORDERING.has(opToken.text))) {
-      return left;
-    }
+    if (!this.atComparison()) return left;
     this.index++;
     const right = this.unary();
-    const after = this.peek();
-    if (after.kind === "operator" && (EQUALITY.has(after.text) || ORDERING.has(after.text))) {
-      throw this.error(`comparisons cannot be chained; use parentheses or "&&"`, after.pos);
+    if (this.atComparison()) {
+      throw this.error('comparisons cannot be chained; use parentheses or "&&"', this.peek().pos);
     }
     return { type: "compare", op: opToken.text as CompareOp, left, right, pos: opToken.pos };
   }
@@ -164,7 +160,7 @@ class Parser {
     return { type: "call", name: name.text, args, pos: name.pos };
   }
 
-  /** Bounds the parser's own recursion; `checkTreeDepth` bounds the tree it builds (pipes nest without it). */
+  /** Bounds the parser's own recursion; `checkTreeDepth` then bounds the tree (pipes nest without this). */
   private nested<T>(parse: () => T): T {
     if (++this.depth > MAX_DEPTH) throw tooDeep(this.source, this.peek().pos);
     try {
@@ -184,6 +180,11 @@ class Parser {
   private atOperator(op: string): boolean {
     const token = this.peek();
     return token.kind === "operator" && token.text === op;
+  }
+
+  private atComparison(): boolean {
+    const token = this.peek();
+    return token.kind === "operator" && COMPARISONS.has(token.text);
   }
 
   private peek(): Token {

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the static checks and every test, then prints `N passed, N failed` as the last line. The static
+# checks (fmt, lint, type check) count as one test, so a formatting slip is a red build too.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+
+echo "==> static checks: deno fmt --check, deno lint, deno check"
+if deno task --quiet check; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+echo "==> deno test (real nats-server, real HTTP, real Deno processes)"
+log=$(mktemp)
+NO_COLOR=1 deno test -A --parallel 2>&1 | tee "$log"
+code=${PIPESTATUS[0]}
+summary=$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$log" | tail -n1)
+if [ -n "$summary" ]; then
+  passed=$((passed + $(sed -E 's/.*\| ([0-9]+) passed.*/\1/' <<<"$summary")))
+  failed=$((failed + $(sed -E 's/.*\| ([0-9]+) failed.*/\1/' <<<"$summary")))
+elif [ "$code" -ne 0 ]; then
+  failed=$((failed + 1))
+fi
+rm -f "$log"
+
+echo "${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ] && [ "$code" -eq 0 ]

@@ -1,0 +1,50 @@
+/**
+ * What the API service and the CLI may ask of the engine. Everything goes over NATS (commands) or reads
+ * JetStream (state and history); no caller holds a reference to engine internals.
+ */
+import type { EventRecord, ExecutionState, WorkflowStatusName } from "./state/execution_state.ts";
+
+export interface TriggerOptions {
+  idempotencyKey?: string;
+  /** "api", "webhook", "schedule", "cli". */
+  source?: string;
+}
+
+export interface TriggerResult {
+  execId: string;
+  /** True when the idempotency key had already started an execution: execId is the first one's. */
+  duplicate: boolean;
+}
+
+export interface ListOptions {
+  workflowId?: string;
+  status?: WorkflowStatusName;
+  /** Opaque cursor returned by the previous page. */
+  cursor?: string;
+  limit?: number;
+}
+
+export interface ExecutionPage {
+  items: ExecutionState[];
+  next_cursor: string | null;
+}
+
+export interface ExecutionClient {
+  /** Starts an execution. Throws UnknownWorkflowError, InputValidationError (with the failing fields). */
+  trigger(workflowId: string, input: unknown, options?: TriggerOptions): Promise<TriggerResult>;
+  get(execId: string): Promise<ExecutionState | undefined>;
+  list(options?: ListOptions): Promise<ExecutionPage>;
+  /** The execution's history in order. Throws ExecutionNotFoundError. */
+  events(execId: string): Promise<EventRecord[]>;
+  /** Follows the history live (after replaying what is stored); returns a stop function. */
+  watchEvents(execId: string, onEvent: (event: EventRecord) => void): Promise<() => void>;
+  /** Resolves when the execution is terminal or the time runs out, with the state at that moment. */
+  waitForEnd(execId: string, timeoutMs: number): Promise<ExecutionState>;
+  /** Control commands. Throw ExecutionNotFoundError, or ExecutionConflictError for a finished execution. */
+  cancel(execId: string, reason?: string): Promise<void>;
+  pause(execId: string): Promise<void>;
+  resume(execId: string): Promise<void>;
+  signal(execId: string, signalId: string, payload: unknown): Promise<void>;
+  /** Delivers to every execution waiting for the signal; returns their ids. */
+  broadcastSignal(signalId: string, payload: unknown): Promise<string[]>;
+}

@@ -1,0 +1,40 @@
+/** Errors the engine reports to its callers; each carries what the caller needs to answer a user. */
+
+export class UnknownWorkflowError extends Error {
+  override name = "UnknownWorkflowError";
+  constructor(readonly workflowId: string) {
+    super(`Unknown workflow '${workflowId}'`);
+  }
+}
+
+export interface FieldError {
+  /** JSON pointer of the failing field, e.g. `/city`. */
+  path: string;
+  message: string;
+}
+
+/** An input that fails the workflow's input schema: nothing was started. */
+export class InputValidationError extends Error {
+  override name = "InputValidationError";
+  constructor(readonly workflowId: string, readonly fields: FieldError[]) {
+    super(
+      `Input of workflow '${workflowId}' is invalid: ` +
+        fields.map((f) => `${f.path || "(input)"} ${f.message}`).join("; "),
+    );
+  }
+}
+
+export class ExecutionNotFoundError extends Error {
+  override name = "ExecutionNotFoundError";
+  constructor(readonly execId: string) {
+    super(`Unknown execution '${execId}'`);
+  }
+}
+
+/** A command that the execution's status does not allow, e.g. a signal to a finished execution. */
+export class ExecutionConflictError extends Error {
+  override name = "ExecutionConflictError";
+  constructor(readonly execId: string, readonly status: string, action: string) {
+    super(`Cannot ${action} execution '${execId}': it is ${status}`);
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The execution state as queries see it: the JSON shape of API.md, folded from the EVENTS stream into
+ * JetStream KV by the state manager.
+ */
+
+export const WORKFLOW_STATUSES = [
+  "PENDING",
+  "RUNNING",
+  "WAITING",
+  "PAUSED",
+  "SUCCESS",
+  "FAILED",
+  "TIMED_OUT",
+  "CANCELED",
+] as const;
+export type WorkflowStatusName = typeof WORKFLOW_STATUSES[number];
+
+export const TASK_STATUSES = [...WORKFLOW_STATUSES, "SCHEDULED", "RETRY_SCHEDULED", "SKIPPED"] as const;
+export type TaskStatusName = typeof TASK_STATUSES[number];
+
+/** Statuses no event can move an execution out of. */
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set([
+  "SUCCESS",
+  "FAILED",
+  "TIMED_OUT",
+  "CANCELED",
+  "SKIPPED",
+]);
+
+export function isTerminal(status: string): boolean {
+  return TERMINAL_STATUSES.has(status);
+}
+
+export interface ExecutionError {
+  message: string;
+  code: string;
+  details?: unknown;
+}
+
+export interface TokenUsageState {
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+}
+
+export interface TaskExecutionState {
+  task_id: string;
+  exec_id: string;
+  status: TaskStatusName;
+  output: unknown;
+  error: ExecutionError | null;
+  attempts: number;
+  started_at: string | null;
+  ended_at: string | null;
+  /** The parallel, collection or composite task this one runs under, if any. */
+  parent_exec_id?: string | null;
+  usage?: TokenUsageState;
+  /** The signal a waiting task waits for. */
+  waiting_for?: string | null;
+}
+
+export interface ExecutionState {
+  exec_id: string;
+  workflow_id: string;
+  status: WorkflowStatusName;
+  input: unknown;
+  output: unknown;
+  error: ExecutionError | null;
+  started_at: string | null;
+  ended_at: string | null;
+  tasks: TaskExecutionState[];
+  /** The root execution's id (its own for a top-level run). */
+  correlation_id: string;
+  parent?: { exec_id: string; task_exec_id: string } | null;
+}
+
+/** One entry of an execution's history, as `GET /api/executions/{id}/events` returns it. */
+export interface EventRecord {
+  seq: number;
+  subject: string;
+  /** `<component>.<type>`, e.g. `task.success`. */
+  type: string;
+  time: string;
+  /** The Protobuf message in its canonical JSON form. */
+  data: unknown;
+}

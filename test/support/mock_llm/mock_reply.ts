@@ -1,0 +1,79 @@
+/**
+ * The script a test hands to a mock LLM server: one {@link MockReply} per model request, served in
+ * order. The shapes are protocol-neutral; each protocol module renders them in its own wire format.
+ *
+ * @module
+ */
+
+/** Token counts the mock reports for one reply. */
+export interface MockUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** Reported when a reply does not say otherwise, so that usage sums are predictable in tests. */
+export const DEFAULT_MOCK_USAGE: Readonly<MockUsage> = { inputTokens: 10, outputTokens: 5 };
+
+/** One tool call the mock model asks for. */
+export interface MockToolCall {
+  /** Defaults to `call_<n>`, unique within the server. */
+  id?: string;
+  name: string;
+  /** An object is sent as JSON; a string is sent as is, which scripts malformed arguments. */
+  arguments: unknown;
+}
+
+interface ReplyTiming {
+  /** Wait this long before answering (a slow model). Cut short when the client goes away or on close(). */
+  delayMs?: number;
+}
+
+/** A successful reply: plain text (which may be anything, including broken JSON). */
+export interface MockTextReply extends ReplyTiming {
+  type: "text";
+  text: string;
+  usage?: MockUsage;
+}
+
+/**
+ * A structured-output reply. Sent as text holding `JSON.stringify(value)`, except on the Anthropic
+ * protocol when the request offers the SDK's `json` response tool: then it is that tool's input, as the
+ * real API would answer.
+ */
+export interface MockJsonReply extends ReplyTiming {
+  type: "json";
+  value: unknown;
+  usage?: MockUsage;
+}
+
+/** The model asks for tools; `text` is optional prose sent alongside. */
+export interface MockToolCallsReply extends ReplyTiming {
+  type: "tool_calls";
+  calls: MockToolCall[];
+  text?: string;
+  usage?: MockUsage;
+}
+
+/** An HTTP error. `body` defaults to the protocol's own error shape carrying `message`. */
+export interface MockErrorReply extends ReplyTiming {
+  type: "error";
+  status: number;
+  message?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export type MockReply = MockTextReply | MockJsonReply | MockToolCallsReply | MockErrorReply;
+
+/** A reply the protocol renders as a model answer (errors are rendered by the server itself). */
+export type MockAnswer = MockTextReply | MockJsonReply | MockToolCallsReply;
+
+/** Every request the server received, in arrival order, including ones it had no reply for. */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  /** The parsed JSON body (or the raw text when it was not JSON). */
+  // deno-lint-ignore no-explicit-any -- tests dig into provider-specific request shapes
+  body: any;
+}

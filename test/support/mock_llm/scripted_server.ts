@@ -1,0 +1,151 @@
+/**
+ * The protocol-independent half of the mock LLM servers: a loopback `Deno.serve` that records every
+ * request and answers each one with the next scripted reply, rendered by a {@link MockProtocol}.
+ *
+ * @module
+ */
+
+import type { MockAnswer, MockReply, RecordedRequest } from "./mock_reply.ts";
+
+/** What a protocol module needs to know about the request it answers. */
+export interface RenderContext {
+  // deno-lint-ignore no-explicit-any -- the parsed request body of whatever protocol is spoken
+  body: any;
+  /** Whether the client asked for a stream (SSE or NDJSON, per protocol). */
+  stream: boolean;
+  /** A fresh id, unique within this server, e.g. `call_3`. */
+  nextId(prefix: string): string;
+}
+
+/** One wire protocol: where it listens and how it writes answers and errors. */
+export interface MockProtocol {
+  /** The prefix a client puts in its base URL, e.g. `/v1`. */
+  basePath: string;
+  /** The single route that answers model requests, e.g. `/v1/chat/completions`. */
+  path: string;
+  render(answer: MockAnswer, ctx: RenderContext): Response;
+  errorBody(message: string, status: number): unknown;
+}
+
+/** A running mock LLM server. */
+export interface MockLlmServer extends AsyncDisposable {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /** `url` plus the protocol's base path: what goes into a provider client's `baseURL`. */
+  baseUrl: string;
+  /** Every request received, in order (a live array). */
+  requests: RecordedRequest[];
+  /** Appends replies to the script; each request consumes the first one left. */
+  enqueue(...replies: MockReply[]): void;
+  /** How many scripted replies are still unused. */
+  readonly remaining: number;
+  /** Cuts pending delays short and stops the server. */
+  close(): Promise<void>;
+}
+
+/** Starts a server for `protocol` on 127.0.0.1 with an ephemeral port. */
+export function startScriptedServer(protocol: MockProtocol): MockLlmServer {
+  const script: MockReply[] = [];
+  const requests: RecordedRequest[] = [];
+  const closing = new AbortController();
+  let idCounter = 0;
+  const nextId = (prefix: string) => `${prefix}_${++idCounter}`;
+
+  const respond = async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    const text = await request.text();
+    const body = parseBody(text);
+    requests.push({
+      method: request.method,
+      path: url.pathname,
+      headers: Object.fromEntries(request.headers),
+      body,
+    });
+    if (request.method !== "POST" || url.pathname !== protocol.path) {
+      return jsonResponse(
+        404,
+        protocol.errorBody(`mock_llm: no route ${request.method} ${url.pathname}`, 404),
+      );
+    }
+    const reply = script.shift();
+    if (reply === undefined) {
+      const message = `mock_llm: no scripted reply left for request #${requests.length}`;
+      return jsonResponse(500, protocol.errorBody(message, 500));
+    }
+    if (reply.delayMs) {
+      const delivered = await sleep(reply.delayMs, AbortSignal.any([request.signal, closing.signal]));
+      // Nobody is listening any more; the status only ends the handler.
+      if (!delivered) return new Response(null, { status: 499 });
+    }
+    if (reply.type === "error") {
+      const errorBody = reply.body ??
+        protocol.errorBody(reply.message ?? `mock error ${reply.status}`, reply.status);
+      return jsonResponse(reply.status, errorBody, reply.headers);
+    }
+    return protocol.render(reply, { body, stream: body?.stream === true, nextId });
+  };
+
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, respond);
+  const url = `http://127.0.0.1:${server.addr.port}`;
+
+  const close = async () => {
+    closing.abort();
+    await server.shutdown();
+  };
+  return {
+    url,
+    baseUrl: url + protocol.basePath,
+    requests,
+    enqueue: (...replies) => void script.push(...replies),
+    get remaining() {
+      return script.length;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** A JSON response with optional extra headers (e.g. `retry-after`). */
+export function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+/** A streaming response made of pre-rendered chunks (SSE events or NDJSON lines). */
+export function streamResponse(chunks: string[], contentType: string): Response {
+  const encoder = new TextEncoder();
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(encoder.encode(chunk));
+      controller.close();
+    },
+  });
+  return new Response(stream, { headers: { "content-type": contentType, "cache-control": "no-cache" } });
+}
+
+function parseBody(text: string): RecordedRequest["body"] {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      // Deno also aborts request.signal after a delivered response; a stale listener would warn then.
+      signal.removeEventListener("abort", onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

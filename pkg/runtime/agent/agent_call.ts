@@ -1,0 +1,73 @@
+/**
+ * The contract of one agent action run: what the runtime hands to `runAgent` and what it gets back.
+ * The implementation is in `agent_runner.ts`.
+ *
+ * @module
+ */
+
+import type { AgentFailure } from "./agent_failure.ts";
+
+export type ProviderName = "openai" | "anthropic" | "google" | "groq" | "ollama" | "openai-compatible";
+
+/** A resolved model config (CONFIG.md `models` or an agent's inline config), templates already rendered. */
+export interface ModelSpec {
+  provider: ProviderName;
+  model: string;
+  /** Without it the provider package reads its usual variable (e.g. `OPENAI_API_KEY`); not needed by ollama. */
+  api_key?: string;
+  /** Required for `openai-compatible`. For `ollama` it is the native API root (`http://host:11434/api`). */
+  base_url?: string;
+  temperature?: number;
+  max_tokens?: number;
+  /** Bound on ONE model request (not the whole call, not tool runs); default {@link DEFAULT_MODEL_TIMEOUT_MS}. */
+  timeout_ms?: number;
+}
+
+/** One model request may take this long when the spec does not say. */
+export const DEFAULT_MODEL_TIMEOUT_MS = 120_000;
+
+/** CONFIG.md: an agent's `max_steps` defaults to 10. */
+export const DEFAULT_MAX_STEPS = 10;
+
+/** A tool the model may call; `id` is the name the model sees. */
+export interface AgentToolSpec {
+  id: string;
+  description?: string;
+  /** JSON Schema of the tool's input; default: any object. */
+  inputSchema?: Record<string, unknown>;
+}
+
+export interface AgentCall {
+  agentId: string;
+  actionId?: string;
+  model: ModelSpec;
+  instructions: string;
+  /** The action's prompt, already rendered. */
+  prompt: string;
+  /** JSON Schema of the action's output; without it the output is `{ text }`. */
+  outputSchema?: Record<string, unknown>;
+  tools: AgentToolSpec[];
+  /** Bound on model requests in the tool-calling loop (the one repair request is extra); default {@link DEFAULT_MAX_STEPS}. */
+  maxSteps?: number;
+  /**
+   * Runs a tool in the sandbox. A rejection is not a call failure: its message goes back to the model as
+   * that tool call's error result, and the loop goes on.
+   */
+  callTool: (toolId: string, input: unknown) => Promise<unknown>;
+  /** Aborting ends the call with `agent_timeout` (retryable only when the reason is a `TimeoutError`). */
+  signal?: AbortSignal;
+}
+
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+}
+
+/**
+ * `usage` sums every model request made, the repair request and failed calls' earlier steps included;
+ * `steps` counts model requests.
+ */
+export type AgentResult =
+  | { ok: true; output: unknown; usage: TokenUsage; steps: number }
+  | { ok: false; failure: AgentFailure; usage: TokenUsage };

@@ -1,0 +1,68 @@
+/**
+ * The closed failure vocabulary of an agent call. Every way `runAgent` can fail ends as one
+ * {@link AgentFailure}; its `code`, `retryable` and `retryAfterMs` map one to one onto the `ErrorInfo` of
+ * `AgentExecutionFailed` (proto/common.proto), so the engine's retry policy can act on it without parsing text.
+ *
+ * @module
+ */
+
+/**
+ * | code | retryable | when |
+ * |---|---|---|
+ * | `agent_provider_auth` | no | the provider answered 401 or 403 |
+ * | `agent_rate_limited` | yes | 429; `retryAfterMs` from `retry-after-ms` / `retry-after` |
+ * | `agent_provider_error` | 5xx, network: yes; other 4xx: no | any other provider or transport failure |
+ * | `agent_timeout` | yes (no when the caller aborted for another reason than a time-out) | a model request outlived `timeout_ms`, or `signal` aborted |
+ * | `agent_output_invalid` | no | the reply failed the output schema twice (once after the repair request) |
+ * | `agent_unknown_tool` | no | the model called a tool the agent does not have |
+ * | `agent_max_steps` | no | the model still wanted tools on its last allowed step |
+ * | `agent_config_invalid` | no | the call itself is wrong: model spec, schema, tools, max steps, missing API key |
+ */
+export type AgentFailureCode =
+  | "agent_provider_auth"
+  | "agent_rate_limited"
+  | "agent_provider_error"
+  | "agent_timeout"
+  | "agent_output_invalid"
+  | "agent_unknown_tool"
+  | "agent_max_steps"
+  | "agent_config_invalid";
+
+export interface AgentFailureOptions {
+  retryable: boolean;
+  retryAfterMs?: number;
+  /** Machine-readable context (status, failing fields, tool names…); always a JSON object. */
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+/** Why an agent call failed, and whether the engine may try it again. */
+export class AgentFailure extends Error {
+  override name = "AgentFailure";
+  readonly code: AgentFailureCode;
+  readonly retryable: boolean;
+  readonly retryAfterMs?: number;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: AgentFailureCode, message: string, options: AgentFailureOptions) {
+    super(message, { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable;
+    if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
+    if (options.details !== undefined) this.details = options.details;
+  }
+}
+
+/** A config failure: the call can never succeed as written, so it is never retried. */
+export function configInvalid(
+  message: string,
+  details?: Record<string, unknown>,
+  cause?: unknown,
+): AgentFailure {
+  return new AgentFailure("agent_config_invalid", message, { retryable: false, details, cause });
+}
+
+/** The message of any thrown value, for building failure messages. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,285 @@
+/**
+ * The agent loop. Each model request is one single-step `generateText` call; the loop around it (tool
+ * calls, the step bound, the repair request) is ours, because the SDK's built-in loop would run the tools a
+ * model asks for on its last allowed step (whose results nobody reads) and would tell the model about an
+ * unknown tool instead of stopping.
+ *
+ * Semantics, exactly:
+ * - A step is one model request. After a step with tool calls, the tools run (concurrently, through
+ *   `callTool`) and their results or error messages go back to the model in the next step.
+ * - A call for a tool the agent does not have ends the call with `agent_unknown_tool` before any tool of
+ *   that step runs: a model naming tools it was not given is not going to recover, and the agent must never
+ *   reach a tool it was not granted. Malformed arguments for a known tool are reported back to the model.
+ * - If the model still asks for tools at step `maxSteps`, the call fails with `agent_max_steps` and those
+ *   tools do not run.
+ * - A final reply that fails the output schema gets ONE repair request (the problems are sent back, tools
+ *   are off); if that reply fails too, `agent_output_invalid`. The repair request does not count against
+ *   `maxSteps` but is counted in `steps` and `usage`.
+ *
+ * @module
+ */
+
+import {
+  generateText,
+  jsonSchema,
+  type JSONValue,
+  type LanguageModel,
+  type ModelMessage,
+  tool,
+  type ToolResultPart,
+  type ToolSet,
+} from "ai";
+import {
+  type AgentCall,
+  type AgentResult,
+  DEFAULT_MAX_STEPS,
+  DEFAULT_MODEL_TIMEOUT_MS,
+} from "./agent_call.ts";
+import { AgentFailure, configInvalid, errorMessage } from "./agent_failure.ts";
+import { failureFromModelError } from "./provider_errors.ts";
+import { type ProviderOptions, resolveModel } from "./provider_factory.ts";
+import {
+  compileOutputSchema,
+  describeProblems,
+  type OutputProblem,
+  type StructuredOutput,
+} from "./structured_output.ts";
+import { UsageMeter } from "./token_usage.ts";
+
+/** Everything one call needs, checked and built up front. */
+interface Session {
+  call: AgentCall;
+  label: string;
+  model: LanguageModel;
+  providerOptions: ProviderOptions;
+  tools: ToolSet | undefined;
+  toolIds: Set<string>;
+  structured: StructuredOutput | undefined;
+  maxSteps: number;
+  timeoutMs: number;
+  usage: UsageMeter;
+}
+
+type ModelReply = Awaited<ReturnType<typeof generateText>>;
+type ToolCall = ModelReply["toolCalls"][number];
+
+/** The model's reply is kept in `agent_output_invalid` details up to this many characters. */
+const MAX_REPLY_EXCERPT = 2_000;
+
+/**
+ * Runs one agent action: the tool-calling loop, then structured output with one repair. Never throws; every
+ * failure is an {@link AgentFailure} in the result, with the usage spent so far.
+ *
+ * @example
+ * ```ts
+ * import { runAgent } from "./mod.ts";
+ * const result = await runAgent({
+ *   agentId: "forecaster",
+ *   actionId: "advise",
+ *   model: { provider: "openai", model: "gpt-4o-mini", api_key: "sk-…" },
+ *   instructions: "You are a concise weather assistant.",
+ *   prompt: "Advise about clothes in Lisbon",
+ *   outputSchema: { type: "object", properties: { advice: { type: "string" } }, required: ["advice"] },
+ *   tools: [{ id: "weather_tool", description: "Current weather for a city" }],
+ *   maxSteps: 8,
+ *   callTool: (id, input) => Promise.resolve({ tempC: 18 }),
+ * });
+ * if (!result.ok) console.log(result.failure.code, result.failure.retryable);
+ * ```
+ */
+export async function runAgent(call: AgentCall): Promise<AgentResult> {
+  const usage = new UsageMeter();
+  const label = `agent '${call.agentId}'${call.actionId ? ` action '${call.actionId}'` : ""}`;
+  try {
+    return await runLoop(openSession(call, label, usage));
+  } catch (error) {
+    // Model errors are mapped where they happen; this catches the rest (config checks, and bugs) alike.
+    return {
+      ok: false,
+      failure: failureFromModelError(error, failedRequest(label, call, false)),
+      usage: usage.total,
+    };
+  }
+}
+
+function openSession(call: AgentCall, label: string, usage: UsageMeter): Session {
+  const maxSteps = call.maxSteps ?? DEFAULT_MAX_STEPS;
+  if (!Number.isInteger(maxSteps) || maxSteps < 1) {
+    throw configInvalid(`${label}: 'max_steps' must be a positive integer: current value is ${maxSteps}`, {
+      field: "max_steps",
+    });
+  }
+  const { model, providerOptions } = resolveModel(call.model);
+  return {
+    call,
+    label,
+    model,
+    providerOptions,
+    ...toolSet(call, label),
+    structured: call.outputSchema ? compileOutputSchema(call.outputSchema, label) : undefined,
+    maxSteps,
+    timeoutMs: call.model.timeout_ms ?? DEFAULT_MODEL_TIMEOUT_MS,
+    usage,
+  };
+}
+
+function toolSet(call: AgentCall, label: string): Pick<Session, "tools" | "toolIds"> {
+  const toolIds = new Set<string>();
+  for (const spec of call.tools) {
+    if (!spec.id || toolIds.has(spec.id)) {
+      throw configInvalid(`${label}: tool ids must be non-empty and unique: ${JSON.stringify(spec.id)}`, {
+        field: "tools",
+      });
+    }
+    toolIds.add(spec.id);
+  }
+  if (toolIds.size === 0) return { tools: undefined, toolIds };
+  // No `execute`: the SDK returns the calls to us and the loop below runs them.
+  const tools = Object.fromEntries(call.tools.map((spec) => [
+    spec.id,
+    tool({
+      description: spec.description,
+      inputSchema: jsonSchema(spec.inputSchema ?? { type: "object", properties: {} }),
+    }),
+  ]));
+  return { tools, toolIds };
+}
+
+async function runLoop(session: Session): Promise<AgentResult> {
+  const messages: ModelMessage[] = [{ role: "user", content: session.call.prompt }];
+  for (let step = 1;; step++) {
+    const reply = await requestModel(session, messages);
+    messages.push(...reply.response.messages);
+    if (reply.toolCalls.length === 0) return await finish(session, messages, reply, step);
+    rejectUnknownTools(session, reply.toolCalls);
+    if (step >= session.maxSteps) throw maxStepsReached(session, reply.toolCalls);
+    // The SDK already answered calls whose arguments did not parse (a tool-error in its response messages).
+    const runnable = reply.toolCalls.filter((toolCall) => !toolCall.invalid);
+    appendToolResults(messages, await Promise.all(runnable.map((toolCall) => runTool(session, toolCall))));
+  }
+}
+
+async function finish(session: Session, messages: ModelMessage[], reply: ModelReply, steps: number) {
+  const { structured } = session;
+  if (!structured) return succeeded(session, { text: reply.text }, steps);
+  const first = structured.check(reply.text);
+  if (first.ok) return succeeded(session, first.value, steps);
+  messages.push({ role: "user", content: repairRequest(first.problems) });
+  const repaired = await requestModel(session, messages, { repair: true });
+  const second = structured.check(repaired.text);
+  if (second.ok) return succeeded(session, second.value, steps + 1);
+  throw new AgentFailure(
+    "agent_output_invalid",
+    `${session.label}: the output does not match the action's schema after one repair attempt: ${
+      describeProblems(second.problems)
+    }`,
+    {
+      retryable: false,
+      details: {
+        problems: second.problems,
+        firstProblems: first.problems,
+        reply: repaired.text.slice(0, MAX_REPLY_EXCERPT),
+      },
+    },
+  );
+}
+
+function succeeded(session: Session, output: unknown, steps: number): AgentResult {
+  return { ok: true, output, usage: session.usage.total, steps };
+}
+
+/** One model request, bounded by `timeout_ms` and the caller's signal; errors leave as AgentFailures. */
+async function requestModel(session: Session, messages: ModelMessage[], options: { repair?: boolean } = {}) {
+  const { call, timeoutMs } = session;
+  const timer = new AbortController();
+  const timeout = setTimeout(
+    () => timer.abort(new DOMException(`no answer within ${timeoutMs} ms`, "TimeoutError")),
+    timeoutMs,
+  );
+  try {
+    call.signal?.throwIfAborted();
+    const reply = await generateText({
+      model: session.model,
+      instructions: call.instructions || undefined,
+      messages,
+      tools: session.tools,
+      // A repair must be an answer; with tools still declared (history holds tool calls) but none allowed.
+      toolChoice: options.repair && session.tools ? "none" : undefined,
+      output: session.structured?.responseFormat,
+      temperature: call.model.temperature,
+      maxOutputTokens: call.model.max_tokens,
+      providerOptions: session.providerOptions,
+      maxRetries: 0,
+      abortSignal: call.signal ? AbortSignal.any([call.signal, timer.signal]) : timer.signal,
+    });
+    session.usage.add(reply.usage);
+    return reply;
+  } catch (error) {
+    throw failureFromModelError(error, failedRequest(session.label, call, timer.signal.aborted, timeoutMs));
+  } finally {
+    clearTimeout(timeout);
+  }
+}
+
+function failedRequest(label: string, call: AgentCall, timedOut: boolean, timeoutMs = 0) {
+  return { label, timedOut, timeoutMs, callerSignal: call.signal };
+}
+
+function rejectUnknownTools(session: Session, toolCalls: ToolCall[]): void {
+  const unknown = toolCalls.find((toolCall) => !session.toolIds.has(toolCall.toolName));
+  if (!unknown) return;
+  const available = [...session.toolIds];
+  throw new AgentFailure(
+    "agent_unknown_tool",
+    `${session.label}: the model called tool '${unknown.toolName}', which the agent does not have ` +
+      `(its tools: ${available.length ? available.join(", ") : "none"})`,
+    { retryable: false, details: { tool: unknown.toolName, available } },
+  );
+}
+
+function maxStepsReached(session: Session, toolCalls: ToolCall[]): AgentFailure {
+  const pending = toolCalls.map((toolCall) => toolCall.toolName);
+  return new AgentFailure(
+    "agent_max_steps",
+    `${session.label}: the model still wanted to call ${
+      pending.join(", ")
+    } after ${session.maxSteps} steps ` +
+      `(max_steps); those calls did not run`,
+    { retryable: false, details: { maxSteps: session.maxSteps, pendingTools: pending } },
+  );
+}
+
+/** Runs one tool call; a failure becomes the error result the model sees, not a failure of the call. */
+async function runTool(session: Session, toolCall: ToolCall): Promise<ToolResultPart> {
+  const { toolCallId, toolName } = toolCall;
+  try {
+    const value = await session.call.callTool(toolName, toolCall.input);
+    const output = typeof value === "string"
+      ? { type: "text" as const, value }
+      : { type: "json" as const, value: (value ?? null) as JSONValue };
+    return { type: "tool-result", toolCallId, toolName, output };
+  } catch (error) {
+    return {
+      type: "tool-result",
+      toolCallId,
+      toolName,
+      output: { type: "error-text", value: errorMessage(error) },
+    };
+  }
+}
+
+/** Tool results join the SDK's own tool message when it wrote one (errors for malformed calls). */
+function appendToolResults(messages: ModelMessage[], results: ToolResultPart[]): void {
+  if (results.length === 0) return;
+  const last = messages.at(-1);
+  if (last?.role === "tool") last.content.push(...results);
+  else messages.push({ role: "tool", content: results });
+}
+
+function repairRequest(problems: OutputProblem[]): string {
+  return [
+    "Your reply does not match the required JSON Schema:",
+    ...problems.map((problem) => `- ${problem.path}: ${problem.message}`),
+    "Reply again with only the corrected JSON, nothing else.",
+  ].join("\n");
+}

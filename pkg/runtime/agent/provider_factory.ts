@@ -1,0 +1,116 @@
+/**
+ * Turns a {@link ModelSpec} into an AI SDK language model, one provider package per provider.
+ *
+ * OpenAI goes through `.chat()` (Chat Completions), not the SDK's default Responses API: Chat Completions
+ * is the protocol every OpenAI-compatible server, proxy and our loopback test server speak, and an agent
+ * here needs nothing the Responses API alone offers (its built-in tools and server-side state).
+ *
+ * @module
+ */
+
+import { createAnthropic } from "@ai-sdk/anthropic";
+import { createGoogle } from "@ai-sdk/google";
+import { createGroq } from "@ai-sdk/groq";
+import { createOpenAI } from "@ai-sdk/openai";
+import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
+import type { JSONValue, LanguageModel } from "ai";
+import { createOllama } from "ollama-ai-provider-v2";
+import type { ModelSpec, ProviderName } from "./agent_call.ts";
+import { configInvalid, errorMessage } from "./agent_failure.ts";
+
+/** Provider options, keyed by provider, sent with every request (the shape of `generateText`'s `providerOptions`). */
+export type ProviderOptions = Record<string, Record<string, JSONValue>>;
+
+export interface ResolvedModel {
+  model: LanguageModel;
+  providerOptions: ProviderOptions;
+}
+
+/**
+ * OpenAI-style providers default to strict JSON Schema for structured output, which rejects (HTTP 400) any
+ * schema where some property is optional or `additionalProperties` is not `false` — most hand-written
+ * schemas. Non-strict mode still sends the schema; Ajv is what enforces it (structured_output.ts).
+ */
+const NON_STRICT_SCHEMA = { strictJsonSchema: false };
+
+const PROVIDERS: Record<ProviderName, (spec: ModelSpec) => ResolvedModel> = {
+  openai: (spec) => ({
+    model: createOpenAI({ apiKey: spec.api_key, baseURL: spec.base_url }).chat(spec.model),
+    providerOptions: { openai: NON_STRICT_SCHEMA },
+  }),
+  "openai-compatible": (spec) => ({
+    model: createOpenAICompatible({
+      name: "openai-compatible",
+      baseURL: spec.base_url!,
+      apiKey: spec.api_key,
+      // Send the output schema as `response_format: json_schema` (vLLM, llama.cpp, LM Studio and Ollama
+      // honour it) rather than a bare `json_object` that says nothing about the shape.
+      supportsStructuredOutputs: true,
+    }).chatModel(spec.model),
+    providerOptions: { openaiCompatible: NON_STRICT_SCHEMA },
+  }),
+  anthropic: (spec) => ({
+    model: createAnthropic({ apiKey: spec.api_key, baseURL: spec.base_url })(spec.model),
+    providerOptions: {},
+  }),
+  google: (spec) => ({
+    model: createGoogle({ apiKey: spec.api_key, baseURL: spec.base_url })(spec.model),
+    providerOptions: {},
+  }),
+  groq: (spec) => ({
+    model: createGroq({ apiKey: spec.api_key, baseURL: spec.base_url })(spec.model),
+    providerOptions: { groq: NON_STRICT_SCHEMA },
+  }),
+  ollama: (spec) => ({
+    model: createOllama({
+      baseURL: spec.base_url,
+      // Ollama itself needs no key; one behind an authenticating proxy (or Ollama's cloud) takes a bearer token.
+      headers: spec.api_key ? { Authorization: `Bearer ${spec.api_key}` } : undefined,
+    })(spec.model),
+    providerOptions: {},
+  }),
+};
+
+/** Checks `spec` and builds its model. Throws `agent_config_invalid` naming the field at fault. */
+export function resolveModel(spec: ModelSpec): ResolvedModel {
+  checkModelSpec(spec);
+  try {
+    return PROVIDERS[spec.provider](spec);
+  } catch (error) {
+    throw configInvalid(`Cannot create the ${spec.provider} model '${spec.model}': ${errorMessage(error)}`, {
+      field: "model",
+    }, error);
+  }
+}
+
+function checkModelSpec(spec: ModelSpec): void {
+  if (!Object.hasOwn(PROVIDERS, spec.provider)) {
+    throw configInvalid(
+      `Cannot create a model as 'provider' must be one of ${Object.keys(PROVIDERS).join(", ")}: ` +
+        `current value is ${JSON.stringify(spec.provider)}`,
+      { field: "provider" },
+    );
+  }
+  if (typeof spec.model !== "string" || spec.model.trim() === "") {
+    throw configInvalid(`Cannot create a ${spec.provider} model as 'model' is empty`, { field: "model" });
+  }
+  if (spec.provider === "openai-compatible" && !spec.base_url) {
+    throw configInvalid("Cannot create an openai-compatible model as 'base_url' is missing", {
+      field: "base_url",
+    });
+  }
+  if (spec.base_url !== undefined && !URL.canParse(spec.base_url)) {
+    throw configInvalid(
+      `Cannot create a ${spec.provider} model as 'base_url' is not a URL: current value is ${
+        JSON.stringify(spec.base_url)
+      }`,
+      { field: "base_url" },
+    );
+  }
+  if (spec.timeout_ms !== undefined && !(Number.isFinite(spec.timeout_ms) && spec.timeout_ms > 0)) {
+    throw configInvalid(
+      `Cannot create a ${spec.provider} model as 'timeout_ms' must be a positive number: current value is ${spec.timeout_ms}`,
+      { field: "timeout_ms" },
+    );
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * `compozy validate`: checks the project in the working directory and prints every diagnostic.
+ *
+ * @module
+ */
+
+import { checkProject } from "../../engine/domain/project/mod.ts";
+import { formatDiagnostic } from "../../engine/domain/diagnostics.ts";
+
+export interface ValidateOptions {
+  /** The project directory; file names are printed relative to it. */
+  cwd: string;
+}
+
+/**
+ * Prints one diagnostic per line (`<file>:<line>:<col>: <field path>: <message>`, warnings marked
+ * `warning:`) and returns the exit code: 1 when any diagnostic is an error, else 0.
+ */
+export async function runValidate(opts: ValidateOptions): Promise<number> {
+  const diagnostics = await checkProject(opts.cwd);
+  const colour = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+  for (const d of diagnostics) {
+    const line = formatDiagnostic(d, opts.cwd);
+    const paint = d.severity === "error" ? RED : YELLOW;
+    (d.severity === "error" ? console.error : console.warn)(colour ? `${paint}${line}${RESET}` : line);
+  }
+  const errors = diagnostics.filter((d) => d.severity === "error").length;
+  const warnings = diagnostics.length - errors;
+  if (errors === 0) console.log(`project is valid${warnings ? ` (${warnings} warning(s))` : ""}`);
+  return errors > 0 ? 1 : 0;
+}
+
+const RED = "\x1b[31m";
+const YELLOW = "\x1b[33m";
+const RESET = "\x1b[0m";

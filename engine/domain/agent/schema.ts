@@ -1,0 +1,76 @@
+/**
+ * Shapes of models and agents: an LLM configuration, its instructions, actions and the tools it may call.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { envField, idField, jsonSchemaField } from "../config_fields.ts";
+
+export const PROVIDERS = ["openai", "anthropic", "google", "groq", "ollama", "openai-compatible"] as const;
+
+const modelFields = {
+  provider: z.enum(PROVIDERS).describe("LLM provider"),
+  model: z.string().min(1).describe("Model name at the provider").meta({ examples: ["gpt-4o-mini"] }),
+  api_key: z.string().describe("API key; usually a template such as {{ .env.OPENAI_API_KEY }}").meta({
+    examples: ["{{ .env.OPENAI_API_KEY }}"],
+  }).optional(),
+  base_url: z.string().describe("Endpoint of the provider's API; may be a template").meta({
+    examples: ["http://127.0.0.1:11434/v1"],
+  }).optional(),
+  temperature: z.number().min(0).max(2).describe("Sampling temperature").optional(),
+  max_tokens: z.number().int().min(1).describe("Upper bound on generated tokens").optional(),
+};
+
+/** A named model in the project's `models:` list. */
+export const ModelSchema = z.strictObject({
+  id: idField("Model id, referred to by an agent's `config.$model`"),
+  ...modelFields,
+}).describe("A named model configuration").meta({ id: "model" });
+
+/**
+ * An agent's model: `$model` names a project model (its other fields override it), or `provider` and `model`
+ * are given inline. JSON Schema states the either/or (see the `if` below); TypeScript sees optional fields.
+ */
+export const AgentModelSchema = z.strictObject({
+  $model: idField("Id of a model in the project's `models:`").optional(),
+  provider: modelFields.provider.optional(),
+  model: modelFields.model.optional(),
+  api_key: modelFields.api_key,
+  base_url: modelFields.base_url,
+  temperature: modelFields.temperature,
+  max_tokens: modelFields.max_tokens,
+}).describe("The agent's model: `$model`, or `provider` and `model` inline").meta({
+  id: "agent_model",
+  examples: [{ $model: "default", temperature: 0.2 }, { provider: "openai", model: "gpt-4o-mini" }],
+  if: { not: { required: ["$model"] } },
+  then: { required: ["provider", "model"] },
+});
+
+/** One thing an agent can be asked to do from a task (`action:`). */
+export const ActionSchema = z.strictObject({
+  id: idField("Action id, unique in its agent"),
+  prompt: z.string().min(1).describe(
+    "Prompt template; `.input` is the task's rendered `with`, and `.workflow`, `.tasks`, `.env` are available",
+  ).meta({ examples: ["Advise about clothes in {{ .input.city }}"] }),
+  output: jsonSchemaField("the structured output; without it the output is `{ text }`").optional(),
+}).describe("An agent action").meta({ id: "action" });
+
+/** An agent as declared in `agents:` or in its own file for `use: agent(file=...)`. */
+export const AgentSchema = z.strictObject({
+  id: idField("Agent id, unique in the file that declares it"),
+  config: AgentModelSchema,
+  instructions: z.string().min(1).describe("System instructions of the agent"),
+  tools: z.array(idField("Id of a tool, resolved in the running workflow first, then the project")).describe(
+    "Tools the model may call",
+  ).optional(),
+  max_steps: z.number().int().min(1).describe("Bound on the tool-calling loop (default 10)").optional(),
+  actions: z.array(ActionSchema).describe("What tasks can ask this agent to do").optional(),
+  env: envField().optional(),
+}).describe("An LLM agent").meta({ id: "agent" });
+
+export type Provider = (typeof PROVIDERS)[number];
+export type ModelConfig = z.infer<typeof ModelSchema>;
+export type AgentModelConfig = z.infer<typeof AgentModelSchema>;
+export type ActionConfig = z.infer<typeof ActionSchema>;
+export type AgentConfig = z.infer<typeof AgentSchema>;

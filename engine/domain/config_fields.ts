@@ -1,0 +1,34 @@
+/**
+ * Field shapes shared by several config kinds, declared once so that every schema describes them alike.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { DURATION_PATTERN } from "./duration.ts";
+import { ID_PATTERN } from "./ids.ts";
+
+/** An id of a workflow, task, tool, agent, action, model or signal. */
+export const idField = (what: string) =>
+  z.string().regex(new RegExp(ID_PATTERN)).describe(`${what}; matches [a-z0-9][a-z0-9_-]*`);
+
+/** A literal duration (not a template). */
+export const durationField = (what: string) =>
+  z.string().regex(new RegExp(DURATION_PATTERN)).describe(`${what}: 500ms, 30s, 5m, 1h or 1d`).meta({
+    examples: ["30s", "5m"],
+  });
+
+/** An `env:` map; values may be templates. */
+export const envField = () =>
+  z.record(z.string(), z.string()).describe(
+    "Environment values (may be templates); `.env.NAME` looks here before the process environment",
+  ).meta({ examples: [{ UNITS: "metric" }] });
+
+/** An embedded JSON Schema (tool input, action output, workflow input), checked by its own validator. */
+export const jsonSchemaField = (what: string) =>
+  z.record(z.string(), z.unknown()).describe(`JSON Schema of ${what}`).meta({
+    examples: [{ type: "object", properties: { city: { type: "string" } }, required: ["city"] }],
+  });
+
+/** Any YAML value whose strings may hold `{{ }}` templates. */
+export const templatedValue = () => z.unknown();

@@ -1,0 +1,66 @@
+/**
+ * What the loader knows about a project beyond the public `Project`: where each definition came from, so
+ * that checks can report at the right line, and which ids failed validation, so that a reference to a broken
+ * definition is not reported a second time as "unknown".
+ *
+ * @module
+ */
+
+import type { AgentDefinition } from "../agent/definition.ts";
+import type { Diagnostic, PathSegment } from "../diagnostics.ts";
+import type { TaskSite } from "../task/walk.ts";
+import type { ToolDefinition } from "../tool/definition.ts";
+import type { Workflow } from "../workflow/definition.ts";
+import type { Project } from "./types.ts";
+import { diagnosticAt, type YamlSource } from "./yaml_source.ts";
+
+/** Where a definition is declared. */
+export interface Site {
+  source: YamlSource;
+  path: PathSegment[];
+}
+
+export interface LoadedWorkflow {
+  workflow: Workflow;
+  source: YamlSource;
+  tasks: TaskSite[];
+}
+
+export interface Analysis {
+  project: Project;
+  projectSource: YamlSource;
+  workflows: LoadedWorkflow[];
+  /** Definitions read for `tool(file=…)` / `agent(file=…)`, by absolute path. */
+  fileDefinitions: Map<string, ToolDefinition | AgentDefinition>;
+  /** Declaration site of every tool and agent definition. */
+  sites: Map<ToolDefinition | AgentDefinition, Site>;
+  /** Ids (or absolute paths, for `file=`) of definitions whose files had errors. */
+  broken: {
+    workflows: Set<string>;
+    tools: Set<string>;
+    agents: Set<string>;
+    models: Set<string>;
+    files: Set<string>;
+  };
+}
+
+/** Collects diagnostics for one run. */
+export class DiagnosticList {
+  readonly items: Diagnostic[] = [];
+
+  add(...diagnostics: Diagnostic[]): void {
+    this.items.push(...diagnostics);
+  }
+
+  error(source: YamlSource, path: readonly PathSegment[], message: string, at?: "key" | "value"): void {
+    this.items.push(diagnosticAt(source, path, message, { at }));
+  }
+
+  warning(source: YamlSource, path: readonly PathSegment[], message: string, at?: "key" | "value"): void {
+    this.items.push(diagnosticAt(source, path, message, { severity: "warning", at }));
+  }
+
+  get hasErrors(): boolean {
+    return this.items.some((d) => d.severity === "error");
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Checks of tools and agents: tool modules exist, `$model` names a project model, and an agent's tools resolve
+ * wherever the agent runs.
+ *
+ * @module
+ */
+
+import type { AgentDefinition } from "../agent/definition.ts";
+import type { ToolDefinition } from "../tool/definition.ts";
+import type { Workflow } from "../workflow/definition.ts";
+import type { Analysis, DiagnosticList } from "./analysis.ts";
+import { lookupUse } from "./resolve_use.ts";
+import { didYouMean } from "./suggest.ts";
+
+export async function checkDefinitions(analysis: Analysis, diagnostics: DiagnosticList): Promise<void> {
+  const tools = [...analysis.sites.keys()].filter((d): d is ToolDefinition => "executePath" in d);
+  await Promise.all(tools.map((tool) => checkToolModule(analysis, tool, diagnostics)));
+  for (const [agent, workflows] of agentContexts(analysis)) {
+    checkAgentModel(analysis, agent, diagnostics);
+    checkAgentTools(analysis, agent, workflows, diagnostics);
+  }
+}
+
+async function checkToolModule(
+  analysis: Analysis,
+  tool: ToolDefinition,
+  diagnostics: DiagnosticList,
+): Promise<void> {
+  const site = analysis.sites.get(tool)!;
+  try {
+    if ((await Deno.stat(tool.executePath)).isFile) return;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  diagnostics.error(
+    site.source,
+    [...site.path, "execute"],
+    `tool module not found: ${tool.execute} (${tool.executePath})`,
+  );
+}
+
+/**
+ * Each agent with the workflows it runs in: its own workflow when it is declared in one; else every workflow
+ * whose tasks use it (none when unused, and then its tools must be project tools).
+ */
+function agentContexts(analysis: Analysis): Map<AgentDefinition, Workflow[]> {
+  const contexts = new Map<AgentDefinition, Workflow[]>();
+  const declaredIn = new Map<AgentDefinition, Workflow>();
+  for (const { workflow } of analysis.workflows) {
+    for (const agent of workflow.agents.values()) declaredIn.set(agent, workflow);
+  }
+  for (const def of analysis.sites.keys()) {
+    if (!("executePath" in def)) contexts.set(def, declaredIn.has(def) ? [declaredIn.get(def)!] : []);
+  }
+  for (const { workflow, tasks } of analysis.workflows) {
+    for (const { task } of tasks) {
+      if (task.type !== "basic") continue;
+      const used = lookupUse(analysis.project, workflow, task.use);
+      if (used?.kind !== "agent" || declaredIn.has(used.agent)) continue;
+      const list = contexts.get(used.agent)!;
+      if (!list.includes(workflow)) list.push(workflow);
+    }
+  }
+  return contexts;
+}
+
+function checkAgentModel(analysis: Analysis, agent: AgentDefinition, diagnostics: DiagnosticList): void {
+  const ref = agent.config.$model;
+  const { models } = analysis.project;
+  if (ref === undefined || models.has(ref) || analysis.broken.models.has(ref)) return;
+  const site = analysis.sites.get(agent)!;
+  const known = models.size ? `models: ${[...models.keys()].join(", ")}` : "the project declares no models";
+  diagnostics.error(
+    site.source,
+    [...site.path, "config", "$model"],
+    `unknown model "${ref}" (${known})${didYouMean(ref, models.keys())}`,
+  );
+}
+
+function checkAgentTools(
+  analysis: Analysis,
+  agent: AgentDefinition,
+  workflows: Workflow[],
+  diagnostics: DiagnosticList,
+): void {
+  const { project, broken } = analysis;
+  const site = analysis.sites.get(agent)!;
+  (agent.tools ?? []).forEach((id, i) => {
+    if (broken.tools.has(id)) return;
+    const missingIn = workflows.length
+      ? workflows.filter((w) => !w.tools.has(id) && !project.tools.has(id)).map((w) => w.id)
+      : project.tools.has(id)
+      ? []
+      : ["(project)"];
+    if (missingIn.length === 0) return;
+    const where = workflows.length
+      ? `workflow ${missingIn.map((w) => `"${w}"`).join(", ")} or the project`
+      : "the project";
+    const candidates = [...project.tools.keys(), ...workflows.flatMap((w) => [...w.tools.keys()])];
+    diagnostics.error(
+      site.source,
+      [...site.path, "tools", i],
+      `unknown tool "${id}": not declared in ${where}${didYouMean(id, candidates)}`,
+    );
+  });
+}

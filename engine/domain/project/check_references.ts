@@ -1,0 +1,179 @@
+/**
+ * Checks that every reference in a task names something that exists: `use:` targets, agent actions, and the
+ * tasks that transitions (`next`, routes, `default`, `on_timeout`) go to.
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+import type { PathSegment } from "../diagnostics.ts";
+import type { TaskSite } from "../task/walk.ts";
+import type { Analysis, DiagnosticList, LoadedWorkflow } from "./analysis.ts";
+import { lookupUse } from "./resolve_use.ts";
+import { didYouMean } from "./suggest.ts";
+import { parseUse } from "./use_reference.ts";
+
+export function checkReferences(analysis: Analysis, diagnostics: DiagnosticList): void {
+  for (const loaded of analysis.workflows) {
+    const sitesById = new Map(loaded.tasks.map((s) => [s.task.id, s]));
+    for (const site of loaded.tasks) {
+      if (site.task.type === "basic") checkUse(analysis, loaded, site, diagnostics);
+      for (const [path, target] of transitionTargets(site)) {
+        checkTarget(loaded, sitesById, path, target, diagnostics);
+      }
+      if (site.role === "child") checkChildFields(loaded, site, diagnostics);
+    }
+  }
+}
+
+/** Every task id a task may go to next, with the field that names it. */
+export function transitionTargets(site: TaskSite): [PathSegment[], string][] {
+  const { task, path } = site;
+  const out: [PathSegment[], string][] = [];
+  if (task.on_success) out.push([[...path, "on_success", "next"], task.on_success.next]);
+  if (task.on_error) out.push([[...path, "on_error", "next"], task.on_error.next]);
+  if (task.type === "router") {
+    for (const [value, target] of Object.entries(task.routes)) {
+      if (typeof target === "string") out.push([[...path, "routes", value], target]);
+    }
+    if (typeof task.default === "string") out.push([[...path, "default"], task.default]);
+  }
+  if (task.type === "wait" && task.on_timeout) out.push([[...path, "on_timeout"], task.on_timeout]);
+  return out;
+}
+
+function checkTarget(
+  loaded: LoadedWorkflow,
+  sitesById: Map<string, TaskSite>,
+  path: PathSegment[],
+  target: string,
+  diagnostics: DiagnosticList,
+): void {
+  const site = sitesById.get(target);
+  if (!site) {
+    const hint = didYouMean(target, sitesById.keys());
+    diagnostics.error(
+      loaded.source,
+      path,
+      `unknown task "${target}" in workflow "${loaded.workflow.id}"${hint}`,
+    );
+  } else if (site.role === "child") {
+    diagnostics.error(
+      loaded.source,
+      path,
+      `task "${target}" runs inside task "${site.parent!.task.id}" and cannot be gone to directly`,
+    );
+  }
+}
+
+/** A child finishes with its parent: it cannot steer the workflow. */
+function checkChildFields(loaded: LoadedWorkflow, site: TaskSite, diagnostics: DiagnosticList): void {
+  const parent = site.parent!.task;
+  const inside = `${parent.type} task "${parent.id}"`;
+  for (const field of ["on_success", "final"] as const) {
+    if (site.task[field] !== undefined) {
+      diagnostics.error(
+        loaded.source,
+        [...site.path, field],
+        `${field} is not allowed inside ${inside}: a child finishes with its parent`,
+        "key",
+      );
+    }
+  }
+  if (site.task.on_error) {
+    diagnostics.error(
+      loaded.source,
+      [...site.path, "on_error"],
+      `on_error is not allowed inside ${inside}: a child's failure is its parent's (use on_error on "${parent.id}")`,
+      "key",
+    );
+  }
+  if (site.task.type === "router") {
+    diagnostics.error(
+      loaded.source,
+      [...site.path, "type"],
+      `a router cannot run inside ${inside}: routers choose the workflow's next task`,
+    );
+  }
+  if (site.task.type === "wait" && site.task.on_timeout) {
+    diagnostics.error(
+      loaded.source,
+      [...site.path, "on_timeout"],
+      `on_timeout is not allowed inside ${inside}: a child's timeout fails its parent`,
+      "key",
+    );
+  }
+}
+
+function checkUse(
+  analysis: Analysis,
+  loaded: LoadedWorkflow,
+  site: TaskSite,
+  diagnostics: DiagnosticList,
+): void {
+  if (site.task.type !== "basic") return;
+  const { project, broken } = analysis;
+  const { workflow, source } = loaded;
+  const usePath = [...site.path, "use"];
+  const ref = parseUse(site.task.use)!;
+  const action = site.task.action;
+  const resolved = lookupUse(project, workflow, site.task.use);
+  if (ref.by === "file") {
+    const file = resolve(workflow.dir, ref.value);
+    if (!resolved || broken.files.has(file)) return; // missing or invalid files are reported where they were read
+    const isTool = "executePath" in (analysis.fileDefinitions.get(file) ?? {});
+    if (isTool !== (ref.kind === "tool")) {
+      diagnostics.error(
+        source,
+        usePath,
+        `${ref.value} defines ${isTool ? "a tool" : "an agent"}, not ${
+          ref.kind === "tool" ? "a tool" : "an agent"
+        }`,
+      );
+      return;
+    }
+  } else if (!resolved) {
+    const brokenIds = ref.kind === "tool"
+      ? broken.tools
+      : ref.kind === "agent"
+      ? broken.agents
+      : broken.workflows;
+    if (brokenIds.has(ref.value)) return;
+    const candidates = ref.kind === "tool"
+      ? [...workflow.tools.keys(), ...project.tools.keys()]
+      : ref.kind === "agent"
+      ? [...workflow.agents.keys(), ...project.agents.keys()]
+      : [...project.workflows.keys()];
+    const where = ref.kind === "workflow" ? "in the project" : "in this workflow or the project";
+    diagnostics.error(
+      source,
+      usePath,
+      `unknown ${ref.kind} "${ref.value}": not declared ${where}${didYouMean(ref.value, candidates)}`,
+    );
+    return;
+  }
+  if (resolved?.kind === "agent") {
+    const actions = (resolved.agent.actions ?? []).map((a) => a.id);
+    const list = actions.length ? `its actions: ${actions.join(", ")}` : "it declares no actions";
+    if (action === undefined) {
+      diagnostics.error(
+        source,
+        site.path,
+        `missing required field "action": agent "${resolved.agent.id}" runs an action (${list})`,
+      );
+    } else if (!actions.includes(action)) {
+      diagnostics.error(
+        source,
+        [...site.path, "action"],
+        `unknown action "${action}" of agent "${resolved.agent.id}" (${list})${didYouMean(action, actions)}`,
+      );
+    }
+  } else if (action !== undefined) {
+    diagnostics.error(
+      source,
+      [...site.path, "action"],
+      `action applies to agents only; ${site.task.use} is a ${ref.kind}`,
+      "key",
+    );
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Indexing of declared definitions (models, tools, agents) by id, reporting duplicates at the later one.
+ *
+ * @module
+ */
+
+import type { PathSegment } from "../diagnostics.ts";
+import type { DiagnosticList } from "./analysis.ts";
+import { formatPath, locate, type YamlSource } from "./yaml_source.ts";
+
+/**
+ * Indexes `items` (declared at `base` in `source`) by id. Items with schema errors (`isValid` false) are
+ * left out and their ids added to `broken`.
+ */
+export function indexById<C extends { id: string }, D>(
+  items: readonly C[] | undefined,
+  source: YamlSource,
+  base: PathSegment[],
+  what: string,
+  opts: {
+    diagnostics: DiagnosticList;
+    isValid: (path: PathSegment[]) => boolean;
+    broken: Set<string>;
+    build: (config: C, path: PathSegment[]) => D;
+  },
+): Map<string, D> {
+  const out = new Map<string, D>();
+  const firstAt = new Map<string, PathSegment[]>();
+  (items ?? []).forEach((item, i) => {
+    const path = [...base, i];
+    if (!opts.isValid(path)) {
+      if (typeof item?.id === "string") opts.broken.add(item.id);
+      return;
+    }
+    const first = firstAt.get(item.id);
+    if (first) {
+      const { line } = locate(source, [...first, "id"]);
+      opts.diagnostics.error(
+        source,
+        [...path, "id"],
+        `duplicate ${what} id "${item.id}" (first declared at line ${line})`,
+      );
+      return;
+    }
+    firstAt.set(item.id, path);
+    out.set(item.id, opts.build(item, path));
+  });
+  return out;
+}
+
+/** Whether none of `errors` concern the value at `path` or anything inside it. */
+export function validUnder(errors: readonly { path: string }[]): (path: PathSegment[]) => boolean {
+  return (path) => {
+    const prefix = formatPath(path);
+    return !errors.some((e) =>
+      e.path === prefix || e.path.startsWith(`${prefix}.`) || e.path.startsWith(`${prefix}[`)
+    );
+  };
+}

@@ -1,0 +1,237 @@
+/**
+ * Loading a project: read every file, validate it against its schema, index definitions, then run the checks
+ * that need the whole project. Every problem of every file is collected; nothing stops at the first.
+ *
+ * @module
+ */
+
+import { join, resolve } from "node:path";
+import { toAgentDefinition } from "../agent/definition.ts";
+import type { AgentConfig, ModelConfig } from "../agent/schema.ts";
+import { ConfigError, type Diagnostic, ROOT_PATH, sortDiagnostics } from "../diagnostics.ts";
+import { toToolDefinition } from "../tool/definition.ts";
+import type { ToolConfig } from "../tool/schema.ts";
+import { type Analysis, DiagnosticList, type LoadedWorkflow } from "./analysis.ts";
+import { runChecks } from "./checks.ts";
+import { indexById, validUnder } from "./definitions.ts";
+import { parseEnvFile } from "./env_file.ts";
+import { loadFileReferences } from "./load_file_references.ts";
+import { buildWorkflow } from "./load_workflow.ts";
+import { registerFileDefinitions } from "./resolve_use.ts";
+import type { ProjectConfig } from "./schema.ts";
+import { validateSchema } from "./schema_validation.ts";
+import type { Project } from "./types.ts";
+import { MAX_FILE_BYTES, readYamlFile, type YamlSource } from "./yaml_source.ts";
+
+/** Name of the project file in a project directory. */
+export const PROJECT_FILE = "compozy.yaml";
+
+export interface LoadOptions {
+  /** The process environment, for the check that every `.env.NAME` is set somewhere; default `Deno.env`. */
+  processEnv?: Record<string, string>;
+}
+
+/**
+ * Loads and checks the project in `dir`.
+ *
+ * @example
+ * ```ts ignore
+ * const project = await loadProject("examples/hello");
+ * console.log([...project.workflows.keys()]);
+ * ```
+ * @throws {ConfigError} with every diagnostic of the run when any of them is an error.
+ */
+export async function loadProject(dir: string, opts: LoadOptions = {}): Promise<Project> {
+  const { project, diagnostics } = await analyzeProject(dir, opts);
+  if (!project || diagnostics.some((d) => d.severity === "error")) throw new ConfigError(diagnostics);
+  project.warnings = diagnostics;
+  return project;
+}
+
+/** Every diagnostic (errors and warnings) of the project in `dir`; config problems never throw. */
+export async function checkProject(dir: string, opts: LoadOptions = {}): Promise<Diagnostic[]> {
+  return (await analyzeProject(dir, opts)).diagnostics;
+}
+
+async function analyzeProject(
+  dir: string,
+  opts: LoadOptions,
+): Promise<{ project?: Project; diagnostics: Diagnostic[] }> {
+  const diagnostics = new DiagnosticList();
+  const root = resolve(dir);
+  const file = join(root, PROJECT_FILE);
+  const source = await readSource(file, diagnostics, `project file not found: no ${PROJECT_FILE} in ${root}`);
+  if (!source) return { diagnostics: sortDiagnostics(diagnostics.items) };
+  const analysis = await indexProject(root, source, diagnostics);
+  for (const loaded of analysis.workflows) {
+    analysis.project.workflows.set(loaded.workflow.id, loaded.workflow);
+  }
+  await loadFileReferences(analysis, diagnostics);
+  registerFileDefinitions(analysis.project, analysis.fileDefinitions);
+  await runChecks(analysis, diagnostics, opts);
+  return { project: analysis.project, diagnostics: sortDiagnostics(diagnostics.items) };
+}
+
+/** Reads a YAML file, reporting a missing file at the file itself with `missingMessage`. */
+async function readSource(
+  file: string,
+  diagnostics: DiagnosticList,
+  missingMessage: string,
+): Promise<YamlSource | undefined> {
+  const read = await readYamlFile(file);
+  if (read.kind === "ok") return read.source;
+  if (read.kind === "invalid") diagnostics.add(...read.diagnostics);
+  else {diagnostics.add({
+      severity: "error",
+      file,
+      line: 1,
+      col: 1,
+      path: ROOT_PATH,
+      message: missingMessage,
+    });}
+  return undefined;
+}
+
+async function indexProject(
+  root: string,
+  source: YamlSource,
+  diagnostics: DiagnosticList,
+): Promise<Analysis> {
+  const schemaErrors = validateSchema("project", source);
+  diagnostics.add(...schemaErrors);
+  const isValid = validUnder(schemaErrors);
+  const value = source.value;
+  const config = (typeof value === "object" && value !== null ? value : {}) as ProjectConfig;
+  const analysis: Analysis = {
+    project: undefined as unknown as Project,
+    projectSource: source,
+    workflows: [],
+    fileDefinitions: new Map(),
+    sites: new Map(),
+    broken: {
+      workflows: new Set(),
+      tools: new Set(),
+      agents: new Set(),
+      models: new Set(),
+      files: new Set(),
+    },
+  };
+  const common = { diagnostics, isValid };
+  analysis.project = {
+    root,
+    file: source.file,
+    config,
+    warnings: [],
+    env: isValid(["env"]) ? config.env ?? {} : {},
+    envFile: isValid(["env_file"])
+      ? await readEnvFile(resolve(root, config.env_file ?? ".env"), diagnostics)
+      : {},
+    models: indexById<ModelConfig, ModelConfig>(config.models, source, ["models"], "model", {
+      ...common,
+      broken: analysis.broken.models,
+      build: (model) => model,
+    }),
+    workflows: new Map(),
+    tools: indexById(config.tools as ToolConfig[] | undefined, source, ["tools"], "tool", {
+      ...common,
+      broken: analysis.broken.tools,
+      build: (tool, path) => {
+        const def = toToolDefinition(tool, source.file);
+        analysis.sites.set(def, { source, path });
+        return def;
+      },
+    }),
+    agents: indexById(config.agents as AgentConfig[] | undefined, source, ["agents"], "agent", {
+      ...common,
+      broken: analysis.broken.agents,
+      build: (agent, path) => {
+        const def = toAgentDefinition(agent, source.file);
+        analysis.sites.set(def, { source, path });
+        return def;
+      },
+    }),
+  };
+  analysis.workflows = await loadWorkflows(root, source, config, analysis, diagnostics, isValid);
+  return analysis;
+}
+
+async function loadWorkflows(
+  root: string,
+  projectSource: YamlSource,
+  config: ProjectConfig,
+  analysis: Analysis,
+  diagnostics: DiagnosticList,
+  isValid: (path: (string | number)[]) => boolean,
+): Promise<LoadedWorkflow[]> {
+  const entries = (Array.isArray(config.workflows) ? config.workflows : [])
+    .map((entry, i) => ({ entry, path: ["workflows", i, "source"] }))
+    .filter(({ path }) => isValid(path.slice(0, 2)));
+  // Files are independent until they are indexed: read them at once.
+  const reads = await Promise.all(entries.map(({ entry }) => readYamlFile(resolve(root, entry.source))));
+  const loaded: LoadedWorkflow[] = [];
+  const byId = new Map<string, LoadedWorkflow>();
+  const files = new Set<string>();
+  reads.forEach((read, i) => {
+    const { entry, path } = entries[i];
+    const file = resolve(root, entry.source);
+    if (files.has(file)) {
+      diagnostics.error(projectSource, path, `workflow file ${entry.source} is listed twice`);
+      return;
+    }
+    files.add(file);
+    if (read.kind === "missing") {
+      diagnostics.error(projectSource, path, `workflow file not found: ${entry.source}`);
+      return;
+    }
+    if (read.kind === "invalid") {
+      diagnostics.add(...read.diagnostics);
+      return;
+    }
+    const schemaErrors = validateSchema("workflow", read.source);
+    if (schemaErrors.length > 0) {
+      diagnostics.add(...schemaErrors);
+      const id = (read.source.value as { id?: unknown } | null)?.id;
+      if (typeof id === "string") analysis.broken.workflows.add(id);
+      return;
+    }
+    const workflow = buildWorkflow(read.source, analysis, diagnostics);
+    const first = byId.get(workflow.workflow.id);
+    if (first) {
+      diagnostics.error(
+        read.source,
+        ["id"],
+        `duplicate workflow id "${workflow.workflow.id}" (also in ${first.source.file})`,
+      );
+      return;
+    }
+    byId.set(workflow.workflow.id, workflow);
+    loaded.push(workflow);
+  });
+  return loaded;
+}
+
+/** Reads the env file; a missing file is an empty one. */
+async function readEnvFile(file: string, diagnostics: DiagnosticList): Promise<Record<string, string>> {
+  let text: string;
+  try {
+    const info = await Deno.stat(file);
+    if (info.size > MAX_FILE_BYTES) {
+      diagnostics.add({
+        severity: "error",
+        file,
+        line: 1,
+        col: 1,
+        path: ROOT_PATH,
+        message: "file is over 10 MB; files over 10 MB are refused",
+      });
+      return {};
+    }
+    text = await Deno.readTextFile(file);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return {};
+    throw err;
+  }
+  const parsed = parseEnvFile(file, text);
+  diagnostics.add(...parsed.diagnostics);
+  return parsed.values;
+}

@@ -1,0 +1,38 @@
+/**
+ * The loaded project: what the engine and the server run from.
+ *
+ * @module
+ */
+
+import type { AgentDefinition } from "../agent/definition.ts";
+import type { ModelConfig } from "../agent/schema.ts";
+import type { Diagnostic } from "../diagnostics.ts";
+import type { ToolDefinition } from "../tool/definition.ts";
+import type { Workflow } from "../workflow/definition.ts";
+import type { ProjectConfig } from "./schema.ts";
+
+export interface Project {
+  /** Absolute path of the project directory. */
+  root: string;
+  /** Absolute path of `compozy.yaml`. */
+  file: string;
+  config: ProjectConfig;
+  /** Problems that do not stop the project from running (e.g. a task that can never run). */
+  warnings: Diagnostic[];
+  /** The project's `env:` map. */
+  env: Record<string, string>;
+  /** The parsed env file (`env_file`, default `.env` beside compozy.yaml); empty when there is none. */
+  envFile: Record<string, string>;
+  models: Map<string, ModelConfig>;
+  workflows: Map<string, Workflow>;
+  /** Project-level tools. */
+  tools: Map<string, ToolDefinition>;
+  /** Project-level agents. */
+  agents: Map<string, AgentDefinition>;
+}
+
+/** What a task's `use:` names. */
+export type ResolvedUse =
+  | { kind: "tool"; tool: ToolDefinition }
+  | { kind: "agent"; agent: AgentDefinition }
+  | { kind: "workflow"; workflow: Workflow };

@@ -1,0 +1,252 @@
+/**
+ * Reading YAML files with positions: every value of a loaded file can be traced back to its line and column.
+ *
+ * Guards run before any value is built: files over {@linkcode MAX_FILE_BYTES} are refused unread, and alias
+ * expansion is measured on the syntax tree (never expanded) so an alias bomb is refused at once, naming its
+ * aliases.
+ *
+ * @module
+ */
+
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  visit,
+  type YAMLError,
+} from "yaml";
+import { type Diagnostic, type PathSegment, ROOT_PATH } from "../diagnostics.ts";
+
+/** Files larger than this are refused before they are read. */
+export const MAX_FILE_BYTES = 10 * 1024 * 1024;
+/** How many values aliases may add to a file when expanded; past this a file is an alias bomb. */
+export const MAX_ALIAS_EXPANSION = 100_000;
+
+export type { PathSegment };
+
+/** A parsed YAML file: its plain value and what is needed to locate any part of it. */
+export interface YamlSource {
+  file: string;
+  doc: Document.Parsed;
+  lines: LineCounter;
+  value: unknown;
+}
+
+export type YamlReadResult =
+  | { kind: "ok"; source: YamlSource }
+  | { kind: "invalid"; diagnostics: Diagnostic[] }
+  | { kind: "missing" };
+
+/** Reads and parses `file`; a missing file is a result, not an error, so the caller can say who referred to it. */
+export async function readYamlFile(file: string): Promise<YamlReadResult> {
+  let size: number;
+  try {
+    const info = await Deno.stat(file);
+    if (!info.isFile) return { kind: "missing" };
+    size = info.size;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return { kind: "missing" };
+    throw err;
+  }
+  if (size > MAX_FILE_BYTES) {
+    const mb = (size / (1024 * 1024)).toFixed(1);
+    return {
+      kind: "invalid",
+      diagnostics: [rootError(file, `file is ${mb} MB; files over 10 MB are refused`)],
+    };
+  }
+  return parseYaml(file, await Deno.readTextFile(file));
+}
+
+/** Parses YAML text; syntax errors, duplicate keys and alias bombs become diagnostics. */
+export function parseYaml(file: string, text: string): YamlReadResult {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return { kind: "invalid", diagnostics: doc.errors.map((e) => syntaxDiagnostic(file, doc, lines, e)) };
+  }
+  const bomb = findAliasBomb(file, doc, lines);
+  if (bomb) return { kind: "invalid", diagnostics: [bomb] };
+  // The measurement above is exact; yaml's own counter stays on as a second fence.
+  const value = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION });
+  return { kind: "ok", source: { file, doc, lines, value } };
+}
+
+function rootError(file: string, message: string): Diagnostic {
+  return { severity: "error", file, line: 1, col: 1, path: ROOT_PATH, message };
+}
+
+function syntaxDiagnostic(file: string, doc: Document.Parsed, lines: LineCounter, e: YAMLError): Diagnostic {
+  const { line, col } = lines.linePos(e.pos[0]);
+  const path = pathAtOffset(doc, e.pos[0]);
+  const message = e.code === "DUPLICATE_KEY"
+    ? `duplicate key (${e.message})`
+    : `YAML syntax error: ${e.message}`;
+  return { severity: "error", file, line, col, path: path.length ? formatPath(path) : ROOT_PATH, message };
+}
+
+/** The path of the innermost node containing `offset`, for errors that yaml reports by offset only. */
+function pathAtOffset(doc: Document.Parsed, offset: number): PathSegment[] {
+  const path: PathSegment[] = [];
+  let node: unknown = doc.contents;
+  for (;;) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => within(p.key, offset) || within(p.value, offset));
+      if (!pair || !isScalar(pair.key)) return path;
+      path.push(String(pair.key.value));
+      if (within(pair.key, offset)) return path;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const index = node.items.findIndex((item) => within(item, offset));
+      if (index < 0) return path;
+      path.push(index);
+      node = node.items[index];
+    } else {
+      return path;
+    }
+  }
+}
+
+function within(node: unknown, offset: number): boolean {
+  const range = (node as Node | null)?.range;
+  return !!range && range[0] <= offset && offset < range[2];
+}
+
+/**
+ * Measures what the aliases of `doc` would expand to, without expanding them, and refuses the file when they
+ * would add more than {@linkcode MAX_ALIAS_EXPANSION} values or when an alias contains itself.
+ */
+function findAliasBomb(file: string, doc: Document.Parsed, lines: LineCounter): Diagnostic | undefined {
+  // An alias refers to the last node before it carrying its anchor; `visit` walks in document order.
+  const anchors = new Map<string, Node>();
+  const aliases: { alias: Node & { source: string }; target: Node | undefined }[] = [];
+  visit(doc, {
+    Node(_key, node) {
+      if (isAlias(node)) aliases.push({ alias: node, target: anchors.get(node.source) });
+      else if (node.anchor) anchors.set(node.anchor, node);
+    },
+  });
+  if (aliases.length === 0) return undefined;
+
+  const sizes = new Map<Node, number>();
+  const open = new Set<Node>();
+  const targetOf = new Map(aliases.map((a) => [a.alias, a.target]));
+  const size = (node: unknown, followAliases: boolean): number => {
+    if (isAlias(node)) {
+      const target = targetOf.get(node);
+      return followAliases && target ? size(target, true) : 1;
+    }
+    if (!isMap(node) && !isSeq(node)) return 1;
+    if (followAliases && sizes.has(node)) return sizes.get(node)!;
+    if (open.has(node)) return Infinity; // an alias inside the node its anchor names
+    open.add(node);
+    let total = 1;
+    for (const item of node.items as unknown[]) {
+      total += isPair(item)
+        ? size(item.key, followAliases) + size(item.value, followAliases)
+        : size(item, followAliases);
+    }
+    open.delete(node);
+    if (followAliases) sizes.set(node, total);
+    return total;
+  };
+  const added = size(doc.contents, true) - size(doc.contents, false);
+  if (added <= MAX_ALIAS_EXPANSION) return undefined;
+
+  const bySize = aliases
+    .map((a) => ({ ...a, size: a.target ? size(a.target, true) : 1 }))
+    .sort((a, b) => b.size - a.size);
+  const worst = bySize[0];
+  const names = [...new Set(bySize.map((a) => `*${a.alias.source}`))];
+  const shown = names.slice(0, 5).join(", ") + (names.length > 5 ? `, … (${names.length} aliases)` : "");
+  const { line, col } = lines.linePos(worst.alias.range![0]);
+  const message = Number.isFinite(worst.size)
+    ? `aliases ${shown} would expand to more than ${MAX_ALIAS_EXPANSION} values (*${worst.alias.source} alone to ${
+      formatCount(worst.size)
+    }); refused without expanding`
+    : `alias *${worst.alias.source} refers to the node that defines &${worst.alias.source}; recursive aliases are refused`;
+  return { severity: "error", file, line, col, path: ROOT_PATH, message };
+}
+
+function formatCount(n: number): string {
+  return n < 1e9 ? String(n) : n.toExponential(1);
+}
+
+/** `["tasks", 2, "with", "city"]` → `tasks[2].with.city`; the empty path is `(root)`. */
+export function formatPath(path: readonly PathSegment[]): string {
+  let out = "";
+  for (const seg of path) out += typeof seg === "number" ? `[${seg}]` : out ? `.${seg}` : seg;
+  return out || ROOT_PATH;
+}
+
+/**
+ * Finds the line and column of the value (or of its key, with `at: "key"`) at `path`. A path that leads
+ * nowhere (a merged or missing key) resolves to the nearest node that exists.
+ */
+export function locate(
+  source: YamlSource,
+  path: readonly PathSegment[],
+  at: "key" | "value" = "value",
+): { line: number; col: number } {
+  const { doc, lines } = source;
+  let node: unknown = doc.contents;
+  let keyNode: unknown;
+  for (const seg of path) {
+    if (isAlias(node)) node = node.resolve(doc);
+    const found = child(doc, node, seg);
+    if (!found) break;
+    [keyNode, node] = found;
+  }
+  if (isAlias(node)) node = node.resolve(doc);
+  // An empty value (`with:` and nothing) has no position of its own worth showing; its key does.
+  const empty = isScalar(node) && node.value === null && node.range?.[0] === node.range?.[1];
+  const target = (at === "key" || empty || !node) && keyNode ? keyNode : node;
+  const offset = (target as Node | null)?.range?.[0] ?? 0;
+  const pos = lines.linePos(offset);
+  return { line: Math.max(pos.line, 1), col: Math.max(pos.col, 1) };
+}
+
+function child(doc: Document.Parsed, node: unknown, seg: PathSegment): [unknown, unknown] | undefined {
+  if (isSeq(node) && typeof seg === "number") {
+    const item = node.items[seg];
+    return item === undefined ? undefined : [item, item];
+  }
+  if (!isMap(node)) return undefined;
+  for (const pair of node.items) {
+    if (isScalar(pair.key) && String(pair.key.value) === String(seg)) return [pair.key, pair.value];
+  }
+  // Keys brought in by `<<: *base` live in the aliased map.
+  for (const pair of node.items) {
+    if (!isScalar(pair.key) || pair.key.value !== "<<") continue;
+    const sources = isSeq(pair.value) ? pair.value.items : [pair.value];
+    for (const src of sources) {
+      const found = child(doc, isAlias(src) ? src.resolve(doc) : src, seg);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/** Builds a diagnostic located at `path` in `source`. */
+export function diagnosticAt(
+  source: YamlSource,
+  path: readonly PathSegment[],
+  message: string,
+  opts: { severity?: Diagnostic["severity"]; at?: "key" | "value" } = {},
+): Diagnostic {
+  const { line, col } = locate(source, path, opts.at);
+  return {
+    severity: opts.severity ?? "error",
+    file: source.file,
+    line,
+    col,
+    path: formatPath(path),
+    message,
+  };
+}

@@ -1,0 +1,2 @@
+/** Builds a greeting for `input.name`. */
+export default (input: { name: string }) => ({ greeting: `Hello, ${input.name}!` });

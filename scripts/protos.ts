@@ -40,13 +40,24 @@ export async function generateProtos(outDir: string = repoRoot): Promise<string[
   await run("deno", ["install", "--quiet"], repoRoot);
   const buf = await findBuf();
   const target = join(outDir, "pkg", "pb");
-  await Deno.remove(target, { recursive: true }).catch((e) => {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  });
+  // Only generated files go: pkg/pb/mod.ts (hand-written) stays.
+  await removeGenerated(target);
   await run(buf, ["generate", "--output", outDir], repoRoot);
   const files: string[] = [];
-  for await (const entry of Deno.readDir(target)) files.push(join(target, entry.name));
+  for await (const entry of Deno.readDir(target)) {
+    if (entry.name.endsWith("_pb.ts")) files.push(join(target, entry.name));
+  }
   files.sort();
   await run("deno", ["fmt", "--quiet", "--config", join(repoRoot, "deno.json"), ...files], repoRoot);
   return files;
+}
+
+async function removeGenerated(dir: string): Promise<void> {
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.name.endsWith("_pb.ts")) await Deno.remove(join(dir, entry.name));
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
 }

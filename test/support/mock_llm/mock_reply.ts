@@ -24,7 +24,7 @@ export interface MockToolCall {
 }
 
 interface ReplyTiming {
-  /** Wait this long before answering (a slow model). Cut short when the client goes away or on close(). */
+  /** Wait this long before answering (a slow model). Only close() cuts it short; a client that gave up gets nothing. */
   delayMs?: number;
 }
 
@@ -36,9 +36,10 @@ export interface MockTextReply extends ReplyTiming {
 }
 
 /**
- * A structured-output reply. Sent as text holding `JSON.stringify(value)`, except on the Anthropic
- * protocol when the request offers the SDK's `json` response tool: then it is that tool's input, as the
- * real API would answer.
+ * A structured-output reply. Sent as text holding `JSON.stringify(value)`, except when the request offers a
+ * tool named `json` — the AI SDK's JSON response tool, used by Anthropic without native structured output
+ * and by Groq alongside function tools: then it is a call of that tool with `value` as input, as the real
+ * APIs answer.
  */
 export interface MockJsonReply extends ReplyTiming {
   type: "json";

@@ -23,7 +23,25 @@ interface OpenAIToolCall {
   function: { name: string; arguments: string };
 }
 
+/**
+ * The name the AI SDK gives its JSON response tool (Groq when the request also has function tools): a
+ * `json` reply then answers through that tool, as the real API would.
+ */
+const JSON_RESPONSE_TOOL = "json";
+
+function offersJsonTool(ctx: RenderContext): boolean {
+  // deno-lint-ignore no-explicit-any -- request tools are whatever the client sent
+  return (ctx.body.tools ?? []).some((tool: any) => tool.function?.name === JSON_RESPONSE_TOOL);
+}
+
 function assistantMessage(answer: MockAnswer, ctx: RenderContext) {
+  if (answer.type === "json" && offersJsonTool(ctx)) {
+    answer = {
+      ...answer,
+      type: "tool_calls",
+      calls: [{ name: JSON_RESPONSE_TOOL, arguments: answer.value }],
+    };
+  }
   const toolCalls: OpenAIToolCall[] = answer.type === "tool_calls"
     ? answer.calls.map((call) => ({
       id: call.id ?? ctx.nextId("call"),

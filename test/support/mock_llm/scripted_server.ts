@@ -73,9 +73,10 @@ export function startScriptedServer(protocol: MockProtocol): MockLlmServer {
       return jsonResponse(500, protocol.errorBody(message, 500));
     }
     if (reply.delayMs) {
-      const delivered = await sleep(reply.delayMs, AbortSignal.any([request.signal, closing.signal]));
-      // Nobody is listening any more; the status only ends the handler.
-      if (!delivered) return new Response(null, { status: 499 });
+      // The client's own time-out does not cut the delay short (Deno warns about request.signal listeners);
+      // a late reply goes nowhere, and close() ends every pending delay.
+      const delivered = await sleep(reply.delayMs, closing.signal);
+      if (!delivered) return new Response(null, { status: 503 });
     }
     if (reply.type === "error") {
       const errorBody = reply.body ??
@@ -142,7 +143,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
       resolve(false);
     };
     const timer = setTimeout(() => {
-      // Deno also aborts request.signal after a delivered response; a stale listener would warn then.
       signal.removeEventListener("abort", onAbort);
       resolve(true);
     }, ms);

@@ -129,6 +129,7 @@ export function retryAfterFromHeaders(
   const value = headers["retry-after"]?.trim();
   if (!value) return undefined;
   if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value) * 1000);
-  const date = Date.parse(value);
+  // Date.parse takes nearly anything ("-3" is a year); every HTTP date form names its month in letters.
+  const date = /[A-Za-z]{3}/.test(value) ? Date.parse(value) : NaN;
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

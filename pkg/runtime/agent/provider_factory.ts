@@ -99,9 +99,10 @@ function checkModelSpec(spec: ModelSpec): void {
       field: "base_url",
     });
   }
-  if (spec.base_url !== undefined && !URL.canParse(spec.base_url)) {
+  // `localhost:11434` parses as a URL with scheme `localhost:`; only http(s) reaches a model.
+  if (spec.base_url !== undefined && !/^https?:$/.test(URL.parse(spec.base_url)?.protocol ?? "")) {
     throw configInvalid(
-      `Cannot create a ${spec.provider} model as 'base_url' is not a URL: current value is ${
+      `Cannot create a ${spec.provider} model as 'base_url' is not an http(s) URL: current value is ${
         JSON.stringify(spec.base_url)
       }`,
       { field: "base_url" },

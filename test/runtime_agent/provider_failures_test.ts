@@ -1,0 +1,164 @@
+/**
+ * Provider errors become typed failures the engine's retry policy can act on, and the AI SDK never retries
+ * behind its back: every error below costs exactly one request.
+ */
+
+import assert from "node:assert/strict";
+import { runAgent } from "../../pkg/runtime/agent/mod.ts";
+import { startMockOpenAI } from "../support/mock_llm/mod.ts";
+import { agentCall, fakeSandbox, openAIModel, WEATHER_TOOL } from "./_agent_call.ts";
+
+Deno.test("runAgent: HTTP errors map to retryable or non-retryable failures", async (t) => {
+  await using mock = startMockOpenAI();
+  const model = openAIModel(mock);
+
+  const cases = [
+    { status: 401, code: "agent_provider_auth", retryable: false },
+    { status: 403, code: "agent_provider_auth", retryable: false },
+    { status: 400, code: "agent_provider_error", retryable: false },
+    { status: 404, code: "agent_provider_error", retryable: false },
+    { status: 500, code: "agent_provider_error", retryable: true },
+    { status: 503, code: "agent_provider_error", retryable: true },
+  ] as const;
+  for (const { status, code, retryable } of cases) {
+    await t.step(`${status} is ${code}, retryable: ${retryable}, after one request`, async () => {
+      mock.enqueue({ type: "error", status, message: `mock says ${status}` });
+      const before = mock.requests.length;
+      const result = await runAgent(agentCall(model));
+      assert.equal(mock.requests.length, before + 1);
+      assert.equal(result.ok, false);
+      const { failure } = result;
+      assert.equal(failure.code, code);
+      assert.equal(failure.retryable, retryable);
+      assert.equal(failure.retryAfterMs, undefined);
+      assert.equal(failure.details?.status, status);
+      assert.match(
+        failure.message,
+        new RegExp(`agent 'forecaster' action 'advise': HTTP ${status} from .*mock says`),
+      );
+      assert.ok(failure.cause instanceof Error, "the provider error is kept as the cause");
+    });
+  }
+
+  await t.step("429 is agent_rate_limited with retry-after in seconds", async () => {
+    mock.enqueue({ type: "error", status: 429, headers: { "retry-after": "7" } });
+    const result = await runAgent(agentCall(model));
+    assert.equal(result.ok, false);
+    assert.equal(result.failure.code, "agent_rate_limited");
+    assert.equal(result.failure.retryable, true);
+    assert.equal(result.failure.retryAfterMs, 7_000);
+  });
+
+  await t.step("429 with retry-after as an HTTP date", async () => {
+    const inAMinute = new Date(Date.now() + 60_000).toUTCString();
+    mock.enqueue({ type: "error", status: 429, headers: { "retry-after": inAMinute } });
+    const result = await runAgent(agentCall(model));
+    assert.equal(result.ok, false);
+    assert.equal(result.failure.code, "agent_rate_limited");
+    const retryAfterMs = result.failure.retryAfterMs!;
+    // HTTP dates have one-second resolution.
+    assert.ok(retryAfterMs > 58_000 && retryAfterMs <= 60_000, `retryAfterMs = ${retryAfterMs}`);
+  });
+
+  await t.step("429 prefers OpenAI's retry-after-ms", async () => {
+    mock.enqueue({ type: "error", status: 429, headers: { "retry-after-ms": "1500", "retry-after": "2" } });
+    const result = await runAgent(agentCall(model));
+    assert.equal(result.ok, false);
+    assert.equal(result.failure.retryAfterMs, 1_500);
+  });
+
+  await t.step("429 without a usable header has no retryAfterMs", async () => {
+    mock.enqueue({ type: "error", status: 429 });
+    const result = await runAgent(agentCall(model));
+    assert.equal(result.ok, false);
+    assert.equal(result.failure.code, "agent_rate_limited");
+    assert.equal(result.failure.retryAfterMs, undefined);
+  });
+
+  await t.step("an error after tool steps keeps the usage spent so far", async () => {
+    const sandbox = fakeSandbox({ weather_tool: () => ({ tempC: 9 }) });
+    mock.enqueue(
+      { type: "tool_calls", calls: [{ name: "weather_tool", arguments: { city: "Oslo" } }] },
+      { type: "error", status: 502 },
+    );
+    const result = await runAgent(agentCall(model, { tools: [WEATHER_TOOL], callTool: sandbox.callTool }));
+    assert.equal(result.ok, false);
+    assert.equal(result.failure.code, "agent_provider_error");
+    assert.deepEqual(result.usage, { inputTokens: 10, outputTokens: 5, totalTokens: 15 });
+  });
+
+  assert.equal(mock.remaining, 0);
+});
+
+Deno.test("runAgent: time-outs and aborts", async (t) => {
+  await using mock = startMockOpenAI();
+
+  await t.step("a reply slower than timeout_ms is agent_timeout, retryable", async () => {
+    mock.enqueue({ type: "text", text: "too late", delayMs: 5_000 });
+    const started = performance.now();
+    const result = await runAgent(agentCall(openAIModel(mock, { timeout_ms: 100 })));
+    const elapsed = performance.now() - started;
+    assert.equal(result.ok, false);
+    assert.equal(result.failure.code, "agent_timeout");
+    assert.equal(result.failure.retryable, true);
+    assert.match(result.failure.message, /did not answer within 100 ms/);
+    assert.deepEqual(result.failure.details, { timeoutMs: 100 });
+    assert.ok(elapsed < 2_000, `gave up after ${elapsed} ms`);
+  });
+
+  await t.step("timeout_ms bounds each request, not the call", async () => {
+    const sandbox = fakeSandbox({ weather_tool: () => ({ tempC: 9 }) });
+    mock.enqueue(
+      { type: "tool_calls", calls: [{ name: "weather_tool", arguments: { city: "Oslo" } }], delayMs: 150 },
+      { type: "text", text: "Cold.", delayMs: 150 },
+    );
+    const result = await runAgent(
+      agentCall(openAIModel(mock, { timeout_ms: 250 }), {
+        tools: [WEATHER_TOOL],
+        callTool: sandbox.callTool,
+      }),
+    );
+    assert.ok(result.ok, JSON.stringify(result));
+  });
+
+  await t.step("the caller's time-out (a TimeoutError reason) is a retryable agent_timeout", async () => {
+    mock.enqueue({ type: "text", text: "too late", delayMs: 5_000 });
+    const result = await runAgent(agentCall(openAIModel(mock), { signal: AbortSignal.timeout(100) }));
+    assert.equal(result.ok, false);
+    assert.equal(result.failure.code, "agent_timeout");
+    assert.equal(result.failure.retryable, true);
+    assert.match(result.failure.message, /aborted by the caller/);
+  });
+
+  await t.step("a cancellation is an agent_timeout that is not retried", async () => {
+    mock.enqueue({ type: "text", text: "too late", delayMs: 5_000 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error("workflow canceled")), 50);
+    const result = await runAgent(agentCall(openAIModel(mock), { signal: controller.signal }));
+    assert.equal(result.ok, false);
+    assert.equal(result.failure.code, "agent_timeout");
+    assert.equal(result.failure.retryable, false);
+    assert.match(result.failure.message, /workflow canceled/);
+  });
+
+  await t.step("an already aborted signal sends nothing", async () => {
+    const before = mock.requests.length;
+    const result = await runAgent(
+      agentCall(openAIModel(mock), { signal: AbortSignal.abort(new Error("stop")) }),
+    );
+    assert.equal(result.ok, false);
+    assert.equal(result.failure.code, "agent_timeout");
+    assert.equal(mock.requests.length, before);
+  });
+});
+
+Deno.test("runAgent: an unreachable provider is a retryable agent_provider_error", async () => {
+  const closed = startMockOpenAI();
+  const baseUrl = closed.baseUrl;
+  await closed.close();
+  const result = await runAgent(agentCall(openAIModel(closed, { base_url: baseUrl })));
+  assert.equal(result.ok, false);
+  assert.equal(result.failure.code, "agent_provider_error");
+  assert.equal(result.failure.retryable, true);
+  assert.match(result.failure.message, /Cannot connect/);
+});

@@ -50,7 +50,7 @@ export interface MockJsonReply extends ReplyTiming {
 /** The model asks for tools; `text` is optional prose sent alongside. */
 export interface MockToolCallsReply extends ReplyTiming {
   type: "tool_calls";
-  calls: MockToolCall[];
+  calls: readonly MockToolCall[];
   text?: string;
   usage?: MockUsage;
 }

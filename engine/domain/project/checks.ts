@@ -7,14 +7,24 @@
 
 import type { Analysis, DiagnosticList } from "./analysis.ts";
 import { checkDefinitions } from "./check_definitions.ts";
+import { checkEmbeddedSchemas } from "./check_embedded_schemas.ts";
+import { checkFlow } from "./check_flow.ts";
 import { checkReferences } from "./check_references.ts";
+import { checkTemplates } from "./check_templates.ts";
+import { checkTriggers } from "./check_triggers.ts";
+import { checkWorkflowCycles } from "./check_workflow_cycles.ts";
 import type { LoadOptions } from "./loader.ts";
 
 export async function runChecks(
   analysis: Analysis,
   diagnostics: DiagnosticList,
-  _opts: LoadOptions,
+  opts: LoadOptions,
 ): Promise<void> {
   checkReferences(analysis, diagnostics);
+  checkFlow(analysis, diagnostics);
+  checkWorkflowCycles(analysis, diagnostics);
+  checkTriggers(analysis, diagnostics);
+  checkEmbeddedSchemas(analysis, diagnostics);
+  checkTemplates(analysis, diagnostics, opts);
   await checkDefinitions(analysis, diagnostics);
 }

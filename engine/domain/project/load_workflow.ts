@@ -66,5 +66,6 @@ export function buildWorkflow(
     }),
     tasks,
   };
-  return { workflow, source, tasks: sites };
+  // A duplicate is reported above; the checks that follow see each id once.
+  return { workflow, source, tasks: sites.filter((site) => tasks.get(site.task.id) === site.task) };
 }

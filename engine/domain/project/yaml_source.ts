@@ -33,6 +33,7 @@ export type { PathSegment };
 /** A parsed YAML file: its plain value and what is needed to locate any part of it. */
 export interface YamlSource {
   file: string;
+  text: string;
   doc: Document.Parsed;
   lines: LineCounter;
   value: unknown;
@@ -75,7 +76,7 @@ export function parseYaml(file: string, text: string): YamlReadResult {
   if (bomb) return { kind: "invalid", diagnostics: [bomb] };
   // The measurement above is exact; yaml's own counter stays on as a second fence.
   const value = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION });
-  return { kind: "ok", source: { file, doc, lines, value } };
+  return { kind: "ok", source: { file, text, doc, lines, value } };
 }
 
 function rootError(file: string, message: string): Diagnostic {
@@ -231,6 +232,26 @@ function child(doc: Document.Parsed, node: unknown, seg: PathSegment): [unknown,
     }
   }
   return undefined;
+}
+
+/**
+ * The line and column of character `position` of the string at `path`, when the string is written on one
+ * line without escapes (so source and value line up); else the string's own position.
+ */
+export function locateInString(
+  source: YamlSource,
+  path: readonly PathSegment[],
+  position: number,
+): { line: number; col: number } {
+  const start = locate(source, path);
+  let node: unknown = source.doc.getIn(path, true);
+  if (isAlias(node)) node = node.resolve(source.doc);
+  if (!isScalar(node) || typeof node.value !== "string" || !node.range) return start;
+  const raw = source.text.slice(node.range[0], node.range[1]);
+  const quoted = node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE";
+  const body = quoted ? raw.slice(1, -1) : raw;
+  if (body !== node.value) return start;
+  return { line: start.line, col: start.col + (quoted ? 1 : 0) + position };
 }
 
 /** Builds a diagnostic located at `path` in `source`. */

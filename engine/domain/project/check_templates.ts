@@ -1,0 +1,210 @@
+/**
+ * Checks of templates at load time: every template compiles; `.tasks.X` names a task that exists and, inside
+ * a task, one that can have run before it; `.env.NAME` is set somewhere (a warning: it may be set at run time).
+ *
+ * @module
+ */
+
+import { compileTemplate, containsTemplate, TemplateError } from "../../../pkg/tplengine/mod.ts";
+import type { PathSegment } from "../diagnostics.ts";
+import { flowStep, type TaskSite } from "../task/walk.ts";
+import { buildTaskGraph, stepAncestors } from "../workflow/task_graph.ts";
+import type { Analysis, DiagnosticList, LoadedWorkflow } from "./analysis.ts";
+import type { LoadOptions } from "./loader.ts";
+import { didYouMean } from "./suggest.ts";
+import { diagnosticAt, locateInString, type YamlSource } from "./yaml_source.ts";
+
+/** Task fields whose strings are templates (inline child tasks are checked as tasks of their own). */
+const TASK_TEMPLATE_FIELDS = [
+  "with",
+  "env",
+  "if",
+  "outputs",
+  "condition",
+  "items",
+  "filter",
+  "signal",
+  "target",
+];
+
+/** Called for each path a template reads, with the field path of the string that reads it. */
+type OnReference = (ref: string[], path: PathSegment[]) => void;
+
+interface Checker {
+  diagnostics: DiagnosticList;
+  /** Every env name set anywhere; `undefined` when the process environment cannot be read. */
+  envNames: Set<string> | undefined;
+}
+
+export function checkTemplates(analysis: Analysis, diagnostics: DiagnosticList, opts: LoadOptions): void {
+  const checker: Checker = { diagnostics, envNames: knownEnvNames(analysis, opts) };
+  const { projectSource, project } = analysis;
+  for (const field of ["env", "models", "tools", "agents"]) {
+    checkStrings(checker, projectSource, [field], (project.config as Record<string, unknown>)[field]);
+  }
+  for (const [def, site] of analysis.sites) {
+    if (site.path.length === 0) checkStrings(checker, site.source, [], def); // a definition in its own file
+  }
+  for (const loaded of analysis.workflows) checkWorkflow(checker, loaded);
+}
+
+function checkWorkflow(checker: Checker, loaded: LoadedWorkflow): void {
+  const { source, workflow, tasks } = loaded;
+  const config = workflow.config as Record<string, unknown>;
+  for (const field of ["env", "triggers", "tools", "agents"]) {
+    checkStrings(checker, source, [field], config[field]);
+  }
+  const sitesById = new Map(tasks.map((s) => [s.task.id, s]));
+  checkStrings(checker, source, ["outputs"], config.outputs, (ref, path) => {
+    const id = taskIdOf(ref);
+    if (id !== undefined && !sitesById.has(id)) unknownTask(checker, source, path, id, sitesById);
+  });
+  const ancestors = stepAncestors(buildTaskGraph(tasks));
+  const descendants = descendantsBySite(tasks);
+  for (const site of tasks) {
+    const before = ranBefore(site, ancestors, descendants, sitesById);
+    for (const field of TASK_TEMPLATE_FIELDS) {
+      const value = (site.task as Record<string, unknown>)[field];
+      // A task's `outputs` are rendered after its children ran.
+      const readable = field === "outputs" ? new Set([...before, ...descendants.get(site.task.id)!]) : before;
+      checkStrings(checker, source, [...site.path, field], value, (ref, path) => {
+        const id = taskIdOf(ref);
+        if (id === undefined || readable.has(id)) return;
+        if (!sitesById.has(id)) unknownTask(checker, source, path, id, sitesById);
+        else {
+          checker.diagnostics.error(
+            source,
+            path,
+            `.tasks.${id} cannot be read here: task "${id}" cannot have run before task "${site.task.id}"`,
+          );
+        }
+      });
+    }
+  }
+}
+
+function taskIdOf(ref: string[]): string | undefined {
+  return ref[0] === "tasks" && ref.length > 1 ? ref[1] : undefined;
+}
+
+function unknownTask(
+  checker: Checker,
+  source: YamlSource,
+  path: PathSegment[],
+  id: string,
+  sitesById: Map<string, TaskSite>,
+): void {
+  checker.diagnostics.error(
+    source,
+    path,
+    `.tasks.${id}: unknown task "${id}"${didYouMean(id, sitesById.keys())}`,
+  );
+}
+
+/** Ids of the tasks run inside each task (children, recursively; not inline routes, which are steps). */
+function descendantsBySite(sites: readonly TaskSite[]): Map<string, Set<string>> {
+  const out = new Map(sites.map((s) => [s.task.id, new Set<string>()]));
+  for (const site of sites) {
+    for (let cur = site; cur.role === "child" && cur.parent; cur = cur.parent) {
+      out.get(cur.parent.task.id)!.add(site.task.id);
+    }
+  }
+  return out;
+}
+
+/** Ids of the tasks that can have finished before `site` starts. */
+function ranBefore(
+  site: TaskSite,
+  ancestors: Map<string, Set<string>>,
+  descendants: Map<string, Set<string>>,
+  sitesById: Map<string, TaskSite>,
+): Set<string> {
+  const out = new Set<string>();
+  const addWithChildren = (id: string) => {
+    out.add(id);
+    for (const d of descendants.get(id) ?? []) out.add(d);
+  };
+  for (const id of ancestors.get(flowStep(site).task.id) ?? []) addWithChildren(id);
+  // In a composite, earlier siblings have finished.
+  for (let cur = site; cur.role === "child" && cur.parent; cur = cur.parent) {
+    const parent = cur.parent.task;
+    if (parent.type !== "composite") continue;
+    for (const sibling of parent.tasks) {
+      if (sibling === cur.task) break;
+      if (sitesById.get(sibling.id)?.task === sibling) addWithChildren(sibling.id);
+    }
+  }
+  return out;
+}
+
+/** Compiles every template string inside `value`, reporting failures, unset env names and references. */
+function checkStrings(
+  checker: Checker,
+  source: YamlSource,
+  path: PathSegment[],
+  value: unknown,
+  onReference?: OnReference,
+): void {
+  if (typeof value === "string") {
+    if (containsTemplate(value)) checkTemplate(checker, source, path, value, onReference);
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => checkStrings(checker, source, [...path, i], item, onReference));
+  } else if (typeof value === "object" && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      checkStrings(checker, source, [...path, key], item, onReference);
+    }
+  }
+}
+
+function checkTemplate(
+  checker: Checker,
+  source: YamlSource,
+  path: PathSegment[],
+  text: string,
+  onReference?: OnReference,
+): void {
+  let refs: string[][];
+  try {
+    refs = compileTemplate(text).references();
+  } catch (err) {
+    if (!(err instanceof TemplateError)) throw err;
+    const at = err.position === undefined ? undefined : locateInString(source, path, err.position);
+    const d = diagnosticAt(source, path, `invalid template: ${err.message}`);
+    checker.diagnostics.add(at ? { ...d, ...at } : d);
+    return;
+  }
+  for (const ref of refs) {
+    if (ref[0] === "env" && ref.length > 1 && checker.envNames && !checker.envNames.has(ref[1])) {
+      checker.diagnostics.warning(
+        source,
+        path,
+        `.env.${
+          ref[1]
+        } is not set in any env: map, the process environment or the env file; rendering fails until it is`,
+      );
+    }
+    onReference?.(ref, path);
+  }
+}
+
+/** Env names set anywhere in the project, in the env file or in the process environment. */
+function knownEnvNames(analysis: Analysis, opts: LoadOptions): Set<string> | undefined {
+  const processEnv = opts.processEnv ?? readProcessEnv();
+  if (!processEnv) return undefined;
+  const names = new Set([...Object.keys(processEnv), ...Object.keys(analysis.project.envFile)]);
+  const addMap = (env: unknown) => {
+    if (typeof env === "object" && env !== null) { for (const name of Object.keys(env)) names.add(name); }
+  };
+  addMap(analysis.project.env);
+  for (const def of analysis.sites.keys()) addMap(def.env);
+  for (const { workflow, tasks } of analysis.workflows) {
+    addMap(workflow.config.env);
+    for (const { task } of tasks) addMap(task.env);
+  }
+  return names;
+}
+
+/** The process environment, or `undefined` without permission to read all of it (the check is then skipped). */
+function readProcessEnv(): Record<string, string> | undefined {
+  return Deno.permissions.querySync({ name: "env" }).state === "granted" ? Deno.env.toObject() : undefined;
+}

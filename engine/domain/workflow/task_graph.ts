@@ -1,0 +1,135 @@
+/**
+ * The control-flow graph of a workflow: which step may run after which (CONFIG.md, "Control flow").
+ *
+ * Nodes are the workflow's steps: the tasks of its `tasks:` list and the tasks declared inline as router
+ * routes. Children of parallel, collection and composite tasks run inside their parent and are not nodes.
+ *
+ * @module
+ */
+
+import type { PathSegment } from "../diagnostics.ts";
+import type { TaskConfig } from "../task/schema.ts";
+import type { TaskSite } from "../task/walk.ts";
+
+/**
+ * An edge; `path` is the field that creates it, and `list` marks the implicit move to the next task of the
+ * list (which has no field of its own: its `path` is the source task's).
+ */
+export interface FlowEdge {
+  from: string;
+  to: string;
+  path: PathSegment[];
+  list: boolean;
+}
+
+export interface TaskGraph {
+  /** The first task of the list, where every execution starts. */
+  entry: string | undefined;
+  /** Step ids in file order. */
+  steps: string[];
+  successors: Map<string, FlowEdge[]>;
+}
+
+/** Builds the graph of a workflow's task sites; edges to unknown tasks or to children are left out. */
+export function buildTaskGraph(sites: readonly TaskSite[]): TaskGraph {
+  const stepSites = sites.filter((s) => s.role !== "child");
+  const stepIds = new Set(stepSites.map((s) => s.task.id));
+  const flow = stepSites.filter((s) => s.role === "flow");
+  const successors = new Map<string, FlowEdge[]>();
+  for (const site of stepSites) {
+    const listNext = site.role === "flow" ? flow[flow.indexOf(site) + 1]?.task.id : undefined;
+    const edges = stepEdges(site, listNext).filter((e) => stepIds.has(e.to));
+    // Two fields may name the same target (`on_success` and `on_error`); one edge is enough.
+    successors.set(site.task.id, edges.filter((e, i) => edges.findIndex((o) => o.to === e.to) === i));
+  }
+  return { entry: flow[0]?.task.id, steps: stepSites.map((s) => s.task.id), successors };
+}
+
+function stepEdges(site: TaskSite, listNext: string | undefined): FlowEdge[] {
+  const { task, path } = site;
+  const edge = (to: string, field: PathSegment[], list = false): FlowEdge => ({
+    from: task.id,
+    to,
+    path: [...path, ...field],
+    list,
+  });
+  const out: FlowEdge[] = [];
+  if (task.type === "router") {
+    // The route replaces the list-order next.
+    for (const [value, target] of Object.entries(task.routes)) {
+      out.push(edge(targetId(target), ["routes", value]));
+    }
+    if (task.default !== undefined) out.push(edge(targetId(task.default), ["default"]));
+  } else if (!task.final) {
+    if (task.on_success) out.push(edge(task.on_success.next, ["on_success", "next"]));
+    else if (listNext) out.push(edge(listNext, [], true));
+  }
+  if (task.on_error) out.push(edge(task.on_error.next, ["on_error", "next"]));
+  if (task.type === "wait" && task.on_timeout) out.push(edge(task.on_timeout, ["on_timeout"]));
+  return out;
+}
+
+function targetId(target: string | TaskConfig): string {
+  return typeof target === "string" ? target : target.id;
+}
+
+/** Steps reachable from the entry, the entry included. */
+export function reachableSteps(graph: TaskGraph): Set<string> {
+  const seen = new Set<string>();
+  const stack = graph.entry === undefined ? [] : [graph.entry];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const e of graph.successors.get(id) ?? []) stack.push(e.to);
+  }
+  return seen;
+}
+
+/** Every cycle found by a depth-first search, once each, as the list of its edges. */
+export function findCycles(graph: TaskGraph): FlowEdge[][] {
+  const state = new Map<string, "open" | "done">();
+  const stack: FlowEdge[] = [];
+  const cycles: FlowEdge[][] = [];
+  const seen = new Set<string>();
+  const visit = (id: string) => {
+    state.set(id, "open");
+    for (const e of graph.successors.get(id) ?? []) {
+      if (state.get(e.to) === "open") {
+        const start = stack.findIndex((s) => s.from === e.to);
+        const cycle = [...(start < 0 ? [] : stack.slice(start)), e];
+        const key = cycle.map((c) => c.from).sort().join("\u0000");
+        if (!seen.has(key)) cycles.push(cycle);
+        seen.add(key);
+      } else if (!state.has(e.to)) {
+        stack.push(e);
+        visit(e.to);
+        stack.pop();
+      }
+    }
+    state.set(id, "done");
+  };
+  for (const id of graph.steps) if (!state.has(id)) visit(id);
+  return cycles;
+}
+
+/** For each step, the steps that may have run before it in some execution. */
+export function stepAncestors(graph: TaskGraph): Map<string, Set<string>> {
+  const predecessors = new Map<string, string[]>(graph.steps.map((id) => [id, []]));
+  for (const edges of graph.successors.values()) {
+    for (const e of edges) predecessors.get(e.to)?.push(e.from);
+  }
+  const out = new Map<string, Set<string>>();
+  for (const id of graph.steps) {
+    const seen = new Set<string>();
+    const stack = [...predecessors.get(id)!];
+    while (stack.length > 0) {
+      const p = stack.pop()!;
+      if (seen.has(p)) continue;
+      seen.add(p);
+      stack.push(...predecessors.get(p)!);
+    }
+    out.set(id, seen);
+  }
+  return out;
+}

@@ -239,12 +239,11 @@ function rejectUnknownTools(session: Session, toolCalls: ToolCall[]): void {
 
 function maxStepsReached(session: Session, toolCalls: ToolCall[]): AgentFailure {
   const pending = toolCalls.map((toolCall) => toolCall.toolName);
+  const wanted = pending.join(", ");
   return new AgentFailure(
     "agent_max_steps",
-    `${session.label}: the model still wanted to call ${
-      pending.join(", ")
-    } after ${session.maxSteps} steps ` +
-      `(max_steps); those calls did not run`,
+    `${session.label}: the model still wanted to call ${wanted} after ${session.maxSteps} steps (max_steps); ` +
+      "those calls did not run",
     { retryable: false, details: { maxSteps: session.maxSteps, pendingTools: pending } },
   );
 }

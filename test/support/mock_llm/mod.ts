@@ -13,7 +13,7 @@
  *
  * @example
  * ```ts
- * import { startMockOpenAI } from "../support/mock_llm/mod.ts";
+ * import { startMockOpenAI } from "./mod.ts";
  *
  * await using mock = startMockOpenAI();
  * mock.enqueue(

@@ -23,6 +23,10 @@ export interface FailedRequest {
 /** Provider error bodies are for humans; a bounded excerpt is enough and keeps events small. */
 const MAX_BODY_EXCERPT = 1_000;
 
+/**
+ * Maps what a model request threw. Time-outs and aborts are decided from the signals, not the error: an
+ * aborted fetch throws whatever its signal's reason was, which says nothing about who aborted it.
+ */
 export function failureFromModelError(error: unknown, request: FailedRequest): AgentFailure {
   if (error instanceof AgentFailure) return error;
   const { label } = request;

@@ -64,6 +64,7 @@ export const BUCKETS = {
   taskExecutions: "compozy_task_executions",
   idempotency: "compozy_idempotency",
   schedules: "compozy_schedules",
+  leases: "compozy_leases",
 } as const;
 
 export const DEFAULT_STREAMS: StreamSpec[] = [
@@ -91,6 +92,8 @@ export const DEFAULT_BUCKETS: BucketSpec[] = [
   // Idempotency keys are kept 24 h (API.md).
   { name: BUCKETS.idempotency, ttlMs: DAY, history: 1 },
   { name: BUCKETS.schedules, ttlMs: 0, history: 1 },
+  // Which engine drives an execution; an entry its owner stops refreshing (a crash) expires.
+  { name: BUCKETS.leases, ttlMs: 15_000, history: 1 },
 ];
 
 /** Creates or updates every stream and bucket; returns what it did by name. */

@@ -1,0 +1,137 @@
+/**
+ * Runs the leaf work of a task in the runtime: a tool call or an agent action, as request/reply commands
+ * on core NATS. The engine never imports user code; it sends the resolved definition and waits for the
+ * outcome, which the caller then records.
+ */
+import { create } from "@bufbuild/protobuf";
+import type { Bus } from "../../../pkg/nats/mod.ts";
+import { RequestError } from "../../../pkg/nats/mod.ts";
+import {
+  AgentExecuteResultSchema,
+  AgentExecuteSchema,
+  type TokenUsage,
+  ToolExecuteResultSchema,
+  ToolExecuteSchema,
+} from "../../../pkg/pb/mod.ts";
+import { fromErrorInfo, TaskFailure } from "../../failure.ts";
+import { uuidv7 } from "../../ids.ts";
+import { jsonBytes, parseJsonBytes } from "../../json_bytes.ts";
+import type { ToolDefinition } from "../project/mod.ts";
+
+/** Time granted beyond the tool's own limit for the runtime to spawn, kill and answer. */
+const RUNTIME_GRACE_MS = 5_000;
+
+export interface LeafCall {
+  correlationId: string;
+  workflow: { id: string; execId: string };
+  task: { id: string; execId: string };
+  attempt: number;
+  timeoutMs: number;
+}
+
+export interface AgentRequest {
+  agentId: string;
+  actionId: string;
+  prompt: string;
+  /** model, instructions, output schema, max_steps and the tools it may call (see runtime). */
+  definition: Record<string, unknown>;
+}
+
+export interface LeafResult {
+  output: unknown;
+  usage?: TokenUsage;
+}
+
+/** The wire form of a tool definition: what the runtime needs to run it and nothing else. */
+export function toolWireDefinition(tool: ToolDefinition, timeoutMs: number): Record<string, unknown> {
+  return {
+    id: tool.id,
+    description: tool.description,
+    executePath: tool.executePath,
+    inputSchema: tool.input,
+    outputSchema: tool.output,
+    permissions: tool.permissions ?? {},
+    timeoutMs,
+  };
+}
+
+/** The env values a tool may read: only the names its permissions list. */
+export function toolEnv(tool: ToolDefinition, env: Record<string, string>): Record<string, string> {
+  const names = tool.permissions?.env ?? [];
+  return Object.fromEntries(names.filter((n) => n in env).map((n) => [n, env[n]]));
+}
+
+export class LeafExecutor {
+  constructor(private readonly bus: Bus) {}
+
+  async runTool(
+    call: LeafCall,
+    tool: ToolDefinition,
+    input: unknown,
+    env: Record<string, string>,
+  ): Promise<LeafResult> {
+    const message = create(ToolExecuteSchema, {
+      metadata: this.bus.metadata(call.correlationId),
+      workflow: call.workflow,
+      task: call.task,
+      tool: { id: tool.id, execId: uuidv7() },
+      attempt: call.attempt,
+      inputJson: jsonBytes(input),
+      definitionJson: jsonBytes(toolWireDefinition(tool, call.timeoutMs)),
+      env: toolEnv(tool, env),
+      timeoutMs: BigInt(call.timeoutMs),
+    });
+    const reply = await this.request(() =>
+      this.bus.request(message, ToolExecuteResultSchema, this.requestOptions(call.timeoutMs))
+    );
+    if (reply.result.case === "success") return { output: parseJsonBytes(reply.result.value.outputJson) };
+    throw fromErrorInfo(reply.result.value?.error);
+  }
+
+  async runAgent(call: LeafCall, request: AgentRequest, env: Record<string, string>): Promise<LeafResult> {
+    const message = create(AgentExecuteSchema, {
+      metadata: this.bus.metadata(call.correlationId),
+      workflow: call.workflow,
+      task: call.task,
+      agent: { id: request.agentId, execId: uuidv7(), actionId: request.actionId },
+      attempt: call.attempt,
+      prompt: request.prompt,
+      definitionJson: jsonBytes(request.definition),
+      env,
+      timeoutMs: BigInt(call.timeoutMs),
+    });
+    const reply = await this.request(() =>
+      this.bus.request(message, AgentExecuteResultSchema, this.requestOptions(call.timeoutMs))
+    );
+    if (reply.result.case === "success") {
+      return { output: parseJsonBytes(reply.result.value.outputJson), usage: reply.result.value.usage };
+    }
+    const failure = fromErrorInfo(reply.result.value?.error);
+    (failure as { usage?: TokenUsage }).usage = reply.result.value?.usage;
+    throw failure;
+  }
+
+  private requestOptions(timeoutMs: number) {
+    // One attempt may take the whole limit; "no responders" (no runtime yet) is retried within it.
+    return { timeoutMs: timeoutMs + RUNTIME_GRACE_MS, deadlineMs: timeoutMs + RUNTIME_GRACE_MS };
+  }
+
+  private async request<T>(send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (e) {
+      if (e instanceof RequestError) {
+        throw new TaskFailure(
+          `runtime did not answer: ${e.message}`,
+          "runtime_unavailable",
+          true,
+          undefined,
+          {
+            cause: e,
+          },
+        );
+      }
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Records a driver's state events. Outcomes (success, failure, retries, waits, the workflow's end) are
+ * awaited JetStream writes: the step is durable once they return. Dispatched/started are history only:
+ * they are published without waiting (the EVENTS stream still stores them), since no replay depends on them.
+ */
+import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import type { Bus, BusMessage } from "../../../pkg/nats/mod.ts";
+import * as pb from "../../../pkg/pb/mod.ts";
+import { type TaskFailure, toErrorInfo } from "../../failure.ts";
+import { jsonBytes } from "../../json_bytes.ts";
+import type { TaskConfig } from "../task/schema.ts";
+import type { DriverEvents } from "./driver_services.ts";
+import type { ExecutionDriver } from "./execution_driver.ts";
+
+export class EventRecorder implements DriverEvents {
+  constructor(private readonly bus: Bus) {}
+
+  private base(d: ExecutionDriver, eventId: string) {
+    return {
+      metadata: this.bus.metadata(d.correlationId, eventId),
+      workflow: { id: d.workflow.id, execId: d.execId },
+    };
+  }
+
+  private async record<S extends DescMessage>(schema: S, init: MessageInitShape<S>): Promise<void> {
+    await this.bus.publish(create(schema, init) as BusMessage);
+  }
+
+  private fireAndForget<S extends DescMessage>(schema: S, init: MessageInitShape<S>): void {
+    this.bus.publishCore(create(schema, init) as BusMessage);
+  }
+
+  taskDispatched(
+    d: ExecutionDriver,
+    task: TaskConfig,
+    key: string,
+    execId: string,
+    parentExecId?: string,
+  ): void {
+    this.fireAndForget(pb.TaskDispatchedSchema, {
+      ...this.base(d, `${execId}:dispatched`),
+      task: { id: key, execId },
+      taskType: task.type,
+      parentTask: parentExecId ? { execId: parentExecId } : undefined,
+    });
+  }
+
+  taskStarted(d: ExecutionDriver, key: string, execId: string, attempt: number): void {
+    this.fireAndForget(pb.TaskExecutionStartedSchema, {
+      ...this.base(d, `${execId}:started:${attempt}`),
+      task: { id: key, execId },
+      attempt,
+    });
+  }
+
+  taskSucceeded(
+    d: ExecutionDriver,
+    key: string,
+    execId: string,
+    output: unknown,
+    attempt: number,
+    skipped: boolean,
+    usage?: unknown,
+  ): Promise<void> {
+    return this.record(pb.TaskExecutionSuccessSchema, {
+      ...this.base(d, `${execId}:success`),
+      task: { id: key, execId },
+      outputJson: jsonBytes(output),
+      attempt,
+      skipped,
+      usage: usage as pb.TokenUsage | undefined,
+    });
+  }
+
+  taskFailed(d: ExecutionDriver, key: string, execId: string, failure: TaskFailure, attempt: number) {
+    return this.record(pb.TaskExecutionFailedSchema, {
+      ...this.base(d, `${execId}:failed`),
+      task: { id: key, execId },
+      error: toErrorInfo(failure),
+      attempt,
+    });
+  }
+
+  retryScheduled(
+    d: ExecutionDriver,
+    key: string,
+    execId: string,
+    nextAttempt: number,
+    delayMs: number,
+    failure: TaskFailure,
+  ) {
+    return this.record(pb.TaskExecutionRetryScheduledSchema, {
+      ...this.base(d, `${execId}:retry:${nextAttempt}`),
+      task: { id: key, execId },
+      nextAttempt,
+      delayMs: BigInt(delayMs),
+      error: toErrorInfo(failure),
+    });
+  }
+
+  waitingStarted(d: ExecutionDriver, key: string, execId: string, signalId: string, deadlineMs: number) {
+    return this.record(pb.TaskExecutionWaitingStartedSchema, {
+      ...this.base(d, `${execId}:waiting`),
+      task: { id: key, execId },
+      signalId,
+      deadlineUnixMs: BigInt(deadlineMs),
+    });
+  }
+
+  waitingEnded(d: ExecutionDriver, key: string, execId: string, payload: unknown) {
+    return this.record(pb.TaskExecutionWaitingEndedSchema, {
+      ...this.base(d, `${execId}:waiting_ended`),
+      task: { id: key, execId },
+      payloadJson: jsonBytes(payload),
+    });
+  }
+
+  waitingTimedOut(d: ExecutionDriver, key: string, execId: string) {
+    return this.record(pb.TaskExecutionWaitingTimedOutSchema, {
+      ...this.base(d, `${execId}:waiting_timed_out`),
+      task: { id: key, execId },
+    });
+  }
+
+  workflowSucceeded(d: ExecutionDriver, output: unknown) {
+    return this.record(pb.WorkflowExecutionSuccessSchema, {
+      ...this.base(d, `${d.execId}:success`),
+      outputJson: jsonBytes(output),
+    });
+  }
+
+  workflowFailed(d: ExecutionDriver, failure: TaskFailure) {
+    return this.record(pb.WorkflowExecutionFailedSchema, {
+      ...this.base(d, `${d.execId}:failed`),
+      error: toErrorInfo(failure),
+    });
+  }
+
+  workflowCanceled(d: ExecutionDriver, reason: string) {
+    return this.record(pb.WorkflowExecutionCanceledSchema, {
+      ...this.base(d, `${d.execId}:canceled`),
+      reason,
+    });
+  }
+
+  workflowTimedOut(d: ExecutionDriver) {
+    return this.record(pb.WorkflowExecutionTimedOutSchema, {
+      ...this.base(d, `${d.execId}:timed_out`),
+      error: { message: `workflow '${d.workflow.id}' timed out`, code: "workflow_timeout" },
+    });
+  }
+
+  workflowPaused(d: ExecutionDriver) {
+    return this.record(pb.WorkflowExecutionPausedSchema, this.base(d, crypto.randomUUID()));
+  }
+
+  workflowResumed(d: ExecutionDriver) {
+    return this.record(pb.WorkflowExecutionResumedSchema, this.base(d, crypto.randomUUID()));
+  }
+}

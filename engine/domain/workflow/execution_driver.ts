@@ -1,0 +1,552 @@
+/**
+ * Drives one workflow execution in memory by replaying its history: a task whose outcome is recorded
+ * returns that outcome without running again; the first task without one runs. The driver parks (and is
+ * dropped from memory) when every branch waits for something outside it (a signal, a timer, a child
+ * workflow); the wake-up replays the history again and delivers what it waited for.
+ *
+ * Failure semantics: a task's result is recorded (one awaited JetStream write) before the next task is
+ * dispatched, so a crash re-runs at most the unrecorded attempt of each running branch.
+ */
+import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
+import { TaskFailure, toTaskFailure } from "../../failure.ts";
+import { uuidv7 } from "../../ids.ts";
+import type { RecordedTask, ReplayState } from "../../history/replay_state.ts";
+import { parseDuration, type Project, resolveUse, type Workflow } from "../project/mod.ts";
+import type { TaskConfig } from "../task/schema.ts";
+import { mergeEnv, renderField, type ScopeValues, type TaskResultView } from "../task/template_scope.ts";
+import type { DriverServices } from "./driver_services.ts";
+import { runContainer } from "./containers.ts";
+
+/** A task's outcome as the flow sees it. */
+export type Outcome =
+  | { ok: true; output: unknown; route?: string | TaskConfig; skipped?: boolean; usage?: unknown }
+  | { ok: false; failure: TaskFailure; next?: string };
+
+/** Thrown into abandoned branches once the execution has ended (canceled, timed out, failed elsewhere). */
+export class ExecutionEnded extends Error {
+  override name = "ExecutionEnded";
+}
+
+export interface Waiter {
+  kind: "signal" | "timer" | "child" | "pause";
+  signalId?: string;
+  taskId: string;
+  condition?: string;
+  resolve(value: { reason: string; payload: unknown }): void;
+}
+
+export interface Scope extends ScopeValues {
+  /** Exec id of the parallel, collection or composite task this one runs under. */
+  parentExecId?: string;
+}
+
+const DEFAULT_TOOL_TIMEOUT_MS = 60_000;
+const DEFAULT_AGENT_TIMEOUT_MS = 300_000;
+
+export class ExecutionDriver {
+  readonly waiters = new Map<string, Waiter>();
+  /** Wake-ups that arrived before their task registered its wait (e.g. during replay). */
+  private readonly early = new Map<string, { reason: string; payload: unknown }>();
+  private busy = 0;
+  private ended = false;
+  private paused: boolean;
+  private pauseGate?: Promise<void>;
+  private openGate?: () => void;
+  private settle!: (result: "ended" | "parked") => void;
+  private readonly settled: Promise<"ended" | "parked">;
+  private readonly results: Record<string, TaskResultView> = {};
+  private parkTimer?: ReturnType<typeof setTimeout>;
+  private deadlineTimer?: ReturnType<typeof setTimeout>;
+  private baseEnv?: Record<string, string>;
+
+  constructor(
+    readonly services: DriverServices,
+    readonly project: Project,
+    readonly workflow: Workflow,
+    readonly execId: string,
+    readonly correlationId: string,
+    readonly replay: ReplayState,
+  ) {
+    this.paused = replay.paused;
+    this.settled = new Promise((resolve) => this.settle = resolve);
+    for (const [key, record] of replay.tasks) {
+      if (record.status === "success" || record.status === "skipped") {
+        this.results[key] = { output: record.output ?? null, status: record.status.toUpperCase() };
+      }
+    }
+  }
+
+  /** How the execution ended, once it has: what a parent workflow is told. */
+  result?: { status: string; output: unknown; error?: { message: string; code: string } };
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Runs until the execution ends or parks. */
+  run(): Promise<"ended" | "parked"> {
+    this.armWorkflowTimeout();
+    if (this.paused) this.closeGate();
+    this.program().catch((e) => {
+      if (!(e instanceof ExecutionEnded)) this.failWorkflow(toTaskFailure(e)).catch(() => {});
+    });
+    return this.settled;
+  }
+
+  // ---- deliveries from outside ----
+
+  /** A signal for this execution: resolves the matching wait, if its condition accepts the payload. */
+  async deliverSignal(signalId: string, payload: unknown): Promise<boolean> {
+    for (const [taskExecId, waiter] of this.waiters) {
+      if (waiter.kind !== "signal" || waiter.signalId !== signalId) continue;
+      if (waiter.condition !== undefined) {
+        const accepted = renderField(
+          waiter.condition,
+          this.context({ signal: { payload } }),
+          waiter.taskId,
+          "condition",
+        );
+        if (accepted !== true && accepted !== "true") continue;
+      }
+      this.waiters.delete(taskExecId);
+      await this.track(this.services.events.waitingEnded(this, waiter.taskId, taskExecId, payload));
+      waiter.resolve({ reason: "signal", payload });
+      return true;
+    }
+    return false;
+  }
+
+  /** A timer, a wait's time-out or a child workflow's end, addressed to one task execution. */
+  deliverResume(taskExecId: string, reason: string, payload: unknown): void {
+    if (reason === "workflow_timeout") {
+      this.timeOutWorkflow().catch(() => {});
+      return;
+    }
+    const waiter = this.waiters.get(taskExecId);
+    if (!waiter) {
+      this.early.set(taskExecId, { reason, payload });
+      return;
+    }
+    if (reason === "timeout" && waiter.kind !== "signal") return;
+    this.waiters.delete(taskExecId);
+    waiter.resolve({ reason, payload });
+  }
+
+  async cancel(reason: string): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.result = { status: "CANCELED", output: null, error: { message: reason, code: "canceled" } };
+    await this.services.events.workflowCanceled(this, reason);
+    this.finish("ended");
+  }
+
+  async pause(): Promise<void> {
+    if (this.ended || this.paused) return;
+    this.paused = true;
+    this.closeGate();
+    await this.services.events.workflowPaused(this);
+    this.scheduleParkCheck();
+  }
+
+  async resume(): Promise<void> {
+    if (this.ended || !this.paused) return;
+    this.paused = false;
+    await this.services.events.workflowResumed(this);
+    this.openGate?.();
+  }
+
+  // ---- the flow ----
+
+  private async program(): Promise<void> {
+    const tasks = this.workflow.config.tasks;
+    let current: TaskConfig | undefined = tasks[0];
+    let last: TaskConfig | undefined;
+    let lastOutput: unknown = null;
+    let error: ScopeValues["error"];
+    while (current) {
+      const outcome = await this.runTask(current, current.id, { error });
+      last = current;
+      if (outcome.ok) {
+        lastOutput = outcome.output;
+        error = undefined;
+        if (current.final) break;
+        current = this.nextAfterSuccess(current, outcome.route);
+      } else {
+        const next = outcome.next ?? current.on_error?.next;
+        if (!next) return await this.failWorkflow(outcome.failure);
+        error = { message: outcome.failure.message, code: outcome.failure.code };
+        current = this.workflow.tasks.get(next);
+      }
+    }
+    const outputs = this.workflow.config.outputs;
+    const output = outputs
+      ? renderField(outputs, this.context({ output: lastOutput }), last?.id ?? "(workflow)", "outputs")
+      : lastOutput;
+    if (this.ended) return;
+    this.ended = true;
+    this.result = { status: "SUCCESS", output };
+    await this.services.events.workflowSucceeded(this, output);
+    this.finish("ended");
+  }
+
+  private nextAfterSuccess(task: TaskConfig, route: string | TaskConfig | undefined): TaskConfig | undefined {
+    if (route !== undefined) return typeof route === "string" ? this.workflow.tasks.get(route) : route;
+    if (task.on_success?.next) return this.workflow.tasks.get(task.on_success.next);
+    const list = this.workflow.config.tasks;
+    const index = list.indexOf(task);
+    return index >= 0 ? list[index + 1] : undefined;
+  }
+
+  /**
+   * One task, with replay, `if`, retries and recording. `key` identifies the task within the execution
+   * (children: `parent/child`, collection items: `parent[i]`), so a replay finds its record.
+   */
+  async runTask(task: TaskConfig, key: string, scope: Scope): Promise<Outcome> {
+    await this.gate();
+    const record = this.replay.tasks.get(key);
+    const recorded = recordedOutcome(record);
+    if (recorded) return recorded;
+    const execId = record?.execId ?? uuidv7();
+    if (!record) this.services.events.taskDispatched(this, task, key, execId, scope.parentExecId);
+    const base = this.context(scope);
+    if (task.if !== undefined && !record) {
+      const condition = renderField(task.if, base, key, "if");
+      if (condition === false || condition === "false") {
+        await this.track(this.services.events.taskSucceeded(this, key, execId, null, 1, true));
+        this.results[task.id] = { output: null, status: "SKIPPED" };
+        return { ok: true, output: null, skipped: true };
+      }
+    }
+    const maxAttempts = task.retry?.max_attempts ?? 1;
+    let attempt = record?.attempt ?? 1;
+    while (true) {
+      this.assertRunning();
+      try {
+        if (record?.status !== "waiting") this.services.events.taskStarted(this, key, execId, attempt);
+        const result = await this.attempt(task, key, execId, attempt, scope, record);
+        if (result.ok === false) {
+          await this.track(this.services.events.taskFailed(this, key, execId, result.failure, attempt));
+          return result;
+        }
+        let output = result.output;
+        if (task.outputs && task.type !== "aggregate") {
+          output = renderField(task.outputs, { ...base, output }, key, "outputs");
+        }
+        await this.track(
+          this.services.events.taskSucceeded(this, key, execId, output, attempt, false, result.usage),
+        );
+        this.results[task.id] = { output, status: "SUCCESS" };
+        return { ok: true, output, route: result.route };
+      } catch (e) {
+        if (e instanceof ExecutionEnded) throw e;
+        const failure = toTaskFailure(e);
+        this.assertRunning();
+        if (failure.retryable && attempt < maxAttempts) {
+          const delay = Math.max(backoffDelay(task, attempt), failure.retryAfterMs);
+          await this.track(
+            this.services.events.retryScheduled(this, key, execId, attempt + 1, delay, failure),
+          );
+          await this.track(new Promise((r) => setTimeout(r, delay)));
+          attempt++;
+          record && (record.status = "running");
+          continue;
+        }
+        await this.track(this.services.events.taskFailed(this, key, execId, failure, attempt));
+        return { ok: false, failure };
+      }
+    }
+  }
+
+  /** One attempt of a task by its type. */
+  private async attempt(
+    task: TaskConfig,
+    key: string,
+    execId: string,
+    attempt: number,
+    scope: Scope,
+    record: RecordedTask | undefined,
+  ): Promise<Outcome> {
+    const context = this.context(scope);
+    switch (task.type) {
+      case "basic":
+        return await this.runBasic(task, key, execId, attempt, scope);
+      case "router": {
+        const value = renderField(task.condition, context, key, "condition");
+        const name = typeof value === "string" ? value : JSON.stringify(value);
+        const route = task.routes[name] ?? task.default;
+        if (route === undefined) {
+          throw new TaskFailure(`router '${key}': no route for '${name}' and no default`, "no_route", false, {
+            value: name,
+          });
+        }
+        return { ok: true, output: { route: name }, route };
+      }
+      case "aggregate":
+        return { ok: true, output: renderField(task.outputs, context, key, "outputs") };
+      case "parallel":
+      case "collection":
+      case "composite":
+        return { ok: true, output: await runContainer(this, task, key, execId, scope) };
+      case "wait":
+        return await this.runWait(task, key, execId, context, record);
+      case "sleep": {
+        if (record?.status !== "waiting") {
+          const due = Date.now() + parseDuration(task.duration);
+          await this.track(this.services.events.waitingStarted(this, key, execId, "", due));
+          await this.track(this.services.timers.schedule(this, key, execId, "timer", due));
+        }
+        await this.waitFor(execId, { kind: "timer", taskId: key });
+        return { ok: true, output: null };
+      }
+      case "signal": {
+        const payload = renderField(task.signal.payload ?? null, context, key, "signal.payload");
+        const target = task.target === undefined
+          ? undefined
+          : String(renderField(task.target, context, key, "target"));
+        const delivered = await this.track(this.services.signals.send(this, task.signal.id, payload, target));
+        return { ok: true, output: { signal: task.signal.id, delivered } };
+      }
+    }
+  }
+
+  private async runBasic(
+    task: Extract<TaskConfig, { type: "basic" }>,
+    key: string,
+    execId: string,
+    attempt: number,
+    scope: Scope,
+  ): Promise<{ ok: true; output: unknown; usage?: unknown }> {
+    const resolved = resolveUse(this.project, this.workflow, task.use);
+    const base = this.context(scope);
+    const input = renderField(task.with ?? {}, base, key, "with");
+    const call = {
+      correlationId: this.correlationId,
+      workflow: { id: this.workflow.id, execId: this.execId },
+      task: { id: key, execId },
+      attempt,
+      timeoutMs: 0,
+    };
+    const taskTimeout = task.timeout ? parseDuration(task.timeout) : undefined;
+    if (resolved.kind === "tool") {
+      const tool = resolved.tool;
+      const toolTimeout = tool.timeout ? parseDuration(tool.timeout) : DEFAULT_TOOL_TIMEOUT_MS;
+      call.timeoutMs = Math.min(toolTimeout, taskTimeout ?? Infinity);
+      const env = this.env(task, tool.env, base);
+      const result = await this.track(this.services.leaf.runTool(call, tool, input, env));
+      return { ok: true, output: result.output };
+    }
+    if (resolved.kind === "agent") {
+      call.timeoutMs = taskTimeout ?? DEFAULT_AGENT_TIMEOUT_MS;
+      const env = this.env(task, undefined, base);
+      const request = this.services.agents.prepare(
+        this,
+        resolved.agent,
+        task.action,
+        input,
+        { ...base, env },
+        key,
+      );
+      const result = await this.track(this.services.leaf.runAgent(call, request, env));
+      return { ok: true, output: result.output, usage: result.usage };
+    }
+    const payload = await this.runChildWorkflow(resolved.workflow, key, execId, input);
+    return { ok: true, output: payload };
+  }
+
+  private async runChildWorkflow(
+    child: Workflow,
+    key: string,
+    execId: string,
+    input: unknown,
+  ): Promise<unknown> {
+    await this.track(this.services.children.start(this, child, key, execId, input));
+    const { payload } = await this.waitFor(execId, { kind: "child", taskId: key });
+    const outcome = payload as { status: string; output: unknown; error?: { message: string; code: string } };
+    if (outcome.status !== "SUCCESS") {
+      throw new TaskFailure(
+        `sub-workflow '${child.id}' ended ${outcome.status}: ${outcome.error?.message ?? ""}`.trim(),
+        outcome.error?.code ?? "child_failed",
+        false,
+        { child_status: outcome.status },
+      );
+    }
+    return outcome.output;
+  }
+
+  private async runWait(
+    task: Extract<TaskConfig, { type: "wait" }>,
+    key: string,
+    execId: string,
+    _context: TemplateContext,
+    record: RecordedTask | undefined,
+  ): Promise<Outcome | { ok: true; output: unknown }> {
+    if (record?.status !== "waiting") {
+      const due = task.timeout ? Date.now() + parseDuration(task.timeout) : 0;
+      await this.track(this.services.events.waitingStarted(this, key, execId, task.signal, due));
+      if (due) await this.track(this.services.timers.schedule(this, key, execId, "timeout", due));
+    }
+    const woken = await this.waitFor(execId, {
+      kind: "signal",
+      signalId: task.signal,
+      taskId: key,
+      condition: task.condition,
+    });
+    if (woken.reason === "timeout") {
+      await this.track(this.services.events.waitingTimedOut(this, key, execId));
+      const failure = new TaskFailure(
+        `wait '${key}' timed out waiting for signal '${task.signal}'`,
+        "wait_timeout",
+        false,
+      );
+      return { ok: false, failure, next: task.on_timeout };
+    }
+    return { ok: true, output: woken.payload };
+  }
+
+  // ---- waiting, parking and bookkeeping ----
+
+  /** Registers a wait; resolves when it is delivered. The driver parks if nothing else is running. */
+  waitFor(
+    taskExecId: string,
+    waiter: Omit<Waiter, "resolve">,
+  ): Promise<{ reason: string; payload: unknown }> {
+    const early = this.early.get(taskExecId);
+    if (early && !(early.reason === "timeout" && waiter.kind !== "signal")) {
+      this.early.delete(taskExecId);
+      if (early.reason !== "signal") return Promise.resolve(early);
+    }
+    return new Promise((resolve) => {
+      this.waiters.set(taskExecId, { ...waiter, resolve });
+      this.scheduleParkCheck();
+    });
+  }
+
+  /** Counts I/O in flight so the driver knows when it is only waiting. */
+  async track<T>(promise: Promise<T>): Promise<T> {
+    this.busy++;
+    try {
+      return await promise;
+    } finally {
+      this.busy--;
+      if (this.busy === 0) this.scheduleParkCheck();
+    }
+  }
+
+  private scheduleParkCheck(): void {
+    if (this.parkTimer !== undefined || this.ended) return;
+    // Deferred: a wait resolved just now lets its branch continue (microtasks) before the check runs.
+    this.parkTimer = setTimeout(() => {
+      this.parkTimer = undefined;
+      if (!this.ended && this.busy === 0 && (this.waiters.size > 0 || this.paused)) this.finish("parked");
+    }, 0);
+  }
+
+  private finish(result: "ended" | "parked"): void {
+    clearTimeout(this.deadlineTimer);
+    clearTimeout(this.parkTimer);
+    if (result === "ended") {
+      for (const waiter of this.waiters.values()) waiter.resolve({ reason: "ended", payload: null });
+      this.waiters.clear();
+    }
+    this.settle(result);
+  }
+
+  private assertRunning(): void {
+    if (this.ended) throw new ExecutionEnded();
+  }
+
+  private async gate(): Promise<void> {
+    this.assertRunning();
+    while (this.paused && this.pauseGate) {
+      await this.pauseGate;
+      this.assertRunning();
+    }
+  }
+
+  private closeGate(): void {
+    this.pauseGate = new Promise((resolve) => {
+      this.openGate = () => {
+        this.pauseGate = undefined;
+        resolve();
+      };
+    });
+  }
+
+  async failWorkflow(failure: TaskFailure): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.result = { status: "FAILED", output: null, error: { message: failure.message, code: failure.code } };
+    await this.services.events.workflowFailed(this, failure);
+    this.finish("ended");
+  }
+
+  private async timeOutWorkflow(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.result = {
+      status: "TIMED_OUT",
+      output: null,
+      error: { message: "timed out", code: "workflow_timeout" },
+    };
+    await this.services.events.workflowTimedOut(this);
+    this.finish("ended");
+  }
+
+  private armWorkflowTimeout(): void {
+    const timeout = this.workflow.config.config?.timeout;
+    if (!timeout || !this.replay.startedAt) return;
+    const remaining = this.replay.startedAt.getTime() + parseDuration(timeout) - Date.now();
+    this.deadlineTimer = setTimeout(() => this.timeOutWorkflow().catch(() => {}), Math.max(0, remaining));
+  }
+
+  /** The template context of this execution, with the scope's own values. */
+  context(scope: ScopeValues = {}): TemplateContext {
+    const context: TemplateContext = {
+      workflow: { id: this.workflow.id, exec_id: this.execId, input: this.replay.input },
+      tasks: this.results,
+      env: this.env(undefined, undefined, undefined),
+    };
+    for (const [k, v] of Object.entries(scope)) if (v !== undefined && k !== "parentExecId") context[k] = v;
+    return context;
+  }
+
+  /** The env a task (and its tool or agent) sees; see mergeEnv for the precedence. */
+  env(
+    task: TaskConfig | undefined,
+    own: Record<string, string> | undefined,
+    base: TemplateContext | undefined,
+  ): Record<string, string> {
+    const workflowScope = {
+      workflow: { id: this.workflow.id, exec_id: this.execId, input: this.replay.input },
+    };
+    this.baseEnv ??= mergeEnv(
+      [this.project.envFile, this.services.processEnv, this.project.env, this.workflow.config.env],
+      workflowScope,
+    );
+    if (!task?.env && !own) return this.baseEnv;
+    return mergeEnv([task?.env, own], base ?? workflowScope, this.baseEnv);
+  }
+}
+
+function recordedOutcome(record: RecordedTask | undefined): Outcome | undefined {
+  if (!record) return undefined;
+  if (record.status === "success" || record.status === "skipped") {
+    return { ok: true, output: record.output ?? null, skipped: record.status === "skipped" };
+  }
+  if (record.status === "failed") {
+    const e = record.error;
+    return { ok: false, failure: new TaskFailure(e?.message ?? "failed", e?.code ?? "unknown", false) };
+  }
+  return undefined;
+}
+
+/** Exponential back-off with full jitter, bounded by `max` (CONFIG.md retry.backoff). */
+export function backoffDelay(task: TaskConfig, attempt: number): number {
+  const backoff = task.retry?.backoff;
+  const initial = backoff?.initial ? parseDuration(backoff.initial) : 1_000;
+  const max = backoff?.max ? parseDuration(backoff.max) : 30_000;
+  const factor = backoff?.factor ?? 2;
+  const ceiling = Math.min(max, initial * factor ** (attempt - 1));
+  // Half fixed, half random: spreads retries of many executions without ever retrying at once.
+  return Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+}

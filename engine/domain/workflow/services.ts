@@ -1,0 +1,135 @@
+/** The real DriverServices: timers, sub-workflows, signals and agent requests, all over NATS. */
+import { create } from "@bufbuild/protobuf";
+import type { Bus } from "../../../pkg/nats/mod.ts";
+import {
+  TaskResumeSchema,
+  WorkflowSignalSchema,
+  WorkflowTriggerReplySchema,
+  WorkflowTriggerSchema,
+} from "../../../pkg/pb/mod.ts";
+import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
+import { fromErrorInfo, TaskFailure } from "../../failure.ts";
+import { uuidv7 } from "../../ids.ts";
+import { jsonBytes } from "../../json_bytes.ts";
+import type { StateStore } from "../../state/state_store.ts";
+import {
+  type AgentDefinition,
+  parseDuration,
+  type Project,
+  resolveUse,
+  type Workflow,
+} from "../project/mod.ts";
+import { type AgentRequest, LeafExecutor, toolEnv, toolWireDefinition } from "../task/leaf_executor.ts";
+import { renderField } from "../task/template_scope.ts";
+import type { DriverServices } from "./driver_services.ts";
+import { EventRecorder } from "./event_recorder.ts";
+import type { ExecutionDriver } from "./execution_driver.ts";
+
+const DEFAULT_TOOL_TIMEOUT_MS = 60_000;
+
+export function createDriverServices(bus: Bus, project: Project, store: StateStore): DriverServices {
+  return {
+    events: new EventRecorder(bus),
+    leaf: new LeafExecutor(bus),
+    processEnv: Deno.env.toObject(),
+    timers: {
+      async schedule(d, key, execId, reason, dueMs) {
+        await bus.publish(create(TaskResumeSchema, {
+          metadata: bus.metadata(d.correlationId, `${execId}:${reason}`),
+          workflow: { id: d.workflow.id, execId: d.execId },
+          task: { id: key, execId },
+          reason,
+          dueUnixMs: BigInt(dueMs),
+        }));
+      },
+    },
+    children: {
+      async start(d, child, key, execId, input) {
+        const reply = await bus.request(
+          create(WorkflowTriggerSchema, {
+            metadata: bus.metadata(d.correlationId),
+            workflow: { id: child.id, execId: uuidv7() },
+            inputJson: jsonBytes(input),
+            // One child per task execution, however often the parent replays this step.
+            idempotencyKey: `child:${execId}`,
+            triggerSource: "workflow",
+            parent: { workflow: { id: d.workflow.id, execId: d.execId }, task: { id: key, execId } },
+          }),
+          WorkflowTriggerReplySchema,
+          { timeoutMs: 10_000, deadlineMs: 30_000 },
+        );
+        if (reply.error) throw fromErrorInfo(reply.error);
+      },
+    },
+    signals: {
+      async send(d, signalId, payload, target) {
+        const targets = target ? [target] : (await store.findWaiting(signalId)).map((s) => s.exec_id);
+        for (const execId of targets) {
+          const state = target ? await store.get(execId) : undefined;
+          await bus.publish(create(WorkflowSignalSchema, {
+            metadata: bus.metadata(state?.correlation_id ?? execId),
+            workflow: { id: state?.workflow_id ?? "", execId },
+            signalId,
+            payloadJson: jsonBytes(payload),
+          }));
+        }
+        return targets.length;
+      },
+    },
+    agents: {
+      prepare: (d, agent, actionId, input, context, key) =>
+        prepareAgent(project, d, agent, actionId, input, context, key),
+    },
+  };
+}
+
+/** Resolves an agent's model and tools and renders its action prompt (CONFIG.md agents and actions). */
+function prepareAgent(
+  project: Project,
+  d: ExecutionDriver,
+  agent: AgentDefinition,
+  actionId: string | undefined,
+  input: unknown,
+  context: TemplateContext,
+  key: string,
+): AgentRequest {
+  const { $model, ...inline } = agent.config;
+  const base = $model ? project.models.get($model) : undefined;
+  const model = { ...base, ...Object.fromEntries(Object.entries(inline).filter(([, v]) => v !== undefined)) };
+  delete (model as { id?: string }).id;
+  const renderedModel = renderField(model, context, key, "agent.config") as Record<string, unknown>;
+  const action = actionId ? agent.actions?.find((a) => a.id === actionId) : undefined;
+  if (actionId && !action) {
+    throw new TaskFailure(`agent '${agent.id}' has no action '${actionId}'`, "unknown_action", false);
+  }
+  const prompt = action
+    ? String(renderField(action.prompt, { ...context, input }, key, "action.prompt"))
+    : typeof input === "string"
+    ? input
+    : typeof (input as { prompt?: unknown })?.prompt === "string"
+    ? (input as { prompt: string }).prompt
+    : JSON.stringify(input);
+  const env = context.env as Record<string, string>;
+  const tools = (agent.tools ?? []).map((id) => {
+    const resolved = resolveUse(project, d.workflow, `tool(id=${id})`);
+    if (resolved.kind !== "tool") {
+      throw new TaskFailure(`agent tool '${id}' is not a tool`, "config_error", false);
+    }
+    const timeout = resolved.tool.timeout ? parseDuration(resolved.tool.timeout) : DEFAULT_TOOL_TIMEOUT_MS;
+    return { ...toolWireDefinition(resolved.tool, timeout), env: toolEnv(resolved.tool, env) };
+  });
+  return {
+    agentId: agent.id,
+    actionId: actionId ?? "",
+    prompt,
+    definition: {
+      model: renderedModel,
+      instructions: agent.instructions,
+      outputSchema: action?.output,
+      maxSteps: agent.max_steps ?? 10,
+      tools,
+    },
+  };
+}
+
+export type { Workflow };

@@ -1,0 +1,236 @@
+/**
+ * The workflow executor: consumes the workflow command stream (execute, cancel, pause, resume, signal) and
+ * the task timer stream (TaskResume), and drives each execution with an ExecutionDriver while it holds the
+ * execution's lease. The command that activated an execution stays unacknowledged (its ack deadline
+ * extended) until the execution ends or parks, so if this process dies the command is redelivered and
+ * another engine (or this one, restarted) replays the execution from its history.
+ */
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { Bus, Consumer, Delivery, Outcome } from "../../../pkg/nats/mod.ts";
+import { STREAMS } from "../../../pkg/nats/mod.ts";
+import type * as pb from "../../../pkg/pb/mod.ts";
+import { eventsOfExecution, readRunEvents } from "../../history/read_history.ts";
+import { foldReplayState, type ReplayState } from "../../history/replay_state.ts";
+import { parseJsonBytes } from "../../json_bytes.ts";
+import type { Leases } from "../../leases.ts";
+import type { Project } from "../project/mod.ts";
+import type { DriverServices } from "./driver_services.ts";
+import { ExecutionDriver } from "./execution_driver.ts";
+
+export interface WorkflowExecutorOptions {
+  project: Project;
+  bus: Bus;
+  js: JetStreamClient;
+  leases: Leases;
+  services: DriverServices;
+  /** Redelivery delay of an activating command whose engine died; default 30 s. */
+  ackWaitMs?: number;
+  /** Called after an execution ends, with its driver (e.g. to notify a parent workflow). */
+  onEnded?: (driver: ExecutionDriver) => Promise<void>;
+}
+
+interface Active {
+  driver: ExecutionDriver;
+}
+
+type Command = MessageShape<DescMessage> & {
+  metadata?: pb.Metadata;
+  workflow?: pb.WorkflowInfo;
+  task?: pb.TaskInfo;
+};
+
+export class WorkflowExecutor {
+  private readonly active = new Map<string, Active>();
+  private readonly activating = new Map<string, Promise<Active | undefined>>();
+  private readonly consumers: Consumer[] = [];
+  private readonly ackWaitMs: number;
+
+  constructor(private readonly options: WorkflowExecutorOptions) {
+    this.ackWaitMs = options.ackWaitMs ?? 30_000;
+  }
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  async start(): Promise<void> {
+    const common = { ackWaitMs: this.ackWaitMs, maxAckPending: 50_000, batch: 256 };
+    this.consumers.push(
+      await this.options.bus.consume({
+        ...common,
+        stream: STREAMS.workflowCommands,
+        durable: "compozy-workflow-executor",
+        handler: (m, d) => this.onWorkflowCommand(m as Command, d),
+      }),
+      await this.options.bus.consume({
+        ...common,
+        stream: STREAMS.taskCommands,
+        durable: "compozy-task-timers",
+        handler: (m, d) => this.onTaskResume(m as MessageShape<typeof pb.TaskResumeSchema>, d),
+      }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    for (const consumer of this.consumers.splice(0)) await consumer.stop();
+  }
+
+  private async onWorkflowCommand(message: Command, delivery: Delivery): Promise<Outcome | void> {
+    const execId = message.workflow?.execId ?? "";
+    const correlationId = message.metadata?.correlationId ?? execId;
+    switch (message.$typeName) {
+      case "compozy.v1.WorkflowExecute": {
+        const execute = message as MessageShape<typeof pb.WorkflowExecuteSchema>;
+        // The first delivery of an execute command is a fresh execution: no history to read.
+        const fresh = delivery.deliveryCount === 1 ? freshReplay(execute) : undefined;
+        return await this.withExecution(execId, correlationId, delivery, fresh, () => {});
+      }
+      case "compozy.v1.WorkflowCancel": {
+        const reason = (message as MessageShape<typeof pb.WorkflowCancelSchema>).reason || "canceled";
+        return await this.withExecution(execId, correlationId, delivery, undefined, (d) => d.cancel(reason));
+      }
+      case "compozy.v1.WorkflowPause":
+        return await this.withExecution(execId, correlationId, delivery, undefined, (d) => d.pause());
+      case "compozy.v1.WorkflowResume":
+        return await this.withExecution(execId, correlationId, delivery, undefined, (d) => d.resume());
+      case "compozy.v1.WorkflowSignal": {
+        const signal = message as MessageShape<typeof pb.WorkflowSignalSchema>;
+        const payload = parseJsonBytes(signal.payloadJson);
+        return await this.withExecution(execId, correlationId, delivery, undefined, async (d) => {
+          await d.deliverSignal(signal.signalId, payload);
+        });
+      }
+    }
+  }
+
+  private async onTaskResume(
+    message: MessageShape<typeof pb.TaskResumeSchema>,
+    delivery: Delivery,
+  ): Promise<Outcome | void> {
+    const due = Number(message.dueUnixMs);
+    const wait = due - Date.now();
+    // A durable timer: the message comes back when it is due.
+    if (wait > 0) return { nakDelayMs: Math.min(wait, 3_600_000) };
+    const execId = message.workflow?.execId ?? "";
+    const correlationId = message.metadata?.correlationId ?? execId;
+    const payload = parseJsonBytes(message.payloadJson);
+    return await this.withExecution(execId, correlationId, delivery, undefined, (d) => {
+      d.deliverResume(message.task?.execId ?? "", message.reason, payload);
+    });
+  }
+
+  /**
+   * Runs `act` on the execution's driver: the active one, or a new one replayed from history while this
+   * command holds the lease. Returns when the command's effect is durable (or it is known to be moot).
+   */
+  private async withExecution(
+    execId: string,
+    correlationId: string,
+    delivery: Delivery,
+    fresh: ReplayState | undefined,
+    act: (driver: ExecutionDriver) => Promise<void> | void,
+  ): Promise<Outcome | void> {
+    const existing = this.active.get(execId) ?? await this.activating.get(execId);
+    if (existing) {
+      await act(existing.driver);
+      return;
+    }
+    const activation = this.activate(execId, correlationId, fresh);
+    this.activating.set(execId, activation);
+    let active: Active | undefined;
+    try {
+      active = await activation;
+    } finally {
+      this.activating.delete(execId);
+    }
+    if (active === undefined) return { nakDelayMs: 250 }; // Another engine drives it: try again shortly.
+    if (active === NOTHING_TO_DO) return;
+    const heartbeat = setInterval(() => {
+      delivery.working();
+      this.options.leases.refresh(execId);
+    }, Math.max(250, Math.min(this.ackWaitMs, 15_000) / 3));
+    try {
+      const settled = active.driver.run();
+      await act(active.driver);
+      const result = await settled;
+      if (result === "ended") await this.options.onEnded?.(active.driver);
+    } finally {
+      clearInterval(heartbeat);
+      this.active.delete(execId);
+      await this.options.leases.release(execId);
+    }
+  }
+
+  private async activate(
+    execId: string,
+    correlationId: string,
+    fresh: ReplayState | undefined,
+  ): Promise<Active | undefined> {
+    if (!(await this.options.leases.acquire(execId))) return undefined;
+    const replay = fresh ?? await this.loadReplay(execId, correlationId);
+    const workflow = replay ? this.options.project.workflows.get(replay.workflowId) : undefined;
+    if (!replay || !workflow || replay.ended) {
+      await this.options.leases.release(execId);
+      if (replay?.ended && replay.parent) {
+        await this.options.onEnded?.(this.endedDriver(execId, correlationId, replay));
+      }
+      return NOTHING_TO_DO;
+    }
+    const driver = new ExecutionDriver(
+      this.options.services,
+      this.options.project,
+      workflow,
+      execId,
+      correlationId,
+      replay,
+    );
+    const active = { driver };
+    this.active.set(execId, active);
+    return active;
+  }
+
+  /** A driver that only carries an ended execution's outcome, to re-notify its parent after a crash. */
+  private endedDriver(execId: string, correlationId: string, replay: ReplayState): ExecutionDriver {
+    const workflow = this.options.project.workflows.get(replay.workflowId)!;
+    const driver = new ExecutionDriver(
+      this.options.services,
+      this.options.project,
+      workflow,
+      execId,
+      correlationId,
+      replay,
+    );
+    driver.result = replay.outcome;
+    return driver;
+  }
+
+  private async loadReplay(execId: string, correlationId: string): Promise<ReplayState | undefined> {
+    const events = await readRunEvents(this.options.js, correlationId);
+    return foldReplayState(eventsOfExecution(events, execId));
+  }
+}
+
+/** Marks a command that needs no driver (the execution ended, or is unknown). */
+const NOTHING_TO_DO = { driver: undefined as unknown as ExecutionDriver } satisfies Active;
+
+function freshReplay(execute: MessageShape<typeof pb.WorkflowExecuteSchema>): ReplayState {
+  const parent = execute.parent?.workflow
+    ? {
+      execId: execute.parent.workflow.execId,
+      workflowId: execute.parent.workflow.id,
+      taskId: execute.parent.task?.id ?? "",
+      taskExecId: execute.parent.task?.execId ?? "",
+    }
+    : undefined;
+  const seconds = execute.metadata?.time?.seconds;
+  return {
+    workflowId: execute.workflow?.id ?? "",
+    input: parseJsonBytes(execute.inputJson),
+    parent,
+    startedAt: seconds === undefined ? new Date() : new Date(Number(seconds) * 1000),
+    ended: false,
+    paused: false,
+    tasks: new Map(),
+  };
+}

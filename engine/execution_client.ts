@@ -1,0 +1,217 @@
+/** The ExecutionClient over NATS: commands as messages, state from KV, history from the EVENTS stream. */
+import { create, toJson } from "@bufbuild/protobuf";
+import type { DescMessage } from "@bufbuild/protobuf";
+import { DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
+import type { Bus, BusMessage } from "../pkg/nats/mod.ts";
+import { decodeBySubject, schemaOf, STREAMS } from "../pkg/nats/mod.ts";
+import {
+  WorkflowCancelSchema,
+  WorkflowPauseSchema,
+  WorkflowResumeSchema,
+  WorkflowSignalSchema,
+  WorkflowTriggerReplySchema,
+  WorkflowTriggerSchema,
+} from "../pkg/pb/mod.ts";
+import type { ExecutionClient, ExecutionPage, ListOptions, TriggerOptions, TriggerResult } from "./client.ts";
+import type { Project } from "./domain/project/mod.ts";
+import {
+  ExecutionConflictError,
+  ExecutionNotFoundError,
+  type FieldError,
+  InputValidationError,
+  UnknownWorkflowError,
+} from "./errors.ts";
+import { eventsOfExecution, readRunEvents, type StoredEvent } from "./history/read_history.ts";
+import { uuidv7 } from "./ids.ts";
+import { jsonBytes } from "./json_bytes.ts";
+import { type EventRecord, type ExecutionState, isTerminal } from "./state/execution_state.ts";
+import type { StateStore } from "./state/state_store.ts";
+
+export class NatsExecutionClient implements ExecutionClient {
+  constructor(
+    private readonly bus: Bus,
+    private readonly js: JetStreamClient,
+    private readonly store: StateStore,
+    private readonly project: Project,
+  ) {}
+
+  async trigger(workflowId: string, input: unknown, options: TriggerOptions = {}): Promise<TriggerResult> {
+    if (!this.project.workflows.has(workflowId)) throw new UnknownWorkflowError(workflowId);
+    const execId = uuidv7();
+    const reply = await this.bus.request(
+      create(WorkflowTriggerSchema, {
+        metadata: this.bus.metadata(execId),
+        workflow: { id: workflowId, execId },
+        inputJson: jsonBytes(input ?? {}),
+        idempotencyKey: options.idempotencyKey ?? "",
+        triggerSource: options.source ?? "api",
+      }),
+      WorkflowTriggerReplySchema,
+      { timeoutMs: 10_000, deadlineMs: 30_000 },
+    );
+    if (reply.error) {
+      if (reply.error.code === "unknown_workflow") throw new UnknownWorkflowError(workflowId);
+      if (reply.error.code === "validation_failed") {
+        const fields = (reply.error.details?.fields ?? []) as unknown as FieldError[];
+        throw new InputValidationError(workflowId, fields);
+      }
+      throw new Error(`Cannot start workflow '${workflowId}': ${reply.error.message}`);
+    }
+    return { execId: reply.execId, duplicate: reply.duplicate };
+  }
+
+  get(execId: string): Promise<ExecutionState | undefined> {
+    return this.store.get(execId);
+  }
+
+  async list(options: ListOptions = {}): Promise<ExecutionPage> {
+    const limit = Math.min(Math.max(options.limit ?? 50, 1), 500);
+    // Newest first; the cursor is the last id of the previous page.
+    const ids = (await this.store.ids()).reverse().filter((id) => !options.cursor || id < options.cursor);
+    const items: ExecutionState[] = [];
+    let last: string | undefined;
+    for (const id of ids) {
+      last = id;
+      const state = await this.store.get(id);
+      if (!state) continue;
+      if (options.workflowId && state.workflow_id !== options.workflowId) continue;
+      if (options.status && state.status !== options.status) continue;
+      items.push(state);
+      if (items.length === limit) break;
+    }
+    const more = items.length === limit && last !== ids[ids.length - 1];
+    return { items, next_cursor: more ? last! : null };
+  }
+
+  async events(execId: string): Promise<EventRecord[]> {
+    const state = await this.require(execId);
+    const events = await readRunEvents(this.js, state.correlation_id);
+    return eventsOfExecution(events, execId).map(toRecord);
+  }
+
+  async watchEvents(execId: string, onEvent: (event: EventRecord) => void): Promise<() => void> {
+    const state = await this.require(execId);
+    const consumer = await this.js.consumers.get(STREAMS.events, {
+      filter_subjects: `compozy.${state.correlation_id}.*.evts.*.*`,
+      deliver_policy: DeliverPolicy.All,
+    });
+    const messages = await consumer.consume();
+    (async () => {
+      for await (const msg of messages) {
+        let message;
+        try {
+          message = decodeBySubject(msg.subject, msg.data);
+        } catch {
+          continue;
+        }
+        if ((message as { workflow?: { execId: string } }).workflow?.execId !== execId) continue;
+        const tokens = msg.subject.split(".");
+        onEvent(toRecord({
+          seq: msg.seq,
+          subject: msg.subject,
+          type: `${tokens[2]}.${tokens[5]}`,
+          time: new Date(msg.timestamp),
+          message,
+        }));
+      }
+    })().catch(() => {});
+    return () => {
+      messages.stop();
+      consumer.delete().catch(() => {});
+    };
+  }
+
+  async waitForEnd(execId: string, timeoutMs: number): Promise<ExecutionState> {
+    const deadline = Date.now() + timeoutMs;
+    let state = await this.require(execId);
+    let delay = 5;
+    while (!isTerminal(state.status) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
+      delay = Math.min(delay * 2, 100);
+      state = (await this.store.get(execId)) ?? state;
+    }
+    return state;
+  }
+
+  async cancel(execId: string, reason = "canceled by request"): Promise<void> {
+    const state = await this.requireRunning(execId, "cancel");
+    await this.bus.publish(create(WorkflowCancelSchema, { ...this.address(state), reason }));
+  }
+
+  async pause(execId: string): Promise<void> {
+    const state = await this.requireRunning(execId, "pause");
+    await this.bus.publish(create(WorkflowPauseSchema, this.address(state)));
+  }
+
+  async resume(execId: string): Promise<void> {
+    const state = await this.requireRunning(execId, "resume");
+    await this.bus.publish(create(WorkflowResumeSchema, this.address(state)));
+  }
+
+  async signal(execId: string, signalId: string, payload: unknown): Promise<void> {
+    const state = await this.requireRunning(execId, "signal");
+    await this.bus.publish(create(WorkflowSignalSchema, {
+      ...this.address(state),
+      signalId,
+      payloadJson: jsonBytes(payload ?? null),
+    }));
+  }
+
+  async broadcastSignal(signalId: string, payload: unknown): Promise<string[]> {
+    const waiting = await this.store.findWaiting(signalId);
+    for (const state of waiting) await this.signal(state.exec_id, signalId, payload);
+    return waiting.map((s) => s.exec_id);
+  }
+
+  private address(state: ExecutionState) {
+    return {
+      metadata: this.bus.metadata(state.correlation_id),
+      workflow: { id: state.workflow_id, execId: state.exec_id },
+    };
+  }
+
+  private async require(execId: string): Promise<ExecutionState> {
+    const state = await this.store.get(execId);
+    if (!state) throw new ExecutionNotFoundError(execId);
+    return state;
+  }
+
+  private async requireRunning(execId: string, action: string): Promise<ExecutionState> {
+    const state = await this.require(execId);
+    if (isTerminal(state.status)) throw new ExecutionConflictError(execId, state.status, action);
+    return state;
+  }
+}
+
+function toRecord(event: StoredEvent): EventRecord {
+  const message = event.message as BusMessage;
+  const data = toJson(schemaOf(message.$typeName) as DescMessage, message as never, {
+    alwaysEmitImplicit: false,
+  });
+  return {
+    seq: event.seq,
+    subject: event.subject,
+    type: event.type,
+    time: event.time.toISOString(),
+    data: readable(data),
+  };
+}
+
+/** JSON payload fields travel as bytes (base64 in canonical JSON); show them as the JSON they carry. */
+function readable(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(readable);
+  if (!value || typeof value !== "object") return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (k.endsWith("Json") && typeof v === "string") {
+      try {
+        out[k.slice(0, -4)] = JSON.parse(atob(v));
+        continue;
+      } catch {
+        // Not JSON after all: keep the raw field.
+      }
+    }
+    out[k] = readable(v);
+  }
+  return out;
+}

@@ -1,0 +1,132 @@
+/**
+ * What an execution's history says about it, in the form the driver replays from: its input, whether it
+ * ended or is paused, and, per task key, the last recorded outcome. Replaying a task whose success is
+ * recorded returns that output without running it again (the durability promise).
+ */
+import type { MessageShape } from "@bufbuild/protobuf";
+import type * as pb from "../../pkg/pb/mod.ts";
+import { parseJsonBytes } from "../json_bytes.ts";
+import type { StoredEvent } from "./read_history.ts";
+
+export interface RecordedTask {
+  execId: string;
+  /** The last attempt that was started or scheduled. */
+  attempt: number;
+  status: "running" | "waiting" | "retry_scheduled" | "success" | "skipped" | "failed";
+  output?: unknown;
+  error?: pb.ErrorInfo;
+  waitingFor?: string;
+  deadlineMs?: number;
+}
+
+export interface ReplayState {
+  workflowId: string;
+  input: unknown;
+  parent?: { execId: string; workflowId: string; taskId: string; taskExecId: string };
+  startedAt?: Date;
+  ended: boolean;
+  /** How it ended, when it has. */
+  outcome?: { status: string; output: unknown; error?: { message: string; code: string } };
+  paused: boolean;
+  tasks: Map<string, RecordedTask>;
+}
+
+type Msg<T extends keyof Messages> = Messages[T];
+interface Messages {
+  "workflow.started": MessageShape<typeof pb.WorkflowExecutionStartedSchema>;
+  "task.dispatched": MessageShape<typeof pb.TaskDispatchedSchema>;
+  "task.started": MessageShape<typeof pb.TaskExecutionStartedSchema>;
+  "task.success": MessageShape<typeof pb.TaskExecutionSuccessSchema>;
+  "task.failed": MessageShape<typeof pb.TaskExecutionFailedSchema>;
+  "task.retry_scheduled": MessageShape<typeof pb.TaskExecutionRetryScheduledSchema>;
+  "task.waiting_started": MessageShape<typeof pb.TaskExecutionWaitingStartedSchema>;
+}
+
+const WORKFLOW_TERMINAL = new Set([
+  "workflow.success",
+  "workflow.failed",
+  "workflow.canceled",
+  "workflow.timed_out",
+]);
+
+/** Folds one execution's events (see eventsOfExecution) into its replay state. */
+export function foldReplayState(events: StoredEvent[]): ReplayState | undefined {
+  let state: ReplayState | undefined;
+  for (const event of events) {
+    if (event.type === "workflow.started") {
+      const m = event.message as Msg<"workflow.started">;
+      state = {
+        workflowId: m.workflow?.id ?? "",
+        input: parseJsonBytes(m.inputJson),
+        parent: m.parent?.workflow
+          ? {
+            execId: m.parent.workflow.execId,
+            workflowId: m.parent.workflow.id,
+            taskId: m.parent.task?.id ?? "",
+            taskExecId: m.parent.task?.execId ?? "",
+          }
+          : undefined,
+        startedAt: event.time,
+        ended: false,
+        paused: false,
+        tasks: new Map(),
+      };
+      continue;
+    }
+    if (!state) continue;
+    if (WORKFLOW_TERMINAL.has(event.type)) {
+      state.ended = true;
+      state.outcome = terminalOutcome(event);
+    } else if (event.type === "workflow.paused") state.paused = true;
+    else if (event.type === "workflow.resumed") state.paused = false;
+    else if (event.type.startsWith("task.")) foldTask(state, event);
+  }
+  return state;
+}
+
+function foldTask(state: ReplayState, event: StoredEvent): void {
+  const m = event.message as { task?: { id: string; execId: string } };
+  const key = m.task?.id;
+  if (!key) return;
+  const previous = state.tasks.get(key);
+  // A terminal record is final: a late or duplicate event never moves it.
+  if (previous && ["success", "skipped", "failed"].includes(previous.status)) return;
+  const record: RecordedTask = previous ?? { execId: m.task!.execId, attempt: 1, status: "running" };
+  switch (event.type) {
+    case "task.started":
+      record.attempt = Math.max(record.attempt, (event.message as Msg<"task.started">).attempt || 1);
+      record.status = "running";
+      break;
+    case "task.retry_scheduled":
+      record.attempt = (event.message as Msg<"task.retry_scheduled">).nextAttempt;
+      record.status = "retry_scheduled";
+      break;
+    case "task.waiting_started": {
+      const w = event.message as Msg<"task.waiting_started">;
+      record.status = "waiting";
+      record.waitingFor = w.signalId;
+      record.deadlineMs = Number(w.deadlineUnixMs) || undefined;
+      break;
+    }
+    case "task.success": {
+      const s = event.message as Msg<"task.success">;
+      record.status = s.skipped ? "skipped" : "success";
+      record.output = parseJsonBytes(s.outputJson);
+      break;
+    }
+    case "task.failed": {
+      const f = event.message as Msg<"task.failed">;
+      record.status = "failed";
+      record.error = f.error;
+      break;
+    }
+  }
+  state.tasks.set(key, record);
+}
+
+function terminalOutcome(event: StoredEvent): ReplayState["outcome"] {
+  const m = event.message as { outputJson?: Uint8Array; error?: pb.ErrorInfo; reason?: string };
+  const status = event.type.slice("workflow.".length).toUpperCase();
+  const error = m.error ? { message: m.error.message, code: m.error.code } : undefined;
+  return { status, output: parseJsonBytes(m.outputJson), error };
+}

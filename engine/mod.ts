@@ -1,0 +1,93 @@
+/**
+ * The engine: orchestrator, workflow executor (with its task execution) and state manager in one process.
+ * Several engine processes may share one NATS: JetStream consumers and leases share the work.
+ *
+ * @example
+ * ```ts
+ * const engine = await startEngine({ nc, bus, project, instanceId: "engine-1" });
+ * const { execId } = await engine.client.trigger("hello", { name: "Ada" });
+ * ```
+ */
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { BUCKETS, type Bus } from "../pkg/nats/mod.ts";
+import type { ExecutionClient } from "./client.ts";
+import type { Project } from "./domain/project/mod.ts";
+import { createDriverServices } from "./domain/workflow/services.ts";
+import { WorkflowExecutor } from "./domain/workflow/workflow_executor.ts";
+import { notifyParent } from "./domain/workflow/parent_notifier.ts";
+import { NatsExecutionClient } from "./execution_client.ts";
+import { Leases } from "./leases.ts";
+import { Orchestrator } from "./orchestrator.ts";
+import { StateManager } from "./state/state_manager.ts";
+import { StateStore } from "./state/state_store.ts";
+
+export * from "./client.ts";
+export * from "./errors.ts";
+export * from "./state/execution_state.ts";
+
+/** The core NATS subject the engine answers while it is consuming (see docs/operations.md). */
+export const ENGINE_HEALTH_SUBJECT = "compozy.health.engine";
+
+export interface EngineOptions {
+  nc: NatsConnection;
+  bus: Bus;
+  project: Project;
+  /** Stable across restarts of the same engine, so it takes its own leases back at once. */
+  instanceId: string;
+  ackWaitMs?: number;
+}
+
+export interface EngineHandle {
+  client: ExecutionClient;
+  /** Executions this engine drives right now. */
+  activeExecutions(): number;
+  stop(): Promise<void>;
+}
+
+/** Builds an ExecutionClient for a process that runs no engine (e.g. an API-only role). */
+export async function createExecutionClient(
+  { nc, bus, project }: Pick<EngineOptions, "nc" | "bus" | "project">,
+): Promise<ExecutionClient> {
+  const kvm = new Kvm(nc);
+  const store = new StateStore(await kvm.open(BUCKETS.workflowExecutions));
+  return new NatsExecutionClient(bus, jetstream(nc), store, project);
+}
+
+export async function startEngine(options: EngineOptions): Promise<EngineHandle> {
+  const { nc, bus, project } = options;
+  const js = jetstream(nc);
+  const kvm = new Kvm(nc);
+  const store = new StateStore(await kvm.open(BUCKETS.workflowExecutions));
+  const leases = new Leases(await kvm.open(BUCKETS.leases), options.instanceId);
+  const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency));
+  const stateManager = new StateManager(bus, store);
+  const executor = new WorkflowExecutor({
+    project,
+    bus,
+    js,
+    leases,
+    services: createDriverServices(bus, project, store),
+    ackWaitMs: options.ackWaitMs,
+    onEnded: (driver) => notifyParent(bus, driver),
+  });
+  orchestrator.start();
+  await stateManager.start();
+  await executor.start();
+  const health: Subscription = nc.subscribe(ENGINE_HEALTH_SUBJECT, {
+    callback: (_err, msg) => {
+      msg.respond(new TextEncoder().encode(JSON.stringify({ ok: true, instance: options.instanceId })));
+    },
+  });
+  return {
+    client: new NatsExecutionClient(bus, js, store, project),
+    activeExecutions: () => executor.activeCount,
+    async stop() {
+      health.unsubscribe();
+      orchestrator.stop();
+      await executor.stop();
+      await stateManager.stop();
+    },
+  };
+}

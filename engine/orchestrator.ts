@@ -1,0 +1,114 @@
+/**
+ * The orchestrator answers WorkflowTrigger requests: it checks the input against the workflow's schema,
+ * honours idempotency keys, records WorkflowExecutionStarted and hands the execution to the workflow
+ * executors (WorkflowExecute). The reply goes out once both are stored, so an accepted execution is durable.
+ */
+import { create, type DescMessage, type JsonObject, type MessageShape } from "@bufbuild/protobuf";
+import type { KV } from "@nats-io/kv";
+import type { Subscription } from "@nats-io/transport-node";
+import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import type { Bus } from "../pkg/nats/mod.ts";
+import {
+  WorkflowExecuteSchema,
+  WorkflowExecutionStartedSchema,
+  type WorkflowTrigger,
+  WorkflowTriggerReplySchema,
+} from "../pkg/pb/mod.ts";
+import type { Project } from "./domain/project/mod.ts";
+import { parseJsonBytes } from "./json_bytes.ts";
+
+export class Orchestrator {
+  private subscription?: Subscription;
+  private readonly validators = new Map<string, ValidateFunction>();
+  private readonly ajv = new Ajv2020({ allErrors: true, strict: false });
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly project: Project,
+    private readonly idempotency: KV,
+  ) {}
+
+  start(): void {
+    this.subscription = this.bus.serve(
+      "compozy.*.workflow.cmds.*.trigger",
+      "compozy-orchestrator",
+      WorkflowTriggerReplySchema,
+      (message) => this.trigger(message as WorkflowTrigger & MessageShape<DescMessage>),
+    );
+  }
+
+  stop(): void {
+    this.subscription?.unsubscribe();
+  }
+
+  private async trigger(message: WorkflowTrigger) {
+    const workflowId = message.workflow?.id ?? "";
+    const execId = message.workflow?.execId ?? "";
+    const workflow = this.project.workflows.get(workflowId);
+    if (!workflow) return refusal(`Unknown workflow '${workflowId}'`, "unknown_workflow");
+    const input = parseJsonBytes(message.inputJson) ?? {};
+    const fields = this.validate(workflowId, workflow.config.config?.input, input);
+    if (fields.length) {
+      return refusal(`Input of workflow '${workflowId}' is invalid`, "validation_failed", { fields });
+    }
+    if (message.idempotencyKey) {
+      const first = await this.claimKey(workflowId, message.idempotencyKey, execId);
+      if (first !== execId) return create(WorkflowTriggerReplySchema, { execId: first, duplicate: true });
+    }
+    const correlationId = message.metadata?.correlationId || execId;
+    await this.bus.publish(create(WorkflowExecutionStartedSchema, {
+      metadata: this.bus.metadata(correlationId, `${execId}:started`),
+      workflow: { id: workflowId, execId },
+      inputJson: message.inputJson,
+      triggerSource: message.triggerSource,
+      parent: message.parent,
+      idempotencyKey: message.idempotencyKey,
+    }));
+    await this.bus.publish(create(WorkflowExecuteSchema, {
+      metadata: this.bus.metadata(correlationId, `${execId}:execute`),
+      workflow: { id: workflowId, execId },
+      inputJson: message.inputJson,
+      parent: message.parent,
+    }));
+    return create(WorkflowTriggerReplySchema, { execId });
+  }
+
+  /** The exec id the key first started: ours when we are first. */
+  private async claimKey(workflowId: string, key: string, execId: string): Promise<string> {
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${workflowId}\n${key}`));
+    const name = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+    try {
+      await this.idempotency.create(name, new TextEncoder().encode(execId));
+      return execId;
+    } catch {
+      const entry = await this.idempotency.get(name);
+      return entry?.string() || execId;
+    }
+  }
+
+  private validate(
+    workflowId: string,
+    schema: unknown,
+    input: unknown,
+  ): Array<{ path: string; message: string }> {
+    if (!schema) return [];
+    let validate = this.validators.get(workflowId);
+    if (!validate) {
+      validate = this.ajv.compile(schema as object);
+      this.validators.set(workflowId, validate);
+    }
+    if (validate(input)) return [];
+    return (validate.errors ?? []).map((e: ErrorObject) => ({
+      path: e.instancePath || (e.params as { missingProperty?: string }).missingProperty
+        ? `${e.instancePath}${
+          e.keyword === "required" ? `/${(e.params as { missingProperty: string }).missingProperty}` : ""
+        }`
+        : "",
+      message: e.message ?? e.keyword,
+    }));
+  }
+}
+
+function refusal(message: string, code: string, details?: JsonObject) {
+  return create(WorkflowTriggerReplySchema, { error: { message, code, details, retryable: false } });
+}

@@ -9,11 +9,11 @@ import type { AgentDefinition } from "../agent/definition.ts";
 import type { ToolDefinition } from "../tool/definition.ts";
 import type { Workflow } from "../workflow/definition.ts";
 import type { Analysis, DiagnosticList } from "./analysis.ts";
-import { lookupUse } from "./resolve_use.ts";
+import { isToolDefinition, lookupUse } from "./resolve_use.ts";
 import { didYouMean } from "./suggest.ts";
 
 export async function checkDefinitions(analysis: Analysis, diagnostics: DiagnosticList): Promise<void> {
-  const tools = [...analysis.sites.keys()].filter((d): d is ToolDefinition => "executePath" in d);
+  const tools = [...analysis.sites.keys()].filter(isToolDefinition);
   await Promise.all(tools.map((tool) => checkToolModule(analysis, tool, diagnostics)));
   for (const [agent, workflows] of agentContexts(analysis)) {
     checkAgentModel(analysis, agent, diagnostics);
@@ -35,7 +35,7 @@ async function checkToolModule(
   diagnostics.error(
     site.source,
     [...site.path, "execute"],
-    `tool module not found: ${tool.execute} (${tool.executePath})`,
+    `tool module not found: ${tool.execute}`,
   );
 }
 
@@ -50,15 +50,15 @@ function agentContexts(analysis: Analysis): Map<AgentDefinition, Workflow[]> {
     for (const agent of workflow.agents.values()) declaredIn.set(agent, workflow);
   }
   for (const def of analysis.sites.keys()) {
-    if (!("executePath" in def)) contexts.set(def, declaredIn.has(def) ? [declaredIn.get(def)!] : []);
+    if (!isToolDefinition(def)) contexts.set(def, declaredIn.has(def) ? [declaredIn.get(def)!] : []);
   }
   for (const { workflow, tasks } of analysis.workflows) {
     for (const { task } of tasks) {
       if (task.type !== "basic") continue;
       const used = lookupUse(analysis.project, workflow, task.use);
       if (used?.kind !== "agent" || declaredIn.has(used.agent)) continue;
-      const list = contexts.get(used.agent)!;
-      if (!list.includes(workflow)) list.push(workflow);
+      const list = contexts.get(used.agent);
+      if (list && !list.includes(workflow)) list.push(workflow);
     }
   }
   return contexts;

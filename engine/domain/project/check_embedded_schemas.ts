@@ -5,26 +5,26 @@
  * @module
  */
 
-import { Ajv2020 } from "ajv/dist/2020.js";
+import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import type { PathSegment } from "../diagnostics.ts";
 import type { Analysis, DiagnosticList, Site } from "./analysis.ts";
+import { isToolDefinition } from "./resolve_use.ts";
 
 export function checkEmbeddedSchemas(analysis: Analysis, diagnostics: DiagnosticList): void {
-  // The same options the runtime validates with: draft 2020-12 with the standard formats.
+  // The same dialect the runtime validates with: draft 2020-12 with the standard formats.
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   addFormats.default(ajv);
   const check = (site: Site, field: PathSegment[], schema: unknown) => {
     if (schema === undefined) return;
     if (!ajv.validateSchema(schema as object)) {
-      for (const e of ajv.errors ?? []) {
-        const inner = e.instancePath.split("/").slice(1).map((s) =>
-          s.replaceAll("~1", "/").replaceAll("~0", "~")
-        );
+      for (const e of mostTellingPerPlace(ajv.errors ?? [])) {
+        const inner = e.instancePath.split("/").slice(1).map(unescapePointer);
+        const allowed = e.keyword === "enum" ? `: ${(e.params.allowedValues as unknown[]).join(", ")}` : "";
         diagnostics.error(
           site.source,
           [...site.path, ...field, ...inner],
-          `invalid JSON Schema: ${e.message}`,
+          `invalid JSON Schema: ${e.message}${allowed}`,
         );
       }
       return;
@@ -40,11 +40,30 @@ export function checkEmbeddedSchemas(analysis: Analysis, diagnostics: Diagnostic
     check({ source, path: [] }, ["config", "input"], workflow.config.config?.input);
   }
   for (const [def, site] of analysis.sites) {
-    if ("executePath" in def) {
+    if (isToolDefinition(def)) {
       check(site, ["input"], def.input);
       check(site, ["output"], def.output);
     } else {
       (def.actions ?? []).forEach((action, i) => check(site, ["actions", i, "output"], action.output));
     }
   }
+}
+
+function unescapePointer(segment: string): string {
+  return segment.replaceAll("~1", "/").replaceAll("~0", "~");
+}
+
+/**
+ * The meta-schema reports a bad `type: objct` three ways (not a list, not an allowed value, no `anyOf`
+ * branch); one error per place is enough, and the list of allowed values says the most.
+ */
+function mostTellingPerPlace(errors: ErrorObject[]): ErrorObject[] {
+  const rank = (e: ErrorObject) =>
+    e.keyword === "enum" ? 0 : e.keyword === "anyOf" || e.keyword === "oneOf" ? 2 : 1;
+  const best = new Map<string, ErrorObject>();
+  for (const e of errors) {
+    const current = best.get(e.instancePath);
+    if (!current || rank(e) < rank(current)) best.set(e.instancePath, e);
+  }
+  return [...best.values()];
 }

@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import type { PathSegment } from "../diagnostics.ts";
 import type { TaskSite } from "../task/walk.ts";
 import type { Analysis, DiagnosticList, LoadedWorkflow } from "./analysis.ts";
-import { lookupUse } from "./resolve_use.ts";
+import { isToolDefinition, lookupUse } from "./resolve_use.ts";
 import { didYouMean } from "./suggest.ts";
 import { parseUse } from "./use_reference.ts";
 
@@ -118,20 +118,14 @@ function checkUse(
   const ref = parseUse(site.task.use)!;
   const action = site.task.action;
   const resolved = lookupUse(project, workflow, site.task.use);
-  if (ref.by === "file") {
-    const file = resolve(workflow.dir, ref.value);
-    if (!resolved || broken.files.has(file)) return; // missing or invalid files are reported where they were read
-    const isTool = "executePath" in (analysis.fileDefinitions.get(file) ?? {});
-    if (isTool !== (ref.kind === "tool")) {
-      diagnostics.error(
-        source,
-        usePath,
-        `${ref.value} defines ${isTool ? "a tool" : "an agent"}, not ${
-          ref.kind === "tool" ? "a tool" : "an agent"
-        }`,
-      );
-      return;
+  if (ref.by === "file" && !resolved) {
+    // A missing or invalid file was reported where it was read; what remains is a file of the other kind.
+    const def = analysis.fileDefinitions.get(resolve(workflow.dir, ref.value));
+    if (def) {
+      const [found, wanted] = isToolDefinition(def) ? ["a tool", "an agent"] : ["an agent", "a tool"];
+      diagnostics.error(source, usePath, `${ref.value} defines ${found}, not ${wanted}`);
     }
+    return;
   } else if (!resolved) {
     const brokenIds = ref.kind === "tool"
       ? broken.tools

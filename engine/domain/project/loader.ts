@@ -5,7 +5,7 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { toAgentDefinition } from "../agent/definition.ts";
 import type { AgentConfig, ModelConfig } from "../agent/schema.ts";
 import { ConfigError, type Diagnostic, ROOT_PATH, sortDiagnostics } from "../diagnostics.ts";
@@ -60,7 +60,7 @@ async function analyzeProject(
   const diagnostics = new DiagnosticList();
   const root = resolve(dir);
   const file = join(root, PROJECT_FILE);
-  const source = await readSource(file, diagnostics, `project file not found: no ${PROJECT_FILE} in ${root}`);
+  const source = await readSource(file, diagnostics, `project file not found: ${PROJECT_FILE}`);
   if (!source) return { diagnostics: sortDiagnostics(diagnostics.items) };
   const analysis = await indexProject(root, source, diagnostics);
   for (const loaded of analysis.workflows) {
@@ -200,7 +200,9 @@ async function loadWorkflows(
       diagnostics.error(
         read.source,
         ["id"],
-        `duplicate workflow id "${workflow.workflow.id}" (also in ${first.source.file})`,
+        `duplicate workflow id "${workflow.workflow.id}" (first declared in ${
+          relative(root, first.source.file)
+        })`,
       );
       return;
     }

@@ -25,16 +25,19 @@ export function registerFileDefinitions(
   fileDefinitions.set(project, definitions);
 }
 
+/** Tells the two kinds of file definition apart (only a tool has a module to execute). */
+export function isToolDefinition(def: ToolDefinition | AgentDefinition): def is ToolDefinition {
+  return "executePath" in def;
+}
+
 /** The definition `use` names, or `undefined`; ids resolve in the workflow first, then the project. */
 export function lookupUse(project: Project, workflow: Workflow, use: string): ResolvedUse | undefined {
   const ref = parseUse(use);
   if (!ref) return undefined;
   if (ref.by === "file") {
     const def = fileDefinitions.get(project)?.get(resolve(workflow.dir, ref.value));
-    if (!def) return undefined;
-    return ref.kind === "tool"
-      ? { kind: "tool", tool: def as ToolDefinition }
-      : { kind: "agent", agent: def as AgentDefinition };
+    if (!def || isToolDefinition(def) !== (ref.kind === "tool")) return undefined;
+    return isToolDefinition(def) ? { kind: "tool", tool: def } : { kind: "agent", agent: def };
   }
   switch (ref.kind) {
     case "tool": {

@@ -83,8 +83,13 @@ function toDiagnostic(error: ErrorObject, source: YamlSource): Diagnostic | unde
   switch (error.keyword) {
     case "if": // the failing `then` branch reports the real problem
       return undefined;
-    case "required":
-      return diagnosticAt(source, path, `missing required field "${p.missingProperty}"`);
+    case "required": {
+      // The agent model's either/or is an `if`/`then`; say what the alternative is.
+      const either = "$model" in (error.parentSchema?.properties ?? {})
+        ? " (give $model, or provider and model)"
+        : "";
+      return diagnosticAt(source, path, `missing required field "${p.missingProperty}"${either}`);
+    }
     case "additionalProperties": {
       const known = Object.keys((error.parentSchema?.properties ?? {}) as object);
       const field = String(p.additionalProperty);

@@ -87,7 +87,7 @@ function syntaxDiagnostic(file: string, doc: Document.Parsed, lines: LineCounter
   const { line, col } = lines.linePos(e.pos[0]);
   const path = pathAtOffset(doc, e.pos[0]);
   const message = e.code === "DUPLICATE_KEY"
-    ? `duplicate key (${e.message})`
+    ? `duplicate key "${path.at(-1)}"`
     : `YAML syntax error: ${e.message}`;
   return { severity: "error", file, line, col, path: path.length ? formatPath(path) : ROOT_PATH, message };
 }
@@ -134,6 +134,13 @@ function findAliasBomb(file: string, doc: Document.Parsed, lines: LineCounter): 
     },
   });
   if (aliases.length === 0) return undefined;
+  const unresolved = aliases.find((a) => !a.target);
+  if (unresolved) {
+    const { line, col } = lines.linePos(unresolved.alias.range![0]);
+    const name = unresolved.alias.source;
+    const message = `unknown alias *${name}: no anchor &${name} before it`;
+    return { severity: "error", file, line, col, path: ROOT_PATH, message };
+  }
 
   const sizes = new Map<Node, number>();
   const open = new Set<Node>();

@@ -54,15 +54,18 @@ function stepEdges(site: TaskSite, listNext: string | undefined): FlowEdge[] {
     list,
   });
   const out: FlowEdge[] = [];
-  if (task.type === "router") {
+  if (task.final) {
+    // Success ends the workflow; only the failure edges below remain.
+  } else if (task.type === "router") {
     // The route replaces the list-order next.
     for (const [value, target] of Object.entries(task.routes)) {
       out.push(edge(targetId(target), ["routes", value]));
     }
     if (task.default !== undefined) out.push(edge(targetId(task.default), ["default"]));
-  } else if (!task.final) {
-    if (task.on_success) out.push(edge(task.on_success.next, ["on_success", "next"]));
-    else if (listNext) out.push(edge(listNext, [], true));
+  } else if (task.on_success) {
+    out.push(edge(task.on_success.next, ["on_success", "next"]));
+  } else if (listNext) {
+    out.push(edge(listNext, [], true));
   }
   if (task.on_error) out.push(edge(task.on_error.next, ["on_error", "next"]));
   if (task.type === "wait" && task.on_timeout) out.push(edge(task.on_timeout, ["on_timeout"]));

@@ -1,0 +1,82 @@
+/**
+ * Readiness: the API is healthy only when NATS is connected and an engine and a runtime answer a probe.
+ * The probe is a core NATS request on `compozy.health.engine` / `compozy.health.runtime`; any reply counts
+ * (a JSON `{"status": "...", "detail": "..."}` reply is shown as it is), silence or an error reply does not.
+ *
+ * @module
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ERROR_REPLY_HEADER } from "../pkg/nats/bus.ts";
+
+export interface ComponentHealth {
+  status: "ok" | "unavailable";
+  detail: string;
+}
+
+export interface HealthReport {
+  status: "ok" | "unavailable";
+  components: Record<string, ComponentHealth>;
+}
+
+export interface HealthCheck {
+  check(): Promise<HealthReport>;
+}
+
+/** The subjects the engine and the runtime answer health probes on. */
+export const HEALTH_SUBJECTS = {
+  engine: "compozy.health.engine",
+  runtime: "compozy.health.runtime",
+} as const;
+
+/** Probes NATS itself, then the engine and the runtime in parallel, each with `timeoutMs` (default 1 s). */
+export function natsHealthCheck(nc: NatsConnection, timeoutMs = 1_000): HealthCheck {
+  return {
+    async check() {
+      const nats = natsStatus(nc);
+      const components: Record<string, ComponentHealth> = { nats };
+      const probes = Object.entries(HEALTH_SUBJECTS).map(async ([name, subject]) => {
+        components[name] = nats.status === "ok"
+          ? await probe(nc, subject, timeoutMs)
+          : { status: "unavailable", detail: "NATS is not connected" };
+      });
+      await Promise.all(probes);
+      return summarise(components);
+    },
+  };
+}
+
+/** Combines component states: healthy only when every one is. */
+export function summarise(components: Record<string, ComponentHealth>): HealthReport {
+  const ok = Object.values(components).every((c) => c.status === "ok");
+  return { status: ok ? "ok" : "unavailable", components };
+}
+
+function natsStatus(nc: NatsConnection): ComponentHealth {
+  if (nc.isClosed()) return { status: "unavailable", detail: "connection closed" };
+  // While reconnecting the client buffers; the server is not reachable from here.
+  const server = nc.info ? `${nc.info.server_name} ${nc.info.version}` : "connected";
+  return nc.isDraining() ? { status: "unavailable", detail: "draining" } : { status: "ok", detail: server };
+}
+
+async function probe(nc: NatsConnection, subject: string, timeoutMs: number): Promise<ComponentHealth> {
+  try {
+    const reply = await nc.request(subject, new Uint8Array(), { timeout: timeoutMs });
+    const refused = reply.headers?.get(ERROR_REPLY_HEADER);
+    if (refused) return { status: "unavailable", detail: refused };
+    return parseReply(reply.data);
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : String(e);
+    return { status: "unavailable", detail: `no answer on ${subject}: ${reason}` };
+  }
+}
+
+function parseReply(data: Uint8Array): ComponentHealth {
+  const text = new TextDecoder().decode(data);
+  try {
+    const parsed = JSON.parse(text) as { status?: unknown; detail?: unknown };
+    const status = parsed.status === "unavailable" ? "unavailable" : "ok";
+    return { status, detail: typeof parsed.detail === "string" ? parsed.detail : text };
+  } catch {
+    return { status: "ok", detail: text || "answered" };
+  }
+}

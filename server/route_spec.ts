@@ -1,0 +1,99 @@
+/**
+ * Routes are declared once, as data: the same declaration registers the Hono handler (which validates the
+ * query and body with its schemas) and becomes an operation of the OpenAPI document.
+ *
+ * @module
+ */
+import type { Context, Hono } from "hono";
+import type { z } from "zod";
+import { parseJsonBody, readRawBody, validateRequest } from "./request_body.ts";
+
+export interface ResponseSpec {
+  description: string;
+  /** JSON schema of the body; omitted for non-JSON responses. */
+  schema?: z.ZodType;
+  /** Default `application/json`. */
+  contentType?: string;
+}
+
+export interface HeaderSpec {
+  name: string;
+  description: string;
+  required?: boolean;
+}
+
+export interface BodySpec<B extends z.ZodType> {
+  schema: B;
+  description: string;
+  /** Whether an empty body is refused; default false (an empty body validates as `undefined`). */
+  required?: boolean;
+  /** Hand the route the raw bytes unparsed (webhooks check a signature over them first). */
+  raw?: boolean;
+  /** Overrides the app's body limit for this route. */
+  limitBytes?: number;
+}
+
+/** What a handler receives besides the Hono context: its validated query and body. */
+export interface RouteInput<Q extends z.ZodType, B extends z.ZodType> {
+  query: z.infer<Q>;
+  body: z.infer<B>;
+  raw: Uint8Array;
+}
+
+export interface RouteSpec<Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {
+  method: "get" | "post";
+  /** OpenAPI form, e.g. `/api/executions/{exec_id}`. */
+  path: string;
+  /** Hono form when it differs from the converted `path` (e.g. a parameter spanning segments). */
+  honoPath?: string;
+  operationId: string;
+  summary: string;
+  description?: string;
+  tag: string;
+  /** Whether the API key applies (when one is configured); default true. */
+  auth?: boolean;
+  /** Path parameters by name, with their description. */
+  params?: Record<string, string>;
+  query?: Q;
+  headers?: HeaderSpec[];
+  body?: BodySpec<B>;
+  responses: Record<number, ResponseSpec>;
+  handler: (c: Context, input: RouteInput<Q, B>) => Promise<Response> | Response;
+}
+
+/** Declares a route; a typed identity so that handlers see their inferred query and body types. */
+export function route<Q extends z.ZodType = z.ZodUndefined, B extends z.ZodType = z.ZodUndefined>(
+  spec: RouteSpec<Q, B>,
+): RouteSpec {
+  return spec as unknown as RouteSpec;
+}
+
+export interface RegisterOptions {
+  bodyLimitBytes: number;
+  /** Middleware run before handlers of routes with `auth` (the API key check). */
+  authenticate: (c: Context) => void;
+}
+
+/** Registers every route on `app`, validating the query and body before the handler runs. */
+export function registerRoutes(app: Hono, routes: readonly RouteSpec[], options: RegisterOptions): void {
+  for (const spec of routes) {
+    const path = spec.honoPath ?? spec.path.replace(/\{([a-z_]+)\}/g, ":$1");
+    app.on(spec.method.toUpperCase(), path, async (c) => {
+      if (spec.auth !== false) options.authenticate(c);
+      const query = spec.query ? validateRequest(spec.query, c.req.query(), "query") : undefined;
+      let raw: Uint8Array = new Uint8Array();
+      let body: unknown = undefined;
+      if (spec.body) {
+        raw = await readRawBody(c, spec.body.limitBytes ?? options.bodyLimitBytes);
+        if (!spec.body.raw) {
+          body = parseJsonBody(c, raw);
+          if (body === undefined && spec.body.required) {
+            body = validateRequest(spec.body.schema, null, "body");
+          }
+          body = validateRequest(spec.body.schema, body, "body");
+        }
+      }
+      return await spec.handler(c, { query, body, raw });
+    });
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * Executions: list, state, history (and its live stream), control commands and signals.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import { ApiError } from "../api_error.ts";
+import { route, type RouteSpec } from "../route_spec.ts";
+import {
+  CancelBody,
+  DEFINITION_ID_PATTERN,
+  EventsResponse,
+  EXEC_ID_PATTERN,
+  ExecIdResponse,
+  ExecutionPageSchema,
+  ExecutionStateSchema,
+  ListExecutionsQuery,
+  SignalDeliveredResponse,
+  SignalPayload,
+} from "../schemas.ts";
+import { streamEvents } from "../sse.ts";
+import type { RouteContext } from "./context.ts";
+
+/** The `exec_id` path parameter; an id that cannot exist (not a subject token) is simply unknown. */
+function execIdParam(c: Context): string {
+  const execId = c.req.param("exec_id") ?? "";
+  if (!EXEC_ID_PATTERN.test(execId)) {
+    throw new ApiError(404, "execution_not_found", `Unknown execution '${execId.slice(0, 200)}'`, [
+      { exec_id: execId.slice(0, 200) },
+    ]);
+  }
+  return execId;
+}
+
+function signalIdParam(c: Context): string {
+  const signalId = c.req.param("signal_id") ?? "";
+  if (!DEFINITION_ID_PATTERN.test(signalId)) {
+    throw new ApiError(400, "validation_failed", `Invalid signal id '${signalId.slice(0, 200)}'`, [
+      { path: "/signal_id", message: "must match [a-z0-9][a-z0-9_-]*" },
+    ]);
+  }
+  return signalId;
+}
+
+const NOT_FOUND = { description: "Unknown execution" };
+const CONFLICT = { description: "The execution's status does not allow it (e.g. it has ended)" };
+const UNAVAILABLE = { description: "NATS or the engine is unavailable" };
+
+export function executionRoutes(ctx: RouteContext): RouteSpec[] {
+  const control = (
+    action: "pause" | "resume",
+    summary: string,
+  ) =>
+    route({
+      method: "post",
+      path: `/api/executions/{exec_id}/${action}`,
+      operationId: `${action}Execution`,
+      summary,
+      tag: "executions",
+      params: { exec_id: "Execution id" },
+      responses: {
+        202: { description: "The command is recorded", schema: ExecIdResponse },
+        404: NOT_FOUND,
+        409: CONFLICT,
+        503: UNAVAILABLE,
+      },
+      handler: async (c) => {
+        const execId = execIdParam(c);
+        await ctx.client[action](execId);
+        return c.json({ exec_id: execId }, 202);
+      },
+    });
+
+  return [
+    route({
+      method: "get",
+      path: "/api/executions",
+      operationId: "listExecutions",
+      summary: "List executions, newest first, with cursor pagination",
+      tag: "executions",
+      query: ListExecutionsQuery,
+      responses: {
+        200: { description: "A page", schema: ExecutionPageSchema },
+        400: { description: "Bad filter" },
+      },
+      handler: async (c, { query }) =>
+        c.json(
+          await ctx.client.list({
+            workflowId: query.workflow_id,
+            status: query.status,
+            cursor: query.cursor,
+            limit: query.limit ?? 50,
+          }),
+        ),
+    }),
+    route({
+      method: "get",
+      path: "/api/executions/{exec_id}",
+      operationId: "getExecution",
+      summary: "An execution's state, with its tasks",
+      tag: "executions",
+      params: { exec_id: "Execution id" },
+      responses: { 200: { description: "State", schema: ExecutionStateSchema }, 404: NOT_FOUND },
+      handler: async (c) => {
+        const execId = execIdParam(c);
+        const state = await ctx.client.get(execId);
+        if (!state) {
+          throw new ApiError(404, "execution_not_found", `Unknown execution '${execId}'`, [{
+            exec_id: execId,
+          }]);
+        }
+        return c.json(state);
+      },
+    }),
+    route({
+      method: "get",
+      path: "/api/executions/{exec_id}/events",
+      operationId: "getExecutionEvents",
+      summary: "The execution's event history; with `Accept: text/event-stream`, a live stream",
+      description: "The stream replays the history, then follows it, and ends after the execution's " +
+        "terminal event. Each SSE message has `id` = seq, `event` = type, `data` = the event. " +
+        "`Last-Event-ID` resumes after that seq.",
+      tag: "executions",
+      params: { exec_id: "Execution id" },
+      headers: [{ name: "Last-Event-ID", description: "Resume a stream after this seq" }],
+      responses: {
+        200: { description: "History (JSON) or stream (text/event-stream)", schema: EventsResponse },
+        404: NOT_FOUND,
+      },
+      handler: async (c) => {
+        const execId = execIdParam(c);
+        if ((c.req.header("accept") ?? "").includes("text/event-stream")) {
+          if (!await ctx.client.get(execId)) {
+            throw new ApiError(404, "execution_not_found", `Unknown execution '${execId}'`, [{
+              exec_id: execId,
+            }]);
+          }
+          return streamEvents(c, ctx.client, execId);
+        }
+        return c.json({ events: await ctx.client.events(execId) });
+      },
+    }),
+    route({
+      method: "post",
+      path: "/api/executions/{exec_id}/cancel",
+      operationId: "cancelExecution",
+      summary: "Cancel an execution",
+      tag: "executions",
+      params: { exec_id: "Execution id" },
+      body: { schema: CancelBody.optional(), description: '`{"reason": "..."}`, optional' },
+      responses: {
+        202: { description: "The command is recorded", schema: ExecIdResponse },
+        404: NOT_FOUND,
+        409: CONFLICT,
+        503: UNAVAILABLE,
+      },
+      handler: async (c, { body }) => {
+        const execId = execIdParam(c);
+        await ctx.client.cancel(execId, body?.reason);
+        return c.json({ exec_id: execId }, 202);
+      },
+    }),
+    control("pause", "Pause an execution (running tasks finish; no new task starts)"),
+    control("resume", "Resume a paused execution"),
+    route({
+      method: "post",
+      path: "/api/executions/{exec_id}/signals/{signal_id}",
+      operationId: "signalExecution",
+      summary: "Deliver a signal to one execution; the body is the payload",
+      tag: "signals",
+      params: { exec_id: "Execution id", signal_id: "Signal id" },
+      body: { schema: SignalPayload, description: "Any JSON value; may be empty (null payload)" },
+      responses: {
+        202: { description: "The signal is recorded", schema: ExecIdResponse },
+        400: { description: "Malformed JSON or signal id" },
+        404: NOT_FOUND,
+        409: CONFLICT,
+        503: UNAVAILABLE,
+      },
+      handler: async (c, { body }) => {
+        const execId = execIdParam(c);
+        await ctx.client.signal(execId, signalIdParam(c), body ?? null);
+        return c.json({ exec_id: execId }, 202);
+      },
+    }),
+    route({
+      method: "post",
+      path: "/api/signals/{signal_id}",
+      operationId: "broadcastSignal",
+      summary: "Deliver a signal to every execution waiting for it",
+      tag: "signals",
+      params: { signal_id: "Signal id" },
+      body: { schema: SignalPayload, description: "Any JSON value; may be empty (null payload)" },
+      responses: {
+        200: { description: "The executions it was delivered to", schema: SignalDeliveredResponse },
+        400: { description: "Malformed JSON or signal id" },
+        503: UNAVAILABLE,
+      },
+      handler: async (c, { body }) =>
+        c.json({ delivered_to: await ctx.client.broadcastSignal(signalIdParam(c), body ?? null) }),
+    }),
+  ];
+}

@@ -1,0 +1,162 @@
+/**
+ * The schemas of the HTTP API. Request schemas validate what routes accept; together with the response
+ * schemas they are also the source of `/openapi.json`, so the document cannot drift from the checks.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { DURATION_PATTERN } from "../engine/domain/duration.ts";
+import { ID_PATTERN } from "../engine/domain/ids.ts";
+import { TASK_STATUSES, WORKFLOW_STATUSES } from "../engine/state/execution_state.ts";
+
+/** Longest `?wait=` a start may ask for; a longer wait belongs to the events stream. */
+export const MAX_WAIT_MS = 10 * 60_000;
+
+/** An execution id as it may appear in a URL: a safe NATS subject token (UUIDv7 in practice). */
+export const EXEC_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+/** A definition id (workflow, task, tool, agent, signal) as CONFIG.md allows them. */
+export const DEFINITION_ID_PATTERN = new RegExp(ID_PATTERN);
+/** `Idempotency-Key`: printable ASCII, no spaces, at most 200 characters. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
+
+// ---- Requests ----
+
+export const StartExecutionBody = z.strictObject({
+  input: z.unknown().describe("The workflow's input; checked against its `config.input` schema").optional(),
+}).describe("Starts an execution").meta({ examples: [{ input: { city: "Lisbon" } }] });
+
+export const StartExecutionQuery = z.strictObject({
+  wait: z.string().regex(new RegExp(DURATION_PATTERN), "expected a duration such as 500ms, 30s or 5m")
+    .describe("Wait up to this long for the execution to end and answer with its state (at most 10m)")
+    .optional(),
+});
+
+export const ListExecutionsQuery = z.strictObject({
+  workflow_id: z.string().regex(DEFINITION_ID_PATTERN, "not a workflow id").describe("Only this workflow")
+    .optional(),
+  status: z.enum(WORKFLOW_STATUSES).describe("Only executions in this status").optional(),
+  cursor: z.string().max(1024).describe("The `next_cursor` of the previous page").optional(),
+  limit: z.coerce.number().int().min(1).max(500).describe("Page size (default 50)").optional(),
+});
+
+export const CancelBody = z.strictObject({
+  reason: z.string().max(1000).describe("Why; recorded in the execution's history").optional(),
+}).describe("Optional cancellation reason");
+
+/** A signal's payload is any JSON value (or nothing). */
+export const SignalPayload = z.unknown().describe("The signal payload: any JSON value");
+
+export const LogsQuery = z.strictObject({
+  exec_id: z.string().regex(EXEC_ID_PATTERN, "not an execution id").describe("The execution"),
+  limit: z.coerce.number().int().min(1).max(5000).describe("At most this many records (default 500)")
+    .optional(),
+});
+
+export const DefinitionQuery = z.strictObject({
+  workflow_id: z.string().regex(DEFINITION_ID_PATTERN, "not a workflow id")
+    .describe("Disambiguates an id that several workflows declare").optional(),
+});
+
+/** The body of `POST /api/admin/deployments`: a bundle written by `compozy build`. */
+export const BundleBody = z.strictObject({
+  format: z.literal("compozy-bundle/1"),
+  project: z.string().min(1),
+  created_at: z.string(),
+  files: z.record(z.string(), z.string()).describe("Project files by relative path"),
+}).describe("A project bundle made by `compozy build`");
+
+// ---- Responses ----
+
+export const ErrorBodySchema = z.object({
+  error: z.object({
+    code: z.string().meta({ examples: ["validation_failed"] }),
+    message: z.string(),
+    details: z.array(z.unknown()),
+  }),
+}).meta({ id: "Error" });
+
+export const ExecIdResponse = z.object({ exec_id: z.string() }).meta({ id: "ExecutionAccepted" });
+
+const ExecutionErrorSchema = z.object({
+  message: z.string(),
+  code: z.string(),
+  details: z.unknown().optional(),
+})
+  .nullable();
+
+export const TaskStateSchema = z.object({
+  task_id: z.string(),
+  exec_id: z.string(),
+  status: z.enum(TASK_STATUSES),
+  output: z.unknown(),
+  error: ExecutionErrorSchema,
+  attempts: z.number().int(),
+  started_at: z.string().nullable(),
+  ended_at: z.string().nullable(),
+}).meta({ id: "TaskState" });
+
+export const ExecutionStateSchema = z.object({
+  exec_id: z.string(),
+  workflow_id: z.string(),
+  status: z.enum(WORKFLOW_STATUSES),
+  input: z.unknown(),
+  output: z.unknown(),
+  error: ExecutionErrorSchema,
+  started_at: z.string().nullable(),
+  ended_at: z.string().nullable(),
+  tasks: z.array(TaskStateSchema),
+}).meta({ id: "ExecutionState" });
+
+export const ExecutionPageSchema = z.object({
+  items: z.array(ExecutionStateSchema),
+  next_cursor: z.string().nullable(),
+}).meta({ id: "ExecutionPage" });
+
+export const EventRecordSchema = z.object({
+  seq: z.number().int(),
+  subject: z.string(),
+  type: z.string().meta({ examples: ["task.success"] }),
+  time: z.string(),
+  data: z.unknown(),
+}).meta({ id: "Event" });
+
+export const EventsResponse = z.object({ events: z.array(EventRecordSchema) });
+
+export const SignalDeliveredResponse = z.object({ delivered_to: z.array(z.string()) });
+
+export const ComponentHealth = z.object({ status: z.enum(["ok", "unavailable"]), detail: z.string() });
+export const HealthResponse = z.object({
+  status: z.enum(["ok", "unavailable"]),
+  components: z.record(z.string(), ComponentHealth),
+}).meta({ id: "Health" });
+
+export const VersionResponse = z.object({
+  version: z.string(),
+  commit: z.string().nullable(),
+  built_at: z.string().nullable(),
+  deno: z.string(),
+  api: z.string(),
+});
+
+export const ItemsResponse = z.object({ items: z.array(z.record(z.string(), z.unknown())) });
+export const DefinitionResponse = z.record(z.string(), z.unknown());
+
+export const LogRecordSchema = z.object({
+  time: z.string(),
+  level: z.string(),
+  message: z.string(),
+  category: z.string(),
+  component: z.string(),
+  fields: z.unknown(),
+  workflow_id: z.string().nullable(),
+  exec_id: z.string().nullable(),
+  task_id: z.string().nullable(),
+}).meta({ id: "LogRecord" });
+
+export const LogsResponse = z.object({ items: z.array(LogRecordSchema) });
+
+export const DeploymentResponse = z.object({
+  deployment: z.string().describe("SHA-256 of the bundle"),
+  project: z.string(),
+  workflows: z.array(z.string()),
+});

@@ -1,0 +1,83 @@
+/**
+ * Live events over Server-Sent Events: the stored history first, then new events as they are recorded, one
+ * SSE message per event (`id` = its sequence, `event` = its type, `data` = the event as JSON). The stream
+ * ends after the execution's own terminal event; `Last-Event-ID` resumes after the given sequence.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import { streamSSE } from "hono/streaming";
+import type { ExecutionClient } from "../engine/client.ts";
+import type { EventRecord } from "../engine/state/execution_state.ts";
+
+/** Comment lines keep idle connections open through proxies that close silent ones. */
+export const HEARTBEAT_MS = 15_000;
+
+const TERMINAL_WORKFLOW_EVENTS = new Set([
+  "workflow.success",
+  "workflow.failed",
+  "workflow.canceled",
+  "workflow.timed_out",
+]);
+
+/** True for the event that ends `execId` itself (not one of its sub-workflows). */
+export function endsExecution(event: EventRecord, execId: string): boolean {
+  return TERMINAL_WORKFLOW_EVENTS.has(event.type) && event.subject.split(".")[4] === execId;
+}
+
+export function streamEvents(
+  c: Context,
+  client: ExecutionClient,
+  execId: string,
+  heartbeatMs = HEARTBEAT_MS,
+): Response {
+  const lastSeen = Number(c.req.header("last-event-id") ?? 0) || 0;
+  return streamSSE(c, async (stream) => {
+    const queue = new EventQueue();
+    stream.onAbort(() => queue.close());
+    const stop = await client.watchEvents(execId, (event) => queue.push(event));
+    const heartbeat = setInterval(() => {
+      stream.write(": keep-alive\n\n").catch(() => queue.close());
+    }, heartbeatMs);
+    try {
+      for await (const event of queue) {
+        if (event.seq <= lastSeen) continue;
+        await stream.writeSSE({ id: String(event.seq), event: event.type, data: JSON.stringify(event) });
+        if (endsExecution(event, execId)) break;
+      }
+    } finally {
+      clearInterval(heartbeat);
+      stop();
+    }
+  });
+}
+
+/** An unbounded queue between the watch callback and the writer, which may be slower. */
+class EventQueue implements AsyncIterable<EventRecord> {
+  private readonly items: EventRecord[] = [];
+  private wake?: () => void;
+  private closed = false;
+
+  push(event: EventRecord): void {
+    this.items.push(event);
+    this.wake?.();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<EventRecord> {
+    while (true) {
+      const next = this.items.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      if (this.closed) return;
+      await new Promise<void>((resolve) => this.wake = resolve);
+      this.wake = undefined;
+    }
+  }
+}

@@ -231,7 +231,7 @@ function child(doc: Document.Parsed, node: unknown, seg: PathSegment): [unknown,
   }
   // Keys brought in by `<<: *base` live in the aliased map.
   for (const pair of node.items) {
-    if (!isScalar(pair.key) || pair.key.value !== "<<") continue;
+    if (!isScalar(pair.key) || !isMergeKey(pair.key.value)) continue;
     const sources = isSeq(pair.value) ? pair.value.items : [pair.value];
     for (const src of sources) {
       const found = child(doc, isAlias(src) ? src.resolve(doc) : src, seg);
@@ -259,6 +259,11 @@ export function locateInString(
   const body = quoted ? raw.slice(1, -1) : raw;
   if (body !== node.value) return start;
   return { line: start.line, col: start.col + (quoted ? 1 : 0) + position };
+}
+
+/** With `merge: true`, yaml turns the `<<` key into a symbol described as `<<`. */
+function isMergeKey(key: unknown): boolean {
+  return key === "<<" || (typeof key === "symbol" && key.description === "<<");
 }
 
 /** Builds a diagnostic located at `path` in `source`. */

@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import type { TaskConfig } from "../task/schema.ts";
+import { collectTaskSites } from "../task/walk.ts";
+import { buildTaskGraph, findCycles, reachableSteps, stepAncestors } from "./task_graph.ts";
+
+const sleep = (id: string, extra: Record<string, unknown> = {}) =>
+  ({ id, type: "sleep", duration: "1s", ...extra }) as TaskConfig;
+
+function graphOf(tasks: TaskConfig[]) {
+  return buildTaskGraph(collectTaskSites(tasks));
+}
+
+function edges(tasks: TaskConfig[]): string[] {
+  return [...graphOf(tasks).successors].flatMap(([from, es]) => es.map((e) => `${from}->${e.to}`));
+}
+
+Deno.test("buildTaskGraph follows CONFIG.md's control flow", async (t) => {
+  await t.step("list order, final, on_success and on_error", () => {
+    assert.deepEqual(
+      edges([
+        sleep("a"),
+        sleep("b", { final: true, on_error: { next: "d" } }),
+        sleep("c"),
+        sleep("d", { on_success: { next: "c" } }),
+      ]),
+      ["a->b", "b->d", "c->d", "d->c"],
+    );
+  });
+
+  await t.step(
+    "a router's routes replace the list order; inline routes are steps that end the workflow",
+    () => {
+      const router = {
+        id: "r",
+        type: "router",
+        condition: "x",
+        routes: { a: "b", c: sleep("inline") },
+        default: "b",
+      } as TaskConfig;
+      assert.deepEqual(edges([router, sleep("b")]), ["r->b", "r->inline"]);
+    },
+  );
+
+  await t.step("a wait's on_timeout is an edge; children are not steps", () => {
+    const wait = { id: "w", type: "wait", signal: "s", on_timeout: "late" } as TaskConfig;
+    const parallel = { id: "p", type: "parallel", tasks: [sleep("c1")] } as TaskConfig;
+    const graph = graphOf([wait, parallel, sleep("late")]);
+    assert.deepEqual(graph.steps, ["w", "p", "late"]);
+    assert.deepEqual(graph.successors.get("w")!.map((e) => e.to), ["p", "late"]);
+  });
+});
+
+Deno.test("findCycles, reachableSteps, stepAncestors", async (t) => {
+  const tasks = [sleep("a"), sleep("b"), sleep("c", { on_success: { next: "a" } }), sleep("d")];
+  const graph = graphOf(tasks);
+
+  await t.step("a loop back up the list is one cycle", () => {
+    const cycles = findCycles(graph);
+    assert.equal(cycles.length, 1);
+    assert.deepEqual(cycles[0].map((e) => e.from), ["a", "b", "c"]);
+  });
+
+  await t.step("steps no path reaches", () => {
+    assert.deepEqual([...reachableSteps(graph)].sort(), ["a", "b", "c"]);
+  });
+
+  await t.step("ancestors are every step on some path before", () => {
+    const ancestors = stepAncestors(
+      graphOf([sleep("a", { on_error: { next: "c" } }), sleep("b", { final: true }), sleep("c")]),
+    );
+    assert.deepEqual([...ancestors.get("c")!].sort(), ["a"]);
+    assert.deepEqual([...ancestors.get("b")!], ["a"]);
+    assert.deepEqual([...ancestors.get("a")!], []);
+  });
+});

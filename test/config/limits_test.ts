@@ -1,0 +1,58 @@
+/**
+ * Resource limits of the loader: files over 10 MB are refused unread, and an alias bomb is refused at once,
+ * without being expanded.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { checkProject, formatDiagnostic } from "../../engine/domain/project/mod.ts";
+import { DEFAULT_PROJECT } from "./stage.ts";
+
+Deno.test("limits", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "compozy-limits-" });
+  await Deno.writeTextFile(join(dir, "compozy.yaml"), DEFAULT_PROJECT);
+  try {
+    await t.step("a 50 MB workflow file is refused before it is read", async () => {
+      const file = await Deno.open(join(dir, "workflow.yaml"), { write: true, create: true, truncate: true });
+      const chunk = new TextEncoder().encode(`# ${"x".repeat(1022)}\n`);
+      for (let i = 0; i < 50 * 1024; i++) await file.write(chunk);
+      file.close();
+      const started = performance.now();
+      const lines = (await checkProject(dir, { processEnv: {} })).map((d) => formatDiagnostic(d, dir));
+      assert.deepEqual(lines, ["workflow.yaml:1:1: (root): file is 50.0 MB; files over 10 MB are refused"]);
+      assert.ok(performance.now() - started < 1_000, "the file must not be read");
+    });
+
+    await t.step("a 10-level billion-laughs bomb is refused at once, naming its aliases", async () => {
+      const levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+      for (let i = 1; i < 10; i++) {
+        const prev = String.fromCharCode(96 + i);
+        const name = String.fromCharCode(97 + i);
+        levels.push(`${name}: &${name} [${Array(10).fill(`*${prev}`).join(",")}]`);
+      }
+      await Deno.writeTextFile(join(dir, "workflow.yaml"), `id: w\n${levels.join("\n")}\ntasks: *j\n`);
+      const started = performance.now();
+      const [d, ...rest] = await checkProject(dir, { processEnv: {} });
+      assert.equal(rest.length, 0);
+      assert.equal(formatDiagnostic(d, dir).split(": (root): ")[0], "workflow.yaml:12:8");
+      assert.match(
+        d.message,
+        /^aliases \*j, \*i, \*h, \*g, \*f, … \(10 aliases\) would expand to more than 100000 values/,
+      );
+      assert.ok(performance.now() - started < 1_000, "the aliases must not be expanded");
+    });
+
+    await t.step("a file just under the alias limit loads", async () => {
+      const items = Array(1_000).fill("*t").join(",");
+      const text =
+        `id: w\ntools: [&t { id: t, execute: ./t.ts }]\nx-list: [${items}]\ntasks: [{ id: a, use: tool(id=t) }]\n`;
+      await Deno.writeTextFile(join(dir, "workflow.yaml"), text);
+      await Deno.writeTextFile(join(dir, "t.ts"), "export default () => ({});\n");
+      const lines = (await checkProject(dir, { processEnv: {} })).map((d) => formatDiagnostic(d, dir));
+      // Only the unknown field is reported: 1 000 aliases of a small map are no bomb.
+      assert.deepEqual(lines, ['workflow.yaml:3:1: x-list: unknown field "x-list"']);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -7,9 +7,8 @@
  * @module
  */
 import type { Project } from "../domain/project/types.ts";
-import { mergeEnv } from "../domain/task/template_scope.ts";
-import type { Workflow } from "../domain/workflow/definition.ts";
 import { renderValue, TemplateError } from "../../pkg/tplengine/mod.ts";
+import { triggerEnv } from "./trigger_env.ts";
 
 export interface WebhookRoute {
   /** The declared `url`, e.g. `/weather`. */
@@ -52,7 +51,7 @@ export class WebhookTable {
               `and '${workflow.id}'); the project loader should have refused it`,
           );
         }
-        const env = workflowEnv(project, workflow, processEnv);
+        const env = triggerEnv(project, workflow, processEnv);
         byPath.set(url, { path: url, workflowId: workflow.id, input, env, ...renderSecret(secret, env) });
       }
     }
@@ -77,16 +76,6 @@ export class WebhookTable {
       if (e instanceof TemplateError) throw new WebhookInputError(route.path, e.message, { cause: e });
       throw e;
     }
-  }
-}
-
-function workflowEnv(project: Project, workflow: Workflow, processEnv: Record<string, string>) {
-  try {
-    return mergeEnv([project.envFile, processEnv, project.env, workflow.config.env], {});
-  } catch {
-    // An env value templated on run-time data (e.g. `.workflow.input`) cannot be known at trigger time;
-    // the mapping then sees the plain layers.
-    return { ...project.envFile, ...processEnv, ...project.env, ...workflow.config.env };
   }
 }
 

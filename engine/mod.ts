@@ -61,7 +61,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   const kvm = new Kvm(nc);
   const store = new StateStore(await kvm.open(BUCKETS.workflowExecutions));
   const leases = new Leases(await kvm.open(BUCKETS.leases), options.instanceId);
-  const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency));
+  const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency), store);
   const stateManager = new StateManager(bus, store);
   const executor = new WorkflowExecutor({
     project,

@@ -16,6 +16,8 @@ import {
 } from "../pkg/pb/mod.ts";
 import type { Project } from "./domain/project/mod.ts";
 import { parseJsonBytes } from "./json_bytes.ts";
+import type { ExecutionState } from "./state/execution_state.ts";
+import type { StateStore } from "./state/state_store.ts";
 
 export class Orchestrator {
   private subscription?: Subscription;
@@ -26,6 +28,7 @@ export class Orchestrator {
     private readonly bus: Bus,
     private readonly project: Project,
     private readonly idempotency: KV,
+    private readonly store: StateStore,
   ) {}
 
   start(): void {
@@ -56,7 +59,7 @@ export class Orchestrator {
       if (first !== execId) return create(WorkflowTriggerReplySchema, { execId: first, duplicate: true });
     }
     const correlationId = message.metadata?.correlationId || execId;
-    await this.bus.publish(create(WorkflowExecutionStartedSchema, {
+    const started = this.bus.publish(create(WorkflowExecutionStartedSchema, {
       metadata: this.bus.metadata(correlationId, `${execId}:started`),
       workflow: { id: workflowId, execId },
       inputJson: message.inputJson,
@@ -64,6 +67,23 @@ export class Orchestrator {
       parent: message.parent,
       idempotencyKey: message.idempotencyKey,
     }));
+    // The state is readable as soon as the trigger is answered; the state manager folds on top of it.
+    const initial: ExecutionState = {
+      exec_id: execId,
+      workflow_id: workflowId,
+      status: "RUNNING",
+      input,
+      output: null,
+      error: null,
+      started_at: new Date().toISOString(),
+      ended_at: null,
+      tasks: [],
+      correlation_id: correlationId,
+      parent: message.parent?.workflow
+        ? { exec_id: message.parent.workflow.execId, task_exec_id: message.parent.task?.execId ?? "" }
+        : null,
+    };
+    await Promise.all([started, this.store.put(initial, 0).catch(() => {/* the state manager was first */})]);
     await this.bus.publish(create(WorkflowExecuteSchema, {
       metadata: this.bus.metadata(correlationId, `${execId}:execute`),
       workflow: { id: workflowId, execId },

@@ -48,6 +48,8 @@ export class ExecutionDriver {
   /** Wake-ups that arrived before their task registered its wait (e.g. during replay). */
   private readonly early = new Map<string, { reason: string; payload: unknown }>();
   private busy = 0;
+  private deliveries = 0;
+  private idleWaiters: Array<() => void> = [];
   private ended = false;
   private paused: boolean;
   private pauseGate?: Promise<void>;
@@ -95,8 +97,20 @@ export class ExecutionDriver {
 
   // ---- deliveries from outside ----
 
-  /** A signal for this execution: resolves the matching wait, if its condition accepts the payload. */
-  async deliverSignal(signalId: string, payload: unknown): Promise<boolean> {
+  /**
+   * A signal for this execution: resolves the matching wait, if its condition accepts the payload. A driver
+   * that is still replaying may not have reached its wait yet, so an unmatched signal is tried again once
+   * the driver is idle; a signal nothing waits for then is dropped (CONFIG.md: it leaves waits waiting).
+   */
+  deliverSignal(signalId: string, payload: unknown): Promise<boolean> {
+    return this.delivery(async () => {
+      if (await this.matchSignal(signalId, payload)) return true;
+      await this.whenIdle();
+      return await this.matchSignal(signalId, payload);
+    });
+  }
+
+  private async matchSignal(signalId: string, payload: unknown): Promise<boolean> {
     for (const [taskExecId, waiter] of this.waiters) {
       if (waiter.kind !== "signal" || waiter.signalId !== signalId) continue;
       if (waiter.condition !== undefined) {
@@ -117,42 +131,68 @@ export class ExecutionDriver {
   }
 
   /** A timer, a wait's time-out or a child workflow's end, addressed to one task execution. */
-  deliverResume(taskExecId: string, reason: string, payload: unknown): void {
-    if (reason === "workflow_timeout") {
-      this.timeOutWorkflow().catch(() => {});
-      return;
+  deliverResume(taskExecId: string, reason: string, payload: unknown): Promise<void> {
+    return this.delivery(async () => {
+      if (reason === "workflow_timeout") return await this.timeOutWorkflow();
+      if (!this.waiters.has(taskExecId)) await this.whenIdle();
+      const waiter = this.waiters.get(taskExecId);
+      if (!waiter) {
+        // Not waiting (yet): a replay that has not reached the task keeps it for when it does.
+        this.early.set(taskExecId, { reason, payload });
+        return;
+      }
+      if (reason === "timeout" && waiter.kind !== "signal") return;
+      this.waiters.delete(taskExecId);
+      waiter.resolve({ reason, payload });
+    });
+  }
+
+  cancel(reason: string): Promise<void> {
+    return this.delivery(async () => {
+      if (this.ended) return;
+      this.ended = true;
+      this.result = { status: "CANCELED", output: null, error: { message: reason, code: "canceled" } };
+      await this.services.events.workflowCanceled(this, reason);
+      this.finish("ended");
+    });
+  }
+
+  pause(): Promise<void> {
+    return this.delivery(async () => {
+      if (this.ended || this.paused) return;
+      this.paused = true;
+      this.closeGate();
+      await this.services.events.workflowPaused(this);
+    });
+  }
+
+  resume(): Promise<void> {
+    return this.delivery(async () => {
+      if (this.ended || !this.paused) return;
+      this.paused = false;
+      await this.services.events.workflowResumed(this);
+      this.openGate?.();
+    });
+  }
+
+  /** Runs a delivery; the driver does not park while one is in progress. */
+  private async delivery<T>(fn: () => Promise<T>): Promise<T> {
+    this.deliveries++;
+    try {
+      return await fn();
+    } finally {
+      this.deliveries--;
+      this.scheduleParkCheck();
     }
-    const waiter = this.waiters.get(taskExecId);
-    if (!waiter) {
-      this.early.set(taskExecId, { reason, payload });
-      return;
-    }
-    if (reason === "timeout" && waiter.kind !== "signal") return;
-    this.waiters.delete(taskExecId);
-    waiter.resolve({ reason, payload });
   }
 
-  async cancel(reason: string): Promise<void> {
-    if (this.ended) return;
-    this.ended = true;
-    this.result = { status: "CANCELED", output: null, error: { message: reason, code: "canceled" } };
-    await this.services.events.workflowCanceled(this, reason);
-    this.finish("ended");
-  }
-
-  async pause(): Promise<void> {
-    if (this.ended || this.paused) return;
-    this.paused = true;
-    this.closeGate();
-    await this.services.events.workflowPaused(this);
-    this.scheduleParkCheck();
-  }
-
-  async resume(): Promise<void> {
-    if (this.ended || !this.paused) return;
-    this.paused = false;
-    await this.services.events.workflowResumed(this);
-    this.openGate?.();
+  /** Resolves once nothing runs: every branch waits, is paused, or the execution ended. */
+  private whenIdle(): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.scheduleParkCheck();
+    });
   }
 
   // ---- the flow ----
@@ -202,10 +242,12 @@ export class ExecutionDriver {
    * (children: `parent/child`, collection items: `parent[i]`), so a replay finds its record.
    */
   async runTask(task: TaskConfig, key: string, scope: Scope): Promise<Outcome> {
-    await this.gate();
+    this.assertRunning();
     const record = this.replay.tasks.get(key);
     const recorded = recordedOutcome(record);
     if (recorded) return recorded;
+    // A pause holds back new work; a wait that already started keeps waiting (and may receive its signal).
+    if (record?.status !== "waiting") await this.gate();
     const execId = record?.execId ?? uuidv7();
     if (!record) this.services.events.taskDispatched(this, task, key, execId, scope.parentExecId);
     const base = this.context(scope);
@@ -433,17 +475,20 @@ export class ExecutionDriver {
   }
 
   private scheduleParkCheck(): void {
-    if (this.parkTimer !== undefined || this.ended) return;
+    if (this.parkTimer !== undefined) return;
     // Deferred: a wait resolved just now lets its branch continue (microtasks) before the check runs.
     this.parkTimer = setTimeout(() => {
       this.parkTimer = undefined;
-      if (!this.ended && this.busy === 0 && (this.waiters.size > 0 || this.paused)) this.finish("parked");
+      if (this.busy > 0 && !this.ended) return;
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+      const waiting = this.waiters.size > 0 || this.paused;
+      if (!this.ended && this.deliveries === 0 && waiting) this.finish("parked");
     }, 0);
   }
 
   private finish(result: "ended" | "parked"): void {
     clearTimeout(this.deadlineTimer);
-    clearTimeout(this.parkTimer);
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
     if (result === "ended") {
       for (const waiter of this.waiters.values()) waiter.resolve({ reason: "ended", payload: null });
       this.waiters.clear();

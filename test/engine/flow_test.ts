@@ -1,0 +1,416 @@
+/** Control flow and task types, against a real nats-server with a scripted runtime. */
+import assert from "node:assert/strict";
+import { InputValidationError } from "../../engine/mod.ts";
+import { type EngineHarness, scriptedRuntime, startEngineHarness } from "../support/engine.ts";
+
+const tool = (id: string) => `  - id: ${id}\n    execute: ./t.ts\n`;
+
+function projectWith(workflow: string, tools = ["echo", "flaky", "boom", "slow"]): Record<string, string> {
+  return {
+    "compozy.yaml": "name: flows\nworkflows:\n  - source: ./wf.yaml\n  - source: ./child.yaml\n",
+    "wf.yaml": `id: main\ntools:\n${tools.map(tool).join("")}${workflow}`,
+    "child.yaml": `id: child\ntools:\n${
+      tool("echo")
+    }tasks:\n  - id: only\n    use: tool(id=echo)\n    with: { v: "{{ .workflow.input.v }}" }\n`,
+    "t.ts": "export default (input: unknown) => input;\n",
+  };
+}
+
+async function withEngine(workflow: string, fn: (h: EngineHarness, calls: string[]) => Promise<void>) {
+  const h = await startEngineHarness(projectWith(workflow));
+  const calls: string[] = [];
+  let flaky = 0;
+  const runtime = scriptedRuntime(h.bus, {
+    echo: (input, call) => {
+      calls.push(call.task!.id);
+      return input;
+    },
+    flaky: () => {
+      if (++flaky < 3) throw Object.assign(new Error(`flaky ${flaky}`), { retryable: true });
+      return { attempts: flaky };
+    },
+    boom: () => {
+      throw new Error("boom");
+    },
+    slow: async (input) => {
+      await new Promise((r) => setTimeout(r, Number(input.ms ?? 200)));
+      return input;
+    },
+  });
+  try {
+    await fn(h, calls);
+  } finally {
+    runtime.stop();
+    await h.close();
+  }
+}
+
+async function run(h: EngineHarness, input: unknown = {}) {
+  const { execId } = await h.engine.client.trigger("main", input);
+  return await h.engine.client.waitForEnd(execId, 15_000);
+}
+
+Deno.test("task types and control flow", async (t) => {
+  await t.step("router follows the rendered route and skips list order", async () => {
+    await withEngine(
+      `tasks:
+  - id: pick
+    type: router
+    condition: "{{ .workflow.input.kind }}"
+    routes: { a: go-a, b: go-b }
+  - id: go-a
+    use: tool(id=echo)
+    with: { v: a }
+    final: true
+  - id: go-b
+    use: tool(id=echo)
+    with: { v: b }
+    final: true
+`,
+      async (h, calls) => {
+        const state = await run(h, { kind: "b" });
+        assert.equal(state.status, "SUCCESS");
+        assert.deepEqual(state.output, { v: "b" });
+        assert.deepEqual(calls, ["go-b"]);
+        assert.deepEqual(state.tasks.find((x) => x.task_id === "pick")?.output, { route: "b" });
+        const none = await run(h, { kind: "zzz" });
+        assert.equal(none.status, "FAILED");
+        assert.match(none.error!.message, /no route for 'zzz'/);
+      },
+    );
+  });
+
+  await t.step("retry with backoff then success; attempts counted", async () => {
+    await withEngine(
+      `tasks:
+  - id: f
+    use: tool(id=flaky)
+    retry: { max_attempts: 3, backoff: { initial: 10ms, max: 50ms } }
+`,
+      async (h) => {
+        const state = await run(h);
+        assert.equal(state.status, "SUCCESS");
+        assert.deepEqual(state.output, { attempts: 3 });
+        assert.equal(state.tasks[0].attempts, 3);
+        const history = await h.engine.client.events(state.exec_id);
+        assert.equal(history.filter((e) => e.type === "task.retry_scheduled").length, 2);
+      },
+    );
+  });
+
+  await t.step("on_error goes on with .error; without it the workflow fails", async () => {
+    await withEngine(
+      `tasks:
+  - id: b
+    use: tool(id=boom)
+    on_error: { next: sorry }
+  - id: never
+    use: tool(id=echo)
+  - id: sorry
+    use: tool(id=echo)
+    with: { reason: "{{ .error.message }}" }
+    final: true
+`,
+      async (h, calls) => {
+        const state = await run(h);
+        assert.equal(state.status, "SUCCESS");
+        assert.deepEqual(state.output, { reason: "boom" });
+        assert.deepEqual(calls, ["sorry"]);
+        assert.equal(state.tasks.find((x) => x.task_id === "b")?.status, "FAILED");
+      },
+    );
+  });
+
+  await t.step("if: false skips the task and the flow goes on", async () => {
+    await withEngine(
+      `tasks:
+  - id: maybe
+    if: "{{ .workflow.input.on }}"
+    use: tool(id=echo)
+  - id: after
+    use: tool(id=echo)
+    with: { skipped: "{{ .tasks.maybe.status }}" }
+`,
+      async (h, calls) => {
+        const state = await run(h, { on: false });
+        assert.equal(state.status, "SUCCESS");
+        assert.deepEqual(calls, ["after"]);
+        assert.equal(state.tasks.find((x) => x.task_id === "maybe")?.status, "SKIPPED");
+        assert.deepEqual(state.output, { skipped: "SKIPPED" });
+      },
+    );
+  });
+
+  await t.step("parallel wait_all returns a map; fail_fast fails; best_effort reports errors", async () => {
+    await withEngine(
+      `tasks:
+  - id: fan
+    type: parallel
+    strategy: "{{ strategy }}"
+    tasks:
+      - id: x
+        use: tool(id=echo)
+        with: { v: 1 }
+      - id: y
+        use: tool(id=echo)
+        with: { v: 2 }
+`.replace('    strategy: "{{ strategy }}"\n', ""),
+      async (h) => {
+        const state = await run(h);
+        assert.equal(state.status, "SUCCESS");
+        assert.deepEqual(state.output, { x: { v: 1 }, y: { v: 2 } });
+        assert.ok(state.tasks.find((x) => x.task_id === "fan/x")?.parent_exec_id);
+      },
+    );
+    await withEngine(
+      `tasks:
+  - id: fan
+    type: parallel
+    strategy: best_effort
+    tasks:
+      - id: x
+        use: tool(id=echo)
+        with: { v: 1 }
+      - id: y
+        use: tool(id=boom)
+`,
+      async (h) => {
+        const state = await run(h);
+        assert.equal(state.status, "SUCCESS");
+        assert.deepEqual((state.output as Record<string, unknown>).x, { v: 1 });
+        assert.match(JSON.stringify(state.output), /boom/);
+      },
+    );
+    await withEngine(
+      `tasks:
+  - id: fan
+    type: parallel
+    strategy: fail_fast
+    tasks:
+      - id: x
+        use: tool(id=slow)
+        with: { ms: 50 }
+      - id: y
+        use: tool(id=boom)
+`,
+      async (h) => {
+        const state = await run(h);
+        assert.equal(state.status, "FAILED");
+        assert.match(state.error!.message, /boom/);
+      },
+    );
+  });
+
+  await t.step("collection: filter, item order, max_workers, then aggregate", async () => {
+    await withEngine(
+      `tasks:
+  - id: each
+    type: collection
+    items: "{{ .workflow.input.items }}"
+    filter: "{{ .item > 1 }}"
+    max_workers: 2
+    task:
+      id: one
+      use: tool(id=echo)
+      with: { n: "{{ .item }}", i: "{{ .index }}" }
+  - id: sum
+    type: aggregate
+    outputs: { count: "{{ len(.tasks.each.output) }}", first: "{{ .tasks.each.output }}" }
+`,
+      async (h) => {
+        const state = await run(h, { items: [1, 2, 3, 4] });
+        assert.equal(state.status, "SUCCESS");
+        assert.equal((state.output as { count: number }).count, 3);
+        assert.deepEqual((state.output as { first: unknown }).first, [{ n: 2, i: 1 }, { n: 3, i: 2 }, {
+          n: 4,
+          i: 3,
+        }]);
+      },
+    );
+  });
+
+  await t.step("composite runs children in order; output is the last one's", async () => {
+    await withEngine(
+      `tasks:
+  - id: steps
+    type: composite
+    tasks:
+      - id: s1
+        use: tool(id=echo)
+        with: { v: 1 }
+      - id: s2
+        use: tool(id=echo)
+        with: { prev: "{{ .tasks.s1.output.v }}" }
+`,
+      async (h, calls) => {
+        const state = await run(h);
+        assert.equal(state.status, "SUCCESS");
+        assert.deepEqual(state.output, { prev: 1 });
+        assert.deepEqual(calls, ["steps/s1", "steps/s2"]);
+      },
+    );
+  });
+
+  await t.step("sub-workflow: the child's output is the task's output", async () => {
+    await withEngine(
+      `tasks:
+  - id: sub
+    use: workflow(id=child)
+    with: { v: 42 }
+`,
+      async (h) => {
+        const state = await run(h);
+        assert.equal(state.status, "SUCCESS");
+        assert.deepEqual(state.output, { v: 42 });
+        const children = await h.engine.client.list({ workflowId: "child" });
+        assert.equal(children.items.length, 1);
+        assert.equal(children.items[0].correlation_id, state.exec_id);
+      },
+    );
+  });
+
+  await t.step("wait: a matching signal resumes; a non-matching one does not", async () => {
+    await withEngine(
+      `tasks:
+  - id: approve
+    type: wait
+    signal: approval
+    condition: "{{ .signal.payload.ok == true }}"
+    timeout: 1m
+  - id: done
+    use: tool(id=echo)
+    with: { by: "{{ .tasks.approve.output.by }}" }
+`,
+      async (h) => {
+        const { execId } = await h.engine.client.trigger("main", {});
+        await waitForStatus(h, execId, "WAITING");
+        await h.engine.client.signal(execId, "approval", { ok: false, by: "mallory" });
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal((await h.engine.client.get(execId))?.status, "WAITING");
+        assert.deepEqual(await h.engine.client.broadcastSignal("approval", { ok: true, by: "ada" }), [
+          execId,
+        ]);
+        const state = await h.engine.client.waitForEnd(execId, 10_000);
+        assert.equal(state.status, "SUCCESS");
+        assert.deepEqual(state.output, { by: "ada" });
+        await assert.rejects(h.engine.client.signal(execId, "approval", {}), /it is SUCCESS/);
+      },
+    );
+  });
+
+  await t.step("wait time-out goes to on_timeout; sleep is a durable timer", async () => {
+    await withEngine(
+      `tasks:
+  - id: nap
+    type: sleep
+    duration: 300ms
+  - id: approve
+    type: wait
+    signal: never
+    timeout: 200ms
+    on_timeout: late
+  - id: unreachable
+    use: tool(id=echo)
+  - id: late
+    use: tool(id=echo)
+    with: { late: true }
+    final: true
+`,
+      async (h, calls) => {
+        const started = Date.now();
+        const state = await run(h);
+        assert.equal(state.status, "SUCCESS");
+        assert.ok(Date.now() - started >= 500);
+        assert.deepEqual(calls, ["late"]);
+      },
+    );
+  });
+
+  await t.step("cancel, pause and resume", async () => {
+    await withEngine(
+      `tasks:
+  - id: hold
+    type: wait
+    signal: go
+  - id: after
+    use: tool(id=echo)
+`,
+      async (h) => {
+        const a = (await h.engine.client.trigger("main", {})).execId;
+        await waitForStatus(h, a, "WAITING");
+        await h.engine.client.cancel(a, "no longer needed");
+        const canceled = await h.engine.client.waitForEnd(a, 5_000);
+        assert.equal(canceled.status, "CANCELED");
+        assert.equal(canceled.error?.message, "no longer needed");
+        await assert.rejects(h.engine.client.cancel(a), /it is CANCELED/);
+
+        const b = (await h.engine.client.trigger("main", {})).execId;
+        await waitForStatus(h, b, "WAITING");
+        await h.engine.client.pause(b);
+        await waitForStatus(h, b, "PAUSED");
+        await h.engine.client.signal(b, "go", {});
+        await new Promise((r) => setTimeout(r, 200));
+        await h.engine.client.resume(b);
+        const done = await h.engine.client.waitForEnd(b, 5_000);
+        assert.equal(done.status, "SUCCESS");
+      },
+    );
+  });
+
+  await t.step("input failing the schema is refused before anything starts", async () => {
+    const workflow = `config:
+  input: { type: object, properties: { n: { type: number } }, required: [n] }
+tasks:
+  - id: a
+    use: tool(id=echo)
+`;
+    await withEngine(workflow, async (h) => {
+      await assert.rejects(
+        h.engine.client.trigger("main", { n: "x" }),
+        (e) => e instanceof InputValidationError && e.fields[0].path === "/n",
+      );
+      await assert.rejects(
+        h.engine.client.trigger("main", {}),
+        (e) =>
+          e instanceof InputValidationError && e.fields[0].path === "/n" &&
+          /required/.test(e.fields[0].message),
+      );
+      assert.equal((await h.engine.client.list()).items.length, 0);
+    });
+  });
+
+  await t.step("the same idempotency key starts one execution", async () => {
+    await withEngine("tasks:\n  - id: a\n    use: tool(id=echo)\n", async (h) => {
+      const first = await h.engine.client.trigger("main", {}, { idempotencyKey: "order-1" });
+      const again = await h.engine.client.trigger("main", {}, { idempotencyKey: "order-1" });
+      assert.equal(first.duplicate, false);
+      assert.equal(again.duplicate, true);
+      assert.equal(again.execId, first.execId);
+    });
+  });
+
+  await t.step("a template that fails at run time fails its task naming the path", async () => {
+    await withEngine(
+      `tasks:
+  - id: a
+    use: tool(id=echo)
+    with: { v: "{{ .workflow.input.missing.deep }}" }
+`,
+      async (h) => {
+        const state = await run(h);
+        assert.equal(state.status, "FAILED");
+        assert.equal(state.error?.code, "template_error");
+        assert.match(state.error!.message, /task 'a', field 'with\.v'.*missing/);
+      },
+    );
+  });
+});
+
+async function waitForStatus(h: EngineHarness, execId: string, status: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if ((await h.engine.client.get(execId))?.status === status) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`execution ${execId} did not reach ${status}`);
+}

@@ -12,28 +12,14 @@ import type { Analysis, DiagnosticList, Site } from "./analysis.ts";
 import { isToolDefinition } from "./resolve_use.ts";
 
 export function checkEmbeddedSchemas(analysis: Analysis, diagnostics: DiagnosticList): void {
-  // The same dialect the runtime validates with: draft 2020-12 with the standard formats.
-  const ajv = new Ajv2020({ strict: false, allErrors: true });
-  addFormats.default(ajv);
   const check = (site: Site, field: PathSegment[], schema: unknown) => {
     if (schema === undefined) return;
-    if (!ajv.validateSchema(schema as object)) {
-      for (const e of mostTellingPerPlace(ajv.errors ?? [])) {
-        const inner = e.instancePath.split("/").slice(1).map(unescapePointer);
-        const allowed = e.keyword === "enum" ? `: ${(e.params.allowedValues as unknown[]).join(", ")}` : "";
-        diagnostics.error(
-          site.source,
-          [...site.path, ...field, ...inner],
-          `invalid JSON Schema: ${e.message}${allowed}`,
-        );
-      }
-      return;
-    }
-    try {
-      ajv.compile(schema as object);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      diagnostics.error(site.source, [...site.path, ...field], `invalid JSON Schema: ${message}`);
+    for (const problem of schemaProblems(schema)) {
+      diagnostics.error(
+        site.source,
+        [...site.path, ...field, ...problem.path],
+        `invalid JSON Schema: ${problem.message}`,
+      );
     }
   };
   for (const { workflow, source } of analysis.workflows) {
@@ -47,6 +33,48 @@ export function checkEmbeddedSchemas(analysis: Analysis, diagnostics: Diagnostic
       (def.actions ?? []).forEach((action, i) => check(site, ["actions", i, "output"], action.output));
     }
   }
+}
+
+interface SchemaProblem {
+  path: string[];
+  message: string;
+}
+
+let ajv: Ajv2020 | undefined;
+/**
+ * Problems by schema text: projects repeat the same small schemas, and compiling one costs ~0.5 ms. Bounded,
+ * since a server reloading edited projects would otherwise keep every version.
+ */
+const problemsBySchema = new Map<string, SchemaProblem[]>();
+const MAX_REMEMBERED = 1_000;
+
+function schemaProblems(schema: unknown): SchemaProblem[] {
+  const key = JSON.stringify(schema);
+  let problems = problemsBySchema.get(key);
+  if (problems) return problems;
+  if (!ajv) {
+    // The dialect the runtime validates with: draft 2020-12 with the standard formats.
+    ajv = new Ajv2020({ strict: false, allErrors: true, addUsedSchema: false });
+    addFormats.default(ajv);
+  }
+  if (!ajv.validateSchema(schema as object)) {
+    problems = mostTellingPerPlace(ajv.errors ?? []).map((e) => ({
+      path: e.instancePath.split("/").slice(1).map(unescapePointer),
+      message: e.message +
+        (e.keyword === "enum" ? `: ${(e.params.allowedValues as unknown[]).join(", ")}` : ""),
+    }));
+  } else {
+    try {
+      ajv.compile(schema as object);
+      ajv.removeSchema(schema as object); // compiled only to find problems; keep nothing
+      problems = [];
+    } catch (err) {
+      problems = [{ path: [], message: err instanceof Error ? err.message : String(err) }];
+    }
+  }
+  if (problemsBySchema.size >= MAX_REMEMBERED) problemsBySchema.clear();
+  problemsBySchema.set(key, problems);
+  return problems;
 }
 
 function unescapePointer(segment: string): string {

@@ -17,6 +17,7 @@ export async function checkDefinitions(analysis: Analysis, diagnostics: Diagnost
   await Promise.all(tools.map((tool) => checkToolModule(analysis, tool, diagnostics)));
   for (const [agent, workflows] of agentContexts(analysis)) {
     checkAgentModel(analysis, agent, diagnostics);
+    checkActionIds(analysis, agent, diagnostics);
     checkAgentTools(analysis, agent, workflows, diagnostics);
   }
 }
@@ -102,5 +103,21 @@ function checkAgentTools(
       [...site.path, "tools", i],
       `unknown tool "${id}": not declared in ${where}${didYouMean(id, candidates)}`,
     );
+  });
+}
+
+function checkActionIds(analysis: Analysis, agent: AgentDefinition, diagnostics: DiagnosticList): void {
+  const site = analysis.sites.get(agent)!;
+  const first = new Map<string, number>();
+  (agent.actions ?? []).forEach((action, i) => {
+    const earlier = first.get(action.id);
+    if (earlier === undefined) first.set(action.id, i);
+    else {
+      diagnostics.error(
+        site.source,
+        [...site.path, "actions", i, "id"],
+        `duplicate action id "${action.id}" in agent "${agent.id}" (first at actions[${earlier}])`,
+      );
+    }
   });
 }

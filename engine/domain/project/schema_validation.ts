@@ -84,8 +84,8 @@ function toDiagnostic(error: ErrorObject, source: YamlSource): Diagnostic | unde
     case "if": // the failing `then` branch reports the real problem
       return undefined;
     case "required": {
-      // The agent model's either/or is an `if`/`then`; say what the alternative is.
-      const either = "$model" in (error.parentSchema?.properties ?? {})
+      // The only `then: { required }` of the schemas is an agent model's either/or; name the alternative.
+      const either = error.schemaPath.endsWith("/then/required")
         ? " (give $model, or provider and model)"
         : "";
       return diagnosticAt(source, path, `missing required field "${p.missingProperty}"${either}`);

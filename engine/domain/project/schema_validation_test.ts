@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, validateSchema } from "./schema_validation.ts";
 import { parseYaml, type YamlSource } from "./yaml_source.ts";
 
-function check(kind: "workflow" | "tool", text: string): string[] {
+function check(kind: "workflow" | "tool" | "agent" | "project", text: string): string[] {
   const result = parseYaml("/p/f.yaml", text);
   if (result.kind !== "ok") throw new Error("fixture does not parse");
   return validateSchema(kind, result.source as YamlSource).map((d) =>
@@ -48,6 +48,16 @@ Deno.test("validateSchema words errors as expected vs found, at the field", asyn
       '3:21 permissions.net: expected a boolean or a list, found string "yes-please"',
     ]);
   });
+});
+
+Deno.test("every schema compiles and accepts a minimal file", () => {
+  assert.deepEqual(check("project", "name: p\nworkflows: [{ source: ./w.yaml }]\n"), []);
+  assert.deepEqual(check("workflow", "id: w\ntasks: [{ id: a, use: tool(id=t) }]\n"), []);
+  assert.deepEqual(check("tool", "id: t\nexecute: ./t.ts\n"), []);
+  assert.deepEqual(check("agent", "id: a\nconfig: { $model: m }\ninstructions: Help.\n"), []);
+  assert.deepEqual(check("agent", "id: a\nconfig: { provider: groq }\ninstructions: Help.\n"), [
+    '2:9 config: missing required field "model" (give $model, or provider and model)',
+  ]);
 });
 
 Deno.test("describe quotes what was found", () => {

@@ -1,0 +1,100 @@
+/**
+ * The HTTP client of the CLI's remote commands (`run`, `executions`, `deploy`). An API error body becomes a
+ * CliError with the server's message and details; 5xx answers are internal errors (exit 2), 4xx user errors.
+ *
+ * @module
+ */
+import type { EventRecord, ExecutionState } from "../engine/state/execution_state.ts";
+import { CliError, EXIT_INTERNAL, EXIT_USER_ERROR } from "./cli_error.ts";
+
+export class ApiClient {
+  constructor(readonly baseUrl: string, private readonly apiKey?: string) {}
+
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
+    const res = await this.fetch(path, {
+      method,
+      headers: {
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    const parsed = text ? parseJson(text) : undefined;
+    if (!res.ok) throw apiError(res.status, parsed, `${method} ${path}`);
+    return parsed as T;
+  }
+
+  state(execId: string): Promise<ExecutionState> {
+    return this.request<ExecutionState>("GET", `/api/executions/${encodeURIComponent(execId)}`);
+  }
+
+  /**
+   * Follows an execution's events over SSE until the stream ends (after the terminal event) or `signal`
+   * aborts it.
+   */
+  async followEvents(
+    execId: string,
+    onEvent: (event: EventRecord) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const res = await this.fetch(`/api/executions/${encodeURIComponent(execId)}/events`, {
+      headers: { accept: "text/event-stream" },
+      signal,
+    });
+    if (!res.ok) throw apiError(res.status, parseJson(await res.text()), "GET events");
+    let buffer = "";
+    for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
+      buffer += chunk;
+      let end: number;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const message = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = message.split("\n").filter((l) => l.startsWith("data:")).map((l) =>
+          l.slice(5).trimStart()
+        );
+        if (data.length > 0) onEvent(JSON.parse(data.join("\n")) as EventRecord);
+      }
+    }
+  }
+
+  private async fetch(path: string, init: RequestInit): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (this.apiKey) headers.set("authorization", `Bearer ${this.apiKey}`);
+    try {
+      return await fetch(`${this.baseUrl}${path}`, { ...init, headers });
+    } catch (e) {
+      if (init.signal?.aborted) throw e;
+      throw new CliError(
+        `Cannot reach the Compozy server at ${this.baseUrl}: ${(e as Error).message}`,
+        ["Is `compozy dev` (or `compozy start`) running? Set --server or COMPOZY_SERVER to point elsewhere."],
+        EXIT_USER_ERROR,
+        { cause: e },
+      );
+    }
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { error: { code: "not_json", message: text.slice(0, 500), details: [] } };
+  }
+}
+
+function apiError(status: number, body: unknown, what: string): CliError {
+  const error = (body as { error?: { code?: string; message?: string; details?: unknown[] } })?.error;
+  const message = error?.message ?? `${what} failed with HTTP ${status}`;
+  const details = (error?.details ?? []).map((d) => typeof d === "string" ? d : JSON.stringify(d));
+  return new CliError(
+    `${message} (HTTP ${status}${error?.code ? `, ${error.code}` : ""})`,
+    details,
+    status >= 500 ? EXIT_INTERNAL : EXIT_USER_ERROR,
+  );
+}

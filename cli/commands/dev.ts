@@ -1,0 +1,122 @@
+/**
+ * `compozy dev`: NATS (managed, store under `<project>/.compozy/`, unless NATS_URL), the engine, the runtime
+ * and the API in one command, with a live line per workflow and task event. `--watch` reloads definitions
+ * on file changes; running executions carry on (their state is in NATS).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { join, relative, resolve } from "node:path";
+import { ConfigError } from "../../engine/domain/diagnostics.ts";
+import type { Project } from "../../engine/domain/project/types.ts";
+import { WebhookTable } from "../../engine/triggers/webhook_table.ts";
+import { formatDiagnostics } from "../diagnostics_output.ts";
+import { startLiveLog } from "../live_log.ts";
+import { watchProject } from "../project_watcher.ts";
+import { untilShutdownSignal } from "../shutdown.ts";
+import { Stack } from "../stack.ts";
+import { type Paint, paintFor } from "../terminal.ts";
+import { versionInfo } from "../version.ts";
+
+export interface DevOptions {
+  cwd: string;
+  port: number;
+  watch: boolean;
+  natsUrl?: string;
+  apiKey?: string;
+}
+
+/** How long `dev` waits for the engine and the runtime to answer before saying which one does not. */
+const READY_TIMEOUT_MS = 30_000;
+
+export async function runDev(options: DevOptions): Promise<number> {
+  const paint = paintFor();
+  const projectDir = resolve(options.cwd);
+  const started = performance.now();
+  const stack = await Stack.start({
+    role: "all",
+    projectDir,
+    stateDir: join(projectDir, ".compozy"),
+    port: options.port,
+    hostname: "127.0.0.1",
+    natsUrl: options.natsUrl,
+    apiKey: options.apiKey,
+    // Stable per project: a restarted dev takes its own leases back at once.
+    instanceId: `dev-${createHash("sha256").update(projectDir).digest("hex").slice(0, 12)}`,
+    version: versionInfo(),
+    allowUnauthenticatedDeploy: true,
+  });
+  const print = (line: string) => console.log(line);
+  printBanner(stack, projectDir, paint, print);
+  const live = startLiveLog(stack.nc, paint, print);
+  const report = await stack.waitUntilHealthy(READY_TIMEOUT_MS);
+  if (report.status === "ok") {
+    print(
+      paint.green(`ready in ${Math.round(performance.now() - started)} ms`) + paint.dim(" — Ctrl-C to stop"),
+    );
+  } else {
+    const missing = Object.entries(report.components).filter(([, c]) => c.status !== "ok");
+    print(
+      paint.yellow(
+        `not ready after ${READY_TIMEOUT_MS / 1000}s: ${
+          missing.map(([n, c]) => `${n} (${c.detail})`).join(", ")
+        }`,
+      ),
+    );
+  }
+  const watcher = options.watch
+    ? watchProject(projectDir, (paths) => reload(stack, projectDir, paths, paint, print))
+    : undefined;
+  await untilShutdownSignal();
+  print(paint.dim("stopping…"));
+  watcher?.stop();
+  live.stop();
+  await stack.stop();
+  return 0;
+}
+
+async function reload(
+  stack: Stack,
+  projectDir: string,
+  paths: string[],
+  paint: Paint,
+  print: (l: string) => void,
+) {
+  const changed = paths.map((p) => relative(projectDir, p)).join(", ");
+  try {
+    // Tool modules may be cached by warm workers: a changed module means a fresh runtime.
+    const project = await stack.reload({ restartRuntime: paths.some((p) => !/\.ya?ml$/.test(p)) });
+    print(paint.blue(`reloaded (${changed}): ${project.workflows.size} workflow(s)`));
+    formatDiagnostics(project.warnings, projectDir, paint).forEach(print);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    print(
+      paint.red(`not reloaded (${changed}): the project has errors; the previous definitions stay in use`),
+    );
+    formatDiagnostics(e.diagnostics, projectDir, paint).forEach(print);
+  }
+}
+
+function printBanner(stack: Stack, projectDir: string, paint: Paint, print: (line: string) => void): void {
+  const project = stack.project as Project;
+  const api = stack.apiUrl!;
+  print(paint.bold(`compozy dev — ${project.config.name}`) + paint.dim(` (${projectDir})`));
+  print(`  API       ${api}   docs ${api}/docs`);
+  const store = stack.managedNatsStore;
+  print(
+    `  NATS      ${stack.natsUrl}${
+      store ? paint.dim(` (managed, store ${relative(projectDir, store)})`) : ""
+    }`,
+  );
+  print(`  workflows ${[...project.workflows.keys()].join(", ")}`);
+  for (const hook of WebhookTable.fromProject(project, Deno.env.toObject()).routes()) {
+    const signed = hook.secret || hook.secretProblem ? " (signed)" : "";
+    print(`  webhook   POST ${api}/api/webhooks${hook.path} → ${hook.workflowId}${signed}`);
+  }
+  for (const workflow of project.workflows.values()) {
+    for (const trigger of workflow.config.triggers ?? []) {
+      if (trigger.type === "schedule") print(`  schedule  ${trigger.config.cron} (UTC) → ${workflow.id}`);
+    }
+  }
+  formatDiagnostics(project.warnings, projectDir, paint).forEach(print);
+}

@@ -1,0 +1,90 @@
+/**
+ * `compozy run <workflow>`: starts an execution on a running server. With `--wait` it follows the
+ * execution's events live, prints one line per step, then the output; the exit code says how it ended
+ * (0 SUCCESS, 1 any other end or a wait that ran out).
+ *
+ * @module
+ */
+import { isTerminal } from "../../engine/state/execution_state.ts";
+import { ApiClient } from "../api_client.ts";
+import { CliError } from "../cli_error.ts";
+import { EventLines, formatMs } from "../event_line.ts";
+import { paintFor } from "../terminal.ts";
+
+export interface RunOptions {
+  workflow: string;
+  /** The input as JSON text. */
+  input?: string;
+  inputFile?: string;
+  wait: boolean;
+  timeoutMs: number;
+  idempotencyKey?: string;
+  json: boolean;
+  server: string;
+  apiKey?: string;
+}
+
+export async function runRun(options: RunOptions): Promise<number> {
+  const input = await readInput(options);
+  const api = new ApiClient(options.server, options.apiKey);
+  const started = performance.now();
+  const { exec_id: execId } = await api.request<{ exec_id: string }>(
+    "POST",
+    `/api/workflows/${encodeURIComponent(options.workflow)}/executions`,
+    { input },
+    options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : {},
+  );
+  if (!options.wait) {
+    console.log(options.json ? JSON.stringify({ exec_id: execId }) : execId);
+    return 0;
+  }
+  const paint = paintFor();
+  const lines = new EventLines(paint);
+  const deadline = AbortSignal.timeout(options.timeoutMs);
+  try {
+    await api.followEvents(execId, (event) => {
+      const line = options.json ? undefined : lines.format(event);
+      if (line) console.log(line);
+    }, deadline);
+  } catch (e) {
+    if (!deadline.aborted) throw e;
+  }
+  const state = await api.state(execId);
+  if (options.json) {
+    console.log(JSON.stringify(state, null, 2));
+  } else if (!isTerminal(state.status)) {
+    console.log(paint.yellow(`still ${state.status} after ${formatMs(options.timeoutMs)}; follow it with:`));
+    console.log(`  compozy executions show ${execId}`);
+  } else {
+    const took = formatMs(performance.now() - started);
+    const status = state.status === "SUCCESS" ? paint.green(state.status) : paint.red(state.status);
+    console.log(`${status} in ${took}  ${paint.dim(execId)}`);
+    if (state.error) console.log(paint.red(`error: ${state.error.code}: ${state.error.message}`));
+    if (state.output !== null && state.output !== undefined) {
+      console.log(JSON.stringify(state.output, null, 2));
+    }
+  }
+  return state.status === "SUCCESS" ? 0 : 1;
+}
+
+async function readInput(options: RunOptions): Promise<unknown> {
+  if (options.input !== undefined && options.inputFile !== undefined) {
+    throw new CliError("Give --input or --input-file, not both");
+  }
+  let text = options.input;
+  let where = "--input";
+  if (options.inputFile !== undefined) {
+    where = options.inputFile;
+    try {
+      text = await Deno.readTextFile(options.inputFile);
+    } catch (e) {
+      throw new CliError(`Cannot read ${options.inputFile}: ${(e as Error).message}`);
+    }
+  }
+  if (text === undefined) return {};
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new CliError(`${where} is not valid JSON: ${(e as Error).message}`, [`got: ${text.slice(0, 200)}`]);
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * `compozy start`: the production processes. `--role all` runs everything in one process (with a managed
+ * NATS unless NATS_URL); `api`, `engine` and `runtime` run one part each and share a NATS cluster, so that
+ * each can be scaled on its own. `--bundle FILE` runs a bundle made by `compozy build`.
+ *
+ * @module
+ */
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import { getLogger } from "../../pkg/logger/mod.ts";
+import { readBundleFile, unpackBundle } from "../bundle.ts";
+import { untilShutdownSignal } from "../shutdown.ts";
+import { type Role, Stack } from "../stack.ts";
+import { versionInfo } from "../version.ts";
+
+export interface StartOptions {
+  cwd: string;
+  role: Role;
+  bundle?: string;
+  port: number;
+  host: string;
+  natsUrl?: string;
+  apiKey?: string;
+  instanceId?: string;
+}
+
+export async function runStart(options: StartOptions): Promise<number> {
+  const cwd = resolve(options.cwd);
+  const stateDir = join(cwd, ".compozy");
+  const projectDir = options.bundle
+    ? (await unpackBundle(await readBundleFile(resolve(cwd, options.bundle)), stateDir)).dir
+    : cwd;
+  const stack = await Stack.start({
+    role: options.role,
+    projectDir,
+    stateDir,
+    port: options.port,
+    hostname: options.host,
+    natsUrl: options.natsUrl,
+    apiKey: options.apiKey,
+    // Without a configured id, a restarted process gets a new one and takes over leases once they expire.
+    instanceId: options.instanceId ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "-")}-${Deno.pid}`,
+    version: versionInfo(),
+  });
+  const log = getLogger(["cli", "start"]);
+  log.info("compozy {version} started: role {role}, NATS {nats}{api}{project}", {
+    version: versionInfo().version,
+    role: options.role,
+    nats: stack.natsUrl,
+    api: stack.apiUrl ? `, API ${stack.apiUrl}` : "",
+    project: stack.project ? `, project ${stack.project.config.name} (${stack.project.root})` : "",
+  });
+  const signal = await untilShutdownSignal();
+  log.info("{signal}: stopping", { signal });
+  await stack.stop();
+  return 0;
+}

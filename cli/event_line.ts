@@ -1,0 +1,138 @@
+/**
+ * One readable line per workflow or task event, for the live log of `compozy dev` and the progress of
+ * `compozy run --wait`. Both see events in their JSON form (the API's EventRecord `data`).
+ *
+ * @module
+ */
+import type { Paint } from "./terminal.ts";
+
+export interface EventView {
+  /** `<component>.<type>`, e.g. `task.success`. */
+  type: string;
+  time: string;
+  data: unknown;
+}
+
+interface EventData {
+  workflow?: { id?: string; execId?: string };
+  task?: { id?: string; execId?: string };
+  error?: { message?: string; code?: string };
+  attempt?: number;
+  nextAttempt?: number;
+  delayMs?: string | number;
+  signalId?: string;
+  triggerSource?: string;
+  reason?: string;
+  skipped?: boolean;
+}
+
+/** Remembers start times so that end lines can show durations; bounded, oldest forgotten first. */
+export class EventLines {
+  private readonly starts = new Map<string, number>();
+
+  constructor(private readonly paint: Paint, private readonly maxTracked = 10_000) {}
+
+  /** The line for an event, or undefined for events not worth a line (dispatches, attempt starts). */
+  format(event: EventView): string | undefined {
+    const d = (event.data ?? {}) as EventData;
+    const [component, type] = event.type.split(".");
+    const time = Date.parse(event.time) || Date.now();
+    const body = component === "workflow" ? this.workflowLine(type, d, time) : this.taskLine(type, d, time);
+    if (body === undefined) return undefined;
+    const prefix = `${clock(time)} ${d.workflow?.id ?? "?"} ${shortId(d.workflow?.execId)}`;
+    return `${this.paint.dim(prefix)} ${body}`;
+  }
+
+  private workflowLine(type: string, d: EventData, time: number): string | undefined {
+    const p = this.paint;
+    const id = d.workflow?.execId ?? "";
+    switch (type) {
+      case "started":
+        this.remember(id, time);
+        return p.blue(`▶ started${d.triggerSource ? ` (${d.triggerSource})` : ""}`);
+      case "success":
+        return p.green(`✓ SUCCESS${this.took(id, time)}`);
+      case "failed":
+        return p.red(`✗ FAILED${this.took(id, time)}: ${describeError(d)}`);
+      case "timed_out":
+        return p.red(`✗ TIMED_OUT${this.took(id, time)}`);
+      case "canceled":
+        return p.yellow(`■ CANCELED${this.took(id, time)}${d.reason ? `: ${d.reason}` : ""}`);
+      case "paused":
+        return p.yellow("⏸ paused");
+      case "resumed":
+        return p.blue("▶ resumed");
+      default:
+        return undefined;
+    }
+  }
+
+  private taskLine(type: string, d: EventData, time: number): string | undefined {
+    const p = this.paint;
+    const id = d.task?.execId ?? "";
+    const task = `  ${(d.task?.id ?? "?").padEnd(16)}`;
+    switch (type) {
+      case "started":
+        this.remember(id, time);
+        return undefined;
+      case "success":
+        return d.skipped
+          ? p.dim(`${task} – skipped`)
+          : `${task} ${p.green("✓")}${p.dim(this.took(id, time))}`;
+      case "failed":
+        return `${task} ${p.red(`✗ ${describeError(d)}`)}${attempt(d.attempt)}`;
+      case "retry_scheduled":
+        return `${task} ${p.yellow(`↻ retry ${d.nextAttempt ?? "?"} in ${d.delayMs ?? "?"}ms`)}: ${
+          describeError(d)
+        }`;
+      case "waiting_started":
+        return `${task} ${p.yellow(d.signalId ? `⏸ waiting for signal '${d.signalId}'` : "⏸ sleeping")}`;
+      case "waiting_ended":
+        return `${task} ${p.blue("▶ woke up")}`;
+      case "waiting_timed_out":
+        return `${task} ${p.yellow("⏱ wait timed out")}`;
+      case "timed_out":
+        return `${task} ${p.red("⏱ timed out")}${attempt(d.attempt)}`;
+      case "canceled":
+        return `${task} ${p.yellow("■ canceled")}`;
+      default:
+        return undefined;
+    }
+  }
+
+  private remember(id: string, time: number): void {
+    if (this.starts.size >= this.maxTracked) this.starts.delete(this.starts.keys().next().value!);
+    this.starts.set(id, time);
+  }
+
+  private took(id: string, time: number): string {
+    const start = this.starts.get(id);
+    if (start === undefined) return "";
+    this.starts.delete(id);
+    return ` in ${formatMs(time - start)}`;
+  }
+}
+
+function describeError(d: EventData): string {
+  if (!d.error) return "failed";
+  return d.error.code ? `${d.error.code}: ${d.error.message ?? ""}` : d.error.message ?? "failed";
+}
+
+function attempt(n: number | undefined): string {
+  return n && n > 1 ? ` (attempt ${n})` : "";
+}
+
+/** UUIDv7 ids start with the time, so their end tells executions apart. */
+export function shortId(id: string | undefined): string {
+  return id ? `…${id.slice(-8)}` : "?";
+}
+
+function clock(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 23);
+}
+
+export function formatMs(ms: number): string {
+  if (ms < 1_000) return `${Math.max(0, Math.round(ms))}ms`;
+  if (ms < 60_000) return `${(ms / 1_000).toFixed(2)}s`;
+  return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1_000)}s`;
+}

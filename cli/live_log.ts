@@ -1,0 +1,46 @@
+/**
+ * The live view of `compozy dev`: one line per workflow and task event, printed as events are recorded.
+ * It listens on core NATS (no consumer, nothing to ack), so it costs the engine nothing and never holds
+ * messages back; an undecodable message is skipped here (the engine's consumers dead-letter it).
+ *
+ * @module
+ */
+import { type DescMessage, toJson } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { decodeBySubject } from "../pkg/nats/codec.ts";
+import { schemaOf } from "../pkg/nats/catalogue.ts";
+import { subjectFilter } from "../pkg/nats/subjects.ts";
+import type { Metadata } from "../pkg/pb/common_pb.ts";
+import { EventLines } from "./event_line.ts";
+import type { Paint } from "./terminal.ts";
+
+export interface LiveLog {
+  stop(): void;
+}
+
+export function startLiveLog(nc: NatsConnection, paint: Paint, write: (line: string) => void): LiveLog {
+  const lines = new EventLines(paint);
+  const subscriptions = (["workflow", "task"] as const).map((component) =>
+    nc.subscribe(subjectFilter({ component, kind: "evts" }), {
+      callback: (err, msg) => {
+        if (err) return;
+        let message;
+        try {
+          message = decodeBySubject(msg.subject, msg.data);
+        } catch {
+          return;
+        }
+        const tokens = msg.subject.split(".");
+        const metadata = (message as { metadata?: Metadata }).metadata;
+        const line = lines.format({
+          type: `${tokens[2]}.${tokens[5]}`,
+          time: (metadata?.time ? timestampDate(metadata.time) : new Date()).toISOString(),
+          data: toJson(schemaOf(message.$typeName) as DescMessage, message as never),
+        });
+        if (line) write(line);
+      },
+    })
+  );
+  return { stop: () => subscriptions.forEach((s) => s.unsubscribe()) };
+}

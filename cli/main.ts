@@ -1,0 +1,278 @@
+/**
+ * The `compozy` command line (API.md "CLI"). Every command takes `--cwd` and `--help`; flags fall back to
+ * their environment equivalents; errors print one clear line (plus details) on stderr; exit codes are 0 ok,
+ * 1 user error, 2 internal error.
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { ConfigError } from "../engine/domain/diagnostics.ts";
+import { WORKFLOW_STATUSES } from "../engine/state/execution_state.ts";
+import { NatsServerNotFoundError, NatsServerStartError, NatsUnavailableError } from "../pkg/nats/errors.ts";
+import { CliError, EXIT_INTERNAL, EXIT_OK, EXIT_USER_ERROR } from "./cli_error.ts";
+import { runBuild } from "./commands/build.ts";
+import { runDeploy } from "./commands/deploy.ts";
+import { runDev } from "./commands/dev.ts";
+import {
+  runExecutionsCancel,
+  runExecutionsList,
+  runExecutionsShow,
+  runExecutionsSignal,
+} from "./commands/executions.ts";
+import { runInit } from "./commands/init.ts";
+import { runRun } from "./commands/run.ts";
+import { runSchemagen } from "./commands/schemagen.ts";
+import { runStart } from "./commands/start.ts";
+import { runValidate } from "./commands/validate.ts";
+import { formatDiagnostics } from "./diagnostics_output.ts";
+import { ENV, envValue, parsePort, serverUrl } from "./settings.ts";
+import { type Role, ROLES } from "./stack.ts";
+import { paintFor } from "./terminal.ts";
+import { versionInfo } from "./version.ts";
+import { parseDuration } from "../engine/domain/duration.ts";
+
+/** Runs the CLI with `args` (without the program name) and returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let exitCode = EXIT_OK;
+  const program = buildProgram((code) => exitCode = code);
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return exitCode;
+  } catch (e) {
+    return report(e);
+  }
+}
+
+function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command("compozy")
+    .description("Compozy: AI-agent workflows declared in YAML, run durably on NATS")
+    .version(versionInfo().version, "-V, --version")
+    .showHelpAfterError("(add --help for usage)")
+    .exitOverride();
+  const cwdOption = () => new Option("--cwd <dir>", "project directory").default(".");
+  const serverOption = () =>
+    new Option(
+      "--server <url>",
+      `server URL (env ${ENV.server}; default http://127.0.0.1:$${ENV.port} or 3001)`,
+    );
+  const apiKeyOption = () => new Option("--api-key <key>", `API key (env ${ENV.apiKey})`);
+  const jsonOption = () => new Option("--json", "print JSON instead of text");
+  const run = (fn: () => Promise<number>) => async () => setExit(await fn());
+
+  program.command("init").description("scaffold a new project (compozy.yaml, a workflow, a tool, an agent)")
+    .argument("[dir]", "where to create it (default: --cwd)")
+    .addOption(cwdOption())
+    .action((dir: string | undefined, o: { cwd: string }) => run(() => runInit({ cwd: o.cwd, dir }))());
+
+  program.command("dev").description("run NATS, engine, runtime and API in one process, with a live log")
+    .addOption(cwdOption())
+    .addOption(
+      new Option("--port <port>", `API port (env ${ENV.port})`).default(envValue(ENV.port) ?? "3001"),
+    )
+    .option("--watch", "reload definitions when project files change", false)
+    .addOption(new Option("--nats-url <url>", `use this NATS instead of a managed one (env ${ENV.natsUrl})`))
+    .addOption(apiKeyOption())
+    .action((o) =>
+      run(() =>
+        runDev({
+          cwd: o.cwd,
+          port: parsePort(o.port),
+          watch: o.watch,
+          natsUrl: o.natsUrl ?? envValue(ENV.natsUrl),
+          apiKey: o.apiKey ?? envValue(ENV.apiKey),
+        })
+      )()
+    );
+
+  program.command("start").description("run production processes (one role or all)")
+    .addOption(cwdOption())
+    .addOption(new Option("--role <role>", "which part to run").choices([...ROLES]).default("all"))
+    .option("--bundle <file>", "run a bundle made by `compozy build`")
+    .addOption(
+      new Option("--port <port>", `API port (env ${ENV.port})`).default(envValue(ENV.port) ?? "3001"),
+    )
+    .addOption(
+      new Option("--host <host>", `API address (env ${ENV.host})`).default(envValue(ENV.host) ?? "0.0.0.0"),
+    )
+    .addOption(
+      new Option("--nats-url <url>", `NATS to use (env ${ENV.natsUrl}); --role all starts one without it`),
+    )
+    .addOption(apiKeyOption())
+    .addOption(new Option("--instance-id <id>", `stable id of this process (env ${ENV.instanceId})`))
+    .action((o) =>
+      run(() =>
+        runStart({
+          cwd: o.cwd,
+          role: o.role as Role,
+          bundle: o.bundle,
+          port: parsePort(o.port),
+          host: o.host,
+          natsUrl: o.natsUrl ?? envValue(ENV.natsUrl),
+          apiKey: o.apiKey ?? envValue(ENV.apiKey),
+          instanceId: o.instanceId ?? envValue(ENV.instanceId),
+        })
+      )()
+    );
+
+  program.command("validate").description("load and check the project; every problem is listed")
+    .addOption(cwdOption())
+    .action((o) => run(() => runValidate({ cwd: resolve(o.cwd) }))());
+
+  program.command("run").description("start an execution on a running server")
+    .argument("<workflow>", "workflow id")
+    .option("--input <json>", "the input, as JSON", undefined)
+    .option("--input-file <file>", "read the input from a JSON file")
+    .option("--wait", "follow the execution and print its progress and output", false)
+    .addOption(
+      new Option("--timeout <duration>", "how long --wait follows it").default("10m").argParser(durationArg),
+    )
+    .option("--idempotency-key <key>", "start at most once for this key (24 h)")
+    .addOption(cwdOption())
+    .addOption(serverOption())
+    .addOption(apiKeyOption())
+    .addOption(jsonOption())
+    .action((workflow: string, o) =>
+      run(() =>
+        runRun({
+          workflow,
+          input: o.input,
+          inputFile: o.inputFile,
+          wait: o.wait,
+          timeoutMs: typeof o.timeout === "number" ? o.timeout : parseDuration(o.timeout),
+          idempotencyKey: o.idempotencyKey,
+          json: !!o.json,
+          ...remote(o),
+        })
+      )()
+    );
+
+  const executions = program.command("executions").description("inspect and control executions");
+  executions.command("list").description("list executions, newest first")
+    .option("--workflow <id>", "only this workflow")
+    .addOption(new Option("--status <status>", "only this status").choices([...WORKFLOW_STATUSES]))
+    .addOption(new Option("--limit <n>", "page size").argParser(positiveInt))
+    .option("--cursor <cursor>", "the next page, as printed after a full page")
+    .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
+    .action((o) =>
+      run(() =>
+        runExecutionsList({
+          workflow: o.workflow,
+          status: o.status,
+          limit: o.limit,
+          cursor: o.cursor,
+          json: !!o.json,
+          ...remote(o),
+        })
+      )()
+    );
+  executions.command("show").description("an execution's state and tasks")
+    .argument("<exec_id>")
+    .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
+    .action((execId: string, o) => run(() => runExecutionsShow(execId, { json: !!o.json, ...remote(o) }))());
+  executions.command("cancel").description("cancel an execution")
+    .argument("<exec_id>")
+    .option("--reason <text>", "recorded in the execution's history")
+    .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
+    .action((execId: string, o) =>
+      run(() => runExecutionsCancel(execId, { reason: o.reason, json: !!o.json, ...remote(o) }))()
+    );
+  executions.command("signal").description(
+    "send a signal to one execution (--exec) or every waiting one (--all)",
+  )
+    .argument("<signal_id>")
+    .option("--exec <exec_id>", "the execution to signal")
+    .option("--all", "every execution waiting for this signal", false)
+    .option("--payload <json>", "the signal payload, as JSON")
+    .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
+    .action((signalId: string, o) =>
+      run(() =>
+        runExecutionsSignal(signalId, {
+          exec: o.exec,
+          all: o.all,
+          payload: o.payload,
+          json: !!o.json,
+          ...remote(o),
+        })
+      )()
+    );
+
+  program.command("build").description("validate and bundle the project into one file")
+    .addOption(cwdOption())
+    .option("--out <dir>", "output directory", "dist")
+    .action((o) => run(() => runBuild({ cwd: o.cwd, out: o.out }))());
+
+  program.command("deploy").description("send a bundle to a running server, which loads it without downtime")
+    .addOption(cwdOption())
+    .addOption(serverOption())
+    .addOption(apiKeyOption())
+    .option("--bundle <file>", "the bundle (default: the newest in dist/)")
+    .action((o) => run(() => runDeploy({ cwd: o.cwd, bundle: o.bundle, ...remote(o) }))());
+
+  program.command("schemagen").description("write the JSON Schemas of the YAML files to schemas/")
+    .addOption(cwdOption())
+    .option("--out <dir>", "output directory (default: schemas)")
+    .action((o) => run(() => runSchemagen({ cwd: resolve(o.cwd), out: o.out }))());
+
+  return program;
+}
+
+function remote(o: { server?: string; apiKey?: string }): { server: string; apiKey?: string } {
+  return { server: serverUrl(o.server), apiKey: o.apiKey ?? envValue(ENV.apiKey) };
+}
+
+function durationArg(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a positive integer");
+  return n;
+}
+
+/** Prints an error as one line plus details on stderr and returns its exit code. */
+function report(e: unknown): number {
+  const paint = paintFor(Deno.stderr);
+  const print = (line: string, details: string[] = []) => {
+    console.error(paint.red(`error: ${line}`));
+    for (const d of details) console.error(`  ${d}`);
+  };
+  if (e instanceof CommanderError) {
+    // Commander has printed its message (or the help) already.
+    return ["commander.helpDisplayed", "commander.version", "commander.help"].includes(e.code)
+      ? EXIT_OK
+      : EXIT_USER_ERROR;
+  }
+  if (e instanceof CliError) {
+    print(e.message, e.details);
+    return e.exitCode;
+  }
+  if (e instanceof ConfigError) {
+    const errors = e.diagnostics.filter((d) => d.severity === "error");
+    print(`the project has ${errors.length} error(s)`);
+    formatDiagnostics(e.diagnostics, Deno.cwd(), paint).forEach((l) => console.error(`  ${l}`));
+    return EXIT_USER_ERROR;
+  }
+  if (e instanceof NatsServerNotFoundError || e instanceof NatsUnavailableError) {
+    print(e.message);
+    return EXIT_USER_ERROR;
+  }
+  if (e instanceof NatsServerStartError) {
+    print(e.message, e.output.trim().split("\n").slice(-5));
+    return EXIT_INTERNAL;
+  }
+  if (e instanceof Deno.errors.AddrInUse) {
+    print(`the port is already in use: ${e.message}`, [`Choose another with --port or ${ENV.port}.`]);
+    return EXIT_USER_ERROR;
+  }
+  print(
+    `internal error: ${e instanceof Error ? e.message : String(e)}`,
+    e instanceof Error && e.stack ? e.stack.split("\n").slice(1, 6).map((l) => l.trim()) : [],
+  );
+  return EXIT_INTERNAL;
+}

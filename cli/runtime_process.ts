@@ -1,0 +1,121 @@
+/**
+ * The system runtime as a supervised child process. Tool and agent code never shares a heap with the
+ * engine, so the runtime is its own Deno process; it stays in our process group (a SIGKILL of the group
+ * stops it too), and when it dies unexpectedly it is started again, with a growing delay, while the engine
+ * retries the requests it did not answer.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { getLogger } from "../pkg/logger/mod.ts";
+
+/**
+ * How the runtime is started; the one place that knows its entry point and flags. `--exit-with-parent`
+ * makes it exit when its stdin (a pipe we hold) closes, so that a parent killed with SIGKILL leaves no
+ * runtime behind even outside its process group.
+ */
+export function runtimeCommand(natsUrl: string, instanceId: string): { command: string; args: string[] } {
+  const main = fileURLToPath(new URL("../pkg/runtime/main.ts", import.meta.url));
+  return {
+    command: Deno.execPath(),
+    args: [
+      "run",
+      "-A",
+      "--unstable-worker-options",
+      main,
+      "--nats-url",
+      natsUrl,
+      "--instance-id",
+      instanceId,
+      "--exit-with-parent",
+    ],
+  };
+}
+
+const MAX_RESTART_DELAY_MS = 5_000;
+/** A child that lived this long was healthy; its next crash restarts it at once. */
+const HEALTHY_AFTER_MS = 10_000;
+
+export class RuntimeProcess {
+  private child?: Deno.ChildProcess;
+  private stopping = false;
+  private restartDelay = 100;
+  private exited?: Promise<void>;
+  private readonly log = getLogger(["runtime", "supervisor"]);
+
+  private constructor(private readonly natsUrl: string, private readonly instanceId: string) {}
+
+  static start(natsUrl: string, instanceId: string): RuntimeProcess {
+    const runtime = new RuntimeProcess(natsUrl, instanceId);
+    runtime.spawn();
+    return runtime;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Stops the current child and starts a fresh one (e.g. after tool code changed). */
+  async restart(): Promise<void> {
+    this.stopping = true;
+    await this.terminate();
+    this.stopping = false;
+    this.restartDelay = 100;
+    this.spawn();
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 5_000): Promise<void> {
+    this.stopping = true;
+    await this.terminate(graceMs);
+  }
+
+  private spawn(): void {
+    const { command, args } = runtimeCommand(this.natsUrl, this.instanceId);
+    const startedAt = Date.now();
+    const child = new Deno.Command(command, {
+      args,
+      env: { NATS_URL: this.natsUrl },
+      // Held open and never written: its end is the runtime's cue that we are gone.
+      stdin: "piped",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+    this.child = child;
+    this.exited = child.status.then((status) => {
+      if (this.child === child) this.child = undefined;
+      child.stdin.close().catch(() => {});
+      // Exit code 0 is a requested stop (e.g. Ctrl-C reaches the whole process group), not a crash.
+      if (this.stopping || (status.code === 0 && status.signal === null)) return;
+      if (Date.now() - startedAt > HEALTHY_AFTER_MS) this.restartDelay = 100;
+      this.log.warn("Runtime process {pid} exited with code {code}; restarting in {delay} ms", {
+        pid: child.pid,
+        code: status.code,
+        delay: this.restartDelay,
+      });
+      setTimeout(() => {
+        if (!this.stopping) this.spawn();
+      }, this.restartDelay);
+      this.restartDelay = Math.min(this.restartDelay * 2, MAX_RESTART_DELAY_MS);
+    });
+  }
+
+  private async terminate(graceMs = 5_000): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already exited.
+    }
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Exited in the meantime.
+      }
+    }, graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Flag defaults from the environment (API.md: every flag has an environment equivalent). Flags win over
+ * the environment, the environment over these defaults.
+ *
+ * @module
+ */
+import { CliError } from "./cli_error.ts";
+
+export const DEFAULT_PORT = 3001;
+
+export const ENV = {
+  port: "COMPOZY_PORT",
+  host: "COMPOZY_HOST",
+  natsUrl: "NATS_URL",
+  apiKey: "COMPOZY_API_KEY",
+  server: "COMPOZY_SERVER",
+  instanceId: "COMPOZY_INSTANCE_ID",
+} as const;
+
+export function envValue(name: string): string | undefined {
+  const value = Deno.env.get(name);
+  return value === undefined || value === "" ? undefined : value;
+}
+
+/** Parses a port flag or `COMPOZY_PORT`; 0 asks the system for a free port. */
+export function parsePort(value: string | undefined, fallback = DEFAULT_PORT): number {
+  if (value === undefined) return fallback;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new CliError(`Invalid port '${value}': expected an integer from 0 to 65535`);
+  }
+  return port;
+}
+
+/** The API server the client commands talk to: `--server`, `COMPOZY_SERVER`, else the local dev server. */
+export function serverUrl(flag: string | undefined): string {
+  const url = flag ?? envValue(ENV.server) ?? `http://127.0.0.1:${parsePort(envValue(ENV.port))}`;
+  try {
+    return new URL(url).toString().replace(/\/$/, "");
+  } catch {
+    throw new CliError(`Invalid server URL '${url}': expected e.g. http://127.0.0.1:3001`);
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * The processes behind `compozy dev` and `compozy start`: NATS (managed unless NATS_URL is given), JetStream
+ * provisioning, the engine with its schedules, the runtime child and the API server, each present according
+ * to the role. Reloads (file changes, deployments) swap definitions without dropping executions: their
+ * state lives in NATS, so a new engine simply takes them over, and the API answers from the old definitions
+ * until the new ones are loaded and checked.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { ExecutionClient } from "../engine/client.ts";
+import { loadProject } from "../engine/domain/project/mod.ts";
+import type { Project } from "../engine/domain/project/types.ts";
+import { createExecutionClient, type EngineHandle, startEngine } from "../engine/mod.ts";
+import { kvScheduleStore, ScheduleRunner } from "../engine/triggers/mod.ts";
+import { configureLogging, getLogger } from "../pkg/logger/mod.ts";
+import { BUCKETS, Bus, connectNats, ManagedNatsServer, provisionJetStream } from "../pkg/nats/mod.ts";
+import {
+  collectEngineMetrics,
+  createApp,
+  type DeployBundle,
+  type DeployResult,
+  type HealthCheck,
+  type HealthReport,
+  jetStreamLogSource,
+  MetricsRegistry,
+  natsHealthCheck,
+  type VersionInfo,
+} from "../server/mod.ts";
+import type { Hono } from "hono";
+import { unpackBundle } from "./bundle.ts";
+import { CliError } from "./cli_error.ts";
+import { RuntimeProcess } from "./runtime_process.ts";
+
+export const ROLES = ["all", "api", "engine", "runtime"] as const;
+export type Role = typeof ROLES[number];
+
+export interface StackOptions {
+  role: Role;
+  /** The project directory (not needed by a runtime-only process). */
+  projectDir: string;
+  /** Where a managed NATS keeps its store and deployments are unpacked: `<project>/.compozy`. */
+  stateDir: string;
+  port: number;
+  hostname: string;
+  natsUrl?: string;
+  apiKey?: string;
+  /** Stable across restarts, so that an engine takes its own leases back at once. */
+  instanceId: string;
+  version: VersionInfo;
+  /** Accept deployments without an API key (dev on loopback). */
+  allowUnauthenticatedDeploy?: boolean;
+}
+
+export class Stack {
+  private engine?: EngineHandle;
+  private schedules?: ScheduleRunner;
+  private runtime?: RuntimeProcess;
+  private server?: Deno.HttpServer<Deno.NetAddr>;
+  private app?: Hono;
+  private client?: ExecutionClient;
+  private reloading: Promise<unknown> = Promise.resolve();
+  private readonly metrics = new MetricsRegistry();
+  private readonly log = getLogger(["cli", "stack"]);
+  private stopEngineMetrics?: () => void;
+
+  private constructor(
+    private readonly options: StackOptions,
+    readonly natsUrl: string,
+    readonly nc: NatsConnection,
+    private readonly bus: Bus,
+    private readonly managedNats: ManagedNatsServer | undefined,
+    private currentProject: Project | undefined,
+    readonly health: HealthCheck,
+  ) {}
+
+  static async start(options: StackOptions): Promise<Stack> {
+    if (options.role !== "all" && !options.natsUrl) {
+      throw new CliError(
+        `--role ${options.role} needs NATS_URL: processes of different roles must share one NATS`,
+        ["Start one with 'nats-server -js', or use --role all to run everything with a managed server."],
+      );
+    }
+    const project = options.role === "runtime" ? undefined : await loadProject(options.projectDir);
+    const managed = options.natsUrl
+      ? undefined
+      : await ManagedNatsServer.start({ storeDir: join(options.stateDir, "nats") });
+    const natsUrl = options.natsUrl ?? managed!.url;
+    let nc: NatsConnection | undefined;
+    try {
+      nc = await connectNats(natsUrl, { name: `compozy-${options.role}-${options.instanceId}` });
+      await provisionJetStream(nc);
+      const bus = new Bus(nc, { source: options.role === "api" ? "api" : options.role });
+      await configureLogging({
+        component: options.role === "all" ? "engine" : options.role,
+        bus,
+        instanceId: options.instanceId,
+      });
+      const stack = new Stack(options, natsUrl, nc, bus, managed, project, natsHealthCheck(nc));
+      await stack.startComponents();
+      return stack;
+    } catch (e) {
+      await nc?.close().catch(() => {});
+      await managed?.stop();
+      throw e;
+    }
+  }
+
+  get project(): Project | undefined {
+    return this.currentProject;
+  }
+
+  /** The API's address once it listens. */
+  get apiUrl(): string | undefined {
+    if (!this.server) return undefined;
+    const { hostname, port } = this.server.addr;
+    return `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+  }
+
+  get managedNatsStore(): string | undefined {
+    return this.managedNats?.storeDir;
+  }
+
+  /** Resolves once every component answers (or the time runs out), with the last report. */
+  async waitUntilHealthy(timeoutMs: number): Promise<HealthReport> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const report = await this.health.check();
+      if (report.status === "ok" || Date.now() > deadline) return report;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /**
+   * Loads the project again (from `projectDir`, default the current one) and swaps it in. A project that does
+   * not load throws ConfigError and changes nothing. Reloads run one at a time.
+   */
+  reload(options: { projectDir?: string; restartRuntime?: boolean } = {}): Promise<Project> {
+    const next = this.reloading.then(() => this.swap(options));
+    this.reloading = next.catch(() => {});
+    return next;
+  }
+
+  /** Unpacks a bundle under `<stateDir>/deployments/` and switches to it. */
+  async deploy(bundle: DeployBundle): Promise<DeployResult> {
+    const { dir, digest } = await unpackBundle(bundle, this.options.stateDir);
+    const project = await this.reload({ projectDir: dir });
+    this.log.info("Deployed {project} ({digest})", { project: project.config.name, digest });
+    return { deployment: digest, project: project.config.name, workflows: [...project.workflows.keys()] };
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.shutdown();
+    await this.schedules?.stop();
+    await this.engine?.stop();
+    await this.runtime?.stop();
+    this.stopEngineMetrics?.();
+    await this.nc.drain().catch(() => {});
+    await this.managedNats?.stop();
+  }
+
+  private get runsEngine(): boolean {
+    return this.options.role === "all" || this.options.role === "engine";
+  }
+
+  private get runsApi(): boolean {
+    return this.options.role === "all" || this.options.role === "api";
+  }
+
+  private async startComponents(): Promise<void> {
+    const project = this.currentProject;
+    if (this.options.role === "all" || this.options.role === "runtime") {
+      this.runtime = RuntimeProcess.start(this.natsUrl, `${this.options.instanceId}-runtime`);
+    }
+    if (!project) return;
+    await this.startEngineFor(project);
+    if (this.runsApi) {
+      this.client ??= await createExecutionClient({ nc: this.nc, bus: this.bus, project });
+      this.stopEngineMetrics = collectEngineMetrics(this.bus, this.metrics).stop;
+      this.app = this.buildApp(project, this.client);
+      this.server = Deno.serve({
+        port: this.options.port,
+        hostname: this.options.hostname,
+        onListen: () => {},
+      }, (request) => this.app!.fetch(request));
+    }
+  }
+
+  private async startEngineFor(project: Project): Promise<void> {
+    if (!this.runsEngine) return;
+    this.engine = await startEngine({
+      nc: this.nc,
+      bus: this.bus,
+      project,
+      instanceId: this.options.instanceId,
+    });
+    this.client = this.engine.client;
+    const kv = await new Kvm(this.nc).open(BUCKETS.schedules);
+    this.schedules = new ScheduleRunner({
+      project,
+      client: this.engine.client,
+      store: kvScheduleStore(kv),
+      instanceId: this.options.instanceId,
+    });
+    await this.schedules.start();
+  }
+
+  private async swap(options: { projectDir?: string; restartRuntime?: boolean }): Promise<Project> {
+    if (this.options.role === "runtime") {
+      await this.runtime?.restart();
+      throw new CliError("A runtime-only process has no project to reload");
+    }
+    const dir = options.projectDir ?? this.currentProject!.root;
+    const project = await loadProject(dir);
+    if (this.runsEngine) {
+      await this.schedules?.stop();
+      await this.engine?.stop();
+      await this.startEngineFor(project);
+    } else {
+      this.client = await createExecutionClient({ nc: this.nc, bus: this.bus, project });
+    }
+    if (options.restartRuntime) await this.runtime?.restart();
+    if (this.runsApi) this.app = this.buildApp(project, this.client!);
+    this.currentProject = project;
+    return project;
+  }
+
+  private buildApp(project: Project, client: ExecutionClient): Hono {
+    return createApp({
+      client,
+      project,
+      version: this.options.version,
+      health: this.health,
+      apiKey: this.options.apiKey,
+      metrics: this.metrics,
+      logs: jetStreamLogSource(this.nc),
+      deploy: (bundle) => this.deploy(bundle),
+      allowUnauthenticatedDeploy: this.options.allowUnauthenticatedDeploy,
+    });
+  }
+}

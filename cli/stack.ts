@@ -92,7 +92,9 @@ export class Stack {
     try {
       nc = await connectNats(natsUrl, { name: `compozy-${options.role}-${options.instanceId}` });
       await provisionJetStream(nc);
-      const bus = new Bus(nc, { source: options.role === "api" ? "api" : options.role });
+      const bus = new Bus(nc, {
+        source: options.role === "api" || options.role === "runtime" ? options.role : "engine",
+      });
       await configureLogging({
         component: options.role === "all" ? "engine" : options.role,
         bus,

@@ -88,10 +88,12 @@ export function createApp(options: AppOptions): Hono {
   app.notFound((c) => {
     throw new ApiError(404, "not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`);
   });
-  app.onError((err) => {
+  app.onError((err, c) => {
     const apiError = toApiError(err);
     if (apiError.status >= 500) {
       getLogger(["api"]).error("{method} {path} failed: {error}", {
+        method: c.req.method,
+        path: new URL(c.req.url).pathname,
         error: err instanceof Error ? (err.stack ?? err.message) : String(err),
       });
     }

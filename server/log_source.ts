@@ -38,7 +38,8 @@ export function jetStreamLogSource(nc: NatsConnection): LogSource {
   return {
     async logs(correlationId, limit) {
       const consumer = await js.consumers.get(STREAMS.logs, {
-        filter_subjects: [subjectFilter({ correlationId, kind: "logs" })],
+        // One subject as a string: a list needs nats-server 2.10, and the managed server may be 2.9.
+        filter_subjects: subjectFilter({ correlationId, kind: "logs" }),
       });
       const info = await consumer.info(true);
       if (info.num_pending === 0) return [];

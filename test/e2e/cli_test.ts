@@ -1,0 +1,105 @@
+/**
+ * The CLI without a running server: `init` scaffolds a project that validates and builds, every command
+ * has `--help`, and errors are one line with the documented exit codes.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runCli } from "./support/dev_server.ts";
+
+Deno.test("compozy init scaffolds a project that validates and builds", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "compozy-init-" });
+  try {
+    const init = await runCli(["init", join(dir, "my-app")]);
+    assert.equal(init.code, 0, init.stderr);
+    assert.match(init.stdout, /created project 'my-app'/);
+    const root = join(dir, "my-app");
+    for (
+      const file of [
+        "compozy.yaml",
+        "workflows/greeter.yaml",
+        "workflows/tools/format_greeting.ts",
+        ".env.example",
+      ]
+    ) {
+      await Deno.stat(join(root, file));
+    }
+    assert.match(
+      await Deno.readTextFile(join(root, "compozy.yaml")),
+      /# yaml-language-server: \$schema=\.\/schemas\/compozy\.json/,
+    );
+    await Deno.stat(join(root, "schemas/workflow.json"));
+    const validate = await runCli(["validate", "--cwd", root], { OPENAI_API_KEY: "" });
+    assert.equal(validate.code, 0, validate.stdout + validate.stderr);
+    const build = await runCli(["build", "--cwd", root]);
+    assert.equal(build.code, 0, build.stderr);
+    const bundle = JSON.parse(await Deno.readTextFile(join(root, "dist/my-app-0.1.0.compozy.json")));
+    assert.equal(bundle.format, "compozy-bundle/1");
+    assert.ok(bundle.files["workflows/greeter.yaml"]);
+    assert.match(bundle.files["workflows/tools/format_greeting.ts"], /function formatGreeting/);
+    assert.ok(!(".env.example" in bundle.files), "env files are not bundled");
+    const again = await runCli(["init", root]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already exists/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("every command has --help", async () => {
+  const commands = [
+    [],
+    ["init"],
+    ["dev"],
+    ["start"],
+    ["validate"],
+    ["run"],
+    ["executions"],
+    ["executions", "list"],
+    [
+      "executions",
+      "show",
+    ],
+    ["executions", "cancel"],
+    ["executions", "signal"],
+    ["build"],
+    ["deploy"],
+    ["schemagen"],
+  ];
+  const results = await Promise.all(commands.map((c) => runCli([...c, "--help"])));
+  results.forEach((r, i) => {
+    assert.equal(r.code, 0, `${commands[i].join(" ")} --help: ${r.stderr}`);
+    assert.match(r.stdout, /Usage: compozy/);
+    if (commands[i][0] !== "executions" || commands[i].length > 1) assert.match(r.stdout, /--cwd|Commands:/);
+  });
+});
+
+Deno.test("errors are one clear line with exit code 1 for user errors", async (t) => {
+  await t.step("an invalid project lists every problem", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "compozy-bad-" });
+    await Deno.writeTextFile(join(dir, "compozy.yaml"), "name: Bad Name\n");
+    const res = await runCli(["validate", "--cwd", dir]);
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /compozy\.yaml:1:\d+: name: /);
+    await Deno.remove(dir, { recursive: true });
+  });
+  await t.step("no server to talk to", async () => {
+    const res = await runCli(["executions", "list", "--server", "http://127.0.0.1:9"]);
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /^error: Cannot reach the Compozy server at http:\/\/127\.0\.0\.1:9/);
+  });
+  await t.step("bad flags", async () => {
+    const res = await runCli(["run", "hello", "--input", "{not json", "--server", "http://127.0.0.1:9"]);
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /--input is not valid JSON/);
+    const role = await runCli(["start", "--role", "bogus"]);
+    assert.equal(role.code, 1);
+    const port = await runCli(["dev", "--port", "70000"]);
+    assert.equal(port.code, 1);
+    assert.match(port.stderr, /Invalid port '70000'/);
+  });
+  await t.step("a role other than all needs NATS_URL", async () => {
+    const res = await runCli(["start", "--role", "engine"], { NATS_URL: "" });
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /--role engine needs NATS_URL/);
+  });
+});

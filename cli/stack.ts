@@ -180,7 +180,7 @@ export class Stack {
     await this.startEngineFor(project);
     if (this.runsApi) {
       this.client ??= await createExecutionClient({ nc: this.nc, bus: this.bus, project });
-      this.stopEngineMetrics = collectEngineMetrics(this.bus, this.metrics).stop;
+      this.stopEngineMetrics = collectEngineMetrics(this.nc, this.metrics).stop;
       this.app = this.buildApp(project, this.client);
       this.server = Deno.serve({
         port: this.options.port,

@@ -8,6 +8,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { getLogger } from "../pkg/logger/mod.ts";
+import { CliError } from "./cli_error.ts";
 
 /**
  * How the runtime is started; the one place that knows its entry point and flags. `--exit-with-parent`
@@ -15,6 +16,13 @@ import { getLogger } from "../pkg/logger/mod.ts";
  * runtime behind even outside its process group.
  */
 export function runtimeCommand(natsUrl: string, instanceId: string): { command: string; args: string[] } {
+  if (Deno.build.standalone) {
+    // A compiled binary has no `deno run` and no runtime source on disk to give it.
+    throw new CliError(
+      "The compiled compozy binary cannot start the runtime",
+      ["Run the runtime from a checkout: deno task compozy start --role runtime (with NATS_URL)."],
+    );
+  }
   const main = fileURLToPath(new URL("../pkg/runtime/main.ts", import.meta.url));
   return {
     command: Deno.execPath(),

@@ -48,6 +48,7 @@ export async function benchApi(): Promise<Array<Record<string, string | number>>
     ];
   } finally {
     await dev.stop();
+    await Deno.remove(dev.dir, { recursive: true });
   }
 }
 

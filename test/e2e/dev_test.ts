@@ -230,6 +230,7 @@ Deno.test({
       });
     } finally {
       await dev.stop();
+      await Deno.remove(dev.dir, { recursive: true });
     }
   },
 });

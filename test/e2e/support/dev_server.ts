@@ -1,11 +1,14 @@
 /**
- * `compozy dev` as a real subprocess on a temporary copy of a project: real HTTP on a free port, a managed
- * NATS, the engine and the runtime child. Its stdout (the live log) is collected line by line.
+ * Compozy as real subprocesses: `compozy dev` on a temporary copy of a project (real HTTP on a free port, a
+ * managed NATS, the engine and the runtime child), `compozy start` with a role, and one-shot CLI runs.
+ * Output is collected line by line so that tests can wait for what a process prints.
  */
 import { join, resolve } from "node:path";
 
 const REPO = resolve(import.meta.dirname!, "../../..");
 const MAIN = join(REPO, "main.ts");
+
+export const FIXTURE_PROJECT = join(REPO, "test/e2e/fixtures/project");
 
 export interface CliResult {
   code: number;
@@ -13,24 +16,29 @@ export interface CliResult {
   stderr: string;
 }
 
-export interface DevServer {
+export interface CompozyProcess {
+  pid: number;
+  /** Every line printed so far, stdout and stderr interleaved. */
+  readonly lines: string[];
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** SIGTERM, then SIGKILL after 15 s; resolves once it has exited. */
+  stop(): Promise<void>;
+  /** SIGKILL to its whole process group (it runs in its own, via setsid), as a crash of everything would. */
+  killGroup(): Promise<void>;
+}
+
+export interface DevServer extends CompozyProcess {
   url: string;
   /** The temporary project directory. */
   dir: string;
-  /** Every stdout line so far. */
-  readonly lines: string[];
-  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
   fetch(path: string, init?: RequestInit): Promise<Response>;
-  stop(): Promise<void>;
 }
 
-/** Copies `fixture` to a temporary directory and starts `compozy dev` on it; resolves once healthy. */
-export async function startDev(fixture: string, extraArgs: string[] = []): Promise<DevServer> {
-  const dir = await Deno.makeTempDir({ prefix: "compozy-e2e-" });
-  await copyDir(fixture, dir);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "dev", "--cwd", dir, "--port", "0", ...extraArgs],
-    env: { NO_COLOR: "1", COMPOZY_LOG_LEVEL: "warn" },
+/** Starts `compozy <args>` in its own process group. */
+export function spawnCompozy(args: string[], env: Record<string, string> = {}): CompozyProcess {
+  const child = new Deno.Command("setsid", {
+    args: [Deno.execPath(), "run", "-A", MAIN, ...args],
+    env: { NO_COLOR: "1", COMPOZY_LOG_LEVEL: "warn", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -38,22 +46,18 @@ export async function startDev(fixture: string, extraArgs: string[] = []): Promi
   }).spawn();
   const lines: string[] = [];
   const waiters = new Set<() => void>();
-  let stderr = "";
-  (async () => {
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
     let buffer = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
       buffer += chunk;
       const parts = buffer.split("\n");
       buffer = parts.pop()!;
       lines.push(...parts);
       waiters.forEach((w) => w());
     }
-  })();
-  (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      stderr = (stderr + chunk).slice(-20_000);
-    }
-  })();
+  };
+  collect(child.stdout);
+  collect(child.stderr);
   let exited = false;
   const status = child.status.then((s) => {
     exited = true;
@@ -70,14 +74,12 @@ export async function startDev(fixture: string, extraArgs: string[] = []): Promi
           resolve(found);
         } else if (exited) {
           cleanup();
-          reject(new Error(`compozy dev exited before printing ${pattern}:\n${lines.join("\n")}\n${stderr}`));
+          reject(new Error(`compozy ${args[0]} exited before printing ${pattern}:\n${lines.join("\n")}`));
         }
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(
-          new Error(`no line matching ${pattern} after ${timeoutMs} ms:\n${lines.join("\n")}\n${stderr}`),
-        );
+        reject(new Error(`no line matching ${pattern} after ${timeoutMs} ms:\n${lines.join("\n")}`));
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
@@ -87,30 +89,45 @@ export async function startDev(fixture: string, extraArgs: string[] = []): Promi
       check();
     });
 
-  const stop = async () => {
-    if (!exited) child.kill("SIGTERM");
-    const killer = setTimeout(() => {
-      if (!exited) child.kill("SIGKILL");
-    }, 15_000);
-    await status;
-    clearTimeout(killer);
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  return {
+    pid: child.pid,
+    lines,
+    waitForLine,
+    async stop() {
+      if (!exited) child.kill("SIGTERM");
+      const killer = setTimeout(() => {
+        if (!exited) child.kill("SIGKILL");
+      }, 15_000);
+      await status;
+      clearTimeout(killer);
+    },
+    async killGroup() {
+      // setsid made the child the leader of its own group: -pid is that group, not ours.
+      Deno.kill(-child.pid, "SIGKILL");
+      await status;
+    },
   };
+}
 
+/**
+ * Starts `compozy dev` on `dir` (a copy of `fixture` when `fixture` is given) and resolves once it says it
+ * is ready (NATS, engine and runtime answering).
+ */
+export async function startDev(
+  fixture: string | undefined,
+  extraArgs: string[] = [],
+  existingDir?: string,
+): Promise<DevServer> {
+  const dir = existingDir ?? await Deno.makeTempDir({ prefix: "compozy-e2e-" });
+  if (fixture) await copyDir(fixture, dir);
+  const process = spawnCompozy(["dev", "--cwd", dir, "--port", "0", ...extraArgs]);
   try {
-    const apiLine = await waitForLine(/^\s+API\s+http:\/\//, 60_000);
+    const apiLine = await process.waitForLine(/^\s+API\s+http:\/\//, 60_000);
     const url = apiLine.trim().split(/\s+/)[1];
-    await waitForLine(/^ready in \d+ ms/, 60_000);
-    return {
-      url,
-      dir,
-      lines,
-      waitForLine,
-      fetch: (path, init) => fetch(`${url}${path}`, init),
-      stop,
-    };
+    await process.waitForLine(/^ready in \d+ ms/, 60_000);
+    return { ...process, url, dir, fetch: (path, init) => fetch(`${url}${path}`, init) };
   } catch (e) {
-    await stop();
+    await process.stop();
     throw e;
   }
 }
@@ -127,7 +144,12 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
 }
 
-export const FIXTURE_PROJECT = join(REPO, "test/e2e/fixtures/project");
+/** A temporary copy of a project directory. */
+export async function copyProject(fixture: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "compozy-e2e-" });
+  await copyDir(fixture, dir);
+  return dir;
+}
 
 async function copyDir(from: string, to: string): Promise<void> {
   await Deno.mkdir(to, { recursive: true });

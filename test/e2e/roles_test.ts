@@ -1,0 +1,76 @@
+/**
+ * Production roles on one NATS: two engine processes, a runtime and an API as separate `compozy start`
+ * processes. An execution started through the API runs to its end across them, and a per-second schedule
+ * fires each tick once although both engines run it.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startTestNats } from "../support/nats.ts";
+import { copyProject, FIXTURE_PROJECT, spawnCompozy } from "./support/dev_server.ts";
+
+const TICK_WORKFLOW = `id: tick
+triggers:
+  - type: schedule
+    config: { cron: "* * * * * *", input: { text: "tick" } }
+tools:
+  - { id: shout, execute: ./tools/shout.ts }
+tasks:
+  - id: shout
+    use: tool(id=shout)
+    with: { text: "{{ .workflow.input.text }}" }
+`;
+
+Deno.test({
+  name: "compozy start: api, two engines and a runtime as separate processes",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const nats = await startTestNats();
+    const dir = await copyProject(FIXTURE_PROJECT);
+    await Deno.writeTextFile(join(dir, "workflows/tick.yaml"), TICK_WORKFLOW);
+    const project = await Deno.readTextFile(join(dir, "compozy.yaml"));
+    await Deno.writeTextFile(
+      join(dir, "compozy.yaml"),
+      project.replace("workflows:\n", "workflows:\n  - source: ./workflows/tick.yaml\n"),
+    );
+    const env = { NATS_URL: nats.url, COMPOZY_LOG_LEVEL: "info", LOG_FORMAT: "json" };
+    const processes = [
+      spawnCompozy(["start", "--role", "engine", "--cwd", dir, "--instance-id", "engine-a"], env),
+      spawnCompozy(["start", "--role", "engine", "--cwd", dir, "--instance-id", "engine-b"], env),
+      spawnCompozy(["start", "--role", "runtime", "--cwd", dir], env),
+      spawnCompozy(["start", "--role", "api", "--cwd", dir, "--host", "127.0.0.1", "--port", "0"], env),
+    ];
+    try {
+      const started = await processes[3].waitForLine(/started: role api/, 60_000);
+      const url = /API (http:\/\/[0-9.:]+)/.exec(started)![1];
+      const deadline = Date.now() + 60_000;
+      while ((await fetch(`${url}/api/health`).then((r) => r.body?.cancel().then(() => r.status))) !== 200) {
+        assert.ok(Date.now() < deadline, "the roles became healthy");
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const firstTick = Date.now();
+
+      const res = await fetch(`${url}/api/workflows/hello/executions?wait=30s`, {
+        method: "POST",
+        body: JSON.stringify({ input: { name: "Roles" } }),
+        headers: { "content-type": "application/json" },
+      });
+      const state = await res.json();
+      assert.equal(state.status, "SUCCESS", JSON.stringify(state));
+      assert.deepEqual(state.output, { greeting: "Hello, Roles!", shouted: "HELLO, ROLES!" });
+
+      await new Promise((r) => setTimeout(r, 3_500));
+      const seconds = (Date.now() - firstTick) / 1_000;
+      const { items } = await (await fetch(`${url}/api/executions?workflow_id=tick&limit=500`)).json();
+      assert.ok(items.length >= 2, `the schedule fired (${items.length} executions)`);
+      assert.ok(
+        items.length <= Math.ceil(seconds) + 1,
+        `one execution per tick: ${items.length} in ${seconds.toFixed(1)} s`,
+      );
+    } finally {
+      await Promise.all(processes.map((p) => p.stop()));
+      await nats.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -238,7 +238,8 @@ export class Stack {
       apiKey: this.options.apiKey,
       metrics: this.metrics,
       logs: jetStreamLogSource(this.nc),
-      deploy: (bundle) => this.deploy(bundle),
+      // A deployment must reach the engine and the runtime too: only a process running them all can load one.
+      deploy: this.options.role === "all" ? (bundle) => this.deploy(bundle) : undefined,
       allowUnauthenticatedDeploy: this.options.allowUnauthenticatedDeploy,
     });
   }

@@ -148,6 +148,33 @@ Deno.test({
         assert.ok(events.some((e: { type: string }) => e.type === "workflow.canceled"));
       });
 
+      await t.step(
+        "pause and resume a sleeping execution; a broadcast signal reaches every waiting one",
+        async () => {
+          const sleeper = (await (await start("slow", {})).json()).exec_id;
+          await until(sleeper, (s) => s.tasks.some((x) => x.task_id === "nap"));
+          assert.equal((await dev.fetch(`/api/executions/${sleeper}/pause`, { method: "POST" })).status, 202);
+          await until(sleeper, (s) => s.status === "PAUSED");
+          assert.equal(
+            (await dev.fetch(`/api/executions/${sleeper}/resume`, { method: "POST" })).status,
+            202,
+          );
+          await until(sleeper, (s) => s.status !== "PAUSED");
+          await dev.fetch(`/api/executions/${sleeper}/cancel`, { method: "POST" });
+
+          const waiting = await Promise.all(
+            ["a", "b"].map(async (item) =>
+              (await (await start("approval", { item })).json()).exec_id as string
+            ),
+          );
+          for (const id of waiting) await until(id, (s) => s.status === "WAITING");
+          const res = await dev.fetch("/api/signals/approve", json({ ok: true, by: "all" }));
+          assert.equal(res.status, 200);
+          assert.deepEqual((await res.json()).delivered_to.sort(), [...waiting].sort());
+          for (const id of waiting) await until(id, (s) => s.status === "SUCCESS");
+        },
+      );
+
       await t.step("the live log printed the runs", async () => {
         await dev.waitForLine(new RegExp(`hello …${webhookExec.slice(-8)} ✓ SUCCESS`));
         await dev.waitForLine(/slow …\w+ ■ CANCELED/);

@@ -1,0 +1,142 @@
+/**
+ * Turns a tool's `permissions:` config into the Deno flags of its sandbox process and the permissions of
+ * the worker that runs the tool inside it.
+ *
+ * Two layers, on purpose:
+ * - The process gets the tool's grants plus read access to the tool's folder and to the worker bootstrap
+ *   file, because Deno checks read access when it loads the tool's static module graph.
+ * - The worker that evaluates the tool gets exactly the tool's grants, nothing more: Deno loads a worker's
+ *   static imports with the process's permissions but checks every call the tool makes against the
+ *   worker's. So a tool with no `read` cannot read even its own folder (its modules are loaded for it).
+ *
+ * `run`, `ffi`, `sys` and `import` (remote modules) are never granted.
+ *
+ * @module
+ */
+import { isAbsolute, resolve } from "node:path";
+import { ToolFailure } from "./tool_failure.ts";
+
+/** Permissions from the tool's YAML config. Absent or `false` means none; `true` means all of that kind. */
+export interface ToolPermissions {
+  net?: boolean | string[];
+  read?: boolean | string[];
+  write?: boolean | string[];
+  env?: boolean | string[];
+}
+
+/** A grant after validation: `true` (all), or a sorted list of entries (empty means none). */
+export type Grant = true | readonly string[];
+
+/** Validated permissions, with paths made absolute; equal configs give equal objects. */
+export interface SandboxPermissions {
+  readonly net: Grant;
+  readonly read: Grant;
+  readonly write: Grant;
+  readonly env: Grant;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// A comma would split one entry into several in `--allow-x=a,b`; control characters have no place in
+// a host name or path and could hide an entry in logs.
+// deno-lint-ignore no-control-regex
+const UNSAFE_ENTRY = /[,\u0000-\u001f\u007f]/;
+
+/**
+ * Validates a tool's permissions. Relative paths are resolved against the tool's folder.
+ *
+ * @throws {ToolFailure} `tool_permission_denied` when an entry cannot be expressed as a Deno flag safely.
+ */
+export function normalizePermissions(
+  permissions: ToolPermissions | undefined,
+  toolDir: string,
+): SandboxPermissions {
+  const p = permissions ?? {};
+  return {
+    net: normalizeGrant("net", p.net, (host) => host),
+    read: normalizeGrant("read", p.read, (path) => absolutePath(path, toolDir)),
+    write: normalizeGrant("write", p.write, (path) => absolutePath(path, toolDir)),
+    env: normalizeGrant("env", p.env, (name) => {
+      if (!ENV_NAME.test(name)) throw deny("env", name, "it is not a variable name");
+      return name;
+    }),
+  };
+}
+
+function normalizeGrant(
+  kind: keyof ToolPermissions,
+  value: boolean | string[] | undefined,
+  normalize: (entry: string) => string,
+): Grant {
+  if (value === true) return true;
+  if (value === undefined || value === false) return [];
+  if (!Array.isArray(value)) throw deny(kind, String(value), "it must be a boolean or a list of strings");
+  const entries = value.map((entry) => {
+    if (typeof entry !== "string" || entry.trim() === "") {
+      throw deny(kind, String(entry), "entries must be non-empty strings");
+    }
+    if (UNSAFE_ENTRY.test(entry)) throw deny(kind, entry, "it contains a comma or a control character");
+    return normalize(entry);
+  });
+  return [...new Set(entries)].sort();
+}
+
+function absolutePath(path: string, toolDir: string): string {
+  return isAbsolute(path) ? resolve(path) : resolve(toolDir, path);
+}
+
+function deny(kind: string, entry: string, why: string): ToolFailure {
+  return new ToolFailure(
+    "tool_permission_denied",
+    `Cannot grant ${kind} permission "${entry}": ${why}`,
+    { details: { permission: kind, entry } },
+  );
+}
+
+/** A stable string identifying a permission set, part of the warm-pool key. */
+export function permissionsKey(p: SandboxPermissions): string {
+  return JSON.stringify([p.net, p.read, p.write, p.env]);
+}
+
+/**
+ * The `deno run` permission flags of a sandbox process. `loaderReads` are the files and folders the
+ * process must read to load the tool's module graph (the tool's folder, the worker bootstrap).
+ */
+export function processFlags(p: SandboxPermissions, loaderReads: readonly string[]): string[] {
+  const read: Grant = p.read === true ? true : [...new Set([...loaderReads, ...p.read])];
+  return [flag("net", p.net), flag("read", read), flag("write", p.write), flag("env", p.env)]
+    .filter((f): f is string => f !== undefined);
+}
+
+function flag(kind: string, grant: Grant): string | undefined {
+  if (grant === true) return `--allow-${kind}`;
+  // Deno refuses `--allow-x=` with an empty list ("Empty env not allowed"); no grant means no flag.
+  return grant.length === 0 ? undefined : `--allow-${kind}=${grant.join(",")}`;
+}
+
+/** The permissions of the worker that evaluates the tool: exactly the tool's grants. */
+export function workerPermissions(p: SandboxPermissions): Deno.PermissionOptionsObject {
+  const grant = (g: Grant) => (g === true ? true : g.length === 0 ? false : [...g]);
+  return {
+    net: grant(p.net),
+    read: grant(p.read),
+    write: grant(p.write),
+    env: grant(p.env),
+    run: false,
+    ffi: false,
+    sys: false,
+    import: false,
+  };
+}
+
+/** The environment of a sandbox process: only the call's values whose names the tool may read. */
+export function sandboxEnv(
+  p: SandboxPermissions,
+  env: Record<string, string> | undefined,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!env) return out;
+  for (const [name, value] of Object.entries(env)) {
+    if (p.env === true ? ENV_NAME.test(name) : p.env.includes(name)) out[name] = value;
+  }
+  return out;
+}

@@ -1,0 +1,230 @@
+/**
+ * The wire between the runtime and a sandbox process, and between the sandbox's host thread and the worker
+ * that runs the tool.
+ *
+ * Runtime → sandbox (stdin): `[u32 length][u8 type][u32 call id][payload]`. Only the host thread reads
+ * stdin; the tool's worker has `Deno.stdin` replaced, so it cannot steal bytes by accident.
+ *
+ * Sandbox → runtime (stdout): `[16-byte token][u32 length][u8 type][u32 call id][payload]`. A tool can
+ * still write raw bytes to file descriptor 1 (`node:fs.writeSync(1, …)`), so each frame starts with a
+ * random token the sandbox draws at start-up and sends as its very first bytes, before any tool code runs.
+ * The reader takes everything that is not a frame as stray output and resynchronises on the next token.
+ * The token lives in the host thread's memory, which the tool's worker cannot reach.
+ *
+ * Payloads are UTF-8: the call input/output as JSON text, a log line as plain text, an error as JSON.
+ *
+ * @module
+ */
+
+export const TOKEN_BYTES = 16;
+const HEADER_BYTES = 9;
+const INITIAL_BUFFER = 64 * 1024;
+
+/** Frame types from the runtime to the sandbox. */
+export const ToSandbox = { call: 1 } as const;
+
+/** Frame types from the sandbox to the runtime. */
+export const FromSandbox = {
+  ready: 1,
+  loadError: 2,
+  result: 3,
+  error: 4,
+  exit: 5,
+  logDebug: 10,
+  logInfo: 11,
+  logWarn: 12,
+  logError: 13,
+} as const;
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export const LOG_FRAME: Readonly<Record<LogLevel, number>> = {
+  debug: FromSandbox.logDebug,
+  info: FromSandbox.logInfo,
+  warn: FromSandbox.logWarn,
+  error: FromSandbox.logError,
+};
+export const LOG_LEVEL_OF_FRAME: Readonly<Record<number, LogLevel>> = {
+  [FromSandbox.logDebug]: "debug",
+  [FromSandbox.logInfo]: "info",
+  [FromSandbox.logWarn]: "warn",
+  [FromSandbox.logError]: "error",
+};
+
+/** The ids a tool receives in `ctx`, next to `ctx.log`. */
+export interface CallContext {
+  workflowId: string;
+  workflowExecId: string;
+  taskId: string;
+  taskExecId: string;
+  attempt: number;
+}
+
+/** Configuration of a sandbox process, passed as its single argument. Nothing in it is secret. */
+export interface SandboxConfig {
+  toolUrl: string;
+  workerPermissions: Deno.PermissionOptionsObject;
+  worker: WorkerSettings;
+}
+
+/** What the tool's worker needs before the tool loads; passed as the worker's name. */
+export interface WorkerSettings {
+  maxOutputBytes: number;
+  maxLogBytes: number;
+  /** Guard Node's `process` before the tool loads (it imports it); otherwise on first use of the global. */
+  guardProcessEagerly: boolean;
+}
+
+/** How a call or a module load failed inside the sandbox, as facts; the runtime names the failure. */
+export interface SandboxError {
+  kind: "threw" | "output_invalid" | "output_too_large" | "module_invalid" | "exit";
+  name: string;
+  message: string;
+  stack?: string;
+  /** The tool threw something that is not an Error (its JSON form, when it has one). */
+  nonError?: boolean;
+  thrown?: unknown;
+  /** A NotCapable/PermissionDenied error was in the thrown error's cause chain. */
+  permission?: boolean;
+  cause?: SandboxError;
+  bytes?: number;
+  exitCode?: number;
+}
+
+/** Messages from the tool's worker to the host thread. The host checks their shape: the tool can post too. */
+export type WorkerMessage =
+  | ["ready"]
+  | ["load_error", string]
+  | ["result", number, string]
+  | ["error", number, string]
+  | ["log", number, LogLevel, string]
+  | ["exit", number, number];
+
+/** A call from the host thread to the worker: `[call id, JSON of { input, ctx }]`, parsed only there. */
+export type WorkerCall = [number, string];
+
+/** Encodes one frame; pass an empty token for the runtime → sandbox direction. */
+export function encodeFrame(token: Uint8Array, type: number, id: number, payload: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(token.length + HEADER_BYTES + payload.length);
+  frame.set(token, 0);
+  const view = new DataView(frame.buffer, token.length, HEADER_BYTES);
+  view.setUint32(0, payload.length);
+  view.setUint8(4, type);
+  view.setUint32(5, id);
+  frame.set(payload, token.length + HEADER_BYTES);
+  return frame;
+}
+
+/** Thrown by {@linkcode FrameReader} when the stream cannot be a valid frame sequence any more. */
+export class ProtocolError extends Error {
+  override readonly name = "ProtocolError";
+}
+
+/** Receives what a {@linkcode FrameReader} decodes. */
+export interface FrameSink {
+  frame(type: number, id: number, payload: Uint8Array): void;
+  /** Bytes outside any frame (only with a token): output the tool wrote to the descriptor directly. */
+  stray(bytes: Uint8Array): void;
+}
+
+/**
+ * Decodes frames from a byte stream delivered in arbitrary chunks.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrame, FrameReader } from "./protocol.ts";
+ * const token = new Uint8Array(16).fill(7);
+ * const got: number[] = [];
+ * const reader = new FrameReader(token, 1024, { frame: (type) => got.push(type), stray: () => {} });
+ * reader.push(encodeFrame(token, 3, 1, new Uint8Array([1, 2])));
+ * console.assert(got[0] === 3);
+ * ```
+ */
+export class FrameReader {
+  #buf = new Uint8Array(INITIAL_BUFFER);
+  #start = 0;
+  #end = 0;
+
+  constructor(
+    private readonly token: Uint8Array,
+    private readonly maxPayload: number,
+    private readonly sink: FrameSink,
+  ) {}
+
+  /** @throws {ProtocolError} when a frame announces a payload over the limit. */
+  push(chunk: Uint8Array): void {
+    this.#append(chunk);
+    while (this.#next()) { /* one frame or stray run per turn */ }
+    if (this.#start === this.#end) {
+      this.#start = this.#end = 0;
+      // One large output must not pin megabytes for the life of the process.
+      if (this.#buf.length > INITIAL_BUFFER) this.#buf = new Uint8Array(INITIAL_BUFFER);
+    }
+  }
+
+  #append(chunk: Uint8Array): void {
+    if (this.#end + chunk.length > this.#buf.length) {
+      const used = this.#end - this.#start;
+      if (used + chunk.length <= this.#buf.length) {
+        this.#buf.copyWithin(0, this.#start, this.#end);
+      } else {
+        const next = new Uint8Array((used + chunk.length) * 2);
+        next.set(this.#buf.subarray(this.#start, this.#end));
+        this.#buf = next;
+      }
+      this.#start = 0;
+      this.#end = used;
+    }
+    this.#buf.set(chunk, this.#end);
+    this.#end += chunk.length;
+  }
+
+  /** Consumes one frame or one run of stray bytes; false when more input is needed. */
+  #next(): boolean {
+    const t = this.token.length;
+    if (t > 0) {
+      const at = this.#findToken();
+      if (at > this.#start) {
+        this.sink.stray(this.#buf.slice(this.#start, at));
+        this.#start = at;
+      }
+      if (at === -1 || this.#end - this.#start < t) return false;
+    }
+    if (this.#end - this.#start < t + HEADER_BYTES) return false;
+    const view = new DataView(this.#buf.buffer, this.#start + t, HEADER_BYTES);
+    const length = view.getUint32(0);
+    if (length > this.maxPayload) {
+      throw new ProtocolError(`frame of ${length} bytes exceeds the limit of ${this.maxPayload}`);
+    }
+    const total = t + HEADER_BYTES + length;
+    if (this.#end - this.#start < total) return false;
+    const payloadAt = this.#start + t + HEADER_BYTES;
+    const type = view.getUint8(4);
+    const id = view.getUint32(5);
+    this.#start += total;
+    this.sink.frame(type, id, this.#buf.slice(payloadAt, payloadAt + length));
+    return true;
+  }
+
+  /**
+   * Index of the next token, or of a token prefix cut off at the end of the buffer (kept until more bytes
+   * arrive). When there is none, everything but a possible prefix is stray: returns the first kept index,
+   * or -1 when the whole buffer was handed out as stray.
+   */
+  #findToken(): number {
+    const token = this.token;
+    let i = this.#start;
+    while (i < this.#end) {
+      i = this.#buf.indexOf(token[0], i);
+      if (i === -1 || i >= this.#end) break;
+      let j = 1;
+      while (j < token.length && i + j < this.#end && this.#buf[i + j] === token[j]) j++;
+      if (j === token.length || i + j === this.#end) return i;
+      i++;
+    }
+    if (this.#end > this.#start) {
+      this.sink.stray(this.#buf.slice(this.#start, this.#end));
+      this.#start = this.#end;
+    }
+    return -1;
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * Runs inside the sandbox's worker, the only thread that evaluates tool code. Importing this module
+ * prepares the worker's globals; the bootstrap imports it before the tool so this happens before any tool
+ * code runs:
+ * - console output and writes to `Deno.stdout`/`Deno.stderr`/`process.stdout` become log messages to the
+ *   host thread, capped per call, so megabytes of output never cross the wire;
+ * - `Deno.stdin` reads nothing (the host thread owns the real stdin);
+ * - `Deno.exit`, `process.exit` and `close` report an exit, which the runtime treats as a crash (in a
+ *   worker they would otherwise end the worker silently and leave the call hanging);
+ * - `Worker` is removed and `process.getBuiltinModule` refuses the modules that run strings as code
+ *   (see import_policy.ts);
+ * - uncaught errors after load go to the logs instead of killing the worker.
+ *
+ * Trust: nothing here is a security boundary. The tool shares this realm and could undo all of it; the
+ * boundary is the worker's permission set and the host thread, which re-checks every message it forwards.
+ *
+ * @module
+ */
+import { format } from "node:util";
+import type { LogLevel, SandboxError, WorkerCall, WorkerMessage, WorkerSettings } from "./protocol.ts";
+
+type ToolFunction = (input: unknown, ctx: unknown) => unknown;
+
+// Worker globals are not in Deno's default (window) types.
+const workerScope = globalThis as unknown as {
+  name: string;
+  postMessage: (message: WorkerMessage) => void;
+  addEventListener: (type: "message", listener: (e: MessageEvent<WorkerCall>) => void) => void;
+  close: () => void;
+};
+const post = workerScope.postMessage.bind(workerScope);
+// The host passes the settings as the worker's name: it is set before any module here evaluates.
+const limits = JSON.parse(workerScope.name) as WorkerSettings;
+const exitWorker = Deno.exit;
+const TEXT_CAP = 16 * 1024;
+
+let currentCall = 0;
+let serving = false;
+let logBudget = limits.maxLogBytes;
+
+/** Sends a log line, charging the call's budget; the host enforces the same budget in bytes. */
+function emit(level: LogLevel, text: () => string): void {
+  if (logBudget <= 0) return;
+  let line = text();
+  if (line.length > logBudget) line = line.slice(0, logBudget);
+  logBudget -= line.length;
+  post(["log", currentCall, level, line]);
+}
+
+function captureConsole(): void {
+  const methods: Record<string, LogLevel> = {
+    debug: "debug",
+    log: "info",
+    info: "info",
+    dir: "info",
+    dirxml: "info",
+    table: "info",
+    warn: "warn",
+    error: "error",
+    trace: "error",
+  };
+  const target = console as unknown as Record<string, unknown>;
+  for (const [method, level] of Object.entries(methods)) {
+    target[method] = (...args: unknown[]) => emit(level, () => format(...args));
+  }
+  console.assert = (condition?: boolean, ...args: unknown[]) => {
+    if (!condition) emit("error", () => `Assertion failed${args.length ? `: ${format(...args)}` : ""}`);
+  };
+}
+
+function captureStdio(): void {
+  const decoder = new TextDecoder();
+  const sink = (level: LogLevel) => ({
+    write: (p: Uint8Array) => (emit(level, () => decoder.decode(p)), Promise.resolve(p.length)),
+    writeSync: (p: Uint8Array) => (emit(level, () => decoder.decode(p)), p.length),
+    writable: new WritableStream<Uint8Array>({ write: (p) => emit(level, () => decoder.decode(p)) }),
+    isTerminal: () => false,
+    close: () => {},
+  });
+  const stdin = {
+    read: () => Promise.resolve(null),
+    readSync: () => null,
+    readable: new ReadableStream<Uint8Array>({ start: (c) => c.close() }),
+    isTerminal: () => false,
+    setRaw: () => {},
+    close: () => {},
+  };
+  Object.defineProperty(Deno, "stdout", { value: sink("info") });
+  Object.defineProperty(Deno, "stderr", { value: sink("error") });
+  Object.defineProperty(Deno, "stdin", { value: stdin });
+}
+
+interface NodeProcess {
+  stdout: { write: (chunk: unknown) => boolean };
+  stderr: { write: (chunk: unknown) => boolean };
+  getBuiltinModule: (id: string) => unknown;
+}
+
+function guardExitsAndEvaluators(): void {
+  // Node's `process.exit` ends in `Deno.exit`, so this covers both.
+  Deno.exit = (code?: number): never => {
+    post(["exit", currentCall, typeof code === "number" ? code : 0]);
+    return exitWorker(code);
+  };
+  workerScope.close = () => Deno.exit(0);
+  delete (globalThis as { Worker?: unknown }).Worker;
+}
+
+/**
+ * Node's `process` object costs about 25 ms to set up in a fresh worker, a cold start the tools that never
+ * use it should not pay. So the global is guarded when first read; a tool that imports `node:` built-ins
+ * (which set `process` up anyway, and can hand it over without the global) gets it guarded before it loads.
+ */
+function guardNodeProcess(): void {
+  const global = Object.getOwnPropertyDescriptor(globalThis, "process")!;
+  if (limits.guardProcessEagerly || !global.get) return void guardProcess(readProcess(global));
+  Object.defineProperty(globalThis, "process", {
+    configurable: true,
+    enumerable: global.enumerable,
+    get() {
+      const process = readProcess(global);
+      guardProcess(process);
+      Object.defineProperty(globalThis, "process", { ...global, get: () => process });
+      return process;
+    },
+  });
+}
+
+function readProcess(global: PropertyDescriptor): NodeProcess {
+  return (global.get ? global.get.call(globalThis) : global.value) as NodeProcess;
+}
+
+function guardProcess(process: NodeProcess): void {
+  process.stdout.write = (chunk: unknown) => (emit("info", () => String(chunk)), true);
+  process.stderr.write = (chunk: unknown) => (emit("error", () => String(chunk)), true);
+  const getBuiltinModule = process.getBuiltinModule.bind(process);
+  process.getBuiltinModule = (id: string) => {
+    if (/^(node:)?(vm|worker_threads|module)$/.test(id)) {
+      throw new TypeError(`Built-in "${id}" is refused in a tool sandbox: it can run strings as code`);
+    }
+    return getBuiltinModule(id);
+  };
+}
+
+function guardUncaught(): void {
+  // Once serving, a tool's stray timer or promise must not kill the worker: it goes to the logs. Before,
+  // it is the module failing to load (a top-level throw), which the runtime must hear about.
+  const report = (what: string, error: unknown) => {
+    if (serving) emit("error", () => `${what}: ${format(error)}`);
+    else post(["load_error", `${what} while loading the module: ${format(error)}`]);
+  };
+  addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    report("Unhandled promise rejection", e.reason);
+  });
+  addEventListener("error", (e) => {
+    e.preventDefault();
+    report("Uncaught error", e.error ?? e.message);
+  });
+}
+
+captureConsole();
+captureStdio();
+guardExitsAndEvaluators();
+guardNodeProcess();
+guardUncaught();
+
+/** Starts serving calls for the tool module, which the bootstrap has just imported. */
+export function serveTool(mod: Record<string, unknown>): void {
+  const fn = (typeof mod.default === "function" ? mod.default : mod.run) as ToolFunction | undefined;
+  if (typeof fn !== "function") {
+    post(["load_error", "the module exports neither a default function nor a function named run"]);
+    return;
+  }
+  workerScope.addEventListener("message", (e) => void handle(fn, e.data));
+  serving = true;
+  post(["ready"]);
+}
+
+async function handle(fn: ToolFunction, [id, json]: WorkerCall): Promise<void> {
+  currentCall = id;
+  logBudget = limits.maxLogBytes;
+  const { input, ctx } = JSON.parse(json) as { input: unknown; ctx: Record<string, unknown> };
+  const log = (level: LogLevel) => (...args: unknown[]) => emit(level, () => format(...args));
+  const context = {
+    ...ctx,
+    log: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
+  };
+  let output: unknown;
+  try {
+    output = await fn(input, context);
+  } catch (thrown) {
+    post(["error", id, JSON.stringify(describeThrown(thrown))]);
+    return;
+  }
+  post(serialiseOutput(id, output));
+}
+
+function serialiseOutput(id: number, output: unknown): WorkerMessage {
+  let text: string | undefined;
+  try {
+    // A tool that returns nothing succeeded with no output.
+    text = JSON.stringify(output === undefined ? null : output);
+  } catch (e) {
+    return failed(id, "output_invalid", `the output is not JSON-serialisable: ${errorText(e)}`);
+  }
+  if (text === undefined) {
+    return failed(id, "output_invalid", `the output is not JSON-serialisable: a ${typeof output}`);
+  }
+  // A UTF-8 encoding is at least as long as the UTF-16 length; the host checks the exact byte count.
+  if (text.length > limits.maxOutputBytes) {
+    return failed(id, "output_too_large", "the output is too large", text.length);
+  }
+  return ["result", id, text];
+}
+
+function failed(id: number, kind: SandboxError["kind"], message: string, bytes?: number): WorkerMessage {
+  const error: SandboxError = { kind, name: "TypeError", message, ...(bytes === undefined ? {} : { bytes }) };
+  return ["error", id, JSON.stringify(error)];
+}
+
+function describeThrown(thrown: unknown, depth = 0): SandboxError {
+  if (!(thrown instanceof Error)) {
+    return {
+      kind: "threw",
+      name: typeof thrown,
+      message: cap(format(thrown)),
+      nonError: true,
+      thrown: jsonOrUndefined(thrown),
+    };
+  }
+  const cause = thrown.cause !== undefined && depth < 4 ? describeThrown(thrown.cause, depth + 1) : undefined;
+  return {
+    kind: "threw",
+    name: String(thrown.name),
+    message: cap(String(thrown.message)),
+    stack: thrown.stack === undefined ? undefined : cap(String(thrown.stack)),
+    permission: isPermissionError(thrown) || cause?.permission === true,
+    cause,
+  };
+}
+
+function isPermissionError(e: Error): boolean {
+  return e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied ||
+    /^Requires \w+ access/.test(String(e.message));
+}
+
+function jsonOrUndefined(value: unknown): unknown {
+  try {
+    const text = JSON.stringify(value);
+    return text !== undefined && text.length <= TEXT_CAP ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function cap(text: string): string {
+  return text.length > TEXT_CAP ? `${text.slice(0, TEXT_CAP)}…` : text;
+}

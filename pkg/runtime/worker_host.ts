@@ -1,0 +1,156 @@
+/**
+ * Entry point of a sandbox process (`deno run … worker_host.ts <config>`): the host thread.
+ *
+ * It runs no tool code. It starts one worker that imports the tool with exactly the tool's permissions,
+ * relays calls from stdin to the worker and frames what the worker posts back to stdout, enforcing the
+ * output and log limits itself (the tool can post messages too). When stdin closes it exits at once, even
+ * if the tool is stuck in a loop: the runtime died or closed the pool, and no sandbox may outlive it.
+ *
+ * @module
+ */
+import {
+  encodeFrame,
+  FrameReader,
+  FromSandbox,
+  LOG_FRAME,
+  type LogLevel,
+  type SandboxConfig,
+  type SandboxError,
+  TOKEN_BYTES,
+  ToSandbox,
+  type WorkerCall,
+} from "./protocol.ts";
+
+const MAX_CALL_BYTES = 1024 * 1024 * 1024;
+
+const config = JSON.parse(Deno.args[0]) as SandboxConfig;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const token = crypto.getRandomValues(new Uint8Array(TOKEN_BYTES));
+
+let ready = false;
+let currentCall = 0;
+let logBytesLeft = config.worker.maxLogBytes;
+
+function writeAll(bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.length) offset += Deno.stdout.writeSync(bytes.subarray(offset));
+}
+
+function send(type: number, id: number, payload: string | Uint8Array): void {
+  writeAll(encodeFrame(token, type, id, typeof payload === "string" ? encoder.encode(payload) : payload));
+}
+
+function sendError(type: number, id: number, error: SandboxError): void {
+  send(type, id, JSON.stringify(error));
+}
+
+// The token goes out first, before the worker exists, so no tool code can write ahead of it.
+writeAll(token);
+
+const worker = new Worker(bootstrapUrl(config.toolUrl), {
+  type: "module",
+  name: JSON.stringify(config.worker),
+  deno: { permissions: config.workerPermissions },
+});
+
+/** The worker's module: the sandbox setup first, then the tool, so setup runs before any tool code. */
+function bootstrapUrl(toolUrl: string): string {
+  const setup = new URL("./tool_worker.ts", import.meta.url).href;
+  const source = `import { serveTool } from ${JSON.stringify(setup)};\n` +
+    `import * as tool from ${JSON.stringify(toolUrl)};\nserveTool(tool);\n`;
+  return `data:application/javascript,${encodeURIComponent(source)}`;
+}
+
+worker.onmessage = (e: MessageEvent<unknown>) => relay(e.data);
+
+worker.onerror = (e: ErrorEvent) => {
+  e.preventDefault();
+  if (!ready) {
+    sendError(FromSandbox.loadError, 0, { kind: "module_invalid", name: "Error", message: e.message });
+  } else {
+    sendError(FromSandbox.exit, currentCall, {
+      kind: "exit",
+      name: "Error",
+      message: e.message,
+      exitCode: 70,
+    });
+  }
+  Deno.exit(70);
+};
+
+/** Forwards one worker message after checking its shape: the tool can post arbitrary values. */
+function relay(m: unknown): void {
+  if (!Array.isArray(m)) return;
+  const [kind, a, b, c] = m as unknown[];
+  if (kind === "ready" && !ready) {
+    ready = true;
+    send(FromSandbox.ready, 0, "");
+  } else if (kind === "load_error" && !ready && typeof a === "string") {
+    sendError(FromSandbox.loadError, 0, { kind: "module_invalid", name: "TypeError", message: a });
+    Deno.exit(0);
+  } else if (kind === "result" && a === currentCall && a !== 0 && typeof b === "string") {
+    sendResult(a, b);
+  } else if (kind === "error" && a === currentCall && a !== 0 && typeof b === "string") {
+    currentCall = 0;
+    send(FromSandbox.error, a, b);
+  } else if (kind === "log" && typeof a === "number" && typeof b === "string" && b in LOG_FRAME) {
+    sendLog(a, b as LogLevel, typeof c === "string" ? c : String(c));
+  } else if (kind === "exit" && typeof a === "number") {
+    const exitCode = typeof b === "number" ? b : 0;
+    sendError(FromSandbox.exit, a, {
+      kind: "exit",
+      name: "Exit",
+      message: `the tool called exit(${exitCode})`,
+      exitCode,
+    });
+    Deno.exit(0);
+  }
+}
+
+function sendResult(id: number, json: string): void {
+  currentCall = 0;
+  const bytes = encoder.encode(json);
+  if (bytes.length > config.worker.maxOutputBytes) {
+    sendError(FromSandbox.error, id, {
+      kind: "output_too_large",
+      name: "TypeError",
+      message: "the output is too large",
+      bytes: bytes.length,
+    });
+    return;
+  }
+  send(FromSandbox.result, id, bytes);
+}
+
+function sendLog(id: number, level: LogLevel, text: string): void {
+  if (logBytesLeft <= 0) return;
+  let bytes = encoder.encode(text);
+  if (bytes.length >= logBytesLeft) {
+    bytes = bytes.subarray(0, logBytesLeft);
+    logBytesLeft = 0;
+    send(LOG_FRAME[level], id, bytes);
+    send(
+      LOG_FRAME.warn,
+      id,
+      `log output over ${config.worker.maxLogBytes} bytes for this call: the rest is dropped`,
+    );
+    return;
+  }
+  logBytesLeft -= bytes.length;
+  send(LOG_FRAME[level], id, bytes);
+}
+
+const calls = new FrameReader(new Uint8Array(0), MAX_CALL_BYTES, {
+  frame(type, id, payload) {
+    if (type !== ToSandbox.call || id === 0) return;
+    currentCall = id;
+    logBytesLeft = config.worker.maxLogBytes;
+    const call: WorkerCall = [id, decoder.decode(payload)];
+    worker.postMessage(call);
+  },
+  stray() {},
+});
+
+for await (const chunk of Deno.stdin.readable) calls.push(chunk);
+Deno.exit(0);

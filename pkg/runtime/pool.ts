@@ -1,0 +1,291 @@
+/**
+ * Warm sandbox processes, pooled per key (module + permissions + env): a call takes an idle process of its
+ * key, or starts one, or waits. `maxProcesses` bounds every process alive, idle or not; when it is reached
+ * an idle process of another key is evicted before a call is made to wait.
+ *
+ * Waiters are served oldest first. A released process goes to the oldest waiter if it has the same key;
+ * otherwise the process is killed to make room for that waiter's key. A process returns to the idle list
+ * only after a call that ended normally (a result or an error thrown by the tool); one that was killed is
+ * replaced in the background so the next call of its key still finds a warm process.
+ *
+ * @module
+ */
+import { ToolFailure } from "./tool_failure.ts";
+import type { Death, SandboxProcess, SandboxSpec, StartOutcome } from "./sandbox_process.ts";
+
+export interface PoolOptions {
+  maxWarmPerKey: number;
+  maxProcesses: number;
+  startTimeoutMs: number;
+  /** Checks and spawns a process for a spec; may throw a ToolFailure (refused import, bad module). */
+  spawn: (spec: SandboxSpec) => Promise<SandboxProcess>;
+  /** Turns a failed start into the failure of the call that waited for it. */
+  startFailure: (spec: SandboxSpec, outcome: StartOutcome & { ok: false }) => ToolFailure;
+}
+
+interface KeyPool {
+  spec: SandboxSpec;
+  idle: SandboxProcess[];
+  starting: number;
+}
+
+interface Waiter {
+  key: string;
+  spec: SandboxSpec;
+  resolve: (process: SandboxProcess) => void;
+  reject: (failure: ToolFailure) => void;
+}
+
+export interface PoolStats {
+  processes: number;
+  idle: number;
+  busy: number;
+  starting: number;
+  waiting: number;
+  spawned: number;
+  pids: number[];
+}
+
+export class SandboxPool {
+  readonly #opts: PoolOptions;
+  readonly #keys = new Map<string, KeyPool>();
+  readonly #live = new Map<SandboxProcess, string>();
+  readonly #busy = new Set<SandboxProcess>();
+  readonly #waiters: Waiter[] = [];
+  readonly #idleSince = new Map<SandboxProcess, number>();
+  #spawning = 0;
+  #evicting = 0;
+  #spawned = 0;
+  #closed = false;
+
+  constructor(opts: PoolOptions) {
+    this.#opts = opts;
+  }
+
+  /**
+   * A ready process of `key` for one call, marked busy. Rejects with a ToolFailure when the module cannot
+   * be started, or `tool_timeout` when `deadline` (a `performance.now()` time) passes first.
+   */
+  acquire(key: string, spec: SandboxSpec, deadline: number): Promise<SandboxProcess> {
+    const idle = this.#takeIdle(key);
+    if (idle) return Promise.resolve(idle);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const at = this.#waiters.indexOf(waiter);
+        if (at !== -1) this.#waiters.splice(at, 1);
+        reject(
+          new ToolFailure("tool_timeout", `No sandbox became free for ${spec.executePath} in time`, {
+            details: { phase: "starting" },
+          }),
+        );
+      }, Math.max(0, deadline - performance.now()));
+      const waiter: Waiter = {
+        key,
+        spec,
+        resolve: (p) => (clearTimeout(timer), resolve(p)),
+        reject: (f) => (clearTimeout(timer), reject(f)),
+      };
+      this.#waiters.push(waiter);
+      this.#serve();
+    });
+  }
+
+  /** Returns a process after a call. Pass `reusable: false` when the call did not end normally. */
+  release(process: SandboxProcess, reusable: boolean): void {
+    this.#busy.delete(process);
+    const key = this.#live.get(process);
+    if (key === undefined || !process.alive || !reusable || this.#closed) {
+      if (process.alive) process.kill("closed");
+      return;
+    }
+    this.#addIdle(key, process);
+  }
+
+  /** Starts one process for `key` unless one is idle or starting; resolves when it is ready. */
+  async warm(key: string, spec: SandboxSpec): Promise<void> {
+    const pool = this.#keyPool(key, spec);
+    if (pool.idle.length > 0 || pool.starting > 0 || !this.#makeRoom()) return;
+    const outcome = await this.#start(key, spec);
+    if (!outcome.ok) throw outcome.failure;
+  }
+
+  stats(): PoolStats {
+    let idle = 0;
+    let starting = 0;
+    for (const pool of this.#keys.values()) {
+      idle += pool.idle.length;
+      starting += pool.starting;
+    }
+    return {
+      processes: this.#live.size,
+      idle,
+      busy: this.#busy.size,
+      starting,
+      waiting: this.#waiters.length,
+      spawned: this.#spawned,
+      pids: [...this.#live.keys()].map((p) => p.pid),
+    };
+  }
+
+  /** Kills every process and fails every waiter; resolves when all processes have exited. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const waiter of this.#waiters.splice(0)) {
+      waiter.reject(new ToolFailure("tool_crashed", "The tool runner was closed before the call started"));
+    }
+    const exits = [...this.#live.keys()].map((p) => (p.kill("closed"), p.exited));
+    await Promise.all(exits);
+  }
+
+  #keyPool(key: string, spec: SandboxSpec): KeyPool {
+    let pool = this.#keys.get(key);
+    if (!pool) this.#keys.set(key, pool = { spec, idle: [], starting: 0 });
+    return pool;
+  }
+
+  #takeIdle(key: string): SandboxProcess | undefined {
+    const idle = this.#keys.get(key)?.idle;
+    while (idle && idle.length > 0) {
+      const process = idle.pop()!;
+      this.#idleSince.delete(process);
+      if (process.alive) {
+        this.#busy.add(process);
+        return process;
+      }
+    }
+    return undefined;
+  }
+
+  /** Hands idle processes to waiters, oldest first, and starts processes for the others while there is room. */
+  #serve(): void {
+    if (this.#closed) return;
+    // Processes already starting for a key are spoken for by that key's oldest waiters.
+    const comingFor = new Map<string, number>();
+    for (let i = 0; i < this.#waiters.length;) {
+      const waiter = this.#waiters[i];
+      const idle = this.#takeIdle(waiter.key);
+      if (idle) {
+        this.#waiters.splice(i, 1);
+        waiter.resolve(idle);
+        continue;
+      }
+      i++;
+      const coming = comingFor.get(waiter.key) ?? this.#keys.get(waiter.key)?.starting ?? 0;
+      if (coming > 0) {
+        comingFor.set(waiter.key, coming - 1);
+        continue;
+      }
+      if (!this.#makeRoom()) return;
+      comingFor.set(waiter.key, 0);
+      void this.#start(waiter.key, waiter.spec).then((outcome) => {
+        const at = this.#waiters.indexOf(waiter);
+        if (outcome.ok || at === -1) return;
+        this.#waiters.splice(at, 1);
+        waiter.reject(outcome.failure);
+      });
+    }
+  }
+
+  /**
+   * True when a process may be started now. At the limit, evicts the longest-idle process of any key
+   * (one eviction at a time) and serves the waiters again once it has exited.
+   */
+  #makeRoom(): boolean {
+    if (this.#live.size + this.#spawning < this.#opts.maxProcesses) return true;
+    if (this.#evicting > 0) return false;
+    // Insertion order is idle order: a process leaves the map whenever it is taken.
+    const victim = this.#idleSince.keys().next().value;
+    if (!victim) return false;
+    this.#removeIdle(victim);
+    this.#evicting++;
+    victim.kill("closed");
+    victim.exited.then(() => {
+      this.#evicting--;
+      this.#serve();
+    });
+    return false;
+  }
+
+  #removeIdle(process: SandboxProcess): void {
+    const key = this.#live.get(process);
+    const idle = key === undefined ? undefined : this.#keys.get(key)?.idle;
+    const at = idle?.indexOf(process) ?? -1;
+    if (at !== -1) idle!.splice(at, 1);
+    this.#idleSince.delete(process);
+  }
+
+  #addIdle(key: string, process: SandboxProcess): void {
+    this.#keys.get(key)!.idle.push(process);
+    this.#idleSince.set(process, performance.now());
+    this.#serve();
+    this.#trimIdle(key);
+  }
+
+  #trimIdle(key: string): void {
+    const idle = this.#keys.get(key)!.idle;
+    while (idle.length > this.#opts.maxWarmPerKey) {
+      const oldest = idle.shift()!;
+      this.#idleSince.delete(oldest);
+      oldest.kill("closed");
+    }
+  }
+
+  /** Starts a process; when ready it serves the oldest waiter of its key or joins the idle list. */
+  async #start(
+    key: string,
+    spec: SandboxSpec,
+  ): Promise<{ ok: true } | { ok: false; failure: ToolFailure }> {
+    const pool = this.#keyPool(key, spec);
+    pool.starting++;
+    this.#spawning++;
+    let process: SandboxProcess;
+    try {
+      process = await this.#opts.spawn(spec);
+    } catch (e) {
+      pool.starting--;
+      return {
+        ok: false,
+        failure: e instanceof ToolFailure ? e : new ToolFailure("tool_crashed", String(e)),
+      };
+    } finally {
+      this.#spawning--;
+    }
+    this.#spawned++;
+    this.#live.set(process, key);
+    process.exited.then((death) => this.#onExit(process, death));
+    const timer = setTimeout(
+      () => process.kill("timeout", `not ready after ${this.#opts.startTimeoutMs} ms`),
+      this.#opts.startTimeoutMs,
+    );
+    const outcome = await process.ready;
+    clearTimeout(timer);
+    pool.starting--;
+    if (!outcome.ok) {
+      process.kill("closed");
+      return { ok: false, failure: this.#opts.startFailure(spec, outcome) };
+    }
+    if (this.#closed) {
+      process.kill("closed");
+      return { ok: true };
+    }
+    this.#addIdle(key, process);
+    return { ok: true };
+  }
+
+  #onExit(process: SandboxProcess, death: Death): void {
+    const key = this.#live.get(process)!;
+    this.#live.delete(process);
+    this.#removeIdle(process);
+    this.#busy.delete(process);
+    const pool = this.#keys.get(key)!;
+    // A call's process was killed (time-out, memory) or crashed: keep a warm replacement for the key's
+    // next call. Never for a process that did not get as far as a call: its module may never load.
+    const refill = !this.#closed && death.reason !== "closed" && process.calls > 0 &&
+      pool.idle.length + pool.starting === 0 && this.#live.size + this.#spawning < this.#opts.maxProcesses;
+    if (refill) void this.#start(key, pool.spec);
+    const used = pool.idle.length + pool.starting > 0 || [...this.#live.values()].includes(key) ||
+      this.#waiters.some((w) => w.key === key);
+    if (!used) this.#keys.delete(key);
+    this.#serve();
+  }
+}

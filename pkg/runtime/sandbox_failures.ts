@@ -1,0 +1,136 @@
+/**
+ * Names the failure of a call from the facts a sandbox reported (what the tool threw, how the process
+ * died). The one place where sandbox outcomes become {@linkcode ToolFailure}s.
+ *
+ * @module
+ */
+import type { SandboxError } from "./protocol.ts";
+import type { Death } from "./sandbox_process.ts";
+import { ToolFailure } from "./tool_failure.ts";
+
+/** What the messages need to say about the call. */
+export interface FailureContext {
+  /** Absent for a sandbox that failed to start: processes are shared by every tool id of a module. */
+  toolId?: string;
+  executePath: string;
+  timeoutMs: number;
+  heapLimitMb: number;
+  maxOutputBytes: number;
+}
+
+const V8_OUT_OF_MEMORY =
+  /JavaScript heap out of memory|Reached heap limit|Fatal process out of memory|allocation failed/i;
+const REFUSED_IMPORT = /Requires read access to|--no-remote|--no-npm|remote specifier|npm specifiers/;
+
+/** The tool threw, returned unusable output, or its module could not be loaded. */
+export function failureFromError(ctx: FailureContext, error: SandboxError): ToolFailure {
+  const tool = toolName(ctx);
+  switch (error.kind) {
+    case "output_invalid":
+      return new ToolFailure("tool_output_invalid", `${tool} returned invalid output: ${error.message}`);
+    case "output_too_large":
+      return new ToolFailure(
+        "tool_output_too_large",
+        `${tool} returned ${
+          error.bytes ?? "too many"
+        } bytes of output, over the limit of ${ctx.maxOutputBytes}`,
+        { details: { bytes: error.bytes, limit: ctx.maxOutputBytes } },
+      );
+    case "module_invalid":
+      return moduleFailure(ctx, error);
+    case "exit":
+      return new ToolFailure("tool_crashed", `${tool} ended its sandbox: ${error.message}`, {
+        details: { exitCode: error.exitCode },
+      });
+    case "threw":
+      return thrownFailure(ctx, error);
+  }
+}
+
+function thrownFailure(ctx: FailureContext, error: SandboxError): ToolFailure {
+  const tool = toolName(ctx);
+  const cause = toError(error);
+  if (error.permission) {
+    return new ToolFailure("tool_permission_denied", `${tool} was denied a permission: ${error.message}`, {
+      cause,
+      details: { name: error.name },
+    });
+  }
+  if (error.name === "RangeError" && /allocation failed/i.test(error.message)) {
+    return new ToolFailure("tool_memory_exceeded", `${tool} ran out of memory: ${error.message}`, {
+      cause,
+      details: { name: error.name },
+    });
+  }
+  if (error.nonError) {
+    return new ToolFailure("tool_threw", `${tool} threw a non-Error value: ${error.message}`, {
+      cause,
+      details: { thrown: error.thrown },
+    });
+  }
+  return new ToolFailure("tool_threw", `${tool} threw ${error.name}: ${error.message}`, {
+    cause,
+    details: { name: error.name },
+  });
+}
+
+function moduleFailure(ctx: FailureContext, error: SandboxError): ToolFailure {
+  const message = stripAnsi(error.message);
+  const code = REFUSED_IMPORT.test(message) ? "tool_import_refused" : "tool_module_invalid";
+  return new ToolFailure(code, `Tool module ${ctx.executePath} could not be loaded: ${message}`, {
+    details: { executePath: ctx.executePath },
+  });
+}
+
+/** The sandbox process died during the call, or before its module was loaded. */
+export function failureFromDeath(ctx: FailureContext, death: Death): ToolFailure {
+  const tool = toolName(ctx);
+  const details = { exitCode: death.exitCode, signal: death.signal, stderr: death.stderr || undefined };
+  switch (death.reason) {
+    case "timeout":
+      return new ToolFailure("tool_timeout", `${tool} timed out after ${ctx.timeoutMs} ms`, {
+        details: { timeoutMs: ctx.timeoutMs },
+      });
+    case "memory":
+      return new ToolFailure("tool_memory_exceeded", `${tool} was killed: ${death.message}`);
+    case "exit":
+      return failureFromError(ctx, death.error!);
+    case "protocol":
+      return new ToolFailure("tool_crashed", `${tool} broke the sandbox protocol: ${death.message}`, {
+        details,
+      });
+    case "closed":
+      return new ToolFailure("tool_crashed", `${tool} was stopped: the tool runner was closed`);
+    case "crash":
+      if (V8_OUT_OF_MEMORY.test(death.stderr)) {
+        return new ToolFailure(
+          "tool_memory_exceeded",
+          `${tool} ran out of memory (heap limit ${ctx.heapLimitMb} MB)`,
+          { details: { ...details, heapLimitMb: ctx.heapLimitMb } },
+        );
+      }
+      if (death.error?.kind === "module_invalid") return moduleFailure(ctx, death.error);
+      return new ToolFailure(
+        "tool_crashed",
+        `${tool} crashed (exit code ${death.exitCode}, signal ${death.signal ?? "none"})`,
+        { details },
+      );
+  }
+}
+
+function toolName(ctx: FailureContext): string {
+  return ctx.toolId === undefined ? `Tool module ${ctx.executePath}` : `Tool "${ctx.toolId}"`;
+}
+
+/** Rebuilds the tool's error (with its cause chain) as the `cause` of the failure. */
+function toError(error: SandboxError): Error {
+  const e = new Error(error.message, error.cause ? { cause: toError(error.cause) } : undefined);
+  e.name = error.name;
+  if (error.stack !== undefined) e.stack = error.stack;
+  return e;
+}
+
+function stripAnsi(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/\u001b\[[0-9;]*m/g, "");
+}

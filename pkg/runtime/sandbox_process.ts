@@ -1,0 +1,292 @@
+/**
+ * One sandbox process seen from the runtime: spawn it with the tool's permission flags and heap limit,
+ * wait until the tool module is loaded, run one call at a time, and kill it with SIGKILL when a call runs
+ * out of time or memory.
+ *
+ * The process stays in the runtime's process group on purpose, so that a SIGKILL of the group (what
+ * `compozy dev` does to its children) reaches it. It cannot start processes of its own (`run` is never
+ * granted), so the group of one sandbox is that one process. If the runtime dies without killing it, its
+ * stdin closes and its host thread exits at once, even while the tool is busy.
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { ToolModuleInfo } from "./import_policy.ts";
+import { processFlags, type SandboxPermissions, workerPermissions } from "./permissions.ts";
+import {
+  encodeFrame,
+  FrameReader,
+  FromSandbox,
+  LOG_LEVEL_OF_FRAME,
+  type LogLevel,
+  ProtocolError,
+  type SandboxConfig,
+  type SandboxError,
+  TOKEN_BYTES,
+  ToSandbox,
+} from "./protocol.ts";
+
+const HOST_MODULE = fileURLToPath(new URL("./worker_host.ts", import.meta.url));
+const WORKER_MODULE = fileURLToPath(new URL("./tool_worker.ts", import.meta.url));
+const STDERR_TAIL_BYTES = 8 * 1024;
+const NO_TOKEN = new Uint8Array(0);
+
+/** What a sandbox process is started with; processes with equal specs are interchangeable. */
+export interface SandboxSpec {
+  executePath: string;
+  permissions: SandboxPermissions;
+  env: Record<string, string>;
+  heapLimitMb: number;
+  maxOutputBytes: number;
+  maxLogBytes: number;
+}
+
+/** Why a process ended. `timeout`, `memory` and `closed` are kills by the runtime. */
+export type DeathReason = "timeout" | "memory" | "closed" | "protocol" | "exit" | "crash";
+
+export interface Death {
+  reason: DeathReason;
+  exitCode: number | null;
+  signal: Deno.Signal | null;
+  /** The last bytes the process wrote to stderr: where V8 reports running out of heap. */
+  stderr: string;
+  /** What the sandbox reported before dying (an exit call, a load error, a protocol fault). */
+  error?: SandboxError;
+  message?: string;
+}
+
+export type CallOutcome =
+  | { kind: "result"; output: unknown }
+  | { kind: "error"; error: SandboxError }
+  | { kind: "died"; death: Death };
+
+export type StartOutcome = { ok: true } | { ok: false; error?: SandboxError; death?: Death };
+
+type LogSink = (level: LogLevel, message: string) => void;
+
+interface PendingCall {
+  id: number;
+  resolve: (outcome: CallOutcome) => void;
+  onLog: LogSink;
+  logBytesLeft: number;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * A running sandbox. Create with {@linkcode SandboxProcess.spawn}, await `ready`, then `call()`.
+ *
+ * Failure semantics: a call ends exactly once, with the tool's result, its error, or the death of the
+ * process (timeout, memory, crash). After a death no further call is accepted.
+ */
+export class SandboxProcess {
+  readonly spec: SandboxSpec;
+  readonly ready: Promise<StartOutcome>;
+  readonly exited: Promise<Death>;
+  #child: Deno.ChildProcess;
+  #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  #pending: PendingCall | undefined;
+  #killedFor: { reason: DeathReason; message?: string } | undefined;
+  #reported: SandboxError | undefined;
+  #alive = true;
+  #calls = 0;
+  #resolveReady!: (outcome: StartOutcome) => void;
+
+  private constructor(spec: SandboxSpec, child: Deno.ChildProcess) {
+    this.spec = spec;
+    this.#child = child;
+    this.#stdin = child.stdin.getWriter();
+    this.#stdin.closed.catch(() => {}); // a dead child's stdin errors; its death is reported elsewhere
+    this.ready = new Promise((resolve) => (this.#resolveReady = resolve));
+    this.exited = this.#watch();
+  }
+
+  /** Spawns a sandbox for `spec`, once import_policy.ts has checked the module and described it. */
+  static spawn(spec: SandboxSpec, module: ToolModuleInfo): SandboxProcess {
+    const toolDir = dirname(spec.executePath);
+    const config: SandboxConfig = {
+      toolUrl: pathToFileURL(spec.executePath).href,
+      workerPermissions: workerPermissions(spec.permissions),
+      worker: {
+        maxOutputBytes: spec.maxOutputBytes,
+        maxLogBytes: spec.maxLogBytes,
+        guardProcessEagerly: module.usesNodeBuiltins,
+      },
+    };
+    const args = [
+      "run",
+      "--no-config",
+      "--no-lock",
+      "--no-remote",
+      "--no-npm",
+      "--no-prompt",
+      "--unstable-worker-options",
+      `--v8-flags=--max-old-space-size=${spec.heapLimitMb},--disallow-code-generation-from-strings`,
+      ...processFlags(spec.permissions, [toolDir, WORKER_MODULE]),
+      HOST_MODULE,
+      JSON.stringify(config),
+    ];
+    const child = new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: toolDir,
+      clearEnv: true,
+      // Without this, Deno 2.9 puts a `node` shim folder on the sandbox's PATH (writing it under DENO_DIR
+      // at start-up). The tool cannot read this name unless granted `env: true`.
+      env: { ...spec.env, DENO_DISABLE_NODE_SHIM: "1" },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    return new SandboxProcess(spec, child);
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  /** How many calls this process has started. */
+  get calls(): number {
+    return this.#calls;
+  }
+
+  /**
+   * Runs one call; `payload` is the JSON of `{ input, ctx }`. The process must be ready and idle.
+   * On time-out the process is killed and the call ends at once with `died` / `timeout`.
+   */
+  call(id: number, payload: Uint8Array, timeoutMs: number, onLog: LogSink): Promise<CallOutcome> {
+    if (this.#pending) throw new Error(`sandbox ${this.pid} is already running call ${this.#pending.id}`);
+    if (!this.#alive) throw new Error(`sandbox ${this.pid} has exited`);
+    this.#calls++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.kill("timeout", `no result after ${timeoutMs} ms`), timeoutMs);
+      this.#pending = { id, resolve, onLog, logBytesLeft: this.spec.maxLogBytes, timer };
+      this.#stdin.write(encodeFrame(NO_TOKEN, ToSandbox.call, id, payload)).catch(() => {});
+    });
+  }
+
+  /** SIGKILLs the process; a call in flight ends now with `died` and this reason. */
+  kill(reason: DeathReason, message?: string): void {
+    if (!this.#alive) return;
+    this.#killedFor ??= { reason, message };
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Already exited: the exit watcher reports it.
+    }
+    this.#settle({ kind: "died", death: this.#deathSoFar(null, null, "") });
+  }
+
+  #settle(outcome: CallOutcome): void {
+    const pending = this.#pending;
+    if (!pending) return;
+    this.#pending = undefined;
+    clearTimeout(pending.timer);
+    pending.resolve(outcome);
+  }
+
+  #deathSoFar(exitCode: number | null, signal: Deno.Signal | null, stderr: string): Death {
+    const reason = this.#killedFor?.reason ?? (this.#reported?.kind === "exit" ? "exit" : "crash");
+    return { reason, exitCode, signal, stderr, error: this.#reported, message: this.#killedFor?.message };
+  }
+
+  async #watch(): Promise<Death> {
+    const [status, stderr] = await Promise.all([
+      this.#child.status,
+      tail(this.#child.stderr, STDERR_TAIL_BYTES),
+      this.#readFrames().catch((e) => this.kill("protocol", e instanceof Error ? e.message : String(e))),
+    ]);
+    this.#alive = false;
+    const death = this.#deathSoFar(status.code, status.signal, stderr);
+    this.#resolveReady({ ok: false, error: this.#reported, death });
+    this.#settle({ kind: "died", death });
+    return death;
+  }
+
+  async #readFrames(): Promise<void> {
+    let reader: FrameReader | undefined;
+    let head: Uint8Array = new Uint8Array(0);
+    for await (const chunk of this.#child.stdout) {
+      if (reader) {
+        reader.push(chunk);
+        continue;
+      }
+      // The first TOKEN_BYTES bytes are the frame token, written before any tool code ran.
+      head = concat(head, chunk);
+      if (head.length < TOKEN_BYTES) continue;
+      reader = new FrameReader(head.slice(0, TOKEN_BYTES), this.#maxFrameBytes(), {
+        frame: (type, id, payload) => this.#onFrame(type, id, payload),
+        stray: (bytes) => this.#log(this.#pending?.id ?? 0, "info", bytes),
+      });
+      reader.push(head.subarray(TOKEN_BYTES));
+    }
+  }
+
+  /** Outputs and log lines are capped in the sandbox; errors carry stacks and causes (at most ~200 KB). */
+  #maxFrameBytes(): number {
+    return Math.max(this.spec.maxOutputBytes, this.spec.maxLogBytes) + 1024 * 1024;
+  }
+
+  #onFrame(type: number, id: number, payload: Uint8Array): void {
+    const level = LOG_LEVEL_OF_FRAME[type];
+    if (level) return this.#log(id, level, payload);
+    switch (type) {
+      case FromSandbox.ready:
+        return this.#resolveReady({ ok: true });
+      case FromSandbox.loadError:
+        this.#reported = parseError(payload);
+        return this.#resolveReady({ ok: false, error: this.#reported });
+      case FromSandbox.exit:
+        this.#reported = parseError(payload);
+        return this.kill("exit");
+      case FromSandbox.result:
+        if (this.#pending?.id === id) this.#settle({ kind: "result", output: JSON.parse(decode(payload)) });
+        return;
+      case FromSandbox.error:
+        if (this.#pending?.id === id) this.#settle({ kind: "error", error: parseError(payload) });
+        return;
+      default:
+        throw new ProtocolError(`unknown frame type ${type}`);
+    }
+  }
+
+  /** Delivers log bytes to the call they belong to, within its budget; other output is dropped. */
+  #log(id: number, level: LogLevel, bytes: Uint8Array): void {
+    const pending = this.#pending;
+    if (!pending || pending.id !== id || pending.logBytesLeft <= 0) return;
+    const kept = bytes.length > pending.logBytesLeft ? bytes.subarray(0, pending.logBytesLeft) : bytes;
+    pending.logBytesLeft -= kept.length;
+    const message = decode(kept).replace(/\n$/, "");
+    if (message !== "") pending.onLog(level, message);
+  }
+}
+
+function parseError(payload: Uint8Array): SandboxError {
+  return JSON.parse(decode(payload)) as SandboxError;
+}
+
+const textDecoder = new TextDecoder();
+function decode(bytes: Uint8Array): string {
+  return textDecoder.decode(bytes);
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/** Reads a stream to its end, keeping only the last `limit` bytes. */
+async function tail(stream: ReadableStream<Uint8Array>, limit: number): Promise<string> {
+  let kept: Uint8Array = new Uint8Array(0);
+  for await (const chunk of stream) {
+    kept = concat(kept, chunk);
+    if (kept.length > limit) kept = kept.slice(kept.length - limit);
+  }
+  // deno-lint-ignore no-control-regex
+  return decode(kept).replace(/\u001b\[[0-9;]*m/g, "");
+}

@@ -1,0 +1,310 @@
+/**
+ * Runs user tools in sandbox processes: the public API of the tool half of the system runtime.
+ *
+ * A call is checked against the tool's input schema here, runs in a warm sandbox process of its key
+ * (module, permissions, env) with a time limit, and its output is checked against the output schema here.
+ * See docs/runtime-sandbox.md for the permission model.
+ *
+ * Failure semantics: `run()` never throws; it returns `{ ok: false, failure }` with a
+ * {@linkcode ToolFailure}. A failure ends only its own call: a process that timed out, crashed or ran out of
+ * memory is killed and replaced, other calls are untouched. A tool may run more than once for one task
+ * (retries, a runtime that crashed before the result was recorded): tools with side effects should use
+ * `ctx.taskExecId` as their idempotency key.
+ *
+ * @module
+ */
+import { dirname, isAbsolute } from "node:path";
+import { checkToolModule } from "./import_policy.ts";
+import { MemoryWatch } from "./memory_watch.ts";
+import { normalizePermissions, permissionsKey, sandboxEnv, type ToolPermissions } from "./permissions.ts";
+import { SandboxPool } from "./pool.ts";
+import type { CallContext, LogLevel } from "./protocol.ts";
+import { type FailureContext, failureFromDeath, failureFromError } from "./sandbox_failures.ts";
+import { type CallOutcome, SandboxProcess, type SandboxSpec } from "./sandbox_process.ts";
+import { describeViolations, SchemaCache } from "./schema_validator.ts";
+import { ToolFailure } from "./tool_failure.ts";
+
+export { ToolFailure } from "./tool_failure.ts";
+export type { ToolFailureCode } from "./tool_failure.ts";
+export type { ToolPermissions } from "./permissions.ts";
+
+/** One call of a tool. */
+export interface ToolCall {
+  toolId: string;
+  /** Absolute path of the tool's `.ts` module. */
+  executePath: string;
+  input: unknown;
+  permissions?: ToolPermissions;
+  /** Values for the sandbox's environment; the tool can read only the names in `permissions.env`. */
+  env?: Record<string, string>;
+  /** Bounds the whole call: waiting for a sandbox, starting it, and running the tool. */
+  timeoutMs: number;
+  inputSchema?: Record<string, unknown>;
+  outputSchema?: Record<string, unknown>;
+  context: CallContext;
+  onLog?: (entry: { level: LogLevel; message: string }) => void;
+}
+
+export type ToolResult =
+  | { ok: true; output: unknown; durationMs: number }
+  | { ok: false; failure: ToolFailure; durationMs: number };
+
+export interface ToolRunnerOptions {
+  /** Idle processes kept per key after calls end. Default 2. */
+  maxWarmPerKey?: number;
+  /** Sandbox processes alive at once, idle or busy. Default: twice the CPU count, at least 4. */
+  maxProcesses?: number;
+  /** V8 heap limit of each sandbox, MB. Default 256. */
+  heapLimitMb?: number;
+  /** Resident memory ceiling of each sandbox, MB (covers ArrayBuffers, outside the heap). Default 2 × heap + 64. */
+  memoryLimitMb?: number;
+  /** Largest output, as UTF-8 JSON. Default 4 MiB. */
+  maxOutputBytes?: number;
+  /** Log bytes per call (console output included); the rest is dropped. Default 256 KiB. */
+  maxLogBytes?: number;
+  /** Time for a new sandbox to load its tool module. Default 10 s. */
+  startTimeoutMs?: number;
+}
+
+export interface ToolRunnerStats {
+  /** Sandbox processes alive, and how many are idle, running a call, or starting. */
+  processes: number;
+  idle: number;
+  busy: number;
+  starting: number;
+  /** Calls waiting for a process. */
+  waiting: number;
+  /** Processes started since the runner was created. */
+  spawned: number;
+  pids: number[];
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Runs tool calls in sandboxed, pooled `deno run` processes.
+ *
+ * @example
+ * ```ts ignore
+ * import { ToolRunner } from "./tool_runner.ts";
+ * const runner = new ToolRunner();
+ * const result = await runner.run({
+ *   toolId: "greet",
+ *   executePath: "/srv/project/tools/greet.ts",
+ *   input: { name: "Ada" },
+ *   timeoutMs: 5_000,
+ *   context: { workflowId: "w", workflowExecId: "we", taskId: "t", taskExecId: "te", attempt: 1 },
+ * });
+ * if (!result.ok) console.error(result.failure.code, result.failure.message);
+ * await runner.close();
+ * ```
+ */
+export class ToolRunner {
+  readonly #limits: Required<ToolRunnerOptions>;
+  readonly #pool: SandboxPool;
+  readonly #memory: MemoryWatch;
+  readonly #schemas = new SchemaCache();
+  #nextCallId = 0;
+  #closed = false;
+
+  constructor(opts: ToolRunnerOptions = {}) {
+    const heapLimitMb = positiveInteger("heapLimitMb", opts.heapLimitMb ?? 256);
+    this.#limits = {
+      maxWarmPerKey: nonNegativeInteger("maxWarmPerKey", opts.maxWarmPerKey ?? 2),
+      maxProcesses: positiveInteger(
+        "maxProcesses",
+        opts.maxProcesses ?? Math.max(4, navigator.hardwareConcurrency * 2),
+      ),
+      heapLimitMb,
+      memoryLimitMb: positiveInteger("memoryLimitMb", opts.memoryLimitMb ?? heapLimitMb * 2 + 64),
+      maxOutputBytes: positiveInteger("maxOutputBytes", opts.maxOutputBytes ?? 4 * 1024 * 1024),
+      maxLogBytes: positiveInteger("maxLogBytes", opts.maxLogBytes ?? 256 * 1024),
+      startTimeoutMs: positiveInteger("startTimeoutMs", opts.startTimeoutMs ?? 10_000),
+    };
+    this.#memory = new MemoryWatch(this.#limits.memoryLimitMb * 1024 * 1024);
+    this.#pool = new SandboxPool({
+      maxWarmPerKey: this.#limits.maxWarmPerKey,
+      maxProcesses: this.#limits.maxProcesses,
+      startTimeoutMs: this.#limits.startTimeoutMs,
+      spawn: async (spec) => {
+        const process = SandboxProcess.spawn(spec, await checkToolModule(spec.executePath));
+        this.#memory.watch(process);
+        return process;
+      },
+      startFailure: (spec, outcome) => {
+        const ctx = this.#failureContext(undefined, spec.executePath, this.#limits.startTimeoutMs);
+        if (outcome.error) return failureFromError(ctx, outcome.error);
+        return failureFromDeath(ctx, outcome.death!);
+      },
+    });
+  }
+
+  /** Runs one call. Never throws: a failure is returned as `{ ok: false, failure }`. */
+  async run(call: ToolCall): Promise<ToolResult> {
+    const started = performance.now();
+    try {
+      const output = await this.#run(call, started);
+      return { ok: true, output, durationMs: performance.now() - started };
+    } catch (e) {
+      const failure = e instanceof ToolFailure
+        ? e
+        : new ToolFailure("tool_crashed", `Tool "${call.toolId}" failed in the runtime: ${String(e)}`, {
+          cause: e,
+        });
+      return { ok: false, failure, durationMs: performance.now() - started };
+    }
+  }
+
+  /**
+   * Starts a sandbox for a tool ahead of its first call, unless one is already idle or starting, or the
+   * process limit is reached. `env` must be what the calls will pass, since it is part of the pool key.
+   *
+   * @throws {ToolFailure} when the module is refused or cannot be loaded.
+   */
+  async warm(
+    executePath: string,
+    permissions?: ToolPermissions,
+    env?: Record<string, string>,
+  ): Promise<void> {
+    this.#assertOpen();
+    const { key, spec } = this.#sandboxFor(executePath, permissions, env);
+    await this.#pool.warm(key, spec);
+  }
+
+  /** Kills every sandbox process; calls in flight fail `tool_crashed`. Resolves when all have exited. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#memory.stop();
+    await this.#pool.close();
+  }
+
+  stats(): ToolRunnerStats {
+    return this.#pool.stats();
+  }
+
+  async #run(call: ToolCall, started: number): Promise<unknown> {
+    this.#assertOpen();
+    const deadline = started + call.timeoutMs;
+    if (call.inputSchema) this.#check("input", call, call.input, call.inputSchema);
+    const payload = this.#payload(call);
+    const { key, spec } = this.#sandboxFor(call.executePath, call.permissions, call.env);
+    const process = await this.#pool.acquire(key, spec, deadline);
+    const outcome = await this.#call(process, call, payload, deadline);
+    this.#pool.release(process, outcome.kind !== "died");
+    const ctx = this.#failureContext(call.toolId, call.executePath, call.timeoutMs);
+    if (outcome.kind === "error") throw failureFromError(ctx, outcome.error);
+    if (outcome.kind === "died") throw failureFromDeath(ctx, outcome.death);
+    if (call.outputSchema) this.#check("output", call, outcome.output, call.outputSchema);
+    return outcome.output;
+  }
+
+  #call(
+    process: SandboxProcess,
+    call: ToolCall,
+    payload: Uint8Array,
+    deadline: number,
+  ): Promise<CallOutcome> {
+    this.#nextCallId = this.#nextCallId >= 0xffffffff ? 1 : this.#nextCallId + 1;
+    const onLog = call.onLog;
+    const sink = (level: LogLevel, message: string) => {
+      try {
+        onLog?.({ level, message });
+      } catch {
+        // A failing log consumer must not fail the call.
+      }
+    };
+    return process.call(this.#nextCallId, payload, Math.max(1, deadline - performance.now()), sink);
+  }
+
+  #payload(call: ToolCall): Uint8Array {
+    let json: string;
+    try {
+      json = JSON.stringify({ input: call.input ?? null, ctx: call.context });
+    } catch (cause) {
+      throw new ToolFailure("tool_input_invalid", `Input of tool "${call.toolId}" is not JSON-serialisable`, {
+        cause,
+      });
+    }
+    return encoder.encode(json);
+  }
+
+  #check(which: "input" | "output", call: ToolCall, value: unknown, schema: Record<string, unknown>): void {
+    const code = which === "input" ? "tool_input_invalid" : "tool_output_invalid";
+    let violations;
+    try {
+      violations = this.#schemas.get(schema)(value);
+    } catch (cause) {
+      throw new ToolFailure(
+        code,
+        `The ${which} schema of tool "${call.toolId}" is invalid: ${String(cause)}`,
+        {
+          cause,
+        },
+      );
+    }
+    if (violations.length === 0) return;
+    throw new ToolFailure(
+      code,
+      `Tool "${call.toolId}" ${which} is invalid: ${describeViolations(violations)}`,
+      {
+        details: { violations },
+      },
+    );
+  }
+
+  #sandboxFor(
+    executePath: string,
+    permissions: ToolPermissions | undefined,
+    env: Record<string, string> | undefined,
+  ): { key: string; spec: SandboxSpec } {
+    if (!isAbsolute(executePath)) {
+      throw new ToolFailure("tool_module_invalid", `Tool module path must be absolute: "${executePath}"`);
+    }
+    const perms = normalizePermissions(permissions, dirname(executePath));
+    const sandboxVars = sandboxEnv(perms, env);
+    const key = `${executePath}\n${permissionsKey(perms)}\n${
+      JSON.stringify(Object.entries(sandboxVars).sort())
+    }`;
+    const spec: SandboxSpec = {
+      executePath,
+      permissions: perms,
+      env: sandboxVars,
+      heapLimitMb: this.#limits.heapLimitMb,
+      maxOutputBytes: this.#limits.maxOutputBytes,
+      maxLogBytes: this.#limits.maxLogBytes,
+    };
+    return { key, spec };
+  }
+
+  #failureContext(toolId: string | undefined, executePath: string, timeoutMs: number): FailureContext {
+    return {
+      toolId,
+      executePath,
+      timeoutMs,
+      heapLimitMb: this.#limits.heapLimitMb,
+      maxOutputBytes: this.#limits.maxOutputBytes,
+    };
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ToolFailure("tool_crashed", "The tool runner is closed");
+  }
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new RangeError(
+      `Cannot create ToolRunner as '${name}' must be a positive integer: current value is ${value}`,
+    );
+  }
+  return value;
+}
+
+function nonNegativeInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(
+      `Cannot create ToolRunner as '${name}' must be a non-negative integer: current value is ${value}`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,164 @@
+/**
+ * Warm pool behaviour: reuse without spawning, one call per process at a time, the process bound, eviction
+ * across keys, queueing under the bound, and keys that separate permissions and env.
+ */
+import assert from "node:assert/strict";
+import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
+import { call, eventually, ToolDir } from "./_helpers.ts";
+
+const SLEEPER =
+  `export default async (ms: number) => { await new Promise((r) => setTimeout(r, ms)); return Deno.pid; };`;
+
+Deno.test("warm pool", async (t) => {
+  const dir = new ToolDir();
+  const sleeper = dir.tool("sleeper", SLEEPER);
+  const other = dir.tool("other", SLEEPER);
+
+  await t.step("a second call reuses the warm process instead of spawning", async () => {
+    const runner = new ToolRunner();
+    try {
+      const first = await runner.run(call(sleeper, 0));
+      const second = await runner.run(call(sleeper, 0));
+      assert.ok(first.ok && second.ok);
+      assert.equal(first.output, second.output, "same sandbox pid");
+      assert.equal(runner.stats().spawned, 1);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  await t.step("warm() starts a process ahead of the first call", async () => {
+    const runner = new ToolRunner();
+    try {
+      await runner.warm(sleeper);
+      assert.deepEqual({ ...runner.stats(), pids: [] }, {
+        processes: 1,
+        idle: 1,
+        busy: 0,
+        starting: 0,
+        waiting: 0,
+        spawned: 1,
+        pids: [],
+      });
+      const result = await runner.run(call(sleeper, 0));
+      assert.ok(result.ok);
+      assert.equal(runner.stats().spawned, 1);
+      await assert.rejects(runner.warm(dir.tool("broken", `export const nothing = 1;`)), {
+        name: "ToolFailure",
+        code: "tool_module_invalid",
+      });
+    } finally {
+      await runner.close();
+    }
+  });
+
+  await t.step("concurrent calls run in parallel, and a process runs one call at a time", async () => {
+    const runner = new ToolRunner({ maxProcesses: 4, maxWarmPerKey: 2 });
+    try {
+      const spans = dir.tool(
+        "spans",
+        `export default async (ms: number) => {
+           const start = performance.timeOrigin + performance.now();
+           await new Promise((r) => setTimeout(r, ms));
+           return { pid: Deno.pid, start, end: performance.timeOrigin + performance.now() };
+         };`,
+      );
+      const started = performance.now();
+      const results = await Promise.all([1, 2, 3, 4, 5, 6].map(() => runner.run(call(spans, 300))));
+      const elapsed = performance.now() - started;
+      const runs = results.map((
+        r,
+      ) => (assert.ok(r.ok), r.output as { pid: number; start: number; end: number }));
+      for (const a of runs) {
+        for (const b of runs) {
+          if (a !== b && a.pid === b.pid) {
+            assert.ok(a.end <= b.start || b.end <= a.start, "calls overlapped in one process");
+          }
+        }
+      }
+      assert.ok(elapsed < 6 * 300, `6 × 300 ms calls on 4 processes took ${elapsed} ms`);
+      assert.ok(runner.stats().spawned <= 4);
+      assert.equal(runner.stats().idle, 2, "idle processes beyond maxWarmPerKey are stopped");
+    } finally {
+      await runner.close();
+    }
+  });
+
+  await t.step("maxProcesses bounds the processes; the other calls wait their turn", async () => {
+    const runner = new ToolRunner({ maxProcesses: 2 });
+    try {
+      const running = [1, 2, 3, 4].map(() => runner.run(call(sleeper, 250)));
+      assert.ok(await eventually(() => runner.stats().waiting === 2));
+      assert.equal(runner.stats().processes, 2);
+      const results = await Promise.all(running);
+      assert.ok(results.every((r) => r.ok));
+      assert.equal(runner.stats().spawned, 2, "waiting calls reused the two processes");
+    } finally {
+      await runner.close();
+    }
+  });
+
+  await t.step("at the bound, an idle process of another key is evicted", async () => {
+    const runner = new ToolRunner({ maxProcesses: 1 });
+    try {
+      assert.ok((await runner.run(call(sleeper, 0))).ok);
+      const result = await runner.run(call(other, 0));
+      assert.ok(result.ok);
+      assert.equal(runner.stats().spawned, 2);
+      assert.equal(runner.stats().processes, 1);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  await t.step("a call waiting for a process longer than its time limit fails tool_timeout", async () => {
+    const runner = new ToolRunner({ maxProcesses: 1 });
+    try {
+      const long = runner.run(call(sleeper, 800));
+      assert.ok(await eventually(() => runner.stats().busy === 1));
+      const queued = await runner.run(call(other, 0, { timeoutMs: 200 }));
+      assert.ok(!queued.ok);
+      assert.equal(queued.failure.code, "tool_timeout");
+      assert.ok((await long).ok, "the running call is not disturbed");
+    } finally {
+      await runner.close();
+    }
+  });
+
+  await t.step("a killed process is replaced in the background", async () => {
+    const runner = new ToolRunner();
+    try {
+      await runner.warm(sleeper);
+      const timedOut = await runner.run(call(sleeper, 5_000, { timeoutMs: 200 }));
+      assert.ok(!timedOut.ok && timedOut.failure.code === "tool_timeout");
+      assert.ok(await eventually(() => runner.stats().idle === 1 && runner.stats().spawned === 2));
+      const next = await runner.run(call(sleeper, 0));
+      assert.ok(next.ok);
+      assert.equal(runner.stats().spawned, 2, "the next call found the replacement warm");
+    } finally {
+      await runner.close();
+    }
+  });
+
+  await t.step("different permissions or env values get different processes", async () => {
+    const runner = new ToolRunner();
+    try {
+      const plain = await runner.run(call(sleeper, 0));
+      const withNet = await runner.run(call(sleeper, 0, { permissions: { net: ["127.0.0.1"] } }));
+      const withEnvA = await runner.run(call(sleeper, 0, { permissions: { env: ["K"] }, env: { K: "a" } }));
+      const withEnvB = await runner.run(call(sleeper, 0, { permissions: { env: ["K"] }, env: { K: "b" } }));
+      const unlistedEnv = await runner.run(call(sleeper, 0, { env: { K: "c" } }));
+      const pids = [plain, withNet, withEnvA, withEnvB].map((r) => (r.ok ? r.output : undefined));
+      assert.equal(new Set(pids).size, 4);
+      assert.equal(
+        unlistedEnv.ok && unlistedEnv.output,
+        pids[0],
+        "values the tool cannot read do not split the pool",
+      );
+    } finally {
+      await runner.close();
+    }
+  });
+
+  dir.cleanup();
+});

@@ -26,7 +26,7 @@ import { runSchemagen } from "./commands/schemagen.ts";
 import { runStart } from "./commands/start.ts";
 import { runValidate } from "./commands/validate.ts";
 import { formatDiagnostics } from "./diagnostics_output.ts";
-import { ENV, envValue, parsePort, serverUrl } from "./settings.ts";
+import { ENV, envValue, parseBodyLimit, parsePort, serverUrl } from "./settings.ts";
 import { type Role, ROLES } from "./stack.ts";
 import { paintFor } from "./terminal.ts";
 import { versionInfo } from "./version.ts";
@@ -58,6 +58,8 @@ function buildProgram(setExit: (code: number) => void): Command {
     );
   const apiKeyOption = () => new Option("--api-key <key>", `API key (env ${ENV.apiKey})`);
   const jsonOption = () => new Option("--json", "print JSON instead of text");
+  const bodyLimitOption = () =>
+    new Option("--body-limit <bytes>", `API request body limit (env ${ENV.bodyLimit}; default 1 MiB)`);
   const run = (fn: () => Promise<number>) => async () => setExit(await fn());
 
   program.command("init").description("scaffold a new project (compozy.yaml, a workflow, a tool, an agent)")
@@ -71,6 +73,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       new Option("--port <port>", `API port (env ${ENV.port})`).default(envValue(ENV.port) ?? "3001"),
     )
     .option("--watch", "reload definitions when project files change", false)
+    .addOption(bodyLimitOption())
     .addOption(new Option("--nats-url <url>", `use this NATS instead of a managed one (env ${ENV.natsUrl})`))
     .addOption(apiKeyOption())
     .action((o) =>
@@ -81,6 +84,7 @@ function buildProgram(setExit: (code: number) => void): Command {
           watch: o.watch,
           natsUrl: o.natsUrl ?? envValue(ENV.natsUrl),
           apiKey: o.apiKey ?? envValue(ENV.apiKey),
+          bodyLimitBytes: parseBodyLimit(o.bodyLimit ?? envValue(ENV.bodyLimit)),
         })
       )()
     );
@@ -100,6 +104,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     )
     .addOption(apiKeyOption())
     .addOption(new Option("--instance-id <id>", `stable id of this process (env ${ENV.instanceId})`))
+    .addOption(bodyLimitOption())
     .action((o) =>
       run(() =>
         runStart({
@@ -111,6 +116,7 @@ function buildProgram(setExit: (code: number) => void): Command {
           natsUrl: o.natsUrl ?? envValue(ENV.natsUrl),
           apiKey: o.apiKey ?? envValue(ENV.apiKey),
           instanceId: o.instanceId ?? envValue(ENV.instanceId),
+          bodyLimitBytes: parseBodyLimit(o.bodyLimit ?? envValue(ENV.bodyLimit)),
         })
       )()
     );

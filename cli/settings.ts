@@ -15,6 +15,7 @@ export const ENV = {
   apiKey: "COMPOZY_API_KEY",
   server: "COMPOZY_SERVER",
   instanceId: "COMPOZY_INSTANCE_ID",
+  bodyLimit: "COMPOZY_BODY_LIMIT",
 } as const;
 
 export function envValue(name: string): string | undefined {
@@ -40,4 +41,14 @@ export function serverUrl(flag: string | undefined): string {
   } catch {
     throw new CliError(`Invalid server URL '${url}': expected e.g. http://127.0.0.1:3001`);
   }
+}
+
+/** Parses a body limit in bytes (`--body-limit` or `COMPOZY_BODY_LIMIT`); undefined keeps the default. */
+export function parseBodyLimit(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const bytes = Number(value);
+  if (!Number.isInteger(bytes) || bytes < 1) {
+    throw new CliError(`Invalid body limit '${value}': expected a positive number of bytes`);
+  }
+  return bytes;
 }

@@ -52,6 +52,8 @@ export interface StackOptions {
   version: VersionInfo;
   /** Accept deployments without an API key (dev on loopback). */
   allowUnauthenticatedDeploy?: boolean;
+  /** Request body limit of the API; default 1 MiB. */
+  bodyLimitBytes?: number;
 }
 
 export class Stack {
@@ -241,6 +243,7 @@ export class Stack {
       // A deployment must reach the engine and the runtime too: only a process running them all can load one.
       deploy: this.options.role === "all" ? (bundle) => this.deploy(bundle) : undefined,
       allowUnauthenticatedDeploy: this.options.allowUnauthenticatedDeploy,
+      bodyLimitBytes: this.options.bodyLimitBytes,
     });
   }
 }

@@ -24,6 +24,7 @@ export interface DevOptions {
   watch: boolean;
   natsUrl?: string;
   apiKey?: string;
+  bodyLimitBytes?: number;
 }
 
 /** How long `dev` waits for the engine and the runtime to answer before saying which one does not. */
@@ -41,6 +42,7 @@ export async function runDev(options: DevOptions): Promise<number> {
     hostname: "127.0.0.1",
     natsUrl: options.natsUrl,
     apiKey: options.apiKey,
+    bodyLimitBytes: options.bodyLimitBytes,
     // Stable per project: a restarted dev takes its own leases back at once.
     instanceId: `dev-${createHash("sha256").update(projectDir).digest("hex").slice(0, 12)}`,
     version: versionInfo(),

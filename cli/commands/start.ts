@@ -21,6 +21,7 @@ export interface StartOptions {
   host: string;
   natsUrl?: string;
   apiKey?: string;
+  bodyLimitBytes?: number;
   instanceId?: string;
 }
 
@@ -38,6 +39,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     hostname: options.host,
     natsUrl: options.natsUrl,
     apiKey: options.apiKey,
+    bodyLimitBytes: options.bodyLimitBytes,
     // Without a configured id, a restarted process gets a new one and takes over leases once they expire.
     instanceId: options.instanceId ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "-")}-${Deno.pid}`,
     version: versionInfo(),

@@ -43,6 +43,9 @@ tasks:
     with: { name: "{{ .workflow.input.name }}" }
 `,
   "workflows/other.yaml": `id: other
+triggers:
+  - type: webhook
+    config: { url: /broken, secret: "{{ .env.NOT_SET_ANYWHERE }}" }
 tools:
   - id: say
     execute: ./tools/say.ts

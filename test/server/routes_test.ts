@@ -566,6 +566,14 @@ Deno.test("webhooks", async (t) => {
     assert.deepEqual((await again.json()).exec_id, (await first.json()).exec_id);
     assert.deepEqual(client.triggers[0].options.idempotencyKey, "webhook:/greet:evt-1");
   });
+  await t.step(
+    "a secret that cannot be rendered refuses every call instead of accepting unsigned ones",
+    async () => {
+      const { app, client } = setup();
+      await assertError(await app.request("/api/webhooks/broken", json({})), 500, "webhook_misconfigured");
+      assert.equal(client.triggers.length, 0);
+    },
+  );
   await t.step("unknown path is 404", async () => {
     await assertError(await setup().app.request("/api/webhooks/nope", json({})), 404, "webhook_not_found");
   });

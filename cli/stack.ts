@@ -212,11 +212,9 @@ export class Stack {
   }
 
   private async swap(options: { projectDir?: string; restartRuntime?: boolean }): Promise<Project> {
-    if (this.options.role === "runtime") {
-      await this.runtime?.restart();
-      throw new CliError("A runtime-only process has no project to reload");
-    }
-    const dir = options.projectDir ?? this.currentProject!.root;
+    const current = this.currentProject;
+    if (!current) throw new CliError(`A --role ${this.options.role} process has no project to reload`);
+    const dir = options.projectDir ?? current.root;
     const project = await loadProject(dir);
     if (this.runsEngine) {
       await this.schedules?.stop();

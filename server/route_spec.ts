@@ -6,6 +6,7 @@
  */
 import type { Context, Hono } from "hono";
 import type { z } from "zod";
+import { ApiError } from "./api_error.ts";
 import { parseJsonBody, readRawBody, validateRequest } from "./request_body.ts";
 
 export interface ResponseSpec {
@@ -88,7 +89,9 @@ export function registerRoutes(app: Hono, routes: readonly RouteSpec[], options:
         if (!spec.body.raw) {
           body = parseJsonBody(c, raw);
           if (body === undefined && spec.body.required) {
-            body = validateRequest(spec.body.schema, null, "body");
+            throw new ApiError(400, "validation_failed", "A JSON body is required", [
+              { path: "/", message: "required" },
+            ]);
           }
           body = validateRequest(spec.body.schema, body, "body");
         }

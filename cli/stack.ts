@@ -91,10 +91,11 @@ export class Stack {
       : await ManagedNatsServer.start({ storeDir: join(options.stateDir, "nats") });
     const natsUrl = options.natsUrl ?? managed!.url;
     let nc: NatsConnection | undefined;
+    let bus: Bus;
     try {
       nc = await connectNats(natsUrl, { name: `compozy-${options.role}-${options.instanceId}` });
       await provisionJetStream(nc);
-      const bus = new Bus(nc, {
+      bus = new Bus(nc, {
         source: options.role === "api" || options.role === "runtime" ? options.role : "engine",
       });
       await configureLogging({
@@ -102,14 +103,20 @@ export class Stack {
         bus,
         instanceId: options.instanceId,
       });
-      const stack = new Stack(options, natsUrl, nc, bus, managed, project, natsHealthCheck(nc));
-      await stack.startComponents();
-      return stack;
     } catch (e) {
       await nc?.close().catch(() => {});
       await managed?.stop();
       throw e;
     }
+    const stack = new Stack(options, natsUrl, nc, bus, managed, project, natsHealthCheck(nc));
+    try {
+      await stack.startComponents();
+    } catch (e) {
+      // E.g. the API port is taken after the engine and the runtime started: stop what did start.
+      await stack.stop();
+      throw e;
+    }
+    return stack;
   }
 
   get project(): Project | undefined {

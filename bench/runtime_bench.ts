@@ -3,7 +3,9 @@
  * - warm: the sandbox process of the tool is already running (the usual case), sequential calls;
  * - cold: no process for the tool exists, so the call spawns `deno run`, loads the module in the sandbox's
  *   worker and then runs (the module graph check is cached, as it is after a tool's first call);
- * - first call: a cold call that also checks the module graph with `deno info`.
+ * - first call: a cold call that also checks the module graph with `deno info`;
+ * - floors, for comparison: a bare `deno` process until its first output byte, and the same process
+ *   creating one empty worker (what a sandbox's host thread does before it can load the tool).
  *
  * Run: `deno run -A bench/runtime_bench.ts`
  *
@@ -45,6 +47,12 @@ export async function benchRuntime(): Promise<Array<Record<string, string | numb
       await warm("warm call, input and output schemas", call({ inputSchema: SCHEMA, outputSchema: SCHEMA })),
       await warm("warm call, 64 KiB input and output", call({ input: { blob: "x".repeat(64 * 1024) } })),
       await cold(call()),
+      await floor("floor: deno process start", "Deno.stdout.writeSync(new Uint8Array(1))"),
+      await floor(
+        "floor: deno process start + empty worker",
+        `const w = new Worker("data:text/javascript,postMessage(1)", { type: "module" });
+         w.onmessage = () => Deno.stdout.writeSync(new Uint8Array(1));`,
+      ),
     ];
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -104,6 +112,28 @@ async function firstCall(dir: string): Promise<Record<string, string | number>> 
   } finally {
     await runner.close();
   }
+}
+
+/** Spawn to first stdout byte of `deno eval <source>`, with the sandbox's clean environment. */
+async function floor(name: string, source: string): Promise<Record<string, string | number>> {
+  const samples: number[] = [];
+  for (let i = 0; i < COLD_SPAWNS; i++) {
+    const started = performance.now();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-config", source],
+      clearEnv: true,
+      env: { DENO_DISABLE_NODE_SHIM: "1" },
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    await reader.read();
+    samples.push(performance.now() - started);
+    await reader.cancel();
+    child.kill("SIGKILL");
+    await child.status;
+  }
+  return row(name, samples);
 }
 
 function row(name: string, samples: number[]): Record<string, string | number> {

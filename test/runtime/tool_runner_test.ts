@@ -30,6 +30,13 @@ Deno.test("ToolRunner runs tools and names every failure", async (t) => {
       assert.deepEqual(result, { ok: true, output: 42, durationMs: result.durationMs });
     });
 
+    await t.step("a literal dynamic import of a file in the tool's folder works", async () => {
+      dir.tool("lazy", `export const lazy = "loaded later";`);
+      const tool = dir.tool("imports_lazily", `export default async () => (await import("./lazy.ts")).lazy;`);
+      const result = await runner.run(call(tool, null));
+      assert.deepEqual(result.ok && result.output, "loaded later");
+    });
+
     await t.step("a tool that returns nothing succeeds with null", async () => {
       const result = await runner.run(call(dir.tool("void", `export default () => {};`), {}));
       assert.ok(result.ok);

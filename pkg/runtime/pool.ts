@@ -73,11 +73,8 @@ export class SandboxPool {
       const timer = setTimeout(() => {
         const at = this.#waiters.indexOf(waiter);
         if (at !== -1) this.#waiters.splice(at, 1);
-        reject(
-          new ToolFailure("tool_timeout", `No sandbox became free for ${spec.executePath} in time`, {
-            details: { phase: "starting" },
-          }),
-        );
+        const message = `No sandbox for ${spec.executePath} was ready before the call's time limit`;
+        reject(new ToolFailure("tool_timeout", message, { details: { phase: "waiting for a sandbox" } }));
       }, Math.max(0, deadline - performance.now()));
       const waiter: Waiter = {
         key,
@@ -101,10 +98,13 @@ export class SandboxPool {
     this.#addIdle(key, process);
   }
 
-  /** Starts one process for `key` unless one is idle or starting; resolves when it is ready. */
+  /**
+   * Starts one process for `key` and resolves when it is ready, unless one is idle or already starting, or
+   * the process limit is reached (warming never evicts).
+   */
   async warm(key: string, spec: SandboxSpec): Promise<void> {
     const pool = this.#keyPool(key, spec);
-    if (pool.idle.length > 0 || pool.starting > 0 || !this.#makeRoom()) return;
+    if (pool.idle.length > 0 || pool.starting > 0 || !this.#hasRoom()) return;
     const outcome = await this.#start(key, spec);
     if (!outcome.ok) throw outcome.failure;
   }
@@ -178,10 +178,7 @@ export class SandboxPool {
       if (!this.#makeRoom()) return;
       comingFor.set(waiter.key, 0);
       void this.#start(waiter.key, waiter.spec).then((outcome) => {
-        const at = this.#waiters.indexOf(waiter);
-        if (outcome.ok || at === -1) return;
-        this.#waiters.splice(at, 1);
-        waiter.reject(outcome.failure);
+        if (!outcome.ok) this.#failWaiters(waiter.key, outcome.failure);
       });
     }
   }
@@ -191,7 +188,7 @@ export class SandboxPool {
    * (one eviction at a time) and serves the waiters again once it has exited.
    */
   #makeRoom(): boolean {
-    if (this.#live.size + this.#spawning < this.#opts.maxProcesses) return true;
+    if (this.#hasRoom()) return true;
     if (this.#evicting > 0) return false;
     // Insertion order is idle order: a process leaves the map whenever it is taken.
     const victim = this.#idleSince.keys().next().value;
@@ -204,6 +201,19 @@ export class SandboxPool {
       this.#serve();
     });
     return false;
+  }
+
+  /** A process of this key failed to start: the calls waiting for one would fail the same way. */
+  #failWaiters(key: string, failure: ToolFailure): void {
+    for (const waiter of this.#waiters.filter((w) => w.key === key)) {
+      this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+      waiter.reject(failure);
+    }
+    this.#serve();
+  }
+
+  #hasRoom(): boolean {
+    return this.#live.size + this.#spawning < this.#opts.maxProcesses;
   }
 
   #removeIdle(process: SandboxProcess): void {
@@ -281,7 +291,7 @@ export class SandboxPool {
     // A call's process was killed (time-out, memory) or crashed: keep a warm replacement for the key's
     // next call. Never for a process that did not get as far as a call: its module may never load.
     const refill = !this.#closed && death.reason !== "closed" && process.calls > 0 &&
-      pool.idle.length + pool.starting === 0 && this.#live.size + this.#spawning < this.#opts.maxProcesses;
+      pool.idle.length + pool.starting === 0 && this.#hasRoom();
     if (refill) void this.#start(key, pool.spec);
     const used = pool.idle.length + pool.starting > 0 || [...this.#live.values()].includes(key) ||
       this.#waiters.some((w) => w.key === key);

@@ -125,6 +125,23 @@ Deno.test("warm pool", async (t) => {
     }
   });
 
+  await t.step("calls waiting for a module that fails to load all fail with its failure", async () => {
+    const runner = new ToolRunner({ maxProcesses: 1 });
+    try {
+      const broken = dir.tool("top_level_throw", `throw new Error("bad config");\nexport default () => 1;`);
+      const results = await Promise.all(
+        [1, 2, 3].map(() => runner.run(call(broken, 0, { timeoutMs: 5_000 }))),
+      );
+      for (const result of results) {
+        assert.ok(!result.ok);
+        assert.equal(result.failure.code, "tool_module_invalid");
+        assert.ok(result.durationMs < 2_000, `waited ${result.durationMs} ms`);
+      }
+    } finally {
+      await runner.close();
+    }
+  });
+
   await t.step("a killed process is replaced in the background", async () => {
     const runner = new ToolRunner();
     try {

@@ -123,13 +123,16 @@ export class NatsExecutionClient implements ExecutionClient {
 
   async waitForEnd(execId: string, timeoutMs: number): Promise<ExecutionState> {
     const deadline = Date.now() + timeoutMs;
-    let state = await this.require(execId);
+    let state: ExecutionState | undefined;
     let delay = 5;
-    while (!isTerminal(state.status) && Date.now() < deadline) {
+    while (true) {
+      // NATS may be restarting: a failed read is retried until the deadline.
+      state = (await this.store.get(execId).catch(() => undefined)) ?? state;
+      if ((state && isTerminal(state.status)) || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
       delay = Math.min(delay * 2, 100);
-      state = (await this.store.get(execId)) ?? state;
     }
+    if (!state) throw new ExecutionNotFoundError(execId);
     return state;
   }
 

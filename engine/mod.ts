@@ -18,6 +18,7 @@ import { createDriverServices } from "./domain/workflow/services.ts";
 import { WorkflowExecutor } from "./domain/workflow/workflow_executor.ts";
 import { notifyParent } from "./domain/workflow/parent_notifier.ts";
 import { NatsExecutionClient } from "./execution_client.ts";
+import { AcceptedExecutions } from "./accepted_executions.ts";
 import { Leases } from "./leases.ts";
 import { Orchestrator } from "./orchestrator.ts";
 import { StateManager } from "./state/state_manager.ts";
@@ -61,7 +62,8 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   const kvm = new Kvm(nc);
   const store = new StateStore(await kvm.open(BUCKETS.workflowExecutions));
   const leases = new Leases(await kvm.open(BUCKETS.leases), options.instanceId);
-  const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency), store);
+  const accepted = new AcceptedExecutions();
+  const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency), store, accepted);
   const stateManager = new StateManager(bus, store);
   const executor = new WorkflowExecutor({
     project,
@@ -70,6 +72,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     leases,
     services: createDriverServices(bus, project, store),
     ackWaitMs: options.ackWaitMs,
+    accepted,
     onEnded: (driver) => notifyParent(bus, driver),
   });
   orchestrator.start();

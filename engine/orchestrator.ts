@@ -14,6 +14,7 @@ import {
   type WorkflowTrigger,
   WorkflowTriggerReplySchema,
 } from "../pkg/pb/mod.ts";
+import type { AcceptedExecutions } from "./accepted_executions.ts";
 import type { Project } from "./domain/project/mod.ts";
 import { parseJsonBytes } from "./json_bytes.ts";
 import type { ExecutionState } from "./state/execution_state.ts";
@@ -29,6 +30,7 @@ export class Orchestrator {
     private readonly project: Project,
     private readonly idempotency: KV,
     private readonly store: StateStore,
+    private readonly accepted: AcceptedExecutions,
   ) {}
 
   start(): void {
@@ -84,6 +86,7 @@ export class Orchestrator {
         : null,
     };
     await Promise.all([started, this.store.put(initial, 0).catch(() => {/* the state manager was first */})]);
+    this.accepted.add(execId);
     await this.bus.publish(create(WorkflowExecuteSchema, {
       metadata: this.bus.metadata(correlationId, `${execId}:execute`),
       workflow: { id: workflowId, execId },

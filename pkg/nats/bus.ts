@@ -32,6 +32,8 @@ import { decodeAs, decodeBySubject, encode } from "./codec.ts";
 import { PublishError, RequestError } from "./errors.ts";
 import { buildSubject, deadLetterSubject } from "./subjects.ts";
 
+const RECONNECTED = Symbol("reconnected");
+
 /** Header carrying why a message was dead-lettered, and the subject it came from. */
 export const DLQ_REASON_HEADER = "Compozy-Dlq-Reason";
 export const DLQ_SUBJECT_HEADER = "Compozy-Dlq-Subject";
@@ -63,6 +65,8 @@ export type Outcome = { ack: true } | { nakDelayMs: number } | { term: string };
 
 export interface Delivery {
   subject: string;
+  /** The message's sequence in its stream. */
+  streamSequence: number;
   /** 1 for the first delivery. */
   deliveryCount: number;
   /** Extends the ack deadline while a long handler works. */
@@ -121,9 +125,22 @@ export class Bus {
   readonly js: JetStreamClient;
   private readonly publishDeadlineMs: number;
 
+  private reconnected = Promise.withResolvers<typeof RECONNECTED>();
+
   constructor(readonly nc: NatsConnection, readonly options: BusOptions) {
     this.js = jetstream(nc);
     this.publishDeadlineMs = options.publishDeadlineMs ?? 30_000;
+    this.watchReconnects();
+  }
+
+  /** Resolves `reconnected` at every reconnect: requests in flight across one are sent again. */
+  private async watchReconnects(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      if (status.type !== "reconnect") continue;
+      const current = this.reconnected;
+      this.reconnected = Promise.withResolvers();
+      current.resolve(RECONNECTED);
+    }
   }
 
   /** A new Metadata for a message of this component. */
@@ -190,7 +207,10 @@ export class Bus {
 
   /**
    * Sends a request/reply command on core NATS and decodes the reply. An unanswered request (no responder, or
-   * no reply in time) is retried until the deadline; an error reply from the responder is not.
+   * no reply in time) is retried until the deadline; an error reply from the responder is not. A request in
+   * flight when the connection is re-established is sent again at once: a reply sent while the server was
+   * down is lost. The responder may therefore see a request twice; request/reply commands are idempotent
+   * or at-least-once by contract (ARCHITECTURE.md, "Durability").
    */
   async request<R extends DescMessage>(
     message: BusMessage,
@@ -205,11 +225,17 @@ export class Bus {
     let attempt = 0;
     while (true) {
       attempt++;
-      let reply: Msg;
+      let reply: Msg | typeof RECONNECTED;
       try {
-        reply = await this.nc.request(subject, data, {
+        const sent = this.nc.request(subject, data, {
           timeout: Math.max(50, Math.min(timeout, deadline - Date.now())),
         });
+        reply = await Promise.race([sent, this.reconnected.promise]);
+        if (reply === RECONNECTED) {
+          sent.catch(() => {}); // Its reply, if any, comes too late to matter.
+          if (Date.now() < deadline) continue;
+          throw new Error("the connection was re-established and the deadline passed");
+        }
       } catch (e) {
         if (!isTransient(e) || Date.now() + delay >= deadline) {
           throw new RequestError(
@@ -348,6 +374,7 @@ export class Bus {
     try {
       const outcome = await handler(decoded, {
         subject: msg.subject,
+        streamSequence: msg.seq,
         deliveryCount,
         working: () => msg.working(),
       });
@@ -387,10 +414,17 @@ function safeToken(token: string | undefined): string {
   return token && /^[A-Za-z0-9_-]+$/.test(token) ? token : "unknown";
 }
 
+/**
+ * Failures that another attempt may not meet: time-outs, a server that is restarting (no responders,
+ * "jetstream is not enabled" while JetStream starts or stops), a connection being re-established.
+ */
 function isTransient(e: unknown): boolean {
   return e instanceof errors.TimeoutError || e instanceof errors.NoRespondersError ||
     e instanceof errors.RequestError || e instanceof errors.ConnectionError ||
-    (e instanceof Error && /timeout|no responders|disconnect|reconnect/i.test(e.message));
+    (e instanceof Error &&
+      /timeout|no responders|disconnect|reconnect|jetstream is not enabled|JetStreamNotEnabled|503/i.test(
+        `${e.name} ${e.message}`,
+      ));
 }
 
 function errorMessage(e: unknown): string {

@@ -7,6 +7,7 @@
  * Failure semantics: a task's result is recorded (one awaited JetStream write) before the next task is
  * dispatched, so a crash re-runs at most the unrecorded attempt of each running branch.
  */
+import { PublishError } from "../../../pkg/nats/mod.ts";
 import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
 import { TaskFailure, toTaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
@@ -21,6 +22,12 @@ import { runContainer } from "./containers.ts";
 export type Outcome =
   | { ok: true; output: unknown; route?: string | TaskConfig; skipped?: boolean; usage?: unknown }
   | { ok: false; failure: TaskFailure; next?: string };
+
+/**
+ * How a run of the driver ends: the execution ended, it parked (only waits are left), or the driver gave
+ * it up because its history could not be written (the command is redelivered and replayed later).
+ */
+export type DriverResult = "ended" | "parked" | "abandoned";
 
 /** Thrown into abandoned branches once the execution has ended (canceled, timed out, failed elsewhere). */
 export class ExecutionEnded extends Error {
@@ -54,8 +61,8 @@ export class ExecutionDriver {
   private paused: boolean;
   private pauseGate?: Promise<void>;
   private openGate?: () => void;
-  private settle!: (result: "ended" | "parked") => void;
-  private readonly settled: Promise<"ended" | "parked">;
+  private settle!: (result: DriverResult) => void;
+  private readonly settled: Promise<DriverResult>;
   private readonly results: Record<string, TaskResultView> = {};
   private parkTimer?: ReturnType<typeof setTimeout>;
   private deadlineTimer?: ReturnType<typeof setTimeout>;
@@ -85,14 +92,25 @@ export class ExecutionDriver {
     return this.ended;
   }
 
-  /** Runs until the execution ends or parks. */
-  run(): Promise<"ended" | "parked"> {
+  /** Runs until the execution ends, parks, or is abandoned. */
+  run(): Promise<DriverResult> {
     this.armWorkflowTimeout();
     if (this.paused) this.closeGate();
     this.program().catch((e) => {
-      if (!(e instanceof ExecutionEnded)) this.failWorkflow(toTaskFailure(e)).catch(() => {});
+      if (e instanceof ExecutionEnded) return;
+      if (e instanceof PublishError) return this.abandon();
+      this.failWorkflow(toTaskFailure(e)).catch(() => this.abandon());
     });
     return this.settled;
+  }
+
+  /**
+   * Gives the execution up without ending it: its outcome could not be recorded, so nothing may go on from
+   * memory. The activating command is redelivered and the execution replayed from what was recorded.
+   */
+  private abandon(): void {
+    this.ended = true;
+    this.finish("abandoned");
   }
 
   // ---- deliveries from outside ----
@@ -280,7 +298,8 @@ export class ExecutionDriver {
         this.results[task.id] = { output, status: "SUCCESS" };
         return { ok: true, output, route: result.route };
       } catch (e) {
-        if (e instanceof ExecutionEnded) throw e;
+        // The engine could not record (NATS is gone for longer than the publish deadline): not the task's fault.
+        if (e instanceof ExecutionEnded || e instanceof PublishError) throw e;
         const failure = toTaskFailure(e);
         this.assertRunning();
         if (failure.retryable && attempt < maxAttempts) {
@@ -486,10 +505,10 @@ export class ExecutionDriver {
     }, 0);
   }
 
-  private finish(result: "ended" | "parked"): void {
+  private finish(result: DriverResult): void {
     clearTimeout(this.deadlineTimer);
     for (const resolve of this.idleWaiters.splice(0)) resolve();
-    if (result === "ended") {
+    if (result !== "parked") {
       for (const waiter of this.waiters.values()) waiter.resolve({ reason: "ended", payload: null });
       this.waiters.clear();
     }

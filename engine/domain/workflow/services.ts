@@ -62,7 +62,7 @@ export function createDriverServices(bus: Bus, project: Project, store: StateSto
       },
     },
     signals: {
-      async send(d, signalId, payload, target) {
+      async send(_d, signalId, payload, target) {
         const targets = target ? [target] : (await store.findWaiting(signalId)).map((s) => s.exec_id);
         for (const execId of targets) {
           const state = target ? await store.get(execId) : undefined;
@@ -131,5 +131,3 @@ function prepareAgent(
     },
   };
 }
-
-export type { Workflow };

@@ -13,10 +13,11 @@ import type * as pb from "../../../pkg/pb/mod.ts";
 import { eventsOfExecution, readRunEvents } from "../../history/read_history.ts";
 import { foldReplayState, type ReplayState } from "../../history/replay_state.ts";
 import { parseJsonBytes } from "../../json_bytes.ts";
+import type { AcceptedExecutions } from "../../accepted_executions.ts";
 import type { Leases } from "../../leases.ts";
 import type { Project } from "../project/mod.ts";
 import type { DriverServices } from "./driver_services.ts";
-import { ExecutionDriver } from "./execution_driver.ts";
+import { type DriverResult, ExecutionDriver } from "./execution_driver.ts";
 
 export interface WorkflowExecutorOptions {
   project: Project;
@@ -26,12 +27,16 @@ export interface WorkflowExecutorOptions {
   services: DriverServices;
   /** Redelivery delay of an activating command whose engine died; default 30 s. */
   ackWaitMs?: number;
+  /** Executions this process's orchestrator accepted (see AcceptedExecutions). */
+  accepted?: AcceptedExecutions;
   /** Called after an execution ends, with its driver (e.g. to notify a parent workflow). */
   onEnded?: (driver: ExecutionDriver) => Promise<void>;
 }
 
 interface Active {
   driver: ExecutionDriver;
+  /** Resolves when the driver ends, parks or is abandoned. */
+  settled?: Promise<DriverResult>;
 }
 
 type Command = MessageShape<DescMessage> & {
@@ -82,9 +87,11 @@ export class WorkflowExecutor {
     switch (message.$typeName) {
       case "compozy.v1.WorkflowExecute": {
         const execute = message as MessageShape<typeof pb.WorkflowExecuteSchema>;
-        // The first delivery of an execute command is a fresh execution: no history to read.
-        const fresh = delivery.deliveryCount === 1 ? freshReplay(execute) : undefined;
-        return await this.withExecution(execId, correlationId, delivery, fresh, () => {});
+        // Accepted here and never activated: a fresh execution, with no history to read.
+        const fresh = this.options.accepted?.take(execId) ? freshReplay(execute) : undefined;
+        // A redelivered execute command for a running execution (its heartbeats were lost, e.g. while NATS
+        // restarted) is held like the original until the execution ends or parks, never acknowledged early.
+        return await this.withExecution(execId, correlationId, delivery, fresh, () => {}, true);
       }
       case "compozy.v1.WorkflowCancel": {
         const reason = (message as MessageShape<typeof pb.WorkflowCancelSchema>).reason || "canceled";
@@ -130,12 +137,17 @@ export class WorkflowExecutor {
     delivery: Delivery,
     fresh: ReplayState | undefined,
     act: (driver: ExecutionDriver) => Promise<void> | void,
+    holdWhileActive = false,
   ): Promise<Outcome | void> {
     const existing = this.active.get(execId) ?? await this.activating.get(execId);
-    if (existing) {
+    if (existing && existing !== NOTHING_TO_DO) {
       await act(existing.driver);
+      if (holdWhileActive && existing.settled) {
+        if (await this.hold(execId, delivery, existing.settled) === "abandoned") return { nakDelayMs: 1_000 };
+      }
       return;
     }
+    if (existing === NOTHING_TO_DO) return;
     const activation = this.activate(execId, correlationId, fresh);
     this.activating.set(execId, activation);
     let active: Active | undefined;
@@ -146,19 +158,29 @@ export class WorkflowExecutor {
     }
     if (active === undefined) return { nakDelayMs: 250 }; // Another engine drives it: try again shortly.
     if (active === NOTHING_TO_DO) return;
+    const settled = active.driver.run();
+    active.settled = settled;
+    try {
+      await act(active.driver);
+      const result = await this.hold(execId, delivery, settled);
+      if (result === "ended") await this.options.onEnded?.(active.driver);
+      if (result === "abandoned") return { nakDelayMs: 1_000 };
+    } finally {
+      this.active.delete(execId);
+      await this.options.leases.release(execId);
+    }
+  }
+
+  /** Keeps a command unacknowledged (and the lease fresh) until `settled` resolves. */
+  private async hold<T>(execId: string, delivery: Delivery, settled: Promise<T>): Promise<T> {
     const heartbeat = setInterval(() => {
       delivery.working();
       this.options.leases.refresh(execId);
     }, Math.max(250, Math.min(this.ackWaitMs, 15_000) / 3));
     try {
-      const settled = active.driver.run();
-      await act(active.driver);
-      const result = await settled;
-      if (result === "ended") await this.options.onEnded?.(active.driver);
+      return await settled;
     } finally {
       clearInterval(heartbeat);
-      this.active.delete(execId);
-      await this.options.leases.release(execId);
     }
   }
 

@@ -19,7 +19,7 @@ const SECRET = "e2e-webhook-secret";
 const DRAIN_TIMEOUT_MS = 180_000;
 
 export async function benchApi(): Promise<Array<Record<string, string | number>>> {
-  const dev = await startDev(FIXTURE_PROJECT);
+  const dev = await startDev({ fixture: FIXTURE_PROJECT });
   try {
     const load = await sendWebhooks(dev.url);
     const drain = await awaitTerminal(dev.url, load.accepted);

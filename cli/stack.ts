@@ -27,7 +27,9 @@ import {
   jetStreamLogSource,
   MetricsRegistry,
   natsHealthCheck,
+  type NatsLink,
   type VersionInfo,
+  watchNatsLink,
 } from "../server/mod.ts";
 import type { Hono } from "hono";
 import { unpackBundle } from "./bundle.ts";
@@ -75,8 +77,12 @@ export class Stack {
     private readonly bus: Bus,
     private readonly managedNats: ManagedNatsServer | undefined,
     private currentProject: Project | undefined,
-    readonly health: HealthCheck,
-  ) {}
+    private readonly link: NatsLink,
+  ) {
+    this.health = natsHealthCheck(nc, link);
+  }
+
+  readonly health: HealthCheck;
 
   static async start(options: StackOptions): Promise<Stack> {
     if (options.role !== "all" && !options.natsUrl) {
@@ -108,7 +114,8 @@ export class Stack {
       await managed?.stop();
       throw e;
     }
-    const stack = new Stack(options, natsUrl, nc, bus, managed, project, natsHealthCheck(nc));
+    const link = watchNatsLink(nc);
+    const stack = new Stack(options, natsUrl, nc, bus, managed, project, link);
     try {
       await stack.startComponents();
     } catch (e) {
@@ -168,6 +175,7 @@ export class Stack {
     await this.engine?.stop();
     await this.runtime?.stop();
     this.stopEngineMetrics?.();
+    this.link.stop();
     await this.nc.drain().catch(() => {});
     await this.managedNats?.stop();
   }
@@ -249,6 +257,7 @@ export class Stack {
       deploy: this.options.role === "all" ? (bundle) => this.deploy(bundle) : undefined,
       allowUnauthenticatedDeploy: this.options.allowUnauthenticatedDeploy,
       bodyLimitBytes: this.options.bodyLimitBytes,
+      natsConnected: () => this.link.connected,
     });
   }
 }

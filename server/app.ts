@@ -49,6 +49,8 @@ export interface AppOptions {
   allowUnauthenticatedDeploy?: boolean;
   /** Default 1 MiB. */
   bodyLimitBytes?: number;
+  /** Whether NATS is reachable now (see nats_link.ts); default always. */
+  natsConnected?: () => boolean;
 }
 
 export function createApp(options: AppOptions): Hono {
@@ -84,6 +86,7 @@ export function createApp(options: AppOptions): Hono {
   registerRoutes(app, routes, {
     bodyLimitBytes: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     authenticate: apiKeyCheck(options.apiKey),
+    natsConnected: options.natsConnected ?? (() => true),
   });
   app.notFound((c) => {
     throw new ApiError(404, "not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`);

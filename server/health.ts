@@ -7,6 +7,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ERROR_REPLY_HEADER } from "../pkg/nats/bus.ts";
+import type { NatsLink } from "./nats_link.ts";
 
 export interface ComponentHealth {
   status: "ok" | "unavailable";
@@ -29,10 +30,10 @@ export const HEALTH_SUBJECTS = {
 } as const;
 
 /** Probes NATS itself, then the engine and the runtime in parallel, each with `timeoutMs` (default 1 s). */
-export function natsHealthCheck(nc: NatsConnection, timeoutMs = 1_000): HealthCheck {
+export function natsHealthCheck(nc: NatsConnection, link: NatsLink, timeoutMs = 1_000): HealthCheck {
   return {
     async check() {
-      const nats = natsStatus(nc);
+      const nats = natsStatus(nc, link);
       const components: Record<string, ComponentHealth> = { nats };
       const probes = Object.entries(HEALTH_SUBJECTS).map(async ([name, subject]) => {
         components[name] = nats.status === "ok"
@@ -51,11 +52,10 @@ export function summarise(components: Record<string, ComponentHealth>): HealthRe
   return { status: ok ? "ok" : "unavailable", components };
 }
 
-function natsStatus(nc: NatsConnection): ComponentHealth {
-  if (nc.isClosed()) return { status: "unavailable", detail: "connection closed" };
-  // While reconnecting the client buffers; the server is not reachable from here.
-  const server = nc.info ? `${nc.info.server_name} ${nc.info.version}` : "connected";
-  return nc.isDraining() ? { status: "unavailable", detail: "draining" } : { status: "ok", detail: server };
+function natsStatus(nc: NatsConnection, link: NatsLink): ComponentHealth {
+  if (!link.connected) return { status: "unavailable", detail: link.detail };
+  if (nc.isDraining()) return { status: "unavailable", detail: "draining" };
+  return { status: "ok", detail: nc.info ? `${nc.info.server_name} ${nc.info.version}` : "connected" };
 }
 
 async function probe(nc: NatsConnection, subject: string, timeoutMs: number): Promise<ComponentHealth> {

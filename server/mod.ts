@@ -11,5 +11,6 @@ export { collectEngineMetrics } from "./event_metrics.ts";
 export { HEALTH_SUBJECTS, type HealthCheck, type HealthReport, natsHealthCheck } from "./health.ts";
 export { jetStreamLogSource, type LogRecord, type LogSource } from "./log_source.ts";
 export { MetricsRegistry } from "./metrics.ts";
+export { type NatsLink, watchNatsLink } from "./nats_link.ts";
 export type { DeployBundle, DeployHandler, DeployResult, VersionInfo } from "./routes/context.ts";
 export { SIGNATURE_HEADER } from "./routes/webhooks.ts";

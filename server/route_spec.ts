@@ -53,6 +53,8 @@ export interface RouteSpec<Q extends z.ZodType = z.ZodType, B extends z.ZodType 
   tag: string;
   /** Whether the API key applies (when one is configured); default true. */
   auth?: boolean;
+  /** Whether the route needs NATS: while it is unreachable such routes answer 503 at once. */
+  bus?: boolean;
   /** Path parameters by name, with their description. */
   params?: Record<string, string>;
   query?: Q;
@@ -71,6 +73,8 @@ export function route<Q extends z.ZodType = z.ZodUndefined, B extends z.ZodType 
 
 export interface RegisterOptions {
   bodyLimitBytes: number;
+  /** Whether NATS is reachable right now. */
+  natsConnected: () => boolean;
   /** Middleware run before handlers of routes with `auth` (the API key check). */
   authenticate: (c: Context) => void;
 }
@@ -81,6 +85,11 @@ export function registerRoutes(app: Hono, routes: readonly RouteSpec[], options:
     const path = spec.honoPath ?? spec.path.replace(/\{([a-z_]+)\}/g, ":$1");
     app.on(spec.method.toUpperCase(), path, async (c) => {
       if (spec.auth !== false) options.authenticate(c);
+      if (spec.bus && !options.natsConnected()) {
+        throw new ApiError(503, "nats_unavailable", "NATS is unreachable right now; retry shortly", [], {
+          "retry-after": "1",
+        });
+      }
       const query = spec.query ? validateRequest(spec.query, c.req.query(), "query") : undefined;
       let raw: Uint8Array = new Uint8Array();
       let body: unknown = undefined;

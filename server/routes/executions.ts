@@ -54,6 +54,7 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
     route({
       method: "post",
       path: `/api/executions/{exec_id}/${action}`,
+      bus: true,
       operationId: `${action}Execution`,
       summary,
       tag: "executions",
@@ -75,6 +76,7 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
     route({
       method: "get",
       path: "/api/executions",
+      bus: true,
       operationId: "listExecutions",
       summary: "List executions, newest first, with cursor pagination",
       tag: "executions",
@@ -96,6 +98,7 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
     route({
       method: "get",
       path: "/api/executions/{exec_id}",
+      bus: true,
       operationId: "getExecution",
       summary: "An execution's state, with its tasks",
       tag: "executions",
@@ -115,6 +118,7 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
     route({
       method: "get",
       path: "/api/executions/{exec_id}/events",
+      bus: true,
       operationId: "getExecutionEvents",
       summary: "The execution's event history; with `Accept: text/event-stream`, a live stream",
       description: "The stream replays the history, then follows it, and ends after the execution's " +
@@ -143,6 +147,7 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
     route({
       method: "post",
       path: "/api/executions/{exec_id}/cancel",
+      bus: true,
       operationId: "cancelExecution",
       summary: "Cancel an execution",
       tag: "executions",
@@ -165,6 +170,7 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
     route({
       method: "post",
       path: "/api/executions/{exec_id}/signals/{signal_id}",
+      bus: true,
       operationId: "signalExecution",
       summary: "Deliver a signal to one execution; the body is the payload",
       tag: "signals",
@@ -186,6 +192,7 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
     route({
       method: "post",
       path: "/api/signals/{signal_id}",
+      bus: true,
       operationId: "broadcastSignal",
       summary: "Deliver a signal to every execution waiting for it",
       tag: "signals",

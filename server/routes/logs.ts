@@ -13,6 +13,7 @@ export function logRoutes(ctx: RouteContext): RouteSpec[] {
     route({
       method: "get",
       path: "/api/logs",
+      bus: true,
       operationId: "listLogs",
       summary: "Log records of an execution (and of its sub-workflows), in order",
       tag: "executions",

@@ -56,6 +56,7 @@ export function workflowRoutes(ctx: RouteContext): RouteSpec[] {
     route({
       method: "post",
       path: "/api/workflows/{workflow_id}/executions",
+      bus: true,
       operationId: "startExecution",
       summary: "Start an execution",
       description:

@@ -28,7 +28,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const dev = await startDev(FIXTURE_PROJECT, ["--watch"]);
+    const dev = await startDev({ fixture: FIXTURE_PROJECT, args: ["--watch"] });
     const state = async (execId: string): Promise<State> =>
       await (await dev.fetch(`/api/executions/${execId}`)).json();
     const until = async (execId: string, ok: (s: State) => boolean, timeoutMs = 20_000): Promise<State> => {

@@ -13,7 +13,7 @@ Deno.test({
   fn: async () => {
     const dir = await copyProject(FIXTURE_PROJECT);
     try {
-      const first = await startDev(undefined, [], dir);
+      const first = await startDev({ dir });
       const res = await first.fetch("/api/workflows/approval/executions", {
         method: "POST",
         body: JSON.stringify({ input: { item: "chair" } }),
@@ -28,7 +28,7 @@ Deno.test({
       }
       assert.deepEqual(await liveMembers(first.pid), [], "no process of the killed group is left");
 
-      const second = await startDev(undefined, [], dir);
+      const second = await startDev({ dir });
       try {
         const before = await (await second.fetch(`/api/executions/${execId}`)).json();
         assert.equal(before.status, "WAITING");

@@ -27,7 +27,9 @@ const healthy: HealthCheck = {
     }),
 };
 
-function setup(options: { apiKey?: string; health?: HealthCheck; bodyLimitBytes?: number } = {}) {
+function setup(
+  options: { apiKey?: string; health?: HealthCheck; bodyLimitBytes?: number; natsDown?: boolean } = {},
+) {
   const client = new MemoryExecutionClient(project);
   const deployed: DeployBundle[] = [];
   const logs: LogRecord[] = [];
@@ -38,6 +40,7 @@ function setup(options: { apiKey?: string; health?: HealthCheck; bodyLimitBytes?
     health: options.health ?? healthy,
     apiKey: options.apiKey,
     bodyLimitBytes: options.bodyLimitBytes,
+    natsConnected: () => !options.natsDown,
     logs: { logs: () => Promise.resolve(logs) },
     deploy: (bundle) => {
       deployed.push(bundle);
@@ -342,7 +345,17 @@ Deno.test("starting executions", async (t) => {
       "workflow_not_found",
     );
   });
-  await t.step("NATS down is 503 with Retry-After", async () => {
+  await t.step("while NATS is unreachable, routes that need it answer 503 at once", async () => {
+    const { app, client } = setup({ natsDown: true });
+    const res = await start(app, { name: "Ada" });
+    assert.equal(res.headers.get("retry-after"), "1");
+    await assertError(res, 503, "nats_unavailable");
+    await assertError(await app.request("/api/executions"), 503, "nats_unavailable");
+    await assertError(await app.request("/api/webhooks/hooks/open", json({})), 503, "nats_unavailable");
+    assert.equal(client.triggers.length, 0);
+    assert.equal((await app.request("/api/workflows")).status, 200, "definitions need no NATS");
+  });
+  await t.step("NATS failing under a request is 503 with Retry-After", async () => {
     const { app, client } = setup();
     client.outage = true;
     const res = await start(app, { name: "Ada" });

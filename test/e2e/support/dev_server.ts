@@ -109,18 +109,20 @@ export function spawnCompozy(args: string[], env: Record<string, string> = {}): 
   };
 }
 
-/**
- * Starts `compozy dev` on `dir` (a copy of `fixture` when `fixture` is given) and resolves once it says it
- * is ready (NATS, engine and runtime answering).
- */
-export async function startDev(
-  fixture: string | undefined,
-  extraArgs: string[] = [],
-  existingDir?: string,
-): Promise<DevServer> {
-  const dir = existingDir ?? await Deno.makeTempDir({ prefix: "compozy-e2e-" });
-  if (fixture) await copyDir(fixture, dir);
-  const process = spawnCompozy(["dev", "--cwd", dir, "--port", "0", ...extraArgs]);
+export interface DevOptions {
+  /** A project to copy into a new temporary directory. */
+  fixture?: string;
+  /** An existing project directory to run instead (e.g. the one of a killed run). */
+  dir?: string;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+/** Starts `compozy dev` and resolves once it says it is ready (NATS, engine and runtime answering). */
+export async function startDev(options: DevOptions): Promise<DevServer> {
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "compozy-e2e-" });
+  if (options.fixture) await copyDir(options.fixture, dir);
+  const process = spawnCompozy(["dev", "--cwd", dir, "--port", "0", ...(options.args ?? [])], options.env);
   try {
     const apiLine = await process.waitForLine(/^\s+API\s+http:\/\//, 60_000);
     const url = apiLine.trim().split(/\s+/)[1];

@@ -4,12 +4,15 @@
  *
  * @module
  */
+import { relative } from "node:path";
 import { type Diagnostic, formatDiagnostic } from "../engine/domain/diagnostics.ts";
 import type { Paint } from "./terminal.ts";
 
+/** Lines for `diagnostics`, with file names relative to `cwd` when the file is under it, else absolute. */
 export function formatDiagnostics(diagnostics: readonly Diagnostic[], cwd: string, paint: Paint): string[] {
   return diagnostics.map((d) => {
-    const line = formatDiagnostic(d, cwd);
+    const under = !relative(cwd, d.file).startsWith("..");
+    const line = formatDiagnostic(d, under ? cwd : undefined);
     return d.severity === "error" ? paint.red(line) : paint.yellow(line);
   });
 }

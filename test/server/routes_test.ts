@@ -28,7 +28,13 @@ const healthy: HealthCheck = {
 };
 
 function setup(
-  options: { apiKey?: string; health?: HealthCheck; bodyLimitBytes?: number; natsDown?: boolean } = {},
+  options: {
+    apiKey?: string;
+    health?: HealthCheck;
+    bodyLimitBytes?: number;
+    natsDown?: boolean;
+    noDeploy?: boolean;
+  } = {},
 ) {
   const client = new MemoryExecutionClient(project);
   const deployed: DeployBundle[] = [];
@@ -42,7 +48,7 @@ function setup(
     bodyLimitBytes: options.bodyLimitBytes,
     natsConnected: () => !options.natsDown,
     logs: { logs: () => Promise.resolve(logs) },
-    deploy: (bundle) => {
+    deploy: options.noDeploy ? undefined : (bundle) => {
       deployed.push(bundle);
       return Promise.resolve({ deployment: "sha", project: bundle.project, workflows: ["greet"] });
     },
@@ -656,6 +662,14 @@ Deno.test("deployments", async (t) => {
     created_at: "now",
     files: { "compozy.yaml": "" },
   };
+  await t.step("501 from a process that cannot load deployments", async () => {
+    const { app } = setup({ apiKey: API_KEY, noDeploy: true });
+    const res = await app.request(
+      "/api/admin/deployments",
+      json(bundle, { authorization: `Bearer ${API_KEY}` }),
+    );
+    await assertError(res, 501, "deploy_unavailable");
+  });
   await t.step("refused without an API key on the server", async () => {
     await assertError(
       await setup().app.request("/api/admin/deployments", json(bundle)),

@@ -8,7 +8,7 @@
  * const { execId } = await engine.client.trigger("hello", { name: "Ada" });
  * ```
  */
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { BUCKETS, type Bus } from "../pkg/nats/mod.ts";
@@ -51,16 +51,20 @@ export interface EngineHandle {
 export async function createExecutionClient(
   { nc, bus, project }: Pick<EngineOptions, "nc" | "bus" | "project">,
 ): Promise<ExecutionClient> {
-  const kvm = new Kvm(nc);
-  const store = new StateStore(await kvm.open(BUCKETS.workflowExecutions));
+  const store = await openStateStore(nc);
   return new NatsExecutionClient(bus, jetstream(nc), store, project);
+}
+
+async function openStateStore(nc: NatsConnection): Promise<StateStore> {
+  const kv = await new Kvm(nc).open(BUCKETS.workflowExecutions);
+  return new StateStore(kv, await jetstreamManager(nc), BUCKETS.workflowExecutions);
 }
 
 export async function startEngine(options: EngineOptions): Promise<EngineHandle> {
   const { nc, bus, project } = options;
   const js = jetstream(nc);
   const kvm = new Kvm(nc);
-  const store = new StateStore(await kvm.open(BUCKETS.workflowExecutions));
+  const store = await openStateStore(nc);
   const leases = new Leases(await kvm.open(BUCKETS.leases), options.instanceId);
   const accepted = new AcceptedExecutions();
   const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency), store, accepted);

@@ -1,9 +1,10 @@
 /** Reads and writes execution state in the JetStream KV bucket (one JSON value per execution id). */
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { ExecutionState } from "./execution_state.ts";
 
 export class StateStore {
-  constructor(readonly kv: KV) {}
+  constructor(readonly kv: KV, private readonly jsm: JetStreamManager, private readonly bucket: string) {}
 
   async get(execId: string): Promise<ExecutionState | undefined> {
     const entry = await this.kv.get(execId);
@@ -24,11 +25,14 @@ export class StateStore {
       : await this.kv.update(state.exec_id, value, revision);
   }
 
-  /** Every execution id, oldest first (UUIDv7 ids sort by time). */
+  /**
+   * Every execution id, oldest first (UUIDv7 ids sort by time). Read from the bucket's stream info rather
+   * than `kv.keys()`, whose iterator was seen to wait for ever when keys are written while it runs.
+   */
   async ids(): Promise<string[]> {
-    const ids: string[] = [];
-    for await (const key of await this.kv.keys()) ids.push(key);
-    return ids.sort();
+    const prefix = `$KV.${this.bucket}.`;
+    const info = await this.jsm.streams.info(`KV_${this.bucket}`, { subjects_filter: `${prefix}>` });
+    return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length)).sort();
   }
 
   /** Executions with a task waiting for `signalId`. */

@@ -298,6 +298,42 @@ Deno.test("task types and control flow", async (t) => {
     );
   });
 
+  await t.step("a signal task wakes every execution waiting for its signal", async () => {
+    await withEngine(
+      `tasks:
+  - id: branch
+    type: router
+    condition: "{{ .workflow.input.role }}"
+    routes:
+      waiter: hold
+      sender: send
+  - id: hold
+    type: wait
+    signal: go
+    final: true
+  - id: send
+    type: signal
+    signal: { id: go, payload: { from: sender } }
+    final: true
+`,
+      async (h) => {
+        const waiters = [
+          (await h.engine.client.trigger("main", { role: "waiter" })).execId,
+          (await h.engine.client.trigger("main", { role: "waiter" })).execId,
+        ];
+        for (const id of waiters) await waitForStatus(h, id, "WAITING");
+        const sender = await run(h, { role: "sender" });
+        assert.equal(sender.status, "SUCCESS");
+        assert.deepEqual(sender.output, { signal: "go", delivered: 2 });
+        for (const id of waiters) {
+          const state = await h.engine.client.waitForEnd(id, 10_000);
+          assert.equal(state.status, "SUCCESS");
+          assert.deepEqual(state.output, { from: "sender" });
+        }
+      },
+    );
+  });
+
   await t.step("wait time-out goes to on_timeout; sleep is a durable timer", async () => {
     await withEngine(
       `tasks:

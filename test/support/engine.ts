@@ -32,12 +32,14 @@ export async function writeProject(files: Record<string, string>): Promise<strin
   return dir;
 }
 
+/** An engine for a project given as files (written to a temporary folder) or as an existing folder. */
 export async function startEngineHarness(
-  files: Record<string, string>,
-  options: { ackWaitMs?: number } = {},
+  project: Record<string, string> | string,
+  options: { ackWaitMs?: number; processEnv?: Record<string, string> } = {},
 ): Promise<EngineHarness> {
-  const dir = await writeProject(files);
-  const project = await loadProject(dir);
+  const owned = typeof project !== "string";
+  const dir = owned ? await writeProject(project) : project;
+  const loaded = await loadProject(dir, { processEnv: options.processEnv });
   const nats = await startTestNats();
   const nc = await connectNats(nats.url, { name: "engine-test" });
   await provisionJetStream(nc);
@@ -45,7 +47,7 @@ export async function startEngineHarness(
   const engine = await startEngine({
     nc,
     bus,
-    project,
+    project: loaded,
     instanceId: "engine-test",
     ackWaitMs: options.ackWaitMs,
   });
@@ -53,14 +55,14 @@ export async function startEngineHarness(
     nats,
     nc,
     bus,
-    project,
+    project: loaded,
     engine,
     dir,
     async close() {
       await engine.stop();
       await nc.close();
       await nats.stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      if (owned) await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
 }

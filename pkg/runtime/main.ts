@@ -1,0 +1,48 @@
+/**
+ * The runtime process: `deno run -A pkg/runtime/main.ts --nats-url URL [--exit-with-parent]`.
+ * `compozy dev` and `compozy start --role runtime` start it. With `--exit-with-parent` it exits when its
+ * stdin closes, so a parent killed with SIGKILL leaves no runtime (or sandbox process) behind.
+ */
+import { parseArgs } from "node:util";
+import { Bus, connectNats } from "../nats/mod.ts";
+import { configureLogging, getLogger } from "../logger/mod.ts";
+import { startRuntime } from "./service.ts";
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      "nats-url": { type: "string" },
+      "exit-with-parent": { type: "boolean", default: false },
+      "instance-id": { type: "string" },
+    },
+  });
+  const url = values["nats-url"] ?? Deno.env.get("NATS_URL");
+  if (!url) {
+    console.error("compozy runtime: --nats-url (or NATS_URL) is required");
+    Deno.exit(1);
+  }
+  const nc = await connectNats(url, { name: "compozy-runtime" });
+  const bus = new Bus(nc, { source: "runtime" });
+  configureLogging({ component: "runtime", bus, instanceId: values["instance-id"] });
+  const log = getLogger(["runtime"]);
+  const runtime = startRuntime({ nc, bus });
+  log.info("runtime consuming tool and agent commands on {url}", { url });
+  let stopping = false;
+  const stop = async (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("runtime stopping: {reason}", { reason });
+    await runtime.stop();
+    await nc.drain().catch(() => {});
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  if (values["exit-with-parent"]) {
+    (async () => {
+      for await (const _ of Deno.stdin.readable) { /* the parent writes nothing: we wait for EOF */ }
+      await stop("parent exited");
+    })();
+  }
+}

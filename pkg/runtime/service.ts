@@ -1,0 +1,218 @@
+/**
+ * The runtime service: answers ToolExecute and AgentExecute requests from NATS, runs them in the sandbox
+ * (tools) or the agent loop (agents, whose tools run in the same sandbox), and reports the outcome in the
+ * reply. Started/Success/Failed events go to the EVENTS stream without waiting: the engine records the
+ * task's outcome itself before anything depends on it.
+ */
+import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Bus } from "../nats/mod.ts";
+import * as pb from "../pb/mod.ts";
+import { forwardToolLog } from "../logger/mod.ts";
+import { type AgentFailure, runAgent } from "./agent/mod.ts";
+import { type ToolCall, type ToolPermissions, ToolRunner } from "./tool_runner.ts";
+
+/** The core NATS subject the runtime answers while it is consuming (see docs/operations.md). */
+export const RUNTIME_HEALTH_SUBJECT = "compozy.health.runtime";
+
+/** A tool as the engine sends it (engine/domain/task/leaf_executor.ts, toolWireDefinition). */
+interface ToolWire {
+  id: string;
+  description?: string;
+  executePath: string;
+  inputSchema?: Record<string, unknown>;
+  outputSchema?: Record<string, unknown>;
+  permissions?: ToolPermissions;
+  timeoutMs: number;
+  env?: Record<string, string>;
+}
+
+interface AgentWire {
+  model: Record<string, unknown>;
+  instructions: string;
+  outputSchema?: Record<string, unknown>;
+  maxSteps: number;
+  tools: ToolWire[];
+}
+
+export interface RuntimeOptions {
+  nc: NatsConnection;
+  bus: Bus;
+  runner?: ToolRunner;
+}
+
+export interface RuntimeHandle {
+  runner: ToolRunner;
+  stop(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function startRuntime(options: RuntimeOptions): RuntimeHandle {
+  const { nc, bus } = options;
+  const runner = options.runner ?? new ToolRunner();
+  const subscriptions: Subscription[] = [
+    bus.serve(
+      "compozy.*.tool.cmds.*.execute",
+      "compozy-runtime",
+      pb.ToolExecuteResultSchema,
+      (m) => executeTool(bus, runner, m as pb.ToolExecute & MessageShape<DescMessage>),
+    ),
+    bus.serve(
+      "compozy.*.agent.cmds.*.execute",
+      "compozy-runtime",
+      pb.AgentExecuteResultSchema,
+      (m) => executeAgent(bus, runner, m as pb.AgentExecute & MessageShape<DescMessage>),
+    ),
+    nc.subscribe(RUNTIME_HEALTH_SUBJECT, {
+      callback: (_err, msg) => {
+        msg.respond(encoder.encode(JSON.stringify({ ok: true, ...runner.stats() })));
+      },
+    }),
+  ];
+  return {
+    runner,
+    async stop() {
+      for (const sub of subscriptions) sub.unsubscribe();
+      await runner.close();
+    },
+  };
+}
+
+async function executeTool(bus: Bus, runner: ToolRunner, message: pb.ToolExecute) {
+  const tool = JSON.parse(decoder.decode(message.definitionJson)) as ToolWire;
+  const ids = {
+    metadata: bus.metadata(message.metadata?.correlationId ?? ""),
+    workflow: message.workflow,
+    task: message.task,
+    tool: message.tool,
+  };
+  bus.publishCore(create(pb.ToolExecutionStartedSchema, ids));
+  const result = await runner.run(toolCall(message, tool, parseJson(message.inputJson), message.env));
+  if (result.ok) {
+    const success = create(pb.ToolExecutionSuccessSchema, {
+      ...ids,
+      metadata: bus.metadata(message.metadata?.correlationId ?? ""),
+      outputJson: encoder.encode(JSON.stringify(result.output ?? null)),
+      durationMs: BigInt(Math.round(result.durationMs)),
+    });
+    bus.publishCore(success);
+    return create(pb.ToolExecuteResultSchema, { result: { case: "success", value: success } });
+  }
+  const failed = create(pb.ToolExecutionFailedSchema, {
+    ...ids,
+    metadata: bus.metadata(message.metadata?.correlationId ?? ""),
+    error: {
+      message: result.failure.message,
+      code: result.failure.code,
+      retryable: result.failure.retryable,
+      details: jsonObject(result.failure.details),
+    },
+    durationMs: BigInt(Math.round(result.durationMs)),
+  });
+  bus.publishCore(failed);
+  return create(pb.ToolExecuteResultSchema, { result: { case: "failed", value: failed } });
+}
+
+async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecute) {
+  const agent = JSON.parse(decoder.decode(message.definitionJson)) as AgentWire;
+  const correlationId = message.metadata?.correlationId ?? "";
+  const ids = { workflow: message.workflow, task: message.task, agent: message.agent };
+  bus.publishCore(create(pb.AgentExecutionStartedSchema, { ...ids, metadata: bus.metadata(correlationId) }));
+  const tools = new Map(agent.tools.map((t) => [t.id, t]));
+  const result = await runAgent({
+    agentId: message.agent?.id ?? "",
+    actionId: message.agent?.actionId || undefined,
+    model: agent.model as never,
+    instructions: agent.instructions,
+    prompt: message.prompt,
+    outputSchema: agent.outputSchema,
+    maxSteps: agent.maxSteps,
+    tools: agent.tools.map((t) => ({ id: t.id, description: t.description, inputSchema: t.inputSchema })),
+    signal: AbortSignal.timeout(Number(message.timeoutMs) || 300_000),
+    callTool: async (toolId, input) => {
+      const tool = tools.get(toolId)!;
+      const call = toolCall(message, tool, input, tool.env ?? {});
+      const outcome = await runner.run(call);
+      if (outcome.ok) return outcome.output;
+      throw outcome.failure;
+    },
+  });
+  const usage = result.usage
+    ? {
+      inputTokens: BigInt(result.usage.inputTokens),
+      outputTokens: BigInt(result.usage.outputTokens),
+      totalTokens: BigInt(result.usage.totalTokens),
+    }
+    : undefined;
+  if (result.ok) {
+    const success = create(pb.AgentExecutionSuccessSchema, {
+      ...ids,
+      metadata: bus.metadata(correlationId),
+      outputJson: encoder.encode(JSON.stringify(result.output ?? null)),
+      usage,
+      steps: result.steps,
+    });
+    bus.publishCore(success);
+    return create(pb.AgentExecuteResultSchema, { result: { case: "success", value: success } });
+  }
+  const failure: AgentFailure = result.failure;
+  const failed = create(pb.AgentExecutionFailedSchema, {
+    ...ids,
+    metadata: bus.metadata(correlationId),
+    error: {
+      message: failure.message,
+      code: failure.code,
+      retryable: failure.retryable,
+      retryAfterMs: BigInt(failure.retryAfterMs ?? 0),
+      details: jsonObject(failure.details),
+    },
+    usage,
+  });
+  bus.publishCore(failed);
+  return create(pb.AgentExecuteResultSchema, { result: { case: "failed", value: failed } });
+}
+
+function toolCall(
+  message: pb.ToolExecute | pb.AgentExecute,
+  tool: ToolWire,
+  input: unknown,
+  env: Record<string, string>,
+): ToolCall {
+  const correlationId = message.metadata?.correlationId ?? "";
+  const toolExecId = "tool" in message && message.tool ? message.tool.execId : crypto.randomUUID();
+  return {
+    toolId: tool.id,
+    executePath: tool.executePath,
+    input,
+    permissions: tool.permissions,
+    env,
+    timeoutMs: tool.timeoutMs,
+    inputSchema: tool.inputSchema,
+    outputSchema: tool.outputSchema,
+    context: {
+      workflowId: message.workflow?.id ?? "",
+      workflowExecId: message.workflow?.execId ?? "",
+      taskId: message.task?.id ?? "",
+      taskExecId: message.task?.execId ?? "",
+      attempt: message.attempt,
+    },
+    onLog: ({ level, message: line }) =>
+      forwardToolLog(level, line, {
+        correlationId,
+        workflowExecId: message.workflow?.execId,
+        taskExecId: message.task?.execId,
+        toolId: tool.id,
+        toolExecId,
+      }),
+  };
+}
+
+function parseJson(bytes: Uint8Array): unknown {
+  return bytes.byteLength ? JSON.parse(decoder.decode(bytes)) : null;
+}
+
+function jsonObject(value: unknown) {
+  return value && typeof value === "object" ? JSON.parse(JSON.stringify(value)) : undefined;
+}

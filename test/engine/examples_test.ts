@@ -1,0 +1,134 @@
+/**
+ * The examples run end to end: a real engine, the real runtime with its sandboxed tool processes, and a
+ * real nats-server. The agent runs against a scripted OpenAI-compatible server on loopback.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { startRuntime } from "../../pkg/runtime/service.ts";
+import { startMockOpenAI } from "../support/mock_llm/mod.ts";
+import { type EngineHarness, startEngineHarness, writeProject } from "../support/engine.ts";
+
+const examples = fileURLToPath(new URL("../../examples/", import.meta.url));
+
+async function withStack(
+  project: Record<string, string> | string,
+  fn: (h: EngineHarness) => Promise<void>,
+): Promise<void> {
+  const h = await startEngineHarness(project);
+  const runtime = startRuntime({ nc: h.nc, bus: h.bus });
+  try {
+    await fn(h);
+  } finally {
+    await runtime.stop();
+    await h.close();
+  }
+}
+
+Deno.test({
+  name: "examples run end to end through the sandboxed runtime",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    await t.step("hello: three TypeScript tools in a row", async () => {
+      await withStack(`${examples}hello`, async (h) => {
+        const { execId } = await h.engine.client.trigger("hello", { name: "Ada" });
+        const state = await h.engine.client.waitForEnd(execId, 30_000);
+        assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+        const output = state.output as { greeting: string; summary: string };
+        assert.equal(output.greeting, "Hello, Ada!");
+        assert.match(output.summary, /HELLO, ADA!/);
+      });
+    });
+
+    await t.step("pipeline: collection, parallel, router, aggregate", async () => {
+      await withStack(`${examples}pipeline`, async (h) => {
+        const { execId } = await h.engine.client.trigger("pipeline", {
+          texts: ["  hello   world ", "", "one two three"],
+          format: "text",
+        });
+        const state = await h.engine.client.waitForEnd(execId, 30_000);
+        assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+        assert.match(JSON.stringify(state.output), /2 texts, 5 words/);
+      });
+    });
+
+    await t.step("approval: a request waits for the decide workflow's signal", async () => {
+      await withStack(`${examples}approval`, async (h) => {
+        const { execId } = await h.engine.client.trigger("request", { title: "laptop", amount: 1200 });
+        let state = await h.engine.client.get(execId);
+        const deadline = Date.now() + 20_000;
+        while (state?.status !== "WAITING" && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 50));
+          state = await h.engine.client.get(execId);
+        }
+        assert.equal(state?.status, "WAITING");
+        const ticket = (state!.tasks.find((x) => x.task_id === "file")!.output as { ticket: string }).ticket;
+        const decide = await h.engine.client.trigger("decide", { ticket, decision: "approve" });
+        const decided = await h.engine.client.waitForEnd(decide.execId, 5_000);
+        console.log(
+          JSON.stringify(decided),
+          (await h.engine.client.events(decide.execId)).map((e) => e.type),
+        );
+        assert.equal(decided.status, "SUCCESS");
+        const done = await h.engine.client.waitForEnd(execId, 20_000);
+        assert.equal(done.status, "SUCCESS", JSON.stringify(done.error));
+        assert.match(JSON.stringify(done.output), /approved/);
+      });
+    });
+
+    await t.step("an agent calls its tool in the sandbox and answers with structured output", async () => {
+      await using llm = startMockOpenAI();
+      llm.enqueue(
+        { type: "tool_calls", calls: [{ name: "weather_tool", arguments: { city: "Lisbon" } }] },
+        { type: "json", value: { advice: "Light jacket" }, usage: { inputTokens: 40, outputTokens: 6 } },
+      );
+      const dir = await writeProject({
+        "compozy.yaml": `name: agents
+workflows: [{ source: ./wf.yaml }]
+models:
+  - id: default
+    provider: openai-compatible
+    model: test-model
+    api_key: test-key
+    base_url: ${llm.baseUrl}
+`,
+        "wf.yaml": `id: advise
+tools:
+  - id: weather_tool
+    execute: ./weather.ts
+    input: { type: object, properties: { city: { type: string } }, required: [city] }
+agents:
+  - id: forecaster
+    config: { $model: default }
+    instructions: Be brief.
+    tools: [weather_tool]
+    actions:
+      - id: advise
+        prompt: "What to wear in {{ .input.city }}?"
+        output: { type: object, properties: { advice: { type: string } }, required: [advice] }
+tasks:
+  - id: advise
+    use: agent(id=forecaster)
+    action: advise
+    with: { city: "{{ .workflow.input.city }}" }
+`,
+        "weather.ts": "export default (input: { city: string }) => ({ city: input.city, celsius: 14 });\n",
+      });
+      try {
+        await withStack(dir, async (h) => {
+          const { execId } = await h.engine.client.trigger("advise", { city: "Lisbon" });
+          const state = await h.engine.client.waitForEnd(execId, 30_000);
+          assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+          assert.deepEqual(state.output, { advice: "Light jacket" });
+          // Token usage of both model calls goes into the task's state, not its output.
+          assert.ok(state.tasks[0].usage!.output_tokens >= 6);
+          assert.ok(state.tasks[0].usage!.total_tokens > state.tasks[0].usage!.output_tokens);
+          const toolResult = JSON.stringify(llm.requests[1].body);
+          assert.match(toolResult, /celsius/);
+        });
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+});

@@ -12,13 +12,7 @@ import { fromErrorInfo, TaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
 import { jsonBytes } from "../../json_bytes.ts";
 import type { StateStore } from "../../state/state_store.ts";
-import {
-  type AgentDefinition,
-  parseDuration,
-  type Project,
-  resolveUse,
-  type Workflow,
-} from "../project/mod.ts";
+import { type AgentDefinition, parseDuration, type Project, resolveUse } from "../project/mod.ts";
 import { type AgentRequest, LeafExecutor, toolEnv, toolWireDefinition } from "../task/leaf_executor.ts";
 import { renderField } from "../task/template_scope.ts";
 import type { DriverServices } from "./driver_services.ts";

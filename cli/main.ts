@@ -76,9 +76,13 @@ function buildProgram(setExit: (code: number) => void): Command {
     .addOption(bodyLimitOption())
     .addOption(new Option("--nats-url <url>", `use this NATS instead of a managed one (env ${ENV.natsUrl})`))
     .addOption(apiKeyOption())
+    .option("--run <workflow>", "once ready, start this workflow and show how it ends")
+    .option("--input <json>", "the input of --run, as JSON", "{}")
     .action((o) =>
       run(() =>
         runDev({
+          run: o.run,
+          input: o.input,
           cwd: o.cwd,
           port: parsePort(o.port),
           watch: o.watch,

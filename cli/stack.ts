@@ -141,6 +141,11 @@ export class Stack {
     return this.managedNats?.storeDir;
   }
 
+  /** The client of the running engine (or of NATS, for an API-only role), once started. */
+  get executionClient(): ExecutionClient | undefined {
+    return this.client;
+  }
+
   /** Resolves once every component answers (or the time runs out), with the last report. */
   async waitUntilHealthy(timeoutMs: number): Promise<HealthReport> {
     const deadline = Date.now() + timeoutMs;

@@ -25,6 +25,10 @@ export interface DevOptions {
   natsUrl?: string;
   apiKey?: string;
   bodyLimitBytes?: number;
+  /** A workflow to start once everything is ready, showing its outcome (`make dev` runs the example). */
+  run?: string;
+  /** Its input, as JSON. */
+  input?: string;
 }
 
 /** How long `dev` waits for the engine and the runtime to answer before saying which one does not. */
@@ -66,6 +70,7 @@ export async function runDev(options: DevOptions): Promise<number> {
       ),
     );
   }
+  if (options.run && report.status === "ok") await runOnce(stack, options.run, options.input, paint, print);
   const watcher = options.watch
     ? watchProject(projectDir, (paths) => reload(stack, projectDir, paths, paint, print))
     : undefined;
@@ -75,6 +80,30 @@ export async function runDev(options: DevOptions): Promise<number> {
   live.stop();
   await stack.stop();
   return 0;
+}
+
+/** Starts `workflowId` once and prints how it ended; the live log above shows its steps. */
+async function runOnce(
+  stack: Stack,
+  workflowId: string,
+  input: string | undefined,
+  paint: Paint,
+  print: (line: string) => void,
+): Promise<void> {
+  const client = stack.executionClient!;
+  const started = performance.now();
+  try {
+    const { execId } = await client.trigger(workflowId, input ? JSON.parse(input) : {}, { source: "cli" });
+    const state = await client.waitForEnd(execId, 60_000);
+    const took = `${Math.round(performance.now() - started)} ms`;
+    const color = state.status === "SUCCESS" ? paint.green : paint.red;
+    print(color(`${workflowId} ${state.status} in ${took}`) + paint.dim(` (${execId})`));
+    print(
+      `  ${state.status === "SUCCESS" ? "output" : "error"} ${JSON.stringify(state.output ?? state.error)}`,
+    );
+  } catch (e) {
+    print(paint.red(`could not run ${workflowId}: ${e instanceof Error ? e.message : String(e)}`));
+  }
 }
 
 async function reload(

@@ -393,6 +393,57 @@ Deno.test("task types and control flow", async (t) => {
     );
   });
 
+  await t.step(
+    "a cancel ends waiting branches and reaches sub-workflows; nothing is recorded after it",
+    async () => {
+      const files = projectWith(`tasks:
+  - id: both
+    type: parallel
+    tasks:
+      - id: nap
+        type: sleep
+        duration: 1h
+      - id: sub
+        use: workflow(id=sleeper)
+`);
+      files["compozy.yaml"] = files["compozy.yaml"].replace("./child.yaml", "./sleeper.yaml");
+      files["sleeper.yaml"] = "id: sleeper\ntasks:\n  - id: hold\n    type: wait\n    signal: never\n";
+      const h = await startEngineHarness(files);
+      try {
+        const { execId } = await h.engine.client.trigger("main", {});
+        await waitForStatus(h, execId, "WAITING");
+        const child = (await waitForChild(h, "sleeper")).exec_id;
+        await waitForStatus(h, child, "WAITING");
+        await h.engine.client.cancel(execId, "stop");
+        assert.equal((await h.engine.client.waitForEnd(execId, 5_000)).status, "CANCELED");
+        assert.equal((await h.engine.client.waitForEnd(child, 5_000)).status, "CANCELED");
+        await new Promise((r) => setTimeout(r, 200));
+        const history = (await h.engine.client.events(execId)).map((e) => e.type);
+        assert.equal(history.at(-1), "workflow.canceled", history.join(" "));
+      } finally {
+        await h.close();
+      }
+    },
+  );
+
+  await t.step("a parked execution times out on its durable workflow timer", async () => {
+    await withEngine(
+      `config:
+  timeout: 400ms
+tasks:
+  - id: hold
+    type: wait
+    signal: never
+`,
+      async (h) => {
+        const { execId } = await h.engine.client.trigger("main", {});
+        const state = await h.engine.client.waitForEnd(execId, 10_000);
+        assert.equal(state.status, "TIMED_OUT");
+        assert.equal(state.error?.code, "workflow_timeout");
+      },
+    );
+  });
+
   await t.step("input failing the schema is refused before anything starts", async () => {
     const workflow = `config:
   input: { type: object, properties: { n: { type: number } }, required: [n] }
@@ -441,6 +492,16 @@ tasks:
     );
   });
 });
+
+async function waitForChild(h: EngineHarness, workflowId: string) {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const page = await h.engine.client.list({ workflowId });
+    if (page.items.length) return page.items[0];
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no execution of ${workflowId}`);
+}
 
 async function waitForStatus(h: EngineHarness, execId: string, status: string): Promise<void> {
   const deadline = Date.now() + 10_000;

@@ -68,8 +68,10 @@ export interface DriverServices {
     schedule(d: ExecutionDriver, key: string, execId: string, reason: string, dueMs: number): Promise<void>;
   };
   children: {
-    /** Starts a sub-workflow (idempotently per task execution); its end wakes the task. */
-    start(d: ExecutionDriver, child: Workflow, key: string, execId: string, input: unknown): Promise<void>;
+    /** Starts a sub-workflow (idempotently per task execution), returns its exec id; its end wakes the task. */
+    start(d: ExecutionDriver, child: Workflow, key: string, execId: string, input: unknown): Promise<string>;
+    /** Cancels a running sub-workflow. */
+    cancel(d: ExecutionDriver, childExecId: string, reason: string): Promise<void>;
   };
   signals: {
     /** Sends a signal to one execution, or to every execution waiting for it; returns how many got it. */

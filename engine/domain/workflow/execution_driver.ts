@@ -67,6 +67,8 @@ export class ExecutionDriver {
   private parkTimer?: ReturnType<typeof setTimeout>;
   private deadlineTimer?: ReturnType<typeof setTimeout>;
   private baseEnv?: Record<string, string>;
+  /** Sub-workflows running for this execution: a cancel reaches them too. */
+  private readonly children = new Set<string>();
 
   constructor(
     readonly services: DriverServices,
@@ -167,10 +169,13 @@ export class ExecutionDriver {
 
   cancel(reason: string): Promise<void> {
     return this.delivery(async () => {
+      // A driver replaying for this cancel first catches up, so it knows the sub-workflows to cancel.
+      await this.whenIdle();
       if (this.ended) return;
       this.ended = true;
       this.result = { status: "CANCELED", output: null, error: { message: reason, code: "canceled" } };
       await this.services.events.workflowCanceled(this, reason);
+      for (const child of this.children) await this.services.children.cancel(this, child, reason);
       this.finish("ended");
     });
   }
@@ -284,6 +289,7 @@ export class ExecutionDriver {
       try {
         if (record?.status !== "waiting") this.services.events.taskStarted(this, key, execId, attempt);
         const result = await this.attempt(task, key, execId, attempt, scope, record);
+        this.assertRunning(); // Ended (canceled, timed out) while the attempt ran: its result is moot.
         if (result.ok === false) {
           await this.track(this.services.events.taskFailed(this, key, execId, result.failure, attempt));
           return result;
@@ -420,8 +426,10 @@ export class ExecutionDriver {
     execId: string,
     input: unknown,
   ): Promise<unknown> {
-    await this.track(this.services.children.start(this, child, key, execId, input));
+    const childExecId = await this.track(this.services.children.start(this, child, key, execId, input));
+    this.children.add(childExecId);
     const { payload } = await this.waitFor(execId, { kind: "child", taskId: key });
+    this.children.delete(childExecId);
     const outcome = payload as { status: string; output: unknown; error?: { message: string; code: string } };
     if (outcome.status !== "SUCCESS") {
       throw new TaskFailure(
@@ -476,8 +484,12 @@ export class ExecutionDriver {
       this.early.delete(taskExecId);
       if (early.reason !== "signal") return Promise.resolve(early);
     }
-    return new Promise((resolve) => {
-      this.waiters.set(taskExecId, { ...waiter, resolve });
+    return new Promise((resolve, reject) => {
+      this.waiters.set(taskExecId, {
+        ...waiter,
+        // The execution ended while this branch waited: the branch stops, it records nothing.
+        resolve: (woken) => woken.reason === "ended" ? reject(new ExecutionEnded()) : resolve(woken),
+      });
       this.scheduleParkCheck();
     });
   }
@@ -556,11 +568,22 @@ export class ExecutionDriver {
     this.finish("ended");
   }
 
+  /**
+   * Arms the workflow's time-out: in memory while the driver runs, and, at the first start, as a durable
+   * timer that wakes a parked execution when its time is up.
+   */
   private armWorkflowTimeout(): void {
     const timeout = this.workflow.config.config?.timeout;
     if (!timeout || !this.replay.startedAt) return;
-    const remaining = this.replay.startedAt.getTime() + parseDuration(timeout) - Date.now();
-    this.deadlineTimer = setTimeout(() => this.timeOutWorkflow().catch(() => {}), Math.max(0, remaining));
+    const deadline = this.replay.startedAt.getTime() + parseDuration(timeout);
+    this.deadlineTimer = setTimeout(
+      () => this.timeOutWorkflow().catch(() => {}),
+      Math.max(0, deadline - Date.now()),
+    );
+    if (this.replay.tasks.size === 0) {
+      this.track(this.services.timers.schedule(this, "(workflow)", this.execId, "workflow_timeout", deadline))
+        .catch(() => {/* the in-memory timer still applies while this driver runs */});
+    }
   }
 
   /** The template context of this execution, with the scope's own values. */

@@ -3,6 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import type { Bus } from "../../../pkg/nats/mod.ts";
 import {
   TaskResumeSchema,
+  WorkflowCancelSchema,
   WorkflowSignalSchema,
   WorkflowTriggerReplySchema,
   WorkflowTriggerSchema,
@@ -53,6 +54,14 @@ export function createDriverServices(bus: Bus, project: Project, store: StateSto
           { timeoutMs: 10_000, deadlineMs: 30_000 },
         );
         if (reply.error) throw fromErrorInfo(reply.error);
+        return reply.execId;
+      },
+      async cancel(d, childExecId, reason) {
+        await bus.publish(create(WorkflowCancelSchema, {
+          metadata: bus.metadata(d.correlationId, `${childExecId}:cancel`),
+          workflow: { execId: childExecId },
+          reason: `parent ${d.execId} canceled: ${reason}`,
+        }));
       },
     },
     signals: {

@@ -12,6 +12,8 @@ import { isTerminal } from "./execution_state.ts";
 import { foldEvent } from "./state_fold.ts";
 import type { StateStore } from "./state_store.ts";
 
+const FOLDED = /^compozy\.[^.]+\.(workflow|task)\.evts\./;
+
 interface Pending {
   events: Array<{ event: StoredEvent; done: (error?: unknown) => void }>;
   running: boolean;
@@ -31,6 +33,8 @@ export class StateManager {
       filterSubject: "compozy.*.*.evts.*.*",
       maxAckPending: 20_000,
       batch: 512,
+      // Tool and agent events are history only: the state folds workflow and task events.
+      accept: (subject) => FOLDED.test(subject),
       handler: (message, delivery) => this.apply(message, delivery),
     });
   }
@@ -42,7 +46,6 @@ export class StateManager {
   private apply(message: MessageShape<DescMessage>, delivery: Delivery): Promise<void> | void {
     const tokens = delivery.subject.split(".");
     const component = tokens[2];
-    if (component !== "workflow" && component !== "task") return; // tool/agent events are history only
     const execId = (message as { workflow?: { execId: string } }).workflow?.execId;
     if (!execId) return;
     const event: StoredEvent = {

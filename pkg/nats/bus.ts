@@ -77,6 +77,8 @@ export interface ConsumeOptions<M> {
   stream: string;
   durable: string;
   filterSubject?: string;
+  /** Messages whose subject this rejects are acknowledged unread (not decoded, no handler call). */
+  accept?: (subject: string) => boolean;
   /** Redelivery after this long without an ack; default 30 s. */
   ackWaitMs?: number;
   maxAckPending?: number;
@@ -342,6 +344,10 @@ export class Bus {
     const messages: ConsumerMessages = await consumer.consume({ max_messages: options.batch ?? 256 });
     const loop = (async () => {
       for await (const msg of messages) {
+        if (options.accept && !options.accept(msg.subject)) {
+          msg.ack();
+          continue;
+        }
         this.handleDelivery(msg, options.handler as ConsumeOptions<MessageShape<DescMessage>>["handler"]);
       }
     })();

@@ -42,6 +42,17 @@ export interface LeafResult {
   usage?: TokenUsage;
 }
 
+const wireDefinitions = new WeakMap<ToolDefinition, Map<number, Uint8Array>>();
+
+/** {@link toolWireDefinition} as JSON bytes, encoded once per tool and time-out (definitions never change). */
+function toolWireBytes(tool: ToolDefinition, timeoutMs: number): Uint8Array {
+  let byTimeout = wireDefinitions.get(tool);
+  if (!byTimeout) wireDefinitions.set(tool, byTimeout = new Map());
+  let bytes = byTimeout.get(timeoutMs);
+  if (!bytes) byTimeout.set(timeoutMs, bytes = jsonBytes(toolWireDefinition(tool, timeoutMs)));
+  return bytes;
+}
+
 /** The wire form of a tool definition: what the runtime needs to run it and nothing else. */
 export function toolWireDefinition(tool: ToolDefinition, timeoutMs: number): Record<string, unknown> {
   return {
@@ -77,7 +88,7 @@ export class LeafExecutor {
       tool: { id: tool.id, execId: uuidv7() },
       attempt: call.attempt,
       inputJson: jsonBytes(input),
-      definitionJson: jsonBytes(toolWireDefinition(tool, call.timeoutMs)),
+      definitionJson: toolWireBytes(tool, call.timeoutMs),
       env: toolEnv(tool, env),
       timeoutMs: BigInt(call.timeoutMs),
     });

@@ -37,6 +37,10 @@ export interface EngineOptions {
   project: Project;
   /** Stable across restarts of the same engine, so it takes its own leases back at once. */
   instanceId: string;
+  /**
+   * How long a command held by an engine that died waits before it is redelivered; default
+   * COMPOZY_ACK_WAIT_MS, else 30 s. Shorter recovers sooner and costs more heartbeats.
+   */
   ackWaitMs?: number;
 }
 
@@ -53,6 +57,11 @@ export async function createExecutionClient(
 ): Promise<ExecutionClient> {
   const store = await openStateStore(nc);
   return new NatsExecutionClient(bus, jetstream(nc), store, project);
+}
+
+function envAckWaitMs(): number | undefined {
+  const value = Number(Deno.env.get("COMPOZY_ACK_WAIT_MS"));
+  return Number.isInteger(value) && value > 0 ? value : undefined;
 }
 
 async function openStateStore(nc: NatsConnection): Promise<StateStore> {
@@ -75,7 +84,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     js,
     leases,
     services: createDriverServices(bus, project, store),
-    ackWaitMs: options.ackWaitMs,
+    ackWaitMs: options.ackWaitMs ?? envAckWaitMs(),
     accepted,
     onEnded: (driver) => notifyParent(bus, driver),
   });

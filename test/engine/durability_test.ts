@@ -12,7 +12,7 @@ import { Bus, connectNats, provisionJetStream, STREAMS } from "../../pkg/nats/mo
 import { scriptedRuntime, writeProject } from "../support/engine.ts";
 import { startTestNats } from "../support/nats.ts";
 
-const ENGINE_MAIN = fileURLToPath(new URL("../../engine/main.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const RUNS = 50;
 const TASKS = 10;
 
@@ -34,17 +34,18 @@ function spawnEngine(dir: string, natsUrl: string, instanceId: string): Deno.Chi
     args: [
       "run",
       "-A",
-      ENGINE_MAIN,
+      MAIN,
+      "start",
+      "--role",
+      "engine",
       "--cwd",
       dir,
       "--nats-url",
       natsUrl,
       "--instance-id",
       instanceId,
-      "--ack-wait-ms",
-      "1000",
     ],
-    env: { LOG_FORMAT: "json", COMPOZY_LOG_LEVEL: "warn" },
+    env: { LOG_FORMAT: "json", COMPOZY_LOG_LEVEL: "warn", COMPOZY_ACK_WAIT_MS: "1000" },
     stdin: "null",
     stdout: "null",
     stderr: "null",

@@ -272,11 +272,11 @@ export async function benchEngine(): Promise<BenchRow[]> {
   const stack = await startStack();
   try {
     // BENCH_ENGINE=step,throughput,… runs a subset (e.g. under a profiler).
-    const only = Deno.env.get("BENCH_ENGINE")?.split(",");
+    const only = Deno.env.get("BENCH_ENGINE")?.split(",").filter(Boolean);
     const rows: BenchRow[] = [];
     const scenarios = { step: perStep, throughput, collection, parked };
     for (const [name, scenario] of Object.entries(scenarios)) {
-      if (!only || only.includes(name)) rows.push(...await scenario(stack));
+      if (!only?.length || only.includes(name)) rows.push(...await scenario(stack));
     }
     return rows;
   } finally {

@@ -24,7 +24,12 @@ import {
 import { eventsOfExecution, readRunEvents, type StoredEvent } from "./history/read_history.ts";
 import { uuidv7 } from "./ids.ts";
 import { jsonBytes } from "./json_bytes.ts";
-import { type EventRecord, type ExecutionState, isTerminal } from "./state/execution_state.ts";
+import {
+  type EventRecord,
+  type ExecutionState,
+  isTerminal,
+  type WorkflowDocument,
+} from "./state/execution_state.ts";
 import type { StateStore } from "./state/state_store.ts";
 
 export class NatsExecutionClient implements ExecutionClient {
@@ -72,11 +77,11 @@ export class NatsExecutionClient implements ExecutionClient {
     let last: string | undefined;
     for (const id of ids) {
       last = id;
-      const state = await this.store.get(id);
-      if (!state) continue;
-      if (options.workflowId && state.workflow_id !== options.workflowId) continue;
-      if (options.status && state.status !== options.status) continue;
-      items.push(state);
+      const doc = await this.store.getWorkflow(id);
+      if (!doc) continue;
+      if (options.workflowId && doc.workflow_id !== options.workflowId) continue;
+      if (options.status && doc.status !== options.status) continue;
+      items.push(await this.store.withTasks(doc));
       if (items.length === limit) break;
     }
     const more = items.length === limit && last !== ids[ids.length - 1];
@@ -123,17 +128,17 @@ export class NatsExecutionClient implements ExecutionClient {
 
   async waitForEnd(execId: string, timeoutMs: number): Promise<ExecutionState> {
     const deadline = Date.now() + timeoutMs;
-    let state: ExecutionState | undefined;
+    let doc: WorkflowDocument | undefined;
     let delay = 5;
     while (true) {
       // NATS may be restarting: a failed read is retried until the deadline.
-      state = (await this.store.get(execId).catch(() => undefined)) ?? state;
-      if ((state && isTerminal(state.status)) || Date.now() >= deadline) break;
+      doc = (await this.store.getWorkflow(execId).catch(() => undefined)) ?? doc;
+      if ((doc && isTerminal(doc.status)) || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
       delay = Math.min(delay * 2, 100);
     }
-    if (!state) throw new ExecutionNotFoundError(execId);
-    return state;
+    if (!doc) throw new ExecutionNotFoundError(execId);
+    return await this.store.withTasks(doc);
   }
 
   async cancel(execId: string, reason = "canceled by request"): Promise<void> {
@@ -166,20 +171,20 @@ export class NatsExecutionClient implements ExecutionClient {
     return waiting.map((s) => s.exec_id);
   }
 
-  private address(state: ExecutionState) {
+  private address(state: WorkflowDocument) {
     return {
       metadata: this.bus.metadata(state.correlation_id),
       workflow: { id: state.workflow_id, execId: state.exec_id },
     };
   }
 
-  private async require(execId: string): Promise<ExecutionState> {
-    const state = await this.store.get(execId);
-    if (!state) throw new ExecutionNotFoundError(execId);
-    return state;
+  private async require(execId: string): Promise<WorkflowDocument> {
+    const doc = await this.store.getWorkflow(execId);
+    if (!doc) throw new ExecutionNotFoundError(execId);
+    return doc;
   }
 
-  private async requireRunning(execId: string, action: string): Promise<ExecutionState> {
+  private async requireRunning(execId: string, action: string): Promise<WorkflowDocument> {
     const state = await this.require(execId);
     if (isTerminal(state.status)) throw new ExecutionConflictError(execId, state.status, action);
     return state;

@@ -65,8 +65,12 @@ function envAckWaitMs(): number | undefined {
 }
 
 async function openStateStore(nc: NatsConnection): Promise<StateStore> {
-  const kv = await new Kvm(nc).open(BUCKETS.workflowExecutions);
-  return new StateStore(kv, await jetstreamManager(nc), BUCKETS.workflowExecutions);
+  const kvm = new Kvm(nc);
+  const buckets = {
+    workflows: { kv: await kvm.open(BUCKETS.workflowExecutions), name: BUCKETS.workflowExecutions },
+    tasks: { kv: await kvm.open(BUCKETS.taskExecutions), name: BUCKETS.taskExecutions },
+  };
+  return new StateStore(buckets, jetstream(nc), await jetstreamManager(nc));
 }
 
 export async function startEngine(options: EngineOptions): Promise<EngineHandle> {

@@ -17,7 +17,7 @@ import {
 import type { AcceptedExecutions } from "./accepted_executions.ts";
 import type { Project } from "./domain/project/mod.ts";
 import { parseJsonBytes } from "./json_bytes.ts";
-import type { ExecutionState } from "./state/execution_state.ts";
+import type { WorkflowDocument } from "./state/execution_state.ts";
 import type { StateStore } from "./state/state_store.ts";
 
 export class Orchestrator {
@@ -70,7 +70,7 @@ export class Orchestrator {
       idempotencyKey: message.idempotencyKey,
     }));
     // The state is readable as soon as the trigger is answered; the state manager folds on top of it.
-    const initial: ExecutionState = {
+    const initial: WorkflowDocument = {
       exec_id: execId,
       workflow_id: workflowId,
       status: "RUNNING",
@@ -79,13 +79,16 @@ export class Orchestrator {
       error: null,
       started_at: new Date().toISOString(),
       ended_at: null,
-      tasks: [],
       correlation_id: correlationId,
       parent: message.parent?.workflow
         ? { exec_id: message.parent.workflow.execId, task_exec_id: message.parent.task?.execId ?? "" }
         : null,
+      waiting: {},
     };
-    await Promise.all([started, this.store.put(initial, 0).catch(() => {/* the state manager was first */})]);
+    await Promise.all([
+      started,
+      this.store.putWorkflow(initial, 0).catch(() => {/* the state manager was first */}),
+    ]);
     this.accepted.add(execId);
     await this.bus.publish(create(WorkflowExecuteSchema, {
       metadata: this.bus.metadata(correlationId, `${execId}:execute`),

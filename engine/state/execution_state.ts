@@ -74,6 +74,16 @@ export interface ExecutionState {
   parent?: { exec_id: string; task_exec_id: string } | null;
 }
 
+/**
+ * What the `compozy_workflow_executions` bucket stores per execution: the state without its tasks (each
+ * task execution is a document of its own in `compozy_task_executions`, so a collection of 10,000 items
+ * never makes one huge value), plus the signals its tasks wait for.
+ */
+export interface WorkflowDocument extends Omit<ExecutionState, "tasks"> {
+  /** Waiting task execution id → the signal it waits for ("" for a sleep). */
+  waiting: Record<string, string>;
+}
+
 /** One entry of an execution's history, as `GET /api/executions/{id}/events` returns it. */
 export interface EventRecord {
   seq: number;

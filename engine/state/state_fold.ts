@@ -1,20 +1,22 @@
 /**
- * Folds state events into the execution state that queries read. A terminal status is final: a late or
- * duplicate event never moves a finished execution or task.
+ * Folds state events into the documents that queries read: one per execution (workflow events, and the
+ * waits of its tasks) and one per task execution. A terminal status is final: a late or duplicate event
+ * never moves a finished execution or task.
  */
 import type { StoredEvent } from "../history/read_history.ts";
 import { toExecutionError } from "../failure.ts";
 import { parseJsonBytes } from "../json_bytes.ts";
 import type * as pb from "../../pkg/pb/mod.ts";
 import {
-  type ExecutionState,
   isTerminal,
   type TaskExecutionState,
   type TaskStatusName,
+  type WorkflowDocument,
   type WorkflowStatusName,
 } from "./execution_state.ts";
 
 type Any = Record<string, unknown> & {
+  metadata?: pb.Metadata;
   workflow?: pb.WorkflowInfo;
   task?: pb.TaskInfo;
   error?: pb.ErrorInfo;
@@ -46,103 +48,115 @@ const TASK_EVENT_STATUS: Record<string, TaskStatusName> = {
   "task.waiting_timed_out": "FAILED",
 };
 
-/** Applies one event; returns the (new or same) state, or undefined when the event starts nothing. */
-export function foldEvent(state: ExecutionState | undefined, event: StoredEvent): ExecutionState | undefined {
+/** Task events that change the execution's document too (its waits). */
+const WAIT_EVENTS = new Set([
+  "task.waiting_started",
+  "task.waiting_ended",
+  "task.waiting_timed_out",
+  "task.success",
+  "task.failed",
+]);
+
+/** Which documents an event changes: the execution's, its task's, or both. */
+export function documentsOf(event: StoredEvent): { workflow: boolean; task: boolean } {
+  if (event.type.startsWith("workflow.")) return { workflow: true, task: false };
+  return { workflow: WAIT_EVENTS.has(event.type), task: event.type in TASK_EVENT_STATUS };
+}
+
+/** The initial document of an execution, as its start describes it. */
+export function startedDocument(m: pb.WorkflowExecutionStarted | Any, time: string): WorkflowDocument {
+  const message = m as Any;
+  return {
+    exec_id: message.workflow?.execId ?? "",
+    workflow_id: message.workflow?.id ?? "",
+    status: "RUNNING",
+    input: parseJsonBytes(message.inputJson),
+    output: null,
+    error: null,
+    started_at: time,
+    ended_at: null,
+    correlation_id: message.metadata?.correlationId || message.workflow?.execId || "",
+    parent: message.parent?.workflow
+      ? { exec_id: message.parent.workflow.execId, task_exec_id: message.parent.task?.execId ?? "" }
+      : null,
+    waiting: {},
+  };
+}
+
+/** Applies an event to an execution's document; undefined when there is none yet and this is no start. */
+export function foldWorkflowDocument(
+  doc: WorkflowDocument | undefined,
+  event: StoredEvent,
+): WorkflowDocument | undefined {
   const m = event.message as Any;
   const time = event.time.toISOString();
-  if (event.type === "workflow.started") {
-    if (state) return state;
-    return {
-      exec_id: m.workflow?.execId ?? "",
-      workflow_id: m.workflow?.id ?? "",
-      status: "RUNNING",
-      input: parseJsonBytes(m.inputJson),
-      output: null,
-      error: null,
-      started_at: time,
-      ended_at: null,
-      tasks: [],
-      correlation_id: (m.metadata as pb.Metadata | undefined)?.correlationId ?? m.workflow?.execId ?? "",
-      parent: m.parent?.workflow
-        ? { exec_id: m.parent.workflow.execId, task_exec_id: m.parent.task?.execId ?? "" }
-        : null,
-    };
+  if (event.type === "workflow.started") return doc ?? startedDocument(m, time);
+  if (!doc) return undefined;
+  if (event.type.startsWith("task.")) return foldWait(doc, event.type, m);
+  const status = WORKFLOW_EVENT_STATUS[event.type];
+  if (!status || isTerminal(doc.status)) return doc;
+  doc.status = status === "RUNNING" && Object.keys(doc.waiting).length ? "WAITING" : status;
+  if (event.type === "workflow.success") doc.output = parseJsonBytes(m.outputJson);
+  if (event.type === "workflow.failed" || event.type === "workflow.timed_out") {
+    doc.error = toExecutionError(m.error);
   }
-  if (!state) return undefined;
-  if (event.type.startsWith("workflow.")) return foldWorkflow(state, event.type, m, time);
-  if (event.type.startsWith("task.")) return foldTask(state, event.type, m, time);
-  return state;
-}
-
-function foldWorkflow(state: ExecutionState, type: string, m: Any, time: string): ExecutionState {
-  const status = WORKFLOW_EVENT_STATUS[type];
-  if (!status || isTerminal(state.status)) return state;
-  state.status = status;
-  if (type === "workflow.success") state.output = parseJsonBytes(m.outputJson);
-  if (type === "workflow.failed" || type === "workflow.timed_out") state.error = toExecutionError(m.error);
-  if (type === "workflow.canceled") {
-    state.error = { message: String(m.reason || "canceled"), code: "canceled" };
+  if (event.type === "workflow.canceled") {
+    doc.error = { message: String(m.reason || "canceled"), code: "canceled" };
   }
   if (isTerminal(status)) {
-    state.ended_at = time;
-    // A finished workflow's unfinished tasks will never finish: say so rather than leave them RUNNING.
-    for (const task of state.tasks) {
-      if (!isTerminal(task.status)) task.status = "CANCELED";
-    }
+    doc.ended_at = time;
+    doc.waiting = {};
   }
-  return state;
+  return doc;
 }
 
-function foldTask(state: ExecutionState, type: string, m: Any, time: string): ExecutionState {
-  const status = TASK_EVENT_STATUS[type];
-  const info = m.task;
-  if (!status || !info?.execId) return state;
-  let task = state.tasks.find((t) => t.exec_id === info.execId);
-  if (!task) {
-    task = {
-      task_id: info.id,
-      exec_id: info.execId,
-      status,
-      output: null,
-      error: null,
-      attempts: 0,
-      started_at: null,
-      ended_at: null,
-      parent_exec_id: (m.parentTask as pb.TaskInfo | undefined)?.execId || null,
-    };
-    state.tasks.push(task);
-  } else if (isTerminal(task.status)) {
-    return state;
-  }
-  applyTaskEvent(state, task, type, status, m, time);
-  return state;
+function foldWait(doc: WorkflowDocument, type: string, m: Any): WorkflowDocument {
+  const taskExecId = m.task?.execId;
+  if (!taskExecId || isTerminal(doc.status)) return doc;
+  if (type === "task.waiting_started") doc.waiting[taskExecId] = String(m.signalId ?? "");
+  else delete doc.waiting[taskExecId];
+  const waiting = Object.keys(doc.waiting).length > 0;
+  if (waiting && doc.status === "RUNNING") doc.status = "WAITING";
+  if (!waiting && doc.status === "WAITING") doc.status = "RUNNING";
+  return doc;
 }
 
-function applyTaskEvent(
-  state: ExecutionState,
-  task: TaskExecutionState,
-  type: string,
-  status: TaskStatusName,
-  m: Any,
-  time: string,
-): void {
-  // Out-of-order history events (dispatched/started after the outcome) never move a task backwards.
-  if (type === "task.dispatched" && task.status !== "SCHEDULED") return;
+/** Applies an event to a task execution's document (created by its first event). */
+export function foldTaskDocument(
+  doc: TaskExecutionState | undefined,
+  event: StoredEvent,
+): TaskExecutionState {
+  const m = event.message as Any;
+  const time = event.time.toISOString();
+  const status = TASK_EVENT_STATUS[event.type];
+  const task: TaskExecutionState = doc ?? {
+    task_id: m.task?.id ?? "",
+    exec_id: m.task?.execId ?? "",
+    status,
+    output: null,
+    error: null,
+    attempts: 0,
+    started_at: null,
+    ended_at: null,
+    parent_exec_id: (m.parentTask as pb.TaskInfo | undefined)?.execId || null,
+  };
+  if (doc && isTerminal(doc.status)) return doc;
+  // Out-of-order history events (dispatched after started) never move a task backwards.
+  if (event.type === "task.dispatched") {
+    task.parent_exec_id ||= (m.parentTask as pb.TaskInfo | undefined)?.execId || null;
+    return task;
+  }
   task.status = status;
-  if (type === "task.started") {
+  if (event.type === "task.started") {
     task.attempts = Math.max(task.attempts, Number(m.attempt) || 1);
     task.started_at ??= time;
   }
-  if (type === "task.waiting_started") {
+  if (event.type === "task.waiting_started") {
     task.waiting_for = String(m.signalId || "") || null;
     task.started_at ??= time;
-    if (state.status === "RUNNING") state.status = "WAITING";
   }
-  if (type === "task.waiting_ended" || type === "task.waiting_timed_out") {
-    task.waiting_for = null;
-    if (state.status === "WAITING") state.status = "RUNNING";
-  }
-  if (type === "task.success") {
+  if (event.type === "task.waiting_ended" || event.type === "task.waiting_timed_out") task.waiting_for = null;
+  if (event.type === "task.success") {
     task.output = parseJsonBytes(m.outputJson);
     task.attempts = Math.max(task.attempts, Number(m.attempt) || 1);
     if (m.skipped) task.status = "SKIPPED";
@@ -155,16 +169,16 @@ function applyTaskEvent(
       };
     }
   }
-  if (type === "task.failed") {
+  if (event.type === "task.failed") {
     task.error = toExecutionError(m.error);
     task.attempts = Math.max(task.attempts, Number(m.attempt) || 1);
   }
-  if (type === "task.waiting_timed_out") task.error = { message: "wait timed out", code: "wait_timeout" };
+  if (event.type === "task.waiting_timed_out") {
+    task.error = { message: "wait timed out", code: "wait_timeout" };
+  }
   if (isTerminal(task.status)) {
     task.ended_at = time;
     task.started_at ??= time;
-    if (state.status === "WAITING" && !state.tasks.some((t) => t.status === "WAITING")) {
-      state.status = "RUNNING";
-    }
   }
+  return task;
 }

@@ -1,39 +1,67 @@
 /**
- * The state manager folds every state event into the execution state in KV. Events of one execution are
- * applied in order and coalesced: while a write is in flight, later events queue and go out in one write.
- * Several engines may run it on one durable consumer; the KV revision check settles their races.
+ * The state manager folds every workflow and task event into the KV documents queries read. Events of one
+ * document are applied in order and coalesced: while a write is in flight, later events queue and go out
+ * in one write. Several engines may run it on one durable consumer; the KV revision check settles their
+ * races.
  */
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { Bus, Consumer, Delivery } from "../../pkg/nats/mod.ts";
 import { STREAMS } from "../../pkg/nats/mod.ts";
 import type { StoredEvent } from "../history/read_history.ts";
-import type { ExecutionState } from "./execution_state.ts";
-import { isTerminal } from "./execution_state.ts";
-import { foldEvent } from "./state_fold.ts";
+import { isTerminal, type TaskExecutionState, type WorkflowDocument } from "./execution_state.ts";
+import { documentsOf, foldTaskDocument, foldWorkflowDocument } from "./state_fold.ts";
 import type { StateStore } from "./state_store.ts";
 
+/** Workflow and task events are folded; tool and agent events are history only. */
 const FOLDED = /^compozy\.[^.]+\.(workflow|task)\.evts\./;
 
-interface Pending {
+interface Queue {
   events: Array<{ event: StoredEvent; done: (error?: unknown) => void }>;
   running: boolean;
 }
 
+type Document = WorkflowDocument | TaskExecutionState;
+
+interface DocumentKind {
+  read(key: string): Promise<{ doc?: Document; revision: number }>;
+  write(key: string, doc: Document, revision: number): Promise<number>;
+  fold(doc: Document | undefined, event: StoredEvent): Document | undefined;
+}
+
 export class StateManager {
-  private readonly queues = new Map<string, Pending>();
-  private readonly cache = new Map<string, { state: ExecutionState; revision: number }>();
+  private readonly queues = new Map<string, Queue>();
+  private readonly cache = new Map<string, { doc: Document; revision: number }>();
+  private readonly kinds: Record<"workflow" | "task", DocumentKind>;
   private consumer?: Consumer;
 
-  constructor(private readonly bus: Bus, private readonly store: StateStore) {}
+  constructor(private readonly bus: Bus, store: StateStore) {
+    this.kinds = {
+      workflow: {
+        read: async (key) => {
+          const r = await store.getWorkflowWithRevision(key);
+          return { doc: r.doc, revision: r.revision };
+        },
+        write: (_key, doc, revision) => store.putWorkflow(doc as WorkflowDocument, revision),
+        fold: (doc, event) => foldWorkflowDocument(doc as WorkflowDocument | undefined, event),
+      },
+      task: {
+        read: async (key) => {
+          const r = await store.getTaskWithRevision(key);
+          return { doc: r.doc, revision: r.revision };
+        },
+        write: (key, doc, revision) => store.putTask(key, doc as TaskExecutionState, revision),
+        fold: (doc, event) => foldTaskDocument(doc as TaskExecutionState | undefined, event),
+      },
+    };
+  }
 
   async start(): Promise<void> {
     this.consumer = await this.bus.consume({
       stream: STREAMS.events,
-      durable: "compozy-state-manager",
+      durable: "compozy-state",
       filterSubject: "compozy.*.*.evts.*.*",
       maxAckPending: 20_000,
       batch: 512,
-      // Tool and agent events are history only: the state folds workflow and task events.
       accept: (subject) => FOLDED.test(subject),
       handler: (message, delivery) => this.apply(message, delivery),
     });
@@ -43,64 +71,82 @@ export class StateManager {
     await this.consumer?.stop();
   }
 
-  private apply(message: MessageShape<DescMessage>, delivery: Delivery): Promise<void> | void {
+  private async apply(message: MessageShape<DescMessage>, delivery: Delivery): Promise<void> {
     const tokens = delivery.subject.split(".");
-    const component = tokens[2];
-    const execId = (message as { workflow?: { execId: string } }).workflow?.execId;
+    const m = message as { workflow?: { execId: string }; task?: { execId: string } };
+    const execId = m.workflow?.execId;
     if (!execId) return;
     const event: StoredEvent = {
-      seq: 0,
+      seq: delivery.streamSequence,
       subject: delivery.subject,
-      type: `${component}.${tokens[5]}`,
+      type: `${tokens[2]}.${tokens[5]}`,
       time: timeOf(message),
       message,
     };
+    const targets = documentsOf(event);
+    const writes: Promise<void>[] = [];
+    if (targets.task && m.task?.execId) {
+      writes.push(this.enqueue("task", `${execId}.${m.task.execId}`, event));
+    }
+    if (targets.workflow) writes.push(this.enqueue("workflow", execId, event));
+    await Promise.all(writes);
+  }
+
+  private enqueue(kind: "workflow" | "task", key: string, event: StoredEvent): Promise<void> {
     return new Promise((resolve, reject) => {
-      let queue = this.queues.get(execId);
-      if (!queue) this.queues.set(execId, queue = { events: [], running: false });
+      const id = `${kind}:${key}`;
+      let queue = this.queues.get(id);
+      if (!queue) this.queues.set(id, queue = { events: [], running: false });
       queue.events.push({ event, done: (e) => e ? reject(e) : resolve() });
-      if (!queue.running) this.drain(execId, queue);
+      if (!queue.running) this.drain(kind, key, id, queue);
     });
   }
 
-  private async drain(execId: string, queue: Pending): Promise<void> {
+  private async drain(kind: "workflow" | "task", key: string, id: string, queue: Queue): Promise<void> {
     queue.running = true;
     while (queue.events.length) {
       const batch = queue.events.splice(0);
       try {
-        await this.write(execId, batch.map((b) => b.event));
+        await this.write(kind, key, id, batch.map((b) => b.event));
         for (const b of batch) b.done();
       } catch (e) {
         for (const b of batch) b.done(e);
       }
     }
     queue.running = false;
-    this.queues.delete(execId);
+    this.queues.delete(id);
   }
 
-  private async write(execId: string, events: StoredEvent[]): Promise<void> {
+  private async write(
+    kind: "workflow" | "task",
+    key: string,
+    id: string,
+    events: StoredEvent[],
+  ): Promise<void> {
+    const documents = this.kinds[kind];
     for (let attempt = 0; attempt < 5; attempt++) {
-      const current = this.cache.get(execId) ?? await this.store.getWithRevision(execId);
-      let state = current.state ? structuredClone(current.state) : undefined;
-      for (const event of events) state = foldEvent(state, event);
+      const current = this.cache.get(id) ?? await documents.read(key);
+      const before = current.doc ? JSON.stringify(current.doc) : undefined;
+      let doc = current.doc ? structuredClone(current.doc) : undefined;
+      for (const event of events) doc = documents.fold(doc, event);
       // An event folded before its execution's start (another engine holds the start): try again later.
-      if (!state) throw new Error(`state of execution ${execId}: start not recorded yet`);
-      if (current.state && JSON.stringify(current.state) === JSON.stringify(state)) return;
+      if (!doc) throw new Error(`state of ${key}: start not recorded yet`);
+      if (before === JSON.stringify(doc)) return;
       try {
-        const revision = await this.store.put(state, current.revision);
-        if (isTerminal(state.status)) this.cache.delete(execId);
-        else this.cacheSet(execId, { state, revision });
+        const revision = await documents.write(key, doc, current.revision);
+        if (isTerminal(doc.status)) this.cache.delete(id);
+        else this.remember(id, { doc, revision });
         return;
       } catch {
-        this.cache.delete(execId); // Another writer won: fold again on top of what it wrote.
+        this.cache.delete(id); // Another writer won: fold again on top of what it wrote.
       }
     }
-    throw new Error(`state of execution ${execId}: too many concurrent writers`);
+    throw new Error(`state of ${key}: too many concurrent writers`);
   }
 
-  private cacheSet(execId: string, value: { state: ExecutionState; revision: number }): void {
-    this.cache.delete(execId);
-    this.cache.set(execId, value);
+  private remember(id: string, value: { doc: Document; revision: number }): void {
+    this.cache.delete(id);
+    this.cache.set(id, value);
     if (this.cache.size > 5_000) this.cache.delete(this.cache.keys().next().value!);
   }
 }

@@ -1,28 +1,96 @@
-/** Reads and writes execution state in the JetStream KV bucket (one JSON value per execution id). */
-import type { JetStreamManager } from "@nats-io/jetstream";
+/**
+ * Execution state in JetStream KV: one document per execution (`compozy_workflow_executions`, key = exec
+ * id) and one per task execution (`compozy_task_executions`, key = `<exec id>.<task exec id>`), so reading
+ * or writing one never costs the size of a whole large execution.
+ */
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import type { ExecutionState } from "./execution_state.ts";
+import {
+  type ExecutionState,
+  isTerminal,
+  type TaskExecutionState,
+  type WorkflowDocument,
+} from "./execution_state.ts";
+
+export interface StateBuckets {
+  workflows: { kv: KV; name: string };
+  tasks: { kv: KV; name: string };
+}
+
+const decoder = new TextDecoder();
 
 export class StateStore {
-  constructor(readonly kv: KV, private readonly jsm: JetStreamManager, private readonly bucket: string) {}
+  constructor(
+    private readonly buckets: StateBuckets,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+  ) {}
 
+  /** The whole state of an execution, its tasks in the order they were dispatched. */
   async get(execId: string): Promise<ExecutionState | undefined> {
-    const entry = await this.kv.get(execId);
-    return entry?.operation === "PUT" ? entry.json<ExecutionState>() : undefined;
+    const doc = await this.getWorkflow(execId);
+    return doc ? await this.withTasks(doc) : undefined;
   }
 
-  async getWithRevision(execId: string): Promise<{ state?: ExecutionState; revision: number }> {
-    const entry = await this.kv.get(execId);
+  async getWorkflow(execId: string): Promise<WorkflowDocument | undefined> {
+    return (await this.getWorkflowWithRevision(execId)).doc;
+  }
+
+  async getWorkflowWithRevision(execId: string): Promise<{ doc?: WorkflowDocument; revision: number }> {
+    const entry = await this.buckets.workflows.kv.get(execId);
     if (!entry || entry.operation !== "PUT") return { revision: entry?.revision ?? 0 };
-    return { state: entry.json<ExecutionState>(), revision: entry.revision };
+    return { doc: entry.json<WorkflowDocument>(), revision: entry.revision };
+  }
+
+  async getTaskWithRevision(key: string): Promise<{ doc?: TaskExecutionState; revision: number }> {
+    const entry = await this.buckets.tasks.kv.get(key);
+    if (!entry || entry.operation !== "PUT") return { revision: entry?.revision ?? 0 };
+    return { doc: entry.json<TaskExecutionState>(), revision: entry.revision };
   }
 
   /** Writes with optimistic concurrency: throws when someone else wrote since `revision`. */
-  async put(state: ExecutionState, revision: number): Promise<number> {
-    const value = new TextEncoder().encode(JSON.stringify(state));
-    return revision === 0
-      ? await this.kv.create(state.exec_id, value)
-      : await this.kv.update(state.exec_id, value, revision);
+  putWorkflow(doc: WorkflowDocument, revision: number): Promise<number> {
+    return put(this.buckets.workflows.kv, doc.exec_id, doc, revision);
+  }
+
+  putTask(key: string, doc: TaskExecutionState, revision: number): Promise<number> {
+    return put(this.buckets.tasks.kv, key, doc, revision);
+  }
+
+  /** Joins an execution's document with its task documents (read in one pass over the bucket's stream). */
+  async withTasks(doc: WorkflowDocument): Promise<ExecutionState> {
+    const { waiting: _waiting, ...rest } = doc;
+    const tasks = await this.tasksOf(doc.exec_id);
+    // A finished execution's unfinished tasks will never finish: say so rather than leave them RUNNING.
+    if (isTerminal(doc.status)) {
+      for (const task of tasks) if (!isTerminal(task.status)) task.status = "CANCELED";
+    }
+    return { ...rest, tasks };
+  }
+
+  private async tasksOf(execId: string): Promise<TaskExecutionState[]> {
+    const name = this.buckets.tasks.name;
+    const consumer = await this.js.consumers.get(`KV_${name}`, {
+      filter_subjects: `$KV.${name}.${execId}.*`,
+      deliver_policy: DeliverPolicy.LastPerSubject,
+    });
+    let remaining = (await consumer.info(true)).num_pending;
+    const tasks: TaskExecutionState[] = [];
+    while (remaining > 0) {
+      const batch = await consumer.fetch({ max_messages: Math.min(remaining, 1_000), expires: 2_000 });
+      let got = 0;
+      for await (const msg of batch) {
+        got++;
+        remaining = msg.info.pending;
+        const operation = msg.headers?.get("KV-Operation");
+        if (operation === "DEL" || operation === "PURGE" || msg.data.byteLength === 0) continue;
+        tasks.push(JSON.parse(decoder.decode(msg.data)) as TaskExecutionState);
+      }
+      if (got === 0) break;
+    }
+    await consumer.delete().catch(() => {});
+    // Task execution ids are UUIDv7: their order is the order of dispatch.
+    return tasks.sort((a, b) => a.exec_id < b.exec_id ? -1 : a.exec_id > b.exec_id ? 1 : 0);
   }
 
   /**
@@ -30,18 +98,24 @@ export class StateStore {
    * than `kv.keys()`, whose iterator was seen to wait for ever when keys are written while it runs.
    */
   async ids(): Promise<string[]> {
-    const prefix = `$KV.${this.bucket}.`;
-    const info = await this.jsm.streams.info(`KV_${this.bucket}`, { subjects_filter: `${prefix}>` });
+    const name = this.buckets.workflows.name;
+    const prefix = `$KV.${name}.`;
+    const info = await this.jsm.streams.info(`KV_${name}`, { subjects_filter: `${prefix}>` });
     return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length)).sort();
   }
 
   /** Executions with a task waiting for `signalId`. */
-  async findWaiting(signalId: string): Promise<ExecutionState[]> {
-    const out: ExecutionState[] = [];
+  async findWaiting(signalId: string): Promise<WorkflowDocument[]> {
+    const out: WorkflowDocument[] = [];
     for (const id of await this.ids()) {
-      const state = await this.get(id);
-      if (state?.tasks.some((t) => t.status === "WAITING" && t.waiting_for === signalId)) out.push(state);
+      const doc = await this.getWorkflow(id);
+      if (doc && Object.values(doc.waiting ?? {}).includes(signalId)) out.push(doc);
     }
     return out;
   }
+}
+
+function put(kv: KV, key: string, value: unknown, revision: number): Promise<number> {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  return revision === 0 ? kv.create(key, bytes) : kv.update(key, bytes, revision);
 }

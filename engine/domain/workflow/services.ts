@@ -68,7 +68,7 @@ export function createDriverServices(bus: Bus, project: Project, store: StateSto
       async send(_d, signalId, payload, target) {
         const targets = target ? [target] : (await store.findWaiting(signalId)).map((s) => s.exec_id);
         for (const execId of targets) {
-          const state = target ? await store.get(execId) : undefined;
+          const state = target ? await store.getWorkflow(execId) : undefined;
           await bus.publish(create(WorkflowSignalSchema, {
             metadata: bus.metadata(state?.correlation_id ?? execId),
             workflow: { id: state?.workflow_id ?? "", execId },

@@ -90,7 +90,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     services: createDriverServices(bus, project, store),
     ackWaitMs: options.ackWaitMs ?? envAckWaitMs(),
     accepted,
-    onEnded: (driver) => notifyParent(bus, driver),
+    onEnded: (ended) => notifyParent(bus, ended),
   });
   orchestrator.start();
   await stateManager.start();

@@ -3,8 +3,9 @@
  * id) and one per task execution (`compozy_task_executions`, key = `<exec id>.<task exec id>`), so reading
  * or writing one never costs the size of a whole large execution.
  */
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
+import { readStream } from "../../pkg/nats/mod.ts";
 import {
   type ExecutionState,
   isTerminal,
@@ -70,25 +71,15 @@ export class StateStore {
 
   private async tasksOf(execId: string): Promise<TaskExecutionState[]> {
     const name = this.buckets.tasks.name;
-    const consumer = await this.js.consumers.get(`KV_${name}`, {
-      filter_subjects: `$KV.${name}.${execId}.*`,
-      deliver_policy: DeliverPolicy.LastPerSubject,
+    const messages = await readStream(this.js, `KV_${name}`, `$KV.${name}.${execId}.*`, {
+      lastPerSubject: true,
     });
-    let remaining = (await consumer.info(true)).num_pending;
     const tasks: TaskExecutionState[] = [];
-    while (remaining > 0) {
-      const batch = await consumer.fetch({ max_messages: Math.min(remaining, 1_000), expires: 2_000 });
-      let got = 0;
-      for await (const msg of batch) {
-        got++;
-        remaining = msg.info.pending;
-        const operation = msg.headers?.get("KV-Operation");
-        if (operation === "DEL" || operation === "PURGE" || msg.data.byteLength === 0) continue;
-        tasks.push(JSON.parse(decoder.decode(msg.data)) as TaskExecutionState);
-      }
-      if (got === 0) break;
+    for (const msg of messages) {
+      const operation = msg.headers?.get("KV-Operation");
+      if (operation === "DEL" || operation === "PURGE" || msg.data.byteLength === 0) continue;
+      tasks.push(JSON.parse(decoder.decode(msg.data)) as TaskExecutionState);
     }
-    await consumer.delete().catch(() => {});
     // Task execution ids are UUIDv7: their order is the order of dispatch.
     return tasks.sort((a, b) => a.exec_id < b.exec_id ? -1 : a.exec_id > b.exec_id ? 1 : 0);
   }

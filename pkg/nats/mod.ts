@@ -15,5 +15,6 @@ export * from "./codec.ts";
 export * from "./connection.ts";
 export * from "./errors.ts";
 export * from "./provision.ts";
+export * from "./read_stream.ts";
 export * from "./server.ts";
 export * from "./subjects.ts";

@@ -2,18 +2,26 @@
 import { create } from "@bufbuild/protobuf";
 import type { Bus } from "../../../pkg/nats/mod.ts";
 import { TaskResumeSchema } from "../../../pkg/pb/mod.ts";
+import type { ReplayState } from "../../history/replay_state.ts";
 import { jsonBytes } from "../../json_bytes.ts";
-import type { ExecutionDriver } from "./execution_driver.ts";
 
-export async function notifyParent(bus: Bus, driver: ExecutionDriver): Promise<void> {
-  const parent = driver.replay.parent;
-  if (!parent || !driver.result) return;
+/** An execution that ended, as its parent needs to hear of it. */
+export interface EndedExecution {
+  execId: string;
+  correlationId: string;
+  parent?: ReplayState["parent"];
+  outcome?: ReplayState["outcome"];
+}
+
+export async function notifyParent(bus: Bus, ended: EndedExecution): Promise<void> {
+  const { parent, outcome } = ended;
+  if (!parent || !outcome) return;
   await bus.publish(create(TaskResumeSchema, {
     // One notification per child, however often it is re-sent after a crash.
-    metadata: bus.metadata(driver.correlationId, `${driver.execId}:notify-parent`),
+    metadata: bus.metadata(ended.correlationId, `${ended.execId}:notify-parent`),
     workflow: { id: parent.workflowId, execId: parent.execId },
     task: { id: parent.taskId, execId: parent.taskExecId },
     reason: "child",
-    payloadJson: jsonBytes(driver.result),
+    payloadJson: jsonBytes(outcome),
   }));
 }

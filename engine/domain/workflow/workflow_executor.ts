@@ -15,6 +15,7 @@ import { foldReplayState, type ReplayState } from "../../history/replay_state.ts
 import { parseJsonBytes } from "../../json_bytes.ts";
 import type { AcceptedExecutions } from "../../accepted_executions.ts";
 import type { Leases } from "../../leases.ts";
+import type { EndedExecution } from "./parent_notifier.ts";
 import type { Project } from "../project/mod.ts";
 import type { DriverServices } from "./driver_services.ts";
 import { type DriverResult, ExecutionDriver } from "./execution_driver.ts";
@@ -30,7 +31,7 @@ export interface WorkflowExecutorOptions {
   /** Executions this process's orchestrator accepted (see AcceptedExecutions). */
   accepted?: AcceptedExecutions;
   /** Called after an execution ends, with its driver (e.g. to notify a parent workflow). */
-  onEnded?: (driver: ExecutionDriver) => Promise<void>;
+  onEnded?: (ended: EndedExecution) => Promise<void>;
 }
 
 interface Active {
@@ -163,7 +164,15 @@ export class WorkflowExecutor {
     try {
       await act(active.driver);
       const result = await this.hold(execId, delivery, settled);
-      if (result === "ended") await this.options.onEnded?.(active.driver);
+      if (result === "ended") {
+        const { driver } = active;
+        await this.options.onEnded?.({
+          execId,
+          correlationId,
+          parent: driver.replay.parent,
+          outcome: driver.result,
+        });
+      }
       if (result === "abandoned") return { nakDelayMs: 1_000 };
     } finally {
       this.active.delete(execId);
@@ -195,7 +204,13 @@ export class WorkflowExecutor {
     if (!replay || !workflow || replay.ended) {
       await this.options.leases.release(execId);
       if (replay?.ended && replay.parent) {
-        await this.options.onEnded?.(this.endedDriver(execId, correlationId, replay));
+        // It ended, but its parent may not have heard (a crash between the two): tell it again.
+        await this.options.onEnded?.({
+          execId,
+          correlationId,
+          parent: replay.parent,
+          outcome: replay.outcome,
+        });
       }
       return NOTHING_TO_DO;
     }
@@ -210,21 +225,6 @@ export class WorkflowExecutor {
     const active = { driver };
     this.active.set(execId, active);
     return active;
-  }
-
-  /** A driver that only carries an ended execution's outcome, to re-notify its parent after a crash. */
-  private endedDriver(execId: string, correlationId: string, replay: ReplayState): ExecutionDriver {
-    const workflow = this.options.project.workflows.get(replay.workflowId)!;
-    const driver = new ExecutionDriver(
-      this.options.services,
-      this.options.project,
-      workflow,
-      execId,
-      correlationId,
-      replay,
-    );
-    driver.result = replay.outcome;
-    return driver;
   }
 
   private async loadReplay(execId: string, correlationId: string): Promise<ReplayState | undefined> {

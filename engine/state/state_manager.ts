@@ -12,6 +12,13 @@ import { isTerminal, type TaskExecutionState, type WorkflowDocument } from "./ex
 import { documentsOf, foldTaskDocument, foldWorkflowDocument } from "./state_fold.ts";
 import type { StateStore } from "./state_store.ts";
 
+/**
+ * How long the first event of a document waits for the next ones before the write. A fast task's
+ * dispatched, started and success events then cost one KV write instead of three; queries see a change at
+ * most this much later.
+ */
+const COALESCE_MS = 5;
+
 /** Workflow and task events are folded; tool and agent events are history only. */
 const FOLDED = /^compozy\.[^.]+\.(workflow|task)\.evts\./;
 
@@ -98,12 +105,14 @@ export class StateManager {
       let queue = this.queues.get(id);
       if (!queue) this.queues.set(id, queue = { events: [], running: false });
       queue.events.push({ event, done: (e) => e ? reject(e) : resolve() });
-      if (!queue.running) this.drain(kind, key, id, queue);
+      if (!queue.running) {
+        queue.running = true;
+        setTimeout(() => this.drain(kind, key, id, queue), COALESCE_MS);
+      }
     });
   }
 
   private async drain(kind: "workflow" | "task", key: string, id: string, queue: Queue): Promise<void> {
-    queue.running = true;
     while (queue.events.length) {
       const batch = queue.events.splice(0);
       try {

@@ -4,8 +4,12 @@
  * @module
  */
 
+import { type AgentDefinition, toAgentDefinition } from "../agent/definition.ts";
+import type { AgentConfig } from "../agent/schema.ts";
 import type { PathSegment } from "../diagnostics.ts";
-import type { DiagnosticList } from "./analysis.ts";
+import { type ToolDefinition, toToolDefinition } from "../tool/definition.ts";
+import type { ToolConfig } from "../tool/schema.ts";
+import type { Analysis, DiagnosticList } from "./analysis.ts";
 import { formatPath, locate, type YamlSource } from "./yaml_source.ts";
 
 /**
@@ -55,5 +59,37 @@ export function validUnder(errors: readonly { path: string }[]): (path: PathSegm
     return !errors.some((e) =>
       e.path === prefix || e.path.startsWith(`${prefix}.`) || e.path.startsWith(`${prefix}[`)
     );
+  };
+}
+
+/**
+ * Indexes the `tools:` and `agents:` a file declares (compozy.yaml or a workflow), recording where each
+ * definition stands so later checks can point at it.
+ */
+export function indexToolsAndAgents(
+  declared: { tools?: readonly ToolConfig[]; agents?: readonly AgentConfig[] },
+  source: YamlSource,
+  analysis: Analysis,
+  common: { diagnostics: DiagnosticList; isValid: (path: PathSegment[]) => boolean },
+): { tools: Map<string, ToolDefinition>; agents: Map<string, AgentDefinition> } {
+  return {
+    tools: indexById(declared.tools, source, ["tools"], "tool", {
+      ...common,
+      broken: analysis.broken.tools,
+      build: (tool, path) => {
+        const def = toToolDefinition(tool, source.file);
+        analysis.sites.set(def, { source, path });
+        return def;
+      },
+    }),
+    agents: indexById(declared.agents, source, ["agents"], "agent", {
+      ...common,
+      broken: analysis.broken.agents,
+      build: (agent, path) => {
+        const def = toAgentDefinition(agent, source.file);
+        analysis.sites.set(def, { source, path });
+        return def;
+      },
+    }),
   };
 }

@@ -5,14 +5,12 @@
  */
 
 import { dirname } from "node:path";
-import { toAgentDefinition } from "../agent/definition.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import { collectTaskSites } from "../task/walk.ts";
-import { toToolDefinition } from "../tool/definition.ts";
 import type { Workflow } from "../workflow/definition.ts";
 import type { WorkflowConfig } from "../workflow/schema.ts";
 import type { Analysis, DiagnosticList, LoadedWorkflow } from "./analysis.ts";
-import { indexById } from "./definitions.ts";
+import { indexToolsAndAgents } from "./definitions.ts";
 import { locate, type YamlSource } from "./yaml_source.ts";
 
 /** Builds the workflow of a file that passed schema validation. */
@@ -46,24 +44,7 @@ export function buildWorkflow(
     file: source.file,
     dir: dirname(source.file),
     config,
-    tools: indexById(config.tools, source, ["tools"], "tool", {
-      ...common,
-      broken: analysis.broken.tools,
-      build: (tool, path) => {
-        const def = toToolDefinition(tool, source.file);
-        analysis.sites.set(def, { source, path });
-        return def;
-      },
-    }),
-    agents: indexById(config.agents, source, ["agents"], "agent", {
-      ...common,
-      broken: analysis.broken.agents,
-      build: (agent, path) => {
-        const def = toAgentDefinition(agent, source.file);
-        analysis.sites.set(def, { source, path });
-        return def;
-      },
-    }),
+    ...indexToolsAndAgents(config, source, analysis, common),
     tasks,
   };
   // A duplicate is reported above; the checks that follow see each id once.

@@ -6,14 +6,12 @@
  */
 
 import { join, relative, resolve } from "node:path";
-import { toAgentDefinition } from "../agent/definition.ts";
 import type { AgentConfig, ModelConfig } from "../agent/schema.ts";
 import { ConfigError, type Diagnostic, ROOT_PATH, sortDiagnostics } from "../diagnostics.ts";
-import { toToolDefinition } from "../tool/definition.ts";
 import type { ToolConfig } from "../tool/schema.ts";
 import { type Analysis, DiagnosticList, type LoadedWorkflow } from "./analysis.ts";
 import { runChecks } from "./checks.ts";
-import { indexById, validUnder } from "./definitions.ts";
+import { indexById, indexToolsAndAgents, validUnder } from "./definitions.ts";
 import { parseEnvFile } from "./env_file.ts";
 import { loadFileReferences } from "./load_file_references.ts";
 import { buildWorkflow } from "./load_workflow.ts";
@@ -132,24 +130,12 @@ async function indexProject(
       build: (model) => model,
     }),
     workflows: new Map(),
-    tools: indexById(config.tools as ToolConfig[] | undefined, source, ["tools"], "tool", {
-      ...common,
-      broken: analysis.broken.tools,
-      build: (tool, path) => {
-        const def = toToolDefinition(tool, source.file);
-        analysis.sites.set(def, { source, path });
-        return def;
-      },
-    }),
-    agents: indexById(config.agents as AgentConfig[] | undefined, source, ["agents"], "agent", {
-      ...common,
-      broken: analysis.broken.agents,
-      build: (agent, path) => {
-        const def = toAgentDefinition(agent, source.file);
-        analysis.sites.set(def, { source, path });
-        return def;
-      },
-    }),
+    ...indexToolsAndAgents(
+      { tools: config.tools as ToolConfig[] | undefined, agents: config.agents as AgentConfig[] | undefined },
+      source,
+      analysis,
+      common,
+    ),
   };
   analysis.workflows = await loadWorkflows(root, source, config, analysis, diagnostics, isValid);
   return analysis;

@@ -43,7 +43,11 @@ export function streamEvents(
       for await (const event of queue) {
         if (event.seq <= lastSeen) continue;
         await stream.writeSSE({ id: String(event.seq), event: event.type, data: JSON.stringify(event) });
-        if (endsExecution(event, execId)) break;
+        if (endsExecution(event, execId)) {
+          // The state is folded from the events a moment later: the stream ends once a GET shows the end too.
+          await client.waitForEnd(execId, 5_000).catch(() => {});
+          break;
+        }
       }
     } finally {
       clearInterval(heartbeat);

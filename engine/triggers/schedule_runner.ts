@@ -37,6 +37,9 @@ export interface Schedule {
   env: Record<string, string>;
 }
 
+/** How long a claim protects its tick from being re-sent by another process (a trigger takes far less). */
+const CLAIM_GRACE_MS = 30_000;
+
 export type FireOutcome = "fired" | "resent" | "already_fired" | "claimed_elsewhere" | "refused";
 
 export interface ScheduleRunnerOptions {
@@ -144,6 +147,9 @@ export class ScheduleRunner {
       if (last > tick.getTime()) return "already_fired";
       if (last === tick.getTime()) {
         if (stored.record.state !== "claimed") return "already_fired";
+        // Another process is sending this tick right now; only a claim left behind by a dead one is re-sent.
+        const age = Date.now() - (stored.record.at ?? 0);
+        if (stored.record.by !== this.options.instanceId && age < CLAIM_GRACE_MS) return "claimed_elsewhere";
         resend = true;
       }
     }
@@ -153,6 +159,7 @@ export class ScheduleRunner {
         state: "claimed",
         cron: schedule.cron,
         by: this.options.instanceId,
+        at: Date.now(),
       };
       revision = await store.compareAndSet(schedule.key, claim, revision);
       if (revision === undefined) return "claimed_elsewhere";

@@ -20,6 +20,8 @@ export interface ScheduleRecord {
   cron: string;
   /** The instance that wrote the record. */
   by: string;
+  /** When a claim was written (ms since the epoch): a claim younger than the grace is still in progress. */
+  at?: number;
   /** Why the trigger was refused, when it was. */
   error?: string;
 }

@@ -5,17 +5,23 @@
  * replayed from its history. Bounded: an execution activated by another engine is forgotten in time.
  */
 export class AcceptedExecutions {
-  private readonly ids = new Set<string>();
+  /** Exec id → when it was accepted. */
+  private readonly ids = new Map<string, number>();
 
   constructor(private readonly limit = 10_000) {}
 
   add(execId: string): void {
-    this.ids.add(execId);
-    if (this.ids.size > this.limit) this.ids.delete(this.ids.values().next().value!);
+    this.ids.set(execId, Date.now());
+    if (this.ids.size > this.limit) this.ids.delete(this.ids.keys().next().value!);
   }
 
-  /** True (once) when this process accepted the execution and nothing has activated it yet. */
-  take(execId: string): boolean {
-    return this.ids.delete(execId);
+  /**
+   * True (once) when this process accepted the execution less than `withinMs` ago (the ack wait: before it,
+   * no other engine can have held its execute command and died) and nothing here has activated it yet.
+   */
+  take(execId: string, withinMs: number): boolean {
+    const acceptedAt = this.ids.get(execId);
+    this.ids.delete(execId);
+    return acceptedAt !== undefined && Date.now() - acceptedAt < withinMs;
   }
 }

@@ -34,22 +34,27 @@ export class Leases {
     }
   }
 
-  /** Extends the lease; best effort (a failed refresh is retried on the next beat, well within the TTL). */
-  async refresh(execId: string): Promise<void> {
+  /**
+   * Extends the lease. False when it is certainly lost: another holder wrote it since. A refresh that
+   * fails for want of NATS is retried on the next beat (true), well within the TTL.
+   */
+  async refresh(execId: string): Promise<boolean> {
     const revision = this.revisions.get(execId);
-    if (revision === undefined) return;
+    if (revision === undefined) return true;
     try {
-      this.revisions.set(
-        execId,
-        await this.kv.update(execId, new TextEncoder().encode(this.instanceId), revision),
-      );
-    } catch {
-      // Lost or taken over: the next command for this execution will find out.
+      const value = new TextEncoder().encode(this.instanceId);
+      this.revisions.set(execId, await this.kv.update(execId, value, revision));
+      return true;
+    } catch (e) {
+      return !/wrong last sequence/i.test(e instanceof Error ? e.message : String(e));
     }
   }
 
+  /** Frees the lease, unless another engine holds it by now. */
   async release(execId: string): Promise<void> {
+    const revision = this.revisions.get(execId);
     this.revisions.delete(execId);
-    await this.kv.delete(execId).catch(() => {});
+    if (revision === undefined) return;
+    await this.kv.delete(execId, { previousSeq: revision }).catch(() => {});
   }
 }

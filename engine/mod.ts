@@ -16,6 +16,7 @@ import type { ExecutionClient } from "./client.ts";
 import type { Project } from "./domain/project/mod.ts";
 import { createDriverServices } from "./domain/workflow/services.ts";
 import { WorkflowExecutor } from "./domain/workflow/workflow_executor.ts";
+import { failOrphan } from "./domain/workflow/orphans.ts";
 import { notifyParent } from "./domain/workflow/parent_notifier.ts";
 import { NatsExecutionClient } from "./execution_client.ts";
 import { AcceptedExecutions } from "./accepted_executions.ts";
@@ -91,6 +92,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     ackWaitMs: options.ackWaitMs ?? envAckWaitMs(),
     accepted,
     onEnded: (ended) => notifyParent(bus, ended),
+    onOrphan: (execId, correlationId, workflowId) => failOrphan(bus, execId, correlationId, workflowId),
   });
   orchestrator.start();
   await stateManager.start();

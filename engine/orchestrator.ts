@@ -56,10 +56,24 @@ export class Orchestrator {
     if (fields.length) {
       return refusal(`Input of workflow '${workflowId}' is invalid`, "validation_failed", { fields });
     }
+    let claimed: string | undefined;
     if (message.idempotencyKey) {
-      const first = await this.claimKey(workflowId, message.idempotencyKey, execId);
-      if (first !== execId) return create(WorkflowTriggerReplySchema, { execId: first, duplicate: true });
+      const claim = await this.claimKey(workflowId, message.idempotencyKey, execId);
+      if (claim.execId !== execId) {
+        return create(WorkflowTriggerReplySchema, { execId: claim.execId, duplicate: true });
+      }
+      claimed = claim.name;
     }
+    try {
+      return await this.accept(message, workflowId, execId, input);
+    } catch (e) {
+      // Nothing durable started: free the key, or a retry would be pointed at an execution that never runs.
+      if (claimed) await this.idempotency.delete(claimed).catch(() => {});
+      throw e;
+    }
+  }
+
+  private async accept(message: WorkflowTrigger, workflowId: string, execId: string, input: unknown) {
     const correlationId = message.metadata?.correlationId || execId;
     const started = this.bus.publish(create(WorkflowExecutionStartedSchema, {
       metadata: this.bus.metadata(correlationId, `${execId}:started`),
@@ -99,16 +113,20 @@ export class Orchestrator {
     return create(WorkflowTriggerReplySchema, { execId });
   }
 
-  /** The exec id the key first started: ours when we are first. */
-  private async claimKey(workflowId: string, key: string, execId: string): Promise<string> {
+  /** The exec id the key first started (ours when we are first) and the key's name in the bucket. */
+  private async claimKey(
+    workflowId: string,
+    key: string,
+    execId: string,
+  ): Promise<{ execId: string; name: string }> {
     const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${workflowId}\n${key}`));
     const name = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
     try {
       await this.idempotency.create(name, new TextEncoder().encode(execId));
-      return execId;
+      return { execId, name };
     } catch {
       const entry = await this.idempotency.get(name);
-      return entry?.string() || execId;
+      return { execId: entry?.operation === "PUT" ? entry.string() || execId : execId, name };
     }
   }
 

@@ -12,7 +12,20 @@ export interface RecordedTask {
   execId: string;
   /** The last attempt that was started or scheduled. */
   attempt: number;
-  status: "running" | "waiting" | "retry_scheduled" | "success" | "skipped" | "failed";
+  /**
+   * `woken`: the wait ended (a signal, a timer, a child's end) and that was recorded, but not yet the task's
+   * outcome; a replay takes `wakePayload` instead of waiting again. `wait_timed_out`: likewise, by time-out.
+   */
+  status:
+    | "running"
+    | "waiting"
+    | "woken"
+    | "wait_timed_out"
+    | "retry_scheduled"
+    | "success"
+    | "skipped"
+    | "failed";
+  wakePayload?: unknown;
   output?: unknown;
   error?: pb.ErrorInfo;
   waitingFor?: string;
@@ -40,6 +53,7 @@ interface Messages {
   "task.failed": MessageShape<typeof pb.TaskExecutionFailedSchema>;
   "task.retry_scheduled": MessageShape<typeof pb.TaskExecutionRetryScheduledSchema>;
   "task.waiting_started": MessageShape<typeof pb.TaskExecutionWaitingStartedSchema>;
+  "task.waiting_ended": MessageShape<typeof pb.TaskExecutionWaitingEndedSchema>;
 }
 
 const WORKFLOW_TERMINAL = new Set([
@@ -108,6 +122,13 @@ function foldTask(state: ReplayState, event: StoredEvent): void {
       record.deadlineMs = Number(w.deadlineUnixMs) || undefined;
       break;
     }
+    case "task.waiting_ended":
+      record.status = "woken";
+      record.wakePayload = parseJsonBytes((event.message as Msg<"task.waiting_ended">).payloadJson);
+      break;
+    case "task.waiting_timed_out":
+      record.status = "wait_timed_out";
+      break;
     case "task.success": {
       const s = event.message as Msg<"task.success">;
       record.status = s.skipped ? "skipped" : "success";

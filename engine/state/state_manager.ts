@@ -134,13 +134,16 @@ export class StateManager {
   ): Promise<void> {
     const documents = this.kinds[kind];
     for (let attempt = 0; attempt < 5; attempt++) {
-      const current = this.cache.get(id) ?? await documents.read(key);
+      const cached = this.cache.get(id);
+      const current = cached ?? await documents.read(key);
       const before = current.doc ? JSON.stringify(current.doc) : undefined;
       let doc = current.doc ? structuredClone(current.doc) : undefined;
       for (const event of events) doc = documents.fold(doc, event);
       // An event folded before its execution's start (another engine holds the start): try again later.
       if (!doc) throw new Error(`state of ${key}: start not recorded yet`);
-      if (before === JSON.stringify(doc)) return;
+      // "Nothing changed" is only trusted against the stored document: a cached one may be stale (another
+      // engine wrote since), and then the write's revision check finds out.
+      if (!cached && before === JSON.stringify(doc)) return;
       try {
         const revision = await documents.write(key, doc, current.revision);
         if (isTerminal(doc.status)) this.cache.delete(id);

@@ -95,6 +95,16 @@ export class StateStore {
     return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length)).sort();
   }
 
+  /** The running sub-workflows of an execution. */
+  async findChildren(parentExecId: string): Promise<WorkflowDocument[]> {
+    const out: WorkflowDocument[] = [];
+    for (const id of await this.ids()) {
+      const doc = await this.getWorkflow(id);
+      if (doc?.parent?.exec_id === parentExecId && !isTerminal(doc.status)) out.push(doc);
+    }
+    return out;
+  }
+
   /** Executions with a task waiting for `signalId`. */
   async findWaiting(signalId: string): Promise<WorkflowDocument[]> {
     const out: WorkflowDocument[] = [];

@@ -127,7 +127,8 @@ export class Bus {
   readonly js: JetStreamClient;
   private readonly publishDeadlineMs: number;
 
-  private reconnected = Promise.withResolvers<typeof RECONNECTED>();
+  /** Requests in flight, woken at a reconnect; each removes itself when it ends, so none outlives its request. */
+  private readonly reconnectListeners = new Set<() => void>();
 
   constructor(readonly nc: NatsConnection, readonly options: BusOptions) {
     this.js = jetstream(nc);
@@ -135,13 +136,11 @@ export class Bus {
     this.watchReconnects();
   }
 
-  /** Resolves `reconnected` at every reconnect: requests in flight across one are sent again. */
+  /** Wakes the requests in flight at every reconnect: they are sent again. */
   private async watchReconnects(): Promise<void> {
     for await (const status of this.nc.status()) {
       if (status.type !== "reconnect") continue;
-      const current = this.reconnected;
-      this.reconnected = Promise.withResolvers();
-      current.resolve(RECONNECTED);
+      for (const wake of this.reconnectListeners) wake();
     }
   }
 
@@ -232,7 +231,14 @@ export class Bus {
         const sent = this.nc.request(subject, data, {
           timeout: Math.max(50, Math.min(timeout, deadline - Date.now())),
         });
-        reply = await Promise.race([sent, this.reconnected.promise]);
+        const reconnected = Promise.withResolvers<typeof RECONNECTED>();
+        const wake = () => reconnected.resolve(RECONNECTED);
+        this.reconnectListeners.add(wake);
+        try {
+          reply = await Promise.race([sent, reconnected.promise]);
+        } finally {
+          this.reconnectListeners.delete(wake);
+        }
         if (reply === RECONNECTED) {
           sent.catch(() => {}); // Its reply, if any, comes too late to matter.
           if (Date.now() < deadline) continue;
@@ -274,7 +280,8 @@ export class Bus {
       queue,
       callback: (err, msg) => {
         if (err) return;
-        this.answer(msg, replySchema, handler);
+        // answer() settles every outcome itself; this only keeps an unexpected rejection from ending the process.
+        this.answer(msg, replySchema, handler).catch(() => {});
       },
     });
   }
@@ -291,7 +298,7 @@ export class Bus {
     try {
       decoded = decodeBySubject(msg.subject, msg.data);
     } catch (e) {
-      await this.deadLetter(msg.subject, msg.data, errorMessage(e));
+      await this.deadLetter(msg.subject, msg.data, errorMessage(e)).catch(() => {/* replied below anyway */});
       respondError(msg, errorMessage(e));
       return;
     }

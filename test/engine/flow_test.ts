@@ -444,6 +444,68 @@ tasks:
     );
   });
 
+  await t.step(
+    "after a park and wake-up, a router's route and earlier outputs are replayed as they were",
+    async () => {
+      await withEngine(
+        `tasks:
+  - id: pick
+    type: router
+    condition: "{{ .workflow.input.kind }}"
+    routes: { x: steps }
+  - id: fallback
+    use: tool(id=echo)
+    with: { wrong: true }
+    final: true
+  - id: steps
+    type: composite
+    tasks:
+      - id: first
+        use: tool(id=echo)
+        with: { v: 7 }
+      - id: hold
+        type: wait
+        signal: go
+      - id: after
+        use: tool(id=echo)
+        with: { first: "{{ .tasks.first.output.v }}", got: "{{ .tasks.hold.output.n }}" }
+    final: true
+`,
+        async (h, calls) => {
+          const { execId } = await h.engine.client.trigger("main", { kind: "x" });
+          await waitForStatus(h, execId, "WAITING");
+          await h.engine.client.signal(execId, "go", { n: 1 });
+          const state = await h.engine.client.waitForEnd(execId, 10_000);
+          assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+          assert.deepEqual(state.output, { first: 7, got: 1 });
+          assert.deepEqual(calls, ["steps/first", "steps/after"]);
+        },
+      );
+    },
+  );
+
+  await t.step("a cancel ends a running chain of tasks at once", async () => {
+    await withEngine(
+      `tasks:
+${
+        Array.from({ length: 10 }, (_, i) =>
+          `  - id: s${i}
+    use: tool(id=slow)
+    with: { ms: 300 }
+`).join("")
+      }`,
+      async (h) => {
+        const { execId } = await h.engine.client.trigger("main", {});
+        await new Promise((r) => setTimeout(r, 400));
+        const asked = Date.now();
+        await h.engine.client.cancel(execId, "enough");
+        const state = await h.engine.client.waitForEnd(execId, 10_000);
+        assert.equal(state.status, "CANCELED");
+        assert.ok(Date.now() - asked < 1_500, `canceled after ${Date.now() - asked} ms`);
+      },
+    );
+  });
+
   await t.step("input failing the schema is refused before anything starts", async () => {
     const workflow = `config:
   input: { type: object, properties: { n: { type: number } }, required: [n] }

@@ -70,8 +70,8 @@ export interface DriverServices {
   children: {
     /** Starts a sub-workflow (idempotently per task execution), returns its exec id; its end wakes the task. */
     start(d: ExecutionDriver, child: Workflow, key: string, execId: string, input: unknown): Promise<string>;
-    /** Cancels a running sub-workflow. */
-    cancel(d: ExecutionDriver, childExecId: string, reason: string): Promise<void>;
+    /** Cancels the running sub-workflows of `d`: those given, and any other the state shows. */
+    cancelAll(d: ExecutionDriver, known: string[], reason: string): Promise<void>;
   };
   signals: {
     /** Sends a signal to one execution, or to every execution waiting for it; returns how many got it. */

@@ -80,11 +80,6 @@ export class ExecutionDriver {
   ) {
     this.paused = replay.paused;
     this.settled = new Promise((resolve) => this.settle = resolve);
-    for (const [key, record] of replay.tasks) {
-      if (record.status === "success" || record.status === "skipped") {
-        this.results[key] = { output: record.output ?? null, status: record.status.toUpperCase() };
-      }
-    }
   }
 
   /** How the execution ended, once it has: what a parent workflow is told. */
@@ -110,7 +105,7 @@ export class ExecutionDriver {
    * Gives the execution up without ending it: its outcome could not be recorded, so nothing may go on from
    * memory. The activating command is redelivered and the execution replayed from what was recorded.
    */
-  private abandon(): void {
+  abandon(): void {
     this.ended = true;
     this.finish("abandoned");
   }
@@ -143,7 +138,7 @@ export class ExecutionDriver {
         if (accepted !== true && accepted !== "true") continue;
       }
       this.waiters.delete(taskExecId);
-      await this.track(this.services.events.waitingEnded(this, waiter.taskId, taskExecId, payload));
+      await this.recorded(this.services.events.waitingEnded(this, waiter.taskId, taskExecId, payload));
       waiter.resolve({ reason: "signal", payload });
       return true;
     }
@@ -163,19 +158,37 @@ export class ExecutionDriver {
       }
       if (reason === "timeout" && waiter.kind !== "signal") return;
       this.waiters.delete(taskExecId);
+      // Recorded before the wait resolves, and before the command that woke it is acknowledged: a replay
+      // after a crash takes the recorded wake-up instead of waiting for a command that is gone.
+      await this.recorded(
+        reason === "timeout"
+          ? this.services.events.waitingTimedOut(this, waiter.taskId, taskExecId)
+          : this.services.events.waitingEnded(this, waiter.taskId, taskExecId, payload),
+      );
       waiter.resolve({ reason, payload });
     });
   }
 
+  /** Awaits a durable record; an outcome that cannot be recorded gives the execution up (see abandon). */
+  private async recorded(write: Promise<void>): Promise<void> {
+    try {
+      await this.track(write);
+    } catch (e) {
+      this.abandon();
+      throw e;
+    }
+  }
+
+  /** Ends the execution at once; its running sub-workflows (known here, or found in the state) too. */
   cancel(reason: string): Promise<void> {
     return this.delivery(async () => {
-      // A driver replaying for this cancel first catches up, so it knows the sub-workflows to cancel.
-      await this.whenIdle();
       if (this.ended) return;
       this.ended = true;
       this.result = { status: "CANCELED", output: null, error: { message: reason, code: "canceled" } };
-      await this.services.events.workflowCanceled(this, reason);
-      for (const child of this.children) await this.services.children.cancel(this, child, reason);
+      await this.recorded(this.services.events.workflowCanceled(this, reason));
+      await this.services.children.cancelAll(this, [...this.children], reason).catch(
+        () => {/* logged there */},
+      );
       this.finish("ended");
     });
   }
@@ -185,7 +198,7 @@ export class ExecutionDriver {
       if (this.ended || this.paused) return;
       this.paused = true;
       this.closeGate();
-      await this.services.events.workflowPaused(this);
+      await this.recorded(this.services.events.workflowPaused(this));
     });
   }
 
@@ -193,7 +206,7 @@ export class ExecutionDriver {
     return this.delivery(async () => {
       if (this.ended || !this.paused) return;
       this.paused = false;
-      await this.services.events.workflowResumed(this);
+      await this.recorded(this.services.events.workflowResumed(this));
       this.openGate?.();
     });
   }
@@ -248,8 +261,18 @@ export class ExecutionDriver {
     if (this.ended) return;
     this.ended = true;
     this.result = { status: "SUCCESS", output };
-    await this.services.events.workflowSucceeded(this, output);
+    await this.recorded(this.services.events.workflowSucceeded(this, output));
     this.finish("ended");
+  }
+
+  /** A recorded outcome as the flow needs it: visible to templates, and a router's route rebuilt. */
+  private replayed(task: TaskConfig, recorded: Outcome): Outcome {
+    if (!recorded.ok) return recorded;
+    this.results[task.id] = { output: recorded.output, status: recorded.skipped ? "SKIPPED" : "SUCCESS" };
+    if (task.type !== "router" || recorded.skipped) return recorded;
+    const name = (recorded.output as { route?: string } | null)?.route;
+    const route = name === undefined ? undefined : task.routes[name] ?? task.default;
+    return { ...recorded, route };
   }
 
   private nextAfterSuccess(task: TaskConfig, route: string | TaskConfig | undefined): TaskConfig | undefined {
@@ -268,13 +291,16 @@ export class ExecutionDriver {
     this.assertRunning();
     const record = this.replay.tasks.get(key);
     const recorded = recordedOutcome(record);
-    if (recorded) return recorded;
+    if (recorded) return this.replayed(task, recorded);
+    const waited = record?.status === "waiting" || record?.status === "woken" ||
+      record?.status === "wait_timed_out";
     // A pause holds back new work; a wait that already started keeps waiting (and may receive its signal).
-    if (record?.status !== "waiting") await this.gate();
+    if (!waited) await this.gate();
     const execId = record?.execId ?? uuidv7();
     if (!record) this.services.events.taskDispatched(this, task, key, execId, scope.parentExecId);
     const base = this.context(scope);
-    if (task.if !== undefined && !record) {
+    // `if` is pure: evaluated again on a replay that has no outcome for the task yet.
+    if (task.if !== undefined && !waited) {
       const condition = renderField(task.if, base, key, "if");
       if (condition === false || condition === "false") {
         await this.track(this.services.events.taskSucceeded(this, key, execId, null, 1, true));
@@ -287,7 +313,7 @@ export class ExecutionDriver {
     while (true) {
       this.assertRunning();
       try {
-        if (record?.status !== "waiting") this.services.events.taskStarted(this, key, execId, attempt);
+        if (!waited) this.services.events.taskStarted(this, key, execId, attempt);
         const result = await this.attempt(task, key, execId, attempt, scope, record);
         this.assertRunning(); // Ended (canceled, timed out) while the attempt ran: its result is moot.
         if (result.ok === false) {
@@ -357,10 +383,12 @@ export class ExecutionDriver {
       case "wait":
         return await this.runWait(task, key, execId, context, record);
       case "sleep": {
+        if (record?.status === "woken") return { ok: true, output: null };
         if (record?.status !== "waiting") {
           const due = Date.now() + parseDuration(task.duration);
-          await this.track(this.services.events.waitingStarted(this, key, execId, "", due));
+          // The timer is stored before the wait is recorded: a recorded wait always has its wake-up.
           await this.track(this.services.timers.schedule(this, key, execId, "timer", due));
+          await this.track(this.services.events.waitingStarted(this, key, execId, "", due));
         }
         await this.waitFor(execId, { kind: "timer", taskId: key });
         return { ok: true, output: null };
@@ -426,10 +454,14 @@ export class ExecutionDriver {
     execId: string,
     input: unknown,
   ): Promise<unknown> {
-    const childExecId = await this.track(this.services.children.start(this, child, key, execId, input));
-    this.children.add(childExecId);
-    const { payload } = await this.waitFor(execId, { kind: "child", taskId: key });
-    this.children.delete(childExecId);
+    const record = this.replay.tasks.get(key);
+    let payload = record?.status === "woken" ? record.wakePayload : undefined;
+    if (payload === undefined) {
+      const childExecId = await this.track(this.services.children.start(this, child, key, execId, input));
+      this.children.add(childExecId);
+      payload = (await this.waitFor(execId, { kind: "child", taskId: key })).payload;
+      this.children.delete(childExecId);
+    }
     const outcome = payload as { status: string; output: unknown; error?: { message: string; code: string } };
     if (outcome.status !== "SUCCESS") {
       throw new TaskFailure(
@@ -449,19 +481,20 @@ export class ExecutionDriver {
     _context: TemplateContext,
     record: RecordedTask | undefined,
   ): Promise<Outcome | { ok: true; output: unknown }> {
-    if (record?.status !== "waiting") {
+    if (record?.status === "woken") return { ok: true, output: record.wakePayload ?? null };
+    if (record?.status !== "waiting" && record?.status !== "wait_timed_out") {
       const due = task.timeout ? Date.now() + parseDuration(task.timeout) : 0;
-      await this.track(this.services.events.waitingStarted(this, key, execId, task.signal, due));
+      // The time-out is stored before the wait is recorded: a recorded wait always has its wake-up.
       if (due) await this.track(this.services.timers.schedule(this, key, execId, "timeout", due));
+      await this.track(this.services.events.waitingStarted(this, key, execId, task.signal, due));
     }
-    const woken = await this.waitFor(execId, {
-      kind: "signal",
-      signalId: task.signal,
-      taskId: key,
-      condition: task.condition,
-    });
+    const woken = record?.status === "wait_timed_out"
+      ? { reason: "timeout", payload: null }
+      : await this.waitFor(
+        execId,
+        { kind: "signal", signalId: task.signal, taskId: key, condition: task.condition },
+      );
     if (woken.reason === "timeout") {
-      await this.track(this.services.events.waitingTimedOut(this, key, execId));
       const failure = new TaskFailure(
         `wait '${key}' timed out waiting for signal '${task.signal}'`,
         "wait_timeout",
@@ -552,7 +585,7 @@ export class ExecutionDriver {
     if (this.ended) return;
     this.ended = true;
     this.result = { status: "FAILED", output: null, error: { message: failure.message, code: failure.code } };
-    await this.services.events.workflowFailed(this, failure);
+    await this.recorded(this.services.events.workflowFailed(this, failure));
     this.finish("ended");
   }
 
@@ -564,7 +597,7 @@ export class ExecutionDriver {
       output: null,
       error: { message: "timed out", code: "workflow_timeout" },
     };
-    await this.services.events.workflowTimedOut(this);
+    await this.recorded(this.services.events.workflowTimedOut(this));
     this.finish("ended");
   }
 
@@ -581,8 +614,11 @@ export class ExecutionDriver {
       Math.max(0, deadline - Date.now()),
     );
     if (this.replay.tasks.size === 0) {
-      this.track(this.services.timers.schedule(this, "(workflow)", this.execId, "workflow_timeout", deadline))
-        .catch(() => {/* the in-memory timer still applies while this driver runs */});
+      // Without its durable timer a parked execution would never time out: failing to store it gives up.
+      this.recorded(
+        this.services.timers.schedule(this, "(workflow)", this.execId, "workflow_timeout", deadline),
+      )
+        .catch(() => {});
     }
   }
 

@@ -56,27 +56,32 @@ export function createDriverServices(bus: Bus, project: Project, store: StateSto
         if (reply.error) throw fromErrorInfo(reply.error);
         return reply.execId;
       },
-      async cancel(d, childExecId, reason) {
-        await bus.publish(create(WorkflowCancelSchema, {
-          metadata: bus.metadata(d.correlationId, `${childExecId}:cancel`),
-          workflow: { execId: childExecId },
-          reason: `parent ${d.execId} canceled: ${reason}`,
-        }));
+      async cancelAll(d, known, reason) {
+        // A driver replaying for this cancel may not have met its children yet: the state knows them too.
+        const found = (await store.findChildren(d.execId)).map((child) => child.exec_id);
+        for (const childExecId of new Set([...known, ...found])) {
+          await bus.publish(create(WorkflowCancelSchema, {
+            metadata: bus.metadata(d.correlationId, `${childExecId}:cancel`),
+            workflow: { execId: childExecId },
+            reason: `parent ${d.execId} canceled: ${reason}`,
+          }));
+        }
       },
     },
     signals: {
       async send(_d, signalId, payload, target) {
-        const targets = target ? [target] : (await store.findWaiting(signalId)).map((s) => s.exec_id);
-        for (const execId of targets) {
-          const state = target ? await store.getWorkflow(execId) : undefined;
+        const targets = target ? [await store.getWorkflow(target)] : await store.findWaiting(signalId);
+        for (const doc of targets) {
+          if (!doc) continue;
+          // A sub-workflow's subjects carry its root's correlation id, so the signal must too.
           await bus.publish(create(WorkflowSignalSchema, {
-            metadata: bus.metadata(state?.correlation_id ?? execId),
-            workflow: { id: state?.workflow_id ?? "", execId },
+            metadata: bus.metadata(doc.correlation_id),
+            workflow: { id: doc.workflow_id, execId: doc.exec_id },
             signalId,
             payloadJson: jsonBytes(payload),
           }));
         }
-        return targets.length;
+        return targets.filter(Boolean).length;
       },
     },
     agents: {

@@ -30,6 +30,8 @@ export interface WorkflowExecutorOptions {
   ackWaitMs?: number;
   /** Executions this process's orchestrator accepted (see AcceptedExecutions). */
   accepted?: AcceptedExecutions;
+  /** Called for an execution whose workflow is not in the loaded project: it can only be failed. */
+  onOrphan?: (execId: string, correlationId: string, workflowId: string) => Promise<void>;
   /** Called after an execution ends, with its driver (e.g. to notify a parent workflow). */
   onEnded?: (ended: EndedExecution) => Promise<void>;
 }
@@ -89,7 +91,7 @@ export class WorkflowExecutor {
       case "compozy.v1.WorkflowExecute": {
         const execute = message as MessageShape<typeof pb.WorkflowExecuteSchema>;
         // Accepted here and never activated: a fresh execution, with no history to read.
-        const fresh = this.options.accepted?.take(execId) ? freshReplay(execute) : undefined;
+        const fresh = this.options.accepted?.take(execId, this.ackWaitMs) ? freshReplay(execute) : undefined;
         // A redelivered execute command for a running execution (its heartbeats were lost, e.g. while NATS
         // restarted) is held like the original until the execution ends or parks, never acknowledged early.
         return await this.withExecution(execId, correlationId, delivery, fresh, () => {}, true);
@@ -124,7 +126,8 @@ export class WorkflowExecutor {
     const correlationId = message.metadata?.correlationId ?? execId;
     const payload = parseJsonBytes(message.payloadJson);
     return await this.withExecution(execId, correlationId, delivery, undefined, (d) => {
-      d.deliverResume(message.task?.execId ?? "", message.reason, payload);
+      // Acknowledged once the wake-up is recorded (deliverResume resolves then).
+      return d.deliverResume(message.task?.execId ?? "", message.reason, payload);
     });
   }
 
@@ -144,7 +147,8 @@ export class WorkflowExecutor {
     if (existing && existing !== NOTHING_TO_DO) {
       await act(existing.driver);
       if (holdWhileActive && existing.settled) {
-        if (await this.hold(execId, delivery, existing.settled) === "abandoned") return { nakDelayMs: 1_000 };
+        const result = await this.hold(execId, delivery, existing.driver, existing.settled);
+        if (result === "abandoned") return { nakDelayMs: 1_000 };
       }
       return;
     }
@@ -162,8 +166,9 @@ export class WorkflowExecutor {
     const settled = active.driver.run();
     active.settled = settled;
     try {
-      await act(active.driver);
-      const result = await this.hold(execId, delivery, settled);
+      // A command that fails leaves a driver in an unknown state: give it up, never leave it running.
+      await Promise.resolve(act(active.driver)).catch(() => active.driver.abandon());
+      const result = await this.hold(execId, delivery, active.driver, settled);
       if (result === "ended") {
         const { driver } = active;
         await this.options.onEnded?.({
@@ -180,11 +185,21 @@ export class WorkflowExecutor {
     }
   }
 
-  /** Keeps a command unacknowledged (and the lease fresh) until `settled` resolves. */
-  private async hold<T>(execId: string, delivery: Delivery, settled: Promise<T>): Promise<T> {
+  /**
+   * Keeps a command unacknowledged (and the lease fresh) until `settled` resolves. A lease that can no
+   * longer be refreshed may be another engine's by now: the driver is given up rather than run twice.
+   */
+  private async hold<T>(
+    execId: string,
+    delivery: Delivery,
+    driver: ExecutionDriver,
+    settled: Promise<T>,
+  ): Promise<T> {
     const heartbeat = setInterval(() => {
       delivery.working();
-      this.options.leases.refresh(execId);
+      this.options.leases.refresh(execId).then((held) => {
+        if (!held) driver.abandon();
+      });
     }, Math.max(250, Math.min(this.ackWaitMs, 15_000) / 3));
     try {
       return await settled;
@@ -199,8 +214,18 @@ export class WorkflowExecutor {
     fresh: ReplayState | undefined,
   ): Promise<Active | undefined> {
     if (!(await this.options.leases.acquire(execId))) return undefined;
-    const replay = fresh ?? await this.loadReplay(execId, correlationId);
+    let replay: ReplayState | undefined;
+    try {
+      replay = fresh ?? await this.loadReplay(execId, correlationId);
+    } catch (e) {
+      await this.options.leases.release(execId);
+      throw e; // The command comes back (nak) and the read is tried again.
+    }
     const workflow = replay ? this.options.project.workflows.get(replay.workflowId) : undefined;
+    if (replay && !replay.ended && !workflow) {
+      // Its definition is gone (the project was reloaded without it): say so rather than leave it RUNNING.
+      await this.options.onOrphan?.(execId, correlationId, replay.workflowId);
+    }
     if (!replay || !workflow || replay.ended) {
       await this.options.leases.release(execId);
       if (replay?.ended && replay.parent) {

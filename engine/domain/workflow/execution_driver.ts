@@ -515,7 +515,13 @@ export class ExecutionDriver {
     const early = this.early.get(taskExecId);
     if (early && !(early.reason === "timeout" && waiter.kind !== "signal")) {
       this.early.delete(taskExecId);
-      if (early.reason !== "signal") return Promise.resolve(early);
+      if (early.reason !== "signal") {
+        // Its command was acknowledged when it arrived: record the wake-up now, as deliverResume would have.
+        const write = early.reason === "timeout"
+          ? this.services.events.waitingTimedOut(this, waiter.taskId, taskExecId)
+          : this.services.events.waitingEnded(this, waiter.taskId, taskExecId, early.payload);
+        return this.recorded(write).then(() => early);
+      }
     }
     return new Promise((resolve, reject) => {
       this.waiters.set(taskExecId, {

@@ -70,6 +70,7 @@ async function openStateStore(nc: NatsConnection): Promise<StateStore> {
   const buckets = {
     workflows: { kv: await kvm.open(BUCKETS.workflowExecutions), name: BUCKETS.workflowExecutions },
     tasks: { kv: await kvm.open(BUCKETS.taskExecutions), name: BUCKETS.taskExecutions },
+    waiting: { kv: await kvm.open(BUCKETS.waiting), name: BUCKETS.waiting },
   };
   return new StateStore(buckets, jetstream(nc), await jetstreamManager(nc));
 }

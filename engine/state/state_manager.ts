@@ -41,7 +41,7 @@ export class StateManager {
   private readonly kinds: Record<"workflow" | "task", DocumentKind>;
   private consumer?: Consumer;
 
-  constructor(private readonly bus: Bus, store: StateStore) {
+  constructor(private readonly bus: Bus, private readonly store: StateStore) {
     this.kinds = {
       workflow: {
         read: async (key) => {
@@ -145,7 +145,14 @@ export class StateManager {
       // engine wrote since), and then the write's revision check finds out.
       if (!cached && before === JSON.stringify(doc)) return;
       try {
+        const waits = kind === "workflow"
+          ? waitChanges(current.doc as WorkflowDocument, doc as WorkflowDocument)
+          : undefined;
+        // The index of waits gains entries before the document and loses them after: it may briefly list a
+        // wait that ended (findWaiting checks the document), never miss one that started.
+        if (waits?.added.length) await this.store.indexWaits(key, waits.added);
         const revision = await documents.write(key, doc, current.revision);
+        if (waits?.removed.length) await this.store.unindexWaits(key, waits.removed);
         if (isTerminal(doc.status)) this.cache.delete(id);
         else this.remember(id, { doc, revision });
         return;
@@ -161,6 +168,13 @@ export class StateManager {
     this.cache.set(id, value);
     if (this.cache.size > 5_000) this.cache.delete(this.cache.keys().next().value!);
   }
+}
+
+/** Signals waited for in `after` but not `before`, and the reverse. */
+function waitChanges(before: WorkflowDocument | undefined, after: WorkflowDocument) {
+  const was = new Set(Object.values(before?.waiting ?? {}).filter(Boolean));
+  const is = new Set(Object.values(after.waiting ?? {}).filter(Boolean));
+  return { added: [...is].filter((s) => !was.has(s)), removed: [...was].filter((s) => !is.has(s)) };
 }
 
 function timeOf(message: MessageShape<DescMessage>): Date {

@@ -16,6 +16,8 @@ import {
 export interface StateBuckets {
   workflows: { kv: KV; name: string };
   tasks: { kv: KV; name: string };
+  /** The index of waits by signal: key `<signal id>.<exec id>`. */
+  waiting: { kv: KV; name: string };
 }
 
 const decoder = new TextDecoder();
@@ -105,14 +107,38 @@ export class StateStore {
     return out;
   }
 
-  /** Executions with a task waiting for `signalId`. */
+  /**
+   * Executions with a task waiting for `signalId`, found through the index of waits and confirmed by their
+   * documents (the index may hold a wait that just ended; it never misses one, see indexWaits).
+   */
   async findWaiting(signalId: string): Promise<WorkflowDocument[]> {
+    const name = this.buckets.waiting.name;
+    const prefix = `$KV.${name}.${signalId}.`;
+    const info = await this.jsm.streams.info(`KV_${name}`, { subjects_filter: `${prefix}*` });
     const out: WorkflowDocument[] = [];
-    for (const id of await this.ids()) {
-      const doc = await this.getWorkflow(id);
+    for (const subject of Object.keys(info.state.subjects ?? {}).sort()) {
+      const doc = await this.getWorkflow(subject.slice(prefix.length));
       if (doc && Object.values(doc.waiting ?? {}).includes(signalId)) out.push(doc);
     }
     return out;
+  }
+
+  /** Adds index entries for the signals `doc` waits for (before the document is written). */
+  async indexWaits(execId: string, signals: Iterable<string>): Promise<void> {
+    for (const signal of signals) await this.buckets.waiting.kv.put(`${signal}.${execId}`, new Uint8Array());
+  }
+
+  /**
+   * Removes index entries for signals no longer waited for (after the document is written). The stream is
+   * purged for the key rather than the key deleted: a delete marker would stay listed for ever.
+   */
+  async unindexWaits(execId: string, signals: Iterable<string>): Promise<void> {
+    const name = this.buckets.waiting.name;
+    for (const signal of signals) {
+      await this.jsm.streams.purge(`KV_${name}`, { filter: `$KV.${name}.${signal}.${execId}` }).catch(
+        () => {},
+      );
+    }
   }
 }
 

@@ -65,6 +65,7 @@ export const BUCKETS = {
   idempotency: "compozy_idempotency",
   schedules: "compozy_schedules",
   leases: "compozy_leases",
+  waiting: "compozy_waiting",
 } as const;
 
 export const DEFAULT_STREAMS: StreamSpec[] = [
@@ -94,6 +95,8 @@ export const DEFAULT_BUCKETS: BucketSpec[] = [
   { name: BUCKETS.schedules, ttlMs: 0, history: 1 },
   // Which engine drives an execution; an entry its owner stops refreshing (a crash) expires.
   { name: BUCKETS.leases, ttlMs: 15_000, history: 1 },
+  // `<signal id>.<exec id>` for every execution waiting for a signal: broadcasts find them without a scan.
+  { name: BUCKETS.waiting, ttlMs: 0, history: 1 },
 ];
 
 /** Creates or updates every stream and bucket; returns what it did by name. */

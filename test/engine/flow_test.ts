@@ -1,5 +1,6 @@
 /** Control flow and task types, against a real nats-server with a scripted runtime. */
 import assert from "node:assert/strict";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { InputValidationError } from "../../engine/mod.ts";
 import { type EngineHarness, scriptedRuntime, startEngineHarness } from "../support/engine.ts";
 
@@ -330,6 +331,16 @@ Deno.test("task types and control flow", async (t) => {
           assert.equal(state.status, "SUCCESS");
           assert.deepEqual(state.output, { from: "sender" });
         }
+        // The index of waits is emptied as the waits end: no marker stays behind.
+        const jsm = await jetstreamManager(h.nc);
+        const deadline = Date.now() + 5_000;
+        let left = 1;
+        while (left > 0 && Date.now() < deadline) {
+          const info = await jsm.streams.info("KV_compozy_waiting", { subjects_filter: ">" });
+          left = Object.keys(info.state.subjects ?? {}).length;
+          if (left) await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.equal(left, 0);
       },
     );
   });

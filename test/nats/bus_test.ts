@@ -197,7 +197,7 @@ Deno.test("bus against a real nats-server", async (t) => {
       const again = await provisionJetStream(nc);
       assert.deepEqual(again.created, []);
       assert.deepEqual(again.updated, []);
-      assert.equal(again.unchanged.length, 10);
+      assert.equal(again.unchanged.length, 11);
       const changed = await provisionJetStream(nc, { maxAgeMs: { [STREAMS.logs]: 3_600_000 } });
       assert.deepEqual(changed.updated, [STREAMS.logs]);
       const jsm = await jetstreamManager(nc);

@@ -64,16 +64,24 @@ export class Orchestrator {
       }
       claimed = claim.name;
     }
+    let started = false;
     try {
-      return await this.accept(message, workflowId, execId, input);
+      return await this.accept(message, workflowId, execId, input, () => started = true);
     } catch (e) {
       // Nothing durable started: free the key, or a retry would be pointed at an execution that never runs.
-      if (claimed) await this.idempotency.delete(claimed).catch(() => {});
+      // Once the start is stored the key stays: a retry re-sends the same (deduplicated) commands.
+      if (claimed && !started) await this.idempotency.delete(claimed).catch(() => {});
       throw e;
     }
   }
 
-  private async accept(message: WorkflowTrigger, workflowId: string, execId: string, input: unknown) {
+  private async accept(
+    message: WorkflowTrigger,
+    workflowId: string,
+    execId: string,
+    input: unknown,
+    onStarted: () => void,
+  ) {
     const correlationId = message.metadata?.correlationId || execId;
     const started = this.bus.publish(create(WorkflowExecutionStartedSchema, {
       metadata: this.bus.metadata(correlationId, `${execId}:started`),
@@ -103,6 +111,7 @@ export class Orchestrator {
       started,
       this.store.putWorkflow(initial, 0).catch(() => {/* the state manager was first */}),
     ]);
+    onStarted();
     this.accepted.add(execId);
     await this.bus.publish(create(WorkflowExecuteSchema, {
       metadata: this.bus.metadata(correlationId, `${execId}:execute`),

@@ -464,6 +464,7 @@ tasks:
     type: router
     condition: "{{ .workflow.input.kind }}"
     routes: { x: steps }
+    outputs: { chosen: "{{ .output.route }}" }
   - id: fallback
     use: tool(id=echo)
     with: { wrong: true }

@@ -55,6 +55,8 @@ export class ExecutionDriver {
   /** Wake-ups that arrived before their task registered its wait (e.g. during replay). */
   private readonly early = new Map<string, { reason: string; payload: unknown }>();
   private busy = 0;
+  /** Given up (see abandon): commands delivered to it must come back, not be acknowledged. */
+  private abandoned = false;
   private deliveries = 0;
   private idleWaiters: Array<() => void> = [];
   private ended = false;
@@ -106,6 +108,7 @@ export class ExecutionDriver {
    * memory. The activating command is redelivered and the execution replayed from what was recorded.
    */
   abandon(): void {
+    this.abandoned = true;
     this.ended = true;
     this.finish("abandoned");
   }
@@ -211,11 +214,16 @@ export class ExecutionDriver {
     });
   }
 
-  /** Runs a delivery; the driver does not park while one is in progress. */
+  /**
+   * Runs a delivery; the driver does not park while one is in progress. A delivery to a driver that was
+   * given up throws, so its command is redelivered and taken by the replay instead of acknowledged and lost.
+   */
   private async delivery<T>(fn: () => Promise<T>): Promise<T> {
     this.deliveries++;
     try {
-      return await fn();
+      const result = await fn();
+      if (this.abandoned) throw new ExecutionEnded("the execution was given up; the command is redelivered");
+      return result;
     } finally {
       this.deliveries--;
       this.scheduleParkCheck();
@@ -266,13 +274,13 @@ export class ExecutionDriver {
   }
 
   /** A recorded outcome as the flow needs it: visible to templates, and a router's route rebuilt. */
-  private replayed(task: TaskConfig, recorded: Outcome): Outcome {
+  private replayed(task: TaskConfig, key: string, scope: Scope, recorded: Outcome): Outcome {
     if (!recorded.ok) return recorded;
     this.results[task.id] = { output: recorded.output, status: recorded.skipped ? "SKIPPED" : "SUCCESS" };
     if (task.type !== "router" || recorded.skipped) return recorded;
-    const name = (recorded.output as { route?: string } | null)?.route;
-    const route = name === undefined ? undefined : task.routes[name] ?? task.default;
-    return { ...recorded, route };
+    // The condition is pure and reads only what was recorded before it: it routes the same way again
+    // (the recorded output may have been reshaped by `outputs`, so it is not read back).
+    return { ...recorded, route: routeOf(task, this.context(scope), key).route };
   }
 
   private nextAfterSuccess(task: TaskConfig, route: string | TaskConfig | undefined): TaskConfig | undefined {
@@ -291,7 +299,7 @@ export class ExecutionDriver {
     this.assertRunning();
     const record = this.replay.tasks.get(key);
     const recorded = recordedOutcome(record);
-    if (recorded) return this.replayed(task, recorded);
+    if (recorded) return this.replayed(task, key, scope, recorded);
     const waited = record?.status === "waiting" || record?.status === "woken" ||
       record?.status === "wait_timed_out";
     // A pause holds back new work; a wait that already started keeps waiting (and may receive its signal).
@@ -364,9 +372,7 @@ export class ExecutionDriver {
       case "basic":
         return await this.runBasic(task, key, execId, attempt, scope);
       case "router": {
-        const value = renderField(task.condition, context, key, "condition");
-        const name = typeof value === "string" ? value : JSON.stringify(value);
-        const route = task.routes[name] ?? task.default;
+        const { name, route } = routeOf(task, context, key);
         if (route === undefined) {
           throw new TaskFailure(`router '${key}': no route for '${name}' and no default`, "no_route", false, {
             value: name,
@@ -458,7 +464,16 @@ export class ExecutionDriver {
     let payload = record?.status === "woken" ? record.wakePayload : undefined;
     if (payload === undefined) {
       const childExecId = await this.track(this.services.children.start(this, child, key, execId, input));
+      if (this.ended) {
+        // Canceled while the child was being started: it must not outlive its parent.
+        await this.services.children.cancelAll(this, [childExecId], "the parent ended").catch(() => {});
+        throw new ExecutionEnded();
+      }
       this.children.add(childExecId);
+      // Recorded as a wait, so a replay (after a pause, say) waits again rather than stopping at the gate.
+      if (record?.status !== "waiting") {
+        await this.recorded(this.services.events.waitingStarted(this, key, execId, "", 0));
+      }
       payload = (await this.waitFor(execId, { kind: "child", taskId: key })).payload;
       this.children.delete(childExecId);
     }
@@ -667,6 +682,17 @@ function recordedOutcome(record: RecordedTask | undefined): Outcome | undefined 
     return { ok: false, failure: new TaskFailure(e?.message ?? "failed", e?.code ?? "unknown", false) };
   }
   return undefined;
+}
+
+/** The route a router takes: its rendered condition as a string, and the task that names. */
+function routeOf(
+  task: Extract<TaskConfig, { type: "router" }>,
+  context: TemplateContext,
+  key: string,
+): { name: string; route: string | TaskConfig | undefined } {
+  const value = renderField(task.condition, context, key, "condition");
+  const name = typeof value === "string" ? value : JSON.stringify(value);
+  return { name, route: task.routes[name] ?? task.default };
 }
 
 /** Exponential back-off with full jitter, bounded by `max` (CONFIG.md retry.backoff). */

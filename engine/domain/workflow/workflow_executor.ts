@@ -147,7 +147,8 @@ export class WorkflowExecutor {
     if (existing && existing !== NOTHING_TO_DO) {
       await act(existing.driver);
       if (holdWhileActive && existing.settled) {
-        const result = await this.hold(execId, delivery, existing.driver, existing.settled);
+        // The activating command's hold refreshes the lease; this one only keeps its message.
+        const result = await this.hold(execId, delivery, existing.driver, existing.settled, false);
         if (result === "abandoned") return { nakDelayMs: 1_000 };
       }
       return;
@@ -194,9 +195,11 @@ export class WorkflowExecutor {
     delivery: Delivery,
     driver: ExecutionDriver,
     settled: Promise<T>,
+    refreshLease = true,
   ): Promise<T> {
     const heartbeat = setInterval(() => {
       delivery.working();
+      if (!refreshLease) return;
       this.options.leases.refresh(execId).then((held) => {
         if (!held) driver.abandon();
       });

@@ -44,18 +44,12 @@ export class StateManager {
   constructor(private readonly bus: Bus, private readonly store: StateStore) {
     this.kinds = {
       workflow: {
-        read: async (key) => {
-          const r = await store.getWorkflowWithRevision(key);
-          return { doc: r.doc, revision: r.revision };
-        },
+        read: (key) => store.getWorkflowWithRevision(key),
         write: (_key, doc, revision) => store.putWorkflow(doc as WorkflowDocument, revision),
         fold: (doc, event) => foldWorkflowDocument(doc as WorkflowDocument | undefined, event),
       },
       task: {
-        read: async (key) => {
-          const r = await store.getTaskWithRevision(key);
-          return { doc: r.doc, revision: r.revision };
-        },
+        read: (key) => store.getTaskWithRevision(key),
         write: (key, doc, revision) => store.putTask(key, doc as TaskExecutionState, revision),
         fold: (doc, event) => foldTaskDocument(doc as TaskExecutionState | undefined, event),
       },

@@ -173,17 +173,20 @@ export class Bus {
     hdrs?: Record<string, string>,
   ): Promise<PubAck> {
     const deadline = Date.now() + this.publishDeadlineMs;
+    let h;
+    if (hdrs) {
+      h = headers();
+      for (const [k, v] of Object.entries(hdrs)) h.set(k, v);
+    }
     let attempt = 0;
     let delay = 50;
     while (true) {
       attempt++;
       try {
-        const h = headers();
-        for (const [k, v] of Object.entries(hdrs ?? {})) h.set(k, v);
         return await this.js.publish(subject, data, {
           msgID: msgId,
           expect,
-          headers: hdrs ? h : undefined,
+          headers: h,
           timeout: Math.max(100, Math.min(2_000, deadline - Date.now())),
         });
       } catch (e) {

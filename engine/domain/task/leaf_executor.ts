@@ -16,7 +16,15 @@ import {
 import { fromErrorInfo, TaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
 import { jsonBytes, parseJsonBytes } from "../../json_bytes.ts";
-import type { ToolDefinition } from "../project/mod.ts";
+import { parseDuration, type ToolDefinition } from "../project/mod.ts";
+
+/** A tool call's limit when its definition sets none (CONFIG.md: default 60s). */
+const DEFAULT_TOOL_TIMEOUT_MS = 60_000;
+
+/** How long one call of `tool` may take. */
+export function toolTimeoutMs(tool: ToolDefinition): number {
+  return tool.timeout ? parseDuration(tool.timeout) : DEFAULT_TOOL_TIMEOUT_MS;
+}
 
 /** Time granted beyond the tool's own limit for the runtime to spawn, kill and answer. */
 const RUNTIME_GRACE_MS = 5_000;

@@ -14,6 +14,7 @@ import { uuidv7 } from "../../ids.ts";
 import type { RecordedTask, ReplayState } from "../../history/replay_state.ts";
 import { parseDuration, type Project, resolveUse, type Workflow } from "../project/mod.ts";
 import type { TaskConfig } from "../task/schema.ts";
+import { toolTimeoutMs } from "../task/leaf_executor.ts";
 import { mergeEnv, renderField, type ScopeValues, type TaskResultView } from "../task/template_scope.ts";
 import type { DriverServices } from "./driver_services.ts";
 import { runContainer } from "./containers.ts";
@@ -47,7 +48,6 @@ export interface Scope extends ScopeValues {
   parentExecId?: string;
 }
 
-const DEFAULT_TOOL_TIMEOUT_MS = 60_000;
 const DEFAULT_AGENT_TIMEOUT_MS = 300_000;
 
 export class ExecutionDriver {
@@ -322,7 +322,7 @@ export class ExecutionDriver {
       this.assertRunning();
       try {
         if (!waited) this.services.events.taskStarted(this, key, execId, attempt);
-        const result = await this.attempt(task, key, execId, attempt, scope, record);
+        const result = await this.attempt(task, key, execId, attempt, scope, base, record);
         this.assertRunning(); // Ended (canceled, timed out) while the attempt ran: its result is moot.
         if (result.ok === false) {
           await this.track(this.services.events.taskFailed(this, key, execId, result.failure, attempt));
@@ -365,12 +365,12 @@ export class ExecutionDriver {
     execId: string,
     attempt: number,
     scope: Scope,
+    context: TemplateContext,
     record: RecordedTask | undefined,
   ): Promise<Outcome> {
-    const context = this.context(scope);
     switch (task.type) {
       case "basic":
-        return await this.runBasic(task, key, execId, attempt, scope);
+        return await this.runBasic(task, key, execId, attempt, context);
       case "router": {
         const { name, route } = routeOf(task, context, key);
         if (route === undefined) {
@@ -387,7 +387,7 @@ export class ExecutionDriver {
       case "composite":
         return { ok: true, output: await runContainer(this, task, key, execId, scope) };
       case "wait":
-        return await this.runWait(task, key, execId, context, record);
+        return await this.runWait(task, key, execId, record);
       case "sleep": {
         if (record?.status === "woken") return { ok: true, output: null };
         if (record?.status !== "waiting") {
@@ -415,10 +415,9 @@ export class ExecutionDriver {
     key: string,
     execId: string,
     attempt: number,
-    scope: Scope,
+    base: TemplateContext,
   ): Promise<{ ok: true; output: unknown; usage?: unknown }> {
     const resolved = resolveUse(this.project, this.workflow, task.use);
-    const base = this.context(scope);
     const input = renderField(task.with ?? {}, base, key, "with");
     const call = {
       correlationId: this.correlationId,
@@ -430,8 +429,7 @@ export class ExecutionDriver {
     const taskTimeout = task.timeout ? parseDuration(task.timeout) : undefined;
     if (resolved.kind === "tool") {
       const tool = resolved.tool;
-      const toolTimeout = tool.timeout ? parseDuration(tool.timeout) : DEFAULT_TOOL_TIMEOUT_MS;
-      call.timeoutMs = Math.min(toolTimeout, taskTimeout ?? Infinity);
+      call.timeoutMs = Math.min(toolTimeoutMs(tool), taskTimeout ?? Infinity);
       const env = this.env(task, tool.env, base);
       const result = await this.track(this.services.leaf.runTool(call, tool, input, env));
       return { ok: true, output: result.output };
@@ -493,7 +491,6 @@ export class ExecutionDriver {
     task: Extract<TaskConfig, { type: "wait" }>,
     key: string,
     execId: string,
-    _context: TemplateContext,
     record: RecordedTask | undefined,
   ): Promise<Outcome | { ok: true; output: unknown }> {
     if (record?.status === "woken") return { ok: true, output: record.wakePayload ?? null };

@@ -13,14 +13,18 @@ import { fromErrorInfo, TaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
 import { jsonBytes } from "../../json_bytes.ts";
 import type { StateStore } from "../../state/state_store.ts";
-import { type AgentDefinition, parseDuration, type Project, resolveUse } from "../project/mod.ts";
-import { type AgentRequest, LeafExecutor, toolEnv, toolWireDefinition } from "../task/leaf_executor.ts";
+import { type AgentDefinition, type Project, resolveUse } from "../project/mod.ts";
+import {
+  type AgentRequest,
+  LeafExecutor,
+  toolEnv,
+  toolTimeoutMs,
+  toolWireDefinition,
+} from "../task/leaf_executor.ts";
 import { renderField } from "../task/template_scope.ts";
 import type { DriverServices } from "./driver_services.ts";
 import { EventRecorder } from "./event_recorder.ts";
 import type { ExecutionDriver } from "./execution_driver.ts";
-
-const DEFAULT_TOOL_TIMEOUT_MS = 60_000;
 
 export function createDriverServices(bus: Bus, project: Project, store: StateStore): DriverServices {
   return {
@@ -123,8 +127,10 @@ function prepareAgent(
     if (resolved.kind !== "tool") {
       throw new TaskFailure(`agent tool '${id}' is not a tool`, "config_error", false);
     }
-    const timeout = resolved.tool.timeout ? parseDuration(resolved.tool.timeout) : DEFAULT_TOOL_TIMEOUT_MS;
-    return { ...toolWireDefinition(resolved.tool, timeout), env: toolEnv(resolved.tool, env) };
+    return {
+      ...toolWireDefinition(resolved.tool, toolTimeoutMs(resolved.tool)),
+      env: toolEnv(resolved.tool, env),
+    };
   });
   return {
     agentId: agent.id,

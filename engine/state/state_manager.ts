@@ -37,6 +37,7 @@ interface DocumentKind {
 
 export class StateManager {
   private readonly queues = new Map<string, Queue>();
+  private readonly taskWrites = new Map<string, Set<Promise<void>>>();
   private readonly cache = new Map<string, { doc: Document; revision: number }>();
   private readonly kinds: Record<"workflow" | "task", DocumentKind>;
   private consumer?: Consumer;
@@ -94,7 +95,7 @@ export class StateManager {
   }
 
   private enqueue(kind: "workflow" | "task", key: string, event: StoredEvent): Promise<void> {
-    return new Promise((resolve, reject) => {
+    const written = new Promise<void>((resolve, reject) => {
       const id = `${kind}:${key}`;
       let queue = this.queues.get(id);
       if (!queue) this.queues.set(id, queue = { events: [], running: false });
@@ -104,11 +105,28 @@ export class StateManager {
         setTimeout(() => this.drain(kind, key, id, queue), COALESCE_MS);
       }
     });
+    if (kind === "task") this.trackTaskWrite(key.slice(0, key.indexOf(".")), written);
+    return written;
+  }
+
+  /** Task writes of an execution not yet stored: its document waits for them (see drain). */
+  private trackTaskWrite(execId: string, written: Promise<void>): void {
+    let pending = this.taskWrites.get(execId);
+    if (!pending) this.taskWrites.set(execId, pending = new Set());
+    pending.add(written);
+    written.catch(() => {}).finally(() => {
+      pending.delete(written);
+      if (pending.size === 0 && this.taskWrites.get(execId) === pending) this.taskWrites.delete(execId);
+    });
   }
 
   private async drain(kind: "workflow" | "task", key: string, id: string, queue: Queue): Promise<void> {
     while (queue.events.length) {
       const batch = queue.events.splice(0);
+      // Events arrive in stream order, so the task events of an execution that came before these are
+      // queued already: its document is written after them, and a query that sees it ended sees its
+      // tasks ended too.
+      if (kind === "workflow") await Promise.allSettled(this.taskWrites.get(key) ?? []);
       try {
         await this.write(kind, key, id, batch.map((b) => b.event));
         for (const b of batch) b.done();

@@ -63,9 +63,7 @@ Deno.test("warm pool", async (t) => {
            return { pid: Deno.pid, start, end: performance.timeOrigin + performance.now() };
          };`,
       );
-      const started = performance.now();
       const results = await Promise.all([1, 2, 3, 4, 5, 6].map(() => runner.run(call(spans, 300))));
-      const elapsed = performance.now() - started;
       const runs = results.map((
         r,
       ) => (assert.ok(r.ok), r.output as { pid: number; start: number; end: number }));
@@ -76,7 +74,11 @@ Deno.test("warm pool", async (t) => {
           }
         }
       }
-      assert.ok(elapsed < 6 * 300, `6 × 300 ms calls on 4 processes took ${elapsed} ms`);
+      // Parallelism is shown by overlap, not by wall time (which a loaded machine stretches).
+      const overlapping = runs.some((a) =>
+        runs.some((b) => a.pid !== b.pid && a.start < b.end && b.start < a.end)
+      );
+      assert.ok(overlapping, "no two calls ran at the same time in different processes");
       assert.ok(runner.stats().spawned <= 4);
       assert.equal(runner.stats().idle, 2, "idle processes beyond maxWarmPerKey are stopped");
     } finally {

@@ -122,7 +122,9 @@ export class SandboxProcess {
       "--no-prompt",
       "--unstable-worker-options",
       `--v8-flags=--max-old-space-size=${spec.heapLimitMb},--disallow-code-generation-from-strings`,
-      ...processFlags(spec.permissions, [toolDir, WORKER_MODULE]),
+      // The loader may read the checked graph's files and the worker bootstrap, never the folder: a text
+      // import of a file next to the tool would otherwise be read with the loader's rights.
+      ...processFlags(spec.permissions, [...module.files, WORKER_MODULE]),
       HOST_MODULE,
       JSON.stringify(config),
     ];

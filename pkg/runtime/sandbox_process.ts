@@ -12,6 +12,7 @@
  */
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import type { ResolvedGrants } from "./grant_paths.ts";
 import type { ToolModuleInfo } from "./import_policy.ts";
 import { processFlags, type SandboxPermissions, workerPermissions } from "./permissions.ts";
 import {
@@ -101,12 +102,15 @@ export class SandboxProcess {
     this.exited = this.#watch();
   }
 
-  /** Spawns a sandbox for `spec`, once import_policy.ts has checked the module and described it. */
-  static spawn(spec: SandboxSpec, module: ToolModuleInfo): SandboxProcess {
+  /**
+   * Spawns a sandbox for `spec`, once import_policy.ts has checked the module and described it, and
+   * grant_paths.ts has checked its path grants against the file system.
+   */
+  static spawn(spec: SandboxSpec, module: ToolModuleInfo, grants: ResolvedGrants): SandboxProcess {
     const toolDir = dirname(spec.executePath);
     const config: SandboxConfig = {
       toolUrl: pathToFileURL(spec.executePath).href,
-      workerPermissions: workerPermissions(spec.permissions),
+      workerPermissions: workerPermissions(grants.permissions),
       worker: {
         maxOutputBytes: spec.maxOutputBytes,
         maxLogBytes: spec.maxLogBytes,
@@ -124,7 +128,10 @@ export class SandboxProcess {
       `--v8-flags=--max-old-space-size=${spec.heapLimitMb},--disallow-code-generation-from-strings`,
       // The loader may read the checked graph's files and the worker bootstrap, never the folder: a text
       // import of a file next to the tool would otherwise be read with the loader's rights.
-      ...processFlags(spec.permissions, [...module.files, WORKER_MODULE]),
+      ...processFlags(grants.permissions, [...module.files, WORKER_MODULE], {
+        read: grants.denyRead,
+        write: grants.denyWrite,
+      }),
       HOST_MODULE,
       JSON.stringify(config),
     ];

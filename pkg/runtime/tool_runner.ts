@@ -14,6 +14,7 @@
  * @module
  */
 import { dirname, isAbsolute } from "node:path";
+import { resolveGrants } from "./grant_paths.ts";
 import { checkToolModule } from "./import_policy.ts";
 import { MemoryWatch } from "./memory_watch.ts";
 import { normalizePermissions, permissionsKey, sandboxEnv, type ToolPermissions } from "./permissions.ts";
@@ -127,7 +128,11 @@ export class ToolRunner {
       maxProcesses: this.#limits.maxProcesses,
       startTimeoutMs: this.#limits.startTimeoutMs,
       spawn: async (spec) => {
-        const process = SandboxProcess.spawn(spec, await checkToolModule(spec.executePath));
+        const [module, grants] = await Promise.all([
+          checkToolModule(spec.executePath),
+          resolveGrants(spec.permissions, dirname(spec.executePath)),
+        ]);
+        const process = SandboxProcess.spawn(spec, module, grants);
         this.#memory.watch(process);
         return process;
       },

@@ -14,6 +14,7 @@ import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { ResolvedGrants } from "./grant_paths.ts";
 import type { ToolModuleInfo } from "./import_policy.ts";
+import { jsonTooDeep } from "./output_limits.ts";
 import { processFlags, type SandboxPermissions, workerPermissions } from "./permissions.ts";
 import {
   encodeFrame,
@@ -40,6 +41,8 @@ export interface SandboxSpec {
   env: Record<string, string>;
   heapLimitMb: number;
   maxOutputBytes: number;
+  /** Deepest nesting of arrays and objects accepted in an output; checked here, before parsing. */
+  maxOutputDepth: number;
   maxLogBytes: number;
 }
 
@@ -58,7 +61,7 @@ export interface Death {
 }
 
 export type CallOutcome =
-  | { kind: "result"; output: unknown }
+  | { kind: "result"; output: unknown; bytes: number }
   | { kind: "error"; error: SandboxError }
   | { kind: "died"; death: Death };
 
@@ -246,20 +249,45 @@ export class SandboxProcess {
       case FromSandbox.ready:
         return this.#resolveReady({ ok: true });
       case FromSandbox.loadError:
-        this.#reported = parseError(payload);
+        this.#reported = this.#parseError(payload);
         return this.#resolveReady({ ok: false, error: this.#reported });
       case FromSandbox.exit:
-        this.#reported = parseError(payload);
+        this.#reported = this.#parseError(payload);
         return this.kill("exit");
       case FromSandbox.result:
-        if (this.#pending?.id === id) this.#settle({ kind: "result", output: JSON.parse(decode(payload)) });
+        if (this.#pending?.id === id) this.#settle(this.#result(payload));
         return;
       case FromSandbox.error:
-        if (this.#pending?.id === id) this.#settle({ kind: "error", error: parseError(payload) });
+        if (this.#pending?.id === id) this.#settle({ kind: "error", error: this.#parseError(payload) });
         return;
       default:
         throw new ProtocolError(`unknown frame type ${type}`);
     }
+  }
+
+  /**
+   * The host thread bounds outputs already, but the tool can post a result of its own making: its size and
+   * depth are checked again here, on the bytes, before anything parses them.
+   */
+  #result(payload: Uint8Array): CallOutcome {
+    const { maxOutputBytes, maxOutputDepth } = this.spec;
+    const tooLarge = (message: string, bytes?: number): CallOutcome => ({
+      kind: "error",
+      error: { kind: "output_too_large", name: "RangeError", message, bytes },
+    });
+    if (payload.length > maxOutputBytes) return tooLarge("the output is too large", payload.length);
+    if (jsonTooDeep(payload, maxOutputDepth)) {
+      return tooLarge(`the output nests arrays and objects more than ${maxOutputDepth} levels deep`);
+    }
+    return { kind: "result", output: JSON.parse(decode(payload)), bytes: payload.length };
+  }
+
+  /** An error report holds the tool's thrown value and a cause chain of four: a little deeper than outputs. */
+  #parseError(payload: Uint8Array): SandboxError {
+    if (jsonTooDeep(payload, this.spec.maxOutputDepth + 16)) {
+      throw new ProtocolError(`an error report nests more than ${this.spec.maxOutputDepth + 16} levels deep`);
+    }
+    return JSON.parse(decode(payload)) as SandboxError;
   }
 
   /** Delivers log bytes to the call they belong to, within its budget; other output is dropped. */
@@ -271,10 +299,6 @@ export class SandboxProcess {
     const message = decode(kept).replace(/\n$/, "");
     if (message !== "") pending.onLog(level, message);
   }
-}
-
-function parseError(payload: Uint8Array): SandboxError {
-  return JSON.parse(decode(payload)) as SandboxError;
 }
 
 const textDecoder = new TextDecoder();

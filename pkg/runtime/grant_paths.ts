@@ -35,13 +35,18 @@ export interface ResolvedGrants {
 }
 
 /**
- * Resolves and checks the `read`/`write` grants of a tool whose module is in `toolDir`.
+ * Resolves and checks the `read`/`write` grants of a tool whose module is in `toolDir`. `alsoProtected`
+ * adds paths never to grant (the project's `env_file`, which only the project config names).
  *
  * @throws {ToolFailure} `tool_permission_denied` for a grant covering a protected file, a symlink leading
  * out of a granted folder, or a granted folder too large to check.
  */
-export async function resolveGrants(p: SandboxPermissions, toolDir: string): Promise<ResolvedGrants> {
-  const protectedPaths = await projectProtectedPaths(toolDir);
+export async function resolveGrants(
+  p: SandboxPermissions,
+  toolDir: string,
+  alsoProtected: readonly string[] = [],
+): Promise<ResolvedGrants> {
+  const protectedPaths = [...new Set([...await projectProtectedPaths(toolDir), ...alsoProtected])].sort();
   const read = await resolveGrant("read", p.read, protectedPaths);
   const write = await resolveGrant("write", p.write, protectedPaths);
   return {
@@ -51,10 +56,14 @@ export async function resolveGrants(p: SandboxPermissions, toolDir: string): Pro
   };
 }
 
-/** `.compozy/`, `compozy.yaml` and every `.env*` file of the project the tool belongs to. */
-export async function projectProtectedPaths(toolDir: string): Promise<string[]> {
+/** The protected paths of the project the tool belongs to (none when no `compozy.yaml` is above it). */
+async function projectProtectedPaths(toolDir: string): Promise<string[]> {
   const root = await projectRoot(toolDir);
-  if (root === undefined) return [];
+  return root === undefined ? [] : await protectedPaths(root);
+}
+
+/** `.compozy/`, `compozy.yaml` and every `.env*` file of the project at `root`. */
+export async function protectedPaths(root: string): Promise<string[]> {
   const paths = [join(root, ".compozy"), join(root, ".env"), join(root, PROJECT_FILE)];
   for await (const entry of Deno.readDir(root)) {
     if (entry.name.startsWith(".env.")) paths.push(join(root, entry.name));
@@ -138,7 +147,8 @@ async function linkTarget(link: string): Promise<string> {
   }
 }
 
-async function realPathOrSelf(path: string): Promise<string> {
+/** The real path of `path`, or for a path that does not exist, its nearest existing parent's plus the rest. */
+export async function realPathOrSelf(path: string): Promise<string> {
   try {
     return await Deno.realPath(path);
   } catch (e) {
@@ -149,7 +159,7 @@ async function realPathOrSelf(path: string): Promise<string> {
 }
 
 /** `inner` is `outer` or inside it. */
-function covers(outer: string, inner: string): boolean {
+export function covers(outer: string, inner: string): boolean {
   return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
 }
 

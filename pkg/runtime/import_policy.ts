@@ -113,6 +113,8 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
   const files: string[] = [];
   const readable = new Set<string>();
   let usesNodeBuiltins = false;
+  // First, so that an attribute Deno cannot load (`bytes`) is a refusal, not a broken module.
+  for (const m of modules) checkAttributes(executePath, m);
   for (const m of modules) {
     if (m.error) throw graphError(executePath, m);
     if (m.kind === "node") {
@@ -161,17 +163,6 @@ async function checkModuleKind(executePath: string, m: InfoModule): Promise<void
       `${what} is refused (only JS/TS modules and .json files as JSON)`,
     );
   }
-  for (const dep of m.dependencies ?? []) {
-    const type = dep.assertionType;
-    if (type === undefined) continue;
-    if (type !== "json" || !(dep.code?.specifier ?? dep.specifier).endsWith(".json")) {
-      throw refused(
-        executePath,
-        dep.specifier,
-        `import attribute type "${type}" is refused; only .json files may be imported, as "json"`,
-      );
-    }
-  }
   const seen = new Set((m.dependencies ?? []).map((d) => d.specifier));
   for (const literal of findComputedImport(executePath, m.local!, await Deno.readTextFile(m.local!))) {
     // Two parsers read this file; where they disagree, the import is one `deno info` did not check.
@@ -180,6 +171,21 @@ async function checkModuleKind(executePath: string, m: InfoModule): Promise<void
         executePath,
         literal.specifier,
         `${m.local}:${literal.line}:${literal.column}: the module graph does not list this import`,
+      );
+    }
+  }
+}
+
+/** Import attributes: only `type: "json"`, only on a `.json` file. */
+function checkAttributes(executePath: string, m: InfoModule): void {
+  for (const dep of m.dependencies ?? []) {
+    const type = dep.assertionType;
+    if (type === undefined) continue;
+    if (type !== "json" || !(dep.code?.specifier ?? dep.specifier).endsWith(".json")) {
+      throw refused(
+        executePath,
+        dep.specifier,
+        `import attribute type "${type}" is refused; only .json files may be imported, as "json"`,
       );
     }
   }

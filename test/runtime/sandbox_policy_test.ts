@@ -221,6 +221,7 @@ Deno.test("hole 6: grants cannot reach outside, and a forged log level breaks no
       Deno.symlinkSync("/nonexistent-compozy-target", join(dir.path, "dangling/later"));
       const result = await runner.run(call(reader, "x", { permissions: { read: ["./dangling"] } }));
       assert.equal(code(result), "tool_permission_denied");
+      assert.match(!result.ok ? result.failure.message : "", /later.*points outside/);
     });
 
     await t.step("a symlink pointing inside its granted folder is fine", async () => {

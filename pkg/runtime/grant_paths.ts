@@ -46,6 +46,10 @@ export async function resolveGrants(
   toolDir: string,
   alsoProtected: readonly string[] = [],
 ): Promise<ResolvedGrants> {
+  // Most tools have no path grants: nothing to resolve, and no reason to look for the project.
+  if (p.read !== true && p.write !== true && p.read.length === 0 && p.write.length === 0) {
+    return { permissions: p, denyRead: [], denyWrite: [] };
+  }
   const protectedPaths = [...new Set([...await projectProtectedPaths(toolDir), ...alsoProtected])].sort();
   const read = await resolveGrant("read", p.read, protectedPaths);
   const write = await resolveGrant("write", p.write, protectedPaths);

@@ -1,37 +1,62 @@
 /**
- * Checks a tool's module graph before any of its code runs: a tool may import only files inside its own
- * folder and Node built-ins that cannot evaluate strings as code.
+ * Checks a tool's module graph before any of its code runs, and lists the files the sandbox may read to load
+ * it. A tool may import only JavaScript and TypeScript files inside its own folder, `.json` files there with
+ * `with { type: "json" }`, and Node built-ins that cannot evaluate strings as code.
  *
- * Deno's flags already refuse remote (`--no-remote`), npm and jsr (`--no-npm`) modules, and read
- * permissions refuse local files outside the folder. But `data:` and `blob:` modules need no permission
- * in Deno 2.9.6, so this check is what refuses them. It reads the static graph from `deno info` (which also
- * lists dynamic imports whose specifier is a string literal) and refuses any `import(...)` whose specifier
- * it cannot see. Strings evaluated as code (`eval`, `new Function`) are disabled in the sandbox by a V8
- * flag, and the Node built-ins that evaluate strings anyway (`vm`, `worker_threads`, `module`) are refused
- * here, so a tool cannot build a specifier at run time that this check did not see.
+ * Deno's flags already refuse remote (`--no-remote`), npm and jsr (`--no-npm`) modules, and the sandbox
+ * process may read exactly the files listed here. But `data:` and `blob:` modules need no permission in
+ * Deno 2.9.6, and a text or bytes import (`with { type: "text" }`) reads any file the loader may read, so this
+ * check is what refuses them. It reads the static graph from `deno info` (which also lists dynamic imports
+ * whose specifier is a string literal) and parses every module (import_scan.ts) to refuse any `import(...)`
+ * it cannot see. Strings evaluated as code (`eval`, `new Function`) are disabled in the sandbox by a V8 flag,
+ * and the Node built-ins that evaluate strings anyway (`vm`, `worker_threads`, `module`) are refused here, so
+ * a tool cannot build a specifier at run time that this check did not see.
  *
- * This is defence in depth: code that got past it would still run with the tool's own permissions.
+ * This is defence in depth: code that got past it would still run with the tool's own permissions, and the
+ * loader could still read only the files of the checked graph.
  *
  * @module
  */
-import { dirname, sep } from "node:path";
+import { basename, dirname, relative, sep } from "node:path";
+import { findComputedImport } from "./import_scan.ts";
 import { ToolFailure } from "./tool_failure.ts";
+
+export { findComputedImport } from "./import_scan.ts";
 
 /** Built-ins refused because they run strings as code, bypassing the import check. */
 const REFUSED_BUILTINS = new Set(["vm", "worker_threads", "module"]);
+
+/** Media types of code the import check can parse; CommonJS is refused (`require` takes computed names). */
+const CODE_MEDIA_TYPES = new Set(["JavaScript", "Mjs", "Jsx", "TypeScript", "Mts", "Tsx", "Dts", "Dmts"]);
+// The project's store, secrets and config are never part of a tool: not even a JSON import may read them.
+const PROTECTED_NAMES = /^(\.env(\..*)?|compozy\.ya?ml)$/;
+const PROTECTED_FOLDER = ".compozy";
+// A comma or control character in a path would split or hide an entry of the `--allow-read=a,b` flag.
+// deno-lint-ignore no-control-regex
+const UNSAFE_PATH = /[,\u0000-\u001f\u007f]/;
+
+interface InfoDependency {
+  specifier: string;
+  code?: { specifier: string };
+  assertionType?: string;
+}
 
 interface InfoModule {
   specifier: string;
   local?: string;
   error?: string;
   kind?: string;
+  mediaType?: string;
   moduleName?: string;
+  dependencies?: InfoDependency[];
 }
 
 /** What the sandbox needs to know about a tool's module graph. */
 export interface ToolModuleInfo {
   /** The graph imports `node:` built-ins (which set up Node's `process` object as they load). */
   usesNodeBuiltins: boolean;
+  /** Every local file of the graph, as Deno will read it (and its real path when that differs). */
+  files: readonly string[];
 }
 
 /** The local files of a checked graph, with their modification times, to tell when a check is stale. */
@@ -86,7 +111,10 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
   const realDir = await realPathOrRefuse(toolDir, executePath);
   const modules = await denoInfo(executePath, toolDir);
   const files: string[] = [];
+  const readable = new Set<string>();
   let usesNodeBuiltins = false;
+  // First, so that an attribute Deno cannot load (`bytes`) is a refusal, not a broken module.
+  for (const m of modules) checkAttributes(executePath, m);
   for (const m of modules) {
     if (m.error) throw graphError(executePath, m);
     if (m.kind === "node") {
@@ -105,10 +133,68 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
     if (!real.startsWith(realDir + sep)) {
       throw refused(executePath, m.specifier, "it is outside the tool's folder");
     }
-    findComputedImport(executePath, m.local, await Deno.readTextFile(m.local));
+    if (isProtected(relative(realDir, real)) || isProtected(relative(toolDir, m.local))) {
+      throw refused(
+        executePath,
+        m.specifier,
+        "the project's .compozy/, .env and compozy.yaml are never readable",
+      );
+    }
+    if (UNSAFE_PATH.test(m.local) || UNSAFE_PATH.test(real)) {
+      throw refused(executePath, m.specifier, "its path contains a comma or a control character");
+    }
+    await checkModuleKind(executePath, m);
     files.push(m.local);
+    readable.add(m.local).add(real);
   }
-  return { info: { usesNodeBuiltins }, files };
+  return { info: { usesNodeBuiltins, files: [...readable].sort() }, files };
+}
+
+/** Code is parsed for dynamic imports; data may only be JSON, imported as JSON. */
+async function checkModuleKind(executePath: string, m: InfoModule): Promise<void> {
+  if (m.kind === "asserted" && m.mediaType === "Json" && m.local!.endsWith(".json")) return;
+  if (m.kind !== "esm" || !CODE_MEDIA_TYPES.has(m.mediaType ?? "")) {
+    const what = m.kind === "external"
+      ? "a text or bytes import"
+      : `a ${m.mediaType ?? m.kind ?? "unknown"} module`;
+    throw refused(
+      executePath,
+      m.specifier,
+      `${what} is refused (only JS/TS modules and .json files as JSON)`,
+    );
+  }
+  const seen = new Set((m.dependencies ?? []).map((d) => d.specifier));
+  for (const literal of findComputedImport(executePath, m.local!, await Deno.readTextFile(m.local!))) {
+    // Two parsers read this file; where they disagree, the import is one `deno info` did not check.
+    if (!seen.has(literal.specifier)) {
+      throw refused(
+        executePath,
+        literal.specifier,
+        `${m.local}:${literal.line}:${literal.column}: the module graph does not list this import`,
+      );
+    }
+  }
+}
+
+/** Import attributes: only `type: "json"`, only on a `.json` file. */
+function checkAttributes(executePath: string, m: InfoModule): void {
+  for (const dep of m.dependencies ?? []) {
+    const type = dep.assertionType;
+    if (type === undefined) continue;
+    if (type !== "json" || !(dep.code?.specifier ?? dep.specifier).endsWith(".json")) {
+      throw refused(
+        executePath,
+        dep.specifier,
+        `import attribute type "${type}" is refused; only .json files may be imported, as "json"`,
+      );
+    }
+  }
+}
+
+/** `.env`, `.env.*`, `compozy.yaml` or anything under a `.compozy` folder, by a path relative to the tool. */
+function isProtected(relativePath: string): boolean {
+  const segments = relativePath.split(sep);
+  return segments.includes(PROTECTED_FOLDER) || PROTECTED_NAMES.test(basename(relativePath));
 }
 
 async function realPathOrRefuse(path: string, executePath: string): Promise<string> {
@@ -164,27 +250,4 @@ function refused(executePath: string, specifier: string, why: string): ToolFailu
 
 function shorten(s: string): string {
   return s.length > 120 ? `${s.slice(0, 117)}...` : s;
-}
-
-// `import(`, not `x.import(`, with any white space or comments before the parenthesis.
-const DYNAMIC_IMPORT = /(?<![.\w$])import(?:\s|\/\*[\s\S]*?\*\/|\/\/[^\n]*\n)*\(/g;
-// A specifier `deno info` can see: one plain string literal, then `)` or `,` (import attributes).
-const LITERAL_ARGUMENT = /^\s*(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')\s*[,)]/;
-
-/**
- * Refuses an `import(...)` whose specifier is not a string literal. The scan is lexical, so the text
- * `import(` inside a comment or string is refused too: a false alarm the author can fix, never a miss.
- */
-export function findComputedImport(executePath: string, file: string, source: string): void {
-  for (const match of source.matchAll(DYNAMIC_IMPORT)) {
-    const after = match.index + match[0].length;
-    if (LITERAL_ARGUMENT.test(source.slice(after, after + 2048))) continue;
-    const line = source.slice(0, match.index).split("\n").length;
-    throw new ToolFailure(
-      "tool_import_refused",
-      `Tool module ${executePath}: ${file}:${line}: import() with a computed specifier is refused; ` +
-        "use a static import or a string literal",
-      { details: { executePath, file, line } },
-    );
-  }
 }

@@ -97,14 +97,31 @@ export function permissionsKey(p: SandboxPermissions): string {
   return JSON.stringify([p.net, p.read, p.write, p.env]);
 }
 
+/** Paths a `true` grant must still not reach (`--deny-read`, `--deny-write`). */
+export interface Denied {
+  read: readonly string[];
+  write: readonly string[];
+}
+
 /**
- * The `deno run` permission flags of a sandbox process. `loaderReads` are the files and folders the
- * process must read to load the tool's module graph (the tool's folder, the worker bootstrap).
+ * The `deno run` permission flags of a sandbox process. `loaderReads` are the files the process must read
+ * to load the tool's module graph (the graph's files, the worker bootstrap). A worker inherits the
+ * process's denials, so a tool granted `read: true` still cannot read a denied path.
  */
-export function processFlags(p: SandboxPermissions, loaderReads: readonly string[]): string[] {
+export function processFlags(
+  p: SandboxPermissions,
+  loaderReads: readonly string[],
+  denied: Denied = { read: [], write: [] },
+): string[] {
   const read: Grant = p.read === true ? true : [...new Set([...loaderReads, ...p.read])];
-  return [flag("net", p.net), flag("read", read), flag("write", p.write), flag("env", p.env)]
-    .filter((f): f is string => f !== undefined);
+  return [
+    flag("net", p.net),
+    flag("read", read),
+    flag("write", p.write),
+    flag("env", p.env),
+    denied.read.length ? `--deny-read=${denied.read.join(",")}` : undefined,
+    denied.write.length ? `--deny-write=${denied.write.join(",")}` : undefined,
+  ].filter((f): f is string => f !== undefined);
 }
 
 function flag(kind: string, grant: Grant): string | undefined {

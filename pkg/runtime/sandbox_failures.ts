@@ -29,11 +29,15 @@ export function failureFromError(ctx: FailureContext, error: SandboxError): Tool
     case "output_invalid":
       return new ToolFailure("tool_output_invalid", `${tool} returned invalid output: ${error.message}`);
     case "output_too_large":
+      if (error.bytes === undefined) {
+        return new ToolFailure(
+          "tool_output_too_large",
+          `${tool} returned output over a limit: ${error.message}`,
+        );
+      }
       return new ToolFailure(
         "tool_output_too_large",
-        `${tool} returned ${
-          error.bytes ?? "too many"
-        } bytes of output, over the limit of ${ctx.maxOutputBytes}`,
+        `${tool} returned ${error.bytes} bytes of output, over the limit of ${ctx.maxOutputBytes}`,
         { details: { bytes: error.bytes, limit: ctx.maxOutputBytes } },
       );
     case "module_invalid":

@@ -12,7 +12,9 @@
  */
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import type { ResolvedGrants } from "./grant_paths.ts";
 import type { ToolModuleInfo } from "./import_policy.ts";
+import { jsonTooDeep } from "./output_limits.ts";
 import { processFlags, type SandboxPermissions, workerPermissions } from "./permissions.ts";
 import {
   encodeFrame,
@@ -39,6 +41,8 @@ export interface SandboxSpec {
   env: Record<string, string>;
   heapLimitMb: number;
   maxOutputBytes: number;
+  /** Deepest nesting of arrays and objects accepted in an output; checked here, before parsing. */
+  maxOutputDepth: number;
   maxLogBytes: number;
 }
 
@@ -57,7 +61,7 @@ export interface Death {
 }
 
 export type CallOutcome =
-  | { kind: "result"; output: unknown }
+  | { kind: "result"; output: unknown; bytes: number }
   | { kind: "error"; error: SandboxError }
   | { kind: "died"; death: Death };
 
@@ -101,12 +105,15 @@ export class SandboxProcess {
     this.exited = this.#watch();
   }
 
-  /** Spawns a sandbox for `spec`, once import_policy.ts has checked the module and described it. */
-  static spawn(spec: SandboxSpec, module: ToolModuleInfo): SandboxProcess {
+  /**
+   * Spawns a sandbox for `spec`, once import_policy.ts has checked the module and described it, and
+   * grant_paths.ts has checked its path grants against the file system.
+   */
+  static spawn(spec: SandboxSpec, module: ToolModuleInfo, grants: ResolvedGrants): SandboxProcess {
     const toolDir = dirname(spec.executePath);
     const config: SandboxConfig = {
       toolUrl: pathToFileURL(spec.executePath).href,
-      workerPermissions: workerPermissions(spec.permissions),
+      workerPermissions: workerPermissions(grants.permissions),
       worker: {
         maxOutputBytes: spec.maxOutputBytes,
         maxLogBytes: spec.maxLogBytes,
@@ -122,7 +129,12 @@ export class SandboxProcess {
       "--no-prompt",
       "--unstable-worker-options",
       `--v8-flags=--max-old-space-size=${spec.heapLimitMb},--disallow-code-generation-from-strings`,
-      ...processFlags(spec.permissions, [toolDir, WORKER_MODULE]),
+      // The loader may read the checked graph's files and the worker bootstrap, never the folder: a text
+      // import of a file next to the tool would otherwise be read with the loader's rights.
+      ...processFlags(grants.permissions, [...module.files, WORKER_MODULE], {
+        read: grants.denyRead,
+        write: grants.denyWrite,
+      }),
       HOST_MODULE,
       JSON.stringify(config),
     ];
@@ -237,20 +249,45 @@ export class SandboxProcess {
       case FromSandbox.ready:
         return this.#resolveReady({ ok: true });
       case FromSandbox.loadError:
-        this.#reported = parseError(payload);
+        this.#reported = this.#parseError(payload);
         return this.#resolveReady({ ok: false, error: this.#reported });
       case FromSandbox.exit:
-        this.#reported = parseError(payload);
+        this.#reported = this.#parseError(payload);
         return this.kill("exit");
       case FromSandbox.result:
-        if (this.#pending?.id === id) this.#settle({ kind: "result", output: JSON.parse(decode(payload)) });
+        if (this.#pending?.id === id) this.#settle(this.#result(payload));
         return;
       case FromSandbox.error:
-        if (this.#pending?.id === id) this.#settle({ kind: "error", error: parseError(payload) });
+        if (this.#pending?.id === id) this.#settle({ kind: "error", error: this.#parseError(payload) });
         return;
       default:
         throw new ProtocolError(`unknown frame type ${type}`);
     }
+  }
+
+  /**
+   * The host thread bounds outputs already, but the tool can post a result of its own making: its size and
+   * depth are checked again here, on the bytes, before anything parses them.
+   */
+  #result(payload: Uint8Array): CallOutcome {
+    const { maxOutputBytes, maxOutputDepth } = this.spec;
+    const tooLarge = (message: string, bytes?: number): CallOutcome => ({
+      kind: "error",
+      error: { kind: "output_too_large", name: "RangeError", message, bytes },
+    });
+    if (payload.length > maxOutputBytes) return tooLarge("the output is too large", payload.length);
+    if (jsonTooDeep(payload, maxOutputDepth)) {
+      return tooLarge(`the output nests arrays and objects more than ${maxOutputDepth} levels deep`);
+    }
+    return { kind: "result", output: JSON.parse(decode(payload)), bytes: payload.length };
+  }
+
+  /** An error report holds the tool's thrown value and a cause chain of four: a little deeper than outputs. */
+  #parseError(payload: Uint8Array): SandboxError {
+    if (jsonTooDeep(payload, this.spec.maxOutputDepth + 16)) {
+      throw new ProtocolError(`an error report nests more than ${this.spec.maxOutputDepth + 16} levels deep`);
+    }
+    return JSON.parse(decode(payload)) as SandboxError;
   }
 
   /** Delivers log bytes to the call they belong to, within its budget; other output is dropped. */
@@ -262,10 +299,6 @@ export class SandboxProcess {
     const message = decode(kept).replace(/\n$/, "");
     if (message !== "") pending.onLog(level, message);
   }
-}
-
-function parseError(payload: Uint8Array): SandboxError {
-  return JSON.parse(decode(payload)) as SandboxError;
 }
 
 const textDecoder = new TextDecoder();

@@ -5,6 +5,11 @@
  * Schemas usually arrive inside a command message, so the same schema comes back as a new object on every
  * call; validators are cached by object identity first, then by the schema's JSON text.
  *
+ * Bounded work: Ajv has no "stop after N errors", and listing every error of a 1.9-million-item array took
+ * seconds and a 50 MB message. So a value is first checked with `allErrors: false` (stops at the first
+ * error); only a value small enough ({@linkcode ALL_ERRORS_MAX_BYTES}) is checked again to list its errors,
+ * and at most {@linkcode MAX_VIOLATIONS} are kept. A large invalid value reports its first error.
+ *
  * @module
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
@@ -16,8 +21,20 @@ export interface SchemaViolation {
   message: string;
 }
 
-/** Returns the violations of `value`, or an empty list when it is valid. */
-export type Validator = (value: unknown) => SchemaViolation[];
+/**
+ * Returns the violations of `value` (at most {@linkcode MAX_VIOLATIONS}), or an empty list when it is
+ * valid. `bytes` is the size of the value's JSON text: only small values get every error listed; without
+ * it, only the first error is reported.
+ */
+export type Validator = (value: unknown, bytes?: number) => SchemaViolation[];
+
+/** Violations kept per value. */
+export const MAX_VIOLATIONS = 20;
+/** Largest JSON text (bytes) checked a second time to list all of its errors. */
+export const ALL_ERRORS_MAX_BYTES = 64 * 1024;
+/** Longest description of a value's violations, and of one path or message in it. */
+const MAX_DESCRIPTION_CHARS = 2000;
+const MAX_PART_CHARS = 200;
 
 // ajv-formats is CommonJS: under Deno its default import is the function itself, typed as the module.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -35,12 +52,14 @@ const MAX_CACHED_TEXTS = 1000;
  */
 export class SchemaCache {
   // `addUsedSchema: false`: two tools may declare different schemas with the same `$id`.
-  readonly #ajv = new Ajv2020({ allErrors: true, strict: false, addUsedSchema: false });
+  readonly #firstError = new Ajv2020({ allErrors: false, strict: false, addUsedSchema: false });
+  readonly #allErrors = new Ajv2020({ allErrors: true, strict: false, addUsedSchema: false });
   readonly #byObject = new WeakMap<object, Validator>();
   readonly #byText = new Map<string, Validator>();
 
   constructor() {
-    addFormats(this.#ajv);
+    addFormats(this.#firstError);
+    addFormats(this.#allErrors);
   }
 
   /** @throws {Error} when the schema itself is invalid (Ajv's message, with the schema path). */
@@ -50,17 +69,27 @@ export class SchemaCache {
     const text = JSON.stringify(schema);
     let validator = this.#byText.get(text);
     if (!validator) {
-      validator = toValidator(this.#ajv.compile(schema));
+      validator = this.#toValidator(schema, this.#firstError.compile(schema));
       if (this.#byText.size >= MAX_CACHED_TEXTS) this.#byText.delete(this.#byText.keys().next().value!);
       this.#byText.set(text, validator);
     }
     this.#byObject.set(schema, validator);
     return validator;
   }
-}
 
-function toValidator(validate: ValidateFunction): Validator {
-  return (value) => (validate(value) ? [] : (validate.errors ?? []).map(toViolation));
+  #toValidator(schema: Record<string, unknown>, first: ValidateFunction): Validator {
+    let all: ValidateFunction | undefined; // compiled on the first small invalid value
+    return (value, bytes = Infinity) => {
+      if (first(value)) return [];
+      let errors = first.errors ?? [];
+      if (bytes <= ALL_ERRORS_MAX_BYTES) {
+        all ??= this.#allErrors.compile(schema);
+        all(value);
+        errors = all.errors ?? errors;
+      }
+      return errors.slice(0, MAX_VIOLATIONS).map(toViolation);
+    };
+  }
 }
 
 function toViolation(error: ErrorObject): SchemaViolation {
@@ -71,7 +100,11 @@ function toViolation(error: ErrorObject): SchemaViolation {
   const extra = params.missingProperty ?? params.additionalProperty;
   if (extra !== undefined) segments.push(extra);
   const message = error.keyword === "required" ? "is required" : error.message ?? error.keyword;
-  return { path: formatPath(segments), message };
+  return { path: clip(formatPath(segments), MAX_PART_CHARS), message: clip(message, MAX_PART_CHARS) };
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 function formatPath(segments: string[]): string {
@@ -79,7 +112,7 @@ function formatPath(segments: string[]): string {
   return segments.map((s, i) => (/^\d+$/.test(s) ? `[${s}]` : i === 0 ? s : `.${s}`)).join("");
 }
 
-/** `city: is required; items[0].qty: must be integer` */
+/** `city: is required; items[0].qty: must be integer`, at most {@linkcode MAX_DESCRIPTION_CHARS} long. */
 export function describeViolations(violations: SchemaViolation[]): string {
-  return violations.map((v) => `${v.path}: ${v.message}`).join("; ");
+  return clip(violations.map((v) => `${v.path}: ${v.message}`).join("; "), MAX_DESCRIPTION_CHARS);
 }

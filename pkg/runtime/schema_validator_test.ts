@@ -14,7 +14,8 @@ Deno.test("SchemaCache", async (t) => {
       required: ["name"],
       additionalProperties: false,
     });
-    const violations = validate({ items: [{ qty: 1 }, { qty: 1.5 }], "a/b": 1, extra: true });
+    const value = { items: [{ qty: 1 }, { qty: 1.5 }], "a/b": 1, extra: true };
+    const violations = validate(value, JSON.stringify(value).length);
     assert.deepEqual(violations, [
       { path: "name", message: "is required" },
       { path: "extra", message: "must NOT have additional properties" },
@@ -23,6 +24,27 @@ Deno.test("SchemaCache", async (t) => {
     ]);
     assert.match(describeViolations(violations), /^name: is required; extra: /);
     assert.deepEqual(cache.get({ type: "string" })(3), [{ path: "(root)", message: "must be string" }]);
+  });
+
+  await t.step("a large invalid value reports its first error; a small one at most 20, briefly", () => {
+    const validate = cache.get({ type: "array", items: { type: "string" } });
+    const big = new Array(1_900_000).fill(0);
+    const first = validate(big, JSON.stringify(big).length);
+    assert.deepEqual(first, [{ path: "[0]", message: "must be string" }]);
+    const small = new Array(1000).fill(0);
+    const listed = validate(small, JSON.stringify(small).length);
+    assert.equal(listed.length, 20);
+    assert.deepEqual(listed[19], { path: "[19]", message: "must be string" });
+    assert.deepEqual(
+      validate(small),
+      [{ path: "[0]", message: "must be string" }],
+      "no size: first error only",
+    );
+    const long = "k".repeat(5000);
+    const described = describeViolations(
+      cache.get({ type: "object", required: [long, long + "x"] })({}, 2),
+    );
+    assert.ok(described.length <= 2000, `description of ${described.length} chars`);
   });
 
   await t.step("compiles a schema once, even when it arrives as a new object", () => {

@@ -10,7 +10,14 @@ import type { Bus } from "../nats/mod.ts";
 import * as pb from "../pb/mod.ts";
 import { forwardToolLog } from "../logger/mod.ts";
 import { type AgentFailure, runAgent } from "./agent/mod.ts";
-import { type ToolCall, type ToolPermissions, ToolRunner } from "./tool_runner.ts";
+import { busOutputLimit } from "./output_limits.ts";
+import {
+  type ToolCall,
+  ToolFailure,
+  type ToolPermissions,
+  type ToolResult,
+  ToolRunner,
+} from "./tool_runner.ts";
 
 /** The core NATS subject the runtime answers while it is consuming (see docs/operations.md). */
 export const RUNTIME_HEALTH_SUBJECT = "compozy.health.runtime";
@@ -48,16 +55,20 @@ export interface RuntimeHandle {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
 
 export function startRuntime(options: RuntimeOptions): RuntimeHandle {
   const { nc, bus } = options;
-  const runner = options.runner ?? new ToolRunner();
+  // An output must fit in one reply: the sandbox refuses a larger one before it leaves the tool.
+  const outputLimit = () => busOutputLimit(nc.info?.max_payload, DEFAULT_MAX_OUTPUT_BYTES);
+  const runner = options.runner ??
+    new ToolRunner({ maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()) });
   const subscriptions: Subscription[] = [
     bus.serve(
       "compozy.*.tool.cmds.*.execute",
       "compozy-runtime",
       pb.ToolExecuteResultSchema,
-      (m) => executeTool(bus, runner, m as pb.ToolExecute & MessageShape<DescMessage>),
+      (m) => executeTool(bus, runner, m as pb.ToolExecute & MessageShape<DescMessage>, outputLimit()),
     ),
     bus.serve(
       "compozy.*.agent.cmds.*.execute",
@@ -80,7 +91,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
   };
 }
 
-async function executeTool(bus: Bus, runner: ToolRunner, message: pb.ToolExecute) {
+async function executeTool(bus: Bus, runner: ToolRunner, message: pb.ToolExecute, outputLimit: number) {
   const tool = JSON.parse(decoder.decode(message.definitionJson)) as ToolWire;
   const ids = {
     metadata: bus.metadata(message.metadata?.correlationId ?? ""),
@@ -89,12 +100,16 @@ async function executeTool(bus: Bus, runner: ToolRunner, message: pb.ToolExecute
     tool: message.tool,
   };
   bus.publishCore(create(pb.ToolExecutionStartedSchema, ids));
-  const result = await runner.run(toolCall(message, tool, parseJson(message.inputJson), message.env));
+  const ran = await runner.run(toolCall(message, tool, parseJson(message.inputJson), message.env));
+  const outputJson = ran.ok ? encoder.encode(JSON.stringify(ran.output ?? null)) : undefined;
+  const result = outputJson && outputJson.length > outputLimit
+    ? tooLargeForBus(tool, ran, outputJson, outputLimit)
+    : ran;
   if (result.ok) {
     const success = create(pb.ToolExecutionSuccessSchema, {
       ...ids,
       metadata: bus.metadata(message.metadata?.correlationId ?? ""),
-      outputJson: encoder.encode(JSON.stringify(result.output ?? null)),
+      outputJson,
       durationMs: BigInt(Math.round(result.durationMs)),
     });
     bus.publishCore(success);
@@ -113,6 +128,16 @@ async function executeTool(bus: Bus, runner: ToolRunner, message: pb.ToolExecute
   });
   bus.publishCore(failed);
   return create(pb.ToolExecuteResultSchema, { result: { case: "failed", value: failed } });
+}
+
+/** A result the runner accepted but one NATS message cannot carry (a runner with a larger limit). */
+function tooLargeForBus(tool: ToolWire, ran: ToolResult, outputJson: Uint8Array, limit: number): ToolResult {
+  const failure = new ToolFailure(
+    "tool_output_too_large",
+    `Tool "${tool.id}" returned ${outputJson.length} bytes of output, over the ${limit} bytes one bus message carries`,
+    { details: { bytes: outputJson.length, limit } },
+  );
+  return { ok: false, failure, durationMs: ran.durationMs };
 }
 
 async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecute) {

@@ -14,8 +14,10 @@
  * @module
  */
 import { dirname, isAbsolute } from "node:path";
+import { resolveGrants } from "./grant_paths.ts";
 import { checkToolModule } from "./import_policy.ts";
 import { MemoryWatch } from "./memory_watch.ts";
+import { DEFAULT_MAX_OUTPUT_DEPTH } from "./output_limits.ts";
 import { normalizePermissions, permissionsKey, sandboxEnv, type ToolPermissions } from "./permissions.ts";
 import { SandboxPool } from "./pool.ts";
 import type { CallContext, LogLevel } from "./protocol.ts";
@@ -60,6 +62,8 @@ export interface ToolRunnerOptions {
   memoryLimitMb?: number;
   /** Largest output, as UTF-8 JSON. Default 4 MiB. */
   maxOutputBytes?: number;
+  /** Deepest nesting of arrays and objects in an output. Default 64. */
+  maxOutputDepth?: number;
   /** Log bytes per call (console output included); the rest is dropped. Default 256 KiB. */
   maxLogBytes?: number;
   /** Time for a new sandbox to load its tool module. Default 10 s. */
@@ -118,6 +122,7 @@ export class ToolRunner {
       heapLimitMb,
       memoryLimitMb: positiveInteger("memoryLimitMb", opts.memoryLimitMb ?? heapLimitMb * 2 + 64),
       maxOutputBytes: positiveInteger("maxOutputBytes", opts.maxOutputBytes ?? 4 * 1024 * 1024),
+      maxOutputDepth: positiveInteger("maxOutputDepth", opts.maxOutputDepth ?? DEFAULT_MAX_OUTPUT_DEPTH),
       maxLogBytes: positiveInteger("maxLogBytes", opts.maxLogBytes ?? 256 * 1024),
       startTimeoutMs: positiveInteger("startTimeoutMs", opts.startTimeoutMs ?? 10_000),
     };
@@ -127,7 +132,11 @@ export class ToolRunner {
       maxProcesses: this.#limits.maxProcesses,
       startTimeoutMs: this.#limits.startTimeoutMs,
       spawn: async (spec) => {
-        const process = SandboxProcess.spawn(spec, await checkToolModule(spec.executePath));
+        const [module, grants] = await Promise.all([
+          checkToolModule(spec.executePath),
+          resolveGrants(spec.permissions, dirname(spec.executePath)),
+        ]);
+        const process = SandboxProcess.spawn(spec, module, grants);
         this.#memory.watch(process);
         return process;
       },
@@ -185,8 +194,8 @@ export class ToolRunner {
   async #run(call: ToolCall, started: number): Promise<unknown> {
     this.#assertOpen();
     const deadline = started + call.timeoutMs;
-    if (call.inputSchema) this.#check("input", call, call.input, call.inputSchema);
     const payload = this.#payload(call);
+    if (call.inputSchema) this.#check("input", call, call.input, payload.length, call.inputSchema);
     const { key, spec } = this.#sandboxFor(call.executePath, call.permissions, call.env);
     const process = await this.#pool.acquire(key, spec, deadline);
     const outcome = await this.#call(process, call, payload, deadline);
@@ -194,7 +203,7 @@ export class ToolRunner {
     const ctx = this.#failureContext(call.toolId, call.executePath, call.timeoutMs);
     if (outcome.kind === "error") throw failureFromError(ctx, outcome.error);
     if (outcome.kind === "died") throw failureFromDeath(ctx, outcome.death);
-    if (call.outputSchema) this.#check("output", call, outcome.output, call.outputSchema);
+    if (call.outputSchema) this.#check("output", call, outcome.output, outcome.bytes, call.outputSchema);
     return outcome.output;
   }
 
@@ -228,11 +237,18 @@ export class ToolRunner {
     return encoder.encode(json);
   }
 
-  #check(which: "input" | "output", call: ToolCall, value: unknown, schema: Record<string, unknown>): void {
+  /** `bytes`: the size of the value's JSON text, which bounds how many errors are listed. */
+  #check(
+    which: "input" | "output",
+    call: ToolCall,
+    value: unknown,
+    bytes: number,
+    schema: Record<string, unknown>,
+  ): void {
     const code = which === "input" ? "tool_input_invalid" : "tool_output_invalid";
     let violations;
     try {
-      violations = this.#schemas.get(schema)(value);
+      violations = this.#schemas.get(schema)(value, bytes);
     } catch (cause) {
       throw new ToolFailure(
         code,
@@ -271,6 +287,7 @@ export class ToolRunner {
       env: sandboxVars,
       heapLimitMb: this.#limits.heapLimitMb,
       maxOutputBytes: this.#limits.maxOutputBytes,
+      maxOutputDepth: this.#limits.maxOutputDepth,
       maxLogBytes: this.#limits.maxLogBytes,
     };
     return { key, spec };

@@ -94,7 +94,9 @@ function relay(m: unknown): void {
   } else if (kind === "error" && a === currentCall && a !== 0 && typeof b === "string") {
     currentCall = 0;
     send(FromSandbox.error, a, b);
-  } else if (kind === "log" && typeof a === "number" && typeof b === "string" && b in LOG_FRAME) {
+  } else if (
+    kind === "log" && typeof a === "number" && typeof b === "string" && Object.hasOwn(LOG_FRAME, b)
+  ) {
     sendLog(a, b as LogLevel, typeof c === "string" ? c : String(c));
   } else if (kind === "exit" && typeof a === "number") {
     const exitCode = typeof b === "number" ? b : 0;

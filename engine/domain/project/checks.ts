@@ -11,6 +11,7 @@ import { checkEmbeddedSchemas } from "./check_embedded_schemas.ts";
 import { checkFlow } from "./check_flow.ts";
 import { checkReferences } from "./check_references.ts";
 import { checkTemplates } from "./check_templates.ts";
+import { checkToolPermissions } from "./check_tool_permissions.ts";
 import { checkTriggers } from "./check_triggers.ts";
 import { checkWorkflowCycles } from "./check_workflow_cycles.ts";
 import type { LoadOptions } from "./loader.ts";
@@ -27,4 +28,5 @@ export async function runChecks(
   checkEmbeddedSchemas(analysis, diagnostics);
   checkTemplates(analysis, diagnostics, opts);
   await checkDefinitions(analysis, diagnostics);
+  await checkToolPermissions(analysis, diagnostics);
 }

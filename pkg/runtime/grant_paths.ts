@@ -1,0 +1,184 @@
+/**
+ * Checks a tool's `read` and `write` grants against the file system when its sandbox starts.
+ *
+ * Deno checks a path permission on the path as the code spells it, without resolving symlinks: a tool
+ * granted `data/` reads `/etc/hostname` through `data/etc_link -> /etc`. So before a process starts, each
+ * granted folder is walked and a symlink inside it whose target lies outside it is refused. A grant that is
+ * itself a symlink is granted under both names (the one the config uses and its real path), and checked by
+ * its real path.
+ *
+ * The project's `.compozy/` store, `.env` files and `compozy.yaml` are never granted: a list entry covering
+ * one is refused, and a `true` grant gets Deno's `--deny-read`/`--deny-write` for them. The project is the
+ * nearest folder above the tool (or the tool's own) that holds a `compozy.yaml`. `compozy validate` refuses
+ * the same grants before anything runs (engine/domain/project/check_tool_permissions.ts).
+ *
+ * What this cannot catch: a symlink created inside a granted folder after the sandbox started, by another
+ * process (a tool cannot create one: Deno requires full read and write access for `Deno.symlink`); a hard
+ * link to a file outside (it is the file itself, not a pointer to it); a mount point inside the folder.
+ *
+ * @module
+ */
+import { basename, dirname, join, resolve, sep } from "node:path";
+import type { Grant, SandboxPermissions } from "./permissions.ts";
+import { ToolFailure } from "./tool_failure.ts";
+
+/** Folders with more entries than this are refused rather than walked at every sandbox start. */
+export const MAX_WALKED_ENTRIES = 20_000;
+const PROJECT_FILE = "compozy.yaml";
+
+/** Grants as the sandbox gets them, and what a `true` grant must still be denied. */
+export interface ResolvedGrants {
+  permissions: SandboxPermissions;
+  /** Paths for `--deny-read` and `--deny-write` (the project's protected files, when a grant is `true`). */
+  denyRead: readonly string[];
+  denyWrite: readonly string[];
+}
+
+/**
+ * Resolves and checks the `read`/`write` grants of a tool whose module is in `toolDir`. `alsoProtected`
+ * adds paths never to grant (the project's `env_file`, which only the project config names).
+ *
+ * @throws {ToolFailure} `tool_permission_denied` for a grant covering a protected file, a symlink leading
+ * out of a granted folder, or a granted folder too large to check.
+ */
+export async function resolveGrants(
+  p: SandboxPermissions,
+  toolDir: string,
+  alsoProtected: readonly string[] = [],
+): Promise<ResolvedGrants> {
+  // Most tools have no path grants: nothing to resolve, and no reason to look for the project.
+  if (p.read !== true && p.write !== true && p.read.length === 0 && p.write.length === 0) {
+    return { permissions: p, denyRead: [], denyWrite: [] };
+  }
+  const protectedPaths = [...new Set([...await projectProtectedPaths(toolDir), ...alsoProtected])].sort();
+  const read = await resolveGrant("read", p.read, protectedPaths);
+  const write = await resolveGrant("write", p.write, protectedPaths);
+  return {
+    permissions: { ...p, read, write },
+    denyRead: p.read === true ? protectedPaths : [],
+    denyWrite: p.write === true ? protectedPaths : [],
+  };
+}
+
+/** The protected paths of the project the tool belongs to (none when no `compozy.yaml` is above it). */
+async function projectProtectedPaths(toolDir: string): Promise<string[]> {
+  const root = await projectRoot(toolDir);
+  return root === undefined ? [] : await protectedPaths(root);
+}
+
+/** `.compozy/`, `compozy.yaml` and every `.env*` file of the project at `root`. */
+export async function protectedPaths(root: string): Promise<string[]> {
+  const paths = [join(root, ".compozy"), join(root, ".env"), join(root, PROJECT_FILE)];
+  for await (const entry of Deno.readDir(root)) {
+    if (entry.name.startsWith(".env.")) paths.push(join(root, entry.name));
+  }
+  return paths.sort();
+}
+
+async function projectRoot(toolDir: string): Promise<string | undefined> {
+  for (let dir = resolve(toolDir);; dir = dirname(dir)) {
+    if (await exists(join(dir, PROJECT_FILE))) return dir;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+async function resolveGrant(
+  kind: "read" | "write",
+  grant: Grant,
+  protectedPaths: readonly string[],
+): Promise<Grant> {
+  if (grant === true) return true;
+  const out = new Set<string>();
+  for (const entry of grant) {
+    const real = await realPathOrSelf(entry);
+    for (const path of new Set([entry, real])) {
+      const hit = protectedPaths.find((p) => covers(path, p) || covers(p, path));
+      if (hit !== undefined) {
+        throw denied(
+          kind,
+          entry,
+          `it covers ${hit}: the project's .compozy/, .env and compozy.yaml are never granted`,
+        );
+      }
+      out.add(path);
+    }
+    await refuseEscapingLinks(kind, entry, real);
+  }
+  return [...out].sort();
+}
+
+/** Walks a granted folder and refuses any symlink whose target is not inside it. */
+async function refuseEscapingLinks(kind: string, entry: string, realRoot: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(realRoot);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return; // a file the tool will create: nothing inside it yet
+    throw e;
+  }
+  if (!info.isDirectory) return;
+  const pending = [realRoot];
+  let seen = 0;
+  while (pending.length > 0) {
+    const dir = pending.pop()!;
+    for await (const e of Deno.readDir(dir)) {
+      if (++seen > MAX_WALKED_ENTRIES) {
+        throw denied(
+          kind,
+          entry,
+          `it holds more than ${MAX_WALKED_ENTRIES} entries, too many to check for symlinks at each start; grant a smaller folder`,
+        );
+      }
+      const path = join(dir, e.name);
+      if (e.isDirectory) pending.push(path);
+      else if (e.isSymlink) {
+        const target = await linkTarget(path);
+        if (!covers(realRoot, target)) {
+          throw denied(kind, entry, `the symlink ${path} inside it points outside it, to ${target}`);
+        }
+      }
+    }
+  }
+}
+
+/** Where a symlink leads: its real path, or for a dangling link the path it names. */
+async function linkTarget(link: string): Promise<string> {
+  try {
+    return await Deno.realPath(link);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    return resolve(dirname(link), await Deno.readLink(link));
+  }
+}
+
+/** The real path of `path`, or for a path that does not exist, its nearest existing parent's plus the rest. */
+export async function realPathOrSelf(path: string): Promise<string> {
+  try {
+    return await Deno.realPath(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    // A path that does not exist yet (a file the tool will write) has no symlinks to resolve but its parents'.
+    return dirname(path) === path ? path : join(await realPathOrSelf(dirname(path)), basename(path));
+  }
+}
+
+/** `inner` is `outer` or inside it. */
+export function covers(outer: string, inner: string): boolean {
+  return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+function denied(kind: string, entry: string, why: string): ToolFailure {
+  return new ToolFailure("tool_permission_denied", `Cannot grant ${kind} permission "${entry}": ${why}`, {
+    details: { permission: kind, entry },
+  });
+}

@@ -1,0 +1,181 @@
+/**
+ * Finds the dynamic imports `deno info` cannot see, by parsing each module of a tool's graph with
+ * `@babel/parser`: an `import(...)` whose specifier is not one string literal, or whose options are anything
+ * but `{ with: { type: "json" } }`.
+ *
+ * Why a parser and not a text scan: a scan has to guess where comments and strings end, and an attacker
+ * chooses the bytes. A `//` comment ended by CR, U+2028 or U+2029, `...import(spec)` or a unicode escape
+ * fooled the earlier regular expression. The parser applies the language's own rules, so whatever it calls
+ * an `ImportExpression` is one, and a file it cannot parse is refused rather than guessed at.
+ *
+ * @module
+ */
+import { parse, type ParserPlugin } from "@babel/parser";
+import { extname } from "node:path";
+import { ToolFailure } from "./tool_failure.ts";
+
+/** Where a refused expression is, 1-based like an editor's. */
+export interface SourcePosition {
+  line: number;
+  column: number;
+}
+
+interface Node {
+  type: string;
+  loc?: { start: { line: number; column: number } } | null;
+  [key: string]: unknown;
+}
+
+// Keys that hold positions or comments, never code; skipping them keeps the walk small.
+const NOT_CODE = new Set([
+  "loc",
+  "start",
+  "end",
+  "range",
+  "extra",
+  "comments",
+  "leadingComments",
+  "trailingComments",
+  "innerComments",
+  "tokens",
+]);
+
+/** A specifier written as a string literal, static or dynamic, where the parser found it. */
+export interface LiteralImport extends SourcePosition {
+  specifier: string;
+}
+
+/**
+ * Refuses an `import(...)` whose specifier is not a string literal, an import with options other than a
+ * JSON type attribute, and a module that does not parse. Returns every literal specifier it saw (static
+ * imports and re-exports too), so that the caller can check `deno info` saw the same ones.
+ *
+ * @throws {ToolFailure} `tool_import_refused`, naming `file:line:col`.
+ */
+export function findComputedImport(executePath: string, file: string, source: string): LiteralImport[] {
+  let program: Node;
+  try {
+    program = parse(source, {
+      sourceType: "module",
+      plugins: pluginsFor(file),
+      // Errors are refusals: no recovery, no guessing what the code meant.
+      errorRecovery: false,
+    }).program as unknown as Node;
+  } catch (cause) {
+    const at = (cause as { loc?: { line: number; column: number } }).loc;
+    throw refusedAt(
+      executePath,
+      file,
+      at ? { line: at.line, column: at.column + 1 } : { line: 1, column: 1 },
+      `the import check cannot parse it (${(cause as Error).message})`,
+      cause,
+    );
+  }
+  const found: LiteralImport[] = [];
+  const stack: unknown[] = [program];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (Array.isArray(value)) {
+      for (const item of value) stack.push(item);
+      continue;
+    }
+    if (!isNode(value)) continue;
+    if (value.type === "ImportExpression") found.push(checkImportExpression(executePath, file, value));
+    else if (STATIC_IMPORTS.has(value.type) && isNode(value.source)) {
+      found.push({ specifier: String(value.source.value), ...positionOf(value) });
+    }
+    for (const key in value) if (!NOT_CODE.has(key)) stack.push(value[key]);
+  }
+  return found;
+}
+
+const STATIC_IMPORTS = new Set(["ImportDeclaration", "ExportAllDeclaration", "ExportNamedDeclaration"]);
+
+function checkImportExpression(executePath: string, file: string, node: Node): LiteralImport {
+  const at = positionOf(node);
+  const source = node.source as Node;
+  if (node.phase != null) {
+    throw refusedAt(executePath, file, at, `import.${String(node.phase)}() is refused`);
+  }
+  // `import(("x"))` is a literal to the parser but not to every reader of the code: refused, not argued.
+  if (source.type !== "StringLiteral" || (source.extra as { parenthesized?: boolean })?.parenthesized) {
+    throw refusedAt(
+      executePath,
+      file,
+      at,
+      "import() with a computed specifier is refused; use a static import or a string literal",
+    );
+  }
+  const literal = { specifier: String(source.value), ...at };
+  const options = node.options as Node | null | undefined;
+  if (options == null) return literal;
+  if (!isJsonAttribute(options) || !String(source.value).endsWith(".json")) {
+    throw refusedAt(
+      executePath,
+      file,
+      at,
+      'import() options are refused, except { with: { type: "json" } } for a .json file',
+    );
+  }
+  return literal;
+}
+
+/** `{ with: { type: "json" } }`, written with literals only. */
+function isJsonAttribute(options: Node): boolean {
+  const only = (node: Node, key: string): Node | undefined => {
+    if (node.type !== "ObjectExpression") return undefined;
+    const props = node.properties as Node[];
+    if (props.length !== 1) return undefined;
+    const [prop] = props;
+    if (prop.type !== "ObjectProperty" || prop.computed) return undefined;
+    const name = (prop.key as Node).type === "Identifier"
+      ? (prop.key as Node).name
+      : (prop.key as Node).type === "StringLiteral"
+      ? (prop.key as Node).value
+      : undefined;
+    return name === key ? prop.value as Node : undefined;
+  };
+  const attributes = only(options, "with");
+  const type = attributes && only(attributes, "type");
+  return type?.type === "StringLiteral" && type.value === "json";
+}
+
+function pluginsFor(file: string): ParserPlugin[] {
+  switch (extname(file).toLowerCase()) {
+    case ".ts":
+    case ".mts":
+      return ["typescript"];
+    case ".tsx":
+      return ["typescript", "jsx"];
+    case ".jsx":
+      return ["jsx"];
+    default:
+      return [];
+  }
+}
+
+function isNode(value: unknown): value is Node {
+  return typeof value === "object" && value !== null && typeof (value as Node).type === "string";
+}
+
+function positionOf(node: Node): SourcePosition {
+  const start = node.loc?.start;
+  return start ? { line: start.line, column: start.column + 1 } : { line: 1, column: 1 };
+}
+
+function refusedAt(
+  executePath: string,
+  file: string,
+  at: SourcePosition,
+  why: string,
+  cause?: unknown,
+): ToolFailure {
+  return new ToolFailure(
+    "tool_import_refused",
+    `Tool module ${executePath}: ${file}:${at.line}:${at.column}: ${why}`,
+    {
+      cause,
+      details: { executePath, file, line: at.line, column: at.column },
+    },
+  );
+}

@@ -1,0 +1,129 @@
+/**
+ * Hole 5 of issue 10: one bad output must not stall the runtime for everyone. Real sandbox processes, a real
+ * nats-server for the bus limit.
+ */
+import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import { Bus, connectNats } from "../../pkg/nats/mod.ts";
+import * as pb from "../../pkg/pb/mod.ts";
+import { startRuntime } from "../../pkg/runtime/service.ts";
+import { type ToolResult, ToolRunner } from "../../pkg/runtime/tool_runner.ts";
+import { startTestNats } from "../support/nats.ts";
+import { call, CONTEXT, ToolDir } from "./_helpers.ts";
+
+function failure(result: ToolResult) {
+  assert.ok(!result.ok, `expected a failure, got ${JSON.stringify(result).slice(0, 200)}`);
+  return result.failure;
+}
+
+Deno.test("output bounds: schema errors, depth and size are capped before they cost anything", async (t) => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner();
+  try {
+    await t.step("1.9 M schema violations: 100 calls of another tool succeed meanwhile", async () => {
+      const bad = dir.tool("zeros", `export default () => new Array(1_900_000).fill(0);`);
+      const echo = dir.tool("echo", `export default (x: unknown) => x;`);
+      const outputSchema = { type: "array", items: { type: "string" } };
+      await runner.warm(echo);
+      const badCall = runner.run(call(bad, null, { outputSchema, timeoutMs: 30_000 }));
+      const others = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => runner.run(call(echo, { i }, { timeoutMs: 30_000 }))),
+      );
+      others.forEach((r, i) => assert.deepEqual(r.ok && r.output, { i }, `call ${i} of the other tool`));
+      const refused = failure(await badCall);
+      assert.equal(refused.code, "tool_output_invalid");
+      const violations = (refused.details as { violations: unknown[] }).violations;
+      assert.ok(violations.length <= 20, `${violations.length} violations kept`);
+      assert.ok(refused.message.length <= 2_200, `a message of ${refused.message.length} chars`);
+    });
+
+    await t.step("a small invalid output lists at most 20 violations", async () => {
+      const tool = dir.tool("small_zeros", `export default () => new Array(500).fill(0);`);
+      const refused = failure(
+        await runner.run(call(tool, null, { outputSchema: { type: "array", items: { type: "string" } } })),
+      );
+      assert.equal((refused.details as { violations: unknown[] }).violations.length, 20);
+    });
+
+    await t.step("a 300,000-deep output is refused before the runtime parses it", async () => {
+      // Built as text and posted straight to the host thread, the way a hostile tool would skip JSON.stringify.
+      const forged = dir.tool(
+        "deep_forged",
+        `export default async () => {
+          const text = "[".repeat(300_000) + "]".repeat(300_000);
+          for (let id = 1; id < 8; id++) (globalThis as any).postMessage(["result", id, text]);
+          await new Promise((r) => setTimeout(r, 200));
+          return "not deep";
+        };`,
+      );
+      // A runner of its own, so that this is call 1 and the tool's guess of the call id is right.
+      const fresh = new ToolRunner();
+      const deep = failure(await fresh.run(call(forged, null)).finally(() => fresh.close()));
+      assert.equal(deep.code, "tool_output_too_large");
+      assert.match(deep.message, /more than 64 levels deep/);
+      const built = dir.tool(
+        "deep_built",
+        `export default () => { let v: unknown = 1; for (let i = 0; i < 100; i++) v = [v]; return v; };`,
+      );
+      assert.equal(failure(await runner.run(call(built, null))).code, "tool_output_too_large");
+      const fine = dir.tool(
+        "deep_ok",
+        `export default () => { let v: unknown = "]]]"; for (let i = 0; i < 64; i++) v = { v }; return v; };`,
+      );
+      assert.ok((await runner.run(call(fine, null))).ok, "64 levels, brackets in strings, are accepted");
+    });
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+Deno.test("output bounds: an output too big for one NATS message is tool_output_too_large", async (t) => {
+  const nats = await startTestNats();
+  const nc = await connectNats(nats.url, { name: "output-bounds-test" });
+  const bus = new Bus(nc, { source: "test" });
+  const dir = new ToolDir();
+  const big = dir.tool("big", `export default (n: number) => "x".repeat(n);`);
+  const maxPayload = nc.info!.max_payload;
+  const execute = (n: number) =>
+    bus.request(
+      create(pb.ToolExecuteSchema, {
+        metadata: bus.metadata(`corr-${n}`),
+        workflow: { id: CONTEXT.workflowId, execId: `wf-${n}` },
+        task: { id: CONTEXT.taskId, execId: `task-${n}` },
+        tool: { id: "big", execId: `tool-${n}` },
+        attempt: 1,
+        // Just over what one message carries, whatever the server's max_payload is.
+        inputJson: new TextEncoder().encode(String(maxPayload + 1024)),
+        definitionJson: new TextEncoder().encode(
+          JSON.stringify({ id: "big", executePath: big, permissions: {}, timeoutMs: 10_000 }),
+        ),
+        timeoutMs: 10_000n,
+      }),
+      pb.ToolExecuteResultSchema,
+      { timeoutMs: 20_000 },
+    );
+  try {
+    const runners = [
+      ["the runtime's own runner", undefined],
+      ["a runner whose own limit is twice max_payload", new ToolRunner({ maxOutputBytes: maxPayload * 2 })],
+    ] as const;
+    for (const [name, runner] of runners) {
+      await t.step(`${name} (server max_payload ${maxPayload})`, async () => {
+        const runtime = startRuntime({ nc, bus, runner });
+        try {
+          const reply = await execute(runner ? 2 : 1);
+          assert.equal(reply.result.case, "failed");
+          const error = reply.result.case === "failed" ? reply.result.value.error : undefined;
+          assert.equal(error?.code, "tool_output_too_large", error?.message);
+        } finally {
+          await runtime.stop();
+        }
+      });
+    }
+  } finally {
+    await nc.close();
+    await nats.stop();
+    dir.cleanup();
+  }
+});

@@ -13,6 +13,7 @@
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { ToolModuleInfo } from "./import_policy.ts";
+import { netDenyFlags } from "./net_deny.ts";
 import { processFlags, type SandboxPermissions, workerPermissions } from "./permissions.ts";
 import {
   encodeFrame,
@@ -123,6 +124,7 @@ export class SandboxProcess {
       "--unstable-worker-options",
       `--v8-flags=--max-old-space-size=${spec.heapLimitMb},--disallow-code-generation-from-strings`,
       ...processFlags(spec.permissions, [toolDir, WORKER_MODULE]),
+      ...netDenyFlags(),
       HOST_MODULE,
       JSON.stringify(config),
     ];

@@ -9,9 +9,12 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import {
   BUCKETS,
   connectNats,
+  credentialsEnv,
+  credentialsFromEnv,
   DEFAULT_MAX_PAYLOAD_BYTES,
   NatsUnavailableError,
   provisionJetStream,
+  splitCredentials,
 } from "../../pkg/nats/mod.ts";
 import { startTestNats, type TestNats } from "../support/nats.ts";
 
@@ -180,4 +183,23 @@ Deno.test("auth: engine and runtime talk through their own inboxes, with message
       await Promise.all([engine.close(), runtime.close(), api.close(), admin.close()]);
     }
   });
+});
+
+Deno.test("auth: credentials come from the URL, else from the environment", () => {
+  assert.deepEqual(splitCredentials("nats://u:p%40ss@a:4222,nats://b:4222"), {
+    servers: ["nats://a:4222", "nats://b:4222"],
+    auth: { user: "u", pass: "p@ss" },
+  });
+  assert.deepEqual(splitCredentials("nats://tok@a:4222").auth, { token: "tok" });
+  assert.deepEqual(splitCredentials("a:4222"), { servers: ["a:4222"], auth: undefined });
+  const env = (vars: Record<string, string>) => (name: string) => vars[name];
+  assert.deepEqual(credentialsFromEnv(env({ NATS_CREDS: "/x.creds", NATS_USER: "u" })), {
+    credsFile: "/x.creds",
+  });
+  assert.deepEqual(credentialsFromEnv(env({ NATS_USER: "u", NATS_PASSWORD: "p" })), { user: "u", pass: "p" });
+  assert.deepEqual(credentialsFromEnv(env({ NATS_TOKEN: "t" })), { token: "t" });
+  assert.equal(credentialsFromEnv(env({})), undefined);
+  // What a parent hands its child reads back the same, and blanks an inherited creds file.
+  const handed = credentialsEnv({ user: "u", pass: "p" });
+  assert.deepEqual(credentialsFromEnv(env(handed)), { user: "u", pass: "p" });
 });

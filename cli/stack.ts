@@ -34,7 +34,7 @@ import type { Hono } from "hono";
 import { unpackBundle } from "./bundle.ts";
 import { CliError } from "./cli_error.ts";
 import { RuntimeProcess } from "./runtime_process.ts";
-import { natsLinkFor, natsRoleOf, type StackNats } from "./stack_nats.ts";
+import { natsLinkFor, natsRoleOf, provisionOptions, type StackNats } from "./stack_nats.ts";
 
 export const ROLES = ["all", "api", "engine", "runtime"] as const;
 export type Role = typeof ROLES[number];
@@ -109,8 +109,6 @@ export class Stack {
         auth: link.auth,
         role: natsRoleOf(options.role),
       });
-      // The runtime's user may not touch the JetStream API: the engine and the API provision.
-      if (options.role !== "runtime") await provisionJetStream(nc);
       bus = new Bus(nc, {
         source: options.role === "api" || options.role === "runtime" ? options.role : "engine",
       });
@@ -119,6 +117,13 @@ export class Stack {
         bus,
         instanceId: options.instanceId,
       });
+      // The runtime's user may not touch the JetStream API: the engine and the API provision.
+      if (project) {
+        const settings = provisionOptions(project.config.nats, (name) => Deno.env.get(name));
+        const report = await provisionJetStream(nc, settings);
+        const log = getLogger(["cli", "stack"]);
+        for (const note of report.notes) log.info("JetStream: {note}", { note });
+      }
     } catch (e) {
       await nc?.close().catch(() => {});
       await link.managed?.stop();

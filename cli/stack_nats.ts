@@ -7,15 +7,21 @@
  * @module
  */
 import { join } from "node:path";
+import { parseDuration } from "../engine/domain/duration.ts";
+import { type NatsConfig, parseSize } from "../engine/domain/project/nats_config.ts";
 import {
   credentialsEnv,
   generateNatsAuth,
   ManagedNatsServer,
+  MAX_REPLICAS,
   type NatsConnectAuth,
   type NatsRole,
+  type ProvisionOptions,
   roleConnectAuth,
   splitCredentials,
+  STREAMS,
 } from "../pkg/nats/mod.ts";
+import { CliError } from "./cli_error.ts";
 import type { Role } from "./stack.ts";
 
 export interface StackNats {
@@ -54,4 +60,31 @@ export async function natsLinkFor(
     },
     managed,
   };
+}
+
+/** Environment variable that overrides `nats.replicas` of compozy.yaml. */
+export const REPLICAS_ENV = "COMPOZY_NATS_REPLICAS";
+
+/** Provisioning options from the project's `nats:` section; COMPOZY_NATS_REPLICAS wins over `replicas`. */
+export function provisionOptions(
+  config: NatsConfig | undefined,
+  env: (name: string) => string | undefined,
+): ProvisionOptions {
+  const fromEnv = env(REPLICAS_ENV);
+  let replicas = config?.replicas;
+  if (fromEnv !== undefined && fromEnv !== "") {
+    replicas = Number(fromEnv);
+    if (!/^[0-9]+$/.test(fromEnv) || replicas < 1 || replicas > MAX_REPLICAS) {
+      throw new CliError(`Invalid ${REPLICAS_ENV}=${fromEnv}: expected an integer from 1 to ${MAX_REPLICAS}`);
+    }
+  }
+  const maxAgeMs: Record<string, number> = {};
+  const maxBytes: Record<string, number> = {};
+  const names = { events: STREAMS.events, logs: STREAMS.logs, dead_letters: STREAMS.deadLetters } as const;
+  for (const [key, stream] of Object.entries(names)) {
+    const limits = config?.streams?.[key as keyof typeof names];
+    if (limits?.max_age) maxAgeMs[stream] = parseDuration(limits.max_age);
+    if (limits?.max_bytes !== undefined) maxBytes[stream] = parseSize(limits.max_bytes);
+  }
+  return { replicas, maxAgeMs, maxBytes };
 }

@@ -102,6 +102,8 @@ export interface NatsAuth {
   users: Record<NatsRole, NatsUser>;
   /** A user allowed everything, for test harnesses that exercise the bus directly; absent in production. */
   superuser?: NatsUser;
+  /** What cluster routes present to each other: a stranger cannot join the cluster and read its traffic. */
+  route: NatsUser;
 }
 
 /** Credentials and inbox prefix for `connect()`. */
@@ -121,6 +123,7 @@ export function generateNatsAuth(options: { superuser?: boolean } = {}): NatsAut
   return {
     users,
     superuser: options.superuser ? { user: "compozy-test", pass: randomSecret() } : undefined,
+    route: { user: "compozy-route", pass: randomSecret() },
   };
 }
 
@@ -131,6 +134,10 @@ export function roleConnectAuth(auth: NatsAuth, role: NatsRole): NatsConnectAuth
 
 export interface ServerConfigOptions {
   maxPayloadBytes?: number;
+  /** Unique in a cluster; JetStream needs it there. */
+  serverName?: string;
+  /** This server's place in a cluster: where it listens for routes, and the routes to the others. */
+  cluster?: { name: string; host: string; port: number; routes: { host: string; port: number }[] };
 }
 
 /**
@@ -153,7 +160,28 @@ export function serverConfig(auth: NatsAuth | undefined, options: ServerConfigOp
     };
   });
   if (auth.superuser) users.push({ user: auth.superuser.user, password: auth.superuser.pass });
-  return JSON.stringify({ ...maxPayload, authorization: { users } }, null, 2);
+  const c = options.cluster;
+  const route = `${encodeURIComponent(auth.route.user)}:${encodeURIComponent(auth.route.pass)}`;
+  const cluster = c
+    ? {
+      cluster: {
+        name: c.name,
+        listen: `${c.host}:${c.port}`,
+        authorization: { user: auth.route.user, password: auth.route.pass },
+        routes: c.routes.map((r) => `nats-route://${route}@${r.host}:${r.port}`),
+      },
+    }
+    : {};
+  return JSON.stringify(
+    {
+      ...(options.serverName ? { server_name: options.serverName } : {}),
+      ...maxPayload,
+      authorization: { users },
+      ...cluster,
+    },
+    null,
+    2,
+  );
 }
 
 /** Writes the configuration to `<dir>/nats-server.conf`, readable by its owner only (it holds passwords). */

@@ -4,7 +4,7 @@
  * store directory resumes from what JetStream stored (nats-server 2.9 keeps no lock file that could block it).
  */
 import { join } from "node:path";
-import { type NatsAuth, writeServerConfig } from "./auth.ts";
+import { type NatsAuth, type ServerConfigOptions, writeServerConfig } from "./auth.ts";
 import { NatsServerNotFoundError, NatsServerStartError } from "./errors.ts";
 
 export interface ManagedNatsOptions {
@@ -22,6 +22,9 @@ export interface ManagedNatsOptions {
   auth?: NatsAuth;
   /** Largest message accepted; default auth.ts's DEFAULT_MAX_PAYLOAD_BYTES (8 MiB). */
   maxPayloadBytes?: number;
+  /** Name and cluster place of a clustered server (auth.ts's ServerConfigOptions); needs `auth`. */
+  serverName?: string;
+  cluster?: ServerConfigOptions["cluster"];
 }
 
 /** Finds the nats-server binary, or throws NatsServerNotFoundError saying how to install it. */
@@ -65,6 +68,8 @@ export class ManagedNatsServer {
     await Deno.mkdir(portsDir, { recursive: true });
     const config = await writeServerConfig(options.storeDir, options.auth, {
       maxPayloadBytes: options.maxPayloadBytes,
+      serverName: options.serverName,
+      cluster: options.cluster,
     });
     const args = [
       "-c",

@@ -51,10 +51,15 @@ export class RuntimeProcess {
   private exited?: Promise<void>;
   private readonly log = getLogger(["runtime", "supervisor"]);
 
-  private constructor(private readonly natsUrl: string, private readonly instanceId: string) {}
+  private constructor(
+    private readonly natsUrl: string,
+    private readonly instanceId: string,
+    private readonly env: Record<string, string>,
+  ) {}
 
-  static start(natsUrl: string, instanceId: string): RuntimeProcess {
-    const runtime = new RuntimeProcess(natsUrl, instanceId);
+  /** `env` adds to the inherited environment: NATS credentials and ports the sandboxes may not reach. */
+  static start(natsUrl: string, instanceId: string, env: Record<string, string> = {}): RuntimeProcess {
+    const runtime = new RuntimeProcess(natsUrl, instanceId, env);
     runtime.spawn();
     return runtime;
   }
@@ -83,7 +88,7 @@ export class RuntimeProcess {
     const startedAt = Date.now();
     const child = new Deno.Command(command, {
       args,
-      env: { NATS_URL: this.natsUrl },
+      env: { ...this.env, NATS_URL: this.natsUrl },
       // Held open and never written: its end is the runtime's cue that we are gone.
       stdin: "piped",
       stdout: "inherit",

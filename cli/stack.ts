@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ExecutionClient } from "../engine/client.ts";
@@ -16,7 +15,7 @@ import type { Project } from "../engine/domain/project/types.ts";
 import { createExecutionClient, type EngineHandle, startEngine } from "../engine/mod.ts";
 import { kvScheduleStore, ScheduleRunner } from "../engine/triggers/mod.ts";
 import { configureLogging, getLogger } from "../pkg/logger/mod.ts";
-import { BUCKETS, Bus, connectNats, ManagedNatsServer, provisionJetStream } from "../pkg/nats/mod.ts";
+import { BUCKETS, Bus, connectNats, type ManagedNatsServer, provisionJetStream } from "../pkg/nats/mod.ts";
 import {
   collectEngineMetrics,
   createApp,
@@ -35,6 +34,7 @@ import type { Hono } from "hono";
 import { unpackBundle } from "./bundle.ts";
 import { CliError } from "./cli_error.ts";
 import { RuntimeProcess } from "./runtime_process.ts";
+import { natsLinkFor, natsRoleOf, provisionOptions, type StackNats } from "./stack_nats.ts";
 
 export const ROLES = ["all", "api", "engine", "runtime"] as const;
 export type Role = typeof ROLES[number];
@@ -72,14 +72,22 @@ export class Stack {
 
   private constructor(
     private readonly options: StackOptions,
-    readonly natsUrl: string,
+    private readonly nats: StackNats,
     readonly nc: NatsConnection,
     private readonly bus: Bus,
-    private readonly managedNats: ManagedNatsServer | undefined,
     private currentProject: Project | undefined,
     private readonly link: NatsLink,
   ) {
     this.health = natsHealthCheck(nc, link);
+  }
+
+  /** The NATS servers in use, without credentials (safe to print). */
+  get natsUrl(): string {
+    return this.nats.url;
+  }
+
+  private get managedNats(): ManagedNatsServer | undefined {
+    return this.nats.managed;
   }
 
   readonly health: HealthCheck;
@@ -92,15 +100,15 @@ export class Stack {
       );
     }
     const project = options.role === "runtime" ? undefined : await loadProject(options.projectDir);
-    const managed = options.natsUrl
-      ? undefined
-      : await ManagedNatsServer.start({ storeDir: join(options.stateDir, "nats") });
-    const natsUrl = options.natsUrl ?? managed!.url;
+    const link = await natsLinkFor(options);
     let nc: NatsConnection | undefined;
     let bus: Bus;
     try {
-      nc = await connectNats(natsUrl, { name: `compozy-${options.role}-${options.instanceId}` });
-      await provisionJetStream(nc);
+      nc = await connectNats(link.url, {
+        name: `compozy-${options.role}-${options.instanceId}`,
+        auth: link.auth,
+        role: natsRoleOf(options.role),
+      });
       bus = new Bus(nc, {
         source: options.role === "api" || options.role === "runtime" ? options.role : "engine",
       });
@@ -109,13 +117,19 @@ export class Stack {
         bus,
         instanceId: options.instanceId,
       });
+      // The runtime's user may not touch the JetStream API: the engine and the API provision.
+      if (project) {
+        const settings = provisionOptions(project.config.nats, (name) => Deno.env.get(name));
+        const report = await provisionJetStream(nc, settings);
+        const log = getLogger(["cli", "stack"]);
+        for (const note of report.notes) log.info("JetStream: {note}", { note });
+      }
     } catch (e) {
       await nc?.close().catch(() => {});
-      await managed?.stop();
+      await link.managed?.stop();
       throw e;
     }
-    const link = watchNatsLink(nc);
-    const stack = new Stack(options, natsUrl, nc, bus, managed, project, link);
+    const stack = new Stack(options, link, nc, bus, project, watchNatsLink(nc));
     try {
       await stack.startComponents();
     } catch (e) {
@@ -196,7 +210,11 @@ export class Stack {
   private async startComponents(): Promise<void> {
     const project = this.currentProject;
     if (this.options.role === "all" || this.options.role === "runtime") {
-      this.runtime = RuntimeProcess.start(this.natsUrl, `${this.options.instanceId}-runtime`);
+      this.runtime = RuntimeProcess.start(
+        this.natsUrl,
+        `${this.options.instanceId}-runtime`,
+        this.nats.runtimeEnv,
+      );
     }
     if (!project) return;
     await this.startEngineFor(project);

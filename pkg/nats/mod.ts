@@ -9,6 +9,7 @@
  * const bus = new Bus(nc, { source: "orchestrator" });
  * ```
  */
+export * from "./auth.ts";
 export * from "./bus.ts";
 export * from "./catalogue.ts";
 export * from "./codec.ts";

@@ -1,7 +1,12 @@
 /**
  * JetStream provisioning: the command streams, EVENTS, LOGS, DLQ and the KV buckets. Idempotent: running it
- * again with the same settings changes nothing; changed limits are applied in place; a change JetStream
- * cannot make in place (the storage type) is an error that names the stream.
+ * again with the same settings changes nothing; limits given in the options are applied in place; a change
+ * JetStream cannot make in place (the storage type) is an error that names the stream.
+ *
+ * What an operator changed on the server is kept unless the options say otherwise: a stream's max age and
+ * size revert only to a value given in the options (defaults apply at creation), and replicas are never
+ * lowered (raising them is an option; lowering them is a decision for the operator's own tools). Every
+ * change made, and every difference kept, is described in the report so the caller can log it.
  */
 import {
   type JetStreamManager,
@@ -32,10 +37,13 @@ export interface BucketSpec {
 
 export interface ProvisionOptions {
   storage?: Storage;
+  /** Replicas of every stream and bucket, 1 to 5. Default: 1 for new ones; existing ones keep theirs. */
   replicas?: number;
   duplicateWindowMs?: number;
-  /** Overrides of the default max ages by stream name. */
+  /** Max ages by stream name; a stream not named gets its default at creation and keeps what it has after. */
   maxAgeMs?: Partial<Record<string, number>>;
+  /** Max sizes in bytes by stream name (the oldest messages go first); default unlimited, as for max ages. */
+  maxBytes?: Partial<Record<string, number>>;
   /** Overrides of the default TTLs by bucket name. */
   ttlMs?: Partial<Record<string, number>>;
 }
@@ -44,7 +52,16 @@ export interface ProvisionReport {
   created: string[];
   updated: string[];
   unchanged: string[];
+  /** One line per change made (`stream EVENTS: num_replicas 1 -> 3`) and per difference kept on purpose. */
+  notes: string[];
 }
+
+/** Provisioning asked for what this NATS cannot do (e.g. R3 on a single server). */
+export class ProvisionError extends Error {
+  override name = "ProvisionError";
+}
+
+export const MAX_REPLICAS = 5;
 
 const DAY = 86_400_000;
 
@@ -106,29 +123,44 @@ export async function provisionJetStream(
   streams: StreamSpec[] = DEFAULT_STREAMS,
   buckets: BucketSpec[] = DEFAULT_BUCKETS,
 ): Promise<ProvisionReport> {
+  assertReplicasPossible(nc, options.replicas);
   const jsm = await jetstreamManager(nc);
-  const report: ProvisionReport = { created: [], updated: [], unchanged: [] };
+  const report: ProvisionReport = { created: [], updated: [], unchanged: [], notes: [] };
   const storage = options.storage === "memory" ? StorageType.Memory : StorageType.File;
-  const replicas = options.replicas ?? 1;
   const duplicateWindow = nanos(options.duplicateWindowMs ?? 120_000);
   for (const spec of streams) {
+    const existing = await streamInfo(jsm, spec.name);
+    const maxAge = options.maxAgeMs?.[spec.name];
+    const maxBytes = options.maxBytes?.[spec.name];
     const wanted: Partial<StreamConfig> & { name: string } = {
       name: spec.name,
       subjects: spec.subjects,
       retention: spec.retention === "workqueue" ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
       storage,
-      num_replicas: replicas,
-      max_age: nanos(options.maxAgeMs?.[spec.name] ?? spec.maxAgeMs),
       duplicate_window: duplicateWindow,
+      ...(!existing || maxAge !== undefined ? { max_age: nanos(maxAge ?? spec.maxAgeMs) } : {}),
+      ...(!existing || maxBytes !== undefined ? { max_bytes: maxBytes ?? -1 } : {}),
+      num_replicas: replicasFor(existing, options.replicas, `stream ${spec.name}`, report),
     };
-    report[await ensureStream(jsm, wanted)].push(spec.name);
+    const outcome = await withClearErrors(
+      options.replicas,
+      `stream ${spec.name}`,
+      () => ensureStream(jsm, existing, wanted, report),
+    );
+    report[outcome].push(spec.name);
   }
   const kvm = new Kvm(nc);
   for (const spec of buckets) {
     const ttl = options.ttlMs?.[spec.name] ?? spec.ttlMs;
     const existing = await streamInfo(jsm, `KV_${spec.name}`);
+    const what = `KV bucket ${spec.name}`;
+    const replicas = replicasFor(existing, options.replicas, what, report);
     if (!existing) {
-      await kvm.create(spec.name, { history: spec.history, ttl, replicas, storage });
+      await withClearErrors(
+        options.replicas,
+        what,
+        () => kvm.create(spec.name, { history: spec.history, ttl, replicas, storage }),
+      );
       report.created.push(spec.name);
       continue;
     }
@@ -138,9 +170,11 @@ export async function provisionJetStream(
       num_replicas: replicas,
       max_msgs_per_subject: spec.history,
     };
-    assertSameStorage(existing, storage, `KV bucket ${spec.name}`);
-    if (differs(existing.config, wanted)) {
-      await jsm.streams.update(existing.config.name, wanted);
+    assertSameStorage(existing, storage, what);
+    const changes = differences(existing.config, wanted);
+    if (changes.length > 0) {
+      report.notes.push(...changes.map((c) => `${what}: ${c}`));
+      await withClearErrors(options.replicas, what, () => jsm.streams.update(existing.config.name, wanted));
       report.updated.push(spec.name);
     } else {
       report.unchanged.push(spec.name);
@@ -149,11 +183,73 @@ export async function provisionJetStream(
   return report;
 }
 
+/**
+ * A stream's replicas: the configured number, except that an existing stream never goes lower (an operator
+ * raised it, or another process was configured higher); without a configured number, what it has, or 1.
+ */
+function replicasFor(
+  existing: StreamInfo | undefined,
+  configured: number | undefined,
+  what: string,
+  report: ProvisionReport,
+): number {
+  const current = existing?.config.num_replicas;
+  if (current === undefined) return configured ?? 1;
+  if (configured === undefined) return current;
+  if (configured < current) {
+    report.notes.push(
+      `${what}: keeping ${current} replicas although ${configured} are configured (provisioning never ` +
+        `lowers replicas; lower them with the nats CLI if that is what you want)`,
+    );
+    return current;
+  }
+  return configured;
+}
+
+/** Refuses replicas JetStream cannot place, before anything is created: R>1 needs a cluster. */
+function assertReplicasPossible(nc: NatsConnection, replicas: number | undefined): void {
+  if (replicas === undefined) return;
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) {
+    throw new ProvisionError(`Invalid replicas ${replicas}: JetStream accepts 1 to ${MAX_REPLICAS}`);
+  }
+  if (replicas > 1 && !nc.info?.cluster) {
+    throw new ProvisionError(
+      `Cannot provision ${replicas} replicas: the NATS server ${nc.info?.server_name ?? ""} is a single ` +
+        `node, not part of a cluster. Run a JetStream cluster of at least ${replicas} servers ` +
+        `(docs/operations.md), or set replicas to 1.`,
+    );
+  }
+}
+
+/** JetStream's "insufficient resources" becomes a message that says how many servers are missing. */
+async function withClearErrors<T>(
+  replicas: number | undefined,
+  what: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (
+      replicas && replicas > 1 && e instanceof Error &&
+      /insufficient resources|no suitable peers/i.test(e.message)
+    ) {
+      throw new ProvisionError(
+        `Cannot provision ${what} with ${replicas} replicas: the cluster has fewer than ${replicas} ` +
+          `JetStream servers available (${e.message}).`,
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+}
+
 async function ensureStream(
   jsm: JetStreamManager,
+  existing: StreamInfo | undefined,
   wanted: Partial<StreamConfig> & { name: string },
+  report: ProvisionReport,
 ): Promise<"created" | "updated" | "unchanged"> {
-  const existing = await streamInfo(jsm, wanted.name);
   if (!existing) {
     await jsm.streams.add(wanted);
     return "created";
@@ -166,7 +262,9 @@ async function ensureStream(
     );
   }
   const merged = { ...existing.config, ...wanted };
-  if (!differs(existing.config, merged)) return "unchanged";
+  const changes = differences(existing.config, merged);
+  if (changes.length === 0) return "unchanged";
+  report.notes.push(...changes.map((c) => `stream ${wanted.name}: ${c}`));
   await jsm.streams.update(wanted.name, merged);
   return "updated";
 }
@@ -192,16 +290,20 @@ function assertSameStorage(existing: StreamInfo, storage: string, what: string):
 const COMPARED: (keyof StreamConfig)[] = [
   "subjects",
   "max_age",
+  "max_bytes",
   "duplicate_window",
   "num_replicas",
   "max_msgs_per_subject",
 ];
 
-function differs(current: StreamConfig, wanted: Partial<StreamConfig>): boolean {
-  return COMPARED.some((key) =>
-    wanted[key] !== undefined &&
-    JSON.stringify(normalise(current[key])) !== JSON.stringify(normalise(wanted[key]))
-  );
+/** Each compared setting that `wanted` changes, as `name old -> new`. */
+function differences(current: StreamConfig, wanted: Partial<StreamConfig>): string[] {
+  return COMPARED.flatMap((key) => {
+    if (wanted[key] === undefined) return [];
+    const before = JSON.stringify(normalise(current[key]));
+    const after = JSON.stringify(normalise(wanted[key]));
+    return before === after ? [] : [`${key} ${before} -> ${after}`];
+  });
 }
 
 function normalise(value: unknown): unknown {

@@ -4,6 +4,7 @@
  * store directory resumes from what JetStream stored (nats-server 2.9 keeps no lock file that could block it).
  */
 import { join } from "node:path";
+import { type NatsAuth, type ServerConfigOptions, writeServerConfig } from "./auth.ts";
 import { NatsServerNotFoundError, NatsServerStartError } from "./errors.ts";
 
 export interface ManagedNatsOptions {
@@ -17,6 +18,13 @@ export interface ManagedNatsOptions {
   binary?: string;
   /** How long to wait for the server to listen; default 10 s. */
   readyTimeoutMs?: number;
+  /** The users the server accepts (auth.ts); without it the server is open to anyone who reaches it. */
+  auth?: NatsAuth;
+  /** Largest message accepted; default auth.ts's DEFAULT_MAX_PAYLOAD_BYTES (8 MiB). */
+  maxPayloadBytes?: number;
+  /** Name and cluster place of a clustered server (auth.ts's ServerConfigOptions); needs `auth`. */
+  serverName?: string;
+  cluster?: ServerConfigOptions["cluster"];
 }
 
 /** Finds the nats-server binary, or throws NatsServerNotFoundError saying how to install it. */
@@ -43,6 +51,7 @@ export class ManagedNatsServer {
     readonly url: string,
     readonly port: number,
     readonly storeDir: string,
+    readonly auth: NatsAuth | undefined,
     private readonly child: Deno.ChildProcess,
     private readonly output: () => string,
   ) {}
@@ -57,7 +66,14 @@ export class ManagedNatsServer {
     const host = options.host ?? "127.0.0.1";
     const portsDir = join(options.storeDir, "ports");
     await Deno.mkdir(portsDir, { recursive: true });
+    const config = await writeServerConfig(options.storeDir, options.auth, {
+      maxPayloadBytes: options.maxPayloadBytes,
+      serverName: options.serverName,
+      cluster: options.cluster,
+    });
     const args = [
+      "-c",
+      config,
       "-a",
       host,
       "-p",
@@ -85,6 +101,7 @@ export class ManagedNatsServer {
         url,
         Number(new URL(url).port),
         options.storeDir,
+        options.auth,
         child,
         () => output,
       );

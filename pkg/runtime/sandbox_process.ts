@@ -278,18 +278,20 @@ export class SandboxProcess {
       error: { kind: "output_too_large", name: "RangeError", message, bytes },
     });
     if (payload.length > maxOutputBytes) return tooLarge("the output is too large", payload.length);
-    if (jsonTooDeep(payload, maxOutputDepth)) {
+    const text = decode(payload);
+    if (jsonTooDeep(text, maxOutputDepth)) {
       return tooLarge(`the output nests arrays and objects more than ${maxOutputDepth} levels deep`);
     }
-    return { kind: "result", output: JSON.parse(decode(payload)), bytes: payload.length };
+    return { kind: "result", output: JSON.parse(text), bytes: payload.length };
   }
 
   /** An error report holds the tool's thrown value and a cause chain of four: a little deeper than outputs. */
   #parseError(payload: Uint8Array): SandboxError {
-    if (jsonTooDeep(payload, this.spec.maxOutputDepth + 16)) {
+    const text = decode(payload);
+    if (jsonTooDeep(text, this.spec.maxOutputDepth + 16)) {
       throw new ProtocolError(`an error report nests more than ${this.spec.maxOutputDepth + 16} levels deep`);
     }
-    return JSON.parse(decode(payload)) as SandboxError;
+    return JSON.parse(text) as SandboxError;
   }
 
   /** Delivers log bytes to the call they belong to, within its budget; other output is dropped. */

@@ -12,8 +12,10 @@ import {
   credentialsEnv,
   credentialsFromEnv,
   DEFAULT_MAX_PAYLOAD_BYTES,
+  NATS_ROLES,
   NatsUnavailableError,
   provisionJetStream,
+  rolePermissions,
   splitCredentials,
 } from "../../pkg/nats/mod.ts";
 import { startTestNats, type TestNats } from "../support/nats.ts";
@@ -202,4 +204,20 @@ Deno.test("auth: credentials come from the URL, else from the environment", () =
   // What a parent hands its child reads back the same, and blanks an inherited creds file.
   const handed = credentialsEnv({ user: "u", pass: "p" });
   assert.deepEqual(credentialsFromEnv(env(handed)), { user: "u", pass: "p" });
+});
+
+Deno.test("auth: the users of docs/operations.md's cluster example are the roles' permissions", async () => {
+  const doc = await Deno.readTextFile(new URL("../../docs/operations.md", import.meta.url));
+  const users = /```conf\n(max_payload[\s\S]*?)```/.exec(doc)![1];
+  for (const role of NATS_ROLES) {
+    const block = new RegExp(`user: compozy-${role},[\\s\\S]*?\\} \\} \\}`).exec(users)![0];
+    const list = (kind: string) =>
+      JSON.parse(
+        new RegExp(`${kind}: \\{ allow: (\\[[\\s\\S]*?\\]) \\}`).exec(block)![1].replace(/\s+/g, " "),
+      );
+    const wanted = rolePermissions(role);
+    assert.deepEqual(list("publish"), wanted.publish, `${role} publish`);
+    assert.deepEqual(list("subscribe"), wanted.subscribe, `${role} subscribe`);
+    assert.equal(block.includes("allow_responses"), wanted.respond, `${role} allow_responses`);
+  }
 });

@@ -1,0 +1,166 @@
+/**
+ * Scale-out on a NATS cluster (issue 12): three nats-servers on loopback configured by the same module as
+ * `compozy dev` (users per role, authenticated routes), every stream R3, two engines and two runtimes as
+ * `compozy start --role ...` processes with their own users. Mid-run, one engine and the node leading the
+ * streams are killed with SIGKILL. Every execution must end SUCCESS, no tool call for a task may start after
+ * that task's success was recorded, and all must end within a generous bound (fail-over times belong in the
+ * benchmark, not here).
+ *
+ * Heavy (eight processes on a shared machine): runs when COMPOZY_CLUSTER_TEST=1 (COMPOZY_CLUSTER_RUNS sets the
+ * number of executions). Not in the default set yet: on the code of this commit it fails, with executions still
+ * RUNNING after the liveness bound and history reads timing out after the node kill (issue 12's consumer churn
+ * and fail-over times), which the other parts of issue 12 address.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { createExecutionClient } from "../../engine/mod.ts";
+import { loadProject } from "../../engine/domain/project/mod.ts";
+import { Bus, connectNats, credentialsEnv, type NatsRole, STREAMS } from "../../pkg/nats/mod.ts";
+import { writeProject } from "../support/engine.ts";
+import { startTestCluster } from "../support/nats_cluster.ts";
+import { type CompozyProcess, spawnCompozy } from "./support/dev_server.ts";
+
+const RUNS = Number(Deno.env.get("COMPOZY_CLUSTER_RUNS") ?? 300);
+const TASKS = 2;
+/** Generous: fail-over after an engine's death is ack wait + lease (about 16 s here), plus a RAFT election. */
+const LIVENESS_MS = 120_000;
+
+/** A tool that appends `<exec>/<task> <ms>` to a log file for every call, so the test sees re-runs. */
+function project(callLog: string): Record<string, string> {
+  const tasks = Array.from(
+    { length: TASKS },
+    (_, i) => `  - id: step-${i}\n    use: tool(id=work)\n    with: { n: ${i} }\n`,
+  )
+    .join("");
+  return {
+    "compozy.yaml": "name: cluster\nworkflows:\n  - source: ./wf.yaml\nnats: { replicas: 3 }\n",
+    "wf.yaml":
+      `id: two\ntools:\n  - id: work\n    execute: ./t.ts\n    permissions: { write: ["${callLog}"] }\n` +
+      `tasks:\n${tasks}`,
+    "t.ts": `export default async (input: unknown, ctx: { workflowExecId: string; taskId: string }) => {
+  await Deno.writeTextFile(${
+      JSON.stringify(callLog)
+    }, ctx.workflowExecId + "/" + ctx.taskId + " " + Date.now() + "\\n", { append: true });
+  return input;
+};
+`,
+  };
+}
+
+Deno.test({
+  name: "cluster: R3 on 3 nodes, 2 engines + 2 runtimes; kill -9 of an engine and of the stream leader",
+  ignore: Deno.env.get("COMPOZY_CLUSTER_TEST") !== "1",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const cluster = await startTestCluster(3);
+    const logDir = await Deno.makeTempDir({ prefix: "compozy-cluster-calls-" });
+    const callLog = join(logDir, "calls.log");
+    await Deno.writeTextFile(callLog, "");
+    const dir = await writeProject(project(callLog));
+    const env = (role: NatsRole) => ({
+      NATS_URL: cluster.plainUrl,
+      ...credentialsEnv(cluster.auth.users[role]),
+      COMPOZY_ACK_WAIT_MS: "1000",
+      COMPOZY_LOG_LEVEL: "warn",
+      LOG_FORMAT: "json",
+    });
+    const start = (role: NatsRole, id: string) =>
+      spawnCompozy(["start", "--role", role, "--cwd", dir, "--instance-id", id], env(role));
+    const processes: CompozyProcess[] = [
+      start("engine", "engine-a"),
+      start("engine", "engine-b"),
+      start("runtime", "runtime-a"),
+      start("runtime", "runtime-b"),
+    ];
+    const nc = await connectNats(cluster.url, { name: "cluster-test" });
+    try {
+      const bus = new Bus(nc, { source: "test" });
+      const client = await createExecutionClient({ nc, bus, project: await loadProject(dir) });
+      const jsm = await jetstreamManager(nc);
+      // The engines provision R3 from compozy.yaml; wait until they did and answer.
+      await waitFor(async () =>
+        (await jsm.streams.info(STREAMS.events).catch(() => undefined))?.config.num_replicas === 3
+      );
+      const began = Date.now();
+      const ids: string[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        ids.push((await client.trigger("two", { seed: i }, { idempotencyKey: `run-${i}` })).execId);
+        if (i === Math.floor(RUNS / 3)) await processes[0].killGroup();
+        if (i === Math.floor(RUNS / 2)) {
+          const leader = (await jsm.streams.info(STREAMS.workflowCommands)).cluster?.leader;
+          const index = cluster.nodes.findIndex((_, n) => `n${n + 1}` === leader);
+          assert.ok(index >= 0, `the stream leader ${leader} is one of ours`);
+          await cluster.nodes[index].kill();
+        }
+      }
+      const submitted = Date.now() - began;
+      for (const id of ids) {
+        const state = await untilDeadline(
+          () => client.waitForEnd(id, Math.max(1_000, began + LIVENESS_MS - Date.now())),
+          began + LIVENESS_MS,
+        );
+        assert.equal(state.status, "SUCCESS", `execution ${id} ended ${state.status}`);
+      }
+      const elapsed = Date.now() - began;
+      // When was each task's success stored? No tool call for that task may start after it.
+      const recordedAt = new Map<string, number>();
+      for (const id of ids) {
+        for (const event of await untilDeadline(() => client.events(id), Date.now() + 30_000)) {
+          if (event.type !== "task.success") continue;
+          const stored = await jsm.streams.getMessage(STREAMS.events, { seq: event.seq });
+          recordedAt.set(
+            `${id}/${(event.data as { task: { id: string } }).task.id}`,
+            stored!.timestamp ? new Date(stored!.timestamp).getTime() : Date.now(),
+          );
+        }
+      }
+      assert.equal(recordedAt.size, RUNS * TASKS);
+      const calls = (await Deno.readTextFile(callLog)).trim().split("\n").map((line) => {
+        const [key, at] = line.split(" ");
+        return { key, at: Number(at) };
+      });
+      const late = calls.filter((c) => c.at > recordedAt.get(c.key)!);
+      assert.deepEqual(late, [], "a tool ran again after its success was recorded");
+      console.log(
+        `${RUNS} executions submitted in ${submitted} ms, all ended in ${elapsed} ms; ${calls.length} tool calls for ${
+          RUNS * TASKS
+        } tasks ` +
+          `(${calls.length - RUNS * TASKS} re-runs of unrecorded steps)`,
+      );
+    } finally {
+      await nc.close();
+      await Promise.all(processes.map((p) => p.stop()));
+      await cluster.stop();
+      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(logDir, { recursive: true });
+    }
+  },
+});
+
+/**
+ * The test's own reads (state, history) may time out while the cluster elects a new leader: that is not the
+ * executions' liveness, which the deadline bounds. Retries until the deadline, then rethrows.
+ */
+async function untilDeadline<T>(fn: () => Promise<T>, deadline: number): Promise<T> {
+  while (true) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (Date.now() > deadline || !(e instanceof Error) || !/timeout/i.test(`${e.name} ${e.message}`)) {
+        throw e;
+      }
+      console.log(`cluster test: a read timed out (${e.message}); retrying`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`not ready after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -39,6 +39,11 @@ export class StateStore {
     return (await this.getWorkflowWithRevision(execId)).doc;
   }
 
+  /** The subject every write of the execution's document is published on (see end_watch.ts). */
+  workflowSubject(execId: string): string {
+    return `$KV.${this.buckets.workflows.name}.${execId}`;
+  }
+
   async getWorkflowWithRevision(execId: string): Promise<{ doc?: WorkflowDocument; revision: number }> {
     const entry = await this.buckets.workflows.kv.get(execId);
     if (!entry || entry.operation !== "PUT") return { revision: entry?.revision ?? 0 };

@@ -144,6 +144,15 @@ export class Bus {
     }
   }
 
+  /**
+   * Calls `wake` after every reconnect (core messages sent while disconnected are lost, so a subscriber
+   * that must not miss one reads the state again). Returns the function that stops the calls.
+   */
+  onReconnect(wake: () => void): () => void {
+    this.reconnectListeners.add(wake);
+    return () => this.reconnectListeners.delete(wake);
+  }
+
   /** A new Metadata for a message of this component. */
   metadata(correlationId: string, eventId: string = crypto.randomUUID()): Metadata {
     return create(MetadataSchema, {

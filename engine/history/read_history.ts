@@ -25,7 +25,7 @@ export async function readRunEvents(js: JetStreamClient, correlationId: string):
         seq: msg.seq,
         subject: msg.subject,
         type: `${tokens[2]}.${tokens[5]}`,
-        time: new Date(msg.timestamp),
+        time: msg.time,
         message: decodeBySubject(msg.subject, msg.data),
       });
     } catch {

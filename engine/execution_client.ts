@@ -75,8 +75,12 @@ export class NatsExecutionClient implements ExecutionClient {
 
   async list(options: ListOptions = {}): Promise<ExecutionPage> {
     const limit = Math.min(Math.max(options.limit ?? 50, 1), 500);
-    // Newest first; the cursor is the last id of the previous page.
-    const ids = (await this.store.ids()).reverse().filter((id) => !options.cursor || id < options.cursor);
+    // Newest first; the cursor is the last id of the previous page. A filter reads the index, not every id.
+    const filtered = options.workflowId !== undefined || options.status !== undefined;
+    const all = filtered
+      ? await this.store.idsBy(options.workflowId, options.status)
+      : await this.store.ids();
+    const ids = all.reverse().filter((id) => !options.cursor || id < options.cursor);
     const items: ExecutionState[] = [];
     let last: string | undefined;
     for (const id of ids) {

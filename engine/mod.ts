@@ -72,6 +72,7 @@ async function openStateStore(nc: NatsConnection): Promise<StateStore> {
     workflows: { kv: await kvm.open(BUCKETS.workflowExecutions), name: BUCKETS.workflowExecutions },
     tasks: { kv: await kvm.open(BUCKETS.taskExecutions), name: BUCKETS.taskExecutions },
     waiting: { kv: await kvm.open(BUCKETS.waiting), name: BUCKETS.waiting },
+    index: { kv: await kvm.open(BUCKETS.executionIndex), name: BUCKETS.executionIndex },
   };
   return new StateStore(buckets, jetstream(nc), await jetstreamManager(nc));
 }

@@ -18,6 +18,8 @@ export interface StateBuckets {
   tasks: { kv: KV; name: string };
   /** The index of waits by signal: key `<signal id>.<exec id>`. */
   waiting: { kv: KV; name: string };
+  /** The index of executions by workflow and status: key `<workflow id>.<status>.<exec id>`. */
+  index: { kv: KV; name: string };
 }
 
 const decoder = new TextDecoder();
@@ -100,6 +102,35 @@ export class StateStore {
     const prefix = `$KV.${name}.`;
     const info = await this.jsm.streams.info(`KV_${name}`, { subjects_filter: `${prefix}>` });
     return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length)).sort();
+  }
+
+  /**
+   * Execution ids by workflow and status (either may be left out), oldest first, from the index the state
+   * manager keeps (see indexStatus): the subjects of the index's stream matching the filter, not every
+   * stored execution. The index may briefly list an execution under its previous status too: callers
+   * check the document.
+   */
+  async idsBy(workflowId?: string, status?: string): Promise<string[]> {
+    // A value that is not one subject token (a dot, a wildcard) names no indexed execution.
+    if ([workflowId, status].some((v) => v !== undefined && !/^[A-Za-z0-9_-]+$/.test(v))) return [];
+    const name = this.buckets.index.name;
+    const filter = `$KV.${name}.${workflowId ?? "*"}.${status ?? "*"}.*`;
+    const info = await this.jsm.streams.info(`KV_${name}`, { subjects_filter: filter });
+    const ids = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(s.lastIndexOf(".") + 1));
+    return [...new Set(ids)].sort();
+  }
+
+  /** Adds the index entry of an execution's new status (before its document is written). */
+  async indexStatus(doc: WorkflowDocument): Promise<void> {
+    await this.buckets.index.kv.put(`${doc.workflow_id}.${doc.status}.${doc.exec_id}`, new Uint8Array());
+  }
+
+  /** Removes the index entry of a status the execution left (after its document is written). */
+  async unindexStatus(doc: WorkflowDocument): Promise<void> {
+    const name = this.buckets.index.name;
+    await this.jsm.streams.purge(`KV_${name}`, {
+      filter: `$KV.${name}.${doc.workflow_id}.${doc.status}.${doc.exec_id}`,
+    });
   }
 
   /** The running sub-workflows of an execution. */

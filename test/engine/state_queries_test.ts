@@ -1,7 +1,8 @@
 /**
- * Waiting for an execution's end is event-driven: the wait reads the execution's document once (after it
- * subscribed to the document's writes) and learns of the end from the write, however long it waits. The
- * reads are counted on the wire, as the requests nats-server receives for the state bucket.
+ * What state queries cost, counted on the wire as the requests nats-server receives for the bucket of
+ * execution documents. Waiting for an execution's end is event-driven: the wait reads the document once
+ * (after it subscribed to the document's writes) and learns of the end from the write, however long it
+ * waits. Listing by workflow or status reads the documents of the matching executions only (an index).
  */
 import assert from "node:assert/strict";
 import { BUCKETS, connectNats } from "../../pkg/nats/mod.ts";
@@ -95,6 +96,44 @@ Deno.test("waiting for an execution's end", async (t) => {
       assert.equal(state.status, "WAITING");
       assert.equal(counter.reads, 1);
     });
+  } finally {
+    await counter.close();
+    runtime.stop();
+    await h.close();
+  }
+});
+
+Deno.test("listing executions by workflow and status reads only the matching documents", async () => {
+  const h = await startEngineHarness(PROJECT);
+  const runtime = scriptedRuntime(h.bus, { echo: (input) => input });
+  const counter = await countDocumentReads(h);
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await h.engine.client.trigger("main", {})).execId);
+    for (const id of ids) await untilStatus(h, id, "WAITING");
+    await h.engine.client.signal(ids[1], "go", { by: "ada" });
+    assert.equal((await h.engine.client.waitForEnd(ids[1], 30_000)).status, "SUCCESS");
+
+    counter.reset();
+    const done = await h.engine.client.list({ workflowId: "main", status: "SUCCESS" });
+    assert.deepEqual(done.items.map((s) => s.exec_id), [ids[1]]);
+    assert.equal(counter.reads, 1); // A scan read all 4 documents.
+
+    const waiting = await h.engine.client.list({ status: "WAITING" });
+    assert.deepEqual(waiting.items.map((s) => s.exec_id), [ids[3], ids[2], ids[0]]); // Newest first.
+    const firstPage = await h.engine.client.list({ workflowId: "main", limit: 2 });
+    assert.equal(firstPage.items.length, 2);
+    const secondPage = await h.engine.client.list({
+      workflowId: "main",
+      limit: 2,
+      cursor: firstPage.next_cursor!,
+    });
+    assert.deepEqual(
+      [...firstPage.items, ...secondPage.items].map((s) => s.exec_id),
+      [...ids].reverse(),
+    );
+    assert.deepEqual((await h.engine.client.list({ workflowId: "other" })).items, []);
+    assert.deepEqual((await h.engine.client.list({ workflowId: "*" })).items, []);
   } finally {
     await counter.close();
     runtime.stop();

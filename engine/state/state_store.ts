@@ -5,7 +5,6 @@
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { readStream } from "../../pkg/nats/mod.ts";
 import {
   type ExecutionState,
   isTerminal,
@@ -67,7 +66,7 @@ export class StateStore {
     return put(this.buckets.tasks.kv, key, doc, revision);
   }
 
-  /** Joins an execution's document with its task documents (read in one pass over the bucket's stream). */
+  /** Joins an execution's document with its task documents. */
   async withTasks(doc: WorkflowDocument): Promise<ExecutionState> {
     const { waiting: _waiting, ...rest } = doc;
     const tasks = await this.tasksOf(doc.exec_id);
@@ -78,15 +77,26 @@ export class StateStore {
     return { ...rest, tasks };
   }
 
+  /**
+   * The task documents of an execution: their keys from the bucket's subject index (server memory, no
+   * message read), then each key's value, all at once, from the stream leader (a follower may lag). A walk
+   * of the stream would scan every task message ever stored on nats-server 2.9, and a consumer would be
+   * created and deleted per call.
+   */
   private async tasksOf(execId: string): Promise<TaskExecutionState[]> {
-    const name = this.buckets.tasks.name;
-    const messages = await readStream(this.js, `KV_${name}`, `$KV.${name}.${execId}.*`, {
-      lastPerSubject: true,
+    const stream = `KV_${this.buckets.tasks.name}`;
+    const info = await this.jsm.streams.info(stream, {
+      subjects_filter: `$KV.${this.buckets.tasks.name}.${execId}.*`,
     });
+    const stored = await Promise.all(
+      Object.keys(info.state.subjects ?? {}).map((subject) =>
+        this.jsm.streams.getMessage(stream, { last_by_subj: subject })
+      ),
+    );
     const tasks: TaskExecutionState[] = [];
-    for (const msg of messages) {
-      const operation = msg.headers?.get("KV-Operation");
-      if (operation === "DEL" || operation === "PURGE" || msg.data.byteLength === 0) continue;
+    for (const msg of stored) {
+      const operation = msg?.header?.get("KV-Operation");
+      if (!msg || operation === "DEL" || operation === "PURGE" || msg.data.byteLength === 0) continue;
       tasks.push(JSON.parse(decoder.decode(msg.data)) as TaskExecutionState);
     }
     // Task execution ids are UUIDv7: their order is the order of dispatch.

@@ -1,6 +1,6 @@
 /**
  * Reading what a stream holds right now, for queries that need every matching message once (an
- * execution's history, an execution's task documents).
+ * execution's history).
  *
  * A consumer per read was costly (one creation and one deletion each, through the meta leader of a
  * cluster: ~65 ms on three nodes) and, when a read failed half-way, was left behind. nats-server 2.9 has no
@@ -34,8 +34,12 @@ export interface StreamMessage {
 }
 
 export interface ReadStreamOptions {
-  /** Keep only the newest message of each subject (the current value of every KV key). */
-  lastPerSubject?: boolean;
+  /**
+   * The first sequence that may match. nats-server 2.9 finds the next match of a wildcard filter by
+   * scanning the stream's messages from the given sequence, so a read that starts at 1 costs the whole
+   * stream's history: start where the matches begin when that is known (see lastSequenceOf).
+   */
+  fromSeq?: number;
   /** Messages read one by one before the rest is read through a consumer; default 64. */
   walkLimit?: number;
   /** Stops the read (it then throws the signal's reason); nothing is left behind on the server. */
@@ -75,7 +79,7 @@ export async function readStream(
   const walkLimit = options.walkLimit ?? 64;
   const jsm = await managerOf(js);
   const messages: StreamMessage[] = [];
-  let seq = 1;
+  let seq = Math.max(1, options.fromSeq ?? 1);
   while (true) {
     options.signal?.throwIfAborted();
     if (messages.length >= walkLimit) {
@@ -94,7 +98,17 @@ export async function readStream(
     });
     seq = stored.seq + 1;
   }
-  return options.lastPerSubject ? newestPerSubject(messages) : messages;
+  return messages;
+}
+
+/** The sequence of the newest message on `subject` (a literal subject: looked up, not scanned). */
+export async function lastSequenceOf(
+  js: JetStreamClient,
+  stream: string,
+  subject: string,
+): Promise<number | undefined> {
+  const stored = await (await managerOf(js)).streams.getMessage(stream, { last_by_subj: subject });
+  return stored?.seq;
 }
 
 /** The rest of a long read, from `startSeq`, through one short-lived consumer. */
@@ -146,11 +160,4 @@ async function readWithConsumer(
       });
     });
   }
-}
-
-/** The newest message of each subject, in stream order (a key rewritten during the walk is met twice). */
-function newestPerSubject(messages: StreamMessage[]): StreamMessage[] {
-  const newest = new Map<string, StreamMessage>();
-  for (const msg of messages) newest.set(msg.subject, msg);
-  return [...newest.values()].sort((a, b) => a.seq - b.seq);
 }

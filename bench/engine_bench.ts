@@ -13,6 +13,7 @@ import { loadProject } from "../engine/domain/project/mod.ts";
 import { type EngineHandle, startEngine } from "../engine/mod.ts";
 import { Bus, connectNats, ManagedNatsServer, provisionJetStream } from "../pkg/nats/mod.ts";
 import { percentile, roundMs } from "./_stats.ts";
+import { WireTap } from "./_wire_tap.ts";
 import type { BenchRow } from "./_table.ts";
 
 const RUNTIME_MAIN = fileURLToPath(new URL("../pkg/runtime/main.ts", import.meta.url));
@@ -49,6 +50,9 @@ tasks:
 };
 
 interface Stack {
+  natsUrl: string;
+  /** The bench's own processes, for CPU from /proc (other nats-servers on the machine are not ours). */
+  pids: { nats: number; runtime: number };
   bus: Bus;
   engine: EngineHandle;
   runtime: Deno.ChildProcess;
@@ -80,6 +84,8 @@ async function startStack(): Promise<Stack> {
   }).spawn();
   await waitForRuntime(bus);
   return {
+    natsUrl: nats.url,
+    pids: { nats: nats.pid, runtime: runtime.pid },
     bus,
     engine,
     runtime,
@@ -180,12 +186,12 @@ async function throughput(stack: Stack): Promise<BenchRow[]> {
     started++;
     stack.engine.client.trigger("three", {}).catch(() => failed++);
   };
-  const cpu0 = await cpuTimes();
+  const cpu0 = await cpuTimes(stack);
   const t0 = performance.now();
   for (let i = 0; i < inFlight; i++) startOne();
   await allDone;
   const seconds = (performance.now() - t0) / 1_000;
-  const cpu1 = await cpuTimes();
+  const cpu1 = await cpuTimes(stack);
   // CPU per workflow by process (Linux clock ticks are 10 ms): where the two cores go.
   const cpuMs = (name: string) =>
     Math.round(((cpu1[name] ?? 0) - (cpu0[name] ?? 0)) * 10 / total * 100) / 100;
@@ -199,7 +205,50 @@ async function throughput(stack: Stack): Promise<BenchRow[]> {
     "CPU ms/wf engine": cpuMs("engine"),
     "CPU ms/wf nats": cpuMs("nats"),
     "CPU ms/wf runtime": cpuMs("runtime"),
+    "CPU ms/wf sandbox": cpuMs("sandbox"),
   }];
+}
+
+/**
+ * The cost model of one step (20-step sequential workflows of no-op tools): what crosses NATS per step,
+ * classified by a wire tap (see _wire_tap.ts), the JetStream writes the engine awaits, and CPU per step by
+ * process, measured in a run without the tap.
+ */
+async function costModel(stack: Stack): Promise<BenchRow[]> {
+  const runs = 10;
+  const steps = runs * 20;
+  const runAll = async () => {
+    for (let i = 0; i < runs; i++) {
+      const { execId } = await stack.engine.client.trigger("seq20", {});
+      await stack.engine.client.waitForEnd(execId, 120_000);
+    }
+  };
+  await runAll(); // Warm the sandbox pool.
+  const cpu0 = await cpuTimes(stack);
+  const awaited0 = stack.publishes();
+  await runAll();
+  const cpu1 = await cpuTimes(stack);
+  const awaited = (stack.publishes() - awaited0) / steps;
+  const tap = await WireTap.start(stack.natsUrl);
+  try {
+    await tap.take();
+    await runAll();
+    const counts = await tap.take();
+    const perStep = (n: number) => Math.round(n / steps * 100) / 100;
+    const cpuMs = (name: string) =>
+      Math.round(((cpu1[name] ?? 0) - (cpu0[name] ?? 0)) * 10 / steps * 100) / 100;
+    return [{
+      benchmark: "cost per step (20-step workflows, waited for by the client)",
+      "JS awaited": Math.round(awaited * 100) / 100,
+      ...Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, perStep(v)])),
+      "CPU ms engine": cpuMs("engine"),
+      "CPU ms nats": cpuMs("nats"),
+      "CPU ms runtime": cpuMs("runtime"),
+      "CPU ms sandbox": cpuMs("sandbox"),
+    }];
+  } finally {
+    await tap.stop();
+  }
 }
 
 async function collection(stack: Stack): Promise<BenchRow[]> {
@@ -286,7 +335,7 @@ export async function benchEngine(): Promise<BenchRow[]> {
     // BENCH_ENGINE=step,throughput,… runs a subset (e.g. under a profiler).
     const only = Deno.env.get("BENCH_ENGINE")?.split(",").filter(Boolean);
     const rows: BenchRow[] = [];
-    const scenarios = { step: perStep, throughput, collection, parked };
+    const scenarios = { step: perStep, cost: costModel, throughput, collection, parked };
     for (const [name, scenario] of Object.entries(scenarios)) {
       if (!only?.length || only.includes(name)) rows.push(...await scenario(stack));
     }
@@ -302,26 +351,40 @@ if (import.meta.main) {
   Deno.exit(0);
 }
 
-/** CPU clock ticks used so far by this process, nats-server and the runtime (from /proc; Linux only). */
-async function cpuTimes(): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
+/**
+ * CPU clock ticks used so far by this process ("engine"), the bench's nats-server, its runtime and the
+ * runtime's sandbox processes (from /proc; Linux only). Other nats-servers on a shared machine are not
+ * counted.
+ */
+async function cpuTimes(stack: Stack): Promise<Record<string, number>> {
+  const stats = new Map<number, { ppid: number; ticks: number }>();
   for await (const entry of Deno.readDir("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
     try {
       const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
-      const cmd = await Deno.readTextFile(`/proc/${entry.name}/cmdline`);
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const name = Number(entry.name) === Deno.pid
-        ? "engine"
-        : cmd.includes("nats-server")
-        ? "nats"
-        : cmd.includes("runtime/main.ts")
-        ? "runtime"
-        : "";
-      if (name) out[name] = (out[name] ?? 0) + Number(fields[11]) + Number(fields[12]);
+      stats.set(Number(entry.name), {
+        ppid: Number(fields[1]),
+        ticks: Number(fields[11]) + Number(fields[12]),
+      });
     } catch {
       // The process ended while we looked.
     }
+  }
+  const nameOf = (pid: number): string => {
+    if (pid === Deno.pid) return "engine";
+    if (pid === stack.pids.nats) return "nats";
+    if (pid === stack.pids.runtime) return "runtime";
+    // A descendant of the runtime is a sandbox process.
+    for (let p = stats.get(pid)?.ppid; p && p > 1; p = stats.get(p)?.ppid) {
+      if (p === stack.pids.runtime) return "sandbox";
+    }
+    return "";
+  };
+  const out: Record<string, number> = {};
+  for (const [pid, { ticks }] of stats) {
+    const name = nameOf(pid);
+    if (name) out[name] = (out[name] ?? 0) + ticks;
   }
   return out;
 }

@@ -23,6 +23,7 @@ const BENCHMARKS: Benchmark[] = [
   { name: "runtime", title: "Tool runtime", file: "runtime_bench.ts", exportName: "benchRuntime" },
   { name: "agent", title: "Agent loop", file: "agent_bench.ts", exportName: "benchAgent" },
   { name: "engine", title: "Workflow engine", file: "engine_bench.ts", exportName: "benchEngine" },
+  { name: "history", title: "History reads", file: "history_bench.ts", exportName: "benchHistory" },
   { name: "api", title: "HTTP API", file: "api_bench.ts", exportName: "benchApi" },
 ];
 

@@ -30,7 +30,11 @@ import {
   isTerminal,
   type WorkflowDocument,
 } from "./state/execution_state.ts";
+import { waitForTerminalDocument } from "./state/end_watch.ts";
+import { getLogger } from "../pkg/logger/mod.ts";
 import type { StateStore } from "./state/state_store.ts";
+
+const log = getLogger(["engine", "client"]);
 
 export class NatsExecutionClient implements ExecutionClient {
   constructor(
@@ -71,8 +75,12 @@ export class NatsExecutionClient implements ExecutionClient {
 
   async list(options: ListOptions = {}): Promise<ExecutionPage> {
     const limit = Math.min(Math.max(options.limit ?? 50, 1), 500);
-    // Newest first; the cursor is the last id of the previous page.
-    const ids = (await this.store.ids()).reverse().filter((id) => !options.cursor || id < options.cursor);
+    // Newest first; the cursor is the last id of the previous page. A filter reads the index, not every id.
+    const filtered = options.workflowId !== undefined || options.status !== undefined;
+    const all = filtered
+      ? await this.store.idsBy(options.workflowId, options.status)
+      : await this.store.ids();
+    const ids = all.reverse().filter((id) => !options.cursor || id < options.cursor);
     const items: ExecutionState[] = [];
     let last: string | undefined;
     for (const id of ids) {
@@ -126,17 +134,19 @@ export class NatsExecutionClient implements ExecutionClient {
     };
   }
 
+  /** Event-driven (see end_watch.ts): a subscription on the document's KV subject, then one read. */
   async waitForEnd(execId: string, timeoutMs: number): Promise<ExecutionState> {
-    const deadline = Date.now() + timeoutMs;
-    let doc: WorkflowDocument | undefined;
-    let delay = 5;
-    while (true) {
-      // NATS may be restarting: a failed read is retried until the deadline.
-      doc = (await this.store.getWorkflow(execId).catch(() => undefined)) ?? doc;
-      if ((doc && isTerminal(doc.status)) || Date.now() >= deadline) break;
-      await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
-      delay = Math.min(delay * 2, 100);
-    }
+    const doc = await waitForTerminalDocument({
+      nc: this.bus.nc,
+      subject: this.store.workflowSubject(execId),
+      read: () => this.store.getWorkflow(execId),
+      onReconnect: (wake) => this.bus.onReconnect(wake),
+      onReadError: (error) =>
+        log.warn("Reading execution {exec_id} while waiting for its end failed: {error}", {
+          exec_id: execId,
+          error,
+        }),
+    }, timeoutMs);
     if (!doc) throw new ExecutionNotFoundError(execId);
     return await this.store.withTasks(doc);
   }

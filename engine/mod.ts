@@ -20,6 +20,7 @@ import { failOrphan } from "./domain/workflow/orphans.ts";
 import { notifyParent } from "./domain/workflow/parent_notifier.ts";
 import { NatsExecutionClient } from "./execution_client.ts";
 import { AcceptedExecutions } from "./accepted_executions.ts";
+import { ENGINE_STATS_SUBJECT, EngineStats } from "./engine_stats.ts";
 import { Leases } from "./leases.ts";
 import { Orchestrator } from "./orchestrator.ts";
 import { StateManager } from "./state/state_manager.ts";
@@ -71,6 +72,7 @@ async function openStateStore(nc: NatsConnection): Promise<StateStore> {
     workflows: { kv: await kvm.open(BUCKETS.workflowExecutions), name: BUCKETS.workflowExecutions },
     tasks: { kv: await kvm.open(BUCKETS.taskExecutions), name: BUCKETS.taskExecutions },
     waiting: { kv: await kvm.open(BUCKETS.waiting), name: BUCKETS.waiting },
+    index: { kv: await kvm.open(BUCKETS.executionIndex), name: BUCKETS.executionIndex },
   };
   return new StateStore(buckets, jetstream(nc), await jetstreamManager(nc));
 }
@@ -84,7 +86,8 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   const accepted = new AcceptedExecutions();
   const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency), store, accepted);
   const stateManager = new StateManager(bus, store);
-  const executor = new WorkflowExecutor({
+  const stats: EngineStats = new EngineStats(options.instanceId, () => executor.activeCount);
+  const executor: WorkflowExecutor = new WorkflowExecutor({
     project,
     bus,
     js,
@@ -92,6 +95,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     services: createDriverServices(bus, project, store),
     ackWaitMs: options.ackWaitMs ?? envAckWaitMs(),
     accepted,
+    stats,
     onEnded: (ended) => notifyParent(bus, ended),
     onOrphan: (execId, correlationId, workflowId) => failOrphan(bus, execId, correlationId, workflowId),
   });
@@ -103,11 +107,17 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
       msg.respond(new TextEncoder().encode(JSON.stringify({ ok: true, instance: options.instanceId })));
     },
   });
+  const statsReplies: Subscription = nc.subscribe(ENGINE_STATS_SUBJECT, {
+    callback: (_err, msg) => {
+      msg.respond(new TextEncoder().encode(JSON.stringify(stats.report())));
+    },
+  });
   return {
     client: new NatsExecutionClient(bus, js, store, project),
     activeExecutions: () => executor.activeCount,
     async stop() {
       health.unsubscribe();
+      statsReplies.unsubscribe();
       orchestrator.stop();
       await executor.stop();
       await stateManager.stop();

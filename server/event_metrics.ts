@@ -1,6 +1,7 @@
 /**
  * The engine's metrics as the API process sees them: it listens to the state events on core NATS (no
- * consumer, no acks: a missed event only costs a sample) and reads queue depths from JetStream on scrape.
+ * consumer, no acks: a missed event only costs a sample), and on scrape reads queue depths and the durable
+ * consumers' backlogs from JetStream and asks every engine for its own figures (ENGINE_STATS_SUBJECT).
  * Only subjects are read, never payloads: the subject says which event it is and for which execution, and
  * decoding every event would slow a busy process down. Task latency is measured between the arrivals of a
  * task's start and end events. Counters count what this process observed since it started, the Prometheus
@@ -13,6 +14,12 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { STREAMS } from "../pkg/nats/provision.ts";
 import { subjectFilter } from "../pkg/nats/subjects.ts";
 import type { MetricsRegistry } from "./metrics.ts";
+import { ACTIVATION_BUCKETS, ENGINE_STATS_SUBJECT, type EngineStatsReport } from "../engine/engine_stats.ts";
+
+/** How long a scrape waits for the engines' reports: the first answers within this, or none counts. */
+const ENGINE_STATS_WAIT_MS = 50;
+/** After an engine's report, how long another may still come before the scrape goes on without it. */
+const ENGINE_STATS_STALL_MS = 10;
 
 /** Task starts remembered while waiting for their end; beyond this the oldest are forgotten. */
 const MAX_TRACKED_TASKS = 100_000;
@@ -88,19 +95,56 @@ export function collectEngineMetrics(nc: NatsConnection, registry: MetricsRegist
     }),
   ];
 
+  const activeExecutions = registry.gauge(
+    "compozy_engine_active_executions",
+    "Executions each engine drives right now, by engine instance",
+  );
+  const activationLatency = registry.histogram(
+    "compozy_engine_activation_duration_seconds",
+    "Time from an activating command's delivery to a driver ready to run (lease, history, replay)",
+    ACTIVATION_BUCKETS,
+  );
+  const redeliveries = registry.counter(
+    "compozy_engine_redeliveries_total",
+    "Commands an engine received more than once (a failed handler, or an engine that died)",
+  );
+
+  // Every read of a scrape runs at once: a scrape costs the slowest read, not the sum of them.
   registry.onCollect(async () => {
     const jsm = await jetstreamManager(nc);
-    for (const stream of [STREAMS.workflowCommands, STREAMS.taskCommands]) {
-      const info = await jsm.streams.info(stream);
-      queueDepth.set({ stream }, info.state.messages);
-    }
-    for (const stream of [STREAMS.workflowCommands, STREAMS.taskCommands, STREAMS.events]) {
+    await Promise.all([STREAMS.workflowCommands, STREAMS.taskCommands].map(async (stream) => {
+      queueDepth.set({ stream }, (await jsm.streams.info(stream)).state.messages);
+    }));
+  });
+  registry.onCollect(async () => {
+    const jsm = await jetstreamManager(nc);
+    await Promise.all([STREAMS.workflowCommands, STREAMS.taskCommands, STREAMS.events].map(async (stream) => {
       for await (const consumer of jsm.consumers.list(stream)) {
+        // Only the durable consumers the engine works through; a short-lived read consumer is no queue.
+        if (!consumer.config.durable_name) continue;
         consumerPending.set(
           { stream, consumer: consumer.name },
           consumer.num_pending + consumer.num_ack_pending,
         );
       }
+    }));
+  });
+  registry.onCollect(async () => {
+    const reports: EngineStatsReport[] = [];
+    const replies = await nc.requestMany(ENGINE_STATS_SUBJECT, undefined, {
+      strategy: "stall",
+      stall: ENGINE_STATS_STALL_MS,
+      maxWait: ENGINE_STATS_WAIT_MS,
+    });
+    for await (const reply of replies) reports.push(reply.json<EngineStatsReport>());
+    activeExecutions.clear();
+    activationLatency.clear();
+    redeliveries.clear();
+    for (const report of reports) {
+      const labels = { instance: report.instance };
+      activeExecutions.set(labels, report.active_executions);
+      activationLatency.setSeries(labels, report.activation_seconds);
+      redeliveries.inc(labels, report.redeliveries);
     }
   });
 

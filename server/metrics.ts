@@ -64,6 +64,11 @@ abstract class LabelledMetric implements Metric {
   protected readonly values = new Map<string, { labels: Labels; value: number }>();
   constructor(readonly name: string, readonly help: string, private readonly type: string) {}
 
+  /** Drops every series, for a collector that rebuilds them all (series of things that went away go too). */
+  clear(): void {
+    this.values.clear();
+  }
+
   protected slot(labels: Labels): { labels: Labels; value: number } {
     const key = labelKey(labels);
     let slot = this.values.get(key);
@@ -129,6 +134,25 @@ export class Histogram implements Metric {
     for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]) s.counts[i]++;
     s.sum += value;
     s.count++;
+  }
+
+  /** Sets a whole series measured elsewhere (cumulative counts per bucket, as `observe` keeps them). */
+  setSeries(labels: Labels, series: { counts: number[]; sum: number; count: number }): void {
+    if (series.counts.length !== this.buckets.length) {
+      throw new Error(
+        `Histogram '${this.name}' has ${this.buckets.length} buckets, got ${series.counts.length}`,
+      );
+    }
+    this.series.set(labelKey(labels), {
+      labels,
+      counts: [...series.counts],
+      sum: series.sum,
+      count: series.count,
+    });
+  }
+
+  clear(): void {
+    this.series.clear();
   }
 
   render(): string[] {

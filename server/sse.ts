@@ -9,6 +9,9 @@ import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { ExecutionClient } from "../engine/client.ts";
 import type { EventRecord } from "../engine/state/execution_state.ts";
+import { getLogger } from "../pkg/logger/mod.ts";
+
+const log = getLogger(["api", "sse"]);
 
 /** Comment lines keep idle connections open through proxies that close silent ones. */
 export const HEARTBEAT_MS = 15_000;
@@ -45,7 +48,13 @@ export function streamEvents(
         await stream.writeSSE({ id: String(event.seq), event: event.type, data: JSON.stringify(event) });
         if (endsExecution(event, execId)) {
           // The state is folded from the events a moment later: the stream ends once a GET shows the end too.
-          await client.waitForEnd(execId, 5_000).catch(() => {});
+          // The wait is event-driven (it hears the state's write); if it fails the stream still ends.
+          await client.waitForEnd(execId, 5_000).catch((error) =>
+            log.warn("Execution {exec_id} ended but its state could not be read: {error}", {
+              exec_id: execId,
+              error,
+            })
+          );
           break;
         }
       }

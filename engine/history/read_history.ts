@@ -1,7 +1,7 @@
 /** Reads an execution's stored events back from the EVENTS stream, in order. */
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { decodeBySubject, readStream, STREAMS } from "../../pkg/nats/mod.ts";
+import { decodeBySubject, lastSequenceOf, readStream, STREAMS } from "../../pkg/nats/mod.ts";
 
 export interface StoredEvent {
   seq: number;
@@ -18,14 +18,23 @@ export interface StoredEvent {
  */
 export async function readRunEvents(js: JetStreamClient, correlationId: string): Promise<StoredEvent[]> {
   const events: StoredEvent[] = [];
-  for (const msg of await readStream(js, STREAMS.events, `compozy.${correlationId}.*.evts.*.*`)) {
+  // The run began with its root execution's start (the root's id is the correlation id): nothing of the
+  // run is older, so the read skips the history before it.
+  const fromSeq = await lastSequenceOf(
+    js,
+    STREAMS.events,
+    `compozy.${correlationId}.workflow.evts.${correlationId}.started`,
+  );
+  for (
+    const msg of await readStream(js, STREAMS.events, `compozy.${correlationId}.*.evts.*.*`, { fromSeq })
+  ) {
     const tokens = msg.subject.split(".");
     try {
       events.push({
         seq: msg.seq,
         subject: msg.subject,
         type: `${tokens[2]}.${tokens[5]}`,
-        time: new Date(msg.timestamp),
+        time: msg.time,
         message: decodeBySubject(msg.subject, msg.data),
       });
     } catch {

@@ -11,6 +11,9 @@ import type { StoredEvent } from "../history/read_history.ts";
 import { isTerminal, type TaskExecutionState, type WorkflowDocument } from "./execution_state.ts";
 import { documentsOf, foldTaskDocument, foldWorkflowDocument } from "./state_fold.ts";
 import type { StateStore } from "./state_store.ts";
+import { getLogger } from "../../pkg/logger/mod.ts";
+
+const log = getLogger(["engine", "state"]);
 
 /**
  * How long the first event of a document waits for the next ones before the write. A fast task's
@@ -163,8 +166,14 @@ export class StateManager {
         // The index of waits gains entries before the document and loses them after: it may briefly list a
         // wait that ended (findWaiting checks the document), never miss one that started.
         if (waits?.added.length) await this.store.indexWaits(key, waits.added);
+        // The same order for the index of executions by status: listed under the new status before the
+        // document says it, under the old one until after (a listing checks the document).
+        const previous = current.doc as WorkflowDocument | undefined;
+        const moved = kind === "workflow" && previous?.status !== doc.status;
+        if (moved) await this.store.indexStatus(doc as WorkflowDocument);
         const revision = await documents.write(key, doc, current.revision);
         if (waits?.removed.length) await this.store.unindexWaits(key, waits.removed);
+        if (moved && previous) await this.unindexStatus(previous);
         if (isTerminal(doc.status)) this.cache.delete(id);
         else this.remember(id, { doc, revision });
         return;
@@ -173,6 +182,17 @@ export class StateManager {
       }
     }
     throw new Error(`state of ${key}: too many concurrent writers`);
+  }
+
+  /** A failed removal leaves an entry the listing filters out by the document: logged, not fatal. */
+  private async unindexStatus(previous: WorkflowDocument): Promise<void> {
+    await this.store.unindexStatus(previous).catch((error) =>
+      log.warn("Could not remove execution {exec_id} from the {status} index: {error}", {
+        exec_id: previous.exec_id,
+        status: previous.status,
+        error,
+      })
+    );
   }
 
   private remember(id: string, value: { doc: Document; revision: number }): void {

@@ -5,7 +5,6 @@
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { readStream } from "../../pkg/nats/mod.ts";
 import {
   type ExecutionState,
   isTerminal,
@@ -18,6 +17,8 @@ export interface StateBuckets {
   tasks: { kv: KV; name: string };
   /** The index of waits by signal: key `<signal id>.<exec id>`. */
   waiting: { kv: KV; name: string };
+  /** The index of executions by workflow and status: key `<workflow id>.<status>.<exec id>`. */
+  index: { kv: KV; name: string };
 }
 
 const decoder = new TextDecoder();
@@ -37,6 +38,11 @@ export class StateStore {
 
   async getWorkflow(execId: string): Promise<WorkflowDocument | undefined> {
     return (await this.getWorkflowWithRevision(execId)).doc;
+  }
+
+  /** The subject every write of the execution's document is published on (see end_watch.ts). */
+  workflowSubject(execId: string): string {
+    return `$KV.${this.buckets.workflows.name}.${execId}`;
   }
 
   async getWorkflowWithRevision(execId: string): Promise<{ doc?: WorkflowDocument; revision: number }> {
@@ -60,7 +66,7 @@ export class StateStore {
     return put(this.buckets.tasks.kv, key, doc, revision);
   }
 
-  /** Joins an execution's document with its task documents (read in one pass over the bucket's stream). */
+  /** Joins an execution's document with its task documents. */
   async withTasks(doc: WorkflowDocument): Promise<ExecutionState> {
     const { waiting: _waiting, ...rest } = doc;
     const tasks = await this.tasksOf(doc.exec_id);
@@ -71,15 +77,26 @@ export class StateStore {
     return { ...rest, tasks };
   }
 
+  /**
+   * The task documents of an execution: their keys from the bucket's subject index (server memory, no
+   * message read), then each key's value, all at once, from the stream leader (a follower may lag). A walk
+   * of the stream would scan every task message ever stored on nats-server 2.9, and a consumer would be
+   * created and deleted per call.
+   */
   private async tasksOf(execId: string): Promise<TaskExecutionState[]> {
-    const name = this.buckets.tasks.name;
-    const messages = await readStream(this.js, `KV_${name}`, `$KV.${name}.${execId}.*`, {
-      lastPerSubject: true,
+    const stream = `KV_${this.buckets.tasks.name}`;
+    const info = await this.jsm.streams.info(stream, {
+      subjects_filter: `$KV.${this.buckets.tasks.name}.${execId}.*`,
     });
+    const stored = await Promise.all(
+      Object.keys(info.state.subjects ?? {}).map((subject) =>
+        this.jsm.streams.getMessage(stream, { last_by_subj: subject })
+      ),
+    );
     const tasks: TaskExecutionState[] = [];
-    for (const msg of messages) {
-      const operation = msg.headers?.get("KV-Operation");
-      if (operation === "DEL" || operation === "PURGE" || msg.data.byteLength === 0) continue;
+    for (const msg of stored) {
+      const operation = msg?.header?.get("KV-Operation");
+      if (!msg || operation === "DEL" || operation === "PURGE" || msg.data.byteLength === 0) continue;
       tasks.push(JSON.parse(decoder.decode(msg.data)) as TaskExecutionState);
     }
     // Task execution ids are UUIDv7: their order is the order of dispatch.
@@ -95,6 +112,35 @@ export class StateStore {
     const prefix = `$KV.${name}.`;
     const info = await this.jsm.streams.info(`KV_${name}`, { subjects_filter: `${prefix}>` });
     return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length)).sort();
+  }
+
+  /**
+   * Execution ids by workflow and status (either may be left out), oldest first, from the index the state
+   * manager keeps (see indexStatus): the subjects of the index's stream matching the filter, not every
+   * stored execution. The index may briefly list an execution under its previous status too: callers
+   * check the document.
+   */
+  async idsBy(workflowId?: string, status?: string): Promise<string[]> {
+    // A value that is not one subject token (a dot, a wildcard) names no indexed execution.
+    if ([workflowId, status].some((v) => v !== undefined && !/^[A-Za-z0-9_-]+$/.test(v))) return [];
+    const name = this.buckets.index.name;
+    const filter = `$KV.${name}.${workflowId ?? "*"}.${status ?? "*"}.*`;
+    const info = await this.jsm.streams.info(`KV_${name}`, { subjects_filter: filter });
+    const ids = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(s.lastIndexOf(".") + 1));
+    return [...new Set(ids)].sort();
+  }
+
+  /** Adds the index entry of an execution's new status (before its document is written). */
+  async indexStatus(doc: WorkflowDocument): Promise<void> {
+    await this.buckets.index.kv.put(`${doc.workflow_id}.${doc.status}.${doc.exec_id}`, new Uint8Array());
+  }
+
+  /** Removes the index entry of a status the execution left (after its document is written). */
+  async unindexStatus(doc: WorkflowDocument): Promise<void> {
+    const name = this.buckets.index.name;
+    await this.jsm.streams.purge(`KV_${name}`, {
+      filter: `$KV.${name}.${doc.workflow_id}.${doc.status}.${doc.exec_id}`,
+    });
   }
 
   /** The running sub-workflows of an execution. */

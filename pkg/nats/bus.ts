@@ -25,6 +25,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from "@nats-io/transport-node";
+import { getLogger } from "@logtape/logtape";
 import type { Metadata } from "../pb/common_pb.ts";
 import { MetadataSchema } from "../pb/common_pb.ts";
 import { addressOf, type BusMessage, schemaOf } from "./catalogue.ts";
@@ -71,6 +72,26 @@ export interface Delivery {
   deliveryCount: number;
   /** Extends the ack deadline while a long handler works. */
   working(): void;
+}
+
+const log = getLogger(["compozy", "nats", "bus"]);
+
+/**
+ * How long one pull request of a consumer lives before the client replaces it. The client's default (30 s)
+ * meant that a pull lost with a restarting or failed-over NATS node stalled a consumer for that long.
+ */
+export const CONSUME_EXPIRES_MS = 5_000;
+/**
+ * The server's heartbeat on an idle pull: after two missed ones (~2 s) the client pulls again. The cost is
+ * one small message a second per idle consumer.
+ */
+export const CONSUME_HEARTBEAT_MS = 1_000;
+/** A message whose handler failed comes back after a delay that grows with each delivery up to this. */
+export const MAX_RETRY_DELAY_MS = 2_000;
+
+/** The delay before a failed delivery comes back: 100 ms, doubling per delivery, at most MAX_RETRY_DELAY_MS. */
+export function retryDelayMs(deliveryCount: number): number {
+  return Math.min(100 * 2 ** Math.min(Math.max(deliveryCount - 1, 0), 8), MAX_RETRY_DELAY_MS);
 }
 
 export interface ConsumeOptions<M> {
@@ -139,9 +160,22 @@ export class Bus {
   /** Wakes the requests in flight at every reconnect: they are sent again. */
   private async watchReconnects(): Promise<void> {
     for await (const status of this.nc.status()) {
+      if (status.type === "disconnect") {
+        log.warn("Lost the connection to NATS ({server}); reconnecting", { server: status.server });
+      }
       if (status.type !== "reconnect") continue;
+      log.info("Reconnected to NATS ({server})", { server: status.server });
       for (const wake of this.reconnectListeners) wake();
     }
+  }
+
+  /**
+   * Calls `wake` after every reconnect (core messages sent while disconnected are lost, so a subscriber
+   * that must not miss one reads the state again). Returns the function that stops the calls.
+   */
+  onReconnect(wake: () => void): () => void {
+    this.reconnectListeners.add(wake);
+    return () => this.reconnectListeners.delete(wake);
   }
 
   /** A new Metadata for a message of this component. */
@@ -351,14 +385,23 @@ export class Bus {
       filter_subject: options.filterSubject,
     });
     const consumer = await this.js.consumers.get(options.stream, options.durable);
-    const messages: ConsumerMessages = await consumer.consume({ max_messages: options.batch ?? 256 });
+    const messages: ConsumerMessages = await consumer.consume({
+      max_messages: options.batch ?? 256,
+      expires: CONSUME_EXPIRES_MS,
+      idle_heartbeat: CONSUME_HEARTBEAT_MS,
+    });
+    this.reportStalls(options.durable, messages);
     const loop = (async () => {
       for await (const msg of messages) {
         if (options.accept && !options.accept(msg.subject)) {
           msg.ack();
           continue;
         }
-        this.handleDelivery(msg, options.handler as ConsumeOptions<MessageShape<DescMessage>>["handler"]);
+        this.handleDelivery(
+          options.durable,
+          msg,
+          options.handler as ConsumeOptions<MessageShape<DescMessage>>["handler"],
+        );
       }
     })();
     return {
@@ -369,7 +412,28 @@ export class Bus {
     };
   }
 
+  /** Logs what may stall a consumer (missed heartbeats, a consumer or stream gone); the client recovers. */
+  private async reportStalls(durable: string, messages: ConsumerMessages): Promise<void> {
+    for await (const status of messages.status()) {
+      switch (status.type) {
+        case "heartbeats_missed":
+          log.warn("Consumer {durable} missed {count} heartbeats; pulling again", {
+            durable,
+            count: status.count,
+          });
+          break;
+        case "consumer_not_found":
+        case "consumer_deleted":
+        case "stream_not_found":
+        case "no_responders":
+          log.warn("Consumer {durable}: {status}", { durable, status: status.type });
+          break;
+      }
+    }
+  }
+
   private async handleDelivery(
+    durable: string,
     msg: JsMsg,
     handler: ConsumeOptions<MessageShape<DescMessage>>["handler"],
   ): Promise<void> {
@@ -397,9 +461,20 @@ export class Bus {
       if (!outcome || "ack" in outcome) msg.ack();
       else if ("nakDelayMs" in outcome) msg.nak(outcome.nakDelayMs);
       else msg.term(outcome.term);
-    } catch {
-      // At-least-once: the handler failed, so the message comes back, later each time.
-      msg.nak(Math.min(100 * 2 ** Math.min(deliveryCount, 8), 30_000));
+    } catch (error) {
+      // At-least-once: the handler failed, so the message comes back, a little later each time.
+      const delayMs = retryDelayMs(deliveryCount);
+      log.warn(
+        "{durable}: handling {subject} failed (delivery {delivery}); retried in {delay_ms} ms: {error}",
+        {
+          durable,
+          subject: msg.subject,
+          delivery: deliveryCount,
+          delay_ms: delayMs,
+          error,
+        },
+      );
+      msg.nak(delayMs);
     }
   }
 

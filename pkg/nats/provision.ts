@@ -83,6 +83,7 @@ export const BUCKETS = {
   schedules: "compozy_schedules",
   leases: "compozy_leases",
   waiting: "compozy_waiting",
+  executionIndex: "compozy_execution_index",
 } as const;
 
 export const DEFAULT_STREAMS: StreamSpec[] = [
@@ -114,6 +115,8 @@ export const DEFAULT_BUCKETS: BucketSpec[] = [
   { name: BUCKETS.leases, ttlMs: 15_000, history: 1 },
   // `<signal id>.<exec id>` for every execution waiting for a signal: broadcasts find them without a scan.
   { name: BUCKETS.waiting, ttlMs: 0, history: 1 },
+  // `<workflow id>.<status>.<exec id>` for every execution: listing by workflow and status without a scan.
+  { name: BUCKETS.executionIndex, ttlMs: 0, history: 1 },
 ];
 
 /** Creates or updates every stream and bucket; returns what it did by name. */

@@ -14,11 +14,15 @@ import { eventsOfExecution, readRunEvents } from "../../history/read_history.ts"
 import { foldReplayState, type ReplayState } from "../../history/replay_state.ts";
 import { parseJsonBytes } from "../../json_bytes.ts";
 import type { AcceptedExecutions } from "../../accepted_executions.ts";
+import type { EngineStats } from "../../engine_stats.ts";
 import type { Leases } from "../../leases.ts";
 import type { EndedExecution } from "./parent_notifier.ts";
 import type { Project } from "../project/mod.ts";
 import type { DriverServices } from "./driver_services.ts";
 import { type DriverResult, ExecutionDriver } from "./execution_driver.ts";
+import { getLogger } from "../../../pkg/logger/mod.ts";
+
+const log = getLogger(["engine", "executor"]);
 
 export interface WorkflowExecutorOptions {
   project: Project;
@@ -32,6 +36,8 @@ export interface WorkflowExecutorOptions {
   accepted?: AcceptedExecutions;
   /** Called for an execution whose workflow is not in the loaded project: it can only be failed. */
   onOrphan?: (execId: string, correlationId: string, workflowId: string) => Promise<void>;
+  /** Activation latencies and redeliveries, reported to `/api/metrics`. */
+  stats?: EngineStats;
   /** Called after an execution ends, with its driver (e.g. to notify a parent workflow). */
   onEnded?: (ended: EndedExecution) => Promise<void>;
 }
@@ -85,6 +91,7 @@ export class WorkflowExecutor {
   }
 
   private async onWorkflowCommand(message: Command, delivery: Delivery): Promise<Outcome | void> {
+    this.options.stats?.countDelivery(delivery.deliveryCount);
     const execId = message.workflow?.execId ?? "";
     const correlationId = message.metadata?.correlationId ?? execId;
     switch (message.$typeName) {
@@ -118,6 +125,7 @@ export class WorkflowExecutor {
     message: MessageShape<typeof pb.TaskResumeSchema>,
     delivery: Delivery,
   ): Promise<Outcome | void> {
+    this.options.stats?.countDelivery(delivery.deliveryCount);
     const due = Number(message.dueUnixMs);
     const wait = due - Date.now();
     // A durable timer: the message comes back when it is due.
@@ -154,7 +162,8 @@ export class WorkflowExecutor {
       return;
     }
     if (existing === NOTHING_TO_DO) return;
-    const activation = this.activate(execId, correlationId, fresh);
+    const activationStarted = performance.now();
+    const activation = this.activate(execId, correlationId, fresh, delivery);
     this.activating.set(execId, activation);
     let active: Active | undefined;
     try {
@@ -164,6 +173,7 @@ export class WorkflowExecutor {
     }
     if (active === undefined) return { nakDelayMs: 250 }; // Another engine drives it: try again shortly.
     if (active === NOTHING_TO_DO) return;
+    this.options.stats?.observeActivation((performance.now() - activationStarted) / 1_000);
     const settled = active.driver.run();
     active.settled = settled;
     try {
@@ -201,7 +211,11 @@ export class WorkflowExecutor {
       delivery.working();
       if (!refreshLease) return;
       this.options.leases.refresh(execId).then((held) => {
-        if (!held) driver.abandon();
+        if (held) return;
+        log.warn("Lost the lease of execution {exec_id} to another engine; giving up its driver", {
+          exec_id: execId,
+        });
+        driver.abandon();
       });
     }, Math.max(250, Math.min(this.ackWaitMs, 15_000) / 3));
     try {
@@ -215,6 +229,7 @@ export class WorkflowExecutor {
     execId: string,
     correlationId: string,
     fresh: ReplayState | undefined,
+    delivery: Delivery,
   ): Promise<Active | undefined> {
     if (!(await this.options.leases.acquire(execId))) return undefined;
     let replay: ReplayState | undefined;
@@ -222,7 +237,15 @@ export class WorkflowExecutor {
       replay = fresh ?? await this.loadReplay(execId, correlationId);
     } catch (e) {
       await this.options.leases.release(execId);
-      throw e; // The command comes back (nak) and the read is tried again.
+      throw new Error(`Cannot activate execution ${execId}: its history could not be read`, { cause: e });
+    }
+    if (!fresh && delivery.deliveryCount > 1 && replay && !replay.ended) {
+      // A command delivered again: its first engine died or let go, and this one takes the execution over.
+      log.info("Took over execution {exec_id} (delivery {delivery} of {subject})", {
+        exec_id: execId,
+        delivery: delivery.deliveryCount,
+        subject: delivery.subject,
+      });
     }
     const workflow = replay ? this.options.project.workflows.get(replay.workflowId) : undefined;
     if (replay && !replay.ended && !workflow) {

@@ -1,0 +1,77 @@
+/**
+ * Waiting for an execution's end without polling. The state manager writes an execution's document to the
+ * KV subject `$KV.<bucket>.<exec id>`; a plain core NATS subscription on that subject sees every write as it
+ * is stored, with no consumer to create on the server. The watch subscribes first, makes sure the server
+ * registered the subscription (a flush), and only then reads the document once: a write stored before the
+ * subscription is in that read, one stored after it arrives on the subscription, so the end is never
+ * missed. Core messages sent while the connection is down are lost: after a reconnect the document is read
+ * once more. Nothing is read on a timer.
+ *
+ * @module
+ */
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import { isTerminal, type WorkflowDocument } from "./execution_state.ts";
+
+const decoder = new TextDecoder();
+
+export interface EndWatchOptions {
+  nc: NatsConnection;
+  /** The KV subject the execution's document is written to. */
+  subject: string;
+  /** The one read of the stored document (undefined when there is none yet). */
+  read: () => Promise<WorkflowDocument | undefined>;
+  /** Registers a callback run after each reconnect; returns its removal. */
+  onReconnect: (wake: () => void) => () => void;
+  /** Reports a read that failed (NATS down): the next reconnect reads again. */
+  onReadError?: (error: unknown) => void;
+}
+
+/**
+ * Resolves with the document once it is terminal, or with the newest document seen when `timeoutMs` runs
+ * out (undefined if none was ever seen).
+ */
+export async function waitForTerminalDocument(
+  options: EndWatchOptions,
+  timeoutMs: number,
+): Promise<WorkflowDocument | undefined> {
+  let latest: WorkflowDocument | undefined;
+  let done!: () => void;
+  const ended = new Promise<void>((resolve) => done = resolve);
+  const offer = (doc: WorkflowDocument | undefined) => {
+    if (!doc) return;
+    // Writes arrive in order, and a terminal status is final: a late read never replaces an end.
+    if (latest && isTerminal(latest.status)) return;
+    latest = doc;
+    if (isTerminal(doc.status)) done();
+  };
+  const read = () => options.read().then(offer, (e) => options.onReadError?.(e));
+  const subscription = options.nc.subscribe(options.subject, {
+    callback: (err, msg) => {
+      if (!err) offer(decodeDocument(msg));
+    },
+  });
+  const stopReconnects = options.onReconnect(() => void read());
+  const timer = setTimeout(done, timeoutMs);
+  try {
+    // The read must come after the server knows the subscription, or a write between the two is lost.
+    // While NATS is down the flush fails: the reconnect then reads the document.
+    await options.nc.flush().then(read, (e) => options.onReadError?.(e));
+    await ended;
+  } finally {
+    clearTimeout(timer);
+    stopReconnects();
+    subscription.unsubscribe();
+  }
+  return latest;
+}
+
+/** The document a KV write carries; undefined for a delete or purge marker. */
+function decodeDocument(msg: Msg): WorkflowDocument | undefined {
+  const operation = msg.headers?.get("KV-Operation");
+  if (operation === "DEL" || operation === "PURGE" || msg.data.byteLength === 0) return undefined;
+  try {
+    return JSON.parse(decoder.decode(msg.data)) as WorkflowDocument;
+  } catch {
+    return undefined; // Not a document the state manager wrote: the end comes in one of its writes.
+  }
+}

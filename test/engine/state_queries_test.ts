@@ -1,0 +1,142 @@
+/**
+ * What state queries cost, counted on the wire as the requests nats-server receives for the bucket of
+ * execution documents. Waiting for an execution's end is event-driven: the wait reads the document once
+ * (after it subscribed to the document's writes) and learns of the end from the write, however long it
+ * waits. Listing by workflow or status reads the documents of the matching executions only (an index).
+ */
+import assert from "node:assert/strict";
+import { BUCKETS, connectNats } from "../../pkg/nats/mod.ts";
+import { type EngineHarness, scriptedRuntime, startEngineHarness } from "../support/engine.ts";
+
+const PROJECT = {
+  "compozy.yaml": "name: waits\nworkflows:\n  - source: ./wf.yaml\n",
+  "wf.yaml": `id: main
+tools:
+  - id: echo
+    execute: ./t.ts
+tasks:
+  - id: approve
+    type: wait
+    signal: go
+    timeout: 1m
+  - id: done
+    use: tool(id=echo)
+    with: { by: "{{ .tasks.approve.output.by }}" }
+`,
+  "t.ts": "export default (input: unknown) => input;\n",
+};
+
+/** Counts the reads of execution documents that reach nats-server (direct gets and message gets). */
+async function countDocumentReads(h: EngineHarness) {
+  const nc = await connectNats(h.nats.url, { name: "read-counter" });
+  const stream = `KV_${BUCKETS.workflowExecutions}`;
+  let reads = 0;
+  for (
+    const subject of [
+      `$JS.API.DIRECT.GET.${stream}.>`,
+      `$JS.API.DIRECT.GET.${stream}`,
+      `$JS.API.STREAM.MSG.GET.${stream}`,
+    ]
+  ) {
+    nc.subscribe(subject, {
+      callback: () => {
+        reads++;
+      },
+    });
+  }
+  await nc.flush();
+  return {
+    reset: () => reads = 0,
+    get reads() {
+      return reads;
+    },
+    close: () => nc.close(),
+  };
+}
+
+async function untilStatus(h: EngineHarness, execId: string, status: string): Promise<void> {
+  // Bounded by the step's time-out, not by a count of tries.
+  while ((await h.engine.client.get(execId))?.status !== status) await new Promise((r) => setTimeout(r, 20));
+}
+
+Deno.test("waiting for an execution's end", async (t) => {
+  const h = await startEngineHarness(PROJECT);
+  const runtime = scriptedRuntime(h.bus, { echo: (input) => input });
+  const counter = await countDocumentReads(h);
+  try {
+    const { execId } = await h.engine.client.trigger("main", {});
+    await untilStatus(h, execId, "WAITING");
+
+    await t.step("a long wait reads the document once and answers from the end's write", async () => {
+      counter.reset();
+      const waiting = h.engine.client.waitForEnd(execId, 30_000);
+      // Long enough for a polling wait to read many times (it read every 5-100 ms).
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(counter.reads, 1);
+      await h.engine.client.signal(execId, "go", { by: "ada" }); // Reads the document once itself.
+      const state = await waiting;
+      assert.equal(state.status, "SUCCESS");
+      assert.deepEqual(state.output, { by: "ada" });
+      assert.equal(state.tasks.length, 2);
+      assert.equal(counter.reads, 2);
+    });
+
+    await t.step("an execution that ended before the wait began is answered from the one read", async () => {
+      counter.reset();
+      const state = await h.engine.client.waitForEnd(execId, 30_000);
+      assert.equal(state.status, "SUCCESS");
+      assert.equal(counter.reads, 1);
+    });
+
+    await t.step("a wait that runs out answers with the state at that moment", async () => {
+      const { execId: other } = await h.engine.client.trigger("main", {});
+      await untilStatus(h, other, "WAITING");
+      counter.reset();
+      const state = await h.engine.client.waitForEnd(other, 300);
+      assert.equal(state.status, "WAITING");
+      assert.equal(counter.reads, 1);
+    });
+  } finally {
+    await counter.close();
+    runtime.stop();
+    await h.close();
+  }
+});
+
+Deno.test("listing executions by workflow and status reads only the matching documents", async () => {
+  const h = await startEngineHarness(PROJECT);
+  const runtime = scriptedRuntime(h.bus, { echo: (input) => input });
+  const counter = await countDocumentReads(h);
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await h.engine.client.trigger("main", {})).execId);
+    for (const id of ids) await untilStatus(h, id, "WAITING");
+    await h.engine.client.signal(ids[1], "go", { by: "ada" });
+    assert.equal((await h.engine.client.waitForEnd(ids[1], 30_000)).status, "SUCCESS");
+
+    counter.reset();
+    const done = await h.engine.client.list({ workflowId: "main", status: "SUCCESS" });
+    assert.deepEqual(done.items.map((s) => s.exec_id), [ids[1]]);
+    assert.equal(counter.reads, 1); // A scan read all 4 documents.
+
+    const waiting = await h.engine.client.list({ status: "WAITING" });
+    assert.deepEqual(waiting.items.map((s) => s.exec_id), [ids[3], ids[2], ids[0]]); // Newest first.
+    const firstPage = await h.engine.client.list({ workflowId: "main", limit: 2 });
+    assert.equal(firstPage.items.length, 2);
+    const secondPage = await h.engine.client.list({
+      workflowId: "main",
+      limit: 2,
+      cursor: firstPage.next_cursor!,
+    });
+    assert.deepEqual(
+      [...firstPage.items, ...secondPage.items].map((s) => s.exec_id),
+      [...ids].reverse(),
+    );
+    assert.deepEqual((await h.engine.client.list({ workflowId: "other" })).items, []);
+    assert.deepEqual((await h.engine.client.list({ workflowId: "*" })).items, []);
+  } finally {
+    await counter.close();
+    runtime.stop();
+    await h.close();
+  }
+});

@@ -12,6 +12,7 @@ import type { Project } from "../../engine/domain/project/types.ts";
 import { WebhookTable } from "../../engine/triggers/webhook_table.ts";
 import { formatDiagnostics } from "../diagnostics_output.ts";
 import { startLiveLog } from "../live_log.ts";
+import { modelKeyWarnings } from "../model_key_check.ts";
 import { watchProject } from "../project_watcher.ts";
 import { untilShutdownSignal } from "../shutdown.ts";
 import { Stack } from "../stack.ts";
@@ -150,4 +151,5 @@ function printBanner(stack: Stack, projectDir: string, paint: Paint, print: (lin
     }
   }
   formatDiagnostics(project.warnings, projectDir, paint).forEach(print);
+  for (const line of modelKeyWarnings(project, Deno.env.toObject())) print(paint.yellow(`warning: ${line}`));
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { Cron } from "croner";
 import { relative } from "node:path";
 import type { AgentDefinition } from "../engine/domain/agent/definition.ts";
 import type { Project } from "../engine/domain/project/types.ts";
@@ -25,7 +26,7 @@ export function workflowSummary(project: Project, workflow: Workflow): Definitio
     description: workflow.config.description ?? null,
     file: relative(project.root, workflow.file),
     input_schema: workflow.config.config?.input ?? null,
-    triggers: redact(workflow.config.triggers ?? []),
+    triggers: withNextRuns(redact(workflow.config.triggers ?? []) as Definition[]),
     tasks: workflow.config.tasks.length,
   };
 }
@@ -96,6 +97,26 @@ function present(
     }
   }
   return { ...shown, workflow_id: workflowId };
+}
+
+/**
+ * Schedule triggers with their next tick (`next_run_at`, UTC as the schedule runner reads cron), so that a
+ * reader sees when the workflow next starts without evaluating cron.
+ */
+function withNextRuns(triggers: Definition[]): Definition[] {
+  return triggers.map((trigger) => {
+    const cron = (trigger.config as { cron?: unknown } | undefined)?.cron;
+    if (trigger.type !== "schedule" || typeof cron !== "string") return trigger;
+    try {
+      return {
+        ...trigger,
+        next_run_at: new Cron(cron, { timezone: "UTC" }).nextRun()?.toISOString() ?? null,
+      };
+    } catch (e) {
+      // An expression croner refuses is shown with its reason rather than failing the whole list.
+      return { ...trigger, next_run_at: null, next_run_error: (e as Error).message };
+    }
+  });
 }
 
 /** A deep copy with secret values replaced. */

@@ -91,12 +91,44 @@ function present(
   if (kind !== "task") {
     const located = def as ToolDefinition | AgentDefinition;
     shown.file = relative(project.root, located.file);
+    shown.line = declarationLine(
+      project,
+      located.file,
+      kind === "tool" ? "tools" : "agents",
+      String(shown.id),
+    );
     if ("executePath" in located) {
       delete shown.executePath;
       shown.execute_path = relative(project.root, located.executePath);
     }
   }
   return { ...shown, workflow_id: workflowId };
+}
+
+const fileLines = new WeakMap<Project, Map<string, string[] | null>>();
+
+/**
+ * The 1-based line where `id` is declared in `file` (under its `tools:` or `agents:` key, or anywhere in a file
+ * of its own), or null when the file cannot be read (e.g. a deployed bundle). The loader keeps no positions,
+ * so the file is read once per loaded project and searched.
+ */
+function declarationLine(project: Project, file: string, section: string, id: string): number | null {
+  let cache = fileLines.get(project);
+  if (!cache) fileLines.set(project, cache = new Map());
+  if (!cache.has(file)) {
+    try {
+      cache.set(file, Deno.readTextFileSync(file).split("\n"));
+    } catch {
+      cache.set(file, null);
+    }
+  }
+  const lines = cache.get(file);
+  if (!lines) return null;
+  const escaped = id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const idLine = new RegExp(`^\\s*(-\\s*)?(\\{\\s*)?id:\\s*["']?${escaped}["']?\\s*(,|\\}|#|$)`);
+  const start = Math.max(0, lines.findIndex((l) => l.startsWith(`${section}:`)));
+  for (let i = start; i < lines.length; i++) if (idLine.test(lines[i])) return i + 1;
+  return null;
 }
 
 /**

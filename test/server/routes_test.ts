@@ -687,6 +687,13 @@ Deno.test("task, agent and tool definitions", async (t) => {
     ]);
     assert.deepEqual(tool.env.TOKEN, "[redacted]");
   });
+  await t.step("tools and agents name the line of their declaration", async () => {
+    const { items } = await (await app.request("/api/tools")).json();
+    const lines = items.map((t: { workflow_id: string; file: string; line: number }) =>
+      `${t.workflow_id} ${t.file}:${t.line}`
+    );
+    assert.deepEqual(lines.sort(), ["greet workflows/greet.yaml:17", "other workflows/other.yaml:6"]);
+  });
   await t.step("unknown ids are 404", async () => {
     await assertError(await app.request("/api/tasks/nope"), 404, "task_not_found");
     await assertError(await app.request("/api/agents/nope"), 404, "agent_not_found");

@@ -5,7 +5,7 @@
  */
 import { useState } from "preact/hooks";
 import { api, TERMINAL } from "./api.js";
-import { ErrorBox, html, navigate } from "./common.js";
+import { ErrorBox, navigate, ui } from "./common.js";
 
 export function Actions({ state, onDone }) {
   const [open, setOpen] = useState(null);
@@ -34,7 +34,7 @@ export function Actions({ state, onDone }) {
     setOpen(open === name ? null : name);
   };
 
-  return html`<section class="actions" aria-label="Actions">
+  return ui`<section class="actions" aria-label="Actions">
     <div class="buttons">
       <button id="act-signal" disabled=${ended} onClick=${() => toggle("signal")}>Send a signal…</button>
       <button id="act-pause" disabled=${ended || state.status === "PAUSED"} onClick=${() =>
@@ -47,18 +47,17 @@ export function Actions({ state, onDone }) {
     </div>
     ${
     ended
-      ? html`
+      ? ui`
         <p class="muted small"
-          id="ended-note">This execution has ended (${state
-            .status}): it can no longer be signaled, paused, resumed or canceled. Re-run it to start again.</p>
+          id="ended-note">This execution has ended (${state.status}): it can no longer be signaled, paused, resumed or canceled. Re-run it to start again.</p>
       `
       : null
   }
-    ${note ? html`<p class="note" role="status">${note}</p>` : null}
+    ${note ? ui`<p class="note" role="status">${note}</p>` : null}
     <${ErrorBox} error=${error} context="The server refused the action" />
-    ${open === "signal" ? html`<${SignalForm} state=${state} run=${run} setError=${setError} />` : null}
-    ${open === "cancel" ? html`<${CancelForm} run=${run} />` : null}
-    ${open === "rerun" ? html`<${RerunForm} state=${state} setError=${setError} />` : null}
+    ${open === "signal" ? ui`<${SignalForm} state=${state} run=${run} setError=${setError} />` : null}
+    ${open === "cancel" ? ui`<${CancelForm} run=${run} />` : null}
+    ${open === "rerun" ? ui`<${RerunForm} state=${state} setError=${setError} />` : null}
   </section>`;
 }
 
@@ -86,7 +85,7 @@ function SignalForm({ state, run }) {
       `Signal '${signalId}' sent.`,
     );
   };
-  return html`<form class="panel" id="signal-form" onSubmit=${submit}>
+  return ui`<form class="panel" id="signal-form" onSubmit=${submit}>
     <label>Signal id <input name="signal_id" required value=${signalId} onInput=${(e) =>
     setSignalId(e.target.value)} /></label>
     <label>Payload (JSON)
@@ -94,7 +93,7 @@ function SignalForm({ state, run }) {
     .problem} value=${text} onInput=${(e) => setText(e.target.value)}></textarea>
     </label>
     ${
-    parsed.problem ? html`<p class="field-error" id="payload-error" role="alert">${parsed.problem}</p>` : null
+    parsed.problem ? ui`<p class="field-error" id="payload-error" role="alert">${parsed.problem}</p>` : null
   }
     <button type="submit" disabled=${!!parsed.problem || !signalId}>Send</button>
   </form>`;
@@ -102,13 +101,13 @@ function SignalForm({ state, run }) {
 
 function CancelForm({ run }) {
   const [reason, setReason] = useState("");
-  return html`
+  return ui`
     <form class="panel" id="cancel-form" onSubmit=${(ev) => {
-      ev.preventDefault();
-      run("/cancel", { body: reason ? { reason } : {} }, "Cancel requested.");
-    }}>
+    ev.preventDefault();
+    run("/cancel", { body: reason ? { reason } : {} }, "Cancel requested.");
+  }}>
       <label>Reason (optional) <input name="reason" value=${reason} onInput=${(e) =>
-        setReason(e.target.value)} /></label>
+    setReason(e.target.value)} /></label>
       <button type="submit" class="danger">Cancel the execution</button>
     </form>
   `;
@@ -132,20 +131,20 @@ function RerunForm({ state, setError }) {
       setError(e);
     }
   };
-  return html`<form class="panel" id="rerun-form" onSubmit=${submit}>
+  return ui`<form class="panel" id="rerun-form" onSubmit=${submit}>
     <label>Input (JSON; the first run's by default)
       <textarea name="input" rows="8" class="mono" value=${text} onInput=${(e) =>
     setText(e.target.value)}></textarea>
     </label>
     ${
     parsed.problem
-      ? html`<p class="field-error" role="alert">${parsed.problem.replace("payload", "input")}</p>`
+      ? ui`<p class="field-error" role="alert">${parsed.problem.replace("payload", "input")}</p>`
       : null
   }
     ${
     fields.length
-      ? html`<ul class="field-error">${
-        fields.map((f) => html`<li><code>${f.path || "/"}</code> ${f.message}</li>`)
+      ? ui`<ul class="field-error">${
+        fields.map((f) => ui`<li><code>${f.path || "/"}</code> ${f.message}</li>`)
       }</ul>`
       : null
   }

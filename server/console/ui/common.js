@@ -1,9 +1,9 @@
-/** Pieces every page uses: the html tag, the JSON view, status badges, times and error messages. */
+/** Pieces every page uses: the `ui` template tag (htm over preact; not named `html`, which deno fmt would reformat), the JSON view, status badges, times and error messages. */
 import { h } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import htm from "htm";
 
-export const html = htm.bind(h);
+export const ui = htm.bind(h);
 
 export function navigate(hash) {
   location.hash = hash;
@@ -11,7 +11,7 @@ export function navigate(hash) {
 
 /** A collapsible view of a JSON value that keeps its types: strings quoted, numbers, booleans and null apart. */
 export function JsonView({ value, open = true, label }) {
-  return html`<div class="json">${label ? html`<span class="json-label">${label}</span>` : null}<${JsonNode}
+  return ui`<div class="json">${label ? ui`<span class="json-label">${label}</span>` : null}<${JsonNode}
     value=${value}
     depth=${0}
     open=${open}
@@ -20,30 +20,26 @@ export function JsonView({ value, open = true, label }) {
 
 function JsonNode({ value, depth, open }) {
   const [expanded, setExpanded] = useState(open && depth < 3);
-  if (value === undefined) return html`<span class="j-null">undefined</span>`;
-  if (value === null) return html`<span class="j-null">null</span>`;
-  if (typeof value === "string") return html`<span class="j-str">${JSON.stringify(value)}</span>`;
-  if (typeof value === "number") return html`<span class="j-num">${String(value)}</span>`;
-  if (typeof value === "boolean") return html`<span class="j-bool">${String(value)}</span>`;
+  if (value === undefined) return ui`<span class="j-null">undefined</span>`;
+  if (value === null) return ui`<span class="j-null">null</span>`;
+  if (typeof value === "string") return ui`<span class="j-str">${JSON.stringify(value)}</span>`;
+  if (typeof value === "number") return ui`<span class="j-num">${String(value)}</span>`;
+  if (typeof value === "boolean") return ui`<span class="j-bool">${String(value)}</span>`;
   const isArray = Array.isArray(value);
   const entries = isArray ? value.map((v, i) => [i, v]) : Object.entries(value);
   const [start, end] = isArray ? ["[", "]"] : ["{", "}"];
-  if (entries.length === 0) return html`<span>${start}${end}</span>`;
+  if (entries.length === 0) return ui`<span>${start}${end}</span>`;
   const summary = isArray ? `${entries.length} items` : `${entries.length} keys`;
-  return html`<span>
+  return ui`<span>
     <button class="j-toggle" aria-expanded=${expanded} onClick=${() => setExpanded(!expanded)}>
       ${expanded ? "▾" : "▸"} ${start}${expanded ? "" : ` ${summary} ${end}`}
     </button>
     ${
     expanded
-      ? html`<div class="j-children">${
+      ? ui`<div class="j-children">${
         entries.map(([k, v]) =>
-          html`<div>
-            ${
-            isArray ? null : html`
-              <span class="j-key">${JSON.stringify(k)}</span>:
-            `
-          }<${JsonNode}
+          ui`<div>
+            ${isArray ? null : ui`<span class="j-key">${JSON.stringify(k)}</span>: `}<${JsonNode}
               value=${v}
               depth=${depth + 1}
               open=${open}
@@ -57,7 +53,7 @@ function JsonNode({ value, depth, open }) {
 }
 
 export function Status({ status }) {
-  return html`<span class=${`status s-${String(status).toLowerCase()}`}>${status}</span>`;
+  return ui`<span class=${`status s-${String(status).toLowerCase()}`}>${status}</span>`;
 }
 
 export function formatTime(iso) {
@@ -83,7 +79,7 @@ export function durationOf(started, ended, now = Date.now()) {
 export function ErrorBox({ error, context }) {
   if (!error) return null;
   const status = error.status ? ` (${error.status} ${error.code})` : "";
-  return html`
+  return ui`
     <div class="error-box" role="alert">
       <strong>${context ?? "Something went wrong"}</strong>
       <div>${error.message}${status}</div>

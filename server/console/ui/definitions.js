@@ -1,7 +1,7 @@
 /** Tools (permissions, schemas, timeout) and agents (model, actions, tools), read-only, with their file. */
 import { useEffect, useState } from "preact/hooks";
 import { api } from "./api.js";
-import { ErrorBox, html, JsonView } from "./common.js";
+import { ErrorBox, JsonView, ui } from "./common.js";
 
 function where(def) {
   return `${def.file ?? "?"}${def.line ? `:${def.line}` : ""}${
@@ -17,17 +17,17 @@ export function DefinitionsPage() {
     api("/api/tools").then((r) => setTools(r.items), setError);
     api("/api/agents").then((r) => setAgents(r.items), setError);
   }, []);
-  if (error) return html`<${ErrorBox} error=${error} context="Cannot read the definitions" />`;
-  if (!tools || !agents) return html`<p class="muted">Loading…</p>`;
-  return html`<section>
+  if (error) return ui`<${ErrorBox} error=${error} context="Cannot read the definitions" />`;
+  if (!tools || !agents) return ui`<p class="muted">Loading…</p>`;
+  return ui`<section>
     <h1>Definitions</h1>
     <h2>Tools (${tools.length})</h2>
-    ${tools.length === 0 ? html`<p class="muted">No tools.</p>` : null}
+    ${tools.length === 0 ? ui`<p class="muted">No tools.</p>` : null}
     <div class="cards">${
     tools.map((t) =>
-      html`<article class="card" data-tool=${t.id}>
+      ui`<article class="card" data-tool=${t.id}>
         <h3 class="mono">${t.id}</h3>
-        ${t.description ? html`<p>${t.description}</p>` : null}
+        ${t.description ? ui`<p>${t.description}</p>` : null}
         <p class="muted small">${where(t)}${t.execute_path ? ` · code ${t.execute_path}` : ""}</p>
         <dl class="facts">
           <div><dt>Timeout</dt><dd>${t.timeout ?? "default"}</dd></div>
@@ -44,10 +44,10 @@ export function DefinitionsPage() {
     )
   }</div>
     <h2>Agents (${agents.length})</h2>
-    ${agents.length === 0 ? html`<p class="muted">No agents.</p>` : null}
+    ${agents.length === 0 ? ui`<p class="muted">No agents.</p>` : null}
     <div class="cards">${
     agents.map((a) =>
-      html`
+      ui`
         <article class="card" data-agent=${a.id}>
           <h3 class="mono">${a.id}</h3>
           <p class="muted small">${where(a)}</p>

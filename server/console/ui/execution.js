@@ -12,9 +12,9 @@ import {
   ErrorBox,
   formatDuration,
   formatTime,
-  html,
   JsonView,
   Status,
+  ui,
   useTick,
 } from "./common.js";
 import { Graph } from "./graph.js";
@@ -33,6 +33,25 @@ function taskDefinitions(workflow) {
   };
   walk(workflow?.tasks, "");
   return out;
+}
+
+/** One sentence: what a waiting task waits for, until when, and where a timeout leads. */
+function waitReason(task, def, wait, now) {
+  const deadline = wait?.deadline ? new Date(wait.deadline).toISOString() : null;
+  const remaining = deadline ? ` (in ${formatDuration(Date.parse(deadline) - now)})` : "";
+  if (!task.waiting_for) {
+    if (deadline) return ui`sleeps on a timer until ${formatTime(deadline)}${remaining}.`;
+    return def.duration ? ui`sleeps for ${def.duration}.` : "sleeps.";
+  }
+  const condition = def.condition ? ui` with the condition <code>${def.condition}</code>` : null;
+  const timeout = deadline
+    ? ui`; it times out at ${formatTime(deadline)}${remaining}${
+      def.on_timeout ? ui`, then goes to <code>${def.on_timeout}</code>` : null
+    }`
+    : def.timeout
+    ? `; timeout ${def.timeout}`
+    : null;
+  return ui`waits for the signal <code>${task.waiting_for}</code>${condition}${timeout}.`;
 }
 
 export function ExecutionPage({ execId }) {
@@ -107,20 +126,20 @@ export function ExecutionPage({ execId }) {
   }, [execId]);
 
   if (error) {
-    return html`
+    return ui`
       <section>
         <h1>Execution <span class="mono">${execId}</span></h1>
         <${ErrorBox}
           error=${error}
-          context=${error.status === 404
-            ? "There is no execution with this id"
-            : "Cannot load this execution"}
+          context=${
+      error.status === 404 ? "There is no execution with this id" : "Cannot load this execution"
+    }
         />
         <p><a href="#/executions">← Back to the executions</a></p>
       </section>
     `;
   }
-  if (!state) return html`<p class="muted">Loading…</p>`;
+  if (!state) return ui`<p class="muted">Loading…</p>`;
 
   const now = Date.now();
   const defs = taskDefinitions(workflow);
@@ -128,7 +147,7 @@ export function ExecutionPage({ execId }) {
   const waiting = state.tasks.filter((t) => t.status === "WAITING");
   const spans = taskSpans(events);
 
-  return html`<section class="execution">
+  return ui`<section class="execution">
     <header class="exec-head">
       <h1><${Status} status=${state.status} /> ${state.workflow_id}</h1>
       <div class="mono small" id="exec-id">${state.exec_id}</div>
@@ -140,7 +159,7 @@ export function ExecutionPage({ execId }) {
   }</dd></div>
         ${
     state.parent
-      ? html`
+      ? ui`
         <div>
           <dt>Parent</dt>
           <dd><a class="mono" href=${`#/executions/${state.parent.exec_id}`}>${state.parent.exec_id}</a></dd>
@@ -150,7 +169,7 @@ export function ExecutionPage({ execId }) {
   }
         ${
     state.rerun_of
-      ? html`
+      ? ui`
         <div>
           <dt>Re-run of</dt>
           <dd><a class="mono" href=${`#/executions/${state.rerun_of}`}>${state.rerun_of}</a></dd>
@@ -160,14 +179,16 @@ export function ExecutionPage({ execId }) {
   }
         ${
     children.length
-      ? html`
+      ? ui`
         <div>
           <dt>Sub-workflows</dt>
-          <dd>${children.map((c) =>
-            html`<div><a class="mono" href=${`#/executions/${c.exec_id}`}>${c.workflow_id} · ${c.exec_id}</a> <${Status}
+          <dd>${
+        children.map((c) =>
+          ui`<div><a class="mono" href=${`#/executions/${c.exec_id}`}>${c.workflow_id} · ${c.exec_id}</a> <${Status}
             status=${c.status}
           /></div>`
-          )}</dd>
+        )
+      }</dd>
         </div>
       `
       : null
@@ -177,44 +198,13 @@ export function ExecutionPage({ execId }) {
 
     ${
     waiting.length
-      ? html`<section class="why-wait" aria-label="Why it waits"><h2>Why it waits</h2>${
+      ? ui`<section class="why-wait" aria-label="Why it waits"><h2>Why it waits</h2>${
         waiting.map((t) => {
           const def = defs.get(t.task_id) ?? {};
           const wait = spans.get(t.exec_id)?.wait;
-          const deadline = wait?.deadline ? new Date(wait.deadline).toISOString() : null;
-          return html`<div class="wait-item" data-task=${t.task_id}>
-            <strong>${t.task_id}</strong> ${
-            t.waiting_for
-              ? html`waits for the signal <code>${t.waiting_for}</code>${
-                def.condition
-                  ? html`
-                    with the condition <code>${def.condition}</code>
-                  `
-                  : null
-              }${
-                deadline
-                  ? html`; it times out at ${formatTime(deadline)} (in ${
-                    formatDuration(Date.parse(deadline) - now)
-                  })${def.on_timeout ? html`, then goes to <code>${def.on_timeout}</code>` : null}`
-                  : def.timeout
-                  ? html`; timeout ${def.timeout}`
-                  : null
-              }.`
-              : html`sleeps${
-                deadline
-                  ? html`
-                    on a timer until ${formatTime(deadline)} (in ${formatDuration(
-                      Date.parse(deadline) - now,
-                    )})
-                  `
-                  : def.duration
-                  ? html`
-                    for ${def.duration}
-                  `
-                  : null
-              }.`
-          }
-          </div>`;
+          return ui`<div class="wait-item" data-task=${t.task_id}><strong>${t.task_id}</strong> ${
+            waitReason(t, def, wait, now)
+          }</div>`;
         })
       }</section>`
       : null
@@ -224,7 +214,7 @@ export function ExecutionPage({ execId }) {
 
     ${
     state.error
-      ? html`<${ErrorBox} error=${{
+      ? ui`<${ErrorBox} error=${{
         message: state.error.message,
         code: state.error.code,
       }} context="The execution failed" />`
@@ -241,27 +231,24 @@ export function ExecutionPage({ execId }) {
       .map((
         [id, label],
       ) =>
-        html`<button role="tab" aria-selected=${tab === id} class=${
-          tab === id ? "active" : ""
-        } onClick=${() => setTab(id)}>${label}</button>`
+        ui`<button role="tab" aria-selected=${tab === id} class=${tab === id ? "active" : ""} onClick=${() =>
+          setTab(id)}>${label}</button>`
       )
   }
     </nav>
     <div class="tab-body">
       ${
     tab === "timeline"
-      ? html`<${Timeline} state=${state} events=${events} selected=${selected} onSelect=${setSelected} now=${now} />`
+      ? ui`<${Timeline} state=${state} events=${events} selected=${selected} onSelect=${setSelected} now=${now} />`
       : null
   }
-      ${
-    tab === "graph" ? html`<${Graph} workflow=${workflow} state=${state} onSelect=${setSelected} />` : null
-  }
-      ${tab === "events" ? html`<${EventList} events=${events} />` : null}
-      ${tab === "logs" ? html`<${LogList} logs=${logs} />` : null}
+      ${tab === "graph" ? ui`<${Graph} workflow=${workflow} state=${state} onSelect=${setSelected} />` : null}
+      ${tab === "events" ? ui`<${EventList} events=${events} />` : null}
+      ${tab === "logs" ? ui`<${LogList} logs=${logs} />` : null}
     </div>
     ${
     task
-      ? html`
+      ? ui`
         <${TaskPanel}
           task=${task}
           def=${defs.get(task.task_id)}
@@ -271,7 +258,7 @@ export function ExecutionPage({ execId }) {
           onClose=${() => setSelected(null)}
         />
       `
-      : html`
+      : ui`
         <p
           class="muted small">Select a task in the timeline or the graph to see its input, output, error and logs.</p>
       `
@@ -285,7 +272,7 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
   const agentId = /agent\(id=([^,)]+)/.exec(def?.use ?? "")?.[1];
   const agent = agentId ? agents.find((a) => a.id === agentId) : undefined;
   const calls = events.filter((e) => e.type.startsWith("tool.") || e.type.startsWith("agent."));
-  return html`<aside class="task-panel" aria-label=${`Task ${task.task_id}`} id="task-panel">
+  return ui`<aside class="task-panel" aria-label=${`Task ${task.task_id}`} id="task-panel">
     <header>
       <h2><${Status} status=${task.status} /> ${task.task_id}</h2>
       <button class="plain" onClick=${onClose} aria-label="Close the task">✕</button>
@@ -296,7 +283,7 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
       <div><dt>Duration</dt><dd>${formatDuration(durationOf(task.started_at, task.ended_at))}</dd></div>
       ${
     task.waiting_for
-      ? html`
+      ? ui`
         <div>
           <dt>Waits for</dt>
           <dd><code>${task.waiting_for}</code></dd>
@@ -306,7 +293,7 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
   }
       ${
     agent
-      ? html`
+      ? ui`
         <div>
           <dt>Model</dt>
           <dd>${JSON.stringify(agent.model)}</dd>
@@ -316,21 +303,36 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
   }
       ${
     task.usage
-      ? html`
+      ? ui`
         <div>
           <dt>Tokens</dt>
-          <dd>${task.usage.input_tokens} in · ${task.usage.output_tokens} out · ${task.usage
-            .total_tokens} total</dd>
+          <dd>${task.usage.input_tokens} in · ${task.usage.output_tokens} out · ${task.usage.total_tokens} total</dd>
         </div>
       `
       : null
   }
     </dl>
-    <details open><summary>Input</summary><${JsonView} value=${input} /></details>
+    ${
+    input !== undefined
+      ? ui`
+        <details open>
+          <summary>Input</summary>
+          <${JsonView} value=${input} />
+        </details>
+      `
+      : ui`
+        <details open class="task-input">
+          <summary>Input, as declared (<code>with</code>; the engine does not record it rendered)</summary>
+          <${JsonView}
+            value=${def?.with ?? null}
+          />
+        </details>
+      `
+  }
     <details open class="task-output"><summary>Output</summary><${JsonView} value=${task.output} /></details>
     ${
     task.error
-      ? html`
+      ? ui`
         <details open>
           <summary>Error</summary>
           <${JsonView} value=${task.error} />
@@ -340,7 +342,7 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
   }
     ${
     calls.length
-      ? html`
+      ? ui`
         <details open>
           <summary>Agent and tool calls (${calls.length})</summary>
           <${EventList} events=${calls} />
@@ -353,16 +355,15 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
 }
 
 function EventList({ events }) {
-  if (!events.length) return html`<p class="muted">No events.</p>`;
-  return html`<ol class="events" id="events">${
+  if (!events.length) return ui`<p class="muted">No events.</p>`;
+  return ui`<ol class="events" id="events">${
     events.map((e) =>
-      html`
+      ui`
         <li>
           <details>
-            <summary><span class="mono small">#${e.seq}</span> <code>${e
-              .type}</code> <span class="muted small">${formatTime(e.time)}${e.data?.task?.id
-              ? ` · ${e.data.task.id}`
-              : ""}</span></summary>
+            <summary><span class="mono small">#${e.seq}</span> <code>${e.type}</code> <span class="muted small">${
+        formatTime(e.time)
+      }${e.data?.task?.id ? ` · ${e.data.task.id}` : ""}</span></summary>
             <${JsonView} value=${e.data} open=${false} />
           </details>
         </li>
@@ -372,17 +373,13 @@ function EventList({ events }) {
 }
 
 function LogList({ logs }) {
-  if (logs === null) return html`<p class="muted">Loading…</p>`;
-  if (!Array.isArray(logs)) return html`<${ErrorBox} error=${logs} context="Logs are not available" />`;
-  if (!logs.length) return html`<p class="muted">No log records.</p>`;
-  return html`<ol class="logs mono small">${
+  if (logs === null) return ui`<p class="muted">Loading…</p>`;
+  if (!Array.isArray(logs)) return ui`<${ErrorBox} error=${logs} context="Logs are not available" />`;
+  if (!logs.length) return ui`<p class="muted">No log records.</p>`;
+  return ui`<ol class="logs mono small">${
     logs.map((l) =>
-      html`<li class=${`log-${l.level}`}><span class="muted">${formatTime(l.time)}</span> <b>${l.level}</b> ${
-        l.task_id
-          ? html`
-            <span class="muted">[${l.task_id}]</span>
-          `
-          : null
+      ui`<li class=${`log-${l.level}`}><span class="muted">${formatTime(l.time)}</span> <b>${l.level}</b> ${
+        l.task_id ? ui`<span class="muted">[${l.task_id}]</span> ` : null
       }${l.message}</li>`
     )
   }</ol>`;

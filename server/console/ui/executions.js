@@ -5,16 +5,7 @@
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, followEvents, TERMINAL } from "./api.js";
-import {
-  durationOf,
-  ErrorBox,
-  formatDuration,
-  formatTime,
-  html,
-  navigate,
-  Status,
-  useTick,
-} from "./common.js";
+import { durationOf, ErrorBox, formatDuration, formatTime, navigate, Status, ui, useTick } from "./common.js";
 
 const STATUSES = ["RUNNING", "WAITING", "PAUSED", "SUCCESS", "FAILED", "TIMED_OUT", "CANCELED"];
 const SINCE = { "": "any time", "15m": "last 15 minutes", "1h": "last hour", "24h": "last 24 hours" };
@@ -106,22 +97,22 @@ export function ExecutionsPage({ query }) {
     }
   };
 
-  return html`<section>
+  return ui`<section>
     <h1>Executions</h1>
     <form class="toolbar" onSubmit=${onSearch} role="search">
       <label>Workflow <select name="workflow" value=${filters.workflow} onChange=${(e) =>
     setFilter("workflow", e.target.value)}>
         <option value="">all</option>
-        ${workflows.map((w) => html`<option value=${w.id}>${w.id}</option>`)}
+        ${workflows.map((w) => ui`<option value=${w.id}>${w.id}</option>`)}
       </select></label>
       <label>Status <select name="status" value=${filters.status} onChange=${(e) =>
     setFilter("status", e.target.value)}>
         <option value="">all</option>
-        ${STATUSES.map((s) => html`<option value=${s}>${s}</option>`)}
+        ${STATUSES.map((s) => ui`<option value=${s}>${s}</option>`)}
       </select></label>
       <label>Started <select name="since" value=${filters.since} onChange=${(e) =>
     setFilter("since", e.target.value)}>
-        ${Object.entries(SINCE).map(([v, label]) => html`<option value=${v}>${label}</option>`)}
+        ${Object.entries(SINCE).map(([v, label]) => ui`<option value=${v}>${label}</option>`)}
       </select></label>
       <label class="grow">Execution id <input
         id="search"
@@ -138,7 +129,7 @@ export function ExecutionsPage({ query }) {
     <${ErrorBox} error=${searchError} context="No such execution" />
     <${ErrorBox} error=${error} context="Cannot list executions" />
     ${
-    page === null && !error ? html`<p class="muted">Loading…</p>` : html`
+    page === null && !error ? ui`<p class="muted">Loading…</p>` : ui`
       <div class="table-wrap">
         <table class="list" id="executions">
           <thead>
@@ -150,32 +141,34 @@ export function ExecutionsPage({ query }) {
               <th>Duration</th>
             </tr>
           </thead>
-          <tbody>${items.length === 0
-            ? html`
+          <tbody>${
+      items.length === 0
+        ? ui`
               <tr>
-                <td colspan="5" class="muted">No executions${filters.workflow || filters.status ||
-                    filters.since
-                  ? " match these filters"
-                  : " yet"}.</td>
+                <td colspan="5" class="muted">No executions${
+          filters.workflow || filters.status ||
+            filters.since
+            ? " match these filters"
+            : " yet"
+        }.</td>
               </tr>
             `
-            : items.map((e) =>
-              html`
+        : items.map((e) =>
+          ui`
                 <tr data-exec=${e.exec_id} data-status=${e.status}>
                   <td>
                     <${Status} status=${e.status} />
                   </td>
                   <td>${e.workflow_id}</td>
-                  <td><a class="mono" href=${`#/executions/${e.exec_id}`}>${e.exec_id}</a>${e.rerun_of
-                    ? html`
-                      <span class="muted small">re-run</span>
-                    `
-                    : null}</td>
+                  <td><a class="mono" href=${`#/executions/${e.exec_id}`}>${e.exec_id}</a>${
+            e.rerun_of ? ui` <span class="muted small">re-run</span>` : null
+          }</td>
                   <td>${formatTime(e.started_at)}</td>
                   <td>${formatDuration(durationOf(e.started_at, e.ended_at))}</td>
                 </tr>
               `
-            )}</tbody>
+        )
+    }</tbody>
         </table>
       </div>
     `

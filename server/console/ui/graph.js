@@ -3,7 +3,7 @@
  * composite) as boxes holding their tasks, and each task's explicit transitions (next on success, on error,
  * a router's routes), with the state of the task's latest execution on it.
  */
-import { html, Status } from "./common.js";
+import { Status, ui } from "./common.js";
 
 function transitions(task) {
   const out = [];
@@ -28,27 +28,25 @@ function Node({ task, path, statusOf, onSelect }) {
   const state = statusOf(path);
   const kids = children(task);
   const kind = task.type ?? (task.use ? String(task.use).replace(/\(.*/, "") : "basic");
-  return html`<li class=${`g-node ${kids.length ? "g-container" : ""}`} data-task=${path}>
+  return ui`<li class=${`g-node ${kids.length ? "g-container" : ""}`} data-task=${path}>
     <button class=${`g-box s-${(state?.status ?? "none").toLowerCase()}`} onClick=${() =>
     state && onSelect(state.exec_id)} disabled=${!state}>
       <span class="g-id">${task.id}</span>
       <span class="g-kind muted small">${kind}${task.use ? ` · ${task.use}` : ""}</span>
-      ${
-    state ? html`<${Status} status=${state.status} />` : html`<span class="muted small">not reached</span>`
-  }
+      ${state ? ui`<${Status} status=${state.status} />` : ui`<span class="muted small">not reached</span>`}
     </button>
     ${
     transitions(task).length
-      ? html`<ul class="g-edges small">${
-        transitions(task).map(([label, target]) => html`<li>${label} → <code>${target}</code></li>`)
+      ? ui`<ul class="g-edges small">${
+        transitions(task).map(([label, target]) => ui`<li>${label} → <code>${target}</code></li>`)
       }</ul>`
       : null
   }
     ${
     kids.length
-      ? html`<ol class="g-children">${
+      ? ui`<ol class="g-children">${
         kids.map((k) =>
-          html`<${Node} task=${k} path=${`${path}/${k.id}`} statusOf=${statusOf} onSelect=${onSelect} />`
+          ui`<${Node} task=${k} path=${`${path}/${k.id}`} statusOf=${statusOf} onSelect=${onSelect} />`
         )
       }</ol>`
       : null
@@ -57,16 +55,16 @@ function Node({ task, path, statusOf, onSelect }) {
 }
 
 export function Graph({ workflow, state, onSelect }) {
-  if (!workflow) return html`<p class="muted">The workflow's definition is not loaded on this server.</p>`;
+  if (!workflow) return ui`<p class="muted">The workflow's definition is not loaded on this server.</p>`;
   // The latest execution of each task id (a retried or re-entered task has several).
   const latest = new Map();
   for (const t of state.tasks) {
     const seen = latest.get(t.task_id);
     if (!seen || (t.started_at ?? "") >= (seen.started_at ?? "")) latest.set(t.task_id, t);
   }
-  return html`<ol class="graph" aria-label="Workflow graph">${
+  return ui`<ol class="graph" aria-label="Workflow graph">${
     (workflow.tasks ?? []).map((t) =>
-      html`<${Node} task=${t} path=${t.id} statusOf=${(id) => latest.get(id)} onSelect=${onSelect} />`
+      ui`<${Node} task=${t} path=${t.id} statusOf=${(id) => latest.get(id)} onSelect=${onSelect} />`
     )
   }</ol>`;
 }

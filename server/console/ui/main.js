@@ -5,7 +5,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, apiKey, onAuthFailure, setApiKey } from "./api.js";
-import { html } from "./common.js";
+import { ui } from "./common.js";
 import { DefinitionsPage } from "./definitions.js";
 import { ExecutionPage } from "./execution.js";
 import { ExecutionsPage } from "./executions.js";
@@ -22,11 +22,11 @@ function parseRoute() {
 
 function Page({ route }) {
   const [section, id] = route.parts;
-  if (section === "executions" && id) return html`<${ExecutionPage} execId=${id} />`;
-  if (section === "workflows" && id) return html`<${StartPage} workflowId=${id} />`;
-  if (section === "workflows") return html`<${WorkflowsPage} />`;
-  if (section === "definitions") return html`<${DefinitionsPage} />`;
-  return html`<${ExecutionsPage} query=${route.query} />`;
+  if (section === "executions" && id) return ui`<${ExecutionPage} execId=${id} />`;
+  if (section === "workflows" && id) return ui`<${StartPage} workflowId=${id} />`;
+  if (section === "workflows") return ui`<${WorkflowsPage} />`;
+  if (section === "definitions") return ui`<${DefinitionsPage} />`;
+  return ui`<${ExecutionsPage} query=${route.query} />`;
 }
 
 function KeyPrompt({ failure, onSaved }) {
@@ -34,17 +34,17 @@ function KeyPrompt({ failure, onSaved }) {
   const message = failure.status === 403
     ? "The API key was refused (403): it is wrong or no longer valid. Enter a valid key."
     : "This server requires an API key (401). Enter the key the server was started with (COMPOZY_API_KEY).";
-  return html`
+  return ui`
     <section class="key-prompt">
       <h1>API key needed</h1>
       <p role="alert" id="auth-message">${message}</p>
       <form onSubmit=${(e) => {
-        e.preventDefault();
-        setApiKey(key.trim());
-        onSaved();
-      }}>
+    e.preventDefault();
+    setApiKey(key.trim());
+    onSaved();
+  }}>
         <label>API key <input id="api-key" type="password" autocomplete="off" value=${key} onInput=${(e) =>
-          setKey(e.target.value)} autofocus /></label>
+    setKey(e.target.value)} autofocus /></label>
         <button type="submit">Use this key</button>
       </form>
       <p
@@ -92,29 +92,33 @@ function App() {
 
   const section = route.parts[0] ?? "executions";
   const link = (name, label) =>
-    html`<a href=${`#/${name}`} aria-current=${section === name ? "page" : undefined}>${label}</a>`;
-  return html`
+    ui`<a href=${`#/${name}`} aria-current=${section === name ? "page" : undefined}>${label}</a>`;
+  return ui`
     <div class="shell">
       <header class="top">
         <a class="brand" href="#/executions">Compozy</a>
         <nav aria-label="Sections">
-            ${link("executions", "Executions")} ${link("workflows", "Workflows")} ${link(
-              "definitions",
-              "Definitions",
-            )}
+            ${link("executions", "Executions")} ${link("workflows", "Workflows")} ${
+    link(
+      "definitions",
+      "Definitions",
+    )
+  }
           </nav>
-        <span class="muted small">${version ? `v${version.version}` : ""}${apiKey()
-          ? " · key set"
-          : ""}</span>
+        <span class="muted small">${version ? `v${version.version}` : ""}${
+    apiKey() ? " · key set" : ""
+  }</span>
       </header>
-      <main id="main">${authFailure
-        ? html`<${KeyPrompt} failure=${authFailure} onSaved=${() => {
-          setAuthFailure(null);
-          setAttempt(attempt + 1);
-        }} />`
-        : html`<${Page} route=${route} key=${`${location.hash}:${attempt}`} />`}</main>
+      <main id="main">${
+    authFailure
+      ? ui`<${KeyPrompt} failure=${authFailure} onSaved=${() => {
+        setAuthFailure(null);
+        setAttempt(attempt + 1);
+      }} />`
+      : ui`<${Page} route=${route} key=${`${location.hash}:${attempt}`} />`
+  }</main>
     </div>
   `;
 }
 
-render(html`<${App} />`, document.getElementById("app"));
+render(ui`<${App} />`, document.getElementById("app"));

@@ -3,7 +3,7 @@
  * from start to end; attempts marked; a retry's backoff and a wait or sleep drawn as waiting (hatched);
  * children of parallel, collection and composite tasks stacked under their parent.
  */
-import { decodeJsonBytes, formatDuration, html } from "./common.js";
+import { decodeJsonBytes, formatDuration, ui } from "./common.js";
 
 /** Per task execution: attempt starts, retry backoffs and waiting spans, from the history. */
 export function taskSpans(events) {
@@ -75,8 +75,8 @@ export function Timeline({ state, events, selected, onSelect, now }) {
   const pct = (t) => `${Math.min(100, Math.max(0, ((t - t0) / (t1 - t0)) * 100)).toFixed(3)}%`;
   const width = (a, b) =>
     `${Math.max(0.4, ((Math.min(b, t1) - Math.max(a, t0)) / (t1 - t0)) * 100).toFixed(3)}%`;
-  if (rows.length === 0) return html`<p class="muted">No task has started yet.</p>`;
-  return html`<div class="timeline" role="list" aria-label="Timeline of tasks">
+  if (rows.length === 0) return ui`<p class="muted">No task has started yet.</p>`;
+  return ui`<div class="timeline" role="list" aria-label="Timeline of tasks">
     <div class="tl-scale"><span>0</span><span>${formatDuration(t1 - t0)}</span></div>
     ${
     rows.map(({ task, depth }) => {
@@ -86,7 +86,7 @@ export function Timeline({ state, events, selected, onSelect, now }) {
       const title = `${task.task_id}: ${task.status}, ${task.attempts} attempt(s), ${
         start ? formatDuration(end - start) : "not started"
       }`;
-      return html`
+      return ui`
         <button
           role="listitem"
           class=${`tl-row ${selected === task.exec_id ? "selected" : ""}`}
@@ -95,35 +95,37 @@ export function Timeline({ state, events, selected, onSelect, now }) {
           title=${title}
           onClick=${() => onSelect(task.exec_id)}
         >
-          <span class="tl-label" style=${`padding-left:${depth * 0.9}rem`}>${task.task_id.split("/")
-            .pop()}${task.attempts > 1
-            ? html`
-              <span class="muted small">×${task.attempts}</span>
-            `
-            : null}</span>
+          <span class="tl-label" style=${`padding-left:${depth * 0.9}rem`}>${
+        task.task_id.split("/")
+          .pop()
+      }${task.attempts > 1 ? ui` <span class="muted small">×${task.attempts}</span>` : null}</span>
           <span class="tl-track">
-                  ${start !== null
-                    ? html`<span class=${`tl-bar s-${task.status.toLowerCase()}`} style=${`left:${
-                      pct(start)
-                    };width:${width(start, end)}`}></span>`
-                    : null}
-                  ${s.backoffs.map((b) =>
-                    html`<span class="tl-wait tl-backoff" title=${`retry backoff ${
-                      formatDuration(b.to - b.from)
-                    }${b.error ? `: ${b.error}` : ""}`} style=${`left:${pct(b.from)};width:${
-                      width(b.from, b.to)
-                    }`}></span>`
-                  )}
-                  ${s.waits.map((w) =>
-                    html`<span class="tl-wait" title=${
-                      w.signal ? `waiting for signal ${w.signal}` : "sleeping"
-                    } style=${`left:${pct(w.from)};width:${width(w.from, w.to ?? now)}`}></span>`
-                  )}
-                  ${s.attempts.slice(1).map((a) =>
-                    html`<span class="tl-attempt" title=${`attempt ${a.attempt}`} style=${`left:${
-                      pct(a.at)
-                    }`}></span>`
-                  )}
+                  ${
+        start !== null
+          ? ui`<span class=${`tl-bar s-${task.status.toLowerCase()}`} style=${`left:${pct(start)};width:${
+            width(start, end)
+          }`}></span>`
+          : null
+      }
+                  ${
+        s.backoffs.map((b) =>
+          ui`<span class="tl-wait tl-backoff" title=${`retry backoff ${formatDuration(b.to - b.from)}${
+            b.error ? `: ${b.error}` : ""
+          }`} style=${`left:${pct(b.from)};width:${width(b.from, b.to)}`}></span>`
+        )
+      }
+                  ${
+        s.waits.map((w) =>
+          ui`<span class="tl-wait" title=${
+            w.signal ? `waiting for signal ${w.signal}` : "sleeping"
+          } style=${`left:${pct(w.from)};width:${width(w.from, w.to ?? now)}`}></span>`
+        )
+      }
+                  ${
+        s.attempts.slice(1).map((a) =>
+          ui`<span class="tl-attempt" title=${`attempt ${a.attempt}`} style=${`left:${pct(a.at)}`}></span>`
+        )
+      }
                 </span>
           <span class="tl-dur">${start !== null ? formatDuration(end - start) : "—"}</span>
         </button>

@@ -5,7 +5,7 @@
  */
 import { useEffect, useState } from "preact/hooks";
 import { api } from "./api.js";
-import { ErrorBox, formatTime, html, navigate } from "./common.js";
+import { ErrorBox, formatTime, navigate, ui } from "./common.js";
 
 export function WorkflowsPage() {
   const [items, setItems] = useState(null);
@@ -13,43 +13,45 @@ export function WorkflowsPage() {
   useEffect(() => {
     api("/api/workflows").then((r) => setItems(r.items), setError);
   }, []);
-  if (error) return html`<${ErrorBox} error=${error} context="Cannot list workflows" />`;
-  if (!items) return html`<p class="muted">Loading…</p>`;
-  return html`
+  if (error) return ui`<${ErrorBox} error=${error} context="Cannot list workflows" />`;
+  if (!items) return ui`<p class="muted">Loading…</p>`;
+  return ui`
     <section>
       <h1>Workflows</h1>
-      <div class="cards">${items.map((w) =>
-        html`<article class="card" data-workflow=${w.id}>
+      <div class="cards">${
+    items.map((w) =>
+      ui`<article class="card" data-workflow=${w.id}>
         <h2><a href=${`#/workflows/${encodeURIComponent(w.id)}`}>${w.id}</a> ${
-          w.version ? html`<span class="muted small">v${w.version}</span>` : null
-        }</h2>
-        ${w.description ? html`<p>${w.description}</p>` : null}
+        w.version ? ui`<span class="muted small">v${w.version}</span>` : null
+      }</h2>
+        ${w.description ? ui`<p>${w.description}</p>` : null}
         <p class="muted small">${w.file} · ${w.tasks} task(s)</p>
         <${Triggers} triggers=${w.triggers} />
         <p><a class="button" href=${`#/workflows/${encodeURIComponent(w.id)}`}>Start…</a>
         <a href=${`#/executions?workflow=${encodeURIComponent(w.id)}`}>Executions</a></p>
       </article>`
-      )}</div>
+    )
+  }</div>
     </section>
   `;
 }
 
 function Triggers({ triggers }) {
   if (!triggers?.length) {
-    return html`<p class="muted small">Started from the API, the CLI or this console.</p>`;
+    return ui`<p class="muted small">Started from the API, the CLI or this console.</p>`;
   }
-  return html`<ul class="triggers small">${
+  return ui`<ul class="triggers small">${
     triggers.map((t) => {
       if (t.type === "webhook") {
         const url = `${location.origin}/api/webhooks${t.config?.url ?? ""}`;
-        return html`<li>webhook <code>${url}</code>${t.config?.secret ? " (signed)" : ""}</li>`;
+        return ui`<li>webhook <code>${url}</code>${t.config?.secret ? " (signed)" : ""}</li>`;
       }
       if (t.type === "schedule") {
-        return html`<li>schedule <code>${t.config?.cron}</code> · next ${
+        return ui`<li>schedule <code>${t.config?.cron}</code> · next ${
           t.next_run_at ? formatTime(t.next_run_at) : t.next_run_error ?? "—"
         }</li>`;
       }
-      return html`<li>${t.type}</li>`;
+      return ui`<li>${t.type}</li>`;
     })
   }</ul>`;
 }
@@ -106,14 +108,14 @@ export function StartPage({ workflowId }) {
     }, setLoadError);
   }, [workflowId]);
   if (loadError) {
-    return html`
+    return ui`
       <${ErrorBox}
         error=${loadError}
         context=${loadError.status === 404 ? "There is no workflow with this id" : "Cannot load the workflow"}
       />
     `;
   }
-  if (!workflow) return html`<p class="muted">Loading…</p>`;
+  if (!workflow) return ui`<p class="muted">Loading…</p>`;
   const schema = workflow.input_schema;
   const required = new Set(schema?.required ?? []);
   const props = Object.entries(schema?.properties ?? {});
@@ -147,34 +149,33 @@ export function StartPage({ workflowId }) {
     !props.some(([name]) => path === `/${name}`)
   );
 
-  return html`<section>
+  return ui`<section>
     <h1>Start <span class="mono">${workflow.id}</span></h1>
-    ${workflow.description ? html`<p>${workflow.description}</p>` : null}
+    ${workflow.description ? ui`<p>${workflow.description}</p>` : null}
     <form class="start-form" id="start-form" onSubmit=${submit} novalidate>
-      ${props.length === 0 ? html`<p class="muted">This workflow takes no declared input.</p>` : null}
+      ${props.length === 0 ? ui`<p class="muted">This workflow takes no declared input.</p>` : null}
       ${
     props.map(([name, prop]) => {
       const problem = fieldErrors[`/${name}`];
       const id = `field-${name}`;
-      return html`<div class=${`field ${problem ? "invalid" : ""}`} data-field=${name}>
+      return ui`<div class=${`field ${problem ? "invalid" : ""}`} data-field=${name}>
           <label for=${id}>${name}${
-        required.has(name) ? html`<span class="req" title="required"> *</span>` : null
-      }
-            <span class="muted small">${[].concat(prop.type ?? "any").join(" | ")}</span></label>
+        required.has(name) ? ui`<span class="req" title="required"> *</span>` : null
+      } <span class="muted small">${[].concat(prop.type ?? "any").join(" | ")}</span></label>
           <${FieldInput} id=${id} prop=${prop} value=${values[name]} required=${
         required.has(name)
       } onChange=${(v) => set(name, v)} />
-          ${prop.description ? html`<p class="muted small">${prop.description}</p>` : null}
+          ${prop.description ? ui`<p class="muted small">${prop.description}</p>` : null}
           ${
-        problem ? html`<p class="field-error" role="alert" id=${`${id}-error`}>${name} ${problem}</p>` : null
+        problem ? ui`<p class="field-error" role="alert" id=${`${id}-error`}>${name} ${problem}</p>` : null
       }
         </div>`;
     })
   }
       ${
     unplaced.length
-      ? html`<ul class="field-error">${
-        unplaced.map(([path, m]) => html`<li><code>${path}</code> ${m}</li>`)
+      ? ui`<ul class="field-error">${
+        unplaced.map(([path, m]) => ui`<li><code>${path}</code> ${m}</li>`)
       }</ul>`
       : null
   }
@@ -189,26 +190,26 @@ export function StartPage({ workflowId }) {
 function FieldInput({ id, prop, value, required, onChange }) {
   const type = Array.isArray(prop.type) ? prop.type[0] : prop.type;
   if (Array.isArray(prop.enum)) {
-    return html`<select id=${id} name=${id} required=${required} value=${value} onChange=${(e) =>
+    return ui`<select id=${id} name=${id} required=${required} value=${value} onChange=${(e) =>
       onChange(e.target.value)}>
       <option value="">—</option>
-      ${prop.enum.map((v) => html`<option value=${v}>${String(v)}</option>`)}
+      ${prop.enum.map((v) => ui`<option value=${v}>${String(v)}</option>`)}
     </select>`;
   }
   if (type === "boolean") {
-    return html`<input id=${id} name=${id} type="checkbox" checked=${!!value} onChange=${(e) =>
+    return ui`<input id=${id} name=${id} type="checkbox" checked=${!!value} onChange=${(e) =>
       onChange(e.target.checked)} />`;
   }
   if (type === "object" || type === "array") {
-    return html`
-      <textarea id=${id} name=${id} class="mono" rows="4" placeholder=${type === "array"
-        ? "[]"
-        : "{}"} value=${value}
+    return ui`
+      <textarea id=${id} name=${id} class="mono" rows="4" placeholder=${
+      type === "array" ? "[]" : "{}"
+    } value=${value}
         onInput=${(e) => onChange(e.target.value)}></textarea>
     `;
   }
   const numeric = type === "number" || type === "integer";
-  return html`
+  return ui`
     <input
       id=${id}
       name=${id}

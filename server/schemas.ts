@@ -105,6 +105,7 @@ export const ExecutionStateSchema = z.object({
   started_at: z.string().nullable(),
   ended_at: z.string().nullable(),
   tasks: z.array(TaskStateSchema),
+  rerun_of: z.string().nullable().optional().describe("The execution this one re-runs, if any"),
 }).meta({ id: "ExecutionState" });
 
 export const ExecutionPageSchema = z.object({

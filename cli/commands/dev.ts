@@ -134,6 +134,7 @@ function printBanner(stack: Stack, projectDir: string, paint: Paint, print: (lin
   const api = stack.apiUrl!;
   print(paint.bold(`compozy dev — ${project.config.name}`) + paint.dim(` (${projectDir})`));
   print(`  API       ${api}   docs ${api}/docs`);
+  print(`  console   ${api}/`);
   const store = stack.managedNatsStore;
   print(
     `  NATS      ${stack.natsUrl}${

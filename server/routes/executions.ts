@@ -5,6 +5,7 @@
  */
 import type { Context } from "hono";
 import { ApiError } from "../api_error.ts";
+import { IDEMPOTENCY_HEADER, scopedIdempotencyKey } from "../idempotency.ts";
 import { route, type RouteSpec } from "../route_spec.ts";
 import {
   CancelBody,
@@ -17,8 +18,10 @@ import {
   ListExecutionsQuery,
   SignalDeliveredResponse,
   SignalPayload,
+  StartExecutionBody,
 } from "../schemas.ts";
 import { streamEvents } from "../sse.ts";
+import { startExecution } from "../start_execution.ts";
 import type { RouteContext } from "./context.ts";
 
 /** The `exec_id` path parameter; an id that cannot exist (not a subject token) is simply unknown. */
@@ -163,6 +166,45 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
         const execId = execIdParam(c);
         await ctx.client.cancel(execId, body?.reason);
         return c.json({ exec_id: execId }, 202);
+      },
+    }),
+    route({
+      method: "post",
+      path: "/api/executions/{exec_id}/rerun",
+      bus: true,
+      operationId: "rerunExecution",
+      summary: "Start a new execution of the same workflow, with the same input or the one given",
+      description: "The new execution's state names the first as `rerun_of`. Any execution may be re-run, " +
+        "ended or not. A repeated `Idempotency-Key` (kept 24 h) answers 200 with the first re-run's id.",
+      tag: "executions",
+      params: { exec_id: "The execution to re-run" },
+      headers: [{ name: IDEMPOTENCY_HEADER, description: "Deduplicates retried re-runs for 24 h" }],
+      body: {
+        schema: StartExecutionBody.optional(),
+        description: '`{"input": {...}}`, optional; default the first execution\'s input',
+      },
+      responses: {
+        202: { description: "Accepted", schema: ExecIdResponse },
+        200: { description: "Repeated idempotency key: the first re-run's id", schema: ExecIdResponse },
+        400: { description: "Malformed JSON, unknown field or bad header" },
+        404: { description: "Unknown execution, or its workflow is no longer loaded" },
+        422: { description: "The input fails the workflow's input schema; details list the fields" },
+        503: UNAVAILABLE,
+      },
+      handler: async (c, { body }) => {
+        const execId = execIdParam(c);
+        const first = await ctx.client.get(execId);
+        if (!first) {
+          throw new ApiError(404, "execution_not_found", `Unknown execution '${execId}'`, [{
+            exec_id: execId,
+          }]);
+        }
+        const input = body && "input" in body ? body.input : first.input;
+        return startExecution(c, ctx, first.workflow_id, input ?? {}, {
+          idempotencyKey: scopedIdempotencyKey(c, `rerun:${execId}`),
+          source: "api",
+          rerunOf: execId,
+        });
       },
     }),
     control("pause", "Pause an execution (running tasks finish; no new task starts)"),

@@ -16,6 +16,7 @@ import {
   ExecutionPageSchema,
   ExecutionStateSchema,
   ListExecutionsQuery,
+  SignalAcceptedResponse,
   SignalDeliveredResponse,
   SignalPayload,
   StartExecutionBody,
@@ -23,6 +24,30 @@ import {
 import { streamEvents } from "../sse.ts";
 import { startExecution } from "../start_execution.ts";
 import type { RouteContext } from "./context.ts";
+import { getLogger } from "../../pkg/logger/mod.ts";
+
+const log = getLogger(["server", "signals"]);
+
+/**
+ * How many of the execution's tasks wait for `signalId` as it is delivered; when none does, the log (the
+ * dev log) says so, naming the execution, since the signal then changes nothing.
+ */
+async function waitsFor(ctx: RouteContext, execId: string, signalId: string): Promise<number> {
+  const state = await ctx.client.get(execId);
+  const waits = state?.tasks.filter((t) => t.status === "WAITING") ?? [];
+  const matching = waits.filter((t) => t.waiting_for === signalId).length;
+  if (matching === 0) {
+    const others = [...new Set(waits.map((t) => t.waiting_for).filter(Boolean))];
+    log.info("signal {signal} to execution {execId} wakes nothing: no wait for it ({waitsFor})", {
+      signal: signalId,
+      execId,
+      waitsFor: others.length
+        ? `it waits for ${others.map((id) => `'${id}'`).join(", ")}`
+        : "it waits for no signal",
+    });
+  }
+  return matching;
+}
 
 /** The `exec_id` path parameter; an id that cannot exist (not a subject token) is simply unknown. */
 function execIdParam(c: Context): string {
@@ -219,7 +244,7 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
       params: { exec_id: "Execution id", signal_id: "Signal id" },
       body: { schema: SignalPayload, description: "Any JSON value; may be empty (null payload)" },
       responses: {
-        202: { description: "The signal is recorded", schema: ExecIdResponse },
+        202: { description: "The signal is recorded", schema: SignalAcceptedResponse },
         400: { description: "Malformed JSON or signal id" },
         404: NOT_FOUND,
         409: CONFLICT,
@@ -227,8 +252,11 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
       },
       handler: async (c, { body }) => {
         const execId = execIdParam(c);
-        await ctx.client.signal(execId, signalIdParam(c), body ?? null);
-        return c.json({ exec_id: execId }, 202);
+        const signalId = signalIdParam(c);
+        // Counted before delivery: once delivered, the wait it wakes may already be gone from the state.
+        const waiting = await waitsFor(ctx, execId, signalId);
+        await ctx.client.signal(execId, signalId, body ?? null);
+        return c.json({ exec_id: execId, waiting }, 202);
       },
     }),
     route({

@@ -29,6 +29,7 @@ import { runSchemagen } from "./commands/schemagen.ts";
 import { runStart } from "./commands/start.ts";
 import { runValidate } from "./commands/validate.ts";
 import { formatDiagnostics } from "./diagnostics_output.ts";
+import { RUNTIME_COMMAND } from "./runtime_process.ts";
 import { ENV, envValue, parseBodyLimit, parsePort, serverUrl } from "./settings.ts";
 import { type Role, ROLES } from "./stack.ts";
 import { paintFor } from "./terminal.ts";
@@ -37,6 +38,12 @@ import { parseDuration } from "../engine/domain/duration.ts";
 
 /** Runs the CLI with `args` (without the program name) and returns the exit code. */
 export async function main(args: string[]): Promise<number> {
+  if (args[0] === RUNTIME_COMMAND) {
+    // Hidden: how the compiled binary starts its runtime (cli/runtime_process.ts). Loaded only here, so the
+    // other commands do not load the provider clients.
+    const { runtimeMain } = await import("../pkg/runtime/main.ts");
+    return await runtimeMain(args.slice(1));
+  }
   let exitCode = EXIT_OK;
   const program = buildProgram((code) => exitCode = code);
   try {

@@ -175,7 +175,7 @@ export async function runExecutionsLogs(execId: string, options: LogsOptions): P
   for (;;) {
     const { items } = await client.request<{ items: LogLine[] }>(
       "GET",
-      `/api/logs?exec_id=${encodeURIComponent(execId)}&limit=10000`,
+      `/api/logs?exec_id=${encodeURIComponent(execId)}&limit=5000`,
     );
     for (const record of items.slice(printed)) {
       console.log(options.json ? JSON.stringify(record) : formatLogLine(record, paint));

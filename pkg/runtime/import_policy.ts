@@ -15,6 +15,7 @@
  * @module
  */
 import { dirname, sep } from "node:path";
+import { denoExecutable } from "./deno_executable.ts";
 import { ToolFailure } from "./tool_failure.ts";
 
 /** Built-ins refused because they run strings as code, bypassing the import check. */
@@ -127,7 +128,7 @@ async function realPathOrRefuse(path: string, executePath: string): Promise<stri
 }
 
 async function denoInfo(executePath: string, cwd: string): Promise<InfoModule[]> {
-  const out = await new Deno.Command(Deno.execPath(), {
+  const out = await new Deno.Command(denoExecutable(), {
     args: ["info", "--json", "--no-config", "--no-lock", "--no-remote", "--no-npm", executePath],
     cwd,
     env: { NO_COLOR: "1" },

@@ -13,6 +13,7 @@
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { ToolModuleInfo } from "./import_policy.ts";
+import { denoExecutable } from "./deno_executable.ts";
 import { processFlags, type SandboxPermissions, workerPermissions } from "./permissions.ts";
 import {
   encodeFrame,
@@ -126,7 +127,7 @@ export class SandboxProcess {
       HOST_MODULE,
       JSON.stringify(config),
     ];
-    const child = new Deno.Command(Deno.execPath(), {
+    const child = new Deno.Command(denoExecutable(), {
       args,
       cwd: toolDir,
       clearEnv: true,

@@ -1,6 +1,9 @@
 /**
- * One readable line per workflow or task event, for the live log of `compozy dev` and the progress of
- * `compozy run --wait`. Both see events in their JSON form (the API's EventRecord `data`).
+ * One readable line per workflow, task, tool or agent event, for the live log of `compozy dev` and the
+ * progress of `compozy run --wait`. Both see events in their JSON form (the API's EventRecord `data`).
+ *
+ * An error is printed in full once: the tool's failure, its task's failure and the workflow's failure carry
+ * the same message, so after the first line the others name only its code.
  *
  * @module
  */
@@ -16,6 +19,10 @@ export interface EventView {
 interface EventData {
   workflow?: { id?: string; execId?: string };
   task?: { id?: string; execId?: string };
+  tool?: { id?: string; execId?: string };
+  agent?: { id?: string; execId?: string };
+  durationMs?: string | number;
+  usage?: { totalTokens?: string | number };
   error?: { message?: string; code?: string };
   attempt?: number;
   nextAttempt?: number;
@@ -29,6 +36,7 @@ interface EventData {
 /** Remembers start times so that end lines can show durations; bounded, oldest forgotten first. */
 export class EventLines {
   private readonly starts = new Map<string, number>();
+  private readonly shownErrors = new Set<string>();
 
   constructor(private readonly paint: Paint, private readonly maxTracked = 10_000) {}
 
@@ -37,7 +45,13 @@ export class EventLines {
     const d = (event.data ?? {}) as EventData;
     const [component, type] = event.type.split(".");
     const time = Date.parse(event.time) || Date.now();
-    const body = component === "workflow" ? this.workflowLine(type, d, time) : this.taskLine(type, d, time);
+    const body = component === "workflow"
+      ? this.workflowLine(type, d, time)
+      : component === "task"
+      ? this.taskLine(type, d, time)
+      : component === "tool" || component === "agent"
+      ? this.callLine(component, type, d)
+      : undefined;
     if (body === undefined) return undefined;
     const prefix = `${clock(time)} ${d.workflow?.id ?? "?"} ${shortId(d.workflow?.execId)}`;
     return `${this.paint.dim(prefix)} ${body}`;
@@ -53,7 +67,7 @@ export class EventLines {
       case "success":
         return p.green(`✓ SUCCESS${this.took(id, time)}`);
       case "failed":
-        return p.red(`✗ FAILED${this.took(id, time)}: ${describeError(d)}`);
+        return p.red(`✗ FAILED${this.took(id, time)}: ${this.error(d)}`);
       case "timed_out":
         return p.red(`✗ TIMED_OUT${this.took(id, time)}`);
       case "canceled":
@@ -80,10 +94,10 @@ export class EventLines {
           ? p.dim(`${task} – skipped`)
           : `${task} ${p.green("✓")}${p.dim(this.took(id, time))}`;
       case "failed":
-        return `${task} ${p.red(`✗ ${describeError(d)}`)}${attempt(d.attempt)}`;
+        return `${task} ${p.red(`✗ ${this.error(d)}`)}${attempt(d.attempt)}`;
       case "retry_scheduled":
         return `${task} ${p.yellow(`↻ retry ${d.nextAttempt ?? "?"} in ${d.delayMs ?? "?"}ms`)}: ${
-          describeError(d)
+          this.error(d)
         }`;
       case "waiting_started":
         return `${task} ${p.yellow(d.signalId ? `⏸ waiting for signal '${d.signalId}'` : "⏸ sleeping")}`;
@@ -98,6 +112,41 @@ export class EventLines {
       default:
         return undefined;
     }
+  }
+
+  /** A tool or agent call inside a task: its own line, under the task's. */
+  private callLine(component: "tool" | "agent", type: string, d: EventData): string | undefined {
+    const p = this.paint;
+    const call = `    ↳ ${component} ${(component === "tool" ? d.tool?.id : d.agent?.id) ?? "?"}`;
+    const took = d.durationMs !== undefined ? p.dim(` in ${formatMs(Number(d.durationMs))}`) : "";
+    switch (type) {
+      case "success": {
+        const tokens = d.usage?.totalTokens ? p.dim(` (${d.usage.totalTokens} tokens)`) : "";
+        return `${call} ${p.green("✓")}${took}${tokens}`;
+      }
+      case "failed":
+        return `${call} ${p.red(`✗ ${this.error(d)}`)}${took}`;
+      default:
+        return undefined;
+    }
+  }
+
+  /** True when `message` was already printed in full by a line of this view. */
+  hasShown(message: string | undefined): boolean {
+    return message !== undefined && this.shownErrors.has(message);
+  }
+
+  /** `code: message` the first time a message is shown, then `code (above)`. */
+  private error(d: EventData): string {
+    const message = d.error?.message;
+    if (!message || !this.shownErrors.has(message)) {
+      if (message) {
+        if (this.shownErrors.size >= this.maxTracked) this.shownErrors.clear();
+        this.shownErrors.add(message);
+      }
+      return describeError(d);
+    }
+    return `${d.error?.code ?? "failed"} (above)`;
   }
 
   private remember(id: string, time: number): void {

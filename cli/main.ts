@@ -16,7 +16,10 @@ import { runDeploy } from "./commands/deploy.ts";
 import { runDev } from "./commands/dev.ts";
 import {
   runExecutionsCancel,
+  runExecutionsControl,
   runExecutionsList,
+  runExecutionsLogs,
+  runExecutionsRerun,
   runExecutionsShow,
   runExecutionsSignal,
 } from "./commands/executions.ts";
@@ -26,6 +29,7 @@ import { runSchemagen } from "./commands/schemagen.ts";
 import { runStart } from "./commands/start.ts";
 import { runValidate } from "./commands/validate.ts";
 import { formatDiagnostics } from "./diagnostics_output.ts";
+import { RUNTIME_COMMAND } from "./runtime_process.ts";
 import { ENV, envValue, parseBodyLimit, parsePort, serverUrl } from "./settings.ts";
 import { type Role, ROLES } from "./stack.ts";
 import { paintFor } from "./terminal.ts";
@@ -34,6 +38,12 @@ import { parseDuration } from "../engine/domain/duration.ts";
 
 /** Runs the CLI with `args` (without the program name) and returns the exit code. */
 export async function main(args: string[]): Promise<number> {
+  if (args[0] === RUNTIME_COMMAND) {
+    // Hidden: how the compiled binary starts its runtime (cli/runtime_process.ts). Loaded only here, so the
+    // other commands do not load the provider clients.
+    const { runtimeMain } = await import("../pkg/runtime/main.ts");
+    return await runtimeMain(args.slice(1));
+  }
   let exitCode = EXIT_OK;
   const program = buildProgram((code) => exitCode = code);
   try {
@@ -160,7 +170,10 @@ function buildProgram(setExit: (code: number) => void): Command {
   const executions = program.command("executions").description("inspect and control executions");
   executions.command("list").description("list executions, newest first")
     .option("--workflow <id>", "only this workflow")
-    .addOption(new Option("--status <status>", "only this status").choices([...WORKFLOW_STATUSES]))
+    .addOption(
+      new Option("--status <status>", `only this status (${WORKFLOW_STATUSES.join(", ")}; any case)`)
+        .argParser(statusArg),
+    )
     .addOption(new Option("--limit <n>", "page size").argParser(positiveInt))
     .option("--cursor <cursor>", "the next page, as printed after a full page")
     .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
@@ -207,6 +220,34 @@ function buildProgram(setExit: (code: number) => void): Command {
       )()
     );
 
+  executions.command("logs").description("log records of an execution (its tools' console output too)")
+    .argument("<exec_id>")
+    .option("-f, --follow", "keep printing new records until the execution ends", false)
+    .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
+    .action((execId: string, o) =>
+      run(() => runExecutionsLogs(execId, { follow: !!o.follow, json: !!o.json, ...remote(o) }))()
+    );
+  for (const action of ["pause", "resume"] as const) {
+    executions.command(action).description(
+      action === "pause"
+        ? "pause an execution: running tasks finish, no new task starts"
+        : "resume a paused execution",
+    )
+      .argument("<exec_id>")
+      .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
+      .action((execId: string, o) =>
+        run(() => runExecutionsControl(action, execId, { json: !!o.json, ...remote(o) }))()
+      );
+  }
+  executions.command("rerun").description(
+    "start the same workflow again, with the same input or --input; prints the new exec id",
+  )
+    .argument("<exec_id>")
+    .option("--input <json>", "a new input, as JSON (default: the first execution's input)")
+    .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
+    .action((execId: string, o) =>
+      run(() => runExecutionsRerun(execId, { input: o.input, json: !!o.json, ...remote(o) }))()
+    );
   program.command("build").description("validate and bundle the project into one file")
     .addOption(cwdOption())
     .option("--out <dir>", "output directory", "dist")
@@ -224,7 +265,61 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option("--out <dir>", "output directory (default: schemas)")
     .action((o) => run(() => runSchemagen({ cwd: resolve(o.cwd), out: o.out }))());
 
+  addExamples(program);
   return program;
+}
+
+/** `compozy <command> --help` ends with examples; the command path is the key. */
+const EXAMPLES: Record<string, string[]> = {
+  "init": ["compozy init my-app", "compozy dev --cwd my-app --watch"],
+  "dev": [
+    'compozy dev --cwd examples/hello --run hello --input \'{"name": "Ada"}\'',
+    "compozy dev --cwd my-app --watch --port 3002",
+  ],
+  "start": ["compozy start --role all --port 8080", "NATS_URL=nats://nats:4222 compozy start --role engine"],
+  "validate": ["compozy validate --cwd my-app"],
+  "run": [
+    'compozy run hello --input \'{"name": "Ada"}\' --wait',
+    "compozy run weather --input-file input.json --wait --timeout 2m",
+  ],
+  "executions list": ["compozy executions list --status waiting", "compozy executions list --workflow hello"],
+  "executions show": ["compozy executions show <exec_id>", "compozy executions show <exec_id> --json"],
+  "executions logs": ["compozy executions logs <exec_id>", "compozy executions logs <exec_id> --follow"],
+  "executions cancel": ["compozy executions cancel <exec_id> --reason 'wrong input'"],
+  "executions pause": ["compozy executions pause <exec_id>"],
+  "executions resume": ["compozy executions resume <exec_id>"],
+  "executions rerun": [
+    "compozy executions rerun <exec_id>",
+    'compozy executions rerun <exec_id> --input \'{"name": "Grace"}\'',
+  ],
+  "executions signal": [
+    "compozy executions signal approve --exec <exec_id> --payload '{\"ok\": true}'",
+    "compozy executions signal approve --all",
+  ],
+  "build": ["compozy build --out dist"],
+  "deploy": ["compozy deploy --server http://prod:3001 --bundle dist/my-app.bundle.json"],
+  "schemagen": ["compozy schemagen --out schemas"],
+};
+
+function addExamples(program: Command): void {
+  const visit = (command: Command, prefix: string) => {
+    for (const sub of command.commands) {
+      const path = prefix ? `${prefix} ${sub.name()}` : sub.name();
+      const examples = EXAMPLES[path];
+      if (examples) sub.addHelpText("after", `\nExamples:\n${examples.map((e) => `  $ ${e}`).join("\n")}`);
+      visit(sub, path);
+    }
+  };
+  visit(program, "");
+}
+
+/** A status in any case (`waiting`, `Waiting`), checked against the statuses the API knows. */
+function statusArg(value: string): string {
+  const status = value.toUpperCase();
+  if (!(WORKFLOW_STATUSES as readonly string[]).includes(status)) {
+    throw new InvalidArgumentError(`expected one of ${WORKFLOW_STATUSES.join(", ")} (any case)`);
+  }
+  return status;
 }
 
 function remote(o: { server?: string; apiKey?: string }): { server: string; apiKey?: string } {

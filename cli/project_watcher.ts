@@ -4,9 +4,20 @@
  *
  * @module
  */
-import { relative, sep } from "node:path";
+import { basename, relative, sep } from "node:path";
 
 const IGNORED = [".compozy", "dist", "node_modules", ".git"];
+
+/**
+ * Files editors write beside the one being saved: swap and backup files (vim `.x.swp`, `x~`, `4913`), emacs
+ * locks and autosaves (`.#x`, `#x#`), atomic-save temporaries (`x.tmp`, `x.ts.tmp.1234`, JetBrains
+ * `x___jb_tmp___`), and `.DS_Store`. A change to one of them is not a change of the project.
+ */
+export function isEditorTempFile(path: string): boolean {
+  const name = basename(path);
+  return /^\.#|^#.*#$|~$|\.sw[a-p]$|^4913$|\.tmp(\.\d+)?$|\.tmp\.[^.]+$|___jb_(tmp|old)___$|^\.DS_Store$|^\.goutputstream-/
+    .test(name);
+}
 
 export interface ProjectWatcher {
   stop(): void;
@@ -24,7 +35,7 @@ export function watchProject(
     for await (const event of watcher) {
       const relevant = event.paths.filter((p) => {
         const first = relative(dir, p).split(sep)[0];
-        return !IGNORED.includes(first) && !first.startsWith(".#");
+        return !IGNORED.includes(first) && !isEditorTempFile(p);
       });
       if (relevant.length === 0 || event.kind === "access") continue;
       relevant.forEach((p) => pending.add(p));

@@ -8,7 +8,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { getLogger } from "../pkg/logger/mod.ts";
-import { CliError } from "./cli_error.ts";
+import { denoExecutable, isCompiledBinary } from "../pkg/runtime/deno_executable.ts";
 
 /**
  * How the runtime is started; the one place that knows its entry point and flags. `--exit-with-parent`
@@ -16,28 +16,28 @@ import { CliError } from "./cli_error.ts";
  * runtime behind even outside its process group.
  */
 export function runtimeCommand(natsUrl: string, instanceId: string): { command: string; args: string[] } {
-  if (Deno.build.standalone) {
-    // A compiled binary has no `deno run` and no runtime source on disk to give it.
-    throw new CliError(
-      "The compiled compozy binary cannot start the runtime",
-      ["Run the runtime from a checkout: deno task compozy start --role runtime (with NATS_URL)."],
-    );
+  const flags = ["--nats-url", natsUrl, "--instance-id", instanceId, "--exit-with-parent"];
+  if (isCompiledBinary()) {
+    // A compiled binary has no `deno run` and no runtime source on disk: it runs itself, whose hidden
+    // command starts the runtime (cli/main.ts). Its sandboxes need a real deno; say so now, not per tool.
+    denoExecutable();
+    return selfCommand([RUNTIME_COMMAND, ...flags]);
   }
   const main = fileURLToPath(new URL("../pkg/runtime/main.ts", import.meta.url));
-  return {
-    command: Deno.execPath(),
-    args: [
-      "run",
-      "-A",
-      "--unstable-worker-options",
-      main,
-      "--nats-url",
-      natsUrl,
-      "--instance-id",
-      instanceId,
-      "--exit-with-parent",
-    ],
-  };
+  return { command: Deno.execPath(), args: ["run", "-A", "--unstable-worker-options", main, ...flags] };
+}
+
+/** The hidden command of `compozy` that runs the runtime in this process (for the compiled binary). */
+export const RUNTIME_COMMAND = "__runtime";
+
+/**
+ * This program run again with `args`: the binary itself when compiled; from a checkout (where
+ * `COMPOZY_AS_COMPILED=1` stands in for the compiled case in tests) `deno run` of the CLI's entry point.
+ */
+function selfCommand(args: string[]): { command: string; args: string[] } {
+  if (Deno.build.standalone) return { command: Deno.execPath(), args };
+  const main = fileURLToPath(new URL("../main.ts", import.meta.url));
+  return { command: Deno.execPath(), args: ["run", "-A", "--unstable-worker-options", main, ...args] };
 }
 
 const MAX_RESTART_DELAY_MS = 5_000;
@@ -71,7 +71,7 @@ export class RuntimeProcess {
   /** Stops the current child and starts a fresh one (e.g. after tool code changed). */
   async restart(): Promise<void> {
     this.stopping = true;
-    await this.terminate();
+    await this.terminate(5_000, "SIGHUP");
     this.stopping = false;
     this.restartDelay = 100;
     this.spawn();
@@ -113,11 +113,12 @@ export class RuntimeProcess {
     });
   }
 
-  private async terminate(graceMs = 5_000): Promise<void> {
+  /** `signal` (SIGTERM to stop; SIGHUP to restart, which the runtime does not announce), then SIGKILL. */
+  private async terminate(graceMs = 5_000, signal: Deno.Signal = "SIGTERM"): Promise<void> {
     const child = this.child;
     if (!child) return;
     try {
-      child.kill("SIGTERM");
+      child.kill(signal);
     } catch {
       // Already exited.
     }

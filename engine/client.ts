@@ -8,6 +8,8 @@ export interface TriggerOptions {
   idempotencyKey?: string;
   /** "api", "webhook", "schedule", "cli". */
   source?: string;
+  /** The execution this start re-runs; the new state names it as `rerun_of`. */
+  rerunOf?: string;
 }
 
 export interface TriggerResult {

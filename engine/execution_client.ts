@@ -54,6 +54,7 @@ export class NatsExecutionClient implements ExecutionClient {
         inputJson: jsonBytes(input ?? {}),
         idempotencyKey: options.idempotencyKey ?? "",
         triggerSource: options.source ?? "api",
+        rerunOf: options.rerunOf ?? "",
       }),
       WorkflowTriggerReplySchema,
       { timeoutMs: 10_000, deadlineMs: 30_000 },

@@ -90,6 +90,7 @@ export class Orchestrator {
       triggerSource: message.triggerSource,
       parent: message.parent,
       idempotencyKey: message.idempotencyKey,
+      rerunOf: message.rerunOf,
     }));
     // The state is readable as soon as the trigger is answered; the state manager folds on top of it.
     const initial: WorkflowDocument = {
@@ -105,6 +106,7 @@ export class Orchestrator {
       parent: message.parent?.workflow
         ? { exec_id: message.parent.workflow.execId, task_exec_id: message.parent.task?.execId ?? "" }
         : null,
+      rerun_of: message.rerunOf || null,
       waiting: {},
     };
     await Promise.all([

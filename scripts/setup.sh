@@ -21,5 +21,13 @@ if ! command -v nats-server >/dev/null 2>&1; then
 fi
 echo "==> $(nats-server --version)"
 
+# The console's browser tests drive the system Chromium (puppeteer-core from npm, no browser download).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "==> installing Chromium from the OS packages (apt-get install -y chromium)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+echo "==> $(chromium --version)"
+
 echo "==> installing npm dependencies from deno.lock (deno install --frozen)"
 deno install --frozen --quiet

@@ -20,6 +20,7 @@ import { apiKeyCheck } from "./auth.ts";
 import type { HealthCheck } from "./health.ts";
 import type { LogSource } from "./log_source.ts";
 import { MetricsRegistry } from "./metrics.ts";
+import { mountConsole } from "./console/mod.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { DEFAULT_BODY_LIMIT_BYTES } from "./request_body.ts";
 import { registerRoutes, type RouteSpec } from "./route_spec.ts";
@@ -88,6 +89,7 @@ export function createApp(options: AppOptions): Hono {
     authenticate: apiKeyCheck(options.apiKey),
     natsConnected: options.natsConnected ?? (() => true),
   });
+  mountConsole(app);
   app.notFound((c) => {
     throw new ApiError(404, "not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`);
   });

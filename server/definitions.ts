@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { Cron } from "croner";
 import { relative } from "node:path";
 import type { AgentDefinition } from "../engine/domain/agent/definition.ts";
 import type { Project } from "../engine/domain/project/types.ts";
@@ -25,7 +26,7 @@ export function workflowSummary(project: Project, workflow: Workflow): Definitio
     description: workflow.config.description ?? null,
     file: relative(project.root, workflow.file),
     input_schema: workflow.config.config?.input ?? null,
-    triggers: redact(workflow.config.triggers ?? []),
+    triggers: withNextRuns(redact(workflow.config.triggers ?? []) as Definition[]),
     tasks: workflow.config.tasks.length,
   };
 }
@@ -90,12 +91,64 @@ function present(
   if (kind !== "task") {
     const located = def as ToolDefinition | AgentDefinition;
     shown.file = relative(project.root, located.file);
+    shown.line = declarationLine(
+      project,
+      located.file,
+      kind === "tool" ? "tools" : "agents",
+      String(shown.id),
+    );
     if ("executePath" in located) {
       delete shown.executePath;
       shown.execute_path = relative(project.root, located.executePath);
     }
   }
   return { ...shown, workflow_id: workflowId };
+}
+
+const fileLines = new WeakMap<Project, Map<string, string[] | null>>();
+
+/**
+ * The 1-based line where `id` is declared in `file` (under its `tools:` or `agents:` key, or anywhere in a file
+ * of its own), or null when the file cannot be read (e.g. a deployed bundle). The loader keeps no positions,
+ * so the file is read once per loaded project and searched.
+ */
+function declarationLine(project: Project, file: string, section: string, id: string): number | null {
+  let cache = fileLines.get(project);
+  if (!cache) fileLines.set(project, cache = new Map());
+  if (!cache.has(file)) {
+    try {
+      cache.set(file, Deno.readTextFileSync(file).split("\n"));
+    } catch {
+      cache.set(file, null);
+    }
+  }
+  const lines = cache.get(file);
+  if (!lines) return null;
+  const escaped = id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const idLine = new RegExp(`^\\s*(-\\s*)?(\\{\\s*)?id:\\s*["']?${escaped}["']?\\s*(,|\\}|#|$)`);
+  const start = Math.max(0, lines.findIndex((l) => l.startsWith(`${section}:`)));
+  for (let i = start; i < lines.length; i++) if (idLine.test(lines[i])) return i + 1;
+  return null;
+}
+
+/**
+ * Schedule triggers with their next tick (`next_run_at`, UTC as the schedule runner reads cron), so that a
+ * reader sees when the workflow next starts without evaluating cron.
+ */
+function withNextRuns(triggers: Definition[]): Definition[] {
+  return triggers.map((trigger) => {
+    const cron = (trigger.config as { cron?: unknown } | undefined)?.cron;
+    if (trigger.type !== "schedule" || typeof cron !== "string") return trigger;
+    try {
+      return {
+        ...trigger,
+        next_run_at: new Cron(cron, { timezone: "UTC" }).nextRun()?.toISOString() ?? null,
+      };
+    } catch (e) {
+      // An expression croner refuses is shown with its reason rather than failing the whole list.
+      return { ...trigger, next_run_at: null, next_run_error: (e as Error).message };
+    }
+  });
 }
 
 /** A deep copy with secret values replaced. */

@@ -105,6 +105,7 @@ export const ExecutionStateSchema = z.object({
   started_at: z.string().nullable(),
   ended_at: z.string().nullable(),
   tasks: z.array(TaskStateSchema),
+  rerun_of: z.string().nullable().optional().describe("The execution this one re-runs, if any"),
 }).meta({ id: "ExecutionState" });
 
 export const ExecutionPageSchema = z.object({
@@ -123,6 +124,15 @@ export const EventRecordSchema = z.object({
 export const EventsResponse = z.object({ events: z.array(EventRecordSchema) });
 
 export const SignalDeliveredResponse = z.object({ delivered_to: z.array(z.string()) });
+
+/** `exec_id` as in ExecutionAccepted, plus how many of its waits were waiting for the signal. */
+export const SignalAcceptedResponse = z.object({
+  exec_id: z.string(),
+  waiting: z.number().int().describe(
+    "Tasks of the execution waiting for this signal when it was delivered; 0 means it wakes nothing. " +
+      "A wait with a `condition` ends only if the condition accepts the payload.",
+  ),
+}).meta({ id: "SignalAccepted" });
 
 export const ComponentHealth = z.object({ status: z.enum(["ok", "unavailable"]), detail: z.string() });
 export const HealthResponse = z.object({

@@ -29,6 +29,7 @@ export async function startExecution(
   const { execId, duplicate } = await ctx.client.trigger(workflowId, input, {
     idempotencyKey: options.idempotencyKey,
     source: options.source,
+    rerunOf: options.rerunOf,
   });
   const location = { location: `/api/executions/${execId}` };
   if (options.waitMs !== undefined) {

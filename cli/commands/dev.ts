@@ -8,10 +8,14 @@
 import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
 import { ConfigError } from "../../engine/domain/diagnostics.ts";
+import { PROJECT_FILE } from "../../engine/domain/project/mod.ts";
+import { CliError } from "../cli_error.ts";
+import { ENV } from "../settings.ts";
 import type { Project } from "../../engine/domain/project/types.ts";
 import { WebhookTable } from "../../engine/triggers/webhook_table.ts";
 import { formatDiagnostics } from "../diagnostics_output.ts";
 import { startLiveLog } from "../live_log.ts";
+import { modelKeyWarnings } from "../model_key_check.ts";
 import { watchProject } from "../project_watcher.ts";
 import { untilShutdownSignal } from "../shutdown.ts";
 import { Stack } from "../stack.ts";
@@ -37,6 +41,8 @@ const READY_TIMEOUT_MS = 30_000;
 export async function runDev(options: DevOptions): Promise<number> {
   const paint = paintFor();
   const projectDir = resolve(options.cwd);
+  await checkProjectDir(projectDir);
+  await checkPortFree(options.port);
   const started = performance.now();
   const stack = await Stack.start({
     role: "all",
@@ -74,6 +80,7 @@ export async function runDev(options: DevOptions): Promise<number> {
   const watcher = options.watch
     ? watchProject(projectDir, (paths) => reload(stack, projectDir, paths, paint, print))
     : undefined;
+  if (watcher) print(paint.dim(`watching ${projectDir} (--watch): definitions reload when files change`));
   await untilShutdownSignal();
   print(paint.dim("stopping…"));
   watcher?.stop();
@@ -106,6 +113,35 @@ async function runOnce(
   }
 }
 
+/** Before anything starts: a folder without a project is the likeliest first mistake. */
+async function checkProjectDir(projectDir: string): Promise<void> {
+  try {
+    await Deno.stat(join(projectDir, PROJECT_FILE));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    const near = relative(Deno.cwd(), projectDir);
+    const where = near.startsWith("..") ? projectDir : near || ".";
+    throw new CliError(`no ${PROJECT_FILE} in ${where}`, [
+      "Point at a project with --cwd <dir> (e.g. --cwd examples/hello),",
+      "or create one with: compozy init <dir>",
+    ]);
+  }
+}
+
+/** A busy port found before NATS and the engine start, named with the way out. */
+async function checkPortFree(port: number): Promise<void> {
+  let listener: Deno.Listener;
+  try {
+    listener = Deno.listen({ hostname: "127.0.0.1", port });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    throw new CliError(`port ${port} is already in use (another compozy dev?)`, [
+      `Choose another: --port ${port + 1} (or ${ENV.port}=${port + 1})`,
+    ]);
+  }
+  listener.close();
+}
+
 async function reload(
   stack: Stack,
   projectDir: string,
@@ -133,6 +169,7 @@ function printBanner(stack: Stack, projectDir: string, paint: Paint, print: (lin
   const api = stack.apiUrl!;
   print(paint.bold(`compozy dev — ${project.config.name}`) + paint.dim(` (${projectDir})`));
   print(`  API       ${api}   docs ${api}/docs`);
+  print(`  console   ${api}/`);
   const store = stack.managedNatsStore;
   print(
     `  NATS      ${stack.natsUrl}${
@@ -150,4 +187,5 @@ function printBanner(stack: Stack, projectDir: string, paint: Paint, print: (lin
     }
   }
   formatDiagnostics(project.warnings, projectDir, paint).forEach(print);
+  for (const line of modelKeyWarnings(project, Deno.env.toObject())) print(paint.yellow(`warning: ${line}`));
 }

@@ -1,9 +1,11 @@
 /**
- * `compozy executions list|show|cancel|signal`: inspect and control executions on a running server.
+ * `compozy executions list|show|logs|cancel|pause|resume|rerun|signal`: inspect and control executions on a
+ * running server.
  *
  * @module
  */
-import type { ExecutionState } from "../../engine/state/execution_state.ts";
+import type { EventRecord, ExecutionState, TaskExecutionState } from "../../engine/state/execution_state.ts";
+import { closest } from "../../engine/domain/project/suggest.ts";
 import { ApiClient } from "../api_client.ts";
 import { CliError } from "../cli_error.ts";
 import { formatMs } from "../event_line.ts";
@@ -32,6 +34,7 @@ export async function runExecutionsList(options: ListOptions): Promise<number> {
     "GET",
     `/api/executions?${query}`,
   );
+  if (options.workflow && page.items.length === 0) await checkWorkflowExists(options, options.workflow);
   if (options.json) {
     console.log(JSON.stringify(page, null, 2));
     return 0;
@@ -44,7 +47,8 @@ export async function runExecutionsList(options: ListOptions): Promise<number> {
 }
 
 export async function runExecutionsShow(execId: string, options: RemoteOptions): Promise<number> {
-  const state = await api(options).state(execId);
+  const client = api(options);
+  const state = await client.state(execId);
   if (options.json) {
     console.log(JSON.stringify(state, null, 2));
     return 0;
@@ -56,26 +60,215 @@ export async function runExecutionsShow(execId: string, options: RemoteOptions):
     }`,
   );
   console.log(`started ${state.started_at ?? "-"}  ended ${state.ended_at ?? "-"}`);
+  if (state.rerun_of) console.log(`re-run of ${state.rerun_of}`);
   console.log(`input   ${JSON.stringify(state.input)}`);
   if (state.output !== null && state.output !== undefined) {
     console.log(`output  ${JSON.stringify(state.output)}`);
   }
   if (state.error) console.log(paint.red(`error   ${state.error.code}: ${state.error.message}`));
+  const waiting = state.tasks.filter((t) => t.status === "WAITING");
+  if (waiting.length > 0) {
+    for (const line of await describeWaits(client, state, waiting)) console.log(paint.yellow(line));
+  }
   if (state.tasks.length > 0) {
     console.log("");
     printTable(
-      ["TASK", "STATUS", "ATTEMPTS", "TOOK", "ERROR"],
-      state.tasks.map((t) => [
-        t.task_id,
-        t.status,
-        String(t.attempts),
-        duration(t),
-        t.error ? `${t.error.code}: ${t.error.message}` : "",
-      ]),
+      ["TASK", "STATUS", "ATTEMPTS", "TOOK", "OUTPUT / ERROR"],
+      state.tasks.map((t) => [t.task_id, t.status, String(t.attempts), duration(t), result(t)]),
       paint,
     );
   }
   return 0;
+}
+
+/** A finished task's output, or its error, on one line of bounded width. */
+function result(t: TaskExecutionState): string {
+  if (t.error) return `${t.error.code}: ${t.error.message}`;
+  if (t.status !== "SUCCESS" || t.output === undefined || t.output === null) return "";
+  const json = JSON.stringify(t.output);
+  return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+}
+
+/**
+ * `waiting  <task>: signal '<id>' when <condition>, times out at <time> (in 4m 58s), then <task>` per waiting
+ * task. The signal comes from the state, the condition and `on_timeout` from the definition, the deadline
+ * from the wait's event (none of them is in the state alone).
+ */
+async function describeWaits(
+  client: ApiClient,
+  state: ExecutionState,
+  waiting: TaskExecutionState[],
+): Promise<string[]> {
+  const [definition, history] = await Promise.all([
+    client.request<{ tasks?: unknown[] }>(
+      "GET",
+      `/api/workflows/${encodeURIComponent(state.workflow_id)}`,
+    ).catch(() => undefined),
+    client.request<{ events: EventRecord[] }>(
+      "GET",
+      `/api/executions/${encodeURIComponent(state.exec_id)}/events`,
+    )
+      .catch(() => undefined),
+  ]);
+  const tasks = definition?.tasks ?? [];
+  return waiting.map((t) => {
+    const config = findTask(tasks, t.task_id);
+    const started = history?.events.filter((e) =>
+      e.type === "task.waiting_started" &&
+      (e.data as { task?: { execId?: string } })?.task?.execId === t.exec_id
+    ).at(-1);
+    const deadline = Number((started?.data as { deadlineUnixMs?: string | number })?.deadlineUnixMs ?? 0);
+    const what = t.waiting_for ? `signal '${t.waiting_for}'` : "its sleep to end";
+    const condition = typeof config?.condition === "string" ? ` when ${config.condition}` : "";
+    const timeout = deadline > 0
+      ? `, times out at ${new Date(deadline).toISOString()} (in ${
+        formatMs(Math.max(0, deadline - Date.now()))
+      })`
+      : t.waiting_for
+      ? ", no time-out"
+      : "";
+    const then = config?.on_timeout && deadline > 0 ? `, then task '${config.on_timeout}'` : "";
+    const send = t.waiting_for
+      ? `\n  send it: compozy executions signal ${t.waiting_for} --exec ${state.exec_id} --payload '{...}'`
+      : "";
+    return `waiting ${t.task_id}: ${what}${condition}${timeout}${then}${send}`;
+  });
+}
+
+interface TaskShape {
+  id?: string;
+  condition?: unknown;
+  on_timeout?: string;
+  tasks?: unknown[];
+  task?: unknown;
+  routes?: Record<string, unknown>;
+}
+
+/** A task by id anywhere in a definition (children of parallel, composite, collection and routes too). */
+function findTask(tasks: unknown[], id: string): TaskShape | undefined {
+  for (const raw of tasks) {
+    const task = raw as TaskShape;
+    if (typeof task !== "object" || task === null) continue;
+    if (task.id === id) return task;
+    const nested = [
+      ...(task.tasks ?? []),
+      ...(task.task ? [task.task] : []),
+      ...Object.values(task.routes ?? {}),
+    ];
+    const found = findTask(nested, id);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+export interface LogsOptions extends RemoteOptions {
+  follow: boolean;
+  /** How often --follow asks for new records. */
+  intervalMs?: number;
+}
+
+/** Log records of an execution; `--follow` keeps printing new ones until the execution ends. */
+export async function runExecutionsLogs(execId: string, options: LogsOptions): Promise<number> {
+  const client = api(options);
+  const paint = paintFor();
+  let printed = 0;
+  for (;;) {
+    const { items } = await client.request<{ items: LogLine[] }>(
+      "GET",
+      `/api/logs?exec_id=${encodeURIComponent(execId)}&limit=5000`,
+    );
+    for (const record of items.slice(printed)) {
+      console.log(options.json ? JSON.stringify(record) : formatLogLine(record, paint));
+    }
+    printed = Math.max(printed, items.length);
+    if (!options.follow) return 0;
+    const state = await client.state(execId);
+    if (isEnded(state.status)) return 0;
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 1_000));
+  }
+}
+
+interface LogLine {
+  time: string;
+  level: string;
+  message: string;
+  category: string;
+  task_id: string | null;
+}
+
+function formatLogLine(record: LogLine, paint: Paint): string {
+  const level = record.level.toUpperCase().padEnd(5);
+  const colour = record.level === "error" || record.level === "fatal"
+    ? paint.red
+    : record.level === "warn"
+    ? paint.yellow
+    : (s: string) => s;
+  const where = record.task_id ? ` ${record.task_id}` : "";
+  return `${paint.dim(record.time.slice(11, 23))} ${colour(level)} ${
+    paint.dim(record.category + where)
+  } ${record.message}`;
+}
+
+function isEnded(status: string): boolean {
+  return ["SUCCESS", "FAILED", "CANCELED", "TIMED_OUT"].includes(status);
+}
+
+/** `pause` or `resume`: the command is recorded; the execution's state follows. */
+export async function runExecutionsControl(
+  action: "pause" | "resume",
+  execId: string,
+  options: RemoteOptions,
+): Promise<number> {
+  await api(options).request("POST", `/api/executions/${encodeURIComponent(execId)}/${action}`);
+  console.log(
+    options.json
+      ? JSON.stringify({ exec_id: execId, requested: action })
+      : `${action} requested for ${execId}`,
+  );
+  return 0;
+}
+
+export interface RerunOptions extends RemoteOptions {
+  /** A new input, as JSON; default: the first execution's input. */
+  input?: string;
+}
+
+/** Starts the same workflow again (API.md `POST /api/executions/{exec_id}/rerun`) and prints the new id. */
+export async function runExecutionsRerun(execId: string, options: RerunOptions): Promise<number> {
+  let body: { input?: unknown } | undefined;
+  if (options.input !== undefined) {
+    try {
+      body = { input: JSON.parse(options.input) };
+    } catch (e) {
+      throw new CliError(`--input is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+  const { exec_id: newId } = await api(options).request<{ exec_id: string }>(
+    "POST",
+    `/api/executions/${encodeURIComponent(execId)}/rerun`,
+    body,
+  );
+  if (options.json) console.log(JSON.stringify({ exec_id: newId, rerun_of: execId }));
+  else {
+    console.log(newId);
+    console.error(
+      paintFor(Deno.stderr).dim(`re-run of ${execId}; follow it: compozy executions show ${newId}`),
+    );
+  }
+  return 0;
+}
+
+/** An empty list for `--workflow X` is either "none yet" or a typo; ask the server which. */
+async function checkWorkflowExists(options: RemoteOptions, workflowId: string): Promise<void> {
+  const client = api(options);
+  const { items } = await client.request<{ items: { id: string }[] }>("GET", "/api/workflows");
+  const ids = items.map((w) => w.id);
+  if (ids.includes(workflowId)) return;
+  const near = closest(workflowId, ids);
+  throw new CliError(
+    `unknown workflow '${workflowId}'${near ? ` (did you mean '${near}'?)` : ""}`,
+    [`workflows on ${options.server}: ${ids.join(", ") || "(none)"}`],
+  );
 }
 
 export async function runExecutionsCancel(

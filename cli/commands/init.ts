@@ -1,7 +1,8 @@
 /**
  * `compozy init [dir]`: scaffolds a project that runs at once with `compozy dev`: one workflow with a tool
- * and an agent (the agent's step is skipped until OPENAI_API_KEY is set, so the project needs no key to
- * start), a webhook trigger, `.env.example`, and the JSON Schemas in `schemas/` for editor hints.
+ * and an agent, a webhook trigger, `.env.example`, and the JSON Schemas in `schemas/` for editor hints. The
+ * agent runs on the `mock` provider (a scripted model that calls the tool for real), so the project needs
+ * no key; one line switches it to OpenAI.
  *
  * @module
  */
@@ -37,7 +38,8 @@ export async function runInit(options: InitOptions): Promise<number> {
     await Deno.mkdir(join(root, path, ".."), { recursive: true });
     await Deno.writeTextFile(join(root, path), text, { createNew: true });
   }
-  const where = relative(Deno.cwd(), root) || ".";
+  const near = relative(Deno.cwd(), root);
+  const where = near.startsWith("..") ? root : near || ".";
   console.log(`created project '${name}' in ${where}`);
   console.log("");
   console.log("next:");
@@ -45,7 +47,11 @@ export async function runInit(options: InitOptions): Promise<number> {
   console.log(
     `  curl -X POST http://127.0.0.1:3001/api/webhooks/greet -H 'content-type: application/json' -d '{"name":"Ada"}'`,
   );
-  console.log("  cp .env.example .env   # then set OPENAI_API_KEY to let the agent write a poem");
+  console.log(
+    `  cp ${join(where, ".env.example")} ${
+      join(where, ".env")
+    }   # for a real model: see the comments in compozy.yaml`,
+  );
   return 0;
 }
 
@@ -59,21 +65,35 @@ function projectFile(name: string): string {
   return `# yaml-language-server: $schema=./schemas/compozy.json
 name: ${name}
 version: 0.1.0
-description: Greets someone, and writes them a short poem once an LLM key is set
+description: Greets someone and writes them a short poem
 workflows:
   - source: ./workflows/greeter.yaml
 models:
-  - id: default
-    provider: openai
-    model: gpt-4o-mini
-    api_key: "{{ .env.OPENAI_API_KEY }}" # from .env (copy .env.example) or the environment
+  # A scripted model: no key, no network. It asks for the greeting tool (which really runs in the sandbox),
+  # then replies with the text below. Replies are listed per action; see the mock provider in the docs.
+  - id: offline
+    provider: mock
+    model: scripted
+    mock:
+      replies:
+        poem:
+          - tool_calls:
+              - tool: format_greeting
+                input: { name: "{{ .workflow.input.name }}" }
+          - text: "A scripted poem for {{ .workflow.input.name }}: set OPENAI_API_KEY and use $model: openai for a real one."
+  # With a key: set OPENAI_API_KEY in .env (copy .env.example), uncomment this model and use
+  # \`$model: openai\` on the agent in workflows/greeter.yaml.
+  # - id: openai
+  #   provider: openai
+  #   model: gpt-4o-mini
+  #   api_key: "{{ .env.OPENAI_API_KEY }}"
 `;
 }
 
 const WORKFLOW = `# yaml-language-server: $schema=../schemas/workflow.json
 id: greeter
 version: 0.1.0
-description: A tool formats a greeting; an agent writes a poem about it (skipped without OPENAI_API_KEY)
+description: A tool formats a greeting; an agent writes a poem about it
 config:
   input:
     type: object
@@ -94,8 +114,9 @@ tools:
     timeout: 5s
 agents:
   - id: poet
-    config: { $model: default, temperature: 0.7, max_tokens: 200 }
-    instructions: You write short, warm poems of four lines.
+    config: { $model: offline, temperature: 0.7, max_tokens: 200 } # $model: openai once OPENAI_API_KEY is set
+    instructions: You write short, warm poems of four lines. Use the greeting tool for the first line.
+    tools: [format_greeting]
     actions:
       - id: poem
         prompt: "Write a four-line poem that starts with: {{ .input.greeting }}"
@@ -106,12 +127,11 @@ tasks:
   - id: poem
     use: agent(id=poet)
     action: poem
-    if: "{{ .env.OPENAI_API_KEY | default('') != '' }}"
     with: { greeting: "{{ .tasks.format.output.greeting }}" }
     final: true
 outputs:
   greeting: "{{ .tasks.format.output.greeting }}"
-  poem: "{{ .tasks.poem.output.text | default('(set OPENAI_API_KEY in .env for a poem)') }}"
+  poem: "{{ .tasks.poem.output.text }}"
 `;
 
 const TOOL = `/**

@@ -59,7 +59,10 @@ export async function runRun(options: RunOptions): Promise<number> {
     const took = formatMs(performance.now() - started);
     const status = state.status === "SUCCESS" ? paint.green(state.status) : paint.red(state.status);
     console.log(`${status} in ${took}  ${paint.dim(execId)}`);
-    if (state.error) console.log(paint.red(`error: ${state.error.code}: ${state.error.message}`));
+    // The live lines above already showed the error in full when they saw it.
+    if (state.error && !lines.hasShown(state.error.message)) {
+      console.log(paint.red(`error: ${state.error.code}: ${state.error.message}`));
+    }
     if (state.output !== null && state.output !== undefined) {
       console.log(JSON.stringify(state.output, null, 2));
     }

@@ -1,11 +1,14 @@
 /**
- * `compozy validate`: checks the project in the working directory and prints every diagnostic.
+ * `compozy validate`: checks the project in the working directory and prints every diagnostic, the code of
+ * its tools included (the sandbox's import policy, then `deno check`).
  *
  * @module
  */
 
 import { checkProject } from "../../engine/domain/project/mod.ts";
 import { formatDiagnostic } from "../../engine/domain/diagnostics.ts";
+import { codeFrame, needsFrame } from "../code_frame.ts";
+import { checkToolCode } from "../tool_code_check.ts";
 
 export interface ValidateOptions {
   /** The project directory; file names are printed relative to it. */
@@ -17,12 +20,13 @@ export interface ValidateOptions {
  * `warning:`) and returns the exit code: 1 when any diagnostic is an error, else 0.
  */
 export async function runValidate(opts: ValidateOptions): Promise<number> {
-  const diagnostics = await checkProject(opts.cwd);
+  const diagnostics = await checkProject(opts.cwd, { checkToolCode });
   const colour = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
   for (const d of diagnostics) {
     const line = formatDiagnostic(d, opts.cwd);
     const paint = d.severity === "error" ? RED : YELLOW;
     (d.severity === "error" ? console.error : console.warn)(colour ? `${paint}${line}${RESET}` : line);
+    if (needsFrame(d)) codeFrame(d.file, d.line, d.col).forEach((frame) => console.error(frame));
   }
   const errors = diagnostics.filter((d) => d.severity === "error").length;
   const warnings = diagnostics.length - errors;

@@ -72,6 +72,8 @@ export interface ExecutionState {
   /** The root execution's id (its own for a top-level run). */
   correlation_id: string;
   parent?: { exec_id: string; task_exec_id: string } | null;
+  /** The execution this one re-runs (`POST /api/executions/{id}/rerun`), if any. */
+  rerun_of?: string | null;
 }
 
 /**

@@ -79,6 +79,7 @@ export function startedDocument(m: pb.WorkflowExecutionStarted | Any, time: stri
     parent: message.parent?.workflow
       ? { exec_id: message.parent.workflow.execId, task_exec_id: message.parent.task?.execId ?? "" }
       : null,
+    rerun_of: (message.rerunOf as string | undefined) || null,
     waiting: {},
   };
 }

@@ -18,6 +18,7 @@
  * @module
  */
 import { basename, dirname, relative, sep } from "node:path";
+import { denoExecutable } from "./deno_executable.ts";
 import { findComputedImport } from "./import_scan.ts";
 import { ToolFailure } from "./tool_failure.ts";
 
@@ -213,7 +214,7 @@ async function realPathOrRefuse(path: string, executePath: string): Promise<stri
 }
 
 async function denoInfo(executePath: string, cwd: string): Promise<InfoModule[]> {
-  const out = await new Deno.Command(Deno.execPath(), {
+  const out = await new Deno.Command(denoExecutable(), {
     args: ["info", "--json", "--no-config", "--no-lock", "--no-remote", "--no-npm", executePath],
     cwd,
     env: { NO_COLOR: "1" },

@@ -1,5 +1,6 @@
 /**
- * The runtime process: `deno run -A pkg/runtime/main.ts --nats-url URL [--exit-with-parent]`.
+ * The runtime process: `deno run -A pkg/runtime/main.ts --nats-url URL [--exit-with-parent]`, or
+ * `compozy __runtime …` from the compiled binary.
  * `compozy dev` and `compozy start --role runtime` start it. With `--exit-with-parent` it exits when its
  * stdin closes, so a parent killed with SIGKILL leaves no runtime (or sandbox process) behind.
  */
@@ -9,9 +10,13 @@ import { configureLogging, getLogger } from "../logger/mod.ts";
 import { configureNetDeny, natsTargets, parseNetTargets } from "./net_deny.ts";
 import { startRuntime } from "./service.ts";
 
-if (import.meta.main) {
+/**
+ * Runs the runtime until a signal (or, with `--exit-with-parent`, the end of stdin) stops it. The compiled
+ * `compozy` binary calls this through its hidden `__runtime` command, since it cannot `deno run` this file.
+ */
+export async function runtimeMain(args: string[]): Promise<never> {
   const { values } = parseArgs({
-    args: Deno.args,
+    args,
     options: {
       "nats-url": { type: "string" },
       "exit-with-parent": { type: "boolean", default: false },
@@ -41,17 +46,24 @@ if (import.meta.main) {
   const stop = async (reason: string) => {
     if (stopping) return;
     stopping = true;
-    log.info("runtime stopping: {reason}", { reason });
+    // SIGHUP is the supervisor's restart (dev --watch after a tool changed): routine, not worth a line.
+    if (reason === "SIGHUP") log.debug("runtime restarting");
+    else log.info("runtime stopping: {reason}", { reason });
     await runtime.stop();
     await nc.drain().catch(() => {});
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  Deno.addSignalListener("SIGHUP", () => stop("SIGHUP"));
   if (values["exit-with-parent"]) {
     (async () => {
       for await (const _ of Deno.stdin.readable) { /* the parent writes nothing: we wait for EOF */ }
       await stop("parent exited");
     })();
   }
+  // Never returns: `stop` ends the process once the runtime has drained.
+  return await new Promise<never>(() => {});
 }
+
+if (import.meta.main) await runtimeMain(Deno.args);

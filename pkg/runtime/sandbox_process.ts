@@ -14,6 +14,7 @@ import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { ResolvedGrants } from "./grant_paths.ts";
 import type { ToolModuleInfo } from "./import_policy.ts";
+import { denoExecutable } from "./deno_executable.ts";
 import { netDenyFlags } from "./net_deny.ts";
 import { jsonTooDeep } from "./output_limits.ts";
 import { processFlags, type SandboxPermissions, workerPermissions } from "./permissions.ts";
@@ -140,7 +141,7 @@ export class SandboxProcess {
       HOST_MODULE,
       JSON.stringify(config),
     ];
-    const child = new Deno.Command(Deno.execPath(), {
+    const child = new Deno.Command(denoExecutable(), {
       args,
       cwd: toolDir,
       clearEnv: true,

@@ -5,6 +5,7 @@
  */
 import type { Context } from "hono";
 import { ApiError } from "../api_error.ts";
+import { IDEMPOTENCY_HEADER, scopedIdempotencyKey } from "../idempotency.ts";
 import { route, type RouteSpec } from "../route_spec.ts";
 import {
   CancelBody,
@@ -15,11 +16,38 @@ import {
   ExecutionPageSchema,
   ExecutionStateSchema,
   ListExecutionsQuery,
+  SignalAcceptedResponse,
   SignalDeliveredResponse,
   SignalPayload,
+  StartExecutionBody,
 } from "../schemas.ts";
 import { streamEvents } from "../sse.ts";
+import { startExecution } from "../start_execution.ts";
 import type { RouteContext } from "./context.ts";
+import { getLogger } from "../../pkg/logger/mod.ts";
+
+const log = getLogger(["server", "signals"]);
+
+/**
+ * How many of the execution's tasks wait for `signalId` as it is delivered; when none does, the log (the
+ * dev log) says so, naming the execution, since the signal then changes nothing.
+ */
+async function waitsFor(ctx: RouteContext, execId: string, signalId: string): Promise<number> {
+  const state = await ctx.client.get(execId);
+  const waits = state?.tasks.filter((t) => t.status === "WAITING") ?? [];
+  const matching = waits.filter((t) => t.waiting_for === signalId).length;
+  if (matching === 0) {
+    const others = [...new Set(waits.map((t) => t.waiting_for).filter(Boolean))];
+    log.info("signal {signal} to execution {execId} wakes nothing: no wait for it ({waitsFor})", {
+      signal: signalId,
+      execId,
+      waitsFor: others.length
+        ? `it waits for ${others.map((id) => `'${id}'`).join(", ")}`
+        : "it waits for no signal",
+    });
+  }
+  return matching;
+}
 
 /** The `exec_id` path parameter; an id that cannot exist (not a subject token) is simply unknown. */
 function execIdParam(c: Context): string {
@@ -165,6 +193,45 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
         return c.json({ exec_id: execId }, 202);
       },
     }),
+    route({
+      method: "post",
+      path: "/api/executions/{exec_id}/rerun",
+      bus: true,
+      operationId: "rerunExecution",
+      summary: "Start a new execution of the same workflow, with the same input or the one given",
+      description: "The new execution's state names the first as `rerun_of`. Any execution may be re-run, " +
+        "ended or not. A repeated `Idempotency-Key` (kept 24 h) answers 200 with the first re-run's id.",
+      tag: "executions",
+      params: { exec_id: "The execution to re-run" },
+      headers: [{ name: IDEMPOTENCY_HEADER, description: "Deduplicates retried re-runs for 24 h" }],
+      body: {
+        schema: StartExecutionBody.optional(),
+        description: '`{"input": {...}}`, optional; default the first execution\'s input',
+      },
+      responses: {
+        202: { description: "Accepted", schema: ExecIdResponse },
+        200: { description: "Repeated idempotency key: the first re-run's id", schema: ExecIdResponse },
+        400: { description: "Malformed JSON, unknown field or bad header" },
+        404: { description: "Unknown execution, or its workflow is no longer loaded" },
+        422: { description: "The input fails the workflow's input schema; details list the fields" },
+        503: UNAVAILABLE,
+      },
+      handler: async (c, { body }) => {
+        const execId = execIdParam(c);
+        const first = await ctx.client.get(execId);
+        if (!first) {
+          throw new ApiError(404, "execution_not_found", `Unknown execution '${execId}'`, [{
+            exec_id: execId,
+          }]);
+        }
+        const input = body && "input" in body ? body.input : first.input;
+        return startExecution(c, ctx, first.workflow_id, input ?? {}, {
+          idempotencyKey: scopedIdempotencyKey(c, `rerun:${execId}`),
+          source: "api",
+          rerunOf: execId,
+        });
+      },
+    }),
     control("pause", "Pause an execution (running tasks finish; no new task starts)"),
     control("resume", "Resume a paused execution"),
     route({
@@ -177,7 +244,7 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
       params: { exec_id: "Execution id", signal_id: "Signal id" },
       body: { schema: SignalPayload, description: "Any JSON value; may be empty (null payload)" },
       responses: {
-        202: { description: "The signal is recorded", schema: ExecIdResponse },
+        202: { description: "The signal is recorded", schema: SignalAcceptedResponse },
         400: { description: "Malformed JSON or signal id" },
         404: NOT_FOUND,
         409: CONFLICT,
@@ -185,8 +252,11 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
       },
       handler: async (c, { body }) => {
         const execId = execIdParam(c);
-        await ctx.client.signal(execId, signalIdParam(c), body ?? null);
-        return c.json({ exec_id: execId }, 202);
+        const signalId = signalIdParam(c);
+        // Counted before delivery: once delivered, the wait it wakes may already be gone from the state.
+        const waiting = await waitsFor(ctx, execId, signalId);
+        await ctx.client.signal(execId, signalId, body ?? null);
+        return c.json({ exec_id: execId, waiting }, 202);
       },
     }),
     route({

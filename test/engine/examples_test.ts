@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { runInit } from "../../cli/commands/init.ts";
 import { startRuntime } from "../../pkg/runtime/service.ts";
 import { startMockOpenAI } from "../support/mock_llm/mod.ts";
 import { type EngineHarness, startEngineHarness, writeProject } from "../support/engine.ts";
@@ -76,6 +77,55 @@ Deno.test({
       });
     });
 
+    await t.step(
+      "weather-agent on its offline (mock) model: the scripted tool call runs in the sandbox",
+      async () => {
+        const dir = await Deno.makeTempDir({ prefix: "compozy-weather-" });
+        try {
+          await copyDir(`${examples}weather-agent`, dir);
+          const workflow = `${dir}/workflows/weather.yaml`;
+          const text = await Deno.readTextFile(workflow);
+          await Deno.writeTextFile(workflow, text.replace("$model: default", "$model: offline"));
+          await withStack(dir, async (h) => {
+            const { execId } = await h.engine.client.trigger("weather", { city: "Lisbon" });
+            const state = await h.engine.client.waitForEnd(execId, 30_000);
+            assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+            assert.deepEqual(state.output, { advice: "Scripted advice for Lisbon: take a light jacket." });
+            const advise = state.tasks.find((task) => task.task_id === "advise")!;
+            assert.ok(advise.usage!.total_tokens > 0, "the mock reports usage");
+            const events = (await h.engine.client.events(execId)).map((e) => e.type);
+            assert.ok(events.some((type) => type.startsWith("tool.")), `agent tool call in ${events}`);
+          });
+        } finally {
+          await Deno.remove(dir, { recursive: true });
+        }
+      },
+    );
+
+    await t.step("compozy init's project runs its agent on the mock provider with no key", async () => {
+      const dir = await Deno.makeTempDir({ prefix: "compozy-init-" });
+      try {
+        const log = console.log;
+        console.log = () => {};
+        try {
+          await runInit({ cwd: dir });
+        } finally {
+          console.log = log;
+        }
+        await withStack(dir, async (h) => {
+          const { execId } = await h.engine.client.trigger("greeter", { name: "Ada" });
+          const state = await h.engine.client.waitForEnd(execId, 30_000);
+          assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+          assert.deepEqual(state.output, {
+            greeting: "Hello, Ada!",
+            poem: "A scripted poem for Ada: set OPENAI_API_KEY and use $model: openai for a real one.",
+          });
+        });
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+
     await t.step("an agent calls its tool in the sandbox and answers with structured output", async () => {
       await using llm = startMockOpenAI();
       llm.enqueue(
@@ -132,3 +182,13 @@ tasks:
     });
   },
 });
+
+async function copyDir(from: string, to: string): Promise<void> {
+  for await (const entry of Deno.readDir(from)) {
+    if (entry.name === ".compozy" || entry.name === ".env") continue;
+    if (entry.isDirectory) {
+      await Deno.mkdir(`${to}/${entry.name}`, { recursive: true });
+      await copyDir(`${from}/${entry.name}`, `${to}/${entry.name}`);
+    } else await Deno.copyFile(`${from}/${entry.name}`, `${to}/${entry.name}`);
+  }
+}

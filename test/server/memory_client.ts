@@ -77,6 +77,7 @@ export class MemoryExecutionClient implements ExecutionClient {
         ended_at: null,
         tasks: [],
         correlation_id: execId,
+        rerun_of: options.rerunOf ?? null,
       },
       events: [],
       triggerOptions: options,

@@ -135,6 +135,7 @@ Deno.test("system routes", async (t) => {
         "/api/executions/{exec_id}/cancel",
         "/api/executions/{exec_id}/pause",
         "/api/executions/{exec_id}/resume",
+        "/api/executions/{exec_id}/rerun",
         "/api/executions/{exec_id}/signals/{signal_id}",
         "/api/signals/{signal_id}",
         "/api/webhooks/{path}",
@@ -459,6 +460,43 @@ Deno.test("executions", async (t) => {
     assert.deepEqual(res.status, 200);
     assert.deepEqual((await res.json()).delivered_to.sort(), [a, b].sort());
   });
+  await t.step("rerun starts the same workflow with the first input, named as rerun_of", async () => {
+    const res = await app.request(`/api/executions/${ids[0]}/rerun`, { method: "POST" });
+    assert.deepEqual(res.status, 202);
+    const { exec_id } = await res.json();
+    assert.notDeepEqual(exec_id, ids[0]);
+    assert.deepEqual(res.headers.get("location"), `/api/executions/${exec_id}`);
+    const state = await (await app.request(`/api/executions/${exec_id}`)).json();
+    assert.deepEqual([state.workflow_id, state.input, state.rerun_of], ["greet", { name: "a" }, ids[0]]);
+  });
+  await t.step("rerun with an edited input; a bad one is 422 at the field", async () => {
+    const res = await app.request(`/api/executions/${ids[1]}/rerun`, json({ input: { name: "edited" } }));
+    assert.deepEqual(res.status, 202);
+    const state = await client.get((await res.json()).exec_id);
+    assert.deepEqual([state!.input, state!.rerun_of], [{ name: "edited" }, ids[1]]);
+    const bad = await assertError(
+      await app.request(`/api/executions/${ids[1]}/rerun`, json({ input: { name: "" } })),
+      422,
+      "input_invalid",
+    );
+    assert.deepEqual((bad.details as Array<{ path: string }>)[0].path, "/name");
+  });
+  await t.step("rerun: an unknown id is 404, an unknown body field 400, a repeated key 200", async () => {
+    await assertError(
+      await app.request("/api/executions/unknown-id/rerun", { method: "POST" }),
+      404,
+      "execution_not_found",
+    );
+    await assertError(
+      await app.request(`/api/executions/${ids[0]}/rerun`, json({ inputs: {} })),
+      400,
+      "validation_failed",
+    );
+    const first = await app.request(`/api/executions/${ids[0]}/rerun`, json({}, { "Idempotency-Key": "r1" }));
+    const again = await app.request(`/api/executions/${ids[0]}/rerun`, json({}, { "Idempotency-Key": "r1" }));
+    assert.deepEqual([first.status, again.status], [202, 200]);
+    assert.deepEqual((await again.json()).exec_id, (await first.json()).exec_id);
+  });
   await t.step("logs of an execution; a missing exec_id is 400", async () => {
     assert.deepEqual((await app.request(`/api/logs?exec_id=${ids[0]}`)).status, 200);
     await assertError(await app.request("/api/logs"), 400, "validation_failed");
@@ -648,6 +686,13 @@ Deno.test("task, agent and tool definitions", async (t) => {
       "workflows/tools/say.ts",
     ]);
     assert.deepEqual(tool.env.TOKEN, "[redacted]");
+  });
+  await t.step("tools and agents name the line of their declaration", async () => {
+    const { items } = await (await app.request("/api/tools")).json();
+    const lines = items.map((t: { workflow_id: string; file: string; line: number }) =>
+      `${t.workflow_id} ${t.file}:${t.line}`
+    );
+    assert.deepEqual(lines.sort(), ["greet workflows/greet.yaml:17", "other workflows/other.yaml:6"]);
   });
   await t.step("unknown ids are 404", async () => {
     await assertError(await app.request("/api/tasks/nope"), 404, "task_not_found");

@@ -7,7 +7,46 @@
 import { z } from "zod";
 import { envField, idField, jsonSchemaField } from "../config_fields.ts";
 
-export const PROVIDERS = ["openai", "anthropic", "google", "groq", "ollama", "openai-compatible"] as const;
+export const PROVIDERS = [
+  "openai",
+  "anthropic",
+  "google",
+  "groq",
+  "ollama",
+  "openai-compatible",
+  "mock",
+] as const;
+
+/** One reply of the `mock` provider (pkg/runtime/agent/mock_model.ts): exactly one of text, output, tool_calls. */
+const MockReplySchema = z.strictObject({
+  text: z.string().describe("A text reply").optional(),
+  output: z.unknown().describe("A JSON reply; an action's output schema checks it").optional(),
+  tool_calls: z.array(z.strictObject({
+    tool: idField("Id of one of the agent's tools"),
+    input: z.record(z.string(), z.unknown()).describe("The tool's input; may hold templates").optional(),
+  })).min(1).describe("Tools the model asks for; they run in the sandbox").optional(),
+  usage: z.strictObject({
+    input_tokens: z.number().int().min(0).optional(),
+    output_tokens: z.number().int().min(0).optional(),
+  }).describe("Tokens reported for this reply (default: one per 4 characters)").optional(),
+}).refine((reply) => ["text", "output", "tool_calls"].filter((k) => Object.hasOwn(reply, k)).length === 1, {
+  message: "a mock reply has exactly one of text, output or tool_calls",
+}).describe("One scripted reply of the mock provider").meta({ id: "mock_reply" });
+
+const MockScriptSchema = z.strictObject({
+  replies: z.record(z.string(), z.array(MockReplySchema)).describe(
+    "Replies in order, per `<agent>.<action>`, `<action>` or `default`; past the end the last one repeats",
+  ).optional(),
+}).describe("Script of `provider: mock`; without a reply for an action the mock generates one").meta({
+  id: "mock_script",
+  examples: [{
+    replies: {
+      advise: [{ tool_calls: [{ tool: "weather_tool", input: { city: "Lisbon" } }] }, {
+        output: { advice: "Take a light jacket" },
+      }],
+    },
+  }],
+});
 
 const modelFields = {
   provider: z.enum(PROVIDERS).describe("LLM provider"),
@@ -20,6 +59,7 @@ const modelFields = {
   }).optional(),
   temperature: z.number().min(0).max(2).describe("Sampling temperature").optional(),
   max_tokens: z.number().int().min(1).describe("Upper bound on generated tokens").optional(),
+  mock: MockScriptSchema.optional(),
 };
 
 /** A named model in the project's `models:` list. */
@@ -40,6 +80,7 @@ export const AgentModelSchema = z.strictObject({
   base_url: modelFields.base_url,
   temperature: modelFields.temperature,
   max_tokens: modelFields.max_tokens,
+  mock: modelFields.mock,
 }).describe("The agent's model: `$model`, or `provider` and `model` inline").meta({
   id: "agent_model",
   examples: [{ $model: "default", temperature: 0.2 }, { provider: "openai", model: "gpt-4o-mini" }],

@@ -10,11 +10,17 @@ import type { ToolDefinition } from "../tool/definition.ts";
 import type { Workflow } from "../workflow/definition.ts";
 import type { Analysis, DiagnosticList } from "./analysis.ts";
 import { isToolDefinition, lookupUse } from "./resolve_use.ts";
+import type { LoadOptions } from "./loader.ts";
 import { didYouMean } from "./suggest.ts";
 
-export async function checkDefinitions(analysis: Analysis, diagnostics: DiagnosticList): Promise<void> {
+export async function checkDefinitions(
+  analysis: Analysis,
+  diagnostics: DiagnosticList,
+  opts: LoadOptions,
+): Promise<void> {
   const tools = [...analysis.sites.keys()].filter(isToolDefinition);
-  await Promise.all(tools.map((tool) => checkToolModule(analysis, tool, diagnostics)));
+  const found = await Promise.all(tools.map((tool) => checkToolModule(analysis, tool, diagnostics)));
+  if (opts.checkToolCode) diagnostics.add(...await opts.checkToolCode(tools.filter((_, i) => found[i])));
   for (const [agent, workflows] of agentContexts(analysis)) {
     checkAgentModel(analysis, agent, diagnostics);
     checkActionIds(analysis, agent, diagnostics);
@@ -22,14 +28,15 @@ export async function checkDefinitions(analysis: Analysis, diagnostics: Diagnost
   }
 }
 
+/** True when the module exists; else reports it at `execute`. */
 async function checkToolModule(
   analysis: Analysis,
   tool: ToolDefinition,
   diagnostics: DiagnosticList,
-): Promise<void> {
+): Promise<boolean> {
   const site = analysis.sites.get(tool)!;
   try {
-    if ((await Deno.stat(tool.executePath)).isFile) return;
+    if ((await Deno.stat(tool.executePath)).isFile) return true;
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
@@ -38,6 +45,7 @@ async function checkToolModule(
     [...site.path, "execute"],
     `tool module not found: ${tool.execute}`,
   );
+  return false;
 }
 
 /**

@@ -34,6 +34,8 @@ interface Checker {
   diagnostics: DiagnosticList;
   /** Every env name set anywhere; `undefined` when the process environment cannot be read. */
   envNames: Set<string> | undefined;
+  /** `config.input` of the workflow whose strings are being checked; `.workflow.input.X` is checked against it. */
+  inputSchema?: unknown;
 }
 
 export function checkTemplates(analysis: Analysis, diagnostics: DiagnosticList, opts: LoadOptions): void {
@@ -49,6 +51,15 @@ export function checkTemplates(analysis: Analysis, diagnostics: DiagnosticList, 
 }
 
 function checkWorkflow(checker: Checker, loaded: LoadedWorkflow): void {
+  checker.inputSchema = (loaded.workflow.config.config as { input?: unknown } | undefined)?.input;
+  try {
+    checkWorkflowStrings(checker, loaded);
+  } finally {
+    checker.inputSchema = undefined;
+  }
+}
+
+function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
   const { source, workflow, tasks } = loaded;
   const config = workflow.config as Record<string, unknown>;
   for (const field of ["env", "triggers", "tools", "agents"]) {
@@ -183,7 +194,35 @@ function checkTemplate(
         } is not set in any env: map, the process environment or the env file; rendering fails until it is`,
       );
     }
+    if (ref[0] === "workflow" && ref[1] === "input") checkInputPath(checker, source, path, ref.slice(2));
     onReference?.(ref, path);
+  }
+}
+
+/**
+ * `.workflow.input.a.b` against the workflow's input schema, as deep as it declares `properties`. A schema
+ * that allows other fields (`additionalProperties` true or a schema) accepts any name; one that leaves it
+ * out is taken to list its fields, since a name it does not list is far more often a typo than a field
+ * the caller sends undeclared.
+ */
+function checkInputPath(checker: Checker, source: YamlSource, path: PathSegment[], names: string[]): void {
+  let schema = checker.inputSchema;
+  for (let depth = 0; depth < names.length; depth++) {
+    if (typeof schema !== "object" || schema === null) return;
+    const { properties, additionalProperties } = schema as Record<string, unknown>;
+    if (typeof properties !== "object" || properties === null) return;
+    if (additionalProperties !== undefined && additionalProperties !== false) return;
+    const name = names[depth];
+    if (!Object.hasOwn(properties, name)) {
+      const field = [...names.slice(0, depth), name].join(".");
+      checker.diagnostics.error(
+        source,
+        path,
+        `.workflow.input.${field}: unknown input field "${name}"${didYouMean(name, Object.keys(properties))}`,
+      );
+      return;
+    }
+    schema = (properties as Record<string, unknown>)[name];
   }
 }
 

@@ -27,6 +27,6 @@ export async function runChecks(
   checkTriggers(analysis, diagnostics);
   checkEmbeddedSchemas(analysis, diagnostics);
   checkTemplates(analysis, diagnostics, opts);
-  await checkDefinitions(analysis, diagnostics);
+  await checkDefinitions(analysis, diagnostics, opts);
   await checkToolPermissions(analysis, diagnostics);
 }

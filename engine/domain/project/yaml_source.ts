@@ -73,7 +73,12 @@ export function parseYaml(file: string, text: string): YamlReadResult {
     parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true, uniqueKeys: true })
   );
   if (doc.errors.length > 0) {
-    return { kind: "invalid", diagnostics: doc.errors.map((e) => syntaxDiagnostic(file, doc, lines, e)) };
+    // After the first syntax error the parser is guessing, and its later errors (2 to 6 for one bad
+    // indent) repeat the first; duplicate keys are each a problem of their own.
+    const duplicates = doc.errors.filter((e) => e.code === "DUPLICATE_KEY");
+    const first = doc.errors.find((e) => e.code !== "DUPLICATE_KEY");
+    const reported = first ? [...duplicates, first] : duplicates;
+    return { kind: "invalid", diagnostics: reported.map((e) => syntaxDiagnostic(file, doc, lines, e)) };
   }
   // Only a file with an alias (`*name`) needs the walk that measures them.
   const bomb = /\*[^\s,\]}*]/.test(text) ? findAliasBomb(file, doc, lines) : undefined;
@@ -108,8 +113,24 @@ function syntaxDiagnostic(file: string, doc: Document.Parsed, lines: LineCounter
   const path = pathAtOffset(doc, e.pos[0]);
   const message = e.code === "DUPLICATE_KEY"
     ? `duplicate key "${path.at(-1)}"`
-    : `YAML syntax error: ${e.message}`;
-  return { severity: "error", file, line, col, path: path.length ? formatPath(path) : ROOT_PATH, message };
+    : `YAML syntax error: ${e.message}${INDENT_CODES.has(e.code) ? INDENT_HINT : ""}`;
+  const sane = e.code === "DUPLICATE_KEY" ? path : saneSyntaxPath(path);
+  return { severity: "error", file, line, col, path: sane.length ? formatPath(sane) : ROOT_PATH, message };
+}
+
+/** yaml's codes for what is nearly always a line indented one step too far or too little. */
+const INDENT_CODES = new Set(["BAD_INDENT", "MULTILINE_IMPLICIT_KEY", "BLOCK_AS_IMPLICIT_KEY"]);
+const INDENT_HINT = " (check the indentation of this line and the line above)";
+
+/**
+ * A broken document parses into odd keys (`format use:` from a line indented too far); the path stops at
+ * the last key that is a real one, and names the mapping that holds the bad line, not the key before it.
+ */
+function saneSyntaxPath(path: PathSegment[]): PathSegment[] {
+  const bad = path.findIndex((segment) => typeof segment === "string" && /[\s:]/.test(segment));
+  if (bad < 0) return path;
+  const kept = path.slice(0, bad);
+  return typeof kept.at(-1) === "string" ? kept.slice(0, -1) : kept;
 }
 
 /** The path of the innermost node containing `offset`, for errors that yaml reports by offset only. */

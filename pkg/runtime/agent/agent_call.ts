@@ -7,7 +7,30 @@
 
 import type { AgentFailure } from "./agent_failure.ts";
 
-export type ProviderName = "openai" | "anthropic" | "google" | "groq" | "ollama" | "openai-compatible";
+export type ProviderName =
+  | "openai"
+  | "anthropic"
+  | "google"
+  | "groq"
+  | "ollama"
+  | "openai-compatible"
+  | "mock";
+
+/** One scripted reply of the `mock` provider: exactly one of `text`, `output` or `tool_calls`. */
+export interface MockReply {
+  text?: string;
+  /** Sent as JSON text; an action's output schema checks it like any model's reply. */
+  output?: unknown;
+  /** Tools the model asks for; they run in the sandbox like any model's tool calls. */
+  tool_calls?: { tool: string; input?: unknown }[];
+  /** Tokens reported for this reply; default one per 4 characters of prompt and of reply. */
+  usage?: { input_tokens?: number; output_tokens?: number };
+}
+
+/** The `mock` field of a model: replies per action (`<agent>.<action>`, `<action>` or `default`). */
+export interface MockScript {
+  replies?: Record<string, MockReply[]>;
+}
 
 /** A resolved model config (CONFIG.md `models` or an agent's inline config), templates already rendered. */
 export interface ModelSpec {
@@ -21,6 +44,8 @@ export interface ModelSpec {
   max_tokens?: number;
   /** Bound on ONE model request (not the whole call, not tool runs); default {@link DEFAULT_MODEL_TIMEOUT_MS}. */
   timeout_ms?: number;
+  /** The script of the `mock` provider (mock_model.ts); only with `provider: mock`. */
+  mock?: MockScript;
 }
 
 /** One model request may take this long when the spec does not say. */

@@ -109,7 +109,10 @@ function openSession(call: AgentCall, label: string, usage: UsageMeter): Session
       field: "max_steps",
     });
   }
-  const { model, providerOptions } = resolveModel(call.model);
+  const { model, providerOptions } = resolveModel(call.model, {
+    agentId: call.agentId,
+    actionId: call.actionId,
+  });
   return {
     call,
     label,

@@ -33,6 +33,8 @@ export {
   type AgentToolSpec,
   DEFAULT_MAX_STEPS,
   DEFAULT_MODEL_TIMEOUT_MS,
+  type MockReply,
+  type MockScript,
   type ModelSpec,
   type ProviderName,
   type TokenUsage,

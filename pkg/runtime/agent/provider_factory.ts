@@ -16,7 +16,8 @@ import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import type { JSONValue, LanguageModel } from "ai";
 import { createOllama } from "ollama-ai-provider-v2";
 import type { ModelSpec, ProviderName } from "./agent_call.ts";
-import { configInvalid, errorMessage } from "./agent_failure.ts";
+import { AgentFailure, configInvalid, errorMessage } from "./agent_failure.ts";
+import { createMockModel, type MockScope } from "./mock_model.ts";
 
 /** Provider options, keyed by provider, sent with every request (the shape of `generateText`'s `providerOptions`). */
 export type ProviderOptions = Record<string, Record<string, JSONValue>>;
@@ -33,7 +34,7 @@ export interface ResolvedModel {
  */
 const NON_STRICT_SCHEMA = { strictJsonSchema: false };
 
-const PROVIDERS: Record<ProviderName, (spec: ModelSpec) => ResolvedModel> = {
+const PROVIDERS: Record<ProviderName, (spec: ModelSpec, scope: MockScope) => ResolvedModel> = {
   openai: (spec) => ({
     model: createOpenAI({ apiKey: spec.api_key, baseURL: spec.base_url }).chat(spec.model),
     providerOptions: { openai: NON_STRICT_SCHEMA },
@@ -69,14 +70,19 @@ const PROVIDERS: Record<ProviderName, (spec: ModelSpec) => ResolvedModel> = {
     })(spec.model),
     providerOptions: {},
   }),
+  mock: (spec, scope) => ({ model: createMockModel(spec.model, spec.mock, scope), providerOptions: {} }),
 };
 
-/** Checks `spec` and builds its model. Throws `agent_config_invalid` naming the field at fault. */
-export function resolveModel(spec: ModelSpec): ResolvedModel {
+/**
+ * Checks `spec` and builds its model. Throws `agent_config_invalid` naming the field at fault. `scope` (the
+ * agent action) picks the script of a `mock` model; other providers ignore it.
+ */
+export function resolveModel(spec: ModelSpec, scope: MockScope = { agentId: "agent" }): ResolvedModel {
   checkModelSpec(spec);
   try {
-    return PROVIDERS[spec.provider](spec);
+    return PROVIDERS[spec.provider](spec, scope);
   } catch (error) {
+    if (error instanceof AgentFailure) throw error;
     throw configInvalid(`Cannot create the ${spec.provider} model '${spec.model}': ${errorMessage(error)}`, {
       field: "model",
     }, error);
@@ -93,6 +99,11 @@ function checkModelSpec(spec: ModelSpec): void {
   }
   if (typeof spec.model !== "string" || spec.model.trim() === "") {
     throw configInvalid(`Cannot create a ${spec.provider} model as 'model' is empty`, { field: "model" });
+  }
+  if (spec.mock !== undefined && spec.provider !== "mock") {
+    throw configInvalid(`Cannot create a ${spec.provider} model as 'mock' is only for provider mock`, {
+      field: "mock",
+    });
   }
   if (spec.provider === "openai-compatible" && !spec.base_url) {
     throw configInvalid("Cannot create an openai-compatible model as 'base_url' is missing", {

@@ -1,0 +1,57 @@
+/** The lines of `compozy run --wait` and the dev live view: one per step, each error in full once. */
+
+import assert from "node:assert/strict";
+import { EventLines, type EventView } from "./event_line.ts";
+import { paintFor } from "./terminal.ts";
+
+const plain = paintFor({ isTerminal: () => false });
+const workflow = { id: "weather", execId: "0190aaaa-bbbb-7ccc-8ddd-eeeeffff0001" };
+const task = { id: "get-weather", execId: "0190aaaa-bbbb-7ccc-8ddd-eeeeffff0002" };
+const error = { code: "tool_threw", message: "weather service unreachable" };
+
+function at(seconds: number, type: string, data: Record<string, unknown>): EventView {
+  return {
+    type,
+    time: new Date(Date.UTC(2026, 0, 1, 10, 0, seconds)).toISOString(),
+    data: { workflow, ...data },
+  };
+}
+
+Deno.test("event lines", async (t) => {
+  await t.step("a tool step gets its own line, not a second task line", () => {
+    const lines = new EventLines(plain);
+    const out = [
+      at(0, "task.started", { task }),
+      at(0, "tool.started", { task, tool: { id: "weather_tool" } }),
+      at(1, "tool.success", { task, tool: { id: "weather_tool" }, durationMs: "12" }),
+      at(1, "task.success", { task }),
+    ].map((e) => lines.format(e)).filter(Boolean);
+    assert.deepEqual(out, [
+      "10:00:01.000 weather …ffff0001     ↳ tool weather_tool ✓ in 12ms",
+      "10:00:01.000 weather …ffff0001   get-weather      ✓ in 1.00s",
+    ]);
+  });
+
+  await t.step("an error is printed in full once; later lines name its code", () => {
+    const lines = new EventLines(plain);
+    const out = [
+      at(0, "workflow.started", {}),
+      at(1, "tool.failed", { task, tool: { id: "weather_tool" }, error }),
+      at(1, "task.failed", { task, error }),
+      at(2, "workflow.failed", { error }),
+    ].map((e) => lines.format(e)).filter(Boolean) as string[];
+    assert.equal(out.length, 4);
+    assert.equal(out.filter((line) => line.includes("weather service unreachable")).length, 1);
+    assert.match(out[1], /↳ tool weather_tool ✗ tool_threw: weather service unreachable/);
+    assert.match(out[2], /get-weather +✗ tool_threw \(above\)/);
+    assert.match(out[3], /✗ FAILED in 2\.00s: tool_threw \(above\)/);
+    assert.equal(lines.hasShown(error.message), true);
+  });
+
+  await t.step("an agent's line shows its token usage", () => {
+    const line = new EventLines(plain).format(
+      at(3, "agent.success", { task, agent: { id: "forecaster" }, usage: { totalTokens: "57" } }),
+    );
+    assert.match(line!, /↳ agent forecaster ✓ \(57 tokens\)$/);
+  });
+});

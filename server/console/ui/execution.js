@@ -1,0 +1,386 @@
+/**
+ * One execution: its state, live over SSE while it runs; the timeline, the workflow graph, the raw history and
+ * the logs; the selected task's input, output, error, logs and agent details; why it waits; and the actions
+ * (signal, pause, resume, cancel, re-run).
+ */
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api, followEvents, TERMINAL } from "./api.js";
+import { Actions } from "./actions.js";
+import {
+  decodeJsonBytes,
+  durationOf,
+  ErrorBox,
+  formatDuration,
+  formatTime,
+  JsonView,
+  Status,
+  ui,
+  useTick,
+} from "./common.js";
+import { Graph } from "./graph.js";
+import { taskSpans, Timeline } from "./timeline.js";
+
+/** Every task definition of a workflow by the id executions give it (`parent/child` for nested ones). */
+function taskDefinitions(workflow) {
+  const out = new Map();
+  const walk = (tasks, prefix) => {
+    for (const t of tasks ?? []) {
+      const path = `${prefix}${t.id}`;
+      out.set(path, t);
+      walk(t.tasks, `${path}/`);
+      if (t.task && typeof t.task === "object") walk([t.task], `${path}/`);
+    }
+  };
+  walk(workflow?.tasks, "");
+  return out;
+}
+
+/** One sentence: what a waiting task waits for, until when, and where a timeout leads. */
+function waitReason(task, def, wait, now) {
+  const deadline = wait?.deadline ? new Date(wait.deadline).toISOString() : null;
+  const remaining = deadline ? ` (in ${formatDuration(Date.parse(deadline) - now)})` : "";
+  if (!task.waiting_for) {
+    if (deadline) return ui`sleeps on a timer until ${formatTime(deadline)}${remaining}.`;
+    return def.duration ? ui`sleeps for ${def.duration}.` : "sleeps.";
+  }
+  const condition = def.condition ? ui` with the condition <code>${def.condition}</code>` : null;
+  const timeout = deadline
+    ? ui`; it times out at ${formatTime(deadline)}${remaining}${
+      def.on_timeout ? ui`, then goes to <code>${def.on_timeout}</code>` : null
+    }`
+    : def.timeout
+    ? `; timeout ${def.timeout}`
+    : null;
+  return ui`waits for the signal <code>${task.waiting_for}</code>${condition}${timeout}.`;
+}
+
+export function ExecutionPage({ execId }) {
+  const [state, setState] = useState(null);
+  const [events, setEvents] = useState([]);
+  const [logs, setLogs] = useState(null);
+  const [workflow, setWorkflow] = useState(null);
+  const [agents, setAgents] = useState([]);
+  const [children, setChildren] = useState([]);
+  const [error, setError] = useState(null);
+  const [selected, setSelected] = useState(null);
+  const [tab, setTab] = useState("timeline");
+  const reload = useRef(() => {});
+  const live = state && !TERMINAL.has(state.status);
+  useTick(500, !!live);
+
+  useEffect(() => {
+    setState(null);
+    setError(null);
+    setSelected(null);
+    const controller = new AbortController();
+    const signal = controller.signal;
+    const ignoreAbort = (e) => {
+      if (e.name !== "AbortError") throw e;
+    };
+    const loadState = () =>
+      api(`/api/executions/${encodeURIComponent(execId)}`, { signal }).then((s) => {
+        setState(s);
+        return s;
+      });
+    const loadRest = () => {
+      api(`/api/executions/${encodeURIComponent(execId)}/events`, { signal }).then((r) => setEvents(r.events))
+        .catch(ignoreAbort).catch(() => {});
+      api(`/api/logs?exec_id=${encodeURIComponent(execId)}`, { signal }).then(
+        (r) => setLogs(r.items),
+        (e) => e.name !== "AbortError" && setLogs(e),
+      );
+      // Sub-workflows name their parent in their state; the newest executions are where they are.
+      api("/api/executions?limit=200", { signal }).then(
+        (p) => setChildren(p.items.filter((e) => e.parent?.exec_id === execId)),
+        () => {},
+      );
+    };
+    let pending;
+    reload.current = () => {
+      clearTimeout(pending);
+      pending = setTimeout(() => {
+        loadState().catch(ignoreAbort).catch(setError);
+        loadRest();
+      }, 120);
+    };
+    let stop = () => {};
+    loadState().then((s) => {
+      api(`/api/workflows/${encodeURIComponent(s.workflow_id)}`, { signal }).then(setWorkflow, () => {});
+      api(`/api/agents?workflow_id=${encodeURIComponent(s.workflow_id)}`, { signal }).then(
+        (r) => setAgents(r.items),
+        () => {},
+      );
+      loadRest();
+      if (!TERMINAL.has(s.status)) {
+        stop = followEvents(execId, (event) => {
+          setEvents((all) => all.some((e) => e.seq === event.seq) ? all : [...all, event]);
+          reload.current();
+        }, () => reload.current());
+      }
+    }).catch(ignoreAbort).catch(setError);
+    return () => {
+      clearTimeout(pending);
+      controller.abort();
+      stop();
+    };
+  }, [execId]);
+
+  if (error) {
+    return ui`
+      <section>
+        <h1>Execution <span class="mono">${execId}</span></h1>
+        <${ErrorBox}
+          error=${error}
+          context=${
+      error.status === 404 ? "There is no execution with this id" : "Cannot load this execution"
+    }
+        />
+        <p><a href="#/executions">← Back to the executions</a></p>
+      </section>
+    `;
+  }
+  if (!state) return ui`<p class="muted">Loading…</p>`;
+
+  const now = Date.now();
+  const defs = taskDefinitions(workflow);
+  const task = state.tasks.find((t) => t.exec_id === selected);
+  const waiting = state.tasks.filter((t) => t.status === "WAITING");
+  const spans = taskSpans(events);
+
+  return ui`<section class="execution">
+    <header class="exec-head">
+      <h1><${Status} status=${state.status} /> ${state.workflow_id}</h1>
+      <div class="mono small" id="exec-id">${state.exec_id}</div>
+      <dl class="facts">
+        <div><dt>Started</dt><dd>${formatTime(state.started_at)}</dd></div>
+        <div><dt>Ended</dt><dd>${formatTime(state.ended_at)}</dd></div>
+        <div><dt>Duration</dt><dd>${
+    formatDuration(durationOf(state.started_at, state.ended_at, now))
+  }</dd></div>
+        ${
+    state.parent
+      ? ui`
+        <div>
+          <dt>Parent</dt>
+          <dd><a class="mono" href=${`#/executions/${state.parent.exec_id}`}>${state.parent.exec_id}</a></dd>
+        </div>
+      `
+      : null
+  }
+        ${
+    state.rerun_of
+      ? ui`
+        <div>
+          <dt>Re-run of</dt>
+          <dd><a class="mono" href=${`#/executions/${state.rerun_of}`}>${state.rerun_of}</a></dd>
+        </div>
+      `
+      : null
+  }
+        ${
+    children.length
+      ? ui`
+        <div>
+          <dt>Sub-workflows</dt>
+          <dd>${
+        children.map((c) =>
+          ui`<div><a class="mono" href=${`#/executions/${c.exec_id}`}>${c.workflow_id} · ${c.exec_id}</a> <${Status}
+            status=${c.status}
+          /></div>`
+        )
+      }</dd>
+        </div>
+      `
+      : null
+  }
+      </dl>
+    </header>
+
+    ${
+    waiting.length
+      ? ui`<section class="why-wait" aria-label="Why it waits"><h2>Why it waits</h2>${
+        waiting.map((t) => {
+          const def = defs.get(t.task_id) ?? {};
+          const wait = spans.get(t.exec_id)?.wait;
+          return ui`<div class="wait-item" data-task=${t.task_id}><strong>${t.task_id}</strong> ${
+            waitReason(t, def, wait, now)
+          }</div>`;
+        })
+      }</section>`
+      : null
+  }
+
+    <${Actions} state=${state} onDone=${() => reload.current()} />
+
+    ${
+    state.error
+      ? ui`<${ErrorBox} error=${{
+        message: state.error.message,
+        code: state.error.code,
+      }} context="The execution failed" />`
+      : null
+  }
+    <div class="io">
+      <details open><summary>Input</summary><${JsonView} value=${state.input} /></details>
+      <details open id="exec-output"><summary>Output</summary><${JsonView} value=${state.output} /></details>
+    </div>
+
+    <nav class="tabs" role="tablist">
+      ${
+    [["timeline", "Timeline"], ["graph", "Graph"], ["events", `Events (${events.length})`], ["logs", "Logs"]]
+      .map((
+        [id, label],
+      ) =>
+        ui`<button role="tab" aria-selected=${tab === id} class=${tab === id ? "active" : ""} onClick=${() =>
+          setTab(id)}>${label}</button>`
+      )
+  }
+    </nav>
+    <div class="tab-body">
+      ${
+    tab === "timeline"
+      ? ui`<${Timeline} state=${state} events=${events} selected=${selected} onSelect=${setSelected} now=${now} />`
+      : null
+  }
+      ${tab === "graph" ? ui`<${Graph} workflow=${workflow} state=${state} onSelect=${setSelected} />` : null}
+      ${tab === "events" ? ui`<${EventList} events=${events} />` : null}
+      ${tab === "logs" ? ui`<${LogList} logs=${logs} />` : null}
+    </div>
+    ${
+    task
+      ? ui`
+        <${TaskPanel}
+          task=${task}
+          def=${defs.get(task.task_id)}
+          agents=${agents}
+          events=${events.filter((e) => e.data?.task?.execId === task.exec_id)}
+          logs=${Array.isArray(logs) ? logs.filter((l) => l.task_id === task.task_id) : []}
+          onClose=${() => setSelected(null)}
+        />
+      `
+      : ui`
+        <p
+          class="muted small">Select a task in the timeline or the graph to see its input, output, error and logs.</p>
+      `
+  }
+  </section>`;
+}
+
+function TaskPanel({ task, def, agents, events, logs, onClose }) {
+  const started = events.filter((e) => e.type === "task.started");
+  const input = started.length ? decodeJsonBytes(started[started.length - 1].data.inputJson) : undefined;
+  const agentId = /agent\(id=([^,)]+)/.exec(def?.use ?? "")?.[1];
+  const agent = agentId ? agents.find((a) => a.id === agentId) : undefined;
+  const calls = events.filter((e) => e.type.startsWith("tool.") || e.type.startsWith("agent."));
+  return ui`<aside class="task-panel" aria-label=${`Task ${task.task_id}`} id="task-panel">
+    <header>
+      <h2><${Status} status=${task.status} /> ${task.task_id}</h2>
+      <button class="plain" onClick=${onClose} aria-label="Close the task">✕</button>
+    </header>
+    <dl class="facts">
+      <div><dt>Attempts</dt><dd>${task.attempts}</dd></div>
+      <div><dt>Started</dt><dd>${formatTime(task.started_at)}</dd></div>
+      <div><dt>Duration</dt><dd>${formatDuration(durationOf(task.started_at, task.ended_at))}</dd></div>
+      ${
+    task.waiting_for
+      ? ui`
+        <div>
+          <dt>Waits for</dt>
+          <dd><code>${task.waiting_for}</code></dd>
+        </div>
+      `
+      : null
+  }
+      ${
+    agent
+      ? ui`
+        <div>
+          <dt>Model</dt>
+          <dd>${JSON.stringify(agent.model)}</dd>
+        </div>
+      `
+      : null
+  }
+      ${
+    task.usage
+      ? ui`
+        <div>
+          <dt>Tokens</dt>
+          <dd>${task.usage.input_tokens} in · ${task.usage.output_tokens} out · ${task.usage.total_tokens} total</dd>
+        </div>
+      `
+      : null
+  }
+    </dl>
+    ${
+    input !== undefined
+      ? ui`
+        <details open>
+          <summary>Input</summary>
+          <${JsonView} value=${input} />
+        </details>
+      `
+      : ui`
+        <details open class="task-input">
+          <summary>Input, as declared (<code>with</code>; the engine does not record it rendered)</summary>
+          <${JsonView}
+            value=${def?.with ?? null}
+          />
+        </details>
+      `
+  }
+    <details open class="task-output"><summary>Output</summary><${JsonView} value=${task.output} /></details>
+    ${
+    task.error
+      ? ui`
+        <details open>
+          <summary>Error</summary>
+          <${JsonView} value=${task.error} />
+        </details>
+      `
+      : null
+  }
+    ${
+    calls.length
+      ? ui`
+        <details open>
+          <summary>Agent and tool calls (${calls.length})</summary>
+          <${EventList} events=${calls} />
+        </details>
+      `
+      : null
+  }
+    <details open><summary>Logs (${logs.length})</summary><${LogList} logs=${logs} /></details>
+  </aside>`;
+}
+
+function EventList({ events }) {
+  if (!events.length) return ui`<p class="muted">No events.</p>`;
+  return ui`<ol class="events" id="events">${
+    events.map((e) =>
+      ui`
+        <li>
+          <details>
+            <summary><span class="mono small">#${e.seq}</span> <code>${e.type}</code> <span class="muted small">${
+        formatTime(e.time)
+      }${e.data?.task?.id ? ` · ${e.data.task.id}` : ""}</span></summary>
+            <${JsonView} value=${e.data} open=${false} />
+          </details>
+        </li>
+      `
+    )
+  }</ol>`;
+}
+
+function LogList({ logs }) {
+  if (logs === null) return ui`<p class="muted">Loading…</p>`;
+  if (!Array.isArray(logs)) return ui`<${ErrorBox} error=${logs} context="Logs are not available" />`;
+  if (!logs.length) return ui`<p class="muted">No log records.</p>`;
+  return ui`<ol class="logs mono small">${
+    logs.map((l) =>
+      ui`<li class=${`log-${l.level}`}><span class="muted">${formatTime(l.time)}</span> <b>${l.level}</b> ${
+        l.task_id ? ui`<span class="muted">[${l.task_id}]</span> ` : null
+      }${l.message}</li>`
+    )
+  }</ol>`;
+}

@@ -13,6 +13,7 @@
  * @module
  */
 import { join } from "node:path";
+import { BUCKETS } from "./provision.ts";
 
 export const NATS_ROLES = ["engine", "api", "runtime"] as const;
 export type NatsRole = typeof NATS_ROLES[number];
@@ -41,6 +42,9 @@ export function inboxPrefix(role: NatsRole): string {
 /** Where JetStream and KV clients talk: needed by every role that reads or writes streams and buckets. */
 const JETSTREAM_CLIENT = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>"];
 
+/** Waiting for an execution's end is a core subscription on its state document's KV subject (end_watch.ts). */
+const END_WATCH = `$KV.${BUCKETS.workflowExecutions}.>`;
+
 /**
  * Each role's permissions, from the subjects of subjects.ts and what each role's code uses:
  * - engine: consumes and publishes every command and event, owns the KV buckets and provisions the streams
@@ -58,7 +62,7 @@ export function rolePermissions(role: NatsRole): RolePermissions {
     case "engine":
       return {
         publish: ["compozy.>", ...JETSTREAM_CLIENT],
-        subscribe: ["compozy.>", inbox],
+        subscribe: ["compozy.>", END_WATCH, inbox],
         respond: true,
       };
     case "api":
@@ -70,7 +74,7 @@ export function rolePermissions(role: NatsRole): RolePermissions {
           "compozy.dlq.>",
           ...JETSTREAM_CLIENT,
         ],
-        subscribe: ["compozy.*.*.evts.*.*", "compozy.*.*.logs.*.*", inbox],
+        subscribe: ["compozy.*.*.evts.*.*", "compozy.*.*.logs.*.*", END_WATCH, inbox],
         respond: false,
       };
     case "runtime":

@@ -19,6 +19,7 @@ import {
   STREAMS,
   subjectOf,
 } from "../../pkg/nats/mod.ts";
+import { DEFAULT_BUCKETS, DEFAULT_STREAMS } from "../../pkg/nats/provision.ts";
 import { findNatsServerBinary } from "../../pkg/nats/server.ts";
 import { startTestNats, type TestNats } from "../support/nats.ts";
 
@@ -197,7 +198,7 @@ Deno.test("bus against a real nats-server", async (t) => {
       const again = await provisionJetStream(nc);
       assert.deepEqual(again.created, []);
       assert.deepEqual(again.updated, []);
-      assert.equal(again.unchanged.length, 11);
+      assert.equal(again.unchanged.length, DEFAULT_STREAMS.length + DEFAULT_BUCKETS.length);
       const changed = await provisionJetStream(nc, { maxAgeMs: { [STREAMS.logs]: 3_600_000 } });
       assert.deepEqual(changed.updated, [STREAMS.logs]);
       const jsm = await jetstreamManager(nc);

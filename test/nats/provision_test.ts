@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { BUCKETS, connectNats, ProvisionError, provisionJetStream, STREAMS } from "../../pkg/nats/mod.ts";
+import { DEFAULT_BUCKETS, DEFAULT_STREAMS } from "../../pkg/nats/provision.ts";
 import { startTestNats } from "../support/nats.ts";
 import { startTestCluster } from "../support/nats_cluster.ts";
 
@@ -66,7 +67,7 @@ Deno.test({
     const nc = await connectNats(cluster.url);
     try {
       const first = await provisionJetStream(nc);
-      assert.equal(first.created.length, 11);
+      assert.equal(first.created.length, DEFAULT_STREAMS.length + DEFAULT_BUCKETS.length);
       const jsm = await jetstreamManager(nc);
       // The operator raises one stream and one bucket by hand.
       for (const name of [STREAMS.events, `KV_${BUCKETS.workflowExecutions}`]) {
@@ -85,7 +86,7 @@ Deno.test({
       assert.equal((await jsm.streams.info(`KV_${BUCKETS.workflowExecutions}`)).config.num_replicas, 3);
       // Configured R3 raises every other stream and bucket in place.
       const raised = await provisionJetStream(nc, { replicas: 3 });
-      assert.equal(raised.updated.length, 9);
+      assert.equal(raised.updated.length, DEFAULT_STREAMS.length + DEFAULT_BUCKETS.length - 2);
       assert.ok(raised.notes.some((n) => n === "stream LOGS: num_replicas 1 -> 3"));
       for await (const info of jsm.streams.list()) {
         assert.equal(info.config.num_replicas, 3, info.config.name);

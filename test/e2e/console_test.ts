@@ -178,13 +178,24 @@ Deno.test("web console in a real browser", async (t) => {
       await waitForText(page, "#ended-note", "has ended (CANCELED)");
     });
 
+    await t.step("a parent links to its sub-workflow and back", async () => {
+      const id = await startByApi("family", {});
+      await open(`#/executions/${id}`);
+      await waitForText(page, "h1 .status", "SUCCESS", 30_000);
+      await waitForText(page, ".facts", "Sub-workflows");
+      await page.click('.facts a[href^="#/executions/"]');
+      await waitForText(page, "h1", "greet");
+      await waitForText(page, ".facts", `Parent${id}`);
+      await shot("10-sub-workflow");
+    });
+
     await t.step(
       "an unknown execution id shows a clear message, from a link and from the search",
       async () => {
         await open("#/executions/0000-unknown");
         await waitForText(page, ".error-box", "There is no execution with this id");
         await waitForText(page, ".error-box", "Unknown execution '0000-unknown'");
-        await shot("10-unknown-execution");
+        await shot("11-unknown-execution");
         await open("#/executions");
         await fill(page, "#search", "no-such-id");
         await page.focus("#search");
@@ -200,12 +211,12 @@ Deno.test("web console in a real browser", async (t) => {
       const year = new Date().getUTCFullYear() + 1;
       const next = await page.$eval('[data-workflow="greet"] .triggers', (e) => e.textContent ?? "");
       assert.match(next, new RegExp(`next .*${String(year).slice(2)}`), next);
-      await shot("11-workflows");
+      await shot("12-workflows");
       await open("#/definitions");
-      await waitForText(page, '[data-tool="shout"]', "compozy.yaml:9");
+      await waitForText(page, '[data-tool="shout"]', "compozy.yaml:10");
       await waitForText(page, '[data-tool="shout"]', "5s");
       await waitForText(page, '[data-tool="greet"]', "workflows/greet.yaml:18");
-      await shot("12-definitions");
+      await shot("13-definitions");
     });
 
     await t.step("narrow window and dark mode", async () => {
@@ -217,7 +228,7 @@ Deno.test("web console in a real browser", async (t) => {
       assert.equal(background, "rgb(20, 22, 26)");
       const overflow = await page.evaluate("document.documentElement.scrollWidth - innerWidth") as number;
       assert.ok(overflow <= 0, `the page is ${overflow}px wider than a narrow window`);
-      await shot("13-narrow-dark");
+      await shot("14-narrow-dark");
     });
 
     await t.step("first render of the list (a figure printed, not a timed check)", async () => {
@@ -229,7 +240,7 @@ Deno.test("web console in a real browser", async (t) => {
       // performance.now() counts from the navigation's start: page, bundle, key check and list read.
       const ms = await page.evaluate("performance.now()") as number;
       console.log(`first render of the executions list: ${Math.round(ms)} ms`);
-      await shot("14-executions-list-dark");
+      await shot("15-executions-list-dark");
     });
 
     await t.step("the console makes no request to any host but its own", () => {

@@ -5,6 +5,16 @@ import htm from "htm";
 
 export const ui = htm.bind(h);
 
+/**
+ * For reads the page can do without (a filter's choices, a sub-workflow list): the failure goes to the
+ * browser console with what was being read, and the page shows what it has.
+ */
+export function warn(what) {
+  return (e) => {
+    if (e?.name !== "AbortError") console.warn(`Compozy console: cannot read ${what}: ${e?.message ?? e}`);
+  };
+}
+
 export function navigate(hash) {
   location.hash = hash;
 }

@@ -16,6 +16,7 @@ import {
   Status,
   ui,
   useTick,
+  warn,
 } from "./common.js";
 import { Graph } from "./graph.js";
 import { taskSpans, Timeline } from "./timeline.js";
@@ -57,6 +58,7 @@ function waitReason(task, def, wait, now) {
 export function ExecutionPage({ execId }) {
   const [state, setState] = useState(null);
   const [events, setEvents] = useState([]);
+  const [eventsError, setEventsError] = useState(null);
   const [logs, setLogs] = useState(null);
   const [workflow, setWorkflow] = useState(null);
   const [agents, setAgents] = useState([]);
@@ -83,8 +85,10 @@ export function ExecutionPage({ execId }) {
         return s;
       });
     const loadRest = () => {
-      api(`/api/executions/${encodeURIComponent(execId)}/events`, { signal }).then((r) => setEvents(r.events))
-        .catch(ignoreAbort).catch(() => {});
+      api(`/api/executions/${encodeURIComponent(execId)}/events`, { signal }).then(
+        (r) => setEvents(r.events),
+        (e) => e.name !== "AbortError" && setEventsError(e),
+      );
       api(`/api/logs?exec_id=${encodeURIComponent(execId)}`, { signal }).then(
         (r) => setLogs(r.items),
         (e) => e.name !== "AbortError" && setLogs(e),
@@ -92,7 +96,7 @@ export function ExecutionPage({ execId }) {
       // Sub-workflows name their parent in their state; the newest executions are where they are.
       api("/api/executions?limit=200", { signal }).then(
         (p) => setChildren(p.items.filter((e) => e.parent?.exec_id === execId)),
-        () => {},
+        warn("the sub-workflows"),
       );
     };
     let pending;
@@ -105,10 +109,13 @@ export function ExecutionPage({ execId }) {
     };
     let stop = () => {};
     loadState().then((s) => {
-      api(`/api/workflows/${encodeURIComponent(s.workflow_id)}`, { signal }).then(setWorkflow, () => {});
+      api(`/api/workflows/${encodeURIComponent(s.workflow_id)}`, { signal }).then(
+        setWorkflow,
+        warn("the workflow's definition"),
+      );
       api(`/api/agents?workflow_id=${encodeURIComponent(s.workflow_id)}`, { signal }).then(
         (r) => setAgents(r.items),
-        () => {},
+        warn("the agents"),
       );
       loadRest();
       if (!TERMINAL.has(s.status)) {
@@ -243,7 +250,11 @@ export function ExecutionPage({ execId }) {
       : null
   }
       ${tab === "graph" ? ui`<${Graph} workflow=${workflow} state=${state} onSelect=${setSelected} />` : null}
-      ${tab === "events" ? ui`<${EventList} events=${events} />` : null}
+      ${
+    tab === "events"
+      ? ui`<${ErrorBox} error=${eventsError} context="Cannot read the event history" /><${EventList} events=${events} />`
+      : null
+  }
       ${tab === "logs" ? ui`<${LogList} logs=${logs} />` : null}
     </div>
     ${

@@ -5,7 +5,17 @@
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, followEvents, TERMINAL } from "./api.js";
-import { durationOf, ErrorBox, formatDuration, formatTime, navigate, Status, ui, useTick } from "./common.js";
+import {
+  durationOf,
+  ErrorBox,
+  formatDuration,
+  formatTime,
+  navigate,
+  Status,
+  ui,
+  useTick,
+  warn,
+} from "./common.js";
 
 const STATUSES = ["RUNNING", "WAITING", "PAUSED", "SUCCESS", "FAILED", "TIMED_OUT", "CANCELED"];
 const SINCE = { "": "any time", "15m": "last 15 minutes", "1h": "last hour", "24h": "last 24 hours" };
@@ -39,7 +49,7 @@ export function ExecutionsPage({ query }) {
   };
 
   useEffect(() => {
-    api("/api/workflows").then((r) => setWorkflows(r.items), () => {});
+    api("/api/workflows").then((r) => setWorkflows(r.items), warn("the workflows"));
   }, []);
 
   useEffect(() => {

@@ -106,8 +106,8 @@ function App() {
     )
   }
           </nav>
-        <span class="muted small">${version ? `v${version.version}` : ""}${
-    apiKey() ? " · key set" : ""
+        <span class="muted small">${
+    [version && `v${version.version}`, apiKey() && "key set"].filter(Boolean).join(" · ")
   }</span>
       </header>
       <main id="main">${

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import type { Page } from "puppeteer-core";
+import { startMockOpenAI } from "../support/mock_llm/mod.ts";
 import { fill, launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
 import { startDev } from "./support/dev_server.ts";
 
@@ -16,7 +17,13 @@ const KEY = "console-test-key";
 Deno.test("web console in a real browser", async (t) => {
   const shots = await Deno.makeTempDir({ prefix: "compozy-console-shots-" });
   console.log(`screenshots in ${shots}`);
-  const dev = await startDev({ fixture: FIXTURE, env: { COMPOZY_API_KEY: KEY } });
+  // The agent of the `advise` workflow talks to a scripted OpenAI-compatible server on loopback.
+  await using llm = startMockOpenAI();
+  llm.enqueue(
+    { type: "tool_calls", calls: [{ name: "weather_tool", arguments: { city: "Lisbon" } }] },
+    { type: "json", value: { advice: "Light jacket" }, usage: { inputTokens: 40, outputTokens: 6 } },
+  );
+  const dev = await startDev({ fixture: FIXTURE, env: { COMPOZY_API_KEY: KEY, MOCK_LLM_URL: llm.baseUrl } });
   const browser = await launchBrowser();
   const { page, requests, errors } = await recordedPage(browser);
   const shot = (name: string, target: Page = page) =>
@@ -178,6 +185,27 @@ Deno.test("web console in a real browser", async (t) => {
       await waitForText(page, "#ended-note", "has ended (CANCELED)");
     });
 
+    await t.step("an agent task shows its model, token usage and tool calls", async () => {
+      const id = await startByApi("advise", { city: "Lisbon" });
+      await open(`#/executions/${id}`);
+      await waitForText(page, "h1 .status", "SUCCESS", 30_000);
+      await waitForText(page, "#exec-output", '"Light jacket"');
+      await page.click('.tl-row[data-task="advise"]');
+      await waitForText(page, "#agent-model", "openai-compatible/test-model");
+      const state = await (await dev.fetch(`/api/executions/${id}`, { headers: auth })).json();
+      const usage = state.tasks[0].usage;
+      assert.ok(usage.output_tokens >= 6, JSON.stringify(usage));
+      await waitForText(
+        page,
+        "#task-panel",
+        `${usage.input_tokens} in · ${usage.output_tokens} out · ${usage.total_tokens} total`,
+      );
+      // A tool call and the structured answer: two steps of the loop.
+      await waitForText(page, "#agent-steps", "2");
+      await waitForText(page, "#task-panel .events", "agent.success");
+      await shot("10-agent");
+    });
+
     await t.step("a parent links to its sub-workflow and back", async () => {
       const id = await startByApi("family", {});
       await open(`#/executions/${id}`);
@@ -213,9 +241,11 @@ Deno.test("web console in a real browser", async (t) => {
       assert.match(next, new RegExp(`next .*${String(year).slice(2)}`), next);
       await shot("12-workflows");
       await open("#/definitions");
-      await waitForText(page, '[data-tool="shout"]', "compozy.yaml:10");
+      await waitForText(page, '[data-tool="shout"]', "compozy.yaml:11");
       await waitForText(page, '[data-tool="shout"]', "5s");
       await waitForText(page, '[data-tool="greet"]', "workflows/greet.yaml:18");
+      await waitForText(page, '[data-agent="forecaster"]', "workflows/advise.yaml:14");
+      await waitForText(page, '[data-agent="forecaster"]', "openai-compatible/test-model");
       await shot("13-definitions");
     });
 

@@ -20,13 +20,12 @@ const event = (type: string, s: number, data: Record<string, unknown>) => ({
 });
 
 Deno.test("timeline spans: attempts, retry backoffs and waits from the history", () => {
-  const payload = btoa(JSON.stringify({ ok: true }));
   const spans = taskSpans([
     event("task.started", 1, { attempt: 1 }),
     event("task.retry_scheduled", 2, { nextAttempt: 2, delayMs: "3000", error: { message: "flaky" } }),
     event("task.started", 5, { attempt: 2 }),
     event("task.waiting_started", 6, { signalId: "approve", deadlineUnixMs: String(Date.parse(at(60))) }),
-    event("task.waiting_ended", 9, { payloadJson: payload }),
+    event("task.waiting_ended", 9, { payload: { ok: true } }),
     { seq: 10, subject: "", type: "workflow.success", time: at(10), data: {} },
   ]);
   const s = spans.get("t1");

@@ -7,12 +7,12 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, followEvents, TERMINAL } from "./api.js";
 import { Actions } from "./actions.js";
 import {
-  decodeJsonBytes,
   durationOf,
   ErrorBox,
   formatDuration,
   formatTime,
   JsonView,
+  modelName,
   Status,
   ui,
   useTick,
@@ -279,10 +279,12 @@ export function ExecutionPage({ execId }) {
 
 function TaskPanel({ task, def, agents, events, logs, onClose }) {
   const started = events.filter((e) => e.type === "task.started");
-  const input = started.length ? decodeJsonBytes(started[started.length - 1].data.inputJson) : undefined;
+  // The history shows byte fields as JSON (`input`, `output`, `payload`); a task's start carries no input today.
+  const input = started.length ? started[started.length - 1].data.input : undefined;
   const agentId = /agent\(id=([^,)]+)/.exec(def?.use ?? "")?.[1];
   const agent = agentId ? agents.find((a) => a.id === agentId) : undefined;
   const calls = events.filter((e) => e.type.startsWith("tool.") || e.type.startsWith("agent."));
+  const agentSteps = calls.findLast((e) => e.type === "agent.success")?.data?.steps;
   return ui`<aside class="task-panel" aria-label=${`Task ${task.task_id}`} id="task-panel">
     <header>
       <h2><${Status} status=${task.status} /> ${task.task_id}</h2>
@@ -292,6 +294,7 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
       <div><dt>Attempts</dt><dd>${task.attempts}</dd></div>
       <div><dt>Started</dt><dd>${formatTime(task.started_at)}</dd></div>
       <div><dt>Duration</dt><dd>${formatDuration(durationOf(task.started_at, task.ended_at))}</dd></div>
+      ${agentSteps ? ui`<div><dt>Loop steps</dt><dd id="agent-steps">${agentSteps}</dd></div>` : null}
       ${
     task.waiting_for
       ? ui`
@@ -307,7 +310,7 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
       ? ui`
         <div>
           <dt>Model</dt>
-          <dd>${JSON.stringify(agent.model)}</dd>
+          <dd id="agent-model">${modelName(agent)}</dd>
         </div>
       `
       : null
@@ -355,7 +358,7 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
     calls.length
       ? ui`
         <details open>
-          <summary>Agent and tool calls (${calls.length})</summary>
+          <summary>Agent and tool events (${calls.length})</summary>
           <${EventList} events=${calls} />
         </details>
       `

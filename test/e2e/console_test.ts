@@ -249,6 +249,17 @@ Deno.test("web console in a real browser", async (t) => {
       await shot("13-definitions");
     });
 
+    await t.step("keyboard: / focuses the id search, Enter opens the execution", async () => {
+      await open("#/executions");
+      await page.waitForSelector(`tr[data-exec="${greetId}"]`);
+      await page.keyboard.press("/");
+      assert.equal(await page.evaluate("document.activeElement.id"), "search");
+      await page.keyboard.type(greetId);
+      await page.keyboard.press("Enter");
+      await page.waitForFunction(`location.hash === "#/executions/${greetId}"`);
+      await waitForText(page, "#exec-id", greetId);
+    });
+
     await t.step("narrow window and dark mode", async () => {
       await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
       await page.setViewport({ width: 420, height: 800 });

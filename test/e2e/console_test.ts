@@ -260,6 +260,30 @@ Deno.test("web console in a real browser", async (t) => {
       await waitForText(page, "#exec-id", greetId);
     });
 
+    await t.step("filters and paging", async () => {
+      await open("#/executions?status=CANCELED");
+      await page.waitForSelector('tr[data-status="CANCELED"]');
+      const statuses = await page.$$eval(
+        "tr[data-exec]",
+        (els) => els.map((e) => e.getAttribute("data-status")),
+      );
+      assert.deepEqual([...new Set(statuses)], ["CANCELED"]);
+      await page.select('select[name="workflow"]', "greet");
+      await waitForText(page, "#executions", "No executions match these filters");
+      const all = await (await dev.fetch("/api/executions?limit=500", { headers: auth })).json();
+      const ids = all.items.map((e: { exec_id: string }) => e.exec_id);
+      await open("#/executions?limit=2");
+      await page.waitForSelector(`tr[data-exec="${ids[1]}"]`);
+      const rows = () => page.$$eval("tr[data-exec]", (els) => els.map((e) => e.getAttribute("data-exec")));
+      assert.deepEqual(await rows(), ids.slice(0, 2));
+      await page.click("#older");
+      await page.waitForSelector(`tr[data-exec="${ids[3]}"]`);
+      assert.deepEqual(await rows(), ids.slice(2, 4));
+      await page.click("#newer");
+      await page.waitForSelector(`tr[data-exec="${ids[0]}"]`);
+      assert.deepEqual(await rows(), ids.slice(0, 2));
+    });
+
     await t.step("narrow window and dark mode", async () => {
       await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
       await page.setViewport({ width: 420, height: 800 });

@@ -24,6 +24,12 @@ const MAX_STREAMS = 4;
 const REFRESH_MS = 3000;
 const PAGE_SIZE = 25;
 
+/** `?limit=` of the page's URL (the API takes 1 to 500), else the default. */
+function pageSize(query) {
+  const n = Number(query.get("limit"));
+  return Number.isInteger(n) && n >= 1 && n <= 500 ? n : PAGE_SIZE;
+}
+
 export function ExecutionsPage({ query }) {
   const [workflows, setWorkflows] = useState([]);
   const [page, setPage] = useState(null);
@@ -37,6 +43,7 @@ export function ExecutionsPage({ query }) {
     since: query.get("since") ?? "",
   };
   const cursor = cursors[cursors.length - 1];
+  const limit = pageSize(query);
   const reload = useRef(() => {});
   useTick(1000, !!page?.items.some((e) => !TERMINAL.has(e.status)));
 
@@ -55,7 +62,7 @@ export function ExecutionsPage({ query }) {
   useEffect(() => {
     const controller = new AbortController();
     const load = () => {
-      const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+      const params = new URLSearchParams({ limit: String(limit) });
       if (filters.workflow) params.set("workflow_id", filters.workflow);
       if (filters.status) params.set("status", filters.status);
       if (cursor) params.set("cursor", cursor);
@@ -72,7 +79,7 @@ export function ExecutionsPage({ query }) {
       controller.abort();
       clearInterval(timer);
     };
-  }, [filters.workflow, filters.status, cursor]);
+  }, [filters.workflow, filters.status, cursor, limit]);
 
   // Running executions on the page are followed live: each event re-reads the page (coalesced).
   const running = (page?.items ?? []).filter((e) => !TERMINAL.has(e.status)).slice(0, MAX_STREAMS)
@@ -184,9 +191,9 @@ export function ExecutionsPage({ query }) {
     `
   }
     <nav class="pager">
-      <button disabled=${cursors.length === 1} onClick=${() =>
+      <button id="newer" disabled=${cursors.length === 1} onClick=${() =>
     setCursors(cursors.slice(0, -1))}>← Newer</button>
-      <button disabled=${!page?.next_cursor} onClick=${() =>
+      <button id="older" disabled=${!page?.next_cursor} onClick=${() =>
     setCursors([...cursors, page.next_cursor])}>Older →</button>
     </nav>
   </section>`;

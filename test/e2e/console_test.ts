@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import type { Page } from "puppeteer-core";
+import { startMockOpenAI } from "../support/mock_llm/mod.ts";
 import { fill, launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
 import { startDev } from "./support/dev_server.ts";
 
@@ -16,7 +17,13 @@ const KEY = "console-test-key";
 Deno.test("web console in a real browser", async (t) => {
   const shots = await Deno.makeTempDir({ prefix: "compozy-console-shots-" });
   console.log(`screenshots in ${shots}`);
-  const dev = await startDev({ fixture: FIXTURE, env: { COMPOZY_API_KEY: KEY } });
+  // The agent of the `advise` workflow talks to a scripted OpenAI-compatible server on loopback.
+  await using llm = startMockOpenAI();
+  llm.enqueue(
+    { type: "tool_calls", calls: [{ name: "weather_tool", arguments: { city: "Lisbon" } }] },
+    { type: "json", value: { advice: "Light jacket" }, usage: { inputTokens: 40, outputTokens: 6 } },
+  );
+  const dev = await startDev({ fixture: FIXTURE, env: { COMPOZY_API_KEY: KEY, MOCK_LLM_URL: llm.baseUrl } });
   const browser = await launchBrowser();
   const { page, requests, errors } = await recordedPage(browser);
   const shot = (name: string, target: Page = page) =>
@@ -178,13 +185,45 @@ Deno.test("web console in a real browser", async (t) => {
       await waitForText(page, "#ended-note", "has ended (CANCELED)");
     });
 
+    await t.step("an agent task shows its model, token usage and tool calls", async () => {
+      const id = await startByApi("advise", { city: "Lisbon" });
+      await open(`#/executions/${id}`);
+      await waitForText(page, "h1 .status", "SUCCESS", 30_000);
+      await waitForText(page, "#exec-output", '"Light jacket"');
+      await page.click('.tl-row[data-task="advise"]');
+      await waitForText(page, "#agent-model", "openai-compatible/test-model");
+      const state = await (await dev.fetch(`/api/executions/${id}`, { headers: auth })).json();
+      const usage = state.tasks[0].usage;
+      assert.ok(usage.output_tokens >= 6, JSON.stringify(usage));
+      await waitForText(
+        page,
+        "#task-panel",
+        `${usage.input_tokens} in · ${usage.output_tokens} out · ${usage.total_tokens} total`,
+      );
+      // A tool call and the structured answer: two steps of the loop.
+      await waitForText(page, "#agent-steps", "2");
+      await waitForText(page, "#task-panel .events", "agent.success");
+      await shot("10-agent");
+    });
+
+    await t.step("a parent links to its sub-workflow and back", async () => {
+      const id = await startByApi("family", {});
+      await open(`#/executions/${id}`);
+      await waitForText(page, "h1 .status", "SUCCESS", 30_000);
+      await waitForText(page, ".facts", "Sub-workflows");
+      await page.click('.facts a[href^="#/executions/"]');
+      await waitForText(page, "h1", "greet");
+      await waitForText(page, ".facts", `Parent${id}`);
+      await shot("10-sub-workflow");
+    });
+
     await t.step(
       "an unknown execution id shows a clear message, from a link and from the search",
       async () => {
         await open("#/executions/0000-unknown");
         await waitForText(page, ".error-box", "There is no execution with this id");
         await waitForText(page, ".error-box", "Unknown execution '0000-unknown'");
-        await shot("10-unknown-execution");
+        await shot("11-unknown-execution");
         await open("#/executions");
         await fill(page, "#search", "no-such-id");
         await page.focus("#search");
@@ -200,12 +239,49 @@ Deno.test("web console in a real browser", async (t) => {
       const year = new Date().getUTCFullYear() + 1;
       const next = await page.$eval('[data-workflow="greet"] .triggers', (e) => e.textContent ?? "");
       assert.match(next, new RegExp(`next .*${String(year).slice(2)}`), next);
-      await shot("11-workflows");
+      await shot("12-workflows");
       await open("#/definitions");
-      await waitForText(page, '[data-tool="shout"]', "compozy.yaml:9");
+      await waitForText(page, '[data-tool="shout"]', "compozy.yaml:11");
       await waitForText(page, '[data-tool="shout"]', "5s");
       await waitForText(page, '[data-tool="greet"]', "workflows/greet.yaml:18");
-      await shot("12-definitions");
+      await waitForText(page, '[data-agent="forecaster"]', "workflows/advise.yaml:14");
+      await waitForText(page, '[data-agent="forecaster"]', "openai-compatible/test-model");
+      await shot("13-definitions");
+    });
+
+    await t.step("keyboard: / focuses the id search, Enter opens the execution", async () => {
+      await open("#/executions");
+      await page.waitForSelector(`tr[data-exec="${greetId}"]`);
+      await page.keyboard.press("/");
+      assert.equal(await page.evaluate("document.activeElement.id"), "search");
+      await page.keyboard.type(greetId);
+      await page.keyboard.press("Enter");
+      await page.waitForFunction(`location.hash === "#/executions/${greetId}"`);
+      await waitForText(page, "#exec-id", greetId);
+    });
+
+    await t.step("filters and paging", async () => {
+      await open("#/executions?status=CANCELED");
+      await page.waitForSelector('tr[data-status="CANCELED"]');
+      const statuses = await page.$$eval(
+        "tr[data-exec]",
+        (els) => els.map((e) => e.getAttribute("data-status")),
+      );
+      assert.deepEqual([...new Set(statuses)], ["CANCELED"]);
+      await page.select('select[name="workflow"]', "greet");
+      await waitForText(page, "#executions", "No executions match these filters");
+      const all = await (await dev.fetch("/api/executions?limit=500", { headers: auth })).json();
+      const ids = all.items.map((e: { exec_id: string }) => e.exec_id);
+      await open("#/executions?limit=2");
+      await page.waitForSelector(`tr[data-exec="${ids[1]}"]`);
+      const rows = () => page.$$eval("tr[data-exec]", (els) => els.map((e) => e.getAttribute("data-exec")));
+      assert.deepEqual(await rows(), ids.slice(0, 2));
+      await page.click("#older");
+      await page.waitForSelector(`tr[data-exec="${ids[3]}"]`);
+      assert.deepEqual(await rows(), ids.slice(2, 4));
+      await page.click("#newer");
+      await page.waitForSelector(`tr[data-exec="${ids[0]}"]`);
+      assert.deepEqual(await rows(), ids.slice(0, 2));
     });
 
     await t.step("narrow window and dark mode", async () => {
@@ -217,7 +293,7 @@ Deno.test("web console in a real browser", async (t) => {
       assert.equal(background, "rgb(20, 22, 26)");
       const overflow = await page.evaluate("document.documentElement.scrollWidth - innerWidth") as number;
       assert.ok(overflow <= 0, `the page is ${overflow}px wider than a narrow window`);
-      await shot("13-narrow-dark");
+      await shot("14-narrow-dark");
     });
 
     await t.step("first render of the list (a figure printed, not a timed check)", async () => {
@@ -229,7 +305,7 @@ Deno.test("web console in a real browser", async (t) => {
       // performance.now() counts from the navigation's start: page, bundle, key check and list read.
       const ms = await page.evaluate("performance.now()") as number;
       console.log(`first render of the executions list: ${Math.round(ms)} ms`);
-      await shot("14-executions-list-dark");
+      await shot("15-executions-list-dark");
     });
 
     await t.step("the console makes no request to any host but its own", () => {

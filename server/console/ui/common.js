@@ -5,6 +5,23 @@ import htm from "htm";
 
 export const ui = htm.bind(h);
 
+/**
+ * For reads the page can do without (a filter's choices, a sub-workflow list): the failure goes to the
+ * browser console with what was being read, and the page shows what it has.
+ */
+export function warn(what) {
+  return (e) => {
+    if (e?.name !== "AbortError") console.warn(`Compozy console: cannot read ${what}: ${e?.message ?? e}`);
+  };
+}
+
+/** An agent's model in one line: `provider/model`, or the project model it names (`$model`). */
+export function modelName(agent) {
+  const c = agent?.config ?? {};
+  const own = c.provider ? `${c.provider}/${c.model}` : "";
+  return c.$model ? `model '${c.$model}'${own ? ` (${own})` : ""}` : own || "—";
+}
+
 export function navigate(hash) {
   location.hash = hash;
 }
@@ -95,15 +112,4 @@ export function useTick(ms, active = true) {
     const timer = setInterval(() => setTick((t) => t + 1), ms);
     return () => clearInterval(timer);
   }, [ms, active]);
-}
-
-/** Decodes a Protobuf JSON bytes field (base64 of JSON text) as the engine writes inputs and payloads. */
-export function decodeJsonBytes(b64) {
-  if (typeof b64 !== "string" || !b64) return undefined;
-  try {
-    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    return b64;
-  }
 }

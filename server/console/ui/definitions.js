@@ -1,7 +1,7 @@
 /** Tools (permissions, schemas, timeout) and agents (model, actions, tools), read-only, with their file. */
 import { useEffect, useState } from "preact/hooks";
 import { api } from "./api.js";
-import { ErrorBox, JsonView, ui } from "./common.js";
+import { ErrorBox, JsonView, modelName, ui } from "./common.js";
 
 function where(def) {
   return `${def.file ?? "?"}${def.line ? `:${def.line}` : ""}${
@@ -51,9 +51,14 @@ export function DefinitionsPage() {
         <article class="card" data-agent=${a.id}>
           <h3 class="mono">${a.id}</h3>
           <p class="muted small">${where(a)}</p>
-          <details open>
-            <summary>Model</summary>
-            <${JsonView} value=${a.model ?? a.config ?? null} />
+          <p>Model: <span class="mono">${modelName(a)}</span></p>
+          <details>
+            <summary>Model settings</summary>
+            <${JsonView} value=${a.config ?? null} />
+          </details>
+          <details>
+            <summary>Instructions</summary>
+            <p>${a.instructions}</p>
           </details>
           <details>
             <summary>Actions (${(a.actions ?? []).length})</summary>

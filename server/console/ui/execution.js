@@ -7,15 +7,16 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, followEvents, TERMINAL } from "./api.js";
 import { Actions } from "./actions.js";
 import {
-  decodeJsonBytes,
   durationOf,
   ErrorBox,
   formatDuration,
   formatTime,
   JsonView,
+  modelName,
   Status,
   ui,
   useTick,
+  warn,
 } from "./common.js";
 import { Graph } from "./graph.js";
 import { taskSpans, Timeline } from "./timeline.js";
@@ -57,6 +58,7 @@ function waitReason(task, def, wait, now) {
 export function ExecutionPage({ execId }) {
   const [state, setState] = useState(null);
   const [events, setEvents] = useState([]);
+  const [eventsError, setEventsError] = useState(null);
   const [logs, setLogs] = useState(null);
   const [workflow, setWorkflow] = useState(null);
   const [agents, setAgents] = useState([]);
@@ -83,8 +85,10 @@ export function ExecutionPage({ execId }) {
         return s;
       });
     const loadRest = () => {
-      api(`/api/executions/${encodeURIComponent(execId)}/events`, { signal }).then((r) => setEvents(r.events))
-        .catch(ignoreAbort).catch(() => {});
+      api(`/api/executions/${encodeURIComponent(execId)}/events`, { signal }).then(
+        (r) => setEvents(r.events),
+        (e) => e.name !== "AbortError" && setEventsError(e),
+      );
       api(`/api/logs?exec_id=${encodeURIComponent(execId)}`, { signal }).then(
         (r) => setLogs(r.items),
         (e) => e.name !== "AbortError" && setLogs(e),
@@ -92,7 +96,7 @@ export function ExecutionPage({ execId }) {
       // Sub-workflows name their parent in their state; the newest executions are where they are.
       api("/api/executions?limit=200", { signal }).then(
         (p) => setChildren(p.items.filter((e) => e.parent?.exec_id === execId)),
-        () => {},
+        warn("the sub-workflows"),
       );
     };
     let pending;
@@ -105,10 +109,13 @@ export function ExecutionPage({ execId }) {
     };
     let stop = () => {};
     loadState().then((s) => {
-      api(`/api/workflows/${encodeURIComponent(s.workflow_id)}`, { signal }).then(setWorkflow, () => {});
+      api(`/api/workflows/${encodeURIComponent(s.workflow_id)}`, { signal }).then(
+        setWorkflow,
+        warn("the workflow's definition"),
+      );
       api(`/api/agents?workflow_id=${encodeURIComponent(s.workflow_id)}`, { signal }).then(
         (r) => setAgents(r.items),
-        () => {},
+        warn("the agents"),
       );
       loadRest();
       if (!TERMINAL.has(s.status)) {
@@ -243,7 +250,11 @@ export function ExecutionPage({ execId }) {
       : null
   }
       ${tab === "graph" ? ui`<${Graph} workflow=${workflow} state=${state} onSelect=${setSelected} />` : null}
-      ${tab === "events" ? ui`<${EventList} events=${events} />` : null}
+      ${
+    tab === "events"
+      ? ui`<${ErrorBox} error=${eventsError} context="Cannot read the event history" /><${EventList} events=${events} />`
+      : null
+  }
       ${tab === "logs" ? ui`<${LogList} logs=${logs} />` : null}
     </div>
     ${
@@ -268,10 +279,12 @@ export function ExecutionPage({ execId }) {
 
 function TaskPanel({ task, def, agents, events, logs, onClose }) {
   const started = events.filter((e) => e.type === "task.started");
-  const input = started.length ? decodeJsonBytes(started[started.length - 1].data.inputJson) : undefined;
+  // The history shows byte fields as JSON (`input`, `output`, `payload`); a task's start carries no input today.
+  const input = started.length ? started[started.length - 1].data.input : undefined;
   const agentId = /agent\(id=([^,)]+)/.exec(def?.use ?? "")?.[1];
   const agent = agentId ? agents.find((a) => a.id === agentId) : undefined;
   const calls = events.filter((e) => e.type.startsWith("tool.") || e.type.startsWith("agent."));
+  const agentSteps = calls.findLast((e) => e.type === "agent.success")?.data?.steps;
   return ui`<aside class="task-panel" aria-label=${`Task ${task.task_id}`} id="task-panel">
     <header>
       <h2><${Status} status=${task.status} /> ${task.task_id}</h2>
@@ -281,6 +294,7 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
       <div><dt>Attempts</dt><dd>${task.attempts}</dd></div>
       <div><dt>Started</dt><dd>${formatTime(task.started_at)}</dd></div>
       <div><dt>Duration</dt><dd>${formatDuration(durationOf(task.started_at, task.ended_at))}</dd></div>
+      ${agentSteps ? ui`<div><dt>Loop steps</dt><dd id="agent-steps">${agentSteps}</dd></div>` : null}
       ${
     task.waiting_for
       ? ui`
@@ -296,7 +310,7 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
       ? ui`
         <div>
           <dt>Model</dt>
-          <dd>${JSON.stringify(agent.model)}</dd>
+          <dd id="agent-model">${modelName(agent)}</dd>
         </div>
       `
       : null
@@ -344,7 +358,7 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
     calls.length
       ? ui`
         <details open>
-          <summary>Agent and tool calls (${calls.length})</summary>
+          <summary>Agent and tool events (${calls.length})</summary>
           <${EventList} events=${calls} />
         </details>
       `

@@ -5,7 +5,17 @@
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, followEvents, TERMINAL } from "./api.js";
-import { durationOf, ErrorBox, formatDuration, formatTime, navigate, Status, ui, useTick } from "./common.js";
+import {
+  durationOf,
+  ErrorBox,
+  formatDuration,
+  formatTime,
+  navigate,
+  Status,
+  ui,
+  useTick,
+  warn,
+} from "./common.js";
 
 const STATUSES = ["RUNNING", "WAITING", "PAUSED", "SUCCESS", "FAILED", "TIMED_OUT", "CANCELED"];
 const SINCE = { "": "any time", "15m": "last 15 minutes", "1h": "last hour", "24h": "last 24 hours" };
@@ -13,6 +23,12 @@ const SINCE_MS = { "15m": 900_000, "1h": 3_600_000, "24h": 86_400_000 };
 const MAX_STREAMS = 4;
 const REFRESH_MS = 3000;
 const PAGE_SIZE = 25;
+
+/** `?limit=` of the page's URL (the API takes 1 to 500), else the default. */
+function pageSize(query) {
+  const n = Number(query.get("limit"));
+  return Number.isInteger(n) && n >= 1 && n <= 500 ? n : PAGE_SIZE;
+}
 
 export function ExecutionsPage({ query }) {
   const [workflows, setWorkflows] = useState([]);
@@ -27,6 +43,7 @@ export function ExecutionsPage({ query }) {
     since: query.get("since") ?? "",
   };
   const cursor = cursors[cursors.length - 1];
+  const limit = pageSize(query);
   const reload = useRef(() => {});
   useTick(1000, !!page?.items.some((e) => !TERMINAL.has(e.status)));
 
@@ -39,13 +56,13 @@ export function ExecutionsPage({ query }) {
   };
 
   useEffect(() => {
-    api("/api/workflows").then((r) => setWorkflows(r.items), () => {});
+    api("/api/workflows").then((r) => setWorkflows(r.items), warn("the workflows"));
   }, []);
 
   useEffect(() => {
     const controller = new AbortController();
     const load = () => {
-      const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+      const params = new URLSearchParams({ limit: String(limit) });
       if (filters.workflow) params.set("workflow_id", filters.workflow);
       if (filters.status) params.set("status", filters.status);
       if (cursor) params.set("cursor", cursor);
@@ -62,7 +79,7 @@ export function ExecutionsPage({ query }) {
       controller.abort();
       clearInterval(timer);
     };
-  }, [filters.workflow, filters.status, cursor]);
+  }, [filters.workflow, filters.status, cursor, limit]);
 
   // Running executions on the page are followed live: each event re-reads the page (coalesced).
   const running = (page?.items ?? []).filter((e) => !TERMINAL.has(e.status)).slice(0, MAX_STREAMS)
@@ -174,9 +191,9 @@ export function ExecutionsPage({ query }) {
     `
   }
     <nav class="pager">
-      <button disabled=${cursors.length === 1} onClick=${() =>
+      <button id="newer" disabled=${cursors.length === 1} onClick=${() =>
     setCursors(cursors.slice(0, -1))}>← Newer</button>
-      <button disabled=${!page?.next_cursor} onClick=${() =>
+      <button id="older" disabled=${!page?.next_cursor} onClick=${() =>
     setCursors([...cursors, page.next_cursor])}>Older →</button>
     </nav>
   </section>`;

@@ -44,7 +44,7 @@ function Node({ task, path, statusOf, onSelect }) {
   }
     ${
     kids.length
-      ? ui`<ol class="g-children">${
+      ? ui`<ol class=${`g-children ${task.type === "composite" ? "" : "g-parallel"}`}>${
         kids.map((k) =>
           ui`<${Node} task=${k} path=${`${path}/${k.id}`} statusOf=${statusOf} onSelect=${onSelect} />`
         )

@@ -5,7 +5,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, apiKey, onAuthFailure, setApiKey } from "./api.js";
-import { ui } from "./common.js";
+import { ui, warn } from "./common.js";
 import { DefinitionsPage } from "./definitions.js";
 import { ExecutionPage } from "./execution.js";
 import { ExecutionsPage } from "./executions.js";
@@ -87,7 +87,8 @@ function App() {
     api("/api/version").then((v) => {
       setVersion(v);
       setAuthFailure(null);
-    }, () => {});
+      // A refused key is handled by onAuthFailure; anything else shows on the page's own reads.
+    }, warn("the version"));
   }, [attempt]);
 
   const section = route.parts[0] ?? "executions";
@@ -105,8 +106,8 @@ function App() {
     )
   }
           </nav>
-        <span class="muted small">${version ? `v${version.version}` : ""}${
-    apiKey() ? " · key set" : ""
+        <span class="muted small">${
+    [version && `v${version.version}`, apiKey() && "key set"].filter(Boolean).join(" · ")
   }</span>
       </header>
       <main id="main">${

@@ -3,7 +3,7 @@
  * from start to end; attempts marked; a retry's backoff and a wait or sleep drawn as waiting (hatched);
  * children of parallel, collection and composite tasks stacked under their parent.
  */
-import { decodeJsonBytes, formatDuration, ui } from "./common.js";
+import { formatDuration, ui } from "./common.js";
 
 /** Per task execution: attempt starts, retry backoffs and waiting spans, from the history. */
 export function taskSpans(events) {
@@ -38,7 +38,7 @@ export function taskSpans(events) {
       (event.type === "task.waiting_ended" || event.type === "task.waiting_timed_out") && s.wait
     ) {
       s.wait.to = t;
-      s.wait.payload = decodeJsonBytes(data.payloadJson);
+      s.wait.payload = data.payload;
       s.wait.timedOut = event.type === "task.waiting_timed_out";
       s.wait = null;
     }

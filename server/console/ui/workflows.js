@@ -57,7 +57,7 @@ function Triggers({ triggers }) {
 }
 
 /** The initial form values: defaults from the schema, else empty. */
-function initialValues(schema) {
+export function initialValues(schema) {
   const values = {};
   for (const [name, prop] of Object.entries(schema?.properties ?? {})) {
     if (prop.default !== undefined) {
@@ -68,7 +68,7 @@ function initialValues(schema) {
 }
 
 /** Form values to the input object; a value the schema's type cannot take is a field error here. */
-function toInput(schema, values) {
+export function toInput(schema, values) {
   const input = {};
   const errors = {};
   for (const [name, prop] of Object.entries(schema?.properties ?? {})) {

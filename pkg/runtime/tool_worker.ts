@@ -104,6 +104,9 @@ function guardExitsAndEvaluators(): void {
   };
   workerScope.close = () => Deno.exit(0);
   delete (globalThis as { Worker?: unknown }).Worker;
+  // Deno's internals (`Deno[Deno.internal].core.evalContext`) compile strings despite the V8 flag, and
+  // code compiled there may `import()` a computed `data:` URL past the import policy.
+  delete (Deno as unknown as Record<symbol, unknown>)[(Deno as unknown as { internal: symbol }).internal];
 }
 
 /**

@@ -167,6 +167,8 @@ Deno.test("hole 4: the import policy parses the code", async (t) => {
       "an indirect Function constructor": `export default () => (() => {}).constructor("return 1")();`,
       "process.getBuiltinModule('module')":
         `export default () => (globalThis as any).process.getBuiltinModule("module").createRequire("/")("vm");`,
+      "Deno's internal evalContext importing a data: URL":
+        `export default async () => (await (Deno as any)[(Deno as any).internal].core.evalContext("import('data:text/javascript,export default 42')", "file:///x.js")[0]).default;`,
       "creating a Worker":
         `export default () => new (globalThis as any).Worker("data:text/javascript,1", { type: "module" });`,
     };

@@ -8,7 +8,8 @@
  *
  * It also keeps calls apart: log lines of any call but the running one are dropped, and the sandbox exits
  * with a `stale` frame when its worker is not fit for another call — it did not take a call within
- * {@linkcode LIVENESS_MS} (still busy with work an earlier call left behind), or it reported such work.
+ * {@linkcode LIVENESS_MS} (still busy with work an earlier call left behind), or it reported such work
+ * (a tracked API, or exit, called by code of an ended call).
  *
  * @module
  */
@@ -121,6 +122,9 @@ function relay(m: unknown): void {
   } else if (kind === "leftover" && ready) {
     retireAfterCall = `work left by an ended call used ${typeof a === "string" ? a.slice(0, 100) : "an API"}`;
     if (currentCall === 0) afterCall();
+  } else if (kind === "exit" && ready && a !== currentCall) {
+    // Work an ended call left behind called exit: not the running call's doing, which runs again elsewhere.
+    retire(currentCall, "work left by an ended call called exit");
   } else if (kind === "exit" && typeof a === "number") {
     const exitCode = typeof b === "number" ? b : 0;
     sendError(FromSandbox.exit, a, {
@@ -184,9 +188,11 @@ const calls = new FrameReader(new Uint8Array(0), MAX_CALL_BYTES, {
     currentCall = id;
     logBytesLeft = config.worker.maxLogBytes;
     const call: WorkerCall = [id, decoder.decode(payload)];
+    // Copying the call into the worker takes time too: 100 ms more per MB of input.
+    const patienceMs = LIVENESS_MS + Math.ceil(payload.length / 10_000);
     liveness = setTimeout(
-      () => retire(id, `the worker did not take the call within ${LIVENESS_MS} ms: it is still busy`),
-      LIVENESS_MS,
+      () => retire(id, `the worker did not take the call within ${patienceMs} ms: it is still busy`),
+      patienceMs,
     );
     worker.postMessage(call);
   },

@@ -205,6 +205,20 @@ Deno.test("nothing of one call outlives it", async (t) => {
       const next = await runner.run(call(tool, { mode: "next", url }, { permissions }));
       assert.notEqual(output(next), pid);
     });
+    await t.step("an exit by left-over work is not blamed on the call that is running", async () => {
+      const tool = dir.tool(
+        "late_exit",
+        `import { setTimeout as nodeTimeout } from "node:timers";
+         export default async (mode: string) => {
+           if (mode === "leave") nodeTimeout(() => Deno.exit(3), 100);
+           else await new Promise((r) => setTimeout(r, 400));
+           return Deno.pid;
+         };`,
+      );
+      const pid = output(await runner.run(call(tool, "leave"))) as number;
+      const next = await runner.run(call(tool, "wait", { timeoutMs: 8_000 }));
+      assert.notEqual(output(next), pid, "the call ran again in a fresh process");
+    });
   } finally {
     await runner.close();
     await server.shutdown();

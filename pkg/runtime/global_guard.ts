@@ -102,6 +102,10 @@ export async function freezeRealm(): Promise<void> {
 /**
  * Records the own properties of `globalThis`; the returned function puts them back: keys added since are
  * deleted, changed ones redefined. Properties that are not configurable cannot have changed.
+ *
+ * Making the globals non-configurable and `globalThis` non-extensible instead would spare this per-call
+ * work, but Deno's own lazily loaded parts redefine globals on first use (a first `MessageChannel` deletes
+ * `queueMicrotask` from a global scope object), so a tool would meet errors of Deno's making.
  */
 export function snapshotGlobals(): () => void {
   const saved: Array<[PropertyKey, PropertyDescriptor]> = [];

@@ -31,6 +31,8 @@ import { MetadataSchema } from "../pb/common_pb.ts";
 import { addressOf, type BusMessage, schemaOf } from "./catalogue.ts";
 import { decodeAs, decodeBySubject, encode } from "./codec.ts";
 import { PublishError, RequestError } from "./errors.ts";
+import { DLQ_REDACTED_HEADER, redactDeadLetter } from "./dead_letter_redaction.ts";
+export { DLQ_REDACTED_HEADER } from "./dead_letter_redaction.ts";
 import { buildSubject, deadLetterSubject } from "./subjects.ts";
 
 const RECONNECTED = Symbol("reconnected");
@@ -478,14 +480,19 @@ export class Bus {
     }
   }
 
-  /** Moves a message to `compozy.dlq.<component>.<kind>` with the reason and original subject in headers. */
+  /**
+   * Moves a message to `compozy.dlq.<component>.<kind>` with the reason and original subject in headers.
+   * Commands that carry secrets are redacted first (dead_letter_redaction.ts).
+   */
   async deadLetter(subject: string, data: Uint8Array, reason: string): Promise<void> {
     const tokens = subject.split(".");
     const component = safeToken(tokens[2]);
     const kind = safeToken(tokens[3]);
-    await this.publishRaw(deadLetterSubject(component, kind), data, undefined, undefined, {
+    const kept = redactDeadLetter(subject, data);
+    await this.publishRaw(deadLetterSubject(component, kind), kept.data, undefined, undefined, {
       [DLQ_REASON_HEADER]: reason.slice(0, 1_000),
       [DLQ_SUBJECT_HEADER]: subject,
+      ...(kept.redacted === undefined ? {} : { [DLQ_REDACTED_HEADER]: kept.redacted }),
     });
   }
 }

@@ -91,7 +91,7 @@ export class SandboxPool {
   release(process: SandboxProcess, reusable: boolean): void {
     this.#busy.delete(process);
     const key = this.#live.get(process);
-    if (key === undefined || !process.alive || !reusable || this.#closed) {
+    if (key === undefined || !process.usable || !reusable || this.#closed) {
       if (process.alive) process.kill("closed");
       return;
     }
@@ -148,7 +148,8 @@ export class SandboxPool {
     while (idle && idle.length > 0) {
       const process = idle.pop()!;
       this.#idleSince.delete(process);
-      if (process.alive) {
+      // A process can be retired while idle (its worker reported left-over work): never hand it out.
+      if (process.usable) {
         this.#busy.add(process);
         return process;
       }

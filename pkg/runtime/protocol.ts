@@ -30,6 +30,11 @@ export const FromSandbox = {
   result: 3,
   error: 4,
   exit: 5,
+  /**
+   * The worker was left busy or holding work by an earlier call (it did not take a call at once, or code
+   * of an ended call used a tracked API): the sandbox exits, and a call in flight is run again elsewhere.
+   */
+  stale: 6,
   logDebug: 10,
   logInfo: 11,
   logWarn: 12,
@@ -62,6 +67,8 @@ export interface CallContext {
 /** Configuration of a sandbox process, passed as its single argument. Nothing in it is secret. */
 export interface SandboxConfig {
   toolUrl: string;
+  /** SES's `lockdown` bundle, imported by the worker before anything else (see global_guard.ts). */
+  lockdownUrl: string;
   workerPermissions: Deno.PermissionOptionsObject;
   worker: WorkerSettings;
 }
@@ -70,8 +77,6 @@ export interface SandboxConfig {
 export interface WorkerSettings {
   maxOutputBytes: number;
   maxLogBytes: number;
-  /** Guard Node's `process` before the tool loads (it imports it); otherwise on first use of the global. */
-  guardProcessEagerly: boolean;
 }
 
 /** How a call or a module load failed inside the sandbox, as facts; the runtime names the failure. */
@@ -97,7 +102,11 @@ export type WorkerMessage =
   | ["result", number, string]
   | ["error", number, string]
   | ["log", number, LogLevel, string]
-  | ["exit", number, number];
+  | ["exit", number, number]
+  /** The worker took call `id`: sent before anything else, for the host's liveness check. */
+  | ["started", number]
+  /** Code of an ended call tried a tracked API (named): the worker holds left-over work. */
+  | ["leftover", string];
 
 /** A call from the host thread to the worker: `[call id, JSON of { input, ctx }]`, parsed only there. */
 export type WorkerCall = [number, string];

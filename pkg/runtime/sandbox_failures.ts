@@ -105,6 +105,14 @@ export function failureFromDeath(ctx: FailureContext, death: Death): ToolFailure
       });
     case "closed":
       return new ToolFailure("tool_crashed", `${tool} was stopped: the tool runner was closed`);
+    case "stale":
+      return new ToolFailure(
+        "tool_crashed",
+        `${tool} found no sandbox fit for the call: ${
+          death.message ?? "each was left busy by an earlier call"
+        }`,
+        { details },
+      );
     case "crash":
       if (V8_OUT_OF_MEMORY.test(death.stderr)) {
         return new ToolFailure(

@@ -32,7 +32,12 @@ import {
 } from "./protocol.ts";
 
 const HOST_MODULE = fileURLToPath(new URL("./worker_host.ts", import.meta.url));
-const WORKER_MODULE = fileURLToPath(new URL("./tool_worker.ts", import.meta.url));
+/** The modules the tool's worker loads before the tool (tool_worker.ts and its imports). */
+const WORKER_MODULES = ["./tool_worker.ts", "./call_scope.ts", "./global_guard.ts"]
+  .map((file) => fileURLToPath(new URL(file, import.meta.url)));
+/** SES's lockdown as one self-contained file, which the sandbox (run with `--no-npm`) imports by path. */
+const LOCKDOWN_URL = new URL("./dist/lockdown.mjs", import.meta.resolve("ses"));
+const LOCKDOWN_MODULE = fileURLToPath(LOCKDOWN_URL);
 const STDERR_TAIL_BYTES = 8 * 1024;
 const NO_TOKEN = new Uint8Array(0);
 
@@ -48,8 +53,11 @@ export interface SandboxSpec {
   maxLogBytes: number;
 }
 
-/** Why a process ended. `timeout`, `memory` and `closed` are kills by the runtime. */
-export type DeathReason = "timeout" | "memory" | "closed" | "protocol" | "exit" | "crash";
+/**
+ * Why a process ended. `timeout`, `memory` and `closed` are kills by the runtime; `stale`: its worker was
+ * left busy or holding work by an earlier call (a call in flight then is not the tool's failure: run it again).
+ */
+export type DeathReason = "timeout" | "memory" | "closed" | "protocol" | "exit" | "crash" | "stale";
 
 export interface Death {
   reason: DeathReason;
@@ -115,11 +123,11 @@ export class SandboxProcess {
     const toolDir = dirname(spec.executePath);
     const config: SandboxConfig = {
       toolUrl: pathToFileURL(spec.executePath).href,
+      lockdownUrl: LOCKDOWN_URL.href,
       workerPermissions: workerPermissions(grants.permissions),
       worker: {
         maxOutputBytes: spec.maxOutputBytes,
         maxLogBytes: spec.maxLogBytes,
-        guardProcessEagerly: module.usesNodeBuiltins,
       },
     };
     const args = [
@@ -133,7 +141,7 @@ export class SandboxProcess {
       `--v8-flags=--max-old-space-size=${spec.heapLimitMb},--disallow-code-generation-from-strings`,
       // The loader may read the checked graph's files and the worker bootstrap, never the folder: a text
       // import of a file next to the tool would otherwise be read with the loader's rights.
-      ...processFlags(grants.permissions, [...module.files, WORKER_MODULE], {
+      ...processFlags(grants.permissions, [...module.files, ...WORKER_MODULES, LOCKDOWN_MODULE], {
         read: grants.denyRead,
         write: grants.denyWrite,
       }),
@@ -161,6 +169,11 @@ export class SandboxProcess {
 
   get alive(): boolean {
     return this.#alive;
+  }
+
+  /** Alive and not being killed: fit for a call. */
+  get usable(): boolean {
+    return this.#alive && this.#killedFor === undefined;
   }
 
   /** How many calls this process has started. */
@@ -234,7 +247,7 @@ export class SandboxProcess {
       if (head.length < TOKEN_BYTES) continue;
       reader = new FrameReader(head.slice(0, TOKEN_BYTES), this.#maxFrameBytes(), {
         frame: (type, id, payload) => this.#onFrame(type, id, payload),
-        stray: (bytes) => this.#log(this.#pending?.id ?? 0, "info", bytes),
+        stray: () => this.#onStray(),
       });
       reader.push(head.subarray(TOKEN_BYTES));
     }
@@ -257,6 +270,8 @@ export class SandboxProcess {
       case FromSandbox.exit:
         this.#reported = this.#parseError(payload);
         return this.kill("exit");
+      case FromSandbox.stale:
+        return this.kill("stale", decode(payload));
       case FromSandbox.result:
         if (this.#pending?.id === id) this.#settle(this.#result(payload));
         return;
@@ -293,6 +308,15 @@ export class SandboxProcess {
       throw new ProtocolError(`an error report nests more than ${this.spec.maxOutputDepth + 16} levels deep`);
     }
     return JSON.parse(text) as SandboxError;
+  }
+
+  /**
+   * Bytes the tool wrote to file descriptor 1 directly are dropped: nothing tells which call wrote them,
+   * and a line must never land under another call's ids. Written while no call runs, they come from work
+   * an ended call left behind, which would go on costing the runtime a read of every byte: end it.
+   */
+  #onStray(): void {
+    if (!this.#pending && this.#calls > 0) this.kill("stale", "it wrote to its stdout after its call ended");
   }
 
   /** Delivers log bytes to the call they belong to, within its budget; other output is dropped. */

@@ -24,6 +24,7 @@ import type { CallContext, LogLevel } from "./protocol.ts";
 import { type FailureContext, failureFromDeath, failureFromError } from "./sandbox_failures.ts";
 import { type CallOutcome, SandboxProcess, type SandboxSpec } from "./sandbox_process.ts";
 import { describeViolations, SchemaCache } from "./schema_validator.ts";
+import { redactFailure, type Redactor, redactorFor } from "./secret_redaction.ts";
 import { ToolFailure } from "./tool_failure.ts";
 
 export { ToolFailure } from "./tool_failure.ts";
@@ -84,6 +85,8 @@ export interface ToolRunnerStats {
 }
 
 const encoder = new TextEncoder();
+/** Sandboxes a call may find unfit (see `stale` in sandbox_process.ts) before it fails. */
+const STALE_RETRIES = 3;
 
 /**
  * Runs tool calls in sandboxed, pooled `deno run` processes.
@@ -151,8 +154,10 @@ export class ToolRunner {
   /** Runs one call. Never throws: a failure is returned as `{ ok: false, failure }`. */
   async run(call: ToolCall): Promise<ToolResult> {
     const started = performance.now();
+    // The call's env values never appear in its logs or its failure (see secret_redaction.ts).
+    const redact = call.env ? redactorFor(call.env) : undefined;
     try {
-      const output = await this.#run(call, started);
+      const output = await this.#run(call, started, redact);
       return { ok: true, output, durationMs: performance.now() - started };
     } catch (e) {
       const failure = e instanceof ToolFailure
@@ -160,7 +165,11 @@ export class ToolRunner {
         : new ToolFailure("tool_crashed", `Tool "${call.toolId}" failed in the runtime: ${String(e)}`, {
           cause: e,
         });
-      return { ok: false, failure, durationMs: performance.now() - started };
+      return {
+        ok: false,
+        failure: redact ? redactFailure(failure, redact) : failure,
+        durationMs: performance.now() - started,
+      };
     }
   }
 
@@ -191,15 +200,21 @@ export class ToolRunner {
     return this.#pool.stats();
   }
 
-  async #run(call: ToolCall, started: number): Promise<unknown> {
+  async #run(call: ToolCall, started: number, redact: Redactor | undefined): Promise<unknown> {
     this.#assertOpen();
     const deadline = started + call.timeoutMs;
     const payload = this.#payload(call);
     if (call.inputSchema) this.#check("input", call, call.input, payload.length, call.inputSchema);
     const { key, spec } = this.#sandboxFor(call.executePath, call.permissions, call.env);
-    const process = await this.#pool.acquire(key, spec, deadline);
-    const outcome = await this.#call(process, call, payload, deadline);
-    this.#pool.release(process, outcome.kind !== "died");
+    let outcome: CallOutcome;
+    for (let attempt = 1;; attempt++) {
+      const process = await this.#pool.acquire(key, spec, deadline);
+      outcome = await this.#call(process, call, payload, deadline, redact);
+      this.#pool.release(process, outcome.kind !== "died");
+      // A sandbox left unfit by an earlier call did not run this one (at most began it: a tool may run
+      // more than once anyway): run it in another, a bounded number of times.
+      if (outcome.kind !== "died" || outcome.death.reason !== "stale" || attempt >= STALE_RETRIES) break;
+    }
     const ctx = this.#failureContext(call.toolId, call.executePath, call.timeoutMs);
     if (outcome.kind === "error") throw failureFromError(ctx, outcome.error);
     if (outcome.kind === "died") throw failureFromDeath(ctx, outcome.death);
@@ -212,12 +227,13 @@ export class ToolRunner {
     call: ToolCall,
     payload: Uint8Array,
     deadline: number,
+    redact: Redactor | undefined,
   ): Promise<CallOutcome> {
     this.#nextCallId = this.#nextCallId >= 0xffffffff ? 1 : this.#nextCallId + 1;
     const onLog = call.onLog;
     const sink = (level: LogLevel, message: string) => {
       try {
-        onLog?.({ level, message });
+        onLog?.({ level, message: redact ? redact(message) : message });
       } catch {
         // A failing log consumer must not fail the call.
       }

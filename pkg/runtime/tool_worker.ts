@@ -9,14 +9,21 @@
  *   worker they would otherwise end the worker silently and leave the call hanging);
  * - `Worker` is removed and `process.getBuiltinModule` refuses the modules that run strings as code
  *   (see import_policy.ts);
- * - uncaught errors after load go to the logs instead of killing the worker.
+ * - uncaught errors after load go to the logs instead of killing the worker;
+ * - nothing of one call outlives it: the intrinsics and host globals are frozen before the tool loads and
+ *   the own keys of `globalThis` are reset after each call (global_guard.ts); timers, intervals and
+ *   fetches a call started are cancelled when it returns, and a log line is attributed to the call whose
+ *   code wrote it, so a late line is dropped, never relabelled (call_scope.ts).
  *
- * Trust: nothing here is a security boundary. The tool shares this realm and could undo all of it; the
- * boundary is the worker's permission set and the host thread, which re-checks every message it forwards.
+ * Trust: the permission boundary is the worker's permission set and the host thread, which re-checks every
+ * message it forwards. The freezing above keeps calls of one worker apart; the host thread backs it by
+ * killing a worker that does not take its next call at once or that reports work left behind.
  *
  * @module
  */
 import { format } from "node:util";
+import { CallScope } from "./call_scope.ts";
+import { freezeRealm, snapshotGlobals } from "./global_guard.ts";
 import type { LogLevel, SandboxError, WorkerCall, WorkerMessage, WorkerSettings } from "./protocol.ts";
 
 type ToolFunction = (input: unknown, ctx: unknown) => unknown;
@@ -29,22 +36,29 @@ const workerScope = globalThis as unknown as {
   close: () => void;
 };
 const post = workerScope.postMessage.bind(workerScope);
+// Taken before any tool code runs: the tool may replace these globals during a call.
+const { parse, stringify } = JSON;
+const ErrorClass = Error;
+const denoErrors = Deno.errors;
 // The host passes the settings as the worker's name: it is set before any module here evaluates.
-const limits = JSON.parse(workerScope.name) as WorkerSettings;
+const limits = parse(workerScope.name) as WorkerSettings;
 const exitWorker = Deno.exit;
 const TEXT_CAP = 16 * 1024;
 
-let currentCall = 0;
+const scope = new CallScope((what) => post(["leftover", what]));
 let serving = false;
 let logBudget = limits.maxLogBytes;
 
-/** Sends a log line, charging the call's budget; the host enforces the same budget in bytes. */
-function emit(level: LogLevel, text: () => string): void {
-  if (logBudget <= 0) return;
+/**
+ * Sends a log line of the running call, charging its budget; the host enforces the same budget in bytes.
+ * A line written by code of no running call (work an ended call left behind, the module's load) is dropped.
+ */
+function emit(level: LogLevel, text: () => string, id = scope.current()): void {
+  if (id <= 0 || logBudget <= 0) return;
   let line = text();
   if (line.length > logBudget) line = line.slice(0, logBudget);
   logBudget -= line.length;
-  post(["log", currentCall, level, line]);
+  post(["log", id, level, line]);
 }
 
 function captureConsole(): void {
@@ -99,7 +113,7 @@ interface NodeProcess {
 function guardExitsAndEvaluators(): void {
   // Node's `process.exit` ends in `Deno.exit`, so this covers both.
   Deno.exit = (code?: number): never => {
-    post(["exit", currentCall, typeof code === "number" ? code : 0]);
+    post(["exit", Math.max(0, scope.current()), typeof code === "number" ? code : 0]);
     return exitWorker(code);
   };
   workerScope.close = () => Deno.exit(0);
@@ -110,27 +124,11 @@ function guardExitsAndEvaluators(): void {
 }
 
 /**
- * Node's `process` object costs about 25 ms to set up in a fresh worker, a cold start the tools that never
- * use it should not pay. So the global is guarded when first read; a tool that imports `node:` built-ins
- * (which set `process` up anyway, and can hand it over without the global) gets it guarded before it loads.
+ * Node's `process` is set up (about 25 ms in a fresh worker) before the realm is frozen, whether or not the
+ * tool uses it: its setup extends shared objects, which lockdown forbids afterwards (global_guard.ts).
  */
 function guardNodeProcess(): void {
-  const global = Object.getOwnPropertyDescriptor(globalThis, "process")!;
-  if (limits.guardProcessEagerly || !global.get) return void guardProcess(readProcess(global));
-  Object.defineProperty(globalThis, "process", {
-    configurable: true,
-    enumerable: global.enumerable,
-    get() {
-      const process = readProcess(global);
-      guardProcess(process);
-      Object.defineProperty(globalThis, "process", { ...global, get: () => process });
-      return process;
-    },
-  });
-}
-
-function readProcess(global: PropertyDescriptor): NodeProcess {
-  return (global.get ? global.get.call(globalThis) : global.value) as NodeProcess;
+  guardProcess((globalThis as unknown as { process: NodeProcess }).process);
 }
 
 function guardProcess(process: NodeProcess): void {
@@ -167,6 +165,8 @@ captureStdio();
 guardExitsAndEvaluators();
 guardNodeProcess();
 guardUncaught();
+scope.install(globalThis as unknown as Parameters<CallScope["install"]>[0]);
+await freezeRealm();
 
 /** Starts serving calls for the tool module, which the bootstrap has just imported. */
 export function serveTool(mod: Record<string, unknown>): void {
@@ -175,35 +175,43 @@ export function serveTool(mod: Record<string, unknown>): void {
     post(["load_error", "the module exports neither a default function nor a function named run"]);
     return;
   }
-  workerScope.addEventListener("message", (e) => void handle(fn, e.data));
+  // Timers the module's load started end with it; what it set on globalThis stays for every call.
+  scope.end();
+  const restoreGlobals = snapshotGlobals();
+  workerScope.addEventListener("message", (e) => void handle(fn, e.data, restoreGlobals));
   serving = true;
   post(["ready"]);
 }
 
-async function handle(fn: ToolFunction, [id, json]: WorkerCall): Promise<void> {
-  currentCall = id;
+async function handle(fn: ToolFunction, [id, json]: WorkerCall, restoreGlobals: () => void): Promise<void> {
+  // First, so the host knows this worker is not stuck in work a previous call left behind.
+  post(["started", id]);
   logBudget = limits.maxLogBytes;
-  const { input, ctx } = JSON.parse(json) as { input: unknown; ctx: Record<string, unknown> };
-  const log = (level: LogLevel) => (...args: unknown[]) => emit(level, () => format(...args));
-  const context = {
-    ...ctx,
-    log: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
-  };
-  let output: unknown;
+  let message: WorkerMessage;
   try {
-    output = await fn(input, context);
+    const { input, ctx } = parse(json) as { input: unknown; ctx: Record<string, unknown> };
+    const log = (level: LogLevel) => (...args: unknown[]) => {
+      if (scope.isRunning(id)) emit(level, () => format(...args), id);
+    };
+    const context = {
+      ...ctx,
+      log: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
+    };
+    message = serialiseOutput(id, await scope.run(id, () => fn(input, context)));
   } catch (thrown) {
-    post(["error", id, JSON.stringify(describeThrown(thrown))]);
-    return;
+    message = ["error", id, stringify(describeThrown(thrown))];
   }
-  post(serialiseOutput(id, output));
+  // Before the result goes out, so the next call cannot start while this one's work remains.
+  scope.end();
+  restoreGlobals();
+  post(message);
 }
 
 function serialiseOutput(id: number, output: unknown): WorkerMessage {
   let text: string | undefined;
   try {
     // A tool that returns nothing succeeded with no output.
-    text = JSON.stringify(output === undefined ? null : output);
+    text = stringify(output === undefined ? null : output);
   } catch (e) {
     return failed(id, "output_invalid", `the output is not JSON-serialisable: ${errorText(e)}`);
   }
@@ -219,11 +227,11 @@ function serialiseOutput(id: number, output: unknown): WorkerMessage {
 
 function failed(id: number, kind: SandboxError["kind"], message: string, bytes?: number): WorkerMessage {
   const error: SandboxError = { kind, name: "TypeError", message, ...(bytes === undefined ? {} : { bytes }) };
-  return ["error", id, JSON.stringify(error)];
+  return ["error", id, stringify(error)];
 }
 
 function describeThrown(thrown: unknown, depth = 0): SandboxError {
-  if (!(thrown instanceof Error)) {
+  if (!(thrown instanceof ErrorClass)) {
     return {
       kind: "threw",
       name: typeof thrown,
@@ -244,21 +252,21 @@ function describeThrown(thrown: unknown, depth = 0): SandboxError {
 }
 
 function isPermissionError(e: Error): boolean {
-  return e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied ||
+  return e instanceof denoErrors.NotCapable || e instanceof denoErrors.PermissionDenied ||
     /^Requires \w+ access/.test(String(e.message));
 }
 
 function jsonOrUndefined(value: unknown): unknown {
   try {
-    const text = JSON.stringify(value);
-    return text !== undefined && text.length <= TEXT_CAP ? JSON.parse(text) : undefined;
+    const text = stringify(value);
+    return text !== undefined && text.length <= TEXT_CAP ? parse(text) : undefined;
   } catch {
     return undefined;
   }
 }
 
 function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  return e instanceof ErrorClass ? e.message : String(e);
 }
 
 function cap(text: string): string {

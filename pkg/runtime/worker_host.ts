@@ -6,6 +6,11 @@
  * output and log limits itself (the tool can post messages too). When stdin closes it exits at once, even
  * if the tool is stuck in a loop: the runtime died or closed the pool, and no sandbox may outlive it.
  *
+ * It also keeps calls apart: log lines of any call but the running one are dropped, and the sandbox exits
+ * with a `stale` frame when its worker is not fit for another call — it did not take a call within
+ * {@linkcode LIVENESS_MS} (still busy with work an earlier call left behind), or it reported such work
+ * (a tracked API, or exit, called by code of an ended call).
+ *
  * @module
  */
 import {
@@ -22,6 +27,11 @@ import {
 } from "./protocol.ts";
 
 const MAX_CALL_BYTES = 1024 * 1024 * 1024;
+/**
+ * How long an idle worker may take to acknowledge a call. An idle worker answers in microseconds; this
+ * only has to outlast a GC pause or a busy machine, since a miss costs a fresh process, not a failure.
+ */
+const LIVENESS_MS = 500;
 
 const config = JSON.parse(Deno.args[0]) as SandboxConfig;
 const encoder = new TextEncoder();
@@ -31,6 +41,9 @@ const token = crypto.getRandomValues(new Uint8Array(TOKEN_BYTES));
 let ready = false;
 let currentCall = 0;
 let logBytesLeft = config.worker.maxLogBytes;
+let liveness: ReturnType<typeof setTimeout> | undefined;
+/** Why the worker must not take another call, once the running one has ended. */
+let retireAfterCall: string | undefined;
 
 function writeAll(bytes: Uint8Array): void {
   let offset = 0;
@@ -54,10 +67,14 @@ const worker = new Worker(bootstrapUrl(config.toolUrl), {
   deno: { permissions: config.workerPermissions },
 });
 
-/** The worker's module: the sandbox setup first, then the tool, so setup runs before any tool code. */
+/**
+ * The worker's module: SES's lockdown bundle (it only defines globals), then the sandbox setup, then the
+ * tool, so the realm is frozen before any tool code runs.
+ */
 function bootstrapUrl(toolUrl: string): string {
   const setup = new URL("./tool_worker.ts", import.meta.url).href;
-  const source = `import { serveTool } from ${JSON.stringify(setup)};\n` +
+  const source = `import ${JSON.stringify(config.lockdownUrl)};\n` +
+    `import { serveTool } from ${JSON.stringify(setup)};\n` +
     `import * as tool from ${JSON.stringify(toolUrl)};\nserveTool(tool);\n`;
   return `data:application/javascript,${encodeURIComponent(source)}`;
 }
@@ -89,15 +106,25 @@ function relay(m: unknown): void {
   } else if (kind === "load_error" && !ready && typeof a === "string") {
     sendError(FromSandbox.loadError, 0, { kind: "module_invalid", name: "TypeError", message: a });
     Deno.exit(0);
+  } else if (kind === "started" && a === currentCall && a !== 0) {
+    clearTimeout(liveness);
   } else if (kind === "result" && a === currentCall && a !== 0 && typeof b === "string") {
     sendResult(a, b);
+    afterCall();
   } else if (kind === "error" && a === currentCall && a !== 0 && typeof b === "string") {
     currentCall = 0;
     send(FromSandbox.error, a, b);
+    afterCall();
   } else if (
-    kind === "log" && typeof a === "number" && typeof b === "string" && Object.hasOwn(LOG_FRAME, b)
+    kind === "log" && a === currentCall && a !== 0 && typeof b === "string" && Object.hasOwn(LOG_FRAME, b)
   ) {
     sendLog(a, b as LogLevel, typeof c === "string" ? c : String(c));
+  } else if (kind === "leftover" && ready) {
+    retireAfterCall = `work left by an ended call used ${typeof a === "string" ? a.slice(0, 100) : "an API"}`;
+    if (currentCall === 0) afterCall();
+  } else if (kind === "exit" && ready && a !== currentCall) {
+    // Work an ended call left behind called exit: not the running call's doing, which runs again elsewhere.
+    retire(currentCall, "work left by an ended call called exit");
   } else if (kind === "exit" && typeof a === "number") {
     const exitCode = typeof b === "number" ? b : 0;
     sendError(FromSandbox.exit, a, {
@@ -108,6 +135,18 @@ function relay(m: unknown): void {
     });
     Deno.exit(0);
   }
+}
+
+/** Retires the sandbox if its worker reported left-over work; otherwise it waits for the next call. */
+function afterCall(): void {
+  if (retireAfterCall === undefined) return;
+  retire(0, retireAfterCall);
+}
+
+/** Tells the runtime the worker is unfit for calls (`id`: the call it failed to take, or 0) and exits. */
+function retire(id: number, reason: string): never {
+  send(FromSandbox.stale, id, reason);
+  Deno.exit(0);
 }
 
 function sendResult(id: number, json: string): void {
@@ -149,6 +188,12 @@ const calls = new FrameReader(new Uint8Array(0), MAX_CALL_BYTES, {
     currentCall = id;
     logBytesLeft = config.worker.maxLogBytes;
     const call: WorkerCall = [id, decoder.decode(payload)];
+    // Copying the call into the worker takes time too: 100 ms more per MB of input.
+    const patienceMs = LIVENESS_MS + Math.ceil(payload.length / 10_000);
+    liveness = setTimeout(
+      () => retire(id, `the worker did not take the call within ${patienceMs} ms: it is still busy`),
+      patienceMs,
+    );
     worker.postMessage(call);
   },
   stray() {},

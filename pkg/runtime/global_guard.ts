@@ -1,0 +1,128 @@
+/**
+ * Freezes what a tool could patch to reach later calls of its warm worker (runs inside the worker, see
+ * tool_worker.ts):
+ * - the JavaScript intrinsics (`JSON`, `Array.prototype`, `Promise.prototype`, `Object.prototype`, …),
+ *   through SES's `lockdown()` (npm `ses`, loaded by the bootstrap before this module runs);
+ * - the host's own objects, which lockdown leaves writable (`Deno`, `console`, `fetch`, the timers,
+ *   `crypto`, `navigator`, …), through `harden()`;
+ * - the own keys of `globalThis`, which stay writable so that code can define globals: a snapshot taken
+ *   once the tool has loaded is restored after every call.
+ *
+ * @module
+ */
+
+interface Ses {
+  lockdown: (options: Record<string, string>) => void;
+  harden: <T>(value: T) => T;
+}
+
+// Taken before any tool code runs: the restore must not use globals the tool may have replaced.
+const { ownKeys, defineProperty, deleteProperty } = Reflect;
+const { getOwnPropertyDescriptor } = Object;
+
+/**
+ * The host globals hardened after lockdown: the ones a tool would patch to watch or steer later calls.
+ * Not every host class: hardening one whose constructor assigns over its own prototype's methods (Deno's
+ * `MessagePort` sets `unref`) breaks it, the "override mistake" that lockdown tames for intrinsics only.
+ */
+const HOST_GLOBALS = [
+  "Deno",
+  "console",
+  "fetch",
+  "setTimeout",
+  "setInterval",
+  "clearTimeout",
+  "clearInterval",
+  "setImmediate",
+  "clearImmediate",
+  "queueMicrotask",
+  "structuredClone",
+  "crypto",
+  "performance",
+];
+
+/**
+ * Runs `lockdown()` and hardens the host globals. Deno builds some globals and their modules on first use,
+ * and some of those modules extend shared objects as they load, which a frozen realm forbids. Measured
+ * on Deno 2.9: fetch (with streams), the members of `Deno` and Node's `process` (with the Node layer:
+ * `node:` imports after lockdown then work) break; WebSocket, BroadcastChannel, caches, compression
+ * streams, URLPattern do not. So the caller reads `process` first; here one fetch of a `data:` URL is
+ * made and every member of `Deno` read, before lockdown.
+ */
+export async function freezeRealm(): Promise<void> {
+  const ses = globalThis as unknown as Partial<Ses>;
+  const lockdown = ses.lockdown;
+  if (typeof lockdown !== "function") {
+    throw new TypeError("SES lockdown was not loaded before the tool worker");
+  }
+  await (await fetch("data:,")).text();
+  // The `Deno` namespace loads parts of itself on first use the same way (Deno.Command's module
+  // redefines namespace members), and it is hardened below.
+  for (const key of Reflect.ownKeys(Deno)) {
+    try {
+      (Deno as unknown as Record<PropertyKey, unknown>)[key];
+    } catch {
+      // A getter that needs a permission the tool lacks: nothing of it is needed.
+    }
+  }
+  // SES looks for Node's `process` to read options from its env (a permission the tool may not have)
+  // and to install handlers: hide it, every option is given here.
+  const process = Object.getOwnPropertyDescriptor(globalThis, "process");
+  if (process) Object.defineProperty(globalThis, "process", { value: undefined, configurable: true });
+  try {
+    lockdown({
+      // The tool's errors keep their stacks: they are reported to the task.
+      errorTaming: "unsafe",
+      stackFiltering: "verbose",
+      // tool_worker.ts owns console, uncaught errors and rejections.
+      consoleTaming: "unsafe",
+      errorTrapping: "none",
+      unhandledRejectionTrapping: "none",
+      reporting: "none",
+      domainTaming: "unsafe",
+      // Code generation from strings is off for the whole process (--disallow-code-generation-from-strings),
+      // so `eval` is left as it is and fails with V8's own EvalError.
+      evalTaming: "unsafe-eval",
+      overrideTaming: "moderate",
+      localeTaming: "unsafe",
+    });
+  } finally {
+    if (process) Object.defineProperty(globalThis, "process", process);
+  }
+  // Defined by lockdown().
+  const harden = ses.harden!;
+  for (const key of HOST_GLOBALS) {
+    const value = (globalThis as Record<string, unknown>)[key];
+    if (value !== undefined) harden(value);
+  }
+  delete (globalThis as { lockdown?: unknown }).lockdown;
+  delete (globalThis as { hardenIntrinsics?: unknown }).hardenIntrinsics;
+}
+
+/**
+ * Records the own properties of `globalThis`; the returned function puts them back: keys added since are
+ * deleted, changed ones redefined. Properties that are not configurable cannot have changed.
+ *
+ * Making the globals non-configurable and `globalThis` non-extensible instead would spare this per-call
+ * work, but Deno's own lazily loaded parts redefine globals on first use (a first `MessageChannel` deletes
+ * `queueMicrotask` from a global scope object), so a tool would meet errors of Deno's making.
+ */
+export function snapshotGlobals(): () => void {
+  const saved: Array<[PropertyKey, PropertyDescriptor]> = [];
+  const known = new Set<PropertyKey>();
+  for (const key of ownKeys(globalThis)) {
+    saved.push([key, getOwnPropertyDescriptor(globalThis, key)!]);
+    known.add(key);
+  }
+  return () => {
+    for (const key of ownKeys(globalThis)) {
+      if (!known.has(key)) deleteProperty(globalThis, key);
+    }
+    for (const [key, was] of saved) {
+      const now = getOwnPropertyDescriptor(globalThis, key);
+      if (now === undefined || now.value !== was.value || now.get !== was.get || now.set !== was.set) {
+        defineProperty(globalThis, key, was);
+      }
+    }
+  };
+}

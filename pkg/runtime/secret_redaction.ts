@@ -1,0 +1,63 @@
+/**
+ * Keeps a call's env values out of what the runtime reports about it. A tool that prints or throws a value
+ * it was granted (`console.log(Deno.env.get("API_KEY"))`, `throw new Error("bad key " + key)`) would
+ * otherwise put the secret into the logs stream and, through the failure, into the task's state and
+ * history. Each occurrence of a granted value is replaced by {@linkcode REDACTED} in the call's log lines
+ * and in its failure's message and details (its cause, the tool's own error, is dropped for the same
+ * reason). The tool's output is left alone: it is data the workflow asked for, not a report.
+ *
+ * @module
+ */
+import { ToolFailure } from "./tool_failure.ts";
+
+export const REDACTED = "[redacted]";
+
+/**
+ * Values shorter than this are not redacted: masking every "1" or "true" in a log would destroy it, and
+ * values that short are not secrets worth the name.
+ */
+export const MIN_SECRET_LENGTH = 6;
+
+/** Replaces the env values of one call in a text. */
+export type Redactor = (text: string) => string;
+
+/** A redactor for the values of `env`, or undefined when none is long enough to be a secret. */
+export function redactorFor(env: Readonly<Record<string, string>>): Redactor | undefined {
+  // Longest first, so a value that contains another is masked whole.
+  const secrets = [...new Set(Object.values(env))]
+    .filter((value) => value.length >= MIN_SECRET_LENGTH)
+    .sort((a, b) => b.length - a.length);
+  if (secrets.length === 0) return undefined;
+  return (text) => {
+    let out = text;
+    for (const secret of secrets) {
+      if (out.includes(secret)) out = out.replaceAll(secret, REDACTED);
+    }
+    return out;
+  };
+}
+
+/**
+ * The failure with every secret masked in its message and details. When something was masked, the tool's
+ * own error (the failure's cause, with the same message) is not kept; otherwise the failure is returned as is.
+ */
+export function redactFailure(failure: ToolFailure, redact: Redactor): ToolFailure {
+  const message = redact(failure.message);
+  const details = failure.details === undefined ? undefined : redactJson(failure.details, redact);
+  if (message === failure.message && JSON.stringify(details) === JSON.stringify(failure.details)) {
+    return failure;
+  }
+  return new ToolFailure(failure.code, message, details === undefined ? {} : { details });
+}
+
+/** A JSON-like value with every string (keys included) redacted. */
+function redactJson(value: unknown, redact: Redactor): unknown {
+  if (typeof value === "string") return redact(value);
+  if (Array.isArray(value)) return value.map((item) => redactJson(item, redact));
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [redact(key), redactJson(item, redact)]),
+    );
+  }
+  return value;
+}

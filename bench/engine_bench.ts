@@ -353,11 +353,11 @@ if (import.meta.main) {
 
 /**
  * CPU clock ticks used so far by this process ("engine"), the bench's nats-server, its runtime and the
- * runtime's sandbox processes (from /proc; Linux only). Other nats-servers on a shared machine are not
+ * runtime's sandbox processes, live or ended (from /proc; Linux only). Other nats-servers on a shared machine are not
  * counted.
  */
 async function cpuTimes(stack: Stack): Promise<Record<string, number>> {
-  const stats = new Map<number, { ppid: number; ticks: number }>();
+  const stats = new Map<number, { ppid: number; ticks: number; reapedTicks: number }>();
   for await (const entry of Deno.readDir("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
     try {
@@ -366,6 +366,8 @@ async function cpuTimes(stack: Stack): Promise<Record<string, number>> {
       stats.set(Number(entry.name), {
         ppid: Number(fields[1]),
         ticks: Number(fields[11]) + Number(fields[12]),
+        // cutime + cstime: what its children that ended used (a sandbox process that exited).
+        reapedTicks: Number(fields[13]) + Number(fields[14]),
       });
     } catch {
       // The process ended while we looked.
@@ -386,5 +388,7 @@ async function cpuTimes(stack: Stack): Promise<Record<string, number>> {
     const name = nameOf(pid);
     if (name) out[name] = (out[name] ?? 0) + ticks;
   }
+  // Sandbox processes that ended are counted through their parent, or the figure would go down.
+  out.sandbox = (out.sandbox ?? 0) + (stats.get(stack.pids.runtime)?.reapedTicks ?? 0);
   return out;
 }

@@ -74,7 +74,7 @@ async function openStateStore(nc: NatsConnection): Promise<StateStore> {
     waiting: { kv: await kvm.open(BUCKETS.waiting), name: BUCKETS.waiting },
     index: { kv: await kvm.open(BUCKETS.executionIndex), name: BUCKETS.executionIndex },
   };
-  return new StateStore(buckets, jetstream(nc), await jetstreamManager(nc));
+  return new StateStore(buckets, await jetstreamManager(nc));
 }
 
 export async function startEngine(options: EngineOptions): Promise<EngineHandle> {

@@ -3,7 +3,7 @@
  * id) and one per task execution (`compozy_task_executions`, key = `<exec id>.<task exec id>`), so reading
  * or writing one never costs the size of a whole large execution.
  */
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import {
   type ExecutionState,
@@ -23,10 +23,12 @@ export interface StateBuckets {
 
 const decoder = new TextDecoder();
 
+/** Task documents requested at once when an execution's tasks are read. */
+const TASK_GETS_IN_FLIGHT = 32;
+
 export class StateStore {
   constructor(
     private readonly buckets: StateBuckets,
-    private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
   ) {}
 
@@ -88,11 +90,19 @@ export class StateStore {
     const info = await this.jsm.streams.info(stream, {
       subjects_filter: `$KV.${this.buckets.tasks.name}.${execId}.*`,
     });
-    const stored = await Promise.all(
-      Object.keys(info.state.subjects ?? {}).map((subject) =>
-        this.jsm.streams.getMessage(stream, { last_by_subj: subject })
-      ),
-    );
+    const subjects = Object.keys(info.state.subjects ?? {});
+    // A few gets in flight at a time: a collection of 10,000 items would queue 10,000 at once, and the
+    // JetStream API of nats-server answers them one after another past the request time-out.
+    const stored: Array<StoredMsg | null> = [];
+    for (let i = 0; i < subjects.length; i += TASK_GETS_IN_FLIGHT) {
+      stored.push(
+        ...await Promise.all(
+          subjects.slice(i, i + TASK_GETS_IN_FLIGHT).map((subject) =>
+            this.jsm.streams.getMessage(stream, { last_by_subj: subject })
+          ),
+        ),
+      );
+    }
     const tasks: TaskExecutionState[] = [];
     for (const msg of stored) {
       const operation = msg?.header?.get("KV-Operation");

@@ -70,6 +70,8 @@ export function rolePermissions(role: NatsRole): RolePermissions {
         publish: [
           "compozy.*.workflow.cmds.*.*",
           "compozy.health.*",
+          // /api/metrics asks every engine for its figures (engine/engine_stats.ts).
+          "compozy.metrics.engine",
           "compozy.*.*.logs.*.*",
           "compozy.dlq.>",
           ...JETSTREAM_CLIENT,

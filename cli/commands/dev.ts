@@ -71,7 +71,10 @@ export async function runDev(options: DevOptions): Promise<number> {
     print(
       paint.yellow(
         `not ready after ${READY_TIMEOUT_MS / 1000}s: ${
-          missing.map(([n, c]) => `${n} (${c.detail})`).join(", ")
+          missing.map(([n, c]) =>
+            `${n} (${typeof c.detail === "string" ? c.detail : JSON.stringify(c.detail)})`
+          )
+            .join(", ")
         }`,
       ),
     );

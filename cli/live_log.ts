@@ -1,5 +1,6 @@
 /**
- * The live view of `compozy dev`: one line per workflow and task event, printed as events are recorded.
+ * The live view of `compozy dev`: one line per workflow, task, tool and agent event, printed as events are
+ * recorded.
  * It listens on core NATS (no consumer, nothing to ack), so it costs the engine nothing and never holds
  * messages back; an undecodable message is skipped here (the engine's consumers dead-letter it).
  *
@@ -28,7 +29,7 @@ export function startLiveLog(nc: NatsConnection, paint: Paint, write: (text: str
     pending = [];
   };
   const flusher = setInterval(flush, FLUSH_MS);
-  const subscriptions = (["workflow", "task"] as const).map((component) =>
+  const subscriptions = (["workflow", "task", "tool", "agent"] as const).map((component) =>
     nc.subscribe(subjectFilter({ component, kind: "evts" }), {
       callback: (err, msg) => {
         if (err) return;

@@ -54,6 +54,28 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
+/**
+ * Every command path (`executions rerun`) with its long flags, for checks that docs name real commands.
+ *
+ * @example
+ * ```ts
+ * import { commandTable } from "./main.ts";
+ * commandTable().get("executions rerun"); // ["--input", "--cwd", "--server", …]
+ * ```
+ */
+export function commandTable(): Map<string, string[]> {
+  const table = new Map<string, string[]>();
+  const visit = (command: Command, prefix: string) => {
+    for (const sub of command.commands) {
+      const path = prefix ? `${prefix} ${sub.name()}` : sub.name();
+      table.set(path, [...sub.options.map((o) => o.long ?? ""), "--help"].filter(Boolean));
+      visit(sub, path);
+    }
+  };
+  visit(buildProgram(() => {}), "");
+  return table;
+}
+
 function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command("compozy")
     .description("Compozy: AI-agent workflows declared in YAML, run durably on NATS")

@@ -26,6 +26,9 @@ const MAX_TRACKED_TASKS = 100_000;
 
 const TERMINAL_EVENTS = new Set(["success", "failed", "canceled", "timed_out"]);
 
+/** The engine's timer consumer (`compozy-task-timers` in engine/domain/workflow/workflow_executor.ts). */
+const TIMER_CONSUMER = /-timers$/;
+
 export interface EventMetrics {
   stop(): void;
 }
@@ -51,7 +54,13 @@ export function collectEngineMetrics(nc: NatsConnection, registry: MetricsRegist
   const queueDepth = registry.gauge("compozy_queue_depth", "Messages waiting in a command stream");
   const consumerPending = registry.gauge(
     "compozy_consumer_pending",
-    "Messages a consumer has not yet processed (pending plus unacknowledged)",
+    "Messages a consumer has not yet processed (pending plus unacknowledged); durable timers are counted apart",
+  );
+  // A timer is a message held unacknowledged until it is due: counted as "pending" it would look like work
+  // stuck in a queue, when it is a sleep, a wait's time-out or a retry back-off waiting by design.
+  const timersScheduled = registry.gauge(
+    "compozy_timers_scheduled",
+    "Durable timers not yet due (sleeps, wait time-outs, retry back-offs): waiting by design, not stuck",
   );
   running.set({}, 0);
   const taskStarts = new Map<string, number>();
@@ -122,10 +131,8 @@ export function collectEngineMetrics(nc: NatsConnection, registry: MetricsRegist
       for await (const consumer of jsm.consumers.list(stream)) {
         // Only the durable consumers the engine works through; a short-lived read consumer is no queue.
         if (!consumer.config.durable_name) continue;
-        consumerPending.set(
-          { stream, consumer: consumer.name },
-          consumer.num_pending + consumer.num_ack_pending,
-        );
+        const gauge = TIMER_CONSUMER.test(consumer.name) ? timersScheduled : consumerPending;
+        gauge.set({ stream, consumer: consumer.name }, consumer.num_pending + consumer.num_ack_pending);
       }
     }));
   });

@@ -1,7 +1,9 @@
 /**
  * Readiness: the API is healthy only when NATS is connected and an engine and a runtime answer a probe.
  * The probe is a core NATS request on `compozy.health.engine` / `compozy.health.runtime`; any reply counts
- * (a JSON `{"status": "...", "detail": "..."}` reply is shown as it is), silence or an error reply does not.
+ * (a JSON `{"status": "...", "detail": "..."}` reply is shown as it is; any other JSON object, such as the
+ * engine's `{"ok": true, "instance": "..."}`, becomes the detail as JSON, not as JSON in a string), silence or an
+ * error reply does not.
  *
  * @module
  */
@@ -11,7 +13,8 @@ import type { NatsLink } from "./nats_link.ts";
 
 export interface ComponentHealth {
   status: "ok" | "unavailable";
-  detail: string;
+  /** What the part says about itself: a sentence, or the fields of its JSON reply. */
+  detail: string | Record<string, unknown>;
 }
 
 export interface HealthReport {
@@ -75,7 +78,12 @@ function parseReply(data: Uint8Array): ComponentHealth {
   try {
     const parsed = JSON.parse(text) as { status?: unknown; detail?: unknown };
     const status = parsed.status === "unavailable" ? "unavailable" : "ok";
-    return { status, detail: typeof parsed.detail === "string" ? parsed.detail : text };
+    if (typeof parsed.detail === "string") return { status, detail: parsed.detail };
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      return { status, detail: text };
+    }
+    const { status: _status, ...fields } = parsed as Record<string, unknown>;
+    return { status, detail: fields };
   } catch {
     return { status: "ok", detail: text || "answered" };
   }

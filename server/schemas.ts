@@ -134,7 +134,12 @@ export const SignalAcceptedResponse = z.object({
   ),
 }).meta({ id: "SignalAccepted" });
 
-export const ComponentHealth = z.object({ status: z.enum(["ok", "unavailable"]), detail: z.string() });
+export const ComponentHealth = z.object({
+  status: z.enum(["ok", "unavailable"]),
+  detail: z.union([z.string(), z.record(z.string(), z.unknown())]).describe(
+    "A sentence, or the fields the part reported about itself (e.g. the runtime's pool figures)",
+  ),
+});
 export const HealthResponse = z.object({
   status: z.enum(["ok", "unavailable"]),
   components: z.record(z.string(), ComponentHealth),

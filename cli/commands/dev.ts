@@ -42,7 +42,7 @@ export async function runDev(options: DevOptions): Promise<number> {
   const paint = paintFor();
   const projectDir = resolve(options.cwd);
   await checkProjectDir(projectDir);
-  await checkPortFree(options.port);
+  checkPortFree(options.port);
   const started = performance.now();
   const stack = await Stack.start({
     role: "all",
@@ -71,7 +71,10 @@ export async function runDev(options: DevOptions): Promise<number> {
     print(
       paint.yellow(
         `not ready after ${READY_TIMEOUT_MS / 1000}s: ${
-          missing.map(([n, c]) => `${n} (${c.detail})`).join(", ")
+          missing.map(([n, c]) =>
+            `${n} (${typeof c.detail === "string" ? c.detail : JSON.stringify(c.detail)})`
+          )
+            .join(", ")
         }`,
       ),
     );
@@ -129,7 +132,7 @@ async function checkProjectDir(projectDir: string): Promise<void> {
 }
 
 /** A busy port found before NATS and the engine start, named with the way out. */
-async function checkPortFree(port: number): Promise<void> {
+function checkPortFree(port: number): void {
   let listener: Deno.Listener;
   try {
     listener = Deno.listen({ hostname: "127.0.0.1", port });

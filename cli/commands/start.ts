@@ -45,12 +45,14 @@ export async function runStart(options: StartOptions): Promise<number> {
     version: versionInfo(),
   });
   const log = getLogger(["cli", "start"]);
-  log.info("compozy {version} started: role {role}, NATS {nats}{api}{project}", {
+  // One field per fact, each present only when it applies: no pre-formatted ", API …" fragments, which a
+  // log line shows again as quoted values with their commas.
+  log.info("compozy {version} started", {
     version: versionInfo().version,
     role: options.role,
     nats: stack.natsUrl,
-    api: stack.apiUrl ? `, API ${stack.apiUrl}` : "",
-    project: stack.project ? `, project ${stack.project.config.name} (${stack.project.root})` : "",
+    ...(stack.apiUrl ? { api: stack.apiUrl } : {}),
+    ...(stack.project ? { project: stack.project.config.name, root: stack.project.root } : {}),
   });
   const signal = await untilShutdownSignal();
   log.info("{signal}: stopping", { signal });

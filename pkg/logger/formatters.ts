@@ -83,11 +83,29 @@ export function formatPrettyLine(record: LogRecord, options: PrettyOptions): str
   let line = `${shortTime(record.timestamp)} ${level} ${options.color ? DIM + category + RESET : category} ` +
     clean(renderMessage(record));
   const stacks: string[] = [];
-  for (const [key, value] of entriesOf(record.properties)) {
-    line += ` ${key}=${clean(renderPropValue(value))}`;
+  const inMessage = placeholders(record);
+  const properties = entriesOf(record.properties);
+  const execId = properties.find(([key]) => key === "workflow_exec_id")?.[1];
+  for (const [key, value] of properties) {
     if (value instanceof Error && value.stack) stacks.push(stackFrames(value.stack));
+    // Said once: a value the message already shows, or the correlation id of a root execution (its own id).
+    if (inMessage.has(key) || (key === "correlation_id" && value === execId)) continue;
+    const shown = typeof value === "string" && SHORTENED_IDS.test(key) && UUID.test(value)
+      ? `…${value.slice(-8)}`
+      : renderPropValue(value);
+    line += ` ${key}=${clean(shown)}`;
   }
   return [line, ...stacks].join("\n") + "\n";
+}
+
+/** Ids shown as their last 8 characters on a pretty line, as the live view shows them (UUIDv7 end differs). */
+const SHORTENED_IDS = /(^|_)(exec_id|correlation_id)$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Names of the `{placeholders}` of a templated message: their values are in the text already. */
+function placeholders(record: LogRecord): Set<string> {
+  if (typeof record.rawMessage !== "string") return new Set();
+  return new Set([...record.rawMessage.matchAll(/\{([A-Za-z_$][\w$]*)\}/g)].map((match) => match[1]));
 }
 
 function shortTime(timestamp: number): string {

@@ -77,10 +77,39 @@ Deno.test("pretty lines", async (t) => {
   const time = [local.getHours(), local.getMinutes(), local.getSeconds()]
     .map((n) => String(n).padStart(2, "0")).join(":") + ".005";
 
-  await t.step("short time, level, category, message and key=value properties", () => {
+  await t.step("short time, level, category, message and the key=value properties it does not show", () => {
     assert.equal(
-      formatPrettyLine(record(), { color: false }),
-      `${time} INFO  compozy.engine Task get-weather done in 12 ms task_id=get-weather ms=12\n`,
+      formatPrettyLine(record({ properties: { task_id: "get-weather", ms: 12, attempt: 2 } }), {
+        color: false,
+      }),
+      `${time} INFO  compozy.engine Task get-weather done in 12 ms attempt=2\n`,
+    );
+  });
+
+  await t.step("a tool's output line: execution ids short, the root's correlation id once", () => {
+    const exec = "0190aaaa-bbbb-7ccc-8ddd-eeeeffff0001";
+    const line = formatPrettyLine(
+      record({
+        category: ["compozy", "tool"],
+        message: ["fetching Lisbon"],
+        rawMessage: "fetching Lisbon",
+        properties: {
+          correlation_id: exec,
+          workflow_id: "weather",
+          workflow_exec_id: exec,
+          task_id: "get-weather",
+          task_exec_id: "0190aaaa-bbbb-7ccc-8ddd-eeeeffff0002",
+          tool_id: "weather_tool",
+          tool_exec_id: "0190aaaa-bbbb-7ccc-8ddd-eeeeffff0003",
+          stream: "stdout",
+        },
+      }),
+      { color: false },
+    );
+    assert.equal(
+      line,
+      `${time} INFO  compozy.tool fetching Lisbon workflow_id=weather workflow_exec_id=…ffff0001 ` +
+        "task_id=get-weather task_exec_id=…ffff0002 tool_id=weather_tool tool_exec_id=…ffff0003 stream=stdout\n",
     );
   });
 

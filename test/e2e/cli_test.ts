@@ -12,6 +12,9 @@ Deno.test("compozy init scaffolds a project that validates and builds", async ()
     const init = await runCli(["init", join(dir, "my-app")]);
     assert.equal(init.code, 0, init.stderr);
     assert.match(init.stdout, /created project 'my-app'/);
+    // The hints name the new project's folder, not the current one.
+    assert.match(init.stdout, /cp \S*my-app\/\.env\.example \S*my-app\/\.env/);
+    assert.match(init.stdout, /compozy dev --cwd \S*my-app/);
     const root = join(dir, "my-app");
     for (
       const file of [
@@ -61,6 +64,10 @@ Deno.test("every command has --help", async () => {
     ],
     ["executions", "cancel"],
     ["executions", "signal"],
+    ["executions", "logs"],
+    ["executions", "pause"],
+    ["executions", "resume"],
+    ["executions", "rerun"],
     ["build"],
     ["deploy"],
     ["schemagen"],
@@ -70,6 +77,9 @@ Deno.test("every command has --help", async () => {
     assert.equal(r.code, 0, `${commands[i].join(" ")} --help: ${r.stderr}`);
     assert.match(r.stdout, /Usage: compozy/);
     if (commands[i][0] !== "executions" || commands[i].length > 1) assert.match(r.stdout, /--cwd|Commands:/);
+    if (commands[i].length > 0 && (commands[i][0] !== "executions" || commands[i].length > 1)) {
+      assert.match(r.stdout, /Examples:\n {2}\$ compozy /, `${commands[i].join(" ")} --help has examples`);
+    }
   });
 });
 

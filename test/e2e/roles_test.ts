@@ -51,8 +51,8 @@ Deno.test({
       ),
     ];
     try {
-      const started = await processes[3].waitForLine(/started: role api/, 60_000);
-      const url = /API (http:\/\/[0-9.:]+)/.exec(started)![1];
+      const started = await processes[3].waitForLine(/"message":"compozy \S+ started".*"role":"api"/, 60_000);
+      const url = JSON.parse(started).api as string;
       const deadline = Date.now() + 60_000;
       while ((await fetch(`${url}/api/health`).then((r) => r.body?.cancel().then(() => r.status))) !== 200) {
         assert.ok(Date.now() < deadline, "the roles became healthy");

@@ -72,7 +72,7 @@ Deno.test("COMPOZY_LOG_LEVEL and LOG_FORMAT apply when no option is given", asyn
       getLogger(["engine"]).warn("Disk {pct}% full", { pct: 91 });
     });
     assert.equal(lines.length, 1);
-    assert.match(lines[0], /^\d\d:\d\d:\d\d\.\d{3} WARN {2}compozy\.engine Disk 91% full pct=91\n$/);
+    assert.match(lines[0], /^\d\d:\d\d:\d\d\.\d{3} WARN {2}compozy\.engine Disk 91% full\n$/);
   });
 });
 
@@ -183,7 +183,7 @@ Deno.test("a real process writes JSON lines to a piped stderr, and pretty lines 
     assert.equal(lines.length, 3);
     assert.match(
       lines[1],
-      / INFO {2}compozy\.fixture Workflow weather started workflow_id=weather attempt=1$/,
+      / INFO {2}compozy\.fixture Workflow weather started attempt=1$/,
     );
     assert.ok(lines.every((l) => !l.includes("\x1b[")));
   });

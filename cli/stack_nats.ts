@@ -12,6 +12,7 @@ import { type NatsConfig, parseSize } from "../engine/domain/project/nats_config
 import {
   credentialsEnv,
   generateNatsAuth,
+  inboxPrefix,
   ManagedNatsServer,
   MAX_REPLICAS,
   type NatsConnectAuth,
@@ -40,23 +41,31 @@ export function natsRoleOf(role: Role): NatsRole {
 }
 
 export async function natsLinkFor(
-  options: { natsUrl?: string; stateDir: string },
+  options: { role: Role; natsUrl?: string; stateDir: string },
 ): Promise<StackNats> {
   if (options.natsUrl) {
     const { servers, auth } = splitCredentials(options.natsUrl);
     // The child inherits NATS_CREDS / NATS_USER / NATS_PASSWORD, and COMPOZY_SANDBOX_DENY_NET for the
     // cluster and monitoring ports, from our environment; credentials from the URL go by environment too.
-    return { url: servers.join(","), auth, runtimeEnv: credentialsEnv(auth) };
+    // It runs with our user, so it must use our inbox prefix, unless the operator named one.
+    const prefix = Deno.env.get("NATS_INBOX_PREFIX") || inboxPrefix(natsRoleOf(options.role));
+    return {
+      url: servers.join(","),
+      auth,
+      runtimeEnv: { ...credentialsEnv(auth), NATS_INBOX_PREFIX: prefix },
+    };
   }
   const auth = generateNatsAuth();
   const managed = await ManagedNatsServer.start({ storeDir: join(options.stateDir, "nats"), auth });
+  // The managed server listens on its client port only (no cluster, no monitoring).
+  const denied = [Deno.env.get("COMPOZY_SANDBOX_DENY_NET"), `127.0.0.1:${managed.port}`].filter(Boolean);
   return {
     url: managed.url,
     auth: roleConnectAuth(auth, "engine"),
     runtimeEnv: {
       ...credentialsEnv(auth.users.runtime),
-      // The managed server listens on its client port only (no cluster, no monitoring).
-      COMPOZY_SANDBOX_DENY_NET: `127.0.0.1:${managed.port}`,
+      NATS_INBOX_PREFIX: inboxPrefix("runtime"),
+      COMPOZY_SANDBOX_DENY_NET: denied.join(","),
     },
     managed,
   };

@@ -6,7 +6,7 @@ import { parseSize } from "../engine/domain/project/nats_config.ts";
 import { STREAMS } from "../pkg/nats/mod.ts";
 import { CliError } from "./cli_error.ts";
 import { Stack } from "./stack.ts";
-import { provisionOptions } from "./stack_nats.ts";
+import { natsLinkFor, provisionOptions } from "./stack_nats.ts";
 import { versionInfo } from "./version.ts";
 
 async function projectWith(nats: string): Promise<string> {
@@ -102,4 +102,23 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("stack nats: with NATS_URL the runtime child gets the stack's credentials, inbox prefix and no password in argv", async () => {
+  const all = await natsLinkFor({
+    role: "all",
+    natsUrl: "nats://compozy-engine:s3cret@10.0.0.1:4222",
+    stateDir: "/x",
+  });
+  assert.equal(all.url, "nats://10.0.0.1:4222");
+  assert.deepEqual(all.auth, { user: "compozy-engine", pass: "s3cret" });
+  // The child runs with the engine's user, so it must receive its replies under the engine's prefix.
+  assert.deepEqual(all.runtimeEnv, {
+    NATS_CREDS: "",
+    NATS_USER: "compozy-engine",
+    NATS_PASSWORD: "s3cret",
+    NATS_INBOX_PREFIX: "_INBOX_engine",
+  });
+  const runtime = await natsLinkFor({ role: "runtime", natsUrl: "nats://10.0.0.1:4222", stateDir: "/x" });
+  assert.deepEqual(runtime.runtimeEnv, { NATS_INBOX_PREFIX: "_INBOX_runtime" });
 });

@@ -50,9 +50,8 @@ const END_WATCH = `$KV.${BUCKETS.workflowExecutions}.>`;
  * - engine: consumes and publishes every command and event, owns the KV buckets and provisions the streams
  *   (so the whole JetStream API), answers the API's requests and health probes.
  * - api: sends workflow commands (request/reply and JetStream), probes health, publishes its own logs, reads
- *   state, history and logs
- *   (KV, ordered consumers, the stream and consumer listings of /api/metrics), watches events for live views.
- *   It provisions too when it starts before any engine.
+ *   state, history and logs (KV, ordered consumers, the stream and consumer listings of /api/metrics),
+ *   watches events for live views. It provisions too when it starts before any engine.
  * - runtime: answers tool and agent commands (core request/reply, queue group), publishes their events, logs
  *   and dead letters. No JetStream API, no KV, no workflow or task commands.
  */

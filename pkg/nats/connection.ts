@@ -15,7 +15,8 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /**
    * Credentials and inbox prefix. Default: the ones in the URL (`nats://user:pass@host:port`), else
-   * NATS_CREDS, NATS_USER/NATS_PASSWORD or NATS_TOKEN from the environment, else none.
+   * NATS_CREDS, NATS_USER/NATS_PASSWORD or NATS_TOKEN from the environment, else none. The inbox prefix:
+   * `auth.inboxPrefix`, else NATS_INBOX_PREFIX, else the role's.
    */
   auth?: NatsConnectAuth;
   /** The role connecting: its replies arrive under its own inbox prefix (auth.ts) unless `auth` names one. */
@@ -28,8 +29,13 @@ export interface ConnectOptions {
  */
 export async function connectNats(url: string, options: ConnectOptions = {}): Promise<NatsConnection> {
   const { servers, auth: urlAuth } = splitCredentials(url);
-  const auth = options.auth ?? urlAuth ?? credentialsFromEnv((name) => Deno.env.get(name));
-  const authOptions = await connectAuthOptions(auth, options.role);
+  const env = (name: string) => Deno.env.get(name) || undefined;
+  const auth = options.auth ?? urlAuth ?? credentialsFromEnv(env);
+  // The prefix must be one the user may subscribe to: NATS_INBOX_PREFIX names it when the user is not the
+  // role's own (a `--role all` runtime child runs with the engine's user).
+  const prefix = options.auth?.inboxPrefix ?? env("NATS_INBOX_PREFIX") ??
+    (options.role ? inboxPrefix(options.role) : undefined);
+  const authOptions = await connectAuthOptions(auth, prefix);
   const deadline = Date.now() + (options.connectTimeoutMs ?? 5_000);
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -83,9 +89,8 @@ export function splitCredentials(url: string): { servers: string[]; auth?: NatsC
 
 async function connectAuthOptions(
   auth: NatsConnectAuth | undefined,
-  role: NatsRole | undefined,
+  prefix: string | undefined,
 ): Promise<Partial<ConnectionOptions>> {
-  const prefix = auth?.inboxPrefix ?? (role ? inboxPrefix(role) : undefined);
   const out: Partial<ConnectionOptions> = prefix ? { inboxPrefix: prefix } : {};
   if (!auth) return out;
   if (auth.credsFile) {

@@ -6,7 +6,7 @@
  * Deno checks a host name against the deny list after resolving it (`localhost`, `127.1`,
  * `::ffff:127.0.0.1` all resolve to an entry) but the unspecified addresses `0.0.0.0` and `::` reach a
  * local listener without resolving to `127.0.0.1`, and a server bound to every interface is reachable on
- * each of the host's addresses. So each port is denied under every local spelling, not only its URL's.
+ * each of the host's addresses and on every address of the loopback block. So each port is denied under every local spelling, not only its URL's.
  *
  * The runtime sets the list once at start ({@linkcode configureNetDeny}); the sandbox reads it per spawn.
  *
@@ -19,7 +19,12 @@ export interface NetTarget {
   port: number;
 }
 
-const LOCAL_HOSTS = ["127.0.0.1", "0.0.0.0", "localhost", "[::1]", "[::]"];
+/**
+ * `127.0.0.0/8`: the whole loopback block reaches a server bound to `0.0.0.0` (nats-server's default), and
+ * Deno maps `::ffff:127.0.0.2`, `2130706434` and `0x7f000002` to such an address before checking it; Deno's
+ * deny list takes a CIDR block with a port.
+ */
+const LOCAL_HOSTS = ["127.0.0.1", "127.0.0.0/8", "0.0.0.0", "localhost", "[::1]", "[::]"];
 
 let denied: readonly string[] = [];
 

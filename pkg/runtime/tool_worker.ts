@@ -118,6 +118,9 @@ function guardExitsAndEvaluators(): void {
   };
   workerScope.close = () => Deno.exit(0);
   delete (globalThis as { Worker?: unknown }).Worker;
+  // The Cache API writes to Deno's own store with no write grant, under a key shared by every sandbox (the
+  // main module is worker_host.ts): a channel between tools and a way to poison another tool's cache.
+  delete (globalThis as { caches?: unknown }).caches;
   // Deno's internals (`Deno[Deno.internal].core.evalContext`) compile strings despite the V8 flag, and
   // code compiled there may `import()` a computed `data:` URL past the import policy.
   delete (Deno as unknown as Record<symbol, unknown>)[(Deno as unknown as { internal: symbol }).internal];
@@ -199,7 +202,7 @@ async function handle(fn: ToolFunction, [id, json]: WorkerCall, restoreGlobals: 
     };
     message = serialiseOutput(id, await scope.run(id, () => fn(input, context)));
   } catch (thrown) {
-    message = ["error", id, stringify(describeThrown(thrown))];
+    message = ["error", id, stringify(describeThrownSafely(thrown))];
   }
   // Before the result goes out, so the next call cannot start while this one's work remains.
   scope.end();
@@ -228,6 +231,23 @@ function serialiseOutput(id: number, output: unknown): WorkerMessage {
 function failed(id: number, kind: SandboxError["kind"], message: string, bytes?: number): WorkerMessage {
   const error: SandboxError = { kind, name: "TypeError", message, ...(bytes === undefined ? {} : { bytes }) };
   return ["error", id, stringify(error)];
+}
+
+/**
+ * A thrown value can trap every inspection (a Proxy, a throwing `cause` getter): describing it must not
+ * throw, or no answer goes out and the call waits for its time limit instead of failing `tool_threw`.
+ */
+function describeThrownSafely(thrown: unknown): SandboxError {
+  try {
+    return describeThrown(thrown);
+  } catch {
+    return {
+      kind: "threw",
+      name: "unknown",
+      message: "the tool threw a value that cannot be inspected",
+      nonError: true,
+    };
+  }
 }
 
 function describeThrown(thrown: unknown, depth = 0): SandboxError {

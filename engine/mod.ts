@@ -47,6 +47,8 @@ export interface EngineOptions {
 
 export interface EngineHandle {
   client: ExecutionClient;
+  /** The execution state this engine folds and reads. */
+  store: StateStore;
   /** Executions this engine drives right now. */
   activeExecutions(): number;
   stop(): Promise<void>;
@@ -71,6 +73,7 @@ async function openStateStore(nc: NatsConnection): Promise<StateStore> {
     workflows: { kv: await kvm.open(BUCKETS.workflowExecutions), name: BUCKETS.workflowExecutions },
     tasks: { kv: await kvm.open(BUCKETS.taskExecutions), name: BUCKETS.taskExecutions },
     waiting: { kv: await kvm.open(BUCKETS.waiting), name: BUCKETS.waiting },
+    children: { kv: await kvm.open(BUCKETS.children), name: BUCKETS.children },
   };
   return new StateStore(buckets, jetstream(nc), await jetstreamManager(nc));
 }
@@ -105,6 +108,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   });
   return {
     client: new NatsExecutionClient(bus, js, store, project),
+    store,
     activeExecutions: () => executor.activeCount,
     async stop() {
       health.unsubscribe();

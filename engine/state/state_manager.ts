@@ -163,8 +163,10 @@ export class StateManager {
         // The index of waits gains entries before the document and loses them after: it may briefly list a
         // wait that ended (findWaiting checks the document), never miss one that started.
         if (waits?.added.length) await this.store.indexWaits(key, waits.added);
+        const parent = kind === "workflow" ? (doc as WorkflowDocument).parent?.exec_id : undefined;
         const revision = await documents.write(key, doc, current.revision);
         if (waits?.removed.length) await this.store.unindexWaits(key, waits.removed);
+        if (parent && isTerminal(doc.status)) await this.store.unindexChild(parent, key);
         if (isTerminal(doc.status)) this.cache.delete(id);
         else this.remember(id, { doc, revision });
         return;

@@ -18,6 +18,8 @@ export interface StateBuckets {
   tasks: { kv: KV; name: string };
   /** The index of waits by signal: key `<signal id>.<exec id>`. */
   waiting: { kv: KV; name: string };
+  /** The index of running sub-workflows by parent: key `<parent exec id>.<child exec id>`. */
+  children: { kv: KV; name: string };
 }
 
 const decoder = new TextDecoder();
@@ -51,9 +53,13 @@ export class StateStore {
     return { doc: entry.json<TaskExecutionState>(), revision: entry.revision };
   }
 
-  /** Writes with optimistic concurrency: throws when someone else wrote since `revision`. */
-  putWorkflow(doc: WorkflowDocument, revision: number): Promise<number> {
-    return put(this.buckets.workflows.kv, doc.exec_id, doc, revision);
+  /**
+   * Writes with optimistic concurrency: throws when someone else wrote since `revision`. A sub-workflow's
+   * first document is indexed under its parent before it is written.
+   */
+  async putWorkflow(doc: WorkflowDocument, revision: number): Promise<number> {
+    if (revision === 0 && doc.parent) await this.indexChild(doc.parent.exec_id, doc.exec_id);
+    return await put(this.buckets.workflows.kv, doc.exec_id, doc, revision);
   }
 
   putTask(key: string, doc: TaskExecutionState, revision: number): Promise<number> {
@@ -62,7 +68,7 @@ export class StateStore {
 
   /** Joins an execution's document with its task documents (read in one pass over the bucket's stream). */
   async withTasks(doc: WorkflowDocument): Promise<ExecutionState> {
-    const { waiting: _waiting, ...rest } = doc;
+    const { waiting: _waiting, wait_seq: _waitSeq, ...rest } = doc;
     const tasks = await this.tasksOf(doc.exec_id);
     // A finished execution's unfinished tasks will never finish: say so rather than leave them RUNNING.
     if (isTerminal(doc.status)) {
@@ -97,14 +103,31 @@ export class StateStore {
     return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length)).sort();
   }
 
-  /** The running sub-workflows of an execution. */
+  /**
+   * The running sub-workflows of an execution, found through the index of children (an entry is added
+   * before a child's first document is written and removed after its last, so none is missed).
+   */
   async findChildren(parentExecId: string): Promise<WorkflowDocument[]> {
+    const name = this.buckets.children.name;
+    const prefix = `$KV.${name}.${parentExecId}.`;
+    const info = await this.jsm.streams.info(`KV_${name}`, { subjects_filter: `${prefix}*` });
     const out: WorkflowDocument[] = [];
-    for (const id of await this.ids()) {
-      const doc = await this.getWorkflow(id);
+    for (const subject of Object.keys(info.state.subjects ?? {}).sort()) {
+      const doc = await this.getWorkflow(subject.slice(prefix.length));
       if (doc?.parent?.exec_id === parentExecId && !isTerminal(doc.status)) out.push(doc);
     }
     return out;
+  }
+
+  /** Adds a child to the index of its parent's children (before its document is first written). */
+  async indexChild(parentExecId: string, childExecId: string): Promise<void> {
+    await this.buckets.children.kv.put(`${parentExecId}.${childExecId}`, new Uint8Array());
+  }
+
+  /** Removes an ended child from the index (purged, like the index of waits, so no marker stays). */
+  async unindexChild(parentExecId: string, childExecId: string): Promise<void> {
+    const name = this.buckets.children.name;
+    await this.jsm.streams.purge(`KV_${name}`, { filter: `$KV.${name}.${parentExecId}.${childExecId}` });
   }
 
   /**

@@ -66,6 +66,7 @@ export const BUCKETS = {
   schedules: "compozy_schedules",
   leases: "compozy_leases",
   waiting: "compozy_waiting",
+  children: "compozy_children",
 } as const;
 
 export const DEFAULT_STREAMS: StreamSpec[] = [
@@ -97,6 +98,8 @@ export const DEFAULT_BUCKETS: BucketSpec[] = [
   { name: BUCKETS.leases, ttlMs: 15_000, history: 1 },
   // `<signal id>.<exec id>` for every execution waiting for a signal: broadcasts find them without a scan.
   { name: BUCKETS.waiting, ttlMs: 0, history: 1 },
+  // `<parent exec id>.<child exec id>` for every running sub-workflow: a cancel finds them without a scan.
+  { name: BUCKETS.children, ttlMs: 0, history: 1 },
 ];
 
 /** Creates or updates every stream and bucket; returns what it did by name. */

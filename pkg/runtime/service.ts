@@ -121,6 +121,7 @@ async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecu
   const ids = { workflow: message.workflow, task: message.task, agent: message.agent };
   bus.publishCore(create(pb.AgentExecutionStartedSchema, { ...ids, metadata: bus.metadata(correlationId) }));
   const tools = new Map(agent.tools.map((t) => [t.id, t]));
+  let calls = 0;
   const result = await runAgent({
     agentId: message.agent?.id ?? "",
     actionId: message.agent?.actionId || undefined,
@@ -133,7 +134,9 @@ async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecu
     signal: AbortSignal.timeout(Number(message.timeoutMs) || 300_000),
     callTool: async (toolId, input) => {
       const tool = tools.get(toolId)!;
-      const call = toolCall(message, tool, input, tool.env ?? {});
+      // Each call of the loop is its own step: `ctx.taskExecId` is `<task exec id>:<call index>`, stable when
+      // the task is re-run with the same model answers, and never shared by two calls.
+      const call = toolCall(message, tool, input, tool.env ?? {}, calls++);
       const outcome = await runner.run(call);
       if (outcome.ok) return outcome.output;
       throw outcome.failure;
@@ -179,6 +182,7 @@ function toolCall(
   tool: ToolWire,
   input: unknown,
   env: Record<string, string>,
+  callIndex?: number,
 ): ToolCall {
   const correlationId = message.metadata?.correlationId ?? "";
   const toolExecId = "tool" in message && message.tool ? message.tool.execId : crypto.randomUUID();
@@ -195,7 +199,9 @@ function toolCall(
       workflowId: message.workflow?.id ?? "",
       workflowExecId: message.workflow?.execId ?? "",
       taskId: message.task?.id ?? "",
-      taskExecId: message.task?.execId ?? "",
+      taskExecId: callIndex === undefined
+        ? message.task?.execId ?? ""
+        : `${message.task?.execId}:${callIndex}`,
       attempt: message.attempt,
     },
     onLog: ({ level, message: line }) =>

@@ -19,6 +19,8 @@ export interface DriverEvents {
     parentExecId?: string,
   ): void;
   taskStarted(d: ExecutionDriver, key: string, execId: string, attempt: number): void;
+  /** A task given up while it ran (its branch lost a race, its parent timed out, the execution ended). */
+  taskCanceled(d: ExecutionDriver, key: string, execId: string): void;
   taskSucceeded(
     d: ExecutionDriver,
     key: string,
@@ -47,11 +49,18 @@ export interface DriverEvents {
     d: ExecutionDriver,
     key: string,
     execId: string,
+    attempt: number,
     signalId: string,
     deadlineMs: number,
   ): Promise<void>;
-  waitingEnded(d: ExecutionDriver, key: string, execId: string, payload: unknown): Promise<void>;
-  waitingTimedOut(d: ExecutionDriver, key: string, execId: string): Promise<void>;
+  waitingEnded(
+    d: ExecutionDriver,
+    key: string,
+    execId: string,
+    attempt: number,
+    payload: unknown,
+  ): Promise<void>;
+  waitingTimedOut(d: ExecutionDriver, key: string, execId: string, attempt: number): Promise<void>;
   workflowSucceeded(d: ExecutionDriver, output: unknown): Promise<void>;
   workflowFailed(d: ExecutionDriver, failure: TaskFailure): Promise<void>;
   workflowCanceled(d: ExecutionDriver, reason: string): Promise<void>;
@@ -64,12 +73,31 @@ export interface DriverServices {
   events: DriverEvents;
   leaf: LeafExecutor;
   timers: {
-    /** Stores a durable timer (a TaskResume held until `dueMs`). */
-    schedule(d: ExecutionDriver, key: string, execId: string, reason: string, dueMs: number): Promise<void>;
+    /** Stores a durable timer (a TaskResume held until `dueMs`) for one attempt of a task. */
+    schedule(
+      d: ExecutionDriver,
+      key: string,
+      execId: string,
+      reason: string,
+      dueMs: number,
+      attempt: number,
+    ): Promise<void>;
+    /** Removes the execution's own time-out timer (it ended). */
+    clearWorkflowTimeout(d: ExecutionDriver): Promise<void>;
   };
   children: {
-    /** Starts a sub-workflow (idempotently per task execution), returns its exec id; its end wakes the task. */
-    start(d: ExecutionDriver, child: Workflow, key: string, execId: string, input: unknown): Promise<string>;
+    /**
+     * Starts a sub-workflow (idempotently per attempt of the task), returns its exec id; its end wakes the
+     * task.
+     */
+    start(
+      d: ExecutionDriver,
+      child: Workflow,
+      key: string,
+      execId: string,
+      attempt: number,
+      input: unknown,
+    ): Promise<string>;
     /** Cancels the running sub-workflows of `d`: those given, and any other the state shows. */
     cancelAll(d: ExecutionDriver, known: string[], reason: string): Promise<void>;
   };

@@ -53,6 +53,13 @@ export class EventRecorder implements DriverEvents {
     });
   }
 
+  taskCanceled(d: ExecutionDriver, key: string, execId: string): void {
+    this.fireAndForget(pb.TaskExecutionCanceledSchema, {
+      ...this.base(d, `${execId}:canceled`),
+      task: { id: key, execId },
+    });
+  }
+
   taskSucceeded(
     d: ExecutionDriver,
     key: string,
@@ -98,26 +105,34 @@ export class EventRecorder implements DriverEvents {
     });
   }
 
-  waitingStarted(d: ExecutionDriver, key: string, execId: string, signalId: string, deadlineMs: number) {
+  waitingStarted(
+    d: ExecutionDriver,
+    key: string,
+    execId: string,
+    attempt: number,
+    signalId: string,
+    deadlineMs: number,
+  ) {
+    // Event ids carry the attempt: a retried sleep or sub-workflow waits again, and that is no duplicate.
     return this.record(pb.TaskExecutionWaitingStartedSchema, {
-      ...this.base(d, `${execId}:waiting`),
+      ...this.base(d, `${execId}:waiting:${attempt}`),
       task: { id: key, execId },
       signalId,
       deadlineUnixMs: BigInt(deadlineMs),
     });
   }
 
-  waitingEnded(d: ExecutionDriver, key: string, execId: string, payload: unknown) {
+  waitingEnded(d: ExecutionDriver, key: string, execId: string, attempt: number, payload: unknown) {
     return this.record(pb.TaskExecutionWaitingEndedSchema, {
-      ...this.base(d, `${execId}:waiting_ended`),
+      ...this.base(d, `${execId}:waiting_ended:${attempt}`),
       task: { id: key, execId },
       payloadJson: jsonBytes(payload),
     });
   }
 
-  waitingTimedOut(d: ExecutionDriver, key: string, execId: string) {
+  waitingTimedOut(d: ExecutionDriver, key: string, execId: string, attempt: number) {
     return this.record(pb.TaskExecutionWaitingTimedOutSchema, {
-      ...this.base(d, `${execId}:waiting_timed_out`),
+      ...this.base(d, `${execId}:waiting_timed_out:${attempt}`),
       task: { id: key, execId },
     });
   }

@@ -1,6 +1,7 @@
 /** The real DriverServices: timers, sub-workflows, signals and agent requests, all over NATS. */
 import { create } from "@bufbuild/protobuf";
-import type { Bus } from "../../../pkg/nats/mod.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { type Bus, STREAMS, subjectOf } from "../../../pkg/nats/mod.ts";
 import {
   TaskResumeSchema,
   WorkflowCancelSchema,
@@ -32,25 +33,37 @@ export function createDriverServices(bus: Bus, project: Project, store: StateSto
     leaf: new LeafExecutor(bus),
     processEnv: Deno.env.toObject(),
     timers: {
-      async schedule(d, key, execId, reason, dueMs) {
+      async schedule(d, key, execId, reason, dueMs, attempt) {
         await bus.publish(create(TaskResumeSchema, {
-          metadata: bus.metadata(d.correlationId, `${execId}:${reason}`),
+          metadata: bus.metadata(d.correlationId, `${execId}:${reason}:${attempt}`),
           workflow: { id: d.workflow.id, execId: d.execId },
           task: { id: key, execId },
           reason,
+          // The attempt it belongs to: a timer of an earlier attempt does not wake a later one.
+          payloadJson: jsonBytes({ attempt }),
           dueUnixMs: BigInt(dueMs),
         }));
       },
+      async clearWorkflowTimeout(d) {
+        // The workflow's timer is the only one addressed to the execution itself (see armWorkflowTimeout).
+        const jsm = await jetstreamManager(bus.nc);
+        await jsm.streams.purge(STREAMS.taskCommands, {
+          filter: subjectOf(create(TaskResumeSchema, {
+            metadata: bus.metadata(d.correlationId),
+            task: { execId: d.execId },
+          })),
+        });
+      },
     },
     children: {
-      async start(d, child, key, execId, input) {
+      async start(d, child, key, execId, attempt, input) {
         const reply = await bus.request(
           create(WorkflowTriggerSchema, {
             metadata: bus.metadata(d.correlationId),
             workflow: { id: child.id, execId: uuidv7() },
             inputJson: jsonBytes(input),
-            // One child per task execution, however often the parent replays this step.
-            idempotencyKey: `child:${execId}`,
+            // One child per attempt of the task, however often the parent replays this step.
+            idempotencyKey: attempt > 1 ? `child:${execId}:${attempt}` : `child:${execId}`,
             triggerSource: "workflow",
             parent: { workflow: { id: d.workflow.id, execId: d.execId }, task: { id: key, execId } },
           }),

@@ -11,7 +11,7 @@ import type { Bus, Consumer, Delivery, Outcome } from "../../../pkg/nats/mod.ts"
 import { STREAMS } from "../../../pkg/nats/mod.ts";
 import type * as pb from "../../../pkg/pb/mod.ts";
 import { eventsOfExecution, readRunEvents } from "../../history/read_history.ts";
-import { foldReplayState, type ReplayState } from "../../history/replay_state.ts";
+import { foldReplayState, type ReplayState, replayStateOfExecute } from "../../history/replay_state.ts";
 import { parseJsonBytes } from "../../json_bytes.ts";
 import type { AcceptedExecutions } from "../../accepted_executions.ts";
 import type { Leases } from "../../leases.ts";
@@ -91,7 +91,9 @@ export class WorkflowExecutor {
       case "compozy.v1.WorkflowExecute": {
         const execute = message as MessageShape<typeof pb.WorkflowExecuteSchema>;
         // Accepted here and never activated: a fresh execution, with no history to read.
-        const fresh = this.options.accepted?.take(execId, this.ackWaitMs) ? freshReplay(execute) : undefined;
+        const fresh = this.options.accepted?.take(execId, this.ackWaitMs)
+          ? replayStateOfExecute(execute)
+          : undefined;
         // A redelivered execute command for a running execution (its heartbeats were lost, e.g. while NATS
         // restarted) is held like the original until the execution ends or parks, never acknowledged early.
         return await this.withExecution(execId, correlationId, delivery, fresh, () => {}, true);
@@ -263,24 +265,3 @@ export class WorkflowExecutor {
 
 /** Marks a command that needs no driver (the execution ended, or is unknown). */
 const NOTHING_TO_DO = { driver: undefined as unknown as ExecutionDriver } satisfies Active;
-
-function freshReplay(execute: MessageShape<typeof pb.WorkflowExecuteSchema>): ReplayState {
-  const parent = execute.parent?.workflow
-    ? {
-      execId: execute.parent.workflow.execId,
-      workflowId: execute.parent.workflow.id,
-      taskId: execute.parent.task?.id ?? "",
-      taskExecId: execute.parent.task?.execId ?? "",
-    }
-    : undefined;
-  const seconds = execute.metadata?.time?.seconds;
-  return {
-    workflowId: execute.workflow?.id ?? "",
-    input: parseJsonBytes(execute.inputJson),
-    parent,
-    startedAt: seconds === undefined ? new Date() : new Date(Number(seconds) * 1000),
-    ended: false,
-    paused: false,
-    tasks: new Map(),
-  };
-}

@@ -84,6 +84,27 @@ Deno.test("issue 9 defects", async (t) => {
     );
   });
 
+  await t.step("G1: a failed task handled by on_error reads FAILED in .tasks", async () => {
+    await withEngine(
+      `tasks:
+  - id: bad
+    use: tool(id=boom)
+    on_error: { next: after }
+  - id: after
+    type: aggregate
+    outputs: { ok: true }
+outputs:
+  status: "{{ .tasks.bad.status }}"
+  code: "{{ .tasks.bad.error.code }}"
+`,
+      async (h) => {
+        const state = await run(h);
+        assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+        assert.deepEqual(state.output, { status: "FAILED", code: "tool_threw" });
+      },
+    );
+  });
+
   await t.step("2: a wait's on_timeout holds after a later park (the approval shape)", async () => {
     await withEngine(
       `tasks:

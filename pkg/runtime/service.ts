@@ -52,7 +52,12 @@ const decoder = new TextDecoder();
 export function startRuntime(options: RuntimeOptions): RuntimeHandle {
   const { nc, bus } = options;
   const runner = options.runner ?? new ToolRunner();
+  const cancels = new CancelHook();
   const subscriptions: Subscription[] = [
+    // The engine records a task it gave up (canceled execution, decided race, time-out) on this subject.
+    bus.subscribe("compozy.*.task.evts.*.canceled", (m) => {
+      cancels.cancel((m as pb.TaskExecutionCanceled).task?.execId ?? "");
+    }),
     bus.serve(
       "compozy.*.tool.cmds.*.execute",
       "compozy-runtime",
@@ -63,7 +68,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
       "compozy.*.agent.cmds.*.execute",
       "compozy-runtime",
       pb.AgentExecuteResultSchema,
-      (m) => executeAgent(bus, runner, m as pb.AgentExecute & MessageShape<DescMessage>),
+      (m) => executeAgent(bus, runner, m as pb.AgentExecute & MessageShape<DescMessage>, cancels),
     ),
     nc.subscribe(RUNTIME_HEALTH_SUBJECT, {
       callback: (_err, msg) => {
@@ -115,13 +120,39 @@ async function executeTool(bus: Bus, runner: ToolRunner, message: pb.ToolExecute
   return create(pb.ToolExecuteResultSchema, { result: { case: "failed", value: failed } });
 }
 
-async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecute) {
+/**
+ * Agent loops running here by task execution id, so that the engine's `TaskExecutionCanceled` stops them
+ * (the model request in flight is aborted). A tool call keeps running until its own time-out: the runner has
+ * no way to stop one call yet.
+ */
+class CancelHook {
+  private readonly running = new Map<string, AbortController>();
+
+  /** A signal that aborts when the task is canceled; `done` must be called when the work ends. */
+  track(taskExecId: string): { signal: AbortSignal; done(): void } {
+    const controller = new AbortController();
+    this.running.set(taskExecId, controller);
+    return {
+      signal: controller.signal,
+      done: () => {
+        if (this.running.get(taskExecId) === controller) this.running.delete(taskExecId);
+      },
+    };
+  }
+
+  cancel(taskExecId: string): void {
+    this.running.get(taskExecId)?.abort(new Error(`task ${taskExecId} was canceled by the engine`));
+  }
+}
+
+async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecute, cancels: CancelHook) {
   const agent = JSON.parse(decoder.decode(message.definitionJson)) as AgentWire;
   const correlationId = message.metadata?.correlationId ?? "";
   const ids = { workflow: message.workflow, task: message.task, agent: message.agent };
   bus.publishCore(create(pb.AgentExecutionStartedSchema, { ...ids, metadata: bus.metadata(correlationId) }));
   const tools = new Map(agent.tools.map((t) => [t.id, t]));
   let calls = 0;
+  const canceled = cancels.track(message.task?.execId ?? "");
   const result = await runAgent({
     agentId: message.agent?.id ?? "",
     actionId: message.agent?.actionId || undefined,
@@ -131,7 +162,7 @@ async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecu
     outputSchema: agent.outputSchema,
     maxSteps: agent.maxSteps,
     tools: agent.tools.map((t) => ({ id: t.id, description: t.description, inputSchema: t.inputSchema })),
-    signal: AbortSignal.timeout(Number(message.timeoutMs) || 300_000),
+    signal: AbortSignal.any([AbortSignal.timeout(Number(message.timeoutMs) || 300_000), canceled.signal]),
     callTool: async (toolId, input) => {
       const tool = tools.get(toolId)!;
       // Each call of the loop is its own step: `ctx.taskExecId` is `<task exec id>:<call index>`, stable when
@@ -141,7 +172,7 @@ async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecu
       if (outcome.ok) return outcome.output;
       throw outcome.failure;
     },
-  });
+  }).finally(canceled.done);
   const usage = result.usage
     ? {
       inputTokens: BigInt(result.usage.inputTokens),

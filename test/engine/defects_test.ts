@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { ExecutionState, TaskExecutionState } from "../../engine/mod.ts";
 import { STREAMS } from "../../pkg/nats/mod.ts";
+import type { TaskExecutionCanceled } from "../../pkg/pb/mod.ts";
 import { run, waitForChild, waitForStatus, withEngine } from "../support/flows.ts";
 import type { EngineHarness } from "../support/engine.ts";
 
@@ -339,6 +340,34 @@ tasks:
         assert.equal(state.error?.code, "wait_timeout");
       },
     );
+  });
+
+  await t.step("10: a cancel records each running tool call canceled, which tells the runtime", async () => {
+    await withEngine("tasks:\n  - id: long\n    use: tool(id=slow)\n    with: { ms: 3000 }\n", async (h) => {
+      const canceled: string[] = [];
+      const sub = h.bus.subscribe("compozy.*.task.evts.*.canceled", (m) => {
+        canceled.push((m as TaskExecutionCanceled).task?.execId ?? "");
+      });
+      try {
+        const { execId } = await h.engine.client.trigger("main", {});
+        let running: TaskExecutionState | undefined;
+        const deadline = Date.now() + 10_000;
+        while (!running && Date.now() < deadline) {
+          running = (await h.engine.client.get(execId))?.tasks.find((x) => x.status === "RUNNING");
+          if (!running) await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.ok(running, "the tool call did not start");
+        await h.engine.client.cancel(execId, "stop");
+        assert.equal((await h.engine.client.waitForEnd(execId, 5_000)).status, "CANCELED");
+        const until = Date.now() + 5_000;
+        while (!canceled.includes(running.exec_id) && Date.now() < until) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.deepEqual(canceled, [running.exec_id]);
+      } finally {
+        sub.unsubscribe();
+      }
+    });
   });
 
   await t.step("10: the workflow's time-out timer is removed when the workflow ends", async () => {

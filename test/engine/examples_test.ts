@@ -155,6 +155,57 @@ tasks:
       }
     });
 
+    await t.step("a cancel stops an agent's model request in the runtime", async () => {
+      await using llm = startMockOpenAI();
+      llm.enqueue({ type: "text", text: "too late", delayMs: 8_000 });
+      const dir = await writeProject({
+        "compozy.yaml": `name: agents
+workflows: [{ source: ./wf.yaml }]
+models:
+  - { id: default, provider: openai-compatible, model: m, api_key: k, base_url: ${llm.baseUrl} }
+`,
+        "wf.yaml": `id: slow
+agents:
+  - id: a
+    config: { $model: default }
+    instructions: Take your time.
+    actions:
+      - id: go
+        prompt: go
+tasks:
+  - id: go
+    use: agent(id=a)
+    action: go
+`,
+      });
+      try {
+        await withStack(dir, async (h) => {
+          const ended: string[] = [];
+          const sub = h.bus.subscribe("compozy.*.agent.evts.*.*", (_m, subject) => {
+            if (!subject.endsWith(".started")) ended.push(subject.split(".").at(-1)!);
+          });
+          try {
+            const { execId } = await h.engine.client.trigger("slow", {});
+            const deadline = Date.now() + 10_000;
+            while (llm.requests.length === 0 && Date.now() < deadline) {
+              await new Promise((r) => setTimeout(r, 20));
+            }
+            await h.engine.client.cancel(execId, "stop");
+            assert.equal((await h.engine.client.waitForEnd(execId, 5_000)).status, "CANCELED");
+            // The loop ends without the model's answer: failed (aborted), never a success 8 s later.
+            while (ended.length === 0 && Date.now() < deadline + 10_000) {
+              await new Promise((r) => setTimeout(r, 20));
+            }
+            assert.deepEqual(ended, ["failed"]);
+          } finally {
+            sub.unsubscribe();
+          }
+        });
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+
     await t.step("an agent calls its tool in the sandbox and answers with structured output", async () => {
       await using llm = startMockOpenAI();
       llm.enqueue(

@@ -15,7 +15,7 @@ import { BUCKETS, type Bus } from "../pkg/nats/mod.ts";
 import type { ExecutionClient } from "./client.ts";
 import type { Project } from "./domain/project/mod.ts";
 import { createDriverServices } from "./domain/workflow/services.ts";
-import { WorkflowExecutor } from "./domain/workflow/workflow_executor.ts";
+import { type RedeliveryBounds, WorkflowExecutor } from "./domain/workflow/workflow_executor.ts";
 import { failOrphan } from "./domain/workflow/orphans.ts";
 import { notifyParent } from "./domain/workflow/parent_notifier.ts";
 import { NatsExecutionClient } from "./execution_client.ts";
@@ -43,6 +43,8 @@ export interface EngineOptions {
    * COMPOZY_ACK_WAIT_MS, else 30 s. Shorter recovers sooner and costs more heartbeats.
    */
   ackWaitMs?: number;
+  /** How often each cause may send a command back before it is given up (defaults in the executor). */
+  redelivery?: Partial<RedeliveryBounds>;
 }
 
 export interface EngineHandle {
@@ -94,6 +96,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     leases,
     services: createDriverServices(bus, project, store),
     ackWaitMs: options.ackWaitMs ?? envAckWaitMs(),
+    redelivery: options.redelivery,
     accepted,
     onEnded: (ended) => notifyParent(bus, ended),
     onOrphan: (execId, correlationId, workflowId) => failOrphan(bus, execId, correlationId, workflowId),

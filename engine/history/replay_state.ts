@@ -93,8 +93,9 @@ export function foldReplayState(events: StoredEvent[]): ReplayState | undefined 
     }
     if (!state) continue;
     if (WORKFLOW_TERMINAL.has(event.type)) {
+      // The first end is the end: a late failure (a command given up after the end) changes nothing.
+      if (!state.ended) state.outcome = terminalOutcome(event);
       state.ended = true;
-      state.outcome = terminalOutcome(event);
     } else if (event.type === "workflow.paused") state.paused = true;
     else if (event.type === "workflow.resumed") state.paused = false;
     else if (event.type.startsWith("task.")) foldTask(state, event);

@@ -7,8 +7,10 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { ExecutionState, TaskExecutionState } from "../../engine/mod.ts";
 import { STREAMS } from "../../pkg/nats/mod.ts";
 import type { TaskExecutionCanceled } from "../../pkg/pb/mod.ts";
-import { run, waitForChild, waitForStatus, withEngine } from "../support/flows.ts";
-import type { EngineHarness } from "../support/engine.ts";
+import { create } from "@bufbuild/protobuf";
+import { projectWith, run, waitForChild, waitForStatus, withEngine } from "../support/flows.ts";
+import { type EngineHarness, startEngineHarness } from "../support/engine.ts";
+import { TaskResumeSchema, WorkflowSignalSchema } from "../../pkg/pb/mod.ts";
 
 /** Waits until the workflow executor's consumer holds no message unacknowledged (nothing is redelivered). */
 async function commandsSettled(h: EngineHarness): Promise<{ pending: number; redelivered: number }> {
@@ -403,5 +405,56 @@ tasks:
       await h.engine.client.cancel(execId, "stop");
       assert.equal((await h.engine.client.waitForEnd(child.exec_id, 5_000)).status, "CANCELED");
     });
+  });
+});
+
+Deno.test("bad input: a command that cannot be processed fails its execution, then goes to the DLQ", async () => {
+  const h = await startEngineHarness(projectWith("tasks:\n  - id: hold\n    type: wait\n    signal: go\n"), {
+    redelivery: { failed: 2 },
+  });
+  try {
+    const { execId } = await h.engine.client.trigger("main", {});
+    await waitForStatus(h, execId, "WAITING");
+    const state = await h.engine.client.get(execId);
+    // A wake-up whose payload is not JSON: handling it throws on every delivery.
+    await h.bus.publish(create(TaskResumeSchema, {
+      metadata: h.bus.metadata(execId),
+      workflow: { id: "main", execId },
+      task: { id: "hold", execId: state!.tasks[0].exec_id },
+      reason: "child",
+      payloadJson: new TextEncoder().encode("{not json"),
+    }));
+    const failed = await h.engine.client.waitForEnd(execId, 15_000);
+    assert.equal(failed.status, "FAILED");
+    assert.equal(failed.error?.code, "command_failed");
+    assert.match(failed.error!.message, /JSON/);
+    const jsm = await jetstreamManager(h.nc);
+    const deadline = Date.now() + 5_000;
+    let dead = (await jsm.streams.info(STREAMS.deadLetters)).state.messages;
+    while (dead === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      dead = (await jsm.streams.info(STREAMS.deadLetters)).state.messages;
+    }
+    assert.equal(dead, 1);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("bad input: a signal whose payload is not JSON is dropped; the wait goes on", async () => {
+  await withEngine("tasks:\n  - id: hold\n    type: wait\n    signal: go\n", async (h) => {
+    const { execId } = await h.engine.client.trigger("main", {});
+    await waitForStatus(h, execId, "WAITING");
+    await h.bus.publish(create(WorkflowSignalSchema, {
+      metadata: h.bus.metadata(execId),
+      workflow: { id: "main", execId },
+      signalId: "go",
+      payloadJson: new TextEncoder().encode("{not json"),
+    }));
+    const settled = await commandsSettled(h);
+    assert.equal(settled.pending, 0);
+    assert.equal((await h.engine.client.get(execId))?.status, "WAITING");
+    await h.engine.client.signal(execId, "go", { ok: 1 });
+    assert.deepEqual((await h.engine.client.waitForEnd(execId, 10_000)).output, { ok: 1 });
   });
 });

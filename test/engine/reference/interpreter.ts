@@ -57,17 +57,18 @@ class Scope {
 
   /** `.tasks`: the innermost scope that has X wins. */
   tasks(): Record<string, unknown> {
-    const chain: Scope[] = [];
-    for (let s: Scope | undefined = this; s; s = s.parent) chain.unshift(s);
     const tasks: Record<string, unknown> = {};
-    for (const s of chain) for (const [id, r] of s.results) tasks[id] = r;
+    for (const s of this.#chain()) for (const [id, r] of s.results) tasks[id] = r;
     return tasks;
   }
 
   variables(): Record<string, unknown> {
-    const chain: Scope[] = [];
-    for (let s: Scope | undefined = this; s; s = s.parent) chain.unshift(s);
-    return Object.assign({}, ...chain.map((s) => s.vars));
+    return Object.assign({}, ...this.#chain().map((s) => s.vars));
+  }
+
+  /** Outermost first, so that inner scopes override. */
+  #chain(): Scope[] {
+    return this.parent ? [...this.parent.#chain(), this] : [this];
   }
 }
 

@@ -138,6 +138,7 @@ class Interpreter {
   readonly checkpoints: Checkpoint[] = [];
   readonly executions: Execution[] = [];
   readonly fired = new Set<string>();
+  readonly waitStarts: Record<string, number> = {};
   #nextExec = 0;
 
   constructor(readonly project: Project, readonly options: EvaluateOptions) {}
@@ -160,6 +161,7 @@ class Interpreter {
       tasks: root.execution.tasks,
       calls: this.calls,
       checkpoints: this.checkpoints,
+      waitStarts: this.waitStarts,
       elapsedMs: this.clock.now,
     };
   }
@@ -640,6 +642,7 @@ class Interpreter {
           scope,
           resolve,
         };
+        if (execution === this.executions[0]) this.waitStarts[key] ??= this.clock.now;
         execution.waiters.add(waiter);
         const onAbort = () => {
           execution.waiters.delete(waiter);

@@ -46,6 +46,8 @@ export interface ReferenceResult {
   /** Every tool call started, sub-workflows included. */
   calls: ToolCallRecord[];
   checkpoints: Checkpoint[];
+  /** Virtual time at which each wait of the root execution first started waiting. */
+  waitStarts: Record<string, number>;
   /** Virtual time at the end, in ms. */
   elapsedMs: number;
 }

@@ -10,7 +10,7 @@ import type { PathSegment } from "../diagnostics.ts";
 import { flowStep, type TaskSite } from "../task/walk.ts";
 import { buildTaskGraph, stepAncestors } from "../workflow/task_graph.ts";
 import type { Analysis, DiagnosticList, LoadedWorkflow } from "./analysis.ts";
-import type { LoadOptions } from "./loader.ts";
+import type { LoadOptions } from "./types.ts";
 import { didYouMean } from "./suggest.ts";
 import { diagnosticAt, locateInString, type YamlSource } from "./yaml_source.ts";
 

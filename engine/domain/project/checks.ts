@@ -13,7 +13,7 @@ import { checkReferences } from "./check_references.ts";
 import { checkTemplates } from "./check_templates.ts";
 import { checkTriggers } from "./check_triggers.ts";
 import { checkWorkflowCycles } from "./check_workflow_cycles.ts";
-import type { LoadOptions } from "./loader.ts";
+import type { LoadOptions } from "./types.ts";
 
 export async function runChecks(
   analysis: Analysis,

@@ -36,3 +36,9 @@ export type ResolvedUse =
   | { kind: "tool"; tool: ToolDefinition }
   | { kind: "agent"; agent: AgentDefinition }
   | { kind: "workflow"; workflow: Workflow };
+
+/** Options of loading and checking a project (kept here, not in the loader, so checks need not import it). */
+export interface LoadOptions {
+  /** The process environment, for the check that every `.env.NAME` is set somewhere; default `Deno.env`. */
+  processEnv?: Record<string, string>;
+}

@@ -4,7 +4,13 @@ import type { AgentDefinition, Workflow } from "../project/mod.ts";
 import type { AgentRequest, LeafExecutor } from "../task/leaf_executor.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
-import type { ExecutionDriver } from "./execution_driver.ts";
+
+/** Which execution a service acts for: all a service needs of its driver. */
+export interface DriverRef {
+  readonly workflow: Workflow;
+  readonly execId: string;
+  readonly correlationId: string;
+}
 
 /**
  * The state events a driver records. Methods returning a Promise are awaited JetStream writes (the
@@ -12,17 +18,17 @@ import type { ExecutionDriver } from "./execution_driver.ts";
  */
 export interface DriverEvents {
   taskDispatched(
-    d: ExecutionDriver,
+    d: DriverRef,
     task: TaskConfig,
     key: string,
     execId: string,
     parentExecId?: string,
   ): void;
-  taskStarted(d: ExecutionDriver, key: string, execId: string, attempt: number): void;
+  taskStarted(d: DriverRef, key: string, execId: string, attempt: number): void;
   /** A task given up while it ran (its branch lost a race, its parent timed out, the execution ended). */
-  taskCanceled(d: ExecutionDriver, key: string, execId: string): void;
+  taskCanceled(d: DriverRef, key: string, execId: string): void;
   taskSucceeded(
-    d: ExecutionDriver,
+    d: DriverRef,
     key: string,
     execId: string,
     output: unknown,
@@ -31,14 +37,14 @@ export interface DriverEvents {
     usage?: unknown,
   ): Promise<void>;
   taskFailed(
-    d: ExecutionDriver,
+    d: DriverRef,
     key: string,
     execId: string,
     failure: TaskFailure,
     attempt: number,
   ): Promise<void>;
   retryScheduled(
-    d: ExecutionDriver,
+    d: DriverRef,
     key: string,
     execId: string,
     nextAttempt: number,
@@ -46,7 +52,7 @@ export interface DriverEvents {
     failure: TaskFailure,
   ): Promise<void>;
   waitingStarted(
-    d: ExecutionDriver,
+    d: DriverRef,
     key: string,
     execId: string,
     attempt: number,
@@ -54,19 +60,19 @@ export interface DriverEvents {
     deadlineMs: number,
   ): Promise<void>;
   waitingEnded(
-    d: ExecutionDriver,
+    d: DriverRef,
     key: string,
     execId: string,
     attempt: number,
     payload: unknown,
   ): Promise<void>;
-  waitingTimedOut(d: ExecutionDriver, key: string, execId: string, attempt: number): Promise<void>;
-  workflowSucceeded(d: ExecutionDriver, output: unknown): Promise<void>;
-  workflowFailed(d: ExecutionDriver, failure: TaskFailure): Promise<void>;
-  workflowCanceled(d: ExecutionDriver, reason: string): Promise<void>;
-  workflowTimedOut(d: ExecutionDriver): Promise<void>;
-  workflowPaused(d: ExecutionDriver): Promise<void>;
-  workflowResumed(d: ExecutionDriver): Promise<void>;
+  waitingTimedOut(d: DriverRef, key: string, execId: string, attempt: number): Promise<void>;
+  workflowSucceeded(d: DriverRef, output: unknown): Promise<void>;
+  workflowFailed(d: DriverRef, failure: TaskFailure): Promise<void>;
+  workflowCanceled(d: DriverRef, reason: string): Promise<void>;
+  workflowTimedOut(d: DriverRef): Promise<void>;
+  workflowPaused(d: DriverRef): Promise<void>;
+  workflowResumed(d: DriverRef): Promise<void>;
 }
 
 export interface DriverServices {
@@ -75,7 +81,7 @@ export interface DriverServices {
   timers: {
     /** Stores a durable timer (a TaskResume held until `dueMs`) for one attempt of a task. */
     schedule(
-      d: ExecutionDriver,
+      d: DriverRef,
       key: string,
       execId: string,
       reason: string,
@@ -83,7 +89,7 @@ export interface DriverServices {
       attempt: number,
     ): Promise<void>;
     /** Removes the execution's own time-out timer (it ended). */
-    clearWorkflowTimeout(d: ExecutionDriver): Promise<void>;
+    clearWorkflowTimeout(d: DriverRef): Promise<void>;
   };
   children: {
     /**
@@ -91,7 +97,7 @@ export interface DriverServices {
      * task.
      */
     start(
-      d: ExecutionDriver,
+      d: DriverRef,
       child: Workflow,
       key: string,
       execId: string,
@@ -99,16 +105,16 @@ export interface DriverServices {
       input: unknown,
     ): Promise<string>;
     /** Cancels the running sub-workflows of `d`: those given, and any other the state shows. */
-    cancelAll(d: ExecutionDriver, known: string[], reason: string): Promise<void>;
+    cancelAll(d: DriverRef, known: string[], reason: string): Promise<void>;
   };
   signals: {
     /** Sends a signal to one execution, or to every execution waiting for it; returns how many got it. */
-    send(d: ExecutionDriver, signalId: string, payload: unknown, target?: string): Promise<number>;
+    send(d: DriverRef, signalId: string, payload: unknown, target?: string): Promise<number>;
   };
   agents: {
     /** Resolves the agent's model, renders its action prompt and builds the runtime request. */
     prepare(
-      d: ExecutionDriver,
+      d: DriverRef,
       agent: AgentDefinition,
       actionId: string | undefined,
       input: unknown,

@@ -16,57 +16,27 @@ import { getLogger } from "../../../pkg/logger/mod.ts";
 import { parseDuration, type Project, resolveUse, type Workflow } from "../project/mod.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import { backoffDelay } from "../task/backoff.ts";
-import { toolTimeoutMs } from "../task/leaf_executor.ts";
 import { mergeEnv, renderField, ResultScope, type ScopeValues } from "../task/template_scope.ts";
 import type { DriverServices } from "./driver_services.ts";
-import { runContainer } from "./containers.ts";
+import {
+  BranchCanceled,
+  childKeyOf,
+  type DriverPort,
+  ExecutionEnded,
+  type Outcome,
+  routeOf,
+  runAttempt,
+  type Scope,
+  type Waiter,
+} from "../task/runners/mod.ts";
 
-/** A task's outcome as the flow sees it. */
-export type Outcome =
-  | { ok: true; output: unknown; route?: string | TaskConfig; skipped?: boolean; usage?: unknown }
-  | { ok: false; failure: TaskFailure; next?: string };
+export { BranchCanceled, ExecutionEnded, type Outcome, type Scope, type Waiter };
 
 /**
  * How a run of the driver ends: the execution ended, it parked (only waits are left), or the driver gave
  * it up because its history could not be written (the command is redelivered and replayed later).
  */
 export type DriverResult = "ended" | "parked" | "abandoned";
-
-/** Thrown into abandoned branches once the execution has ended (canceled, timed out, failed elsewhere). */
-export class ExecutionEnded extends Error {
-  override name = "ExecutionEnded";
-}
-
-/**
- * The reason a branch is given up while its execution goes on: a race was won or a fail_fast failed
- * elsewhere. The branch records nothing more; its running tasks are recorded canceled.
- */
-export class BranchCanceled extends Error {
-  override name = "BranchCanceled";
-}
-
-export interface Waiter {
-  kind: "signal" | "timer" | "child" | "pause";
-  signalId?: string;
-  taskId: string;
-  condition?: string;
-  /** The attempt that waits: a wake-up meant for an earlier attempt (its timer, its child) is stale. */
-  attempt: number;
-  /** The sub-workflow a `child` wait waits for. */
-  childExecId?: string;
-  /** Where the condition is rendered (`.tasks`, `.item`, `.index` of the waiting task). */
-  scope?: Scope;
-  resolve(value: { reason: string; payload: unknown }): void;
-}
-
-export interface Scope extends ScopeValues {
-  /** Exec id of the parallel, collection or composite task this one runs under. */
-  parentExecId?: string;
-  /** The task results this task's templates see as `.tasks`. */
-  results: ResultScope;
-  /** Aborted when the branch this task runs in is given up (BranchCanceled) or its parent timed out. */
-  abort?: AbortSignal;
-}
 
 /** An attempt with an engine-side `timeout`, reachable by its durable timer. */
 interface TimedAttempt {
@@ -78,9 +48,7 @@ interface TimedAttempt {
 
 const log = getLogger(["engine", "driver"]);
 
-const DEFAULT_AGENT_TIMEOUT_MS = 300_000;
-
-export class ExecutionDriver {
+export class ExecutionDriver implements DriverPort {
   readonly waiters = new Map<string, Waiter>();
   /** Attempts bounded by an engine-side time-out, by task exec id. */
   private readonly timed = new Map<string, TimedAttempt>();
@@ -238,7 +206,7 @@ export class ExecutionDriver {
   }
 
   /** Awaits a durable record; an outcome that cannot be recorded gives the execution up (see abandon). */
-  private async recorded(write: Promise<void>): Promise<void> {
+  async recorded(write: Promise<void>): Promise<void> {
     try {
       await this.track(write);
     } catch (e) {
@@ -527,8 +495,8 @@ export class ExecutionDriver {
     };
   }
 
-  /** One attempt of a task by its type. */
-  private async attempt(
+  /** One attempt of a task, by the runner of its type. */
+  private attempt(
     task: TaskConfig,
     key: string,
     execId: string,
@@ -537,157 +505,26 @@ export class ExecutionDriver {
     context: TemplateContext,
     record: RecordedTask | undefined,
   ): Promise<Outcome> {
-    switch (task.type) {
-      case "basic":
-        return await this.runBasic(task, key, execId, attempt, scope, context, record);
-      case "router": {
-        const { name, route } = routeOf(task, context, key);
-        if (route === undefined) {
-          throw new TaskFailure(`router '${key}': no route for '${name}' and no default`, "no_route", false, {
-            value: name,
-          });
-        }
-        return { ok: true, output: { route: name }, route };
-      }
-      case "aggregate":
-        return { ok: true, output: renderField(task.outputs, context, key, "outputs") };
-      case "parallel":
-      case "collection":
-      case "composite":
-        return { ok: true, output: await runContainer(this, task, childKeyOf(key, attempt), execId, scope) };
-      case "wait":
-        return await this.runWait(task, key, execId, attempt, scope, record);
-      case "sleep": {
-        if (record?.status === "woken") return { ok: true, output: null };
-        if (record?.status !== "waiting") {
-          const due = Date.now() + parseDuration(task.duration);
-          // The timer is stored before the wait is recorded: a recorded wait always has its wake-up.
-          await this.track(this.services.timers.schedule(this, key, execId, "timer", due, attempt));
-          await this.track(this.services.events.waitingStarted(this, key, execId, attempt, "", due));
-        }
-        await this.waitFor(execId, { kind: "timer", taskId: key, attempt, scope });
-        return { ok: true, output: null };
-      }
-      case "signal": {
-        const payload = renderField(task.signal.payload ?? null, context, key, "signal.payload");
-        const target = task.target === undefined
-          ? undefined
-          : String(renderField(task.target, context, key, "target"));
-        const delivered = await this.track(this.services.signals.send(this, task.signal.id, payload, target));
-        return { ok: true, output: { signal: task.signal.id, delivered } };
-      }
-    }
+    return runAttempt({ driver: this, task, key, execId, attempt, scope, context, record });
   }
 
-  private async runBasic(
-    task: Extract<TaskConfig, { type: "basic" }>,
-    key: string,
-    execId: string,
-    attempt: number,
-    scope: Scope,
-    base: TemplateContext,
-    record: RecordedTask | undefined,
-  ): Promise<{ ok: true; output: unknown; usage?: unknown }> {
-    const resolved = resolveUse(this.project, this.workflow, task.use);
-    const input = renderField(task.with ?? {}, base, key, "with");
-    const call = {
-      correlationId: this.correlationId,
-      workflow: { id: this.workflow.id, execId: this.execId },
-      task: { id: key, execId },
-      attempt,
-      timeoutMs: 0,
-    };
-    const taskTimeout = task.timeout ? parseDuration(task.timeout) : undefined;
-    if (resolved.kind === "workflow") {
-      const payload = await this.runChildWorkflow(
-        resolved.workflow,
-        key,
-        execId,
-        attempt,
-        input,
-        scope,
-        record,
-      );
-      return { ok: true, output: payload };
-    }
+  callStarted(execId: string, key: string): void {
     this.calls.set(execId, key);
-    try {
-      if (resolved.kind === "tool") {
-        const tool = resolved.tool;
-        call.timeoutMs = Math.min(toolTimeoutMs(tool), taskTimeout ?? Infinity);
-        const env = this.env(task, tool.env, base);
-        const result = await this.track(this.services.leaf.runTool(call, tool, input, env), scope.abort);
-        return { ok: true, output: result.output };
-      }
-      call.timeoutMs = taskTimeout ?? DEFAULT_AGENT_TIMEOUT_MS;
-      const env = this.env(task, undefined, base);
-      const request = this.services.agents.prepare(
-        this,
-        resolved.agent,
-        task.action,
-        input,
-        { ...base, env },
-        key,
-      );
-      const result = await this.track(this.services.leaf.runAgent(call, request, env), scope.abort);
-      return { ok: true, output: result.output, usage: result.usage };
-    } finally {
-      this.calls.delete(execId);
-      // Given up while the runtime still runs it (a decided race, a time-out): the runtime is told to stop.
-      if (scope.abort?.aborted) this.services.events.taskCanceled(this, key, execId);
-    }
   }
 
-  private async runChildWorkflow(
-    child: Workflow,
-    key: string,
-    execId: string,
-    attempt: number,
-    input: unknown,
-    scope: Scope,
-    record: RecordedTask | undefined,
-  ): Promise<unknown> {
-    let payload = record?.status === "woken" ? record.wakePayload : undefined;
-    if (payload === undefined) {
-      const childExecId = await this.track(
-        this.services.children.start(this, child, key, execId, attempt, input),
-        scope.abort,
-      );
-      if (this.ended) {
-        // Canceled while the child was being started: it must not outlive its parent.
-        await this.cancelChildren([childExecId], "the parent ended");
-        throw new ExecutionEnded();
-      }
-      this.children.add(childExecId);
-      try {
-        // Recorded as a wait, so a replay (after a pause, say) waits again rather than stopping at the gate.
-        if (record?.status !== "waiting") {
-          await this.recorded(this.services.events.waitingStarted(this, key, execId, attempt, "", 0));
-        }
-        payload = (await this.waitFor(execId, { kind: "child", taskId: key, attempt, childExecId, scope }))
-          .payload;
-      } catch (e) {
-        // Given up (a time-out, a decided race): the child must not outlive its task.
-        if (scope.abort?.aborted) await this.cancelChildren([childExecId], "its task was given up");
-        throw e;
-      } finally {
-        this.children.delete(childExecId);
-      }
-    }
-    const outcome = payload as { status: string; output: unknown; error?: { message: string; code: string } };
-    if (outcome.status !== "SUCCESS") {
-      // A failed or timed-out run may succeed when run again (`retry`); a canceled one was meant to stop.
-      throw new TaskFailure(
-        `sub-workflow '${child.id}' ended ${outcome.status}: ${outcome.error?.message ?? ""}`.trim(),
-        outcome.error?.code ?? "child_failed",
-        outcome.status !== "CANCELED",
-        { child_status: outcome.status },
-      );
-    }
-    return outcome.output;
+  callEnded(execId: string): void {
+    this.calls.delete(execId);
   }
 
-  private async cancelChildren(childExecIds: string[], reason: string): Promise<void> {
+  childStarted(childExecId: string): void {
+    this.children.add(childExecId);
+  }
+
+  childEnded(childExecId: string): void {
+    this.children.delete(childExecId);
+  }
+
+  async cancelChildren(childExecIds: string[], reason: string): Promise<void> {
     await this.services.children.cancelAll(this, childExecIds, reason).catch((e) =>
       log.warn("sub-workflows {children} of {execId} not canceled: {error}", {
         children: childExecIds,
@@ -695,33 +532,6 @@ export class ExecutionDriver {
         error: e instanceof Error ? e.message : String(e),
       })
     );
-  }
-
-  private async runWait(
-    task: Extract<TaskConfig, { type: "wait" }>,
-    key: string,
-    execId: string,
-    attempt: number,
-    scope: Scope,
-    record: RecordedTask | undefined,
-  ): Promise<Outcome | { ok: true; output: unknown }> {
-    if (record?.status === "woken") return { ok: true, output: record.wakePayload ?? null };
-    if (record?.status !== "waiting" && record?.status !== "wait_timed_out") {
-      const due = task.timeout ? Date.now() + parseDuration(task.timeout) : 0;
-      // The time-out is stored before the wait is recorded: a recorded wait always has its wake-up.
-      if (due) await this.track(this.services.timers.schedule(this, key, execId, "timeout", due, attempt));
-      await this.track(this.services.events.waitingStarted(this, key, execId, attempt, task.signal, due));
-    }
-    const woken = record?.status === "wait_timed_out"
-      ? { reason: "timeout", payload: null }
-      : await this.waitFor(
-        execId,
-        { kind: "signal", signalId: task.signal, taskId: key, condition: task.condition, attempt, scope },
-      );
-    if (woken.reason === "timeout") {
-      return { ok: false, failure: waitTimeout(task, key), next: task.on_timeout };
-    }
-    return { ok: true, output: woken.payload };
   }
 
   // ---- waiting, parking and bookkeeping ----
@@ -931,14 +741,6 @@ function recordedOutcome(task: TaskConfig, record: RecordedTask | undefined): Ou
   return undefined;
 }
 
-function waitTimeout(task: Extract<TaskConfig, { type: "wait" }>, key: string): TaskFailure {
-  return new TaskFailure(
-    `wait '${key}' timed out waiting for signal '${task.signal}'`,
-    "wait_timeout",
-    false,
-  );
-}
-
 function failedView(failure: TaskFailure) {
   return { output: null, status: "FAILED", error: { message: failure.message, code: failure.code } };
 }
@@ -946,14 +748,6 @@ function failedView(failure: TaskFailure) {
 /** A task's record shows it waiting (or woken from a wait whose outcome is not recorded yet). */
 function isWaiting(record: RecordedTask | undefined): boolean {
   return record?.status === "waiting" || record?.status === "woken" || record?.status === "wait_timed_out";
-}
-
-/**
- * The key prefix of a container's children in one attempt: `box` on the first, `box#2` on the second, so a
- * retried composite runs its children again instead of replaying the failed ones.
- */
-export function childKeyOf(key: string, attempt: number): string {
-  return attempt > 1 ? `${key}#${attempt}` : key;
 }
 
 /** A wake-up meant for an earlier attempt of the task, or for a sub-workflow it no longer waits for. */
@@ -980,15 +774,4 @@ function abortable<T>(promise: Promise<T>, abort: AbortSignal | undefined): Prom
     abort.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => abort.removeEventListener("abort", onAbort));
   });
-}
-
-/** The route a router takes: its rendered condition as a string, and the task that names. */
-function routeOf(
-  task: Extract<TaskConfig, { type: "router" }>,
-  context: TemplateContext,
-  key: string,
-): { name: string; route: string | TaskConfig | undefined } {
-  const value = renderField(task.condition, context, key, "condition");
-  const name = typeof value === "string" ? value : JSON.stringify(value);
-  return { name, route: task.routes[name] ?? task.default };
 }

@@ -23,9 +23,8 @@ import {
   toolWireDefinition,
 } from "../task/leaf_executor.ts";
 import { renderField } from "../task/template_scope.ts";
-import type { DriverServices } from "./driver_services.ts";
+import type { DriverRef, DriverServices } from "./driver_services.ts";
 import { EventRecorder } from "./event_recorder.ts";
-import type { ExecutionDriver } from "./execution_driver.ts";
 
 export function createDriverServices(bus: Bus, project: Project, store: StateStore): DriverServices {
   return {
@@ -111,7 +110,7 @@ export function createDriverServices(bus: Bus, project: Project, store: StateSto
 /** Resolves an agent's model and tools and renders its action prompt (CONFIG.md agents and actions). */
 function prepareAgent(
   project: Project,
-  d: ExecutionDriver,
+  d: DriverRef,
   agent: AgentDefinition,
   actionId: string | undefined,
   input: unknown,

@@ -102,11 +102,11 @@ async function runChildWorkflow(
   }
   const outcome = payload as { status: string; output: unknown; error?: { message: string; code: string } };
   if (outcome.status !== "SUCCESS") {
-    // A failed or timed-out run may succeed when run again (`retry`); a canceled one was meant to stop.
+    // Retryable: `retry` on a sub-workflow task asks for a new run of the child when one did not succeed.
     throw new TaskFailure(
       `sub-workflow '${child.id}' ended ${outcome.status}: ${outcome.error?.message ?? ""}`.trim(),
       outcome.error?.code ?? "child_failed",
-      outcome.status !== "CANCELED",
+      true,
       { child_status: outcome.status },
     );
   }

@@ -114,7 +114,8 @@ export class StateManager {
     let pending = this.taskWrites.get(execId);
     if (!pending) this.taskWrites.set(execId, pending = new Set());
     pending.add(written);
-    written.catch(() => {}).finally(() => {
+    // Its failure is the caller's to handle (the event is redelivered); here it only ends the tracking.
+    written.catch(() => undefined).finally(() => {
       pending.delete(written);
       if (pending.size === 0 && this.taskWrites.get(execId) === pending) this.taskWrites.delete(execId);
     });
@@ -145,6 +146,7 @@ export class StateManager {
     events: StoredEvent[],
   ): Promise<void> {
     const documents = this.kinds[kind];
+    let lastError: unknown;
     for (let attempt = 0; attempt < 5; attempt++) {
       const cached = this.cache.get(id);
       const current = cached ?? await documents.read(key);
@@ -170,11 +172,12 @@ export class StateManager {
         if (isTerminal(doc.status)) this.cache.delete(id);
         else this.remember(id, { doc, revision });
         return;
-      } catch {
-        this.cache.delete(id); // Another writer won: fold again on top of what it wrote.
+      } catch (e) {
+        this.cache.delete(id); // Another writer won (or the write failed): fold again on top of what is stored.
+        lastError = e;
       }
     }
-    throw new Error(`state of ${key}: too many concurrent writers`);
+    throw new Error(`state of ${key}: too many concurrent writers`, { cause: lastError });
   }
 
   private remember(id: string, value: { doc: Document; revision: number }): void {

@@ -6,6 +6,7 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { readStream } from "../../pkg/nats/mod.ts";
+import { getLogger } from "../../pkg/logger/mod.ts";
 import {
   type ExecutionState,
   isTerminal,
@@ -23,6 +24,7 @@ export interface StateBuckets {
 }
 
 const decoder = new TextDecoder();
+const log = getLogger(["engine", "state"]);
 
 export class StateStore {
   constructor(
@@ -158,8 +160,13 @@ export class StateStore {
   async unindexWaits(execId: string, signals: Iterable<string>): Promise<void> {
     const name = this.buckets.waiting.name;
     for (const signal of signals) {
-      await this.jsm.streams.purge(`KV_${name}`, { filter: `$KV.${name}.${signal}.${execId}` }).catch(
-        () => {},
+      // An entry left behind is harmless (findWaiting confirms each by its document): logged, not thrown.
+      await this.jsm.streams.purge(`KV_${name}`, { filter: `$KV.${name}.${signal}.${execId}` }).catch((e) =>
+        log.debug("wait index entry {signal}.{execId} not removed: {error}", {
+          signal,
+          execId,
+          error: String(e),
+        })
       );
     }
   }

@@ -766,11 +766,15 @@ function anySignal(a: AbortSignal | undefined, b: AbortSignal): AbortSignal {
 function abortable<T>(promise: Promise<T>, abort: AbortSignal | undefined): Promise<T> {
   if (!abort) return promise;
   if (abort.aborted) {
-    promise.catch(() => {/* given up: its outcome is ignored */});
+    promise.catch((e) => log.debug("a given-up call ended: {error}", { error: String(e) }));
     return Promise.reject(abort.reason);
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abort.reason);
+    const onAbort = () => {
+      reject(abort.reason);
+      // Given up: the I/O goes on; its outcome is ignored (logged when it fails).
+      promise.catch((e) => log.debug("a given-up call ended: {error}", { error: String(e) }));
+    };
     abort.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => abort.removeEventListener("abort", onAbort));
   });

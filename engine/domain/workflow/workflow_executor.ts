@@ -275,7 +275,14 @@ export class WorkflowExecutor {
     active.settled = settled;
     try {
       // A command that fails leaves a driver in an unknown state: give it up, never leave it running.
-      await Promise.resolve(act(active.driver)).catch(() => active.driver.abandon());
+      await Promise.resolve(act(active.driver)).catch((e) => {
+        log.warn("command {subject} failed on {execId}; the execution is given up and replayed: {error}", {
+          subject: delivery.subject,
+          execId,
+          error: e instanceof Error ? e.message : String(e),
+        });
+        active.driver.abandon();
+      });
       const result = await this.hold(execId, delivery, active.driver, settled);
       if (result === "ended") {
         const { driver } = active;

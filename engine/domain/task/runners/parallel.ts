@@ -1,4 +1,5 @@
 /** `parallel`: runs its children at once; its output is a map by child id (see the strategies). */
+import { getLogger } from "../../../../pkg/logger/mod.ts";
 import { TaskFailure } from "../../../failure.ts";
 import type { TaskConfig } from "../schema.ts";
 import { ResultScope } from "../template_scope.ts";
@@ -11,6 +12,8 @@ import {
   type TaskOf,
   type TaskRunner,
 } from "./types.ts";
+
+const log = getLogger(["engine", "driver"]);
 
 export const parallelRunner: TaskRunner<TaskOf<"parallel">> = {
   run: (run) => inContainer(run, (key, scope) => runParallel(run.driver, run.task, key, scope)),
@@ -59,7 +62,11 @@ async function runParallel(driver: DriverPort, task: TaskOf<"parallel">, key: st
   await Promise.race([all, decision]);
   if (!branchAbort.aborted) branches.abort(new BranchCanceled(`parallel '${key}' was decided`));
   // The given-up branches end on their own (canceled); an error of theirs changes nothing now.
-  all.catch(() => {});
+  all.catch((e) => {
+    if (!(e instanceof BranchCanceled)) {
+      log.debug("a given-up branch of {key} ended: {error}", { key, error: String(e) });
+    }
+  });
   if (strategy === "race") {
     if (!winner) {
       await all; // Every branch ended: an error of the engine (not of a task) surfaces here.

@@ -9,6 +9,7 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Bus } from "../nats/mod.ts";
 import * as pb from "../pb/mod.ts";
 import { forwardToolLog } from "../logger/mod.ts";
+import { toErrorInfo } from "../utils/failure.ts";
 import { type AgentFailure, runAgent } from "./agent/mod.ts";
 import { type ToolCall, type ToolPermissions, ToolRunner } from "./tool_runner.ts";
 
@@ -108,12 +109,7 @@ async function executeTool(bus: Bus, runner: ToolRunner, message: pb.ToolExecute
   const failed = create(pb.ToolExecutionFailedSchema, {
     ...ids,
     metadata: bus.metadata(message.metadata?.correlationId ?? ""),
-    error: {
-      message: result.failure.message,
-      code: result.failure.code,
-      retryable: result.failure.retryable,
-      details: jsonObject(result.failure.details),
-    },
+    error: toErrorInfo(result.failure),
     durationMs: BigInt(Math.round(result.durationMs)),
   });
   bus.publishCore(failed);
@@ -195,13 +191,7 @@ async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecu
   const failed = create(pb.AgentExecutionFailedSchema, {
     ...ids,
     metadata: bus.metadata(correlationId),
-    error: {
-      message: failure.message,
-      code: failure.code,
-      retryable: failure.retryable,
-      retryAfterMs: BigInt(failure.retryAfterMs ?? 0),
-      details: jsonObject(failure.details),
-    },
+    error: toErrorInfo(failure),
     usage,
   });
   bus.publishCore(failed);
@@ -248,8 +238,4 @@ function toolCall(
 
 function parseJson(bytes: Uint8Array): unknown {
   return bytes.byteLength ? JSON.parse(decoder.decode(bytes)) : null;
-}
-
-function jsonObject(value: unknown) {
-  return value && typeof value === "object" ? JSON.parse(JSON.stringify(value)) : undefined;
 }

@@ -89,11 +89,13 @@ export function renderField(
   } catch (e) {
     if (e instanceof TemplateError) {
       const where = e.valuePath?.length ? `${field}.${e.valuePath.join(".")}` : field;
-      throw new TaskFailure(`task '${taskId}', field '${where}': ${e.message}`, "template_error", false, {
-        task_id: taskId,
-        field: where,
-        ...(e.path ? { path: e.path } : {}),
-      }, { cause: e });
+      throw new TaskFailure({
+        message: `task '${taskId}', field '${where}': ${e.message}`,
+        code: "template_error",
+        retryable: false,
+        details: { task_id: taskId, field: where, ...(e.path ? { path: e.path } : {}) },
+        cause: e,
+      });
     }
     throw e;
   }

@@ -472,8 +472,11 @@ export class ExecutionDriver implements DriverPort {
     const settled = new Promise<void>((resolve) => done = resolve);
     const expire = () =>
       ac.abort(
-        new TaskFailure(`task '${key}' timed out after ${task.timeout}`, "task_timeout", true, {
-          timeout_ms: timeoutMs,
+        new TaskFailure({
+          message: `task '${key}' timed out after ${task.timeout}`,
+          code: "task_timeout",
+          retryable: true,
+          details: { timeout_ms: timeoutMs },
         }),
       );
     this.timed.set(execId, { attempt, expire, settled });

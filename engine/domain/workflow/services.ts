@@ -124,7 +124,11 @@ function prepareAgent(
   const renderedModel = renderField(model, context, key, "agent.config") as Record<string, unknown>;
   const action = actionId ? agent.actions?.find((a) => a.id === actionId) : undefined;
   if (actionId && !action) {
-    throw new TaskFailure(`agent '${agent.id}' has no action '${actionId}'`, "unknown_action", false);
+    throw new TaskFailure({
+      message: `agent '${agent.id}' has no action '${actionId}'`,
+      code: "unknown_action",
+      retryable: false,
+    });
   }
   const prompt = action
     ? String(renderField(action.prompt, { ...context, input }, key, "action.prompt"))
@@ -137,7 +141,11 @@ function prepareAgent(
   const tools = (agent.tools ?? []).map((id) => {
     const resolved = resolveUse(project, d.workflow, `tool(id=${id})`);
     if (resolved.kind !== "tool") {
-      throw new TaskFailure(`agent tool '${id}' is not a tool`, "config_error", false);
+      throw new TaskFailure({
+        message: `agent tool '${id}' is not a tool`,
+        code: "config_error",
+        retryable: false,
+      });
     }
     return {
       ...toolWireDefinition(resolved.tool, toolTimeoutMs(resolved.tool)),

@@ -103,12 +103,12 @@ async function runChildWorkflow(
   const outcome = payload as { status: string; output: unknown; error?: { message: string; code: string } };
   if (outcome.status !== "SUCCESS") {
     // Retryable: `retry` on a sub-workflow task asks for a new run of the child when one did not succeed.
-    throw new TaskFailure(
-      `sub-workflow '${child.id}' ended ${outcome.status}: ${outcome.error?.message ?? ""}`.trim(),
-      outcome.error?.code ?? "child_failed",
-      true,
-      { child_status: outcome.status },
-    );
+    throw new TaskFailure({
+      message: `sub-workflow '${child.id}' ended ${outcome.status}: ${outcome.error?.message ?? ""}`.trim(),
+      code: outcome.error?.code ?? "child_failed",
+      retryable: true,
+      details: { child_status: outcome.status },
+    });
   }
   return outcome.output;
 }

@@ -25,19 +25,22 @@ export async function inContainer<T extends TaskConfig>(
   }
 }
 
-/** A child's failure as its parent's: it keeps the child's code and whether another attempt may succeed. */
+/**
+ * A child's failure as its parent's, with the child's code. Retryable: the child used up its own retries, and
+ * `retry` on the container asks for the whole container to run again.
+ */
 export function childFailure(
   key: string,
   child: string,
   outcome: Extract<Outcome, { ok: false }>,
 ): TaskFailure {
-  return new TaskFailure(
-    `${key}/${child}: ${outcome.failure.message}`,
-    outcome.failure.code,
-    outcome.failure.retryable,
-    { child },
-    { cause: outcome.failure },
-  );
+  return new TaskFailure({
+    message: `${key}/${child}: ${outcome.failure.message}`,
+    code: outcome.failure.code,
+    retryable: true,
+    details: { child },
+    cause: outcome.failure,
+  });
 }
 
 /** Runs `fn` over `items` with at most `limit` at once; the first error is thrown after all started work ends. */

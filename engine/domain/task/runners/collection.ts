@@ -11,11 +11,11 @@ export const collectionRunner: TaskRunner<TaskOf<"collection">> = {
 async function runCollection(driver: DriverPort, task: TaskOf<"collection">, key: string, scope: Scope) {
   const items = renderField(task.items, driver.context(scope), key, "items");
   if (!Array.isArray(items)) {
-    throw new TaskFailure(
-      `collection '${key}': items rendered to ${typeof items}, not a list`,
-      "items_not_list",
-      false,
-    );
+    throw new TaskFailure({
+      message: `collection '${key}': items rendered to ${typeof items}, not a list`,
+      code: "items_not_list",
+      retryable: false,
+    });
   }
   const selected: number[] = [];
   items.forEach((item, index) => {

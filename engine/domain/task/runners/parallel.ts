@@ -71,7 +71,11 @@ async function runParallel(driver: DriverPort, task: TaskOf<"parallel">, key: st
     if (!winner) {
       await all; // Every branch ended: an error of the engine (not of a task) surfaces here.
       throw firstFailure ??
-        new TaskFailure(`parallel '${key}': no child succeeded`, "parallel_failed", false);
+        new TaskFailure({
+          message: `parallel '${key}': no child succeeded`,
+          code: "parallel_failed",
+          retryable: false,
+        });
     }
     return { [winner.id]: winner.output };
   }

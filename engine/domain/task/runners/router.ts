@@ -9,8 +9,11 @@ export const routerRunner: TaskRunner<TaskOf<"router">> = {
   run({ task, key, context }) {
     const { name, route } = routeOf(task, context, key);
     if (route === undefined) {
-      throw new TaskFailure(`router '${key}': no route for '${name}' and no default`, "no_route", false, {
-        value: name,
+      throw new TaskFailure({
+        message: `router '${key}': no route for '${name}' and no default`,
+        code: "no_route",
+        retryable: false,
+        details: { value: name },
       });
     }
     return Promise.resolve({ ok: true, output: { route: name }, route });

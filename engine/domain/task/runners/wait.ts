@@ -33,9 +33,9 @@ export const waitRunner: TaskRunner<TaskOf<"wait">> = {
 };
 
 export function waitTimeout(task: TaskOf<"wait">, key: string): TaskFailure {
-  return new TaskFailure(
-    `wait '${key}' timed out waiting for signal '${task.signal}'`,
-    "wait_timeout",
-    false,
-  );
+  return new TaskFailure({
+    message: `wait '${key}' timed out waiting for signal '${task.signal}'`,
+    code: "wait_timeout",
+    retryable: false,
+  });
 }

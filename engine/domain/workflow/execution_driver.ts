@@ -9,7 +9,7 @@
  */
 import { PublishError } from "../../../pkg/nats/mod.ts";
 import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
-import { fromErrorInfo, TaskFailure, toTaskFailure } from "../../failure.ts";
+import { TaskFailure, toTaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
 import type { RecordedTask, ReplayState } from "../../history/replay_state.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
@@ -18,6 +18,15 @@ import type { TaskConfig } from "../task/schema.ts";
 import { backoffDelay } from "../task/backoff.ts";
 import { mergeEnv, renderField, ResultScope, type ScopeValues } from "../task/template_scope.ts";
 import type { DriverServices } from "./driver_services.ts";
+import {
+  abortable,
+  anySignal,
+  failedView,
+  isWaiting,
+  NOT_TEMPLATE_VALUES,
+  recordedOutcome,
+  stale,
+} from "./driver_support.ts";
 import {
   BranchCanceled,
   childKeyOf,
@@ -725,60 +734,4 @@ export class ExecutionDriver implements DriverPort {
     if (!task?.env && !own) return this.baseEnv;
     return mergeEnv([task?.env, own], base ?? workflowScope, this.baseEnv);
   }
-}
-
-/** Scope fields that are the driver's bookkeeping, not values templates read. */
-const NOT_TEMPLATE_VALUES = new Set(["parentExecId", "results", "abort"]);
-
-function recordedOutcome(task: TaskConfig, record: RecordedTask | undefined): Outcome | undefined {
-  if (!record) return undefined;
-  if (record.status === "success" || record.status === "skipped") {
-    return { ok: true, output: record.output ?? null, skipped: record.status === "skipped" };
-  }
-  if (record.status === "failed") {
-    const failure = fromErrorInfo(record.error);
-    // A wait that timed out goes on at its `on_timeout`, on every replay as on the first run.
-    const next = task.type === "wait" && failure.code === "wait_timeout" ? task.on_timeout : undefined;
-    return { ok: false, failure, next };
-  }
-  return undefined;
-}
-
-function failedView(failure: TaskFailure) {
-  return { output: null, status: "FAILED", error: { message: failure.message, code: failure.code } };
-}
-
-/** A task's record shows it waiting (or woken from a wait whose outcome is not recorded yet). */
-function isWaiting(record: RecordedTask | undefined): boolean {
-  return record?.status === "waiting" || record?.status === "woken" || record?.status === "wait_timed_out";
-}
-
-/** A wake-up meant for an earlier attempt of the task, or for a sub-workflow it no longer waits for. */
-function stale(waiter: Waiter, reason: string, payload: unknown): boolean {
-  if (reason === "timeout" && waiter.kind !== "signal") return true;
-  const p = payload as { attempt?: number; exec_id?: string } | null;
-  if (reason === "child") return !!p?.exec_id && !!waiter.childExecId && p.exec_id !== waiter.childExecId;
-  return p?.attempt !== undefined && p.attempt !== waiter.attempt;
-}
-
-function anySignal(a: AbortSignal | undefined, b: AbortSignal): AbortSignal {
-  return a ? AbortSignal.any([a, b]) : b;
-}
-
-/** `promise`, or a rejection with the abort's reason as soon as `abort` fires. */
-function abortable<T>(promise: Promise<T>, abort: AbortSignal | undefined): Promise<T> {
-  if (!abort) return promise;
-  if (abort.aborted) {
-    promise.catch((e) => log.debug("a given-up call ended: {error}", { error: String(e) }));
-    return Promise.reject(abort.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      reject(abort.reason);
-      // Given up: the I/O goes on; its outcome is ignored (logged when it fails).
-      promise.catch((e) => log.debug("a given-up call ended: {error}", { error: String(e) }));
-    };
-    abort.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => abort.removeEventListener("abort", onAbort));
-  });
 }

@@ -192,6 +192,31 @@ outputs:
     );
   });
 
+  await t.step("G2: a signal is not taken by a wait that starts after it", async () => {
+    await withEngine(
+      `tasks:
+  - id: first
+    type: wait
+    signal: go-first
+  - id: second
+    type: wait
+    signal: go-second
+`,
+      async (h) => {
+        const { execId } = await h.engine.client.trigger("main", {});
+        await waitForStatus(h, execId, "WAITING");
+        await h.engine.client.signal(execId, "go-second", { early: true });
+        await h.engine.client.signal(execId, "go-first", {});
+        await commandsSettled(h);
+        const state = await h.engine.client.get(execId);
+        assert.equal(state?.status, "WAITING");
+        assert.equal(taskOf(state!, "second").status, "WAITING");
+        await h.engine.client.signal(execId, "go-second", { late: true });
+        assert.deepEqual((await h.engine.client.waitForEnd(execId, 10_000)).output, { late: true });
+      },
+    );
+  });
+
   await t.step("4: timeout bounds a sleep, a composite and a sub-workflow", async () => {
     const files = {
       "compozy.yaml": "name: flows\nworkflows:\n  - source: ./wf.yaml\n  - source: ./stuck.yaml\n",

@@ -132,15 +132,22 @@ export class ExecutionDriver implements DriverPort {
    */
   deliverSignal(signalId: string, payload: unknown): Promise<boolean> {
     return this.delivery(async () => {
-      if (await this.matchSignal(signalId, payload)) return true;
+      // Only the waits that had started when the signal came may take it (those waiting here, and those the
+      // history shows waiting that the replay has not reached yet): a wait that starts later, after another
+      // signal moved the flow on, never takes an earlier signal. Signals are taken in the order they came.
+      const eligible = new Set(this.waiters.keys());
+      for (const record of this.replay.tasks.values()) {
+        if (record.status === "waiting") eligible.add(record.execId);
+      }
+      if (await this.matchSignal(signalId, payload, eligible)) return true;
       await this.whenIdle();
-      return await this.matchSignal(signalId, payload);
+      return await this.matchSignal(signalId, payload, eligible);
     });
   }
 
-  private async matchSignal(signalId: string, payload: unknown): Promise<boolean> {
+  private async matchSignal(signalId: string, payload: unknown, eligible: Set<string>): Promise<boolean> {
     for (const [taskExecId, waiter] of this.waiters) {
-      if (waiter.kind !== "signal" || waiter.signalId !== signalId) continue;
+      if (waiter.kind !== "signal" || waiter.signalId !== signalId || !eligible.has(taskExecId)) continue;
       if (waiter.condition !== undefined && !this.accepts(waiter, taskExecId, payload)) continue;
       this.waiters.delete(taskExecId);
       await this.recorded(

@@ -217,6 +217,33 @@ outputs:
     );
   });
 
+  await t.step("one signal ends every wait for it that accepts it", async () => {
+    await withEngine(
+      `tasks:
+  - id: each
+    type: collection
+    items: [a, b, c]
+    task:
+      id: hold
+      type: wait
+      signal: go
+      condition: '{{ .item != "c" }}'
+`,
+      async (h) => {
+        const { execId } = await h.engine.client.trigger("main", {});
+        await waitForStatus(h, execId, "WAITING");
+        await h.engine.client.signal(execId, "go", { n: 1 });
+        await commandsSettled(h);
+        const state = (await h.engine.client.get(execId))!;
+        assert.deepEqual(
+          ["each[0]", "each[1]", "each[2]"].map((id) => taskOf(state, id).status),
+          ["SUCCESS", "SUCCESS", "WAITING"],
+        );
+        await h.engine.client.cancel(execId, "done");
+      },
+    );
+  });
+
   await t.step("4: timeout bounds a sleep, a composite and a sub-workflow", async () => {
     const files = {
       "compozy.yaml": "name: flows\nworkflows:\n  - source: ./wf.yaml\n  - source: ./stuck.yaml\n",

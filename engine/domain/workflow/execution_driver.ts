@@ -126,37 +126,52 @@ export class ExecutionDriver implements DriverPort {
   // ---- deliveries from outside ----
 
   /**
-   * A signal for this execution: resolves the matching wait, if its condition accepts the payload. A driver
-   * that is still replaying may not have reached its wait yet, so an unmatched signal is tried again once
-   * the driver is idle; a signal nothing waits for then is dropped (CONFIG.md: it leaves waits waiting).
+   * A signal for this execution: it ends every wait for it whose condition accepts the payload. Only the waits
+   * that had started when the signal came may take it: those waiting here, and those the history shows
+   * waiting that a replay has not reached yet (tried again once the driver is idle). A wait that starts later,
+   * after another signal moved the flow on, never takes an earlier signal. A signal no wait takes is dropped
+   * (CONFIG.md: it leaves waits waiting).
    */
   deliverSignal(signalId: string, payload: unknown): Promise<boolean> {
     return this.delivery(async () => {
-      // Only the waits that had started when the signal came may take it (those waiting here, and those the
-      // history shows waiting that the replay has not reached yet): a wait that starts later, after another
-      // signal moved the flow on, never takes an earlier signal. Signals are taken in the order they came.
-      const eligible = new Set(this.waiters.keys());
-      for (const record of this.replay.tasks.values()) {
-        if (record.status === "waiting") eligible.add(record.execId);
+      const eligible = new Set<string>();
+      for (const [id, w] of this.waiters) {
+        if (w.kind === "signal" && w.signalId === signalId) eligible.add(id);
       }
-      if (await this.matchSignal(signalId, payload, eligible)) return true;
-      await this.whenIdle();
-      return await this.matchSignal(signalId, payload, eligible);
+      for (const record of this.replay.tasks.values()) {
+        if (record.status === "waiting" && record.waitingFor === signalId) eligible.add(record.execId);
+      }
+      const tried = new Set<string>();
+      let taken = await this.matchSignal(signalId, payload, eligible, tried);
+      if ([...eligible].some((id) => !tried.has(id))) {
+        if ([...eligible].some((id) => !this.waiters.has(id))) await this.whenIdle();
+        taken = await this.matchSignal(signalId, payload, eligible, tried) || taken;
+      }
+      return taken;
     });
   }
 
-  private async matchSignal(signalId: string, payload: unknown, eligible: Set<string>): Promise<boolean> {
-    for (const [taskExecId, waiter] of this.waiters) {
+  /** Ends the eligible waits for `signalId` not tried yet that accept `payload`. */
+  private async matchSignal(
+    signalId: string,
+    payload: unknown,
+    eligible: Set<string>,
+    tried: Set<string>,
+  ): Promise<boolean> {
+    let taken = false;
+    for (const [taskExecId, waiter] of [...this.waiters]) {
       if (waiter.kind !== "signal" || waiter.signalId !== signalId || !eligible.has(taskExecId)) continue;
+      if (tried.has(taskExecId)) continue;
+      tried.add(taskExecId);
       if (waiter.condition !== undefined && !this.accepts(waiter, taskExecId, payload)) continue;
       this.waiters.delete(taskExecId);
       await this.recorded(
         this.services.events.waitingEnded(this, waiter.taskId, taskExecId, waiter.attempt, payload),
       );
       waiter.resolve({ reason: "signal", payload });
-      return true;
+      taken = true;
     }
-    return false;
+    return taken;
   }
 
   /**

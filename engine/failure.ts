@@ -2,51 +2,58 @@
  * The engine's failure vocabulary: a task attempt fails with a TaskFailure that says whether another attempt
  * may succeed. Failures convert to and from their wire form (ErrorInfo) here and nowhere else.
  */
-import { create } from "@bufbuild/protobuf";
-import type { JsonObject } from "@bufbuild/protobuf";
-import { type ErrorInfo, ErrorInfoSchema } from "../pkg/pb/common_pb.ts";
+import type { ErrorInfo } from "../pkg/pb/common_pb.ts";
+import {
+  type FailureOptions,
+  failureOptionsOf,
+  type FailureShape,
+  toErrorInfo,
+} from "../pkg/utils/failure.ts";
 import type { ExecutionError } from "./state/execution_state.ts";
 
-export class TaskFailure extends Error {
+/** A failed task attempt. Its shape (and wire form) is the one every failure shares (pkg/utils/failure.ts). */
+export class TaskFailure extends Error implements FailureShape {
   override name = "TaskFailure";
-  constructor(
-    message: string,
-    readonly code: string,
-    readonly retryable: boolean,
-    readonly details?: Record<string, unknown>,
-    options?: ErrorOptions & { retryAfterMs?: number },
-  ) {
-    super(message, options);
-    this.retryAfterMs = options?.retryAfterMs ?? 0;
-  }
+  readonly code: string;
+  readonly retryable: boolean;
+  readonly details?: Record<string, unknown>;
   readonly retryAfterMs: number;
+
+  constructor(options: FailureOptions) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+    this.retryable = options.retryable;
+    if (options.details !== undefined) this.details = options.details;
+    this.retryAfterMs = options.retryAfterMs ?? 0;
+  }
 }
 
-/** Turns anything thrown into a TaskFailure; unknown errors are retryable (they may be transient). */
+/** Turns anything thrown into a TaskFailure; a failure of the shared shape keeps its fields, unknown errors are retryable (they may be transient). */
 export function toTaskFailure(e: unknown, code = "internal_error"): TaskFailure {
   if (e instanceof TaskFailure) return e;
+  if (isFailure(e)) {
+    return new TaskFailure({
+      code: e.code,
+      message: e.message,
+      retryable: e.retryable,
+      details: e.details as Record<string, unknown> | undefined,
+      retryAfterMs: e.retryAfterMs,
+      cause: e,
+    });
+  }
   const message = e instanceof Error ? e.message : String(e);
-  return new TaskFailure(message, code, true, undefined, { cause: e });
+  return new TaskFailure({ code, message, retryable: true, cause: e });
 }
 
-export function toErrorInfo(failure: TaskFailure): ErrorInfo {
-  return create(ErrorInfoSchema, {
-    message: failure.message,
-    code: failure.code,
-    retryable: failure.retryable,
-    retryAfterMs: BigInt(failure.retryAfterMs),
-    details: failure.details ? (JSON.parse(JSON.stringify(failure.details)) as JsonObject) : undefined,
-  });
+function isFailure(e: unknown): e is FailureShape {
+  const f = e as FailureShape | null;
+  return e instanceof Error && typeof f?.code === "string" && typeof f.retryable === "boolean";
 }
+
+export { toErrorInfo };
 
 export function fromErrorInfo(info: ErrorInfo | undefined): TaskFailure {
-  return new TaskFailure(
-    info?.message || "unknown error",
-    info?.code || "unknown",
-    info?.retryable ?? false,
-    info?.details as Record<string, unknown> | undefined,
-    { retryAfterMs: Number(info?.retryAfterMs ?? 0n) },
-  );
+  return new TaskFailure(failureOptionsOf(info));
 }
 
 export function toExecutionError(info: ErrorInfo | undefined): ExecutionError {

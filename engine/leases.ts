@@ -4,6 +4,9 @@
  * dies. An engine restarted with the same instance id takes its own leases back at once.
  */
 import type { KV } from "@nats-io/kv";
+import { getLogger } from "../pkg/logger/mod.ts";
+
+const log = getLogger(["engine", "leases"]);
 
 export class Leases {
   private readonly revisions = new Map<string, number>();
@@ -16,7 +19,9 @@ export class Leases {
     try {
       this.revisions.set(execId, await this.kv.create(execId, value));
       return true;
-    } catch {
+    } catch (e) {
+      // Someone holds it (or held it): whose it is decides.
+      log.debug("lease {execId} not created: {error}", { execId, error: String(e) });
       const entry = await this.kv.get(execId);
       if (!entry || entry.operation !== "PUT") return await this.retryCreate(execId, value);
       if (entry.string() !== this.instanceId) return false;
@@ -29,7 +34,8 @@ export class Leases {
     try {
       this.revisions.set(execId, await this.kv.create(execId, value));
       return true;
-    } catch {
+    } catch (e) {
+      log.debug("lease {execId} taken meanwhile: {error}", { execId, error: String(e) });
       return false;
     }
   }
@@ -55,6 +61,9 @@ export class Leases {
     const revision = this.revisions.get(execId);
     this.revisions.delete(execId);
     if (revision === undefined) return;
-    await this.kv.delete(execId, { previousSeq: revision }).catch(() => {});
+    // Refused when another engine holds it by now; a lease left behind expires with its TTL.
+    await this.kv.delete(execId, { previousSeq: revision }).catch((e) =>
+      log.debug("lease {execId} not released: {error}", { execId, error: String(e) })
+    );
   }
 }

@@ -15,7 +15,7 @@ import { BUCKETS, type Bus } from "../pkg/nats/mod.ts";
 import type { ExecutionClient } from "./client.ts";
 import type { Project } from "./domain/project/mod.ts";
 import { createDriverServices } from "./domain/workflow/services.ts";
-import { WorkflowExecutor } from "./domain/workflow/workflow_executor.ts";
+import { type RedeliveryBounds, WorkflowExecutor } from "./domain/workflow/workflow_executor.ts";
 import { failOrphan } from "./domain/workflow/orphans.ts";
 import { notifyParent } from "./domain/workflow/parent_notifier.ts";
 import { NatsExecutionClient } from "./execution_client.ts";
@@ -44,10 +44,14 @@ export interface EngineOptions {
    * COMPOZY_ACK_WAIT_MS, else 30 s. Shorter recovers sooner and costs more heartbeats.
    */
   ackWaitMs?: number;
+  /** How often each cause may send a command back before it is given up (defaults in the executor). */
+  redelivery?: Partial<RedeliveryBounds>;
 }
 
 export interface EngineHandle {
   client: ExecutionClient;
+  /** The execution state this engine folds and reads. */
+  store: StateStore;
   /** Executions this engine drives right now. */
   activeExecutions(): number;
   stop(): Promise<void>;
@@ -73,6 +77,7 @@ async function openStateStore(nc: NatsConnection): Promise<StateStore> {
     tasks: { kv: await kvm.open(BUCKETS.taskExecutions), name: BUCKETS.taskExecutions },
     waiting: { kv: await kvm.open(BUCKETS.waiting), name: BUCKETS.waiting },
     index: { kv: await kvm.open(BUCKETS.executionIndex), name: BUCKETS.executionIndex },
+    children: { kv: await kvm.open(BUCKETS.children), name: BUCKETS.children },
   };
   return new StateStore(buckets, await jetstreamManager(nc));
 }
@@ -94,6 +99,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     leases,
     services: createDriverServices(bus, project, store),
     ackWaitMs: options.ackWaitMs ?? envAckWaitMs(),
+    redelivery: options.redelivery,
     accepted,
     stats,
     onEnded: (ended) => notifyParent(bus, ended),
@@ -114,6 +120,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   });
   return {
     client: new NatsExecutionClient(bus, js, store, project),
+    store,
     activeExecutions: () => executor.activeCount,
     async stop() {
       health.unsubscribe();

@@ -19,6 +19,9 @@ import type { Project } from "./domain/project/mod.ts";
 import { parseJsonBytes } from "./json_bytes.ts";
 import type { WorkflowDocument } from "./state/execution_state.ts";
 import type { StateStore } from "./state/state_store.ts";
+import { getLogger } from "../pkg/logger/mod.ts";
+
+const log = getLogger(["engine", "orchestrator"]);
 
 export class Orchestrator {
   private subscription?: Subscription;
@@ -70,7 +73,14 @@ export class Orchestrator {
     } catch (e) {
       // Nothing durable started: free the key, or a retry would be pointed at an execution that never runs.
       // Once the start is stored the key stays: a retry re-sends the same (deduplicated) commands.
-      if (claimed && !started) await this.idempotency.delete(claimed).catch(() => {});
+      if (claimed && !started) {
+        await this.idempotency.delete(claimed).catch((cause) =>
+          log.warn("idempotency key of {execId} not freed after a failed start: {error}", {
+            execId,
+            error: String(cause),
+          })
+        );
+      }
       throw e;
     }
   }
@@ -111,7 +121,10 @@ export class Orchestrator {
     };
     await Promise.all([
       started,
-      this.store.putWorkflow(initial, 0).catch(() => {/* the state manager was first */}),
+      // Refused when the state manager was first: its document is the same start.
+      this.store.putWorkflow(initial, 0).catch((e) =>
+        log.debug("initial state of {execId} not written: {error}", { execId, error: String(e) })
+      ),
     ]);
     onStarted();
     this.accepted.add(execId);
@@ -135,7 +148,9 @@ export class Orchestrator {
     try {
       await this.idempotency.create(name, new TextEncoder().encode(execId));
       return { execId, name };
-    } catch {
+    } catch (e) {
+      // Taken already (or the create failed): the key's first execution answers.
+      log.debug("idempotency key {name} not created: {error}", { name, error: String(e) });
       const entry = await this.idempotency.get(name);
       return { execId: entry?.operation === "PUT" ? entry.string() || execId : execId, name };
     }

@@ -2,6 +2,9 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { decodeBySubject, lastSequenceOf, readStream, STREAMS } from "../../pkg/nats/mod.ts";
+import { getLogger } from "../../pkg/logger/mod.ts";
+
+const log = getLogger(["engine", "history"]);
 
 export interface StoredEvent {
   seq: number;
@@ -37,8 +40,13 @@ export async function readRunEvents(js: JetStreamClient, correlationId: string):
         time: msg.time,
         message: decodeBySubject(msg.subject, msg.data),
       });
-    } catch {
+    } catch (e) {
       // Dead-lettered by the live consumers; the history shows what could be read.
+      log.debug("event {seq} on {subject} skipped in a history read: {error}", {
+        seq: msg.seq,
+        subject: msg.subject,
+        error: String(e),
+      });
     }
   }
   return events;

@@ -26,6 +26,10 @@ export interface RecordedTask {
     | "skipped"
     | "failed";
   wakePayload?: unknown;
+  /** A `task.started` was recorded for `attempt`: a re-run after a crash is the next attempt. */
+  started?: boolean;
+  /** Stream sequence of the terminal event: which of several branches ended first (a race's winner). */
+  seq?: number;
   output?: unknown;
   error?: pb.ErrorInfo;
   waitingFor?: string;
@@ -89,8 +93,9 @@ export function foldReplayState(events: StoredEvent[]): ReplayState | undefined 
     }
     if (!state) continue;
     if (WORKFLOW_TERMINAL.has(event.type)) {
+      // The first end is the end: a late failure (a command given up after the end) changes nothing.
+      if (!state.ended) state.outcome = terminalOutcome(event);
       state.ended = true;
-      state.outcome = terminalOutcome(event);
     } else if (event.type === "workflow.paused") state.paused = true;
     else if (event.type === "workflow.resumed") state.paused = false;
     else if (event.type.startsWith("task.")) foldTask(state, event);
@@ -107,13 +112,23 @@ function foldTask(state: ReplayState, event: StoredEvent): void {
   if (previous && ["success", "skipped", "failed"].includes(previous.status)) return;
   const record: RecordedTask = previous ?? { execId: m.task!.execId, attempt: 1, status: "running" };
   switch (event.type) {
-    case "task.started":
-      record.attempt = Math.max(record.attempt, (event.message as Msg<"task.started">).attempt || 1);
-      record.status = "running";
+    case "task.started": {
+      const attempt = (event.message as Msg<"task.started">).attempt || 1;
+      // A late started event of an earlier attempt (they are published without waiting) changes nothing.
+      if (attempt < record.attempt) break;
+      record.attempt = attempt;
+      record.started = true;
+      // A wait re-started by a replay is still waiting.
+      if (record.status !== "waiting" && record.status !== "woken" && record.status !== "wait_timed_out") {
+        record.status = "running";
+      }
       break;
+    }
     case "task.retry_scheduled":
       record.attempt = (event.message as Msg<"task.retry_scheduled">).nextAttempt;
       record.status = "retry_scheduled";
+      record.started = false;
+      record.wakePayload = undefined;
       break;
     case "task.waiting_started": {
       const w = event.message as Msg<"task.waiting_started">;
@@ -133,12 +148,14 @@ function foldTask(state: ReplayState, event: StoredEvent): void {
       const s = event.message as Msg<"task.success">;
       record.status = s.skipped ? "skipped" : "success";
       record.output = parseJsonBytes(s.outputJson);
+      record.seq = event.seq;
       break;
     }
     case "task.failed": {
       const f = event.message as Msg<"task.failed">;
       record.status = "failed";
       record.error = f.error;
+      record.seq = event.seq;
       break;
     }
   }
@@ -150,4 +167,32 @@ function terminalOutcome(event: StoredEvent): ReplayState["outcome"] {
   const status = event.type.slice("workflow.".length).toUpperCase();
   const error = m.error ? { message: m.error.message, code: m.error.code } : undefined;
   return { status, output: parseJsonBytes(m.outputJson), error };
+}
+
+/**
+ * The replay state of an execution this process accepted and has not activated yet: its start, from the
+ * execute command alone (no history to read). The start time keeps its milliseconds: the workflow's time-out
+ * counts from it.
+ */
+export function replayStateOfExecute(execute: MessageShape<typeof pb.WorkflowExecuteSchema>): ReplayState {
+  const parent = execute.parent?.workflow
+    ? {
+      execId: execute.parent.workflow.execId,
+      workflowId: execute.parent.workflow.id,
+      taskId: execute.parent.task?.id ?? "",
+      taskExecId: execute.parent.task?.execId ?? "",
+    }
+    : undefined;
+  const time = execute.metadata?.time;
+  return {
+    workflowId: execute.workflow?.id ?? "",
+    input: parseJsonBytes(execute.inputJson),
+    parent,
+    startedAt: time === undefined
+      ? new Date()
+      : new Date(Number(time.seconds) * 1000 + Math.floor(time.nanos / 1_000_000)),
+    ended: false,
+    paused: false,
+    tasks: new Map(),
+  };
 }

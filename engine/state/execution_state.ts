@@ -84,6 +84,8 @@ export interface ExecutionState {
 export interface WorkflowDocument extends Omit<ExecutionState, "tasks"> {
   /** Waiting task execution id → the signal it waits for ("" for a sleep). */
   waiting: Record<string, string>;
+  /** Task execution id → stream sequence of its last wait event applied (see foldWait). */
+  wait_seq?: Record<string, number>;
 }
 
 /** One entry of an execution's history, as `GET /api/executions/{id}/events` returns it. */

@@ -55,6 +55,7 @@ const WAIT_EVENTS = new Set([
   "task.waiting_timed_out",
   "task.success",
   "task.failed",
+  "task.canceled",
 ]);
 
 /** Which documents an event changes: the execution's, its task's, or both. */
@@ -93,7 +94,7 @@ export function foldWorkflowDocument(
   const time = event.time.toISOString();
   if (event.type === "workflow.started") return doc ?? startedDocument(m, time);
   if (!doc) return undefined;
-  if (event.type.startsWith("task.")) return foldWait(doc, event.type, m);
+  if (event.type.startsWith("task.")) return foldWait(doc, event, m);
   const status = WORKFLOW_EVENT_STATUS[event.type];
   if (!status || isTerminal(doc.status)) return doc;
   doc.status = status === "RUNNING" && Object.keys(doc.waiting).length ? "WAITING" : status;
@@ -107,13 +108,25 @@ export function foldWorkflowDocument(
   if (isTerminal(status)) {
     doc.ended_at = time;
     doc.waiting = {};
+    delete doc.wait_seq;
   }
   return doc;
 }
 
-function foldWait(doc: WorkflowDocument, type: string, m: Any): WorkflowDocument {
+/**
+ * A task's wait events change the execution's waits. Each task's last applied wait event is remembered by
+ * stream sequence, so a redelivered (or late) `waiting_started` never brings back a wait that ended.
+ */
+function foldWait(doc: WorkflowDocument, event: StoredEvent, m: Any): WorkflowDocument {
   const taskExecId = m.task?.execId;
   if (!taskExecId || isTerminal(doc.status)) return doc;
+  const last = doc.wait_seq?.[taskExecId];
+  if (last !== undefined && event.seq <= last) return doc;
+  // Only tasks that waited are remembered (a task that never waited has no wait to bring back).
+  if (event.type === "task.waiting_started" || taskExecId in doc.waiting) {
+    (doc.wait_seq ??= {})[taskExecId] = event.seq;
+  }
+  const type = event.type;
   if (type === "task.waiting_started") doc.waiting[taskExecId] = String(m.signalId ?? "");
   else delete doc.waiting[taskExecId];
   const waiting = Object.keys(doc.waiting).length > 0;

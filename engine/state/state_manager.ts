@@ -117,7 +117,8 @@ export class StateManager {
     let pending = this.taskWrites.get(execId);
     if (!pending) this.taskWrites.set(execId, pending = new Set());
     pending.add(written);
-    written.catch(() => {}).finally(() => {
+    // Its failure is the caller's to handle (the event is redelivered); here it only ends the tracking.
+    written.catch(() => undefined).finally(() => {
       pending.delete(written);
       if (pending.size === 0 && this.taskWrites.get(execId) === pending) this.taskWrites.delete(execId);
     });
@@ -148,6 +149,7 @@ export class StateManager {
     events: StoredEvent[],
   ): Promise<void> {
     const documents = this.kinds[kind];
+    let lastError: unknown;
     for (let attempt = 0; attempt < 5; attempt++) {
       const cached = this.cache.get(id);
       const current = cached ?? await documents.read(key);
@@ -170,18 +172,21 @@ export class StateManager {
         // document says it, under the old one until after (a listing checks the document).
         const previous = current.doc as WorkflowDocument | undefined;
         const moved = kind === "workflow" && previous?.status !== doc.status;
+        const parent = kind === "workflow" ? (doc as WorkflowDocument).parent?.exec_id : undefined;
         if (moved) await this.store.indexStatus(doc as WorkflowDocument);
         const revision = await documents.write(key, doc, current.revision);
         if (waits?.removed.length) await this.store.unindexWaits(key, waits.removed);
         if (moved && previous) await this.unindexStatus(previous);
+        if (parent && isTerminal(doc.status)) await this.store.unindexChild(parent, key);
         if (isTerminal(doc.status)) this.cache.delete(id);
         else this.remember(id, { doc, revision });
         return;
-      } catch {
-        this.cache.delete(id); // Another writer won: fold again on top of what it wrote.
+      } catch (e) {
+        this.cache.delete(id); // Another writer won (or the write failed): fold again on top of what is stored.
+        lastError = e;
       }
     }
-    throw new Error(`state of ${key}: too many concurrent writers`);
+    throw new Error(`state of ${key}: too many concurrent writers`, { cause: lastError });
   }
 
   /** A failed removal leaves an entry the listing filters out by the document: logged, not fatal. */

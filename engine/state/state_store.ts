@@ -5,6 +5,7 @@
  */
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
+import { getLogger } from "../../pkg/logger/mod.ts";
 import {
   type ExecutionState,
   isTerminal,
@@ -19,9 +20,12 @@ export interface StateBuckets {
   waiting: { kv: KV; name: string };
   /** The index of executions by workflow and status: key `<workflow id>.<status>.<exec id>`. */
   index: { kv: KV; name: string };
+  /** The index of running sub-workflows by parent: key `<parent exec id>.<child exec id>`. */
+  children: { kv: KV; name: string };
 }
 
 const decoder = new TextDecoder();
+const log = getLogger(["engine", "state"]);
 
 /** Task documents requested at once when an execution's tasks are read. */
 const TASK_GETS_IN_FLIGHT = 32;
@@ -59,9 +63,13 @@ export class StateStore {
     return { doc: entry.json<TaskExecutionState>(), revision: entry.revision };
   }
 
-  /** Writes with optimistic concurrency: throws when someone else wrote since `revision`. */
-  putWorkflow(doc: WorkflowDocument, revision: number): Promise<number> {
-    return put(this.buckets.workflows.kv, doc.exec_id, doc, revision);
+  /**
+   * Writes with optimistic concurrency: throws when someone else wrote since `revision`. A sub-workflow's
+   * first document is indexed under its parent before it is written.
+   */
+  async putWorkflow(doc: WorkflowDocument, revision: number): Promise<number> {
+    if (revision === 0 && doc.parent) await this.indexChild(doc.parent.exec_id, doc.exec_id);
+    return await put(this.buckets.workflows.kv, doc.exec_id, doc, revision);
   }
 
   putTask(key: string, doc: TaskExecutionState, revision: number): Promise<number> {
@@ -70,7 +78,7 @@ export class StateStore {
 
   /** Joins an execution's document with its task documents. */
   async withTasks(doc: WorkflowDocument): Promise<ExecutionState> {
-    const { waiting: _waiting, ...rest } = doc;
+    const { waiting: _waiting, wait_seq: _waitSeq, ...rest } = doc;
     const tasks = await this.tasksOf(doc.exec_id);
     // A finished execution's unfinished tasks will never finish: say so rather than leave them RUNNING.
     if (isTerminal(doc.status)) {
@@ -153,14 +161,31 @@ export class StateStore {
     });
   }
 
-  /** The running sub-workflows of an execution. */
+  /**
+   * The running sub-workflows of an execution, found through the index of children (an entry is added
+   * before a child's first document is written and removed after its last, so none is missed).
+   */
   async findChildren(parentExecId: string): Promise<WorkflowDocument[]> {
+    const name = this.buckets.children.name;
+    const prefix = `$KV.${name}.${parentExecId}.`;
+    const info = await this.jsm.streams.info(`KV_${name}`, { subjects_filter: `${prefix}*` });
     const out: WorkflowDocument[] = [];
-    for (const id of await this.ids()) {
-      const doc = await this.getWorkflow(id);
+    for (const subject of Object.keys(info.state.subjects ?? {}).sort()) {
+      const doc = await this.getWorkflow(subject.slice(prefix.length));
       if (doc?.parent?.exec_id === parentExecId && !isTerminal(doc.status)) out.push(doc);
     }
     return out;
+  }
+
+  /** Adds a child to the index of its parent's children (before its document is first written). */
+  async indexChild(parentExecId: string, childExecId: string): Promise<void> {
+    await this.buckets.children.kv.put(`${parentExecId}.${childExecId}`, new Uint8Array());
+  }
+
+  /** Removes an ended child from the index (purged, like the index of waits, so no marker stays). */
+  async unindexChild(parentExecId: string, childExecId: string): Promise<void> {
+    const name = this.buckets.children.name;
+    await this.jsm.streams.purge(`KV_${name}`, { filter: `$KV.${name}.${parentExecId}.${childExecId}` });
   }
 
   /**
@@ -191,8 +216,13 @@ export class StateStore {
   async unindexWaits(execId: string, signals: Iterable<string>): Promise<void> {
     const name = this.buckets.waiting.name;
     for (const signal of signals) {
-      await this.jsm.streams.purge(`KV_${name}`, { filter: `$KV.${name}.${signal}.${execId}` }).catch(
-        () => {},
+      // An entry left behind is harmless (findWaiting confirms each by its document): logged, not thrown.
+      await this.jsm.streams.purge(`KV_${name}`, { filter: `$KV.${name}.${signal}.${execId}` }).catch((e) =>
+        log.debug("wait index entry {signal}.{execId} not removed: {error}", {
+          signal,
+          execId,
+          error: String(e),
+        })
       );
     }
   }

@@ -84,6 +84,7 @@ export const BUCKETS = {
   leases: "compozy_leases",
   waiting: "compozy_waiting",
   executionIndex: "compozy_execution_index",
+  children: "compozy_children",
 } as const;
 
 export const DEFAULT_STREAMS: StreamSpec[] = [
@@ -117,6 +118,8 @@ export const DEFAULT_BUCKETS: BucketSpec[] = [
   { name: BUCKETS.waiting, ttlMs: 0, history: 1 },
   // `<workflow id>.<status>.<exec id>` for every execution: listing by workflow and status without a scan.
   { name: BUCKETS.executionIndex, ttlMs: 0, history: 1 },
+  // `<parent exec id>.<child exec id>` for every running sub-workflow: a cancel finds them without a scan.
+  { name: BUCKETS.children, ttlMs: 0, history: 1 },
 ];
 
 /** Creates or updates every stream and bucket; returns what it did by name. */

@@ -9,6 +9,7 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Bus } from "../nats/mod.ts";
 import * as pb from "../pb/mod.ts";
 import { forwardToolLog } from "../logger/mod.ts";
+import { toErrorInfo } from "../utils/failure.ts";
 import { type AgentFailure, runAgent } from "./agent/mod.ts";
 import { busOutputLimit } from "./output_limits.ts";
 import {
@@ -63,7 +64,12 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
   const outputLimit = () => busOutputLimit(nc.info?.max_payload, DEFAULT_MAX_OUTPUT_BYTES);
   const runner = options.runner ??
     new ToolRunner({ maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()) });
+  const cancels = new CancelHook();
   const subscriptions: Subscription[] = [
+    // The engine records a task it gave up (canceled execution, decided race, time-out) on this subject.
+    bus.subscribe("compozy.*.task.evts.*.canceled", (m) => {
+      cancels.cancel((m as pb.TaskExecutionCanceled).task?.execId ?? "");
+    }),
     bus.serve(
       "compozy.*.tool.cmds.*.execute",
       "compozy-runtime",
@@ -74,7 +80,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
       "compozy.*.agent.cmds.*.execute",
       "compozy-runtime",
       pb.AgentExecuteResultSchema,
-      (m) => executeAgent(bus, runner, m as pb.AgentExecute & MessageShape<DescMessage>),
+      (m) => executeAgent(bus, runner, m as pb.AgentExecute & MessageShape<DescMessage>, cancels),
     ),
     nc.subscribe(RUNTIME_HEALTH_SUBJECT, {
       callback: (_err, msg) => {
@@ -118,12 +124,7 @@ async function executeTool(bus: Bus, runner: ToolRunner, message: pb.ToolExecute
   const failed = create(pb.ToolExecutionFailedSchema, {
     ...ids,
     metadata: bus.metadata(message.metadata?.correlationId ?? ""),
-    error: {
-      message: result.failure.message,
-      code: result.failure.code,
-      retryable: result.failure.retryable,
-      details: jsonObject(result.failure.details),
-    },
+    error: toErrorInfo(result.failure),
     durationMs: BigInt(Math.round(result.durationMs)),
   });
   bus.publishCore(failed);
@@ -140,12 +141,39 @@ function tooLargeForBus(tool: ToolWire, ran: ToolResult, outputJson: Uint8Array,
   return { ok: false, failure, durationMs: ran.durationMs };
 }
 
-async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecute) {
+/**
+ * Agent loops running here by task execution id, so that the engine's `TaskExecutionCanceled` stops them
+ * (the model request in flight is aborted). A tool call keeps running until its own time-out: the runner has
+ * no way to stop one call yet.
+ */
+class CancelHook {
+  private readonly running = new Map<string, AbortController>();
+
+  /** A signal that aborts when the task is canceled; `done` must be called when the work ends. */
+  track(taskExecId: string): { signal: AbortSignal; done(): void } {
+    const controller = new AbortController();
+    this.running.set(taskExecId, controller);
+    return {
+      signal: controller.signal,
+      done: () => {
+        if (this.running.get(taskExecId) === controller) this.running.delete(taskExecId);
+      },
+    };
+  }
+
+  cancel(taskExecId: string): void {
+    this.running.get(taskExecId)?.abort(new Error(`task ${taskExecId} was canceled by the engine`));
+  }
+}
+
+async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecute, cancels: CancelHook) {
   const agent = JSON.parse(decoder.decode(message.definitionJson)) as AgentWire;
   const correlationId = message.metadata?.correlationId ?? "";
   const ids = { workflow: message.workflow, task: message.task, agent: message.agent };
   bus.publishCore(create(pb.AgentExecutionStartedSchema, { ...ids, metadata: bus.metadata(correlationId) }));
   const tools = new Map(agent.tools.map((t) => [t.id, t]));
+  let calls = 0;
+  const canceled = cancels.track(message.task?.execId ?? "");
   const result = await runAgent({
     agentId: message.agent?.id ?? "",
     actionId: message.agent?.actionId || undefined,
@@ -155,15 +183,17 @@ async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecu
     outputSchema: agent.outputSchema,
     maxSteps: agent.maxSteps,
     tools: agent.tools.map((t) => ({ id: t.id, description: t.description, inputSchema: t.inputSchema })),
-    signal: AbortSignal.timeout(Number(message.timeoutMs) || 300_000),
+    signal: AbortSignal.any([AbortSignal.timeout(Number(message.timeoutMs) || 300_000), canceled.signal]),
     callTool: async (toolId, input) => {
       const tool = tools.get(toolId)!;
-      const call = toolCall(message, tool, input, tool.env ?? {});
+      // Each call of the loop is its own step: `ctx.taskExecId` is `<task exec id>:<call index>`, stable when
+      // the task is re-run with the same model answers, and never shared by two calls.
+      const call = toolCall(message, tool, input, tool.env ?? {}, calls++);
       const outcome = await runner.run(call);
       if (outcome.ok) return outcome.output;
       throw outcome.failure;
     },
-  });
+  }).finally(canceled.done);
   const usage = result.usage
     ? {
       inputTokens: BigInt(result.usage.inputTokens),
@@ -186,13 +216,7 @@ async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecu
   const failed = create(pb.AgentExecutionFailedSchema, {
     ...ids,
     metadata: bus.metadata(correlationId),
-    error: {
-      message: failure.message,
-      code: failure.code,
-      retryable: failure.retryable,
-      retryAfterMs: BigInt(failure.retryAfterMs ?? 0),
-      details: jsonObject(failure.details),
-    },
+    error: toErrorInfo(failure),
     usage,
   });
   bus.publishCore(failed);
@@ -204,6 +228,7 @@ function toolCall(
   tool: ToolWire,
   input: unknown,
   env: Record<string, string>,
+  callIndex?: number,
 ): ToolCall {
   const correlationId = message.metadata?.correlationId ?? "";
   const toolExecId = "tool" in message && message.tool ? message.tool.execId : crypto.randomUUID();
@@ -220,7 +245,9 @@ function toolCall(
       workflowId: message.workflow?.id ?? "",
       workflowExecId: message.workflow?.execId ?? "",
       taskId: message.task?.id ?? "",
-      taskExecId: message.task?.execId ?? "",
+      taskExecId: callIndex === undefined
+        ? message.task?.execId ?? ""
+        : `${message.task?.execId}:${callIndex}`,
       attempt: message.attempt,
     },
     onLog: ({ level, message: line }) =>
@@ -236,8 +263,4 @@ function toolCall(
 
 function parseJson(bytes: Uint8Array): unknown {
   return bytes.byteLength ? JSON.parse(decoder.decode(bytes)) : null;
-}
-
-function jsonObject(value: unknown) {
-  return value && typeof value === "object" ? JSON.parse(JSON.stringify(value)) : undefined;
 }

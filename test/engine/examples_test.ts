@@ -126,6 +126,136 @@ Deno.test({
       }
     });
 
+    await t.step("approval: without a decision the request is reminded, then expires", async () => {
+      // The example as shipped, with its hour and ten minutes shortened: the time-out path end to end.
+      const files: Record<string, string> = {};
+      for (const path of ["compozy.yaml", "workflows/request.yaml", "workflows/decide.yaml"]) {
+        files[path] = (await Deno.readTextFile(`${examples}approval/${path}`))
+          .replace("timeout: 1h", "timeout: 300ms").replace("duration: 10m", "duration: 300ms");
+      }
+      for (const tool of ["file_request.ts", "notify.ts"]) {
+        files[`workflows/tools/${tool}`] = await Deno.readTextFile(
+          `${examples}approval/workflows/tools/${tool}`,
+        );
+      }
+      assert.match(files["workflows/request.yaml"], /timeout: 300ms/);
+      const dir = await writeProject(files);
+      try {
+        await withStack(dir, async (h) => {
+          const { execId } = await h.engine.client.trigger("request", { title: "laptop", amount: 1200 });
+          const done = await h.engine.client.waitForEnd(execId, 30_000);
+          assert.equal(done.status, "SUCCESS", JSON.stringify(done.error));
+          assert.match(JSON.stringify(done.output), /expired/);
+          const remind = done.tasks.find((x) => x.task_id === "remind");
+          assert.match(JSON.stringify(remind?.output), /had no decision/);
+        });
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+
+    await t.step("each tool call of one agent loop gets its own stable idempotency key", async () => {
+      await using llm = startMockOpenAI();
+      llm.enqueue(
+        {
+          type: "tool_calls",
+          calls: [{ name: "record", arguments: { n: 1 } }, { name: "record", arguments: { n: 2 } }],
+        },
+        { type: "json", value: { done: true } },
+      );
+      const dir = await writeProject({
+        "compozy.yaml": `name: agents
+workflows: [{ source: ./wf.yaml }]
+models:
+  - { id: default, provider: openai-compatible, model: m, api_key: k, base_url: ${llm.baseUrl} }
+`,
+        "wf.yaml": `id: keys
+tools:
+  - id: record
+    execute: ./record.ts
+agents:
+  - id: a
+    config: { $model: default }
+    instructions: Call the tool twice.
+    tools: [record]
+    actions:
+      - id: go
+        prompt: go
+        output: { type: object, properties: { done: { type: boolean } } }
+tasks:
+  - id: go
+    use: agent(id=a)
+    action: go
+`,
+        "record.ts":
+          "export default (input: { n: number }, ctx: { taskExecId: string }) => ({ n: input.n, key: ctx.taskExecId });\n",
+      });
+      try {
+        await withStack(dir, async (h) => {
+          const { execId } = await h.engine.client.trigger("keys", {});
+          const state = await h.engine.client.waitForEnd(execId, 30_000);
+          assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+          const taskExecId = state.tasks[0].exec_id;
+          const keys = [...JSON.stringify(llm.requests[1].body).matchAll(/key\\*":\\*"([^"\\]+)/g)]
+            .map((m) => m[1]);
+          assert.deepEqual(keys, [`${taskExecId}:0`, `${taskExecId}:1`]);
+        });
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+
+    await t.step("a cancel stops an agent's model request in the runtime", async () => {
+      await using llm = startMockOpenAI();
+      llm.enqueue({ type: "text", text: "too late", delayMs: 8_000 });
+      const dir = await writeProject({
+        "compozy.yaml": `name: agents
+workflows: [{ source: ./wf.yaml }]
+models:
+  - { id: default, provider: openai-compatible, model: m, api_key: k, base_url: ${llm.baseUrl} }
+`,
+        "wf.yaml": `id: slow
+agents:
+  - id: a
+    config: { $model: default }
+    instructions: Take your time.
+    actions:
+      - id: go
+        prompt: go
+tasks:
+  - id: go
+    use: agent(id=a)
+    action: go
+`,
+      });
+      try {
+        await withStack(dir, async (h) => {
+          const ended: string[] = [];
+          const sub = h.bus.subscribe("compozy.*.agent.evts.*.*", (_m, subject) => {
+            if (!subject.endsWith(".started")) ended.push(subject.split(".").at(-1)!);
+          });
+          try {
+            const { execId } = await h.engine.client.trigger("slow", {});
+            const deadline = Date.now() + 10_000;
+            while (llm.requests.length === 0 && Date.now() < deadline) {
+              await new Promise((r) => setTimeout(r, 20));
+            }
+            await h.engine.client.cancel(execId, "stop");
+            assert.equal((await h.engine.client.waitForEnd(execId, 5_000)).status, "CANCELED");
+            // The loop ends without the model's answer: failed (aborted), never a success 8 s later.
+            while (ended.length === 0 && Date.now() < deadline + 10_000) {
+              await new Promise((r) => setTimeout(r, 20));
+            }
+            assert.deepEqual(ended, ["failed"]);
+          } finally {
+            sub.unsubscribe();
+          }
+        });
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+
     await t.step("an agent calls its tool in the sandbox and answers with structured output", async () => {
       await using llm = startMockOpenAI();
       llm.enqueue(

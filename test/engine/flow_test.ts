@@ -2,54 +2,8 @@
 import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { InputValidationError } from "../../engine/mod.ts";
-import { type EngineHarness, scriptedRuntime, startEngineHarness } from "../support/engine.ts";
-
-const tool = (id: string) => `  - id: ${id}\n    execute: ./t.ts\n`;
-
-function projectWith(workflow: string, tools = ["echo", "flaky", "boom", "slow"]): Record<string, string> {
-  return {
-    "compozy.yaml": "name: flows\nworkflows:\n  - source: ./wf.yaml\n  - source: ./child.yaml\n",
-    "wf.yaml": `id: main\ntools:\n${tools.map(tool).join("")}${workflow}`,
-    "child.yaml": `id: child\ntools:\n${
-      tool("echo")
-    }tasks:\n  - id: only\n    use: tool(id=echo)\n    with: { v: "{{ .workflow.input.v }}" }\n`,
-    "t.ts": "export default (input: unknown) => input;\n",
-  };
-}
-
-async function withEngine(workflow: string, fn: (h: EngineHarness, calls: string[]) => Promise<void>) {
-  const h = await startEngineHarness(projectWith(workflow));
-  const calls: string[] = [];
-  let flaky = 0;
-  const runtime = scriptedRuntime(h.bus, {
-    echo: (input, call) => {
-      calls.push(call.task!.id);
-      return input;
-    },
-    flaky: () => {
-      if (++flaky < 3) throw Object.assign(new Error(`flaky ${flaky}`), { retryable: true });
-      return { attempts: flaky };
-    },
-    boom: () => {
-      throw new Error("boom");
-    },
-    slow: async (input) => {
-      await new Promise((r) => setTimeout(r, Number(input.ms ?? 200)));
-      return input;
-    },
-  });
-  try {
-    await fn(h, calls);
-  } finally {
-    runtime.stop();
-    await h.close();
-  }
-}
-
-async function run(h: EngineHarness, input: unknown = {}) {
-  const { execId } = await h.engine.client.trigger("main", input);
-  return await h.engine.client.waitForEnd(execId, 15_000);
-}
+import { startEngineHarness } from "../support/engine.ts";
+import { projectWith, run, waitForChild, waitForStatus, withEngine } from "../support/flows.ts";
 
 Deno.test("task types and control flow", async (t) => {
   await t.step("router follows the rendered route and skips list order", async () => {
@@ -566,22 +520,3 @@ tasks:
     );
   });
 });
-
-async function waitForChild(h: EngineHarness, workflowId: string) {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const page = await h.engine.client.list({ workflowId });
-    if (page.items.length) return page.items[0];
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no execution of ${workflowId}`);
-}
-
-async function waitForStatus(h: EngineHarness, execId: string, status: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if ((await h.engine.client.get(execId))?.status === status) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`execution ${execId} did not reach ${status}`);
-}

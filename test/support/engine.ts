@@ -5,7 +5,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type EngineHandle, startEngine } from "../../engine/mod.ts";
+import { type EngineHandle, type EngineOptions, startEngine } from "../../engine/mod.ts";
 import { loadProject, type Project } from "../../engine/domain/project/mod.ts";
 import { Bus, connectNats, provisionJetStream } from "../../pkg/nats/mod.ts";
 import { type ToolExecute, ToolExecuteResultSchema } from "../../pkg/pb/mod.ts";
@@ -35,7 +35,7 @@ export async function writeProject(files: Record<string, string>): Promise<strin
 /** An engine for a project given as files (written to a temporary folder) or as an existing folder. */
 export async function startEngineHarness(
   project: Record<string, string> | string,
-  options: { ackWaitMs?: number; processEnv?: Record<string, string> } = {},
+  options: Pick<EngineOptions, "ackWaitMs" | "redelivery"> & { processEnv?: Record<string, string> } = {},
 ): Promise<EngineHarness> {
   const owned = typeof project !== "string";
   const dir = owned ? await writeProject(project) : project;
@@ -50,6 +50,7 @@ export async function startEngineHarness(
     project: loaded,
     instanceId: "engine-test",
     ackWaitMs: options.ackWaitMs,
+    redelivery: options.redelivery,
   });
   return {
     nats,

@@ -10,7 +10,7 @@ import type { PathSegment } from "../diagnostics.ts";
 import { flowStep, type TaskSite } from "../task/walk.ts";
 import { buildTaskGraph, stepAncestors } from "../workflow/task_graph.ts";
 import type { Analysis, DiagnosticList, LoadedWorkflow } from "./analysis.ts";
-import type { LoadOptions } from "./loader.ts";
+import type { LoadOptions } from "./types.ts";
 import { didYouMean } from "./suggest.ts";
 import { diagnosticAt, locateInString, type YamlSource } from "./yaml_source.ts";
 
@@ -78,7 +78,16 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
       const value = (site.task as Record<string, unknown>)[field];
       // A task's `outputs` are rendered after its children ran.
       const readable = field === "outputs" ? new Set([...before, ...descendants.get(site.task.id)!]) : before;
+      const inItem = insideCollectionItem(site) || (field === "filter" && site.task.type === "collection");
       checkStrings(checker, source, [...site.path, field], value, (ref, path) => {
+        if ((ref[0] === "item" || ref[0] === "index") && !inItem) {
+          checker.diagnostics.error(
+            source,
+            path,
+            `.${ref[0]} is only set inside a collection's task (and in its filter)`,
+          );
+          return;
+        }
         const id = taskIdOf(ref);
         if (id === undefined || readable.has(id)) return;
         if (!sitesById.has(id)) unknownTask(checker, source, path, id, sitesById);
@@ -112,15 +121,28 @@ function unknownTask(
   );
 }
 
-/** Ids of the tasks run inside each task (children, recursively; not inline routes, which are steps). */
+/**
+ * Ids of the tasks run inside each task whose results stay readable after it (children, recursively; not
+ * inline routes, which are steps). A collection's item tasks are not: each item has its own scope, and
+ * after the collection there is no one item to read (docs/yaml-reference.md, "What `.tasks` sees").
+ */
 function descendantsBySite(sites: readonly TaskSite[]): Map<string, Set<string>> {
   const out = new Map(sites.map((s) => [s.task.id, new Set<string>()]));
   for (const site of sites) {
     for (let cur = site; cur.role === "child" && cur.parent; cur = cur.parent) {
+      if (cur.parent.task.type === "collection") break;
       out.get(cur.parent.task.id)!.add(site.task.id);
     }
   }
   return out;
+}
+
+/** Whether `site` runs as (or inside) a collection's item, where `.item` and `.index` are set. */
+function insideCollectionItem(site: TaskSite): boolean {
+  for (let cur = site; cur.role === "child" && cur.parent; cur = cur.parent) {
+    if (cur.parent.task.type === "collection") return true;
+  }
+  return false;
 }
 
 /** Ids of the tasks that can have finished before `site` starts. */

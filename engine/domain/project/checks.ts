@@ -14,7 +14,7 @@ import { checkTemplates } from "./check_templates.ts";
 import { checkToolPermissions } from "./check_tool_permissions.ts";
 import { checkTriggers } from "./check_triggers.ts";
 import { checkWorkflowCycles } from "./check_workflow_cycles.ts";
-import type { LoadOptions } from "./loader.ts";
+import type { LoadOptions } from "./types.ts";
 
 export async function runChecks(
   analysis: Analysis,

@@ -18,22 +18,13 @@ import { buildWorkflow } from "./load_workflow.ts";
 import { registerFileDefinitions } from "./resolve_use.ts";
 import type { ProjectConfig } from "./schema.ts";
 import { validateSchema } from "./schema_validation.ts";
-import type { ToolDefinition } from "../tool/definition.ts";
-import type { Project } from "./types.ts";
+import type { LoadOptions, Project } from "./types.ts";
 import { MAX_FILE_BYTES, readYamlFile, type YamlSource } from "./yaml_source.ts";
 
 /** Name of the project file in a project directory. */
 export const PROJECT_FILE = "compozy.yaml";
 
-export interface LoadOptions {
-  /** The process environment, for the check that every `.env.NAME` is set somewhere; default `Deno.env`. */
-  processEnv?: Record<string, string>;
-  /**
-   * Checks the code of the tools whose module exists (import policy, types); `compozy validate` passes one.
-   * Loading to serve does not: it costs a `deno` process per tool, and the runtime checks the imports anyway.
-   */
-  checkToolCode?: (tools: ToolDefinition[]) => Promise<Diagnostic[]>;
-}
+export type { LoadOptions } from "./types.ts";
 
 /**
  * Loads and checks the project in `dir`.

@@ -36,3 +36,14 @@ export type ResolvedUse =
   | { kind: "tool"; tool: ToolDefinition }
   | { kind: "agent"; agent: AgentDefinition }
   | { kind: "workflow"; workflow: Workflow };
+
+/** Options of loading and checking a project (kept here, not in the loader, so checks need not import it). */
+export interface LoadOptions {
+  /** The process environment, for the check that every `.env.NAME` is set somewhere; default `Deno.env`. */
+  processEnv?: Record<string, string>;
+  /**
+   * Checks the code of the tools whose module exists (import policy, types); `compozy validate` passes one.
+   * Loading to serve does not: it costs a `deno` process per tool, and the runtime checks the imports anyway.
+   */
+  checkToolCode?: (tools: ToolDefinition[]) => Promise<Diagnostic[]>;
+}

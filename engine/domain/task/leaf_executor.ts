@@ -140,15 +140,12 @@ export class LeafExecutor {
       return await send();
     } catch (e) {
       if (e instanceof RequestError) {
-        throw new TaskFailure(
-          `runtime did not answer: ${e.message}`,
-          "runtime_unavailable",
-          true,
-          undefined,
-          {
-            cause: e,
-          },
-        );
+        throw new TaskFailure({
+          message: `runtime did not answer: ${e.message}`,
+          code: "runtime_unavailable",
+          retryable: true,
+          cause: e,
+        });
       }
       throw e;
     }

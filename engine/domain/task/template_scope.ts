@@ -8,6 +8,42 @@ import { TaskFailure } from "../../failure.ts";
 export interface TaskResultView {
   output: unknown;
   status: string;
+  /** Set when the task failed (then `output` is null). */
+  error?: { message: string; code: string };
+}
+
+/**
+ * The task results one scope sees as `.tasks`: its own, over those of the scopes it is chained to. Each item
+ * of a collection, each branch of a parallel and each composite has its own scope, so items running the same
+ * tasks never read each other's results; `.tasks.X` resolves in the innermost scope that has X.
+ */
+export class ResultScope {
+  private readonly own: Record<string, TaskResultView> = {};
+  private cached?: { parentView?: Record<string, TaskResultView>; view: Record<string, TaskResultView> };
+
+  constructor(readonly parent?: ResultScope) {}
+
+  set(taskId: string, result: TaskResultView): void {
+    this.own[taskId] = result;
+    this.cached = undefined;
+  }
+
+  /**
+   * Makes this scope's results visible in its parent: a composite's or a parallel's children are readable after
+   * it (their ids are unique in the workflow). A collection's items never publish: which item would win?
+   */
+  publish(): void {
+    for (const [id, result] of Object.entries(this.own)) this.parent?.set(id, result);
+  }
+
+  /** The flat `.tasks` object of this scope (rebuilt only when this scope or one it is chained to changed). */
+  view(): Record<string, TaskResultView> {
+    const parentView = this.parent?.view();
+    if (this.cached && this.cached.parentView === parentView) return this.cached.view;
+    const view = parentView ? { ...parentView, ...this.own } : { ...this.own };
+    this.cached = { parentView, view };
+    return view;
+  }
 }
 
 export interface ScopeValues {
@@ -53,11 +89,13 @@ export function renderField(
   } catch (e) {
     if (e instanceof TemplateError) {
       const where = e.valuePath?.length ? `${field}.${e.valuePath.join(".")}` : field;
-      throw new TaskFailure(`task '${taskId}', field '${where}': ${e.message}`, "template_error", false, {
-        task_id: taskId,
-        field: where,
-        ...(e.path ? { path: e.path } : {}),
-      }, { cause: e });
+      throw new TaskFailure({
+        message: `task '${taskId}', field '${where}': ${e.message}`,
+        code: "template_error",
+        retryable: false,
+        details: { task_id: taskId, field: where, ...(e.path ? { path: e.path } : {}) },
+        cause: e,
+      });
     }
     throw e;
   }

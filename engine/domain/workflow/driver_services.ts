@@ -4,7 +4,13 @@ import type { AgentDefinition, Workflow } from "../project/mod.ts";
 import type { AgentRequest, LeafExecutor } from "../task/leaf_executor.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
-import type { ExecutionDriver } from "./execution_driver.ts";
+
+/** Which execution a service acts for: all a service needs of its driver. */
+export interface DriverRef {
+  readonly workflow: Workflow;
+  readonly execId: string;
+  readonly correlationId: string;
+}
 
 /**
  * The state events a driver records. Methods returning a Promise are awaited JetStream writes (the
@@ -12,15 +18,17 @@ import type { ExecutionDriver } from "./execution_driver.ts";
  */
 export interface DriverEvents {
   taskDispatched(
-    d: ExecutionDriver,
+    d: DriverRef,
     task: TaskConfig,
     key: string,
     execId: string,
     parentExecId?: string,
   ): void;
-  taskStarted(d: ExecutionDriver, key: string, execId: string, attempt: number): void;
+  taskStarted(d: DriverRef, key: string, execId: string, attempt: number): void;
+  /** A task given up while it ran (its branch lost a race, its parent timed out, the execution ended). */
+  taskCanceled(d: DriverRef, key: string, execId: string): void;
   taskSucceeded(
-    d: ExecutionDriver,
+    d: DriverRef,
     key: string,
     execId: string,
     output: unknown,
@@ -29,14 +37,14 @@ export interface DriverEvents {
     usage?: unknown,
   ): Promise<void>;
   taskFailed(
-    d: ExecutionDriver,
+    d: DriverRef,
     key: string,
     execId: string,
     failure: TaskFailure,
     attempt: number,
   ): Promise<void>;
   retryScheduled(
-    d: ExecutionDriver,
+    d: DriverRef,
     key: string,
     execId: string,
     nextAttempt: number,
@@ -44,43 +52,69 @@ export interface DriverEvents {
     failure: TaskFailure,
   ): Promise<void>;
   waitingStarted(
-    d: ExecutionDriver,
+    d: DriverRef,
     key: string,
     execId: string,
+    attempt: number,
     signalId: string,
     deadlineMs: number,
   ): Promise<void>;
-  waitingEnded(d: ExecutionDriver, key: string, execId: string, payload: unknown): Promise<void>;
-  waitingTimedOut(d: ExecutionDriver, key: string, execId: string): Promise<void>;
-  workflowSucceeded(d: ExecutionDriver, output: unknown): Promise<void>;
-  workflowFailed(d: ExecutionDriver, failure: TaskFailure): Promise<void>;
-  workflowCanceled(d: ExecutionDriver, reason: string): Promise<void>;
-  workflowTimedOut(d: ExecutionDriver): Promise<void>;
-  workflowPaused(d: ExecutionDriver): Promise<void>;
-  workflowResumed(d: ExecutionDriver): Promise<void>;
+  waitingEnded(
+    d: DriverRef,
+    key: string,
+    execId: string,
+    attempt: number,
+    payload: unknown,
+  ): Promise<void>;
+  waitingTimedOut(d: DriverRef, key: string, execId: string, attempt: number): Promise<void>;
+  workflowSucceeded(d: DriverRef, output: unknown): Promise<void>;
+  workflowFailed(d: DriverRef, failure: TaskFailure): Promise<void>;
+  workflowCanceled(d: DriverRef, reason: string): Promise<void>;
+  workflowTimedOut(d: DriverRef): Promise<void>;
+  workflowPaused(d: DriverRef): Promise<void>;
+  workflowResumed(d: DriverRef): Promise<void>;
 }
 
 export interface DriverServices {
   events: DriverEvents;
   leaf: LeafExecutor;
   timers: {
-    /** Stores a durable timer (a TaskResume held until `dueMs`). */
-    schedule(d: ExecutionDriver, key: string, execId: string, reason: string, dueMs: number): Promise<void>;
+    /** Stores a durable timer (a TaskResume held until `dueMs`) for one attempt of a task. */
+    schedule(
+      d: DriverRef,
+      key: string,
+      execId: string,
+      reason: string,
+      dueMs: number,
+      attempt: number,
+    ): Promise<void>;
+    /** Removes the execution's own time-out timer (it ended). */
+    clearWorkflowTimeout(d: DriverRef): Promise<void>;
   };
   children: {
-    /** Starts a sub-workflow (idempotently per task execution), returns its exec id; its end wakes the task. */
-    start(d: ExecutionDriver, child: Workflow, key: string, execId: string, input: unknown): Promise<string>;
+    /**
+     * Starts a sub-workflow (idempotently per attempt of the task), returns its exec id; its end wakes the
+     * task.
+     */
+    start(
+      d: DriverRef,
+      child: Workflow,
+      key: string,
+      execId: string,
+      attempt: number,
+      input: unknown,
+    ): Promise<string>;
     /** Cancels the running sub-workflows of `d`: those given, and any other the state shows. */
-    cancelAll(d: ExecutionDriver, known: string[], reason: string): Promise<void>;
+    cancelAll(d: DriverRef, known: string[], reason: string): Promise<void>;
   };
   signals: {
     /** Sends a signal to one execution, or to every execution waiting for it; returns how many got it. */
-    send(d: ExecutionDriver, signalId: string, payload: unknown, target?: string): Promise<number>;
+    send(d: DriverRef, signalId: string, payload: unknown, target?: string): Promise<number>;
   };
   agents: {
     /** Resolves the agent's model, renders its action prompt and builds the runtime request. */
     prepare(
-      d: ExecutionDriver,
+      d: DriverRef,
       agent: AgentDefinition,
       actionId: string | undefined,
       input: unknown,

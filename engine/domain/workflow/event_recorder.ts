@@ -9,13 +9,12 @@ import * as pb from "../../../pkg/pb/mod.ts";
 import { type TaskFailure, toErrorInfo } from "../../failure.ts";
 import { jsonBytes } from "../../json_bytes.ts";
 import type { TaskConfig } from "../task/schema.ts";
-import type { DriverEvents } from "./driver_services.ts";
-import type { ExecutionDriver } from "./execution_driver.ts";
+import type { DriverEvents, DriverRef } from "./driver_services.ts";
 
 export class EventRecorder implements DriverEvents {
   constructor(private readonly bus: Bus) {}
 
-  private base(d: ExecutionDriver, eventId: string) {
+  private base(d: DriverRef, eventId: string) {
     return {
       metadata: this.bus.metadata(d.correlationId, eventId),
       workflow: { id: d.workflow.id, execId: d.execId },
@@ -31,7 +30,7 @@ export class EventRecorder implements DriverEvents {
   }
 
   taskDispatched(
-    d: ExecutionDriver,
+    d: DriverRef,
     task: TaskConfig,
     key: string,
     execId: string,
@@ -45,7 +44,7 @@ export class EventRecorder implements DriverEvents {
     });
   }
 
-  taskStarted(d: ExecutionDriver, key: string, execId: string, attempt: number): void {
+  taskStarted(d: DriverRef, key: string, execId: string, attempt: number): void {
     this.fireAndForget(pb.TaskExecutionStartedSchema, {
       ...this.base(d, `${execId}:started:${attempt}`),
       task: { id: key, execId },
@@ -53,8 +52,15 @@ export class EventRecorder implements DriverEvents {
     });
   }
 
+  taskCanceled(d: DriverRef, key: string, execId: string): void {
+    this.fireAndForget(pb.TaskExecutionCanceledSchema, {
+      ...this.base(d, `${execId}:canceled`),
+      task: { id: key, execId },
+    });
+  }
+
   taskSucceeded(
-    d: ExecutionDriver,
+    d: DriverRef,
     key: string,
     execId: string,
     output: unknown,
@@ -72,7 +78,7 @@ export class EventRecorder implements DriverEvents {
     });
   }
 
-  taskFailed(d: ExecutionDriver, key: string, execId: string, failure: TaskFailure, attempt: number) {
+  taskFailed(d: DriverRef, key: string, execId: string, failure: TaskFailure, attempt: number) {
     return this.record(pb.TaskExecutionFailedSchema, {
       ...this.base(d, `${execId}:failed`),
       task: { id: key, execId },
@@ -82,7 +88,7 @@ export class EventRecorder implements DriverEvents {
   }
 
   retryScheduled(
-    d: ExecutionDriver,
+    d: DriverRef,
     key: string,
     execId: string,
     nextAttempt: number,
@@ -98,63 +104,71 @@ export class EventRecorder implements DriverEvents {
     });
   }
 
-  waitingStarted(d: ExecutionDriver, key: string, execId: string, signalId: string, deadlineMs: number) {
+  waitingStarted(
+    d: DriverRef,
+    key: string,
+    execId: string,
+    attempt: number,
+    signalId: string,
+    deadlineMs: number,
+  ) {
+    // Event ids carry the attempt: a retried sleep or sub-workflow waits again, and that is no duplicate.
     return this.record(pb.TaskExecutionWaitingStartedSchema, {
-      ...this.base(d, `${execId}:waiting`),
+      ...this.base(d, `${execId}:waiting:${attempt}`),
       task: { id: key, execId },
       signalId,
       deadlineUnixMs: BigInt(deadlineMs),
     });
   }
 
-  waitingEnded(d: ExecutionDriver, key: string, execId: string, payload: unknown) {
+  waitingEnded(d: DriverRef, key: string, execId: string, attempt: number, payload: unknown) {
     return this.record(pb.TaskExecutionWaitingEndedSchema, {
-      ...this.base(d, `${execId}:waiting_ended`),
+      ...this.base(d, `${execId}:waiting_ended:${attempt}`),
       task: { id: key, execId },
       payloadJson: jsonBytes(payload),
     });
   }
 
-  waitingTimedOut(d: ExecutionDriver, key: string, execId: string) {
+  waitingTimedOut(d: DriverRef, key: string, execId: string, attempt: number) {
     return this.record(pb.TaskExecutionWaitingTimedOutSchema, {
-      ...this.base(d, `${execId}:waiting_timed_out`),
+      ...this.base(d, `${execId}:waiting_timed_out:${attempt}`),
       task: { id: key, execId },
     });
   }
 
-  workflowSucceeded(d: ExecutionDriver, output: unknown) {
+  workflowSucceeded(d: DriverRef, output: unknown) {
     return this.record(pb.WorkflowExecutionSuccessSchema, {
       ...this.base(d, `${d.execId}:success`),
       outputJson: jsonBytes(output),
     });
   }
 
-  workflowFailed(d: ExecutionDriver, failure: TaskFailure) {
+  workflowFailed(d: DriverRef, failure: TaskFailure) {
     return this.record(pb.WorkflowExecutionFailedSchema, {
       ...this.base(d, `${d.execId}:failed`),
       error: toErrorInfo(failure),
     });
   }
 
-  workflowCanceled(d: ExecutionDriver, reason: string) {
+  workflowCanceled(d: DriverRef, reason: string) {
     return this.record(pb.WorkflowExecutionCanceledSchema, {
       ...this.base(d, `${d.execId}:canceled`),
       reason,
     });
   }
 
-  workflowTimedOut(d: ExecutionDriver) {
+  workflowTimedOut(d: DriverRef) {
     return this.record(pb.WorkflowExecutionTimedOutSchema, {
       ...this.base(d, `${d.execId}:timed_out`),
       error: { message: `workflow '${d.workflow.id}' timed out`, code: "workflow_timeout" },
     });
   }
 
-  workflowPaused(d: ExecutionDriver) {
+  workflowPaused(d: DriverRef) {
     return this.record(pb.WorkflowExecutionPausedSchema, this.base(d, crypto.randomUUID()));
   }
 
-  workflowResumed(d: ExecutionDriver) {
+  workflowResumed(d: DriverRef) {
     return this.record(pb.WorkflowExecutionResumedSchema, this.base(d, crypto.randomUUID()));
   }
 }

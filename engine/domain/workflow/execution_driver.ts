@@ -12,17 +12,34 @@ import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
 import { TaskFailure, toTaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
 import type { RecordedTask, ReplayState } from "../../history/replay_state.ts";
+import { getLogger } from "../../../pkg/logger/mod.ts";
 import { parseDuration, type Project, resolveUse, type Workflow } from "../project/mod.ts";
 import type { TaskConfig } from "../task/schema.ts";
-import { toolTimeoutMs } from "../task/leaf_executor.ts";
-import { mergeEnv, renderField, type ScopeValues, type TaskResultView } from "../task/template_scope.ts";
+import { backoffDelay } from "../task/backoff.ts";
+import { mergeEnv, renderField, ResultScope, type ScopeValues } from "../task/template_scope.ts";
 import type { DriverServices } from "./driver_services.ts";
-import { runContainer } from "./containers.ts";
+import {
+  abortable,
+  anySignal,
+  failedView,
+  isWaiting,
+  NOT_TEMPLATE_VALUES,
+  recordedOutcome,
+  stale,
+} from "./driver_support.ts";
+import {
+  BranchCanceled,
+  childKeyOf,
+  type DriverPort,
+  ExecutionEnded,
+  type Outcome,
+  routeOf,
+  runAttempt,
+  type Scope,
+  type Waiter,
+} from "../task/runners/mod.ts";
 
-/** A task's outcome as the flow sees it. */
-export type Outcome =
-  | { ok: true; output: unknown; route?: string | TaskConfig; skipped?: boolean; usage?: unknown }
-  | { ok: false; failure: TaskFailure; next?: string };
+export { BranchCanceled, ExecutionEnded, type Outcome, type Scope, type Waiter };
 
 /**
  * How a run of the driver ends: the execution ended, it parked (only waits are left), or the driver gave
@@ -30,30 +47,24 @@ export type Outcome =
  */
 export type DriverResult = "ended" | "parked" | "abandoned";
 
-/** Thrown into abandoned branches once the execution has ended (canceled, timed out, failed elsewhere). */
-export class ExecutionEnded extends Error {
-  override name = "ExecutionEnded";
+/** An attempt with an engine-side `timeout`, reachable by its durable timer. */
+interface TimedAttempt {
+  attempt: number;
+  expire(): void;
+  /** Resolves once the attempt's outcome is recorded (the timer's command may then be acknowledged). */
+  settled: Promise<void>;
 }
 
-export interface Waiter {
-  kind: "signal" | "timer" | "child" | "pause";
-  signalId?: string;
-  taskId: string;
-  condition?: string;
-  resolve(value: { reason: string; payload: unknown }): void;
-}
+const log = getLogger(["engine", "driver"]);
 
-export interface Scope extends ScopeValues {
-  /** Exec id of the parallel, collection or composite task this one runs under. */
-  parentExecId?: string;
-}
-
-const DEFAULT_AGENT_TIMEOUT_MS = 300_000;
-
-export class ExecutionDriver {
+export class ExecutionDriver implements DriverPort {
   readonly waiters = new Map<string, Waiter>();
-  /** Wake-ups that arrived before their task registered its wait (e.g. during replay). */
-  private readonly early = new Map<string, { reason: string; payload: unknown }>();
+  /** Attempts bounded by an engine-side time-out, by task exec id. */
+  private readonly timed = new Map<string, TimedAttempt>();
+  /** Tool and agent calls in flight, by task exec id: a cancel tells the runtime to stop them. */
+  private readonly calls = new Map<string, string>();
+  /** The results of the workflow's own steps (the outermost scope). */
+  private readonly rootResults = new ResultScope();
   private busy = 0;
   /** Given up (see abandon): commands delivered to it must come back, not be acknowledged. */
   private abandoned = false;
@@ -65,7 +76,6 @@ export class ExecutionDriver {
   private openGate?: () => void;
   private settle!: (result: DriverResult) => void;
   private readonly settled: Promise<DriverResult>;
-  private readonly results: Record<string, TaskResultView> = {};
   private parkTimer?: ReturnType<typeof setTimeout>;
   private deadlineTimer?: ReturnType<typeof setTimeout>;
   private baseEnv?: Record<string, string>;
@@ -116,64 +126,118 @@ export class ExecutionDriver {
   // ---- deliveries from outside ----
 
   /**
-   * A signal for this execution: resolves the matching wait, if its condition accepts the payload. A driver
-   * that is still replaying may not have reached its wait yet, so an unmatched signal is tried again once
-   * the driver is idle; a signal nothing waits for then is dropped (CONFIG.md: it leaves waits waiting).
+   * A signal for this execution: it ends every wait for it whose condition accepts the payload. Only the waits
+   * that had started when the signal came may take it: those waiting here, and those the history shows
+   * waiting that a replay has not reached yet (tried again once the driver is idle). A wait that starts later,
+   * after another signal moved the flow on, never takes an earlier signal. A signal no wait takes is dropped
+   * (CONFIG.md: it leaves waits waiting).
    */
   deliverSignal(signalId: string, payload: unknown): Promise<boolean> {
     return this.delivery(async () => {
-      if (await this.matchSignal(signalId, payload)) return true;
-      await this.whenIdle();
-      return await this.matchSignal(signalId, payload);
+      const eligible = new Set<string>();
+      for (const [id, w] of this.waiters) {
+        if (w.kind === "signal" && w.signalId === signalId) eligible.add(id);
+      }
+      for (const record of this.replay.tasks.values()) {
+        if (record.status === "waiting" && record.waitingFor === signalId) eligible.add(record.execId);
+      }
+      const tried = new Set<string>();
+      let taken = await this.matchSignal(signalId, payload, eligible, tried);
+      if ([...eligible].some((id) => !tried.has(id))) {
+        if ([...eligible].some((id) => !this.waiters.has(id))) await this.whenIdle();
+        taken = await this.matchSignal(signalId, payload, eligible, tried) || taken;
+      }
+      return taken;
     });
   }
 
-  private async matchSignal(signalId: string, payload: unknown): Promise<boolean> {
-    for (const [taskExecId, waiter] of this.waiters) {
-      if (waiter.kind !== "signal" || waiter.signalId !== signalId) continue;
-      if (waiter.condition !== undefined) {
-        const accepted = renderField(
-          waiter.condition,
-          this.context({ signal: { payload } }),
-          waiter.taskId,
-          "condition",
-        );
-        if (accepted !== true && accepted !== "true") continue;
-      }
+  /** Ends the eligible waits for `signalId` not tried yet that accept `payload`. */
+  private async matchSignal(
+    signalId: string,
+    payload: unknown,
+    eligible: Set<string>,
+    tried: Set<string>,
+  ): Promise<boolean> {
+    let taken = false;
+    for (const [taskExecId, waiter] of [...this.waiters]) {
+      if (waiter.kind !== "signal" || waiter.signalId !== signalId || !eligible.has(taskExecId)) continue;
+      if (tried.has(taskExecId)) continue;
+      tried.add(taskExecId);
+      if (waiter.condition !== undefined && !this.accepts(waiter, taskExecId, payload)) continue;
       this.waiters.delete(taskExecId);
-      await this.recorded(this.services.events.waitingEnded(this, waiter.taskId, taskExecId, payload));
+      await this.recorded(
+        this.services.events.waitingEnded(this, waiter.taskId, taskExecId, waiter.attempt, payload),
+      );
       waiter.resolve({ reason: "signal", payload });
-      return true;
+      taken = true;
     }
-    return false;
+    return taken;
   }
 
-  /** A timer, a wait's time-out or a child workflow's end, addressed to one task execution. */
+  /**
+   * Whether a wait's condition accepts a signal's payload. A condition that cannot be evaluated on this
+   * payload (a missing field, say) does not accept it: the signal is a logged non-match, the wait goes on.
+   */
+  private accepts(waiter: Waiter, taskExecId: string, payload: unknown): boolean {
+    try {
+      const scope = waiter.scope ?? { results: this.rootResults };
+      const accepted = renderField(
+        waiter.condition,
+        this.context({ ...scope, signal: { payload } }),
+        waiter.taskId,
+        "condition",
+      );
+      return accepted === true || accepted === "true";
+    } catch (e) {
+      log.info("signal {signal} not taken by wait {task} ({taskExecId}): {reason}", {
+        signal: waiter.signalId,
+        task: waiter.taskId,
+        taskExecId,
+        reason: e instanceof Error ? e.message : String(e),
+      });
+      return false;
+    }
+  }
+
+  /**
+   * A timer, a wait's time-out, a task's time-out or a child workflow's end, addressed to one task execution.
+   * Resolves once the wake-up is recorded, so its command is acknowledged only then. A wake-up nothing
+   * waits for once the driver is idle is moot (its task ended, or its branch was given up) and is dropped.
+   */
   deliverResume(taskExecId: string, reason: string, payload: unknown): Promise<void> {
     return this.delivery(async () => {
       if (reason === "workflow_timeout") return await this.timeOutWorkflow();
+      if (reason === "task_timeout") return await this.expireAttempt(taskExecId, payload);
       if (!this.waiters.has(taskExecId)) await this.whenIdle();
       const waiter = this.waiters.get(taskExecId);
-      if (!waiter) {
-        // Not waiting (yet): a replay that has not reached the task keeps it for when it does.
-        this.early.set(taskExecId, { reason, payload });
+      if (!waiter || stale(waiter, reason, payload)) {
+        log.debug("wake-up {reason} for {taskExecId} dropped: nothing waits for it", { reason, taskExecId });
         return;
       }
-      if (reason === "timeout" && waiter.kind !== "signal") return;
       this.waiters.delete(taskExecId);
       // Recorded before the wait resolves, and before the command that woke it is acknowledged: a replay
       // after a crash takes the recorded wake-up instead of waiting for a command that is gone.
       await this.recorded(
         reason === "timeout"
-          ? this.services.events.waitingTimedOut(this, waiter.taskId, taskExecId)
-          : this.services.events.waitingEnded(this, waiter.taskId, taskExecId, payload),
+          ? this.services.events.waitingTimedOut(this, waiter.taskId, taskExecId, waiter.attempt)
+          : this.services.events.waitingEnded(this, waiter.taskId, taskExecId, waiter.attempt, payload),
       );
       waiter.resolve({ reason, payload });
     });
   }
 
+  /** A task's time-out is due: its attempt fails (once that is recorded, the timer is acknowledged). */
+  private async expireAttempt(taskExecId: string, payload: unknown): Promise<void> {
+    if (!this.timed.has(taskExecId)) await this.whenIdle();
+    const timed = this.timed.get(taskExecId);
+    const attempt = (payload as { attempt?: number } | null)?.attempt;
+    if (!timed || (attempt !== undefined && attempt !== timed.attempt)) return;
+    timed.expire();
+    await timed.settled;
+  }
+
   /** Awaits a durable record; an outcome that cannot be recorded gives the execution up (see abandon). */
-  private async recorded(write: Promise<void>): Promise<void> {
+  async recorded(write: Promise<void>): Promise<void> {
     try {
       await this.track(write);
     } catch (e) {
@@ -189,8 +253,12 @@ export class ExecutionDriver {
       this.ended = true;
       this.result = { status: "CANCELED", output: null, error: { message: reason, code: "canceled" } };
       await this.recorded(this.services.events.workflowCanceled(this, reason));
-      await this.services.children.cancelAll(this, [...this.children], reason).catch(
-        () => {/* logged there */},
+      this.cancelCalls();
+      await this.services.children.cancelAll(this, [...this.children], reason).catch((e) =>
+        log.warn("cancel of {execId}: its sub-workflows were not all told: {error}", {
+          execId: this.execId,
+          error: e instanceof Error ? e.message : String(e),
+        })
       );
       this.finish("ended");
     });
@@ -248,7 +316,7 @@ export class ExecutionDriver {
     let lastOutput: unknown = null;
     let error: ScopeValues["error"];
     while (current) {
-      const outcome = await this.runTask(current, current.id, { error });
+      const outcome = await this.runTask(current, current.id, { results: this.rootResults, error });
       last = current;
       if (outcome.ok) {
         lastOutput = outcome.output;
@@ -273,14 +341,39 @@ export class ExecutionDriver {
     this.finish("ended");
   }
 
-  /** A recorded outcome as the flow needs it: visible to templates, and a router's route rebuilt. */
+  /**
+   * A recorded outcome as the flow needs it: visible to templates as on the first run (with the children
+   * of a composite or parallel), a wait's time-out going to its `on_timeout`, a router's route rebuilt.
+   */
   private replayed(task: TaskConfig, key: string, scope: Scope, recorded: Outcome): Outcome {
-    if (!recorded.ok) return recorded;
-    this.results[task.id] = { output: recorded.output, status: recorded.skipped ? "SKIPPED" : "SUCCESS" };
+    if (!recorded.ok) {
+      scope.results.set(task.id, failedView(recorded.failure));
+      return recorded;
+    }
+    this.restoreChildren(task, key, scope.results);
+    scope.results.set(task.id, { output: recorded.output, status: recorded.skipped ? "SKIPPED" : "SUCCESS" });
     if (task.type !== "router" || recorded.skipped) return recorded;
     // The condition is pure and reads only what was recorded before it: it routes the same way again
     // (the recorded output may have been reshaped by `outputs`, so it is not read back).
     return { ...recorded, route: routeOf(task, this.context(scope), key).route };
+  }
+
+  /** Puts the recorded results of a finished composite's or parallel's children back where they were read. */
+  private restoreChildren(task: TaskConfig, key: string, results: ResultScope): void {
+    if (task.type !== "composite" && task.type !== "parallel") return;
+    const record = this.replay.tasks.get(key);
+    const childKey = childKeyOf(key, record?.attempt ?? 1);
+    for (const child of task.tasks) {
+      const recorded = recordedOutcome(child, this.replay.tasks.get(`${childKey}/${child.id}`));
+      if (!recorded) continue;
+      this.restoreChildren(child, `${childKey}/${child.id}`, results);
+      results.set(
+        child.id,
+        recorded.ok
+          ? { output: recorded.output, status: recorded.skipped ? "SKIPPED" : "SUCCESS" }
+          : failedView(recorded.failure),
+      );
+    }
   }
 
   private nextAfterSuccess(task: TaskConfig, route: string | TaskConfig | undefined): TaskConfig | undefined {
@@ -291,75 +384,153 @@ export class ExecutionDriver {
     return index >= 0 ? list[index + 1] : undefined;
   }
 
+  /** The recorded terminal outcome of the task at `key`, with the stream position it was recorded at. */
+  recordedAt(task: TaskConfig, key: string): { outcome: Outcome; seq: number } | undefined {
+    const record = this.replay.tasks.get(key);
+    const outcome = recordedOutcome(task, record);
+    return outcome && { outcome, seq: record?.seq ?? 0 };
+  }
+
   /**
-   * One task, with replay, `if`, retries and recording. `key` identifies the task within the execution
-   * (children: `parent/child`, collection items: `parent[i]`), so a replay finds its record.
+   * One task, with replay, `if`, retries, time-out and recording. `key` identifies the task within the
+   * execution (children: `parent/child`, collection items: `parent[i]`), so a replay finds its record.
    */
   async runTask(task: TaskConfig, key: string, scope: Scope): Promise<Outcome> {
-    this.assertRunning();
+    this.assertRunning(scope);
     const record = this.replay.tasks.get(key);
-    const recorded = recordedOutcome(record);
+    const recorded = recordedOutcome(task, record);
     if (recorded) return this.replayed(task, key, scope, recorded);
-    const waited = record?.status === "waiting" || record?.status === "woken" ||
-      record?.status === "wait_timed_out";
-    // A pause holds back new work; a wait that already started keeps waiting (and may receive its signal).
-    if (!waited) await this.gate();
+    // A pause holds back new tasks; one dispatched before it (a wait, a container with a wait inside) goes
+    // on, and its wait may take its signal or its timer.
+    if (!record) await this.gate(scope);
     const execId = record?.execId ?? uuidv7();
     if (!record) this.services.events.taskDispatched(this, task, key, execId, scope.parentExecId);
     const base = this.context(scope);
     // `if` is pure: evaluated again on a replay that has no outcome for the task yet.
-    if (task.if !== undefined && !waited) {
+    if (task.if !== undefined && !isWaiting(record)) {
       const condition = renderField(task.if, base, key, "if");
       if (condition === false || condition === "false") {
         await this.track(this.services.events.taskSucceeded(this, key, execId, null, 1, true));
-        this.results[task.id] = { output: null, status: "SKIPPED" };
+        scope.results.set(task.id, { output: null, status: "SKIPPED" });
         return { ok: true, output: null, skipped: true };
       }
     }
     const maxAttempts = task.retry?.max_attempts ?? 1;
     let attempt = record?.attempt ?? 1;
+    // A tool or agent call that was running when its engine died runs again: that is its next attempt.
+    if (record?.status === "running" && record.started && this.isCall(task)) attempt++;
+    // The record describes the attempt that was under way; a retry starts afresh.
+    let resumed = record?.attempt === attempt ? record : undefined;
     while (true) {
-      this.assertRunning();
+      this.assertRunning(scope);
+      const ac = new AbortController();
+      const attemptScope: Scope = { ...scope, abort: anySignal(scope.abort, ac.signal) };
+      const timed = this.armAttemptTimeout(task, key, execId, attempt, resumed, ac);
       try {
-        if (!waited) this.services.events.taskStarted(this, key, execId, attempt);
-        const result = await this.attempt(task, key, execId, attempt, scope, base, record);
-        this.assertRunning(); // Ended (canceled, timed out) while the attempt ran: its result is moot.
+        if (!resumed?.started && !isWaiting(resumed)) {
+          this.services.events.taskStarted(this, key, execId, attempt);
+        }
+        const result = await abortable(
+          this.attempt(task, key, execId, attempt, attemptScope, base, resumed),
+          attemptScope.abort!,
+        );
+        this.assertRunning(scope); // Ended (canceled, timed out) while the attempt ran: its result is moot.
         if (result.ok === false) {
           await this.track(this.services.events.taskFailed(this, key, execId, result.failure, attempt));
+          scope.results.set(task.id, failedView(result.failure));
           return result;
         }
         let output = result.output;
         if (task.outputs && task.type !== "aggregate") {
-          output = renderField(task.outputs, { ...base, output }, key, "outputs");
+          output = renderField(task.outputs, { ...this.context(attemptScope), output }, key, "outputs");
         }
         await this.track(
           this.services.events.taskSucceeded(this, key, execId, output, attempt, false, result.usage),
         );
-        this.results[task.id] = { output, status: "SUCCESS" };
+        scope.results.set(task.id, { output, status: "SUCCESS" });
         return { ok: true, output, route: result.route };
       } catch (e) {
         // The engine could not record (NATS is gone for longer than the publish deadline): not the task's fault.
         if (e instanceof ExecutionEnded || e instanceof PublishError) throw e;
+        if (scope.abort?.aborted) {
+          // Its branch was given up (or its parent timed out): it ends here, recorded as canceled.
+          this.services.events.taskCanceled(this, key, execId);
+          throw scope.abort.reason;
+        }
         const failure = toTaskFailure(e);
-        this.assertRunning();
+        this.assertRunning(scope);
         if (failure.retryable && attempt < maxAttempts) {
-          const delay = Math.max(backoffDelay(task, attempt), failure.retryAfterMs);
+          const delay = Math.max(backoffDelay(task.retry, attempt), failure.retryAfterMs);
           await this.track(
             this.services.events.retryScheduled(this, key, execId, attempt + 1, delay, failure),
           );
-          await this.track(new Promise((r) => setTimeout(r, delay)));
+          await this.track(abortable(new Promise((r) => setTimeout(r, delay)), scope.abort));
           attempt++;
-          record && (record.status = "running");
+          resumed = undefined;
           continue;
         }
         await this.track(this.services.events.taskFailed(this, key, execId, failure, attempt));
+        scope.results.set(task.id, failedView(failure));
         return { ok: false, failure };
+      } finally {
+        ac.abort(new BranchCanceled("the attempt ended"));
+        timed?.done();
       }
     }
   }
 
-  /** One attempt of a task by its type. */
-  private async attempt(
+  /** Whether the task's work is a call in the runtime (a tool or an agent), re-sent when it is re-run. */
+  private isCall(task: TaskConfig): boolean {
+    return task.type === "basic" && resolveUse(this.project, this.workflow, task.use).kind !== "workflow";
+  }
+
+  /**
+   * Bounds one attempt by the task's `timeout` with a durable timer (the attempt may park: a sleep, a wait
+   * inside a composite, a sub-workflow). Tool and agent calls carry their limit to the runtime instead, and
+   * a wait's `timeout` is how long it waits.
+   */
+  private armAttemptTimeout(
+    task: TaskConfig,
+    key: string,
+    execId: string,
+    attempt: number,
+    resumed: RecordedTask | undefined,
+    ac: AbortController,
+  ): { done(): void } | undefined {
+    if (!task.timeout || task.type === "wait" || this.isCall(task)) return undefined;
+    const timeoutMs = parseDuration(task.timeout);
+    let done!: () => void;
+    const settled = new Promise<void>((resolve) => done = resolve);
+    const expire = () =>
+      ac.abort(
+        new TaskFailure({
+          message: `task '${key}' timed out after ${task.timeout}`,
+          code: "task_timeout",
+          retryable: true,
+          details: { timeout_ms: timeoutMs },
+        }),
+      );
+    this.timed.set(execId, { attempt, expire, settled });
+    // Stored once per attempt (a replay of a started attempt finds its timer stored already).
+    if (!resumed?.started && !isWaiting(resumed)) {
+      this.track(
+        this.services.timers.schedule(this, key, execId, "task_timeout", Date.now() + timeoutMs, attempt),
+      ).catch((e) => {
+        // Without its timer a parked attempt would never time out: give the execution up, it is replayed.
+        log.warn("time-out of {key} not stored: {error}", { key, error: String(e) });
+        this.abandon();
+      });
+    }
+    return {
+      done: () => {
+        if (this.timed.get(execId)?.settled === settled) this.timed.delete(execId);
+        done();
+      },
+    };
+  }
+
+  /** One attempt of a task, by the runner of its type. */
+  private attempt(
     task: TaskConfig,
     key: string,
     execId: string,
@@ -368,192 +539,86 @@ export class ExecutionDriver {
     context: TemplateContext,
     record: RecordedTask | undefined,
   ): Promise<Outcome> {
-    switch (task.type) {
-      case "basic":
-        return await this.runBasic(task, key, execId, attempt, context);
-      case "router": {
-        const { name, route } = routeOf(task, context, key);
-        if (route === undefined) {
-          throw new TaskFailure(`router '${key}': no route for '${name}' and no default`, "no_route", false, {
-            value: name,
-          });
-        }
-        return { ok: true, output: { route: name }, route };
-      }
-      case "aggregate":
-        return { ok: true, output: renderField(task.outputs, context, key, "outputs") };
-      case "parallel":
-      case "collection":
-      case "composite":
-        return { ok: true, output: await runContainer(this, task, key, execId, scope) };
-      case "wait":
-        return await this.runWait(task, key, execId, record);
-      case "sleep": {
-        if (record?.status === "woken") return { ok: true, output: null };
-        if (record?.status !== "waiting") {
-          const due = Date.now() + parseDuration(task.duration);
-          // The timer is stored before the wait is recorded: a recorded wait always has its wake-up.
-          await this.track(this.services.timers.schedule(this, key, execId, "timer", due));
-          await this.track(this.services.events.waitingStarted(this, key, execId, "", due));
-        }
-        await this.waitFor(execId, { kind: "timer", taskId: key });
-        return { ok: true, output: null };
-      }
-      case "signal": {
-        const payload = renderField(task.signal.payload ?? null, context, key, "signal.payload");
-        const target = task.target === undefined
-          ? undefined
-          : String(renderField(task.target, context, key, "target"));
-        const delivered = await this.track(this.services.signals.send(this, task.signal.id, payload, target));
-        return { ok: true, output: { signal: task.signal.id, delivered } };
-      }
-    }
+    return runAttempt({ driver: this, task, key, execId, attempt, scope, context, record });
   }
 
-  private async runBasic(
-    task: Extract<TaskConfig, { type: "basic" }>,
-    key: string,
-    execId: string,
-    attempt: number,
-    base: TemplateContext,
-  ): Promise<{ ok: true; output: unknown; usage?: unknown }> {
-    const resolved = resolveUse(this.project, this.workflow, task.use);
-    const input = renderField(task.with ?? {}, base, key, "with");
-    const call = {
-      correlationId: this.correlationId,
-      workflow: { id: this.workflow.id, execId: this.execId },
-      task: { id: key, execId },
-      attempt,
-      timeoutMs: 0,
-    };
-    const taskTimeout = task.timeout ? parseDuration(task.timeout) : undefined;
-    if (resolved.kind === "tool") {
-      const tool = resolved.tool;
-      call.timeoutMs = Math.min(toolTimeoutMs(tool), taskTimeout ?? Infinity);
-      const env = this.env(task, tool.env, base);
-      const result = await this.track(this.services.leaf.runTool(call, tool, input, env));
-      return { ok: true, output: result.output };
-    }
-    if (resolved.kind === "agent") {
-      call.timeoutMs = taskTimeout ?? DEFAULT_AGENT_TIMEOUT_MS;
-      const env = this.env(task, undefined, base);
-      const request = this.services.agents.prepare(
-        this,
-        resolved.agent,
-        task.action,
-        input,
-        { ...base, env },
-        key,
-      );
-      const result = await this.track(this.services.leaf.runAgent(call, request, env));
-      return { ok: true, output: result.output, usage: result.usage };
-    }
-    const payload = await this.runChildWorkflow(resolved.workflow, key, execId, input);
-    return { ok: true, output: payload };
+  callStarted(execId: string, key: string): void {
+    this.calls.set(execId, key);
   }
 
-  private async runChildWorkflow(
-    child: Workflow,
-    key: string,
-    execId: string,
-    input: unknown,
-  ): Promise<unknown> {
-    const record = this.replay.tasks.get(key);
-    let payload = record?.status === "woken" ? record.wakePayload : undefined;
-    if (payload === undefined) {
-      const childExecId = await this.track(this.services.children.start(this, child, key, execId, input));
-      if (this.ended) {
-        // Canceled while the child was being started: it must not outlive its parent.
-        await this.services.children.cancelAll(this, [childExecId], "the parent ended").catch(() => {});
-        throw new ExecutionEnded();
-      }
-      this.children.add(childExecId);
-      // Recorded as a wait, so a replay (after a pause, say) waits again rather than stopping at the gate.
-      if (record?.status !== "waiting") {
-        await this.recorded(this.services.events.waitingStarted(this, key, execId, "", 0));
-      }
-      payload = (await this.waitFor(execId, { kind: "child", taskId: key })).payload;
-      this.children.delete(childExecId);
-    }
-    const outcome = payload as { status: string; output: unknown; error?: { message: string; code: string } };
-    if (outcome.status !== "SUCCESS") {
-      throw new TaskFailure(
-        `sub-workflow '${child.id}' ended ${outcome.status}: ${outcome.error?.message ?? ""}`.trim(),
-        outcome.error?.code ?? "child_failed",
-        false,
-        { child_status: outcome.status },
-      );
-    }
-    return outcome.output;
+  callEnded(execId: string): void {
+    this.calls.delete(execId);
   }
 
-  private async runWait(
-    task: Extract<TaskConfig, { type: "wait" }>,
-    key: string,
-    execId: string,
-    record: RecordedTask | undefined,
-  ): Promise<Outcome | { ok: true; output: unknown }> {
-    if (record?.status === "woken") return { ok: true, output: record.wakePayload ?? null };
-    if (record?.status !== "waiting" && record?.status !== "wait_timed_out") {
-      const due = task.timeout ? Date.now() + parseDuration(task.timeout) : 0;
-      // The time-out is stored before the wait is recorded: a recorded wait always has its wake-up.
-      if (due) await this.track(this.services.timers.schedule(this, key, execId, "timeout", due));
-      await this.track(this.services.events.waitingStarted(this, key, execId, task.signal, due));
-    }
-    const woken = record?.status === "wait_timed_out"
-      ? { reason: "timeout", payload: null }
-      : await this.waitFor(
-        execId,
-        { kind: "signal", signalId: task.signal, taskId: key, condition: task.condition },
-      );
-    if (woken.reason === "timeout") {
-      const failure = new TaskFailure(
-        `wait '${key}' timed out waiting for signal '${task.signal}'`,
-        "wait_timeout",
-        false,
-      );
-      return { ok: false, failure, next: task.on_timeout };
-    }
-    return { ok: true, output: woken.payload };
+  childStarted(childExecId: string): void {
+    this.children.add(childExecId);
+  }
+
+  childEnded(childExecId: string): void {
+    this.children.delete(childExecId);
+  }
+
+  async cancelChildren(childExecIds: string[], reason: string): Promise<void> {
+    await this.services.children.cancelAll(this, childExecIds, reason).catch((e) =>
+      log.warn("sub-workflows {children} of {execId} not canceled: {error}", {
+        children: childExecIds,
+        execId: this.execId,
+        error: e instanceof Error ? e.message : String(e),
+      })
+    );
   }
 
   // ---- waiting, parking and bookkeeping ----
 
-  /** Registers a wait; resolves when it is delivered. The driver parks if nothing else is running. */
+  /**
+   * Registers a wait; resolves when it is delivered. The driver parks if nothing else is running. A wait
+   * whose branch is given up is withdrawn (its wake-up, if it comes, is then moot).
+   */
   waitFor(
     taskExecId: string,
     waiter: Omit<Waiter, "resolve">,
   ): Promise<{ reason: string; payload: unknown }> {
-    const early = this.early.get(taskExecId);
-    if (early && !(early.reason === "timeout" && waiter.kind !== "signal")) {
-      this.early.delete(taskExecId);
-      if (early.reason !== "signal") {
-        // Its command was acknowledged when it arrived: record the wake-up now, as deliverResume would have.
-        const write = early.reason === "timeout"
-          ? this.services.events.waitingTimedOut(this, waiter.taskId, taskExecId)
-          : this.services.events.waitingEnded(this, waiter.taskId, taskExecId, early.payload);
-        return this.recorded(write).then(() => early);
-      }
-    }
+    const abort = waiter.scope?.abort;
+    if (abort?.aborted) return Promise.reject(abort.reason);
     return new Promise((resolve, reject) => {
-      this.waiters.set(taskExecId, {
+      const withdraw = () => {
+        if (this.waiters.get(taskExecId)?.resolve !== entry.resolve) return;
+        this.waiters.delete(taskExecId);
+        reject(abort!.reason);
+        this.scheduleParkCheck();
+      };
+      const entry: Waiter = {
         ...waiter,
         // The execution ended while this branch waited: the branch stops, it records nothing.
-        resolve: (woken) => woken.reason === "ended" ? reject(new ExecutionEnded()) : resolve(woken),
-      });
+        resolve: (woken) => {
+          abort?.removeEventListener("abort", withdraw);
+          woken.reason === "ended" ? reject(new ExecutionEnded()) : resolve(woken);
+        },
+      };
+      abort?.addEventListener("abort", withdraw, { once: true });
+      this.waiters.set(taskExecId, entry);
       this.scheduleParkCheck();
     });
   }
 
-  /** Counts I/O in flight so the driver knows when it is only waiting. */
-  async track<T>(promise: Promise<T>): Promise<T> {
+  /**
+   * Counts I/O in flight so the driver knows when it is only waiting. With `abort`, the branch stops waiting
+   * for the I/O when it is given up (the I/O's result is then ignored).
+   */
+  async track<T>(promise: Promise<T>, abort?: AbortSignal): Promise<T> {
     this.busy++;
     try {
-      return await promise;
+      return await abortable(promise, abort);
     } finally {
       this.busy--;
       if (this.busy === 0) this.scheduleParkCheck();
     }
+  }
+
+  /** Tells the runtime to stop the calls still running for this execution (it ended). */
+  private cancelCalls(): void {
+    for (const [execId, key] of this.calls) this.services.events.taskCanceled(this, key, execId);
+    this.calls.clear();
   }
 
   private scheduleParkCheck(): void {
@@ -570,23 +635,32 @@ export class ExecutionDriver {
 
   private finish(result: DriverResult): void {
     clearTimeout(this.deadlineTimer);
+    if (result === "ended" && this.workflow.config.config?.timeout) {
+      // A timer left in TASK_CMDS would be held there until due; when removing it fails, it is acknowledged
+      // then (the execution has ended), so the failure is only logged.
+      this.services.timers.clearWorkflowTimeout(this).catch((e) =>
+        log.warn("time-out timer of {execId} not removed: {error}", { execId: this.execId, error: String(e) })
+      );
+    }
     for (const resolve of this.idleWaiters.splice(0)) resolve();
     if (result !== "parked") {
       for (const waiter of this.waiters.values()) waiter.resolve({ reason: "ended", payload: null });
       this.waiters.clear();
+      this.timed.clear();
     }
     this.settle(result);
   }
 
-  private assertRunning(): void {
+  private assertRunning(scope?: Scope): void {
     if (this.ended) throw new ExecutionEnded();
+    if (scope?.abort?.aborted) throw scope.abort.reason;
   }
 
-  private async gate(): Promise<void> {
-    this.assertRunning();
+  private async gate(scope: Scope): Promise<void> {
+    this.assertRunning(scope);
     while (this.paused && this.pauseGate) {
-      await this.pauseGate;
-      this.assertRunning();
+      await abortable(this.pauseGate, scope.abort);
+      this.assertRunning(scope);
     }
   }
 
@@ -604,6 +678,7 @@ export class ExecutionDriver {
     this.ended = true;
     this.result = { status: "FAILED", output: null, error: { message: failure.message, code: failure.code } };
     await this.recorded(this.services.events.workflowFailed(this, failure));
+    this.cancelCalls();
     this.finish("ended");
   }
 
@@ -616,6 +691,7 @@ export class ExecutionDriver {
       error: { message: "timed out", code: "workflow_timeout" },
     };
     await this.recorded(this.services.events.workflowTimedOut(this));
+    this.cancelCalls();
     this.finish("ended");
   }
 
@@ -628,26 +704,39 @@ export class ExecutionDriver {
     if (!timeout || !this.replay.startedAt) return;
     const deadline = this.replay.startedAt.getTime() + parseDuration(timeout);
     this.deadlineTimer = setTimeout(
-      () => this.timeOutWorkflow().catch(() => {}),
+      () =>
+        this.timeOutWorkflow().catch((e) =>
+          log.warn("time-out of {execId} not recorded: {error}", {
+            execId: this.execId,
+            error: String(e),
+          })
+        ),
       Math.max(0, deadline - Date.now()),
     );
     if (this.replay.tasks.size === 0) {
-      // Without its durable timer a parked execution would never time out: failing to store it gives up.
+      // Without its durable timer a parked execution would never time out: failing to store it gives up
+      // (recorded() abandons the driver; the command comes back and the start is replayed).
       this.recorded(
-        this.services.timers.schedule(this, "(workflow)", this.execId, "workflow_timeout", deadline),
-      )
-        .catch(() => {});
+        this.services.timers.schedule(this, "(workflow)", this.execId, "workflow_timeout", deadline, 1),
+      ).catch((e) =>
+        log.warn("time-out timer of {execId} not stored: {error}", {
+          execId: this.execId,
+          error: String(e),
+        })
+      );
     }
   }
 
   /** The template context of this execution, with the scope's own values. */
-  context(scope: ScopeValues = {}): TemplateContext {
+  context(scope: Partial<Scope> = {}): TemplateContext {
     const context: TemplateContext = {
       workflow: { id: this.workflow.id, exec_id: this.execId, input: this.replay.input },
-      tasks: this.results,
+      tasks: (scope.results ?? this.rootResults).view(),
       env: this.env(undefined, undefined, undefined),
     };
-    for (const [k, v] of Object.entries(scope)) if (v !== undefined && k !== "parentExecId") context[k] = v;
+    for (const [k, v] of Object.entries(scope)) {
+      if (v !== undefined && !NOT_TEMPLATE_VALUES.has(k)) context[k] = v;
+    }
     return context;
   }
 
@@ -667,38 +756,4 @@ export class ExecutionDriver {
     if (!task?.env && !own) return this.baseEnv;
     return mergeEnv([task?.env, own], base ?? workflowScope, this.baseEnv);
   }
-}
-
-function recordedOutcome(record: RecordedTask | undefined): Outcome | undefined {
-  if (!record) return undefined;
-  if (record.status === "success" || record.status === "skipped") {
-    return { ok: true, output: record.output ?? null, skipped: record.status === "skipped" };
-  }
-  if (record.status === "failed") {
-    const e = record.error;
-    return { ok: false, failure: new TaskFailure(e?.message ?? "failed", e?.code ?? "unknown", false) };
-  }
-  return undefined;
-}
-
-/** The route a router takes: its rendered condition as a string, and the task that names. */
-function routeOf(
-  task: Extract<TaskConfig, { type: "router" }>,
-  context: TemplateContext,
-  key: string,
-): { name: string; route: string | TaskConfig | undefined } {
-  const value = renderField(task.condition, context, key, "condition");
-  const name = typeof value === "string" ? value : JSON.stringify(value);
-  return { name, route: task.routes[name] ?? task.default };
-}
-
-/** Exponential back-off with full jitter, bounded by `max` (CONFIG.md retry.backoff). */
-export function backoffDelay(task: TaskConfig, attempt: number): number {
-  const backoff = task.retry?.backoff;
-  const initial = backoff?.initial ? parseDuration(backoff.initial) : 1_000;
-  const max = backoff?.max ? parseDuration(backoff.max) : 30_000;
-  const factor = backoff?.factor ?? 2;
-  const ceiling = Math.min(max, initial * factor ** (attempt - 1));
-  // Half fixed, half random: spreads retries of many executions without ever retrying at once.
-  return Math.round(ceiling / 2 + Math.random() * ceiling / 2);
 }

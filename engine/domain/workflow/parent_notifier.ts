@@ -22,6 +22,7 @@ export async function notifyParent(bus: Bus, ended: EndedExecution): Promise<voi
     workflow: { id: parent.workflowId, execId: parent.execId },
     task: { id: parent.taskId, execId: parent.taskExecId },
     reason: "child",
-    payloadJson: jsonBytes(outcome),
+    // The child's id goes with its outcome: a parent task retried since waits for another child.
+    payloadJson: jsonBytes({ ...outcome, exec_id: ended.execId }),
   }));
 }

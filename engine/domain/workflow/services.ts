@@ -1,6 +1,7 @@
 /** The real DriverServices: timers, sub-workflows, signals and agent requests, all over NATS. */
 import { create } from "@bufbuild/protobuf";
-import type { Bus } from "../../../pkg/nats/mod.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { type Bus, STREAMS, subjectOf } from "../../../pkg/nats/mod.ts";
 import {
   TaskResumeSchema,
   WorkflowCancelSchema,
@@ -22,9 +23,8 @@ import {
   toolWireDefinition,
 } from "../task/leaf_executor.ts";
 import { renderField } from "../task/template_scope.ts";
-import type { DriverServices } from "./driver_services.ts";
+import type { DriverRef, DriverServices } from "./driver_services.ts";
 import { EventRecorder } from "./event_recorder.ts";
-import type { ExecutionDriver } from "./execution_driver.ts";
 
 export function createDriverServices(bus: Bus, project: Project, store: StateStore): DriverServices {
   return {
@@ -32,25 +32,37 @@ export function createDriverServices(bus: Bus, project: Project, store: StateSto
     leaf: new LeafExecutor(bus),
     processEnv: Deno.env.toObject(),
     timers: {
-      async schedule(d, key, execId, reason, dueMs) {
+      async schedule(d, key, execId, reason, dueMs, attempt) {
         await bus.publish(create(TaskResumeSchema, {
-          metadata: bus.metadata(d.correlationId, `${execId}:${reason}`),
+          metadata: bus.metadata(d.correlationId, `${execId}:${reason}:${attempt}`),
           workflow: { id: d.workflow.id, execId: d.execId },
           task: { id: key, execId },
           reason,
+          // The attempt it belongs to: a timer of an earlier attempt does not wake a later one.
+          payloadJson: jsonBytes({ attempt }),
           dueUnixMs: BigInt(dueMs),
         }));
       },
+      async clearWorkflowTimeout(d) {
+        // The workflow's timer is the only one addressed to the execution itself (see armWorkflowTimeout).
+        const jsm = await jetstreamManager(bus.nc);
+        await jsm.streams.purge(STREAMS.taskCommands, {
+          filter: subjectOf(create(TaskResumeSchema, {
+            metadata: bus.metadata(d.correlationId),
+            task: { execId: d.execId },
+          })),
+        });
+      },
     },
     children: {
-      async start(d, child, key, execId, input) {
+      async start(d, child, key, execId, attempt, input) {
         const reply = await bus.request(
           create(WorkflowTriggerSchema, {
             metadata: bus.metadata(d.correlationId),
             workflow: { id: child.id, execId: uuidv7() },
             inputJson: jsonBytes(input),
-            // One child per task execution, however often the parent replays this step.
-            idempotencyKey: `child:${execId}`,
+            // One child per attempt of the task, however often the parent replays this step.
+            idempotencyKey: attempt > 1 ? `child:${execId}:${attempt}` : `child:${execId}`,
             triggerSource: "workflow",
             parent: { workflow: { id: d.workflow.id, execId: d.execId }, task: { id: key, execId } },
           }),
@@ -98,7 +110,7 @@ export function createDriverServices(bus: Bus, project: Project, store: StateSto
 /** Resolves an agent's model and tools and renders its action prompt (CONFIG.md agents and actions). */
 function prepareAgent(
   project: Project,
-  d: ExecutionDriver,
+  d: DriverRef,
   agent: AgentDefinition,
   actionId: string | undefined,
   input: unknown,
@@ -112,7 +124,11 @@ function prepareAgent(
   const renderedModel = renderField(model, context, key, "agent.config") as Record<string, unknown>;
   const action = actionId ? agent.actions?.find((a) => a.id === actionId) : undefined;
   if (actionId && !action) {
-    throw new TaskFailure(`agent '${agent.id}' has no action '${actionId}'`, "unknown_action", false);
+    throw new TaskFailure({
+      message: `agent '${agent.id}' has no action '${actionId}'`,
+      code: "unknown_action",
+      retryable: false,
+    });
   }
   const prompt = action
     ? String(renderField(action.prompt, { ...context, input }, key, "action.prompt"))
@@ -125,7 +141,11 @@ function prepareAgent(
   const tools = (agent.tools ?? []).map((id) => {
     const resolved = resolveUse(project, d.workflow, `tool(id=${id})`);
     if (resolved.kind !== "tool") {
-      throw new TaskFailure(`agent tool '${id}' is not a tool`, "config_error", false);
+      throw new TaskFailure({
+        message: `agent tool '${id}' is not a tool`,
+        code: "config_error",
+        retryable: false,
+      });
     }
     return {
       ...toolWireDefinition(resolved.tool, toolTimeoutMs(resolved.tool)),

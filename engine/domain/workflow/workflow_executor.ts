@@ -7,11 +7,14 @@
  */
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import type { Bus, Consumer, Delivery, Outcome } from "../../../pkg/nats/mod.ts";
-import { STREAMS } from "../../../pkg/nats/mod.ts";
+import { create } from "@bufbuild/protobuf";
+import type { Bus, Consumer, Delivery, Outcome as BusOutcome } from "../../../pkg/nats/mod.ts";
+import { encode, schemaOf, STREAMS } from "../../../pkg/nats/mod.ts";
+import { WorkflowExecutionFailedSchema } from "../../../pkg/pb/mod.ts";
+import { getLogger } from "../../../pkg/logger/mod.ts";
 import type * as pb from "../../../pkg/pb/mod.ts";
 import { eventsOfExecution, readRunEvents } from "../../history/read_history.ts";
-import { foldReplayState, type ReplayState } from "../../history/replay_state.ts";
+import { foldReplayState, type ReplayState, replayStateOfExecute } from "../../history/replay_state.ts";
 import { parseJsonBytes } from "../../json_bytes.ts";
 import type { AcceptedExecutions } from "../../accepted_executions.ts";
 import type { EngineStats } from "../../engine_stats.ts";
@@ -20,7 +23,6 @@ import type { EndedExecution } from "./parent_notifier.ts";
 import type { Project } from "../project/mod.ts";
 import type { DriverServices } from "./driver_services.ts";
 import { type DriverResult, ExecutionDriver } from "./execution_driver.ts";
-import { getLogger } from "../../../pkg/logger/mod.ts";
 
 const log = getLogger(["engine", "executor"]);
 
@@ -40,7 +42,26 @@ export interface WorkflowExecutorOptions {
   stats?: EngineStats;
   /** Called after an execution ends, with its driver (e.g. to notify a parent workflow). */
   onEnded?: (ended: EndedExecution) => Promise<void>;
+  /** How often each cause may send a command back (see RedeliveryBounds). */
+  redelivery?: Partial<RedeliveryBounds>;
 }
+
+/**
+ * How many times a command may come back for each cause before it is given up: the execution is recorded
+ * FAILED with the reason, then the command goes to the DLQ. A timer held until it is due is no redelivery.
+ */
+export interface RedeliveryBounds {
+  /** Another engine holds the execution's lease (it drives it; 250 ms to 5 s apart). */
+  leaseBusy: number;
+  /** The execution's history could not be written (NATS unavailable; 1 s apart). */
+  abandoned: number;
+  /** Handling the command threw (its history could not be read, its payload is unreadable...). */
+  failed: number;
+}
+
+const DEFAULT_REDELIVERY: RedeliveryBounds = { leaseBusy: 1_000, abandoned: 600, failed: 20 };
+
+type Cause = keyof RedeliveryBounds;
 
 interface Active {
   driver: ExecutionDriver;
@@ -59,9 +80,13 @@ export class WorkflowExecutor {
   private readonly activating = new Map<string, Promise<Active | undefined>>();
   private readonly consumers: Consumer[] = [];
   private readonly ackWaitMs: number;
+  private readonly bounds: RedeliveryBounds;
+  /** Redeliveries so far by cause, per command in flight (by stream and sequence). */
+  private readonly redeliveries = new Map<string, Record<Cause, number>>();
 
   constructor(private readonly options: WorkflowExecutorOptions) {
     this.ackWaitMs = options.ackWaitMs ?? 30_000;
+    this.bounds = { ...DEFAULT_REDELIVERY, ...options.redelivery };
   }
 
   get activeCount(): number {
@@ -75,19 +100,86 @@ export class WorkflowExecutor {
         ...common,
         stream: STREAMS.workflowCommands,
         durable: "compozy-workflow-executor",
-        handler: (m, d) => this.onWorkflowCommand(m as Command, d),
+        handler: (m, d) => this.bounded(STREAMS.workflowCommands, m as Command, d, this.onWorkflowCommand),
       }),
       await this.options.bus.consume({
         ...common,
         stream: STREAMS.taskCommands,
         durable: "compozy-task-timers",
-        handler: (m, d) => this.onTaskResume(m as MessageShape<typeof pb.TaskResumeSchema>, d),
+        handler: (m, d) =>
+          this.bounded(
+            STREAMS.taskCommands,
+            m as MessageShape<typeof pb.TaskResumeSchema>,
+            d,
+            this.onTaskResume,
+          ),
       }),
     );
   }
 
   async stop(): Promise<void> {
     for (const consumer of this.consumers.splice(0)) await consumer.stop();
+  }
+
+  /**
+   * Runs a command's handler and bounds each cause of its redelivery: past its bound, the execution is recorded
+   * FAILED with the reason and the command is dead-lettered (never lost, never looping).
+   */
+  private async bounded<M extends Command>(
+    stream: string,
+    message: M,
+    delivery: Delivery,
+    handler: (message: M, delivery: Delivery) => Promise<Outcome | void>,
+  ): Promise<Outcome | void> {
+    const id = `${stream}:${delivery.streamSequence}`;
+    let outcome: Outcome | void = undefined;
+    let cause: Cause | undefined;
+    let reason = "";
+    try {
+      outcome = await handler.call(this, message, delivery);
+      if (outcome && "cause" in outcome) ({ cause, reason } = outcome);
+    } catch (e) {
+      cause = "failed";
+      reason = e instanceof Error ? e.message : String(e);
+    }
+    if (!cause) {
+      if (!outcome || !("nakDelayMs" in outcome)) this.redeliveries.delete(id);
+      return outcome;
+    }
+    const counts = this.redeliveries.get(id) ?? { leaseBusy: 0, abandoned: 0, failed: 0 };
+    this.redeliveries.set(id, counts);
+    const count = ++counts[cause];
+    if (count <= this.bounds[cause]) {
+      log.debug("command {subject} comes back ({cause} {count}/{bound}): {reason}", {
+        subject: delivery.subject,
+        cause,
+        count,
+        bound: this.bounds[cause],
+        reason,
+      });
+      return { nakDelayMs: redeliveryDelay(cause, count) };
+    }
+    this.redeliveries.delete(id);
+    return await this.giveUp(message, delivery, `${CAUSE_TEXT[cause]} (${count - 1} times): ${reason}`);
+  }
+
+  /** Records the execution FAILED with the reason, then dead-letters the command. */
+  private async giveUp(message: Command, delivery: Delivery, reason: string): Promise<Outcome> {
+    const execId = message.workflow?.execId ?? "";
+    log.error("command {subject} of {execId} given up: {reason}", {
+      subject: delivery.subject,
+      execId,
+      reason,
+    });
+    if (execId) {
+      await this.options.bus.publish(create(WorkflowExecutionFailedSchema, {
+        metadata: this.options.bus.metadata(message.metadata?.correlationId || execId, `${execId}:failed`),
+        workflow: { id: message.workflow?.id ?? "", execId },
+        error: { message: `a command could not be processed: ${reason}`, code: "command_failed" },
+      }));
+    }
+    await this.options.bus.deadLetter(delivery.subject, encode(schemaOf(message.$typeName), message), reason);
+    return { term: reason };
   }
 
   private async onWorkflowCommand(message: Command, delivery: Delivery): Promise<Outcome | void> {
@@ -98,7 +190,9 @@ export class WorkflowExecutor {
       case "compozy.v1.WorkflowExecute": {
         const execute = message as MessageShape<typeof pb.WorkflowExecuteSchema>;
         // Accepted here and never activated: a fresh execution, with no history to read.
-        const fresh = this.options.accepted?.take(execId, this.ackWaitMs) ? freshReplay(execute) : undefined;
+        const fresh = this.options.accepted?.take(execId, this.ackWaitMs)
+          ? replayStateOfExecute(execute)
+          : undefined;
         // A redelivered execute command for a running execution (its heartbeats were lost, e.g. while NATS
         // restarted) is held like the original until the execution ends or parks, never acknowledged early.
         return await this.withExecution(execId, correlationId, delivery, fresh, () => {}, true);
@@ -113,7 +207,18 @@ export class WorkflowExecutor {
         return await this.withExecution(execId, correlationId, delivery, undefined, (d) => d.resume());
       case "compozy.v1.WorkflowSignal": {
         const signal = message as MessageShape<typeof pb.WorkflowSignalSchema>;
-        const payload = parseJsonBytes(signal.payloadJson);
+        let payload: unknown;
+        try {
+          payload = parseJsonBytes(signal.payloadJson);
+        } catch (e) {
+          // An unreadable signal is a non-match: nothing could accept it, so it is dropped, with the reason.
+          log.warn("signal {signal} to {execId} dropped: its payload is not JSON ({error})", {
+            signal: signal.signalId,
+            execId,
+            error: e instanceof Error ? e.message : String(e),
+          });
+          return;
+        }
         return await this.withExecution(execId, correlationId, delivery, undefined, async (d) => {
           await d.deliverSignal(signal.signalId, payload);
         });
@@ -157,7 +262,7 @@ export class WorkflowExecutor {
       if (holdWhileActive && existing.settled) {
         // The activating command's hold refreshes the lease; this one only keeps its message.
         const result = await this.hold(execId, delivery, existing.driver, existing.settled, false);
-        if (result === "abandoned") return { nakDelayMs: 1_000 };
+        if (result === "abandoned") return ABANDONED;
       }
       return;
     }
@@ -171,14 +276,22 @@ export class WorkflowExecutor {
     } finally {
       this.activating.delete(execId);
     }
-    if (active === undefined) return { nakDelayMs: 250 }; // Another engine drives it: try again shortly.
+    // Another engine drives it: try again shortly.
+    if (active === undefined) return { nakDelayMs: 250, cause: "leaseBusy", reason: "the lease is held" };
     if (active === NOTHING_TO_DO) return;
     this.options.stats?.observeActivation((performance.now() - activationStarted) / 1_000);
     const settled = active.driver.run();
     active.settled = settled;
     try {
       // A command that fails leaves a driver in an unknown state: give it up, never leave it running.
-      await Promise.resolve(act(active.driver)).catch(() => active.driver.abandon());
+      await Promise.resolve(act(active.driver)).catch((e) => {
+        log.warn("command {subject} failed on {execId}; the execution is given up and replayed: {error}", {
+          subject: delivery.subject,
+          execId,
+          error: e instanceof Error ? e.message : String(e),
+        });
+        active.driver.abandon();
+      });
       const result = await this.hold(execId, delivery, active.driver, settled);
       if (result === "ended") {
         const { driver } = active;
@@ -189,7 +302,7 @@ export class WorkflowExecutor {
           outcome: driver.result,
         });
       }
-      if (result === "abandoned") return { nakDelayMs: 1_000 };
+      if (result === "abandoned") return ABANDONED;
     } finally {
       this.active.delete(execId);
       await this.options.leases.release(execId);
@@ -284,26 +397,25 @@ export class WorkflowExecutor {
   }
 }
 
+/** A handler's answer that sends the command back for a counted cause (see bounded). */
+type Outcome = BusOutcome | { nakDelayMs: number; cause: Cause; reason: string };
+
+const ABANDONED: Outcome = {
+  nakDelayMs: 1_000,
+  cause: "abandoned",
+  reason: "the execution's history could not be written",
+};
+
+const CAUSE_TEXT: Record<Cause, string> = {
+  leaseBusy: "another engine held the execution",
+  abandoned: "the execution's history could not be written",
+  failed: "handling the command failed",
+};
+
+function redeliveryDelay(cause: Cause, count: number): number {
+  if (cause === "abandoned") return 1_000;
+  return Math.min(250 * 2 ** Math.min(count - 1, 5), 5_000);
+}
+
 /** Marks a command that needs no driver (the execution ended, or is unknown). */
 const NOTHING_TO_DO = { driver: undefined as unknown as ExecutionDriver } satisfies Active;
-
-function freshReplay(execute: MessageShape<typeof pb.WorkflowExecuteSchema>): ReplayState {
-  const parent = execute.parent?.workflow
-    ? {
-      execId: execute.parent.workflow.execId,
-      workflowId: execute.parent.workflow.id,
-      taskId: execute.parent.task?.id ?? "",
-      taskExecId: execute.parent.task?.execId ?? "",
-    }
-    : undefined;
-  const seconds = execute.metadata?.time?.seconds;
-  return {
-    workflowId: execute.workflow?.id ?? "",
-    input: parseJsonBytes(execute.inputJson),
-    parent,
-    startedAt: seconds === undefined ? new Date() : new Date(Number(seconds) * 1000),
-    ended: false,
-    paused: false,
-    tasks: new Map(),
-  };
-}

@@ -1,0 +1,114 @@
+/**
+ * `basic`: one tool call or agent action in the runtime, or a sub-workflow (started once per attempt, its end
+ * waking the task).
+ */
+import { TaskFailure } from "../../../failure.ts";
+import type { RecordedTask } from "../../../history/replay_state.ts";
+import { parseDuration } from "../../duration.ts";
+import { resolveUse, type Workflow } from "../../project/mod.ts";
+import { toolTimeoutMs } from "../leaf_executor.ts";
+import { renderField } from "../template_scope.ts";
+import { type DriverPort, ExecutionEnded, type Scope, type TaskOf, type TaskRunner } from "./types.ts";
+
+/** An agent action's limit when its task sets no `timeout`. */
+const DEFAULT_AGENT_TIMEOUT_MS = 300_000;
+
+export const basicRunner: TaskRunner<TaskOf<"basic">> = {
+  async run({ driver, task, key, execId, attempt, scope, context, record }) {
+    const resolved = resolveUse(driver.project, driver.workflow, task.use);
+    const input = renderField(task.with ?? {}, context, key, "with");
+    if (resolved.kind === "workflow") {
+      const output = await runChildWorkflow(
+        driver,
+        resolved.workflow,
+        key,
+        execId,
+        attempt,
+        input,
+        scope,
+        record,
+      );
+      return { ok: true, output };
+    }
+    const call = {
+      correlationId: driver.correlationId,
+      workflow: { id: driver.workflow.id, execId: driver.execId },
+      task: { id: key, execId },
+      attempt,
+      timeoutMs: 0,
+    };
+    const taskTimeout = task.timeout ? parseDuration(task.timeout) : undefined;
+    driver.callStarted(execId, key);
+    try {
+      if (resolved.kind === "tool") {
+        const tool = resolved.tool;
+        call.timeoutMs = Math.min(toolTimeoutMs(tool), taskTimeout ?? Infinity);
+        const env = driver.env(task, tool.env, context);
+        const result = await driver.track(driver.services.leaf.runTool(call, tool, input, env), scope.abort);
+        return { ok: true, output: result.output };
+      }
+      call.timeoutMs = taskTimeout ?? DEFAULT_AGENT_TIMEOUT_MS;
+      const env = driver.env(task, undefined, context);
+      const request = driver.services.agents.prepare(driver, resolved.agent, task.action, input, {
+        ...context,
+        env,
+      }, key);
+      const result = await driver.track(driver.services.leaf.runAgent(call, request, env), scope.abort);
+      return { ok: true, output: result.output, usage: result.usage };
+    } finally {
+      driver.callEnded(execId);
+      // Given up while the runtime still runs it (a decided race, a time-out): the runtime is told to stop.
+      if (scope.abort?.aborted) driver.services.events.taskCanceled(driver, key, execId);
+    }
+  },
+};
+
+async function runChildWorkflow(
+  driver: DriverPort,
+  child: Workflow,
+  key: string,
+  execId: string,
+  attempt: number,
+  input: unknown,
+  scope: Scope,
+  record: RecordedTask | undefined,
+): Promise<unknown> {
+  let payload = record?.status === "woken" ? record.wakePayload : undefined;
+  if (payload === undefined) {
+    const childExecId = await driver.track(
+      driver.services.children.start(driver, child, key, execId, attempt, input),
+      scope.abort,
+    );
+    if (driver.isEnded) {
+      // Canceled while the child was being started: it must not outlive its parent.
+      await driver.cancelChildren([childExecId], "the parent ended");
+      throw new ExecutionEnded();
+    }
+    driver.childStarted(childExecId);
+    try {
+      // Recorded as a wait, so a replay (after a pause, say) waits again rather than stopping at the gate.
+      if (record?.status !== "waiting") {
+        await driver.recorded(driver.services.events.waitingStarted(driver, key, execId, attempt, "", 0));
+      }
+      payload =
+        (await driver.waitFor(execId, { kind: "child", taskId: key, attempt, childExecId, scope })).payload;
+    } catch (e) {
+      // Given up (a time-out, a decided race): the child must not outlive its task.
+      if (scope.abort?.aborted) await driver.cancelChildren([childExecId], "its task was given up");
+      throw e;
+    } finally {
+      driver.childEnded(childExecId);
+    }
+  }
+  const outcome = payload as { status: string; output: unknown; error?: { message: string; code: string } };
+  if (outcome.status !== "SUCCESS") {
+    // Retryable: `retry` on a sub-workflow task asks for a new run of the child when one did not succeed.
+    throw new TaskFailure({
+      message: `sub-workflow '${child.id}' ended ${outcome.status}: ${outcome.error?.message ?? ""}`.trim(),
+      code: outcome.error?.code ?? "child_failed",
+      retryable: true,
+      details: { child_status: outcome.status },
+    });
+  }
+  return outcome.output;
+}

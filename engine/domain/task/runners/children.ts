@@ -1,0 +1,66 @@
+/**
+ * What parallel, collection and composite share: their own scope of results, and how a child's failure
+ * becomes theirs. Children run inside the same driver, each recorded on its own, so a replay skips the
+ * children that already finished.
+ */
+import { TaskFailure } from "../../../failure.ts";
+import { ResultScope } from "../template_scope.ts";
+import { childKeyOf, type Outcome, type RunContext, type Scope } from "./types.ts";
+import type { TaskConfig } from "../schema.ts";
+
+/**
+ * Runs a container's attempt in a scope of its own (its children's results, readable by its `outputs` and,
+ * for a composite or a parallel, by the tasks after it), under the key prefix of the attempt.
+ */
+export async function inContainer<T extends TaskConfig>(
+  run: RunContext<T>,
+  body: (key: string, inner: Scope) => Promise<unknown>,
+): Promise<Outcome> {
+  const { scope, execId, task } = run;
+  const inner: Scope = { ...scope, parentExecId: execId, results: new ResultScope(scope.results) };
+  try {
+    return { ok: true, output: await body(childKeyOf(run.key, run.attempt), inner) };
+  } finally {
+    if (task.type !== "collection") inner.results.publish();
+  }
+}
+
+/**
+ * A child's failure as its parent's, with the child's code. Retryable: the child used up its own retries, and
+ * `retry` on the container asks for the whole container to run again.
+ */
+export function childFailure(
+  key: string,
+  child: string,
+  outcome: Extract<Outcome, { ok: false }>,
+): TaskFailure {
+  return new TaskFailure({
+    message: `${key}/${child}: ${outcome.failure.message}`,
+    code: outcome.failure.code,
+    retryable: true,
+    details: { child },
+    cause: outcome.failure,
+  });
+}
+
+/** Runs `fn` over `items` with at most `limit` at once; the first error is thrown after all started work ends. */
+export async function forEachLimited<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let error: unknown;
+  const worker = async () => {
+    while (next < items.length && error === undefined) {
+      const item = items[next++];
+      try {
+        await fn(item);
+      } catch (e) {
+        error ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
+  if (error !== undefined) throw error;
+}

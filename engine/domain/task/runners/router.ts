@@ -1,0 +1,35 @@
+/** `router`: renders its condition and follows `routes[value]`, else `default`. */
+import type { TemplateContext } from "../../../../pkg/tplengine/mod.ts";
+import { TaskFailure } from "../../../failure.ts";
+import type { TaskConfig } from "../schema.ts";
+import { renderField } from "../template_scope.ts";
+import type { TaskOf, TaskRunner } from "./types.ts";
+
+export const routerRunner: TaskRunner<TaskOf<"router">> = {
+  run({ task, key, context }) {
+    const { name, route } = routeOf(task, context, key);
+    if (route === undefined) {
+      throw new TaskFailure({
+        message: `router '${key}': no route for '${name}' and no default`,
+        code: "no_route",
+        retryable: false,
+        details: { value: name },
+      });
+    }
+    return Promise.resolve({ ok: true, output: { route: name }, route });
+  },
+};
+
+/**
+ * The route a router takes: its rendered condition as a string, and the task that names. Pure: a replay
+ * routes the same way again from what was recorded before the router.
+ */
+export function routeOf(
+  task: TaskOf<"router">,
+  context: TemplateContext,
+  key: string,
+): { name: string; route: string | TaskConfig | undefined } {
+  const value = renderField(task.condition, context, key, "condition");
+  const name = typeof value === "string" ? value : JSON.stringify(value);
+  return { name, route: task.routes[name] ?? task.default };
+}

@@ -1,0 +1,119 @@
+/**
+ * The one interface every task type implements (`TaskRunner`), and what a runner may ask of the driver that
+ * runs it (`DriverPort`). The driver keeps replay, retries, time-outs, waits, cancel and parking; a runner
+ * says what one attempt of its type does.
+ */
+import type { TemplateContext } from "../../../../pkg/tplengine/mod.ts";
+import type { TaskFailure } from "../../../failure.ts";
+import type { RecordedTask } from "../../../history/replay_state.ts";
+import type { Project, Workflow } from "../../project/mod.ts";
+import type { TaskConfig } from "../schema.ts";
+import type { ResultScope, ScopeValues } from "../template_scope.ts";
+import type { DriverServices } from "../../workflow/driver_services.ts";
+
+/** A task's outcome as the flow sees it. */
+export type Outcome =
+  | { ok: true; output: unknown; route?: string | TaskConfig; skipped?: boolean; usage?: unknown }
+  | { ok: false; failure: TaskFailure; next?: string };
+
+/** Thrown into abandoned branches once the execution has ended (canceled, timed out, failed elsewhere). */
+export class ExecutionEnded extends Error {
+  override name = "ExecutionEnded";
+}
+
+/**
+ * The reason a branch is given up while its execution goes on: a race was won or a fail_fast failed
+ * elsewhere. The branch records nothing more; its running tasks are recorded canceled.
+ */
+export class BranchCanceled extends Error {
+  override name = "BranchCanceled";
+}
+
+export interface Scope extends ScopeValues {
+  /** Exec id of the parallel, collection or composite task this one runs under. */
+  parentExecId?: string;
+  /** The task results this task's templates see as `.tasks`. */
+  results: ResultScope;
+  /** Aborted when the branch this task runs in is given up (BranchCanceled) or its parent timed out. */
+  abort?: AbortSignal;
+}
+
+export interface Waiter {
+  kind: "signal" | "timer" | "child" | "pause";
+  signalId?: string;
+  taskId: string;
+  condition?: string;
+  /** The attempt that waits: a wake-up meant for an earlier attempt (its timer, its child) is stale. */
+  attempt: number;
+  /** The sub-workflow a `child` wait waits for. */
+  childExecId?: string;
+  /** Where the condition is rendered (`.tasks`, `.item`, `.index` of the waiting task). */
+  scope?: Scope;
+  resolve(value: { reason: string; payload: unknown }): void;
+}
+
+/** What a runner may ask of the driver running it. */
+export interface DriverPort {
+  readonly project: Project;
+  readonly workflow: Workflow;
+  readonly execId: string;
+  readonly correlationId: string;
+  readonly services: DriverServices;
+  readonly isEnded: boolean;
+  /** Runs a child task (replayed when its outcome is recorded). */
+  runTask(task: TaskConfig, key: string, scope: Scope): Promise<Outcome>;
+  /** The recorded terminal outcome of the task at `key`, with the stream position it was recorded at. */
+  recordedAt(task: TaskConfig, key: string): { outcome: Outcome; seq: number } | undefined;
+  context(scope?: Partial<Scope>): TemplateContext;
+  env(
+    task: TaskConfig | undefined,
+    own: Record<string, string> | undefined,
+    base: TemplateContext | undefined,
+  ): Record<
+    string,
+    string
+  >;
+  /** Counts I/O in flight (the driver parks only when nothing runs); `abort` stops waiting for it. */
+  track<T>(promise: Promise<T>, abort?: AbortSignal): Promise<T>;
+  /** Awaits a durable record; one that cannot be written gives the execution up. */
+  recorded(write: Promise<void>): Promise<void>;
+  /** Registers a wait; resolves when its wake-up is recorded. */
+  waitFor(taskExecId: string, waiter: Omit<Waiter, "resolve">): Promise<{ reason: string; payload: unknown }>;
+  /** A tool or agent call is in flight (a cancel tells the runtime to stop it) / is over. */
+  callStarted(execId: string, key: string): void;
+  callEnded(execId: string): void;
+  /** A sub-workflow runs for this execution (a cancel reaches it) / no longer does. */
+  childStarted(childExecId: string): void;
+  childEnded(childExecId: string): void;
+  cancelChildren(childExecIds: string[], reason: string): Promise<void>;
+}
+
+/** One attempt of one task, as its runner sees it. */
+export interface RunContext<T extends TaskConfig> {
+  driver: DriverPort;
+  task: T;
+  key: string;
+  execId: string;
+  attempt: number;
+  scope: Scope;
+  /** The task's template context (rendered once per task). */
+  context: TemplateContext;
+  /** The replayed record of this attempt, when it was under way before. */
+  record: RecordedTask | undefined;
+}
+
+/** What one attempt of a task of one type does. */
+export interface TaskRunner<T extends TaskConfig> {
+  run(run: RunContext<T>): Promise<Outcome>;
+}
+
+/** The task config of one `type`. */
+export type TaskOf<K extends TaskConfig["type"]> = Extract<TaskConfig, { type: K }>;
+
+/**
+ * The key prefix of a container's children in one attempt: `box` on the first, `box#2` on the second, so a
+ * retried composite runs its children again instead of replaying the failed ones.
+ */
+export function childKeyOf(key: string, attempt: number): string {
+  return attempt > 1 ? `${key}#${attempt}` : key;
+}

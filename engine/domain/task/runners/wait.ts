@@ -1,0 +1,41 @@
+/**
+ * `wait`: waits durably for a signal its `condition` accepts; its `timeout` is how long it waits, and a
+ * time-out goes on at `on_timeout` (recorded as a failure with code `wait_timeout`).
+ */
+import { TaskFailure } from "../../../failure.ts";
+import { parseDuration } from "../../duration.ts";
+import type { TaskOf, TaskRunner } from "./types.ts";
+
+export const waitRunner: TaskRunner<TaskOf<"wait">> = {
+  async run({ driver, task, key, execId, attempt, scope, record }) {
+    if (record?.status === "woken") return { ok: true, output: record.wakePayload ?? null };
+    if (record?.status !== "waiting" && record?.status !== "wait_timed_out") {
+      const due = task.timeout ? Date.now() + parseDuration(task.timeout) : 0;
+      // The time-out is stored before the wait is recorded: a recorded wait always has its wake-up.
+      if (due) {
+        await driver.track(driver.services.timers.schedule(driver, key, execId, "timeout", due, attempt));
+      }
+      await driver.track(
+        driver.services.events.waitingStarted(driver, key, execId, attempt, task.signal, due),
+      );
+    }
+    const woken = record?.status === "wait_timed_out"
+      ? { reason: "timeout", payload: null }
+      : await driver.waitFor(
+        execId,
+        { kind: "signal", signalId: task.signal, taskId: key, condition: task.condition, attempt, scope },
+      );
+    if (woken.reason === "timeout") {
+      return { ok: false, failure: waitTimeout(task, key), next: task.on_timeout };
+    }
+    return { ok: true, output: woken.payload };
+  },
+};
+
+export function waitTimeout(task: TaskOf<"wait">, key: string): TaskFailure {
+  return new TaskFailure({
+    message: `wait '${key}' timed out waiting for signal '${task.signal}'`,
+    code: "wait_timeout",
+    retryable: false,
+  });
+}

@@ -1,0 +1,223 @@
+import assert from "node:assert/strict";
+import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import * as pb from "../../pkg/pb/mod.ts";
+import type { StoredEvent } from "../history/read_history.ts";
+import { documentsOf, foldTaskDocument, foldWorkflowDocument } from "./state_fold.ts";
+import type { WorkflowDocument } from "./execution_state.ts";
+
+let seq = 0;
+function event<S extends DescMessage>(
+  type: string,
+  schema: S,
+  init: MessageInitShape<S>,
+  at = seq + 1,
+): StoredEvent {
+  seq = Math.max(seq, at);
+  return {
+    seq: at,
+    subject: `compozy.c.${type.split(".")[0]}.evts.x.${type.split(".")[1]}`,
+    type,
+    time: new Date(1_700_000_000_000 + at),
+    message: create(schema, init) as MessageShape<DescMessage>,
+  };
+}
+
+const workflow = { id: "wf", execId: "e1" };
+const task = { id: "hold", execId: "t1" };
+
+function started(): WorkflowDocument {
+  return foldWorkflowDocument(
+    undefined,
+    event("workflow.started", pb.WorkflowExecutionStartedSchema, {
+      metadata: { correlationId: "e1", time: timestampFromMs(1) },
+      workflow,
+      inputJson: new TextEncoder().encode('{"a":1}'),
+    }),
+  )!;
+}
+
+Deno.test("state fold: executions", async (t) => {
+  await t.step("a start makes a RUNNING document with its input", () => {
+    const doc = started();
+    assert.equal(doc.status, "RUNNING");
+    assert.deepEqual(doc.input, { a: 1 });
+    assert.equal(doc.correlation_id, "e1");
+  });
+
+  await t.step("an event before the start makes no document", () => {
+    assert.equal(
+      foldWorkflowDocument(
+        undefined,
+        event("workflow.paused", pb.WorkflowExecutionPausedSchema, { workflow }),
+      ),
+      undefined,
+    );
+  });
+
+  await t.step("waits move it to WAITING and back; the end clears them", () => {
+    let doc = started();
+    doc = foldWorkflowDocument(
+      doc,
+      event("task.waiting_started", pb.TaskExecutionWaitingStartedSchema, {
+        workflow,
+        task,
+        signalId: "go",
+      }),
+    )!;
+    assert.equal(doc.status, "WAITING");
+    assert.deepEqual(doc.waiting, { t1: "go" });
+    doc = foldWorkflowDocument(
+      doc,
+      event("task.waiting_ended", pb.TaskExecutionWaitingEndedSchema, {
+        workflow,
+        task,
+      }),
+    )!;
+    assert.equal(doc.status, "RUNNING");
+    assert.deepEqual(doc.waiting, {});
+    doc = foldWorkflowDocument(
+      doc,
+      event("workflow.success", pb.WorkflowExecutionSuccessSchema, {
+        workflow,
+        outputJson: new TextEncoder().encode('"ok"'),
+      }),
+    )!;
+    assert.equal(doc.status, "SUCCESS");
+    assert.equal(doc.output, "ok");
+    assert.ok(doc.ended_at);
+    assert.equal(doc.wait_seq, undefined);
+  });
+
+  await t.step("a redelivered waiting_started does not bring back a wait that ended (issue 9, 10)", () => {
+    let doc = started();
+    const waitStarted = event("task.waiting_started", pb.TaskExecutionWaitingStartedSchema, {
+      workflow,
+      task,
+      signalId: "go",
+    });
+    doc = foldWorkflowDocument(doc, waitStarted)!;
+    doc = foldWorkflowDocument(
+      doc,
+      event("task.waiting_ended", pb.TaskExecutionWaitingEndedSchema, {
+        workflow,
+        task,
+      }),
+    )!;
+    doc = foldWorkflowDocument(doc, waitStarted)!;
+    assert.deepEqual(doc.waiting, {});
+    assert.equal(doc.status, "RUNNING");
+  });
+
+  await t.step("a canceled task's wait ends", () => {
+    let doc = started();
+    doc = foldWorkflowDocument(
+      doc,
+      event("task.waiting_started", pb.TaskExecutionWaitingStartedSchema, {
+        workflow,
+        task,
+        signalId: "go",
+      }),
+    )!;
+    assert.deepEqual(
+      documentsOf(event("task.canceled", pb.TaskExecutionCanceledSchema, { workflow, task })),
+      {
+        workflow: true,
+        task: true,
+      },
+    );
+    doc = foldWorkflowDocument(
+      doc,
+      event("task.canceled", pb.TaskExecutionCanceledSchema, { workflow, task }),
+    )!;
+    assert.deepEqual(doc.waiting, {});
+  });
+
+  await t.step("a terminal status is final", () => {
+    let doc = started();
+    doc = foldWorkflowDocument(
+      doc,
+      event("workflow.canceled", pb.WorkflowExecutionCanceledSchema, {
+        workflow,
+        reason: "stop",
+      }),
+    )!;
+    doc = foldWorkflowDocument(
+      doc,
+      event("workflow.success", pb.WorkflowExecutionSuccessSchema, { workflow }),
+    )!;
+    assert.equal(doc.status, "CANCELED");
+    assert.deepEqual(doc.error, { message: "stop", code: "canceled" });
+  });
+});
+
+Deno.test("state fold: task executions", async (t) => {
+  await t.step("dispatched, started, success; attempts and output", () => {
+    let doc = foldTaskDocument(
+      undefined,
+      event("task.dispatched", pb.TaskDispatchedSchema, {
+        workflow,
+        task,
+        parentTask: { execId: "p1" },
+      }),
+    );
+    assert.equal(doc.status, "SCHEDULED");
+    assert.equal(doc.parent_exec_id, "p1");
+    doc = foldTaskDocument(
+      doc,
+      event("task.started", pb.TaskExecutionStartedSchema, { workflow, task, attempt: 2 }),
+    );
+    assert.equal(doc.status, "RUNNING");
+    assert.equal(doc.attempts, 2);
+    doc = foldTaskDocument(
+      doc,
+      event("task.success", pb.TaskExecutionSuccessSchema, {
+        workflow,
+        task,
+        attempt: 2,
+        outputJson: new TextEncoder().encode("[1]"),
+      }),
+    );
+    assert.equal(doc.status, "SUCCESS");
+    assert.deepEqual(doc.output, [1]);
+    assert.ok(doc.ended_at);
+  });
+
+  await t.step("a late dispatched or started never moves a finished task", () => {
+    let doc = foldTaskDocument(
+      undefined,
+      event("task.failed", pb.TaskExecutionFailedSchema, {
+        workflow,
+        task,
+        error: { message: "no", code: "x" },
+      }),
+    );
+    doc = foldTaskDocument(
+      doc,
+      event("task.started", pb.TaskExecutionStartedSchema, { workflow, task, attempt: 1 }),
+    );
+    assert.equal(doc.status, "FAILED");
+    assert.deepEqual(doc.error, { message: "no", code: "x" });
+  });
+
+  await t.step("a skipped success is SKIPPED; a wait time-out is a failed wait", () => {
+    const skipped = foldTaskDocument(
+      undefined,
+      event("task.success", pb.TaskExecutionSuccessSchema, {
+        workflow,
+        task,
+        skipped: true,
+      }),
+    );
+    assert.equal(skipped.status, "SKIPPED");
+    const timedOut = foldTaskDocument(
+      undefined,
+      event("task.waiting_timed_out", pb.TaskExecutionWaitingTimedOutSchema, {
+        workflow,
+        task,
+      }),
+    );
+    assert.equal(timedOut.status, "FAILED");
+    assert.equal(timedOut.error?.code, "wait_timeout");
+  });
+});

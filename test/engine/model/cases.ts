@@ -1,0 +1,82 @@
+/** Cases as project files, their expected result from the reference, and which generated cases are usable. */
+import { stringify } from "yaml";
+import { loadProject } from "../../../engine/domain/project/mod.ts";
+import { evaluate } from "../reference/interpreter.ts";
+import type { ReferenceResult } from "../reference/types.ts";
+import { writeProject } from "../../support/engine.ts";
+import type { Feature } from "./features.ts";
+import { type Case, generateCase, TOOL_ID, TOOL_TIMEOUT_MS, toolModel, toolModule } from "./generator.ts";
+
+/** One project holding every workflow of `cases`, with the test tool logging its calls to `logFile`. */
+export function projectFiles(cases: Case[], logFile: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  const sources: string[] = [];
+  for (const c of cases) {
+    for (const [id, workflow] of Object.entries(c.workflows)) {
+      files[`wf/${id}.yaml`] = stringify(workflow);
+      sources.push(`  - source: ./wf/${id}.yaml`);
+    }
+  }
+  const logDir = logFile.slice(0, logFile.lastIndexOf("/"));
+  files["compozy.yaml"] = `name: model
+workflows:
+${sources.join("\n")}
+tools:
+  - id: ${TOOL_ID}
+    execute: ./t.ts
+    timeout: ${TOOL_TIMEOUT_MS}ms
+    permissions: { write: [${JSON.stringify(logDir)}] }
+`;
+  files["t.ts"] = toolModule(logFile);
+  return files;
+}
+
+/** The case as one YAML document per workflow, for a report. */
+export function caseYaml(c: Case): string {
+  const parts = Object.values(c.workflows).map((w) => stringify(w));
+  return `# seed ${c.seed}; input: ${JSON.stringify(c.input)}\n# plan (actions when a wait waits): ${
+    JSON.stringify(c.plan)
+  }\n${parts.join("---\n")}`;
+}
+
+/** Evaluates `c` with the reference interpreter, on the project loaded the way the engine loads it. */
+export async function expectedOf(c: Case): Promise<ReferenceResult> {
+  const dir = await writeProject(projectFiles([c], "/tmp/compozy-model-unused/calls.jsonl"));
+  try {
+    const project = await loadProject(dir);
+    return await evaluate(project, c.id, c.input, { tools: toolModel, plan: c.plan, horizonMs: 60_000 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Why a case cannot be compared on a real engine, or undefined: it never ends, or a workflow time-out could
+ * fire at another point of the flow in real time than in virtual time.
+ */
+export function unusable(c: Case, expected: ReferenceResult): string | undefined {
+  if (expected.status === "STUCK") return "never ends";
+  if (expected.elapsedMs > 12_000) return `takes ${expected.elapsedMs} ms`;
+  const timed = (c.workflows[c.id].config as { timeout?: string } | undefined)?.timeout !== undefined;
+  if (timed && expected.status !== "TIMED_OUT" && expected.elapsedMs > 1_500) return "ends near its time-out";
+  if (
+    timed && expected.status === "TIMED_OUT" && Math.max(0, ...Object.values(expected.waitStarts)) > 1_500
+  ) {
+    return "reaches its last wait near its time-out";
+  }
+  return undefined;
+}
+
+/** The case of `seed`, or of a derived seed when that one is unusable; with its expected result. */
+export async function usableCase(
+  seed: number,
+  features: Set<Feature>,
+): Promise<{ case: Case; expected: ReferenceResult }> {
+  for (let tries = 0; tries < 50; tries++) {
+    const c = generateCase(seed + tries * 1_000_003, features);
+    c.seed = seed + tries * 1_000_003;
+    const expected = await expectedOf(c);
+    if (!unusable(c, expected)) return { case: c, expected };
+  }
+  throw new Error(`no usable case near seed ${seed}`);
+}

@@ -1,0 +1,107 @@
+/** Compares what the engine did with what the reference says it should have done. */
+import { isDeepStrictEqual } from "node:util";
+import type { ReferenceResult } from "../reference/types.ts";
+import type { Observed } from "./engine_run.ts";
+
+const ENDED = new Set(["SUCCESS", "FAILED", "SKIPPED"]);
+
+/**
+ * Differences between the reference and the engine: status, output, error code, per-task outcomes and the
+ * multiset of tool calls. With crashes a call may run again (a task that was running when its engine died),
+ * so there each expected call must appear at least once and no other call may.
+ */
+export function differences(expected: ReferenceResult, observed: Observed, crashes: boolean): string[] {
+  const diffs = [...observed.problems];
+  const state = observed.state;
+  if (state.status !== expected.status) {
+    diffs.push(`status: expected ${expected.status}, got ${state.status}`);
+  }
+  const out = normalise(state.output);
+  if (!isDeepStrictEqual(out, normalise(expected.output))) {
+    diffs.push(`output: expected ${JSON.stringify(expected.output)}, got ${JSON.stringify(out)}`);
+  }
+  if (expected.error && state.error?.code !== expected.error.code) {
+    diffs.push(
+      `error code: expected ${expected.error.code}, got ${state.error?.code} (${state.error?.message})`,
+    );
+  }
+  const tasks: Record<string, { status: string; output: unknown; code?: string }> = {};
+  for (const t of state.tasks) {
+    if (!ENDED.has(t.status)) continue;
+    tasks[t.task_id] = { status: t.status, output: normalise(t.output), code: t.error?.code };
+  }
+  const keys = new Set([...Object.keys(tasks), ...Object.keys(expected.tasks)]);
+  for (const key of [...keys].sort()) {
+    const want = expected.tasks[key];
+    const got = tasks[key];
+    if (!want) {
+      diffs.push(`task ${key}: not expected to end, ended ${got.status} ${JSON.stringify(got.output)}`);
+    } else if (!got) diffs.push(`task ${key}: expected ${want.status}, not ended`);
+    else if (want.status !== got.status) {
+      diffs.push(
+        `task ${key}: expected ${want.status}${want.code ? ` (${want.code})` : ""}, got ${got.status}${
+          got.code ? ` (${got.code})` : ""
+        }`,
+      );
+    } else if (!isDeepStrictEqual(normalise(want.output), got.output)) {
+      diffs.push(
+        `task ${key}: output expected ${JSON.stringify(want.output)}, got ${JSON.stringify(got.output)}`,
+      );
+    } else if (want.status === "FAILED" && want.code !== got.code) {
+      diffs.push(`task ${key}: error code expected ${want.code}, got ${got.code}`);
+    }
+  }
+  const wantCalls = counts(expected.calls.map((c) => c.input));
+  const gotCalls = counts(observed.calls.map((c) => c.input));
+  for (const [input, n] of wantCalls) {
+    const m = gotCalls.get(input) ?? 0;
+    if (crashes ? m === 0 : m !== n) {
+      const attempts = observed.calls.filter((c) => JSON.stringify(sortKeys(c.input)) === input).map((c) =>
+        c.attempt
+      );
+      diffs.push(`tool calls with ${input}: expected ${n}, got ${m} (attempts ${attempts.join(", ")})`);
+    }
+  }
+  for (const [input, m] of gotCalls) {
+    if (!wantCalls.has(input)) diffs.push(`tool calls with ${input}: expected none, got ${m}`);
+  }
+  for (const call of observed.late) {
+    diffs.push(`tool call for ${call.task} (attempt ${call.attempt}) started after its outcome was recorded`);
+  }
+  return diffs;
+}
+
+function counts(values: unknown[]): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const v of values) {
+    const key = JSON.stringify(sortKeys(v));
+    map.set(key, (map.get(key) ?? 0) + 1);
+  }
+  return map;
+}
+
+/** Error messages are the engine's wording, not part of the contract: only codes are compared. */
+function normalise(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(normalise);
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>);
+    const isError = entries.some(([k]) => k === "code") && entries.some(([k]) => k === "message");
+    return Object.fromEntries(
+      entries.filter(([k]) => !(isError && k === "message")).sort(([a], [b]) => a < b ? -1 : 1)
+        .map(([k, v]) => [k, normalise(v)]),
+    );
+  }
+  return value ?? null;
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a < b ? -1 : 1).map((
+        [k, v],
+      ) => [k, sortKeys(v)]),
+    );
+  }
+  return value;
+}

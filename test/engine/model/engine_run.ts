@@ -1,0 +1,294 @@
+/**
+ * Runs generated cases on the real engine: a real nats-server, the real runtime with its sandboxed test tool,
+ * and the engine either in this process or as `compozy start --role engine` processes that a crash loop
+ * SIGKILLs (and sometimes nats-server with them).
+ */
+import { jetstreamManager } from "@nats-io/jetstream";
+import { fileURLToPath } from "node:url";
+import {
+  createExecutionClient,
+  type EngineHandle,
+  type ExecutionState,
+  startEngine,
+} from "../../../engine/mod.ts";
+import { loadProject } from "../../../engine/domain/project/mod.ts";
+import { Bus, connectNats, provisionJetStream, STREAMS } from "../../../pkg/nats/mod.ts";
+import { startRuntime } from "../../../pkg/runtime/service.ts";
+import { ToolRunner } from "../../../pkg/runtime/tool_runner.ts";
+import { writeProject } from "../../support/engine.ts";
+import { startTestNats, type TestNats } from "../../support/nats.ts";
+import type { ReferenceResult } from "../reference/types.ts";
+import { projectFiles } from "./cases.ts";
+import { type Case, TOOL_ID } from "./generator.ts";
+
+const MAIN = fileURLToPath(new URL("../../../main.ts", import.meta.url));
+
+/** One tool call as the test tool logged it when it started. */
+export interface LoggedCall {
+  exec: string;
+  task: string;
+  taskExec: string;
+  attempt: number;
+  at: number;
+  input: unknown;
+}
+
+/** What the engine did with one case. */
+export interface Observed {
+  execId: string;
+  state: ExecutionState;
+  /** Calls of the root execution and its sub-workflows. */
+  calls: LoggedCall[];
+  /** Calls that started after their task's outcome was stored (crash runs must have none). */
+  late: LoggedCall[];
+  /** Problems of the run itself (a checkpoint never reached, a refused signal). */
+  problems: string[];
+}
+
+export interface Stack {
+  client: Awaited<ReturnType<typeof createExecutionClient>>;
+  run(c: Case, expected: ReferenceResult): Promise<Observed>;
+  close(): Promise<void>;
+  /** SIGKILLs of the engine and of nats-server so far (crash runs). */
+  readonly kills: number;
+  readonly natsKills: number;
+}
+
+export interface StackOptions {
+  /** SIGKILL the engine process at random moments while cases run (and sometimes nats-server). */
+  crashes?: boolean;
+  /** Random source for crash moments. */
+  random?: () => number;
+}
+
+/** Starts nats-server, the runtime and an engine for a project holding `cases`. */
+export async function startStack(cases: Case[], options: StackOptions = {}): Promise<Stack> {
+  const logDir = await Deno.makeTempDir({ prefix: "compozy-model-calls-" });
+  const logFile = `${logDir}/calls.jsonl`;
+  await Deno.writeTextFile(logFile, "");
+  const dir = await writeProject(projectFiles(cases, logFile));
+  const project = await loadProject(dir);
+  const nats = await startTestNats();
+  const nc = await connectNats(nats.url, { name: "model-test" });
+  // The engine refreshes a lease every ackWait/3, so a short lease goes only with the crash runs' short
+  // ack wait (there it lets a restarted engine take the executions back quickly).
+  await provisionJetStream(nc, options.crashes ? { ttlMs: { compozy_leases: 3_000 } } : {});
+  const bus = new Bus(nc, { source: "model-test" });
+  // A pool large enough that no call waits for a process: the wait counts against the tool's time-out, which
+  // would make a case's outcome depend on the machine's load rather than on the engine.
+  const runner = new ToolRunner({ maxProcesses: 24, maxWarmPerKey: 12 });
+  const tool = project.tools.get(TOOL_ID)!;
+  await Promise.all(Array.from({ length: 10 }, (_, i) =>
+    runner.run({
+      toolId: TOOL_ID,
+      executePath: tool.executePath,
+      permissions: tool.permissions,
+      input: { k: "warm-up", do: "ok", v: i },
+      timeoutMs: 60_000,
+      context: {
+        workflowId: "warm-up",
+        workflowExecId: "warm-up",
+        taskId: "warm-up",
+        taskExecId: `${i}`,
+        attempt: 1,
+      },
+    })));
+  const runtime = startRuntime({ nc, bus, runner });
+  const client = await createExecutionClient({ nc, bus, project });
+  const engine = options.crashes ? new CrashingEngine(dir, nats, options.random ?? Math.random) : undefined;
+  let inProcess: EngineHandle | undefined;
+  if (engine) engine.start();
+  else inProcess = await startEngine({ nc, bus, project, instanceId: "model-engine" });
+
+  let active = 0;
+  const run = async (c: Case, expected: ReferenceResult): Promise<Observed> => {
+    active++;
+    if (active === 1) engine?.startKilling();
+    try {
+      return await runCase(client, bus, logFile, c, expected);
+    } finally {
+      if (--active === 0) await engine?.stopKilling();
+    }
+  };
+  return {
+    client,
+    run,
+    get kills() {
+      return engine?.kills ?? 0;
+    },
+    get natsKills() {
+      return engine?.natsKills ?? 0;
+    },
+    async close() {
+      await engine?.stop();
+      await inProcess?.stop();
+      await runtime.stop();
+      await nc.close();
+      await nats.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await Deno.remove(logDir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+async function runCase(
+  client: Stack["client"],
+  bus: Bus,
+  logFile: string,
+  c: Case,
+  expected: ReferenceResult,
+): Promise<Observed> {
+  const problems: string[] = [];
+  const { execId } = await client.trigger(c.id, c.input);
+  for (const checkpoint of expected.checkpoints) {
+    const reached = await until(async () => {
+      const state = await client.get(execId);
+      if (!state || ["SUCCESS", "FAILED", "TIMED_OUT", "CANCELED"].includes(state.status)) return "ended";
+      const waiting = new Set(state.tasks.filter((t) => t.status === "WAITING").map((t) => t.task_id));
+      return checkpoint.waiting.every((k) => waiting.has(k)) ? "reached" : undefined;
+    }, 60_000);
+    if (reached !== "reached") {
+      problems.push(`checkpoint [${checkpoint.waiting.join(", ")}] not reached: ${reached ?? "time-out"}`);
+      break;
+    }
+    for (const action of checkpoint.actions) {
+      try {
+        if (action.kind === "signal") {
+          if (action.broadcast) await client.broadcastSignal(action.signal, action.payload);
+          else await client.signal(execId, action.signal, action.payload);
+        } else if (action.kind === "pause") {
+          await client.pause(execId);
+          await until(async () => (await client.get(execId))?.status === "PAUSED" || undefined, 30_000);
+        } else if (action.kind === "resume") await client.resume(execId);
+        else await client.cancel(execId, action.reason);
+      } catch (e) {
+        problems.push(`${action.kind} refused: ${(e as Error).message}`);
+      }
+    }
+  }
+  const state = await client.waitForEnd(execId, 120_000);
+  // Sub-workflows of this execution share its correlation id.
+  const subIds = Object.keys(c.workflows).filter((id) => id !== c.id);
+  const execs = new Set([execId]);
+  for (const id of subIds) {
+    for (const item of (await client.list({ workflowId: id })).items) {
+      if (item.correlation_id === execId) execs.add(item.exec_id);
+    }
+  }
+  // Let the state of sub-workflows settle before reading the calls and events.
+  for (const id of execs) if (id !== execId) await client.waitForEnd(id, 60_000).catch(() => {});
+  const calls = (await readCalls(logFile)).filter((call) => execs.has(call.exec));
+  const late = await lateCalls(client, bus, [...execs], calls);
+  return { execId, state, calls, late, problems };
+}
+
+async function readCalls(logFile: string): Promise<LoggedCall[]> {
+  const text = await Deno.readTextFile(logFile);
+  return text.split("\n").filter(Boolean).map((line) => JSON.parse(line));
+}
+
+/** Calls that started after their task's success or final failure was stored in EVENTS. */
+async function lateCalls(
+  client: Stack["client"],
+  bus: Bus,
+  execs: string[],
+  calls: LoggedCall[],
+): Promise<LoggedCall[]> {
+  const jsm = await jetstreamManager(bus.nc);
+  const recordedAt = new Map<string, number>();
+  for (const id of execs) {
+    for (const event of await client.events(id)) {
+      if (event.type !== "task.success" && event.type !== "task.failed") continue;
+      const data = event.data as { task?: { id?: string; execId?: string } };
+      const stored = await jsm.streams.getMessage(STREAMS.events, { seq: event.seq });
+      const at = stored?.timestamp ? new Date(stored.timestamp).getTime() : Date.now();
+      const key = `${id}/${data.task?.execId ?? data.task?.id}`;
+      if (!recordedAt.has(key)) recordedAt.set(key, at);
+    }
+  }
+  return calls.filter((call) => {
+    const at = recordedAt.get(`${call.exec}/${call.taskExec}`);
+    return at !== undefined && call.at > at;
+  });
+}
+
+/** Polls `check` every 25 ms until it returns a value or `ms` pass. */
+async function until<T>(check: () => Promise<T | undefined>, ms: number): Promise<T | undefined> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const value = await check();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return undefined;
+}
+
+/** Engine processes that a loop SIGKILLs at random moments while cases run. */
+class CrashingEngine {
+  #child?: Deno.ChildProcess;
+  #loop?: Promise<void>;
+  #killing = false;
+  kills = 0;
+  natsKills = 0;
+
+  constructor(readonly dir: string, readonly nats: TestNats, readonly random: () => number) {}
+
+  start(): void {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        MAIN,
+        "start",
+        "--role",
+        "engine",
+        "--cwd",
+        this.dir,
+        "--nats-url",
+        this.nats.url,
+        "--instance-id",
+        "model-engine",
+      ],
+      env: { LOG_FORMAT: "json", COMPOZY_LOG_LEVEL: "error", COMPOZY_ACK_WAIT_MS: "1000" },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  }
+
+  startKilling(): void {
+    this.#killing = true;
+    this.#loop = (async () => {
+      while (this.#killing) {
+        await new Promise((r) => setTimeout(r, 300 + this.random() * 1_700));
+        if (!this.#killing) break;
+        await this.#kill();
+        if (this.random() < 0.15) {
+          this.natsKills++;
+          await this.nats.restart({ crash: true, downMs: 200 });
+        }
+        this.start();
+      }
+    })();
+  }
+
+  async stopKilling(): Promise<void> {
+    this.#killing = false;
+    await this.#loop;
+  }
+
+  async #kill(): Promise<void> {
+    if (!this.#child) return;
+    this.kills++;
+    try {
+      this.#child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await this.#child.status;
+    this.#child = undefined;
+  }
+
+  async stop(): Promise<void> {
+    await this.stopKilling();
+    await this.#kill();
+  }
+}

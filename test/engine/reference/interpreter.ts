@@ -1,0 +1,722 @@
+/**
+ * The reference interpreter: a pure, in-memory, single-threaded evaluator of a loaded workflow over scripted
+ * tool results, signals and a virtual clock. It is written from docs/yaml-reference.md, CONFIG.md and
+ * docs/engine.md (never from the engine's driver), so that the engine can be compared with it; where those
+ * documents leave a choice open, the choice is named in a comment and in the model-test findings.
+ *
+ * Scope rule: each collection item, parallel branch and composite has its own scope of task results,
+ * chained to its parent's; `.tasks.X` resolves in the innermost scope that has X.
+ */
+import { renderValue } from "../../../pkg/tplengine/mod.ts";
+import {
+  parseDuration,
+  type Project,
+  resolveUse,
+  type Workflow,
+} from "../../../engine/domain/project/mod.ts";
+import type {
+  BasicTask,
+  CollectionTask,
+  CompositeTask,
+  ParallelTask,
+  RouterTask,
+  TaskConfig,
+  WaitTask,
+} from "../../../engine/domain/task/schema.ts";
+import { childController, settle, Stopped, VirtualClock } from "./clock.ts";
+import type {
+  Action,
+  Checkpoint,
+  ReferenceResult,
+  TaskOutcome,
+  ToolCallRecord,
+  ToolModel,
+  WaitPlan,
+} from "./types.ts";
+
+/** A failure of one attempt or one task. */
+class Failure {
+  constructor(readonly code: string, readonly message: string, readonly retryable: boolean) {}
+}
+
+type Outcome =
+  | { ok: true; output: unknown; skipped?: boolean; next?: string | TaskConfig }
+  | { ok: false; failure: Failure };
+
+/** Task results visible to templates, chained to the enclosing scope. */
+class Scope {
+  readonly results = new Map<string, { output: unknown; status: string }>();
+  constructor(
+    readonly parent: Scope | undefined,
+    readonly vars: Record<string, unknown> = {},
+  ) {}
+
+  child(vars: Record<string, unknown> = {}): Scope {
+    return new Scope(this, vars);
+  }
+
+  /** `.tasks`: the innermost scope that has X wins. */
+  tasks(): Record<string, unknown> {
+    const tasks: Record<string, unknown> = {};
+    for (const s of this.#chain()) for (const [id, r] of s.results) tasks[id] = r;
+    return tasks;
+  }
+
+  variables(): Record<string, unknown> {
+    return Object.assign({}, ...this.#chain().map((s) => s.vars));
+  }
+
+  /** Outermost first, so that inner scopes override. */
+  #chain(): Scope[] {
+    return this.parent ? [...this.parent.#chain(), this] : [this];
+  }
+}
+
+interface Waiter {
+  key: string;
+  taskId: string;
+  signal: string;
+  condition?: string;
+  scope: Scope;
+  resolve(payload: unknown): void;
+}
+
+class Execution {
+  readonly waiters = new Set<Waiter>();
+  readonly tasks: Record<string, TaskOutcome> = {};
+  paused = false;
+  #gate?: { promise: Promise<void>; release(): void };
+
+  constructor(
+    readonly workflow: Workflow,
+    readonly input: unknown,
+    readonly execId: string,
+    readonly controller: AbortController,
+  ) {}
+
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    let release!: () => void;
+    const promise = new Promise<void>((r) => release = r);
+    this.#gate = { promise, release };
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.#gate?.release();
+    this.#gate = undefined;
+  }
+
+  /** Pause holds back new tasks (docs/engine.md); running ones go on. */
+  async admitted(): Promise<void> {
+    while (this.#gate) await this.#gate.promise;
+  }
+}
+
+export interface EvaluateOptions {
+  tools: ToolModel;
+  plan?: WaitPlan;
+  /** Give up (status STUCK) past this much virtual time. */
+  horizonMs?: number;
+}
+
+/** Evaluates one execution of `workflowId` with `input`. */
+export async function evaluate(
+  project: Project,
+  workflowId: string,
+  input: unknown,
+  options: EvaluateOptions,
+): Promise<ReferenceResult> {
+  const interpreter = new Interpreter(project, options);
+  return await interpreter.run(workflowId, input);
+}
+
+class Interpreter {
+  readonly clock = new VirtualClock();
+  readonly calls: ToolCallRecord[] = [];
+  readonly checkpoints: Checkpoint[] = [];
+  readonly executions: Execution[] = [];
+  readonly fired = new Set<string>();
+  readonly waitStarts: Record<string, number> = {};
+  #nextExec = 0;
+
+  constructor(readonly project: Project, readonly options: EvaluateOptions) {}
+
+  async run(workflowId: string, input: unknown): Promise<ReferenceResult> {
+    const root = this.#startExecution(workflowId, input, new AbortController());
+    let result: ExecutionResult | undefined;
+    root.done.then((r) => result = r);
+    const horizon = this.options.horizonMs ?? 3_600_000;
+    while (!result) {
+      await settle();
+      if (result) break;
+      if (this.#fireCheckpoint(root.execution)) continue;
+      if (this.clock.now > horizon || !this.clock.advance()) break;
+    }
+    return {
+      status: result?.status ?? "STUCK",
+      output: result?.output ?? null,
+      error: result?.error ?? null,
+      tasks: root.execution.tasks,
+      calls: this.calls,
+      checkpoints: this.checkpoints,
+      waitStarts: this.waitStarts,
+      elapsedMs: this.clock.now,
+    };
+  }
+
+  /** At quiescence: the waits of the root that just started waiting and have planned actions act now. */
+  #fireCheckpoint(root: Execution): boolean {
+    const plan = this.options.plan ?? {};
+    const due = [...root.waiters].filter((w) => plan[w.taskId] && !this.fired.has(w.key));
+    if (due.length === 0) return false;
+    const actions: Action[] = [];
+    const configs = new Set<string>();
+    for (const w of due) {
+      this.fired.add(w.key);
+      // Instances of one wait (collection items) waiting together get its actions once.
+      if (configs.has(w.taskId)) continue;
+      configs.add(w.taskId);
+      actions.push(...plan[w.taskId]);
+    }
+    const signals = new Set(actions.flatMap((a) => a.kind === "signal" ? [a.signal] : []));
+    const waiting = [...root.waiters].filter((w) => due.includes(w) || signals.has(w.signal)).map((w) =>
+      w.key
+    );
+    this.checkpoints.push({ waiting: [...new Set(waiting)].sort(), actions });
+    for (const action of actions) this.#act(root, action);
+    return true;
+  }
+
+  #act(root: Execution, action: Action): void {
+    switch (action.kind) {
+      case "pause":
+        return root.pause();
+      case "resume":
+        return root.resume();
+      case "cancel":
+        return root.controller.abort(new Stopped("canceled"));
+      case "signal":
+        if (action.broadcast) this.#broadcast(action.signal, action.payload);
+        else this.#deliver(root, action.signal, action.payload);
+    }
+  }
+
+  /** Offers a signal to each wait of the execution; every wait for that id whose condition accepts it ends. */
+  #deliver(execution: Execution, signal: string, payload: unknown): boolean {
+    let had = false;
+    for (const waiter of [...execution.waiters]) {
+      if (waiter.signal !== signal) continue;
+      had = true;
+      if (!this.#accepts(execution, waiter, payload)) continue;
+      execution.waiters.delete(waiter);
+      waiter.resolve(payload);
+    }
+    return had;
+  }
+
+  /** Returns how many executions had a wait for the signal. */
+  #broadcast(signal: string, payload: unknown): number {
+    let delivered = 0;
+    for (const execution of this.executions) {
+      if (execution.controller.signal.aborted) continue;
+      if (this.#deliver(execution, signal, payload)) delivered++;
+    }
+    return delivered;
+  }
+
+  /** A condition that cannot be evaluated is a non-match (issue 9, "Bad input"). */
+  #accepts(execution: Execution, waiter: Waiter, payload: unknown): boolean {
+    if (waiter.condition === undefined) return true;
+    try {
+      const value = renderValue(waiter.condition, {
+        ...this.#context(execution, waiter.scope),
+        signal: { payload },
+      });
+      return value === true || value === "true";
+    } catch {
+      return false;
+    }
+  }
+
+  #startExecution(workflowId: string, input: unknown, controller: AbortController) {
+    const workflow = this.project.workflows.get(workflowId);
+    if (!workflow) throw new RangeError(`unknown workflow ${workflowId}`);
+    const execution = new Execution(workflow, input, `ref-exec-${this.#nextExec++}`, controller);
+    this.executions.push(execution);
+    return { execution, done: this.#runWorkflow(execution) };
+  }
+
+  async #runWorkflow(execution: Execution): Promise<ExecutionResult> {
+    const { workflow, controller } = execution;
+    const timeout = workflow.config.config?.timeout;
+    const timer = new AbortController();
+    if (timeout) {
+      this.clock.sleep(parseDuration(timeout), timer.signal).then(
+        () => controller.abort(new Stopped("workflow_timeout")),
+        () => {},
+      );
+    }
+    const root = new Scope(undefined);
+    try {
+      const result = await this.#flow(execution, root);
+      return result;
+    } catch (e) {
+      if (!(e instanceof Stopped)) throw e;
+      if (e.reason === "workflow_timeout") {
+        return { status: "TIMED_OUT", output: null, error: { code: "workflow_timeout" } };
+      }
+      return { status: "CANCELED", output: null, error: { code: "canceled" } };
+    } finally {
+      timer.abort(new Stopped("ended"));
+      execution.waiters.clear();
+    }
+  }
+
+  /** CONFIG.md "Control flow" over the workflow's task list. */
+  async #flow(execution: Execution, root: Scope): Promise<ExecutionResult> {
+    const list = execution.workflow.config.tasks;
+    let current: TaskConfig | undefined = list[0];
+    let vars: Record<string, unknown> = {};
+    let last: unknown = null;
+    while (current) {
+      const task: TaskConfig = current;
+      const outcome = await this.#runTask(execution, task, task.id, root, execution.controller.signal, vars);
+      vars = {};
+      const index = list.indexOf(task);
+      // An inline route task has no list position: without final/on_success the workflow ends after it.
+      const following = index >= 0 ? list[index + 1] : undefined;
+      if (outcome.ok) {
+        last = outcome.output;
+        if (task.final) break;
+        const next: string | TaskConfig | undefined = outcome.next ?? task.on_success?.next;
+        current = next === undefined ? following : this.#resolveTask(execution, next);
+        continue;
+      }
+      const failure = outcome.failure;
+      if (task.type === "wait" && task.on_timeout && failure.code === "wait_timeout") {
+        current = this.#resolveTask(execution, task.on_timeout);
+      } else if (task.on_error) {
+        vars = { error: { message: failure.message, code: failure.code } };
+        current = this.#resolveTask(execution, task.on_error.next);
+      } else {
+        return { status: "FAILED", output: null, error: { code: failure.code } };
+      }
+    }
+    const outputs = execution.workflow.config.outputs;
+    if (outputs === undefined) return { status: "SUCCESS", output: last, error: null };
+    try {
+      return { status: "SUCCESS", output: renderValue(outputs, this.#context(execution, root)), error: null };
+    } catch {
+      return { status: "FAILED", output: null, error: { code: "template_error" } };
+    }
+  }
+
+  #resolveTask(execution: Execution, next: string | TaskConfig): TaskConfig {
+    if (typeof next !== "string") return next;
+    const task = execution.workflow.tasks.get(next);
+    if (!task) throw new RangeError(`unknown task ${next}`);
+    return task;
+  }
+
+  #context(execution: Execution, scope: Scope): Record<string, unknown> {
+    return {
+      workflow: { input: execution.input, id: execution.workflow.id, exec_id: execution.execId },
+      env: { ...this.project.env, ...execution.workflow.config.env },
+      ...scope.variables(),
+      tasks: scope.tasks(),
+    };
+  }
+
+  /** One task with its `if`, attempts, `timeout` and `outputs`; recorded by key, visible in `scope`. */
+  async #runTask(
+    execution: Execution,
+    task: TaskConfig,
+    key: string,
+    scope: Scope,
+    signal: AbortSignal,
+    vars: Record<string, unknown> = {},
+  ): Promise<Outcome> {
+    await execution.admitted();
+    if (signal.aborted) throw signal.reason;
+    const taskScope = Object.keys(vars).length ? scope.child(vars) : scope;
+    const ctx = () => this.#context(execution, taskScope);
+    if (task.if !== undefined) {
+      let run: unknown;
+      try {
+        run = renderValue(task.if, ctx());
+      } catch (e) {
+        return this.#record(execution, key, task, scope, failed("template_error", e));
+      }
+      // Decision: only `false` (or the string "false") skips; CONFIG.md says "skip when false".
+      if (run === false || run === "false") {
+        execution.tasks[key] = { status: "SKIPPED", output: null };
+        scope.results.set(task.id, { output: null, status: "SKIPPED" });
+        return { ok: true, output: null, skipped: true };
+      }
+    }
+    const attempts = task.retry?.max_attempts ?? 1;
+    let outcome: Outcome = failed("unknown", "no attempt");
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      outcome = await this.#attempt(execution, task, key, taskScope, signal, attempt);
+      if (outcome.ok || !outcome.failure.retryable || attempt === attempts) break;
+      await this.clock.sleep(backoffMs(task, attempt), signal);
+      await execution.admitted();
+    }
+    if (outcome.ok && task.outputs && task.type !== "aggregate") {
+      try {
+        const ownScope = this.#ownScopes.get(key) ?? taskScope;
+        const output = renderValue(task.outputs, {
+          ...this.#context(execution, ownScope),
+          output: outcome.output,
+        });
+        outcome = { ...outcome, output };
+      } catch (e) {
+        outcome = failed("template_error", e);
+      }
+    }
+    return this.#record(execution, key, task, scope, outcome);
+  }
+
+  /** The scope a container's children wrote to, so that its `outputs` can read them. */
+  readonly #ownScopes = new Map<string, Scope>();
+
+  #record(execution: Execution, key: string, task: TaskConfig, scope: Scope, outcome: Outcome): Outcome {
+    if (outcome.ok) {
+      execution.tasks[key] = { status: "SUCCESS", output: outcome.output };
+      scope.results.set(task.id, { output: outcome.output, status: "SUCCESS" });
+    } else {
+      execution.tasks[key] = { status: "FAILED", output: null, code: outcome.failure.code };
+      scope.results.set(task.id, { output: null, status: "FAILED" });
+    }
+    return outcome;
+  }
+
+  /** One attempt, bounded by the task's `timeout` (a wait's is how long it waits; a tool's is min'd in). */
+  async #attempt(
+    execution: Execution,
+    task: TaskConfig,
+    key: string,
+    scope: Scope,
+    signal: AbortSignal,
+    attempt: number,
+  ): Promise<Outcome> {
+    const bounded = task.timeout !== undefined && task.type !== "wait" &&
+      !(task.type === "basic" && task.use.startsWith("tool("));
+    if (!bounded) return await this.#body(execution, task, key, scope, signal, attempt);
+    const limit = childController(signal);
+    const timer = new AbortController();
+    const expired = this.clock.sleep(parseDuration(task.timeout!), timer.signal).then(() => {
+      limit.abort(new Stopped("task_timeout"));
+    }, () => {});
+    try {
+      return await this.#body(execution, task, key, scope, limit.signal, attempt);
+    } catch (e) {
+      // Decision: a time-out of a task that is not a tool call nor a wait fails it with `task_timeout`,
+      // retryable like every time-out (docs/engine.md).
+      if (e instanceof Stopped && e.reason === "task_timeout" && !signal.aborted) {
+        return failed("task_timeout", `task '${key}' timed out`, true);
+      }
+      throw e;
+    } finally {
+      timer.abort(new Stopped("ended"));
+      await expired;
+    }
+  }
+
+  async #body(
+    execution: Execution,
+    task: TaskConfig,
+    key: string,
+    scope: Scope,
+    signal: AbortSignal,
+    attempt: number,
+  ): Promise<Outcome> {
+    const ctx = () => this.#context(execution, scope);
+    const render = (value: unknown): unknown => renderValue(value, ctx());
+    try {
+      switch (task.type) {
+        case "basic":
+          return await this.#basic(execution, task, render, signal, attempt);
+        case "router":
+          return this.#router(task, render);
+        case "parallel":
+          return await this.#parallel(execution, task, key, scope, signal);
+        case "collection":
+          return await this.#collection(execution, task, key, scope, signal, render);
+        case "composite":
+          return await this.#composite(execution, task, key, scope, signal);
+        case "aggregate":
+          return { ok: true, output: render(task.outputs) };
+        case "wait":
+          return await this.#wait(execution, task, key, scope, signal);
+        case "signal": {
+          const payload = render(task.signal.payload ?? null);
+          // Decision (not in the docs; the engine's tests show it): the output is { signal, delivered }.
+          if (task.target !== undefined) {
+            const target = this.executions.find((e) => e.execId === render(task.target));
+            const delivered = target && this.#deliver(target, task.signal.id, payload) ? 1 : 0;
+            return { ok: true, output: { signal: task.signal.id, delivered } };
+          }
+          const delivered = this.#broadcast(task.signal.id, payload);
+          return { ok: true, output: { signal: task.signal.id, delivered } };
+        }
+        case "sleep":
+          await this.clock.sleep(parseDuration(task.duration), signal);
+          return { ok: true, output: null };
+      }
+    } catch (e) {
+      if (e instanceof Stopped) throw e;
+      return failed("template_error", e);
+    }
+  }
+
+  async #basic(
+    execution: Execution,
+    task: BasicTask,
+    render: (v: unknown) => unknown,
+    signal: AbortSignal,
+    attempt: number,
+  ): Promise<Outcome> {
+    const used = resolveUse(this.project, execution.workflow, task.use);
+    const input = render(task.with ?? {});
+    if (used.kind === "workflow") {
+      const child = this.#startExecution(used.workflow.id, input, childController(signal));
+      const result = await stoppable(child.done, signal);
+      if (result.status === "SUCCESS") return { ok: true, output: result.output };
+      // Decision: a failed child fails the task with the child's error code; retryable (issue 9, defect 5).
+      return failed(result.error?.code ?? "child_failed", `sub-workflow ${result.status}`, true);
+    }
+    if (used.kind !== "tool") throw new RangeError("the reference interpreter runs no agents");
+    this.calls.push({ tool: used.tool.id, input, attempt });
+    const behaviour = this.options.tools(used.tool.id, input, attempt);
+    const limit = Math.min(
+      parseDuration(used.tool.timeout ?? "60s"),
+      task.timeout ? parseDuration(task.timeout) : Infinity,
+    );
+    if (behaviour.ms >= limit) {
+      await this.clock.sleep(limit, signal);
+      return failed("tool_timeout", `tool '${used.tool.id}' timed out`, true);
+    }
+    await this.clock.sleep(behaviour.ms, signal);
+    if (behaviour.ok) return { ok: true, output: behaviour.output };
+    return failed(behaviour.code, `tool '${used.tool.id}' failed`, behaviour.retryable);
+  }
+
+  #router(task: RouterTask, render: (v: unknown) => unknown): Outcome {
+    const value = typeof task.condition === "string" ? render(task.condition) : task.condition;
+    const name = typeof value === "string" ? value : JSON.stringify(value);
+    const next = Object.hasOwn(task.routes, name) ? task.routes[name] : task.default;
+    if (next === undefined) return failed("no_route", `no route for '${name}'`, false);
+    return { ok: true, output: { route: value }, next };
+  }
+
+  async #composite(
+    execution: Execution,
+    task: CompositeTask,
+    key: string,
+    scope: Scope,
+    signal: AbortSignal,
+  ): Promise<Outcome> {
+    const own = scope.child();
+    this.#ownScopes.set(key, own);
+    let output: unknown = null;
+    for (const child of task.tasks) {
+      const outcome = await this.#runTask(execution, child, `${key}/${child.id}`, own, signal);
+      if (!outcome.ok) return childFailed(outcome.failure);
+      output = outcome.output;
+    }
+    return { ok: true, output };
+  }
+
+  async #parallel(
+    execution: Execution,
+    task: ParallelTask,
+    key: string,
+    scope: Scope,
+    signal: AbortSignal,
+  ): Promise<Outcome> {
+    const strategy = task.strategy ?? "wait_all";
+    const stop = childController(signal);
+    const merged = scope.child();
+    this.#ownScopes.set(key, merged);
+    const outputs: Record<string, unknown> = {};
+    const errors: Record<string, { code: string; message: string }> = {};
+    let firstFailure: Failure | undefined;
+    let winner: string | undefined;
+    await limited(task.tasks, task.max_workers ?? task.tasks.length, async (child) => {
+      if (stop.signal.aborted) return;
+      const branch = scope.child();
+      let outcome: Outcome;
+      try {
+        outcome = await this.#runTask(execution, child, `${key}/${child.id}`, branch, stop.signal);
+      } catch (e) {
+        if (e instanceof Stopped && !signal.aborted) return;
+        throw e;
+      }
+      for (const [id, r] of branch.results) merged.results.set(id, r);
+      if (outcome.ok) {
+        outputs[child.id] = outcome.output;
+        if (strategy === "race" && winner === undefined) {
+          winner = child.id;
+          stop.abort(new Stopped("race decided"));
+        }
+      } else {
+        errors[child.id] = { code: outcome.failure.code, message: outcome.failure.message };
+        firstFailure ??= outcome.failure;
+        if (strategy === "fail_fast") stop.abort(new Stopped("fail_fast"));
+      }
+    });
+    if (signal.aborted) throw signal.reason;
+    if (strategy === "race") {
+      if (winner === undefined) return childFailed(firstFailure ?? new Failure("parallel_failed", "", false));
+      return { ok: true, output: { [winner]: outputs[winner] } };
+    }
+    if (strategy === "best_effort") {
+      // Decision: `errors` appears only when a child failed.
+      return { ok: true, output: Object.keys(errors).length ? { ...outputs, errors } : outputs };
+    }
+    if (firstFailure) return childFailed(firstFailure);
+    return { ok: true, output: outputs };
+  }
+
+  async #collection(
+    execution: Execution,
+    task: CollectionTask,
+    key: string,
+    scope: Scope,
+    signal: AbortSignal,
+    render: (v: unknown) => unknown,
+  ): Promise<Outcome> {
+    const items = render(task.items);
+    if (!Array.isArray(items)) return failed("items_not_list", "items is not a list", false);
+    const selected: number[] = [];
+    for (let index = 0; index < items.length; index++) {
+      if (task.filter === undefined) {
+        selected.push(index);
+        continue;
+      }
+      const keep = renderValue(task.filter, {
+        ...this.#context(execution, scope),
+        item: items[index],
+        index,
+      });
+      if (keep === true || keep === "true") selected.push(index);
+    }
+    // Decision: `.index` is the item's position in `items` (before filtering), as is its key.
+    const outputs: unknown[] = new Array(selected.length).fill(null);
+    const workers = task.mode === "sequential" ? 1 : (task.max_workers ?? selected.length);
+    const batch = task.batch ?? Math.max(1, selected.length);
+    let firstFailure: Failure | undefined;
+    for (let start = 0; start < selected.length && !firstFailure; start += batch) {
+      const slice = selected.slice(start, start + batch).map((index, i) => ({ index, slot: start + i }));
+      await limited(slice, workers, async ({ index, slot }) => {
+        // Sequential mode stops at the first failed item; parallel items already started run to their end.
+        if (firstFailure && task.mode === "sequential") return;
+        const itemScope = scope.child({ item: items[index], index });
+        const outcome = await this.#runTask(execution, task.task, `${key}[${index}]`, itemScope, signal);
+        if (outcome.ok) outputs[slot] = outcome.output;
+        else firstFailure ??= outcome.failure;
+      });
+    }
+    if (firstFailure) return childFailed(firstFailure);
+    return { ok: true, output: outputs };
+  }
+
+  async #wait(
+    execution: Execution,
+    task: WaitTask,
+    key: string,
+    scope: Scope,
+    signal: AbortSignal,
+  ): Promise<Outcome> {
+    const timer = new AbortController();
+    try {
+      const payload = await new Promise<unknown>((resolve, reject) => {
+        const waiter: Waiter = {
+          key,
+          taskId: task.id,
+          signal: task.signal,
+          condition: task.condition,
+          scope,
+          resolve,
+        };
+        if (execution === this.executions[0]) this.waitStarts[key] ??= this.clock.now;
+        execution.waiters.add(waiter);
+        const onAbort = () => {
+          execution.waiters.delete(waiter);
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        if (task.timeout) {
+          this.clock.sleep(parseDuration(task.timeout), timer.signal).then(() => {
+            execution.waiters.delete(waiter);
+            reject(new Failure("wait_timeout", `wait '${key}' timed out`, false));
+          }, () => {});
+        }
+      });
+      return { ok: true, output: payload };
+    } catch (e) {
+      if (e instanceof Failure) return { ok: false, failure: e };
+      throw e;
+    } finally {
+      timer.abort(new Stopped("ended"));
+    }
+  }
+}
+
+interface ExecutionResult {
+  status: "SUCCESS" | "FAILED" | "TIMED_OUT" | "CANCELED";
+  output: unknown;
+  error: { code: string } | null;
+}
+
+function failed(code: string, cause: unknown, retryable = false): { ok: false; failure: Failure } {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return { ok: false, failure: new Failure(code, message, retryable) };
+}
+
+/** A container fails with its child's code; retryable, so `retry` on a container retries it (defect 5). */
+function childFailed(failure: Failure): Outcome {
+  return { ok: false, failure: new Failure(failure.code, failure.message, true) };
+}
+
+/** docs/engine.md: the delay before attempt n+1 is at most min(max, initial × factor^(n-1)). */
+function backoffMs(task: TaskConfig, attempt: number): number {
+  const backoff = task.retry?.backoff;
+  const initial = parseDuration(backoff?.initial ?? "1s");
+  const max = parseDuration(backoff?.max ?? "30s");
+  return Math.min(max, initial * (backoff?.factor ?? 2) ** (attempt - 1));
+}
+
+/** Runs `fn` over `items`, at most `limit` at once, in list order. */
+async function limited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const errors: unknown[] = [];
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++];
+      try {
+        await fn(item);
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (errors.length) throw errors[0];
+}
+
+/** Awaits `promise` unless `signal` aborts first. */
+function stoppable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then((v) => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(v);
+    }, reject);
+  });
+}

@@ -1,0 +1,163 @@
+/** The reference interpreter on the issue's own examples, checked by hand against the docs. */
+import assert from "node:assert/strict";
+import { loadProject } from "../../../engine/domain/project/mod.ts";
+import { writeProject } from "../../support/engine.ts";
+import { evaluate } from "./interpreter.ts";
+import type { ToolModel, WaitPlan } from "./types.ts";
+
+const echo: ToolModel = (_tool, input) => ({ ok: true, output: input, ms: 5 });
+
+async function evaluateYaml(tasks: string, input: unknown = {}, plan: WaitPlan = {}, tools = echo) {
+  const dir = await writeProject({
+    "compozy.yaml": "name: ref\nworkflows:\n  - source: ./wf.yaml\n",
+    "wf.yaml": `id: main\ntools:\n  - id: t\n    execute: ./t.ts\n    timeout: 400ms\n${tasks}`,
+    "t.ts": "export default (input: unknown) => input;\n",
+  });
+  try {
+    return await evaluate(await loadProject(dir), "main", input, { tools, plan });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("reference: each collection item reads its own sibling's result (defect 1)", async () => {
+  const result = await evaluateYaml(`tasks:
+  - id: each
+    type: collection
+    items: [x, y, z]
+    task:
+      id: item
+      type: composite
+      tasks:
+        - id: a
+          use: tool(id=t)
+          with: { tag: "{{ .item }}" }
+        - id: nap
+          type: sleep
+          duration: 1s
+        - id: agg
+          type: aggregate
+          outputs: { from_a: "{{ .tasks.a.output.tag }}", item: "{{ .item }}" }
+`);
+  assert.equal(result.status, "SUCCESS");
+  assert.deepEqual(result.output, [
+    { from_a: "x", item: "x" },
+    { from_a: "y", item: "y" },
+    { from_a: "z", item: "z" },
+  ]);
+  assert.equal(result.elapsedMs, 1005);
+  assert.equal(result.tasks["each[1]/a"].status, "SUCCESS");
+});
+
+Deno.test("reference: on_timeout, a later sleep and a final task (defect 2)", async () => {
+  const result = await evaluateYaml(`tasks:
+  - id: w
+    type: wait
+    signal: go
+    timeout: 1s
+    on_timeout: remind
+  - id: never
+    use: tool(id=t)
+  - id: remind
+    use: tool(id=t)
+    with: { n: 1 }
+  - id: nap
+    type: sleep
+    duration: 1s
+  - id: end
+    type: aggregate
+    outputs: { done: true }
+    final: true
+`);
+  assert.equal(result.status, "SUCCESS");
+  assert.deepEqual(result.output, { done: true });
+  assert.equal(result.tasks.w.code, "wait_timeout");
+  assert.deepEqual(result.calls.map((c) => c.input), [{ n: 1 }]);
+});
+
+Deno.test("reference: signals at checkpoints; a throwing condition is a non-match (defect 3)", async () => {
+  const result = await evaluateYaml(
+    `tasks:
+  - id: w
+    type: wait
+    signal: go
+    condition: '{{ .signal.payload.ticket == "T1" }}'
+  - id: after
+    type: aggregate
+    outputs: { got: "{{ .tasks.w.output.n }}" }
+`,
+    {},
+    {
+      w: [
+        { kind: "signal", signal: "go", payload: { other: 1 }, broadcast: false },
+        { kind: "signal", signal: "go", payload: { ticket: "T2" }, broadcast: true },
+        { kind: "signal", signal: "go", payload: { ticket: "T1", n: 7 }, broadcast: false },
+      ],
+    },
+  );
+  assert.equal(result.status, "SUCCESS");
+  assert.deepEqual(result.output, { got: 7 });
+  assert.deepEqual(result.checkpoints.map((c) => c.waiting), [["w"]]);
+});
+
+Deno.test("reference: retries, race, fail_fast, cancel and the workflow timeout", async () => {
+  let calls = 0;
+  const flaky: ToolModel = (_t, input, attempt) => {
+    calls++;
+    const i = input as { fail?: number; ms?: number };
+    if (attempt <= (i.fail ?? 0)) return { ok: false, code: "tool_threw", retryable: true, ms: 1 };
+    return { ok: true, output: input, ms: i.ms ?? 1 };
+  };
+  const retried = await evaluateYaml(
+    `tasks:
+  - id: f
+    use: tool(id=t)
+    with: { fail: 2 }
+    retry: { max_attempts: 3, backoff: { initial: 10ms, max: 50ms } }
+`,
+    {},
+    {},
+    flaky,
+  );
+  assert.equal(retried.status, "SUCCESS");
+  assert.equal(calls, 3);
+
+  const race = await evaluateYaml(
+    `tasks:
+  - id: fan
+    type: parallel
+    strategy: race
+    tasks:
+      - id: slow
+        type: sleep
+        duration: 15s
+      - id: quick
+        type: sleep
+        duration: 1s
+`,
+  );
+  assert.deepEqual(race.output, { quick: null });
+  assert.equal(race.elapsedMs, 1000);
+
+  const canceled = await evaluateYaml(
+    `config: { timeout: 2s }
+tasks:
+  - id: w
+    type: wait
+    signal: go
+  - id: after
+    use: tool(id=t)
+`,
+    {},
+    { w: [{ kind: "pause" }, { kind: "cancel", reason: "stop" }] },
+  );
+  assert.equal(canceled.status, "CANCELED");
+  const timedOut = await evaluateYaml(`config: { timeout: 2s }
+tasks:
+  - id: w
+    type: wait
+    signal: go
+`);
+  assert.equal(timedOut.status, "TIMED_OUT");
+  assert.equal(timedOut.elapsedMs, 2000);
+});

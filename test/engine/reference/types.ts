@@ -1,0 +1,56 @@
+/** What the reference interpreter is given (a scripted world) and what it answers. */
+
+/** How one tool call ends, as the scripted world decides from the tool, its input and the attempt. */
+export type ToolBehaviour =
+  | { ok: true; output: unknown; ms: number }
+  | { ok: false; code: string; retryable: boolean; ms: number };
+
+/** Scripted tools: called once per attempt that starts. */
+export type ToolModel = (toolId: string, input: unknown, attempt: number) => ToolBehaviour;
+
+/** Something the outside world does to an execution: a signal (to it, or broadcast), pause, resume, cancel. */
+export type Action =
+  | { kind: "signal"; signal: string; payload: unknown; broadcast: boolean }
+  | { kind: "pause" }
+  | { kind: "resume" }
+  | { kind: "cancel"; reason: string };
+
+/**
+ * A point where the world acts: once every wait named in `waiting` (task keys of the root execution) is
+ * waiting, the actions are taken in order. The interpreter lists them as it reaches them.
+ */
+export interface Checkpoint {
+  waiting: string[];
+  actions: Action[];
+}
+
+/** One recorded task execution, by key (`id`, `parent/child`, `collection[index]`). */
+export interface TaskOutcome {
+  status: "SUCCESS" | "FAILED" | "SKIPPED";
+  output: unknown;
+  code?: string;
+}
+
+export interface ToolCallRecord {
+  tool: string;
+  input: unknown;
+  attempt: number;
+}
+
+export interface ReferenceResult {
+  status: "SUCCESS" | "FAILED" | "TIMED_OUT" | "CANCELED" | "STUCK";
+  output: unknown;
+  error: { code: string } | null;
+  /** Tasks of the root execution that ended SUCCESS, FAILED or SKIPPED. */
+  tasks: Record<string, TaskOutcome>;
+  /** Every tool call started, sub-workflows included. */
+  calls: ToolCallRecord[];
+  checkpoints: Checkpoint[];
+  /** Virtual time at which each wait of the root execution first started waiting. */
+  waitStarts: Record<string, number>;
+  /** Virtual time at the end, in ms. */
+  elapsedMs: number;
+}
+
+/** Actions the world takes when a wait (by task id, for each of its executions) starts waiting. */
+export type WaitPlan = Record<string, Action[]>;

@@ -158,7 +158,11 @@ async function runCase(
       return checkpoint.waiting.every((k) => waiting.has(k)) ? "reached" : undefined;
     }, 60_000);
     if (reached !== "reached") {
-      problems.push(`checkpoint [${checkpoint.waiting.join(", ")}] not reached: ${reached ?? "time-out"}`);
+      const tasks = (await client.get(execId))?.tasks ?? [];
+      const seen = checkpoint.waiting.map((k) =>
+        `${k}: ${tasks.find((t) => t.task_id === k)?.status ?? "absent"}`
+      );
+      problems.push(`checkpoint not reached (${reached ?? "time-out"}): ${seen.join(", ")}`);
       break;
     }
     for (const action of checkpoint.actions) {

@@ -54,6 +54,7 @@ export const KNOWN_DEFECTS: Partial<Record<Feature, string>> = {
   race: "9.6: race waits for every branch",
   workflow_timeout: "9.7: a workflow's config.timeout fires early",
   failed_status: "G1 (eng-model-findings.md): `.tasks.X.status` of a failed task is not FAILED",
+  early_signal: "G2 (eng-model-findings.md): an early signal is taken by a wait that starts after it",
 };
 
 /** Features left out of the runs with crashes only, for a defect that only a crash shows. */

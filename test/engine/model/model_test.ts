@@ -13,7 +13,7 @@ import { caseYaml, usableCase } from "./cases.ts";
 import { checkBatch } from "./check.ts";
 import { defaultFeatures } from "./features.ts";
 
-const SEEDS = { plain: { from: 1, count: 20 }, crashes: { from: 500, count: 5 } };
+const SEEDS = { plain: { from: 1, count: 40 }, crashes: { from: 500, count: 10 } };
 
 async function checkSeeds(from: number, count: number, crashes: boolean): Promise<void> {
   const features = defaultFeatures(crashes);

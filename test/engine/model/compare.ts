@@ -26,6 +26,7 @@ export function differences(expected: ReferenceResult, observed: Observed, crash
     );
   }
   const tasks: Record<string, { status: string; output: unknown; code?: string }> = {};
+  const statusOf = new Map(state.tasks.map((t) => [t.task_id, t.status]));
   for (const t of state.tasks) {
     if (!ENDED.has(t.status)) continue;
     tasks[t.task_id] = { status: t.status, output: normalise(t.output), code: t.error?.code };
@@ -36,8 +37,9 @@ export function differences(expected: ReferenceResult, observed: Observed, crash
     const got = tasks[key];
     if (!want) {
       diffs.push(`task ${key}: not expected to end, ended ${got.status} ${JSON.stringify(got.output)}`);
-    } else if (!got) diffs.push(`task ${key}: expected ${want.status}, not ended`);
-    else if (want.status !== got.status) {
+    } else if (!got) {
+      diffs.push(`task ${key}: expected ${want.status}, got ${statusOf.get(key) ?? "no such task"}`);
+    } else if (want.status !== got.status) {
       diffs.push(
         `task ${key}: expected ${want.status}${want.code ? ` (${want.code})` : ""}, got ${got.status}${
           got.code ? ` (${got.code})` : ""

@@ -5,8 +5,10 @@
  */
 import { jetstreamManager } from "@nats-io/jetstream";
 import { fileURLToPath } from "node:url";
+import type { NatsConnection } from "@nats-io/transport-node";
 import {
   createExecutionClient,
+  ENGINE_HEALTH_SUBJECT,
   type EngineHandle,
   type ExecutionState,
   startEngine,
@@ -95,9 +97,17 @@ export async function startStack(cases: Case[], options: StackOptions = {}): Pro
     })));
   const runtime = startRuntime({ nc, bus, runner });
   const client = await createExecutionClient({ nc, bus, project });
-  const engine = options.crashes ? new CrashingEngine(dir, nats, options.random ?? Math.random) : undefined;
+  const engine = options.crashes
+    ? new CrashingEngine(
+      dir,
+      nats,
+      nc,
+      options.random ?? Math.random,
+      Math.max(3, Math.ceil(cases.length * 1.5)),
+    )
+    : undefined;
   let inProcess: EngineHandle | undefined;
-  if (engine) engine.start();
+  if (engine) await engine.start();
   else inProcess = await startEngine({ nc, bus, project, instanceId: "model-engine" });
 
   let active = 0;
@@ -148,7 +158,11 @@ async function runCase(
       return checkpoint.waiting.every((k) => waiting.has(k)) ? "reached" : undefined;
     }, 60_000);
     if (reached !== "reached") {
-      problems.push(`checkpoint [${checkpoint.waiting.join(", ")}] not reached: ${reached ?? "time-out"}`);
+      const tasks = (await client.get(execId))?.tasks ?? [];
+      const seen = checkpoint.waiting.map((k) =>
+        `${k}: ${tasks.find((t) => t.task_id === k)?.status ?? "absent"}`
+      );
+      problems.push(`checkpoint not reached (${reached ?? "time-out"}): ${seen.join(", ")}`);
       break;
     }
     for (const action of checkpoint.actions) {
@@ -231,9 +245,30 @@ class CrashingEngine {
   kills = 0;
   natsKills = 0;
 
-  constructor(readonly dir: string, readonly nats: TestNats, readonly random: () => number) {}
+  constructor(
+    readonly dir: string,
+    readonly nats: TestNats,
+    readonly nc: NatsConnection,
+    readonly random: () => number,
+    readonly maxKills: number,
+  ) {}
 
-  start(): void {
+  /** Spawns an engine process and resolves once it answers on the health subject. */
+  async start(): Promise<void> {
+    this.#spawn();
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      try {
+        await this.nc.request(ENGINE_HEALTH_SUBJECT, undefined, { timeout: 500 });
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100)); // not up yet
+      }
+    }
+    throw new Error("the engine process did not become healthy within 60 s");
+  }
+
+  #spawn(): void {
     this.#child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -259,17 +294,31 @@ class CrashingEngine {
   startKilling(): void {
     this.#killing = true;
     this.#loop = (async () => {
-      while (this.#killing) {
-        await new Promise((r) => setTimeout(r, 300 + this.random() * 1_700));
+      // A bounded number of kills, each after the engine was up a while: an engine killed sooner than a
+      // tool call lasts would re-run that call forever and nothing would end.
+      while (this.#killing && this.kills < this.maxKills) {
+        await new Promise((r) => setTimeout(r, 300 + this.random() * 3_000));
         if (!this.#killing) break;
         await this.#kill();
         if (this.random() < 0.15) {
           this.natsKills++;
-          await this.nats.restart({ crash: true, downMs: 200 });
+          await this.#restartNats();
         }
-        this.start();
+        await this.start();
       }
     })();
+  }
+
+  /** SIGKILL and restart on the same port; another process on this machine may take the port meanwhile. */
+  async #restartNats(): Promise<void> {
+    for (let tries = 1;; tries++) {
+      try {
+        return await this.nats.restart({ crash: tries === 1, downMs: 200 });
+      } catch (e) {
+        if (tries === 5) throw new Error("nats-server did not come back on its port", { cause: e });
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
 
   async stopKilling(): Promise<void> {

@@ -44,21 +44,11 @@ export type Feature = (typeof FEATURES)[number];
  * Features whose cases fail on main because of an open defect of issue 9 (the number is the defect's).
  * The seed set in `deno test` leaves them out; remove an entry once its fix is merged.
  */
-export const KNOWN_DEFECTS: Partial<Record<Feature, string>> = {
-  item_scope: "9.1: `.tasks.<sibling>` inside a collection item reads another item's result",
-  on_timeout: "9.2: a wait's on_timeout is lost on replay",
-  unreadable_signal: "9.3: a wait condition that throws loops forever",
-  task_timeout_container: "9.4: `timeout` is ignored on every task but tools and agents",
-  retry_container: "9.5: retry on a composite or sub-workflow never retries",
-  fail_fast: "9.6: fail_fast waits for every branch",
-  race: "9.6: race waits for every branch",
-  workflow_timeout: "9.7: a workflow's config.timeout fires early",
-  failed_status: "G1 (eng-model-findings.md): `.tasks.X.status` of a failed task is not FAILED",
-};
+export const KNOWN_DEFECTS: Partial<Record<Feature, string>> = {};
 
 /** Features left out of the runs with crashes only, for a defect that only a crash shows. */
 export const KNOWN_CRASH_DEFECTS: Partial<Record<Feature, string>> = {
-  flaky: "9.8: a re-run after a crash reports attempt 1 again, so a flaky tool fails again",
+  subworkflow: "G3 (eng-model-findings.md): after an engine crash a sub-workflow task can end CANCELED",
 };
 
 /** Every feature but those with an open defect (for crash runs, also those of KNOWN_CRASH_DEFECTS). */

@@ -269,8 +269,7 @@ class Generator {
     const inner: Place = { ...place, depth: place.depth + 1, child: true, readable: [] };
     let tasks: Task[];
     if (strategy === "race" || strategy === "fail_fast") {
-      // A decided branch at once (a success for race, a failure for fail_fast) and slow ones that reach
-      // their second tool only after a second: the reference and the engine must stop those.
+      // A decided branch at once (a success for race, a failure for fail_fast) and slow ones.
       const quick = this.#tool({ ...inner, noWaits: true });
       (quick.with as Record<string, unknown>).do = strategy === "race" ? "ok" : "fail";
       delete quick.retry;
@@ -289,17 +288,14 @@ class Generator {
     return task;
   }
 
+  /** A branch that calls its tool only after 1.5 s; a decided race or fail_fast must stop it before. */
   #slowBranch(place: Place): Task {
     const inner: Place = { ...place, depth: place.depth + 1, noWaits: true, readable: [] };
-    const first = this.#tool(inner);
-    (first.with as Record<string, unknown>).do = "ok";
-    delete first.retry;
-    delete first.timeout;
     const last = this.#tool(inner);
     return {
       id: this.#fresh("slow"),
       type: "composite",
-      tasks: [first, { id: this.#fresh("nap"), type: "sleep", duration: "1500ms" }, last],
+      tasks: [{ id: this.#fresh("nap"), type: "sleep", duration: "1500ms" }, last],
     };
   }
 

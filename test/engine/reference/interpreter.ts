@@ -172,12 +172,11 @@ class Interpreter {
     const due = [...root.waiters].filter((w) => plan[w.taskId] && !this.fired.has(w.key));
     if (due.length === 0) return false;
     const actions: Action[] = [];
-    const configs = new Set<string>();
+    // Each waiting instance (collection items) gets its wait's actions: whether one signal ends every wait
+    // for its id or only one of them is not settled by the docs, and one signal per instance ends them all
+    // under both readings.
     for (const w of due) {
       this.fired.add(w.key);
-      // Instances of one wait (collection items) waiting together get its actions once.
-      if (configs.has(w.taskId)) continue;
-      configs.add(w.taskId);
       actions.push(...plan[w.taskId]);
     }
     const signals = new Set(actions.flatMap((a) => a.kind === "signal" ? [a.signal] : []));

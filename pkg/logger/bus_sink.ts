@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { LogRecord, Sink } from "@logtape/logtape";
 import { getLogger } from "@logtape/logtape";
-import type { Bus } from "../nats/bus.ts";
+import { type Bus, CONNECTION_LOG_CATEGORY } from "../nats/bus.ts";
 import { encode } from "../nats/codec.ts";
 import { LogEmittedSchema } from "../pb/log_pb.ts";
 import { stringifySafely } from "./json_value.ts";
@@ -55,7 +55,7 @@ export function createBusLogSink(options: BusLogSinkOptions): BusLogSink {
   const watcher = watchConnection(bus, stats, (up) => connected = up);
 
   const sink = (record: LogRecord): void => {
-    if (isAboutTheSink(record)) return;
+    if (isAboutTheSink(record) || isAboutTheConnection(record)) return;
     if (!connected) {
       stats.dropped++;
       return;
@@ -137,4 +137,8 @@ function watchConnection(
     // status() is a QueuedIterator at run time; stopping it ends the loop above without waiting for an event.
     stop: () => (status as unknown as { stop?: () => void }).stop?.(),
   };
+}
+
+function isAboutTheConnection(record: LogRecord): boolean {
+  return CONNECTION_LOG_CATEGORY.every((part, i) => record.category[i] === part);
 }

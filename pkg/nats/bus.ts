@@ -77,6 +77,12 @@ export interface Delivery {
 }
 
 const log = getLogger(["compozy", "nats", "bus"]);
+/**
+ * The connection's own ups and downs. Log sinks that publish over NATS skip this category: news of the
+ * connection sent over that connection would reach the bus only after the outage it reports.
+ */
+export const CONNECTION_LOG_CATEGORY = ["compozy", "nats", "connection"] as const;
+const connectionLog = getLogger([...CONNECTION_LOG_CATEGORY]);
 
 /**
  * How long one pull request of a consumer lives before the client replaces it. The client's default (30 s)
@@ -163,10 +169,10 @@ export class Bus {
   private async watchReconnects(): Promise<void> {
     for await (const status of this.nc.status()) {
       if (status.type === "disconnect") {
-        log.warn("Lost the connection to NATS ({server}); reconnecting", { server: status.server });
+        connectionLog.warn("Lost the connection to NATS ({server}); reconnecting", { server: status.server });
       }
       if (status.type !== "reconnect") continue;
-      log.info("Reconnected to NATS ({server})", { server: status.server });
+      connectionLog.info("Reconnected to NATS ({server})", { server: status.server });
       for (const wake of this.reconnectListeners) wake();
     }
   }

@@ -25,7 +25,16 @@ import { ToolFailure } from "./tool_failure.ts";
 export { findComputedImport } from "./import_scan.ts";
 
 /** Built-ins refused because they run strings as code, bypassing the import check. */
-const REFUSED_BUILTINS = new Set(["vm", "worker_threads", "module"]);
+const RUNS_STRINGS = "this built-in can run strings as code";
+/** Its timers are not the global ones the sandbox tracks, so they would outlive the call that set them. */
+const UNTRACKED_TIMERS = "its timers outlive the call; use the global setTimeout and setInterval";
+const REFUSED_BUILTINS = new Map([
+  ["vm", RUNS_STRINGS],
+  ["worker_threads", RUNS_STRINGS],
+  ["module", RUNS_STRINGS],
+  ["timers", UNTRACKED_TIMERS],
+  ["timers/promises", UNTRACKED_TIMERS],
+]);
 
 /** Media types of code the import check can parse; CommonJS is refused (`require` takes computed names). */
 const CODE_MEDIA_TYPES = new Set(["JavaScript", "Mjs", "Jsx", "TypeScript", "Mts", "Tsx", "Dts", "Dmts"]);
@@ -121,9 +130,8 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
     if (m.kind === "node") {
       usesNodeBuiltins = true;
       const name = (m.moduleName ?? m.specifier).replace(/^node:/, "");
-      if (REFUSED_BUILTINS.has(name)) {
-        throw refused(executePath, m.specifier, "this built-in can run strings as code");
-      }
+      const reason = REFUSED_BUILTINS.get(name);
+      if (reason) throw refused(executePath, m.specifier, reason);
       continue;
     }
     if (!m.specifier.startsWith("file:") || !m.local) {

@@ -139,8 +139,9 @@ function guardProcess(process: NodeProcess): void {
   process.stderr.write = (chunk: unknown) => (emit("error", () => String(chunk)), true);
   const getBuiltinModule = process.getBuiltinModule.bind(process);
   process.getBuiltinModule = (id: string) => {
-    if (/^(node:)?(vm|worker_threads|module)$/.test(id)) {
-      throw new TypeError(`Built-in "${id}" is refused in a tool sandbox: it can run strings as code`);
+    // The same built-ins as the import policy refuses (import_policy.ts), reached at run time.
+    if (/^(node:)?(vm|worker_threads|module|timers|timers\/promises)$/.test(id)) {
+      throw new TypeError(`Built-in "${id}" is refused in a tool sandbox`);
     }
     return getBuiltinModule(id);
   };

@@ -56,6 +56,9 @@ Deno.test("hole 2: a tool reads only its module graph", async (t) => {
         `import s from "./.compozy/state.json" with { type: "json" };\nexport default () => s;`,
       "a JSON import of compozy.yaml":
         `import s from "./compozy.yaml" with { type: "json" };\nexport default () => s;`,
+      "node:timers, whose timers the sandbox does not track":
+        `import { setInterval } from "node:timers";\nexport default () => typeof setInterval;`,
+      "node:timers/promises": `import { setTimeout } from "node:timers/promises";\nexport default () => 1;`,
       "a dynamic text import of .env":
         `export default async () => (await import("./.env", { with: { type: "text" } })).default;`,
     };

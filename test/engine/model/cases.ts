@@ -1,11 +1,19 @@
 /** Cases as project files, their expected result from the reference, and which generated cases are usable. */
 import { stringify } from "yaml";
-import { loadProject } from "../../../engine/domain/project/mod.ts";
+import { loadProject, parseDuration } from "../../../engine/domain/project/mod.ts";
 import { evaluate } from "../reference/interpreter.ts";
 import type { ReferenceResult } from "../reference/types.ts";
 import { writeProject } from "../../support/engine.ts";
 import type { Feature } from "./features.ts";
-import { type Case, generateCase, TOOL_ID, TOOL_TIMEOUT_MS, toolModel, toolModule } from "./generator.ts";
+import {
+  type Case,
+  generateCase,
+  SHORT_TIMEOUT,
+  TOOL_ID,
+  TOOL_TIMEOUT_MS,
+  toolModel,
+  toolModule,
+} from "./generator.ts";
 
 /** One project holding every workflow of `cases`, with the test tool logging its calls to `logFile`. */
 export function projectFiles(cases: Case[], logFile: string): Record<string, string> {
@@ -56,6 +64,15 @@ export async function expectedOf(c: Case): Promise<ReferenceResult> {
  */
 export function unusable(c: Case, expected: ReferenceResult): string | undefined {
   if (expected.status === "STUCK") return "never ends";
+  // The engine is slower than virtual time (signal round trips, a loaded machine): an attempt that ends in
+  // time in the reference must end well before its time-out, or the engine could time it out. One that timed
+  // out in the reference times out on the engine too, as the engine only adds delay.
+  const close = expected.bounds.find((b) => !b.timedOut && b.limitMs - b.tookMs < TIMEOUT_MARGIN_MS);
+  if (close) return `${close.key} ends ${close.limitMs - close.tookMs} ms before its time-out`;
+  // A long time-out that fires in the reference may fire just as long work ends: only the short ones, put
+  // before a 2 s sleep by the generator, are sure to fire first on the engine too.
+  const late = expected.bounds.find((b) => b.timedOut && b.limitMs > parseDuration(SHORT_TIMEOUT));
+  if (late) return `${late.key} times out after ${late.limitMs} ms of work`;
   if (expected.elapsedMs > 12_000) return `takes ${expected.elapsedMs} ms`;
   const timed = (c.workflows[c.id].config as { timeout?: string } | undefined)?.timeout !== undefined;
   if (timed && expected.status !== "TIMED_OUT" && expected.elapsedMs > 1_500) return "ends near its time-out";
@@ -66,6 +83,9 @@ export function unusable(c: Case, expected: ReferenceResult): string | undefined
   }
   return undefined;
 }
+
+/** How much earlier than its time-out a bounded attempt must end in the reference. */
+const TIMEOUT_MARGIN_MS = 3_000;
 
 /** The case of `seed`, or of a derived seed when that one is unusable; with its expected result. */
 export async function usableCase(

@@ -22,6 +22,9 @@ export const TOOL_ID = "t";
 /** The test tool's own time-out (it covers starting a sandbox, so not much less); a `hang` sleeps far past it. */
 export const TOOL_TIMEOUT_MS = 2_000;
 export const HANG_MS = 10_000;
+/** A container time-out far shorter than its work, and one far longer than usual work. */
+export const SHORT_TIMEOUT = "300ms";
+export const LONG_TIMEOUT = "8s";
 
 /** The reference's model of the test tool (`toolModule` is the same behaviour for the sandbox). */
 export const toolModel: ToolModel = (_tool, input, attempt) => {
@@ -439,8 +442,15 @@ class Generator {
       this.has("task_timeout_container") && ["sleep", "composite", "subworkflow"].includes(kind) &&
       !task.timeout && this.rng.chance(0.2)
     ) {
-      task.timeout = "300ms";
-      if (kind === "sleep") task.duration = "2s";
+      // Never close to the work (docs of issue 9's model tests): clearly shorter (a 2 s sleep first) or
+      // clearly longer (cases.ts drops those that end less than 3 s before it in the reference).
+      if (kind === "subworkflow" || this.rng.chance(0.5)) task.timeout = LONG_TIMEOUT;
+      else {
+        task.timeout = SHORT_TIMEOUT;
+        const nap = { id: this.#fresh("nap"), type: "sleep", duration: "2s" };
+        if (kind === "sleep") task.duration = "2s";
+        else (task.tasks as Task[]).unshift(nap);
+      }
     }
     if (!place.child && this.has("final") && this.rng.chance(0.1) && task.if === undefined) task.final = true;
   }

@@ -26,6 +26,7 @@ import type {
 import { childController, settle, Stopped, VirtualClock } from "./clock.ts";
 import type {
   Action,
+  BoundedAttempt,
   Checkpoint,
   ReferenceResult,
   TaskOutcome,
@@ -139,6 +140,7 @@ class Interpreter {
   readonly executions: Execution[] = [];
   readonly fired = new Set<string>();
   readonly waitStarts: Record<string, number> = {};
+  readonly bounds: BoundedAttempt[] = [];
   #nextExec = 0;
 
   constructor(readonly project: Project, readonly options: EvaluateOptions) {}
@@ -162,6 +164,7 @@ class Interpreter {
       calls: this.calls,
       checkpoints: this.checkpoints,
       waitStarts: this.waitStarts,
+      bounds: this.bounds,
       elapsedMs: this.clock.now,
     };
   }
@@ -406,15 +409,21 @@ class Interpreter {
     if (!bounded) return await this.#body(execution, task, key, scope, signal, attempt);
     const limit = childController(signal);
     const timer = new AbortController();
-    const expired = this.clock.sleep(parseDuration(task.timeout!), timer.signal).then(() => {
+    const limitMs = parseDuration(task.timeout!);
+    const started = this.clock.now;
+    const bound = () => ({ key, limitMs, tookMs: this.clock.now - started });
+    const expired = this.clock.sleep(limitMs, timer.signal).then(() => {
       limit.abort(new Stopped("task_timeout"));
     }, () => {});
     try {
-      return await this.#body(execution, task, key, scope, limit.signal, attempt);
+      const outcome = await this.#body(execution, task, key, scope, limit.signal, attempt);
+      this.bounds.push({ ...bound(), timedOut: false });
+      return outcome;
     } catch (e) {
       // Decision: a time-out of a task that is not a tool call nor a wait fails it with `task_timeout`,
       // retryable like every time-out (docs/engine.md).
       if (e instanceof Stopped && e.reason === "task_timeout" && !signal.aborted) {
+        this.bounds.push({ ...bound(), timedOut: true });
         return failed("task_timeout", `task '${key}' timed out`, true);
       }
       throw e;
@@ -434,6 +443,8 @@ class Interpreter {
   ): Promise<Outcome> {
     const ctx = () => this.#context(execution, scope);
     const render = (value: unknown): unknown => renderValue(value, ctx());
+    // docs/engine.md: a retried container runs its children again under `<task>#<attempt>/…`.
+    const prefix = attempt > 1 ? `${key}#${attempt}` : key;
     try {
       switch (task.type) {
         case "basic":
@@ -441,11 +452,11 @@ class Interpreter {
         case "router":
           return this.#router(task, render);
         case "parallel":
-          return await this.#parallel(execution, task, key, scope, signal);
+          return await this.#parallel(execution, task, key, prefix, scope, signal);
         case "collection":
-          return await this.#collection(execution, task, key, scope, signal, render);
+          return await this.#collection(execution, task, prefix, scope, signal, render);
         case "composite":
-          return await this.#composite(execution, task, key, scope, signal);
+          return await this.#composite(execution, task, key, prefix, scope, signal);
         case "aggregate":
           return { ok: true, output: render(task.outputs) };
         case "wait":
@@ -515,24 +526,30 @@ class Interpreter {
     execution: Execution,
     task: CompositeTask,
     key: string,
+    prefix: string,
     scope: Scope,
     signal: AbortSignal,
   ): Promise<Outcome> {
     const own = scope.child();
     this.#ownScopes.set(key, own);
     let output: unknown = null;
-    for (const child of task.tasks) {
-      const outcome = await this.#runTask(execution, child, `${key}/${child.id}`, own, signal);
-      if (!outcome.ok) return childFailed(outcome.failure);
-      output = outcome.output;
+    try {
+      for (const child of task.tasks) {
+        const outcome = await this.#runTask(execution, child, `${prefix}/${child.id}`, own, signal);
+        if (!outcome.ok) return childFailed(outcome.failure);
+        output = outcome.output;
+      }
+      return { ok: true, output };
+    } finally {
+      publish(own, scope);
     }
-    return { ok: true, output };
   }
 
   async #parallel(
     execution: Execution,
     task: ParallelTask,
     key: string,
+    prefix: string,
     scope: Scope,
     signal: AbortSignal,
   ): Promise<Outcome> {
@@ -544,29 +561,33 @@ class Interpreter {
     const errors: Record<string, { code: string; message: string }> = {};
     let firstFailure: Failure | undefined;
     let winner: string | undefined;
-    await limited(task.tasks, task.max_workers ?? task.tasks.length, async (child) => {
-      if (stop.signal.aborted) return;
-      const branch = scope.child();
-      let outcome: Outcome;
-      try {
-        outcome = await this.#runTask(execution, child, `${key}/${child.id}`, branch, stop.signal);
-      } catch (e) {
-        if (e instanceof Stopped && !signal.aborted) return;
-        throw e;
-      }
-      for (const [id, r] of branch.results) merged.results.set(id, r);
-      if (outcome.ok) {
-        outputs[child.id] = outcome.output;
-        if (strategy === "race" && winner === undefined) {
-          winner = child.id;
-          stop.abort(new Stopped("race decided"));
+    try {
+      await limited(task.tasks, task.max_workers ?? task.tasks.length, async (child) => {
+        if (stop.signal.aborted) return;
+        const branch = scope.child();
+        let outcome: Outcome;
+        try {
+          outcome = await this.#runTask(execution, child, `${prefix}/${child.id}`, branch, stop.signal);
+        } catch (e) {
+          if (e instanceof Stopped && !signal.aborted) return;
+          throw e;
         }
-      } else {
-        errors[child.id] = { code: outcome.failure.code, message: outcome.failure.message };
-        firstFailure ??= outcome.failure;
-        if (strategy === "fail_fast") stop.abort(new Stopped("fail_fast"));
-      }
-    });
+        for (const [id, r] of branch.results) merged.results.set(id, r);
+        if (outcome.ok) {
+          outputs[child.id] = outcome.output;
+          if (strategy === "race" && winner === undefined) {
+            winner = child.id;
+            stop.abort(new Stopped("race decided"));
+          }
+        } else {
+          errors[child.id] = { code: outcome.failure.code, message: outcome.failure.message };
+          firstFailure ??= outcome.failure;
+          if (strategy === "fail_fast") stop.abort(new Stopped("fail_fast"));
+        }
+      });
+    } finally {
+      publish(merged, scope);
+    }
     if (signal.aborted) throw signal.reason;
     if (strategy === "race") {
       if (winner === undefined) return childFailed(firstFailure ?? new Failure("parallel_failed", "", false));
@@ -583,7 +604,7 @@ class Interpreter {
   async #collection(
     execution: Execution,
     task: CollectionTask,
-    key: string,
+    prefix: string,
     scope: Scope,
     signal: AbortSignal,
     render: (v: unknown) => unknown,
@@ -605,16 +626,17 @@ class Interpreter {
     }
     // Decision: `.index` is the item's position in `items` (before filtering), as is its key.
     const outputs: unknown[] = new Array(selected.length).fill(null);
-    const workers = task.mode === "sequential" ? 1 : (task.max_workers ?? selected.length);
+    // Decision (the engine's, docs/yaml-reference.md): at most 10 items at once unless `max_workers` says.
+    const workers = task.mode === "sequential" ? 1 : (task.max_workers ?? 10);
     const batch = task.batch ?? Math.max(1, selected.length);
     let firstFailure: Failure | undefined;
     for (let start = 0; start < selected.length && !firstFailure; start += batch) {
       const slice = selected.slice(start, start + batch).map((index, i) => ({ index, slot: start + i }));
       await limited(slice, workers, async ({ index, slot }) => {
-        // Sequential mode stops at the first failed item; parallel items already started run to their end.
-        if (firstFailure && task.mode === "sequential") return;
+        // docs/yaml-reference.md: once an item failed no item starts; the items already running end first.
+        if (firstFailure) return;
         const itemScope = scope.child({ item: items[index], index });
-        const outcome = await this.#runTask(execution, task.task, `${key}[${index}]`, itemScope, signal);
+        const outcome = await this.#runTask(execution, task.task, `${prefix}[${index}]`, itemScope, signal);
         if (outcome.ok) outputs[slot] = outcome.output;
         else firstFailure ??= outcome.failure;
       });
@@ -705,6 +727,14 @@ async function limited<T>(items: T[], limit: number, fn: (item: T) => Promise<vo
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
   if (errors.length) throw errors[0];
+}
+
+/**
+ * docs/yaml-reference.md: when a composite or a parallel ends (whatever its outcome), its children's results
+ * become visible to the tasks after it, and to the workflow's `outputs`; a collection's items never do.
+ */
+function publish(inner: Scope, outer: Scope): void {
+  for (const [id, r] of inner.results) outer.results.set(id, r);
 }
 
 /** Awaits `promise` unless `signal` aborts first. */

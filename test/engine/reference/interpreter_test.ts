@@ -161,3 +161,61 @@ tasks:
   assert.equal(timedOut.status, "TIMED_OUT");
   assert.equal(timedOut.elapsedMs, 2000);
 });
+
+Deno.test("reference: a retried composite's keys, what `.tasks` sees after containers, a failed collection", async () => {
+  // The first attempt of `box` fails at `inner` (the tool fails on its first call), the second succeeds.
+  let first = true;
+  const flakyOnce: ToolModel = (_tool, input) => {
+    const fail = first;
+    first = false;
+    return fail
+      ? { ok: false, code: "tool_threw", retryable: false, ms: 5 }
+      : { ok: true, output: input, ms: 5 };
+  };
+  const retried = await evaluateYaml(
+    `outputs: { inner: "{{ .tasks.inner.output.n }}", fan: "{{ .tasks.b.status }}" }
+tasks:
+  - id: box
+    type: composite
+    retry: { max_attempts: 2, backoff: { initial: 10ms, max: 10ms } }
+    tasks:
+      - id: inner
+        use: tool(id=t)
+        with: { n: 1 }
+  - id: fan
+    type: parallel
+    tasks:
+      - id: b
+        type: sleep
+        duration: 10ms
+`,
+    {},
+    {},
+    flakyOnce,
+  );
+  assert.equal(retried.status, "SUCCESS");
+  assert.equal(retried.tasks["box/inner"].status, "FAILED");
+  assert.equal(retried.tasks["box#2/inner"].status, "SUCCESS");
+  // Composite and parallel children are readable after their container, by the workflow's outputs too.
+  assert.deepEqual(retried.output, { inner: 1, fan: "SUCCESS" });
+
+  const failing: ToolModel = () => ({ ok: false, code: "tool_threw", retryable: false, ms: 5 });
+  const collection = await evaluateYaml(
+    `tasks:
+  - id: each
+    type: collection
+    items: [a, b, c]
+    max_workers: 1
+    task:
+      id: item
+      use: tool(id=t)
+      with: { v: "{{ .item }}" }
+`,
+    {},
+    {},
+    failing,
+  );
+  assert.equal(collection.status, "FAILED");
+  // The first failed item stops the collection: no other item starts.
+  assert.deepEqual(collection.calls.map((c) => c.input), [{ v: "a" }]);
+});

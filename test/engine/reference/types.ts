@@ -48,9 +48,19 @@ export interface ReferenceResult {
   checkpoints: Checkpoint[];
   /** Virtual time at which each wait of the root execution first started waiting. */
   waitStarts: Record<string, number>;
+  /** Every attempt bounded by a task `timeout` that is not a tool call's or a wait's. */
+  bounds: BoundedAttempt[];
   /** Virtual time at the end, in ms. */
   elapsedMs: number;
 }
 
 /** Actions the world takes when a wait (by task id, for each of its executions) starts waiting. */
 export type WaitPlan = Record<string, Action[]>;
+
+/** An attempt of a task with a `timeout` (a container, a sleep, a sub-workflow): how long it took. */
+export interface BoundedAttempt {
+  key: string;
+  limitMs: number;
+  tookMs: number;
+  timedOut: boolean;
+}

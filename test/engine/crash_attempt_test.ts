@@ -3,36 +3,15 @@
  * task execution id (a tool keyed on `ctx.taskExecId` needs the true attempt count).
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { createExecutionClient } from "../../engine/mod.ts";
 import { loadProject } from "../../engine/domain/project/mod.ts";
 import { Bus, connectNats, provisionJetStream } from "../../pkg/nats/mod.ts";
 import { scriptedRuntime, writeProject } from "../support/engine.ts";
+import { spawnEngineProcess } from "../support/engine_process.ts";
 import { startTestNats } from "../support/nats.ts";
 
-const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
-
 function spawnEngine(dir: string, natsUrl: string): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MAIN,
-      "start",
-      "--role",
-      "engine",
-      "--cwd",
-      dir,
-      "--nats-url",
-      natsUrl,
-      "--instance-id",
-      "e",
-    ],
-    env: { LOG_FORMAT: "json", COMPOZY_LOG_LEVEL: "warn", COMPOZY_ACK_WAIT_MS: "1000" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  return spawnEngineProcess(dir, natsUrl, { instanceId: "e" });
 }
 
 Deno.test({

@@ -5,14 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { fileURLToPath } from "node:url";
 import { createExecutionClient } from "../../engine/mod.ts";
 import { loadProject } from "../../engine/domain/project/mod.ts";
 import { Bus, connectNats, provisionJetStream, STREAMS } from "../../pkg/nats/mod.ts";
 import { scriptedRuntime, writeProject } from "../support/engine.ts";
+import { spawnEngineProcess } from "../support/engine_process.ts";
 import { startTestNats } from "../support/nats.ts";
 
-const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const RUNS = 50;
 const TASKS = 10;
 
@@ -30,27 +29,7 @@ function tenTaskProject(): Record<string, string> {
 }
 
 function spawnEngine(dir: string, natsUrl: string, instanceId: string): Deno.ChildProcess {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MAIN,
-      "start",
-      "--role",
-      "engine",
-      "--cwd",
-      dir,
-      "--nats-url",
-      natsUrl,
-      "--instance-id",
-      instanceId,
-    ],
-    env: { LOG_FORMAT: "json", COMPOZY_LOG_LEVEL: "warn", COMPOZY_ACK_WAIT_MS: "1000" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  return child;
+  return spawnEngineProcess(dir, natsUrl, { instanceId });
 }
 
 async function kill(child: Deno.ChildProcess): Promise<void> {

@@ -4,7 +4,6 @@
  * SIGKILLs (and sometimes nats-server with them).
  */
 import { jetstreamManager } from "@nats-io/jetstream";
-import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   createExecutionClient,
@@ -18,12 +17,11 @@ import { Bus, connectNats, provisionJetStream, STREAMS } from "../../../pkg/nats
 import { startRuntime } from "../../../pkg/runtime/service.ts";
 import { ToolRunner } from "../../../pkg/runtime/tool_runner.ts";
 import { writeProject } from "../../support/engine.ts";
+import { spawnEngineProcess } from "../../support/engine_process.ts";
 import { startTestNats, type TestNats } from "../../support/nats.ts";
 import type { ReferenceResult } from "../reference/types.ts";
 import { projectFiles } from "./cases.ts";
 import { type Case, TOOL_ID } from "./generator.ts";
-
-const MAIN = fileURLToPath(new URL("../../../main.ts", import.meta.url));
 
 /** One tool call as the test tool logged it when it started. */
 export interface LoggedCall {
@@ -281,26 +279,10 @@ class CrashingEngine {
   }
 
   #spawn(): void {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        MAIN,
-        "start",
-        "--role",
-        "engine",
-        "--cwd",
-        this.dir,
-        "--nats-url",
-        this.nats.url,
-        "--instance-id",
-        "model-engine",
-      ],
-      env: { LOG_FORMAT: "json", COMPOZY_LOG_LEVEL: "error", COMPOZY_ACK_WAIT_MS: "1000" },
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    this.#child = spawnEngineProcess(this.dir, this.nats.url, {
+      instanceId: "model-engine",
+      logLevel: "error",
+    });
   }
 
   startKilling(): void {

@@ -121,33 +121,55 @@ Deno.test({
         assert.match(show.stdout, /greet +SUCCESS .*\{"greeting":"Hello, Di!"\}/);
       });
 
-      await t.step("show of a waiting execution says what it waits for and when it times out", async () => {
-        const { exec_id: execId } = await (await dev.fetch(
-          "/api/workflows/approval/executions",
-          post({
-            input: { item: "laptop" },
-          }),
-        )).json();
-        await until(execId, "WAITING");
-        const show = await cli("executions", "show", execId);
-        assert.equal(show.code, 0, show.stderr);
-        assert.match(
-          show.stdout,
-          /waiting await: signal 'approve' when \{\{ \.signal\.payload\.ok == true \}\}, times out at \S+ \(in \d+m\d+s\)/,
-        );
-        assert.match(show.stdout, /compozy executions signal approve --exec /);
+      await t.step(
+        "show of a waiting execution says what it waits for; dev logs each signal that wakes nothing and why",
+        async () => {
+          const { exec_id: execId } = await (await dev.fetch(
+            "/api/workflows/approval/executions",
+            post({
+              input: { item: "laptop" },
+            }),
+          )).json();
+          await until(execId, "WAITING");
+          const show = await cli("executions", "show", execId);
+          assert.equal(show.code, 0, show.stderr);
+          assert.match(
+            show.stdout,
+            /waiting await: signal 'approve' when \{\{ \.signal\.payload\.ok == true \}\}, times out at \S+ \(in \d+m\d+s\)/,
+          );
+          assert.match(show.stdout, /compozy executions signal approve --exec /);
 
-        const miss = await dev.fetch(`/api/executions/${execId}/signals/nope`, post({}));
-        assert.equal(miss.status, 202);
-        assert.deepEqual(await miss.json(), { exec_id: execId, waiting: 0 });
-        await dev.waitForLine(new RegExp(`signal nope to execution ${execId} wakes nothing.*'approve'`));
-        const hit = await dev.fetch(
-          `/api/executions/${execId}/signals/approve`,
-          post({ ok: true, by: "ann" }),
-        );
-        assert.deepEqual(await hit.json(), { exec_id: execId, waiting: 1 });
-        await until(execId, "SUCCESS");
-      });
+          const miss = await dev.fetch(`/api/executions/${execId}/signals/nope`, post({}));
+          assert.equal(miss.status, 202);
+          assert.deepEqual(await miss.json(), { exec_id: execId, waiting: 0 });
+          await dev.waitForLine(new RegExp(`signal nope to execution ${execId} wakes nothing.*'approve'`));
+          const refused = await dev.fetch(`/api/executions/${execId}/signals/approve`, post({ ok: false }));
+          assert.deepEqual(await refused.json(), { exec_id: execId, waiting: 1 });
+          await dev.waitForLine(
+            new RegExp(
+              `signal approve to execution ${execId} not taken by wait await: its condition .*ok == true.* ` +
+                "is false; it goes on waiting",
+            ),
+          );
+          const unreadable = await dev.fetch(
+            `/api/executions/${execId}/signals/approve`,
+            post({ by: "ann" }),
+          );
+          assert.equal(unreadable.status, 202);
+          await dev.waitForLine(
+            new RegExp(
+              `signal approve to execution ${execId} not taken by wait await: its condition could not be read: .*has no \\W*ok\\W`,
+            ),
+          );
+          assert.equal((await state(execId)).status, "WAITING");
+          const hit = await dev.fetch(
+            `/api/executions/${execId}/signals/approve`,
+            post({ ok: true, by: "ann" }),
+          );
+          assert.deepEqual(await hit.json(), { exec_id: execId, waiting: 1 });
+          await until(execId, "SUCCESS");
+        },
+      );
 
       await t.step("pause and resume from the CLI", async () => {
         const { exec_id: execId } = await (await dev.fetch("/api/workflows/slow/executions", post({})))

@@ -175,10 +175,12 @@ export class ExecutionDriver implements DriverPort {
   }
 
   /**
-   * Whether a wait's condition accepts a signal's payload. A condition that cannot be evaluated on this
-   * payload (a missing field, say) does not accept it: the signal is a logged non-match, the wait goes on.
+   * Whether a wait's condition accepts a signal's payload. A condition that renders false, or that cannot be
+   * evaluated on this payload (a missing field, say), does not accept it: the wait goes on, and the log (the
+   * dev log) says why the signal changed nothing, since the API's answer only counts the waits for it.
    */
   private accepts(waiter: Waiter, taskExecId: string, payload: unknown): boolean {
+    let reason: string;
     try {
       const scope = waiter.scope ?? { results: this.rootResults };
       const accepted = renderField(
@@ -187,16 +189,19 @@ export class ExecutionDriver implements DriverPort {
         waiter.taskId,
         "condition",
       );
-      return accepted === true || accepted === "true";
+      if (accepted === true || accepted === "true") return true;
+      reason = `its condition ${waiter.condition} is false`;
     } catch (e) {
-      log.info("signal {signal} not taken by wait {task} ({taskExecId}): {reason}", {
-        signal: waiter.signalId,
-        task: waiter.taskId,
-        taskExecId,
-        reason: e instanceof Error ? e.message : String(e),
-      });
-      return false;
+      reason = `its condition could not be read: ${e instanceof Error ? e.message : String(e)}`;
     }
+    log.info("signal {signal} to execution {execId} not taken by wait {task}: {reason}; it goes on waiting", {
+      signal: waiter.signalId,
+      execId: this.execId,
+      task: waiter.taskId,
+      task_exec_id: taskExecId,
+      reason,
+    });
+    return false;
   }
 
   /**

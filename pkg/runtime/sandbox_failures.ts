@@ -18,8 +18,6 @@ export interface FailureContext {
   maxOutputBytes: number;
 }
 
-const V8_OUT_OF_MEMORY =
-  /JavaScript heap out of memory|Reached heap limit|Fatal process out of memory|allocation failed/i;
 const REFUSED_IMPORT = /Requires read access to|--no-remote|--no-npm|remote specifier|npm specifiers/;
 
 /** The tool threw, returned unusable output, or its module could not be loaded. */
@@ -86,10 +84,21 @@ function moduleFailure(ctx: FailureContext, error: SandboxError): ToolFailure {
   });
 }
 
-/** The sandbox process died during the call, or before its module was loaded. */
+/**
+ * The sandbox process died during the call, or before its module was loaded. A process that reported
+ * running out of memory on its stderr failed for memory, whatever else it did on the way down (a half
+ * written frame, a crash signal); only a kill by the runtime for another reason names the death otherwise.
+ */
 export function failureFromDeath(ctx: FailureContext, death: Death): ToolFailure {
   const tool = toolName(ctx);
   const details = { exitCode: death.exitCode, signal: death.signal, stderr: death.stderr || undefined };
+  if (death.outOfMemory && (death.reason === "crash" || death.reason === "protocol")) {
+    return new ToolFailure(
+      "tool_memory_exceeded",
+      `${tool} ran out of memory (heap limit ${ctx.heapLimitMb} MB)`,
+      { details: { ...details, heapLimitMb: ctx.heapLimitMb } },
+    );
+  }
   switch (death.reason) {
     case "timeout":
       return new ToolFailure("tool_timeout", `${tool} timed out after ${ctx.timeoutMs} ms`, {
@@ -114,13 +123,6 @@ export function failureFromDeath(ctx: FailureContext, death: Death): ToolFailure
         { details },
       );
     case "crash":
-      if (V8_OUT_OF_MEMORY.test(death.stderr)) {
-        return new ToolFailure(
-          "tool_memory_exceeded",
-          `${tool} ran out of memory (heap limit ${ctx.heapLimitMb} MB)`,
-          { details: { ...details, heapLimitMb: ctx.heapLimitMb } },
-        );
-      }
       if (death.error?.kind === "module_invalid") return moduleFailure(ctx, death.error);
       return new ToolFailure(
         "tool_crashed",

@@ -17,6 +17,7 @@ import type { ToolModuleInfo } from "./import_policy.ts";
 import { denoExecutable } from "./deno_executable.ts";
 import { netDenyFlags } from "./net_deny.ts";
 import { jsonTooDeep } from "./output_limits.ts";
+import { scanStderr, type StderrScan } from "./sandbox_stderr.ts";
 import { processFlags, type SandboxPermissions, workerPermissions } from "./permissions.ts";
 import {
   encodeFrame,
@@ -63,8 +64,10 @@ export interface Death {
   reason: DeathReason;
   exitCode: number | null;
   signal: Deno.Signal | null;
-  /** The last bytes the process wrote to stderr: where V8 reports running out of heap. */
+  /** The last bytes the process wrote to stderr. */
   stderr: string;
+  /** The process reported running out of memory somewhere in its stderr (V8's heap limit, the allocator). */
+  outOfMemory: boolean;
   /** What the sandbox reported before dying (an exit call, a load error, a protocol fault). */
   error?: SandboxError;
   message?: string;
@@ -205,7 +208,7 @@ export class SandboxProcess {
     } catch {
       // Already exited: the exit watcher reports it.
     }
-    this.#settle({ kind: "died", death: this.#deathSoFar(null, null, "") });
+    this.#settle({ kind: "died", death: this.#deathSoFar(null, null) });
   }
 
   #settle(outcome: CallOutcome): void {
@@ -216,15 +219,23 @@ export class SandboxProcess {
     pending.resolve(outcome);
   }
 
-  #deathSoFar(exitCode: number | null, signal: Deno.Signal | null, stderr: string): Death {
+  #deathSoFar(exitCode: number | null, signal: Deno.Signal | null, stderr?: StderrScan): Death {
     const reason = this.#killedFor?.reason ?? (this.#reported?.kind === "exit" ? "exit" : "crash");
-    return { reason, exitCode, signal, stderr, error: this.#reported, message: this.#killedFor?.message };
+    return {
+      reason,
+      exitCode,
+      signal,
+      stderr: stderr?.tail ?? "",
+      outOfMemory: stderr?.outOfMemory ?? false,
+      error: this.#reported,
+      message: this.#killedFor?.message,
+    };
   }
 
   async #watch(): Promise<Death> {
     const [status, stderr] = await Promise.all([
       this.#child.status,
-      tail(this.#child.stderr, STDERR_TAIL_BYTES),
+      scanStderr(this.#child.stderr, STDERR_TAIL_BYTES),
       this.#readFrames().catch((e) => this.kill("protocol", e instanceof Error ? e.message : String(e))),
     ]);
     this.#alive = false;
@@ -340,15 +351,4 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a, 0);
   out.set(b, a.length);
   return out;
-}
-
-/** Reads a stream to its end, keeping only the last `limit` bytes. */
-async function tail(stream: ReadableStream<Uint8Array>, limit: number): Promise<string> {
-  let kept: Uint8Array = new Uint8Array(0);
-  for await (const chunk of stream) {
-    kept = concat(kept, chunk);
-    if (kept.length > limit) kept = kept.slice(kept.length - limit);
-  }
-  // deno-lint-ignore no-control-regex
-  return decode(kept).replace(/\u001b\[[0-9;]*m/g, "");
 }

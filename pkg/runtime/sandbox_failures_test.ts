@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import { type FailureContext, failureFromDeath } from "./sandbox_failures.ts";
+import type { Death } from "./sandbox_process.ts";
+
+const CTX: FailureContext = {
+  toolId: "t",
+  executePath: "/tools/t.ts",
+  timeoutMs: 1000,
+  heapLimitMb: 64,
+  maxOutputBytes: 1024,
+};
+
+function death(overrides: Partial<Death>): Death {
+  return { reason: "crash", exitCode: 133, signal: "SIGTRAP", stderr: "", outOfMemory: false, ...overrides };
+}
+
+Deno.test("a death the process reported as out of memory is tool_memory_exceeded", () => {
+  for (const reason of ["crash", "protocol"] as const) {
+    const failure = failureFromDeath(CTX, death({ reason, outOfMemory: true }));
+    assert.equal(failure.code, "tool_memory_exceeded", reason);
+    assert.match(failure.message, /heap limit 64 MB/);
+  }
+});
+
+Deno.test("the resident-memory watch's kill is tool_memory_exceeded", () => {
+  const failure = failureFromDeath(
+    CTX,
+    death({ reason: "memory", signal: null, exitCode: null, message: "resident memory 300 MiB passed" }),
+  );
+  assert.equal(failure.code, "tool_memory_exceeded");
+  assert.match(failure.message, /resident memory/);
+});
+
+Deno.test("a crash without an out-of-memory report, and a time-out, keep their own codes", () => {
+  assert.equal(failureFromDeath(CTX, death({})).code, "tool_crashed");
+  assert.equal(failureFromDeath(CTX, death({ reason: "timeout", outOfMemory: true })).code, "tool_timeout");
+});

@@ -2,37 +2,150 @@
  * Execution leases: at most one engine drives an execution at a time. A lease is a KV entry naming its
  * holder; the holder refreshes it while the execution is active, and the bucket's TTL frees it when a holder
  * dies. An engine restarted with the same instance id takes its own leases back at once.
+ *
+ * Fencing: the KV entry of a lease lives at least `ttlMs` after the server stored its last write, and the
+ * server stores a write after this process sent it. So from the send time of the last confirmed write, no
+ * other engine can take the lease for `ttlMs`. The holder may record events for the execution only until
+ * `writableUntil` (that time, less a margin that covers one publish attempt still in flight), and bounds
+ * each publish by it: an engine that could not confirm its lease in time stops writing before anyone else
+ * can start.
  */
 import type { KV } from "@nats-io/kv";
+import { PublishError } from "../pkg/nats/mod.ts";
 import { getLogger } from "../pkg/logger/mod.ts";
 
 const log = getLogger(["engine", "leases"]);
 
-export class Leases {
-  private readonly revisions = new Map<string, number>();
+/**
+ * What a refresh found: still `held`; `lost` to another engine (it wrote the entry since); `expired`
+ * (not confirmed within its TTL, so it may be another engine's by now); or `unconfirmed` (NATS did not
+ * answer; the lease is still writable and the next refresh tries again).
+ */
+export type LeaseStatus = "held" | "lost" | "expired" | "unconfirmed";
 
-  constructor(private readonly kv: KV, readonly instanceId: string) {}
+/** A write refused because this engine no longer holds the execution's lease: the message is NOT stored. */
+export class LeaseExpiredError extends PublishError {
+  override name = "LeaseExpiredError";
+  constructor(readonly execId: string, subject: string) {
+    super(
+      `Not recorded: this engine's lease of execution ${execId} was not confirmed within its TTL ` +
+        `(another engine may drive it now)`,
+      subject,
+      0,
+    );
+  }
+}
+
+interface Held {
+  revision: number;
+  /** When the write that produced `revision` was sent (ms since the epoch). */
+  confirmedAt: number;
+}
+
+export class Leases {
+  private readonly held = new Map<string, Held>();
+  private readonly refreshing = new Map<string, Promise<LeaseStatus>>();
+  /** What a publish attempt may take (bus: at most 2 s) plus slack: writes stop this long before expiry. */
+  private readonly marginMs: number;
+
+  /** The bucket's TTL; Infinity for a bucket without one (its leases never expire, nor stop being writable). */
+  readonly ttlMs: number;
+
+  constructor(private readonly kv: KV, readonly instanceId: string, ttlMs: number) {
+    this.ttlMs = ttlMs > 0 ? ttlMs : Infinity;
+    this.marginMs = Math.min(3_000, this.ttlMs / 3);
+  }
 
   /** True when this instance now holds the lease of `execId`. */
   async acquire(execId: string): Promise<boolean> {
-    const value = new TextEncoder().encode(this.instanceId);
+    const sentAt = Date.now();
     try {
-      this.revisions.set(execId, await this.kv.create(execId, value));
+      this.confirm(execId, await this.kv.create(execId, this.value()), sentAt);
       return true;
     } catch (e) {
       // Someone holds it (or held it): whose it is decides.
       log.debug("lease {execId} not created: {error}", { execId, error: String(e) });
       const entry = await this.kv.get(execId);
-      if (!entry || entry.operation !== "PUT") return await this.retryCreate(execId, value);
+      if (!entry || entry.operation !== "PUT") return await this.tryCreate(execId);
       if (entry.string() !== this.instanceId) return false;
-      this.revisions.set(execId, await this.kv.update(execId, value, entry.revision));
+      const again = Date.now();
+      this.confirm(execId, await this.kv.update(execId, this.value(), entry.revision), again);
       return true;
     }
   }
 
-  private async retryCreate(execId: string, value: Uint8Array): Promise<boolean> {
+  /** Until when (ms since the epoch) this engine may record events of `execId`; 0 when it holds no lease. */
+  writableUntil(execId: string): number {
+    const held = this.held.get(execId);
+    return held ? held.confirmedAt + this.ttlMs - this.marginMs : 0;
+  }
+
+  /** Throws LeaseExpiredError unless a write for `execId` may still be sent now; returns its deadline. */
+  assertWritable(execId: string, subject: string): number {
+    const until = this.writableUntil(execId);
+    if (Date.now() >= until) throw new LeaseExpiredError(execId, subject);
+    return until;
+  }
+
+  /**
+   * Extends the lease. Only another holder's entry means `lost`; an entry that moved on without us seeing
+   * it (our update landed but its reply was lost) or vanished (it expired on a slow server while still
+   * writable here) is taken back. Concurrent refreshes of one lease share one attempt.
+   */
+  refresh(execId: string): Promise<LeaseStatus> {
+    const pending = this.refreshing.get(execId);
+    if (pending) return pending;
+    const attempt = this.refreshOnce(execId).finally(() => this.refreshing.delete(execId));
+    this.refreshing.set(execId, attempt);
+    return attempt;
+  }
+
+  private async refreshOnce(execId: string): Promise<LeaseStatus> {
+    const held = this.held.get(execId);
+    if (!held) return "held";
+    const sentAt = Date.now();
     try {
-      this.revisions.set(execId, await this.kv.create(execId, value));
+      this.confirm(execId, await this.kv.update(execId, this.value(), held.revision), sentAt);
+      return "held";
+    } catch (e) {
+      if (!isConflict(e)) return this.unconfirmed(execId, e);
+    }
+    try {
+      const entry = await this.kv.get(execId);
+      if (entry?.operation === "PUT" && entry.string() !== this.instanceId) return this.drop(execId, "lost");
+      if (Date.now() >= this.writableUntil(execId)) return this.drop(execId, "expired");
+      const again = Date.now();
+      const revision = entry?.operation === "PUT"
+        ? await this.kv.update(execId, this.value(), entry.revision)
+        : await this.kv.create(execId, this.value());
+      this.confirm(execId, revision, again);
+      log.info("lease {execId} renewed after a conflict (its entry was {state})", {
+        execId,
+        state: entry?.operation === "PUT" ? "ours at a later revision" : "gone",
+      });
+      return "held";
+    } catch (e) {
+      // Another engine created or updated it between our read and write: it is theirs.
+      if (isConflict(e)) return this.drop(execId, "lost");
+      return this.unconfirmed(execId, e);
+    }
+  }
+
+  /** Frees the lease, unless another engine holds it by now. */
+  async release(execId: string): Promise<void> {
+    const held = this.held.get(execId);
+    this.held.delete(execId);
+    if (held === undefined) return;
+    // Refused when another engine holds it by now; a lease left behind expires with its TTL.
+    await this.kv.delete(execId, { previousSeq: held.revision }).catch((e) =>
+      log.debug("lease {execId} not released: {error}", { execId, error: String(e) })
+    );
+  }
+
+  private async tryCreate(execId: string): Promise<boolean> {
+    const sentAt = Date.now();
+    try {
+      this.confirm(execId, await this.kv.create(execId, this.value()), sentAt);
       return true;
     } catch (e) {
       log.debug("lease {execId} taken meanwhile: {error}", { execId, error: String(e) });
@@ -40,30 +153,32 @@ export class Leases {
     }
   }
 
-  /**
-   * Extends the lease. False when it is certainly lost: another holder wrote it since. A refresh that
-   * fails for want of NATS is retried on the next beat (true), well within the TTL.
-   */
-  async refresh(execId: string): Promise<boolean> {
-    const revision = this.revisions.get(execId);
-    if (revision === undefined) return true;
-    try {
-      const value = new TextEncoder().encode(this.instanceId);
-      this.revisions.set(execId, await this.kv.update(execId, value, revision));
-      return true;
-    } catch (e) {
-      return !/wrong last sequence/i.test(e instanceof Error ? e.message : String(e));
-    }
+  private confirm(execId: string, revision: number, sentAt: number): void {
+    this.held.set(execId, { revision, confirmedAt: sentAt });
   }
 
-  /** Frees the lease, unless another engine holds it by now. */
-  async release(execId: string): Promise<void> {
-    const revision = this.revisions.get(execId);
-    this.revisions.delete(execId);
-    if (revision === undefined) return;
-    // Refused when another engine holds it by now; a lease left behind expires with its TTL.
-    await this.kv.delete(execId, { previousSeq: revision }).catch((e) =>
-      log.debug("lease {execId} not released: {error}", { execId, error: String(e) })
-    );
+  private unconfirmed(execId: string, error: unknown): LeaseStatus {
+    if (Date.now() < this.writableUntil(execId)) {
+      log.warn("lease {execId} not renewed, retried on the next beat: {error}", {
+        execId,
+        error: String(error),
+      });
+      return "unconfirmed";
+    }
+    return this.drop(execId, "expired");
   }
+
+  private drop(execId: string, status: "lost" | "expired"): LeaseStatus {
+    this.held.delete(execId);
+    return status;
+  }
+
+  private value(): Uint8Array {
+    return new TextEncoder().encode(this.instanceId);
+  }
+}
+
+/** A KV create/update refused because the entry is not at the expected revision. */
+function isConflict(e: unknown): boolean {
+  return /wrong last sequence/i.test(e instanceof Error ? e.message : String(e));
 }

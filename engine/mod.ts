@@ -87,7 +87,8 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   const js = jetstream(nc);
   const kvm = new Kvm(nc);
   const store = await openStateStore(nc);
-  const leases = new Leases(await kvm.open(BUCKETS.leases), options.instanceId);
+  const leaseKv = await kvm.open(BUCKETS.leases);
+  const leases = new Leases(leaseKv, options.instanceId, (await leaseKv.status()).ttl);
   const accepted = new AcceptedExecutions();
   const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency), store, accepted);
   const stateManager = new StateManager(bus, store);
@@ -97,7 +98,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     bus,
     js,
     leases,
-    services: createDriverServices(bus, project, store),
+    services: createDriverServices(bus, project, store, leases),
     ackWaitMs: options.ackWaitMs ?? envAckWaitMs(),
     redelivery: options.redelivery,
     accepted,

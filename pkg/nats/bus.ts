@@ -54,6 +54,8 @@ export interface PublishOptions {
   /** Deduplication id; default the message's metadata.event_id. */
   msgId?: string;
   expect?: JetStreamPublishOptions["expect"];
+  /** No attempt is sent after this time (ms since the epoch), if it is before the publish deadline. */
+  deadline?: number;
 }
 
 export interface RequestOptions {
@@ -203,7 +205,14 @@ export class Bus {
    */
   async publish(message: BusMessage, options: PublishOptions = {}): Promise<PubAck> {
     const msgId = options.msgId ?? message.metadata?.eventId;
-    return await this.publishRaw(subjectOf(message), encodeMessage(message), msgId, options.expect);
+    return await this.publishRaw(
+      subjectOf(message),
+      encodeMessage(message),
+      msgId,
+      options.expect,
+      undefined,
+      options.deadline,
+    );
   }
 
   /** Publishes already-encoded bytes to JetStream with the same retry policy as {@link publish}. */
@@ -213,8 +222,9 @@ export class Bus {
     msgId?: string,
     expect?: JetStreamPublishOptions["expect"],
     hdrs?: Record<string, string>,
+    deadlineAt = Infinity,
   ): Promise<PubAck> {
-    const deadline = Date.now() + this.publishDeadlineMs;
+    const deadline = Math.min(Date.now() + this.publishDeadlineMs, deadlineAt);
     let h;
     if (hdrs) {
       h = headers();

@@ -4,15 +4,28 @@
  * they are published without waiting (the EVENTS stream still stores them), since no replay depends on them.
  */
 import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
-import type { Bus, BusMessage } from "../../../pkg/nats/mod.ts";
+import { type Bus, type BusMessage, subjectOf } from "../../../pkg/nats/mod.ts";
+import { getLogger } from "../../../pkg/logger/mod.ts";
 import * as pb from "../../../pkg/pb/mod.ts";
 import { type TaskFailure, toErrorInfo } from "../../failure.ts";
 import { jsonBytes } from "../../json_bytes.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import type { DriverEvents, DriverRef } from "./driver_services.ts";
 
+const log = getLogger(["engine", "events"]);
+
+/**
+ * Who may record an execution's events, and until when: the lease holder, until its lease could have
+ * passed to another engine (see Leases). A write past that deadline is refused, so a stale holder cannot
+ * record anything.
+ */
+export interface WriteFence {
+  /** The deadline (ms since the epoch) of a write for `execId`; throws a PublishError when none may be sent. */
+  assertWritable(execId: string, subject: string): number;
+}
+
 export class EventRecorder implements DriverEvents {
-  constructor(private readonly bus: Bus) {}
+  constructor(private readonly bus: Bus, private readonly fence?: WriteFence) {}
 
   private base(d: DriverRef, eventId: string) {
     return {
@@ -22,11 +35,20 @@ export class EventRecorder implements DriverEvents {
   }
 
   private async record<S extends DescMessage>(schema: S, init: MessageInitShape<S>): Promise<void> {
-    await this.bus.publish(create(schema, init) as BusMessage);
+    const message = create(schema, init) as BusMessage;
+    const deadline = this.fence?.assertWritable(message.workflow?.execId ?? "", subjectOf(message));
+    await this.bus.publish(message, { deadline });
   }
 
   private fireAndForget<S extends DescMessage>(schema: S, init: MessageInitShape<S>): void {
-    this.bus.publishCore(create(schema, init) as BusMessage);
+    const message = create(schema, init) as BusMessage;
+    try {
+      this.fence?.assertWritable(message.workflow?.execId ?? "", subjectOf(message));
+    } catch (e) {
+      log.debug("history event not published: {error}", { error: String(e) });
+      return;
+    }
+    this.bus.publishCore(message);
   }
 
   taskDispatched(

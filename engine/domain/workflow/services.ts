@@ -24,11 +24,16 @@ import {
 } from "../task/leaf_executor.ts";
 import { renderField } from "../task/template_scope.ts";
 import type { DriverRef, DriverServices } from "./driver_services.ts";
-import { EventRecorder } from "./event_recorder.ts";
+import { EventRecorder, type WriteFence } from "./event_recorder.ts";
 
-export function createDriverServices(bus: Bus, project: Project, store: StateStore): DriverServices {
+export function createDriverServices(
+  bus: Bus,
+  project: Project,
+  store: StateStore,
+  fence?: WriteFence,
+): DriverServices {
   return {
-    events: new EventRecorder(bus),
+    events: new EventRecorder(bus, fence),
     leaf: new LeafExecutor(bus),
     processEnv: Deno.env.toObject(),
     timers: {

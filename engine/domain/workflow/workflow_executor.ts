@@ -320,21 +320,31 @@ export class WorkflowExecutor {
     settled: Promise<T>,
     refreshLease = true,
   ): Promise<T> {
-    const heartbeat = setInterval(() => {
-      delivery.working();
-      if (!refreshLease) return;
-      this.options.leases.refresh(execId).then((held) => {
-        if (held) return;
-        log.warn("Lost the lease of execution {exec_id} to another engine; giving up its driver", {
-          exec_id: execId,
+    const heartbeat = setInterval(
+      () => delivery.working(),
+      Math.max(250, Math.min(this.ackWaitMs, 15_000) / 3),
+    );
+    const { leases } = this.options;
+    // Several tries before the lease stops being writable (see Leases.writableUntil).
+    const renewal = refreshLease
+      ? setInterval(() => {
+        leases.refresh(execId).then((status) => {
+          if (status === "held" || status === "unconfirmed") return;
+          log.warn(
+            status === "lost"
+              ? "Lost the lease of execution {exec_id} to another engine; giving up its driver"
+              : "The lease of execution {exec_id} could not be renewed within its TTL; giving up its driver",
+            { exec_id: execId },
+          );
+          driver.abandon();
         });
-        driver.abandon();
-      });
-    }, Math.max(250, Math.min(this.ackWaitMs, 15_000) / 3));
+      }, Math.max(100, Math.min(leases.ttlMs / 5, 60_000)))
+      : undefined;
     try {
       return await settled;
     } finally {
       clearInterval(heartbeat);
+      clearInterval(renewal);
     }
   }
 

@@ -1,0 +1,110 @@
+/**
+ * Leases on a real nats-server: a refresh that meets a changed or vanished entry takes back what is still
+ * ours and gives up only what another engine holds; a holder whose lease could pass to another engine stops
+ * recording before it can (fencing), and a refused write stores nothing.
+ */
+import assert from "node:assert/strict";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { BUCKETS, Bus, connectNats, provisionJetStream, STREAMS } from "../pkg/nats/mod.ts";
+import { EventRecorder } from "./domain/workflow/event_recorder.ts";
+import type { DriverRef } from "./domain/workflow/driver_services.ts";
+import { LeaseExpiredError, Leases } from "./leases.ts";
+import { startTestNats } from "../test/support/nats.ts";
+
+const TTL_MS = 1_500;
+
+async function withLeases(
+  fn: (ctx: {
+    a: Leases;
+    b: Leases;
+    kv: Awaited<ReturnType<Kvm["open"]>>;
+    bus: Bus;
+    eventCount: () => Promise<number>;
+  }) => Promise<void>,
+): Promise<void> {
+  const nats = await startTestNats();
+  const nc = await connectNats(nats.url, { name: "leases-test" });
+  try {
+    await provisionJetStream(nc, { ttlMs: { [BUCKETS.leases]: TTL_MS } });
+    const kv = await new Kvm(nc).open(BUCKETS.leases);
+    const ttl = (await kv.status()).ttl;
+    assert.equal(ttl, TTL_MS);
+    const jsm = await jetstreamManager(nc);
+    await fn({
+      a: new Leases(kv, "engine-a", ttl),
+      b: new Leases(kv, "engine-b", ttl),
+      kv,
+      bus: new Bus(nc, { source: "engine" }),
+      eventCount: async () => (await jsm.streams.info(STREAMS.events)).state.messages,
+    });
+  } finally {
+    await nc.close();
+    await nats.stop();
+  }
+}
+
+Deno.test("leases: a refresh after the entry vanished (it expired on a slow server) takes it back", async () => {
+  await withLeases(async ({ a, kv }) => {
+    assert.ok(await a.acquire("exec-1"));
+    // As if the server had expired it: the stored revision no longer matches anything.
+    await kv.purge("exec-1");
+    assert.equal(await a.refresh("exec-1"), "held");
+    assert.equal((await kv.get("exec-1"))?.string(), "engine-a");
+    assert.equal(await a.refresh("exec-1"), "held", "the new revision is the one refreshed next");
+  });
+});
+
+Deno.test("leases: a refresh after our own update landed unseen (its reply was lost) keeps the lease", async () => {
+  await withLeases(async ({ a, kv }) => {
+    assert.ok(await a.acquire("exec-1"));
+    await kv.put("exec-1", new TextEncoder().encode("engine-a"));
+    assert.equal(await a.refresh("exec-1"), "held");
+    assert.ok(a.writableUntil("exec-1") > Date.now());
+  });
+});
+
+Deno.test("leases: only another holder's entry means lost, and the loser may not write", async () => {
+  await withLeases(async ({ a, kv }) => {
+    assert.ok(await a.acquire("exec-1"));
+    await kv.put("exec-1", new TextEncoder().encode("engine-b"));
+    assert.equal(await a.refresh("exec-1"), "lost");
+    assert.equal(a.writableUntil("exec-1"), 0);
+    assert.throws(() => a.assertWritable("exec-1", "s"), LeaseExpiredError);
+  });
+});
+
+Deno.test("leases: a lease gone after its writable time is expired, not taken back", async () => {
+  await withLeases(async ({ a, kv }) => {
+    assert.ok(await a.acquire("exec-1"));
+    await kv.purge("exec-1");
+    await new Promise((r) => setTimeout(r, TTL_MS));
+    assert.equal(await a.refresh("exec-1"), "expired");
+    assert.equal(await kv.get("exec-1").then((e) => e?.operation === "PUT"), false);
+  });
+});
+
+Deno.test("leases: a holder that stops renewing stops writing before another engine can take over", async () => {
+  await withLeases(async ({ a, b, bus, eventCount }) => {
+    const workflow = { id: "wf" } as unknown as DriverRef["workflow"];
+    const ref: DriverRef = { workflow, execId: "exec-1", correlationId: "exec-1" };
+    const recorderA = new EventRecorder(bus, a);
+    const recorderB = new EventRecorder(bus, b);
+    assert.ok(await a.acquire("exec-1"));
+    await recorderA.taskSucceeded(ref, "step", "task-1", { n: 1 }, 1, false);
+    const before = await eventCount();
+    // Engine A stalls (no renewal); engine B tries until the server frees the lease.
+    while (!(await b.acquire("exec-1"))) await new Promise((r) => setTimeout(r, 50));
+    const takenAt = Date.now();
+    assert.ok(a.writableUntil("exec-1") < takenAt, "A's writes stopped before B took the lease");
+    await assert.rejects(
+      () => recorderA.taskSucceeded(ref, "step", "task-2", { n: 2 }, 1, false),
+      LeaseExpiredError,
+    );
+    assert.equal(await eventCount(), before, "the refused write stored nothing");
+    // A's renewal now finds B's entry: lost, and it stays unable to write.
+    assert.equal(await a.refresh("exec-1"), "lost");
+    await recorderB.taskSucceeded(ref, "step", "task-2", { n: 2 }, 1, false);
+    assert.equal(await eventCount(), before + 1);
+  });
+});

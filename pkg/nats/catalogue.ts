@@ -54,6 +54,9 @@ export const CATALOGUE = {
     cmds: { execute: agent.AgentExecuteSchema },
     evts: {
       started: agent.AgentExecutionStartedSchema,
+      // The turns of a loop: each stored (awaited) before the loop goes on, replayed after a crash.
+      model_replied: agent.AgentModelRepliedSchema,
+      tool_call_ended: agent.AgentToolCallEndedSchema,
       success: agent.AgentExecutionSuccessSchema,
       failed: agent.AgentExecutionFailedSchema,
     },

@@ -31,6 +31,9 @@ export const EVENT_TYPES = [
   "failed",
   "canceled",
   "timed_out",
+  // The turns of an agent loop (agent events only).
+  "model_replied",
+  "tool_call_ended",
 ] as const;
 export type EventType = typeof EVENT_TYPES[number];
 

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  */
 export const file_agent: GenFile = /*@__PURE__*/
   fileDesc(
-    "CgthZ2VudC5wcm90bxIKY29tcG96eS52MSLWAgoMQWdlbnRFeGVjdXRlEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEiIKBHRhc2sYAyABKAsyFC5jb21wb3p5LnYxLlRhc2tJbmZvEiQKBWFnZW50GAQgASgLMhUuY29tcG96eS52MS5BZ2VudEluZm8SDwoHYXR0ZW1wdBgFIAEoBRIOCgZwcm9tcHQYBiABKAkSFwoPZGVmaW5pdGlvbl9qc29uGAcgASgMEi4KA2VudhgIIAMoCzIhLmNvbXBvenkudjEuQWdlbnRFeGVjdXRlLkVudkVudHJ5EhIKCnRpbWVvdXRfbXMYCSABKAMaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK1AQoVQWdlbnRFeGVjdXRpb25TdGFydGVkEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEiIKBHRhc2sYAyABKAsyFC5jb21wb3p5LnYxLlRhc2tJbmZvEiQKBWFnZW50GAQgASgLMhUuY29tcG96eS52MS5BZ2VudEluZm8igAIKFUFnZW50RXhlY3V0aW9uU3VjY2VzcxImCghtZXRhZGF0YRgBIAEoCzIULmNvbXBvenkudjEuTWV0YWRhdGESKgoId29ya2Zsb3cYAiABKAsyGC5jb21wb3p5LnYxLldvcmtmbG93SW5mbxIiCgR0YXNrGAMgASgLMhQuY29tcG96eS52MS5UYXNrSW5mbxIkCgVhZ2VudBgEIAEoCzIVLmNvbXBvenkudjEuQWdlbnRJbmZvEhMKC291dHB1dF9qc29uGAUgASgMEiUKBXVzYWdlGAYgASgLMhYuY29tcG96eS52MS5Ub2tlblVzYWdlEg0KBXN0ZXBzGAcgASgFIoECChRBZ2VudEV4ZWN1dGlvbkZhaWxlZBImCghtZXRhZGF0YRgBIAEoCzIULmNvbXBvenkudjEuTWV0YWRhdGESKgoId29ya2Zsb3cYAiABKAsyGC5jb21wb3p5LnYxLldvcmtmbG93SW5mbxIiCgR0YXNrGAMgASgLMhQuY29tcG96eS52MS5UYXNrSW5mbxIkCgVhZ2VudBgEIAEoCzIVLmNvbXBvenkudjEuQWdlbnRJbmZvEiQKBWVycm9yGAUgASgLMhUuY29tcG96eS52MS5FcnJvckluZm8SJQoFdXNhZ2UYBiABKAsyFi5jb21wb3p5LnYxLlRva2VuVXNhZ2UiiAEKEkFnZW50RXhlY3V0ZVJlc3VsdBI0CgdzdWNjZXNzGAEgASgLMiEuY29tcG96eS52MS5BZ2VudEV4ZWN1dGlvblN1Y2Nlc3NIABIyCgZmYWlsZWQYAiABKAsyIC5jb21wb3p5LnYxLkFnZW50RXhlY3V0aW9uRmFpbGVkSABCCAoGcmVzdWx0YgZwcm90bzM",
+    "CgthZ2VudC5wcm90bxIKY29tcG96eS52MSLMAwoMQWdlbnRFeGVjdXRlEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEiIKBHRhc2sYAyABKAsyFC5jb21wb3p5LnYxLlRhc2tJbmZvEiQKBWFnZW50GAQgASgLMhUuY29tcG96eS52MS5BZ2VudEluZm8SDwoHYXR0ZW1wdBgFIAEoBRIOCgZwcm9tcHQYBiABKAkSFwoPZGVmaW5pdGlvbl9qc29uGAcgASgMEi4KA2VudhgIIAMoCzIhLmNvbXBvenkudjEuQWdlbnRFeGVjdXRlLkVudkVudHJ5EhIKCnRpbWVvdXRfbXMYCSABKAMSNwoQcmVjb3JkZWRfcmVwbGllcxgKIAMoCzIdLmNvbXBvenkudjEuQWdlbnRNb2RlbFJlcGxpZWQSOwoTcmVjb3JkZWRfdG9vbF9jYWxscxgLIAMoCzIeLmNvbXBvenkudjEuQWdlbnRUb29sQ2FsbEVuZGVkGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEifgoNQWdlbnRUb29sQ2FsbBINCgVpbmRleBgBIAEoBRIPCgdjYWxsX2lkGAIgASgJEg8KB3Rvb2xfaWQYAyABKAkSEgoKaW5wdXRfanNvbhgEIAEoDBIPCgdpbnZhbGlkGAUgASgIEhcKD2lkZW1wb3RlbmN5X2tleRgGIAEoCSLKAgoRQWdlbnRNb2RlbFJlcGxpZWQSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SIgoEdGFzaxgDIAEoCzIULmNvbXBvenkudjEuVGFza0luZm8SJAoFYWdlbnQYBCABKAsyFS5jb21wb3p5LnYxLkFnZW50SW5mbxIMCgR0dXJuGAUgASgFEg4KBnJlcGFpchgGIAEoCBIVCg1tZXNzYWdlc19qc29uGAcgASgMEgwKBHRleHQYCCABKAkSLQoKdG9vbF9jYWxscxgJIAMoCzIZLmNvbXBvenkudjEuQWdlbnRUb29sQ2FsbBIlCgV1c2FnZRgKIAEoCzIWLmNvbXBvenkudjEuVG9rZW5Vc2FnZSK5AgoSQWdlbnRUb29sQ2FsbEVuZGVkEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEiIKBHRhc2sYAyABKAsyFC5jb21wb3p5LnYxLlRhc2tJbmZvEiQKBWFnZW50GAQgASgLMhUuY29tcG96eS52MS5BZ2VudEluZm8SDAoEdHVybhgFIAEoBRInCgRjYWxsGAYgASgLMhkuY29tcG96eS52MS5BZ2VudFRvb2xDYWxsEhMKC291dHB1dF9qc29uGAcgASgMEiQKBWVycm9yGAggASgLMhUuY29tcG96eS52MS5FcnJvckluZm8SEwoLZHVyYXRpb25fbXMYCSABKAMitQEKFUFnZW50RXhlY3V0aW9uU3RhcnRlZBImCghtZXRhZGF0YRgBIAEoCzIULmNvbXBvenkudjEuTWV0YWRhdGESKgoId29ya2Zsb3cYAiABKAsyGC5jb21wb3p5LnYxLldvcmtmbG93SW5mbxIiCgR0YXNrGAMgASgLMhQuY29tcG96eS52MS5UYXNrSW5mbxIkCgVhZ2VudBgEIAEoCzIVLmNvbXBvenkudjEuQWdlbnRJbmZvIoACChVBZ2VudEV4ZWN1dGlvblN1Y2Nlc3MSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SIgoEdGFzaxgDIAEoCzIULmNvbXBvenkudjEuVGFza0luZm8SJAoFYWdlbnQYBCABKAsyFS5jb21wb3p5LnYxLkFnZW50SW5mbxITCgtvdXRwdXRfanNvbhgFIAEoDBIlCgV1c2FnZRgGIAEoCzIWLmNvbXBvenkudjEuVG9rZW5Vc2FnZRINCgVzdGVwcxgHIAEoBSKBAgoUQWdlbnRFeGVjdXRpb25GYWlsZWQSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SIgoEdGFzaxgDIAEoCzIULmNvbXBvenkudjEuVGFza0luZm8SJAoFYWdlbnQYBCABKAsyFS5jb21wb3p5LnYxLkFnZW50SW5mbxIkCgVlcnJvchgFIAEoCzIVLmNvbXBvenkudjEuRXJyb3JJbmZvEiUKBXVzYWdlGAYgASgLMhYuY29tcG96eS52MS5Ub2tlblVzYWdlIogBChJBZ2VudEV4ZWN1dGVSZXN1bHQSNAoHc3VjY2VzcxgBIAEoCzIhLmNvbXBvenkudjEuQWdlbnRFeGVjdXRpb25TdWNjZXNzSAASMgoGZmFpbGVkGAIgASgLMiAuY29tcG96eS52MS5BZ2VudEV4ZWN1dGlvbkZhaWxlZEgAQggKBnJlc3VsdGIGcHJvdG8z",
     [file_common],
   );
 
@@ -73,6 +73,20 @@ export type AgentExecute = Message<"compozy.v1.AgentExecute"> & {
    * @generated from field: int64 timeout_ms = 9;
    */
   timeoutMs: bigint;
+
+  /**
+   * The turns of this task's loop already recorded in its history (a re-run after a crash): the runtime
+   * replays them without asking the model or running the tools again and goes on from the first unrecorded
+   * one. For a recorded turn the first event stored wins.
+   *
+   * @generated from field: repeated compozy.v1.AgentModelReplied recorded_replies = 10;
+   */
+  recordedReplies: AgentModelReplied[];
+
+  /**
+   * @generated from field: repeated compozy.v1.AgentToolCallEnded recorded_tool_calls = 11;
+   */
+  recordedToolCalls: AgentToolCallEnded[];
 };
 
 /**
@@ -81,6 +95,189 @@ export type AgentExecute = Message<"compozy.v1.AgentExecute"> & {
  */
 export const AgentExecuteSchema: GenMessage<AgentExecute> = /*@__PURE__*/
   messageDesc(file_agent, 0);
+
+/**
+ * One tool call a model reply asked for.
+ *
+ * @generated from message compozy.v1.AgentToolCall
+ */
+export type AgentToolCall = Message<"compozy.v1.AgentToolCall"> & {
+  /**
+   * Position in the reply's tool calls, from 0.
+   *
+   * @generated from field: int32 index = 1;
+   */
+  index: number;
+
+  /**
+   * The model's own id for the call (it pairs the result with the call in the conversation).
+   *
+   * @generated from field: string call_id = 2;
+   */
+  callId: string;
+
+  /**
+   * @generated from field: string tool_id = 3;
+   */
+  toolId: string;
+
+  /**
+   * @generated from field: bytes input_json = 4;
+   */
+  inputJson: Uint8Array;
+
+  /**
+   * The SDK could not parse the arguments: the call never runs, its error goes back to the model.
+   *
+   * @generated from field: bool invalid = 5;
+   */
+  invalid: boolean;
+
+  /**
+   * `<task exec id>:<turn>:<index>`: the tool's `ctx.taskExecId`, stable across re-runs.
+   *
+   * @generated from field: string idempotency_key = 6;
+   */
+  idempotencyKey: string;
+};
+
+/**
+ * Describes the message compozy.v1.AgentToolCall.
+ * Use `create(AgentToolCallSchema)` to create a new message.
+ */
+export const AgentToolCallSchema: GenMessage<AgentToolCall> = /*@__PURE__*/
+  messageDesc(file_agent, 1);
+
+/**
+ * One model request of an agent loop and its reply, stored (awaited) before any tool it asked for runs.
+ * Subject: compozy.<correlation_id>.agent.evts.<agent exec id>.model_replied
+ *
+ * @generated from message compozy.v1.AgentModelReplied
+ */
+export type AgentModelReplied = Message<"compozy.v1.AgentModelReplied"> & {
+  /**
+   * @generated from field: compozy.v1.Metadata metadata = 1;
+   */
+  metadata?: Metadata | undefined;
+
+  /**
+   * @generated from field: compozy.v1.WorkflowInfo workflow = 2;
+   */
+  workflow?: WorkflowInfo | undefined;
+
+  /**
+   * @generated from field: compozy.v1.TaskInfo task = 3;
+   */
+  task?: TaskInfo | undefined;
+
+  /**
+   * @generated from field: compozy.v1.AgentInfo agent = 4;
+   */
+  agent?: AgentInfo | undefined;
+
+  /**
+   * 1-based; the repair request of a structured output is the turn after the last.
+   *
+   * @generated from field: int32 turn = 5;
+   */
+  turn: number;
+
+  /**
+   * @generated from field: bool repair = 6;
+   */
+  repair: boolean;
+
+  /**
+   * The reply's messages as they join the conversation (AI SDK ModelMessage list, JSON).
+   *
+   * @generated from field: bytes messages_json = 7;
+   */
+  messagesJson: Uint8Array;
+
+  /**
+   * @generated from field: string text = 8;
+   */
+  text: string;
+
+  /**
+   * @generated from field: repeated compozy.v1.AgentToolCall tool_calls = 9;
+   */
+  toolCalls: AgentToolCall[];
+
+  /**
+   * @generated from field: compozy.v1.TokenUsage usage = 10;
+   */
+  usage?: TokenUsage | undefined;
+};
+
+/**
+ * Describes the message compozy.v1.AgentModelReplied.
+ * Use `create(AgentModelRepliedSchema)` to create a new message.
+ */
+export const AgentModelRepliedSchema: GenMessage<AgentModelReplied> = /*@__PURE__*/
+  messageDesc(file_agent, 2);
+
+/**
+ * One tool call of an agent loop ended, stored (awaited) before the next model request.
+ * Subject: compozy.<correlation_id>.agent.evts.<agent exec id>.tool_call_ended
+ *
+ * @generated from message compozy.v1.AgentToolCallEnded
+ */
+export type AgentToolCallEnded = Message<"compozy.v1.AgentToolCallEnded"> & {
+  /**
+   * @generated from field: compozy.v1.Metadata metadata = 1;
+   */
+  metadata?: Metadata | undefined;
+
+  /**
+   * @generated from field: compozy.v1.WorkflowInfo workflow = 2;
+   */
+  workflow?: WorkflowInfo | undefined;
+
+  /**
+   * @generated from field: compozy.v1.TaskInfo task = 3;
+   */
+  task?: TaskInfo | undefined;
+
+  /**
+   * @generated from field: compozy.v1.AgentInfo agent = 4;
+   */
+  agent?: AgentInfo | undefined;
+
+  /**
+   * @generated from field: int32 turn = 5;
+   */
+  turn: number;
+
+  /**
+   * @generated from field: compozy.v1.AgentToolCall call = 6;
+   */
+  call?: AgentToolCall | undefined;
+
+  /**
+   * What goes back to the model: the tool's output (JSON), or the error text when it failed.
+   *
+   * @generated from field: bytes output_json = 7;
+   */
+  outputJson: Uint8Array;
+
+  /**
+   * @generated from field: compozy.v1.ErrorInfo error = 8;
+   */
+  error?: ErrorInfo | undefined;
+
+  /**
+   * @generated from field: int64 duration_ms = 9;
+   */
+  durationMs: bigint;
+};
+
+/**
+ * Describes the message compozy.v1.AgentToolCallEnded.
+ * Use `create(AgentToolCallEndedSchema)` to create a new message.
+ */
+export const AgentToolCallEndedSchema: GenMessage<AgentToolCallEnded> = /*@__PURE__*/
+  messageDesc(file_agent, 3);
 
 /**
  * @generated from message compozy.v1.AgentExecutionStarted
@@ -112,7 +309,7 @@ export type AgentExecutionStarted = Message<"compozy.v1.AgentExecutionStarted"> 
  * Use `create(AgentExecutionStartedSchema)` to create a new message.
  */
 export const AgentExecutionStartedSchema: GenMessage<AgentExecutionStarted> = /*@__PURE__*/
-  messageDesc(file_agent, 1);
+  messageDesc(file_agent, 4);
 
 /**
  * @generated from message compozy.v1.AgentExecutionSuccess
@@ -159,7 +356,7 @@ export type AgentExecutionSuccess = Message<"compozy.v1.AgentExecutionSuccess"> 
  * Use `create(AgentExecutionSuccessSchema)` to create a new message.
  */
 export const AgentExecutionSuccessSchema: GenMessage<AgentExecutionSuccess> = /*@__PURE__*/
-  messageDesc(file_agent, 2);
+  messageDesc(file_agent, 5);
 
 /**
  * @generated from message compozy.v1.AgentExecutionFailed
@@ -201,7 +398,7 @@ export type AgentExecutionFailed = Message<"compozy.v1.AgentExecutionFailed"> & 
  * Use `create(AgentExecutionFailedSchema)` to create a new message.
  */
 export const AgentExecutionFailedSchema: GenMessage<AgentExecutionFailed> = /*@__PURE__*/
-  messageDesc(file_agent, 3);
+  messageDesc(file_agent, 6);
 
 /**
  * @generated from message compozy.v1.AgentExecuteResult
@@ -230,4 +427,4 @@ export type AgentExecuteResult = Message<"compozy.v1.AgentExecuteResult"> & {
  * Use `create(AgentExecuteResultSchema)` to create a new message.
  */
 export const AgentExecuteResultSchema: GenMessage<AgentExecuteResult> = /*@__PURE__*/
-  messageDesc(file_agent, 4);
+  messageDesc(file_agent, 7);

@@ -11,6 +11,8 @@ import * as pb from "../pb/mod.ts";
 import { forwardToolLog } from "../logger/mod.ts";
 import { toErrorInfo } from "../utils/failure.ts";
 import { type AgentFailure, runAgent } from "./agent/mod.ts";
+import { AgentLoops } from "./agent_loops.ts";
+import { journalOf } from "./agent_turns.ts";
 import { busOutputLimit } from "./output_limits.ts";
 import {
   type ToolCall,
@@ -65,10 +67,13 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
   const runner = options.runner ??
     new ToolRunner({ maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()) });
   const cancels = new CancelHook();
+  const loops = new AgentLoops<pb.AgentExecuteResult>();
   const subscriptions: Subscription[] = [
     // The engine records a task it gave up (canceled execution, decided race, time-out) on this subject.
     bus.subscribe("compozy.*.task.evts.*.canceled", (m) => {
-      cancels.cancel((m as pb.TaskExecutionCanceled).task?.execId ?? "");
+      const taskExecId = (m as pb.TaskExecutionCanceled).task?.execId ?? "";
+      loops.canceled(taskExecId);
+      cancels.cancel(taskExecId);
     }),
     bus.serve(
       "compozy.*.tool.cmds.*.execute",
@@ -80,7 +85,11 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
       "compozy.*.agent.cmds.*.execute",
       "compozy-runtime",
       pb.AgentExecuteResultSchema,
-      (m) => executeAgent(bus, runner, m as pb.AgentExecute & MessageShape<DescMessage>, cancels),
+      (m) =>
+        loops.run(
+          (m as pb.AgentExecute).task?.execId ?? "",
+          () => executeAgent(bus, runner, m as pb.AgentExecute & MessageShape<DescMessage>, cancels),
+        ),
     ),
     nc.subscribe(RUNTIME_HEALTH_SUBJECT, {
       callback: (_err, msg) => {
@@ -172,7 +181,6 @@ async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecu
   const ids = { workflow: message.workflow, task: message.task, agent: message.agent };
   bus.publishCore(create(pb.AgentExecutionStartedSchema, { ...ids, metadata: bus.metadata(correlationId) }));
   const tools = new Map(agent.tools.map((t) => [t.id, t]));
-  let calls = 0;
   const canceled = cancels.track(message.task?.execId ?? "");
   const result = await runAgent({
     agentId: message.agent?.id ?? "",
@@ -184,11 +192,13 @@ async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecu
     maxSteps: agent.maxSteps,
     tools: agent.tools.map((t) => ({ id: t.id, description: t.description, inputSchema: t.inputSchema })),
     signal: AbortSignal.any([AbortSignal.timeout(Number(message.timeoutMs) || 300_000), canceled.signal]),
-    callTool: async (toolId, input) => {
+    taskExecId: message.task?.execId,
+    journal: journalOf(bus, message),
+    callTool: async (toolId, input, ref) => {
       const tool = tools.get(toolId)!;
-      // Each call of the loop is its own step: `ctx.taskExecId` is `<task exec id>:<call index>`, stable when
-      // the task is re-run with the same model answers, and never shared by two calls.
-      const call = toolCall(message, tool, input, tool.env ?? {}, calls++);
+      // Each call of the loop is its own step: `ctx.taskExecId` is `<task exec id>:<turn>:<index>`, stable
+      // across re-runs of the task (its turn is replayed from the history) and never shared by two calls.
+      const call = toolCall(message, tool, input, tool.env ?? {}, ref.key);
       const outcome = await runner.run(call);
       if (outcome.ok) return outcome.output;
       throw outcome.failure;
@@ -228,7 +238,7 @@ function toolCall(
   tool: ToolWire,
   input: unknown,
   env: Record<string, string>,
-  callIndex?: number,
+  callKey?: string,
 ): ToolCall {
   const correlationId = message.metadata?.correlationId ?? "";
   const toolExecId = "tool" in message && message.tool ? message.tool.execId : crypto.randomUUID();
@@ -245,9 +255,7 @@ function toolCall(
       workflowId: message.workflow?.id ?? "",
       workflowExecId: message.workflow?.execId ?? "",
       taskId: message.task?.id ?? "",
-      taskExecId: callIndex === undefined
-        ? message.task?.execId ?? ""
-        : `${message.task?.execId}:${callIndex}`,
+      taskExecId: callKey ?? message.task?.execId ?? "",
       attempt: message.attempt,
     },
     onLog: ({ level, message: line }) =>

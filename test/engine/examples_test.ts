@@ -198,7 +198,7 @@ tasks:
           const taskExecId = state.tasks[0].exec_id;
           const keys = [...JSON.stringify(llm.requests[1].body).matchAll(/key\\*":\\*"([^"\\]+)/g)]
             .map((m) => m[1]);
-          assert.deepEqual(keys, [`${taskExecId}:0`, `${taskExecId}:1`]);
+          assert.deepEqual(keys, [`${taskExecId}:1:0`, `${taskExecId}:1:1`]);
         });
       } finally {
         await Deno.remove(dir, { recursive: true });

@@ -10,6 +10,8 @@ import type { TestNats } from "./nats.ts";
 
 export interface TestRuntime {
   stop(): Promise<void>;
+  /** SIGKILL, as a crash: nothing is flushed or answered. */
+  kill(): Promise<void>;
 }
 
 export function startRuntimeProcess(nats: TestNats, env: Record<string, string> = {}): TestRuntime {
@@ -24,6 +26,10 @@ export function startRuntimeProcess(nats: TestNats, env: Record<string, string> 
   return {
     async stop() {
       child.kill("SIGTERM");
+      await child.status;
+    },
+    async kill() {
+      child.kill("SIGKILL");
       await child.status;
     },
   };

@@ -14,6 +14,7 @@ import {
   ToolExecuteSchema,
 } from "../../../pkg/pb/mod.ts";
 import { fromErrorInfo, TaskFailure } from "../../failure.ts";
+import { readAgentTurns } from "../../history/agent_turns.ts";
 import { uuidv7 } from "../../ids.ts";
 import { jsonBytes, parseJsonBytes } from "../../json_bytes.ts";
 import { parseDuration, type ToolDefinition } from "../project/mod.ts";
@@ -107,7 +108,12 @@ export class LeafExecutor {
     throw fromErrorInfo(reply.result.value?.error);
   }
 
+  /**
+   * A re-run (attempt 2 or later: a retry, or a crash re-run) sends the turns its loop already recorded, so
+   * that the runtime goes on from the first unrecorded one. A first attempt has none and reads nothing.
+   */
   async runAgent(call: LeafCall, request: AgentRequest, env: Record<string, string>): Promise<LeafResult> {
+    const recorded = call.attempt > 1 ? await this.recordedTurns(call) : { replies: [], toolCalls: [] };
     const message = create(AgentExecuteSchema, {
       metadata: this.bus.metadata(call.correlationId),
       workflow: call.workflow,
@@ -118,6 +124,8 @@ export class LeafExecutor {
       definitionJson: jsonBytes(request.definition),
       env,
       timeoutMs: BigInt(call.timeoutMs),
+      recordedReplies: recorded.replies,
+      recordedToolCalls: recorded.toolCalls,
     });
     const reply = await this.request(() =>
       this.bus.request(message, AgentExecuteResultSchema, this.requestOptions(call.timeoutMs))
@@ -128,6 +136,21 @@ export class LeafExecutor {
     const failure = fromErrorInfo(reply.result.value?.error);
     (failure as { usage?: TokenUsage }).usage = reply.result.value?.usage;
     throw failure;
+  }
+
+  private async recordedTurns(call: LeafCall) {
+    try {
+      return await readAgentTurns(this.bus.js, call.correlationId, call.task.execId);
+    } catch (e) {
+      throw new TaskFailure({
+        message: `the recorded turns of agent task '${call.task.id}' could not be read: ${
+          e instanceof Error ? e.message : String(e)
+        }`,
+        code: "history_unavailable",
+        retryable: true,
+        cause: e,
+      });
+    }
   }
 
   private requestOptions(timeoutMs: number) {

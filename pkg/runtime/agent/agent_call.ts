@@ -6,6 +6,7 @@
  */
 
 import type { AgentFailure } from "./agent_failure.ts";
+import type { TurnJournal } from "./turn_journal.ts";
 
 export type ProviderName =
   | "openai"
@@ -62,6 +63,13 @@ export interface AgentToolSpec {
   inputSchema?: Record<string, unknown>;
 }
 
+/** Which call of the loop a tool run is: `key` is `<task exec id>:<turn>:<index>`. */
+export interface ToolCallRef {
+  key: string;
+  turn: number;
+  index: number;
+}
+
 export interface AgentCall {
   agentId: string;
   actionId?: string;
@@ -76,9 +84,16 @@ export interface AgentCall {
   maxSteps?: number;
   /**
    * Runs a tool in the sandbox. A rejection is not a call failure: its message goes back to the model as
-   * that tool call's error result, and the loop goes on.
+   * that tool call's error result, and the loop goes on. `call.key` is the call's idempotency key.
    */
-  callTool: (toolId: string, input: unknown) => Promise<unknown>;
+  callTool: (toolId: string, input: unknown, call: ToolCallRef) => Promise<unknown>;
+  /** The task execution the loop runs for: the first part of each tool call's idempotency key. */
+  taskExecId?: string;
+  /**
+   * Turns recorded by earlier runs of the same task (replayed, not asked again) and where new turns are
+   * recorded; default: nothing recorded, nothing kept.
+   */
+  journal?: TurnJournal;
   /** Aborting ends the call with `agent_timeout` (retryable only when the reason is a `TimeoutError`). */
   signal?: AbortSignal;
 }

@@ -17,6 +17,7 @@
  * | `agent_unknown_tool` | no | the model called a tool the agent does not have |
  * | `agent_max_steps` | no | the model still wanted tools on its last allowed step |
  * | `agent_config_invalid` | no | the call itself is wrong: model spec, schema, tools, max steps, missing API key |
+ * | `agent_turn_unrecorded` | yes | a turn could not be stored in the history; the loop stops rather than go on unrecorded |
  */
 export type AgentFailureCode =
   | "agent_provider_auth"
@@ -26,7 +27,8 @@ export type AgentFailureCode =
   | "agent_output_invalid"
   | "agent_unknown_tool"
   | "agent_max_steps"
-  | "agent_config_invalid";
+  | "agent_config_invalid"
+  | "agent_turn_unrecorded";
 
 export interface AgentFailureOptions {
   retryable: boolean;

@@ -15,6 +15,10 @@
  * - A final reply that fails the output schema gets ONE repair request (the problems are sent back, tools
  *   are off); if that reply fails too, `agent_output_invalid`. The repair request does not count against
  *   `maxSteps` but is counted in `steps` and `usage`.
+ * - Each model request is a turn, numbered from 1; each reply is recorded in the call's journal before the
+ *   tools it asked for run, and each tool result before the next request (turn_journal.ts). A turn the
+ *   journal already holds is replayed: the model is not asked, the tool does not run, its usage counts again
+ *   in `usage`. Call `index` of turn `turn` runs with the key `<task exec id>:<turn>:<index>`.
  *
  * @module
  */
@@ -44,7 +48,14 @@ import {
   type OutputProblem,
   type StructuredOutput,
 } from "./structured_output.ts";
-import { UsageMeter } from "./token_usage.ts";
+import { tokenUsage, UsageMeter } from "./token_usage.ts";
+import {
+  type ReplyRecord,
+  toolCallKey,
+  type ToolCallRecord,
+  type ToolResultRecord,
+  TurnJournal,
+} from "./turn_journal.ts";
 
 /** Everything one call needs, checked and built up front. */
 interface Session {
@@ -58,10 +69,10 @@ interface Session {
   maxSteps: number;
   timeoutMs: number;
   usage: UsageMeter;
+  journal: TurnJournal;
 }
 
 type ModelReply = Awaited<ReturnType<typeof generateText>>;
-type ToolCall = ModelReply["toolCalls"][number];
 
 /** The model's reply is kept in `agent_output_invalid` details up to this many characters. */
 const MAX_REPLY_EXCERPT = 2_000;
@@ -123,6 +134,7 @@ function openSession(call: AgentCall, label: string, usage: UsageMeter): Session
     maxSteps,
     timeoutMs: call.model.timeout_ms ?? DEFAULT_MODEL_TIMEOUT_MS,
     usage,
+    journal: call.journal ?? new TurnJournal(),
   };
 }
 
@@ -151,24 +163,68 @@ function toolSet(call: AgentCall, label: string): Pick<Session, "tools" | "toolI
 async function runLoop(session: Session): Promise<AgentResult> {
   const messages: ModelMessage[] = [{ role: "user", content: session.call.prompt }];
   for (let step = 1;; step++) {
-    const reply = await requestModel(session, messages);
-    messages.push(...reply.response.messages);
+    const reply = await modelTurn(session, messages, step);
+    messages.push(...reply.messages);
     if (reply.toolCalls.length === 0) return await finish(session, messages, reply, step);
     rejectUnknownTools(session, reply.toolCalls);
     if (step >= session.maxSteps) throw maxStepsReached(session, reply.toolCalls);
     // The SDK already answered calls whose arguments did not parse (a tool-error in its response messages).
     const runnable = reply.toolCalls.filter((toolCall) => !toolCall.invalid);
-    appendToolResults(messages, await Promise.all(runnable.map((toolCall) => runTool(session, toolCall))));
+    appendToolResults(
+      messages,
+      await Promise.all(runnable.map((toolCall) => toolTurn(session, step, toolCall))),
+    );
   }
 }
 
-async function finish(session: Session, messages: ModelMessage[], reply: ModelReply, steps: number) {
+/** Turn `turn`: the recorded reply, or a model request whose reply is recorded before it is returned. */
+async function modelTurn(
+  session: Session,
+  messages: ModelMessage[],
+  turn: number,
+  options: { repair?: boolean } = {},
+): Promise<ReplyRecord> {
+  const recorded = session.journal.reply(turn);
+  if (recorded) {
+    session.usage.add(recorded.usage);
+    return recorded;
+  }
+  const reply = replyRecord(
+    session,
+    turn,
+    options.repair ?? false,
+    await requestModel(session, messages, options),
+  );
+  session.usage.add(reply.usage);
+  await session.journal.recordReply(reply);
+  return reply;
+}
+
+function replyRecord(session: Session, turn: number, repair: boolean, reply: ModelReply): ReplyRecord {
+  return {
+    turn,
+    repair,
+    messages: reply.response.messages,
+    text: reply.text,
+    toolCalls: reply.toolCalls.map((toolCall, index) => ({
+      index,
+      callId: toolCall.toolCallId,
+      toolId: toolCall.toolName,
+      input: toolCall.input,
+      invalid: Boolean(toolCall.invalid),
+      key: toolCallKey(session.call.taskExecId ?? "", turn, index),
+    })),
+    usage: tokenUsage(reply.usage),
+  };
+}
+
+async function finish(session: Session, messages: ModelMessage[], reply: ReplyRecord, steps: number) {
   const { structured } = session;
   if (!structured) return succeeded(session, { text: reply.text }, steps);
   const first = structured.check(reply.text);
   if (first.ok) return succeeded(session, first.value, steps);
   messages.push({ role: "user", content: repairRequest(first.problems) });
-  const repaired = await requestModel(session, messages, { repair: true });
+  const repaired = await modelTurn(session, messages, steps + 1, { repair: true });
   const second = structured.check(repaired.text);
   if (second.ok) return succeeded(session, second.value, steps + 1);
   throw new AgentFailure(
@@ -215,7 +271,6 @@ async function requestModel(session: Session, messages: ModelMessage[], options:
       maxRetries: 0,
       abortSignal: call.signal ? AbortSignal.any([call.signal, timer.signal]) : timer.signal,
     });
-    session.usage.add(reply.usage);
     return reply;
   } catch (error) {
     throw failureFromModelError(error, failedRequest(session.label, call, timer.signal.aborted, timeoutMs));
@@ -228,20 +283,20 @@ function failedRequest(label: string, call: AgentCall, timedOut: boolean, timeou
   return { label, timedOut, timeoutMs, callerSignal: call.signal };
 }
 
-function rejectUnknownTools(session: Session, toolCalls: ToolCall[]): void {
-  const unknown = toolCalls.find((toolCall) => !session.toolIds.has(toolCall.toolName));
+function rejectUnknownTools(session: Session, toolCalls: ToolCallRecord[]): void {
+  const unknown = toolCalls.find((toolCall) => !session.toolIds.has(toolCall.toolId));
   if (!unknown) return;
   const available = [...session.toolIds];
   throw new AgentFailure(
     "agent_unknown_tool",
-    `${session.label}: the model called tool '${unknown.toolName}', which the agent does not have ` +
+    `${session.label}: the model called tool '${unknown.toolId}', which the agent does not have ` +
       `(its tools: ${available.length ? available.join(", ") : "none"})`,
-    { retryable: false, details: { tool: unknown.toolName, available } },
+    { retryable: false, details: { tool: unknown.toolId, available } },
   );
 }
 
-function maxStepsReached(session: Session, toolCalls: ToolCall[]): AgentFailure {
-  const pending = toolCalls.map((toolCall) => toolCall.toolName);
+function maxStepsReached(session: Session, toolCalls: ToolCallRecord[]): AgentFailure {
+  const pending = toolCalls.map((toolCall) => toolCall.toolId);
   const wanted = pending.join(", ");
   return new AgentFailure(
     "agent_max_steps",
@@ -251,23 +306,38 @@ function maxStepsReached(session: Session, toolCalls: ToolCall[]): AgentFailure 
   );
 }
 
+/** One tool call of turn `turn`: its recorded result, or a run whose result is recorded before it is used. */
+async function toolTurn(session: Session, turn: number, toolCall: ToolCallRecord): Promise<ToolResultPart> {
+  const result = session.journal.toolResult(turn, toolCall.index) ?? await runTool(session, turn, toolCall);
+  return toolResultPart(toolCall, result);
+}
+
 /** Runs one tool call; a failure becomes the error result the model sees, not a failure of the call. */
-async function runTool(session: Session, toolCall: ToolCall): Promise<ToolResultPart> {
-  const { toolCallId, toolName } = toolCall;
+async function runTool(session: Session, turn: number, toolCall: ToolCallRecord): Promise<ToolResultRecord> {
+  const started = performance.now();
+  const ref = { key: toolCall.key, turn, index: toolCall.index };
+  let ended: Omit<ToolResultRecord, "durationMs">;
   try {
-    const value = await session.call.callTool(toolName, toolCall.input);
-    const output = typeof value === "string"
-      ? { type: "text" as const, value }
-      : { type: "json" as const, value: (value ?? null) as JSONValue };
-    return { type: "tool-result", toolCallId, toolName, output };
+    const value = await session.call.callTool(toolCall.toolId, toolCall.input, ref);
+    ended = { turn, index: toolCall.index, output: value ?? null };
   } catch (error) {
-    return {
-      type: "tool-result",
-      toolCallId,
-      toolName,
-      output: { type: "error-text", value: errorMessage(error) },
-    };
+    ended = { turn, index: toolCall.index, error: errorMessage(error) };
   }
+  const result = { ...ended, durationMs: performance.now() - started };
+  await session.journal.recordToolResult(toolCall, result);
+  return result;
+}
+
+function toolResultPart(toolCall: ToolCallRecord, result: ToolResultRecord): ToolResultPart {
+  const { callId: toolCallId, toolId: toolName } = toolCall;
+  if (result.error !== undefined) {
+    return { type: "tool-result", toolCallId, toolName, output: { type: "error-text", value: result.error } };
+  }
+  const value = result.output;
+  const output = typeof value === "string"
+    ? { type: "text" as const, value }
+    : { type: "json" as const, value: (value ?? null) as JSONValue };
+  return { type: "tool-result", toolCallId, toolName, output };
 }
 
 /** Tool results join the SDK's own tool message when it wrote one (errors for malformed calls). */

@@ -7,19 +7,24 @@
 import type { LanguageModelUsage } from "ai";
 import type { TokenUsage } from "./agent_call.ts";
 
-/** A running total; `add` takes the AI SDK's per-request usage, where a provider may omit any count. */
+/** One request's usage from the AI SDK's, where a provider may omit any count. */
+export function tokenUsage(usage: LanguageModelUsage): TokenUsage {
+  const inputTokens = usage.inputTokens ?? 0;
+  const outputTokens = usage.outputTokens ?? 0;
+  // Some providers count more than input + output in the total (reasoning, cache); trust theirs when given.
+  return { inputTokens, outputTokens, totalTokens: usage.totalTokens ?? inputTokens + outputTokens };
+}
+
+/** A running total of requests' usage. */
 export class UsageMeter {
   #input = 0;
   #output = 0;
   #total = 0;
 
-  add(usage: LanguageModelUsage): void {
-    const input = usage.inputTokens ?? 0;
-    const output = usage.outputTokens ?? 0;
-    this.#input += input;
-    this.#output += output;
-    // Some providers count more than input + output in the total (reasoning, cache); trust theirs when given.
-    this.#total += usage.totalTokens ?? input + output;
+  add(usage: TokenUsage): void {
+    this.#input += usage.inputTokens;
+    this.#output += usage.outputTokens;
+    this.#total += usage.totalTokens;
   }
 
   get total(): TokenUsage {

@@ -32,9 +32,9 @@
 import { anthropicProtocol } from "./anthropic_protocol.ts";
 import { ollamaProtocol } from "./ollama_protocol.ts";
 import { openAIProtocol } from "./openai_protocol.ts";
-import { type MockLlmServer, startScriptedServer } from "./scripted_server.ts";
+import { type MockLlmServer, type ReplyFunction, startScriptedServer } from "./scripted_server.ts";
 
-export type { MockLlmServer } from "./scripted_server.ts";
+export type { MockLlmServer, ReplyFunction } from "./scripted_server.ts";
 export {
   DEFAULT_MOCK_USAGE,
   type MockErrorReply,
@@ -47,9 +47,12 @@ export {
   type RecordedRequest,
 } from "./mock_reply.ts";
 
-/** An OpenAI Chat Completions server on 127.0.0.1 with an ephemeral port. */
-export function startMockOpenAI(): MockLlmServer {
-  return startScriptedServer(openAIProtocol);
+/**
+ * An OpenAI Chat Completions server on 127.0.0.1 with an ephemeral port; `replyFor` answers what the queue
+ * does not.
+ */
+export function startMockOpenAI(replyFor?: ReplyFunction): MockLlmServer {
+  return startScriptedServer(openAIProtocol, replyFor);
 }
 
 /** An Anthropic Messages server on 127.0.0.1 with an ephemeral port. */

@@ -43,8 +43,14 @@ export interface MockLlmServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/**
+ * Answers a request from what it asks rather than from the queue: a test whose client may re-send a request
+ * (a crash test) gets the same answer for the same conversation. Replies enqueued are still served first.
+ */
+export type ReplyFunction = (request: RecordedRequest) => MockReply | undefined;
+
 /** Starts a server for `protocol` on 127.0.0.1 with an ephemeral port. */
-export function startScriptedServer(protocol: MockProtocol): MockLlmServer {
+export function startScriptedServer(protocol: MockProtocol, replyFor?: ReplyFunction): MockLlmServer {
   const script: MockReply[] = [];
   const requests: RecordedRequest[] = [];
   const closing = new AbortController();
@@ -55,19 +61,20 @@ export function startScriptedServer(protocol: MockProtocol): MockLlmServer {
     const url = new URL(request.url);
     const text = await request.text();
     const body = parseBody(text);
-    requests.push({
+    const recorded = {
       method: request.method,
       path: url.pathname,
       headers: Object.fromEntries(request.headers),
       body,
-    });
+    };
+    requests.push(recorded);
     if (request.method !== "POST" || url.pathname !== protocol.path) {
       return jsonResponse(
         404,
         protocol.errorBody(`mock_llm: no route ${request.method} ${url.pathname}`, 404),
       );
     }
-    const reply = script.shift();
+    const reply = script.shift() ?? replyFor?.(recorded);
     if (reply === undefined) {
       const message = `mock_llm: no scripted reply left for request #${requests.length}`;
       return jsonResponse(500, protocol.errorBody(message, 500));

@@ -439,6 +439,31 @@ tasks:
     });
   });
 
+  await t.step("G5: removing an ended workflow's time-out timer leaves other timers alone", async () => {
+    const files = {
+      "compozy.yaml": "name: flows\nworkflows:\n  - source: ./wf.yaml\n  - source: ./timed.yaml\n",
+      "wf.yaml": "id: main\ntasks:\n  - id: nap\n    type: sleep\n    duration: 1s\n",
+      "timed.yaml":
+        "id: timed\nconfig:\n  timeout: 1h\ntasks:\n  - id: a\n    type: aggregate\n    outputs: {}\n",
+    };
+    await withEngine(files, async (h) => {
+      const { execId } = await h.engine.client.trigger("main", {});
+      // Parked: its sleep's timer was delivered once and is held (nak'd) until due.
+      await waitForStatus(h, execId, "WAITING");
+      const jsm = await jetstreamManager(h.nc);
+      const deadline = Date.now() + 5_000;
+      while ((await jsm.consumers.info(STREAMS.taskCommands, "compozy-task-timers")).num_ack_pending === 0) {
+        assert.ok(Date.now() < deadline, "the sleep's timer was never delivered");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // Another execution with a time-out ends meanwhile: its own timer is removed from TASK_CMDS.
+      const { execId: timed } = await h.engine.client.trigger("timed", {});
+      assert.equal((await h.engine.client.waitForEnd(timed, 10_000)).status, "SUCCESS");
+      // The sleep still wakes (a purge of TASK_CMDS made nats-server forget every held timer).
+      assert.equal((await h.engine.client.waitForEnd(execId, 15_000)).status, "SUCCESS");
+    });
+  });
+
   await t.step("10: a cancel finds children through an index, not a scan of every execution", async () => {
     const files = {
       "compozy.yaml": "name: flows\nworkflows:\n  - source: ./wf.yaml\n  - source: ./stuck.yaml\n",

@@ -50,13 +50,15 @@ export function createDriverServices(
       },
       async clearWorkflowTimeout(d) {
         // The workflow's timer is the only one addressed to the execution itself (see armWorkflowTimeout).
+        // Deleted by its sequence, never purged: a filtered purge of a work-queue stream makes nats-server 2.9
+        // forget every message its consumer holds back (the other executions' timers: finding G5).
         const jsm = await jetstreamManager(bus.nc);
-        await jsm.streams.purge(STREAMS.taskCommands, {
-          filter: subjectOf(create(TaskResumeSchema, {
-            metadata: bus.metadata(d.correlationId),
-            task: { execId: d.execId },
-          })),
-        });
+        const subject = subjectOf(create(TaskResumeSchema, {
+          metadata: bus.metadata(d.correlationId),
+          task: { execId: d.execId },
+        }));
+        const timer = await jsm.streams.getMessage(STREAMS.taskCommands, { last_by_subj: subject });
+        if (timer) await jsm.streams.deleteMessage(STREAMS.taskCommands, timer.seq, false);
       },
     },
     children: {

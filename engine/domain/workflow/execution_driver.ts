@@ -101,6 +101,10 @@ export class ExecutionDriver implements DriverPort {
     return this.ended;
   }
 
+  get isAbandoned(): boolean {
+    return this.abandoned;
+  }
+
   /** Runs until the execution ends, parks, or is abandoned. */
   run(): Promise<DriverResult> {
     this.armWorkflowTimeout();

@@ -80,8 +80,10 @@ async function runChildWorkflow(
       scope.abort,
     );
     if (driver.isEnded) {
-      // Canceled while the child was being started: it must not outlive its parent.
-      await driver.cancelChildren([childExecId], "the parent ended");
+      // The execution ended (canceled, failed, timed out) while the child was being started: the child must
+      // not outlive it. A driver that was only given up (its lease lost, its history unwritable) leaves the
+      // child alone: the replay of the execution starts the same child again (idempotent) and waits for it.
+      if (!driver.isAbandoned) await driver.cancelChildren([childExecId], "the parent ended");
       throw new ExecutionEnded();
     }
     driver.childStarted(childExecId);

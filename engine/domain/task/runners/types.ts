@@ -59,7 +59,10 @@ export interface DriverPort {
   readonly execId: string;
   readonly correlationId: string;
   readonly services: DriverServices;
+  /** The execution ended, or this driver gave it up (see isAbandoned): nothing more may run from memory. */
   readonly isEnded: boolean;
+  /** Given up without ending (its lease lost, its history unwritable): another activation replays it. */
+  readonly isAbandoned: boolean;
   /** Runs a child task (replayed when its outcome is recorded). */
   runTask(task: TaskConfig, key: string, scope: Scope): Promise<Outcome>;
   /** The recorded terminal outcome of the task at `key`, with the stream position it was recorded at. */

@@ -30,6 +30,8 @@ import { runStart } from "./commands/start.ts";
 import { runValidate } from "./commands/validate.ts";
 import { formatDiagnostics } from "./diagnostics_output.ts";
 import { RUNTIME_COMMAND } from "./runtime_process.ts";
+import { useCachedSandboxModules } from "./sandbox_cache.ts";
+import { isCompiledBinary } from "../pkg/runtime/deno_executable.ts";
 import { ENV, envValue, parseBodyLimit, parsePort, serverUrl } from "./settings.ts";
 import { type Role, ROLES } from "./stack.ts";
 import { paintFor } from "./terminal.ts";
@@ -42,6 +44,8 @@ export async function main(args: string[]): Promise<number> {
     // Hidden: how the compiled binary starts its runtime (cli/runtime_process.ts). Loaded only here, so the
     // other commands do not load the provider clients.
     const { runtimeMain } = await import("../pkg/runtime/main.ts");
+    // Its sandboxes cannot run the modules inside the binary: they run the bundles written to the cache.
+    if (isCompiledBinary()) await useCachedSandboxModules();
     return await runtimeMain(args.slice(1));
   }
   let exitCode = EXIT_OK;

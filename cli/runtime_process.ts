@@ -9,6 +9,7 @@
 import { fileURLToPath } from "node:url";
 import { getLogger } from "../pkg/logger/mod.ts";
 import { denoExecutable, isCompiledBinary } from "../pkg/runtime/deno_executable.ts";
+import { useCachedSandboxModules } from "./sandbox_cache.ts";
 
 /**
  * How the runtime is started; the one place that knows its entry point and flags. `--exit-with-parent`
@@ -57,8 +58,17 @@ export class RuntimeProcess {
     private readonly env: Record<string, string>,
   ) {}
 
-  /** `env` adds to the inherited environment: NATS credentials and ports the sandboxes may not reach. */
-  static start(natsUrl: string, instanceId: string, env: Record<string, string> = {}): RuntimeProcess {
+  /**
+   * `env` adds to the inherited environment: NATS credentials and ports the sandboxes may not reach. A
+   * compiled binary writes its sandbox modules to the cache first, so that a folder it cannot write is said
+   * once, here, not by a runtime that exits and is restarted over and over.
+   */
+  static async start(
+    natsUrl: string,
+    instanceId: string,
+    env: Record<string, string> = {},
+  ): Promise<RuntimeProcess> {
+    if (isCompiledBinary()) await useCachedSandboxModules();
     const runtime = new RuntimeProcess(natsUrl, instanceId, env);
     runtime.spawn();
     return runtime;

@@ -210,7 +210,7 @@ export class Stack {
   private async startComponents(): Promise<void> {
     const project = this.currentProject;
     if (this.options.role === "all" || this.options.role === "runtime") {
-      this.runtime = RuntimeProcess.start(
+      this.runtime = await RuntimeProcess.start(
         this.natsUrl,
         `${this.options.instanceId}-runtime`,
         this.nats.runtimeEnv,

@@ -67,6 +67,8 @@ export interface CallContext {
 /** Configuration of a sandbox process, passed as its single argument. Nothing in it is secret. */
 export interface SandboxConfig {
   toolUrl: string;
+  /** The module the tool's worker imports before the tool (tool_worker.ts, or its bundle); it exports `serveTool`. */
+  workerUrl: string;
   /** SES's `lockdown` bundle, imported by the worker before anything else (see global_guard.ts). */
   lockdownUrl: string;
   workerPermissions: Deno.PermissionOptionsObject;

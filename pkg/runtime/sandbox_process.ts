@@ -11,10 +11,11 @@
  * @module
  */
 import { dirname } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import type { ResolvedGrants } from "./grant_paths.ts";
 import type { ToolModuleInfo } from "./import_policy.ts";
 import { denoExecutable } from "./deno_executable.ts";
+import { sandboxModules } from "./sandbox_modules.ts";
 import { netDenyFlags } from "./net_deny.ts";
 import { jsonTooDeep } from "./output_limits.ts";
 import { scanStderr, type StderrScan } from "./sandbox_stderr.ts";
@@ -32,13 +33,6 @@ import {
   ToSandbox,
 } from "./protocol.ts";
 
-const HOST_MODULE = fileURLToPath(new URL("./worker_host.ts", import.meta.url));
-/** The modules the tool's worker loads before the tool (tool_worker.ts and its imports). */
-const WORKER_MODULES = ["./tool_worker.ts", "./call_scope.ts", "./global_guard.ts"]
-  .map((file) => fileURLToPath(new URL(file, import.meta.url)));
-/** SES's lockdown as one self-contained file, which the sandbox (run with `--no-npm`) imports by path. */
-const LOCKDOWN_URL = new URL("./dist/lockdown.mjs", import.meta.resolve("ses"));
-const LOCKDOWN_MODULE = fileURLToPath(LOCKDOWN_URL);
 const STDERR_TAIL_BYTES = 8 * 1024;
 const NO_TOKEN = new Uint8Array(0);
 
@@ -124,9 +118,11 @@ export class SandboxProcess {
    */
   static spawn(spec: SandboxSpec, module: ToolModuleInfo, grants: ResolvedGrants): SandboxProcess {
     const toolDir = dirname(spec.executePath);
+    const modules = sandboxModules();
     const config: SandboxConfig = {
       toolUrl: pathToFileURL(spec.executePath).href,
-      lockdownUrl: LOCKDOWN_URL.href,
+      workerUrl: modules.workerUrl,
+      lockdownUrl: modules.lockdownUrl,
       workerPermissions: workerPermissions(grants.permissions),
       worker: {
         maxOutputBytes: spec.maxOutputBytes,
@@ -144,12 +140,12 @@ export class SandboxProcess {
       `--v8-flags=--max-old-space-size=${spec.heapLimitMb},--disallow-code-generation-from-strings`,
       // The loader may read the checked graph's files and the worker bootstrap, never the folder: a text
       // import of a file next to the tool would otherwise be read with the loader's rights.
-      ...processFlags(grants.permissions, [...module.files, ...WORKER_MODULES, LOCKDOWN_MODULE], {
+      ...processFlags(grants.permissions, [...module.files, ...modules.workerFiles], {
         read: grants.denyRead,
         write: grants.denyWrite,
       }),
       ...netDenyFlags(),
-      HOST_MODULE,
+      modules.hostPath,
       JSON.stringify(config),
     ];
     const child = new Deno.Command(denoExecutable(), {

@@ -72,9 +72,8 @@ const worker = new Worker(bootstrapUrl(config.toolUrl), {
  * tool, so the realm is frozen before any tool code runs.
  */
 function bootstrapUrl(toolUrl: string): string {
-  const setup = new URL("./tool_worker.ts", import.meta.url).href;
   const source = `import ${JSON.stringify(config.lockdownUrl)};\n` +
-    `import { serveTool } from ${JSON.stringify(setup)};\n` +
+    `import { serveTool } from ${JSON.stringify(config.workerUrl)};\n` +
     `import * as tool from ${JSON.stringify(toolUrl)};\nserveTool(tool);\n`;
   return `data:application/javascript,${encodeURIComponent(source)}`;
 }

@@ -16,9 +16,14 @@ const DOCS = [
   ),
 ];
 
+/** Markdown outside fenced code blocks. */
+function unfenced(text: string): string {
+  return text.replace(/^```[\s\S]*?^```/gm, "");
+}
+
 /** Markdown outside code: fenced blocks and inline code spans are not links. */
 function prose(text: string): string {
-  return text.replace(/^```[\s\S]*?^```/gm, "").replace(/`[^`\n]*`/g, "");
+  return unfenced(text).replace(/`[^`\n]*`/g, "");
 }
 
 /** GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens. */
@@ -27,7 +32,8 @@ function slug(heading: string): string {
 }
 
 function anchors(text: string): Set<string> {
-  return new Set([...prose(text).matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1])));
+  // A heading's inline code is part of its anchor ("The `compozy` binary" → the-compozy-binary).
+  return new Set([...unfenced(text).matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1])));
 }
 
 Deno.test("every relative link in docs/ and README resolves", () => {
@@ -110,4 +116,6 @@ Deno.test("the docs check catches what it is for", () => {
   assert.ok(!table.get("dev")!.includes("--bogus"));
   assert.equal(slug("Live events (SSE)"), "live-events-sse");
   assert.equal(slug("The `mock` provider"), "the-mock-provider");
+  assert.ok(anchors("## The `mock` provider\n```\n# not a heading\n```\n").has("the-mock-provider"));
+  assert.ok(!anchors("```\n# not a heading\n```\n").has("not-a-heading"));
 });

@@ -3,7 +3,8 @@
  * `run --wait` lines, `executions show` of a waiting execution, `logs`, `pause`/`resume`, `rerun`,
  * `--status` in any case, an unknown `--workflow`, a signal's count of waits, `--watch` messages — with the
  * dev process in its compiled-binary mode (`COMPOZY_AS_COMPILED=1`): the runtime is this program run again
- * with its hidden `__runtime` command, and sandboxes use the `deno` on PATH.
+ * with its hidden `__runtime` command, and sandboxes use the `deno` on PATH to run the bundles of their
+ * modules that it wrote to the cache folder.
  *
  * Also `dev` refusing a folder without a project and a busy port, before it starts anything.
  */
@@ -47,6 +48,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async (t) => {
     const dir = await copyProject(FIXTURE_PROJECT);
+    const cacheDir = await Deno.makeTempDir({ prefix: "compozy-cache-" });
     await Deno.writeTextFile(
       join(dir, "workflows/tools/greet.ts"),
       "export default (input: { name: string }) => {\n  console.log(`greeting ${input.name}`);\n" +
@@ -55,7 +57,12 @@ Deno.test({
     const dev = await startDev({
       dir,
       args: ["--watch"],
-      env: { COMPOZY_AS_COMPILED: "1", COMPOZY_LOG_LEVEL: "info", HOOK_SECRET: "s" },
+      env: {
+        COMPOZY_AS_COMPILED: "1",
+        COMPOZY_CACHE_DIR: cacheDir,
+        COMPOZY_LOG_LEVEL: "info",
+        HOOK_SECRET: "s",
+      },
     });
     const cli = (...args: string[]) => runCli([...args, "--server", dev.url]);
     const state = async (execId: string) => await (await dev.fetch(`/api/executions/${execId}`)).json();
@@ -72,17 +79,10 @@ Deno.test({
       await t.step(
         "the runtime runs as `compozy __runtime`, and tools run; run --wait shows tool lines",
         async () => {
-          const cmdlines = [];
-          for await (const entry of Deno.readDir("/proc")) {
-            if (!/^\d+$/.test(entry.name)) continue;
-            try {
-              cmdlines.push((await Deno.readTextFile(`/proc/${entry.name}/cmdline`)).split("\0"));
-            } catch {
-              // The process ended while we listed them.
-            }
-          }
           assert.ok(
-            cmdlines.some((args) => args.includes("__runtime") && args.some((a) => a.endsWith("main.ts"))),
+            (await commandLines()).some((args) =>
+              args.includes("__runtime") && args.some((a) => a.endsWith("main.ts"))
+            ),
             "a runtime started through the hidden command",
           );
           const run = await cli("run", "hello", "--input", '{"name":"Di"}', "--wait");
@@ -90,6 +90,16 @@ Deno.test({
           assert.match(run.stdout, /↳ tool greet ✓/);
           assert.match(run.stdout, /↳ tool shout ✓/);
           assert.match(run.stdout, /SUCCESS in /);
+          // The tools ran in sandboxes started on the bundles written to the cache, as a compiled binary's
+          // are (its own files are inside it, out of the sandbox's deno's reach); their processes stay warm.
+          const sandboxes = (await commandLines()).filter((args) => args.some((a) => a.startsWith(cacheDir)));
+          assert.ok(sandboxes.length > 0, "a sandbox runs from the cache folder");
+          for (const args of sandboxes) {
+            const host = args.find((a) => a.startsWith(cacheDir))!;
+            assert.match(host, /\/sandbox\/worker_host-[0-9a-f]{16}\.js$/);
+            assert.ok(!args.some((a) => a.endsWith("worker_host.ts")));
+            assert.match(args.find((a) => a.startsWith("--allow-read="))!, /tool_worker-[0-9a-f]{16}\.js/);
+          }
           helloExec = run.stdout.trim().split("\n").find((l) => /^SUCCESS in /.test(l))!.split(/\s+/).at(-1)!;
         },
       );
@@ -205,6 +215,21 @@ Deno.test({
     } finally {
       await dev.stop();
       await Deno.remove(dir, { recursive: true });
+      await Deno.remove(cacheDir, { recursive: true });
     }
   },
 });
+
+/** The command lines of the machine's processes (those that end while listed are left out). */
+async function commandLines(): Promise<string[][]> {
+  const lines = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      lines.push((await Deno.readTextFile(`/proc/${entry.name}/cmdline`)).split("\0"));
+    } catch {
+      // The process ended while we listed them.
+    }
+  }
+  return lines;
+}

@@ -1,0 +1,49 @@
+/**
+ * Where a sandbox process finds its own code: the host thread's entry (`deno run <host>`), the tool
+ * worker's setup module and SES's lockdown bundle. From a checkout these are the files next to this
+ * module. A compiled `compozy` binary holds them inside itself, where the `deno` that runs sandboxes cannot
+ * read them: it writes bundles of them to a cache folder at start (cli/sandbox_cache.ts) and sets them here
+ * with {@linkcode configureSandboxModules}, before any sandbox starts.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+
+export interface SandboxModules {
+  /** The host thread's entry, a file path: what `deno run` starts. */
+  hostPath: string;
+  /** The module the tool's worker imports before the tool (it exports `serveTool`), as a `file:` URL. */
+  workerUrl: string;
+  /** SES's lockdown bundle, imported by the worker first, as a `file:` URL. */
+  lockdownUrl: string;
+  /** The files the worker loads before the tool: the sandbox's loader may read exactly these besides the tool's. */
+  workerFiles: readonly string[];
+}
+
+let configured: SandboxModules | undefined;
+
+/** The sandbox's modules in force: those set by {@linkcode configureSandboxModules}, else the checkout's. */
+export function sandboxModules(): SandboxModules {
+  return configured ??= checkoutModules();
+}
+
+/** Sets the sandbox's modules for this process (the compiled binary's cached bundles). */
+export function configureSandboxModules(modules: SandboxModules): void {
+  configured = modules;
+}
+
+/** The source files of this checkout; the worker's module imports call_scope.ts and global_guard.ts. */
+function checkoutModules(): SandboxModules {
+  const here = (file: string) => new URL(file, import.meta.url);
+  // One self-contained file, which the sandbox (run with `--no-npm`) imports by path.
+  const lockdown = new URL("./dist/lockdown.mjs", import.meta.resolve("ses"));
+  const worker = here("./tool_worker.ts");
+  return {
+    hostPath: fileURLToPath(here("./worker_host.ts")),
+    workerUrl: worker.href,
+    lockdownUrl: lockdown.href,
+    workerFiles: [worker, here("./call_scope.ts"), here("./global_guard.ts"), lockdown].map((u) =>
+      fileURLToPath(u)
+    ),
+  };
+}

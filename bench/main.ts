@@ -25,6 +25,12 @@ const BENCHMARKS: Benchmark[] = [
   { name: "engine", title: "Workflow engine", file: "engine_bench.ts", exportName: "benchEngine" },
   { name: "history", title: "History reads", file: "history_bench.ts", exportName: "benchHistory" },
   { name: "api", title: "HTTP API", file: "api_bench.ts", exportName: "benchApi" },
+  {
+    name: "cluster",
+    title: "Work sharing across engine and runtime processes",
+    file: "cluster_bench.ts",
+    exportName: "benchCluster",
+  },
 ];
 
 async function main(names: string[]): Promise<number> {

@@ -20,6 +20,11 @@ export interface EngineStatsReport {
   activation_seconds: { buckets: number[]; counts: number[]; sum: number; count: number };
   /** Commands delivered more than once (their first engine died, or a handler failed and retried). */
   redeliveries: number;
+  /**
+   * Executions this engine resumed mid-run (tasks already recorded) that it had not driven before: moves
+   * from another engine (or from this one before a restart).
+   */
+  taken_over: number;
 }
 
 export class EngineStats {
@@ -27,6 +32,7 @@ export class EngineStats {
   private sum = 0;
   private count = 0;
   private redeliveries = 0;
+  private takenOver = 0;
 
   constructor(readonly instance: string, private readonly active: () => number) {}
 
@@ -42,6 +48,10 @@ export class EngineStats {
     if (deliveryCount > 1) this.redeliveries++;
   }
 
+  countTakeover(): void {
+    this.takenOver++;
+  }
+
   report(): EngineStatsReport {
     return {
       instance: this.instance,
@@ -53,6 +63,7 @@ export class EngineStats {
         count: this.count,
       },
       redeliveries: this.redeliveries,
+      taken_over: this.takenOver,
     };
   }
 }

@@ -117,6 +117,10 @@ export function collectEngineMetrics(nc: NatsConnection, registry: MetricsRegist
     "compozy_engine_redeliveries_total",
     "Commands an engine received more than once (a failed handler, or an engine that died)",
   );
+  const takeovers = registry.counter(
+    "compozy_engine_takeovers_total",
+    "Executions an engine resumed mid-run that it had not driven before (moved from another engine)",
+  );
 
   // Every read of a scrape runs at once: a scrape costs the slowest read, not the sum of them.
   registry.onCollect(async () => {
@@ -147,11 +151,13 @@ export function collectEngineMetrics(nc: NatsConnection, registry: MetricsRegist
     activeExecutions.clear();
     activationLatency.clear();
     redeliveries.clear();
+    takeovers.clear();
     for (const report of reports) {
       const labels = { instance: report.instance };
       activeExecutions.set(labels, report.active_executions);
       activationLatency.setSeries(labels, report.activation_seconds);
       redeliveries.inc(labels, report.redeliveries);
+      takeovers.inc(labels, report.taken_over ?? 0);
     }
   });
 

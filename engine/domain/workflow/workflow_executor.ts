@@ -83,6 +83,8 @@ export class WorkflowExecutor {
   private readonly bounds: RedeliveryBounds;
   /** Redeliveries so far by cause, per command in flight (by stream and sequence). */
   private readonly redeliveries = new Map<string, Record<Cause, number>>();
+  /** Executions activated here lately: resuming one of the others mid-run is a take-over. */
+  private readonly drivenHere = new RecentIds(10_000);
 
   constructor(private readonly options: WorkflowExecutorOptions) {
     this.ackWaitMs = options.ackWaitMs ?? 30_000;
@@ -362,6 +364,10 @@ export class WorkflowExecutor {
       await this.options.leases.release(execId);
       throw new Error(`Cannot activate execution ${execId}: its history could not be read`, { cause: e });
     }
+    if (!fresh && replay && !replay.ended && replay.tasks.size > 0 && !this.drivenHere.has(execId)) {
+      this.options.stats?.countTakeover();
+    }
+    this.drivenHere.remember(execId);
     if (!fresh && delivery.deliveryCount > 1 && replay && !replay.ended) {
       // A command delivered again: its first engine died or let go, and this one takes the execution over.
       log.info("Took over execution {exec_id} (delivery {delivery} of {subject})", {
@@ -429,3 +435,20 @@ function redeliveryDelay(cause: Cause, count: number): number {
 
 /** Marks a command that needs no driver (the execution ended, or is unknown). */
 const NOTHING_TO_DO = { driver: undefined as unknown as ExecutionDriver } satisfies Active;
+
+/** The last `limit` ids remembered, oldest forgotten first. */
+class RecentIds {
+  private readonly ids = new Set<string>();
+
+  constructor(private readonly limit: number) {}
+
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  remember(id: string): void {
+    this.ids.delete(id);
+    this.ids.add(id);
+    if (this.ids.size > this.limit) this.ids.delete(this.ids.values().next().value!);
+  }
+}

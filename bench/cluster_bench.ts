@@ -1,0 +1,202 @@
+/**
+ * `deno task bench cluster`: work sharing across engine and runtime processes (issue 12). For each topology,
+ * a managed nats-server (or a 3-node loopback cluster at R3) with `compozy start --role engine|runtime`
+ * processes, then N three-step workflows triggered over NATS (64 in flight) and followed to their end.
+ *
+ * Reported per topology: workflows/s from the first trigger to the last end; executions moved between
+ * engines mid-run (each engine's `taken_over` count) and commands redelivered; and CPU seconds of each
+ * kind of process (from /proc, the process group of each `compozy start`, so a runtime's sandboxes count)
+ * per 1,000 workflows. On a shared 2-core machine the wall-clock figures are noisy; the counts and CPU per
+ * workflow are what compares.
+ *
+ * COMPOZY_CLUSTER_BENCH_RUNS (default 1000) sets N; COMPOZY_CLUSTER_BENCH_TOPOLOGIES picks topologies by name
+ * (e.g. "R1 1+1,R1 2+2"; default all four: R1 and R3, 1+1 and 2+2).
+ */
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { createExecutionClient, ENGINE_HEALTH_SUBJECT, type ExecutionClient } from "../engine/mod.ts";
+import { ENGINE_STATS_SUBJECT, type EngineStatsReport } from "../engine/engine_stats.ts";
+import { loadProject } from "../engine/domain/project/mod.ts";
+import { Bus, connectNats, credentialsEnv, type NatsRole } from "../pkg/nats/mod.ts";
+import { RUNTIME_HEALTH_SUBJECT } from "../pkg/runtime/service.ts";
+import { writeProject } from "../test/support/engine.ts";
+import { startTestNats } from "../test/support/nats.ts";
+import { startTestCluster } from "../test/support/nats_cluster.ts";
+import { type CompozyProcess, spawnCompozy } from "../test/e2e/support/dev_server.ts";
+import type { BenchRow } from "./_table.ts";
+
+const RUNS = Number(Deno.env.get("COMPOZY_CLUSTER_BENCH_RUNS") ?? 1_000);
+const IN_FLIGHT = 64;
+
+interface Topology {
+  name: string;
+  nodes: 1 | 3;
+  engines: number;
+  runtimes: number;
+}
+
+const TOPOLOGIES: Topology[] = [
+  { name: "R1 1+1", nodes: 1, engines: 1, runtimes: 1 },
+  { name: "R1 2+2", nodes: 1, engines: 2, runtimes: 2 },
+  { name: "R3 1+1", nodes: 3, engines: 1, runtimes: 1 },
+  { name: "R3 2+2", nodes: 3, engines: 2, runtimes: 2 },
+];
+
+const PROJECT: Record<string, string> = {
+  "compozy.yaml": "name: cluster-bench\nworkflows:\n  - source: ./wf.yaml\n",
+  "wf.yaml": `id: three
+tools:
+  - id: echo
+    execute: ./echo.ts
+tasks:
+  - id: a
+    use: tool(id=echo)
+    with: { n: 1 }
+  - id: b
+    use: tool(id=echo)
+    with: { n: 2 }
+  - id: c
+    use: tool(id=echo)
+    with: { n: 3 }
+`,
+  "echo.ts": "export default (input: unknown) => input;\n",
+};
+
+export async function benchCluster(): Promise<BenchRow[]> {
+  const wanted = Deno.env.get("COMPOZY_CLUSTER_BENCH_TOPOLOGIES")?.split(",").map((s) => s.trim());
+  const rows: BenchRow[] = [];
+  for (const topology of TOPOLOGIES.filter((t) => !wanted || wanted.includes(t.name))) {
+    rows.push(await runTopology(topology));
+  }
+  return rows;
+}
+
+async function runTopology(topology: Topology): Promise<BenchRow> {
+  const nats = topology.nodes === 1 ? await startTestNats() : await startTestCluster(3);
+  const dir = await writeProject(PROJECT);
+  const processes: { role: NatsRole; process: CompozyProcess }[] = [];
+  let nc: NatsConnection | undefined;
+  try {
+    const env = (role: NatsRole) => ({
+      NATS_URL: nats.plainUrl,
+      ...credentialsEnv(nats.auth.users[role]),
+      COMPOZY_NATS_REPLICAS: String(topology.nodes),
+      COMPOZY_LOG_LEVEL: "warn",
+    });
+    const start = (role: NatsRole, id: string) =>
+      processes.push({
+        role,
+        process: spawnCompozy(["start", "--role", role, "--cwd", dir, "--instance-id", id], env(role)),
+      });
+    for (let i = 0; i < topology.engines; i++) start("engine", `engine-${i + 1}`);
+    for (let i = 0; i < topology.runtimes; i++) start("runtime", `runtime-${i + 1}`);
+    nc = await connectNats(nats.url, { name: "cluster-bench" });
+    await untilAnswered(nc, ENGINE_HEALTH_SUBJECT, topology.engines);
+    await untilAnswered(nc, RUNTIME_HEALTH_SUBJECT, topology.runtimes);
+    const client = await createExecutionClient({
+      nc,
+      bus: new Bus(nc, { source: "bench" }),
+      project: await loadProject(dir),
+    });
+    // One warm-up execution per runtime, so that no tool's first load is in the figures.
+    await runAll(client, topology.runtimes * 2, "warm");
+    const cpuBefore = processes.map((p) => groupCpuSeconds(p.process.pid));
+    const statsBefore = await engineStats(nc, topology.engines);
+    const began = performance.now();
+    await runAll(client, RUNS, "run");
+    const seconds = (performance.now() - began) / 1_000;
+    const statsAfter = await engineStats(nc, topology.engines);
+    const cpu = processes.map((p, i) => groupCpuSeconds(p.process.pid) - cpuBefore[i]);
+    const perThousand = (role: NatsRole) =>
+      round(
+        cpu.filter((_, i) => processes[i].role === role).reduce((a, b) => a + b, 0) / (RUNS / 1_000),
+        2,
+      );
+    const sum = (key: "taken_over" | "redeliveries", reports: EngineStatsReport[]) =>
+      reports.reduce((a, r) => a + (r[key] ?? 0), 0);
+    return {
+      topology: topology.name,
+      workflows: RUNS,
+      "wf/s": round(RUNS / seconds, 1),
+      "moved mid-run": sum("taken_over", statsAfter) - sum("taken_over", statsBefore),
+      redeliveries: sum("redeliveries", statsAfter) - sum("redeliveries", statsBefore),
+      "engine CPU s /1k wf (all)": perThousand("engine"),
+      "engine CPU s /1k wf (per engine)": round(perThousand("engine") / topology.engines, 2),
+      "runtime CPU s /1k wf (all)": perThousand("runtime"),
+    };
+  } finally {
+    await nc?.close();
+    await Promise.all(processes.map((p) => p.process.stop()));
+    await nats.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Triggers `count` executions, at most IN_FLIGHT at once, and waits for each to end SUCCESS. */
+async function runAll(client: ExecutionClient, count: number, prefix: string): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      const { execId } = await client.trigger("three", { i }, { idempotencyKey: `${prefix}-${i}` });
+      const state = await client.waitForEnd(execId, 300_000);
+      if (state.status !== "SUCCESS") throw new Error(`execution ${execId} ended ${state.status}`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, count) }, worker));
+}
+
+/** Waits until `count` processes answer on a health subject. */
+async function untilAnswered(nc: NatsConnection, subject: string, count: number): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    let answers = 0;
+    const replies = await nc.requestMany(subject, undefined, {
+      strategy: "stall",
+      stall: 200,
+      maxWait: 2_000,
+    })
+      .catch(() => undefined);
+    if (replies) { for await (const _ of replies) answers++; }
+    if (answers >= count) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`fewer than ${count} processes answered ${subject} within 120 s`);
+}
+
+async function engineStats(nc: NatsConnection, count: number): Promise<EngineStatsReport[]> {
+  const reports: EngineStatsReport[] = [];
+  const replies = await nc.requestMany(ENGINE_STATS_SUBJECT, undefined, {
+    strategy: "stall",
+    stall: 500,
+    maxWait: 5_000,
+  });
+  for await (const reply of replies) reports.push(reply.json<EngineStatsReport>());
+  if (reports.length < count) throw new Error(`${reports.length} of ${count} engines reported their figures`);
+  return reports;
+}
+
+/** CPU seconds (user + system) of every live process in the group led by `pid`, from /proc. */
+function groupCpuSeconds(pid: number): number {
+  const ticksPerSecond = 100;
+  let ticks = 0;
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    let stat: string;
+    try {
+      stat = Deno.readTextFileSync(join("/proc", entry.name, "stat"));
+    } catch {
+      continue; // It exited between the listing and the read.
+    }
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // After the command: state, ppid, pgrp, ..., utime (index 11), stime, cutime, cstime.
+    if (Number(fields[2]) !== pid) continue;
+    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  }
+  return ticks / ticksPerSecond;
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}

@@ -151,13 +151,17 @@ async function untilAnswered(nc: NatsConnection, subject: string, count: number)
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     let answers = 0;
-    const replies = await nc.requestMany(subject, undefined, {
-      strategy: "stall",
-      stall: 200,
-      maxWait: 2_000,
-    })
-      .catch(() => undefined);
-    if (replies) { for await (const _ of replies) answers++; }
+    try {
+      const replies = await nc.requestMany(subject, undefined, {
+        strategy: "stall",
+        stall: 200,
+        maxWait: 2_000,
+      });
+      for await (const _ of replies) answers++;
+    } catch (e) {
+      // Nobody answers yet while the processes start.
+      if (!/no responders/i.test(e instanceof Error ? e.message : String(e))) throw e;
+    }
     if (answers >= count) return;
     await new Promise((r) => setTimeout(r, 250));
   }

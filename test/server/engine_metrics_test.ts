@@ -8,6 +8,14 @@ import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { collectEngineMetrics } from "../../server/event_metrics.ts";
 import { MetricsRegistry } from "../../server/metrics.ts";
 import { STREAMS } from "../../pkg/nats/mod.ts";
+import { create } from "@bufbuild/protobuf";
+import {
+  TaskExecutionSuccessSchema,
+  WorkflowExecuteSchema,
+  WorkflowExecutionStartedSchema,
+} from "../../pkg/pb/mod.ts";
+import { uuidv7 } from "../../engine/ids.ts";
+import { jsonBytes } from "../../engine/json_bytes.ts";
 import { scriptedRuntime, startEngineHarness } from "../support/engine.ts";
 
 const PROJECT = {
@@ -41,6 +49,7 @@ Deno.test("engine metrics: per-engine figures and durable consumers only", async
     assert.match(text, /^compozy_engine_active_executions\{instance="engine-test"\} 0$/m);
     assert.match(text, /^compozy_engine_activation_duration_seconds_count\{instance="engine-test"\} 1$/m);
     assert.match(text, /^compozy_engine_redeliveries_total\{instance="engine-test"\} 0$/m);
+    assert.match(text, /^compozy_engine_takeovers_total\{instance="engine-test"\} 0$/m);
     assert.match(text, /^compozy_consumer_pending\{stream="EVENTS",consumer="compozy-state"\} \d+$/m);
     assert.match(text, /consumer="compozy-workflow-executor"/);
     const consumers = [...text.matchAll(/^compozy_consumer_pending\{[^}]*consumer="([^"]+)"/gm)].map((m) =>
@@ -52,6 +61,51 @@ Deno.test("engine metrics: per-engine figures and durable consumers only", async
     );
   } finally {
     await ephemeral.delete();
+    metrics.stop();
+    runtime.stop();
+    await h.close();
+  }
+});
+
+Deno.test("engine metrics: an execution resumed mid-run from another engine's history is a take-over", async () => {
+  const h = await startEngineHarness({
+    ...PROJECT,
+    "wf.yaml": `${PROJECT["wf.yaml"]}  - id: two\n    use: tool(id=echo)\n    with: { v: 2 }\n`,
+  });
+  const calls: number[] = [];
+  const runtime = scriptedRuntime(h.bus, {
+    echo: (input) => {
+      calls.push(input.v as number);
+      return input;
+    },
+  });
+  const registry = new MetricsRegistry();
+  const metrics = collectEngineMetrics(h.nc, registry);
+  try {
+    // What another engine left behind: the start, step one's success, and the execute command it held.
+    const execId = uuidv7();
+    const workflow = { id: "main", execId };
+    await h.bus.publish(create(WorkflowExecutionStartedSchema, {
+      metadata: h.bus.metadata(execId, `${execId}:started`),
+      workflow,
+      inputJson: jsonBytes({}),
+    }));
+    await h.bus.publish(create(TaskExecutionSuccessSchema, {
+      metadata: h.bus.metadata(execId, "task-one:success"),
+      workflow,
+      task: { id: "one", execId: "task-one" },
+      outputJson: jsonBytes({ v: 1 }),
+      attempt: 1,
+    }));
+    await h.bus.publish(create(WorkflowExecuteSchema, {
+      metadata: h.bus.metadata(execId, `${execId}:execute`),
+      workflow,
+      inputJson: jsonBytes({}),
+    }));
+    assert.equal((await h.engine.client.waitForEnd(execId, 30_000)).status, "SUCCESS");
+    assert.deepEqual(calls, [2], "only the step without a recorded outcome ran");
+    assert.match(await registry.render(), /^compozy_engine_takeovers_total\{instance="engine-test"\} 1$/m);
+  } finally {
     metrics.stop();
     runtime.stop();
     await h.close();

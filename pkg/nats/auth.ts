@@ -89,7 +89,7 @@ export function rolePermissions(role: NatsRole): RolePermissions {
         subscribe: [
           "compozy.*.tool.cmds.*.execute",
           "compozy.*.agent.cmds.*.execute",
-          // A task's cancel stops its agent loop in the runtime (service.ts, CancelHook).
+          // A task's cancel stops its tool call or agent loop in the runtime (service.ts, CancelHook).
           "compozy.*.task.evts.*.canceled",
           "compozy.health.runtime",
           inbox,

@@ -64,24 +64,34 @@ export class SandboxPool {
 
   /**
    * A ready process of `key` for one call, marked busy. Rejects with a ToolFailure when the module cannot
-   * be started, or `tool_timeout` when `deadline` (a `performance.now()` time) passes first.
+   * be started, `tool_timeout` when `deadline` (a `performance.now()` time) passes first, or `tool_canceled`
+   * when `signal` aborts first.
    */
-  acquire(key: string, spec: SandboxSpec, deadline: number): Promise<SandboxProcess> {
+  acquire(key: string, spec: SandboxSpec, deadline: number, signal?: AbortSignal): Promise<SandboxProcess> {
     const idle = this.#takeIdle(key);
     if (idle) return Promise.resolve(idle);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const giveUp = (failure: ToolFailure) => {
         const at = this.#waiters.indexOf(waiter);
         if (at !== -1) this.#waiters.splice(at, 1);
+        waiter.reject(failure);
+      };
+      const timer = setTimeout(() => {
         const message = `No sandbox for ${spec.executePath} was ready before the call's time limit`;
-        reject(new ToolFailure("tool_timeout", message, { details: { phase: "waiting for a sandbox" } }));
+        giveUp(new ToolFailure("tool_timeout", message, { details: { phase: "waiting for a sandbox" } }));
       }, Math.max(0, deadline - performance.now()));
+      const onAbort = () =>
+        giveUp(
+          new ToolFailure("tool_canceled", "The call was canceled while it waited for a sandbox"),
+        );
+      const settled = () => (clearTimeout(timer), signal?.removeEventListener("abort", onAbort));
       const waiter: Waiter = {
         key,
         spec,
-        resolve: (p) => (clearTimeout(timer), resolve(p)),
-        reject: (f) => (clearTimeout(timer), reject(f)),
+        resolve: (p) => (settled(), resolve(p)),
+        reject: (f) => (settled(), reject(f)),
       };
+      signal?.addEventListener("abort", onAbort, { once: true });
       this.#waiters.push(waiter);
       this.#serve();
     });

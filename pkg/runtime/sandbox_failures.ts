@@ -106,6 +106,11 @@ export function failureFromDeath(ctx: FailureContext, death: Death): ToolFailure
       });
     case "memory":
       return new ToolFailure("tool_memory_exceeded", `${tool} was killed: ${death.message}`);
+    case "canceled":
+      return new ToolFailure(
+        "tool_canceled",
+        `${tool} was stopped: ${death.message ?? "the call was canceled"}`,
+      );
     case "exit":
       return failureFromError(ctx, death.error!);
     case "protocol":

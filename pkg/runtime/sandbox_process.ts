@@ -49,10 +49,19 @@ export interface SandboxSpec {
 }
 
 /**
- * Why a process ended. `timeout`, `memory` and `closed` are kills by the runtime; `stale`: its worker was
- * left busy or holding work by an earlier call (a call in flight then is not the tool's failure: run it again).
+ * Why a process ended. `timeout`, `memory`, `canceled` (the call's task was canceled) and `closed` are kills
+ * by the runtime; `stale`: its worker was left busy or holding work by an earlier call (a call in flight then
+ * is not the tool's failure: run it again).
  */
-export type DeathReason = "timeout" | "memory" | "closed" | "protocol" | "exit" | "crash" | "stale";
+export type DeathReason =
+  | "timeout"
+  | "memory"
+  | "canceled"
+  | "closed"
+  | "protocol"
+  | "exit"
+  | "crash"
+  | "stale";
 
 export interface Death {
   reason: DeathReason;

@@ -79,7 +79,8 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
       "compozy.*.tool.cmds.*.execute",
       "compozy-runtime",
       pb.ToolExecuteResultSchema,
-      (m) => executeTool(bus, runner, m as pb.ToolExecute & MessageShape<DescMessage>, outputLimit()),
+      (m) =>
+        executeTool(bus, runner, m as pb.ToolExecute & MessageShape<DescMessage>, outputLimit(), cancels),
     ),
     bus.serve(
       "compozy.*.agent.cmds.*.execute",
@@ -106,7 +107,13 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
   };
 }
 
-async function executeTool(bus: Bus, runner: ToolRunner, message: pb.ToolExecute, outputLimit: number) {
+async function executeTool(
+  bus: Bus,
+  runner: ToolRunner,
+  message: pb.ToolExecute,
+  outputLimit: number,
+  cancels: CancelHook,
+) {
   const tool = JSON.parse(decoder.decode(message.definitionJson)) as ToolWire;
   const ids = {
     metadata: bus.metadata(message.metadata?.correlationId ?? ""),
@@ -115,7 +122,11 @@ async function executeTool(bus: Bus, runner: ToolRunner, message: pb.ToolExecute
     tool: message.tool,
   };
   bus.publishCore(create(pb.ToolExecutionStartedSchema, ids));
-  const ran = await runner.run(toolCall(message, tool, parseJson(message.inputJson), message.env));
+  const canceled = cancels.track(message.task?.execId ?? "");
+  const ran = await runner.run({
+    ...toolCall(message, tool, parseJson(message.inputJson), message.env),
+    signal: canceled.signal,
+  }).finally(canceled.done);
   const outputJson = ran.ok ? encoder.encode(JSON.stringify(ran.output ?? null)) : undefined;
   const result = outputJson && outputJson.length > outputLimit
     ? tooLargeForBus(tool, ran, outputJson, outputLimit)
@@ -151,27 +162,32 @@ function tooLargeForBus(tool: ToolWire, ran: ToolResult, outputJson: Uint8Array,
 }
 
 /**
- * Agent loops running here by task execution id, so that the engine's `TaskExecutionCanceled` stops them
- * (the model request in flight is aborted). A tool call keeps running until its own time-out: the runner has
- * no way to stop one call yet.
+ * Tool calls and agent loops running here by task execution id, so that the engine's
+ * `TaskExecutionCanceled` stops them: a tool call's sandbox process is killed (the call fails
+ * `tool_canceled`), an agent loop's model request in flight is aborted and so is its tool call.
  */
 class CancelHook {
-  private readonly running = new Map<string, AbortController>();
+  /** A set per task: a redelivered command can run beside the first delivery of the same task. */
+  private readonly running = new Map<string, Set<AbortController>>();
 
   /** A signal that aborts when the task is canceled; `done` must be called when the work ends. */
   track(taskExecId: string): { signal: AbortSignal; done(): void } {
     const controller = new AbortController();
-    this.running.set(taskExecId, controller);
+    const running = this.running.get(taskExecId) ?? new Set();
+    this.running.set(taskExecId, running.add(controller));
     return {
       signal: controller.signal,
       done: () => {
-        if (this.running.get(taskExecId) === controller) this.running.delete(taskExecId);
+        running.delete(controller);
+        if (running.size === 0 && this.running.get(taskExecId) === running) this.running.delete(taskExecId);
       },
     };
   }
 
   cancel(taskExecId: string): void {
-    this.running.get(taskExecId)?.abort(new Error(`task ${taskExecId} was canceled by the engine`));
+    for (const controller of this.running.get(taskExecId) ?? []) {
+      controller.abort(new Error(`task ${taskExecId} was canceled by the engine`));
+    }
   }
 }
 
@@ -199,7 +215,7 @@ async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecu
       // Each call of the loop is its own step: `ctx.taskExecId` is `<task exec id>:<turn>:<index>`, stable
       // across re-runs of the task (its turn is replayed from the history) and never shared by two calls.
       const call = toolCall(message, tool, input, tool.env ?? {}, ref.key);
-      const outcome = await runner.run(call);
+      const outcome = await runner.run({ ...call, signal: canceled.signal });
       if (outcome.ok) return outcome.output;
       throw outcome.failure;
     },

@@ -19,7 +19,8 @@ export type ToolFailureCode =
   | "tool_output_too_large"
   | "tool_permission_denied"
   | "tool_module_invalid"
-  | "tool_import_refused";
+  | "tool_import_refused"
+  | "tool_canceled";
 
 const RETRYABLE: Readonly<Record<ToolFailureCode, boolean>> = {
   tool_input_invalid: false,
@@ -32,6 +33,8 @@ const RETRYABLE: Readonly<Record<ToolFailureCode, boolean>> = {
   tool_permission_denied: false,
   tool_module_invalid: false,
   tool_import_refused: false,
+  // Only the engine cancels a call (its task was given up): running it again is not wanted.
+  tool_canceled: false,
 };
 
 /** Options of {@linkcode ToolFailure}. */

@@ -46,6 +46,11 @@ export interface ToolCall {
   outputSchema?: Record<string, unknown>;
   context: CallContext;
   onLog?: (entry: { level: LogLevel; message: string }) => void;
+  /**
+   * Aborted when the call's task is canceled: the sandbox process running the call is killed at once and
+   * the call fails `tool_canceled` (the pool starts a replacement), instead of running to its time-out.
+   */
+  signal?: AbortSignal;
 }
 
 export type ToolResult =
@@ -208,7 +213,13 @@ export class ToolRunner {
     const { key, spec } = this.#sandboxFor(call.executePath, call.permissions, call.env);
     let outcome: CallOutcome;
     for (let attempt = 1;; attempt++) {
-      const process = await this.#pool.acquire(key, spec, deadline);
+      if (call.signal?.aborted) {
+        throw new ToolFailure(
+          "tool_canceled",
+          `Tool "${call.toolId}" was canceled before it ran: ${reasonText(call.signal.reason)}`,
+        );
+      }
+      const process = await this.#pool.acquire(key, spec, deadline, call.signal);
       outcome = await this.#call(process, call, payload, deadline, redact);
       this.#pool.release(process, outcome.kind !== "died");
       // A sandbox left unfit by an earlier call did not run this one (at most began it: a tool may run
@@ -238,7 +249,16 @@ export class ToolRunner {
         // A failing log consumer must not fail the call.
       }
     };
-    return process.call(this.#nextCallId, payload, Math.max(1, deadline - performance.now()), sink);
+    const signal = call.signal;
+    if (!signal) {
+      return process.call(this.#nextCallId, payload, Math.max(1, deadline - performance.now()), sink);
+    }
+    // One call cannot be stopped inside a warm sandbox (its worker may be in a loop): the process goes.
+    const cancel = () => process.kill("canceled", `its task was canceled: ${reasonText(signal.reason)}`);
+    const outcome = process.call(this.#nextCallId, payload, Math.max(1, deadline - performance.now()), sink);
+    if (signal.aborted) cancel(); // between the acquire and now
+    else signal.addEventListener("abort", cancel, { once: true });
+    return outcome.finally(() => signal.removeEventListener("abort", cancel));
   }
 
   #payload(call: ToolCall): Uint8Array {
@@ -322,6 +342,10 @@ export class ToolRunner {
   #assertOpen(): void {
     if (this.#closed) throw new ToolFailure("tool_crashed", "The tool runner is closed");
   }
+}
+
+function reasonText(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
 }
 
 function positiveInteger(name: string, value: number): number {

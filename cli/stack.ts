@@ -189,6 +189,7 @@ export class Stack {
   }
 
   async stop(): Promise<void> {
+    this.bus.beginStop();
     await this.server?.shutdown();
     await this.schedules?.stop();
     await this.engine?.stop();

@@ -121,7 +121,10 @@ function watchConnection(
       if (s.type === "disconnect") {
         setConnected(false);
         droppedAtDisconnect = stats.dropped;
-        logger.warn("NATS is unreachable; log events are dropped until it is back", { server: s.server });
+        // In an orderly stop the bus's own line says it at debug level; the process is about to exit.
+        if (!bus.isStopping) {
+          logger.warn("NATS is unreachable; log events are dropped until it is back", { server: s.server });
+        }
       } else if (s.type === "reconnect") {
         setConnected(true);
         logger.warn("NATS is back; {dropped} log events were dropped during the outage", {

@@ -167,11 +167,32 @@ export class Bus {
     this.watchReconnects();
   }
 
+  private stopping = false;
+
+  /**
+   * Marks the start of an orderly stop. From then on NATS going away is expected (at Ctrl-C the managed
+   * nats-server gets the terminal's SIGINT too, and may exit before its clients), so it is no warning.
+   */
+  beginStop(): void {
+    this.stopping = true;
+  }
+
+  /** Whether {@linkcode beginStop} was called. */
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
   /** Wakes the requests in flight at every reconnect: they are sent again. */
   private async watchReconnects(): Promise<void> {
     for await (const status of this.nc.status()) {
       if (status.type === "disconnect") {
-        connectionLog.warn("Lost the connection to NATS ({server}); reconnecting", { server: status.server });
+        if (this.stopping) {
+          connectionLog.debug("NATS ({server}) went away while stopping", { server: status.server });
+        } else {
+          connectionLog.warn("Lost the connection to NATS ({server}); reconnecting", {
+            server: status.server,
+          });
+        }
       }
       if (status.type !== "reconnect") continue;
       connectionLog.info("Reconnected to NATS ({server})", { server: status.server });

@@ -46,6 +46,7 @@ export async function runtimeMain(args: string[]): Promise<never> {
   const stop = async (reason: string) => {
     if (stopping) return;
     stopping = true;
+    bus.beginStop();
     // SIGHUP is the supervisor's restart (dev --watch after a tool changed): routine, not worth a line.
     if (reason === "SIGHUP") log.debug("runtime restarting");
     else log.info("runtime stopping: {reason}", { reason });

@@ -25,6 +25,11 @@ export interface CompozyProcess {
   stop(): Promise<void>;
   /** SIGKILL to its whole process group (it runs in its own, via setsid), as a crash of everything would. */
   killGroup(): Promise<void>;
+  /**
+   * SIGINT to its whole process group, as Ctrl-C at a terminal sends it (the managed nats-server and the
+   * runtime get it too); SIGKILL to the group after 30 s. Resolves with the exit status.
+   */
+  interrupt(): Promise<Deno.CommandStatus>;
 }
 
 export interface DevServer extends CompozyProcess {
@@ -105,6 +110,15 @@ export function spawnCompozy(args: string[], env: Record<string, string> = {}): 
       // setsid made the child the leader of its own group: -pid is that group, not ours.
       Deno.kill(-child.pid, "SIGKILL");
       await status;
+    },
+    async interrupt() {
+      Deno.kill(-child.pid, "SIGINT");
+      const killer = setTimeout(() => Deno.kill(-child.pid, "SIGKILL"), 30_000);
+      try {
+        return await status;
+      } finally {
+        clearTimeout(killer);
+      }
     },
   };
 }

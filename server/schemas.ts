@@ -84,6 +84,13 @@ const ExecutionErrorSchema = z.object({
 })
   .nullable();
 
+const TokenUsageSchema = z.object({
+  input_tokens: z.number().int(),
+  output_tokens: z.number().int(),
+  total_tokens: z.number().int(),
+  cost: z.number().optional().describe("From the models' `price`; absent when no model used had one"),
+}).meta({ id: "TokenUsage" });
+
 export const TaskStateSchema = z.object({
   task_id: z.string(),
   exec_id: z.string(),
@@ -93,6 +100,7 @@ export const TaskStateSchema = z.object({
   attempts: z.number().int(),
   started_at: z.string().nullable(),
   ended_at: z.string().nullable(),
+  usage: TokenUsageSchema.optional().describe("An agent task's tokens (and cost), failed attempts' included"),
 }).meta({ id: "TaskState" });
 
 export const ExecutionStateSchema = z.object({
@@ -106,6 +114,9 @@ export const ExecutionStateSchema = z.object({
   ended_at: z.string().nullable(),
   tasks: z.array(TaskStateSchema),
   rerun_of: z.string().nullable().optional().describe("The execution this one re-runs, if any"),
+  usage: TokenUsageSchema.optional().describe(
+    "The sum of its agent tasks' usage; absent without agent tasks",
+  ),
 }).meta({ id: "ExecutionState" });
 
 export const ExecutionPageSchema = z.object({

@@ -41,6 +41,8 @@ export interface TokenUsageState {
   input_tokens: number;
   output_tokens: number;
   total_tokens: number;
+  /** From the model's `price`; absent when no model used had one. */
+  cost?: number;
 }
 
 export interface TaskExecutionState {
@@ -74,6 +76,31 @@ export interface ExecutionState {
   parent?: { exec_id: string; task_exec_id: string } | null;
   /** The execution this one re-runs (`POST /api/executions/{id}/rerun`), if any. */
   rerun_of?: string | null;
+  /** The sum of its tasks' usage (see {@link executionUsage}); absent when no task reports any. */
+  usage?: TokenUsageState;
+}
+
+/**
+ * The usage of an execution: its tasks' usage summed; `cost` sums the tasks that have one (a model without a
+ * price adds tokens, not cost). Undefined when no task reports usage.
+ *
+ * @example
+ * ```ts
+ * import { executionUsage } from "./execution_state.ts";
+ * executionUsage([]); // undefined
+ * ```
+ */
+export function executionUsage(tasks: Pick<TaskExecutionState, "usage">[]): TokenUsageState | undefined {
+  let sum: TokenUsageState | undefined;
+  for (const { usage } of tasks) {
+    if (!usage) continue;
+    sum ??= { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
+    sum.input_tokens += usage.input_tokens;
+    sum.output_tokens += usage.output_tokens;
+    sum.total_tokens += usage.total_tokens;
+    if (usage.cost !== undefined) sum.cost = Math.round(((sum.cost ?? 0) + usage.cost) * 1e9) / 1e9;
+  }
+  return sum;
 }
 
 /**

@@ -174,17 +174,11 @@ export function foldTaskDocument(
     task.output = parseJsonBytes(m.outputJson);
     task.attempts = Math.max(task.attempts, Number(m.attempt) || 1);
     if (m.skipped) task.status = "SKIPPED";
-    const usage = m.usage as pb.TokenUsage | undefined;
-    if (usage) {
-      task.usage = {
-        input_tokens: Number(usage.inputTokens),
-        output_tokens: Number(usage.outputTokens),
-        total_tokens: Number(usage.totalTokens),
-      };
-    }
+    foldUsage(task, m.usage as pb.TokenUsage | undefined);
   }
   if (event.type === "task.failed") {
     task.error = toExecutionError(m.error);
+    foldUsage(task, m.usage as pb.TokenUsage | undefined);
     task.attempts = Math.max(task.attempts, Number(m.attempt) || 1);
   }
   if (event.type === "task.waiting_timed_out") {
@@ -195,4 +189,15 @@ export function foldTaskDocument(
     task.started_at ??= time;
   }
   return task;
+}
+
+/** An agent task's token usage (and cost, when its model has a price), as its success or failure reports it. */
+function foldUsage(task: TaskExecutionState, usage: pb.TokenUsage | undefined): void {
+  if (!usage) return;
+  task.usage = {
+    input_tokens: Number(usage.inputTokens),
+    output_tokens: Number(usage.outputTokens),
+    total_tokens: Number(usage.totalTokens),
+    ...(usage.cost === undefined ? {} : { cost: usage.cost }),
+  };
 }

@@ -8,6 +8,7 @@ import type { KV } from "@nats-io/kv";
 import { getLogger } from "../../pkg/logger/mod.ts";
 import {
   type ExecutionState,
+  executionUsage,
   isTerminal,
   type TaskExecutionState,
   type WorkflowDocument,
@@ -84,7 +85,8 @@ export class StateStore {
     if (isTerminal(doc.status)) {
       for (const task of tasks) if (!isTerminal(task.status)) task.status = "CANCELED";
     }
-    return { ...rest, tasks };
+    const usage = executionUsage(tasks);
+    return usage ? { ...rest, tasks, usage } : { ...rest, tasks };
   }
 
   /**

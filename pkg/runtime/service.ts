@@ -10,7 +10,7 @@ import type { Bus } from "../nats/mod.ts";
 import * as pb from "../pb/mod.ts";
 import { forwardToolLog } from "../logger/mod.ts";
 import { toErrorInfo } from "../utils/failure.ts";
-import { type AgentFailure, runAgent } from "./agent/mod.ts";
+import { type AgentBudget, type AgentFailure, runAgent } from "./agent/mod.ts";
 import { AgentLoops } from "./agent_loops.ts";
 import { journalOf } from "./agent_turns.ts";
 import { busOutputLimit } from "./output_limits.ts";
@@ -42,6 +42,7 @@ interface AgentWire {
   instructions: string;
   outputSchema?: Record<string, unknown>;
   maxSteps: number;
+  budget?: AgentBudget;
   tools: ToolWire[];
 }
 
@@ -206,6 +207,7 @@ async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecu
     prompt: message.prompt,
     outputSchema: agent.outputSchema,
     maxSteps: agent.maxSteps,
+    budget: agent.budget,
     tools: agent.tools.map((t) => ({ id: t.id, description: t.description, inputSchema: t.inputSchema })),
     signal: AbortSignal.any([AbortSignal.timeout(Number(message.timeoutMs) || 300_000), canceled.signal]),
     taskExecId: message.task?.execId,
@@ -225,6 +227,7 @@ async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecu
       inputTokens: BigInt(result.usage.inputTokens),
       outputTokens: BigInt(result.usage.outputTokens),
       totalTokens: BigInt(result.usage.totalTokens),
+      cost: result.usage.cost,
     }
     : undefined;
   if (result.ok) {

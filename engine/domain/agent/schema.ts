@@ -48,6 +48,29 @@ const MockScriptSchema = z.strictObject({
   }],
 });
 
+/** What a model's tokens cost, for `max_cost` budgets and the cost shown with an execution's usage. */
+const PriceSchema = z.strictObject({
+  input_per_million: z.number().min(0).describe("Price of one million input (prompt) tokens"),
+  output_per_million: z.number().min(0).describe("Price of one million output (generated) tokens"),
+}).describe("The model's price per million tokens, in one currency of your choice").meta({
+  id: "model_price",
+  examples: [{ input_per_million: 0.15, output_per_million: 0.6 }],
+});
+
+/** Limits on what one agent task may spend; exceeding one ends the task with `agent_budget_exceeded`. */
+export const BudgetSchema = z.strictObject({
+  max_input_tokens: z.number().int().min(1).describe("Input tokens summed over the task's model requests")
+    .optional(),
+  max_output_tokens: z.number().int().min(1).describe("Output tokens summed over the task's model requests")
+    .optional(),
+  max_total_tokens: z.number().int().min(1).describe("Total tokens summed over the task's model requests")
+    .optional(),
+  max_cost: z.number().positive().describe("Cost from the model's `price`; needs a price").optional(),
+}).describe("Spending limits of one agent task, checked after each model reply").meta({
+  id: "agent_budget",
+  examples: [{ max_total_tokens: 20000, max_cost: 0.05 }],
+});
+
 const modelFields = {
   provider: z.enum(PROVIDERS).describe("LLM provider"),
   model: z.string().min(1).describe("Model name at the provider").meta({ examples: ["gpt-4o-mini"] }),
@@ -59,6 +82,7 @@ const modelFields = {
   }).optional(),
   temperature: z.number().min(0).max(2).describe("Sampling temperature").optional(),
   max_tokens: z.number().int().min(1).describe("Upper bound on generated tokens").optional(),
+  price: PriceSchema.optional(),
   mock: MockScriptSchema.optional(),
 };
 
@@ -80,6 +104,7 @@ export const AgentModelSchema = z.strictObject({
   base_url: modelFields.base_url,
   temperature: modelFields.temperature,
   max_tokens: modelFields.max_tokens,
+  price: modelFields.price,
   mock: modelFields.mock,
 }).describe("The agent's model: `$model`, or `provider` and `model` inline").meta({
   id: "agent_model",
@@ -106,6 +131,7 @@ export const AgentSchema = z.strictObject({
     "Tools the model may call",
   ).optional(),
   max_steps: z.number().int().min(1).describe("Bound on the tool-calling loop (default 10)").optional(),
+  budget: BudgetSchema.optional(),
   actions: z.array(ActionSchema).describe("What tasks can ask this agent to do").optional(),
   env: envField().optional(),
 }).describe("An LLM agent").meta({ id: "agent" });
@@ -115,3 +141,4 @@ export type ModelConfig = z.infer<typeof ModelSchema>;
 export type AgentModelConfig = z.infer<typeof AgentModelSchema>;
 export type ActionConfig = z.infer<typeof ActionSchema>;
 export type AgentConfig = z.infer<typeof AgentSchema>;
+export type BudgetConfig = z.infer<typeof BudgetSchema>;

@@ -23,6 +23,7 @@ export async function checkDefinitions(
   if (opts.checkToolCode) diagnostics.add(...await opts.checkToolCode(tools.filter((_, i) => found[i])));
   for (const [agent, workflows] of agentContexts(analysis)) {
     checkAgentModel(analysis, agent, diagnostics);
+    checkBudgetPrice(analysis, agent, diagnostics);
     checkActionIds(analysis, agent, diagnostics);
     checkAgentTools(analysis, agent, workflows, diagnostics);
   }
@@ -83,6 +84,21 @@ function checkAgentModel(analysis: Analysis, agent: AgentDefinition, diagnostics
     site.source,
     [...site.path, "config", "$model"],
     `unknown model "${ref}" (${known})${didYouMean(ref, models.keys())}`,
+  );
+}
+
+/** `budget.max_cost` is checked against the model's `price`: without one it could never be. */
+function checkBudgetPrice(analysis: Analysis, agent: AgentDefinition, diagnostics: DiagnosticList): void {
+  if (agent.budget?.max_cost === undefined || agent.config.price) return;
+  const ref = agent.config.$model;
+  if (ref !== undefined && (analysis.project.models.get(ref)?.price || !analysis.project.models.has(ref))) {
+    return;
+  }
+  const site = analysis.sites.get(agent)!;
+  diagnostics.error(
+    site.source,
+    [...site.path, "budget", "max_cost"],
+    "needs a price on the agent's model (price: { input_per_million, output_per_million })",
   );
 }
 

@@ -106,6 +106,8 @@ export class EventRecorder implements DriverEvents {
       task: { id: key, execId },
       error: toErrorInfo(failure),
       attempt,
+      // An agent's usage so far (leaf_executor.ts attaches it): a failed task was paid for too.
+      usage: (failure as { usage?: pb.TokenUsage }).usage,
     });
   }
 

@@ -168,6 +168,7 @@ function prepareAgent(
       instructions: agent.instructions,
       outputSchema: action?.output,
       maxSteps: agent.max_steps ?? 10,
+      budget: agent.budget,
       tools,
     },
   };

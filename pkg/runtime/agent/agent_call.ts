@@ -47,6 +47,21 @@ export interface ModelSpec {
   timeout_ms?: number;
   /** The script of the `mock` provider (mock_model.ts); only with `provider: mock`. */
   mock?: MockScript;
+  /** What a million tokens cost; with it the usage carries a `cost` and `max_cost` can be checked. */
+  price?: ModelPrice;
+}
+
+export interface ModelPrice {
+  input_per_million: number;
+  output_per_million: number;
+}
+
+/** An agent's `budget:` (CONFIG: docs/yaml-reference.md), over every model request of one task. */
+export interface AgentBudget {
+  max_input_tokens?: number;
+  max_output_tokens?: number;
+  max_total_tokens?: number;
+  max_cost?: number;
 }
 
 /** One model request may take this long when the spec does not say. */
@@ -94,6 +109,8 @@ export interface AgentCall {
    * recorded; default: nothing recorded, nothing kept.
    */
   journal?: TurnJournal;
+  /** Checked after each model reply; exceeding a limit ends the call with `agent_budget_exceeded`. */
+  budget?: AgentBudget;
   /** Aborting ends the call with `agent_timeout` (retryable only when the reason is a `TimeoutError`). */
   signal?: AbortSignal;
 }
@@ -102,6 +119,8 @@ export interface TokenUsage {
   inputTokens: number;
   outputTokens: number;
   totalTokens: number;
+  /** From the model's `price`; absent when the model has none. */
+  cost?: number;
 }
 
 /**

@@ -17,6 +17,7 @@
  * | `agent_unknown_tool` | no | the model called a tool the agent does not have |
  * | `agent_max_steps` | no | the model still wanted tools on its last allowed step |
  * | `agent_config_invalid` | no | the call itself is wrong: model spec, schema, tools, max steps, missing API key |
+ * | `agent_budget_exceeded` | no | the usage so far passed a limit of the agent's `budget` (checked after each reply) |
  * | `agent_turn_unrecorded` | yes | a turn could not be stored in the history; the loop stops rather than go on unrecorded |
  */
 export type AgentFailureCode =
@@ -28,6 +29,7 @@ export type AgentFailureCode =
   | "agent_unknown_tool"
   | "agent_max_steps"
   | "agent_config_invalid"
+  | "agent_budget_exceeded"
   | "agent_turn_unrecorded";
 
 export interface AgentFailureOptions {

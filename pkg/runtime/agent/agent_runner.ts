@@ -15,6 +15,8 @@
  * - A final reply that fails the output schema gets ONE repair request (the problems are sent back, tools
  *   are off); if that reply fails too, `agent_output_invalid`. The repair request does not count against
  *   `maxSteps` but is counted in `steps` and `usage`.
+ * - After each reply (recorded or replayed) the usage so far is checked against `budget` (budget.ts): over a
+ *   limit, the call ends with `agent_budget_exceeded` before any tool of that reply runs.
  * - Each model request is a turn, numbered from 1; each reply is recorded in the call's journal before the
  *   tools it asked for run, and each tool result before the next request (turn_journal.ts). A turn the
  *   journal already holds is replayed: the model is not asked, the tool does not run, its usage counts again
@@ -48,6 +50,7 @@ import {
   type OutputProblem,
   type StructuredOutput,
 } from "./structured_output.ts";
+import { checkBudget, checkBudgetConfig } from "./budget.ts";
 import { tokenUsage, UsageMeter } from "./token_usage.ts";
 import {
   type ReplyRecord,
@@ -99,7 +102,7 @@ const MAX_REPLY_EXCERPT = 2_000;
  * ```
  */
 export async function runAgent(call: AgentCall): Promise<AgentResult> {
-  const usage = new UsageMeter();
+  const usage = new UsageMeter(call.model.price);
   const label = `agent '${call.agentId}'${call.actionId ? ` action '${call.actionId}'` : ""}`;
   try {
     return await runLoop(openSession(call, label, usage));
@@ -120,6 +123,7 @@ function openSession(call: AgentCall, label: string, usage: UsageMeter): Session
       field: "max_steps",
     });
   }
+  checkBudgetConfig(call.budget, call.model.price, label);
   const { model, providerOptions } = resolveModel(call.model, {
     agentId: call.agentId,
     actionId: call.actionId,
@@ -187,6 +191,7 @@ async function modelTurn(
   const recorded = session.journal.reply(turn);
   if (recorded) {
     session.usage.add(recorded.usage);
+    checkBudget(session.call.budget, session.usage.total, session.label);
     return recorded;
   }
   const reply = replyRecord(
@@ -197,6 +202,7 @@ async function modelTurn(
   );
   session.usage.add(reply.usage);
   await session.journal.recordReply(reply);
+  checkBudget(session.call.budget, session.usage.total, session.label);
   return reply;
 }
 

@@ -28,6 +28,7 @@
  */
 
 export {
+  type AgentBudget,
   type AgentCall,
   type AgentResult,
   type AgentToolSpec,
@@ -35,6 +36,7 @@ export {
   DEFAULT_MODEL_TIMEOUT_MS,
   type MockReply,
   type MockScript,
+  type ModelPrice,
   type ModelSpec,
   type ProviderName,
   type TokenUsage,

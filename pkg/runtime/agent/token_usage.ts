@@ -5,7 +5,8 @@
  */
 
 import type { LanguageModelUsage } from "ai";
-import type { TokenUsage } from "./agent_call.ts";
+import type { ModelPrice, TokenUsage } from "./agent_call.ts";
+import { costOf } from "./budget.ts";
 
 /** One request's usage from the AI SDK's, where a provider may omit any count. */
 export function tokenUsage(usage: LanguageModelUsage): TokenUsage {
@@ -15,11 +16,16 @@ export function tokenUsage(usage: LanguageModelUsage): TokenUsage {
   return { inputTokens, outputTokens, totalTokens: usage.totalTokens ?? inputTokens + outputTokens };
 }
 
-/** A running total of requests' usage. */
+/** A running total of requests' usage; with a price, the total carries its cost. */
 export class UsageMeter {
   #input = 0;
   #output = 0;
   #total = 0;
+  readonly #price?: ModelPrice;
+
+  constructor(price?: ModelPrice) {
+    this.#price = price;
+  }
 
   add(usage: TokenUsage): void {
     this.#input += usage.inputTokens;
@@ -28,6 +34,7 @@ export class UsageMeter {
   }
 
   get total(): TokenUsage {
-    return { inputTokens: this.#input, outputTokens: this.#output, totalTokens: this.#total };
+    const total = { inputTokens: this.#input, outputTokens: this.#output, totalTokens: this.#total };
+    return this.#price ? { ...total, cost: costOf(total, this.#price) } : total;
   }
 }

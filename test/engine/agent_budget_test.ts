@@ -1,0 +1,96 @@
+/**
+ * Budgets end to end (engine, state manager, sandboxed runtime, HTTP API) on the mock provider's scripted
+ * usage: a task over its agent's budget fails `agent_budget_exceeded` at once, though it has `retry`, with its
+ * usage so far in its state; usage and cost add up per execution in `GET /api/executions/{id}`.
+ */
+import assert from "node:assert/strict";
+import { startRuntime } from "../../pkg/runtime/service.ts";
+import { createApp } from "../../server/mod.ts";
+import { startEngineHarness } from "../support/engine.ts";
+
+const PROJECT = {
+  "compozy.yaml": `name: budgets
+workflows: [{ source: ./wf.yaml }]
+models:
+  - id: priced
+    provider: mock
+    model: scripted
+    price: { input_per_million: 2, output_per_million: 10 }
+    mock:
+      replies:
+        summarize: [{ text: "short", usage: { input_tokens: 1000, output_tokens: 100 } }]
+        dig:
+          - { tool_calls: [{ tool: probe }], usage: { input_tokens: 400, output_tokens: 40 } }
+          - { tool_calls: [{ tool: probe }], usage: { input_tokens: 400, output_tokens: 40 } }
+          - { text: "never reached", usage: { input_tokens: 400, output_tokens: 40 } }
+`,
+  "wf.yaml": `id: spend
+tools:
+  - id: probe
+    execute: ./probe.ts
+agents:
+  - id: writer
+    config: { $model: priced }
+    instructions: Be brief.
+    actions: [{ id: summarize, prompt: summarize }]
+  - id: digger
+    config: { $model: priced }
+    instructions: Dig.
+    tools: [probe]
+    budget: { max_total_tokens: 800 }
+    actions: [{ id: dig, prompt: dig }]
+tasks:
+  - id: summary
+    use: agent(id=writer)
+    action: summarize
+  - id: dig
+    use: agent(id=digger)
+    action: dig
+    retry: { max_attempts: 3, backoff: { initial: 100ms, max: 100ms, factor: 1 } }
+`,
+  "probe.ts": "export default () => ({ found: 1 });\n",
+};
+
+Deno.test({
+  name: "agent budgets: exceeded ends the task, usage and cost add up per execution in the API",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const h = await startEngineHarness(PROJECT);
+    const runtime = startRuntime({ nc: h.nc, bus: h.bus });
+    try {
+      const { execId } = await h.engine.client.trigger("spend", {});
+      await h.engine.client.waitForEnd(execId, 30_000);
+      const app = createApp({
+        client: h.engine.client,
+        project: h.project,
+        version: { version: "test" },
+        health: { check: () => Promise.reject(new Error("not asked")) },
+      });
+      const res = await app.request(`/api/executions/${execId}`);
+      assert.equal(res.status, 200);
+      const state = await res.json();
+      assert.equal(state.status, "FAILED");
+      const [summary, dig] = state.tasks;
+      assert.deepEqual(summary.usage, {
+        input_tokens: 1000,
+        output_tokens: 100,
+        total_tokens: 1100,
+        cost: 0.003,
+      });
+      assert.equal(dig.status, "FAILED");
+      assert.equal(dig.error.code, "agent_budget_exceeded");
+      assert.equal(dig.attempts, 1, "not retried");
+      assert.deepEqual(dig.usage, { input_tokens: 800, output_tokens: 80, total_tokens: 880, cost: 0.0024 });
+      assert.deepEqual(state.usage, {
+        input_tokens: 1800,
+        output_tokens: 180,
+        total_tokens: 1980,
+        cost: 0.0054,
+      });
+    } finally {
+      await runtime.stop();
+      await h.close();
+    }
+  },
+});

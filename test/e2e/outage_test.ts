@@ -23,7 +23,7 @@ Deno.test({
     try {
       assert.equal((await (await start()).json()).status, "SUCCESS");
       await nats.server.kill();
-      const deadline = Date.now() + 5_000;
+      const deadline = Date.now() + 30_000;
       let health;
       do {
         health = await (await dev.fetch("/api/health")).json();
@@ -32,13 +32,14 @@ Deno.test({
       assert.equal(health.status, "unavailable");
       assert.match(health.components.nats.detail, /disconnected/);
 
-      const began = performance.now();
       const res = await start();
       const body = await res.json();
       assert.equal(res.status, 503, JSON.stringify(body));
       assert.equal(body.error.code, "nats_unavailable");
       assert.equal(res.headers.get("retry-after"), "1");
-      assert.ok(performance.now() - began < 1_000, "answered at once, not after a request deadline");
+      // Refused up front, from the connection's status: not a request sent and timed out (whose 503 says
+      // "The message bus is unavailable: <the request's error>").
+      assert.equal(body.error.message, "NATS is unreachable right now; retry shortly", "answered at once");
       assert.equal((await dev.fetch("/api/workflows")).status, 200, "definitions need no NATS");
 
       await nats.restart({ crash: true });

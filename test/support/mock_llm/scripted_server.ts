@@ -39,6 +39,8 @@ export interface MockLlmServer extends AsyncDisposable {
   enqueue(...replies: MockReply[]): void;
   /** How many scripted replies are still unused. */
   readonly remaining: number;
+  /** How many replies are waiting out their `delayMs` now: a client that gave up on one leaves it here. */
+  readonly delayed: number;
   /** Cuts pending delays short and stops the server. */
   close(): Promise<void>;
 }
@@ -55,6 +57,7 @@ export function startScriptedServer(protocol: MockProtocol, replyFor?: ReplyFunc
   const requests: RecordedRequest[] = [];
   const closing = new AbortController();
   let idCounter = 0;
+  let delayed = 0;
   const nextId = (prefix: string) => `${prefix}_${++idCounter}`;
 
   const respond = async (request: Request): Promise<Response> => {
@@ -82,7 +85,8 @@ export function startScriptedServer(protocol: MockProtocol, replyFor?: ReplyFunc
     if (reply.delayMs) {
       // The client's own time-out does not cut the delay short (Deno warns about request.signal listeners);
       // a late reply goes nowhere, and close() ends every pending delay.
-      const delivered = await sleep(reply.delayMs, closing.signal);
+      delayed++;
+      const delivered = await sleep(reply.delayMs, closing.signal).finally(() => delayed--);
       if (!delivered) return new Response(null, { status: 503 });
     }
     if (reply.type === "error") {
@@ -107,6 +111,9 @@ export function startScriptedServer(protocol: MockProtocol, replyFor?: ReplyFunc
     enqueue: (...replies) => void script.push(...replies),
     get remaining() {
       return script.length;
+    },
+    get delayed() {
+      return delayed;
     },
     close,
     [Symbol.asyncDispose]: close,

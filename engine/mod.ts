@@ -40,7 +40,7 @@ export interface EngineOptions {
   /** Stable across restarts of the same engine, so it takes its own leases back at once. */
   instanceId: string;
   /**
-   * How long a command held by an engine that died waits before it is redelivered; default
+   * How long a command or state event held by an engine that died waits before it is redelivered; default
    * COMPOZY_ACK_WAIT_MS, else 30 s. Shorter recovers sooner and costs more heartbeats.
    */
   ackWaitMs?: number;
@@ -70,7 +70,8 @@ function envAckWaitMs(): number | undefined {
   return Number.isInteger(value) && value > 0 ? value : undefined;
 }
 
-async function openStateStore(nc: NatsConnection): Promise<StateStore> {
+/** Opens the state buckets (a process that folds or reads execution state). */
+export async function openStateStore(nc: NatsConnection): Promise<StateStore> {
   const kvm = new Kvm(nc);
   const buckets = {
     workflows: { kv: await kvm.open(BUCKETS.workflowExecutions), name: BUCKETS.workflowExecutions },
@@ -91,7 +92,8 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   const leases = new Leases(leaseKv, options.instanceId, (await leaseKv.status()).ttl);
   const accepted = new AcceptedExecutions();
   const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency), store, accepted);
-  const stateManager = new StateManager(bus, store);
+  const ackWaitMs = options.ackWaitMs ?? envAckWaitMs();
+  const stateManager = new StateManager(bus, store, { ackWaitMs });
   const stats: EngineStats = new EngineStats(options.instanceId, () => executor.activeCount);
   const executor: WorkflowExecutor = new WorkflowExecutor({
     project,
@@ -99,7 +101,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     js,
     leases,
     services: createDriverServices(bus, project, store, leases),
-    ackWaitMs: options.ackWaitMs ?? envAckWaitMs(),
+    ackWaitMs,
     redelivery: options.redelivery,
     accepted,
     stats,

@@ -2,15 +2,17 @@
  * The state manager folds every workflow and task event into the KV documents queries read. Events of one
  * document are applied in order and coalesced: while a write is in flight, later events queue and go out
  * in one write. Several engines may run it on one durable consumer; the KV revision check settles their
- * races.
+ * races, and an execution's end waits for the events before it (folded_floor.ts), wherever they went.
  */
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
-import type { Bus, Consumer, Delivery } from "../../pkg/nats/mod.ts";
-import { STREAMS } from "../../pkg/nats/mod.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { Bus, Consumer, Delivery, Outcome } from "../../pkg/nats/mod.ts";
+import { encode, schemaOf, STREAMS } from "../../pkg/nats/mod.ts";
 import type { StoredEvent } from "../history/read_history.ts";
 import { isTerminal, type TaskExecutionState, type WorkflowDocument } from "./execution_state.ts";
 import { documentsOf, foldTaskDocument, foldWorkflowDocument } from "./state_fold.ts";
 import type { StateStore } from "./state_store.ts";
+import { FoldedFloor } from "./folded_floor.ts";
 import { getLogger } from "../../pkg/logger/mod.ts";
 
 const log = getLogger(["engine", "state"]);
@@ -24,6 +26,26 @@ const COALESCE_MS = 5;
 
 /** Workflow and task events are folded; tool and agent events are history only. */
 const FOLDED = /^compozy\.[^.]+\.(workflow|task)\.evts\./;
+
+/** The durable consumer every engine's state manager shares. */
+export const STATE_CONSUMER = "compozy-state";
+
+/** The workflow events that end an execution. */
+const ENDS = new Set(["workflow.success", "workflow.failed", "workflow.canceled", "workflow.timed_out"]);
+
+/**
+ * Deliveries of one event before it goes to the DLQ. A task event folded before its execution's start
+ * comes back every 2 s at most while another engine holds the start (up to an ack wait); past this bound
+ * (minutes) the state store is unreachable or the event cannot be folded, and it must not hold the floor.
+ */
+export const MAX_FOLD_DELIVERIES = 100;
+
+export interface StateManagerOptions {
+  /** The state consumer's ack wait: how soon a dead engine's events come back; default 30 s. */
+  ackWaitMs?: number;
+  /** Deliveries of one event before it goes to the DLQ; default MAX_FOLD_DELIVERIES. */
+  maxDeliveries?: number;
+}
 
 interface Queue {
   events: Array<{ event: StoredEvent; done: (error?: unknown) => void }>;
@@ -44,8 +66,22 @@ export class StateManager {
   private readonly cache = new Map<string, { doc: Document; revision: number }>();
   private readonly kinds: Record<"workflow" | "task", DocumentKind>;
   private consumer?: Consumer;
+  private readonly floor: FoldedFloor;
+  private readonly ackWaitMs: number;
+  private readonly maxDeliveries: number;
 
-  constructor(private readonly bus: Bus, private readonly store: StateStore) {
+  constructor(
+    private readonly bus: Bus,
+    private readonly store: StateStore,
+    options: StateManagerOptions = {},
+  ) {
+    this.ackWaitMs = options.ackWaitMs ?? 30_000;
+    this.maxDeliveries = options.maxDeliveries ?? MAX_FOLD_DELIVERIES;
+    // Two ack waits: the dead engine's events come back after one, and may meet a second engine that dies.
+    this.floor = new FoldedFloor({
+      serverFloor: () => this.serverFloor(),
+      maxWaitMs: 2 * this.ackWaitMs + 5_000,
+    });
     this.kinds = {
       workflow: {
         read: (key) => store.getWorkflowWithRevision(key),
@@ -63,17 +99,49 @@ export class StateManager {
   async start(): Promise<void> {
     this.consumer = await this.bus.consume({
       stream: STREAMS.events,
-      durable: "compozy-state",
+      durable: STATE_CONSUMER,
       filterSubject: "compozy.*.*.evts.*.*",
+      ackWaitMs: this.ackWaitMs,
       maxAckPending: 20_000,
       batch: 512,
-      accept: (subject) => FOLDED.test(subject),
-      handler: (message, delivery) => this.apply(message, delivery),
+      accept: (subject, seq) => {
+        if (FOLDED.test(subject)) return true;
+        this.floor.folded(seq); // History only: acknowledged unread.
+        return false;
+      },
+      handler: (message, delivery) => this.handle(message, delivery),
     });
   }
 
   async stop(): Promise<void> {
+    this.floor.stop();
     await this.consumer?.stop();
+  }
+
+  private async serverFloor(): Promise<number> {
+    const jsm = await jetstreamManager(this.bus.nc);
+    return (await jsm.consumers.info(STREAMS.events, STATE_CONSUMER)).ack_floor.stream_seq;
+  }
+
+  private async handle(message: MessageShape<DescMessage>, delivery: Delivery): Promise<Outcome | void> {
+    const seq = delivery.streamSequence;
+    if (delivery.deliveryCount > this.maxDeliveries) {
+      const reason = `state event not folded after ${this.maxDeliveries} deliveries`;
+      log.error("{subject} (seq {seq}): {reason}", { subject: delivery.subject, seq, reason });
+      await this.bus.deadLetter(delivery.subject, encode(schemaOf(message.$typeName), message), reason);
+      this.floor.folded(seq);
+      // Acknowledged, not terminated: nats-server 2.9.10 was seen keeping a terminated message that had been
+      // nak'd with a delay in the consumer's pending list for ever, and the ack floor with it.
+      return { ack: true };
+    }
+    this.floor.take(seq);
+    try {
+      await this.apply(message, delivery);
+    } catch (error) {
+      this.floor.released(seq);
+      throw error;
+    }
+    this.floor.folded(seq);
   }
 
   private async apply(message: MessageShape<DescMessage>, delivery: Delivery): Promise<void> {
@@ -127,11 +195,8 @@ export class StateManager {
   private async drain(kind: "workflow" | "task", key: string, id: string, queue: Queue): Promise<void> {
     while (queue.events.length) {
       const batch = queue.events.splice(0);
-      // Events arrive in stream order, so the task events of an execution that came before these are
-      // queued already: its document is written after them, and a query that sees it ended sees its
-      // tasks ended too.
-      if (kind === "workflow") await Promise.allSettled(this.taskWrites.get(key) ?? []);
       try {
+        if (kind === "workflow") await this.afterTaskWrites(key, batch.map((b) => b.event));
         await this.write(kind, key, id, batch.map((b) => b.event));
         for (const b of batch) b.done();
       } catch (e) {
@@ -140,6 +205,22 @@ export class StateManager {
     }
     queue.running = false;
     this.queues.delete(id);
+  }
+
+  /**
+   * An execution's document is written after the task events before it: a query that sees it ended sees
+   * its tasks ended too. Events of this engine arrive in stream order, so its own earlier task events are
+   * queued already; those another engine took are waited for through the floor (bounded) before an end.
+   */
+  private async afterTaskWrites(execId: string, events: StoredEvent[]): Promise<void> {
+    const end = events.find((e) => ENDS.has(e.type));
+    if (end) await this.floor.before(end.seq);
+    const writes = await Promise.allSettled(this.taskWrites.get(execId) ?? []);
+    const failed = writes.find((w): w is PromiseRejectedResult => w.status === "rejected");
+    // The failed task event comes back: so does the end, to be written after it.
+    if (end && failed) {
+      throw new Error(`end of ${execId} waits for a task event folded again`, { cause: failed.reason });
+    }
   }
 
   private async write(

@@ -108,8 +108,8 @@ export interface ConsumeOptions<M> {
   stream: string;
   durable: string;
   filterSubject?: string;
-  /** Messages whose subject this rejects are acknowledged unread (not decoded, no handler call). */
-  accept?: (subject: string) => boolean;
+  /** Messages this rejects (by subject and stream sequence) are acknowledged unread (no decode, no handler). */
+  accept?: (subject: string, streamSequence: number) => boolean;
   /** Redelivery after this long without an ack; default 30 s. */
   ackWaitMs?: number;
   maxAckPending?: number;
@@ -432,7 +432,7 @@ export class Bus {
     this.reportStalls(options.durable, messages);
     const loop = (async () => {
       for await (const msg of messages) {
-        if (options.accept && !options.accept(msg.subject)) {
+        if (options.accept && !options.accept(msg.subject, msg.seq)) {
           msg.ack();
           continue;
         }

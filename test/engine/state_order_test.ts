@@ -1,0 +1,144 @@
+/**
+ * The order of state writes when several engines share the state consumer. An engine that dies holds the
+ * task events it took until the ack wait gives them back, while another engine takes the execution's end:
+ * a query that sees the execution ended must still see every task of it.
+ */
+import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { openStateStore } from "../../engine/mod.ts";
+import { uuidv7 } from "../../engine/ids.ts";
+import { STATE_CONSUMER, StateManager } from "../../engine/state/state_manager.ts";
+import { waitForTerminalDocument } from "../../engine/state/end_watch.ts";
+import {
+  Bus,
+  type BusMessage,
+  connectNats,
+  DLQ_REASON_HEADER,
+  provisionJetStream,
+  STREAMS,
+} from "../../pkg/nats/mod.ts";
+import * as pb from "../../pkg/pb/mod.ts";
+import { startTestNats } from "../support/nats.ts";
+
+const ACK_WAIT_MS = 1_000;
+
+Deno.test({
+  name: "state: an end waits for the task events a dead engine held, and the consumer takes the ack wait",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const nats = await startTestNats();
+    const nc = await connectNats(nats.url, { name: "state-order-test" });
+    await provisionJetStream(nc);
+    const bus = new Bus(nc, { source: "test" });
+    const store = await openStateStore(nc);
+    const execId = uuidv7();
+    const taskExecId = uuidv7();
+    const base = (eventId: string) => ({
+      metadata: bus.metadata(execId, `${execId}:${eventId}`),
+      workflow: { id: "wf", execId },
+    });
+    const publish = (message: unknown) => bus.publish(message as BusMessage);
+    let engine: StateManager | undefined;
+    try {
+      // The first engine creates the consumer with the default ack wait and folds the start.
+      engine = new StateManager(bus, store);
+      await engine.start();
+      await publish(create(pb.WorkflowExecutionStartedSchema, base("started")));
+      while (!(await store.getWorkflow(execId))) await new Promise((r) => setTimeout(r, 10));
+      await engine.stop();
+      engine = undefined;
+
+      // A dead engine: it took the task's events and will never acknowledge them.
+      const task = { id: "step", execId: taskExecId };
+      await publish(create(pb.TaskDispatchedSchema, { ...base("dispatched"), task, taskType: "basic" }));
+      await publish(create(pb.TaskExecutionSuccessSchema, { ...base("success"), task, attempt: 1 }));
+      const held = await (await jetstream(nc).consumers.get(STREAMS.events, STATE_CONSUMER)).fetch({
+        max_messages: 2,
+        expires: 2_000,
+      });
+      let taken = 0;
+      for await (const _msg of held) if (++taken === 2) break;
+      assert.equal(taken, 2);
+
+      // The surviving engine, started with a short ack wait, takes the end.
+      engine = new StateManager(bus, store, { ackWaitMs: ACK_WAIT_MS });
+      await engine.start();
+      const info = await (await jetstreamManager(nc)).consumers.info(STREAMS.events, STATE_CONSUMER);
+      assert.equal(info.config.ack_wait, ACK_WAIT_MS * 1_000_000);
+      await publish(create(pb.WorkflowExecutionSuccessSchema, base("end")));
+
+      const ended = await waitForTerminalDocument({
+        nc,
+        subject: store.workflowSubject(execId),
+        read: () => store.getWorkflow(execId),
+        onReconnect: () => () => {},
+      }, 30_000);
+      assert.equal(ended?.status, "SUCCESS");
+      const state = await store.withTasks(ended!);
+      assert.deepEqual(state.tasks.map((t) => [t.task_id, t.status]), [["step", "SUCCESS"]]);
+    } finally {
+      await engine?.stop();
+      await nc.close();
+      await nats.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "state: an event that cannot be folded holds no end back and goes to the DLQ after its deliveries",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const nats = await startTestNats();
+    const nc = await connectNats(nats.url, { name: "state-order-test" });
+    await provisionJetStream(nc);
+    const bus = new Bus(nc, { source: "test" });
+    const store = await openStateStore(nc);
+    const engine = new StateManager(bus, store, { ackWaitMs: ACK_WAIT_MS, maxDeliveries: 3 });
+    const orphan = uuidv7();
+    const execId = uuidv7();
+    const publish = (message: unknown) => bus.publish(message as BusMessage);
+    try {
+      await engine.start();
+      // A task event of an execution whose start was never stored: it cannot be folded.
+      await publish(create(pb.TaskExecutionSuccessSchema, {
+        metadata: bus.metadata(orphan, `${orphan}:t`),
+        workflow: { id: "wf", execId: orphan },
+        task: { id: "step", execId: uuidv7() },
+        attempt: 1,
+      }));
+      const base = (eventId: string) => ({
+        metadata: bus.metadata(execId, `${execId}:${eventId}`),
+        workflow: { id: "wf", execId },
+      });
+      await publish(create(pb.WorkflowExecutionStartedSchema, base("started")));
+      await publish(create(pb.WorkflowExecutionSuccessSchema, base("end")));
+      const ended = await waitForTerminalDocument({
+        nc,
+        subject: store.workflowSubject(execId),
+        read: () => store.getWorkflow(execId),
+        onReconnect: () => () => {},
+      }, 30_000);
+      assert.equal(ended?.status, "SUCCESS");
+      // The orphan comes back with a growing delay, then goes to the DLQ and stops holding the floor.
+      const jsm = await jetstreamManager(nc);
+      let dead = null;
+      while (!dead) {
+        await new Promise((r) => setTimeout(r, 50));
+        dead = await jsm.streams.getMessage(STREAMS.deadLetters, { last_by_subj: "compozy.dlq.task.evts" })
+          .catch(() => null);
+      }
+      assert.match(dead.header.get(DLQ_REASON_HEADER), /not folded after 3 deliveries/);
+      // Terminated just after the DLQ write: the consumer's floor then passes it.
+      let info = await jsm.consumers.info(STREAMS.events, STATE_CONSUMER);
+      while (info.num_ack_pending > 0) info = await jsm.consumers.info(STREAMS.events, STATE_CONSUMER);
+      assert.equal(info.ack_floor.stream_seq, 3);
+    } finally {
+      await engine.stop();
+      await nc.close();
+      await nats.stop();
+    }
+  },
+});

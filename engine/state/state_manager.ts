@@ -47,9 +47,23 @@ export interface StateManagerOptions {
   maxDeliveries?: number;
 }
 
+interface Queued {
+  event: StoredEvent;
+  done: (error?: unknown) => void;
+  /** A write this one must follow (a task's wait is listed before its document says WAITING). */
+  after?: Promise<void>;
+}
+
 interface Queue {
-  events: Array<{ event: StoredEvent; done: (error?: unknown) => void }>;
+  events: Queued[];
   running: boolean;
+}
+
+/** A task write not yet stored: its task execution and the stream sequence of its event. */
+interface TaskWrite {
+  taskExecId: string;
+  seq: number;
+  written: Promise<void>;
 }
 
 type Document = WorkflowDocument | TaskExecutionState;
@@ -62,7 +76,7 @@ interface DocumentKind {
 
 export class StateManager {
   private readonly queues = new Map<string, Queue>();
-  private readonly taskWrites = new Map<string, Set<Promise<void>>>();
+  private readonly taskWrites = new Map<string, Set<TaskWrite>>();
   private readonly cache = new Map<string, { doc: Document; revision: number }>();
   private readonly kinds: Record<"workflow" | "task", DocumentKind>;
   private consumer?: Consumer;
@@ -158,45 +172,58 @@ export class StateManager {
     };
     const targets = documentsOf(event);
     const writes: Promise<void>[] = [];
+    const listed = targets.workflow ? this.enqueue("workflow", execId, event) : undefined;
+    if (listed) writes.push(listed);
     if (targets.task && m.task?.execId) {
-      writes.push(this.enqueue("task", `${execId}.${m.task.execId}`, event));
+      // A task that starts waiting is listed (the execution's document and the index of waits) before its
+      // own document says WAITING: a broadcast sent once a query sees it waiting reaches it.
+      const after = event.type === "task.waiting_started" ? listed : undefined;
+      writes.push(this.enqueue("task", `${execId}.${m.task.execId}`, event, after));
     }
-    if (targets.workflow) writes.push(this.enqueue("workflow", execId, event));
     await Promise.all(writes);
   }
 
-  private enqueue(kind: "workflow" | "task", key: string, event: StoredEvent): Promise<void> {
+  private enqueue(
+    kind: "workflow" | "task",
+    key: string,
+    event: StoredEvent,
+    after?: Promise<void>,
+  ): Promise<void> {
     const written = new Promise<void>((resolve, reject) => {
       const id = `${kind}:${key}`;
       let queue = this.queues.get(id);
       if (!queue) this.queues.set(id, queue = { events: [], running: false });
-      queue.events.push({ event, done: (e) => e ? reject(e) : resolve() });
+      queue.events.push({ event, done: (e) => e ? reject(e) : resolve(), after });
       if (!queue.running) {
         queue.running = true;
         setTimeout(() => this.drain(kind, key, id, queue), COALESCE_MS);
       }
     });
-    if (kind === "task") this.trackTaskWrite(key.slice(0, key.indexOf(".")), written);
+    if (kind === "task") {
+      const dot = key.indexOf(".");
+      this.trackTaskWrite(key.slice(0, dot), { taskExecId: key.slice(dot + 1), seq: event.seq, written });
+    }
     return written;
   }
 
-  /** Task writes of an execution not yet stored: its document waits for them (see drain). */
-  private trackTaskWrite(execId: string, written: Promise<void>): void {
+  /** Task writes of an execution not yet stored: its end waits for them (see afterTaskWrites). */
+  private trackTaskWrite(execId: string, write: TaskWrite): void {
     let pending = this.taskWrites.get(execId);
     if (!pending) this.taskWrites.set(execId, pending = new Set());
-    pending.add(written);
+    pending.add(write);
     // Its failure is the caller's to handle (the event is redelivered); here it only ends the tracking.
-    written.catch(() => undefined).finally(() => {
-      pending.delete(written);
+    write.written.catch(() => undefined).finally(() => {
+      pending.delete(write);
       if (pending.size === 0 && this.taskWrites.get(execId) === pending) this.taskWrites.delete(execId);
     });
   }
 
   private async drain(kind: "workflow" | "task", key: string, id: string, queue: Queue): Promise<void> {
     while (queue.events.length) {
-      const batch = queue.events.splice(0);
+      const batch = queue.events.splice(0, batchLength(kind, queue.events));
       try {
-        if (kind === "workflow") await this.afterTaskWrites(key, batch.map((b) => b.event));
+        if (kind === "workflow") await this.afterTaskWrites(key, batch, queue.events);
+        else await batch[0].after;
         await this.write(kind, key, id, batch.map((b) => b.event));
         for (const b of batch) b.done();
       } catch (e) {
@@ -208,14 +235,22 @@ export class StateManager {
   }
 
   /**
-   * An execution's document is written after the task events before it: a query that sees it ended sees
-   * its tasks ended too. Events of this engine arrive in stream order, so its own earlier task events are
-   * queued already; those another engine took are waited for through the floor (bounded) before an end.
+   * An execution's end is written after the task events before it: a query that sees it ended sees its
+   * tasks ended too. Events of this engine arrive in stream order, so its own earlier task events are
+   * queued already; those another engine took are waited for through the floor (bounded).
    */
-  private async afterTaskWrites(execId: string, events: StoredEvent[]): Promise<void> {
-    const end = events.find((e) => ENDS.has(e.type));
-    if (end) await this.floor.before(end.seq);
-    const writes = await Promise.allSettled(this.taskWrites.get(execId) ?? []);
+  private async afterTaskWrites(execId: string, batch: Queued[], queued: Queued[]): Promise<void> {
+    const end = batch.find((q) => ENDS.has(q.event.type))?.event;
+    if (!end) return;
+    await this.floor.before(end.seq);
+    // A wait start redelivered after the end (or with it) has its task's writes waiting for this write.
+    const blocked = new Set(
+      [...batch, ...queued].filter((q) => q.event.type === "task.waiting_started")
+        .map((q) => (q.event.message as { task?: { execId?: string } }).task?.execId),
+    );
+    const earlier = [...this.taskWrites.get(execId) ?? []]
+      .filter((w) => w.seq < end.seq && !blocked.has(w.taskExecId));
+    const writes = await Promise.allSettled(earlier.map((w) => w.written));
     const failed = writes.find((w): w is PromiseRejectedResult => w.status === "rejected");
     // The failed task event comes back: so does the end, to be written after it.
     if (end && failed) {
@@ -286,6 +321,21 @@ export class StateManager {
     this.cache.set(id, value);
     if (this.cache.size > 5_000) this.cache.delete(this.cache.keys().next().value!);
   }
+}
+
+/**
+ * How many queued events go into the next write. A task write that must follow its execution's write
+ * starts a batch of its own, so the task events before it never wait for that write; an execution's batch
+ * ends at a wait that starts, so the task write waiting for it never waits for an end (which waits for
+ * the task writes before it).
+ */
+function batchLength(kind: "workflow" | "task", events: Queued[]): number {
+  if (kind === "task") {
+    const gated = events.findIndex((q, i) => i > 0 && q.after);
+    return gated === -1 ? events.length : gated;
+  }
+  const waits = events.findIndex((q) => q.event.type === "task.waiting_started");
+  return waits === -1 ? events.length : waits + 1;
 }
 
 /** Signals waited for in `after` but not `before`, and the reverse. */

@@ -11,6 +11,7 @@ import { uuidv7 } from "../../engine/ids.ts";
 import { STATE_CONSUMER, StateManager } from "../../engine/state/state_manager.ts";
 import { waitForTerminalDocument } from "../../engine/state/end_watch.ts";
 import {
+  BUCKETS,
   Bus,
   type BusMessage,
   connectNats,
@@ -135,6 +136,62 @@ Deno.test({
       let info = await jsm.consumers.info(STREAMS.events, STATE_CONSUMER);
       while (info.num_ack_pending > 0) info = await jsm.consumers.info(STREAMS.events, STATE_CONSUMER);
       assert.equal(info.ack_floor.stream_seq, 3);
+    } finally {
+      await engine.stop();
+      await nc.close();
+      await nats.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "state: a task reads WAITING only after its execution's document and the index of waits list it (G4)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const nats = await startTestNats();
+    const nc = await connectNats(nats.url, { name: "state-order-test" });
+    await provisionJetStream(nc);
+    const bus = new Bus(nc, { source: "test" });
+    const store = await openStateStore(nc);
+    const engine = new StateManager(bus, store);
+    const execId = uuidv7();
+    const task = { id: "approve", execId: uuidv7() };
+    const base = (eventId: string) => ({
+      metadata: bus.metadata(execId, `${execId}:${eventId}`),
+      workflow: { id: "wf", execId },
+    });
+    const publish = (message: unknown) => bus.publish(message as BusMessage);
+    // Every state write as nats-server stores it, in order: which document, and what it says.
+    const writes: string[] = [];
+    const decoder = new TextDecoder();
+    const watch = (subject: string, describe: (doc: Record<string, unknown>) => string) =>
+      nc.subscribe(subject, {
+        callback: (_err, msg) => {
+          writes.push(describe(msg.data.length ? JSON.parse(decoder.decode(msg.data)) : {}));
+        },
+      });
+    watch(`$KV.${BUCKETS.workflowExecutions}.${execId}`, (doc) => `execution ${JSON.stringify(doc.waiting)}`);
+    watch(`$KV.${BUCKETS.waiting}.>`, () => "index");
+    watch(`$KV.${BUCKETS.taskExecutions}.${execId}.*`, (doc) => `task ${doc.status}`);
+    await nc.flush();
+    try {
+      await engine.start();
+      await publish(create(pb.WorkflowExecutionStartedSchema, base("started")));
+      while (!(await store.getWorkflow(execId))) await new Promise((r) => setTimeout(r, 10));
+      // The wait's events as the driver sends them: dispatched and started unawaited, then the wait.
+      await publish(create(pb.TaskDispatchedSchema, { ...base("dispatched"), task, taskType: "wait" }));
+      await publish(create(pb.TaskExecutionStartedSchema, { ...base("task-started"), task, attempt: 1 }));
+      await publish(
+        create(pb.TaskExecutionWaitingStartedSchema, { ...base("waiting"), task, signalId: "go" }),
+      );
+      while (!writes.includes("task WAITING")) await new Promise((r) => setTimeout(r, 10));
+      const waitingAt = writes.indexOf("task WAITING");
+      const listedAt = writes.indexOf(`execution {"${task.execId}":"go"}`);
+      const indexedAt = writes.indexOf("index");
+      assert.ok(listedAt !== -1 && listedAt < waitingAt, `writes: ${writes.join(", ")}`);
+      assert.ok(indexedAt !== -1 && indexedAt < waitingAt, `writes: ${writes.join(", ")}`);
+      assert.deepEqual((await store.findWaiting("go")).map((d) => d.exec_id), [execId]);
     } finally {
       await engine.stop();
       await nc.close();

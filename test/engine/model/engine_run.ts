@@ -166,8 +166,13 @@ async function runCase(
     for (const action of checkpoint.actions) {
       try {
         if (action.kind === "signal") {
-          if (action.broadcast) await broadcastTo(client, execId, action.signal, action.payload);
-          else await client.signal(execId, action.signal, action.payload);
+          if (action.broadcast) {
+            // Once a task reads WAITING its wait is listed (G4, fixed): one broadcast reaches it.
+            const reached = await client.broadcastSignal(action.signal, action.payload);
+            if (!reached.includes(execId)) {
+              problems.push(`broadcast of ${action.signal} did not reach ${execId}`);
+            }
+          } else await client.signal(execId, action.signal, action.payload);
         } else if (action.kind === "pause") {
           await client.pause(execId);
           await until(async () => (await client.get(execId))?.status === "PAUSED" || undefined, 30_000);
@@ -192,18 +197,6 @@ async function runCase(
   const calls = (await readCalls(logFile)).filter((call) => execs.has(call.exec));
   const late = await lateCalls(client, bus, [...execs], calls);
   return { execId, state, calls, late, problems };
-}
-
-/**
- * A task document can say WAITING before the execution's document lists the wait, which is what a broadcast
- * goes by (eng-model-findings.md, G4): a broadcast that reached no execution is sent again, for a while, until
- * it reaches this one. Sending again is safe: a broadcast that reached nobody delivered nothing.
- */
-async function broadcastTo(client: Stack["client"], execId: string, signal: string, payload: unknown) {
-  await until(
-    async () => (await client.broadcastSignal(signal, payload)).includes(execId) || undefined,
-    5_000,
-  );
 }
 
 async function readCalls(logFile: string): Promise<LoggedCall[]> {

@@ -1,6 +1,7 @@
 /**
  * `compozy validate`: checks the project in the working directory and prints every diagnostic, the code of
- * its tools included (the sandbox's import policy, then `deno check`).
+ * its tools included (the sandbox's import policy, then `deno check`), and the tools each reachable MCP server
+ * lists (an unreachable one is a warning).
  *
  * @module
  */
@@ -8,6 +9,7 @@
 import { checkProject } from "../../engine/domain/project/mod.ts";
 import { formatDiagnostic } from "../../engine/domain/diagnostics.ts";
 import { codeFrame, needsFrame } from "../code_frame.ts";
+import { listMcpTools } from "../mcp_probe.ts";
 import { checkToolCode } from "../tool_code_check.ts";
 
 export interface ValidateOptions {
@@ -20,7 +22,15 @@ export interface ValidateOptions {
  * `warning:`) and returns the exit code: 1 when any diagnostic is an error, else 0.
  */
 export async function runValidate(opts: ValidateOptions): Promise<number> {
-  const diagnostics = await checkProject(opts.cwd, { checkToolCode });
+  const mcpTools: string[] = [];
+  const diagnostics = await checkProject(opts.cwd, {
+    checkToolCode,
+    probeMcp: async (server) => {
+      const tools = await listMcpTools(server);
+      mcpTools.push(`mcp server ${server.id}: ${tools.length ? tools.join(", ") : "no tools"}`);
+      return tools;
+    },
+  });
   const colour = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
   for (const d of diagnostics) {
     const line = formatDiagnostic(d, opts.cwd);
@@ -28,6 +38,7 @@ export async function runValidate(opts: ValidateOptions): Promise<number> {
     (d.severity === "error" ? console.error : console.warn)(colour ? `${paint}${line}${RESET}` : line);
     if (needsFrame(d)) codeFrame(d.file, d.line, d.col).forEach((frame) => console.error(frame));
   }
+  for (const line of mcpTools.sort()) console.log(line);
   const errors = diagnostics.filter((d) => d.severity === "error").length;
   const warnings = diagnostics.length - errors;
   if (errors === 0) console.log(`project is valid${warnings ? ` (${warnings} warning(s))` : ""}`);

@@ -10,9 +10,12 @@ import type { Bus } from "../nats/mod.ts";
 import * as pb from "../pb/mod.ts";
 import { forwardToolLog } from "../logger/mod.ts";
 import { toErrorInfo } from "../utils/failure.ts";
-import { type AgentBudget, type AgentFailure, runAgent } from "./agent/mod.ts";
+import { type AgentBudget, AgentFailure, type AgentResult, runAgent } from "./agent/mod.ts";
+import type { ToolCallRef } from "./agent/agent_call.ts";
 import { AgentLoops } from "./agent_loops.ts";
+import { openAgentTools } from "./agent_tools.ts";
 import { journalOf } from "./agent_turns.ts";
+import type { McpServerWire } from "./mcp/mcp_server_wire.ts";
 import { busOutputLimit } from "./output_limits.ts";
 import {
   type ToolCall,
@@ -44,6 +47,8 @@ interface AgentWire {
   maxSteps: number;
   budget?: AgentBudget;
   tools: ToolWire[];
+  /** MCP servers whose tools the agent may call (absent from engines before MCP support). */
+  mcp?: McpServerWire[];
 }
 
 export interface RuntimeOptions {
@@ -90,7 +95,10 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
       (m) =>
         loops.run(
           (m as pb.AgentExecute).task?.execId ?? "",
-          () => executeAgent(bus, runner, m as pb.AgentExecute & MessageShape<DescMessage>, cancels),
+          () =>
+            executeAgent(bus, runner, m as pb.AgentExecute & MessageShape<DescMessage>, cancels, {
+              maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()),
+            }),
         ),
     ),
     nc.subscribe(RUNTIME_HEALTH_SUBJECT, {
@@ -192,36 +200,77 @@ class CancelHook {
   }
 }
 
-async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecute, cancels: CancelHook) {
+async function executeAgent(
+  bus: Bus,
+  runner: ToolRunner,
+  message: pb.AgentExecute,
+  cancels: CancelHook,
+  limits: { maxOutputBytes: number },
+) {
   const agent = JSON.parse(decoder.decode(message.definitionJson)) as AgentWire;
   const correlationId = message.metadata?.correlationId ?? "";
   const ids = { workflow: message.workflow, task: message.task, agent: message.agent };
   bus.publishCore(create(pb.AgentExecutionStartedSchema, { ...ids, metadata: bus.metadata(correlationId) }));
   const tools = new Map(agent.tools.map((t) => [t.id, t]));
+  const runOwnTool = async (toolId: string, input: unknown, ref: ToolCallRef) => {
+    const tool = tools.get(toolId)!;
+    // Each call of the loop is its own step: `ctx.taskExecId` is `<task exec id>:<turn>:<index>`, stable
+    // across re-runs of the task (its turn is replayed from the history) and never shared by two calls.
+    const call = toolCall(message, tool, input, tool.env ?? {}, ref.key);
+    const outcome = await runner.run({ ...call, signal: canceled.signal });
+    if (outcome.ok) return outcome.output;
+    throw outcome.failure;
+  };
   const canceled = cancels.track(message.task?.execId ?? "");
-  const result = await runAgent({
-    agentId: message.agent?.id ?? "",
-    actionId: message.agent?.actionId || undefined,
-    model: agent.model as never,
-    instructions: agent.instructions,
-    prompt: message.prompt,
-    outputSchema: agent.outputSchema,
-    maxSteps: agent.maxSteps,
-    budget: agent.budget,
-    tools: agent.tools.map((t) => ({ id: t.id, description: t.description, inputSchema: t.inputSchema })),
-    signal: AbortSignal.any([AbortSignal.timeout(Number(message.timeoutMs) || 300_000), canceled.signal]),
-    taskExecId: message.task?.execId,
-    journal: journalOf(bus, message),
-    callTool: async (toolId, input, ref) => {
-      const tool = tools.get(toolId)!;
-      // Each call of the loop is its own step: `ctx.taskExecId` is `<task exec id>:<turn>:<index>`, stable
-      // across re-runs of the task (its turn is replayed from the history) and never shared by two calls.
-      const call = toolCall(message, tool, input, tool.env ?? {}, ref.key);
-      const outcome = await runner.run({ ...call, signal: canceled.signal });
-      if (outcome.ok) return outcome.output;
-      throw outcome.failure;
-    },
-  }).finally(canceled.done);
+  const signal = AbortSignal.any([
+    AbortSignal.timeout(Number(message.timeoutMs) || 300_000),
+    canceled.signal,
+  ]);
+  let result: AgentResult;
+  try {
+    const agentTools = await openAgentTools(
+      agent.tools.map((t) => ({ id: t.id, description: t.description, inputSchema: t.inputSchema })),
+      runOwnTool,
+      agent.mcp ?? [],
+      {
+        maxOutputBytes: limits.maxOutputBytes,
+        signal,
+        onServerOutput: (server, text) =>
+          forwardToolLog("info", `[mcp ${server}] ${text}`, {
+            correlationId,
+            workflowExecId: message.workflow?.execId,
+            taskExecId: message.task?.execId,
+            agentId: message.agent?.id ?? "",
+            agentExecId: message.agent?.execId ?? "",
+          }),
+      },
+    );
+    try {
+      result = await runAgent({
+        agentId: message.agent?.id ?? "",
+        actionId: message.agent?.actionId || undefined,
+        model: agent.model as never,
+        instructions: agent.instructions,
+        prompt: message.prompt,
+        outputSchema: agent.outputSchema,
+        maxSteps: agent.maxSteps,
+        budget: agent.budget,
+        tools: agentTools.specs,
+        signal,
+        taskExecId: message.task?.execId,
+        journal: journalOf(bus, message),
+        callTool: agentTools.callTool,
+      });
+    } finally {
+      await agentTools.close();
+    }
+  } catch (error) {
+    // openAgentTools fails with an AgentFailure only; anything else is a bug and must surface.
+    if (!(error instanceof AgentFailure)) throw error;
+    result = { ok: false, failure: error, usage: { inputTokens: 0, outputTokens: 0, totalTokens: 0 } };
+  } finally {
+    canceled.done();
+  }
   const usage = result.usage
     ? {
       inputTokens: BigInt(result.usage.inputTokens),
@@ -241,7 +290,7 @@ async function executeAgent(bus: Bus, runner: ToolRunner, message: pb.AgentExecu
     bus.publishCore(success);
     return create(pb.AgentExecuteResultSchema, { result: { case: "success", value: success } });
   }
-  const failure: AgentFailure = result.failure;
+  const failure = result.failure;
   const failed = create(pb.AgentExecutionFailedSchema, {
     ...ids,
     metadata: bus.metadata(correlationId),

@@ -6,6 +6,7 @@
 
 import { z } from "zod";
 import { envField, idField, jsonSchemaField } from "../config_fields.ts";
+import { AGENT_TOOL_PATTERN } from "../mcp/tool_reference.ts";
 
 export const PROVIDERS = [
   "openai",
@@ -127,9 +128,12 @@ export const AgentSchema = z.strictObject({
   id: idField("Agent id, unique in the file that declares it"),
   config: AgentModelSchema,
   instructions: z.string().min(1).describe("System instructions of the agent"),
-  tools: z.array(idField("Id of a tool, resolved in the running workflow first, then the project")).describe(
-    "Tools the model may call",
-  ).optional(),
+  tools: z.array(
+    z.string().regex(new RegExp(AGENT_TOOL_PATTERN)).describe(
+      "Id of a tool (resolved in the running workflow first, then the project), or mcp(id=X) for every tool " +
+        "of the project's MCP server X, or mcp(id=X, tool=Y) for one of them",
+    ).meta({ examples: ["weather_tool", "mcp(id=docs)", "mcp(id=docs, tool=search)"] }),
+  ).describe("Tools the model may call").optional(),
   max_steps: z.number().int().min(1).describe("Bound on the tool-calling loop (default 10)").optional(),
   budget: BudgetSchema.optional(),
   actions: z.array(ActionSchema).describe("What tasks can ask this agent to do").optional(),

@@ -40,6 +40,7 @@ export interface Analysis {
     tools: Set<string>;
     agents: Set<string>;
     models: Set<string>;
+    mcp: Set<string>;
     files: Set<string>;
   };
 }

@@ -6,6 +6,7 @@
  */
 
 import type { AgentDefinition } from "../agent/definition.ts";
+import { parseMcpToolReference } from "../mcp/tool_reference.ts";
 import type { ToolDefinition } from "../tool/definition.ts";
 import type { Workflow } from "../workflow/definition.ts";
 import type { Analysis, DiagnosticList } from "./analysis.ts";
@@ -111,7 +112,8 @@ function checkAgentTools(
   const { project, broken } = analysis;
   const site = analysis.sites.get(agent)!;
   (agent.tools ?? []).forEach((id, i) => {
-    if (broken.tools.has(id)) return;
+    // MCP references are checked with the servers (check_mcp.ts).
+    if (broken.tools.has(id) || parseMcpToolReference(id)) return;
     const missingIn = workflows.length
       ? workflows.filter((w) => !w.tools.has(id) && !project.tools.has(id)).map((w) => w.id)
       : project.tools.has(id)

@@ -9,6 +9,7 @@ import type { Analysis, DiagnosticList } from "./analysis.ts";
 import { checkDefinitions } from "./check_definitions.ts";
 import { checkEmbeddedSchemas } from "./check_embedded_schemas.ts";
 import { checkFlow } from "./check_flow.ts";
+import { checkMcp } from "./check_mcp.ts";
 import { checkReferences } from "./check_references.ts";
 import { checkTemplates } from "./check_templates.ts";
 import { checkToolPermissions } from "./check_tool_permissions.ts";
@@ -29,4 +30,5 @@ export async function runChecks(
   checkTemplates(analysis, diagnostics, opts);
   await checkDefinitions(analysis, diagnostics, opts);
   await checkToolPermissions(analysis, diagnostics);
+  await checkMcp(analysis, diagnostics, opts);
 }

@@ -7,6 +7,7 @@
 
 import { join, relative, resolve } from "node:path";
 import type { AgentConfig, ModelConfig } from "../agent/schema.ts";
+import type { McpServerConfig } from "../mcp/schema.ts";
 import { ConfigError, type Diagnostic, ROOT_PATH, sortDiagnostics } from "../diagnostics.ts";
 import type { ToolConfig } from "../tool/schema.ts";
 import { type Analysis, DiagnosticList, type LoadedWorkflow } from "./analysis.ts";
@@ -108,6 +109,7 @@ async function indexProject(
       tools: new Set(),
       agents: new Set(),
       models: new Set(),
+      mcp: new Set(),
       files: new Set(),
     },
   };
@@ -125,6 +127,11 @@ async function indexProject(
       ...common,
       broken: analysis.broken.models,
       build: (model) => model,
+    }),
+    mcp: indexById<McpServerConfig, McpServerConfig>(config.mcp, source, ["mcp"], "MCP server", {
+      ...common,
+      broken: analysis.broken.mcp,
+      build: (server) => server,
     }),
     workflows: new Map(),
     ...indexToolsAndAgents(

@@ -8,7 +8,7 @@ export { ConfigError, type Diagnostic, formatDiagnostic } from "../diagnostics.t
 export { parseDuration } from "../duration.ts";
 export { checkProject, type LoadOptions, loadProject, PROJECT_FILE } from "./loader.ts";
 export { resolveUse } from "./resolve_use.ts";
-export type { Project, ResolvedUse } from "./types.ts";
+export type { McpProbe, Project, ResolvedUse } from "./types.ts";
 export type { ProjectConfig } from "./schema.ts";
 export type { Workflow } from "../workflow/definition.ts";
 export type { WorkflowConfig } from "../workflow/schema.ts";

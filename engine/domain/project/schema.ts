@@ -8,6 +8,7 @@ import { z } from "zod";
 import { AgentSchema, ModelSchema } from "../agent/schema.ts";
 import { envField } from "../config_fields.ts";
 import { PROJECT_NAME_PATTERN } from "../ids.ts";
+import { McpServerSchema } from "../mcp/schema.ts";
 import { ToolSchema } from "../tool/schema.ts";
 import { NatsConfigSchema } from "./nats_config.ts";
 
@@ -37,6 +38,9 @@ export const ProjectSchema = z.strictObject({
   models: z.array(ModelSchema).describe("Named models agents refer to with `$model`").optional(),
   tools: z.array(ToolSchema).describe("Project-wide tools, usable from every workflow").optional(),
   agents: z.array(AgentSchema).describe("Project-wide agents, usable from every workflow").optional(),
+  mcp: z.array(McpServerSchema).describe(
+    "Model Context Protocol servers; an agent's `tools:` names them as mcp(id=X)",
+  ).optional(),
   nats: NatsConfigSchema,
 }).describe("A Compozy project (compozy.yaml)").meta({ id: "project" });
 

@@ -17,6 +17,7 @@ import type { Diagnostic } from "../diagnostics.ts";
 import { DURATION_PATTERN } from "../duration.ts";
 import { SIZE_PATTERN } from "./nats_config.ts";
 import { ID_PATTERN, PROJECT_NAME_PATTERN } from "../ids.ts";
+import { AGENT_TOOL_PATTERN } from "../mcp/tool_reference.ts";
 import { USE_PATTERN } from "../task/schema.ts";
 import { WEBHOOK_URL_PATTERN } from "../trigger/schema.ts";
 import { didYouMean } from "./suggest.ts";
@@ -39,6 +40,7 @@ const PATTERN_NAMES: Record<string, string> = Object.fromEntries([
   [USE_PATTERN, "tool(id=X), agent(id=X), workflow(id=X), tool(file=./x.yaml) or agent(file=./x.yaml)"],
   [WEBHOOK_URL_PATTERN, "a path such as /weather"],
   [SIZE_PATTERN, "a size in bytes or such as 512MB or 10GB"],
+  [AGENT_TOOL_PATTERN, "a tool id, mcp(id=X) or mcp(id=X, tool=Y)"],
 ].map(([pattern, name]) => [new RegExp(pattern).source, name]));
 
 const validators = new Map<SchemaKind, ValidateFunction>();

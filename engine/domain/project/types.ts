@@ -7,6 +7,7 @@
 import type { AgentDefinition } from "../agent/definition.ts";
 import type { ModelConfig } from "../agent/schema.ts";
 import type { Diagnostic } from "../diagnostics.ts";
+import type { McpServerConfig } from "../mcp/schema.ts";
 import type { ToolDefinition } from "../tool/definition.ts";
 import type { Workflow } from "../workflow/definition.ts";
 import type { ProjectConfig } from "./schema.ts";
@@ -29,6 +30,8 @@ export interface Project {
   tools: Map<string, ToolDefinition>;
   /** Project-level agents. */
   agents: Map<string, AgentDefinition>;
+  /** The `mcp:` servers agents may take tools from. */
+  mcp: Map<string, McpServerConfig>;
 }
 
 /** What a task's `use:` names. */
@@ -46,4 +49,16 @@ export interface LoadOptions {
    * Loading to serve does not: it costs a `deno` process per tool, and the runtime checks the imports anyway.
    */
   checkToolCode?: (tools: ToolDefinition[]) => Promise<Diagnostic[]>;
+  /**
+   * Connects to an MCP server and lists its tools; `compozy validate` passes one. Loading to serve does not:
+   * a project must load while its MCP servers are down. Rejects when the server cannot be reached.
+   */
+  probeMcp?: (server: McpProbe) => Promise<string[]>;
+}
+
+/** An MCP server ready to be reached: its config with `url`, `headers` and `env` rendered. */
+export interface McpProbe extends McpServerConfig {
+  /** The folder a `script` or `command` server runs in, and `script` resolves against: the project's root. */
+  cwd: string;
+  timeoutMs: number;
 }

@@ -14,6 +14,8 @@ import { fromErrorInfo, TaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
 import { jsonBytes } from "../../json_bytes.ts";
 import type { StateStore } from "../../state/state_store.ts";
+import { mcpWireServers } from "../mcp/mcp_wire.ts";
+import { parseMcpToolReference } from "../mcp/tool_reference.ts";
 import { type AgentDefinition, type Project, resolveUse } from "../project/mod.ts";
 import {
   type AgentRequest,
@@ -145,7 +147,7 @@ function prepareAgent(
     ? (input as { prompt: string }).prompt
     : JSON.stringify(input);
   const env = context.env as Record<string, string>;
-  const tools = (agent.tools ?? []).map((id) => {
+  const tools = (agent.tools ?? []).filter((entry) => !parseMcpToolReference(entry)).map((id) => {
     const resolved = resolveUse(project, d.workflow, `tool(id=${id})`);
     if (resolved.kind !== "tool") {
       throw new TaskFailure({
@@ -170,6 +172,7 @@ function prepareAgent(
       maxSteps: agent.max_steps ?? 10,
       budget: agent.budget,
       tools,
+      mcp: mcpWireServers(project, agent.tools ?? [], context, key),
     },
   };
 }

@@ -19,6 +19,8 @@
  * | `agent_config_invalid` | no | the call itself is wrong: model spec, schema, tools, max steps, missing API key |
  * | `agent_budget_exceeded` | no | the usage so far passed a limit of the agent's `budget` (checked after each reply) |
  * | `agent_turn_unrecorded` | yes | a turn could not be stored in the history; the loop stops rather than go on unrecorded |
+ * | `agent_mcp_unavailable` | yes | an MCP server of the agent could not be reached, started or listed in time |
+ * | `agent_mcp_invalid` | no | an MCP server's tool list is malformed, lacks a selected tool, or repeats a name |
  */
 export type AgentFailureCode =
   | "agent_provider_auth"
@@ -30,7 +32,9 @@ export type AgentFailureCode =
   | "agent_max_steps"
   | "agent_config_invalid"
   | "agent_budget_exceeded"
-  | "agent_turn_unrecorded";
+  | "agent_turn_unrecorded"
+  | "agent_mcp_unavailable"
+  | "agent_mcp_invalid";
 
 export interface AgentFailureOptions {
   retryable: boolean;

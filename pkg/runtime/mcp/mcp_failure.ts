@@ -1,0 +1,102 @@
+/**
+ * How MCP goes wrong, in two kinds:
+ * - at the start of an agent call (connecting, listing tools): an {@link AgentFailure} that ends the call,
+ *   `agent_mcp_unavailable` (retryable: down, slow, the process would not start) or `agent_mcp_invalid`
+ *   (not retryable: a malformed tool list, a selected tool the server does not list, a name two tools share);
+ * - in one tool call: an {@link McpCallFailure} that, like a sandbox tool's failure, goes back to the model
+ *   as that call's error result and does not end the agent call.
+ *
+ * @module
+ */
+
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { AgentFailure, errorMessage } from "../agent/agent_failure.ts";
+import { describeServer, type McpServerWire } from "./mcp_server_wire.ts";
+
+/**
+ * | code | when |
+ * |---|---|
+ * | `mcp_tool_error` | the tool reported an error (`isError`), or the server answered the call with an error |
+ * | `mcp_timeout` | no answer within the server's `timeout` (the server is told to cancel) |
+ * | `mcp_result_invalid` | the result is not a valid MCP tool result |
+ * | `mcp_output_too_large` | the result's JSON is over the runtime's tool output limit |
+ * | `mcp_unavailable` | the connection failed during the call |
+ */
+export type McpCallFailureCode =
+  | "mcp_tool_error"
+  | "mcp_timeout"
+  | "mcp_result_invalid"
+  | "mcp_output_too_large"
+  | "mcp_unavailable";
+
+/** A failed MCP tool call; its message is what the model reads. */
+export class McpCallFailure extends Error {
+  override name = "McpCallFailure";
+  constructor(readonly code: McpCallFailureCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+  }
+}
+
+/** A result that failed the SDK's schema of its kind (the SDK rejects with the zod error). */
+export function isMalformedReply(error: unknown): boolean {
+  return Array.isArray((error as { issues?: unknown })?.issues);
+}
+
+/** The JSON-RPC error code of an SDK error; `undefined` for anything else (a network error, say). */
+function mcpErrorCode(error: unknown): number | undefined {
+  return error instanceof McpError ? (error as { code: number }).code : undefined;
+}
+
+function isTimeout(error: unknown): boolean {
+  return mcpErrorCode(error) === ErrorCode.RequestTimeout;
+}
+
+/** A failure of connecting to `server` or of listing its tools. */
+export function startFailure(server: McpServerWire, step: string, error: unknown): AgentFailure {
+  const what = `${describeServer(server)}: ${step} failed`;
+  if (isMalformedReply(error)) {
+    return mcpInvalid(`${what}: the reply is not a valid MCP message: ${errorMessage(error)}`, server, error);
+  }
+  const why = isTimeout(error) ? `no answer within ${server.timeoutMs} ms` : errorMessage(error);
+  return new AgentFailure("agent_mcp_unavailable", `${what}: ${why}`, {
+    retryable: true,
+    details: { server: server.id, step },
+    cause: error,
+  });
+}
+
+/** A tool list or a selection the agent cannot run with; the same server gives the same answer next time. */
+export function mcpInvalid(message: string, server: McpServerWire, cause?: unknown): AgentFailure {
+  return new AgentFailure("agent_mcp_invalid", message, {
+    retryable: false,
+    details: { server: server.id },
+    cause,
+  });
+}
+
+/** A failure of calling `tool` on `server`. */
+export function callFailure(server: McpServerWire, tool: string, error: unknown): McpCallFailure {
+  const what = `MCP tool '${tool}' of server '${server.id}'`;
+  if (error instanceof McpCallFailure) return error;
+  if (isTimeout(error)) {
+    return new McpCallFailure("mcp_timeout", `${what} gave no answer within ${server.timeoutMs} ms`, {
+      cause: error,
+    });
+  }
+  if (isMalformedReply(error)) {
+    return new McpCallFailure(
+      "mcp_result_invalid",
+      `${what} returned an invalid result: ${errorMessage(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const code = mcpErrorCode(error);
+  if (code !== undefined && code !== ErrorCode.ConnectionClosed) {
+    return new McpCallFailure("mcp_tool_error", `${what} failed: ${errorMessage(error)}`, { cause: error });
+  }
+  return new McpCallFailure("mcp_unavailable", `${what} could not be called: ${errorMessage(error)}`, {
+    cause: error,
+  });
+}

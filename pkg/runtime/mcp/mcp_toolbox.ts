@@ -1,0 +1,241 @@
+/**
+ * The MCP tools of one agent call: connects to the servers the agent names, lists their tools once at the
+ * start, calls them during the loop, and disconnects (a stdio server's process ends) when the call ends.
+ *
+ * Semantics, exactly:
+ * - Every server is connected and listed before the first model request; any failure there ends the agent
+ *   call before the model is asked anything ({@link startFailure}, {@link mcpInvalid}).
+ * - Each request to a server (connect, each page of the list, each call) is bounded by its `timeoutMs` and by
+ *   the agent call's signal; a request that runs out is cancelled at the server.
+ * - The model sees each tool under its MCP name. With `tools` absent the agent gets every listed tool whose
+ *   name a model can take (others are left out with a warning); a selected tool the server does not list, or
+ *   a name two tools share (two servers, or a server and the agent's own tools), fails the call.
+ * - A tool call's failure is an {@link McpCallFailure}: it goes back to the model, the loop goes on.
+ *
+ * @module
+ */
+
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import type { Tool } from "@modelcontextprotocol/sdk/types.js";
+import { getLogger } from "../../logger/mod.ts";
+import type { AgentToolSpec } from "../agent/agent_call.ts";
+import { errorMessage } from "../agent/agent_failure.ts";
+import { callFailure, McpCallFailure, mcpInvalid, startFailure } from "./mcp_failure.ts";
+import { describeServer, type McpServerWire } from "./mcp_server_wire.ts";
+import { transportFor } from "./mcp_transport.ts";
+
+/** Names every provider accepts for a function (OpenAI's rule, the strictest); also the config's rule. */
+const MODEL_TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A server listing more pages than this is treated as malformed rather than followed forever. */
+const MAX_LIST_PAGES = 50;
+
+/** How much of one stderr chunk of a stdio server reaches the logs. */
+const MAX_LOG_CHUNK = 2_000;
+
+const log = getLogger(["runtime", "mcp"]);
+const encoder = new TextEncoder();
+const CLIENT_INFO = { name: "compozy", version: "0.1.0" };
+
+export interface McpToolboxOptions {
+  /** A result whose JSON is larger than this fails the call with `mcp_output_too_large`. */
+  maxOutputBytes: number;
+  /** Tool names already given to the model (the agent's own tools). */
+  reserved?: Iterable<string>;
+  /** Ends connecting, listing and calls in flight (the agent call's time-out or cancel). */
+  signal?: AbortSignal;
+  /** Receives what a stdio server writes on stderr. */
+  onServerOutput?: (server: string, text: string) => void;
+}
+
+export interface McpToolbox {
+  /** The tools for the model, server by server in the agent's order. */
+  readonly tools: AgentToolSpec[];
+  has(name: string): boolean;
+  /** Calls the tool; rejects with an {@link McpCallFailure}. */
+  call(name: string, input: unknown): Promise<unknown>;
+  /** Disconnects every server; never throws. */
+  close(): Promise<void>;
+}
+
+interface Connected {
+  server: McpServerWire;
+  client: Client;
+}
+
+/**
+ * Connects to `servers` and lists their tools.
+ *
+ * @throws {AgentFailure} `agent_mcp_unavailable` or `agent_mcp_invalid`; nothing stays connected then.
+ */
+export async function openMcpToolbox(
+  servers: McpServerWire[],
+  options: McpToolboxOptions,
+): Promise<McpToolbox> {
+  const settled = await Promise.allSettled(servers.map((server) => connect(server, options)));
+  const connected = settled.flatMap((s) => s.status === "fulfilled" ? [s.value] : []);
+  const close = () => closeAll(connected);
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed) {
+    await close();
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  try {
+    const owners = new Map<string, Connected>();
+    const tools: AgentToolSpec[] = [];
+    const reserved = new Set(options.reserved ?? []);
+    for (const entry of connected) {
+      for (const tool of await selectedTools(entry, options.signal)) {
+        const taken = owners.get(tool.name)?.server.id ??
+          (reserved.has(tool.name) ? "the agent's own tools" : "");
+        if (taken) {
+          throw mcpInvalid(
+            `${describeServer(entry.server)} lists tool '${tool.name}', a name ${
+              taken === "the agent's own tools" ? taken : `MCP server '${taken}'`
+            } already gives the model; name the tools to take with mcp(id=${entry.server.id}, tool=…)`,
+            entry.server,
+          );
+        }
+        owners.set(tool.name, entry);
+        tools.push({ id: tool.name, description: tool.description, inputSchema: tool.inputSchema });
+      }
+    }
+    return {
+      tools,
+      has: (name) => owners.has(name),
+      call: (name, input) => callTool(owners.get(name)!, name, input, options),
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function connect(server: McpServerWire, options: McpToolboxOptions): Promise<Connected> {
+  const client = new Client(CLIENT_INFO);
+  let transport;
+  try {
+    transport = transportFor(server);
+  } catch (error) {
+    throw startFailure(server, "starting", error);
+  }
+  if (transport instanceof StdioClientTransport) {
+    transport.stderr?.on("data", (chunk: Uint8Array | string) => {
+      const text = String(chunk).slice(0, MAX_LOG_CHUNK).trimEnd();
+      if (text) options.onServerOutput?.(server.id, text);
+    });
+  }
+  try {
+    await client.connect(transport, { timeout: server.timeoutMs, signal: options.signal });
+  } catch (error) {
+    await closeAll([{ server, client }]);
+    throw startFailure(server, "connecting", error);
+  }
+  return { server, client };
+}
+
+/** The listed tools the agent gets, in the server's order (or in the agent's order when it selects). */
+async function selectedTools({ server, client }: Connected, signal?: AbortSignal): Promise<Tool[]> {
+  const listed = await listTools(server, client, signal);
+  const byName = new Map(listed.map((tool) => [tool.name, tool]));
+  if (server.tools) {
+    return server.tools.map((name) => {
+      const tool = byName.get(name);
+      if (tool) return tool;
+      throw mcpInvalid(
+        `${describeServer(server)} does not list tool '${name}' (it lists: ${
+          listed.map((t) => t.name).join(", ") || "no tools"
+        })`,
+        server,
+      );
+    });
+  }
+  return listed.filter((tool) => {
+    if (MODEL_TOOL_NAME.test(tool.name)) return true;
+    log.warn("Left out tool {tool} of MCP server {server}: models take names matching {pattern} only", {
+      tool: tool.name,
+      server: server.id,
+      pattern: MODEL_TOOL_NAME.source,
+    });
+    return false;
+  });
+}
+
+async function listTools(server: McpServerWire, client: Client, signal?: AbortSignal): Promise<Tool[]> {
+  const tools: Tool[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_LIST_PAGES; page++) {
+    try {
+      const reply = await client.listTools(cursor ? { cursor } : undefined, {
+        timeout: server.timeoutMs,
+        signal,
+      });
+      tools.push(...reply.tools);
+      cursor = reply.nextCursor;
+    } catch (error) {
+      throw startFailure(server, "listing tools", error);
+    }
+    if (!cursor) return tools;
+  }
+  throw mcpInvalid(`${describeServer(server)} lists tools over more than ${MAX_LIST_PAGES} pages`, server);
+}
+
+async function callTool(
+  { server, client }: Connected,
+  name: string,
+  input: unknown,
+  options: McpToolboxOptions,
+): Promise<unknown> {
+  const args = typeof input === "object" && input !== null && !Array.isArray(input)
+    ? input as Record<string, unknown>
+    : {};
+  let result;
+  try {
+    result = await client.callTool({ name, arguments: args }, undefined, {
+      timeout: server.timeoutMs,
+      signal: options.signal,
+    });
+  } catch (error) {
+    throw callFailure(server, name, error);
+  }
+  const value = resultValue(server, name, result);
+  const bytes = encoder.encode(JSON.stringify(value ?? null)).length;
+  if (bytes > options.maxOutputBytes) {
+    throw new McpCallFailure(
+      "mcp_output_too_large",
+      `MCP tool '${name}' of server '${server.id}' returned ${bytes} bytes of output, over the limit of ${options.maxOutputBytes}`,
+    );
+  }
+  return value;
+}
+
+type CallResult = Awaited<ReturnType<Client["callTool"]>>;
+type ContentItem = { type: string; text?: string };
+
+/** Structured content when the tool gives it; else its text, or its content items when not all are text. */
+function resultValue(server: McpServerWire, name: string, result: CallResult): unknown {
+  if ("toolResult" in result) return result.toolResult;
+  const content = (result.content ?? []) as ContentItem[];
+  const allText = content.every((item) => item.type === "text");
+  if (result.isError) {
+    const text = allText ? content.map((item) => item.text).join("\n") : JSON.stringify(content);
+    throw new McpCallFailure("mcp_tool_error", `MCP tool '${name}' of server '${server.id}' failed: ${text}`);
+  }
+  if (result.structuredContent !== undefined) return result.structuredContent;
+  return allText ? content.map((item) => item.text).join("\n") : content;
+}
+
+async function closeAll(connected: Connected[]): Promise<void> {
+  await Promise.all(connected.map(async ({ server, client }) => {
+    try {
+      await client.close();
+    } catch (error) {
+      log.warn("Closing MCP server {server} failed: {error}", {
+        server: server.id,
+        error: errorMessage(error),
+      });
+    }
+  }));
+}

@@ -1,0 +1,120 @@
+/**
+ * MCP tools end to end: an engine, the real runtime, a scripted OpenAI-compatible model and two MCP servers
+ * the test starts (streamable HTTP on loopback, and a Deno script on stdio that the runtime runs with the
+ * permissions of its `mcp:` entry). The model's tool calls reach the MCP servers and their results reach the
+ * model; a server that is down fails the task with a named, retryable failure.
+ */
+import assert from "node:assert/strict";
+import { startRuntime } from "../../pkg/runtime/service.ts";
+import { startMcpTestServer } from "../support/mcp_server.ts";
+import { startMockOpenAI } from "../support/mock_llm/mod.ts";
+import { startEngineHarness, writeProject } from "../support/engine.ts";
+
+const NOTES_SERVER = new URL("../runtime_agent/fixtures/mcp_notes_server.ts", import.meta.url).pathname;
+
+function project(llmUrl: string, calcUrl: string): Record<string, string> {
+  return {
+    "compozy.yaml": `name: mcp-e2e
+workflows: [{ source: ./wf.yaml }]
+env: { CALC_TOKEN: s3cret }
+models:
+  - { id: default, provider: openai-compatible, model: m, api_key: k, base_url: ${llmUrl} }
+mcp:
+  - id: calc
+    url: ${calcUrl}
+    headers: { Authorization: "Bearer {{ .env.CALC_TOKEN }}" }
+    timeout: 10s
+  - id: notes
+    script: ./mcp/notes.ts
+    args: [./notes]
+    permissions: { read: [./notes] }
+`,
+    "wf.yaml": `id: ask
+agents:
+  - id: helper
+    config: { $model: default }
+    instructions: Use your tools.
+    tools: ["mcp(id=calc)", "mcp(id=notes, tool=read_note)"]
+    actions:
+      - id: answer
+        prompt: "{{ .input.question }}"
+tasks:
+  - id: answer
+    use: agent(id=helper)
+    action: answer
+    with: { question: "{{ .workflow.input.question }}" }
+`,
+    "notes/groceries.txt": "eggs, milk",
+  };
+}
+
+Deno.test({
+  name: "an agent calls MCP tools over HTTP and stdio through the engine and the runtime",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    await using llm = startMockOpenAI();
+    await using calc = startMcpTestServer({
+      tools: [{
+        name: "add",
+        description: "Adds two numbers",
+        inputSchema: { type: "object", properties: { a: { type: "number" }, b: { type: "number" } } },
+        run: ({ a, b }) => ({ content: [{ type: "text", text: String(Number(a) + Number(b)) }] }),
+      }],
+    });
+    const files = project(llm.baseUrl, calc.url);
+    const dir = await writeProject(files);
+    await Deno.mkdir(`${dir}/mcp`);
+    await Deno.copyFile(NOTES_SERVER, `${dir}/mcp/notes.ts`);
+    const h = await startEngineHarness(dir);
+    const runtime = startRuntime({ nc: h.nc, bus: h.bus });
+    try {
+      await t.step("the model's calls reach both servers and their results reach the model", async () => {
+        llm.enqueue(
+          {
+            type: "tool_calls",
+            calls: [
+              { id: "c1", name: "add", arguments: { a: 2, b: 3 } },
+              { id: "c2", name: "read_note", arguments: { name: "groceries" } },
+            ],
+          },
+          { type: "text", text: "5 eggs and milk" },
+        );
+        const { execId } = await h.engine.client.trigger("ask", { question: "What do I buy?" });
+        const state = await h.engine.client.waitForEnd(execId, 60_000);
+        assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+        assert.deepEqual(state.output, { text: "5 eggs and milk" });
+
+        const offered = llm.requests[0].body.tools.map((tool: { function: { name: string } }) =>
+          tool.function.name
+        );
+        assert.deepEqual(offered, ["add", "read_note"]);
+        assert.deepEqual(calc.calls, [{ name: "add", args: { a: 2, b: 3 } }]);
+        assert.ok(calc.requests.every((r) => r.headers.get("authorization") === "Bearer s3cret"));
+        const results = llm.requests[1].body.messages.filter((m: { role: string }) => m.role === "tool");
+        assert.deepEqual(
+          results.map((m: { tool_call_id: string; content: string }) => [m.tool_call_id, m.content]),
+          [["c1", "5"], ["c2", "eggs, milk"]],
+        );
+      });
+
+      await t.step("a server that is down fails the task with agent_mcp_unavailable", async () => {
+        await calc.close();
+        const before = llm.requests.length;
+        const { execId } = await h.engine.client.trigger("ask", { question: "Again?" });
+        const state = await h.engine.client.waitForEnd(execId, 60_000);
+        assert.equal(state.status, "FAILED");
+        assert.equal(state.error?.code, "agent_mcp_unavailable", JSON.stringify(state.error));
+        assert.match(
+          state.error?.message ?? "",
+          /MCP server 'calc' \(http:\/\/127\.0\.0\.1:\d+\/mcp\): connecting failed/,
+        );
+        assert.equal(llm.requests.length, before, "the model is not asked when a server is unusable");
+      });
+    } finally {
+      await runtime.stop();
+      await h.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

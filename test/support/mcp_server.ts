@@ -1,0 +1,125 @@
+/**
+ * An MCP server on loopback for tests, built with the official SDK's server classes: streamable HTTP in
+ * stateless mode (one SDK `Server` per request, JSON replies), tools given as plain handlers. It records
+ * every request (method and headers) and can answer `tools/list` with anything, malformed lists included.
+ *
+ * @example
+ * ```ts
+ * await using mcp = startMcpTestServer({
+ *   tools: [{ name: "add", inputSchema: { type: "object" }, run: ({ a, b }) => ({ content: [{ type: "text", text: String(Number(a) + Number(b)) }] }) }],
+ * });
+ * // point an `mcp:` entry at mcp.url
+ * ```
+ *
+ * @module
+ */
+
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import {
+  type CallToolRequest,
+  CallToolRequestSchema,
+  ListToolsRequestSchema,
+} from "@modelcontextprotocol/sdk/types.js";
+
+export interface TestMcpTool {
+  name: string;
+  description?: string;
+  inputSchema?: Record<string, unknown>;
+  /** The `tools/call` result (content, structuredContent, isError); may be slow or throw. */
+  run: (args: Record<string, unknown>, closing: AbortSignal) => unknown;
+  /**
+   * Send `run`'s value as the JSON-RPC result as is, past the SDK server (which refuses to send a malformed
+   * result), to see what the client makes of one.
+   */
+  raw?: boolean;
+}
+
+export interface TestMcpServerOptions {
+  tools: TestMcpTool[];
+  /** Replaces the `tools/list` result (to send malformed lists, or none). */
+  listReply?: (closing: AbortSignal) => unknown;
+}
+
+export interface TestMcpServer extends AsyncDisposable {
+  /** The streamable-HTTP endpoint. */
+  url: string;
+  /** Every JSON-RPC method received, with the request's headers, in order. */
+  requests: { method: string; headers: Headers }[];
+  /** Names of the tools called, in order. */
+  calls: { name: string; args: Record<string, unknown> }[];
+  close(): Promise<void>;
+}
+
+export function startMcpTestServer(options: TestMcpServerOptions): TestMcpServer {
+  const requests: TestMcpServer["requests"] = [];
+  const calls: TestMcpServer["calls"] = [];
+  // Aborted by close(): a tool still running (a slow one) ends, so the server can shut down.
+  const closing = new AbortController();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+    // No server-initiated stream: a GET stream would stay open past the test (clients accept a 405).
+    if (request.method === "GET") return new Response(null, { status: 405, headers: { Allow: "POST" } });
+    const body = request.method === "POST" ? await request.clone().json().catch(() => null) : null;
+    for (const message of [body].flat()) {
+      if (message?.method) requests.push({ method: message.method, headers: request.headers });
+    }
+    const rawTool = body?.method === "tools/call"
+      ? options.tools.find((tool) => tool.raw && tool.name === body.params?.name)
+      : undefined;
+    if (rawTool) {
+      return Response.json({ jsonrpc: "2.0", id: body.id, result: await rawTool.run({}, closing.signal) });
+    }
+    const mcp = sdkServer(options, calls, closing.signal);
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+    });
+    await mcp.connect(transport);
+    return await transport.handleRequest(request);
+  });
+  const { port } = server.addr as Deno.NetAddr;
+  const close = async () => {
+    closing.abort();
+    await server.shutdown();
+  };
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    requests,
+    calls,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** Resolves when `signal` aborts: a tool or list that never answers by itself. */
+export function untilClosed(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) =>
+    signal.addEventListener("abort", () => reject(new Error("server closed")))
+  );
+}
+
+function sdkServer(
+  options: TestMcpServerOptions,
+  calls: TestMcpServer["calls"],
+  closing: AbortSignal,
+): Server {
+  const mcp = new Server({ name: "compozy-test-mcp", version: "1.0.0" }, { capabilities: { tools: {} } });
+  mcp.setRequestHandler(ListToolsRequestSchema, () => {
+    if (options.listReply) return options.listReply(closing) as never;
+    return {
+      tools: options.tools.map(({ name, description, inputSchema }) => ({
+        name,
+        description,
+        inputSchema: inputSchema ?? { type: "object", properties: {} },
+      })),
+    };
+  });
+  mcp.setRequestHandler(CallToolRequestSchema, async (request: CallToolRequest) => {
+    const args = (request.params.arguments ?? {}) as Record<string, unknown>;
+    calls.push({ name: request.params.name, args });
+    const tool = options.tools.find((t) => t.name === request.params.name);
+    if (!tool) throw new Error(`no tool ${request.params.name}`);
+    return await tool.run(args, closing) as never;
+  });
+  return mcp;
+}

@@ -15,8 +15,15 @@ import { EventLines } from "./event_line.ts";
 import type { Paint } from "./terminal.ts";
 
 export interface LiveLog {
+  /**
+   * Resolves once the line of `execId`'s end (success, failure, time-out, cancel) has been written, or after
+   * `timeoutMs`: events travel on core NATS, and a lost one must not hold the caller.
+   */
+  whenEnded(execId: string, timeoutMs: number): Promise<void>;
   stop(): void;
 }
+
+const END_TYPES = new Set(["workflow.success", "workflow.failed", "workflow.timed_out", "workflow.canceled"]);
 
 /** Lines are written in batches: one write per burst instead of one per event keeps a busy engine fast. */
 const FLUSH_MS = 50;
@@ -24,9 +31,20 @@ const FLUSH_MS = 50;
 export function startLiveLog(nc: NatsConnection, paint: Paint, write: (text: string) => void): LiveLog {
   const lines = new EventLines(paint);
   let pending: string[] = [];
+  /** Executions whose end line is in `pending`, and those a caller waits for. */
+  let endedInPending: string[] = [];
+  const endWaiters = new Map<string, () => void>();
+  /** The latest executions whose end was written, for a caller that asks after the fact. */
+  const written = new Set<string>();
   const flush = () => {
     if (pending.length > 0) write(pending.join("\n"));
     pending = [];
+    for (const execId of endedInPending) {
+      written.add(execId);
+      if (written.size > 1_000) written.delete(written.values().next().value!);
+      endWaiters.get(execId)?.();
+    }
+    endedInPending = [];
   };
   const flusher = setInterval(flush, FLUSH_MS);
   const subscriptions = (["workflow", "task", "tool", "agent"] as const).map((component) =>
@@ -41,17 +59,31 @@ export function startLiveLog(nc: NatsConnection, paint: Paint, write: (text: str
         }
         const tokens = msg.subject.split(".");
         const metadata = (message as { metadata?: Metadata }).metadata;
+        const type = `${tokens[2]}.${tokens[5]}`;
         const line = lines.format({
-          type: `${tokens[2]}.${tokens[5]}`,
+          type,
           time: (metadata?.time ? timestampDate(metadata.time) : new Date()).toISOString(),
           // The message's own fields carry the names of its JSON form; no conversion needed for a line.
           data: message,
         });
         if (line) pending.push(line);
+        const execId = (message as { workflow?: { execId?: string } }).workflow?.execId;
+        if (line && execId && END_TYPES.has(type)) endedInPending.push(execId);
       },
     })
   );
   return {
+    whenEnded: (execId, timeoutMs) =>
+      new Promise((resolve) => {
+        if (written.has(execId)) return resolve();
+        const done = () => {
+          clearTimeout(timer);
+          endWaiters.delete(execId);
+          resolve();
+        };
+        const timer = setTimeout(done, timeoutMs);
+        endWaiters.set(execId, done);
+      }),
     stop: () => {
       subscriptions.forEach((s) => s.unsubscribe());
       clearInterval(flusher);

@@ -27,7 +27,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-echo "==> $(chromium --version)"
+# The Debian launcher script prints a shell error of its own on some machines; the version is what matters.
+echo "==> $(chromium --version 2>/dev/null)"
 
 echo "==> installing npm dependencies from deno.lock (deno install --frozen)"
 deno install --frozen --quiet

@@ -14,7 +14,7 @@ import { ENV } from "../settings.ts";
 import type { Project } from "../../engine/domain/project/types.ts";
 import { WebhookTable } from "../../engine/triggers/webhook_table.ts";
 import { formatDiagnostics } from "../diagnostics_output.ts";
-import { startLiveLog } from "../live_log.ts";
+import { type LiveLog, startLiveLog } from "../live_log.ts";
 import { modelKeyWarnings } from "../model_key_check.ts";
 import { watchProject } from "../project_watcher.ts";
 import { untilShutdownSignal } from "../shutdown.ts";
@@ -79,7 +79,9 @@ export async function runDev(options: DevOptions): Promise<number> {
       ),
     );
   }
-  if (options.run && report.status === "ok") await runOnce(stack, options.run, options.input, paint, print);
+  if (options.run && report.status === "ok") {
+    await runOnce(stack, live, options.run, options.input, paint, print);
+  }
   const watcher = options.watch
     ? watchProject(projectDir, (paths) => reload(stack, projectDir, paths, paint, print))
     : undefined;
@@ -92,9 +94,10 @@ export async function runDev(options: DevOptions): Promise<number> {
   return 0;
 }
 
-/** Starts `workflowId` once and prints how it ended; the live log above shows its steps. */
+/** Starts `workflowId` once and prints how it ended, below the live log's lines of its steps. */
 async function runOnce(
   stack: Stack,
+  live: LiveLog,
   workflowId: string,
   input: string | undefined,
   paint: Paint,
@@ -106,6 +109,8 @@ async function runOnce(
     const { execId } = await client.trigger(workflowId, input ? JSON.parse(input) : {}, { source: "cli" });
     const state = await client.waitForEnd(execId, 60_000);
     const took = `${Math.round(performance.now() - started)} ms`;
+    // The state can be read before the live log has printed the last steps: the summary comes after them.
+    await live.whenEnded(execId, 2_000);
     const color = state.status === "SUCCESS" ? paint.green : paint.red;
     print(color(`${workflowId} ${state.status} in ${took}`) + paint.dim(` (${execId})`));
     print(

@@ -116,17 +116,19 @@ function watchConnection(
   const logger = getLogger([...LOGGER_CATEGORY]);
   const status = bus.nc.status();
   let droppedAtDisconnect = 0;
+  let reportNow = () => {};
   (async () => {
     for await (const s of status) {
       if (s.type === "disconnect") {
         setConnected(false);
         droppedAtDisconnect = stats.dropped;
-        // In an orderly stop the bus's own line says it at debug level; the process is about to exit.
-        if (!bus.isStopping) {
-          logger.warn("NATS is unreachable; log events are dropped until it is back", { server: s.server });
-        }
+        // Not said in an orderly stop, where NATS going away is expected.
+        reportNow = bus.reportOutage(() =>
+          logger.warn("NATS is unreachable; log events are dropped until it is back", { server: s.server })
+        );
       } else if (s.type === "reconnect") {
         setConnected(true);
+        reportNow();
         logger.warn("NATS is back; {dropped} log events were dropped during the outage", {
           dropped: stats.dropped - droppedAtDisconnect,
           server: s.server,

@@ -154,6 +154,9 @@ export function subjectOf(message: BusMessage): string {
   });
 }
 
+/** How long a report of NATS going away waits for a stop that explains it (see Bus.reportOutage). */
+export const OUTAGE_REPORT_DELAY_MS = 1_000;
+
 export class Bus {
   readonly js: JetStreamClient;
   private readonly publishDeadlineMs: number;
@@ -177,24 +180,39 @@ export class Bus {
     this.stopping = true;
   }
 
-  /** Whether {@linkcode beginStop} was called. */
-  get isStopping(): boolean {
-    return this.stopping;
+  /**
+   * Runs `report` (a warning that NATS went away) {@linkcode OUTAGE_REPORT_DELAY_MS} from now, unless an
+   * orderly stop has begun by then: at Ctrl-C the server may close the connection before this process has
+   * handled its own SIGINT. Returns a function that runs it at once instead (still unless stopping), for
+   * an event that must be reported after it, such as the reconnect.
+   */
+  reportOutage(report: () => void): () => void {
+    let pending = true;
+    const run = () => {
+      if (!pending) return;
+      pending = false;
+      clearTimeout(timer);
+      if (this.stopping) connectionLog.debug("NATS went away while stopping");
+      else report();
+    };
+    const timer = setTimeout(run, OUTAGE_REPORT_DELAY_MS);
+    Deno.unrefTimer(timer);
+    return run;
   }
 
   /** Wakes the requests in flight at every reconnect: they are sent again. */
   private async watchReconnects(): Promise<void> {
+    let reportNow = () => {};
     for await (const status of this.nc.status()) {
       if (status.type === "disconnect") {
-        if (this.stopping) {
-          connectionLog.debug("NATS ({server}) went away while stopping", { server: status.server });
-        } else {
+        reportNow = this.reportOutage(() =>
           connectionLog.warn("Lost the connection to NATS ({server}); reconnecting", {
             server: status.server,
-          });
-        }
+          })
+        );
       }
       if (status.type !== "reconnect") continue;
+      reportNow();
       connectionLog.info("Reconnected to NATS ({server})", { server: status.server });
       for (const wake of this.reconnectListeners) wake();
     }

@@ -47,8 +47,10 @@ export async function runtimeMain(args: string[]): Promise<never> {
     if (stopping) return;
     stopping = true;
     bus.beginStop();
-    // SIGHUP is the supervisor's restart (dev --watch after a tool changed): routine, not worth a line.
+    // SIGHUP is the supervisor's restart (dev --watch after a tool changed): routine, not worth a line. SIGINT
+    // is Ctrl-C, which reaches the parent too, and the parent says it is stopping.
     if (reason === "SIGHUP") log.debug("runtime restarting");
+    else if (reason === "SIGINT") log.debug("runtime stopping: SIGINT");
     else log.info("runtime stopping: {reason}", { reason });
     await runtime.stop();
     await nc.drain().catch(() => {});

@@ -59,6 +59,8 @@ export interface TaskExecutionState {
   usage?: TokenUsageState;
   /** The signal a waiting task waits for. */
   waiting_for?: string | null;
+  /** What a tool, agent or sub-workflow task ran with: its `with`, rendered (from its latest attempt). */
+  input?: unknown;
 }
 
 export interface ExecutionState {

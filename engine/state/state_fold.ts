@@ -164,6 +164,7 @@ export function foldTaskDocument(
   if (event.type === "task.started") {
     task.attempts = Math.max(task.attempts, Number(m.attempt) || 1);
     task.started_at ??= time;
+    if (m.inputJson?.length) task.input = parseJsonBytes(m.inputJson);
   }
   if (event.type === "task.waiting_started") {
     task.waiting_for = String(m.signalId || "") || null;

@@ -179,6 +179,8 @@ export type TaskExecutionStarted = Message<"compozy.v1.TaskExecutionStarted"> & 
   attempt: number;
 
   /**
+   * What a tool, agent or sub-workflow call of this attempt runs with (its `with`, rendered); empty otherwise.
+   *
    * @generated from field: bytes input_json = 5;
    */
   inputJson: Uint8Array;

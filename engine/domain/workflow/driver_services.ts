@@ -24,7 +24,8 @@ export interface DriverEvents {
     execId: string,
     parentExecId?: string,
   ): void;
-  taskStarted(d: DriverRef, key: string, execId: string, attempt: number): void;
+  /** `input`: what a tool, agent or sub-workflow call runs with (its rendered `with`). */
+  taskStarted(d: DriverRef, key: string, execId: string, attempt: number, input?: unknown): void;
   /** A task given up while it ran (its branch lost a race, its parent timed out, the execution ended). */
   taskCanceled(d: DriverRef, key: string, execId: string): void;
   taskSucceeded(

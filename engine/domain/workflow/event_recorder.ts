@@ -66,11 +66,12 @@ export class EventRecorder implements DriverEvents {
     });
   }
 
-  taskStarted(d: DriverRef, key: string, execId: string, attempt: number): void {
+  taskStarted(d: DriverRef, key: string, execId: string, attempt: number, input?: unknown): void {
     this.fireAndForget(pb.TaskExecutionStartedSchema, {
       ...this.base(d, `${execId}:started:${attempt}`),
       task: { id: key, execId },
       attempt,
+      inputJson: input === undefined ? undefined : jsonBytes(input),
     });
   }
 

@@ -436,11 +436,13 @@ export class ExecutionDriver implements DriverPort {
       const attemptScope: Scope = { ...scope, abort: anySignal(scope.abort, ac.signal) };
       const timed = this.armAttemptTimeout(task, key, execId, attempt, resumed, ac);
       try {
+        // A call's input is rendered once per attempt and recorded with its start (the state shows it).
+        const input = task.type === "basic" ? renderField(task.with ?? {}, base, key, "with") : undefined;
         if (!resumed?.started && !isWaiting(resumed)) {
-          this.services.events.taskStarted(this, key, execId, attempt);
+          this.services.events.taskStarted(this, key, execId, attempt, input);
         }
         const result = await abortable(
-          this.attempt(task, key, execId, attempt, attemptScope, base, resumed),
+          this.attempt(task, key, execId, attempt, attemptScope, base, resumed, input),
           attemptScope.abort!,
         );
         this.assertRunning(scope); // Ended (canceled, timed out) while the attempt ran: its result is moot.
@@ -547,8 +549,9 @@ export class ExecutionDriver implements DriverPort {
     scope: Scope,
     context: TemplateContext,
     record: RecordedTask | undefined,
+    input: unknown,
   ): Promise<Outcome> {
-    return runAttempt({ driver: this, task, key, execId, attempt, scope, context, record });
+    return runAttempt({ driver: this, task, key, execId, attempt, scope, context, record, input });
   }
 
   callStarted(execId: string, key: string): void {

@@ -279,8 +279,9 @@ export function ExecutionPage({ execId }) {
 
 function TaskPanel({ task, def, agents, events, logs, onClose }) {
   const started = events.filter((e) => e.type === "task.started");
-  // The history shows byte fields as JSON (`input`, `output`, `payload`); a task's start carries no input today.
-  const input = started.length ? started[started.length - 1].data.input : undefined;
+  // What a tool, agent or sub-workflow task ran with: its rendered `with`, recorded with the attempt's start
+  // (the state's `input`; the history shows it as the start's `input`).
+  const input = task.input ?? (started.length ? started[started.length - 1].data.input : undefined);
   const agentId = /agent\(id=([^,)]+)/.exec(def?.use ?? "")?.[1];
   const agent = agentId ? agents.find((a) => a.id === agentId) : undefined;
   const calls = events.filter((e) => e.type.startsWith("tool.") || e.type.startsWith("agent."));
@@ -329,14 +330,14 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
     ${
     input !== undefined
       ? ui`
-        <details open>
+        <details open class="task-input" id="task-input">
           <summary>Input</summary>
           <${JsonView} value=${input} />
         </details>
       `
       : ui`
         <details open class="task-input">
-          <summary>Input, as declared (<code>with</code>; the engine does not record it rendered)</summary>
+          <summary>Input, as declared (<code>with</code>; not recorded for this task)</summary>
           <${JsonView}
             value=${def?.with ?? null}
           />

@@ -7,16 +7,15 @@ import type { RecordedTask } from "../../../history/replay_state.ts";
 import { parseDuration } from "../../duration.ts";
 import { resolveUse, type Workflow } from "../../project/mod.ts";
 import { toolTimeoutMs } from "../leaf_executor.ts";
-import { renderField } from "../template_scope.ts";
 import { type DriverPort, ExecutionEnded, type Scope, type TaskOf, type TaskRunner } from "./types.ts";
 
 /** An agent action's limit when its task sets no `timeout`. */
 const DEFAULT_AGENT_TIMEOUT_MS = 300_000;
 
 export const basicRunner: TaskRunner<TaskOf<"basic">> = {
-  async run({ driver, task, key, execId, attempt, scope, context, record }) {
+  // `input` is the task's `with`, rendered by the driver (which records it with the attempt's start).
+  async run({ driver, task, key, execId, attempt, scope, context, record, input }) {
     const resolved = resolveUse(driver.project, driver.workflow, task.use);
-    const input = renderField(task.with ?? {}, context, key, "with");
     if (resolved.kind === "workflow") {
       const output = await runChildWorkflow(
         driver,

@@ -74,6 +74,7 @@ async function runSub(driver: DriverPort): Promise<unknown> {
     scope: { results: new ResultScope() },
     context: {},
     record: undefined,
+    input: {},
   });
 }
 

@@ -103,6 +103,8 @@ export interface RunContext<T extends TaskConfig> {
   context: TemplateContext;
   /** The replayed record of this attempt, when it was under way before. */
   record: RecordedTask | undefined;
+  /** A basic task's rendered `with` (recorded with the attempt's start). */
+  input?: unknown;
 }
 
 /** What one attempt of a task of one type does. */

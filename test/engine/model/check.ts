@@ -1,7 +1,7 @@
 /** Runs a batch of cases on one stack, a few at a time, and reports each one's differences. */
 import type { ReferenceResult } from "../reference/types.ts";
 import { differences } from "./compare.ts";
-import { startStack } from "./engine_run.ts";
+import { type Observed, startStack } from "./engine_run.ts";
 import type { Case } from "./generator.ts";
 
 export interface Checked {
@@ -9,6 +9,20 @@ export interface Checked {
   expected: ReferenceResult;
   diffs: string[];
   ms: number;
+  /** The root execution's events, when the case differs. */
+  history?: string[];
+  /** Why the run says nothing about the engine (its diffs are then not a failure), if it does not. */
+  inconclusive?: string;
+}
+
+/**
+ * A tool call that got no sandbox before its time limit: the machine was too loaded to start a process in
+ * time, so the task timed out before the engine's behaviour was put to the test.
+ */
+function starvedOfSandboxes(observed: Observed): string | undefined {
+  const errors = [observed.state.error, ...observed.state.tasks.map((t) => t.error)];
+  const starved = errors.find((e) => e?.message.includes("No sandbox for"));
+  return starved ? `the runtime started no sandbox in time (${starved.message})` : undefined;
 }
 
 export interface BatchOptions {
@@ -31,12 +45,19 @@ export async function checkBatch(
         const { case: c, expected } = batch[next++];
         const started = Date.now();
         let diffs: string[];
+        let history: string[] | undefined;
+        let inconclusive: string | undefined;
         try {
-          diffs = differences(expected, await stack.run(c, expected), !!options.crashes);
+          const observed = await stack.run(c, expected);
+          diffs = differences(expected, observed, !!options.crashes);
+          if (diffs.length) {
+            history = await observed.history();
+            inconclusive = starvedOfSandboxes(observed);
+          }
         } catch (e) {
           diffs = [`run failed: ${(e as Error).stack ?? e}`];
         }
-        results.push({ case: c, expected, diffs, ms: Date.now() - started });
+        results.push({ case: c, expected, diffs, ms: Date.now() - started, history, inconclusive });
       }
     };
     await Promise.all(Array.from({ length: options.concurrency ?? 3 }, worker));

@@ -43,6 +43,8 @@ export interface Observed {
   late: LoggedCall[];
   /** Problems of the run itself (a checkpoint never reached, a refused signal). */
   problems: string[];
+  /** The root execution's events, one line each (read only for a report). */
+  history(): Promise<string[]>;
 }
 
 export interface Stack {
@@ -59,6 +61,8 @@ export interface StackOptions {
   crashes?: boolean;
   /** Random source for crash moments. */
   random?: () => number;
+  /** Cases in flight at once (the kill budget is per round of cases, see startStack). */
+  concurrency?: number;
 }
 
 /** Starts nats-server, the runtime and an engine for a project holding `cases`. */
@@ -101,7 +105,9 @@ export async function startStack(cases: Case[], options: StackOptions = {}): Pro
       nats,
       nc,
       options.random ?? Math.random,
-      Math.max(3, Math.ceil(cases.length * 1.5)),
+      // About 4.5 kills per round of cases in flight together: each case sees a few kills whatever the batch
+      // size, and a batch run all at once is not killed for longer than its cases may take.
+      Math.max(3, Math.ceil((4.5 * cases.length) / Math.max(1, options.concurrency ?? 3))),
     )
     : undefined;
   let inProcess: EngineHandle | undefined;
@@ -196,7 +202,9 @@ async function runCase(
   for (const id of execs) if (id !== execId) await client.waitForEnd(id, 60_000).catch(() => {});
   const calls = (await readCalls(logFile)).filter((call) => execs.has(call.exec));
   const late = await lateCalls(client, bus, [...execs], calls);
-  return { execId, state, calls, late, problems };
+  const history = async () =>
+    (await client.events(execId)).map((e) => `${e.seq} ${e.type} ${JSON.stringify(e.data).slice(0, 240)}`);
+  return { execId, state, calls, late, problems, history };
 }
 
 async function readCalls(logFile: string): Promise<LoggedCall[]> {
@@ -229,14 +237,25 @@ async function lateCalls(
   });
 }
 
-/** Polls `check` every 25 ms until it returns a value or `ms` pass. */
+/**
+ * Polls `check` every 25 ms until it returns a value or `ms` pass. A check that throws (a NATS request timing
+ * out on a loaded machine, or while nats-server restarts) is tried again; the last error is thrown if no check
+ * succeeded before the deadline.
+ */
 async function until<T>(check: () => Promise<T | undefined>, ms: number): Promise<T | undefined> {
   const deadline = Date.now() + ms;
+  let failure: unknown;
   while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined) return value;
+    try {
+      const value = await check();
+      failure = undefined;
+      if (value !== undefined) return value;
+    } catch (e) {
+      failure = e;
+    }
     await new Promise((r) => setTimeout(r, 25));
   }
+  if (failure !== undefined) throw new Error("polling the engine kept failing", { cause: failure });
   return undefined;
 }
 

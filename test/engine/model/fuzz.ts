@@ -1,8 +1,13 @@
 /**
- * `deno task fuzz-engine --cases N --seed S [--crashes] [--features SPEC] [--concurrency K] [--no-shrink]`:
- * generates N cases from seed S, runs each on the real engine (with `--crashes`, while the engine process is
- * SIGKILLed at random moments) and compares it with the reference interpreter. The first failing case is
- * shrunk and printed as YAML; the exit code is 1 when a case failed.
+ * `deno task fuzz-engine --cases N --seed S [--crashes] [--features SPEC] [--batch B] [--concurrency K]
+ * [--keep-going] [--no-shrink]`: generates N cases from seed S, runs each on the real engine (with
+ * `--crashes`, while the engine process is SIGKILLed at random moments, sometimes with nats-server) and
+ * compares it with the reference interpreter. The first failing case is shrunk and printed as YAML with its
+ * event history; the exit code is 1 when a case failed.
+ *
+ * Cases run in batches of B (default 25), each on a stack of its own (nats-server, runtime, engine), K of
+ * them in flight at once (default: all B of the batch). With `--keep-going` every batch runs and every
+ * failing seed is listed; without it the run stops after the batch holding the first failure.
  *
  * SPEC: `default` (every feature without an open defect), `all`, or a comma list of changes to the default
  * such as `race,fail_fast,-cancel`.
@@ -10,10 +15,8 @@
 import { parseArgs } from "node:util";
 import { caseYaml, usableCase } from "./cases.ts";
 import { checkBatch, type Checked } from "./check.ts";
-import { KNOWN_CRASH_DEFECTS, KNOWN_DEFECTS, parseFeatures } from "./features.ts";
+import { CRASH_UNFIT, KNOWN_CRASH_DEFECTS, KNOWN_DEFECTS, parseFeatures } from "./features.ts";
 import { shrink } from "./shrink.ts";
-
-const BATCH = 25;
 
 if (import.meta.main) {
   const { values: args } = parseArgs({
@@ -22,47 +25,76 @@ if (import.meta.main) {
       cases: { type: "string", default: "50" },
       seed: { type: "string", default: String(Date.now() % 1_000_000) },
       features: { type: "string", default: "default" },
-      concurrency: { type: "string", default: "3" },
+      batch: { type: "string", default: "25" },
+      concurrency: { type: "string" },
       crashes: { type: "boolean", default: false },
+      "keep-going": { type: "boolean", default: false },
       "no-shrink": { type: "boolean", default: false },
     },
   });
   const count = Number(args.cases);
   const seed = Number(args.seed);
+  const size = Math.max(1, Number(args.batch));
+  const concurrency = args.concurrency === undefined ? size : Math.max(1, Number(args.concurrency));
   const crashes = args.crashes!;
   const features = parseFeatures(args.features!, crashes);
-  const left = Object.entries({ ...KNOWN_DEFECTS, ...(crashes ? KNOWN_CRASH_DEFECTS : {}) })
-    .filter(([f]) => !features.has(f as never));
-  console.log(`fuzz-engine: ${count} cases from seed ${seed}${crashes ? " with crashes" : ""}`);
+  const left = Object.entries({
+    ...KNOWN_DEFECTS,
+    ...(crashes ? { ...KNOWN_CRASH_DEFECTS, ...CRASH_UNFIT } : {}),
+  }).filter(([f]) => !features.has(f as never));
+  console.log(
+    `fuzz-engine: ${count} cases from seed ${seed}${crashes ? " with crashes" : ""}, ` +
+      `batches of ${size}, ${concurrency} at once`,
+  );
   if (left.length) {
-    console.log(`left out (open defects): ${left.map(([f, d]) => `${f} (${d.split(":")[0]})`).join(", ")}`);
+    console.log(`left out: ${left.map(([f, d]) => `${f} (${d.split(":")[0]})`).join(", ")}`);
   }
   const started = Date.now();
-  let failed: Checked | undefined;
+  const failed: Checked[] = [];
+  const inconclusive: Checked[] = [];
   let ran = 0;
   let kills = 0;
-  for (let start = 0; start < count && !failed; start += BATCH) {
+  let natsKills = 0;
+  for (let start = 0; start < count && (args["keep-going"] || !failed.length); start += size) {
     const batch = [];
-    for (let i = start; i < Math.min(count, start + BATCH); i++) {
+    for (let i = start; i < Math.min(count, start + size); i++) {
       batch.push(await usableCase(seed + i, features));
     }
-    const done = await checkBatch(batch, { crashes, concurrency: Number(args.concurrency) });
+    const done = await checkBatch(batch, { crashes, concurrency });
     kills += done.kills;
+    natsKills += done.natsKills;
     for (const r of done.results) {
       ran++;
-      if (r.diffs.length) console.log(`  seed ${r.case.seed}: ${r.diffs.join("; ")}`);
-      if (r.diffs.length && !failed) failed = r;
+      if (!r.diffs.length) continue;
+      if (r.inconclusive) {
+        console.log(`  seed ${r.case.seed}: inconclusive, ${r.inconclusive}`);
+        inconclusive.push(r);
+        continue;
+      }
+      console.log(`  seed ${r.case.seed}: ${r.diffs.join("; ")}`);
+      failed.push(r);
     }
     console.log(
-      `${ran}/${count} cases, ${kills} engine kills, ${Math.round((Date.now() - started) / 1000)} s`,
+      `${ran}/${count} cases, ${failed.length} failed, ${inconclusive.length} inconclusive, ` +
+        `${kills} engine kills, ${natsKills} nats-server kills, ${
+          Math.round((Date.now() - started) / 1000)
+        } s`,
     );
   }
-  if (!failed) {
-    console.log(`all ${ran} cases equal the reference`);
+  if (inconclusive.length) {
+    console.log(`inconclusive (run again): seeds ${inconclusive.map((r) => r.case.seed).join(", ")}`);
+  }
+  if (!failed.length) {
+    console.log(`all ${ran - inconclusive.length} conclusive cases of ${ran} equal the reference`);
     Deno.exit(0);
   }
-  console.log(`\ncase of seed ${failed.case.seed} differs:\n  ${failed.diffs.join("\n  ")}`);
-  const minimal = !args["no-shrink"] ? await shrink(failed, { crashes, log: (s) => console.log(s) }) : failed;
+  console.log(
+    `\n${failed.length} of ${ran} cases differ: seeds ${failed.map((r) => r.case.seed).join(", ")}`,
+  );
+  const first = failed[0];
+  console.log(`\ncase of seed ${first.case.seed} differs:\n  ${first.diffs.join("\n  ")}`);
+  console.log(`its events:\n  ${(first.history ?? []).join("\n  ")}`);
+  const minimal = !args["no-shrink"] ? await shrink(first, { crashes, log: (s) => console.log(s) }) : first;
   console.log(`\n# minimal failing case\n${caseYaml(minimal.case)}`);
   console.log(`# differences\n#   ${minimal.diffs.join("\n#   ")}`);
   Deno.exit(1);

@@ -13,8 +13,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { createExecutionClient } from "../../engine/mod.ts";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { createExecutionClient, type ExecutionClient } from "../../engine/mod.ts";
 import { loadProject } from "../../engine/domain/project/mod.ts";
 import { Bus, connectNats, credentialsEnv, type NatsRole, STREAMS } from "../../pkg/nats/mod.ts";
 import { writeProject } from "../support/engine.ts";
@@ -85,6 +85,8 @@ Deno.test({
       );
       const began = Date.now();
       const ids: string[] = [];
+      let nodeKilledAt = 0;
+      let failover: Promise<string> | undefined;
       for (let i = 0; i < RUNS; i++) {
         ids.push((await client.trigger("two", { seed: i }, { idempotencyKey: `run-${i}` })).execId);
         if (i === Math.floor(RUNS / 3)) await processes[0].killGroup();
@@ -93,9 +95,12 @@ Deno.test({
           const index = cluster.nodes.findIndex((_, n) => `n${n + 1}` === leader);
           assert.ok(index >= 0, `the stream leader ${leader} is one of ours`);
           await cluster.nodes[index].kill();
+          nodeKilledAt = Date.now();
+          failover = watchFailover(jsm, client, ids[0], nodeKilledAt);
         }
       }
       const submitted = Date.now() - began;
+      console.log(`cluster test: after the stream-leader node's kill: ${await failover}`);
       for (const id of ids) {
         const state = await untilDeadline(
           () => client.waitForEnd(id, Math.max(1_000, began + LIVENESS_MS - Date.now())),
@@ -163,4 +168,35 @@ async function waitFor(condition: () => Promise<boolean>, timeoutMs = 60_000): P
     if (Date.now() > deadline) throw new Error(`not ready after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * How long after the node's kill each stream had a leader again and a history read answered: what a
+ * fail-over costs here (printed, not asserted).
+ */
+async function watchFailover(
+  jsm: JetStreamManager,
+  client: ExecutionClient,
+  execId: string,
+  killedAt: number,
+): Promise<string> {
+  const names = [STREAMS.events, STREAMS.workflowCommands, STREAMS.taskCommands, "KV_compozy_leases"];
+  const led = new Map<string, number>();
+  let readAt = 0;
+  const deadline = killedAt + 180_000;
+  while (Date.now() < deadline && (led.size < names.length || !readAt)) {
+    await Promise.all(
+      names.filter((n) => !led.has(n)).map(async (name) => {
+        const info = await jsm.streams.info(name).catch(() => undefined);
+        if (info?.cluster?.leader) led.set(name, Date.now() - killedAt);
+      }),
+    );
+    if (!readAt && await client.events(execId).then(() => true, () => false)) readAt = Date.now() - killedAt;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return [
+    ...names.map((n) => `${n} led after ${led.get(n) ?? "> 180000"} ms`),
+    `history read after ${readAt} ms`,
+  ]
+    .join(", ");
 }

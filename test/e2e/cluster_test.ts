@@ -32,8 +32,9 @@ function project(callLog: string): Record<string, string> {
     { length: TASKS },
     // A retry: on this shared 2-core machine a sandbox's cold start (SES lockdown, module load) can exceed the
     // runtime's 10 s start limit, which fails that attempt with tool_timeout; that is no fail-over's doing.
+    // Spread over 30 s, the attempts outlast such a burst.
     (_, i) =>
-      `  - id: step-${i}\n    use: tool(id=work)\n    with: { n: ${i} }\n    retry: { max_attempts: 3 }\n`,
+      `  - id: step-${i}\n    use: tool(id=work)\n    with: { n: ${i} }\n    retry: { max_attempts: 5, backoff: { initial: 2s, max: 16s, factor: 2 } }\n`,
   )
     .join("");
   return {
@@ -92,7 +93,13 @@ Deno.test({
       let failover: Promise<string> | undefined;
       for (let i = 0; i < RUNS; i++) {
         ids.push((await client.trigger("two", { seed: i }, { idempotencyKey: `run-${i}` })).execId);
-        if (i === Math.floor(RUNS / 3)) await processes[0].killGroup();
+        if (i === Math.floor(RUNS / 3)) {
+          await processes[0].killGroup().catch((e) => {
+            throw new Error(`engine-a was gone before its kill:\n${processes[0].lines.join("\n")}`, {
+              cause: e,
+            });
+          });
+        }
         if (i === Math.floor(RUNS / 2)) {
           const leader = (await jsm.streams.info(STREAMS.workflowCommands)).cluster?.leader;
           const index = cluster.nodes.findIndex((_, n) => `n${n + 1}` === leader);
@@ -141,6 +148,13 @@ Deno.test({
         } tasks ` +
           `(${calls.length - RUNS * TASKS} re-runs of unrecorded steps)`,
       );
+      const engineLines = processes.slice(0, 2).flatMap((p) => p.lines);
+      const count = (pattern: RegExp) => engineLines.filter((l) => pattern.test(l)).length;
+      console.log(
+        `engines logged: ${count(/Lost the lease/)} leases lost to another engine, ` +
+          `${count(/could not be renewed within its TTL/)} leases expired unrenewed, ` +
+          `${count(/given up/)} commands given up`,
+      );
     } finally {
       await nc.close();
       await Promise.all(processes.map((p) => p.stop()));
@@ -187,7 +201,13 @@ async function watchFailover(
   execId: string,
   killedAt: number,
 ): Promise<string> {
-  const names = [STREAMS.events, STREAMS.workflowCommands, STREAMS.taskCommands, "KV_compozy_leases"];
+  const names = [
+    STREAMS.events,
+    STREAMS.workflowCommands,
+    STREAMS.taskCommands,
+    "KV_compozy_leases",
+    "KV_compozy_workflow_executions",
+  ];
   const led = new Map<string, number>();
   let readAt = 0;
   const deadline = killedAt + 180_000;

@@ -46,8 +46,8 @@ const HOST_GLOBALS = [
  * and some of those modules extend shared objects as they load, which a frozen realm forbids. Measured
  * on Deno 2.9: fetch (with streams), the members of `Deno` and Node's `process` (with the Node layer:
  * `node:` imports after lockdown then work) break; WebSocket, BroadcastChannel, caches, compression
- * streams, URLPattern do not. So the caller reads `process` first; here one fetch of a `data:` URL is
- * made and every member of `Deno` read, before lockdown.
+ * streams, URLPattern do not. So the caller sets `process` up first (or takes it away); here one fetch of
+ * a `data:` URL is made and every member of `Deno` read, before lockdown.
  */
 export async function freezeRealm(): Promise<void> {
   const ses = globalThis as unknown as Partial<Ses>;

@@ -19,7 +19,7 @@
  */
 import { basename, dirname, relative, sep } from "node:path";
 import { denoExecutable } from "./deno_executable.ts";
-import { findComputedImport } from "./import_scan.ts";
+import { scanModule } from "./import_scan.ts";
 import { ToolFailure } from "./tool_failure.ts";
 
 export { findComputedImport } from "./import_scan.ts";
@@ -63,8 +63,11 @@ interface InfoModule {
 
 /** What the sandbox needs to know about a tool's module graph. */
 export interface ToolModuleInfo {
-  /** The graph imports `node:` built-ins (which set up Node's `process` object as they load). */
-  usesNodeBuiltins: boolean;
+  /**
+   * The graph imports `node:` built-ins (which set up Node's `process` object as they load) or names
+   * `process`: its sandbox sets `process` up before the realm is frozen, which costs a cold start more.
+   */
+  needsNodeProcess: boolean;
   /** Every local file of the graph, as Deno will read it (and its real path when that differs). */
   files: readonly string[];
 }
@@ -122,13 +125,13 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
   const modules = await denoInfo(executePath, toolDir);
   const files: string[] = [];
   const readable = new Set<string>();
-  let usesNodeBuiltins = false;
+  let needsNodeProcess = false;
   // First, so that an attribute Deno cannot load (`bytes`) is a refusal, not a broken module.
   for (const m of modules) checkAttributes(executePath, m);
   for (const m of modules) {
     if (m.error) throw graphError(executePath, m);
     if (m.kind === "node") {
-      usesNodeBuiltins = true;
+      needsNodeProcess = true;
       const name = (m.moduleName ?? m.specifier).replace(/^node:/, "");
       const reason = REFUSED_BUILTINS.get(name);
       if (reason) throw refused(executePath, m.specifier, reason);
@@ -152,16 +155,19 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
     if (UNSAFE_PATH.test(m.local) || UNSAFE_PATH.test(real)) {
       throw refused(executePath, m.specifier, "its path contains a comma or a control character");
     }
-    await checkModuleKind(executePath, m);
+    if (await checkModuleKind(executePath, m)) needsNodeProcess = true;
     files.push(m.local);
     readable.add(m.local).add(real);
   }
-  return { info: { usesNodeBuiltins, files: [...readable].sort() }, files };
+  return { info: { needsNodeProcess, files: [...readable].sort() }, files };
 }
 
-/** Code is parsed for dynamic imports; data may only be JSON, imported as JSON. */
-async function checkModuleKind(executePath: string, m: InfoModule): Promise<void> {
-  if (m.kind === "asserted" && m.mediaType === "Json" && m.local!.endsWith(".json")) return;
+/**
+ * Code is parsed for dynamic imports; data may only be JSON, imported as JSON. True when the module names
+ * Node's `process`.
+ */
+async function checkModuleKind(executePath: string, m: InfoModule): Promise<boolean> {
+  if (m.kind === "asserted" && m.mediaType === "Json" && m.local!.endsWith(".json")) return false;
   if (m.kind !== "esm" || !CODE_MEDIA_TYPES.has(m.mediaType ?? "")) {
     const what = m.kind === "external"
       ? "a text or bytes import"
@@ -173,7 +179,8 @@ async function checkModuleKind(executePath: string, m: InfoModule): Promise<void
     );
   }
   const seen = new Set((m.dependencies ?? []).map((d) => d.specifier));
-  for (const literal of findComputedImport(executePath, m.local!, await Deno.readTextFile(m.local!))) {
+  const scan = scanModule(executePath, m.local!, await Deno.readTextFile(m.local!));
+  for (const literal of scan.imports) {
     // Two parsers read this file; where they disagree, the import is one `deno info` did not check.
     if (!seen.has(literal.specifier)) {
       throw refused(
@@ -183,6 +190,7 @@ async function checkModuleKind(executePath: string, m: InfoModule): Promise<void
       );
     }
   }
+  return scan.namesProcess;
 }
 
 /** Import attributes: only `type: "json"`, only on a `.json` file. */

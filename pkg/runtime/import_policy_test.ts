@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { checkToolModule, findComputedImport } from "./import_policy.ts";
+import { scanModule } from "./import_scan.ts";
 
 Deno.test("findComputedImport", async (t) => {
   const check = (source: string) => () => findComputedImport("/t/tool.ts", "/t/tool.ts", source);
@@ -94,4 +95,14 @@ Deno.test("checkToolModule", async (t) => {
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("scanModule tells whether a module names Node's process", () => {
+  const names = (source: string) => scanModule("/t/tool.ts", "/t/tool.ts", source).namesProcess;
+  assert.equal(names(`export default () => 1;`), false);
+  assert.equal(names(`export default () => "processed";`), false);
+  assert.equal(names(`export default () => process.env.X;`), true);
+  assert.equal(names(`export default () => globalThis.process;`), true);
+  assert.equal(names(`export default () => (globalThis as any)["process"];`), true);
+  assert.equal(names(`const { process: p } = globalThis; export default () => p;`), true);
 });

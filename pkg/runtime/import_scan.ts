@@ -45,6 +45,17 @@ export interface LiteralImport extends SourcePosition {
   specifier: string;
 }
 
+/** What the parser found in one module. */
+export interface ModuleScan {
+  /** Every literal specifier (static imports, re-exports, literal `import()`). */
+  imports: LiteralImport[];
+  /**
+   * The module names Node's `process` (an identifier or a string `process`, anywhere): its sandbox must
+   * set `process` up before the realm is frozen (tool_worker.ts). Over-counting costs only a cold start.
+   */
+  namesProcess: boolean;
+}
+
 /**
  * Refuses an `import(...)` whose specifier is not a string literal, an import with options other than a
  * JSON type attribute, and a module that does not parse. Returns every literal specifier it saw (static
@@ -53,6 +64,11 @@ export interface LiteralImport extends SourcePosition {
  * @throws {ToolFailure} `tool_import_refused`, naming `file:line:col`.
  */
 export function findComputedImport(executePath: string, file: string, source: string): LiteralImport[] {
+  return scanModule(executePath, file, source).imports;
+}
+
+/** {@linkcode findComputedImport}, and whether the module names Node's `process`. */
+export function scanModule(executePath: string, file: string, source: string): ModuleScan {
   let program: Node;
   try {
     program = parse(source, {
@@ -72,6 +88,7 @@ export function findComputedImport(executePath: string, file: string, source: st
     );
   }
   const found: LiteralImport[] = [];
+  let namesProcess = false;
   const stack: unknown[] = [program];
   while (stack.length > 0) {
     const value = stack.pop();
@@ -80,13 +97,16 @@ export function findComputedImport(executePath: string, file: string, source: st
       continue;
     }
     if (!isNode(value)) continue;
+    if ((value.type === "Identifier" && value.name === "process") || value.value === "process") {
+      namesProcess = true;
+    }
     if (value.type === "ImportExpression") found.push(checkImportExpression(executePath, file, value));
     else if (STATIC_IMPORTS.has(value.type) && isNode(value.source)) {
       found.push({ specifier: String(value.source.value), ...positionOf(value) });
     }
     for (const key in value) if (!NOT_CODE.has(key)) stack.push(value[key]);
   }
-  return found;
+  return { imports: found, namesProcess };
 }
 
 const STATIC_IMPORTS = new Set(["ImportDeclaration", "ExportAllDeclaration", "ExportNamedDeclaration"]);

@@ -79,6 +79,8 @@ export interface SandboxConfig {
 export interface WorkerSettings {
   maxOutputBytes: number;
   maxLogBytes: number;
+  /** Set Node's `process` up before the realm is frozen (import_policy.ts `needsNodeProcess`). */
+  nodeProcess: boolean;
 }
 
 /** How a call or a module load failed inside the sandbox, as facts; the runtime names the failure. */

@@ -136,6 +136,7 @@ export class SandboxProcess {
       worker: {
         maxOutputBytes: spec.maxOutputBytes,
         maxLogBytes: spec.maxLogBytes,
+        nodeProcess: module.needsNodeProcess,
       },
     };
     const args = [
@@ -335,12 +336,15 @@ export class SandboxProcess {
     if (!this.#pending && this.#calls > 0) this.kill("stale", "it wrote to its stdout after its call ended");
   }
 
-  /** Delivers log bytes to the call they belong to, within its budget; other output is dropped. */
+  /**
+   * Delivers log bytes to the call they belong to, within its budget (a line costs its bytes plus one, so
+   * that empty lines are not free); other output is dropped.
+   */
   #log(id: number, level: LogLevel, bytes: Uint8Array): void {
     const pending = this.#pending;
     if (!pending || pending.id !== id || pending.logBytesLeft <= 0) return;
     const kept = bytes.length > pending.logBytesLeft ? bytes.subarray(0, pending.logBytesLeft) : bytes;
-    pending.logBytesLeft -= kept.length;
+    pending.logBytesLeft -= kept.length + 1;
     const message = decode(kept).replace(/\n$/, "");
     if (message !== "") pending.onLog(level, message);
   }

@@ -51,13 +51,15 @@ let logBudget = limits.maxLogBytes;
 
 /**
  * Sends a log line of the running call, charging its budget; the host enforces the same budget in bytes.
+ * A line costs its length plus one (its end), so that empty lines run the budget out too: uncharged, a
+ * loop of `console.log("")` made the runtime read a frame per line until the call's time-out.
  * A line written by code of no running call (work an ended call left behind, the module's load) is dropped.
  */
 function emit(level: LogLevel, text: () => string, id = scope.current()): void {
   if (id <= 0 || logBudget <= 0) return;
   let line = text();
-  if (line.length > logBudget) line = line.slice(0, logBudget);
-  logBudget -= line.length;
+  if (line.length >= logBudget) line = line.slice(0, logBudget - 1);
+  logBudget -= line.length + 1;
   post(["log", id, level, line]);
 }
 
@@ -127,11 +129,25 @@ function guardExitsAndEvaluators(): void {
 }
 
 /**
- * Node's `process` is set up (about 25 ms in a fresh worker) before the realm is frozen, whether or not the
- * tool uses it: its setup extends shared objects, which lockdown forbids afterwards (global_guard.ts).
+ * Node's `process` must be set up before the realm is frozen: its setup extends shared objects, which
+ * lockdown forbids afterwards (global_guard.ts). It costs a fresh worker about 25 ms (more on a busy
+ * machine), so only a tool whose graph imports `node:` built-ins or names `process` gets it
+ * (`nodeProcess`, from import_policy.ts). For the others the global is replaced by a getter that throws a
+ * clear error: code that reaches it by a computed name would otherwise meet Node's setup failing on the
+ * frozen realm (a TypeError of Deno's making), never an unguarded `process`.
  */
 function guardNodeProcess(): void {
-  guardProcess((globalThis as unknown as { process: NodeProcess }).process);
+  if (limits.nodeProcess) return guardProcess((globalThis as unknown as { process: NodeProcess }).process);
+  const { enumerable } = Object.getOwnPropertyDescriptor(globalThis, "process") ?? { enumerable: false };
+  Object.defineProperty(globalThis, "process", {
+    configurable: true,
+    enumerable,
+    get() {
+      throw new TypeError(
+        "Node's process is not set up for this tool: name `process` in its code, or import node:process",
+      );
+    },
+  });
 }
 
 function guardProcess(process: NodeProcess): void {

@@ -163,11 +163,12 @@ function sendResult(id: number, json: string): void {
   send(FromSandbox.result, id, bytes);
 }
 
+/** A line costs its bytes plus one, as in the worker: an empty line is not free. */
 function sendLog(id: number, level: LogLevel, text: string): void {
   if (logBytesLeft <= 0) return;
   let bytes = encoder.encode(text);
-  if (bytes.length >= logBytesLeft) {
-    bytes = bytes.subarray(0, logBytesLeft);
+  if (bytes.length + 1 >= logBytesLeft) {
+    bytes = bytes.subarray(0, logBytesLeft - 1);
     logBytesLeft = 0;
     send(LOG_FRAME[level], id, bytes);
     send(
@@ -177,7 +178,7 @@ function sendLog(id: number, level: LogLevel, text: string): void {
     );
     return;
   }
-  logBytesLeft -= bytes.length;
+  logBytesLeft -= bytes.length + 1;
   send(LOG_FRAME[level], id, bytes);
 }
 

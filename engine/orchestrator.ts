@@ -118,6 +118,7 @@ export class Orchestrator {
         : null,
       rerun_of: message.rerunOf || null,
       waiting: {},
+      task_ids: [],
     };
     await Promise.all([
       started,

@@ -115,7 +115,18 @@ export interface WorkflowDocument extends Omit<ExecutionState, "tasks"> {
   waiting: Record<string, string>;
   /** Task execution id → stream sequence of its last wait event applied (see foldWait). */
   wait_seq?: Record<string, number>;
+  /**
+   * Its task execution ids, so that a read gets each task document by its key. Absent past
+   * MAX_LISTED_TASKS tasks (the document stays small) and in documents written before the list existed: a
+   * read then lists the task bucket's keys, which costs nats-server 2.9 a walk over every stored task.
+   */
+  task_ids?: string[];
+  /** Stream sequence of the execution's entry in the index by status (see StateStore.indexStatus). */
+  index_seq?: number;
 }
+
+/** The most task ids an execution's document lists (about 5 KiB). */
+export const MAX_LISTED_TASKS = 128;
 
 /** One entry of an execution's history, as `GET /api/executions/{id}/events` returns it. */
 export interface EventRecord {

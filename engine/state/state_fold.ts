@@ -9,6 +9,7 @@ import { parseJsonBytes } from "../json_bytes.ts";
 import type * as pb from "../../pkg/pb/mod.ts";
 import {
   isTerminal,
+  MAX_LISTED_TASKS,
   type TaskExecutionState,
   type TaskStatusName,
   type WorkflowDocument,
@@ -58,10 +59,17 @@ const WAIT_EVENTS = new Set([
   "task.canceled",
 ]);
 
-/** Which documents an event changes: the execution's, its task's, or both. */
+/**
+ * Which documents an event changes: the execution's, its task's, or both. A task's dispatch lists it in the
+ * execution's document (task_ids); a task whose dispatch was lost (it is published unawaited) is listed by
+ * its outcome or its wait, which change the execution's document anyway.
+ */
 export function documentsOf(event: StoredEvent): { workflow: boolean; task: boolean } {
   if (event.type.startsWith("workflow.")) return { workflow: true, task: false };
-  return { workflow: WAIT_EVENTS.has(event.type), task: event.type in TASK_EVENT_STATUS };
+  return {
+    workflow: WAIT_EVENTS.has(event.type) || event.type === "task.dispatched",
+    task: event.type in TASK_EVENT_STATUS,
+  };
 }
 
 /** The initial document of an execution, as its start describes it. */
@@ -82,6 +90,7 @@ export function startedDocument(m: pb.WorkflowExecutionStarted | Any, time: stri
       : null,
     rerun_of: (message.rerunOf as string | undefined) || null,
     waiting: {},
+    task_ids: [],
   };
 }
 
@@ -94,7 +103,10 @@ export function foldWorkflowDocument(
   const time = event.time.toISOString();
   if (event.type === "workflow.started") return doc ?? startedDocument(m, time);
   if (!doc) return undefined;
-  if (event.type.startsWith("task.")) return foldWait(doc, event, m);
+  if (event.type.startsWith("task.")) {
+    listTask(doc, m.task?.execId);
+    return WAIT_EVENTS.has(event.type) ? foldWait(doc, event, m) : doc;
+  }
   const status = WORKFLOW_EVENT_STATUS[event.type];
   if (!status || isTerminal(doc.status)) return doc;
   doc.status = status === "RUNNING" && Object.keys(doc.waiting).length ? "WAITING" : status;
@@ -111,6 +123,13 @@ export function foldWorkflowDocument(
     delete doc.wait_seq;
   }
   return doc;
+}
+
+/** Adds a task execution to the document's list of its tasks; past the bound the list is dropped. */
+function listTask(doc: WorkflowDocument, taskExecId: string | undefined): void {
+  if (!taskExecId || !doc.task_ids || doc.task_ids.includes(taskExecId)) return;
+  if (doc.task_ids.length >= MAX_LISTED_TASKS) delete doc.task_ids;
+  else doc.task_ids.push(taskExecId);
 }
 
 /**

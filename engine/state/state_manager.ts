@@ -67,6 +67,7 @@ interface TaskWrite {
 }
 
 type Document = WorkflowDocument | TaskExecutionState;
+type CachedDocument = { doc: Document; revision: number };
 
 interface DocumentKind {
   read(key: string): Promise<{ doc?: Document; revision: number }>;
@@ -77,7 +78,7 @@ interface DocumentKind {
 export class StateManager {
   private readonly queues = new Map<string, Queue>();
   private readonly taskWrites = new Map<string, Set<TaskWrite>>();
-  private readonly cache = new Map<string, { doc: Document; revision: number }>();
+  private readonly cache = new Map<string, CachedDocument>();
   private readonly kinds: Record<"workflow" | "task", DocumentKind>;
   private consumer?: Consumer;
   private readonly floor: FoldedFloor;
@@ -274,9 +275,17 @@ export class StateManager {
       for (const event of events) doc = documents.fold(doc, event);
       // An event folded before its execution's start (another engine holds the start): try again later.
       if (!doc) throw new Error(`state of ${key}: start not recorded yet`);
-      // "Nothing changed" is only trusted against the stored document: a cached one may be stale (another
-      // engine wrote since), and then the write's revision check finds out.
-      if (!cached && before === JSON.stringify(doc)) return;
+      if (before === JSON.stringify(doc)) {
+        // "Nothing changed" is only trusted against the stored document: a cached one may be stale (another
+        // engine wrote since). Checking its revision costs a read, not a write.
+        if (!cached) {
+          if (current.doc && !isTerminal(current.doc.status)) this.remember(id, current as CachedDocument);
+          return;
+        }
+        if ((await documents.read(key)).revision === cached.revision) return;
+        this.cache.delete(id); // Fold again on top of what is stored.
+        continue;
+      }
       try {
         const waits = kind === "workflow"
           ? waitChanges(current.doc as WorkflowDocument, doc as WorkflowDocument)
@@ -287,9 +296,12 @@ export class StateManager {
         // The same order for the index of executions by status: listed under the new status before the
         // document says it, under the old one until after (a listing checks the document).
         const previous = current.doc as WorkflowDocument | undefined;
-        const moved = kind === "workflow" && previous?.status !== doc.status;
+        // (A first document is indexed by putWorkflow, however it is written.)
+        const moved = kind === "workflow" && current.revision !== 0 && previous?.status !== doc.status;
         const parent = kind === "workflow" ? (doc as WorkflowDocument).parent?.exec_id : undefined;
-        if (moved) await this.store.indexStatus(doc as WorkflowDocument);
+        if (moved) {
+          (doc as WorkflowDocument).index_seq = await this.store.indexStatus(doc as WorkflowDocument);
+        }
         const revision = await documents.write(key, doc, current.revision);
         if (waits?.removed.length) await this.store.unindexWaits(key, waits.removed);
         if (moved && previous) await this.unindexStatus(previous);
@@ -316,7 +328,7 @@ export class StateManager {
     );
   }
 
-  private remember(id: string, value: { doc: Document; revision: number }): void {
+  private remember(id: string, value: CachedDocument): void {
     this.cache.delete(id);
     this.cache.set(id, value);
     if (this.cache.size > 5_000) this.cache.delete(this.cache.keys().next().value!);

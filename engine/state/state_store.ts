@@ -3,7 +3,7 @@
  * id) and one per task execution (`compozy_task_executions`, key = `<exec id>.<task exec id>`), so reading
  * or writing one never costs the size of a whole large execution.
  */
-import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import { JetStreamApiError, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { getLogger } from "../../pkg/logger/mod.ts";
 import {
@@ -65,11 +65,14 @@ export class StateStore {
   }
 
   /**
-   * Writes with optimistic concurrency: throws when someone else wrote since `revision`. A sub-workflow's
-   * first document is indexed under its parent before it is written.
+   * Writes with optimistic concurrency: throws when someone else wrote since `revision`. An execution's
+   * first document is indexed under its status, and a sub-workflow's under its parent, before it is written.
    */
   async putWorkflow(doc: WorkflowDocument, revision: number): Promise<number> {
-    if (revision === 0 && doc.parent) await this.indexChild(doc.parent.exec_id, doc.exec_id);
+    if (revision === 0) {
+      if (doc.parent) await this.indexChild(doc.parent.exec_id, doc.exec_id);
+      doc.index_seq = await this.indexStatus(doc);
+    }
     return await put(this.buckets.workflows.kv, doc.exec_id, doc, revision);
   }
 
@@ -79,8 +82,8 @@ export class StateStore {
 
   /** Joins an execution's document with its task documents. */
   async withTasks(doc: WorkflowDocument): Promise<ExecutionState> {
-    const { waiting: _waiting, wait_seq: _waitSeq, ...rest } = doc;
-    const tasks = await this.tasksOf(doc.exec_id);
+    const { waiting: _waiting, wait_seq: _waitSeq, index_seq: _indexSeq, task_ids: _taskIds, ...rest } = doc;
+    const tasks = await this.tasksOf(doc);
     // A finished execution's unfinished tasks will never finish: say so rather than leave them RUNNING.
     if (isTerminal(doc.status)) {
       for (const task of tasks) if (!isTerminal(task.status)) task.status = "CANCELED";
@@ -90,17 +93,13 @@ export class StateStore {
   }
 
   /**
-   * The task documents of an execution: their keys from the bucket's subject index (server memory, no
-   * message read), then each key's value, all at once, from the stream leader (a follower may lag). A walk
-   * of the stream would scan every task message ever stored on nats-server 2.9, and a consumer would be
-   * created and deleted per call.
+   * The task documents of an execution, each read by its key (`<exec id>.<task exec id>`) from the stream
+   * leader (a follower may lag), a few at a time.
    */
-  private async tasksOf(execId: string): Promise<TaskExecutionState[]> {
+  private async tasksOf(doc: WorkflowDocument): Promise<TaskExecutionState[]> {
     const stream = `KV_${this.buckets.tasks.name}`;
-    const info = await this.jsm.streams.info(stream, {
-      subjects_filter: `$KV.${this.buckets.tasks.name}.${execId}.*`,
-    });
-    const subjects = Object.keys(info.state.subjects ?? {});
+    const prefix = `$KV.${this.buckets.tasks.name}.${doc.exec_id}.`;
+    const subjects = doc.task_ids?.map((id) => prefix + id) ?? await this.taskSubjects(stream, prefix);
     // A few gets in flight at a time: a collection of 10,000 items would queue 10,000 at once, and the
     // JetStream API of nats-server answers them one after another past the request time-out.
     const stored: Array<StoredMsg | null> = [];
@@ -121,6 +120,17 @@ export class StateStore {
     }
     // Task execution ids are UUIDv7: their order is the order of dispatch.
     return tasks.sort((a, b) => a.exec_id < b.exec_id ? -1 : a.exec_id > b.exec_id ? 1 : 0);
+  }
+
+  /**
+   * The task subjects of an execution that does not list its tasks (see WorkflowDocument.task_ids), from
+   * the bucket's subject index: server memory, no message read, but a walk over every stored task subject
+   * on nats-server 2.9 (a walk of the stream would read every message, a consumer would be created and
+   * deleted per call).
+   */
+  private async taskSubjects(stream: string, prefix: string): Promise<string[]> {
+    const info = await this.jsm.streams.info(stream, { subjects_filter: `${prefix}*` });
+    return Object.keys(info.state.subjects ?? {});
   }
 
   /**
@@ -150,17 +160,39 @@ export class StateStore {
     return [...new Set(ids)].sort();
   }
 
-  /** Adds the index entry of an execution's new status (before its document is written). */
-  async indexStatus(doc: WorkflowDocument): Promise<void> {
-    await this.buckets.index.kv.put(`${doc.workflow_id}.${doc.status}.${doc.exec_id}`, new Uint8Array());
+  /**
+   * Adds the index entry of an execution's new status (before its document is written). Returns the entry's
+   * stream sequence: the document keeps it (`index_seq`), so leaving the status deletes that one message.
+   */
+  async indexStatus(doc: WorkflowDocument): Promise<number> {
+    return await this.buckets.index.kv.put(
+      `${doc.workflow_id}.${doc.status}.${doc.exec_id}`,
+      new Uint8Array(),
+    );
   }
 
-  /** Removes the index entry of a status the execution left (after its document is written). */
+  /**
+   * Removes the index entry of a status the execution left (after its document is written): the message
+   * `index_seq` names, deleted by sequence. A purge by subject filter made nats-server 2.9 walk every stored
+   * index entry at each status change, so each workflow cost more than the one before (issue 11). An entry
+   * written again since (a refused first write indexes too) or a document older than `index_seq` is found
+   * by its exact subject.
+   */
   async unindexStatus(doc: WorkflowDocument): Promise<void> {
     const name = this.buckets.index.name;
-    await this.jsm.streams.purge(`KV_${name}`, {
-      filter: `$KV.${name}.${doc.workflow_id}.${doc.status}.${doc.exec_id}`,
-    });
+    await this.removeEntry(name, `${doc.workflow_id}.${doc.status}.${doc.exec_id}`, doc.index_seq);
+  }
+
+  /**
+   * Removes a key of an index bucket with no marker left behind (a delete marker would stay listed for
+   * ever): the message at `seq` when it is still there, else the key's last message, found by its exact
+   * subject. Never a purge by subject filter, which nats-server 2.9 answers by walking every stored subject.
+   */
+  private async removeEntry(bucket: string, key: string, seq?: number): Promise<void> {
+    const stream = `KV_${bucket}`;
+    if (seq !== undefined && await deleteStoredMessage(this.jsm, stream, seq)) return;
+    const stored = await this.jsm.streams.getMessage(stream, { last_by_subj: `$KV.${bucket}.${key}` });
+    if (stored) await deleteStoredMessage(this.jsm, stream, stored.seq);
   }
 
   /**
@@ -184,10 +216,9 @@ export class StateStore {
     await this.buckets.children.kv.put(`${parentExecId}.${childExecId}`, new Uint8Array());
   }
 
-  /** Removes an ended child from the index (purged, like the index of waits, so no marker stays). */
+  /** Removes an ended child from the index (see removeEntry). */
   async unindexChild(parentExecId: string, childExecId: string): Promise<void> {
-    const name = this.buckets.children.name;
-    await this.jsm.streams.purge(`KV_${name}`, { filter: `$KV.${name}.${parentExecId}.${childExecId}` });
+    await this.removeEntry(this.buckets.children.name, `${parentExecId}.${childExecId}`);
   }
 
   /**
@@ -211,15 +242,11 @@ export class StateStore {
     for (const signal of signals) await this.buckets.waiting.kv.put(`${signal}.${execId}`, new Uint8Array());
   }
 
-  /**
-   * Removes index entries for signals no longer waited for (after the document is written). The stream is
-   * purged for the key rather than the key deleted: a delete marker would stay listed for ever.
-   */
+  /** Removes index entries for signals no longer waited for (after the document is written; see removeEntry). */
   async unindexWaits(execId: string, signals: Iterable<string>): Promise<void> {
-    const name = this.buckets.waiting.name;
     for (const signal of signals) {
       // An entry left behind is harmless (findWaiting confirms each by its document): logged, not thrown.
-      await this.jsm.streams.purge(`KV_${name}`, { filter: `$KV.${name}.${signal}.${execId}` }).catch((e) =>
+      await this.removeEntry(this.buckets.waiting.name, `${signal}.${execId}`).catch((e) =>
         log.debug("wait index entry {signal}.{execId} not removed: {error}", {
           signal,
           execId,
@@ -227,6 +254,18 @@ export class StateStore {
         })
       );
     }
+  }
+}
+
+/** Deletes one stored message; false when it is gone already (its key was written again, or deleted). */
+async function deleteStoredMessage(jsm: JetStreamManager, stream: string, seq: number): Promise<boolean> {
+  try {
+    return await jsm.streams.deleteMessage(stream, seq, false);
+  } catch (e) {
+    if (e instanceof JetStreamApiError && /no message found|sequence \d+ not found/i.test(e.message)) {
+      return false;
+    }
+    throw e;
   }
 }
 

@@ -5,6 +5,9 @@
  * waits. Listing by workflow or status reads the documents of the matching executions only (an index).
  */
 import assert from "node:assert/strict";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { WorkflowDocument } from "../../engine/state/execution_state.ts";
 import { BUCKETS, connectNats } from "../../pkg/nats/mod.ts";
 import { type EngineHarness, scriptedRuntime, startEngineHarness } from "../support/engine.ts";
 
@@ -134,6 +137,57 @@ Deno.test("listing executions by workflow and status reads only the matching doc
     );
     assert.deepEqual((await h.engine.client.list({ workflowId: "other" })).items, []);
     assert.deepEqual((await h.engine.client.list({ workflowId: "*" })).items, []);
+  } finally {
+    await counter.close();
+    runtime.stop();
+    await h.close();
+  }
+});
+
+/** Counts the JetStream API requests that make nats-server 2.9 walk every stored subject of a stream. */
+async function countSubjectWalks(h: EngineHarness) {
+  const nc = await connectNats(h.nats.url, { name: "walk-counter" });
+  const walks: string[] = [];
+  const decoder = new TextDecoder();
+  nc.subscribe("$JS.API.STREAM.>", {
+    callback: (_e, msg) => {
+      const body = msg.data.byteLength ? JSON.parse(decoder.decode(msg.data)) : {};
+      if (body.subjects_filter || body.filter) walks.push(msg.subject);
+    },
+  });
+  await nc.flush();
+  return { walks, close: () => nc.close() };
+}
+
+Deno.test("a state read and a status change walk no stream's subjects; the index keeps one entry", async () => {
+  const h = await startEngineHarness(PROJECT);
+  const runtime = scriptedRuntime(h.bus, { echo: (input) => input });
+  const counter = await countSubjectWalks(h);
+  try {
+    const { execId } = await h.engine.client.trigger("main", {});
+    await untilStatus(h, execId, "WAITING");
+    await h.engine.client.signal(execId, "go", { by: "ada" });
+    const ended = await h.engine.client.waitForEnd(execId, 30_000);
+    assert.equal(ended.status, "SUCCESS");
+    assert.deepEqual(ended.tasks.map((t) => [t.task_id, t.status]), [["approve", "SUCCESS"], [
+      "done",
+      "SUCCESS",
+    ]]);
+    assert.deepEqual((await h.engine.client.get(execId))?.tasks.length, 2);
+    // The task list is read by key, the index entries of RUNNING and WAITING are deleted by sequence.
+    assert.deepEqual(counter.walks, []);
+
+    const jsm = await jetstreamManager(h.nc);
+    const index = await jsm.streams.info(`KV_${BUCKETS.executionIndex}`, { subjects_filter: ">" });
+    assert.deepEqual(Object.keys(index.state.subjects ?? {}), [
+      `$KV.${BUCKETS.executionIndex}.main.SUCCESS.${execId}`,
+    ]);
+
+    // A document written before it listed its tasks: they are found through the bucket's keys.
+    const kv = await new Kvm(h.nc).open(BUCKETS.workflowExecutions);
+    const { task_ids: _taskIds, ...unlisted } = (await kv.get(execId))!.json<WorkflowDocument>();
+    await kv.put(execId, JSON.stringify(unlisted));
+    assert.deepEqual((await h.engine.client.get(execId))?.tasks.map((t) => t.task_id), ["approve", "done"]);
   } finally {
     await counter.close();
     runtime.stop();

@@ -223,8 +223,10 @@ export class StateManager {
     while (queue.events.length) {
       const batch = queue.events.splice(0, batchLength(kind, queue.events));
       try {
-        if (kind === "workflow") await this.afterTaskWrites(key, batch, queue.events);
-        else await batch[0].after;
+        if (kind === "workflow") {
+          await this.afterTaskWrites(key, batch, queue.events);
+          takeBeforeEnd(batch, queue.events);
+        } else await batch[0].after;
         await this.write(kind, key, id, batch.map((b) => b.event));
         for (const b of batch) b.done();
       } catch (e) {
@@ -341,6 +343,18 @@ export class StateManager {
  * ends at a wait that starts, so the task write waiting for it never waits for an end (which waits for
  * the task writes before it).
  */
+/**
+ * Moves into an end's batch the events of its execution queued behind it but stored before it (taken again
+ * from an engine that died), in stream order: the ended document then lists every task (task_ids).
+ */
+function takeBeforeEnd(batch: Queued[], queued: Queued[]): void {
+  const end = batch.find((q) => ENDS.has(q.event.type))?.event.seq;
+  if (end === undefined || !queued.some((q) => q.event.seq < end)) return;
+  batch.push(...queued.filter((q) => q.event.seq < end));
+  queued.splice(0, queued.length, ...queued.filter((q) => q.event.seq >= end));
+  batch.sort((a, b) => a.event.seq - b.event.seq);
+}
+
 function batchLength(kind: "workflow" | "task", events: Queued[]): number {
   if (kind === "task") {
     const gated = events.findIndex((q, i) => i > 0 && q.after);

@@ -4,7 +4,8 @@
  * processes, then N three-step workflows triggered over NATS (64 in flight) and followed to their end.
  *
  * Reported per topology: executions that did not end SUCCESS; workflows/s from the first trigger to the last end; executions moved between
- * engines mid-run (each engine's `taken_over` count) and commands redelivered; and CPU seconds of each
+ * engines mid-run (each engine's `taken_over` count), commands redelivered and lease renewals (with those
+ * that went unanswered, were lost, or expired); and CPU seconds of each
  * kind of process (from /proc, the process group of each `compozy start`, so a runtime's sandboxes count)
  * per 1,000 workflows. On a shared 2-core machine the wall-clock figures are noisy; the counts and CPU per
  * workflow are what compares.
@@ -16,6 +17,7 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createExecutionClient, ENGINE_HEALTH_SUBJECT, type ExecutionClient } from "../engine/mod.ts";
 import { ENGINE_STATS_SUBJECT, type EngineStatsReport } from "../engine/engine_stats.ts";
+import type { LeaseStatus } from "../engine/leases.ts";
 import { loadProject } from "../engine/domain/project/mod.ts";
 import { Bus, connectNats, credentialsEnv, type NatsRole } from "../pkg/nats/mod.ts";
 import { RUNTIME_HEALTH_SUBJECT } from "../pkg/runtime/service.ts";
@@ -114,6 +116,10 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
       );
     const sum = (key: "taken_over" | "redeliveries", reports: EngineStatsReport[]) =>
       reports.reduce((a, r) => a + (r[key] ?? 0), 0);
+    const renewals = (outcome: LeaseStatus, reports: EngineStatsReport[]) =>
+      reports.reduce((a, r) => a + (r.lease_renewals?.[outcome] ?? 0), 0);
+    const renewalsDuring = (outcome: LeaseStatus) =>
+      renewals(outcome, statsAfter) - renewals(outcome, statsBefore);
     return {
       topology: topology.name,
       workflows: RUNS,
@@ -121,6 +127,11 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
       "wf/s": round(RUNS / seconds, 1),
       "moved mid-run": sum("taken_over", statsAfter) - sum("taken_over", statsBefore),
       redeliveries: sum("redeliveries", statsAfter) - sum("redeliveries", statsBefore),
+      "lease renewals": renewalsDuring("held") + renewalsDuring("unconfirmed") + renewalsDuring("lost") +
+        renewalsDuring("expired"),
+      "unconfirmed/lost/expired": `${renewalsDuring("unconfirmed")}/${renewalsDuring("lost")}/${
+        renewalsDuring("expired")
+      }`,
       "engine CPU s /1k wf (all)": perThousand("engine"),
       "engine CPU s /1k wf (per engine)": round(perThousand("engine") / topology.engines, 2),
       "runtime CPU s /1k wf (all)": perThousand("runtime"),

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { LeaseStatus } from "./leases.ts";
 
 /** Core NATS subject every engine answers with its EngineStatsReport (JSON). */
 export const ENGINE_STATS_SUBJECT = "compozy.metrics.engine";
@@ -25,6 +26,8 @@ export interface EngineStatsReport {
    * from another engine (or from this one before a restart).
    */
   taken_over: number;
+  /** Lease renewals by what they found (see LeaseStatus): under load, `expired` means drivers given up. */
+  lease_renewals: Record<LeaseStatus, number>;
 }
 
 export class EngineStats {
@@ -33,6 +36,7 @@ export class EngineStats {
   private count = 0;
   private redeliveries = 0;
   private takenOver = 0;
+  private readonly renewals: Record<LeaseStatus, number> = { held: 0, unconfirmed: 0, lost: 0, expired: 0 };
 
   constructor(readonly instance: string, private readonly active: () => number) {}
 
@@ -46,6 +50,10 @@ export class EngineStats {
 
   countDelivery(deliveryCount: number): void {
     if (deliveryCount > 1) this.redeliveries++;
+  }
+
+  countRenewal(status: LeaseStatus): void {
+    this.renewals[status]++;
   }
 
   countTakeover(): void {
@@ -64,6 +72,7 @@ export class EngineStats {
       },
       redeliveries: this.redeliveries,
       taken_over: this.takenOver,
+      lease_renewals: { ...this.renewals },
     };
   }
 }

@@ -117,6 +117,10 @@ export function collectEngineMetrics(nc: NatsConnection, registry: MetricsRegist
     "compozy_engine_redeliveries_total",
     "Commands an engine received more than once (a failed handler, or an engine that died)",
   );
+  const renewals = registry.counter(
+    "compozy_engine_lease_renewals_total",
+    "Lease renewals by outcome: held, unconfirmed (NATS did not answer), lost (another engine), expired",
+  );
   const takeovers = registry.counter(
     "compozy_engine_takeovers_total",
     "Executions an engine resumed mid-run that it had not driven before (moved from another engine)",
@@ -152,12 +156,16 @@ export function collectEngineMetrics(nc: NatsConnection, registry: MetricsRegist
     activationLatency.clear();
     redeliveries.clear();
     takeovers.clear();
+    renewals.clear();
     for (const report of reports) {
       const labels = { instance: report.instance };
       activeExecutions.set(labels, report.active_executions);
       activationLatency.setSeries(labels, report.activation_seconds);
       redeliveries.inc(labels, report.redeliveries);
       takeovers.inc(labels, report.taken_over ?? 0);
+      for (const [outcome, count] of Object.entries(report.lease_renewals ?? {})) {
+        renewals.inc({ ...labels, outcome }, count);
+      }
     }
   });
 

@@ -111,3 +111,30 @@ Deno.test("engine metrics: an execution resumed mid-run from another engine's hi
     await h.close();
   }
 });
+
+Deno.test("engine metrics: lease renewals of a running execution, by outcome", async () => {
+  const h = await startEngineHarness(PROJECT);
+  // Longer than one renewal period (a fifth of the leases' 15 s TTL).
+  const runtime = scriptedRuntime(h.bus, {
+    echo: (input) => new Promise((r) => setTimeout(() => r(input), 3_500)),
+  });
+  const registry = new MetricsRegistry();
+  const metrics = collectEngineMetrics(h.nc, registry);
+  try {
+    const { execId } = await h.engine.client.trigger("main", {});
+    assert.equal((await h.engine.client.waitForEnd(execId, 30_000)).status, "SUCCESS");
+    const text = await registry.render();
+    assert.match(
+      text,
+      /^compozy_engine_lease_renewals_total\{instance="engine-test",outcome="held"\} [1-9]\d*$/m,
+    );
+    assert.match(
+      text,
+      /^compozy_engine_lease_renewals_total\{instance="engine-test",outcome="expired"\} 0$/m,
+    );
+  } finally {
+    metrics.stop();
+    runtime.stop();
+    await h.close();
+  }
+});

@@ -331,6 +331,7 @@ export class WorkflowExecutor {
     const renewal = refreshLease
       ? setInterval(() => {
         leases.refresh(execId).then((status) => {
+          this.options.stats?.countRenewal(status);
           if (status === "held" || status === "unconfirmed") return;
           log.warn(
             status === "lost"

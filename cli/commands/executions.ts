@@ -180,6 +180,11 @@ export async function runExecutionsLogs(execId: string, options: LogsOptions): P
     for (const record of items.slice(printed)) {
       console.log(options.json ? JSON.stringify(record) : formatLogLine(record, paint));
     }
+    if (items.length === 0 && printed === 0 && !options.follow && !options.json) {
+      console.error(
+        `no log records for ${execId}: its tools printed nothing (console.log in a tool is a record)`,
+      );
+    }
     printed = Math.max(printed, items.length);
     if (!options.follow) return 0;
     const state = await client.state(execId);
@@ -307,27 +312,37 @@ export async function runExecutionsSignal(signalId: string, options: SignalOptio
   const client = api(options);
   const signal = encodeURIComponent(signalId);
   if (options.exec) {
-    await client.request(
+    const { waiting } = await client.request<{ waiting: number }>(
       "POST",
       `/api/executions/${encodeURIComponent(options.exec)}/signals/${signal}`,
       payload,
     );
     console.log(
       options.json
-        ? JSON.stringify({ delivered_to: [options.exec] })
-        : `signal '${signalId}' sent to ${options.exec}`,
+        ? JSON.stringify({ delivered_to: [options.exec], waiting })
+        : waiting === 0
+        ? `signal '${signalId}' sent to ${options.exec}, but none of its tasks waits for it: it changes nothing`
+        : `signal '${signalId}' sent to ${options.exec}, to ${waiting} waiting task(s)${CONDITION_NOTE}`,
     );
     return 0;
   }
   const result = await client.request<{ delivered_to: string[] }>("POST", `/api/signals/${signal}`, payload);
   if (options.json) console.log(JSON.stringify(result));
-  else {console.log(
-      `signal '${signalId}' delivered to ${result.delivered_to.length} execution(s)${
+  else if (result.delivered_to.length === 0) {
+    console.log(`signal '${signalId}' sent, but no execution waits for it: it changes nothing`);
+  } else {
+    console.log(
+      `signal '${signalId}' delivered to ${result.delivered_to.length} waiting execution(s)${CONDITION_NOTE}${
         result.delivered_to.map((id) => `\n  ${id}`).join("")
       }`,
-    );}
+    );
+  }
   return 0;
 }
+
+/** A delivered signal may still be refused by a wait's condition; where to see that. */
+const CONDITION_NOTE = "; a wait with a condition takes it only if the condition is true " +
+  "(the server's log says when it is not)";
 
 function api(options: RemoteOptions): ApiClient {
   return new ApiClient(options.server, options.apiKey);

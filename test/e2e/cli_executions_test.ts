@@ -153,8 +153,19 @@ Deno.test({
           assert.equal(miss.status, 202);
           assert.deepEqual(await miss.json(), { exec_id: execId, waiting: 0 });
           await dev.waitForLine(new RegExp(`signal nope to execution ${execId} wakes nothing.*'approve'`));
-          const refused = await dev.fetch(`/api/executions/${execId}/signals/approve`, post({ ok: false }));
-          assert.deepEqual(await refused.json(), { exec_id: execId, waiting: 1 });
+          const nope = await cli("executions", "signal", "nope", "--exec", execId);
+          assert.equal(nope.code, 0, nope.stderr);
+          assert.match(nope.stdout, /none of its tasks waits for it: it changes nothing/);
+          const refused = await cli(
+            "executions",
+            "signal",
+            "approve",
+            "--exec",
+            execId,
+            "--payload",
+            '{"ok":false}',
+          );
+          assert.match(refused.stdout, /to 1 waiting task\(s\); a wait with a condition takes it only if/);
           await dev.waitForLine(
             new RegExp(
               `signal approve to execution ${execId} not taken by wait await: its condition .*ok == true.* ` +
@@ -172,6 +183,9 @@ Deno.test({
             ),
           );
           assert.equal((await state(execId)).status, "WAITING");
+          const logs = await cli("executions", "logs", execId);
+          assert.equal(logs.code, 0, logs.stderr);
+          assert.match(logs.stderr, new RegExp(`no log records for ${execId}: its tools printed nothing`));
           const hit = await dev.fetch(
             `/api/executions/${execId}/signals/approve`,
             post({ ok: true, by: "ann" }),

@@ -9,7 +9,10 @@
  *   of its own, ended before the first call;
  * - a tracked API called by code whose call has ended is refused, and the worker reports that work was
  *   left behind, so the host thread retires it (it cannot know what else that work holds);
- * - log lines are attributed by context, so a late line is dropped instead of landing in another call.
+ * - log lines are attributed by context, so a late line is dropped instead of landing in another call;
+ * - sockets and servers of Node's `node:net` (which `node:http`, `node:https` and `node:tls` use) are tracked
+ *   the same way and destroyed when the call returns; one that stays open (its own methods replaced) retires
+ *   the worker.
  *
  * The scope keeps its own references to the originals: a tool that replaces a global reaches only the
  * global (reset after each call by global_guard.ts), never this bookkeeping.
@@ -23,6 +26,7 @@ const AbortControllerClass = AbortController;
 const RequestClass = Request;
 const DOMExceptionClass = DOMException;
 const anySignal = AbortSignal.any.bind(AbortSignal);
+const { defineProperty } = Reflect;
 
 /** The phase of the module's load, before any call. */
 export const LOAD_PHASE = -1;
@@ -32,6 +36,12 @@ const IDLE = 0;
 type TimerHandle = unknown;
 type Scheduler = (callback: unknown, ...rest: unknown[]) => TimerHandle;
 type Canceller = (handle: TimerHandle) => void;
+
+/** The classes of `node:net` that open sockets; every connection of the Node layer goes through these. */
+export interface NodeNet {
+  Socket: { prototype: { connect: unknown; destroy: unknown } };
+  Server: { prototype: { listen: unknown; close: unknown } };
+}
 
 interface TimerGlobals {
   setTimeout: Scheduler;
@@ -48,6 +58,8 @@ export class CallScope {
   readonly #onLeftover: (what: string) => void;
   readonly #timers = new Map<TimerHandle, Canceller>();
   readonly #fetches = new Set<AbortController>();
+  /** Open sockets and servers of the phase, with how to close each and how to tell it stayed open. */
+  readonly #sockets = new Map<object, { close: () => void; open: () => boolean; what: string }>();
   #phase = LOAD_PHASE;
 
   /** `onLeftover` hears of each tracked API that code of an ended call tried to use. */
@@ -87,6 +99,56 @@ export class CallScope {
       );
     }
     this.#fetches.clear();
+    const sockets = [...this.#sockets.values()];
+    this.#sockets.clear();
+    for (const socket of sockets) {
+      try {
+        socket.close();
+      } catch (e) {
+        this.#onLeftover(`${socket.what}, which failed to close: ${String(e)}`);
+        return;
+      }
+      if (socket.open()) return this.#onLeftover(`${socket.what}, which stayed open`);
+    }
+  }
+
+  /**
+   * Tracks the sockets and servers `node:net` opens (clients of `node:http`/`node:https`/`node:tls` too):
+   * `connect` and `listen` are replaced on the prototypes, not writable nor configurable, so a tool cannot
+   * take the tracking back; they are closed with the prototypes' own `destroy` and `close`.
+   */
+  installSockets(net: NodeNet): void {
+    const destroy = net.Socket.prototype.destroy as (this: object) => void;
+    const close = net.Server.prototype.close as (this: object) => void;
+    this.#trackOpen(net.Socket.prototype, "connect", "a node:net socket", {
+      close: (socket) => destroy.call(socket),
+      open: (socket) => (socket as { destroyed?: unknown }).destroyed !== true,
+    });
+    this.#trackOpen(net.Server.prototype, "listen", "a node:net server", {
+      close: (server) => close.call(server),
+      open: (server) => (server as { listening?: unknown }).listening === true,
+    });
+  }
+
+  #trackOpen(
+    proto: object,
+    method: string,
+    what: string,
+    how: { close: (target: object) => void; open: (target: object) => boolean },
+  ): void {
+    const original = (proto as Record<string, (...args: unknown[]) => unknown>)[method];
+    const sockets = this.#sockets;
+    const admit = (name: string) => this.#admit(name);
+    defineProperty(proto, method, {
+      value: function (this: object, ...args: unknown[]) {
+        admit(what);
+        sockets.set(this, { close: () => how.close(this), open: () => how.open(this), what });
+        return original.apply(this, args);
+      },
+      writable: false,
+      configurable: false,
+      enumerable: false,
+    });
   }
 
   /** Replaces the timer and fetch globals of `scope` with tracked ones. */

@@ -22,7 +22,7 @@
  * @module
  */
 import { format } from "node:util";
-import { CallScope } from "./call_scope.ts";
+import { CallScope, type NodeNet } from "./call_scope.ts";
 import { freezeRealm, snapshotGlobals } from "./global_guard.ts";
 import type { LogLevel, SandboxError, WorkerCall, WorkerMessage, WorkerSettings } from "./protocol.ts";
 
@@ -186,6 +186,8 @@ guardExitsAndEvaluators();
 guardNodeProcess();
 guardUncaught();
 scope.install(globalThis as unknown as Parameters<CallScope["install"]>[0]);
+// Node's sockets exist only where Node's layer does: tools that import `node:` built-ins or name `process`.
+if (limits.nodeProcess) scope.installSockets(await import("node:net") as unknown as NodeNet);
 await freezeRealm();
 
 /** Starts serving calls for the tool module, which the bootstrap has just imported. */

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
-import { call, ToolDir } from "./_helpers.ts";
+import { call, eventually, ToolDir } from "./_helpers.ts";
 
 /** Bytes the process has written (to its stdout, the frames to the runtime: it has no other writes). */
 function bytesWritten(pid: number): number {
@@ -41,4 +41,96 @@ Deno.test("empty log lines are charged against the call's log budget", async () 
     await runner.close();
     dir.cleanup();
   }
+});
+
+/** A loopback TCP server that counts the connections open on it now. */
+function countingServer(): { port: number; open: () => number; close: () => void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let open = 0;
+  const conns = new Set<Deno.Conn>();
+  (async () => {
+    for await (const conn of listener) {
+      open++;
+      conns.add(conn);
+      (async () => {
+        const buf = new Uint8Array(4096);
+        try {
+          for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+            // An HTTP request: answer it and keep the connection alive.
+            if (new TextDecoder().decode(buf.subarray(0, n)).startsWith("GET")) {
+              await conn.write(new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
+            }
+          }
+        } catch {
+          // A reset by the peer ends the connection as well as an EOF does.
+        }
+        open--;
+        conns.delete(conn);
+        conn.close();
+      })();
+    }
+  })().catch(() => {/* the listener was closed */});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    open: () => open,
+    close: () => {
+      for (const conn of conns) conn.close();
+      listener.close();
+    },
+  };
+}
+
+Deno.test({
+  name: "sockets a call opened through node:net and node:http are closed when it returns",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = new ToolDir();
+    const runner = new ToolRunner({ maxWarmPerKey: 1 });
+    const server = countingServer();
+    try {
+      const tool = dir.tool(
+        "sockets",
+        `import net from "node:net";
+         import http from "node:http";
+         const keepAlive = new http.Agent({ keepAlive: true });
+         export default async ({ mode, port }: { mode: string; port: number }) => {
+           if (mode === "net") {
+             const socket = net.connect(port, "127.0.0.1");
+             await new Promise((resolve) => socket.once("connect", resolve));
+             socket.destroy = () => socket; // a tool that would keep its socket
+             return "left open";
+           }
+           if (mode === "server") {
+             const listening = net.createServer(() => {}).listen(0, "127.0.0.1");
+             await new Promise((resolve) => listening.once("listening", resolve));
+             return (listening.address() as { port: number }).port;
+           }
+           return await new Promise((resolve, reject) =>
+             http.get({ host: "127.0.0.1", port, agent: keepAlive }, (res) => {
+               let body = "";
+               res.on("data", (c) => body += c);
+               res.on("end", () => resolve(body));
+             }).on("error", reject)
+           );
+         };`,
+      );
+      const permissions = { net: true };
+      for (const mode of ["net", "http"]) {
+        const result = await runner.run(call(tool, { mode, port: server.port }, { permissions }));
+        assert.ok(result.ok, JSON.stringify(result));
+        assert.ok(await eventually(() => server.open() === 0), `a ${mode} connection outlived its call`);
+      }
+      const listened = await runner.run(call(tool, { mode: "server", port: 0 }, { permissions }));
+      assert.ok(listened.ok, JSON.stringify(listened));
+      const port = listened.output as number;
+      await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port }), "the server outlived its call");
+      const again = await runner.run(call(tool, { mode: "http", port: server.port }, { permissions }));
+      assert.deepEqual(again.ok && again.output, "ok");
+    } finally {
+      server.close();
+      await runner.close();
+      dir.cleanup();
+    }
+  },
 });

@@ -203,7 +203,11 @@ async function runCase(
   const calls = (await readCalls(logFile)).filter((call) => execs.has(call.exec));
   const late = await lateCalls(client, bus, [...execs], calls);
   const history = async () =>
-    (await client.events(execId)).map((e) => `${e.seq} ${e.type} ${JSON.stringify(e.data).slice(0, 240)}`);
+    (await client.events(execId)).map((e) => {
+      const { metadata: _metadata, workflow: _workflow, task, ...rest } = e.data as Record<string, unknown>;
+      const key = (task as { id?: string } | undefined)?.id ?? "";
+      return `${e.seq} ${e.time.slice(11)} ${e.type} ${key} ${JSON.stringify(rest).slice(0, 200)}`;
+    });
   return { execId, state, calls, late, problems, history };
 }
 

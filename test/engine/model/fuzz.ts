@@ -72,6 +72,8 @@ if (import.meta.main) {
         continue;
       }
       console.log(`  seed ${r.case.seed}: ${r.diffs.join("; ")}`);
+      // Every failing case's events, as it happens: a long run may be cut short before its summary.
+      if (args["keep-going"]) console.log(`    events:\n      ${(r.history ?? []).join("\n      ")}`);
       failed.push(r);
     }
     console.log(

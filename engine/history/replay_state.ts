@@ -34,6 +34,8 @@ export interface RecordedTask {
   error?: pb.ErrorInfo;
   waitingFor?: string;
   deadlineMs?: number;
+  /** An agent task's token usage, as its recorded success or failure reports it. */
+  usage?: pb.TokenUsage;
 }
 
 export interface ReplayState {
@@ -149,6 +151,7 @@ function foldTask(state: ReplayState, event: StoredEvent): void {
       record.status = s.skipped ? "skipped" : "success";
       record.output = parseJsonBytes(s.outputJson);
       record.seq = event.seq;
+      record.usage = s.usage;
       break;
     }
     case "task.failed": {
@@ -156,6 +159,7 @@ function foldTask(state: ReplayState, event: StoredEvent): void {
       record.status = "failed";
       record.error = f.error;
       record.seq = event.seq;
+      record.usage = f.usage;
       break;
     }
   }

@@ -46,6 +46,7 @@ interface AgentWire {
   outputSchema?: Record<string, unknown>;
   maxSteps: number;
   budget?: AgentBudget;
+  workflowBudget?: AgentBudget;
   tools: ToolWire[];
   /** MCP servers whose tools the agent may call (absent from engines before MCP support). */
   mcp?: McpServerWire[];
@@ -255,6 +256,7 @@ async function executeAgent(
         outputSchema: agent.outputSchema,
         maxSteps: agent.maxSteps,
         budget: agent.budget,
+        workflowBudget: agent.workflowBudget,
         tools: agentTools.specs,
         signal,
         taskExecId: message.task?.execId,

@@ -8,9 +8,36 @@ import { startRuntime } from "../../pkg/runtime/service.ts";
 import { createApp } from "../../server/mod.ts";
 import { startEngineHarness } from "../support/engine.ts";
 
+function sharedBudget(id: string, maxTotalTokens: number): string {
+  return `id: ${id}
+config:
+  budget: { max_total_tokens: ${maxTotalTokens} }
+tools:
+  - id: probe
+    execute: ./probe.ts
+agents:
+  - id: writer
+    config: { $model: priced }
+    instructions: Be brief.
+    actions: [{ id: summarize, prompt: summarize }]
+  - id: digger
+    config: { $model: priced }
+    instructions: Dig.
+    tools: [probe]
+    actions: [{ id: dig, prompt: dig }]
+tasks:
+  - id: summary
+    use: agent(id=writer)
+    action: summarize
+  - id: dig
+    use: agent(id=digger)
+    action: dig
+`;
+}
+
 const PROJECT = {
   "compozy.yaml": `name: budgets
-workflows: [{ source: ./wf.yaml }]
+workflows: [{ source: ./wf.yaml }, { source: ./shared-1500.yaml }, { source: ./shared-1100.yaml }]
 models:
   - id: priced
     provider: mock
@@ -49,16 +76,56 @@ tasks:
     retry: { max_attempts: 3, backoff: { initial: 100ms, max: 100ms, factor: 1 } }
 `,
   "probe.ts": "export default () => ({ found: 1 });\n",
+  // Two agent tasks share the workflow's budget: the second gets what the first left.
+  "shared-1500.yaml": sharedBudget("shared-1500", 1500),
+  "shared-1100.yaml": sharedBudget("shared-1100", 1100),
 };
+
+async function withStack(fn: (h: Awaited<ReturnType<typeof startEngineHarness>>) => Promise<void>) {
+  const h = await startEngineHarness(PROJECT);
+  const runtime = startRuntime({ nc: h.nc, bus: h.bus });
+  try {
+    await fn(h);
+  } finally {
+    await runtime.stop();
+    await h.close();
+  }
+}
+
+Deno.test({
+  name: "workflow budget: agent tasks share it; the next one gets what is left, or does not start",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStack(async (h) => {
+      const over = await h.engine.client.trigger("shared-1500", {});
+      const state = await h.engine.client.waitForEnd(over.execId, 30_000);
+      assert.equal(state.status, "FAILED");
+      const dig = state.tasks[1];
+      assert.equal(dig.error?.code, "agent_budget_exceeded");
+      assert.match(dig.error?.message ?? "", /workflow's budget left this task max_total_tokens 400/);
+      assert.deepEqual(dig.usage, { input_tokens: 400, output_tokens: 40, total_tokens: 440, cost: 0.0012 });
+      assert.equal(state.usage?.total_tokens, 1540);
+
+      const spent = await h.engine.client.trigger("shared-1100", {});
+      const ended = await h.engine.client.waitForEnd(spent.execId, 30_000);
+      assert.equal(ended.tasks[0].status, "SUCCESS", "using exactly the limit is not over it");
+      assert.equal(ended.tasks[1].error?.code, "agent_budget_exceeded");
+      assert.match(
+        ended.tasks[1].error?.message ?? "",
+        /not started: the workflow's budget max_total_tokens 1100/,
+      );
+      assert.equal(ended.tasks[1].usage, undefined);
+      assert.equal(ended.usage?.total_tokens, 1100);
+    }),
+});
 
 Deno.test({
   name: "agent budgets: exceeded ends the task, usage and cost add up per execution in the API",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
-    const h = await startEngineHarness(PROJECT);
-    const runtime = startRuntime({ nc: h.nc, bus: h.bus });
-    try {
+  fn: () =>
+    withStack(async (h) => {
       const { execId } = await h.engine.client.trigger("spend", {});
       await h.engine.client.waitForEnd(execId, 30_000);
       const app = createApp({
@@ -88,9 +155,5 @@ Deno.test({
         total_tokens: 1980,
         cost: 0.0054,
       });
-    } finally {
-      await runtime.stop();
-      await h.close();
-    }
-  },
+    }),
 });

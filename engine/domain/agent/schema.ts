@@ -58,16 +58,21 @@ const PriceSchema = z.strictObject({
   examples: [{ input_per_million: 0.15, output_per_million: 0.6 }],
 });
 
+/** Token and cost limits, as an agent's `budget` and a workflow's `config.budget` take them. */
+export const budgetFields = {
+  max_input_tokens: z.number().int().min(1).describe("Input tokens summed over the model requests")
+    .optional(),
+  max_output_tokens: z.number().int().min(1).describe("Output tokens summed over the model requests")
+    .optional(),
+  max_total_tokens: z.number().int().min(1).describe("Total tokens summed over the model requests")
+    .optional(),
+  max_cost: z.number().positive().describe("Cost from the models' `price`").optional(),
+};
+
 /** Limits on what one agent task may spend; exceeding one ends the task with `agent_budget_exceeded`. */
-export const BudgetSchema = z.strictObject({
-  max_input_tokens: z.number().int().min(1).describe("Input tokens summed over the task's model requests")
-    .optional(),
-  max_output_tokens: z.number().int().min(1).describe("Output tokens summed over the task's model requests")
-    .optional(),
-  max_total_tokens: z.number().int().min(1).describe("Total tokens summed over the task's model requests")
-    .optional(),
-  max_cost: z.number().positive().describe("Cost from the model's `price`; needs a price").optional(),
-}).describe("Spending limits of one agent task, checked after each model reply").meta({
+export const BudgetSchema = z.strictObject(budgetFields).describe(
+  "Spending limits of one agent task, checked after each model reply; `max_cost` needs the model's price",
+).meta({
   id: "agent_budget",
   examples: [{ max_total_tokens: 20000, max_cost: 0.05 }],
 });

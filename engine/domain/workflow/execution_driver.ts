@@ -15,6 +15,7 @@ import type { RecordedTask, ReplayState } from "../../history/replay_state.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
 import { parseDuration, type Project, resolveUse, type Workflow } from "../project/mod.ts";
 import type { TaskConfig } from "../task/schema.ts";
+import { ExecutionUsage } from "../task/workflow_budget.ts";
 import { backoffDelay } from "../task/backoff.ts";
 import { mergeEnv, renderField, ResultScope, type ScopeValues } from "../task/template_scope.ts";
 import type { DriverServices } from "./driver_services.ts";
@@ -81,6 +82,7 @@ export class ExecutionDriver implements DriverPort {
   private baseEnv?: Record<string, string>;
   /** Sub-workflows running for this execution: a cancel reaches them too. */
   private readonly children = new Set<string>();
+  readonly usage: ExecutionUsage;
 
   constructor(
     readonly services: DriverServices,
@@ -90,6 +92,7 @@ export class ExecutionDriver implements DriverPort {
     readonly correlationId: string,
     readonly replay: ReplayState,
   ) {
+    this.usage = ExecutionUsage.fromReplay(replay.tasks.values());
     this.paused = replay.paused;
     this.settled = new Promise((resolve) => this.settle = resolve);
   }

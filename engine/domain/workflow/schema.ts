@@ -5,7 +5,7 @@
  */
 
 import { z } from "zod";
-import { AgentSchema } from "../agent/schema.ts";
+import { AgentSchema, budgetFields } from "../agent/schema.ts";
 import { durationField, envField, idField, jsonSchemaField, templatedValue } from "../config_fields.ts";
 import { TaskSchema } from "../task/schema.ts";
 import { ToolSchema } from "../tool/schema.ts";
@@ -18,6 +18,9 @@ export const WorkflowSchema = z.strictObject({
   config: z.strictObject({
     input: jsonSchemaField("the workflow's input, checked at trigger time (422 on failure)").optional(),
     timeout: durationField("Time limit of a whole execution").optional(),
+    budget: z.strictObject(budgetFields).describe(
+      "Spending limits of all the agent tasks of one execution together; `max_cost` limits priced models",
+    ).meta({ id: "workflow_budget", examples: [{ max_total_tokens: 100000 }] }).optional(),
   }).describe("Execution settings").optional(),
   triggers: z.array(TriggerSchema).describe("What starts the workflow besides the API").optional(),
   env: envField().optional(),

@@ -111,6 +111,11 @@ export interface AgentCall {
   journal?: TurnJournal;
   /** Checked after each model reply; exceeding a limit ends the call with `agent_budget_exceeded`. */
   budget?: AgentBudget;
+  /**
+   * What the workflow's budget left for this task when it was dispatched (the engine subtracts what the
+   * execution's other tasks spent); checked like `budget`. Its `max_cost` only comes with a model price.
+   */
+  workflowBudget?: AgentBudget;
   /** Aborting ends the call with `agent_timeout` (retryable only when the reason is a `TimeoutError`). */
   signal?: AbortSignal;
 }

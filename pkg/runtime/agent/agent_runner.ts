@@ -124,6 +124,7 @@ function openSession(call: AgentCall, label: string, usage: UsageMeter): Session
     });
   }
   checkBudgetConfig(call.budget, call.model.price, label);
+  checkBudgetConfig(call.workflowBudget, call.model.price, label);
   const { model, providerOptions } = resolveModel(call.model, {
     agentId: call.agentId,
     actionId: call.actionId,
@@ -191,7 +192,7 @@ async function modelTurn(
   const recorded = session.journal.reply(turn);
   if (recorded) {
     session.usage.add(recorded.usage);
-    checkBudget(session.call.budget, session.usage.total, session.label);
+    checkBudgets(session);
     return recorded;
   }
   const reply = replyRecord(
@@ -202,8 +203,14 @@ async function modelTurn(
   );
   session.usage.add(reply.usage);
   await session.journal.recordReply(reply);
-  checkBudget(session.call.budget, session.usage.total, session.label);
+  checkBudgets(session);
   return reply;
+}
+
+function checkBudgets(session: Session): void {
+  const { call, usage, label } = session;
+  checkBudget(call.budget, usage.total, label, "agent");
+  checkBudget(call.workflowBudget, usage.total, label, "workflow");
 }
 
 function replyRecord(session: Session, turn: number, repair: boolean, reply: ModelReply): ReplyRecord {

@@ -33,17 +33,29 @@ export function checkBudgetConfig(
   }
 }
 
-/** Throws `agent_budget_exceeded` when `usage` is over a limit of `budget`. */
-export function checkBudget(budget: AgentBudget | undefined, usage: TokenUsage, label: string): void {
+/**
+ * Throws `agent_budget_exceeded` when `usage` is over a limit of `budget`: the agent's own (`scope: "agent"`),
+ * or what the workflow's budget left for this task when it started (`scope: "workflow"`).
+ */
+export function checkBudget(
+  budget: AgentBudget | undefined,
+  usage: TokenUsage,
+  label: string,
+  scope: "agent" | "workflow" = "agent",
+): void {
   if (!budget) return;
   for (const [field, key, what] of LIMITS) {
     const limit = budget[field];
     const used = usage[key];
     if (limit === undefined || used === undefined || used <= limit) continue;
+    const whose = scope === "agent"
+      ? `the agent's budget allows ${field} ${limit}`
+      : `the workflow's budget left ` +
+        `this task ${field} ${limit}`;
     throw new AgentFailure(
       "agent_budget_exceeded",
-      `${label}: the budget's ${field} is ${limit}, and the task has used ${used} ${what}`,
-      { retryable: false, details: { limit: field, max: limit, used, usage } },
+      `${label}: ${whose}, and the task has used ${used} ${what}`,
+      { retryable: false, details: { scope, limit: field, max: limit, used, usage } },
     );
   }
 }

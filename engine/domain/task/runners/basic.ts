@@ -7,6 +7,8 @@ import type { RecordedTask } from "../../../history/replay_state.ts";
 import { parseDuration } from "../../duration.ts";
 import { resolveUse, type Workflow } from "../../project/mod.ts";
 import { toolTimeoutMs } from "../leaf_executor.ts";
+import { remainingBudget } from "../workflow_budget.ts";
+import type { TokenUsage } from "../../../../pkg/pb/mod.ts";
 import { type DriverPort, ExecutionEnded, type Scope, type TaskOf, type TaskRunner } from "./types.ts";
 
 /** An agent action's limit when its task sets no `timeout`. */
@@ -52,8 +54,25 @@ export const basicRunner: TaskRunner<TaskOf<"basic">> = {
         ...context,
         env,
       }, key);
-      const result = await driver.track(driver.services.leaf.runAgent(call, request, env), scope.abort);
-      return { ok: true, output: result.output, usage: result.usage };
+      const budget = driver.workflow.config.config?.budget;
+      if (budget) {
+        const priced = Boolean((request.definition.model as { price?: unknown } | undefined)?.price);
+        request.definition.workflowBudget = remainingBudget(
+          budget,
+          driver.usage.spentExcept(execId),
+          priced,
+          key,
+        );
+      }
+      try {
+        const result = await driver.track(driver.services.leaf.runAgent(call, request, env), scope.abort);
+        driver.usage.report(execId, result.usage);
+        return { ok: true, output: result.output, usage: result.usage };
+      } catch (e) {
+        // A failed loop was paid for too (leaf_executor.ts attaches its usage).
+        driver.usage.report(execId, (e as { usage?: TokenUsage }).usage);
+        throw e;
+      }
     } finally {
       driver.callEnded(execId);
       // Given up while the runtime still runs it (a decided race, a time-out): the runtime is told to stop.

@@ -10,6 +10,7 @@ import type { Project, Workflow } from "../../project/mod.ts";
 import type { TaskConfig } from "../schema.ts";
 import type { ResultScope, ScopeValues } from "../template_scope.ts";
 import type { DriverServices } from "../../workflow/driver_services.ts";
+import type { ExecutionUsage } from "../workflow_budget.ts";
 
 /** A task's outcome as the flow sees it. */
 export type Outcome =
@@ -59,6 +60,8 @@ export interface DriverPort {
   readonly execId: string;
   readonly correlationId: string;
   readonly services: DriverServices;
+  /** What the execution's agent tasks spent, for the workflow's `config.budget`. */
+  readonly usage: ExecutionUsage;
   /** The execution ended, or this driver gave it up (see isAbandoned): nothing more may run from memory. */
   readonly isEnded: boolean;
   /** Given up without ending (its lease lost, its history unwritable): another activation replays it. */

@@ -31,6 +31,10 @@ interface EventData {
   triggerSource?: string;
   reason?: string;
   skipped?: boolean;
+  /** An agent loop's turn (agent.model_replied, agent.tool_call_ended). */
+  turn?: number;
+  toolCalls?: { toolId?: string }[];
+  call?: { toolId?: string };
 }
 
 /** Remembers start times so that end lines can show durations; bounded, oldest forgotten first. */
@@ -126,6 +130,17 @@ export class EventLines {
       }
       case "failed":
         return `${call} ${p.red(`✗ ${this.error(d)}`)}${took}`;
+      case "model_replied": {
+        const tokens = d.usage?.totalTokens ? p.dim(` (${d.usage.totalTokens} tokens)`) : "";
+        const wants = d.toolCalls?.length
+          ? `calls ${d.toolCalls.map((c) => c.toolId ?? "?").join(", ")}`
+          : "answered";
+        return `${call} ${p.dim(`turn ${d.turn ?? "?"}:`)} ${wants}${tokens}`;
+      }
+      case "tool_call_ended": {
+        const outcome = d.error ? p.red(`✗ ${d.error.message ?? "failed"}`) : p.green("✓");
+        return `${call} ${p.dim(`turn ${d.turn ?? "?"}:`)} ${d.call?.toolId ?? "?"} ${outcome}${took}`;
+      }
       default:
         return undefined;
     }

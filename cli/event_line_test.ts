@@ -54,4 +54,37 @@ Deno.test("event lines", async (t) => {
     );
     assert.match(line!, /↳ agent forecaster ✓ \(57 tokens\)$/);
   });
+
+  await t.step("each turn of an agent's loop has its line: the reply, then each tool call's end", () => {
+    const lines = new EventLines(plain);
+    const agent = { id: "forecaster" };
+    const out = [
+      at(1, "agent.model_replied", {
+        task,
+        agent,
+        turn: 1,
+        toolCalls: [{ toolId: "weather_tool" }],
+        usage: { totalTokens: "40" },
+      }),
+      at(2, "agent.tool_call_ended", {
+        task,
+        agent,
+        turn: 1,
+        call: { toolId: "weather_tool" },
+        durationMs: "12",
+      }),
+      at(3, "agent.tool_call_ended", {
+        task,
+        agent,
+        turn: 2,
+        call: { toolId: "weather_tool" },
+        error: { message: "down" },
+      }),
+      at(4, "agent.model_replied", { task, agent, turn: 3, toolCalls: [] }),
+    ].map((e) => lines.format(e));
+    assert.match(out[0]!, /↳ agent forecaster turn 1: calls weather_tool \(40 tokens\)$/);
+    assert.match(out[1]!, /↳ agent forecaster turn 1: weather_tool ✓ in 12ms$/);
+    assert.match(out[2]!, /↳ agent forecaster turn 2: weather_tool ✗ down$/);
+    assert.match(out[3]!, /↳ agent forecaster turn 3: answered$/);
+  });
 });

@@ -284,6 +284,8 @@ export class WorkflowExecutor {
     this.options.stats?.observeActivation((performance.now() - activationStarted) / 1_000);
     const settled = active.driver.run();
     active.settled = settled;
+    // Held (heartbeats, lease renewals) from now on: the command's own effect may wait for a running task.
+    const holding = this.hold(execId, delivery, active.driver, settled);
     try {
       // A command that fails leaves a driver in an unknown state: give it up, never leave it running.
       await Promise.resolve(act(active.driver)).catch((e) => {
@@ -294,7 +296,7 @@ export class WorkflowExecutor {
         });
         active.driver.abandon();
       });
-      const result = await this.hold(execId, delivery, active.driver, settled);
+      const result = await holding;
       if (result === "ended") {
         const { driver } = active;
         await this.options.onEnded?.({
@@ -327,22 +329,24 @@ export class WorkflowExecutor {
       Math.max(250, Math.min(this.ackWaitMs, 15_000) / 3),
     );
     const { leases } = this.options;
-    // Several tries before the lease stops being writable (see Leases.writableUntil).
+    const renew = () =>
+      leases.refresh(execId).then((status) => {
+        this.options.stats?.countRenewal(status);
+        if (status === "held" || status === "unconfirmed") return;
+        log.warn(
+          status === "lost"
+            ? "Lost the lease of execution {exec_id} to another engine; giving up its driver"
+            : "The lease of execution {exec_id} could not be renewed within its TTL; giving up its driver",
+          { exec_id: execId },
+        );
+        driver.abandon();
+      });
+    // Several tries before the lease stops being writable (see Leases.writableUntil); at once when its
+    // confirmation is already old (a slow history read).
     const renewal = refreshLease
-      ? setInterval(() => {
-        leases.refresh(execId).then((status) => {
-          this.options.stats?.countRenewal(status);
-          if (status === "held" || status === "unconfirmed") return;
-          log.warn(
-            status === "lost"
-              ? "Lost the lease of execution {exec_id} to another engine; giving up its driver"
-              : "The lease of execution {exec_id} could not be renewed within its TTL; giving up its driver",
-            { exec_id: execId },
-          );
-          driver.abandon();
-        });
-      }, Math.max(100, Math.min(leases.ttlMs / 5, 60_000)))
+      ? setInterval(renew, Math.max(100, Math.min(leases.ttlMs / 5, 60_000)))
       : undefined;
+    if (refreshLease && leases.writableUntil(execId) - Date.now() < leases.ttlMs / 2) renew();
     try {
       return await settled;
     } finally {

@@ -9,6 +9,7 @@
 import { relative } from "node:path";
 import type { AgentModelConfig, ModelConfig, Provider } from "../engine/domain/project/mod.ts";
 import type { Project } from "../engine/domain/project/types.ts";
+import { isPlaceholderKey } from "../pkg/utils/placeholder_key.ts";
 
 /** The variable each provider package reads when the model names no `api_key`. */
 const DEFAULT_KEY_VARIABLE: Partial<Record<Provider, string>> = {
@@ -17,9 +18,6 @@ const DEFAULT_KEY_VARIABLE: Partial<Record<Provider, string>> = {
   google: "GOOGLE_GENERATIVE_AI_API_KEY",
   groq: "GROQ_API_KEY",
 };
-
-/** Values that are a template's placeholder, not a key: `sk-replace-me`, `your-key-here`, `changeme`, `sk-...`. */
-const PLACEHOLDER = /replace[-_ ]?me|your[-_ ]?(api[-_ ]?)?key|change[-_ ]?me|^sk-\.\.\.$|^<.*>$|^x{3,}$/i;
 
 /** The whole-value `{{ .env.NAME }}` form of `api_key`. */
 const ENV_TEMPLATE = /^\{\{\s*\.env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$/;
@@ -81,7 +79,7 @@ function keyProblem(
     : ENV_TEMPLATE.exec(apiKey)?.[1];
   if (variable === undefined) {
     // A literal key (or a template we do not read here) is checked for the placeholder only.
-    return apiKey !== undefined && PLACEHOLDER.test(apiKey)
+    return apiKey !== undefined && isPlaceholderKey(apiKey)
       ? { variable: "api_key", state: "a placeholder" as const }
       : undefined;
   }
@@ -91,7 +89,7 @@ function keyProblem(
     ? "unset"
     : value.trim() === ""
     ? "empty"
-    : PLACEHOLDER.test(value)
+    : isPlaceholderKey(value)
     ? "a placeholder"
     : undefined;
   return state ? { variable, state } : undefined;

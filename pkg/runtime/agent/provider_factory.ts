@@ -18,6 +18,7 @@ import { createOllama } from "ollama-ai-provider-v2";
 import type { ModelSpec, ProviderName } from "./agent_call.ts";
 import { AgentFailure, configInvalid, errorMessage } from "./agent_failure.ts";
 import { createMockModel, type MockScope } from "./mock_model.ts";
+import { isPlaceholderKey } from "../../utils/placeholder_key.ts";
 
 /** Provider options, keyed by provider, sent with every request (the shape of `generateText`'s `providerOptions`). */
 export type ProviderOptions = Record<string, Record<string, JSONValue>>;
@@ -117,6 +118,16 @@ function checkModelSpec(spec: ModelSpec): void {
         JSON.stringify(spec.base_url)
       }`,
       { field: "base_url" },
+    );
+  }
+  // A key still set to the placeholder of .env.example could only earn a 401 (or, offline, a DNS error that
+  // says nothing about the key): say what is wrong instead, before any request.
+  if (spec.provider !== "mock" && spec.api_key !== undefined && isPlaceholderKey(spec.api_key)) {
+    throw configInvalid(
+      `Cannot call the ${spec.provider} model '${spec.model}' as its 'api_key' is still a placeholder: set the ` +
+        "real key (in the project's .env or the environment), or point the agent at a model with " +
+        "provider: mock to run without one",
+      { field: "api_key" },
     );
   }
   if (spec.timeout_ms !== undefined && !(Number.isFinite(spec.timeout_ms) && spec.timeout_ms > 0)) {

@@ -62,6 +62,12 @@ Deno.test("resolveModel refuses a bad spec with agent_config_invalid naming the 
       /positive number: current value is 0/,
     ],
     [
+      "an api_key still set to the placeholder of .env.example",
+      { provider: "openai", model: "gpt-4o-mini", api_key: "sk-replace-me" },
+      "api_key",
+      /'api_key' is still a placeholder: set the real key .* or point the agent at a model with provider: mock/,
+    ],
+    [
       "an unknown provider",
       // A spec decoded from JSON may hold anything.
       { provider: "bedrock" as ModelSpec["provider"], model: "m" },

@@ -110,6 +110,7 @@ interface NodeProcess {
   stdout: { write: (chunk: unknown) => boolean };
   stderr: { write: (chunk: unknown) => boolean };
   getBuiltinModule: (id: string) => unknown;
+  binding: (name: string) => unknown;
 }
 
 function guardExitsAndEvaluators(): void {
@@ -160,6 +161,11 @@ function guardProcess(process: NodeProcess): void {
       throw new TypeError(`Built-in "${id}" is refused in a tool sandbox`);
     }
     return getBuiltinModule(id);
+  };
+  // Node's deprecated internals (`tcp_wrap`'s raw TCP handles, …) open sockets that the call's tracking of
+  // `node:net` does not see (call_scope.ts); no tool needs them.
+  process.binding = (name: string) => {
+    throw new TypeError(`process.binding("${String(name)}") is refused in a tool sandbox`);
   };
 }
 

@@ -14,6 +14,12 @@ Deno.test("Node's process: guarded where the tool names it, a clear error where 
     const named = dir.tool("named", `export default () => typeof process.stdout.write;`);
     const guarded = await runner.run(call(named, null));
     assert.deepEqual(guarded.ok && guarded.output, "function");
+    // Raw TCP handles would open sockets past the per-call tracking of node:net.
+    const binding = dir.tool("binding", `export default () => Object.keys(process.binding("tcp_wrap"));`);
+    const refused = await runner.run(call(binding, null));
+    assert.ok(!refused.ok, JSON.stringify(refused));
+    assert.equal(refused.failure.code, "tool_threw");
+    assert.match(refused.failure.message, /process\.binding\("tcp_wrap"\) is refused/);
 
     const hidden = dir.tool(
       "hidden",

@@ -63,6 +63,14 @@ export interface TaskExecutionState {
   input?: unknown;
 }
 
+/**
+ * What the `compozy_task_executions` bucket stores per task execution: its state plus the stream sequence
+ * of the last event applied (see foldTaskDocument).
+ */
+export interface TaskDocument extends TaskExecutionState {
+  seq?: number;
+}
+
 export interface ExecutionState {
   exec_id: string;
   workflow_id: string;

@@ -10,6 +10,7 @@ import type * as pb from "../../pkg/pb/mod.ts";
 import {
   isTerminal,
   MAX_LISTED_TASKS,
+  type TaskDocument,
   type TaskExecutionState,
   type TaskStatusName,
   type WorkflowDocument,
@@ -141,8 +142,9 @@ function foldWait(doc: WorkflowDocument, event: StoredEvent, m: Any): WorkflowDo
   if (!taskExecId || isTerminal(doc.status)) return doc;
   const last = doc.wait_seq?.[taskExecId];
   if (last !== undefined && event.seq <= last) return doc;
-  // Only tasks that waited are remembered (a task that never waited has no wait to bring back).
-  if (event.type === "task.waiting_started" || taskExecId in doc.waiting) {
+  // Only tasks that waited are remembered (a task that never waited has no wait to bring back). A wait's
+  // own events always are: its end may be folded before its start, which another engine held.
+  if (event.type.startsWith("task.waiting_") || taskExecId in doc.waiting) {
     (doc.wait_seq ??= {})[taskExecId] = event.seq;
   }
   const type = event.type;
@@ -156,13 +158,13 @@ function foldWait(doc: WorkflowDocument, event: StoredEvent, m: Any): WorkflowDo
 
 /** Applies an event to a task execution's document (created by its first event). */
 export function foldTaskDocument(
-  doc: TaskExecutionState | undefined,
+  doc: TaskDocument | undefined,
   event: StoredEvent,
-): TaskExecutionState {
+): TaskDocument {
   const m = event.message as Any;
   const time = event.time.toISOString();
   const status = TASK_EVENT_STATUS[event.type];
-  const task: TaskExecutionState = doc ?? {
+  const task: TaskDocument = doc ?? {
     task_id: m.task?.id ?? "",
     exec_id: m.task?.execId ?? "",
     status,
@@ -179,6 +181,10 @@ export function foldTaskDocument(
     task.parent_exec_id ||= (m.parentTask as pb.TaskInfo | undefined)?.execId || null;
     return task;
   }
+  // Nor does an event older than the last one applied: a redelivered `waiting_started` (or `started`) comes
+  // back after the events that followed it, and must not make the task wait (or run) again.
+  if (task.seq !== undefined && event.seq <= task.seq) return task;
+  task.seq = event.seq;
   task.status = status;
   if (event.type === "task.started") {
     task.attempts = Math.max(task.attempts, Number(m.attempt) || 1);

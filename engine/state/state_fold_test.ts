@@ -109,6 +109,22 @@ Deno.test("state fold: executions", async (t) => {
     assert.equal(doc.status, "RUNNING");
   });
 
+  await t.step("a wait start folded after its end (another engine held it) brings no wait back", () => {
+    let doc = started();
+    const waitStarted = event("task.waiting_started", pb.TaskExecutionWaitingStartedSchema, {
+      workflow,
+      task,
+      signalId: "go",
+    });
+    doc = foldWorkflowDocument(
+      doc,
+      event("task.waiting_ended", pb.TaskExecutionWaitingEndedSchema, { workflow, task }),
+    )!;
+    doc = foldWorkflowDocument(doc, waitStarted)!;
+    assert.deepEqual(doc.waiting, {});
+    assert.equal(doc.status, "RUNNING");
+  });
+
   await t.step("a canceled task's wait ends", () => {
     let doc = started();
     doc = foldWorkflowDocument(
@@ -219,5 +235,27 @@ Deno.test("state fold: task executions", async (t) => {
     );
     assert.equal(timedOut.status, "FAILED");
     assert.equal(timedOut.error?.code, "wait_timeout");
+  });
+
+  await t.step("a redelivered waiting_started or started never makes a task wait or run again", () => {
+    const taskStarted = event("task.started", pb.TaskExecutionStartedSchema, { workflow, task, attempt: 1 });
+    const waitStarted = event("task.waiting_started", pb.TaskExecutionWaitingStartedSchema, {
+      workflow,
+      task,
+      signalId: "go",
+    });
+    let doc = foldTaskDocument(undefined, waitStarted);
+    doc = foldTaskDocument(
+      doc,
+      event("task.waiting_ended", pb.TaskExecutionWaitingEndedSchema, { workflow, task }),
+    );
+    assert.equal(doc.status, "RUNNING");
+    doc = foldTaskDocument(doc, waitStarted);
+    assert.equal(doc.status, "RUNNING");
+    assert.equal(doc.waiting_for, null);
+    // Folded in the other order: the older start moves nothing either.
+    let waiting = foldTaskDocument(undefined, waitStarted);
+    waiting = foldTaskDocument(waiting, taskStarted);
+    assert.equal(waiting.status, "WAITING");
   });
 });

@@ -10,6 +10,7 @@ import {
   type ExecutionState,
   executionUsage,
   isTerminal,
+  type TaskDocument,
   type TaskExecutionState,
   type WorkflowDocument,
 } from "./execution_state.ts";
@@ -116,7 +117,8 @@ export class StateStore {
     for (const msg of stored) {
       const operation = msg?.header?.get("KV-Operation");
       if (!msg || operation === "DEL" || operation === "PURGE" || msg.data.byteLength === 0) continue;
-      tasks.push(JSON.parse(decoder.decode(msg.data)) as TaskExecutionState);
+      const { seq: _seq, ...task } = JSON.parse(decoder.decode(msg.data)) as TaskDocument;
+      tasks.push(task);
     }
     // Task execution ids are UUIDv7: their order is the order of dispatch.
     return tasks.sort((a, b) => a.exec_id < b.exec_id ? -1 : a.exec_id > b.exec_id ? 1 : 0);

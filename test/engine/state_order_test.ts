@@ -199,3 +199,69 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "state: a wait start redelivered after the wait ended brings the wait back nowhere (issue 9, 10)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const nats = await startTestNats();
+    const nc = await connectNats(nats.url, { name: "state-order-test" });
+    await provisionJetStream(nc);
+    const bus = new Bus(nc, { source: "test" });
+    const store = await openStateStore(nc);
+    const execId = uuidv7();
+    const task = { id: "approve", execId: uuidv7() };
+    const base = (eventId: string) => ({
+      metadata: bus.metadata(execId, `${execId}:${eventId}`),
+      workflow: { id: "wf", execId },
+    });
+    const publish = (message: unknown) => bus.publish(message as BusMessage);
+    let engine: StateManager | undefined;
+    try {
+      engine = new StateManager(bus, store, { ackWaitMs: ACK_WAIT_MS });
+      await engine.start();
+      await publish(create(pb.WorkflowExecutionStartedSchema, base("started")));
+      await publish(create(pb.TaskDispatchedSchema, { ...base("dispatched"), task, taskType: "wait" }));
+      while (!(await store.get(execId))?.tasks.length) await new Promise((r) => setTimeout(r, 10));
+      await engine.stop();
+
+      // A dead engine took the wait's start; the surviving engine folds its end first.
+      const waitStarted = await publish(
+        create(pb.TaskExecutionWaitingStartedSchema, { ...base("waiting"), task, signalId: "go" }),
+      );
+      const held = await (await jetstream(nc).consumers.get(STREAMS.events, STATE_CONSUMER)).fetch({
+        max_messages: 1,
+        expires: 2_000,
+      });
+      for await (const msg of held) assert.equal(msg.seq, waitStarted.seq);
+      const waitEnded = await publish(
+        create(pb.TaskExecutionWaitingEndedSchema, { ...base("waiting-ended"), task }),
+      );
+      engine = new StateManager(bus, store, { ackWaitMs: ACK_WAIT_MS });
+      await engine.start();
+
+      // The wait's start comes back after the ack wait and is folded (acknowledged) after its end.
+      const jsm = await jetstreamManager(nc);
+      let info = await jsm.consumers.info(STREAMS.events, STATE_CONSUMER);
+      while (info.ack_floor.stream_seq < waitEnded.seq || info.num_ack_pending > 0) {
+        await new Promise((r) => setTimeout(r, 50));
+        info = await jsm.consumers.info(STREAMS.events, STATE_CONSUMER);
+      }
+      const doc = await store.getWorkflow(execId);
+      assert.deepEqual(doc?.waiting, {});
+      assert.equal(doc?.status, "RUNNING");
+      const state = await store.get(execId);
+      assert.deepEqual(state?.tasks.map((t) => [t.task_id, t.status, t.waiting_for]), [[
+        "approve",
+        "RUNNING",
+        null,
+      ]]);
+      assert.deepEqual(await store.findWaiting("go"), []);
+    } finally {
+      await engine?.stop();
+      await nc.close();
+      await nats.stop();
+    }
+  },
+});

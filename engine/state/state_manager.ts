@@ -338,12 +338,6 @@ export class StateManager {
 }
 
 /**
- * How many queued events go into the next write. A task write that must follow its execution's write
- * starts a batch of its own, so the task events before it never wait for that write; an execution's batch
- * ends at a wait that starts, so the task write waiting for it never waits for an end (which waits for
- * the task writes before it).
- */
-/**
  * Moves into an end's batch the events of its execution queued behind it but stored before it (taken again
  * from an engine that died), in stream order: the ended document then lists every task (task_ids).
  */
@@ -355,6 +349,12 @@ function takeBeforeEnd(batch: Queued[], queued: Queued[]): void {
   batch.sort((a, b) => a.event.seq - b.event.seq);
 }
 
+/**
+ * How many queued events go into the next write. A task write that must follow its execution's write
+ * starts a batch of its own, so the task events before it never wait for that write; an execution's batch
+ * ends at a wait that starts, so the task write waiting for it never waits for an end (which waits for
+ * the task writes before it).
+ */
 function batchLength(kind: "workflow" | "task", events: Queued[]): number {
   if (kind === "task") {
     const gated = events.findIndex((q, i) => i > 0 && q.after);

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { parseDuration } from "../engine/domain/duration.ts";
 import { type NatsConfig, parseSize } from "../engine/domain/project/nats_config.ts";
 import {
+  BUCKETS,
   credentialsEnv,
   generateNatsAuth,
   inboxPrefix,
@@ -95,5 +96,7 @@ export function provisionOptions(
     if (limits?.max_age) maxAgeMs[stream] = parseDuration(limits.max_age);
     if (limits?.max_bytes !== undefined) maxBytes[stream] = parseSize(limits.max_bytes);
   }
-  return { replicas, maxAgeMs, maxBytes };
+  const memoryAge = config?.agent_memory?.max_age;
+  const ttlMs = memoryAge ? { [BUCKETS.agentMemory]: parseDuration(memoryAge) } : undefined;
+  return { replicas, maxAgeMs, maxBytes, ...ttlMs && { ttlMs } };
 }

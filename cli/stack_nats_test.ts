@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ConfigError, formatDiagnostic, loadProject } from "../engine/domain/project/mod.ts";
 import { parseSize } from "../engine/domain/project/nats_config.ts";
-import { STREAMS } from "../pkg/nats/mod.ts";
+import { BUCKETS, STREAMS } from "../pkg/nats/mod.ts";
 import { CliError } from "./cli_error.ts";
 import { Stack } from "./stack.ts";
 import { natsLinkFor, provisionOptions } from "./stack_nats.ts";
@@ -24,6 +24,16 @@ async function projectWith(nats: string): Promise<string> {
 }
 
 const noEnv = () => undefined;
+
+Deno.test("nats config: agent_memory.max_age becomes the memory bucket's TTL", async () => {
+  const dir = await projectWith("nats:\n  agent_memory: { max_age: 7d }\n");
+  try {
+    const { config } = await loadProject(dir);
+    assert.deepEqual(provisionOptions(config.nats, noEnv).ttlMs, { [BUCKETS.agentMemory]: 7 * 86_400_000 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("nats config: replicas and stream limits become provisioning options; the env wins", async () => {
   const dir = await projectWith(

@@ -42,6 +42,13 @@ export function inboxPrefix(role: NatsRole): string {
 /** Where JetStream and KV clients talk: needed by every role that reads or writes streams and buckets. */
 const JETSTREAM_CLIENT = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>"];
 
+/** What the runtime's agent memory (pkg/runtime/agent_memory.ts) needs of JetStream: its bucket only. */
+const AGENT_MEMORY_CLIENT = [
+  `$KV.${BUCKETS.agentMemory}.>`,
+  `$JS.API.STREAM.MSG.GET.KV_${BUCKETS.agentMemory}`,
+  `$JS.API.DIRECT.GET.KV_${BUCKETS.agentMemory}.>`,
+];
+
 /** Waiting for an execution's end is a core subscription on its state document's KV subject (end_watch.ts). */
 const END_WATCH = `$KV.${BUCKETS.workflowExecutions}.>`;
 
@@ -53,7 +60,8 @@ const END_WATCH = `$KV.${BUCKETS.workflowExecutions}.>`;
  *   state, history and logs (KV, ordered consumers, the stream and consumer listings of /api/metrics),
  *   watches events for live views. It provisions too when it starts before any engine.
  * - runtime: answers tool and agent commands (core request/reply, queue group), publishes their events, logs
- *   and dead letters. No JetStream API, no KV, no workflow or task commands.
+ *   and dead letters; reads and writes agents' memory, one KV bucket (a get by subject and a put with its
+ *   acknowledgement to its own inbox). No other JetStream API or bucket, no workflow or task commands.
  */
 export function rolePermissions(role: NatsRole): RolePermissions {
   const inbox = `${inboxPrefix(role)}.>`;
@@ -85,6 +93,7 @@ export function rolePermissions(role: NatsRole): RolePermissions {
           "compozy.*.agent.evts.*.*",
           "compozy.*.*.logs.*.*",
           "compozy.dlq.>",
+          ...AGENT_MEMORY_CLIENT,
         ],
         subscribe: [
           "compozy.*.tool.cmds.*.execute",

@@ -85,6 +85,7 @@ export const BUCKETS = {
   waiting: "compozy_waiting",
   executionIndex: "compozy_execution_index",
   children: "compozy_children",
+  agentMemory: "compozy_agent_memory",
 } as const;
 
 export const DEFAULT_STREAMS: StreamSpec[] = [
@@ -120,6 +121,8 @@ export const DEFAULT_BUCKETS: BucketSpec[] = [
   { name: BUCKETS.executionIndex, ttlMs: 0, history: 1 },
   // `<parent exec id>.<child exec id>` for every running sub-workflow: a cancel finds them without a scan.
   { name: BUCKETS.children, ttlMs: 0, history: 1 },
+  // An agent's conversation by key (pkg/runtime/agent_memory.ts); one not written for 30 days is forgotten.
+  { name: BUCKETS.agentMemory, ttlMs: 30 * DAY, history: 1 },
 ];
 
 /** Creates or updates every stream and bucket; returns what it did by name. */

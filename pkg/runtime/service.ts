@@ -13,6 +13,7 @@ import { toErrorInfo } from "../utils/failure.ts";
 import { type AgentBudget, AgentFailure, type AgentResult, runAgent } from "./agent/mod.ts";
 import type { ToolCallRef } from "./agent/agent_call.ts";
 import { AgentLoops } from "./agent_loops.ts";
+import { AgentMemory, type MemorySpec } from "./agent_memory.ts";
 import { openAgentTools } from "./agent_tools.ts";
 import { journalOf } from "./agent_turns.ts";
 import type { McpServerWire } from "./mcp/mcp_server_wire.ts";
@@ -50,6 +51,8 @@ interface AgentWire {
   tools: ToolWire[];
   /** MCP servers whose tools the agent may call (absent from engines before MCP support). */
   mcp?: McpServerWire[];
+  /** The conversation to continue (agent_memory.ts); absent: the agent remembers nothing. */
+  memory?: MemorySpec;
 }
 
 export interface RuntimeOptions {
@@ -73,6 +76,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
   const outputLimit = () => busOutputLimit(nc.info?.max_payload, DEFAULT_MAX_OUTPUT_BYTES);
   const runner = options.runner ??
     new ToolRunner({ maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()) });
+  const memory = new AgentMemory(nc);
   const cancels = new CancelHook();
   const loops = new AgentLoops<pb.AgentExecuteResult>();
   const subscriptions: Subscription[] = [
@@ -99,6 +103,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
           () =>
             executeAgent(bus, runner, m as pb.AgentExecute & MessageShape<DescMessage>, cancels, {
               maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()),
+              memory,
             }),
         ),
     ),
@@ -206,7 +211,7 @@ async function executeAgent(
   runner: ToolRunner,
   message: pb.AgentExecute,
   cancels: CancelHook,
-  limits: { maxOutputBytes: number },
+  deps: { maxOutputBytes: number; memory: AgentMemory },
 ) {
   const agent = JSON.parse(decoder.decode(message.definitionJson)) as AgentWire;
   const correlationId = message.metadata?.correlationId ?? "";
@@ -227,14 +232,16 @@ async function executeAgent(
     AbortSignal.timeout(Number(message.timeoutMs) || 300_000),
     canceled.signal,
   ]);
+  const taskExecId = message.task?.execId ?? "";
   let result: AgentResult;
   try {
+    const history = agent.memory ? await deps.memory.read(agent.memory, taskExecId) : undefined;
     const agentTools = await openAgentTools(
       agent.tools.map((t) => ({ id: t.id, description: t.description, inputSchema: t.inputSchema })),
       runOwnTool,
       agent.mcp ?? [],
       {
-        maxOutputBytes: limits.maxOutputBytes,
+        maxOutputBytes: deps.maxOutputBytes,
         signal,
         onServerOutput: (server, text) =>
           forwardToolLog("info", `[mcp ${server}] ${text}`, {
@@ -253,6 +260,7 @@ async function executeAgent(
         model: agent.model as never,
         instructions: agent.instructions,
         prompt: message.prompt,
+        history,
         outputSchema: agent.outputSchema,
         maxSteps: agent.maxSteps,
         budget: agent.budget,
@@ -266,8 +274,23 @@ async function executeAgent(
     } finally {
       await agentTools.close();
     }
+    if (result.ok && agent.memory) {
+      const exchange = [
+        { role: "user" as const, content: message.prompt },
+        { role: "assistant" as const, content: answerText(result.output, agent.outputSchema) },
+      ];
+      const usage = result.usage;
+      // The answer stands only once it is remembered; the failure keeps the usage it cost.
+      result = await deps.memory.append(agent.memory, taskExecId, exchange).then(
+        () => result,
+        (failure) => {
+          if (!(failure instanceof AgentFailure)) throw failure;
+          return { ok: false, failure, usage };
+        },
+      );
+    }
   } catch (error) {
-    // openAgentTools fails with an AgentFailure only; anything else is a bug and must surface.
+    // Opening the tools and the memory fail with AgentFailures only; anything else is a bug and must surface.
     if (!(error instanceof AgentFailure)) throw error;
     result = { ok: false, failure: error, usage: { inputTokens: 0, outputTokens: 0, totalTokens: 0 } };
   } finally {
@@ -301,6 +324,12 @@ async function executeAgent(
   });
   bus.publishCore(failed);
   return create(pb.AgentExecuteResultSchema, { result: { case: "failed", value: failed } });
+}
+
+/** What the model answered, as it is remembered: its text, or the JSON of a structured output. */
+function answerText(output: unknown, outputSchema: Record<string, unknown> | undefined): string {
+  const text = (output as { text?: unknown } | null)?.text;
+  return !outputSchema && typeof text === "string" ? text : JSON.stringify(output);
 }
 
 function toolCall(

@@ -177,6 +177,11 @@ Deno.test("auth: engine and runtime talk through their own inboxes, with message
       const { jetstream } = await import("@nats-io/jetstream");
       const ack = await jetstream(runtime).publish("compozy.dlq.tool.cmds", new Uint8Array([1]));
       assert.equal(ack.stream, "DLQ");
+      // The runtime reads and writes agents' memory, and no other bucket.
+      const memory = await new Kvm(runtime).open(BUCKETS.agentMemory);
+      await memory.create("k", new Uint8Array([1]));
+      assert.deepEqual((await memory.get("k"))?.value, new Uint8Array([1]));
+      await assert.rejects((await new Kvm(runtime).open(BUCKETS.workflowExecutions)).get("none"));
       // The API reads state (KV) but cannot read the engine's replies.
       await (await new Kvm(api).open(BUCKETS.workflowExecutions)).get("none");
       assert.match(await subscribeOutcome(api, "_INBOX_engine.>"), /Permissions Violation/);

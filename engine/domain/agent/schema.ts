@@ -128,6 +128,16 @@ export const ActionSchema = z.strictObject({
   output: jsonSchemaField("the structured output; without it the output is `{ text }`").optional(),
 }).describe("An agent action").meta({ id: "action" });
 
+/** What an agent remembers between tasks: the conversation under a key, in a JetStream KV bucket. */
+export const AgentMemorySchema = z.strictObject({
+  key: z.string().min(1).describe(
+    "Template of the conversation's key; tasks whose keys render the same share it (per user, per conversation, per execution)",
+  ).meta({ examples: ["user:{{ .workflow.input.user }}", "exec:{{ .workflow.exec_id }}"] }),
+  window: z.number().int().min(1).max(1000).describe(
+    "How many of the latest messages are kept and sent to the model before the prompt (default 20; a prompt and its answer are two)",
+  ).optional(),
+}).describe("The agent's memory: earlier prompts and answers under a key").meta({ id: "agent_memory" });
+
 /** An agent as declared in `agents:` or in its own file for `use: agent(file=...)`. */
 export const AgentSchema = z.strictObject({
   id: idField("Agent id, unique in the file that declares it"),
@@ -140,6 +150,7 @@ export const AgentSchema = z.strictObject({
     ).meta({ examples: ["weather_tool", "mcp(id=docs)", "mcp(id=docs, tool=search)"] }),
   ).describe("Tools the model may call").optional(),
   max_steps: z.number().int().min(1).describe("Bound on the tool-calling loop (default 10)").optional(),
+  memory: AgentMemorySchema.optional(),
   budget: BudgetSchema.optional(),
   actions: z.array(ActionSchema).describe("What tasks can ask this agent to do").optional(),
   env: envField().optional(),

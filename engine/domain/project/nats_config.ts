@@ -32,6 +32,9 @@ export const NatsConfigSchema = z.strictObject({
     logs: streamLimits("log records", "3d"),
     dead_letters: streamLimits("dead letters", "30d"),
   }).describe("Limits of the streams whose old messages may be dropped").optional(),
+  agent_memory: z.strictObject({
+    max_age: durationField("A conversation not written for this long is forgotten (default 30d)").optional(),
+  }).describe("The bucket of agents' memory").optional(),
 }).describe("How JetStream stores Compozy's streams and buckets").optional();
 
 export type NatsConfig = z.infer<typeof NatsConfigSchema>;

@@ -173,6 +173,28 @@ function prepareAgent(
       budget: agent.budget,
       tools,
       mcp: mcpWireServers(project, agent.tools ?? [], context, key),
+      memory: agent.memory && memoryWire(project, agent, { ...context, input }, key),
     },
   };
+}
+
+/** CONFIG: an agent's memory window when it sets none. */
+const DEFAULT_MEMORY_WINDOW = 20;
+
+/**
+ * The agent's rendered memory key, scoped to the project (two projects on one NATS never share a
+ * conversation), and its window.
+ */
+function memoryWire(project: Project, agent: AgentDefinition, context: TemplateContext, key: string) {
+  const rendered = renderField(agent.memory!.key, context, key, "agent.memory.key");
+  if (typeof rendered !== "string" || rendered.trim() === "") {
+    throw new TaskFailure({
+      message: `task '${key}', field 'agent.memory.key': agent '${agent.id}' memory key rendered to ${
+        JSON.stringify(rendered)
+      }, not a non-empty string`,
+      code: "config_error",
+      retryable: false,
+    });
+  }
+  return { key: `${project.config.name}/${rendered}`, window: agent.memory!.window ?? DEFAULT_MEMORY_WINDOW };
 }

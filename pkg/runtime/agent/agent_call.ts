@@ -92,6 +92,8 @@ export interface AgentCall {
   instructions: string;
   /** The action's prompt, already rendered. */
   prompt: string;
+  /** Earlier messages of the conversation (the agent's memory), sent before the prompt. */
+  history?: ConversationMessage[];
   /** JSON Schema of the action's output; without it the output is `{ text }`. */
   outputSchema?: Record<string, unknown>;
   tools: AgentToolSpec[];
@@ -118,6 +120,12 @@ export interface AgentCall {
   workflowBudget?: AgentBudget;
   /** Aborting ends the call with `agent_timeout` (retryable only when the reason is a `TimeoutError`). */
   signal?: AbortSignal;
+}
+
+/** A message of an agent's remembered conversation: a prompt or an answer. */
+export interface ConversationMessage {
+  role: "user" | "assistant";
+  content: string;
 }
 
 export interface TokenUsage {

@@ -20,6 +20,8 @@
  * | `agent_budget_exceeded` | no | the usage so far passed a limit of the agent's `budget` (checked after each reply) |
  * | `agent_turn_unrecorded` | yes | a turn could not be stored in the history; the loop stops rather than go on unrecorded |
  * | `agent_mcp_unavailable` | yes | an MCP server of the agent could not be reached, started or listed in time |
+ * | `agent_memory_unavailable` | yes | the agent's memory could not be read or written (NATS down, or a write kept conflicting) |
+ * | `agent_memory_invalid` | no | the stored conversation is not one, or the new one cannot fit in a memory document |
  * | `agent_mcp_invalid` | no | an MCP server's tool list is malformed, lacks a selected tool, or repeats a name |
  */
 export type AgentFailureCode =
@@ -34,7 +36,9 @@ export type AgentFailureCode =
   | "agent_budget_exceeded"
   | "agent_turn_unrecorded"
   | "agent_mcp_unavailable"
-  | "agent_mcp_invalid";
+  | "agent_mcp_invalid"
+  | "agent_memory_unavailable"
+  | "agent_memory_invalid";
 
 export interface AgentFailureOptions {
   retryable: boolean;

@@ -166,7 +166,10 @@ function toolSet(call: AgentCall, label: string): Pick<Session, "tools" | "toolI
 }
 
 async function runLoop(session: Session): Promise<AgentResult> {
-  const messages: ModelMessage[] = [{ role: "user", content: session.call.prompt }];
+  const messages: ModelMessage[] = [
+    ...session.call.history ?? [],
+    { role: "user", content: session.call.prompt },
+  ];
   for (let step = 1;; step++) {
     const reply = await modelTurn(session, messages, step);
     messages.push(...reply.messages);

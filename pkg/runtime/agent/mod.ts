@@ -32,6 +32,7 @@ export {
   type AgentCall,
   type AgentResult,
   type AgentToolSpec,
+  type ConversationMessage,
   DEFAULT_MAX_STEPS,
   DEFAULT_MODEL_TIMEOUT_MS,
   type MockReply,

@@ -1,0 +1,188 @@
+/**
+ * Agents' memory: the conversation under a key (the agent's rendered `memory.key`), kept in the JetStream KV
+ * bucket `compozy_agent_memory` (its TTL forgets a conversation nobody wrote for `nats.agent_memory.max_age`).
+ *
+ * Semantics, exactly:
+ * - What is remembered is each successful agent task's prompt and final answer (the answer's text, or the
+ *   JSON of a structured output); the tool calls inside a task and failed tasks are not.
+ * - Read before the first model request: the last `window` messages, oldest first, starting at a prompt, of
+ *   tasks other than this one. Written after the task's last turn, with a revision check: two tasks writing
+ *   the same key at once both land (the later re-reads and appends; at most {@link MAX_WRITE_ATTEMPTS} tries).
+ * - A task that runs again (a crash after the write, a retry) is written once: its messages carry its task
+ *   execution id, and a document that has them already is left as is.
+ * - A document is at most {@link MAX_MEMORY_DOCUMENT_BYTES}: older messages go first; a task whose own
+ *   prompt and answer are larger fails with `agent_memory_invalid`, as does a stored document that is not one.
+ *   NATS failures are `agent_memory_unavailable`, retryable (the task's recorded turns are replayed, so a
+ *   retry does not ask the model again).
+ *
+ * Entries are stored under the SHA-256 of the key (any text is a valid key; NATS keys are not), with the
+ * key itself inside the document for whoever inspects the bucket.
+ *
+ * @module
+ */
+
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type KV, Kvm } from "@nats-io/kv";
+import { BUCKETS } from "../nats/mod.ts";
+import { AgentFailure, type ConversationMessage } from "./agent/mod.ts";
+import { errorMessage } from "./agent/agent_failure.ts";
+
+/** Large enough for long conversations, small enough to stay far below a NATS message's limit. */
+export const MAX_MEMORY_DOCUMENT_BYTES = 1024 * 1024;
+
+/** A write that keeps meeting a newer revision gives up after this many tries. */
+export const MAX_WRITE_ATTEMPTS = 5;
+
+/** An agent's `memory:` as the engine sends it: the rendered key and the window. */
+export interface MemorySpec {
+  key: string;
+  window: number;
+}
+
+interface StoredMessage extends ConversationMessage {
+  /** The task execution that said it. */
+  task: string;
+}
+
+export interface MemoryDocument {
+  key: string;
+  messages: StoredMessage[];
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Reads and writes conversations; opens the bucket at first use. */
+export class AgentMemory {
+  #kv?: Promise<KV>;
+
+  constructor(private readonly nc: NatsConnection) {}
+
+  /** The remembered messages this task starts with. */
+  async read(spec: MemorySpec, taskExecId: string): Promise<ConversationMessage[]> {
+    const { doc } = await this.load(spec);
+    return windowOf(doc.messages.filter((m) => m.task !== taskExecId), spec.window)
+      .map(({ role, content }) => ({ role, content }));
+  }
+
+  /** Appends this task's prompt and answer. */
+  async append(spec: MemorySpec, taskExecId: string, exchange: ConversationMessage[]): Promise<void> {
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const { doc, revision } = await this.load(spec);
+      const next = appendExchange(doc, exchange, taskExecId, spec.window, MAX_MEMORY_DOCUMENT_BYTES);
+      if (next === doc) return;
+      const bytes = encoder.encode(JSON.stringify(next));
+      try {
+        const kv = await this.bucket();
+        if (revision === 0) await kv.create(await entryKey(spec.key), bytes);
+        else await kv.update(await entryKey(spec.key), bytes, revision);
+        return;
+      } catch (error) {
+        // Most likely another task wrote first: read again and append to what it wrote.
+        lastError = error;
+      }
+    }
+    throw unavailable(spec, `writing failed ${MAX_WRITE_ATTEMPTS} times`, lastError);
+  }
+
+  private async load(spec: MemorySpec): Promise<{ doc: MemoryDocument; revision: number }> {
+    let entry;
+    try {
+      entry = await (await this.bucket()).get(await entryKey(spec.key));
+    } catch (error) {
+      throw unavailable(spec, "reading failed", error);
+    }
+    if (!entry || entry.operation !== "PUT") return { doc: { key: spec.key, messages: [] }, revision: 0 };
+    return { doc: parseMemory(entry.value, spec.key), revision: entry.revision };
+  }
+
+  private bucket(): Promise<KV> {
+    this.#kv ??= new Kvm(this.nc).open(BUCKETS.agentMemory);
+    return this.#kv;
+  }
+}
+
+/**
+ * The stored document of `key`.
+ *
+ * @throws {AgentFailure} `agent_memory_invalid` when it is not a conversation.
+ */
+export function parseMemory(bytes: Uint8Array, key: string): MemoryDocument {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(decoder.decode(bytes));
+  } catch (error) {
+    throw invalid(key, "the stored conversation is not JSON", error);
+  }
+  const messages = (doc as { messages?: unknown })?.messages;
+  const valid = Array.isArray(messages) &&
+    messages.every((m) =>
+      (m?.role === "user" || m?.role === "assistant") && typeof m.content === "string" &&
+      typeof m.task === "string"
+    );
+  if (!valid) {
+    throw invalid(key, "the stored document is not a conversation (messages of role, content, task)");
+  }
+  return { key, messages: messages as StoredMessage[] };
+}
+
+/**
+ * `doc` with the exchange appended, cut to the last `window` messages and to `maxBytes`; `doc` itself when
+ * this task's messages are there already.
+ *
+ * @throws {AgentFailure} `agent_memory_invalid` when the exchange alone does not fit in `maxBytes`.
+ */
+export function appendExchange(
+  doc: MemoryDocument,
+  exchange: ConversationMessage[],
+  taskExecId: string,
+  window: number,
+  maxBytes: number,
+): MemoryDocument {
+  if (doc.messages.some((m) => m.task === taskExecId)) return doc;
+  const own = exchange.map(({ role, content }) => ({ role, content, task: taskExecId }));
+  let messages = windowOf([...doc.messages, ...own], Math.max(window, own.length));
+  const size = (list: StoredMessage[]) =>
+    encoder.encode(JSON.stringify({ key: doc.key, messages: list })).length;
+  while (size(messages) > maxBytes && messages.length > own.length) {
+    messages = windowOf(messages.slice(1), messages.length);
+  }
+  if (size(messages) > maxBytes) {
+    throw invalid(
+      doc.key,
+      `this task's prompt and answer (${
+        size(own)
+      } bytes) do not fit in a memory document (${maxBytes} bytes)`,
+    );
+  }
+  return { key: doc.key, messages };
+}
+
+/** The last `window` messages, starting at a prompt (an answer without its prompt would mislead the model). */
+function windowOf<M extends ConversationMessage>(messages: M[], window: number): M[] {
+  const kept = messages.slice(Math.max(0, messages.length - window));
+  const firstPrompt = kept.findIndex((m) => m.role === "user");
+  return firstPrompt < 0 ? [] : kept.slice(firstPrompt);
+}
+
+async function entryKey(key: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(key));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function unavailable(spec: MemorySpec, what: string, cause: unknown): AgentFailure {
+  return new AgentFailure(
+    "agent_memory_unavailable",
+    `agent memory '${spec.key}': ${what}: ${errorMessage(cause)}`,
+    { retryable: true, details: { key: spec.key }, cause },
+  );
+}
+
+function invalid(key: string, why: string, cause?: unknown): AgentFailure {
+  return new AgentFailure("agent_memory_invalid", `agent memory '${key}': ${why}`, {
+    retryable: false,
+    details: { key },
+    cause,
+  });
+}

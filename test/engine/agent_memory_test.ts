@@ -1,0 +1,104 @@
+/**
+ * Agent memory end to end: an engine, the real runtime connected with the runtime's own NATS user (its
+ * permissions reach the memory bucket and nothing else of JetStream), and a scripted OpenAI-compatible model
+ * that records what it is sent. Executions with the same rendered key continue one conversation; a different
+ * key starts empty; the window bounds what is sent.
+ */
+import assert from "node:assert/strict";
+import { Kvm } from "@nats-io/kv";
+import { BUCKETS, Bus } from "../../pkg/nats/mod.ts";
+import { startRuntime } from "../../pkg/runtime/service.ts";
+import { startMockOpenAI } from "../support/mock_llm/mod.ts";
+import { startEngineHarness } from "../support/engine.ts";
+
+Deno.test({
+  name: "agent memory: the same key continues a conversation, another key never sees it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    await using llm = startMockOpenAI();
+    const h = await startEngineHarness({
+      "compozy.yaml": `name: memory-e2e
+workflows: [{ source: ./wf.yaml }]
+models:
+  - { id: default, provider: openai-compatible, model: m, api_key: k, base_url: ${llm.baseUrl} }
+`,
+      "wf.yaml": `id: chat
+agents:
+  - id: assistant
+    config: { $model: default }
+    instructions: Remember the user.
+    memory: { key: "user:{{ .workflow.input.user }}", window: 4 }
+    actions:
+      - id: reply
+        prompt: "{{ .input.message }}"
+tasks:
+  - id: reply
+    use: agent(id=assistant)
+    action: reply
+    with: { message: "{{ .workflow.input.message }}" }
+`,
+    });
+    const runtimeNc = await h.nats.connectAs("runtime");
+    const runtime = startRuntime({ nc: runtimeNc, bus: new Bus(runtimeNc, { source: "runtime" }) });
+    /** Runs one message and returns the conversation the model was sent (system prompt left out). */
+    const say = async (user: string, message: string, answer: string) => {
+      llm.enqueue({ type: "text", text: answer });
+      const { execId } = await h.engine.client.trigger("chat", { user, message });
+      const state = await h.engine.client.waitForEnd(execId, 30_000);
+      assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+      assert.deepEqual(state.output, { text: answer });
+      return (llm.requests.at(-1)!.body.messages as { role: string; content: string }[])
+        .filter((m) => m.role !== "system")
+        .map((m) => `${m.role}: ${m.content}`);
+    };
+    try {
+      await t.step("a first execution starts with nothing remembered", async () => {
+        assert.deepEqual(await say("ada", "My name is Ada.", "Hello Ada!"), ["user: My name is Ada."]);
+      });
+
+      await t.step("a second execution with the same key is sent the first one's conversation", async () => {
+        assert.deepEqual(await say("ada", "What is my name?", "Ada."), [
+          "user: My name is Ada.",
+          "assistant: Hello Ada!",
+          "user: What is my name?",
+        ]);
+      });
+
+      await t.step("another key never sees it", async () => {
+        assert.deepEqual(await say("bob", "What is my name?", "I do not know."), ["user: What is my name?"]);
+      });
+
+      await t.step("the window keeps the last 4 messages", async () => {
+        assert.deepEqual(await say("ada", "And now?", "Still Ada."), [
+          "user: My name is Ada.",
+          "assistant: Hello Ada!",
+          "user: What is my name?",
+          "assistant: Ada.",
+          "user: And now?",
+        ]);
+        assert.deepEqual(await say("ada", "Once more?", "Ada again."), [
+          "user: What is my name?",
+          "assistant: Ada.",
+          "user: And now?",
+          "assistant: Still Ada.",
+          "user: Once more?",
+        ]);
+      });
+
+      await t.step("the bucket holds one document per key, named by the project and the key", async () => {
+        const kv = await new Kvm(h.nc).open(BUCKETS.agentMemory);
+        const keys: string[] = [];
+        for await (const key of await kv.keys()) keys.push(key);
+        const docs = await Promise.all(
+          keys.map(async (key) => (await kv.get(key))!.json<{ key: string }>().key),
+        );
+        assert.deepEqual(docs.sort(), ["memory-e2e/user:ada", "memory-e2e/user:bob"]);
+      });
+    } finally {
+      await runtime.stop();
+      await runtimeNc.close();
+      await h.close();
+    }
+  },
+});

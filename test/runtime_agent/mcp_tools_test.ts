@@ -222,7 +222,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a Deno script MCP server runs on stdio with its permissions and nothing more",
+  name:
+    "a Deno script MCP server runs on stdio with its permissions and nothing more; a command is not confined",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -250,6 +251,26 @@ Deno.test({
         await box.close();
       }
       assert.deepEqual(output, ["notes: notes server ready"], "stderr reaches the agent's logs");
+
+      // The same server as a `command`: no sandbox, it reads what the runtime's user can.
+      const unconfined = await openMcpToolbox([{
+        id: "notes",
+        command: Deno.execPath(),
+        args: [
+          "run",
+          "--quiet",
+          "--allow-read",
+          new URL("./fixtures/mcp_notes_server.ts", import.meta.url).pathname,
+          `${dir}/notes`,
+        ],
+        cwd: dir,
+        timeoutMs: 30_000,
+      }], { maxOutputBytes: 1_000, onServerOutput: () => {} });
+      try {
+        assert.equal(await unconfined.call("read_note", { name: "../secret" }), "do not read");
+      } finally {
+        await unconfined.close();
+      }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

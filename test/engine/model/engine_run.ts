@@ -43,7 +43,7 @@ export interface Observed {
   late: LoggedCall[];
   /** Problems of the run itself (a checkpoint never reached, a refused signal). */
   problems: string[];
-  /** The root execution's events, one line each (read only for a report). */
+  /** The events of the execution and its sub-workflows, one line each (read only for a report). */
   history(): Promise<string[]>;
 }
 
@@ -202,12 +202,19 @@ async function runCase(
   for (const id of execs) if (id !== execId) await client.waitForEnd(id, 60_000).catch(() => {});
   const calls = (await readCalls(logFile)).filter((call) => execs.has(call.exec));
   const late = await lateCalls(client, bus, [...execs], calls);
-  const history = async () =>
-    (await client.events(execId)).map((e) => {
+  // The events of the execution and of its sub-workflows (named by the end of their exec id), in stream order.
+  const history = async () => {
+    const events = [];
+    for (const id of execs) {
+      const who = id === execId ? "" : `[${id.slice(-6)}] `;
+      for (const e of await client.events(id)) events.push({ seq: e.seq, who, e });
+    }
+    return events.sort((a, b) => a.seq - b.seq).map(({ who, e }) => {
       const { metadata: _metadata, workflow: _workflow, task, ...rest } = e.data as Record<string, unknown>;
       const key = (task as { id?: string } | undefined)?.id ?? "";
-      return `${e.seq} ${e.time.slice(11)} ${e.type} ${key} ${JSON.stringify(rest).slice(0, 200)}`;
+      return `${e.seq} ${e.time.slice(11)} ${who}${e.type} ${key} ${JSON.stringify(rest).slice(0, 200)}`;
     });
+  };
   return { execId, state, calls, late, problems, history };
 }
 

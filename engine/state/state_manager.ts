@@ -145,9 +145,7 @@ export class StateManager {
       log.error("{subject} (seq {seq}): {reason}", { subject: delivery.subject, seq, reason });
       await this.bus.deadLetter(delivery.subject, encode(schemaOf(message.$typeName), message), reason);
       this.floor.folded(seq);
-      // Acknowledged, not terminated: nats-server 2.9.10 was seen keeping a terminated message that had been
-      // nak'd with a delay in the consumer's pending list for ever, and the ack floor with it.
-      return { ack: true };
+      return { term: reason };
     }
     this.floor.take(seq);
     try {

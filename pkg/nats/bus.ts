@@ -500,7 +500,7 @@ export class Bus {
     } catch (e) {
       try {
         await this.deadLetter(msg.subject, msg.data, errorMessage(e));
-        msg.term(errorMessage(e));
+        msg.term(); // No reason: see handleDelivery.
       } catch {
         // The DLQ is unreachable: leave the message for redelivery rather than lose it.
         msg.nak(1_000);
@@ -517,7 +517,9 @@ export class Bus {
       });
       if (!outcome || "ack" in outcome) msg.ack();
       else if ("nakDelayMs" in outcome) msg.nak(outcome.nakDelayMs);
-      else msg.term(outcome.term);
+      // Without the reason (it is logged and dead-lettered): nats-server 2.9 does not read `+TERM <reason>`,
+      // and such a message stayed in the consumer's pending list for ever, its ack floor stuck behind it.
+      else msg.term();
     } catch (error) {
       // At-least-once: the handler failed, so the message comes back, a little later each time.
       const delayMs = retryDelayMs(deliveryCount);

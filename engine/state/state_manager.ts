@@ -269,7 +269,11 @@ export class StateManager {
     let lastError: unknown;
     for (let attempt = 0; attempt < 5; attempt++) {
       const cached = this.cache.get(id);
-      const current = cached ?? await documents.read(key);
+      // A task's dispatch is its first event: its document is created without being read first (when it
+      // exists after all, an event taken again, the create is refused and the next attempt reads it).
+      const fresh = attempt === 0 && kind === "task" && events[0].type === "task.dispatched";
+      const current: { doc?: Document; revision: number } = cached ??
+        (fresh ? { revision: 0 } : await documents.read(key));
       const before = current.doc ? JSON.stringify(current.doc) : undefined;
       let doc = current.doc ? structuredClone(current.doc) : undefined;
       for (const event of events) doc = documents.fold(doc, event);

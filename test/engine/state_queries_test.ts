@@ -29,10 +29,10 @@ tasks:
   "t.ts": "export default (input: unknown) => input;\n",
 };
 
-/** Counts the reads of execution documents that reach nats-server (direct gets and message gets). */
-async function countDocumentReads(h: EngineHarness) {
+/** Counts the reads of a bucket's documents that reach nats-server (direct gets and message gets). */
+async function countDocumentReads(h: EngineHarness, bucket: string = BUCKETS.workflowExecutions) {
   const nc = await connectNats(h.nats.url, { name: "read-counter" });
-  const stream = `KV_${BUCKETS.workflowExecutions}`;
+  const stream = `KV_${bucket}`;
   let reads = 0;
   for (
     const subject of [
@@ -188,6 +188,36 @@ Deno.test("a state read and a status change walk no stream's subjects; the index
     const { task_ids: _taskIds, ...unlisted } = (await kv.get(execId))!.json<WorkflowDocument>();
     await kv.put(execId, JSON.stringify(unlisted));
     assert.deepEqual((await h.engine.client.get(execId))?.tasks.map((t) => t.task_id), ["approve", "done"]);
+  } finally {
+    await counter.close();
+    runtime.stop();
+    await h.close();
+  }
+});
+
+Deno.test("a task's document is created without a read: a run reads its tasks only to answer", async () => {
+  const h = await startEngineHarness({
+    "compozy.yaml": "name: steps\nworkflows:\n  - source: ./wf.yaml\n",
+    "wf.yaml": `id: two
+tools:
+  - id: echo
+    execute: ./t.ts
+tasks:
+  - id: first
+    use: tool(id=echo)
+  - id: second
+    use: tool(id=echo)
+`,
+    "t.ts": "export default (input: unknown) => input;\n",
+  });
+  const runtime = scriptedRuntime(h.bus, { echo: (input) => input });
+  const counter = await countDocumentReads(h, BUCKETS.taskExecutions);
+  try {
+    const { execId } = await h.engine.client.trigger("two", {});
+    const ended = await h.engine.client.waitForEnd(execId, 30_000);
+    assert.equal(ended.status, "SUCCESS");
+    assert.equal(ended.tasks.length, 2);
+    assert.equal(counter.reads, 2); // The answer's read of each task; the state manager read none.
   } finally {
     await counter.close();
     runtime.stop();

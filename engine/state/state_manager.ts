@@ -9,7 +9,12 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { Bus, Consumer, Delivery, Outcome } from "../../pkg/nats/mod.ts";
 import { encode, schemaOf, STREAMS } from "../../pkg/nats/mod.ts";
 import type { StoredEvent } from "../history/read_history.ts";
-import { isTerminal, type TaskExecutionState, type WorkflowDocument } from "./execution_state.ts";
+import {
+  isTerminal,
+  MAX_LISTED_TASKS,
+  type TaskExecutionState,
+  type WorkflowDocument,
+} from "./execution_state.ts";
 import { documentsOf, foldTaskDocument, foldWorkflowDocument } from "./state_fold.ts";
 import type { StateStore } from "./state_store.ts";
 import { FoldedFloor } from "./folded_floor.ts";
@@ -306,6 +311,9 @@ export class StateManager {
         if (moved) {
           (doc as WorkflowDocument).index_seq = await this.store.indexStatus(doc as WorkflowDocument);
         }
+        if (kind === "workflow" && isTerminal(doc.status) && !isTerminal(previous?.status ?? "")) {
+          await this.listStoredTasks(doc as WorkflowDocument);
+        }
         const revision = await documents.write(key, doc, current.revision);
         if (waits?.removed.length) await this.store.unindexWaits(key, waits.removed);
         if (moved && previous) await this.unindexStatus(previous);
@@ -319,6 +327,26 @@ export class StateManager {
       }
     }
     throw new Error(`state of ${key}: too many concurrent writers`, { cause: lastError });
+  }
+
+  /**
+   * An ended document lists every task stored for its execution. Its dispatches normally list them, but with
+   * several engines sharing the state consumer a dispatch was seen folded after the end (the two-engine
+   * durability test, about one run in two, without this): the tasks' own documents, written before the end,
+   * are the reference. One walk of the task bucket's subjects per execution, at its end only.
+   */
+  private async listStoredTasks(doc: WorkflowDocument): Promise<void> {
+    if (!doc.task_ids) return;
+    const listed = new Set(doc.task_ids);
+    const missing = (await this.store.storedTaskIds(doc.exec_id)).filter((id) => !listed.has(id));
+    if (!missing.length) return;
+    log.debug("Execution {exec_id} ended with {count} stored tasks not listed yet; listed now", {
+      exec_id: doc.exec_id,
+      count: missing.length,
+    });
+    const all = [...doc.task_ids, ...missing].sort();
+    if (all.length > MAX_LISTED_TASKS) delete doc.task_ids;
+    else doc.task_ids = all;
   }
 
   /** A failed removal leaves an entry the listing filters out by the document: logged, not fatal. */

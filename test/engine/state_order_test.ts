@@ -24,16 +24,26 @@ import { startTestNats } from "../support/nats.ts";
 
 const ACK_WAIT_MS = 1_000;
 
+/** A nats-server with Compozy's streams and buckets, a bus and a state store on it; `close` stops both. */
+async function stateFixture() {
+  const nats = await startTestNats();
+  const nc = await connectNats(nats.url, { name: "state-order-test" });
+  await provisionJetStream(nc);
+  const bus = new Bus(nc, { source: "test" });
+  const store = await openStateStore(nc);
+  const close = async () => {
+    await nc.close();
+    await nats.stop();
+  };
+  return { nc, bus, store, close };
+}
+
 Deno.test({
   name: "state: an end waits for the task events a dead engine held, and the consumer takes the ack wait",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const nats = await startTestNats();
-    const nc = await connectNats(nats.url, { name: "state-order-test" });
-    await provisionJetStream(nc);
-    const bus = new Bus(nc, { source: "test" });
-    const store = await openStateStore(nc);
+    const { nc, bus, store, close } = await stateFixture();
     const execId = uuidv7();
     const taskExecId = uuidv7();
     const base = (eventId: string) => ({
@@ -81,8 +91,7 @@ Deno.test({
       assert.deepEqual(state.tasks.map((t) => [t.task_id, t.status]), [["step", "SUCCESS"]]);
     } finally {
       await engine?.stop();
-      await nc.close();
-      await nats.stop();
+      await close();
     }
   },
 });
@@ -92,11 +101,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const nats = await startTestNats();
-    const nc = await connectNats(nats.url, { name: "state-order-test" });
-    await provisionJetStream(nc);
-    const bus = new Bus(nc, { source: "test" });
-    const store = await openStateStore(nc);
+    const { nc, bus, store, close } = await stateFixture();
     const engine = new StateManager(bus, store, { ackWaitMs: ACK_WAIT_MS, maxDeliveries: 3 });
     const orphan = uuidv7();
     const execId = uuidv7();
@@ -138,8 +143,7 @@ Deno.test({
       assert.equal(info.ack_floor.stream_seq, 3);
     } finally {
       await engine.stop();
-      await nc.close();
-      await nats.stop();
+      await close();
     }
   },
 });
@@ -149,11 +153,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const nats = await startTestNats();
-    const nc = await connectNats(nats.url, { name: "state-order-test" });
-    await provisionJetStream(nc);
-    const bus = new Bus(nc, { source: "test" });
-    const store = await openStateStore(nc);
+    const { nc, bus, store, close } = await stateFixture();
     const engine = new StateManager(bus, store);
     const execId = uuidv7();
     const task = { id: "approve", execId: uuidv7() };
@@ -194,8 +194,7 @@ Deno.test({
       assert.deepEqual((await store.findWaiting("go")).map((d) => d.exec_id), [execId]);
     } finally {
       await engine.stop();
-      await nc.close();
-      await nats.stop();
+      await close();
     }
   },
 });
@@ -205,11 +204,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const nats = await startTestNats();
-    const nc = await connectNats(nats.url, { name: "state-order-test" });
-    await provisionJetStream(nc);
-    const bus = new Bus(nc, { source: "test" });
-    const store = await openStateStore(nc);
+    const { nc, bus, store, close } = await stateFixture();
     const execId = uuidv7();
     const task = { id: "approve", execId: uuidv7() };
     const base = (eventId: string) => ({
@@ -260,8 +255,7 @@ Deno.test({
       assert.deepEqual(await store.findWaiting("go"), []);
     } finally {
       await engine?.stop();
-      await nc.close();
-      await nats.stop();
+      await close();
     }
   },
 });

@@ -9,6 +9,7 @@ import { Kvm } from "@nats-io/kv";
 import { BUCKETS, Bus, connectNats, provisionJetStream, STREAMS } from "../pkg/nats/mod.ts";
 import { EventRecorder } from "./domain/workflow/event_recorder.ts";
 import type { DriverRef } from "./domain/workflow/driver_services.ts";
+import { TaskLedger } from "./domain/workflow/task_ledger.ts";
 import { LeaseExpiredError, Leases } from "./leases.ts";
 import { startTestNats } from "../test/support/nats.ts";
 
@@ -87,7 +88,7 @@ Deno.test("leases: a lease gone after its writable time is expired, not taken ba
 Deno.test("leases: a holder that stops renewing stops writing before another engine can take over", async () => {
   await withLeases(async ({ a, b, bus, eventCount }) => {
     const workflow = { id: "wf" } as unknown as DriverRef["workflow"];
-    const ref: DriverRef = { workflow, execId: "exec-1", correlationId: "exec-1" };
+    const ref: DriverRef = { workflow, execId: "exec-1", correlationId: "exec-1", tasks: new TaskLedger() };
     const recorderA = new EventRecorder(bus, a);
     const recorderB = new EventRecorder(bus, b);
     assert.ok(await a.acquire("exec-1"));

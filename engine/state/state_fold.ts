@@ -122,6 +122,8 @@ export function foldWorkflowDocument(
     doc.ended_at = time;
     doc.waiting = {};
     delete doc.wait_seq;
+    // Its driver's list: a dispatch folded by another engine, or not yet, is listed all the same.
+    for (const taskExecId of (m.tasks as pb.EndedTasks | undefined)?.execIds ?? []) listTask(doc, taskExecId);
   }
   return doc;
 }

@@ -165,6 +165,24 @@ Deno.test("state fold: executions", async (t) => {
     assert.equal(doc.status, "CANCELED");
     assert.deepEqual(doc.error, { message: "stop", code: "canceled" });
   });
+
+  await t.step("an end lists its driver's tasks, whose dispatches another engine folds (or later)", () => {
+    let doc = started();
+    doc = foldWorkflowDocument(
+      doc,
+      event("task.dispatched", pb.TaskDispatchedSchema, { workflow, task, taskType: "basic" }),
+    )!;
+    doc = foldWorkflowDocument(
+      doc,
+      event("workflow.failed", pb.WorkflowExecutionFailedSchema, {
+        workflow,
+        error: { message: "boom", code: "x" },
+        tasks: { execIds: ["t0", "t1", "t2"], recordedExecIds: ["t1", "t2"] },
+      }),
+    )!;
+    assert.equal(doc.status, "FAILED");
+    assert.deepEqual(doc.task_ids, ["t1", "t0", "t2"]);
+  });
 });
 
 Deno.test("state fold: task executions", async (t) => {

@@ -2,28 +2,20 @@
  * The state manager folds every workflow and task event into the KV documents queries read. Events of one
  * document are applied in order and coalesced: while a write is in flight, later events queue and go out
  * in one write. Several engines may run it on one durable consumer; the KV revision check settles their
- * races, and an execution's end waits for the events before it (folded_floor.ts), wherever they went.
+ * races. An execution's end lists the tasks its driver knew and is written once the documents of its recorded
+ * tasks are stored ended, wherever those were folded (ended_tasks.ts).
  */
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
-import { jetstreamManager } from "@nats-io/jetstream";
 import type { Bus, Consumer, Delivery, Outcome } from "../../pkg/nats/mod.ts";
 import { encode, schemaOf, STREAMS } from "../../pkg/nats/mod.ts";
 import type { StoredEvent } from "../history/read_history.ts";
-import {
-  isTerminal,
-  MAX_LISTED_TASKS,
-  type TaskExecutionState,
-  type WorkflowDocument,
-} from "./execution_state.ts";
+import { isTerminal, type TaskExecutionState, type WorkflowDocument } from "./execution_state.ts";
 import { documentsOf, foldTaskDocument, foldWorkflowDocument } from "./state_fold.ts";
 import type { StateStore } from "./state_store.ts";
-import { FoldedFloor } from "./folded_floor.ts";
+import { EndedTasks } from "./ended_tasks.ts";
 import { getLogger } from "../../pkg/logger/mod.ts";
 
 const log = getLogger(["engine", "state"]);
-
-/** The longest an execution's end waits for the events before it that other engines hold. */
-const END_WAIT_CAP_MS = 10_000;
 
 /**
  * How long the first event of a document waits for the next ones before the write. A fast task's
@@ -89,7 +81,7 @@ export class StateManager {
   private readonly cache = new Map<string, CachedDocument>();
   private readonly kinds: Record<"workflow" | "task", DocumentKind>;
   private consumer?: Consumer;
-  private readonly floor: FoldedFloor;
+  private readonly endedTasks: EndedTasks;
   private readonly ackWaitMs: number;
   private readonly maxDeliveries: number;
 
@@ -100,14 +92,9 @@ export class StateManager {
   ) {
     this.ackWaitMs = options.ackWaitMs ?? 30_000;
     this.maxDeliveries = options.maxDeliveries ?? MAX_FOLD_DELIVERIES;
-    // Two ack waits: the dead engine's events come back after one, and may meet a second engine that dies.
-    // At most END_WAIT_CAP_MS, though: with two live engines an end was seen held past a user's 30 s
-    // `?wait` (roles_test; why the floor stalled is not known yet). An end written before a dead engine's
-    // events are folded lists their tasks once they are (see listStoredTasks and foldWorkflowDocument).
-    this.floor = new FoldedFloor({
-      serverFloor: () => this.serverFloor(),
-      maxWaitMs: Math.min(2 * this.ackWaitMs + 5_000, END_WAIT_CAP_MS),
-    });
+    // Two ack waits: a dead engine's events come back after one, and may meet a second engine that dies.
+    // Only the ends of executions whose task events a dead engine held wait that long.
+    this.endedTasks = new EndedTasks((key) => store.getTaskWithRevision(key), 2 * this.ackWaitMs + 5_000);
     this.kinds = {
       workflow: {
         read: (key) => store.getWorkflowWithRevision(key),
@@ -130,23 +117,13 @@ export class StateManager {
       ackWaitMs: this.ackWaitMs,
       maxAckPending: 20_000,
       batch: 512,
-      accept: (subject, seq) => {
-        if (FOLDED.test(subject)) return true;
-        this.floor.folded(seq); // History only: acknowledged unread.
-        return false;
-      },
+      accept: (subject) => FOLDED.test(subject), // History only: acknowledged unread.
       handler: (message, delivery) => this.handle(message, delivery),
     });
   }
 
   async stop(): Promise<void> {
-    this.floor.stop();
     await this.consumer?.stop();
-  }
-
-  private async serverFloor(): Promise<number> {
-    const jsm = await jetstreamManager(this.bus.nc);
-    return (await jsm.consumers.info(STREAMS.events, STATE_CONSUMER)).ack_floor.stream_seq;
   }
 
   private async handle(message: MessageShape<DescMessage>, delivery: Delivery): Promise<Outcome | void> {
@@ -155,17 +132,9 @@ export class StateManager {
       const reason = `state event not folded after ${this.maxDeliveries} deliveries`;
       log.error("{subject} (seq {seq}): {reason}", { subject: delivery.subject, seq, reason });
       await this.bus.deadLetter(delivery.subject, encode(schemaOf(message.$typeName), message), reason);
-      this.floor.folded(seq);
       return { term: reason };
     }
-    this.floor.take(seq);
-    try {
-      await this.apply(message, delivery);
-    } catch (error) {
-      this.floor.released(seq);
-      throw error;
-    }
-    this.floor.folded(seq);
+    await this.apply(message, delivery);
   }
 
   private async apply(message: MessageShape<DescMessage>, delivery: Delivery): Promise<void> {
@@ -247,14 +216,14 @@ export class StateManager {
   }
 
   /**
-   * An execution's end is written after the task events before it: a query that sees it ended sees its
-   * tasks ended too. Events of this engine arrive in stream order, so its own earlier task events are
-   * queued already; those another engine took are waited for through the floor (bounded).
+   * An execution's end is written after its tasks' documents: a query that sees it ended sees its tasks
+   * ended too. This engine's own earlier task writes are queued already (events arrive in stream order) and
+   * are awaited; then the tasks the end lists as recorded (its driver's view, see TaskLedger), wherever
+   * they were folded (EndedTasks: no request when this engine folded them all).
    */
   private async afterTaskWrites(execId: string, batch: Queued[], queued: Queued[]): Promise<void> {
     const end = batch.find((q) => ENDS.has(q.event.type))?.event;
     if (!end) return;
-    await this.floor.before(end.seq);
     // A wait start redelivered after the end (or with it) has its task's writes waiting for this write.
     const blocked = new Set(
       [...batch, ...queued].filter((q) => q.event.type === "task.waiting_started")
@@ -265,9 +234,11 @@ export class StateManager {
     const writes = await Promise.allSettled(earlier.map((w) => w.written));
     const failed = writes.find((w): w is PromiseRejectedResult => w.status === "rejected");
     // The failed task event comes back: so does the end, to be written after it.
-    if (end && failed) {
+    if (failed) {
       throw new Error(`end of ${execId} waits for a task event folded again`, { cause: failed.reason });
     }
+    const recorded = endedTasksOf(end)?.recordedExecIds.filter((id) => !blocked.has(id)) ?? [];
+    await this.endedTasks.wait(execId, recorded);
   }
 
   private async write(
@@ -295,6 +266,7 @@ export class StateManager {
         // engine wrote since). Checking its revision costs a read, not a write.
         if (!cached) {
           if (current.doc && !isTerminal(current.doc.status)) this.remember(id, current as CachedDocument);
+          this.written(kind, key, doc);
           return;
         }
         if ((await documents.read(key)).revision === cached.revision) return;
@@ -317,15 +289,13 @@ export class StateManager {
         if (moved) {
           (doc as WorkflowDocument).index_seq = await this.store.indexStatus(doc as WorkflowDocument);
         }
-        if (kind === "workflow" && isTerminal(doc.status) && !isTerminal(previous?.status ?? "")) {
-          await this.listStoredTasks(doc as WorkflowDocument);
-        }
         const revision = await documents.write(key, doc, current.revision);
         if (waits?.removed.length) await this.store.unindexWaits(key, waits.removed);
         if (moved && previous) await this.unindexStatus(previous);
         if (parent && isTerminal(doc.status)) await this.store.unindexChild(parent, key);
         if (isTerminal(doc.status)) this.cache.delete(id);
         else this.remember(id, { doc, revision });
+        this.written(kind, key, doc);
         return;
       } catch (e) {
         this.cache.delete(id); // Another writer won (or the write failed): fold again on top of what is stored.
@@ -335,24 +305,12 @@ export class StateManager {
     throw new Error(`state of ${key}: too many concurrent writers`, { cause: lastError });
   }
 
-  /**
-   * An ended document lists every task stored for its execution. Its dispatches normally list them, but with
-   * several engines sharing the state consumer a dispatch was seen folded after the end (the two-engine
-   * durability test, about one run in two, without this): the tasks' own documents, written before the end,
-   * are the reference. One walk of the task bucket's subjects per execution, at its end only.
-   */
-  private async listStoredTasks(doc: WorkflowDocument): Promise<void> {
-    if (!doc.task_ids) return;
-    const listed = new Set(doc.task_ids);
-    const missing = (await this.store.storedTaskIds(doc.exec_id)).filter((id) => !listed.has(id));
-    if (!missing.length) return;
-    log.debug("Execution {exec_id} ended with {count} stored tasks not listed yet; listed now", {
-      exec_id: doc.exec_id,
-      count: missing.length,
-    });
-    const all = [...doc.task_ids, ...missing].sort();
-    if (all.length > MAX_LISTED_TASKS) delete doc.task_ids;
-    else doc.task_ids = all;
+  /** Keeps EndedTasks current: a task document stored ended, an execution's end stored. */
+  private written(kind: "workflow" | "task", key: string, doc: Document): void {
+    if (!isTerminal(doc.status)) return;
+    if (kind === "workflow") return this.endedTasks.forget(key);
+    const dot = key.indexOf(".");
+    this.endedTasks.stored(key.slice(0, dot), key.slice(dot + 1));
   }
 
   /** A failed removal leaves an entry the listing filters out by the document: logged, not fatal. */
@@ -405,6 +363,11 @@ function waitChanges(before: WorkflowDocument | undefined, after: WorkflowDocume
   const was = new Set(Object.values(before?.waiting ?? {}).filter(Boolean));
   const is = new Set(Object.values(after.waiting ?? {}).filter(Boolean));
   return { added: [...is].filter((s) => !was.has(s)), removed: [...was].filter((s) => !is.has(s)) };
+}
+
+/** The tasks an end lists (absent in ends recorded before the list existed, or past its bound). */
+function endedTasksOf(end: StoredEvent): { execIds: string[]; recordedExecIds: string[] } | undefined {
+  return (end.message as { tasks?: { execIds: string[]; recordedExecIds: string[] } }).tasks;
 }
 
 function timeOf(message: MessageShape<DescMessage>): Date {

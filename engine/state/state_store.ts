@@ -125,16 +125,6 @@ export class StateStore {
   }
 
   /**
-   * The task execution ids stored for an execution, from the bucket's subject index (one walk, see
-   * taskSubjects). The state manager completes an ended document's list with it once.
-   */
-  async storedTaskIds(execId: string): Promise<string[]> {
-    const prefix = `$KV.${this.buckets.tasks.name}.${execId}.`;
-    const subjects = await this.taskSubjects(`KV_${this.buckets.tasks.name}`, prefix);
-    return subjects.map((subject) => subject.slice(prefix.length));
-  }
-
-  /**
    * The task subjects of an execution that does not list its tasks (see WorkflowDocument.task_ids), from
    * the bucket's subject index: server memory, no message read, but a walk over every stored task subject
    * on nats-server 2.9 (a walk of the stream would read every message, a consumer would be created and

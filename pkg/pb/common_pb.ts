@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  */
 export const file_common: GenFile = /*@__PURE__*/
   fileDesc(
-    "Cgxjb21tb24ucHJvdG8SCmNvbXBvenkudjEibgoITWV0YWRhdGESFgoOY29ycmVsYXRpb25faWQYASABKAkSEAoIZXZlbnRfaWQYAiABKAkSDgoGc291cmNlGAMgASgJEigKBHRpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIisKDFdvcmtmbG93SW5mbxIKCgJpZBgBIAEoCRIPCgdleGVjX2lkGAIgASgJIicKCFRhc2tJbmZvEgoKAmlkGAEgASgJEg8KB2V4ZWNfaWQYAiABKAkiOwoJQWdlbnRJbmZvEgoKAmlkGAEgASgJEg8KB2V4ZWNfaWQYAiABKAkSEQoJYWN0aW9uX2lkGAMgASgJIicKCFRvb2xJbmZvEgoKAmlkGAEgASgJEg8KB2V4ZWNfaWQYAiABKAkifwoJRXJyb3JJbmZvEg8KB21lc3NhZ2UYASABKAkSDAoEY29kZRgCIAEoCRIoCgdkZXRhaWxzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIRCglyZXRyeWFibGUYBCABKAgSFgoOcmV0cnlfYWZ0ZXJfbXMYBSABKAMiawoKVG9rZW5Vc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAMSFQoNb3V0cHV0X3Rva2VucxgCIAEoAxIUCgx0b3RhbF90b2tlbnMYAyABKAMSEQoEY29zdBgEIAEoAUgAiAEBQgcKBV9jb3N0KpoCCg5Xb3JrZmxvd1N0YXR1cxIfChtXT1JLRkxPV19TVEFUVVNfVU5TUEVDSUZJRUQQABIbChdXT1JLRkxPV19TVEFUVVNfUEVORElORxABEhsKF1dPUktGTE9XX1NUQVRVU19SVU5OSU5HEAISGwoXV09SS0ZMT1dfU1RBVFVTX1dBSVRJTkcQAxIaChZXT1JLRkxPV19TVEFUVVNfUEFVU0VEEAQSGwoXV09SS0ZMT1dfU1RBVFVTX1NVQ0NFU1MQBRIaChZXT1JLRkxPV19TVEFUVVNfRkFJTEVEEAYSHQoZV09SS0ZMT1dfU1RBVFVTX1RJTUVEX09VVBAHEhwKGFdPUktGTE9XX1NUQVRVU19DQU5DRUxFRBAIKscCCgpUYXNrU3RhdHVzEhsKF1RBU0tfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTVEFTS19TVEFUVVNfUEVORElORxABEhkKFVRBU0tfU1RBVFVTX1NDSEVEVUxFRBACEhcKE1RBU0tfU1RBVFVTX1JVTk5JTkcQAxIXChNUQVNLX1NUQVRVU19XQUlUSU5HEAQSFgoSVEFTS19TVEFUVVNfUEFVU0VEEAUSHwobVEFTS19TVEFUVVNfUkVUUllfU0NIRURVTEVEEAYSFwoTVEFTS19TVEFUVVNfU1VDQ0VTUxAHEhYKElRBU0tfU1RBVFVTX0ZBSUxFRBAIEhkKFVRBU0tfU1RBVFVTX1RJTUVEX09VVBAJEhgKFFRBU0tfU1RBVFVTX0NBTkNFTEVEEAoSFwoTVEFTS19TVEFUVVNfU0tJUFBFRBALYgZwcm90bzM",
+    "Cgxjb21tb24ucHJvdG8SCmNvbXBvenkudjEibgoITWV0YWRhdGESFgoOY29ycmVsYXRpb25faWQYASABKAkSEAoIZXZlbnRfaWQYAiABKAkSDgoGc291cmNlGAMgASgJEigKBHRpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIisKDFdvcmtmbG93SW5mbxIKCgJpZBgBIAEoCRIPCgdleGVjX2lkGAIgASgJIicKCFRhc2tJbmZvEgoKAmlkGAEgASgJEg8KB2V4ZWNfaWQYAiABKAkiOwoJQWdlbnRJbmZvEgoKAmlkGAEgASgJEg8KB2V4ZWNfaWQYAiABKAkSEQoJYWN0aW9uX2lkGAMgASgJIicKCFRvb2xJbmZvEgoKAmlkGAEgASgJEg8KB2V4ZWNfaWQYAiABKAkifwoJRXJyb3JJbmZvEg8KB21lc3NhZ2UYASABKAkSDAoEY29kZRgCIAEoCRIoCgdkZXRhaWxzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIRCglyZXRyeWFibGUYBCABKAgSFgoOcmV0cnlfYWZ0ZXJfbXMYBSABKAMiOQoKRW5kZWRUYXNrcxIQCghleGVjX2lkcxgBIAMoCRIZChFyZWNvcmRlZF9leGVjX2lkcxgCIAMoCSJrCgpUb2tlblVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoAxIVCg1vdXRwdXRfdG9rZW5zGAIgASgDEhQKDHRvdGFsX3Rva2VucxgDIAEoAxIRCgRjb3N0GAQgASgBSACIAQFCBwoFX2Nvc3QqmgIKDldvcmtmbG93U3RhdHVzEh8KG1dPUktGTE9XX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF1dPUktGTE9XX1NUQVRVU19QRU5ESU5HEAESGwoXV09SS0ZMT1dfU1RBVFVTX1JVTk5JTkcQAhIbChdXT1JLRkxPV19TVEFUVVNfV0FJVElORxADEhoKFldPUktGTE9XX1NUQVRVU19QQVVTRUQQBBIbChdXT1JLRkxPV19TVEFUVVNfU1VDQ0VTUxAFEhoKFldPUktGTE9XX1NUQVRVU19GQUlMRUQQBhIdChlXT1JLRkxPV19TVEFUVVNfVElNRURfT1VUEAcSHAoYV09SS0ZMT1dfU1RBVFVTX0NBTkNFTEVEEAgqxwIKClRhc2tTdGF0dXMSGwoXVEFTS19TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNUQVNLX1NUQVRVU19QRU5ESU5HEAESGQoVVEFTS19TVEFUVVNfU0NIRURVTEVEEAISFwoTVEFTS19TVEFUVVNfUlVOTklORxADEhcKE1RBU0tfU1RBVFVTX1dBSVRJTkcQBBIWChJUQVNLX1NUQVRVU19QQVVTRUQQBRIfChtUQVNLX1NUQVRVU19SRVRSWV9TQ0hFRFVMRUQQBhIXChNUQVNLX1NUQVRVU19TVUNDRVNTEAcSFgoSVEFTS19TVEFUVVNfRkFJTEVEEAgSGQoVVEFTS19TVEFUVVNfVElNRURfT1VUEAkSGAoUVEFTS19TVEFUVVNfQ0FOQ0VMRUQQChIXChNUQVNLX1NUQVRVU19TS0lQUEVEEAtiBnByb3RvMw",
     [file_google_protobuf_struct, file_google_protobuf_timestamp],
   );
 
@@ -196,6 +196,37 @@ export const ErrorInfoSchema: GenMessage<ErrorInfo> = /*@__PURE__*/
   messageDesc(file_common, 5);
 
 /**
+ * The task executions of a workflow execution as its driver knows them when it records the end. The state
+ * fold lists them all in the ended document (a dispatch folded elsewhere or later is no gap) and writes the
+ * end once the documents of the recorded ones are stored: a wait on this execution's tasks alone. Absent past
+ * 128 task executions (the document drops its list there too) and in ends recorded before it existed.
+ *
+ * @generated from message compozy.v1.EndedTasks
+ */
+export type EndedTasks = Message<"compozy.v1.EndedTasks"> & {
+  /**
+   * Every task execution dispatched.
+   *
+   * @generated from field: repeated string exec_ids = 1;
+   */
+  execIds: string[];
+
+  /**
+   * Those whose outcome (success, skip or failure) is recorded: their documents end.
+   *
+   * @generated from field: repeated string recorded_exec_ids = 2;
+   */
+  recordedExecIds: string[];
+};
+
+/**
+ * Describes the message compozy.v1.EndedTasks.
+ * Use `create(EndedTasksSchema)` to create a new message.
+ */
+export const EndedTasksSchema: GenMessage<EndedTasks> = /*@__PURE__*/
+  messageDesc(file_common, 6);
+
+/**
  * @generated from message compozy.v1.TokenUsage
  */
 export type TokenUsage = Message<"compozy.v1.TokenUsage"> & {
@@ -227,7 +258,7 @@ export type TokenUsage = Message<"compozy.v1.TokenUsage"> & {
  * Use `create(TokenUsageSchema)` to create a new message.
  */
 export const TokenUsageSchema: GenMessage<TokenUsage> = /*@__PURE__*/
-  messageDesc(file_common, 6);
+  messageDesc(file_common, 7);
 
 /**
  * @generated from enum compozy.v1.WorkflowStatus

@@ -78,7 +78,9 @@ Deno.test({
       await engine.start();
       const info = await (await jetstreamManager(nc)).consumers.info(STREAMS.events, STATE_CONSUMER);
       assert.equal(info.config.ack_wait, ACK_WAIT_MS * 1_000_000);
-      await publish(create(pb.WorkflowExecutionSuccessSchema, base("end")));
+      // The end lists the task as its driver knew it: dispatched, its outcome recorded.
+      const tasks = { execIds: [taskExecId], recordedExecIds: [taskExecId] };
+      await publish(create(pb.WorkflowExecutionSuccessSchema, { ...base("end"), tasks }));
 
       const ended = await waitForTerminalDocument({
         nc,
@@ -91,6 +93,67 @@ Deno.test({
       assert.deepEqual(state.tasks.map((t) => [t.task_id, t.status]), [["step", "SUCCESS"]]);
     } finally {
       await engine?.stop();
+      await close();
+    }
+  },
+});
+
+Deno.test({
+  name: "state: an end waits for its own tasks only, not for another execution's events a dead engine holds",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { nc, bus, store, close } = await stateFixture();
+    const publish = (message: unknown) => bus.publish(message as BusMessage);
+    const base = (execId: string, eventId: string) => ({
+      metadata: bus.metadata(execId, `${execId}:${eventId}`),
+      workflow: { id: "wf", execId },
+    });
+    // The ack wait (60 s) is past the bound below: a wait for the held events could not end within it.
+    let engine = new StateManager(bus, store, { ackWaitMs: 60_000 });
+    try {
+      await engine.start();
+      const other = uuidv7();
+      await publish(create(pb.WorkflowExecutionStartedSchema, base(other, "started")));
+      while (!(await store.getWorkflow(other))) await new Promise((r) => setTimeout(r, 10));
+      await engine.stop();
+      // A dead engine takes a task event of the other execution and never acknowledges it.
+      const task = { id: "step", execId: uuidv7() };
+      await publish(create(pb.TaskExecutionSuccessSchema, { ...base(other, "success"), task, attempt: 1 }));
+      const held = await (await jetstream(nc).consumers.get(STREAMS.events, STATE_CONSUMER)).fetch({
+        max_messages: 1,
+        expires: 2_000,
+      });
+      for await (const _msg of held) break;
+
+      engine = new StateManager(bus, store, { ackWaitMs: 60_000 });
+      await engine.start();
+      const execId = uuidv7();
+      const own = { id: "step", execId: uuidv7() };
+      await publish(create(pb.WorkflowExecutionStartedSchema, base(execId, "started")));
+      await publish(
+        create(pb.TaskDispatchedSchema, { ...base(execId, "dispatched"), task: own, taskType: "basic" }),
+      );
+      await publish(
+        create(pb.TaskExecutionSuccessSchema, { ...base(execId, "success"), task: own, attempt: 1 }),
+      );
+      const tasks = { execIds: [own.execId], recordedExecIds: [own.execId] };
+      await publish(create(pb.WorkflowExecutionSuccessSchema, { ...base(execId, "end"), tasks }));
+      // A liveness bound, not a speed target: an end held for every earlier event of the stream (the
+      // consumer's ack floor) waited 10 s here, or the held event's ack wait.
+      const ended = await waitForTerminalDocument({
+        nc,
+        subject: store.workflowSubject(execId),
+        read: () => store.getWorkflow(execId),
+        onReconnect: () => () => {},
+      }, 5_000);
+      assert.equal(ended?.status, "SUCCESS");
+      const state = await store.withTasks(ended!);
+      assert.deepEqual(state.tasks.map((t) => [t.task_id, t.status]), [["step", "SUCCESS"]]);
+      const info = await (await jetstreamManager(nc)).consumers.info(STREAMS.events, STATE_CONSUMER);
+      assert.equal(info.num_ack_pending, 1, "the other execution's event is still held");
+    } finally {
+      await engine.stop();
       await close();
     }
   },

@@ -4,12 +4,15 @@ import type { AgentDefinition, Workflow } from "../project/mod.ts";
 import type { AgentRequest, LeafExecutor } from "../task/leaf_executor.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
+import type { TaskLedger } from "./task_ledger.ts";
 
 /** Which execution a service acts for: all a service needs of its driver. */
 export interface DriverRef {
   readonly workflow: Workflow;
   readonly execId: string;
   readonly correlationId: string;
+  /** Its task executions: the recorder keeps it current, and the end carries it (see TaskLedger). */
+  readonly tasks: TaskLedger;
 }
 
 /**

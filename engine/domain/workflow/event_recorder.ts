@@ -40,6 +40,17 @@ export class EventRecorder implements DriverEvents {
     await this.bus.publish(message, { deadline });
   }
 
+  /** A task's outcome: once it is stored, the execution's end lists the task as recorded (TaskLedger). */
+  private async recordOutcome<S extends DescMessage>(
+    d: DriverRef,
+    taskExecId: string,
+    schema: S,
+    init: MessageInitShape<S>,
+  ): Promise<void> {
+    await this.record(schema, init);
+    d.tasks.record(taskExecId);
+  }
+
   private fireAndForget<S extends DescMessage>(schema: S, init: MessageInitShape<S>): void {
     const message = create(schema, init) as BusMessage;
     try {
@@ -58,6 +69,7 @@ export class EventRecorder implements DriverEvents {
     execId: string,
     parentExecId?: string,
   ): void {
+    d.tasks.dispatch(execId);
     this.fireAndForget(pb.TaskDispatchedSchema, {
       ...this.base(d, `${execId}:dispatched`),
       task: { id: key, execId },
@@ -91,7 +103,7 @@ export class EventRecorder implements DriverEvents {
     skipped: boolean,
     usage?: unknown,
   ): Promise<void> {
-    return this.record(pb.TaskExecutionSuccessSchema, {
+    return this.recordOutcome(d, execId, pb.TaskExecutionSuccessSchema, {
       ...this.base(d, `${execId}:success`),
       task: { id: key, execId },
       outputJson: jsonBytes(output),
@@ -102,7 +114,7 @@ export class EventRecorder implements DriverEvents {
   }
 
   taskFailed(d: DriverRef, key: string, execId: string, failure: TaskFailure, attempt: number) {
-    return this.record(pb.TaskExecutionFailedSchema, {
+    return this.recordOutcome(d, execId, pb.TaskExecutionFailedSchema, {
       ...this.base(d, `${execId}:failed`),
       task: { id: key, execId },
       error: toErrorInfo(failure),
@@ -165,6 +177,7 @@ export class EventRecorder implements DriverEvents {
     return this.record(pb.WorkflowExecutionSuccessSchema, {
       ...this.base(d, `${d.execId}:success`),
       outputJson: jsonBytes(output),
+      tasks: d.tasks.ended(),
     });
   }
 
@@ -172,6 +185,7 @@ export class EventRecorder implements DriverEvents {
     return this.record(pb.WorkflowExecutionFailedSchema, {
       ...this.base(d, `${d.execId}:failed`),
       error: toErrorInfo(failure),
+      tasks: d.tasks.ended(),
     });
   }
 
@@ -179,6 +193,7 @@ export class EventRecorder implements DriverEvents {
     return this.record(pb.WorkflowExecutionCanceledSchema, {
       ...this.base(d, `${d.execId}:canceled`),
       reason,
+      tasks: d.tasks.ended(),
     });
   }
 
@@ -186,6 +201,7 @@ export class EventRecorder implements DriverEvents {
     return this.record(pb.WorkflowExecutionTimedOutSchema, {
       ...this.base(d, `${d.execId}:timed_out`),
       error: { message: `workflow '${d.workflow.id}' timed out`, code: "workflow_timeout" },
+      tasks: d.tasks.ended(),
     });
   }
 

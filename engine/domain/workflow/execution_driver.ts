@@ -19,6 +19,7 @@ import { ExecutionUsage } from "../task/workflow_budget.ts";
 import { backoffDelay } from "../task/backoff.ts";
 import { mergeEnv, renderField, ResultScope, type ScopeValues } from "../task/template_scope.ts";
 import type { DriverServices } from "./driver_services.ts";
+import { TaskLedger } from "./task_ledger.ts";
 import {
   abortable,
   anySignal,
@@ -83,6 +84,7 @@ export class ExecutionDriver implements DriverPort {
   /** Sub-workflows running for this execution: a cancel reaches them too. */
   private readonly children = new Set<string>();
   readonly usage: ExecutionUsage;
+  readonly tasks: TaskLedger;
 
   constructor(
     readonly services: DriverServices,
@@ -93,6 +95,7 @@ export class ExecutionDriver implements DriverPort {
     readonly replay: ReplayState,
   ) {
     this.usage = ExecutionUsage.fromReplay(replay.tasks.values());
+    this.tasks = new TaskLedger(replay.tasks.values());
     this.paused = replay.paused;
     this.settled = new Promise((resolve) => this.settle = resolve);
   }

@@ -10,6 +10,7 @@ import type { Project, Workflow } from "../../project/mod.ts";
 import type { TaskConfig } from "../schema.ts";
 import type { ResultScope, ScopeValues } from "../template_scope.ts";
 import type { DriverServices } from "../../workflow/driver_services.ts";
+import type { TaskLedger } from "../../workflow/task_ledger.ts";
 import type { ExecutionUsage } from "../workflow_budget.ts";
 
 /** A task's outcome as the flow sees it. */
@@ -60,6 +61,8 @@ export interface DriverPort {
   readonly execId: string;
   readonly correlationId: string;
   readonly services: DriverServices;
+  /** Its task executions, which its end lists (see TaskLedger). */
+  readonly tasks: TaskLedger;
   /** What the execution's agent tasks spent, for the workflow's `config.budget`. */
   readonly usage: ExecutionUsage;
   /** The execution ended, or this driver gave it up (see isAbandoned): nothing more may run from memory. */

@@ -35,7 +35,15 @@ async function stateFixture() {
     await nc.close();
     await nats.stop();
   };
-  return { nc, bus, store, close };
+  /** The execution's document once it is terminal, or the latest one after `timeoutMs`. */
+  const ended = (execId: string, timeoutMs: number) =>
+    waitForTerminalDocument({
+      nc,
+      subject: store.workflowSubject(execId),
+      read: () => store.getWorkflow(execId),
+      onReconnect: () => () => {},
+    }, timeoutMs);
+  return { nc, bus, store, close, ended };
 }
 
 Deno.test({
@@ -43,7 +51,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const { nc, bus, store, close } = await stateFixture();
+    const { nc, bus, store, close, ended: endedDocument } = await stateFixture();
     const execId = uuidv7();
     const taskExecId = uuidv7();
     const base = (eventId: string) => ({
@@ -82,12 +90,7 @@ Deno.test({
       const tasks = { execIds: [taskExecId], recordedExecIds: [taskExecId] };
       await publish(create(pb.WorkflowExecutionSuccessSchema, { ...base("end"), tasks }));
 
-      const ended = await waitForTerminalDocument({
-        nc,
-        subject: store.workflowSubject(execId),
-        read: () => store.getWorkflow(execId),
-        onReconnect: () => () => {},
-      }, 30_000);
+      const ended = await endedDocument(execId, 30_000);
       assert.equal(ended?.status, "SUCCESS");
       const state = await store.withTasks(ended!);
       assert.deepEqual(state.tasks.map((t) => [t.task_id, t.status]), [["step", "SUCCESS"]]);
@@ -103,7 +106,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const { nc, bus, store, close } = await stateFixture();
+    const { nc, bus, store, close, ended: endedDocument } = await stateFixture();
     const publish = (message: unknown) => bus.publish(message as BusMessage);
     const base = (execId: string, eventId: string) => ({
       metadata: bus.metadata(execId, `${execId}:${eventId}`),
@@ -141,12 +144,7 @@ Deno.test({
       await publish(create(pb.WorkflowExecutionSuccessSchema, { ...base(execId, "end"), tasks }));
       // A liveness bound, not a speed target: an end held for every earlier event of the stream (the
       // consumer's ack floor) waited 10 s here, or the held event's ack wait.
-      const ended = await waitForTerminalDocument({
-        nc,
-        subject: store.workflowSubject(execId),
-        read: () => store.getWorkflow(execId),
-        onReconnect: () => () => {},
-      }, 5_000);
+      const ended = await endedDocument(execId, 5_000);
       assert.equal(ended?.status, "SUCCESS");
       const state = await store.withTasks(ended!);
       assert.deepEqual(state.tasks.map((t) => [t.task_id, t.status]), [["step", "SUCCESS"]]);
@@ -164,7 +162,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const { nc, bus, store, close } = await stateFixture();
+    const { nc, bus, store, close, ended: endedDocument } = await stateFixture();
     const engine = new StateManager(bus, store, { ackWaitMs: ACK_WAIT_MS, maxDeliveries: 3 });
     const orphan = uuidv7();
     const execId = uuidv7();
@@ -184,12 +182,7 @@ Deno.test({
       });
       await publish(create(pb.WorkflowExecutionStartedSchema, base("started")));
       await publish(create(pb.WorkflowExecutionSuccessSchema, base("end")));
-      const ended = await waitForTerminalDocument({
-        nc,
-        subject: store.workflowSubject(execId),
-        read: () => store.getWorkflow(execId),
-        onReconnect: () => () => {},
-      }, 30_000);
+      const ended = await endedDocument(execId, 30_000);
       assert.equal(ended?.status, "SUCCESS");
       // The orphan comes back with a growing delay, then goes to the DLQ and stops holding the floor.
       const jsm = await jetstreamManager(nc);

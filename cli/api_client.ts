@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { LiveDelta } from "../engine/client.ts";
 import type { EventRecord, ExecutionState } from "../engine/state/execution_state.ts";
 import { CliError, EXIT_INTERNAL, EXIT_USER_ERROR } from "./cli_error.ts";
 
@@ -36,14 +37,16 @@ export class ApiClient {
 
   /**
    * Follows an execution's events over SSE until the stream ends (after the terminal event) or `signal`
-   * aborts it.
+   * aborts it; with `deltas`, running agents' live text too (`agent.delta`, which has no `seq`).
    */
   async followEvents(
     execId: string,
-    onEvent: (event: EventRecord) => void,
+    onEvent: (event: EventRecord | LiveDelta) => void,
     signal?: AbortSignal,
+    options: { deltas?: boolean } = {},
   ): Promise<void> {
-    const res = await this.fetch(`/api/executions/${encodeURIComponent(execId)}/events`, {
+    const query = options.deltas ? "?deltas=true" : "";
+    const res = await this.fetch(`/api/executions/${encodeURIComponent(execId)}/events${query}`, {
       headers: { accept: "text/event-stream" },
       signal,
     });
@@ -58,7 +61,7 @@ export class ApiClient {
         const data = message.split("\n").filter((l) => l.startsWith("data:")).map((l) =>
           l.slice(5).trimStart()
         );
-        if (data.length > 0) onEvent(JSON.parse(data.join("\n")) as EventRecord);
+        if (data.length > 0) onEvent(JSON.parse(data.join("\n")) as EventRecord | LiveDelta);
       }
     }
   }

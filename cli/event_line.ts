@@ -34,7 +34,7 @@ interface EventData {
   /** An agent loop's turn (agent.model_replied, agent.tool_call_ended). */
   turn?: number;
   toolCalls?: { toolId?: string }[];
-  call?: { toolId?: string };
+  call?: { toolId?: string; mcpServer?: string };
 }
 
 /** Remembers start times so that end lines can show durations; bounded, oldest forgotten first. */
@@ -139,7 +139,10 @@ export class EventLines {
       }
       case "tool_call_ended": {
         const outcome = d.error ? p.red(`✗ ${d.error.message ?? "failed"}`) : p.green("✓");
-        return `${call} ${p.dim(`turn ${d.turn ?? "?"}:`)} ${d.call?.toolId ?? "?"} ${outcome}${took}`;
+        const server = d.call?.mcpServer ? p.dim(` (mcp ${d.call.mcpServer})`) : "";
+        return `${call} ${p.dim(`turn ${d.turn ?? "?"}:`)} ${
+          d.call?.toolId ?? "?"
+        }${server} ${outcome}${took}`;
       }
       default:
         return undefined;
@@ -191,7 +194,7 @@ export function shortId(id: string | undefined): string {
   return id ? `…${id.slice(-8)}` : "?";
 }
 
-function clock(ms: number): string {
+export function clock(ms: number): string {
   return new Date(ms).toISOString().slice(11, 23);
 }
 

@@ -81,10 +81,18 @@ Deno.test("event lines", async (t) => {
         error: { message: "down" },
       }),
       at(4, "agent.model_replied", { task, agent, turn: 3, toolCalls: [] }),
+      at(5, "agent.tool_call_ended", {
+        task,
+        agent,
+        turn: 3,
+        call: { toolId: "search", mcpServer: "docs" },
+        durationMs: "7",
+      }),
     ].map((e) => lines.format(e));
     assert.match(out[0]!, /↳ agent forecaster turn 1: calls weather_tool \(40 tokens\)$/);
     assert.match(out[1]!, /↳ agent forecaster turn 1: weather_tool ✓ in 12ms$/);
     assert.match(out[2]!, /↳ agent forecaster turn 2: weather_tool ✗ down$/);
     assert.match(out[3]!, /↳ agent forecaster turn 3: answered$/);
+    assert.match(out[4]!, /↳ agent forecaster turn 3: search \(mcp docs\) ✓ in 7ms$/);
   });
 });

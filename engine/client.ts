@@ -31,6 +31,19 @@ export interface ExecutionPage {
   next_cursor: string | null;
 }
 
+/**
+ * A piece of a running agent's reply text (`AgentDelta`, proto/agent.proto) as live views receive it: like
+ * an {@link EventRecord} but never stored, so it has no sequence number.
+ */
+export interface LiveDelta {
+  subject: string;
+  /** Always `agent.delta`. */
+  type: "agent.delta";
+  time: string;
+  /** The `AgentDelta` in its canonical JSON form (`turn`, `seq`, `text`, the entity blocks). */
+  data: unknown;
+}
+
 export interface ExecutionClient {
   /** Starts an execution. Throws UnknownWorkflowError, InputValidationError (with the failing fields). */
   trigger(workflowId: string, input: unknown, options?: TriggerOptions): Promise<TriggerResult>;
@@ -40,6 +53,11 @@ export interface ExecutionClient {
   events(execId: string): Promise<EventRecord[]>;
   /** Follows the history live (after replaying what is stored); returns a stop function. */
   watchEvents(execId: string, onEvent: (event: EventRecord) => void): Promise<() => void>;
+  /**
+   * Follows the live text deltas of the execution's agent calls (its own, not its sub-workflows'), from now
+   * on: they are never stored. Returns a stop function. Throws ExecutionNotFoundError.
+   */
+  watchDeltas(execId: string, onDelta: (delta: LiveDelta) => void): Promise<() => void>;
   /** Resolves when the execution is terminal or the time runs out, with the state at that moment. */
   waitForEnd(execId: string, timeoutMs: number): Promise<ExecutionState>;
   /** Control commands. Throw ExecutionNotFoundError, or ExecutionConflictError for a finished execution. */

@@ -1,10 +1,13 @@
 /** The ExecutionClient over NATS: commands as messages, state from KV, history from the EVENTS stream. */
 import { create, toJson } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { DescMessage } from "@bufbuild/protobuf";
 import { DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
 import type { Bus, BusMessage } from "../pkg/nats/mod.ts";
 import { decodeBySubject, schemaOf, STREAMS } from "../pkg/nats/mod.ts";
 import {
+  type AgentDelta,
+  AgentDeltaSchema,
   WorkflowCancelSchema,
   WorkflowPauseSchema,
   WorkflowResumeSchema,
@@ -12,7 +15,14 @@ import {
   WorkflowTriggerReplySchema,
   WorkflowTriggerSchema,
 } from "../pkg/pb/mod.ts";
-import type { ExecutionClient, ExecutionPage, ListOptions, TriggerOptions, TriggerResult } from "./client.ts";
+import type {
+  ExecutionClient,
+  ExecutionPage,
+  ListOptions,
+  LiveDelta,
+  TriggerOptions,
+  TriggerResult,
+} from "./client.ts";
 import type { Project } from "./domain/project/mod.ts";
 import {
   ExecutionConflictError,
@@ -133,6 +143,24 @@ export class NatsExecutionClient implements ExecutionClient {
       messages.stop();
       consumer.delete().catch(() => {});
     };
+  }
+
+  async watchDeltas(execId: string, onDelta: (delta: LiveDelta) => void): Promise<() => void> {
+    const state = await this.require(execId);
+    const subscription = this.bus.subscribe(
+      `compozy.${state.correlation_id}.agent.live.*.delta`,
+      (message, subject) => {
+        const delta = message as AgentDelta;
+        if (delta.workflow?.execId !== execId) return;
+        onDelta({
+          subject,
+          type: "agent.delta",
+          time: (delta.metadata?.time ? timestampDate(delta.metadata.time) : new Date()).toISOString(),
+          data: toJson(AgentDeltaSchema, delta, { alwaysEmitImplicit: false }),
+        });
+      },
+    );
+    return () => subscription.unsubscribe();
   }
 
   /** Event-driven (see end_watch.ts): a subscription on the document's KV subject, then one read. */

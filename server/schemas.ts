@@ -39,6 +39,12 @@ export const ListExecutionsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).describe("Page size (default 50)").optional(),
 });
 
+export const EventsQuery = z.strictObject({
+  deltas: z.enum(["true", "false"]).describe(
+    "With `text/event-stream`: also stream agents' live text deltas (`agent.delta`, never stored; default false)",
+  ).optional(),
+});
+
 export const CancelBody = z.strictObject({
   reason: z.string().max(1000).describe("Why; recorded in the execution's history").optional(),
 }).describe("Optional cancellation reason");

@@ -3,11 +3,16 @@
  * SSE message per event (`id` = its sequence, `event` = its type, `data` = the event as JSON). The stream
  * ends after the execution's own terminal event; `Last-Event-ID` resumes after the given sequence.
  *
+ * With `deltas`, the live text of the execution's agent calls is interleaved as it streams: `event:
+ * agent.delta` messages without an `id` (they are not in the history, so a resumed stream cannot replay them
+ * and `Last-Event-ID` keeps pointing at stored events). Deltas are followed from the moment the stream
+ * opens; they arrive in the order published, but core NATS may drop some under load (`seq` shows a gap).
+ *
  * @module
  */
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
-import type { ExecutionClient } from "../engine/client.ts";
+import type { ExecutionClient, LiveDelta } from "../engine/client.ts";
 import type { EventRecord } from "../engine/state/execution_state.ts";
 import { getLogger } from "../pkg/logger/mod.ts";
 
@@ -28,22 +33,41 @@ export function endsExecution(event: EventRecord, execId: string): boolean {
   return TERMINAL_WORKFLOW_EVENTS.has(event.type) && event.subject.split(".")[4] === execId;
 }
 
+export interface StreamOptions {
+  /** Interleave the live `agent.delta`s of the execution's agent calls. */
+  deltas?: boolean;
+  heartbeatMs?: number;
+}
+
 export function streamEvents(
   c: Context,
   client: ExecutionClient,
   execId: string,
-  heartbeatMs = HEARTBEAT_MS,
+  options: StreamOptions = {},
 ): Response {
+  const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS;
   const lastSeen = Number(c.req.header("last-event-id") ?? 0) || 0;
   return streamSSE(c, async (stream) => {
     const queue = new EventQueue();
     stream.onAbort(() => queue.close());
-    const stop = await client.watchEvents(execId, (event) => queue.push(event));
+    // Deltas first: a delta published while the history replays is still seen.
+    const stopDeltas = options.deltas
+      ? await client.watchDeltas(execId, (delta) => queue.push(delta))
+      : () => {};
+    const stopEvents = await client.watchEvents(execId, (event) => queue.push(event));
+    const stop = () => {
+      stopDeltas();
+      stopEvents();
+    };
     const heartbeat = setInterval(() => {
       stream.write(": keep-alive\n\n").catch(() => queue.close());
     }, heartbeatMs);
     try {
       for await (const event of queue) {
+        if (!("seq" in event)) {
+          await stream.writeSSE({ event: event.type, data: JSON.stringify(event) });
+          continue;
+        }
         if (event.seq <= lastSeen) continue;
         await stream.writeSSE({ id: String(event.seq), event: event.type, data: JSON.stringify(event) });
         if (endsExecution(event, execId)) {
@@ -66,12 +90,12 @@ export function streamEvents(
 }
 
 /** An unbounded queue between the watch callback and the writer, which may be slower. */
-class EventQueue implements AsyncIterable<EventRecord> {
-  private readonly items: EventRecord[] = [];
+class EventQueue implements AsyncIterable<EventRecord | LiveDelta> {
+  private readonly items: (EventRecord | LiveDelta)[] = [];
   private wake?: () => void;
   private closed = false;
 
-  push(event: EventRecord): void {
+  push(event: EventRecord | LiveDelta): void {
     this.items.push(event);
     this.wake?.();
   }
@@ -81,7 +105,7 @@ class EventQueue implements AsyncIterable<EventRecord> {
     this.wake?.();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<EventRecord> {
+  async *[Symbol.asyncIterator](): AsyncIterator<EventRecord | LiveDelta> {
     while (true) {
       const next = this.items.shift();
       if (next) {

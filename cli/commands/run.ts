@@ -1,6 +1,7 @@
 /**
  * `compozy run <workflow>`: starts an execution on a running server. With `--wait` it follows the
- * execution's events live, prints one line per step, then the output; the exit code says how it ended
+ * execution's events live, prints one line per step (and, as it streams, the text of each agent reply on
+ * its own line), then the output; the exit code says how it ended
  * (0 SUCCESS, 1 any other end or a wait that ran out).
  *
  * @module
@@ -10,6 +11,7 @@ import { ApiClient } from "../api_client.ts";
 import { CliError } from "../cli_error.ts";
 import { EventLines, formatMs } from "../event_line.ts";
 import { paintFor } from "../terminal.ts";
+import { ThinkingLine } from "../thinking_line.ts";
 
 export interface RunOptions {
   workflow: string;
@@ -40,15 +42,24 @@ export async function runRun(options: RunOptions): Promise<number> {
   }
   const paint = paintFor();
   const lines = new EventLines(paint);
+  const thinking = new ThinkingLine(paint);
   const deadline = AbortSignal.timeout(options.timeoutMs);
   try {
-    await api.followEvents(execId, (event) => {
-      const line = options.json ? undefined : lines.format(event);
-      if (line) console.log(line);
-    }, deadline);
+    await api.followEvents(
+      execId,
+      (event) => {
+        if (options.json) return;
+        if (!("seq" in event)) return write(thinking.delta(event));
+        const line = lines.format(event);
+        if (line) write(`${thinking.close()}${line}\n`);
+      },
+      deadline,
+      { deltas: !options.json },
+    );
   } catch (e) {
     if (!deadline.aborted) throw e;
   }
+  write(thinking.close());
   const state = await api.state(execId);
   if (options.json) {
     console.log(JSON.stringify(state, null, 2));
@@ -68,6 +79,12 @@ export async function runRun(options: RunOptions): Promise<number> {
     }
   }
   return state.status === "SUCCESS" ? 0 : 1;
+}
+
+/** Writes all of `text` to stdout, which may take a pipe's writes in parts; no newline is added. */
+function write(text: string): void {
+  let bytes = new TextEncoder().encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(Deno.stdout.writeSync(bytes));
 }
 
 async function readInput(options: RunOptions): Promise<unknown> {

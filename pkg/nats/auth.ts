@@ -58,8 +58,9 @@ const END_WATCH = `$KV.${BUCKETS.workflowExecutions}.>`;
  *   (so the whole JetStream API), answers the API's requests and health probes.
  * - api: sends workflow commands (request/reply and JetStream), probes health, publishes its own logs, reads
  *   state, history and logs (KV, ordered consumers, the stream and consumer listings of /api/metrics),
- *   watches events for live views. It provisions too when it starts before any engine.
- * - runtime: answers tool and agent commands (core request/reply, queue group), publishes their events, logs
+ *   watches events and agents' live deltas for live views. It provisions too when it starts before any engine.
+ * - runtime: answers tool and agent commands (core request/reply, queue group), publishes their events, live
+ *   deltas, logs
  *   and dead letters; reads and writes agents' memory, one KV bucket (a get by subject and a put with its
  *   acknowledgement to its own inbox). No other JetStream API or bucket, no workflow or task commands.
  */
@@ -83,7 +84,14 @@ export function rolePermissions(role: NatsRole): RolePermissions {
           "compozy.dlq.>",
           ...JETSTREAM_CLIENT,
         ],
-        subscribe: ["compozy.*.*.evts.*.*", "compozy.*.*.logs.*.*", END_WATCH, inbox],
+        // Live agent deltas (never stored) reach SSE clients from a core subscription (server/sse.ts).
+        subscribe: [
+          "compozy.*.*.evts.*.*",
+          "compozy.*.agent.live.*.*",
+          "compozy.*.*.logs.*.*",
+          END_WATCH,
+          inbox,
+        ],
         respond: false,
       };
     case "runtime":
@@ -91,6 +99,7 @@ export function rolePermissions(role: NatsRole): RolePermissions {
         publish: [
           "compozy.*.tool.evts.*.*",
           "compozy.*.agent.evts.*.*",
+          "compozy.*.agent.live.*.*",
           "compozy.*.*.logs.*.*",
           "compozy.dlq.>",
           ...AGENT_MEMORY_CLIENT,

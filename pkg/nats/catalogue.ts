@@ -60,6 +60,8 @@ export const CATALOGUE = {
       success: agent.AgentExecutionSuccessSchema,
       failed: agent.AgentExecutionFailedSchema,
     },
+    // Not stored: the text of a reply while it streams, for live views (core NATS only).
+    live: { delta: agent.AgentDeltaSchema },
   },
   tool: {
     cmds: { execute: tool.ToolExecuteSchema },
@@ -87,7 +89,7 @@ export type BusMessage = MessageShape<CatalogueSchema>;
 /** Where a message type lives: its component, kind and subject type. */
 export interface Address {
   component: Component;
-  kind: Extract<Kind, "cmds" | "evts">;
+  kind: Extract<Kind, "cmds" | "evts" | "live">;
   type: string;
 }
 

@@ -11,8 +11,12 @@ export type Component = typeof COMPONENTS[number];
 export const LOG_COMPONENTS = [...COMPONENTS, "engine", "runtime", "api"] as const;
 export type LogComponent = typeof LOG_COMPONENTS[number];
 
-/** What a message on a subject is: a command, a state event, or a log record. */
-export const KINDS = ["cmds", "evts", "logs"] as const;
+/**
+ * What a message on a subject is: a command, a state event, a log record, or a live update. Live updates
+ * (`live`: an agent's text as the model streams it) travel on core NATS only: no stream captures them, so
+ * they are never stored in the history (docs/api.md, "Live deltas").
+ */
+export const KINDS = ["cmds", "evts", "logs", "live"] as const;
 export type Kind = typeof KINDS[number];
 
 export const COMMAND_TYPES = ["trigger", "execute", "cancel", "pause", "resume", "signal"] as const;
@@ -36,6 +40,10 @@ export const EVENT_TYPES = [
   "tool_call_ended",
 ] as const;
 export type EventType = typeof EVENT_TYPES[number];
+
+/** Live update types (agent only): `delta`, a piece of a model reply's text. */
+export const LIVE_TYPES = ["delta"] as const;
+export type LiveType = typeof LIVE_TYPES[number];
 
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
 export type LogLevelToken = typeof LOG_LEVELS[number];
@@ -100,6 +108,7 @@ function componentsFor(kind: Kind): readonly (Component | LogComponent)[] {
 function allowedTypes(kind: Kind): readonly string[] {
   if (kind === "cmds") return COMMAND_TYPES;
   if (kind === "evts") return EVENT_TYPES;
+  if (kind === "live") return LIVE_TYPES;
   return LOG_LEVELS;
 }
 

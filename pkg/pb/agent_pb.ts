@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  */
 export const file_agent: GenFile = /*@__PURE__*/
   fileDesc(
-    "CgthZ2VudC5wcm90bxIKY29tcG96eS52MSLMAwoMQWdlbnRFeGVjdXRlEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEiIKBHRhc2sYAyABKAsyFC5jb21wb3p5LnYxLlRhc2tJbmZvEiQKBWFnZW50GAQgASgLMhUuY29tcG96eS52MS5BZ2VudEluZm8SDwoHYXR0ZW1wdBgFIAEoBRIOCgZwcm9tcHQYBiABKAkSFwoPZGVmaW5pdGlvbl9qc29uGAcgASgMEi4KA2VudhgIIAMoCzIhLmNvbXBvenkudjEuQWdlbnRFeGVjdXRlLkVudkVudHJ5EhIKCnRpbWVvdXRfbXMYCSABKAMSNwoQcmVjb3JkZWRfcmVwbGllcxgKIAMoCzIdLmNvbXBvenkudjEuQWdlbnRNb2RlbFJlcGxpZWQSOwoTcmVjb3JkZWRfdG9vbF9jYWxscxgLIAMoCzIeLmNvbXBvenkudjEuQWdlbnRUb29sQ2FsbEVuZGVkGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEifgoNQWdlbnRUb29sQ2FsbBINCgVpbmRleBgBIAEoBRIPCgdjYWxsX2lkGAIgASgJEg8KB3Rvb2xfaWQYAyABKAkSEgoKaW5wdXRfanNvbhgEIAEoDBIPCgdpbnZhbGlkGAUgASgIEhcKD2lkZW1wb3RlbmN5X2tleRgGIAEoCSLKAgoRQWdlbnRNb2RlbFJlcGxpZWQSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SIgoEdGFzaxgDIAEoCzIULmNvbXBvenkudjEuVGFza0luZm8SJAoFYWdlbnQYBCABKAsyFS5jb21wb3p5LnYxLkFnZW50SW5mbxIMCgR0dXJuGAUgASgFEg4KBnJlcGFpchgGIAEoCBIVCg1tZXNzYWdlc19qc29uGAcgASgMEgwKBHRleHQYCCABKAkSLQoKdG9vbF9jYWxscxgJIAMoCzIZLmNvbXBvenkudjEuQWdlbnRUb29sQ2FsbBIlCgV1c2FnZRgKIAEoCzIWLmNvbXBvenkudjEuVG9rZW5Vc2FnZSK5AgoSQWdlbnRUb29sQ2FsbEVuZGVkEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEiIKBHRhc2sYAyABKAsyFC5jb21wb3p5LnYxLlRhc2tJbmZvEiQKBWFnZW50GAQgASgLMhUuY29tcG96eS52MS5BZ2VudEluZm8SDAoEdHVybhgFIAEoBRInCgRjYWxsGAYgASgLMhkuY29tcG96eS52MS5BZ2VudFRvb2xDYWxsEhMKC291dHB1dF9qc29uGAcgASgMEiQKBWVycm9yGAggASgLMhUuY29tcG96eS52MS5FcnJvckluZm8SEwoLZHVyYXRpb25fbXMYCSABKAMitQEKFUFnZW50RXhlY3V0aW9uU3RhcnRlZBImCghtZXRhZGF0YRgBIAEoCzIULmNvbXBvenkudjEuTWV0YWRhdGESKgoId29ya2Zsb3cYAiABKAsyGC5jb21wb3p5LnYxLldvcmtmbG93SW5mbxIiCgR0YXNrGAMgASgLMhQuY29tcG96eS52MS5UYXNrSW5mbxIkCgVhZ2VudBgEIAEoCzIVLmNvbXBvenkudjEuQWdlbnRJbmZvIoACChVBZ2VudEV4ZWN1dGlvblN1Y2Nlc3MSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SIgoEdGFzaxgDIAEoCzIULmNvbXBvenkudjEuVGFza0luZm8SJAoFYWdlbnQYBCABKAsyFS5jb21wb3p5LnYxLkFnZW50SW5mbxITCgtvdXRwdXRfanNvbhgFIAEoDBIlCgV1c2FnZRgGIAEoCzIWLmNvbXBvenkudjEuVG9rZW5Vc2FnZRINCgVzdGVwcxgHIAEoBSKBAgoUQWdlbnRFeGVjdXRpb25GYWlsZWQSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SIgoEdGFzaxgDIAEoCzIULmNvbXBvenkudjEuVGFza0luZm8SJAoFYWdlbnQYBCABKAsyFS5jb21wb3p5LnYxLkFnZW50SW5mbxIkCgVlcnJvchgFIAEoCzIVLmNvbXBvenkudjEuRXJyb3JJbmZvEiUKBXVzYWdlGAYgASgLMhYuY29tcG96eS52MS5Ub2tlblVzYWdlIogBChJBZ2VudEV4ZWN1dGVSZXN1bHQSNAoHc3VjY2VzcxgBIAEoCzIhLmNvbXBvenkudjEuQWdlbnRFeGVjdXRpb25TdWNjZXNzSAASMgoGZmFpbGVkGAIgASgLMiAuY29tcG96eS52MS5BZ2VudEV4ZWN1dGlvbkZhaWxlZEgAQggKBnJlc3VsdGIGcHJvdG8z",
+    "CgthZ2VudC5wcm90bxIKY29tcG96eS52MSLMAwoMQWdlbnRFeGVjdXRlEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEiIKBHRhc2sYAyABKAsyFC5jb21wb3p5LnYxLlRhc2tJbmZvEiQKBWFnZW50GAQgASgLMhUuY29tcG96eS52MS5BZ2VudEluZm8SDwoHYXR0ZW1wdBgFIAEoBRIOCgZwcm9tcHQYBiABKAkSFwoPZGVmaW5pdGlvbl9qc29uGAcgASgMEi4KA2VudhgIIAMoCzIhLmNvbXBvenkudjEuQWdlbnRFeGVjdXRlLkVudkVudHJ5EhIKCnRpbWVvdXRfbXMYCSABKAMSNwoQcmVjb3JkZWRfcmVwbGllcxgKIAMoCzIdLmNvbXBvenkudjEuQWdlbnRNb2RlbFJlcGxpZWQSOwoTcmVjb3JkZWRfdG9vbF9jYWxscxgLIAMoCzIeLmNvbXBvenkudjEuQWdlbnRUb29sQ2FsbEVuZGVkGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEikgEKDUFnZW50VG9vbENhbGwSDQoFaW5kZXgYASABKAUSDwoHY2FsbF9pZBgCIAEoCRIPCgd0b29sX2lkGAMgASgJEhIKCmlucHV0X2pzb24YBCABKAwSDwoHaW52YWxpZBgFIAEoCBIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAkSEgoKbWNwX3NlcnZlchgHIAEoCSLKAgoRQWdlbnRNb2RlbFJlcGxpZWQSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SIgoEdGFzaxgDIAEoCzIULmNvbXBvenkudjEuVGFza0luZm8SJAoFYWdlbnQYBCABKAsyFS5jb21wb3p5LnYxLkFnZW50SW5mbxIMCgR0dXJuGAUgASgFEg4KBnJlcGFpchgGIAEoCBIVCg1tZXNzYWdlc19qc29uGAcgASgMEgwKBHRleHQYCCABKAkSLQoKdG9vbF9jYWxscxgJIAMoCzIZLmNvbXBvenkudjEuQWdlbnRUb29sQ2FsbBIlCgV1c2FnZRgKIAEoCzIWLmNvbXBvenkudjEuVG9rZW5Vc2FnZSK5AgoSQWdlbnRUb29sQ2FsbEVuZGVkEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEiIKBHRhc2sYAyABKAsyFC5jb21wb3p5LnYxLlRhc2tJbmZvEiQKBWFnZW50GAQgASgLMhUuY29tcG96eS52MS5BZ2VudEluZm8SDAoEdHVybhgFIAEoBRInCgRjYWxsGAYgASgLMhkuY29tcG96eS52MS5BZ2VudFRvb2xDYWxsEhMKC291dHB1dF9qc29uGAcgASgMEiQKBWVycm9yGAggASgLMhUuY29tcG96eS52MS5FcnJvckluZm8SEwoLZHVyYXRpb25fbXMYCSABKAMi0wEKCkFnZW50RGVsdGESJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SIgoEdGFzaxgDIAEoCzIULmNvbXBvenkudjEuVGFza0luZm8SJAoFYWdlbnQYBCABKAsyFS5jb21wb3p5LnYxLkFnZW50SW5mbxIMCgR0dXJuGAUgASgFEgsKA3NlcRgGIAEoBRIMCgR0ZXh0GAcgASgJIrUBChVBZ2VudEV4ZWN1dGlvblN0YXJ0ZWQSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SIgoEdGFzaxgDIAEoCzIULmNvbXBvenkudjEuVGFza0luZm8SJAoFYWdlbnQYBCABKAsyFS5jb21wb3p5LnYxLkFnZW50SW5mbyKAAgoVQWdlbnRFeGVjdXRpb25TdWNjZXNzEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEiIKBHRhc2sYAyABKAsyFC5jb21wb3p5LnYxLlRhc2tJbmZvEiQKBWFnZW50GAQgASgLMhUuY29tcG96eS52MS5BZ2VudEluZm8SEwoLb3V0cHV0X2pzb24YBSABKAwSJQoFdXNhZ2UYBiABKAsyFi5jb21wb3p5LnYxLlRva2VuVXNhZ2USDQoFc3RlcHMYByABKAUigQIKFEFnZW50RXhlY3V0aW9uRmFpbGVkEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEiIKBHRhc2sYAyABKAsyFC5jb21wb3p5LnYxLlRhc2tJbmZvEiQKBWFnZW50GAQgASgLMhUuY29tcG96eS52MS5BZ2VudEluZm8SJAoFZXJyb3IYBSABKAsyFS5jb21wb3p5LnYxLkVycm9ySW5mbxIlCgV1c2FnZRgGIAEoCzIWLmNvbXBvenkudjEuVG9rZW5Vc2FnZSKIAQoSQWdlbnRFeGVjdXRlUmVzdWx0EjQKB3N1Y2Nlc3MYASABKAsyIS5jb21wb3p5LnYxLkFnZW50RXhlY3V0aW9uU3VjY2Vzc0gAEjIKBmZhaWxlZBgCIAEoCzIgLmNvbXBvenkudjEuQWdlbnRFeGVjdXRpb25GYWlsZWRIAEIICgZyZXN1bHRiBnByb3RvMw",
     [file_common],
   );
 
@@ -139,6 +139,13 @@ export type AgentToolCall = Message<"compozy.v1.AgentToolCall"> & {
    * @generated from field: string idempotency_key = 6;
    */
   idempotencyKey: string;
+
+  /**
+   * The MCP server (its `mcp:` id) whose tool this is; empty for the agent's own tools.
+   *
+   * @generated from field: string mcp_server = 7;
+   */
+  mcpServer: string;
 };
 
 /**
@@ -280,6 +287,62 @@ export const AgentToolCallEndedSchema: GenMessage<AgentToolCallEnded> = /*@__PUR
   messageDesc(file_agent, 3);
 
 /**
+ * A piece of a model reply's text while the model streams it, for live views (the console, `compozy run
+ * --wait`, SSE clients asking `?deltas=true`). Live only: published on core NATS on
+ * compozy.<correlation_id>.agent.live.<agent exec id>.delta, a subject no stream captures, so it is never in
+ * the history and never replayed; the reply itself is recorded whole in AgentModelReplied.
+ *
+ * @generated from message compozy.v1.AgentDelta
+ */
+export type AgentDelta = Message<"compozy.v1.AgentDelta"> & {
+  /**
+   * @generated from field: compozy.v1.Metadata metadata = 1;
+   */
+  metadata?: Metadata | undefined;
+
+  /**
+   * @generated from field: compozy.v1.WorkflowInfo workflow = 2;
+   */
+  workflow?: WorkflowInfo | undefined;
+
+  /**
+   * @generated from field: compozy.v1.TaskInfo task = 3;
+   */
+  task?: TaskInfo | undefined;
+
+  /**
+   * @generated from field: compozy.v1.AgentInfo agent = 4;
+   */
+  agent?: AgentInfo | undefined;
+
+  /**
+   * The model request this text belongs to (as in AgentModelReplied).
+   *
+   * @generated from field: int32 turn = 5;
+   */
+  turn: number;
+
+  /**
+   * 1-based position of this piece in its agent call, for ordering and to see a gap (core NATS may drop).
+   *
+   * @generated from field: int32 seq = 6;
+   */
+  seq: number;
+
+  /**
+   * @generated from field: string text = 7;
+   */
+  text: string;
+};
+
+/**
+ * Describes the message compozy.v1.AgentDelta.
+ * Use `create(AgentDeltaSchema)` to create a new message.
+ */
+export const AgentDeltaSchema: GenMessage<AgentDelta> = /*@__PURE__*/
+  messageDesc(file_agent, 4);
+
+/**
  * @generated from message compozy.v1.AgentExecutionStarted
  */
 export type AgentExecutionStarted = Message<"compozy.v1.AgentExecutionStarted"> & {
@@ -309,7 +372,7 @@ export type AgentExecutionStarted = Message<"compozy.v1.AgentExecutionStarted"> 
  * Use `create(AgentExecutionStartedSchema)` to create a new message.
  */
 export const AgentExecutionStartedSchema: GenMessage<AgentExecutionStarted> = /*@__PURE__*/
-  messageDesc(file_agent, 4);
+  messageDesc(file_agent, 5);
 
 /**
  * @generated from message compozy.v1.AgentExecutionSuccess
@@ -356,7 +419,7 @@ export type AgentExecutionSuccess = Message<"compozy.v1.AgentExecutionSuccess"> 
  * Use `create(AgentExecutionSuccessSchema)` to create a new message.
  */
 export const AgentExecutionSuccessSchema: GenMessage<AgentExecutionSuccess> = /*@__PURE__*/
-  messageDesc(file_agent, 5);
+  messageDesc(file_agent, 6);
 
 /**
  * @generated from message compozy.v1.AgentExecutionFailed
@@ -398,7 +461,7 @@ export type AgentExecutionFailed = Message<"compozy.v1.AgentExecutionFailed"> & 
  * Use `create(AgentExecutionFailedSchema)` to create a new message.
  */
 export const AgentExecutionFailedSchema: GenMessage<AgentExecutionFailed> = /*@__PURE__*/
-  messageDesc(file_agent, 6);
+  messageDesc(file_agent, 7);
 
 /**
  * @generated from message compozy.v1.AgentExecuteResult
@@ -427,4 +490,4 @@ export type AgentExecuteResult = Message<"compozy.v1.AgentExecuteResult"> & {
  * Use `create(AgentExecuteResultSchema)` to create a new message.
  */
 export const AgentExecuteResultSchema: GenMessage<AgentExecuteResult> = /*@__PURE__*/
-  messageDesc(file_agent, 7);
+  messageDesc(file_agent, 8);

@@ -94,6 +94,7 @@ function toolCallWire(call: ToolCallRecord) {
     inputJson: json(call.input),
     invalid: call.invalid,
     idempotencyKey: call.key,
+    mcpServer: call.mcpServer ?? "",
   };
 }
 
@@ -102,7 +103,9 @@ function toolResultWire(call: ToolCallRecord, record: ToolResultRecord) {
     turn: record.turn,
     call: toolCallWire(call),
     outputJson: record.error === undefined ? json(record.output) : undefined,
-    error: record.error === undefined ? undefined : { message: record.error, code: "tool_failed" },
+    error: record.error === undefined
+      ? undefined
+      : { message: record.error, code: record.errorCode ?? "tool_failed" },
     durationMs: BigInt(Math.round(record.durationMs)),
   };
 }
@@ -120,6 +123,7 @@ function replyFromWire(event: pb.AgentModelReplied): ReplyRecord {
       input: parse(call.inputJson),
       invalid: call.invalid,
       key: call.idempotencyKey,
+      ...(call.mcpServer ? { mcpServer: call.mcpServer } : {}),
     })),
     usage: {
       inputTokens: Number(event.usage?.inputTokens ?? 0n),
@@ -131,7 +135,9 @@ function replyFromWire(event: pb.AgentModelReplied): ReplyRecord {
 
 function toolResultFromWire(event: pb.AgentToolCallEnded): ToolResultRecord {
   const base = { turn: event.turn, index: event.call?.index ?? 0, durationMs: Number(event.durationMs) };
-  return event.error ? { ...base, error: event.error.message } : { ...base, output: parse(event.outputJson) };
+  return event.error
+    ? { ...base, error: event.error.message, errorCode: event.error.code }
+    : { ...base, output: parse(event.outputJson) };
 }
 
 function json(value: unknown): Uint8Array {

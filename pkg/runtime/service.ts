@@ -16,6 +16,7 @@ import { AgentLoops } from "./agent_loops.ts";
 import { AgentMemory, type MemorySpec } from "./agent_memory.ts";
 import { openAgentTools } from "./agent_tools.ts";
 import { journalOf } from "./agent_turns.ts";
+import { liveDeltas } from "./agent_deltas.ts";
 import type { McpServerWire } from "./mcp/mcp_server_wire.ts";
 import { busOutputLimit } from "./output_limits.ts";
 import {
@@ -270,6 +271,7 @@ async function executeAgent(
         taskExecId: message.task?.execId,
         journal: journalOf(bus, message),
         callTool: agentTools.callTool,
+        onDelta: liveDeltas(bus, message),
       });
     } finally {
       await agentTools.close();

@@ -10,6 +10,7 @@ import { route, type RouteSpec } from "../route_spec.ts";
 import {
   CancelBody,
   DEFINITION_ID_PATTERN,
+  EventsQuery,
   EventsResponse,
   EXEC_ID_PATTERN,
   ExecIdResponse,
@@ -151,15 +152,18 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
       summary: "The execution's event history; with `Accept: text/event-stream`, a live stream",
       description: "The stream replays the history, then follows it, and ends after the execution's " +
         "terminal event. Each SSE message has `id` = seq, `event` = type, `data` = the event. " +
-        "`Last-Event-ID` resumes after that seq.",
+        "`Last-Event-ID` resumes after that seq. With `?deltas=true` the stream also carries the text of " +
+        "running agents' model replies as it streams: `event: agent.delta` messages without an `id`, never " +
+        "stored in the history (a reconnect does not replay them).",
       tag: "executions",
+      query: EventsQuery,
       params: { exec_id: "Execution id" },
       headers: [{ name: "Last-Event-ID", description: "Resume a stream after this seq" }],
       responses: {
         200: { description: "History (JSON) or stream (text/event-stream)", schema: EventsResponse },
         404: NOT_FOUND,
       },
-      handler: async (c) => {
+      handler: async (c, { query }) => {
         const execId = execIdParam(c);
         if ((c.req.header("accept") ?? "").includes("text/event-stream")) {
           if (!await ctx.client.get(execId)) {
@@ -167,7 +171,7 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
               exec_id: execId,
             }]);
           }
-          return streamEvents(c, ctx.client, execId);
+          return streamEvents(c, ctx.client, execId, { deltas: query.deltas === "true" });
         }
         return c.json({ events: await ctx.client.events(execId) });
       },

@@ -21,7 +21,15 @@ Deno.test("web console in a real browser", async (t) => {
   await using llm = startMockOpenAI();
   llm.enqueue(
     { type: "tool_calls", calls: [{ name: "weather_tool", arguments: { city: "Lisbon" } }] },
-    { type: "json", value: { advice: "Light jacket" }, usage: { inputTokens: 40, outputTokens: 6 } },
+    // The answer streams in two pieces, 1.5 s apart (and 2 s after the request): the page shows the first
+    // while the agent task still runs.
+    {
+      type: "json",
+      value: { advice: "Light jacket" },
+      usage: { inputTokens: 40, outputTokens: 6 },
+      delayMs: 2_000,
+      chunkDelayMs: 1_500,
+    },
   );
   const dev = await startDev({ fixture: FIXTURE, env: { COMPOZY_API_KEY: KEY, MOCK_LLM_URL: llm.baseUrl } });
   const browser = await launchBrowser();
@@ -185,26 +193,38 @@ Deno.test("web console in a real browser", async (t) => {
       await waitForText(page, "#ended-note", "has ended (CANCELED)");
     });
 
-    await t.step("an agent task shows its model, token usage and tool calls", async () => {
-      const id = await startByApi("advise", { city: "Lisbon" });
-      await open(`#/executions/${id}`);
-      await waitForText(page, "h1 .status", "SUCCESS", 30_000);
-      await waitForText(page, "#exec-output", '"Light jacket"');
-      await page.click('.tl-row[data-task="advise"]');
-      await waitForText(page, "#agent-model", "openai-compatible/test-model");
-      const state = await (await dev.fetch(`/api/executions/${id}`, { headers: auth })).json();
-      const usage = state.tasks[0].usage;
-      assert.ok(usage.output_tokens >= 6, JSON.stringify(usage));
-      await waitForText(
-        page,
-        "#task-panel",
-        `${usage.input_tokens} in · ${usage.output_tokens} out · ${usage.total_tokens} total`,
-      );
-      // A tool call and the structured answer: two steps of the loop.
-      await waitForText(page, "#agent-steps", "2");
-      await waitForText(page, "#task-panel .events", "agent.success");
-      await shot("10-agent");
-    });
+    await t.step(
+      "an agent task shows its text as it streams, its model, usage, cost and tool calls",
+      async () => {
+        const id = await startByApi("advise", { city: "Lisbon" });
+        await open(`#/executions/${id}`);
+        await waitForText(page, '#agent-thinking [data-task="advise"]', '{"advice":"Light', 30_000);
+        await shot("10a-agent-thinking");
+        await waitForText(page, "h1 .status", "SUCCESS", 30_000);
+        assert.equal(await page.$("#agent-thinking"), null, "the live text goes once the task has ended");
+        await waitForText(page, "#exec-output", '"Light jacket"');
+        await page.click('.tl-row[data-task="advise"]');
+        await waitForText(page, "#agent-model", "openai-compatible/test-model");
+        const state = await (await dev.fetch(`/api/executions/${id}`, { headers: auth })).json();
+        const usage = state.tasks[0].usage;
+        assert.ok(usage.output_tokens >= 6, JSON.stringify(usage));
+        await waitForText(
+          page,
+          "#task-panel",
+          `${usage.input_tokens} in · ${usage.output_tokens} out · ${usage.total_tokens} total`,
+        );
+        // The execution's usage is its one agent task's; the price gives both a cost.
+        await waitForText(page, "#exec-usage", `${usage.total_tokens} total`);
+        assert.ok(state.usage.cost > 0, JSON.stringify(state.usage));
+        await waitForText(page, "#exec-cost", state.usage.cost.toFixed(state.usage.cost < 0.01 ? 6 : 4));
+        await waitForText(page, "#task-cost", usage.cost.toFixed(usage.cost < 0.01 ? 6 : 4));
+        // A tool call and the structured answer: two steps of the loop; the call in the task's tool calls.
+        await waitForText(page, "#agent-steps", "2");
+        await waitForText(page, '#tool-calls [data-tool="weather_tool"]', "turn 1");
+        await waitForText(page, "#task-panel .events", "agent.success");
+        await shot("10b-agent");
+      },
+    );
 
     await t.step("a parent links to its sub-workflow and back", async () => {
       const id = await startByApi("family", {});

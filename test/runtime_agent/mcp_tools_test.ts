@@ -77,6 +77,7 @@ Deno.test({
             id: "add",
             description: "Adds two numbers",
             inputSchema: ADD.inputSchema,
+            mcpServer: "calc",
           });
           assert.equal(await box.call("add", { a: 2, b: 3 }), "5");
           assert.deepEqual(await box.call("forecast", { city: "Lisbon" }), { city: "Lisbon", tempC: 18 });

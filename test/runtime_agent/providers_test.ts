@@ -164,5 +164,6 @@ Deno.test("runAgent: Google is wired up to the network", async () => {
   assert.equal(result.ok, false);
   assert.equal(result.failure.code, "agent_provider_error");
   assert.equal(result.failure.retryable, true);
-  assert.match(result.failure.message, /models\/gemini-2\.5-flash:generateContent/);
+  // Every request streams (live deltas), so Google's streaming endpoint is the one asked.
+  assert.match(result.failure.message, /models\/gemini-2\.5-flash:streamGenerateContent/);
 });

@@ -8,6 +8,7 @@ import type {
   ExecutionClient,
   ExecutionPage,
   ListOptions,
+  LiveDelta,
   TriggerOptions,
   TriggerResult,
 } from "../../engine/client.ts";
@@ -41,6 +42,7 @@ export class MemoryExecutionClient implements ExecutionClient {
   private readonly executions = new Map<string, Execution>();
   private readonly keys = new Map<string, string>();
   private readonly watchers = new Map<string, Set<(e: EventRecord) => void>>();
+  private readonly deltaWatchers = new Map<string, Set<(d: LiveDelta) => void>>();
   private readonly ajv = new Ajv2020({ allErrors: true, strict: false });
   private seq = 0;
   private counter = 0;
@@ -116,6 +118,19 @@ export class MemoryExecutionClient implements ExecutionClient {
     set.add(onEvent);
     this.watchers.set(execId, set);
     return Promise.resolve(() => set.delete(onEvent));
+  }
+
+  /** Live deltas are not stored: only watchers present when {@link emitDelta} is called see one. */
+  watchDeltas(execId: string, onDelta: (delta: LiveDelta) => void): Promise<() => void> {
+    this.find(execId);
+    const set = this.deltaWatchers.get(execId) ?? new Set();
+    set.add(onDelta);
+    this.deltaWatchers.set(execId, set);
+    return Promise.resolve(() => set.delete(onDelta));
+  }
+
+  emitDelta(execId: string, delta: LiveDelta): void {
+    for (const watcher of this.deltaWatchers.get(execId) ?? []) watcher(delta);
   }
 
   async waitForEnd(execId: string, timeoutMs: number): Promise<ExecutionState> {

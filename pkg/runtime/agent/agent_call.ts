@@ -76,6 +76,8 @@ export interface AgentToolSpec {
   description?: string;
   /** JSON Schema of the tool's input; default: any object. */
   inputSchema?: Record<string, unknown>;
+  /** The MCP server that serves the tool (recorded with each call); absent for the agent's own tools. */
+  mcpServer?: string;
 }
 
 /** Which call of the loop a tool run is: `key` is `<task exec id>:<turn>:<index>`. */
@@ -118,6 +120,11 @@ export interface AgentCall {
    * execution's other tasks spent); checked like `budget`. Its `max_cost` only comes with a model price.
    */
   workflowBudget?: AgentBudget;
+  /**
+   * Receives the text of each model reply as it streams, piece by piece (live views only: nothing may
+   * depend on it; a replayed turn sends none). Must not throw.
+   */
+  onDelta?: (delta: { turn: number; text: string }) => void;
   /** Aborting ends the call with `agent_timeout` (retryable only when the reason is a `TimeoutError`). */
   signal?: AbortSignal;
 }

@@ -26,11 +26,11 @@
  */
 
 import {
-  generateText,
   jsonSchema,
   type JSONValue,
   type LanguageModel,
   type ModelMessage,
+  streamText,
   tool,
   type ToolResultPart,
   type ToolSet,
@@ -75,7 +75,13 @@ interface Session {
   journal: TurnJournal;
 }
 
-type ModelReply = Awaited<ReturnType<typeof generateText>>;
+/** What the loop keeps of one streamed model request, once it has ended. */
+interface ModelReply {
+  response: { messages: ModelMessage[] };
+  text: string;
+  toolCalls: { toolCallId: string; toolName: string; input: unknown; invalid?: boolean }[];
+  usage: Parameters<typeof tokenUsage>[0];
+}
 
 /** The model's reply is kept in `agent_output_invalid` details up to this many characters. */
 const MAX_REPLY_EXCERPT = 2_000;
@@ -202,7 +208,7 @@ async function modelTurn(
     session,
     turn,
     options.repair ?? false,
-    await requestModel(session, messages, options),
+    await requestModel(session, messages, turn, options),
   );
   session.usage.add(reply.usage);
   await session.journal.recordReply(reply);
@@ -229,9 +235,15 @@ function replyRecord(session: Session, turn: number, repair: boolean, reply: Mod
       input: toolCall.input,
       invalid: Boolean(toolCall.invalid),
       key: toolCallKey(session.call.taskExecId ?? "", turn, index),
+      ...mcpServerOf(session, toolCall.toolName),
     })),
     usage: tokenUsage(reply.usage),
   };
+}
+
+function mcpServerOf(session: Session, toolId: string): { mcpServer?: string } {
+  const server = session.call.tools.find((spec) => spec.id === toolId)?.mcpServer;
+  return server ? { mcpServer: server } : {};
 }
 
 async function finish(session: Session, messages: ModelMessage[], reply: ReplyRecord, steps: number) {
@@ -263,8 +275,17 @@ function succeeded(session: Session, output: unknown, steps: number): AgentResul
   return { ok: true, output, usage: session.usage.total, steps };
 }
 
-/** One model request, bounded by `timeout_ms` and the caller's signal; errors leave as AgentFailures. */
-async function requestModel(session: Session, messages: ModelMessage[], options: { repair?: boolean } = {}) {
+/**
+ * One model request, bounded by `timeout_ms` and the caller's signal; errors leave as AgentFailures. The
+ * reply is streamed so that its text reaches `onDelta` as it comes (live views); the loop uses it only
+ * once the stream has ended, exactly as a whole reply.
+ */
+async function requestModel(
+  session: Session,
+  messages: ModelMessage[],
+  turn: number,
+  options: { repair?: boolean } = {},
+): Promise<ModelReply> {
   const { call, timeoutMs } = session;
   const timer = new AbortController();
   const timeout = setTimeout(
@@ -273,7 +294,7 @@ async function requestModel(session: Session, messages: ModelMessage[], options:
   );
   try {
     call.signal?.throwIfAborted();
-    const reply = await generateText({
+    const reply = streamText({
       model: session.model,
       instructions: call.instructions || undefined,
       messages,
@@ -286,8 +307,20 @@ async function requestModel(session: Session, messages: ModelMessage[], options:
       providerOptions: session.providerOptions,
       maxRetries: 0,
       abortSignal: call.signal ? AbortSignal.any([call.signal, timer.signal]) : timer.signal,
+      // Errors arrive as parts of the stream below, where they are thrown.
+      onError: () => {},
     });
-    return reply;
+    for await (const part of reply.fullStream) {
+      if (part.type === "error") throw part.error;
+      if (part.type === "text-delta" && part.text) call.onDelta?.({ turn, text: part.text });
+    }
+    const [response, text, toolCalls, usage] = await Promise.all([
+      reply.response,
+      reply.text,
+      reply.toolCalls,
+      reply.usage,
+    ]);
+    return { response, text, toolCalls, usage };
   } catch (error) {
     throw failureFromModelError(error, failedRequest(session.label, call, timer.signal.aborted, timeoutMs));
   } finally {
@@ -337,7 +370,13 @@ async function runTool(session: Session, turn: number, toolCall: ToolCallRecord)
     const value = await session.call.callTool(toolCall.toolId, toolCall.input, ref);
     ended = { turn, index: toolCall.index, output: value ?? null };
   } catch (error) {
-    ended = { turn, index: toolCall.index, error: errorMessage(error) };
+    const code = (error as { code?: unknown })?.code;
+    ended = {
+      turn,
+      index: toolCall.index,
+      error: errorMessage(error),
+      ...(typeof code === "string" ? { errorCode: code } : {}),
+    };
   }
   const result = { ...ended, durationMs: performance.now() - started };
   await session.journal.recordToolResult(toolCall, result);

@@ -12,11 +12,12 @@
  * - With no script, the reply is generated: for an action with an output schema, the smallest object the
  *   schema accepts (from its `default`s, `enum`s, `const`s and types); otherwise `{ text }` naming the agent.
  * - Usage: the reply's `usage` when given, else one token per 4 characters of prompt and of reply.
+ * - Streamed (the loop streams every request): a reply's text is one delta.
  *
  * @module
  */
 
-import type { LanguageModel } from "ai";
+import { type LanguageModel, simulateStreamingMiddleware, wrapLanguageModel } from "ai";
 import type { MockReply, MockScript } from "./agent_call.ts";
 import { configInvalid } from "./agent_failure.ts";
 
@@ -54,10 +55,10 @@ export function createMockModel(
     modelId,
     supportedUrls: {},
     doGenerate: (options) => Promise.resolve(answer(replies, scope, options)),
-    doStream: () =>
-      Promise.reject(new Error("the mock provider does not stream; the agent loop never asks it to")),
+    doStream: () => Promise.reject(new Error("the mock provider streams through its middleware")),
   };
-  return model;
+  // The loop streams every request; a scripted reply streams as one piece of text.
+  return wrapLanguageModel({ model, middleware: simulateStreamingMiddleware() });
 }
 
 function checkScript(script: MockScript | undefined): Record<string, MockReply[]> {

@@ -21,7 +21,7 @@ export type OutputCheck = { ok: true; value: unknown } | { ok: false; problems: 
 
 /** A compiled output schema. */
 export interface StructuredOutput {
-  /** For `generateText({ output })`: asks the provider for JSON of this schema, hands back the raw text. */
+  /** For `streamText({ output })`: asks the provider for JSON of this schema, hands back the raw text. */
   readonly responseFormat: OutputInterface<string, string, never>;
   /** Parses and validates one reply. */
   check(reply: string): OutputCheck;
@@ -117,7 +117,9 @@ function jsonResponseFormat(schema: Record<string, unknown>): OutputInterface<st
     name: "object",
     responseFormat: Promise.resolve({ type: "json", schema }),
     parseCompleteOutput: ({ text }) => Promise.resolve(text),
-    parsePartialOutput: () => Promise.resolve(undefined),
+    // The text so far, unparsed: the SDK holds a streamed reply's text back until this changes, and the
+    // loop streams every reply's text to live views (agent_runner.ts).
+    parsePartialOutput: ({ text }) => Promise.resolve({ partial: text }),
     createElementStreamTransform: () => undefined,
   };
 }

@@ -28,6 +28,8 @@ export interface ToolCallRecord {
   invalid: boolean;
   /** `<task exec id>:<turn>:<index>` (see {@link toolCallKey}). */
   key: string;
+  /** The MCP server whose tool it is; absent for the agent's own tools and unknown tools. */
+  mcpServer?: string;
 }
 
 /** One model request and its reply. */
@@ -48,6 +50,8 @@ export interface ToolResultRecord {
   index: number;
   output?: unknown;
   error?: string;
+  /** The failure's code when the tool failed with one (`tool_timeout`, `mcp_timeout`, …). */
+  errorCode?: string;
   durationMs: number;
 }
 

@@ -98,7 +98,12 @@ export async function openMcpToolbox(
           );
         }
         owners.set(tool.name, entry);
-        tools.push({ id: tool.name, description: tool.description, inputSchema: tool.inputSchema });
+        tools.push({
+          id: tool.name,
+          description: tool.description,
+          inputSchema: tool.inputSchema,
+          mcpServer: entry.server.id,
+        });
       }
     }
     return {

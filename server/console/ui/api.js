@@ -76,12 +76,14 @@ export async function api(path, { method = "GET", body, rawBody, signal } = {}) 
 
 /**
  * Follows an execution's live event stream (`GET /api/executions/{id}/events`, SSE). EventSource cannot send
- * the Authorization header, so the stream is read with fetch. Returns a stop function.
+ * the Authorization header, so the stream is read with fetch. Returns a stop function. With `deltas`, running
+ * agents' live text comes too, as `agent.delta` records without a `seq` (never stored).
  */
-export function followEvents(execId, onEvent, onEnd) {
+export function followEvents(execId, onEvent, onEnd, { deltas = false } = {}) {
   const controller = new AbortController();
   (async () => {
-    const res = await fetch(`/api/executions/${encodeURIComponent(execId)}/events`, {
+    const query = deltas ? "?deltas=true" : "";
+    const res = await fetch(`/api/executions/${encodeURIComponent(execId)}/events${query}`, {
       headers: headers({ accept: "text/event-stream" }),
       signal: controller.signal,
     });

@@ -65,6 +65,7 @@ export function ExecutionPage({ execId }) {
   const [children, setChildren] = useState([]);
   const [error, setError] = useState(null);
   const [selected, setSelected] = useState(null);
+  const [thinking, setThinking] = useState({});
   const [tab, setTab] = useState("timeline");
   const reload = useRef(() => {});
   const live = state && !TERMINAL.has(state.status);
@@ -74,6 +75,7 @@ export function ExecutionPage({ execId }) {
     setState(null);
     setError(null);
     setSelected(null);
+    setThinking({});
     const controller = new AbortController();
     const signal = controller.signal;
     const ignoreAbort = (e) => {
@@ -119,10 +121,16 @@ export function ExecutionPage({ execId }) {
       );
       loadRest();
       if (!TERMINAL.has(s.status)) {
-        stop = followEvents(execId, (event) => {
-          setEvents((all) => all.some((e) => e.seq === event.seq) ? all : [...all, event]);
-          reload.current();
-        }, () => reload.current());
+        stop = followEvents(
+          execId,
+          (event) => {
+            if (event.type === "agent.delta") return setThinking((all) => withDelta(all, event.data));
+            setEvents((all) => all.some((e) => e.seq === event.seq) ? all : [...all, event]);
+            reload.current();
+          },
+          () => reload.current(),
+          { deltas: true },
+        );
       }
     }).catch(ignoreAbort).catch(setError);
     return () => {
@@ -164,6 +172,26 @@ export function ExecutionPage({ execId }) {
         <div><dt>Duration</dt><dd>${
     formatDuration(durationOf(state.started_at, state.ended_at, now))
   }</dd></div>
+        ${
+    state.usage
+      ? ui`
+        <div>
+          <dt>Tokens</dt>
+          <dd id="exec-usage">${formatUsage(state.usage)}</dd>
+        </div>
+      `
+      : null
+  }
+        ${
+    state.usage?.cost !== undefined
+      ? ui`
+        <div>
+          <dt>Cost</dt>
+          <dd id="exec-cost">${formatCost(state.usage.cost)}</dd>
+        </div>
+      `
+      : null
+  }
         ${
     state.parent
       ? ui`
@@ -216,6 +244,8 @@ export function ExecutionPage({ execId }) {
       }</section>`
       : null
   }
+
+    <${Thinking} tasks=${state.tasks} thinking=${thinking} />
 
     <${Actions} state=${state} onDone=${() => reload.current()} />
 
@@ -286,6 +316,7 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
   const agent = agentId ? agents.find((a) => a.id === agentId) : undefined;
   const calls = events.filter((e) => e.type.startsWith("tool.") || e.type.startsWith("agent."));
   const agentSteps = calls.findLast((e) => e.type === "agent.success")?.data?.steps;
+  const toolCalls = events.filter((e) => e.type === "agent.tool_call_ended");
   return ui`<aside class="task-panel" aria-label=${`Task ${task.task_id}`} id="task-panel">
     <header>
       <h2><${Status} status=${task.status} /> ${task.task_id}</h2>
@@ -321,7 +352,17 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
       ? ui`
         <div>
           <dt>Tokens</dt>
-          <dd>${task.usage.input_tokens} in · ${task.usage.output_tokens} out · ${task.usage.total_tokens} total</dd>
+          <dd>${formatUsage(task.usage)}</dd>
+        </div>
+      `
+      : null
+  }
+      ${
+    task.usage?.cost !== undefined
+      ? ui`
+        <div>
+          <dt>Cost</dt>
+          <dd id="task-cost">${formatCost(task.usage.cost)}</dd>
         </div>
       `
       : null
@@ -355,10 +396,11 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
       `
       : null
   }
+    ${toolCalls.length ? ui`<${ToolCalls} events=${toolCalls} />` : null}
     ${
     calls.length
       ? ui`
-        <details open>
+        <details>
           <summary>Agent and tool events (${calls.length})</summary>
           <${EventList} events=${calls} />
         </details>
@@ -367,6 +409,58 @@ function TaskPanel({ task, def, agents, events, logs, onClose }) {
   }
     <details open><summary>Logs (${logs.length})</summary><${LogList} logs=${logs} /></details>
   </aside>`;
+}
+
+const formatUsage = (u) => `${u.input_tokens} in · ${u.output_tokens} out · ${u.total_tokens} total`;
+
+/** Costs are in the models' `price` currency, whatever it is: no symbol. */
+const formatCost = (cost) => cost.toFixed(cost < 0.01 ? 6 : 4);
+
+/** The live text of each agent task's current reply, by task execution id (a new turn starts it over). */
+function withDelta(all, delta) {
+  const key = delta.task?.execId ?? "";
+  const current = all[key];
+  const text = current && current.turn === delta.turn ? current.text + delta.text : delta.text;
+  return { ...all, [key]: { turn: delta.turn, text } };
+}
+
+/** What each running agent task's model is writing now, as it streams (not stored: gone once it ends). */
+function Thinking({ tasks, thinking }) {
+  const running = tasks.filter((t) => t.status === "RUNNING" && thinking[t.exec_id]);
+  if (!running.length) return null;
+  return ui`<section class="agent-thinking" id="agent-thinking" aria-label="Agents writing">${
+    running.map((t) =>
+      ui`<div class="thinking-item" data-task=${t.task_id}><strong>${t.task_id}</strong> <span class="muted small">turn ${
+        thinking[t.exec_id].turn
+      }</span><p class="mono small">${thinking[t.exec_id].text}</p></div>`
+    )
+  }</section>`;
+}
+
+/** The tool calls of an agent's loop: the agent's own tools and MCP tools alike, in turn order. */
+function ToolCalls({ events }) {
+  return ui`<details open class="tool-calls" id="tool-calls">
+    <summary>Tool calls (${events.length})</summary>
+    <ol>${
+    events.map((e) => {
+      const call = e.data?.call ?? {};
+      return ui`<li data-tool=${call.toolId}>
+        <span class="muted small">turn ${e.data?.turn}</span> <code>${call.toolId}</code>
+        ${
+        call.mcpServer
+          ? ui`<span class="tag" title="an MCP server's tool">mcp ${call.mcpServer}</span>`
+          : null
+      }
+        <span class="muted small">${formatDuration(Number(e.data?.durationMs ?? 0))}</span>
+        ${
+        e.data?.error
+          ? ui`<span class="error-text">${e.data.error.code}: ${e.data.error.message}</span>`
+          : ui`<${JsonView} value=${e.data?.output ?? null} open=${false} />`
+      }
+      </li>`;
+    })
+  }</ol>
+  </details>`;
 }
 
 function EventList({ events }) {

@@ -26,6 +26,11 @@ export interface MockToolCall {
 interface ReplyTiming {
   /** Wait this long before answering (a slow model). Only close() cuts it short; a client that gave up gets nothing. */
   delayMs?: number;
+  /**
+   * When the client streams: the reply's text goes out word by word (OpenAI protocol), this long apart, so a
+   * test can see deltas arrive while the reply is still being written.
+   */
+  chunkDelayMs?: number;
 }
 
 /** A successful reply: plain text (which may be anything, including broken JSON). */

@@ -96,9 +96,12 @@ function renderStream(answer: MockAnswer, ctx: RenderContext): Response {
     choices: [{ index: 0, delta, finish_reason: finish }],
   });
   const events: unknown[] = [chunk({ role: "assistant", content: "" })];
-  if (content) events.push(chunk({ content }));
+  // Word by word, as a model streams (a delta view sees several pieces).
+  for (const piece of content?.match(/\s*\S+\s*/g) ?? (content ? [content] : [])) {
+    events.push(chunk({ content: piece }));
+  }
   toolCalls.forEach((call, index) => events.push(chunk({ tool_calls: [{ index, ...call }] })));
   events.push(chunk({}, finishReason), { ...base, choices: [], usage });
   const lines = events.map((event) => `data: ${JSON.stringify(event)}\n\n`);
-  return streamResponse([...lines, "data: [DONE]\n\n"], "text/event-stream");
+  return streamResponse([...lines, "data: [DONE]\n\n"], "text/event-stream", ctx.chunkDelayMs);
 }

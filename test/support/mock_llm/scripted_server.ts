@@ -15,6 +15,8 @@ export interface RenderContext {
   stream: boolean;
   /** A fresh id, unique within this server, e.g. `call_3`. */
   nextId(prefix: string): string;
+  /** Pause between streamed chunks (the reply's `chunkDelayMs`). */
+  chunkDelayMs: number;
 }
 
 /** One wire protocol: where it listens and how it writes answers and errors. */
@@ -94,7 +96,12 @@ export function startScriptedServer(protocol: MockProtocol, replyFor?: ReplyFunc
         protocol.errorBody(reply.message ?? `mock error ${reply.status}`, reply.status);
       return jsonResponse(reply.status, errorBody, reply.headers);
     }
-    return protocol.render(reply, { body, stream: body?.stream === true, nextId });
+    return protocol.render(reply, {
+      body,
+      stream: body?.stream === true,
+      nextId,
+      chunkDelayMs: reply.chunkDelayMs ?? 0,
+    });
   };
 
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, respond);
@@ -128,13 +135,15 @@ export function jsonResponse(status: number, body: unknown, headers: Record<stri
   });
 }
 
-/** A streaming response made of pre-rendered chunks (SSE events or NDJSON lines). */
-export function streamResponse(chunks: string[], contentType: string): Response {
+/** A streaming response made of pre-rendered chunks (SSE events or NDJSON lines), `delayMs` apart. */
+export function streamResponse(chunks: string[], contentType: string, delayMs = 0): Response {
   const encoder = new TextEncoder();
+  let next = 0;
   const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      for (const chunk of chunks) controller.enqueue(encoder.encode(chunk));
-      controller.close();
+    async pull(controller) {
+      if (next > 0 && delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (next < chunks.length) controller.enqueue(encoder.encode(chunks[next++]));
+      if (next >= chunks.length) controller.close();
     },
   });
   return new Response(stream, { headers: { "content-type": contentType, "cache-control": "no-cache" } });

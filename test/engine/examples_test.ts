@@ -102,6 +102,29 @@ Deno.test({
       },
     );
 
+    await t.step(
+      "support-agent offline: an MCP script server's tool, memory, budgets and a priced mock model",
+      async () => {
+        await withStack(`${examples}support-agent`, async (h) => {
+          const input = { user: "ada", order: "A-100", question: "Where is my order?" };
+          const { execId } = await h.engine.client.trigger("support", input);
+          const state = await h.engine.client.waitForEnd(execId, 60_000);
+          assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+          assert.deepEqual(state.output, { answer: "Order A-100 is on its way, ada." });
+          const usage = state.tasks.find((task) => task.task_id === "answer")!.usage!;
+          assert.ok(usage.total_tokens > 0 && usage.cost! > 0, JSON.stringify(usage));
+          assert.deepEqual(state.usage, usage, "the execution's usage is its one agent task's");
+          const ended = (await h.engine.client.events(execId)).filter((e) =>
+            e.type === "agent.tool_call_ended"
+          );
+          const call = ended[0]?.data as { call?: { toolId?: string; mcpServer?: string }; output?: unknown };
+          assert.deepEqual(call.call?.toolId, "lookup_order");
+          assert.equal(call.call?.mcpServer, "orders");
+          assert.deepEqual(call.output, { status: "shipped", eta: "tomorrow" });
+        });
+      },
+    );
+
     await t.step("compozy init's project runs its agent on the mock provider with no key", async () => {
       const dir = await Deno.makeTempDir({ prefix: "compozy-init-" });
       try {

@@ -36,7 +36,25 @@ export async function checkBatch(
   batch: Array<{ case: Case; expected: ReferenceResult }>,
   options: BatchOptions = {},
 ): Promise<{ results: Checked[]; kills: number; natsKills: number }> {
-  const stack = await startStack(batch.map((b) => b.case), options);
+  let stack;
+  try {
+    stack = await startStack(batch.map((b) => b.case), options);
+  } catch (e) {
+    // The machine, not the engine: a stack that cannot start (a NATS request timing out at load 15) says
+    // nothing about the cases, and a long run goes on with its next batch.
+    const why = `${(e as Error).message}: ${((e as Error).cause as Error | undefined)?.message ?? ""}`;
+    return {
+      results: batch.map(({ case: c, expected }) => ({
+        case: c,
+        expected,
+        diffs: [why],
+        ms: 0,
+        inconclusive: why,
+      })),
+      kills: 0,
+      natsKills: 0,
+    };
+  }
   const results: Checked[] = [];
   try {
     let next = 0;

@@ -71,9 +71,40 @@ export async function startStack(cases: Case[], options: StackOptions = {}): Pro
   const logFile = `${logDir}/calls.jsonl`;
   await Deno.writeTextFile(logFile, "");
   const dir = await writeProject(projectFiles(cases, logFile));
+  const removeDirs = async () => {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.remove(logDir, { recursive: true }).catch(() => {});
+  };
+  const nats = await startTestNats().catch(async (e) => {
+    await removeDirs();
+    throw e;
+  });
+  // What is up so far, stopped in reverse order if a later part fails to start (a NATS request timing out
+  // on a loaded machine): a run of many batches goes on with the next one (check.ts).
+  const started: Array<() => Promise<void>> = [removeDirs, () => nats.stop()];
+  const stopAll = async () => {
+    for (const stop of [...started].reverse()) await stop();
+  };
+  try {
+    return await startParts(cases, options, dir, logFile, nats, started, stopAll);
+  } catch (e) {
+    await stopAll();
+    throw new Error("the stack did not start", { cause: e });
+  }
+}
+
+async function startParts(
+  cases: Case[],
+  options: StackOptions,
+  dir: string,
+  logFile: string,
+  nats: TestNats,
+  started: Array<() => Promise<void>>,
+  stopAll: () => Promise<void>,
+): Promise<Stack> {
   const project = await loadProject(dir);
-  const nats = await startTestNats();
   const nc = await connectNats(nats.url, { name: "model-test" });
+  started.push(() => nc.close());
   // The engine refreshes a lease every ackWait/3, so a short lease goes only with the crash runs' short
   // ack wait (there it lets a restarted engine take the executions back quickly).
   await provisionJetStream(nc, options.crashes ? { ttlMs: { compozy_leases: 3_000 } } : {});
@@ -81,6 +112,9 @@ export async function startStack(cases: Case[], options: StackOptions = {}): Pro
   // A pool large enough that no call waits for a process: the wait counts against the tool's time-out, which
   // would make a case's outcome depend on the machine's load rather than on the engine.
   const runner = new ToolRunner({ maxProcesses: 24, maxWarmPerKey: 12 });
+  // Closed by the runtime once it runs; before that (a warm-up failed), on its own.
+  const closeRunner = () => runner.close();
+  started.push(closeRunner);
   const tool = project.tools.get(TOOL_ID)!;
   await Promise.all(Array.from({ length: 10 }, (_, i) =>
     runner.run({
@@ -98,6 +132,7 @@ export async function startStack(cases: Case[], options: StackOptions = {}): Pro
       },
     })));
   const runtime = startRuntime({ nc, bus, runner });
+  started.splice(started.indexOf(closeRunner), 1, () => runtime.stop());
   const client = await createExecutionClient({ nc, bus, project });
   const engine = options.crashes
     ? new CrashingEngine(
@@ -111,8 +146,13 @@ export async function startStack(cases: Case[], options: StackOptions = {}): Pro
     )
     : undefined;
   let inProcess: EngineHandle | undefined;
-  if (engine) await engine.start();
-  else inProcess = await startEngine({ nc, bus, project, instanceId: "model-engine" });
+  if (engine) {
+    started.push(() => engine.stop());
+    await engine.start();
+  } else {
+    inProcess = await startEngine({ nc, bus, project, instanceId: "model-engine" });
+    started.push(() => inProcess!.stop());
+  }
 
   let active = 0;
   const run = async (c: Case, expected: ReferenceResult): Promise<Observed> => {
@@ -133,15 +173,7 @@ export async function startStack(cases: Case[], options: StackOptions = {}): Pro
     get natsKills() {
       return engine?.natsKills ?? 0;
     },
-    async close() {
-      await engine?.stop();
-      await inProcess?.stop();
-      await runtime.stop();
-      await nc.close();
-      await nats.stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-      await Deno.remove(logDir, { recursive: true }).catch(() => {});
-    },
+    close: stopAll,
   };
 }
 

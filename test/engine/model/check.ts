@@ -17,12 +17,15 @@ export interface Checked {
 
 /**
  * A tool call that got no sandbox before its time limit: the machine was too loaded to start a process in
- * time, so the task timed out before the engine's behaviour was put to the test.
+ * time, so the task timed out before the engine's behaviour was put to the test. Found in the final state, or
+ * in the history when the call was retried (seeds 30015 and 30016: every retry starved too, and the case was
+ * still RUNNING at the harness's limit).
  */
-function starvedOfSandboxes(observed: Observed): string | undefined {
+function starvedOfSandboxes(observed: Observed, history: string[]): string | undefined {
   const errors = [observed.state.error, ...observed.state.tasks.map((t) => t.error)];
-  const starved = errors.find((e) => e?.message.includes("No sandbox for"));
-  return starved ? `the runtime started no sandbox in time (${starved.message})` : undefined;
+  const starved = errors.find((e) => e?.message.includes("No sandbox for"))?.message ??
+    history.find((line) => line.includes(" tool.failed ") && line.includes("No sandbox for"));
+  return starved ? `the runtime started no sandbox in time (${starved})` : undefined;
 }
 
 export interface BatchOptions {
@@ -70,7 +73,7 @@ export async function checkBatch(
           diffs = differences(expected, observed, !!options.crashes);
           if (diffs.length) {
             history = await observed.history();
-            inconclusive = starvedOfSandboxes(observed);
+            inconclusive = starvedOfSandboxes(observed, history);
           }
         } catch (e) {
           diffs = [`run failed: ${(e as Error).stack ?? e}`];

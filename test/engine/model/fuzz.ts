@@ -58,7 +58,7 @@ if (import.meta.main) {
   for (let start = 0; start < count && (args["keep-going"] || !failed.length); start += size) {
     const batch = [];
     for (let i = start; i < Math.min(count, start + size); i++) {
-      batch.push(await usableCase(seed + i, features));
+      batch.push(await usableCase(seed + i, features, crashes));
     }
     const done = await checkBatch(batch, { crashes, concurrency });
     kills += done.kills;

@@ -21,7 +21,7 @@ async function checkSeeds(from: number, count: number, crashes: boolean): Promis
   const batch = [];
   for (let seed = from; seed < from + count; seed++) {
     if (seed in KNOWN_DEFECT_SEEDS) console.log(`seed ${seed} left out: ${KNOWN_DEFECT_SEEDS[seed]}`);
-    else batch.push(await usableCase(seed, features));
+    else batch.push(await usableCase(seed, features, crashes));
   }
   const { results, kills } = await checkBatch(batch, { crashes });
   // A case whose tool got no sandbox in time (a loaded machine) says nothing about the engine: run it again.

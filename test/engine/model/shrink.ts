@@ -47,7 +47,7 @@ export async function shrink(failed: Checked, options: ShrinkOptions): Promise<C
         const c = renamed(candidates[i++], `c${failed.case.seed}v${++renames}`);
         try {
           const expected = await expectedOf(c);
-          if (!unusable(c, expected)) batch.push({ case: c, expected });
+          if (!unusable(c, expected, options.crashes)) batch.push({ case: c, expected });
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;
         }

@@ -13,7 +13,7 @@ import { encode, schemaOf, STREAMS } from "../../../pkg/nats/mod.ts";
 import { WorkflowExecutionFailedSchema } from "../../../pkg/pb/mod.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
 import type * as pb from "../../../pkg/pb/mod.ts";
-import { eventsOfExecution, readRunEvents } from "../../history/read_history.ts";
+import { readExecutionEvents } from "../../history/read_history.ts";
 import { foldReplayState, type ReplayState, replayStateOfExecute } from "../../history/replay_state.ts";
 import { parseJsonBytes } from "../../json_bytes.ts";
 import type { AcceptedExecutions } from "../../accepted_executions.ts";
@@ -413,8 +413,8 @@ export class WorkflowExecutor {
   }
 
   private async loadReplay(execId: string, correlationId: string): Promise<ReplayState | undefined> {
-    const events = await readRunEvents(this.options.js, correlationId);
-    return foldReplayState(eventsOfExecution(events, execId));
+    const events = await readExecutionEvents(this.options.js, correlationId, execId);
+    return foldReplayState(events);
   }
 }
 

@@ -1,6 +1,6 @@
 /** What the driver decides from records and wake-ups: pure helpers, kept beside it. */
 import { getLogger } from "../../../pkg/logger/mod.ts";
-import { fromErrorInfo, type TaskFailure } from "../../failure.ts";
+import { fromErrorInfo } from "../../failure.ts";
 import type { RecordedTask } from "../../history/replay_state.ts";
 import type { Outcome, Waiter } from "../task/runners/mod.ts";
 import type { TaskConfig } from "../task/schema.ts";
@@ -22,10 +22,6 @@ export function recordedOutcome(task: TaskConfig, record: RecordedTask | undefin
     return { ok: false, failure, next };
   }
   return undefined;
-}
-
-export function failedView(failure: TaskFailure) {
-  return { output: null, status: "FAILED", error: { message: failure.message, code: failure.code } };
 }
 
 /** A task's record shows it waiting (or woken from a wait whose outcome is not recorded yet). */

@@ -23,7 +23,6 @@ import { TaskLedger } from "./task_ledger.ts";
 import {
   abortable,
   anySignal,
-  failedView,
   isWaiting,
   NOT_TEMPLATE_VALUES,
   recordedOutcome,
@@ -31,11 +30,11 @@ import {
 } from "./driver_support.ts";
 import {
   BranchCanceled,
-  childKeyOf,
   type DriverPort,
   ExecutionEnded,
+  failedView,
   type Outcome,
-  routeOf,
+  replayedSuccess,
   runAttempt,
   type Scope,
   type Waiter,
@@ -365,30 +364,9 @@ export class ExecutionDriver implements DriverPort {
       scope.results.set(task.id, failedView(recorded.failure));
       return recorded;
     }
-    this.restoreChildren(task, key, scope.results);
+    const outcome = replayedSuccess({ driver: this, task, key, scope }, recorded);
     scope.results.set(task.id, { output: recorded.output, status: recorded.skipped ? "SKIPPED" : "SUCCESS" });
-    if (task.type !== "router" || recorded.skipped) return recorded;
-    // The condition is pure and reads only what was recorded before it: it routes the same way again
-    // (the recorded output may have been reshaped by `outputs`, so it is not read back).
-    return { ...recorded, route: routeOf(task, this.context(scope), key).route };
-  }
-
-  /** Puts the recorded results of a finished composite's or parallel's children back where they were read. */
-  private restoreChildren(task: TaskConfig, key: string, results: ResultScope): void {
-    if (task.type !== "composite" && task.type !== "parallel") return;
-    const record = this.replay.tasks.get(key);
-    const childKey = childKeyOf(key, record?.attempt ?? 1);
-    for (const child of task.tasks) {
-      const recorded = recordedOutcome(child, this.replay.tasks.get(`${childKey}/${child.id}`));
-      if (!recorded) continue;
-      this.restoreChildren(child, `${childKey}/${child.id}`, results);
-      results.set(
-        child.id,
-        recorded.ok
-          ? { output: recorded.output, status: recorded.skipped ? "SKIPPED" : "SUCCESS" }
-          : failedView(recorded.failure),
-      );
-    }
+    return outcome;
   }
 
   private nextAfterSuccess(task: TaskConfig, route: string | TaskConfig | undefined): TaskConfig | undefined {
@@ -399,11 +377,11 @@ export class ExecutionDriver implements DriverPort {
     return index >= 0 ? list[index + 1] : undefined;
   }
 
-  /** The recorded terminal outcome of the task at `key`, with the stream position it was recorded at. */
-  recordedAt(task: TaskConfig, key: string): { outcome: Outcome; seq: number } | undefined {
+  /** The recorded terminal outcome of the task at `key`, where (stream position) and in which attempt. */
+  recordedAt(task: TaskConfig, key: string): { outcome: Outcome; seq: number; attempt: number } | undefined {
     const record = this.replay.tasks.get(key);
     const outcome = recordedOutcome(task, record);
-    return outcome && { outcome, seq: record?.seq ?? 0 };
+    return outcome && { outcome, seq: record?.seq ?? 0, attempt: record?.attempt ?? 1 };
   }
 
   /**

@@ -5,7 +5,15 @@
  */
 import { TaskFailure } from "../../../failure.ts";
 import { ResultScope } from "../template_scope.ts";
-import { childKeyOf, type Outcome, type RunContext, type Scope } from "./types.ts";
+import {
+  childKeyOf,
+  type DriverPort,
+  failedView,
+  type Outcome,
+  type ReplayContext,
+  type RunContext,
+  type Scope,
+} from "./types.ts";
 import type { TaskConfig } from "../schema.ts";
 
 /**
@@ -63,4 +71,33 @@ export async function forEachLimited<T>(
   };
   await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
   if (error !== undefined) throw error;
+}
+
+/**
+ * A replayed composite's or parallel's recorded success: its children's recorded results are put back in the
+ * scope it ran in, where the tasks after it read them as on the first run (docs/yaml-reference.md, "What
+ * `.tasks` sees").
+ */
+export function restoreChildren<T extends TaskConfig>(
+  { driver, task, key, scope }: ReplayContext<T>,
+  recorded: Extract<Outcome, { ok: true }>,
+): Outcome {
+  restoreInto(driver, task, key, scope.results);
+  return recorded;
+}
+
+function restoreInto(driver: DriverPort, task: TaskConfig, key: string, results: ResultScope): void {
+  if (task.type !== "composite" && task.type !== "parallel") return;
+  const childKey = childKeyOf(key, driver.recordedAt(task, key)?.attempt ?? 1);
+  for (const child of task.tasks) {
+    const { outcome } = driver.recordedAt(child, `${childKey}/${child.id}`) ?? {};
+    if (!outcome) continue;
+    restoreInto(driver, child, `${childKey}/${child.id}`, results);
+    results.set(
+      child.id,
+      outcome.ok
+        ? { output: outcome.output, status: outcome.skipped ? "SKIPPED" : "SUCCESS" }
+        : failedView(outcome.failure),
+    );
+  }
 }

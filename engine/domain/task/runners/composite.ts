@@ -1,6 +1,6 @@
 /** `composite`: runs its children in order as one step; its output is the last child's. */
 import type { TaskOf, TaskRunner } from "./types.ts";
-import { childFailure, inContainer } from "./children.ts";
+import { childFailure, inContainer, restoreChildren } from "./children.ts";
 
 export const compositeRunner: TaskRunner<TaskOf<"composite">> = {
   run: (run) =>
@@ -13,4 +13,5 @@ export const compositeRunner: TaskRunner<TaskOf<"composite">> = {
       }
       return output;
     }),
+  replayed: restoreChildren,
 };

@@ -8,7 +8,7 @@ import { parallelRunner } from "./parallel.ts";
 import { routerRunner } from "./router.ts";
 import { signalRunner } from "./signal.ts";
 import { sleepRunner } from "./sleep.ts";
-import type { RunContext, TaskOf, TaskRunner } from "./types.ts";
+import type { Outcome, ReplayContext, RunContext, TaskOf, TaskRunner } from "./types.ts";
 import { waitRunner } from "./wait.ts";
 
 export const RUNNERS: { [K in TaskConfig["type"]]: TaskRunner<TaskOf<K>> } = {
@@ -26,6 +26,12 @@ export const RUNNERS: { [K in TaskConfig["type"]]: TaskRunner<TaskOf<K>> } = {
 /** Runs one attempt of `run.task` with the runner of its type. */
 export function runAttempt(run: RunContext<TaskConfig>) {
   return (RUNNERS[run.task.type] as TaskRunner<TaskConfig>).run(run);
+}
+
+/** A recorded success as the flow needs it on a replay (see TaskRunner.replayed). */
+export function replayedSuccess(replay: ReplayContext<TaskConfig>, recorded: Extract<Outcome, { ok: true }>) {
+  const runner = RUNNERS[replay.task.type] as TaskRunner<TaskConfig>;
+  return runner.replayed ? runner.replayed(replay, recorded) : recorded;
 }
 
 export * from "./types.ts";

@@ -3,7 +3,7 @@ import { getLogger } from "../../../../pkg/logger/mod.ts";
 import { TaskFailure } from "../../../failure.ts";
 import type { TaskConfig } from "../schema.ts";
 import { ResultScope } from "../template_scope.ts";
-import { childFailure, forEachLimited, inContainer } from "./children.ts";
+import { childFailure, forEachLimited, inContainer, restoreChildren } from "./children.ts";
 import {
   BranchCanceled,
   type DriverPort,
@@ -17,6 +17,7 @@ const log = getLogger(["engine", "driver"]);
 
 export const parallelRunner: TaskRunner<TaskOf<"parallel">> = {
   run: (run) => inContainer(run, (key, scope) => runParallel(run.driver, run.task, key, scope)),
+  replayed: restoreChildren,
 };
 
 /**

@@ -18,6 +18,10 @@ export const routerRunner: TaskRunner<TaskOf<"router">> = {
     }
     return Promise.resolve({ ok: true, output: { route: name }, route });
   },
+  // The condition is pure and reads only what was recorded before it: it routes the same way again (the
+  // recorded output may have been reshaped by `outputs`, so it is not read back).
+  replayed: ({ driver, task, key, scope }, recorded) =>
+    recorded.skipped ? recorded : { ...recorded, route: routeOf(task, driver.context(scope), key).route },
 };
 
 /**

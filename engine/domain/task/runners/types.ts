@@ -71,8 +71,11 @@ export interface DriverPort {
   readonly isAbandoned: boolean;
   /** Runs a child task (replayed when its outcome is recorded). */
   runTask(task: TaskConfig, key: string, scope: Scope): Promise<Outcome>;
-  /** The recorded terminal outcome of the task at `key`, with the stream position it was recorded at. */
-  recordedAt(task: TaskConfig, key: string): { outcome: Outcome; seq: number } | undefined;
+  /**
+   * The recorded terminal outcome of the task at `key`, with the stream position it was recorded at and the
+   * attempt it ended in.
+   */
+  recordedAt(task: TaskConfig, key: string): { outcome: Outcome; seq: number; attempt: number } | undefined;
   context(scope?: Partial<Scope>): TemplateContext;
   env(
     task: TaskConfig | undefined,
@@ -113,9 +116,27 @@ export interface RunContext<T extends TaskConfig> {
   input?: unknown;
 }
 
+/** A task whose success a replay found recorded, as its runner sees it. */
+export interface ReplayContext<T extends TaskConfig> {
+  driver: DriverPort;
+  task: T;
+  key: string;
+  scope: Scope;
+}
+
 /** What one attempt of a task of one type does. */
 export interface TaskRunner<T extends TaskConfig> {
   run(run: RunContext<T>): Promise<Outcome>;
+  /**
+   * What a replay needs beyond the recorded success, which it returns: e.g. a container's children put back
+   * where later tasks read them, a router's route. Absent: the recorded success as it is.
+   */
+  replayed?(replay: ReplayContext<T>, recorded: Extract<Outcome, { ok: true }>): Outcome;
+}
+
+/** A failed task as templates read it in `.tasks`. */
+export function failedView(failure: TaskFailure) {
+  return { output: null, status: "FAILED", error: { message: failure.message, code: failure.code } };
 }
 
 /** The task config of one `type`. */

@@ -63,6 +63,9 @@ export class Orchestrator {
     if (message.idempotencyKey) {
       const claim = await this.claimKey(workflowId, message.idempotencyKey, execId);
       if (claim.execId !== execId) {
+        if (!(await this.store.getWorkflow(claim.execId))) {
+          await this.adopt(message, workflowId, claim.execId, input);
+        }
         return create(WorkflowTriggerReplySchema, { execId: claim.execId, duplicate: true });
       }
       claimed = claim.name;
@@ -83,6 +86,28 @@ export class Orchestrator {
       }
       throw e;
     }
+  }
+
+  /**
+   * Starts the execution a key was claimed for when nothing shows it started: its engine died between the
+   * claim and the start (SIGKILL in the model test's crash runs), and the key would otherwise point every
+   * retry, and a parent's sub-workflow task, at an execution that never runs. Its start is the same messages
+   * under the same ids, so a start still under way elsewhere is deduplicated, not doubled.
+   */
+  private async adopt(message: WorkflowTrigger, workflowId: string, execId: string, input: unknown) {
+    const correlationId = message.metadata?.correlationId;
+    // A root execution is its own correlation id; a sub-workflow keeps its run's.
+    const ownRun = !correlationId || correlationId === message.workflow?.execId;
+    log.info("idempotency key of {execId} points at an execution that never started; starting it", {
+      execId,
+    });
+    await this.accept(
+      { ...message, metadata: { ...message.metadata!, correlationId: ownRun ? execId : correlationId } },
+      workflowId,
+      execId,
+      input,
+      () => {},
+    );
   }
 
   private async accept(

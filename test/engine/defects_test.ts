@@ -5,7 +5,9 @@
 import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { ExecutionState, TaskExecutionState } from "../../engine/mod.ts";
-import { STREAMS } from "../../pkg/nats/mod.ts";
+import { Kvm } from "@nats-io/kv";
+import { uuidv7 } from "../../engine/ids.ts";
+import { BUCKETS, STREAMS } from "../../pkg/nats/mod.ts";
 import type { TaskExecutionCanceled } from "../../pkg/pb/mod.ts";
 import { create } from "@bufbuild/protobuf";
 import { projectWith, run, waitForChild, waitForStatus, withEngine } from "../support/flows.ts";
@@ -463,6 +465,28 @@ tasks:
       assert.equal((await h.engine.client.waitForEnd(execId, 15_000)).status, "SUCCESS");
     });
   });
+
+  await t.step(
+    "G7: a key claimed by an engine that died before the start still starts its execution",
+    async () => {
+      await withEngine("tasks:\n  - id: a\n    use: tool(id=echo)\n    with: { v: 1 }\n", async (h) => {
+        // What a SIGKILL between the claim and the start leaves: the key names an execution with no start.
+        const orphan = uuidv7();
+        const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode("main\norder-7"));
+        const name = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+        await (await new Kvm(h.nc).open(BUCKETS.idempotency)).create(name, new TextEncoder().encode(orphan));
+
+        const retried = await h.engine.client.trigger("main", {}, { idempotencyKey: "order-7" });
+        assert.deepEqual(retried, { execId: orphan, duplicate: true });
+        const state = await h.engine.client.waitForEnd(orphan, 10_000);
+        assert.equal(state.status, "SUCCESS");
+        assert.equal(state.correlation_id, orphan);
+        // Once started, the key answers as before, and nothing starts twice.
+        assert.deepEqual(await h.engine.client.trigger("main", {}, { idempotencyKey: "order-7" }), retried);
+        assert.equal((await h.engine.client.list({ workflowId: "main" })).items.length, 1);
+      });
+    },
+  );
 
   await t.step("10: a cancel finds children through an index, not a scan of every execution", async () => {
     const files = {

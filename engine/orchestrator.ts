@@ -7,7 +7,7 @@ import { create, type DescMessage, type JsonObject, type MessageShape } from "@b
 import type { KV } from "@nats-io/kv";
 import type { Subscription } from "@nats-io/transport-node";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
-import type { Bus } from "../pkg/nats/mod.ts";
+import { type Bus, lastSequenceOf, STREAMS } from "../pkg/nats/mod.ts";
 import {
   WorkflowExecuteSchema,
   WorkflowExecutionStartedSchema,
@@ -63,9 +63,7 @@ export class Orchestrator {
     if (message.idempotencyKey) {
       const claim = await this.claimKey(workflowId, message.idempotencyKey, execId);
       if (claim.execId !== execId) {
-        if (!(await this.store.getWorkflow(claim.execId))) {
-          await this.adopt(message, workflowId, claim.execId, input);
-        }
+        await this.adopt(message, workflowId, claim.execId, input);
         return create(WorkflowTriggerReplySchema, { execId: claim.execId, duplicate: true });
       }
       claimed = claim.name;
@@ -89,25 +87,33 @@ export class Orchestrator {
   }
 
   /**
-   * Starts the execution a key was claimed for when nothing shows it started: its engine died between the
-   * claim and the start (SIGKILL in the model test's crash runs), and the key would otherwise point every
-   * retry, and a parent's sub-workflow task, at an execution that never runs. Its start is the same messages
-   * under the same ids, so a start still under way elsewhere is deduplicated, not doubled.
+   * Completes the start of the execution a key was claimed for, when nothing shows it under way: its engine
+   * died between the claim and the start (SIGKILL in the model test's crash runs, seed 30060), and the key
+   * would otherwise point every retry, and a parent's sub-workflow task, at an execution that never runs.
+   * Whatever part is missing is sent again under the same message ids: the start if it was never stored,
+   * then the execute command (deduplicated when the first one was stored). An execution with tasks, or no
+   * longer RUNNING, is under way and left alone.
    */
   private async adopt(message: WorkflowTrigger, workflowId: string, execId: string, input: unknown) {
-    const correlationId = message.metadata?.correlationId;
+    const doc = await this.store.getWorkflow(execId);
+    if (doc && (doc.status !== "RUNNING" || (doc.task_ids?.length ?? 0) > 0)) return;
+    const given = message.metadata?.correlationId;
     // A root execution is its own correlation id; a sub-workflow keeps its run's.
-    const ownRun = !correlationId || correlationId === message.workflow?.execId;
-    log.info("idempotency key of {execId} points at an execution that never started; starting it", {
+    const correlationId = doc?.correlation_id ??
+      (!given || given === message.workflow?.execId ? execId : given);
+    const adopted = { ...message, metadata: { ...message.metadata!, correlationId } };
+    const started = doc ??
+      await lastSequenceOf(
+        this.bus.js,
+        STREAMS.events,
+        `compozy.${correlationId}.workflow.evts.${execId}.started`,
+      );
+    log.info("idempotency key of {execId} names an execution not under way; sending its {missing} again", {
       execId,
+      missing: started ? "execute command" : "start",
     });
-    await this.accept(
-      { ...message, metadata: { ...message.metadata!, correlationId: ownRun ? execId : correlationId } },
-      workflowId,
-      execId,
-      input,
-      () => {},
-    );
+    if (!started) await this.recordStart(adopted, workflowId, execId, input);
+    await this.sendExecute(adopted, workflowId, execId);
   }
 
   private async accept(
@@ -117,6 +123,16 @@ export class Orchestrator {
     input: unknown,
     onStarted: () => void,
   ) {
+    await this.recordStart(message, workflowId, execId, input);
+    onStarted();
+    // Activated without a history read (nothing happened yet); an adopted start is read back (see adopt).
+    this.accepted.add(execId);
+    await this.sendExecute(message, workflowId, execId);
+    return create(WorkflowTriggerReplySchema, { execId });
+  }
+
+  /** The start event and the execution's first document. */
+  private async recordStart(message: WorkflowTrigger, workflowId: string, execId: string, input: unknown) {
     const correlationId = message.metadata?.correlationId || execId;
     const started = this.bus.publish(create(WorkflowExecutionStartedSchema, {
       metadata: this.bus.metadata(correlationId, `${execId}:started`),
@@ -152,15 +168,15 @@ export class Orchestrator {
         log.debug("initial state of {execId} not written: {error}", { execId, error: String(e) })
       ),
     ]);
-    onStarted();
-    this.accepted.add(execId);
+  }
+
+  private async sendExecute(message: WorkflowTrigger, workflowId: string, execId: string) {
     await this.bus.publish(create(WorkflowExecuteSchema, {
-      metadata: this.bus.metadata(correlationId, `${execId}:execute`),
+      metadata: this.bus.metadata(message.metadata?.correlationId || execId, `${execId}:execute`),
       workflow: { id: workflowId, execId },
       inputJson: message.inputJson,
       parent: message.parent,
     }));
-    return create(WorkflowTriggerReplySchema, { execId });
   }
 
   /** The exec id the key first started (ours when we are first) and the key's name in the bucket. */

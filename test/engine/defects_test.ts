@@ -12,7 +12,7 @@ import type { TaskExecutionCanceled } from "../../pkg/pb/mod.ts";
 import { create } from "@bufbuild/protobuf";
 import { projectWith, run, waitForChild, waitForStatus, withEngine } from "../support/flows.ts";
 import { type EngineHarness, startEngineHarness } from "../support/engine.ts";
-import { TaskResumeSchema, WorkflowSignalSchema } from "../../pkg/pb/mod.ts";
+import { TaskResumeSchema, WorkflowExecutionStartedSchema, WorkflowSignalSchema } from "../../pkg/pb/mod.ts";
 
 /** Waits until the workflow executor's consumer holds no message unacknowledged (nothing is redelivered). */
 async function commandsSettled(h: EngineHarness): Promise<{ pending: number; redelivered: number }> {
@@ -471,10 +471,16 @@ tasks:
     async () => {
       await withEngine("tasks:\n  - id: a\n    use: tool(id=echo)\n    with: { v: 1 }\n", async (h) => {
         // What a SIGKILL between the claim and the start leaves: the key names an execution with no start.
+        const claim = async (key: string, execId: string) => {
+          const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`main\n${key}`));
+          const name = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+          await (await new Kvm(h.nc).open(BUCKETS.idempotency)).create(
+            name,
+            new TextEncoder().encode(execId),
+          );
+        };
         const orphan = uuidv7();
-        const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode("main\norder-7"));
-        const name = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-        await (await new Kvm(h.nc).open(BUCKETS.idempotency)).create(name, new TextEncoder().encode(orphan));
+        await claim("order-7", orphan);
 
         const retried = await h.engine.client.trigger("main", {}, { idempotencyKey: "order-7" });
         assert.deepEqual(retried, { execId: orphan, duplicate: true });
@@ -484,6 +490,18 @@ tasks:
         // Once started, the key answers as before, and nothing starts twice.
         assert.deepEqual(await h.engine.client.trigger("main", {}, { idempotencyKey: "order-7" }), retried);
         assert.equal((await h.engine.client.list({ workflowId: "main" })).items.length, 1);
+
+        // Killed one step later: the start is stored, the execute command never sent.
+        const started = uuidv7();
+        await claim("order-8", started);
+        await h.bus.publish(create(WorkflowExecutionStartedSchema, {
+          metadata: h.bus.metadata(started, `${started}:started`),
+          workflow: { id: "main", execId: started },
+          inputJson: new TextEncoder().encode("{}"),
+        }));
+        await waitForStatus(h, started, "RUNNING");
+        await h.engine.client.trigger("main", {}, { idempotencyKey: "order-8" });
+        assert.equal((await h.engine.client.waitForEnd(started, 10_000)).status, "SUCCESS");
       });
     },
   );

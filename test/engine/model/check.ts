@@ -28,6 +28,17 @@ function starvedOfSandboxes(observed: Observed, history: string[]): string | und
   return starved ? `the runtime started no sandbox in time (${starved})` : undefined;
 }
 
+/**
+ * A run that failed because no engine answered the harness's own requests within their retries (a trigger
+ * with "no responders" for 30 s): on a machine at load 40 a SIGKILLed engine took longer than that to start
+ * again (seeds 30079, 30086). An engine that never comes back fails the stack's health wait instead.
+ */
+function unreachable(e: unknown): string | undefined {
+  const name = (e as Error | undefined)?.name;
+  if (name !== "RequestError" && name !== "TimeoutError") return undefined;
+  return `no engine answered the harness in time (${(e as Error).message})`;
+}
+
 export interface BatchOptions {
   crashes?: boolean;
   /** Cases in flight at once. */
@@ -77,6 +88,7 @@ export async function checkBatch(
           }
         } catch (e) {
           diffs = [`run failed: ${(e as Error).stack ?? e}`];
+          inconclusive = unreachable(e);
         }
         results.push({ case: c, expected, diffs, ms: Date.now() - started, history, inconclusive });
       }

@@ -51,10 +51,7 @@ export const KNOWN_DEFECTS: Partial<Record<Feature, string>> = {};
  * feature is left out when it has the defect everywhere; a seed when the defect needs a rare shape. `deno
  * task fuzz-engine --cases 1 --seed N` still runs each.
  */
-export const KNOWN_DEFECT_SEEDS: Readonly<Record<number, string>> = {
-  38:
-    "G6: a retried composite's sub-workflow wakes from its 50 ms sleeps about 4 s late; its 8 s time-out fires",
-};
+export const KNOWN_DEFECT_SEEDS: Readonly<Record<number, string>> = {};
 
 /** Features left out of the runs with crashes only, for a defect that only a crash shows. */
 export const KNOWN_CRASH_DEFECTS: Partial<Record<Feature, string>> = {};

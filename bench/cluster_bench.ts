@@ -10,8 +10,12 @@
  * per 1,000 workflows. On a shared 2-core machine the wall-clock figures are noisy; the counts and CPU per
  * workflow are what compares.
  *
+ * "R3 2+2 kills" runs R3 2+2 again with a kill -9 of one engine a third into the run and of the node leading
+ * WORKFLOW_CMDS two thirds in, and reports the fail-over: how long after each kill every execution running
+ * then had recorded its next event.
+ *
  * COMPOZY_CLUSTER_BENCH_RUNS (default 1000) sets N; COMPOZY_CLUSTER_BENCH_TOPOLOGIES picks topologies by name
- * (e.g. "R1 1+1,R1 2+2"; default all four: R1 and R3, 1+1 and 2+2).
+ * (e.g. "R1 1+1,R1 2+2"; default all five). Interrupted (SIGINT, SIGTERM), it stops what it started.
  */
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -19,13 +23,15 @@ import { createExecutionClient, ENGINE_HEALTH_SUBJECT, type ExecutionClient } fr
 import { ENGINE_STATS_SUBJECT, type EngineStatsReport } from "../engine/engine_stats.ts";
 import type { LeaseStatus } from "../engine/leases.ts";
 import { loadProject } from "../engine/domain/project/mod.ts";
-import { Bus, connectNats, credentialsEnv, type NatsRole } from "../pkg/nats/mod.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Bus, connectNats, credentialsEnv, type NatsRole, STREAMS } from "../pkg/nats/mod.ts";
 import { RUNTIME_HEALTH_SUBJECT } from "../pkg/runtime/service.ts";
 import { writeProject } from "../test/support/engine.ts";
 import { startTestNats } from "../test/support/nats.ts";
-import { startTestCluster } from "../test/support/nats_cluster.ts";
+import { startTestCluster, type TestCluster } from "../test/support/nats_cluster.ts";
 import { type CompozyProcess, spawnCompozy } from "../test/e2e/support/dev_server.ts";
 import type { BenchRow } from "./_table.ts";
+import { onInterrupt } from "./_interrupt.ts";
 
 const RUNS = Number(Deno.env.get("COMPOZY_CLUSTER_BENCH_RUNS") ?? 1_000);
 const IN_FLIGHT = 64;
@@ -35,6 +41,8 @@ interface Topology {
   nodes: 1 | 3;
   engines: number;
   runtimes: number;
+  /** Kill -9 one engine a third into the run, and the node leading WORKFLOW_CMDS two thirds in. */
+  kills?: boolean;
 }
 
 const TOPOLOGIES: Topology[] = [
@@ -42,6 +50,7 @@ const TOPOLOGIES: Topology[] = [
   { name: "R1 2+2", nodes: 1, engines: 2, runtimes: 2 },
   { name: "R3 1+1", nodes: 3, engines: 1, runtimes: 1 },
   { name: "R3 2+2", nodes: 3, engines: 2, runtimes: 2 },
+  { name: "R3 2+2 kills", nodes: 3, engines: 2, runtimes: 2, kills: true },
 ];
 
 const PROJECT: Record<string, string> = {
@@ -78,6 +87,12 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
   const dir = await writeProject(PROJECT);
   const processes: { role: NatsRole; process: CompozyProcess }[] = [];
   let nc: NatsConnection | undefined;
+  const forget = onInterrupt(async () => {
+    // Interrupted: nothing is measured any more, so no graceful stop.
+    for (const { process } of processes) await process.killGroup().catch(() => {});
+    await nats.stop();
+    await Deno.remove(dir, { recursive: true });
+  });
   try {
     const env = (role: NatsRole) => ({
       NATS_URL: nats.plainUrl,
@@ -104,8 +119,11 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
     await runAll(client, topology.runtimes * 2, "warm");
     const cpuBefore = processes.map((p) => groupCpuSeconds(p.process.pid));
     const statsBefore = await engineStats(nc, topology.engines);
+    const kills = topology.kills
+      ? new Kills(client, processes[0].process, nc, nats as TestCluster)
+      : undefined;
     const began = performance.now();
-    const failed = await runAll(client, RUNS, "run");
+    const failed = await runAll(client, RUNS, "run", kills);
     const seconds = (performance.now() - began) / 1_000;
     const statsAfter = await engineStats(nc, topology.engines);
     const cpu = processes.map((p, i) => groupCpuSeconds(p.process.pid) - cpuBefore[i]);
@@ -135,8 +153,10 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
       "engine CPU s /1k wf (all)": perThousand("engine"),
       "engine CPU s /1k wf (per engine)": round(perThousand("engine") / topology.engines, 2),
       "runtime CPU s /1k wf (all)": perThousand("runtime"),
+      ...(kills ? await kills.report() : {}),
     };
   } finally {
+    forget();
     await nc?.close();
     await Promise.all(processes.map((p) => p.process.stop()));
     await nats.stop();
@@ -148,14 +168,23 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
  * Triggers `count` executions, at most IN_FLIGHT at once, and waits for each to end; returns how many did
  * not end SUCCESS (the first one's error is printed).
  */
-async function runAll(client: ExecutionClient, count: number, prefix: string): Promise<number> {
+async function runAll(
+  client: ExecutionClient,
+  count: number,
+  prefix: string,
+  kills?: Kills,
+): Promise<number> {
   let next = 0;
   let failed = 0;
+  const inFlight = new Set<string>();
   const worker = async () => {
     while (next < count) {
       const i = next++;
+      await kills?.at(i / count, inFlight);
       const { execId } = await client.trigger("three", { i }, { idempotencyKey: `${prefix}-${i}` });
+      inFlight.add(execId);
       const state = await client.waitForEnd(execId, 300_000);
+      inFlight.delete(execId);
       if (state.status === "SUCCESS") continue;
       if (failed++ === 0) {
         console.error(`execution ${execId} ended ${state.status}: ${JSON.stringify(state.error)}`);
@@ -164,6 +193,71 @@ async function runAll(client: ExecutionClient, count: number, prefix: string): P
   };
   await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, count) }, worker));
   return failed;
+}
+
+/**
+ * The fail-over figures: how long after a kill every execution that was running then recorded its next
+ * event. Executions of a live engine go on at once; those of the dead engine (or whose streams lost their
+ * leader) wait for the fail-over, so the slowest one measures it (plus one step's time on this machine).
+ */
+class Kills {
+  private engineKill?: Promise<Resumption>;
+  private nodeKill?: Promise<Resumption>;
+
+  constructor(
+    private readonly client: ExecutionClient,
+    private readonly engine: CompozyProcess,
+    private readonly nc: NatsConnection,
+    private readonly cluster: TestCluster,
+  ) {}
+
+  /** Called as the run progresses (`fraction` of its executions triggered): kills on cue. */
+  async at(fraction: number, inFlight: Set<string>): Promise<void> {
+    if (fraction >= 1 / 3 && !this.engineKill) {
+      const running = [...inFlight];
+      this.engineKill = this.engine.killGroup().then(() => ({ running, killedAt: Date.now() }));
+      await this.engineKill;
+    }
+    if (fraction >= 2 / 3 && !this.nodeKill) {
+      const running = [...inFlight];
+      this.nodeKill = (async () => {
+        const jsm = await jetstreamManager(this.nc);
+        const leader = (await jsm.streams.info(STREAMS.workflowCommands)).cluster?.leader;
+        const index = this.cluster.nodes.findIndex((_, n) => `n${n + 1}` === leader);
+        if (index < 0) throw new Error(`the leader of ${STREAMS.workflowCommands} (${leader}) is not ours`);
+        await this.cluster.nodes[index].kill();
+        return { running, killedAt: Date.now() };
+      })();
+      await this.nodeKill;
+    }
+  }
+
+  async report(): Promise<BenchRow> {
+    const figures = async (kill: Promise<Resumption> | undefined) => {
+      if (!kill) return "not reached";
+      const { running, killedAt } = await kill;
+      const delays: number[] = [];
+      for (const id of running) {
+        const after = (await this.client.events(id)).map((e) => Date.parse(e.time)).filter((t) =>
+          t >= killedAt
+        );
+        if (after.length > 0) delays.push(Math.min(...after) - killedAt);
+      }
+      delays.sort((a, b) => a - b);
+      const at = (q: number) =>
+        (delays[Math.min(delays.length - 1, Math.floor(q * delays.length))] / 1_000).toFixed(1);
+      return delays.length === 0 ? "none running" : `${at(1)} s (p50 ${at(0.5)} s, ${delays.length} running)`;
+    };
+    return {
+      "engine kill: all resumed within": await figures(this.engineKill),
+      "node kill: all resumed within": await figures(this.nodeKill),
+    };
+  }
+}
+
+interface Resumption {
+  running: string[];
+  killedAt: number;
 }
 
 /** Waits until `count` processes answer on a health subject. */

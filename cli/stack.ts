@@ -15,7 +15,15 @@ import type { Project } from "../engine/domain/project/types.ts";
 import { createExecutionClient, type EngineHandle, startEngine } from "../engine/mod.ts";
 import { kvScheduleStore, ScheduleRunner } from "../engine/triggers/mod.ts";
 import { configureLogging, getLogger } from "../pkg/logger/mod.ts";
-import { BUCKETS, Bus, connectNats, type ManagedNatsServer, provisionJetStream } from "../pkg/nats/mod.ts";
+import {
+  BUCKETS,
+  Bus,
+  connectNats,
+  isTransientNatsError,
+  type ManagedNatsServer,
+  provisionJetStream,
+  type ProvisionOptions,
+} from "../pkg/nats/mod.ts";
 import {
   collectEngineMetrics,
   createApp,
@@ -120,7 +128,7 @@ export class Stack {
       // The runtime's user may not touch the JetStream API: the engine and the API provision.
       if (project) {
         const settings = provisionOptions(project.config.nats, (name) => Deno.env.get(name));
-        const report = await provisionJetStream(nc, settings);
+        const report = await provisionPatiently(nc, settings);
         const log = getLogger(["cli", "stack"]);
         for (const note of report.notes) log.info("JetStream: {note}", { note });
       }
@@ -283,5 +291,44 @@ export class Stack {
       bodyLimitBytes: this.options.bodyLimitBytes,
       natsConnected: () => this.link.connected,
     });
+  }
+}
+
+/** How long a starting engine or API waits for JetStream to answer its provisioning. */
+const PROVISION_PATIENCE_MS = 60_000;
+
+/**
+ * Provisions, trying again while JetStream does not answer (a cluster electing its leaders, a loaded
+ * machine: requests of the JetStream API time out) for at most PROVISION_PATIENCE_MS; provisioning is
+ * idempotent. Any other refusal (a bad configuration, missing permissions) stops the start at once.
+ */
+async function provisionPatiently(
+  nc: NatsConnection,
+  settings: ProvisionOptions,
+): Promise<Awaited<ReturnType<typeof provisionJetStream>>> {
+  const deadline = Date.now() + PROVISION_PATIENCE_MS;
+  const log = getLogger(["cli", "stack"]);
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await provisionJetStream(nc, settings);
+    } catch (e) {
+      if (!isTransientNatsError(e)) throw e;
+      if (Date.now() + 1_000 >= deadline) {
+        throw new Error(
+          `JetStream did not answer the provisioning within ${PROVISION_PATIENCE_MS / 1_000} s`,
+          {
+            cause: e,
+          },
+        );
+      }
+      log.warn(
+        "JetStream did not answer the provisioning (attempt {attempt}: {error}); trying again in 1 s",
+        {
+          attempt,
+          error: e instanceof Error ? e.message : String(e),
+        },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
   }
 }

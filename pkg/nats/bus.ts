@@ -281,7 +281,7 @@ export class Bus {
           timeout: Math.max(100, Math.min(2_000, deadline - Date.now())),
         });
       } catch (e) {
-        if (!isTransient(e) || Date.now() + delay >= deadline) {
+        if (!isTransientNatsError(e) || Date.now() + delay >= deadline) {
           throw new PublishError(
             `Publish to '${subject}' failed after ${attempt} attempt(s): ${errorMessage(e)}`,
             subject,
@@ -339,7 +339,7 @@ export class Bus {
           throw new Error("the connection was re-established and the deadline passed");
         }
       } catch (e) {
-        if (!isTransient(e) || Date.now() + delay >= deadline) {
+        if (!isTransientNatsError(e) || Date.now() + delay >= deadline) {
           throw new RequestError(
             `Request on '${subject}' got no reply after ${attempt} attempt(s): ${errorMessage(e)}`,
             subject,
@@ -573,7 +573,7 @@ function safeToken(token: string | undefined): string {
  * Failures that another attempt may not meet: time-outs, a server that is restarting (no responders,
  * "jetstream is not enabled" while JetStream starts or stops), a connection being re-established.
  */
-function isTransient(e: unknown): boolean {
+export function isTransientNatsError(e: unknown): boolean {
   return e instanceof errors.TimeoutError || e instanceof errors.NoRespondersError ||
     e instanceof errors.RequestError || e instanceof errors.ConnectionError ||
     (e instanceof Error &&

@@ -9,10 +9,18 @@
  * `writableUntil` (that time, less a margin that covers one publish attempt still in flight), and bounds
  * each publish by it: an engine that could not confirm its lease in time stops writing before anyone else
  * can start.
+ *
+ * Fail-over before the TTL: a lease whose holder is known to be gone (see EnginePresence: its process no
+ * longer has a NATS connection) is taken at once by a compare-and-set on the entry's revision, so that the
+ * executions of a dead engine resume after the redelivery of their command, not after the TTL. A holder that
+ * is alive but lost NATS (so looked gone) stops writing when it sees the disconnection (`suspendAll`) and
+ * writes again only once a renewal confirmed the revision it holds: after a take-over, that renewal finds
+ * another engine's entry and gives the driver up.
  */
 import type { KV } from "@nats-io/kv";
 import { PublishError } from "../pkg/nats/mod.ts";
 import { getLogger } from "../pkg/logger/mod.ts";
+import type { Presence } from "./engine_presence.ts";
 
 const log = getLogger(["engine", "leases"]);
 
@@ -40,6 +48,8 @@ interface Held {
   revision: number;
   /** When the write that produced `revision` was sent (ms since the epoch). */
   confirmedAt: number;
+  /** The connection dropped since that write: not writable until a renewal confirms `revision` again. */
+  suspended?: boolean;
 }
 
 export class Leases {
@@ -51,7 +61,13 @@ export class Leases {
   /** The bucket's TTL; Infinity for a bucket without one (its leases never expire, nor stop being writable). */
   readonly ttlMs: number;
 
-  constructor(private readonly kv: KV, readonly instanceId: string, ttlMs: number) {
+  constructor(
+    private readonly kv: KV,
+    readonly instanceId: string,
+    ttlMs: number,
+    /** Tells whether another holder is gone; without it, a lease passes on only when its TTL frees it. */
+    private readonly presence?: Presence,
+  ) {
     this.ttlMs = ttlMs > 0 ? ttlMs : Infinity;
     this.marginMs = Math.min(3_000, this.ttlMs / 3);
   }
@@ -67,17 +83,26 @@ export class Leases {
       log.debug("lease {execId} not created: {error}", { execId, error: String(e) });
       const entry = await this.kv.get(execId);
       if (!entry || entry.operation !== "PUT") return await this.tryCreate(execId);
-      if (entry.string() !== this.instanceId) return false;
+      const holder = entry.string();
+      if (holder !== this.instanceId) return await this.takeFromGone(execId, holder, entry.revision);
       const again = Date.now();
       this.confirm(execId, await this.kv.update(execId, this.value(), entry.revision), again);
       return true;
     }
   }
 
-  /** Until when (ms since the epoch) this engine may record events of `execId`; 0 when it holds no lease. */
+  /**
+   * Until when (ms since the epoch) this engine may record events of `execId`; 0 when it holds no lease or
+   * its lease is suspended.
+   */
   writableUntil(execId: string): number {
     const held = this.held.get(execId);
-    return held ? held.confirmedAt + this.ttlMs - this.marginMs : 0;
+    return held && !held.suspended ? this.lastWritableAt(held) : 0;
+  }
+
+  /** The connection to NATS dropped: every lease stops being writable until a renewal confirms it. */
+  suspendAll(): void {
+    for (const held of this.held.values()) held.suspended = true;
   }
 
   /** Throws LeaseExpiredError unless a write for `execId` may still be sent now; returns its deadline. */
@@ -112,8 +137,12 @@ export class Leases {
     }
     try {
       const entry = await this.kv.get(execId);
-      if (entry?.operation === "PUT" && entry.string() !== this.instanceId) return this.drop(execId, "lost");
-      if (Date.now() >= this.writableUntil(execId)) return this.drop(execId, "expired");
+      const ours = entry?.operation === "PUT" && entry.string() === this.instanceId;
+      if (entry?.operation === "PUT" && !ours) return this.drop(execId, "lost");
+      // Suspended (the connection dropped), a vanished entry may have been taken over by another engine
+      // meanwhile, then released: only an entry still ours at a later revision is taken back.
+      if (held.suspended && !ours) return this.drop(execId, "lost");
+      if (Date.now() >= this.lastWritableAt(held)) return this.drop(execId, "expired");
       const again = Date.now();
       const revision = entry?.operation === "PUT"
         ? await this.kv.update(execId, this.value(), entry.revision)
@@ -142,6 +171,28 @@ export class Leases {
     );
   }
 
+  /** Takes the lease of a holder that is gone (never of one that may be alive); false when it is not. */
+  private async takeFromGone(execId: string, holder: string, revision: number): Promise<boolean> {
+    if (!this.presence || !(await this.presence.isGone(holder))) return false;
+    const sentAt = Date.now();
+    try {
+      this.confirm(execId, await this.kv.update(execId, this.value(), revision), sentAt);
+    } catch (e) {
+      // Another engine took it first (or the holder came back and renewed it).
+      log.debug("lease {execId} of gone engine {holder} taken meanwhile: {error}", {
+        execId,
+        holder,
+        error: String(e),
+      });
+      return false;
+    }
+    log.info("Took over the lease of execution {exec_id} from engine {holder}, which is gone", {
+      exec_id: execId,
+      holder,
+    });
+    return true;
+  }
+
   private async tryCreate(execId: string): Promise<boolean> {
     const sentAt = Date.now();
     try {
@@ -157,8 +208,14 @@ export class Leases {
     this.held.set(execId, { revision, confirmedAt: sentAt });
   }
 
+  /** The end of the time a lease is ours for sure, suspended or not: its TTL from its last write, less the margin. */
+  private lastWritableAt(held: Held): number {
+    return held.confirmedAt + this.ttlMs - this.marginMs;
+  }
+
   private unconfirmed(execId: string, error: unknown): LeaseStatus {
-    if (Date.now() < this.writableUntil(execId)) {
+    const held = this.held.get(execId);
+    if (held && Date.now() < this.lastWritableAt(held)) {
       log.warn("lease {execId} not renewed, retried on the next beat: {error}", {
         execId,
         error: String(error),

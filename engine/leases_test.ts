@@ -12,6 +12,7 @@ import type { DriverRef } from "./domain/workflow/driver_services.ts";
 import { TaskLedger } from "./domain/workflow/task_ledger.ts";
 import { LeaseExpiredError, Leases } from "./leases.ts";
 import { startTestNats } from "../test/support/nats.ts";
+import { EnginePresence } from "./engine_presence.ts";
 
 const TTL_MS = 1_500;
 
@@ -107,5 +108,62 @@ Deno.test("leases: a holder that stops renewing stops writing before another eng
     assert.equal(await a.refresh("exec-1"), "lost");
     await recorderB.taskSucceeded(ref, "step", "task-2", { n: 2 }, 1, false);
     assert.equal(await eventCount(), before + 1);
+  });
+});
+
+/**
+ * Fail-over before the TTL: engine B takes a lease from engine A once A's connection is gone (the server
+ * says no one answers A's presence subject), never while A is connected; A, which may only have lost NATS,
+ * stops writing at the disconnection and finds the lease lost when it renews. The TTL here is 60 s, so a
+ * take-over that waited for it would time the test out.
+ */
+Deno.test("leases: another engine takes the lease of a gone engine at once, never of a live one", async () => {
+  const nats = await startTestNats();
+  const ncA = await connectNats(nats.url, { name: "engine-a" });
+  const ncB = await connectNats(nats.url, { name: "engine-b" });
+  try {
+    await provisionJetStream(ncA, { ttlMs: { [BUCKETS.leases]: 60_000 } });
+    const kvA = await new Kvm(ncA).open(BUCKETS.leases);
+    const kvB = await new Kvm(ncB).open(BUCKETS.leases);
+    const presenceA = new EnginePresence(ncA);
+    const a = new Leases(kvA, "engine a.1", 60_000, presenceA);
+    const b = new Leases(kvB, "engine-b", 60_000, new EnginePresence(ncB));
+    const answering = presenceA.answer("engine a.1");
+    assert.ok(await a.acquire("exec-1"));
+    assert.equal(await b.acquire("exec-1"), false, "A answers: its lease stays A's");
+    answering.unsubscribe();
+    const started = Date.now();
+    assert.ok(await b.acquire("exec-1"), "A is gone: B takes the lease");
+    assert.ok(Date.now() - started < 10_000, `taken in ${Date.now() - started} ms, not after the TTL`);
+    assert.equal((await kvB.get("exec-1"))?.string(), "engine-b");
+    // A was only cut off: once it sees that, it may not write until a renewal confirms its lease.
+    a.suspendAll();
+    assert.throws(() => a.assertWritable("exec-1", "s"), LeaseExpiredError);
+    assert.equal(await a.refresh("exec-1"), "lost");
+    assert.equal(a.writableUntil("exec-1"), 0);
+  } finally {
+    await ncA.close();
+    await ncB.close();
+    await nats.stop();
+  }
+});
+
+Deno.test("leases: a suspended lease still ours is writable again once a renewal confirms it", async () => {
+  await withLeases(async ({ a }) => {
+    assert.ok(await a.acquire("exec-1"));
+    a.suspendAll();
+    assert.equal(a.writableUntil("exec-1"), 0);
+    assert.equal(await a.refresh("exec-1"), "held");
+    assert.ok(a.writableUntil("exec-1") > Date.now());
+  });
+});
+
+Deno.test("leases: a suspended lease whose entry vanished is lost, not taken back", async () => {
+  await withLeases(async ({ a, kv }) => {
+    assert.ok(await a.acquire("exec-1"));
+    a.suspendAll();
+    // Another engine took it over while this one was cut off, finished, and released it.
+    await kv.delete("exec-1");
+    assert.equal(await a.refresh("exec-1"), "lost");
   });
 });

@@ -22,6 +22,7 @@ import { NatsExecutionClient } from "./execution_client.ts";
 import { AcceptedExecutions } from "./accepted_executions.ts";
 import { ENGINE_STATS_SUBJECT, EngineStats } from "./engine_stats.ts";
 import { Leases } from "./leases.ts";
+import { EnginePresence } from "./engine_presence.ts";
 import { Orchestrator } from "./orchestrator.ts";
 import { StateManager } from "./state/state_manager.ts";
 import { StateStore } from "./state/state_store.ts";
@@ -41,7 +42,9 @@ export interface EngineOptions {
   instanceId: string;
   /**
    * How long a command or state event held by an engine that died waits before it is redelivered; default
-   * COMPOZY_ACK_WAIT_MS, else 30 s. Shorter recovers sooner and costs more heartbeats.
+   * COMPOZY_ACK_WAIT_MS, else 3 s for workflow commands (an engine's executions resume that soon after its
+   * death) and 30 s for state events. Shorter recovers sooner and costs more heartbeats (three per ack wait
+   * for each command held). See docs/operations.md, "Fail-over".
    */
   ackWaitMs?: number;
   /** How often each cause may send a command back before it is given up (defaults in the executor). */
@@ -83,13 +86,25 @@ export async function openStateStore(nc: NatsConnection): Promise<StateStore> {
   return new StateStore(buckets, await jetstreamManager(nc));
 }
 
+/**
+ * The default ack wait of workflow commands: an engine that dies holding an execution gives it up this long
+ * after its last heartbeat (sent every third of it), and another engine, seeing the holder gone, takes the
+ * lease at once (see EnginePresence). A command held past it by a live engine whose event loop stalled is
+ * redelivered to another engine that finds the lease still held and hands it back: it costs a redelivery,
+ * never a move.
+ */
+const COMMAND_ACK_WAIT_MS = 3_000;
+
 export async function startEngine(options: EngineOptions): Promise<EngineHandle> {
   const { nc, bus, project } = options;
   const js = jetstream(nc);
   const kvm = new Kvm(nc);
   const store = await openStateStore(nc);
   const leaseKv = await kvm.open(BUCKETS.leases);
-  const leases = new Leases(leaseKv, options.instanceId, (await leaseKv.status()).ttl);
+  const presence = new EnginePresence(nc);
+  const leases = new Leases(leaseKv, options.instanceId, (await leaseKv.status()).ttl, presence);
+  const present = presence.answer(options.instanceId);
+  watchConnection(nc, leases);
   const accepted = new AcceptedExecutions();
   const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency), store, accepted);
   const ackWaitMs = options.ackWaitMs ?? envAckWaitMs();
@@ -101,7 +116,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     js,
     leases,
     services: createDriverServices(bus, project, store, leases),
-    ackWaitMs,
+    ackWaitMs: ackWaitMs ?? COMMAND_ACK_WAIT_MS,
     redelivery: options.redelivery,
     accepted,
     stats,
@@ -128,9 +143,20 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     async stop() {
       health.unsubscribe();
       statsReplies.unsubscribe();
+      present.unsubscribe();
       orchestrator.stop();
       await executor.stop();
       await stateManager.stop();
     },
   };
+}
+
+/**
+ * While the connection is down, another engine may see this one as gone and take its leases: every lease
+ * stops being writable until a renewal confirms it (Leases.suspendAll).
+ */
+async function watchConnection(nc: NatsConnection, leases: Leases): Promise<void> {
+  for await (const status of nc.status()) {
+    if (status.type === "disconnect") leases.suspendAll();
+  }
 }

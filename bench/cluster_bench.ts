@@ -15,7 +15,9 @@
  * then had recorded its next event.
  *
  * COMPOZY_CLUSTER_BENCH_RUNS (default 1000) sets N; COMPOZY_CLUSTER_BENCH_TOPOLOGIES picks topologies by name
- * (e.g. "R1 1+1,R1 2+2"; default all five). Interrupted (SIGINT, SIGTERM), it stops what it started.
+ * (e.g. "R1 1+1,R1 2+2"; default all five); COMPOZY_CLUSTER_BENCH_LOG_DIR=dir keeps each process's output
+ * there (COMPOZY_LOG_LEVEL, default warn, sets how much). Interrupted (SIGINT, SIGTERM), it stops what it
+ * started.
  */
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -35,6 +37,8 @@ import { onInterrupt } from "./_interrupt.ts";
 
 const RUNS = Number(Deno.env.get("COMPOZY_CLUSTER_BENCH_RUNS") ?? 1_000);
 const IN_FLIGHT = 64;
+/** Where each process's output is written at the end of its topology, when set. */
+const LOG_DIR = Deno.env.get("COMPOZY_CLUSTER_BENCH_LOG_DIR");
 
 interface Topology {
   name: string;
@@ -98,7 +102,7 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
       NATS_URL: nats.plainUrl,
       ...credentialsEnv(nats.auth.users[role]),
       COMPOZY_NATS_REPLICAS: String(topology.nodes),
-      COMPOZY_LOG_LEVEL: "warn",
+      COMPOZY_LOG_LEVEL: Deno.env.get("COMPOZY_LOG_LEVEL") ?? "warn",
     });
     const start = (role: NatsRole, id: string) =>
       processes.push({
@@ -123,7 +127,7 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
       ? new Kills(client, processes[0].process, nc, nats as TestCluster)
       : undefined;
     const began = performance.now();
-    const failed = await runAll(client, RUNS, "run", kills);
+    const { failed, seenEnded } = await runAll(client, RUNS, "run", kills);
     const seconds = (performance.now() - began) / 1_000;
     const statsAfter = await engineStats(nc, topology.engines);
     const cpu = processes.map((p, i) => groupCpuSeconds(p.process.pid) - cpuBefore[i]);
@@ -153,12 +157,19 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
       "engine CPU s /1k wf (all)": perThousand("engine"),
       "engine CPU s /1k wf (per engine)": round(perThousand("engine") / topology.engines, 2),
       "runtime CPU s /1k wf (all)": perThousand("runtime"),
+      "end seen after (p50/max s)": await endLag(client, seenEnded),
       ...(kills ? await kills.report() : {}),
     };
   } finally {
     forget();
     await nc?.close();
     await Promise.all(processes.map((p) => p.process.stop()));
+    if (LOG_DIR) {
+      for (const [i, { role, process }] of processes.entries()) {
+        const file = join(LOG_DIR, `${topology.name.replaceAll(/\W+/g, "_")}-${role}-${i}.log`);
+        await Deno.writeTextFile(file, process.lines.join("\n") + "\n");
+      }
+    }
     await nats.stop();
     await Deno.remove(dir, { recursive: true });
   }
@@ -166,17 +177,18 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
 
 /**
  * Triggers `count` executions, at most IN_FLIGHT at once, and waits for each to end; returns how many did
- * not end SUCCESS (the first one's error is printed).
+ * not end SUCCESS (the first one's error is printed) and when each end was seen (its state document's).
  */
 async function runAll(
   client: ExecutionClient,
   count: number,
   prefix: string,
   kills?: Kills,
-): Promise<number> {
+): Promise<{ failed: number; seenEnded: Map<string, number> }> {
   let next = 0;
   let failed = 0;
   const inFlight = new Set<string>();
+  const seenEnded = new Map<string, number>();
   const worker = async () => {
     while (next < count) {
       const i = next++;
@@ -184,6 +196,7 @@ async function runAll(
       const { execId } = await client.trigger("three", { i }, { idempotencyKey: `${prefix}-${i}` });
       inFlight.add(execId);
       const state = await client.waitForEnd(execId, 300_000);
+      seenEnded.set(execId, Date.now());
       inFlight.delete(execId);
       if (state.status === "SUCCESS") continue;
       if (failed++ === 0) {
@@ -192,7 +205,30 @@ async function runAll(
     }
   };
   await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, count) }, worker));
-  return failed;
+  return { failed, seenEnded };
+}
+
+/** Sampled executions looked at for the state's lag behind the history. */
+const LAG_SAMPLE = 100;
+
+/**
+ * How long after its end event was stored the end of an execution was seen by a client waiting on its state
+ * document (the state manager's lag: each of the 64 workers waits that long before its next trigger).
+ */
+async function endLag(client: ExecutionClient, seenEnded: Map<string, number>): Promise<string> {
+  const ids = [...seenEnded.keys()];
+  const step = Math.max(1, Math.floor(ids.length / LAG_SAMPLE));
+  const lags: number[] = [];
+  for (let i = 0; i < ids.length; i += step) {
+    const end = (await client.events(ids[i])).find((e) =>
+      /^workflow\.(success|failed|canceled|timed_out)$/.test(e.type)
+    );
+    if (end) lags.push(seenEnded.get(ids[i])! - Date.parse(end.time));
+  }
+  lags.sort((a, b) => a - b);
+  if (lags.length === 0) return "no end events";
+  const s = (ms: number) => (ms / 1_000).toFixed(2);
+  return `${s(lags[Math.floor(lags.length / 2)])}/${s(lags[lags.length - 1])}`;
 }
 
 /**

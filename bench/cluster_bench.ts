@@ -129,7 +129,10 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
     const began = performance.now();
     const { failed, seenEnded } = await runAll(client, RUNS, "run", kills);
     const seconds = (performance.now() - began) / 1_000;
-    const statsAfter = await engineStats(nc, topology.engines);
+    // The killed engine's figures die with it: the survivors' are compared with their own before the run.
+    const statsAfter = await engineStats(nc, topology.engines - (kills ? 1 : 0));
+    const survivors = new Set(statsAfter.map((r) => r.instance));
+    const before = statsBefore.filter((r) => survivors.has(r.instance));
     const cpu = processes.map((p, i) => groupCpuSeconds(p.process.pid) - cpuBefore[i]);
     const perThousand = (role: NatsRole) =>
       round(
@@ -141,14 +144,14 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
     const renewals = (outcome: LeaseStatus, reports: EngineStatsReport[]) =>
       reports.reduce((a, r) => a + (r.lease_renewals?.[outcome] ?? 0), 0);
     const renewalsDuring = (outcome: LeaseStatus) =>
-      renewals(outcome, statsAfter) - renewals(outcome, statsBefore);
+      renewals(outcome, statsAfter) - renewals(outcome, before);
     return {
       topology: topology.name,
       workflows: RUNS,
       "not SUCCESS": failed,
       "wf/s": round(RUNS / seconds, 1),
-      "moved mid-run": sum("taken_over", statsAfter) - sum("taken_over", statsBefore),
-      redeliveries: sum("redeliveries", statsAfter) - sum("redeliveries", statsBefore),
+      "moved mid-run": sum("taken_over", statsAfter) - sum("taken_over", before),
+      redeliveries: sum("redeliveries", statsAfter) - sum("redeliveries", before),
       "lease renewals": renewalsDuring("held") + renewalsDuring("unconfirmed") + renewalsDuring("lost") +
         renewalsDuring("expired"),
       "unconfirmed/lost/expired": `${renewalsDuring("unconfirmed")}/${renewalsDuring("lost")}/${

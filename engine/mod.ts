@@ -143,10 +143,12 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     async stop() {
       health.unsubscribe();
       statsReplies.unsubscribe();
-      present.unsubscribe();
       orchestrator.stop();
       await executor.stop();
       await stateManager.stop();
+      // Last: until now this engine may still write for the executions it drives, so no other engine may
+      // take their leases as those of a gone engine.
+      present.unsubscribe();
     },
   };
 }

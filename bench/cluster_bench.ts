@@ -254,7 +254,8 @@ class Kills {
   async at(fraction: number, inFlight: Set<string>): Promise<void> {
     if (fraction >= 1 / 3 && !this.engineKill) {
       const running = [...inFlight];
-      this.engineKill = this.engine.killGroup().then(() => ({ running, killedAt: Date.now() }));
+      const killedAt = Date.now(); // SIGKILL is sent at once; the wait is for the process's exit.
+      this.engineKill = this.engine.killGroup().then(() => ({ running, killedAt }));
       await this.engineKill;
     }
     if (fraction >= 2 / 3 && !this.nodeKill) {
@@ -264,8 +265,9 @@ class Kills {
         const leader = (await jsm.streams.info(STREAMS.workflowCommands)).cluster?.leader;
         const index = this.cluster.nodes.findIndex((_, n) => `n${n + 1}` === leader);
         if (index < 0) throw new Error(`the leader of ${STREAMS.workflowCommands} (${leader}) is not ours`);
+        const killedAt = Date.now();
         await this.cluster.nodes[index].kill();
-        return { running, killedAt: Date.now() };
+        return { running, killedAt };
       })();
       await this.nodeKill;
     }
@@ -285,7 +287,9 @@ class Kills {
       delays.sort((a, b) => a - b);
       const at = (q: number) =>
         (delays[Math.min(delays.length - 1, Math.floor(q * delays.length))] / 1_000).toFixed(1);
-      return delays.length === 0 ? "none running" : `${at(1)} s (p50 ${at(0.5)} s, ${delays.length} running)`;
+      return delays.length === 0
+        ? `no event after the kill (${running.length} running)`
+        : `${at(1)} s (p50 ${at(0.5)} s, ${delays.length} running)`;
     };
     return {
       "engine kill: all resumed within": await figures(this.engineKill),

@@ -10,12 +10,14 @@
  * per 1,000 workflows. On a shared 2-core machine the wall-clock figures are noisy; the counts and CPU per
  * workflow are what compares.
  *
+ * "R3 2+2 parks" runs R3 2+2 with a workflow whose execution parks once (a 200 ms sleep between two steps):
+ * its wake-up may reach either engine, and "moved mid-run" counts those another engine resumed.
  * "R3 2+2 kills" runs R3 2+2 again with a kill -9 of one engine a third into the run and of the node leading
  * WORKFLOW_CMDS two thirds in, and reports the fail-over: how long after each kill every execution running
  * then had recorded its next event.
  *
  * COMPOZY_CLUSTER_BENCH_RUNS (default 1000) sets N; COMPOZY_CLUSTER_BENCH_TOPOLOGIES picks topologies by name
- * (e.g. "R1 1+1,R1 2+2"; default all five); COMPOZY_CLUSTER_BENCH_LOG_DIR=dir keeps each process's output
+ * (e.g. "R1 1+1,R1 2+2"; default all six); COMPOZY_CLUSTER_BENCH_LOG_DIR=dir keeps each process's output
  * there (COMPOZY_LOG_LEVEL, default warn, sets how much). Interrupted (SIGINT, SIGTERM), it stops what it
  * started.
  */
@@ -47,6 +49,8 @@ interface Topology {
   runtimes: number;
   /** Kill -9 one engine a third into the run, and the node leading WORKFLOW_CMDS two thirds in. */
   kills?: boolean;
+  /** Run "parks" (a step, a 200 ms sleep that parks the execution, a step) instead of "three". */
+  parks?: boolean;
 }
 
 const TOPOLOGIES: Topology[] = [
@@ -55,10 +59,26 @@ const TOPOLOGIES: Topology[] = [
   { name: "R3 1+1", nodes: 3, engines: 1, runtimes: 1 },
   { name: "R3 2+2", nodes: 3, engines: 2, runtimes: 2 },
   { name: "R3 2+2 kills", nodes: 3, engines: 2, runtimes: 2, kills: true },
+  { name: "R3 2+2 parks", nodes: 3, engines: 2, runtimes: 2, parks: true },
 ];
 
 const PROJECT: Record<string, string> = {
-  "compozy.yaml": "name: cluster-bench\nworkflows:\n  - source: ./wf.yaml\n",
+  "compozy.yaml": "name: cluster-bench\nworkflows:\n  - source: ./wf.yaml\n  - source: ./parks.yaml\n",
+  "parks.yaml": `id: parks
+tools:
+  - id: echo
+    execute: ./echo.ts
+tasks:
+  - id: a
+    use: tool(id=echo)
+    with: { n: 1 }
+  - id: nap
+    type: sleep
+    duration: 200ms
+  - id: b
+    use: tool(id=echo)
+    with: { n: 2 }
+`,
   "wf.yaml": `id: three
 tools:
   - id: echo
@@ -120,14 +140,15 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
       project: await loadProject(dir),
     });
     // One warm-up execution per runtime, so that no tool's first load is in the figures.
-    await runAll(client, topology.runtimes * 2, "warm");
+    await runAll(client, "three", topology.runtimes * 2, "warm");
     const cpuBefore = processes.map((p) => groupCpuSeconds(p.process.pid));
     const statsBefore = await engineStats(nc, topology.engines);
     const kills = topology.kills
       ? new Kills(client, processes[0].process, nc, nats as TestCluster)
       : undefined;
     const began = performance.now();
-    const { failed, seenEnded } = await runAll(client, RUNS, "run", kills);
+    const workflow = topology.parks ? "parks" : "three";
+    const { failed, seenEnded } = await runAll(client, workflow, RUNS, "run", kills);
     const seconds = (performance.now() - began) / 1_000;
     // The killed engine's figures die with it: the survivors' are compared with their own before the run.
     const statsAfter = await engineStats(nc, topology.engines - (kills ? 1 : 0));
@@ -184,6 +205,7 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
  */
 async function runAll(
   client: ExecutionClient,
+  workflow: string,
   count: number,
   prefix: string,
   kills?: Kills,
@@ -196,7 +218,7 @@ async function runAll(
     while (next < count) {
       const i = next++;
       await kills?.at(i / count, inFlight);
-      const { execId } = await client.trigger("three", { i }, { idempotencyKey: `${prefix}-${i}` });
+      const { execId } = await client.trigger(workflow, { i }, { idempotencyKey: `${prefix}-${i}` });
       inFlight.add(execId);
       const state = await client.waitForEnd(execId, 300_000);
       seenEnded.set(execId, Date.now());

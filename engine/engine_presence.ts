@@ -34,6 +34,8 @@ export function presenceSubject(instanceId: string): string {
 export interface Presence {
   /** True only when engine `instanceId` is known to be gone (its subject had no responders twice). */
   isGone(instanceId: string): Promise<boolean>;
+  /** True unless engine `instanceId` did not answer at once (one question; a time-out counts as present). */
+  isPresent(instanceId: string): Promise<boolean>;
 }
 
 /** How long (from its question) a verdict of "gone" is reused: a dead engine's executions come back together. */
@@ -65,6 +67,10 @@ export class EnginePresence implements Presence {
       if (!verdict && this.inquiries.get(instanceId) === inquiry) this.inquiries.delete(instanceId);
     });
     return gone;
+  }
+
+  async isPresent(instanceId: string): Promise<boolean> {
+    return !(await this.unanswered(instanceId));
   }
 
   private async inquire(instanceId: string): Promise<boolean> {

@@ -31,6 +31,9 @@ const log = getLogger(["engine", "leases"]);
  */
 export type LeaseStatus = "held" | "lost" | "expired" | "unconfirmed";
 
+/** What a claim of a lease found: taken, another engine's, or left by another engine's parked driver. */
+export type Claim = "acquired" | "held elsewhere" | "parked elsewhere";
+
 /** A write refused because this engine no longer holds the execution's lease: the message is NOT stored. */
 export class LeaseExpiredError extends PublishError {
   override name = "LeaseExpiredError";
@@ -72,23 +75,39 @@ export class Leases {
     this.marginMs = Math.min(3_000, this.ttlMs / 3);
   }
 
-  /** True when this instance now holds the lease of `execId`. */
+  /** True when this instance now holds the lease of `execId` (see claim). */
   async acquire(execId: string): Promise<boolean> {
+    return (await this.claim(execId)) === "acquired";
+  }
+
+  /**
+   * Takes the lease of `execId` if it is free, ours, left by a parked driver, or held by an engine that is
+   * gone. A lease left by a parked driver (see release) is a hint, not a claim: with `yieldToParked`, it is
+   * left to that engine while it is there ("parked elsewhere"), so that an execution's wake-up goes back to
+   * where it ran (no replay, no move).
+   */
+  async claim(execId: string, options: { yieldToParked?: boolean } = {}): Promise<Claim> {
     const sentAt = Date.now();
     try {
       this.confirm(execId, await this.kv.create(execId, this.value()), sentAt);
-      return true;
+      return "acquired";
     } catch (e) {
       // Someone holds it (or held it): whose it is decides.
       log.debug("lease {execId} not created: {error}", { execId, error: String(e) });
-      const entry = await this.kv.get(execId);
-      if (!entry || entry.operation !== "PUT") return await this.tryCreate(execId);
-      const holder = entry.string();
-      if (holder !== this.instanceId) return await this.takeFromGone(execId, holder, entry.revision);
+    }
+    const entry = await this.kv.get(execId);
+    if (!entry || entry.operation !== "PUT") return await this.compareAndSet(execId, undefined);
+    const { holder, parked } = parseLease(entry.string());
+    if (holder === this.instanceId) {
       const again = Date.now();
       this.confirm(execId, await this.kv.update(execId, this.value(), entry.revision), again);
-      return true;
+      return "acquired";
     }
+    if (parked) {
+      if (options.yieldToParked && await this.presence?.isPresent(holder)) return "parked elsewhere";
+      return await this.compareAndSet(execId, entry.revision);
+    }
+    return await this.takeFromGone(execId, holder, entry.revision);
   }
 
   /**
@@ -160,47 +179,51 @@ export class Leases {
     }
   }
 
-  /** Frees the lease, unless another engine holds it by now. */
-  async release(execId: string): Promise<void> {
+  /**
+   * Frees the lease, unless another engine holds it by now. With `parked`, the entry stays as a hint of
+   * where the execution ran (until the bucket's TTL removes it): any engine may take it, and one that asks
+   * to (see acquire) leaves it to this engine while it is there.
+   */
+  async release(execId: string, options: { parked?: boolean } = {}): Promise<void> {
     const held = this.held.get(execId);
     this.held.delete(execId);
     if (held === undefined) return;
     // Refused when another engine holds it by now; a lease left behind expires with its TTL.
-    await this.kv.delete(execId, { previousSeq: held.revision }).catch((e) =>
-      log.debug("lease {execId} not released: {error}", { execId, error: String(e) })
-    );
+    const write = options.parked
+      ? this.kv.update(execId, new TextEncoder().encode(`${this.instanceId}${PARKED_SUFFIX}`), held.revision)
+      : this.kv.delete(execId, { previousSeq: held.revision });
+    await write.catch((e) => log.debug("lease {execId} not released: {error}", { execId, error: String(e) }));
   }
 
-  /** Takes the lease of a holder that is gone (never of one that may be alive); false when it is not. */
-  private async takeFromGone(execId: string, holder: string, revision: number): Promise<boolean> {
-    if (!this.presence || !(await this.presence.isGone(holder))) return false;
-    const sentAt = Date.now();
-    try {
-      this.confirm(execId, await this.kv.update(execId, this.value(), revision), sentAt);
-    } catch (e) {
-      // Another engine took it first (or the holder came back and renewed it).
-      log.debug("lease {execId} of gone engine {holder} taken meanwhile: {error}", {
-        execId,
+  /** Takes the lease of a holder that is gone (never of one that may be alive). */
+  private async takeFromGone(execId: string, holder: string, revision: number): Promise<Claim> {
+    if (!this.presence || !(await this.presence.isGone(holder))) return "held elsewhere";
+    // Refused when another engine took it first (or the holder came back and renewed it).
+    const claim = await this.compareAndSet(execId, revision);
+    if (claim === "acquired") {
+      log.info("Took over the lease of execution {exec_id} from engine {holder}, which is gone", {
+        exec_id: execId,
         holder,
-        error: String(e),
       });
-      return false;
     }
-    log.info("Took over the lease of execution {exec_id} from engine {holder}, which is gone", {
-      exec_id: execId,
-      holder,
-    });
-    return true;
+    return claim;
   }
 
-  private async tryCreate(execId: string): Promise<boolean> {
+  /**
+   * Writes this engine's entry where the lease was free (`revision` undefined) or at `revision` (a lease no
+   * one drives); "held elsewhere" when another engine wrote first.
+   */
+  private async compareAndSet(execId: string, revision: number | undefined): Promise<Claim> {
     const sentAt = Date.now();
     try {
-      this.confirm(execId, await this.kv.create(execId, this.value()), sentAt);
-      return true;
+      const written = revision === undefined
+        ? await this.kv.create(execId, this.value())
+        : await this.kv.update(execId, this.value(), revision);
+      this.confirm(execId, written, sentAt);
+      return "acquired";
     } catch (e) {
       log.debug("lease {execId} taken meanwhile: {error}", { execId, error: String(e) });
-      return false;
+      return "held elsewhere";
     }
   }
 
@@ -233,6 +256,15 @@ export class Leases {
   private value(): Uint8Array {
     return new TextEncoder().encode(this.instanceId);
   }
+}
+
+/** Appended to the holder's id in a lease whose driver parked: no one drives the execution now. */
+const PARKED_SUFFIX = " (parked)";
+
+function parseLease(value: string): { holder: string; parked: boolean } {
+  return value.endsWith(PARKED_SUFFIX)
+    ? { holder: value.slice(0, -PARKED_SUFFIX.length), parked: true }
+    : { holder: value, parked: false };
 }
 
 /** A KV create/update refused because the entry is not at the expected revision. */

@@ -167,3 +167,35 @@ Deno.test("leases: a suspended lease whose entry vanished is lost, not taken bac
     assert.equal(await a.refresh("exec-1"), "lost");
   });
 });
+
+Deno.test("leases: a parked execution's lease is left to its engine while it is there, else taken", async () => {
+  const nats = await startTestNats();
+  const ncA = await connectNats(nats.url, { name: "engine-a" });
+  const ncB = await connectNats(nats.url, { name: "engine-b" });
+  try {
+    await provisionJetStream(ncA, { ttlMs: { [BUCKETS.leases]: 60_000 } });
+    const presenceA = new EnginePresence(ncA);
+    const a = new Leases(await new Kvm(ncA).open(BUCKETS.leases), "engine-a", 60_000, presenceA);
+    const presenceB = new EnginePresence(ncB);
+    const b = new Leases(await new Kvm(ncB).open(BUCKETS.leases), "engine-b", 60_000, presenceB);
+    presenceA.answer("engine-a");
+    const answeringB = presenceB.answer("engine-b");
+    // A parks two executions: their leases stay as hints of where they ran.
+    for (const id of ["exec-1", "exec-2"]) {
+      assert.ok(await a.acquire(id));
+      await a.release(id, { parked: true });
+    }
+    assert.equal(await b.claim("exec-1", { yieldToParked: true }), "parked elsewhere");
+    assert.equal(await a.claim("exec-1", { yieldToParked: true }), "acquired", "A takes its own back");
+    // Past its yields (or once A is gone), B takes a parked lease at once: no driver writes for it.
+    assert.equal(await b.claim("exec-2"), "acquired");
+    assert.equal(await a.claim("exec-2", { yieldToParked: true }), "held elsewhere");
+    await b.release("exec-2", { parked: true });
+    answeringB.unsubscribe();
+    assert.equal(await a.claim("exec-2", { yieldToParked: true }), "acquired", "B is gone: no yield");
+  } finally {
+    await ncA.close();
+    await ncB.close();
+    await nats.stop();
+  }
+});

@@ -259,6 +259,7 @@ export class WorkflowExecutor {
     holdWhileActive = false,
   ): Promise<Outcome | void> {
     const existing = this.active.get(execId) ?? await this.activating.get(execId);
+    if (existing === YIELDED) return { nakDelayMs: PARKED_YIELD_DELAY_MS };
     if (existing && existing !== NOTHING_TO_DO) {
       await act(existing.driver);
       if (holdWhileActive && existing.settled) {
@@ -278,6 +279,8 @@ export class WorkflowExecutor {
     } finally {
       this.activating.delete(execId);
     }
+    // Parked by another engine, which is there: it goes back to that engine (the next pull of either).
+    if (active === YIELDED) return { nakDelayMs: PARKED_YIELD_DELAY_MS };
     // Another engine drives it: try again shortly.
     if (active === undefined) return { nakDelayMs: 250, cause: "leaseBusy", reason: "the lease is held" };
     if (active === NOTHING_TO_DO) return;
@@ -286,6 +289,7 @@ export class WorkflowExecutor {
     active.settled = settled;
     // Held (heartbeats, lease renewals) from now on: the command's own effect may wait for a running task.
     const holding = this.hold(execId, delivery, active.driver, settled);
+    let parked = false;
     try {
       // A command that fails leaves a driver in an unknown state: give it up, never leave it running.
       await Promise.resolve(act(active.driver)).catch((e) => {
@@ -306,10 +310,11 @@ export class WorkflowExecutor {
           outcome: driver.result,
         });
       }
+      parked = result === "parked";
       if (result === "abandoned") return ABANDONED;
     } finally {
       this.active.delete(execId);
-      await this.options.leases.release(execId);
+      await this.options.leases.release(execId, { parked });
     }
   }
 
@@ -361,7 +366,12 @@ export class WorkflowExecutor {
     fresh: ReplayState | undefined,
     delivery: Delivery,
   ): Promise<Active | undefined> {
-    if (!(await this.options.leases.acquire(execId))) return undefined;
+    // The first deliveries of a wake-up leave a parked execution to the engine that parked it.
+    const claim = await this.options.leases.claim(execId, {
+      yieldToParked: delivery.deliveryCount <= PARKED_YIELDS,
+    });
+    if (claim === "parked elsewhere") return YIELDED;
+    if (claim === "held elsewhere") return undefined;
     let replay: ReplayState | undefined;
     try {
       replay = fresh ?? await this.loadReplay(execId, correlationId);
@@ -437,6 +447,15 @@ function redeliveryDelay(cause: Cause, count: number): number {
   if (cause === "abandoned") return 1_000;
   return Math.min(250 * 2 ** Math.min(count - 1, 5), 5_000);
 }
+
+/**
+ * A wake-up of an execution another engine parked, which that engine (still there) should take: the command
+ * is sent back PARKED_YIELD_DELAY_MS later, at most PARKED_YIELDS times (then any engine takes it). With two
+ * engines pulling, each delivery reaches the right one half the time.
+ */
+const YIELDED: Active = { driver: undefined as unknown as ExecutionDriver };
+const PARKED_YIELDS = 4;
+const PARKED_YIELD_DELAY_MS = 20;
 
 /** Marks a command that needs no driver (the execution ended, or is unknown). */
 const NOTHING_TO_DO = { driver: undefined as unknown as ExecutionDriver } satisfies Active;

@@ -40,7 +40,7 @@ export async function runtimeMain(args: string[]): Promise<never> {
   const bus = new Bus(nc, { source: "runtime" });
   configureLogging({ component: "runtime", bus, instanceId: values["instance-id"] });
   const log = getLogger(["runtime"]);
-  const runtime = startRuntime({ nc, bus });
+  const runtime = startRuntime({ nc, bus, sandboxStartTimeoutMs: sandboxStartTimeoutMs() });
   log.info("runtime consuming tool and agent commands on {url}", { url });
   let stopping = false;
   const stop = async (reason: string) => {
@@ -67,6 +67,23 @@ export async function runtimeMain(args: string[]): Promise<never> {
   }
   // Never returns: `stop` ends the process once the runtime has drained.
   return await new Promise<never>(() => {});
+}
+
+/**
+ * COMPOZY_SANDBOX_START_TIMEOUT_MS: how long a sandbox may take to start (default 10 s), for hosts so loaded
+ * that a cold start (SES lockdown, module load) takes longer. A value that is not a positive integer stops
+ * the runtime with its name.
+ */
+function sandboxStartTimeoutMs(): number | undefined {
+  const raw = Deno.env.get("COMPOZY_SANDBOX_START_TIMEOUT_MS");
+  if (raw === undefined || raw === "") return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new Error(
+      `COMPOZY_SANDBOX_START_TIMEOUT_MS must be a positive number of milliseconds, got '${raw}'`,
+    );
+  }
+  return value;
 }
 
 if (import.meta.main) await runtimeMain(Deno.args);

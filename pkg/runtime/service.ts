@@ -60,6 +60,8 @@ export interface RuntimeOptions {
   nc: NatsConnection;
   bus: Bus;
   runner?: ToolRunner;
+  /** How long a sandbox may take to start (ToolRunner's default, 10 s, when unset). */
+  sandboxStartTimeoutMs?: number;
 }
 
 export interface RuntimeHandle {
@@ -76,7 +78,10 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
   // An output must fit in one reply: the sandbox refuses a larger one before it leaves the tool.
   const outputLimit = () => busOutputLimit(nc.info?.max_payload, DEFAULT_MAX_OUTPUT_BYTES);
   const runner = options.runner ??
-    new ToolRunner({ maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()) });
+    new ToolRunner({
+      maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()),
+      startTimeoutMs: options.sandboxStartTimeoutMs,
+    });
   const memory = new AgentMemory(nc);
   const cancels = new CancelHook();
   const loops = new AgentLoops<pb.AgentExecuteResult>();

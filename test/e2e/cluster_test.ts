@@ -70,6 +70,9 @@ Deno.test({
       NATS_URL: cluster.plainUrl,
       ...credentialsEnv(cluster.auth.users[role]),
       COMPOZY_ACK_WAIT_MS: "1000",
+      // At load averages of 40 on this 2-core machine a sandbox's cold start took more than the default 10 s
+      // on every one of 8 attempts: no fail-over's doing, so the runtimes wait longer for it.
+      COMPOZY_SANDBOX_START_TIMEOUT_MS: "60000",
       COMPOZY_LOG_LEVEL: "warn",
       LOG_FORMAT: "json",
     });

@@ -8,7 +8,7 @@
  * const { execId } = await engine.client.trigger("hello", { name: "Ada" });
  * ```
  */
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { BUCKETS, type Bus } from "../pkg/nats/mod.ts";
@@ -76,14 +76,31 @@ function envAckWaitMs(): number | undefined {
 /** Opens the state buckets (a process that folds or reads execution state). */
 export async function openStateStore(nc: NatsConnection): Promise<StateStore> {
   const kvm = new Kvm(nc);
-  const buckets = {
-    workflows: { kv: await kvm.open(BUCKETS.workflowExecutions), name: BUCKETS.workflowExecutions },
-    tasks: { kv: await kvm.open(BUCKETS.taskExecutions), name: BUCKETS.taskExecutions },
-    waiting: { kv: await kvm.open(BUCKETS.waiting), name: BUCKETS.waiting },
-    index: { kv: await kvm.open(BUCKETS.executionIndex), name: BUCKETS.executionIndex },
-    children: { kv: await kvm.open(BUCKETS.children), name: BUCKETS.children },
+  const jsm = await jetstreamManager(nc);
+  const open = async (name: string) => {
+    const { kv, direct } = await openBucket(kvm, jsm, name);
+    return { kv, name, direct };
   };
-  return new StateStore(buckets, await jetstreamManager(nc));
+  const buckets = {
+    workflows: await open(BUCKETS.workflowExecutions),
+    tasks: await open(BUCKETS.taskExecutions),
+    waiting: await open(BUCKETS.waiting),
+    index: await open(BUCKETS.executionIndex),
+    children: await open(BUCKETS.children),
+  };
+  return new StateStore(buckets, jsm);
+}
+
+/**
+ * Opens a bucket for direct reads where they cannot be stale: a bucket of one replica. A direct get is
+ * answered by the stream itself (no JSON request or base64 answer through the JetStream API); nats.js
+ * binds a bucket without them unless told. With replicas, a follower may answer a direct get before it
+ * has a write the leader acknowledged, so those buckets are read through the API (from the leader).
+ */
+async function openBucket(kvm: Kvm, jsm: JetStreamManager, name: string) {
+  const config = (await jsm.streams.info(`KV_${name}`)).config;
+  const direct = config.allow_direct === true && config.num_replicas === 1;
+  return { kv: await kvm.open(name, { allow_direct: direct }), direct };
 }
 
 /**

@@ -15,15 +15,22 @@ import {
   type WorkflowDocument,
 } from "./execution_state.ts";
 
+/** A bucket; `direct`: read with direct gets (see openStateStore), else through the JetStream API. */
+export interface StateBucket {
+  kv: KV;
+  name: string;
+  direct?: boolean;
+}
+
 export interface StateBuckets {
-  workflows: { kv: KV; name: string };
-  tasks: { kv: KV; name: string };
+  workflows: StateBucket;
+  tasks: StateBucket;
   /** The index of waits by signal: key `<signal id>.<exec id>`. */
-  waiting: { kv: KV; name: string };
+  waiting: StateBucket;
   /** The index of executions by workflow and status: key `<workflow id>.<status>.<exec id>`. */
-  index: { kv: KV; name: string };
+  index: StateBucket;
   /** The index of running sub-workflows by parent: key `<parent exec id>.<child exec id>`. */
-  children: { kv: KV; name: string };
+  children: StateBucket;
 }
 
 const decoder = new TextDecoder();
@@ -94,8 +101,8 @@ export class StateStore {
   }
 
   /**
-   * The task documents of an execution, each read by its key (`<exec id>.<task exec id>`) from the stream
-   * leader (a follower may lag), a few at a time.
+   * The task documents of an execution, each read by its key (`<exec id>.<task exec id>`), a few at a time:
+   * by direct gets on a bucket of one replica, else from the stream leader (a follower may lag).
    */
   private async tasksOf(doc: WorkflowDocument): Promise<TaskExecutionState[]> {
     const stream = `KV_${this.buckets.tasks.name}`;
@@ -108,7 +115,9 @@ export class StateStore {
       stored.push(
         ...await Promise.all(
           subjects.slice(i, i + TASK_GETS_IN_FLIGHT).map((subject) =>
-            this.jsm.streams.getMessage(stream, { last_by_subj: subject })
+            this.buckets.tasks.direct
+              ? this.jsm.direct.getMessage(stream, { last_by_subj: subject })
+              : this.jsm.streams.getMessage(stream, { last_by_subj: subject })
           ),
         ),
       );

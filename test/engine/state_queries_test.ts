@@ -34,6 +34,7 @@ async function countDocumentReads(h: EngineHarness, bucket: string = BUCKETS.wor
   const nc = await connectNats(h.nats.url, { name: "read-counter" });
   const stream = `KV_${bucket}`;
   let reads = 0;
+  let apiReads = 0;
   for (
     const subject of [
       `$JS.API.DIRECT.GET.${stream}.>`,
@@ -44,14 +45,19 @@ async function countDocumentReads(h: EngineHarness, bucket: string = BUCKETS.wor
     nc.subscribe(subject, {
       callback: () => {
         reads++;
+        if (subject.startsWith("$JS.API.STREAM.")) apiReads++;
       },
     });
   }
   await nc.flush();
   return {
-    reset: () => reads = 0,
+    reset: () => reads = apiReads = 0,
     get reads() {
       return reads;
+    },
+    /** Reads through the JetStream API rather than direct gets. */
+    get apiReads() {
+      return apiReads;
     },
     close: () => nc.close(),
   };
@@ -196,7 +202,7 @@ Deno.test("a state read and a run's end walk no stream's subjects; the index kee
   }
 });
 
-Deno.test("a task's document is created without a read: a run reads its tasks only to answer", async () => {
+Deno.test("a task's document is created without a read: a run reads its tasks only to answer, directly", async () => {
   const h = await startEngineHarness({
     "compozy.yaml": "name: steps\nworkflows:\n  - source: ./wf.yaml\n",
     "wf.yaml": `id: two
@@ -219,6 +225,8 @@ tasks:
     assert.equal(ended.status, "SUCCESS");
     assert.equal(ended.tasks.length, 2);
     assert.equal(counter.reads, 2); // The answer's read of each task; the state manager read none.
+    // A bucket of one replica is read with direct gets (no request through the JetStream API).
+    assert.equal(counter.apiReads, 0);
   } finally {
     await counter.close();
     runtime.stop();

@@ -123,6 +123,9 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
       ...credentialsEnv(nats.auth.users[role]),
       COMPOZY_NATS_REPLICAS: String(topology.nodes),
       COMPOZY_LOG_LEVEL: Deno.env.get("COMPOZY_LOG_LEVEL") ?? "warn",
+      // On a loaded machine a sandbox's cold start may pass the default 10 s: such executions fail at once
+      // (tool_timeout) and would count as quick ends. What is measured here is the work sharing.
+      COMPOZY_SANDBOX_START_TIMEOUT_MS: "60000",
     });
     const start = (role: NatsRole, id: string) =>
       processes.push({

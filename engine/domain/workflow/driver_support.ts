@@ -7,9 +7,6 @@ import type { TaskConfig } from "../task/schema.ts";
 
 const log = getLogger(["engine", "driver"]);
 
-/** Scope fields that are the driver's bookkeeping, not values templates read. */
-export const NOT_TEMPLATE_VALUES = new Set(["parentExecId", "results", "abort"]);
-
 export function recordedOutcome(task: TaskConfig, record: RecordedTask | undefined): Outcome | undefined {
   if (!record) return undefined;
   if (record.status === "success" || record.status === "skipped") {

@@ -17,17 +17,11 @@ import { parseDuration, type Project, resolveUse, type Workflow } from "../proje
 import type { TaskConfig } from "../task/schema.ts";
 import { ExecutionUsage } from "../task/workflow_budget.ts";
 import { backoffDelay } from "../task/backoff.ts";
-import { mergeEnv, renderField, ResultScope, type ScopeValues } from "../task/template_scope.ts";
+import { renderField, ResultScope, type ScopeValues } from "../task/template_scope.ts";
 import type { DriverServices } from "./driver_services.ts";
+import { ExecutionTemplates } from "./execution_templates.ts";
 import { TaskLedger } from "./task_ledger.ts";
-import {
-  abortable,
-  anySignal,
-  isWaiting,
-  NOT_TEMPLATE_VALUES,
-  recordedOutcome,
-  stale,
-} from "./driver_support.ts";
+import { abortable, anySignal, isWaiting, recordedOutcome, stale } from "./driver_support.ts";
 import {
   BranchCanceled,
   type DriverPort,
@@ -79,10 +73,10 @@ export class ExecutionDriver implements DriverPort {
   private readonly settled: Promise<DriverResult>;
   private parkTimer?: ReturnType<typeof setTimeout>;
   private deadlineTimer?: ReturnType<typeof setTimeout>;
-  private baseEnv?: Record<string, string>;
   /** Sub-workflows running for this execution: a cancel reaches them too. */
   private readonly children = new Set<string>();
   readonly usage: ExecutionUsage;
+  private readonly templates: ExecutionTemplates;
   readonly tasks: TaskLedger;
 
   constructor(
@@ -94,6 +88,14 @@ export class ExecutionDriver implements DriverPort {
     readonly replay: ReplayState,
   ) {
     this.usage = ExecutionUsage.fromReplay(replay.tasks.values());
+    this.templates = new ExecutionTemplates(
+      project,
+      workflow,
+      execId,
+      replay.input,
+      services.processEnv,
+      this.rootResults,
+    );
     this.tasks = new TaskLedger(replay.tasks.values());
     this.paused = replay.paused;
     this.settled = new Promise((resolve) => this.settle = resolve);
@@ -723,33 +725,17 @@ export class ExecutionDriver implements DriverPort {
     }
   }
 
-  /** The template context of this execution, with the scope's own values. */
+  /** The template context of this execution, with the scope's own values (see ExecutionTemplates). */
   context(scope: Partial<Scope> = {}): TemplateContext {
-    const context: TemplateContext = {
-      workflow: { id: this.workflow.id, exec_id: this.execId, input: this.replay.input },
-      tasks: (scope.results ?? this.rootResults).view(),
-      env: this.env(undefined, undefined, undefined),
-    };
-    for (const [k, v] of Object.entries(scope)) {
-      if (v !== undefined && !NOT_TEMPLATE_VALUES.has(k)) context[k] = v;
-    }
-    return context;
+    return this.templates.context(scope);
   }
 
-  /** The env a task (and its tool or agent) sees; see mergeEnv for the precedence. */
+  /** The env a task (and its tool or agent) sees. */
   env(
     task: TaskConfig | undefined,
     own: Record<string, string> | undefined,
     base: TemplateContext | undefined,
   ): Record<string, string> {
-    const workflowScope = {
-      workflow: { id: this.workflow.id, exec_id: this.execId, input: this.replay.input },
-    };
-    this.baseEnv ??= mergeEnv(
-      [this.project.envFile, this.services.processEnv, this.project.env, this.workflow.config.env],
-      workflowScope,
-    );
-    if (!task?.env && !own) return this.baseEnv;
-    return mergeEnv([task?.env, own], base ?? workflowScope, this.baseEnv);
+    return this.templates.env(task, own, base);
   }
 }

@@ -96,7 +96,8 @@ export class Orchestrator {
    */
   private async adopt(message: WorkflowTrigger, workflowId: string, execId: string, input: unknown) {
     const doc = await this.store.getWorkflow(execId);
-    if (doc && (doc.status !== "RUNNING" || (doc.task_ids?.length ?? 0) > 0)) return;
+    // No task list at all is a long one (state_fold.ts stops listing past MAX_LISTED_TASKS): under way too.
+    if (doc && (doc.status !== "RUNNING" || doc.task_ids === undefined || doc.task_ids.length > 0)) return;
     const given = message.metadata?.correlationId;
     // A root execution is its own correlation id; a sub-workflow keeps its run's.
     const correlationId = doc?.correlation_id ??

@@ -32,7 +32,8 @@ export function configureSandboxModules(modules: SandboxModules): void {
   configured = modules;
 }
 
-/** The source files of this checkout; the worker's module imports call_scope.ts and global_guard.ts. */
+/** The source files of this checkout; the worker's module imports call_scope.ts, global_guard.ts and
+ * process_state.ts. */
 function checkoutModules(): SandboxModules {
   const here = (file: string) => new URL(file, import.meta.url);
   // One self-contained file, which the sandbox (run with `--no-npm`) imports by path.
@@ -42,8 +43,12 @@ function checkoutModules(): SandboxModules {
     hostPath: fileURLToPath(here("./worker_host.ts")),
     workerUrl: worker.href,
     lockdownUrl: lockdown.href,
-    workerFiles: [worker, here("./call_scope.ts"), here("./global_guard.ts"), lockdown].map((u) =>
-      fileURLToPath(u)
-    ),
+    workerFiles: [
+      worker,
+      here("./call_scope.ts"),
+      here("./global_guard.ts"),
+      here("./process_state.ts"),
+      lockdown,
+    ].map((u) => fileURLToPath(u)),
   };
 }

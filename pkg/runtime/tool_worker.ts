@@ -24,6 +24,7 @@
 import { format } from "node:util";
 import { CallScope, type NodeNet } from "./call_scope.ts";
 import { freezeRealm, snapshotGlobals } from "./global_guard.ts";
+import { guardProcessState } from "./process_state.ts";
 import type { LogLevel, SandboxError, WorkerCall, WorkerMessage, WorkerSettings } from "./protocol.ts";
 
 type ToolFunction = (input: unknown, ctx: unknown) => unknown;
@@ -191,6 +192,7 @@ captureStdio();
 guardExitsAndEvaluators();
 guardNodeProcess();
 guardUncaught();
+const resetProcessState = guardProcessState(Deno, performance);
 scope.install(globalThis as unknown as Parameters<CallScope["install"]>[0]);
 // Node's sockets exist only where Node's layer does: tools that import `node:` built-ins or name `process`.
 if (limits.nodeProcess) scope.installSockets(await import("node:net") as unknown as NodeNet);
@@ -232,6 +234,7 @@ async function handle(fn: ToolFunction, [id, json]: WorkerCall, restoreGlobals: 
   // Before the result goes out, so the next call cannot start while this one's work remains.
   scope.end();
   restoreGlobals();
+  resetProcessState();
   post(message);
 }
 

@@ -1,0 +1,222 @@
+/**
+ * The second red team (an outside review, one afternoon): attacks beyond redteam_test.ts and
+ * sandbox_escape_test.ts, with real sandbox processes. Three worked (process state one call left for the
+ * next: the working directory, the environment, the performance timeline) and are closed by
+ * pkg/runtime/process_state.ts; the others were refused and are kept here with their failure codes.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { configureNetDeny } from "../../pkg/runtime/net_deny.ts";
+import { type ToolResult, ToolRunner } from "../../pkg/runtime/tool_runner.ts";
+import { call, ToolDir } from "./_helpers.ts";
+
+function failure(result: ToolResult): { code: string; message: string } {
+  assert.ok(!result.ok, `expected a failure, got ${JSON.stringify(result)}`);
+  return result.failure;
+}
+
+function output(result: ToolResult): unknown {
+  assert.ok(result.ok, `expected a result, got ${JSON.stringify(result)}`);
+  return result.output;
+}
+
+Deno.test("red team 2: process state one call changes is not the next call's", async (t) => {
+  const dir = new ToolDir();
+  Deno.mkdirSync(join(dir.path, "data"));
+  Deno.writeTextFileSync(join(dir.path, "data", "f.txt"), "in data");
+  Deno.writeTextFileSync(join(dir.path, "f.txt"), "in the tool's folder");
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  const env = { GRANTED: "the value this worker was started with" };
+  const permissions = { read: ["."], env: ["GRANTED"] };
+  // `process` named in the source: the worker gets Node's process object too, with its chdir and env.
+  // Node's process.chdir is refused by Deno itself in a worker ("not supported in workers").
+  for (
+    const [name, chdir, setEnv, refusal] of [
+      [
+        "deno",
+        `Deno.chdir("data")`,
+        `Deno.env.set("GRANTED", secret)`,
+        /Deno\.chdir.*refused in a tool sandbox/,
+      ],
+      [
+        "node",
+        `(globalThis as any).process.chdir("data")`,
+        `(globalThis as any).process.env.GRANTED = secret`,
+        /process\.chdir\(\) is not supported in workers/,
+      ],
+    ] as const
+  ) {
+    const tool = dir.tool(
+      `state_${name}`,
+      `export default (input: { mode: string; secret: string }) => {
+         const secret = input.secret;
+         if (input.mode === "chdir") { ${chdir}; return Deno.cwd(); }
+         if (input.mode === "set") {
+           ${setEnv};
+           performance.mark("m", { detail: secret });
+           return [Deno.pid, Deno.env.get("GRANTED")];
+         }
+         return [
+           Deno.pid,
+           Deno.readTextFileSync("f.txt"),
+           Deno.env.get("GRANTED"),
+           performance.getEntriesByType("mark").map((m) => (m as PerformanceMark).detail),
+         ];
+       };`,
+    );
+    const run = (mode: string) =>
+      runner.run(
+        call(tool, { mode, secret: "data of the earlier call" }, { env, permissions, timeoutMs: 30_000 }),
+      );
+    try {
+      await t.step(`${name}: changing the working directory is refused`, async () => {
+        const f = failure(await run("chdir"));
+        assert.equal(f.code, name === "deno" ? "tool_permission_denied" : "tool_threw");
+        assert.match(f.message, refusal);
+      });
+      await t.step(`${name}: an env value and a mark set by a call are gone in the next`, async () => {
+        const [pid, during] = output(await run("set")) as [number, string];
+        assert.equal(during, "data of the earlier call");
+        const [later, file, value, marks] = output(await run("read")) as [number, string, string, unknown[]];
+        assert.equal(later, pid, "the same warm worker ran both calls");
+        assert.equal(file, "in the tool's folder");
+        assert.equal(value, env.GRANTED);
+        assert.deepEqual(marks, []);
+      });
+    } catch (e) {
+      await runner.close();
+      dir.cleanup();
+      throw e;
+    }
+  }
+  await runner.close();
+  dir.cleanup();
+});
+
+Deno.test("red team 2: an env name the tool may not read cannot be set either, nor escape through set", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({});
+  try {
+    const tool = dir.tool(
+      "env_other",
+      `export default () => { Deno.env.set("PATH", "/tmp"); return "set"; };`,
+    );
+    const f = failure(
+      await runner.run(call(tool, null, { permissions: { env: ["GRANTED"] }, timeoutMs: 30_000 })),
+    );
+    assert.equal(f.code, "tool_permission_denied");
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+Deno.test("red team 2: the bus port is out of reach by proxies, DNS servers and unspecified addresses", async (t) => {
+  const listener = Deno.listen({ hostname: "0.0.0.0", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  let connections = 0;
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      connections++;
+      conn.close();
+    }
+  })();
+  await configureNetDeny([{ host: "127.0.0.1", port }]);
+  const dir = new ToolDir();
+  const runner = new ToolRunner({});
+  try {
+    const cases: Array<[string, string, Record<string, unknown>]> = [
+      // A proxy is a connection Deno makes for the fetch: checked like any other, whatever the URL's host.
+      [
+        "proxy_client",
+        `const client = Deno.createHttpClient({ proxy: { url: "http://127.0.0.1:${port}" } });
+         return (await fetch("http://example.com/", { client })).status;`,
+        { net: ["example.com"] },
+      ],
+      [
+        "dns_server",
+        `return await Deno.resolveDns("example.com", "A", { nameServer: { ipAddr: "127.0.0.1", port: ${port} } });`,
+        { net: true },
+      ],
+      [
+        "websocket",
+        `return await new Promise((ok, no) => { const w = new WebSocket("ws://0.0.0.0:${port}/"); w.onopen = () => ok("open"); w.onerror = () => no(new Error("ws")); });`,
+        { net: true },
+      ],
+    ];
+    for (
+      const host of [
+        "0",
+        "0x0",
+        "::",
+        "0::0",
+        "0:0:0:0:0:0:0:0",
+        "::ffff:0.0.0.0",
+        "::ffff:0:0",
+        "0177.0.0.1",
+      ]
+    ) {
+      cases.push([
+        `connect ${host}`,
+        `const c = await Deno.connect({ hostname: "${host}", port: ${port} }); c.close(); return "connected";`,
+        { net: true },
+      ]);
+    }
+    // One module for every case (a case is picked by its input), so each grant starts one process only.
+    const tool = dir.tool(
+      "bus",
+      `export default async (i: number) => {
+         switch (i) {${cases.map(([, body], i) => `\n           case ${i}: { ${body} }`).join("")}
+         }
+       };`,
+    );
+    for (const [i, [name, , permissions]] of cases.entries()) {
+      await t.step(name, async () => {
+        const result = await runner.run(call(tool, i, { permissions, timeoutMs: 30_000 }));
+        assert.equal(failure(result).code, "tool_permission_denied", name);
+      });
+    }
+    assert.equal(connections, 0);
+  } finally {
+    await configureNetDeny([]);
+    await runner.close();
+    dir.cleanup();
+    listener.close();
+    await accepting.catch(() => {});
+  }
+});
+
+Deno.test("red team 2: read: true does not reach the project's secrets through /proc or other spellings", async () => {
+  const dir = new ToolDir();
+  Deno.writeTextFileSync(join(dir.path, "compozy.yaml"), "name: p\n");
+  Deno.writeTextFileSync(join(dir.path, ".env"), "SECRET=in-dot-env\n");
+  const runner = new ToolRunner({});
+  try {
+    const tool = dir.tool(
+      "proc_spellings",
+      `export default async (paths: string[]) => {
+         const read: string[] = [];
+         for (const p of paths) {
+           try { await Deno.readTextFile(p); read.push(p); } catch (e) { if (!(e instanceof Deno.errors.NotCapable)) throw e; }
+         }
+         return read;
+       };`,
+    );
+    const paths = [
+      "/proc/self/cwd/.env",
+      "/proc/thread-self/cwd/.env",
+      `/proc/self/root${dir.path}/.env`,
+      `/proc/${Deno.pid}/environ`,
+      `/proc/${Deno.pid}/cwd/.env`,
+      `${dir.path}//.env`,
+      `${dir.path}/./.env`,
+      `${dir.path}/sub/../.env`,
+      "/proc/self/cwd/compozy.yaml",
+    ];
+    const result = await runner.run(call(tool, paths, { permissions: { read: true }, timeoutMs: 30_000 }));
+    assert.deepEqual(output(result), []);
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

@@ -220,3 +220,33 @@ Deno.test("red team 2: read: true does not reach the project's secrets through /
     dir.cleanup();
   }
 });
+
+Deno.test("red team 2: an Atomics.waitAsync of an ended call never logs into the next call", async () => {
+  // Not a timer the call's scope cancels: the wait resolves on its own, during the next call.
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    const tool = dir.tool(
+      "wait_async",
+      `export default async (secret: string | null) => {
+         if (secret !== null) {
+           const cell = new Int32Array(new SharedArrayBuffer(4));
+           (Atomics as any).waitAsync(cell, 0, 0, 300).value.then(() => console.log("late " + secret));
+           return Deno.pid;
+         }
+         await new Promise((resolve) => setTimeout(resolve, 1_500));
+         return Deno.pid;
+       };`,
+    );
+    const earlier = await runner.run(call(tool, "data of the earlier call", { timeoutMs: 30_000 }));
+    const later: string[] = [];
+    const result = await runner.run(
+      call(tool, null, { timeoutMs: 30_000, onLog: (e) => later.push(e.message) }),
+    );
+    assert.equal(output(result), output(earlier), "the same warm worker ran both calls");
+    assert.deepEqual(later, []);
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

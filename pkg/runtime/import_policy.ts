@@ -9,7 +9,7 @@
  * check is what refuses them. It reads the static graph from `deno info` (which also lists dynamic imports
  * whose specifier is a string literal) and parses every module (import_scan.ts) to refuse any `import(...)`
  * it cannot see. Strings evaluated as code (`eval`, `new Function`) are disabled in the sandbox by a V8 flag,
- * and the Node built-ins that evaluate strings anyway (`vm`, `worker_threads`, `module`) are refused here, so
+ * and the Node built-ins that evaluate strings anyway (`vm`, `worker_threads`, `module`, `repl`) are refused here, so
  * a tool cannot build a specifier at run time that this check did not see.
  *
  * This is defence in depth: code that got past it would still run with the tool's own permissions, and the
@@ -32,6 +32,8 @@ const REFUSED_BUILTINS = new Map([
   ["vm", RUNS_STRINGS],
   ["worker_threads", RUNS_STRINGS],
   ["module", RUNS_STRINGS],
+  // Its server evaluates each line it reads, past --disallow-code-generation-from-strings (second red team).
+  ["repl", RUNS_STRINGS],
   ["timers", UNTRACKED_TIMERS],
   ["timers/promises", UNTRACKED_TIMERS],
 ]);

@@ -158,7 +158,7 @@ function guardProcess(process: NodeProcess): void {
   const getBuiltinModule = process.getBuiltinModule.bind(process);
   process.getBuiltinModule = (id: string) => {
     // The same built-ins as the import policy refuses (import_policy.ts), reached at run time.
-    if (/^(node:)?(vm|worker_threads|module|timers|timers\/promises)$/.test(id)) {
+    if (/^(node:)?(vm|worker_threads|module|repl|timers|timers\/promises)$/.test(id)) {
       throw new TypeError(`Built-in "${id}" is refused in a tool sandbox`);
     }
     return getBuiltinModule(id);

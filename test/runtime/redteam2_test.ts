@@ -250,3 +250,43 @@ Deno.test("red team 2: an Atomics.waitAsync of an ended call never logs into the
     dir.cleanup();
   }
 });
+
+Deno.test("red team 2: node:repl, whose server evaluates the lines it reads, is refused", async (t) => {
+  // Before, a tool read "'E'+'VAL'+(6*7)" into repl.start({ input, output }) and got 'EVAL42' back: strings
+  // run as code despite --disallow-code-generation-from-strings, and so a computed import() past the policy.
+  const dir = new ToolDir();
+  const runner = new ToolRunner({});
+  try {
+    await t.step("imported: tool_import_refused", async () => {
+      const tool = dir.tool(
+        "repl_import",
+        `import repl from "node:repl";
+         import { PassThrough } from "node:stream";
+         export default () => new Promise((resolve) => {
+           const input = new PassThrough();
+           const output = new PassThrough();
+           let got = "";
+           output.on("data", (d: unknown) => { got += String(d); });
+           repl.start({ input, output, prompt: "", terminal: false });
+           input.write("'E'+'VAL'+(6*7)\\n");
+           setTimeout(() => resolve(got), 500);
+         });`,
+      );
+      const f = failure(await runner.run(call(tool, null, { timeoutMs: 30_000 })));
+      assert.equal(f.code, "tool_import_refused");
+      assert.match(f.message, /node:repl/);
+    });
+    await t.step("reached at run time: refused", async () => {
+      const tool = dir.tool(
+        "repl_builtin",
+        `export default () => typeof (globalThis as any).process.getBuiltinModule("node:repl").start;`,
+      );
+      const f = failure(await runner.run(call(tool, null, { timeoutMs: 30_000 })));
+      assert.equal(f.code, "tool_threw");
+      assert.match(f.message, /Built-in "node:repl" is refused/);
+    });
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

@@ -5,8 +5,13 @@
  * Semantics, exactly:
  * - What is remembered is each successful agent task's prompt and final answer (the answer's text, or the
  *   JSON of a structured output); the tool calls inside a task and failed tasks are not.
- * - Read before the first model request: the last `window` messages, oldest first, starting at a prompt, of
- *   tasks other than this one. Written after the task's last turn, with a revision check: two tasks writing
+ * - Read before the first model request: the last `window` messages (and, with `windowTokens`, no more than
+ *   that many tokens of them, at one token per 4 characters), oldest first, starting at a prompt, of tasks
+ *   other than this one; with a summary, the summary first (as a user message that says what it is).
+ * - With `summarizer`, what a write pushes out of the window is summarized (with the earlier summary) by that
+ *   model and kept as the document's `summary`; its tokens count in the task's usage. A summary request that
+ *   fails is logged and the dropped messages are forgotten, the earlier summary kept: the task's answer
+ *   stands, its memory is still written. Written after the task's last turn, with a revision check: two tasks writing
  *   the same key at once both land (the later re-reads and appends; at most {@link MAX_WRITE_ATTEMPTS} tries).
  * - A task that runs again (a crash after the write, a retry) is written once: its messages carry its task
  *   execution id, and a document that has them already is left as is.
@@ -26,6 +31,11 @@ import { type KV, Kvm } from "@nats-io/kv";
 import { BUCKETS } from "../nats/mod.ts";
 import { AgentFailure, type ConversationMessage } from "./agent/mod.ts";
 import { errorMessage } from "./agent/agent_failure.ts";
+import type { ModelSpec, TokenUsage } from "./agent/agent_call.ts";
+import { summarize as summarizeWithModel } from "./agent/summarize.ts";
+import { getLogger } from "../logger/mod.ts";
+
+const log = getLogger(["runtime", "agent", "memory"]);
 
 /** Large enough for long conversations, small enough to stay far below a NATS message's limit. */
 export const MAX_MEMORY_DOCUMENT_BYTES = 1024 * 1024;
@@ -37,6 +47,16 @@ export const MAX_WRITE_ATTEMPTS = 5;
 export interface MemorySpec {
   key: string;
   window: number;
+  /** At most about this many tokens of messages (4 characters a token); absent: no token bound. */
+  windowTokens?: number;
+  /** Summarize what falls out of the window with this model (`memory.summarize`). */
+  summarizer?: { model: ModelSpec; maxTokens: number };
+}
+
+/** What the window keeps, by count and by tokens. */
+interface WindowLimits {
+  window: number;
+  windowTokens?: number;
 }
 
 interface StoredMessage extends ConversationMessage {
@@ -47,7 +67,17 @@ interface StoredMessage extends ConversationMessage {
 export interface MemoryDocument {
   key: string;
   messages: StoredMessage[];
+  /** What fell out of the window, summarized (with `memory.summarize`). */
+  summary?: string;
 }
+
+/** The summarizer a memory uses: the model request of agent/summarize.ts, or a test's. */
+export type Summarize = typeof summarizeWithModel;
+
+/** A token is counted as 4 characters: the bound is approximate, the same for every provider. */
+export const CHARS_PER_TOKEN = 4;
+
+const ZERO_USAGE: TokenUsage = { inputTokens: 0, outputTokens: 0, totalTokens: 0 };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -56,34 +86,75 @@ const decoder = new TextDecoder();
 export class AgentMemory {
   #kv?: Promise<KV>;
 
-  constructor(private readonly nc: NatsConnection) {}
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly summarize: Summarize = summarizeWithModel,
+  ) {}
 
   /** The remembered messages this task starts with. */
   async read(spec: MemorySpec, taskExecId: string): Promise<ConversationMessage[]> {
     const { doc } = await this.load(spec);
-    return windowOf(doc.messages.filter((m) => m.task !== taskExecId), spec.window)
-      .map(({ role, content }) => ({ role, content }));
+    const messages = windowOf(doc.messages.filter((m) => m.task !== taskExecId), spec)
+      .map(({ role, content }): ConversationMessage => ({ role, content }));
+    return doc.summary
+      ? [{ role: "user", content: `Summary of our earlier conversation: ${doc.summary}` }, ...messages]
+      : messages;
   }
 
-  /** Appends this task's prompt and answer. */
-  async append(spec: MemorySpec, taskExecId: string, exchange: ConversationMessage[]): Promise<void> {
+  /** Appends this task's prompt and answer; resolves with the usage of the summary it asked for, if any. */
+  async append(
+    spec: MemorySpec,
+    taskExecId: string,
+    exchange: ConversationMessage[],
+    signal?: AbortSignal,
+  ): Promise<TokenUsage> {
     let lastError: unknown;
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const { doc, revision } = await this.load(spec);
-      const next = appendExchange(doc, exchange, taskExecId, spec.window, MAX_MEMORY_DOCUMENT_BYTES);
-      if (next === doc) return;
+      let next = appendExchange(doc, exchange, taskExecId, spec, MAX_MEMORY_DOCUMENT_BYTES);
+      if (next === doc) return ZERO_USAGE;
+      const summarized = await this.summarizeDropped(spec, doc, next, signal);
+      next = summarized.doc;
       const bytes = encoder.encode(JSON.stringify(next));
       try {
         const kv = await this.bucket();
         if (revision === 0) await kv.create(await entryKey(spec.key), bytes);
         else await kv.update(await entryKey(spec.key), bytes, revision);
-        return;
+        return summarized.usage;
       } catch (error) {
         // Most likely another task wrote first: read again and append to what it wrote.
         lastError = error;
       }
     }
     throw unavailable(spec, `writing failed ${MAX_WRITE_ATTEMPTS} times`, lastError);
+  }
+
+  /** `next` with what left `doc`'s window folded into its summary (when the memory summarizes). */
+  private async summarizeDropped(
+    spec: MemorySpec,
+    doc: MemoryDocument,
+    next: MemoryDocument,
+    signal?: AbortSignal,
+  ): Promise<{ doc: MemoryDocument; usage: TokenUsage }> {
+    const dropped = doc.messages.filter((m) => !next.messages.includes(m));
+    if (!spec.summarizer || dropped.length === 0) return { doc: next, usage: ZERO_USAGE };
+    try {
+      const { summary, usage } = await this.summarize({
+        model: spec.summarizer.model,
+        maxTokens: spec.summarizer.maxTokens,
+        previous: doc.summary,
+        dropped: dropped.map(({ role, content }) => ({ role, content })),
+        signal,
+      });
+      return { doc: { ...next, summary }, usage };
+    } catch (error) {
+      log.warn("Agent memory {key}: {count} messages left the window unsummarized: {error}", {
+        key: spec.key,
+        count: dropped.length,
+        error: errorMessage(error),
+      });
+      return { doc: next, usage: ZERO_USAGE };
+    }
   }
 
   private async load(spec: MemorySpec): Promise<{ doc: MemoryDocument; revision: number }> {
@@ -121,15 +192,16 @@ export function parseMemory(bytes: Uint8Array, key: string): MemoryDocument {
       (m?.role === "user" || m?.role === "assistant") && typeof m.content === "string" &&
       typeof m.task === "string"
     );
-  if (!valid) {
+  const summary = (doc as { summary?: unknown }).summary;
+  if (!valid || (summary !== undefined && typeof summary !== "string")) {
     throw invalid(key, "the stored document is not a conversation (messages of role, content, task)");
   }
-  return { key, messages: messages as StoredMessage[] };
+  return { key, messages: messages as StoredMessage[], ...(summary ? { summary } : {}) };
 }
 
 /**
- * `doc` with the exchange appended, cut to the last `window` messages and to `maxBytes`; `doc` itself when
- * this task's messages are there already.
+ * `doc` with the exchange appended, cut to the window (messages, tokens) and to `maxBytes`; `doc` itself when
+ * this task's messages are there already. The exchange itself is always kept.
  *
  * @throws {AgentFailure} `agent_memory_invalid` when the exchange alone does not fit in `maxBytes`.
  */
@@ -137,16 +209,22 @@ export function appendExchange(
   doc: MemoryDocument,
   exchange: ConversationMessage[],
   taskExecId: string,
-  window: number,
+  limits: WindowLimits,
   maxBytes: number,
 ): MemoryDocument {
   if (doc.messages.some((m) => m.task === taskExecId)) return doc;
   const own = exchange.map(({ role, content }) => ({ role, content, task: taskExecId }));
-  let messages = windowOf([...doc.messages, ...own], Math.max(window, own.length));
+  const all = [...doc.messages, ...own];
+  let messages = windowOf(all, {
+    window: Math.max(limits.window, own.length),
+    windowTokens: limits.windowTokens,
+  });
+  // The exchange stays whatever the token bound says: it is what this task adds.
+  if (messages.length < own.length) messages = own;
   const size = (list: StoredMessage[]) =>
-    encoder.encode(JSON.stringify({ key: doc.key, messages: list })).length;
+    encoder.encode(JSON.stringify({ key: doc.key, summary: doc.summary, messages: list })).length;
   while (size(messages) > maxBytes && messages.length > own.length) {
-    messages = windowOf(messages.slice(1), messages.length);
+    messages = windowOf(messages.slice(1), { window: messages.length });
   }
   if (size(messages) > maxBytes) {
     throw invalid(
@@ -156,12 +234,25 @@ export function appendExchange(
       } bytes) do not fit in a memory document (${maxBytes} bytes)`,
     );
   }
-  return { key: doc.key, messages };
+  return { key: doc.key, messages, ...(doc.summary ? { summary: doc.summary } : {}) };
 }
 
-/** The last `window` messages, starting at a prompt (an answer without its prompt would mislead the model). */
-function windowOf<M extends ConversationMessage>(messages: M[], window: number): M[] {
-  const kept = messages.slice(Math.max(0, messages.length - window));
+/**
+ * The last `window` messages, and within `windowTokens` tokens, starting at a prompt (an answer without its
+ * prompt would mislead the model).
+ */
+export function windowOf<M extends ConversationMessage>(messages: M[], limits: WindowLimits): M[] {
+  let kept = messages.slice(Math.max(0, messages.length - limits.window));
+  if (limits.windowTokens !== undefined) {
+    let tokens = 0;
+    let first = kept.length;
+    while (first > 0) {
+      tokens += Math.ceil(kept[first - 1].content.length / CHARS_PER_TOKEN);
+      if (tokens > limits.windowTokens) break;
+      first--;
+    }
+    kept = kept.slice(first);
+  }
   const firstPrompt = kept.findIndex((m) => m.role === "user");
   return firstPrompt < 0 ? [] : kept.slice(firstPrompt);
 }

@@ -11,24 +11,20 @@ import { startRuntime } from "../../pkg/runtime/service.ts";
 import { startMockOpenAI } from "../support/mock_llm/mod.ts";
 import { startEngineHarness } from "../support/engine.ts";
 
-Deno.test({
-  name: "agent memory: the same key continues a conversation, another key never sees it",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn(t) {
-    await using llm = startMockOpenAI();
-    const h = await startEngineHarness({
-      "compozy.yaml": `name: memory-e2e
+/** An engine and the real runtime (with the runtime's own NATS user) on a one-agent chat workflow. */
+async function startChat(name: string, models: string, memory: string) {
+  const h = await startEngineHarness({
+    "compozy.yaml": `name: ${name}
 workflows: [{ source: ./wf.yaml }]
 models:
-  - { id: default, provider: openai-compatible, model: m, api_key: k, base_url: ${llm.baseUrl} }
+${models}
 `,
-      "wf.yaml": `id: chat
+    "wf.yaml": `id: chat
 agents:
   - id: assistant
     config: { $model: default }
     instructions: Remember the user.
-    memory: { key: "user:{{ .workflow.input.user }}", window: 4 }
+    memory: ${memory}
     actions:
       - id: reply
         prompt: "{{ .input.message }}"
@@ -38,9 +34,23 @@ tasks:
     action: reply
     with: { message: "{{ .workflow.input.message }}" }
 `,
-    });
-    const runtimeNc = await h.nats.connectAs("runtime");
-    const runtime = startRuntime({ nc: runtimeNc, bus: new Bus(runtimeNc, { source: "runtime" }) });
+  });
+  const runtimeNc = await h.nats.connectAs("runtime");
+  const runtime = startRuntime({ nc: runtimeNc, bus: new Bus(runtimeNc, { source: "runtime" }) });
+  return { h, runtime, runtimeNc };
+}
+
+Deno.test({
+  name: "agent memory: the same key continues a conversation, another key never sees it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    await using llm = startMockOpenAI();
+    const { h, runtime, runtimeNc } = await startChat(
+      "memory-e2e",
+      `  - { id: default, provider: openai-compatible, model: m, api_key: k, base_url: ${llm.baseUrl} }`,
+      `{ key: "user:{{ .workflow.input.user }}", window: 4 }`,
+    );
     /** Runs one message and returns the conversation the model was sent (system prompt left out). */
     const say = async (user: string, message: string, answer: string) => {
       llm.enqueue({ type: "text", text: answer });
@@ -94,6 +104,93 @@ tasks:
           keys.map(async (key) => (await kv.get(key))!.json<{ key: string }>().key),
         );
         assert.deepEqual(docs.sort(), ["memory-e2e/user:ada", "memory-e2e/user:bob"]);
+      });
+    } finally {
+      await runtime.stop();
+      await runtimeNc.close();
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "agent memory: what leaves the window is summarized by another model, and the summary is sent first",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    await using llm = startMockOpenAI();
+    await using summarizer = startMockOpenAI();
+    const { h, runtime, runtimeNc } = await startChat(
+      "summary-e2e",
+      `  - { id: default, provider: openai-compatible, model: m, api_key: k, base_url: ${llm.baseUrl} }
+  - { id: cheap, provider: openai-compatible, model: s, api_key: k, base_url: ${summarizer.baseUrl} }`,
+      `
+      key: "user:{{ .workflow.input.user }}"
+      window: 2
+      window_tokens: 1000
+      summarize: { $model: cheap, max_tokens: 100 }`,
+    );
+    const say = async (message: string, answer: string) => {
+      llm.enqueue({ type: "text", text: answer });
+      const { execId } = await h.engine.client.trigger("chat", { user: "ada", message });
+      const state = await h.engine.client.waitForEnd(execId, 30_000);
+      assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+      const sent = (llm.requests.at(-1)!.body.messages as { role: string; content: string }[])
+        .filter((m) => m.role !== "system")
+        .map((m) => `${m.role}: ${m.content}`);
+      return { sent, usage: state.usage! };
+    };
+    const storedSummary = async () => {
+      const kv = await new Kvm(h.nc).open(BUCKETS.agentMemory);
+      const keys: string[] = [];
+      for await (const key of await kv.keys()) keys.push(key);
+      assert.equal(keys.length, 1);
+      return (await kv.get(keys[0]))!.json<{ summary?: string }>().summary;
+    };
+    try {
+      await t.step("nothing has left the window yet: no summary request", async () => {
+        const { usage } = await say("My name is Ada.", "Hello Ada!");
+        assert.equal(summarizer.requests.length, 0);
+        assert.equal(usage.total_tokens, 15);
+      });
+
+      await t.step("the first exchange leaves the window: the other model summarizes it", async () => {
+        summarizer.enqueue({ type: "text", text: "The user is Ada." });
+        const { usage } = await say("I live in Lisbon.", "Noted.");
+        assert.equal(summarizer.requests.length, 1);
+        const asked = JSON.stringify(summarizer.requests[0].body.messages);
+        assert.match(asked, /user: My name is Ada\.\\n\\nassistant: Hello Ada!/);
+        assert.equal(summarizer.requests[0].body.max_tokens, 100);
+        assert.equal(await storedSummary(), "The user is Ada.");
+        // The summary request's tokens count in the task's (and so the execution's) usage.
+        assert.equal(usage.total_tokens, 30);
+      });
+
+      await t.step("the next task is sent the summary before the window; the summary grows", async () => {
+        summarizer.enqueue({ type: "text", text: "The user is Ada; she lives in Lisbon." });
+        const { sent } = await say("Where do I live?", "In Lisbon.");
+        assert.deepEqual(sent, [
+          "user: Summary of our earlier conversation: The user is Ada.",
+          "user: I live in Lisbon.",
+          "assistant: Noted.",
+          "user: Where do I live?",
+        ]);
+        assert.match(
+          JSON.stringify(summarizer.requests[1].body.messages),
+          /Summary so far:\\nThe user is Ada\./,
+        );
+        assert.equal(await storedSummary(), "The user is Ada; she lives in Lisbon.");
+      });
+
+      await t.step("a failed summary request is logged; the answer and the memory stand", async () => {
+        summarizer.enqueue({ type: "error", status: 500 });
+        const { sent } = await say("Thanks!", "You are welcome.");
+        assert.equal(
+          sent[0],
+          "user: Summary of our earlier conversation: The user is Ada; she lives in Lisbon.",
+        );
+        assert.equal(summarizer.requests.length, 3);
+        assert.equal(await storedSummary(), "The user is Ada; she lives in Lisbon.");
       });
     } finally {
       await runtime.stop();

@@ -136,6 +136,19 @@ export const AgentMemorySchema = z.strictObject({
   window: z.number().int().min(1).max(1000).describe(
     "How many of the latest messages are kept and sent to the model before the prompt (default 20; a prompt and its answer are two)",
   ).optional(),
+  window_tokens: z.number().int().min(1).describe(
+    "And at most about this many tokens of them (counted as one token per 4 characters); default: no token bound",
+  ).optional(),
+  summarize: z.union([
+    z.boolean(),
+    z.strictObject({
+      $model: idField("Id of the project model that writes the summary; default the agent's own").optional(),
+      max_tokens: z.number().int().min(1).describe("Upper bound on the summary's tokens (default 400)")
+        .optional(),
+    }),
+  ]).describe(
+    "Summarize what falls out of the window (with the earlier summary) instead of forgetting it; the summary is sent before the window",
+  ).optional(),
 }).describe("The agent's memory: earlier prompts and answers under a key").meta({ id: "agent_memory" });
 
 /** An agent as declared in `agents:` or in its own file for `use: agent(file=...)`. */

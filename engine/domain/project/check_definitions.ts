@@ -76,14 +76,28 @@ function agentContexts(analysis: Analysis): Map<AgentDefinition, Workflow[]> {
 }
 
 function checkAgentModel(analysis: Analysis, agent: AgentDefinition, diagnostics: DiagnosticList): void {
-  const ref = agent.config.$model;
+  checkModelRef(analysis, agent, agent.config.$model, ["config", "$model"], diagnostics);
+  const summarize = agent.memory?.summarize;
+  if (typeof summarize === "object") {
+    checkModelRef(analysis, agent, summarize.$model, ["memory", "summarize", "$model"], diagnostics);
+  }
+}
+
+/** A `$model` (of the agent's config, or of its memory's summarizer) names a project model. */
+function checkModelRef(
+  analysis: Analysis,
+  agent: AgentDefinition,
+  ref: string | undefined,
+  path: string[],
+  diagnostics: DiagnosticList,
+): void {
   const { models } = analysis.project;
   if (ref === undefined || models.has(ref) || analysis.broken.models.has(ref)) return;
   const site = analysis.sites.get(agent)!;
   const known = models.size ? `models: ${[...models.keys()].join(", ")}` : "the project declares no models";
   diagnostics.error(
     site.source,
-    [...site.path, "config", "$model"],
+    [...site.path, ...path],
     `unknown model "${ref}" (${known})${didYouMean(ref, models.keys())}`,
   );
 }

@@ -173,7 +173,7 @@ function prepareAgent(
       budget: agent.budget,
       tools,
       mcp: mcpWireServers(project, agent.tools ?? [], context, key),
-      memory: agent.memory && memoryWire(project, agent, { ...context, input }, key),
+      memory: agent.memory && memoryWire(project, agent, renderedModel, { ...context, input }, key),
     },
   };
 }
@@ -185,7 +185,13 @@ const DEFAULT_MEMORY_WINDOW = 20;
  * The agent's rendered memory key, scoped to the project (two projects on one NATS never share a
  * conversation), and its window.
  */
-function memoryWire(project: Project, agent: AgentDefinition, context: TemplateContext, key: string) {
+function memoryWire(
+  project: Project,
+  agent: AgentDefinition,
+  agentModel: Record<string, unknown>,
+  context: TemplateContext,
+  key: string,
+) {
   const rendered = renderField(agent.memory!.key, context, key, "agent.memory.key");
   if (typeof rendered !== "string" || rendered.trim() === "") {
     throw new TaskFailure({
@@ -196,5 +202,43 @@ function memoryWire(project: Project, agent: AgentDefinition, context: TemplateC
       retryable: false,
     });
   }
-  return { key: `${project.config.name}/${rendered}`, window: agent.memory!.window ?? DEFAULT_MEMORY_WINDOW };
+  const { window, window_tokens: windowTokens, summarize } = agent.memory!;
+  return {
+    key: `${project.config.name}/${rendered}`,
+    window: window ?? DEFAULT_MEMORY_WINDOW,
+    ...(windowTokens ? { windowTokens } : {}),
+    ...(summarize ? { summarizer: summarizerWire(project, summarize, agentModel, context, key) } : {}),
+  };
+}
+
+/** CONFIG: a summary is at most this many tokens when `summarize` sets none. */
+const DEFAULT_SUMMARY_MAX_TOKENS = 400;
+
+/** The model that summarizes what falls out of a memory's window: the agent's own, or a project model. */
+function summarizerWire(
+  project: Project,
+  summarize: true | { $model?: string; max_tokens?: number },
+  agentModel: Record<string, unknown>,
+  context: TemplateContext,
+  key: string,
+) {
+  const options = summarize === true ? {} : summarize;
+  const base = options.$model ? project.models.get(options.$model) : undefined;
+  if (options.$model && !base) {
+    throw new TaskFailure({
+      message:
+        `task '${key}', field 'agent.memory.summarize.$model': no model '${options.$model}' in the project`,
+      code: "config_error",
+      retryable: false,
+    });
+  }
+  const model = base
+    ? renderField(
+      Object.fromEntries(Object.entries(base).filter(([k]) => k !== "id")),
+      context,
+      key,
+      "models",
+    )
+    : agentModel;
+  return { model, maxTokens: options.max_tokens ?? DEFAULT_SUMMARY_MAX_TOKENS };
 }

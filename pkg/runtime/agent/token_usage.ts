@@ -38,3 +38,14 @@ export class UsageMeter {
     return this.#price ? { ...total, cost: costOf(total, this.#price) } : total;
   }
 }
+
+/** Two usages together (a loop's and its memory summary's, priced by different models); cost when any has one. */
+export function sumUsage(a: TokenUsage, b: TokenUsage): TokenUsage {
+  const sum = {
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    totalTokens: a.totalTokens + b.totalTokens,
+  };
+  if (a.cost === undefined && b.cost === undefined) return sum;
+  return { ...sum, cost: Math.round(((a.cost ?? 0) + (b.cost ?? 0)) * 1e9) / 1e9 };
+}

@@ -85,7 +85,7 @@ tasks:
   - id: loop
     use: agent(id=looper)
     action: run
-    timeout: 6s
+    timeout: 30s
     retry: { max_attempts: 10, backoff: { initial: 100ms, max: 500ms, factor: 2 } }
 `,
     "step.ts": `export default async (input: { n: number }, ctx: { taskExecId: string }) => {
@@ -148,7 +148,7 @@ async function runLoop(victim: "runtime" | "engine", kills: Kill[]): Promise<voi
   };
   try {
     const { execId } = await client.trigger("loop", {});
-    const state = await client.waitForEnd(execId, 120_000);
+    const state = await client.waitForEnd(execId, 240_000);
     assert.equal(state.status, "SUCCESS", `${label}: ${JSON.stringify(state.error)}`);
     assert.deepEqual(state.output, { total: EXPECTED_TOTAL }, label);
     assert.deepEqual(pending, [], `${label}: every kill happened`);
@@ -173,18 +173,22 @@ async function runLoop(victim: "runtime" | "engine", kills: Kill[]): Promise<voi
       assert.deepEqual(calls.filter((c) => c.at > ended), [], `${label}: tool of turn ${turn} ran again`);
       assert.deepEqual(new Set(calls.map((c) => c.key)), new Set([`${taskExecId}:${turn}:0`]), label);
     }
-    // Each attempt that did not finish (a kill, or a time-out on the loaded machine) lost at most the one
-    // request and the one tool call it had in flight; every other request and call was needed once.
+    // Only a kill costs a request or a tool call: the one in flight where the process died (a kill of the
+    // engine costs none, its runtime's loop goes on). The task's time-out is long enough that no attempt
+    // times out on a loaded machine: a time-out aborts the request in flight and asks it again, which is
+    // what the extra request once seen here was (6 s for six turns, the first tool call after a runtime
+    // restart starting a cold sandbox).
     const attempts = state.tasks[0].attempts;
     assert.ok(attempts > 1, `${label}: the task was re-run`);
+    const lost = (at: Kill["at"]) => victim === "runtime" ? kills.filter((k) => k.at === at).length : 0;
     const perTurn = JSON.stringify(modelRequests.map((r) => r.turn));
     assert.ok(
-      modelRequests.length <= TOOL_TURNS + 1 + attempts - 1,
+      modelRequests.length <= TOOL_TURNS + 1 + lost("model"),
       `${label}: ${modelRequests.length} requests (turns ${perTurn}) in ${attempts} attempts`,
     );
     assert.ok(
-      toolCalls.length <= TOOL_TURNS + attempts - 1,
-      `${label}: ${toolCalls.length} tool calls in ${attempts} attempts`,
+      toolCalls.length <= TOOL_TURNS + lost("tool"),
+      `${label}: ${toolCalls.length} tool calls (turns ${JSON.stringify(toolCalls.map((c) => c.turn))})`,
     );
   } finally {
     crash = () => {};

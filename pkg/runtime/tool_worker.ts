@@ -121,6 +121,10 @@ function guardExitsAndEvaluators(): void {
     return exitWorker(code);
   };
   workerScope.close = () => Deno.exit(0);
+  // The channel to the host thread is the worker's own (`post`, bound above). Left to the tool, work of an
+  // ended call (an `Atomics.waitAsync`, which no call scope cancels) posted ["log", <next id>, …] and the host
+  // delivered the ended call's data as a log line of the next call, under that call's ids.
+  delete (globalThis as { postMessage?: unknown }).postMessage;
   delete (globalThis as { Worker?: unknown }).Worker;
   // The Cache API writes to Deno's own store with no write grant, under a key shared by every sandbox (the
   // main module is worker_host.ts): a channel between tools and a way to poison another tool's cache.

@@ -290,3 +290,37 @@ Deno.test("red team 2: node:repl, whose server evaluates the lines it reads, is 
     dir.cleanup();
   }
 });
+
+Deno.test("red team 2: work of an ended call cannot post log frames of the next call", async () => {
+  // Before, the tool could reach the worker's postMessage: an Atomics.waitAsync of call 1 (no call scope
+  // cancels it) posted ["log", id, ...] for every small id during call 2, and the host delivered call 1's
+  // data as a log line of call 2.
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    const tool = dir.tool(
+      "post_frames",
+      `export default async (secret: string | null) => {
+         if (secret !== null) {
+           const cell = new Int32Array(new SharedArrayBuffer(4));
+           (Atomics as any).waitAsync(cell, 0, 0, 300).value.then(() => {
+             for (let id = 0; id < 100; id++) (globalThis as any).postMessage(["log", id, "info", "late " + secret]);
+           });
+           return Deno.pid;
+         }
+         await new Promise((resolve) => setTimeout(resolve, 1_500));
+         return [Deno.pid, typeof (globalThis as any).postMessage];
+       };`,
+    );
+    const earlier = await runner.run(call(tool, "data of the earlier call", { timeoutMs: 30_000 }));
+    const later: string[] = [];
+    const result = await runner.run(
+      call(tool, null, { timeoutMs: 30_000, onLog: (e) => later.push(e.message) }),
+    );
+    assert.deepEqual(output(result), [output(earlier), "undefined"]);
+    assert.deepEqual(later, []);
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

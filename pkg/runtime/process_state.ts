@@ -61,3 +61,23 @@ export function guardProcessState(deno: typeof Deno, perf: Performance): () => v
     clearMeasures();
   };
 }
+
+/**
+ * `Atomics.waitAsync` schedules a callback no call scope can cancel (a wait cannot be withdrawn): a call
+ * that re-armed one from its own callback (each with a 1 ms timeout) kept a CPU busy in its idle pooled
+ * worker after it returned, letting the worker's idle check through between turns. Like the tracked timers
+ * (call_scope.ts), a wait asked by code of no running call is refused and reported, which retires the
+ * worker. Installed before lockdown freezes `Atomics`.
+ */
+export function guardWaitAsync(idle: () => boolean, onLeftover: (what: string) => void): void {
+  const atomics = Atomics as unknown as { waitAsync?: (...args: unknown[]) => unknown };
+  const original = atomics.waitAsync;
+  if (typeof original !== "function") return;
+  atomics.waitAsync = function waitAsync(...args: unknown[]) {
+    if (idle()) {
+      onLeftover("Atomics.waitAsync");
+      throw new TypeError("Atomics.waitAsync is refused: the tool call that started this work has ended");
+    }
+    return original.apply(Atomics, args);
+  };
+}

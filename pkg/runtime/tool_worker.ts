@@ -24,7 +24,7 @@
 import { format } from "node:util";
 import { CallScope, type NodeNet } from "./call_scope.ts";
 import { freezeRealm, snapshotGlobals } from "./global_guard.ts";
-import { guardProcessState } from "./process_state.ts";
+import { guardProcessState, guardWaitAsync } from "./process_state.ts";
 import type { LogLevel, SandboxError, WorkerCall, WorkerMessage, WorkerSettings } from "./protocol.ts";
 
 type ToolFunction = (input: unknown, ctx: unknown) => unknown;
@@ -197,6 +197,7 @@ guardExitsAndEvaluators();
 guardNodeProcess();
 guardUncaught();
 const resetProcessState = guardProcessState(Deno, performance);
+guardWaitAsync(() => scope.current() === 0, (what) => post(["leftover", what]));
 scope.install(globalThis as unknown as Parameters<CallScope["install"]>[0]);
 // Node's sockets exist only where Node's layer does: tools that import `node:` built-ins or name `process`.
 if (limits.nodeProcess) scope.installSockets(await import("node:net") as unknown as NodeNet);

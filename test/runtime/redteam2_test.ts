@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { configureNetDeny } from "../../pkg/runtime/net_deny.ts";
 import { type ToolResult, ToolRunner } from "../../pkg/runtime/tool_runner.ts";
-import { call, ToolDir } from "./_helpers.ts";
+import { call, eventually, processAlive, ToolDir } from "./_helpers.ts";
 
 function failure(result: ToolResult): { code: string; message: string } {
   assert.ok(!result.ok, `expected a failure, got ${JSON.stringify(result)}`);
@@ -319,6 +319,33 @@ Deno.test("red team 2: work of an ended call cannot post log frames of the next 
     );
     assert.deepEqual(output(result), [output(earlier), "undefined"]);
     assert.deepEqual(later, []);
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+Deno.test("red team 2: a chain of Atomics.waitAsync left by an ended call retires its worker", async () => {
+  // Before, each wait's callback (20 ms of work, then another wait of 1 ms) kept a CPU busy in the idle
+  // pooled process for ever: no call scope cancels a wait, and the worker still passed its idle check.
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    const tool = dir.tool(
+      "wait_chain",
+      `export default () => {
+         const cell = new Int32Array(new SharedArrayBuffer(4));
+         const again = () => {
+           const start = performance.now();
+           while (performance.now() - start < 20) {}
+           (Atomics as any).waitAsync(cell, 0, 0, 1).value.then(again);
+         };
+         again();
+         return Deno.pid;
+       };`,
+    );
+    const pid = output(await runner.run(call(tool, null, { timeoutMs: 30_000 }))) as number;
+    assert.ok(await eventually(() => !processAlive(pid), 20_000), `process ${pid} still runs the chain`);
   } finally {
     await runner.close();
     dir.cleanup();

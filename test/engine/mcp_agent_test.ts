@@ -96,6 +96,33 @@ Deno.test({
           results.map((m: { tool_call_id: string; content: string }) => [m.tool_call_id, m.content]),
           [["c1", "5"], ["c2", "eggs, milk"]],
         );
+        // Each call's end is in the history like a sandbox tool's, naming its server.
+        const ended = (await h.engine.client.events(execId))
+          .filter((e) => e.type === "agent.tool_call_ended")
+          .map((e) => (e.data as { call: { toolId: string; mcpServer?: string } }).call);
+        assert.deepEqual(
+          ended.map((call) => [call.toolId, call.mcpServer]).sort(),
+          [["add", "calc"], ["read_note", "notes"]],
+        );
+      });
+
+      await t.step("a failed MCP call is recorded with its code and goes back to the model", async () => {
+        llm.enqueue(
+          { type: "tool_calls", calls: [{ id: "c3", name: "read_note", arguments: { name: "missing" } }] },
+          { type: "text", text: "There is no such note." },
+        );
+        const { execId } = await h.engine.client.trigger("ask", { question: "What is in 'missing'?" });
+        const state = await h.engine.client.waitForEnd(execId, 60_000);
+        assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+        const ended = (await h.engine.client.events(execId)).find((e) => e.type === "agent.tool_call_ended");
+        const data = ended?.data as {
+          call: { mcpServer?: string };
+          error?: { code: string; message: string };
+        };
+        assert.equal(data.call.mcpServer, "notes");
+        assert.equal(data.error?.code, "mcp_tool_error", JSON.stringify(data));
+        const results = llm.requests.at(-1)!.body.messages.filter((m: { role: string }) => m.role === "tool");
+        assert.match(results.at(-1).content, /NotFound|No such file/);
       });
 
       await t.step("a server that is down fails the task with agent_mcp_unavailable", async () => {

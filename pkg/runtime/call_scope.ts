@@ -26,7 +26,13 @@ const AbortControllerClass = AbortController;
 const RequestClass = Request;
 const DOMExceptionClass = DOMException;
 const anySignal = AbortSignal.any.bind(AbortSignal);
-const { defineProperty } = Reflect;
+const originalSetTimeout = setTimeout;
+const originalClearTimeout = clearTimeout;
+const { defineProperty, construct, ownKeys, getPrototypeOf, setPrototypeOf } = Reflect;
+const { getOwnPropertyDescriptor } = Object;
+
+/** How long the return of a call may wait for what it opened to close (a server's shutdown). */
+const CLOSE_WAIT_MS = 1_000;
 
 /** The phase of the module's load, before any call. */
 export const LOAD_PHASE = -1;
@@ -42,6 +48,32 @@ export interface NodeNet {
   Socket: { prototype: { connect: unknown; destroy: unknown } };
   Server: { prototype: { listen: unknown; close: unknown } };
 }
+
+/** The UDP socket class of `node:dgram` (it does not use `node:net`); `send` binds through `bind`. */
+export interface NodeDgram {
+  Socket: { prototype: { bind: unknown; close: unknown } };
+}
+
+/** Closes one resource a call opened; a promise when the close completes later (a server's shutdown). */
+type Closer = () => unknown;
+
+/**
+ * Deno's functions that open connections, listeners and servers, each with how its result is closed (the
+ * method is read from the result's prototype, which is frozen before the result reaches the tool).
+ */
+const DENO_OPENERS: Record<string, { method: string; async: boolean }> = {
+  connect: { method: "close", async: true },
+  connectTls: { method: "close", async: true },
+  startTls: { method: "close", async: true },
+  connectQuic: { method: "close", async: true },
+  listen: { method: "close", async: false },
+  listenTls: { method: "close", async: false },
+  listenDatagram: { method: "close", async: false },
+  serve: { method: "shutdown", async: false },
+};
+
+/** The web classes that hold a connection or a channel open after their constructor returns. */
+const OPEN_CLASSES = ["WebSocket", "WebSocketStream", "EventSource", "BroadcastChannel"];
 
 interface TimerGlobals {
   setTimeout: Scheduler;
@@ -59,12 +91,17 @@ export class CallScope {
   readonly #timers = new Map<TimerHandle, Canceller>();
   readonly #fetches = new Set<AbortController>();
   /** Open sockets and servers of the phase, with how to close each and how to tell it stayed open. */
-  readonly #sockets = new Map<object, { close: () => void; open: () => boolean; what: string }>();
+  readonly #sockets = new Map<object, { close: () => unknown; open: () => boolean; what: string }>();
+  readonly #freezeShape: (resource: object) => void;
   #phase = LOAD_PHASE;
 
-  /** `onLeftover` hears of each tracked API that code of an ended call tried to use. */
-  constructor(onLeftover: (what: string) => void) {
+  /**
+   * `onLeftover` hears of each tracked API that code of an ended call tried to use; `freezeShape` freezes
+   * the prototypes of a resource before the tool gets it, so the close method read from them is the real one.
+   */
+  constructor(onLeftover: (what: string) => void, freezeShape: (resource: object) => void) {
     this.#onLeftover = onLeftover;
+    this.#freezeShape = freezeShape;
   }
 
   /**
@@ -88,8 +125,13 @@ export class CallScope {
     return this.#context.run(id, fn);
   }
 
-  /** Ends the current phase: cancels every timer, interval, immediate and fetch it started. */
-  end(): void {
+  /**
+   * Ends the current phase: cancels every timer, interval, immediate and fetch it started and closes what
+   * it opened. Returns a promise only when a close is asynchronous (a `Deno.serve` server shuts down, a
+   * TLS connection flushes): it settles once those closes have, or after {@linkcode CLOSE_WAIT_MS}, when
+   * the one still closing is reported as left-over work.
+   */
+  end(): Promise<void> | undefined {
     this.#phase = IDLE;
     for (const [handle, cancel] of this.#timers) cancel(handle);
     this.#timers.clear();
@@ -101,14 +143,32 @@ export class CallScope {
     this.#fetches.clear();
     const sockets = [...this.#sockets.values()];
     this.#sockets.clear();
+    const closing: Promise<unknown>[] = [];
     for (const socket of sockets) {
+      let closed: unknown;
       try {
-        socket.close();
+        closed = socket.close();
       } catch (e) {
         this.#onLeftover(`${socket.what}, which failed to close: ${String(e)}`);
         return;
       }
-      if (socket.open()) return this.#onLeftover(`${socket.what}, which stayed open`);
+      if (socket.open()) {
+        this.#onLeftover(`${socket.what}, which stayed open`);
+        return;
+      }
+      if (closed instanceof Promise) closing.push(closed.then(() => socket.what));
+    }
+    return closing.length === 0 ? undefined : this.#awaitClosing(closing);
+  }
+
+  async #awaitClosing(closing: Promise<unknown>[]): Promise<void> {
+    const settled = new Set<unknown>();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => (timer = originalSetTimeout(resolve, CLOSE_WAIT_MS)));
+    await Promise.race([Promise.all(closing.map((c) => c.then((what) => settled.add(what)))), late]);
+    originalClearTimeout(timer);
+    if (settled.size < closing.length) {
+      this.#onLeftover(`a connection that did not close within ${CLOSE_WAIT_MS} ms`);
     }
   }
 
@@ -128,6 +188,128 @@ export class CallScope {
       close: (server) => close.call(server),
       open: (server) => (server as { listening?: unknown }).listening === true,
     });
+  }
+
+  /** Tracks UDP sockets of `node:dgram` like those of `node:net`: `bind` opens them (`send` calls it). */
+  installDatagrams(dgram: NodeDgram): void {
+    const close = dgram.Socket.prototype.close as (this: object) => void;
+    this.#trackOpen(dgram.Socket.prototype, "bind", "a node:dgram socket", {
+      close: (socket) => {
+        try {
+          close.call(socket);
+        } catch (e) {
+          // Closed by the tool already: nothing left open.
+          if ((e as { code?: unknown }).code !== "ERR_SOCKET_DGRAM_NOT_RUNNING") throw e;
+        }
+      },
+      open: () => false,
+    });
+  }
+
+  /**
+   * Tracks what Deno's own network APIs open: `Deno.connect`, `connectTls`, `startTls`, `listen`,
+   * `listenTls`, `listenDatagram`, `serve` (on `deno`, the `Deno` namespace, before it is frozen), and the
+   * `WebSocket`, `EventSource` and `BroadcastChannel` objects (on `globals`). Each is closed when the call
+   * that opened it returns; one that a call's pending open yields after the call ended is closed at once.
+   */
+  installHostNet(deno: Record<string, unknown>, globals: Record<string, unknown>): void {
+    for (const [name, how] of Object.entries(DENO_OPENERS)) {
+      const original = deno[name];
+      if (typeof original !== "function") continue;
+      deno[name] = this.#trackOpener(original as (...args: unknown[]) => unknown, `Deno.${name}`, how);
+    }
+    for (const name of OPEN_CLASSES) {
+      const descriptor = getOwnPropertyDescriptor(globals, name);
+      if (descriptor === undefined) continue;
+      // A lazy global builds its class on this read.
+      const original = globals[name];
+      if (typeof original !== "function") continue;
+      defineProperty(globals, name, {
+        value: this.#trackClass(original as new (...args: unknown[]) => object, name),
+        writable: true,
+        configurable: true,
+        enumerable: descriptor.enumerable ?? false,
+      });
+    }
+  }
+
+  /** Holds `resource` for the phase `owner` that opened it; closes it at once if that phase has ended. */
+  #hold(owner: number, resource: object, what: string, close: Closer): void {
+    this.#freezeShape(resource);
+    if (owner !== this.#phase) return void close();
+    this.#sockets.set(resource, { close, open: () => false, what });
+  }
+
+  #trackOpener(
+    original: (...args: unknown[]) => unknown,
+    what: string,
+    how: { method: string; async: boolean },
+  ): (...args: unknown[]) => unknown {
+    // The close method is read when the resource is opened, before the tool holds it: it cannot be replaced.
+    const closer = (resource: object): Closer => {
+      const close = (resource as Record<string, unknown>)[how.method];
+      if (typeof close !== "function") throw new TypeError(`${what} returned a value without ${how.method}`);
+      return () => {
+        const closed = close.call(resource);
+        // A rejected shutdown is a server that was already shut down.
+        return closed instanceof Promise ? closed.catch(() => {}) : undefined;
+      };
+    };
+    return (...args: unknown[]) => {
+      this.#admit(what);
+      const owner = this.current();
+      const opened = original(...args);
+      if (!how.async) {
+        this.#hold(owner, opened as object, what, closer(opened as object));
+        return opened;
+      }
+      return (opened as Promise<object>).then((resource) => {
+        this.#hold(owner, resource, what, closer(resource));
+        return resource;
+      });
+    };
+  }
+
+  /**
+   * A stand-in for a web class: constructs the original (subclasses work: `new.target` is passed on) and
+   * holds the instance. The original prototype's `constructor` points to the stand-in, so the original
+   * constructor is not reachable from an instance.
+   */
+  #trackClass(original: new (...args: unknown[]) => object, name: string): unknown {
+    const close = original.prototype.close as (this: object) => void;
+    const what = `a ${name}`;
+    const hold = (instance: object) =>
+      this.#hold(this.current(), instance, what, () => {
+        // A closed channel or socket may throw on a second close: it is closed either way.
+        try {
+          close.call(instance);
+        } catch (e) {
+          if (!(e instanceof DOMExceptionClass)) throw e;
+        }
+      });
+    const admit = (name: string) => this.#admit(name);
+    const Tracked = function (this: unknown, ...args: unknown[]) {
+      if (new.target === undefined) {
+        throw new TypeError(`Failed to construct '${name}': use the 'new' operator`);
+      }
+      admit(what);
+      const instance = construct(original, args, new.target);
+      hold(instance);
+      return instance;
+    };
+    for (const key of ownKeys(original)) {
+      if (key === "prototype") continue;
+      defineProperty(Tracked, key, getOwnPropertyDescriptor(original, key)!);
+    }
+    defineProperty(Tracked, "prototype", { value: original.prototype, writable: false });
+    defineProperty(original.prototype, "constructor", {
+      value: Tracked,
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
+    setPrototypeOf(Tracked, getPrototypeOf(original));
+    return Tracked;
   }
 
   #trackOpen(

@@ -17,8 +17,8 @@ interface Ses {
 }
 
 // Taken before any tool code runs: the restore must not use globals the tool may have replaced.
-const { ownKeys, defineProperty, deleteProperty } = Reflect;
-const { getOwnPropertyDescriptor } = Object;
+const { ownKeys, defineProperty, deleteProperty, getPrototypeOf } = Reflect;
+const { getOwnPropertyDescriptor, freeze, isFrozen } = Object;
 
 /**
  * The host globals hardened after lockdown: the ones a tool would patch to watch or steer later calls.
@@ -97,6 +97,123 @@ export async function freezeRealm(): Promise<void> {
   }
   delete (globalThis as { lockdown?: unknown }).lockdown;
   delete (globalThis as { hardenIntrinsics?: unknown }).hardenIntrinsics;
+  freezeHostClasses();
+}
+
+/**
+ * Globals left as they are: the global object under its other names (its own keys are reset after each
+ * call instead), and Node's `process`, whose setup and users assign to it (a known limit, see
+ * docs/runtime-sandbox.md).
+ */
+const UNFROZEN_GLOBALS = new Set<PropertyKey>(["globalThis", "self", "window", "process"]);
+
+/**
+ * Freezes every other global (the host classes `MessagePort`, `EventTarget`, `Response`, `Headers`, `URL`,
+ * `TextEncoder`, …, the instances `navigator`, `location`, and what lockdown does not know, such as
+ * `FinalizationRegistry` and `DisposableStack`) with everything reachable from it: its prototype chain,
+ * its properties' values, their accessors. Plus the prototypes that no global names: the iterators of
+ * `Headers`, `FormData`, `URLSearchParams` and of streams. Done once per process, before the tool loads:
+ * nothing to restore per call.
+ *
+ * A plain freeze breaks classes whose constructor assigns a property its prototype also holds (Deno's
+ * `MessagePort` assigns `unref`: the "override mistake", which fails silently in sloppy code and throws in
+ * strict code). So each writable data property of an object frozen here becomes an accessor first, whose
+ * setter defines an own property on the instance it is called on and refuses the object itself: what
+ * SES's override taming does for the intrinsics.
+ */
+function freezeHostClasses(): void {
+  const roots: unknown[] = [];
+  for (const key of ownKeys(globalThis)) {
+    // Symbol-keyed own properties are Deno's state of the global object (its event listeners, …).
+    if (typeof key === "symbol" || UNFROZEN_GLOBALS.has(key)) continue;
+    const descriptor = getOwnPropertyDescriptor(globalThis, key)!;
+    if ("value" in descriptor) {
+      roots.push(descriptor.value);
+      continue;
+    }
+    roots.push(descriptor.get, descriptor.set);
+    try {
+      // A lazy global builds its class on first read: build it now, so that it is frozen too.
+      roots.push((globalThis as Record<PropertyKey, unknown>)[key]);
+    } catch {
+      // A getter that throws (Node's `process` for tools without it, one needing a permission) has
+      // nothing to freeze.
+    }
+  }
+  roots.push(...unnamedPrototypes());
+  tameAndFreeze(roots);
+}
+
+/** Prototypes that no global names, reached through an instance. */
+function unnamedPrototypes(): unknown[] {
+  const iterables = [new Headers(), new FormData(), new URLSearchParams()];
+  const found: unknown[] = iterables.map((it) => getPrototypeOf(it.entries()));
+  found.push(getPrototypeOf(new ReadableStream().values()));
+  found.push(getPrototypeOf(new ReadableStream().getReader()));
+  return found;
+}
+
+/** Every object walked by {@linkcode tameAndFreeze}: each is walked once per process. */
+const walked = new WeakSet<object>();
+
+/**
+ * Freezes, as {@linkcode freezeRealm} froze the host classes, the prototypes of an object the host made
+ * for the tool (a connection, a listener) whose class no global names: called before the tool gets it.
+ */
+export function freezeShapeOf(resource: object): void {
+  tameAndFreeze([getPrototypeOf(resource)]);
+}
+
+function tameAndFreeze(roots: unknown[]): void {
+  const stack = [...roots];
+  while (stack.length > 0) {
+    const object = stack.pop();
+    if ((typeof object !== "object" && typeof object !== "function") || object === null) continue;
+    if (walked.has(object) || object === globalThis) continue;
+    walked.add(object);
+    // Frozen already: an intrinsic or a host global hardened with everything it reaches (lockdown and
+    // harden above), which would otherwise make this walk cover the whole realm at every start.
+    if (isFrozen(object)) continue;
+    for (const key of ownKeys(object)) {
+      const descriptor = getOwnPropertyDescriptor(object, key);
+      if (descriptor === undefined) continue;
+      if (!("value" in descriptor)) {
+        stack.push(descriptor.get, descriptor.set);
+        continue;
+      }
+      stack.push(descriptor.value);
+      if (descriptor.writable && descriptor.configurable) stack.push(...tame(object, key, descriptor));
+    }
+    stack.push(getPrototypeOf(object));
+    freeze(object);
+  }
+}
+
+/**
+ * Turns a writable data property into an accessor pair: reads give the value, an assignment through an
+ * instance defines the instance's own property (as it would have), an assignment to the object itself
+ * fails. Returns the two functions, to be frozen too.
+ */
+function tame(object: object, key: PropertyKey, descriptor: PropertyDescriptor): unknown[] {
+  const value = descriptor.value;
+  const accessors = {
+    get(): unknown {
+      return value;
+    },
+    set(this: unknown, next: unknown): void {
+      if (this === object || (typeof this !== "object" && typeof this !== "function") || this === null) {
+        throw new TypeError(`Cannot assign to read only property '${String(key)}' of a frozen host object`);
+      }
+      defineProperty(this, key, { value: next, writable: true, enumerable: true, configurable: true });
+    },
+  };
+  defineProperty(object, key, {
+    get: accessors.get,
+    set: accessors.set,
+    enumerable: descriptor.enumerable,
+    configurable: false,
+  });
+  return [accessors.get, accessors.set];
 }
 
 /**

@@ -22,8 +22,8 @@
  * @module
  */
 import { format } from "node:util";
-import { CallScope, type NodeNet } from "./call_scope.ts";
-import { freezeRealm, snapshotGlobals } from "./global_guard.ts";
+import { CallScope, type NodeDgram, type NodeNet } from "./call_scope.ts";
+import { freezeRealm, freezeShapeOf, snapshotGlobals } from "./global_guard.ts";
 import { guardProcessState, guardWaitAsync } from "./process_state.ts";
 import type { LogLevel, SandboxError, WorkerCall, WorkerMessage, WorkerSettings } from "./protocol.ts";
 
@@ -46,7 +46,7 @@ const limits = parse(workerScope.name) as WorkerSettings;
 const exitWorker = Deno.exit;
 const TEXT_CAP = 16 * 1024;
 
-const scope = new CallScope((what) => post(["leftover", what]));
+const scope = new CallScope((what) => post(["leftover", what]), freezeShapeOf);
 let serving = false;
 let logBudget = limits.maxLogBytes;
 
@@ -199,8 +199,15 @@ guardUncaught();
 const resetProcessState = guardProcessState(Deno, performance);
 guardWaitAsync(() => scope.current() === 0, (what) => post(["leftover", what]));
 scope.install(globalThis as unknown as Parameters<CallScope["install"]>[0]);
+scope.installHostNet(
+  Deno as unknown as Record<string, unknown>,
+  globalThis as unknown as Record<string, unknown>,
+);
 // Node's sockets exist only where Node's layer does: tools that import `node:` built-ins or name `process`.
-if (limits.nodeProcess) scope.installSockets(await import("node:net") as unknown as NodeNet);
+if (limits.nodeProcess) {
+  scope.installSockets(await import("node:net") as unknown as NodeNet);
+  scope.installDatagrams(await import("node:dgram") as unknown as NodeDgram);
+}
 await freezeRealm();
 
 /** Starts serving calls for the tool module, which the bootstrap has just imported. */
@@ -210,8 +217,9 @@ export function serveTool(mod: Record<string, unknown>): void {
     post(["load_error", "the module exports neither a default function nor a function named run"]);
     return;
   }
-  // Timers the module's load started end with it; what it set on globalThis stays for every call.
-  scope.end();
+  // Timers the module's load started end with it; what it set on globalThis stays for every call. A server
+  // it started shuts down in the background (one not shut down in time retires the worker).
+  void scope.end();
   const restoreGlobals = snapshotGlobals();
   workerScope.addEventListener("message", (e) => void handle(fn, e.data, restoreGlobals));
   serving = true;
@@ -237,7 +245,8 @@ async function handle(fn: ToolFunction, [id, json]: WorkerCall, restoreGlobals: 
     message = ["error", id, stringify(describeThrownSafely(thrown))];
   }
   // Before the result goes out, so the next call cannot start while this one's work remains.
-  scope.end();
+  const closing = scope.end();
+  if (closing) await closing;
   restoreGlobals();
   resetProcessState();
   post(message);

@@ -60,6 +60,32 @@ export async function resolveGrants(
   };
 }
 
+/**
+ * Keeps the files the sandbox loads (the tool's module graph and the sandbox's own modules) out of reach
+ * of its `write` grant. Code written to one would be loaded unchecked: by a later dynamic import in the
+ * same process (a rewritten module may `import()` a computed `data:` URL past the import policy), or by
+ * the next sandbox of this tool or, for the sandbox's own modules, of every tool, with their grants and
+ * env. `compozy validate` refuses such grants already; this holds for callers that did not validate.
+ *
+ * @throws {ToolFailure} `tool_permission_denied` for a `write` entry that covers one of `files`; a `true`
+ * grant gets them as `--deny-write` instead.
+ */
+export function guardLoadedFiles(grants: ResolvedGrants, files: readonly string[]): ResolvedGrants {
+  const write = grants.permissions.write;
+  if (write === true) return { ...grants, denyWrite: [...new Set([...grants.denyWrite, ...files])].sort() };
+  for (const entry of write) {
+    const hit = files.find((file) => covers(entry, file));
+    if (hit !== undefined) {
+      throw denied(
+        "write",
+        entry,
+        `it covers ${hit}, a module the sandbox loads: code written there would run unchecked`,
+      );
+    }
+  }
+  return grants;
+}
+
 /** The protected paths of the project the tool belongs to (none when no `compozy.yaml` is above it). */
 async function projectProtectedPaths(toolDir: string): Promise<string[]> {
   const root = await projectRoot(toolDir);

@@ -110,7 +110,9 @@ export type WorkerMessage =
   /** The worker took call `id`: sent before anything else, for the host's liveness check. */
   | ["started", number]
   /** Code of an ended call tried a tracked API (named): the worker holds left-over work. */
-  | ["leftover", string];
+  | ["leftover", string]
+  /** The worker's event loop turned after call `id` returned: nothing the call left keeps it busy. */
+  | ["idle", number];
 
 /** A call from the host thread to the worker: `[call id, JSON of { input, ctx }]`, parsed only there. */
 export type WorkerCall = [number, string];

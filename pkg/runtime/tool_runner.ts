@@ -14,8 +14,9 @@
  * @module
  */
 import { dirname, isAbsolute } from "node:path";
-import { resolveGrants } from "./grant_paths.ts";
+import { guardLoadedFiles, resolveGrants } from "./grant_paths.ts";
 import { checkToolModule } from "./import_policy.ts";
+import { sandboxModules } from "./sandbox_modules.ts";
 import { MemoryWatch } from "./memory_watch.ts";
 import { DEFAULT_MAX_OUTPUT_DEPTH } from "./output_limits.ts";
 import { normalizePermissions, permissionsKey, sandboxEnv, type ToolPermissions } from "./permissions.ts";
@@ -140,10 +141,11 @@ export class ToolRunner {
       maxProcesses: this.#limits.maxProcesses,
       startTimeoutMs: this.#limits.startTimeoutMs,
       spawn: async (spec) => {
-        const [module, grants] = await Promise.all([
+        const [module, resolved] = await Promise.all([
           checkToolModule(spec.executePath),
           resolveGrants(spec.permissions, dirname(spec.executePath)),
         ]);
+        const grants = guardLoadedFiles(resolved, [...module.files, ...sandboxModules().workerFiles]);
         const process = SandboxProcess.spawn(spec, module, grants);
         this.#memory.watch(process);
         return process;

@@ -44,6 +44,7 @@ const denoErrors = Deno.errors;
 // The host passes the settings as the worker's name: it is set before any module here evaluates.
 const limits = parse(workerScope.name) as WorkerSettings;
 const exitWorker = Deno.exit;
+const originalSetTimeout = setTimeout;
 const TEXT_CAP = 16 * 1024;
 
 const scope = new CallScope((what) => post(["leftover", what]), freezeShapeOf);
@@ -181,12 +182,17 @@ function guardUncaught(): void {
     if (serving) emit("error", () => `${what}: ${format(error)}`);
     else post(["load_error", `${what} while loading the module: ${format(error)}`]);
   };
+  // Registered before any tool code, so first: the tool's own listeners are not called. A listener a call
+  // added to the global object would run in a later call's context and could log the earlier call's data
+  // under the later call's ids (the global's listeners are not among the own keys reset after a call).
   addEventListener("unhandledrejection", (e) => {
     e.preventDefault();
+    e.stopImmediatePropagation();
     report("Unhandled promise rejection", e.reason);
   });
   addEventListener("error", (e) => {
     e.preventDefault();
+    e.stopImmediatePropagation();
     report("Uncaught error", e.error ?? e.message);
   });
 }
@@ -221,7 +227,12 @@ export function serveTool(mod: Record<string, unknown>): void {
   // it started shuts down in the background (one not shut down in time retires the worker).
   void scope.end();
   const restoreGlobals = snapshotGlobals();
-  workerScope.addEventListener("message", (e) => void handle(fn, e.data, restoreGlobals));
+  // Listeners a call adds to the global object's messages come after this one and never hear a call's
+  // input (the module's own, added while it loaded, run first, in no call's context).
+  workerScope.addEventListener("message", (e) => {
+    e.stopImmediatePropagation();
+    void handle(fn, e.data, restoreGlobals);
+  });
   serving = true;
   post(["ready"]);
 }
@@ -250,6 +261,8 @@ async function handle(fn: ToolFunction, [id, json]: WorkerCall, restoreGlobals: 
   restoreGlobals();
   resetProcessState();
   post(message);
+  // A macrotask: it runs only if what the call left (a microtask or message loop) lets the loop turn.
+  originalSetTimeout(() => post(["idle", id]), 0);
 }
 
 function serialiseOutput(id: number, output: unknown): WorkerMessage {

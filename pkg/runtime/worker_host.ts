@@ -42,6 +42,8 @@ let ready = false;
 let currentCall = 0;
 let logBytesLeft = config.worker.maxLogBytes;
 let liveness: ReturnType<typeof setTimeout> | undefined;
+/** Armed when a call returns, until the worker says its event loop turned (see `idle` below). */
+let idleCheck: ReturnType<typeof setTimeout> | undefined;
 /** Why the worker must not take another call, once the running one has ended. */
 let retireAfterCall: string | undefined;
 
@@ -109,18 +111,20 @@ function relay(m: unknown): void {
     clearTimeout(liveness);
   } else if (kind === "result" && a === currentCall && a !== 0 && typeof b === "string") {
     sendResult(a, b);
-    afterCall();
+    afterCall(a);
   } else if (kind === "error" && a === currentCall && a !== 0 && typeof b === "string") {
     currentCall = 0;
     send(FromSandbox.error, a, b);
-    afterCall();
+    afterCall(a);
+  } else if (kind === "idle" && a === lastCall) {
+    clearTimeout(idleCheck);
   } else if (
     kind === "log" && a === currentCall && a !== 0 && typeof b === "string" && Object.hasOwn(LOG_FRAME, b)
   ) {
     sendLog(a, b as LogLevel, typeof c === "string" ? c : String(c));
   } else if (kind === "leftover" && ready) {
     retireAfterCall = `work left by an ended call used ${typeof a === "string" ? a.slice(0, 100) : "an API"}`;
-    if (currentCall === 0) afterCall();
+    if (currentCall === 0) afterCall(0);
   } else if (kind === "exit" && ready && a !== currentCall) {
     // Work an ended call left behind called exit: not the running call's doing, which runs again elsewhere.
     retire(currentCall, "work left by an ended call called exit");
@@ -136,10 +140,22 @@ function relay(m: unknown): void {
   }
 }
 
-/** Retires the sandbox if its worker reported left-over work; otherwise it waits for the next call. */
-function afterCall(): void {
-  if (retireAfterCall === undefined) return;
-  retire(0, retireAfterCall);
+let lastCall = 0;
+
+/**
+ * Retires the sandbox if its worker reported left-over work; otherwise it waits for the next call, and
+ * checks that the worker's event loop turns once the call `id` returned: a loop of microtasks or messages
+ * the call left behind would otherwise burn a CPU while the sandbox sits idle in the pool, until a next
+ * call's liveness check (which may never come).
+ */
+function afterCall(id: number): void {
+  if (retireAfterCall !== undefined) retire(0, retireAfterCall);
+  if (id === 0) return;
+  lastCall = id;
+  clearTimeout(idleCheck);
+  idleCheck = setTimeout(() => {
+    if (currentCall === 0) retire(0, `the worker was still busy ${LIVENESS_MS} ms after its call returned`);
+  }, LIVENESS_MS);
 }
 
 /** Tells the runtime the worker is unfit for calls (`id`: the call it failed to take, or 0) and exits. */
@@ -185,6 +201,8 @@ function sendLog(id: number, level: LogLevel, text: string): void {
 const calls = new FrameReader(new Uint8Array(0), MAX_CALL_BYTES, {
   frame(type, id, payload) {
     if (type !== ToSandbox.call || id === 0) return;
+    // The next call's liveness check covers what the idle check was waiting for.
+    clearTimeout(idleCheck);
     currentCall = id;
     logBytesLeft = config.worker.maxLogBytes;
     const call: WorkerCall = [id, decoder.decode(payload)];

@@ -45,7 +45,7 @@ Deno.test("runAgent: HTTP errors map to retryable or non-retryable failures", as
     const result = await runAgent(agentCall(model));
     assert.equal(result.ok, false);
     assert.equal(result.failure.code, "agent_rate_limited");
-    assert.equal(result.failure.retryable, true);
+    assert.equal(result.failure.retryable, true, result.failure.message);
     assert.equal(result.failure.retryAfterMs, 7_000);
   });
 
@@ -100,7 +100,7 @@ Deno.test("runAgent: time-outs and aborts", async (t) => {
     const result = await runAgent(agentCall(openAIModel(mock, { timeout_ms: 100 })));
     assert.equal(result.ok, false);
     assert.equal(result.failure.code, "agent_timeout");
-    assert.equal(result.failure.retryable, true);
+    assert.equal(result.failure.retryable, true, result.failure.message);
     assert.match(result.failure.message, /did not answer within 100 ms/);
     assert.deepEqual(result.failure.details, { timeoutMs: 100 });
     assert.equal(mock.delayed, 1, "gave up while the reply was still on its way");
@@ -127,7 +127,7 @@ Deno.test("runAgent: time-outs and aborts", async (t) => {
     const result = await runAgent(agentCall(openAIModel(mock), { signal: AbortSignal.timeout(100) }));
     assert.equal(result.ok, false);
     assert.equal(result.failure.code, "agent_timeout");
-    assert.equal(result.failure.retryable, true);
+    assert.equal(result.failure.retryable, true, result.failure.message);
     assert.match(result.failure.message, /aborted by the caller/);
   });
 
@@ -160,6 +160,22 @@ Deno.test("runAgent: an unreachable provider is a retryable agent_provider_error
   const result = await runAgent(agentCall(openAIModel(closed, { base_url: baseUrl })));
   assert.equal(result.ok, false);
   assert.equal(result.failure.code, "agent_provider_error");
-  assert.equal(result.failure.retryable, true);
+  assert.equal(result.failure.retryable, true, result.failure.message);
   assert.match(result.failure.message, /Cannot connect/);
+});
+
+Deno.test("runAgent: a reply stream that breaks midway is a retryable failure, after the deltas it sent", async () => {
+  await using mock = startMockOpenAI();
+  mock.enqueue({ type: "text", text: "one two three four five", breakAfterChunks: 3 });
+  const deltas: string[] = [];
+  const result = await runAgent({
+    ...agentCall(openAIModel(mock)),
+    onDelta: ({ text }) => void deltas.push(text),
+  });
+  assert.equal(result.ok, false);
+  if (result.ok) return;
+  assert.equal(result.failure.code, "agent_provider_error", result.failure.message);
+  assert.equal(result.failure.retryable, true, result.failure.message);
+  // The role chunk, then "one " and "two ": the text seen before the break, never recorded as a reply.
+  assert.equal(deltas.join(""), "one two ");
 });

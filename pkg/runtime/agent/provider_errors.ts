@@ -93,8 +93,9 @@ function failureFromApiCall(error: APICallError, label: string): AgentFailure {
       cause: error,
     });
   }
-  // No status means the request never got an answer (refused, reset): the SDK flags those retryable.
-  const retryable = status === undefined ? error.isRetryable : status >= 500;
+  // No status means the request never got an answer (refused, reset): the SDK flags those retryable. A 2xx
+  // whose body could not be read (a stream broken midway, a truncated body) is as transient as a reset.
+  const retryable = status === undefined ? error.isRetryable : status >= 500 || status < 300;
   return new AgentFailure("agent_provider_error", message, { retryable, details, cause: error });
 }
 

@@ -31,6 +31,8 @@ interface ReplyTiming {
    * test can see deltas arrive while the reply is still being written.
    */
   chunkDelayMs?: number;
+  /** When the client streams: the connection breaks after this many chunks (a provider dying mid-reply). */
+  breakAfterChunks?: number;
 }
 
 /** A successful reply: plain text (which may be anything, including broken JSON). */

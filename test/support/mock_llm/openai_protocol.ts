@@ -103,5 +103,10 @@ function renderStream(answer: MockAnswer, ctx: RenderContext): Response {
   toolCalls.forEach((call, index) => events.push(chunk({ tool_calls: [{ index, ...call }] })));
   events.push(chunk({}, finishReason), { ...base, choices: [], usage });
   const lines = events.map((event) => `data: ${JSON.stringify(event)}\n\n`);
-  return streamResponse([...lines, "data: [DONE]\n\n"], "text/event-stream", ctx.chunkDelayMs);
+  return streamResponse(
+    [...lines, "data: [DONE]\n\n"],
+    "text/event-stream",
+    ctx.chunkDelayMs,
+    ctx.breakAfterChunks,
+  );
 }

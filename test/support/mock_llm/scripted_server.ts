@@ -17,6 +17,8 @@ export interface RenderContext {
   nextId(prefix: string): string;
   /** Pause between streamed chunks (the reply's `chunkDelayMs`). */
   chunkDelayMs: number;
+  /** Break the stream after this many chunks (the reply's `breakAfterChunks`). */
+  breakAfterChunks?: number;
 }
 
 /** One wire protocol: where it listens and how it writes answers and errors. */
@@ -101,6 +103,7 @@ export function startScriptedServer(protocol: MockProtocol, replyFor?: ReplyFunc
       stream: body?.stream === true,
       nextId,
       chunkDelayMs: reply.chunkDelayMs ?? 0,
+      breakAfterChunks: reply.breakAfterChunks,
     });
   };
 
@@ -135,13 +138,24 @@ export function jsonResponse(status: number, body: unknown, headers: Record<stri
   });
 }
 
-/** A streaming response made of pre-rendered chunks (SSE events or NDJSON lines), `delayMs` apart. */
-export function streamResponse(chunks: string[], contentType: string, delayMs = 0): Response {
+/**
+ * A streaming response made of pre-rendered chunks (SSE events or NDJSON lines), `delayMs` apart; with
+ * `breakAfter`, the body fails after that many chunks, as a connection reset mid-reply.
+ */
+export function streamResponse(
+  chunks: string[],
+  contentType: string,
+  delayMs = 0,
+  breakAfter?: number,
+): Response {
   const encoder = new TextEncoder();
   let next = 0;
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (next > 0 && delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (breakAfter !== undefined && next >= breakAfter) {
+        return controller.error(new Error("connection reset"));
+      }
       if (next < chunks.length) controller.enqueue(encoder.encode(chunks[next++]));
       if (next >= chunks.length) controller.close();
     },

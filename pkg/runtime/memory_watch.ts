@@ -8,17 +8,29 @@
  * `tool_memory_exceeded`. A sample every 50 ms lets a fast allocation overshoot by what it can touch in
  * that time. Where /proc does not exist (macOS), only the heap limit applies.
  *
+ * It also kills a process that keeps using CPU between calls. An ended call can leave an asynchronous chain
+ * that no call scope refuses (a `MessageChannel` ping-pong, `crypto.subtle.digest(...).then(again)`), each
+ * turn busy: the second red team's probes kept an idle pooled process burning 10–35% of a CPU for ever. An
+ * idle worker uses next to nothing, so more than {@linkcode IDLE_CPU_MS} of CPU over a window of
+ * {@linkcode IDLE_WINDOW_MS} with no call started is left-over work: the process is retired (`stale`).
+ *
  * @module
  */
 import type { SandboxProcess } from "./sandbox_process.ts";
 
 const SAMPLE_EVERY_MS = 50;
+const IDLE_WINDOW_MS = 2_000;
+const IDLE_CPU_MS = 150;
+// Linux's USER_HZ: /proc/<pid>/stat counts CPU time in hundredths of a second.
+const MS_PER_TICK = 10;
 
 export class MemoryWatch {
   readonly #limitBytes: number;
   readonly #processes = new Set<SandboxProcess>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #sampling = false;
+  /** Per process between calls: its CPU time and call count at the start of the current window. */
+  readonly #idleCpu = new Map<SandboxProcess, { ticks: number; calls: number; at: number }>();
 
   constructor(limitBytes: number) {
     this.#limitBytes = limitBytes;
@@ -39,10 +51,12 @@ export class MemoryWatch {
     clearInterval(this.#timer);
     this.#timer = undefined;
     this.#processes.clear();
+    this.#idleCpu.clear();
   }
 
   #forget(process: SandboxProcess): void {
     this.#processes.delete(process);
+    this.#idleCpu.delete(process);
     if (this.#processes.size === 0) this.stop();
   }
 
@@ -58,10 +72,45 @@ export class MemoryWatch {
             `resident memory ${mib(rss)} MiB passed the ceiling of ${mib(this.#limitBytes)} MiB`,
           );
         }
+        await this.#checkIdleCpu(p);
       }));
     } finally {
       this.#sampling = false;
     }
+  }
+
+  async #checkIdleCpu(p: SandboxProcess): Promise<void> {
+    const seen = this.#idleCpu.get(p);
+    const now = performance.now();
+    if (!p.betweenCalls || (seen && seen.calls !== p.calls)) return void this.#idleCpu.delete(p);
+    if (seen && now - seen.at < IDLE_WINDOW_MS) return;
+    const ticks = await cpuTicks(p.pid);
+    if (ticks === undefined) return;
+    // A call may have started while /proc was read: its CPU is not left-over work.
+    if (
+      seen && p.betweenCalls && seen.calls === p.calls && (ticks - seen.ticks) * MS_PER_TICK > IDLE_CPU_MS
+    ) {
+      return p.kill(
+        "stale",
+        `it used ${(ticks - seen.ticks) * MS_PER_TICK} ms of CPU in ${
+          Math.round(now - seen.at)
+        } ms with no call ` +
+          `running: work an ended call left behind`,
+      );
+    }
+    this.#idleCpu.set(p, { ticks, calls: p.calls, at: now });
+  }
+}
+
+/** User plus system CPU time of a process in clock ticks, or undefined where /proc is not available. */
+async function cpuTicks(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    // Fields after the command name (which may hold spaces), from field 3: utime and stime are 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return undefined;
   }
 }
 

@@ -185,6 +185,11 @@ export class SandboxProcess {
     return this.#alive && this.#killedFor === undefined;
   }
 
+  /** Has served a call and runs none now: any CPU it uses is work an ended call left behind. */
+  get betweenCalls(): boolean {
+    return this.#alive && !this.#pending && this.#calls > 0;
+  }
+
   /** How many calls this process has started. */
   get calls(): number {
     return this.#calls;

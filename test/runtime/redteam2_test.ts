@@ -351,3 +351,48 @@ Deno.test("red team 2: a chain of Atomics.waitAsync left by an ended call retire
     dir.cleanup();
   }
 });
+
+Deno.test("red team 2: an async chain left by an ended call is retired for the CPU it burns while idle", async (t) => {
+  // Before, each of these kept an idle pooled process busy (0.3–1 s of CPU per 3 s at load ~25) for ever:
+  // none of them is an API the call scope refuses to code of an ended call.
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  const busy = `const start = performance.now(); while (performance.now() - start < 20) {}`;
+  try {
+    for (
+      const [name, chain] of [
+        [
+          "message_channel",
+          `const { port1, port2 } = new MessageChannel();
+           port2.onmessage = () => { ${busy} port1.postMessage(0); };
+           port1.postMessage(0);`,
+        ],
+        [
+          "subtle_digest",
+          `const again = () => { ${busy} crypto.subtle.digest("SHA-256", new Uint8Array(1)).then(again); };
+           again();`,
+        ],
+        [
+          "response_body",
+          `const again = () => { ${busy} new Response("x").text().then(again); };
+           again();`,
+        ],
+      ]
+    ) {
+      await t.step(name, async () => {
+        const tool = dir.tool(`chain_${name}`, `export default () => { ${chain} return Deno.pid; };`);
+        const pid = output(await runner.run(call(tool, null, { timeoutMs: 30_000 }))) as number;
+        assert.ok(await eventually(() => !processAlive(pid), 20_000), `process ${pid} still runs the chain`);
+      });
+    }
+    await t.step("an idle process that left nothing behind stays warm", async () => {
+      const tool = dir.tool("quiet", `export default () => Deno.pid;`);
+      const first = output(await runner.run(call(tool, null, { timeoutMs: 30_000 })));
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
+      assert.equal(output(await runner.run(call(tool, null, { timeoutMs: 30_000 }))), first);
+    });
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

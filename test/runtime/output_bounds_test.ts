@@ -46,21 +46,22 @@ Deno.test("output bounds: schema errors, depth and size are capped before they c
     });
 
     await t.step("a 300,000-deep output is refused before the runtime parses it", async () => {
-      // Built as text and posted straight to the host thread, the way a hostile tool would skip JSON.stringify.
+      // A hostile tool skipping JSON.stringify would post its own text to the host thread: the worker's
+      // postMessage is taken from tools (95332e5), so the attempt fails in the tool. The host still checks the
+      // depth of a result frame's bytes (jsonTooDeep, pkg/runtime/output_limits_test.ts), and frames on fd 1
+      // need the process's frame token, which no tool code sees.
       const forged = dir.tool(
         "deep_forged",
         `export default async () => {
           const text = "[".repeat(300_000) + "]".repeat(300_000);
           for (let id = 1; id < 8; id++) (globalThis as any).postMessage(["result", id, text]);
-          await new Promise((r) => setTimeout(r, 200));
           return "not deep";
         };`,
       );
-      // A runner of its own, so that this is call 1 and the tool's guess of the call id is right.
       const fresh = new ToolRunner();
       const deep = failure(await fresh.run(call(forged, null)).finally(() => fresh.close()));
-      assert.equal(deep.code, "tool_output_too_large");
-      assert.match(deep.message, /more than 64 levels deep/);
+      assert.equal(deep.code, "tool_threw");
+      assert.match(deep.message, /postMessage is not a function/);
       const built = dir.tool(
         "deep_built",
         `export default () => { let v: unknown = 1; for (let i = 0; i < 100; i++) v = [v]; return v; };`,

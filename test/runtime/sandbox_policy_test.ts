@@ -251,22 +251,35 @@ Deno.test("hole 6: grants cannot reach outside, and a forged log level breaks no
       assert.equal(code(result), "tool_permission_denied");
     });
 
-    await t.step('a posted log level "constructor" is dropped, not framed', async () => {
-      const forger = dir.tool(
-        "forger",
-        `export default () => { for (let id = 0; id < 64; id++) for (const level of ["constructor", "__proto__", "toString", "hasOwnProperty"]) (globalThis as any).postMessage(["log", id, level, "x"]); return "still here"; };`,
-      );
-      const fresh = new ToolRunner();
-      try {
-        const result = await fresh.run(call(forger, null));
-        assert.deepEqual(result.ok && result.output, "still here");
-        const again = await fresh.run(call(forger, null));
-        assert.deepEqual(again.ok && again.output, "still here");
-        assert.equal(fresh.stats().spawned, 1, "the process was not killed");
-      } finally {
-        await fresh.close();
-      }
-    });
+    await t.step(
+      'a forged log frame (level "constructor") cannot even be posted: the host channel is out of reach',
+      async () => {
+        const forger = dir.tool(
+          "forger",
+          // The worker's postMessage is taken from tools (95332e5): every way to it is tried, none is there.
+          `export default () => {
+          const routes = [globalThis, self, Object.getPrototypeOf(globalThis), Object.getPrototypeOf(Object.getPrototypeOf(globalThis))];
+          for (const scope of routes) {
+            const post = (scope as any)?.postMessage;
+            if (typeof post !== "function") continue;
+            for (let id = 0; id < 64; id++) for (const level of ["constructor", "__proto__", "toString", "hasOwnProperty"]) post.call(globalThis, ["log", id, level, "x"]);
+            return "posted";
+          }
+          return "still here";
+        };`,
+        );
+        const fresh = new ToolRunner();
+        try {
+          const result = await fresh.run(call(forger, null));
+          assert.deepEqual(result.ok && result.output, "still here");
+          const again = await fresh.run(call(forger, null));
+          assert.deepEqual(again.ok && again.output, "still here");
+          assert.equal(fresh.stats().spawned, 1, "the process was not killed");
+        } finally {
+          await fresh.close();
+        }
+      },
+    );
   } finally {
     await runner.close();
     dir.cleanup();

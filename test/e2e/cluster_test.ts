@@ -87,12 +87,14 @@ Deno.test({
     const nc = await connectNats(cluster.url, { name: "cluster-test" });
     try {
       const bus = new Bus(nc, { source: "test" });
-      const client = await createExecutionClient({ nc, bus, project: await loadProject(dir) });
       const jsm = await jetstreamManager(nc);
       // The engines provision R3 from compozy.yaml; wait until they did and answer.
       await waitFor(async () =>
         (await jsm.streams.info(STREAMS.events).catch(() => undefined))?.config.num_replicas === 3
       );
+      // The client opens the state buckets (it reads each one's replicas), which the engines provision too.
+      const project = await loadProject(dir);
+      const client = await untilOpened(() => createExecutionClient({ nc, bus, project }));
       const began = Date.now();
       const ids: string[] = [];
       let engineKilledAt = 0;
@@ -226,6 +228,19 @@ async function untilDeadline<T>(fn: () => Promise<T>, deadline: number): Promise
       }
       console.log(`cluster test: a read timed out (${e.message}); retrying`);
       await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/** Retries an open whose streams or buckets may not be provisioned yet; its last error is the cause. */
+async function untilOpened<T>(open: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await open();
+    } catch (e) {
+      if (Date.now() > deadline) throw new Error(`not opened after ${timeoutMs} ms`, { cause: e });
+      await new Promise((r) => setTimeout(r, 200));
     }
   }
 }

@@ -28,6 +28,7 @@ import type {
   Action,
   BoundedAttempt,
   Checkpoint,
+  Decision,
   ReferenceResult,
   TaskOutcome,
   ToolCallRecord,
@@ -141,6 +142,7 @@ class Interpreter {
   readonly fired = new Set<string>();
   readonly waitStarts: Record<string, number> = {};
   readonly bounds: BoundedAttempt[] = [];
+  readonly decisions: Decision[] = [];
   #nextExec = 0;
 
   constructor(readonly project: Project, readonly options: EvaluateOptions) {}
@@ -165,6 +167,7 @@ class Interpreter {
       checkpoints: this.checkpoints,
       waitStarts: this.waitStarts,
       bounds: this.bounds,
+      decisions: this.decisions,
       elapsedMs: this.clock.now,
     };
   }
@@ -561,6 +564,12 @@ class Interpreter {
     const errors: Record<string, { code: string; message: string }> = {};
     let firstFailure: Failure | undefined;
     let winner: string | undefined;
+    let ended = 0;
+    const decide = (branch: string) => {
+      const stopped = task.tasks.length - ended;
+      this.decisions.push({ key, branch, atMs: this.clock.now, stopped });
+      stop.abort(new Stopped(`${strategy} decided`));
+    };
     try {
       await limited(task.tasks, task.max_workers ?? task.tasks.length, async (child) => {
         if (stop.signal.aborted) return;
@@ -573,16 +582,17 @@ class Interpreter {
           throw e;
         }
         for (const [id, r] of branch.results) merged.results.set(id, r);
+        ended++;
         if (outcome.ok) {
           outputs[child.id] = outcome.output;
           if (strategy === "race" && winner === undefined) {
             winner = child.id;
-            stop.abort(new Stopped("race decided"));
+            decide(child.id);
           }
         } else {
           errors[child.id] = { code: outcome.failure.code, message: outcome.failure.message };
           firstFailure ??= outcome.failure;
-          if (strategy === "fail_fast") stop.abort(new Stopped("fail_fast"));
+          if (strategy === "fail_fast" && !stop.signal.aborted) decide(child.id);
         }
       });
     } finally {

@@ -138,6 +138,27 @@ Deno.test("reference: retries, race, fail_fast, cancel and the workflow timeout"
   );
   assert.deepEqual(race.output, { quick: null });
   assert.equal(race.elapsedMs, 1000);
+  // `slow` still ran when `quick` won: under crashes that order is the restarts' (cases.ts `unusable`).
+  assert.deepEqual(race.decisions, [{ key: "fan", branch: "quick", atMs: 1000, stopped: 1 }]);
+  const lastStanding = await evaluateYaml(
+    `tasks:
+  - id: fan
+    type: parallel
+    strategy: race
+    tasks:
+      - id: bad
+        use: tool(id=t)
+        with: { fail: 1 }
+      - id: quick
+        type: sleep
+        duration: 1s
+`,
+    {},
+    {},
+    flaky,
+  );
+  assert.deepEqual(lastStanding.output, { quick: null });
+  assert.deepEqual(lastStanding.decisions, [{ key: "fan", branch: "quick", atMs: 1000, stopped: 0 }]);
 
   const canceled = await evaluateYaml(
     `config: { timeout: 2s }

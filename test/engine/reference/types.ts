@@ -50,6 +50,8 @@ export interface ReferenceResult {
   waitStarts: Record<string, number>;
   /** Every attempt bounded by a task `timeout` that is not a tool call's or a wait's. */
   bounds: BoundedAttempt[];
+  /** Every `race` or `fail_fast` parallel that one branch decided, with how many branches it stopped. */
+  decisions: Decision[];
   /** Virtual time at the end, in ms. */
   elapsedMs: number;
 }
@@ -63,4 +65,15 @@ export interface BoundedAttempt {
   limitMs: number;
   tookMs: number;
   timedOut: boolean;
+}
+
+/**
+ * A `race` won, or a `fail_fast` failed, by `branch` at `atMs`, while `stopped` other branches of `key` were
+ * running or not yet started (the reference stops them there).
+ */
+export interface Decision {
+  key: string;
+  branch: string;
+  atMs: number;
+  stopped: number;
 }

@@ -49,6 +49,16 @@ const AGENT_MEMORY_CLIENT = [
   `$JS.API.DIRECT.GET.KV_${BUCKETS.agentMemory}.>`,
 ];
 
+/**
+ * What the runtime's turn fence (pkg/runtime/agent_turn_fence.ts) needs: its bucket's reads and checked
+ * writes, and a core subscription on a key's subject to wait for another runner's write.
+ */
+const AGENT_TURNS_CLIENT = [
+  `$KV.${BUCKETS.agentTurns}.>`,
+  `$JS.API.STREAM.MSG.GET.KV_${BUCKETS.agentTurns}`,
+  `$JS.API.DIRECT.GET.KV_${BUCKETS.agentTurns}.>`,
+];
+
 /** Waiting for an execution's end is a core subscription on its state document's KV subject (end_watch.ts). */
 const END_WATCH = `$KV.${BUCKETS.workflowExecutions}.>`;
 
@@ -61,8 +71,9 @@ const END_WATCH = `$KV.${BUCKETS.workflowExecutions}.>`;
  *   watches events and agents' live deltas for live views. It provisions too when it starts before any engine.
  * - runtime: answers tool and agent commands (core request/reply, queue group), publishes their events, live
  *   deltas, logs
- *   and dead letters; reads and writes agents' memory, one KV bucket (a get by subject and a put with its
- *   acknowledgement to its own inbox). No other JetStream API or bucket, no workflow or task commands.
+ *   and dead letters; reads and writes agents' memory and their loops' turn fence, two KV buckets (a get by
+ *   subject and a put with its acknowledgement to its own inbox; the fence's key subjects are watched with a
+ *   core subscription). No other JetStream API or bucket, no workflow or task commands.
  */
 export function rolePermissions(role: NatsRole): RolePermissions {
   const inbox = `${inboxPrefix(role)}.>`;
@@ -103,6 +114,7 @@ export function rolePermissions(role: NatsRole): RolePermissions {
           "compozy.*.*.logs.*.*",
           "compozy.dlq.>",
           ...AGENT_MEMORY_CLIENT,
+          ...AGENT_TURNS_CLIENT,
         ],
         subscribe: [
           "compozy.*.tool.cmds.*.execute",
@@ -110,6 +122,7 @@ export function rolePermissions(role: NatsRole): RolePermissions {
           // A task's cancel stops its tool call or agent loop in the runtime (service.ts, CancelHook).
           "compozy.*.task.evts.*.canceled",
           "compozy.health.runtime",
+          `$KV.${BUCKETS.agentTurns}.>`,
           inbox,
         ],
         respond: true,

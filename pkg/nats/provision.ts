@@ -86,6 +86,7 @@ export const BUCKETS = {
   executionIndex: "compozy_execution_index",
   children: "compozy_children",
   agentMemory: "compozy_agent_memory",
+  agentTurns: "compozy_agent_turns",
 } as const;
 
 export const DEFAULT_STREAMS: StreamSpec[] = [
@@ -123,6 +124,9 @@ export const DEFAULT_BUCKETS: BucketSpec[] = [
   { name: BUCKETS.children, ttlMs: 0, history: 1 },
   // An agent's conversation by key (pkg/runtime/agent_memory.ts); one not written for 30 days is forgotten.
   { name: BUCKETS.agentMemory, ttlMs: 30 * DAY, history: 1 },
+  // `<task exec id>.<step>`: which runner of an agent task makes each turn (pkg/runtime/agent_turn_fence.ts);
+  // only needed while a task runs and for its re-runs, whose history has the turns once they are replayed.
+  { name: BUCKETS.agentTurns, ttlMs: DAY, history: 1 },
 ];
 
 /** Creates or updates every stream and bucket; returns what it did by name. */

@@ -5,7 +5,7 @@
  * same turns. A canceled loop is not joined: the next attempt starts afresh from the recorded turns.
  *
  * Two runtime processes may still each run a loop of the same task (the re-sent request reached the other
- * one); then the first reply recorded for a turn is the one every later re-run replays.
+ * one); then the turn fence (agent_turn_fence.ts) has each turn made by one of them, the other replaying it.
  *
  * @module
  */

@@ -3,6 +3,8 @@
  * new turns become `AgentModelReplied` / `AgentToolCallEnded` events stored in the EVENTS stream with an
  * awaited JetStream publish (the history of the execution), so a turn is durable before the loop goes on.
  *
+ * With a fence (agent_turn_fence.ts), a turn not recorded yet is made by one runner of the task only.
+ *
  * Each event's message id is derived from its turn (`<task exec id>:reply:<turn>`,
  * `<task exec id>:tool:<turn>:<index>`): a publish retried through an outage is stored once.
  *
@@ -18,6 +20,7 @@ import {
   type ReplyRecord,
   type ToolCallRecord,
   type ToolResultRecord,
+  type TurnFence,
   TurnJournal,
 } from "./agent/turn_journal.ts";
 
@@ -26,8 +29,11 @@ const decoder = new TextDecoder();
 
 type Ids = Pick<pb.AgentExecute, "workflow" | "task" | "agent">;
 
-/** The journal of the loop `message` asks for: its recorded turns, new ones published to `bus`. */
-export function journalOf(bus: Bus, message: pb.AgentExecute): TurnJournal {
+/**
+ * The journal of the loop `message` asks for: its recorded turns, new ones published to `bus`, each new one
+ * made by one runner of the task only when `fence` is given.
+ */
+export function journalOf(bus: Bus, message: pb.AgentExecute, fence?: TurnFence): TurnJournal {
   const correlationId = message.metadata?.correlationId ?? "";
   const taskExecId = message.task?.execId ?? "";
   const ids: Ids = { workflow: message.workflow, task: message.task, agent: message.agent };
@@ -53,10 +59,14 @@ export function journalOf(bus: Bus, message: pb.AgentExecute): TurnJournal {
         `${taskExecId}:tool:${record.turn}:${record.index}`,
       ),
   };
-  return new TurnJournal({
-    replies: message.recordedReplies.map(replyFromWire),
-    toolResults: message.recordedToolCalls.map(toolResultFromWire),
-  }, sink);
+  return new TurnJournal(
+    {
+      replies: message.recordedReplies.map(replyFromWire),
+      toolResults: message.recordedToolCalls.map(toolResultFromWire),
+    },
+    sink,
+    fence,
+  );
 }
 
 async function store(bus: Bus, event: pb.AgentModelReplied | pb.AgentToolCallEnded, msgId: string) {

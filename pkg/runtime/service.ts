@@ -17,6 +17,7 @@ import { AgentLoops } from "./agent_loops.ts";
 import { AgentMemory, type MemorySpec } from "./agent_memory.ts";
 import { openAgentTools } from "./agent_tools.ts";
 import { journalOf } from "./agent_turns.ts";
+import { AgentTurnFences } from "./agent_turn_fence.ts";
 import { liveDeltas } from "./agent_deltas.ts";
 import type { McpServerWire } from "./mcp/mcp_server_wire.ts";
 import { busOutputLimit } from "./output_limits.ts";
@@ -84,6 +85,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
       startTimeoutMs: options.sandboxStartTimeoutMs,
     });
   const memory = new AgentMemory(nc);
+  const fences = new AgentTurnFences(nc);
   const cancels = new CancelHook();
   const loops = new AgentLoops<pb.AgentExecuteResult>();
   const subscriptions: Subscription[] = [
@@ -111,6 +113,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
             executeAgent(bus, runner, m as pb.AgentExecute & MessageShape<DescMessage>, cancels, {
               maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()),
               memory,
+              fences,
             }),
         ),
     ),
@@ -218,7 +221,7 @@ async function executeAgent(
   runner: ToolRunner,
   message: pb.AgentExecute,
   cancels: CancelHook,
-  deps: { maxOutputBytes: number; memory: AgentMemory },
+  deps: { maxOutputBytes: number; memory: AgentMemory; fences: AgentTurnFences },
 ) {
   const agent = JSON.parse(decoder.decode(message.definitionJson)) as AgentWire;
   const correlationId = message.metadata?.correlationId ?? "";
@@ -275,7 +278,7 @@ async function executeAgent(
         tools: agentTools.specs,
         signal,
         taskExecId: message.task?.execId,
-        journal: journalOf(bus, message),
+        journal: journalOf(bus, message, deps.fences.forTask(taskExecId, signal)),
         callTool: agentTools.callTool,
         onDelta: liveDeltas(bus, message),
       });

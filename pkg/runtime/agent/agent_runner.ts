@@ -20,7 +20,8 @@
  * - Each model request is a turn, numbered from 1; each reply is recorded in the call's journal before the
  *   tools it asked for run, and each tool result before the next request (turn_journal.ts). A turn the
  *   journal already holds is replayed: the model is not asked, the tool does not run, its usage counts again
- *   in `usage`. Call `index` of turn `turn` runs with the key `<task exec id>:<turn>:<index>`.
+ *   in `usage`. With a fence in the journal, a turn another runner of the same task is making is waited for
+ *   and replayed. Call `index` of turn `turn` runs with the key `<task exec id>:<turn>:<index>`.
  *
  * @module
  */
@@ -191,27 +192,27 @@ async function runLoop(session: Session): Promise<AgentResult> {
   }
 }
 
-/** Turn `turn`: the recorded reply, or a model request whose reply is recorded before it is returned. */
+/**
+ * Turn `turn`: the recorded reply, or a model request whose reply is recorded before it is returned (or, with
+ * a fence, the reply another runner of the task is getting).
+ */
 async function modelTurn(
   session: Session,
   messages: ModelMessage[],
   turn: number,
   options: { repair?: boolean } = {},
 ): Promise<ReplyRecord> {
-  const recorded = session.journal.reply(turn);
-  if (recorded) {
-    session.usage.add(recorded.usage);
-    checkBudgets(session);
-    return recorded;
-  }
-  const reply = replyRecord(
-    session,
+  const reply = await session.journal.reply(
     turn,
-    options.repair ?? false,
-    await requestModel(session, messages, turn, options),
+    async () =>
+      replyRecord(
+        session,
+        turn,
+        options.repair ?? false,
+        await requestModel(session, messages, turn, options),
+      ),
   );
   session.usage.add(reply.usage);
-  await session.journal.recordReply(reply);
   checkBudgets(session);
   return reply;
 }
@@ -357,7 +358,7 @@ function maxStepsReached(session: Session, toolCalls: ToolCallRecord[]): AgentFa
 
 /** One tool call of turn `turn`: its recorded result, or a run whose result is recorded before it is used. */
 async function toolTurn(session: Session, turn: number, toolCall: ToolCallRecord): Promise<ToolResultPart> {
-  const result = session.journal.toolResult(turn, toolCall.index) ?? await runTool(session, turn, toolCall);
+  const result = await session.journal.toolResult(turn, toolCall, () => runTool(session, turn, toolCall));
   return toolResultPart(toolCall, result);
 }
 
@@ -378,9 +379,7 @@ async function runTool(session: Session, turn: number, toolCall: ToolCallRecord)
       ...(typeof code === "string" ? { errorCode: code } : {}),
     };
   }
-  const result = { ...ended, durationMs: performance.now() - started };
-  await session.journal.recordToolResult(toolCall, result);
-  return result;
+  return { ...ended, durationMs: performance.now() - started };
 }
 
 function toolResultPart(toolCall: ToolCallRecord, result: ToolResultRecord): ToolResultPart {

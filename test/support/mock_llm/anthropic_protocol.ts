@@ -6,7 +6,14 @@
  */
 
 import { DEFAULT_MOCK_USAGE, type MockAnswer } from "./mock_reply.ts";
-import { jsonResponse, type MockProtocol, type RenderContext, streamResponse } from "./scripted_server.ts";
+import {
+  jsonResponse,
+  type MockProtocol,
+  piecesOf,
+  type RenderContext,
+  streamResponse,
+  wordsOf,
+} from "./scripted_server.ts";
 
 export const anthropicProtocol: MockProtocol = {
   basePath: "/v1",
@@ -79,14 +86,18 @@ function renderStream(answer: MockAnswer, ctx: RenderContext): Response {
   }]];
   content.forEach((block, index) => {
     const start = block.type === "text" ? { type: "text", text: "" } : { ...block, input: {} };
-    const delta = block.type === "text"
-      ? { type: "text_delta", text: block.text }
-      : { type: "input_json_delta", partial_json: JSON.stringify(block.input) };
-    events.push(
-      ["content_block_start", { type: "content_block_start", index, content_block: start }],
-      ["content_block_delta", { type: "content_block_delta", index, delta }],
-      ["content_block_stop", { type: "content_block_stop", index }],
-    );
+    // Text word by word, tool input in pieces of JSON, as the API streams them.
+    const deltas = block.type === "text"
+      ? wordsOf(block.text).map((text) => ({ type: "text_delta", text }))
+      : piecesOf(JSON.stringify(block.input)).map((partial_json) => ({
+        type: "input_json_delta",
+        partial_json,
+      }));
+    events.push(["content_block_start", { type: "content_block_start", index, content_block: start }]);
+    for (const delta of deltas) {
+      events.push(["content_block_delta", { type: "content_block_delta", index, delta }]);
+    }
+    events.push(["content_block_stop", { type: "content_block_stop", index }]);
   });
   events.push(
     ["message_delta", {
@@ -97,7 +108,7 @@ function renderStream(answer: MockAnswer, ctx: RenderContext): Response {
     ["message_stop", { type: "message_stop" }],
   );
   const chunks = events.map(([name, data]) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
-  return streamResponse(chunks, "text/event-stream");
+  return streamResponse(chunks, "text/event-stream", ctx.chunkDelayMs, ctx.breakAfterChunks);
 }
 
 function stopReason(content: ContentBlock[]): string {

@@ -27,8 +27,8 @@ interface ReplyTiming {
   /** Wait this long before answering (a slow model). Only close() cuts it short; a client that gave up gets nothing. */
   delayMs?: number;
   /**
-   * When the client streams: the reply's text goes out word by word (OpenAI protocol), this long apart, so a
-   * test can see deltas arrive while the reply is still being written.
+   * When the client streams (OpenAI and Anthropic protocols, which send text word by word and tool arguments
+   * in pieces): this long between chunks, so a test can see deltas arrive while the reply is being written.
    */
   chunkDelayMs?: number;
   /** When the client streams: the connection breaks after this many chunks (a provider dying mid-reply). */

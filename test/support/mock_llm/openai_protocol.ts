@@ -6,7 +6,14 @@
  */
 
 import { DEFAULT_MOCK_USAGE, type MockAnswer } from "./mock_reply.ts";
-import { jsonResponse, type MockProtocol, type RenderContext, streamResponse } from "./scripted_server.ts";
+import {
+  jsonResponse,
+  type MockProtocol,
+  piecesOf,
+  type RenderContext,
+  streamResponse,
+  wordsOf,
+} from "./scripted_server.ts";
 
 export const openAIProtocol: MockProtocol = {
   basePath: "/v1",
@@ -97,10 +104,15 @@ function renderStream(answer: MockAnswer, ctx: RenderContext): Response {
   });
   const events: unknown[] = [chunk({ role: "assistant", content: "" })];
   // Word by word, as a model streams (a delta view sees several pieces).
-  for (const piece of content?.match(/\s*\S+\s*/g) ?? (content ? [content] : [])) {
-    events.push(chunk({ content: piece }));
-  }
-  toolCalls.forEach((call, index) => events.push(chunk({ tool_calls: [{ index, ...call }] })));
+  for (const piece of wordsOf(content ?? "")) events.push(chunk({ content: piece }));
+  // A call's id and name first, then its arguments in pieces, as the API streams them.
+  toolCalls.forEach((call, index) => {
+    const [first, ...rest] = piecesOf(call.function.arguments);
+    events.push(
+      chunk({ tool_calls: [{ index, ...call, function: { ...call.function, arguments: first } }] }),
+    );
+    for (const piece of rest) events.push(chunk({ tool_calls: [{ index, function: { arguments: piece } }] }));
+  });
   events.push(chunk({}, finishReason), { ...base, choices: [], usage });
   const lines = events.map((event) => `data: ${JSON.stringify(event)}\n\n`);
   return streamResponse(

@@ -163,6 +163,21 @@ export function streamResponse(
   return new Response(stream, { headers: { "content-type": contentType, "cache-control": "no-cache" } });
 }
 
+/**
+ * `text` in the pieces a streaming model sends it in: word by word (each word with the spaces around it), so
+ * a stream carries several deltas whose concatenation is `text`.
+ */
+export function wordsOf(text: string): string[] {
+  return text.match(/\s*\S+\s*/g) ?? (text ? [text] : []);
+}
+
+/** A tool call's JSON arguments in pieces of `size` characters, as providers stream them. */
+export function piecesOf(json: string, size = 8): string[] {
+  const pieces: string[] = [];
+  for (let at = 0; at < json.length; at += size) pieces.push(json.slice(at, at + size));
+  return pieces.length ? pieces : [""];
+}
+
 function parseBody(text: string): RecordedRequest["body"] {
   try {
     return JSON.parse(text);

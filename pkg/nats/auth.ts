@@ -5,8 +5,15 @@
  *
  * Why per-role inboxes: replies travel on `<prefix>.<random>`; a role allowed `_INBOX.>` could read every
  * other role's replies (tool results, JetStream API answers). Each role may subscribe to its own prefix only.
- * Responders answer through `allow_responses`, which lets them publish exactly one reply to the reply subject
- * of a request they received, so no role needs publish rights on another's inbox.
+ * A responder may publish to the inbox prefixes of the roles whose requests it answers (a reply subject ends
+ * in a random token it learns only from the request).
+ *
+ * Why not `allow_responses` (nats-server's "one reply to a request you received"): nats-server 2.9 then
+ * records the reply subject of every message it delivers to that client, JetStream deliveries included (each
+ * carries its `$JS.ACK` reply), and keeps each record until it is used twice or expires. Acknowledgements are
+ * allowed by `$JS.ACK.>` and never use a record, so the engine's map grew with every delivery for the whole
+ * window, and past 4,096 records nats-server walked the entire map on each delivery
+ * (`client.pruneReplyPerms`): 80% of its CPU in a 200-in-flight run, the collapse of docs/performance.md.
  *
  * The CLI (`compozy run`, `executions`, `deploy`) talks to the HTTP API, never to NATS: it has no user.
  *
@@ -21,17 +28,11 @@ export type NatsRole = typeof NATS_ROLES[number];
 /** Large enough for a 4 MiB sandbox output plus its envelope (JSON escaping, Protobuf, headers). */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024;
 
-/**
- * A tool call may take as long as its time-out allows before the runtime replies; `allow_responses` must not
- * expire first (nats-server's default is 2 minutes).
- */
-const RESPONSE_WINDOW = "24h";
-
 export interface RolePermissions {
   publish: string[];
   subscribe: string[];
-  /** May answer requests it received (one reply each). */
-  respond: boolean;
+  /** The roles whose requests it answers: it may publish to their inboxes. */
+  answers: NatsRole[];
 }
 
 /** The prefix of a role's reply subjects. */
@@ -62,10 +63,16 @@ const AGENT_TURNS_CLIENT = [
 /** Waiting for an execution's end is a core subscription on its state document's KV subject (end_watch.ts). */
 const END_WATCH = `$KV.${BUCKETS.workflowExecutions}.>`;
 
+/** The engine answers the API (starts, health, metrics) and other engines (sub-workflow starts, presence). */
+const ENGINE_ASKED_BY: NatsRole[] = ["api", "engine"];
+/** The runtime answers the engine (tool and agent calls) and the API (health). */
+const RUNTIME_ASKED_BY: NatsRole[] = ["engine", "api"];
+
 /**
  * Each role's permissions, from the subjects of subjects.ts and what each role's code uses:
  * - engine: consumes and publishes every command and event, owns the KV buckets and provisions the streams
- *   (so the whole JetStream API), answers the API's requests and health probes.
+ *   (so the whole JetStream API), answers the API's requests and health probes and other engines' sub-workflow
+ *   starts and presence questions.
  * - api: sends workflow commands (request/reply and JetStream), probes health, publishes its own logs, reads
  *   state, history and logs (KV, ordered consumers, the stream and consumer listings of /api/metrics),
  *   watches events and agents' live deltas for live views. It provisions too when it starts before any engine.
@@ -80,9 +87,9 @@ export function rolePermissions(role: NatsRole): RolePermissions {
   switch (role) {
     case "engine":
       return {
-        publish: ["compozy.>", ...JETSTREAM_CLIENT],
+        publish: ["compozy.>", ...JETSTREAM_CLIENT, ...inboxesOf(ENGINE_ASKED_BY)],
         subscribe: ["compozy.>", END_WATCH, inbox],
-        respond: true,
+        answers: ENGINE_ASKED_BY,
       };
     case "api":
       return {
@@ -103,7 +110,7 @@ export function rolePermissions(role: NatsRole): RolePermissions {
           END_WATCH,
           inbox,
         ],
-        respond: false,
+        answers: [],
       };
     case "runtime":
       return {
@@ -115,6 +122,7 @@ export function rolePermissions(role: NatsRole): RolePermissions {
           "compozy.dlq.>",
           ...AGENT_MEMORY_CLIENT,
           ...AGENT_TURNS_CLIENT,
+          ...inboxesOf(RUNTIME_ASKED_BY),
         ],
         subscribe: [
           "compozy.*.tool.cmds.*.execute",
@@ -125,9 +133,13 @@ export function rolePermissions(role: NatsRole): RolePermissions {
           `$KV.${BUCKETS.agentTurns}.>`,
           inbox,
         ],
-        respond: true,
+        answers: RUNTIME_ASKED_BY,
       };
   }
+}
+
+function inboxesOf(roles: NatsRole[]): string[] {
+  return roles.map((role) => `${inboxPrefix(role)}.>`);
 }
 
 export interface NatsUser {
@@ -193,7 +205,6 @@ export function serverConfig(auth: NatsAuth | undefined, options: ServerConfigOp
       permissions: {
         publish: { allow: p.publish },
         subscribe: { allow: p.subscribe },
-        ...(p.respond ? { allow_responses: { max: 1, expires: RESPONSE_WINDOW } } : {}),
       },
     };
   });

@@ -160,7 +160,7 @@ Deno.test("auth: engine and runtime talk through their own inboxes, with message
     const api = await nats.connectAs("api");
     try {
       assert.equal(engine.info?.max_payload, DEFAULT_MAX_PAYLOAD_BYTES);
-      // The runtime answers a request from the engine (allow_responses), here with a 5 MiB reply: more than
+      // The runtime answers a request from the engine (into the engine's inbox), here with a 5 MiB reply: more than
       // a 4 MiB sandbox output, less than max_payload.
       const big = new Uint8Array(5 * 1024 * 1024).fill(7);
       runtime.subscribe("compozy.*.tool.cmds.*.execute", {
@@ -223,6 +223,7 @@ Deno.test("auth: the users of docs/operations.md's cluster example are the roles
     const wanted = rolePermissions(role);
     assert.deepEqual(list("publish"), wanted.publish, `${role} publish`);
     assert.deepEqual(list("subscribe"), wanted.subscribe, `${role} subscribe`);
-    assert.equal(block.includes("allow_responses"), wanted.respond, `${role} allow_responses`);
+    // allow_responses makes nats-server 2.9 track every delivery's reply subject (see auth.ts): never used.
+    assert.ok(!block.includes("allow_responses"), `${role} allow_responses`);
   }
 });

@@ -1,6 +1,6 @@
 /**
  * The live view of `compozy dev`: one line per workflow, task, tool and agent event, printed as events are
- * recorded.
+ * recorded, and what agents are writing, coalesced into a line per reply per second (thinking_log.ts).
  * It listens on core NATS (no consumer, nothing to ack), so it costs the engine nothing and never holds
  * messages back; an undecodable message is skipped here (the engine's consumers dead-letter it).
  *
@@ -12,6 +12,7 @@ import { decodeBySubject } from "../pkg/nats/codec.ts";
 import { subjectFilter } from "../pkg/nats/subjects.ts";
 import type { Metadata } from "../pkg/pb/common_pb.ts";
 import { EventLines } from "./event_line.ts";
+import { type DeltaView, ThinkingLog } from "./thinking_log.ts";
 import type { Paint } from "./terminal.ts";
 
 export interface LiveLog {
@@ -30,6 +31,7 @@ const FLUSH_MS = 50;
 
 export function startLiveLog(nc: NatsConnection, paint: Paint, write: (text: string) => void): LiveLog {
   const lines = new EventLines(paint);
+  const thinking = new ThinkingLog(paint);
   let pending: string[] = [];
   /** Executions whose end line is in `pending`, and those a caller waits for. */
   let endedInPending: string[] = [];
@@ -37,6 +39,7 @@ export function startLiveLog(nc: NatsConnection, paint: Paint, write: (text: str
   /** The latest executions whose end was written, for a caller that asks after the fact. */
   const written = new Set<string>();
   const flush = () => {
+    pending.push(...thinking.due(Date.now()));
     if (pending.length > 0) write(pending.join("\n"));
     pending = [];
     for (const execId of endedInPending) {
@@ -60,6 +63,13 @@ export function startLiveLog(nc: NatsConnection, paint: Paint, write: (text: str
         const tokens = msg.subject.split(".");
         const metadata = (message as { metadata?: Metadata }).metadata;
         const type = `${tokens[2]}.${tokens[5]}`;
+        // What an agent wrote for this turn (or, at its end, for any turn) comes before the turn's line.
+        if (type === "agent.model_replied" || type === "agent.success" || type === "agent.failed") {
+          const { agent, turn } = message as { agent?: { execId?: string }; turn?: number };
+          pending.push(
+            ...thinking.end(agent?.execId, type === "agent.model_replied" ? turn : undefined, Date.now()),
+          );
+        }
         const line = lines.format({
           type,
           time: (metadata?.time ? timestampDate(metadata.time) : new Date()).toISOString(),
@@ -72,6 +82,16 @@ export function startLiveLog(nc: NatsConnection, paint: Paint, write: (text: str
       },
     })
   );
+  subscriptions.push(nc.subscribe(subjectFilter({ component: "agent", kind: "live", type: "delta" }), {
+    callback: (err, msg) => {
+      if (err) return;
+      try {
+        thinking.add(decodeBySubject(msg.subject, msg.data) as DeltaView, Date.now());
+      } catch {
+        // Undecodable: a live delta is only a view, skipped like an undecodable event.
+      }
+    },
+  }));
   return {
     whenEnded: (execId, timeoutMs) =>
       new Promise((resolve) => {

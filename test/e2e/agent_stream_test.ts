@@ -3,7 +3,8 @@
  * loopback OpenAI-compatible server that streams its replies word by word, the execution's SSE stream with
  * `?deltas=true` carries the text of each reply as `agent.delta` messages (no `id`) while the reply is
  * written, and before its recorded `agent.model_replied`; the stored history holds none of them; a stream
- * without `?deltas=true` carries none; `compozy run --wait` prints the reply as it streams.
+ * without `?deltas=true` carries none; `compozy run --wait` prints the reply as it streams; `compozy dev`'s
+ * live log shows it in whole lines (a line per reply per second at most) before each turn's line.
  */
 import assert from "node:assert/strict";
 import { resolve } from "node:path";
@@ -104,6 +105,33 @@ Deno.test({
         }
         assert.equal(messages.at(-1)?.event, "workflow.success");
         assert.ok(plain.length > 0 && plain.every((m) => m.event !== "agent.delta"), "deltas are opt-in");
+
+        const short = execId.slice(-8);
+        await dev.waitForLine(new RegExp(`…${short} .*↳ agent forecaster turn 2:`));
+        const devLines = dev.lines.filter((line) => line.includes(`…${short} `));
+        const thinkingBefore = (turn: number) => {
+          const turnLine = devLines.findIndex((line) => line.includes(`↳ agent forecaster turn ${turn}:`));
+          const previousTurn = turn === 1
+            ? -1
+            : devLines.findIndex((line) => line.includes(`↳ agent forecaster turn ${turn - 1}:`));
+          return devLines.slice(previousTurn + 1, turnLine)
+            .filter((line) => line.includes(" advise … "))
+            .map((line) => line.slice(line.indexOf(" advise … ") + " advise … ".length));
+        };
+        const replies: Array<[number, string]> = [[1, "Let me look at the weather first"], [
+          2,
+          JSON.stringify(ADVICE),
+        ]];
+        for (const [turn, text] of replies) {
+          const lines = thinkingBefore(turn);
+          // How many lines depends on the pace of the stream; coalescing itself is cli/thinking_log_test.ts's.
+          assert.ok(lines.length >= 1, `dev: turn ${turn} shown: ${devLines.join("\n")}`);
+          assert.equal(
+            lines.join(" "),
+            text,
+            `dev: turn ${turn}'s lines say its reply, before its turn line`,
+          );
+        }
 
         const history = await (await dev.fetch(`/api/executions/${execId}/events`)).json();
         const types: string[] = history.events.map((e: { type: string }) => e.type);

@@ -9,15 +9,16 @@
  */
 import { PublishError } from "../../../pkg/nats/mod.ts";
 import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
-import { TaskFailure, toTaskFailure } from "../../failure.ts";
+import { type TaskFailure, toTaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
 import type { RecordedTask, ReplayState } from "../../history/replay_state.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
-import { parseDuration, type Project, resolveUse, type Workflow } from "../project/mod.ts";
+import { parseDuration, type Project, type Workflow } from "../project/mod.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import { ExecutionUsage } from "../task/workflow_budget.ts";
 import { backoffDelay } from "../task/backoff.ts";
 import { renderField, ResultScope, type ScopeValues } from "../task/template_scope.ts";
+import { AttemptTimeouts } from "./attempt_timeouts.ts";
 import type { DriverServices } from "./driver_services.ts";
 import { ExecutionTemplates } from "./execution_templates.ts";
 import { TaskLedger } from "./task_ledger.ts";
@@ -30,6 +31,7 @@ import {
   type Outcome,
   replayedSuccess,
   runAttempt,
+  runnerOf,
   type Scope,
   type Waiter,
 } from "../task/runners/mod.ts";
@@ -42,20 +44,12 @@ export { BranchCanceled, ExecutionEnded, type Outcome, type Scope, type Waiter }
  */
 export type DriverResult = "ended" | "parked" | "abandoned";
 
-/** An attempt with an engine-side `timeout`, reachable by its durable timer. */
-interface TimedAttempt {
-  attempt: number;
-  expire(): void;
-  /** Resolves once the attempt's outcome is recorded (the timer's command may then be acknowledged). */
-  settled: Promise<void>;
-}
-
 const log = getLogger(["engine", "driver"]);
 
 export class ExecutionDriver implements DriverPort {
   readonly waiters = new Map<string, Waiter>();
-  /** Attempts bounded by an engine-side time-out, by task exec id. */
-  private readonly timed = new Map<string, TimedAttempt>();
+  /** Attempts bounded by an engine-side time-out (see AttemptTimeouts). */
+  private readonly timeouts = new AttemptTimeouts(this, () => this.abandon());
   /** Tool and agent calls in flight, by task exec id: a cancel tells the runtime to stop them. */
   private readonly calls = new Map<string, string>();
   /** The results of the workflow's own steps (the outermost scope). */
@@ -244,12 +238,8 @@ export class ExecutionDriver implements DriverPort {
 
   /** A task's time-out is due: its attempt fails (once that is recorded, the timer is acknowledged). */
   private async expireAttempt(taskExecId: string, payload: unknown): Promise<void> {
-    if (!this.timed.has(taskExecId)) await this.whenIdle();
-    const timed = this.timed.get(taskExecId);
-    const attempt = (payload as { attempt?: number } | null)?.attempt;
-    if (!timed || (attempt !== undefined && attempt !== timed.attempt)) return;
-    timed.expire();
-    await timed.settled;
+    if (!this.timeouts.has(taskExecId)) await this.whenIdle();
+    await this.timeouts.expire(taskExecId, (payload as { attempt?: number } | null)?.attempt);
   }
 
   /** Awaits a durable record; an outcome that cannot be recorded gives the execution up (see abandon). */
@@ -410,20 +400,21 @@ export class ExecutionDriver implements DriverPort {
         return { ok: true, output: null, skipped: true };
       }
     }
+    const runner = runnerOf(task);
     const maxAttempts = task.retry?.max_attempts ?? 1;
     let attempt = record?.attempt ?? 1;
     // A tool or agent call that was running when its engine died runs again: that is its next attempt.
-    if (record?.status === "running" && record.started && this.isCall(task)) attempt++;
+    if (record?.status === "running" && record.started && runner.isCall?.(this, task)) attempt++;
     // The record describes the attempt that was under way; a retry starts afresh.
     let resumed = record?.attempt === attempt ? record : undefined;
     while (true) {
       this.assertRunning(scope);
       const ac = new AbortController();
       const attemptScope: Scope = { ...scope, abort: anySignal(scope.abort, ac.signal) };
-      const timed = this.armAttemptTimeout(task, key, execId, attempt, resumed, ac);
+      const timed = this.timeouts.arm(task, key, execId, attempt, resumed, ac);
       try {
         // A call's input is rendered once per attempt and recorded with its start (the state shows it).
-        const input = task.type === "basic" ? renderField(task.with ?? {}, base, key, "with") : undefined;
+        const input = runner.input?.(task, base, key);
         if (!resumed?.started && !isWaiting(resumed)) {
           this.services.events.taskStarted(this, key, execId, attempt, input);
         }
@@ -438,7 +429,7 @@ export class ExecutionDriver implements DriverPort {
           return result;
         }
         let output = result.output;
-        if (task.outputs && task.type !== "aggregate") {
+        if (task.outputs && !runner.rendersOutputs) {
           output = renderField(task.outputs, { ...this.context(attemptScope), output }, key, "outputs");
         }
         await this.track(
@@ -474,56 +465,6 @@ export class ExecutionDriver implements DriverPort {
         timed?.done();
       }
     }
-  }
-
-  /** Whether the task's work is a call in the runtime (a tool or an agent), re-sent when it is re-run. */
-  private isCall(task: TaskConfig): boolean {
-    return task.type === "basic" && resolveUse(this.project, this.workflow, task.use).kind !== "workflow";
-  }
-
-  /**
-   * Bounds one attempt by the task's `timeout` with a durable timer (the attempt may park: a sleep, a wait
-   * inside a composite, a sub-workflow). Tool and agent calls carry their limit to the runtime instead, and
-   * a wait's `timeout` is how long it waits.
-   */
-  private armAttemptTimeout(
-    task: TaskConfig,
-    key: string,
-    execId: string,
-    attempt: number,
-    resumed: RecordedTask | undefined,
-    ac: AbortController,
-  ): { done(): void } | undefined {
-    if (!task.timeout || task.type === "wait" || this.isCall(task)) return undefined;
-    const timeoutMs = parseDuration(task.timeout);
-    let done!: () => void;
-    const settled = new Promise<void>((resolve) => done = resolve);
-    const expire = () =>
-      ac.abort(
-        new TaskFailure({
-          message: `task '${key}' timed out after ${task.timeout}`,
-          code: "task_timeout",
-          retryable: true,
-          details: { timeout_ms: timeoutMs },
-        }),
-      );
-    this.timed.set(execId, { attempt, expire, settled });
-    // Stored once per attempt (a replay of a started attempt finds its timer stored already).
-    if (!resumed?.started && !isWaiting(resumed)) {
-      this.track(
-        this.services.timers.schedule(this, key, execId, "task_timeout", Date.now() + timeoutMs, attempt),
-      ).catch((e) => {
-        // Without its timer a parked attempt would never time out: give the execution up, it is replayed.
-        log.warn("time-out of {key} not stored: {error}", { key, error: String(e) });
-        this.abandon();
-      });
-    }
-    return {
-      done: () => {
-        if (this.timed.get(execId)?.settled === settled) this.timed.delete(execId);
-        done();
-      },
-    };
   }
 
   /** One attempt of a task, by the runner of its type. */
@@ -644,7 +585,7 @@ export class ExecutionDriver implements DriverPort {
     if (result !== "parked") {
       for (const waiter of this.waiters.values()) waiter.resolve({ reason: "ended", payload: null });
       this.waiters.clear();
-      this.timed.clear();
+      this.timeouts.clear();
     }
     this.settle(result);
   }

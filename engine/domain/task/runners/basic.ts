@@ -7,6 +7,7 @@ import type { RecordedTask } from "../../../history/replay_state.ts";
 import { parseDuration } from "../../duration.ts";
 import { resolveUse, type Workflow } from "../../project/mod.ts";
 import { toolTimeoutMs } from "../leaf_executor.ts";
+import { renderField } from "../template_scope.ts";
 import { remainingBudget } from "../workflow_budget.ts";
 import type { TokenUsage } from "../../../../pkg/pb/mod.ts";
 import { type DriverPort, ExecutionEnded, type Scope, type TaskOf, type TaskRunner } from "./types.ts";
@@ -15,7 +16,11 @@ import { type DriverPort, ExecutionEnded, type Scope, type TaskOf, type TaskRunn
 const DEFAULT_AGENT_TIMEOUT_MS = 300_000;
 
 export const basicRunner: TaskRunner<TaskOf<"basic">> = {
-  // `input` is the task's `with`, rendered by the driver (which records it with the attempt's start).
+  input: (task, context, key) => renderField(task.with ?? {}, context, key, "with"),
+  isCall: (driver, task) => resolveUse(driver.project, driver.workflow, task.use).kind !== "workflow",
+  // A tool's or agent's call carries the time-out to the runtime; a sub-workflow is bounded by the driver.
+  ownsTimeout: (driver, task) => basicRunner.isCall!(driver, task),
+  // `input` is the task's `with`, rendered by `input` above (the driver records it with the attempt's start).
   async run({ driver, task, key, execId, attempt, scope, context, record, input }) {
     const resolved = resolveUse(driver.project, driver.workflow, task.use);
     if (resolved.kind === "workflow") {

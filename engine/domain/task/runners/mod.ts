@@ -23,14 +23,19 @@ export const RUNNERS: { [K in TaskConfig["type"]]: TaskRunner<TaskOf<K>> } = {
   signal: signalRunner,
 };
 
+/** The runner of `task`'s type. */
+export function runnerOf(task: TaskConfig): TaskRunner<TaskConfig> {
+  return RUNNERS[task.type] as TaskRunner<TaskConfig>;
+}
+
 /** Runs one attempt of `run.task` with the runner of its type. */
 export function runAttempt(run: RunContext<TaskConfig>) {
-  return (RUNNERS[run.task.type] as TaskRunner<TaskConfig>).run(run);
+  return runnerOf(run.task).run(run);
 }
 
 /** A recorded success as the flow needs it on a replay (see TaskRunner.replayed). */
 export function replayedSuccess(replay: ReplayContext<TaskConfig>, recorded: Extract<Outcome, { ok: true }>) {
-  const runner = RUNNERS[replay.task.type] as TaskRunner<TaskConfig>;
+  const runner = runnerOf(replay.task);
   return runner.replayed ? runner.replayed(replay, recorded) : recorded;
 }
 

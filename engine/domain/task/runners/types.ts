@@ -127,6 +127,20 @@ export interface ReplayContext<T extends TaskConfig> {
 /** What one attempt of a task of one type does. */
 export interface TaskRunner<T extends TaskConfig> {
   run(run: RunContext<T>): Promise<Outcome>;
+  /** The attempt's input, rendered once per attempt and recorded with its start. Absent: none. */
+  input?(task: T, context: TemplateContext, key: string): unknown;
+  /**
+   * Whether the attempt is a call in the runtime (a tool or an agent): a call that was running when its
+   * engine died runs again, and that is its next attempt. Absent: not a call.
+   */
+  isCall?(driver: DriverPort, task: T): boolean;
+  /**
+   * Whether the task's `timeout` is the runner's own to apply (a call carries it to the runtime; a wait's
+   * is how long it waits). Absent: the driver bounds each attempt with a durable timer.
+   */
+  ownsTimeout?(driver: DriverPort, task: T): boolean;
+  /** The runner renders the task's `outputs` into its output itself (the driver must not render them again). */
+  readonly rendersOutputs?: boolean;
   /**
    * What a replay needs beyond the recorded success, which it returns: e.g. a container's children put back
    * where later tasks read them, a router's route. Absent: the recorded success as it is.

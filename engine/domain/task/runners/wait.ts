@@ -7,6 +7,8 @@ import { parseDuration } from "../../duration.ts";
 import type { TaskOf, TaskRunner } from "./types.ts";
 
 export const waitRunner: TaskRunner<TaskOf<"wait">> = {
+  // Its `timeout` is how long it waits (a durable timer of its own), not a bound on an attempt.
+  ownsTimeout: () => true,
   async run({ driver, task, key, execId, attempt, scope, record }) {
     if (record?.status === "woken") return { ok: true, output: record.wakePayload ?? null };
     if (record?.status !== "waiting" && record?.status !== "wait_timed_out") {

@@ -25,7 +25,16 @@ function starvedOfSandboxes(observed: Observed, history: string[]): string | und
   const errors = [observed.state.error, ...observed.state.tasks.map((t) => t.error)];
   const starved = errors.find((e) => e?.message.includes("No sandbox for"))?.message ??
     history.find((line) => line.includes(" tool.failed ") && line.includes("No sandbox for"));
-  return starved ? `the runtime started no sandbox in time (${starved})` : undefined;
+  if (starved) return `the runtime started no sandbox in time (${starved})`;
+  // The test tool logs each call as it starts: an attempt that timed out without a logged call never ran
+  // its module (a cold sandbox still loading at the limit, seed 3 of the plain set at load 28: "Tool module
+  // … timed out after 10000 ms" for a tool that returns at once; seed 18: a `hang` tool's retry).
+  const unstarted = observed.timedOut.find((t) =>
+    !observed.calls.some((c) => c.taskExec === t.taskExec && c.attempt === t.attempt)
+  );
+  return unstarted
+    ? `${unstarted.task} (attempt ${unstarted.attempt}) timed out before its tool started (no sandbox ran it in time)`
+    : undefined;
 }
 
 /**

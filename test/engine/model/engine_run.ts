@@ -43,6 +43,8 @@ export interface Observed {
   late: LoggedCall[];
   /** Problems of the run itself (a checkpoint never reached, a refused signal). */
   problems: string[];
+  /** Tool-call attempts the history shows failed with `tool_timeout` (by task exec id and attempt). */
+  timedOut: Array<{ task: string; taskExec: string; attempt: number }>;
   /** The events of the execution and its sub-workflows, one line each (read only for a report). */
   history(): Promise<string[]>;
 }
@@ -226,20 +228,21 @@ async function runCase(
   const subIds = Object.keys(c.workflows).filter((id) => id !== c.id);
   const execs = new Set([execId]);
   for (const id of subIds) {
-    for (const item of (await client.list({ workflowId: id })).items) {
+    for (const item of (await readAgain(() => client.list({ workflowId: id }))).items) {
       if (item.correlation_id === execId) execs.add(item.exec_id);
     }
   }
   // Let the state of sub-workflows settle before reading the calls and events.
   for (const id of execs) if (id !== execId) await client.waitForEnd(id, 60_000).catch(() => {});
   const calls = (await readCalls(logFile)).filter((call) => execs.has(call.exec));
-  const late = await lateCalls(client, bus, [...execs], calls);
+  const late = await readAgain(() => lateCalls(client, bus, [...execs], calls));
+  const timedOut = await readAgain(() => timedOutAttempts(client, [...execs]));
   // The events of the execution and of its sub-workflows (named by the end of their exec id), in stream order.
   const history = async () => {
     const events = [];
     for (const id of execs) {
       const who = id === execId ? "" : `[${id.slice(-6)}] `;
-      for (const e of await client.events(id)) events.push({ seq: e.seq, who, e });
+      for (const e of await readAgain(() => client.events(id))) events.push({ seq: e.seq, who, e });
     }
     return events.sort((a, b) => a.seq - b.seq).map(({ who, e }) => {
       const { metadata: _metadata, workflow: _workflow, task, ...rest } = e.data as Record<string, unknown>;
@@ -247,7 +250,7 @@ async function runCase(
       return `${e.seq} ${e.time.slice(11)} ${who}${e.type} ${key} ${JSON.stringify(rest).slice(0, 200)}`;
     });
   };
-  return { execId, state, calls, late, problems, history };
+  return { execId, state, calls, late, problems, timedOut, history };
 }
 
 async function readCalls(logFile: string): Promise<LoggedCall[]> {
@@ -278,6 +281,36 @@ async function lateCalls(
     const at = recordedAt.get(`${call.exec}/${call.taskExec}`);
     return at !== undefined && call.at > at;
   });
+}
+
+/** Attempts that failed `tool_timeout`: a task's last (task.failed) or one retried (task.retry_scheduled). */
+async function timedOutAttempts(client: Stack["client"], execs: string[]): Promise<Observed["timedOut"]> {
+  const found: Observed["timedOut"] = [];
+  for (const id of execs) {
+    for (const event of await client.events(id)) {
+      const data = event.data as {
+        task?: { id?: string; execId?: string };
+        error?: { code?: string };
+        attempt?: number;
+        nextAttempt?: number;
+      };
+      if (event.type !== "task.failed" && event.type !== "task.retry_scheduled") continue;
+      if (data.error?.code !== "tool_timeout" || !data.task?.execId) continue;
+      // A retry names the attempt it schedules; the one that timed out is the one before.
+      const attempt = event.type === "task.retry_scheduled" ? (data.nextAttempt ?? 2) - 1 : data.attempt;
+      found.push({ task: data.task.id ?? "", taskExec: data.task.execId, attempt: attempt ?? 1 });
+    }
+  }
+  return found;
+}
+
+/**
+ * A read of what the case left (its sub-workflows, its events), tried again for up to 30 s when it throws:
+ * the case has ended, but the batch's other cases go on and their nats-server kills may cut a read short
+ * (seed 1030282: `ConsumerNotFoundError` while the events were walked with a consumer of the killed server).
+ */
+async function readAgain<T>(read: () => Promise<T>): Promise<T> {
+  return (await until(read, 30_000))!;
 }
 
 /**

@@ -81,6 +81,8 @@ export function unusable(c: Case, expected: ReferenceResult, crashes = false): s
   if (decided) {
     return `${decided.key} was decided by ${decided.branch} while ${decided.stopped} other branches ran`;
   }
+  const flaky = crashes && flakyFailingForGood(expected);
+  if (flaky) return `flaky ${flaky} fails on its last allowed attempt, which a crash re-run goes past`;
   // The engine is slower than virtual time (signal round trips, a loaded machine): an attempt that ends in
   // time in the reference must end well before its time-out, or the engine could time it out. One that timed
   // out in the reference times out on the engine too, as the engine only adds delay.
@@ -97,6 +99,33 @@ export function unusable(c: Case, expected: ReferenceResult, crashes = false): s
     timed && expected.status === "TIMED_OUT" && Math.max(0, ...Object.values(expected.waitStarts)) > 1_500
   ) {
     return "reaches its last wait near its time-out";
+  }
+  return undefined;
+}
+
+/**
+ * The input key of a flaky tool whose last allowed attempt fails in the reference, if any. A crash re-run of
+ * a call is its task's next attempt, even past `retry.max_attempts` (docs/engine.md: at least once, and the
+ * re-run reports the next attempt); the flaky tool succeeds from attempt n + 1 on, so when the kill hits its
+ * last allowed attempt the task succeeds where the reference failed it (seed 30329: attempt 1 of a task
+ * without retry failed, the engine was killed before recording it, the re-run as attempt 2 succeeded). A
+ * flaky tool that succeeds within its attempts in the reference ends the same whatever the kills. Counted
+ * per input: each failing attempt a must be followed by a call at a + 1 (a retried container calls it again
+ * from attempt 1).
+ */
+function flakyFailingForGood(expected: ReferenceResult): string | undefined {
+  const byInput = new Map<string, { n: number; k: string; attempts: number[] }>();
+  for (const call of expected.calls) {
+    const s = call.input as { do?: string; n?: number; k?: string };
+    if (s?.do !== "flaky") continue;
+    const key = JSON.stringify(call.input);
+    const entry = byInput.get(key) ?? { n: s.n ?? 1, k: s.k ?? key, attempts: [] };
+    entry.attempts.push(call.attempt);
+    byInput.set(key, entry);
+  }
+  for (const { n, k, attempts } of byInput.values()) {
+    const count = (a: number) => attempts.filter((x) => x === a).length;
+    for (let a = 1; a <= n; a++) if (count(a) > count(a + 1)) return k;
   }
   return undefined;
 }

@@ -314,13 +314,15 @@ Deno.test("task types and control flow", async (t) => {
     use: tool(id=echo)
   - id: late
     use: tool(id=echo)
-    with: { late: true }
+    with: { late: true, why: "{{ .error.code }}" }
     final: true
 `,
       async (h, calls) => {
         const started = Date.now();
         const state = await run(h);
         assert.equal(state.status, "SUCCESS");
+        // The on_timeout target reads `.error` as an on_error target does (docs/yaml-reference.md).
+        assert.deepEqual(state.output, { late: true, why: "wait_timeout" });
         assert.ok(Date.now() - started >= 500);
         assert.deepEqual(calls, ["late"]);
       },

@@ -301,6 +301,9 @@ class Interpreter {
       }
       const failure = outcome.failure;
       if (task.type === "wait" && task.on_timeout && failure.code === "wait_timeout") {
+        // Decided (docs/yaml-reference.md, seed 30350): the `on_timeout` target reads `.error` (code
+        // `wait_timeout`) as an `on_error` target does.
+        vars = { error: { message: failure.message, code: failure.code } };
         current = this.#resolveTask(execution, task.on_timeout);
       } else if (task.on_error) {
         vars = { error: { message: failure.message, code: failure.code } };

@@ -60,7 +60,7 @@ Deno.test("reference: on_timeout, a later sleep and a final task (defect 2)", as
     use: tool(id=t)
   - id: remind
     use: tool(id=t)
-    with: { n: 1 }
+    with: { n: 1, why: "{{ .error.code }}" }
   - id: nap
     type: sleep
     duration: 1s
@@ -72,7 +72,7 @@ Deno.test("reference: on_timeout, a later sleep and a final task (defect 2)", as
   assert.equal(result.status, "SUCCESS");
   assert.deepEqual(result.output, { done: true });
   assert.equal(result.tasks.w.code, "wait_timeout");
-  assert.deepEqual(result.calls.map((c) => c.input), [{ n: 1 }]);
+  assert.deepEqual(result.calls.map((c) => c.input), [{ n: 1, why: "wait_timeout" }]);
 });
 
 Deno.test("reference: signals at checkpoints; a throwing condition is a non-match (defect 3)", async () => {

@@ -13,13 +13,14 @@ import { type TaskFailure, toTaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
 import type { RecordedTask, ReplayState } from "../../history/replay_state.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
-import { parseDuration, type Project, type Workflow } from "../project/mod.ts";
+import type { Project, Workflow } from "../project/mod.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import { ExecutionUsage } from "../task/workflow_budget.ts";
 import { backoffDelay } from "../task/backoff.ts";
 import { renderField, ResultScope, type ScopeValues } from "../task/template_scope.ts";
 import { AttemptTimeouts } from "./attempt_timeouts.ts";
 import type { DriverServices } from "./driver_services.ts";
+import { WorkflowDeadline } from "./workflow_deadline.ts";
 import { ExecutionTemplates } from "./execution_templates.ts";
 import { TaskLedger } from "./task_ledger.ts";
 import { abortable, anySignal, isWaiting, recordedOutcome, stale } from "./driver_support.ts";
@@ -66,11 +67,11 @@ export class ExecutionDriver implements DriverPort {
   private settle!: (result: DriverResult) => void;
   private readonly settled: Promise<DriverResult>;
   private parkTimer?: ReturnType<typeof setTimeout>;
-  private deadlineTimer?: ReturnType<typeof setTimeout>;
   /** Sub-workflows running for this execution: a cancel reaches them too. */
   private readonly children = new Set<string>();
   readonly usage: ExecutionUsage;
   private readonly templates: ExecutionTemplates;
+  private readonly deadline: WorkflowDeadline;
   readonly tasks: TaskLedger;
 
   constructor(
@@ -92,6 +93,12 @@ export class ExecutionDriver implements DriverPort {
     );
     this.tasks = new TaskLedger(replay.tasks.values());
     this.paused = replay.paused;
+    this.deadline = new WorkflowDeadline(
+      this,
+      replay.startedAt,
+      replay.tasks.size === 0,
+      () => this.timeOutWorkflow(),
+    );
     this.settled = new Promise((resolve) => this.settle = resolve);
   }
 
@@ -108,7 +115,7 @@ export class ExecutionDriver implements DriverPort {
 
   /** Runs until the execution ends, parks, or is abandoned. */
   run(): Promise<DriverResult> {
-    this.armWorkflowTimeout();
+    this.deadline.arm();
     if (this.paused) this.closeGate();
     this.program().catch((e) => {
       if (e instanceof ExecutionEnded) return;
@@ -573,14 +580,7 @@ export class ExecutionDriver implements DriverPort {
   }
 
   private finish(result: DriverResult): void {
-    clearTimeout(this.deadlineTimer);
-    if (result === "ended" && this.workflow.config.config?.timeout) {
-      // A timer left in TASK_CMDS would be held there until due; when removing it fails, it is acknowledged
-      // then (the execution has ended), so the failure is only logged.
-      this.services.timers.clearWorkflowTimeout(this).catch((e) =>
-        log.warn("time-out timer of {execId} not removed: {error}", { execId: this.execId, error: String(e) })
-      );
-    }
+    this.deadline.disarm(result === "ended");
     for (const resolve of this.idleWaiters.splice(0)) resolve();
     if (result !== "parked") {
       for (const waiter of this.waiters.values()) waiter.resolve({ reason: "ended", payload: null });
@@ -632,38 +632,6 @@ export class ExecutionDriver implements DriverPort {
     await this.recorded(this.services.events.workflowTimedOut(this));
     this.cancelCalls();
     this.finish("ended");
-  }
-
-  /**
-   * Arms the workflow's time-out: in memory while the driver runs, and, at the first start, as a durable
-   * timer that wakes a parked execution when its time is up.
-   */
-  private armWorkflowTimeout(): void {
-    const timeout = this.workflow.config.config?.timeout;
-    if (!timeout || !this.replay.startedAt) return;
-    const deadline = this.replay.startedAt.getTime() + parseDuration(timeout);
-    this.deadlineTimer = setTimeout(
-      () =>
-        this.timeOutWorkflow().catch((e) =>
-          log.warn("time-out of {execId} not recorded: {error}", {
-            execId: this.execId,
-            error: String(e),
-          })
-        ),
-      Math.max(0, deadline - Date.now()),
-    );
-    if (this.replay.tasks.size === 0) {
-      // Without its durable timer a parked execution would never time out: failing to store it gives up
-      // (recorded() abandons the driver; the command comes back and the start is replayed).
-      this.recorded(
-        this.services.timers.schedule(this, "(workflow)", this.execId, "workflow_timeout", deadline, 1),
-      ).catch((e) =>
-        log.warn("time-out timer of {execId} not stored: {error}", {
-          execId: this.execId,
-          error: String(e),
-        })
-      );
-    }
   }
 
   /** The template context of this execution, with the scope's own values (see ExecutionTemplates). */

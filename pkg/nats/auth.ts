@@ -129,6 +129,8 @@ export function rolePermissions(role: NatsRole): RolePermissions {
           "compozy.*.agent.cmds.*.execute",
           // A task's cancel stops its tool call or agent loop in the runtime (service.ts, CancelHook).
           "compozy.*.task.evts.*.canceled",
+          // The engine asks the runtime running a call whether it still does (runtime/held_calls.ts).
+          "compozy.runtime.calls.*",
           "compozy.health.runtime",
           `$KV.${BUCKETS.agentTurns}.>`,
           inbox,

@@ -63,6 +63,11 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Total time across retries of an unanswered request; default = timeoutMs (one attempt). */
   deadlineMs?: number;
+  /**
+   * Ends the request (it rejects with the signal's reason): its reply is no longer wanted, and it must not be
+   * sent again at a reconnect (the caller sent it elsewhere).
+   */
+  signal?: AbortSignal;
 }
 
 /** What a JetStream handler wants done with its message. */
@@ -316,9 +321,11 @@ export class Bus {
     const data = encodeMessage(message);
     const timeout = options.timeoutMs ?? 5_000;
     const deadline = Date.now() + (options.deadlineMs ?? timeout);
+    const signal = options.signal;
     let delay = 50;
     let attempt = 0;
     while (true) {
+      signal?.throwIfAborted();
       attempt++;
       let reply: Msg | typeof RECONNECTED;
       try {
@@ -327,11 +334,18 @@ export class Bus {
         });
         const reconnected = Promise.withResolvers<typeof RECONNECTED>();
         const wake = () => reconnected.resolve(RECONNECTED);
+        const aborted = Promise.withResolvers<never>();
+        const abort = () => aborted.reject(signal!.reason);
         this.reconnectListeners.add(wake);
+        signal?.addEventListener("abort", abort, { once: true });
         try {
-          reply = await Promise.race([sent, reconnected.promise]);
+          reply = await Promise.race([sent, reconnected.promise, aborted.promise]);
+        } catch (e) {
+          if (signal?.aborted) sent.catch(() => {}); // Its reply, if any, is not wanted any more.
+          throw e;
         } finally {
           this.reconnectListeners.delete(wake);
+          signal?.removeEventListener("abort", abort);
         }
         if (reply === RECONNECTED) {
           sent.catch(() => {}); // Its reply, if any, comes too late to matter.
@@ -339,6 +353,7 @@ export class Bus {
           throw new Error("the connection was re-established and the deadline passed");
         }
       } catch (e) {
+        if (signal?.aborted) throw signal.reason;
         if (!isTransientNatsError(e) || Date.now() + delay >= deadline) {
           throw new RequestError(
             `Request on '${subject}' got no reply after ${attempt} attempt(s): ${errorMessage(e)}`,

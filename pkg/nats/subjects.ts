@@ -178,3 +178,12 @@ export function deadLetterSubject(component: string, kind: string): string {
   assertToken("kind", kind);
   return `${ROOT}.dlq.${component}.${kind}`;
 }
+
+/**
+ * The core subject the runtime running call `callId` (a tool's or an agent's `execId`, a UUID: one token)
+ * answers on while it runs it: engines ask it to learn that the runtime holding a call is gone
+ * (pkg/runtime/held_calls.ts, engine/domain/task/runtime_call.ts).
+ */
+export function callHolderSubject(callId: string): string {
+  return `compozy.runtime.calls.${callId}`;
+}

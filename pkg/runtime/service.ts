@@ -18,6 +18,7 @@ import { AgentMemory, type MemorySpec } from "./agent_memory.ts";
 import { openAgentTools } from "./agent_tools.ts";
 import { journalOf } from "./agent_turns.ts";
 import { AgentTurnFences } from "./agent_turn_fence.ts";
+import { HeldCalls } from "./held_calls.ts";
 import { liveDeltas } from "./agent_deltas.ts";
 import type { McpServerWire } from "./mcp/mcp_server_wire.ts";
 import { busOutputLimit } from "./output_limits.ts";
@@ -88,6 +89,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
   const fences = new AgentTurnFences(nc);
   const cancels = new CancelHook();
   const loops = new AgentLoops<pb.AgentExecuteResult>();
+  const held = new HeldCalls(nc);
   const subscriptions: Subscription[] = [
     // The engine records a task it gave up (canceled execution, decided race, time-out) on this subject.
     bus.subscribe("compozy.*.task.evts.*.canceled", (m) => {
@@ -100,22 +102,27 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
       "compozy-runtime",
       pb.ToolExecuteResultSchema,
       (m) =>
-        executeTool(bus, runner, m as pb.ToolExecute & MessageShape<DescMessage>, outputLimit(), cancels),
+        held.hold(
+          (m as pb.ToolExecute).tool?.execId ?? "",
+          () =>
+            executeTool(bus, runner, m as pb.ToolExecute & MessageShape<DescMessage>, outputLimit(), cancels),
+        ),
     ),
     bus.serve(
       "compozy.*.agent.cmds.*.execute",
       "compozy-runtime",
       pb.AgentExecuteResultSchema,
       (m) =>
-        loops.run(
-          (m as pb.AgentExecute).task?.execId ?? "",
-          () =>
-            executeAgent(bus, runner, m as pb.AgentExecute & MessageShape<DescMessage>, cancels, {
-              maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()),
-              memory,
-              fences,
-            }),
-        ),
+        held.hold((m as pb.AgentExecute).agent?.execId ?? "", () =>
+          loops.run(
+            (m as pb.AgentExecute).task?.execId ?? "",
+            () =>
+              executeAgent(bus, runner, m as pb.AgentExecute & MessageShape<DescMessage>, cancels, {
+                maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()),
+                memory,
+                fences,
+              }),
+          )),
     ),
     nc.subscribe(RUNTIME_HEALTH_SUBJECT, {
       callback: (_err, msg) => {

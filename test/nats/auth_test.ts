@@ -135,6 +135,7 @@ Deno.test("auth: the runtime cannot read workflow commands, KV, the JetStream AP
         const subject of [
           "compozy.*.tool.cmds.*.execute",
           "compozy.*.agent.cmds.*.execute",
+          "compozy.runtime.calls.*",
           "compozy.health.runtime",
           "_INBOX_runtime.>",
         ]

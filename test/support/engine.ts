@@ -9,6 +9,7 @@ import { type EngineHandle, type EngineOptions, startEngine } from "../../engine
 import { loadProject, type Project } from "../../engine/domain/project/mod.ts";
 import { Bus, connectNats, provisionJetStream } from "../../pkg/nats/mod.ts";
 import { type ToolExecute, ToolExecuteResultSchema } from "../../pkg/pb/mod.ts";
+import { HeldCalls } from "../../pkg/runtime/held_calls.ts";
 import { startTestNats, type TestNats } from "./nats.ts";
 
 export interface EngineHarness {
@@ -70,32 +71,42 @@ export async function startEngineHarness(
 
 export type ScriptedTool = (input: Record<string, unknown>, call: ToolExecute) => unknown | Promise<unknown>;
 
-/** Answers ToolExecute requests with scripted functions by tool id (a thrown error fails the call). */
+/**
+ * Answers ToolExecute requests with scripted functions by tool id (a thrown error fails the call). Like the
+ * runtime, it holds each call while it runs (the engine sends a call no runtime holds again).
+ */
 export function scriptedRuntime(bus: Bus, tools: Record<string, ScriptedTool>): { stop(): void } {
-  const sub = bus.serve("compozy.*.tool.cmds.*.execute", "runtime", ToolExecuteResultSchema, async (m) => {
-    const call = m as ToolExecute;
-    const input = JSON.parse(new TextDecoder().decode(call.inputJson) || "null");
-    const base = { metadata: call.metadata, workflow: call.workflow, task: call.task, tool: call.tool };
-    try {
-      const output = await tools[call.tool!.id](input, call);
-      return create(ToolExecuteResultSchema, {
-        result: {
-          case: "success",
-          value: { ...base, outputJson: new TextEncoder().encode(JSON.stringify(output)) },
-        },
-      });
-    } catch (e) {
-      const error = e as Error & { retryable?: boolean };
-      return create(ToolExecuteResultSchema, {
-        result: {
-          case: "failed",
-          value: {
-            ...base,
-            error: { message: error.message, code: "tool_threw", retryable: !!error.retryable },
-          },
-        },
-      });
-    }
-  });
+  const held = new HeldCalls(bus.nc);
+  const sub = bus.serve(
+    "compozy.*.tool.cmds.*.execute",
+    "runtime",
+    ToolExecuteResultSchema,
+    (m) => held.hold((m as ToolExecute).tool?.execId ?? "", () => runScripted(tools, m as ToolExecute)),
+  );
   return { stop: () => sub.unsubscribe() };
+}
+
+async function runScripted(tools: Record<string, ScriptedTool>, call: ToolExecute) {
+  const input = JSON.parse(new TextDecoder().decode(call.inputJson) || "null");
+  const base = { metadata: call.metadata, workflow: call.workflow, task: call.task, tool: call.tool };
+  try {
+    const output = await tools[call.tool!.id](input, call);
+    return create(ToolExecuteResultSchema, {
+      result: {
+        case: "success",
+        value: { ...base, outputJson: new TextEncoder().encode(JSON.stringify(output)) },
+      },
+    });
+  } catch (e) {
+    const error = e as Error & { retryable?: boolean };
+    return create(ToolExecuteResultSchema, {
+      result: {
+        case: "failed",
+        value: {
+          ...base,
+          error: { message: error.message, code: "tool_threw", retryable: !!error.retryable },
+        },
+      },
+    });
+  }
 }

@@ -18,6 +18,7 @@ import { readAgentTurns } from "../../history/agent_turns.ts";
 import { uuidv7 } from "../../ids.ts";
 import { jsonBytes, parseJsonBytes } from "../../json_bytes.ts";
 import { parseDuration, type ToolDefinition } from "../project/mod.ts";
+import { requestRuntimeCall, type RuntimeCallOptions } from "./runtime_call.ts";
 
 /** A tool call's limit when its definition sets none (CONFIG.md: default 60s). */
 const DEFAULT_TOOL_TIMEOUT_MS = 60_000;
@@ -36,6 +37,8 @@ export interface LeafCall {
   task: { id: string; execId: string };
   attempt: number;
   timeoutMs: number;
+  /** Aborts when the task gave the call up (a decided race, a time-out): it is not sent again. */
+  signal?: AbortSignal;
 }
 
 export interface AgentRequest {
@@ -102,7 +105,13 @@ export class LeafExecutor {
       timeoutMs: BigInt(call.timeoutMs),
     });
     const reply = await this.request(() =>
-      this.bus.request(message, ToolExecuteResultSchema, this.requestOptions(call.timeoutMs))
+      requestRuntimeCall(
+        this.bus,
+        message,
+        message.tool!.execId,
+        ToolExecuteResultSchema,
+        this.callOptions(call),
+      )
     );
     if (reply.result.case === "success") return { output: parseJsonBytes(reply.result.value.outputJson) };
     throw fromErrorInfo(reply.result.value?.error);
@@ -128,7 +137,13 @@ export class LeafExecutor {
       recordedToolCalls: recorded.toolCalls,
     });
     const reply = await this.request(() =>
-      this.bus.request(message, AgentExecuteResultSchema, this.requestOptions(call.timeoutMs))
+      requestRuntimeCall(
+        this.bus,
+        message,
+        message.agent!.execId,
+        AgentExecuteResultSchema,
+        this.callOptions(call),
+      )
     );
     if (reply.result.case === "success") {
       return { output: parseJsonBytes(reply.result.value.outputJson), usage: reply.result.value.usage };
@@ -153,9 +168,9 @@ export class LeafExecutor {
     }
   }
 
-  private requestOptions(timeoutMs: number) {
+  private callOptions(call: LeafCall): RuntimeCallOptions {
     // One attempt may take the whole limit; "no responders" (no runtime yet) is retried within it.
-    return { timeoutMs: timeoutMs + RUNTIME_GRACE_MS, deadlineMs: timeoutMs + RUNTIME_GRACE_MS };
+    return { timeoutMs: call.timeoutMs + RUNTIME_GRACE_MS, signal: call.signal };
   }
 
   private async request<T>(send: () => Promise<T>): Promise<T> {

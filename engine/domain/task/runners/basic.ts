@@ -42,6 +42,7 @@ export const basicRunner: TaskRunner<TaskOf<"basic">> = {
       task: { id: key, execId },
       attempt,
       timeoutMs: 0,
+      signal: scope.abort,
     };
     const taskTimeout = task.timeout ? parseDuration(task.timeout) : undefined;
     driver.callStarted(execId, key);

@@ -14,7 +14,7 @@ import {
   ToolExecuteSchema,
 } from "../../../pkg/pb/mod.ts";
 import { fromErrorInfo, TaskFailure } from "../../failure.ts";
-import { readAgentTurns } from "../../history/agent_turns.ts";
+import { readAgentTurns, type RecordedAgentTurns } from "../../history/agent_turns.ts";
 import { uuidv7 } from "../../ids.ts";
 import { jsonBytes, parseJsonBytes } from "../../json_bytes.ts";
 import { parseDuration, type ToolDefinition } from "../project/mod.ts";
@@ -119,31 +119,31 @@ export class LeafExecutor {
 
   /**
    * A re-run (attempt 2 or later: a retry, or a crash re-run) sends the turns its loop already recorded, so
-   * that the runtime goes on from the first unrecorded one. A first attempt has none and reads nothing.
+   * that the runtime goes on from the first unrecorded one. A first attempt has none and reads nothing. A call
+   * sent again because its runtime vanished reads them too: that runtime may have recorded some.
    */
   async runAgent(call: LeafCall, request: AgentRequest, env: Record<string, string>): Promise<LeafResult> {
-    const recorded = call.attempt > 1 ? await this.recordedTurns(call) : { replies: [], toolCalls: [] };
-    const message = create(AgentExecuteSchema, {
-      metadata: this.bus.metadata(call.correlationId),
-      workflow: call.workflow,
-      task: call.task,
-      agent: { id: request.agentId, execId: uuidv7(), actionId: request.actionId },
-      attempt: call.attempt,
-      prompt: request.prompt,
-      definitionJson: jsonBytes(request.definition),
-      env,
-      timeoutMs: BigInt(call.timeoutMs),
-      recordedReplies: recorded.replies,
-      recordedToolCalls: recorded.toolCalls,
-    });
+    const agent = { id: request.agentId, execId: uuidv7(), actionId: request.actionId };
+    const build = (recorded: RecordedAgentTurns) =>
+      create(AgentExecuteSchema, {
+        metadata: this.bus.metadata(call.correlationId),
+        workflow: call.workflow,
+        task: call.task,
+        agent,
+        attempt: call.attempt,
+        prompt: request.prompt,
+        definitionJson: jsonBytes(request.definition),
+        env,
+        timeoutMs: BigInt(call.timeoutMs),
+        recordedReplies: recorded.replies,
+        recordedToolCalls: recorded.toolCalls,
+      });
+    const message = build(call.attempt > 1 ? await this.recordedTurns(call) : { replies: [], toolCalls: [] });
     const reply = await this.request(() =>
-      requestRuntimeCall(
-        this.bus,
-        message,
-        message.agent!.execId,
-        AgentExecuteResultSchema,
-        this.callOptions(call),
-      )
+      requestRuntimeCall(this.bus, message, agent.execId, AgentExecuteResultSchema, {
+        ...this.callOptions(call),
+        resend: async () => build(await this.recordedTurns(call)),
+      })
     );
     if (reply.result.case === "success") {
       return { output: parseJsonBytes(reply.result.value.outputJson), usage: reply.result.value.usage };

@@ -49,6 +49,8 @@ export interface RuntimeCallOptions {
   /** The caller gave the call up (a decided race, a canceled task): no question, no further send. */
   signal?: AbortSignal;
   timing?: RuntimeCallTiming;
+  /** The request to send again, when it must change (an agent's carries the turns recorded meanwhile). */
+  resend?: () => Promise<BusMessage>;
 }
 
 /**
@@ -103,6 +105,7 @@ export async function requestRuntimeCall<R extends DescMessage>(
         ms: timing.goneAfterMs,
       });
     }
+    if (options.resend) message = await options.resend();
   }
 }
 

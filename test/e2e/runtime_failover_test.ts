@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createExecutionClient } from "../../engine/mod.ts";
 import { loadProject } from "../../engine/domain/project/mod.ts";
-import { Bus, connectNats, credentialsEnv, type NatsRole } from "../../pkg/nats/mod.ts";
+import { Bus, credentialsEnv, type NatsRole } from "../../pkg/nats/mod.ts";
 import { writeProject } from "../support/engine.ts";
 import { startTestNats } from "../support/nats.ts";
 import { spawnCompozy } from "./support/dev_server.ts";
@@ -79,7 +79,8 @@ Deno.test({
     const engine = start("engine", "engine-a");
     const runtimeA = start("runtime", "runtime-a");
     const processes = [engine, runtimeA];
-    const nc = await connectNats(nats.url, { name: "runtime-failover-test" });
+    // As the API: the engine and the runtimes answer into the API's inbox prefix, as they would in production.
+    const nc = await nats.connectAs("api", "runtime-failover-test");
     try {
       const bus = new Bus(nc, { source: "test" });
       const client = await untilOpened(async () =>

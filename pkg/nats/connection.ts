@@ -1,10 +1,6 @@
 /** Connecting to NATS: one place decides the reconnect policy, so every component survives a server restart. */
-import {
-  connect,
-  type ConnectionOptions,
-  credsAuthenticator,
-  type NatsConnection,
-} from "@nats-io/transport-node";
+import { type ConnectionOptions, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "./transport/connect.ts";
 import { credentialsFromEnv, inboxPrefix, type NatsConnectAuth, type NatsRole } from "./auth.ts";
 import { NatsUnavailableError } from "./errors.ts";
 import { getLogger } from "@logtape/logtape";
@@ -56,6 +52,8 @@ export async function connectNats(url: string, options: ConnectOptions = {}): Pr
         // in case it times out: 9% of the engine's CPU under W2 (docs/performance.md). Our own errors name the
         // subject and carry the client's error as their cause.
         noAsyncTraces: true,
+        // nats.js reads tls:// as a plain host; the scheme is the user asking for TLS whatever the server offers.
+        ...(servers.some((s) => /^tls:\/\//i.test(s)) ? { tls: {} } : {}),
         ...authOptions,
       });
     } catch (e) {

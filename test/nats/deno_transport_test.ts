@@ -162,7 +162,7 @@ Deno.test({
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "compozy-tls-" });
     const { ca, cert, key } = await makeCertificates(dir);
-    const port = await freePort();
+    const port = freePort();
     const server = new Deno.Command("nats-server", {
       args: ["-a", "127.0.0.1", "-p", String(port), "--tls", "--tlscert", cert, "--tlskey", key],
       stdout: "null",
@@ -207,7 +207,7 @@ async function makeCertificates(dir: string): Promise<{ ca: string; cert: string
   return { ca, cert, key };
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();

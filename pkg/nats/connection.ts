@@ -3,9 +3,6 @@ import { type ConnectionOptions, credsAuthenticator, type NatsConnection } from 
 import { connect } from "./transport/connect.ts";
 import { credentialsFromEnv, inboxPrefix, type NatsConnectAuth, type NatsRole } from "./auth.ts";
 import { NatsUnavailableError } from "./errors.ts";
-import { getLogger } from "@logtape/logtape";
-
-const log = getLogger(["compozy", "nats", "connection"]);
 
 export interface ConnectOptions {
   /** Client name shown by the server's monitoring. */
@@ -27,7 +24,6 @@ export interface ConnectOptions {
  * closing it, and subscriptions and consumers resume when the server is back.
  */
 export async function connectNats(url: string, options: ConnectOptions = {}): Promise<NatsConnection> {
-  tolerateResetsOfDiscardedSockets();
   const { servers, auth: urlAuth } = splitCredentials(url);
   const env = (name: string) => Deno.env.get(name) || undefined;
   const auth = options.auth ?? urlAuth ?? credentialsFromEnv(env);
@@ -112,24 +108,4 @@ async function connectAuthOptions(
 
 function isAuthError(e: unknown): boolean {
   return e instanceof Error && /authorization|authentication/i.test(`${e.name} ${e.message}`);
-}
-
-let resetsTolerated = false;
-
-/**
- * transport-node discards a socket the server refused (wrong credentials) by removing its listeners and then
- * destroying it, but Deno's node sockets may still report the peer's reset afterwards, as an `error` event
- * with no listener left, which would end the process after the clear refusal was already reported. A read
- * reset on a socket nobody listens to carries nothing to act on, so it is logged instead of being fatal;
- * every other uncaught error keeps its default.
- */
-function tolerateResetsOfDiscardedSockets(): void {
-  if (resetsTolerated) return;
-  resetsTolerated = true;
-  globalThis.addEventListener("error", (event) => {
-    const error = event.error as { code?: unknown; syscall?: unknown } | undefined;
-    if (error?.code !== "ECONNRESET" || error.syscall !== "read") return;
-    event.preventDefault();
-    log.debug("A discarded NATS socket reported a reset: {error}", { error });
-  });
 }

@@ -48,6 +48,21 @@ function unreachable(e: unknown): string | undefined {
   return `no engine answered the harness in time (${(e as Error).message})`;
 }
 
+/**
+ * The engine was down for over a minute while the case ran (a restart that was not healthy in 60 s, killed
+ * and started again): the harness's 120 s for the case were mostly spent without an engine (seed 2031158: a
+ * `hang` tool re-run after each of four kills, then 100 s without an event while the restart was retried).
+ */
+function outageDuring(
+  outages: ReadonlyArray<{ from: number; to: number }>,
+  since: number,
+): string | undefined {
+  const outage = outages.find((o) => o.to >= since);
+  if (!outage) return undefined;
+  const lasted = outage.to === Infinity ? "for good" : `${Math.round((outage.to - outage.from) / 1000)} s`;
+  return `the engine was down ${lasted} while the case ran (a restart not healthy in 60 s)`;
+}
+
 export interface BatchOptions {
   crashes?: boolean;
   /** Cases in flight at once. */
@@ -93,7 +108,7 @@ export async function checkBatch(
           diffs = differences(expected, observed, !!options.crashes);
           if (diffs.length) {
             history = await observed.history();
-            inconclusive = starvedOfSandboxes(observed, history);
+            inconclusive = starvedOfSandboxes(observed, history) ?? outageDuring(stack.outages, started);
           }
         } catch (e) {
           diffs = [`run failed: ${(e as Error).stack ?? e}`];

@@ -14,7 +14,14 @@ import { join } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { createExecutionClient, type ExecutionClient } from "../../engine/mod.ts";
 import { loadProject } from "../../engine/domain/project/mod.ts";
-import { Bus, connectNats, credentialsEnv, type NatsRole, STREAMS } from "../../pkg/nats/mod.ts";
+import {
+  Bus,
+  connectNats,
+  credentialsEnv,
+  type NatsRole,
+  roleConnectAuth,
+  STREAMS,
+} from "../../pkg/nats/mod.ts";
 import { writeProject } from "../support/engine.ts";
 import { startTestCluster } from "../support/nats_cluster.ts";
 import { type CompozyProcess, spawnCompozy } from "./support/dev_server.ts";
@@ -84,7 +91,11 @@ Deno.test({
       start("runtime", "runtime-a"),
       start("runtime", "runtime-b"),
     ];
-    const nc = await connectNats(cluster.url, { name: "cluster-test" });
+    // As the API: engines answer into the API's inbox prefix (a superuser's _INBOX gets no reply).
+    const nc = await connectNats(cluster.plainUrl, {
+      name: "cluster-test",
+      auth: roleConnectAuth(cluster.auth, "api"),
+    });
     try {
       const bus = new Bus(nc, { source: "test" });
       const jsm = await jetstreamManager(nc);

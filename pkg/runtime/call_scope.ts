@@ -114,6 +114,11 @@ export class CallScope {
     return owner !== undefined && owner === this.#phase ? owner : IDLE;
   }
 
+  /** The running phase: a call's id, `LOAD_PHASE`, or 0 between calls. */
+  get phase(): number {
+    return this.#phase;
+  }
+
   /** True while call `id` runs. */
   isRunning(id: number): boolean {
     return id > 0 && id === this.#phase;
@@ -123,6 +128,26 @@ export class CallScope {
   run<T>(id: number, fn: () => T): T {
     this.#phase = id;
     return this.#context.run(id, fn);
+  }
+
+  /**
+   * Runs `fn`, the host's handling of call `id`, in that call's context without starting the call: what
+   * the host's own steps make the tool's code do (a `toJSON` of the output, an abort listener called as
+   * the call's fetches are aborted) belongs to that call too, never to no call.
+   */
+  within<T>(id: number, fn: () => T): T {
+    return this.#context.run(id, fn);
+  }
+
+  /**
+   * True when code that belongs to an ended call is about to run while another call runs: it was started
+   * by a call (its context holds that call's id) and that call is not the running one. Code of no call (the
+   * module's load, the sandbox's own) is not counted: it holds no call's data.
+   */
+  lateCodeRunning(): boolean {
+    if (this.#phase <= 0) return false;
+    const owner = this.#context.getStore();
+    return owner !== undefined && owner > 0 && owner !== this.#phase;
   }
 
   /**

@@ -70,6 +70,8 @@ export interface ToolModuleInfo {
    * `process`: its sandbox sets `process` up before the realm is frozen, which costs a cold start more.
    */
   needsNodeProcess: boolean;
+  /** The `node:` built-ins the graph imports (`fs`, `events`, …): their objects are restored after each call. */
+  nodeBuiltins: readonly string[];
   /** Every local file of the graph, as Deno will read it (and its real path when that differs). */
   files: readonly string[];
 }
@@ -128,6 +130,7 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
   const files: string[] = [];
   const readable = new Set<string>();
   let needsNodeProcess = false;
+  const nodeBuiltins = new Set<string>();
   // First, so that an attribute Deno cannot load (`bytes`) is a refusal, not a broken module.
   for (const m of modules) checkAttributes(executePath, m);
   for (const m of modules) {
@@ -137,6 +140,7 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
       const name = (m.moduleName ?? m.specifier).replace(/^node:/, "");
       const reason = REFUSED_BUILTINS.get(name);
       if (reason) throw refused(executePath, m.specifier, reason);
+      nodeBuiltins.add(name);
       continue;
     }
     if (!m.specifier.startsWith("file:") || !m.local) {
@@ -161,7 +165,10 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
     files.push(m.local);
     readable.add(m.local).add(real);
   }
-  return { info: { needsNodeProcess, files: [...readable].sort() }, files };
+  return {
+    info: { needsNodeProcess, nodeBuiltins: [...nodeBuiltins].sort(), files: [...readable].sort() },
+    files,
+  };
 }
 
 /**

@@ -81,6 +81,8 @@ export interface WorkerSettings {
   maxLogBytes: number;
   /** Set Node's `process` up before the realm is frozen (import_policy.ts `needsNodeProcess`). */
   nodeProcess: boolean;
+  /** The `node:` built-ins the tool's graph imports (import_policy.ts), without the prefix. */
+  nodeBuiltins: readonly string[];
 }
 
 /** How a call or a module load failed inside the sandbox, as facts; the runtime names the failure. */
@@ -111,6 +113,8 @@ export type WorkerMessage =
   | ["started", number]
   /** Code of an ended call tried a tracked API (named): the worker holds left-over work. */
   | ["leftover", string]
+  /** Code of an ended call was about to run during the running call; the worker is blocked for good. */
+  | ["late"]
   /** The worker's event loop turned after call `id` returned: nothing the call left keeps it busy. */
   | ["idle", number];
 

@@ -32,8 +32,8 @@ export function configureSandboxModules(modules: SandboxModules): void {
   configured = modules;
 }
 
-/** The source files of this checkout; the worker's module imports call_scope.ts, global_guard.ts and
- * process_state.ts. */
+/** The source files of this checkout; the worker's module imports call_scope.ts, global_guard.ts,
+ * node_guard.ts and process_state.ts. */
 function checkoutModules(): SandboxModules {
   const here = (file: string) => new URL(file, import.meta.url);
   // One self-contained file, which the sandbox (run with `--no-npm`) imports by path.
@@ -47,6 +47,7 @@ function checkoutModules(): SandboxModules {
       worker,
       here("./call_scope.ts"),
       here("./global_guard.ts"),
+      here("./node_guard.ts"),
       here("./process_state.ts"),
       lockdown,
     ].map((u) => fileURLToPath(u)),

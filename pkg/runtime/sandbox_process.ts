@@ -137,6 +137,7 @@ export class SandboxProcess {
         maxOutputBytes: spec.maxOutputBytes,
         maxLogBytes: spec.maxLogBytes,
         nodeProcess: module.needsNodeProcess,
+        nodeBuiltins: module.nodeBuiltins,
       },
     };
     const args = [

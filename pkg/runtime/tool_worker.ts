@@ -24,6 +24,7 @@
 import { format } from "node:util";
 import { CallScope, type NodeDgram, type NodeNet } from "./call_scope.ts";
 import { freezeRealm, freezeShapeOf, snapshotGlobals } from "./global_guard.ts";
+import { NodeStateGuard } from "./node_guard.ts";
 import { guardProcessState, guardWaitAsync } from "./process_state.ts";
 import type { LogLevel, SandboxError, WorkerCall, WorkerMessage, WorkerSettings } from "./protocol.ts";
 
@@ -48,7 +49,13 @@ const originalSetTimeout = setTimeout;
 const TEXT_CAP = 16 * 1024;
 
 const scope = new CallScope((what) => post(["leftover", what]), freezeShapeOf);
+// Deno's core, taken before guardExitsAndEvaluators removes it from the tool's reach.
+const core = (Deno as unknown as Record<symbol, { core: DenoCore }>)[
+  (Deno as unknown as { internal: symbol }).internal
+].core;
+const wait = Atomics.wait;
 let serving = false;
+const nodeState = new NodeStateGuard();
 let logBudget = limits.maxLogBytes;
 
 /**
@@ -166,13 +173,98 @@ function guardProcess(process: NodeProcess): void {
     if (/^(node:)?(vm|worker_threads|module|repl|timers|timers\/promises)$/.test(id)) {
       throw new TypeError(`Built-in "${id}" is refused in a tool sandbox`);
     }
-    return getBuiltinModule(id);
+    const builtin = getBuiltinModule(id);
+    // Recorded before the tool holds it (a no-op for one recorded already), so what a call does to it is
+    // undone when the call ends.
+    if (serving) nodeState.recordModule({ default: builtin });
+    return builtin;
   };
   // Node's deprecated internals (`tcp_wrap`'s raw TCP handles, …) open sockets that the call's tracking of
   // `node:net` does not see (call_scope.ts); no tool needs them.
   process.binding = (name: string) => {
     throw new TypeError(`process.binding("${String(name)}") is refused in a tool sandbox`);
   };
+}
+
+interface DenoCore {
+  setPromiseHooks: (init?: unknown, before?: () => void, after?: unknown, resolve?: unknown) => void;
+}
+
+/**
+ * Code an ended call left behind is stopped the moment it would run during another call. Timers, fetches
+ * and sockets are cancelled when a call returns, but a chain through any other asynchronous API
+ * (`crypto.subtle`, a `MessageChannel`, `Atomics.waitAsync`, a promise kept in module state that the next
+ * call resolves) can only be stopped when it next runs, and a CPU watch or an idle check sees it only
+ * after it ran. Every such continuation is a promise reaction (Deno delivers its I/O, messages and waits
+ * as promise resolutions), and a reaction carries the context of the call that registered it. So a V8
+ * "before" promise hook checks each reaction while a call runs: one of another call is not let run. The
+ * worker tells the host thread, which reports the running call as not started (it runs again in another
+ * process) and exits; meanwhile this thread blocks, so the late code never gets to run. A reaction costs
+ * one context lookup more (no measurable change on 200,000 awaits).
+ */
+function guardLateCode(): void {
+  const blocked = new Int32Array(new SharedArrayBuffer(4));
+  core.setPromiseHooks(
+    undefined,
+    () => {
+      if (!scope.lateCodeRunning()) return;
+      post(["late"]);
+      // Until the host thread ends the process; `wait` returns only if woken, and nothing else holds `blocked`.
+      for (;;) wait(blocked, 0, 0);
+    },
+    undefined,
+    undefined,
+  );
+}
+
+/**
+ * A `FinalizationRegistry`'s cleanup callback is run by V8 after a collection, whenever that happens: a
+ * target registered by one call and collected during the next ran the callback, with the earlier call's
+ * held value, in the next call (it is not a promise reaction, so {@linkcode guardLateCode} does not see
+ * it). Each registration now carries the phase that made it, and its callback runs only while that phase
+ * does; otherwise it is dropped, which the language allows (a cleanup callback may never run). The
+ * `FinalizationRegistry` global becomes a stand-in that wraps the callback; the original constructor is not
+ * reachable (its prototype's `constructor` is the stand-in) and `register` is replaced on the prototype,
+ * which the realm's freeze then fixes. Installed before lockdown.
+ */
+function guardFinalizers(): void {
+  type Registry = new (cleanup: (held: unknown) => void) => object;
+  const Original = (globalThis as unknown as { FinalizationRegistry: Registry }).FinalizationRegistry;
+  const prototype = Original.prototype as { register: (...args: unknown[]) => unknown };
+  const register = prototype.register;
+  const entries = new WeakSet<object>();
+  const FinalizationRegistry = function (this: unknown, cleanup: unknown) {
+    if (new.target === undefined) throw new TypeError("Constructor FinalizationRegistry requires 'new'");
+    if (typeof cleanup !== "function") throw new TypeError("cleanup must be callable");
+    const guarded = (entry: { phase: number; held: unknown }) => {
+      if (entries.has(entry) && entry.phase !== 0 && entry.phase === scope.phase) cleanup(entry.held);
+    };
+    return Reflect.construct(Original, [guarded], new.target);
+  };
+  Object.defineProperty(prototype, "register", {
+    value: function (this: object, target: unknown, held: unknown, token?: unknown) {
+      if (target === held) {
+        throw new TypeError("FinalizationRegistry.prototype.register: target and holdings must not be same");
+      }
+      const entry = { phase: scope.phase, held };
+      entries.add(entry);
+      return register.call(this, target, entry, token);
+    },
+    writable: true,
+    configurable: true,
+  });
+  Object.defineProperty(FinalizationRegistry, "prototype", { value: prototype, writable: false });
+  Object.defineProperty(prototype, "constructor", {
+    value: FinalizationRegistry,
+    writable: true,
+    configurable: true,
+  });
+  Object.defineProperty(globalThis, "FinalizationRegistry", {
+    value: FinalizationRegistry,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
 }
 
 function guardUncaught(): void {
@@ -202,6 +294,8 @@ captureStdio();
 guardExitsAndEvaluators();
 guardNodeProcess();
 guardUncaught();
+guardLateCode();
+guardFinalizers();
 const resetProcessState = guardProcessState(Deno, performance);
 guardWaitAsync(() => scope.current() === 0, (what) => post(["leftover", what]));
 scope.install(globalThis as unknown as Parameters<CallScope["install"]>[0]);
@@ -214,6 +308,8 @@ if (limits.nodeProcess) {
   scope.installSockets(await import("node:net") as unknown as NodeNet);
   scope.installDatagrams(await import("node:dgram") as unknown as NodeDgram);
 }
+// The built-ins the tool imports, loaded ahead so their objects can be recorded once it has loaded.
+const nodeBuiltins: object[] = await Promise.all(limits.nodeBuiltins.map((name) => import(`node:${name}`)));
 await freezeRealm();
 
 /** Starts serving calls for the tool module, which the bootstrap has just imported. */
@@ -227,11 +323,15 @@ export function serveTool(mod: Record<string, unknown>): void {
   // it started shuts down in the background (one not shut down in time retires the worker).
   void scope.end();
   const restoreGlobals = snapshotGlobals();
+  if (limits.nodeProcess) {
+    nodeState.recordProcess((globalThis as unknown as { process: object }).process);
+    for (const builtin of nodeBuiltins) nodeState.recordModule(builtin);
+  }
   // Listeners a call adds to the global object's messages come after this one and never hear a call's
   // input (the module's own, added while it loaded, run first, in no call's context).
   workerScope.addEventListener("message", (e) => {
     e.stopImmediatePropagation();
-    void handle(fn, e.data, restoreGlobals);
+    void scope.within(e.data[0], () => handle(fn, e.data, restoreGlobals));
   });
   serving = true;
   post(["ready"]);
@@ -259,6 +359,7 @@ async function handle(fn: ToolFunction, [id, json]: WorkerCall, restoreGlobals: 
   const closing = scope.end();
   if (closing) await closing;
   restoreGlobals();
+  nodeState.restore();
   resetProcessState();
   post(message);
   // A macrotask: it runs only if what the call left (a microtask or message loop) lets the loop turn.

@@ -6,9 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { configureNetDeny } from "../../pkg/runtime/net_deny.ts";
 import { type ToolResult, ToolRunner } from "../../pkg/runtime/tool_runner.ts";
-import { call, eventually, processAlive, ToolDir } from "./_helpers.ts";
+import { call, eventually, processAlive, ToolDir, withDeniedBusPort } from "./_helpers.ts";
 
 function failure(result: ToolResult): { code: string; message: string } {
   assert.ok(!result.ok, `expected a failure, got ${JSON.stringify(result)}`);
@@ -112,19 +111,7 @@ Deno.test("red team 2: an env name the tool may not read cannot be set either, n
 });
 
 Deno.test("red team 2: the bus port is out of reach by proxies, DNS servers and unspecified addresses", async (t) => {
-  const listener = Deno.listen({ hostname: "0.0.0.0", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  let connections = 0;
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      connections++;
-      conn.close();
-    }
-  })();
-  await configureNetDeny([{ host: "127.0.0.1", port }]);
-  const dir = new ToolDir();
-  const runner = new ToolRunner({});
-  try {
+  await withDeniedBusPort(async ({ port, connections, dir, runner }) => {
     const cases: Array<[string, string, Record<string, unknown>]> = [
       // A proxy is a connection Deno makes for the fetch: checked like any other, whatever the URL's host.
       [
@@ -176,14 +163,8 @@ Deno.test("red team 2: the bus port is out of reach by proxies, DNS servers and 
         assert.equal(failure(result).code, "tool_permission_denied", name);
       });
     }
-    assert.equal(connections, 0);
-  } finally {
-    await configureNetDeny([]);
-    await runner.close();
-    dir.cleanup();
-    listener.close();
-    await accepting.catch(() => {});
-  }
+    assert.equal(connections(), 0);
+  });
 });
 
 Deno.test("red team 2: read: true does not reach the project's secrets through /proc or other spellings", async () => {

@@ -3,9 +3,8 @@
  * real sandbox processes. Every attack must fail its own call with a named failure code, or have no effect.
  */
 import assert from "node:assert/strict";
-import { configureNetDeny } from "../../pkg/runtime/net_deny.ts";
 import { type ToolResult, ToolRunner } from "../../pkg/runtime/tool_runner.ts";
-import { call, ToolDir } from "./_helpers.ts";
+import { call, ToolDir, withDeniedBusPort } from "./_helpers.ts";
 
 function failure(result: ToolResult): { code: string; message: string } {
   assert.ok(!result.ok, `expected a failure, got ${JSON.stringify(result)}`);
@@ -128,19 +127,7 @@ Deno.test("red team: a tool cannot reach what it was not granted", async (t) => 
 
 Deno.test("red team: a NATS port bound to every interface is denied under every loopback spelling", async () => {
   // nats-server's default bind is 0.0.0.0: the whole of 127.0.0.0/8 reaches it, not only 127.0.0.1.
-  const listener = Deno.listen({ hostname: "0.0.0.0", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  let connections = 0;
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      connections++;
-      conn.close();
-    }
-  })();
-  await configureNetDeny([{ host: "127.0.0.1", port }]);
-  const dir = new ToolDir();
-  const runner = new ToolRunner({});
-  try {
+  await withDeniedBusPort(async ({ port, connections, dir, runner }) => {
     const tool = dir.tool(
       "raw_nats",
       `export default async (host: string) => {
@@ -163,14 +150,8 @@ Deno.test("red team: a NATS port bound to every interface is denied under every 
       const result = await runner.run(call(tool, host, { permissions: { net: true }, timeoutMs: 8_000 }));
       assert.equal(failure(result).code, "tool_permission_denied", host);
     }
-    assert.equal(connections, 0);
-  } finally {
-    await configureNetDeny([]);
-    await runner.close();
-    dir.cleanup();
-    listener.close();
-    await accepting.catch(() => {});
-  }
+    assert.equal(connections(), 0);
+  });
 });
 
 Deno.test("red team: what one tool leaves behind is not kept on disk for others", async () => {

@@ -76,7 +76,8 @@ export default async (input: { mode: string; kind?: string; secret?: string }) =
 
 Deno.test("a chain left by an ended call never runs during the next call", async (t) => {
   const dir = new ToolDir();
-  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  // Cold starts take seconds on a loaded machine; nothing here is about time.
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
   try {
     for (const kind of ["digest", "channel", "waitAsync", "kept", "finalizer"]) {
       await t.step(kind, async () => {

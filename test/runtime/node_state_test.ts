@@ -54,7 +54,8 @@ export default (mode: string) => {
 
 Deno.test("what a call does to Node's process and built-in modules is not there for the next call", async () => {
   const dir = new ToolDir();
-  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  // Cold starts take seconds on a loaded machine; nothing here is about time.
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
   try {
     const tool = dir.tool("node_state", TOOL);
     // Cold starts take seconds on a loaded machine; no call here is about time.

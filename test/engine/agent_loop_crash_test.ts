@@ -178,11 +178,12 @@ async function runLoop(victim: "runtime" | "engine", kills: Kill[]): Promise<voi
     // times out on a loaded machine: a time-out aborts the request in flight and asks it again, which is
     // what the extra request once seen here was (6 s for six turns, the first tool call after a runtime
     // restart starting a cold sandbox).
-    // A dead engine's task is re-run (a new attempt); a dead runtime's call is sent again within its attempt,
-    // to the runtime started again, with the turns recorded meanwhile (engine/domain/task/runtime_call.ts).
+    // A dead engine's task is re-run (a new attempt). A dead runtime's call is sent again within its attempt,
+    // with the turns recorded meanwhile (engine/domain/task/runtime_call.ts), but that attempt may still time
+    // out on a loaded machine (the new runtime waits out the dead one's turn claim, 15 s), so attempts are not
+    // asserted for it: what matters is above, no recorded turn asked again.
     const attempts = state.tasks[0].attempts;
     if (victim === "engine") assert.ok(attempts > 1, `${label}: the task was re-run`);
-    else assert.equal(attempts, 1, `${label}: the call was sent again, not the task re-run`);
     const lost = (at: Kill["at"]) => victim === "runtime" ? kills.filter((k) => k.at === at).length : 0;
     const perTurn = JSON.stringify(modelRequests.map((r) => r.turn));
     assert.ok(

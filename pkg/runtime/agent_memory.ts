@@ -9,9 +9,11 @@
  *   that many tokens of them, at one token per 4 characters), oldest first, starting at a prompt, of tasks
  *   other than this one; with a summary, the summary first (as a user message that says what it is).
  * - With `summarizer`, what a write pushes out of the window is summarized (with the earlier summary) by that
- *   model and kept as the document's `summary`; its tokens count in the task's usage. A summary request that
- *   fails is logged and the dropped messages are forgotten, the earlier summary kept: the task's answer
- *   stands, its memory is still written. Written after the task's last turn, with a revision check: two tasks writing
+ *   model and kept as the document's `summary`; its tokens count in the task's usage and toward its budgets
+ *   (agent/task_spend.ts): a summary the budgets left cannot cover is not asked for, and one whose actual
+ *   usage crosses a limit fails the task `agent_budget_exceeded` before the write. A summary request that
+ *   fails, or is not asked for, is logged and the dropped messages are forgotten, the earlier summary kept:
+ *   the task's answer stands, its memory is still written. Written after the task's last turn, with a revision check: two tasks writing
  *   the same key at once both land (the later re-reads and appends; at most {@link MAX_WRITE_ATTEMPTS} tries).
  * - A task that runs again (a crash after the write, a retry) is written once: its messages carry its task
  *   execution id, and a document that has them already is left as is.
@@ -32,7 +34,8 @@ import { BUCKETS } from "../nats/mod.ts";
 import { AgentFailure, type ConversationMessage } from "./agent/mod.ts";
 import { errorMessage } from "./agent/agent_failure.ts";
 import type { ModelSpec, TokenUsage } from "./agent/agent_call.ts";
-import { summarize as summarizeWithModel } from "./agent/summarize.ts";
+import { summarize as summarizeWithModel, summaryEstimate } from "./agent/summarize.ts";
+import type { TaskSpend } from "./agent/task_spend.ts";
 import { getLogger } from "../logger/mod.ts";
 
 const log = getLogger(["runtime", "agent", "memory"]);
@@ -77,8 +80,6 @@ export type Summarize = typeof summarizeWithModel;
 /** A token is counted as 4 characters: the bound is approximate, the same for every provider. */
 export const CHARS_PER_TOKEN = 4;
 
-const ZERO_USAGE: TokenUsage = { inputTokens: 0, outputTokens: 0, totalTokens: 0 };
-
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -101,26 +102,31 @@ export class AgentMemory {
       : messages;
   }
 
-  /** Appends this task's prompt and answer; resolves with the usage of the summary it asked for, if any. */
+  /**
+   * Appends this task's prompt and answer; every summary it asks for is charged to `spend`.
+   *
+   * @throws {AgentFailure} `agent_budget_exceeded` (from `spend`) when a summary crossed a budget: nothing is
+   *   written.
+   */
   async append(
     spec: MemorySpec,
     taskExecId: string,
     exchange: ConversationMessage[],
+    spend: TaskSpend,
     signal?: AbortSignal,
-  ): Promise<TokenUsage> {
+  ): Promise<void> {
     let lastError: unknown;
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const { doc, revision } = await this.load(spec);
       let next = appendExchange(doc, exchange, taskExecId, spec, MAX_MEMORY_DOCUMENT_BYTES);
-      if (next === doc) return ZERO_USAGE;
-      const summarized = await this.summarizeDropped(spec, doc, next, signal);
-      next = summarized.doc;
+      if (next === doc) return;
+      next = await this.summarizeDropped(spec, doc, next, spend, signal);
       const bytes = encoder.encode(JSON.stringify(next));
       try {
         const kv = await this.bucket();
         if (revision === 0) await kv.create(await entryKey(spec.key), bytes);
         else await kv.update(await entryKey(spec.key), bytes, revision);
-        return summarized.usage;
+        return;
       } catch (error) {
         // Most likely another task wrote first: read again and append to what it wrote.
         lastError = error;
@@ -129,32 +135,45 @@ export class AgentMemory {
     throw unavailable(spec, `writing failed ${MAX_WRITE_ATTEMPTS} times`, lastError);
   }
 
-  /** `next` with what left `doc`'s window folded into its summary (when the memory summarizes). */
+  /**
+   * `next` with what left `doc`'s window folded into its summary (when the memory summarizes and the task's
+   * budgets cover the request); the request's usage is charged to `spend`.
+   */
   private async summarizeDropped(
     spec: MemorySpec,
     doc: MemoryDocument,
     next: MemoryDocument,
+    spend: TaskSpend,
     signal?: AbortSignal,
-  ): Promise<{ doc: MemoryDocument; usage: TokenUsage }> {
+  ): Promise<MemoryDocument> {
     const dropped = doc.messages.filter((m) => !next.messages.includes(m));
-    if (!spec.summarizer || dropped.length === 0) return { doc: next, usage: ZERO_USAGE };
+    if (!spec.summarizer || dropped.length === 0) return next;
+    const request = {
+      model: spec.summarizer.model,
+      maxTokens: spec.summarizer.maxTokens,
+      previous: doc.summary,
+      dropped: dropped.map(({ role, content }) => ({ role, content })),
+    };
+    if (!spend.affords(summaryEstimate(request))) {
+      log.warn(
+        "Agent memory {key}: {count} messages left the window unsummarized: the task's budget left does not cover a summary request",
+        { key: spec.key, count: dropped.length },
+      );
+      return next;
+    }
+    let summarized: { summary: string; usage: TokenUsage };
     try {
-      const { summary, usage } = await this.summarize({
-        model: spec.summarizer.model,
-        maxTokens: spec.summarizer.maxTokens,
-        previous: doc.summary,
-        dropped: dropped.map(({ role, content }) => ({ role, content })),
-        signal,
-      });
-      return { doc: { ...next, summary }, usage };
+      summarized = await this.summarize({ ...request, signal });
     } catch (error) {
       log.warn("Agent memory {key}: {count} messages left the window unsummarized: {error}", {
         key: spec.key,
         count: dropped.length,
         error: errorMessage(error),
       });
-      return { doc: next, usage: ZERO_USAGE };
+      return next;
     }
+    spend.charge(summarized.usage);
+    return { ...next, summary: summarized.summary };
   }
 
   private async load(spec: MemorySpec): Promise<{ doc: MemoryDocument; revision: number }> {

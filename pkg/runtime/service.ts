@@ -12,7 +12,7 @@ import { forwardToolLog } from "../logger/mod.ts";
 import { toErrorInfo } from "../utils/failure.ts";
 import { type AgentBudget, AgentFailure, type AgentResult, runAgent } from "./agent/mod.ts";
 import type { ToolCallRef } from "./agent/agent_call.ts";
-import { sumUsage } from "./agent/token_usage.ts";
+import { TaskSpend } from "./agent/task_spend.ts";
 import { AgentLoops } from "./agent_loops.ts";
 import { AgentMemory, type MemorySpec } from "./agent_memory.ts";
 import { openAgentTools } from "./agent_tools.ts";
@@ -298,14 +298,14 @@ async function executeAgent(
         { role: "assistant" as const, content: answerText(result.output, agent.outputSchema) },
       ];
       const ok = result;
-      const usage = ok.usage;
       // The answer stands only once it is remembered; the failure keeps the usage it cost. A summary of what
-      // left the memory's window adds its own usage.
-      result = await deps.memory.append(agent.memory, taskExecId, exchange, signal).then(
-        (summaryUsage) => ({ ...ok, usage: sumUsage(usage, summaryUsage) }),
+      // left the memory's window spends from the task's budgets and adds its own usage.
+      const spend = new TaskSpend(ok.usage, agent, `agent '${message.agent?.id ?? ""}' memory summary`);
+      result = await deps.memory.append(agent.memory, taskExecId, exchange, spend, signal).then(
+        () => ({ ...ok, usage: spend.usage }),
         (failure) => {
           if (!(failure instanceof AgentFailure)) throw failure;
-          return { ok: false, failure, usage };
+          return { ok: false, failure, usage: spend.usage };
         },
       );
     }

@@ -2,7 +2,7 @@
  * Agent memory end to end: an engine, the real runtime connected with the runtime's own NATS user (its
  * permissions reach the memory bucket and nothing else of JetStream), and a scripted OpenAI-compatible model
  * that records what it is sent. Executions with the same rendered key continue one conversation; a different
- * key starts empty; the window bounds what is sent.
+ * key starts empty; the window bounds what is sent; a summary spends from the task's budget.
  */
 import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
@@ -12,7 +12,7 @@ import { startMockOpenAI } from "../support/mock_llm/mod.ts";
 import { startEngineHarness } from "../support/engine.ts";
 
 /** An engine and the real runtime (with the runtime's own NATS user) on a one-agent chat workflow. */
-async function startChat(name: string, models: string, memory: string) {
+async function startChat(name: string, models: string, memory: string, budget = "") {
   const h = await startEngineHarness({
     "compozy.yaml": `name: ${name}
 workflows: [{ source: ./wf.yaml }]
@@ -25,6 +25,7 @@ agents:
     config: { $model: default }
     instructions: Remember the user.
     memory: ${memory}
+    ${budget ? `budget: ${budget}` : ""}
     actions:
       - id: reply
         prompt: "{{ .input.message }}"
@@ -192,6 +193,86 @@ Deno.test({
         assert.equal(summarizer.requests.length, 3);
         assert.equal(await storedSummary(), "The user is Ada; she lives in Lisbon.");
       });
+    } finally {
+      await runtime.stop();
+      await runtimeNc.close();
+      await h.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "agent memory: a summary spends from the task's budget, and is not asked for when it cannot fit",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    await using llm = startMockOpenAI();
+    await using summarizer = startMockOpenAI();
+    // Each reply of the agent's model costs 15 tokens; a summary may take 100 tokens of output.
+    const { h, runtime, runtimeNc } = await startChat(
+      "summary-budget",
+      `  - { id: default, provider: openai-compatible, model: m, api_key: k, base_url: ${llm.baseUrl} }
+  - { id: cheap, provider: openai-compatible, model: s, api_key: k, base_url: ${summarizer.baseUrl} }`,
+      `
+      key: "user:{{ .workflow.input.user }}"
+      window: 2
+      summarize: { $model: cheap, max_tokens: 100 }`,
+      "{ max_total_tokens: 300 }",
+    );
+    const say = async (message: string, answer: string) => {
+      llm.enqueue({ type: "text", text: answer });
+      const { execId } = await h.engine.client.trigger("chat", { user: "ada", message });
+      return await h.engine.client.waitForEnd(execId, 30_000);
+    };
+    const stored = async () => {
+      const kv = await new Kvm(h.nc).open(BUCKETS.agentMemory);
+      const keys: string[] = [];
+      for await (const key of await kv.keys()) keys.push(key);
+      assert.equal(keys.length, 1);
+      return (await kv.get(keys[0]))!.json<{ summary?: string; messages: { content: string }[] }>();
+    };
+    try {
+      await t.step("a summary whose estimate does not fit what is left is not asked for", async () => {
+        // 1,200 characters leaving the window make a summary prompt of over 300 tokens at 4 characters each.
+        const first = await say("A".repeat(1_200), "Hello Ada!");
+        assert.equal(first.status, "SUCCESS", JSON.stringify(first.error));
+        const second = await say("Short.", "Noted.");
+        assert.equal(second.status, "SUCCESS", JSON.stringify(second.error));
+        assert.equal(summarizer.requests.length, 0, "the summary would have crossed the budget");
+        assert.equal(second.usage?.total_tokens, 15);
+        const doc = await stored();
+        assert.equal(doc.summary, undefined);
+        assert.deepEqual(doc.messages.map((m) => m.content), ["Short.", "Noted."]);
+      });
+
+      await t.step(
+        "a summary that crosses the budget anyway fails the task; nothing is remembered",
+        async () => {
+          // The estimate (a short prompt, 100 tokens out) fits; the model then reports 400 tokens in.
+          summarizer.enqueue({
+            type: "text",
+            text: "Ada said short things.",
+            usage: { inputTokens: 400, outputTokens: 10 },
+          });
+          const state = await say("Anything else?", "No.");
+          assert.equal(summarizer.requests.length, 1);
+          assert.equal(state.status, "FAILED");
+          const task = state.tasks[0];
+          assert.equal(task.error?.code, "agent_budget_exceeded");
+          assert.match(
+            task.error?.message ?? "",
+            /memory summary: the agent's budget allows max_total_tokens 300/,
+          );
+          assert.equal(task.usage?.total_tokens, 425, "the reply's 15 tokens and the summary's 410");
+          const doc = await stored();
+          assert.equal(doc.summary, undefined);
+          assert.deepEqual(
+            doc.messages.map((m) => m.content),
+            ["Short.", "Noted."],
+            "the failed task is not remembered",
+          );
+        },
+      );
     } finally {
       await runtime.stop();
       await runtimeNc.close();

@@ -33,6 +33,20 @@ export function checkBudgetConfig(
   }
 }
 
+/** The first limit of `budget` that `usage` is over, if any. */
+export function exceededLimit(
+  budget: AgentBudget | undefined,
+  usage: TokenUsage,
+): { field: keyof AgentBudget; limit: number; used: number; what: string } | undefined {
+  if (!budget) return undefined;
+  for (const [field, key, what] of LIMITS) {
+    const limit = budget[field];
+    const used = usage[key];
+    if (limit !== undefined && used !== undefined && used > limit) return { field, limit, used, what };
+  }
+  return undefined;
+}
+
 /**
  * Throws `agent_budget_exceeded` when `usage` is over a limit of `budget`: the agent's own (`scope: "agent"`),
  * or what the workflow's budget left for this task when it started (`scope: "workflow"`).
@@ -43,21 +57,18 @@ export function checkBudget(
   label: string,
   scope: "agent" | "workflow" = "agent",
 ): void {
-  if (!budget) return;
-  for (const [field, key, what] of LIMITS) {
-    const limit = budget[field];
-    const used = usage[key];
-    if (limit === undefined || used === undefined || used <= limit) continue;
-    const whose = scope === "agent"
-      ? `the agent's budget allows ${field} ${limit}`
-      : `the workflow's budget left ` +
-        `this task ${field} ${limit}`;
-    throw new AgentFailure(
-      "agent_budget_exceeded",
-      `${label}: ${whose}, and the task has used ${used} ${what}`,
-      { retryable: false, details: { scope, limit: field, max: limit, used, usage } },
-    );
-  }
+  const exceeded = exceededLimit(budget, usage);
+  if (!exceeded) return;
+  const { field, limit, used, what } = exceeded;
+  const whose = scope === "agent"
+    ? `the agent's budget allows ${field} ${limit}`
+    : `the workflow's budget left ` +
+      `this task ${field} ${limit}`;
+  throw new AgentFailure(
+    "agent_budget_exceeded",
+    `${label}: ${whose}, and the task has used ${used} ${what}`,
+    { retryable: false, details: { scope, limit: field, max: limit, used, usage } },
+  );
 }
 
 /**

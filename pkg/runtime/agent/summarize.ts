@@ -33,6 +33,25 @@ export const SUMMARY_INSTRUCTIONS =
   "You keep the memory of a conversation between a user and an assistant. Write a short summary of it, " +
   "keeping facts, names, decisions and open questions. Reply with the summary only.";
 
+/** The prompt of a summary request: the summary so far, then the messages leaving the window. */
+export function summaryPrompt(request: Pick<SummaryRequest, "previous" | "dropped">): string {
+  const transcript = request.dropped.map((m) => `${m.role}: ${m.content}`).join("\n\n");
+  return (request.previous ? `Summary so far:\n${request.previous}\n\n` : "") +
+    `Conversation to add:\n${transcript}`;
+}
+
+/**
+ * The most a summary request may spend, before it is sent: its instructions and prompt at one token per 4
+ * characters (no tokenizer runs, as for memory windows), its `maxTokens` of output, their cost at the
+ * model's price.
+ */
+export function summaryEstimate(request: Omit<SummaryRequest, "signal">): TokenUsage {
+  const inputTokens = Math.ceil((SUMMARY_INSTRUCTIONS.length + summaryPrompt(request).length) / 4);
+  const meter = new UsageMeter(request.model.price);
+  meter.add({ inputTokens, outputTokens: request.maxTokens, totalTokens: inputTokens + request.maxTokens });
+  return meter.total;
+}
+
 /**
  * Asks `model` for the new summary.
  *
@@ -46,9 +65,7 @@ export async function summarize(request: SummaryRequest): Promise<{ summary: str
   const timeoutMs = request.model.timeout_ms ?? DEFAULT_MODEL_TIMEOUT_MS;
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
-  const transcript = request.dropped.map((m) => `${m.role}: ${m.content}`).join("\n\n");
-  const prompt = (request.previous ? `Summary so far:\n${request.previous}\n\n` : "") +
-    `Conversation to add:\n${transcript}`;
+  const prompt = summaryPrompt(request);
   try {
     const reply = await generateText({
       model,

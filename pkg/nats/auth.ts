@@ -140,8 +140,14 @@ export function rolePermissions(role: NatsRole): RolePermissions {
   }
 }
 
+const DEFAULT_INBOX = "_INBOX.>";
+
+/**
+ * The inboxes a responder answers into: the askers' prefixes, and NATS's default `_INBOX.` that no role uses
+ * but an operator's client does (`nats req compozy.health.runtime` with a user of their own).
+ */
 function inboxesOf(roles: NatsRole[]): string[] {
-  return roles.map((role) => `${inboxPrefix(role)}.>`);
+  return [...roles.map((role) => `${inboxPrefix(role)}.>`), DEFAULT_INBOX];
 }
 
 export interface NatsUser {

@@ -106,12 +106,19 @@ export class NodeStateGuard {
     for (let depth = 0; object !== null && depth < 8; depth++) {
       if (this.#seen.has(object) || isFrozen(object)) break;
       this.#seen.add(object);
+      let keys: PropertyKey[];
+      try {
+        keys = ownKeys(object);
+      } catch {
+        // A proxy whose keys need a permission (`process.env`: its writes are undone by process_state.ts).
+        return false;
+      }
       const saved: Array<[PropertyKey, PropertyDescriptor]> = [];
-      for (const key of ownKeys(object)) saved.push([key, getOwnPropertyDescriptor(object, key)!]);
+      for (const key of keys) saved.push([key, getOwnPropertyDescriptor(object, key)!]);
       // A property neither configurable nor writable cannot have changed.
       this.#recorded.push({
         object,
-        keys: new Set(ownKeys(object)),
+        keys: new Set(keys),
         saved: saved.filter(([, d]) => d.configurable),
       });
       if (typeof object === "function") {

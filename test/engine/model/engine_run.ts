@@ -301,15 +301,19 @@ async function lateCalls(
 async function timedOutAttempts(client: Stack["client"], execs: string[]): Promise<Observed["timedOut"]> {
   const found: Observed["timedOut"] = [];
   for (const id of execs) {
+    // Only tool tasks: a container fails with its child's code, and it calls no tool itself (seed 1030892).
+    const basic = new Set<string>();
     for (const event of await client.events(id)) {
       const data = event.data as {
         task?: { id?: string; execId?: string };
         error?: { code?: string };
         attempt?: number;
         nextAttempt?: number;
+        taskType?: string;
       };
+      if (event.type === "task.dispatched" && data.taskType === "basic") basic.add(data.task?.execId ?? "");
       if (event.type !== "task.failed" && event.type !== "task.retry_scheduled") continue;
-      if (data.error?.code !== "tool_timeout" || !data.task?.execId) continue;
+      if (data.error?.code !== "tool_timeout" || !data.task?.execId || !basic.has(data.task.execId)) continue;
       // A retry names the attempt it schedules; the one that timed out is the one before.
       const attempt = event.type === "task.retry_scheduled" ? (data.nextAttempt ?? 2) - 1 : data.attempt;
       found.push({ task: data.task.id ?? "", taskExec: data.task.execId, attempt: attempt ?? 1 });

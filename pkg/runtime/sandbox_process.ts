@@ -299,7 +299,7 @@ export class SandboxProcess {
         if (this.#pending?.id === id) this.#settle(this.#result(payload));
         return;
       case FromSandbox.error:
-        if (this.#pending?.id === id) this.#settle({ kind: "error", error: this.#parseError(payload) });
+        if (this.#pending?.id === id) this.#settle({ kind: "error", error: this.#boundedError(payload) });
         return;
       default:
         throw new ProtocolError(`unknown frame type ${type}`);
@@ -322,6 +322,21 @@ export class SandboxProcess {
       return tooLarge(`the output nests arrays and objects more than ${maxOutputDepth} levels deep`);
     }
     return { kind: "result", output: JSON.parse(text), bytes: payload.length };
+  }
+
+  /**
+   * A call's error report crosses the bus like an output, so it is held to the same bound: the worker caps
+   * each string of it, but the tool can post a report of its own making. One over the bound is still the
+   * tool's failure (`tool_threw`), never a reply the bus refuses (which surfaced as `runtime_unavailable`).
+   */
+  #boundedError(payload: Uint8Array): SandboxError {
+    if (payload.length <= this.spec.maxOutputBytes) return this.#parseError(payload);
+    return {
+      kind: "threw",
+      name: "Error",
+      message:
+        `the tool threw an error whose report is ${payload.length} bytes, over the limit of ${this.spec.maxOutputBytes}`,
+    };
   }
 
   /** An error report holds the tool's thrown value and a cause chain of four: a little deeper than outputs. */

@@ -47,6 +47,8 @@ const limits = parse(workerScope.name) as WorkerSettings;
 const exitWorker = Deno.exit;
 const originalSetTimeout = setTimeout;
 const TEXT_CAP = 16 * 1024;
+/** An error's name is a class name, not prose; it appears twice in the failure (message and details). */
+const NAME_CAP = 256;
 
 const scope = new CallScope((what) => post(["leftover", what]), freezeShapeOf);
 // Deno's core, taken before guardExitsAndEvaluators removes it from the tool's reach.
@@ -419,7 +421,8 @@ function describeThrown(thrown: unknown, depth = 0): SandboxError {
   const cause = thrown.cause !== undefined && depth < 4 ? describeThrown(thrown.cause, depth + 1) : undefined;
   return {
     kind: "threw",
-    name: String(thrown.name),
+    // Every string of every level is capped: a 4 MB `name` went out whole and the failure overflowed the bus.
+    name: cap(String(thrown.name), NAME_CAP),
     message: cap(String(thrown.message)),
     stack: thrown.stack === undefined ? undefined : cap(String(thrown.stack)),
     permission: isPermissionError(thrown) || cause?.permission === true,
@@ -445,6 +448,6 @@ function errorText(e: unknown): string {
   return e instanceof ErrorClass ? e.message : String(e);
 }
 
-function cap(text: string): string {
-  return text.length > TEXT_CAP ? `${text.slice(0, TEXT_CAP)}…` : text;
+function cap(text: string, limit = TEXT_CAP): string {
+  return text.length > limit ? `${text.slice(0, limit)}…` : text;
 }

@@ -77,9 +77,16 @@ export class StderrScan {
   }
 }
 
-/** Reads `stream` to its end through a {@linkcode StderrScan}. */
-export async function scanStderr(stream: ReadableStream<Uint8Array>, tailBytes: number): Promise<StderrScan> {
+/** Reads `stream` to its end through a {@linkcode StderrScan}, calling `onChunk` after each chunk. */
+export async function scanStderr(
+  stream: ReadableStream<Uint8Array>,
+  tailBytes: number,
+  onChunk: () => void = () => {},
+): Promise<StderrScan> {
   const scan = new StderrScan(tailBytes);
-  for await (const chunk of stream) scan.push(chunk);
+  for await (const chunk of stream) {
+    scan.push(chunk);
+    onChunk();
+  }
   return scan;
 }

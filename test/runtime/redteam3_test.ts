@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { type ToolResult, ToolRunner } from "../../pkg/runtime/tool_runner.ts";
-import { call, ToolDir } from "./_helpers.ts";
+import { call, eventually, processAlive, ToolDir } from "./_helpers.ts";
 
 function failure(result: ToolResult): { code: string; message: string; details?: unknown } {
   assert.ok(!result.ok, `expected a failure, got ${JSON.stringify(result).slice(0, 500)}`);
@@ -60,6 +60,33 @@ Deno.test("red team 3 H4: an error report over the bus bound is still the tool's
     assert.match(f.message, /report is \d+ bytes, over the limit of 65536/);
     const sent = JSON.stringify({ message: f.message, details: f.details });
     assert.ok(sent.length < maxOutputBytes, `the failure is ${sent.length} bytes`);
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+Deno.test("red team 3 H3a: a process that writes to its stderr after its call returned is retired", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    // A chain through crypto.subtle (no timer to cancel; little CPU, under the idle watch) that writes raw
+    // bytes to fd 2 after the call returned, a few times.
+    const tool = dir.tool(
+      "stderr_leftover",
+      `import fs from "node:fs";
+       async function later(): Promise<void> {
+         for (let write = 0; write < 5; write++) {
+           for (let i = 0; i < 20; i++) await crypto.subtle.digest("SHA-256", new Uint8Array(8));
+           fs.writeSync(2, new TextEncoder().encode("left over\\n"));
+         }
+       }
+       export default () => { void later(); return { pid: Deno.pid }; };`,
+    );
+    const result = await runner.run(call(tool, {}, { timeoutMs: 30_000 }));
+    assert.ok(result.ok, JSON.stringify(result));
+    const { pid } = result.output as { pid: number };
+    assert.ok(await eventually(() => !processAlive(pid), 20_000), "the sandbox wrote to stderr, still alive");
   } finally {
     await runner.close();
     dir.cleanup();

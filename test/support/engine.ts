@@ -42,7 +42,8 @@ export async function startEngineHarness(
   const dir = owned ? await writeProject(project) : project;
   const loaded = await loadProject(dir, { processEnv: options.processEnv });
   const nats = await startTestNats();
-  const nc = await connectNats(nats.url, { name: "engine-test" });
+  // The engine role's inbox prefix: a runtime connected with its own user may answer only there (auth.ts).
+  const nc = await connectNats(nats.url, { name: "engine-test", role: "engine" });
   await provisionJetStream(nc);
   const bus = new Bus(nc, { source: "engine" });
   const engine = await startEngine({

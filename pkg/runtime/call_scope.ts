@@ -83,7 +83,11 @@ interface TimerGlobals {
   setImmediate?: Scheduler;
   clearImmediate?: Canceller;
   fetch: typeof fetch;
+  AbortSignal?: { timeout: (ms: number) => AbortSignal };
 }
+
+/** The largest delay a timer takes as given; a larger one fires at once (it is clamped to 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class CallScope {
   readonly #context = new AsyncLocalStorage<number>();
@@ -370,6 +374,26 @@ export class CallScope {
       scope.clearImmediate = this.#untrack(clearImmediate);
     }
     scope.fetch = this.#trackFetch(scope.fetch);
+    if (scope.AbortSignal) scope.AbortSignal.timeout = this.#signalTimeout(scope.setTimeout);
+  }
+
+  /**
+   * `AbortSignal.timeout` on the tracked `setTimeout`: Deno's runs its own timer, which no call scope saw,
+   * so an abort listener of an ended call ran during a later one (red team 3 H3). Now the timer is refused
+   * to code of an ended call and cancelled when the call ends (its signal then never aborts).
+   */
+  #signalTimeout(setTimer: Scheduler): (ms: number) => AbortSignal {
+    return function timeout(ms: number): AbortSignal {
+      const delay = Number(ms);
+      if (!Number.isFinite(delay) || delay < 0 || delay > Number.MAX_SAFE_INTEGER) {
+        throw new TypeError(`AbortSignal.timeout: ${String(ms)} is not a delay in milliseconds`);
+      }
+      const controller = new AbortControllerClass();
+      const abort = () => controller.abort(new DOMExceptionClass("Signal timed out.", "TimeoutError"));
+      // Beyond a timer's range the signal would abort only after some 24 days: longer than any call.
+      if (delay <= MAX_TIMER_MS) setTimer(abort, Math.trunc(delay));
+      return controller.signal;
+    };
   }
 
   /** Throws when the running code belongs to no running phase, and reports the left-over work. */

@@ -92,3 +92,34 @@ Deno.test("red team 3 H3a: a process that writes to its stderr after its call re
     dir.cleanup();
   }
 });
+
+Deno.test("red team 3 H3: an AbortSignal.timeout of an ended call never fires in a later call", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    const tool = dir.tool(
+      "signal_timeout",
+      `let ran = "";
+       export default async (input: { who: string }) => {
+         if (input.who === "first") {
+           AbortSignal.timeout(300).addEventListener("abort", () => { ran = "the first call's listener"; });
+           return { pid: Deno.pid };
+         }
+         // Still timers of its own: a signal of this call aborts within it.
+         const own = await new Promise((r) => AbortSignal.timeout(50).addEventListener("abort", (e) => r(String((e.target as AbortSignal).reason))));
+         await new Promise((r) => setTimeout(r, 1_500));
+         return { pid: Deno.pid, ran, own };
+       };`,
+    );
+    const first = await runner.run(call(tool, { who: "first" }, { timeoutMs: 30_000 }));
+    assert.ok(first.ok, JSON.stringify(first));
+    const second = await runner.run(call(tool, { who: "second" }, { timeoutMs: 30_000 }));
+    assert.ok(second.ok, JSON.stringify(second));
+    const out = second.output as { pid: number; ran: string; own: string };
+    assert.equal(out.ran, "", "the ended call's abort listener ran during the later call");
+    assert.match(out.own, /TimeoutError/);
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

@@ -34,7 +34,8 @@ type ToolFunction = (input: unknown, ctx: unknown) => unknown;
 const workerScope = globalThis as unknown as {
   name: string;
   postMessage: (message: WorkerMessage) => void;
-  addEventListener: (type: "message", listener: (e: MessageEvent<WorkerCall>) => void) => void;
+  addEventListener: (type: "message", listener: (e: MessageEvent) => void) => void;
+  removeEventListener: (type: "message", listener: (e: MessageEvent) => void) => void;
   close: () => void;
 };
 const post = workerScope.postMessage.bind(workerScope);
@@ -47,6 +48,19 @@ const limits = parse(workerScope.name) as WorkerSettings;
 const exitWorker = Deno.exit;
 const originalSetTimeout = setTimeout;
 const TEXT_CAP = 16 * 1024;
+
+/**
+ * The port the host sends calls on, its first message (worker_host.ts), taken before any tool code runs.
+ * It is held here only: the global object's listener list is reachable by the tool, this port's is not.
+ */
+const callPort = await new Promise<MessagePort>((resolve) => {
+  const take = (e: MessageEvent) => {
+    if (e.ports.length !== 1) return;
+    workerScope.removeEventListener("message", take);
+    resolve(e.ports[0]);
+  };
+  workerScope.addEventListener("message", take);
+});
 /** An error's name is a class name, not prose; it appears twice in the failure (message and details). */
 const NAME_CAP = 256;
 
@@ -291,11 +305,46 @@ function guardUncaught(): void {
   });
 }
 
+type ListenerEntry = { callback: unknown; options: object };
+type EventTargetState = { listeners: Record<string, ListenerEntry[]> };
+
+/**
+ * The global object's listener list (Deno keeps it under an unnamed symbol of `globalThis`, in reach of
+ * the tool) is put back after each call as it was when the module had loaded: a call emptied the lists
+ * of the sandbox's `error` and `unhandledrejection` listeners, and the next call's stray rejection then
+ * crashed the sandbox (red team 3 H3b). The entries are frozen, so their callbacks cannot be swapped.
+ * A call can still empty them during its own run, which harms only that call (its stray error ends the
+ * process: `tool_crashed`). Returns the function that takes the snapshot and gives the one that restores.
+ */
+function guardGlobalListeners(): () => () => void {
+  const global = globalThis as unknown as Record<symbol, unknown>;
+  const key = Object.getOwnPropertySymbols(global).find((symbol) => {
+    const value = global[symbol] as Partial<EventTargetState> | undefined;
+    return typeof value === "object" && value !== null && Array.isArray(value.listeners?.error);
+  });
+  if (key === undefined) throw new ErrorClass("the global object's listener list was not found");
+  const state = global[key] as EventTargetState;
+  const listeners = state.listeners;
+  return () => {
+    const saved = Object.entries(listeners).map(([type, list]) => {
+      for (const entry of list) Object.freeze(Object.freeze(entry).options);
+      return [type, [...list]] as const;
+    });
+    return () => {
+      if (global[key] !== state) global[key] = state;
+      state.listeners = listeners;
+      for (const type of Object.keys(listeners)) delete listeners[type];
+      for (const [type, list] of saved) listeners[type] = [...list];
+    };
+  };
+}
+
 captureConsole();
 captureStdio();
 guardExitsAndEvaluators();
 guardNodeProcess();
 guardUncaught();
+const snapshotListeners = guardGlobalListeners();
 guardLateCode();
 guardFinalizers();
 const resetProcessState = guardProcessState(Deno, performance);
@@ -325,16 +374,18 @@ export function serveTool(mod: Record<string, unknown>): void {
   // it started shuts down in the background (one not shut down in time retires the worker).
   void scope.end();
   const restoreGlobals = snapshotGlobals();
+  const restoreListeners = snapshotListeners();
   if (limits.nodeProcess) {
     nodeState.recordProcess((globalThis as unknown as { process: object }).process);
     for (const builtin of nodeBuiltins) nodeState.recordModule(builtin);
   }
-  // Listeners a call adds to the global object's messages come after this one and never hear a call's
-  // input (the module's own, added while it loaded, run first, in no call's context).
-  workerScope.addEventListener("message", (e) => {
-    e.stopImmediatePropagation();
-    void scope.within(e.data[0], () => handle(fn, e.data, restoreGlobals));
-  });
+  callPort.onmessage = (e: MessageEvent<WorkerCall>) => {
+    void scope.within(e.data[0], () =>
+      handle(fn, e.data, () => {
+        restoreGlobals();
+        restoreListeners();
+      }));
+  };
   serving = true;
   post(["ready"]);
 }

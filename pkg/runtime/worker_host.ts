@@ -80,6 +80,14 @@ function bootstrapUrl(toolUrl: string): string {
   return `data:application/javascript,${encodeURIComponent(source)}`;
 }
 
+/**
+ * Calls go to the worker on a port of their own, handed over before any tool code runs, never as messages
+ * to the worker's global object: the global's listener list is reachable by the tool (an unnamed symbol
+ * of `globalThis`), and a listener planted there heard every later call's input (red team 3 H1).
+ */
+const calls = new MessageChannel();
+worker.postMessage(["calls"], [calls.port2]);
+
 worker.onmessage = (e: MessageEvent<unknown>) => relay(e.data);
 
 worker.onerror = (e: ErrorEvent) => {
@@ -202,7 +210,7 @@ function sendLog(id: number, level: LogLevel, text: string): void {
   send(LOG_FRAME[level], id, bytes);
 }
 
-const calls = new FrameReader(new Uint8Array(0), MAX_CALL_BYTES, {
+const frames = new FrameReader(new Uint8Array(0), MAX_CALL_BYTES, {
   frame(type, id, payload) {
     if (type !== ToSandbox.call || id === 0) return;
     // The next call's liveness check covers what the idle check was waiting for.
@@ -216,10 +224,10 @@ const calls = new FrameReader(new Uint8Array(0), MAX_CALL_BYTES, {
       () => retire(id, `the worker did not take the call within ${patienceMs} ms: it is still busy`),
       patienceMs,
     );
-    worker.postMessage(call);
+    calls.port1.postMessage(call);
   },
   stray() {},
 });
 
-for await (const chunk of Deno.stdin.readable) calls.push(chunk);
+for await (const chunk of Deno.stdin.readable) frames.push(chunk);
 Deno.exit(0);

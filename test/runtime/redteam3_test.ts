@@ -123,3 +123,72 @@ Deno.test("red team 3 H3: an AbortSignal.timeout of an ended call never fires in
     dir.cleanup();
   }
 });
+
+Deno.test("red team 3 H1: a listener planted in the global's listener list never hears a later call", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    const tool = dir.tool(
+      "overhear",
+      `const heard: string[] = []; let planted = false;
+       export default (input: { secret: string }) => {
+         if (!planted) {
+           const key = Object.getOwnPropertySymbols(globalThis).find((s) => !s.description)!;
+           (globalThis as any)[key].listeners.message ??= [];
+           (globalThis as any)[key].listeners.message.unshift({
+             callback: { handleEvent: (e: MessageEvent) => heard.push(String((e.data as unknown[])[1])) },
+             options: { capture: false, once: false, passive: false },
+           });
+           planted = true;
+           return { planted: true, pid: Deno.pid };
+         }
+         return { secret: input.secret, overheard: heard, pid: Deno.pid };
+       };`,
+    );
+    const outputs = [];
+    for (const secret of ["alice-1", "bob-2", "carol-3"]) {
+      const result = await runner.run(call(tool, { secret }, { timeoutMs: 30_000 }));
+      assert.ok(result.ok, JSON.stringify(result));
+      outputs.push(result.output as { pid: number; overheard?: string[] });
+    }
+    assert.equal(outputs[2].pid, outputs[0].pid, "one warm worker ran the three calls");
+    assert.deepEqual(outputs[2].overheard, [], "the planted listener heard later calls' messages");
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+Deno.test("red team 3 H3b: a call cannot remove the sandbox's error listeners for later calls", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    const tool = dir.tool(
+      "unguard",
+      `export default async (input: { who: string }) => {
+         if (input.who === "first") {
+           const key = Object.getOwnPropertySymbols(globalThis).find((s) => !s.description)!;
+           const listeners = (globalThis as any)[key].listeners;
+           listeners.error = [];
+           listeners.unhandledrejection = [];
+           return { pid: Deno.pid };
+         }
+         // The later call's own stray rejection: logged, never the end of the process.
+         void Promise.reject(new Error("a stray rejection of the later call"));
+         await new Promise((r) => setTimeout(r, 200));
+         return { pid: Deno.pid };
+       };`,
+    );
+    const first = await runner.run(call(tool, { who: "first" }, { timeoutMs: 30_000 }));
+    assert.ok(first.ok, JSON.stringify(first));
+    const lines: string[] = [];
+    const second = await runner.run(
+      call(tool, { who: "second" }, { timeoutMs: 30_000, onLog: ({ message }) => lines.push(message) }),
+    );
+    assert.ok(second.ok, JSON.stringify(second).slice(0, 500));
+    assert.ok(lines.some((l) => /stray rejection of the later call/.test(l)), JSON.stringify(lines));
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

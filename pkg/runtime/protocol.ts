@@ -17,6 +17,45 @@
  */
 
 export const TOKEN_BYTES = 16;
+/** The key the runtime sends ahead of everything on a sandbox's stdin, for its call frames (below). */
+export const CALL_KEY_BYTES = 32;
+
+/**
+ * Call payloads are encrypted (AES-GCM) under a key per process: the call channel is the process's stdin,
+ * and `node:fs` in the worker can read fd 0 by number, so a pending read there takes whole call frames
+ * (red team 3 H2). A frame read that way is ciphertext; and since the nonce is the frame's number on the
+ * channel, the host cannot decrypt anything after a frame it missed and retires the process.
+ */
+export class CallCipher {
+  #sequence = 0;
+  readonly #key: Promise<CryptoKey>;
+
+  constructor(raw: Uint8Array, usage: "encrypt" | "decrypt") {
+    this.#key = crypto.subtle.importKey("raw", new Uint8Array(raw), "AES-GCM", false, [usage]);
+  }
+
+  /** The next frame's nonce and the data its payload is bound to (the frame's call id). */
+  #params(id: number): AesGcmParams {
+    const iv = new Uint8Array(12);
+    new DataView(iv.buffer).setFloat64(4, this.#sequence++);
+    const additionalData = new Uint8Array(4);
+    new DataView(additionalData.buffer).setUint32(0, id);
+    return { name: "AES-GCM", iv, additionalData };
+  }
+
+  async encrypt(id: number, payload: Uint8Array): Promise<Uint8Array> {
+    const params = this.#params(id);
+    return new Uint8Array(await crypto.subtle.encrypt(params, await this.#key, new Uint8Array(payload)));
+  }
+
+  /** @throws {DOMException} when the payload is not the next frame the runtime encrypted for call `id`. */
+  async decrypt(id: number, payload: Uint8Array): Promise<Uint8Array> {
+    const params = this.#params(id);
+    // Copied now: the caller's buffer is reused for the frames that follow.
+    const sealed = new Uint8Array(payload);
+    return new Uint8Array(await crypto.subtle.decrypt(params, await this.#key, sealed));
+  }
+}
 const HEADER_BYTES = 9;
 const INITIAL_BUFFER = 64 * 1024;
 

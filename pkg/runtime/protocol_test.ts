@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodeFrame, FrameReader, ProtocolError } from "./protocol.ts";
+import { CallCipher, encodeFrame, FrameReader, ProtocolError } from "./protocol.ts";
 
 const token = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
 const text = (s: string) => new TextEncoder().encode(s);
@@ -66,4 +66,20 @@ Deno.test("FrameReader", async (t) => {
     reader.push(frame.subarray(100_000));
     assert.equal(frames[0][2].length, big.length);
   });
+});
+
+Deno.test("CallCipher: frames open in order, and nothing opens after a frame missed or with another id", async () => {
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const sealing = new CallCipher(key, "encrypt");
+  const first = await sealing.encrypt(1, text("first call"));
+  const second = await sealing.encrypt(2, text("second call"));
+  const third = await sealing.encrypt(3, text("third call"));
+  assert.ok(!new TextDecoder("latin1").decode(first).includes("first call"));
+  const opening = new CallCipher(key, "decrypt");
+  assert.equal(new TextDecoder().decode(await opening.decrypt(1, first)), "first call");
+  // The second frame was taken by someone else: the third cannot be opened as the second.
+  await assert.rejects(opening.decrypt(3, third));
+  const fresh = new CallCipher(key, "decrypt");
+  await fresh.decrypt(1, first);
+  await assert.rejects(fresh.decrypt(9, second), "a frame opens only under its own call id");
 });

@@ -21,6 +21,8 @@ import { jsonTooDeep } from "./output_limits.ts";
 import { scanStderr, type StderrScan } from "./sandbox_stderr.ts";
 import { processFlags, type SandboxPermissions, workerPermissions } from "./permissions.ts";
 import {
+  CALL_KEY_BYTES,
+  CallCipher,
   encodeFrame,
   FrameReader,
   FromSandbox,
@@ -105,6 +107,7 @@ export class SandboxProcess {
   readonly exited: Promise<Death>;
   #child: Deno.ChildProcess;
   #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #cipher: CallCipher;
   #pending: PendingCall | undefined;
   #killedFor: { reason: DeathReason; message?: string } | undefined;
   #reported: SandboxError | undefined;
@@ -117,6 +120,10 @@ export class SandboxProcess {
     this.#child = child;
     this.#stdin = child.stdin.getWriter();
     this.#stdin.closed.catch(() => {}); // a dead child's stdin errors; its death is reported elsewhere
+    // The call key goes first: the host thread reads it before the worker, and so any tool code, exists.
+    const key = crypto.getRandomValues(new Uint8Array(CALL_KEY_BYTES));
+    this.#cipher = new CallCipher(key, "encrypt");
+    this.#stdin.write(key).catch(() => {});
     this.ready = new Promise((resolve) => (this.#resolveReady = resolve));
     this.exited = this.#watch();
   }
@@ -207,7 +214,10 @@ export class SandboxProcess {
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.kill("timeout", `no result after ${timeoutMs} ms`), timeoutMs);
       this.#pending = { id, resolve, onLog, logBytesLeft: this.spec.maxLogBytes, timer };
-      this.#stdin.write(encodeFrame(NO_TOKEN, ToSandbox.call, id, payload)).catch(() => {});
+      // Calls are one at a time, so frames are encrypted and written in the order of their nonces.
+      this.#cipher.encrypt(id, payload)
+        .then((sealed) => this.#stdin.write(encodeFrame(NO_TOKEN, ToSandbox.call, id, sealed)))
+        .catch(() => {});
     });
   }
 

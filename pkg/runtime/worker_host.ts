@@ -14,6 +14,8 @@
  * @module
  */
 import {
+  CALL_KEY_BYTES,
+  CallCipher,
   encodeFrame,
   FrameReader,
   FromSandbox,
@@ -62,6 +64,18 @@ function sendError(type: number, id: number, error: SandboxError): void {
 
 // The token goes out first, before the worker exists, so no tool code can write ahead of it.
 writeAll(token);
+
+/** Reads the call key, the runtime's first bytes on stdin, before the worker (and any tool code) exists. */
+function readCallKey(): Uint8Array {
+  const key = new Uint8Array(CALL_KEY_BYTES);
+  for (let got = 0; got < key.length;) {
+    const n = Deno.stdin.readSync(key.subarray(got));
+    if (n === null) Deno.exit(0);
+    got += n;
+  }
+  return key;
+}
+const cipher = new CallCipher(readCallKey(), "decrypt");
 
 const worker = new Worker(bootstrapUrl(config.toolUrl), {
   type: "module",
@@ -213,21 +227,33 @@ function sendLog(id: number, level: LogLevel, text: string): void {
 const frames = new FrameReader(new Uint8Array(0), MAX_CALL_BYTES, {
   frame(type, id, payload) {
     if (type !== ToSandbox.call || id === 0) return;
-    // The next call's liveness check covers what the idle check was waiting for.
-    clearTimeout(idleCheck);
-    currentCall = id;
-    logBytesLeft = config.worker.maxLogBytes;
-    const call: WorkerCall = [id, decoder.decode(payload)];
-    // Copying the call into the worker takes time too: 100 ms more per MB of input.
-    const patienceMs = LIVENESS_MS + Math.ceil(payload.length / 10_000);
-    liveness = setTimeout(
-      () => retire(id, `the worker did not take the call within ${patienceMs} ms: it is still busy`),
-      patienceMs,
+    // In order: each frame's nonce is its number on the channel.
+    const opened = cipher.decrypt(id, payload);
+    decrypting = decrypting.then(() =>
+      opened.then(
+        (plain) => startCall(id, plain),
+        () => retire(id, "a call frame did not decrypt: a frame was read by something else"),
+      )
     );
-    calls.port1.postMessage(call);
   },
   stray() {},
 });
+let decrypting = Promise.resolve();
+
+function startCall(id: number, payload: Uint8Array): void {
+  // The next call's liveness check covers what the idle check was waiting for.
+  clearTimeout(idleCheck);
+  currentCall = id;
+  logBytesLeft = config.worker.maxLogBytes;
+  const call: WorkerCall = [id, decoder.decode(payload)];
+  // Copying the call into the worker takes time too: 100 ms more per MB of input.
+  const patienceMs = LIVENESS_MS + Math.ceil(payload.length / 10_000);
+  liveness = setTimeout(
+    () => retire(id, `the worker did not take the call within ${patienceMs} ms: it is still busy`),
+    patienceMs,
+  );
+  calls.port1.postMessage(call);
+}
 
 for await (const chunk of Deno.stdin.readable) frames.push(chunk);
 Deno.exit(0);

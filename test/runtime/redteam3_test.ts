@@ -233,3 +233,31 @@ Deno.test("red team 3 H2: a pending node:fs read of fd 0 gets no later call's in
     dir.cleanup();
   }
 });
+
+Deno.test("red team 3 H3: a node:net socket's time-out set by an ended call never fires in a later call", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    const tool = dir.tool(
+      "socket_timeout",
+      `import net from "node:net";
+       const ran: string[] = [];
+       export default async (input: { first: boolean }) => {
+         if (input.first) {
+           new net.Socket().setTimeout(300, () => ran.push("the first call's socket time-out"));
+           return { pid: Deno.pid };
+         }
+         await new Promise((r) => setTimeout(r, 1_500));
+         return { pid: Deno.pid, ran };
+       };`,
+    );
+    const first = await runner.run(call(tool, { first: true }, { timeoutMs: 30_000 }));
+    assert.ok(first.ok, JSON.stringify(first));
+    const second = await runner.run(call(tool, { first: false }, { timeoutMs: 30_000 }));
+    assert.ok(second.ok, JSON.stringify(second));
+    assert.deepEqual((second.output as { ran: string[] }).ran, []);
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

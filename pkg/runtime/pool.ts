@@ -3,6 +3,11 @@
  * key, or starts one, or waits. `maxProcesses` bounds every process alive, idle or not; when it is reached
  * an idle process of another key is evicted before a call is made to wait.
  *
+ * Idle processes beyond `maxWarmPerKey` are stopped only once they have been idle for `surplusIdleMs`: a
+ * burst of calls needs its processes again a moment later, and stopping them at once made every burst pay
+ * for new processes (a W2 run of 200 workflows in flight started and killed 4 sandboxes a second, ~0.3 s
+ * of CPU each, and its calls waited ~200 ms for them).
+ *
  * Waiters are served oldest first. A released process goes to the oldest waiter if it has the same key;
  * otherwise the process is killed to make room for that waiter's key. A process returns to the idle list
  * only after a call that ended normally (a result or an error thrown by the tool); one that was killed is
@@ -16,6 +21,8 @@ import type { Death, SandboxProcess, SandboxSpec, StartOutcome } from "./sandbox
 export interface PoolOptions {
   maxWarmPerKey: number;
   maxProcesses: number;
+  /** How long a process beyond `maxWarmPerKey` stays idle before it is stopped. */
+  surplusIdleMs: number;
   startTimeoutMs: number;
   /** Checks and spawns a process for a spec; may throw a ToolFailure (refused import, bad module). */
   spawn: (spec: SandboxSpec) => Promise<SandboxProcess>;
@@ -57,6 +64,7 @@ export class SandboxPool {
   #evicting = 0;
   #spawned = 0;
   #closed = false;
+  #trimTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(opts: PoolOptions) {
     this.#opts = opts;
@@ -140,6 +148,7 @@ export class SandboxPool {
   /** Kills every process and fails every waiter; resolves when all processes have exited. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#trimTimer);
     for (const waiter of this.#waiters.splice(0)) {
       waiter.reject(new ToolFailure("tool_crashed", "The tool runner was closed before the call started"));
     }
@@ -242,13 +251,29 @@ export class SandboxPool {
     this.#trimIdle(key);
   }
 
+  /** Stops the longest-idle processes beyond `maxWarmPerKey` that have been idle for `surplusIdleMs`. */
   #trimIdle(key: string): void {
-    const idle = this.#keys.get(key)!.idle;
-    while (idle.length > this.#opts.maxWarmPerKey) {
+    const idle = this.#keys.get(key)?.idle;
+    const now = performance.now();
+    while (idle && idle.length > this.#opts.maxWarmPerKey) {
+      const since = this.#idleSince.get(idle[0]) ?? now;
+      if (now - since < this.#opts.surplusIdleMs) {
+        return this.#trimLater(since + this.#opts.surplusIdleMs - now);
+      }
       const oldest = idle.shift()!;
       this.#idleSince.delete(oldest);
       oldest.kill("closed");
     }
+  }
+
+  #trimLater(ms: number): void {
+    if (this.#trimTimer !== undefined || this.#closed) return;
+    this.#trimTimer = setTimeout(() => {
+      this.#trimTimer = undefined;
+      for (const key of [...this.#keys.keys()]) this.#trimIdle(key);
+    }, Math.max(0, ms));
+    // Trimming alone must not keep the runtime alive.
+    Deno.unrefTimer(this.#trimTimer);
   }
 
   /** Starts a process; when ready it serves the oldest waiter of its key or joins the idle list. */

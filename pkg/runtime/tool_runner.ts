@@ -61,6 +61,8 @@ export type ToolResult =
 export interface ToolRunnerOptions {
   /** Idle processes kept per key after calls end. Default 2. */
   maxWarmPerKey?: number;
+  /** How long a process beyond `maxWarmPerKey` stays idle before it is stopped, ms. Default 10 s. */
+  surplusIdleMs?: number;
   /** Sandbox processes alive at once, idle or busy. Default: twice the CPU count, at least 4. */
   maxProcesses?: number;
   /** V8 heap limit of each sandbox, MB. Default 256. */
@@ -124,6 +126,7 @@ export class ToolRunner {
     const heapLimitMb = positiveInteger("heapLimitMb", opts.heapLimitMb ?? 256);
     this.#limits = {
       maxWarmPerKey: nonNegativeInteger("maxWarmPerKey", opts.maxWarmPerKey ?? 2),
+      surplusIdleMs: nonNegativeInteger("surplusIdleMs", opts.surplusIdleMs ?? 10_000),
       maxProcesses: positiveInteger(
         "maxProcesses",
         opts.maxProcesses ?? Math.max(4, navigator.hardwareConcurrency * 2),
@@ -139,6 +142,7 @@ export class ToolRunner {
     this.#pool = new SandboxPool({
       maxWarmPerKey: this.#limits.maxWarmPerKey,
       maxProcesses: this.#limits.maxProcesses,
+      surplusIdleMs: this.#limits.surplusIdleMs,
       startTimeoutMs: this.#limits.startTimeoutMs,
       spawn: async (spec) => {
         const [module, resolved] = await Promise.all([

@@ -53,7 +53,7 @@ Deno.test("warm pool", async (t) => {
   });
 
   await t.step("concurrent calls run in parallel, and a process runs one call at a time", async () => {
-    const runner = new ToolRunner({ maxProcesses: 4, maxWarmPerKey: 2 });
+    const runner = new ToolRunner({ maxProcesses: 4, maxWarmPerKey: 2, surplusIdleMs: 300 });
     try {
       const spans = dir.tool(
         "spans",
@@ -80,7 +80,30 @@ Deno.test("warm pool", async (t) => {
       );
       assert.ok(overlapping, "no two calls ran at the same time in different processes");
       assert.ok(runner.stats().spawned <= 4);
-      assert.equal(runner.stats().idle, 2, "idle processes beyond maxWarmPerKey are stopped");
+      assert.ok(
+        await eventually(() => runner.stats().idle === 2 && runner.stats().processes === 2),
+        "idle processes beyond maxWarmPerKey are stopped once idle for surplusIdleMs",
+      );
+    } finally {
+      await runner.close();
+    }
+  });
+
+  await t.step("a second burst of calls finds the first burst's processes warm", async () => {
+    // Stopping the surplus as soon as a burst ended made every burst start processes again (W2 of the peer
+    // benchmark: 4 sandboxes started and killed a second, and calls waited for them).
+    const runner = new ToolRunner({ maxProcesses: 4, maxWarmPerKey: 1 });
+    try {
+      const burst = async () => {
+        const results = await Promise.all([1, 2, 3, 4].map(() => runner.run(call(sleeper, 300))));
+        assert.ok(results.every((r) => r.ok));
+      };
+      await burst();
+      const spawned = runner.stats().spawned;
+      assert.ok(spawned > 1, `the first burst ran in ${spawned} process`);
+      assert.equal(runner.stats().idle, spawned, "the surplus stays idle for surplusIdleMs");
+      await burst();
+      assert.equal(runner.stats().spawned, spawned, "the second burst started no process");
     } finally {
       await runner.close();
     }

@@ -25,6 +25,7 @@ import {
 import { writeProject } from "../support/engine.ts";
 import { startTestCluster } from "../support/nats_cluster.ts";
 import { type CompozyProcess, spawnCompozy } from "./support/dev_server.ts";
+import { readHistories } from "./support/histories.ts";
 
 const RUNS = Number(Deno.env.get("COMPOZY_CLUSTER_RUNS") ?? 300);
 const TASKS = 2;
@@ -150,8 +151,8 @@ Deno.test({
       // start): such in-flight duplicates are at-least-once delivery, counted below, not re-runs.
       const recordedAt = new Map<string, number>();
       const received = new Map<string, number[]>();
-      for (const id of ids) {
-        for (const event of await untilDeadline(() => client.events(id), Date.now() + 30_000)) {
+      for (const [id, events] of await readHistories(client, ids)) {
+        for (const event of events) {
           const data = event.data as { task?: { id: string }; metadata: { time: string } };
           if (!data.task) continue; // The workflow's own events.
           const key = `${id}/${data.task.id}`;

@@ -17,6 +17,7 @@ import { Bus, credentialsEnv, type NatsRole } from "../../pkg/nats/mod.ts";
 import { writeProject } from "../support/engine.ts";
 import { startTestNats } from "../support/nats.ts";
 import { spawnCompozy } from "./support/dev_server.ts";
+import { readHistories } from "./support/histories.ts";
 import { RUNTIME_HEALTH_SUBJECT } from "../../pkg/runtime/service.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 
@@ -127,6 +128,16 @@ Deno.test({
           state.status,
           "SUCCESS",
           `execution ${id} ended ${state.status}: ${JSON.stringify(state.error)}`,
+        );
+      }
+      // The history tells the same: each runtime recorded its receipt of the call (the killed one's and the
+      // live one's, `tool.started`), and the task succeeded once.
+      for (const [id, events] of await readHistories(client, ids)) {
+        const count = (type: string) => events.filter((e) => e.type === type).length;
+        assert.deepEqual(
+          { received: count("tool.started"), succeeded: count("task.success") },
+          { received: 2, succeeded: 1 },
+          `execution ${id}'s history: ${events.map((e) => e.type).join(", ")}`,
         );
       }
       // Each call ran to its end once: the killed runtime's sandboxes died with it, and no call of the live

@@ -28,6 +28,9 @@ export { findComputedImport } from "./import_scan.ts";
 const RUNS_STRINGS = "this built-in can run strings as code";
 /** Its timers are not the global ones the sandbox tracks, so they would outlive the call that set them. */
 const UNTRACKED_TIMERS = "its timers outlive the call; use the global setTimeout and setInterval";
+/** Process-wide knobs: a flag, a hook or a trace of one call acts on every later call of the process. */
+const PROCESS_WIDE =
+  "it changes the whole sandbox process (V8 flags, heap snapshots, promise hooks), not only the call";
 const REFUSED_BUILTINS = new Map([
   ["vm", RUNS_STRINGS],
   ["worker_threads", RUNS_STRINGS],
@@ -36,6 +39,11 @@ const REFUSED_BUILTINS = new Map([
   ["repl", RUNS_STRINGS],
   ["timers", UNTRACKED_TIMERS],
   ["timers/promises", UNTRACKED_TIMERS],
+  // `setFlagsFromString`, `setHeapSnapshotNearHeapLimit`, `getHeapSnapshot` (every string of the worker's
+  // heap, earlier calls' inputs included), `promiseHooks`: named exports, which no patch of the module's
+  // object reaches, so the module is refused whole.
+  ["v8", PROCESS_WIDE],
+  ["trace_events", PROCESS_WIDE],
 ]);
 
 /** Media types of code the import check can parse; CommonJS is refused (`require` takes computed names). */

@@ -14,7 +14,7 @@
  */
 
 const { ownKeys, defineProperty, deleteProperty, getPrototypeOf } = Reflect;
-const { getOwnPropertyDescriptor, isFrozen } = Object;
+const { getOwnPropertyDescriptor, isFrozen, freeze } = Object;
 
 interface Emitter {
   eventNames: () => Array<string | symbol>;
@@ -29,9 +29,23 @@ interface Recorded {
   saved: Array<[PropertyKey, PropertyDescriptor]>;
 }
 
+/** A value Node keeps behind an accessor pair (in a closure), as it was. */
+interface RecordedAccessor {
+  object: object;
+  get: () => unknown;
+  set: (value: unknown) => void;
+  value: unknown;
+}
+
+/** Levels below a module's exports that are recorded (`fs` → `promises` → `constants` is two). */
+const MAX_DEPTH = 4;
+
 export class NodeStateGuard {
   readonly #recorded: Recorded[] = [];
   readonly #seen = new WeakSet<object>();
+  readonly #accessors: RecordedAccessor[] = [];
+  /** Recorded objects that are prototypes (a class's, or inherited by a recorded object). */
+  readonly #prototypes = new WeakSet<object>();
   #emitter: Emitter | undefined;
   #listeners = new Map<string | symbol, Set<unknown>>();
 
@@ -50,19 +64,55 @@ export class NodeStateGuard {
   }
 
   /**
-   * Records a built-in module: its namespace's default export and the values of its exports, the
-   * objects those hold one level down (`fs.promises`), and the prototype chains of the classes among them.
+   * Records a built-in module: its namespace's default export and the values of its exports, then what
+   * those hold, down to {@linkcode MAX_DEPTH} levels (`fs.promises.constants`, `http.METHODS`,
+   * `util.inspect.defaultOptions`), with the prototype chains of the classes among them
+   * (`http.Agent.prototype`, `stream.Readable.prototype` and what they inherit). A value behind an accessor
+   * pair of Node's (`events.defaultMaxListeners`, kept in a closure) is read now and set back after a call.
    */
   recordModule(namespace: object): void {
-    const values: unknown[] = [];
-    for (const key of ownKeys(namespace)) values.push(getOwnPropertyDescriptor(namespace, key)?.value);
-    const level: object[] = [];
-    for (const value of values) if (this.#recordObject(value)) level.push(value as object);
-    for (const object of level) {
-      for (const key of ownKeys(object)) {
-        const descriptor = getOwnPropertyDescriptor(object, key);
-        if (descriptor && "value" in descriptor) this.#recordObject(descriptor.value);
+    let level: unknown[] = [];
+    for (const key of ownKeys(namespace)) level.push(getOwnPropertyDescriptor(namespace, key)?.value);
+    for (let depth = 0; depth <= MAX_DEPTH && level.length > 0; depth++) {
+      const next: unknown[] = [];
+      for (const value of level) {
+        for (const object of this.#recordObject(value)) {
+          if (depth < MAX_DEPTH) this.#children(object, next);
+        }
       }
+      level = next;
+    }
+  }
+
+  /**
+   * Pushes the values `object` holds, reading its accessors (a getter that throws holds nothing). The
+   * methods of a prototype are frozen instead of recorded: they are most of what a module reaches, putting
+   * them back would double the cost of every call, and nothing of Node's assigns to a method. A prototype's
+   * accessors are not read: they expect an instance.
+   */
+  #children(object: object, into: unknown[]): void {
+    const prototype = this.#prototypes.has(object);
+    for (const key of ownKeys(object)) {
+      const descriptor = getOwnPropertyDescriptor(object, key);
+      if (descriptor === undefined) continue;
+      if ("value" in descriptor) {
+        if (!prototype) into.push(descriptor.value);
+        else if (typeof descriptor.value === "function" && !this.#seen.has(descriptor.value)) {
+          freeze(descriptor.value);
+        }
+        continue;
+      }
+      if (prototype) continue;
+      const { get, set } = descriptor;
+      if (get === undefined) continue;
+      let value: unknown;
+      try {
+        value = get.call(object);
+      } catch {
+        continue;
+      }
+      if ((typeof value === "object" || typeof value === "function") && value !== null) into.push(value);
+      else if (set !== undefined) this.#accessors.push({ object, get, set, value });
     }
   }
 
@@ -79,6 +129,9 @@ export class NodeStateGuard {
         }
       }
     }
+    for (const { object, get, set, value } of this.#accessors) {
+      if (!Object.is(get.call(object), value)) set.call(object, value);
+    }
     const emitter = this.#emitter;
     if (emitter === undefined) return;
     for (const name of emitter.eventNames()) {
@@ -90,18 +143,20 @@ export class NodeStateGuard {
   }
 
   /**
-   * Records `value` if it is a function or a plain object (a module's object, `fs.promises`) not recorded
-   * yet, with its prototype chain and, for a function, its `prototype`; false for anything else. Instances
-   * of classes (`http.globalAgent`) are live state, which putting back would corrupt: only `instance`
-   * (`process` and its streams) records one. Frozen objects (intrinsics, host classes) cannot change.
+   * Records `value` if it is a function, a plain object or array (a module's object, `fs.promises`,
+   * `http.METHODS`), or a class's prototype, with its prototype chain and, for a function, its `prototype`;
+   * returns the objects newly recorded. Instances of classes (`http.globalAgent`) are live state, which
+   * putting back would corrupt: only `instance` (`process` and its streams) records one. Frozen objects
+   * (intrinsics, host classes) cannot change.
    */
-  #recordObject(value: unknown, instance = false): boolean {
-    if ((typeof value !== "object" && typeof value !== "function") || value === null) return false;
-    if (value === globalThis) return false;
+  #recordObject(value: unknown, instance = false, prototypeOf = false): object[] {
+    if ((typeof value !== "object" && typeof value !== "function") || value === null) return [];
+    if (value === globalThis) return [];
     if (typeof value === "object" && !instance) {
       const prototype = getPrototypeOf(value);
-      if (prototype !== null && prototype !== Object.prototype) return false;
+      if (prototype !== null && prototype !== Object.prototype && prototype !== Array.prototype) return [];
     }
+    const recorded: object[] = [];
     let object: object | null = value;
     for (let depth = 0; object !== null && depth < 8; depth++) {
       if (this.#seen.has(object) || isFrozen(object)) break;
@@ -111,21 +166,26 @@ export class NodeStateGuard {
         keys = ownKeys(object);
       } catch {
         // A proxy whose keys need a permission (`process.env`: its writes are undone by process_state.ts).
-        return false;
+        return recorded;
       }
       const saved: Array<[PropertyKey, PropertyDescriptor]> = [];
       for (const key of keys) saved.push([key, getOwnPropertyDescriptor(object, key)!]);
-      // A property neither configurable nor writable cannot have changed.
+      // A property neither configurable nor writable cannot have changed. An array's `length` is writable
+      // only: it is set back too, after the indices a call added are deleted.
       this.#recorded.push({
         object,
         keys: new Set(keys),
-        saved: saved.filter(([, d]) => d.configurable),
+        saved: saved.filter(([, d]) => d.configurable || d.writable),
       });
+      recorded.push(object);
+      if (typeof object === "object" && (depth > 0 || prototypeOf)) this.#prototypes.add(object);
       if (typeof object === "function") {
-        this.#recordObject(getOwnPropertyDescriptor(object, "prototype")?.value);
+        // A class's prototype is recorded whatever it inherits from (`http.Agent.prototype`: an emitter's).
+        const classPrototype = getOwnPropertyDescriptor(object, "prototype")?.value;
+        recorded.push(...this.#recordObject(classPrototype, true, true));
       }
       object = getPrototypeOf(object);
     }
-    return true;
+    return recorded;
   }
 }

@@ -186,8 +186,8 @@ function guardProcess(process: NodeProcess): void {
   const getBuiltinModule = process.getBuiltinModule.bind(process);
   process.getBuiltinModule = (id: string) => {
     // The same built-ins as the import policy refuses (import_policy.ts), reached at run time.
-    if (/^(node:)?(vm|worker_threads|module|repl|timers|timers\/promises)$/.test(id)) {
-      throw new TypeError(`Built-in "${id}" is refused in a tool sandbox`);
+    if (/^(node:)?(vm|worker_threads|module|repl|timers|timers\/promises|v8|trace_events)$/.test(id)) {
+      throw new denoErrors.NotCapable(`Built-in "${id}" is refused in a tool sandbox`);
     }
     const builtin = getBuiltinModule(id);
     // Recorded before the tool holds it (a no-op for one recorded already), so what a call does to it is
@@ -197,9 +197,53 @@ function guardProcess(process: NodeProcess): void {
   };
   // Node's deprecated internals (`tcp_wrap`'s raw TCP handles, …) open sockets that the call's tracking of
   // `node:net` does not see (call_scope.ts); no tool needs them.
-  process.binding = (name: string) => {
-    throw new TypeError(`process.binding("${String(name)}") is refused in a tool sandbox`);
-  };
+  process.binding = (name: string) => refuseKnob(`process.binding("${String(name)}")`);
+  refuseProcessKnobs(process as unknown as Record<string, unknown>);
+}
+
+/**
+ * Refused as a permission (`tool_permission_denied`): a knob of the whole process set by one call would
+ * act on every later call of the sandbox (see docs/runtime-sandbox.md, "process-wide knobs").
+ */
+function refuseKnob(what: string): never {
+  throw new denoErrors.NotCapable(
+    `${what} is refused in a tool sandbox: it changes the whole sandbox process, not only this call`,
+  );
+}
+
+/**
+ * Node's process-wide setters: an uncaught-exception callback of one call would run in a later one;
+ * source maps change every later stack. `v8` and `trace_events` are
+ * refused as modules (import_policy.ts), `inspector` needs `sys` (never granted), `dlopen` needs `ffi`,
+ * `umask` needs `sys`, `kill` needs `run`.
+ */
+function refuseProcessKnobs(process: Record<string, unknown>): void {
+  for (const name of ["setUncaughtExceptionCaptureCallback", "setSourceMapsEnabled"]) {
+    process[name] = () => refuseKnob(`process.${name}`);
+  }
+  // A report holds the process's environment and writes files: Deno's is an object of its own.
+  const report = process.report as Record<string, unknown> | undefined;
+  if (typeof report === "object" && report !== null) {
+    for (const name of ["writeReport", "getReport"]) {
+      report[name] = () => refuseKnob(`process.report.${name}`);
+    }
+  }
+}
+
+/**
+ * `async_hooks.createHook(…).enable()` installs promise hooks for the whole worker: a hook one call enabled
+ * ran its callbacks for every promise of later calls. `createHook` is a named export, which no patch of the
+ * module's object reaches, but every hook it makes shares one class: its `enable` is refused on the class's
+ * prototype, where it cannot be replaced (the original is then referenced nowhere).
+ */
+async function refuseAsyncHooks(): Promise<void> {
+  const { createHook } = await import("node:async_hooks");
+  const prototype = Object.getPrototypeOf(createHook({})) as Record<string, unknown>;
+  Object.defineProperty(prototype, "enable", {
+    value: () => refuseKnob("async_hooks.createHook(…).enable()"),
+    writable: false,
+    configurable: false,
+  });
 }
 
 interface DenoCore {
@@ -356,6 +400,7 @@ scope.installHostNet(
 );
 // Node's sockets exist only where Node's layer does: tools that import `node:` built-ins or name `process`.
 if (limits.nodeProcess) {
+  await refuseAsyncHooks();
   scope.installSockets(await import("node:net") as unknown as NodeNet);
   scope.installDatagrams(await import("node:dgram") as unknown as NodeDgram);
 }

@@ -18,7 +18,7 @@ Deno.test("Node's process: guarded where the tool names it, a clear error where 
     const binding = dir.tool("binding", `export default () => Object.keys(process.binding("tcp_wrap"));`);
     const refused = await runner.run(call(binding, null));
     assert.ok(!refused.ok, JSON.stringify(refused));
-    assert.equal(refused.failure.code, "tool_threw");
+    assert.equal(refused.failure.code, "tool_permission_denied");
     assert.match(refused.failure.message, /process\.binding\("tcp_wrap"\) is refused/);
 
     const hidden = dir.tool(

@@ -267,7 +267,7 @@ Deno.test("red team 2: node:repl, whose server evaluates the lines it reads, is 
         `export default () => typeof (globalThis as any).process.getBuiltinModule("node:repl").start;`,
       );
       const f = failure(await runner.run(call(tool, null, { timeoutMs: 30_000 })));
-      assert.equal(f.code, "tool_threw");
+      assert.equal(f.code, "tool_permission_denied");
       assert.match(f.message, /Built-in "node:repl" is refused/);
     });
   } finally {

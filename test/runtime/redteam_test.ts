@@ -33,7 +33,7 @@ Deno.test("red team: a tool cannot reach what it was not granted", async (t) => 
       }
     });
 
-    await t.step("node:v8 cannot turn code generation back on", async () => {
+    await t.step("node:v8 cannot turn code generation back on: the module is refused", async () => {
       const f = failure(
         await run(
           "v8_flags",
@@ -41,8 +41,8 @@ Deno.test("red team: a tool cannot reach what it was not granted", async (t) => 
            export default () => { v8.setFlagsFromString("--allow-code-generation-from-strings"); return eval("1+1"); };`,
         ),
       );
-      assert.equal(f.code, "tool_threw");
-      assert.match(f.message, /EvalError/);
+      assert.equal(f.code, "tool_import_refused");
+      assert.match(f.message, /node:v8/);
     });
 
     await t.step("node:inspector cannot evaluate strings", async () => {

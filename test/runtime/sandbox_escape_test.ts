@@ -179,13 +179,13 @@ Deno.test("sandbox escape attempts fail their call and leave the runner serving"
         "builtin_threads",
         `export default () => (globalThis as any).process.getBuiltinModule("node:worker_threads");`,
       );
-      assert.equal(failureCode(threads), "tool_threw");
+      assert.equal(failureCode(threads), "tool_permission_denied");
       assert.match(!threads.ok ? threads.failure.message : "", /refused in a tool sandbox/);
       const imported = await attempt(
         "builtin_imported_process",
         `import process from "node:process"; export default () => process.getBuiltinModule("vm");`,
       );
-      assert.equal(failureCode(imported), "tool_threw");
+      assert.equal(failureCode(imported), "tool_permission_denied");
       assert.match(!imported.ok ? imported.failure.message : "", /refused in a tool sandbox/);
       const worker = await attempt(
         "worker_global",

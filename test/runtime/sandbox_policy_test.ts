@@ -171,13 +171,17 @@ Deno.test("hole 4: the import policy parses the code", async (t) => {
       "new Function": `export default () => new Function("return 1")();`,
       'globalThis["ev" + "al"]': `export default () => (globalThis as any)["ev" + "al"]("1 + 1");`,
       "an indirect Function constructor": `export default () => (() => {}).constructor("return 1")();`,
-      "process.getBuiltinModule('module')":
-        `export default () => (globalThis as any).process.getBuiltinModule("module").createRequire("/")("vm");`,
       "Deno's internal evalContext importing a data: URL":
         `export default async () => (await (Deno as any)[(Deno as any).internal].core.evalContext("import('data:text/javascript,export default 42')", "file:///x.js")[0]).default;`,
       "creating a Worker":
         `export default () => new (globalThis as any).Worker("data:text/javascript,1", { type: "module" });`,
     };
+    await t.step("process.getBuiltinModule('module') is refused as a permission", async () => {
+      const source =
+        `export default () => (globalThis as any).process.getBuiltinModule("module").createRequire("/")("vm");`;
+      const result = await runner.run(call(dir.tool("r_builtin_module", source), null));
+      assert.equal(code(result), "tool_permission_denied");
+    });
     for (const [name, source] of Object.entries(threw)) {
       await t.step(`${name} throws in the tool`, async () => {
         const result = await runner.run(call(dir.tool(`r_${name.replace(/\W+/g, "_")}`, source), null));

@@ -1,0 +1,99 @@
+/**
+ * Knobs of the whole sandbox process reachable from Node's built-ins: set by one call, each would act on
+ * every later call of the warm process (a V8 flag, a heap snapshot written near the heap limit, promise
+ * hooks that run for every later promise, an uncaught-exception callback). Each is refused with a named
+ * failure code: `tool_import_refused` for a module refused whole (its functions are named exports, which no
+ * patch reaches), `tool_permission_denied` for a function refused at run time. Real sandbox processes.
+ */
+import assert from "node:assert/strict";
+import { type ToolResult, ToolRunner } from "../../pkg/runtime/tool_runner.ts";
+import { call, ToolDir } from "./_helpers.ts";
+
+function failure(result: ToolResult): { code: string; message: string } {
+  assert.ok(!result.ok, `expected a failure, got ${JSON.stringify(result).slice(0, 500)}`);
+  return result.failure;
+}
+
+const REFUSED_MODULES: Record<string, string> = {
+  "v8.setFlagsFromString":
+    `import { setFlagsFromString } from "node:v8"; export default () => setFlagsFromString("--no-lazy");`,
+  "v8.setHeapSnapshotNearHeapLimit":
+    `import v8 from "node:v8"; export default () => v8.setHeapSnapshotNearHeapLimit(1);`,
+  "v8.promiseHooks":
+    `import * as v8 from "node:v8"; export default () => (v8 as any).default.promiseHooks.onInit(() => {});`,
+  "v8.getHeapSnapshot":
+    `import { getHeapSnapshot } from "node:v8"; export default () => typeof getHeapSnapshot();`,
+  "trace_events.createTracing":
+    `import { createTracing } from "node:trace_events"; export default () => createTracing({ categories: ["v8"] }).enable();`,
+};
+
+const REFUSED_AT_RUN_TIME: Record<string, string> = {
+  "process.setUncaughtExceptionCaptureCallback":
+    `export default () => (process as any).setUncaughtExceptionCaptureCallback(() => {});`,
+  "process.setSourceMapsEnabled": `export default () => (process as any).setSourceMapsEnabled(true);`,
+  "process.binding": `export default () => Object.keys((process as any).binding("fs"));`,
+  "process.report.writeReport": `export default () => (process as any).report.writeReport();`,
+  "async_hooks.createHook(…).enable()":
+    `import { createHook } from "node:async_hooks"; export default () => { createHook({ init() {} }).enable(); };`,
+  "getBuiltinModule(node:v8)":
+    `export default () => (process as any).getBuiltinModule("node:v8").setFlagsFromString("--no-lazy");`,
+  "getBuiltinModule(trace_events)": `export default () => (process as any).getBuiltinModule("trace_events");`,
+  "getBuiltinModule(node:module).register":
+    `export default () => (process as any).getBuiltinModule("node:module").register("data:text/javascript,");`,
+};
+
+Deno.test("process-wide knobs of Node's built-ins are refused with a named code", async (t) => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    for (const [name, source] of Object.entries(REFUSED_MODULES)) {
+      await t.step(`${name}: the module is refused`, async () => {
+        const tool = dir.tool(`m_${name.replace(/\W+/g, "_")}`, source);
+        const f = failure(await runner.run(call(tool, null, { timeoutMs: 60_000 })));
+        assert.equal(f.code, "tool_import_refused", f.message);
+        assert.match(f.message, /whole sandbox process/);
+      });
+    }
+    for (const [name, source] of Object.entries(REFUSED_AT_RUN_TIME)) {
+      await t.step(`${name}: refused at run time`, async () => {
+        const tool = dir.tool(`r_${name.replace(/\W+/g, "_")}`, source);
+        const f = failure(await runner.run(call(tool, null, { timeoutMs: 60_000 })));
+        assert.equal(f.code, "tool_permission_denied", f.message);
+        assert.match(f.message, /refused in a tool sandbox/);
+      });
+    }
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+Deno.test("a promise hook one call tried to enable never runs in a later call", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    const tool = dir.tool(
+      "hook_later",
+      `import { createHook } from "node:async_hooks";
+       const seen: string[] = [];
+       export default async (input: { who: string }) => {
+         if (input.who === "first") {
+           try { createHook({ init: () => { seen.push("init"); } }).enable(); } catch { /* refused */ }
+           return { pid: Deno.pid };
+         }
+         await Promise.resolve(input.who);
+         return { pid: Deno.pid, seen: seen.length };
+       };`,
+    );
+    const first = await runner.run(call(tool, { who: "first" }, { timeoutMs: 60_000 }));
+    assert.ok(first.ok, JSON.stringify(first));
+    const second = await runner.run(call(tool, { who: "second" }, { timeoutMs: 60_000 }));
+    assert.ok(second.ok, JSON.stringify(second));
+    const out = second.output as { pid: number; seen: number };
+    assert.equal(out.pid, (first.output as { pid: number }).pid, "one warm process ran both calls");
+    assert.equal(out.seen, 0, "the first call's hook ran for the second call's promises");
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

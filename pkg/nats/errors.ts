@@ -59,3 +59,20 @@ export class RequestError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * A stream read whose reader kept failing: it was re-created from the last message read `tries` times (a
+ * server restart takes its consumers along) and the last try failed too; `cause` is that failure.
+ */
+export class StreamReadError extends Error {
+  override name = "StreamReadError";
+  constructor(
+    message: string,
+    readonly stream: string,
+    readonly filter: string,
+    readonly tries: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}

@@ -8,19 +8,25 @@
  * (`next_by_subj` from a sequence): no consumer, no RAFT, answered by the stream leader, so what a publish
  * acknowledged is there. A long read (more than `walkLimit` messages) continues from where the walk stopped
  * through one consumer, deleted in a `finally` and given an inactivity threshold, so that it goes away even
- * when this process dies before deleting it.
+ * when this process dies before deleting it. That consumer is in memory, so a server restart deletes it: the
+ * read then goes on from its last message with a new one (a bounded number of times, see readStream).
  *
  * @module
  */
 import {
   AckPolicy,
   DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
   type JetStreamClient,
+  JetStreamError,
   type JetStreamManager,
   type MsgRequest,
 } from "@nats-io/jetstream";
 import { type MsgHdrs, nanos } from "@nats-io/transport-node";
 import { getLogger } from "@logtape/logtape";
+import { isTransientNatsError } from "./bus.ts";
+import { StreamReadError } from "./errors.ts";
 
 const log = getLogger(["compozy", "nats", "read"]);
 
@@ -46,6 +52,9 @@ export interface ReadStreamOptions {
   signal?: AbortSignal;
 }
 
+/** How many times a read's reader is re-created after it failed (see readStream). */
+export const READ_RECOVERY_TRIES = 6;
+
 /** A consumer no longer read from disappears after this long, should its deletion have failed. */
 export const READ_CONSUMER_INACTIVE_MS = 10_000;
 
@@ -65,10 +74,17 @@ function managerOf(js: JetStreamClient): Promise<JetStreamManager> {
  * Every message of `stream` matching `filter` (stored before the call; one stored while it runs may be
  * included), in stream order.
  *
+ * A read that fails half-way because the server went away (a restart takes the read's in-memory consumer
+ * along: `ConsumerNotFound`, missed heartbeats, time-outs, no responders while JetStream starts) goes on from
+ * the message after the last one it read, with a new reader, after a back-off (250 ms doubling, at most 4 s).
+ * After READ_RECOVERY_TRIES tries in a row without a message read, it throws StreamReadError with the last
+ * failure as its cause. Other errors, and the signal's abort, end the read at once.
+ *
  * @example
  * ```ts
  * const history = await readStream(js, "EVENTS", `compozy.${correlationId}.*.evts.*.*`);
  * ```
+ * @throws {StreamReadError} when the reader kept failing across READ_RECOVERY_TRIES re-creations.
  */
 export async function readStream(
   js: JetStreamClient,
@@ -76,19 +92,63 @@ export async function readStream(
   filter: string,
   options: ReadStreamOptions = {},
 ): Promise<StreamMessage[]> {
+  const messages: StreamMessage[] = [];
+  let tries = 0;
+  while (true) {
+    const before = messages.length;
+    try {
+      await readInto(messages, js, stream, filter, options);
+      return messages;
+    } catch (error) {
+      if (options.signal?.aborted || !isInterruption(error)) throw error;
+      if (messages.length > before) tries = 0;
+      if (++tries > READ_RECOVERY_TRIES) {
+        throw new StreamReadError(
+          `Cannot read ${stream} (${filter}): the reader failed ${READ_RECOVERY_TRIES} times in a row after ` +
+            `${messages.length} messages`,
+          stream,
+          filter,
+          READ_RECOVERY_TRIES,
+          { cause: error },
+        );
+      }
+      const delayMs = Math.min(250 * 2 ** (tries - 1), 4_000);
+      log.info(
+        "Read of {stream} ({filter}) interrupted after {count} messages, going on in {delay} ms: {error}",
+        {
+          stream,
+          filter,
+          count: messages.length,
+          delay: delayMs,
+          error,
+        },
+      );
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
+  }
+}
+
+/** Appends to `messages` what matches after the last message in it (or from `fromSeq`), to the end. */
+async function readInto(
+  messages: StreamMessage[],
+  js: JetStreamClient,
+  stream: string,
+  filter: string,
+  options: ReadStreamOptions,
+): Promise<void> {
   const walkLimit = options.walkLimit ?? 64;
   const jsm = await managerOf(js);
-  const messages: StreamMessage[] = [];
-  let seq = Math.max(1, options.fromSeq ?? 1);
+  const last = messages.at(-1);
+  let seq = last ? last.seq + 1 : Math.max(1, options.fromSeq ?? 1);
   while (true) {
     options.signal?.throwIfAborted();
     if (messages.length >= walkLimit) {
-      messages.push(...await readWithConsumer(js, jsm, stream, filter, seq, options.signal));
-      break;
+      await readWithConsumer(messages, js, jsm, stream, filter, seq, options.signal);
+      return;
     }
     const query = { next_by_subj: filter, seq } as unknown as MsgRequest;
     const stored = await jsm.streams.getMessage(stream, query);
-    if (!stored) break;
+    if (!stored) return;
     messages.push({
       seq: stored.seq,
       subject: stored.subject,
@@ -98,7 +158,16 @@ export async function readStream(
     });
     seq = stored.seq + 1;
   }
-  return messages;
+}
+
+/**
+ * A failure of the server's side of a read that a new reader may not meet: its consumer gone (deleted by a
+ * restart, `ConsumerNotFound`, or missing its heartbeats), or the server away for a moment.
+ */
+function isInterruption(error: unknown): boolean {
+  if (isTransientNatsError(error)) return true;
+  if (error instanceof JetStreamApiError) return error.code === JetStreamApiCodes.ConsumerNotFound;
+  return error instanceof JetStreamError && /heartbeats missed|consumer deleted/i.test(error.message);
 }
 
 /** The sequence of the newest message on `subject` (a literal subject: looked up, not scanned). */
@@ -111,15 +180,16 @@ export async function lastSequenceOf(
   return stored?.seq;
 }
 
-/** The rest of a long read, from `startSeq`, through one short-lived consumer. */
+/** The rest of a long read, from `startSeq`, through one short-lived consumer, appended to `messages`. */
 async function readWithConsumer(
+  messages: StreamMessage[],
   js: JetStreamClient,
   jsm: JetStreamManager,
   stream: string,
   filter: string,
   startSeq: number,
   signal?: AbortSignal,
-): Promise<StreamMessage[]> {
+): Promise<void> {
   const info = await jsm.consumers.add(stream, {
     filter_subject: filter,
     deliver_policy: DeliverPolicy.StartSequence,
@@ -131,7 +201,6 @@ async function readWithConsumer(
   });
   try {
     const consumer = await js.consumers.get(stream, info.name);
-    const messages: StreamMessage[] = [];
     let remaining = info.num_pending;
     while (remaining > 0) {
       signal?.throwIfAborted();
@@ -149,7 +218,6 @@ async function readWithConsumer(
       }
       if (messages.length === before) break;
     }
-    return messages;
   } finally {
     await jsm.consumers.delete(stream, info.name).catch((error) => {
       // The inactivity threshold removes it shortly; say why it outlived the read.

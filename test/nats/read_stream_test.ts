@@ -4,8 +4,14 @@
  * consumer left behind by reads that fail half-way.
  */
 import assert from "node:assert/strict";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connectNats, lastSequenceOf, readStream } from "../../pkg/nats/mod.ts";
+import { jetstream, type JetStreamClient, jetstreamManager } from "@nats-io/jetstream";
+import {
+  connectNats,
+  lastSequenceOf,
+  READ_RECOVERY_TRIES,
+  readStream,
+  StreamReadError,
+} from "../../pkg/nats/mod.ts";
 import { startTestNats } from "../support/nats.ts";
 
 const STREAM = "READS";
@@ -82,6 +88,86 @@ Deno.test("readStream", async (t) => {
       sub.unsubscribe();
       legacy.unsubscribe();
       assert.deepEqual(created, []);
+    });
+  } finally {
+    await nc.close();
+    await nats.stop();
+  }
+});
+
+/**
+ * `js` whose read consumers run `before` ahead of each fetch: a point chosen in the middle of a read, where
+ * the test restarts the server or deletes the consumer, the read's own calls going to the real server.
+ */
+function interruptedBeforeFetch(
+  js: JetStreamClient,
+  before: (fetchNo: number, consumer: string) => Promise<void>,
+): JetStreamClient {
+  let fetches = 0;
+  const consumers = {
+    get: async (stream: string, name: string) => {
+      const consumer = await js.consumers.get(stream, name);
+      return new Proxy(consumer, {
+        get(target, prop) {
+          if (prop !== "fetch") return Reflect.get(target, prop);
+          return async (opts: Parameters<typeof target.fetch>[0]) => {
+            await before(++fetches, name);
+            return await target.fetch(opts);
+          };
+        },
+      });
+    },
+  };
+  return new Proxy(js, {
+    get: (target, prop) => prop === "consumers" ? consumers : Reflect.get(target, prop),
+  });
+}
+
+Deno.test("readStream through a nats-server restart", async (t) => {
+  const nats = await startTestNats();
+  const nc = await connectNats(nats.url, { name: "read-stream-restart-test" });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: STREAM, subjects: ["r.>"] });
+  // 2,500 messages: a read through a consumer fetches them in three batches (at most 1,000 each).
+  const expected: string[] = [];
+  for (let i = 0; i < 2_500; i++) {
+    expected.push(`m${i}`);
+    js.publish(`r.c.k${i % 5}`, encoder.encode(`m${i}`));
+  }
+  await nc.flush();
+  while ((await jsm.streams.info(STREAM)).state.messages < 2_500) await new Promise((r) => setTimeout(r, 50));
+  const consumerCount = async () => (await jsm.consumers.list(STREAM).next()).length;
+
+  try {
+    await t.step("a read goes on from its last message after its consumer died with the server", async () => {
+      const restarted: number[] = [];
+      const reader = interruptedBeforeFetch(js, async (fetchNo) => {
+        if (fetchNo !== 2) return;
+        await nats.restart({ crash: true });
+        restarted.push(fetchNo);
+      });
+      const read = await readStream(reader, STREAM, "r.c.*", { walkLimit: 10 });
+      assert.deepEqual(restarted, [2], "the server was restarted between the read's first two fetches");
+      assert.equal(read.length, expected.length);
+      assert.deepEqual(read.map((m) => text(m.data)), expected);
+      assert.ok(read.every((m, i) => i === 0 || m.seq > read[i - 1].seq));
+      assert.equal(await consumerCount(), 0, "the re-created consumer was deleted; the first died");
+    });
+
+    await t.step("a reader that cannot be re-created ends with StreamReadError and its cause", async () => {
+      // Every consumer the read creates is deleted before its first fetch: re-creating it never helps.
+      const reader = interruptedBeforeFetch(js, async (_, name) => {
+        await jsm.consumers.delete(STREAM, name);
+      });
+      const error = await readStream(reader, STREAM, "r.c.*", { walkLimit: 10 }).then(
+        () => assert.fail("the read succeeded"),
+        (e) => e,
+      );
+      assert.ok(error instanceof StreamReadError, `${error}`);
+      assert.equal(error.tries, READ_RECOVERY_TRIES);
+      assert.match(`${error.cause}`, /consumer not found|heartbeats missed/i);
+      assert.equal(await consumerCount(), 0);
     });
   } finally {
     await nc.close();

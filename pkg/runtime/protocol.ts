@@ -59,8 +59,12 @@ export class CallCipher {
 const HEADER_BYTES = 9;
 const INITIAL_BUFFER = 64 * 1024;
 
-/** Frame types from the runtime to the sandbox. */
-export const ToSandbox = { call: 1 } as const;
+/**
+ * Frame types from the runtime to the sandbox. `probe` asks the host thread, once a call has run for a
+ * while, whether it received the call's frame: sealed like a call frame, with the next nonce, so a host
+ * that missed the call frame cannot open it (and retires), and answered with `received`.
+ */
+export const ToSandbox = { call: 1, probe: 2 } as const;
 
 /** Frame types from the sandbox to the runtime. */
 export const FromSandbox = {
@@ -74,6 +78,8 @@ export const FromSandbox = {
    * of an ended call used a tracked API): the sandbox exits, and a call in flight is run again elsewhere.
    */
   stale: 6,
+  /** Answers a `probe`: the host holds the call's frame (the call runs, or its answer is on its way). */
+  received: 7,
   logDebug: 10,
   logInfo: 11,
   logWarn: 12,

@@ -37,6 +37,18 @@ import {
 
 const STDERR_TAIL_BYTES = 8 * 1024;
 const NO_TOKEN = new Uint8Array(0);
+/**
+ * A call without a result after this long is asked whether its host received its frame (a `probe`): a
+ * pending `node:fs` read of fd 0 in the tool's worker can take the frame, and the call would otherwise
+ * wait for its whole time limit (red team 3 H2). Calls that end sooner cost one timer, nothing on the wire.
+ */
+const FRAME_CHECK_MS = 250;
+/**
+ * How long the host thread has to answer a probe. It answers from its own thread, in microseconds even
+ * while the tool is busy; this only has to outlast a stalled machine, since a miss costs the call a run in
+ * a fresh process, not a failure.
+ */
+const FRAME_ANSWER_MS = 2_000;
 
 /** What a sandbox process is started with; processes with equal specs are interchangeable. */
 export interface SandboxSpec {
@@ -93,6 +105,8 @@ interface PendingCall {
   onLog: LogSink;
   logBytesLeft: number;
   timer: ReturnType<typeof setTimeout>;
+  /** The frame check: the probe's delay, then the wait for its answer. */
+  frameCheck: ReturnType<typeof setTimeout> | undefined;
 }
 
 /**
@@ -108,6 +122,8 @@ export class SandboxProcess {
   #child: Deno.ChildProcess;
   #stdin: WritableStreamDefaultWriter<Uint8Array>;
   readonly #cipher: CallCipher;
+  /** Frames are sealed and written one after another, in the order of their nonces. */
+  #sending: Promise<unknown> = Promise.resolve();
   #pending: PendingCall | undefined;
   #killedFor: { reason: DeathReason; message?: string } | undefined;
   #reported: SandboxError | undefined;
@@ -213,12 +229,34 @@ export class SandboxProcess {
     this.#calls++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.kill("timeout", `no result after ${timeoutMs} ms`), timeoutMs);
-      this.#pending = { id, resolve, onLog, logBytesLeft: this.spec.maxLogBytes, timer };
-      // Calls are one at a time, so frames are encrypted and written in the order of their nonces.
-      this.#cipher.encrypt(id, payload)
-        .then((sealed) => this.#stdin.write(encodeFrame(NO_TOKEN, ToSandbox.call, id, sealed)))
-        .catch(() => {});
+      const frameCheck = timeoutMs > FRAME_CHECK_MS
+        ? setTimeout(() => this.#probe(id), FRAME_CHECK_MS)
+        : undefined;
+      this.#pending = { id, resolve, onLog, logBytesLeft: this.spec.maxLogBytes, timer, frameCheck };
+      this.#send(ToSandbox.call, id, payload);
     });
+  }
+
+  #send(type: number, id: number, payload: Uint8Array): void {
+    this.#sending = this.#sending
+      .then(() => this.#cipher.encrypt(id, payload))
+      .then((sealed) => this.#stdin.write(encodeFrame(NO_TOKEN, type, id, sealed)))
+      .catch(() => {}); // a dead child's stdin: its death is reported by the exit watcher
+  }
+
+  /**
+   * Asks the host whether it received call `id`'s frame. A host that missed it cannot open the probe (its
+   * nonce is one further) and retires itself (`stale`); one whose channel a partial read broke never
+   * answers. Either way the call runs again in a fresh process, at once rather than at its time limit.
+   */
+  #probe(id: number): void {
+    const pending = this.#pending;
+    if (pending?.id !== id) return;
+    pending.frameCheck = setTimeout(
+      () => this.kill("stale", `its host did not confirm call ${id}'s frame: something else read it`),
+      FRAME_ANSWER_MS,
+    );
+    this.#send(ToSandbox.probe, id, new Uint8Array(0));
   }
 
   /** SIGKILLs the process; a call in flight ends now with `died` and this reason. */
@@ -238,6 +276,7 @@ export class SandboxProcess {
     if (!pending) return;
     this.#pending = undefined;
     clearTimeout(pending.timer);
+    clearTimeout(pending.frameCheck);
     pending.resolve(outcome);
   }
 
@@ -305,6 +344,9 @@ export class SandboxProcess {
         return this.kill("exit");
       case FromSandbox.stale:
         return this.kill("stale", decode(payload));
+      case FromSandbox.received:
+        if (this.#pending?.id === id) clearTimeout(this.#pending.frameCheck);
+        return;
       case FromSandbox.result:
         if (this.#pending?.id === id) this.#settle(this.#result(payload));
         return;

@@ -226,12 +226,12 @@ function sendLog(id: number, level: LogLevel, text: string): void {
 
 const frames = new FrameReader(new Uint8Array(0), MAX_CALL_BYTES, {
   frame(type, id, payload) {
-    if (type !== ToSandbox.call || id === 0) return;
+    if ((type !== ToSandbox.call && type !== ToSandbox.probe) || id === 0) return;
     // In order: each frame's nonce is its number on the channel.
     const opened = cipher.decrypt(id, payload);
     decrypting = decrypting.then(() =>
       opened.then(
-        (plain) => startCall(id, plain),
+        (plain) => type === ToSandbox.call ? startCall(id, plain) : send(FromSandbox.received, id, ""),
         () => retire(id, "a call frame did not decrypt: a frame was read by something else"),
       )
     );

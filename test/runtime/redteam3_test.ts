@@ -216,7 +216,7 @@ Deno.test("red team 3 H2: a pending node:fs read of fd 0 gets no later call's in
     const permissions = { read: ["out"], write: ["out"] };
     const secrets = ["arm-0", "alice-1", "bob-2", "carol-3", "dave-4"];
     for (const secret of secrets) {
-      // A call whose frame was taken fails after its limit; the next runs in a fresh process.
+      // A call whose frame was taken runs again in a fresh process (test below).
       await runner.run(call(tool, { secret }, { permissions, timeoutMs: 3_000 }));
     }
     let stolen = "";
@@ -228,6 +228,53 @@ Deno.test("red team 3 H2: a pending node:fs read of fd 0 gets no later call's in
     for (const secret of secrets) {
       assert.ok(!stolen.includes(secret), `a pending read took ${secret}'s frame`);
     }
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+Deno.test("red team 3 H2: a call whose frame a pending read of fd 0 took runs again in a fresh process", async () => {
+  const dir = new ToolDir();
+  Deno.mkdirSync(`${dir.path}/out`);
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    // Each process's first call arms a read of fd 0 that re-arms itself: every later frame of that process
+    // may be taken. Before the frame check, such a call waited for its whole limit and failed tool_timeout.
+    const tool = dir.tool(
+      "steal_frames",
+      `import fs from "node:fs";
+       let armed = false;
+       function arm() {
+         fs.read(0, Buffer.alloc(65536), 0, 65536, null, (e, n, b) => {
+           if (!e && n) { fs.appendFileSync("out/stolen.bin", b.subarray(0, n)); arm(); }
+         });
+       }
+       export default (input: { n: number }) => {
+         if (!armed) { armed = true; arm(); }
+         return { n: input.n, pid: Deno.pid };
+       };`,
+    );
+    const permissions = { read: ["out"], write: ["out"] };
+    const pids = new Set<number>();
+    for (let n = 0; n < 6; n++) {
+      const result = await runner.run(call(tool, { n }, { permissions, timeoutMs: 30_000 }));
+      assert.ok(result.ok, `call ${n}: ${JSON.stringify(result).slice(0, 500)}`);
+      const out = result.output as { n: number; pid: number };
+      assert.equal(out.n, n);
+      pids.add(out.pid);
+    }
+    const stolen = (() => {
+      try {
+        return Deno.readFileSync(`${dir.path}/out/stolen.bin`).length;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return 0;
+        throw e;
+      }
+    })();
+    // The test is about calls whose frame was taken: it proves nothing unless some were.
+    assert.ok(stolen > 0, "no frame was taken by the pending read");
+    assert.ok(pids.size > 1, "every call ran in the first process: none was sent again");
   } finally {
     await runner.close();
     dir.cleanup();

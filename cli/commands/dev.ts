@@ -44,6 +44,10 @@ export async function runDev(options: DevOptions): Promise<number> {
   await checkProjectDir(projectDir);
   checkPortFree(options.port);
   const started = performance.now();
+  // Listened for before anything starts: until a listener exists, SIGINT's default action kills dev (exit
+  // 130) without stopping what it started. A Ctrl-C during the start is acted on once the stack is up.
+  const stopping = new AbortController();
+  const shutdown = untilShutdownSignal().then(() => stopping.abort());
   const stack = await Stack.start({
     role: "all",
     projectDir,
@@ -61,7 +65,8 @@ export async function runDev(options: DevOptions): Promise<number> {
   const print = (line: string) => console.log(line);
   printBanner(stack, projectDir, paint, print);
   const live = startLiveLog(stack.nc, paint, print);
-  const report = await stack.waitUntilHealthy(READY_TIMEOUT_MS);
+  const report = await Promise.race([stack.waitUntilHealthy(READY_TIMEOUT_MS), shutdown]);
+  if (!report) return await stop(stack, live, undefined, paint, print);
   if (report.status === "ok") {
     print(
       paint.green(`ready in ${Math.round(performance.now() - started)} ms`) + paint.dim(" — Ctrl-C to stop"),
@@ -79,14 +84,28 @@ export async function runDev(options: DevOptions): Promise<number> {
       ),
     );
   }
-  if (options.run && report.status === "ok") {
-    await runOnce(stack, live, options.run, options.input, paint, print);
+  if (options.run && report.status === "ok" && !stopping.signal.aborted) {
+    await Promise.race([
+      runOnce(stack, live, options.run, options.input, paint, print, stopping.signal),
+      shutdown,
+    ]);
   }
-  const watcher = options.watch
+  const watcher = options.watch && !stopping.signal.aborted
     ? watchProject(projectDir, (paths) => reload(stack, projectDir, paths, paint, print))
     : undefined;
   if (watcher) print(paint.dim(`watching ${projectDir} (--watch): definitions reload when files change`));
-  await untilShutdownSignal();
+  await shutdown;
+  return await stop(stack, live, watcher, paint, print);
+}
+
+/** The orderly stop after Ctrl-C (or SIGTERM): exit 0, as docs/api.md says; a second one exits 130 at once. */
+async function stop(
+  stack: Stack,
+  live: LiveLog,
+  watcher: ReturnType<typeof watchProject> | undefined,
+  paint: Paint,
+  print: (line: string) => void,
+): Promise<number> {
   print(paint.dim("stopping…"));
   watcher?.stop();
   live.stop();
@@ -102,6 +121,7 @@ async function runOnce(
   input: string | undefined,
   paint: Paint,
   print: (line: string) => void,
+  stopping: AbortSignal,
 ): Promise<void> {
   const client = stack.executionClient!;
   const started = performance.now();
@@ -117,6 +137,8 @@ async function runOnce(
       `  ${state.status === "SUCCESS" ? "output" : "error"} ${JSON.stringify(state.output ?? state.error)}`,
     );
   } catch (e) {
+    // Once dev stops, the wait for the run's end fails with the stack: dev's stop, not the run's failure.
+    if (stopping.aborted) return;
     print(paint.red(`could not run ${workflowId}: ${e instanceof Error ? e.message : String(e)}`));
   }
 }

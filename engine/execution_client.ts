@@ -32,6 +32,7 @@ import {
   UnknownWorkflowError,
 } from "./errors.ts";
 import { eventsOfExecution, readRunEvents, type StoredEvent } from "./history/read_history.ts";
+import { withoutZombieWrites } from "./history/lease_fence.ts";
 import { uuidv7 } from "./ids.ts";
 import { jsonBytes } from "./json_bytes.ts";
 import {
@@ -110,7 +111,8 @@ export class NatsExecutionClient implements ExecutionClient {
   async events(execId: string): Promise<EventRecord[]> {
     const state = await this.require(execId);
     const events = await readRunEvents(this.js, state.correlation_id);
-    return eventsOfExecution(events, execId).map(toRecord);
+    // The execution's history as the replay sees it: without a paused engine's late writes.
+    return withoutZombieWrites(eventsOfExecution(events, execId)).map(toRecord);
   }
 
   async watchEvents(execId: string, onEvent: (event: EventRecord) => void): Promise<() => void> {

@@ -49,6 +49,11 @@ export class LeaseExpiredError extends PublishError {
 
 interface Held {
   revision: number;
+  /**
+   * The revision at which this engine took the lease (renewals move `revision`, not this): every event it
+   * records carries it, so that a later holder's take-over (a higher revision) fences them out.
+   */
+  takenAt: number;
   /** When the write that produced `revision` was sent (ms since the epoch). */
   confirmedAt: number;
   /** The connection dropped since that write: not writable until a renewal confirms `revision` again. */
@@ -124,11 +129,14 @@ export class Leases {
     for (const held of this.held.values()) held.suspended = true;
   }
 
-  /** Throws LeaseExpiredError unless a write for `execId` may still be sent now; returns its deadline. */
-  assertWritable(execId: string, subject: string): number {
+  /**
+   * Throws LeaseExpiredError unless a write for `execId` may still be sent now; returns its deadline and the
+   * lease revision the write carries (its fence: see lease_fence.ts).
+   */
+  assertWritable(execId: string, subject: string): { deadline: number; revision: number } {
     const until = this.writableUntil(execId);
     if (Date.now() >= until) throw new LeaseExpiredError(execId, subject);
-    return until;
+    return { deadline: until, revision: this.held.get(execId)!.takenAt };
   }
 
   /**
@@ -149,7 +157,7 @@ export class Leases {
     if (!held) return "held";
     const sentAt = Date.now();
     try {
-      this.confirm(execId, await this.kv.update(execId, this.value(), held.revision), sentAt);
+      this.renewed(execId, held, await this.kv.update(execId, this.value(), held.revision), sentAt);
       return "held";
     } catch (e) {
       if (!isConflict(e)) return this.unconfirmed(execId, e);
@@ -166,7 +174,7 @@ export class Leases {
       const revision = entry?.operation === "PUT"
         ? await this.kv.update(execId, this.value(), entry.revision)
         : await this.kv.create(execId, this.value());
-      this.confirm(execId, revision, again);
+      this.renewed(execId, held, revision, again);
       log.info("lease {execId} renewed after a conflict (its entry was {state})", {
         execId,
         state: entry?.operation === "PUT" ? "ours at a later revision" : "gone",
@@ -227,8 +235,14 @@ export class Leases {
     }
   }
 
+  /** The lease was taken at `revision`: a new holding, whose events carry that revision. */
   private confirm(execId: string, revision: number, sentAt: number): void {
-    this.held.set(execId, { revision, confirmedAt: sentAt });
+    this.held.set(execId, { revision, takenAt: revision, confirmedAt: sentAt });
+  }
+
+  /** A renewal of `held` stored `revision`: the holding goes on, its events keep their revision. */
+  private renewed(execId: string, held: Held, revision: number, sentAt: number): void {
+    this.held.set(execId, { revision, takenAt: held.takenAt, confirmedAt: sentAt });
   }
 
   /** The end of the time a lease is ours for sure, suspended or not: its TTL from its last write, less the margin. */

@@ -6,6 +6,7 @@
 import type { MessageShape } from "@bufbuild/protobuf";
 import type * as pb from "../../pkg/pb/mod.ts";
 import { parseJsonBytes } from "../json_bytes.ts";
+import { withoutZombieWrites } from "./lease_fence.ts";
 import type { StoredEvent } from "./read_history.ts";
 
 export interface RecordedTask {
@@ -69,10 +70,13 @@ const WORKFLOW_TERMINAL = new Set([
   "workflow.timed_out",
 ]);
 
-/** Folds one execution's events (see eventsOfExecution) into its replay state. */
+/**
+ * Folds one execution's events (see eventsOfExecution) into its replay state. The late writes of an engine
+ * that lost the lease while paused are not part of it (see lease_fence.ts).
+ */
 export function foldReplayState(events: StoredEvent[]): ReplayState | undefined {
   let state: ReplayState | undefined;
-  for (const event of events) {
+  for (const event of withoutZombieWrites(events)) {
     if (event.type === "workflow.started") {
       const m = event.message as Msg<"workflow.started">;
       state = {

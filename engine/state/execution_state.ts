@@ -2,6 +2,7 @@
  * The execution state as queries see it: the JSON shape of API.md, folded from the EVENTS stream into
  * JetStream KV by the state manager.
  */
+import type { LeaseFence } from "../history/lease_fence.ts";
 
 export const WORKFLOW_STATUSES = [
   "PENDING",
@@ -69,6 +70,8 @@ export interface TaskExecutionState {
  */
 export interface TaskDocument extends TaskExecutionState {
   seq?: number;
+  /** The highest lease revision among the events applied, and where: its later zombie writes are ignored. */
+  lease?: LeaseFence;
 }
 
 export interface ExecutionState {
@@ -131,6 +134,11 @@ export interface WorkflowDocument extends Omit<ExecutionState, "tasks"> {
   task_ids?: string[];
   /** Stream sequence of the execution's entry in the index by status (see StateStore.indexStatus). */
   index_seq?: number;
+  /**
+   * The highest lease revision among the events applied (a take-over's, or a holder's), and where: a later
+   * event with a lower revision is a paused engine's late write, ignored (lease_fence.ts).
+   */
+  lease?: LeaseFence;
 }
 
 /** The most task ids an execution's document lists (about 5 KiB). */

@@ -4,6 +4,7 @@
  * never moves a finished execution or task.
  */
 import type { StoredEvent } from "../history/read_history.ts";
+import { isFenced, type LeaseFence, raiseFence, TAKEN_OVER } from "../history/lease_fence.ts";
 import { toExecutionError } from "../failure.ts";
 import { parseJsonBytes } from "../json_bytes.ts";
 import type * as pb from "../../pkg/pb/mod.ts";
@@ -104,6 +105,11 @@ export function foldWorkflowDocument(
   const time = event.time.toISOString();
   if (event.type === "workflow.started") return doc ?? startedDocument(m, time);
   if (!doc) return undefined;
+  // A paused engine's late write, stored after another engine took the execution over: not its history.
+  if (isFenced(doc.lease, event)) return doc;
+  const lease = raiseFence(doc.lease, event);
+  if (lease !== doc.lease && !isTerminal(doc.status)) doc.lease = lease;
+  if (event.type === TAKEN_OVER) return doc;
   if (event.type.startsWith("task.")) {
     listTask(doc, m.task?.execId);
     return WAIT_EVENTS.has(event.type) ? foldWait(doc, event, m) : doc;
@@ -158,11 +164,22 @@ function foldWait(doc: WorkflowDocument, event: StoredEvent, m: Any): WorkflowDo
   return doc;
 }
 
-/** Applies an event to a task execution's document (created by its first event). */
+/**
+ * Applies an event to a task execution's document (created by its first event). `fence`: its execution's
+ * (from its document, when known here): a paused engine's late write is ignored by it or by the task's own.
+ */
+export function foldTaskDocument(doc: TaskDocument | undefined, event: StoredEvent): TaskDocument;
 export function foldTaskDocument(
   doc: TaskDocument | undefined,
   event: StoredEvent,
-): TaskDocument {
+  fence: LeaseFence | undefined,
+): TaskDocument | undefined;
+export function foldTaskDocument(
+  doc: TaskDocument | undefined,
+  event: StoredEvent,
+  fence?: LeaseFence,
+): TaskDocument | undefined {
+  if (isFenced(fence, event) || isFenced(doc?.lease, event)) return doc;
   const m = event.message as Any;
   const time = event.time.toISOString();
   const status = TASK_EVENT_STATUS[event.type];
@@ -178,6 +195,8 @@ export function foldTaskDocument(
     parent_exec_id: (m.parentTask as pb.TaskInfo | undefined)?.execId || null,
   };
   if (doc && isTerminal(doc.status)) return doc;
+  const lease = raiseFence(task.lease, event);
+  if (lease) task.lease = lease;
   // Out-of-order history events (dispatched after started) never move a task backwards.
   if (event.type === "task.dispatched") {
     task.parent_exec_id ||= (m.parentTask as pb.TaskInfo | undefined)?.execId || null;

@@ -277,3 +277,79 @@ Deno.test("state fold: task executions", async (t) => {
     assert.equal(waiting.status, "WAITING");
   });
 });
+
+Deno.test("state fold: a paused engine's late writes after a take-over never reach the state", async (t) => {
+  const leased = <S extends DescMessage>(
+    type: string,
+    schema: S,
+    lease: number,
+    init: MessageInitShape<S>,
+  ) => {
+    const e = event(type, schema, init);
+    (e.message as { metadata?: pb.Metadata }).metadata = create(pb.MetadataSchema, {
+      correlationId: "e1",
+      leaseRevision: BigInt(lease),
+    });
+    return e;
+  };
+  const takeOver = () => leased("workflow.taken_over", pb.WorkflowExecutionTakenOverSchema, 9, { workflow });
+  const zombieSuccess = () =>
+    leased("task.success", pb.TaskExecutionSuccessSchema, 5, { workflow, task, outputJson: encode("A") });
+  const zombieEnd = () =>
+    leased("workflow.success", pb.WorkflowExecutionSuccessSchema, 5, { workflow, outputJson: encode("A") });
+
+  await t.step("the execution: A's end after B's take-over changes nothing; B's end does", () => {
+    let doc = started();
+    doc = foldWorkflowDocument(
+      doc,
+      leased("task.started", pb.TaskExecutionStartedSchema, 5, { workflow, task }),
+    )!;
+    doc = foldWorkflowDocument(doc, takeOver())!;
+    const before = JSON.stringify(doc);
+    doc = foldWorkflowDocument(doc, zombieSuccess())!;
+    doc = foldWorkflowDocument(doc, zombieEnd())!;
+    assert.equal(JSON.stringify(doc), before);
+    doc = foldWorkflowDocument(
+      doc,
+      leased("workflow.success", pb.WorkflowExecutionSuccessSchema, 9, { workflow, outputJson: encode("B") }),
+    )!;
+    assert.equal(doc.status, "SUCCESS");
+    assert.equal(doc.output, "B");
+  });
+
+  await t.step(
+    "a task: A's late success after B's attempt started is ignored by the task's own fence",
+    () => {
+      let doc = foldTaskDocument(
+        undefined,
+        leased("task.started", pb.TaskExecutionStartedSchema, 5, { workflow, task }),
+      );
+      takeOver();
+      doc = foldTaskDocument(
+        doc,
+        leased("task.started", pb.TaskExecutionStartedSchema, 9, { workflow, task, attempt: 2 }),
+      );
+      doc = foldTaskDocument(doc, zombieSuccess());
+      assert.equal(doc.status, "RUNNING");
+      doc = foldTaskDocument(
+        doc,
+        leased("task.success", pb.TaskExecutionSuccessSchema, 9, { workflow, task, outputJson: encode("B") }),
+      );
+      assert.equal(doc.status, "SUCCESS");
+      assert.equal(doc.output, "B");
+    },
+  );
+
+  await t.step(
+    "a task: before any event of B's, the execution's fence (passed in) ignores A's success",
+    () => {
+      const fence = { revision: 9, seq: takeOver().seq };
+      const doc = foldTaskDocument(undefined, zombieSuccess(), fence);
+      assert.equal(doc, undefined);
+    },
+  );
+});
+
+function encode(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value));
+}

@@ -9,6 +9,7 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { Bus, Consumer, Delivery, Outcome } from "../../pkg/nats/mod.ts";
 import { encode, schemaOf, STREAMS } from "../../pkg/nats/mod.ts";
 import type { StoredEvent } from "../history/read_history.ts";
+import type { LeaseFence } from "../history/lease_fence.ts";
 import { isTerminal, type TaskExecutionState, type WorkflowDocument } from "./execution_state.ts";
 import { documentsOf, foldTaskDocument, foldWorkflowDocument } from "./state_fold.ts";
 import type { StateStore } from "./state_store.ts";
@@ -72,7 +73,7 @@ type CachedDocument = { doc: Document; revision: number };
 interface DocumentKind {
   read(key: string): Promise<{ doc?: Document; revision: number }>;
   write(key: string, doc: Document, revision: number): Promise<number>;
-  fold(doc: Document | undefined, event: StoredEvent): Document | undefined;
+  fold(doc: Document | undefined, event: StoredEvent, key: string): Document | undefined;
 }
 
 export class StateManager {
@@ -104,7 +105,10 @@ export class StateManager {
       task: {
         read: (key) => store.getTaskWithRevision(key),
         write: (key, doc, revision) => store.putTask(key, doc as TaskExecutionState, revision),
-        fold: (doc, event) => foldTaskDocument(doc as TaskExecutionState | undefined, event),
+        // With its execution's fence as this engine last saw it: a take-over folded here fences the task's
+        // zombie writes even before the task's document has seen an event of the new holder.
+        fold: (doc, event, key) =>
+          foldTaskDocument(doc as TaskExecutionState | undefined, event, this.executionFence(key)),
       },
     };
   }
@@ -258,7 +262,9 @@ export class StateManager {
         (fresh ? { revision: 0 } : await documents.read(key));
       const before = current.doc ? JSON.stringify(current.doc) : undefined;
       let doc = current.doc ? structuredClone(current.doc) : undefined;
-      for (const event of events) doc = documents.fold(doc, event);
+      for (const event of events) doc = documents.fold(doc, event, key);
+      // A task's first events all fenced out (a paused engine's late writes): nothing to store.
+      if (!doc && kind === "task") return;
       // An event folded before its execution's start (another engine holds the start): try again later.
       if (!doc) throw new Error(`state of ${key}: start not recorded yet`);
       if (before === JSON.stringify(doc)) {
@@ -322,6 +328,12 @@ export class StateManager {
         error,
       })
     );
+  }
+
+  /** The lease fence of the execution of task document `key`, from the cached execution document. */
+  private executionFence(key: string): LeaseFence | undefined {
+    const cached = this.cache.get(`workflow:${key.slice(0, key.indexOf("."))}`);
+    return (cached?.doc as WorkflowDocument | undefined)?.lease;
   }
 
   private remember(id: string, value: CachedDocument): void {

@@ -90,7 +90,14 @@ export class StateStore {
 
   /** Joins an execution's document with its task documents. */
   async withTasks(doc: WorkflowDocument): Promise<ExecutionState> {
-    const { waiting: _waiting, wait_seq: _waitSeq, index_seq: _indexSeq, task_ids: _taskIds, ...rest } = doc;
+    const {
+      waiting: _waiting,
+      wait_seq: _waitSeq,
+      index_seq: _indexSeq,
+      task_ids: _taskIds,
+      lease: _lease,
+      ...rest
+    } = doc;
     const tasks = await this.tasksOf(doc);
     // A finished execution's unfinished tasks will never finish: say so rather than leave them RUNNING.
     if (isTerminal(doc.status)) {
@@ -126,7 +133,7 @@ export class StateStore {
     for (const msg of stored) {
       const operation = msg?.header?.get("KV-Operation");
       if (!msg || operation === "DEL" || operation === "PURGE" || msg.data.byteLength === 0) continue;
-      const { seq: _seq, ...task } = JSON.parse(decoder.decode(msg.data)) as TaskDocument;
+      const { seq: _seq, lease: _lease, ...task } = JSON.parse(decoder.decode(msg.data)) as TaskDocument;
       tasks.push(task);
     }
     // Task execution ids are UUIDv7: their order is the order of dispatch.

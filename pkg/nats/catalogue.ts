@@ -28,6 +28,8 @@ export const CATALOGUE = {
       failed: workflow.WorkflowExecutionFailedSchema,
       canceled: workflow.WorkflowExecutionCanceledSchema,
       timed_out: workflow.WorkflowExecutionTimedOutSchema,
+      // A new lease holder's fence, appended before it reads the history (docs/engine.md).
+      taken_over: workflow.WorkflowExecutionTakenOverSchema,
     },
   },
   task: {

@@ -35,6 +35,8 @@ export const EVENT_TYPES = [
   "failed",
   "canceled",
   "timed_out",
+  // A new lease holder's fence (workflow events only).
+  "taken_over",
   // The turns of an agent loop (agent events only).
   "model_replied",
   "tool_call_ended",

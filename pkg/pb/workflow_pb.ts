@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  */
 export const file_workflow: GenFile = /*@__PURE__*/
   fileDesc(
-    "Cg53b3JrZmxvdy5wcm90bxIKY29tcG96eS52MSJbCglQYXJlbnRSZWYSKgoId29ya2Zsb3cYASABKAsyGC5jb21wb3p5LnYxLldvcmtmbG93SW5mbxIiCgR0YXNrGAIgASgLMhQuY29tcG96eS52MS5UYXNrSW5mbyLjAQoPV29ya2Zsb3dUcmlnZ2VyEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEhIKCmlucHV0X2pzb24YAyABKAwSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJEhYKDnRyaWdnZXJfc291cmNlGAUgASgJEiUKBnBhcmVudBgGIAEoCzIVLmNvbXBvenkudjEuUGFyZW50UmVmEhAKCHJlcnVuX29mGAcgASgJImAKFFdvcmtmbG93VHJpZ2dlclJlcGx5Eg8KB2V4ZWNfaWQYASABKAkSEQoJZHVwbGljYXRlGAIgASgIEiQKBWVycm9yGAMgASgLMhUuY29tcG96eS52MS5FcnJvckluZm8ioAEKD1dvcmtmbG93RXhlY3V0ZRImCghtZXRhZGF0YRgBIAEoCzIULmNvbXBvenkudjEuTWV0YWRhdGESKgoId29ya2Zsb3cYAiABKAsyGC5jb21wb3p5LnYxLldvcmtmbG93SW5mbxISCgppbnB1dF9qc29uGAMgASgMEiUKBnBhcmVudBgEIAEoCzIVLmNvbXBvenkudjEuUGFyZW50UmVmInQKDldvcmtmbG93Q2FuY2VsEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEg4KBnJlYXNvbhgDIAEoCSJjCg1Xb3JrZmxvd1BhdXNlEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvImQKDldvcmtmbG93UmVzdW1lEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvIo0BCg5Xb3JrZmxvd1NpZ25hbBImCghtZXRhZGF0YRgBIAEoCzIULmNvbXBvenkudjEuTWV0YWRhdGESKgoId29ya2Zsb3cYAiABKAsyGC5jb21wb3p5LnYxLldvcmtmbG93SW5mbxIRCglzaWduYWxfaWQYAyABKAkSFAoMcGF5bG9hZF9qc29uGAQgASgMIuwBChhXb3JrZmxvd0V4ZWN1dGlvblN0YXJ0ZWQSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SEgoKaW5wdXRfanNvbhgDIAEoDBIWCg50cmlnZ2VyX3NvdXJjZRgEIAEoCRIlCgZwYXJlbnQYBSABKAsyFS5jb21wb3p5LnYxLlBhcmVudFJlZhIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAkSEAoIcmVydW5fb2YYByABKAkibQoXV29ya2Zsb3dFeGVjdXRpb25QYXVzZWQSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8ibgoYV29ya2Zsb3dFeGVjdXRpb25SZXN1bWVkEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvIqoBChhXb3JrZmxvd0V4ZWN1dGlvblN1Y2Nlc3MSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SEwoLb3V0cHV0X2pzb24YAyABKAwSJQoFdGFza3MYBCABKAsyFi5jb21wb3p5LnYxLkVuZGVkVGFza3MiugEKF1dvcmtmbG93RXhlY3V0aW9uRmFpbGVkEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEiQKBWVycm9yGAMgASgLMhUuY29tcG96eS52MS5FcnJvckluZm8SJQoFdGFza3MYBCABKAsyFi5jb21wb3p5LnYxLkVuZGVkVGFza3MipgEKGVdvcmtmbG93RXhlY3V0aW9uQ2FuY2VsZWQSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SDgoGcmVhc29uGAMgASgJEiUKBXRhc2tzGAQgASgLMhYuY29tcG96eS52MS5FbmRlZFRhc2tzIrwBChlXb3JrZmxvd0V4ZWN1dGlvblRpbWVkT3V0EiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEiQKBWVycm9yGAMgASgLMhUuY29tcG96eS52MS5FcnJvckluZm8SJQoFdGFza3MYBCABKAsyFi5jb21wb3p5LnYxLkVuZGVkVGFza3NiBnByb3RvMw",
+    "Cg53b3JrZmxvdy5wcm90bxIKY29tcG96eS52MSJbCglQYXJlbnRSZWYSKgoId29ya2Zsb3cYASABKAsyGC5jb21wb3p5LnYxLldvcmtmbG93SW5mbxIiCgR0YXNrGAIgASgLMhQuY29tcG96eS52MS5UYXNrSW5mbyLjAQoPV29ya2Zsb3dUcmlnZ2VyEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEhIKCmlucHV0X2pzb24YAyABKAwSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJEhYKDnRyaWdnZXJfc291cmNlGAUgASgJEiUKBnBhcmVudBgGIAEoCzIVLmNvbXBvenkudjEuUGFyZW50UmVmEhAKCHJlcnVuX29mGAcgASgJImAKFFdvcmtmbG93VHJpZ2dlclJlcGx5Eg8KB2V4ZWNfaWQYASABKAkSEQoJZHVwbGljYXRlGAIgASgIEiQKBWVycm9yGAMgASgLMhUuY29tcG96eS52MS5FcnJvckluZm8ioAEKD1dvcmtmbG93RXhlY3V0ZRImCghtZXRhZGF0YRgBIAEoCzIULmNvbXBvenkudjEuTWV0YWRhdGESKgoId29ya2Zsb3cYAiABKAsyGC5jb21wb3p5LnYxLldvcmtmbG93SW5mbxISCgppbnB1dF9qc29uGAMgASgMEiUKBnBhcmVudBgEIAEoCzIVLmNvbXBvenkudjEuUGFyZW50UmVmInQKDldvcmtmbG93Q2FuY2VsEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEg4KBnJlYXNvbhgDIAEoCSJjCg1Xb3JrZmxvd1BhdXNlEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvImQKDldvcmtmbG93UmVzdW1lEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvIo0BCg5Xb3JrZmxvd1NpZ25hbBImCghtZXRhZGF0YRgBIAEoCzIULmNvbXBvenkudjEuTWV0YWRhdGESKgoId29ya2Zsb3cYAiABKAsyGC5jb21wb3p5LnYxLldvcmtmbG93SW5mbxIRCglzaWduYWxfaWQYAyABKAkSFAoMcGF5bG9hZF9qc29uGAQgASgMIuwBChhXb3JrZmxvd0V4ZWN1dGlvblN0YXJ0ZWQSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SEgoKaW5wdXRfanNvbhgDIAEoDBIWCg50cmlnZ2VyX3NvdXJjZRgEIAEoCRIlCgZwYXJlbnQYBSABKAsyFS5jb21wb3p5LnYxLlBhcmVudFJlZhIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAkSEAoIcmVydW5fb2YYByABKAkigAEKGldvcmtmbG93RXhlY3V0aW9uVGFrZW5PdmVyEiYKCG1ldGFkYXRhGAEgASgLMhQuY29tcG96eS52MS5NZXRhZGF0YRIqCgh3b3JrZmxvdxgCIAEoCzIYLmNvbXBvenkudjEuV29ya2Zsb3dJbmZvEg4KBmVuZ2luZRgDIAEoCSJtChdXb3JrZmxvd0V4ZWN1dGlvblBhdXNlZBImCghtZXRhZGF0YRgBIAEoCzIULmNvbXBvenkudjEuTWV0YWRhdGESKgoId29ya2Zsb3cYAiABKAsyGC5jb21wb3p5LnYxLldvcmtmbG93SW5mbyJuChhXb3JrZmxvd0V4ZWN1dGlvblJlc3VtZWQSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8iqgEKGFdvcmtmbG93RXhlY3V0aW9uU3VjY2VzcxImCghtZXRhZGF0YRgBIAEoCzIULmNvbXBvenkudjEuTWV0YWRhdGESKgoId29ya2Zsb3cYAiABKAsyGC5jb21wb3p5LnYxLldvcmtmbG93SW5mbxITCgtvdXRwdXRfanNvbhgDIAEoDBIlCgV0YXNrcxgEIAEoCzIWLmNvbXBvenkudjEuRW5kZWRUYXNrcyK6AQoXV29ya2Zsb3dFeGVjdXRpb25GYWlsZWQSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SJAoFZXJyb3IYAyABKAsyFS5jb21wb3p5LnYxLkVycm9ySW5mbxIlCgV0YXNrcxgEIAEoCzIWLmNvbXBvenkudjEuRW5kZWRUYXNrcyKmAQoZV29ya2Zsb3dFeGVjdXRpb25DYW5jZWxlZBImCghtZXRhZGF0YRgBIAEoCzIULmNvbXBvenkudjEuTWV0YWRhdGESKgoId29ya2Zsb3cYAiABKAsyGC5jb21wb3p5LnYxLldvcmtmbG93SW5mbxIOCgZyZWFzb24YAyABKAkSJQoFdGFza3MYBCABKAsyFi5jb21wb3p5LnYxLkVuZGVkVGFza3MivAEKGVdvcmtmbG93RXhlY3V0aW9uVGltZWRPdXQSJgoIbWV0YWRhdGEYASABKAsyFC5jb21wb3p5LnYxLk1ldGFkYXRhEioKCHdvcmtmbG93GAIgASgLMhguY29tcG96eS52MS5Xb3JrZmxvd0luZm8SJAoFZXJyb3IYAyABKAsyFS5jb21wb3p5LnYxLkVycm9ySW5mbxIlCgV0YXNrcxgEIAEoCzIWLmNvbXBvenkudjEuRW5kZWRUYXNrc2IGcHJvdG8z",
     [file_common],
   );
 
@@ -319,6 +319,39 @@ export const WorkflowExecutionStartedSchema: GenMessage<WorkflowExecutionStarted
   messageDesc(file_workflow, 8);
 
 /**
+ * An engine took the execution's lease and appends this (awaited) before it reads the history. Its
+ * metadata.lease_revision is the new holder's: any event stored after it with an older revision is a
+ * write of an earlier holder that was paused (a zombie), and the replay and the state fold ignore it.
+ *
+ * @generated from message compozy.v1.WorkflowExecutionTakenOver
+ */
+export type WorkflowExecutionTakenOver = Message<"compozy.v1.WorkflowExecutionTakenOver"> & {
+  /**
+   * @generated from field: compozy.v1.Metadata metadata = 1;
+   */
+  metadata?: Metadata | undefined;
+
+  /**
+   * @generated from field: compozy.v1.WorkflowInfo workflow = 2;
+   */
+  workflow?: WorkflowInfo | undefined;
+
+  /**
+   * The instance id of the engine that took the lease.
+   *
+   * @generated from field: string engine = 3;
+   */
+  engine: string;
+};
+
+/**
+ * Describes the message compozy.v1.WorkflowExecutionTakenOver.
+ * Use `create(WorkflowExecutionTakenOverSchema)` to create a new message.
+ */
+export const WorkflowExecutionTakenOverSchema: GenMessage<WorkflowExecutionTakenOver> = /*@__PURE__*/
+  messageDesc(file_workflow, 9);
+
+/**
  * @generated from message compozy.v1.WorkflowExecutionPaused
  */
 export type WorkflowExecutionPaused = Message<"compozy.v1.WorkflowExecutionPaused"> & {
@@ -338,7 +371,7 @@ export type WorkflowExecutionPaused = Message<"compozy.v1.WorkflowExecutionPause
  * Use `create(WorkflowExecutionPausedSchema)` to create a new message.
  */
 export const WorkflowExecutionPausedSchema: GenMessage<WorkflowExecutionPaused> = /*@__PURE__*/
-  messageDesc(file_workflow, 9);
+  messageDesc(file_workflow, 10);
 
 /**
  * @generated from message compozy.v1.WorkflowExecutionResumed
@@ -360,7 +393,7 @@ export type WorkflowExecutionResumed = Message<"compozy.v1.WorkflowExecutionResu
  * Use `create(WorkflowExecutionResumedSchema)` to create a new message.
  */
 export const WorkflowExecutionResumedSchema: GenMessage<WorkflowExecutionResumed> = /*@__PURE__*/
-  messageDesc(file_workflow, 10);
+  messageDesc(file_workflow, 11);
 
 /**
  * @generated from message compozy.v1.WorkflowExecutionSuccess
@@ -392,7 +425,7 @@ export type WorkflowExecutionSuccess = Message<"compozy.v1.WorkflowExecutionSucc
  * Use `create(WorkflowExecutionSuccessSchema)` to create a new message.
  */
 export const WorkflowExecutionSuccessSchema: GenMessage<WorkflowExecutionSuccess> = /*@__PURE__*/
-  messageDesc(file_workflow, 11);
+  messageDesc(file_workflow, 12);
 
 /**
  * @generated from message compozy.v1.WorkflowExecutionFailed
@@ -424,7 +457,7 @@ export type WorkflowExecutionFailed = Message<"compozy.v1.WorkflowExecutionFaile
  * Use `create(WorkflowExecutionFailedSchema)` to create a new message.
  */
 export const WorkflowExecutionFailedSchema: GenMessage<WorkflowExecutionFailed> = /*@__PURE__*/
-  messageDesc(file_workflow, 12);
+  messageDesc(file_workflow, 13);
 
 /**
  * @generated from message compozy.v1.WorkflowExecutionCanceled
@@ -456,7 +489,7 @@ export type WorkflowExecutionCanceled = Message<"compozy.v1.WorkflowExecutionCan
  * Use `create(WorkflowExecutionCanceledSchema)` to create a new message.
  */
 export const WorkflowExecutionCanceledSchema: GenMessage<WorkflowExecutionCanceled> = /*@__PURE__*/
-  messageDesc(file_workflow, 13);
+  messageDesc(file_workflow, 14);
 
 /**
  * @generated from message compozy.v1.WorkflowExecutionTimedOut
@@ -488,4 +521,4 @@ export type WorkflowExecutionTimedOut = Message<"compozy.v1.WorkflowExecutionTim
  * Use `create(WorkflowExecutionTimedOutSchema)` to create a new message.
  */
 export const WorkflowExecutionTimedOutSchema: GenMessage<WorkflowExecutionTimedOut> = /*@__PURE__*/
-  messageDesc(file_workflow, 14);
+  messageDesc(file_workflow, 15);

@@ -16,12 +16,16 @@ const log = getLogger(["engine", "events"]);
 
 /**
  * Who may record an execution's events, and until when: the lease holder, until its lease could have
- * passed to another engine (see Leases). A write past that deadline is refused, so a stale holder cannot
- * record anything.
+ * passed to another engine (see Leases). A write past that deadline is refused. Each event carries the
+ * lease revision of its writer: a write already handed to the client when its process was paused, stored
+ * after another engine took the lease, is ignored by the replay and the state fold (lease_fence.ts).
  */
 export interface WriteFence {
-  /** The deadline (ms since the epoch) of a write for `execId`; throws a PublishError when none may be sent. */
-  assertWritable(execId: string, subject: string): number;
+  /**
+   * The deadline (ms since the epoch) of a write for `execId` and the lease revision it carries; throws a
+   * PublishError when none may be sent.
+   */
+  assertWritable(execId: string, subject: string): { deadline: number; revision: number };
 }
 
 export class EventRecorder implements DriverEvents {
@@ -36,8 +40,9 @@ export class EventRecorder implements DriverEvents {
 
   private async record<S extends DescMessage>(schema: S, init: MessageInitShape<S>): Promise<void> {
     const message = create(schema, init) as BusMessage;
-    const deadline = this.fence?.assertWritable(message.workflow?.execId ?? "", subjectOf(message));
-    await this.bus.publish(message, { deadline });
+    const fence = this.fence?.assertWritable(message.workflow?.execId ?? "", subjectOf(message));
+    stampLease(message, fence?.revision);
+    await this.bus.publish(message, { deadline: fence?.deadline });
   }
 
   /** A task's outcome: once it is stored, the execution's end lists the task as recorded (TaskLedger). */
@@ -54,7 +59,10 @@ export class EventRecorder implements DriverEvents {
   private fireAndForget<S extends DescMessage>(schema: S, init: MessageInitShape<S>): void {
     const message = create(schema, init) as BusMessage;
     try {
-      this.fence?.assertWritable(message.workflow?.execId ?? "", subjectOf(message));
+      stampLease(
+        message,
+        this.fence?.assertWritable(message.workflow?.execId ?? "", subjectOf(message)).revision,
+      );
     } catch (e) {
       log.debug("history event not published: {error}", { error: String(e) });
       return;
@@ -212,4 +220,15 @@ export class EventRecorder implements DriverEvents {
   workflowResumed(d: DriverRef) {
     return this.record(pb.WorkflowExecutionResumedSchema, this.base(d, crypto.randomUUID()));
   }
+}
+
+/**
+ * Writes the lease revision a driver's event is recorded under into its metadata, and into its id (the
+ * JetStream message id): a retry of one holder's write is deduplicated, but a later holder's record of the
+ * same step is not taken for a duplicate of a paused holder's late one (which the fence ignores).
+ */
+function stampLease(message: BusMessage, revision: number | undefined): void {
+  if (revision === undefined || !message.metadata) return;
+  message.metadata.leaseRevision = BigInt(revision);
+  message.metadata.eventId += `@${revision}`;
 }

@@ -9,8 +9,8 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { create } from "@bufbuild/protobuf";
 import type { Bus, Consumer, Delivery, Outcome as BusOutcome } from "../../../pkg/nats/mod.ts";
-import { encode, schemaOf, STREAMS } from "../../../pkg/nats/mod.ts";
-import { WorkflowExecutionFailedSchema } from "../../../pkg/pb/mod.ts";
+import { encode, schemaOf, STREAMS, subjectOf } from "../../../pkg/nats/mod.ts";
+import { WorkflowExecutionFailedSchema, WorkflowExecutionTakenOverSchema } from "../../../pkg/pb/mod.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
 import type * as pb from "../../../pkg/pb/mod.ts";
 import { readExecutionEvents } from "../../history/read_history.ts";
@@ -374,6 +374,8 @@ export class WorkflowExecutor {
     if (claim === "held elsewhere") return undefined;
     let replay: ReplayState | undefined;
     try {
+      // Accepted here and never activated: no engine held the lease before, so there is no one to fence.
+      if (!fresh) await this.appendTakeOver(execId, correlationId);
       replay = fresh ?? await this.loadReplay(execId, correlationId);
     } catch (e) {
       await this.options.leases.release(execId);
@@ -420,6 +422,24 @@ export class WorkflowExecutor {
     const active = { driver };
     this.active.set(execId, active);
     return active;
+  }
+
+  /**
+   * Records that this engine took the lease, with the revision it took it at, before the history is read:
+   * any event of an earlier holder stored after this one (a paused engine's late write) is then ignored by
+   * the replay and the state fold, and everything stored before it is in the history read next.
+   */
+  private async appendTakeOver(execId: string, correlationId: string): Promise<void> {
+    const { bus, leases } = this.options;
+    const message = create(WorkflowExecutionTakenOverSchema, {
+      metadata: bus.metadata(correlationId),
+      // The workflow's id is learnt from the history, read after this; the execution's id is what counts.
+      workflow: { execId },
+      engine: leases.instanceId,
+    });
+    const { deadline, revision } = leases.assertWritable(execId, subjectOf(message));
+    message.metadata!.leaseRevision = BigInt(revision);
+    await bus.publish(message, { deadline });
   }
 
   private async loadReplay(execId: string, correlationId: string): Promise<ReplayState | undefined> {

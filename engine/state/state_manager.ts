@@ -21,7 +21,8 @@ const log = getLogger(["engine", "state"]);
 /**
  * How long the first event of a document waits for the next ones before the write. A fast task's
  * dispatched, started and success events then cost one KV write instead of three; queries see a change at
- * most this much later.
+ * most this much later. An execution's end does not wait: its document and its tasks' are written at once
+ * (a caller waits for that end; see expedite).
  */
 const COALESCE_MS = 5;
 
@@ -46,6 +47,8 @@ export interface StateManagerOptions {
   ackWaitMs?: number;
   /** Deliveries of one event before it goes to the DLQ; default MAX_FOLD_DELIVERIES. */
   maxDeliveries?: number;
+  /** How long a document's first event waits for the next ones before the write; default COALESCE_MS. */
+  coalesceMs?: number;
 }
 
 interface Queued {
@@ -58,6 +61,8 @@ interface Queued {
 interface Queue {
   events: Queued[];
   running: boolean;
+  /** The coalescing window's timer, until the queue's drain starts. */
+  window?: ReturnType<typeof setTimeout>;
 }
 
 /** A task write not yet stored: its task execution and the stream sequence of its event. */
@@ -85,6 +90,7 @@ export class StateManager {
   private readonly endedTasks: EndedTasks;
   private readonly ackWaitMs: number;
   private readonly maxDeliveries: number;
+  private readonly coalesceMs: number;
 
   constructor(
     private readonly bus: Bus,
@@ -93,6 +99,7 @@ export class StateManager {
   ) {
     this.ackWaitMs = options.ackWaitMs ?? 30_000;
     this.maxDeliveries = options.maxDeliveries ?? MAX_FOLD_DELIVERIES;
+    this.coalesceMs = options.coalesceMs ?? COALESCE_MS;
     // Two ack waits: a dead engine's events come back after one, and may meet a second engine that dies.
     // Only the ends of executions whose task events a dead engine held wait that long.
     this.endedTasks = new EndedTasks((key) => store.getTaskWithRevision(key), 2 * this.ackWaitMs + 5_000);
@@ -179,14 +186,40 @@ export class StateManager {
       queue.events.push({ event, done: (e) => e ? reject(e) : resolve(), after });
       if (!queue.running) {
         queue.running = true;
-        setTimeout(() => this.drain(kind, key, id, queue), COALESCE_MS);
+        const started = queue;
+        started.window = setTimeout(() => this.startDrain(kind, key, id, started), this.coalesceMs);
       }
     });
     if (kind === "task") {
       const dot = key.indexOf(".");
       this.trackTaskWrite(key.slice(0, dot), { taskExecId: key.slice(dot + 1), seq: event.seq, written });
     }
+    if (kind === "workflow" && ENDS.has(event.type)) this.expedite(key);
     return written;
+  }
+
+  /**
+   * Starts the writes an execution's end waits for now, rather than at the end of their coalescing windows:
+   * its tasks' documents, then its own. Nothing more would join them (the end is the execution's last
+   * event), and a caller waiting for the end (`?wait`, a parent) would otherwise wait out a window on top
+   * of the write (5 ms on every run, a tenth of a 20-step workflow's time through the API).
+   */
+  private expedite(execId: string): void {
+    for (const write of this.taskWrites.get(execId) ?? []) {
+      const key = `${execId}.${write.taskExecId}`;
+      const queue = this.queues.get(`task:${key}`);
+      if (queue) this.startDrain("task", key, `task:${key}`, queue);
+    }
+    const queue = this.queues.get(`workflow:${execId}`);
+    if (queue) this.startDrain("workflow", execId, `workflow:${execId}`, queue);
+  }
+
+  /** Ends a queue's coalescing window and drains it; a no-op once its drain has started. */
+  private startDrain(kind: "workflow" | "task", key: string, id: string, queue: Queue): void {
+    if (queue.window === undefined) return;
+    clearTimeout(queue.window);
+    queue.window = undefined;
+    void this.drain(kind, key, id, queue);
   }
 
   /** Task writes of an execution not yet stored: its end waits for them (see afterTaskWrites). */

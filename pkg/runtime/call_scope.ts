@@ -98,6 +98,8 @@ export class CallScope {
   readonly #sockets = new Map<object, { close: () => unknown; open: () => boolean; what: string }>();
   readonly #freezeShape: (resource: object) => void;
   #phase = LOAD_PHASE;
+  /** The worker's first call: the only one during which code of the module's load may still run. */
+  #firstCall: number | undefined;
 
   /**
    * `onLeftover` hears of each tracked API that code of an ended call tried to use; `freezeShape` freezes
@@ -114,7 +116,7 @@ export class CallScope {
    */
   current(): number {
     const owner = this.#context.getStore();
-    if (this.#phase === LOAD_PHASE) return owner === undefined ? LOAD_PHASE : IDLE;
+    if (this.#phase === LOAD_PHASE) return owner === undefined || owner === LOAD_PHASE ? LOAD_PHASE : IDLE;
     return owner !== undefined && owner === this.#phase ? owner : IDLE;
   }
 
@@ -131,6 +133,7 @@ export class CallScope {
   /** Runs `fn` as call `id`: what it schedules belongs to that call. */
   run<T>(id: number, fn: () => T): T {
     this.#phase = id;
+    this.#firstCall ??= id;
     return this.#context.run(id, fn);
   }
 
@@ -151,7 +154,18 @@ export class CallScope {
   lateCodeRunning(): boolean {
     if (this.#phase <= 0) return false;
     const owner = this.#context.getStore();
+    if (owner === LOAD_PHASE) return this.#phase !== this.#firstCall;
     return owner !== undefined && owner > 0 && owner !== this.#phase;
+  }
+
+  /**
+   * Evaluates the tool module (`load` imports it) in a context of its own, apart from the sandbox's: code
+   * the load scheduled, or that a call later ran in the load's context (a reaction the load registered on
+   * a promise a call resolves, an `AsyncLocalStorage.snapshot()` taken at load), is known as the load's
+   * wherever it runs, and is not let run during a call after the first.
+   */
+  load<T>(load: () => T): T {
+    return this.#context.run(LOAD_PHASE, load);
   }
 
   /**

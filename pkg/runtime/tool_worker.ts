@@ -383,6 +383,10 @@ function guardGlobalListeners(): () => () => void {
   };
 }
 
+// The built-ins the tool imports, loaded before anything here wraps Node's classes (node:http's set-up
+// assigns over net.Server's methods, which installSockets replaces) and before the tool loads, so that
+// their objects can be recorded once it has: Deno had them evaluated with a static import of the tool.
+const nodeBuiltins: object[] = await Promise.all(limits.nodeBuiltins.map((name) => import(`node:${name}`)));
 captureConsole();
 captureStdio();
 guardExitsAndEvaluators();
@@ -404,12 +408,20 @@ if (limits.nodeProcess) {
   scope.installSockets(await import("node:net") as unknown as NodeNet);
   scope.installDatagrams(await import("node:dgram") as unknown as NodeDgram);
 }
-// The built-ins the tool imports, loaded ahead so their objects can be recorded once it has loaded.
-const nodeBuiltins: object[] = await Promise.all(limits.nodeBuiltins.map((name) => import(`node:${name}`)));
 await freezeRealm();
 
-/** Starts serving calls for the tool module, which the bootstrap has just imported. */
-export function serveTool(mod: Record<string, unknown>): void {
+/**
+ * Loads the tool module (`load`: the bootstrap's literal `import()` of it, which Deno loads with the
+ * process's read access like a static import) and starts serving calls for it.
+ */
+export async function serveTool(load: () => Promise<Record<string, unknown>>): Promise<void> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = await scope.load(load);
+  } catch (e) {
+    post(["load_error", errorText(e)]);
+    return;
+  }
   const fn = (typeof mod.default === "function" ? mod.default : mod.run) as ToolFunction | undefined;
   if (typeof fn !== "function") {
     post(["load_error", "the module exports neither a default function nor a function named run"]);

@@ -85,12 +85,14 @@ const worker = new Worker(bootstrapUrl(config.toolUrl), {
 
 /**
  * The worker's module: SES's lockdown bundle (it only defines globals), then the sandbox setup, then the
- * tool, so the realm is frozen before any tool code runs.
+ * tool, so the realm is frozen before any tool code runs. The tool is imported by a literal `import()`
+ * (loaded with the process's read access, like a static import) so that its evaluation runs in a context
+ * of its own (call_scope.ts `load`).
  */
 function bootstrapUrl(toolUrl: string): string {
   const source = `import ${JSON.stringify(config.lockdownUrl)};\n` +
     `import { serveTool } from ${JSON.stringify(config.workerUrl)};\n` +
-    `import * as tool from ${JSON.stringify(toolUrl)};\nserveTool(tool);\n`;
+    `serveTool(() => import(${JSON.stringify(toolUrl)}));\n`;
   return `data:application/javascript,${encodeURIComponent(source)}`;
 }
 

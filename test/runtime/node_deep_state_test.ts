@@ -75,7 +75,7 @@ Deno.test("what a call does to Node's objects deeper than a module's own is not 
   try {
     const tool = dir.tool("node_deep_state", TOOL);
     const before = await runner.run(call(tool, "look", { timeoutMs: 60_000 }));
-    assert.ok(before.ok, JSON.stringify(before));
+    assert.ok(before.ok, JSON.stringify(before) + (before.ok ? "" : before.failure.message));
     const patched = await runner.run(call(tool, "patch", { timeoutMs: 60_000 }));
     assert.ok(patched.ok, JSON.stringify(patched));
     const after = await runner.run(call(tool, "look", { timeoutMs: 60_000 }));

@@ -60,6 +60,16 @@ export interface ExecutionClient {
   watchDeltas(execId: string, onDelta: (delta: LiveDelta) => void): Promise<() => void>;
   /** Resolves when the execution is terminal or the time runs out, with the state at that moment. */
   waitForEnd(execId: string, timeoutMs: number): Promise<ExecutionState>;
+  /**
+   * `trigger`, then `waitForEnd` of the execution it started (the first one's, for a repeated idempotency
+   * key), watched from before the start is sent: no read is needed to learn of the end.
+   */
+  triggerAndWait(
+    workflowId: string,
+    input: unknown,
+    options: TriggerOptions,
+    timeoutMs: number,
+  ): Promise<TriggerResult & { state: ExecutionState }>;
   /** Control commands. Throw ExecutionNotFoundError, or ExecutionConflictError for a finished execution. */
   cancel(execId: string, reason?: string): Promise<void>;
   pause(execId: string): Promise<void>;

@@ -41,7 +41,7 @@ import {
   isTerminal,
   type WorkflowDocument,
 } from "./state/execution_state.ts";
-import { waitForTerminalDocument } from "./state/end_watch.ts";
+import { type EndWatchOptions, waitForTerminalDocument, watchEnd } from "./state/end_watch.ts";
 import { getLogger } from "../pkg/logger/mod.ts";
 import type { StateStore } from "./state/state_store.ts";
 
@@ -55,9 +55,41 @@ export class NatsExecutionClient implements ExecutionClient {
     private readonly project: Project,
   ) {}
 
-  async trigger(workflowId: string, input: unknown, options: TriggerOptions = {}): Promise<TriggerResult> {
+  trigger(workflowId: string, input: unknown, options: TriggerOptions = {}): Promise<TriggerResult> {
+    if (!this.project.workflows.has(workflowId)) return Promise.reject(new UnknownWorkflowError(workflowId));
+    return this.start(workflowId, uuidv7(), input, options);
+  }
+
+  async triggerAndWait(
+    workflowId: string,
+    input: unknown,
+    options: TriggerOptions,
+    timeoutMs: number,
+  ): Promise<TriggerResult & { state: ExecutionState }> {
     if (!this.project.workflows.has(workflowId)) throw new UnknownWorkflowError(workflowId);
     const execId = uuidv7();
+    // Subscribed before the trigger goes out on the same connection: every write of the new execution's
+    // document reaches it (end_watch.ts), so the end needs no flush and no read.
+    const watch = watchEnd(this.endWatchOptions(execId));
+    try {
+      const started = await this.start(workflowId, execId, input, options);
+      // A repeated key names an execution started before: it may have ended already, so it is read.
+      const doc = started.execId === execId
+        ? await watch.until(timeoutMs, false)
+        : await waitForTerminalDocument(this.endWatchOptions(started.execId), timeoutMs);
+      if (!doc) throw new ExecutionNotFoundError(started.execId);
+      return { ...started, state: await this.store.withTasks(doc) };
+    } finally {
+      watch.stop();
+    }
+  }
+
+  private async start(
+    workflowId: string,
+    execId: string,
+    input: unknown,
+    options: TriggerOptions,
+  ): Promise<TriggerResult> {
     const reply = await this.bus.request(
       create(WorkflowTriggerSchema, {
         metadata: this.bus.metadata(execId),
@@ -167,7 +199,13 @@ export class NatsExecutionClient implements ExecutionClient {
 
   /** Event-driven (see end_watch.ts): a subscription on the document's KV subject, then one read. */
   async waitForEnd(execId: string, timeoutMs: number): Promise<ExecutionState> {
-    const doc = await waitForTerminalDocument({
+    const doc = await waitForTerminalDocument(this.endWatchOptions(execId), timeoutMs);
+    if (!doc) throw new ExecutionNotFoundError(execId);
+    return await this.store.withTasks(doc);
+  }
+
+  private endWatchOptions(execId: string): EndWatchOptions {
+    return {
       nc: this.bus.nc,
       subject: this.store.workflowSubject(execId),
       read: () => this.store.getWorkflow(execId),
@@ -177,9 +215,7 @@ export class NatsExecutionClient implements ExecutionClient {
           exec_id: execId,
           error,
         }),
-    }, timeoutMs);
-    if (!doc) throw new ExecutionNotFoundError(execId);
-    return await this.store.withTasks(doc);
+    };
   }
 
   async cancel(execId: string, reason = "canceled by request"): Promise<void> {

@@ -26,14 +26,15 @@ export async function startExecution(
       workflow_id: workflowId,
     }]);
   }
-  const { execId, duplicate } = await ctx.client.trigger(workflowId, input, {
+  const trigger = {
     idempotencyKey: options.idempotencyKey,
     source: options.source,
     rerunOf: options.rerunOf,
-  });
-  const location = { location: `/api/executions/${execId}` };
+  };
   if (options.waitMs !== undefined) {
-    return c.json(await ctx.client.waitForEnd(execId, options.waitMs), 200, location);
+    const { execId, state } = await ctx.client.triggerAndWait(workflowId, input, trigger, options.waitMs);
+    return c.json(state, 200, { location: `/api/executions/${execId}` });
   }
-  return c.json({ exec_id: execId }, duplicate ? 200 : 202, location);
+  const { execId, duplicate } = await ctx.client.trigger(workflowId, input, trigger);
+  return c.json({ exec_id: execId }, duplicate ? 200 : 202, { location: `/api/executions/${execId}` });
 }

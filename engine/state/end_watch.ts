@@ -4,8 +4,9 @@
  * is stored, with no consumer to create on the server. The watch subscribes first, makes sure the server
  * registered the subscription (a flush), and only then reads the document once: a write stored before the
  * subscription is in that read, one stored after it arrives on the subscription, so the end is never
- * missed. Core messages sent while the connection is down are lost: after a reconnect the document is read
- * once more. Nothing is read on a timer.
+ * missed. A caller that starts the execution itself subscribes before it sends the start, and reads nothing
+ * (watchEnd). Core messages sent while the connection is down are lost: after a reconnect the document is
+ * read once more. Nothing is read on a timer.
  *
  * @module
  */
@@ -26,14 +27,24 @@ export interface EndWatchOptions {
   onReadError?: (error: unknown) => void;
 }
 
+/** A subscription on an execution's document, made before anything is asked of it (see {@link watchEnd}). */
+export interface EndWatch {
+  /**
+   * Resolves with the document once it is terminal, or with the newest document seen when `timeoutMs` runs
+   * out (read once then if none was seen). `readFirst`: writes may have been stored before the subscription
+   * (an execution started elsewhere), so the server must know the subscription (a flush) and the document is
+   * read once; without it, the subscription was made before the execution could be written.
+   */
+  until(timeoutMs: number, readFirst: boolean): Promise<WorkflowDocument | undefined>;
+  stop(): void;
+}
+
 /**
- * Resolves with the document once it is terminal, or with the newest document seen when `timeoutMs` runs
- * out (undefined if none was ever seen).
+ * Subscribes to the document's writes now. A caller that makes the execution itself subscribes before it
+ * sends the start on the same connection: nats-server handles a connection's messages in order, so every
+ * write of the execution reaches the subscription, and no flush and no read are needed (`until(…, false)`).
  */
-export async function waitForTerminalDocument(
-  options: EndWatchOptions,
-  timeoutMs: number,
-): Promise<WorkflowDocument | undefined> {
+export function watchEnd(options: EndWatchOptions): EndWatch {
   let latest: WorkflowDocument | undefined;
   let done!: () => void;
   const ended = new Promise<void>((resolve) => done = resolve);
@@ -51,18 +62,42 @@ export async function waitForTerminalDocument(
     },
   });
   const stopReconnects = options.onReconnect(() => void read());
-  const timer = setTimeout(done, timeoutMs);
+  return {
+    async until(timeoutMs, readFirst) {
+      const timer = setTimeout(done, timeoutMs);
+      try {
+        // The read must come after the server knows the subscription, or a write between the two is lost.
+        // While NATS is down the flush fails: the reconnect then reads the document.
+        if (readFirst) await options.nc.flush().then(read, (e) => options.onReadError?.(e));
+        await ended;
+        // Nothing arrived before the time-out (the start was refused, say): what is stored, if anything.
+        if (!latest && !readFirst) await read();
+      } finally {
+        clearTimeout(timer);
+      }
+      return latest;
+    },
+    stop() {
+      stopReconnects();
+      subscription.unsubscribe();
+    },
+  };
+}
+
+/**
+ * Resolves with the document once it is terminal, or with the newest document seen when `timeoutMs` runs
+ * out (undefined if none was ever seen).
+ */
+export async function waitForTerminalDocument(
+  options: EndWatchOptions,
+  timeoutMs: number,
+): Promise<WorkflowDocument | undefined> {
+  const watch = watchEnd(options);
   try {
-    // The read must come after the server knows the subscription, or a write between the two is lost.
-    // While NATS is down the flush fails: the reconnect then reads the document.
-    await options.nc.flush().then(read, (e) => options.onReadError?.(e));
-    await ended;
+    return await watch.until(timeoutMs, true);
   } finally {
-    clearTimeout(timer);
-    stopReconnects();
-    subscription.unsubscribe();
+    watch.stop();
   }
-  return latest;
 }
 
 /** The document a KV write carries; undefined for a delete or purge marker. */

@@ -5,8 +5,10 @@
  * waits. Listing by workflow or status reads the documents of the matching executions only (an index).
  */
 import assert from "node:assert/strict";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
+import { openStateStore } from "../../engine/mod.ts";
+import { NatsExecutionClient } from "../../engine/execution_client.ts";
 import type { WorkflowDocument } from "../../engine/state/execution_state.ts";
 import { BUCKETS, connectNats } from "../../pkg/nats/mod.ts";
 import { type EngineHarness, scriptedRuntime, startEngineHarness } from "../support/engine.ts";
@@ -81,6 +83,7 @@ Deno.test("waiting for an execution's end", async (t) => {
   const counter = await countDocumentReads(h);
   try {
     const { execId } = await h.engine.client.trigger("main", {});
+    const ids = { first: execId };
     await untilStatus(h, execId, "WAITING");
 
     await t.step("a long wait reads the document once and answers from the end's write", async () => {
@@ -102,6 +105,37 @@ Deno.test("waiting for an execution's end", async (t) => {
       const state = await h.engine.client.waitForEnd(execId, 30_000);
       assert.equal(state.status, "SUCCESS");
       assert.equal(await counter.reads(), 1);
+    });
+
+    await t.step("a start and wait reads no execution document: it watched before the start", async () => {
+      // A client of its own, on a store that counts the client's reads of execution documents.
+      const store = await openStateStore(h.nc);
+      let reads = 0;
+      const counted = Object.assign(Object.create(store), {
+        getWorkflow: (id: string) => (reads++, store.getWorkflow(id)),
+      }) as typeof store;
+      const client = new NatsExecutionClient(h.bus, jetstream(h.nc), counted, h.project);
+      // The new execution is found from its document's writes, which cost no read.
+      let waitingId: string | undefined;
+      const writes = h.nc.subscribe(`$KV.${BUCKETS.workflowExecutions}.*`, {
+        callback: (_err, msg) => {
+          const doc = msg.data.length ? msg.json<WorkflowDocument>() : undefined;
+          if (doc?.exec_id !== ids.first && doc?.status === "WAITING") waitingId = doc.exec_id;
+        },
+      });
+      try {
+        await h.nc.flush();
+        const started = client.triggerAndWait("main", {}, {}, 30_000);
+        while (!waitingId) await new Promise((r) => setTimeout(r, 20));
+        await h.engine.client.signal(waitingId, "go", { by: "grace" });
+        const { execId, state } = await started;
+        assert.equal(execId, waitingId);
+        assert.equal(state.status, "SUCCESS");
+        assert.deepEqual(state.output, { by: "grace" });
+        assert.equal(reads, 0, "the start and wait read the execution's document");
+      } finally {
+        writes.unsubscribe();
+      }
     });
 
     await t.step("a wait that runs out answers with the state at that moment", async () => {

@@ -133,6 +133,16 @@ export class MemoryExecutionClient implements ExecutionClient {
     for (const watcher of this.deltaWatchers.get(execId) ?? []) watcher(delta);
   }
 
+  async triggerAndWait(
+    workflowId: string,
+    input: unknown,
+    options: TriggerOptions,
+    timeoutMs: number,
+  ): Promise<TriggerResult & { state: ExecutionState }> {
+    const started = await this.trigger(workflowId, input, options);
+    return { ...started, state: await this.waitForEnd(started.execId, timeoutMs) };
+  }
+
   async waitForEnd(execId: string, timeoutMs: number): Promise<ExecutionState> {
     const execution = this.find(execId);
     if (!isTerminal(execution.state.status)) {

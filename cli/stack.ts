@@ -139,7 +139,7 @@ export class Stack {
     }
     const stack = new Stack(options, link, nc, bus, project, watchNatsLink(nc));
     try {
-      await stack.startComponents();
+      await stack.startComponentsPatiently();
     } catch (e) {
       // E.g. the API port is taken after the engine and the runtime started: stop what did start.
       await stack.stop();
@@ -198,11 +198,7 @@ export class Stack {
 
   async stop(): Promise<void> {
     this.bus.beginStop();
-    await this.server?.shutdown();
-    await this.schedules?.stop();
-    await this.engine?.stop();
-    await this.runtime?.stop();
-    this.stopEngineMetrics?.();
+    await this.stopComponents();
     this.link.stop();
     await this.nc.drain().catch(() => {});
     await this.managedNats?.stop();
@@ -214,6 +210,48 @@ export class Stack {
 
   private get runsApi(): boolean {
     return this.options.role === "all" || this.options.role === "api";
+  }
+
+  /**
+   * Starts the components, again while JetStream does not answer (as provisioning does, for at most
+   * PROVISION_PATIENCE_MS), after stopping what started. A node failing over while a process starts (its
+   * consumers being created) made the start fail with a time-out: in the cluster test the last live engine
+   * exited that way, and every execution stayed RUNNING.
+   */
+  private async startComponentsPatiently(): Promise<void> {
+    const deadline = Date.now() + PROVISION_PATIENCE_MS;
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.startComponents();
+      } catch (e) {
+        if (!isTransientNatsError(e) || Date.now() + 1_000 >= deadline) throw e;
+        this.log.warn(
+          "NATS did not answer while starting (attempt {attempt}: {error}); starting again in 1 s",
+          {
+            attempt,
+            error: e instanceof Error ? e.message : String(e),
+          },
+        );
+        await this.stopComponents();
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+    }
+  }
+
+  /** Stops the components (what started of them), not the connection. */
+  private async stopComponents(): Promise<void> {
+    await this.server?.shutdown();
+    await this.schedules?.stop();
+    await this.engine?.stop();
+    await this.runtime?.stop();
+    this.stopEngineMetrics?.();
+    this.server =
+      this.schedules =
+      this.engine =
+      this.runtime =
+      this.stopEngineMetrics =
+        undefined;
+    this.app = this.client = undefined;
   }
 
   private async startComponents(): Promise<void> {

@@ -120,8 +120,6 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   const leaseKv = await kvm.open(BUCKETS.leases);
   const presence = new EnginePresence(nc);
   const leases = new Leases(leaseKv, options.instanceId, (await leaseKv.status()).ttl, presence);
-  const present = presence.answer(options.instanceId);
-  watchConnection(nc, leases);
   const accepted = new AcceptedExecutions();
   const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency), store, accepted);
   const ackWaitMs = options.ackWaitMs ?? envAckWaitMs();
@@ -140,9 +138,21 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     onEnded: (ended) => notifyParent(bus, ended),
     onOrphan: (execId, correlationId, workflowId) => failOrphan(bus, execId, correlationId, workflowId),
   });
+  const present = presence.answer(options.instanceId);
   orchestrator.start();
-  await stateManager.start();
-  await executor.start();
+  try {
+    await stateManager.start();
+    await executor.start();
+  } catch (e) {
+    // JetStream did not answer (a node failing over): stop what started, so that a start tried again
+    // (cli/stack.ts) does not run two of each.
+    orchestrator.stop();
+    await executor.stop();
+    await stateManager.stop();
+    present.unsubscribe();
+    throw e;
+  }
+  watchConnection(nc, leases);
   const health: Subscription = nc.subscribe(ENGINE_HEALTH_SUBJECT, {
     callback: (_err, msg) => {
       msg.respond(new TextEncoder().encode(JSON.stringify({ ok: true, instance: options.instanceId })));

@@ -97,6 +97,7 @@ export class WorkflowExecutor {
 
   async start(): Promise<void> {
     const common = { ackWaitMs: this.ackWaitMs, maxAckPending: 50_000, batch: 256 };
+    // Each kept once it runs: a start that fails half-way (JetStream did not answer) stops the first one.
     this.consumers.push(
       await this.options.bus.consume({
         ...common,
@@ -104,6 +105,8 @@ export class WorkflowExecutor {
         durable: "compozy-workflow-executor",
         handler: (m, d) => this.bounded(STREAMS.workflowCommands, m as Command, d, this.onWorkflowCommand),
       }),
+    );
+    this.consumers.push(
       await this.options.bus.consume({
         ...common,
         stream: STREAMS.taskCommands,

@@ -7,6 +7,8 @@
  */
 export class HeldLink {
   private held = false;
+  /** When set, the uplink is held from the first chunk whose text matches it (see holdFrom). */
+  private holdPattern?: RegExp;
   private heldBytes: Uint8Array[] = [];
   private readonly uplinks: Array<(chunk: Uint8Array) => void> = [];
   private readonly watchers = new Set<() => void>();
@@ -34,6 +36,11 @@ export class HeldLink {
   /** From now on, what the process sends is held. */
   hold(): void {
     this.held = true;
+  }
+
+  /** From the first chunk the process sends whose text matches `pattern` (included), what it sends is held. */
+  holdFrom(pattern: RegExp): void {
+    this.holdPattern = pattern;
   }
 
   /** Resolves once the held bytes (as latin1 text) match `pattern`; rejects after `timeoutMs`. */
@@ -89,6 +96,10 @@ export class HeldLink {
       this.uplinks.push(send);
       pipe(server, (chunk) => writeAll(client, chunk));
       pipe(client, (chunk) => {
+        if (this.holdPattern?.test(new TextDecoder("latin1").decode(chunk))) {
+          this.holdPattern = undefined;
+          this.held = true;
+        }
         if (!this.held) return send(chunk);
         this.heldBytes.push(chunk);
         for (const watch of [...this.watchers]) watch();

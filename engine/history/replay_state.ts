@@ -29,6 +29,8 @@ export interface RecordedTask {
   wakePayload?: unknown;
   /** A `task.started` was recorded for `attempt`: a re-run after a crash is the next attempt. */
   started?: boolean;
+  /** When `attempt` started (its `task.started` was stored): its `timeout` counts from there. */
+  startedAtMs?: number;
   /** Stream sequence of the terminal event: which of several branches ended first (a race's winner). */
   seq?: number;
   output?: unknown;
@@ -124,6 +126,7 @@ function foldTask(state: ReplayState, event: StoredEvent): void {
       if (attempt < record.attempt) break;
       record.attempt = attempt;
       record.started = true;
+      record.startedAtMs = event.time.getTime();
       // A wait re-started by a replay is still waiting.
       if (record.status !== "waiting" && record.status !== "woken" && record.status !== "wait_timed_out") {
         record.status = "running";
@@ -134,6 +137,7 @@ function foldTask(state: ReplayState, event: StoredEvent): void {
       record.attempt = (event.message as Msg<"task.retry_scheduled">).nextAttempt;
       record.status = "retry_scheduled";
       record.started = false;
+      record.startedAtMs = undefined;
       record.wakePayload = undefined;
       break;
     case "task.waiting_started": {

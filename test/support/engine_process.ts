@@ -7,11 +7,13 @@ export interface EngineProcessOptions {
   instanceId: string;
   /** Default `warn`. */
   logLevel?: string;
+  /** Default 1 s: a killed engine's work is redelivered soon. */
+  ackWaitMs?: number;
 }
 
 /**
- * Spawns an engine on the project in `dir` against `natsUrl`, with a 1 s ack wait so that a killed engine's
- * work is redelivered soon. Its output is discarded.
+ * Spawns an engine on the project in `dir` against `natsUrl`, by default with a 1 s ack wait so that a killed
+ * engine's work is redelivered soon. Its output is discarded.
  */
 export function spawnEngineProcess(
   dir: string,
@@ -33,7 +35,11 @@ export function spawnEngineProcess(
       "--instance-id",
       options.instanceId,
     ],
-    env: { LOG_FORMAT: "json", COMPOZY_LOG_LEVEL: options.logLevel ?? "warn", COMPOZY_ACK_WAIT_MS: "1000" },
+    env: {
+      LOG_FORMAT: "json",
+      COMPOZY_LOG_LEVEL: options.logLevel ?? "warn",
+      COMPOZY_ACK_WAIT_MS: String(options.ackWaitMs ?? 1_000),
+    },
     stdin: "null",
     stdout: "null",
     stderr: "null",

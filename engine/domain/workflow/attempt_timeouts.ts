@@ -17,6 +17,8 @@ const log = getLogger(["engine", "driver"]);
 /** An attempt with an engine-side `timeout`, reachable by its durable timer. */
 interface TimedAttempt {
   attempt: number;
+  /** When it times out; unknown for a replayed attempt whose start was not stored. */
+  dueMs?: number;
   expire(): void;
   /** Resolves once the attempt's outcome is recorded (the timer's command may then be acknowledged). */
   settled: Promise<void>;
@@ -60,11 +62,12 @@ export class AttemptTimeouts {
           details: { timeout_ms: timeoutMs },
         }),
       );
-    this.#timed.set(execId, { attempt, expire, settled });
+    const startedAtMs = resumed?.started || isWaiting(resumed) ? resumed?.startedAtMs : Date.now();
+    const dueMs = startedAtMs === undefined ? undefined : startedAtMs + timeoutMs;
+    this.#timed.set(execId, { attempt, dueMs, expire, settled });
     if (!resumed?.started && !isWaiting(resumed)) {
-      const due = Date.now() + timeoutMs;
       this.driver.track(
-        this.driver.services.timers.schedule(this.driver, key, execId, "task_timeout", due, attempt),
+        this.driver.services.timers.schedule(this.driver, key, execId, "task_timeout", dueMs!, attempt),
       ).catch((e) => {
         log.warn("time-out of {key} not stored: {error}", { key, error: String(e) });
         this.giveUp();
@@ -87,6 +90,18 @@ export class AttemptTimeouts {
     if (!timed || (attempt !== undefined && attempt !== timed.attempt)) return;
     timed.expire();
     await timed.settled;
+  }
+
+  /**
+   * Every bounded attempt whose time-out is due by `nowMs` fails, and this resolves once that is recorded.
+   * Called before a wake-up ends a wait: the time-out came first, even when its timer is delivered later
+   * (timers due while the engine was down come back in no particular order: crash seed 31670, where a
+   * sleep's end beat its task's overdue 300 ms time-out and the task succeeded).
+   */
+  async expireOverdue(nowMs: number): Promise<void> {
+    const due = [...this.#timed.values()].filter((t) => t.dueMs !== undefined && t.dueMs <= nowMs);
+    for (const timed of due) timed.expire();
+    await Promise.all(due.map((t) => t.settled));
   }
 
   /** The execution ended or was given up: no attempt is bounded any more. */

@@ -176,6 +176,9 @@ export class ExecutionDriver implements DriverPort {
       if (tried.has(taskExecId)) continue;
       tried.add(taskExecId);
       if (waiter.condition !== undefined && !this.accepts(waiter, taskExecId, payload)) continue;
+      // A time-out already due comes first (see deliverResume); it may have ended this wait.
+      await this.timeouts.expireOverdue(Date.now());
+      if (this.waiters.get(taskExecId) !== waiter) continue;
       this.waiters.delete(taskExecId);
       await this.recorded(
         this.services.events.waitingEnded(this, waiter.taskId, taskExecId, waiter.attempt, payload),
@@ -220,13 +223,20 @@ export class ExecutionDriver implements DriverPort {
    * A timer, a wait's time-out, a task's time-out or a child workflow's end, addressed to one task execution.
    * Resolves once the wake-up is recorded, so its command is acknowledged only then. A wake-up nothing
    * waits for once the driver is idle is moot (its task ended, or its branch was given up) and is dropped.
+   * `atMs` is when the wake-up happened (a timer's due time): a task time-out due by then fires first.
    */
-  deliverResume(taskExecId: string, reason: string, payload: unknown): Promise<void> {
+  deliverResume(taskExecId: string, reason: string, payload: unknown, atMs = Date.now()): Promise<void> {
     return this.delivery(async () => {
       if (reason === "workflow_timeout") return await this.timeOutWorkflow();
       if (reason === "task_timeout") return await this.expireAttempt(taskExecId, payload);
       if (!this.waiters.has(taskExecId)) await this.whenIdle();
-      const waiter = this.waiters.get(taskExecId);
+      let waiter = this.waiters.get(taskExecId);
+      if (waiter && !stale(waiter, reason, payload)) {
+        // A time-out due before this wake-up (a timer's due time, else now) comes first; it may have ended
+        // this wait (its task, or a container of it).
+        await this.timeouts.expireOverdue(atMs);
+        if (this.waiters.get(taskExecId) !== waiter) waiter = undefined;
+      }
       if (!waiter || stale(waiter, reason, payload)) {
         log.debug("wake-up {reason} for {taskExecId} dropped: nothing waits for it", { reason, taskExecId });
         return;

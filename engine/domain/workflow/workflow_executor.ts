@@ -245,7 +245,8 @@ export class WorkflowExecutor {
     const payload = parseJsonBytes(message.payloadJson);
     return await this.withExecution(execId, correlationId, delivery, undefined, (d) => {
       // Acknowledged once the wake-up is recorded (deliverResume resolves then).
-      return d.deliverResume(message.task?.execId ?? "", message.reason, payload);
+      // A timer happened at its due time, however late it is delivered (a child's end carries none: now).
+      return d.deliverResume(message.task?.execId ?? "", message.reason, payload, due > 0 ? due : Date.now());
     });
   }
 

@@ -1,0 +1,102 @@
+/**
+ * Found by the crash fuzzer (seed 31670 of `deno task fuzz-engine --crashes --seed 31564`): a task's
+ * time-out that is due when its engine comes back after a SIGKILL must still fail the attempt, even while
+ * another branch of the replay runs a tool call. The restarted engine took the overdue time-out before its
+ * replay had reached the task, and set it aside until the whole execution was idle, which the running call
+ * put off; meanwhile the task's sleep ended and the task succeeded long after its time-out.
+ */
+import assert from "node:assert/strict";
+import { createExecutionClient } from "../../engine/mod.ts";
+import { loadProject } from "../../engine/domain/project/mod.ts";
+import { Bus, connectNats, provisionJetStream } from "../../pkg/nats/mod.ts";
+import { scriptedRuntime, writeProject } from "../support/engine.ts";
+import { spawnEngineProcess } from "../support/engine_process.ts";
+import { startTestNats } from "../support/nats.ts";
+
+const WORKFLOW = `id: main
+tools:
+  - id: slow
+    execute: ./t.ts
+tasks:
+  - id: par
+    type: parallel
+    strategy: fail_fast
+    tasks:
+      - id: call
+        use: tool(id=slow)
+      - id: nap
+        type: sleep
+        duration: 4s
+        timeout: 300ms
+`;
+
+Deno.test({
+  name: "a task time-out due while its engine was down fails the attempt, a call of the replay running",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await writeProject({
+      "compozy.yaml": "name: crash-timeout\nworkflows:\n  - source: ./wf.yaml\n",
+      "wf.yaml": WORKFLOW,
+      "t.ts": "export default (input: unknown) => input;\n",
+    });
+    const nats = await startTestNats();
+    const nc = await connectNats(nats.url, { name: "crash-timeout-test" });
+    await provisionJetStream(nc);
+    const bus = new Bus(nc, { source: "test" });
+    const attempts: number[] = [];
+    const runtime = scriptedRuntime(bus, {
+      // The first call dies with its engine; the re-run (attempt 2) keeps the replay busy for 15 s, far
+      // beyond the sleep's 4 s.
+      slow: async (_input, call) => {
+        attempts.push(call.attempt);
+        await new Promise((r) => setTimeout(r, call.attempt === 1 ? 60_000 : 15_000));
+        return { attempt: call.attempt };
+      },
+    });
+    const client = await createExecutionClient({ nc, bus, project: await loadProject(dir) });
+    // A long ack wait: the command the killed engine held comes back only after the test, so the overdue
+    // time-out is what activates the execution on the restarted engine, before its replay reached the task
+    // (in the fuzz run, which came first was chance).
+    const spawn = () => spawnEngineProcess(dir, nats.url, { instanceId: "e", ackWaitMs: 60_000 });
+    let engine = spawn();
+    try {
+      const { execId } = await client.trigger("main", {});
+      // Killed once the sleep is stored (its time-out timer is stored before it) and the call runs.
+      await until(async () =>
+        attempts.length > 0 &&
+        (await client.events(execId)).some((e) => e.type === "task.waiting_started")
+      );
+      engine.kill("SIGKILL");
+      await engine.status;
+      const killedAt = Date.now();
+      // Back after the time-out was due (300 ms), well before the sleep's end (4 s).
+      await new Promise((r) => setTimeout(r, 1_000));
+      engine = spawn();
+      const state = await client.waitForEnd(execId, 60_000);
+      const nap = state.tasks.find((t) => t.task_id === "par/nap");
+      const history = (await client.events(execId)).map((e) => `${e.type} ${Date.parse(e.time) - killedAt}`);
+      assert.equal(nap?.status, "FAILED", `nap: ${JSON.stringify(nap)}\n${history.join("\n")}`);
+      assert.equal(nap?.error?.code, "task_timeout");
+      assert.equal(state.status, "FAILED");
+      assert.equal(state.error?.code, "task_timeout");
+    } finally {
+      try {
+        engine.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await engine.status;
+      runtime.stop();
+      await nc.close();
+      await nats.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+async function until(condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`not seen within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -31,6 +31,13 @@ const originalClearTimeout = clearTimeout;
 const { defineProperty, construct, ownKeys, getPrototypeOf, setPrototypeOf } = Reflect;
 const { getOwnPropertyDescriptor } = Object;
 
+/** The options of `navigator.locks.request` this module reads. */
+interface LockRequestOptions {
+  steal?: boolean;
+  ifAvailable?: boolean;
+  signal?: AbortSignal;
+}
+
 /** How long the return of a call may wait for what it opened to close (a server's shutdown). */
 const CLOSE_WAIT_MS = 1_000;
 
@@ -412,6 +419,47 @@ export class CallScope {
       if (delay <= MAX_TIMER_MS) setTimer(abort, Math.trunc(delay));
       return controller.signal;
     };
+  }
+
+  /**
+   * Web Locks (`navigator.locks`): a lock a call holds is released when the call ends, and a request still
+   * waiting is withdrawn. A callback that never settles held its lock past its call: a later call of
+   * another execution found it taken ("held by A") and waited on it until its time limit. The callback's
+   * promise is raced with the end of the phase; the request is replaced on the manager's prototype, neither
+   * writable nor configurable, before the realm is frozen.
+   */
+  installLocks(manager: object | undefined): void {
+    if (manager === undefined) return;
+    const prototype = getPrototypeOf(manager) as Record<string, unknown>;
+    const request = prototype.request as (...args: unknown[]) => Promise<unknown>;
+    const fetches = this.#fetches;
+    const scope = this;
+    defineProperty(prototype, "request", {
+      value: function (this: object, name: unknown, options: unknown, callback?: unknown) {
+        scope.#admit("navigator.locks.request");
+        const opts = (typeof options === "function" ? {} : options ?? {}) as LockRequestOptions;
+        const granted = (typeof options === "function" ? options : callback) as (lock: unknown) => unknown;
+        if (typeof granted !== "function") return request.call(this, name, options, callback);
+        const controller = new AbortControllerClass();
+        fetches.add(controller);
+        const ended = new Promise((resolve) => controller.signal.addEventListener("abort", resolve));
+        // A signal cannot go with `steal` or `ifAvailable` (the request is answered at once then).
+        const signal = opts.steal || opts.ifAvailable
+          ? opts.signal
+          : opts.signal
+          ? anySignal([opts.signal, controller.signal])
+          : controller.signal;
+        return request.call(
+          this,
+          name,
+          { ...opts, signal },
+          (lock: unknown) => Promise.race([granted(lock), ended]),
+        )
+          .finally(() => fetches.delete(controller));
+      },
+      writable: false,
+      configurable: false,
+    });
   }
 
   /** Throws when the running code belongs to no running phase, and reports the left-over work. */

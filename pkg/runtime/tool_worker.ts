@@ -231,6 +231,18 @@ function refuseProcessKnobs(process: Record<string, unknown>): void {
 }
 
 /**
+ * `Deno.permissions.revoke` takes a permission from the worker for good: a call that revoked `read` made
+ * every later call of the process, of other executions, fail `tool_permission_denied`. A permission
+ * cannot be given back, so revoking is refused (on the class's prototype, which the realm's freeze fixes).
+ */
+function refusePermissionRevoke(): void {
+  const prototype = Object.getPrototypeOf(Deno.permissions) as Record<string, unknown>;
+  for (const name of ["revoke", "revokeSync"]) {
+    if (typeof prototype[name] === "function") prototype[name] = () => refuseKnob(`Deno.permissions.${name}`);
+  }
+}
+
+/**
  * `async_hooks.createHook(…).enable()` installs promise hooks for the whole worker: a hook one call enabled
  * ran its callbacks for every promise of later calls. `createHook` is a named export, which no patch of the
  * module's object reaches, but every hook it makes shares one class: its `enable` is refused on the class's
@@ -398,6 +410,8 @@ guardFinalizers();
 const resetProcessState = guardProcessState(Deno, performance);
 guardWaitAsync(() => scope.current() === 0, (what) => post(["leftover", what]));
 scope.install(globalThis as unknown as Parameters<CallScope["install"]>[0]);
+scope.installLocks((navigator as unknown as { locks?: object }).locks);
+refusePermissionRevoke();
 scope.installHostNet(
   Deno as unknown as Record<string, unknown>,
   globalThis as unknown as Record<string, unknown>,

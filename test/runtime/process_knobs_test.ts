@@ -32,6 +32,9 @@ const REFUSED_AT_RUN_TIME: Record<string, string> = {
     `export default () => (process as any).setUncaughtExceptionCaptureCallback(() => {});`,
   "process.setSourceMapsEnabled": `export default () => (process as any).setSourceMapsEnabled(true);`,
   "process.binding": `export default () => Object.keys((process as any).binding("fs"));`,
+  // A revoked permission cannot be given back: later calls of other executions were denied it.
+  "Deno.permissions.revoke": `export default () => Deno.permissions.revoke({ name: "read" });`,
+  "Deno.permissions.revokeSync": `export default () => Deno.permissions.revokeSync({ name: "env" });`,
   "process.report.writeReport": `export default () => (process as any).report.writeReport();`,
   "async_hooks.createHook(…).enable()":
     `import { createHook } from "node:async_hooks"; export default () => { createHook({ init() {} }).enable(); };`,

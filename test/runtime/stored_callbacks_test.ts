@@ -151,3 +151,46 @@ for (const [name, setup] of Object.entries(LOAD_CONTEXT)) {
     }
   });
 }
+
+Deno.test("a Web Lock a call holds is released when it returns, and its waiting request withdrawn", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    // Before, a lock whose callback never settles stayed held: a later call of another execution found it
+    // taken, and one that waited for it waited until its time limit.
+    const tool = dir.tool(
+      "held_lock",
+      `const granted: string[] = [];
+       export default async (input: { phase: string }) => {
+         const locks = (navigator as any).locks;
+         if (input.phase === "hold") {
+           await new Promise<void>((held) => locks.request("L", () => { held(); return new Promise(() => {}); }));
+           // Waits behind the held lock; withdrawn when the call returns, so its callback never runs.
+           void locks.request("L", () => { granted.push("the first call's waiting request"); }).catch(() => {});
+           return { pid: Deno.pid };
+         }
+         const state = await locks.request("L", { ifAvailable: true }, (lock: unknown) => lock === null ? "taken" : "free");
+         await new Promise((r) => setTimeout(r, 200));
+         return { pid: Deno.pid, state, granted };
+       };`,
+    );
+    // On a loaded machine a process may be retired between the two calls (its idle check): the pair is run
+    // again until one process ran both, which the assertions are about.
+    let checked = 0;
+    for (let attempt = 0; attempt < 5 && checked === 0; attempt++) {
+      const first = await runner.run(call(tool, { phase: "hold" }, { timeoutMs: 60_000 }));
+      assert.ok(first.ok, JSON.stringify(first));
+      const second = await runner.run(call(tool, { phase: "look" }, { timeoutMs: 60_000 }));
+      assert.ok(second.ok, JSON.stringify(second));
+      const out = second.output as { pid: number; state: string; granted: string[] };
+      if (out.pid !== (first.output as { pid: number }).pid) continue;
+      checked++;
+      assert.equal(out.state, "free", "the first call's lock was still held in the second");
+      assert.deepEqual(out.granted, []);
+    }
+    assert.equal(checked, 1, "no attempt ran both calls in one warm process");
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

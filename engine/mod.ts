@@ -25,6 +25,7 @@ import { Leases } from "./leases.ts";
 import { EnginePresence } from "./engine_presence.ts";
 import { Orchestrator } from "./orchestrator.ts";
 import { StateManager } from "./state/state_manager.ts";
+import { TakeOverCheck } from "./state/take_over_check.ts";
 import { StateStore } from "./state/state_store.ts";
 
 export * from "./client.ts";
@@ -123,7 +124,10 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   const accepted = new AcceptedExecutions();
   const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency), store, accepted);
   const ackWaitMs = options.ackWaitMs ?? envAckWaitMs();
-  const stateManager = new StateManager(bus, store, { ackWaitMs });
+  const stateManager = new StateManager(bus, store, {
+    ackWaitMs,
+    takeOvers: new TakeOverCheck(await jetstreamManager(nc)),
+  });
   const stats: EngineStats = new EngineStats(options.instanceId, () => executor.activeCount);
   const executor: WorkflowExecutor = new WorkflowExecutor({
     project,

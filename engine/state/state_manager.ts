@@ -10,6 +10,7 @@ import type { Bus, Consumer, Delivery, Outcome } from "../../pkg/nats/mod.ts";
 import { encode, schemaOf, STREAMS } from "../../pkg/nats/mod.ts";
 import type { StoredEvent } from "../history/read_history.ts";
 import type { LeaseFence } from "../history/lease_fence.ts";
+import type { TakeOverCheck } from "./take_over_check.ts";
 import { isTerminal, type TaskExecutionState, type WorkflowDocument } from "./execution_state.ts";
 import { documentsOf, foldTaskDocument, foldWorkflowDocument } from "./state_fold.ts";
 import type { StateStore } from "./state_store.ts";
@@ -49,6 +50,8 @@ export interface StateManagerOptions {
   maxDeliveries?: number;
   /** How long a document's first event waits for the next ones before the write; default COALESCE_MS. */
   coalesceMs?: number;
+  /** Checks an old outcome against the execution's take-overs in the stream (take_over_check.ts). */
+  takeOvers?: Pick<TakeOverCheck, "fences">;
 }
 
 interface Queued {
@@ -89,6 +92,7 @@ export class StateManager {
   private consumer?: Consumer;
   private readonly endedTasks: EndedTasks;
   private readonly ackWaitMs: number;
+  private readonly takeOvers?: Pick<TakeOverCheck, "fences">;
   private readonly maxDeliveries: number;
   private readonly coalesceMs: number;
 
@@ -100,6 +104,7 @@ export class StateManager {
     this.ackWaitMs = options.ackWaitMs ?? 30_000;
     this.maxDeliveries = options.maxDeliveries ?? MAX_FOLD_DELIVERIES;
     this.coalesceMs = options.coalesceMs ?? COALESCE_MS;
+    this.takeOvers = options.takeOvers;
     // Two ack waits: a dead engine's events come back after one, and may meet a second engine that dies.
     // Only the ends of executions whose task events a dead engine held wait that long.
     this.endedTasks = new EndedTasks((key) => store.getTaskWithRevision(key), 2 * this.ackWaitMs + 5_000);
@@ -160,6 +165,8 @@ export class StateManager {
       time: timeOf(message),
       message,
     };
+    // A paused engine's late outcome that the documents cannot tell (a take-over not folded here yet).
+    if (await this.takeOvers?.fences(event)) return;
     const targets = documentsOf(event);
     const writes: Promise<void>[] = [];
     const listed = targets.workflow ? this.enqueue("workflow", execId, event) : undefined;

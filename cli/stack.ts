@@ -39,6 +39,7 @@ import {
   watchNatsLink,
 } from "../server/mod.ts";
 import type { Hono } from "hono";
+import { ApiError } from "../server/api_error.ts";
 import { unpackBundle } from "./bundle.ts";
 import { CliError } from "./cli_error.ts";
 import { RuntimeProcess } from "./runtime_process.ts";
@@ -60,8 +61,6 @@ export interface StackOptions {
   /** Stable across restarts, so that an engine takes its own leases back at once. */
   instanceId: string;
   version: VersionInfo;
-  /** Accept deployments without an API key (dev on loopback). */
-  allowUnauthenticatedDeploy?: boolean;
   /** Request body limit of the API; default 1 MiB. */
   bodyLimitBytes?: number;
 }
@@ -256,11 +255,21 @@ export class Stack {
 
   private async startComponents(): Promise<void> {
     const project = this.currentProject;
+    // The API listens before the runtime starts, so that its port (chosen by the system for `--port 0`) is
+    // in every sandbox's deny list: a tool with `net` may not drive the API (red team 4 F1). Until the app
+    // is built the server answers 503.
+    if (project && this.runsApi) {
+      this.server = Deno.serve({
+        port: this.options.port,
+        hostname: this.options.hostname,
+        onListen: () => {},
+      }, (request) => this.app ? this.app.fetch(request) : notReady());
+    }
     if (this.options.role === "all" || this.options.role === "runtime") {
       this.runtime = await RuntimeProcess.start(
         this.natsUrl,
         `${this.options.instanceId}-runtime`,
-        this.nats.runtimeEnv,
+        this.runtimeEnv(),
       );
     }
     if (!project) return;
@@ -269,12 +278,19 @@ export class Stack {
       this.client ??= await createExecutionClient({ nc: this.nc, bus: this.bus, project });
       this.stopEngineMetrics = collectEngineMetrics(this.nc, this.metrics).stop;
       this.app = this.buildApp(project, this.client);
-      this.server = Deno.serve({
-        port: this.options.port,
-        hostname: this.options.hostname,
-        onListen: () => {},
-      }, (request) => this.app!.fetch(request));
     }
+  }
+
+  /** The runtime's environment: NATS credentials, and the stack's ports no sandbox may reach. */
+  private runtimeEnv(): Record<string, string> {
+    const env = { ...this.nats.runtimeEnv };
+    if (this.server) {
+      const { hostname, port } = this.server.addr;
+      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+      const inherited = env.COMPOZY_SANDBOX_DENY_NET ?? Deno.env.get("COMPOZY_SANDBOX_DENY_NET");
+      env.COMPOZY_SANDBOX_DENY_NET = [inherited, `${host}:${port}`].filter(Boolean).join(",");
+    }
+    return env;
   }
 
   private async startEngineFor(project: Project): Promise<void> {
@@ -325,11 +341,20 @@ export class Stack {
       logs: jetStreamLogSource(this.nc),
       // A deployment must reach the engine and the runtime too: only a process running them all can load one.
       deploy: this.options.role === "all" ? (bundle) => this.deploy(bundle) : undefined,
-      allowUnauthenticatedDeploy: this.options.allowUnauthenticatedDeploy,
+      loopbackOnly: isLoopbackAddress(this.options.hostname),
       bodyLimitBytes: this.options.bodyLimitBytes,
       natsConnected: () => this.link.connected,
     });
   }
+}
+
+function notReady(): Response {
+  return new ApiError(503, "starting", "The server is starting").getResponse();
+}
+
+/** Whether the API listens on loopback only (`127.0.0.0/8`, `::1`, `localhost`). */
+function isLoopbackAddress(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "::1" || hostname === "[::1]" || /^127\./.test(hostname);
 }
 
 /** How long a starting engine or API waits for JetStream to answer its provisioning. */

@@ -46,8 +46,11 @@ export interface AppOptions {
   /** Default: built from the project and the process environment. */
   webhooks?: WebhookTable;
   deploy?: DeployHandler;
-  /** Accept deployments without an API key (local development on loopback only). */
-  allowUnauthenticatedDeploy?: boolean;
+  /**
+   * The server listens on loopback only: without an API key, a request must then name a loopback host in
+   * `Host`, so a web page that DNS-rebinds its name to 127.0.0.1 cannot drive the API from a browser.
+   */
+  loopbackOnly?: boolean;
   /** Default 1 MiB. */
   bodyLimitBytes?: number;
   /** Whether NATS is reachable now (see nats_link.ts); default always. */
@@ -66,7 +69,6 @@ export function createApp(options: AppOptions): Hono {
     logs: options.logs,
     deploy: options.deploy,
     apiKeyConfigured: !!options.apiKey,
-    allowUnauthenticatedDeploy: options.allowUnauthenticatedDeploy ?? false,
   };
   const routes: RouteSpec[] = [];
   let document: Record<string, unknown> | undefined;
@@ -84,6 +86,7 @@ export function createApp(options: AppOptions): Hono {
 
   const app = new Hono();
   app.use(requestMetrics(metrics));
+  if (options.loopbackOnly && !options.apiKey) app.use(loopbackHostCheck());
   registerRoutes(app, routes, {
     bodyLimitBytes: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     authenticate: apiKeyCheck(options.apiKey),
@@ -105,6 +108,25 @@ export function createApp(options: AppOptions): Hono {
     return apiError.getResponse();
   });
   return app;
+}
+
+/** `Host` names that can only mean this machine; an IP literal of the loopback block or `::1`. */
+const LOOPBACK_HOST = /^(localhost|[a-z0-9-]+\.localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?$/i;
+
+/** Refuses (403 `host_not_allowed`) a request whose `Host` is not a loopback name (DNS rebinding). */
+function loopbackHostCheck(): MiddlewareHandler {
+  return async (c, next) => {
+    const host = c.req.header("host") ?? "";
+    if (!LOOPBACK_HOST.test(host)) {
+      throw new ApiError(
+        403,
+        "host_not_allowed",
+        `Host '${host.slice(0, 100)}' is not a loopback name: a server without an API key on loopback ` +
+          "answers requests to localhost, 127.0.0.1 or [::1] only",
+      );
+    }
+    await next();
+  };
 }
 
 function requestMetrics(metrics: MetricsRegistry): MiddlewareHandler {

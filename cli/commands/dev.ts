@@ -60,7 +60,6 @@ export async function runDev(options: DevOptions): Promise<number> {
     // Stable per project: a restarted dev takes its own leases back at once.
     instanceId: `dev-${createHash("sha256").update(projectDir).digest("hex").slice(0, 12)}`,
     version: versionInfo(),
-    allowUnauthenticatedDeploy: true,
   });
   const print = (line: string) => console.log(line);
   printBanner(stack, projectDir, paint, print);

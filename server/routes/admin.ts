@@ -1,8 +1,9 @@
 /**
  * `POST /api/admin/deployments`: loads a bundle made by `compozy build` and switches to it without downtime
  * (requests keep being served by the old definitions until the new ones are loaded and checked). Code
- * deployment is powerful, so the route needs the API key; without a key configured it is refused unless the
- * server was started for local development (`compozy dev`, loopback only).
+ * deployment is powerful (a bundle's MCP `command:` servers run with the runtime's rights), so the route
+ * needs the API key; a server without one refuses every deployment, `compozy dev` included: on loopback,
+ * anything local (a tool with `net`, a rebinding web page) could otherwise deploy (red team 4 F1).
  *
  * @module
  */
@@ -40,7 +41,7 @@ export function adminRoutes(ctx: RouteContext): RouteSpec[] {
         if (!ctx.deploy) {
           throw new ApiError(501, "deploy_unavailable", "This server does not accept deployments");
         }
-        if (!ctx.apiKeyConfigured && !ctx.allowUnauthenticatedDeploy) {
+        if (!ctx.apiKeyConfigured) {
           throw new ApiError(
             403,
             "deploy_requires_api_key",

@@ -42,7 +42,6 @@ export interface RouteContext {
   version: VersionInfo;
   logs?: LogSource;
   deploy?: DeployHandler;
-  /** Whether an API key is configured (deployments are refused without one unless allowed explicitly). */
+  /** Whether an API key is configured: deployments are refused without one (red team 4 F1). */
   apiKeyConfigured: boolean;
-  allowUnauthenticatedDeploy: boolean;
 }

@@ -2,7 +2,7 @@
  * End to end: `compozy dev` as a subprocess on a temporary project, driven over real HTTP (and the CLI),
  * with a real NATS, engine and runtime. Webhook and API starts, the live SSE stream, a signal to a waiting
  * execution, the cancel of another, state and history, metrics and logs, a reload under --watch that keeps a
- * waiting execution, and a build + deploy.
+ * waiting execution, and a build whose deploy is refused without an API key.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -241,19 +241,14 @@ Deno.test({
         await dev.waitForLine(/^reloaded \(workflows\/slow.yaml\)/);
       });
 
-      await t.step("build, then deploy to the running server without downtime", async () => {
+      await t.step("build, then a deploy to a dev server without an API key is refused", async () => {
         const build = await runCli(["build", "--cwd", dev.dir, "--out", "dist"]);
         assert.equal(build.code, 0, build.stderr);
         assert.match(build.stdout, /wrote dist\/e2e-0\.1\.0\.compozy\.json/);
+        // Deployments need the API key, dev included (red team 4 F1); redteam4_api_test.ts deploys with one.
         const deploy = await runCli(["deploy", "--cwd", dev.dir, "--server", dev.url]);
-        assert.equal(deploy.code, 0, deploy.stderr);
-        assert.match(deploy.stdout, /deployed e2e to .*: hello, approval, slow/);
-        const res = await dev.fetch(
-          "/api/workflows/hello/executions?wait=30s",
-          json({ input: { name: "Ed" } }),
-        );
-        const s = await res.json();
-        assert.equal(s.status, "SUCCESS", JSON.stringify(s));
+        assert.equal(deploy.code, 1, deploy.stdout);
+        assert.match(deploy.stderr, /API key/);
       });
     } finally {
       await dev.stop();

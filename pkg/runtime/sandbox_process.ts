@@ -40,7 +40,8 @@ const NO_TOKEN = new Uint8Array(0);
 /**
  * A call without a result after this long is asked whether its host received its frame (a `probe`): a
  * pending `node:fs` read of fd 0 in the tool's worker can take the frame, and the call would otherwise
- * wait for its whole time limit (red team 3 H2). Calls that end sooner cost one timer, nothing on the wire.
+ * wait for its whole time limit (red team 3 H2). Calls that end sooner cost nothing: the call's time-limit
+ * timer is set for the check first, and for the rest of the limit when the check runs.
  */
 const FRAME_CHECK_MS = 250;
 /**
@@ -105,8 +106,9 @@ interface PendingCall {
   onLog: LogSink;
   logBytesLeft: number;
   timer: ReturnType<typeof setTimeout>;
-  /** The frame check: the probe's delay, then the wait for its answer. */
+  /** The wait for the host's answer to the frame check's probe (see `#probe`). */
   frameCheck: ReturnType<typeof setTimeout> | undefined;
+  timeoutMs: number;
 }
 
 /**
@@ -227,12 +229,19 @@ export class SandboxProcess {
     if (this.#pending) throw new Error(`sandbox ${this.pid} is already running call ${this.#pending.id}`);
     if (!this.#alive) throw new Error(`sandbox ${this.pid} has exited`);
     this.#calls++;
+    const deadline = performance.now() + timeoutMs;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.kill("timeout", `no result after ${timeoutMs} ms`), timeoutMs);
-      const frameCheck = timeoutMs > FRAME_CHECK_MS
-        ? setTimeout(() => this.#probe(id), FRAME_CHECK_MS)
-        : undefined;
-      this.#pending = { id, resolve, onLog, logBytesLeft: this.spec.maxLogBytes, timer, frameCheck };
+      // One timer per call, as before the frame check: first the check, then the rest of the time limit.
+      const timer = setTimeout(() => this.#probe(id, deadline), Math.min(FRAME_CHECK_MS, timeoutMs));
+      this.#pending = {
+        id,
+        resolve,
+        onLog,
+        logBytesLeft: this.spec.maxLogBytes,
+        timer,
+        frameCheck: undefined,
+        timeoutMs,
+      };
       this.#send(ToSandbox.call, id, payload);
     });
   }
@@ -249,9 +258,13 @@ export class SandboxProcess {
    * nonce is one further) and retires itself (`stale`); one whose channel a partial read broke never
    * answers. Either way the call runs again in a fresh process, at once rather than at its time limit.
    */
-  #probe(id: number): void {
+  #probe(id: number, deadline: number): void {
     const pending = this.#pending;
     if (pending?.id !== id) return;
+    const left = deadline - performance.now();
+    const timedOut = () => this.kill("timeout", `no result after ${pending.timeoutMs} ms`);
+    if (left <= 0) return timedOut();
+    pending.timer = setTimeout(timedOut, left);
     pending.frameCheck = setTimeout(
       () => this.kill("stale", `its host did not confirm call ${id}'s frame: something else read it`),
       FRAME_ANSWER_MS,

@@ -8,8 +8,12 @@
  * for new processes (a W2 run of 200 workflows in flight started and killed 4 sandboxes a second, ~0.3 s
  * of CPU each, and its calls waited ~200 ms for them).
  *
- * Waiters are served oldest first. A released process goes to the oldest waiter if it has the same key;
- * otherwise the process is killed to make room for that waiter's key. A process returns to the idle list
+ * Fair share between keys (red team 4 F2: 16 parallel calls of one tool that only awaited a timer held
+ * every process, and every other tool's calls failed `tool_timeout` waiting for one): no key holds more than
+ * `maxProcesses` processes, and a key that holds none may start one beyond the bound, up to
+ * `maxProcesses + reserve` in all, so a tool whose calls all hang cannot keep another tool from starting.
+ * Waiters are served by key, the key served longest ago first (round robin), and oldest first within a key:
+ * a released process goes to the next key in turn, and is killed to make room when that key is another. A process returns to the idle list
  * only after a call that ended normally (a result or an error thrown by the tool); one that was killed is
  * replaced in the background so the next call of its key still finds a warm process.
  *
@@ -24,6 +28,8 @@ export interface PoolOptions {
   /** How long a process beyond `maxWarmPerKey` stays idle before it is stopped. */
   surplusIdleMs: number;
   startTimeoutMs: number;
+  /** Processes beyond `maxProcesses` kept for keys that hold none (see the module's doc). */
+  reserve: number;
   /** Checks and spawns a process for a spec; may throw a ToolFailure (refused import, bad module). */
   spawn: (spec: SandboxSpec) => Promise<SandboxProcess>;
   /** Turns a failed start into the failure of the call that waited for it. */
@@ -34,6 +40,8 @@ interface KeyPool {
   spec: SandboxSpec;
   idle: SandboxProcess[];
   starting: number;
+  /** Processes of this key alive or being spawned, busy, idle or starting. */
+  held: number;
 }
 
 interface Waiter {
@@ -64,6 +72,9 @@ export class SandboxPool {
   #evicting = 0;
   #spawned = 0;
   #closed = false;
+  /** When each key was last handed a process (a counter, not a time): the round robin's order. */
+  readonly #servedAt = new Map<string, number>();
+  #serves = 0;
   #trimTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(opts: PoolOptions) {
@@ -77,7 +88,7 @@ export class SandboxPool {
    */
   acquire(key: string, spec: SandboxSpec, deadline: number, signal?: AbortSignal): Promise<SandboxProcess> {
     const idle = this.#takeIdle(key);
-    if (idle) return Promise.resolve(idle);
+    if (idle) return Promise.resolve(this.#served(key, idle));
     return new Promise((resolve, reject) => {
       const giveUp = (failure: ToolFailure) => {
         const at = this.#waiters.indexOf(waiter);
@@ -158,7 +169,7 @@ export class SandboxPool {
 
   #keyPool(key: string, spec: SandboxSpec): KeyPool {
     let pool = this.#keys.get(key);
-    if (!pool) this.#keys.set(key, pool = { spec, idle: [], starting: 0 });
+    if (!pool) this.#keys.set(key, pool = { spec, idle: [], starting: 0, held: 0 });
     return pool;
   }
 
@@ -176,31 +187,56 @@ export class SandboxPool {
     return undefined;
   }
 
-  /** Hands idle processes to waiters, oldest first, and starts processes for the others while there is room. */
+  #served(key: string, process: SandboxProcess): SandboxProcess {
+    this.#servedAt.set(key, ++this.#serves);
+    return process;
+  }
+
+  /** The waiters in the order they are served: by key, the key served longest ago first; oldest first within. */
+  #fairOrder(): Waiter[] {
+    const at = (w: Waiter) => this.#servedAt.get(w.key) ?? 0;
+    return this.#waiters.map((w, i) => ({ w, i }))
+      .sort((a, b) => at(a.w) - at(b.w) || a.i - b.i)
+      .map(({ w }) => w);
+  }
+
+  /** Hands idle processes to waiters in fair order, and starts processes for the others while there is room. */
   #serve(): void {
     if (this.#closed) return;
-    // Processes already starting for a key are spoken for by that key's oldest waiters.
+    // Processes already starting for a key are spoken for by that key's first waiters.
     const comingFor = new Map<string, number>();
-    for (let i = 0; i < this.#waiters.length;) {
-      const waiter = this.#waiters[i];
+    for (const waiter of this.#fairOrder()) {
       const idle = this.#takeIdle(waiter.key);
       if (idle) {
-        this.#waiters.splice(i, 1);
-        waiter.resolve(idle);
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        waiter.resolve(this.#served(waiter.key, idle));
         continue;
       }
-      i++;
       const coming = comingFor.get(waiter.key) ?? this.#keys.get(waiter.key)?.starting ?? 0;
       if (coming > 0) {
         comingFor.set(waiter.key, coming - 1);
         continue;
       }
-      if (!this.#makeRoom()) return;
+      // No room for this key: a later waiter of a key that holds no process may still start one.
+      if (!this.#roomFor(waiter.key)) continue;
       comingFor.set(waiter.key, 0);
       void this.#start(waiter.key, waiter.spec).then((outcome) => {
         if (!outcome.ok) this.#failWaiters(waiter.key, outcome.failure);
       });
     }
+  }
+
+  /**
+   * True when a process of `key` may be started now: under the bound, or once an idle process of another
+   * key is evicted, or else beyond the bound within the reserve when the key holds no process at all (every
+   * process is busy: maybe with calls that hang until their time limit).
+   */
+  #roomFor(key: string): boolean {
+    const held = this.#keys.get(key)?.held ?? 0;
+    if (held >= this.#opts.maxProcesses) return false;
+    if (this.#hasRoom()) return true;
+    if (this.#idleSince.size > 0 || this.#evicting > 0) return this.#makeRoom();
+    return held === 0 && this.#total() < this.#opts.maxProcesses + this.#opts.reserve;
   }
 
   /**
@@ -232,8 +268,12 @@ export class SandboxPool {
     this.#serve();
   }
 
+  #total(): number {
+    return this.#live.size + this.#spawning;
+  }
+
   #hasRoom(): boolean {
-    return this.#live.size + this.#spawning < this.#opts.maxProcesses;
+    return this.#total() < this.#opts.maxProcesses;
   }
 
   #removeIdle(process: SandboxProcess): void {
@@ -283,12 +323,14 @@ export class SandboxPool {
   ): Promise<{ ok: true } | { ok: false; failure: ToolFailure }> {
     const pool = this.#keyPool(key, spec);
     pool.starting++;
+    pool.held++;
     this.#spawning++;
     let process: SandboxProcess;
     try {
       process = await this.#opts.spawn(spec);
     } catch (e) {
       pool.starting--;
+      pool.held--;
       return {
         ok: false,
         failure: e instanceof ToolFailure ? e : new ToolFailure("tool_crashed", String(e)),
@@ -324,6 +366,7 @@ export class SandboxPool {
     this.#removeIdle(process);
     this.#busy.delete(process);
     const pool = this.#keys.get(key)!;
+    pool.held--;
     // A call's process was killed (time-out, memory) or crashed: keep a warm replacement for the key's
     // next call. Never for a process that did not get as far as a call: its module may never load.
     const refill = !this.#closed && death.reason !== "closed" && process.calls > 0 &&
@@ -331,7 +374,10 @@ export class SandboxPool {
     if (refill) void this.#start(key, pool.spec);
     const used = pool.idle.length + pool.starting > 0 || [...this.#live.values()].includes(key) ||
       this.#waiters.some((w) => w.key === key);
-    if (!used) this.#keys.delete(key);
+    if (!used) {
+      this.#keys.delete(key);
+      this.#servedAt.delete(key);
+    }
     this.#serve();
   }
 }

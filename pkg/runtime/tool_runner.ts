@@ -65,6 +65,11 @@ export interface ToolRunnerOptions {
   surplusIdleMs?: number;
   /** Sandbox processes alive at once, idle or busy. Default: twice the CPU count, at least 4. */
   maxProcesses?: number;
+  /**
+   * Processes beyond `maxProcesses`, each for a tool that holds none while all are busy, so that one tool's
+   * hanging calls cannot starve the others (red team 4 F2). Default: half of `maxProcesses`, at least 1.
+   */
+  reserveProcesses?: number;
   /** V8 heap limit of each sandbox, MB. Default 256. */
   heapLimitMb?: number;
   /** Resident memory ceiling of each sandbox, MB (covers ArrayBuffers, outside the heap). Default 2 × heap + 64. */
@@ -124,12 +129,17 @@ export class ToolRunner {
 
   constructor(opts: ToolRunnerOptions = {}) {
     const heapLimitMb = positiveInteger("heapLimitMb", opts.heapLimitMb ?? 256);
+    const maxProcesses = positiveInteger(
+      "maxProcesses",
+      opts.maxProcesses ?? Math.max(4, navigator.hardwareConcurrency * 2),
+    );
     this.#limits = {
       maxWarmPerKey: nonNegativeInteger("maxWarmPerKey", opts.maxWarmPerKey ?? 2),
       surplusIdleMs: nonNegativeInteger("surplusIdleMs", opts.surplusIdleMs ?? 10_000),
-      maxProcesses: positiveInteger(
-        "maxProcesses",
-        opts.maxProcesses ?? Math.max(4, navigator.hardwareConcurrency * 2),
+      maxProcesses,
+      reserveProcesses: nonNegativeInteger(
+        "reserveProcesses",
+        opts.reserveProcesses ?? Math.max(1, Math.ceil(maxProcesses / 2)),
       ),
       heapLimitMb,
       memoryLimitMb: positiveInteger("memoryLimitMb", opts.memoryLimitMb ?? heapLimitMb * 2 + 64),
@@ -142,6 +152,7 @@ export class ToolRunner {
     this.#pool = new SandboxPool({
       maxWarmPerKey: this.#limits.maxWarmPerKey,
       maxProcesses: this.#limits.maxProcesses,
+      reserve: this.#limits.reserveProcesses,
       surplusIdleMs: this.#limits.surplusIdleMs,
       startTimeoutMs: this.#limits.startTimeoutMs,
       spawn: async (spec) => {

@@ -141,7 +141,8 @@ Deno.test("warm pool", async (t) => {
     try {
       const long = runner.run(call(sleeper, 800));
       assert.ok(await eventually(() => runner.stats().busy === 1));
-      const queued = await runner.run(call(other, 0, { timeoutMs: 200 }));
+      // The same key: a key that holds no process would start one in the reserve (red team 4 F2).
+      const queued = await runner.run(call(sleeper, 0, { timeoutMs: 200 }));
       assert.ok(!queued.ok);
       assert.equal(queued.failure.code, "tool_timeout");
       assert.ok((await long).ok, "the running call is not disturbed");

@@ -1,7 +1,9 @@
 /**
  * A managed `nats-server` with JetStream on a free loopback port, for `compozy dev` and the test suites.
- * The child stays in our process group, so a SIGKILL of the group stops it too, and a restart on the same
- * store directory resumes from what JetStream stored (nats-server 2.9 keeps no lock file that could block it).
+ * The child stays in our process group, so a SIGKILL of the group stops it too; a forced exit of ours
+ * (`Deno.exit`, e.g. after a second SIGTERM sent to our pid alone) kills it on the way out, so it never
+ * outlives us as an orphan holding its port and store. A restart on the same store directory resumes from what
+ * JetStream stored (nats-server 2.9 keeps no lock file that could block it).
  */
 import { join } from "node:path";
 import { type NatsAuth, type ServerConfigOptions, writeServerConfig } from "./auth.ts";
@@ -46,6 +48,8 @@ export async function findNatsServerBinary(explicit?: string): Promise<string> {
 
 export class ManagedNatsServer {
   private stopped = false;
+  // Deno.exit dispatches "unload" synchronously before the process ends; an async stop() cannot run then.
+  private readonly killOnExit = () => this.signal("SIGKILL");
 
   private constructor(
     readonly url: string,
@@ -105,6 +109,7 @@ export class ManagedNatsServer {
         child,
         () => output,
       );
+      globalThis.addEventListener("unload", server.killOnExit);
       return server;
     } catch (e) {
       try {
@@ -126,19 +131,9 @@ export class ManagedNatsServer {
   async stop(graceMs = 5_000): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    try {
-      this.child.kill("SIGTERM");
-    } catch {
-      return; // Already exited.
-    }
-    const timer = setTimeout(() => {
-      try {
-        this.child.kill("SIGKILL");
-      } catch {
-        // Exited in the meantime.
-      }
-    }, graceMs);
-    await this.child.status;
+    if (!this.signal("SIGTERM")) return this.exited();
+    const timer = setTimeout(() => this.signal("SIGKILL"), graceMs);
+    await this.exited();
     clearTimeout(timer);
   }
 
@@ -146,12 +141,23 @@ export class ManagedNatsServer {
   async kill(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.signal("SIGKILL");
+    await this.exited();
+  }
+
+  /** False when the server had already exited. */
+  private signal(signal: Deno.Signal): boolean {
     try {
-      this.child.kill("SIGKILL");
+      this.child.kill(signal);
+      return true;
     } catch {
-      return;
+      return false;
     }
+  }
+
+  private async exited(): Promise<void> {
     await this.child.status;
+    globalThis.removeEventListener("unload", this.killOnExit);
   }
 }
 

@@ -21,6 +21,8 @@ export interface CompozyProcess {
   /** Every line printed so far, stdout and stderr interleaved. */
   readonly lines: string[];
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves with the exit status once the process has exited. */
+  readonly status: Promise<Deno.CommandStatus>;
   /** SIGTERM, then SIGKILL after 15 s; resolves once it has exited. */
   stop(): Promise<void>;
   /** SIGKILL to its whole process group (it runs in its own, via setsid), as a crash of everything would. */
@@ -97,6 +99,7 @@ export function spawnCompozy(args: string[], env: Record<string, string> = {}): 
   return {
     pid: child.pid,
     lines,
+    status,
     waitForLine,
     async stop() {
       if (!exited) child.kill("SIGTERM");

@@ -433,10 +433,10 @@ export class CallScope {
     const prototype = getPrototypeOf(manager) as Record<string, unknown>;
     const request = prototype.request as (...args: unknown[]) => Promise<unknown>;
     const fetches = this.#fetches;
-    const scope = this;
+    const admit = (what: string) => this.#admit(what);
     defineProperty(prototype, "request", {
       value: function (this: object, name: unknown, options: unknown, callback?: unknown) {
-        scope.#admit("navigator.locks.request");
+        admit("navigator.locks.request");
         const opts = (typeof options === "function" ? {} : options ?? {}) as LockRequestOptions;
         const granted = (typeof options === "function" ? options : callback) as (lock: unknown) => unknown;
         if (typeof granted !== "function") return request.call(this, name, options, callback);

@@ -6,7 +6,12 @@
  * subscription is in that read, one stored after it arrives on the subscription, so the end is never
  * missed. A caller that starts the execution itself subscribes before it sends the start, and reads nothing
  * (watchEnd). Core messages sent while the connection is down are lost: after a reconnect the document is
- * read once more. Nothing is read on a timer.
+ * read once more. On a cluster, the flush tells only that this client's server has the subscription: the
+ * other servers learn of it through their routes, later, and a write stored through one of them in between
+ * is not forwarded here (the cluster test once waited 180 s for an execution that had ended). So a watch that
+ * reads first also reads again at growing intervals (REREAD_FIRST_MS, doubling up to REREAD_MAX_MS) while it
+ * waits: a missed end costs about a second, a long wait a read every 30 s. A caller that subscribes before
+ * it sends the start needs none: the start reaches every server after the subscription does.
  *
  * @module
  */
@@ -14,6 +19,10 @@ import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { isTerminal, type WorkflowDocument } from "./execution_state.ts";
 
 const decoder = new TextDecoder();
+
+/** The first read again after the first read; each later one waits twice as long, up to REREAD_MAX_MS. */
+const REREAD_FIRST_MS = 1_000;
+const REREAD_MAX_MS = 30_000;
 
 export interface EndWatchOptions {
   nc: NatsConnection;
@@ -65,15 +74,26 @@ export function watchEnd(options: EndWatchOptions): EndWatch {
   return {
     async until(timeoutMs, readFirst) {
       const timer = setTimeout(done, timeoutMs);
+      let reread: ReturnType<typeof setTimeout> | undefined;
+      const readAgainAfter = (delayMs: number) => {
+        reread = setTimeout(() => {
+          read();
+          readAgainAfter(Math.min(delayMs * 2, REREAD_MAX_MS));
+        }, delayMs);
+      };
       try {
         // The read must come after the server knows the subscription, or a write between the two is lost.
         // While NATS is down the flush fails: the reconnect then reads the document.
-        if (readFirst) await options.nc.flush().then(read, (e) => options.onReadError?.(e));
+        if (readFirst) {
+          await options.nc.flush().then(read, (e) => options.onReadError?.(e));
+          readAgainAfter(REREAD_FIRST_MS);
+        }
         await ended;
         // Nothing arrived before the time-out (the start was refused, say): what is stored, if anything.
         if (!latest && !readFirst) await read();
       } finally {
         clearTimeout(timer);
+        clearTimeout(reread);
       }
       return latest;
     },

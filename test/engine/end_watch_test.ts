@@ -63,6 +63,20 @@ Deno.test("waitForTerminalDocument", async (t) => {
       assert.equal(found?.status, "FAILED");
     });
 
+    await t.step(
+      "a write missed (on a cluster, a server that had not learnt of the subscription yet) is found by a later read",
+      async () => {
+        let reads = 0;
+        // No write reaches the subscription: the second read finds the end.
+        const found = await waitForTerminalDocument({
+          ...base,
+          read: () => Promise.resolve(doc(++reads === 1 ? "RUNNING" : "SUCCESS")),
+        }, 60_000);
+        assert.equal(found?.status, "SUCCESS");
+        assert.equal(reads, 2);
+      },
+    );
+
     await t.step("after a reconnect the document is read again", async () => {
       let reads = 0;
       const waiting = waitForTerminalDocument({

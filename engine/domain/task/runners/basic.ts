@@ -99,9 +99,9 @@ async function runChildWorkflow(
 ): Promise<unknown> {
   let payload = record?.status === "woken" ? record.wakePayload : undefined;
   if (payload === undefined) {
+    // Awaited even when the task is given up meanwhile: a start that returns then may have started the child.
     const childExecId = await driver.track(
       driver.services.children.start(driver, child, key, execId, attempt, input),
-      scope.abort,
     );
     if (driver.isEnded) {
       // The execution ended (canceled, failed, timed out) while the child was being started: the child must
@@ -109,6 +109,11 @@ async function runChildWorkflow(
       // child alone: the replay of the execution starts the same child again (idempotent) and waits for it.
       if (!driver.isAbandoned) await driver.cancelChildren([childExecId], "the parent ended");
       throw new ExecutionEnded();
+    }
+    if (scope.abort?.aborted) {
+      // Given up while the start was in flight (a time-out, a decided race): the child must not outlive its task.
+      await driver.cancelChildren([childExecId], "its task was given up");
+      throw scope.abort.reason;
     }
     driver.childStarted(childExecId);
     try {

@@ -1,13 +1,15 @@
 /**
  * The sub-workflow step of `basic`: what happens to a child whose start returns after its parent's driver
  * stopped. A driver that ended the execution cancels the child; a driver that was only given up (its lease
- * lost, its history unwritable: finding G3) must leave it to the replay that takes the execution over.
+ * lost, its history unwritable: finding G3) must leave it to the replay that takes the execution over. A
+ * child whose start returns after its task was given up (a time-out) is canceled.
  */
 import assert from "node:assert/strict";
 import { loadProject } from "../../project/mod.ts";
 import { ResultScope } from "../template_scope.ts";
 import { basicRunner } from "./basic.ts";
 import { type DriverPort, ExecutionEnded, type TaskOf } from "./types.ts";
+import { abortable } from "../../workflow/driver_support.ts";
 
 async function parentAndChild() {
   const dir = await Deno.makeTempDir({ prefix: "compozy-basic-runner-" });
@@ -30,8 +32,15 @@ async function parentAndChild() {
   }
 }
 
-/** A driver whose execution stops (`how`) while the child's start is in flight; records the cancels. */
-function stoppingDriver(project: Awaited<ReturnType<typeof parentAndChild>>, how: "ended" | "abandoned") {
+/**
+ * A driver whose execution stops (`how`) while the child's start is in flight, or (`given_up`) whose task's
+ * scope is aborted then (its time-out, a decided race); records the cancels.
+ */
+function stoppingDriver(
+  project: Awaited<ReturnType<typeof parentAndChild>>,
+  how: "ended" | "abandoned" | "given_up",
+  giveUp?: AbortController,
+) {
   const canceled: string[][] = [];
   const state = { ended: false, abandoned: false };
   const driver = {
@@ -47,14 +56,20 @@ function stoppingDriver(project: Awaited<ReturnType<typeof parentAndChild>>, how
     },
     services: {
       children: {
-        start: () => {
-          state.ended = true;
-          state.abandoned = how === "abandoned";
-          return Promise.resolve("child-exec");
+        start: async () => {
+          if (how === "given_up") {
+            giveUp!.abort(new Error("task 'sub' timed out"));
+            await new Promise((r) => setTimeout(r, 10)); // The start's reply comes after the give-up.
+          } else {
+            state.ended = true;
+            state.abandoned = how === "abandoned";
+          }
+          return "child-exec";
         },
       },
     },
-    track: <T>(p: Promise<T>) => p,
+    // As the driver's: with `abort`, the branch stops waiting for the I/O when it is given up.
+    track: <T>(p: Promise<T>, abort?: AbortSignal) => abortable(p, abort),
     cancelChildren: (ids: string[]) => {
       canceled.push(ids);
       return Promise.resolve();
@@ -63,7 +78,7 @@ function stoppingDriver(project: Awaited<ReturnType<typeof parentAndChild>>, how
   return { driver, canceled };
 }
 
-async function runSub(driver: DriverPort): Promise<unknown> {
+async function runSub(driver: DriverPort, abort?: AbortSignal): Promise<unknown> {
   const task = driver.workflow.config.tasks[0] as TaskOf<"basic">;
   return await basicRunner.run({
     driver,
@@ -71,7 +86,7 @@ async function runSub(driver: DriverPort): Promise<unknown> {
     key: "sub",
     execId: "sub-exec",
     attempt: 1,
-    scope: { results: new ResultScope() },
+    scope: { results: new ResultScope(), abort },
     context: {},
     record: undefined,
     input: {},
@@ -91,5 +106,13 @@ Deno.test("basic runner: a child started as its parent's driver stopped", async 
     const { driver, canceled } = stoppingDriver(project, "abandoned");
     await assert.rejects(runSub(driver), ExecutionEnded);
     assert.deepEqual(canceled, []);
+  });
+
+  await t.step("is canceled when its task was given up while the start was in flight", async () => {
+    // A time-out during the start request: the child it started must not outlive its task.
+    const giveUp = new AbortController();
+    const { driver, canceled } = stoppingDriver(project, "given_up", giveUp);
+    await assert.rejects(runSub(driver, giveUp.signal), /timed out/);
+    assert.deepEqual(canceled, [["child-exec"]]);
   });
 });

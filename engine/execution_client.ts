@@ -32,7 +32,7 @@ import {
   UnknownWorkflowError,
 } from "./errors.ts";
 import { eventsOfExecution, readRunEvents, type StoredEvent } from "./history/read_history.ts";
-import { withoutZombieWrites } from "./history/lease_fence.ts";
+import { isFenced, type LeaseFence, raiseFence, withoutZombieWrites } from "./history/lease_fence.ts";
 import { uuidv7 } from "./ids.ts";
 import { jsonBytes } from "./json_bytes.ts";
 import {
@@ -154,6 +154,8 @@ export class NatsExecutionClient implements ExecutionClient {
       deliver_policy: DeliverPolicy.All,
     });
     const messages = await consumer.consume();
+    // In stream order, as the replay reads it: a paused engine's late write after a take-over is left out.
+    let fence: LeaseFence | undefined;
     (async () => {
       for await (const msg of messages) {
         let message;
@@ -163,6 +165,8 @@ export class NatsExecutionClient implements ExecutionClient {
           continue;
         }
         if ((message as { workflow?: { execId: string } }).workflow?.execId !== execId) continue;
+        if (isFenced(fence, { message, seq: msg.seq })) continue;
+        fence = raiseFence(fence, { message, seq: msg.seq });
         const tokens = msg.subject.split(".");
         onEvent(toRecord({
           seq: msg.seq,

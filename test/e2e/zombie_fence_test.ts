@@ -68,6 +68,7 @@ Deno.test({
     const engineA = start("engine", "engine-a", link.url);
     const processes: CompozyProcess[] = [engineA, start("runtime", "runtime-1")];
     let stopped = false;
+    let stopLive: (() => void) | undefined;
     const nc = await nats.connectAs("api", "zombie-fence-test");
     try {
       const bus = new Bus(nc, { source: "test" });
@@ -75,6 +76,14 @@ Deno.test({
         createExecutionClient({ nc, bus, project: await loadProject(dir) })
       );
       const { execId } = await client.trigger("slow", {});
+      // The live history (SSE) as a viewer following the run from its start sees it.
+      const live: string[] = [];
+      const stopWatching = await client.watchEvents(execId, (e) => {
+        const revision = (e.data as { metadata?: { leaseRevision?: string } }).metadata?.leaseRevision ?? "0";
+        const attempt = (e.data as { attempt?: number }).attempt ?? 0;
+        live.push(`${e.type}:${attempt}:${revision}`);
+      });
+      stopLive = stopWatching;
       // Engine A (the only one) accepted it and runs attempt 1.
       await until(() => calls(callDir).then((c) => c.includes("start 1")), 120_000, "attempt 1 started on A");
       const engineB = start("engine", "engine-b");
@@ -145,6 +154,12 @@ Deno.test({
         `one success in the history: ${history.map((e) => e.type).join(" ")}`,
       );
       assert.ok(leaseRevisionOf(late) < takenAt, "A's late write carries its older revision");
+      await until(async () => live.some((l) => l.startsWith("workflow.success")), 60_000, "the live end");
+      assert.deepEqual(
+        live.filter((l) => l.startsWith("task.success")),
+        [`task.success:2:${takenAt}`],
+        `the live history shows B's success only: ${live.join(" ")}`,
+      );
       console.log(
         `zombie fence: A's late success stored at seq ${late.seq} (revision ${leaseRevisionOf(late)}), ` +
           `after B's take-over at seq ${takeOver.seq} (revision ${takenAt}); ignored (load average ${
@@ -157,6 +172,7 @@ Deno.test({
       }
       throw e;
     } finally {
+      stopLive?.();
       if (stopped) Deno.kill(engineA.pid, "SIGCONT");
       link.release();
       await nc.close();

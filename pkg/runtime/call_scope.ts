@@ -462,6 +462,33 @@ export class CallScope {
     });
   }
 
+  /**
+   * A `PerformanceObserver` a call started observing is disconnected when the call ends. Its callback is
+   * queued by the platform when entries arrive, in the context of the code that made them: an observer of
+   * one execution's call saw a later execution's `performance.mark` names, and its console lines were
+   * delivered under the later call's ids. `observe` is replaced on the class's prototype, neither writable
+   * nor configurable, so Node's subclass (`node:perf_hooks`, which extends the original class rather than
+   * the global) is held too.
+   */
+  installObservers(Observer: { prototype: object } | undefined): void {
+    if (Observer === undefined) return;
+    const prototype = Observer.prototype as Record<string, (this: object, ...args: unknown[]) => unknown>;
+    const observe = prototype.observe;
+    const disconnect = prototype.disconnect;
+    const admit = (what: string) => this.#admit(what);
+    const hold = (observer: object) =>
+      this.#hold(this.current(), observer, "a PerformanceObserver", () => disconnect.call(observer));
+    defineProperty(prototype, "observe", {
+      value: function (this: object, ...args: unknown[]) {
+        admit("PerformanceObserver.observe");
+        hold(this);
+        return observe.apply(this, args);
+      },
+      writable: false,
+      configurable: false,
+    });
+  }
+
   /** Throws when the running code belongs to no running phase, and reports the left-over work. */
   #admit(what: string): void {
     if (this.current() !== IDLE) return;

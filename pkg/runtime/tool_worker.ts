@@ -411,6 +411,9 @@ const resetProcessState = guardProcessState(Deno, performance);
 guardWaitAsync(() => scope.current() === 0, (what) => post(["leftover", what]));
 scope.install(globalThis as unknown as Parameters<CallScope["install"]>[0]);
 scope.installLocks((navigator as unknown as { locks?: object }).locks);
+scope.installObservers(
+  (globalThis as unknown as { PerformanceObserver?: { prototype: object } }).PerformanceObserver,
+);
 refusePermissionRevoke();
 scope.installHostNet(
   Deno as unknown as Record<string, unknown>,

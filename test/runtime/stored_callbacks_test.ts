@@ -194,3 +194,63 @@ Deno.test("a Web Lock a call holds is released when it returns, and its waiting 
     dir.cleanup();
   }
 });
+
+const OBSERVERS: Record<string, string> = {
+  "the global PerformanceObserver": "const Observer = PerformanceObserver;",
+  "node:perf_hooks' PerformanceObserver":
+    `import { PerformanceObserver as NodeObserver } from "node:perf_hooks"; const Observer = NodeObserver;`,
+};
+
+for (const [name, setup] of Object.entries(OBSERVERS)) {
+  Deno.test(`${name} of one execution's call never sees, nor logs into, a later one`, async () => {
+    const dir = new ToolDir();
+    const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+    try {
+      // Before, the observer of execution A saw B's mark names, and its console line came out under B's ids.
+      const tool = dir.tool(
+        "observer",
+        `${setup}
+         const seen: string[] = [];
+         export default async (input: { exec: string }) => {
+           if (input.exec === "A") {
+             new Observer((list: any) => {
+               for (const entry of list.getEntries()) seen.push("A saw " + entry.name);
+               console.log("A's observer");
+             }).observe({ entryTypes: ["mark"] });
+             performance.mark("A's own mark");
+             await new Promise((r) => setTimeout(r, 100));
+             return { pid: Deno.pid, seen: [...seen] };
+           }
+           performance.mark("B-secret");
+           await new Promise((r) => setTimeout(r, 300));
+           return { pid: Deno.pid, seen };
+         };`,
+      );
+      let checked = 0;
+      for (let attempt = 0; attempt < 5 && checked === 0; attempt++) {
+        const a = await runner.run(
+          call(tool, { exec: "A" }, { timeoutMs: 60_000, context: { ...CONTEXT, workflowExecId: "exec-A" } }),
+        );
+        assert.ok(a.ok, JSON.stringify(a));
+        // Within its own call, the observer works.
+        assert.deepEqual((a.output as { seen: string[] }).seen, ["A saw A's own mark"]);
+        const lines: string[] = [];
+        const b = await runner.run(call(tool, { exec: "B" }, {
+          timeoutMs: 60_000,
+          context: { ...CONTEXT, workflowExecId: "exec-B" },
+          onLog: ({ message }) => lines.push(message),
+        }));
+        assert.ok(b.ok, JSON.stringify(b));
+        const out = b.output as { pid: number; seen: string[] };
+        if (out.pid !== (a.output as { pid: number }).pid) continue;
+        checked++;
+        assert.deepEqual(out.seen, ["A saw A's own mark"], "A's observer saw B's marks");
+        assert.deepEqual(lines, [], "A's observer logged under B's ids");
+      }
+      assert.equal(checked, 1, "no attempt ran both calls in one warm process");
+    } finally {
+      await runner.close();
+      dir.cleanup();
+    }
+  });
+}

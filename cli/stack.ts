@@ -39,6 +39,8 @@ import {
   watchNatsLink,
 } from "../server/mod.ts";
 import type { Hono } from "hono";
+import { delimiter, dirname, resolve } from "node:path";
+import { PROTECTED_ROOTS_ENV } from "../pkg/runtime/grant_paths.ts";
 import { ApiError } from "../server/api_error.ts";
 import { unpackBundle } from "./bundle.ts";
 import { CliError } from "./cli_error.ts";
@@ -281,9 +283,16 @@ export class Stack {
     }
   }
 
-  /** The runtime's environment: NATS credentials, and the stack's ports no sandbox may reach. */
+  /**
+   * The runtime's environment: NATS credentials, the stack's ports no sandbox may reach, and the projects
+   * whose `.env`, `compozy.yaml` and `.compozy/` no sandbox may read: the one this process runs in (its
+   * `.compozy/` holds the NATS passwords and the unpacked deployments) and the one it serves (red team 4 F3).
+   */
   private runtimeEnv(): Record<string, string> {
     const env = { ...this.nats.runtimeEnv };
+    const roots = [Deno.env.get(PROTECTED_ROOTS_ENV), dirname(resolve(this.options.stateDir))];
+    if (this.options.projectDir) roots.push(resolve(this.options.projectDir));
+    env[PROTECTED_ROOTS_ENV] = roots.filter(Boolean).join(delimiter);
     if (this.server) {
       const { hostname, port } = this.server.addr;
       const host = hostname.includes(":") ? `[${hostname}]` : hostname;

@@ -8,9 +8,15 @@
  * its real path.
  *
  * The project's `.compozy/` store, `.env` files and `compozy.yaml` are never granted: a list entry covering
- * one is refused, and a `true` grant gets Deno's `--deny-read`/`--deny-write` for them. The project is the
- * nearest folder above the tool (or the tool's own) that holds a `compozy.yaml`. `compozy validate` refuses
- * the same grants before anything runs (engine/domain/project/check_tool_permissions.ts).
+ * one is refused, and a `true` grant gets Deno's `--deny-read`/`--deny-write` for them. That holds for every
+ * project a tool may belong to, not only the nearest: each folder above the tool (or the tool's own) that
+ * holds a `compozy.yaml`, the project a bundle was unpacked in (`<project>/.compozy/deployments/<sha256>/`
+ * has a `compozy.yaml` of its own, and protecting only that one left the server's `.env` and NATS
+ * passwords readable: red team 4 F3), and the roots the stack names to the runtime
+ * ({@linkcode configureProtectedRoots}). A protected folder that holds another root (the server's `.compozy/`
+ * holds the deployment being served) is protected entry by entry, all but the one leading to that root.
+ * `compozy validate` and a deployment's check refuse the same grants before anything runs
+ * (engine/domain/project/check_tool_permissions.ts).
  *
  * What this cannot catch: a symlink created inside a granted folder after the sandbox started, by another
  * process (a tool cannot create one: Deno requires full read and write access for `Deno.symlink`); a hard
@@ -21,6 +27,19 @@
 import { basename, dirname, join, resolve, sep } from "node:path";
 import type { Grant, SandboxPermissions } from "./permissions.ts";
 import { ToolFailure } from "./tool_failure.ts";
+
+let configuredRoots: readonly string[] = [];
+
+/** The environment variable that names them to the runtime, separated by the path delimiter (`:`). */
+export const PROTECTED_ROOTS_ENV = "COMPOZY_PROTECTED_ROOTS";
+
+/**
+ * Names the project roots whose protected files no sandbox may reach, whatever the tool (the runtime sets
+ * them once at start from COMPOZY_PROTECTED_ROOTS: the project the stack serves and the one it runs in).
+ */
+export function configureProtectedRoots(roots: readonly string[]): void {
+  configuredRoots = [...new Set(roots.filter(Boolean).map((r) => resolve(r)))].sort();
+}
 
 /** Folders with more entries than this are refused rather than walked at every sandbox start. */
 export const MAX_WALKED_ENTRIES = 20_000;
@@ -50,7 +69,8 @@ export async function resolveGrants(
   if (p.read !== true && p.write !== true && p.read.length === 0 && p.write.length === 0) {
     return { permissions: p, denyRead: [], denyWrite: [] };
   }
-  const protectedPaths = [...new Set([...await projectProtectedPaths(toolDir), ...alsoProtected])].sort();
+  const roots = [...new Set([...configuredRoots, ...await projectRoots(toolDir)])];
+  const protectedPaths = [...new Set([...await rootsProtectedPaths(roots), ...alsoProtected])].sort();
   const read = await resolveGrant("read", p.read, protectedPaths);
   const write = await resolveGrant("write", p.write, protectedPaths);
   return {
@@ -86,10 +106,45 @@ export function guardLoadedFiles(grants: ResolvedGrants, files: readonly string[
   return grants;
 }
 
-/** The protected paths of the project the tool belongs to (none when no `compozy.yaml` is above it). */
-async function projectProtectedPaths(toolDir: string): Promise<string[]> {
-  const root = await projectRoot(toolDir);
-  return root === undefined ? [] : await protectedPaths(root);
+/**
+ * Every project `dir` belongs to: each folder from `dir` up that holds a `compozy.yaml`, and for a deployment
+ * (`<project>/.compozy/deployments/<sha256>/…`) the project it was unpacked in, which may have none.
+ */
+export async function projectRoots(dir: string): Promise<string[]> {
+  const roots = new Set<string>();
+  for (let d = resolve(dir);; d = dirname(d)) {
+    if (await exists(join(d, PROJECT_FILE))) roots.add(d);
+    const parent = dirname(d);
+    if (basename(parent) === "deployments" && basename(dirname(parent)) === ".compozy") {
+      roots.add(dirname(dirname(parent)));
+    }
+    if (parent === d) return [...roots].sort();
+  }
+}
+
+/**
+ * The protected paths of each of `roots`. A path that holds another root (a deployment under the server's
+ * `.compozy/`) is replaced by its entries, recursively, but for the one leading to that root: the served
+ * project's own files must stay readable to load its tools.
+ */
+export async function rootsProtectedPaths(roots: readonly string[]): Promise<string[]> {
+  const out = new Set<string>();
+  for (const root of roots) {
+    if (!await exists(root)) continue;
+    for (const path of await protectedPaths(root)) {
+      for (const kept of await carveOut(path, roots)) out.add(kept);
+    }
+  }
+  return [...out].sort();
+}
+
+async function carveOut(path: string, roots: readonly string[]): Promise<string[]> {
+  // A root itself is not denied wholesale: its own protected paths are.
+  if (roots.includes(path)) return [];
+  if (!roots.some((root) => covers(path, root))) return [path];
+  const out: string[] = [];
+  for await (const entry of Deno.readDir(path)) out.push(...await carveOut(join(path, entry.name), roots));
+  return out;
 }
 
 /** `.compozy/`, `compozy.yaml` and every `.env*` file of the project at `root`. */
@@ -99,13 +154,6 @@ export async function protectedPaths(root: string): Promise<string[]> {
     if (entry.name.startsWith(".env.")) paths.push(join(root, entry.name));
   }
   return paths.sort();
-}
-
-async function projectRoot(toolDir: string): Promise<string | undefined> {
-  for (let dir = resolve(toolDir);; dir = dirname(dir)) {
-    if (await exists(join(dir, PROJECT_FILE))) return dir;
-    if (dirname(dir) === dir) return undefined;
-  }
 }
 
 async function resolveGrant(
@@ -123,7 +171,7 @@ async function resolveGrant(
         throw denied(
           kind,
           entry,
-          `it covers ${hit}: the project's .compozy/, .env and compozy.yaml are never granted`,
+          `it covers ${hit}: a project's .compozy/, .env and compozy.yaml are never granted`,
         );
       }
       out.add(path);

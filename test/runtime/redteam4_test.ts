@@ -4,6 +4,9 @@
  * `net: true` tool) is in test/e2e/redteam4_api_test.ts.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ConfigError, formatDiagnostic, loadProject } from "../../engine/domain/project/mod.ts";
+import { configureProtectedRoots } from "../../pkg/runtime/grant_paths.ts";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
 import { call, eventually, ToolDir } from "./_helpers.ts";
 
@@ -63,5 +66,128 @@ Deno.test("red team 4 F2: waiting calls are served round robin by tool, not olde
   } finally {
     await runner.close();
     dir.cleanup();
+  }
+});
+
+/** Reads each path; returns its first bytes or the error's name. */
+const READER = `export default async (input: { paths: string[] }) => {
+  const out: Record<string, string> = {};
+  for (const path of input.paths) {
+    try {
+      out[path] = (await Deno.readTextFile(path)).slice(0, 40);
+    } catch (e) {
+      out[path] = (e as Error).name;
+    }
+  }
+  return out;
+};`;
+
+/**
+ * A server project `S` (its `.env`, its NATS config under `.compozy/`) serving a bundle unpacked, as
+ * `start --bundle` and `deploy` do, in `S/.compozy/deployments/<sha256>/` with a compozy.yaml of its own.
+ */
+async function bundleLayout() {
+  const server = await Deno.makeTempDir({ prefix: "compozy-rt4-server-" });
+  const deployment = join(server, ".compozy/deployments", "a".repeat(64));
+  await Deno.mkdir(join(deployment, "workflows/tools"), { recursive: true });
+  await Deno.mkdir(join(server, ".compozy/nats"), { recursive: true });
+  await Deno.writeTextFile(join(server, ".env"), "STRIPE_KEY=sk_live_server_secret_999\n");
+  await Deno.writeTextFile(join(server, ".compozy/nats/nats-server.conf"), '{"password": "engine-pw"}\n');
+  await Deno.writeTextFile(join(server, "public.txt"), "public\n");
+  await Deno.writeTextFile(
+    join(deployment, "compozy.yaml"),
+    "name: shop\nversion: 1.0.0\nworkflows:\n  - source: ./workflows/report.yaml\n",
+  );
+  const tool = join(deployment, "workflows/tools/reader.ts");
+  await Deno.writeTextFile(tool, READER);
+  return { server, deployment, tool };
+}
+
+Deno.test("red team 4 F3: a bundled tool cannot read the server project's .env or .compozy/", async () => {
+  const { server, deployment, tool } = await bundleLayout();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    const paths = [
+      join(server, ".env"),
+      join(server, ".compozy/nats/nats-server.conf"),
+      join(deployment, "compozy.yaml"),
+      join(server, "public.txt"),
+    ];
+    const result = await runner.run(
+      call(tool, { paths }, { permissions: { read: true }, timeoutMs: 30_000 }),
+    );
+    assert.ok(result.ok, result.ok ? "" : result.failure.message);
+    // Before: ".env" came back as "STRIPE_KEY=sk_live_server_secret_999" and the NATS config as its text.
+    assert.deepEqual(result.output, {
+      [paths[0]]: "NotCapable",
+      [paths[1]]: "NotCapable",
+      [paths[2]]: "NotCapable",
+      [paths[3]]: "public\n",
+    });
+    // List entries climbing out of the deployment to the server project's files are refused at start.
+    for (const entry of [join(server, ".env"), join(server, ".compozy/nats")]) {
+      const climb = await runner.run(
+        call(tool, { paths }, { permissions: { read: [entry] }, timeoutMs: 30_000 }),
+      );
+      assert.ok(!climb.ok, `${entry}: ${JSON.stringify(climb.ok && climb.output)}`);
+      assert.equal(climb.failure.code, "tool_permission_denied");
+      assert.match(climb.failure.message, /never granted/);
+    }
+  } finally {
+    await runner.close();
+    await Deno.remove(server, { recursive: true });
+  }
+});
+
+Deno.test("red team 4 F3: the roots the stack names are protected for any tool", async () => {
+  const dir = new ToolDir();
+  const served = await Deno.makeTempDir({ prefix: "compozy-rt4-root-" });
+  await Deno.writeTextFile(join(served, ".env"), "SECRET=1\n");
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  configureProtectedRoots([served]);
+  try {
+    const tool = dir.tool("reader", READER);
+    const paths = [join(served, ".env")];
+    const result = await runner.run(
+      call(tool, { paths }, { permissions: { read: true }, timeoutMs: 30_000 }),
+    );
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.deepEqual(result.output, { [paths[0]]: "NotCapable" });
+  } finally {
+    configureProtectedRoots([]);
+    await runner.close();
+    dir.cleanup();
+    await Deno.remove(served, { recursive: true });
+  }
+});
+
+Deno.test("red team 4 F3: a deployment's read grant reaching the server project is refused before it runs", async () => {
+  const { server, deployment } = await bundleLayout();
+  try {
+    await Deno.writeTextFile(
+      join(deployment, "workflows/report.yaml"),
+      `id: report
+tools:
+  - id: env_reader
+    execute: ./tools/reader.ts
+    permissions: { read: ["../../../../../.env"] }
+  - id: nats_reader
+    execute: ./tools/reader.ts
+    permissions: { read: ["../../../../nats"] }
+tasks:
+  - { id: a, use: tool(id=env_reader), with: { paths: [] } }
+  - { id: b, use: tool(id=nats_reader), with: { paths: [] } }
+`,
+    );
+    const error = await loadProject(deployment, { processEnv: {} }).then(() => undefined, (e) => e);
+    assert.ok(error instanceof ConfigError, `the deployment loaded: ${error}`);
+    const found = error.diagnostics.map((d) => formatDiagnostic(d, deployment));
+    // The tool's tools/ folder is four levels down the server project: the entries name S/.env, S/.compozy/nats.
+    for (const line of [5, 8]) {
+      const at = new RegExp(`^workflows/report\\.yaml:${line}:\\d+: .*read.*never granted`);
+      assert.ok(found.some((d) => at.test(d)), `line ${line}:\n${found.join("\n")}`);
+    }
+  } finally {
+    await Deno.remove(server, { recursive: true });
   }
 });

@@ -13,7 +13,13 @@
  */
 
 import { dirname, relative, resolve } from "node:path";
-import { covers, protectedPaths, realPathOrSelf, resolveGrants } from "../../../pkg/runtime/grant_paths.ts";
+import {
+  covers,
+  projectRoots,
+  realPathOrSelf,
+  resolveGrants,
+  rootsProtectedPaths,
+} from "../../../pkg/runtime/grant_paths.ts";
 import { checkToolModule } from "../../../pkg/runtime/import_policy.ts";
 import { normalizePermissions } from "../../../pkg/runtime/permissions.ts";
 import { ToolFailure } from "../../../pkg/runtime/tool_failure.ts";
@@ -29,9 +35,10 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
   const writers = tools.filter((t) => Array.isArray(t.permissions?.write) && t.permissions.write.length > 0);
   const modules = writers.length ? await toolModuleFiles(tools) : [];
   const { root, config } = analysis.project;
-  // The project's own, in case a tool lives outside its folder, and the env file it names.
+  // The project's own (and, for a deployment, the project it was unpacked in), in case a tool lives outside
+  // its folder, and the env file it names.
   const envFile = config.env_file === undefined ? [] : [resolve(root, config.env_file)];
-  const neverGranted = [...await protectedPaths(root), ...envFile];
+  const neverGranted = [...await rootsProtectedPaths(await projectRoots(root)), ...envFile];
   for (const tool of tools) {
     const site = analysis.sites.get(tool)!;
     const report = (kind: PathKind, index: number | undefined, message: string) =>

@@ -154,7 +154,11 @@ Deno.test({
         `one success in the history: ${history.map((e) => e.type).join(" ")}`,
       );
       assert.ok(leaseRevisionOf(late) < takenAt, "A's late write carries its older revision");
-      await until(async () => live.some((l) => l.startsWith("workflow.success")), 60_000, "the live end");
+      await until(
+        () => Promise.resolve(live.some((l) => l.startsWith("workflow.success"))),
+        60_000,
+        "the live end",
+      );
       assert.deepEqual(
         live.filter((l) => l.startsWith("task.success")),
         [`task.success:2:${takenAt}`],

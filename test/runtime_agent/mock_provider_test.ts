@@ -123,3 +123,15 @@ Deno.test("mock provider", async (t) => {
     assert.equal(!result.ok && result.failure.code, "agent_config_invalid");
   });
 });
+
+Deno.test("mock provider: a reply's text streams word by word to onDelta", async () => {
+  const deltas: { turn: number; text: string }[] = [];
+  const text = "Take a light jacket, it may rain.";
+  const result = await runAgent({
+    ...agentCall(mockModel({ replies: { advise: [{ text }] } })),
+    onDelta: (delta) => deltas.push(delta),
+  });
+  assert.deepEqual(result.ok && result.output, { text });
+  assert.deepEqual(deltas.map((d) => d.text), ["Take ", "a ", "light ", "jacket, ", "it ", "may ", "rain."]);
+  assert.ok(deltas.every((d) => d.turn === deltas[0].turn), "one reply, one turn");
+});

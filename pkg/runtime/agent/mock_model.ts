@@ -12,18 +12,22 @@
  * - With no script, the reply is generated: for an action with an output schema, the smallest object the
  *   schema accepts (from its `default`s, `enum`s, `const`s and types); otherwise `{ text }` naming the agent.
  * - Usage: the reply's `usage` when given, else one token per 4 characters of prompt and of reply.
- * - Streamed (the loop streams every request): a reply's text is one delta.
+ * - Streamed (the loop streams every request): a reply's text comes word by word, one delta per word with
+ *   the spaces after it, as a provider's tokens come, so the live view and the SSE deltas show it growing.
  *
  * @module
  */
 
-import { type LanguageModel, simulateStreamingMiddleware, wrapLanguageModel } from "ai";
+import type { LanguageModel } from "ai";
 import type { MockReply, MockScript } from "./agent_call.ts";
 import { configInvalid } from "./agent_failure.ts";
 
 type LanguageModelV4 = Extract<LanguageModel, { specificationVersion: "v4" }>;
 type CallOptions = Parameters<LanguageModelV4["doGenerate"]>[0];
 type GenerateResult = Awaited<ReturnType<LanguageModelV4["doGenerate"]>>;
+type StreamPart = Awaited<ReturnType<LanguageModelV4["doStream"]>>["stream"] extends ReadableStream<infer P>
+  ? P
+  : never;
 
 /** Which agent action the model answers for: it picks the script. */
 export interface MockScope {
@@ -55,10 +59,32 @@ export function createMockModel(
     modelId,
     supportedUrls: {},
     doGenerate: (options) => Promise.resolve(answer(replies, scope, options)),
-    doStream: () => Promise.reject(new Error("the mock provider streams through its middleware")),
+    doStream: (options) => Promise.resolve({ stream: streamOf(answer(replies, scope, options)) }),
   };
-  // The loop streams every request; a scripted reply streams as one piece of text.
-  return wrapLanguageModel({ model, middleware: simulateStreamingMiddleware() });
+  return model;
+}
+
+/** The reply as a provider streams it: text word by word, tool calls whole, then the finish with usage. */
+function streamOf(result: GenerateResult): ReadableStream<StreamPart> {
+  const parts: StreamPart[] = [{ type: "stream-start", warnings: result.warnings }];
+  result.content.forEach((part, index) => {
+    if (part.type !== "text") return parts.push(part as StreamPart);
+    if (part.text === "") return;
+    const id = String(index);
+    parts.push({ type: "text-start", id });
+    // Blanks only (no word) stay one delta.
+    for (const word of part.text.match(/\s*\S+\s*/g) ?? [part.text]) {
+      parts.push({ type: "text-delta", id, delta: word });
+    }
+    parts.push({ type: "text-end", id });
+  });
+  parts.push({ type: "finish", finishReason: result.finishReason, usage: result.usage });
+  return new ReadableStream({
+    start(controller) {
+      parts.forEach((part) => controller.enqueue(part));
+      controller.close();
+    },
+  });
 }
 
 function checkScript(script: MockScript | undefined): Record<string, MockReply[]> {

@@ -199,3 +199,20 @@ Deno.test("leases: a parked execution's lease is left to its engine while it is 
     await nats.stop();
   }
 });
+
+Deno.test("leases: events carry the revision the lease was taken at; renewals keep it, a later holder's is higher", async () => {
+  await withLeases(async ({ a, b, kv }) => {
+    assert.ok(await a.acquire("exec-1"));
+    const taken = a.assertWritable("exec-1", "s").revision;
+    assert.equal(taken, (await kv.get("exec-1"))!.revision);
+    assert.equal(await a.refresh("exec-1"), "held");
+    assert.ok((await kv.get("exec-1"))!.revision > taken, "the renewal moved the entry");
+    assert.equal(a.assertWritable("exec-1", "s").revision, taken, "its events keep the take's revision");
+    // A stops renewing; B takes the lease once the TTL frees it.
+    while (!(await b.acquire("exec-1"))) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(
+      b.assertWritable("exec-1", "s").revision > taken,
+      "a later holder fences the earlier one's events",
+    );
+  });
+});

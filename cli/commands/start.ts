@@ -26,6 +26,10 @@ export interface StartOptions {
 }
 
 export async function runStart(options: StartOptions): Promise<number> {
+  // Listened for before anything starts: a supervisor's SIGTERM during the start (which may wait up to a
+  // minute for JetStream) would otherwise kill the process half-started, its managed nats-server orphaned.
+  // A signal during the start is acted on once the stack is up.
+  const shutdown = untilShutdownSignal();
   const cwd = resolve(options.cwd);
   const stateDir = join(cwd, ".compozy");
   const projectDir = options.bundle
@@ -54,7 +58,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     ...(stack.apiUrl ? { api: stack.apiUrl } : {}),
     ...(stack.project ? { project: stack.project.config.name, root: stack.project.root } : {}),
   });
-  const signal = await untilShutdownSignal();
+  const signal = await shutdown;
   log.info("{signal}: stopping", { signal });
   await stack.stop();
   return 0;

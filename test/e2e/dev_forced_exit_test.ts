@@ -6,25 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { FIXTURE_PROJECT, startDev } from "./support/dev_server.ts";
-
-/** The pids of `comm`-named children of `parent`, from /proc. */
-async function childrenNamed(parent: number, comm: string): Promise<number[]> {
-  const pids: number[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`).catch(() => "");
-    // pid (comm) state ppid ...: comm may hold spaces, so split after its closing parenthesis.
-    const match = /^(\d+) \((.*)\) \S+ (\d+)/.exec(stat);
-    if (match && match[2] === comm && Number(match[3]) === parent) pids.push(Number(match[1]));
-  }
-  return pids;
-}
-
-/** True while `pid` runs; a zombie (exited, not yet reaped by its new parent) counts as gone. */
-async function running(pid: number): Promise<boolean> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
-  return stat !== "" && !/^\d+ \(.*\) Z /.test(stat);
-}
+import { childrenNamed, gone, running } from "./support/processes.ts";
 
 Deno.test({
   name: "dev: a second SIGTERM to dev's pid exits 130 and takes the managed nats-server with it",
@@ -48,8 +30,7 @@ Deno.test({
       const status = await dev.status;
       assert.equal(status.code, 130, dev.lines.join("\n"));
       // The kill is sent before dev exits; the server's own exit follows within moments.
-      for (let i = 0; i < 100 && await running(nats); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.equal(await running(nats), false, `nats-server ${nats} outlived dev`);
+      assert.ok(await gone(nats), `nats-server ${nats} outlived dev`);
     } finally {
       // The runtime exits when its stdin (held by dev) closes, once it runs again.
       if (runtime && await running(runtime)) Deno.kill(runtime, "SIGCONT");

@@ -1,9 +1,8 @@
 /**
  * Found by the crash fuzzer (seed 31670 of `deno task fuzz-engine --crashes --seed 31564`): a task's
  * time-out that is due when its engine comes back after a SIGKILL must still fail the attempt, even while
- * another branch of the replay runs a tool call. The restarted engine took the overdue time-out before its
- * replay had reached the task, and set it aside until the whole execution was idle, which the running call
- * put off; meanwhile the task's sleep ended and the task succeeded long after its time-out.
+ * another branch of the replay runs a tool call. Timers due while the engine was down came back late, the
+ * task's sleep ended first, and the task succeeded long after its time-out.
  */
 import assert from "node:assert/strict";
 import { createExecutionClient } from "../../engine/mod.ts";
@@ -55,9 +54,9 @@ Deno.test({
       },
     });
     const client = await createExecutionClient({ nc, bus, project: await loadProject(dir) });
-    // A long ack wait: the command the killed engine held comes back only after the test, so the overdue
-    // time-out is what activates the execution on the restarted engine, before its replay reached the task
-    // (in the fuzz run, which came first was chance).
+    // A long ack wait: what the killed engine held (its command, and likely the time-out its pending pull
+    // requests took) comes back only after the sleep's end, which is then the first wake-up the restarted
+    // engine gets (in the fuzz run, with a 1 s ack wait, that order was chance).
     const spawn = () => spawnEngineProcess(dir, nats.url, { instanceId: "e", ackWaitMs: 60_000 });
     let engine = spawn();
     try {

@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ConfigError, formatDiagnostic, loadProject } from "../../engine/domain/project/mod.ts";
+import { AgentFailure } from "../../pkg/runtime/agent/agent_failure.ts";
 import { configureProtectedRoots } from "../../pkg/runtime/grant_paths.ts";
+import { openMcpToolbox } from "../../pkg/runtime/mcp/mcp_toolbox.ts";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
 import { call, eventually, ToolDir } from "./_helpers.ts";
 
@@ -189,5 +191,136 @@ tasks:
     }
   } finally {
     await Deno.remove(server, { recursive: true });
+  }
+});
+
+/**
+ * A minimal stdio MCP server (JSON-RPC lines, no package) whose `probe` tool reads the files and runs the
+ * string evaluation it is asked to, and answers what happened to each.
+ */
+const MCP_PROBE = `
+const attempt = (f: () => unknown) => { try { return String(f()).slice(0, 40); } catch (e) { return (e as Error).name; } };
+const enc = new TextEncoder();
+const send = (m: unknown) => Deno.stdout.writeSync(enc.encode(JSON.stringify(m) + "\\n"));
+let buf = "";
+for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+  buf += chunk;
+  let i;
+  while ((i = buf.indexOf("\\n")) >= 0) {
+    const line = buf.slice(0, i);
+    buf = buf.slice(i + 1);
+    if (!line.trim()) continue;
+    const msg = JSON.parse(line);
+    if (msg.method === "initialize") {
+      send({ jsonrpc: "2.0", id: msg.id, result: { protocolVersion: msg.params.protocolVersion,
+        capabilities: { tools: {} }, serverInfo: { name: "probe", version: "1" } } });
+    } else if (msg.method === "tools/list") {
+      send({ jsonrpc: "2.0", id: msg.id, result: { tools: [{ name: "probe", description: "probe",
+        inputSchema: { type: "object", properties: {} } }] } });
+    } else if (msg.method === "tools/call") {
+      const out: Record<string, string> = {};
+      for (const path of msg.params.arguments.paths) out[path] = attempt(() => Deno.readTextFileSync(path));
+      out.eval = attempt(() => new Function("return 6 * 7")());
+      send({ jsonrpc: "2.0", id: msg.id, result: { content: [{ type: "text", text: JSON.stringify(out) }] } });
+    } else if (msg.id !== undefined) {
+      send({ jsonrpc: "2.0", id: msg.id, result: {} });
+    }
+  }
+}
+`;
+
+/** A project with a `.env`, a NATS config under `.compozy/` and an MCP script under `mcp/`. */
+async function mcpProject() {
+  const root = await Deno.makeTempDir({ prefix: "compozy-rt4-mcp-" });
+  await Deno.mkdir(join(root, "mcp"));
+  await Deno.mkdir(join(root, ".compozy/nats"), { recursive: true });
+  await Deno.writeTextFile(join(root, "compozy.yaml"), "name: rt4\nversion: 0.1.0\n");
+  await Deno.writeTextFile(join(root, ".env"), "VICTIM_SECRET=victim-secret-value-12345\n");
+  await Deno.writeTextFile(join(root, ".compozy/nats/nats-server.conf"), '{"password": "engine-pw"}\n');
+  await Deno.writeTextFile(join(root, "public.txt"), "public\n");
+  await Deno.writeTextFile(join(root, "mcp/probe.ts"), MCP_PROBE);
+  return root;
+}
+
+Deno.test({
+  name: "red team 4 F4: an MCP script server gets the tool sandbox's protections",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const root = await mcpProject();
+    const server = (permissions: Record<string, unknown>) => ({
+      id: "probe",
+      script: join(root, "mcp/probe.ts"),
+      permissions,
+      cwd: root,
+      timeoutMs: 30_000,
+    });
+    try {
+      const box = await openMcpToolbox([server({ read: true })], { maxOutputBytes: 100_000 });
+      try {
+        const paths = [
+          join(root, ".env"),
+          join(root, ".compozy/nats/nats-server.conf"),
+          join(root, "public.txt"),
+        ];
+        const out = JSON.parse(String(await box.call("probe", { paths })));
+        // Before: the .env line and the NATS passwords came back, and the string was evaluated (42).
+        assert.deepEqual(out, {
+          [paths[0]]: "NotCapable",
+          [paths[1]]: "NotCapable",
+          [paths[2]]: "public\n",
+          eval: "EvalError",
+        });
+      } finally {
+        await box.close();
+      }
+      // A list entry covering the project's protected files (relative entries start at compozy.yaml's folder).
+      const refused = await openMcpToolbox([server({ read: ["."] })], { maxOutputBytes: 100_000 })
+        .then((b) => (b.close(), undefined), (e) => e);
+      assert.ok(refused instanceof AgentFailure, `the server started: ${refused}`);
+      assert.equal(refused.code, "agent_mcp_invalid");
+      assert.match(refused.message, /never granted/);
+      // A write grant covering the script itself: code written there would run at the next start.
+      const rewrite = await openMcpToolbox([server({ write: ["./mcp"] })], { maxOutputBytes: 100_000 })
+        .then((b) => (b.close(), undefined), (e) => e);
+      assert.ok(rewrite instanceof AgentFailure, `the server started: ${rewrite}`);
+      assert.match(rewrite.message, /module the sandbox loads/);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test("red team 4 F4: compozy validate checks mcp[].permissions at the grant's line", async () => {
+  const root = await mcpProject();
+  try {
+    await Deno.writeTextFile(
+      join(root, "compozy.yaml"),
+      `name: rt4
+version: 0.1.0
+mcp:
+  - id: reader
+    script: ./mcp/probe.ts
+    permissions: { read: ["."] }
+  - id: writer
+    script: ./mcp/probe.ts
+    permissions: { write: ["./mcp"] }
+`,
+    );
+    const error = await loadProject(root, { processEnv: {} }).then(() => undefined, (e) => e);
+    assert.ok(error instanceof ConfigError, `the project loaded: ${error}`);
+    const found = error.diagnostics.map((d) => formatDiagnostic(d, root));
+    assert.ok(
+      found.some((d) => /^compozy\.yaml:6:\d+: mcp\[0\]\.permissions\.read\[0\]: .*never granted/.test(d)),
+      found.join("\n"),
+    );
+    assert.ok(
+      found.some((d) =>
+        /^compozy\.yaml:9:\d+: mcp\[1\]\.permissions\.write\[0\]: .*covers the tool module/.test(d)
+      ),
+      found.join("\n"),
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });

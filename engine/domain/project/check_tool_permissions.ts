@@ -6,6 +6,10 @@
  *   or `compozy.yaml`; `read: true` is reported as a warning, since the sandbox still denies those paths;
  * - a granted folder may not hold a symlink leading out of it (the sandbox checks this again at start).
  *
+ * The `permissions` of an MCP `script:` server get the same checks, reported at `mcp[i].permissions` in
+ * compozy.yaml (red team 4 F4: none were made); its relative entries start at compozy.yaml's folder, and its
+ * own module counts as a tool module.
+ *
  * The sandbox enforces the same rules when it starts (pkg/runtime/grant_paths.ts), where it can: it does not
  * know the other tools of the project, so the tool-module rule is enforced here only.
  *
@@ -23,6 +27,7 @@ import {
 import { checkToolModule } from "../../../pkg/runtime/import_policy.ts";
 import { normalizePermissions } from "../../../pkg/runtime/permissions.ts";
 import { ToolFailure } from "../../../pkg/runtime/tool_failure.ts";
+import type { ToolPermissions } from "../../../pkg/runtime/permissions.ts";
 import type { ToolDefinition } from "../tool/definition.ts";
 import type { Analysis, DiagnosticList, Site } from "./analysis.ts";
 import { isToolDefinition } from "./resolve_use.ts";
@@ -30,43 +35,96 @@ import { isToolDefinition } from "./resolve_use.ts";
 /** `read` or `write`, or for an entry the sandbox cannot express, the permission it is in. */
 type PathKind = string;
 
+/** Whose grants are checked: where relative entries start, and where its module lies. */
+interface Grantee {
+  permissions: ToolPermissions;
+  /** Relative entries resolve against this folder. */
+  base: string;
+  /** The module's folder: the projects above it are protected. */
+  moduleDir: string;
+  /** "tool" or "MCP server", for messages. */
+  what: string;
+}
+
+type Report = (kind: PathKind, index: number | undefined, message: string) => void;
+
 export async function checkToolPermissions(analysis: Analysis, diagnostics: DiagnosticList): Promise<void> {
   const tools = [...analysis.sites.keys()].filter(isToolDefinition);
-  const writers = tools.filter((t) => Array.isArray(t.permissions?.write) && t.permissions.write.length > 0);
-  const modules = writers.length ? await toolModuleFiles(tools) : [];
   const { root, config } = analysis.project;
+  const scripts = (config.mcp ?? []).map((server, i) => ({ server, i }))
+    .filter(({ server }) => typeof server?.script === "string" && server.permissions !== undefined);
+  const writes = (p: ToolPermissions | undefined) => Array.isArray(p?.write) && p.write.length > 0;
+  const anyWriter = tools.some((t) => writes(t.permissions)) ||
+    scripts.some(({ server }) => writes(server.permissions));
+  const modules = anyWriter
+    ? [
+      ...await toolModuleFiles(tools),
+      ...await Promise.all(scripts.map(({ server }) => realPathOrSelf(resolve(root, server.script!)))),
+    ]
+    : [];
   // The project's own (and, for a deployment, the project it was unpacked in), in case a tool lives outside
   // its folder, and the env file it names.
   const envFile = config.env_file === undefined ? [] : [resolve(root, config.env_file)];
   const neverGranted = [...await rootsProtectedPaths(await projectRoots(root)), ...envFile];
   for (const tool of tools) {
     const site = analysis.sites.get(tool)!;
-    const report = (kind: PathKind, index: number | undefined, message: string) =>
-      diagnostics.error(site.source, grantPath(site, kind, index), message);
-    const permissions = tool.permissions;
-    if (!permissions) continue;
-    if (permissions.write === true) {
-      report(
-        "write",
-        undefined,
-        "write: true would let this tool rewrite every tool of the project; list the folders it writes",
-      );
-    }
-    if (permissions.read === true) {
-      diagnostics.warning(
-        site.source,
-        grantPath(site, "read", undefined),
-        "read: true lets this tool read every file this machine's user can, except the project's .compozy/, .env and compozy.yaml",
-      );
-    }
-    await checkWritesMissModules(tool, modules, report);
-    await checkGrantsOnDisk(tool, neverGranted, report);
+    if (!tool.permissions) continue;
+    const toolDir = dirname(tool.executePath);
+    await checkGrantee(
+      { permissions: tool.permissions, base: toolDir, moduleDir: toolDir, what: "tool" },
+      modules,
+      neverGranted,
+      (kind, index, message) => diagnostics.error(site.source, grantPath(site.path, kind, index), message),
+      (kind, message) => diagnostics.warning(site.source, grantPath(site.path, kind, undefined), message),
+    );
+  }
+  for (const { server, i } of scripts) {
+    const path = ["mcp", i];
+    await checkGrantee(
+      {
+        permissions: server.permissions!,
+        base: root,
+        moduleDir: dirname(resolve(root, server.script!)),
+        what: "MCP server",
+      },
+      modules,
+      neverGranted,
+      (kind, index, message) =>
+        diagnostics.error(analysis.projectSource, grantPath(path, kind, index), message),
+      (kind, message) =>
+        diagnostics.warning(analysis.projectSource, grantPath(path, kind, undefined), message),
+    );
   }
 }
 
+async function checkGrantee(
+  grantee: Grantee,
+  modules: readonly string[],
+  neverGranted: readonly string[],
+  report: Report,
+  warn: (kind: PathKind, message: string) => void,
+): Promise<void> {
+  const { permissions, what } = grantee;
+  if (permissions.write === true) {
+    report(
+      "write",
+      undefined,
+      `write: true would let this ${what} rewrite every tool of the project; list the folders it writes`,
+    );
+  }
+  if (permissions.read === true) {
+    warn(
+      "read",
+      `read: true lets this ${what} read every file this machine's user can, except the project's .compozy/, .env and compozy.yaml`,
+    );
+  }
+  await checkWritesMissModules(grantee, modules, report);
+  await checkGrantsOnDisk(grantee, neverGranted, report);
+}
+
 /** The YAML path of a grant, or of one entry of it. */
-function grantPath(site: Site, kind: PathKind, index: number | undefined) {
-  return [...site.path, "permissions", kind, ...(index === undefined ? [] : [index])];
+function grantPath(path: Site["path"], kind: PathKind, index: number | undefined) {
+  return [...path, "permissions", kind, ...(index === undefined ? [] : [index])];
 }
 
 /**
@@ -88,24 +146,21 @@ async function toolModuleFiles(tools: ToolDefinition[]): Promise<string[]> {
 }
 
 async function checkWritesMissModules(
-  tool: ToolDefinition,
+  { permissions, base }: Grantee,
   modules: readonly string[],
-  report: (kind: PathKind, index: number, message: string) => void,
+  report: Report,
 ): Promise<void> {
-  const writes = tool.permissions?.write;
+  const writes = permissions.write;
   if (!Array.isArray(writes)) return;
-  const toolDir = dirname(tool.executePath);
   for (const [i, entry] of writes.entries()) {
-    const path = resolve(toolDir, entry);
+    const path = resolve(base, entry);
     const real = await realPathOrSelf(path);
     const hit = modules.find((m) => covers(path, m) || covers(real, m));
     if (hit !== undefined) {
       report(
         "write",
         i,
-        `write grant "${entry}" covers the tool module ${
-          relative(toolDir, hit)
-        }: a tool may not rewrite a tool`,
+        `write grant "${entry}" covers the tool module ${relative(base, hit)}: a tool may not rewrite a tool`,
       );
     }
   }
@@ -113,19 +168,18 @@ async function checkWritesMissModules(
 
 /** The sandbox's own start-up check of grants (protected files, escaping symlinks), reported at the entry. */
 async function checkGrantsOnDisk(
-  tool: ToolDefinition,
+  { permissions, base, moduleDir }: Grantee,
   alsoProtected: readonly string[],
-  report: (kind: PathKind, index: number | undefined, message: string) => void,
+  report: Report,
 ): Promise<void> {
-  const toolDir = dirname(tool.executePath);
   try {
-    await resolveGrants(normalizePermissions(tool.permissions, toolDir), toolDir, alsoProtected);
+    await resolveGrants(normalizePermissions(permissions, base), moduleDir, alsoProtected);
   } catch (e) {
     if (!(e instanceof ToolFailure)) throw e;
     const { permission, entry } = (e.details ?? {}) as { permission?: string; entry?: string };
     const kind: PathKind = permission ?? "read";
-    const entries = tool.permissions?.[kind as keyof typeof tool.permissions];
-    const index = Array.isArray(entries) ? entries.findIndex((x) => resolve(toolDir, x) === entry) : -1;
+    const entries = permissions[kind as keyof typeof permissions];
+    const index = Array.isArray(entries) ? entries.findIndex((x) => resolve(base, x) === entry) : -1;
     report(kind, index === -1 ? undefined : index, e.message);
   }
 }

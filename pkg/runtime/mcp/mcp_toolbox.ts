@@ -23,6 +23,7 @@ import type { AgentToolSpec } from "../agent/agent_call.ts";
 import { errorMessage } from "../agent/agent_failure.ts";
 import { callFailure, McpCallFailure, mcpInvalid, startFailure } from "./mcp_failure.ts";
 import { describeServer, type McpServerWire } from "./mcp_server_wire.ts";
+import { ToolFailure } from "../tool_failure.ts";
 import { transportFor } from "./mcp_transport.ts";
 
 /** Names every provider accepts for a function (OpenAI's rule, the strictest); also the config's rule. */
@@ -122,8 +123,12 @@ async function connect(server: McpServerWire, options: McpToolboxOptions): Promi
   const client = new Client(CLIENT_INFO);
   let transport;
   try {
-    transport = transportFor(server);
+    transport = await transportFor(server);
   } catch (error) {
+    // A refused grant is the project's mistake: the next call would be refused the same way.
+    if (error instanceof ToolFailure) {
+      throw mcpInvalid(`${describeServer(server)}: ${error.message}`, server, error);
+    }
     throw startFailure(server, "starting", error);
   }
   if (transport instanceof StdioClientTransport) {

@@ -1,18 +1,24 @@
 /**
  * The SDK transport for an MCP server: streamable HTTP or SSE for a `url`, stdio for a process the runtime
- * starts. A `script` server is a Deno process with the Deno permissions its config grants and nothing else
- * (like a tool's sandbox process, and denied the NATS ports whatever its `net` grant); a `command` server is
- * any program and runs with the runtime's own rights, the one thing the runtime cannot confine.
+ * starts. A `script` server is a Deno process with the Deno permissions its config grants and nothing else,
+ * checked like a tool's sandbox process (red team 4 F4: it got none of those checks): its `read`/`write` grants
+ * go through grant_paths.ts (no project's `.env`, `compozy.yaml` or `.compozy/`, no symlink out of a granted
+ * folder, a `true` grant gets them as `--deny-read`/`--deny-write`, its own module never writable); no
+ * `deno.json` or lock file is honoured, no `http(s):` module is fetched, strings are never compiled to code,
+ * and the stack's NATS and API ports are denied whatever its `net` grant. It may import `npm:` packages (the
+ * MCP SDK is one): they run with the same permissions. A `command` server is any program and runs with the
+ * runtime's own rights, the one thing the runtime cannot confine.
  *
  * @module
  */
 
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { denoExecutable } from "../deno_executable.ts";
+import { guardLoadedFiles, projectRoots, resolveGrants, rootsProtectedPaths } from "../grant_paths.ts";
 import { netDenyFlags } from "../net_deny.ts";
 import { normalizePermissions, processFlags } from "../permissions.ts";
 import type { McpServerWire } from "./mcp_server_wire.ts";
@@ -20,8 +26,12 @@ import type { McpServerWire } from "./mcp_server_wire.ts";
 /** What a `script` server's `deno` needs to find its module cache, offline included, beside the SDK's defaults. */
 const DENO_CACHE_ENV = ["DENO_DIR", "XDG_CACHE_HOME", "NPM_CONFIG_REGISTRY"];
 
-/** A transport for `server`; a stdio one starts its process when the client connects. */
-export function transportFor(server: McpServerWire): Transport {
+/**
+ * A transport for `server`; a stdio one starts its process when the client connects.
+ *
+ * @throws {ToolFailure} `tool_permission_denied` for a `script` server's grant that covers a protected file.
+ */
+export async function transportFor(server: McpServerWire): Promise<Transport> {
   if (server.url) {
     const url = new URL(server.url);
     const requestInit = { headers: server.headers ?? {} };
@@ -29,7 +39,7 @@ export function transportFor(server: McpServerWire): Transport {
       ? new SSEClientTransport(url, { requestInit })
       : new StreamableHTTPClientTransport(url, { requestInit });
   }
-  const { command, args } = server.script ? scriptCommand(server, server.script) : {
+  const { command, args } = server.script ? await scriptCommand(server, server.script) : {
     command: server.command!,
     args: server.args ?? [],
   };
@@ -43,17 +53,33 @@ export function transportFor(server: McpServerWire): Transport {
   });
 }
 
-/** `deno run` of the script with its grants only: no prompt, no `run`/`ffi`/`sys`, NATS denied. */
-export function scriptCommand(server: McpServerWire, script: string): { command: string; args: string[] } {
+/**
+ * `deno run` of the script with its checked grants only: no prompt, no `run`/`ffi`/`sys`, no config, no
+ * remote modules, no code from strings, the stack's ports denied.
+ *
+ * @throws {ToolFailure} `tool_permission_denied` (see {@linkcode resolveGrants}).
+ */
+export async function scriptCommand(
+  server: McpServerWire,
+  script: string,
+): Promise<{ command: string; args: string[] }> {
   // Relative grants read like the script path itself: from compozy.yaml's folder (the working directory).
-  const permissions = normalizePermissions(server.permissions, server.cwd ?? dirname(script));
+  const base = server.cwd ?? dirname(script);
+  const permissions = normalizePermissions(server.permissions, base);
+  // The projects above the script and above its working directory (the project root) are both protected.
+  const alsoProtected = await rootsProtectedPaths(await projectRoots(resolve(base)));
+  const grants = guardLoadedFiles(await resolveGrants(permissions, dirname(script), alsoProtected), [script]);
   return {
     command: denoExecutable(),
     args: [
       "run",
+      "--no-config",
+      "--no-lock",
+      "--no-remote",
       "--no-prompt",
       "--quiet",
-      ...processFlags(permissions, []),
+      "--v8-flags=--disallow-code-generation-from-strings",
+      ...processFlags(grants.permissions, [], { read: grants.denyRead, write: grants.denyWrite }),
       ...netDenyFlags(),
       script,
       ...(server.args ?? []),

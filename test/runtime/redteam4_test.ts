@@ -324,3 +324,39 @@ mcp:
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("red team 4 F6: a write grant covering a workflow YAML file is refused at validate time", async () => {
+  const root = await Deno.makeTempDir({ prefix: "compozy-rt4-yaml-" });
+  try {
+    await Deno.mkdir(join(root, "workflows"));
+    await Deno.mkdir(join(root, "tools"));
+    await Deno.writeTextFile(join(root, "tools/writer.ts"), "export default () => 1;\n");
+    await Deno.writeTextFile(
+      join(root, "compozy.yaml"),
+      "name: rt4\nversion: 0.1.0\nworkflows:\n  - source: ./workflows/wf.yaml\n",
+    );
+    await Deno.writeTextFile(
+      join(root, "workflows/wf.yaml"),
+      `id: wf
+tools:
+  - id: writer
+    execute: ../tools/writer.ts
+    permissions: { write: ["../workflows"] }
+tasks:
+  - { id: run, use: tool(id=writer), with: {} }
+`,
+    );
+    const error = await loadProject(root, { processEnv: {} }).then(() => undefined, (e) => e);
+    // Before: the project loaded, and the tool could rewrite its own permissions and env in wf.yaml.
+    assert.ok(error instanceof ConfigError, `the project loaded: ${error}`);
+    const found = error.diagnostics.map((d) => formatDiagnostic(d, root));
+    assert.ok(
+      found.some((d) =>
+        /^workflows\/wf\.yaml:5:\d+: .*write\[0\]: .*covers the project file .*wf\.yaml/.test(d)
+      ),
+      found.join("\n"),
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -4,7 +4,9 @@
  *   next sandbox would run the new code with that tool's grants and env); `write: true` covers them all;
  * - a `read` or `write` grant may not cover the project's `.compozy/` store, `.env` files (and `env_file`)
  *   or `compozy.yaml`; `read: true` is reported as a warning, since the sandbox still denies those paths;
- * - a granted folder may not hold a symlink leading out of it (the sandbox checks this again at start).
+ * - a granted folder may not hold a symlink leading out of it (the sandbox checks this again at start);
+ * - a `write` grant may not cover a YAML file the project loader reads (red team 4 F6: a tool rewrote the
+ *   `permissions:` and `env:` of its own or another tool, in force at the next load).
  *
  * The `permissions` of an MCP `script:` server get the same checks, reported at `mcp[i].permissions` in
  * compozy.yaml (red team 4 F4: none were made); its relative entries start at compozy.yaml's folder, and its
@@ -62,6 +64,7 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
       ...await Promise.all(scripts.map(({ server }) => realPathOrSelf(resolve(root, server.script!)))),
     ]
     : [];
+  const yamlFiles = anyWriter ? await projectYamlFiles(analysis) : [];
   // The project's own (and, for a deployment, the project it was unpacked in), in case a tool lives outside
   // its folder, and the env file it names.
   const envFile = config.env_file === undefined ? [] : [resolve(root, config.env_file)];
@@ -73,6 +76,7 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
     await checkGrantee(
       { permissions: tool.permissions, base: toolDir, moduleDir: toolDir, what: "tool" },
       modules,
+      yamlFiles,
       neverGranted,
       (kind, index, message) => diagnostics.error(site.source, grantPath(site.path, kind, index), message),
       (kind, message) => diagnostics.warning(site.source, grantPath(site.path, kind, undefined), message),
@@ -88,6 +92,7 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
         what: "MCP server",
       },
       modules,
+      yamlFiles,
       neverGranted,
       (kind, index, message) =>
         diagnostics.error(analysis.projectSource, grantPath(path, kind, index), message),
@@ -100,6 +105,7 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
 async function checkGrantee(
   grantee: Grantee,
   modules: readonly string[],
+  yamlFiles: readonly string[],
   neverGranted: readonly string[],
   report: Report,
   warn: (kind: PathKind, message: string) => void,
@@ -119,6 +125,7 @@ async function checkGrantee(
     );
   }
   await checkWritesMissModules(grantee, modules, report);
+  await checkWritesMissYaml(grantee, yamlFiles, report);
   await checkGrantsOnDisk(grantee, neverGranted, report);
 }
 
@@ -161,6 +168,42 @@ async function checkWritesMissModules(
         "write",
         i,
         `write grant "${entry}" covers the tool module ${relative(base, hit)}: a tool may not rewrite a tool`,
+      );
+    }
+  }
+}
+
+/** Every YAML file the project loader read (compozy.yaml, workflows, `file=` definitions), with real paths. */
+async function projectYamlFiles(analysis: Analysis): Promise<string[]> {
+  const root = analysis.project.root;
+  const files = new Set<string>([
+    analysis.projectSource.file,
+    ...analysis.workflows.map((w) => w.source.file),
+    ...analysis.fileDefinitions.keys(),
+    ...[...analysis.sites.values()].map((site) => site.source.file),
+  ].map((file) => resolve(root, file)));
+  for (const file of [...files]) files.add(await realPathOrSelf(file));
+  return [...files].sort();
+}
+
+async function checkWritesMissYaml(
+  { permissions, base, what }: Grantee,
+  yamlFiles: readonly string[],
+  report: Report,
+): Promise<void> {
+  const writes = permissions.write;
+  if (!Array.isArray(writes)) return;
+  for (const [i, entry] of writes.entries()) {
+    const path = resolve(base, entry);
+    const real = await realPathOrSelf(path);
+    const hit = yamlFiles.find((f) => covers(path, f) || covers(real, f));
+    if (hit !== undefined) {
+      report(
+        "write",
+        i,
+        `write grant "${entry}" covers the project file ${
+          relative(base, hit)
+        }: it declares permissions and env, and this ${what} may not rewrite them`,
       );
     }
   }

@@ -107,6 +107,24 @@ export function guardLoadedFiles(grants: ResolvedGrants, files: readonly string[
 }
 
 /**
+ * Keeps folders whose files the sandbox loads (Deno's cache) out of reach of its `write` grant: an entry
+ * covering one or inside one is refused, a `true` grant gets them as `--deny-write`.
+ *
+ * @throws {ToolFailure} `tool_permission_denied` for such an entry.
+ */
+export function guardLoadedFolders(grants: ResolvedGrants, folders: readonly string[]): ResolvedGrants {
+  const write = grants.permissions.write;
+  if (write === true) return { ...grants, denyWrite: [...new Set([...grants.denyWrite, ...folders])].sort() };
+  for (const entry of write) {
+    const hit = folders.find((folder) => covers(entry, folder) || covers(folder, entry));
+    if (hit !== undefined) {
+      throw denied("write", entry, `it reaches ${hit}, Deno's cache of the modules every sandbox loads`);
+    }
+  }
+  return grants;
+}
+
+/**
  * Every project `dir` belongs to: each folder from `dir` up that holds a `compozy.yaml`, and for a deployment
  * (`<project>/.compozy/deployments/<sha256>/…`) the project it was unpacked in, which may have none.
  */

@@ -14,7 +14,8 @@
  * @module
  */
 import { dirname, isAbsolute } from "node:path";
-import { guardLoadedFiles, resolveGrants } from "./grant_paths.ts";
+import { denoCacheDir } from "./deno_cache_dir.ts";
+import { guardLoadedFiles, guardLoadedFolders, resolveGrants } from "./grant_paths.ts";
 import { checkToolModule } from "./import_policy.ts";
 import { sandboxModules } from "./sandbox_modules.ts";
 import { MemoryWatch } from "./memory_watch.ts";
@@ -156,11 +157,16 @@ export class ToolRunner {
       surplusIdleMs: this.#limits.surplusIdleMs,
       startTimeoutMs: this.#limits.startTimeoutMs,
       spawn: async (spec) => {
-        const [module, resolved] = await Promise.all([
+        const [module, resolved, denoDir] = await Promise.all([
           checkToolModule(spec.executePath),
           resolveGrants(spec.permissions, dirname(spec.executePath)),
+          denoCacheDir(),
         ]);
-        const grants = guardLoadedFiles(resolved, [...module.files, ...sandboxModules().workerFiles]);
+        // Deno's cache holds the transpiled sandbox bootstrap every process loads (red team 4 F6).
+        const grants = guardLoadedFolders(
+          guardLoadedFiles(resolved, [...module.files, ...sandboxModules().workerFiles]),
+          [denoDir],
+        );
         const process = SandboxProcess.spawn(spec, module, grants);
         this.#memory.watch(process);
         return process;

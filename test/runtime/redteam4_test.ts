@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ConfigError, formatDiagnostic, loadProject } from "../../engine/domain/project/mod.ts";
 import { AgentFailure } from "../../pkg/runtime/agent/agent_failure.ts";
+import { denoCacheDir } from "../../pkg/runtime/deno_cache_dir.ts";
 import { configureProtectedRoots } from "../../pkg/runtime/grant_paths.ts";
 import { openMcpToolbox } from "../../pkg/runtime/mcp/mcp_toolbox.ts";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
@@ -358,5 +359,40 @@ tasks:
     );
   } finally {
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("red team 4 F6: no write grant reaches Deno's cache of the sandbox's own modules", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    const denoDir = await denoCacheDir();
+    const target = join(denoDir, "gen", `rt4-probe-${crypto.randomUUID()}.js`);
+    const tool = dir.tool(
+      "cache_writer",
+      `export default (input: { path: string }) => {
+         try { Deno.writeTextFileSync(input.path, "poison"); return "written"; }
+         catch (e) { return (e as Error).name; }
+       };`,
+    );
+    // A true grant: before, the file was written into the cache every sandbox loads from.
+    const wide = await runner.run(
+      call(tool, { path: target }, { permissions: { write: true }, timeoutMs: 30_000 }),
+    );
+    assert.ok(wide.ok, JSON.stringify(wide));
+    assert.equal(wide.output, "NotCapable");
+    // A list entry inside the cache is refused at start.
+    const narrow = await runner.run(
+      call(tool, { path: target }, { permissions: { write: [join(denoDir, "gen")] }, timeoutMs: 30_000 }),
+    );
+    assert.ok(!narrow.ok, JSON.stringify(narrow));
+    assert.equal(narrow.failure.code, "tool_permission_denied");
+    assert.match(narrow.failure.message, /Deno's cache/);
+    await Deno.remove(target).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+  } finally {
+    await runner.close();
+    dir.cleanup();
   }
 });

@@ -17,8 +17,15 @@ import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { denoCacheDir } from "../deno_cache_dir.ts";
 import { denoExecutable } from "../deno_executable.ts";
-import { guardLoadedFiles, projectRoots, resolveGrants, rootsProtectedPaths } from "../grant_paths.ts";
+import {
+  guardLoadedFiles,
+  guardLoadedFolders,
+  projectRoots,
+  resolveGrants,
+  rootsProtectedPaths,
+} from "../grant_paths.ts";
 import { netDenyFlags } from "../net_deny.ts";
 import { normalizePermissions, processFlags } from "../permissions.ts";
 import type { McpServerWire } from "./mcp_server_wire.ts";
@@ -68,7 +75,10 @@ export async function scriptCommand(
   const permissions = normalizePermissions(server.permissions, base);
   // The projects above the script and above its working directory (the project root) are both protected.
   const alsoProtected = await rootsProtectedPaths(await projectRoots(resolve(base)));
-  const grants = guardLoadedFiles(await resolveGrants(permissions, dirname(script), alsoProtected), [script]);
+  const grants = guardLoadedFolders(
+    guardLoadedFiles(await resolveGrants(permissions, dirname(script), alsoProtected), [script]),
+    [await denoCacheDir()],
+  );
   return {
     command: denoExecutable(),
     args: [

@@ -36,6 +36,8 @@ import {
 } from "./protocol.ts";
 
 const STDERR_TAIL_BYTES = 8 * 1024;
+/** Raw bytes a call may write to file descriptor 1 (dropped, but read) before its process is killed. */
+export const MAX_STRAY_BYTES_PER_CALL = 8 * 1024 * 1024;
 const NO_TOKEN = new Uint8Array(0);
 /**
  * A call without a result after this long is asked whether its host received its frame (a `probe`): a
@@ -131,6 +133,9 @@ export class SandboxProcess {
   #reported: SandboxError | undefined;
   #alive = true;
   #calls = 0;
+  /** Raw stdout bytes of call number `#strayCall` so far. */
+  #strayCall = -1;
+  #strayBytes = 0;
   #resolveReady!: (outcome: StartOutcome) => void;
 
   private constructor(spec: SandboxSpec, child: Deno.ChildProcess) {
@@ -332,7 +337,7 @@ export class SandboxProcess {
       if (head.length < TOKEN_BYTES) continue;
       reader = new FrameReader(head.slice(0, TOKEN_BYTES), this.#maxFrameBytes(), {
         frame: (type, id, payload) => this.#onFrame(type, id, payload),
-        stray: () => this.#onStray("stdout"),
+        stray: (bytes) => this.#onStray("stdout", bytes.length),
       });
       reader.push(head.subarray(TOKEN_BYTES));
     }
@@ -421,9 +426,20 @@ export class SandboxProcess {
    * runtime's core): end it. Stderr is a pipe of its own, so bytes a call wrote may be read just after its
    * result; that retires a process that wrote raw stderr, which costs a fresh start, never a call.
    */
-  #onStray(stream: "stdout" | "stderr"): void {
+  #onStray(stream: "stdout" | "stderr", bytes = 0): void {
     if (!this.#pending && this.#calls > 0) {
       this.kill("stale", `it wrote to its ${stream} after its call ended`);
+      return;
+    }
+    // During a call, raw output is dropped but still read: past a bound the call ends, rather than the
+    // runtime draining gigabytes for it (red team 4 F5: 3 GB in 15 s, the call succeeded).
+    if (this.#strayCall !== this.#calls) [this.#strayCall, this.#strayBytes] = [this.#calls, 0];
+    this.#strayBytes += bytes;
+    if (this.#strayBytes > MAX_STRAY_BYTES_PER_CALL) {
+      this.kill(
+        "protocol",
+        `it wrote over ${MAX_STRAY_BYTES_PER_CALL} bytes to its ${stream} outside frames`,
+      );
     }
   }
 

@@ -396,3 +396,33 @@ Deno.test("red team 4 F6: no write grant reaches Deno's cache of the sandbox's o
     dir.cleanup();
   }
 });
+
+Deno.test("red team 4 F5: raw writes to fd 1 during a call are bounded, not drained forever", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    // No grants: 32 MiB straight to the frame channel (before: read and dropped by the runtime, and the call
+    // succeeded; the red team wrote 3 GB in 15 s).
+    const tool = dir.tool(
+      "flood",
+      `import fs from "node:fs";
+       export default () => {
+         const chunk = new TextEncoder().encode("x".repeat(1024 * 1024));
+         let n = 0;
+         for (let i = 0; i < 32; i++) n += fs.writeSync(1, chunk);
+         return n;
+       };`,
+    );
+    const result = await runner.run(call(tool, {}, { timeoutMs: 60_000 }));
+    assert.ok(!result.ok, `the flood succeeded: ${JSON.stringify(result)}`);
+    assert.equal(result.failure.code, "tool_crashed");
+    assert.match(result.failure.message, /outside frames/);
+    // The tool's next call gets a fresh process and is served.
+    const quiet = dir.tool("quiet", `export default () => "fine";`);
+    const next = await runner.run(call(quiet, {}, { timeoutMs: 30_000 }));
+    assert.ok(next.ok && next.output === "fine", JSON.stringify(next));
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

@@ -112,8 +112,10 @@ Deno.test("warm pool", async (t) => {
   await t.step("maxProcesses bounds the processes; the other calls wait their turn", async () => {
     const runner = new ToolRunner({ maxProcesses: 2 });
     try {
-      const running = [1, 2, 3, 4].map(() => runner.run(call(sleeper, 250)));
-      assert.ok(await eventually(() => runner.stats().waiting === 2));
+      // Calls long enough that two stay waiting while the first two run, however slowly processes start on
+      // a loaded machine (with 250 ms the window was missed once at load average 16).
+      const running = [1, 2, 3, 4].map(() => runner.run(call(sleeper, 3_000, { timeoutMs: 60_000 })));
+      assert.ok(await eventually(() => runner.stats().waiting === 2, 60_000));
       assert.equal(runner.stats().processes, 2);
       const results = await Promise.all(running);
       assert.ok(results.every((r) => r.ok));

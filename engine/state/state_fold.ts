@@ -74,6 +74,42 @@ export function documentsOf(event: StoredEvent): { workflow: boolean; task: bool
   };
 }
 
+/** The fields of a document that a fold changes in place; it only ever replaces the others. */
+const CHANGED_IN_PLACE = ["waiting", "wait_seq", "task_ids"] as const;
+
+/**
+ * A working copy of a document for the folds to change, leaving `doc` (a cached or a stored one) as it was.
+ * Only what a fold changes in place is copied (the waits, their sequences, the list of tasks); the rest is
+ * shared, the execution's input above all: a collection's items, which a deep copy on every write of the
+ * execution's document made O(items) per write (issue 11).
+ */
+export function foldCopy<D extends WorkflowDocument | TaskDocument>(doc: D): D {
+  const copy: Record<string, unknown> = { ...doc };
+  for (const field of CHANGED_IN_PLACE) {
+    const value = copy[field];
+    if (Array.isArray(value)) copy[field] = [...value];
+    else if (value && typeof value === "object") copy[field] = { ...value };
+  }
+  return copy as D;
+}
+
+/**
+ * Whether folding changed a document (`after`, folded on foldCopy(`before`)): field by field, a field the
+ * fold left as it was (the same value) never serialized; a replaced or copied one compared by its JSON.
+ */
+export function foldChanged(
+  before: WorkflowDocument | TaskDocument | undefined,
+  after: WorkflowDocument | TaskDocument,
+): boolean {
+  if (!before) return true;
+  const a = before as unknown as Record<string, unknown>;
+  const b = after as unknown as Record<string, unknown>;
+  for (const field of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (a[field] !== b[field] && JSON.stringify(a[field]) !== JSON.stringify(b[field])) return true;
+  }
+  return false;
+}
+
 /** The initial document of an execution, as its start describes it. */
 export function startedDocument(m: pb.WorkflowExecutionStarted | Any, time: string): WorkflowDocument {
   const message = m as Any;

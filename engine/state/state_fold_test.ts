@@ -3,8 +3,8 @@ import { create, type DescMessage, type MessageInitShape, type MessageShape } fr
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import * as pb from "../../pkg/pb/mod.ts";
 import type { StoredEvent } from "../history/read_history.ts";
-import { documentsOf, foldTaskDocument, foldWorkflowDocument } from "./state_fold.ts";
-import type { WorkflowDocument } from "./execution_state.ts";
+import { documentsOf, foldChanged, foldCopy, foldTaskDocument, foldWorkflowDocument } from "./state_fold.ts";
+import { MAX_LISTED_TASKS, type TaskDocument, type WorkflowDocument } from "./execution_state.ts";
 
 let seq = 0;
 function event<S extends DescMessage>(
@@ -353,3 +353,55 @@ Deno.test("state fold: a paused engine's late writes after a take-over never rea
 function encode(value: unknown): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value));
 }
+
+Deno.test("state fold: a fold on foldCopy equals a fold on a deep copy, leaves its source as it was (issue 11)", () => {
+  const te = (n: number) => new TextEncoder().encode(JSON.stringify(n));
+  const other = (n: number) => ({ id: "one", execId: `o${n}` });
+  const workflowEvents: StoredEvent[] = [
+    event("task.dispatched", pb.TaskDispatchedSchema, { workflow, task }),
+    event("task.waiting_started", pb.TaskExecutionWaitingStartedSchema, { workflow, task, signalId: "go" }),
+    event("task.waiting_started", pb.TaskExecutionWaitingStartedSchema, { workflow, task, signalId: "go" }),
+    ...Array.from(
+      { length: MAX_LISTED_TASKS + 2 },
+      (_, n) =>
+        event("task.success", pb.TaskExecutionSuccessSchema, { workflow, task: other(n), outputJson: te(n) }),
+    ),
+    event("task.waiting_ended", pb.TaskExecutionWaitingEndedSchema, { workflow, task }),
+    event("task.success", pb.TaskExecutionSuccessSchema, { workflow, task }),
+    event("workflow.success", pb.WorkflowExecutionSuccessSchema, { workflow, outputJson: te(7) }),
+    event("workflow.failed", pb.WorkflowExecutionFailedSchema, { workflow }),
+  ];
+  const taskEvents: StoredEvent[] = [
+    event("task.started", pb.TaskExecutionStartedSchema, { workflow, task, attempt: 1, inputJson: te(1) }),
+    event("task.waiting_started", pb.TaskExecutionWaitingStartedSchema, { workflow, task, signalId: "go" }),
+    event("task.waiting_ended", pb.TaskExecutionWaitingEndedSchema, { workflow, task }),
+    event("task.success", pb.TaskExecutionSuccessSchema, { workflow, task, attempt: 1, outputJson: te(2) }),
+    event("task.failed", pb.TaskExecutionFailedSchema, { workflow, task }),
+  ];
+  const check = <D extends WorkflowDocument | TaskDocument>(
+    start: D,
+    events: StoredEvent[],
+    fold: (d: D, e: StoredEvent) => D,
+  ) => {
+    let doc = start;
+    let changes = 0;
+    for (const e of events) {
+      const stored = JSON.stringify(doc);
+      const reference = fold(structuredClone(doc), e);
+      const folded = fold(foldCopy(doc), e);
+      assert.deepEqual(folded, reference, e.type);
+      assert.equal(JSON.stringify(doc), stored, `${e.type} changed the document it was folded on`);
+      assert.equal(foldChanged(doc, folded), JSON.stringify(reference) !== stored, e.type);
+      if (foldChanged(doc, folded)) changes++;
+      doc = folded;
+    }
+    // Both answers came up: some events changed the document, some (late, duplicate, unlisted) did not.
+    assert.ok(changes > 0 && changes < events.length, `${changes} of ${events.length} changed it`);
+  };
+  check(started(), workflowEvents, (d, e) => foldWorkflowDocument(d, e)!);
+  const dispatched = foldTaskDocument(
+    undefined,
+    event("task.dispatched", pb.TaskDispatchedSchema, { workflow, task }),
+  );
+  check(dispatched, taskEvents, (d, e) => foldTaskDocument(d, e));
+});

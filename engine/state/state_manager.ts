@@ -12,7 +12,7 @@ import type { StoredEvent } from "../history/read_history.ts";
 import type { LeaseFence } from "../history/lease_fence.ts";
 import type { TakeOverCheck } from "./take_over_check.ts";
 import { isTerminal, type TaskExecutionState, type WorkflowDocument } from "./execution_state.ts";
-import { documentsOf, foldTaskDocument, foldWorkflowDocument } from "./state_fold.ts";
+import { documentsOf, foldChanged, foldCopy, foldTaskDocument, foldWorkflowDocument } from "./state_fold.ts";
 import type { StateStore } from "./state_store.ts";
 import { EndedTasks } from "./ended_tasks.ts";
 import { getLogger } from "../../pkg/logger/mod.ts";
@@ -300,14 +300,15 @@ export class StateManager {
       const fresh = attempt === 0 && kind === "task" && events[0].type === "task.dispatched";
       const current: { doc?: Document; revision: number } = cached ??
         (fresh ? { revision: 0 } : await documents.read(key));
-      const before = current.doc ? JSON.stringify(current.doc) : undefined;
-      let doc = current.doc ? structuredClone(current.doc) : undefined;
+      // Folded on a working copy that shares what folds never change in place (the input: a collection's
+      // items), so a write costs the size of what changed, not of the execution's input (issue 11).
+      let doc = current.doc ? foldCopy(current.doc) : undefined;
       for (const event of events) doc = documents.fold(doc, event, key);
       // A task's first events all fenced out (a paused engine's late writes): nothing to store.
       if (!doc && kind === "task") return;
       // An event folded before its execution's start (another engine holds the start): try again later.
       if (!doc) throw new Error(`state of ${key}: start not recorded yet`);
-      if (before === JSON.stringify(doc)) {
+      if (!foldChanged(current.doc, doc)) {
         // "Nothing changed" is only trusted against the stored document: a cached one may be stale (another
         // engine wrote since). Checking its revision costs a read, not a write.
         if (!cached) {

@@ -9,7 +9,7 @@
  */
 import { PublishError } from "../../../pkg/nats/mod.ts";
 import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
-import { type TaskFailure, toTaskFailure } from "../../failure.ts";
+import { TaskFailure, toTaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
 import type { RecordedTask, ReplayState } from "../../history/replay_state.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
@@ -410,7 +410,18 @@ export class ExecutionDriver implements DriverPort {
     const base = this.context(scope);
     // `if` is pure: evaluated again on a replay that has no outcome for the task yet.
     if (task.if !== undefined && !isWaiting(record)) {
-      const condition = renderField(task.if, base, key, "if");
+      let condition: unknown;
+      try {
+        condition = renderField(task.if, base, key, "if");
+      } catch (e) {
+        if (!(e instanceof TaskFailure)) throw e;
+        // A template error in `if` fails the task like one in `with` (docs/templates.md "Errors"): recorded
+        // FAILED, so its `on_error` applies and the state carries the error.
+        const attempt = record?.attempt ?? 1;
+        await this.track(this.services.events.taskFailed(this, key, execId, e, attempt));
+        scope.results.set(task.id, failedView(e));
+        return { ok: false, failure: e };
+      }
       if (condition === false || condition === "false") {
         await this.track(this.services.events.taskSucceeded(this, key, execId, null, 1, true));
         scope.results.set(task.id, { output: null, status: "SKIPPED" });

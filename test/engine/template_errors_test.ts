@@ -90,4 +90,34 @@ Deno.test("template errors fail their task", async (t) => {
       },
     );
   });
+
+  await t.step(
+    "F2: an `if` that renders a number fails the task (template_error); true/false/strings work",
+    async () => {
+      await withEngine(
+        `tasks:
+  - { id: a, use: tool(id=echo), with: { v: 1, yes: true, no: "false" } }
+  - { id: on, use: tool(id=echo), if: "{{ .tasks.a.output.yes }}", with: { k: on } }
+  - { id: off, use: tool(id=echo), if: "{{ .tasks.a.output.no }}", with: { k: off } }
+  - id: b
+    use: tool(id=echo)
+    if: "{{ .tasks.a.output.v }}"
+    on_error: { next: h }
+  - { id: c, type: aggregate, outputs: { never: true }, final: true }
+  - id: h
+    type: aggregate
+    outputs: { m: "{{ .error.message }}", code: "{{ .error.code }}", bs: "{{ .tasks.b.status }}" }
+`,
+        async (h, calls) => {
+          const state = await run(h);
+          assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+          const out = state.output as { m: string; code: string; bs: string };
+          assert.deepEqual({ code: out.code, bs: out.bs }, { code: "template_error", bs: "FAILED" });
+          assert.equal(out.m, "task 'b', field 'if': must render true or false, got 1");
+          assert.equal(taskOf(state, "off").status, "SKIPPED");
+          assert.deepEqual(calls, ["a", "on"], "b's tool never runs");
+        },
+      );
+    },
+  );
 });

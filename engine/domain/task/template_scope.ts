@@ -100,3 +100,29 @@ export function renderField(
     throw e;
   }
 }
+
+/**
+ * Renders a task's `if`: it must render true or false (or the strings "true"/"false", docs/templates.md), so
+ * that a count of 0 or an empty string does not silently stand for false. Anything else is a template_error.
+ */
+export function renderCondition(
+  value: unknown,
+  context: TemplateContext,
+  taskId: string,
+  field: string,
+): boolean {
+  const rendered = renderField(value, context, taskId, field);
+  if (rendered === true || rendered === "true") return true;
+  if (rendered === false || rendered === "false") return false;
+  throw new TaskFailure({
+    message: `task '${taskId}', field '${field}': must render true or false, got ${describe(rendered)}`,
+    code: "template_error",
+    retryable: false,
+    details: { task_id: taskId, field },
+  });
+}
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}

@@ -17,7 +17,7 @@ import type { Project, Workflow } from "../project/mod.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import { ExecutionUsage } from "../task/workflow_budget.ts";
 import { backoffDelay } from "../task/backoff.ts";
-import { renderField, ResultScope, type ScopeValues } from "../task/template_scope.ts";
+import { renderCondition, renderField, ResultScope, type ScopeValues } from "../task/template_scope.ts";
 import { AttemptTimeouts } from "./attempt_timeouts.ts";
 import type { DriverServices } from "./driver_services.ts";
 import { WorkflowDeadline } from "./workflow_deadline.ts";
@@ -410,9 +410,9 @@ export class ExecutionDriver implements DriverPort {
     const base = this.context(scope);
     // `if` is pure: evaluated again on a replay that has no outcome for the task yet.
     if (task.if !== undefined && !isWaiting(record)) {
-      let condition: unknown;
+      let condition: boolean;
       try {
-        condition = renderField(task.if, base, key, "if");
+        condition = renderCondition(task.if, base, key, "if");
       } catch (e) {
         if (!(e instanceof TaskFailure)) throw e;
         // A template error in `if` fails the task like one in `with` (docs/templates.md "Errors"): recorded
@@ -422,7 +422,7 @@ export class ExecutionDriver implements DriverPort {
         scope.results.set(task.id, failedView(e));
         return { ok: false, failure: e };
       }
-      if (condition === false || condition === "false") {
+      if (!condition) {
         await this.track(this.services.events.taskSucceeded(this, key, execId, null, 1, true));
         scope.results.set(task.id, { output: null, status: "SKIPPED" });
         return { ok: true, output: null, skipped: true };

@@ -357,7 +357,11 @@ class Interpreter {
       } catch (e) {
         return this.#record(execution, key, task, scope, failed("template_error", e));
       }
-      // Decision: only `false` (or the string "false") skips; CONFIG.md says "skip when false".
+      // docs/templates.md: `if` must render true or false (or "true"/"false"); anything else is a template error.
+      if (run !== true && run !== "true" && run !== false && run !== "false") {
+        const message = `task '${key}', field 'if': must render true or false, got ${JSON.stringify(run)}`;
+        return this.#record(execution, key, task, scope, failed("template_error", message));
+      }
       if (run === false || run === "false") {
         execution.tasks[key] = { status: "SKIPPED", output: null };
         scope.results.set(task.id, { output: null, status: "SKIPPED" });

@@ -240,3 +240,19 @@ tasks:
   // The first failed item stops the collection: no other item starts.
   assert.deepEqual(collection.calls.map((c) => c.input), [{ v: "a" }]);
 });
+
+Deno.test("reference: `if` must render true or false; a number fails the task (outside review F2)", async () => {
+  const result = await evaluateYaml(`tasks:
+  - { id: a, use: tool(id=t), with: { v: 1 } }
+  - id: b
+    use: tool(id=t)
+    if: "{{ .tasks.a.output.v }}"
+    on_error: { next: h }
+  - { id: c, type: aggregate, outputs: { never: true }, final: true }
+  - id: h
+    type: aggregate
+    outputs: { code: "{{ .error.code }}", bs: "{{ .tasks.b.status }}" }
+`);
+  assert.equal(result.status, "SUCCESS");
+  assert.deepEqual(result.output, { code: "template_error", bs: "FAILED" });
+});

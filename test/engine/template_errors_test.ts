@@ -120,4 +120,31 @@ Deno.test("template errors fail their task", async (t) => {
       );
     },
   );
+
+  await t.step(
+    "F4: a template error in a task's env is template_error naming the task and env.X",
+    async () => {
+      await withEngine(
+        `tasks:
+  - id: t
+    use: tool(id=echo)
+    with: { v: 1 }
+    env: { X: "{{ .workflow.input.nope }}" }
+    on_error: { next: h }
+  - id: h
+    type: aggregate
+    outputs: { m: "{{ .error.message }}", code: "{{ .error.code }}" }
+`,
+        async (h, calls) => {
+          const state = await run(h);
+          assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+          const out = state.output as { m: string; code: string };
+          assert.equal(out.code, "template_error");
+          assert.match(out.m, /^task 't', field 'env\.X': missing value at \.workflow\.input\.nope/);
+          assert.equal(taskOf(state, "t").attempts, 1, "a template error is not retried");
+          assert.deepEqual(calls, [], "the tool never runs");
+        },
+      );
+    },
+  );
 });

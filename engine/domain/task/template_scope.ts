@@ -87,18 +87,21 @@ export function renderField(
   try {
     return renderValue(value, context);
   } catch (e) {
-    if (e instanceof TemplateError) {
-      const where = e.valuePath?.length ? `${field}.${e.valuePath.join(".")}` : field;
-      throw new TaskFailure({
-        message: `task '${taskId}', field '${where}': ${e.message}`,
-        code: "template_error",
-        retryable: false,
-        details: { task_id: taskId, field: where, ...(e.path ? { path: e.path } : {}) },
-        cause: e,
-      });
-    }
-    throw e;
+    throw asTaskFailure(e, taskId, field);
   }
+}
+
+/** A template error of `field` (whose value path it carries) as the task's failure; anything else as it is. */
+export function asTaskFailure(e: unknown, taskId: string, field: string): unknown {
+  if (!(e instanceof TemplateError)) return e;
+  const where = e.valuePath?.length ? `${field}.${e.valuePath.join(".")}` : field;
+  return new TaskFailure({
+    message: `task '${taskId}', field '${where}': ${e.message}`,
+    code: "template_error",
+    retryable: false,
+    details: { task_id: taskId, field: where, ...(e.path ? { path: e.path } : {}) },
+    cause: e,
+  });
 }
 
 /**

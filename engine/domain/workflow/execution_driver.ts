@@ -665,7 +665,8 @@ export class ExecutionDriver implements DriverPort {
     task: TaskConfig | undefined,
     own: Record<string, string> | undefined,
     base: TemplateContext | undefined,
+    key?: string,
   ): Record<string, string> {
-    return this.templates.env(task, own, base);
+    return this.templates.env(task, own, base, key);
   }
 }

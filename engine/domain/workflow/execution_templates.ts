@@ -6,7 +6,7 @@ import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
 import type { Project, Workflow } from "../project/mod.ts";
 import type { Scope } from "../task/runners/mod.ts";
 import type { TaskConfig } from "../task/schema.ts";
-import { mergeEnv, type ResultScope } from "../task/template_scope.ts";
+import { asTaskFailure, mergeEnv, type ResultScope } from "../task/template_scope.ts";
 
 /** Scope fields that are the driver's bookkeeping, not values templates read. */
 const NOT_TEMPLATE_VALUES = new Set(["parentExecId", "results", "abort"]);
@@ -38,18 +38,34 @@ export class ExecutionTemplates {
     return context;
   }
 
-  /** The env a task (and its tool or agent) sees; see mergeEnv for the precedence. */
+  /**
+   * The env a task (and its tool or agent) sees; see mergeEnv for the precedence. A template error in the
+   * task's `env` (field `env`) or its tool's (field `tool.env`) fails the task at `key` with template_error.
+   */
   env(
     task: TaskConfig | undefined,
     own: Record<string, string> | undefined,
     base: TemplateContext | undefined,
+    key = task?.id ?? "(workflow)",
   ): Record<string, string> {
     const workflowScope = { workflow: { id: this.workflow.id, exec_id: this.execId, input: this.input } };
     this.baseEnv ??= mergeEnv(
       [this.project.envFile, this.processEnv, this.project.env, this.workflow.config.env],
       workflowScope,
     );
-    if (!task?.env && !own) return this.baseEnv;
-    return mergeEnv([task?.env, own], base ?? workflowScope, this.baseEnv);
+    let env = this.baseEnv;
+    const layers: Array<[Record<string, string> | undefined, string]> = [[task?.env, "env"], [
+      own,
+      "tool.env",
+    ]];
+    for (const [layer, field] of layers) {
+      if (!layer) continue;
+      try {
+        env = mergeEnv([layer], base ?? workflowScope, env);
+      } catch (e) {
+        throw asTaskFailure(e, key, field);
+      }
+    }
+    return env;
   }
 }

@@ -50,12 +50,12 @@ export const basicRunner: TaskRunner<TaskOf<"basic">> = {
       if (resolved.kind === "tool") {
         const tool = resolved.tool;
         call.timeoutMs = Math.min(toolTimeoutMs(tool), taskTimeout ?? Infinity);
-        const env = driver.env(task, tool.env, context);
+        const env = driver.env(task, tool.env, context, key);
         const result = await driver.track(driver.services.leaf.runTool(call, tool, input, env), scope.abort);
         return { ok: true, output: result.output };
       }
       call.timeoutMs = taskTimeout ?? DEFAULT_AGENT_TIMEOUT_MS;
-      const env = driver.env(task, undefined, context);
+      const env = driver.env(task, undefined, context, key);
       const request = driver.services.agents.prepare(driver, resolved.agent, task.action, input, {
         ...context,
         env,

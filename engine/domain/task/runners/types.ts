@@ -77,14 +77,13 @@ export interface DriverPort {
    */
   recordedAt(task: TaskConfig, key: string): { outcome: Outcome; seq: number; attempt: number } | undefined;
   context(scope?: Partial<Scope>): TemplateContext;
+  /** The env of the task at `key` (its tool's `own` env over it); a template error fails that task. */
   env(
     task: TaskConfig | undefined,
     own: Record<string, string> | undefined,
     base: TemplateContext | undefined,
-  ): Record<
-    string,
-    string
-  >;
+    key?: string,
+  ): Record<string, string>;
   /** Counts I/O in flight (the driver parks only when nothing runs); `abort` stops waiting for it. */
   track<T>(promise: Promise<T>, abort?: AbortSignal): Promise<T>;
   /** Awaits a durable record; one that cannot be written gives the execution up. */

@@ -11,6 +11,7 @@ import { PublishError } from "../../../pkg/nats/mod.ts";
 import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
 import { TaskFailure, toTaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
+import { longDelay } from "../../long_timer.ts";
 import type { RecordedTask, ReplayState } from "../../history/replay_state.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
 import type { Project, Workflow } from "../project/mod.ts";
@@ -480,7 +481,8 @@ export class ExecutionDriver implements DriverPort {
           await this.track(
             this.services.events.retryScheduled(this, key, execId, attempt + 1, delay, failure),
           );
-          await this.track(abortable(new Promise((r) => setTimeout(r, delay)), scope.abort));
+          // longDelay: setTimeout fires at once past ~24.86 days (outside review F6).
+          await this.track(abortable(longDelay(delay, scope.abort), scope.abort));
           attempt++;
           resumed = undefined;
           continue;

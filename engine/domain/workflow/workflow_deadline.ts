@@ -4,13 +4,14 @@
  * from the execution's recorded start, on the real clock, whatever happened meanwhile.
  */
 import { getLogger } from "../../../pkg/logger/mod.ts";
+import { type LongTimer, setLongTimeout } from "../../long_timer.ts";
 import { parseDuration } from "../project/mod.ts";
 import type { DriverPort } from "../task/runners/mod.ts";
 
 const log = getLogger(["engine", "driver"]);
 
 export class WorkflowDeadline {
-  #timer?: ReturnType<typeof setTimeout>;
+  #timer?: LongTimer;
 
   /**
    * `startedAt` is the execution's recorded start (undefined: not known, no deadline), `firstRun` whether no
@@ -32,12 +33,13 @@ export class WorkflowDeadline {
     if (!timeout || !this.startedAt) return;
     const deadline = this.startedAt.getTime() + parseDuration(timeout);
     const execId = this.driver.execId;
-    this.#timer = setTimeout(
+    // A long timer: a `config.timeout` of 25 days or more timed the execution out at once (outside review F6).
+    this.#timer = setLongTimeout(
       () =>
         this.onDue().catch((e) =>
           log.warn("time-out of {execId} not recorded: {error}", { execId, error: String(e) })
         ),
-      Math.max(0, deadline - Date.now()),
+      deadline - Date.now(),
     );
     if (this.firstRun) {
       // Without its durable timer a parked execution would never time out: failing to store it gives up
@@ -63,7 +65,7 @@ export class WorkflowDeadline {
    * has ended), so the failure is only logged.
    */
   disarm(ended: boolean): void {
-    clearTimeout(this.#timer);
+    this.#timer?.clear();
     if (!ended || !this.timeout) return;
     this.driver.services.timers.clearWorkflowTimeout(this.driver).catch((e) =>
       log.warn("time-out timer of {execId} not removed: {error}", {

@@ -375,13 +375,21 @@ export class CallScope {
     const original = (proto as Record<string, (...args: unknown[]) => unknown>)[method];
     const sockets = this.#sockets;
     const admit = (name: string) => this.#admit(name);
+    const tracked = function (this: object, ...args: unknown[]) {
+      admit(what);
+      sockets.set(this, { close: () => how.close(this), open: () => how.open(this), what });
+      return original.apply(this, args);
+    };
+    // An accessor, not a read-only value: a read-only method of a prototype makes assigning the same name
+    // on anything inheriting it throw (JavaScript's "override mistake"), and a built-in loaded after this
+    // (node:http and node:https reached by process.getBuiltinModule) sets its subclass's own `listen` so.
+    // The prototype's own method stays unreplaceable; an assignment on an heir defines the heir's own.
     defineProperty(proto, method, {
-      value: function (this: object, ...args: unknown[]) {
-        admit(what);
-        sockets.set(this, { close: () => how.close(this), open: () => how.open(this), what });
-        return original.apply(this, args);
+      get: () => tracked,
+      set(this: object, value: unknown) {
+        if (this === proto) throw new TypeError(`Cannot replace ${what}'s ${method} in a tool sandbox`);
+        defineProperty(this, method, { value, writable: true, configurable: true, enumerable: true });
       },
-      writable: false,
       configurable: false,
       enumerable: false,
     });

@@ -44,6 +44,10 @@ const REFUSED_BUILTINS = new Map([
   // object reaches, so the module is refused whole.
   ["v8", PROCESS_WIDE],
   ["trace_events", PROCESS_WIDE],
+  // A WASI instance does its own I/O on the process's file descriptors (fd 0 and 1 carry the runtime's call
+  // frames, the defaults of `stdin`/`stdout`) and on the files below its preopened folders, which the
+  // sandbox's per-call tracking and output capture do not see. No tool needs it.
+  ["wasi", "its WASI instances read and write the sandbox's own file descriptors and preopened folders"],
 ]);
 
 /** Media types of code the import check can parse; CommonJS is refused (`require` takes computed names). */

@@ -153,21 +153,24 @@ export class NodeStateGuard {
     if ((typeof value !== "object" && typeof value !== "function") || value === null) return [];
     if (value === globalThis) return [];
     if (typeof value === "object" && !instance) {
-      const prototype = getPrototypeOf(value);
+      const prototype = prototypeOrUndefined(value);
       if (prototype !== null && prototype !== Object.prototype && prototype !== Array.prototype) return [];
     }
     const recorded: object[] = [];
     let object: object | null = value;
     for (let depth = 0; object !== null && depth < 8; depth++) {
-      if (this.#seen.has(object) || isFrozen(object)) break;
-      this.#seen.add(object);
+      if (this.#seen.has(object)) break;
       let keys: PropertyKey[];
       try {
+        if (isFrozen(object)) break;
         keys = ownKeys(object);
       } catch {
-        // A proxy whose keys need a permission (`process.env`: its writes are undone by process_state.ts).
+        // A proxy whose traps need a permission: `process.env` (its writes are undone by
+        // process_state.ts), `tls.rootCertificates` (`sys`: before, importing node:tls failed to load).
+        this.#seen.add(object);
         return recorded;
       }
+      this.#seen.add(object);
       const saved: Array<[PropertyKey, PropertyDescriptor]> = [];
       for (const key of keys) saved.push([key, getOwnPropertyDescriptor(object, key)!]);
       // A property neither configurable nor writable cannot have changed. An array's `length` is writable
@@ -184,8 +187,17 @@ export class NodeStateGuard {
         const classPrototype = getOwnPropertyDescriptor(object, "prototype")?.value;
         recorded.push(...this.#recordObject(classPrototype, true, true));
       }
-      object = getPrototypeOf(object);
+      object = prototypeOrUndefined(object) ?? null;
     }
     return recorded;
+  }
+}
+
+/** A proxy's `getPrototypeOf` trap may need a permission: such an object is not recorded. */
+function prototypeOrUndefined(object: object): object | null | undefined {
+  try {
+    return getPrototypeOf(object);
+  } catch {
+    return undefined;
   }
 }

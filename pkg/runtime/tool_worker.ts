@@ -186,7 +186,7 @@ function guardProcess(process: NodeProcess): void {
   const getBuiltinModule = process.getBuiltinModule.bind(process);
   process.getBuiltinModule = (id: string) => {
     // The same built-ins as the import policy refuses (import_policy.ts), reached at run time.
-    if (/^(node:)?(vm|worker_threads|module|repl|timers|timers\/promises|v8|trace_events)$/.test(id)) {
+    if (/^(node:)?(vm|worker_threads|module|repl|timers|timers\/promises|v8|trace_events|wasi)$/.test(id)) {
       throw new denoErrors.NotCapable(`Built-in "${id}" is refused in a tool sandbox`);
     }
     const builtin = getBuiltinModule(id);
@@ -399,6 +399,10 @@ function guardGlobalListeners(): () => () => void {
 // assigns over net.Server's methods, which installSockets replaces) and before the tool loads, so that
 // their objects can be recorded once it has: Deno had them evaluated with a static import of the tool.
 const nodeBuiltins: object[] = await Promise.all(limits.nodeBuiltins.map((name) => import(`node:${name}`)));
+// node:perf_hooks' set-up adds to the global `performance`, which the realm's freeze fixes: loaded first
+// (about a millisecond) so that node:http, node:https and node:http2, which load it lazily, can be
+// reached by process.getBuiltinModule at run time.
+if (limits.nodeProcess) await import("node:perf_hooks");
 captureConsole();
 captureStdio();
 guardExitsAndEvaluators();

@@ -80,6 +80,8 @@ type CachedDocument = { doc: Document; revision: number };
 
 interface DocumentKind {
   read(key: string): Promise<{ doc?: Document; revision: number }>;
+  /** The stored revision only: whether a cached document is still the stored one. */
+  revision(key: string): Promise<number>;
   write(key: string, doc: Document, revision: number): Promise<number>;
   fold(doc: Document | undefined, event: StoredEvent, key: string): Document | undefined;
 }
@@ -111,11 +113,13 @@ export class StateManager {
     this.kinds = {
       workflow: {
         read: (key) => store.getWorkflowWithRevision(key),
+        revision: (key) => store.revisionOf("workflows", key),
         write: (_key, doc, revision) => store.putWorkflow(doc as WorkflowDocument, revision),
         fold: (doc, event) => foldWorkflowDocument(doc as WorkflowDocument | undefined, event),
       },
       task: {
         read: (key) => store.getTaskWithRevision(key),
+        revision: (key) => store.revisionOf("tasks", key),
         write: (key, doc, revision) => store.putTask(key, doc as TaskExecutionState, revision),
         // With its execution's fence as this engine last saw it: a take-over folded here fences the task's
         // zombie writes even before the task's document has seen an event of the new holder.
@@ -310,13 +314,13 @@ export class StateManager {
       if (!doc) throw new Error(`state of ${key}: start not recorded yet`);
       if (!foldChanged(current.doc, doc)) {
         // "Nothing changed" is only trusted against the stored document: a cached one may be stale (another
-        // engine wrote since). Checking its revision costs a read, not a write.
+        // engine wrote since). Checking its revision costs a read, not a write (nor a parse of the document).
         if (!cached) {
           if (current.doc && !isTerminal(current.doc.status)) this.remember(id, current as CachedDocument);
           this.written(kind, key, doc);
           return;
         }
-        if ((await documents.read(key)).revision === cached.revision) return;
+        if ((await documents.revision(key)) === cached.revision) return;
         this.cache.delete(id); // Fold again on top of what is stored.
         continue;
       }

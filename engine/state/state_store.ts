@@ -73,6 +73,14 @@ export class StateStore {
   }
 
   /**
+   * The revision of a stored document (0 when there is none), its JSON left unread: a 10,000-item
+   * collection's execution document is 49 KB to parse for a number (issue 11).
+   */
+  async revisionOf(bucket: "workflows" | "tasks", key: string): Promise<number> {
+    return (await this.buckets[bucket].kv.get(key))?.revision ?? 0;
+  }
+
+  /**
    * Writes with optimistic concurrency: throws when someone else wrote since `revision`. An execution's
    * first document is indexed under its status, and a sub-workflow's under its parent, before it is written.
    */

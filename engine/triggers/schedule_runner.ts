@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { MAX_TIMER_MS } from "../long_timer.ts";
 import { Cron } from "croner";
 import type { ExecutionClient } from "../client.ts";
 import type { Project } from "../domain/project/types.ts";
@@ -24,7 +25,6 @@ import type { ScheduleRecord, ScheduleStore } from "./schedule_store.ts";
 import { triggerEnv } from "./trigger_env.ts";
 
 /** setTimeout cannot wait longer than 2^31-1 ms; longer waits re-arm. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface Schedule {
   /** The KV key: `<workflow>.<index of the schedule among the workflow's schedules>`. */

@@ -2,6 +2,7 @@
  * `basic`: one tool call or agent action in the runtime, or a sub-workflow (started once per attempt, its end
  * waking the task).
  */
+import { MAX_TIMER_MS } from "../../../long_timer.ts";
 import { TaskFailure } from "../../../failure.ts";
 import type { RecordedTask } from "../../../history/replay_state.ts";
 import { parseDuration } from "../../duration.ts";
@@ -11,6 +12,13 @@ import { renderField } from "../template_scope.ts";
 import { remainingBudget } from "../workflow_budget.ts";
 import type { TokenUsage } from "../../../../pkg/pb/mod.ts";
 import { type DriverPort, ExecutionEnded, type Scope, type TaskOf, type TaskRunner } from "./types.ts";
+
+/**
+ * The longest time limit of one tool or agent call. The engine and the runtime time a call with setTimeout
+ * (plus grace periods), which fires at once past 2^31-1 ms: a tool with `timeout: 30d` failed at once as
+ * runtime_unavailable. An hour under that bound leaves room for the graces; no call comes near 24 days.
+ */
+const MAX_CALL_TIMEOUT_MS = MAX_TIMER_MS - 3_600_000;
 
 /** An agent action's limit when its task sets no `timeout`. */
 const DEFAULT_AGENT_TIMEOUT_MS = 300_000;
@@ -49,12 +57,12 @@ export const basicRunner: TaskRunner<TaskOf<"basic">> = {
     try {
       if (resolved.kind === "tool") {
         const tool = resolved.tool;
-        call.timeoutMs = Math.min(toolTimeoutMs(tool), taskTimeout ?? Infinity);
+        call.timeoutMs = Math.min(toolTimeoutMs(tool), taskTimeout ?? Infinity, MAX_CALL_TIMEOUT_MS);
         const env = driver.env(task, tool.env, context, key);
         const result = await driver.track(driver.services.leaf.runTool(call, tool, input, env), scope.abort);
         return { ok: true, output: result.output };
       }
-      call.timeoutMs = taskTimeout ?? DEFAULT_AGENT_TIMEOUT_MS;
+      call.timeoutMs = Math.min(taskTimeout ?? DEFAULT_AGENT_TIMEOUT_MS, MAX_CALL_TIMEOUT_MS);
       const env = driver.env(task, undefined, context, key);
       const request = driver.services.agents.prepare(driver, resolved.agent, task.action, input, {
         ...context,

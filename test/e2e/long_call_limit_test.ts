@@ -1,0 +1,40 @@
+/**
+ * A tool whose time limit is past setTimeout's bound (2^31 − 1 ms, about 24.8 days) runs: the engine and the
+ * runtime time a call with setTimeout, which fires at once past that bound, so a tool with `timeout: 30d`
+ * failed at once as runtime_unavailable ("vanished 3 times"). The call's limit is capped below the bound.
+ */
+import assert from "node:assert/strict";
+import { startDev } from "./support/dev_server.ts";
+
+Deno.test({
+  name: "a tool with timeout: 30d runs to its result",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "compozy-e2e-" });
+    await Deno.mkdir(`${dir}/tools`);
+    await Deno.writeTextFile(`${dir}/compozy.yaml`, "name: month\nworkflows:\n  - source: ./w.yaml\n");
+    await Deno.writeTextFile(
+      `${dir}/w.yaml`,
+      "id: w\ntools:\n  - id: nap\n    execute: ./tools/nap.ts\n    timeout: 30d\ntasks:\n  - id: n\n    use: tool(id=nap)\n",
+    );
+    await Deno.writeTextFile(
+      `${dir}/tools/nap.ts`,
+      "export default async () => {\n  await new Promise((r) => setTimeout(r, 300));\n  return { ok: true };\n};\n",
+    );
+    const dev = await startDev({ dir });
+    try {
+      const response = await dev.fetch("/api/workflows/w/executions?wait=60s", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
+      const state = await response.json();
+      assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+      assert.deepEqual(state.output, { ok: true });
+    } finally {
+      await dev.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -3,6 +3,7 @@
  * may succeed. Failures convert to and from their wire form (ErrorInfo) here and nowhere else.
  */
 import type { ErrorInfo } from "../pkg/pb/common_pb.ts";
+import { MessageTooLargeError } from "../pkg/nats/errors.ts";
 import {
   type FailureOptions,
   failureOptionsOf,
@@ -31,6 +32,17 @@ export class TaskFailure extends Error implements FailureShape {
 /** Turns anything thrown into a TaskFailure; a failure of the shared shape keeps its fields, unknown errors are retryable (they may be transient). */
 export function toTaskFailure(e: unknown, code = "internal_error"): TaskFailure {
   if (e instanceof TaskFailure) return e;
+  // An outcome too large to record (a collection, an aggregate or the workflow's outputs combining large
+  // results): the same outcome would fail the same way, so it is not retried.
+  if (e instanceof MessageTooLargeError) {
+    return new TaskFailure({
+      code: "output_too_large",
+      message: `the outcome is too large to record: ${e.message}`,
+      retryable: false,
+      details: { bytes: e.bytes, max_bytes: e.maxBytes },
+      cause: e,
+    });
+  }
   if (isFailure(e)) {
     return new TaskFailure({
       code: e.code,

@@ -30,7 +30,7 @@ import type { Metadata } from "../pb/common_pb.ts";
 import { MetadataSchema } from "../pb/common_pb.ts";
 import { addressOf, type BusMessage, schemaOf } from "./catalogue.ts";
 import { decodeAs, decodeBySubject, encode } from "./codec.ts";
-import { PublishError, RequestError } from "./errors.ts";
+import { MessageTooLargeError, PublishError, RequestError } from "./errors.ts";
 import { DLQ_REDACTED_HEADER, redactDeadLetter } from "./dead_letter_redaction.ts";
 export { DLQ_REDACTED_HEADER } from "./dead_letter_redaction.ts";
 import { buildSubject, deadLetterSubject } from "./subjects.ts";
@@ -268,6 +268,11 @@ export class Bus {
     hdrs?: Record<string, string>,
     deadlineAt = Infinity,
   ): Promise<PubAck> {
+    const maxBytes = this.nc.info?.max_payload;
+    // The payload alone (headers add a little): what can never be stored fails at once, not after retries.
+    if (maxBytes !== undefined && data.length > maxBytes) {
+      throw new MessageTooLargeError(subject, data.length, maxBytes);
+    }
     const deadline = Math.min(Date.now() + this.publishDeadlineMs, deadlineAt);
     let h;
     if (hdrs) {

@@ -52,6 +52,19 @@ export class PublishError extends Error {
   }
 }
 
+/**
+ * A message larger than the server's `max_payload`: no retry can store it. Not a PublishError, which means
+ * "NATS could not be reached" and makes a writer give up and replay; this one is the content's fault.
+ */
+export class MessageTooLargeError extends Error {
+  override name = "MessageTooLargeError";
+  constructor(readonly subject: string, readonly bytes: number, readonly maxBytes: number) {
+    super(
+      `a message of ${bytes} bytes to '${subject}' exceeds the server's max_payload of ${maxBytes} bytes`,
+    );
+  }
+}
+
 /** A request that got no reply before its deadline, or whose responder returned an error reply. */
 export class RequestError extends Error {
   override name = "RequestError";

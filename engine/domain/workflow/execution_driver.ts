@@ -7,7 +7,7 @@
  * Failure semantics: a task's result is recorded (one awaited JetStream write) before the next task is
  * dispatched, so a crash re-runs at most the unrecorded attempt of each running branch.
  */
-import { PublishError } from "../../../pkg/nats/mod.ts";
+import { MessageTooLargeError, PublishError } from "../../../pkg/nats/mod.ts";
 import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
 import { TaskFailure, toTaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
@@ -361,7 +361,17 @@ export class ExecutionDriver implements DriverPort {
     if (this.ended) return;
     this.ended = true;
     this.result = { status: "SUCCESS", output };
-    await this.recorded(this.services.events.workflowSucceeded(this, output));
+    try {
+      await this.track(this.services.events.workflowSucceeded(this, output));
+    } catch (e) {
+      if (!(e instanceof MessageTooLargeError)) {
+        this.abandon();
+        throw e;
+      }
+      // Nothing was stored and a replay would end the same way: the execution fails (output_too_large).
+      this.ended = false;
+      return await this.failWorkflow(toTaskFailure(e));
+    }
     this.finish("ended");
   }
 

@@ -77,11 +77,31 @@ function readCallKey(): Uint8Array {
 }
 const cipher = new CallCipher(readCallKey(), "decrypt");
 
-const worker = new Worker(bootstrapUrl(config.toolUrl), {
-  type: "module",
-  name: JSON.stringify(config.worker),
-  deno: { permissions: config.workerPermissions },
-});
+const worker = startWorker();
+
+/**
+ * Deno refuses a worker a permission its process lacks: a `net` grant naming an address on the deny list
+ * (net_deny.ts; `--deny-net` wins over `--allow-net`). That is the tool's grant being refused, reported as
+ * a permission failure of the load; before, the process died with Deno's stack (`tool_crashed`, retried).
+ */
+function startWorker(): Worker {
+  try {
+    return new Worker(bootstrapUrl(config.toolUrl), {
+      type: "module",
+      name: JSON.stringify(config.worker),
+      deno: { permissions: config.workerPermissions },
+    });
+  } catch (e) {
+    const error = e instanceof Error ? e : new Error(String(e));
+    sendError(FromSandbox.loadError, 0, {
+      kind: "threw",
+      name: error.name,
+      message: `the tool's permissions cannot be granted in this sandbox: ${error.message}`,
+      permission: error instanceof Deno.errors.NotCapable,
+    });
+    Deno.exit(0);
+  }
+}
 
 /**
  * The worker's module: SES's lockdown bundle (it only defines globals), then the sandbox setup, then the

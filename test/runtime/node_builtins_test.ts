@@ -135,3 +135,18 @@ Deno.test("node:wasi is refused at once, imported or reached at run time", async
     dir.cleanup();
   }
 });
+
+Deno.test("a net grant naming a deny-listed port fails tool_permission_denied, not tool_crashed", async () => {
+  await withDeniedBusPort(async ({ port, connections, dir, runner }) => {
+    const tool = dir.tool(
+      "grants_bus",
+      `export default async ({ port }: { port: number }) => (await Deno.connect({ hostname: "127.0.0.1", port })).close();`,
+    );
+    const result = await runner.run(
+      call(tool, { port }, { permissions: { net: [`127.0.0.1:${port}`] }, timeoutMs: 60_000 }),
+    );
+    assert.ok(!result.ok, JSON.stringify(result));
+    assert.equal(result.failure.code, "tool_permission_denied", result.failure.message);
+    assert.equal(connections(), 0, "no sandbox reached the denied port");
+  });
+});

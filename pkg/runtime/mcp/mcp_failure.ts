@@ -51,13 +51,32 @@ function isTimeout(error: unknown): boolean {
   return mcpErrorCode(error) === ErrorCode.RequestTimeout;
 }
 
+/** What a start failure can say beside the error: the bound that ran out, a stdio server's last stderr. */
+export interface StartContext {
+  /** The bound of the step; the server's `timeout` when absent. */
+  boundMs?: number;
+  /** The tail of a stdio server's stderr (empty: it wrote nothing). */
+  stderr?: string;
+}
+
 /** A failure of connecting to `server` or of listing its tools. */
-export function startFailure(server: McpServerWire, step: string, error: unknown): AgentFailure {
+export function startFailure(
+  server: McpServerWire,
+  step: string,
+  error: unknown,
+  context: StartContext = {},
+): AgentFailure {
   const what = `${describeServer(server)}: ${step} failed`;
   if (isMalformedReply(error)) {
     return mcpInvalid(`${what}: the reply is not a valid MCP message: ${errorMessage(error)}`, server, error);
   }
-  const why = isTimeout(error) ? `no answer within ${server.timeoutMs} ms` : errorMessage(error);
+  let why = isTimeout(error)
+    ? `no answer within ${context.boundMs ?? server.timeoutMs} ms`
+    : errorMessage(error);
+  // A stdio server that ended before answering says why on stderr (a crash, a refused permission).
+  if (mcpErrorCode(error) === ErrorCode.ConnectionClosed && context.stderr !== undefined) {
+    why += `: the server's process ended before answering; its stderr: ${context.stderr || "(nothing)"}`;
+  }
   return new AgentFailure("agent_mcp_unavailable", `${what}: ${why}`, {
     retryable: true,
     details: { server: server.id, step },

@@ -22,7 +22,7 @@ export interface McpServerWire {
   env?: Record<string, string>;
   /** Working directory of a `script` or `command` server: the project's root. */
   cwd?: string;
-  /** Bound on each request to the server: connecting, listing, one tool call. */
+  /** Bound on each request to the server: connecting, listing, one tool call (a stdio start: at least 60 s). */
   timeoutMs: number;
   /** The tools the agent may call; absent: every tool the server lists. */
   tools?: string[];

@@ -6,7 +6,9 @@
  * - Every server is connected and listed before the first model request; any failure there ends the agent
  *   call before the model is asked anything ({@link startFailure}, {@link mcpInvalid}).
  * - Each request to a server (connect, each page of the list, each call) is bounded by its `timeoutMs` and by
- *   the agent call's signal; a request that runs out is cancelled at the server.
+ *   the agent call's signal; a request that runs out is cancelled at the server. A stdio server's connect
+ *   (its process's start) is bounded by {@link STDIO_START_TIMEOUT_MS} when that is longer; if the process
+ *   ends before answering, the failure quotes its stderr.
  * - The model sees each tool under its MCP name. With `tools` absent the agent gets every listed tool whose
  *   name a model can take (others are left out with a warning); a selected tool the server does not list, or
  *   a name two tools share (two servers, or a server and the agent's own tools), fails the call.
@@ -34,6 +36,15 @@ const MAX_LIST_PAGES = 50;
 
 /** How much of one stderr chunk of a stdio server reaches the logs. */
 const MAX_LOG_CHUNK = 2_000;
+
+/**
+ * The least a stdio server's start (its process spawned, `initialize` answered) is given, whatever its
+ * per-request `timeout`: a cold `deno run` of a script server took 14-22 s at load ~10 on 2 cores.
+ */
+export const STDIO_START_TIMEOUT_MS = 60_000;
+
+/** How much of a stdio server's last stderr a start failure quotes. */
+const MAX_STDERR_TAIL = 2_000;
 
 const log = getLogger(["runtime", "mcp"]);
 const encoder = new TextEncoder();
@@ -131,17 +142,23 @@ async function connect(server: McpServerWire, options: McpToolboxOptions): Promi
     }
     throw startFailure(server, "starting", error);
   }
+  const stdio = transport instanceof StdioClientTransport;
+  const stderr = new StderrTail();
   if (transport instanceof StdioClientTransport) {
     transport.stderr?.on("data", (chunk: Uint8Array | string) => {
+      stderr.add(String(chunk));
       const text = String(chunk).slice(0, MAX_LOG_CHUNK).trimEnd();
       if (text) options.onServerOutput?.(server.id, text);
     });
   }
+  // Connecting a stdio server starts its process: a cold `deno run` is not a request and may take far longer
+  // than the server's `timeout` on a loaded machine, so its start waits at least STDIO_START_TIMEOUT_MS.
+  const boundMs = stdio ? Math.max(server.timeoutMs, STDIO_START_TIMEOUT_MS) : server.timeoutMs;
   try {
-    await client.connect(transport, { timeout: server.timeoutMs, signal: options.signal });
+    await client.connect(transport, { timeout: boundMs, signal: options.signal });
   } catch (error) {
     await closeAll([{ server, client }]);
-    throw startFailure(server, "connecting", error);
+    throw startFailure(server, "connecting", error, { boundMs, stderr: stdio ? stderr.text() : undefined });
   }
   return { server, client };
 }
@@ -248,4 +265,15 @@ async function closeAll(connected: Connected[]): Promise<void> {
       });
     }
   }));
+}
+
+/** The last {@link MAX_STDERR_TAIL} characters a stdio server wrote on stderr: why it ended, when it did. */
+class StderrTail {
+  #text = "";
+  add(chunk: string): void {
+    this.#text = (this.#text + chunk).slice(-MAX_STDERR_TAIL);
+  }
+  text(): string {
+    return this.#text.trim();
+  }
 }

@@ -1,0 +1,67 @@
+/**
+ * Starting a stdio MCP server (pkg/runtime/mcp/mcp_toolbox.ts): the start is a process to run, not a request,
+ * so it is bounded by STDIO_START_TIMEOUT_MS however short the server's per-request `timeout`; a server whose
+ * process ends before answering fails with `agent_mcp_unavailable` quoting what it wrote on stderr.
+ */
+
+import assert from "node:assert/strict";
+import { AgentFailure } from "../../pkg/runtime/agent/mod.ts";
+import { openMcpToolbox } from "../../pkg/runtime/mcp/mcp_toolbox.ts";
+
+const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
+
+Deno.test({
+  name: "a stdio MCP server slower to start than its per-request timeout is waited for",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "compozy-mcp-start-" });
+    try {
+      // The server answers `initialize` 3 s after its process started, past its 1 s request time-out.
+      const box = await openMcpToolbox([{
+        id: "slow",
+        script: fixture("mcp_slow_start_server.ts"),
+        args: ["3000"],
+        cwd: dir,
+        timeoutMs: 1_000,
+      }], { maxOutputBytes: 1_000 });
+      try {
+        assert.deepEqual(box.tools.map((tool) => tool.id), ["ping"]);
+        assert.equal(await box.call("ping", {}), "pong");
+      } finally {
+        await box.close();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a stdio MCP server whose process ends before answering: agent_mcp_unavailable with its stderr",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "compozy-mcp-start-" });
+    try {
+      let failure: unknown;
+      try {
+        await openMcpToolbox(
+          [{ id: "broken", script: fixture("mcp_crashing_server.ts"), cwd: dir, timeoutMs: 5_000 }],
+          { maxOutputBytes: 1_000 },
+        );
+      } catch (error) {
+        failure = error;
+      }
+      assert.ok(failure instanceof AgentFailure, String(failure));
+      assert.equal(failure.code, "agent_mcp_unavailable");
+      assert.equal(failure.retryable, true);
+      assert.match(
+        failure.message,
+        /MCP server 'broken' \(script .*mcp_crashing_server\.ts\): connecting failed: .*Connection closed: the server's process ended before answering; its stderr: crashing server: cannot open its database/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

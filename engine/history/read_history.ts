@@ -42,6 +42,16 @@ export async function readExecutionEvents(
   return eventsOfExecution(await readRunEventsFrom(js, correlationId, fromSeq), execId);
 }
 
+/** The events of one execution stored after `afterSeq` (the rest of a history read before). */
+export async function readExecutionEventsAfter(
+  js: JetStreamClient,
+  correlationId: string,
+  execId: string,
+  afterSeq: number,
+): Promise<StoredEvent[]> {
+  return eventsOfExecution(await readRunEventsFrom(js, correlationId, afterSeq + 1), execId);
+}
+
 /** The sequence of an execution's (last) `workflow.started` event, if it is stored. */
 function startOf(js: JetStreamClient, correlationId: string, execId: string): Promise<number | undefined> {
   return lastSequenceOf(js, STREAMS.events, `compozy.${correlationId}.workflow.evts.${execId}.started`);

@@ -13,7 +13,7 @@ import { encode, schemaOf, STREAMS, subjectOf } from "../../../pkg/nats/mod.ts";
 import { WorkflowExecutionFailedSchema, WorkflowExecutionTakenOverSchema } from "../../../pkg/pb/mod.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
 import type * as pb from "../../../pkg/pb/mod.ts";
-import { readExecutionEvents } from "../../history/read_history.ts";
+import { readExecutionEvents, readExecutionEventsAfter } from "../../history/read_history.ts";
 import { foldReplayState, type ReplayState, replayStateOfExecute } from "../../history/replay_state.ts";
 import { parseJsonBytes } from "../../json_bytes.ts";
 import type { AcceptedExecutions } from "../../accepted_executions.ts";
@@ -379,8 +379,7 @@ export class WorkflowExecutor {
     let replay: ReplayState | undefined;
     try {
       // Accepted here and never activated: no engine held the lease before, so there is no one to fence.
-      if (!fresh) await this.appendTakeOver(execId, correlationId);
-      replay = fresh ?? await this.loadReplay(execId, correlationId);
+      replay = fresh ?? await this.takeOver(execId, correlationId);
     } catch (e) {
       await this.options.leases.release(execId);
       throw new Error(`Cannot activate execution ${execId}: its history could not be read`, { cause: e });
@@ -446,8 +445,23 @@ export class WorkflowExecutor {
     await bus.publish(message, { deadline });
   }
 
-  private async loadReplay(execId: string, correlationId: string): Promise<ReplayState | undefined> {
-    const events = await readExecutionEvents(this.options.js, correlationId, execId);
+  /**
+   * The history of an execution this engine now holds the lease of. An ended one is left as it is: a moot
+   * command (a wait's timer due after a signal ended it, a signal after the end) writes nothing after its
+   * end (outside review F3). Otherwise the take-over is appended before the rest of the history is read, so
+   * the fence holds: an end is final, and a zombie end stored after an earlier take-over is already left out
+   * of the first read, so the first read's verdict is the one a read after the take-over would give.
+   */
+  private async takeOver(execId: string, correlationId: string): Promise<ReplayState | undefined> {
+    const { js } = this.options;
+    const before = await readExecutionEvents(js, correlationId, execId);
+    const seen = foldReplayState(before);
+    if (seen?.ended) return seen;
+    await this.appendTakeOver(execId, correlationId);
+    const last = before.at(-1)?.seq;
+    const events = last === undefined
+      ? await readExecutionEvents(js, correlationId, execId)
+      : before.concat(await readExecutionEventsAfter(js, correlationId, execId, last));
     return foldReplayState(events);
   }
 }

@@ -37,7 +37,7 @@ export function toTaskFailure(e: unknown, code = "internal_error"): TaskFailure 
   if (e instanceof MessageTooLargeError) {
     return new TaskFailure({
       code: "output_too_large",
-      message: `the outcome is too large to record: ${e.message}`,
+      message: e.message,
       retryable: false,
       details: { bytes: e.bytes, max_bytes: e.maxBytes },
       cause: e,

@@ -30,12 +30,15 @@ import type { Metadata } from "../pb/common_pb.ts";
 import { MetadataSchema } from "../pb/common_pb.ts";
 import { addressOf, type BusMessage, schemaOf } from "./catalogue.ts";
 import { decodeAs, decodeBySubject, encode } from "./codec.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "./auth.ts";
 import { MessageTooLargeError, PublishError, RequestError } from "./errors.ts";
 import { DLQ_REDACTED_HEADER, redactDeadLetter } from "./dead_letter_redaction.ts";
 export { DLQ_REDACTED_HEADER } from "./dead_letter_redaction.ts";
 import { buildSubject, deadLetterSubject } from "./subjects.ts";
 
 const RECONNECTED = Symbol("reconnected");
+/** Room left in `max_payload` for a message's headers (a JetStream publish's are well under 1 KiB). */
+const HEADER_ROOM = 16 * 1024;
 
 /** Header carrying why a message was dead-lettered, and the subject it came from. */
 export const DLQ_REASON_HEADER = "Compozy-Dlq-Reason";
@@ -259,6 +262,19 @@ export class Bus {
     );
   }
 
+  /**
+   * The largest message body this connection may publish: the server's `max_payload` less HEADER_ROOM, which
+   * a JetStream publish's headers fit in.
+   */
+  maxBody(): number {
+    return (this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD_BYTES) - HEADER_ROOM;
+  }
+
+  /** Whether `message`, encoded, fits in one message (see maxBody). */
+  fits(message: BusMessage): boolean {
+    return encodeMessage(message).byteLength <= this.maxBody();
+  }
+
   /** Publishes already-encoded bytes to JetStream with the same retry policy as {@link publish}. */
   async publishRaw(
     subject: string,
@@ -268,11 +284,10 @@ export class Bus {
     hdrs?: Record<string, string>,
     deadlineAt = Infinity,
   ): Promise<PubAck> {
-    const maxBytes = this.nc.info?.max_payload;
-    // The payload alone (headers add a little): what can never be stored fails at once, not after retries.
-    if (maxBytes !== undefined && data.length > maxBytes) {
-      throw new MessageTooLargeError(subject, data.length, maxBytes);
-    }
+    // What can never be stored fails at once, not after retries. max_payload counts the headers too (the
+    // message id, expectations, a caller's own), so the body must leave them room.
+    const maxBytes = this.maxBody();
+    if (data.length > maxBytes) throw new MessageTooLargeError(subject, data.length, maxBytes);
     const deadline = Math.min(Date.now() + this.publishDeadlineMs, deadlineAt);
     let h;
     if (hdrs) {
@@ -291,6 +306,11 @@ export class Bus {
           timeout: Math.max(100, Math.min(2_000, deadline - Date.now())),
         });
       } catch (e) {
+        // Refused by the client or server as over max_payload all the same: final too, never a PublishError
+        // (which makes a writer give up and replay, to be refused again, forever).
+        if (isMaxPayloadError(e)) {
+          throw new MessageTooLargeError(subject, data.length, maxBytes, { cause: e });
+        }
         if (!isTransientNatsError(e) || Date.now() + delay >= deadline) {
           throw new PublishError(
             `Publish to '${subject}' failed after ${attempt} attempt(s): ${errorMessage(e)}`,
@@ -593,6 +613,11 @@ function safeToken(token: string | undefined): string {
  * Failures that another attempt may not meet: time-outs, a server that is restarting (no responders,
  * "jetstream is not enabled" while JetStream starts or stops), a connection being re-established.
  */
+/** The client's refusal of a message over the server's `max_payload` (nats-core protocol.ts). */
+function isMaxPayloadError(e: unknown): boolean {
+  return e instanceof Error && /max_payload/i.test(e.message);
+}
+
 export function isTransientNatsError(e: unknown): boolean {
   return e instanceof errors.TimeoutError || e instanceof errors.NoRespondersError ||
     e instanceof errors.RequestError || e instanceof errors.ConnectionError ||

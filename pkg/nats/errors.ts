@@ -58,9 +58,17 @@ export class PublishError extends Error {
  */
 export class MessageTooLargeError extends Error {
   override name = "MessageTooLargeError";
-  constructor(readonly subject: string, readonly bytes: number, readonly maxBytes: number) {
+  /** `what` names what was being written (e.g. "task 'c' output"), for a message a user can act on. */
+  constructor(
+    readonly subject: string,
+    readonly bytes: number,
+    readonly maxBytes: number,
+    options?: ErrorOptions & { what?: string },
+  ) {
     super(
-      `a message of ${bytes} bytes to '${subject}' exceeds the server's max_payload of ${maxBytes} bytes`,
+      `${options?.what ?? "a message"} is ${bytes} bytes encoded, over the bus limit of ${maxBytes} bytes ` +
+        `(the server's max_payload less room for headers; subject '${subject}')`,
+      options,
     );
   }
 }

@@ -29,6 +29,35 @@ Deno.test("an outcome too large to record", async (t) => {
     );
   });
 
+  await t.step(
+    "F5: a collection of three 3 MiB outputs fails naming the task, the size and the limit",
+    async () => {
+      await withEngine(
+        `tasks:
+  - id: c
+    type: collection
+    items: [1, 2, 3]
+    task: { id: one, use: tool(id=echo), with: { s: "{{ .workflow.input.s }}" } }
+    on_error: { next: h }
+  - { id: ok, type: aggregate, outputs: { never: true }, final: true }
+  - { id: h, type: aggregate, outputs: { m: "{{ .error.message }}", code: "{{ .error.code }}" } }
+`,
+        async (h) => {
+          const state = await run(h, big, 60_000);
+          assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+          const out = state.output as { m: string; code: string };
+          assert.equal(out.code, "output_too_large");
+          const m = /^task 'c' output is (\d+) bytes encoded, over the bus limit of (\d+) bytes/.exec(out.m);
+          assert.ok(m, out.m);
+          assert.ok(Number(m[1]) > 9 * 1024 * 1024 && Number(m[2]) < 8 * 1024 * 1024, out.m);
+          const c = state.tasks.find((t) => t.task_id === "c");
+          assert.equal(c?.status, "FAILED");
+          assert.equal(c?.attempts, 1, "not retried");
+        },
+      );
+    },
+  );
+
   await t.step("F5: workflow outputs of 9 MiB fail the workflow with output_too_large", async () => {
     await withEngine(
       `tasks:
@@ -39,6 +68,7 @@ outputs: { a: "{{ .tasks.x.output }}", b: "{{ .tasks.x.output }}", c: "{{ .tasks
         const state = await run(h, big, 60_000);
         assert.equal(state.status, "FAILED");
         assert.equal(state.error?.code, "output_too_large");
+        assert.match(state.error?.message ?? "", /^workflow 'main' outputs is \d+ bytes encoded/);
       },
     );
   });

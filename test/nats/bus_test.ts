@@ -11,6 +11,7 @@ import {
   connectNats,
   DLQ_REASON_HEADER,
   DLQ_SUBJECT_HEADER,
+  MessageTooLargeError,
   NatsServerNotFoundError,
   NatsUnavailableError,
   provisionJetStream,
@@ -33,6 +34,15 @@ function sample(schema: DescMessage, bus: Bus, n = 0, correlationId = corr): Bus
     agent: { id: "forecaster", execId: `agent-${n}`, actionId: "advise" },
     tool: { id: "weather_tool", execId: `tool-${n}` },
   } as never) as BusMessage;
+}
+
+/** A task.success whose output is `size` zero bytes. */
+function withOutput(bus: Bus, n: number, size: number): BusMessage {
+  const message = sample(TaskExecutionSuccessSchema, bus, n) as MessageShape<
+    typeof TaskExecutionSuccessSchema
+  >;
+  message.outputJson = new Uint8Array(size);
+  return message;
 }
 
 function allSchemas(): Array<[string, DescMessage]> {
@@ -125,6 +135,19 @@ Deno.test("bus against a real nats-server", async (t) => {
       assert.equal(first.duplicate, false);
       assert.equal(second.duplicate, true);
       assert.equal(second.seq, first.seq);
+    });
+
+    await t.step("a message that fits max_payload only without its headers is refused at once", async () => {
+      // Under max_payload by itself, over it with the message id header: once a PublishError (the writer
+      // gave up and replayed, to be refused again), now final, before anything is sent.
+      const max = nc.info!.max_payload;
+      const near = withOutput(bus, 101, max - 200);
+      await assert.rejects(bus.publish(near), (e) => {
+        assert.ok(e instanceof MessageTooLargeError, String(e));
+        assert.ok(e.bytes > e.maxBytes && e.maxBytes < max);
+        return true;
+      });
+      assert.equal((await bus.publish(withOutput(bus, 100, max - 20 * 1024))).duplicate, false);
     });
 
     await t.step("request/reply: answers, error replies and missing responders are named", async () => {

@@ -4,7 +4,7 @@
  * they are published without waiting (the EVENTS stream still stores them), since no replay depends on them.
  */
 import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
-import { type Bus, type BusMessage, subjectOf } from "../../../pkg/nats/mod.ts";
+import { type Bus, type BusMessage, MessageTooLargeError, subjectOf } from "../../../pkg/nats/mod.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
 import * as pb from "../../../pkg/pb/mod.ts";
 import { type TaskFailure, toErrorInfo } from "../../failure.ts";
@@ -67,6 +67,13 @@ export class EventRecorder implements DriverEvents {
       log.debug("history event not published: {error}", { error: String(e) });
       return;
     }
+    // A task's input too large for one message (nats-core would throw out of the attempt): history only.
+    if (!this.bus.fits(message)) {
+      log.warn("history event {subject} not published: larger than one bus message", {
+        subject: subjectOf(message),
+      });
+      return;
+    }
     this.bus.publishCore(message);
   }
 
@@ -111,14 +118,18 @@ export class EventRecorder implements DriverEvents {
     skipped: boolean,
     usage?: unknown,
   ): Promise<void> {
-    return this.recordOutcome(d, execId, pb.TaskExecutionSuccessSchema, {
-      ...this.base(d, `${execId}:success`),
-      task: { id: key, execId },
-      outputJson: jsonBytes(output),
-      attempt,
-      skipped,
-      usage: usage as pb.TokenUsage | undefined,
-    });
+    return named(
+      this.recordOutcome(d, execId, pb.TaskExecutionSuccessSchema, {
+        ...this.base(d, `${execId}:success`),
+        task: { id: key, execId },
+        outputJson: jsonBytes(output),
+        attempt,
+        skipped,
+        usage: usage as pb.TokenUsage | undefined,
+      }),
+      d,
+      `task '${key}' output`,
+    );
   }
 
   taskFailed(d: DriverRef, key: string, execId: string, failure: TaskFailure, attempt: number) {
@@ -182,11 +193,15 @@ export class EventRecorder implements DriverEvents {
   }
 
   workflowSucceeded(d: DriverRef, output: unknown) {
-    return this.record(pb.WorkflowExecutionSuccessSchema, {
-      ...this.base(d, `${d.execId}:success`),
-      outputJson: jsonBytes(output),
-      tasks: d.tasks.ended(),
-    });
+    return named(
+      this.record(pb.WorkflowExecutionSuccessSchema, {
+        ...this.base(d, `${d.execId}:success`),
+        outputJson: jsonBytes(output),
+        tasks: d.tasks.ended(),
+      }),
+      d,
+      `workflow '${d.workflow.id}' outputs`,
+    );
   }
 
   workflowFailed(d: DriverRef, failure: TaskFailure) {
@@ -219,6 +234,22 @@ export class EventRecorder implements DriverEvents {
 
   workflowResumed(d: DriverRef) {
     return this.record(pb.WorkflowExecutionResumedSchema, this.base(d, crypto.randomUUID()));
+  }
+}
+
+/**
+ * An output too large for one bus message names what it was (the task or the workflow), and is logged once at
+ * error level: it becomes the task's (or workflow's) recorded failure output_too_large (toTaskFailure), so no
+ * replay comes back to it.
+ */
+async function named(write: Promise<void>, d: DriverRef, what: string): Promise<void> {
+  try {
+    await write;
+  } catch (e) {
+    if (!(e instanceof MessageTooLargeError)) throw e;
+    const labelled = new MessageTooLargeError(e.subject, e.bytes, e.maxBytes, { cause: e, what });
+    log.error("execution {execId}: {message}", { execId: d.execId, message: labelled.message });
+    throw labelled;
   }
 }
 

@@ -37,6 +37,8 @@ export interface RecordedTask {
   error?: pb.ErrorInfo;
   waitingFor?: string;
   deadlineMs?: number;
+  /** When the attempt a `task.retry_scheduled` announced is due (its time plus its delay). */
+  retryDueMs?: number;
   /** An agent task's token usage, as its recorded success or failure reports it. */
   usage?: pb.TokenUsage;
 }
@@ -136,6 +138,8 @@ function foldTask(state: ReplayState, event: StoredEvent): void {
     case "task.retry_scheduled":
       record.attempt = (event.message as Msg<"task.retry_scheduled">).nextAttempt;
       record.status = "retry_scheduled";
+      record.retryDueMs = event.time.getTime() +
+        Number((event.message as Msg<"task.retry_scheduled">).delayMs);
       record.started = false;
       record.startedAtMs = undefined;
       record.wakePayload = undefined;

@@ -446,6 +446,12 @@ export class ExecutionDriver implements DriverPort {
     if (record?.status === "running" && record.started && runner.isCall?.(this, task)) attempt++;
     // The record describes the attempt that was under way; a retry starts afresh.
     let resumed = record?.attempt === attempt ? record : undefined;
+    // A retry scheduled before this replay (its engine died during the back-off) waits the rest of its
+    // recorded delay: a crash does not change when the next attempt runs (outside review F7).
+    if (resumed?.status === "retry_scheduled" && resumed.retryDueMs !== undefined) {
+      const left = resumed.retryDueMs - Date.now();
+      if (left > 0) await this.track(abortable(longDelay(left, scope.abort), scope.abort));
+    }
     while (true) {
       this.assertRunning(scope);
       const ac = new AbortController();

@@ -124,8 +124,19 @@ async function checkGrantee(
       `read: true lets this ${what} read every file this machine's user can, except the project's .compozy/, .env and compozy.yaml`,
     );
   }
-  await checkWritesMissModules(grantee, modules, report);
-  await checkWritesMissYaml(grantee, yamlFiles, report);
+  await checkWritesMiss(
+    grantee,
+    modules,
+    report,
+    (entry, file) => `write grant "${entry}" covers the tool module ${file}: a tool may not rewrite a tool`,
+  );
+  await checkWritesMiss(
+    grantee,
+    yamlFiles,
+    report,
+    (entry, file) =>
+      `write grant "${entry}" covers the project file ${file}: it declares permissions and env, and this ${what} may not rewrite them`,
+  );
   await checkGrantsOnDisk(grantee, neverGranted, report);
 }
 
@@ -152,24 +163,23 @@ async function toolModuleFiles(tools: ToolDefinition[]): Promise<string[]> {
   return [...files].sort();
 }
 
-async function checkWritesMissModules(
+/**
+ * Reports each write grant that covers one of `files` (by the path as written or its real path); `why` says,
+ * for the file it covers, why a tool may not rewrite it.
+ */
+async function checkWritesMiss(
   { permissions, base }: Grantee,
-  modules: readonly string[],
+  files: readonly string[],
   report: Report,
+  why: (entry: string, file: string) => string,
 ): Promise<void> {
   const writes = permissions.write;
   if (!Array.isArray(writes)) return;
   for (const [i, entry] of writes.entries()) {
     const path = resolve(base, entry);
     const real = await realPathOrSelf(path);
-    const hit = modules.find((m) => covers(path, m) || covers(real, m));
-    if (hit !== undefined) {
-      report(
-        "write",
-        i,
-        `write grant "${entry}" covers the tool module ${relative(base, hit)}: a tool may not rewrite a tool`,
-      );
-    }
+    const hit = files.find((f) => covers(path, f) || covers(real, f));
+    if (hit !== undefined) report("write", i, why(entry, relative(base, hit)));
   }
 }
 
@@ -184,29 +194,6 @@ async function projectYamlFiles(analysis: Analysis): Promise<string[]> {
   ].map((file) => resolve(root, file)));
   for (const file of [...files]) files.add(await realPathOrSelf(file));
   return [...files].sort();
-}
-
-async function checkWritesMissYaml(
-  { permissions, base, what }: Grantee,
-  yamlFiles: readonly string[],
-  report: Report,
-): Promise<void> {
-  const writes = permissions.write;
-  if (!Array.isArray(writes)) return;
-  for (const [i, entry] of writes.entries()) {
-    const path = resolve(base, entry);
-    const real = await realPathOrSelf(path);
-    const hit = yamlFiles.find((f) => covers(path, f) || covers(real, f));
-    if (hit !== undefined) {
-      report(
-        "write",
-        i,
-        `write grant "${entry}" covers the project file ${
-          relative(base, hit)
-        }: it declares permissions and env, and this ${what} may not rewrite them`,
-      );
-    }
-  }
 }
 
 /** The sandbox's own start-up check of grants (protected files, escaping symlinks), reported at the entry. */

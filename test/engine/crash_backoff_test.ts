@@ -5,39 +5,28 @@
  * delay as margin: attempt 2 must not start before the back-off recorded in `task.retry_scheduled` is over.
  */
 import assert from "node:assert/strict";
-import { createExecutionClient } from "../../engine/mod.ts";
-import { loadProject } from "../../engine/domain/project/mod.ts";
-import { Bus, connectNats, provisionJetStream } from "../../pkg/nats/mod.ts";
-import { scriptedRuntime, writeProject } from "../support/engine.ts";
-import { spawnEngineProcess } from "../support/engine_process.ts";
-import { startTestNats } from "../support/nats.ts";
+import { startCrashStack } from "../support/engine_process.ts";
 
 Deno.test({
   name: "F7: a retry whose engine died during the back-off runs only once the back-off is over",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const dir = await writeProject({
+    const calls: number[] = [];
+    const stack = await startCrashStack({
       "compozy.yaml": "name: crash\nworkflows:\n  - source: ./wf.yaml\n",
       "wf.yaml":
         "id: main\ntools:\n  - id: work\n    execute: ./t.ts\ntasks:\n  - id: a\n    use: tool(id=work)\n" +
         "    retry: { max_attempts: 2, backoff: { initial: 16s, max: 16s, factor: 1 } }\n",
       "t.ts": "export default (input: unknown) => input;\n",
-    });
-    const nats = await startTestNats();
-    const nc = await connectNats(nats.url, { name: "crash-backoff-test" });
-    await provisionJetStream(nc);
-    const bus = new Bus(nc, { source: "test" });
-    const calls: number[] = [];
-    const runtime = scriptedRuntime(bus, {
+    }, {
       work: (_input, call) => {
         calls.push(call.attempt);
         if (call.attempt === 1) throw Object.assign(new Error("first attempt fails"), { retryable: true });
         return { attempt: call.attempt };
       },
-    });
-    const client = await createExecutionClient({ nc, bus, project: await loadProject(dir) });
-    let engine = spawnEngineProcess(dir, nats.url, { instanceId: "e" });
+    }, { instanceId: "e" });
+    const { client } = stack;
     try {
       const { execId } = await client.trigger("main", {});
       const deadline = Date.now() + 30_000;
@@ -46,9 +35,8 @@ Deno.test({
         assert.ok(Date.now() < deadline, "no retry scheduled");
         await new Promise((r) => setTimeout(r, 50));
       }
-      engine.kill("SIGKILL");
-      await engine.status;
-      engine = spawnEngineProcess(dir, nats.url, { instanceId: "e2" });
+      await stack.killEngine();
+      stack.restartEngine({ instanceId: "e2" });
       const state = await client.waitForEnd(execId, 60_000);
       assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
       assert.deepEqual(calls, [1, 2]);
@@ -64,14 +52,7 @@ Deno.test({
         `attempt 2 started at ${started2.time}, before the back-off ended at ${new Date(due).toISOString()}`,
       );
     } finally {
-      try {
-        engine.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await engine.status;
-      runtime.stop();
-      await nc.close();
-      await nats.stop();
-      await Deno.remove(dir, { recursive: true });
+      await stack.close();
     }
   },
 });

@@ -5,12 +5,7 @@
  * task's sleep ended first, and the task succeeded long after its time-out.
  */
 import assert from "node:assert/strict";
-import { createExecutionClient } from "../../engine/mod.ts";
-import { loadProject } from "../../engine/domain/project/mod.ts";
-import { Bus, connectNats, provisionJetStream } from "../../pkg/nats/mod.ts";
-import { scriptedRuntime, writeProject } from "../support/engine.ts";
-import { spawnEngineProcess } from "../support/engine_process.ts";
-import { startTestNats } from "../support/nats.ts";
+import { startCrashStack } from "../support/engine_process.ts";
 
 const WORKFLOW = `id: main
 tools:
@@ -34,17 +29,15 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const dir = await writeProject({
+    const attempts: number[] = [];
+    // A long ack wait: what the killed engine held (its command, and likely the time-out its pending pull
+    // requests took) comes back only after the sleep's end, which is then the first wake-up the restarted
+    // engine gets (in the fuzz run, with a 1 s ack wait, that order was chance).
+    const stack = await startCrashStack({
       "compozy.yaml": "name: crash-timeout\nworkflows:\n  - source: ./wf.yaml\n",
       "wf.yaml": WORKFLOW,
       "t.ts": "export default (input: unknown) => input;\n",
-    });
-    const nats = await startTestNats();
-    const nc = await connectNats(nats.url, { name: "crash-timeout-test" });
-    await provisionJetStream(nc);
-    const bus = new Bus(nc, { source: "test" });
-    const attempts: number[] = [];
-    const runtime = scriptedRuntime(bus, {
+    }, {
       // The first call dies with its engine; the re-run (attempt 2) keeps the replay busy for 15 s, far
       // beyond the sleep's 4 s.
       slow: async (_input, call) => {
@@ -52,13 +45,8 @@ Deno.test({
         await new Promise((r) => setTimeout(r, call.attempt === 1 ? 60_000 : 15_000));
         return { attempt: call.attempt };
       },
-    });
-    const client = await createExecutionClient({ nc, bus, project: await loadProject(dir) });
-    // A long ack wait: what the killed engine held (its command, and likely the time-out its pending pull
-    // requests took) comes back only after the sleep's end, which is then the first wake-up the restarted
-    // engine gets (in the fuzz run, with a 1 s ack wait, that order was chance).
-    const spawn = () => spawnEngineProcess(dir, nats.url, { instanceId: "e", ackWaitMs: 60_000 });
-    let engine = spawn();
+    }, { instanceId: "e", ackWaitMs: 60_000 });
+    const { client } = stack;
     try {
       const { execId } = await client.trigger("main", {});
       // Killed once the sleep is stored (its time-out timer is stored before it) and the call runs.
@@ -66,12 +54,11 @@ Deno.test({
         attempts.length > 0 &&
         (await client.events(execId)).some((e) => e.type === "task.waiting_started")
       );
-      engine.kill("SIGKILL");
-      await engine.status;
+      await stack.killEngine();
       const killedAt = Date.now();
       // Back after the time-out was due (300 ms), well before the sleep's end (4 s).
       await new Promise((r) => setTimeout(r, 1_000));
-      engine = spawn();
+      stack.restartEngine();
       const state = await client.waitForEnd(execId, 60_000);
       const nap = state.tasks.find((t) => t.task_id === "par/nap");
       const history = (await client.events(execId)).map((e) => `${e.type} ${Date.parse(e.time) - killedAt}`);
@@ -80,14 +67,7 @@ Deno.test({
       assert.equal(state.status, "FAILED");
       assert.equal(state.error?.code, "task_timeout");
     } finally {
-      try {
-        engine.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await engine.status;
-      runtime.stop();
-      await nc.close();
-      await nats.stop();
-      await Deno.remove(dir, { recursive: true });
+      await stack.close();
     }
   },
 });

@@ -1,5 +1,10 @@
 /** An engine as its own process (`compozy start --role engine`), for tests that SIGKILL it mid-run. */
 import { fileURLToPath } from "node:url";
+import { createExecutionClient, type ExecutionClient } from "../../engine/mod.ts";
+import { loadProject } from "../../engine/domain/project/mod.ts";
+import { Bus, connectNats, provisionJetStream } from "../../pkg/nats/mod.ts";
+import { scriptedRuntime, type ScriptedTool, writeProject } from "./engine.ts";
+import { startTestNats } from "./nats.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
@@ -44,4 +49,54 @@ export function spawnEngineProcess(
     stdout: "null",
     stderr: "null",
   }).spawn();
+}
+
+/**
+ * What a crash test runs against: a real nats-server, the project in a temporary folder, tools answered by
+ * `tools` in this process, an execution client, and the engine as its own process, to be SIGKILLed and
+ * started again.
+ */
+export interface CrashStack {
+  client: ExecutionClient;
+  /** SIGKILLs the engine process and waits for its exit. */
+  killEngine(): Promise<void>;
+  /** Starts a new engine process (after `killEngine`), with the same options but those given. */
+  restartEngine(options?: Partial<EngineProcessOptions>): void;
+  /** Kills the engine if it runs and removes everything the stack started. */
+  close(): Promise<void>;
+}
+
+export async function startCrashStack(
+  files: Record<string, string>,
+  tools: Record<string, ScriptedTool>,
+  engineOptions: EngineProcessOptions,
+): Promise<CrashStack> {
+  const dir = await writeProject(files);
+  const nats = await startTestNats();
+  const nc = await connectNats(nats.url, { name: "crash-test" });
+  await provisionJetStream(nc);
+  const bus = new Bus(nc, { source: "test" });
+  const runtime = scriptedRuntime(bus, tools);
+  const client = await createExecutionClient({ nc, bus, project: await loadProject(dir) });
+  let engine = spawnEngineProcess(dir, nats.url, engineOptions);
+  const killEngine = async () => {
+    try {
+      engine.kill("SIGKILL");
+    } catch { /* it has exited already (killed before, or died on its own) */ }
+    await engine.status;
+  };
+  return {
+    client,
+    killEngine,
+    restartEngine(options) {
+      engine = spawnEngineProcess(dir, nats.url, { ...engineOptions, ...options });
+    },
+    async close() {
+      await killEngine();
+      runtime.stop();
+      await nc.close();
+      await nats.stop();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
 }

@@ -27,6 +27,7 @@ import { startTestCluster } from "../support/nats_cluster.ts";
 import { type CompozyProcess, spawnCompozy } from "./support/dev_server.ts";
 import { reportFailure } from "./support/failure_report.ts";
 import { readHistories } from "./support/histories.ts";
+import { untilOpened } from "./support/until_opened.ts";
 
 const RUNS = Number(Deno.env.get("COMPOZY_CLUSTER_RUNS") ?? 300);
 const TASKS = 2;
@@ -257,19 +258,6 @@ async function untilDeadline<T>(fn: () => Promise<T>, deadline: number): Promise
       }
       console.log(`cluster test: a read timed out (${e.message}); retrying`);
       await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-}
-
-/** Retries an open whose streams or buckets may not be provisioned yet; its last error is the cause. */
-async function untilOpened<T>(open: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await open();
-    } catch (e) {
-      if (Date.now() > deadline) throw new Error(`not opened after ${timeoutMs} ms`, { cause: e });
-      await new Promise((r) => setTimeout(r, 200));
     }
   }
 }

@@ -20,6 +20,7 @@ import { spawnCompozy } from "./support/dev_server.ts";
 import { readHistories } from "./support/histories.ts";
 import { RUNTIME_HEALTH_SUBJECT } from "../../pkg/runtime/service.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { untilOpened } from "./support/until_opened.ts";
 
 /** As many as one runtime runs at once here (its pool's minimum of 4 sandbox processes). */
 const RUNS = 4;
@@ -206,18 +207,5 @@ async function untilRuntimesAnswer(nc: NatsConnection, count: number, timeoutMs 
       throw new Error(`fewer than ${count} runtimes answered within ${timeoutMs} ms`);
     }
     await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-/** Retries an open whose streams or buckets the engine may not have provisioned yet; its last error is the cause. */
-async function untilOpened<T>(open: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await open();
-    } catch (e) {
-      if (Date.now() > deadline) throw new Error(`not opened after ${timeoutMs} ms`, { cause: e });
-      await new Promise((r) => setTimeout(r, 200));
-    }
   }
 }

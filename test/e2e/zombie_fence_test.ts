@@ -22,6 +22,7 @@ import { writeProject } from "../support/engine.ts";
 import { startTestNats } from "../support/nats.ts";
 import { type CompozyProcess, spawnCompozy } from "./support/dev_server.ts";
 import { HeldLink } from "./support/held_link.ts";
+import { untilOpened } from "./support/until_opened.ts";
 
 /** Generous bounds for a loaded machine: the lease TTL (15 s) and redeliveries come first. */
 const TAKE_OVER_WITHIN_MS = 120_000;
@@ -218,18 +219,5 @@ async function until<T>(
     if (value !== false && value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`not seen within ${timeoutMs} ms: ${what}`);
     await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** Retries an open whose streams or buckets the engine may not have provisioned yet; its last error is the cause. */
-async function untilOpened<T>(open: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await open();
-    } catch (e) {
-      if (Date.now() > deadline) throw new Error(`not opened after ${timeoutMs} ms`, { cause: e });
-      await new Promise((r) => setTimeout(r, 200));
-    }
   }
 }

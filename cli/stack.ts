@@ -67,6 +67,16 @@ export interface StackOptions {
   bodyLimitBytes?: number;
 }
 
+/** Set to `1` by a server's operator to let bundles deployed over HTTP run MCP `command:` servers. */
+export const ALLOW_DEPLOYED_MCP_COMMANDS_ENV = "COMPOZY_ALLOW_DEPLOYED_MCP_COMMANDS";
+
+interface ReloadOptions {
+  projectDir?: string;
+  restartRuntime?: boolean;
+  /** The project is a bundle received over HTTP (`POST /api/admin/deployments`). */
+  deployed?: boolean;
+}
+
 export class Stack {
   private engine?: EngineHandle;
   private schedules?: ScheduleRunner;
@@ -183,16 +193,20 @@ export class Stack {
    * Loads the project again (from `projectDir`, default the current one) and swaps it in. A project that does
    * not load throws ConfigError and changes nothing. Reloads run one at a time.
    */
-  reload(options: { projectDir?: string; restartRuntime?: boolean } = {}): Promise<Project> {
+  reload(options: ReloadOptions = {}): Promise<Project> {
     const next = this.reloading.then(() => this.swap(options));
     this.reloading = next.catch(() => {});
     return next;
   }
 
-  /** Unpacks a bundle under `<stateDir>/deployments/` and switches to it. */
+  /**
+   * Unpacks a bundle under `<stateDir>/deployments/` and switches to it. A bundle received this way may not
+   * declare MCP `command:` servers (they run unsandboxed, as the server's user) unless the operator set
+   * {@linkcode ALLOW_DEPLOYED_MCP_COMMANDS_ENV}: the API key then stops being the key to a shell.
+   */
   async deploy(bundle: DeployBundle): Promise<DeployResult> {
     const { dir, digest } = await unpackBundle(bundle, this.options.stateDir);
-    const project = await this.reload({ projectDir: dir });
+    const project = await this.reload({ projectDir: dir, deployed: true });
     this.log.info("Deployed {project} ({digest})", { project: project.config.name, digest });
     return { deployment: digest, project: project.config.name, workflows: [...project.workflows.keys()] };
   }
@@ -321,11 +335,18 @@ export class Stack {
     await this.schedules.start();
   }
 
-  private async swap(options: { projectDir?: string; restartRuntime?: boolean }): Promise<Project> {
+  private async swap(options: ReloadOptions): Promise<Project> {
     const current = this.currentProject;
     if (!current) throw new CliError(`A --role ${this.options.role} process has no project to reload`);
     const dir = options.projectDir ?? current.root;
-    const project = await loadProject(dir);
+    const project = await loadProject(
+      dir,
+      options.deployed && Deno.env.get(ALLOW_DEPLOYED_MCP_COMMANDS_ENV) !== "1"
+        ? {
+          refuseMcpCommands: `the server's operator may allow them with ${ALLOW_DEPLOYED_MCP_COMMANDS_ENV}=1`,
+        }
+        : {},
+    );
     if (this.runsEngine) {
       await this.schedules?.stop();
       await this.engine?.stop();

@@ -1,9 +1,10 @@
 /**
  * `POST /api/admin/deployments`: loads a bundle made by `compozy build` and switches to it without downtime
  * (requests keep being served by the old definitions until the new ones are loaded and checked). Code
- * deployment is powerful (a bundle's MCP `command:` servers run with the runtime's rights), so the route
- * needs the API key; a server without one refuses every deployment, `compozy dev` included: on loopback,
- * anything local (a tool with `net`, a rebinding web page) could otherwise deploy (red team 4 F1).
+ * deployment is powerful, so the route needs the API key; a server without one refuses every deployment,
+ * `compozy dev` included: on loopback, anything local (a tool with `net`, a rebinding web page) could
+ * otherwise deploy (red team 4 F1). A bundle's MCP `command:` servers (unsandboxed, the runtime's rights)
+ * are refused unless the operator allows them (Stack.deploy, COMPOZY_ALLOW_DEPLOYED_MCP_COMMANDS).
  *
  * @module
  */

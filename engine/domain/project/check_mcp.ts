@@ -39,7 +39,7 @@ export async function checkMcp(
   const usable = new Map<string, number>();
   for (const [i, server] of servers.entries()) {
     if (project.mcp.get(server?.id) !== server) continue;
-    if (await checkServer(analysis, server, i, diagnostics)) usable.set(server.id, i);
+    if (await checkServer(analysis, server, i, diagnostics, opts)) usable.set(server.id, i);
   }
   for (const [agent, site] of analysis.sites) {
     if (isToolDefinition(agent)) continue;
@@ -67,6 +67,7 @@ async function checkServer(
   server: McpServerConfig,
   i: number,
   diagnostics: DiagnosticList,
+  opts: LoadOptions,
 ): Promise<boolean> {
   const source = analysis.projectSource;
   const path = ["mcp", i];
@@ -99,6 +100,14 @@ async function checkServer(
     ok = false;
   }
   if (way === "script") ok = await checkScript(analysis, server, i, diagnostics) && ok;
+  if (way === "command" && opts.refuseMcpCommands) {
+    diagnostics.error(
+      source,
+      [...path, "command"],
+      `MCP server "${server.id}" runs a command (mcp[${i}].command), refused in a bundle deployed over HTTP: it would run unsandboxed as the server's user; ${opts.refuseMcpCommands}`,
+    );
+    ok = false;
+  }
   return ok;
 }
 

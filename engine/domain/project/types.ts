@@ -54,6 +54,11 @@ export interface LoadOptions {
    * a project must load while its MCP servers are down. Rejects when the server cannot be reached.
    */
   probeMcp?: (server: McpProbe) => Promise<string[]>;
+  /**
+   * Refuses MCP `command:` servers, which run unsandboxed with the server's rights: set for a bundle received
+   * over HTTP (a deployment) unless the server's operator allows them. The text says how to allow them.
+   */
+  refuseMcpCommands?: string;
 }
 
 /** An MCP server ready to be reached: its config with `url`, `headers` and `env` rendered. */

@@ -18,6 +18,12 @@
  * The lease is measured by each waiter's own clock from the last write it saw: clocks of different hosts are
  * never compared.
  *
+ * A NATS outage (a server restart, a lost connection) is waited out: each read and write is tried again for
+ * up to {@link OUTAGE_DEADLINE_MS}, as the bus retries a publish, so a runner keeps the step it made rather
+ * than fail its attempt and have the step made again. A write whose answer was lost may have landed: when its
+ * retry finds the key moved on, the key is read, and if it holds exactly what this runner wrote (its claim
+ * names it; only the claim's holder writes what it made) the write is taken as done.
+ *
  * What a key holds is the step's record (a reply, a tool result): a runner that made a step and died before
  * it stored it in the history leaves it here, and whoever replays it stores it there (journal.ts sinks
  * publish with the turn's message id, so a reply stored twice is kept once).
@@ -27,8 +33,8 @@
 
 import type { NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { type KV, type KvEntry, Kvm } from "@nats-io/kv";
-import { BUCKETS } from "../nats/mod.ts";
+import { type KV, Kvm } from "@nats-io/kv";
+import { BUCKETS, isTransientNatsError } from "../nats/mod.ts";
 import { getLogger } from "../logger/mod.ts";
 import { AgentFailure, errorMessage } from "./agent/agent_failure.ts";
 import type { TurnFence } from "./agent/turn_journal.ts";
@@ -37,6 +43,9 @@ const log = getLogger(["runtime", "agent", "fence"]);
 
 /** A claim not renewed for this long belongs to a runner that is gone. */
 export const DEFAULT_TURN_LEASE_MS = 15_000;
+
+/** How long a read or write of the fence is tried again through a NATS outage (the bus's publish deadline). */
+export const OUTAGE_DEADLINE_MS = 30_000;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -166,12 +175,11 @@ class KvTurnFence implements TurnFence {
 
   /** The key's state and revision (0 when it was never written; a released key has a state of none). */
   private async read(key: string): Promise<{ state?: FenceState; revision: number }> {
-    let entry: KvEntry | null;
-    try {
-      entry = await (await this.options.bucket()).get(key);
-    } catch (error) {
-      throw unavailable(key, "reading", error);
-    }
+    const entry = await this.throughOutage(
+      key,
+      "reading",
+      async () => await (await this.options.bucket()).get(key),
+    );
     if (!entry) return { revision: 0 };
     if (entry.operation !== "PUT") return { revision: entry.revision };
     try {
@@ -183,13 +191,51 @@ class KvTurnFence implements TurnFence {
 
   /** The new revision, or undefined when the key is no longer at `revision` (another runner wrote first). */
   private async write(key: string, state: FenceState, revision: number): Promise<number | undefined> {
-    try {
-      return await (await this.options.bucket()).put(key, encoder.encode(JSON.stringify(state)), {
-        previousSeq: revision,
-      });
-    } catch (error) {
-      if (isWrongRevision(error)) return undefined;
-      throw unavailable(key, "writing", error);
+    const bytes = encoder.encode(JSON.stringify(state));
+    let tries = 0;
+    const written = await this.throughOutage(key, "writing", async () => {
+      tries++;
+      try {
+        return await (await this.options.bucket()).put(key, bytes, { previousSeq: revision });
+      } catch (error) {
+        if (isWrongRevision(error)) return undefined;
+        throw error;
+      }
+    });
+    if (written !== undefined || tries === 1) return written;
+    // An earlier try's answer was lost: it may have landed, and then the key holds exactly these bytes.
+    const entry = await this.throughOutage(
+      key,
+      "reading",
+      async () => await (await this.options.bucket()).get(key),
+    );
+    return entry?.operation === "PUT" && sameBytes(entry.value, bytes) ? entry.revision : undefined;
+  }
+
+  /**
+   * `operation`, tried again while NATS is away (a transient error) for up to OUTAGE_DEADLINE_MS or until the
+   * fence's signal aborts; any other error, or an outage longer than that, is `agent_turn_unrecorded`.
+   */
+  private async throughOutage<T>(key: string, what: string, operation: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + OUTAGE_DEADLINE_MS;
+    let delay = 50;
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await operation();
+      } catch (error) {
+        if (!isTransientNatsError(error) || Date.now() + delay >= deadline || this.options.signal?.aborted) {
+          throw unavailable(key, `${what} (${attempt} attempts)`, error);
+        }
+        if (attempt === 1) {
+          log.warn("Agent turn {key}: {what} failed, trying again while NATS is away: {error}", {
+            key,
+            what,
+            error: errorMessage(error),
+          });
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 1_000);
+      }
     }
   }
 
@@ -207,6 +253,10 @@ class KvTurnFence implements TurnFence {
       );
     }
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
 function isWrongRevision(error: unknown): boolean {

@@ -1,9 +1,11 @@
 /**
  * The durable agent loop against real processes: a 6-turn loop (five tool calls, then the answer) on the
- * OpenAI-compatible loopback server, while the runtime process (then, in a second case, the engine process) is
- * SIGKILLed at random turns: on a model request, or while a tool call runs. The model server counts the
- * requests of each turn and the tool server each call: no turn is asked again once its reply is stored in the
- * history, no tool call runs again once its result is stored, and the task ends with the right output.
+ * OpenAI-compatible loopback server, while a fault strikes at random turns (on a model request, or while a
+ * tool call runs): the runtime process running the loop is SIGKILLed (alone, or one of two runtimes, whose
+ * turn fence then has the other one or a new one take the loop over), the engine process is SIGKILLed, or the
+ * nats-server is SIGKILLed and started again on the same store. The model server counts the requests of each
+ * turn and the tool server each call: no turn is asked again once its reply is stored in the history, no tool
+ * call runs again once its result is stored, and the task ends with the right output.
  */
 import assert from "node:assert/strict";
 import { createExecutionClient } from "../../engine/mod.ts";
@@ -21,6 +23,7 @@ import { spawnEngineProcess } from "../support/engine_process.ts";
 import { type RecordedRequest, startMockOpenAI } from "../support/mock_llm/mod.ts";
 import { startTestNats } from "../support/nats.ts";
 import { startRuntimeProcess, type TestRuntime } from "../support/runtime.ts";
+import { socketOwner } from "../support/socket_owner.ts";
 
 const TOOL_TURNS = 5;
 const EXPECTED_TOTAL = 10 + 20 + 30 + 40 + 50;
@@ -31,10 +34,13 @@ interface Kill {
   at: "model" | "tool";
 }
 
-/** Two kill points at distinct random turns (a tool kill only where the turn has a tool call). */
-function randomKills(): Kill[] {
+/** What is killed: a runtime process (of `runtimes` running), the engine process, or the nats-server. */
+type Victim = "runtime" | "engine" | "nats";
+
+/** `count` kill points at distinct random turns (a tool kill only where the turn has a tool call). */
+function randomKills(count = 2): Kill[] {
   const kills: Kill[] = [];
-  while (kills.length < 2) {
+  while (kills.length < count) {
     const at = Math.random() < 0.5 ? "model" : "tool";
     const turn = 1 + Math.floor(Math.random() * (at === "model" ? TOOL_TURNS + 1 : TOOL_TURNS));
     if (!kills.some((k) => k.turn === turn)) kills.push({ turn, at });
@@ -104,8 +110,8 @@ interface Seen {
   at: number;
 }
 
-async function runLoop(victim: "runtime" | "engine", kills: Kill[]): Promise<void> {
-  const label = `${victim} killed at ${JSON.stringify(kills)}`;
+async function runLoop(victim: Victim, kills: Kill[], runtimeCount = 1): Promise<void> {
+  const label = `${victim} killed at ${JSON.stringify(kills)} (${runtimeCount} runtimes)`;
   const nats = await startTestNats();
   const nc = await connectNats(nats.url, { name: "agent-loop-crash-test" });
   await provisionJetStream(nc);
@@ -113,42 +119,51 @@ async function runLoop(victim: "runtime" | "engine", kills: Kill[]): Promise<voi
   const pending = [...kills];
   const modelRequests: Seen[] = [];
   const toolCalls: Array<Seen & { key: string }> = [];
-  let crash: (turn: number, at: Kill["at"]) => void = () => {};
+  /** Faults that could not strike as asked (no runtime held the connection): the test fails on them. */
+  const misses: string[] = [];
+  let crash: (turn: number, at: Kill["at"], clientPort: number, serverPort: number) => void = () => {};
 
-  const toolServer = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+  const toolServer = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req, info) => {
     const { n, key } = await req.json() as { n: number; key: string };
     toolCalls.push({ turn: n, key, at: Date.now() });
-    crash(n, "tool");
+    crash(n, "tool", info.remoteAddr.port, toolServer.addr.port);
     return Response.json({ n: n * 10 });
   });
   await using llm = startMockOpenAI((request) => {
     const turn = turnOf(request);
     modelRequests.push({ turn, at: Date.now() });
-    crash(turn, "model");
+    crash(turn, "model", request.remotePort, Number(new URL(llm.url).port));
     // A little late, so that a process killed on this request never reads the answer.
     return { ...replyFor(request), delayMs: 50 };
   });
   const dir = await writeProject(project(llm.baseUrl, toolServer.addr.port));
   const client = await createExecutionClient({ nc, bus, project: await loadProject(dir) });
-  let runtime: TestRuntime = startRuntimeProcess(nats);
+  const runtimes: TestRuntime[] = Array.from({ length: runtimeCount }, () => startRuntimeProcess(nats));
+  const dead: Promise<void>[] = [];
   let engine = spawnEngineProcess(dir, nats.url, { instanceId: "e" });
-  crash = (turn, at) => {
+  crash = (turn, at, clientPort, serverPort) => {
     const index = pending.findIndex((k) => k.turn === turn && k.at === at);
     if (index < 0) return;
     pending.splice(index, 1);
     if (victim === "runtime") {
-      const dead = runtime;
-      runtime = { stop: () => Promise.resolve(), kill: () => Promise.resolve() };
-      void dead.kill().then(() => runtime = startRuntimeProcess(nats));
+      // The runtime asking (or, for a tool, whose sandbox calls): the one running the loop now.
+      const owner = socketOwner(runtimes.map((r) => r.pid), clientPort, serverPort);
+      const which = runtimes.findIndex((r) => r.pid === owner);
+      if (which < 0) return void misses.push(`no runtime holds the connection of turn ${turn} (${at})`);
+      dead.push(runtimes[which].kill());
+      runtimes[which] = startRuntimeProcess(nats);
+    } else if (victim === "engine") {
+      const killed = engine;
+      killed.kill("SIGKILL");
+      void killed.status.then(() => engine = spawnEngineProcess(dir, nats.url, { instanceId: "e" }));
     } else {
-      const dead = engine;
-      dead.kill("SIGKILL");
-      void dead.status.then(() => engine = spawnEngineProcess(dir, nats.url, { instanceId: "e" }));
+      dead.push(nats.restart({ crash: true, downMs: 1_000 }));
     }
   };
   try {
     const { execId } = await client.trigger("loop", {});
     const state = await client.waitForEnd(execId, 240_000);
+    assert.deepEqual(misses, [], label);
     assert.equal(state.status, "SUCCESS", `${label}: ${JSON.stringify(state.error)}`);
     assert.deepEqual(state.output, { total: EXPECTED_TOTAL }, label);
     assert.deepEqual(pending, [], `${label}: every kill happened`);
@@ -173,8 +188,9 @@ async function runLoop(victim: "runtime" | "engine", kills: Kill[]): Promise<voi
       assert.deepEqual(calls.filter((c) => c.at > ended), [], `${label}: tool of turn ${turn} ran again`);
       assert.deepEqual(new Set(calls.map((c) => c.key)), new Set([`${taskExecId}:${turn}:0`]), label);
     }
-    // Only a kill costs a request or a tool call: the one in flight where the process died (a kill of the
-    // engine costs none, its runtime's loop goes on). The task's time-out is long enough that no attempt
+    // Only a dead runtime costs a request or a tool call: the one in flight where the process died. A kill of
+    // the engine costs none (its runtime's loop goes on), and neither does a NATS restart (the runner keeps
+    // what it made and stores it once the server is back). The task's time-out is long enough that no attempt
     // times out on a loaded machine: a time-out aborts the request in flight and asks it again, which is
     // what the extra request once seen here was (6 s for six turns, the first tool call after a runtime
     // restart starting a cold sandbox).
@@ -183,24 +199,31 @@ async function runLoop(victim: "runtime" | "engine", kills: Kill[]): Promise<voi
     // out on a loaded machine (the new runtime waits out the dead one's turn claim, 15 s), so attempts are not
     // asserted for it: what matters is above, no recorded turn asked again.
     const attempts = state.tasks[0].attempts;
+    // Why each attempt but the last ended, for the messages below.
+    const retried = (await client.events(execId))
+      .filter((e) => e.type === "task.retry_scheduled")
+      .map((e) => JSON.stringify((e.data as { error?: unknown }).error));
     if (victim === "engine") assert.ok(attempts > 1, `${label}: the task was re-run`);
     const lost = (at: Kill["at"]) => victim === "runtime" ? kills.filter((k) => k.at === at).length : 0;
     const perTurn = JSON.stringify(modelRequests.map((r) => r.turn));
     assert.ok(
       modelRequests.length <= TOOL_TURNS + 1 + lost("model"),
-      `${label}: ${modelRequests.length} requests (turns ${perTurn}) in ${attempts} attempts`,
+      `${label}: ${modelRequests.length} requests (turns ${perTurn}) in ${attempts} attempts (${retried})`,
     );
     assert.ok(
       toolCalls.length <= TOOL_TURNS + lost("tool"),
-      `${label}: ${toolCalls.length} tool calls (turns ${JSON.stringify(toolCalls.map((c) => c.turn))})`,
+      `${label}: ${toolCalls.length} tool calls (turns ${
+        JSON.stringify(toolCalls.map((c) => c.turn))
+      }) (${retried})`,
     );
   } finally {
     crash = () => {};
+    await Promise.allSettled(dead);
     try {
       engine.kill("SIGKILL");
     } catch { /* already gone */ }
     await engine.status;
-    await runtime.stop();
+    for (const runtime of runtimes) await runtime.stop();
     await toolServer.shutdown();
     await nc.close();
     await nats.stop();
@@ -216,8 +239,22 @@ Deno.test({
 });
 
 Deno.test({
+  name: "durable agent loop: two runtimes, SIGKILL of the one running the loop at random turns",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () => runLoop("runtime", randomKills(), 2),
+});
+
+Deno.test({
   name: "durable agent loop: SIGKILL of the engine at random turns asks no recorded turn again",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () => runLoop("engine", randomKills()),
+});
+
+Deno.test({
+  name: "durable agent loop: two runtimes, nats-server SIGKILLed and restarted at random turns",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () => runLoop("nats", randomKills(), 2),
 });

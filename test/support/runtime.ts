@@ -9,6 +9,7 @@ import { type ToolExecuteResult, ToolExecuteResultSchema, ToolExecuteSchema } fr
 import type { TestNats } from "./nats.ts";
 
 export interface TestRuntime {
+  readonly pid: number;
   stop(): Promise<void>;
   /** SIGKILL, as a crash: nothing is flushed or answered. */
   kill(): Promise<void>;
@@ -24,6 +25,7 @@ export function startRuntimeProcess(nats: TestNats, env: Record<string, string> 
     stderr: "inherit",
   }).spawn();
   return {
+    pid: child.pid,
     async stop() {
       child.kill("SIGTERM");
       await child.status;

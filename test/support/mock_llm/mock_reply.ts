@@ -84,4 +84,6 @@ export interface RecordedRequest {
   /** The parsed JSON body (or the raw text when it was not JSON). */
   // deno-lint-ignore no-explicit-any -- tests dig into provider-specific request shapes
   body: any;
+  /** The client's port: which process asked, for a test that must kill that one (test/support/socket_owner.ts). */
+  remotePort: number;
 }

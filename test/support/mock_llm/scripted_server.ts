@@ -64,7 +64,7 @@ export function startScriptedServer(protocol: MockProtocol, replyFor?: ReplyFunc
   let delayed = 0;
   const nextId = (prefix: string) => `${prefix}_${++idCounter}`;
 
-  const respond = async (request: Request): Promise<Response> => {
+  const respond = async (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Promise<Response> => {
     const url = new URL(request.url);
     const text = await request.text();
     const body = parseBody(text);
@@ -73,6 +73,7 @@ export function startScriptedServer(protocol: MockProtocol, replyFor?: ReplyFunc
       path: url.pathname,
       headers: Object.fromEntries(request.headers),
       body,
+      remotePort: info.remoteAddr.port,
     };
     requests.push(recorded);
     if (request.method !== "POST" || url.pathname !== protocol.path) {

@@ -24,9 +24,12 @@
  *
  * @module
  */
-import { basename, dirname, join, resolve, sep } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Grant, SandboxPermissions } from "./permissions.ts";
+import { covers, MAX_WALKED_ENTRIES, scanLinks } from "./link_scan.ts";
 import { ToolFailure } from "./tool_failure.ts";
+
+export { covers };
 
 let configuredRoots: readonly string[] = [];
 
@@ -41,8 +44,6 @@ export function configureProtectedRoots(roots: readonly string[]): void {
   configuredRoots = [...new Set(roots.filter(Boolean).map((r) => resolve(r)))].sort();
 }
 
-/** Folders with more entries than this are refused rather than walked at every sandbox start. */
-export const MAX_WALKED_ENTRIES = 20_000;
 const PROJECT_FILE = "compozy.yaml";
 
 /** Grants as the sandbox gets them, and what a `true` grant must still be denied. */
@@ -199,47 +200,18 @@ async function resolveGrant(
   return [...out].sort();
 }
 
-/** Walks a granted folder and refuses any symlink whose target is not inside it. */
+/** Refuses a granted folder holding a symlink whose target is not inside it (link_scan.ts). */
 async function refuseEscapingLinks(kind: string, entry: string, realRoot: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(realRoot);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return; // a file the tool will create: nothing inside it yet
-    throw e;
+  const scan = await scanLinks(realRoot);
+  if (scan.kind === "too_many") {
+    throw denied(
+      kind,
+      entry,
+      `it holds more than ${MAX_WALKED_ENTRIES} entries, too many to check for symlinks at each start; grant a smaller folder`,
+    );
   }
-  if (!info.isDirectory) return;
-  const pending = [realRoot];
-  let seen = 0;
-  while (pending.length > 0) {
-    const dir = pending.pop()!;
-    for await (const e of Deno.readDir(dir)) {
-      if (++seen > MAX_WALKED_ENTRIES) {
-        throw denied(
-          kind,
-          entry,
-          `it holds more than ${MAX_WALKED_ENTRIES} entries, too many to check for symlinks at each start; grant a smaller folder`,
-        );
-      }
-      const path = join(dir, e.name);
-      if (e.isDirectory) pending.push(path);
-      else if (e.isSymlink) {
-        const target = await linkTarget(path);
-        if (!covers(realRoot, target)) {
-          throw denied(kind, entry, `the symlink ${path} inside it points outside it, to ${target}`);
-        }
-      }
-    }
-  }
-}
-
-/** Where a symlink leads: its real path, or for a dangling link the path it names. */
-async function linkTarget(link: string): Promise<string> {
-  try {
-    return await Deno.realPath(link);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-    return resolve(dirname(link), await Deno.readLink(link));
+  if (scan.kind === "escape") {
+    throw denied(kind, entry, `the symlink ${scan.link} inside it points outside it, to ${scan.target}`);
   }
 }
 
@@ -252,11 +224,6 @@ export async function realPathOrSelf(path: string): Promise<string> {
     // A path that does not exist yet (a file the tool will write) has no symlinks to resolve but its parents'.
     return dirname(path) === path ? path : join(await realPathOrSelf(dirname(path)), basename(path));
   }
-}
-
-/** `inner` is `outer` or inside it. */
-export function covers(outer: string, inner: string): boolean {
-  return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
 }
 
 async function exists(path: string): Promise<boolean> {

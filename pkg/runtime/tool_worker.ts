@@ -159,6 +159,44 @@ function guardExitsAndEvaluators(): void {
 }
 
 /**
+ * Deno 2.9 answers `Deno.execPath()` without a read grant, and `Deno.args`, Node's `process.argv`,
+ * `argv0`, `execPath` and `title` hold the sandbox's command line: the Deno binary's path (often under a
+ * user's home) and the sandbox's configuration (the runtime's checkout, SES's path, the worker's
+ * permissions). A tool learns the binary's path only with read access to it, as Deno documents for
+ * `execPath`, and gets no command line (`Deno.args` is empty, `process.argv` holds only the binary). Run
+ * before the realm's freeze, which makes these members read-only; a worker's permissions do not change
+ * (`revoke` is refused, `request` cannot prompt), so the answer is taken once.
+ */
+function guardCommandLine(): void {
+  const path = Deno.execPath();
+  const readable = Deno.permissions.querySync({ name: "read", path }).state === "granted";
+  const execPath = () => {
+    if (!readable) {
+      throw new denoErrors.NotCapable(
+        "Requires read access to <exec_path>, run again with the --allow-read flag",
+      );
+    }
+    return path;
+  };
+  const shown = readable ? path : "deno";
+  Object.defineProperty(Deno, "execPath", { value: execPath, enumerable: true });
+  Object.defineProperty(Deno, "args", { value: Object.freeze([]), enumerable: true });
+  if (!limits.nodeProcess) return;
+  const process = (globalThis as unknown as { process: Record<string, unknown> }).process;
+  for (const name of ["execPath", "argv0", "title"]) {
+    // `execPath` is an accessor that cannot be redefined: through its setter.
+    if (Object.getOwnPropertyDescriptor(process, name)?.configurable === false) process[name] = shown;
+    else {Object.defineProperty(process, name, {
+        value: shown,
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });}
+  }
+  process.argv = [shown];
+}
+
+/**
  * Node's `process` must be set up before the realm is frozen: its setup extends shared objects, which
  * lockdown forbids afterwards (global_guard.ts). It costs a fresh worker about 25 ms (more on a busy
  * machine), so only a tool whose graph imports `node:` built-ins or names `process` gets it
@@ -407,6 +445,7 @@ captureConsole();
 captureStdio();
 guardExitsAndEvaluators();
 guardNodeProcess();
+guardCommandLine();
 guardUncaught();
 const snapshotListeners = guardGlobalListeners();
 guardLateCode();

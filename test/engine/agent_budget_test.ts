@@ -37,7 +37,11 @@ tasks:
 
 const PROJECT = {
   "compozy.yaml": `name: budgets
-workflows: [{ source: ./wf.yaml }, { source: ./shared-1500.yaml }, { source: ./shared-1100.yaml }]
+workflows:
+  - { source: ./wf.yaml }
+  - { source: ./shared-1500.yaml }
+  - { source: ./shared-1100.yaml }
+  - { source: ./costs.yaml }
 models:
   - id: priced
     provider: mock
@@ -79,6 +83,25 @@ tasks:
   // Two agent tasks share the workflow's budget: the second gets what the first left.
   "shared-1500.yaml": sharedBudget("shared-1500", 1500),
   "shared-1100.yaml": sharedBudget("shared-1100", 1100),
+  // A cost budget over a parallel's two agent tasks and one after it (each reply costs 0.003).
+  "costs.yaml": `id: costs
+config:
+  budget: { max_cost: 0.005 }
+agents:
+  - id: writer
+    config: { $model: priced }
+    instructions: Be brief.
+    actions: [{ id: summarize, prompt: summarize }]
+tasks:
+  - id: both
+    type: parallel
+    tasks:
+      - { id: left, use: agent(id=writer), action: summarize }
+      - { id: right, use: agent(id=writer), action: summarize }
+  - id: after
+    use: agent(id=writer)
+    action: summarize
+`,
 };
 
 async function withStack(fn: (h: Awaited<ReturnType<typeof startEngineHarness>>) => Promise<void>) {
@@ -154,6 +177,46 @@ Deno.test({
         output_tokens: 180,
         total_tokens: 1980,
         cost: 0.0054,
+      });
+    }),
+});
+
+Deno.test({
+  name: "workflow max_cost: the cost of parallel agent tasks adds up in the API and stops the next task",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withStack(async (h) => {
+      const { execId } = await h.engine.client.trigger("costs", {});
+      await h.engine.client.waitForEnd(execId, 30_000);
+      const app = createApp({
+        client: h.engine.client,
+        project: h.project,
+        version: { version: "test" },
+        health: { check: () => Promise.reject(new Error("not asked")) },
+      });
+      const res = await app.request(`/api/executions/${execId}`);
+      assert.equal(res.status, 200);
+      const state = await res.json();
+      const byId = (id: string) => state.tasks.find((task: { task_id: string }) => task.task_id === id);
+      const oneReply = { input_tokens: 1000, output_tokens: 100, total_tokens: 1100, cost: 0.003 };
+      // Each was given the whole remainder (0.005) at its start, and spent 0.003 of it: together they pass
+      // the limit, as documented for tasks that run at the same time.
+      assert.equal(byId("both/left").status, "SUCCESS");
+      assert.deepEqual(byId("both/left").usage, oneReply);
+      assert.equal(byId("both/right").status, "SUCCESS");
+      assert.deepEqual(byId("both/right").usage, oneReply);
+      const after = byId("after");
+      assert.equal(after.status, "FAILED");
+      assert.equal(after.error.code, "agent_budget_exceeded");
+      assert.match(after.error.message, /not started: the workflow's budget max_cost 0.005 is spent/);
+      assert.equal(after.usage, undefined, "no model request");
+      assert.equal(state.status, "FAILED");
+      assert.deepEqual(state.usage, {
+        input_tokens: 2000,
+        output_tokens: 200,
+        total_tokens: 2200,
+        cost: 0.006,
       });
     }),
 });

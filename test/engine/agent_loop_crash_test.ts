@@ -168,6 +168,11 @@ async function runLoop(victim: Victim, kills: Kill[], runtimeCount = 1): Promise
     assert.deepEqual(state.output, { total: EXPECTED_TOTAL }, label);
     assert.deepEqual(pending, [], `${label}: every kill happened`);
     const taskExecId = state.tasks[0].exec_id;
+    // Usage counts each turn once, however many attempts and runners it took (the mock's 10 in, 5 out a reply):
+    // a replayed turn counts in the run that replays it, and the execution keeps its task's latest report.
+    const sixTurns = { input_tokens: 60, output_tokens: 30, total_tokens: 90 };
+    assert.deepEqual(state.tasks[0].usage, sixTurns, label);
+    assert.deepEqual(state.usage, sixTurns, label);
 
     const stored = await readStream(bus.js, STREAMS.events, `compozy.${execId}.agent.evts.*.*`);
     // The first stored event of a turn is the one that counts (a later duplicate changes nothing).

@@ -80,6 +80,28 @@ Deno.test({
         assert.deepEqual(await say("bob", "What is my name?", "I do not know."), ["user: What is my name?"]);
       });
 
+      await t.step(
+        "an exchange too large for a memory document fails the task agent_memory_invalid; its turn is kept",
+        async () => {
+          const before = llm.requests.length;
+          llm.enqueue({ type: "text", text: "That is long." });
+          const message = "x".repeat(1_100_000);
+          const { execId } = await h.engine.client.trigger("chat", { user: "carol", message });
+          const state = await h.engine.client.waitForEnd(execId, 60_000);
+          assert.equal(state.status, "FAILED");
+          const error = state.tasks[0].error as { code: string; message: string; retryable?: boolean };
+          assert.equal(error.code, "agent_memory_invalid", JSON.stringify(error).slice(0, 500));
+          assert.match(error.message, /do not fit in a memory document \(1048576 bytes\)/);
+          assert.notEqual(error.retryable, true);
+          assert.equal(llm.requests.length - before, 1, "the model was asked once");
+          assert.deepEqual(state.tasks[0].usage, { input_tokens: 10, output_tokens: 5, total_tokens: 15 });
+          const replies = (await h.engine.client.events(execId)).filter((e) =>
+            e.type === "agent.model_replied"
+          );
+          assert.equal(replies.length, 1, "the turn is in the history");
+        },
+      );
+
       await t.step("the window keeps the last 4 messages", async () => {
         assert.deepEqual(await say("ada", "And now?", "Still Ada."), [
           "user: My name is Ada.",

@@ -178,6 +178,25 @@ Deno.test({
       );
     });
 
+    await t.step("gone after listing: each call is mcp_unavailable for the model, at once", async () => {
+      const gone = startMcpTestServer({ tools: [ADD] });
+      const box = await openMcpToolbox([httpServer(gone.url, { timeoutMs: 60_000 })], {
+        maxOutputBytes: 1_000,
+      });
+      try {
+        await gone.close();
+        for (let call = 1; call <= 2; call++) {
+          // A refused connection fails the call; it does not wait for the 60 s time-out.
+          const failure = await rejection(box.call("add", { a: 1, b: 2 }));
+          assert.ok(failure instanceof McpCallFailure, String(failure));
+          assert.equal(failure.code, "mcp_unavailable", failure.message);
+          assert.match(failure.message, /MCP tool 'add' of server 'calc' could not be called/);
+        }
+      } finally {
+        await box.close();
+      }
+    });
+
     await t.step("slow to list: agent_mcp_unavailable after the server's time-out", async () => {
       await using slow = startMcpTestServer({
         tools: [ADD],

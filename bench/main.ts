@@ -26,6 +26,12 @@ const BENCHMARKS: Benchmark[] = [
   { name: "history", title: "History reads", file: "history_bench.ts", exportName: "benchHistory" },
   { name: "api", title: "HTTP API", file: "api_bench.ts", exportName: "benchApi" },
   {
+    name: "timeline",
+    title: "Timeline of a W1 workflow through the HTTP API (tap on `>`)",
+    file: "timeline_bench.ts",
+    exportName: "benchTimeline",
+  },
+  {
     name: "cluster",
     title: "Work sharing across engine and runtime processes",
     file: "cluster_bench.ts",

@@ -28,6 +28,7 @@ import {
 import { getLogger } from "@logtape/logtape";
 import type { Metadata } from "../pb/common_pb.ts";
 import { MetadataSchema } from "../pb/common_pb.ts";
+import { ackBatchOf } from "./ack_batch.ts";
 import { addressOf, type BusMessage, schemaOf } from "./catalogue.ts";
 import { decodeAs, decodeBySubject, encode } from "./codec.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./auth.ts";
@@ -488,10 +489,12 @@ export class Bus {
       idle_heartbeat: CONSUME_HEARTBEAT_MS,
     });
     this.reportStalls(options.durable, messages);
+    // Acks ride on the connection's next write (ack_batch.ts).
+    const acks = ackBatchOf(this.nc);
     const loop = (async () => {
       for await (const msg of messages) {
         if (options.accept && !options.accept(msg.subject, msg.seq)) {
-          msg.ack();
+          acks.ack(msg);
           continue;
         }
         this.handleDelivery(
@@ -505,6 +508,7 @@ export class Bus {
       stop: async () => {
         await messages.close();
         await loop;
+        acks.sendNow();
       },
     };
   }
@@ -555,7 +559,7 @@ export class Bus {
         deliveryCount,
         working: () => msg.working(),
       });
-      if (!outcome || "ack" in outcome) msg.ack();
+      if (!outcome || "ack" in outcome) ackBatchOf(this.nc).ack(msg);
       else if ("nakDelayMs" in outcome) msg.nak(outcome.nakDelayMs);
       // Without the reason (it is logged and dead-lettered): nats-server 2.9 does not read `+TERM <reason>`,
       // and such a message stayed in the consumer's pending list for ever, its ack floor stuck behind it.

@@ -271,11 +271,6 @@ export class Bus {
     return (this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD_BYTES) - HEADER_ROOM;
   }
 
-  /** Whether `message`, encoded, fits in one message (see maxBody). */
-  fits(message: BusMessage): boolean {
-    return encodeMessage(message).byteLength <= this.maxBody();
-  }
-
   /** Publishes already-encoded bytes to JetStream with the same retry policy as {@link publish}. */
   async publishRaw(
     subject: string,
@@ -329,6 +324,17 @@ export class Bus {
   /** Publishes on core NATS without waiting: for notifications whose loss costs nothing (e.g. live views). */
   publishCore(message: BusMessage): void {
     this.nc.publish(subjectOf(message), encodeMessage(message));
+  }
+
+  /**
+   * {@link publishCore} when `message` fits one message (see maxBody); false, and nothing sent, when it does
+   * not. Encodes once: a history event checked with `fits` and then published was encoded twice.
+   */
+  publishCoreIfFits(message: BusMessage): boolean {
+    const data = encodeMessage(message);
+    if (data.byteLength > this.maxBody()) return false;
+    this.nc.publish(subjectOf(message), data);
+    return true;
   }
 
   /**

@@ -68,13 +68,11 @@ export class EventRecorder implements DriverEvents {
       return;
     }
     // A task's input too large for one message (nats-core would throw out of the attempt): history only.
-    if (!this.bus.fits(message)) {
+    if (!this.bus.publishCoreIfFits(message)) {
       log.warn("history event {subject} not published: larger than one bus message", {
         subject: subjectOf(message),
       });
-      return;
     }
-    this.bus.publishCore(message);
   }
 
   taskDispatched(

@@ -16,8 +16,11 @@ export class AcceptedExecutions {
   }
 
   /**
-   * True (once) when this process accepted the execution less than `withinMs` ago (the ack wait: before it,
-   * no other engine can have held its execute command and died) and nothing here has activated it yet.
+   * True (once) when this process accepted the execution less than `withinMs` ago and nothing here has
+   * activated it yet. Only a candidate: another engine may have driven it meanwhile and given its command back
+   * (a nak), so the executor also asks that its lease be taken where no engine held it (Leases.takenAnew),
+   * which shows that only within the lease TTL: `withinMs` is at most that TTL, and the ack wait (before it,
+   * no engine that held the command and died has had it redelivered).
    */
   take(execId: string, withinMs: number): boolean {
     const acceptedAt = this.ids.get(execId);

@@ -17,8 +17,10 @@
  * writes again only once a renewal confirmed the revision it holds: after a take-over, that renewal finds
  * another engine's entry and gives the driver up.
  */
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { PublishError } from "../pkg/nats/mod.ts";
+import { headers } from "@nats-io/transport-node";
+import { BUCKETS, PublishError } from "../pkg/nats/mod.ts";
 import { getLogger } from "../pkg/logger/mod.ts";
 import type { Presence } from "./engine_presence.ts";
 
@@ -58,6 +60,8 @@ interface Held {
   confirmedAt: number;
   /** The connection dropped since that write: not writable until a renewal confirms `revision` again. */
   suspended?: boolean;
+  /** Taken where the key had no message at all: no engine held the lease within its TTL (see takenAnew). */
+  anew?: boolean;
 }
 
 export class Leases {
@@ -75,6 +79,8 @@ export class Leases {
     ttlMs: number,
     /** Tells whether another holder is gone; without it, a lease passes on only when its TTL frees it. */
     private readonly presence?: Presence,
+    /** Writes an entry only where its key has no message (see takenAnew); without it, no lease is taken anew. */
+    private readonly js?: JetStreamClient,
   ) {
     this.ttlMs = ttlMs > 0 ? ttlMs : Infinity;
     this.marginMs = Math.min(3_000, this.ttlMs / 3);
@@ -94,7 +100,9 @@ export class Leases {
   async claim(execId: string, options: { yieldToParked?: boolean } = {}): Promise<Claim> {
     const sentAt = Date.now();
     try {
-      this.confirm(execId, await this.kv.create(execId, this.value()), sentAt);
+      const anew = this.js !== undefined;
+      const revision = anew ? await this.createAnew(execId) : await this.kv.create(execId, this.value());
+      this.confirm(execId, revision, sentAt, anew);
       return "acquired";
     } catch (e) {
       // Someone holds it (or held it): whose it is decides.
@@ -113,6 +121,16 @@ export class Leases {
       return await this.compareAndSet(execId, entry.revision);
     }
     return await this.takeFromGone(execId, holder, entry.revision);
+  }
+
+  /**
+   * True when this engine holds the lease of `execId` and took it where its key had no message at all: no
+   * entry, and no release marker. An entry, its renewals and its release marker each live the bucket's TTL,
+   * so no other engine held the lease within the TTL before the claim (an execution accepted here less than
+   * that ago was driven by no one else, even by an engine that gave its command back).
+   */
+  takenAnew(execId: string): boolean {
+    return this.held.get(execId)?.anew === true;
   }
 
   /**
@@ -140,9 +158,9 @@ export class Leases {
   }
 
   /**
-   * Extends the lease. Only another holder's entry means `lost`; an entry that moved on without us seeing
-   * it (our update landed but its reply was lost) or vanished (it expired on a slow server while still
-   * writable here) is taken back. Concurrent refreshes of one lease share one attempt.
+   * Extends the lease. An entry that moved on without us seeing it (our update landed but its reply was
+   * lost) is taken back; another holder's entry, or none (see refreshOnce), means `lost`. Concurrent
+   * refreshes of one lease share one attempt.
    */
   refresh(execId: string): Promise<LeaseStatus> {
     const pending = this.refreshing.get(execId);
@@ -164,24 +182,21 @@ export class Leases {
     }
     try {
       const entry = await this.kv.get(execId);
-      const ours = entry?.operation === "PUT" && entry.string() === this.instanceId;
-      if (entry?.operation === "PUT" && !ours) return this.drop(execId, "lost");
-      // Suspended (the connection dropped), a vanished entry may have been taken over by another engine
-      // meanwhile, then released: only an entry still ours at a later revision is taken back.
-      if (held.suspended && !ours) return this.drop(execId, "lost");
+      // Only an entry still ours (our update landed, its reply was lost) is taken back. An entry that vanished
+      // is lost: a release marker is another holder's (this engine never deletes a lease it holds), and a key
+      // with no message at all may be one whose taker's entry expired too. Taken back, the lease would keep
+      // its old revision, lower than that taker's take-over, so every later event of this driver would be
+      // fenced out (ignored) while it ran on; given up, the command comes back and is replayed from the history.
+      if (entry?.operation !== "PUT" || entry.string() !== this.instanceId) return this.drop(execId, "lost");
       if (Date.now() >= this.lastWritableAt(held)) return this.drop(execId, "expired");
       const again = Date.now();
-      const revision = entry?.operation === "PUT"
-        ? await this.kv.update(execId, this.value(), entry.revision)
-        : await this.kv.create(execId, this.value());
-      this.renewed(execId, held, revision, again);
-      log.info("lease {execId} renewed after a conflict (its entry was {state})", {
+      this.renewed(execId, held, await this.kv.update(execId, this.value(), entry.revision), again);
+      log.info("lease {execId} renewed after a conflict (its entry was ours at a later revision)", {
         execId,
-        state: entry?.operation === "PUT" ? "ours at a later revision" : "gone",
       });
       return "held";
     } catch (e) {
-      // Another engine created or updated it between our read and write: it is theirs.
+      // Another engine updated it between our read and write: it is theirs.
       if (isConflict(e)) return this.drop(execId, "lost");
       return this.unconfirmed(execId, e);
     }
@@ -201,6 +216,16 @@ export class Leases {
       ? this.kv.update(execId, new TextEncoder().encode(`${this.instanceId}${PARKED_SUFFIX}`), held.revision)
       : this.kv.delete(execId, { previousSeq: held.revision });
     await write.catch((e) => log.debug("lease {execId} not released: {error}", { execId, error: String(e) }));
+  }
+
+  /**
+   * Writes this engine's entry only where the key has no message (`Nats-Expected-Last-Subject-Sequence: 0`;
+   * KV.create also writes over a release marker, and KV.put sends no header for 0).
+   */
+  private async createAnew(execId: string): Promise<number> {
+    const h = headers();
+    h.set("Nats-Expected-Last-Subject-Sequence", "0");
+    return (await this.js!.publish(`$KV.${BUCKETS.leases}.${execId}`, this.value(), { headers: h })).seq;
   }
 
   /** Takes the lease of a holder that is gone (never of one that may be alive). */
@@ -236,13 +261,13 @@ export class Leases {
   }
 
   /** The lease was taken at `revision`: a new holding, whose events carry that revision. */
-  private confirm(execId: string, revision: number, sentAt: number): void {
-    this.held.set(execId, { revision, takenAt: revision, confirmedAt: sentAt });
+  private confirm(execId: string, revision: number, sentAt: number, anew = false): void {
+    this.held.set(execId, { revision, takenAt: revision, confirmedAt: sentAt, anew });
   }
 
   /** A renewal of `held` stored `revision`: the holding goes on, its events keep their revision. */
   private renewed(execId: string, held: Held, revision: number, sentAt: number): void {
-    this.held.set(execId, { revision, takenAt: held.takenAt, confirmedAt: sentAt });
+    this.held.set(execId, { revision, takenAt: held.takenAt, confirmedAt: sentAt, anew: held.anew });
   }
 
   /** The end of the time a lease is ours for sure, suspended or not: its TTL from its last write, less the margin. */

@@ -4,7 +4,7 @@
  * recording before it can (fencing), and a refused write stores nothing.
  */
 import assert from "node:assert/strict";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { BUCKETS, Bus, connectNats, provisionJetStream, STREAMS } from "../pkg/nats/mod.ts";
 import { EventRecorder } from "./domain/workflow/event_recorder.ts";
@@ -22,7 +22,10 @@ async function withLeases(
     b: Leases;
     kv: Awaited<ReturnType<Kvm["open"]>>;
     bus: Bus;
+    jsm: JetStreamManager;
     eventCount: () => Promise<number>;
+    /** Another engine's leases, that sees every holder as gone (its presence unanswered). */
+    taker: (id: string) => Leases;
   }) => Promise<void>,
 ): Promise<void> {
   const nats = await startTestNats();
@@ -33,11 +36,15 @@ async function withLeases(
     const ttl = (await kv.status()).ttl;
     assert.equal(ttl, TTL_MS);
     const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    const gone = { isGone: () => Promise.resolve(true), isPresent: () => Promise.resolve(false) };
     await fn({
-      a: new Leases(kv, "engine-a", ttl),
-      b: new Leases(kv, "engine-b", ttl),
+      a: new Leases(kv, "engine-a", ttl, undefined, js),
+      b: new Leases(kv, "engine-b", ttl, undefined, js),
       kv,
       bus: new Bus(nc, { source: "engine" }),
+      jsm,
+      taker: (id) => new Leases(kv, id, ttl, gone, js),
       eventCount: async () => (await jsm.streams.info(STREAMS.events)).state.messages,
     });
   } finally {
@@ -46,14 +53,48 @@ async function withLeases(
   }
 }
 
-Deno.test("leases: a refresh after the entry vanished (it expired on a slow server) takes it back", async () => {
-  await withLeases(async ({ a, kv }) => {
+Deno.test("leases: a refresh after the entry vanished is lost: another engine may have taken and released it", async () => {
+  await withLeases(async ({ a, jsm, taker }) => {
     assert.ok(await a.acquire("exec-1"));
-    // As if the server had expired it: the stored revision no longer matches anything.
-    await kv.purge("exec-1");
+    const held = a.assertWritable("exec-1", "s").revision;
+    // Engine B, seeing A gone (its presence unanswered: a starved loop, a cut route), takes the lease (and
+    // appends its take-over at that revision), finishes quickly and releases it.
+    const b = taker("engine-b");
+    assert.equal(await b.claim("exec-1"), "acquired");
+    assert.ok(b.assertWritable("exec-1", "s").revision > held);
+    await b.release("exec-1");
+    // Taken back (before), A's lease kept revision `held`: its events, stored after B's take-over, were all
+    // fenced out while its driver ran on.
+    assert.equal(await a.refresh("exec-1"), "lost");
+    assert.equal(a.writableUntil("exec-1"), 0);
+    // Likewise a key with no message at all (a taker's entry expired too).
+    assert.ok(await a.acquire("exec-2"));
+    await jsm.streams.purge(`KV_${BUCKETS.leases}`, { filter: `$KV.${BUCKETS.leases}.exec-2` });
+    assert.equal(await a.refresh("exec-2"), "lost");
+  });
+});
+
+Deno.test("leases: a lease is taken anew only where no engine held it within its TTL", async () => {
+  await withLeases(async ({ a, kv, taker }) => {
+    assert.ok(await a.acquire("exec-1"));
+    assert.equal(a.takenAnew("exec-1"), true);
     assert.equal(await a.refresh("exec-1"), "held");
-    assert.equal((await kv.get("exec-1"))?.string(), "engine-a");
-    assert.equal(await a.refresh("exec-1"), "held", "the new revision is the one refreshed next");
+    assert.equal(a.takenAnew("exec-1"), true, "a renewal keeps it");
+    // Another engine drove it and gave it back: its release marker is left for the TTL.
+    const b = taker("engine-b");
+    assert.ok(await b.acquire("exec-2"));
+    await b.release("exec-2");
+    assert.ok(await a.acquire("exec-2"));
+    assert.equal(a.takenAnew("exec-2"), false);
+    // Or parked it.
+    assert.ok(await b.acquire("exec-3"));
+    await b.release("exec-3", { parked: true });
+    assert.ok(await a.acquire("exec-3"));
+    assert.equal(a.takenAnew("exec-3"), false);
+    // Without a JetStream client to check the key, no lease is taken anew.
+    const c = new Leases(kv, "engine-c", 1_500);
+    assert.ok(await c.acquire("exec-4"));
+    assert.equal(c.takenAnew("exec-4"), false);
   });
 });
 
@@ -76,13 +117,14 @@ Deno.test("leases: only another holder's entry means lost, and the loser may not
   });
 });
 
-Deno.test("leases: a lease gone after its writable time is expired, not taken back", async () => {
+Deno.test("leases: a lease still ours after its writable time is expired, not taken back", async () => {
   await withLeases(async ({ a, kv }) => {
     assert.ok(await a.acquire("exec-1"));
-    await kv.purge("exec-1");
     await new Promise((r) => setTimeout(r, TTL_MS));
+    // Our last update landed unseen, too late: the lease may have been free meanwhile.
+    await kv.put("exec-1", new TextEncoder().encode("engine-a"));
     assert.equal(await a.refresh("exec-1"), "expired");
-    assert.equal(await kv.get("exec-1").then((e) => e?.operation === "PUT"), false);
+    assert.equal(a.writableUntil("exec-1"), 0);
   });
 });
 

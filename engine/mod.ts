@@ -120,7 +120,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   const store = await openStateStore(nc);
   const leaseKv = await kvm.open(BUCKETS.leases);
   const presence = new EnginePresence(nc);
-  const leases = new Leases(leaseKv, options.instanceId, (await leaseKv.status()).ttl, presence);
+  const leases = new Leases(leaseKv, options.instanceId, (await leaseKv.status()).ttl, presence, js);
   const accepted = new AcceptedExecutions();
   const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency), store, accepted);
   const ackWaitMs = options.ackWaitMs ?? envAckWaitMs();

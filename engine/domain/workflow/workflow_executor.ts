@@ -194,8 +194,9 @@ export class WorkflowExecutor {
     switch (message.$typeName) {
       case "compozy.v1.WorkflowExecute": {
         const execute = message as MessageShape<typeof pb.WorkflowExecuteSchema>;
-        // Accepted here and never activated: a fresh execution, with no history to read.
-        const fresh = this.options.accepted?.take(execId, this.ackWaitMs)
+        // Accepted here and never activated: a fresh execution, with no history to read (if activate finds
+        // that no other engine held it meanwhile: one that gave its command back within the ack wait may have).
+        const fresh = this.options.accepted?.take(execId, Math.min(this.ackWaitMs, this.options.leases.ttlMs))
           ? replayStateOfExecute(execute)
           : undefined;
         // A redelivered execute command for a running execution (its heartbeats were lost, e.g. while NATS
@@ -376,19 +377,24 @@ export class WorkflowExecutor {
     });
     if (claim === "parked elsewhere") return YIELDED;
     if (claim === "held elsewhere") return undefined;
+    // Accepted here less than the lease TTL ago, first delivered here, and the lease taken where no engine
+    // held it within its TTL: no other engine drove it, so there is nothing to read and no one to fence. An
+    // engine that drove it and gave its command back (a nak) left its lease's entry or release marker.
+    const first = fresh && delivery.deliveryCount === 1 && this.options.leases.takenAnew(execId)
+      ? fresh
+      : undefined;
     let replay: ReplayState | undefined;
     try {
-      // Accepted here and never activated: no engine held the lease before, so there is no one to fence.
-      replay = fresh ?? await this.takeOver(execId, correlationId);
+      replay = first ?? await this.takeOver(execId, correlationId);
     } catch (e) {
       await this.options.leases.release(execId);
       throw new Error(`Cannot activate execution ${execId}: its history could not be read`, { cause: e });
     }
-    if (!fresh && replay && !replay.ended && replay.tasks.size > 0 && !this.drivenHere.has(execId)) {
+    if (!first && replay && !replay.ended && replay.tasks.size > 0 && !this.drivenHere.has(execId)) {
       this.options.stats?.countTakeover();
     }
     this.drivenHere.remember(execId);
-    if (!fresh && delivery.deliveryCount > 1 && replay && !replay.ended) {
+    if (!first && delivery.deliveryCount > 1 && replay && !replay.ended) {
       // A command delivered again: its first engine died or let go, and this one takes the execution over.
       log.info("Took over execution {exec_id} (delivery {delivery} of {subject})", {
         exec_id: execId,

@@ -1,4 +1,5 @@
 /** Errors the engine reports to its callers; each carries what the caller needs to answer a user. */
+import { RequestError } from "../pkg/nats/mod.ts";
 
 export class UnknownWorkflowError extends Error {
   override name = "UnknownWorkflowError";
@@ -36,5 +37,23 @@ export class ExecutionConflictError extends Error {
   override name = "ExecutionConflictError";
   constructor(readonly execId: string, readonly status: string, action: string) {
     super(`Cannot ${action} execution '${execId}': it is ${status}`);
+  }
+}
+
+/**
+ * No engine took a trigger within the client's patience: every attempt met "no responders", so no engine
+ * was connected to NATS (none running, or all restarting or reconnecting after a node's death) for that long,
+ * and nothing was started. A NATS outage for the API (503).
+ */
+export class NoEngineAnsweredError extends RequestError {
+  override name = "NoEngineAnsweredError";
+  constructor(readonly workflowId: string, waitedMs: number, attempts: number, cause: RequestError) {
+    super(
+      `No engine answered the trigger of workflow '${workflowId}' for ${Math.round(waitedMs / 1_000)} s ` +
+        `(${attempts} attempts, each met no responders): no engine process is connected to NATS (none ` +
+        `running, or all restarting); nothing was started`,
+      cause.subject,
+      { cause },
+    );
   }
 }

@@ -3,8 +3,9 @@ import { create, toJson } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { DescMessage } from "@bufbuild/protobuf";
 import { DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
+import { errors as natsErrors } from "@nats-io/transport-node";
 import type { Bus, BusMessage } from "../pkg/nats/mod.ts";
-import { decodeBySubject, schemaOf, STREAMS } from "../pkg/nats/mod.ts";
+import { decodeBySubject, RequestError, schemaOf, STREAMS } from "../pkg/nats/mod.ts";
 import {
   type AgentDelta,
   AgentDeltaSchema,
@@ -29,6 +30,7 @@ import {
   ExecutionNotFoundError,
   type FieldError,
   InputValidationError,
+  NoEngineAnsweredError,
   UnknownWorkflowError,
 } from "./errors.ts";
 import { eventsOfExecution, readRunEvents, type StoredEvent } from "./history/read_history.ts";
@@ -47,12 +49,26 @@ import type { StateStore } from "./state/state_store.ts";
 
 const log = getLogger(["engine", "client"]);
 
+/** See NatsExecutionClient's triggerPatienceMs; docs/operations.md, "Fail-over". */
+export const TRIGGER_PATIENCE_MS = 60_000;
+
+/** True for the server's "no responders": no connection subscribes to the subject (no engine there). */
+function isNoResponders(e: unknown): boolean {
+  return e instanceof natsErrors.NoRespondersError ||
+    (e instanceof natsErrors.RequestError && e.isNoResponders());
+}
+
 export class NatsExecutionClient implements ExecutionClient {
   constructor(
     private readonly bus: Bus,
     private readonly js: JetStreamClient,
     private readonly store: StateStore,
     private readonly project: Project,
+    /**
+     * How long a trigger is sent again while no engine answers: an engine restarting (its start waits up to
+     * 60 s for JetStream) or reconnecting after a node's death is waited for; past it, NoEngineAnsweredError.
+     */
+    private readonly triggerPatienceMs = TRIGGER_PATIENCE_MS,
   ) {}
 
   trigger(workflowId: string, input: unknown, options: TriggerOptions = {}): Promise<TriggerResult> {
@@ -90,6 +106,11 @@ export class NatsExecutionClient implements ExecutionClient {
     input: unknown,
     options: TriggerOptions,
   ): Promise<TriggerResult> {
+    const startedAt = Date.now();
+    // Only "no responders" so far: no engine received the trigger (see NoEngineAnsweredError).
+    let unanswered = 0;
+    let unreceived = true;
+    let loggedAtMs = 0;
     const reply = await this.bus.request(
       create(WorkflowTriggerSchema, {
         metadata: this.bus.metadata(execId),
@@ -100,8 +121,34 @@ export class NatsExecutionClient implements ExecutionClient {
         rerunOf: options.rerunOf ?? "",
       }),
       WorkflowTriggerReplySchema,
-      { timeoutMs: 10_000, deadlineMs: 30_000 },
-    );
+      {
+        timeoutMs: 10_000,
+        deadlineMs: this.triggerPatienceMs,
+        onRetry: (attempt, error, elapsedMs) => {
+          unanswered = attempt;
+          if (!isNoResponders(error)) unreceived = false;
+          // Said at once, then every 10 s: an operator sees why a trigger hangs (no engine, or a slow one).
+          if (attempt === 1 || elapsedMs - loggedAtMs >= 10_000) {
+            loggedAtMs = elapsedMs;
+            log.warn(
+              "Trigger of {workflow} ({execId}) not answered for {ms} ms ({error}); trying again until {bound} ms",
+              {
+                workflow: workflowId,
+                execId,
+                ms: elapsedMs,
+                error: String(error),
+                bound: this.triggerPatienceMs,
+              },
+            );
+          }
+        },
+      },
+    ).catch((e) => {
+      if (e instanceof RequestError && isNoResponders(e.cause) && unreceived) {
+        throw new NoEngineAnsweredError(workflowId, Date.now() - startedAt, unanswered + 1, e);
+      }
+      throw e;
+    });
     if (reply.error) {
       if (reply.error.code === "unknown_workflow") throw new UnknownWorkflowError(workflowId);
       if (reply.error.code === "validation_failed") {

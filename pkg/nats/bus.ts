@@ -72,6 +72,8 @@ export interface RequestOptions {
    * sent again at a reconnect (the caller sent it elsewhere).
    */
   signal?: AbortSignal;
+  /** Told of each unanswered attempt that is tried again (e.g. to log a wait for a responder to come back). */
+  onRetry?: (attempt: number, error: unknown, elapsedMs: number) => void;
 }
 
 /** What a JetStream handler wants done with its message. */
@@ -352,7 +354,8 @@ export class Bus {
     const subject = subjectOf(message);
     const data = encodeMessage(message);
     const timeout = options.timeoutMs ?? 5_000;
-    const deadline = Date.now() + (options.deadlineMs ?? timeout);
+    const startedAt = Date.now();
+    const deadline = startedAt + (options.deadlineMs ?? timeout);
     const signal = options.signal;
     let delay = 50;
     let attempt = 0;
@@ -393,6 +396,7 @@ export class Bus {
             { cause: e },
           );
         }
+        options.onRetry?.(attempt, e, Date.now() - startedAt);
         await sleep(delay);
         delay = Math.min(delay * 2, 1_000);
         continue;

@@ -37,6 +37,16 @@ interface RecordedAccessor {
   value: unknown;
 }
 
+/** An HTTP agent's own properties that are live state (its sockets and requests), never put back. */
+const AGENT_LIVE_KEYS = new Set<PropertyKey>([
+  "_events",
+  "_eventsCount",
+  "requests",
+  "sockets",
+  "freeSockets",
+  "totalSocketCount",
+]);
+
 /** Levels below a module's exports that are recorded (`fs` → `promises` → `constants` is two). */
 const MAX_DEPTH = 4;
 
@@ -46,8 +56,8 @@ export class NodeStateGuard {
   readonly #accessors: RecordedAccessor[] = [];
   /** Recorded objects that are prototypes (a class's, or inherited by a recorded object). */
   readonly #prototypes = new WeakSet<object>();
-  #emitter: Emitter | undefined;
-  #listeners = new Map<string | symbol, Set<unknown>>();
+  /** Emitters whose listeners are put back (`process`, the HTTP agents), with the listeners they had. */
+  readonly #emitters: Array<[Emitter, Map<string | symbol, Set<unknown>>]> = [];
 
   /** Records `process` (with its stdout and stderr) and its listeners as they are now. */
   recordProcess(process: object): void {
@@ -57,10 +67,14 @@ export class NodeStateGuard {
       const stream = (process as Record<string, unknown>)[key];
       if (typeof stream === "object" && stream !== null) this.#recordObject(stream, true);
     }
-    this.#emitter = process as Emitter;
-    this.#listeners = new Map(
-      this.#emitter.eventNames().map((name) => [name, new Set(this.#emitter!.rawListeners(name))]),
-    );
+    this.#recordListeners(process as Emitter);
+  }
+
+  #recordListeners(emitter: Emitter): void {
+    this.#emitters.push([
+      emitter,
+      new Map(emitter.eventNames().map((name) => [name, new Set(emitter.rawListeners(name))])),
+    ]);
   }
 
   /**
@@ -82,6 +96,31 @@ export class NodeStateGuard {
       }
       level = next;
     }
+    const exports = getOwnPropertyDescriptor(namespace, "default")?.value as
+      | Record<string, unknown>
+      | undefined;
+    const agent = exports?.globalAgent;
+    if (typeof agent === "object" && agent !== null && !this.#seen.has(agent)) this.#recordAgent(agent);
+  }
+
+  /**
+   * `http.globalAgent` and `https.globalAgent` are instances every request of the worker shares: a call
+   * that set `maxSockets`, `keepAlive`, an `options.lookup` or a `createConnection` of its own, or added a
+   * listener, steered the requests of every later call. Their own properties, their `options` and their
+   * listeners are put back like a module's; the socket lists and counts are live state and are left (the
+   * call's sockets are closed when it ends, call_scope.ts).
+   */
+  #recordAgent(agent: object): void {
+    this.#seen.add(agent);
+    const keys = ownKeys(agent);
+    const saved: Array<[PropertyKey, PropertyDescriptor]> = [];
+    for (const key of keys) {
+      const d = getOwnPropertyDescriptor(agent, key)!;
+      if (!AGENT_LIVE_KEYS.has(key) && (d.configurable || d.writable)) saved.push([key, d]);
+    }
+    this.#recorded.push({ object: agent, keys: new Set(keys), saved });
+    this.#recordObject((agent as { options?: unknown }).options, true);
+    if (typeof (agent as Partial<Emitter>).eventNames === "function") this.#recordListeners(agent as Emitter);
   }
 
   /**
@@ -132,12 +171,12 @@ export class NodeStateGuard {
     for (const { object, get, set, value } of this.#accessors) {
       if (!Object.is(get.call(object), value)) set.call(object, value);
     }
-    const emitter = this.#emitter;
-    if (emitter === undefined) return;
-    for (const name of emitter.eventNames()) {
-      const kept = this.#listeners.get(name);
-      for (const listener of emitter.rawListeners(name)) {
-        if (!kept?.has(listener)) emitter.removeListener(name, listener);
+    for (const [emitter, listeners] of this.#emitters) {
+      for (const name of emitter.eventNames()) {
+        const kept = listeners.get(name);
+        for (const listener of emitter.rawListeners(name)) {
+          if (!kept?.has(listener)) emitter.removeListener(name, listener);
+        }
       }
     }
   }

@@ -176,8 +176,25 @@ export async function lastSequenceOf(
   stream: string,
   subject: string,
 ): Promise<number | undefined> {
+  return (await lastMessageOf(js, stream, subject))?.seq;
+}
+
+/** The newest message on `subject` (a literal subject: looked up, not scanned), if the stream holds one. */
+export async function lastMessageOf(
+  js: JetStreamClient,
+  stream: string,
+  subject: string,
+): Promise<StreamMessage | undefined> {
   const stored = await (await managerOf(js)).streams.getMessage(stream, { last_by_subj: subject });
-  return stored?.seq;
+  return stored
+    ? {
+      seq: stored.seq,
+      subject: stored.subject,
+      data: stored.data,
+      time: stored.time,
+      headers: stored.header,
+    }
+    : undefined;
 }
 
 /** The rest of a long read, from `startSeq`, through one short-lived consumer, appended to `messages`. */

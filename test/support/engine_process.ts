@@ -2,6 +2,7 @@
 import { fileURLToPath } from "node:url";
 import { createExecutionClient, type ExecutionClient } from "../../engine/mod.ts";
 import { loadProject } from "../../engine/domain/project/mod.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { Bus, connectNats, provisionJetStream } from "../../pkg/nats/mod.ts";
 import { scriptedRuntime, type ScriptedTool, writeProject } from "./engine.ts";
 import { startTestNats } from "./nats.ts";
@@ -58,6 +59,10 @@ export function spawnEngineProcess(
  */
 export interface CrashStack {
   client: ExecutionClient;
+  /** The test's own connection (a superuser's: the streams and consumers can be inspected). */
+  nc: NatsConnection;
+  /** SIGSTOPs the engine process: it keeps its connection and what it was delivered, and does nothing. */
+  stopEngine(): void;
   /** SIGKILLs the engine process and waits for its exit. */
   killEngine(): Promise<void>;
   /** Starts a new engine process (after `killEngine`), with the same options but those given. */
@@ -87,6 +92,8 @@ export async function startCrashStack(
   };
   return {
     client,
+    nc,
+    stopEngine: () => engine.kill("SIGSTOP"),
     killEngine,
     restartEngine(options) {
       engine = spawnEngineProcess(dir, nats.url, { ...engineOptions, ...options });

@@ -114,8 +114,18 @@ export class ExecutionDriver implements DriverPort {
     return this.abandoned;
   }
 
-  /** Runs until the execution ends, parks, or is abandoned. */
-  run(): Promise<DriverResult> {
+  /**
+   * Runs until the execution ends, parks, or is abandoned. `cancel`: the reason of a cancel accepted before
+   * the command that activated it (workflow_executor.ts, pending_controls.ts): the execution is canceled
+   * before anything of it runs again.
+   */
+  run(cancel?: string): Promise<DriverResult> {
+    if (cancel !== undefined) {
+      this.cancel(cancel).catch((e) => {
+        if (!(e instanceof ExecutionEnded)) this.abandon();
+      });
+      return this.settled;
+    }
     this.deadline.arm();
     if (this.paused) this.closeGate();
     this.program().catch((e) => {
@@ -179,7 +189,7 @@ export class ExecutionDriver implements DriverPort {
       if (waiter.condition !== undefined && !this.accepts(waiter, taskExecId, payload)) continue;
       // A time-out already due comes first (see deliverResume); it may have ended this wait.
       await this.timeouts.expireOverdue(Date.now());
-      if (this.waiters.get(taskExecId) !== waiter) continue;
+      if (this.waiters.get(taskExecId) !== waiter || this.ended) continue;
       this.waiters.delete(taskExecId);
       await this.recorded(
         this.services.events.waitingEnded(this, waiter.taskId, taskExecId, waiter.attempt, payload),
@@ -238,7 +248,8 @@ export class ExecutionDriver implements DriverPort {
         await this.timeouts.expireOverdue(atMs);
         if (this.waiters.get(taskExecId) !== waiter) waiter = undefined;
       }
-      if (!waiter || stale(waiter, reason, payload)) {
+      // Ended meanwhile (a cancel): nothing is written after the end.
+      if (!waiter || stale(waiter, reason, payload) || this.ended) {
         log.debug("wake-up {reason} for {taskExecId} dropped: nothing waits for it", { reason, taskExecId });
         return;
       }

@@ -20,6 +20,7 @@ import type { AcceptedExecutions } from "../../accepted_executions.ts";
 import type { EngineStats } from "../../engine_stats.ts";
 import type { Leases } from "../../leases.ts";
 import type { EndedExecution } from "./parent_notifier.ts";
+import { type PendingControls, pendingControls, removeApplied } from "./pending_controls.ts";
 import type { Project } from "../project/mod.ts";
 import type { DriverServices } from "./driver_services.ts";
 import { type DriverResult, ExecutionDriver } from "./execution_driver.ts";
@@ -65,6 +66,8 @@ type Cause = keyof RedeliveryBounds;
 
 interface Active {
   driver: ExecutionDriver;
+  /** Controls accepted before this activation and not handled yet: they come first (pending_controls.ts). */
+  controls?: PendingControls;
   /** Resolves when the driver ends, parks or is abandoned. */
   settled?: Promise<DriverResult>;
 }
@@ -290,12 +293,29 @@ export class WorkflowExecutor {
     if (active === undefined) return { nakDelayMs: 250, cause: "leaseBusy", reason: "the lease is held" };
     if (active === NOTHING_TO_DO) return;
     this.options.stats?.observeActivation((performance.now() - activationStarted) / 1_000);
-    const settled = active.driver.run();
+    const { controls } = active;
+    // A pending pause or resume is applied before the replay runs (it sets the gate at once, then records).
+    const applying = controls?.cancel === undefined && controls?.paused !== undefined
+      ? (controls.paused ? active.driver.pause() : active.driver.resume())
+      : undefined;
+    const settled = active.driver.run(controls?.cancel);
     active.settled = settled;
     // Held (heartbeats, lease renewals) from now on: the command's own effect may wait for a running task.
     const holding = this.hold(execId, delivery, active.driver, settled);
     let parked = false;
     try {
+      if (applying) {
+        await applying.then(() => removeApplied(this.options.js, controls!.applied)).catch((e) => {
+          log.warn(
+            "pending controls of {execId} not applied; the execution is given up and replayed: {error}",
+            {
+              execId,
+              error: e instanceof Error ? e.message : String(e),
+            },
+          );
+          active.driver.abandon();
+        });
+      }
       // A command that fails leaves a driver in an unknown state: give it up, never leave it running.
       await Promise.resolve(act(active.driver)).catch((e) => {
         log.warn("command {subject} failed on {execId}; the execution is given up and replayed: {error}", {
@@ -420,6 +440,16 @@ export class WorkflowExecutor {
       }
       return NOTHING_TO_DO;
     }
+    // A fresh execution has no command before its execute; any other may have a control waiting (F8, F9).
+    const controls = fresh
+      ? undefined
+      : await pendingControls(this.options.bus, this.options.js, correlationId, execId)
+        .catch(async (e) => {
+          await this.options.leases.release(execId);
+          throw new Error(`Cannot activate execution ${execId}: its pending commands could not be read`, {
+            cause: e,
+          });
+        });
     const driver = new ExecutionDriver(
       this.options.services,
       this.options.project,
@@ -428,7 +458,7 @@ export class WorkflowExecutor {
       correlationId,
       replay,
     );
-    const active = { driver };
+    const active = { driver, controls };
     this.active.set(execId, active);
     return active;
   }

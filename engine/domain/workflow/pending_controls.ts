@@ -1,0 +1,85 @@
+/**
+ * The controls (cancel, pause, resume) accepted for an execution and not handled yet: the API stored them in
+ * WORKFLOW_CMDS, a work queue, where each stays until an engine acknowledges it. An engine that died after
+ * taking one leaves it held until the ack wait is over (30 s by default), while the execution's other
+ * commands (a timer that came due meanwhile) reach the next engine at once. Without this look-up at
+ * activation, that timer ran the execution on: it ended SUCCESS after an accepted cancel (outside review F8),
+ * it ran on for the ack wait and read RUNNING after an accepted pause (F9). Accepted first, they come first.
+ */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { create } from "@bufbuild/protobuf";
+import {
+  type Bus,
+  decodeBySubject,
+  lastMessageOf,
+  type StreamMessage,
+  STREAMS,
+  subjectOf,
+} from "../../../pkg/nats/mod.ts";
+import { WorkflowCancelSchema, WorkflowPauseSchema, WorkflowResumeSchema } from "../../../pkg/pb/mod.ts";
+import type * as pb from "../../../pkg/pb/mod.ts";
+import { getLogger } from "../../../pkg/logger/mod.ts";
+
+const log = getLogger(["engine", "executor"]);
+
+export interface PendingControls {
+  /** The reason of a pending cancel: the execution is canceled before anything of it runs again. */
+  cancel?: string;
+  /** The last pending pause or resume (the later one when both are): whether it pauses. */
+  paused?: boolean;
+  /** The stream sequences of that pause and resume: removed once applied, so they do not come back later. */
+  applied: number[];
+}
+
+/** What waits for `execId` in WORKFLOW_CMDS (three look-ups by subject, in parallel). */
+export async function pendingControls(
+  bus: Bus,
+  js: JetStreamClient,
+  correlationId: string,
+  execId: string,
+): Promise<PendingControls> {
+  const address = { metadata: bus.metadata(correlationId), workflow: { execId } };
+  const last = (subject: string) => lastMessageOf(js, STREAMS.workflowCommands, subject);
+  const [cancel, pause, resume] = await Promise.all([
+    last(subjectOf(create(WorkflowCancelSchema, address))),
+    last(subjectOf(create(WorkflowPauseSchema, address))),
+    last(subjectOf(create(WorkflowResumeSchema, address))),
+  ]);
+  const controls: PendingControls = { applied: [] };
+  if (cancel) {
+    const reason = readable(cancel, execId);
+    if (reason) controls.cancel = (reason as pb.WorkflowCancel).reason || "canceled";
+  }
+  const latest = [pause, resume].filter((m) => m !== undefined && readable(m, execId)) as StreamMessage[];
+  if (latest.length > 0) {
+    const last = latest.reduce((a, b) => a.seq > b.seq ? a : b);
+    controls.paused = last === pause;
+    controls.applied = latest.map((m) => m.seq);
+  }
+  return controls;
+}
+
+/** The decoded command, or undefined when it cannot be read (its consumer dead-letters it when met). */
+function readable(stored: StreamMessage, execId: string): unknown {
+  try {
+    return decodeBySubject(stored.subject, stored.data);
+  } catch (e) {
+    log.warn("unreadable command {subject} of {execId} left to the command consumer: {error}", {
+      subject: stored.subject,
+      execId,
+      error: String(e),
+    });
+    return undefined;
+  }
+}
+
+/**
+ * Removes applied pause and resume commands from WORKFLOW_CMDS, each by its sequence (never a filtered purge,
+ * which makes nats-server 2.9 forget what its consumer holds back: finding G5). One left there would come back
+ * after the ack wait and undo a later control (a stale pause after the user's resume).
+ */
+export async function removeApplied(js: JetStreamClient, seqs: number[]): Promise<void> {
+  if (seqs.length === 0) return;
+  const jsm = await js.jetstreamManager(false);
+  for (const seq of seqs) await jsm.streams.deleteMessage(STREAMS.workflowCommands, seq, false);
+}

@@ -1,0 +1,106 @@
+/**
+ * Cancel and pause across an engine's SIGKILL (outside review F8, F9). Real engine processes, real
+ * nats-server, a scripted runtime in this process.
+ */
+import assert from "node:assert/strict";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { STREAMS } from "../../pkg/nats/mod.ts";
+import { startCrashStack } from "../support/engine_process.ts";
+
+const PROJECT = { "compozy.yaml": "name: crash-control\nworkflows:\n  - source: ./wf.yaml\n", "t.ts": "" };
+
+Deno.test({
+  name: "F8: a cancel its engine took just before it died wins over a timer due when the next engine starts",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const calls: string[] = [];
+    // A long ack wait: the cancel the dead engine was delivered comes back only after it (30 s by default).
+    const stack = await startCrashStack(
+      {
+        ...PROJECT,
+        "wf.yaml": "id: main\ntools:\n  - id: after\n    execute: ./t.ts\ntasks:\n" +
+          "  - { id: nap, type: sleep, duration: 3s }\n  - { id: next, use: tool(id=after) }\n",
+      },
+      { after: () => calls.push("after") },
+      { instanceId: "e", ackWaitMs: 20_000 },
+    );
+    const { client } = stack;
+    try {
+      const { execId } = await client.trigger("main", {});
+      await until(async () => (await client.events(execId)).some((e) => e.type === "task.waiting_started"));
+      // Parked; the engine is frozen, takes the cancel (its pull is still open), and dies before recording it.
+      stack.stopEngine();
+      await client.cancel(execId, "stop it");
+      const jsm = await jetstreamManager(stack.nc);
+      await until(async () =>
+        (await jsm.consumers.info(STREAMS.workflowCommands, "compozy-workflow-executor")).num_ack_pending > 0
+      );
+      await stack.killEngine();
+      // The next engine starts after the sleep's timer is due: that timer is its first command.
+      await new Promise((r) => setTimeout(r, 3_000));
+      stack.restartEngine({ instanceId: "e2" });
+      const state = await client.waitForEnd(execId, 60_000);
+      const history = (await client.events(execId)).map((e) => e.type);
+      assert.equal(state.status, "CANCELED", history.join(", "));
+      assert.deepEqual(calls, []);
+      // Nothing after the end: the timer's wake-up is moot.
+      assert.equal(history.at(-1), "workflow.canceled", history.join(", "));
+    } finally {
+      await stack.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "F9: a pause its engine took just before it died holds the execution from the next engine's start",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const calls: string[] = [];
+    const stack = await startCrashStack(
+      {
+        ...PROJECT,
+        "wf.yaml": "id: main\ntools:\n  - id: after\n    execute: ./t.ts\ntasks:\n" +
+          "  - { id: nap, type: sleep, duration: 3s }\n  - { id: next, use: tool(id=after) }\n",
+      },
+      { after: () => calls.push("after") },
+      { instanceId: "e", ackWaitMs: 20_000 },
+    );
+    const { client } = stack;
+    try {
+      const { execId } = await client.trigger("main", {});
+      await until(async () => (await client.events(execId)).some((e) => e.type === "task.waiting_started"));
+      stack.stopEngine();
+      await client.pause(execId);
+      const jsm = await jetstreamManager(stack.nc);
+      await until(async () =>
+        (await jsm.consumers.info(STREAMS.workflowCommands, "compozy-workflow-executor")).num_ack_pending > 0
+      );
+      await stack.killEngine();
+      await new Promise((r) => setTimeout(r, 3_000));
+      stack.restartEngine({ instanceId: "e2" });
+      // The sleep's timer wakes it; the pause, accepted before, holds the next task back (the pause command
+      // itself comes back only after the 20 s ack wait).
+      await until(async () => (await client.events(execId)).some((e) => e.type === "task.waiting_ended"));
+      await new Promise((r) => setTimeout(r, 2_000));
+      const history = (await client.events(execId)).map((e) => e.type);
+      assert.equal((await client.get(execId))?.status, "PAUSED", history.join(", "));
+      assert.deepEqual(calls, []);
+      await client.resume(execId);
+      const state = await client.waitForEnd(execId, 60_000);
+      assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+      assert.deepEqual(calls, ["after"]);
+    } finally {
+      await stack.close();
+    }
+  },
+});
+
+async function until(condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`not seen within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -255,6 +255,7 @@ async function collection(stack: Stack): Promise<BenchRow[]> {
   const items = Array.from({ length: 10_000 }, (_, i) => i);
   let peak = Deno.memoryUsage().rss;
   const sampler = setInterval(() => peak = Math.max(peak, Deno.memoryUsage().rss), 50);
+  const cpu0 = await cpuTimes(stack);
   const t0 = performance.now();
   const { execId } = await stack.engine.client.trigger("fanout", { items });
   const followed = follow(stack.bus, execId);
@@ -264,6 +265,10 @@ async function collection(stack: Stack): Promise<BenchRow[]> {
   // The state manager folds asynchronously: how long until queries see the end.
   const state = await stack.engine.client.waitForEnd(execId, 120_000);
   const settled = performance.now();
+  const cpu1 = await cpuTimes(stack);
+  // CPU per item by process (clock ticks of 10 ms over the whole run): what each item costs each process.
+  const cpuMs = (name: string) =>
+    Math.round(((cpu1[name] ?? 0) - (cpu0[name] ?? 0)) * 10 / items.length * 1000) / 1000;
   return [{
     benchmark: "collection of 10,000 items, max_workers 100",
     status: state?.status ?? "?",
@@ -272,6 +277,10 @@ async function collection(stack: Stack): Promise<BenchRow[]> {
     "items/s": Math.round(items.length / ((end - t0) / 1_000)),
     "engine peak RSS MiB": mib(peak),
     "runtime RSS MiB": mib(await rssOf(stack.runtime.pid)),
+    "CPU ms/item engine": cpuMs("engine"),
+    "CPU ms/item nats": cpuMs("nats"),
+    "CPU ms/item runtime": cpuMs("runtime"),
+    "CPU ms/item sandbox": cpuMs("sandbox"),
   }];
 }
 

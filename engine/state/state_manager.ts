@@ -27,6 +27,24 @@ const log = getLogger(["engine", "state"]);
  */
 const COALESCE_MS = 5;
 
+/**
+ * How long a task's dispatch and start wait for its outcome before they are written on their own. A task
+ * that ends within it costs one write of its document instead of two (a collection's items, issue 11); its
+ * outcome is written at once when it comes (nothing follows it), and queries see a running task at most
+ * this much later. The execution's document waits as long for what only lists its tasks (a dispatch, the
+ * outcome of a task that never waited): its end lists them all and is written at once (expedite).
+ */
+const RUNNING_WINDOW_MS = 250;
+
+/** Task events after which nothing more changes the task's document: its write need not wait for more. */
+const TASK_ENDS = new Set([
+  "task.success",
+  "task.failed",
+  "task.canceled",
+  "task.timed_out",
+  "task.waiting_timed_out",
+]);
+
 /** Workflow and task events are folded; tool and agent events are history only. */
 const FOLDED = /^compozy\.[^.]+\.(workflow|task)\.evts\./;
 
@@ -50,6 +68,8 @@ export interface StateManagerOptions {
   maxDeliveries?: number;
   /** How long a document's first event waits for the next ones before the write; default COALESCE_MS. */
   coalesceMs?: number;
+  /** How long events that only record a task's progress wait; default RUNNING_WINDOW_MS. */
+  runningWindowMs?: number;
   /** Checks an old outcome against the execution's take-overs in the stream (take_over_check.ts). */
   takeOvers?: Pick<TakeOverCheck, "fences">;
 }
@@ -59,6 +79,8 @@ interface Queued {
   done: (error?: unknown) => void;
   /** A write this one must follow (a task's wait is listed before its document says WAITING). */
   after?: Promise<void>;
+  /** It only records a task's progress: its write may wait the long window (see isLazy). */
+  lazy: boolean;
 }
 
 interface Queue {
@@ -66,6 +88,8 @@ interface Queue {
   running: boolean;
   /** The coalescing window's timer, until the queue's drain starts. */
   window?: ReturnType<typeof setTimeout>;
+  /** Whether the window is the long one (see RUNNING_WINDOW_MS): a later event may shorten it. */
+  lazy?: boolean;
 }
 
 /** A task write not yet stored: its task execution and the stream sequence of its event. */
@@ -97,6 +121,7 @@ export class StateManager {
   private readonly takeOvers?: Pick<TakeOverCheck, "fences">;
   private readonly maxDeliveries: number;
   private readonly coalesceMs: number;
+  private readonly runningWindowMs: number;
 
   constructor(
     private readonly bus: Bus,
@@ -106,6 +131,7 @@ export class StateManager {
     this.ackWaitMs = options.ackWaitMs ?? 30_000;
     this.maxDeliveries = options.maxDeliveries ?? MAX_FOLD_DELIVERIES;
     this.coalesceMs = options.coalesceMs ?? COALESCE_MS;
+    this.runningWindowMs = options.runningWindowMs ?? RUNNING_WINDOW_MS;
     this.takeOvers = options.takeOvers;
     // Two ack waits: a dead engine's events come back after one, and may meet a second engine that dies.
     // Only the ends of executions whose task events a dead engine held wait that long.
@@ -194,11 +220,18 @@ export class StateManager {
       const id = `${kind}:${key}`;
       let queue = this.queues.get(id);
       if (!queue) this.queues.set(id, queue = { events: [], running: false });
-      queue.events.push({ event, done: (e) => e ? reject(e) : resolve(), after });
+      const lazy = this.isLazy(kind, key, event);
+      queue.events.push({ event, done: (e) => e ? reject(e) : resolve(), after, lazy });
       if (!queue.running) {
         queue.running = true;
-        const started = queue;
-        started.window = setTimeout(() => this.startDrain(kind, key, id, started), this.coalesceMs);
+        this.openWindow(kind, key, id, queue, lazy);
+      } else if (queue.window !== undefined && !lazy) {
+        // A task's outcome is its document's last event: written now. Anything else ends a long window.
+        if (kind === "task" && TASK_ENDS.has(event.type)) this.startDrain(kind, key, id, queue);
+        else if (queue.lazy) {
+          clearTimeout(queue.window);
+          this.openWindow(kind, key, id, queue, false);
+        }
       }
     });
     if (kind === "task") {
@@ -223,6 +256,29 @@ export class StateManager {
     }
     const queue = this.queues.get(`workflow:${execId}`);
     if (queue) this.startDrain("workflow", execId, `workflow:${execId}`, queue);
+  }
+
+  private openWindow(kind: "workflow" | "task", key: string, id: string, queue: Queue, lazy: boolean): void {
+    queue.lazy = lazy;
+    queue.window = setTimeout(
+      () => this.startDrain(kind, key, id, queue),
+      lazy ? this.runningWindowMs : this.coalesceMs,
+    );
+  }
+
+  /**
+   * Whether an event may wait the long window (RUNNING_WINDOW_MS): it records a task's progress only. For a
+   * task's document, its dispatch and start (its outcome follows). For the execution's, a task's dispatch
+   * or the outcome of a task the cached document does not list as waiting (either only lists the task);
+   * a stale cache only makes the write wait: what is written is folded on the stored document.
+   */
+  private isLazy(kind: "workflow" | "task", key: string, event: StoredEvent): boolean {
+    if (kind === "task") return event.type === "task.dispatched" || event.type === "task.started";
+    if (event.type === "task.dispatched") return true;
+    if (!TASK_ENDS.has(event.type) || event.type === "task.waiting_timed_out") return false;
+    const doc = this.cache.get(`workflow:${key}`)?.doc as WorkflowDocument | undefined;
+    const taskExecId = (event.message as { task?: { execId?: string } }).task?.execId;
+    return !!doc && !!taskExecId && !(taskExecId in (doc.waiting ?? {}));
   }
 
   /** Ends a queue's coalescing window and drains it; a no-op once its drain has started. */
@@ -257,6 +313,13 @@ export class StateManager {
         for (const b of batch) b.done();
       } catch (e) {
         for (const b of batch) b.done(e);
+      }
+      // What came during the write only records progress: it waits a window of its own, as it would have
+      // on an idle queue (a collection's execution document is written a few times a second, not after
+      // each of its writes).
+      if (queue.events.length && queue.events.every((q) => q.lazy)) {
+        this.openWindow(kind, key, id, queue, true);
+        return;
       }
     }
     queue.running = false;

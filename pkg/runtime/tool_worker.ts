@@ -237,6 +237,13 @@ function guardProcess(process: NodeProcess): void {
   // `node:net` does not see (call_scope.ts); no tool needs them.
   process.binding = (name: string) => refuseKnob(`process.binding("${String(name)}")`);
   refuseProcessKnobs(process as unknown as Record<string, unknown>);
+  // Node's stdin reads the process's fd 0, the call channel: a listener armed by one call took later calls'
+  // frames, and each ran again in a fresh process. An empty stream, like `Deno.stdin` above.
+  const { Readable } = getBuiltinModule("node:stream") as {
+    Readable: { from: (items: unknown[]) => unknown };
+  };
+  const stdin = Readable.from([]);
+  Object.defineProperty(process, "stdin", { get: () => stdin, configurable: true, enumerable: true });
 }
 
 /**

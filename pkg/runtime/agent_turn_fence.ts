@@ -22,7 +22,9 @@
  * up to {@link OUTAGE_DEADLINE_MS}, as the bus retries a publish, so a runner keeps the step it made rather
  * than fail its attempt and have the step made again. A write whose answer was lost may have landed: when its
  * retry finds the key moved on, the key is read, and if it holds exactly what this runner wrote (its claim
- * names it; only the claim's holder writes what it made) the write is taken as done.
+ * names it; only the claim's holder writes what it made) the write is taken as done. An outage longer than the
+ * lease lets a waiting runner of the same task take the claim over when NATS is back (its lease lapsed by its
+ * clock): the step is then made twice, as when a runner dies.
  *
  * What a key holds is the step's record (a reply, a tool result): a runner that made a step and died before
  * it stored it in the history leaves it here, and whoever replays it stores it there (journal.ts sinks

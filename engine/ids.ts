@@ -21,12 +21,29 @@ export function uuidv7(now: number = Date.now()): string {
     lastMs = now;
     sequence = 0;
   }
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  const ms = BigInt(now);
-  for (let i = 0; i < 6; i++) bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
-  bytes[6] = 0x70 | (sequence >> 8);
-  bytes[7] = sequence & 0xff;
-  bytes[8] = 0x80 | (bytes[8] & 0x3f);
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  // Two ids per step of a workflow: hex from a table and random bytes from a pool, not a BigInt shift per
+  // byte and a getRandomValues call per id (1.3% of the engine's CPU under W1, a V8 profile, 2026-12-03).
+  const random = randomBytes(8);
+  const time = now.toString(16).padStart(12, "0");
+  const hi = HEX[0x70 | (sequence >> 8)] + HEX[sequence & 0xff];
+  const v = HEX[0x80 | (random[0] & 0x3f)] + HEX[random[1]];
+  let tail = "";
+  for (let i = 2; i < 8; i++) tail += HEX[random[i]];
+  return `${time.slice(0, 8)}-${time.slice(8, 12)}-${hi}-${v}-${tail}`;
+}
+
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+const POOL_BYTES = 4096;
+let pool = new Uint8Array(0);
+let poolAt = 0;
+
+/** `n` random bytes from a pool refilled with one getRandomValues call per 4 KiB. */
+function randomBytes(n: number): Uint8Array {
+  if (poolAt + n > pool.length) {
+    pool = crypto.getRandomValues(new Uint8Array(POOL_BYTES));
+    poolAt = 0;
+  }
+  const bytes = pool.subarray(poolAt, poolAt + n);
+  poolAt += n;
+  return bytes;
 }

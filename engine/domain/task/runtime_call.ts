@@ -78,7 +78,7 @@ export async function requestRuntimeCall<R extends DescMessage>(
     try {
       outcome = await Promise.race([reply, watch]);
     } finally {
-      abandon.abort(new CallGivenUp(`call ${callId} was given up on this send`));
+      abandon.abort(SEND_GIVEN_UP);
       reply.catch(() => {}); // Settled or abandoned: either way its outcome was taken or is not wanted.
       watch.catch(() => {});
     }
@@ -118,6 +118,12 @@ class Unheld {
 class CallGivenUp extends Error {
   override name = "CallGivenUp";
 }
+
+/**
+ * One instance for every send: it only ends the send's watch and request, whose rejections are dropped, and
+ * an `Error` (with its stack) built per call was 1.2% of the engine's CPU under W1 (V8 profile, 2026-12-03).
+ */
+const SEND_GIVEN_UP = new CallGivenUp("the send was given up (answered, sent again, or its call given up)");
 
 /**
  * Resolves once no runtime holds call `callId` (no responders on questions at least `goneAfterMs` apart); never

@@ -48,6 +48,12 @@ export type DriverResult = "ended" | "parked" | "abandoned";
 
 const log = getLogger(["engine", "driver"]);
 
+/**
+ * What stops the work an attempt left running once it ended. One instance: an `Error`, with its stack, built
+ * per attempt was 0.9% of the engine's CPU under W1 (V8 profile, 2026-12-03); it is only compared by class.
+ */
+const ATTEMPT_ENDED = new BranchCanceled("the attempt ended");
+
 export class ExecutionDriver implements DriverPort {
   readonly waiters = new Map<string, Waiter>();
   /** Attempts bounded by an engine-side time-out (see AttemptTimeouts). */
@@ -518,7 +524,7 @@ export class ExecutionDriver implements DriverPort {
         scope.results.set(task.id, failedView(failure));
         return { ok: false, failure };
       } finally {
-        ac.abort(new BranchCanceled("the attempt ended"));
+        ac.abort(ATTEMPT_ENDED);
         timed?.done();
       }
     }

@@ -109,7 +109,8 @@ export class Leases {
       log.debug("lease {execId} not created: {error}", { execId, error: String(e) });
     }
     const entry = await this.kv.get(execId);
-    if (!entry || entry.operation !== "PUT") return await this.compareAndSet(execId, undefined);
+    // A release marker is written over at its revision (KV.create would first try, and fail, as we did).
+    if (!entry || entry.operation !== "PUT") return await this.compareAndSet(execId, entry?.revision);
     const { holder, parked } = parseLease(entry.string());
     if (holder === this.instanceId) {
       const again = Date.now();
@@ -243,8 +244,8 @@ export class Leases {
   }
 
   /**
-   * Writes this engine's entry where the lease was free (`revision` undefined) or at `revision` (a lease no
-   * one drives); "held elsewhere" when another engine wrote first.
+   * Writes this engine's entry where the lease was free (`revision` undefined), or at `revision` (a release
+   * marker, or a lease no one drives); "held elsewhere" when another engine wrote first.
    */
   private async compareAndSet(execId: string, revision: number | undefined): Promise<Claim> {
     const sentAt = Date.now();

@@ -15,45 +15,73 @@
  *
  * @module
  */
+import { ChaCha20Poly1305, KEY_BYTES, NONCE_BYTES, TAG_BYTES } from "./frame_cipher.ts";
 
 export const TOKEN_BYTES = 16;
-/** The key the runtime sends ahead of everything on a sandbox's stdin, for its call frames (below). */
-export const CALL_KEY_BYTES = 32;
+/**
+ * The keys the runtime sends ahead of everything on a sandbox's stdin, for its call frames (below): 32
+ * bytes for ChaCha20-Poly1305 (small frames), 32 for AES-GCM (large ones).
+ */
+export const CALL_KEY_BYTES = 64;
+/**
+ * Frames whose payload is at most this many bytes are sealed with ChaCha20-Poly1305 in JavaScript, on the
+ * caller's thread (a 200-byte frame: ~5 µs of CPU per side); larger ones with Web Crypto's AES-GCM, whose
+ * fixed cost (~20 µs per frame: an asynchronous op on another thread) is then outweighed by AES-NI (a 64 KiB
+ * frame: ~170 µs against ~410 µs in JavaScript).
+ */
+export const SMALL_FRAME_BYTES = 4096;
 
 /**
- * Call payloads are encrypted (AES-GCM) under a key per process: the call channel is the process's stdin,
- * and `node:fs` in the worker can read fd 0 by number, so a pending read there takes whole call frames
- * (red team 3 H2). A frame read that way is ciphertext; and since the nonce is the frame's number on the
- * channel, the host cannot decrypt anything after a frame it missed and retires the process.
+ * Call payloads are sealed (authenticated encryption) under keys per process: the call channel is the
+ * process's stdin, and `node:fs` in the worker can read fd 0 by number, so a pending read there takes whole
+ * call frames (red team 3 H2). A frame read that way is ciphertext; and since the nonce is the frame's
+ * number on the channel, the host cannot open anything after a frame it missed and retires the process. The
+ * call id is the associated data: a frame opens only for its own call. Each frame has its own nonce whichever
+ * cipher seals it, and the two ciphers have independent keys.
  */
 export class CallCipher {
   #sequence = 0;
-  readonly #key: Promise<CryptoKey>;
+  readonly #small: ChaCha20Poly1305;
+  readonly #large: Promise<CryptoKey>;
 
+  /** `raw`: {@linkcode CALL_KEY_BYTES} random bytes, the same on both ends. */
   constructor(raw: Uint8Array, usage: "encrypt" | "decrypt") {
-    this.#key = crypto.subtle.importKey("raw", new Uint8Array(raw), "AES-GCM", false, [usage]);
+    if (raw.length !== CALL_KEY_BYTES) throw new RangeError(`a call key is ${CALL_KEY_BYTES} bytes`);
+    this.#small = new ChaCha20Poly1305(raw.subarray(0, KEY_BYTES));
+    this.#large = crypto.subtle.importKey("raw", raw.slice(KEY_BYTES), "AES-GCM", false, [usage]);
   }
 
   /** The next frame's nonce and the data its payload is bound to (the frame's call id). */
-  #params(id: number): AesGcmParams {
-    const iv = new Uint8Array(12);
-    new DataView(iv.buffer).setFloat64(4, this.#sequence++);
-    const additionalData = new Uint8Array(4);
-    new DataView(additionalData.buffer).setUint32(0, id);
-    return { name: "AES-GCM", iv, additionalData };
+  #params(id: number): { nonce: Uint8Array; aad: Uint8Array } {
+    const nonce = new Uint8Array(NONCE_BYTES);
+    new DataView(nonce.buffer).setFloat64(4, this.#sequence++);
+    const aad = new Uint8Array(4);
+    new DataView(aad.buffer).setUint32(0, id);
+    return { nonce, aad };
   }
 
-  async encrypt(id: number, payload: Uint8Array): Promise<Uint8Array> {
-    const params = this.#params(id);
-    return new Uint8Array(await crypto.subtle.encrypt(params, await this.#key, new Uint8Array(payload)));
+  /** Sealed at once when small (a value), else by Web Crypto (a promise); either way this frame's nonce is taken now. */
+  seal(id: number, payload: Uint8Array): Uint8Array | Promise<Uint8Array> {
+    const { nonce, aad } = this.#params(id);
+    if (payload.length <= SMALL_FRAME_BYTES) return this.#small.seal(nonce, aad, payload);
+    const params = { name: "AES-GCM", iv: nonce, additionalData: aad };
+    const copy = new Uint8Array(payload);
+    return this.#large.then((key) => crypto.subtle.encrypt(params, key, copy)).then((b) => new Uint8Array(b));
   }
 
-  /** @throws {DOMException} when the payload is not the next frame the runtime encrypted for call `id`. */
-  async decrypt(id: number, payload: Uint8Array): Promise<Uint8Array> {
-    const params = this.#params(id);
-    // Copied now: the caller's buffer is reused for the frames that follow.
-    const sealed = new Uint8Array(payload);
-    return new Uint8Array(await crypto.subtle.decrypt(params, await this.#key, sealed));
+  /**
+   * Opens the next frame, at once when small, else by Web Crypto (a promise).
+   *
+   * @throws {FrameAuthError} (or rejects with a DOMException) when `sealed` is not the next frame the
+   * runtime sealed for call `id`.
+   */
+  open(id: number, sealed: Uint8Array): Uint8Array | Promise<Uint8Array> {
+    const { nonce, aad } = this.#params(id);
+    if (sealed.length <= SMALL_FRAME_BYTES + TAG_BYTES) return this.#small.open(nonce, aad, sealed);
+    const params = { name: "AES-GCM", iv: nonce, additionalData: aad };
+    // Copied now: the caller's buffer may be reused for the frames that follow.
+    const copy = new Uint8Array(sealed);
+    return this.#large.then((key) => crypto.subtle.decrypt(params, key, copy)).then((b) => new Uint8Array(b));
   }
 }
 const HEADER_BYTES = 9;
@@ -154,14 +182,10 @@ export type WorkerMessage =
   | ["error", number, string]
   | ["log", number, LogLevel, string]
   | ["exit", number, number]
-  /** The worker took call `id`: sent before anything else, for the host's liveness check. */
-  | ["started", number]
   /** Code of an ended call tried a tracked API (named): the worker holds left-over work. */
   | ["leftover", string]
   /** Code of an ended call was about to run during the running call; the worker is blocked for good. */
-  | ["late"]
-  /** The worker's event loop turned after call `id` returned: nothing the call left keeps it busy. */
-  | ["idle", number];
+  | ["late"];
 
 /** A call from the host thread to the worker: `[call id, JSON of { input, ctx }]`, parsed only there. */
 export type WorkerCall = [number, string];

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { CallCipher, encodeFrame, FrameReader, ProtocolError } from "./protocol.ts";
+import {
+  CALL_KEY_BYTES,
+  CallCipher,
+  encodeFrame,
+  FrameReader,
+  ProtocolError,
+  SMALL_FRAME_BYTES,
+} from "./protocol.ts";
 
 const token = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
 const text = (s: string) => new TextEncoder().encode(s);
@@ -68,18 +75,29 @@ Deno.test("FrameReader", async (t) => {
   });
 });
 
-Deno.test("CallCipher: frames open in order, and nothing opens after a frame missed or with another id", async () => {
-  const key = crypto.getRandomValues(new Uint8Array(32));
-  const sealing = new CallCipher(key, "encrypt");
-  const first = await sealing.encrypt(1, text("first call"));
-  const second = await sealing.encrypt(2, text("second call"));
-  const third = await sealing.encrypt(3, text("third call"));
-  assert.ok(!new TextDecoder("latin1").decode(first).includes("first call"));
-  const opening = new CallCipher(key, "decrypt");
-  assert.equal(new TextDecoder().decode(await opening.decrypt(1, first)), "first call");
-  // The second frame was taken by someone else: the third cannot be opened as the second.
-  await assert.rejects(opening.decrypt(3, third));
-  const fresh = new CallCipher(key, "decrypt");
-  await fresh.decrypt(1, first);
-  await assert.rejects(fresh.decrypt(9, second), "a frame opens only under its own call id");
+Deno.test("CallCipher: frames open in order, and nothing opens after a frame missed or with another id", async (t) => {
+  // Small frames are sealed with ChaCha20-Poly1305 at once, large ones with AES-GCM: both keep the rule.
+  for (const size of [10, SMALL_FRAME_BYTES, SMALL_FRAME_BYTES + 1, 100_000]) {
+    await t.step(`payloads of ${size} bytes`, async () => {
+      const payload = (name: string) => text(name.padEnd(size, "."));
+      const key = crypto.getRandomValues(new Uint8Array(CALL_KEY_BYTES));
+      const sealing = new CallCipher(key, "encrypt");
+      const first = await sealing.seal(1, payload("first call"));
+      const second = await sealing.seal(2, payload("second call"));
+      const third = await sealing.seal(3, payload("third call"));
+      assert.ok(!new TextDecoder("latin1").decode(first).includes("first call"));
+      const opening = new CallCipher(key, "decrypt");
+      // A synchronous throw (small frames) and a rejection (large ones) alike.
+      const open = (cipher: CallCipher, id: number, sealed: Uint8Array) =>
+        Promise.resolve().then(() => cipher.open(id, sealed));
+      assert.deepEqual(await open(opening, 1, first), payload("first call"));
+      // The second frame was taken by someone else: the third cannot be opened as the second.
+      await assert.rejects(open(opening, 3, third));
+      const fresh = new CallCipher(key, "decrypt");
+      await open(fresh, 1, first);
+      await assert.rejects(open(fresh, 9, second), "a frame opens only under its own call id");
+      const other = new CallCipher(crypto.getRandomValues(new Uint8Array(CALL_KEY_BYTES)), "decrypt");
+      await assert.rejects(open(other, 1, first), "a frame opens only under its process's key");
+    });
+  }
 });

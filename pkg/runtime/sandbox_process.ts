@@ -126,8 +126,8 @@ export class SandboxProcess {
   #child: Deno.ChildProcess;
   #stdin: WritableStreamDefaultWriter<Uint8Array>;
   readonly #cipher: CallCipher;
-  /** Frames are sealed and written one after another, in the order of their nonces. */
-  #sending: Promise<unknown> = Promise.resolve();
+  /** The last large frame still being sealed, if any: frames are written in the order of their nonces. */
+  #sealing: Promise<void> | undefined;
   #pending: PendingCall | undefined;
   #killedFor: { reason: DeathReason; message?: string } | undefined;
   #reported: SandboxError | undefined;
@@ -251,11 +251,27 @@ export class SandboxProcess {
     });
   }
 
+  /**
+   * Seals and writes one frame. A small frame is sealed at once and written at once unless a large one is
+   * still being sealed (Web Crypto, asynchronous): frames go out in the order of their nonces.
+   */
   #send(type: number, id: number, payload: Uint8Array): void {
-    this.#sending = this.#sending
-      .then(() => this.#cipher.encrypt(id, payload))
-      .then((sealed) => this.#stdin.write(encodeFrame(NO_TOKEN, type, id, sealed)))
-      .catch(() => {}); // a dead child's stdin: its death is reported by the exit watcher
+    const sealed = this.#cipher.seal(id, payload);
+    if (this.#sealing === undefined && sealed instanceof Uint8Array) return this.#write(type, id, sealed);
+    const next: Promise<void> = (this.#sealing ?? Promise.resolve())
+      .then(() => sealed)
+      .then((bytes) => this.#write(type, id, bytes))
+      // Web Crypto failing to seal leaves the call without a frame: its probe then retires the process.
+      .catch(() => {})
+      .finally(() => {
+        if (this.#sealing === next) this.#sealing = undefined;
+      });
+    this.#sealing = next;
+  }
+
+  #write(type: number, id: number, sealed: Uint8Array): void {
+    // A dead child's stdin rejects: its death is reported by the exit watcher.
+    this.#stdin.write(encodeFrame(NO_TOKEN, type, id, sealed)).catch(() => {});
   }
 
   /**

@@ -50,17 +50,21 @@ const originalSetTimeout = setTimeout;
 const TEXT_CAP = 16 * 1024;
 
 /**
- * The port the host sends calls on, its first message (worker_host.ts), taken before any tool code runs.
- * It is held here only: the global object's listener list is reachable by the tool, this port's is not.
+ * The port the host sends calls on, and the memory the worker acknowledges calls in (`[0]`: the last call
+ * taken, `[1]`: the last call after which the event loop turned; worker_host.ts `checkWorker`): the host's
+ * first message, taken before any tool code runs. Both are held here only: the global object's listener
+ * list is reachable by the tool, this port's is not, and no tool code can write an acknowledgement.
  */
-const callPort = await new Promise<MessagePort>((resolve) => {
+const { callPort, acks } = await new Promise<{ callPort: MessagePort; acks: Uint32Array }>((resolve) => {
   const take = (e: MessageEvent) => {
-    if (e.ports.length !== 1) return;
+    const shared = Array.isArray(e.data) ? e.data[1] : undefined;
+    if (e.ports.length !== 1 || !(shared instanceof SharedArrayBuffer)) return;
     workerScope.removeEventListener("message", take);
-    resolve(e.ports[0]);
+    resolve({ callPort: e.ports[0], acks: new Uint32Array(shared) });
   };
   workerScope.addEventListener("message", take);
 });
+const acknowledge = Atomics.store;
 /** An error's name is a class name, not prose; it appears twice in the failure (message and details). */
 const NAME_CAP = 256;
 
@@ -516,7 +520,7 @@ export async function serveTool(load: () => Promise<Record<string, unknown>>): P
 
 async function handle(fn: ToolFunction, [id, json]: WorkerCall, restoreGlobals: () => void): Promise<void> {
   // First, so the host knows this worker is not stuck in work a previous call left behind.
-  post(["started", id]);
+  acknowledge(acks, 0, id);
   logBudget = limits.maxLogBytes;
   let message: WorkerMessage;
   try {
@@ -540,7 +544,7 @@ async function handle(fn: ToolFunction, [id, json]: WorkerCall, restoreGlobals: 
   resetProcessState();
   post(message);
   // A macrotask: it runs only if what the call left (a microtask or message loop) lets the loop turn.
-  originalSetTimeout(() => post(["idle", id]), 0);
+  originalSetTimeout(() => acknowledge(acks, 1, id), 0);
 }
 
 function serialiseOutput(id: number, output: unknown): WorkerMessage {

@@ -43,9 +43,12 @@ const token = crypto.getRandomValues(new Uint8Array(TOKEN_BYTES));
 let ready = false;
 let currentCall = 0;
 let logBytesLeft = config.worker.maxLogBytes;
-let liveness: ReturnType<typeof setTimeout> | undefined;
-/** Armed when a call returns, until the worker says its event loop turned (see `idle` below). */
-let idleCheck: ReturnType<typeof setTimeout> | undefined;
+/** When the running call's frame went to the worker, and how long the worker has to take it. */
+let callSentAt = 0;
+let patienceMs = LIVENESS_MS;
+/** The last call that returned, and when: its worker must say its event loop turned (see `checkWorker`). */
+let lastCall = 0;
+let returnedAt = 0;
 /** Why the worker must not take another call, once the running one has ended. */
 let retireAfterCall: string | undefined;
 
@@ -122,7 +125,14 @@ function bootstrapUrl(toolUrl: string): string {
  * of `globalThis`), and a listener planted there heard every later call's input (red team 3 H1).
  */
 const calls = new MessageChannel();
-worker.postMessage(["calls"], [calls.port2]);
+/**
+ * The worker's acknowledgements, in memory it shares with this thread only (handed over with the port):
+ * `[0]` the last call it took, `[1]` the last call after which its event loop turned. They are read only
+ * when a check is due ({@linkcode checkWorker}), so they cost no message and no timer per call: as messages
+ * they were two of the four that crossed between the threads per call.
+ */
+const acks = new Uint32Array(new SharedArrayBuffer(8));
+worker.postMessage(["calls", acks.buffer], [calls.port2]);
 
 worker.onmessage = (e: MessageEvent<unknown>) => relay(e.data);
 
@@ -151,8 +161,6 @@ function relay(m: unknown): void {
   } else if (kind === "load_error" && !ready && typeof a === "string") {
     sendError(FromSandbox.loadError, 0, { kind: "module_invalid", name: "TypeError", message: a });
     Deno.exit(0);
-  } else if (kind === "started" && a === currentCall && a !== 0) {
-    clearTimeout(liveness);
   } else if (kind === "result" && a === currentCall && a !== 0 && typeof b === "string") {
     sendResult(a, b);
     afterCall(a);
@@ -160,8 +168,6 @@ function relay(m: unknown): void {
     currentCall = 0;
     send(FromSandbox.error, a, b);
     afterCall(a);
-  } else if (kind === "idle" && a === lastCall) {
-    clearTimeout(idleCheck);
   } else if (
     kind === "log" && a === currentCall && a !== 0 && typeof b === "string" && Object.hasOwn(LOG_FRAME, b)
   ) {
@@ -188,8 +194,6 @@ function relay(m: unknown): void {
   }
 }
 
-let lastCall = 0;
-
 /**
  * Retires the sandbox if its worker reported left-over work; otherwise it waits for the next call, and
  * checks that the worker's event loop turns once the call `id` returned: a loop of microtasks or messages
@@ -200,10 +204,45 @@ function afterCall(id: number): void {
   if (retireAfterCall !== undefined) retire(0, retireAfterCall);
   if (id === 0) return;
   lastCall = id;
-  clearTimeout(idleCheck);
-  idleCheck = setTimeout(() => {
-    if (currentCall === 0) retire(0, `the worker was still busy ${LIVENESS_MS} ms after its call returned`);
-  }, LIVENESS_MS);
+  returnedAt = performance.now();
+  armWatchdog(returnedAt + LIVENESS_MS);
+}
+
+let watchdog: ReturnType<typeof setTimeout> | undefined;
+let watchdogDue = Infinity;
+
+/**
+ * One timer for both checks, set only when none is due sooner: a sandbox serving a call a millisecond sets
+ * it about once per {@linkcode LIVENESS_MS}, not twice per call.
+ */
+function armWatchdog(due: number): void {
+  if (watchdog !== undefined && watchdogDue <= due) return;
+  clearTimeout(watchdog);
+  watchdogDue = due;
+  watchdog = setTimeout(checkWorker, Math.max(0, due - performance.now()));
+}
+
+/**
+ * The liveness check (the worker took the running call within its patience) and the idle check (the
+ * worker's event loop turned within {@linkcode LIVENESS_MS} of the last call's return, while no call runs),
+ * from the worker's acknowledgements. A check not yet due sets the timer again for when it is.
+ */
+function checkWorker(): void {
+  watchdog = undefined;
+  watchdogDue = Infinity;
+  const now = performance.now();
+  if (currentCall !== 0) {
+    if (Atomics.load(acks, 0) === currentCall) return;
+    if (now >= callSentAt + patienceMs) {
+      retire(currentCall, `the worker did not take the call within ${patienceMs} ms: it is still busy`);
+    }
+    return armWatchdog(callSentAt + patienceMs);
+  }
+  if (lastCall === 0 || Atomics.load(acks, 1) === lastCall) return;
+  if (now >= returnedAt + LIVENESS_MS) {
+    retire(0, `the worker was still busy ${LIVENESS_MS} ms after its call returned`);
+  }
+  armWatchdog(returnedAt + LIVENESS_MS);
 }
 
 /** Tells the runtime the worker is unfit for calls (`id`: the call it failed to take, or 0) and exits. */
@@ -246,36 +285,54 @@ function sendLog(id: number, level: LogLevel, text: string): void {
   send(LOG_FRAME[level], id, bytes);
 }
 
+/**
+ * Small frames open at once; a large one opens through Web Crypto (a promise), and the frames after it wait
+ * for it: each frame's nonce is its number on the channel.
+ */
 const frames = new FrameReader(new Uint8Array(0), MAX_CALL_BYTES, {
   frame(type, id, payload) {
     if ((type !== ToSandbox.call && type !== ToSandbox.probe) || id === 0) return;
-    // In order: each frame's nonce is its number on the channel.
-    const opened = cipher.decrypt(id, payload);
-    decrypting = decrypting.then(() =>
-      opened.then(
-        (plain) => type === ToSandbox.call ? startCall(id, plain) : send(FromSandbox.received, id, ""),
-        () => retire(id, "a call frame did not decrypt: a frame was read by something else"),
-      )
-    );
+    const missed = () => retire(id, "a call frame did not decrypt: a frame was read by something else");
+    let opened: Uint8Array | Promise<Uint8Array>;
+    try {
+      opened = cipher.open(id, payload);
+    } catch {
+      return missed();
+    }
+    if (opening === undefined && opened instanceof Uint8Array) return deliver(type, id, opened);
+    const next: Promise<void> = (opening ?? Promise.resolve())
+      .then(() => opened)
+      .then((plain) => deliver(type, id, plain), missed)
+      .finally(() => {
+        if (opening === next) opening = undefined;
+      });
+    opening = next;
   },
   stray() {},
 });
-let decrypting = Promise.resolve();
+let opening: Promise<void> | undefined;
+
+function deliver(type: number, id: number, plain: Uint8Array): void {
+  if (type === ToSandbox.call) startCall(id, plain);
+  else send(FromSandbox.received, id, "");
+}
 
 function startCall(id: number, payload: Uint8Array): void {
   // The next call's liveness check covers what the idle check was waiting for.
-  clearTimeout(idleCheck);
   currentCall = id;
   logBytesLeft = config.worker.maxLogBytes;
   const call: WorkerCall = [id, decoder.decode(payload)];
   // Copying the call into the worker takes time too: 100 ms more per MB of input.
-  const patienceMs = LIVENESS_MS + Math.ceil(payload.length / 10_000);
-  liveness = setTimeout(
-    () => retire(id, `the worker did not take the call within ${patienceMs} ms: it is still busy`),
-    patienceMs,
-  );
+  patienceMs = LIVENESS_MS + Math.ceil(payload.length / 10_000);
+  callSentAt = performance.now();
+  armWatchdog(callSentAt + patienceMs);
   calls.port1.postMessage(call);
 }
 
-for await (const chunk of Deno.stdin.readable) frames.push(chunk);
+// Plain reads into one buffer (the reader copies what it keeps): a ReadableStream costs a chunk, a pull and
+// its promises per read.
+const chunk = new Uint8Array(64 * 1024);
+for (let n = await Deno.stdin.read(chunk); n !== null; n = await Deno.stdin.read(chunk)) {
+  frames.push(chunk.subarray(0, n));
+}
 Deno.exit(0);

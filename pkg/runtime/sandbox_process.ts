@@ -42,8 +42,8 @@ const NO_TOKEN = new Uint8Array(0);
 /**
  * A call without a result after this long is asked whether its host received its frame (a `probe`): a
  * pending `node:fs` read of fd 0 in the tool's worker can take the frame, and the call would otherwise
- * wait for its whole time limit (red team 3 H2). Calls that end sooner cost nothing: the call's time-limit
- * timer is set for the check first, and for the rest of the limit when the check runs.
+ * wait for its whole time limit (red team 3 H2). Calls that end sooner cost nothing: the process's one
+ * timer (see `#armTimer`) serves the check and the time limit.
  */
 const FRAME_CHECK_MS = 250;
 /**
@@ -107,7 +107,11 @@ interface PendingCall {
   resolve: (outcome: CallOutcome) => void;
   onLog: LogSink;
   logBytesLeft: number;
-  timer: ReturnType<typeof setTimeout>;
+  /** When its frame was sent, and when its time limit ends (`performance.now()` times). */
+  sentAt: number;
+  deadline: number;
+  /** The frame check ran: the host was asked whether it received the call's frame (see `#probe`). */
+  probed: boolean;
   /** The wait for the host's answer to the frame check's probe (see `#probe`). */
   frameCheck: ReturnType<typeof setTimeout> | undefined;
   timeoutMs: number;
@@ -129,6 +133,8 @@ export class SandboxProcess {
   /** The last large frame still being sealed, if any: frames are written in the order of their nonces. */
   #sealing: Promise<void> | undefined;
   #pending: PendingCall | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerDue = Infinity;
   #killedFor: { reason: DeathReason; message?: string } | undefined;
   #reported: SandboxError | undefined;
   #alive = true;
@@ -234,21 +240,47 @@ export class SandboxProcess {
     if (this.#pending) throw new Error(`sandbox ${this.pid} is already running call ${this.#pending.id}`);
     if (!this.#alive) throw new Error(`sandbox ${this.pid} has exited`);
     this.#calls++;
-    const deadline = performance.now() + timeoutMs;
+    const sentAt = performance.now();
+    const deadline = sentAt + timeoutMs;
     return new Promise((resolve) => {
-      // One timer per call, as before the frame check: first the check, then the rest of the time limit.
-      const timer = setTimeout(() => this.#probe(id, deadline), Math.min(FRAME_CHECK_MS, timeoutMs));
       this.#pending = {
         id,
         resolve,
         onLog,
         logBytesLeft: this.spec.maxLogBytes,
-        timer,
+        sentAt,
+        deadline,
+        probed: false,
         frameCheck: undefined,
         timeoutMs,
       };
+      this.#armTimer(Math.min(sentAt + FRAME_CHECK_MS, deadline));
       this.#send(ToSandbox.call, id, payload);
     });
+  }
+
+  /**
+   * One timer per process serves the frame check and the time limit of the running call. It is set only when
+   * nothing is due sooner, and left set when a call ends: at a call a millisecond it is set about once per
+   * {@linkcode FRAME_CHECK_MS} rather than set and cleared per call. When it fires it acts for the call
+   * running then, if anything of it is due, and is set again for what is due next.
+   */
+  #armTimer(due: number): void {
+    if (this.#timer !== undefined && this.#timerDue <= due) return;
+    clearTimeout(this.#timer);
+    this.#timerDue = due;
+    this.#timer = setTimeout(() => this.#onTimer(), Math.max(0, due - performance.now()));
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    this.#timerDue = Infinity;
+    const pending = this.#pending;
+    if (!pending || !this.#alive) return;
+    const now = performance.now();
+    if (now >= pending.deadline) return this.kill("timeout", `no result after ${pending.timeoutMs} ms`);
+    if (!pending.probed && now >= pending.sentAt + FRAME_CHECK_MS) this.#probe(pending);
+    this.#armTimer(pending.probed ? pending.deadline : pending.sentAt + FRAME_CHECK_MS);
   }
 
   /**
@@ -279,13 +311,9 @@ export class SandboxProcess {
    * nonce is one further) and retires itself (`stale`); one whose channel a partial read broke never
    * answers. Either way the call runs again in a fresh process, at once rather than at its time limit.
    */
-  #probe(id: number, deadline: number): void {
-    const pending = this.#pending;
-    if (pending?.id !== id) return;
-    const left = deadline - performance.now();
-    const timedOut = () => this.kill("timeout", `no result after ${pending.timeoutMs} ms`);
-    if (left <= 0) return timedOut();
-    pending.timer = setTimeout(timedOut, left);
+  #probe(pending: PendingCall): void {
+    const id = pending.id;
+    pending.probed = true;
     pending.frameCheck = setTimeout(
       () => this.kill("stale", `its host did not confirm call ${id}'s frame: something else read it`),
       FRAME_ANSWER_MS,
@@ -309,7 +337,6 @@ export class SandboxProcess {
     const pending = this.#pending;
     if (!pending) return;
     this.#pending = undefined;
-    clearTimeout(pending.timer);
     clearTimeout(pending.frameCheck);
     pending.resolve(outcome);
   }
@@ -334,6 +361,8 @@ export class SandboxProcess {
       this.#readFrames().catch((e) => this.kill("protocol", e instanceof Error ? e.message : String(e))),
     ]);
     this.#alive = false;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     const death = this.#deathSoFar(status.code, status.signal, stderr);
     this.#resolveReady({ ok: false, error: this.#reported, death });
     this.#settle({ kind: "died", death });

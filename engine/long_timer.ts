@@ -21,11 +21,3 @@ export function setLongTimeout(fn: () => void, delayMs: number): LongTimer {
   step();
   return { clear: () => clearTimeout(handle) };
 }
-
-/** Resolves once `delayMs` have passed; an abort of `signal` clears the timer (the promise then stays pending). */
-export function longDelay(delayMs: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setLongTimeout(resolve, delayMs);
-    signal?.addEventListener("abort", () => timer.clear(), { once: true });
-  });
-}

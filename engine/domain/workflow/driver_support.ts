@@ -29,6 +29,9 @@ export function isWaiting(record: RecordedTask | undefined): boolean {
 /** A wake-up meant for an earlier attempt of the task, or for a sub-workflow it no longer waits for. */
 export function stale(waiter: Waiter, reason: string, payload: unknown): boolean {
   if (reason === "timeout" && waiter.kind !== "signal") return true;
+  // A back-off's timer wakes only its back-off: it may come once the replay has started the next attempt
+  // (its due time passed), whose own wait (a sleep, a child) it must not end.
+  if ((reason === "retry") !== (waiter.kind === "backoff")) return true;
   const p = payload as { attempt?: number; exec_id?: string } | null;
   if (reason === "child") return !!p?.exec_id && !!waiter.childExecId && p.exec_id !== waiter.childExecId;
   return p?.attempt !== undefined && p.attempt !== waiter.attempt;

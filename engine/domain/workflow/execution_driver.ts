@@ -11,7 +11,6 @@ import { MessageTooLargeError, PublishError } from "../../../pkg/nats/mod.ts";
 import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
 import { TaskFailure, toTaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
-import { longDelay } from "../../long_timer.ts";
 import type { RecordedTask, ReplayState } from "../../history/replay_state.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
 import type { Project, Workflow } from "../project/mod.ts";
@@ -261,12 +260,15 @@ export class ExecutionDriver implements DriverPort {
       }
       this.waiters.delete(taskExecId);
       // Recorded before the wait resolves, and before the command that woke it is acknowledged: a replay
-      // after a crash takes the recorded wake-up instead of waiting for a command that is gone.
-      await this.recorded(
-        reason === "timeout"
-          ? this.services.events.waitingTimedOut(this, waiter.taskId, taskExecId, waiter.attempt)
-          : this.services.events.waitingEnded(this, waiter.taskId, taskExecId, waiter.attempt, payload),
-      );
+      // after a crash takes the recorded wake-up instead of waiting for a command that is gone. A back-off's
+      // end needs no record: its recorded due time has passed (see backOff).
+      if (reason !== "retry") {
+        await this.recorded(
+          reason === "timeout"
+            ? this.services.events.waitingTimedOut(this, waiter.taskId, taskExecId, waiter.attempt)
+            : this.services.events.waitingEnded(this, waiter.taskId, taskExecId, waiter.attempt, payload),
+        );
+      }
       waiter.resolve({ reason, payload });
     });
   }
@@ -463,14 +465,18 @@ export class ExecutionDriver implements DriverPort {
     if (record?.status === "running" && record.started && runner.isCall?.(this, task)) attempt++;
     // The record describes the attempt that was under way; a retry starts afresh.
     let resumed = record?.attempt === attempt ? record : undefined;
-    // A retry scheduled before this replay (its engine died during the back-off) waits the rest of its
-    // recorded delay: a crash does not change when the next attempt runs (outside review F7).
+    // A retry scheduled before this replay (parked in its back-off, or its engine died) waits for its timer
+    // if it is not due yet: a crash does not change when the next attempt runs (outside review F7).
     if (resumed?.status === "retry_scheduled" && resumed.retryDueMs !== undefined) {
-      const left = resumed.retryDueMs - Date.now();
-      if (left > 0) await this.track(abortable(longDelay(left, scope.abort), scope.abort));
+      await this.backOff(key, execId, attempt, resumed.retryDueMs, scope);
     }
+    let backOffDueMs: number | undefined;
     while (true) {
       this.assertRunning(scope);
+      if (backOffDueMs !== undefined) {
+        await this.backOff(key, execId, attempt, backOffDueMs, scope, true);
+        backOffDueMs = undefined;
+      }
       const ac = new AbortController();
       const attemptScope: Scope = { ...scope, abort: anySignal(scope.abort, ac.signal) };
       const timed = this.timeouts.arm(task, key, execId, attempt, resumed, ac);
@@ -511,13 +517,17 @@ export class ExecutionDriver implements DriverPort {
         this.assertRunning(scope);
         if (failure.retryable && attempt < maxAttempts) {
           const delay = Math.max(backoffDelay(task.retry, attempt), failure.retryAfterMs);
+          const dueMs = Date.now() + delay;
+          // The timer is stored before the retry is recorded: a recorded retry always has its wake-up.
+          await this.track(this.services.timers.schedule(this, key, execId, "retry", dueMs, attempt + 1));
           await this.track(
             this.services.events.retryScheduled(this, key, execId, attempt + 1, delay, failure),
           );
-          // longDelay: setTimeout fires at once past ~24.86 days (outside review F6).
-          await this.track(abortable(longDelay(delay, scope.abort), scope.abort));
           attempt++;
           resumed = undefined;
+          // Waited at the top of the loop, once this attempt's time-out is done (see finally): a wake-up
+          // meanwhile expires overdue attempts and waits for them to settle.
+          backOffDueMs = dueMs;
           continue;
         }
         await this.track(this.services.events.taskFailed(this, key, execId, failure, attempt));
@@ -528,6 +538,29 @@ export class ExecutionDriver implements DriverPort {
         timed?.done();
       }
     }
+  }
+
+  /**
+   * A retry's back-off: a durable timer in TASK_CMDS like a sleep's (stored before its `task.retry_scheduled`;
+   * on a replay stored again under the same message id, deduplicated), so the execution parks meanwhile and
+   * a crash or a long delay (engine/long_timer.ts) changes nothing. The timer's wake-up records nothing: the
+   * recorded due time says the attempt may run. Then the gate: a pause holds the next attempt back.
+   */
+  private async backOff(
+    key: string,
+    execId: string,
+    attempt: number,
+    dueMs: number,
+    scope: Scope,
+    stored = false,
+  ): Promise<void> {
+    if (dueMs > Date.now()) {
+      if (!stored) {
+        await this.track(this.services.timers.schedule(this, key, execId, "retry", dueMs, attempt));
+      }
+      await this.waitFor(execId, { kind: "backoff", taskId: key, attempt, scope });
+    }
+    await this.gate(scope);
   }
 
   /** One attempt of a task, by the runner of its type. */

@@ -41,7 +41,8 @@ export interface Scope extends ScopeValues {
 }
 
 export interface Waiter {
-  kind: "signal" | "timer" | "child" | "pause";
+  /** `backoff`: a retry's back-off (woken by its `retry` timer only). */
+  kind: "signal" | "timer" | "child" | "pause" | "backoff";
   signalId?: string;
   taskId: string;
   condition?: string;

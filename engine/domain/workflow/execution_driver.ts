@@ -196,9 +196,25 @@ export class ExecutionDriver implements DriverPort {
       await this.timeouts.expireOverdue(Date.now());
       if (this.waiters.get(taskExecId) !== waiter || this.ended) continue;
       this.waiters.delete(taskExecId);
-      await this.recorded(
-        this.services.events.waitingEnded(this, waiter.taskId, taskExecId, waiter.attempt, payload),
-      );
+      try {
+        await this.track(
+          this.services.events.waitingEnded(this, waiter.taskId, taskExecId, waiter.attempt, payload),
+        );
+      } catch (e) {
+        if (!(e instanceof MessageTooLargeError)) {
+          this.abandon();
+          throw e;
+        }
+        // Nothing was stored and no replay could store it: the signal is refused, the wait goes on (a
+        // given-up execution replayed it for ever: outside review F5's rest).
+        this.waiters.set(taskExecId, waiter);
+        log.error("signal {signal} to execution {execId} refused: {error}", {
+          signal: signalId,
+          execId: this.execId,
+          error: e.message,
+        });
+        continue;
+      }
       waiter.resolve({ reason: "signal", payload });
       taken = true;
     }

@@ -228,9 +228,44 @@ export class WorkflowExecutor {
           });
           return;
         }
-        return await this.withExecution(execId, correlationId, delivery, undefined, async (d) => {
-          await d.deliverSignal(signal.signalId, payload);
-        });
+        // A payload a wait's record could not carry is refused at once, before anything is written.
+        const room = this.options.bus.maxBody() - SIGNAL_RECORD_ROOM;
+        if (signal.payloadJson.length > room) {
+          log.error(
+            "signal {signal} to {execId} refused: its payload of {size} bytes is over the {room} bytes a wait's record may carry",
+            {
+              signal: signal.signalId,
+              execId,
+              size: signal.payloadJson.length,
+              room,
+            },
+          );
+          return;
+        }
+        return await this.withExecution(
+          execId,
+          correlationId,
+          delivery,
+          undefined,
+          async (d) => {
+            await d.deliverSignal(signal.signalId, payload);
+          },
+          false,
+          // A parked execution none of whose recorded waits listens for this signal cannot take it: it is
+          // dropped without a take-over (outside review F3's rest: each such signal appended one).
+          (seen) => {
+            const waits = [...seen.tasks.values()].some((r) =>
+              r.status === "waiting" && r.waitingFor === signal.signalId
+            );
+            if (!waits) {
+              log.info("signal {signal} to {execId} dropped: no wait of it listens for it", {
+                signal: signal.signalId,
+                execId,
+              });
+            }
+            return waits;
+          },
+        );
       }
     }
   }
@@ -265,9 +300,11 @@ export class WorkflowExecutor {
     fresh: ReplayState | undefined,
     act: (driver: ExecutionDriver) => Promise<void> | void,
     holdWhileActive = false,
+    needed?: (seen: ReplayState) => boolean,
   ): Promise<Outcome | void> {
     const existing = this.active.get(execId) ?? await this.activating.get(execId);
-    if (existing === YIELDED) return { nakDelayMs: PARKED_YIELD_DELAY_MS };
+    // Parked elsewhere, or an activation that found another command moot: this one tries again shortly.
+    if (existing === YIELDED || existing === MOOT) return { nakDelayMs: PARKED_YIELD_DELAY_MS };
     if (existing && existing !== NOTHING_TO_DO) {
       await act(existing.driver);
       if (holdWhileActive && existing.settled) {
@@ -279,7 +316,7 @@ export class WorkflowExecutor {
     }
     if (existing === NOTHING_TO_DO) return;
     const activationStarted = performance.now();
-    const activation = this.activate(execId, correlationId, fresh, delivery);
+    const activation = this.activate(execId, correlationId, fresh, delivery, needed);
     this.activating.set(execId, activation);
     let active: Active | undefined;
     try {
@@ -291,7 +328,7 @@ export class WorkflowExecutor {
     if (active === YIELDED) return { nakDelayMs: PARKED_YIELD_DELAY_MS };
     // Another engine drives it: try again shortly.
     if (active === undefined) return { nakDelayMs: 250, cause: "leaseBusy", reason: "the lease is held" };
-    if (active === NOTHING_TO_DO) return;
+    if (active === NOTHING_TO_DO || active === MOOT) return;
     this.options.stats?.observeActivation((performance.now() - activationStarted) / 1_000);
     const { controls } = active;
     // A pending pause or resume is applied before the replay runs (it sets the gate at once, then records).
@@ -390,6 +427,7 @@ export class WorkflowExecutor {
     correlationId: string,
     fresh: ReplayState | undefined,
     delivery: Delivery,
+    needed?: (seen: ReplayState) => boolean,
   ): Promise<Active | undefined> {
     // The first deliveries of a wake-up leave a parked execution to the engine that parked it.
     const claim = await this.options.leases.claim(execId, {
@@ -405,7 +443,12 @@ export class WorkflowExecutor {
       : undefined;
     let replay: ReplayState | undefined;
     try {
-      replay = first ?? await this.takeOver(execId, correlationId);
+      const read = first ?? await this.takeOver(execId, correlationId, needed);
+      if (read === "moot") {
+        await this.options.leases.release(execId, { parked: true });
+        return MOOT;
+      }
+      replay = read;
     } catch (e) {
       await this.options.leases.release(execId);
       throw new Error(`Cannot activate execution ${execId}: its history could not be read`, { cause: e });
@@ -440,8 +483,9 @@ export class WorkflowExecutor {
       }
       return NOTHING_TO_DO;
     }
-    // A fresh execution has no command before its execute; any other may have a control waiting (F8, F9).
-    const controls = fresh
+    // An execution first activated here has no command before its execute; any other may have a control
+    // waiting (F8, F9).
+    const controls = first
       ? undefined
       : await pendingControls(this.options.bus, this.options.js, correlationId, execId)
         .catch(async (e) => {
@@ -488,11 +532,17 @@ export class WorkflowExecutor {
    * the fence holds: an end is final, and a zombie end stored after an earlier take-over is already left out
    * of the first read, so the first read's verdict is the one a read after the take-over would give.
    */
-  private async takeOver(execId: string, correlationId: string): Promise<ReplayState | undefined> {
+  private async takeOver(
+    execId: string,
+    correlationId: string,
+    needed?: (seen: ReplayState) => boolean,
+  ): Promise<ReplayState | "moot" | undefined> {
     const { js } = this.options;
     const before = await readExecutionEvents(js, correlationId, execId);
     const seen = foldReplayState(before);
     if (seen?.ended) return seen;
+    // A command the history shows to be moot (see the signal's) is dropped: nothing is written.
+    if (seen && needed && !needed(seen)) return "moot";
     await this.appendTakeOver(execId, correlationId);
     const last = before.at(-1)?.seq;
     const events = last === undefined
@@ -501,6 +551,12 @@ export class WorkflowExecutor {
     return foldReplayState(events);
   }
 }
+
+/**
+ * What a wait's record (`task.waiting_ended`: the signal's payload, its metadata and the task's ids) may need
+ * beyond the payload: a signal whose payload leaves less is refused (it could never be recorded).
+ */
+const SIGNAL_RECORD_ROOM = 4 * 1024;
 
 /** A handler's answer that sends the command back for a counted cause (see bounded). */
 type Outcome = BusOutcome | { nakDelayMs: number; cause: Cause; reason: string };
@@ -530,6 +586,12 @@ function redeliveryDelay(cause: Cause, count: number): number {
 const YIELDED: Active = { driver: undefined as unknown as ExecutionDriver };
 const PARKED_YIELDS = 4;
 const PARKED_YIELD_DELAY_MS = 20;
+
+/**
+ * Marks an activation that found its own command moot (a signal no recorded wait listens for) and left the
+ * execution parked: only that command is done; another one that awaited the activation tries again.
+ */
+const MOOT = { driver: undefined as unknown as ExecutionDriver } satisfies Active;
 
 /** Marks a command that needs no driver (the execution ended, or is unknown). */
 const NOTHING_TO_DO = { driver: undefined as unknown as ExecutionDriver } satisfies Active;

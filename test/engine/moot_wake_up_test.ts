@@ -38,3 +38,41 @@ Deno.test("F3: a wait's timer due after a signal ended the execution appends not
     },
   );
 });
+
+Deno.test("F3: a wait ended by its signal leaves no time-out timer in TASK_CMDS until the old deadline", async () => {
+  await withEngine(
+    `tasks:
+  - id: w
+    type: wait
+    signal: sig
+    timeout: 60s
+  - id: after
+    type: wait
+    signal: never
+`,
+    async (h) => {
+      const { execId } = await h.engine.client.trigger("main", {});
+      await waitForStatus(h, execId, "WAITING");
+      const jsm = await jetstreamManager(h.nc);
+      const timers = async () => (await jsm.streams.info(STREAMS.taskCommands)).state.messages;
+      assert.equal(await timers(), 1);
+      await h.engine.client.signal(execId, "sig", { a: 1 });
+      // The second wait (no time-out) is reached: the first one's timer is removed, 55 s before it was due.
+      const deadline = Date.now() + 20_000;
+      while (
+        !(await h.engine.client.events(execId)).some((e) =>
+          e.type === "task.waiting_started" &&
+          (e.data as { task?: { id?: string } }).task?.id === "after"
+        )
+      ) {
+        assert.ok(Date.now() < deadline, "the second wait never started");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      while ((await timers()) > 0) {
+        assert.ok(Date.now() < deadline, "the ended wait's timer is still in TASK_CMDS");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await h.engine.client.cancel(execId);
+    },
+  );
+});

@@ -94,6 +94,8 @@ export interface DriverServices {
     ): Promise<void>;
     /** Removes the execution's own time-out timer (it ended). */
     clearWorkflowTimeout(d: DriverRef): Promise<void>;
+    /** Removes the last timer stored for a task execution (a wait's time-out, once its signal ended it). */
+    clearTaskTimer(d: DriverRef, execId: string): Promise<void>;
   };
   children: {
     /**

@@ -215,6 +215,17 @@ export class ExecutionDriver implements DriverPort {
         });
         continue;
       }
+      // Its time-out timer is moot now: removed rather than held in TASK_CMDS until the old deadline (outside
+      // review F3's rest). Left there if the removal fails: its wake-up is then dropped as moot.
+      if (waiter.timed) {
+        this.services.timers.clearTaskTimer(this, taskExecId).catch((e) =>
+          log.warn("time-out timer of wait {task} of {execId} not removed: {error}", {
+            task: waiter.taskId,
+            execId: this.execId,
+            error: String(e),
+          })
+        );
+      }
       waiter.resolve({ reason: "signal", payload });
       taken = true;
     }

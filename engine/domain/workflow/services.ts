@@ -62,6 +62,16 @@ export function createDriverServices(
         const timer = await jsm.streams.getMessage(STREAMS.taskCommands, { last_by_subj: subject });
         if (timer) await jsm.streams.deleteMessage(STREAMS.taskCommands, timer.seq, false);
       },
+      async clearTaskTimer(d, execId) {
+        // By its sequence, like the workflow's (finding G5); a wait's time-out is its task's only timer.
+        const jsm = await jetstreamManager(bus.nc);
+        const subject = subjectOf(create(TaskResumeSchema, {
+          metadata: bus.metadata(d.correlationId),
+          task: { execId },
+        }));
+        const timer = await jsm.streams.getMessage(STREAMS.taskCommands, { last_by_subj: subject });
+        if (timer) await jsm.streams.deleteMessage(STREAMS.taskCommands, timer.seq, false);
+      },
     },
     children: {
       async start(d, child, key, execId, attempt, input) {

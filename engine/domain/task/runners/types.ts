@@ -48,6 +48,8 @@ export interface Waiter {
   condition?: string;
   /** The attempt that waits: a wake-up meant for an earlier attempt (its timer, its child) is stale. */
   attempt: number;
+  /** A `signal` wait with a time-out: its timer is removed once a signal ends it. */
+  timed?: boolean;
   /** The sub-workflow a `child` wait waits for. */
   childExecId?: string;
   /** Where the condition is rendered (`.tasks`, `.item`, `.index` of the waiting task). */

@@ -25,7 +25,15 @@ export const waitRunner: TaskRunner<TaskOf<"wait">> = {
       ? { reason: "timeout", payload: null }
       : await driver.waitFor(
         execId,
-        { kind: "signal", signalId: task.signal, taskId: key, condition: task.condition, attempt, scope },
+        {
+          kind: "signal",
+          signalId: task.signal,
+          taskId: key,
+          condition: task.condition,
+          attempt,
+          scope,
+          timed: Boolean(task.timeout),
+        },
       );
     if (woken.reason === "timeout") {
       return { ok: false, failure: waitTimeout(task, key), next: task.on_timeout };

@@ -61,9 +61,16 @@ export class Orchestrator {
     }
     let claimed: string | undefined;
     if (message.idempotencyKey) {
-      const claim = await this.claimKey(workflowId, message.idempotencyKey, execId);
+      const inputDigest = await sha256Hex(new Uint8Array(message.inputJson));
+      const claim = await this.claimKey(workflowId, message.idempotencyKey, execId, inputDigest);
       if (claim.execId !== execId) {
-        await this.adopt(message, workflowId, claim.execId, input);
+        // Only a retry of the same input may complete the first start: the start and execute commands are
+        // sent under the first one's message ids, so another input would race the first request's and the
+        // execution could run on one input while it records another (outside review B1). A claim written
+        // before the digest was kept (no digest) is adopted as before.
+        if (claim.inputDigest === undefined || claim.inputDigest === inputDigest) {
+          await this.adopt(message, workflowId, claim.execId, input);
+        }
         return create(WorkflowTriggerReplySchema, { execId: claim.execId, duplicate: true });
       }
       claimed = claim.name;
@@ -180,22 +187,26 @@ export class Orchestrator {
     }));
   }
 
-  /** The exec id the key first started (ours when we are first) and the key's name in the bucket. */
+  /**
+   * The exec id the key first started (ours when we are first), the digest of the input it started with
+   * (undefined for a claim stored before digests were kept) and the key's name in the bucket.
+   */
   private async claimKey(
     workflowId: string,
     key: string,
     execId: string,
-  ): Promise<{ execId: string; name: string }> {
-    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${workflowId}\n${key}`));
-    const name = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+    inputDigest: string,
+  ): Promise<{ execId: string; inputDigest?: string; name: string }> {
+    const name = await sha256Hex(new TextEncoder().encode(`${workflowId}\n${key}`));
     try {
-      await this.idempotency.create(name, new TextEncoder().encode(execId));
-      return { execId, name };
+      await this.idempotency.create(name, new TextEncoder().encode(`${execId}\n${inputDigest}`));
+      return { execId, inputDigest, name };
     } catch (e) {
       // Taken already (or the create failed): the key's first execution answers.
       log.debug("idempotency key {name} not created: {error}", { name, error: String(e) });
       const entry = await this.idempotency.get(name);
-      return { execId: entry?.operation === "PUT" ? entry.string() || execId : execId, name };
+      const [claimed, claimedDigest] = entry?.operation === "PUT" ? entry.string().split("\n") : [];
+      return { execId: claimed || execId, inputDigest: claimed ? claimedDigest : inputDigest, name };
     }
   }
 
@@ -220,6 +231,11 @@ export class Orchestrator {
       message: e.message ?? e.keyword,
     }));
   }
+}
+
+async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function refusal(message: string, code: string, details?: JsonObject) {

@@ -525,6 +525,32 @@ tasks:
     },
   );
 
+  await t.step(
+    "B1: concurrent starts under one key with different inputs run on the input they record",
+    async () => {
+      const tasks = 'tasks:\n  - id: a\n    use: tool(id=echo)\n    with: { i: "{{ .workflow.input.i }}" }\n';
+      await withEngine(tasks, async (h) => {
+        for (let round = 0; round < 5; round++) {
+          const key = `race-${round}`;
+          const replies = await Promise.all(
+            Array.from(
+              { length: 20 },
+              (_, i) => h.engine.client.trigger("main", { i }, { idempotencyKey: key }),
+            ),
+          );
+          const execId = replies[0].execId;
+          assert.ok(replies.every((r) => r.execId === execId), "one key, one execution");
+          const state = await h.engine.client.waitForEnd(execId, 15_000);
+          assert.equal(state.status, "SUCCESS");
+          const ran = state.tasks.find((task) => task.task_id === "a")?.output as { i: number };
+          const recorded = state.input as { i: number };
+          // On c3de0c2 a duplicate re-sent the start and execute with its own input: the task ran on another.
+          assert.equal(ran.i, recorded.i, `round ${round}: ran on ${ran.i}, recorded ${recorded.i}`);
+        }
+      });
+    },
+  );
+
   await t.step("10: a cancel finds children through an index, not a scan of every execution", async () => {
     const files = {
       "compozy.yaml": "name: flows\nworkflows:\n  - source: ./wf.yaml\n  - source: ./stuck.yaml\n",

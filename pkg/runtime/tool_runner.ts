@@ -157,10 +157,13 @@ export class ToolRunner {
       surplusIdleMs: this.#limits.surplusIdleMs,
       startTimeoutMs: this.#limits.startTimeoutMs,
       spawn: async (spec) => {
-        const [module, resolved, denoDir] = await Promise.all([
+        const denoDir = await denoCacheDir();
+        // Refused for what it is before resolving: resolving scans a granted folder for symlinks, and Deno's
+        // cache is big enough to be refused for its size instead (the reason must say "Deno's cache").
+        guardLoadedFolders({ permissions: spec.permissions, denyRead: [], denyWrite: [] }, [denoDir]);
+        const [module, resolved] = await Promise.all([
           checkToolModule(spec.executePath),
           resolveGrants(spec.permissions, dirname(spec.executePath)),
-          denoCacheDir(),
         ]);
         // Deno's cache holds the transpiled sandbox bootstrap every process loads (red team 4 F6).
         const grants = guardLoadedFolders(

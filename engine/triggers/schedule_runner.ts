@@ -39,6 +39,9 @@ export interface Schedule {
 
 /** How long a claim protects its tick from being re-sent by another process (a trigger takes far less). */
 const CLAIM_GRACE_MS = 30_000;
+/** A tick that met an outage is tried again after 1 s, then 2, 4, … up to 30 s, until the next tick is due. */
+const FIRE_RETRY_FIRST_MS = 1_000;
+const FIRE_RETRY_MAX_MS = 30_000;
 
 export type FireOutcome = "fired" | "resent" | "already_fired" | "claimed_elsewhere" | "refused";
 
@@ -57,6 +60,8 @@ export class ScheduleRunner {
   readonly schedules: Schedule[];
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Retries waiting out an outage, woken by {@link stop}. */
+  private readonly sleepers = new Set<() => void>();
   private readonly now: () => Date;
   private readonly log = getLogger(["engine", "schedules"]);
   private stopped = false;
@@ -86,6 +91,7 @@ export class ScheduleRunner {
     this.stopped = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+    for (const wake of [...this.sleepers]) wake();
     await Promise.allSettled([...this.inFlight]);
   }
 
@@ -207,6 +213,50 @@ export class ScheduleRunner {
     }
   }
 
+  /**
+   * Fires a tick, trying again through an outage (NATS down, no engine answering) until the schedule's next
+   * tick is due: arming the next tick first would drop this one for good (outside review B7: a 7 s NATS
+   * restart lost a tick). Re-firing is safe: a claim of ours is re-sent under the same idempotency key.
+   */
+  private async fireThroughOutage(schedule: Schedule, cron: Cron, tick: Date): Promise<void> {
+    const following = cron.nextRun(tick)?.getTime() ?? Infinity;
+    for (
+      let attempt = 1, delay = FIRE_RETRY_FIRST_MS;;
+      attempt++, delay = Math.min(delay * 2, FIRE_RETRY_MAX_MS)
+    ) {
+      try {
+        await this.fire(schedule, tick);
+        return;
+      } catch (e) {
+        const giveUp = this.stopped || this.now().getTime() + delay >= following;
+        this.log[giveUp ? "error" : "warn"](
+          "Schedule {key} tick {tick} not fired (attempt {attempt}): {error}{next}",
+          {
+            key: schedule.key,
+            tick: tick.toISOString(),
+            attempt,
+            error: message(e),
+            next: giveUp ? "; the next tick replaces it" : `; trying again in ${delay} ms`,
+          },
+        );
+        if (giveUp || !await this.pause(delay)) return;
+      }
+    }
+  }
+
+  /** Waits `ms`; false when the runner stopped meanwhile. */
+  private pause(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve(!this.stopped);
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
+  }
+
   private arm(schedule: Schedule, cron: Cron): void {
     if (this.stopped) return;
     const next = cron.nextRun(this.now());
@@ -214,13 +264,7 @@ export class ScheduleRunner {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       if (this.now() < next) return this.arm(schedule, cron);
-      const firing = this.fire(schedule, next).catch((e) =>
-        this.log.error("Schedule {key} tick {tick} not fired: {error}", {
-          key: schedule.key,
-          tick: next.toISOString(),
-          error: message(e),
-        })
-      );
+      const firing = this.fireThroughOutage(schedule, cron, next);
       this.inFlight.add(firing);
       firing.finally(() => {
         this.inFlight.delete(firing);

@@ -145,6 +145,28 @@ Deno.test("schedule runner", async (t) => {
       assert.ok(keys.length >= 3, `fired ${keys.length} ticks`);
       assert.equal(new Set(keys).size, keys.length, `no tick fired twice: ${keys.join(", ")}`);
     });
+    await t.step(
+      "a tick that meets an outage is tried again before the next tick (outside review B7)",
+      async () => {
+        const everyFive = await projectWithCron("*/5 * * * * *");
+        await kv.delete("daily.0");
+        const client = new RecordingClient();
+        const trigger = client.trigger.bind(client);
+        client.trigger = (workflowId, input, options = {}) =>
+          // The first tick's trigger meets NATS down (what the outage looked like: a time-out).
+          client.calls.length === 0
+            ? (client.calls.push({ workflowId, input, options }), Promise.reject(new Error("TIMEOUT")))
+            : trigger(workflowId, input, options);
+        const r = new ScheduleRunner({ project: everyFive, client, store, instanceId: "p1", processEnv: {} });
+        await r.start();
+        const deadline = Date.now() + 15_000;
+        while (client.calls.length < 2 && Date.now() < deadline) await new Promise((w) => setTimeout(w, 100));
+        await r.stop();
+        const keys = client.calls.map((c) => c.options.idempotencyKey!);
+        // On main the failed tick was dropped and the second call was the next tick's.
+        assert.equal(keys[1], keys[0], `the failed tick was sent again: ${keys.join(", ")}`);
+      },
+    );
   } finally {
     await nc.close();
     await nats.stop();

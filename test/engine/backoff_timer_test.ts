@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { STREAMS } from "../../pkg/nats/mod.ts";
 import { withEngine } from "../support/flows.ts";
+import { until } from "../support/until.ts";
 
 Deno.test("a pause during a retry's back-off holds the next attempt until the resume", async () => {
   await withEngine(
@@ -23,7 +24,10 @@ Deno.test("a pause during a retry's back-off holds the next attempt until the re
         (await client.events(execId)).filter((e) => e.type === "task.started").map((e) =>
           (e.data as { attempt?: number }).attempt ?? 1
         );
-      await until(async () => (await client.events(execId)).some((e) => e.type === "task.retry_scheduled"));
+      await until(
+        async () => (await client.events(execId)).some((e) => e.type === "task.retry_scheduled"),
+        30_000,
+      );
       // The back-off's timer is stored (before its record) and waits in TASK_CMDS.
       const jsm = await jetstreamManager(h.nc);
       const timers = await jsm.streams.getMessage(STREAMS.taskCommands, {
@@ -31,7 +35,7 @@ Deno.test("a pause during a retry's back-off holds the next attempt until the re
       } as never).catch(() => null);
       assert.ok(timers, "no timer in TASK_CMDS during the back-off");
       await client.pause(execId);
-      await until(async () => (await client.get(execId))?.status === "PAUSED");
+      await until(async () => (await client.get(execId))?.status === "PAUSED", 30_000);
       // Well past the 2 s back-off: attempt 2 has not started.
       await new Promise((r) => setTimeout(r, 4_000));
       assert.deepEqual(await started(), [1]);
@@ -42,11 +46,3 @@ Deno.test("a pause during a retry's back-off holds the next attempt until the re
     },
   );
 });
-
-async function until(condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`not seen within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

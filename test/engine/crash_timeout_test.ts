@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { startCrashStack } from "../support/engine_process.ts";
+import { until } from "../support/until.ts";
 
 const WORKFLOW = `id: main
 tools:
@@ -71,11 +72,3 @@ Deno.test({
     }
   },
 });
-
-async function until(condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`not seen within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

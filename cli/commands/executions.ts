@@ -121,9 +121,7 @@ async function describeWaits(
     const what = t.waiting_for ? `signal '${t.waiting_for}'` : "its sleep to end";
     const condition = typeof config?.condition === "string" ? ` when ${config.condition}` : "";
     const timeout = deadline > 0
-      ? `, times out at ${new Date(deadline).toISOString()} (in ${
-        formatMs(Math.max(0, deadline - Date.now()))
-      })`
+      ? `, times out at ${timeOut(deadline)}`
       : t.waiting_for
       ? ", no time-out"
       : "";
@@ -351,7 +349,20 @@ function api(options: RemoteOptions): ApiClient {
 function duration(s: { started_at: string | null; ended_at: string | null }): string {
   if (!s.started_at) return "";
   const end = s.ended_at ? Date.parse(s.ended_at) : Date.now();
-  return formatMs(end - Date.parse(s.started_at)) + (s.ended_at ? "" : "…");
+  const took = end - Date.parse(s.started_at);
+  // A time that does not parse (stored by an older version, or by hand) leaves the length unknown.
+  if (!Number.isFinite(took)) return "?";
+  return formatMs(took) + (s.ended_at ? "" : "…");
+}
+
+/**
+ * A deadline as ISO 8601 and the time left, or the raw number when it is no date JavaScript can hold (past
+ * year 275760): older versions stored such deadlines, and `show` must still show the rest.
+ */
+function timeOut(deadline: number): string {
+  const date = new Date(deadline);
+  if (Number.isNaN(date.getTime())) return `${deadline} (ms since 1970, not a valid date)`;
+  return `${date.toISOString()} (in ${formatMs(Math.max(0, deadline - Date.now()))})`;
 }
 
 function colourStatus(status: string, paint: Paint): string {

@@ -5,18 +5,21 @@
  */
 
 import { z } from "zod";
-import { DURATION_PATTERN } from "./duration.ts";
+import { DELAY_FORMAT, DURATION_FORMAT, DURATION_PATTERN, MAX_DURATION } from "./duration.ts";
 import { ID_PATTERN } from "./ids.ts";
 
 /** An id of a workflow, task, tool, agent, action, model or signal. */
 export const idField = (what: string) =>
   z.string().regex(new RegExp(ID_PATTERN)).describe(`${what}; matches [a-z0-9][a-z0-9_-]*`);
 
-/** A literal duration (not a template). */
-export const durationField = (what: string) =>
-  z.string().regex(new RegExp(DURATION_PATTERN)).describe(`${what}: 500ms, 30s, 5m, 1h or 1d`).meta({
-    examples: ["30s", "5m"],
-  });
+/**
+ * A literal duration (not a template), above zero and at most {@linkcode MAX_DURATION}; with `zero`, 0 is
+ * allowed too. The bounds are a JSON Schema `format`, checked by the loader (schema_validation.ts).
+ */
+export const durationField = (what: string, opts: { zero?: boolean } = {}) =>
+  z.string().regex(new RegExp(DURATION_PATTERN)).describe(
+    `${what}: 500ms, 30s, 5m, 1h or 1d; ${opts.zero ? "0 or more" : "above zero"}, at most ${MAX_DURATION}`,
+  ).meta({ format: opts.zero ? DELAY_FORMAT : DURATION_FORMAT, examples: ["30s", "5m"] });
 
 /** An `env:` map; values may be templates. */
 export const envField = () =>

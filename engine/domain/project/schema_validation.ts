@@ -14,7 +14,7 @@ import projectSchema from "../../../schemas/compozy.json" with { type: "json" };
 import toolSchema from "../../../schemas/tool.json" with { type: "json" };
 import workflowSchema from "../../../schemas/workflow.json" with { type: "json" };
 import type { Diagnostic } from "../diagnostics.ts";
-import { DURATION_PATTERN } from "../duration.ts";
+import { DELAY_FORMAT, DURATION_FORMAT, DURATION_PATTERN, durationBoundProblem } from "../duration.ts";
 import { SIZE_PATTERN } from "./nats_config.ts";
 import { ID_PATTERN, PROJECT_NAME_PATTERN } from "../ids.ts";
 import { AGENT_TOOL_PATTERN } from "../mcp/tool_reference.ts";
@@ -57,6 +57,9 @@ function validatorFor(kind: SchemaKind): ValidateFunction {
       strictRequired: false,
       allowUnionTypes: true,
     });
+    for (const format of [DURATION_FORMAT, DELAY_FORMAT]) {
+      ajv.addFormat(format, { type: "string", validate: (s: string) => !durationBoundProblem(s, format) });
+    }
     validate = ajv.compile(SCHEMAS[kind]);
     validators.set(kind, validate);
   }
@@ -126,6 +129,10 @@ function toDiagnostic(error: ErrorObject, source: YamlSource): Diagnostic | unde
         path,
         `expected at least ${p.limit} item(s), found ${(error.data as []).length}`,
       );
+    case "format": {
+      const problem = typeof error.data === "string" ? durationBoundProblem(error.data, p.format) : undefined;
+      return diagnosticAt(source, path, problem ?? `expected a value of format ${p.format}, found ${found}`);
+    }
     case "minLength":
       return diagnosticAt(source, path, `expected a non-empty string, found ${found}`);
     case "minimum":

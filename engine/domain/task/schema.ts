@@ -24,6 +24,13 @@ export type TaskType = (typeof TASK_TYPES)[number];
 /** `use:` forms; the loader resolves them, the schema only checks the shape. */
 export const USE_PATTERN = "^((tool|agent)\\((id|file)=[^()\\s]+\\)|workflow\\(id=[^()\\s]+\\))$";
 
+/**
+ * Most attempts a `retry` may make. Inngest caps retries at 20 and Temporal users rarely go past a few dozen;
+ * 100 covers flaky calls retried over hours while a typo of 1e9 (at a 1 ms back-off, billions of history
+ * events) is refused at load.
+ */
+export const MAX_ATTEMPTS = 100;
+
 const next = (what: string) =>
   z.strictObject({ next: idField(`Id of the task to run ${what}`) }).describe(`Where to go ${what}`);
 
@@ -35,10 +42,12 @@ const commonFields = {
   env: envField().optional(),
   timeout: durationField("Time limit of one attempt").optional(),
   retry: z.strictObject({
-    max_attempts: z.number().int().min(1).describe("Attempts in all, the first included"),
+    max_attempts: z.number().int().min(1).max(MAX_ATTEMPTS).describe(
+      `Attempts in all, the first included; at most ${MAX_ATTEMPTS}`,
+    ),
     backoff: z.strictObject({
-      initial: durationField("Delay before the second attempt").optional(),
-      max: durationField("Longest delay between attempts").optional(),
+      initial: durationField("Delay before the second attempt", { zero: true }).optional(),
+      max: durationField("Longest delay between attempts", { zero: true }).optional(),
       factor: z.number().min(1).describe("Growth of the delay per attempt").optional(),
     }).describe("Delays between attempts").optional(),
   }).describe("Retries on failure; without it a task makes one attempt").meta({

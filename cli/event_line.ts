@@ -37,6 +37,29 @@ interface EventData {
   call?: { toolId?: string; mcpServer?: string };
 }
 
+/**
+ * The event types {@link EventLines} gives a line for, or whose time a later line needs (a start's), by
+ * component. The live view subscribes to these alone, so the others (a task's dispatch and a tool's start, two
+ * of a tool step's five events) never reach the engine's process (issue 11). event_line_test.ts checks that
+ * every other event of the catalogue gives no line.
+ */
+export const EVENTS_SHOWN = {
+  workflow: ["started", "success", "failed", "timed_out", "canceled", "paused", "resumed"],
+  task: [
+    "started",
+    "success",
+    "failed",
+    "retry_scheduled",
+    "waiting_started",
+    "waiting_ended",
+    "waiting_timed_out",
+    "timed_out",
+    "canceled",
+  ],
+  tool: ["success", "failed"],
+  agent: ["success", "failed", "model_replied", "tool_call_ended"],
+} as const;
+
 /** Remembers start times so that end lines can show durations; bounded, oldest forgotten first. */
 export class EventLines {
   private readonly starts = new Map<string, number>();

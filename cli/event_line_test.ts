@@ -1,7 +1,8 @@
 /** The lines of `compozy run --wait` and the dev live view: one per step, each error in full once. */
 
 import assert from "node:assert/strict";
-import { EventLines, type EventView } from "./event_line.ts";
+import { CATALOGUE } from "../pkg/nats/catalogue.ts";
+import { EventLines, EVENTS_SHOWN, type EventView } from "./event_line.ts";
 import { paintFor } from "./terminal.ts";
 
 const plain = paintFor({ isTerminal: () => false });
@@ -94,5 +95,34 @@ Deno.test("event lines", async (t) => {
     assert.match(out[2]!, /↳ agent forecaster turn 2: weather_tool ✗ down$/);
     assert.match(out[3]!, /↳ agent forecaster turn 3: answered$/);
     assert.match(out[4]!, /↳ agent forecaster turn 3: search \(mcp docs\) ✓ in 7ms$/);
+  });
+
+  await t.step("an event the live view does not subscribe to gives no line, whatever it carries", () => {
+    const shown = new Set(
+      Object.entries(EVENTS_SHOWN).flatMap(([component, types]) =>
+        types.map((type) => `${component}.${type}`)
+      ),
+    );
+    const everything = {
+      task,
+      tool: { id: "weather_tool" },
+      agent: { id: "forecaster" },
+      error,
+      durationMs: "12",
+      turn: 1,
+      signalId: "go",
+      reason: "r",
+      attempt: 2,
+    };
+    const all = Object.entries(CATALOGUE).flatMap(([component, kinds]) =>
+      Object.keys((kinds as { evts?: object }).evts ?? {}).map((type) => `${component}.${type}`)
+    );
+    const hidden = all.filter((type) => !shown.has(type));
+    // A task's dispatch and a tool's start are the two of a tool step's five events left out (issue 11).
+    assert.ok(hidden.includes("task.dispatched") && hidden.includes("tool.started"));
+    for (const type of hidden) {
+      assert.equal(new EventLines(plain).format(at(1, type, everything)), undefined, type);
+    }
+    for (const type of shown) assert.ok(all.includes(type), `${type} is not in the catalogue`);
   });
 });

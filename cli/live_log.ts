@@ -1,17 +1,19 @@
 /**
  * The live view of `compozy dev`: one line per workflow, task, tool and agent event, printed as events are
  * recorded, and what agents are writing, coalesced into a line per reply per second (thinking_log.ts).
- * It listens on core NATS (no consumer, nothing to ack), so it costs the engine nothing and never holds
- * messages back; an undecodable message is skipped here (the engine's consumers dead-letter it).
+ * It listens on core NATS (no consumer, nothing to ack), so it never holds messages back; an undecodable
+ * message is skipped here (the engine's consumers dead-letter it). It shares the engine's process and
+ * connection, so it subscribes only to the event types that give a line (EVENTS_SHOWN): each delivery is a
+ * decode on the engine's event loop.
  *
  * @module
  */
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { decodeBySubject } from "../pkg/nats/codec.ts";
-import { subjectFilter } from "../pkg/nats/subjects.ts";
+import { type Component, subjectFilter } from "../pkg/nats/subjects.ts";
 import type { Metadata } from "../pkg/pb/common_pb.ts";
-import { EventLines } from "./event_line.ts";
+import { EventLines, EVENTS_SHOWN } from "./event_line.ts";
 import { type DeltaView, ThinkingLog } from "./thinking_log.ts";
 import type { Paint } from "./terminal.ts";
 
@@ -50,37 +52,41 @@ export function startLiveLog(nc: NatsConnection, paint: Paint, write: (text: str
     endedInPending = [];
   };
   const flusher = setInterval(flush, FLUSH_MS);
-  const subscriptions = (["workflow", "task", "tool", "agent"] as const).map((component) =>
-    nc.subscribe(subjectFilter({ component, kind: "evts" }), {
-      callback: (err, msg) => {
-        if (err) return;
-        let message;
-        try {
-          message = decodeBySubject(msg.subject, msg.data);
-        } catch {
-          return;
-        }
-        const tokens = msg.subject.split(".");
-        const metadata = (message as { metadata?: Metadata }).metadata;
-        const type = `${tokens[2]}.${tokens[5]}`;
-        // What an agent wrote for this turn (or, at its end, for any turn) comes before the turn's line.
-        if (type === "agent.model_replied" || type === "agent.success" || type === "agent.failed") {
-          const { agent, turn } = message as { agent?: { execId?: string }; turn?: number };
-          pending.push(
-            ...thinking.end(agent?.execId, type === "agent.model_replied" ? turn : undefined, Date.now()),
-          );
-        }
-        const line = lines.format({
-          type,
-          time: (metadata?.time ? timestampDate(metadata.time) : new Date()).toISOString(),
-          // The message's own fields carry the names of its JSON form; no conversion needed for a line.
-          data: message,
-        });
-        if (line) pending.push(line);
-        const execId = (message as { workflow?: { execId?: string } }).workflow?.execId;
-        if (line && execId && END_TYPES.has(type)) endedInPending.push(execId);
-      },
-    })
+  const onEvent = (err: Error | null, msg: Msg) => {
+    if (err) return;
+    let message;
+    try {
+      message = decodeBySubject(msg.subject, msg.data);
+    } catch {
+      return;
+    }
+    const tokens = msg.subject.split(".");
+    const metadata = (message as { metadata?: Metadata }).metadata;
+    const type = `${tokens[2]}.${tokens[5]}`;
+    // What an agent wrote for this turn (or, at its end, for any turn) comes before the turn's line.
+    if (type === "agent.model_replied" || type === "agent.success" || type === "agent.failed") {
+      const { agent, turn } = message as { agent?: { execId?: string }; turn?: number };
+      pending.push(
+        ...thinking.end(agent?.execId, type === "agent.model_replied" ? turn : undefined, Date.now()),
+      );
+    }
+    const line = lines.format({
+      type,
+      time: (metadata?.time ? timestampDate(metadata.time) : new Date()).toISOString(),
+      // The message's own fields carry the names of its JSON form; no conversion needed for a line.
+      data: message,
+    });
+    if (line) pending.push(line);
+    const execId = (message as { workflow?: { execId?: string } }).workflow?.execId;
+    if (line && execId && END_TYPES.has(type)) endedInPending.push(execId);
+  };
+  // One subscription per event type shown: the events that give no line are not sent to this connection.
+  const subscriptions = Object.entries(EVENTS_SHOWN).flatMap(([component, types]) =>
+    types.map((type) =>
+      nc.subscribe(subjectFilter({ component: component as Component, kind: "evts", type }), {
+        callback: onEvent,
+      })
+    )
   );
   subscriptions.push(nc.subscribe(subjectFilter({ component: "agent", kind: "live", type: "delta" }), {
     callback: (err, msg) => {

@@ -36,6 +36,32 @@ export class ApiClient {
   }
 
   /**
+   * The events of an execution's stored history that `keep` accepts, in order, read a page at a time (the
+   * history of a big execution is too large for one answer: `GET …/events` pages it).
+   */
+  async events(
+    execId: string,
+    keep: (event: EventRecord) => boolean = () => true,
+    pageSize?: number,
+  ): Promise<EventRecord[]> {
+    const kept: EventRecord[] = [];
+    let cursor: string | null = null;
+    do {
+      const query = new URLSearchParams();
+      if (pageSize) query.set("limit", String(pageSize));
+      if (cursor) query.set("cursor", cursor);
+      const page: { events: EventRecord[]; next_cursor?: string | null } = await this.request(
+        "GET",
+        `/api/executions/${encodeURIComponent(execId)}/events${query.size ? `?${query}` : ""}`,
+      );
+      kept.push(...page.events.filter(keep));
+      // A server without paging answers the whole history and no cursor.
+      cursor = page.next_cursor ?? null;
+    } while (cursor);
+    return kept;
+  }
+
+  /**
    * Follows an execution's events over SSE until the stream ends (after the terminal event) or `signal`
    * aborts it; with `deltas`, running agents' live text too (`agent.delta`, which has no `seq`).
    */

@@ -31,6 +31,19 @@ export interface ExecutionPage {
   next_cursor: string | null;
 }
 
+export interface EventPageOptions {
+  /** The `next_cursor` of the previous page; default the history's start. */
+  cursor?: string;
+  /** At most this many events (see engine/history/event_page.ts for the default and the bounds). */
+  limit?: number;
+}
+
+/** A page of an execution's history; `next_cursor` is null when no more events are stored (for now). */
+export interface EventPage {
+  events: EventRecord[];
+  next_cursor: string | null;
+}
+
 /**
  * A piece of a running agent's reply text (`AgentDelta`, proto/agent.proto) as live views receive it: like
  * an {@link EventRecord} but never stored, so it has no sequence number.
@@ -51,6 +64,11 @@ export interface ExecutionClient {
   list(options?: ListOptions): Promise<ExecutionPage>;
   /** The execution's history in order. Throws ExecutionNotFoundError. */
   events(execId: string): Promise<EventRecord[]>;
+  /**
+   * A bounded page of the history in order, from the start or a previous page's cursor. Throws
+   * ExecutionNotFoundError, MalformedCursorError.
+   */
+  eventPage(execId: string, options?: EventPageOptions): Promise<EventPage>;
   /** Follows the history live (after replaying what is stored); returns a stop function. */
   watchEvents(execId: string, onEvent: (event: EventRecord) => void): Promise<() => void>;
   /**

@@ -17,6 +17,8 @@ import {
   WorkflowTriggerSchema,
 } from "../pkg/pb/mod.ts";
 import type {
+  EventPage,
+  EventPageOptions,
   ExecutionClient,
   ExecutionPage,
   ListOptions,
@@ -34,6 +36,14 @@ import {
   UnknownWorkflowError,
 } from "./errors.ts";
 import { eventsOfExecution, readRunEvents, type StoredEvent } from "./history/read_history.ts";
+import {
+  DEFAULT_PAGE_EVENTS,
+  formatEventCursor,
+  MalformedCursorError,
+  MAX_PAGE_EVENTS,
+  parseEventCursor,
+  readEventPage,
+} from "./history/event_page.ts";
 import { isFenced, type LeaseFence, raiseFence, withoutZombieWrites } from "./history/lease_fence.ts";
 import { uuidv7 } from "./ids.ts";
 import { jsonBytes } from "./json_bytes.ts";
@@ -51,6 +61,9 @@ const log = getLogger(["engine", "client"]);
 
 /** See NatsExecutionClient's triggerPatienceMs; docs/operations.md, "Fail-over". */
 export const TRIGGER_PATIENCE_MS = 60_000;
+
+/** A list's cursor is the last execution id of the previous page: a UUIDv7 (engine/ids.ts). */
+const LIST_CURSOR_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** True for the server's "no responders": no connection subscribes to the subject (no engine there). */
 function isNoResponders(e: unknown): boolean {
@@ -166,6 +179,14 @@ export class NatsExecutionClient implements ExecutionClient {
 
   async list(options: ListOptions = {}): Promise<ExecutionPage> {
     const limit = Math.min(Math.max(options.limit ?? 50, 1), 500);
+    if (options.cursor !== undefined && !LIST_CURSOR_PATTERN.test(options.cursor)) {
+      // Compared as an id, any string "worked": a mistyped cursor answered the first page (outside review B12).
+      throw new MalformedCursorError(
+        `Malformed cursor '${
+          options.cursor.slice(0, 64)
+        }': pass the next_cursor of the previous page as it is`,
+      );
+    }
     // Newest first; the cursor is the last id of the previous page. A filter reads the index, not every id.
     const filtered = options.workflowId !== undefined || options.status !== undefined;
     const all = filtered
@@ -192,6 +213,17 @@ export class NatsExecutionClient implements ExecutionClient {
     const events = await readRunEvents(this.js, state.correlation_id);
     // The execution's history as the replay sees it: without a paused engine's late writes.
     return withoutZombieWrites(eventsOfExecution(events, execId)).map(toRecord);
+  }
+
+  async eventPage(execId: string, options: EventPageOptions = {}): Promise<EventPage> {
+    const cursor = options.cursor === undefined ? undefined : parseEventCursor(options.cursor);
+    const limit = Math.min(Math.max(options.limit ?? DEFAULT_PAGE_EVENTS, 1), MAX_PAGE_EVENTS);
+    const state = await this.require(execId);
+    const page = await readEventPage(this.js, state.correlation_id, execId, cursor, limit);
+    return {
+      events: page.events.map(toRecord),
+      next_cursor: page.next ? formatEventCursor(page.next) : null,
+    };
   }
 
   async watchEvents(execId: string, onEvent: (event: EventRecord) => void): Promise<() => void> {

@@ -13,7 +13,8 @@ import {
   InputValidationError,
   UnknownWorkflowError,
 } from "../engine/errors.ts";
-import { NatsUnavailableError, PublishError, RequestError } from "../pkg/nats/errors.ts";
+import { MalformedCursorError } from "../engine/history/event_page.ts";
+import { NatsUnavailableError, PublishError, RequestError, StreamReadError } from "../pkg/nats/errors.ts";
 
 /** The JSON body of every error response. */
 export interface ErrorBody {
@@ -69,6 +70,22 @@ export function toApiError(e: unknown): ApiError {
   }
   if (e instanceof InputValidationError) {
     return new ApiError(422, "input_invalid", e.message, e.fields);
+  }
+  if (e instanceof MalformedCursorError) {
+    return new ApiError(400, "validation_failed", e.message, [{ path: "/cursor", message: e.message }]);
+  }
+  if (e instanceof StreamReadError) {
+    // The stream kept failing under the read (a loaded or restarting server): worth retrying, not a bug.
+    return new ApiError(
+      503,
+      "history_unavailable",
+      `The history cannot be read right now: ${e.message}`,
+      [],
+      {
+        "retry-after": "1",
+      },
+      { cause: e },
+    );
   }
   if (isNatsOutage(e)) {
     return new ApiError(

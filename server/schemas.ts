@@ -8,6 +8,7 @@ import { z } from "zod";
 import { DURATION_PATTERN } from "../engine/domain/duration.ts";
 import { ID_PATTERN } from "../engine/domain/ids.ts";
 import { TASK_STATUSES, WORKFLOW_STATUSES } from "../engine/state/execution_state.ts";
+import { EVENT_CURSOR_PATTERN, MAX_PAGE_EVENTS } from "../engine/history/event_page.ts";
 
 /** Longest `?wait=` a start may ask for; a longer wait belongs to the events stream. */
 export const MAX_WAIT_MS = 10 * 60_000;
@@ -35,11 +36,19 @@ export const ListExecutionsQuery = z.strictObject({
   workflow_id: z.string().regex(DEFINITION_ID_PATTERN, "not a workflow id").describe("Only this workflow")
     .optional(),
   status: z.enum(WORKFLOW_STATUSES).describe("Only executions in this status").optional(),
-  cursor: z.string().max(1024).describe("The `next_cursor` of the previous page").optional(),
+  // The cursor is the last execution id of the previous page: anything else is a client's mistake.
+  cursor: z.string().regex(EXEC_ID_PATTERN, "not a cursor this API gave: pass `next_cursor` as it is")
+    .describe("The `next_cursor` of the previous page").optional(),
   limit: z.coerce.number().int().min(1).max(500).describe("Page size (default 50)").optional(),
 });
 
 export const EventsQuery = z.strictObject({
+  cursor: z.string().regex(EVENT_CURSOR_PATTERN, "not a cursor this API gave: pass `next_cursor` as it is")
+    .describe("JSON history only: the `next_cursor` of the previous page (default: from the start)")
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_EVENTS)
+    .describe(`JSON history only: at most this many events (default 1000, at most ${MAX_PAGE_EVENTS})`)
+    .optional(),
   deltas: z.enum(["true", "false"]).describe(
     "With `text/event-stream`: also stream agents' live text deltas (`agent.delta`, never stored; default false)",
   ).optional(),
@@ -138,7 +147,13 @@ export const EventRecordSchema = z.object({
   data: z.unknown(),
 }).meta({ id: "Event" });
 
-export const EventsResponse = z.object({ events: z.array(EventRecordSchema) });
+export const EventsResponse = z.object({
+  events: z.array(EventRecordSchema),
+  next_cursor: z.string().nullable().describe(
+    "Pass as `?cursor=` for the next page; null when no more events are stored yet (a running execution " +
+      "records more: ask again with the last cursor you had, or follow the stream)",
+  ),
+}).meta({ id: "EventPage" });
 
 export const SignalDeliveredResponse = z.object({ delivered_to: z.array(z.string()) });
 

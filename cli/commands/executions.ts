@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { EventRecord, ExecutionState, TaskExecutionState } from "../../engine/state/execution_state.ts";
+import type { ExecutionState, TaskExecutionState } from "../../engine/state/execution_state.ts";
 import { closest } from "../../engine/domain/project/suggest.ts";
 import { ApiClient } from "../api_client.ts";
 import { CliError } from "../cli_error.ts";
@@ -104,16 +104,12 @@ async function describeWaits(
       "GET",
       `/api/workflows/${encodeURIComponent(state.workflow_id)}`,
     ).catch(() => undefined),
-    client.request<{ events: EventRecord[] }>(
-      "GET",
-      `/api/executions/${encodeURIComponent(state.exec_id)}/events`,
-    )
-      .catch(() => undefined),
+    client.events(state.exec_id, (e) => e.type === "task.waiting_started").catch(() => undefined),
   ]);
   const tasks = definition?.tasks ?? [];
   return waiting.map((t) => {
     const config = findTask(tasks, t.task_id);
-    const started = history?.events.filter((e) =>
+    const started = history?.filter((e) =>
       e.type === "task.waiting_started" &&
       (e.data as { task?: { execId?: string } })?.task?.execId === t.exec_id
     ).at(-1);

@@ -50,6 +50,11 @@ export interface ReadStreamOptions {
   walkLimit?: number;
   /** Stops the read (it then throws the signal's reason); nothing is left behind on the server. */
   signal?: AbortSignal;
+  /**
+   * At most this many messages: the read stops there (a page of a long history), so that what one read
+   * holds in memory is bounded. Default: every match.
+   */
+  limit?: number;
 }
 
 /** How many times a read's reader is re-created after it failed (see readStream). */
@@ -139,11 +144,12 @@ async function readInto(
   const walkLimit = options.walkLimit ?? 64;
   const jsm = await managerOf(js);
   const last = messages.at(-1);
+  const limit = options.limit ?? Infinity;
   let seq = last ? last.seq + 1 : Math.max(1, options.fromSeq ?? 1);
-  while (true) {
+  while (messages.length < limit) {
     options.signal?.throwIfAborted();
     if (messages.length >= walkLimit) {
-      await readWithConsumer(messages, js, jsm, stream, filter, seq, options.signal);
+      await readWithConsumer(messages, js, jsm, stream, filter, seq, limit, options.signal);
       return;
     }
     const query = { next_by_subj: filter, seq } as unknown as MsgRequest;
@@ -205,6 +211,7 @@ async function readWithConsumer(
   stream: string,
   filter: string,
   startSeq: number,
+  limit: number,
   signal?: AbortSignal,
 ): Promise<void> {
   const info = await jsm.consumers.add(stream, {
@@ -218,7 +225,7 @@ async function readWithConsumer(
   });
   try {
     const consumer = await js.consumers.get(stream, info.name);
-    let remaining = info.num_pending;
+    let remaining = Math.min(info.num_pending, limit - messages.length);
     while (remaining > 0) {
       signal?.throwIfAborted();
       const batch = await consumer.fetch({ max_messages: Math.min(remaining, 1_000), expires: 2_000 });
@@ -231,7 +238,7 @@ async function readWithConsumer(
           time: new Date(msg.timestamp),
           headers: msg.headers,
         });
-        remaining = msg.info.pending;
+        remaining = Math.min(msg.info.pending, limit - messages.length);
       }
       if (messages.length === before) break;
     }

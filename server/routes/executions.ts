@@ -149,8 +149,10 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
       path: "/api/executions/{exec_id}/events",
       bus: true,
       operationId: "getExecutionEvents",
-      summary: "The execution's event history; with `Accept: text/event-stream`, a live stream",
-      description: "The stream replays the history, then follows it, and ends after the execution's " +
+      summary:
+        "The execution's event history, a page at a time; with `Accept: text/event-stream`, a live stream",
+      description: "JSON: `{events, next_cursor}`, at most `limit` events (default 1000, and fewer once a " +
+        "page holds 4 MiB); pass `next_cursor` back as `?cursor=` until it is null. The stream replays the history, then follows it, and ends after the execution's " +
         "terminal event. Each SSE message has `id` = seq, `event` = type, `data` = the event. " +
         "`Last-Event-ID` resumes after that seq. With `?deltas=true` the stream also carries the text of " +
         "running agents' model replies as it streams: `event: agent.delta` messages without an `id`, never " +
@@ -173,7 +175,7 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
           }
           return streamEvents(c, ctx.client, execId, { deltas: query.deltas === "true" });
         }
-        return c.json({ events: await ctx.client.events(execId) });
+        return c.json(await ctx.client.eventPage(execId, { cursor: query.cursor, limit: query.limit }));
       },
     }),
     route({

@@ -5,6 +5,8 @@
  */
 import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js";
 import type {
+  EventPage,
+  EventPageOptions,
   ExecutionClient,
   ExecutionPage,
   ListOptions,
@@ -26,6 +28,7 @@ import {
   type WorkflowStatusName,
 } from "../../engine/state/execution_state.ts";
 import { NatsUnavailableError } from "../../pkg/nats/errors.ts";
+import { DEFAULT_PAGE_EVENTS, parseEventCursor } from "../../engine/history/event_page.ts";
 
 interface Execution {
   state: ExecutionState;
@@ -109,6 +112,14 @@ export class MemoryExecutionClient implements ExecutionClient {
 
   events(execId: string): Promise<EventRecord[]> {
     return Promise.resolve([...this.find(execId).events]);
+  }
+
+  eventPage(execId: string, options: EventPageOptions = {}): Promise<EventPage> {
+    const after = options.cursor === undefined ? 0 : parseEventCursor(options.cursor).afterSeq;
+    const rest = this.find(execId).events.filter((e) => e.seq > after);
+    const events = rest.slice(0, options.limit ?? DEFAULT_PAGE_EVENTS);
+    const more = events.length < rest.length;
+    return Promise.resolve({ events, next_cursor: more ? String(events.at(-1)!.seq) : null });
   }
 
   watchEvents(execId: string, onEvent: (event: EventRecord) => void): Promise<() => void> {

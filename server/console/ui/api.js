@@ -75,6 +75,22 @@ export async function api(path, { method = "GET", body, rawBody, signal } = {}) 
 }
 
 /**
+ * An execution's stored history, a page at a time (`GET …/events` pages it), up to about `maxEvents`: the
+ * first ones. `more` says the history holds more than were read.
+ */
+export async function history(execId, { signal, maxEvents = 5000 } = {}) {
+  const events = [];
+  let cursor = null;
+  do {
+    const query = cursor ? `?cursor=${encodeURIComponent(cursor)}` : "";
+    const page = await api(`/api/executions/${encodeURIComponent(execId)}/events${query}`, { signal });
+    events.push(...page.events);
+    cursor = page.next_cursor ?? null;
+  } while (cursor && events.length < maxEvents);
+  return { events, more: cursor !== null };
+}
+
+/**
  * Follows an execution's live event stream (`GET /api/executions/{id}/events`, SSE). EventSource cannot send
  * the Authorization header, so the stream is read with fetch. Returns a stop function. With `deltas`, running
  * agents' live text comes too, as `agent.delta` records without a `seq` (never stored).

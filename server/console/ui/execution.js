@@ -4,7 +4,7 @@
  * (signal, pause, resume, cancel, re-run).
  */
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, followEvents, TERMINAL } from "./api.js";
+import { api, followEvents, history, TERMINAL } from "./api.js";
 import { Actions } from "./actions.js";
 import {
   durationOf,
@@ -59,6 +59,7 @@ export function ExecutionPage({ execId }) {
   const [state, setState] = useState(null);
   const [events, setEvents] = useState([]);
   const [eventsError, setEventsError] = useState(null);
+  const [eventsMore, setEventsMore] = useState(false);
   const [logs, setLogs] = useState(null);
   const [workflow, setWorkflow] = useState(null);
   const [agents, setAgents] = useState([]);
@@ -87,8 +88,11 @@ export function ExecutionPage({ execId }) {
         return s;
       });
     const loadRest = () => {
-      api(`/api/executions/${encodeURIComponent(execId)}/events`, { signal }).then(
-        (r) => setEvents(r.events),
+      history(execId, { signal }).then(
+        (r) => {
+          setEvents(r.events);
+          setEventsMore(r.more);
+        },
         (e) => e.name !== "AbortError" && setEventsError(e),
       );
       api(`/api/logs?exec_id=${encodeURIComponent(execId)}`, { signal }).then(
@@ -264,7 +268,10 @@ export function ExecutionPage({ execId }) {
 
     <nav class="tabs" role="tablist">
       ${
-    [["timeline", "Timeline"], ["graph", "Graph"], ["events", `Events (${events.length})`], ["logs", "Logs"]]
+    [["timeline", "Timeline"], ["graph", "Graph"], [
+      "events",
+      `Events (${events.length}${eventsMore ? "+" : ""})`,
+    ], ["logs", "Logs"]]
       .map((
         [id, label],
       ) =>
@@ -282,7 +289,11 @@ export function ExecutionPage({ execId }) {
       ${tab === "graph" ? ui`<${Graph} workflow=${workflow} state=${state} onSelect=${setSelected} />` : null}
       ${
     tab === "events"
-      ? ui`<${ErrorBox} error=${eventsError} context="Cannot read the event history" /><${EventList} events=${events} />`
+      ? ui`<${ErrorBox} error=${eventsError} context="Cannot read the event history" />${
+        eventsMore
+          ? ui`<p class="muted">The first ${events.length} events; the rest: <code>GET /api/executions/${execId}/events?cursor=…</code></p>`
+          : null
+      }<${EventList} events=${events} />`
       : null
   }
       ${tab === "logs" ? ui`<${LogList} logs=${logs} />` : null}

@@ -6,6 +6,7 @@
  */
 
 import type { Analysis, DiagnosticList } from "./analysis.ts";
+import { checkCallInputs } from "./check_call_inputs.ts";
 import { checkDefinitions } from "./check_definitions.ts";
 import { checkEmbeddedSchemas } from "./check_embedded_schemas.ts";
 import { checkFlow } from "./check_flow.ts";
@@ -27,6 +28,7 @@ export async function runChecks(
   checkWorkflowCycles(analysis, diagnostics);
   checkTriggers(analysis, diagnostics);
   checkEmbeddedSchemas(analysis, diagnostics);
+  checkCallInputs(analysis, diagnostics);
   checkTemplates(analysis, diagnostics, opts);
   await checkDefinitions(analysis, diagnostics, opts);
   await checkToolPermissions(analysis, diagnostics);

@@ -368,6 +368,22 @@ export class ExecutionDriver implements DriverPort {
     }
   }
 
+  /**
+   * Keeps the driver from parking until the returned function is called: the command that activated it has
+   * its pending controls and its own effect delivered first (finding G9: a driver idle after a pending resume
+   * parked before the activating signal was delivered to it).
+   */
+  holdParking(): () => void {
+    this.deliveries++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.deliveries--;
+      this.scheduleParkCheck();
+    };
+  }
+
   /** Resolves once nothing runs: every branch waits, is paused, or the execution ended. */
   private whenIdle(): Promise<void> {
     if (this.ended) return Promise.resolve();

@@ -339,6 +339,8 @@ export class WorkflowExecutor {
     active.settled = settled;
     // Held (heartbeats, lease renewals) from now on: the command's own effect may wait for a running task.
     const holding = this.hold(execId, delivery, active.driver, settled);
+    // Not parked before this command's pending controls and its own effect are delivered (G9).
+    const releaseParking = active.driver.holdParking();
     let parked = false;
     try {
       if (applying) {
@@ -362,6 +364,7 @@ export class WorkflowExecutor {
         });
         active.driver.abandon();
       });
+      releaseParking();
       const result = await holding;
       if (result === "ended") {
         const { driver } = active;
@@ -375,6 +378,7 @@ export class WorkflowExecutor {
       parked = result === "parked";
       if (result === "abandoned") return ABANDONED;
     } finally {
+      releaseParking();
       this.active.delete(execId);
       await this.options.leases.release(execId, { parked });
     }

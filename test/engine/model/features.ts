@@ -51,10 +51,7 @@ export const KNOWN_DEFECTS: Partial<Record<Feature, string>> = {};
  * feature is left out when it has the defect everywhere; a seed when the defect needs a rare shape. `deno
  * task fuzz-engine --cases 1 --seed N` still runs each.
  */
-export const KNOWN_DEFECT_SEEDS: Readonly<Record<number, string>> = {
-  40: "G9 (FINDINGS.md): pause, a non-matching signal, the matching one, resume: in a batch the execution " +
-    "sometimes stays waiting after the resume (2 of 3 runs on 2026-12-03 after 16bef22; alone it passes)",
-};
+export const KNOWN_DEFECT_SEEDS: Readonly<Record<number, string>> = {};
 
 /** Features left out of the runs with crashes only, for a defect that only a crash shows. */
 export const KNOWN_CRASH_DEFECTS: Partial<Record<Feature, string>> = {};

@@ -172,8 +172,7 @@ function guardExitsAndEvaluators(): void {
  * (`revoke` is refused, `request` cannot prompt), so the answer is taken once.
  */
 function guardCommandLine(): void {
-  const path = Deno.execPath();
-  const readable = Deno.permissions.querySync({ name: "read", path }).state === "granted";
+  const { path, readable, shown } = binary;
   const execPath = () => {
     if (!readable) {
       throw new denoErrors.NotCapable(
@@ -182,7 +181,6 @@ function guardCommandLine(): void {
     }
     return path;
   };
-  const shown = readable ? path : "deno";
   Object.defineProperty(Deno, "execPath", { value: execPath, enumerable: true });
   Object.defineProperty(Deno, "args", { value: Object.freeze([]), enumerable: true });
   if (!limits.nodeProcess) return;
@@ -443,6 +441,31 @@ function guardGlobalListeners(): () => () => void {
     };
   };
 }
+
+/**
+ * The Deno binary as a tool may see it (see {@linkcode guardCommandLine}): its path only with read access
+ * to it, `"deno"` otherwise.
+ */
+const binary = (() => {
+  const path = Deno.execPath();
+  const readable = Deno.permissions.querySync({ name: "read", path }).state === "granted";
+  return { path, readable, shown: readable ? path : "deno" };
+})();
+
+/**
+ * Node's `process.argv0` is an accessor that cannot be redefined, whose setter does nothing and whose
+ * getter returns the `argv0` that Node's layer takes from Deno's bootstrap arguments when it sets up
+ * `process` (lazily, on first use): the Deno binary's path, as the runtime spawned it. Those arguments are
+ * set to the neutral value before anything here sets `process` up.
+ */
+function neutralArgv0(): void {
+  const internals = (Deno as unknown as Record<symbol, { __nodeBootstrapArgs?: { argv0?: string } }>)[
+    (Deno as unknown as { internal: symbol }).internal
+  ];
+  const args = internals.__nodeBootstrapArgs;
+  if (typeof args === "object" && args !== null) args.argv0 = binary.shown;
+}
+neutralArgv0();
 
 // The built-ins the tool imports, loaded before anything here wraps Node's classes (node:http's set-up
 // assigns over net.Server's methods, which installSockets replaces) and before the tool loads, so that

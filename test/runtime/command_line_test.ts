@@ -16,7 +16,14 @@ export default () => {
   } catch (e) {
     exec = (e as Error).name;
   }
-  return { exec, args: Deno.args, argv: process.argv, execPath: process.execPath, title: process.title };
+  return {
+    exec,
+    args: Deno.args,
+    argv: process.argv,
+    argv0: process.argv0,
+    execPath: process.execPath,
+    title: process.title,
+  };
 };`;
 
 Deno.test("a tool without read access to the Deno binary learns neither its path nor the sandbox's command line", async () => {
@@ -34,6 +41,7 @@ Deno.test("a tool without read access to the Deno binary learns neither its path
       exec: "NotCapable",
       args: [],
       argv: ["deno"],
+      argv0: "deno",
       execPath: "deno",
       title: "deno",
     });
@@ -58,6 +66,7 @@ Deno.test("a tool granted read access to the Deno binary gets its path", async (
     const output = result.output as Record<string, unknown>;
     assert.equal(output.exec, Deno.execPath());
     assert.equal(output.execPath, Deno.execPath());
+    assert.equal(output.argv0, Deno.execPath());
     assert.deepEqual(output.args, []);
   } finally {
     await runner.close();

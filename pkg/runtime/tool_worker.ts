@@ -237,6 +237,7 @@ function guardProcess(process: NodeProcess): void {
   };
   // Node's deprecated internals (`tcp_wrap`'s raw TCP handles, …) open sockets that the call's tracking of
   // `node:net` does not see (call_scope.ts); no tool needs them.
+  const binding = process.binding.bind(process) as (name: string) => Record<string, NativeClass>;
   process.binding = (name: string) => refuseKnob(`process.binding("${String(name)}")`);
   refuseProcessKnobs(process as unknown as Record<string, unknown>);
   // Node's stdin reads the process's fd 0, the call channel: a listener armed by one call took later calls'
@@ -246,6 +247,58 @@ function guardProcess(process: NodeProcess): void {
   };
   const stdin = Readable.from([]);
   Object.defineProperty(process, "stdin", { get: () => stdin, configurable: true, enumerable: true });
+  // After process.stdout and stderr exist: Node makes them on first use by wrapping fd 1 and 2.
+  guardRawDescriptors(getBuiltinModule, binding);
+}
+
+type NativeClass = { prototype: Record<string, unknown> };
+
+/**
+ * The sandbox process's fd 0 is the call channel (worker_host.ts), and Node's layer reaches the process's
+ * descriptors by number with no permission: `fs.read(0, …)`, `fs.readFile(0)`, `fs.createReadStream` with
+ * `fd: 0`, `new net.Socket({ fd: 0 })` (any pipe or socket of the process, not only 0-2) and
+ * `new tty.ReadStream(0)`. A pending read took later calls' frames (ciphertext: each such call ran again in
+ * a fresh process, ~250 ms plus a cold start). `node:fs` keeps a table of descriptors per worker: its
+ * entry 0 is closed here (the host thread's stdin is another table's). Wrapping an existing descriptor in a
+ * socket is refused on the native classes' prototypes (`open`), and a TTY handle never starts reading
+ * (`readStart` fails with EBADF: it can only wrap fds 0-2 without a read grant to all files). A tool
+ * has no descriptor of its own to wrap (it cannot start processes), so nothing legitimate is lost. The
+ * replacements cannot be replaced back: not writable, not configurable, the originals held only here.
+ */
+function guardRawDescriptors(
+  getBuiltinModule: (id: string) => unknown,
+  binding: (name: string) => Record<string, NativeClass>,
+): void {
+  (getBuiltinModule("node:fs") as { closeSync: (fd: number) => void }).closeSync(0);
+  const fix = (target: Record<string, unknown>, name: string, value: unknown) =>
+    Object.defineProperty(target, name, { value, writable: false, enumerable: true, configurable: false });
+  for (const [module, name] of [["pipe_wrap", "Pipe"], ["tcp_wrap", "TCP"], ["udp_wrap", "UDP"]]) {
+    fix(binding(module)[name].prototype, "open", () => refuseDescriptor(`${name.toLowerCase()} handle`));
+  }
+  const tty = binding("tty_wrap").TTY.prototype;
+  const stream = Object.getPrototypeOf(tty) as Record<string, unknown>;
+  const { getWindowSize } = tty;
+  const { readStart } = stream;
+  const { apply } = Reflect;
+  // A brand check of V8's own (not the prototype chain, which the tool can change): only a TTY passes it.
+  const isTty = (handle: unknown) => {
+    try {
+      apply(getWindowSize as () => unknown, handle, [[]]);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const UV_EBADF = -9;
+  fix(stream, "readStart", function (this: unknown, ...args: unknown[]) {
+    return isTty(this) ? UV_EBADF : apply(readStart as () => unknown, this, args);
+  });
+}
+
+function refuseDescriptor(what: string): never {
+  throw new denoErrors.NotCapable(
+    `opening a ${what} on an existing file descriptor is refused in a tool sandbox (fd 0 is its call channel)`,
+  );
 }
 
 /**

@@ -66,3 +66,53 @@ Deno.test("red team 5: no node: API reads the call channel (fd 0), so later call
     dir.cleanup();
   }
 });
+
+Deno.test("outside review B12: an output JSON cannot represent fails tool_output_invalid, naming the first bad value's path", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    const tool = dir.tool(
+      "weird",
+      `const outputs: Record<string, () => unknown> = {
+         nan: () => ({ stats: { n: NaN } }),
+         infinity: () => ({ list: [1, -Infinity] }),
+         map: () => ({ "a b": new Map([[1, 2]]) }),
+         set: () => [{ tags: new Set(["x"]) }],
+         hole: () => ({ items: [1, undefined, 3] }),
+         fn: () => ({ f: () => 1 }),
+         symbol: () => ({ s: Symbol("x") }),
+         bigint: () => ({ big: 10n }),
+         bytes: () => ({ raw: new Uint8Array(2) }),
+         error: () => ({ e: new Error("lost") }),
+         root: () => NaN,
+         fine: () => ({ when: new Date(0), gone: undefined, list: [1, "a", null, { ok: true }] }),
+       };
+       export default (input: { kind: string }) => outputs[input.kind]();`,
+    );
+    const expected: Record<string, string> = {
+      nan: "stats.n is NaN",
+      infinity: "list[1] is -Infinity",
+      map: `["a b"] is a Map`,
+      set: "[0].tags is a Set",
+      hole: "items[1] is undefined",
+      fn: "f is a function",
+      symbol: "s is a symbol",
+      bigint: "big is a BigInt",
+      bytes: "raw is a typed array or DataView",
+      error: "e is an Error",
+      root: "the output is NaN",
+    };
+    for (const [kind, message] of Object.entries(expected)) {
+      const result = await runner.run(call(tool, { kind }, { timeoutMs: 30_000 }));
+      assert.ok(!result.ok, `${kind}: succeeded with ${JSON.stringify(result)}`);
+      assert.equal(result.failure.code, "tool_output_invalid", `${kind}: ${JSON.stringify(result.failure)}`);
+      assert.ok(result.failure.message.includes(message), `${kind}: ${result.failure.message}`);
+    }
+    const fine = await runner.run(call(tool, { kind: "fine" }, { timeoutMs: 30_000 }));
+    assert.ok(fine.ok, JSON.stringify(fine));
+    assert.deepEqual(fine.output, { when: "1970-01-01T00:00:00.000Z", list: [1, "a", null, { ok: true }] });
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

@@ -77,16 +77,16 @@ export class StderrScan {
   }
 }
 
-/** Reads `stream` to its end through a {@linkcode StderrScan}, calling `onChunk` after each chunk. */
+/** Reads `stream` to its end through a {@linkcode StderrScan}, calling `onChunk` with each chunk's size. */
 export async function scanStderr(
   stream: ReadableStream<Uint8Array>,
   tailBytes: number,
-  onChunk: () => void = () => {},
+  onChunk: (bytes: number) => void = () => {},
 ): Promise<StderrScan> {
   const scan = new StderrScan(tailBytes);
   for await (const chunk of stream) {
     scan.push(chunk);
-    onChunk();
+    onChunk(chunk.length);
   }
   return scan;
 }

@@ -116,3 +116,32 @@ Deno.test("outside review B12: an output JSON cannot represent fails tool_output
     dir.cleanup();
   }
 });
+
+Deno.test("red team 5: raw writes to fd 2 during a call are bounded like fd 1's, not read and scanned forever", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    // No grants: 32 MiB to stderr. Before: the runtime read and scanned every byte for out-of-memory reports
+    // and the call succeeded (174 MB in 4 s here; a call's limit is minutes).
+    const tool = dir.tool(
+      "stderr_flood",
+      `import fs from "node:fs";
+       export default () => {
+         const chunk = new TextEncoder().encode("x".repeat(1024 * 1024));
+         let n = 0;
+         for (let i = 0; i < 32; i++) n += fs.writeSync(2, chunk);
+         return n;
+       };`,
+    );
+    const result = await runner.run(call(tool, {}, { timeoutMs: 60_000 }));
+    assert.ok(!result.ok, `the flood succeeded: ${JSON.stringify(result).slice(0, 300)}`);
+    assert.equal(result.failure.code, "tool_crashed");
+    assert.match(result.failure.message, /stderr outside frames/);
+    const quiet = dir.tool("quiet", `export default () => "fine";`);
+    const next = await runner.run(call(quiet, {}, { timeoutMs: 30_000 }));
+    assert.ok(next.ok && next.output === "fine", JSON.stringify(next));
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

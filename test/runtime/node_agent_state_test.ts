@@ -23,7 +23,8 @@ export default (patch: boolean) => {
     }
   }
   const seen = (agent: any) => ({
-    maxSockets: agent.maxSockets,
+    // Infinity by default, which JSON cannot represent (the call would fail tool_output_invalid).
+    maxSockets: String(agent.maxSockets),
     keepAlive: agent.keepAlive,
     lookup: typeof agent.options.lookup,
     ownCreateConnection: Object.hasOwn(agent, "createConnection"),

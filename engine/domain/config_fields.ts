@@ -6,11 +6,13 @@
 
 import { z } from "zod";
 import { DELAY_FORMAT, DURATION_FORMAT, DURATION_PATTERN, MAX_DURATION } from "./duration.ts";
-import { ID_PATTERN } from "./ids.ts";
+import { ID_PATTERN, MAX_ID_LENGTH } from "./ids.ts";
 
 /** An id of a workflow, task, tool, agent, action, model or signal. */
 export const idField = (what: string) =>
-  z.string().regex(new RegExp(ID_PATTERN)).describe(`${what}; matches [a-z0-9][a-z0-9_-]*`);
+  z.string().regex(new RegExp(ID_PATTERN)).max(MAX_ID_LENGTH).describe(
+    `${what}; matches [a-z0-9][a-z0-9_-]*, at most ${MAX_ID_LENGTH} characters`,
+  );
 
 /**
  * A literal duration (not a template), above zero and at most {@linkcode MAX_DURATION}; with `zero`, 0 is

@@ -52,6 +52,29 @@ Deno.test("limits", async (t) => {
       // Only the unknown field is reported: 1 000 aliases of a small map are no bomb.
       assert.deepEqual(lines, ['workflow.yaml:3:1: x-list: unknown field "x-list"']);
     });
+
+    await t.step("nesting: 64 levels load; 100 000 levels are refused at once, naming the spot", async () => {
+      // `tasks`, the task list, the task, `outputs` and `v` are 4 levels, so the list adds 60.
+      const nested = (n: number) => `${"[".repeat(n)}1${"]".repeat(n)}`;
+      const workflow = (n: number) =>
+        `id: w\ntasks:\n  - { id: a, type: aggregate, outputs: { v: ${nested(n)} } }\n`;
+      await Deno.writeTextFile(join(dir, "workflow.yaml"), workflow(60));
+      assert.deepEqual(await checkProject(dir, { processEnv: {} }), []);
+      await Deno.writeTextFile(join(dir, "workflow.yaml"), workflow(61));
+      const [deep] = (await checkProject(dir, { processEnv: {} })).map((d) => formatDiagnostic(d, dir));
+      assert.equal(
+        deep,
+        "workflow.yaml:3:105: tasks[0].outputs.v[0][0]…: mappings and lists nest more than 64 levels deep here (a file may nest 64)",
+      );
+      // So deep that the YAML parser's own stack overflows: the same words, a short path.
+      await Deno.writeTextFile(join(dir, "workflow.yaml"), workflow(100_000));
+      const lines = (await checkProject(dir, { processEnv: {} })).map((d) => formatDiagnostic(d, dir));
+      assert.equal(lines.length, 1);
+      assert.match(
+        lines[0],
+        /^workflow\.yaml:3:\d+: tasks\[0\]\.outputs\.v\[0\]\[0\]…: mappings and lists nest more/,
+      );
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

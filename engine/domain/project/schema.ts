@@ -7,14 +7,14 @@
 import { z } from "zod";
 import { AgentSchema, ModelSchema } from "../agent/schema.ts";
 import { envField } from "../config_fields.ts";
-import { PROJECT_NAME_PATTERN } from "../ids.ts";
+import { MAX_ID_LENGTH, PROJECT_NAME_PATTERN } from "../ids.ts";
 import { McpServerSchema } from "../mcp/schema.ts";
 import { ToolSchema } from "../tool/schema.ts";
 import { NatsConfigSchema } from "./nats_config.ts";
 
 export const ProjectSchema = z.strictObject({
-  name: z.string().regex(new RegExp(PROJECT_NAME_PATTERN)).describe(
-    "Project name; matches [a-z0-9][a-z0-9-]*",
+  name: z.string().regex(new RegExp(PROJECT_NAME_PATTERN)).max(MAX_ID_LENGTH).describe(
+    `Project name; matches [a-z0-9][a-z0-9-]*, at most ${MAX_ID_LENGTH} characters`,
   ).meta({ examples: ["weather-assistant"] }),
   version: z.string().describe("Version of the project").meta({ examples: ["0.1.0"] }).optional(),
   description: z.string().describe("What the project does").optional(),

@@ -133,6 +133,12 @@ function toDiagnostic(error: ErrorObject, source: YamlSource): Diagnostic | unde
       const problem = typeof error.data === "string" ? durationBoundProblem(error.data, p.format) : undefined;
       return diagnosticAt(source, path, problem ?? `expected a value of format ${p.format}, found ${found}`);
     }
+    case "maxLength":
+      return diagnosticAt(
+        source,
+        path,
+        `expected at most ${p.limit} characters, found ${(error.data as string).length}: ${found}`,
+      );
     case "minLength":
       return diagnosticAt(source, path, `expected a non-empty string, found ${found}`);
     case "minimum":

@@ -28,6 +28,14 @@ import { type Diagnostic, type PathSegment, ROOT_PATH } from "../diagnostics.ts"
 export const MAX_FILE_BYTES = 10 * 1024 * 1024;
 /** How many values aliases may add to a file when expanded; past this a file is an alias bomb. */
 export const MAX_ALIAS_EXPANSION = 100_000;
+/**
+ * How deep mappings and lists may nest in a file. The deepest real config (tasks of composites of parallels,
+ * embedded JSON Schemas) stays far under it; a literal nested deeper would be refused later anyway (a tool's
+ * output may nest 64 levels), and thousands of levels overflow the parser's stack.
+ */
+export const MAX_NESTING = 64;
+/** Segments of a field path shown for a problem found deep inside a file. */
+const SHOWN_DEEP_PATH = 6;
 
 export type { PathSegment };
 
@@ -81,8 +89,11 @@ export function parseYaml(file: string, text: string): YamlReadResult {
     return { kind: "invalid", diagnostics: reported.map((e) => syntaxDiagnostic(file, doc, lines, e)) };
   }
   // Only a file with an alias (`*name`) needs the walk that measures them.
-  const bomb = /\*[^\s,\]}*]/.test(text) ? findAliasBomb(file, doc, lines) : undefined;
+  const hasAliases = /\*[^\s,\]}*]/.test(text);
+  const bomb = hasAliases ? findAliasBomb(file, doc, lines) : undefined;
   if (bomb) return { kind: "invalid", diagnostics: [bomb] };
+  const deep = findTooDeep(file, doc, lines, hasAliases);
+  if (deep) return { kind: "invalid", diagnostics: [deep] };
   // The measurement above is exact; yaml's own counter stays on as a second fence.
   const value = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION });
   return { kind: "ok", source: { file, text, doc, lines, value } };
@@ -111,11 +122,15 @@ function rootError(file: string, message: string): Diagnostic {
 function syntaxDiagnostic(file: string, doc: Document.Parsed, lines: LineCounter, e: YAMLError): Diagnostic {
   const { line, col } = lines.linePos(e.pos[0]);
   const path = pathAtOffset(doc, e.pos[0]);
+  // yaml turns its own stack overflow (thousands of nested `[`) into an error like any other.
+  const overflow = e.message.includes("Maximum call stack size exceeded");
   const message = e.code === "DUPLICATE_KEY"
     ? `duplicate key "${path.at(-1)}"`
+    : overflow
+    ? tooDeepMessage()
     : `YAML syntax error: ${e.message}${INDENT_CODES.has(e.code) ? INDENT_HINT : ""}`;
   const sane = e.code === "DUPLICATE_KEY" ? path : saneSyntaxPath(path);
-  return { severity: "error", file, line, col, path: sane.length ? formatPath(sane) : ROOT_PATH, message };
+  return { severity: "error", file, line, col, path: deepPath(sane), message };
 }
 
 /** yaml's codes for what is nearly always a line indented one step too far or too little. */
@@ -153,6 +168,55 @@ function pathAtOffset(doc: Document.Parsed, offset: number): PathSegment[] {
       return path;
     }
   }
+}
+
+function tooDeepMessage(): string {
+  return `mappings and lists nest more than ${MAX_NESTING} levels deep here (a file may nest ${MAX_NESTING})`;
+}
+
+/** A field path as printed, cut after its first segments when it goes deep. */
+function deepPath(path: readonly PathSegment[]): string {
+  if (path.length === 0) return ROOT_PATH;
+  return path.length > SHOWN_DEEP_PATH ? `${formatPath(path.slice(0, SHOWN_DEEP_PATH))}…` : formatPath(path);
+}
+
+/**
+ * The first mapping or list nested more than {@linkcode MAX_NESTING} levels deep, aliases followed (the alias
+ * bomb check has bounded what they add), walked without recursion.
+ */
+function findTooDeep(
+  file: string,
+  doc: Document.Parsed,
+  lines: LineCounter,
+  hasAliases: boolean,
+): Diagnostic | undefined {
+  const anchors = new Map<string, Node>();
+  if (hasAliases) {
+    visit(doc, {
+      Node(_key, node) {
+        if (!isAlias(node) && node.anchor) anchors.set(node.anchor, node);
+      },
+    });
+  }
+  const stack: { node: unknown; depth: number; path: PathSegment[] }[] = [
+    { node: doc.contents, depth: 0, path: [] },
+  ];
+  while (stack.length > 0) {
+    const { node, depth, path } = stack.pop()!;
+    const target = isAlias(node) ? anchors.get(node.source) : node;
+    if (!isMap(target) && !isSeq(target)) continue;
+    if (depth + 1 > MAX_NESTING) {
+      const { line, col } = lines.linePos((node as Node).range?.[0] ?? 0);
+      return { severity: "error", file, line, col, path: deepPath(path), message: tooDeepMessage() };
+    }
+    (target.items as unknown[]).forEach((item, i) => {
+      if (isPair(item)) {
+        const key = isScalar(item.key) ? String(item.key.value) : String(i);
+        stack.push({ node: item.value, depth: depth + 1, path: [...path, key] });
+      } else stack.push({ node: item, depth: depth + 1, path: [...path, i] });
+    });
+  }
+  return undefined;
 }
 
 function within(node: unknown, offset: number): boolean {

@@ -114,14 +114,33 @@ function walk(value: unknown, holder: unknown, depth: number): string | undefine
   }
   if (isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const found = walk(value[i], value, depth + 1);
+      const item = value[i];
+      // Strings and finite numbers, most of any output, without a call.
+      if (typeof item === "string" || (typeof item === "number" && item - item === 0)) continue;
+      const found = walk(item, value, depth + 1);
       if (found !== undefined) return found;
     }
     return undefined;
   }
-  const what = unfaithfulObject(value);
-  if (what !== undefined) return what;
+  const prototype = getPrototypeOf(value);
+  if (prototype !== objectPrototype && prototype !== null) {
+    const what = unfaithfulObject(value);
+    if (what !== undefined) return what;
+    return walkKeys(value as Record<string, unknown>, depth);
+  }
+  // A plain object: `for…in` meets its own enumerable keys only (Object.prototype has none: lockdown froze
+  // it), without the array `Object.keys` would allocate.
   const record = value as Record<string, unknown>;
+  for (const key in record) {
+    const item = record[key];
+    if (typeof item === "string" || (typeof item === "number" && item - item === 0)) continue;
+    const found = walk(item, record, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function walkKeys(record: Record<string, unknown>, depth: number): string | undefined {
   for (const key of keys(record)) {
     const found = walk(record[key], record, depth + 1);
     if (found !== undefined) return found;

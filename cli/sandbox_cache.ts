@@ -82,6 +82,8 @@ export async function writeSandboxModules(bundle: SandboxBundle, dir: string): P
   const lockdown = paths["lockdown.mjs"];
   return {
     hostPath: paths["worker_host.js"],
+    // The bundle holds everything the host thread imports.
+    hostFiles: [paths["worker_host.js"]],
     workerUrl: pathToFileURL(worker).href,
     lockdownUrl: pathToFileURL(lockdown).href,
     workerFiles: [worker, lockdown],

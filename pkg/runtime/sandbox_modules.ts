@@ -18,6 +18,11 @@ export interface SandboxModules {
   lockdownUrl: string;
   /** The files the worker loads before the tool: the sandbox's loader may read exactly these besides the tool's. */
   workerFiles: readonly string[];
+  /**
+   * The host thread's entry and the files it imports. Deno loads them as the main module, so they need no
+   * read grant; they are listed so that no `write` grant reaches them (see {@linkcode loadedFiles}).
+   */
+  hostFiles: readonly string[];
 }
 
 let configured: SandboxModules | undefined;
@@ -25,6 +30,16 @@ let configured: SandboxModules | undefined;
 /** The sandbox's modules in force: those set by {@linkcode configureSandboxModules}, else the checkout's. */
 export function sandboxModules(): SandboxModules {
   return configured ??= checkoutModules();
+}
+
+/**
+ * Every file of the sandbox's own that a sandbox process loads: a `write` grant covering one is refused
+ * (grant_paths.ts `guardLoadedFiles`). Code written to one runs in every later sandbox, of every tool, with
+ * its grants and env values: the worker's files before the tool, the host thread's as the process itself
+ * (red team 5: the worker's were guarded, the host's entry and its imports were not).
+ */
+export function loadedFiles(modules: SandboxModules = sandboxModules()): string[] {
+  return [...modules.workerFiles, ...modules.hostFiles];
 }
 
 /** Sets the sandbox's modules for this process (the compiled binary's cached bundles). */
@@ -39,8 +54,10 @@ function checkoutModules(): SandboxModules {
   // One self-contained file, which the sandbox (run with `--no-npm`) imports by path.
   const lockdown = new URL("./dist/lockdown.mjs", import.meta.resolve("ses"));
   const worker = here("./tool_worker.ts");
+  const host = here("./worker_host.ts");
   return {
-    hostPath: fileURLToPath(here("./worker_host.ts")),
+    hostPath: fileURLToPath(host),
+    hostFiles: [host, here("./protocol.ts"), here("./frame_cipher.ts")].map((u) => fileURLToPath(u)),
     workerUrl: worker.href,
     lockdownUrl: lockdown.href,
     workerFiles: [

@@ -17,7 +17,7 @@ import { dirname, isAbsolute } from "node:path";
 import { denoCacheDir } from "./deno_cache_dir.ts";
 import { guardLoadedFiles, guardLoadedFolders, resolveGrants } from "./grant_paths.ts";
 import { checkToolModule } from "./import_policy.ts";
-import { sandboxModules } from "./sandbox_modules.ts";
+import { loadedFiles } from "./sandbox_modules.ts";
 import { MemoryWatch } from "./memory_watch.ts";
 import { DEFAULT_MAX_OUTPUT_DEPTH } from "./output_limits.ts";
 import { normalizePermissions, permissionsKey, sandboxEnv, type ToolPermissions } from "./permissions.ts";
@@ -167,7 +167,7 @@ export class ToolRunner {
         ]);
         // Deno's cache holds the transpiled sandbox bootstrap every process loads (red team 4 F6).
         const grants = guardLoadedFolders(
-          guardLoadedFiles(resolved, [...module.files, ...sandboxModules().workerFiles]),
+          guardLoadedFiles(resolved, [...module.files, ...loadedFiles()]),
           [denoDir],
         );
         const process = SandboxProcess.spawn(spec, module, grants);

@@ -3,7 +3,10 @@
  * "Red team 5"). Real sandbox processes; each test failed on the code before its fix.
  */
 import assert from "node:assert/strict";
+import { writeSandboxModules } from "../../cli/sandbox_cache.ts";
+import { configureSandboxModules, sandboxModules } from "../../pkg/runtime/sandbox_modules.ts";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
+import { BUNDLE_PATH } from "../../scripts/sandbox_bundle.ts";
 import { call, ToolDir } from "./_helpers.ts";
 
 Deno.test("red team 5: no node: API reads the call channel (fd 0), so later calls stay in their warm process", async () => {
@@ -143,5 +146,43 @@ Deno.test("red team 5: raw writes to fd 2 during a call are bounded like fd 1's,
   } finally {
     await runner.close();
     dir.cleanup();
+  }
+});
+
+Deno.test("red team 5: a write grant cannot name the sandbox host thread's modules, in a checkout or a compiled binary's cache", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  const checkout = sandboxModules();
+  const cache = await Deno.makeTempDir({ prefix: "compozy-rt5-cache-" });
+  try {
+    const tool = dir.tool("writer", `export default () => "ran";`);
+    const refusedFor = async (file: string) => {
+      const result = await runner.run(call(tool, {}, { timeoutMs: 30_000, permissions: { write: [file] } }));
+      return result.ok ? "the grant was accepted" : `${result.failure.code}: ${result.failure.message}`;
+    };
+    // Before: each was granted. A tool rewriting the host's entry ran its code as the host thread of every
+    // later sandbox, of every tool, with that tool's grants and env values (the worker's files were guarded).
+    // The list is the host entry's whole module graph.
+    const info = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", "--no-config", checkout.hostPath],
+      stdout: "piped",
+    }).output();
+    const graph = (JSON.parse(new TextDecoder().decode(info.stdout)) as { modules: { local?: string }[] })
+      .modules.map((m) => m.local).filter((f): f is string => f !== undefined).sort();
+    assert.deepEqual([...checkout.hostFiles].sort(), graph);
+    for (const file of graph) {
+      assert.match(await refusedFor(file), /^tool_permission_denied: .*a module the sandbox loads/, file);
+    }
+    const compiled = await writeSandboxModules(JSON.parse(await Deno.readTextFile(BUNDLE_PATH)), cache);
+    configureSandboxModules(compiled);
+    assert.match(
+      await refusedFor(compiled.hostPath),
+      /^tool_permission_denied: .*a module the sandbox loads/,
+    );
+  } finally {
+    configureSandboxModules(checkout);
+    await runner.close();
+    dir.cleanup();
+    await Deno.remove(cache, { recursive: true });
   }
 });

@@ -54,6 +54,7 @@ import {
   type WorkflowDocument,
 } from "./state/execution_state.ts";
 import { type EndWatchOptions, waitForTerminalDocument, watchEnd } from "./state/end_watch.ts";
+import { watchTasks } from "./state/task_watch.ts";
 import { getLogger } from "../pkg/logger/mod.ts";
 import type { StateStore } from "./state/state_store.ts";
 
@@ -100,16 +101,23 @@ export class NatsExecutionClient implements ExecutionClient {
     // Subscribed before the trigger goes out on the same connection: every write of the new execution's
     // document reaches it (end_watch.ts), so the end needs no flush and no read.
     const watch = watchEnd(this.endWatchOptions(execId));
+    // Its task documents' writes too: at its end, they have all arrived (task_watch.ts).
+    const tasks = watchTasks(this.bus.nc, this.store.taskSubjectPrefix(execId));
     try {
       const started = await this.start(workflowId, execId, input, options);
+      if (started.execId === execId) {
+        const doc = await watch.until(timeoutMs, false);
+        if (!doc) throw new ExecutionNotFoundError(execId);
+        const seen = isTerminal(doc.status) ? tasks.documents(doc.task_ids) : undefined;
+        return { ...started, state: seen ? this.store.joined(doc, seen) : await this.store.withTasks(doc) };
+      }
       // A repeated key names an execution started before: it may have ended already, so it is read.
-      const doc = started.execId === execId
-        ? await watch.until(timeoutMs, false)
-        : await waitForTerminalDocument(this.endWatchOptions(started.execId), timeoutMs);
+      const doc = await waitForTerminalDocument(this.endWatchOptions(started.execId), timeoutMs);
       if (!doc) throw new ExecutionNotFoundError(started.execId);
       return { ...started, state: await this.store.withTasks(doc) };
     } finally {
       watch.stop();
+      tasks.stop();
     }
   }
 

@@ -98,6 +98,16 @@ export class StateStore {
 
   /** Joins an execution's document with its task documents. */
   async withTasks(doc: WorkflowDocument): Promise<ExecutionState> {
+    return this.joined(doc, await this.tasksOf(doc));
+  }
+
+  /** The subjects of an execution's task documents, up to the task's execution id (see task_watch.ts). */
+  taskSubjectPrefix(execId: string): string {
+    return `$KV.${this.buckets.tasks.name}.${execId}.`;
+  }
+
+  /** Joins an execution's document with task documents already at hand (see task_watch.ts). */
+  joined(doc: WorkflowDocument, taskDocs: TaskDocument[]): ExecutionState {
     const {
       waiting: _waiting,
       wait_seq: _waitSeq,
@@ -106,7 +116,7 @@ export class StateStore {
       lease: _lease,
       ...rest
     } = doc;
-    const tasks = await this.tasksOf(doc);
+    const tasks = sortedByDispatch(taskDocs.map(({ seq: _seq, lease: _taskLease, ...task }) => task));
     // A finished execution's unfinished tasks will never finish: say so rather than leave them RUNNING.
     if (isTerminal(doc.status)) {
       for (const task of tasks) if (!isTerminal(task.status)) task.status = "CANCELED";
@@ -119,9 +129,9 @@ export class StateStore {
    * The task documents of an execution, each read by its key (`<exec id>.<task exec id>`), a few at a time:
    * by direct gets on a bucket of one replica, else from the stream leader (a follower may lag).
    */
-  private async tasksOf(doc: WorkflowDocument): Promise<TaskExecutionState[]> {
+  private async tasksOf(doc: WorkflowDocument): Promise<TaskDocument[]> {
     const stream = `KV_${this.buckets.tasks.name}`;
-    const prefix = `$KV.${this.buckets.tasks.name}.${doc.exec_id}.`;
+    const prefix = this.taskSubjectPrefix(doc.exec_id);
     const subjects = doc.task_ids?.map((id) => prefix + id) ?? await this.taskSubjects(stream, prefix);
     // A few gets in flight at a time: a collection of 10,000 items would queue 10,000 at once, and the
     // JetStream API of nats-server answers them one after another past the request time-out.
@@ -137,15 +147,13 @@ export class StateStore {
         ),
       );
     }
-    const tasks: TaskExecutionState[] = [];
+    const tasks: TaskDocument[] = [];
     for (const msg of stored) {
       const operation = msg?.header?.get("KV-Operation");
       if (!msg || operation === "DEL" || operation === "PURGE" || msg.data.byteLength === 0) continue;
-      const { seq: _seq, lease: _lease, ...task } = JSON.parse(decoder.decode(msg.data)) as TaskDocument;
-      tasks.push(task);
+      tasks.push(JSON.parse(decoder.decode(msg.data)) as TaskDocument);
     }
-    // Task execution ids are UUIDv7: their order is the order of dispatch.
-    return tasks.sort((a, b) => a.exec_id < b.exec_id ? -1 : a.exec_id > b.exec_id ? 1 : 0);
+    return tasks;
   }
 
   /**
@@ -298,4 +306,9 @@ async function deleteStoredMessage(jsm: JetStreamManager, stream: string, seq: n
 function put(kv: KV, key: string, value: unknown, revision: number): Promise<number> {
   const bytes = new TextEncoder().encode(JSON.stringify(value));
   return revision === 0 ? kv.create(key, bytes) : kv.update(key, bytes, revision);
+}
+
+/** Task execution ids are UUIDv7: their order is the order of dispatch. */
+function sortedByDispatch(tasks: TaskExecutionState[]): TaskExecutionState[] {
+  return tasks.sort((a, b) => a.exec_id < b.exec_id ? -1 : a.exec_id > b.exec_id ? 1 : 0);
 }

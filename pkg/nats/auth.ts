@@ -60,8 +60,11 @@ const AGENT_TURNS_CLIENT = [
   `$JS.API.DIRECT.GET.KV_${BUCKETS.agentTurns}.>`,
 ];
 
-/** Waiting for an execution's end is a core subscription on its state document's KV subject (end_watch.ts). */
-const END_WATCH = `$KV.${BUCKETS.workflowExecutions}.>`;
+/**
+ * Waiting for an execution's end is a core subscription on its state document's KV subject (end_watch.ts),
+ * and a start that waits watches its task documents' too (task_watch.ts): documents these roles read anyway.
+ */
+const END_WATCH = [`$KV.${BUCKETS.workflowExecutions}.>`, `$KV.${BUCKETS.taskExecutions}.>`];
 
 /** The engine answers the API (starts, health, metrics) and other engines (sub-workflow starts, presence). */
 const ENGINE_ASKED_BY: NatsRole[] = ["api", "engine"];
@@ -88,7 +91,7 @@ export function rolePermissions(role: NatsRole): RolePermissions {
     case "engine":
       return {
         publish: ["compozy.>", ...JETSTREAM_CLIENT, ...inboxesOf(ENGINE_ASKED_BY)],
-        subscribe: ["compozy.>", END_WATCH, inbox],
+        subscribe: ["compozy.>", ...END_WATCH, inbox],
         answers: ENGINE_ASKED_BY,
       };
     case "api":
@@ -107,7 +110,7 @@ export function rolePermissions(role: NatsRole): RolePermissions {
           "compozy.*.*.evts.*.*",
           "compozy.*.agent.live.*.*",
           "compozy.*.*.logs.*.*",
-          END_WATCH,
+          ...END_WATCH,
           inbox,
         ],
         answers: [],

@@ -138,6 +138,37 @@ Deno.test("waiting for an execution's end", async (t) => {
       }
     });
 
+    await t.step("a start and wait reads no task document: their writes came before the end's", async () => {
+      const taskReads = await countDocumentReads(h, BUCKETS.taskExecutions);
+      let waitingId: string | undefined;
+      const writes = h.nc.subscribe(`$KV.${BUCKETS.workflowExecutions}.*`, {
+        callback: (_err, msg) => {
+          const doc = msg.data.length ? msg.json<WorkflowDocument>() : undefined;
+          if (doc?.exec_id !== ids.first && doc?.status === "WAITING") waitingId = doc.exec_id;
+        },
+      });
+      try {
+        await h.nc.flush();
+        waitingId = undefined;
+        const started = h.engine.client.triggerAndWait("main", {}, {}, 30_000);
+        while (!waitingId) await new Promise((r) => setTimeout(r, 20));
+        await taskReads.reset();
+        await h.engine.client.signal(waitingId, "go", { by: "lin" });
+        const { state } = await started;
+        assert.equal(state.status, "SUCCESS");
+        assert.deepEqual(
+          state.tasks.map((task) => [task.task_id, task.status, task.output]),
+          [["approve", "SUCCESS", { by: "lin" }], ["done", "SUCCESS", { by: "lin" }]],
+        );
+        assert.equal(await taskReads.reads(), 0, "the answer read the execution's task documents");
+        // A later read gives the same tasks (seq and lease left out of both).
+        assert.deepEqual((await h.engine.client.get(state.exec_id))?.tasks, state.tasks);
+      } finally {
+        writes.unsubscribe();
+        await taskReads.close();
+      }
+    });
+
     await t.step("a wait that runs out answers with the state at that moment", async () => {
       const { execId: other } = await h.engine.client.trigger("main", {});
       await untilStatus(h, other, "WAITING");

@@ -15,6 +15,7 @@ import { streamSSE } from "hono/streaming";
 import type { ExecutionClient, LiveDelta } from "../engine/client.ts";
 import type { EventRecord } from "../engine/state/execution_state.ts";
 import { getLogger } from "../pkg/logger/mod.ts";
+import { ApiError } from "./api_error.ts";
 
 const log = getLogger(["api", "sse"]);
 
@@ -39,6 +40,25 @@ export interface StreamOptions {
   heartbeatMs?: number;
 }
 
+/**
+ * The sequence a stream resumes after: 0 without the header. A malformed one is a 400: read as "from the
+ * start" it replayed the whole history to a client that had seen it (outside review B8).
+ */
+export function lastEventId(header: string | undefined): number {
+  if (header === undefined || header === "") return 0;
+  if (!/^[0-9]{1,15}$/.test(header)) {
+    throw new ApiError(
+      400,
+      "invalid_header",
+      `Last-Event-ID must be the id (a sequence number) of an event this stream sent, got '${
+        header.slice(0, 64)
+      }'`,
+      [{ header: "Last-Event-ID" }],
+    );
+  }
+  return Number(header);
+}
+
 export function streamEvents(
   c: Context,
   client: ExecutionClient,
@@ -46,7 +66,7 @@ export function streamEvents(
   options: StreamOptions = {},
 ): Response {
   const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS;
-  const lastSeen = Number(c.req.header("last-event-id") ?? 0) || 0;
+  const lastSeen = lastEventId(c.req.header("last-event-id"));
   return streamSSE(c, async (stream) => {
     const queue = new EventQueue();
     stream.onAbort(() => queue.close());
@@ -68,8 +88,11 @@ export function streamEvents(
           await stream.writeSSE({ event: event.type, data: JSON.stringify(event) });
           continue;
         }
-        if (event.seq <= lastSeen) continue;
-        await stream.writeSSE({ id: String(event.seq), event: event.type, data: JSON.stringify(event) });
+        if (event.seq > lastSeen) {
+          await stream.writeSSE({ id: String(event.seq), event: event.type, data: JSON.stringify(event) });
+        }
+        // Ends the stream even when the client said it had seen it (or a later id, one of another store):
+        // nothing of this execution follows its terminal event.
         if (endsExecution(event, execId)) {
           // The state is folded from the events a moment later: the stream ends once a GET shows the end too.
           // The wait is event-driven (it hears the state's write); if it fails the stream still ends.

@@ -154,13 +154,14 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
       description: "JSON: `{events, next_cursor}`, at most `limit` events (default 1000, and fewer once a " +
         "page holds 4 MiB); pass `next_cursor` back as `?cursor=` until it is null. The stream replays the history, then follows it, and ends after the execution's " +
         "terminal event. Each SSE message has `id` = seq, `event` = type, `data` = the event. " +
-        "`Last-Event-ID` resumes after that seq. With `?deltas=true` the stream also carries the text of " +
+        "`Last-Event-ID` resumes after that seq (a malformed one is a 400; one past the end still sees the " +
+        "stream close at the execution's end). With `?deltas=true` the stream also carries the text of " +
         "running agents' model replies as it streams: `event: agent.delta` messages without an `id`, never " +
         "stored in the history (a reconnect does not replay them).",
       tag: "executions",
       query: EventsQuery,
       params: { exec_id: "Execution id" },
-      headers: [{ name: "Last-Event-ID", description: "Resume a stream after this seq" }],
+      headers: [{ name: "Last-Event-ID", description: "Resume a stream after this seq (digits only)" }],
       responses: {
         200: { description: "History (JSON) or stream (text/event-stream)", schema: EventsResponse },
         404: NOT_FOUND,

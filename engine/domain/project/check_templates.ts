@@ -27,6 +27,20 @@ const TASK_TEMPLATE_FIELDS = [
   "target",
 ];
 
+/** Every root a template can read somewhere (docs/templates.md, "Paths"). */
+const ROOTS = ["workflow", "tasks", "env", "item", "index", "input", "signal", "error", "output", "payload"];
+
+/** Where each root that is not everywhere is set, for the message about reading it elsewhere. */
+const ROOT_PLACES: Record<string, string> = {
+  input: "in an action's prompt (the workflow's input is .workflow.input)",
+  signal: "in a wait's condition",
+  output: "in `outputs` (a workflow's, or a task's that has a raw result: not an aggregate's)",
+  payload: "in a webhook trigger's input",
+  item: "inside a collection's task (and in its filter)",
+  index: "inside a collection's task (and in its filter)",
+  error: "in the task an `on_error` leads to",
+};
+
 /** Called for each path a template reads, with the field path of the string that reads it. */
 type OnReference = (ref: string[], path: PathSegment[]) => void;
 
@@ -62,11 +76,13 @@ function checkWorkflow(checker: Checker, loaded: LoadedWorkflow): void {
 function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
   const { source, workflow, tasks } = loaded;
   const config = workflow.config as Record<string, unknown>;
-  for (const field of ["env", "triggers", "tools", "agents"]) {
+  for (const field of ["env", "tools", "agents"]) {
     checkStrings(checker, source, [field], config[field]);
   }
+  checkTriggerStrings(checker, loaded);
   const sitesById = new Map(tasks.map((s) => [s.task.id, s]));
   checkStrings(checker, source, ["outputs"], config.outputs, (ref, path) => {
+    if (!rootReadable(checker, source, path, ref, ["workflow", "tasks", "env", "output"])) return;
     const id = taskIdOf(ref);
     if (id !== undefined && !sitesById.has(id)) unknownTask(checker, source, path, id, sitesById);
   });
@@ -79,7 +95,12 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
       // A task's `outputs` are rendered after its children ran.
       const readable = field === "outputs" ? new Set([...before, ...descendants.get(site.task.id)!]) : before;
       const inItem = insideCollectionItem(site) || (field === "filter" && site.task.type === "collection");
+      const roots = ["workflow", "tasks", "env", "item", "index", "error"];
+      // An aggregate's `outputs` are its output: there is no raw result to reshape.
+      if (field === "outputs" && site.task.type !== "aggregate") roots.push("output");
+      if (field === "condition" && site.task.type === "wait") roots.push("signal");
       checkStrings(checker, source, [...site.path, field], value, (ref, path) => {
+        if (!rootReadable(checker, source, path, ref, roots)) return;
         if ((ref[0] === "item" || ref[0] === "index") && !inItem) {
           checker.diagnostics.error(
             source,
@@ -101,6 +122,47 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
       });
     }
   }
+}
+
+/**
+ * A schedule's `input` renders with `.env` alone at each tick; a webhook's `input` with `.payload` and `.env`
+ * for each call, its `secret` with `.env` once (engine/triggers).
+ */
+function checkTriggerStrings(checker: Checker, loaded: LoadedWorkflow): void {
+  (loaded.workflow.config.triggers ?? []).forEach((trigger, i) => {
+    const fields: [string, unknown, string[]][] = trigger.type === "webhook"
+      ? [["input", trigger.config.input, ["payload", "env"]], ["secret", trigger.config.secret, ["env"]]]
+      : [["input", trigger.config.input, ["env"]]];
+    for (const [field, value, roots] of fields) {
+      const what = `a ${trigger.type === "webhook" ? "webhook" : "schedule"}'s ${field}`;
+      checkStrings(checker, loaded.source, ["triggers", i, "config", field], value, (ref, path) => {
+        if (!ROOTS.includes(ref[0]) || roots.includes(ref[0])) return;
+        const readable = roots.map((r) => `.${r}`).join(" and ");
+        checker.diagnostics.error(
+          loaded.source,
+          path,
+          `.${ref[0]} is not set in ${what}, which reads ${readable} only`,
+        );
+      });
+    }
+  });
+}
+
+/**
+ * Whether a template in a task or a workflow's `outputs` may read `ref`'s root (`roots`); reports the root
+ * when it is set elsewhere only. Roots that are set nowhere are reported by checkTemplate for every string.
+ */
+function rootReadable(
+  checker: Checker,
+  source: YamlSource,
+  path: PathSegment[],
+  ref: string[],
+  roots: string[],
+): boolean {
+  const root = ref[0];
+  if (root === undefined || roots.includes(root) || !ROOTS.includes(root)) return true;
+  checker.diagnostics.error(source, path, `.${root} is only set ${ROOT_PLACES[root]}`);
+  return false;
 }
 
 function taskIdOf(ref: string[]): string | undefined {
@@ -207,6 +269,16 @@ function checkTemplate(
     return;
   }
   for (const ref of refs) {
+    if (ref.length > 0 && !ROOTS.includes(ref[0])) {
+      checker.diagnostics.error(
+        source,
+        path,
+        `.${ref[0]}: templates read ${ROOTS.map((r) => `.${r}`).join(", ")}${
+          didYouMean(ref[0], ROOTS).replace(/"([^"]+)"/, '".$1"')
+        }`,
+      );
+      continue;
+    }
     if (ref[0] === "env" && ref.length > 1 && checker.envNames && !checker.envNames.has(ref[1])) {
       checker.diagnostics.warning(
         source,

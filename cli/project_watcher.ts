@@ -1,12 +1,42 @@
 /**
  * Watches a project directory for `compozy dev --watch`: changes are batched (an editor's save is several
- * events) and reported once per quiet period. Run-time state and build output are ignored.
+ * events) and reported once per quiet period. Only the project's configuration and code count: run-time
+ * state, build output, version control, editors' temporary files and every other file (notes, a README, data
+ * a tool reads or writes at run time) reload nothing.
  *
  * @module
  */
-import { basename, relative, sep } from "node:path";
+import { basename, extname, relative, sep } from "node:path";
 
 const IGNORED = [".compozy", "dist", "node_modules", ".git"];
+
+/**
+ * What a changed file is to the project: `config` (YAML definitions, the env file) reloads the definitions;
+ * `code` (a module a tool may import) restarts the runtime too.
+ */
+export type ChangeKind = "config" | "code";
+
+export interface ProjectChange {
+  path: string;
+  kind: ChangeKind;
+}
+
+const CONFIG_EXTENSIONS = new Set([".yaml", ".yml"]);
+const CODE_EXTENSIONS = new Set(
+  [".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs", ".json", ".wasm"],
+);
+
+/**
+ * The kind of change `path` is, or undefined for a file that is neither configuration nor code. `envFile` is
+ * the project's env file (`env_file`, default `.env`): templates read it, so it is configuration.
+ */
+export function changeKind(path: string, envFile?: string): ChangeKind | undefined {
+  if (isEditorTempFile(path)) return undefined;
+  const extension = extname(path).toLowerCase();
+  if (CONFIG_EXTENSIONS.has(extension) || path === envFile || basename(path) === ".env") return "config";
+  if (CODE_EXTENSIONS.has(extension)) return "code";
+  return undefined;
+}
 
 /**
  * Files editors write beside the one being saved: swap and backup files (vim `.x.swp`, `x~`, `4913`), emacs
@@ -23,28 +53,39 @@ export interface ProjectWatcher {
   stop(): void;
 }
 
+export interface WatchOptions {
+  /** The project's env file, asked at each change (a reload may have changed `env_file`). */
+  envFile?: () => string;
+  quietMs?: number;
+}
+
 export function watchProject(
   dir: string,
-  onChange: (paths: string[]) => void,
-  quietMs = 200,
+  onChange: (changes: ProjectChange[]) => void,
+  options: WatchOptions = {},
 ): ProjectWatcher {
   const watcher = Deno.watchFs(dir, { recursive: true });
-  let pending = new Set<string>();
+  let pending = new Map<string, ChangeKind>();
   let timer: ReturnType<typeof setTimeout> | undefined;
   (async () => {
     for await (const event of watcher) {
-      const relevant = event.paths.filter((p) => {
-        const first = relative(dir, p).split(sep)[0];
-        return !IGNORED.includes(first) && !isEditorTempFile(p);
-      });
-      if (relevant.length === 0 || event.kind === "access") continue;
-      relevant.forEach((p) => pending.add(p));
+      if (event.kind === "access") continue;
+      const envFile = options.envFile?.();
+      let relevant = false;
+      for (const path of event.paths) {
+        if (IGNORED.includes(relative(dir, path).split(sep)[0])) continue;
+        const kind = changeKind(path, envFile);
+        if (!kind) continue;
+        pending.set(path, kind);
+        relevant = true;
+      }
+      if (!relevant) continue;
       clearTimeout(timer);
       timer = setTimeout(() => {
-        const paths = [...pending];
-        pending = new Set();
-        onChange(paths);
-      }, quietMs);
+        const changes = [...pending].map(([path, kind]) => ({ path, kind }));
+        pending = new Map();
+        onChange(changes);
+      }, options.quietMs ?? 200);
     }
   })().catch(() => {
     // The watcher was closed.

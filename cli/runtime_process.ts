@@ -50,6 +50,8 @@ export class RuntimeProcess {
   private stopping = false;
   private restartDelay = 100;
   private exited?: Promise<void>;
+  /** Children that were replaced by a restart and still finish their calls. */
+  private readonly retired = new Set<Deno.ChildProcess>();
   private readonly log = getLogger(["runtime", "supervisor"]);
 
   private constructor(
@@ -78,19 +80,27 @@ export class RuntimeProcess {
     return this.child?.pid;
   }
 
-  /** Stops the current child and starts a fresh one (e.g. after tool code changed). */
-  async restart(): Promise<void> {
-    this.stopping = true;
-    await this.terminate(5_000, "SIGHUP");
-    this.stopping = false;
+  /**
+   * Starts a fresh child for new calls (after tool code changed) and retires the current one with SIGHUP: it
+   * takes no more calls and exits once those it runs have ended, on the code they started with (each call is
+   * bounded by its tool's time limit). A call sent meanwhile finds no runtime for a moment and is sent again.
+   */
+  restart(): void {
+    const old = this.child;
+    if (old) {
+      this.retired.add(old);
+      this.child = undefined;
+      old.status.finally(() => this.retired.delete(old));
+      signal(old, "SIGHUP");
+    }
     this.restartDelay = 100;
     this.spawn();
   }
 
-  /** SIGTERM, then SIGKILL after `graceMs`. */
+  /** SIGTERM (to the current child and to retired ones still draining), then SIGKILL after `graceMs`. */
   async stop(graceMs = 5_000): Promise<void> {
     this.stopping = true;
-    await this.terminate(graceMs);
+    await Promise.all([this.terminate(graceMs), ...[...this.retired].map((old) => stopChild(old, graceMs))]);
   }
 
   private spawn(): void {
@@ -106,8 +116,10 @@ export class RuntimeProcess {
     }).spawn();
     this.child = child;
     this.exited = child.status.then((status) => {
-      if (this.child === child) this.child = undefined;
       child.stdin.close().catch(() => {});
+      // A retired child's end is its drain's end, not a crash.
+      if (this.child !== child) return;
+      this.child = undefined;
       // Exit code 0 is a requested stop (e.g. Ctrl-C reaches the whole process group), not a crash.
       if (this.stopping || (status.code === 0 && status.signal === null)) return;
       if (Date.now() - startedAt > HEALTHY_AFTER_MS) this.restartDelay = 100;
@@ -123,23 +135,27 @@ export class RuntimeProcess {
     });
   }
 
-  /** `signal` (SIGTERM to stop; SIGHUP to restart, which the runtime does not announce), then SIGKILL. */
-  private async terminate(graceMs = 5_000, signal: Deno.Signal = "SIGTERM"): Promise<void> {
+  /** SIGTERM to the current child, then SIGKILL after `graceMs`. */
+  private async terminate(graceMs: number): Promise<void> {
     const child = this.child;
     if (!child) return;
-    try {
-      child.kill(signal);
-    } catch {
-      // Already exited.
-    }
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Exited in the meantime.
-      }
-    }, graceMs);
+    await stopChild(child, graceMs);
     await this.exited;
-    clearTimeout(timer);
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the child has exited. */
+async function stopChild(child: Deno.ChildProcess, graceMs: number): Promise<void> {
+  signal(child, "SIGTERM");
+  const timer = setTimeout(() => signal(child, "SIGKILL"), graceMs);
+  await child.status;
+  clearTimeout(timer);
+}
+
+function signal(child: Deno.ChildProcess, name: Deno.Signal): void {
+  try {
+    child.kill(name);
+  } catch {
+    // Already exited.
   }
 }

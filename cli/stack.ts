@@ -72,6 +72,7 @@ export const ALLOW_DEPLOYED_MCP_COMMANDS_ENV = "COMPOZY_ALLOW_DEPLOYED_MCP_COMMA
 
 interface ReloadOptions {
   projectDir?: string;
+  /** Tool code changed: a fresh runtime takes new calls while the old one finishes those it runs. */
   restartRuntime?: boolean;
   /** The project is a bundle received over HTTP (`POST /api/admin/deployments`). */
   deployed?: boolean;
@@ -354,7 +355,7 @@ export class Stack {
     } else {
       this.client = await createExecutionClient({ nc: this.nc, bus: this.bus, project });
     }
-    if (options.restartRuntime) await this.runtime?.restart();
+    if (options.restartRuntime) this.runtime?.restart();
     if (this.runsApi) this.app = this.buildApp(project, this.client!);
     this.currentProject = project;
     return project;

@@ -1,7 +1,8 @@
 /**
  * `compozy dev`: NATS (managed, store under `<project>/.compozy/`, unless NATS_URL), the engine, the runtime
  * and the API in one command, with a live line per workflow and task event. `--watch` reloads definitions
- * on file changes; running executions carry on (their state is in NATS).
+ * when the project's YAML, env file or tool code change; running executions carry on (their state is in
+ * NATS, and calls in flight end on the runtime that started them: docs/getting-started.md).
  *
  * @module
  */
@@ -16,7 +17,7 @@ import { WebhookTable } from "../../engine/triggers/webhook_table.ts";
 import { formatDiagnostics } from "../diagnostics_output.ts";
 import { type LiveLog, startLiveLog } from "../live_log.ts";
 import { modelKeyWarnings } from "../model_key_check.ts";
-import { watchProject } from "../project_watcher.ts";
+import { type ProjectChange, watchProject } from "../project_watcher.ts";
 import { untilShutdownSignal } from "../shutdown.ts";
 import { Stack } from "../stack.ts";
 import { type Paint, paintFor } from "../terminal.ts";
@@ -90,9 +91,15 @@ export async function runDev(options: DevOptions): Promise<number> {
     ]);
   }
   const watcher = options.watch && !stopping.signal.aborted
-    ? watchProject(projectDir, (paths) => reload(stack, projectDir, paths, paint, print))
+    ? watchProject(projectDir, (changes) => reload(stack, projectDir, changes, paint, print), {
+      envFile: () => resolve(projectDir, stack.project?.config.env_file ?? ".env"),
+    })
     : undefined;
-  if (watcher) print(paint.dim(`watching ${projectDir} (--watch): definitions reload when files change`));
+  if (watcher) {
+    print(
+      paint.dim(`watching ${projectDir} (--watch): definitions reload when YAML, .env or tool code change`),
+    );
+  }
   await shutdown;
   return await stop(stack, live, watcher, paint, print);
 }
@@ -174,14 +181,14 @@ function checkPortFree(port: number): void {
 async function reload(
   stack: Stack,
   projectDir: string,
-  paths: string[],
+  changes: ProjectChange[],
   paint: Paint,
   print: (l: string) => void,
 ) {
-  const changed = paths.map((p) => relative(projectDir, p)).join(", ");
+  const changed = changes.map((c) => relative(projectDir, c.path)).join(", ");
   try {
-    // Tool modules may be cached by warm workers: a changed module means a fresh runtime.
-    const project = await stack.reload({ restartRuntime: paths.some((p) => !/\.ya?ml$/.test(p)) });
+    // Tool modules are cached by warm sandboxes: a changed module means a fresh runtime (the old one drains).
+    const project = await stack.reload({ restartRuntime: changes.some((c) => c.kind === "code") });
     print(paint.blue(`reloaded (${changed}): ${project.workflows.size} workflow(s)`));
     formatDiagnostics(project.warnings, projectDir, paint).forEach(print);
   } catch (e) {

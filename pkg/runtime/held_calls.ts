@@ -41,4 +41,16 @@ export class HeldCalls {
     this.#running.set(callId, result);
     return result;
   }
+
+  /**
+   * Resolves once no call with an id runs here (those running now, and any started meanwhile). A runtime that
+   * stopped taking calls waits for this before it exits, so that its calls end on the code they started with.
+   */
+  async idle(): Promise<void> {
+    while (this.#running.size > 0) {
+      await Promise.allSettled(this.#running.values());
+      // Past the replies, which the caller sends in the microtasks after each call settles.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  }
 }

@@ -50,18 +50,27 @@ export async function runtimeMain(args: string[]): Promise<never> {
     if (stopping) return;
     stopping = true;
     bus.beginStop();
-    // SIGHUP is the supervisor's restart (dev --watch after a tool changed): routine, not worth a line. SIGINT
-    // is Ctrl-C, which reaches the parent too, and the parent says it is stopping.
-    if (reason === "SIGHUP") log.debug("runtime restarting");
-    else if (reason === "SIGINT") log.debug("runtime stopping: SIGINT");
+    // SIGINT is Ctrl-C, which reaches the parent too, and the parent says it is stopping.
+    if (reason === "SIGINT" || reason === "drained") log.debug("runtime stopping: {reason}", { reason });
     else log.info("runtime stopping: {reason}", { reason });
     await runtime.stop();
     await nc.drain().catch(() => {});
     Deno.exit(0);
   };
+  // SIGHUP is the supervisor's restart (dev --watch after a tool module changed), a routine not worth a line:
+  // no new calls, and the process exits once the calls it runs have ended on the code they started with
+  // (a new runtime takes the new calls meanwhile). SIGTERM, SIGINT or the parent's end stop it at once.
+  let draining = false;
+  const drain = async () => {
+    if (draining || stopping) return;
+    draining = true;
+    log.debug("runtime draining for a restart");
+    await runtime.drain();
+    await stop("drained");
+  };
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
-  Deno.addSignalListener("SIGHUP", () => stop("SIGHUP"));
+  Deno.addSignalListener("SIGHUP", () => drain());
   if (values["exit-with-parent"]) {
     (async () => {
       for await (const _ of Deno.stdin.readable) { /* the parent writes nothing: we wait for EOF */ }

@@ -69,6 +69,12 @@ export interface RuntimeOptions {
 
 export interface RuntimeHandle {
   runner: ToolRunner;
+  /**
+   * Takes no more calls and resolves once the calls running here have ended and been answered (a restart
+   * after tool code changed: the calls end on the code they started with, new ones go to the new runtime).
+   * Cancels are still heard meanwhile. Call `stop` after it.
+   */
+  drain(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -90,13 +96,13 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
   const cancels = new CancelHook();
   const loops = new AgentLoops<pb.AgentExecuteResult>();
   const held = new HeldCalls(nc);
-  const subscriptions: Subscription[] = [
-    // The engine records a task it gave up (canceled execution, decided race, time-out) on this subject.
-    bus.subscribe("compozy.*.task.evts.*.canceled", (m) => {
-      const taskExecId = (m as pb.TaskExecutionCanceled).task?.execId ?? "";
-      loops.canceled(taskExecId);
-      cancels.cancel(taskExecId);
-    }),
+  // The engine records a task it gave up (canceled execution, decided race, time-out) on this subject.
+  const canceled = bus.subscribe("compozy.*.task.evts.*.canceled", (m) => {
+    const taskExecId = (m as pb.TaskExecutionCanceled).task?.execId ?? "";
+    loops.canceled(taskExecId);
+    cancels.cancel(taskExecId);
+  });
+  const calls: Subscription[] = [
     bus.serve(
       "compozy.*.tool.cmds.*.execute",
       "compozy-runtime",
@@ -132,8 +138,12 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
   ];
   return {
     runner,
+    async drain() {
+      for (const sub of calls) sub.unsubscribe();
+      await held.idle();
+    },
     async stop() {
-      for (const sub of subscriptions) sub.unsubscribe();
+      for (const sub of [...calls, canceled]) sub.unsubscribe();
       await runner.close();
     },
   };

@@ -9,7 +9,12 @@ import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../engine/domain/diagnostics.ts";
 import { WORKFLOW_STATUSES } from "../engine/state/execution_state.ts";
-import { NatsServerNotFoundError, NatsServerStartError, NatsUnavailableError } from "../pkg/nats/errors.ts";
+import {
+  NatsServerNotFoundError,
+  NatsServerStartError,
+  NatsStoreInUseError,
+  NatsUnavailableError,
+} from "../pkg/nats/errors.ts";
 import { CliError, EXIT_INTERNAL, EXIT_OK, EXIT_USER_ERROR } from "./cli_error.ts";
 import { runBuild } from "./commands/build.ts";
 import { runDeploy } from "./commands/deploy.ts";
@@ -389,7 +394,10 @@ function report(e: unknown): number {
     formatDiagnostics(e.diagnostics, Deno.cwd(), paint).forEach((l) => console.error(`  ${l}`));
     return EXIT_USER_ERROR;
   }
-  if (e instanceof NatsServerNotFoundError || e instanceof NatsUnavailableError) {
+  if (
+    e instanceof NatsServerNotFoundError || e instanceof NatsUnavailableError ||
+    e instanceof NatsStoreInUseError
+  ) {
     print(e.message);
     return EXIT_USER_ERROR;
   }

@@ -175,6 +175,11 @@ export class Stack {
     return this.managedNats?.storeDir;
   }
 
+  /** The pid of a managed nats-server that a killed run had left on the store, stopped by this start. */
+  get stoppedOrphanNats(): number | undefined {
+    return this.managedNats?.stoppedOrphan;
+  }
+
   /** The client of the running engine (or of NATS, for an API-only role), once started. */
   get executionClient(): ExecutionClient | undefined {
     return this.client;

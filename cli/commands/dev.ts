@@ -212,6 +212,11 @@ function printBanner(stack: Stack, projectDir: string, paint: Paint, print: (lin
       store ? paint.dim(` (managed, store ${relative(projectDir, store)})`) : ""
     }`,
   );
+  if (stack.stoppedOrphanNats) {
+    print(paint.yellow(
+      `  stopped nats-server ${stack.stoppedOrphanNats}, left running on this store by an earlier run that was killed`,
+    ));
+  }
   print(`  workflows ${[...project.workflows.keys()].join(", ")}`);
   for (const hook of WebhookTable.fromProject(project, Deno.env.toObject()).routes()) {
     const signed = hook.secret || hook.secretProblem ? " (signed)" : "";

@@ -58,6 +58,12 @@ export async function runStart(options: StartOptions): Promise<number> {
     ...(stack.apiUrl ? { api: stack.apiUrl } : {}),
     ...(stack.project ? { project: stack.project.config.name, root: stack.project.root } : {}),
   });
+  if (stack.stoppedOrphanNats) {
+    log.warn("Stopped nats-server {pid}, left running on {store} by an earlier run that was killed", {
+      pid: stack.stoppedOrphanNats,
+      store: stack.managedNatsStore,
+    });
+  }
   const signal = await shutdown;
   log.info("{signal}: stopping", { signal });
   await stack.stop();

@@ -36,6 +36,21 @@ export class NatsServerStartError extends Error {
   }
 }
 
+/**
+ * Another live process runs a managed nats-server on this JetStream store (pkg/nats/server_guard.ts): a
+ * second server on one store would corrupt it.
+ */
+export class NatsStoreInUseError extends Error {
+  override name = "NatsStoreInUseError";
+  constructor(readonly storeDir: string, readonly owner?: number) {
+    super(
+      `Cannot start NATS: the store ${storeDir} is in use by another running Compozy process` +
+        (owner ? ` (pid ${owner})` : "") +
+        ". Stop it first (Ctrl-C in its terminal), or connect to its NATS with --nats-url.",
+    );
+  }
+}
+
 /** NATS could not be reached (at start, or for longer than the publish deadline). */
 export class NatsUnavailableError extends Error {
   override name = "NatsUnavailableError";

@@ -1,13 +1,16 @@
 /**
  * A managed `nats-server` with JetStream on a free loopback port, for `compozy dev` and the test suites.
  * The child stays in our process group, so a SIGKILL of the group stops it too; a forced exit of ours
- * (`Deno.exit`, e.g. after a second SIGTERM sent to our pid alone) kills it on the way out, so it never
- * outlives us as an orphan holding its port and store. A restart on the same store directory resumes from what
- * JetStream stored (nats-server 2.9 keeps no lock file that could block it).
+ * (`Deno.exit`, e.g. after a second SIGTERM sent to our pid alone) kills it on the way out, and a watchdog
+ * stops it when we are killed alone (server_guard.ts), so it never outlives us as an orphan holding its port
+ * and store. One server per store: a start is refused while another live process runs one there, and stops a
+ * server of ours that a killed process left running. A restart on the same store directory resumes from what
+ * JetStream stored.
  */
 import { join } from "node:path";
 import { type NatsAuth, type ServerConfigOptions, writeServerConfig } from "./auth.ts";
 import { NatsServerNotFoundError, NatsServerStartError } from "./errors.ts";
+import { claimStore, jetStreamDir, type StoreClaim } from "./server_guard.ts";
 
 export interface ManagedNatsOptions {
   /** JetStream's store directory; created when missing. */
@@ -58,6 +61,9 @@ export class ManagedNatsServer {
     readonly auth: NatsAuth | undefined,
     private readonly child: Deno.ChildProcess,
     private readonly output: () => string,
+    /** The pid of a server a killed process had left running on this store, which this start stopped. */
+    readonly stoppedOrphan: number | undefined,
+    private readonly released: Promise<void>,
   ) {}
 
   get pid(): number {
@@ -70,6 +76,22 @@ export class ManagedNatsServer {
     const host = options.host ?? "127.0.0.1";
     const portsDir = join(options.storeDir, "ports");
     await Deno.mkdir(portsDir, { recursive: true });
+    const claim = await claimStore(options.storeDir);
+    try {
+      return await ManagedNatsServer.spawn(binary, host, portsDir, options, claim);
+    } catch (e) {
+      await claim.release();
+      throw e;
+    }
+  }
+
+  private static async spawn(
+    binary: string,
+    host: string,
+    portsDir: string,
+    options: ManagedNatsOptions,
+    claim: StoreClaim,
+  ): Promise<ManagedNatsServer> {
     const config = await writeServerConfig(options.storeDir, options.auth, {
       maxPayloadBytes: options.maxPayloadBytes,
       serverName: options.serverName,
@@ -84,11 +106,13 @@ export class ManagedNatsServer {
       String(options.port ?? -1),
       "-js",
       "-sd",
-      join(options.storeDir, "jetstream"),
+      jetStreamDir(options.storeDir),
       "--ports_file_dir",
       portsDir,
     ];
     const child = new Deno.Command(binary, { args, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
+    // However it ends (stopped, crashed, killed by a test), the store is free once it has exited.
+    const released = child.status.then(() => claim.release());
     let output = "";
     const collect = async (stream: ReadableStream<Uint8Array>) => {
       for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
@@ -100,6 +124,7 @@ export class ManagedNatsServer {
     collect(child.stderr).catch(() => {});
     const portsFile = join(portsDir, `nats-server_${child.pid}.ports`);
     try {
+      await claim.running(child.pid);
       const url = await waitForPortsFile(portsFile, child, options.readyTimeoutMs ?? 10_000, () => output);
       const server = new ManagedNatsServer(
         url,
@@ -108,6 +133,8 @@ export class ManagedNatsServer {
         options.auth,
         child,
         () => output,
+        claim.stoppedOrphan,
+        released,
       );
       globalThis.addEventListener("unload", server.killOnExit);
       return server;
@@ -117,7 +144,7 @@ export class ManagedNatsServer {
       } catch {
         // Already gone.
       }
-      await child.status;
+      await released;
       throw e;
     }
   }
@@ -156,7 +183,7 @@ export class ManagedNatsServer {
   }
 
   private async exited(): Promise<void> {
-    await this.child.status;
+    await this.released;
     globalThis.removeEventListener("unload", this.killOnExit);
   }
 }

@@ -36,6 +36,13 @@ export interface SandboxPermissions {
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+// Names that the dynamic loader, glibc or Deno's own start-up read from a sandbox process's environment
+// (glibc's secure-execution list, DENO_*, the Rust runtime's RUST_*, NODE_OPTIONS). They act before and
+// outside the permissions: LD_PRELOAD loads native code into the process, DENO_V8_FLAGS sets V8's flags,
+// which no grant allows (run and ffi are never granted).
+const PROCESS_CONTROL_ENV =
+  /^(?:LD_|DYLD_|DENO_|RUST_|MALLOC_)|^(?:GCONV_PATH|GETCONF_DIR|GLIBC_TUNABLES|HOSTALIASES|LOCALDOMAIN|LOCPATH|NIS_PATH|NLSPATH|RESOLV_HOST_CONF|RES_OPTIONS|NODE_OPTIONS)$/;
 // A comma would split one entry into several in `--allow-x=a,b`; control characters have no place in
 // a host name or path and could hide an entry in logs.
 // deno-lint-ignore no-control-regex
@@ -57,6 +64,13 @@ export function normalizePermissions(
     write: normalizeGrant("write", p.write, (path) => absolutePath(path, toolDir)),
     env: normalizeGrant("env", p.env, (name) => {
       if (!ENV_NAME.test(name)) throw deny("env", name, "it is not a variable name");
+      if (PROCESS_CONTROL_ENV.test(name)) {
+        throw deny(
+          "env",
+          name,
+          "the dynamic loader or Deno reads it when the sandbox starts, outside its permissions",
+        );
+      }
       return name;
     }),
   };
@@ -145,7 +159,10 @@ export function workerPermissions(p: SandboxPermissions): Deno.PermissionOptions
   };
 }
 
-/** The environment of a sandbox process: only the call's values whose names the tool may read. */
+/**
+ * The environment of a sandbox process: only the call's values whose names the tool may read. Under
+ * `env: true`, names the loader or Deno read at start-up are left out (a list naming one is refused).
+ */
 export function sandboxEnv(
   p: SandboxPermissions,
   env: Record<string, string> | undefined,
@@ -153,7 +170,10 @@ export function sandboxEnv(
   const out: Record<string, string> = {};
   if (!env) return out;
   for (const [name, value] of Object.entries(env)) {
-    if (p.env === true ? ENV_NAME.test(name) : p.env.includes(name)) out[name] = value;
+    const readable = p.env === true
+      ? ENV_NAME.test(name) && !PROCESS_CONTROL_ENV.test(name)
+      : p.env.includes(name);
+    if (readable) out[name] = value;
   }
   return out;
 }

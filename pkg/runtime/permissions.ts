@@ -98,6 +98,15 @@ function absolutePath(path: string, toolDir: string): string {
   return isAbsolute(path) ? resolve(path) : resolve(toolDir, path);
 }
 
+/** Whether the dynamic loader or Deno reads `name` from a sandboxed process's environment at its start. */
+export function isProcessControlEnv(name: string): boolean {
+  return PROCESS_CONTROL_ENV.test(name);
+}
+
+/** Why a process-control name is refused, for every place that refuses one. */
+export const PROCESS_CONTROL_WHY =
+  "the dynamic loader or Deno reads it when the sandbox starts, outside its permissions";
+
 function deny(kind: string, entry: string, why: string): ToolFailure {
   return new ToolFailure(
     "tool_permission_denied",

@@ -4,6 +4,8 @@
  * LD_PRELOAD loads native code into it. Real sandbox processes.
  */
 import assert from "node:assert/strict";
+import { scriptCommand } from "../../pkg/runtime/mcp/mcp_transport.ts";
+import { ToolFailure } from "../../pkg/runtime/tool_failure.ts";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
 import { call, ToolDir } from "./_helpers.ts";
 
@@ -71,3 +73,21 @@ function exists(path: string): boolean {
     throw error;
   }
 }
+
+Deno.test("an MCP script server's env never sets a variable the loader or Deno reads", async () => {
+  const dir = new ToolDir();
+  try {
+    const script = dir.tool("server", "export {};");
+    const server = { id: "docs", script, timeoutMs: 5_000, cwd: dir.path };
+    await assert.rejects(
+      scriptCommand({ ...server, env: { PLAIN: "ok", LD_PRELOAD: `${dir.path}/x.so` } }, script),
+      (error: unknown) =>
+        error instanceof ToolFailure && error.code === "tool_permission_denied" &&
+        /LD_PRELOAD/.test(error.message),
+    );
+    const { args } = await scriptCommand({ ...server, env: { PLAIN: "ok" } }, script);
+    assert.ok(args.includes(script));
+  } finally {
+    dir.cleanup();
+  }
+});

@@ -10,6 +10,7 @@
 
 import { resolve } from "node:path";
 import { renderValue } from "../../../pkg/tplengine/mod.ts";
+import { isProcessControlEnv, PROCESS_CONTROL_WHY } from "../../../pkg/runtime/permissions.ts";
 import { parseDuration } from "../duration.ts";
 import type { McpServerConfig } from "../mcp/schema.ts";
 import { parseMcpToolReference } from "../mcp/tool_reference.ts";
@@ -100,6 +101,15 @@ async function checkServer(
     ok = false;
   }
   if (way === "script") ok = await checkScript(analysis, server, i, diagnostics) && ok;
+  for (const name of way === "script" ? Object.keys(server.env ?? {}).filter(isProcessControlEnv) : []) {
+    diagnostics.error(
+      source,
+      [...path, "env", name],
+      `MCP server "${server.id}" cannot set env ${name}: ${PROCESS_CONTROL_WHY}`,
+      "key",
+    );
+    ok = false;
+  }
   if (way === "command" && opts.refuseMcpCommands) {
     diagnostics.error(
       source,

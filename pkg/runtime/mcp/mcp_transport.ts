@@ -27,7 +27,13 @@ import {
   rootsProtectedPaths,
 } from "../grant_paths.ts";
 import { netDenyFlags } from "../net_deny.ts";
-import { normalizePermissions, processFlags } from "../permissions.ts";
+import { ToolFailure } from "../tool_failure.ts";
+import {
+  isProcessControlEnv,
+  normalizePermissions,
+  PROCESS_CONTROL_WHY,
+  processFlags,
+} from "../permissions.ts";
 import type { McpServerWire } from "./mcp_server_wire.ts";
 
 /** What a `script` server's `deno` needs to find its module cache, offline included, beside the SDK's defaults. */
@@ -73,6 +79,16 @@ export async function scriptCommand(
   // Relative grants read like the script path itself: from compozy.yaml's folder (the working directory).
   const base = server.cwd ?? dirname(script);
   const permissions = normalizePermissions(server.permissions, base);
+  // The script's env is its process's environment: a name the loader reads (LD_PRELOAD) would run native
+  // code in the sandboxed `deno`, which its grants never allow.
+  const control = Object.keys(server.env ?? {}).find(isProcessControlEnv);
+  if (control) {
+    throw new ToolFailure(
+      "tool_permission_denied",
+      `MCP server "${server.id}" cannot set env ${control}: ${PROCESS_CONTROL_WHY}`,
+      { details: { server: server.id, env: control } },
+    );
+  }
   // The projects above the script and above its working directory (the project root) are both protected.
   const alsoProtected = await rootsProtectedPaths(await projectRoots(resolve(base)));
   const grants = guardLoadedFolders(

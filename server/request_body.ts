@@ -7,9 +7,17 @@
 import type { Context } from "hono";
 import type { z } from "zod";
 import { ApiError } from "./api_error.ts";
+import { DEFAULT_MAX_OUTPUT_DEPTH, jsonTooDeep } from "../pkg/runtime/output_limits.ts";
 
 /** Default request body limit: 1 MiB. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * How deep a body may nest arrays and objects: a tool's output may nest 64 levels (pkg/runtime), and a start
+ * wraps the input in `{"input": …}`. An input nested 100,000 levels deep was stored and failed the first task
+ * that returned it (outside review B12); it is refused at the door instead, before it is parsed.
+ */
+export const MAX_BODY_DEPTH = DEFAULT_MAX_OUTPUT_DEPTH + 1;
 
 /**
  * The raw body, at most `limit` bytes; throws a 413 as soon as the limit is passed. A body-less request
@@ -55,6 +63,14 @@ export function parseJsonBody(c: Context, raw: Uint8Array): unknown {
     text = new TextDecoder("utf-8", { fatal: true }).decode(raw);
   } catch (e) {
     throw new ApiError(400, "invalid_json", "The body is not valid UTF-8", [], {}, { cause: e });
+  }
+  if (jsonTooDeep(text, MAX_BODY_DEPTH)) {
+    throw new ApiError(
+      400,
+      "validation_failed",
+      `The body nests arrays and objects more than ${MAX_BODY_DEPTH} levels deep`,
+      [{ path: "/", message: `nests more than ${MAX_BODY_DEPTH} levels deep` }],
+    );
   }
   try {
     return JSON.parse(text);

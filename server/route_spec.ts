@@ -79,6 +79,31 @@ export interface RegisterOptions {
   authenticate: (c: Context) => void;
 }
 
+/**
+ * The longest path parameter (an id; a webhook's path) a route takes. Ids are NATS subject tokens with no
+ * bound of their own: a 5,000-character signal id was answered 200 and a 10,000-character execution id was
+ * echoed in a 10 KB error (outside review B12).
+ */
+export const MAX_PARAM_LENGTH = 128;
+/** A webhook's path may have several segments. */
+const MAX_WEBHOOK_PATH_LENGTH = 1024;
+
+/** A 400 naming the parameter (not repeating it) when a path parameter is longer than its bound. */
+function checkParamLengths(c: Context, spec: RouteSpec): void {
+  for (const name of Object.keys(spec.params ?? {})) {
+    const bound = name === "path" ? MAX_WEBHOOK_PATH_LENGTH : MAX_PARAM_LENGTH;
+    const length = (c.req.param(name) ?? "").length;
+    if (length > bound) {
+      throw new ApiError(
+        400,
+        "validation_failed",
+        `Invalid path: ${name} is ${length} characters long, at most ${bound} allowed`,
+        [{ path: `/${name}`, message: `at most ${bound} characters` }],
+      );
+    }
+  }
+}
+
 /** Registers every route on `app`, validating the query and body before the handler runs. */
 export function registerRoutes(app: Hono, routes: readonly RouteSpec[], options: RegisterOptions): void {
   for (const spec of routes) {
@@ -90,6 +115,7 @@ export function registerRoutes(app: Hono, routes: readonly RouteSpec[], options:
           "retry-after": "1",
         });
       }
+      checkParamLengths(c, spec);
       const query = spec.query ? validateRequest(spec.query, c.req.query(), "query") : undefined;
       let raw: Uint8Array = new Uint8Array();
       let body: unknown = undefined;

@@ -33,7 +33,9 @@ export const StartExecutionQuery = z.strictObject({
 });
 
 export const ListExecutionsQuery = z.strictObject({
-  workflow_id: z.string().regex(DEFINITION_ID_PATTERN, "not a workflow id").describe("Only this workflow")
+  workflow_id: z.string().max(128).regex(DEFINITION_ID_PATTERN, "not a workflow id").describe(
+    "Only this workflow",
+  )
     .optional(),
   status: z.enum(WORKFLOW_STATUSES).describe("Only executions in this status").optional(),
   // The cursor is the last execution id of the previous page: anything else is a client's mistake.
@@ -68,7 +70,7 @@ export const LogsQuery = z.strictObject({
 });
 
 export const DefinitionQuery = z.strictObject({
-  workflow_id: z.string().regex(DEFINITION_ID_PATTERN, "not a workflow id")
+  workflow_id: z.string().max(128).regex(DEFINITION_ID_PATTERN, "not a workflow id")
     .describe("Disambiguates an id that several workflows declare").optional(),
 });
 

@@ -1,0 +1,102 @@
+/**
+ * Bad input at the API's door (outside review B12), over real HTTP against a real engine and nats-server:
+ * ids in the path longer than any id are a 400 naming the parameter (not echoing it back), and a body nested
+ * deeper than any tool output may be is a 400 naming the body, before anything is started or delivered.
+ */
+import assert from "node:assert/strict";
+import { createApp } from "../../server/app.ts";
+import { type EngineHarness, startEngineHarness } from "../support/engine.ts";
+
+const FILES = {
+  "compozy.yaml": "name: bad-input\nworkflows:\n  - source: ./wf.yaml\n",
+  "wf.yaml": `id: wait
+tasks:
+  - id: w
+    type: wait
+    signal: go
+    timeout: 5m
+`,
+};
+
+async function withApi(fn: (base: string, h: EngineHarness) => Promise<void>): Promise<void> {
+  const h = await startEngineHarness(FILES);
+  const app = createApp({
+    client: h.engine.client,
+    project: h.project,
+    version: { version: "test", commit: "test" },
+    health: { check: () => Promise.resolve({ status: "ok", components: {} }) },
+    natsConnected: () => true,
+    logs: { logs: () => Promise.resolve([]) },
+  });
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
+  try {
+    await fn(`http://127.0.0.1:${server.addr.port}`, h);
+  } finally {
+    await server.shutdown();
+    await h.close();
+  }
+}
+
+async function call(url: string, method = "GET", body?: string) {
+  const response = await fetch(url, {
+    method,
+    body,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+  });
+  const text = await response.text();
+  return { status: response.status, text, body: JSON.parse(text) };
+}
+
+function nested(depth: number): string {
+  return "[".repeat(depth) + "1" + "]".repeat(depth);
+}
+
+Deno.test("ids and bodies out of bounds are 400s naming what is wrong", async (t) => {
+  await withApi(async (base, h) => {
+    const { execId } = await h.engine.client.trigger("wait", {});
+
+    await t.step("an id longer than any id is a 400 naming the parameter, not echoing it", async () => {
+      const long = "a".repeat(5_000);
+      for (
+        const [method, path, param] of [
+          ["POST", `/api/signals/${long}`, "signal_id"],
+          ["POST", `/api/executions/${execId}/signals/${long}`, "signal_id"],
+          ["GET", `/api/executions/${"b".repeat(10_000)}`, "exec_id"],
+          ["GET", `/api/workflows/${long}`, "workflow_id"],
+          ["GET", `/api/tools/${long}`, "id"],
+        ]
+      ) {
+        const result = await call(`${base}${path}`, method, method === "POST" ? "{}" : undefined);
+        assert.equal(result.status, 400, `${method} ${path.slice(0, 40)}…: ${result.text.slice(0, 300)}`);
+        assert.equal(result.body.error.code, "validation_failed");
+        assert.ok(result.body.error.message.includes(param), result.body.error.message);
+        assert.ok(result.text.length < 500, `an answer of ${result.text.length} characters`);
+      }
+    });
+
+    await t.step("an input nested 100,000 levels deep is refused, nothing is started", async () => {
+      const before = (await h.engine.client.list({ workflowId: "wait" })).items.length;
+      const result = await call(
+        `${base}/api/workflows/wait/executions`,
+        "POST",
+        `{"input": ${nested(100_000)}}`,
+      );
+      assert.equal(result.status, 400, result.text.slice(0, 300));
+      assert.equal(result.body.error.code, "validation_failed");
+      assert.match(result.body.error.message, /body nests .* more than 65 levels deep/);
+      assert.equal((await h.engine.client.list({ workflowId: "wait" })).items.length, before);
+      // As deep as a tool's output may be: accepted.
+      const ok = await call(`${base}/api/workflows/wait/executions`, "POST", `{"input": ${nested(64)}}`);
+      assert.equal(ok.status, 202, ok.text.slice(0, 300));
+    });
+
+    await t.step("a signal payload nested too deep is refused", async () => {
+      for (const path of [`/api/signals/go`, `/api/executions/${execId}/signals/go`]) {
+        const result = await call(`${base}${path}`, "POST", nested(1_000));
+        assert.equal(result.status, 400, `${path}: ${result.text.slice(0, 300)}`);
+        assert.match(result.body.error.message, /body nests/);
+      }
+      assert.equal((await h.engine.client.get(execId))?.status, "WAITING");
+    });
+  });
+});

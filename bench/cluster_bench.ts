@@ -28,11 +28,13 @@ import { ENGINE_STATS_SUBJECT, type EngineStatsReport } from "../engine/engine_s
 import type { LeaseStatus } from "../engine/leases.ts";
 import { loadProject } from "../engine/domain/project/mod.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { Bus, connectNats, credentialsEnv, type NatsRole, STREAMS } from "../pkg/nats/mod.ts";
+import { Kvm } from "@nats-io/kv";
+import { BUCKETS, Bus, connectNats, credentialsEnv, type NatsRole, STREAMS } from "../pkg/nats/mod.ts";
 import { RUNTIME_HEALTH_SUBJECT } from "../pkg/runtime/service.ts";
 import { writeProject } from "../test/support/engine.ts";
 import { startTestNats } from "../test/support/nats.ts";
 import { startTestCluster, type TestCluster } from "../test/support/nats_cluster.ts";
+import { untilAnswered } from "../test/support/health.ts";
 import { type CompozyProcess, spawnCompozy } from "../test/e2e/support/dev_server.ts";
 import type { BenchRow } from "./_table.ts";
 import { onInterrupt } from "./_interrupt.ts";
@@ -184,7 +186,7 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
       "engine CPU s /1k wf (all)": perThousand("engine"),
       "engine CPU s /1k wf (per engine)": round(perThousand("engine") / topology.engines, 2),
       "runtime CPU s /1k wf (all)": perThousand("runtime"),
-      "end seen after (p50/max s)": await endLag(client, seenEnded),
+      "end seen after (p50/max s)": await endLag(client, nc, seenEnded),
       ...(kills ? await kills.report() : {}),
     };
   } finally {
@@ -195,6 +197,11 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
       for (const [i, { role, process }] of processes.entries()) {
         const file = join(LOG_DIR, `${topology.name.replaceAll(/\W+/g, "_")}-${role}-${i}.log`);
         await Deno.writeTextFile(file, process.lines.join("\n") + "\n");
+      }
+      const nodes = "nodes" in nats ? nats.nodes : [nats.server];
+      for (const [i, node] of nodes.entries()) {
+        const file = join(LOG_DIR, `${topology.name.replaceAll(/\W+/g, "_")}-nats-${i + 1}.log`);
+        await Deno.writeTextFile(file, node.logTail());
       }
     }
     await nats.stop();
@@ -236,27 +243,63 @@ async function runAll(
   return { failed, seenEnded };
 }
 
-/** Sampled executions looked at for the state's lag behind the history. */
-const LAG_SAMPLE = 100;
+/** An end seen this much later than it was stored is late: its timeline is printed (see printTimeline). */
+const LATE_END_MS = 3_000;
+/** Late ends whose timeline is printed at most. */
+const TIMELINES = 3;
 
 /**
- * How long after its end event was stored the end of an execution was seen by a client waiting on its state
- * document (the state manager's lag: each of the 64 workers waits that long before its next trigger).
+ * How long after its end event was stored the end of each execution was seen by a client waiting on its
+ * state document (the state manager's lag: each of the 64 workers waits that long before its next trigger).
+ * The timelines of the latest ends go to stderr: what the state stored when, against the history.
  */
-async function endLag(client: ExecutionClient, seenEnded: Map<string, number>): Promise<string> {
-  const ids = [...seenEnded.keys()];
-  const step = Math.max(1, Math.floor(ids.length / LAG_SAMPLE));
-  const lags: number[] = [];
-  for (let i = 0; i < ids.length; i += step) {
-    const end = (await client.events(ids[i])).find((e) =>
-      /^workflow\.(success|failed|canceled|timed_out)$/.test(e.type)
-    );
-    if (end) lags.push(seenEnded.get(ids[i])! - Date.parse(end.time));
+async function endLag(
+  client: ExecutionClient,
+  nc: NatsConnection,
+  seenEnded: Map<string, number>,
+): Promise<string> {
+  const lags: { id: string; lag: number; events: Awaited<ReturnType<ExecutionClient["events"]>> }[] = [];
+  for (const [id, seen] of seenEnded) {
+    const events = await client.events(id);
+    const end = events.find((e) => /^workflow\.(success|failed|canceled|timed_out)$/.test(e.type));
+    if (end) lags.push({ id, lag: seen - Date.parse(end.time), events });
   }
-  lags.sort((a, b) => a - b);
+  lags.sort((a, b) => a.lag - b.lag);
   if (lags.length === 0) return "no end events";
+  const late = lags.filter((l) => l.lag > LATE_END_MS);
+  for (const l of late.slice(-TIMELINES)) await printTimeline(nc, l.id, l.events, seenEnded.get(l.id)!);
   const s = (ms: number) => (ms / 1_000).toFixed(2);
-  return `${s(lags[Math.floor(lags.length / 2)])}/${s(lags[lags.length - 1])}`;
+  return `${s(lags[Math.floor(lags.length / 2)].lag)}/${s(lags[lags.length - 1].lag)} (${late.length} > ${
+    LATE_END_MS / 1_000
+  } s)`;
+}
+
+/**
+ * One late end's evidence on stderr, in milliseconds after its execution's start: each stored event, each
+ * stored revision of its execution's and its tasks' state documents (with the status written), and when
+ * the client saw the end.
+ */
+async function printTimeline(
+  nc: NatsConnection,
+  execId: string,
+  events: Awaited<ReturnType<ExecutionClient["events"]>>,
+  seen: number,
+): Promise<void> {
+  const t0 = Date.parse(events[0].time);
+  const lines: [number, string][] = events.map((e) => [Date.parse(e.time) - t0, `event ${e.seq} ${e.type}`]);
+  const kvm = new Kvm(nc);
+  const revisions = async (bucket: string, key: string) => {
+    const kv = await kvm.open(bucket);
+    for await (const entry of await kv.history({ key })) {
+      const status = entry.operation === "PUT" ? entry.json<{ status?: string }>().status : entry.operation;
+      lines.push([entry.created.getTime() - t0, `${bucket} ${entry.key} rev ${entry.revision} ${status}`]);
+    }
+  };
+  await revisions(BUCKETS.workflowExecutions, execId);
+  await revisions(BUCKETS.taskExecutions, `${execId}.>`);
+  lines.push([seen - t0, "client saw the end"]);
+  lines.sort((a, b) => a[0] - b[0]);
+  console.error(`late end of ${execId}:\n${lines.map(([t, what]) => `  ${t} ms  ${what}`).join("\n")}`);
 }
 
 /**
@@ -326,28 +369,6 @@ class Kills {
 interface Resumption {
   running: string[];
   killedAt: number;
-}
-
-/** Waits until `count` processes answer on a health subject. */
-async function untilAnswered(nc: NatsConnection, subject: string, count: number): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    let answers = 0;
-    try {
-      const replies = await nc.requestMany(subject, undefined, {
-        strategy: "stall",
-        stall: 200,
-        maxWait: 2_000,
-      });
-      for await (const _ of replies) answers++;
-    } catch (e) {
-      // Nobody answers yet while the processes start.
-      if (!/no responders/i.test(e instanceof Error ? e.message : String(e))) throw e;
-    }
-    if (answers >= count) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`fewer than ${count} processes answered ${subject} within 120 s`);
 }
 
 async function engineStats(nc: NatsConnection, count: number): Promise<EngineStatsReport[]> {

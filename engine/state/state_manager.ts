@@ -8,8 +8,8 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { Bus, Consumer, Delivery, Outcome } from "../../pkg/nats/mod.ts";
 import { encode, schemaOf, STREAMS } from "../../pkg/nats/mod.ts";
-import type { StoredEvent } from "../history/read_history.ts";
-import type { LeaseFence } from "../history/lease_fence.ts";
+import { readExecutionEvents, type StoredEvent } from "../history/read_history.ts";
+import { type LeaseFence, withoutZombieWrites } from "../history/lease_fence.ts";
 import type { TakeOverCheck } from "./take_over_check.ts";
 import { isTerminal, type TaskExecutionState, type WorkflowDocument } from "./execution_state.ts";
 import { documentsOf, foldChanged, foldCopy, foldTaskDocument, foldWorkflowDocument } from "./state_fold.ts";
@@ -349,7 +349,34 @@ export class StateManager {
       throw new Error(`end of ${execId} waits for a task event folded again`, { cause: failed.reason });
     }
     const recorded = endedTasksOf(end)?.recordedExecIds.filter((id) => !blocked.has(id)) ?? [];
-    await this.endedTasks.wait(execId, recorded);
+    await this.endedTasks.wait(execId, recorded, (ids) => this.refoldTasks(end, execId, ids));
+  }
+
+  /**
+   * Folds the documents of `taskExecIds` again from the execution's history and stores each ended one over
+   * what the bucket holds, unless that is ended already: what an end does for a task document left behind
+   * by a lost update (ended_tasks.ts). The history is read without a consumer (direct gets).
+   */
+  private async refoldTasks(end: StoredEvent, execId: string, taskExecIds: readonly string[]): Promise<void> {
+    const correlationId = (end.message as { metadata?: { correlationId?: string } }).metadata?.correlationId;
+    const history = withoutZombieWrites(
+      await readExecutionEvents(this.bus.js, correlationId || execId, execId),
+    );
+    for (const taskExecId of taskExecIds) {
+      let doc: TaskExecutionState | undefined;
+      for (const event of history) {
+        const task = (event.message as { task?: { execId?: string } }).task;
+        if (event.type.startsWith("task.") && task?.execId === taskExecId) {
+          doc = foldTaskDocument(doc, event) as TaskExecutionState;
+        }
+      }
+      if (!doc || !isTerminal(doc.status)) continue; // Its outcome is not in the history: nothing to store.
+      const key = `${execId}.${taskExecId}`;
+      this.cache.delete(`task:${key}`);
+      const stored = await this.store.getTaskWithRevision(key);
+      if (!stored.doc || !isTerminal(stored.doc.status)) await this.store.putTask(key, doc, stored.revision);
+      this.written("task", key, doc);
+    }
   }
 
   private async write(

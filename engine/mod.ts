@@ -44,7 +44,7 @@ export interface EngineOptions {
   /**
    * How long a command or state event held by an engine that died waits before it is redelivered; default
    * COMPOZY_ACK_WAIT_MS, else 3 s for workflow commands (an engine's executions resume that soon after its
-   * death) and 30 s for state events. Shorter recovers sooner and costs more heartbeats (three per ack wait
+   * death) and 5 s for state events (STATE_ACK_WAIT_MS). Shorter recovers sooner and costs more heartbeats (three per ack wait
    * for each command held). See docs/operations.md, "Fail-over".
    */
   ackWaitMs?: number;

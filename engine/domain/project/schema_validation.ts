@@ -192,6 +192,8 @@ export function describe(value: unknown): string {
     const shown = value.length > 60 ? `${value.slice(0, 57)}...` : value;
     return `string ${JSON.stringify(shown)}`;
   }
+  // YAML's .inf and .nan are numbers to JavaScript, not to JSON Schema.
+  if (typeof value === "number" && !Number.isFinite(value)) return `${value} (YAML .inf or .nan)`;
   if (typeof value === "number") return `${Number.isInteger(value) ? "integer" : "number"} ${value}`;
   return `${typeof value} ${String(value)}`;
 }

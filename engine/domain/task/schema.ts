@@ -48,7 +48,8 @@ const commonFields = {
     backoff: z.strictObject({
       initial: durationField("Delay before the second attempt", { zero: true }).optional(),
       max: durationField("Longest delay between attempts", { zero: true }).optional(),
-      factor: z.number().min(1).describe("Growth of the delay per attempt").optional(),
+      // Bounded so that the delay stays a number: 0 × .inf is NaN (a YAML `.inf` is a number).
+      factor: z.number().min(1).max(100).describe("Growth of the delay per attempt, 1 to 100").optional(),
     }).describe("Delays between attempts").optional(),
   }).describe("Retries on failure; without it a task makes one attempt").meta({
     examples: [{ max_attempts: 3, backoff: { initial: "1s", max: "30s", factor: 2 } }],

@@ -186,3 +186,41 @@ Deno.test("red team 5: a write grant cannot name the sandbox host thread's modul
     await Deno.remove(cache, { recursive: true });
   }
 });
+
+Deno.test("red team 5: a schema's backtracking pattern does not hold the runtime's thread (linear-time matching)", async () => {
+  const dir = new ToolDir();
+  try {
+    const tool = dir.tool("almost", `export default (n: number) => "a".repeat(n) + "!";`);
+    // In a child process, since a pattern that backtracks holds the thread it runs on: the test's bound
+    // could not fire in this one. Before: JavaScript's engine took 30 s for 28 characters, doubling with each.
+    const script = `
+      import { ToolRunner } from ${
+      JSON.stringify(new URL("../../pkg/runtime/tool_runner.ts", import.meta.url).href)
+    };
+      const runner = new ToolRunner();
+      const context = { workflowId: "wf", workflowExecId: "e", taskId: "t", taskExecId: "te", attempt: 1 };
+      const result = await runner.run({
+        toolId: "almost", executePath: ${JSON.stringify(tool)}, input: 60, timeoutMs: 60000, context,
+        outputSchema: { type: "string", pattern: "^(a+)+$" },
+      });
+      await runner.close();
+      console.log(JSON.stringify(result.ok ? result : { code: result.failure.code, message: result.failure.message }));`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--config", new URL("../../deno.json", import.meta.url).pathname, script],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const bound = setTimeout(() => child.kill("SIGKILL"), 90_000);
+    const out = await child.output();
+    clearTimeout(bound);
+    assert.ok(
+      out.success,
+      `the check did not end within 90 s: ${new TextDecoder().decode(out.stderr).slice(-500)}`,
+    );
+    const result = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+    assert.equal(result.code, "tool_output_invalid", JSON.stringify(result));
+    assert.match(result.message, /must match pattern/);
+  } finally {
+    dir.cleanup();
+  }
+});

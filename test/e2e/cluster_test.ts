@@ -12,7 +12,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import { createExecutionClient, type ExecutionClient } from "../../engine/mod.ts";
+import { createExecutionClient, ENGINE_HEALTH_SUBJECT, type ExecutionClient } from "../../engine/mod.ts";
+import { RUNTIME_HEALTH_SUBJECT } from "../../pkg/runtime/service.ts";
+import { untilAnswered } from "../support/health.ts";
 import { loadProject } from "../../engine/domain/project/mod.ts";
 import {
   Bus,
@@ -118,6 +120,13 @@ Deno.test({
       const project = await loadProject(dir);
       const client = await untilOpened(() => createExecutionClient({ nc, bus, project }));
       reportClient = client;
+      // The streams exist once the first engine provisioned them; the second engine may still be starting.
+      // Triggered before it answers, a short run (30 workflows) may kill the only engine up ten triggers in:
+      // likely why a trigger once met "no responders" 25 times after the kills (docs/operations.md).
+      const provisioned = Date.now();
+      await untilAnswered(nc, ENGINE_HEALTH_SUBJECT, 2);
+      await untilAnswered(nc, RUNTIME_HEALTH_SUBJECT, 2);
+      console.log(`cluster test: both engines and runtimes answered ${Date.now() - provisioned} ms after R3`);
       began = Date.now();
       let engineKilledAt = 0;
       let nodeKilledAt = 0;

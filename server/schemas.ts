@@ -157,7 +157,13 @@ export const EventsResponse = z.object({
   ),
 }).meta({ id: "EventPage" });
 
-export const SignalDeliveredResponse = z.object({ delivered_to: z.array(z.string()) });
+export const SignalDeliveredResponse = z.object({
+  delivered_to: z.array(z.string()).describe(
+    "The executions the signal was sent to: those whose state showed a task waiting for it as the request " +
+      "was read. Not a receipt: a wait ended by another signal first (even one sent a moment before) or " +
+      "whose condition refuses the payload drops it; the history's `task.waiting_ended` says which took it.",
+  ),
+}).meta({ id: "SignalDelivered" });
 
 /** `exec_id` as in ExecutionAccepted, plus how many of its waits were waiting for the signal. */
 export const SignalAcceptedResponse = z.object({

@@ -6,7 +6,8 @@
 import { create, type DescMessage, type JsonObject, type MessageShape } from "@bufbuild/protobuf";
 import type { KV } from "@nats-io/kv";
 import type { Subscription } from "@nats-io/transport-node";
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import type { ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
+import { jsonSchemaAjv } from "../pkg/utils/json_schema.ts";
 import { type Bus, lastSequenceOf, STREAMS } from "../pkg/nats/mod.ts";
 import {
   WorkflowExecuteSchema,
@@ -26,7 +27,7 @@ const log = getLogger(["engine", "orchestrator"]);
 export class Orchestrator {
   private subscription?: Subscription;
   private readonly validators = new Map<string, ValidateFunction>();
-  private readonly ajv = new Ajv2020({ allErrors: true, strict: false });
+  private readonly ajv = jsonSchemaAjv({ allErrors: true, strict: false });
 
   constructor(
     private readonly bus: Bus,

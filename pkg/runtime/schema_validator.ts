@@ -12,7 +12,8 @@
  *
  * @module
  */
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import type { ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
+import { jsonSchemaAjv } from "../utils/json_schema.ts";
 import addFormatsModule from "ajv-formats";
 import { RE2JS } from "re2js";
 
@@ -73,13 +74,13 @@ export const linearRegExp = Object.assign((pattern: string, flags: string) => {
  */
 export class SchemaCache {
   // `addUsedSchema: false`: two tools may declare different schemas with the same `$id`.
-  readonly #firstError = new Ajv2020({
+  readonly #firstError = jsonSchemaAjv({
     allErrors: false,
     strict: false,
     addUsedSchema: false,
     code: { regExp: linearRegExp },
   });
-  readonly #allErrors = new Ajv2020({
+  readonly #allErrors = jsonSchemaAjv({
     allErrors: true,
     strict: false,
     addUsedSchema: false,

@@ -67,3 +67,15 @@ Deno.test("SchemaCache", async (t) => {
     assert.throws(() => cache.get({ type: "no-such-type" }));
   });
 });
+
+Deno.test("a tool's output with uniqueItems over 50,000 objects is checked in one pass (red team 6, S2)", () => {
+  // Ajv's own uniqueItems compared every pair: 20,000 objects took 96 s on the runtime's event loop.
+  const validate = new SchemaCache().get({
+    type: "object",
+    properties: { tags: { type: "array", uniqueItems: true } },
+  });
+  const tags = Array.from({ length: 50_000 }, (_, i) => ({ i }));
+  assert.deepEqual(validate({ tags }), []);
+  tags.push({ i: 49_999 });
+  assert.deepEqual(validate({ tags }).map((v) => v.path), ["tags"]);
+});

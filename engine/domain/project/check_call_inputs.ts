@@ -11,7 +11,8 @@
  * @module
  */
 
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import type { Ajv2020, ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
+import { jsonSchemaAjv } from "../../../pkg/utils/json_schema.ts";
 import addFormatsModule from "ajv-formats";
 import { containsTemplate } from "../../../pkg/tplengine/mod.ts";
 import type { PathSegment } from "../diagnostics.ts";
@@ -185,7 +186,13 @@ function validatorFor(schema: object, formats: boolean): ValidateFunction | unde
   let ajv = ajvs[which];
   if (!ajv) {
     // As the runtime (tool input) and the orchestrator (workflow input) check: draft 2020-12, not strict.
-    ajv = new Ajv2020({ strict: false, allErrors: true, addUsedSchema: false, verbose: true, logger: false });
+    ajv = jsonSchemaAjv({
+      strict: false,
+      allErrors: true,
+      addUsedSchema: false,
+      verbose: true,
+      logger: false,
+    });
     if (formats) addFormats(ajv);
     ajvs[which] = ajv;
   }

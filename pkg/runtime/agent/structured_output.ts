@@ -6,7 +6,8 @@
  * @module
  */
 
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import type { ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
+import { jsonSchemaAjv } from "../../utils/json_schema.ts";
 import addFormatsModule from "ajv-formats";
 import type { OutputInterface } from "ai";
 import { configInvalid, errorMessage } from "./agent_failure.ts";
@@ -34,7 +35,7 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
 // Not strict: users write schemas by hand and annotate them (`example`, `title` on odd places…); an
 // unknown keyword is not a reason to fail their agent. Formats (email, date-time…) are enforced.
 // Patterns on RE2's linear-time engine: a model's reply is not trusted (schema_validator.ts).
-const ajv = new Ajv2020({ allErrors: true, strict: false, code: { regExp: linearRegExp } });
+const ajv = jsonSchemaAjv({ allErrors: true, strict: false, code: { regExp: linearRegExp } });
 addFormats(ajv);
 
 /**

@@ -48,6 +48,10 @@ const REFUSED_BUILTINS = new Map([
   // frames, the defaults of `stdin`/`stdout`) and on the files below its preopened folders, which the
   // sandbox's per-call tracking and output capture do not see. No tool needs it.
   ["wasi", "its WASI instances read and write the sandbox's own file descriptors and preopened folders"],
+  // SQLite opens its temp files itself (in /var/tmp, or any folder `PRAGMA temp_store_directory` names),
+  // where no permission check sees them: with no grant, a tool created files outside its folders and held
+  // RAM in /dev/shm that the memory watch never counts (red team 6).
+  ["sqlite", "SQLite writes its own temp files outside the tool's grants"],
 ]);
 
 /** Media types of code the import check can parse; CommonJS is refused (`require` takes computed names). */

@@ -6,6 +6,7 @@
  */
 
 import { compileTemplate, containsTemplate, TemplateError } from "../../../pkg/tplengine/mod.ts";
+import { type Node, parseTemplate } from "../../../pkg/tplengine/parser.ts";
 import type { PathSegment } from "../diagnostics.ts";
 import { flowStep, type TaskSite } from "../task/walk.ts";
 import { buildTaskGraph, stepAncestors } from "../workflow/task_graph.ts";
@@ -41,8 +42,11 @@ const ROOT_PLACES: Record<string, string> = {
   error: "in the task an `on_error` leads to",
 };
 
-/** Called for each path a template reads, with the field path of the string that reads it. */
-type OnReference = (ref: string[], path: PathSegment[]) => void;
+/**
+ * Called for each path a template reads, with the field path of the string that reads it; `guarded` when
+ * the path is the value of a `default(…)`, where a missing value is no error.
+ */
+type OnReference = (ref: string[], path: PathSegment[], guarded: boolean) => void;
 
 interface Checker {
   diagnostics: DiagnosticList;
@@ -81,8 +85,8 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
   }
   checkTriggerStrings(checker, loaded);
   const sitesById = new Map(tasks.map((s) => [s.task.id, s]));
-  checkStrings(checker, source, ["outputs"], config.outputs, (ref, path) => {
-    if (!rootReadable(checker, source, path, ref, ["workflow", "tasks", "env", "output"])) return;
+  checkStrings(checker, source, ["outputs"], config.outputs, (ref, path, guarded) => {
+    if (!guarded && !rootReadable(checker, source, path, ref, ["workflow", "tasks", "env", "output"])) return;
     const id = taskIdOf(ref);
     if (id !== undefined && !sitesById.has(id)) unknownTask(checker, source, path, id, sitesById);
   });
@@ -99,8 +103,8 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
       // An aggregate's `outputs` are its output: there is no raw result to reshape.
       if (field === "outputs" && site.task.type !== "aggregate") roots.push("output");
       if (field === "condition" && site.task.type === "wait") roots.push("signal");
-      checkStrings(checker, source, [...site.path, field], value, (ref, path) => {
-        if (!rootReadable(checker, source, path, ref, roots)) return;
+      checkStrings(checker, source, [...site.path, field], value, (ref, path, guarded) => {
+        if (!guarded && !rootReadable(checker, source, path, ref, roots)) return;
         if ((ref[0] === "item" || ref[0] === "index") && !inItem) {
           checker.diagnostics.error(
             source,
@@ -135,8 +139,8 @@ function checkTriggerStrings(checker: Checker, loaded: LoadedWorkflow): void {
       : [["input", trigger.config.input, ["env"]]];
     for (const [field, value, roots] of fields) {
       const what = `a ${trigger.type === "webhook" ? "webhook" : "schedule"}'s ${field}`;
-      checkStrings(checker, loaded.source, ["triggers", i, "config", field], value, (ref, path) => {
-        if (!ROOTS.includes(ref[0]) || roots.includes(ref[0])) return;
+      checkStrings(checker, loaded.source, ["triggers", i, "config", field], value, (ref, path, guarded) => {
+        if (guarded || !ROOTS.includes(ref[0]) || roots.includes(ref[0])) return;
         const readable = roots.map((r) => `.${r}`).join(" and ");
         checker.diagnostics.error(
           loaded.source,
@@ -268,6 +272,7 @@ function checkTemplate(
     checker.diagnostics.add(at ? { ...d, ...at } : d);
     return;
   }
+  const guarded = text.includes("default") ? defaultGuarded(text) : new Set<string>();
   for (const ref of refs) {
     if (ref.length > 0 && !ROOTS.includes(ref[0])) {
       checker.diagnostics.error(
@@ -289,8 +294,30 @@ function checkTemplate(
       );
     }
     if (ref[0] === "workflow" && ref[1] === "input") checkInputPath(checker, source, path, ref.slice(2));
-    onReference?.(ref, path);
+    onReference?.(ref, path, guarded.has(ref.join(".")));
   }
+}
+
+/** Paths (joined by `.`) given to `default(…)` as the value, where a missing value renders the fallback. */
+function defaultGuarded(text: string): Set<string> {
+  const out = new Set<string>();
+  const visit = (node: Node): void => {
+    if (node.type === "call" && node.name === "default" && node.args[0]?.type === "path") {
+      out.add(node.args[0].segments.join("."));
+    }
+    const kids = node.type === "not"
+      ? [node.operand]
+      : node.type === "logical"
+      ? node.operands
+      : node.type === "compare"
+      ? [node.left, node.right]
+      : node.type === "call"
+      ? node.args
+      : [];
+    kids.forEach(visit);
+  };
+  for (const part of parseTemplate(text)) if (part.type === "expr") visit(part.node);
+  return out;
 }
 
 /**

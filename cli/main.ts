@@ -39,6 +39,7 @@ import { useCachedSandboxModules } from "./sandbox_cache.ts";
 import { isCompiledBinary } from "../pkg/runtime/deno_executable.ts";
 import { ENV, envValue, parseBodyLimit, parsePort, serverUrl } from "./settings.ts";
 import { type Role, ROLES } from "./stack.ts";
+import { cliCommand } from "./invocation.ts";
 import { paintFor } from "./terminal.ts";
 import { versionInfo } from "./version.ts";
 import { parseDuration } from "../engine/domain/duration.ts";
@@ -113,7 +114,11 @@ function buildProgram(setExit: (code: number) => void): Command {
     .addOption(
       new Option("--port <port>", `API port (env ${ENV.port})`).default(envValue(ENV.port) ?? "3001"),
     )
-    .option("--watch", "reload definitions when project files change", false)
+    .option(
+      "--watch",
+      "reload when the project's YAML, .env or code change (running calls finish on the old code)",
+      false,
+    )
     .addOption(bodyLimitOption())
     .addOption(new Option("--nats-url <url>", `use this NATS instead of a managed one (env ${ENV.natsUrl})`))
     .addOption(apiKeyOption())
@@ -297,6 +302,15 @@ function buildProgram(setExit: (code: number) => void): Command {
     .action((o) => run(() => runSchemagen({ cwd: resolve(o.cwd), out: o.out }))());
 
   addExamples(program);
+  program.addHelpText(
+    "after",
+    [
+      "",
+      "Getting started:",
+      `  $ ${cliCommand()} init my-app`,
+      `  $ ${cliCommand()} dev --cwd my-app --watch`,
+    ].join("\n"),
+  );
   return program;
 }
 
@@ -337,7 +351,9 @@ function addExamples(program: Command): void {
     for (const sub of command.commands) {
       const path = prefix ? `${prefix} ${sub.name()}` : sub.name();
       const examples = EXAMPLES[path];
-      if (examples) sub.addHelpText("after", `\nExamples:\n${examples.map((e) => `  $ ${e}`).join("\n")}`);
+      // From a checkout the command is `deno task compozy`, not `compozy`.
+      const lines = examples?.map((e) => `  $ ${e.replace(/^compozy /, `${cliCommand()} `)}`);
+      if (lines) sub.addHelpText("after", `\nExamples:\n${lines.join("\n")}`);
       visit(sub, path);
     }
   };

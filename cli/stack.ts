@@ -65,6 +65,8 @@ export interface StackOptions {
   version: VersionInfo;
   /** Request body limit of the API; default 1 MiB. */
   bodyLimitBytes?: number;
+  /** Checks the loaded project before anything starts (e.g. that `dev --run`'s workflow exists); may throw. */
+  checkProject?: (project: Project) => void;
 }
 
 /** Set to `1` by a server's operator to let bundles deployed over HTTP run MCP `command:` servers. */
@@ -120,6 +122,7 @@ export class Stack {
       );
     }
     const project = options.role === "runtime" ? undefined : await loadProject(options.projectDir);
+    if (project) options.checkProject?.(project);
     const link = await natsLinkFor(options);
     let nc: NatsConnection | undefined;
     let bus: Bus;

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
 import { ConfigError } from "../../engine/domain/diagnostics.ts";
 import { PROJECT_FILE } from "../../engine/domain/project/mod.ts";
+import { didYouMean } from "../../engine/domain/project/suggest.ts";
 import { CliError } from "../cli_error.ts";
 import { ENV } from "../settings.ts";
 import type { Project } from "../../engine/domain/project/types.ts";
@@ -61,6 +62,7 @@ export async function runDev(options: DevOptions): Promise<number> {
     // Stable per project: a restarted dev takes its own leases back at once.
     instanceId: `dev-${createHash("sha256").update(projectDir).digest("hex").slice(0, 12)}`,
     version: versionInfo(),
+    checkProject: (project) => checkRunTarget(project, options.run),
   });
   const print = (line: string) => console.log(line);
   printBanner(stack, projectDir, paint, print);
@@ -147,6 +149,18 @@ async function runOnce(
     if (stopping.aborted) return;
     print(paint.red(`could not run ${workflowId}: ${e instanceof Error ? e.message : String(e)}`));
   }
+}
+
+/** `--run`'s workflow, checked once the project is loaded and before NATS starts: a typo is said at once. */
+function checkRunTarget(project: Project, workflowId: string | undefined): void {
+  if (workflowId === undefined || project.workflows.has(workflowId)) return;
+  const known = [...project.workflows.keys()];
+  throw new CliError(
+    `--run ${workflowId}: no workflow '${workflowId}' in this project${didYouMean(workflowId, known)}`,
+    [
+      `Its workflows: ${known.join(", ") || "(none)"}`,
+    ],
+  );
 }
 
 /** Before anything starts: a folder without a project is the likeliest first mistake. */

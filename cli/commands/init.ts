@@ -8,6 +8,7 @@
  */
 import { basename, join, relative, resolve } from "node:path";
 import { generateSchemas, serializeSchema } from "../../pkg/schemagen/mod.ts";
+import { cliCommand } from "../invocation.ts";
 import { CliError } from "../cli_error.ts";
 
 export interface InitOptions {
@@ -43,7 +44,7 @@ export async function runInit(options: InitOptions): Promise<number> {
   console.log(`created project '${name}' in ${where}`);
   console.log("");
   console.log("next:");
-  console.log(`  compozy dev --cwd ${where}`);
+  console.log(`  ${cliCommand()} dev --cwd ${where} --watch`);
   console.log(
     `  curl -X POST http://127.0.0.1:3001/api/webhooks/greet -H 'content-type: application/json' -d '{"name":"Ada"}'`,
   );

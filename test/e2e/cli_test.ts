@@ -14,7 +14,8 @@ Deno.test("compozy init scaffolds a project that validates and builds", async ()
     assert.match(init.stdout, /created project 'my-app'/);
     // The hints name the new project's folder, not the current one.
     assert.match(init.stdout, /cp \S*my-app\/\.env\.example \S*my-app\/\.env/);
-    assert.match(init.stdout, /compozy dev --cwd \S*my-app/);
+    // From a checkout there is no `compozy` on PATH: the hint is the command that works there.
+    assert.match(init.stdout, /^ {2}deno task compozy dev --cwd \S*my-app --watch$/m);
     const root = join(dir, "my-app");
     for (
       const file of [
@@ -78,9 +79,14 @@ Deno.test("every command has --help", async () => {
     assert.match(r.stdout, /Usage: compozy/);
     if (commands[i][0] !== "executions" || commands[i].length > 1) assert.match(r.stdout, /--cwd|Commands:/);
     if (commands[i].length > 0 && (commands[i][0] !== "executions" || commands[i].length > 1)) {
-      assert.match(r.stdout, /Examples:\n {2}\$ compozy /, `${commands[i].join(" ")} --help has examples`);
+      assert.match(
+        r.stdout,
+        /Examples:\n {2}\$ deno task compozy /,
+        `${commands[i].join(" ")} --help has examples, as run from a checkout`,
+      );
     }
   });
+  assert.match(results[0].stdout, /Getting started:\n {2}\$ deno task compozy init my-app\n/);
 });
 
 Deno.test("errors are one clear line with exit code 1 for user errors", async (t) => {
@@ -106,6 +112,23 @@ Deno.test("errors are one clear line with exit code 1 for user errors", async (t
     const port = await runCli(["dev", "--port", "70000"]);
     assert.equal(port.code, 1);
     assert.match(port.stderr, /Invalid port '70000'/);
+  });
+  await t.step("dev --run with a workflow the project lacks: said before anything starts", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "compozy-run-typo-" });
+    try {
+      await runCli(["init", join(dir, "app")]);
+      const res = await runCli(["dev", "--cwd", join(dir, "app"), "--port", "0", "--run", "greeterr"]);
+      assert.equal(res.code, 1, res.stdout + res.stderr);
+      assert.match(
+        res.stderr,
+        /--run greeterr: no workflow 'greeterr' in this project \(did you mean "greeter"\?\)/,
+      );
+      assert.match(res.stderr, /Its workflows: greeter/);
+      // Nothing started: no NATS store was made.
+      await assert.rejects(Deno.stat(join(dir, "app/.compozy/nats")), Deno.errors.NotFound);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   });
   await t.step("a role other than all needs NATS_URL", async () => {
     const res = await runCli(["start", "--role", "engine"], { NATS_URL: "" });

@@ -227,7 +227,9 @@ function guardProcess(process: NodeProcess): void {
   const getBuiltinModule = process.getBuiltinModule.bind(process);
   process.getBuiltinModule = (id: string) => {
     // The same built-ins as the import policy refuses (import_policy.ts), reached at run time.
-    if (/^(node:)?(vm|worker_threads|module|repl|timers|timers\/promises|v8|trace_events|wasi|sqlite)$/.test(id)) {
+    if (
+      /^(node:)?(vm|worker_threads|module|repl|timers|timers\/promises|v8|trace_events|wasi|sqlite)$/.test(id)
+    ) {
       throw new denoErrors.NotCapable(`Built-in "${id}" is refused in a tool sandbox`);
     }
     const builtin = getBuiltinModule(id);

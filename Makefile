@@ -6,7 +6,7 @@ SHELL := /bin/bash
 ## dev: set up, then run `compozy dev` on the example project (NATS, engine, runtime and API in one process group)
 dev: setup
 	@echo "==> starting compozy dev on examples/hello (Ctrl-C to stop)"
-	deno task dev
+	@deno task -q dev
 
 ## test: set up, then run every test; the last line is `N passed, N failed`
 test: setup

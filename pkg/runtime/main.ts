@@ -5,7 +5,7 @@
  * stdin closes, so a parent killed with SIGKILL leaves no runtime (or sandbox process) behind.
  */
 import { parseArgs } from "node:util";
-import { Bus, connectNats } from "../nats/mod.ts";
+import { Bus, connectNats, NatsUnavailableError } from "../nats/mod.ts";
 import { configureLogging, getLogger } from "../logger/mod.ts";
 import { delimiter } from "node:path";
 import { configureProtectedRoots, PROTECTED_ROOTS_ENV } from "./grant_paths.ts";
@@ -32,7 +32,16 @@ export async function runtimeMain(args: string[]): Promise<never> {
   }
   // Before any tool runs: the NATS servers of the URL, those the cluster announces, and the ports the stack
   // owns besides (cluster routes, monitoring) in COMPOZY_SANDBOX_DENY_NET.
-  const nc = await connectNats(url, { name: "compozy-runtime", role: "runtime" });
+  let nc: Awaited<ReturnType<typeof connectNats>>;
+  try {
+    nc = await connectNats(url, { name: "compozy-runtime", role: "runtime" });
+  } catch (e) {
+    // NATS gone (e.g. dev stopping while this runtime started): one line, which says what to do; not an
+    // uncaught error's stack trace printed into dev's terminal after it exited. The supervisor restarts it.
+    if (!(e instanceof NatsUnavailableError)) throw e;
+    console.error(`compozy runtime: ${e.message}`);
+    Deno.exit(1);
+  }
   const announced = (nc.info?.connect_urls ?? []).join(",");
   await configureNetDeny([
     ...natsTargets(url),

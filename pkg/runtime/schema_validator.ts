@@ -15,7 +15,6 @@
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 import { jsonSchemaAjv } from "../utils/json_schema.ts";
 import addFormatsModule from "ajv-formats";
-import { RE2JS } from "re2js";
 
 /** One failing field: `path` is like `items[2].name`, or `(root)` for the value itself. */
 export interface SchemaViolation {
@@ -43,26 +42,6 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
 const MAX_CACHED_TEXTS = 1000;
 
 /**
- * Ajv's regular-expression engine for `pattern` and `patternProperties`: RE2's linear-time matching (npm
- * `re2js`, pure JavaScript), not JavaScript's backtracking engine. Schemas are the author's, but the values
- * they check are not (a tool's output, a workflow's input), and a pattern with nested quantifiers held the
- * runtime's thread for any string that almost matched: `^(a+)+$` against 28 `a`s and a `!` took 30 s, every
- * other call waiting (red team 5). A pattern RE2 cannot run (a backreference, a lookaround) keeps
- * JavaScript's engine: the documented limit. RE2 differs from JavaScript in small ways: `\s` is ASCII white
- * space only, `.` matches `\r`, `\u2028` and `\u2029`.
- */
-export const linearRegExp = Object.assign((pattern: string, flags: string) => {
-  let re: RE2JS;
-  try {
-    re = RE2JS.compile(RE2JS.translateRegExp(pattern));
-  } catch {
-    return new RegExp(pattern, flags);
-  }
-  // Ajv keys its compiled patterns by `toString()`: as a RegExp's, or every pattern would share the first.
-  return { test: (text: string) => re.test(text), toString: () => `/${pattern}/${flags}` };
-}, { code: "re2js" });
-
-/**
  * A cache of compiled validators.
  *
  * @example
@@ -74,18 +53,8 @@ export const linearRegExp = Object.assign((pattern: string, flags: string) => {
  */
 export class SchemaCache {
   // `addUsedSchema: false`: two tools may declare different schemas with the same `$id`.
-  readonly #firstError = jsonSchemaAjv({
-    allErrors: false,
-    strict: false,
-    addUsedSchema: false,
-    code: { regExp: linearRegExp },
-  });
-  readonly #allErrors = jsonSchemaAjv({
-    allErrors: true,
-    strict: false,
-    addUsedSchema: false,
-    code: { regExp: linearRegExp },
-  });
+  readonly #firstError = jsonSchemaAjv({ allErrors: false, strict: false, addUsedSchema: false });
+  readonly #allErrors = jsonSchemaAjv({ allErrors: true, strict: false, addUsedSchema: false });
   readonly #byObject = new WeakMap<object, Validator>();
   readonly #byText = new Map<string, Validator>();
 

@@ -5,17 +5,39 @@
  * @module
  */
 import { Ajv2020, type ErrorObject, type Options } from "ajv/dist/2020.js";
+import { RE2JS } from "re2js";
 
 type UniqueItemsCheck = ((unique: boolean, data: unknown[]) => boolean) & { errors?: Partial<ErrorObject>[] };
 
 /**
- * An Ajv instance whose `uniqueItems` costs one pass over the array. Ajv's own check compares every pair of
- * items unless they all share one scalar type: 20,000 small objects (229 KB, well under every size limit)
- * took 96 s, on the event loop of the runtime (a tool's output) or the engine (a workflow's input), and
- * every other call and execution waited (red team 6, S2).
+ * Ajv's regular-expression engine for `pattern` and `patternProperties`: RE2's linear-time matching (npm
+ * `re2js`, pure JavaScript), not JavaScript's backtracking engine. Schemas are the author's, but the values
+ * they check are not (a tool's output, a workflow's input), and a pattern with nested quantifiers held the
+ * runtime's thread for any string that almost matched: `^(a+)+$` against 28 `a`s and a `!` took 30 s, every
+ * other call waiting (red team 5). A pattern RE2 cannot run (a backreference, a lookaround) keeps
+ * JavaScript's engine: the documented limit. RE2 differs from JavaScript in small ways: `\s` is ASCII white
+ * space only, `.` matches `\r`, `\u2028` and `\u2029`.
+ */
+const linearRegExp = Object.assign((pattern: string, flags: string) => {
+  let re: RE2JS;
+  try {
+    re = RE2JS.compile(RE2JS.translateRegExp(pattern));
+  } catch {
+    return new RegExp(pattern, flags);
+  }
+  // Ajv keys its compiled patterns by `toString()`: as a RegExp's, or every pattern would share the first.
+  return { test: (text: string) => re.test(text), toString: () => `/${pattern}/${flags}` };
+}, { code: "re2js" });
+
+/**
+ * An Ajv instance whose `pattern`s run in linear time (above) and whose `uniqueItems` costs one pass over
+ * the array. Ajv's own `uniqueItems` compares every pair of items unless they all share one scalar type:
+ * 20,000 small objects (229 KB, well under every size limit) took 96 s, on the event loop of the runtime (a
+ * tool's output) or the engine (a workflow's input), and every other call and execution waited (red team 6,
+ * S2).
  */
 export function jsonSchemaAjv(options: Options): Ajv2020 {
-  const ajv = new Ajv2020(options);
+  const ajv = new Ajv2020({ ...options, code: { ...options.code, regExp: linearRegExp } });
   const uniqueItems: UniqueItemsCheck = (unique, data) => {
     if (!unique) return true;
     const duplicate = firstDuplicate(data);

@@ -24,3 +24,13 @@ Deno.test("uniqueItems over 50,000 objects is one pass, not a comparison of ever
   items.push({ tag: "t7", i: 7 });
   assert.equal(validate(items), false);
 });
+
+Deno.test("patterns run in linear time wherever user data is checked (a workflow's input included)", () => {
+  // On JavaScript's backtracking engine, 40 `a`s and a `!` against ^(a+)+$ take about 2^40 steps.
+  const validate = jsonSchemaAjv({ allErrors: true, strict: false }).compile({
+    type: "object",
+    properties: { name: { type: "string", pattern: "^(a+)+$" } },
+  });
+  assert.equal(validate({ name: `${"a".repeat(40)}!` }), false);
+  assert.equal(validate({ name: "a".repeat(40) }), true);
+});

@@ -11,7 +11,6 @@ import { jsonSchemaAjv } from "../../utils/json_schema.ts";
 import addFormatsModule from "ajv-formats";
 import type { OutputInterface } from "ai";
 import { configInvalid, errorMessage } from "./agent_failure.ts";
-import { linearRegExp } from "../schema_validator.ts";
 
 /** One reason a reply fails: a JSON Pointer into the reply (`/` for the whole) and what is wrong there. */
 export interface OutputProblem {
@@ -34,8 +33,7 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
 
 // Not strict: users write schemas by hand and annotate them (`example`, `title` on odd places…); an
 // unknown keyword is not a reason to fail their agent. Formats (email, date-time…) are enforced.
-// Patterns on RE2's linear-time engine: a model's reply is not trusted (schema_validator.ts).
-const ajv = jsonSchemaAjv({ allErrors: true, strict: false, code: { regExp: linearRegExp } });
+const ajv = jsonSchemaAjv({ allErrors: true, strict: false });
 addFormats(ajv);
 
 /**

@@ -4,7 +4,7 @@
  * The whole history of a big execution (a collection of 100,000 items) is hundreds of MB; read and encoded
  * at once it held the API's memory and the NATS connection it shares with the engine for about a minute
  * (outside review B10). A page reads the run's events from where the previous one stopped, a bounded chunk
- * at a time, and stops at `limit` events of the execution, at {@link PAGE_BYTES} of them, or after
+ * at a time, and stops at `limit` events of the execution, at {@link PAGE_BYTES} of them (each read of the run's events is bounded so too), or after
  * {@link PAGE_SCAN_FACTOR} × `limit` events of the run (a sub-workflow's page among many siblings' events):
  * what one request holds and costs is bounded whatever the history's size. The cursor says where the next
  * page starts, with the lease fence seen so far (lease_fence.ts), so that paging shows exactly the history
@@ -28,8 +28,11 @@ export const MAX_PAGE_EVENTS = 5_000;
 export const PAGE_BYTES = 4 * 1024 * 1024;
 /** A page reads at most this many times `limit` events of the run before it answers with what it has. */
 export const PAGE_SCAN_FACTOR = 4;
-/** The run's events are read this many at a time. */
-const CHUNK = 256;
+/**
+ * Messages read one by one before a consumer reads the rest of a chunk (see readStream): a page is long,
+ * so it takes a consumer early rather than a round trip per message.
+ */
+const PAGE_WALK_LIMIT = 16;
 
 /** Where a page starts: after `afterSeq`, with the fence of the events before it. */
 export interface EventCursor {
@@ -94,9 +97,15 @@ export async function readEventPage(
   let bytes = 0;
   const events: StoredEvent[] = [];
   while (true) {
+    // One read serves a page whose events are mostly the execution's own (one read, one consumer at most);
+    // a sub-workflow's page among its parent's events takes a few, up to the scan's bound.
+    const chunkLimit = Math.min(limit - events.length, limit * PAGE_SCAN_FACTOR - scanned);
+    const chunkBytes = PAGE_BYTES - bytes;
     const chunk = await readStream(js, STREAMS.events, `compozy.${correlationId}.*.evts.*.*`, {
       fromSeq: seq,
-      limit: CHUNK,
+      limit: chunkLimit,
+      maxBytes: chunkBytes,
+      walkLimit: PAGE_WALK_LIMIT,
     });
     for (const msg of chunk) {
       scanned++;
@@ -113,9 +122,17 @@ export async function readEventPage(
         return { events, next: { afterSeq: msg.seq, fence } };
       }
     }
-    if (chunk.length < CHUNK) return { events };
-    seq = chunk[chunk.length - 1].seq + 1;
+    const last = chunk.at(-1);
+    if (!last || (chunk.length < chunkLimit && !readFull(chunk, chunkBytes))) return { events };
+    seq = last.seq + 1;
   }
+}
+
+/** Whether a read stopped at its byte bound (rather than at the stream's end). */
+function readFull(chunk: { data: Uint8Array }[], maxBytes: number): boolean {
+  let total = 0;
+  for (const msg of chunk) total += msg.data.byteLength;
+  return total >= maxBytes;
 }
 
 /** A stored message as an event; undefined for one that cannot be decoded (dead-lettered live). */

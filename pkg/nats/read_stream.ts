@@ -55,6 +55,8 @@ export interface ReadStreamOptions {
    * holds in memory is bounded. Default: every match.
    */
   limit?: number;
+  /** The read also stops once the messages' data reach this many bytes (at least one message is read). */
+  maxBytes?: number;
 }
 
 /** How many times a read's reader is re-created after it failed (see readStream). */
@@ -144,12 +146,12 @@ async function readInto(
   const walkLimit = options.walkLimit ?? 64;
   const jsm = await managerOf(js);
   const last = messages.at(-1);
-  const limit = options.limit ?? Infinity;
+  const bound = { limit: options.limit ?? Infinity, maxBytes: options.maxBytes ?? Infinity };
   let seq = last ? last.seq + 1 : Math.max(1, options.fromSeq ?? 1);
-  while (messages.length < limit) {
+  while (!full(messages, bound)) {
     options.signal?.throwIfAborted();
     if (messages.length >= walkLimit) {
-      await readWithConsumer(messages, js, jsm, stream, filter, seq, limit, options.signal);
+      await readWithConsumer(messages, js, jsm, stream, filter, seq, bound, options.signal);
       return;
     }
     const query = { next_by_subj: filter, seq } as unknown as MsgRequest;
@@ -164,6 +166,20 @@ async function readInto(
     });
     seq = stored.seq + 1;
   }
+}
+
+interface ReadBound {
+  limit: number;
+  maxBytes: number;
+}
+
+/** Whether a read holds as many messages, or bytes, as it may. */
+function full(messages: StreamMessage[], bound: ReadBound): boolean {
+  if (messages.length >= bound.limit) return true;
+  if (bound.maxBytes === Infinity) return false;
+  let bytes = 0;
+  for (const message of messages) bytes += message.data.byteLength;
+  return bytes >= bound.maxBytes;
 }
 
 /**
@@ -203,6 +219,15 @@ export async function lastMessageOf(
     : undefined;
 }
 
+/**
+ * How many messages to fetch next under a byte bound: a batch is fetched whole, so it is sized by the mean
+ * size of the messages read so far to end near the bound (one message while nothing tells their size).
+ */
+function batchWithin(bytesLeft: number, bytesRead: number, messagesRead: number): number {
+  if (messagesRead === 0 || bytesRead === 0) return 1;
+  return Math.min(1_000, Math.max(1, Math.ceil(bytesLeft / (bytesRead / messagesRead))));
+}
+
 /** The rest of a long read, from `startSeq`, through one short-lived consumer, appended to `messages`. */
 async function readWithConsumer(
   messages: StreamMessage[],
@@ -211,7 +236,7 @@ async function readWithConsumer(
   stream: string,
   filter: string,
   startSeq: number,
-  limit: number,
+  bound: ReadBound,
   signal?: AbortSignal,
 ): Promise<void> {
   const info = await jsm.consumers.add(stream, {
@@ -225,10 +250,15 @@ async function readWithConsumer(
   });
   try {
     const consumer = await js.consumers.get(stream, info.name);
-    let remaining = Math.min(info.num_pending, limit - messages.length);
-    while (remaining > 0) {
+    let bytes = 0;
+    for (const message of messages) bytes += message.data.byteLength;
+    let remaining = Math.min(info.num_pending, bound.limit - messages.length);
+    while (remaining > 0 && bytes < bound.maxBytes) {
       signal?.throwIfAborted();
-      const batch = await consumer.fetch({ max_messages: Math.min(remaining, 1_000), expires: 2_000 });
+      const batchSize = bound.maxBytes === Infinity
+        ? 1_000
+        : batchWithin(bound.maxBytes - bytes, bytes, messages.length);
+      const batch = await consumer.fetch({ max_messages: Math.min(remaining, batchSize), expires: 2_000 });
       const before = messages.length;
       for await (const msg of batch) {
         messages.push({
@@ -238,7 +268,8 @@ async function readWithConsumer(
           time: new Date(msg.timestamp),
           headers: msg.headers,
         });
-        remaining = Math.min(msg.info.pending, limit - messages.length);
+        bytes += msg.data.byteLength;
+        remaining = Math.min(msg.info.pending, bound.limit - messages.length);
       }
       if (messages.length === before) break;
     }

@@ -54,6 +54,19 @@ Deno.test("readStream", async (t) => {
       assert.deepEqual(await readStream(js, STREAM, "r.none.*"), []);
     });
 
+    await t.step("a read stops at its limit or its byte bound, walking or through a consumer", async () => {
+      const expected = Array.from({ length: 20 }, (_, j) => `a${2 * j}`);
+      for (const walkLimit of [64, 3, 0]) {
+        const limited = await readStream(js, STREAM, "r.a.*", { walkLimit, limit: 7 });
+        assert.deepEqual(limited.map((m) => text(m.data)), expected.slice(0, 7), `walkLimit ${walkLimit}`);
+        // Each message is 2 or 3 bytes: the read stops once 10 bytes are read (a fetched batch may pass it).
+        const bounded = await readStream(js, STREAM, "r.a.*", { walkLimit, maxBytes: 10 });
+        const bytes = bounded.reduce((sum, m) => sum + m.data.byteLength, 0);
+        assert.ok(bytes >= 10 && bounded.length < 20, `${bounded.length} messages, ${bytes} bytes`);
+        assert.deepEqual(bounded.map((m) => text(m.data)), expected.slice(0, bounded.length));
+      }
+    });
+
     await t.step("a read can start where the matches begin", async () => {
       // Message i has sequence i + 1; "r.a.k0" was last written by message 32.
       assert.equal(await lastSequenceOf(js, STREAM, "r.a.k0"), 33);

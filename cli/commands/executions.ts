@@ -99,12 +99,20 @@ async function describeWaits(
   state: ExecutionState,
   waiting: TaskExecutionState[],
 ): Promise<string[]> {
+  // Each half only adds detail to the waits the state already shows, so a failed read is said, not fatal.
+  const unread: string[] = [];
+  const orNote = (what: string) => (error: unknown) => {
+    unread.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  };
   const [definition, history] = await Promise.all([
     client.request<{ tasks?: unknown[] }>(
       "GET",
       `/api/workflows/${encodeURIComponent(state.workflow_id)}`,
-    ).catch(() => undefined),
-    client.events(state.exec_id, (e) => e.type === "task.waiting_started").catch(() => undefined),
+    ).catch(orNote("the workflow's definition (conditions, on_timeout)")),
+    client.events(state.exec_id, (e) => e.type === "task.waiting_started").catch(
+      orNote("the execution's history (deadlines)"),
+    ),
   ]);
   const tasks = definition?.tasks ?? [];
   return waiting.map((t) => {
@@ -118,7 +126,7 @@ async function describeWaits(
     const condition = typeof config?.condition === "string" ? ` when ${config.condition}` : "";
     const timeout = deadline > 0
       ? `, times out at ${timeOut(deadline)}`
-      : t.waiting_for
+      : t.waiting_for && history
       ? ", no time-out"
       : "";
     const then = config?.on_timeout && deadline > 0 ? `, then task '${config.on_timeout}'` : "";
@@ -126,7 +134,7 @@ async function describeWaits(
       ? `\n  send it: compozy executions signal ${t.waiting_for} --exec ${state.exec_id} --payload '{...}'`
       : "";
     return `waiting ${t.task_id}: ${what}${condition}${timeout}${then}${send}`;
-  });
+  }).concat(unread.map((why) => `  (not shown: could not read ${why})`));
 }
 
 interface TaskShape {

@@ -72,3 +72,35 @@ Deno.test("executions show prints a deadline past year 275760 raw instead of cra
   assert.match(text, /^w +WAITING +1 +\?$/m);
   assert.ok(!text.includes("NaN"), text);
 });
+
+Deno.test("executions show says which detail of a wait it could not read, instead of leaving it out silently", async () => {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    if (path.endsWith("/events")) {
+      return Response.json({ error: { code: "history_unavailable", message: "history read timed out" } }, {
+        status: 503,
+      });
+    }
+    const body = storedData(path);
+    return body === undefined ? new Response("{}", { status: 404 }) : Response.json(body);
+  });
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...args: unknown[]) => lines.push(args.join(" "));
+  try {
+    assert.equal(
+      await runExecutionsShow(EXEC, { server: `http://127.0.0.1:${server.addr.port}`, json: false }),
+      0,
+    );
+  } finally {
+    console.log = log;
+    await server.shutdown();
+  }
+  const text = lines.join("\n");
+  // Without the history its deadline is unknown, not absent.
+  assert.match(text, /waiting w: signal 'go'\n/);
+  assert.match(
+    text,
+    /not shown: could not read the execution's history \(deadlines\): .*history read timed out/,
+  );
+});

@@ -67,6 +67,8 @@ export class ExecutionDriver implements DriverPort {
   private deliveries = 0;
   private idleWaiters: Array<() => void> = [];
   private ended = false;
+  /** Parked (see finish): it takes no more deliveries (see isParked). */
+  private parked = false;
   private paused: boolean;
   private pauseGate?: Promise<void>;
   private openGate?: () => void;
@@ -117,6 +119,15 @@ export class ExecutionDriver implements DriverPort {
 
   get isAbandoned(): boolean {
     return this.abandoned;
+  }
+
+  /**
+   * Whether it parked: its executor is letting it go (its lease is being released), so a command must not be
+   * delivered to it but wait for the next activation (finding G9: a signal delivered to a parked driver
+   * recorded its wait's end, and the flow then ran on in memory without the lease and stopped).
+   */
+  get isParked(): boolean {
+    return this.parked;
   }
 
   /**
@@ -712,6 +723,7 @@ export class ExecutionDriver implements DriverPort {
   }
 
   private finish(result: DriverResult): void {
+    if (result === "parked") this.parked = true;
     this.deadline.disarm(result === "ended");
     for (const resolve of this.idleWaiters.splice(0)) resolve();
     if (result !== "parked") {

@@ -306,6 +306,8 @@ export class WorkflowExecutor {
     // Parked elsewhere, or an activation that found another command moot: this one tries again shortly.
     if (existing === YIELDED || existing === MOOT) return { nakDelayMs: PARKED_YIELD_DELAY_MS };
     if (existing && existing !== NOTHING_TO_DO) {
+      // Parked, and not yet let go (handlers interleave with its end): the next activation takes this command.
+      if (existing.driver.isParked) return { nakDelayMs: PARKED_YIELD_DELAY_MS };
       await act(existing.driver);
       if (holdWhileActive && existing.settled) {
         // The activating command's hold refreshes the lease; this one only keeps its message.
@@ -447,7 +449,11 @@ export class WorkflowExecutor {
       : undefined;
     let replay: ReplayState | undefined;
     try {
-      const read = first ?? await this.takeOver(execId, correlationId, needed);
+      // Only a first delivery may be found moot: one that comes back may have activated a driver that took
+      // it (a signal's wait end recorded) and died or was given up before its next step; dropped then,
+      // nothing would drive the execution again (finding G9's rest). The replay decides.
+      const moot = delivery.deliveryCount === 1 ? needed : undefined;
+      const read = first ?? await this.takeOver(execId, correlationId, moot);
       if (read === "moot") {
         await this.options.leases.release(execId, { parked: true });
         return MOOT;

@@ -1,0 +1,53 @@
+/**
+ * A signal's activation whose engine dies after the signal was taken (finding G9's rest): the signal comes
+ * back to the next engine, and no wait listens for it any more, since its own first delivery ended the wait.
+ * It was dropped as moot before any replay (06a1e65), and nothing drove the execution again: RUNNING for
+ * good. Real engine processes, real nats-server, a scripted runtime in this process.
+ */
+import assert from "node:assert/strict";
+import { startCrashStack } from "../support/engine_process.ts";
+import { until } from "../support/until.ts";
+
+Deno.test({
+  name: "a signal whose engine died after taking it comes back and the execution goes on",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const attempts: number[] = [];
+    const stack = await startCrashStack(
+      {
+        "compozy.yaml": "name: crash-signal\nworkflows:\n  - source: ./wf.yaml\n",
+        "t.ts": "",
+        "wf.yaml": "id: main\ntools:\n  - id: long\n    execute: ./t.ts\ntasks:\n" +
+          "  - { id: w, type: wait, signal: go }\n" +
+          '  - { id: next, use: tool(id=long), with: { got: "{{ .tasks.w.output.n }}" } }\n',
+      },
+      {
+        // The first call hangs (its engine dies meanwhile); the re-run answers.
+        long: (input, call) => {
+          attempts.push(call.attempt);
+          return attempts.length === 1 ? new Promise(() => {}) : input;
+        },
+      },
+      { instanceId: "e" },
+    );
+    const { client } = stack;
+    try {
+      const { execId } = await client.trigger("main", {});
+      await until(async () => (await client.events(execId)).some((e) => e.type === "task.waiting_started"));
+      await client.signal(execId, "go", { n: 7 });
+      // The signal's activation took it and runs the next task: the engine dies there.
+      await until(() => Promise.resolve(attempts.length === 1));
+      await stack.killEngine();
+      // The same instance id: it takes its lease back at once.
+      stack.restartEngine();
+      const state = await client.waitForEnd(execId, 60_000);
+      const history = (await client.events(execId)).map((e) => e.type);
+      assert.equal(state.status, "SUCCESS", history.join(", "));
+      assert.deepEqual(state.output, { got: 7 });
+      assert.deepEqual(attempts, [1, 2]);
+    } finally {
+      await stack.close();
+    }
+  },
+});

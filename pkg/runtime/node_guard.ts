@@ -49,6 +49,8 @@ const AGENT_LIVE_KEYS = new Set<PropertyKey>([
 
 /** Levels below a module's exports that are recorded (`fs` → `promises` → `constants` is two). */
 const MAX_DEPTH = 4;
+/** Passes over the emitters before a call's handlers that keep re-adding listeners are given up on. */
+const MAX_LISTENER_PASSES = 8;
 
 export class NodeStateGuard {
   readonly #recorded: Recorded[] = [];
@@ -155,8 +157,17 @@ export class NodeStateGuard {
     }
   }
 
-  /** Puts every recorded object's own properties back, and removes listeners added to `process`. */
+  /**
+   * Removes the listeners added to the recorded emitters (`process`, the HTTP agents), then puts every
+   * recorded object's own properties back. In this order: Node emits `removeListener` for each listener
+   * removed, so a `removeListener` handler the call added runs during the removal, and what it changes
+   * must be put back after it (red team 6, S3: it re-planted a module property and the agent's `lookup`).
+   *
+   * @throws {Error} when the call's handlers keep adding listeners as they are removed: the process
+   * cannot be made clean, and the worker fails rather than serve another call in it.
+   */
   restore(): void {
+    this.#removeAddedListeners();
     for (const { object, keys, saved } of this.#recorded) {
       for (const key of ownKeys(object)) {
         if (!keys.has(key)) deleteProperty(object, key);
@@ -171,14 +182,26 @@ export class NodeStateGuard {
     for (const { object, get, set, value } of this.#accessors) {
       if (!Object.is(get.call(object), value)) set.call(object, value);
     }
-    for (const [emitter, listeners] of this.#emitters) {
-      for (const name of emitter.eventNames()) {
-        const kept = listeners.get(name);
-        for (const listener of emitter.rawListeners(name)) {
-          if (!kept?.has(listener)) emitter.removeListener(name, listener);
+  }
+
+  #removeAddedListeners(): void {
+    for (let pass = 0; pass < MAX_LISTENER_PASSES; pass++) {
+      let removed = 0;
+      for (const [emitter, listeners] of this.#emitters) {
+        // `removeListener` handlers first, so that fewer of the call's handlers see the other removals.
+        const names = emitter.eventNames().sort((a, b) =>
+          Number(b === "removeListener") - Number(a === "removeListener")
+        );
+        for (const name of names) {
+          const kept = listeners.get(name);
+          for (const listener of emitter.rawListeners(name)) {
+            if (!kept?.has(listener)) (emitter.removeListener(name, listener), removed++);
+          }
         }
       }
+      if (removed === 0) return;
     }
+    throw new Error(`listeners added by the call kept coming back after ${MAX_LISTENER_PASSES} removals`);
   }
 
   /**

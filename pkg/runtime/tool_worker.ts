@@ -618,8 +618,10 @@ async function handle(fn: ToolFunction, [id, json]: WorkerCall, restoreGlobals: 
   // Before the result goes out, so the next call cannot start while this one's work remains.
   const closing = scope.end();
   if (closing) await closing;
-  restoreGlobals();
+  // Node's first: removing a call's listeners runs its `removeListener` handlers, whose changes to globals
+  // must be undone too.
   nodeState.restore();
+  restoreGlobals();
   resetProcessState();
   post(message);
   // A macrotask: it runs only if what the call left (a microtask or message loop) lets the loop turn.

@@ -47,3 +47,52 @@ Deno.test("red team 6 S1: node:sqlite is refused, imported or reached at run tim
     Deno.removeSync(outside, { recursive: true });
   }
 });
+
+Deno.test("red team 6 S3: what a call's removeListener handler changes while its listeners are removed is put back too", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    // The put-back ran first, then the removal of the call's listeners ran its removeListener handler,
+    // which planted a module property, the HTTP agent's lookup and maxSockets for the next calls.
+    const tool = dir.tool(
+      "plants",
+      `import fs from "node:fs";
+       import http from "node:http";
+       export default (input: { plant: boolean }) => {
+         const seen = {
+           marker: (fs as any).marker ?? null,
+           lookup: typeof (http.globalAgent as any).options.lookup,
+           maxSockets: String(http.globalAgent.maxSockets),
+           global: (globalThis as any).planted ?? null,
+           pid: Deno.pid,
+         };
+         if (input.plant) {
+           process.on("newListener", function noop() {});
+           process.on("removeListener", () => {
+             (fs as any).marker = "planted by call 0";
+             (http.globalAgent as any).options.lookup = (_h: string, _o: unknown, cb: any) => cb(null, "10.0.0.1", 4);
+             http.globalAgent.maxSockets = 1;
+             (globalThis as any).planted = "planted by call 0";
+           });
+         }
+         return seen;
+       };`,
+    );
+    const outputs = [];
+    for (const plant of [true, false, false]) {
+      const result = await runner.run(call(tool, { plant }, { timeoutMs: 30_000 }));
+      assert.ok(result.ok, JSON.stringify(result));
+      outputs.push(result.output as Record<string, unknown>);
+    }
+    assert.equal(new Set(outputs.map((o) => o.pid)).size, 1, "the calls ran in one warm process");
+    for (const seen of outputs.slice(1)) {
+      assert.deepEqual(
+        { marker: seen.marker, lookup: seen.lookup, maxSockets: seen.maxSockets, global: seen.global },
+        { marker: null, lookup: "undefined", maxSockets: "Infinity", global: null },
+      );
+    }
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

@@ -79,8 +79,8 @@ export async function openStateStore(nc: NatsConnection): Promise<StateStore> {
   const kvm = new Kvm(nc);
   const jsm = await jetstreamManager(nc);
   const open = async (name: string) => {
-    const { kv, direct } = await openBucket(kvm, jsm, name);
-    return { kv, name, direct };
+    const { kv, direct, replicas } = await openBucket(kvm, jsm, name);
+    return { kv, name, direct, replicas };
   };
   const buckets = {
     workflows: await open(BUCKETS.workflowExecutions),
@@ -101,7 +101,7 @@ export async function openStateStore(nc: NatsConnection): Promise<StateStore> {
 async function openBucket(kvm: Kvm, jsm: JetStreamManager, name: string) {
   const config = (await jsm.streams.info(`KV_${name}`)).config;
   const direct = config.allow_direct === true && config.num_replicas === 1;
-  return { kv: await kvm.open(name, { allow_direct: direct }), direct };
+  return { kv: await kvm.open(name, { allow_direct: direct }), direct, replicas: config.num_replicas };
 }
 
 /**

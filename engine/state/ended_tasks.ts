@@ -11,7 +11,8 @@
  * same revision may both be accepted, and the later one (a task's start, folded by one engine) may overwrite
  * the other (its success, folded by the other engine). Nothing would ever write that document again. So a
  * task still not ended `repairAfterMs` into the wait is folded again from the execution's history (`repair`,
- * state_manager.ts), and again after each doubling of that time.
+ * state_manager.ts), and again after each doubling of that time. On a replicated bucket the tasks this engine
+ * stored ended are read once too: its own write may be the one that was overwritten.
  *
  * @module
  */
@@ -47,6 +48,11 @@ export class EndedTasks {
     private readonly maxWaitMs: number,
     /** How long it waits before folding a task again from the history (see the module). */
     private readonly repairAfterMs = REPAIR_AFTER_MS,
+    /**
+     * Whether a task this engine stored ended may be taken as ended without a read. Not on a replicated
+     * bucket: another engine's update at the same revision may have overwritten it (see the module).
+     */
+    private readonly trustStored = true,
   ) {}
 
   /** This engine stored (or found stored) the task's document with an ended status. */
@@ -75,11 +81,13 @@ export class EndedTasks {
     const deadline = began + this.maxWaitMs;
     let repairAt = began + this.repairAfterMs;
     let pause = 20;
-    let missing = this.unknown(execId, taskExecIds);
+    let missing = this.trustStored ? this.unknown(execId, taskExecIds) : [...taskExecIds];
     while (missing.length) {
       const docs = await Promise.all(missing.map((id) => this.read(`${execId}.${id}`)));
       docs.forEach(({ doc }, i) => {
         if (doc && isTerminal(doc.status)) this.stored(execId, missing[i]);
+        // What this engine stored was overwritten since: only a new write of it counts now.
+        else this.byExecution.get(execId)?.delete(missing[i]);
       });
       missing = this.unknown(execId, missing);
       if (!missing.length) break;

@@ -146,7 +146,12 @@ export class StateManager {
     this.takeOvers = options.takeOvers;
     // Two ack waits: a dead engine's events come back after one, and may meet a second engine that dies.
     // Only the ends of executions whose task events a dead engine held wait that long.
-    this.endedTasks = new EndedTasks((key) => store.getTaskWithRevision(key), 2 * this.ackWaitMs + 5_000);
+    this.endedTasks = new EndedTasks(
+      (key) => store.getTaskWithRevision(key),
+      2 * this.ackWaitMs + 5_000,
+      undefined,
+      !store.replicated,
+    );
     this.kinds = {
       workflow: {
         read: (key) => store.getWorkflowWithRevision(key),

@@ -20,6 +20,8 @@ export interface StateBucket {
   kv: KV;
   name: string;
   direct?: boolean;
+  /** The bucket's replicas (1 when not known). */
+  replicas?: number;
 }
 
 export interface StateBuckets {
@@ -44,6 +46,14 @@ export class StateStore {
     private readonly buckets: StateBuckets,
     private readonly jsm: JetStreamManager,
   ) {}
+
+  /**
+   * Whether the task documents are replicated: there, nats-server 2.9 may accept two updates of one document
+   * at the same revision (ended_tasks.ts), so a document this engine stored may have been overwritten since.
+   */
+  get replicated(): boolean {
+    return (this.buckets.tasks.replicas ?? 1) > 1;
+  }
 
   /** The whole state of an execution, its tasks in the order they were dispatched. */
   async get(execId: string): Promise<ExecutionState | undefined> {

@@ -7,7 +7,8 @@
  * its 65 s bound (2 x the 30 s ack wait + 5 s) for it. Here, on a 3-node cluster with every bucket R3, one
  * state manager folds the tasks, the test overwrites a task's SUCCESS with what that lost update left, and a
  * second state manager (on another node) folds the end: it must be written long before that bound, with the
- * task's document ended again.
+ * task's document ended again. Then the same for an engine that folded both the tasks and the end, whose own
+ * SUCCESS was overwritten: it must not take that task as ended from memory.
  */
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
@@ -95,6 +96,60 @@ Deno.test({
       assert.equal(end?.status, "SUCCESS", `the end was not written within 30 s: ${JSON.stringify(end)}`);
       const state = await store2.withTasks(end!);
       assert.deepEqual(state.tasks.map((t) => [t.exec_id, t.status]), ids.map((id) => [id, "SUCCESS"]));
+
+      // The same engine folds an execution's tasks and its end, and its own SUCCESS of a task is what the
+      // lost update overwrote: it must not take the task as ended from memory (the API showed it CANCELED).
+      const exec2 = uuidv7();
+      const tasks2 = [{ id: "a", execId: uuidv7() }, { id: "b", execId: uuidv7() }];
+      const base2 = (eventId: string) => ({
+        metadata: bus1.metadata(exec2, `${exec2}:${eventId}`),
+        workflow: { id: "wf", execId: exec2 },
+      });
+      await publish(create(pb.WorkflowExecutionStartedSchema, base2("started")));
+      for (const task of tasks2) {
+        await publish(
+          create(pb.TaskDispatchedSchema, { ...base2(`${task.id}-dispatched`), task, taskType: "basic" }),
+        );
+        await publish(
+          create(pb.TaskExecutionStartedSchema, { ...base2(`${task.id}-started`), task, attempt: 1 }),
+        );
+        await publish(
+          create(pb.TaskExecutionSuccessSchema, { ...base2(`${task.id}-success`), task, attempt: 1 }),
+        );
+      }
+      const key2 = (task: { execId: string }) => `${exec2}.${task.execId}`;
+      await until(async () => {
+        const docs = await Promise.all(tasks2.map((t) => store2.getTaskWithRevision(key2(t))));
+        return docs.every(({ doc }) => doc && isTerminal(doc.status));
+      }, 30_000);
+      const { doc: ended2 } = await store2.getTaskWithRevision(key2(tasks2[1]));
+      const { output: _output2, ended_at: _endedAt2, ...running2 } = ended2!;
+      await kv.put(
+        key2(tasks2[1]),
+        JSON.stringify({ ...running2, status: "RUNNING", output: null, ended_at: null }),
+      );
+      const ids2 = tasks2.map((t) => t.execId);
+      await publish(create(pb.WorkflowExecutionSuccessSchema, {
+        ...base2("success"),
+        tasks: { execIds: ids2, recordedExecIds: ids2 },
+      }));
+      const end2 = await waitForTerminalDocument({
+        nc: nc2,
+        subject: store2.workflowSubject(exec2),
+        read: () => store2.getWorkflow(exec2),
+        onReconnect: () => () => {},
+      }, 30_000);
+      assert.equal(
+        end2?.status,
+        "SUCCESS",
+        `the second end was not written within 30 s: ${JSON.stringify(end2)}`,
+      );
+      const state2 = await store2.withTasks(end2!);
+      assert.deepEqual(
+        state2.tasks.map((t) => [t.exec_id, t.status]),
+        ids2.map((id) => [id, "SUCCESS"]),
+        "the task whose SUCCESS was overwritten is shown ended as it was",
+      );
     } finally {
       for (const manager of managers) await manager.stop();
       await nc1.close();

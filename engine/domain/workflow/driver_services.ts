@@ -29,8 +29,14 @@ export interface DriverEvents {
   ): void;
   /** `input`: what a tool, agent or sub-workflow call runs with (its rendered `with`). */
   taskStarted(d: DriverRef, key: string, execId: string, attempt: number, input?: unknown): void;
-  /** A task given up while it ran (its branch lost a race, its parent timed out, the execution ended). */
+  /** A task given up while it ran (its branch lost a race, its parent timed out). */
   taskCanceled(d: DriverRef, key: string, execId: string): void;
+  /**
+   * A task still open when its execution ends (canceled, timed out, failed): recorded canceled before the
+   * end, so it has an end of its own and nothing is recorded after the execution's. The runtime stops a tool
+   * or agent call on it.
+   */
+  taskEndedWithExecution(d: DriverRef, key: string, execId: string): Promise<void>;
   taskSucceeded(
     d: DriverRef,
     key: string,

@@ -48,12 +48,13 @@ export class EventRecorder implements DriverEvents {
   /** A task's outcome: once it is stored, the execution's end lists the task as recorded (TaskLedger). */
   private async recordOutcome<S extends DescMessage>(
     d: DriverRef,
+    key: string,
     taskExecId: string,
     schema: S,
     init: MessageInitShape<S>,
   ): Promise<void> {
     await this.record(schema, init);
-    d.tasks.record(taskExecId);
+    d.tasks.record(taskExecId, key);
   }
 
   private fireAndForget<S extends DescMessage>(schema: S, init: MessageInitShape<S>): void {
@@ -82,7 +83,7 @@ export class EventRecorder implements DriverEvents {
     execId: string,
     parentExecId?: string,
   ): void {
-    d.tasks.dispatch(execId);
+    d.tasks.dispatch(execId, key);
     this.fireAndForget(pb.TaskDispatchedSchema, {
       ...this.base(d, `${execId}:dispatched`),
       task: { id: key, execId },
@@ -107,6 +108,13 @@ export class EventRecorder implements DriverEvents {
     });
   }
 
+  taskEndedWithExecution(d: DriverRef, key: string, execId: string): Promise<void> {
+    return this.recordOutcome(d, key, execId, pb.TaskExecutionCanceledSchema, {
+      ...this.base(d, `${execId}:canceled`),
+      task: { id: key, execId },
+    });
+  }
+
   taskSucceeded(
     d: DriverRef,
     key: string,
@@ -117,7 +125,7 @@ export class EventRecorder implements DriverEvents {
     usage?: unknown,
   ): Promise<void> {
     return named(
-      this.recordOutcome(d, execId, pb.TaskExecutionSuccessSchema, {
+      this.recordOutcome(d, key, execId, pb.TaskExecutionSuccessSchema, {
         ...this.base(d, `${execId}:success`),
         task: { id: key, execId },
         outputJson: jsonBytes(output),
@@ -131,7 +139,7 @@ export class EventRecorder implements DriverEvents {
   }
 
   taskFailed(d: DriverRef, key: string, execId: string, failure: TaskFailure, attempt: number) {
-    return this.recordOutcome(d, execId, pb.TaskExecutionFailedSchema, {
+    return this.recordOutcome(d, key, execId, pb.TaskExecutionFailedSchema, {
       ...this.base(d, `${execId}:failed`),
       task: { id: key, execId },
       error: toErrorInfo(failure),

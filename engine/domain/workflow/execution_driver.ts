@@ -57,8 +57,6 @@ export class ExecutionDriver implements DriverPort {
   readonly waiters = new Map<string, Waiter>();
   /** Attempts bounded by an engine-side time-out (see AttemptTimeouts). */
   private readonly timeouts = new AttemptTimeouts(this, () => this.abandon());
-  /** Tool and agent calls in flight, by task exec id: a cancel tells the runtime to stop them. */
-  private readonly calls = new Map<string, string>();
   /** The results of the workflow's own steps (the outermost scope). */
   private readonly rootResults = new ResultScope();
   private busy = 0;
@@ -99,7 +97,7 @@ export class ExecutionDriver implements DriverPort {
       services.processEnv,
       this.rootResults,
     );
-    this.tasks = new TaskLedger(replay.tasks.values());
+    this.tasks = new TaskLedger(replay.tasks.entries());
     this.paused = replay.paused;
     this.deadline = new WorkflowDeadline(
       this,
@@ -333,8 +331,8 @@ export class ExecutionDriver implements DriverPort {
       if (this.ended) return;
       this.ended = true;
       this.result = { status: "CANCELED", output: null, error: { message: reason, code: "canceled" } };
+      await this.cancelOpenTasks();
       await this.recorded(this.services.events.workflowCanceled(this, reason));
-      this.cancelCalls();
       await this.services.children.cancelAll(this, [...this.children], reason).catch((e) =>
         log.warn("cancel of {execId}: its sub-workflows were not all told: {error}", {
           execId: this.execId,
@@ -564,6 +562,7 @@ export class ExecutionDriver implements DriverPort {
         if (e instanceof ExecutionEnded || e instanceof PublishError) throw e;
         if (scope.abort?.aborted) {
           // Its branch was given up (or its parent timed out): it ends here, recorded as canceled.
+          this.tasks.giveUp(execId);
           this.services.events.taskCanceled(this, key, execId);
           throw scope.abort.reason;
         }
@@ -631,14 +630,6 @@ export class ExecutionDriver implements DriverPort {
     return runAttempt({ driver: this, task, key, execId, attempt, scope, context, record, input });
   }
 
-  callStarted(execId: string, key: string): void {
-    this.calls.set(execId, key);
-  }
-
-  callEnded(execId: string): void {
-    this.calls.delete(execId);
-  }
-
   childStarted(childExecId: string): void {
     this.children.add(childExecId);
   }
@@ -704,10 +695,19 @@ export class ExecutionDriver implements DriverPort {
     }
   }
 
-  /** Tells the runtime to stop the calls still running for this execution (it ended). */
-  private cancelCalls(): void {
-    for (const [execId, key] of this.calls) this.services.events.taskCanceled(this, key, execId);
-    this.calls.clear();
+  /**
+   * Records every task with no end yet canceled, before the execution's end (outside review B2: a canceled
+   * execution's tasks read CANCELED with no `ended_at` and no event of their own, and a tool call's cancel was
+   * recorded after the end). Stored in parallel, each awaited: nothing of the execution is recorded after its
+   * end. The runtime stops a tool or agent call on its `task.canceled`.
+   */
+  private async cancelOpenTasks(): Promise<void> {
+    const open = this.tasks.open();
+    if (open.length === 0) return;
+    await this.recorded(
+      Promise.all(open.map(([execId, key]) => this.services.events.taskEndedWithExecution(this, key, execId)))
+        .then(() => {}),
+    );
   }
 
   private scheduleParkCheck(): void {
@@ -760,8 +760,8 @@ export class ExecutionDriver implements DriverPort {
     if (this.ended) return;
     this.ended = true;
     this.result = { status: "FAILED", output: null, error: { message: failure.message, code: failure.code } };
+    await this.cancelOpenTasks();
     await this.recorded(this.services.events.workflowFailed(this, failure));
-    this.cancelCalls();
     this.finish("ended");
   }
 
@@ -773,8 +773,8 @@ export class ExecutionDriver implements DriverPort {
       output: null,
       error: { message: "timed out", code: "workflow_timeout" },
     };
+    await this.cancelOpenTasks();
     await this.recorded(this.services.events.workflowTimedOut(this));
-    this.cancelCalls();
     this.finish("ended");
   }
 

@@ -3,7 +3,8 @@
  * whose outcome is recorded, from its replayed history and from what it records itself. Its end carries them
  * (`EndedTasks`): the state fold then lists every task in the ended document, whichever engine folded (or
  * will fold) a dispatch, and waits for the documents of this execution's recorded tasks only, not for every
- * event of the stream before the end.
+ * event of the stream before the end. The tasks still open when the execution ends are recorded canceled
+ * before its end (see ExecutionDriver.cancelOpenTasks).
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type * as pb from "../../../pkg/pb/mod.ts";
@@ -13,30 +14,44 @@ import { MAX_LISTED_TASKS } from "../../state/execution_state.ts";
 const ENDED_STATUSES = new Set<RecordedTask["status"]>(["success", "skipped", "failed"]);
 
 export class TaskLedger {
-  private readonly dispatched = new Set<string>();
+  /** Task exec id → the task's key (its id within the execution). */
+  private readonly dispatched = new Map<string, string>();
   private readonly recorded = new Set<string>();
+  /** Given up while it ran (its branch lost a race, say): its `task.canceled` is published already. */
+  private readonly given = new Set<string>();
 
-  constructor(replayed: Iterable<RecordedTask> = []) {
-    for (const task of replayed) {
-      this.dispatched.add(task.execId);
+  /** `replayed`: the replay's records by task key. */
+  constructor(replayed: Iterable<[string, RecordedTask]> = []) {
+    for (const [key, task] of replayed) {
+      this.dispatched.set(task.execId, key);
       if (ENDED_STATUSES.has(task.status)) this.recorded.add(task.execId);
     }
   }
 
   /** A task execution was dispatched (its dispatch is published without waiting). */
-  dispatch(execId: string): void {
-    this.dispatched.add(execId);
+  dispatch(execId: string, key: string): void {
+    this.dispatched.set(execId, key);
   }
 
   /** A task execution's outcome is stored (its awaited write returned). */
-  record(execId: string): void {
-    this.dispatched.add(execId);
+  record(execId: string, key: string): void {
+    if (!this.dispatched.has(execId)) this.dispatched.set(execId, key);
     this.recorded.add(execId);
+  }
+
+  /** A task execution was given up while it ran; its end is the `task.canceled` published then. */
+  giveUp(execId: string): void {
+    this.given.add(execId);
+  }
+
+  /** The task executions (exec id, key) with no end yet. */
+  open(): Array<[string, string]> {
+    return [...this.dispatched].filter(([execId]) => !this.recorded.has(execId) && !this.given.has(execId));
   }
 
   /** What the end carries; undefined past MAX_LISTED_TASKS (the ended document lists none then either). */
   ended(): MessageInitShape<typeof pb.EndedTasksSchema> | undefined {
     if (this.dispatched.size > MAX_LISTED_TASKS) return undefined;
-    return { execIds: [...this.dispatched].sort(), recordedExecIds: [...this.recorded].sort() };
+    return { execIds: [...this.dispatched.keys()].sort(), recordedExecIds: [...this.recorded].sort() };
   }
 }

@@ -53,7 +53,6 @@ export const basicRunner: TaskRunner<TaskOf<"basic">> = {
       signal: scope.abort,
     };
     const taskTimeout = task.timeout ? parseDuration(task.timeout) : undefined;
-    driver.callStarted(execId, key);
     try {
       if (resolved.kind === "tool") {
         const tool = resolved.tool;
@@ -88,7 +87,6 @@ export const basicRunner: TaskRunner<TaskOf<"basic">> = {
         throw e;
       }
     } finally {
-      driver.callEnded(execId);
       // Given up while the runtime still runs it (a decided race, a time-out): the runtime is told to stop.
       if (scope.abort?.aborted) driver.services.events.taskCanceled(driver, key, execId);
     }

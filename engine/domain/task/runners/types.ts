@@ -93,9 +93,6 @@ export interface DriverPort {
   recorded(write: Promise<void>): Promise<void>;
   /** Registers a wait; resolves when its wake-up is recorded. */
   waitFor(taskExecId: string, waiter: Omit<Waiter, "resolve">): Promise<{ reason: string; payload: unknown }>;
-  /** A tool or agent call is in flight (a cancel tells the runtime to stop it) / is over. */
-  callStarted(execId: string, key: string): void;
-  callEnded(execId: string): void;
   /** A sub-workflow runs for this execution (a cancel reaches it) / no longer does. */
   childStarted(childExecId: string): void;
   childEnded(childExecId: string): void;

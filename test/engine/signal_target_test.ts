@@ -1,0 +1,35 @@
+/**
+ * A `signal` task whose `target` renders to something that is not an execution id (outside review B4): `*`
+ * and `>` failed with `internal_error` "invalid key: *" (a KV key error, naming neither the task nor the
+ * field), and a target with a dot "succeeded" with `delivered: 0`. Now each fails the task `invalid_target`,
+ * naming the task, the field and the value. Real nats-server, real engine.
+ */
+import assert from "node:assert/strict";
+import { run, withEngine } from "../support/flows.ts";
+
+const SEND = `tasks:
+  - id: sg
+    type: signal
+    signal: { id: go, payload: { x: 1 } }
+    target: "{{ .workflow.input.target }}"
+`;
+
+Deno.test("a signal task whose target renders to a non-id fails invalid_target, naming the task and field", async () => {
+  await withEngine(SEND, async (h) => {
+    for (const target of ["*", ">", "01a23c45-7f2a-7000-a73d-1d35ef6574d8.x", "a b", ""]) {
+      const state = await run(h, { target });
+      assert.equal(state.status, "FAILED", `${target}: ${JSON.stringify(state)}`);
+      const sg = state.tasks.find((t) => t.task_id === "sg");
+      assert.equal(sg?.error?.code, "invalid_target", `${target}: ${JSON.stringify(sg?.error)}`);
+      assert.match(sg!.error!.message, /task 'sg', field 'target'/);
+      assert.deepEqual(
+        (sg!.error as { details?: unknown }).details,
+        { task_id: "sg", field: "target", value: target },
+      );
+    }
+    // A well-formed id with no execution behind it is no error: nothing waited for the signal.
+    const state = await run(h, { target: "01a23c45-7f2a-7000-a73d-1d35ef6574d8" });
+    assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+    assert.deepEqual(state.output, { signal: "go", delivered: 0 });
+  });
+});

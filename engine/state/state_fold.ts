@@ -48,7 +48,8 @@ const TASK_EVENT_STATUS: Record<string, TaskStatusName> = {
   "task.failed": "FAILED",
   "task.canceled": "CANCELED",
   "task.timed_out": "TIMED_OUT",
-  "task.waiting_timed_out": "FAILED",
+  // Not the task's end: its failure (`task.failed`) or its retry (a wait with `retry`) follows.
+  "task.waiting_timed_out": "RUNNING",
 };
 
 /** Task events that change the execution's document too (its waits). */

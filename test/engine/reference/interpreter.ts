@@ -690,7 +690,8 @@ class Interpreter {
         if (task.timeout) {
           this.clock.sleep(parseDuration(task.timeout), timer.signal).then(() => {
             execution.waiters.delete(waiter);
-            reject(new Failure("wait_timeout", `wait '${key}' timed out`, false));
+            // Retryable like every time-out: `retry` on a wait waits again (docs/engine.md).
+            reject(new Failure("wait_timeout", `wait '${key}' timed out`, true));
           }, () => {});
         }
       });

@@ -36,6 +36,9 @@ export const waitRunner: TaskRunner<TaskOf<"wait">> = {
         },
       );
     if (woken.reason === "timeout") {
+      // `retry` applies to a wait too (docs/engine.md; outside review B9): with attempts left, the time-out is
+      // retried (the driver schedules the back-off, then the wait waits again); after the last, `on_timeout`.
+      if (attempt < (task.retry?.max_attempts ?? 1)) throw waitTimeout(task, key);
       return { ok: false, failure: waitTimeout(task, key), next: task.on_timeout };
     }
     return { ok: true, output: woken.payload };
@@ -46,6 +49,7 @@ export function waitTimeout(task: TaskOf<"wait">, key: string): TaskFailure {
   return new TaskFailure({
     message: `wait '${key}' timed out waiting for signal '${task.signal}'`,
     code: "wait_timeout",
-    retryable: false,
+    // Like every time-out (docs/engine.md): `retry` retries it.
+    retryable: true,
   });
 }

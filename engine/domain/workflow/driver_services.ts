@@ -116,7 +116,9 @@ export interface DriverServices {
       attempt: number,
       input: unknown,
     ): Promise<string>;
-    /** Cancels the running sub-workflows of `d`: those given, and any other the state shows. */
+    /** Cancels the sub-workflows given, and only those (a given-up task's own child). */
+    cancel(d: DriverRef, childExecIds: string[], reason: string): Promise<void>;
+    /** Cancels every running sub-workflow of `d` (it is ending): those given, and any other the state shows. */
     cancelAll(d: DriverRef, known: string[], reason: string): Promise<void>;
   };
   signals: {

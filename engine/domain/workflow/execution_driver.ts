@@ -329,17 +329,11 @@ export class ExecutionDriver implements DriverPort {
   cancel(reason: string): Promise<void> {
     return this.delivery(async () => {
       if (this.ended) return;
-      this.ended = true;
-      this.result = { status: "CANCELED", output: null, error: { message: reason, code: "canceled" } };
-      await this.cancelOpenTasks();
-      await this.recorded(this.services.events.workflowCanceled(this, reason));
-      await this.services.children.cancelAll(this, [...this.children], reason).catch((e) =>
-        log.warn("cancel of {execId}: its sub-workflows were not all told: {error}", {
-          execId: this.execId,
-          error: e instanceof Error ? e.message : String(e),
-        })
+      await this.end(
+        { status: "CANCELED", output: null, error: { message: reason, code: "canceled" } },
+        `canceled: ${reason}`,
+        () => this.services.events.workflowCanceled(this, reason),
       );
-      this.finish("ended");
     });
   }
 
@@ -639,7 +633,7 @@ export class ExecutionDriver implements DriverPort {
   }
 
   async cancelChildren(childExecIds: string[], reason: string): Promise<void> {
-    await this.services.children.cancelAll(this, childExecIds, reason).catch((e) =>
+    await this.services.children.cancel(this, childExecIds, reason).catch((e) =>
       log.warn("sub-workflows {children} of {execId} not canceled: {error}", {
         children: childExecIds,
         execId: this.execId,
@@ -758,23 +752,39 @@ export class ExecutionDriver implements DriverPort {
 
   async failWorkflow(failure: TaskFailure): Promise<void> {
     if (this.ended) return;
-    this.ended = true;
-    this.result = { status: "FAILED", output: null, error: { message: failure.message, code: failure.code } };
-    await this.cancelOpenTasks();
-    await this.recorded(this.services.events.workflowFailed(this, failure));
-    this.finish("ended");
+    await this.end(
+      { status: "FAILED", output: null, error: { message: failure.message, code: failure.code } },
+      `failed: ${failure.message}`,
+      () => this.services.events.workflowFailed(this, failure),
+    );
   }
 
   private async timeOutWorkflow(): Promise<void> {
     if (this.ended) return;
+    await this.end(
+      { status: "TIMED_OUT", output: null, error: { message: "timed out", code: "workflow_timeout" } },
+      "timed out",
+      () => this.services.events.workflowTimedOut(this),
+    );
+  }
+
+  /**
+   * Ends the execution canceled, failed or timed out: its open tasks are recorded canceled and its running
+   * sub-workflows told to cancel, both before its end (outside review D2, D3). A replay skips an ended
+   * execution, so a child cancel sent after the end was lost for good when the engine died in between; sent
+   * first, a failure to send gives the driver up (the command comes back and the end is replayed, each child's
+   * cancel stored once by its message id), and nothing of the execution is recorded after its end (B2).
+   */
+  private async end(
+    result: NonNullable<ExecutionDriver["result"]>,
+    reason: string,
+    record: () => Promise<void>,
+  ): Promise<void> {
     this.ended = true;
-    this.result = {
-      status: "TIMED_OUT",
-      output: null,
-      error: { message: "timed out", code: "workflow_timeout" },
-    };
+    this.result = result;
     await this.cancelOpenTasks();
-    await this.recorded(this.services.events.workflowTimedOut(this));
+    await this.recorded(this.services.children.cancelAll(this, [...this.children], reason));
+    await this.recorded(record());
     this.finish("ended");
   }
 

@@ -91,15 +91,14 @@ export function createDriverServices(
         if (reply.error) throw fromErrorInfo(reply.error);
         return reply.execId;
       },
+      async cancel(d, childExecIds, reason) {
+        for (const childExecId of new Set(childExecIds)) await sendCancel(bus, d, childExecId, reason);
+      },
       async cancelAll(d, known, reason) {
-        // A driver replaying for this cancel may not have met its children yet: the state knows them too.
+        // A driver replaying for this end may not have met its children yet: the state knows them too.
         const found = (await store.findChildren(d.execId)).map((child) => child.exec_id);
         for (const childExecId of new Set([...known, ...found])) {
-          await bus.publish(create(WorkflowCancelSchema, {
-            metadata: bus.metadata(d.correlationId, `${childExecId}:cancel`),
-            workflow: { execId: childExecId },
-            reason: `parent ${d.execId} canceled: ${reason}`,
-          }));
+          await sendCancel(bus, d, childExecId, reason);
         }
       },
     },
@@ -124,6 +123,18 @@ export function createDriverServices(
         prepareAgent(project, d, agent, actionId, input, context, key),
     },
   };
+}
+
+/**
+ * Tells one sub-workflow to cancel. Its message id is per child, so a cancel sent again (a replayed end, a
+ * given-up task's clean-up) is stored once.
+ */
+async function sendCancel(bus: Bus, d: DriverRef, childExecId: string, reason: string): Promise<void> {
+  await bus.publish(create(WorkflowCancelSchema, {
+    metadata: bus.metadata(d.correlationId, `${childExecId}:cancel`),
+    workflow: { execId: childExecId },
+    reason: `parent ${d.execId}: ${reason}`,
+  }));
 }
 
 /** Resolves an agent's model and tools and renders its action prompt (CONFIG.md agents and actions). */

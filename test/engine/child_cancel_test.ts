@@ -1,0 +1,200 @@
+/**
+ * Which sub-workflows a parent cancels, and that it does not lose them (outside review D1, D2, D3): a given-up
+ * task cancels its own child only, never a sibling's or its next attempt's; a time-out of the parent cancels
+ * its running children like a cancel does; and a child cancel that could not be sent is sent again, before the
+ * parent's end. Real nats-server, real engine.
+ */
+import assert from "node:assert/strict";
+import type { ExecutionState } from "../../engine/mod.ts";
+import type { BusMessage } from "../../pkg/nats/mod.ts";
+import { WorkflowCancelSchema } from "../../pkg/pb/mod.ts";
+import type { EngineHarness } from "../support/engine.ts";
+import { waitForChild, waitForStatus, withEngine } from "../support/flows.ts";
+
+const STUCK = "id: stuck\ntasks:\n  - id: hold\n    type: wait\n    signal: never\n";
+const NAP = "id: nap\ntasks:\n  - { id: snooze, type: sleep, duration: 1500ms }\n";
+
+function project(wf: string): Record<string, string> {
+  return {
+    "compozy.yaml":
+      "name: kids\nworkflows:\n  - source: ./wf.yaml\n  - source: ./stuck.yaml\n  - source: ./nap.yaml\n",
+    "wf.yaml":
+      `id: main\ntools:\n  - { id: slow, execute: ./t.ts }\n  - { id: boom, execute: ./t.ts }\n${wf}`,
+    "stuck.yaml": STUCK,
+    "nap.yaml": NAP,
+    "t.ts": "export default (input: unknown) => input;\n",
+  };
+}
+
+async function childrenOf(h: EngineHarness, workflowId: string): Promise<ExecutionState[]> {
+  const page = await h.engine.client.list({ workflowId });
+  return await Promise.all(page.items.map(async (item) => (await h.engine.client.get(item.exec_id))!));
+}
+
+function taskOf(state: ExecutionState, id: string) {
+  const task = state.tasks.find((t) => t.task_id === id);
+  assert.ok(task, `no task ${id} in ${JSON.stringify(state.tasks.map((t) => t.task_id))}`);
+  return task;
+}
+
+/** The parent's history ends with its own end: nothing of it is recorded after (B2). */
+async function assertEndsLast(h: EngineHarness, execId: string, end: string): Promise<void> {
+  const types = (await h.engine.client.events(execId)).map((e) => e.type);
+  assert.equal(types.at(-1), end, types.join(", "));
+}
+
+Deno.test({
+  name: "D1: a timed-out sub-workflow task cancels its own child, not its sibling's",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const wf = `tasks:
+  - id: p
+    type: parallel
+    strategy: best_effort
+    tasks:
+      - { id: x, use: workflow(id=stuck), timeout: 500ms }
+      - { id: y, use: workflow(id=nap) }
+`;
+    await withEngine(project(wf), async (h) => {
+      const { execId } = await h.engine.client.trigger("main", {});
+      const state = await h.engine.client.waitForEnd(execId, 20_000);
+      assert.equal(taskOf(state, "p/x").error?.code, "task_timeout", JSON.stringify(state.tasks));
+      // y's child was canceled with x's before the fix: y failed `canceled`.
+      assert.equal(taskOf(state, "p/y").status, "SUCCESS", JSON.stringify(taskOf(state, "p/y").error));
+      const [nap] = await childrenOf(h, "nap");
+      assert.equal(nap.status, "SUCCESS");
+      const [stuck] = await childrenOf(h, "stuck");
+      assert.equal((await h.engine.client.waitForEnd(stuck.exec_id, 10_000)).status, "CANCELED");
+    });
+  },
+});
+
+Deno.test({
+  name: "D1: a retried sub-workflow task's clean-up of attempt 1 leaves attempt 2's child alone",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const wf = `tasks:
+  - id: sub
+    use: workflow(id=stuck)
+    timeout: 700ms
+    retry: { max_attempts: 2, backoff: { initial: 0s, max: 0s } }
+`;
+    await withEngine(project(wf), async (h) => {
+      const { execId } = await h.engine.client.trigger("main", {});
+      const state = await h.engine.client.waitForEnd(execId, 20_000);
+      const sub = taskOf(state, "sub");
+      // Before the fix attempt 1's clean-up canceled attempt 2's child: the task failed `canceled`.
+      assert.equal(sub.error?.code, "task_timeout", JSON.stringify(sub));
+      assert.equal(sub.attempts, 2);
+      const children = await childrenOf(h, "stuck");
+      assert.equal(children.length, 2);
+      for (const child of children) {
+        assert.equal((await h.engine.client.waitForEnd(child.exec_id, 10_000)).status, "CANCELED");
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "D2: a live workflow's time-out cancels its running sub-workflow",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // A tool call under way keeps the parent's driver live: its own deadline times it out (a parked parent's
+    // replay for the durable timer starts the child again and, finding the parent ended, canceled it that way).
+    const wf = `config: { timeout: 1s }
+tasks:
+  - id: p
+    type: parallel
+    tasks:
+      - { id: t, use: tool(id=slow), with: { ms: 4000 } }
+      - { id: sub, use: workflow(id=stuck) }
+`;
+    await withEngine(project(wf), async (h) => {
+      const { execId } = await h.engine.client.trigger("main", {});
+      assert.equal((await h.engine.client.waitForEnd(execId, 20_000)).status, "TIMED_OUT");
+      const child = await waitForChild(h, "stuck");
+      // Before the fix the child waited on for ever.
+      assert.equal((await h.engine.client.waitForEnd(child.exec_id, 10_000)).status, "CANCELED");
+      await assertEndsLast(h, execId, "workflow.timed_out");
+    });
+  },
+});
+
+/**
+ * Makes the first cancel sent to `childOf()`'s child fail, as if the engine died just before sending it
+ * (D3's window: after the end was recorded, before the child was told, the cancel was never sent again).
+ */
+function loseFirstChildCancel(h: EngineHarness, child: () => string | undefined): { lost: () => number } {
+  let lost = 0;
+  const publish = h.bus.publish.bind(h.bus);
+  h.bus.publish = (message: BusMessage, options) => {
+    const cancel = message.$typeName === WorkflowCancelSchema.typeName &&
+      (message as { workflow?: { execId?: string } }).workflow?.execId === child();
+    if (cancel && lost++ === 0) return Promise.reject(new Error("engine died before the child's cancel"));
+    return publish(message, options);
+  };
+  return { lost: () => lost };
+}
+
+for (const how of ["cancel", "time-out"] as const) {
+  Deno.test({
+    name: `D3: a child cancel that is not sent on the parent's ${how} is sent again, before the parent's end`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const wf = how === "cancel"
+        ? "tasks:\n  - { id: sub, use: workflow(id=stuck) }\n"
+        : "config: { timeout: 2s }\ntasks:\n  - { id: sub, use: workflow(id=stuck) }\n";
+      await withEngine(project(wf), async (h) => {
+        const seen: { childId?: string } = {};
+        const fault = loseFirstChildCancel(h, () => seen.childId);
+        const { execId } = await h.engine.client.trigger("main", {});
+        const childId = seen.childId = (await waitForChild(h, "stuck")).exec_id;
+        await waitForStatus(h, childId, "WAITING");
+        if (how === "cancel") await h.engine.client.cancel(execId, "stop");
+        // Before the fix the parent ended with its child's cancel lost, and nothing sent it again.
+        assert.equal((await h.engine.client.waitForEnd(childId, 15_000)).status, "CANCELED");
+        const parent = await h.engine.client.waitForEnd(execId, 15_000);
+        assert.equal(parent.status, how === "cancel" ? "CANCELED" : "TIMED_OUT");
+        assert.ok(fault.lost() >= 2, `child cancels tried: ${fault.lost()}`);
+        await assertEndsLast(h, execId, how === "cancel" ? "workflow.canceled" : "workflow.timed_out");
+      });
+    },
+  });
+}
+
+Deno.test({
+  name: "D2: a workflow's failure cancels a sub-workflow its given-up task could not cancel",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const wf = `tasks:
+  - id: p
+    type: parallel
+    strategy: fail_fast
+    tasks:
+      - { id: sub, use: workflow(id=stuck) }
+      - id: bad
+        type: composite
+        tasks:
+          - { id: later, type: sleep, duration: 1500ms }
+          - { id: fail, use: tool(id=boom) }
+`;
+    await withEngine(project(wf), async (h) => {
+      let childId: string | undefined;
+      const fault = loseFirstChildCancel(h, () => childId);
+      const failing = waitForChild(h, "stuck").then((child) => childId = child.exec_id);
+      const { execId } = await h.engine.client.trigger("main", {});
+      await failing;
+      const parent = await h.engine.client.waitForEnd(execId, 15_000);
+      assert.equal(parent.status, "FAILED", JSON.stringify(parent.error));
+      // Before the fix a failure sent no child cancel: the one its task's give-up lost was the only one.
+      assert.equal((await h.engine.client.waitForEnd(childId!, 15_000)).status, "CANCELED");
+      assert.ok(fault.lost() >= 2, `child cancels tried: ${fault.lost()}`);
+      await assertEndsLast(h, execId, "workflow.failed");
+    });
+  },
+});

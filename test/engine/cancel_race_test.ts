@@ -54,3 +54,36 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "a race's losing tool call is recorded task.canceled once",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const RACE = `tasks:
+  - id: r
+    type: parallel
+    strategy: race
+    tasks:
+      - { id: quick, type: sleep, duration: 100ms }
+      - { id: lose, use: tool(id=slow), with: { ms: 3000 } }
+`;
+    await withEngine(RACE, async (h) => {
+      const { client } = h.engine;
+      const { execId } = await client.trigger("main", {});
+      const state = await client.waitForEnd(execId, 20_000);
+      assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+      const lose = state.tasks.find((t) => t.task_id === "r/lose");
+      assert.ok(lose, JSON.stringify(state.tasks));
+      const canceled = async () =>
+        (await client.events(execId)).filter((e) =>
+          e.type === "task.canceled" && e.subject.includes(lose.exec_id)
+        );
+      await until(async () => (await canceled()).length > 0);
+      // Both were published at the give-up, before the race's end; the slow call ends meanwhile too.
+      await new Promise((r) => setTimeout(r, 3_500));
+      // Before the fix the runner and the driver each published it (same event id, two messages).
+      assert.equal((await canceled()).length, 1);
+    });
+  },
+});

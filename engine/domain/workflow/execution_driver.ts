@@ -557,7 +557,8 @@ export class ExecutionDriver implements DriverPort {
         if (scope.abort?.aborted) {
           // Its branch was given up (or its parent timed out): it ends here, recorded as canceled.
           this.tasks.giveUp(execId);
-          this.services.events.taskCanceled(this, key, execId);
+          // A tool's or agent's runner published it already, to stop the call: a second one was a duplicate.
+          if (!runner.isCall?.(this, task)) this.services.events.taskCanceled(this, key, execId);
           throw scope.abort.reason;
         }
         const failure = toTaskFailure(e);

@@ -13,12 +13,9 @@
  * @module
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { decodeBySubject, lastSequenceOf, readStream, STREAMS } from "../../pkg/nats/mod.ts";
+import { lastSequenceOf, readStream, STREAMS } from "../../pkg/nats/mod.ts";
 import { isFenced, type LeaseFence, raiseFence } from "./lease_fence.ts";
-import type { StoredEvent } from "./read_history.ts";
-import { getLogger } from "../../pkg/logger/mod.ts";
-
-const log = getLogger(["engine", "history"]);
+import { type StoredEvent, storedEvent } from "./read_history.ts";
 
 /** Events per page when the request names no limit. */
 export const DEFAULT_PAGE_EVENTS = 1_000;
@@ -109,7 +106,7 @@ export async function readEventPage(
     });
     for (const msg of chunk) {
       scanned++;
-      const event = decoded(msg);
+      const event = storedEvent(msg, "history page");
       if (event && (event.message as { workflow?: { execId?: string } }).workflow?.execId === execId) {
         if (!isFenced(fence, event)) {
           fence = raiseFence(fence, event);
@@ -133,28 +130,4 @@ function readFull(chunk: { data: Uint8Array }[], maxBytes: number): boolean {
   let total = 0;
   for (const msg of chunk) total += msg.data.byteLength;
   return total >= maxBytes;
-}
-
-/** A stored message as an event; undefined for one that cannot be decoded (dead-lettered live). */
-function decoded(
-  msg: { seq: number; subject: string; data: Uint8Array; time: Date },
-): StoredEvent | undefined {
-  const tokens = msg.subject.split(".");
-  try {
-    return {
-      seq: msg.seq,
-      subject: msg.subject,
-      type: `${tokens[2]}.${tokens[5]}`,
-      time: msg.time,
-      message: decodeBySubject(msg.subject, msg.data),
-    };
-  } catch (e) {
-    // Dead-lettered by the live consumers; skipped as a whole read (read_history.ts) skips it.
-    log.debug("event {seq} on {subject} skipped in a history page: {error}", {
-      seq: msg.seq,
-      subject: msg.subject,
-      error: String(e),
-    });
-    return undefined;
-  }
 }

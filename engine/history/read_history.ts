@@ -66,25 +66,38 @@ async function readRunEventsFrom(
   for (
     const msg of await readStream(js, STREAMS.events, `compozy.${correlationId}.*.evts.*.*`, { fromSeq })
   ) {
-    const tokens = msg.subject.split(".");
-    try {
-      events.push({
-        seq: msg.seq,
-        subject: msg.subject,
-        type: `${tokens[2]}.${tokens[5]}`,
-        time: msg.time,
-        message: decodeBySubject(msg.subject, msg.data),
-      });
-    } catch (e) {
-      // Dead-lettered by the live consumers; the history shows what could be read.
-      log.debug("event {seq} on {subject} skipped in a history read: {error}", {
-        seq: msg.seq,
-        subject: msg.subject,
-        error: String(e),
-      });
-    }
+    const event = storedEvent(msg, "history read");
+    if (event) events.push(event);
   }
   return events;
+}
+
+/**
+ * A stored message as an event; undefined for one that cannot be decoded: the live consumers dead-letter
+ * it, and a read shows what could be read. `readKind` names the read in the log line.
+ */
+export function storedEvent(
+  msg: { seq: number; subject: string; data: Uint8Array; time: Date },
+  readKind: string,
+): StoredEvent | undefined {
+  const tokens = msg.subject.split(".");
+  try {
+    return {
+      seq: msg.seq,
+      subject: msg.subject,
+      type: `${tokens[2]}.${tokens[5]}`,
+      time: msg.time,
+      message: decodeBySubject(msg.subject, msg.data),
+    };
+  } catch (e) {
+    log.debug("event {seq} on {subject} skipped in a {readKind}: {error}", {
+      seq: msg.seq,
+      subject: msg.subject,
+      readKind,
+      error: String(e),
+    });
+    return undefined;
+  }
 }
 
 /** The events of one execution within its run. */

@@ -4,8 +4,8 @@
  * deeper than any tool output may be is a 400 naming the body, before anything is started or delivered.
  */
 import assert from "node:assert/strict";
-import { createApp } from "../../server/app.ts";
-import { type EngineHarness, startEngineHarness } from "../support/engine.ts";
+import type { EngineHarness } from "../support/engine.ts";
+import { withEngineApi } from "../support/engine_api.ts";
 
 const FILES = {
   "compozy.yaml": "name: bad-input\nworkflows:\n  - source: ./wf.yaml\n",
@@ -18,23 +18,8 @@ tasks:
 `,
 };
 
-async function withApi(fn: (base: string, h: EngineHarness) => Promise<void>): Promise<void> {
-  const h = await startEngineHarness(FILES);
-  const app = createApp({
-    client: h.engine.client,
-    project: h.project,
-    version: { version: "test", commit: "test" },
-    health: { check: () => Promise.resolve({ status: "ok", components: {} }) },
-    natsConnected: () => true,
-    logs: { logs: () => Promise.resolve([]) },
-  });
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
-  try {
-    await fn(`http://127.0.0.1:${server.addr.port}`, h);
-  } finally {
-    await server.shutdown();
-    await h.close();
-  }
+function withApi(fn: (base: string, h: EngineHarness) => Promise<void>): Promise<void> {
+  return withEngineApi(FILES, fn);
 }
 
 async function call(url: string, method = "GET", body?: string) {

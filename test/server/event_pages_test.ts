@@ -5,10 +5,10 @@
  * own events, and a bad `limit` or `cursor` is a 400 naming it.
  */
 import assert from "node:assert/strict";
-import { createApp } from "../../server/app.ts";
 import type { EventRecord } from "../../engine/state/execution_state.ts";
 import { ApiClient } from "../../cli/api_client.ts";
-import { type EngineHarness, startEngineHarness } from "../support/engine.ts";
+import type { EngineHarness } from "../support/engine.ts";
+import { withEngineApi } from "../support/engine_api.ts";
 
 const FILES = {
   "compozy.yaml": "name: pages\nworkflows:\n  - source: ./wf.yaml\n  - source: ./child.yaml\n",
@@ -27,23 +27,8 @@ tasks:
   "child.yaml": "id: child\ntasks:\n  - id: only\n    type: aggregate\n    outputs: { v: 1 }\n",
 };
 
-async function withApi(fn: (base: string, h: EngineHarness) => Promise<void>): Promise<void> {
-  const h = await startEngineHarness(FILES);
-  const app = createApp({
-    client: h.engine.client,
-    project: h.project,
-    version: { version: "test", commit: "test" },
-    health: { check: () => Promise.resolve({ status: "ok", components: {} }) },
-    natsConnected: () => true,
-    logs: { logs: () => Promise.resolve([]) },
-  });
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
-  try {
-    await fn(`http://127.0.0.1:${server.addr.port}`, h);
-  } finally {
-    await server.shutdown();
-    await h.close();
-  }
+function withApi(fn: (base: string, h: EngineHarness) => Promise<void>): Promise<void> {
+  return withEngineApi(FILES, fn);
 }
 
 interface Page {

@@ -5,8 +5,8 @@
  * after it; a malformed id is a 400 naming the header, not a silent replay from the start.
  */
 import assert from "node:assert/strict";
-import { createApp } from "../../server/app.ts";
-import { type EngineHarness, startEngineHarness } from "../support/engine.ts";
+import type { EngineHarness } from "../support/engine.ts";
+import { withEngineApi } from "../support/engine_api.ts";
 
 const FILES = {
   "compozy.yaml": "name: sse\nworkflows:\n  - source: ./wf.yaml\n",
@@ -25,23 +25,8 @@ tasks:
 /** A generous bound on how long a stream may take to close once its execution ended (not a timing check). */
 const CLOSE_BOUND_MS = 60_000;
 
-async function withApi(fn: (base: string, h: EngineHarness) => Promise<void>): Promise<void> {
-  const h = await startEngineHarness(FILES);
-  const app = createApp({
-    client: h.engine.client,
-    project: h.project,
-    version: { version: "test", commit: "test" },
-    health: { check: () => Promise.resolve({ status: "ok", components: {} }) },
-    natsConnected: () => true,
-    logs: { logs: () => Promise.resolve([]) },
-  });
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
-  try {
-    await fn(`http://127.0.0.1:${server.addr.port}`, h);
-  } finally {
-    await server.shutdown();
-    await h.close();
-  }
+function withApi(fn: (base: string, h: EngineHarness) => Promise<void>): Promise<void> {
+  return withEngineApi(FILES, fn);
 }
 
 function openStream(base: string, execId: string, lastEventId?: string, signal?: AbortSignal) {

@@ -252,8 +252,10 @@ Deno.test({
           for (;;) {
             const conn = await Deno.connect({ hostname: "127.0.0.1", port }).catch((e) => e);
             if (conn instanceof Deno.errors.ConnectionRefused) break;
-            if (conn instanceof Error) throw conn;
-            conn.close();
+            // A connect that reached the backlog of the closing socket is reset, not refused (seen in CI):
+            // the listener is going away, so try again until it is gone.
+            if (conn instanceof Error && !(conn instanceof Deno.errors.ConnectionReset)) throw conn;
+            if (!(conn instanceof Error)) conn.close();
             assert.ok(Date.now() < refusedBy, `the ${mode} listener outlived its call`);
             await sleep(20);
           }

@@ -147,4 +147,30 @@ Deno.test("template errors fail their task", async (t) => {
       );
     },
   );
+
+  await t.step(
+    "D5: a template error in the workflow's outputs names the workflow's outputs, not the last task",
+    async () => {
+      await withEngine(
+        `tasks:
+  - { id: a, use: tool(id=echo), with: { v: 1 } }
+  - { id: b, type: sleep, duration: 100ms }
+outputs: { x: "{{ .tasks.a.output.nothere }}" }
+`,
+        async (h) => {
+          const state = await run(h);
+          assert.equal(state.status, "FAILED");
+          assert.equal(state.error?.code, "template_error");
+          assert.match(
+            state.error?.message ?? "",
+            /^workflow 'main', field 'outputs\.x': missing value at \.tasks\.a\.output\.nothere/,
+          );
+          const details = (state.error as { details?: Record<string, unknown> }).details ?? {};
+          assert.equal(details.field, "outputs.x");
+          assert.equal(details.task_id, undefined, `no task id: ${JSON.stringify(details)}`);
+          assert.equal(taskOf(state, "b").status, "SUCCESS", "b itself succeeded");
+        },
+      );
+    },
+  );
 });

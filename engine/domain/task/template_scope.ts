@@ -105,6 +105,26 @@ export function asTaskFailure(e: unknown, taskId: string, field: string): unknow
 }
 
 /**
+ * Renders the workflow's own `outputs` (after its last task): a template error names the workflow and the field,
+ * not the task that happened to run last (outside review D5), and carries no task id.
+ */
+export function renderWorkflowOutputs(value: unknown, context: TemplateContext, workflowId: string): unknown {
+  try {
+    return renderValue(value, context);
+  } catch (e) {
+    if (!(e instanceof TemplateError)) throw e;
+    const where = e.valuePath?.length ? `outputs.${e.valuePath.join(".")}` : "outputs";
+    throw new TaskFailure({
+      message: `workflow '${workflowId}', field '${where}': ${e.message}`,
+      code: "template_error",
+      retryable: false,
+      details: { workflow_id: workflowId, field: where, ...(e.path ? { path: e.path } : {}) },
+      cause: e,
+    });
+  }
+}
+
+/**
  * Renders a task's `if`: it must render true or false (or the strings "true"/"false", docs/templates.md), so
  * that a count of 0 or an empty string does not silently stand for false. Anything else is a template_error.
  */

@@ -17,7 +17,13 @@ import type { Project, Workflow } from "../project/mod.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import { ExecutionUsage } from "../task/workflow_budget.ts";
 import { backoffDelay } from "../task/backoff.ts";
-import { renderCondition, renderField, ResultScope, type ScopeValues } from "../task/template_scope.ts";
+import {
+  renderCondition,
+  renderField,
+  renderWorkflowOutputs,
+  ResultScope,
+  type ScopeValues,
+} from "../task/template_scope.ts";
 import { AttemptTimeouts } from "./attempt_timeouts.ts";
 import type { DriverServices } from "./driver_services.ts";
 import { WorkflowDeadline } from "./workflow_deadline.ts";
@@ -401,12 +407,10 @@ export class ExecutionDriver implements DriverPort {
   private async program(): Promise<void> {
     const tasks = this.workflow.config.tasks;
     let current: TaskConfig | undefined = tasks[0];
-    let last: TaskConfig | undefined;
     let lastOutput: unknown = null;
     let error: ScopeValues["error"];
     while (current) {
       const outcome = await this.runTask(current, current.id, { results: this.rootResults, error });
-      last = current;
       if (outcome.ok) {
         lastOutput = outcome.output;
         error = undefined;
@@ -421,7 +425,7 @@ export class ExecutionDriver implements DriverPort {
     }
     const outputs = this.workflow.config.outputs;
     const output = outputs
-      ? renderField(outputs, this.context({ output: lastOutput }), last?.id ?? "(workflow)", "outputs")
+      ? renderWorkflowOutputs(outputs, this.context({ output: lastOutput }), this.workflow.config.id)
       : lastOutput;
     if (this.ended) return;
     this.ended = true;

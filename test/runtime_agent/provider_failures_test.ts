@@ -4,8 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { runAgent } from "../../pkg/runtime/agent/mod.ts";
-import { startMockOpenAI } from "../support/mock_llm/mod.ts";
+import { type AgentFailure, type ModelSpec, runAgent } from "../../pkg/runtime/agent/mod.ts";
+import { startMockAnthropic, startMockOpenAI } from "../support/mock_llm/mod.ts";
 import { agentCall, fakeSandbox, openAIModel, WEATHER_TOOL } from "./_agent_call.ts";
 
 Deno.test("runAgent: HTTP errors map to retryable or non-retryable failures", async (t) => {
@@ -178,4 +178,107 @@ Deno.test("runAgent: a reply stream that breaks midway is a retryable failure, a
   assert.equal(result.failure.retryable, true, result.failure.message);
   // The role chunk, then "one " and "two ": the text seen before the break, never recorded as a reply.
   assert.equal(deltas.join(""), "one two ");
+});
+
+/**
+ * Replies the SDK reads without an error but that are no answer: each is a named, retryable failure before
+ * the turn is recorded (a retry asks again), never a success with an empty or cut-short text.
+ */
+Deno.test("runAgent: garbage, a cut-short stream or an empty reply is a named failure, never an answer", async (t) => {
+  await using openai = startMockOpenAI();
+  await using anthropic = startMockAnthropic();
+  const models = {
+    openai: openAIModel(openai),
+    anthropic: {
+      provider: "anthropic",
+      model: "claude-sonnet-4-5",
+      api_key: "k",
+      base_url: anthropic.baseUrl,
+    },
+  } as const;
+  const failureOf = async (model: ModelSpec) => {
+    const result = await runAgent(agentCall(model));
+    assert.equal(result.ok, false, `expected a failure, got ${JSON.stringify(result)}`);
+    return (result as { failure: AgentFailure }).failure;
+  };
+
+  await t.step("a 200 whose body is an HTML page (a proxy's), not a stream", async () => {
+    openai.enqueue({
+      type: "raw",
+      chunks: ["<html><body>502 Bad Gateway</body></html>"],
+      contentType: "text/html",
+    });
+    const failure = await failureOf(models.openai);
+    assert.equal(failure.code, "agent_provider_error", failure.message);
+    assert.equal(failure.retryable, true);
+    assert.match(
+      failure.message,
+      /the reply ended before the model finished it \(finish reason: interrupted\)/,
+    );
+  });
+
+  await t.step(
+    "a stream that stops cleanly before its finish: the text so far is not an answer",
+    async () => {
+      const chunk = {
+        id: "x",
+        object: "chat.completion.chunk",
+        choices: [{ index: 0, delta: { content: "Take a" } }],
+      };
+      openai.enqueue({ type: "raw", chunks: [`data: ${JSON.stringify(chunk)}\n\n`] });
+      const failure = await failureOf(models.openai);
+      assert.equal(failure.code, "agent_provider_error", failure.message);
+      assert.match(failure.message, /ended before the model finished it/);
+      const start = {
+        type: "message_start",
+        message: { id: "m", model: "claude", usage: { input_tokens: 3 } },
+      };
+      const delta = { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Take a" } };
+      anthropic.enqueue({
+        type: "raw",
+        chunks: [
+          `event: message_start\ndata: ${JSON.stringify(start)}\n\n`,
+          `event: content_block_start\ndata: ${
+            JSON.stringify({
+              type: "content_block_start",
+              index: 0,
+              content_block: { type: "text", text: "" },
+            })
+          }\n\n`,
+          `event: content_block_delta\ndata: ${JSON.stringify(delta)}\n\n`,
+        ],
+      });
+      const cut = await failureOf(models.anthropic);
+      assert.equal(cut.code, "agent_provider_error", cut.message);
+      assert.match(cut.message, /ended before the model finished it/);
+    },
+  );
+
+  await t.step("events that are not JSON", async () => {
+    openai.enqueue({ type: "raw", chunks: ["data: {not json\n\n", "data: [DONE]\n\n"] });
+    assert.equal((await failureOf(models.openai)).code, "agent_provider_error");
+    anthropic.enqueue({ type: "raw", chunks: ["event: message_start\ndata: {garbage\n\n"] });
+    assert.equal((await failureOf(models.anthropic)).code, "agent_provider_error");
+  });
+
+  for (const provider of ["openai", "anthropic"] as const) {
+    await t.step(
+      `${provider}: a finished reply with no text and no tool call is agent_empty_reply`,
+      async () => {
+        (provider === "openai" ? openai : anthropic).enqueue({
+          type: "text",
+          text: "",
+          usage: { inputTokens: 12, outputTokens: 0 },
+        });
+        const result = await runAgent(agentCall(models[provider]));
+        assert.equal(result.ok, false);
+        if (result.ok) return;
+        assert.equal(result.failure.code, "agent_empty_reply", result.failure.message);
+        assert.equal(result.failure.retryable, true);
+        assert.match(result.failure.message, /turn 1: the model's reply has no text and no tool call/);
+        assert.equal(result.usage.inputTokens, 12, "the request's usage is kept");
+      },
+    );
+  }
+  assert.equal(openai.remaining + anthropic.remaining, 0);
 });

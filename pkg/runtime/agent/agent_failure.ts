@@ -11,7 +11,8 @@
  * |---|---|---|
  * | `agent_provider_auth` | no | the provider answered 401 or 403 |
  * | `agent_rate_limited` | yes | 429; `retryAfterMs` from `retry-after-ms` / `retry-after` |
- * | `agent_provider_error` | 5xx, network: yes; other 4xx: no | any other provider or transport failure |
+ * | `agent_provider_error` | 5xx, network: yes; other 4xx: no | any other provider or transport failure, a reply that is not a stream of the provider's events, or one that ended before the model finished it |
+ * | `agent_empty_reply` | yes | the model finished a reply with no text and no tool call |
  * | `agent_timeout` | yes (no when the caller aborted for another reason than a time-out) | a model request outlived `timeout_ms`, or `signal` aborted |
  * | `agent_output_invalid` | no | the reply failed the output schema twice (once after the repair request) |
  * | `agent_unknown_tool` | no | the model called a tool the agent does not have |
@@ -28,6 +29,7 @@ export type AgentFailureCode =
   | "agent_provider_auth"
   | "agent_rate_limited"
   | "agent_provider_error"
+  | "agent_empty_reply"
   | "agent_timeout"
   | "agent_output_invalid"
   | "agent_unknown_tool"

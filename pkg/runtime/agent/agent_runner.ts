@@ -15,6 +15,8 @@
  * - A final reply that fails the output schema gets ONE repair request (the problems are sent back, tools
  *   are off); if that reply fails too, `agent_output_invalid`. The repair request does not count against
  *   `maxSteps` but is counted in `steps` and `usage`.
+ * - A reply the provider did not finish, or one with no text and no tool call, is not recorded: the call
+ *   fails (`agent_provider_error`, `agent_empty_reply`, both retryable) and a retry asks again.
  * - After each reply (recorded or replayed) the usage so far is checked against `budget` (budget.ts): over a
  *   limit, the call ends with `agent_budget_exceeded` before any tool of that reply runs.
  * - Each model request is a turn, numbered from 1; each reply is recorded in the call's journal before the
@@ -315,17 +317,62 @@ async function requestModel(
       if (part.type === "error") throw part.error;
       if (part.type === "text-delta" && part.text) call.onDelta?.({ turn, text: part.text });
     }
-    const [response, text, toolCalls, usage] = await Promise.all([
+    const [response, text, toolCalls, usage, finishReason, rawFinishReason] = await Promise.all([
       reply.response,
       reply.text,
       reply.toolCalls,
       reply.usage,
+      reply.finishReason,
+      reply.rawFinishReason,
     ]);
+    checkFinished(session, turn, { text, toolCalls, usage, finishReason, rawFinishReason });
     return { response, text, toolCalls, usage };
   } catch (error) {
     throw failureFromModelError(error, failedRequest(session.label, call, timer.signal.aborted, timeoutMs));
   } finally {
     clearTimeout(timeout);
+  }
+}
+
+/**
+ * A reply is an answer only when the model finished it and it holds something. Both checks come before the
+ * turn is recorded, so the failure is retryable: a retry asks the model again rather than replay this reply.
+ * - Unfinished: the stream ended without the provider's finish (a connection closed cleanly midway, a proxy's
+ *   HTML page served as 200, which the SDK reads as a stream of no events): `interrupted` or `error`, or
+ *   `other` with no reason from the provider (the Anthropic and OpenAI-compatible clients' value until one
+ *   arrives). Its text so far is not an answer.
+ * - Empty: finished with no text and no tool call; its usage is kept in the failure's.
+ */
+function checkFinished(
+  session: Session,
+  turn: number,
+  reply: Pick<ModelReply, "text" | "toolCalls" | "usage"> & {
+    finishReason: string;
+    rawFinishReason: string | undefined;
+  },
+): void {
+  const { finishReason, rawFinishReason } = reply;
+  const where = `${session.label}: turn ${turn}`;
+  if (
+    finishReason === "interrupted" || finishReason === "error" ||
+    (finishReason === "other" && rawFinishReason === undefined)
+  ) {
+    throw new AgentFailure(
+      "agent_provider_error",
+      `${where}: the reply ended before the model finished it (finish reason: ${finishReason}); the text it ` +
+        `had sent (${reply.text.length} characters) is not an answer`,
+      { retryable: true, details: { finishReason, turn } },
+    );
+  }
+  if (reply.text.trim() === "" && reply.toolCalls.length === 0) {
+    session.usage.add(tokenUsage(reply.usage));
+    throw new AgentFailure(
+      "agent_empty_reply",
+      `${where}: the model's reply has no text and no tool call (finish reason: ${
+        rawFinishReason ?? finishReason
+      })`,
+      { retryable: true, details: { finishReason: rawFinishReason ?? finishReason, turn } },
+    );
   }
 }
 

@@ -71,7 +71,17 @@ export interface MockErrorReply extends ReplyTiming {
   headers?: Record<string, string>;
 }
 
-export type MockReply = MockTextReply | MockJsonReply | MockToolCallsReply | MockErrorReply;
+/**
+ * A body sent exactly as given with status 200 (a provider's garbage: a broken stream, an HTML page);
+ * `chunks` are streamed `chunkDelayMs` apart.
+ */
+export interface MockRawReply extends ReplyTiming {
+  type: "raw";
+  chunks: string[];
+  contentType?: string;
+}
+
+export type MockReply = MockTextReply | MockJsonReply | MockToolCallsReply | MockErrorReply | MockRawReply;
 
 /** A reply the protocol renders as a model answer (errors are rendered by the server itself). */
 export type MockAnswer = MockTextReply | MockJsonReply | MockToolCallsReply;

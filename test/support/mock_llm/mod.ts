@@ -39,6 +39,7 @@ export {
   DEFAULT_MOCK_USAGE,
   type MockErrorReply,
   type MockJsonReply,
+  type MockRawReply,
   type MockReply,
   type MockTextReply,
   type MockToolCall,

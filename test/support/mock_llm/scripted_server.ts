@@ -99,6 +99,10 @@ export function startScriptedServer(protocol: MockProtocol, replyFor?: ReplyFunc
         protocol.errorBody(reply.message ?? `mock error ${reply.status}`, reply.status);
       return jsonResponse(reply.status, errorBody, reply.headers);
     }
+    if (reply.type === "raw") {
+      const contentType = reply.contentType ?? "text/event-stream";
+      return streamResponse(reply.chunks, contentType, reply.chunkDelayMs, reply.breakAfterChunks);
+    }
     return protocol.render(reply, {
       body,
       stream: body?.stream === true,

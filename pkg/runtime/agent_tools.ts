@@ -32,7 +32,7 @@ export async function openAgentTools(
   return {
     specs: [...own, ...toolbox?.tools ?? []],
     callTool: (toolId, input, ref) =>
-      toolbox?.has(toolId) ? toolbox.call(toolId, input) : runOwn(toolId, input, ref),
+      toolbox?.has(toolId) ? toolbox.call(toolId, input, ref.key) : runOwn(toolId, input, ref),
     close: async () => await toolbox?.close(),
   };
 }

@@ -89,7 +89,17 @@ Deno.test({
           tool.function.name
         );
         assert.deepEqual(offered, ["add", "read_note"]);
-        assert.deepEqual(calc.calls, [{ name: "add", args: { a: 2, b: 3 } }]);
+        // The call carries its idempotency key, as a sandbox tool's ctx.taskExecId: task exec id, turn 1, call 0.
+        const recorded = (await h.engine.client.events(execId))
+          .filter((e) => e.type === "agent.tool_call_ended")
+          .map((e) => (e.data as { call: { toolId: string; idempotencyKey: string } }).call);
+        const addKey = recorded.find((call) => call.toolId === "add")?.idempotencyKey;
+        assert.match(addKey ?? "", /^[0-9a-f-]{36}:1:0$/);
+        assert.deepEqual(calc.calls, [{
+          name: "add",
+          args: { a: 2, b: 3 },
+          meta: { "compozy/idempotency-key": addKey },
+        }]);
         assert.ok(calc.requests.every((r) => r.headers.get("authorization") === "Bearer s3cret"));
         const results = llm.requests[1].body.messages.filter((m: { role: string }) => m.role === "tool");
         assert.deepEqual(

@@ -79,11 +79,19 @@ Deno.test({
             inputSchema: ADD.inputSchema,
             mcpServer: "calc",
           });
-          assert.equal(await box.call("add", { a: 2, b: 3 }), "5");
-          assert.deepEqual(await box.call("forecast", { city: "Lisbon" }), { city: "Lisbon", tempC: 18 });
+          assert.equal(await box.call("add", { a: 2, b: 3 }, "task-1:2:0"), "5");
+          assert.deepEqual(await box.call("forecast", { city: "Lisbon" }, "task-1:2:1"), {
+            city: "Lisbon",
+            tempC: 18,
+          });
         } finally {
           await box.close();
         }
+        assert.deepEqual(
+          mcp.calls.map((call) => call.meta),
+          [{ "compozy/idempotency-key": "task-1:2:0" }, { "compozy/idempotency-key": "task-1:2:1" }],
+          "each call carries its idempotency key in _meta",
+        );
         assert.deepEqual(mcp.requests.map((r) => r.method), [
           "initialize",
           "notifications/initialized",

@@ -46,8 +46,8 @@ export interface TestMcpServer extends AsyncDisposable {
   url: string;
   /** Every JSON-RPC method received, with the request's headers, in order. */
   requests: { method: string; headers: Headers }[];
-  /** Names of the tools called, in order. */
-  calls: { name: string; args: Record<string, unknown> }[];
+  /** The tools called, in order, with the request's `_meta` when it had one. */
+  calls: { name: string; args: Record<string, unknown>; meta?: Record<string, unknown> }[];
   close(): Promise<void>;
 }
 
@@ -116,7 +116,8 @@ function sdkServer(
   });
   mcp.setRequestHandler(CallToolRequestSchema, async (request: CallToolRequest) => {
     const args = (request.params.arguments ?? {}) as Record<string, unknown>;
-    calls.push({ name: request.params.name, args });
+    const meta = request.params._meta;
+    calls.push({ name: request.params.name, args, ...(meta ? { meta } : {}) });
     const tool = options.tools.find((t) => t.name === request.params.name);
     if (!tool) throw new Error(`no tool ${request.params.name}`);
     return await tool.run(args, closing) as never;

@@ -46,6 +46,14 @@ export const STDIO_START_TIMEOUT_MS = 60_000;
 /** How much of a stdio server's last stderr a start failure quotes. */
 const MAX_STDERR_TAIL = 2_000;
 
+/**
+ * The `_meta` field of a `tools/call` request that carries the call's idempotency key, the same key a sandbox
+ * tool gets as `ctx.taskExecId`: a call run again after a crash (its result was not recorded) carries the same
+ * key, so a server that keeps side effects by key does them once. MCP has no standard field for it; `_meta`
+ * keys with a prefix are the extension point the specification gives.
+ */
+export const IDEMPOTENCY_KEY_META = "compozy/idempotency-key";
+
 const log = getLogger(["runtime", "mcp"]);
 const encoder = new TextEncoder();
 const CLIENT_INFO = { name: "compozy", version: "0.1.0" };
@@ -65,8 +73,11 @@ export interface McpToolbox {
   /** The tools for the model, server by server in the agent's order. */
   readonly tools: AgentToolSpec[];
   has(name: string): boolean;
-  /** Calls the tool; rejects with an {@link McpCallFailure}. */
-  call(name: string, input: unknown): Promise<unknown>;
+  /**
+   * Calls the tool, with the call's idempotency key (`<task exec id>:<turn>:<index>`) in the request's
+   * `_meta` as {@link IDEMPOTENCY_KEY_META}; rejects with an {@link McpCallFailure}.
+   */
+  call(name: string, input: unknown, idempotencyKey?: string): Promise<unknown>;
   /** Disconnects every server; never throws. */
   close(): Promise<void>;
 }
@@ -121,7 +132,8 @@ export async function openMcpToolbox(
     return {
       tools,
       has: (name) => owners.has(name),
-      call: (name, input) => callTool(owners.get(name)!, name, input, options),
+      call: (name, input, idempotencyKey) =>
+        callTool(owners.get(name)!, name, input, idempotencyKey, options),
       close,
     };
   } catch (error) {
@@ -213,14 +225,16 @@ async function callTool(
   { server, client }: Connected,
   name: string,
   input: unknown,
+  idempotencyKey: string | undefined,
   options: McpToolboxOptions,
 ): Promise<unknown> {
   const args = typeof input === "object" && input !== null && !Array.isArray(input)
     ? input as Record<string, unknown>
     : {};
+  const meta = idempotencyKey ? { _meta: { [IDEMPOTENCY_KEY_META]: idempotencyKey } } : {};
   let result;
   try {
-    result = await client.callTool({ name, arguments: args }, undefined, {
+    result = await client.callTool({ name, arguments: args, ...meta }, undefined, {
       timeout: server.timeoutMs,
       signal: options.signal,
     });

@@ -6,6 +6,7 @@
  */
 import type { Context, Hono } from "hono";
 import type { z } from "zod";
+import { MAX_ID_LENGTH } from "../engine/domain/ids.ts";
 import { ApiError } from "./api_error.ts";
 import { parseJsonBody, readRawBody, validateRequest } from "./request_body.ts";
 
@@ -80,18 +81,28 @@ export interface RegisterOptions {
 }
 
 /**
- * The longest path parameter (an id; a webhook's path) a route takes. Ids are NATS subject tokens with no
- * bound of their own: a 5,000-character signal id was answered 200 and a 10,000-character execution id was
- * echoed in a 10 KB error (outside review B12).
+ * The longest execution id a route takes (a UUIDv7 in practice). Path parameters have no bound of their own: a
+ * 5,000-character signal id was answered 200 and a 10,000-character execution id was echoed in a 10 KB error
+ * (outside review B12).
  */
-export const MAX_PARAM_LENGTH = 128;
+export const MAX_EXEC_ID_LENGTH = 128;
 /** A webhook's path may have several segments. */
 const MAX_WEBHOOK_PATH_LENGTH = 1024;
+
+/**
+ * Each path parameter's bound: an execution id, a webhook's path, and otherwise a definition id (workflow,
+ * signal, tool, ...), which YAML bounds at MAX_ID_LENGTH; a longer one could never match anything.
+ */
+function paramBound(name: string): number {
+  if (name === "path") return MAX_WEBHOOK_PATH_LENGTH;
+  if (name === "exec_id") return MAX_EXEC_ID_LENGTH;
+  return MAX_ID_LENGTH;
+}
 
 /** A 400 naming the parameter (not repeating it) when a path parameter is longer than its bound. */
 function checkParamLengths(c: Context, spec: RouteSpec): void {
   for (const name of Object.keys(spec.params ?? {})) {
-    const bound = name === "path" ? MAX_WEBHOOK_PATH_LENGTH : MAX_PARAM_LENGTH;
+    const bound = paramBound(name);
     const length = (c.req.param(name) ?? "").length;
     if (length > bound) {
       throw new ApiError(

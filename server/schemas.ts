@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { DURATION_PATTERN } from "../engine/domain/duration.ts";
-import { ID_PATTERN } from "../engine/domain/ids.ts";
+import { ID_PATTERN, MAX_ID_LENGTH } from "../engine/domain/ids.ts";
 import { TASK_STATUSES, WORKFLOW_STATUSES } from "../engine/state/execution_state.ts";
 import { EVENT_CURSOR_PATTERN, MAX_PAGE_EVENTS } from "../engine/history/event_page.ts";
 
@@ -33,7 +33,7 @@ export const StartExecutionQuery = z.strictObject({
 });
 
 export const ListExecutionsQuery = z.strictObject({
-  workflow_id: z.string().max(128).regex(DEFINITION_ID_PATTERN, "not a workflow id").describe(
+  workflow_id: z.string().max(MAX_ID_LENGTH).regex(DEFINITION_ID_PATTERN, "not a workflow id").describe(
     "Only this workflow",
   )
     .optional(),
@@ -70,7 +70,7 @@ export const LogsQuery = z.strictObject({
 });
 
 export const DefinitionQuery = z.strictObject({
-  workflow_id: z.string().max(128).regex(DEFINITION_ID_PATTERN, "not a workflow id")
+  workflow_id: z.string().max(MAX_ID_LENGTH).regex(DEFINITION_ID_PATTERN, "not a workflow id")
     .describe("Disambiguates an id that several workflows declare").optional(),
 });
 

@@ -59,6 +59,35 @@ Deno.test("ids and bodies out of bounds are 400s naming what is wrong", async (t
       }
     });
 
+    await t.step(
+      "a definition id of 65 characters (one past any id in YAML) is a 400 naming it",
+      async () => {
+        const long = "a".repeat(65);
+        for (
+          const [method, path, param] of [
+            ["POST", `/api/signals/${long}`, "signal_id"],
+            ["POST", `/api/executions/${execId}/signals/${long}`, "signal_id"],
+            ["GET", `/api/workflows/${long}`, "workflow_id"],
+            ["POST", `/api/workflows/${long}/executions`, "workflow_id"],
+            ["GET", `/api/tools/${long}`, "id"],
+            ["GET", `/api/executions?workflow_id=${long}`, "workflow_id"],
+          ]
+        ) {
+          const result = await call(`${base}${path}`, method, method === "POST" ? "{}" : undefined);
+          assert.equal(result.status, 400, `${method} ${path.slice(0, 40)}…: ${result.text.slice(0, 300)}`);
+          assert.equal(result.body.error.code, "validation_failed");
+          assert.ok(result.body.error.message.includes(param), result.body.error.message);
+          assert.ok(result.body.error.message.includes("64"), result.body.error.message);
+        }
+        // 64 characters pass the bound: an unknown workflow is a 404, a signal nobody waits for is delivered to none.
+        const ok = "a".repeat(64);
+        assert.equal((await call(`${base}/api/workflows/${ok}`)).status, 404);
+        const broadcast = await call(`${base}/api/signals/${ok}`, "POST", "{}");
+        assert.equal(broadcast.status, 200, broadcast.text);
+        assert.deepEqual(broadcast.body.delivered_to, []);
+      },
+    );
+
     await t.step("an input nested 100,000 levels deep is refused, nothing is started", async () => {
       const before = (await h.engine.client.list({ workflowId: "wait" })).items.length;
       const result = await call(

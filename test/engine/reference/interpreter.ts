@@ -640,6 +640,13 @@ class Interpreter {
         index,
       });
       if (keep === true || keep === "true") selected.push(index);
+      // docs/yaml-reference.md: `filter` is strict like `if`; anything but true/false fails the collection.
+      else if (keep !== false && keep !== "false") {
+        const message = `task '${prefix}', field 'filter': must render true or false, got ${
+          JSON.stringify(keep)
+        }`;
+        return failed("template_error", `${message} (item ${index})`);
+      }
     }
     // Decision: `.index` is the item's position in `items` (before filtering), as is its key.
     const outputs: unknown[] = new Array(selected.length).fill(null);

@@ -178,13 +178,29 @@ export class AgentMemory {
 
   private async load(spec: MemorySpec): Promise<{ doc: MemoryDocument; revision: number }> {
     let entry;
+    const name = await entryKey(spec.key);
     try {
-      entry = await (await this.bucket()).get(await entryKey(spec.key));
+      entry = await (await this.bucket()).get(name);
     } catch (error) {
       throw unavailable(spec, "reading failed", error);
     }
     if (!entry || entry.operation !== "PUT") return { doc: { key: spec.key, messages: [] }, revision: 0 };
-    return { doc: parseMemory(entry.value, spec.key), revision: entry.revision };
+    try {
+      return { doc: parseMemory(entry.value, spec.key), revision: entry.revision };
+    } catch (error) {
+      // Every task with this key fails the same way until the entry goes: say which one to delete.
+      if (!(error instanceof AgentFailure)) throw error;
+      throw new AgentFailure(
+        error.code,
+        `${error.message} (bucket ${BUCKETS.agentMemory}, entry ${name}: delete the entry to start this ` +
+          "conversation afresh)",
+        {
+          retryable: false,
+          details: { ...error.details, bucket: BUCKETS.agentMemory, entry: name },
+          cause: error,
+        },
+      );
+    }
   }
 
   private bucket(): Promise<KV> {

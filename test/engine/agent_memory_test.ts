@@ -11,6 +11,11 @@ import { startRuntime } from "../../pkg/runtime/service.ts";
 import { startMockOpenAI } from "../support/mock_llm/mod.ts";
 import { startEngineHarness } from "../support/engine.ts";
 
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** An engine and the real runtime (with the runtime's own NATS user) on a one-agent chat workflow. */
 async function startChat(name: string, models: string, memory: string, budget = "") {
   const h = await startEngineHarness({
@@ -99,6 +104,31 @@ Deno.test({
             e.type === "agent.model_replied"
           );
           assert.equal(replies.length, 1, "the turn is in the history");
+        },
+      );
+
+      await t.step(
+        "a document corrupted in the bucket fails the task agent_memory_invalid naming its entry; the model is not asked",
+        async () => {
+          const kv = await new Kvm(h.nc).open(BUCKETS.agentMemory);
+          const entry = await sha256Hex("memory-e2e/user:dave");
+          await kv.put(entry, new TextEncoder().encode('{"messages": [{"role": "user", "content": 4'));
+          const before = llm.requests.length;
+          const { execId } = await h.engine.client.trigger("chat", { user: "dave", message: "Hi" });
+          const state = await h.engine.client.waitForEnd(execId, 30_000);
+          assert.equal(state.status, "FAILED");
+          const error = state.tasks[0].error as { code: string; message: string; retryable?: boolean };
+          assert.equal(error.code, "agent_memory_invalid", JSON.stringify(error));
+          assert.notEqual(error.retryable, true);
+          assert.equal(
+            error.message,
+            `agent memory 'memory-e2e/user:dave': the stored conversation is not JSON (bucket ` +
+              `compozy_agent_memory, entry ${entry}: delete the entry to start this conversation afresh)`,
+          );
+          assert.equal(llm.requests.length, before, "the model is not asked");
+          await kv.delete(entry);
+          assert.deepEqual(await say("dave", "Hi again", "Hello Dave."), ["user: Hi again"]);
+          await kv.purge(entry);
         },
       );
 

@@ -2,6 +2,8 @@
 import assert from "node:assert/strict";
 import type { ReferenceResult, ToolCallRecord } from "../reference/types.ts";
 import { unusable } from "./cases.ts";
+import { differences } from "./compare.ts";
+import type { Observed } from "./engine_run.ts";
 import type { Case } from "./generator.ts";
 
 const plainCase: Case = {
@@ -23,6 +25,7 @@ function result(calls: ToolCallRecord[], decisions: ReferenceResult["decisions"]
     waitStarts: {},
     bounds: [],
     decisions,
+    children: [],
     elapsedMs: 100,
   };
 }
@@ -46,4 +49,38 @@ Deno.test("crash runs leave out a flaky tool that fails for good, and a race dec
   assert.match(unusable(plainCase, result([], race), true) ?? "", /fan was decided by quick/);
   assert.equal(unusable(plainCase, result([], [{ ...race[0], stopped: 0 }]), true), undefined);
   assert.equal(unusable(plainCase, result([], race), false), undefined);
+});
+
+Deno.test("the check compares each task's sub-workflows and how they ended (outside review D1, D2)", () => {
+  const expected = {
+    ...result([]),
+    children: [
+      { key: "p/x", workflow: "child", status: "CANCELED" as const },
+      { key: "p/y", workflow: "child", status: "SUCCESS" as const },
+    ],
+  };
+  const observed = (y: string, late = 0): Observed => ({
+    execId: "e",
+    state: { status: "SUCCESS", output: null, error: null, tasks: [] } as unknown as Observed["state"],
+    calls: [],
+    late: [],
+    problems: late > 1 ? [`sub-workflow of p/x: ${late} tool calls started after it was canceled`] : [],
+    timedOut: [],
+    children: [
+      { key: "p/x", workflow: "child", status: "CANCELED", execId: "c1" },
+      { key: "p/y", workflow: "child", status: y, execId: "c2" },
+    ],
+    history: () => Promise.resolve([]),
+  });
+  assert.deepEqual(differences(expected, observed("SUCCESS"), false), []);
+  // D1: the given-up sibling's clean-up canceled y's child too.
+  assert.deepEqual(differences(expected, observed("CANCELED"), false), [
+    "sub-workflows of p/y: expected [SUCCESS], got [CANCELED]",
+  ]);
+  // A retried task starts one child per attempt: compared as a multiset.
+  const retried = { ...expected, children: [expected.children[0], { ...expected.children[0] }] };
+  const once = observed("SUCCESS");
+  assert.deepEqual(differences(retried, { ...once, children: [once.children[0]] }, false), [
+    "sub-workflows of p/x: expected [CANCELED, CANCELED], got [CANCELED]",
+  ]);
 });

@@ -67,8 +67,32 @@ export function differences(expected: ReferenceResult, observed: Observed, crash
   for (const [input, m] of gotCalls) {
     if (!wantCalls.has(input)) diffs.push(`tool calls with ${input}: expected none, got ${m}`);
   }
+  diffs.push(...childDifferences(expected, observed));
   for (const call of observed.late) {
     diffs.push(`tool call for ${call.task} (attempt ${call.attempt}) started after its outcome was recorded`);
+  }
+  return diffs;
+}
+
+/**
+ * The sub-workflows each task started and how each ended (docs/engine.md: CANCELED when its task was given
+ * up or its parent ended other than SUCCESS while it ran), as a multiset per task key: a retried task starts
+ * one per attempt.
+ */
+function childDifferences(expected: ReferenceResult, observed: Observed): string[] {
+  const group = (children: Array<{ key: string; status: string }>) => {
+    const map = new Map<string, string[]>();
+    for (const c of children) map.set(c.key, [...(map.get(c.key) ?? []), c.status]);
+    for (const list of map.values()) list.sort();
+    return map;
+  };
+  const want = group(expected.children);
+  const got = group(observed.children);
+  const diffs: string[] = [];
+  for (const key of [...new Set([...want.keys(), ...got.keys()])].sort()) {
+    const a = (want.get(key) ?? []).join(", ");
+    const b = (got.get(key) ?? []).join(", ");
+    if (a !== b) diffs.push(`sub-workflows of ${key}: expected [${a}], got [${b}]`);
   }
   return diffs;
 }

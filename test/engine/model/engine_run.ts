@@ -45,6 +45,8 @@ export interface Observed {
   problems: string[];
   /** Tool-call attempts the history shows failed with `tool_timeout` (by task exec id and attempt). */
   timedOut: Array<{ task: string; taskExec: string; attempt: number }>;
+  /** The sub-workflows the root started: the task that started each (its key), and how each ended. */
+  children: Array<{ key: string; workflow: string; status: string; execId: string }>;
   /** The events of the execution and its sub-workflows, one line each (read only for a report). */
   history(): Promise<string[]>;
 }
@@ -246,9 +248,22 @@ async function runCase(
       if (item.correlation_id === execId) execs.add(item.exec_id);
     }
   }
+  // The paged history, read while the batch's other executions still write (outside review D4), first.
+  problems.push(...await readAgain(() => pagedHistoryProblems(client, execId, state)));
   // Let the state of sub-workflows settle before reading the calls and events.
-  for (const id of execs) if (id !== execId) await client.waitForEnd(id, 60_000).catch(() => {});
+  const children: Observed["children"] = [];
+  const keyOf = new Map(state.tasks.map((t) => [t.exec_id, t.task_id]));
+  for (const id of execs) {
+    if (id === execId) continue;
+    const child = await client.waitForEnd(id, 60_000).catch(() => undefined) ?? await client.get(id);
+    if (!child) continue;
+    const key = keyOf.get(child.parent?.task_exec_id ?? "") ?? `? (task ${child.parent?.task_exec_id})`;
+    children.push({ key, workflow: child.workflow_id, status: child.status, execId: id });
+  }
   const calls = (await readCalls(logFile)).filter((call) => execs.has(call.exec));
+  problems.push(
+    ...lateChildCalls(children, calls, await Promise.all(children.map((c) => client.get(c.execId)))),
+  );
   const late = await readAgain(() => lateCalls(client, bus, [...execs], calls));
   const timedOut = await readAgain(() => timedOutAttempts(client, [...execs]));
   // The events of the execution and of its sub-workflows (named by the end of their exec id), in stream order.
@@ -264,7 +279,96 @@ async function runCase(
       return `${e.seq} ${e.time.slice(11)} ${who}${e.type} ${key} ${JSON.stringify(rest).slice(0, 200)}`;
     });
   };
-  return { execId, state, calls, late, problems, timedOut, history };
+  return { execId, state, calls, late, problems, timedOut, children, history };
+}
+
+/** Events per page of the paged reads, some below the 64 a read walks with single gets, some above. */
+const PAGE_LIMITS = [17, 50, 64, 100, 1_000];
+
+/**
+ * The history as `GET /api/executions/{id}/events` pages it (cursor after cursor, ExecutionClient.eventPage)
+ * against one whole read and the execution's state: the same events, ending with the execution's end, with an
+ * end event for every task the state shows ended. Outside review D4: a read past 64 events ended a few events
+ * short (next_cursor null) while other executions wrote to the stream.
+ */
+async function pagedHistoryProblems(
+  client: Stack["client"],
+  execId: string,
+  state: ExecutionState,
+): Promise<string[]> {
+  const problems: string[] = [];
+  const limit = PAGE_LIMITS[Math.floor(Math.random() * PAGE_LIMITS.length)];
+  const paged = [];
+  let cursor: string | undefined;
+  for (let pages = 0; pages < 10_000; pages++) {
+    const page = await client.eventPage(execId, { cursor, limit });
+    paged.push(...page.events);
+    if (page.next_cursor === null) break;
+    cursor = page.next_cursor;
+  }
+  const whole = await client.events(execId);
+  const seqs = (events: Array<{ seq: number }>) => events.map((e) => e.seq).join(",");
+  if (seqs(paged) !== seqs(whole)) {
+    problems.push(
+      `history: pages of ${limit} hold ${paged.length} events, one whole read ${whole.length} (not the same)`,
+    );
+  }
+  for (const [name, events] of [["paged", paged], ["whole", whole]] as const) {
+    const last = events.at(-1)?.type;
+    const end = END_EVENTS[state.status];
+    if (end && last !== end) {
+      problems.push(
+        `history (${name}, ${events.length} events): ends with ${last}, not ${end} (${state.status})`,
+      );
+    }
+    const ended = new Set(
+      events.filter((e) => TASK_ENDS.has(e.type)).map((e) =>
+        (e.data as { task?: { execId?: string } }).task?.execId
+      ),
+    );
+    const missing = state.tasks.filter((t) =>
+      ["SUCCESS", "FAILED"].includes(t.status) && !ended.has(t.exec_id)
+    );
+    if (missing.length) {
+      problems.push(
+        `history (${name}, ${events.length} events): no end of ${missing.length} ended tasks (${
+          missing.slice(0, 3).map((t) => t.task_id).join(", ")
+        })`,
+      );
+    }
+  }
+  return problems;
+}
+
+const END_EVENTS: Record<string, string> = {
+  SUCCESS: "workflow.success",
+  FAILED: "workflow.failed",
+  CANCELED: "workflow.canceled",
+  TIMED_OUT: "workflow.timed_out",
+};
+const TASK_ENDS = new Set(["task.success", "task.failed"]);
+
+/**
+ * Tool calls of a sub-workflow that started after it ended CANCELED: its parent gave it up (or ended), and
+ * at most the one call in flight then may still start (docs/engine.md, sub-workflows).
+ */
+function lateChildCalls(
+  children: Observed["children"],
+  calls: LoggedCall[],
+  states: Array<ExecutionState | undefined>,
+): string[] {
+  const problems: string[] = [];
+  for (const [i, child] of children.entries()) {
+    const endedAt = states[i]?.ended_at;
+    if (child.status !== "CANCELED" || !endedAt) continue;
+    const late = calls.filter((c) => c.exec === child.execId && c.at > Date.parse(endedAt));
+    if (late.length > 1) {
+      problems.push(
+        `sub-workflow of ${child.key} (${child.execId}): ${late.length} tool calls started after it was canceled`,
+      );
+    }
+  }
+  return problems;
 }
 
 async function readCalls(logFile: string): Promise<LoggedCall[]> {
@@ -312,6 +416,8 @@ async function timedOutAttempts(client: Stack["client"], execs: string[]): Promi
         taskType?: string;
       };
       if (event.type === "task.dispatched" && data.taskType === "basic") basic.add(data.task?.execId ?? "");
+      // A sub-workflow task is basic too, but it waits for its child (and fails with the child's code).
+      if (event.type === "task.waiting_started") basic.delete(data.task?.execId ?? "");
       if (event.type !== "task.failed" && event.type !== "task.retry_scheduled") continue;
       if (data.error?.code !== "tool_timeout" || !data.task?.execId || !basic.has(data.task.execId)) continue;
       // A retry names the attempt it schedules; the one that timed out is the one before.

@@ -25,6 +25,17 @@ export const HANG_MS = 10_000;
 /** A container time-out far shorter than its work, and one far longer than usual work. */
 export const SHORT_TIMEOUT = "300ms";
 export const LONG_TIMEOUT = "8s";
+/**
+ * A sub-workflow task's time-out around a child that sleeps {@link STALL} first: it fires, 28 s before the
+ * child could call its tool, while siblings whose children sleep {@link SLOW} still run (outside review D1).
+ */
+export const GIVE_UP_TIMEOUT = "2s";
+/** A child that outlasts a sibling's time-out or a workflow's 2 s time-out, and one that never ends in time. */
+export const SLOW = "3s";
+export const STALL = "30s";
+
+/** How a generated sub-workflow behaves: see `Generator.#childWorkflow`. */
+type ChildKind = "quick" | "slow" | "stalled" | "failing";
 
 /** The reference's model of the test tool (`toolModule` is the same behaviour for the sandbox). */
 export const toolModel: ToolModel = (_tool, input, attempt) => {
@@ -143,10 +154,22 @@ class Generator {
     const count = this.rng.int(1, 5);
     const tasks: Task[] = [];
     for (let i = 0; i < count; i++) tasks.push(this.#task(TOP));
+    if (this.has("long_history") && this.rng.chance(0.25)) {
+      tasks.splice(this.rng.int(0, tasks.length), 0, ...this.#longHistory());
+    }
+    let config: Record<string, unknown> | undefined;
+    if (this.has("children_end") && this.rng.chance(0.25)) {
+      const ending = this.#childrenEnd();
+      if (ending) {
+        tasks.unshift(ending.task);
+        config = ending.config;
+      }
+    }
     this.#transitions(tasks);
     this.#earlyAndLate();
     const root: Record<string, unknown> & { outputs?: Record<string, unknown> } = { id: this.id, tasks };
     if (this.#hang) root.config = { timeout: "4s" };
+    if (config) root.config = config;
     if (this.has("outputs") && this.rng.chance(0.4)) {
       const t = this.rng.pick(tasks);
       root.outputs = { out: `{{ .tasks.${t.id}.output | default(null) }}` };
@@ -171,6 +194,7 @@ class Generator {
     }
     if (this.has("signal_task")) kinds.push(["signal", 1]);
     if (this.has("subworkflow") && place.depth < 3) kinds.push(["subworkflow", 1]);
+    if (this.has("sub_siblings") && nest) kinds.push(["sub_siblings", 3]);
     const total = kinds.reduce((s, [, w]) => s + w, 0);
     let roll = this.rng.next() * total;
     let kind = kinds[0][0];
@@ -209,6 +233,8 @@ class Generator {
         };
       case "subworkflow":
         return this.#subworkflow(place);
+      case "sub_siblings":
+        return this.#subSiblings(place);
       default:
         return this.#tool(place);
     }
@@ -423,6 +449,183 @@ class Generator {
       task.retry = { max_attempts: 2, backoff: { initial: "10ms", max: "10ms" } };
     }
     return task;
+  }
+
+  /**
+   * A child workflow of `kind`: `quick` (a tool call, sometimes after 50 ms), `slow` (a tool call after
+   * {@link SLOW}: it outlasts a sibling's give-up), `stalled` (a tool call after {@link STALL}: only ever
+   * given up, so a call from it is one after its cancel), `failing` (its tool throws).
+   */
+  #childWorkflow(kind: ChildKind): string {
+    const childId = `${this.id}-child${++this.#n}`;
+    const script = (d: ToolScript["do"]) => ({
+      id: this.#fresh("tool"),
+      use: `tool(id=${TOOL_ID})`,
+      with: { k: `${childId}-{{ .workflow.input.v }}`, do: d, v: "{{ .workflow.input.v }}" },
+    });
+    const tasks: Task[] = [];
+    if (kind === "slow" || kind === "stalled") {
+      tasks.push({ id: this.#fresh("nap"), type: "sleep", duration: kind === "slow" ? SLOW : STALL });
+    } else if (kind === "quick" && this.rng.chance(0.3)) {
+      tasks.push({ id: this.#fresh("nap"), type: "sleep", duration: "50ms" });
+    }
+    tasks.push(script(kind === "failing" ? "fail" : "ok"));
+    this.workflows[childId] = { id: childId, tasks, outputs: { got: "{{ .workflow.input.v }}" } };
+    return childId;
+  }
+
+  /** A task running a child of `kind` with `v` (unique per call in its case). */
+  #childTask(kind: ChildKind, v: unknown): Task {
+    const id = this.#fresh("sub");
+    return { id, use: `workflow(id=${this.#childWorkflow(kind)})`, with: { v } };
+  }
+
+  /**
+   * One branch of a group of sibling sub-workflows: a child given up by its time-out (300 ms or 2 s, around a
+   * stalled child; with `retry` the clean-up of attempt 1 must not touch attempt 2's child), one that
+   * outlasts a sibling's give-up, a quick one, or a failing one (retried or not). Time-outs that must not
+   * fire are {@link LONG_TIMEOUT}, far past the child's work.
+   */
+  #subBranch(v: unknown, giveUp: boolean): Task {
+    const kinds: ChildKind[] = ["quick", "slow"];
+    if (this.has("tool_fail")) kinds.push("failing");
+    const kind: ChildKind = giveUp ? "stalled" : this.rng.pick(kinds);
+    const task = this.#childTask(kind, v);
+    if (giveUp) task.timeout = this.rng.chance(0.5) ? SHORT_TIMEOUT : GIVE_UP_TIMEOUT;
+    else if (this.has("sub_timeout") && this.rng.chance(0.3)) task.timeout = LONG_TIMEOUT;
+    if (this.has("sub_retry") && (giveUp || kind === "failing") && this.rng.chance(0.5)) {
+      task.retry = { max_attempts: 2, backoff: { initial: "10ms", max: "10ms" } };
+    }
+    return task;
+  }
+
+  /**
+   * Sub-workflow tasks as siblings (outside review D1): a parallel of every enabled strategy, or a collection,
+   * whose branches or items run child workflows; some are given up (a time-out, a decided race or fail_fast)
+   * while their siblings' children still run.
+   */
+  #subSiblings(place: Place): Task {
+    const v = place.inItem ? "{{ .index }}" : this.rng.int(0, 999);
+    const giveUps = this.has("sub_timeout");
+    if (this.rng.chance(0.3)) {
+      // A collection: every item runs the same task, so its time-out fires for all or none.
+      const id = this.#fresh("each");
+      const items = Array.from({ length: this.rng.int(2, 4) }, (_, i) => `i${i}`);
+      const task: Task = {
+        id,
+        type: "collection",
+        items,
+        task: this.#subBranch(`${id}-{{ .item }}-${v}`, giveUps && this.rng.chance(0.4)),
+      };
+      if (this.rng.chance(0.3)) task.mode = "sequential";
+      return task;
+    }
+    const id = this.#fresh("par");
+    const strategies = ["wait_all"];
+    if (this.has("best_effort")) strategies.push("best_effort");
+    if (this.has("fail_fast")) strategies.push("fail_fast");
+    if (this.has("race")) strategies.push("race");
+    const strategy = this.rng.pick(strategies);
+    const tasks: Task[] = [];
+    const tag = (i: number) => `${id}-${i}-${v}`;
+    if (strategy === "race" || strategy === "fail_fast") {
+      // Decided at once (a success for race, a failure for fail_fast); the other children are given up.
+      tasks.push(
+        strategy === "race" && this.rng.chance(0.5)
+          ? this.#childTask("quick", tag(0))
+          : this.#childTask(strategy === "race" ? "quick" : "failing", tag(0)),
+      );
+      for (let i = this.rng.int(1, 2); i > 0; i--) tasks.push(this.#childTask("stalled", tag(i)));
+      if (this.rng.chance(0.5)) tasks.reverse();
+    } else {
+      const n = this.rng.int(2, 3);
+      // With time-outs, the first gives up while a sibling whose child is slow still runs (D1's shape).
+      for (let i = 0; i < n; i++) {
+        tasks.push(this.#subBranch(tag(i), giveUps && i === 0 && this.rng.chance(0.8)));
+      }
+      if (giveUps && tasks[0].timeout && tasks.length > 1 && this.rng.chance(0.7)) {
+        tasks[1] = this.#childTask("slow", tag(1));
+      }
+      if (this.rng.chance(0.5)) tasks.reverse();
+    }
+    const task: Task = { id, type: "parallel", tasks };
+    if (strategy !== "wait_all" || this.rng.chance(0.3)) task.strategy = strategy;
+    return task;
+  }
+
+  /**
+   * The workflow's own end while its children run (outside review D2): a 2 s `config.timeout`, a cancel at a
+   * wait beside them, or a fail_fast failure. Their children must end CANCELED and call no tool. Undefined
+   * when none of those features is on (or a time-out is taken already).
+   */
+  #childrenEnd(): { task: Task; config?: Record<string, unknown> } | undefined {
+    const ways: string[] = [];
+    if (this.has("workflow_timeout") && !this.#hang) ways.push("timeout");
+    if (this.has("cancel") && this.has("wait")) ways.push("cancel");
+    if (this.has("fail_fast") && this.has("tool_fail")) ways.push("fail");
+    if (!ways.length) return undefined;
+    const way = this.rng.pick(ways);
+    const id = this.#fresh("par");
+    const tasks: Task[] = [this.#childTask("stalled", `${id}-0`)];
+    if (this.rng.chance(0.5)) tasks.push(this.#childTask("slow", `${id}-1`));
+    if (way === "fail") {
+      tasks.push({
+        id: this.#fresh("tool"),
+        use: `tool(id=${TOOL_ID})`,
+        with: { k: `${id}-x`, do: "fail", v: 0 },
+      });
+      return { task: { id, type: "parallel", strategy: "fail_fast", tasks } };
+    }
+    if (way === "cancel") {
+      // The wait starts after the children did: the cancel reaches them running.
+      const wait = { id: this.#fresh("wait"), type: "wait", signal: `${this.id}-s${this.#n}` };
+      this.plan[wait.id] = [{ kind: "cancel", reason: "model test" }];
+      tasks.push({
+        id: this.#fresh("steps"),
+        type: "composite",
+        tasks: [{ id: this.#fresh("nap"), type: "sleep", duration: "200ms" }, wait],
+      });
+      return { task: { id, type: "parallel", tasks } };
+    }
+    tasks.push({
+      id: this.#fresh("tool"),
+      use: `tool(id=${TOOL_ID})`,
+      with: { k: `${id}-x`, do: "ok", v: 0 },
+    });
+    return { task: { id, type: "parallel", tasks }, config: { timeout: GIVE_UP_TIMEOUT } };
+  }
+
+  /**
+   * A collection of 20 to 50 items (a tool call, or an aggregate and a tool call, or a quick child each), so
+   * that its history runs past 64 and up to a few hundred events while the batch's other cases write to the
+   * stream, then a short sleep whose wake-up replays that history (outside review D4).
+   */
+  #longHistory(): Task[] {
+    const id = this.#fresh("many");
+    const name = `items${this.#n}`;
+    this.input[name] = Array.from({ length: this.rng.int(20, 50) }, (_, i) => i);
+    const call = {
+      id: this.#fresh("tool"),
+      use: `tool(id=${TOOL_ID})`,
+      with: { k: `${id}-{{ .item }}`, do: "ok", v: "{{ .item }}" },
+    };
+    const roll = this.rng.int(0, 2);
+    const task = roll === 0 ? call : roll === 1
+      ? {
+        id: this.#fresh("steps"),
+        type: "composite",
+        tasks: [{ id: this.#fresh("agg"), type: "aggregate", outputs: { v: "{{ .item }}" } }, call],
+      }
+      : this.#childTask("quick", `${id}-{{ .item }}`);
+    // At most 4 calls at once: the batch's other cases share the runtime's sandboxes.
+    const many: Task = {
+      id,
+      type: "collection",
+      items: `{{ .workflow.input.${name} }}`,
+      task,
+      max_workers: this.rng.int(2, 4),
+    };
+    return [many, { id: this.#fresh("nap"), type: "sleep", duration: "50ms" }];
   }
 
   /** `if`, `outputs` and (children excluded) `final`; timeouts on tasks that are not tool calls. */

@@ -28,6 +28,7 @@ import type {
   Action,
   BoundedAttempt,
   Checkpoint,
+  ChildRecord,
   Decision,
   ReferenceResult,
   TaskOutcome,
@@ -143,6 +144,7 @@ class Interpreter {
   readonly waitStarts: Record<string, number> = {};
   readonly bounds: BoundedAttempt[] = [];
   readonly decisions: Decision[] = [];
+  readonly children: ChildRecord[] = [];
   #nextExec = 0;
 
   constructor(readonly project: Project, readonly options: EvaluateOptions) {}
@@ -158,6 +160,8 @@ class Interpreter {
       if (this.#fireCheckpoint(root.execution)) continue;
       if (this.clock.now > horizon || !this.clock.advance()) break;
     }
+    // The children canceled by the root's end settle their own ends.
+    await settle();
     return {
       status: result?.status ?? "STUCK",
       output: result?.output ?? null,
@@ -168,6 +172,7 @@ class Interpreter {
       waitStarts: this.waitStarts,
       bounds: this.bounds,
       decisions: this.decisions,
+      children: this.children,
       elapsedMs: this.clock.now,
     };
   }
@@ -257,11 +262,10 @@ class Interpreter {
     const { workflow, controller } = execution;
     const timeout = workflow.config.config?.timeout;
     const timer = new AbortController();
+    // Its own time-out only: a parent's time-out reaches a child as a cancel (docs/engine.md, sub-workflows).
+    const timedOut = new Stopped("workflow_timeout");
     if (timeout) {
-      this.clock.sleep(parseDuration(timeout), timer.signal).then(
-        () => controller.abort(new Stopped("workflow_timeout")),
-        () => {},
-      );
+      this.clock.sleep(parseDuration(timeout), timer.signal).then(() => controller.abort(timedOut), () => {});
     }
     const root = new Scope(undefined);
     try {
@@ -269,13 +273,13 @@ class Interpreter {
       return result;
     } catch (e) {
       if (!(e instanceof Stopped)) throw e;
-      if (e.reason === "workflow_timeout") {
-        return { status: "TIMED_OUT", output: null, error: { code: "workflow_timeout" } };
-      }
+      if (e === timedOut) return { status: "TIMED_OUT", output: null, error: { code: "workflow_timeout" } };
       return { status: "CANCELED", output: null, error: { code: "canceled" } };
     } finally {
       timer.abort(new Stopped("ended"));
       execution.waiters.clear();
+      // docs/engine.md: a parent that ends (any way) while a child runs cancels it; on SUCCESS none runs.
+      if (!controller.signal.aborted) controller.abort(new Stopped("the parent ended"));
     }
   }
 
@@ -458,7 +462,7 @@ class Interpreter {
     try {
       switch (task.type) {
         case "basic":
-          return await this.#basic(execution, task, render, signal, attempt);
+          return await this.#basic(execution, task, key, render, signal, attempt);
         case "router":
           return this.#router(task, render);
         case "parallel":
@@ -495,6 +499,7 @@ class Interpreter {
   async #basic(
     execution: Execution,
     task: BasicTask,
+    key: string,
     render: (v: unknown) => unknown,
     signal: AbortSignal,
     attempt: number,
@@ -502,7 +507,14 @@ class Interpreter {
     const used = resolveUse(this.project, execution.workflow, task.use);
     const input = render(task.with ?? {});
     if (used.kind === "workflow") {
+      // A given-up attempt (time-out, decided race, fail_fast) or an ended parent aborts `signal`: the
+      // child is canceled (its own record says so once it has ended).
       const child = this.#startExecution(used.workflow.id, input, childController(signal));
+      if (execution === this.executions[0]) {
+        const record: ChildRecord = { key, workflow: used.workflow.id, status: "RUNNING" };
+        this.children.push(record);
+        child.done.then((r) => record.status = r.status);
+      }
       const result = await stoppable(child.done, signal);
       if (result.status === "SUCCESS") return { ok: true, output: result.output };
       // Decision: a failed child fails the task with the child's error code; retryable (issue 9, defect 5).

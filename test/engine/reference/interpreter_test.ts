@@ -256,3 +256,75 @@ Deno.test("reference: `if` must render true or false; a number fails the task (o
   assert.equal(result.status, "SUCCESS");
   assert.deepEqual(result.output, { code: "template_error", bs: "FAILED" });
 });
+
+/** A project of `main` (the given tasks) and `child`: a tool call after `childSleep` (outside review D1, D2). */
+async function evaluateWithChild(tasks: string, childSleep = "8s") {
+  const dir = await writeProject({
+    "compozy.yaml": "name: ref\nworkflows:\n  - source: ./wf.yaml\n  - source: ./child.yaml\n",
+    "wf.yaml": `id: main\n${tasks}`,
+    "child.yaml": `id: child
+tools:
+  - id: t
+    execute: ./t.ts
+tasks:
+  - { id: cs, type: sleep, duration: ${childSleep} }
+  - { id: c2, use: tool(id=t), with: { tag: c2 } }
+`,
+    "t.ts": "export default (input: unknown) => input;\n",
+  });
+  try {
+    return await evaluate(await loadProject(dir), "main", {}, { tools: echo });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("reference: a given-up sub-workflow task cancels its own child only (outside review D1)", async () => {
+  const result = await evaluateWithChild(`tasks:
+  - id: p
+    type: parallel
+    strategy: best_effort
+    tasks:
+      - { id: x, use: workflow(id=child), timeout: 2s }
+      - { id: y, use: workflow(id=child) }
+`);
+  assert.equal(result.status, "SUCCESS");
+  assert.equal(result.tasks["p/x"].code, "task_timeout");
+  assert.equal(result.tasks["p/y"].status, "SUCCESS");
+  assert.deepEqual(result.children.map((c) => [c.key, c.status]), [["p/x", "CANCELED"], ["p/y", "SUCCESS"]]);
+  assert.equal(result.calls.length, 1, "only y's child calls its tool");
+
+  const retried = await evaluateWithChild(`tasks:
+  - id: r
+    use: workflow(id=child)
+    timeout: 2s
+    retry: { max_attempts: 2, backoff: { initial: 0s, max: 0s } }
+`);
+  assert.equal(retried.status, "FAILED");
+  assert.equal(retried.error?.code, "task_timeout");
+  assert.equal(retried.elapsedMs, 4000);
+  assert.deepEqual(retried.children.map((c) => c.status), ["CANCELED", "CANCELED"]);
+});
+
+Deno.test("reference: a parent's time-out or cancel ends its running child CANCELED (outside review D2)", async () => {
+  const timed = await evaluateWithChild(`config: { timeout: 3s }
+tasks:
+  - id: p
+    type: parallel
+    tasks:
+      - { id: sub, use: workflow(id=child) }
+      - { id: nap, type: sleep, duration: 10s }
+`);
+  assert.equal(timed.status, "TIMED_OUT");
+  assert.deepEqual(timed.children.map((c) => [c.key, c.status]), [["p/sub", "CANCELED"]]);
+  assert.equal(timed.calls.length, 0);
+  const ended = await evaluateWithChild(
+    `config: { timeout: 3s }
+tasks:
+  - { id: sub, use: workflow(id=child) }
+`,
+    "1s",
+  );
+  assert.equal(ended.status, "SUCCESS");
+  assert.deepEqual(ended.children.map((c) => c.status), ["SUCCESS"]);
+});

@@ -52,8 +52,21 @@ export interface ReferenceResult {
   bounds: BoundedAttempt[];
   /** Every `race` or `fail_fast` parallel that one branch decided, with how many branches it stopped. */
   decisions: Decision[];
+  /** Every sub-workflow execution started, with the task that started it and how it ended. */
+  children: ChildRecord[];
   /** Virtual time at the end, in ms. */
   elapsedMs: number;
+}
+
+/**
+ * A sub-workflow started by a task of the root execution (`key`, one per attempt). docs/engine.md: a child
+ * whose task was given up (its time-out, a decided race or fail_fast, a retry's clean-up), or whose parent
+ * ended other than SUCCESS while it ran, ends CANCELED.
+ */
+export interface ChildRecord {
+  key: string;
+  workflow: string;
+  status: "SUCCESS" | "FAILED" | "TIMED_OUT" | "CANCELED" | "RUNNING";
 }
 
 /** Actions the world takes when a wait (by task id, for each of its executions) starts waiting. */

@@ -280,6 +280,23 @@ Deno.test({
       }
       assert.deepEqual(output, ["notes: notes server ready"], "stderr reaches the agent's logs");
 
+      // With no permissions at all it reads nothing: Deno's node:child_process (the SDK spawns with it) runs
+      // `deno run` with -A when its arguments hold no permission flag.
+      const none = await openMcpToolbox([{
+        id: "notes",
+        script: new URL("./fixtures/mcp_notes_server.ts", import.meta.url).pathname,
+        args: [`${dir}/notes`],
+        cwd: dir,
+        timeoutMs: 30_000,
+      }], { maxOutputBytes: 1_000, onServerOutput: () => {} });
+      try {
+        const refused = await rejection(none.call("read_note", { name: "groceries" }));
+        assert.equal((refused as McpCallFailure).code, "mcp_tool_error", refused.message);
+        assert.match(refused.message, /NotCapable: Requires read access to ".*groceries\.txt"/);
+      } finally {
+        await none.close();
+      }
+
       // The same server as a `command`: no sandbox, it reads what the runtime's user can.
       const unconfined = await openMcpToolbox([{
         id: "notes",

@@ -105,6 +105,9 @@ export async function scriptCommand(
       "--no-prompt",
       "--quiet",
       "--v8-flags=--disallow-code-generation-from-strings",
+      // Never omitted: the SDK spawns through node:child_process, and Deno's runs `deno run` with -A (every
+      // permission) when its arguments hold no permission flag, as a script granted nothing would have.
+      ...ALWAYS_DENIED,
       ...processFlags(grants.permissions, [], { read: grants.denyRead, write: grants.denyWrite }),
       ...netDenyFlags(),
       script,
@@ -112,6 +115,9 @@ export async function scriptCommand(
     ],
   };
 }
+
+/** What a script server is never given, said explicitly (see `scriptCommand`). */
+const ALWAYS_DENIED = ["--deny-run", "--deny-ffi", "--deny-sys"];
 
 function cacheEnv(): Record<string, string> {
   return Object.fromEntries(

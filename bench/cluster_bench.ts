@@ -16,9 +16,14 @@
  * WORKFLOW_CMDS two thirds in, and reports the fail-over: how long after each kill every execution running
  * then had recorded its next event.
  *
+ * A second table gives each process's figures per workflow: CPU ms of each engine, runtime (with its
+ * sandboxes), nats-server node and of the bench's own client, and the NATS messages each engine's
+ * connection received and sent. A figure that grows from 1 + 1 to 2 + 2 is work the second engine adds.
+ *
  * COMPOZY_CLUSTER_BENCH_RUNS (default 1000) sets N; COMPOZY_CLUSTER_BENCH_TOPOLOGIES picks topologies by name
  * (e.g. "R1 1+1,R1 2+2"; default all six); COMPOZY_CLUSTER_BENCH_LOG_DIR=dir keeps each process's output
- * there (COMPOZY_LOG_LEVEL, default warn, sets how much). Interrupted (SIGINT, SIGTERM), it stops what it
+ * there (COMPOZY_LOG_LEVEL, default warn, sets how much); COMPOZY_CLUSTER_BENCH_CPU_PROF=dir runs each
+ * `compozy start` with `--cpu-prof` writing there. Interrupted (SIGINT, SIGTERM), it stops what it
  * started.
  */
 import { join } from "node:path";
@@ -36,13 +41,17 @@ import { startTestNats } from "../test/support/nats.ts";
 import { startTestCluster, type TestCluster } from "../test/support/nats_cluster.ts";
 import { untilAnswered } from "../test/support/health.ts";
 import { type CompozyProcess, spawnCompozy } from "../test/e2e/support/dev_server.ts";
-import type { BenchRow } from "./_table.ts";
+import { type BenchRow, formatTable } from "./_table.ts";
 import { onInterrupt } from "./_interrupt.ts";
 
 const RUNS = Number(Deno.env.get("COMPOZY_CLUSTER_BENCH_RUNS") ?? 1_000);
 const IN_FLIGHT = 64;
 /** Where each process's output is written at the end of its topology, when set. */
 const LOG_DIR = Deno.env.get("COMPOZY_CLUSTER_BENCH_LOG_DIR");
+/** Counts every message of the run by subject class (SubjectTap), when set. */
+const TAP = Deno.env.get("COMPOZY_CLUSTER_BENCH_TAP") === "1";
+/** Where each `compozy start` writes its V8 CPU profile, when set. */
+const CPU_PROF_DIR = Deno.env.get("COMPOZY_CLUSTER_BENCH_CPU_PROF");
 
 interface Topology {
   name: string;
@@ -102,16 +111,18 @@ tasks:
 export async function benchCluster(): Promise<BenchRow[]> {
   const wanted = Deno.env.get("COMPOZY_CLUSTER_BENCH_TOPOLOGIES")?.split(",").map((s) => s.trim());
   const rows: BenchRow[] = [];
+  const perProcess: BenchRow[] = [];
   for (const topology of TOPOLOGIES.filter((t) => !wanted || wanted.includes(t.name))) {
-    rows.push(await runTopology(topology));
+    rows.push(await runTopology(topology, perProcess));
   }
+  console.log(formatTable("Per process and workflow (bench/cluster_bench.ts)", perProcess));
   return rows;
 }
 
-async function runTopology(topology: Topology): Promise<BenchRow> {
+async function runTopology(topology: Topology, perProcess: BenchRow[]): Promise<BenchRow> {
   const nats = topology.nodes === 1 ? await startTestNats() : await startTestCluster(3);
   const dir = await writeProject(PROJECT);
-  const processes: { role: NatsRole; process: CompozyProcess }[] = [];
+  const processes: { role: NatsRole; id: string; process: CompozyProcess }[] = [];
   let nc: NatsConnection | undefined;
   const forget = onInterrupt(async () => {
     // Interrupted: nothing is measured any more, so no graceful stop.
@@ -129,10 +140,23 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
       // (tool_timeout) and would count as quick ends. What is measured here is the work sharing.
       COMPOZY_SANDBOX_START_TIMEOUT_MS: "60000",
     });
+    const profile = (id: string) =>
+      CPU_PROF_DIR
+        ? [
+          "--cpu-prof",
+          `--cpu-prof-dir=${CPU_PROF_DIR}`,
+          `--cpu-prof-name=${topology.name.replaceAll(/\W+/g, "_")}-${id}.cpuprofile`,
+        ]
+        : [];
     const start = (role: NatsRole, id: string) =>
       processes.push({
         role,
-        process: spawnCompozy(["start", "--role", role, "--cwd", dir, "--instance-id", id], env(role)),
+        id,
+        process: spawnCompozy(
+          ["start", "--role", role, "--cwd", dir, "--instance-id", id],
+          env(role),
+          profile(id),
+        ),
       });
     for (let i = 0; i < topology.engines; i++) start("engine", `engine-${i + 1}`);
     for (let i = 0; i < topology.runtimes; i++) start("runtime", `runtime-${i + 1}`);
@@ -147,19 +171,54 @@ async function runTopology(topology: Topology): Promise<BenchRow> {
     // One warm-up execution per runtime, so that no tool's first load is in the figures.
     await runAll(client, "three", topology.runtimes * 2, "warm");
     const cpuBefore = processes.map((p) => groupCpuSeconds(p.process.pid));
+    const nodes = () => "nodes" in nats ? nats.nodes : [nats.server];
+    const nodePids = nodes().map((n) => n.pid);
+    const nodeCpuBefore = nodePids.map(processCpuSeconds);
+    const clientCpuBefore = processCpuSeconds(Deno.pid);
     const statsBefore = await engineStats(nc, topology.engines);
     const kills = topology.kills
       ? new Kills(client, processes[0].process, nc, nats as TestCluster)
       : undefined;
+    const tap = TAP ? await SubjectTap.start(nats.url) : undefined;
     const began = performance.now();
     const workflow = topology.parks ? "parks" : "three";
     const { failed, seenEnded } = await runAll(client, workflow, RUNS, "run", kills);
     const seconds = (performance.now() - began) / 1_000;
+    if (tap) console.error(`${topology.name}: messages per workflow by subject\n${await tap.stop(RUNS)}`);
     // The killed engine's figures die with it: the survivors' are compared with their own before the run.
     const statsAfter = await engineStats(nc, topology.engines - (kills ? 1 : 0));
     const survivors = new Set(statsAfter.map((r) => r.instance));
     const before = statsBefore.filter((r) => survivors.has(r.instance));
     const cpu = processes.map((p, i) => groupCpuSeconds(p.process.pid) - cpuBefore[i]);
+    const msPerWorkflow = (seconds: number) => round(seconds * 1_000 / RUNS, 2);
+    const messages = (instance: string, way: "in" | "out") => {
+      const after = statsAfter.find((r) => r.instance === instance)?.nats_messages?.[way];
+      const before = statsBefore.find((r) => r.instance === instance)?.nats_messages?.[way] ?? 0;
+      return after === undefined ? "" : round((after - before) / RUNS, 1);
+    };
+    for (const [i, { id }] of processes.entries()) {
+      perProcess.push({
+        topology: topology.name,
+        process: id,
+        "CPU ms/wf": survivors.has(id) || !id.startsWith("engine") ? msPerWorkflow(cpu[i]) : "killed",
+        "NATS msgs in/wf": messages(id, "in"),
+        "NATS msgs out/wf": messages(id, "out"),
+      });
+    }
+    for (const [i, pid] of nodePids.entries()) {
+      // A node killed mid-run (and restarted under another pid) reports nothing.
+      const after = nodes()[i].pid === pid ? processCpuSeconds(pid) : NaN;
+      perProcess.push({
+        topology: topology.name,
+        process: `nats n${i + 1}`,
+        "CPU ms/wf": Number.isNaN(after) ? "killed" : msPerWorkflow(after - nodeCpuBefore[i]),
+      });
+    }
+    perProcess.push({
+      topology: topology.name,
+      process: "bench client",
+      "CPU ms/wf": msPerWorkflow(processCpuSeconds(Deno.pid) - clientCpuBefore),
+    });
     const perThousand = (role: NatsRole) =>
       round(
         cpu.filter((_, i) => processes[i].role === role).reduce((a, b) => a + b, 0) / (RUNS / 1_000),
@@ -394,6 +453,18 @@ async function engineStats(nc: NatsConnection, count: number): Promise<EngineSta
   return reports;
 }
 
+/** CPU seconds (user + system) of the process `pid`, from /proc; NaN once it has exited. */
+function processCpuSeconds(pid: number): number {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch {
+    return NaN;
+  }
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** CPU seconds (user + system) of every live process in the group led by `pid`, from /proc. */
 function groupCpuSeconds(pid: number): number {
   const ticksPerSecond = 100;
@@ -417,4 +488,42 @@ function groupCpuSeconds(pid: number): number {
 function round(value: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
+}
+
+/**
+ * Every message of the account during a run, by subject class: the JetStream API by operation and stream
+ * or consumer, KV writes by bucket, acknowledgements and deliveries by consumer, events by kind; inboxes
+ * (replies) as one class. Per workflow, the 30 largest classes.
+ */
+class SubjectTap {
+  private readonly counts = new Map<string, number>();
+  private constructor(private readonly nc: NatsConnection) {}
+
+  static async start(url: string): Promise<SubjectTap> {
+    const nc = await connectNats(url, { name: "bench-subject-tap" });
+    const tap = new SubjectTap(nc);
+    nc.subscribe(">", { callback: (_e, msg) => tap.count(msg.subject, msg.reply) });
+    await nc.flush();
+    return tap;
+  }
+
+  private count(subject: string, reply?: string): void {
+    const t = subject.split(".");
+    let key: string;
+    if (t[0] === "$JS" && t[1] === "API") {
+      key = t.slice(0, t[2] === "CONSUMER" || t[2] === "STREAM" ? 6 : 4).join(".");
+    } else if (t[0] === "$JS" && t[1] === "ACK") key = `$JS.ACK.${t[2]}.${t[3]}`;
+    else if (t[0] === "$KV") key = `$KV.${t[1]}`;
+    else if (t[0] === "compozy" && t.length >= 6) key = `compozy.*.${t[2]}.${t[3]}.*.${t[5]}`;
+    else if (t[0].startsWith("_INBOX") || t[0].startsWith("_I_") || t[0].includes("INBOX")) key = "(inbox)";
+    else key = t.slice(0, 3).join(".");
+    if (reply?.startsWith("$JS.ACK.")) key = `delivery ${reply.split(".").slice(2, 4).join(".")}`;
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+
+  async stop(runs: number): Promise<string> {
+    await this.nc.close();
+    return [...this.counts].sort((a, b) => b[1] - a[1]).slice(0, 30)
+      .map(([k, n]) => `  ${(n / runs).toFixed(2).padStart(8)}  ${k}`).join("\n");
+  }
 }

@@ -28,6 +28,8 @@ export interface EngineStatsReport {
   taken_over: number;
   /** Lease renewals by what they found (see LeaseStatus): under load, `expired` means drivers given up. */
   lease_renewals: Record<LeaseStatus, number>;
+  /** Messages this engine's connection received and sent since it connected (for `deno task bench cluster`). */
+  nats_messages?: { in: number; out: number };
 }
 
 export class EngineStats {

@@ -20,7 +20,7 @@ import { failOrphan } from "./domain/workflow/orphans.ts";
 import { notifyParent } from "./domain/workflow/parent_notifier.ts";
 import { NatsExecutionClient } from "./execution_client.ts";
 import { AcceptedExecutions } from "./accepted_executions.ts";
-import { ENGINE_STATS_SUBJECT, EngineStats } from "./engine_stats.ts";
+import { ENGINE_STATS_SUBJECT, EngineStats, type EngineStatsReport } from "./engine_stats.ts";
 import { Leases } from "./leases.ts";
 import { EnginePresence } from "./engine_presence.ts";
 import { Orchestrator } from "./orchestrator.ts";
@@ -164,7 +164,9 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   });
   const statsReplies: Subscription = nc.subscribe(ENGINE_STATS_SUBJECT, {
     callback: (_err, msg) => {
-      msg.respond(new TextEncoder().encode(JSON.stringify(stats.report())));
+      const { inMsgs, outMsgs } = nc.stats();
+      const report: EngineStatsReport = { ...stats.report(), nats_messages: { in: inMsgs, out: outMsgs } };
+      msg.respond(new TextEncoder().encode(JSON.stringify(report)));
     },
   });
   return {

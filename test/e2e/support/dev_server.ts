@@ -41,10 +41,17 @@ export interface DevServer extends CompozyProcess {
   fetch(path: string, init?: RequestInit): Promise<Response>;
 }
 
-/** Starts `compozy <args>` in its own process group. */
-export function spawnCompozy(args: string[], env: Record<string, string> = {}): CompozyProcess {
+/**
+ * Starts `compozy <args>` in its own process group; `denoFlags` go to `deno run` (e.g. `--cpu-prof` in a
+ * bench).
+ */
+export function spawnCompozy(
+  args: string[],
+  env: Record<string, string> = {},
+  denoFlags: string[] = [],
+): CompozyProcess {
   const child = new Deno.Command("setsid", {
-    args: [Deno.execPath(), "run", "-A", MAIN, ...args],
+    args: [Deno.execPath(), "run", "-A", ...denoFlags, MAIN, ...args],
     env: { NO_COLOR: "1", COMPOZY_LOG_LEVEL: "warn", ...env },
     stdin: "null",
     stdout: "piped",

@@ -127,6 +127,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   const stateManager = new StateManager(bus, store, {
     ackWaitMs,
     takeOvers: new TakeOverCheck(await jetstreamManager(nc)),
+    leases,
   });
   const stats: EngineStats = new EngineStats(options.instanceId, () => executor.activeCount);
   const executor: WorkflowExecutor = new WorkflowExecutor({

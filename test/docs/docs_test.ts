@@ -1,11 +1,13 @@
 /**
  * The docs a user follows hold together: every relative link in `docs/` and the README leads to a file that
  * exists (and, with `#anchor`, to a heading in it), and every `compozy …` command in getting-started.md is a
- * command the CLI has, with flags it has.
+ * command the CLI has, with flags it has; a `compozy dev --run` of an example gives an input its workflow takes.
  */
 import assert from "node:assert/strict";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Ajv2020 as Ajv } from "ajv/dist/2020.js";
+import { parse as parseYaml } from "yaml";
 import { commandTable } from "../../cli/main.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -119,3 +121,43 @@ Deno.test("the docs check catches what it is for", () => {
   assert.ok(anchors("## The `mock` provider\n```\n# not a heading\n```\n").has("the-mock-provider"));
   assert.ok(!anchors("```\n# not a heading\n```\n").has("not-a-heading"));
 });
+
+Deno.test("every `compozy dev --cwd examples/<x> --run <workflow> --input …` in docs/ starts its workflow", () => {
+  const problems: string[] = [];
+  let seen = 0;
+  for (const file of DOCS) {
+    // A command may go on over lines ending in a backslash.
+    const text = Deno.readTextFileSync(file).replace(/\\\n\s*/g, "");
+    for (const m of text.matchAll(/compozy dev --cwd (examples\/[\w-]+) --run ([\w-]+) --input '([^']*)'/g)) {
+      seen++;
+      const [, project, workflow, input] = m;
+      const where = `${relative(ROOT, file)}: ${project} --run ${workflow}`;
+      const schema = exampleInputSchema(join(ROOT, project), workflow);
+      if (!schema) {
+        problems.push(`${where}: no workflow '${workflow}' with an input schema`);
+        continue;
+      }
+      const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+      if (!validate(JSON.parse(input))) {
+        problems.push(`${where}: input ${input} fails: ${JSON.stringify(validate.errors)}`);
+      }
+    }
+  }
+  assert.ok(seen >= 1, "no such command found");
+  assert.deepEqual(problems, []);
+});
+
+/** The `config.input` schema of workflow `id` among the project's workflow files. */
+function exampleInputSchema(project: string, id: string): Record<string, unknown> | undefined {
+  const config = parseYaml(Deno.readTextFileSync(join(project, "compozy.yaml"))) as {
+    workflows?: { source: string }[];
+  };
+  for (const { source } of config.workflows ?? []) {
+    const workflow = parseYaml(Deno.readTextFileSync(join(project, source))) as {
+      id?: string;
+      config?: { input?: Record<string, unknown> };
+    };
+    if (workflow.id === id) return workflow.config?.input;
+  }
+  return undefined;
+}

@@ -32,8 +32,18 @@ function starvedOfSandboxes(observed: Observed, history: string[]): string | und
   const unstarted = observed.timedOut.find((t) =>
     !observed.calls.some((c) => c.taskExec === t.taskExec && c.attempt === t.attempt)
   );
-  return unstarted
-    ? `${unstarted.task} (attempt ${unstarted.attempt}) timed out before its tool started (no sandbox ran it in time)`
+  if (unstarted) {
+    return `${unstarted.task} (attempt ${unstarted.attempt}) timed out before its tool started (no sandbox ran it in time)`;
+  }
+  // A call that only writes its log line and returns, timed out after 2 s: the sandbox was starved of CPU
+  // (seed 80026 at load 35: `many8[10]/tool9` logged its start and timed out 2.6 s later).
+  const slow = observed.timedOut.find((t) =>
+    observed.calls.some((c) =>
+      c.taskExec === t.taskExec && c.attempt === t.attempt && (c.input as { do?: string })?.do !== "hang"
+    )
+  );
+  return slow
+    ? `${slow.task} (attempt ${slow.attempt}) timed out in a call that returns at once (a starved sandbox)`
     : undefined;
 }
 

@@ -455,7 +455,11 @@ async function until<T>(check: () => Promise<T | undefined>, ms: number): Promis
     }
     await new Promise((r) => setTimeout(r, 25));
   }
-  if (failure !== undefined) throw new Error("polling the engine kept failing", { cause: failure });
+  if (failure !== undefined) {
+    throw new Error(`polling the engine kept failing: ${(failure as Error)?.stack ?? failure}`, {
+      cause: failure,
+    });
+  }
   return undefined;
 }
 

@@ -30,6 +30,8 @@ export const LONG_TIMEOUT = "8s";
  * child could call its tool, while siblings whose children sleep {@link SLOW} still run (outside review D1).
  */
 export const GIVE_UP_TIMEOUT = "2s";
+/** A workflow's time-out while its children run, 1 s before its running call's own time-out. */
+export const WORKFLOW_GIVE_UP = "1s";
 /** A child that outlasts a sibling's time-out or a workflow's 2 s time-out, and one that never ends in time. */
 export const SLOW = "3s";
 export const STALL = "30s";
@@ -554,7 +556,7 @@ class Generator {
   }
 
   /**
-   * The workflow's own end while its children run (outside review D2): a 2 s `config.timeout`, a cancel at a
+   * The workflow's own end while its children run (outside review D2): a 1 s `config.timeout`, a cancel at a
    * wait beside them, or a fail_fast failure. Their children must end CANCELED and call no tool. Undefined
    * when none of those features is on (or a time-out is taken already).
    */
@@ -590,9 +592,11 @@ class Generator {
     tasks.push({
       id: this.#fresh("tool"),
       use: `tool(id=${TOOL_ID})`,
-      with: { k: `${id}-x`, do: "ok", v: 0 },
+      with: { k: `${id}-x`, do: "hang", v: 0 },
     });
-    return { task: { id, type: "parallel", tasks }, config: { timeout: GIVE_UP_TIMEOUT } };
+    // The call above still runs when the time-out fires, so the driver is live (outside review D2's shape:
+    // a parked execution's time-out went another way, which canceled its children); it fails only at 2 s.
+    return { task: { id, type: "parallel", tasks }, config: { timeout: WORKFLOW_GIVE_UP } };
   }
 
   /**

@@ -71,6 +71,35 @@ Deno.test({
 });
 
 Deno.test({
+  name: "E6: a child canceled by an operator is not retried by its task's retry; on_error takes the failure",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const wf = `tasks:
+  - id: sub
+    use: workflow(id=stuck)
+    retry: { max_attempts: 3, backoff: { initial: 0s, max: 0s } }
+    on_error: { next: handled }
+  - { id: handled, type: aggregate, outputs: { code: "{{ .tasks.sub.error.code }}" }, final: true }
+`;
+    await withEngine(project(wf), async (h) => {
+      const { execId } = await h.engine.client.trigger("main", {});
+      const child = await waitForChild(h, "stuck");
+      await waitForStatus(h, child.exec_id, "WAITING");
+      await h.engine.client.cancel(child.exec_id);
+      const state = await h.engine.client.waitForEnd(execId, 20_000);
+      const sub = taskOf(state, "sub");
+      // Before the fix the cancel was a retryable failure: attempt 2 started a new child, undoing the cancel.
+      assert.equal(sub.error?.code, "canceled", JSON.stringify(sub));
+      assert.equal(sub.attempts, 1);
+      assert.equal(state.status, "SUCCESS");
+      assert.deepEqual(state.output, { code: "canceled" });
+      assert.deepEqual((await childrenOf(h, "stuck")).map((c) => c.status), ["CANCELED"]);
+    });
+  },
+});
+
+Deno.test({
   name: "D1: a retried sub-workflow task's clean-up of attempt 1 leaves attempt 2's child alone",
   sanitizeResources: false,
   sanitizeOps: false,

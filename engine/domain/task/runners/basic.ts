@@ -139,11 +139,12 @@ async function runChildWorkflow(
   }
   const outcome = payload as { status: string; output: unknown; error?: { message: string; code: string } };
   if (outcome.status !== "SUCCESS") {
-    // Retryable: `retry` on a sub-workflow task asks for a new run of the child when one did not succeed.
+    // `retry` on a sub-workflow task asks for a new run of a child that failed or timed out; a canceled child
+    // is not run again: someone stopped it on purpose, and a new child would undo that (outside review E6).
     throw new TaskFailure({
       message: `sub-workflow '${child.id}' ended ${outcome.status}: ${outcome.error?.message ?? ""}`.trim(),
       code: outcome.error?.code ?? "child_failed",
-      retryable: true,
+      retryable: outcome.status !== "CANCELED",
       details: { child_status: outcome.status },
     });
   }

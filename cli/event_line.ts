@@ -5,8 +5,13 @@
  * An error is printed in full once: the tool's failure, its task's failure and the workflow's failure carry
  * the same message, so after the first line the others name only its code.
  *
+ * Every text an event carries (ids, an error's message, a cancel reason, a model's tool names) may come from
+ * a tool, a model or an API caller: it goes through the logger's `cleanForTerminal`, so escape sequences in
+ * it are shown as text and cannot erase or forge lines, set the title or write the clipboard (red team 7, R4).
+ *
  * @module
  */
+import { cleanForTerminal as text } from "../pkg/logger/mod.ts";
 import type { Paint } from "./terminal.ts";
 
 export interface EventView {
@@ -80,7 +85,7 @@ export class EventLines {
       ? this.callLine(component, type, d)
       : undefined;
     if (body === undefined) return undefined;
-    const prefix = `${clock(time)} ${d.workflow?.id ?? "?"} ${shortId(d.workflow?.execId)}`;
+    const prefix = `${clock(time)} ${text(d.workflow?.id ?? "?")} ${shortId(d.workflow?.execId)}`;
     return `${this.paint.dim(prefix)} ${body}`;
   }
 
@@ -90,7 +95,7 @@ export class EventLines {
     switch (type) {
       case "started":
         this.remember(id, time);
-        return p.blue(`▶ started${d.triggerSource ? ` (${d.triggerSource})` : ""}`);
+        return p.blue(`▶ started${d.triggerSource ? ` (${text(d.triggerSource)})` : ""}`);
       case "success":
         return p.green(`✓ SUCCESS${this.took(id, time)}`);
       case "failed":
@@ -98,7 +103,7 @@ export class EventLines {
       case "timed_out":
         return p.red(`✗ TIMED_OUT${this.took(id, time)}`);
       case "canceled":
-        return p.yellow(`■ CANCELED${this.took(id, time)}${d.reason ? `: ${d.reason}` : ""}`);
+        return p.yellow(`■ CANCELED${this.took(id, time)}${d.reason ? `: ${text(d.reason)}` : ""}`);
       case "paused":
         return p.yellow("⏸ paused");
       case "resumed":
@@ -111,7 +116,7 @@ export class EventLines {
   private taskLine(type: string, d: EventData, time: number): string | undefined {
     const p = this.paint;
     const id = d.task?.execId ?? "";
-    const task = `  ${(d.task?.id ?? "?").padEnd(16)}`;
+    const task = `  ${text(d.task?.id ?? "?").padEnd(16)}`;
     switch (type) {
       case "started":
         this.remember(id, time);
@@ -127,7 +132,9 @@ export class EventLines {
           this.error(d)
         }`;
       case "waiting_started":
-        return `${task} ${p.yellow(d.signalId ? `⏸ waiting for signal '${d.signalId}'` : "⏸ sleeping")}`;
+        return `${task} ${
+          p.yellow(d.signalId ? `⏸ waiting for signal '${text(d.signalId)}'` : "⏸ sleeping")
+        }`;
       case "waiting_ended":
         return `${task} ${p.blue("▶ woke up")}`;
       case "waiting_timed_out":
@@ -144,7 +151,7 @@ export class EventLines {
   /** A tool or agent call inside a task: its own line, under the task's. */
   private callLine(component: "tool" | "agent", type: string, d: EventData): string | undefined {
     const p = this.paint;
-    const call = `    ↳ ${component} ${(component === "tool" ? d.tool?.id : d.agent?.id) ?? "?"}`;
+    const call = `    ↳ ${component} ${text((component === "tool" ? d.tool?.id : d.agent?.id) ?? "?")}`;
     const took = d.durationMs !== undefined ? p.dim(` in ${formatMs(Number(d.durationMs))}`) : "";
     switch (type) {
       case "success": {
@@ -156,15 +163,15 @@ export class EventLines {
       case "model_replied": {
         const tokens = d.usage?.totalTokens ? p.dim(` (${d.usage.totalTokens} tokens)`) : "";
         const wants = d.toolCalls?.length
-          ? `calls ${d.toolCalls.map((c) => c.toolId ?? "?").join(", ")}`
+          ? `calls ${d.toolCalls.map((c) => text(c.toolId ?? "?")).join(", ")}`
           : "answered";
         return `${call} ${p.dim(`turn ${d.turn ?? "?"}:`)} ${wants}${tokens}`;
       }
       case "tool_call_ended": {
-        const outcome = d.error ? p.red(`✗ ${d.error.message ?? "failed"}`) : p.green("✓");
-        const server = d.call?.mcpServer ? p.dim(` (mcp ${d.call.mcpServer})`) : "";
+        const outcome = d.error ? p.red(`✗ ${text(d.error.message ?? "failed")}`) : p.green("✓");
+        const server = d.call?.mcpServer ? p.dim(` (mcp ${text(d.call.mcpServer)})`) : "";
         return `${call} ${p.dim(`turn ${d.turn ?? "?"}:`)} ${
-          d.call?.toolId ?? "?"
+          text(d.call?.toolId ?? "?")
         }${server} ${outcome}${took}`;
       }
       default:
@@ -187,7 +194,7 @@ export class EventLines {
       }
       return describeError(d);
     }
-    return `${d.error?.code ?? "failed"} (above)`;
+    return `${text(d.error?.code ?? "failed")} (above)`;
   }
 
   private remember(id: string, time: number): void {
@@ -205,7 +212,7 @@ export class EventLines {
 
 function describeError(d: EventData): string {
   if (!d.error) return "failed";
-  return d.error.code ? `${d.error.code}: ${d.error.message ?? ""}` : d.error.message ?? "failed";
+  return text(d.error.code ? `${d.error.code}: ${d.error.message ?? ""}` : d.error.message ?? "failed");
 }
 
 function attempt(n: number | undefined): string {

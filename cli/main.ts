@@ -41,6 +41,7 @@ import { ENV, envValue, parseBodyLimit, parsePort, serverUrl } from "./settings.
 import { type Role, ROLES } from "./stack.ts";
 import { cliCommand } from "./invocation.ts";
 import { paintFor } from "./terminal.ts";
+import { cleanForTerminal } from "../pkg/logger/mod.ts";
 import { versionInfo } from "./version.ts";
 import { parseDuration } from "../engine/domain/duration.ts";
 
@@ -391,8 +392,9 @@ function positiveInt(value: string): number {
 function report(e: unknown): number {
   const paint = paintFor(Deno.stderr);
   const print = (line: string, details: string[] = []) => {
-    console.error(paint.red(`error: ${line}`));
-    for (const d of details) console.error(`  ${d}`);
+    // A message may quote a server's answer or a tool's error: escape sequences in it are shown as text.
+    console.error(paint.red(`error: ${cleanForTerminal(line)}`));
+    for (const d of details) console.error(`  ${cleanForTerminal(d)}`);
   };
   if (e instanceof CommanderError) {
     // Commander has printed its message (or the help) already.

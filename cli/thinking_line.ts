@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { cleanForTerminal } from "../pkg/logger/mod.ts";
 import type { LiveDelta } from "../engine/client.ts";
 import { clock, shortId } from "./event_line.ts";
 import type { Paint } from "./terminal.ts";
@@ -27,15 +28,16 @@ export class ThinkingLine {
   delta(delta: LiveDelta): string {
     const d = (delta.data ?? {}) as DeltaData;
     const key = `${d.agent?.execId ?? ""}:${d.turn ?? 0}`;
-    const text = (d.text ?? "").replace(/\s+/g, " ");
+    // A model's text may carry escape sequences: shown as text, as on every other line of the CLI.
+    const text = cleanForTerminal((d.text ?? "").replace(/\s+/g, " "));
     if (key === this.open) return text;
     const start = `${this.close()}${
       this.paint.dim(
-        `${clock(Date.parse(delta.time) || Date.now())} ${d.workflow?.id ?? "?"} ${
+        `${clock(Date.parse(delta.time) || Date.now())} ${cleanForTerminal(d.workflow?.id ?? "?")} ${
           shortId(d.workflow?.execId)
         }`,
       )
-    } ${d.task?.id ?? "?"} ${this.paint.dim("…")} `;
+    } ${cleanForTerminal(d.task?.id ?? "?")} ${this.paint.dim("…")} `;
     this.open = key;
     return start + text.trimStart();
   }

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { cleanForTerminal } from "../pkg/logger/mod.ts";
 import { clock, shortId } from "./event_line.ts";
 import type { Paint } from "./terminal.ts";
 
@@ -92,7 +93,10 @@ export class ThinkingLog {
     reply.text = "";
     const shown = text.length > MAX_LINE_CHARS ? `${text.slice(0, MAX_LINE_CHARS - 1)}…` : text;
     const paint = this.paint;
-    return `${paint.dim(`${clock(now)} ${reply.execution}`)} ${reply.task} ${paint.dim("…")} ${shown}`;
+    // A model's text (and the ids) may carry escape sequences: shown as text, as every line of the live log.
+    return `${paint.dim(`${clock(now)} ${cleanForTerminal(reply.execution)}`)} ${
+      cleanForTerminal(reply.task)
+    } ${paint.dim("…")} ${cleanForTerminal(shown)}`;
   }
 }
 

@@ -2,12 +2,17 @@
  * `compozy executions list|show|logs|cancel|pause|resume|rerun|signal`: inspect and control executions on a
  * running server.
  *
+ * Human output shows every stored text (a tool's console lines and error messages, ids, inputs) through the
+ * logger's `cleanForTerminal`: escape sequences a tool wrote are shown as text, never acted on by the
+ * terminal (red team 7, R4b). `--json` prints what the API returned, byte for byte.
+ *
  * @module
  */
 import type { ExecutionState, TaskExecutionState } from "../../engine/state/execution_state.ts";
 import { closest } from "../../engine/domain/project/suggest.ts";
 import { ApiClient } from "../api_client.ts";
 import { CliError } from "../cli_error.ts";
+import { cleanForTerminal as text } from "../../pkg/logger/mod.ts";
 import { formatMs } from "../event_line.ts";
 import { type Paint, paintFor } from "../terminal.ts";
 
@@ -55,17 +60,17 @@ export async function runExecutionsShow(execId: string, options: RemoteOptions):
   }
   const paint = paintFor();
   console.log(
-    `${paint.bold(state.exec_id)}  ${state.workflow_id}  ${colourStatus(state.status, paint)}  ${
-      duration(state)
-    }`,
+    `${paint.bold(text(state.exec_id))}  ${text(state.workflow_id)}  ${
+      colourStatus(text(state.status), paint)
+    }  ${duration(state)}`,
   );
   console.log(`started ${state.started_at ?? "-"}  ended ${state.ended_at ?? "-"}`);
-  if (state.rerun_of) console.log(`re-run of ${state.rerun_of}`);
-  console.log(`input   ${JSON.stringify(state.input)}`);
+  if (state.rerun_of) console.log(`re-run of ${text(state.rerun_of)}`);
+  console.log(`input   ${text(JSON.stringify(state.input))}`);
   if (state.output !== null && state.output !== undefined) {
-    console.log(`output  ${JSON.stringify(state.output)}`);
+    console.log(`output  ${text(JSON.stringify(state.output))}`);
   }
-  if (state.error) console.log(paint.red(`error   ${state.error.code}: ${state.error.message}`));
+  if (state.error) console.log(paint.red(text(`error   ${state.error.code}: ${state.error.message}`)));
   const waiting = state.tasks.filter((t) => t.status === "WAITING");
   if (waiting.length > 0) {
     for (const line of await describeWaits(client, state, waiting)) console.log(paint.yellow(line));
@@ -122,19 +127,21 @@ async function describeWaits(
       (e.data as { task?: { execId?: string } })?.task?.execId === t.exec_id
     ).at(-1);
     const deadline = Number((started?.data as { deadlineUnixMs?: string | number })?.deadlineUnixMs ?? 0);
-    const what = t.waiting_for ? `signal '${t.waiting_for}'` : "its sleep to end";
-    const condition = typeof config?.condition === "string" ? ` when ${config.condition}` : "";
+    const what = t.waiting_for ? `signal '${text(t.waiting_for)}'` : "its sleep to end";
+    const condition = typeof config?.condition === "string" ? ` when ${text(config.condition)}` : "";
     const timeout = deadline > 0
       ? `, times out at ${timeOut(deadline)}`
       : t.waiting_for && history
       ? ", no time-out"
       : "";
-    const then = config?.on_timeout && deadline > 0 ? `, then task '${config.on_timeout}'` : "";
+    const then = config?.on_timeout && deadline > 0 ? `, then task '${text(config.on_timeout)}'` : "";
     const send = t.waiting_for
-      ? `\n  send it: compozy executions signal ${t.waiting_for} --exec ${state.exec_id} --payload '{...}'`
+      ? `\n  send it: compozy executions signal ${text(t.waiting_for)} --exec ${
+        text(state.exec_id)
+      } --payload '{...}'`
       : "";
-    return `waiting ${t.task_id}: ${what}${condition}${timeout}${then}${send}`;
-  }).concat(unread.map((why) => `  (not shown: could not read ${why})`));
+    return `waiting ${text(t.task_id)}: ${what}${condition}${timeout}${then}${send}`;
+  }).concat(unread.map((why) => `  (not shown: could not read ${text(why)})`));
 }
 
 interface TaskShape {
@@ -211,9 +218,9 @@ function formatLogLine(record: LogLine, paint: Paint): string {
     ? paint.yellow
     : (s: string) => s;
   const where = record.task_id ? ` ${record.task_id}` : "";
-  return `${paint.dim(record.time.slice(11, 23))} ${colour(level)} ${
-    paint.dim(record.category + where)
-  } ${record.message}`;
+  return `${paint.dim(text(record.time.slice(11, 23)))} ${colour(text(level))} ${
+    paint.dim(text(record.category + where))
+  } ${text(record.message)}`;
 }
 
 function isEnded(status: string): boolean {
@@ -377,7 +384,8 @@ function colourStatus(status: string, paint: Paint): string {
 }
 
 /** Columns padded to their widest cell; the second column is a status, coloured after padding. */
-function printTable(header: string[], rows: string[][], paint: Paint): void {
+function printTable(header: string[], unclean: string[][], paint: Paint): void {
+  const rows = unclean.map((cells) => cells.map(text));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[], colour: boolean) =>
     cells.map((c, i) => {

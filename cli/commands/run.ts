@@ -9,6 +9,7 @@
 import { isTerminal } from "../../engine/state/execution_state.ts";
 import { ApiClient } from "../api_client.ts";
 import { CliError } from "../cli_error.ts";
+import { cleanForTerminal } from "../../pkg/logger/mod.ts";
 import { EventLines, formatMs } from "../event_line.ts";
 import { paintFor } from "../terminal.ts";
 import { ThinkingLine } from "../thinking_line.ts";
@@ -72,10 +73,12 @@ export async function runRun(options: RunOptions): Promise<number> {
     console.log(`${status} in ${took}  ${paint.dim(execId)}`);
     // The live lines above already showed the error in full when they saw it.
     if (state.error && !lines.hasShown(state.error.message)) {
-      console.log(paint.red(`error: ${state.error.code}: ${state.error.message}`));
+      console.log(paint.red(cleanForTerminal(`error: ${state.error.code}: ${state.error.message}`)));
     }
     if (state.output !== null && state.output !== undefined) {
-      console.log(JSON.stringify(state.output, null, 2));
+      // JSON escapes C0 controls but not ESC's 8-bit twin (U+009B) and its kin: each line goes through the
+      // sanitizer too (the newlines between lines are JSON's own).
+      console.log(JSON.stringify(state.output, null, 2).split("\n").map(cleanForTerminal).join("\n"));
     }
   }
   return state.status === "SUCCESS" ? 0 : 1;

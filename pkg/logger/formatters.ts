@@ -81,7 +81,7 @@ export function formatPrettyLine(record: LogRecord, options: PrettyOptions): str
   const level = options.color ? `${COLOURS[token]}${LABELS[token]}${RESET}` : LABELS[token];
   const category = record.category.join(".");
   let line = `${shortTime(record.timestamp)} ${level} ${options.color ? DIM + category + RESET : category} ` +
-    clean(renderMessage(record));
+    cleanForTerminal(renderMessage(record));
   const stacks: string[] = [];
   const inMessage = placeholders(record);
   const properties = entriesOf(record.properties);
@@ -93,7 +93,7 @@ export function formatPrettyLine(record: LogRecord, options: PrettyOptions): str
     const shown = typeof value === "string" && SHORTENED_IDS.test(key) && UUID.test(value)
       ? `…${value.slice(-8)}`
       : renderPropValue(value);
-    line += ` ${key}=${clean(shown)}`;
+    line += ` ${key}=${cleanForTerminal(shown)}`;
   }
   return [line, ...stacks].join("\n") + "\n";
 }
@@ -135,8 +135,11 @@ function stackFrames(stack: string): string {
 
 /**
  * Messages may carry a tool's raw console output: neutralise escape sequences that could move the cursor or
- * forge lines on a terminal.
+ * forge lines on a terminal. ESC, CR, LF, BEL and every other C0/C1 control (colours too) become visible text
+ * (`\x1b`, `\r`, `\n`, `\x07`, `\x9b`), so the text stays on one line and changes nothing on the screen.
+ * The one sanitizer for text a tool, a model or an API caller controls on its way to a terminal: the pretty
+ * log lines here and every human view of the CLI (live log, `run --wait`, `executions show|logs`, errors).
  */
-function clean(text: string): string {
+export function cleanForTerminal(text: string): string {
   return sanitizeControlSequences(text, { sgr: "escape", newlines: "escape" });
 }

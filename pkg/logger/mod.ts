@@ -32,6 +32,7 @@ export {
   ROOT_CATEGORY,
 } from "./configure.ts";
 export { LoggerConfigError } from "./errors.ts";
+export { cleanForTerminal } from "./formatters.ts";
 export { ID_PROPERTIES, type LogIds } from "./log_address.ts";
 export { type LogLevelToken, parseLevel } from "./levels.ts";
 export { forwardToolLog, type ToolLogIds } from "./tool_log.ts";

@@ -36,6 +36,29 @@ const SLOW: TestMcpTool = { name: "slow", run: (_args, closing) => untilClosed(c
 const BIG: TestMcpTool = { name: "big", run: () => text("x".repeat(5_000)) };
 const MALFORMED: TestMcpTool = { name: "malformed", raw: true, run: () => ({ content: "not a list" }) };
 
+/** A result that never ends: 64 KiB of text every 10 ms until the client goes away or the server closes. */
+const ENDLESS: TestMcpTool = {
+  name: "endless",
+  raw: true,
+  run: (_args, closing) => {
+    const encoder = new TextEncoder();
+    let started = false;
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (closing.aborted) return controller.close();
+        if (!started) {
+          started = true;
+          return controller.enqueue(
+            encoder.encode('{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"'),
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        controller.enqueue(encoder.encode("x".repeat(64 * 1024)));
+      },
+    });
+  },
+};
+
 function httpServer(url: string, overrides: Partial<McpServerWire> = {}): McpServerWire {
   return { id: "calc", url, timeoutMs: 5_000, ...overrides };
 }
@@ -54,7 +77,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
-    await using mcp = startMcpTestServer({ tools: [ADD, STRUCTURED, FAILING, SLOW, BIG, MALFORMED] });
+    await using mcp = startMcpTestServer({
+      tools: [ADD, STRUCTURED, FAILING, SLOW, BIG, MALFORMED, ENDLESS],
+    });
 
     await t.step(
       "lists the tools once, calls them with the configured headers, returns text or structure",
@@ -72,6 +97,7 @@ Deno.test({
             "slow",
             "big",
             "malformed",
+            "endless",
           ]);
           assert.deepEqual(box.tools[0], {
             id: "add",
@@ -131,6 +157,11 @@ Deno.test({
             assert.equal(failure.code, code, failure.message);
             assert.match(failure.message, message);
           }
+          // A result is read up to a bound, not whole before it is measured: one that never ends is too large,
+          // not a wait for the call's time-out while the runtime's memory fills.
+          const endless = await rejection(box.call("endless", {}));
+          assert.equal((endless as McpCallFailure).code, "mcp_output_too_large", endless.message);
+          assert.match(endless.message, /MCP tool 'endless' of server 'calc' sent a response over \d+ bytes/);
           assert.equal(await box.call("add", { a: 1, b: 1 }), "2", "the connection survives failed calls");
         } finally {
           await box.close();

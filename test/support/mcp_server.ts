@@ -30,7 +30,7 @@ export interface TestMcpTool {
   run: (args: Record<string, unknown>, closing: AbortSignal) => unknown;
   /**
    * Send `run`'s value as the JSON-RPC result as is, past the SDK server (which refuses to send a malformed
-   * result), to see what the client makes of one.
+   * result), to see what the client makes of one; a `ReadableStream` is sent as the whole response body.
    */
   raw?: boolean;
 }
@@ -67,7 +67,11 @@ export function startMcpTestServer(options: TestMcpServerOptions): TestMcpServer
       ? options.tools.find((tool) => tool.raw && tool.name === body.params?.name)
       : undefined;
     if (rawTool) {
-      return Response.json({ jsonrpc: "2.0", id: body.id, result: await rawTool.run({}, closing.signal) });
+      const result = await rawTool.run({}, closing.signal);
+      if (result instanceof ReadableStream) {
+        return new Response(result, { headers: { "content-type": "application/json" } });
+      }
+      return Response.json({ jsonrpc: "2.0", id: body.id, result });
     }
     const mcp = sdkServer(options, calls, closing.signal);
     const transport = new WebStandardStreamableHTTPServerTransport({

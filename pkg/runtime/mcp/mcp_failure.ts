@@ -12,6 +12,7 @@
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { AgentFailure, errorMessage } from "../agent/agent_failure.ts";
 import { describeServer, type McpServerWire } from "./mcp_server_wire.ts";
+import { McpResponseTooLarge } from "./mcp_transport.ts";
 
 /**
  * | code | when |
@@ -35,6 +36,14 @@ export class McpCallFailure extends Error {
   constructor(readonly code: McpCallFailureCode, message: string, options: { cause?: unknown } = {}) {
     super(message, options);
   }
+}
+
+/** `error` or the first of its causes that is a `type`. */
+function causeOf<T>(error: unknown, type: new (...args: never[]) => T): T | undefined {
+  for (let e = error, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof type) return e;
+  }
+  return undefined;
 }
 
 /** A result that failed the SDK's schema of its kind (the SDK rejects with the zod error). */
@@ -67,6 +76,10 @@ export function startFailure(
   context: StartContext = {},
 ): AgentFailure {
   const what = `${describeServer(server)}: ${step} failed`;
+  const tooLarge = causeOf(error, McpResponseTooLarge);
+  if (tooLarge) {
+    return mcpInvalid(`${what}: the reply is over ${tooLarge.limit} bytes`, server, error);
+  }
   if (isMalformedReply(error)) {
     return mcpInvalid(`${what}: the reply is not a valid MCP message: ${errorMessage(error)}`, server, error);
   }
@@ -97,6 +110,14 @@ export function mcpInvalid(message: string, server: McpServerWire, cause?: unkno
 export function callFailure(server: McpServerWire, tool: string, error: unknown): McpCallFailure {
   const what = `MCP tool '${tool}' of server '${server.id}'`;
   if (error instanceof McpCallFailure) return error;
+  const tooLarge = causeOf(error, McpResponseTooLarge);
+  if (tooLarge) {
+    return new McpCallFailure(
+      "mcp_output_too_large",
+      `${what} sent a response over ${tooLarge.limit} bytes (its output limit four times over), cut there`,
+      { cause: error },
+    );
+  }
   if (isTimeout(error)) {
     return new McpCallFailure("mcp_timeout", `${what} gave no answer within ${server.timeoutMs} ms`, {
       cause: error,

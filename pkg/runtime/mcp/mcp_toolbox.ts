@@ -54,6 +54,15 @@ const MAX_STDERR_TAIL = 2_000;
  */
 export const IDEMPOTENCY_KEY_META = "compozy/idempotency-key";
 
+/**
+ * How much of one HTTP response is read: the output limit four times over (a result's JSON-RPC envelope,
+ * its escapes, text given both as content and as structure) plus 64 KiB for the rest; the output limit
+ * itself is checked on the result read.
+ */
+export function maxResponseBytes(maxOutputBytes: number): number {
+  return 4 * maxOutputBytes + 64 * 1024;
+}
+
 const log = getLogger(["runtime", "mcp"]);
 const encoder = new TextEncoder();
 const CLIENT_INFO = { name: "compozy", version: "0.1.0" };
@@ -146,7 +155,7 @@ async function connect(server: McpServerWire, options: McpToolboxOptions): Promi
   const client = new Client(CLIENT_INFO);
   let transport;
   try {
-    transport = await transportFor(server);
+    transport = await transportFor(server, { maxResponseBytes: maxResponseBytes(options.maxOutputBytes) });
   } catch (error) {
     // A refused grant is the project's mistake: the next call would be refused the same way.
     if (error instanceof ToolFailure) {

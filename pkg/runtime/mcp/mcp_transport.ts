@@ -44,13 +44,18 @@ const DENO_CACHE_ENV = ["DENO_DIR", "XDG_CACHE_HOME", "NPM_CONFIG_REGISTRY"];
  *
  * @throws {ToolFailure} `tool_permission_denied` for a `script` server's grant that covers a protected file.
  */
-export async function transportFor(server: McpServerWire): Promise<Transport> {
+export async function transportFor(
+  server: McpServerWire,
+  options: { maxResponseBytes?: number } = {},
+): Promise<Transport> {
   if (server.url) {
     const url = new URL(server.url);
     const requestInit = { headers: server.headers ?? {} };
-    return server.transport === "sse"
-      ? new SSEClientTransport(url, { requestInit })
-      : new StreamableHTTPClientTransport(url, { requestInit });
+    if (server.transport === "sse") return new SSEClientTransport(url, { requestInit });
+    const fetch = options.maxResponseBytes === undefined
+      ? undefined
+      : boundedFetch(server, options.maxResponseBytes);
+    return new StreamableHTTPClientTransport(url, { requestInit, fetch });
   }
   const { command, args } = server.script ? await scriptCommand(server, server.script) : {
     command: server.command!,
@@ -113,6 +118,42 @@ export async function scriptCommand(
       script,
       ...(server.args ?? []),
     ],
+  };
+}
+
+/** A streamable-HTTP response body cut at this many bytes (see {@link boundedFetch}). */
+export class McpResponseTooLarge extends Error {
+  override name = "McpResponseTooLarge";
+  constructor(readonly server: string, readonly limit: number) {
+    super(`MCP server '${server}' sent a response over ${limit} bytes`);
+  }
+}
+
+/**
+ * `fetch` whose response to each POST (a request's answer, as JSON or as a short SSE stream) errors with
+ * {@link McpResponseTooLarge} past `limit` bytes: a result is otherwise read whole before its size is
+ * checked, and one that never ends would fill the runtime's memory until the call's time-out. The GET stream
+ * of server messages is left alone (it lasts the session).
+ */
+function boundedFetch(server: McpServerWire, limit: number): typeof fetch {
+  return async (input, init) => {
+    const response = await fetch(input, init);
+    if ((init?.method ?? "GET").toUpperCase() !== "POST" || !response.body) return response;
+    let seen = 0;
+    const counted = response.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          seen += chunk.byteLength;
+          if (seen > limit) controller.error(new McpResponseTooLarge(server.id, limit));
+          else controller.enqueue(chunk);
+        },
+      }),
+    );
+    return new Response(counted, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
   };
 }
 

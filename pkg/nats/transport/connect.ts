@@ -3,7 +3,7 @@ import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { NatsConnectionImpl, setTransportFactory } from "@nats-io/nats-core/internal";
 import { lookup } from "node:dns/promises";
 import { DenoTransport } from "./deno_transport.ts";
-import "./answered_request.ts";
+import "./deadline_request.ts";
 
 /**
  * nats-core keeps one transport factory per process and calls it on every dial, reconnects included; all

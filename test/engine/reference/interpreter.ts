@@ -145,6 +145,8 @@ class Interpreter {
   readonly bounds: BoundedAttempt[] = [];
   readonly decisions: Decision[] = [];
   readonly children: ChildRecord[] = [];
+  /** The task key of each call of the root, to mark those whose task never ended. */
+  readonly #callTasks = new Map<ToolCallRecord, string>();
   #nextExec = 0;
 
   constructor(readonly project: Project, readonly options: EvaluateOptions) {}
@@ -162,6 +164,7 @@ class Interpreter {
     }
     // The children canceled by the root's end settle their own ends.
     await settle();
+    for (const [call, key] of this.#callTasks) if (!root.execution.tasks[key]) call.canceled = key;
     return {
       status: result?.status ?? "STUCK",
       output: result?.output ?? null,
@@ -521,7 +524,9 @@ class Interpreter {
       return failed(result.error?.code ?? "child_failed", `sub-workflow ${result.status}`, true);
     }
     if (used.kind !== "tool") throw new RangeError("the reference interpreter runs no agents");
-    this.calls.push({ tool: used.tool.id, input, attempt });
+    const call: ToolCallRecord = { tool: used.tool.id, input, attempt };
+    this.calls.push(call);
+    if (execution === this.executions[0]) this.#callTasks.set(call, key);
     const behaviour = this.options.tools(used.tool.id, input, attempt);
     const limit = Math.min(
       parseDuration(used.tool.timeout ?? "60s"),

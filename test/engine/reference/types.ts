@@ -35,6 +35,11 @@ export interface ToolCallRecord {
   tool: string;
   input: unknown;
   attempt: number;
+  /**
+   * The task key of a call of the root execution whose task never ended (it was canceled: the execution's
+   * end, a decided race, a container's time-out), so the engine may not have started it yet.
+   */
+  canceled?: string;
 }
 
 export interface ReferenceResult {

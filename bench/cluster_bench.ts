@@ -113,7 +113,10 @@ export async function benchCluster(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const perProcess: BenchRow[] = [];
   for (const topology of TOPOLOGIES.filter((t) => !wanted || wanted.includes(t.name))) {
+    const from = perProcess.length;
     rows.push(await runTopology(topology, perProcess));
+    // At once, so that a later topology's failure (a time-out at load 50) does not take this one's figures.
+    console.error(formatTable(`${topology.name} (so far)`, [rows.at(-1)!, ...perProcess.slice(from)]));
   }
   console.log(formatTable("Per process and workflow (bench/cluster_bench.ts)", perProcess));
   return rows;
@@ -400,7 +403,15 @@ class Kills {
       const running = [...inFlight];
       this.nodeKill = (async () => {
         const jsm = await jetstreamManager(this.nc);
-        const leader = (await jsm.streams.info(STREAMS.workflowCommands)).cluster?.leader;
+        // JetStream may take a while to answer at load 50: a few tries before the run fails.
+        let leader: string | undefined;
+        for (let tries = 1; leader === undefined; tries++) {
+          try {
+            leader = (await jsm.streams.info(STREAMS.workflowCommands)).cluster?.leader ?? "";
+          } catch (e) {
+            if (tries === 5) throw e;
+          }
+        }
         const index = this.cluster.nodes.findIndex((_, n) => `n${n + 1}` === leader);
         if (index < 0) throw new Error(`the leader of ${STREAMS.workflowCommands} (${leader}) is not ours`);
         const killedAt = Date.now();
@@ -416,10 +427,15 @@ class Kills {
       if (!kill) return "not reached";
       const { running, killedAt } = await kill;
       const delays: number[] = [];
+      let unread = 0;
       for (const id of running) {
-        const after = (await this.client.events(id)).map((e) => Date.parse(e.time)).filter((t) =>
-          t >= killedAt
-        );
+        // A read may time out on a loaded machine: that execution is left out, and counted.
+        const events = await this.client.events(id).catch(() => undefined);
+        if (!events) {
+          unread++;
+          continue;
+        }
+        const after = events.map((e) => Date.parse(e.time)).filter((t) => t >= killedAt);
         if (after.length > 0) delays.push(Math.min(...after) - killedAt);
       }
       delays.sort((a, b) => a - b);
@@ -427,7 +443,7 @@ class Kills {
         (delays[Math.min(delays.length - 1, Math.floor(q * delays.length))] / 1_000).toFixed(1);
       return delays.length === 0
         ? `no event after the kill (${running.length} running)`
-        : `${at(1)} s (p50 ${at(0.5)} s, ${delays.length} running)`;
+        : `${at(1)} s (p50 ${at(0.5)} s, ${delays.length} running${unread ? `, ${unread} not read` : ""})`;
     };
     return {
       "engine kill: all resumed within": await figures(this.engineKill),

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { startRuntime } from "../../pkg/runtime/service.ts";
-import { startMcpTestServer } from "../support/mcp_server.ts";
+import { startMcpSseTestServer, startMcpTestServer } from "../support/mcp_server.ts";
 import { startMockOpenAI } from "../support/mock_llm/mod.ts";
 import { startEngineHarness, writeProject } from "../support/engine.ts";
 
@@ -148,6 +148,60 @@ Deno.test({
         );
         assert.equal(llm.requests.length, before, "the model is not asked when a server is unusable");
       });
+    } finally {
+      await runtime.stop();
+      await h.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "an agent calls the tools of an MCP server declared with transport: sse through the engine",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using llm = startMockOpenAI();
+    await using sse = await startMcpSseTestServer({
+      tools: [{ name: "ping", run: () => ({ content: [{ type: "text", text: "pong" }] }) }],
+    });
+    const dir = await writeProject({
+      "compozy.yaml": `name: mcp-sse
+workflows: [{ source: ./wf.yaml }]
+env: { PING_TOKEN: s3cret }
+models:
+  - { id: default, provider: openai-compatible, model: m, api_key: k, base_url: ${llm.baseUrl} }
+mcp:
+  - { id: pinger, url: "${sse.url}", transport: sse, headers: { Authorization: "Bearer {{ .env.PING_TOKEN }}" } }
+`,
+      "wf.yaml": `id: ping
+agents:
+  - id: helper
+    config: { $model: default }
+    instructions: Ping.
+    tools: ["mcp(id=pinger)"]
+    actions: [{ id: ping, prompt: Ping it. }]
+tasks:
+  - { id: ping, use: agent(id=helper), action: ping }
+`,
+    });
+    const h = await startEngineHarness(dir);
+    const runtime = startRuntime({ nc: h.nc, bus: h.bus });
+    try {
+      llm.enqueue(
+        { type: "tool_calls", calls: [{ id: "p1", name: "ping", arguments: {} }] },
+        { type: "text", text: "It said pong." },
+      );
+      const { execId } = await h.engine.client.trigger("ping", {});
+      const state = await h.engine.client.waitForEnd(execId, 60_000);
+      assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+      assert.deepEqual(sse.calls.map((call) => call.name), ["ping"]);
+      assert.ok(
+        sse.authorizations.every((header) => header === "Bearer s3cret"),
+        JSON.stringify(sse.authorizations),
+      );
+      const results = llm.requests[1].body.messages.filter((m: { role: string }) => m.role === "tool");
+      assert.deepEqual(results.map((m: { content: string }) => m.content), ["pong"]);
     } finally {
       await runtime.stop();
       await h.close();

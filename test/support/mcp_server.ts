@@ -14,7 +14,9 @@
  * @module
  */
 
+import { createServer } from "node:http";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { SSEServerTransport } from "@modelcontextprotocol/sdk/server/sse.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import {
   type CallToolRequest,
@@ -127,4 +129,43 @@ function sdkServer(
     return await tool.run(args, closing) as never;
   });
   return mcp;
+}
+
+/** An MCP server on the older HTTP+SSE transport (the SDK's SSE server class needs a node:http server). */
+export interface TestMcpSseServer extends AsyncDisposable {
+  /** The SSE endpoint (`…/sse`) an `mcp:` entry with `transport: sse` names. */
+  url: string;
+  /** The Authorization header of every request (the stream and each post), in order. */
+  authorizations: (string | undefined)[];
+  calls: TestMcpServer["calls"];
+  close(): Promise<void>;
+}
+
+/** Starts an SSE MCP server on 127.0.0.1 serving `tools`. */
+export async function startMcpSseTestServer(options: TestMcpServerOptions): Promise<TestMcpSseServer> {
+  const sessions = new Map<string, SSEServerTransport>();
+  const authorizations: (string | undefined)[] = [];
+  const calls: TestMcpServer["calls"] = [];
+  const closing = new AbortController();
+  const http = createServer(async (req, res) => {
+    const url = new URL(req.url!, "http://127.0.0.1");
+    authorizations.push(req.headers.authorization);
+    if (req.method === "GET" && url.pathname === "/sse") {
+      const transport = new SSEServerTransport("/messages", res);
+      sessions.set(transport.sessionId, transport);
+      await sdkServer(options, calls, closing.signal).connect(transport);
+    } else if (req.method === "POST" && sessions.has(url.searchParams.get("sessionId") ?? "")) {
+      await sessions.get(url.searchParams.get("sessionId")!)!.handlePostMessage(req, res);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  const { port } = http.address() as { port: number };
+  const close = async () => {
+    closing.abort();
+    http.closeAllConnections();
+    await new Promise((resolve) => http.close(resolve));
+  };
+  return { url: `http://127.0.0.1:${port}/sse`, authorizations, calls, close, [Symbol.asyncDispose]: close };
 }

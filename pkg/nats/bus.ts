@@ -32,7 +32,7 @@ import { ackBatchOf } from "./ack_batch.ts";
 import { addressOf, type BusMessage, schemaOf } from "./catalogue.ts";
 import { decodeAs, decodeBySubject, encode } from "./codec.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./auth.ts";
-import { MessageTooLargeError, PublishError, RequestError } from "./errors.ts";
+import { LeftUnanswered, MessageTooLargeError, PublishError, RequestError } from "./errors.ts";
 import { DLQ_REDACTED_HEADER, redactDeadLetter } from "./dead_letter_redaction.ts";
 export { DLQ_REDACTED_HEADER } from "./dead_letter_redaction.ts";
 import { buildSubject, deadLetterSubject } from "./subjects.ts";
@@ -451,6 +451,7 @@ export class Bus {
       const reply = await handler(decoded, msg.subject);
       msg.respond(encode(replySchema, reply));
     } catch (e) {
+      if (e instanceof LeftUnanswered) return;
       respondError(msg, errorMessage(e));
     }
   }

@@ -97,6 +97,15 @@ export class RequestError extends Error {
 }
 
 /**
+ * Thrown by a `Bus.serve` handler whose request must get no reply at all: its process is stopping and gave the
+ * work up, and any answer would be taken as the work's outcome. The requester sees what a dead responder gives
+ * (no reply) and sends the request again elsewhere.
+ */
+export class LeftUnanswered extends Error {
+  override name = "LeftUnanswered";
+}
+
+/**
  * A stream read whose reader kept failing: it was re-created from the last message read `tries` times (a
  * server restart takes its consumers along) and the last try failed too; `cause` is that failure.
  */

@@ -6,7 +6,7 @@
  */
 import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import type { Bus } from "../nats/mod.ts";
+import { type Bus, LeftUnanswered } from "../nats/mod.ts";
 import * as pb from "../pb/mod.ts";
 import { forwardToolLog } from "../logger/mod.ts";
 import { toErrorInfo } from "../utils/failure.ts";
@@ -96,6 +96,14 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
   const cancels = new CancelHook();
   const loops = new AgentLoops<pb.AgentExecuteResult>();
   const held = new HeldCalls(nc);
+  // Set once `stop` begins: a call that then fails (its sandbox killed, its turn for a sandbox never come) failed
+  // because this runtime stopped, not on its own, so it gets no answer and the engine sends it again to the
+  // next runtime, as it does when a runtime dies (outside review E7: answered, it failed its execution).
+  let stopping = false;
+  const unlessStopping = <T extends { result: { case: string | undefined } }>(reply: T): T => {
+    if (stopping && reply.result.case === "failed") throw new LeftUnanswered("the runtime is stopping");
+    return reply;
+  };
   // The engine records a task it gave up (canceled execution, decided race, time-out) on this subject.
   const canceled = bus.subscribe("compozy.*.task.evts.*.canceled", (m) => {
     const taskExecId = (m as pb.TaskExecutionCanceled).task?.execId ?? "";
@@ -111,7 +119,14 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
         held.hold(
           (m as pb.ToolExecute).tool?.execId ?? "",
           () =>
-            executeTool(bus, runner, m as pb.ToolExecute & MessageShape<DescMessage>, outputLimit(), cancels),
+            executeTool(
+              bus,
+              runner,
+              m as pb.ToolExecute & MessageShape<DescMessage>,
+              outputLimit(),
+              cancels,
+              () => stopping,
+            ),
         ),
     ),
     bus.serve(
@@ -127,7 +142,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
                 maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()),
                 memory,
                 fences,
-              }),
+              }).then(unlessStopping),
           )),
     ),
     nc.subscribe(RUNTIME_HEALTH_SUBJECT, {
@@ -143,6 +158,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
       await held.idle();
     },
     async stop() {
+      stopping = true;
       for (const sub of [...calls, canceled]) sub.unsubscribe();
       await runner.close();
     },
@@ -155,6 +171,7 @@ async function executeTool(
   message: pb.ToolExecute,
   outputLimit: number,
   cancels: CancelHook,
+  stopping: () => boolean,
 ) {
   const tool = JSON.parse(decoder.decode(message.definitionJson)) as ToolWire;
   const ids = {
@@ -169,6 +186,7 @@ async function executeTool(
     ...toolCall(message, tool, parseJson(message.inputJson), message.env),
     signal: canceled.signal,
   }).finally(canceled.done);
+  if (!ran.ok && stopping()) throw new LeftUnanswered("the runtime is stopping");
   const outputJson = ran.ok ? encoder.encode(JSON.stringify(ran.output ?? null)) : undefined;
   const result = outputJson && outputJson.length > outputLimit
     ? tooLargeForBus(tool, ran, outputJson, outputLimit)

@@ -1,0 +1,54 @@
+/**
+ * A runtime that stops (Ctrl-C or SIGTERM of `compozy dev`, `compozy start --role runtime` stopped) leaves the
+ * calls it was running unanswered, as a runtime that died would: the engine sends them again to the next
+ * runtime, and the execution goes on (outside review E7: every such call was answered `tool_crashed`, "the
+ * tool runner was closed", and its execution FAILED for good). Real nats-server, engine, runtimes, sandboxes.
+ */
+import assert from "node:assert/strict";
+import { startRuntime } from "../../pkg/runtime/service.ts";
+import { startEngineHarness } from "../support/engine.ts";
+import { until } from "../support/until.ts";
+
+const project = {
+  "compozy.yaml": "name: stopping\nworkflows:\n  - source: ./wf.yaml\n",
+  "wf.yaml": `id: slow
+tools:
+  - id: nap
+    execute: ./nap.ts
+tasks:
+  - id: a
+    use: tool(id=nap)
+    with: { ms: 1500 }
+`,
+  "nap.ts": "export default async (input: { ms: number }) => {\n" +
+    "  await new Promise((r) => setTimeout(r, input.ms));\n  return { slept: input.ms };\n};\n",
+};
+
+Deno.test({
+  name: "E7: calls running when a runtime stops are sent again to the next runtime, not failed",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const h = await startEngineHarness(project);
+    const first = startRuntime({ nc: h.nc, bus: h.bus });
+    let second: ReturnType<typeof startRuntime> | undefined;
+    try {
+      const ids = await Promise.all(
+        [1, 2, 3].map(async () => (await h.engine.client.trigger("slow", {})).execId),
+      );
+      await until(() => Promise.resolve(first.runner.stats().busy === 3));
+      await first.stop();
+      second = startRuntime({ nc: h.nc, bus: h.bus });
+      for (const id of ids) {
+        const state = await h.engine.client.waitForEnd(id, 60_000);
+        assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+        assert.deepEqual(state.output, { slept: 1500 });
+        const types = (await h.engine.client.events(id)).map((e) => e.type);
+        assert.ok(!types.includes("tool.failed"), types.join(", "));
+      }
+    } finally {
+      await second?.stop();
+      await h.close();
+    }
+  },
+});

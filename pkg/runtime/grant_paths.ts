@@ -7,7 +7,9 @@
  * itself a symlink is granted under both names (the one the config uses and its real path), and checked by
  * its real path.
  *
- * The project's `.compozy/` store, `.env` files and `compozy.yaml` are never granted: a list entry covering
+ * The project's `.compozy/` store, its `.env*` files (every name starting with `.env`: `.env.local`, an editor's
+ * `.env~`, direnv's `.envrc`, red team 7 R6), the `env_file` its compozy.yaml names under any other name
+ * (`secrets.env`, red team 7 R3) and `compozy.yaml` are never granted: a list entry covering
  * one is refused, and a `true` grant gets Deno's `--deny-read`/`--deny-write` for them. That holds for every
  * project a tool may belong to, not only the nearest: each folder above the tool (or the tool's own) that
  * holds a `compozy.yaml`, the project a bundle was unpacked in (`<project>/.compozy/deployments/<sha256>/`
@@ -27,6 +29,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import type { Grant, SandboxPermissions } from "./permissions.ts";
 import { covers, MAX_WALKED_ENTRIES, scanLinks } from "./link_scan.ts";
+import { parse as parseYaml } from "yaml";
 import { ToolFailure } from "./tool_failure.ts";
 
 export { covers };
@@ -166,13 +169,45 @@ async function carveOut(path: string, roots: readonly string[]): Promise<string[
   return out;
 }
 
-/** `.compozy/`, `compozy.yaml` and every `.env*` file of the project at `root`. */
+/**
+ * `.compozy/`, `compozy.yaml`, every `.env*` file and the `env_file` of the project at `root`. A `.env*` file
+ * created after a sandbox started is not in that sandbox's deny list (Deno's flags name paths, not patterns).
+ */
 export async function protectedPaths(root: string): Promise<string[]> {
-  const paths = [join(root, ".compozy"), join(root, ".env"), join(root, PROJECT_FILE)];
+  const paths = new Set([join(root, ".compozy"), join(root, ".env"), join(root, PROJECT_FILE)]);
   for await (const entry of Deno.readDir(root)) {
-    if (entry.name.startsWith(".env.")) paths.push(join(root, entry.name));
+    if (entry.name.startsWith(".env")) paths.add(join(root, entry.name));
   }
-  return paths.sort();
+  const envFile = await envFileOf(root);
+  if (envFile !== undefined) paths.add(envFile);
+  return [...paths].sort();
+}
+
+/**
+ * The `env_file` the project at `root` names in its compozy.yaml, as an absolute path, if any. Only the
+ * project config knows it, and the runtime has no other way to learn it for every project a tool may belong
+ * to (the one above it, a deployment's, the roots the stack names).
+ *
+ * @throws {ToolFailure} `tool_permission_denied` when compozy.yaml cannot be read or parsed: which file holds
+ *   the project's secrets is then unknown, so no grant is given.
+ */
+async function envFileOf(root: string): Promise<string | undefined> {
+  const file = join(root, PROJECT_FILE);
+  let config: unknown;
+  try {
+    config = parseYaml(await Deno.readTextFile(file));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw new ToolFailure(
+      "tool_permission_denied",
+      `Cannot tell which env_file ${file} names (${
+        (e as Error).message
+      }): no file grant is given until it reads`,
+      { cause: e },
+    );
+  }
+  const envFile = (config as { env_file?: unknown } | null)?.env_file;
+  return typeof envFile === "string" && envFile !== "" ? resolve(root, envFile) : undefined;
 }
 
 async function resolveGrant(
@@ -190,7 +225,7 @@ async function resolveGrant(
         throw denied(
           kind,
           entry,
-          `it covers ${hit}: a project's .compozy/, .env and compozy.yaml are never granted`,
+          `it covers ${hit}: a project's .compozy/, .env* files, env_file and compozy.yaml are never granted`,
         );
       }
       out.add(path);

@@ -57,7 +57,7 @@ const REFUSED_BUILTINS = new Map([
 /** Media types of code the import check can parse; CommonJS is refused (`require` takes computed names). */
 const CODE_MEDIA_TYPES = new Set(["JavaScript", "Mjs", "Jsx", "TypeScript", "Mts", "Tsx", "Dts", "Dmts"]);
 // The project's store, secrets and config are never part of a tool: not even a JSON import may read them.
-const PROTECTED_NAMES = /^(\.env(\..*)?|compozy\.ya?ml)$/;
+const PROTECTED_NAMES = /^(\.env.*|compozy\.ya?ml)$/;
 const PROTECTED_FOLDER = ".compozy";
 // A comma or control character in a path would split or hide an entry of the `--allow-read=a,b` flag.
 // deno-lint-ignore no-control-regex
@@ -171,7 +171,7 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
       throw refused(
         executePath,
         m.specifier,
-        "the project's .compozy/, .env and compozy.yaml are never readable",
+        "the project's .compozy/, .env* files and compozy.yaml are never readable",
       );
     }
     if (UNSAFE_PATH.test(m.local) || UNSAFE_PATH.test(real)) {
@@ -233,7 +233,7 @@ function checkAttributes(executePath: string, m: InfoModule): void {
   }
 }
 
-/** `.env`, `.env.*`, `compozy.yaml` or anything under a `.compozy` folder, by a path relative to the tool. */
+/** `.env*`, `compozy.yaml` or anything under a `.compozy` folder, by a path relative to the tool. */
 function isProtected(relativePath: string): boolean {
   const segments = relativePath.split(sep);
   return segments.includes(PROTECTED_FOLDER) || PROTECTED_NAMES.test(basename(relativePath));

@@ -2,8 +2,9 @@
  * Checks of tool `permissions:` that can be known before anything runs, each reported at the grant's line:
  * - a `write` grant may not cover a tool module of the project (the tool could rewrite another tool, whose
  *   next sandbox would run the new code with that tool's grants and env); `write: true` covers them all;
- * - a `read` or `write` grant may not cover the project's `.compozy/` store, `.env` files (and `env_file`)
- *   or `compozy.yaml`; `read: true` is reported as a warning, since the sandbox still denies those paths;
+ * - a `read` or `write` grant may not cover the project's `.compozy/` store, `.env*` files, its `env_file`
+ *   or `compozy.yaml`; `read: true` is reported as a warning, since the sandbox still denies those paths
+ *   (grant_paths.ts reads `env_file` from compozy.yaml too: red team 7 R3);
  * - a granted folder may not hold a symlink leading out of it (the sandbox checks this again at start);
  * - a `write` grant may not cover a YAML file the project loader reads (red team 4 F6: a tool rewrote the
  *   `permissions:` and `env:` of its own or another tool, in force at the next load).
@@ -18,7 +19,7 @@
  * @module
  */
 
-import { dirname, relative, resolve } from "node:path";
+import { basename, dirname, relative, resolve } from "node:path";
 import {
   covers,
   projectRoots,
@@ -46,6 +47,8 @@ interface Grantee {
   moduleDir: string;
   /** "tool" or "MCP server", for messages. */
   what: string;
+  /** The project's `env_file` as compozy.yaml names it, for messages. */
+  envFile: string | undefined;
 }
 
 type Report = (kind: PathKind, index: number | undefined, message: string) => void;
@@ -74,7 +77,13 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
     if (!tool.permissions) continue;
     const toolDir = dirname(tool.executePath);
     await checkGrantee(
-      { permissions: tool.permissions, base: toolDir, moduleDir: toolDir, what: "tool" },
+      {
+        permissions: tool.permissions,
+        base: toolDir,
+        moduleDir: toolDir,
+        what: "tool",
+        envFile: config.env_file,
+      },
       modules,
       yamlFiles,
       neverGranted,
@@ -90,6 +99,7 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
         base: root,
         moduleDir: dirname(resolve(root, server.script!)),
         what: "MCP server",
+        envFile: config.env_file,
       },
       modules,
       yamlFiles,
@@ -110,7 +120,7 @@ async function checkGrantee(
   report: Report,
   warn: (kind: PathKind, message: string) => void,
 ): Promise<void> {
-  const { permissions, what } = grantee;
+  const { permissions, what, envFile } = grantee;
   if (permissions.write === true) {
     report(
       "write",
@@ -119,9 +129,13 @@ async function checkGrantee(
     );
   }
   if (permissions.read === true) {
+    const spared = [".compozy/", "its .env* files"];
+    if (envFile && !basename(envFile).startsWith(".env")) spared.push(`its env_file (${envFile})`);
     warn(
       "read",
-      `read: true lets this ${what} read every file this machine's user can, except the project's .compozy/, .env and compozy.yaml`,
+      `read: true lets this ${what} read every file this machine's user can, except the project's ${
+        spared.join(", ")
+      } and compozy.yaml`,
     );
   }
   await checkWritesMiss(

@@ -18,7 +18,7 @@ import {
 import type { AcceptedExecutions } from "./accepted_executions.ts";
 import type { Project } from "./domain/project/mod.ts";
 import { parseJsonBytes } from "./json_bytes.ts";
-import type { WorkflowDocument } from "./state/execution_state.ts";
+import { isTerminal, type WorkflowDocument } from "./state/execution_state.ts";
 import type { StateStore } from "./state/state_store.ts";
 import { getLogger } from "../pkg/logger/mod.ts";
 
@@ -60,6 +60,8 @@ export class Orchestrator {
     if (fields.length) {
       return refusal(`Input of workflow '${workflowId}' is invalid`, "validation_failed", { fields });
     }
+    const parentEnded = await this.parentEnded(message);
+    if (parentEnded) return parentEnded;
     let claimed: string | undefined;
     if (message.idempotencyKey) {
       const inputDigest = await sha256Hex(new Uint8Array(message.inputJson));
@@ -92,6 +94,23 @@ export class Orchestrator {
       }
       throw e;
     }
+  }
+
+  /**
+   * A sub-workflow's start handled after its parent ended (a request that waited in line, or was sent again,
+   * while the parent was canceled or timed out) is refused: the parent's end canceled the children it knew of,
+   * and nothing would cancel this one, which ran on to its end with no one waiting for it.
+   */
+  private async parentEnded(message: WorkflowTrigger) {
+    const parentExecId = message.parent?.workflow?.execId;
+    if (!parentExecId) return undefined;
+    const parent = await this.store.getWorkflow(parentExecId);
+    if (!parent || !isTerminal(parent.status)) return undefined;
+    return refusal(
+      `Sub-workflow '${message.workflow?.id}' not started: its parent ${parentExecId} ended ${parent.status}`,
+      "parent_ended",
+      { parent_exec_id: parentExecId, parent_status: parent.status },
+    );
   }
 
   /**

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import type { ExecutionState } from "../../engine/mod.ts";
 import type { BusMessage } from "../../pkg/nats/mod.ts";
-import { WorkflowCancelSchema } from "../../pkg/pb/mod.ts";
+import { create } from "@bufbuild/protobuf";
+import { WorkflowCancelSchema, WorkflowTriggerReplySchema, WorkflowTriggerSchema } from "../../pkg/pb/mod.ts";
 import type { EngineHarness } from "../support/engine.ts";
 import { waitForChild, waitForStatus, withEngine } from "../support/flows.ts";
 
@@ -224,6 +225,34 @@ Deno.test({
       assert.equal((await h.engine.client.waitForEnd(childId!, 15_000)).status, "CANCELED");
       assert.ok(fault.lost() >= 2, `child cancels tried: ${fault.lost()}`);
       await assertEndsLast(h, execId, "workflow.failed");
+    });
+  },
+});
+
+Deno.test({
+  name: "a sub-workflow start handled after its parent ended is refused (parent_ended), nothing started",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withEngine(project("tasks:\n  - { id: t, use: tool(id=slow), with: { ms: 10 } }\n"), async (h) => {
+      const { execId } = await h.engine.client.trigger("main", {});
+      assert.equal((await h.engine.client.waitForEnd(execId, 15_000)).status, "SUCCESS");
+      // The parent's request for its child, answered late (it waited in line, or was sent again).
+      const reply = await h.bus.request(
+        create(WorkflowTriggerSchema, {
+          metadata: h.bus.metadata(execId),
+          workflow: { id: "nap", execId: crypto.randomUUID() },
+          inputJson: new TextEncoder().encode("{}"),
+          idempotencyKey: `child:late-${execId}`,
+          triggerSource: "workflow",
+          parent: { workflow: { id: "main", execId }, task: { id: "sub", execId: crypto.randomUUID() } },
+        }),
+        WorkflowTriggerReplySchema,
+        { timeoutMs: 10_000 },
+      );
+      assert.equal(reply.error?.code, "parent_ended", `${reply.execId} ${reply.error?.message}`);
+      assert.match(reply.error?.message ?? "", new RegExp(`parent ${execId} ended SUCCESS`));
+      assert.deepEqual((await childrenOf(h, "nap")).map((c) => c.status), [], "no child was started");
     });
   },
 });

@@ -34,6 +34,8 @@ export interface RecordedTask {
   /** Stream sequence of the terminal event: which of several branches ended first (a race's winner). */
   seq?: number;
   output?: unknown;
+  /** A router's recorded route (TaskExecutionSuccess.route). */
+  route?: string;
   error?: pb.ErrorInfo;
   waitingFor?: string;
   deadlineMs?: number;
@@ -164,6 +166,7 @@ function foldTask(state: ReplayState, event: StoredEvent): void {
       record.output = parseJsonBytes(s.outputJson);
       record.seq = event.seq;
       record.usage = s.usage;
+      record.route = s.route || undefined;
       break;
     }
     case "task.failed": {

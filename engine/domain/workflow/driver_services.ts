@@ -45,6 +45,8 @@ export interface DriverEvents {
     attempt: number,
     skipped: boolean,
     usage?: unknown,
+    /** A router's route, which its replay takes again. */
+    route?: string,
   ): Promise<void>;
   taskFailed(
     d: DriverRef,

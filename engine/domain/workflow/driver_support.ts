@@ -10,7 +10,12 @@ const log = getLogger(["engine", "driver"]);
 export function recordedOutcome(task: TaskConfig, record: RecordedTask | undefined): Outcome | undefined {
   if (!record) return undefined;
   if (record.status === "success" || record.status === "skipped") {
-    return { ok: true, output: record.output ?? null, skipped: record.status === "skipped" };
+    return {
+      ok: true,
+      output: record.output ?? null,
+      skipped: record.status === "skipped",
+      ...(record.route !== undefined ? { routeName: record.route } : {}),
+    };
   }
   if (record.status === "failed") {
     const failure = fromErrorInfo(record.error);

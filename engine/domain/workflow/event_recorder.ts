@@ -123,6 +123,7 @@ export class EventRecorder implements DriverEvents {
     attempt: number,
     skipped: boolean,
     usage?: unknown,
+    route?: string,
   ): Promise<void> {
     return named(
       this.recordOutcome(d, key, execId, pb.TaskExecutionSuccessSchema, {
@@ -132,6 +133,7 @@ export class EventRecorder implements DriverEvents {
         attempt,
         skipped,
         usage: usage as pb.TokenUsage | undefined,
+        route: route ?? "",
       }),
       d,
       `task '${key}' output`,

@@ -551,7 +551,16 @@ export class ExecutionDriver implements DriverPort {
           output = renderField(task.outputs, { ...this.context(attemptScope), output }, key, "outputs");
         }
         await this.track(
-          this.services.events.taskSucceeded(this, key, execId, output, attempt, false, result.usage),
+          this.services.events.taskSucceeded(
+            this,
+            key,
+            execId,
+            output,
+            attempt,
+            false,
+            result.usage,
+            result.routeName,
+          ),
         );
         scope.results.set(task.id, { output, status: "SUCCESS" });
         return { ok: true, output, route: result.route };

@@ -16,12 +16,18 @@ export const routerRunner: TaskRunner<TaskOf<"router">> = {
         details: { value: name },
       });
     }
-    return Promise.resolve({ ok: true, output: { route: name }, route });
+    return Promise.resolve({ ok: true, output: { route: name }, route, routeName: name });
   },
-  // The condition is pure and reads only what was recorded before it: it routes the same way again (the
-  // recorded output may have been reshaped by `outputs`, so it is not read back).
-  replayed: ({ driver, task, key, scope }, recorded) =>
-    recorded.skipped ? recorded : { ...recorded, route: routeOf(task, driver.context(scope), key).route },
+  // The recorded route, not a new rendering of the condition: `now()` or a definition changed since the run
+  // would route elsewhere (outside review E2: both routes ran). The recorded output may have been reshaped by
+  // `outputs`, so it is not read back; a success recorded before routes were kept renders the condition again.
+  replayed: ({ driver, task, key, scope }, recorded) => {
+    if (recorded.skipped) return recorded;
+    if (recorded.routeName !== undefined) {
+      return { ...recorded, route: task.routes[recorded.routeName] ?? task.default };
+    }
+    return { ...recorded, route: routeOf(task, driver.context(scope), key).route };
+  },
 };
 
 /**

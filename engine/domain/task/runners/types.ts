@@ -15,7 +15,15 @@ import type { ExecutionUsage } from "../workflow_budget.ts";
 
 /** A task's outcome as the flow sees it. */
 export type Outcome =
-  | { ok: true; output: unknown; route?: string | TaskConfig; skipped?: boolean; usage?: unknown }
+  | {
+    ok: true;
+    output: unknown;
+    route?: string | TaskConfig;
+    /** A router's route as recorded with its success (TaskExecutionSuccess.route). */
+    routeName?: string;
+    skipped?: boolean;
+    usage?: unknown;
+  }
   | { ok: false; failure: TaskFailure; next?: string };
 
 /** Thrown into abandoned branches once the execution has ended (canceled, timed out, failed elsewhere). */

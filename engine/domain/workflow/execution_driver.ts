@@ -71,6 +71,8 @@ export class ExecutionDriver implements DriverPort {
   private deliveries = 0;
   private idleWaiters: Array<() => void> = [];
   private ended = false;
+  /** Aborted at the execution's end (see endSignal). */
+  private readonly endController = new AbortController();
   /** Parked (see finish): it takes no more deliveries (see isParked). */
   private parked = false;
   private paused: boolean;
@@ -123,6 +125,10 @@ export class ExecutionDriver implements DriverPort {
 
   get isAbandoned(): boolean {
     return this.abandoned;
+  }
+
+  get endSignal(): AbortSignal {
+    return this.endController.signal;
   }
 
   /**
@@ -796,6 +802,10 @@ export class ExecutionDriver implements DriverPort {
   ): Promise<void> {
     this.ended = true;
     this.result = result;
+    // A call no runtime has taken yet (none running, one restarting) is not sent again: a runtime that came
+    // up later ran it after the end (outside review E1). One already running is told to stop by its
+    // task.canceled (cancelOpenTasks).
+    this.endController.abort(new ExecutionEnded());
     await this.cancelOpenTasks();
     await this.recorded(this.services.children.cancelAll(this, [...this.children], reason));
     await this.recorded(record());

@@ -50,7 +50,7 @@ export const basicRunner: TaskRunner<TaskOf<"basic">> = {
       task: { id: key, execId },
       attempt,
       timeoutMs: 0,
-      signal: scope.abort,
+      signal: scope.abort ? AbortSignal.any([scope.abort, driver.endSignal]) : driver.endSignal,
     };
     const taskTimeout = task.timeout ? parseDuration(task.timeout) : undefined;
     try {

@@ -53,8 +53,7 @@ export class EventRecorder implements DriverEvents {
     schema: S,
     init: MessageInitShape<S>,
   ): Promise<void> {
-    await this.record(schema, init);
-    d.tasks.record(taskExecId, key);
+    await d.tasks.recording(this.record(schema, init).then(() => d.tasks.record(taskExecId, key)));
   }
 
   private fireAndForget<S extends DescMessage>(schema: S, init: MessageInitShape<S>): void {

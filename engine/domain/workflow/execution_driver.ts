@@ -716,6 +716,7 @@ export class ExecutionDriver implements DriverPort {
    * end. The runtime stops a tool or agent call on its `task.canceled`.
    */
   private async cancelOpenTasks(): Promise<void> {
+    await this.tasks.settled();
     const open = this.tasks.open();
     if (open.length === 0) return;
     await this.recorded(

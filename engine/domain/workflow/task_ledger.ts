@@ -19,6 +19,8 @@ export class TaskLedger {
   private readonly recorded = new Set<string>();
   /** Given up while it ran (its branch lost a race, say): its `task.canceled` is published already. */
   private readonly given = new Set<string>();
+  /** Outcome writes on their way to the stream: whether each task is open is known once they settle. */
+  private readonly writing = new Set<Promise<void>>();
 
   /** `replayed`: the replay's records by task key. */
   constructor(replayed: Iterable<[string, RecordedTask]> = []) {
@@ -37,6 +39,23 @@ export class TaskLedger {
   record(execId: string, key: string): void {
     if (!this.dispatched.has(execId)) this.dispatched.set(execId, key);
     this.recorded.add(execId);
+  }
+
+  /** An outcome write begun (it calls `record` once stored), which `settled` waits for. */
+  recording(write: Promise<void>): Promise<void> {
+    this.writing.add(write);
+    const forget = () => this.writing.delete(write);
+    write.then(forget, forget);
+    return write;
+  }
+
+  /**
+   * Resolves once the outcome writes begun so far have settled, so that `open` then leaves out a task whose
+   * outcome was being stored (outside review E4: an execution's end recorded `task.canceled` after the
+   * `task.success` that was on its way when the cancel came).
+   */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.writing]);
   }
 
   /** A task execution was given up while it ran; its end is the `task.canceled` published then. */

@@ -24,6 +24,7 @@ import { normalizePermissions, permissionsKey, sandboxEnv, type ToolPermissions 
 import { SandboxPool } from "./pool.ts";
 import type { CallContext, LogLevel } from "./protocol.ts";
 import { type FailureContext, failureFromDeath, failureFromError } from "./sandbox_failures.ts";
+import { redactErrorStacks, stackRoot } from "./stack_redaction.ts";
 import { type CallOutcome, SandboxProcess, type SandboxSpec } from "./sandbox_process.ts";
 import { describeViolations, SchemaCache } from "./schema_validator.ts";
 import { redactFailure, type Redactor, redactorFor } from "./secret_redaction.ts";
@@ -253,7 +254,12 @@ export class ToolRunner {
       if (outcome.kind !== "died" || outcome.death.reason !== "stale" || attempt >= STALE_RETRIES) break;
     }
     const ctx = this.#failureContext(call.toolId, call.executePath, call.timeoutMs);
-    if (outcome.kind === "error") throw failureFromError(ctx, outcome.error);
+    if (outcome.kind === "error") {
+      const failure = failureFromError(ctx, outcome.error);
+      // The tool's error, as the cause: its stack keeps the tool's own frames only (stack_redaction.ts).
+      if (failure.cause !== undefined) redactErrorStacks(failure.cause, await stackRoot(call.executePath));
+      throw failure;
+    }
     if (outcome.kind === "died") throw failureFromDeath(ctx, outcome.death);
     if (call.outputSchema) this.#check("output", call, outcome.output, outcome.bytes, call.outputSchema);
     return outcome.output;

@@ -12,7 +12,7 @@
  * - log lines are attributed by context, so a late line is dropped instead of landing in another call;
  * - sockets and servers of Node's `node:net` (which `node:http`, `node:https` and `node:tls` use) are tracked
  *   the same way and destroyed when the call returns; one that stays open (its own methods replaced) retires
- *   the worker.
+ *   the worker; so are Deno's connections, listeners, servers, files and file watchers.
  *
  * The scope keeps its own references to the originals: a tool that replaces a global reaches only the
  * global (reset after each call by global_guard.ts), never this bookkeeping.
@@ -28,6 +28,7 @@ const DOMExceptionClass = DOMException;
 const anySignal = AbortSignal.any.bind(AbortSignal);
 const originalSetTimeout = setTimeout;
 const originalClearTimeout = clearTimeout;
+const { BadResource } = Deno.errors;
 const { defineProperty, construct, ownKeys, getPrototypeOf, setPrototypeOf } = Reflect;
 const { getOwnPropertyDescriptor } = Object;
 
@@ -64,11 +65,18 @@ export interface NodeDgram {
 /** Closes one resource a call opened; a promise when the close completes later (a server's shutdown). */
 type Closer = () => unknown;
 
+/** How a resource an opener returns is closed; `keptFromLoad`: one opened by the module's load stays open. */
+interface Opener {
+  method: string;
+  async: boolean;
+  keptFromLoad?: boolean;
+}
+
 /**
  * Deno's functions that open connections, listeners and servers, each with how its result is closed (the
  * method is read from the result's prototype, which is frozen before the result reaches the tool).
  */
-const DENO_OPENERS: Record<string, { method: string; async: boolean }> = {
+const DENO_OPENERS: Record<string, Opener> = {
   connect: { method: "close", async: true },
   connectTls: { method: "close", async: true },
   startTls: { method: "close", async: true },
@@ -77,6 +85,15 @@ const DENO_OPENERS: Record<string, { method: string; async: boolean }> = {
   listenTls: { method: "close", async: false },
   listenDatagram: { method: "close", async: false },
   serve: { method: "shutdown", async: false },
+  // Files and watchers: left open, a call's file stayed readable and writable by the same tool's later
+  // calls (of other executions) and a watcher kept queueing events of the tool's folders; each leak also
+  // held one of the process's descriptors for good. One the module's load opens is the module's, kept for
+  // every call like the rest of its state (a data file opened once).
+  open: { method: "close", async: true, keptFromLoad: true },
+  openSync: { method: "close", async: false, keptFromLoad: true },
+  create: { method: "close", async: true, keptFromLoad: true },
+  createSync: { method: "close", async: false, keptFromLoad: true },
+  watchFs: { method: "close", async: false, keptFromLoad: true },
 };
 
 /** The web classes that hold a connection or a channel open after their constructor returns. */
@@ -261,10 +278,12 @@ export class CallScope {
   }
 
   /**
-   * Tracks what Deno's own network APIs open: `Deno.connect`, `connectTls`, `startTls`, `listen`,
-   * `listenTls`, `listenDatagram`, `serve` (on `deno`, the `Deno` namespace, before it is frozen), and the
-   * `WebSocket`, `EventSource` and `BroadcastChannel` objects (on `globals`). Each is closed when the call
-   * that opened it returns; one that a call's pending open yields after the call ended is closed at once.
+   * Tracks what Deno's own APIs open: `Deno.connect`, `connectTls`, `startTls`, `listen`, `listenTls`,
+   * `listenDatagram`, `serve`, the files of `Deno.open`/`create` (and their `Sync` forms) and the watchers
+   * of `Deno.watchFs` (which `node:fs`'s `watch` uses), on `deno`, the `Deno` namespace, before it is frozen;
+   * and the `WebSocket`, `EventSource` and `BroadcastChannel` objects (on `globals`). Each is closed when
+   * the call that opened it returns; one that a call's pending open yields after the call ended is closed
+   * at once; a file or watcher the module's load opened stays open.
    */
   installHostNet(deno: Record<string, unknown>, globals: Record<string, unknown>): void {
     for (const [name, how] of Object.entries(DENO_OPENERS)) {
@@ -297,14 +316,21 @@ export class CallScope {
   #trackOpener(
     original: (...args: unknown[]) => unknown,
     what: string,
-    how: { method: string; async: boolean },
+    how: Opener,
   ): (...args: unknown[]) => unknown {
     // The close method is read when the resource is opened, before the tool holds it: it cannot be replaced.
     const closer = (resource: object): Closer => {
       const close = (resource as Record<string, unknown>)[how.method];
       if (typeof close !== "function") throw new TypeError(`${what} returned a value without ${how.method}`);
       return () => {
-        const closed = close.call(resource);
+        let closed: unknown;
+        try {
+          closed = close.call(resource);
+        } catch (e) {
+          // Closed by the tool already (a file, a connection): nothing left open.
+          if (e instanceof BadResource) return;
+          throw e;
+        }
         // A rejected shutdown is a server that was already shut down.
         return closed instanceof Promise ? closed.catch(() => {}) : undefined;
       };
@@ -313,12 +339,16 @@ export class CallScope {
       this.#admit(what);
       const owner = this.current();
       const opened = original(...args);
+      const hold = (resource: object) => {
+        if (how.keptFromLoad && owner === LOAD_PHASE) return this.#freezeShape(resource);
+        this.#hold(owner, resource, what, closer(resource));
+      };
       if (!how.async) {
-        this.#hold(owner, opened as object, what, closer(opened as object));
+        hold(opened as object);
         return opened;
       }
       return (opened as Promise<object>).then((resource) => {
-        this.#hold(owner, resource, what, closer(resource));
+        hold(resource);
         return resource;
       });
     };

@@ -8,7 +8,7 @@
 
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 import { jsonSchemaAjv } from "../../utils/json_schema.ts";
-import addFormatsModule from "ajv-formats";
+import { addLinearFormats } from "../../utils/json_formats.ts";
 import type { OutputInterface } from "ai";
 import { configInvalid, errorMessage } from "./agent_failure.ts";
 
@@ -28,13 +28,10 @@ export interface StructuredOutput {
   check(reply: string): OutputCheck;
 }
 
-// CJS interop: at run time the default import is the plugin function; the types see the module namespace.
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
-
 // Not strict: users write schemas by hand and annotate them (`example`, `title` on odd places…); an
-// unknown keyword is not a reason to fail their agent. Formats (email, date-time…) are enforced.
-const ajv = jsonSchemaAjv({ allErrors: true, strict: false });
-addFormats(ajv);
+// unknown keyword is not a reason to fail their agent. Formats (email, date-time…) are enforced, in linear
+// time (json_formats.ts).
+const ajv = addLinearFormats(jsonSchemaAjv({ allErrors: true, strict: false }));
 
 /**
  * Compiled validators by schema text. Schemas come from project files, so the set is small and stable; a

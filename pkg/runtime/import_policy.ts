@@ -54,6 +54,16 @@ const REFUSED_BUILTINS = new Map([
   ["sqlite", "SQLite writes its own temp files outside the tool's grants"],
 ]);
 
+/**
+ * The largest module, and the most code in one graph, that the check parses (bytes). The parse runs on the
+ * thread of whoever checks (the runtime, `compozy validate`), and costs about 200 MB of heap per MB of code
+ * and seconds per MB on a loaded machine: a 6 MB module held the runtime's thread for a minute and kept
+ * 1.2 GB, a 26 MB one took it to its heap limit and every other call failed `runtime_unavailable` for six
+ * minutes (red team 7, R1). A bigger graph is refused before any parse.
+ */
+export const MAX_MODULE_BYTES = 2 * 1024 * 1024;
+export const MAX_GRAPH_CODE_BYTES = 8 * 1024 * 1024;
+
 /** Media types of code the import check can parse; CommonJS is refused (`require` takes computed names). */
 const CODE_MEDIA_TYPES = new Set(["JavaScript", "Mjs", "Jsx", "TypeScript", "Mts", "Tsx", "Dts", "Dmts"]);
 // The project's store, secrets and config are never part of a tool: not even a JSON import may read them.
@@ -149,6 +159,7 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
   const nodeBuiltins = new Set<string>();
   // First, so that an attribute Deno cannot load (`bytes`) is a refusal, not a broken module.
   for (const m of modules) checkAttributes(executePath, m);
+  await checkCodeSize(executePath, modules);
   for (const m of modules) {
     if (m.error) throw graphError(executePath, m);
     if (m.kind === "node") {
@@ -216,6 +227,31 @@ async function checkModuleKind(executePath: string, m: InfoModule): Promise<bool
     }
   }
   return scan.namesProcess;
+}
+
+/** Refuses a module or a graph bigger than the parse may take, before any module is parsed. */
+async function checkCodeSize(executePath: string, modules: InfoModule[]): Promise<void> {
+  let total = 0;
+  for (const m of modules) {
+    // A module in error is refused for that below.
+    if (m.kind !== "esm" || m.local === undefined || m.error) continue;
+    const { size } = await Deno.stat(m.local);
+    if (size > MAX_MODULE_BYTES) {
+      throw refused(
+        executePath,
+        m.specifier,
+        `it is ${size} bytes, over the ${MAX_MODULE_BYTES} bytes the import check parses in one module`,
+      );
+    }
+    total += size;
+    if (total > MAX_GRAPH_CODE_BYTES) {
+      throw refused(
+        executePath,
+        m.specifier,
+        `the tool's modules reach ${total} bytes with it, over the ${MAX_GRAPH_CODE_BYTES} bytes the import check parses in one graph`,
+      );
+    }
+  }
 }
 
 /** Import attributes: only `type: "json"`, only on a `.json` file. */

@@ -3,6 +3,10 @@
  * test failed on the code before its fix.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { MAX_GRAPH_CODE_BYTES, MAX_MODULE_BYTES } from "../../pkg/runtime/import_policy.ts";
+import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
+import { call, ToolDir } from "./_helpers.ts";
 
 /**
  * Runs `script` (TypeScript, this repository's import map) in a child `deno`, killed after `boundMs`: a
@@ -41,4 +45,40 @@ Deno.test("red team 7 R2: a format: url string is checked in one pass, for tool 
   assert.deepEqual(result.tool, [{ path: "homepage", message: 'must match format "url"' }]);
   assert.equal(result.model[0].path, "/homepage");
   assert.deepEqual(result.fine, []);
+});
+
+Deno.test("red team 7 R1: a module or a graph too big to parse is refused before the import check parses it", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ startTimeoutMs: 60_000 });
+  try {
+    // Before: a 6 MB module held the runtime's thread for a minute while it was parsed (1.2 GB kept), a
+    // 26 MB one took the runtime to its heap limit; this one (2 MiB and a bit) was parsed and ran.
+    const table = (bytes: number) => `export const table = [${"1,".repeat(Math.ceil(bytes / 2))}];\n`;
+    Deno.writeTextFileSync(join(dir.path, "lib.ts"), table(MAX_MODULE_BYTES + 16));
+    const big = dir.tool("big", `import { table } from "./lib.ts";\nexport default () => table.length;`);
+    const one = await runner.run(call(big, {}, { timeoutMs: 120_000 }));
+    assert.ok(!one.ok, "the big module ran");
+    assert.equal(one.failure.code, "tool_import_refused", one.failure.message);
+    assert.match(one.failure.message, new RegExp(`lib\\.ts.*over the ${MAX_MODULE_BYTES} bytes`));
+    // Modules each under the per-module bound, together over the graph's.
+    const parts = Math.ceil(MAX_GRAPH_CODE_BYTES / (MAX_MODULE_BYTES - 4096)) + 1;
+    for (let i = 0; i < parts; i++) {
+      Deno.writeTextFileSync(join(dir.path, `part${i}.ts`), table(MAX_MODULE_BYTES - 4096));
+    }
+    const imports = Array.from(
+      { length: parts },
+      (_, i) => `import { table as t${i} } from "./part${i}.ts";`,
+    );
+    const many = dir.tool("many", `${imports.join("\n")}\nexport default () => t0.length;`);
+    const graph = await runner.run(call(many, {}, { timeoutMs: 120_000 }));
+    assert.ok(!graph.ok, "the big graph ran");
+    assert.equal(graph.failure.code, "tool_import_refused", graph.failure.message);
+    assert.match(graph.failure.message, new RegExp(`over the ${MAX_GRAPH_CODE_BYTES} bytes`));
+    const small = dir.tool("small", `export default () => "ran";`);
+    const fine = await runner.run(call(small, {}));
+    assert.ok(fine.ok && fine.output === "ran", JSON.stringify(fine));
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
 });

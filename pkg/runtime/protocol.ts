@@ -149,9 +149,20 @@ export interface SandboxConfig {
 }
 
 /** What the tool's worker needs before the tool loads; passed as the worker's name. */
+/**
+ * What one log line costs a call's log budget besides its bytes. Each line becomes a record of its own
+ * downstream (the runtime's console, a publish on the logs subject, a message kept in the LOGS stream for
+ * days, ~350 bytes each): charged a byte, 256 KiB let 131,072 one-character lines through, whose records
+ * kept the runtime busy for minutes (other calls 6-18 s instead of 0.5 s) and left 78 MB in the stream
+ * (red team 7, R5). At 256, the default budget passes about a thousand short lines per call.
+ */
+export const LOG_LINE_COST = 256;
+
 export interface WorkerSettings {
   maxOutputBytes: number;
   maxLogBytes: number;
+  /** {@linkcode LOG_LINE_COST}, passed so that the worker's module needs none of this one's code. */
+  logLineCost: number;
   /** Set Node's `process` up before the realm is frozen (import_policy.ts `needsNodeProcess`). */
   nodeProcess: boolean;
   /** The `node:` built-ins the tool's graph imports (import_policy.ts), without the prefix. */

@@ -27,6 +27,7 @@ import {
   FrameReader,
   FromSandbox,
   LOG_LEVEL_OF_FRAME,
+  LOG_LINE_COST,
   type LogLevel,
   ProtocolError,
   type SandboxConfig,
@@ -175,6 +176,7 @@ export class SandboxProcess {
       worker: {
         maxOutputBytes: spec.maxOutputBytes,
         maxLogBytes: spec.maxLogBytes,
+        logLineCost: LOG_LINE_COST,
         nodeProcess: module.needsNodeProcess,
         nodeBuiltins: module.nodeBuiltins,
       },
@@ -493,14 +495,14 @@ export class SandboxProcess {
   }
 
   /**
-   * Delivers log bytes to the call they belong to, within its budget (a line costs its bytes plus one, so
-   * that empty lines are not free); other output is dropped.
+   * Delivers log bytes to the call they belong to, within its budget (a line costs its bytes plus
+   * {@linkcode LOG_LINE_COST}, so that many short or empty lines are not nearly free); other output is dropped.
    */
   #log(id: number, level: LogLevel, bytes: Uint8Array): void {
     const pending = this.#pending;
     if (!pending || pending.id !== id || pending.logBytesLeft <= 0) return;
     const kept = bytes.length > pending.logBytesLeft ? bytes.subarray(0, pending.logBytesLeft) : bytes;
-    pending.logBytesLeft -= kept.length + 1;
+    pending.logBytesLeft -= kept.length + LOG_LINE_COST;
     const message = decode(kept).replace(/\n$/, "");
     if (message !== "") pending.onLog(level, message);
   }

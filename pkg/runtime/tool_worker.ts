@@ -81,15 +81,17 @@ let logBudget = limits.maxLogBytes;
 
 /**
  * Sends a log line of the running call, charging its budget; the host enforces the same budget in bytes.
- * A line costs its length plus one (its end), so that empty lines run the budget out too: uncharged, a
- * loop of `console.log("")` made the runtime read a frame per line until the call's time-out.
+ * A line costs its length plus `logLineCost` (protocol.ts `LOG_LINE_COST`), so that empty and short lines
+ * run the budget out too: uncharged, a loop of `console.log("")` made the runtime read a frame per line
+ * until the call's time-out; charged a byte, one call's 131,072 one-character lines kept it busy for minutes.
  * A line written by code of no running call (work an ended call left behind, the module's load) is dropped.
  */
 function emit(level: LogLevel, text: () => string, id = scope.current()): void {
   if (id <= 0 || logBudget <= 0) return;
   let line = text();
-  if (line.length >= logBudget) line = line.slice(0, logBudget - 1);
-  logBudget -= line.length + 1;
+  const cost = limits.logLineCost;
+  if (line.length + cost >= logBudget) line = line.slice(0, Math.max(0, logBudget - cost));
+  logBudget -= line.length + cost;
   post(["log", id, level, line]);
 }
 

@@ -20,6 +20,7 @@ import {
   FrameReader,
   FromSandbox,
   LOG_FRAME,
+  LOG_LINE_COST,
   type LogLevel,
   type SandboxConfig,
   type SandboxError,
@@ -266,14 +267,14 @@ function sendResult(id: number, json: string): void {
   send(FromSandbox.result, id, bytes);
 }
 
-/** A line costs its bytes plus one, as in the worker: an empty line is not free. */
+/** A line costs its bytes plus {@linkcode LOG_LINE_COST}, as in the worker: a short line is not nearly free. */
 function sendLog(id: number, level: LogLevel, text: string): void {
   if (logBytesLeft <= 0) return;
   let bytes = encoder.encode(text);
-  if (bytes.length + 1 >= logBytesLeft) {
-    bytes = bytes.subarray(0, logBytesLeft - 1);
+  if (bytes.length + LOG_LINE_COST >= logBytesLeft) {
+    bytes = bytes.subarray(0, Math.max(0, logBytesLeft - LOG_LINE_COST));
     logBytesLeft = 0;
-    send(LOG_FRAME[level], id, bytes);
+    if (bytes.length > 0) send(LOG_FRAME[level], id, bytes);
     send(
       LOG_FRAME.warn,
       id,
@@ -281,7 +282,7 @@ function sendLog(id: number, level: LogLevel, text: string): void {
     );
     return;
   }
-  logBytesLeft -= bytes.length + 1;
+  logBytesLeft -= bytes.length + LOG_LINE_COST;
   send(LOG_FRAME[level], id, bytes);
 }
 

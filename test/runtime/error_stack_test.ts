@@ -32,7 +32,7 @@ Deno.test("an error's stack keeps the tool's own frames, relative to the project
          });
        };`,
     );
-    const result = await runner.run(call(tool, {}));
+    const result = await runner.run(call(tool, {}, { timeoutMs: 60_000 }));
     assert.ok(!result.ok);
     assert.equal(result.failure.code, "tool_threw");
     const outer = result.failure.cause as Error;

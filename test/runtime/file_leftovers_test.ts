@@ -17,9 +17,9 @@ Deno.test("a file or watcher a call opened is closed when the call returns", asy
   const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
   const permissions = { read: [data], write: [data] };
   const twice = async (tool: string) => {
-    const first = await runner.run(call(tool, { dir: data, step: 1 }, { permissions }));
+    const first = await runner.run(call(tool, { dir: data, step: 1 }, { permissions, timeoutMs: 60_000 }));
     assert.ok(first.ok, JSON.stringify(first));
-    const second = await runner.run(call(tool, { dir: data, step: 2 }, { permissions }));
+    const second = await runner.run(call(tool, { dir: data, step: 2 }, { permissions, timeoutMs: 60_000 }));
     assert.ok(second.ok, JSON.stringify(second));
     return { first: first.output, second: second.output };
   };

@@ -32,8 +32,8 @@ Deno.test("empty log lines are charged against the call's log budget", async () 
     const flood = await runner.run(call(tool, 100_000, { onLog: (e) => lines.push(e.message) }));
     assert.deepEqual(flood.ok && flood.output, "done");
     assert.deepEqual(runner.stats().pids, [pid], "the same warm process ran both calls");
-    // 300,000 empty lines were one frame (~30 bytes) each: 9 MB. Charged a byte each, 1 KiB of budget
-    // lets ~1,000 through.
+    // 300,000 empty lines were one frame (~30 bytes) each: 9 MB. Charged LOG_LINE_COST each (protocol.ts),
+    // 1 KiB of budget lets a few through.
     const written = bytesWritten(pid) - before;
     assert.ok(written < 64 * 1024, `the sandbox sent ${written} bytes of frames for empty lines`);
     assert.deepEqual(lines.filter((l) => !/log output over/.test(l)), []);

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MAX_GRAPH_CODE_BYTES, MAX_MODULE_BYTES } from "../../pkg/runtime/import_policy.ts";
+import { LOG_LINE_COST } from "../../pkg/runtime/protocol.ts";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
 import { call, ToolDir } from "./_helpers.ts";
 
@@ -75,8 +76,33 @@ Deno.test("red team 7 R1: a module or a graph too big to parse is refused before
     assert.equal(graph.failure.code, "tool_import_refused", graph.failure.message);
     assert.match(graph.failure.message, new RegExp(`over the ${MAX_GRAPH_CODE_BYTES} bytes`));
     const small = dir.tool("small", `export default () => "ran";`);
-    const fine = await runner.run(call(small, {}));
+    const fine = await runner.run(call(small, {}, { timeoutMs: 60_000 }));
     assert.ok(fine.ok && fine.output === "ran", JSON.stringify(fine));
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+Deno.test("red team 7 R5: short log lines cost the budget a record's worth, so one call cannot flood the logs", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ startTimeoutMs: 60_000 });
+  try {
+    // Before: a line cost its bytes plus one, and the 256 KiB budget let 131,072 lines of "x" through, each
+    // a record on the runtime's console and the logs subject (minutes of the runtime's thread, 78 MB kept).
+    const tool = dir.tool(
+      "flood",
+      `export default (n: number) => { for (let i = 0; i < n; i++) console.log("x"); return "done"; };`,
+    );
+    const lines: string[] = [];
+    const result = await runner.run(
+      call(tool, 140_000, { timeoutMs: 60_000, onLog: (e) => lines.push(e.message) }),
+    );
+    assert.ok(result.ok && result.output === "done", JSON.stringify(result));
+    const budget = 256 * 1024; // ToolRunner's default maxLogBytes
+    const most = Math.ceil(budget / (LOG_LINE_COST + 1)) + 1;
+    assert.ok(lines.length <= most, `${lines.length} log lines delivered (at most ${most})`);
+    assert.ok(lines.length >= most / 2, `only ${lines.length} lines delivered`);
   } finally {
     await runner.close();
     dir.cleanup();

@@ -31,6 +31,11 @@ export interface RecordedTask {
   started?: boolean;
   /** When `attempt` started (its `task.started` was stored): its `timeout` counts from there. */
   startedAtMs?: number;
+  /**
+   * The input recorded with `attempt`'s start, as stored (parsed only by a runner that takes it back on a
+   * replay: a collection's items and kept indexes).
+   */
+  startedInputJson?: Uint8Array;
   /** Stream sequence of the terminal event: which of several branches ended first (a race's winner). */
   seq?: number;
   output?: unknown;
@@ -131,6 +136,8 @@ function foldTask(state: ReplayState, event: StoredEvent): void {
       record.attempt = attempt;
       record.started = true;
       record.startedAtMs = event.time.getTime();
+      const inputJson = (event.message as Msg<"task.started">).inputJson;
+      record.startedInputJson = inputJson?.length ? inputJson : undefined;
       // A wait re-started by a replay is still waiting.
       if (record.status !== "waiting" && record.status !== "woken" && record.status !== "wait_timed_out") {
         record.status = "running";
@@ -144,6 +151,7 @@ function foldTask(state: ReplayState, event: StoredEvent): void {
         Number((event.message as Msg<"task.retry_scheduled">).delayMs);
       record.started = false;
       record.startedAtMs = undefined;
+      record.startedInputJson = undefined;
       record.wakePayload = undefined;
       break;
     case "task.waiting_started": {

@@ -11,6 +11,7 @@ import { MessageTooLargeError, PublishError } from "../../../pkg/nats/mod.ts";
 import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
 import { TaskFailure, toTaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
+import { parseJsonBytes } from "../../json_bytes.ts";
 import type { RecordedTask, ReplayState } from "../../history/replay_state.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
 import type { Project, Workflow } from "../project/mod.ts";
@@ -538,7 +539,9 @@ export class ExecutionDriver implements DriverPort {
       const timed = this.timeouts.arm(task, key, execId, attempt, resumed, ac);
       try {
         // A call's input is rendered once per attempt and recorded with its start (the state shows it).
-        const input = runner.input?.(task, base, key);
+        const input = runner.replaysInput && resumed?.started && resumed.startedInputJson
+          ? parseJsonBytes(resumed.startedInputJson)
+          : runner.input?.(task, base, key);
         if (!resumed?.started && !isWaiting(resumed)) {
           this.services.events.taskStarted(this, key, execId, attempt, input);
         }

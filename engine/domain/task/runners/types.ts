@@ -121,7 +121,7 @@ export interface RunContext<T extends TaskConfig> {
   context: TemplateContext;
   /** The replayed record of this attempt, when it was under way before. */
   record: RecordedTask | undefined;
-  /** A basic task's rendered `with` (recorded with the attempt's start). */
+  /** The runner's rendered input (a basic task's `with`, a collection's items), recorded with the attempt's start. */
   input?: unknown;
 }
 
@@ -138,6 +138,12 @@ export interface TaskRunner<T extends TaskConfig> {
   run(run: RunContext<T>): Promise<Outcome>;
   /** The attempt's input, rendered once per attempt and recorded with its start. Absent: none. */
   input?(task: T, context: TemplateContext, key: string): unknown;
+  /**
+   * Whether a replay of a started attempt takes the input recorded with its start instead of rendering it
+   * again (a collection's items and kept indexes: `now()` or a definition changed since would keep other
+   * items; outside review E2). A start recorded without an input renders it again. Absent: rendered again.
+   */
+  replaysInput?: boolean;
   /**
    * Whether the attempt is a call in the runtime (a tool or an agent): a call that was running when its
    * engine died runs again, and that is its next attempt. Absent: not a call.

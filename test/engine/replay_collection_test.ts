@@ -1,0 +1,39 @@
+/**
+ * A collection's replay takes the items and the kept indexes its first run rendered (outside review E2, the
+ * collection half): the replay rendered `items` and `filter` again, and a filter that reads `now()` (or a
+ * definition changed between the run and its replay) dropped items that had run, recorded them CANCELED, and
+ * the collection's output lost them. Real engine, real nats-server; each item's sleep parks the execution and
+ * its wake-up replays it after the input's time has passed.
+ */
+import assert from "node:assert/strict";
+import { run, withEngine } from "../support/flows.ts";
+
+Deno.test("a collection's replay after a park keeps the items its first run rendered and kept", async () => {
+  await withEngine(
+    `tasks:
+  - id: c
+    type: collection
+    items: [1, 2, 3]
+    filter: '{{ now() < .workflow.input.t || .item == 1 }}'
+    task:
+      id: it
+      type: composite
+      tasks:
+        - { id: it1, use: tool(id=echo), with: { v: "{{ .item }}" } }
+        - { id: its, type: sleep, duration: 4s }
+      outputs: { v: "{{ .tasks.it1.output.v }}" }
+    final: true
+`,
+    async (h, calls) => {
+      // The filter keeps all three now; the wake-up after the sleeps replays it once `t` has passed.
+      const state = await run(h, { t: new Date(Date.now() + 3_000).toISOString() });
+      assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+      assert.equal(calls.length, 3, `each item's tool runs once: ${JSON.stringify(calls)}`);
+      assert.deepEqual(state.output, [{ v: 1 }, { v: 2 }, { v: 3 }]);
+      const items = Object.entries(state.tasks ?? {}).filter(([k]) => k.startsWith("c/"));
+      for (const [k, t] of items) {
+        assert.notEqual((t as { status: string }).status, "CANCELED", `${k} ran and is not canceled`);
+      }
+    },
+  );
+});

@@ -74,6 +74,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Told of each unanswered attempt that is tried again (e.g. to log a wait for a responder to come back). */
   onRetry?: (attempt: number, error: unknown, elapsedMs: number) => void;
+  /** Awaited before the request is sent again at a reconnect; what it throws ends the request. */
+  beforeResend?: () => Promise<void>;
 }
 
 /** What a JetStream handler wants done with its message. */
@@ -384,7 +386,10 @@ export class Bus {
         }
         if (reply === RECONNECTED) {
           sent.catch(() => {}); // Its reply, if any, comes too late to matter.
-          if (Date.now() < deadline) continue;
+          if (Date.now() < deadline) {
+            await options.beforeResend?.();
+            continue;
+          }
           throw new Error("the connection was re-established and the deadline passed");
         }
       } catch (e) {

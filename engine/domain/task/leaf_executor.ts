@@ -39,6 +39,8 @@ export interface LeafCall {
   timeoutMs: number;
   /** Aborts when the task gave the call up (a decided race, a time-out): it is not sent again. */
   signal?: AbortSignal;
+  /** See RuntimeCallOptions.beforeResend. */
+  beforeResend?: () => Promise<void>;
 }
 
 export interface AgentRequest {
@@ -170,7 +172,11 @@ export class LeafExecutor {
 
   private callOptions(call: LeafCall): RuntimeCallOptions {
     // One attempt may take the whole limit; "no responders" (no runtime yet) is retried within it.
-    return { timeoutMs: call.timeoutMs + RUNTIME_GRACE_MS, signal: call.signal };
+    return {
+      timeoutMs: call.timeoutMs + RUNTIME_GRACE_MS,
+      signal: call.signal,
+      beforeResend: call.beforeResend,
+    };
   }
 
   private async request<T>(send: () => Promise<T>): Promise<T> {

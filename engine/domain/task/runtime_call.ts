@@ -51,6 +51,12 @@ export interface RuntimeCallOptions {
   timing?: RuntimeCallTiming;
   /** The request to send again, when it must change (an agent's carries the turns recorded meanwhile). */
   resend?: () => Promise<BusMessage>;
+  /**
+   * Awaited before the call is sent again; what it throws ends the call. A driver's: it must still hold the
+   * execution's lease and have the attempt's task.started stored (a send after a reconnect came from a driver
+   * whose lease was suspended, and its task.started had been refused: outside review E3).
+   */
+  beforeResend?: () => Promise<void>;
 }
 
 /**
@@ -72,7 +78,12 @@ export async function requestRuntimeCall<R extends DescMessage>(
     const abandon = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, abandon.signal]) : abandon.signal;
     const remaining = Math.max(1, deadline - Date.now());
-    const reply = bus.request(message, replySchema, { timeoutMs: remaining, deadlineMs: remaining, signal });
+    const reply = bus.request(message, replySchema, {
+      timeoutMs: remaining,
+      deadlineMs: remaining,
+      signal,
+      beforeResend: options.beforeResend,
+    });
     const watch = watchHolder(bus.nc, callId, timing, signal);
     let outcome: MessageShape<R> | Unheld;
     try {
@@ -105,6 +116,8 @@ export async function requestRuntimeCall<R extends DescMessage>(
         ms: timing.goneAfterMs,
       });
     }
+    await options.beforeResend?.();
+    options.signal?.throwIfAborted();
     if (options.resend) message = await options.resend();
   }
 }

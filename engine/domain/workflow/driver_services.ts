@@ -29,6 +29,14 @@ export interface DriverEvents {
   ): void;
   /** `input`: what a tool, agent or sub-workflow call runs with (its rendered `with`). */
   taskStarted(d: DriverRef, key: string, execId: string, attempt: number, input?: unknown): void;
+  /** Before a call is sent again: the lease must be writable and the attempt's task.started stored. */
+  startedBeforeResend(
+    d: DriverRef,
+    key: string,
+    execId: string,
+    attempt: number,
+    input?: unknown,
+  ): Promise<void>;
   /** A task given up while it ran (its branch lost a race, its parent timed out). */
   taskCanceled(d: DriverRef, key: string, execId: string): void;
   /**

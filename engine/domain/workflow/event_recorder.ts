@@ -3,12 +3,13 @@
  * awaited JetStream writes: the step is durable once they return. Dispatched/started are history only:
  * they are published without waiting (the EVENTS stream still stores them), since no replay depends on them.
  */
-import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { type Bus, type BusMessage, MessageTooLargeError, subjectOf } from "../../../pkg/nats/mod.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
 import * as pb from "../../../pkg/pb/mod.ts";
 import { type TaskFailure, toErrorInfo } from "../../failure.ts";
 import { jsonBytes } from "../../json_bytes.ts";
+import { readExecutionEvents } from "../../history/read_history.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import type { DriverEvents, DriverRef } from "./driver_services.ts";
 
@@ -26,6 +27,11 @@ export interface WriteFence {
    * PublishError when none may be sent.
    */
   assertWritable(execId: string, subject: string): { deadline: number; revision: number };
+  /**
+   * Renews the lease of `execId` now (a suspended lease becomes writable again once a renewal confirms it);
+   * what it found (see Leases.refresh).
+   */
+  refresh?(execId: string): Promise<unknown>;
 }
 
 export class EventRecorder implements DriverEvents {
@@ -56,7 +62,12 @@ export class EventRecorder implements DriverEvents {
     await d.tasks.recording(this.record(schema, init).then(() => d.tasks.record(taskExecId, key)));
   }
 
-  private fireAndForget<S extends DescMessage>(schema: S, init: MessageInitShape<S>): void {
+  /** `refusable`: a lease that may not be written throws (the caller must not go on), not only skips it. */
+  private fireAndForget<S extends DescMessage>(
+    schema: S,
+    init: MessageInitShape<S>,
+    refusable = false,
+  ): void {
     const message = create(schema, init) as BusMessage;
     try {
       stampLease(
@@ -64,6 +75,7 @@ export class EventRecorder implements DriverEvents {
         this.fence?.assertWritable(message.workflow?.execId ?? "", subjectOf(message)).revision,
       );
     } catch (e) {
+      if (refusable) throw e;
       log.debug("history event not published: {error}", { error: String(e) });
       return;
     }
@@ -91,13 +103,62 @@ export class EventRecorder implements DriverEvents {
     });
   }
 
+  /**
+   * Throws (a PublishError) when the lease may not be written: the attempt must not run, since a call sent
+   * without its task.started would run again as the same attempt after a take-over (outside review E3: the
+   * lease was suspended after a reconnect, task.started was skipped and the call went out).
+   */
   taskStarted(d: DriverRef, key: string, execId: string, attempt: number, input?: unknown): void {
-    this.fireAndForget(pb.TaskExecutionStartedSchema, {
+    this.fireAndForget(pb.TaskExecutionStartedSchema, this.started(d, key, execId, attempt, input), true);
+  }
+
+  /**
+   * Before a call of `attempt` is sent again: throws unless the lease may still be written, and stores the
+   * attempt's task.started (awaited) if the history does not hold it (skipped or lost across a reconnect).
+   */
+  async startedBeforeResend(
+    d: DriverRef,
+    key: string,
+    execId: string,
+    attempt: number,
+    input?: unknown,
+  ): Promise<void> {
+    const init = this.started(d, key, execId, attempt, input);
+    // After a reconnect the lease is suspended until a renewal confirms it: renewed now rather than at its beat.
+    await this.fence?.refresh?.(d.execId);
+    this.fence?.assertWritable(
+      d.execId,
+      subjectOf(create(pb.TaskExecutionStartedSchema, init) as BusMessage),
+    );
+    const history = await readExecutionEvents(this.bus.js, d.correlationId, d.execId);
+    const stored = history.some((e) => {
+      if (e.type !== "task.started") return false;
+      const started = e.message as MessageShape<typeof pb.TaskExecutionStartedSchema>;
+      return started.task?.execId === execId && (started.attempt || 1) === attempt;
+    });
+    if (stored) return;
+    log.info(
+      "task.started of {task} attempt {attempt} was not stored: recorded before its call is sent again",
+      {
+        task: key,
+        attempt,
+      },
+    );
+    try {
+      await this.record(pb.TaskExecutionStartedSchema, init);
+    } catch (e) {
+      // Too large for one message (its input): history only, as when the call was first sent.
+      if (!(e instanceof MessageTooLargeError)) throw e;
+    }
+  }
+
+  private started(d: DriverRef, key: string, execId: string, attempt: number, input: unknown) {
+    return {
       ...this.base(d, `${execId}:started:${attempt}`),
       task: { id: key, execId },
       attempt,
       inputJson: input === undefined ? undefined : jsonBytes(input),
-    });
+    };
   }
 
   taskCanceled(d: DriverRef, key: string, execId: string): void {

@@ -72,7 +72,11 @@ export class ExecutionDriver implements DriverPort {
   private deliveries = 0;
   private idleWaiters: Array<() => void> = [];
   private ended = false;
-  /** Aborted at the execution's end (see endSignal). */
+  /**
+   * Aborted at the execution's end, or when the driver is given up (see endSignal): its tool and agent calls
+   * stop waiting and are never sent again; after a give-up the command comes back and a replay (in this
+   * engine too) runs the task's next attempt (outside review E3).
+   */
   private readonly endController = new AbortController();
   /** Parked (see finish): it takes no more deliveries (see isParked). */
   private parked = false;
@@ -170,6 +174,7 @@ export class ExecutionDriver implements DriverPort {
   abandon(): void {
     this.abandoned = true;
     this.ended = true;
+    this.endController.abort(new ExecutionEnded("the execution was given up; its calls are not sent again"));
     this.finish("abandoned");
   }
 

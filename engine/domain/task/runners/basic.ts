@@ -50,7 +50,12 @@ export const basicRunner: TaskRunner<TaskOf<"basic">> = {
       task: { id: key, execId },
       attempt,
       timeoutMs: 0,
+      // An ended or given-up driver stops its calls at once: a take-over (even by this engine) runs the next
+      // attempt (outside review E1, E3).
       signal: scope.abort ? AbortSignal.any([scope.abort, driver.endSignal]) : driver.endSignal,
+      // A call sent again (its runtime vanished, e.g. across a reconnect) goes out only from the lease's
+      // holder, once this attempt's task.started is stored.
+      beforeResend: () => driver.services.events.startedBeforeResend(driver, key, execId, attempt, input),
     };
     const taskTimeout = task.timeout ? parseDuration(task.timeout) : undefined;
     try {

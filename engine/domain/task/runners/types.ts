@@ -80,7 +80,10 @@ export interface DriverPort {
   readonly isEnded: boolean;
   /** Given up without ending (its lease lost, its history unwritable): another activation replays it. */
   readonly isAbandoned: boolean;
-  /** Aborted when the execution ends (canceled, timed out, failed): its calls are not sent again after it. */
+  /**
+   * Aborted when the execution ends (canceled, timed out, failed) or the driver is given up: its calls are
+   * not sent again after it.
+   */
   readonly endSignal: AbortSignal;
   /** Runs a child task (replayed when its outcome is recorded). */
   runTask(task: TaskConfig, key: string, scope: Scope): Promise<Outcome>;

@@ -30,6 +30,7 @@ import type { DriverServices } from "./driver_services.ts";
 import { WorkflowDeadline } from "./workflow_deadline.ts";
 import { ExecutionTemplates } from "./execution_templates.ts";
 import { TaskLedger } from "./task_ledger.ts";
+import { giveUpReplayed } from "./replayed_give_up.ts";
 import { abortable, anySignal, isWaiting, recordedOutcome, stale } from "./driver_support.ts";
 import {
   BranchCanceled,
@@ -490,9 +491,13 @@ export class ExecutionDriver implements DriverPort {
    * execution (children: `parent/child`, collection items: `parent[i]`), so a replay finds its record.
    */
   async runTask(task: TaskConfig, key: string, scope: Scope): Promise<Outcome> {
-    this.assertRunning(scope);
     const record = this.replay.tasks.get(key);
     const recorded = recordedOutcome(task, record);
+    // Under way before this replay, its branch given up before the replay reached it (E5).
+    if (record && !recorded && scope.abort?.aborted && !this.ended) {
+      return await giveUpReplayed(this, this.replay.tasks, task, key, record, scope);
+    }
+    this.assertRunning(scope);
     if (recorded) return this.replayed(task, key, scope, recorded);
     // A pause holds back new tasks; one dispatched before it (a wait, a container with a wait inside) goes
     // on, and its wait may take its signal or its timer.
@@ -542,6 +547,7 @@ export class ExecutionDriver implements DriverPort {
       const ac = new AbortController();
       const attemptScope: Scope = { ...scope, abort: anySignal(scope.abort, ac.signal) };
       const timed = this.timeouts.arm(task, key, execId, attempt, resumed, ac);
+      let running: Promise<Outcome> | undefined;
       try {
         // A call's input is rendered once per attempt and recorded with its start (the state shows it).
         const input = runner.replaysInput && resumed?.started && resumed.startedInputJson
@@ -550,10 +556,8 @@ export class ExecutionDriver implements DriverPort {
         if (!resumed?.started && !isWaiting(resumed)) {
           this.services.events.taskStarted(this, key, execId, attempt, input);
         }
-        const result = await abortable(
-          this.attempt(task, key, execId, attempt, attemptScope, base, resumed, input),
-          attemptScope.abort!,
-        );
+        running = this.attempt(task, key, execId, attempt, attemptScope, base, resumed, input);
+        const result = await abortable(running, attemptScope.abort!);
         this.assertRunning(scope); // Ended (canceled, timed out) while the attempt ran: its result is moot.
         if (result.ok === false) {
           await this.track(this.services.events.taskFailed(this, key, execId, result.failure, attempt));
@@ -588,6 +592,11 @@ export class ExecutionDriver implements DriverPort {
           if (!runner.isCall?.(this, task)) this.services.events.taskCanceled(this, key, execId);
           throw scope.abort.reason;
         }
+        // Timed out: what the attempt started is stopped first (its sub-workflow canceled, its open children
+        // recorded canceled), then its failure or retry is recorded. Recorded first, an end or a crash in
+        // between left them running for good: a replay never goes back into an attempt that has an outcome
+        // (outside review E5, model finding G10). The runners stop at the abort; their errors are its echo.
+        if (ac.signal.aborted && running) await running.then(() => {}, () => {});
         const failure = toTaskFailure(e);
         this.assertRunning(scope);
         if (failure.retryable && attempt < maxAttempts) {

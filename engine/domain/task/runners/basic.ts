@@ -123,7 +123,7 @@ async function runChildWorkflow(
     }
     if (scope.abort?.aborted) {
       // Given up while the start was in flight (a time-out, a decided race): the child must not outlive its task.
-      await driver.cancelChildren([childExecId], "its task was given up");
+      await cancelGivenUp(driver, childExecId);
       throw scope.abort.reason;
     }
     driver.childStarted(childExecId);
@@ -136,7 +136,7 @@ async function runChildWorkflow(
         (await driver.waitFor(execId, { kind: "child", taskId: key, attempt, childExecId, scope })).payload;
     } catch (e) {
       // Given up (a time-out, a decided race): the child must not outlive its task.
-      if (scope.abort?.aborted) await driver.cancelChildren([childExecId], "its task was given up");
+      if (scope.abort?.aborted) await cancelGivenUp(driver, childExecId);
       throw e;
     } finally {
       driver.childEnded(childExecId);
@@ -154,4 +154,14 @@ async function runChildWorkflow(
     });
   }
   return outcome.output;
+}
+
+/**
+ * Cancels the child of a given-up attempt. A cancel that cannot be sent gives the driver up (as at an
+ * execution's end, D3): the attempt's failure is recorded only after this clean-up (ExecutionDriver.runTask),
+ * so the replay finds the attempt open, times it out again and sends the cancel again (model finding G10: a
+ * lost cancel left the child running for good, the task's retry recorded).
+ */
+export async function cancelGivenUp(driver: DriverPort, childExecId: string): Promise<void> {
+  await driver.recorded(driver.services.children.cancel(driver, [childExecId], "its task was given up"));
 }

@@ -66,8 +66,14 @@ function stoppingDriver(
           }
           return "child-exec";
         },
+        // A given-up task's child is canceled through the service, under `recorded` (see cancelGivenUp).
+        cancel: (_d: unknown, ids: string[]) => {
+          canceled.push(ids);
+          return Promise.resolve();
+        },
       },
     },
+    recorded: (write: Promise<void>) => write,
     // As the driver's: with `abort`, the branch stops waiting for the I/O when it is given up.
     track: <T>(p: Promise<T>, abort?: AbortSignal) => abortable(p, abort),
     cancelChildren: (ids: string[]) => {

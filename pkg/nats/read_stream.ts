@@ -156,10 +156,12 @@ async function readInto(
     if (endSeq === undefined && messages.length >= walkLimit) {
       endSeq = (await jsm.streams.info(stream)).state.last_seq;
       if (seq > endSeq) return;
-      await readWithConsumer(messages, js, jsm, stream, filter, seq, endSeq, bound, options.signal);
+      if (await readWithConsumer(messages, js, jsm, stream, filter, seq, endSeq, bound, options.signal)) {
+        return;
+      }
       seq = Math.max(seq, (messages.at(-1)?.seq ?? 0) + 1);
-      // What follows walks on from the consumer's last message: normally one get that finds no match up to
-      // endSeq, and the few messages the consumer left when its pending count was short.
+      // What follows walks on from the consumer's last message: the few messages the consumer left when its
+      // pending count was short, or one get that finds no match up to endSeq.
       continue;
     }
     const query = { next_by_subj: filter, seq } as unknown as MsgRequest;
@@ -236,12 +238,33 @@ function batchWithin(bytesLeft: number, bytesRead: number, messagesRead: number)
   return Math.min(1_000, Math.max(1, Math.ceil(bytesLeft / (bytesRead / messagesRead))));
 }
 
+/** How long one fetch of a read's consumer may wait for its batch on the server. */
+const FETCH_EXPIRES_MS = 2_000;
+
+/**
+ * How long a fetch goes without a message before the read checks, with one get, whether anything is left up
+ * to its end sequence (see readWithConsumer).
+ */
+const FETCH_STALL_MS = 100;
+
+/**
+ * Counts of this process's reads through a consumer, for tests and figures: `fetchesExpired` are fetches that
+ * ended at their expiry with fewer messages than asked (each a wait of FETCH_EXPIRES_MS), `stallChecks` the
+ * gets made when a fetch stalled, `endedOnStall` the reads such a get found complete.
+ */
+export const readStreamCounts = { consumerReads: 0, fetchesExpired: 0, stallChecks: 0, endedOnStall: 0 };
+
 /**
  * Most of the rest of a long read, from `startSeq` up to `endSeq`, through one short-lived consumer, appended
  * to `messages`. nats-server 2.9's pending count of a consumer with a wildcard filter is off by a few, either
- * way, while other subjects are written (outside review D4: 59-63 of 64 events): it only sizes the batches
- * here, and the caller walks on from the last message delivered to endSeq, so a short count costs a few
- * single gets and never a message.
+ * way, even on a stream no one writes to (outside review D4: 59-63 of 64 events): it only sizes the batches.
+ * A count too low leaves the caller a few single gets from the last message delivered to endSeq. A count too
+ * high asks a fetch for messages that do not exist, and the fetch would wait out its expiry (2 s) at the end
+ * of the read; so a batch stops at once on a message at or past endSeq, and when it has delivered nothing for
+ * FETCH_STALL_MS one get (`next_by_subj` after the last message delivered) tells whether any match is left up
+ * to endSeq: none ends the read, one keeps waiting for the batch.
+ *
+ * @returns whether every match up to endSeq was delivered (the caller then need not look further).
  */
 async function readWithConsumer(
   messages: StreamMessage[],
@@ -253,7 +276,8 @@ async function readWithConsumer(
   endSeq: number,
   bound: ReadBound,
   signal?: AbortSignal,
-): Promise<void> {
+): Promise<boolean> {
+  readStreamCounts.consumerReads++;
   const info = await jsm.consumers.add(stream, {
     filter_subject: filter,
     deliver_policy: DeliverPolicy.StartSequence,
@@ -275,27 +299,51 @@ async function readWithConsumer(
       const batchSize = bound.maxBytes === Infinity
         ? 1_000
         : batchWithin(bound.maxBytes - bytes, bytes, messages.length);
-      const batch = await consumer.fetch({
-        max_messages: Math.min(pending, bound.limit - messages.length, batchSize),
-        expires: 2_000,
-      });
-      const before = messages.length;
-      for await (const msg of batch) {
-        lastSeq = msg.seq;
-        // Stored after the read started: the read ends before it.
-        if (msg.seq > endSeq) continue;
-        messages.push({
-          seq: msg.seq,
-          subject: msg.subject,
-          data: msg.data,
-          time: new Date(msg.timestamp),
-          headers: msg.headers,
-        });
-        bytes += msg.data.byteLength;
-        pending = Math.min(msg.info.pending, endSeq - msg.seq);
+      const asked = Math.min(pending, bound.limit - messages.length, batchSize);
+      const batch = await consumer.fetch({ max_messages: asked, expires: FETCH_EXPIRES_MS });
+      const delivered = messages.length;
+      let received = 0;
+      try {
+        const iterator = batch[Symbol.asyncIterator]();
+        let next = iterator.next();
+        while (true) {
+          const result = await withinStall(next);
+          if (result === "stalled") {
+            readStreamCounts.stallChecks++;
+            const query = { next_by_subj: filter, seq: lastSeq + 1 } as unknown as MsgRequest;
+            const left = await jsm.streams.getMessage(stream, query);
+            if (!left || left.seq > endSeq) {
+              readStreamCounts.endedOnStall++;
+              return true;
+            }
+            continue;
+          }
+          if (result.done) break;
+          const msg = result.value;
+          received++;
+          lastSeq = msg.seq;
+          // Stored after the read started: the read ends before it.
+          if (msg.seq > endSeq) return true;
+          messages.push({
+            seq: msg.seq,
+            subject: msg.subject,
+            data: msg.data,
+            time: new Date(msg.timestamp),
+            headers: msg.headers,
+          });
+          bytes += msg.data.byteLength;
+          if (msg.seq === endSeq) return true;
+          pending = Math.min(msg.info.pending, endSeq - msg.seq);
+          next = iterator.next();
+        }
+      } finally {
+        // A batch left early (complete, or a failure) is not waited for: the consumer is deleted below.
+        batch.stop();
       }
-      if (messages.length === before) break;
+      if (received < asked) readStreamCounts.fetchesExpired++;
+      if (messages.length === delivered) break;
     }
+    return false;
   } finally {
     await jsm.consumers.delete(stream, info.name).catch((error) => {
       // The inactivity threshold removes it shortly; say why it outlived the read.
@@ -305,5 +353,26 @@ async function readWithConsumer(
         error,
       });
     });
+  }
+}
+
+const notYet = Symbol("not yet");
+
+/**
+ * The next result of a batch, or "stalled" when none came within FETCH_STALL_MS. Racing `next` also marks it
+ * handled, so a batch stopped with an error after its read moved on raises no unhandled rejection.
+ */
+async function withinStall<T>(next: Promise<T>): Promise<T | "stalled"> {
+  // Most messages of a batch are already there: taken without a timer (one per message cost ~15% of reads/s).
+  const ready = await Promise.race([next, Promise.resolve(notYet)]);
+  if (ready !== notYet) return ready as T;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stall = new Promise<"stalled">((resolve) => {
+    timer = setTimeout(() => resolve("stalled"), FETCH_STALL_MS);
+  });
+  try {
+    return await Promise.race([next, stall]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -136,6 +136,16 @@ async function checkOnce(executePath: string): Promise<ToolModuleInfo> {
   return info;
 }
 
+/**
+ * Whether the module at `executePath` changed since the check that gave `info`: a newer check replaced it, or
+ * one of its graph's files was written since. A sandbox started for `info` and loading the module then may
+ * have met the new content (see tool_runner.ts, the start of a sandbox whose module was saved meanwhile).
+ */
+export async function moduleChanged(executePath: string, info: ToolModuleInfo): Promise<boolean> {
+  const cached = checked.get(executePath);
+  return cached?.info !== info || !(await unchanged(cached));
+}
+
 async function unchanged(graph: CheckedGraph): Promise<boolean> {
   const now = await Promise.all(graph.files.map(mtimeOf));
   return now.every((m, i) => m !== undefined && m === graph.mtimes[i]);

@@ -34,7 +34,16 @@ export interface PoolOptions {
   spawn: (spec: SandboxSpec) => Promise<SandboxProcess>;
   /** Turns a failed start into the failure of the call that waited for it. */
   startFailure: (spec: SandboxSpec, outcome: StartOutcome & { ok: false }) => ToolFailure;
+  /**
+   * Whether the module's files changed since `process` was spawned for them. Deno reloads a file changed
+   * after the worker's graph was built with the worker's own grants, which do not cover the tool's files, so
+   * a save while a sandbox starts (`compozy dev --watch`) failed its load `tool_import_refused`.
+   */
+  changedSinceSpawn: (spec: SandboxSpec, process: SandboxProcess) => Promise<boolean>;
 }
+
+/** Starts again of a sandbox whose module changed while it loaded: a file rewritten without end still fails. */
+const MAX_RELOADS = 3;
 
 interface KeyPool {
   spec: SandboxSpec;
@@ -320,6 +329,7 @@ export class SandboxPool {
   async #start(
     key: string,
     spec: SandboxSpec,
+    reloads = 0,
   ): Promise<{ ok: true } | { ok: false; failure: ToolFailure }> {
     const pool = this.#keyPool(key, spec);
     pool.starting++;
@@ -350,6 +360,10 @@ export class SandboxPool {
     pool.starting--;
     if (!outcome.ok) {
       process.kill("closed");
+      // The load failed on a module saved meanwhile: a fresh check and process load the saved one.
+      if (!this.#closed && reloads < MAX_RELOADS && await this.#opts.changedSinceSpawn(spec, process)) {
+        return this.#start(key, spec, reloads + 1);
+      }
       return { ok: false, failure: this.#opts.startFailure(spec, outcome) };
     }
     if (this.#closed) {

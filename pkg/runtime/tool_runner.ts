@@ -16,7 +16,7 @@
 import { dirname, isAbsolute } from "node:path";
 import { denoCacheDir } from "./deno_cache_dir.ts";
 import { guardLoadedFiles, guardLoadedFolders, resolveGrants } from "./grant_paths.ts";
-import { checkToolModule } from "./import_policy.ts";
+import { checkToolModule, moduleChanged, type ToolModuleInfo } from "./import_policy.ts";
 import { loadedFiles } from "./sandbox_modules.ts";
 import { MemoryWatch } from "./memory_watch.ts";
 import { DEFAULT_MAX_OUTPUT_DEPTH } from "./output_limits.ts";
@@ -125,6 +125,8 @@ export class ToolRunner {
   readonly #limits: Required<ToolRunnerOptions>;
   readonly #pool: SandboxPool;
   readonly #memory: MemoryWatch;
+  /** The checked graph each sandbox was spawned for, to tell a load that met a save (see the pool). */
+  readonly #modules = new WeakMap<SandboxProcess, ToolModuleInfo>();
   readonly #schemas = new SchemaCache();
   #nextCallId = 0;
   #closed = false;
@@ -173,7 +175,12 @@ export class ToolRunner {
         );
         const process = SandboxProcess.spawn(spec, module, grants);
         this.#memory.watch(process);
+        this.#modules.set(process, module);
         return process;
+      },
+      changedSinceSpawn: (spec, process) => {
+        const module = this.#modules.get(process);
+        return module ? moduleChanged(spec.executePath, module) : Promise.resolve(false);
       },
       startFailure: (spec, outcome) => {
         const ctx = this.#failureContext(undefined, spec.executePath, this.#limits.startTimeoutMs);

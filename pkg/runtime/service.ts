@@ -10,7 +10,7 @@ import { type Bus, LeftUnanswered } from "../nats/mod.ts";
 import * as pb from "../pb/mod.ts";
 import { forwardToolLog } from "../logger/mod.ts";
 import { toErrorInfo } from "../utils/failure.ts";
-import { type AgentBudget, AgentFailure, type AgentResult, runAgent } from "./agent/mod.ts";
+import { type AgentBudget, AgentFailure, type AgentResult, runAgent, ToolCallGivenUp } from "./agent/mod.ts";
 import type { ToolCallRef } from "./agent/agent_call.ts";
 import { TaskSpend } from "./agent/task_spend.ts";
 import { AgentLoops } from "./agent_loops.ts";
@@ -100,10 +100,6 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
   // because this runtime stopped, not on its own, so it gets no answer and the engine sends it again to the
   // next runtime, as it does when a runtime dies (outside review E7: answered, it failed its execution).
   let stopping = false;
-  const unlessStopping = <T extends { result: { case: string | undefined } }>(reply: T): T => {
-    if (stopping && reply.result.case === "failed") throw new LeftUnanswered("the runtime is stopping");
-    return reply;
-  };
   // The engine records a task it gave up (canceled execution, decided race, time-out) on this subject.
   const canceled = bus.subscribe("compozy.*.task.evts.*.canceled", (m) => {
     const taskExecId = (m as pb.TaskExecutionCanceled).task?.execId ?? "";
@@ -142,7 +138,8 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
                 maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()),
                 memory,
                 fences,
-              }).then(unlessStopping),
+                stopping: () => stopping,
+              }),
           )),
     ),
     nc.subscribe(RUNTIME_HEALTH_SUBJECT, {
@@ -256,7 +253,7 @@ async function executeAgent(
   runner: ToolRunner,
   message: pb.AgentExecute,
   cancels: CancelHook,
-  deps: { maxOutputBytes: number; memory: AgentMemory; fences: AgentTurnFences },
+  deps: { maxOutputBytes: number; memory: AgentMemory; fences: AgentTurnFences; stopping: () => boolean },
 ) {
   const agent = JSON.parse(decoder.decode(message.definitionJson)) as AgentWire;
   const correlationId = message.metadata?.correlationId ?? "";
@@ -270,6 +267,8 @@ async function executeAgent(
     const call = toolCall(message, tool, input, tool.env ?? {}, ref.key);
     const outcome = await runner.run({ ...call, signal: canceled.signal });
     if (outcome.ok) return outcome.output;
+    // Failed because this runtime is stopping: not the tool's result, so the loop must not record it (A2).
+    if (deps.stopping()) throw new ToolCallGivenUp(`the runtime stopped during ${toolId}'s call`);
     throw outcome.failure;
   };
   const canceled = cancels.track(message.task?.execId ?? "");
@@ -344,6 +343,8 @@ async function executeAgent(
   } finally {
     canceled.done();
   }
+  // Failed because this runtime is stopping (its tool calls' sandboxes killed): no answer, the task is sent again.
+  if (!result.ok && deps.stopping()) throw new LeftUnanswered("the runtime is stopping");
   const usage = result.usage
     ? {
       inputTokens: BigInt(result.usage.inputTokens),

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runAgent } from "../../pkg/runtime/agent/mod.ts";
+import { runAgent, ToolCallGivenUp } from "../../pkg/runtime/agent/mod.ts";
 import {
   type ReplyRecord,
   type ToolResultRecord,
@@ -94,4 +94,32 @@ Deno.test("runAgent: turns are recorded, then replayed", async (t) => {
     assert.deepEqual(keys, []);
     assert.equal(mock.requests.length, before);
   });
+});
+
+Deno.test("runAgent: a tool call the runtime gave up (it is stopping) is not recorded, and no turn follows", async () => {
+  await using mock = startMockOpenAI();
+  const results: ToolResultRecord[] = [];
+  const journal = new TurnJournal({}, {
+    reply: () => Promise.resolve(),
+    toolResult: (_call, record) => {
+      results.push(record);
+      return Promise.resolve();
+    },
+  });
+  mock.enqueue(
+    { type: "tool_calls", calls: [{ name: "weather_tool", arguments: { city: "Lisbon" } }] },
+    { type: "json", value: { advice: "coat" } },
+  );
+  const result = await runAgent(agentCall(openAIModel(mock), {
+    tools: [WEATHER_TOOL],
+    outputSchema: ADVICE_SCHEMA,
+    taskExecId: "task-2",
+    journal,
+    callTool: () => Promise.reject(new ToolCallGivenUp("the runtime stopped")),
+  }));
+  // Before the fix (outside review A2) the give-up was recorded as the tool's error result and turn 2 was asked:
+  // the re-run after the restart then showed the model a failure that never happened and never ran the tool.
+  assert.equal(result.ok, false);
+  assert.deepEqual(results, []);
+  assert.equal(mock.requests.length, 1);
 });

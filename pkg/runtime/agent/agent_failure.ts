@@ -68,6 +68,15 @@ export class AgentFailure extends Error {
 }
 
 /** A config failure: the call can never succeed as written, so it is never retried. */
+/**
+ * Thrown by `callTool` when the runtime gave the call up without an outcome (it is stopping, and killed the call's
+ * sandbox): the call has no result, so none is recorded, and the loop ends at once rather than telling the model
+ * the tool failed; the task is sent again and its re-run makes the call (outside review A2).
+ */
+export class ToolCallGivenUp extends Error {
+  override name = "ToolCallGivenUp";
+}
+
 export function configInvalid(
   message: string,
   details?: Record<string, unknown>,

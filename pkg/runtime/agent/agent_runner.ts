@@ -44,7 +44,7 @@ import {
   DEFAULT_MAX_STEPS,
   DEFAULT_MODEL_TIMEOUT_MS,
 } from "./agent_call.ts";
-import { AgentFailure, configInvalid, errorMessage } from "./agent_failure.ts";
+import { AgentFailure, configInvalid, errorMessage, ToolCallGivenUp } from "./agent_failure.ts";
 import { failureFromModelError } from "./provider_errors.ts";
 import { type ProviderOptions, resolveModel } from "./provider_factory.ts";
 import {
@@ -418,6 +418,7 @@ async function runTool(session: Session, turn: number, toolCall: ToolCallRecord)
     const value = await session.call.callTool(toolCall.toolId, toolCall.input, ref);
     ended = { turn, index: toolCall.index, output: value ?? null };
   } catch (error) {
+    if (error instanceof ToolCallGivenUp) throw error;
     const code = (error as { code?: unknown })?.code;
     ended = {
       turn,

@@ -42,5 +42,10 @@ export {
   type ProviderName,
   type TokenUsage,
 } from "./agent_call.ts";
-export { AgentFailure, type AgentFailureCode, type AgentFailureOptions } from "./agent_failure.ts";
+export {
+  AgentFailure,
+  type AgentFailureCode,
+  type AgentFailureOptions,
+  ToolCallGivenUp,
+} from "./agent_failure.ts";
 export { runAgent } from "./agent_runner.ts";

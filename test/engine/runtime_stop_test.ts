@@ -2,7 +2,8 @@
  * A runtime that stops (Ctrl-C or SIGTERM of `compozy dev`, `compozy start --role runtime` stopped) leaves the
  * calls it was running unanswered, as a runtime that died would: the engine sends them again to the next
  * runtime, and the execution goes on (outside review E7: every such call was answered `tool_crashed`, "the
- * tool runner was closed", and its execution FAILED for good). Real nats-server, engine, runtimes, sandboxes.
+ * tool runner was closed", and its execution FAILED for good); an agent's tool call likewise, not recorded as the
+ * tool's failure (A2). Real nats-server, engine, runtimes, sandboxes.
  */
 import assert from "node:assert/strict";
 import { startRuntime } from "../../pkg/runtime/service.ts";
@@ -46,6 +47,65 @@ Deno.test({
         const types = (await h.engine.client.events(id)).map((e) => e.type);
         assert.ok(!types.includes("tool.failed"), types.join(", "));
       }
+    } finally {
+      await second?.stop();
+      await h.close();
+    }
+  },
+});
+
+const agentProject = {
+  "compozy.yaml": `name: stopping-agent
+workflows:
+  - source: ./wf.yaml
+models:
+  - id: scripted
+    provider: mock
+    model: scripted
+    mock:
+      replies:
+        dig:
+          - { tool_calls: [{ tool: nap, input: { ms: 1500 } }] }
+          - { text: "dug" }
+`,
+  "wf.yaml": `id: dig
+tools:
+  - id: nap
+    execute: ./nap.ts
+agents:
+  - id: digger
+    config: { $model: scripted }
+    instructions: Dig.
+    tools: [nap]
+    actions: [{ id: dig, prompt: dig }]
+tasks:
+  - id: a
+    use: agent(id=digger)
+    action: dig
+`,
+  "nap.ts": project["nap.ts"],
+};
+
+Deno.test({
+  name:
+    "A2: an agent's tool call running when its runtime stops is made again by the next runtime, not recorded failed",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const h = await startEngineHarness(agentProject);
+    const first = startRuntime({ nc: h.nc, bus: h.bus });
+    let second: ReturnType<typeof startRuntime> | undefined;
+    try {
+      const { execId } = await h.engine.client.trigger("dig", {});
+      await until(() => Promise.resolve(first.runner.stats().busy === 1));
+      await first.stop();
+      second = startRuntime({ nc: h.nc, bus: h.bus });
+      const state = await h.engine.client.waitForEnd(execId, 60_000);
+      assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+      const ended = (await h.engine.client.events(execId)).filter((e) => e.type === "agent.tool_call_ended");
+      // Before the fix: one tool_call_ended carrying tool_crashed ("the tool runner was closed"), shown to the model.
+      assert.equal(ended.length, 1, JSON.stringify(ended.map((e) => e.data)));
+      assert.doesNotMatch(JSON.stringify(ended[0].data), /tool_crashed|closed/);
     } finally {
       await second?.stop();
       await h.close();

@@ -81,6 +81,8 @@ export interface RuntimeHandle {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const DEFAULT_MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
+/** How long a stopping runtime waits for its calls to end (and their MCP servers to exit). */
+const STOP_PATIENCE_MS = 6_000;
 
 export function startRuntime(options: RuntimeOptions): RuntimeHandle {
   const { nc, bus } = options;
@@ -157,7 +159,12 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
     async stop() {
       stopping = true;
       for (const sub of [...calls, canceled]) sub.unsubscribe();
+      // Every call ends now, unanswered (see `stopping`); an agent call's end closes its MCP servers, whose
+      // stdio processes would otherwise outlive the runtime (outside review A4). Their close is bounded by the
+      // MCP SDK (it kills a server that has not exited 4 s after its stdin closed).
+      cancels.abortAll("the runtime is stopping");
       await runner.close();
+      await Promise.race([held.idle(), new Promise((resolve) => setTimeout(resolve, STOP_PATIENCE_MS))]);
     },
   };
 }
@@ -246,6 +253,13 @@ class CancelHook {
       controller.abort(new Error(`task ${taskExecId} was canceled by the engine`));
     }
   }
+
+  /** Aborts every call tracked here (the runtime is stopping). */
+  abortAll(reason: string): void {
+    for (const running of this.running.values()) {
+      for (const controller of running) controller.abort(new Error(reason));
+    }
+  }
 }
 
 async function executeAgent(
@@ -267,8 +281,6 @@ async function executeAgent(
     const call = toolCall(message, tool, input, tool.env ?? {}, ref.key);
     const outcome = await runner.run({ ...call, signal: canceled.signal });
     if (outcome.ok) return outcome.output;
-    // Failed because this runtime is stopping: not the tool's result, so the loop must not record it (A2).
-    if (deps.stopping()) throw new ToolCallGivenUp(`the runtime stopped during ${toolId}'s call`);
     throw outcome.failure;
   };
   const canceled = cancels.track(message.task?.execId ?? "");
@@ -313,7 +325,16 @@ async function executeAgent(
         signal,
         taskExecId: message.task?.execId,
         journal: journalOf(bus, message, deps.fences.forTask(taskExecId, signal)),
-        callTool: agentTools.callTool,
+        callTool: async (toolId, input, ref) => {
+          try {
+            return await agentTools.callTool(toolId, input, ref);
+          } catch (error) {
+            // Failed because this runtime is stopping (a sandbox killed, an MCP call aborted): not the tool's
+            // result, so the loop must not record it, and the re-run makes the call again (outside review A2).
+            if (deps.stopping()) throw new ToolCallGivenUp(`the runtime stopped during ${toolId}'s call`);
+            throw error;
+          }
+        },
         onDelta: liveDeltas(bus, message),
       });
     } finally {

@@ -112,3 +112,84 @@ Deno.test({
     }
   },
 });
+
+/** A stdio MCP server (newline-delimited JSON-RPC) whose one tool never answers. */
+const HANGING_MCP_SERVER = `const encoder = new TextEncoder();
+const send = (m: unknown) => Deno.stdout.write(encoder.encode(JSON.stringify(m) + "\\n"));
+let buffer = "";
+for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+  buffer += chunk;
+  let end;
+  while ((end = buffer.indexOf("\\n")) >= 0) {
+    const m = JSON.parse(buffer.slice(0, end));
+    buffer = buffer.slice(end + 1);
+    if (m.method === "initialize") {
+      await send({ jsonrpc: "2.0", id: m.id, result: { protocolVersion: m.params.protocolVersion,
+        capabilities: { tools: {} }, serverInfo: { name: "hang", version: "1" } } });
+    } else if (m.method === "tools/list") {
+      await send({ jsonrpc: "2.0", id: m.id, result: { tools: [{ name: "wait", description: "Waits",
+        inputSchema: { type: "object" } }] } });
+    }
+    // tools/call: never answered, and stdin's end is ignored by nothing but this loop's end.
+  }
+}
+// Stays alive after its stdin closed, as a careless server would: only a kill ends it.
+setInterval(() => {}, 1_000);
+`;
+
+async function processesRunning(pattern: string): Promise<number> {
+  const { stdout } = await new Deno.Command("pgrep", { args: ["-f", pattern], stdout: "piped" }).output();
+  return new TextDecoder().decode(stdout).trim().split("\n").filter(Boolean).length;
+}
+
+Deno.test({
+  name: "A4: a stdio MCP server of an agent call running when its runtime stops does not outlive the runtime",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const marker = `hang-${crypto.randomUUID()}`;
+    const files = {
+      "compozy.yaml": `name: stopping-mcp
+workflows:
+  - source: ./wf.yaml
+models:
+  - id: scripted
+    provider: mock
+    model: scripted
+    mock:
+      replies:
+        ask: [{ tool_calls: [{ tool: wait }] }, { text: "never" }]
+mcp:
+  - id: hang
+    script: ./mcp/${marker}.ts
+    timeout: 10m
+`,
+      "wf.yaml": `id: ask
+agents:
+  - id: asker
+    config: { $model: scripted }
+    instructions: Ask.
+    tools: ["mcp(id=hang)"]
+    actions: [{ id: ask, prompt: ask }]
+tasks:
+  - id: a
+    use: agent(id=asker)
+    action: ask
+`,
+      [`mcp/${marker}.ts`]: HANGING_MCP_SERVER,
+    };
+    const h = await startEngineHarness(files);
+    const runtime = startRuntime({ nc: h.nc, bus: h.bus });
+    try {
+      await h.engine.client.trigger("ask", {});
+      await until(async () => (await processesRunning(marker)) === 1);
+      // The call is under way once the model's reply asking for the tool is recorded.
+      await new Promise((r) => setTimeout(r, 1_000));
+      await runtime.stop();
+      // Before the fix the server lived on after the runtime had stopped (adopted by PID 1 once it exited).
+      assert.equal(await processesRunning(marker), 0);
+    } finally {
+      await h.close();
+    }
+  },
+});

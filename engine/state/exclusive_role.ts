@@ -44,7 +44,7 @@ export class ExclusiveRole {
    * tried again by the caller), then keeps asking or renewing in the background until stop.
    */
   async start(): Promise<void> {
-    await this.claim();
+    await this.claim("debug");
     this.schedule();
   }
 
@@ -64,13 +64,17 @@ export class ExclusiveRole {
     if (this.stopped) return;
     const delay = this.work ? Math.max(100, Math.min(this.leases.ttlMs / 5, 60_000)) : this.retryMs;
     this.timer = setTimeout(() => {
-      this.tick = (this.work ? this.renew() : this.claim()).catch((error) =>
+      this.tick = (this.work ? this.renew() : this.claim("info")).catch((error) =>
         log.warn("Role {role}: {error}; trying again in {delay} ms", { role: this.key, error, delay })
       ).finally(() => this.schedule());
     }, delay);
   }
 
-  private async claim(): Promise<void> {
+  /**
+   * `level`: taking the role at start is routine (a `compozy dev` terminal printed it as a raw log line on every
+   * start); taking it later, from an engine that lost it, is an operator's event.
+   */
+  private async claim(level: "debug" | "info"): Promise<void> {
     if ((await this.leases.claim(this.key)) !== "acquired") return;
     try {
       this.work = await this.begin();
@@ -78,7 +82,7 @@ export class ExclusiveRole {
       await this.leases.release(this.key);
       throw e;
     }
-    log.info("This engine took the role {role}", { role: this.key });
+    log[level]("This engine took the role {role}", { role: this.key });
   }
 
   private async renew(): Promise<void> {

@@ -28,6 +28,9 @@ Deno.test({
         assert.match(output, /"greeting":"Hello, Ann!"/);
         const liveEnd = dev.lines.findIndex((l) => /hello …\w{8} ✓ SUCCESS in /.test(l));
         assert.ok(liveEnd >= 0 && liveEnd < at, `the live end line comes first:\n${dev.lines.join("\n")}`);
+        // A routine start prints no raw log line (the state folder's role taken at start did, at info level).
+        const raw = dev.lines.slice(0, at).filter((l) => l.startsWith('{"time"'));
+        assert.deepEqual(raw, [], dev.lines.join("\n"));
       });
 
       await t.step("Ctrl-C: stopping…, and no warning while it stops", async () => {

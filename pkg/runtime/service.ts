@@ -164,7 +164,12 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
       // MCP SDK (it kills a server that has not exited 4 s after its stdin closed).
       cancels.abortAll("the runtime is stopping");
       await runner.close();
-      await Promise.race([held.idle(), new Promise((resolve) => setTimeout(resolve, STOP_PATIENCE_MS))]);
+      let patience: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        held.idle(),
+        new Promise((resolve) => patience = setTimeout(resolve, STOP_PATIENCE_MS)),
+      ]);
+      clearTimeout(patience); // Not left to hold an embedder's event loop for the rest of the 6 s.
     },
   };
 }

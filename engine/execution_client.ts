@@ -224,13 +224,13 @@ export class NatsExecutionClient implements ExecutionClient {
   }
 
   async eventPage(execId: string, options: EventPageOptions = {}): Promise<EventPage> {
-    const cursor = options.cursor === undefined ? undefined : parseEventCursor(options.cursor);
+    const cursor = options.cursor === undefined ? undefined : parseEventCursor(execId, options.cursor);
     const limit = Math.min(Math.max(options.limit ?? DEFAULT_PAGE_EVENTS, 1), MAX_PAGE_EVENTS);
     const state = await this.require(execId);
     const page = await readEventPage(this.js, state.correlation_id, execId, cursor, limit);
     return {
       events: page.events.map(toRecord),
-      next_cursor: page.next ? formatEventCursor(page.next) : null,
+      next_cursor: page.next ? formatEventCursor(execId, page.next) : null,
     };
   }
 

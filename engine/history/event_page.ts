@@ -8,10 +8,11 @@
  * {@link PAGE_SCAN_FACTOR} × `limit` events of the run (a sub-workflow's page among many siblings' events):
  * what one request holds and costs is bounded whatever the history's size. The cursor says where the next
  * page starts, with the lease fence seen so far (lease_fence.ts), so that paging shows exactly the history
- * that one whole read shows.
+ * that one whole read shows, and a check that refuses a cursor not given for this execution.
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { lastSequenceOf, readStream, STREAMS } from "../../pkg/nats/mod.ts";
 import { isFenced, type LeaseFence, raiseFence } from "./lease_fence.ts";
@@ -48,25 +49,44 @@ export class MalformedCursorError extends Error {
   override name = "MalformedCursorError";
 }
 
-/** What a cursor looks like (15 digits at most: always a safe integer). */
-export const EVENT_CURSOR_PATTERN = /^([0-9]{1,15})(?:\.([0-9]{1,15})\.([0-9]{1,15}))?$/;
+/**
+ * What a cursor looks like: `<seq>[.<fence revision>.<fence seq>].<check>` (15 digits at most: always a safe
+ * integer; the check is 16 hex digits).
+ */
+export const EVENT_CURSOR_PATTERN = /^([0-9]{1,15})(?:\.([0-9]{1,15})\.([0-9]{1,15}))?\.([0-9a-f]{16})$/;
 
-/** The cursor as the API hands it out: `<seq>` or `<seq>.<fence revision>.<fence seq>`. */
-export function formatEventCursor(cursor: EventCursor): string {
-  return cursor.fence
-    ? `${cursor.afterSeq}.${cursor.fence.revision}.${cursor.fence.seq}`
-    : String(cursor.afterSeq);
+/**
+ * The check that binds a cursor to the execution it was given for and to its values: a well-formed cursor
+ * the API did not give (`1`, an edited sequence or fence, another execution's) would read from a place no
+ * page stops at, or with a fence that hides or shows the wrong events, and answer a plausible page of a
+ * history that is not the execution's. A hash, not a secret: it catches mistakes, not a client that
+ * computes it on purpose (who could read the stream itself anyway).
+ */
+function cursorCheck(execId: string, values: string): string {
+  return createHash("sha256").update(`compozy-event-cursor|${execId}|${values}`).digest("hex").slice(0, 16);
 }
 
-/** @throws {MalformedCursorError} for anything {@link formatEventCursor} cannot have written. */
-export function parseEventCursor(text: string): EventCursor {
+/** The cursor as the API hands it out for `execId`'s history. */
+export function formatEventCursor(execId: string, cursor: EventCursor): string {
+  const values = cursor.fence
+    ? `${cursor.afterSeq}.${cursor.fence.revision}.${cursor.fence.seq}`
+    : String(cursor.afterSeq);
+  return `${values}.${cursorCheck(execId, values)}`;
+}
+
+/**
+ * @throws {MalformedCursorError} for anything {@link formatEventCursor} cannot have written for `execId`.
+ */
+export function parseEventCursor(execId: string, text: string): EventCursor {
   const match = EVENT_CURSOR_PATTERN.exec(text);
-  if (!match) {
+  const values = match ? text.slice(0, text.lastIndexOf(".")) : "";
+  if (!match || cursorCheck(execId, values) !== match[4]) {
     throw new MalformedCursorError(
-      `Malformed cursor '${text.slice(0, 64)}': pass the next_cursor of the previous page as it is`,
+      `The cursor '${text.slice(0, 64)}' is not one this API gave for execution ${execId}: ` +
+        "pass the next_cursor of the previous page of this execution's history as it is",
     );
   }
-  const [afterSeq, revision, seq] = match.slice(1).map((n) => n === undefined ? undefined : Number(n));
+  const [afterSeq, revision, seq] = match.slice(1, 4).map((n) => n === undefined ? undefined : Number(n));
   return revision === undefined
     ? { afterSeq: afterSeq! }
     : { afterSeq: afterSeq!, fence: { revision, seq: seq! } };

@@ -28,7 +28,7 @@ import {
   type WorkflowStatusName,
 } from "../../engine/state/execution_state.ts";
 import { NatsUnavailableError } from "../../pkg/nats/errors.ts";
-import { DEFAULT_PAGE_EVENTS, parseEventCursor } from "../../engine/history/event_page.ts";
+import { DEFAULT_PAGE_EVENTS, formatEventCursor, parseEventCursor } from "../../engine/history/event_page.ts";
 
 interface Execution {
   state: ExecutionState;
@@ -115,11 +115,14 @@ export class MemoryExecutionClient implements ExecutionClient {
   }
 
   eventPage(execId: string, options: EventPageOptions = {}): Promise<EventPage> {
-    const after = options.cursor === undefined ? 0 : parseEventCursor(options.cursor).afterSeq;
+    const after = options.cursor === undefined ? 0 : parseEventCursor(execId, options.cursor).afterSeq;
     const rest = this.find(execId).events.filter((e) => e.seq > after);
     const events = rest.slice(0, options.limit ?? DEFAULT_PAGE_EVENTS);
     const more = events.length < rest.length;
-    return Promise.resolve({ events, next_cursor: more ? String(events.at(-1)!.seq) : null });
+    return Promise.resolve({
+      events,
+      next_cursor: more ? formatEventCursor(execId, { afterSeq: events.at(-1)!.seq }) : null,
+    });
   }
 
   watchEvents(execId: string, onEvent: (event: EventRecord) => void): Promise<() => void> {

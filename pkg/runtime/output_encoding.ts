@@ -16,7 +16,8 @@
 
 const { stringify } = JSON;
 const { isArray } = Array;
-const { getPrototypeOf, keys } = Object;
+const { defineProperty, getPrototypeOf, keys } = Object;
+const boxedValueOf = [Number.prototype.valueOf, String.prototype.valueOf, Boolean.prototype.valueOf];
 const { isView } = ArrayBuffer;
 const { apply } = Reflect;
 const objectPrototype = Object.prototype;
@@ -37,35 +38,8 @@ const classes: [string, abstract new (...args: never[]) => unknown][] = [
   ["an Error", Error],
 ];
 
-/** Ends the replacer pass at the first value found. */
-class Unfaithful {
-  constructor(readonly what: string) {}
-}
-
-/** What JSON would change in `value` (held by `holder`), or undefined when it encodes faithfully. */
-function unfaithful(holder: unknown, value: unknown): string | undefined {
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return undefined;
-    case "number":
-      // NaN and ±Infinity: the only numbers for which this is not 0.
-      return value - value === 0 ? undefined : String(value);
-    case "object":
-      return value === null ? undefined : unfaithfulObject(value);
-    case "undefined":
-      // In an object the property is left out, as JSON does; in an array it would become null.
-      return isArray(holder) ? "undefined" : undefined;
-    case "bigint":
-      return "a BigInt";
-    default:
-      return `a ${typeof value}`;
-  }
-}
-
+/** What JSON would change in an object whose prototype is not a plain object's or an array's. */
 function unfaithfulObject(value: object): string | undefined {
-  const prototype = getPrototypeOf(value);
-  if (prototype === objectPrototype || prototype === arrayPrototype || prototype === null) return undefined;
   if (isView(value)) return "a typed array or DataView";
   for (const [what, getter] of brands) {
     try {
@@ -79,95 +53,182 @@ function unfaithfulObject(value: object): string | undefined {
   return undefined;
 }
 
+/** An output over the byte bound or nested deeper than {@linkcode MAX_OUTPUT_NESTING}: too large, not unrepresentable. */
+export class OutputTooLarge extends RangeError {}
+
 /**
- * `output` as JSON, or throws a `TypeError` naming the path of the first value JSON cannot keep. Encoded
- * first (so a cycle or a nesting too deep fails as it always did, and the walk after it is bounded by the
- * encoding's size), then walked without a replacer: a replacer made `JSON.stringify` of a 64 KiB output
- * ~6 times slower (0.6 → 4.2 ms), the walk adds about the encoding's own time.
+ * Deeper than this the snapshot does not go: the runtime refuses outputs nested more than `maxOutputDepth`
+ * (64 by default) anyway, and the snapshot's own stack must not overflow.
  */
-export function encodeOutput(output: unknown): string | undefined {
-  let text: string | undefined;
-  try {
-    text = stringify(output);
-  } catch (e) {
-    // A BigInt: name where it is, when the replacer pass finds it (it fails the same way on a cycle).
-    const found = firstUnfaithful(output);
-    if (found !== undefined) throw new TypeError(found);
-    throw e;
-  }
-  const found = walk(output, undefined, 0);
-  if (found !== undefined) throw new TypeError(firstUnfaithful(output) ?? found);
-  return text;
+export const MAX_OUTPUT_NESTING = 1024;
+
+/** Left out of an object, as JSON leaves out a property whose value is `undefined`. */
+const SKIP = Symbol("skip");
+
+type Path = (string | number)[];
+
+/**
+ * `output` as JSON, or throws a `TypeError` naming the path of the first value JSON cannot keep, or
+ * {@linkcode OutputTooLarge} once the copy is sure to encode to more than `maxChars` characters or nests more
+ * than {@linkcode MAX_OUTPUT_NESTING} levels.
+ *
+ * Each property is read once, into a copy of plain arrays, plain objects and primitives, and the
+ * copy is what is checked and encoded. Reading the output twice (once to encode, once to check) let a getter
+ * or a Proxy answer each read differently: `NaN` checked and `1` encoded, or `1` checked and `NaN` encoded
+ * as `null` (red team 6, S4). The copy follows `JSON.stringify`'s own steps: `toJSON(key)` first, boxed
+ * primitives unboxed, own enumerable string keys in order, an `undefined` property left out. Its size is
+ * counted as it grows, so an object shared a million times over is refused before it is copied that often.
+ */
+export function encodeOutput(output: unknown, maxChars = Infinity): string | undefined {
+  const copy = new Snapshot(maxChars).take(output, "", false);
+  return copy === SKIP ? undefined : stringify(copy);
 }
 
-/**
- * Deeper than this the walk does not look: the runtime refuses outputs nested more than `maxOutputDepth`
- * (64 by default) anyway, and the walk's own stack must not overflow.
- */
-const MAX_WALK_DEPTH = 1024;
+class Snapshot {
+  readonly #path: Path = [];
+  readonly #seen: object[] = [];
+  /** Characters the copy may still encode to; each value counts at least its own text and a comma. */
+  #left: number;
 
-/** The first value of `value` that JSON would change, as stringify meets them; a value with `toJSON` is trusted. */
-function walk(value: unknown, holder: unknown, depth: number): string | undefined {
-  if (typeof value !== "object" || value === null) return unfaithful(holder, value);
-  if (depth >= MAX_WALK_DEPTH || typeof (value as { toJSON?: unknown }).toJSON === "function") {
-    return undefined;
+  constructor(readonly maxChars: number) {
+    this.#left = maxChars;
   }
-  if (isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const item = value[i];
-      // Strings and finite numbers, most of any output, without a call.
-      if (typeof item === "string" || (typeof item === "number" && item - item === 0)) continue;
-      const found = walk(item, value, depth + 1);
-      if (found !== undefined) return found;
+
+  take(value: unknown, key: string, inArray: boolean): unknown {
+    if ((typeof value === "object" && value !== null) || typeof value === "bigint") {
+      const toJSON = (value as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === "function") value = apply(toJSON, value, [key]);
     }
-    return undefined;
+    switch (typeof value) {
+      case "string":
+        this.#spend(value.length + 3);
+        return value;
+      case "boolean":
+        this.#spend(5);
+        return value;
+      case "number":
+        // NaN and ±Infinity: the only numbers for which this is not 0.
+        if (value - value !== 0) throw this.#unrepresentable(String(value));
+        this.#spend(2);
+        return value;
+      case "undefined":
+        // In an object the property is left out, as JSON does; in an array it would become null.
+        if (inArray) throw this.#unrepresentable("undefined");
+        return SKIP;
+      case "object":
+        if (value === null) {
+          this.#spend(5);
+          return null;
+        }
+        return this.#object(value);
+      case "bigint":
+        throw this.#unrepresentable("a BigInt");
+      default:
+        throw this.#unrepresentable(`a ${typeof value}`);
+    }
   }
-  const prototype = getPrototypeOf(value);
-  if (prototype !== objectPrototype && prototype !== null) {
-    const what = unfaithfulObject(value);
-    if (what !== undefined) return what;
-    return walkKeys(value as Record<string, unknown>, depth);
-  }
-  // A plain object: `for…in` meets its own enumerable keys only (Object.prototype has none: lockdown froze
-  // it), without the array `Object.keys` would allocate.
-  const record = value as Record<string, unknown>;
-  for (const key in record) {
-    const item = record[key];
-    if (typeof item === "string" || (typeof item === "number" && item - item === 0)) continue;
-    const found = walk(item, record, depth + 1);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
 
-function walkKeys(record: Record<string, unknown>, depth: number): string | undefined {
-  for (const key of keys(record)) {
-    const found = walk(record[key], record, depth + 1);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
-
-/** On failure only: the path of the first value JSON cannot keep, by a replacer that tracks each object's path. */
-function firstUnfaithful(output: unknown): string | undefined {
-  const paths = new WeakMap<object, string>();
-  let found: string | undefined;
-  try {
-    stringify(output, function (this: object, key: string, value: unknown) {
-      const base = paths.get(this);
-      const path = base === undefined ? "" : isArray(this) ? `${base}[${key}]` : join(base, key);
-      const what = unfaithful(this, value);
-      if (what !== undefined) {
-        found = `${path === "" ? "the output" : path} is ${what}, which JSON cannot represent`;
-        throw new Unfaithful(what);
+  #object(value: object): unknown {
+    const prototype = getPrototypeOf(value);
+    if (prototype !== objectPrototype && prototype !== arrayPrototype && prototype !== null) {
+      const boxed = unboxed(value);
+      if (boxed !== undefined) return this.take(boxed, "", false);
+      const what = unfaithfulObject(value);
+      if (what !== undefined) throw this.#unrepresentable(what);
+    }
+    const seen = this.#seen;
+    if (seen.includes(value)) throw new TypeError(`${where(this.#path)} is circular: it contains itself`);
+    if (seen.length >= MAX_OUTPUT_NESTING) {
+      throw new OutputTooLarge(
+        `the output nests arrays and objects more than ${MAX_OUTPUT_NESTING} levels deep`,
+      );
+    }
+    this.#spend(2);
+    seen.push(value);
+    const path = this.#path;
+    let copy: unknown[] | Record<string, unknown>;
+    if (isArray(value)) {
+      const length = value.length;
+      copy = new Array(length);
+      for (let i = 0; i < length; i++) {
+        const item = value[i];
+        // Strings and finite numbers, most of any output, without a call.
+        if (typeof item === "string") {
+          this.#spend(item.length + 3);
+          copy[i] = item;
+        } else if (typeof item === "number" && item - item === 0) {
+          this.#spend(2);
+          copy[i] = item;
+        } else {
+          path.push(i);
+          copy[i] = this.take(item, String(i), true);
+          path.pop();
+        }
       }
-      if (typeof value === "object" && value !== null) paths.set(value, path);
-      return value;
-    });
-  } catch (e) {
-    if (!(e instanceof Unfaithful)) throw e;
+    } else {
+      const record = value as Record<string, unknown>;
+      // A literal object keeps V8's fast properties (a null-prototype one is a dictionary, ~3× slower here);
+      // `__proto__` is the one key an assignment would not copy.
+      const out: Record<string, unknown> = {};
+      for (const name of keys(record)) {
+        const item = record[name];
+        if (typeof item === "string") {
+          this.#spend(name.length + item.length + 6);
+          put(out, name, item);
+        } else if (typeof item === "number" && item - item === 0) {
+          this.#spend(name.length + 5);
+          put(out, name, item);
+        } else {
+          path.push(name);
+          const kept = this.take(item, name, false);
+          path.pop();
+          if (kept === SKIP) continue;
+          this.#spend(name.length + 3);
+          put(out, name, kept);
+        }
+      }
+      copy = out;
+    }
+    seen.pop();
+    return copy;
   }
-  return found;
+
+  #spend(chars: number): void {
+    this.#left -= chars;
+    if (this.#left < 0) throw new OutputTooLarge(`the output encodes to more than ${this.maxChars} bytes`);
+  }
+
+  #unrepresentable(what: string): TypeError {
+    return new TypeError(`${where(this.#path)} is ${what}, which JSON cannot represent`);
+  }
+}
+
+function put(out: Record<string, unknown>, name: string, value: unknown): void {
+  if (name === "__proto__") {
+    defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+  } else out[name] = value;
+}
+
+/** The primitive of a `Number`, `String` or `Boolean` object, which JSON writes as the primitive. */
+function unboxed(value: object): number | string | boolean | undefined {
+  for (const valueOf of boxedValueOf) {
+    let primitive: number | string | boolean;
+    try {
+      primitive = apply(valueOf, value, []) as number | string | boolean;
+    } catch {
+      continue; // Not this kind of box.
+    }
+    if (typeof primitive === "number" && primitive - primitive !== 0) return undefined;
+    return primitive;
+  }
+  return undefined;
+}
+
+function where(path: Path): string {
+  if (path.length === 0) return "the output";
+  let base = "";
+  for (const step of path) base = typeof step === "number" ? `${base}[${step}]` : join(base, step);
+  return base;
 }
 
 function join(base: string, key: string): string {

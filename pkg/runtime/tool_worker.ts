@@ -25,7 +25,7 @@ import { format } from "node:util";
 import { CallScope, type NodeDgram, type NodeNet } from "./call_scope.ts";
 import { freezeRealm, freezeShapeOf, snapshotGlobals } from "./global_guard.ts";
 import { NodeStateGuard } from "./node_guard.ts";
-import { encodeOutput } from "./output_encoding.ts";
+import { encodeOutput, OutputTooLarge } from "./output_encoding.ts";
 import { guardProcessState, guardWaitAsync } from "./process_state.ts";
 import type { LogLevel, SandboxError, WorkerCall, WorkerMessage, WorkerSettings } from "./protocol.ts";
 
@@ -634,8 +634,11 @@ function serialiseOutput(id: number, output: unknown): WorkerMessage {
   let text: string | undefined;
   try {
     // A tool that returns nothing succeeded with no output.
-    text = encodeOutput(output === undefined ? null : output);
+    text = encodeOutput(output === undefined ? null : output, limits.maxOutputBytes);
   } catch (e) {
+    if (e instanceof OutputTooLarge) {
+      return failed(id, "output_too_large", e.message);
+    }
     return failed(id, "output_invalid", `the output is not JSON-serialisable: ${errorText(e)}`);
   }
   if (text === undefined) {

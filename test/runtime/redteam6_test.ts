@@ -96,3 +96,50 @@ Deno.test("red team 6 S3: what a call's removeListener handler changes while its
     dir.cleanup();
   }
 });
+
+Deno.test("red team 6 S4: an output is read once, and what is checked is what is delivered", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    // Each output answers its first read with one value and every later read with the other. Before, the
+    // encoding read it once and the check again: NaN encoded (as null) and 1 checked, or the reverse.
+    const tool = dir.tool(
+      "two_faced",
+      `const twoFaced = (first: unknown, then: unknown) => {
+         let reads = 0;
+         return () => (reads++ === 0 ? first : then);
+       };
+       export default (input: { kind: string }) => {
+         if (input.kind === "getter_nan_first") {
+           const read = twoFaced(NaN, 1);
+           return { get v() { return read(); } };
+         }
+         if (input.kind === "getter_one_first") {
+           const read = twoFaced(1, NaN);
+           return { get v() { return read(); } };
+         }
+         if (input.kind === "proxy_nan_first") {
+           const read = twoFaced(NaN, 1);
+           return new Proxy({ v: 0 }, { get: (target, key) => key === "v" ? read() : Reflect.get(target, key) });
+         }
+         const read = twoFaced(["a"], new Map());
+         return { get list() { return read(); } };
+       };`,
+    );
+    const run = (kind: string) => runner.run(call(tool, { kind }, { timeoutMs: 60_000 }));
+    for (const kind of ["getter_nan_first", "proxy_nan_first"]) {
+      const result = await run(kind);
+      assert.ok(!result.ok, `${kind}: delivered ${JSON.stringify(result)}`);
+      assert.equal(result.failure.code, "tool_output_invalid", `${kind}: ${JSON.stringify(result.failure)}`);
+      assert.match(result.failure.message, /v is NaN/, kind);
+    }
+    for (const [kind, output] of [["getter_one_first", { v: 1 }], ["map_second", { list: ["a"] }]] as const) {
+      const result = await run(kind);
+      assert.ok(result.ok, `${kind}: ${JSON.stringify(result)}`);
+      assert.deepEqual(result.output, output, kind);
+    }
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

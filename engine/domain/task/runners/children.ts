@@ -51,6 +51,39 @@ export function childFailure(
   });
 }
 
+/**
+ * Which of a container's failed children gives it its error: the one whose failure was recorded first (model
+ * finding G11, seed 96020). A replay gets its recorded outcomes back in the order it reaches them (the
+ * definition's), not the order they happened, so a child declared first and failed last gave a `wait_all`
+ * parallel or a collection its error once their end came on a replay (after a park), where the first run gave
+ * the other child's. Failures this run sees happen after every recorded one, in the order they come.
+ */
+export class FirstFailure {
+  private first: { failure: TaskFailure; seq: number } | undefined;
+  private readonly offered = new Set<TaskFailure>();
+
+  constructor(private readonly driver: DriverPort) {}
+
+  /** Keeps `failure` of `child` (at `childKey`) if it is the earliest so far; returns it, to be thrown. */
+  add(child: TaskConfig, childKey: string, failure: TaskFailure): TaskFailure {
+    const recorded = this.driver.recordedAt(child, childKey);
+    const seq = recorded && !recorded.outcome.ok ? recorded.seq : Number.POSITIVE_INFINITY;
+    this.offered.add(failure);
+    if (!this.first || seq < this.first.seq) this.first = { failure, seq };
+    return failure;
+  }
+
+  /** The earliest failure, if any child failed. */
+  get failure(): TaskFailure | undefined {
+    return this.first?.failure;
+  }
+
+  /** What to throw in place of `error`: the earliest failure when `error` is a child's, else `error` itself. */
+  instead(error: unknown): unknown {
+    return error instanceof TaskFailure && this.offered.has(error) ? this.first!.failure : error;
+  }
+}
+
 /** Runs `fn` over `items` with at most `limit` at once; the first error is thrown after all started work ends. */
 export async function forEachLimited<T>(
   items: T[],

@@ -2,7 +2,7 @@
 import type { TemplateContext } from "../../../../pkg/tplengine/mod.ts";
 import { TaskFailure } from "../../../failure.ts";
 import { renderCondition, renderField, ResultScope } from "../template_scope.ts";
-import { childFailure, forEachLimited, inContainer } from "./children.ts";
+import { childFailure, FirstFailure, forEachLimited, inContainer } from "./children.ts";
 import type { DriverPort, Scope, TaskOf, TaskRunner } from "./types.ts";
 
 /**
@@ -63,21 +63,25 @@ async function runCollection(
   const outputs = new Array<unknown>(selected.length);
   const workers = task.mode === "sequential" ? 1 : (task.max_workers ?? 10);
   const batch = task.batch ?? selected.length;
+  const failed = new FirstFailure(driver);
   for (let start = 0; start < selected.length; start += Math.max(1, batch)) {
     const slice = selected.slice(start, start + Math.max(1, batch)).map((index, i) => ({
       index,
       slot: start + i,
     }));
     await forEachLimited(slice, workers, async ({ index, slot }) => {
+      const itemKey = `${key}[${index}]`;
       // Each item has its own scope: `.tasks.X` inside it reads this item's X, never another's.
-      const outcome = await driver.runTask(task.task, `${key}[${index}]`, {
+      const outcome = await driver.runTask(task.task, itemKey, {
         ...scope,
         results: new ResultScope(scope.results),
         item: items[index],
         index,
       });
-      if (!outcome.ok) throw childFailure(key, `[${index}]`, outcome);
+      if (!outcome.ok) throw failed.add(task.task, itemKey, childFailure(key, `[${index}]`, outcome));
       outputs[slot] = outcome.output;
+    }).catch((e) => {
+      throw failed.instead(e);
     });
   }
   return outputs;

@@ -3,7 +3,7 @@ import { getLogger } from "../../../../pkg/logger/mod.ts";
 import { TaskFailure } from "../../../failure.ts";
 import type { TaskConfig } from "../schema.ts";
 import { ResultScope } from "../template_scope.ts";
-import { childFailure, forEachLimited, inContainer, restoreChildren } from "./children.ts";
+import { childFailure, FirstFailure, forEachLimited, inContainer, restoreChildren } from "./children.ts";
 import {
   BranchCanceled,
   type DriverPort,
@@ -35,15 +35,16 @@ async function runParallel(driver: DriverPort, task: TaskOf<"parallel">, key: st
   const outputs: Record<string, unknown> = {};
   const failures: Record<string, { message: string; code: string }> = {};
   let winner: { id: string; output: unknown } | undefined;
-  let firstFailure: TaskFailure | undefined;
+  const failed = new FirstFailure(driver);
   let decide!: () => void;
   const decision = new Promise<void>((resolve) => decide = resolve);
   const all = forEachLimited(children, task.max_workers ?? children.length, async (child: TaskConfig) => {
     if (branchAbort.aborted) return;
     const branch: Scope = { ...scope, results: new ResultScope(scope.results), abort: branchAbort };
+    const childKey = `${key}/${child.id}`;
     let outcome: Outcome;
     try {
-      outcome = await driver.runTask(child, `${key}/${child.id}`, branch);
+      outcome = await driver.runTask(child, childKey, branch);
     } catch (e) {
       if (e instanceof BranchCanceled && branches.signal.aborted) return; // A loser of a decided parallel.
       throw e;
@@ -56,7 +57,7 @@ async function runParallel(driver: DriverPort, task: TaskOf<"parallel">, key: st
       if (strategy === "race") decide();
     } else {
       failures[child.id] = { message: outcome.failure.message, code: outcome.failure.code };
-      firstFailure ??= childFailure(key, child.id, outcome);
+      failed.add(child, childKey, childFailure(key, child.id, outcome));
       if (strategy === "fail_fast") decide();
     }
   });
@@ -71,7 +72,7 @@ async function runParallel(driver: DriverPort, task: TaskOf<"parallel">, key: st
   if (strategy === "race") {
     if (!winner) {
       await all; // Every branch ended: an error of the engine (not of a task) surfaces here.
-      throw firstFailure ??
+      throw failed.failure ??
         new TaskFailure({
           message: `parallel '${key}': no child succeeded`,
           code: "parallel_failed",
@@ -80,12 +81,12 @@ async function runParallel(driver: DriverPort, task: TaskOf<"parallel">, key: st
     }
     return { [winner.id]: winner.output };
   }
-  if (strategy === "fail_fast" && firstFailure) throw firstFailure;
+  if (strategy === "fail_fast" && failed.failure) throw failed.failure;
   await all;
   if (strategy === "best_effort") {
     return Object.keys(failures).length ? { ...outputs, errors: failures } : outputs;
   }
-  if (firstFailure) throw firstFailure;
+  if (failed.failure) throw failed.failure;
   return outputs;
 }
 

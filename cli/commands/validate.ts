@@ -7,8 +7,9 @@
  */
 
 import { checkProject } from "../../engine/domain/project/mod.ts";
-import { formatDiagnostic } from "../../engine/domain/diagnostics.ts";
+import { cleanForTerminal } from "../../pkg/logger/formatters.ts";
 import { codeFrame, needsFrame } from "../code_frame.ts";
+import { diagnosticLine } from "../diagnostics_output.ts";
 import { listMcpTools } from "../mcp_probe.ts";
 import { checkToolCode } from "../tool_code_check.ts";
 
@@ -33,12 +34,15 @@ export async function runValidate(opts: ValidateOptions): Promise<number> {
   });
   const colour = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
   for (const d of diagnostics) {
-    const line = formatDiagnostic(d, opts.cwd);
+    const line = diagnosticLine(d, opts.cwd);
     const paint = d.severity === "error" ? RED : YELLOW;
     (d.severity === "error" ? console.error : console.warn)(colour ? `${paint}${line}${RESET}` : line);
-    if (needsFrame(d)) codeFrame(d.file, d.line, d.col).forEach((frame) => console.error(frame));
+    if (needsFrame(d)) {
+      codeFrame(d.file, d.line, d.col).forEach((frame) => console.error(cleanForTerminal(frame)));
+    }
   }
-  for (const line of mcpTools.sort()) console.log(line);
+  // An MCP server names its own tools: a server is not the project's author.
+  for (const line of mcpTools.sort()) console.log(cleanForTerminal(line));
   const errors = diagnostics.filter((d) => d.severity === "error").length;
   const warnings = diagnostics.length - errors;
   if (errors === 0) console.log(`project is valid${warnings ? ` (${warnings} warning(s))` : ""}`);

@@ -127,3 +127,54 @@ tasks:
     }
   });
 });
+
+Deno.test("red team 8 S1: validate and build print a tool module's own text escaped, never raw", async () => {
+  // A tool's code is an attacker's: an import attribute and a bare specifier written with ESC, BEL and CR set
+  // the window title and overwrote the error line (with a forged "project is valid") in validate's output.
+  const dir = await Deno.makeTempDir({ prefix: "compozy-validate-esc-" });
+  try {
+    await Deno.mkdir(join(dir, "tools"));
+    await Deno.writeTextFile(join(dir, "compozy.yaml"), "name: esc\nworkflows:\n  - source: ./w.yaml\n");
+    await Deno.writeTextFile(
+      join(dir, "w.yaml"),
+      "id: w\ntools:\n  - { id: attr, execute: ./tools/attr.ts }\n  - { id: bare, execute: ./tools/bare.ts }\n" +
+        "tasks:\n  - { id: a, use: tool(id=attr) }\n",
+    );
+    await Deno.writeTextFile(join(dir, "tools/d.json"), "{}");
+    await Deno.writeTextFile(
+      join(dir, "tools/attr.ts"),
+      String.raw`import x from "./d.json" with { type: "\x1b]0;T2\x07\x1b[2K\rproject is valid" };` +
+        "\nexport default () => x;\n",
+    );
+    await Deno.writeTextFile(
+      join(dir, "tools/bare.ts"),
+      String.raw`import x from "\x1b]0;T5\x07\x1b[2K\rFAKE5";` + "\nexport default () => x;\n",
+    );
+    const { code, lines } = await capture(() => runValidate({ cwd: dir }));
+    assert.equal(code, 1, lines.join("\n"));
+    const text = lines.join("\n");
+    // deno-lint-ignore no-control-regex
+    assert.doesNotMatch(text, /[\x1b\x07\r]/, JSON.stringify(lines));
+    assert.ok(text.includes(String.raw`\x1b]0;T2\x07\x1b[2K\rproject is valid`), text);
+    assert.ok(text.includes(String.raw`\x1b]0;T5\x07`), text);
+    // build, dev and start print a ConfigError's diagnostics through formatDiagnostics.
+    const { formatDiagnostics } = await import("../../cli/diagnostics_output.ts");
+    const printed = formatDiagnostics(
+      [{
+        severity: "error",
+        file: join(dir, "tools/bare.ts"),
+        line: 1,
+        col: 1,
+        path: "(tool module)",
+        message: "a\x1b]52;c;eA==\x07\rb\nnext",
+      }],
+      dir,
+      { red: (s: string) => s, yellow: (s: string) => s, dim: (s: string) => s } as never,
+    );
+    assert.deepEqual(printed, [
+      String.raw`tools/bare.ts:1:1: (tool module): a\x1b]52;c;eA==\x07\rb` + "\nnext",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

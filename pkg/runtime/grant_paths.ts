@@ -20,6 +20,10 @@
  * `compozy validate` and a deployment's check refuse the same grants before anything runs
  * (engine/domain/project/check_tool_permissions.ts).
  *
+ * A protected path that is a symlink (or lies under one) is protected under its real path too: the link's
+ * target is where the secrets are (red team 8, S2). Another link to the same target elsewhere, not under a
+ * granted folder, is not known to the sandbox.
+ *
  * What this cannot catch: a symlink created inside a granted folder after the sandbox started, by another
  * process (a tool cannot create one: Deno requires full read and write access for `Deno.symlink`); a hard
  * link to a file outside (it is the file itself, not a pointer to it); a mount point inside the folder.
@@ -74,7 +78,7 @@ export async function resolveGrants(
     return { permissions: p, denyRead: [], denyWrite: [] };
   }
   const roots = [...new Set([...configuredRoots, ...await projectRoots(toolDir)])];
-  const protectedPaths = [...new Set([...await rootsProtectedPaths(roots), ...alsoProtected])].sort();
+  const protectedPaths = await withRealPaths([...await rootsProtectedPaths(roots), ...alsoProtected]);
   const read = await resolveGrant("read", p.read, protectedPaths);
   const write = await resolveGrant("write", p.write, protectedPaths);
   return {
@@ -150,13 +154,23 @@ export async function projectRoots(dir: string): Promise<string[]> {
  * project's own files must stay readable to load its tools.
  */
 export async function rootsProtectedPaths(roots: readonly string[]): Promise<string[]> {
-  const out = new Set<string>();
+  const out: string[] = [];
   for (const root of roots) {
     if (!await exists(root)) continue;
-    for (const path of await protectedPaths(root)) {
-      for (const kept of await carveOut(path, roots)) out.add(kept);
-    }
+    for (const path of await protectedPaths(root)) out.push(...await carveOut(path, roots));
   }
+  return await withRealPaths(out);
+}
+
+/**
+ * `paths` and the real path of each (sorted, once each). Deno checks a path as the code spells it: a `.env`
+ * or `.compozy` that is a symlink (to a shared secrets file, a store on another disk) was denied under its
+ * link's name only, and `read: true` read the secrets, the bus passwords and every execution's data through
+ * the target's own path; a list entry naming the target's folder was granted (red team 8, S2).
+ */
+export async function withRealPaths(paths: readonly string[]): Promise<string[]> {
+  const out = new Set(paths);
+  for (const path of paths) out.add(await realPathOrSelf(path));
   return [...out].sort();
 }
 

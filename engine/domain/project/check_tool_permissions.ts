@@ -26,6 +26,7 @@ import {
   realPathOrSelf,
   resolveGrants,
   rootsProtectedPaths,
+  withRealPaths,
 } from "../../../pkg/runtime/grant_paths.ts";
 import { checkToolModule } from "../../../pkg/runtime/import_policy.ts";
 import { normalizePermissions } from "../../../pkg/runtime/permissions.ts";
@@ -71,7 +72,10 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
   // The project's own (and, for a deployment, the project it was unpacked in), in case a tool lives outside
   // its folder, and the env file it names.
   const envFile = config.env_file === undefined ? [] : [resolve(root, config.env_file)];
-  const neverGranted = [...await rootsProtectedPaths(await projectRoots(root)), ...envFile];
+  const neverGranted = await withRealPaths([
+    ...await rootsProtectedPaths(await projectRoots(root)),
+    ...envFile,
+  ]);
   for (const tool of tools) {
     const site = analysis.sites.get(tool)!;
     if (!tool.permissions) continue;

@@ -1,0 +1,96 @@
+/**
+ * Red team 8 (/work/wt/redteam8.findings.md), with real sandbox processes.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { checkProject, formatDiagnostic } from "../../engine/domain/project/mod.ts";
+import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
+import { call } from "./_helpers.ts";
+
+/** Reads each path; returns its text or the error's name. */
+const READER = `export default async (input: { paths: string[] }) => {
+  const out: Record<string, string> = {};
+  for (const path of input.paths) {
+    try {
+      out[path] = await Deno.readTextFile(path);
+    } catch (e) {
+      out[path] = (e as Error).name;
+    }
+  }
+  return out;
+};`;
+
+/**
+ * A project whose `.env` links to a secrets file elsewhere and whose `.compozy/` store links to a folder on
+ * another disk (a common layout), with a reader tool.
+ */
+async function linkedProject(): Promise<{ root: string; tool: string; secrets: string; store: string }> {
+  const root = await Deno.makeTempDir({ prefix: "compozy-rt8-links-" });
+  const secrets = await Deno.makeTempDir({ prefix: "compozy-rt8-secrets-" });
+  const store = await Deno.makeTempDir({ prefix: "compozy-rt8-store-" });
+  await Deno.writeTextFile(join(secrets, "prod.env"), "PROD_DB_PASSWORD=sk-real-target\n");
+  await Deno.mkdir(join(store, "nats"));
+  await Deno.writeTextFile(join(store, "nats/nats-server.conf"), '{"authorization": {"password": "bus"}}\n');
+  await Deno.symlink(join(secrets, "prod.env"), join(root, ".env"));
+  await Deno.symlink(store, join(root, ".compozy"));
+  await Deno.mkdir(join(root, "tools"));
+  await Deno.writeTextFile(join(root, "compozy.yaml"), "name: links\nworkflows:\n  - source: ./wf.yaml\n");
+  const tool = join(root, "tools/rd.ts");
+  await Deno.writeTextFile(tool, READER);
+  return { root, tool, secrets, store };
+}
+
+async function removeAll(...dirs: string[]): Promise<void> {
+  for (const dir of dirs) await Deno.remove(dir, { recursive: true });
+}
+
+Deno.test("red team 8 S2: a .env or .compozy that is a symlink is protected under its target's path too", async (t) => {
+  const { root, tool, secrets, store } = await linkedProject();
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    await t.step("read: true reads neither target", async () => {
+      const paths = [
+        join(root, ".env"),
+        join(secrets, "prod.env"),
+        join(store, "nats/nats-server.conf"),
+        join(root, "compozy.yaml"),
+      ];
+      const result = await runner.run(
+        call(tool, { paths }, { permissions: { read: true }, timeoutMs: 60_000 }),
+      );
+      assert.ok(result.ok, result.ok ? "" : result.failure.message);
+      // Before: the targets came back with the secret and the bus password.
+      assert.deepEqual(result.output, Object.fromEntries(paths.map((path) => [path, "NotCapable"])));
+    });
+
+    await t.step("a list entry naming a target's folder is refused at start", async () => {
+      for (const entry of [secrets, join(store, "nats")]) {
+        const result = await runner.run(
+          call(tool, { paths: [] }, { permissions: { read: [entry] }, timeoutMs: 60_000 }),
+        );
+        assert.ok(!result.ok, `${entry}: granted`);
+        assert.equal(result.failure.code, "tool_permission_denied");
+        assert.match(result.failure.message, /never granted/);
+      }
+    });
+
+    await t.step("compozy validate refuses it at the entry's line", async () => {
+      await Deno.writeTextFile(
+        join(root, "wf.yaml"),
+        `id: wf
+tools:
+  - id: rd
+    execute: ./tools/rd.ts
+    permissions: { read: [${JSON.stringify(secrets)}] }
+tasks:
+  - { id: a, use: tool(id=rd), with: { paths: [] } }
+`,
+      );
+      const found = (await checkProject(root, { processEnv: {} })).map((d) => formatDiagnostic(d, root));
+      assert.ok(found.some((d) => /^wf\.yaml:5:\d+: .*read.*never granted/.test(d)), found.join("\n"));
+    });
+  } finally {
+    await runner.close();
+    await removeAll(root, secrets, store);
+  }
+});

@@ -6,7 +6,10 @@
  *
  * @module
  */
-import { basename, extname, relative, sep } from "node:path";
+import { basename, dirname, extname, relative, sep } from "node:path";
+import type { Project } from "../engine/domain/project/types.ts";
+import { covers } from "../pkg/runtime/link_scan.ts";
+import { normalizePermissions } from "../pkg/runtime/permissions.ts";
 
 const IGNORED = [".compozy", "dist", "node_modules", ".git"];
 
@@ -56,6 +59,11 @@ export interface ProjectWatcher {
 export interface WatchOptions {
   /** The project's env file, asked at each change (a reload may have changed `env_file`). */
   envFile?: () => string;
+  /**
+   * Paths whose changes reload nothing (see {@linkcode writeGranted}), asked at each change (a reload may
+   * have changed the grants).
+   */
+  ignored?: () => readonly string[];
   quietMs?: number;
 }
 
@@ -71,9 +79,11 @@ export function watchProject(
     for await (const event of watcher) {
       if (event.kind === "access") continue;
       const envFile = options.envFile?.();
+      const ignored = options.ignored?.() ?? [];
       let relevant = false;
       for (const path of event.paths) {
         if (IGNORED.includes(relative(dir, path).split(sep)[0])) continue;
+        if (ignored.some((folder) => covers(folder, path))) continue;
         const kind = changeKind(path, envFile);
         if (!kind) continue;
         pending.set(path, kind);
@@ -96,4 +106,33 @@ export function watchProject(
       watcher.close();
     },
   };
+}
+
+/**
+ * Every path a tool or a `script` MCP server of `project` may write (its `write` list, absolute). What a tool
+ * writes there is its data, not the project's code or configuration: the sandbox refuses a `write` entry that
+ * covers a module it loads, and `compozy validate` one that covers a tool module or a YAML file. Watched as
+ * code, each write restarted the runtime: a tool writing a `.json` report every 300 ms restarted it 103 times
+ * in 40 s, and other workflows' calls waited ~30 s or failed `runtime_unavailable` (red team 8, S3).
+ */
+export function writeGranted(project: Project): string[] {
+  const out = new Set<string>();
+  const add = (permissions: Parameters<typeof normalizePermissions>[0], base: string) => {
+    if (!Array.isArray(permissions?.write)) return;
+    try {
+      const { write } = normalizePermissions({ write: permissions.write }, base);
+      if (write !== true) { for (const path of write) out.add(path); }
+    } catch {
+      // A grant the sandbox refuses is never used to write anything: nothing to ignore for it.
+    }
+  };
+  const tools = [
+    ...project.tools.values(),
+    ...[...project.workflows.values()].flatMap((w) => [...w.tools.values()]),
+  ];
+  for (const tool of tools) add(tool.permissions, dirname(tool.executePath));
+  for (const server of project.mcp.values()) {
+    if (typeof server.script === "string") add(server.permissions, project.root);
+  }
+  return [...out].sort();
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { join, relative } from "node:path";
 import { changeKind } from "./project_watcher.ts";
 
 Deno.test("changeKind: YAML and the env file are configuration, modules are code, other files nothing", () => {
@@ -32,4 +33,40 @@ Deno.test("changeKind: YAML and the env file are configuration, modules are code
     "/p/tools/t.ts~": "none",
     "/p/tools/.t.ts.swp": "none",
   });
+});
+
+Deno.test("red team 8 S3: what a tool writes under its write grant reloads nothing; its code still does", async () => {
+  // Before: each .json a tool wrote into its `write: ["./out"]` folder was a code change, and compozy dev
+  // --watch restarted the runtime for every write (103 times in 40 s), stalling other workflows' calls.
+  const root = await Deno.makeTempDir({ prefix: "compozy-watch-grants-" });
+  const { loadProject } = await import("../engine/domain/project/mod.ts");
+  const { watchProject, writeGranted } = await import("./project_watcher.ts");
+  let watcher: { stop(): void } | undefined;
+  try {
+    await Deno.mkdir(join(root, "tools/out"), { recursive: true });
+    await Deno.writeTextFile(join(root, "compozy.yaml"), "name: w\nworkflows:\n  - source: ./wf.yaml\n");
+    await Deno.writeTextFile(
+      join(root, "wf.yaml"),
+      "id: wf\ntools:\n  - id: wr\n    execute: ./tools/wr.ts\n    permissions: { write: [./out] }\n" +
+        "tasks:\n  - { id: a, use: tool(id=wr) }\n",
+    );
+    await Deno.writeTextFile(join(root, "tools/wr.ts"), "export default () => 1;\n");
+    const project = await loadProject(root, { processEnv: {} });
+    assert.deepEqual(writeGranted(project), [join(root, "tools/out")]);
+    const batches: string[][] = [];
+    watcher = watchProject(root, (changes) => batches.push(changes.map((c) => relative(root, c.path))), {
+      ignored: () => writeGranted(project),
+      quietMs: 50,
+    });
+    // Writes into the granted folder first, then one change of the tool's code: the batch that the code's
+    // change ends (the watcher reports after a quiet period) must hold that change alone.
+    for (let i = 0; i < 5; i++) await Deno.writeTextFile(join(root, "tools/out/report.json"), `{"n":${i}}`);
+    await Deno.writeTextFile(join(root, "tools/wr.ts"), "export default () => 2;\n");
+    for (let i = 0; i < 200 && batches.flat().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(batches.flat(), ["tools/wr.ts"]);
+  } finally {
+    watcher?.stop();
+    await Deno.remove(root, { recursive: true });
+  }
 });

@@ -89,6 +89,16 @@ export async function resolveGrants(
 }
 
 /**
+ * Every path never granted to code in `dirs` (by real path too): the protected paths of each project the
+ * folders belong to and of the roots the stack names ({@linkcode configureProtectedRoots}).
+ */
+export async function neverGrantedFor(dirs: readonly string[]): Promise<string[]> {
+  const roots = new Set(configuredRoots);
+  for (const dir of dirs) for (const root of await projectRoots(dir)) roots.add(root);
+  return await rootsProtectedPaths([...roots].sort());
+}
+
+/**
  * Keeps the files the sandbox loads (the tool's module graph and the sandbox's own modules) out of reach
  * of its `write` grant. Code written to one would be loaded unchecked: by a later dynamic import in the
  * same process (a rewritten module may `import()` a computed `data:` URL past the import policy), or by

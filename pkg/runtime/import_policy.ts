@@ -20,6 +20,7 @@
 import { basename, dirname, relative, sep } from "node:path";
 import { denoExecutable } from "./deno_executable.ts";
 import { scanModule } from "./import_scan.ts";
+import { covers } from "./link_scan.ts";
 import { ToolFailure } from "./tool_failure.ts";
 
 export { findComputedImport } from "./import_scan.ts";
@@ -207,6 +208,54 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
     files,
   };
 }
+
+/**
+ * Checks the static module graph of an MCP `script` server before its `deno run` starts (`scriptPath`
+ * absolute). Deno 2.9.6 loads a main module's static graph without permission checks, `--deny-read`
+ * included, and a text import needs no flag: a script granted nothing read the project's `.env` and the NATS
+ * config (the bus passwords) by `import t from "../.env" with { type: "text" }` (red team 8, S4). So, as for
+ * a tool: no text or bytes import, JSON only as JSON from a `.json` file, no local module under a path that is
+ * never granted (`neverRead`: the projects' `.compozy/`, `.env*`, `env_file`, `compozy.yaml`, by real path
+ * too), no `data:`/`blob:` module, and every local module parsed for an `import()` with a computed specifier
+ * (which could compile a string into a `data:` module, S4b). Unlike a tool, a script may import files
+ * outside its folder and `npm:` packages (their own files are not listed by `deno info` and are not checked).
+ * Checked once per version of its graph's files.
+ *
+ * @throws {ToolFailure} `tool_import_refused`, or `tool_module_invalid` for a missing file.
+ */
+export async function checkScriptModule(scriptPath: string, neverRead: readonly string[]): Promise<void> {
+  const key = `${scriptPath}\0${neverRead.join("\0")}`;
+  const cached = checkedScripts.get(key);
+  if (cached && await unchanged(cached)) return;
+  checkedScripts.delete(key);
+  const modules = await denoInfo(scriptPath, dirname(scriptPath));
+  for (const m of modules) checkAttributes(scriptPath, m);
+  const local = modules.filter((m) => m.specifier.startsWith("file:") && m.local !== undefined);
+  await checkCodeSize(scriptPath, local);
+  const files: string[] = [];
+  for (const m of modules) {
+    if (/^(data|blob):/i.test(m.specifier)) {
+      throw refused(scriptPath, m.specifier, "data: and blob: modules are refused");
+    }
+    if (!m.specifier.startsWith("file:") || !m.local) continue;
+    if (m.error) throw graphError(scriptPath, m);
+    const real = await realPathOrRefuse(m.local, scriptPath);
+    const hit = neverRead.find((p) => covers(p, m.local!) || covers(p, real));
+    if (hit !== undefined) {
+      throw refused(
+        scriptPath,
+        m.specifier,
+        `it is under ${hit}: the project's .compozy/, .env* files, env_file and compozy.yaml are never readable`,
+      );
+    }
+    await checkModuleKind(scriptPath, m);
+    files.push(m.local);
+  }
+  checkedScripts.set(key, { info: SCRIPT_INFO, files, mtimes: await Promise.all(files.map(mtimeOf)) });
+}
+
+const checkedScripts = new Map<string, CheckedGraph>();
+const SCRIPT_INFO: ToolModuleInfo = { needsNodeProcess: false, nodeBuiltins: [], files: [] };
 
 /**
  * Code is parsed for dynamic imports; data may only be JSON, imported as JSON. True when the module names

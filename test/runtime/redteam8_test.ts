@@ -94,3 +94,83 @@ tasks:
     await removeAll(root, secrets, store);
   }
 });
+
+Deno.test("red team 8 S4: an MCP script server's static graph reads no protected file and compiles no string", async (t) => {
+  const { scriptCommand } = await import("../../pkg/runtime/mcp/mcp_transport.ts");
+  const root = await Deno.makeTempDir({ prefix: "compozy-rt8-mcp-" });
+  try {
+    await Deno.mkdir(join(root, "mcp"));
+    await Deno.mkdir(join(root, ".compozy/nats"), { recursive: true });
+    await Deno.writeTextFile(join(root, "compozy.yaml"), "name: mcp\n");
+    await Deno.writeTextFile(join(root, ".env"), "OPENAI_API_KEY=sk-project-dotenv\n");
+    await Deno.writeTextFile(join(root, ".compozy/nats/auth.json"), '{"password": "bus"}\n');
+    await Deno.writeTextFile(join(root, "mcp/lib.ts"), "export const answer = 42;\n");
+    await Deno.writeTextFile(join(root, "mcp/data.json"), '{"ok": true}\n');
+    const server = (name: string, source: string) => {
+      const script = join(root, "mcp", `${name}.ts`);
+      Deno.writeTextFileSync(script, source);
+      return { server: { id: name, script, timeoutMs: 5_000, cwd: root }, script };
+    };
+    const run = async (name: string, source: string) => {
+      const { server: s, script } = server(name, source);
+      return await scriptCommand(s, script);
+    };
+
+    await t.step(
+      "text imports of .env, a JSON import under .compozy/ and a computed data: import are refused",
+      async () => {
+        const attacks: Record<string, string> = {
+          env_text: `import t from "../.env" with { type: "text" };\nconsole.log(t);\n`,
+          env_bytes: `import b from "../.env" with { type: "bytes" };\nconsole.log(b.length);\n`,
+          store_json: `import j from "../.compozy/nats/auth.json" with { type: "json" };\nconsole.log(j);\n`,
+          data_code:
+            `const m = await import("data:text/javascript," + encodeURIComponent("export default 6*7"));\n` +
+            `console.log(m.default);\n`,
+        };
+        for (const [name, source] of Object.entries(attacks)) {
+          // Before: the command was given, and its process printed the secret (or 42).
+          await assert.rejects(run(name, source), { code: "tool_import_refused" }, name);
+        }
+      },
+    );
+
+    await t.step("a script importing its own modules and JSON runs, in a real process", async () => {
+      const { command, args } = await run(
+        "fine",
+        `import { answer } from "./lib.ts";\nimport data from "./data.json" with { type: "json" };\n` +
+          `console.log(JSON.stringify({ answer, data }));\n`,
+      );
+      const out = await new Deno.Command(command, { args, cwd: root, stdout: "piped", stderr: "piped" })
+        .output();
+      assert.equal(new TextDecoder().decode(out.stdout).trim(), '{"answer":42,"data":{"ok":true}}');
+    });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("red team 8 S4: compozy validate refuses an MCP script's text import of .env at its script field", async () => {
+  const root = await Deno.makeTempDir({ prefix: "compozy-rt8-mcp-validate-" });
+  try {
+    await Deno.mkdir(join(root, "mcp"));
+    await Deno.writeTextFile(join(root, ".env"), "OPENAI_API_KEY=sk-project-dotenv\n");
+    await Deno.writeTextFile(
+      join(root, "mcp/orders.ts"),
+      `import t from "../.env" with { type: "text" };\nconsole.log(t);\n`,
+    );
+    await Deno.writeTextFile(
+      join(root, "compozy.yaml"),
+      "name: mcp\nmcp:\n  - id: orders\n    script: ./mcp/orders.ts\n",
+    );
+    const found = (await checkProject(root, { processEnv: {} })).map((d) => formatDiagnostic(d, root));
+    // Before: "project is valid".
+    assert.ok(
+      found.some((d) =>
+        /^compozy\.yaml:4:\d+: mcp\[0\]\.script: tool_import_refused: .*"text" is refused/.test(d)
+      ),
+      found.join("\n"),
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

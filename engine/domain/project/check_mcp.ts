@@ -8,9 +8,12 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { renderValue } from "../../../pkg/tplengine/mod.ts";
+import { neverGrantedFor } from "../../../pkg/runtime/grant_paths.ts";
+import { checkScriptModule } from "../../../pkg/runtime/import_policy.ts";
 import { isProcessControlEnv, PROCESS_CONTROL_WHY } from "../../../pkg/runtime/permissions.ts";
+import { ToolFailure } from "../../../pkg/runtime/tool_failure.ts";
 import { parseDuration } from "../duration.ts";
 import type { McpServerConfig } from "../mcp/schema.ts";
 import { parseMcpToolReference } from "../mcp/tool_reference.ts";
@@ -127,8 +130,9 @@ async function checkScript(
   i: number,
   diagnostics: DiagnosticList,
 ): Promise<boolean> {
+  const script = resolve(analysis.project.root, server.script!);
   try {
-    if ((await Deno.stat(resolve(analysis.project.root, server.script!))).isFile) return true;
+    if ((await Deno.stat(script)).isFile) return await checkScriptImports(analysis, script, i, diagnostics);
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
@@ -138,6 +142,23 @@ async function checkScript(
     `MCP server script not found: ${server.script}`,
   );
   return false;
+}
+
+/** The sandbox's check of a script's static graph (red team 8 S4), as the runtime makes it before a start. */
+async function checkScriptImports(
+  analysis: Analysis,
+  script: string,
+  i: number,
+  diagnostics: DiagnosticList,
+): Promise<boolean> {
+  try {
+    await checkScriptModule(script, await neverGrantedFor([analysis.project.root, dirname(script)]));
+    return true;
+  } catch (err) {
+    if (!(err instanceof ToolFailure)) throw err;
+    diagnostics.error(analysis.projectSource, ["mcp", i, "script"], `${err.code}: ${err.message}`);
+    return false;
+  }
 }
 
 /**

@@ -22,10 +22,12 @@ import { denoExecutable } from "../deno_executable.ts";
 import {
   guardLoadedFiles,
   guardLoadedFolders,
+  neverGrantedFor,
   projectRoots,
   resolveGrants,
   rootsProtectedPaths,
 } from "../grant_paths.ts";
+import { checkScriptModule } from "../import_policy.ts";
 import { netDenyFlags } from "../net_deny.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import {
@@ -96,6 +98,9 @@ export async function scriptCommand(
   }
   // The projects above the script and above its working directory (the project root) are both protected.
   const alsoProtected = await rootsProtectedPaths(await projectRoots(resolve(base)));
+  // Its static graph is loaded without permission checks: the import policy is what keeps it from the
+  // project's secrets (a text import of `.env`).
+  await checkScriptModule(resolve(script), await neverGrantedFor([resolve(base), dirname(resolve(script))]));
   const grants = guardLoadedFolders(
     guardLoadedFiles(await resolveGrants(permissions, dirname(script), alsoProtected), [script]),
     [await denoCacheDir()],

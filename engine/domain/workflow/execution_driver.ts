@@ -154,7 +154,9 @@ export class ExecutionDriver implements DriverPort {
   run(cancel?: string): Promise<DriverResult> {
     if (cancel !== undefined) {
       this.cancel(cancel).catch((e) => {
-        if (!(e instanceof ExecutionEnded)) this.abandon();
+        if (e instanceof ExecutionEnded) return;
+        this.logGivenUp(`its cancel (${cancel}) could not be recorded`, e);
+        this.abandon();
       });
       return this.settled;
     }
@@ -162,10 +164,34 @@ export class ExecutionDriver implements DriverPort {
     if (this.paused) this.closeGate();
     this.program().catch((e) => {
       if (e instanceof ExecutionEnded) return;
-      if (e instanceof PublishError) return this.abandon();
-      this.failWorkflow(toTaskFailure(e)).catch(() => this.abandon());
+      if (e instanceof PublishError || this.abandoned) {
+        this.logGivenUp("a step's outcome could not be recorded", e);
+        return this.abandon();
+      }
+      const failure = toTaskFailure(e);
+      this.failWorkflow(failure).catch((recordError) => {
+        this.logGivenUp(
+          `its failure (${failure.code}: ${failure.message}) could not be recorded`,
+          recordError,
+        );
+        this.abandon();
+      });
     });
     return this.settled;
+  }
+
+  /**
+   * Why the driver gives the execution up: NATS out of reach (a PublishError) is the expected case, its
+   * command comes back and the replay goes on (warning); anything else is a defect worth an error.
+   */
+  private logGivenUp(what: string, e: unknown): void {
+    // `reason` for the line, `error` (with its cause chain) for the JSON record.
+    const properties = { execId: this.execId, what, reason: String(e), error: e };
+    if (e instanceof PublishError) {
+      log.warn("execution {execId} given up: {what}: {reason}; its command comes back", properties);
+    } else {
+      log.error("execution {execId} given up: {what}: {reason}; its command comes back", properties);
+    }
   }
 
   /**

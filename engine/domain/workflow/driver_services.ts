@@ -29,6 +29,14 @@ export interface DriverEvents {
   ): void;
   /** `input`: what a tool, agent or sub-workflow call runs with (its rendered `with`). */
   taskStarted(d: DriverRef, key: string, execId: string, attempt: number, input?: unknown): void;
+  /** The same, stored (awaited); an input too large for one bus message is left out of it. */
+  taskStartedStored(
+    d: DriverRef,
+    key: string,
+    execId: string,
+    attempt: number,
+    input?: unknown,
+  ): Promise<void>;
   /** Before a call is sent again: the lease must be writable and the attempt's task.started stored. */
   startedBeforeResend(
     d: DriverRef,

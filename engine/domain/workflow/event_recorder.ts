@@ -63,11 +63,12 @@ export class EventRecorder implements DriverEvents {
   }
 
   /** `refusable`: a lease that may not be written throws (the caller must not go on), not only skips it. */
+  /** False when the message is larger than one bus message (not sent). */
   private fireAndForget<S extends DescMessage>(
     schema: S,
     init: MessageInitShape<S>,
     refusable = false,
-  ): void {
+  ): boolean {
     const message = create(schema, init) as BusMessage;
     try {
       stampLease(
@@ -77,14 +78,16 @@ export class EventRecorder implements DriverEvents {
     } catch (e) {
       if (refusable) throw e;
       log.debug("history event not published: {error}", { error: String(e) });
-      return;
+      return true;
     }
-    // A task's input too large for one message (nats-core would throw out of the attempt): history only.
+    // nats-core would throw a message too large out of the attempt.
     if (!this.bus.publishCoreIfFits(message)) {
       log.warn("history event {subject} not published: larger than one bus message", {
         subject: subjectOf(message),
       });
+      return false;
     }
+    return true;
   }
 
   taskDispatched(
@@ -109,7 +112,46 @@ export class EventRecorder implements DriverEvents {
    * lease was suspended after a reconnect, task.started was skipped and the call went out).
    */
   taskStarted(d: DriverRef, key: string, execId: string, attempt: number, input?: unknown): void {
-    this.fireAndForget(pb.TaskExecutionStartedSchema, this.started(d, key, execId, attempt, input), true);
+    const sent = this.fireAndForget(
+      pb.TaskExecutionStartedSchema,
+      this.started(d, key, execId, attempt, input),
+      true,
+    );
+    // An input too large for one message is left out: the start (the attempt's count) is recorded all the
+    // same, and its replay renders the input again.
+    if (!sent && input !== undefined) {
+      this.fireAndForget(
+        pb.TaskExecutionStartedSchema,
+        this.started(d, key, execId, attempt, undefined),
+        true,
+      );
+    }
+  }
+
+  /**
+   * The attempt's start, stored (awaited). An input too large for one bus message is left out, so the start
+   * is stored all the same: its replay renders the input again, as before it was recorded.
+   */
+  async taskStartedStored(
+    d: DriverRef,
+    key: string,
+    execId: string,
+    attempt: number,
+    input?: unknown,
+  ): Promise<void> {
+    try {
+      await this.record(pb.TaskExecutionStartedSchema, this.started(d, key, execId, attempt, input));
+    } catch (e) {
+      if (!(e instanceof MessageTooLargeError) || input === undefined) throw e;
+      log.warn(
+        "task {task} of {execId}: its input is larger than one bus message: its start is stored without it",
+        {
+          task: key,
+          execId: d.execId,
+        },
+      );
+      await this.record(pb.TaskExecutionStartedSchema, this.started(d, key, execId, attempt, undefined));
+    }
   }
 
   /**
@@ -144,12 +186,7 @@ export class EventRecorder implements DriverEvents {
         attempt,
       },
     );
-    try {
-      await this.record(pb.TaskExecutionStartedSchema, init);
-    } catch (e) {
-      // Too large for one message (its input): history only, as when the call was first sent.
-      if (!(e instanceof MessageTooLargeError)) throw e;
-    }
+    await this.taskStartedStored(d, key, execId, attempt, input);
   }
 
   private started(d: DriverRef, key: string, execId: string, attempt: number, input: unknown) {

@@ -555,9 +555,17 @@ export class ExecutionDriver implements DriverPort {
     const maxAttempts = task.retry?.max_attempts ?? 1;
     let attempt = record?.attempt ?? 1;
     // A tool or agent call that was running when its engine died runs again: that is its next attempt.
-    if (record?.status === "running" && record.started && runner.isCall?.(this, task)) attempt++;
+    const sentAgain = record?.status === "running" && record.started && runner.isCall?.(this, task);
+    if (sentAgain) attempt++;
     // The record describes the attempt that was under way; a retry starts afresh.
     let resumed = record?.attempt === attempt ? record : undefined;
+    // The input recorded with the start of the attempt under way, which its replay (or, for a call, the
+    // attempt that sends it again) takes rather than a new rendering: `now()`, or a definition changed since,
+    // would give the call or the items another input than the run's (outside review E2, leftover of issue
+    // 9). Absent (an older engine's start, or one too large for a bus message): rendered again.
+    let recordedInput = runner.replaysInput && (resumed?.started || sentAgain)
+      ? record?.startedInputJson
+      : undefined;
     // A retry scheduled before this replay (parked in its back-off, or its engine died) waits for its timer
     // if it is not due yet: a crash does not change when the next attempt runs (outside review F7).
     if (resumed?.status === "retry_scheduled" && resumed.retryDueMs !== undefined) {
@@ -576,11 +584,14 @@ export class ExecutionDriver implements DriverPort {
       let running: Promise<Outcome> | undefined;
       try {
         // A call's input is rendered once per attempt and recorded with its start (the state shows it).
-        const input = runner.replaysInput && resumed?.started && resumed.startedInputJson
-          ? parseJsonBytes(resumed.startedInputJson)
-          : runner.input?.(task, base, key);
+        const input = recordedInput ? parseJsonBytes(recordedInput) : runner.input?.(task, base, key);
         if (!resumed?.started && !isWaiting(resumed)) {
-          this.services.events.taskStarted(this, key, execId, attempt, input);
+          if (runner.durableStart) {
+            // Stored before anything of the attempt runs: its replay takes this input (see durableStart).
+            await this.recorded(this.services.events.taskStartedStored(this, key, execId, attempt, input));
+          } else {
+            this.services.events.taskStarted(this, key, execId, attempt, input);
+          }
         }
         running = this.attempt(task, key, execId, attempt, attemptScope, base, resumed, input);
         const result = await abortable(running, attemptScope.abort!);
@@ -635,6 +646,7 @@ export class ExecutionDriver implements DriverPort {
           );
           attempt++;
           resumed = undefined;
+          recordedInput = undefined; // A retry renders its input afresh.
           // Waited at the top of the loop, once this attempt's time-out is done (see finally): a wake-up
           // meanwhile expires overdue attempts and waits for them to settle.
           backOffDueMs = dueMs;

@@ -25,6 +25,9 @@ const DEFAULT_AGENT_TIMEOUT_MS = 300_000;
 
 export const basicRunner: TaskRunner<TaskOf<"basic">> = {
   input: (task, context, key) => renderField(task.with ?? {}, context, key, "with"),
+  // A call sent again after a crash, or a sub-workflow's replayed start, takes the `with` its attempt started
+  // with: a new rendering (`now()`, a definition changed since) gave the tool another input.
+  replaysInput: true,
   isCall: (driver, task) => resolveUse(driver.project, driver.workflow, task.use).kind !== "workflow",
   // A tool's or agent's call carries the time-out to the runtime; a sub-workflow is bounded by the driver.
   ownsTimeout: (driver, task) => basicRunner.isCall!(driver, task),

@@ -19,6 +19,7 @@ export const collectionRunner: TaskRunner<TaskOf<"collection">> = {
   // A replay keeps the items the first run kept (outside review E2): a filter reading `now()`, or a definition
   // changed since, would drop items that ran (recorded CANCELED) and their outputs.
   replaysInput: true,
+  durableStart: true,
   run: (run) => {
     // The driver renders the selection again when the start was recorded without one (by an older engine, or
     // too large for one bus message); a recorded input that is no selection (the task at this key was of

@@ -148,6 +148,13 @@ export interface TaskRunner<T extends TaskConfig> {
    */
   replaysInput?: boolean;
   /**
+   * Whether the attempt's start (with its input) is stored, awaited, before the attempt runs: a collection's
+   * items run as steps of their own, whose outcomes a crash may leave stored without a start sent
+   * fire-and-forget; the replay then rendered items and filter again. One write per attempt, not per item.
+   * Absent: sent without waiting (a call's resend stores it first, see startedBeforeResend).
+   */
+  durableStart?: boolean;
+  /**
    * Whether the attempt is a call in the runtime (a tool or an agent): a call that was running when its
    * engine died runs again, and that is its next attempt. Absent: not a call.
    */

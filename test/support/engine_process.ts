@@ -15,6 +15,8 @@ export interface EngineProcessOptions {
   logLevel?: string;
   /** Default 1 s: a killed engine's work is redelivered soon. */
   ackWaitMs?: number;
+  /** More environment variables of the engine process (templates read them as `.env`). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -45,6 +47,7 @@ export function spawnEngineProcess(
       LOG_FORMAT: "json",
       COMPOZY_LOG_LEVEL: options.logLevel ?? "warn",
       COMPOZY_ACK_WAIT_MS: String(options.ackWaitMs ?? 1_000),
+      ...options.env,
     },
     stdin: "null",
     stdout: "null",

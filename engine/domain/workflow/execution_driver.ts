@@ -531,8 +531,10 @@ export class ExecutionDriver implements DriverPort {
     const execId = record?.execId ?? uuidv7();
     if (!record) this.services.events.taskDispatched(this, task, key, execId, scope.parentExecId);
     const base = this.context(scope);
-    // `if` is pure: evaluated again on a replay that has no outcome for the task yet.
-    if (task.if !== undefined && !isWaiting(record)) {
+    // `if` is evaluated again on a replay only when nothing of the task was recorded past its dispatch: a
+    // start, a wait, a retry show that it held, and rendered again (it may read `now()`, `.env`, a definition
+    // changed since) it recorded a task whose call had run SKIPPED (outside review B1).
+    if (task.if !== undefined && !(record && (record.started || record.status !== "running"))) {
       let condition: boolean;
       try {
         condition = renderCondition(task.if, base, key, "if");

@@ -22,7 +22,7 @@ import { NatsExecutionClient } from "./execution_client.ts";
 import { AcceptedExecutions } from "./accepted_executions.ts";
 import { ENGINE_STATS_SUBJECT, EngineStats, type EngineStatsReport } from "./engine_stats.ts";
 import { Leases } from "./leases.ts";
-import { EnginePresence } from "./engine_presence.ts";
+import { EnginePresence, type Presence } from "./engine_presence.ts";
 import { Orchestrator } from "./orchestrator.ts";
 import { StateManager } from "./state/state_manager.ts";
 import { TakeOverCheck } from "./state/take_over_check.ts";
@@ -50,6 +50,11 @@ export interface EngineOptions {
   ackWaitMs?: number;
   /** How often each cause may send a command back before it is given up (defaults in the executor). */
   redelivery?: Partial<RedeliveryBounds>;
+  /**
+   * How other engines' presence is asked before their leases are taken; default EnginePresence (a core request
+   * to each). Tests stand in one that answers slowly.
+   */
+  presence?: Presence;
 }
 
 export interface EngineHandle {
@@ -120,7 +125,13 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   const store = await openStateStore(nc);
   const leaseKv = await kvm.open(BUCKETS.leases);
   const presence = new EnginePresence(nc);
-  const leases = new Leases(leaseKv, options.instanceId, (await leaseKv.status()).ttl, presence, js);
+  const leases = new Leases(
+    leaseKv,
+    options.instanceId,
+    (await leaseKv.status()).ttl,
+    options.presence ?? presence,
+    js,
+  );
   const accepted = new AcceptedExecutions();
   const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency), store, accepted);
   const ackWaitMs = options.ackWaitMs ?? envAckWaitMs();

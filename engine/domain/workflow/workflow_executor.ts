@@ -83,6 +83,8 @@ export class WorkflowExecutor {
   private readonly activating = new Map<string, Promise<Active | undefined>>();
   private readonly consumers: Consumer[] = [];
   private readonly ackWaitMs: number;
+  /** How often a command being handled is heartbeated: three times per ack wait (at most 15 s apart). */
+  private readonly heartbeatMs: number;
   private readonly bounds: RedeliveryBounds;
   /** Redeliveries so far by cause, per command in flight (by stream and sequence). */
   private readonly redeliveries = new Map<string, Record<Cause, number>>();
@@ -91,6 +93,7 @@ export class WorkflowExecutor {
 
   constructor(private readonly options: WorkflowExecutorOptions) {
     this.ackWaitMs = options.ackWaitMs ?? 30_000;
+    this.heartbeatMs = Math.max(250, Math.min(this.ackWaitMs, 15_000) / 3);
     this.bounds = { ...DEFAULT_REDELIVERY, ...options.redelivery };
   }
 
@@ -292,6 +295,10 @@ export class WorkflowExecutor {
   /**
    * Runs `act` on the execution's driver: the active one, or a new one replayed from history while this
    * command holds the lease. Returns when the command's effect is durable (or it is known to be moot).
+   *
+   * The command is heartbeated (three times per ack wait) for as long as this runs: while the execution is
+   * activated too (a lease claim that asks whether its holder is gone, a history read, a take-over, the
+   * pending controls), which at load outlasted the ack wait and had the command delivered again meanwhile.
    */
   private async withExecution(
     execId: string,
@@ -300,6 +307,31 @@ export class WorkflowExecutor {
     fresh: ReplayState | undefined,
     act: (driver: ExecutionDriver) => Promise<void> | void,
     holdWhileActive = false,
+    needed?: (seen: ReplayState) => boolean,
+  ): Promise<Outcome | void> {
+    const heartbeat = setInterval(() => delivery.working(), this.heartbeatMs);
+    try {
+      return await this.withExecutionHeld(
+        execId,
+        correlationId,
+        delivery,
+        fresh,
+        act,
+        holdWhileActive,
+        needed,
+      );
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private async withExecutionHeld(
+    execId: string,
+    correlationId: string,
+    delivery: Delivery,
+    fresh: ReplayState | undefined,
+    act: (driver: ExecutionDriver) => Promise<void> | void,
+    holdWhileActive: boolean,
     needed?: (seen: ReplayState) => boolean,
   ): Promise<Outcome | void> {
     const existing = this.active.get(execId) ?? await this.activating.get(execId);
@@ -311,7 +343,7 @@ export class WorkflowExecutor {
       await act(existing.driver);
       if (holdWhileActive && existing.settled) {
         // The activating command's hold refreshes the lease; this one only keeps its message.
-        const result = await this.hold(execId, delivery, existing.driver, existing.settled, false);
+        const result = await this.hold(execId, existing.driver, existing.settled, false);
         if (result === "abandoned") return ABANDONED;
       }
       return;
@@ -339,8 +371,8 @@ export class WorkflowExecutor {
       : undefined;
     const settled = active.driver.run(controls?.cancel);
     active.settled = settled;
-    // Held (heartbeats, lease renewals) from now on: the command's own effect may wait for a running task.
-    const holding = this.hold(execId, delivery, active.driver, settled);
+    // The lease renewed from now on: the command's own effect may wait for a running task.
+    const holding = this.hold(execId, active.driver, settled);
     // Not parked before this command's pending controls and its own effect are delivered (G9).
     const releaseParking = active.driver.holdParking();
     let parked = false;
@@ -387,20 +419,16 @@ export class WorkflowExecutor {
   }
 
   /**
-   * Keeps a command unacknowledged (and the lease fresh) until `settled` resolves. A lease that can no
-   * longer be refreshed may be another engine's by now: the driver is given up rather than run twice.
+   * Keeps a command unacknowledged (withExecution heartbeats it) and the lease fresh until `settled` resolves.
+   * A lease that can no longer be refreshed may be another engine's by now: the driver is given up rather
+   * than run twice.
    */
   private async hold<T>(
     execId: string,
-    delivery: Delivery,
     driver: ExecutionDriver,
     settled: Promise<T>,
     refreshLease = true,
   ): Promise<T> {
-    const heartbeat = setInterval(
-      () => delivery.working(),
-      Math.max(250, Math.min(this.ackWaitMs, 15_000) / 3),
-    );
     const { leases } = this.options;
     const renew = () =>
       leases.refresh(execId).then((status) => {
@@ -423,7 +451,6 @@ export class WorkflowExecutor {
     try {
       return await settled;
     } finally {
-      clearInterval(heartbeat);
       clearInterval(renewal);
     }
   }
@@ -447,6 +474,13 @@ export class WorkflowExecutor {
     const first = fresh && delivery.deliveryCount === 1 && this.options.leases.takenAnew(execId)
       ? fresh
       : undefined;
+    // An execution first activated here has no command before its execute; any other may have a control
+    // waiting (F8, F9). Read beside the history (one round trip less before the driver runs); awaited only
+    // for an execution that goes on, so the failure of a read whose answer is not needed is dropped.
+    const controlsRead = first
+      ? undefined
+      : pendingControls(this.options.bus, this.options.js, correlationId, execId);
+    controlsRead?.catch(() => {});
     let replay: ReplayState | undefined;
     try {
       // Only a first delivery may be found moot: one that comes back may have activated a driver that took
@@ -493,17 +527,13 @@ export class WorkflowExecutor {
       }
       return NOTHING_TO_DO;
     }
-    // An execution first activated here has no command before its execute; any other may have a control
-    // waiting (F8, F9).
-    const controls = first
-      ? undefined
-      : await pendingControls(this.options.bus, this.options.js, correlationId, execId)
-        .catch(async (e) => {
-          await this.options.leases.release(execId);
-          throw new Error(`Cannot activate execution ${execId}: its pending commands could not be read`, {
-            cause: e,
-          });
+    const controls = controlsRead === undefined ? undefined : await controlsRead
+      .catch(async (e) => {
+        await this.options.leases.release(execId);
+        throw new Error(`Cannot activate execution ${execId}: its pending commands could not be read`, {
+          cause: e,
         });
+      });
     const driver = new ExecutionDriver(
       this.options.services,
       this.options.project,

@@ -13,8 +13,9 @@
  * "R3 2+2 parks" runs R3 2+2 with a workflow whose execution parks once (a 200 ms sleep between two steps):
  * its wake-up may reach either engine, and "moved mid-run" counts those another engine resumed.
  * "R3 2+2 kills" runs R3 2+2 again with a kill -9 of one engine a third into the run and of the node leading
- * WORKFLOW_CMDS two thirds in, and reports the fail-over: how long after each kill every execution running
- * then had recorded its next event.
+ * WORKFLOW_CMDS two thirds in (and at least 10 s after the engine, so that the two fail-overs do not
+ * overlap), and reports the fail-over: how long after each kill every execution running then had recorded its
+ * next event. Each kill's time is printed, to be matched with the processes' logs (LOG_DIR below).
  *
  * A second table gives each process's figures per workflow: CPU ms of each engine, runtime (with its
  * sandboxes), nats-server node and of the bench's own client, and the NATS messages each engine's
@@ -380,6 +381,9 @@ async function printTimeline(
  * event. Executions of a live engine go on at once; those of the dead engine (or whose streams lost their
  * leader) wait for the fail-over, so the slowest one measures it (plus one step's time on this machine).
  */
+/** The node is killed at least this long after the engine (see Kills.at). */
+const NODE_KILL_AFTER_MS = 10_000;
+
 class Kills {
   private engineKill?: Promise<Resumption>;
   private nodeKill?: Promise<Resumption>;
@@ -396,12 +400,19 @@ class Kills {
     if (fraction >= 1 / 3 && !this.engineKill) {
       const running = [...inFlight];
       const killedAt = Date.now(); // SIGKILL is sent at once; the wait is for the process's exit.
+      console.error(`engine killed at ${new Date(killedAt).toISOString()} (${running.length} running)`);
       this.engineKill = this.engine.killGroup().then(() => ({ running, killedAt }));
       await this.engineKill;
     }
     if (fraction >= 2 / 3 && !this.nodeKill) {
-      const running = [...inFlight];
+      // Not before the engine's fail-over is over: a node killed during it (a short run at a light load) adds
+      // its leader elections to the engine's figure. This worker waits; the others go on triggering.
       this.nodeKill = (async () => {
+        const { killedAt: engineKilledAt } = await this.engineKill!;
+        await new Promise((r) =>
+          setTimeout(r, Math.max(0, engineKilledAt + NODE_KILL_AFTER_MS - Date.now()))
+        );
+        const running = [...inFlight];
         const jsm = await jetstreamManager(this.nc);
         // JetStream may take a while to answer at load 50: a few tries before the run fails.
         let leader: string | undefined;
@@ -415,6 +426,9 @@ class Kills {
         const index = this.cluster.nodes.findIndex((_, n) => `n${n + 1}` === leader);
         if (index < 0) throw new Error(`the leader of ${STREAMS.workflowCommands} (${leader}) is not ours`);
         const killedAt = Date.now();
+        console.error(
+          `node ${leader} killed at ${new Date(killedAt).toISOString()} (${running.length} running)`,
+        );
         await this.cluster.nodes[index].kill();
         return { running, killedAt };
       })();

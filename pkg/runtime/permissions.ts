@@ -43,6 +43,24 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // which no grant allows (run and ffi are never granted).
 const PROCESS_CONTROL_ENV =
   /^(?:LD_|DYLD_|DENO_|RUST_|MALLOC_)|^(?:GCONV_PATH|GETCONF_DIR|GLIBC_TUNABLES|HOSTALIASES|LOCALDOMAIN|LOCPATH|NIS_PATH|NLSPATH|RESOLV_HOST_CONF|RES_OPTIONS|NODE_OPTIONS)$/;
+/**
+ * The proxy variables Deno's HTTP clients obey (`fetch`, `Deno.createHttpClient`, Node's `http`). A proxy
+ * set through them is checked only against the deny list, never against a `net` host list: a tool granted
+ * `net: ["example.com"]` and `HTTP_PROXY` set the variable and sent any request to 127.0.0.1:3995 (red team
+ * 8 S5). They are never granted, and a process with `env: true` gets them denied, so it cannot set them.
+ */
+const PROXY_ENV_NAMES = [
+  "HTTP_PROXY",
+  "HTTPS_PROXY",
+  "ALL_PROXY",
+  "NO_PROXY",
+  "http_proxy",
+  "https_proxy",
+  "all_proxy",
+  "no_proxy",
+];
+const PROXY_ENV = /^(?:https?|all|no)_proxy$/i;
+
 // A comma would split one entry into several in `--allow-x=a,b`; control characters have no place in
 // a host name or path and could hide an entry in logs.
 // deno-lint-ignore no-control-regex
@@ -64,13 +82,7 @@ export function normalizePermissions(
     write: normalizeGrant("write", p.write, (path) => absolutePath(path, toolDir)),
     env: normalizeGrant("env", p.env, (name) => {
       if (!ENV_NAME.test(name)) throw deny("env", name, "it is not a variable name");
-      if (PROCESS_CONTROL_ENV.test(name)) {
-        throw deny(
-          "env",
-          name,
-          "the dynamic loader or Deno reads it when the sandbox starts, outside its permissions",
-        );
-      }
+      if (isProcessControlEnv(name)) throw deny("env", name, PROCESS_CONTROL_WHY);
       return name;
     }),
   };
@@ -100,12 +112,12 @@ function absolutePath(path: string, toolDir: string): string {
 
 /** Whether the dynamic loader or Deno reads `name` from a sandboxed process's environment at its start. */
 export function isProcessControlEnv(name: string): boolean {
-  return PROCESS_CONTROL_ENV.test(name);
+  return PROCESS_CONTROL_ENV.test(name) || PROXY_ENV.test(name);
 }
 
 /** Why a process-control name is refused, for every place that refuses one. */
 export const PROCESS_CONTROL_WHY =
-  "the dynamic loader or Deno reads it when the sandbox starts, outside its permissions";
+  "the dynamic loader or Deno reads it (at start, or for every HTTP client: a proxy), outside the sandbox's permissions";
 
 function deny(kind: string, entry: string, why: string): ToolFailure {
   return new ToolFailure(
@@ -142,6 +154,7 @@ export function processFlags(
     flag("read", read),
     flag("write", p.write),
     flag("env", p.env),
+    p.env === true ? `--deny-env=${PROXY_ENV_NAMES.join(",")}` : undefined,
     denied.read.length ? `--deny-read=${denied.read.join(",")}` : undefined,
     denied.write.length ? `--deny-write=${denied.write.join(",")}` : undefined,
   ].filter((f): f is string => f !== undefined);
@@ -180,7 +193,7 @@ export function sandboxEnv(
   if (!env) return out;
   for (const [name, value] of Object.entries(env)) {
     const readable = p.env === true
-      ? ENV_NAME.test(name) && !PROCESS_CONTROL_ENV.test(name)
+      ? ENV_NAME.test(name) && !isProcessControlEnv(name)
       : p.env.includes(name);
     if (readable) out[name] = value;
   }

@@ -37,7 +37,13 @@ Deno.test("permissions", async (t) => {
 
   await t.step("true grants the whole kind, never run, ffi or sys", () => {
     const p = normalizePermissions({ net: true, read: true, write: false, env: true }, "/t");
-    assert.deepEqual(processFlags(p, ["/t"]), ["--allow-net", "--allow-read", "--allow-env"]);
+    assert.deepEqual(processFlags(p, ["/t"]), [
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      // The proxy variables: a proxy set through them is not checked against a net host list.
+      "--deny-env=HTTP_PROXY,HTTPS_PROXY,ALL_PROXY,NO_PROXY,http_proxy,https_proxy,all_proxy,no_proxy",
+    ]);
     const w = workerPermissions(p);
     assert.equal(w.run, false);
     assert.equal(w.ffi, false);

@@ -178,3 +178,26 @@ Deno.test("red team 8 S1: validate and build print a tool module's own text esca
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("red team 8 S1b: validate prints an MCP script server's stderr escaped in its warning", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "compozy-validate-mcp-esc-" });
+  try {
+    await Deno.mkdir(join(dir, "mcp"));
+    await Deno.writeTextFile(
+      join(dir, "compozy.yaml"),
+      "name: esc\nworkflows: []\nmcp:\n  - id: orders\n    script: ./mcp/orders.ts\n",
+    );
+    await Deno.writeTextFile(
+      join(dir, "mcp/orders.ts"),
+      String.raw`console.error("boom\x1b]0;MCP-TITLE\x07\x1b[2K\rFAKE: project is valid");` +
+        "\nDeno.exit(3);\n",
+    );
+    const { lines } = await capture(() => runValidate({ cwd: dir }));
+    const text = lines.join("\n");
+    assert.ok(text.includes(String.raw`its stderr: boom\x1b]0;MCP-TITLE\x07\x1b[2K\rFAKE`), text);
+    // deno-lint-ignore no-control-regex
+    assert.doesNotMatch(text, /[\x1b\x07\r]/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -174,3 +174,55 @@ Deno.test("red team 8 S4: compozy validate refuses an MCP script's text import o
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("red team 8 S5: a proxy variable is never granted, and env: true cannot set one", async (t) => {
+  // A local service stands for one on the host, the LAN or a cloud metadata address.
+  let reached = 0;
+  const service = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    reached++;
+    return new Response("inside");
+  });
+  const dir = await Deno.makeTempDir({ prefix: "compozy-rt8-proxy-" });
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    const tool = join(dir, "prox.ts");
+    await Deno.writeTextFile(
+      tool,
+      `export default async (input: { proxy: string }) => {
+         try {
+           Deno.env.set("HTTP_PROXY", input.proxy);
+         } catch (e) {
+           return "set: " + (e as Error).name;
+         }
+         const client = Deno.createHttpClient({});
+         const r = await fetch("http://example.com/anything", { client });
+         return "fetched: " + r.status + " " + (await r.text());
+       };`,
+    );
+    const proxy = `http://127.0.0.1:${service.addr.port}`;
+
+    await t.step("a list naming HTTP_PROXY (any case) is refused", async () => {
+      for (const name of ["HTTP_PROXY", "https_proxy", "ALL_PROXY", "No_Proxy"]) {
+        const result = await runner.run(
+          call(tool, { proxy }, { permissions: { net: ["example.com"], env: [name] }, timeoutMs: 60_000 }),
+        );
+        // Before: granted; the tool set the variable and its request went to the local service.
+        assert.ok(!result.ok, `${name}: ${JSON.stringify(result.ok && result.output)}`);
+        assert.equal(result.failure.code, "tool_permission_denied", name);
+      }
+    });
+
+    await t.step("env: true cannot set it", async () => {
+      const result = await runner.run(
+        call(tool, { proxy }, { permissions: { net: ["example.com"], env: true }, timeoutMs: 60_000 }),
+      );
+      assert.ok(result.ok, JSON.stringify(result));
+      assert.equal(result.output, "set: NotCapable");
+    });
+    assert.equal(reached, 0);
+  } finally {
+    await runner.close();
+    await service.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -11,6 +11,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { decodeBySubject } from "../pkg/nats/codec.ts";
+import { subscribeShared } from "../pkg/nats/shared_subscription.ts";
 import { type Component, subjectFilter } from "../pkg/nats/subjects.ts";
 import type { Metadata } from "../pkg/pb/common_pb.ts";
 import { EventLines, EVENTS_SHOWN } from "./event_line.ts";
@@ -81,23 +82,22 @@ export function startLiveLog(nc: NatsConnection, paint: Paint, write: (text: str
     if (line && execId && END_TYPES.has(type)) endedInPending.push(execId);
   };
   // One subscription per event type shown: the events that give no line are not sent to this connection.
+  // Shared with the API's metrics of the same process (shared_subscription.ts): each event arrives once.
   const subscriptions = Object.entries(EVENTS_SHOWN).flatMap(([component, types]) =>
     types.map((type) =>
-      nc.subscribe(subjectFilter({ component: component as Component, kind: "evts", type }), {
-        callback: onEvent,
-      })
+      subscribeShared(nc, subjectFilter({ component: component as Component, kind: "evts", type }), onEvent)
     )
   );
-  subscriptions.push(nc.subscribe(subjectFilter({ component: "agent", kind: "live", type: "delta" }), {
-    callback: (err, msg) => {
+  subscriptions.push(
+    subscribeShared(nc, subjectFilter({ component: "agent", kind: "live", type: "delta" }), (err, msg) => {
       if (err) return;
       try {
         thinking.add(decodeBySubject(msg.subject, msg.data) as DeltaView, Date.now());
       } catch {
         // Undecodable: a live delta is only a view, skipped like an undecodable event.
       }
-    },
-  }));
+    }),
+  );
   return {
     whenEnded: (execId, timeoutMs) =>
       new Promise((resolve) => {

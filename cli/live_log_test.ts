@@ -12,8 +12,11 @@ import {
   TaskExecutionSuccessSchema,
   ToolExecutionStartedSchema,
   ToolExecutionSuccessSchema,
+  WorkflowExecutionStartedSchema,
   WorkflowExecutionSuccessSchema,
 } from "../pkg/pb/mod.ts";
+import { collectEngineMetrics } from "../server/event_metrics.ts";
+import { MetricsRegistry } from "../server/metrics.ts";
 import { startTestNats } from "../test/support/nats.ts";
 import { startLiveLog } from "./live_log.ts";
 import { paintFor } from "./terminal.ts";
@@ -72,6 +75,60 @@ Deno.test("the live view: only the events it shows reach its connection", async 
     live.stop();
     await publisher.close();
     await viewed.close();
+    await nats.stop();
+  }
+});
+
+Deno.test("the live view and the API's metrics on one connection (compozy dev): each event reaches it once", async () => {
+  const nats = await startTestNats();
+  const dev = await connectNats(nats.url, { name: "dev" });
+  const publisher = await connectNats(nats.url, { name: "engine" });
+  const registry = new MetricsRegistry();
+  const metrics = collectEngineMetrics(dev, registry);
+  const written: string[] = [];
+  const live = startLiveLog(dev, paintFor({ isTerminal: () => false }), (text) => written.push(text));
+  try {
+    await dev.flush();
+    const before = dev.stats().inMsgs;
+    const send = <S extends DescMessage>(
+      schema: S,
+      component: "workflow" | "task",
+      id: string,
+      type: string,
+    ) => {
+      const message = create(schema, {
+        metadata: { correlationId: execId, time: timestampFromMs(Date.UTC(2026, 0, 1, 10, 0, 0)) },
+        workflow: { id: "weather", execId },
+        task: { id: "get-weather", execId: taskExecId },
+      } as never) as MessageShape<S>;
+      publisher.publish(
+        buildSubject({ correlationId: execId, component, kind: "evts", id, type }),
+        encode(schema, message),
+      );
+    };
+    send(WorkflowExecutionStartedSchema, "workflow", execId, "started");
+    send(TaskDispatchedSchema, "task", taskExecId, "dispatched");
+    send(TaskExecutionStartedSchema, "task", taskExecId, "started");
+    send(TaskExecutionSuccessSchema, "task", taskExecId, "success");
+    send(WorkflowExecutionSuccessSchema, "workflow", execId, "success");
+    await publisher.flush();
+    await live.whenEnded(execId, 30_000);
+    await dev.flush();
+    // Both saw every event they take: the view its lines, the metrics their counts and the task's duration.
+    assert.equal(written.join("\n").split("\n").length, 3, written.join("\n"));
+    // Four messages, not nine: no second copy of what both take, and no dispatch (neither reads it). Counted
+    // before the scrape, whose reads of JetStream get answers on this connection too.
+    assert.equal(dev.stats().inMsgs - before, 4);
+    const text = await registry.render();
+    assert.match(text, /^compozy_workflow_executions_total\{status="started"\} 1$/m);
+    assert.match(text, /^compozy_workflow_executions_total\{status="success"\} 1$/m);
+    assert.match(text, /^compozy_task_executions_total\{status="success"\} 1$/m);
+    assert.match(text, /^compozy_task_duration_seconds_count\{status="success"\} 1$/m);
+  } finally {
+    live.stop();
+    metrics.stop();
+    await publisher.close();
+    await dev.close();
     await nats.stop();
   }
 });

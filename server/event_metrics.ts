@@ -10,8 +10,9 @@
  * @module
  */
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { STREAMS } from "../pkg/nats/provision.ts";
+import { type SharedSubscription, subscribeShared } from "../pkg/nats/shared_subscription.ts";
 import { subjectFilter } from "../pkg/nats/subjects.ts";
 import type { MetricsRegistry } from "./metrics.ts";
 import { ACTIVATION_BUCKETS, ENGINE_STATS_SUBJECT, type EngineStatsReport } from "../engine/engine_stats.ts";
@@ -91,17 +92,18 @@ export function collectEngineMetrics(nc: NatsConnection, registry: MetricsRegist
       }
     }
   };
-  const subscriptions: Subscription[] = [
-    nc.subscribe(subjectFilter({ component: "workflow", kind: "evts" }), {
-      callback: (err, msg) => {
-        if (!err) onWorkflow(msg.subject);
-      },
-    }),
-    nc.subscribe(subjectFilter({ component: "task", kind: "evts" }), {
-      callback: (err, msg) => {
-        if (!err) onTask(msg.subject);
-      },
-    }),
+  // One subscription per event type counted (a task's dispatch and the rest are not sent here), shared with
+  // any other listener of this process on the same connection (the live view of `compozy dev` shows all of
+  // these): each event reaches the process once.
+  const counted = (component: "workflow" | "task", onEvent: (subject: string) => void) =>
+    ["started", ...TERMINAL_EVENTS].map((type) =>
+      subscribeShared(nc, subjectFilter({ component, kind: "evts", type }), (err, msg) => {
+        if (!err) onEvent(msg.subject);
+      })
+    );
+  const subscriptions: SharedSubscription[] = [
+    ...counted("workflow", onWorkflow),
+    ...counted("task", onTask),
   ];
 
   const activeExecutions = registry.gauge(

@@ -169,8 +169,16 @@ export async function rootsProtectedPaths(roots: readonly string[]): Promise<str
     if (!await exists(root)) continue;
     for (const path of await protectedPaths(root)) out.push(...await carveOut(path, roots));
   }
+  if (Deno.build.os !== "windows") out.push(CONTROLLING_TERMINAL);
   return await withRealPaths(out);
 }
+
+/**
+ * The process's controlling terminal: the one device under `/dev` that Deno does not hold back from
+ * `read: true` (the others need all permissions). Sandboxes share `compozy dev`'s terminal, so a tool read
+ * what the operator typed there (red team 8 S6). Protected like a project's secrets, for every grant.
+ */
+const CONTROLLING_TERMINAL = "/dev/tty";
 
 /**
  * `paths` and the real path of each (sorted, once each). Deno checks a path as the code spells it: a `.env`
@@ -249,7 +257,7 @@ async function resolveGrant(
         throw denied(
           kind,
           entry,
-          `it covers ${hit}: a project's .compozy/, .env* files, env_file and compozy.yaml are never granted`,
+          `it covers ${hit}: a project's .compozy/, .env* files, env_file and compozy.yaml, and the terminal (/dev/tty), are never granted`,
         );
       }
       out.add(path);

@@ -226,3 +226,33 @@ Deno.test("red team 8 S5: a proxy variable is never granted, and env: true canno
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("red team 8 S6: no grant reads the controlling terminal (/dev/tty)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "compozy-rt8-tty-" });
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    const tool = join(dir, "tty.ts");
+    await Deno.writeTextFile(
+      tool,
+      `export default () => {
+         try {
+           Deno.openSync("/dev/tty", { read: true }).close();
+           return "opened";
+         } catch (e) {
+           return (e as Error).name;
+         }
+       };`,
+    );
+    // Before: opened on a terminal (compozy dev's: the operator's keystrokes), ENXIO without one.
+    const all = await runner.run(call(tool, {}, { permissions: { read: true }, timeoutMs: 60_000 }));
+    assert.ok(all.ok, JSON.stringify(all));
+    assert.equal(all.output, "NotCapable");
+    const listed = await runner.run(call(tool, {}, { permissions: { read: ["/dev"] }, timeoutMs: 60_000 }));
+    assert.ok(!listed.ok, JSON.stringify(listed));
+    assert.equal(listed.failure.code, "tool_permission_denied");
+    assert.match(listed.failure.message, /covers \/dev\/tty/);
+  } finally {
+    await runner.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

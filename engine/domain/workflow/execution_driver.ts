@@ -623,7 +623,14 @@ export class ExecutionDriver implements DriverPort {
         return { ok: true, output, route: result.route };
       } catch (e) {
         // The engine could not record (NATS is gone for longer than the publish deadline): not the task's fault.
-        if (e instanceof ExecutionEnded || e instanceof PublishError) throw e;
+        // The driver is given up at once, not when the error reaches the program: in a parallel, a sibling
+        // branch waiting for a signal or a sub-workflow held it there, the execution active and its outcome
+        // unrecorded, for as long as the sibling waited.
+        if (e instanceof PublishError) {
+          this.abandon();
+          throw e;
+        }
+        if (e instanceof ExecutionEnded) throw e;
         if (scope.abort?.aborted) {
           // Its branch was given up (or its parent timed out): it ends here, recorded as canceled.
           this.tasks.giveUp(execId);

@@ -29,6 +29,7 @@ async function runParallel(driver: DriverPort, task: TaskOf<"parallel">, key: st
   const strategy = task.strategy ?? "wait_all";
   const decisive = strategy === "race" || strategy === "fail_fast";
   const decided = decisive ? replayedDecision(driver, task, key, strategy) : undefined;
+  if (decided) await giveUpLosers(driver, task, key, scope, decided);
   const children = decided ? [decided] : task.tasks;
   const branches = new AbortController();
   const branchAbort = scope.abort ? AbortSignal.any([scope.abort, branches.signal]) : branches.signal;
@@ -88,6 +89,36 @@ async function runParallel(driver: DriverPort, task: TaskOf<"parallel">, key: st
   }
   if (failed.failure) throw failed.failure;
   return outputs;
+}
+
+/**
+ * On a replay of a decided race or fail_fast, the other branches still under way (the engine gave the
+ * execution up, or died, between the decision and their give-up) are given up as the first run gives them up:
+ * each goes through runTask under an aborted scope, which stops what an open one started (its sub-workflow
+ * canceled, a container's open children given up) and records it canceled (replayed_give_up.ts); an ended or
+ * never-started one stops at once. Without it, a loser's sub-workflow ran on after its parent's end (leftover
+ * of issue 9).
+ */
+async function giveUpLosers(
+  driver: DriverPort,
+  task: TaskOf<"parallel">,
+  key: string,
+  scope: Scope,
+  decided: TaskConfig,
+): Promise<void> {
+  const lost = new AbortController();
+  const reason = new BranchCanceled(`parallel '${key}' was decided`);
+  lost.abort(reason);
+  const abort = scope.abort ? AbortSignal.any([scope.abort, lost.signal]) : lost.signal;
+  for (const child of task.tasks) {
+    if (child === decided) continue;
+    const branch: Scope = { ...scope, results: new ResultScope(scope.results), abort };
+    try {
+      await driver.runTask(child, `${key}/${child.id}`, branch);
+    } catch (e) {
+      if (e !== reason) throw e;
+    }
+  }
 }
 
 /**

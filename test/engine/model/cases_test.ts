@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import type { ReferenceResult, ToolCallRecord } from "../reference/types.ts";
 import { unusable } from "./cases.ts";
 import { differences } from "./compare.ts";
+import { lateControl } from "./check.ts";
 import type { Observed } from "./engine_run.ts";
 import type { Case } from "./generator.ts";
 
@@ -65,6 +66,7 @@ Deno.test("the check compares each task's sub-workflows and how they ended (outs
     calls: [],
     late: [],
     problems: late > 1 ? [`sub-workflow of p/x: ${late} tool calls started after it was canceled`] : [],
+    controlLagMs: [],
     timedOut: [],
     children: [
       { key: "p/x", workflow: "child", status: "CANCELED", execId: "c1" },
@@ -90,4 +92,14 @@ Deno.test("the check compares each task's sub-workflows and how they ended (outs
   assert.deepEqual(differences(expected, { ...once, children: [once.children[0]] }, false), [
     "sub-workflows of p/y: expected [SUCCESS], got []",
   ]);
+});
+
+Deno.test("a checkpoint's actions sent over 2 s after its waits started make a differing case inconclusive", () => {
+  const observed = (controlLagMs: number[]) => ({ controlLagMs }) as unknown as Observed;
+  assert.equal(lateControl(observed([])), undefined);
+  assert.equal(lateControl(observed([120, 1_900])), undefined);
+  assert.equal(
+    lateControl(observed([120, 3_700])),
+    "the harness sent a checkpoint's actions 3.7 s after its waits started",
+  );
 });

@@ -48,6 +48,22 @@ function starvedOfSandboxes(observed: Observed, history: string[]): string | und
 }
 
 /**
+ * The harness sent a checkpoint's actions (signal, pause, resume, cancel) long after its waits started: the
+ * reference takes them at that very instant, and a timer that came due meanwhile (a child's 3 s sleep) ran on
+ * the engine first (seed 90023 at load 24: the state showed the wait WAITING 3.7 s after it started, the
+ * child's sleep ended and its tool ran before the root's cancel reached it). The machine, not the engine.
+ */
+export function lateControl(observed: Observed): string | undefined {
+  const lag = Math.max(0, ...observed.controlLagMs);
+  return lag > LATE_CONTROL_MS
+    ? `the harness sent a checkpoint's actions ${(lag / 1000).toFixed(1)} s after its waits started`
+    : undefined;
+}
+
+/** Below the shortest timer the generator puts beside a checkpoint's wait that it expects not to fire (3 s). */
+const LATE_CONTROL_MS = 2_000;
+
+/**
  * A run that failed because no engine answered the harness's own requests within their retries (a trigger
  * with "no responders" for 30 s): on a machine at load 40 a SIGKILLed engine took longer than that to start
  * again (seeds 30079, 30086). An engine that never comes back fails the stack's health wait instead.
@@ -118,7 +134,8 @@ export async function checkBatch(
           diffs = differences(expected, observed, !!options.crashes);
           if (diffs.length) {
             history = await observed.history();
-            inconclusive = starvedOfSandboxes(observed, history) ?? outageDuring(stack.outages, started);
+            inconclusive = starvedOfSandboxes(observed, history) ?? outageDuring(stack.outages, started) ??
+              lateControl(observed);
           }
         } catch (e) {
           diffs = [`run failed: ${(e as Error).stack ?? e}`];

@@ -43,6 +43,11 @@ export interface Observed {
   late: LoggedCall[];
   /** Problems of the run itself (a checkpoint never reached, a refused signal). */
   problems: string[];
+  /**
+   * For each checkpoint whose actions were sent: how long after the last of its waits started (its task's
+   * `started_at`) the harness saw them all WAITING and sent them, in ms.
+   */
+  controlLagMs: number[];
   /** Tool-call attempts the history shows failed with `tool_timeout` (by task exec id and attempt). */
   timedOut: Array<{ task: string; taskExec: string; attempt: number }>;
   /** The sub-workflows the root started: the task that started each (its key), and how each ended. */
@@ -194,13 +199,18 @@ async function runCase(
   expected: ReferenceResult,
 ): Promise<Observed> {
   const problems: string[] = [];
+  const controlLagMs: number[] = [];
   const { execId } = await client.trigger(c.id, c.input);
   for (const checkpoint of expected.checkpoints) {
+    let waitsStarted = 0;
     const reached = await until(async () => {
       const state = await client.get(execId);
       if (!state || ["SUCCESS", "FAILED", "TIMED_OUT", "CANCELED"].includes(state.status)) return "ended";
-      const waiting = new Set(state.tasks.filter((t) => t.status === "WAITING").map((t) => t.task_id));
-      return checkpoint.waiting.every((k) => waiting.has(k)) ? "reached" : undefined;
+      const waits = state.tasks.filter((t) =>
+        t.status === "WAITING" && checkpoint.waiting.includes(t.task_id)
+      );
+      waitsStarted = Math.max(0, ...waits.map((t) => Date.parse(t.started_at ?? "") || 0));
+      return checkpoint.waiting.every((k) => waits.some((t) => t.task_id === k)) ? "reached" : undefined;
     }, 60_000);
     if (reached !== "reached") {
       const tasks = (await client.get(execId))?.tasks ?? [];
@@ -210,6 +220,7 @@ async function runCase(
       problems.push(`checkpoint not reached (${reached ?? "time-out"}): ${seen.join(", ")}`);
       break;
     }
+    if (waitsStarted > 0) controlLagMs.push(Date.now() - waitsStarted);
     for (const action of checkpoint.actions) {
       try {
         if (action.kind === "signal") {
@@ -279,7 +290,7 @@ async function runCase(
       return `${e.seq} ${e.time.slice(11)} ${who}${e.type} ${key} ${JSON.stringify(rest).slice(0, 200)}`;
     });
   };
-  return { execId, state, calls, late, problems, timedOut, children, history };
+  return { execId, state, calls, late, problems, controlLagMs, timedOut, children, history };
 }
 
 /** Events per page of the paged reads, some below the 64 a read walks with single gets, some above. */

@@ -45,6 +45,7 @@ import { ApiError } from "../server/api_error.ts";
 import { unpackBundle } from "./bundle.ts";
 import { CliError } from "./cli_error.ts";
 import { RuntimeProcess } from "./runtime_process.ts";
+import { localUpstreams } from "./upstream_ports.ts";
 import { natsLinkFor, natsRoleOf, provisionOptions, type StackNats } from "./stack_nats.ts";
 
 export const ROLES = ["all", "api", "engine", "runtime"] as const;
@@ -316,12 +317,17 @@ export class Stack {
     const roots = [Deno.env.get(PROTECTED_ROOTS_ENV), dirname(resolve(this.options.stateDir))];
     if (this.options.projectDir) roots.push(resolve(this.options.projectDir));
     env[PROTECTED_ROOTS_ENV] = roots.filter(Boolean).join(delimiter);
+    const denied = [env.COMPOZY_SANDBOX_DENY_NET ?? Deno.env.get("COMPOZY_SANDBOX_DENY_NET")];
     if (this.server) {
       const { hostname, port } = this.server.addr;
-      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-      const inherited = env.COMPOZY_SANDBOX_DENY_NET ?? Deno.env.get("COMPOZY_SANDBOX_DENY_NET");
-      env.COMPOZY_SANDBOX_DENY_NET = [inherited, `${host}:${port}`].filter(Boolean).join(",");
+      denied.push(`${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`);
     }
+    // The local model endpoints and MCP servers the project talks to (red team 8 S7), as the runtime starts.
+    if (this.currentProject) {
+      denied.push(...localUpstreams(this.currentProject, (name) => Deno.env.get(name)));
+    }
+    const list = denied.filter(Boolean).join(",");
+    if (list) env.COMPOZY_SANDBOX_DENY_NET = list;
     return env;
   }
 

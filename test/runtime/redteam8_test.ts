@@ -256,3 +256,67 @@ Deno.test("red team 8 S6: no grant reads the controlling terminal (/dev/tty)", a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("red team 8 S7: a net: true tool cannot listen on the port of a local model or MCP endpoint", async () => {
+  const { localUpstreams } = await import("../../cli/upstream_ports.ts");
+  const { loadProject } = await import("../../engine/domain/project/mod.ts");
+  const { configureNetDeny, parseNetTargets } = await import("../../pkg/runtime/net_deny.ts");
+  const root = await Deno.makeTempDir({ prefix: "compozy-rt8-upstreams-" });
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  // Two free ports: a local model endpoint and a local MCP server, both down.
+  const free = () => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    return port;
+  };
+  const [modelPort, mcpPort] = [free(), free()];
+  try {
+    await Deno.mkdir(join(root, "tools"));
+    await Deno.writeTextFile(join(root, ".env"), `LLM_URL=http://localhost:${modelPort}\n`);
+    await Deno.writeTextFile(
+      join(root, "compozy.yaml"),
+      `name: up
+workflows:
+  - source: ./wf.yaml
+models:
+  - { id: local, provider: openai-compatible, model: llama3, base_url: "{{ .env.LLM_URL }}/v1" }
+  - { id: remote, provider: openai-compatible, model: x, base_url: "https://api.example.com:8443/v1" }
+mcp:
+  - { id: docs, url: "http://127.0.0.1:${mcpPort}/mcp" }
+`,
+    );
+    await Deno.writeTextFile(
+      join(root, "wf.yaml"),
+      "id: wf\ntools:\n  - { id: squat, execute: ./tools/squat.ts, permissions: { net: true } }\n" +
+        "tasks:\n  - { id: a, use: tool(id=squat) }\n",
+    );
+    const tool = join(root, "tools/squat.ts");
+    await Deno.writeTextFile(
+      tool,
+      `export default (input: { ports: number[] }) => input.ports.map((port) => {
+         try {
+           Deno.listen({ hostname: "127.0.0.1", port }).close();
+           return "listened";
+         } catch (e) {
+           return (e as Error).name;
+         }
+       });`,
+    );
+    const project = await loadProject(root, { processEnv: {} });
+    const upstreams = localUpstreams(project, () => undefined);
+    // The remote endpoint is not denied: a sandbox cannot listen on another host's address.
+    assert.deepEqual(upstreams, [`127.0.0.1:${mcpPort}`, `localhost:${modelPort}`]);
+    await configureNetDeny(parseNetTargets(upstreams.join(",")));
+    const result = await runner.run(
+      call(tool, { ports: [modelPort, mcpPort] }, { permissions: { net: true }, timeoutMs: 60_000 }),
+    );
+    assert.ok(result.ok, JSON.stringify(result));
+    // Before: both listened, and the model's requests (with its key) and the MCP calls came to the tool.
+    assert.deepEqual(result.output, ["NotCapable", "NotCapable"]);
+  } finally {
+    await configureNetDeny([]);
+    await runner.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -2,9 +2,10 @@
  * Whether an engine process is still there, asked of that engine itself. Each engine answers a core NATS
  * request on its own subject while its connection lives. "No responders" is the server's definite answer
  * that no connection subscribes to that subject: the engine died (a kill -9 closes its socket at once) or
- * lost NATS. A time-out (an engine whose event loop is starved) or any other error counts as present: only a
- * definite answer, given twice `RECHECK_MS` apart (an engine that was on a node that died reconnects to
- * another within that time), lets another engine take its leases before they expire (see Leases).
+ * lost NATS. Three time-outs in a row (an engine whose event loop is starved) or any other error count as
+ * present: only a definite answer, given twice `RECHECK_MS` apart (an engine that was on a node that died
+ * reconnects to another within that time), lets another engine take its leases before they expire (see
+ * Leases).
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { errors } from "@nats-io/transport-node";
@@ -14,8 +15,9 @@ const log = getLogger(["engine", "presence"]);
 
 /** The engine-to-engine subject prefix; engines may publish and subscribe `compozy.>`. */
 const PRESENCE_PREFIX = "compozy.engine.presence";
-/** How long a present engine has to answer; beyond it, it counts as present but busy. */
+/** How long a present engine has to answer a question; beyond ASK_TRIES of them, it counts as present but busy. */
 const ASK_TIMEOUT_MS = 1_000;
+const ASK_TRIES = 3;
 /** The second "no responders" must come at least this long after the first. */
 const RECHECK_MS = 1_000;
 
@@ -86,20 +88,28 @@ export class EnginePresence implements Presence {
     return gone;
   }
 
+  /**
+   * True on "no responders". A question that times out is asked again, up to ASK_TRIES times: on a cluster, one
+   * sent as the engine's connection closes, from a client of another node, is routed to the engine's node,
+   * which drops it (only the asker's node answers "no responders"), and counted as present it left the
+   * engine's leases to their TTL. Only an engine that let every question time out is busy (present).
+   */
   private async unanswered(instanceId: string): Promise<boolean> {
-    try {
-      await this.nc.request(presenceSubject(instanceId), undefined, { timeout: ASK_TIMEOUT_MS });
-      return false;
-    } catch (e) {
-      if (e instanceof errors.NoRespondersError) return true;
-      const noResponders = e instanceof errors.RequestError && e.isNoResponders();
-      if (!noResponders) {
-        log.debug("engine {instance} did not answer, counted as present: {error}", {
+    for (let tries = 1;; tries++) {
+      try {
+        await this.nc.request(presenceSubject(instanceId), undefined, { timeout: ASK_TIMEOUT_MS });
+        return false;
+      } catch (e) {
+        if (e instanceof errors.NoRespondersError) return true;
+        if (e instanceof errors.RequestError && e.isNoResponders()) return true;
+        if (tries < ASK_TRIES && e instanceof errors.TimeoutError) continue;
+        log.debug("engine {instance} did not answer ({tries} questions), counted as present: {error}", {
           instance: instanceId,
+          tries,
           error: String(e),
         });
+        return false;
       }
-      return noResponders;
     }
   }
 }

@@ -10,6 +10,7 @@ import type { ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 import { jsonSchemaAjv } from "../pkg/utils/json_schema.ts";
 import { type Bus, lastSequenceOf, STREAMS } from "../pkg/nats/mod.ts";
 import {
+  WorkflowCancelSchema,
   WorkflowExecuteSchema,
   WorkflowExecutionStartedSchema,
   type WorkflowTrigger,
@@ -114,6 +115,40 @@ export class Orchestrator {
   }
 
   /**
+   * Closes the window between {@link parentEnded} and the child's entry in its parent's index of children
+   * (leftover of issue 9): a parent that ended in between had looked its children up before the entry was
+   * there, and the child ran on after its parent's end. A parent's end stores its open tasks' `task.canceled`
+   * before it looks its children up, and a given-up task's child must stop too; so, once the child's entry
+   * is stored, a `task.canceled` of the task that starts it (or the parent's end) means no one will cancel
+   * the child: it is canceled here (its cancel is taken before its first activation, pending_controls.ts).
+   * Either this check sees the task's end, or the parent's lookup comes after the entry and finds the child.
+   */
+  private async cancelIfParentGone(message: WorkflowTrigger, execId: string): Promise<void> {
+    const parentExecId = message.parent?.workflow?.execId;
+    const taskExecId = message.parent?.task?.execId;
+    if (!parentExecId) return;
+    const correlationId = message.metadata?.correlationId || execId;
+    await this.store.indexChild(parentExecId, execId);
+    const taskEnded = taskExecId
+      ? await lastSequenceOf(
+        this.bus.js,
+        STREAMS.events,
+        `compozy.${correlationId}.task.evts.${taskExecId}.canceled`,
+      )
+      : undefined;
+    const parentEnded = taskEnded ? undefined : await this.parentEnded(message);
+    if (!taskEnded && !parentEnded) return;
+    const why = taskEnded ? `its task ${taskExecId} was canceled` : `its parent ${parentExecId} ended`;
+    log.info("sub-workflow {execId} started as {why}: canceled", { execId, why });
+    await this.bus.publish(create(WorkflowCancelSchema, {
+      // The message id a parent's own cancel of this child uses (services.ts sendCancel): stored once.
+      metadata: this.bus.metadata(correlationId, `${execId}:cancel`),
+      workflow: { execId },
+      reason: `parent ${parentExecId}: ${why} as this sub-workflow started`,
+    }));
+  }
+
+  /**
    * Completes the start of the execution a key was claimed for, when nothing shows it under way: its engine
    * died between the claim and the start (SIGKILL in the model test's crash runs, seed 30060), and the key
    * would otherwise point every retry, and a parent's sub-workflow task, at an execution that never runs.
@@ -153,6 +188,7 @@ export class Orchestrator {
   ) {
     await this.recordStart(message, workflowId, execId, input);
     onStarted();
+    await this.cancelIfParentGone(message, execId);
     // Activated without a history read (nothing happened yet); an adopted start is read back (see adopt).
     this.accepted.add(execId);
     await this.sendExecute(message, workflowId, execId);

@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import type { ExecutionState } from "../../engine/mod.ts";
-import type { BusMessage } from "../../pkg/nats/mod.ts";
+import { BUCKETS, type BusMessage } from "../../pkg/nats/mod.ts";
+import { uuidv7 } from "../../engine/ids.ts";
 import { create } from "@bufbuild/protobuf";
 import { WorkflowCancelSchema, WorkflowTriggerReplySchema, WorkflowTriggerSchema } from "../../pkg/pb/mod.ts";
 import type { EngineHarness } from "../support/engine.ts";
@@ -253,6 +254,67 @@ Deno.test({
       assert.equal(reply.error?.code, "parent_ended", `${reply.execId} ${reply.error?.message}`);
       assert.match(reply.error?.message ?? "", new RegExp(`parent ${execId} ended SUCCESS`));
       assert.deepEqual((await childrenOf(h, "nap")).map((c) => c.status), [], "no child was started");
+    });
+  },
+});
+
+Deno.test({
+  name: "a sub-workflow start that passed the parent check as its parent ended is canceled, not left running",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // Leftover of issue 9: the parent's end (its task canceled, then its children looked up in the index)
+    // fell between the orchestrator's parent_ended check and the child's index entry: the child was in
+    // neither, and ran on after its parent's end.
+    await withEngine(project("tasks:\n  - { id: sub, use: workflow(id=stuck) }\n"), async (h) => {
+      const { execId } = await h.engine.client.trigger("main", {});
+      const first = await waitForChild(h, "stuck");
+      await waitForStatus(h, first.exec_id, "WAITING");
+      const parent = await h.engine.client.get(execId);
+      const sub = parent!.tasks.find((t) => t.task_id === "sub")!;
+      // The orchestrator's next idempotency claim (after its parent check) is held until the parent ended.
+      let held!: () => void;
+      const reached = new Promise<void>((r) => held = r);
+      let release!: () => void;
+      const released = new Promise<void>((r) => release = r);
+      const request = h.nc.request.bind(h.nc);
+      let armed = true;
+      h.nc.request = async (
+        subject: string,
+        ...rest: Parameters<typeof h.nc.request> extends [unknown, ...infer R] ? R : never
+      ) => {
+        if (armed && subject.startsWith(`$KV.${BUCKETS.idempotency}.`)) {
+          armed = false;
+          held();
+          await released;
+        }
+        return await request(subject, ...rest);
+      };
+      // The parent's start request for its task's next attempt, sent again by an engine that died since.
+      const late = h.bus.request(
+        create(WorkflowTriggerSchema, {
+          metadata: h.bus.metadata(execId),
+          workflow: { id: "stuck", execId: uuidv7() },
+          inputJson: new TextEncoder().encode("{}"),
+          idempotencyKey: `child:${sub.exec_id}:2`,
+          triggerSource: "workflow",
+          parent: { workflow: { id: "main", execId }, task: { id: "sub", execId: sub.exec_id } },
+        }),
+        WorkflowTriggerReplySchema,
+        { timeoutMs: 30_000 },
+      );
+      await reached;
+      await h.engine.client.cancel(execId, "stop");
+      assert.equal((await h.engine.client.waitForEnd(execId, 15_000)).status, "CANCELED");
+      release();
+      const reply = await late;
+      if (reply.error) {
+        assert.equal(reply.error.code, "parent_ended", reply.error.message);
+      } else {
+        // Before the fix: WAITING for ever.
+        assert.equal((await h.engine.client.waitForEnd(reply.execId, 15_000)).status, "CANCELED");
+      }
+      assert.equal((await h.engine.client.waitForEnd(first.exec_id, 15_000)).status, "CANCELED");
     });
   },
 });

@@ -65,3 +65,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "red team 8 S8: a stdio server writing past its share of stdout is cut off, agent_mcp_invalid",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "compozy-mcp-flood-" });
+    const server = (notifications: number) => ({
+      id: "flood",
+      script: fixture("mcp_flood_server.ts"),
+      args: [String(notifications)],
+      cwd: dir,
+      timeoutMs: 60_000,
+    });
+    try {
+      // Within its share (a reply's worth per request: 4 × 64 KiB + 64 KiB here), the list comes through.
+      const box = await openMcpToolbox([server(0)], { maxOutputBytes: 64 * 1024 });
+      assert.deepEqual(box.tools.map((tool) => tool.id), ["ping"]);
+      await box.close();
+      // 64 MiB of valid notifications before the list. Before: every line was joined, parsed and validated on
+      // the runtime's thread, and the list came through at the end.
+      let failure: unknown;
+      try {
+        await (await openMcpToolbox([server(64)], { maxOutputBytes: 64 * 1024 })).close();
+      } catch (error) {
+        failure = error;
+      }
+      assert.ok(failure instanceof AgentFailure, String(failure));
+      assert.equal(failure.code, "agent_mcp_invalid", failure.message);
+      assert.match(failure.message, /listing tools failed: the reply is over \d+ bytes/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

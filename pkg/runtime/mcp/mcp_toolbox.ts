@@ -26,7 +26,7 @@ import { errorMessage } from "../agent/agent_failure.ts";
 import { callFailure, McpCallFailure, mcpInvalid, startFailure } from "./mcp_failure.ts";
 import { describeServer, type McpServerWire } from "./mcp_server_wire.ts";
 import { ToolFailure } from "../tool_failure.ts";
-import { transportFor } from "./mcp_transport.ts";
+import { BoundedStdioClientTransport, transportFor } from "./mcp_transport.ts";
 
 /** Names every provider accepts for a function (OpenAI's rule, the strictest); also the config's rule. */
 const MODEL_TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -94,6 +94,8 @@ export interface McpToolbox {
 interface Connected {
   server: McpServerWire;
   client: Client;
+  /** Why a stdio server was cut off (it wrote past its share of stdout), the cause of what failed after. */
+  cutOff: () => unknown;
 }
 
 /**
@@ -175,18 +177,22 @@ async function connect(server: McpServerWire, options: McpToolboxOptions): Promi
   // Connecting a stdio server starts its process: a cold `deno run` is not a request and may take far longer
   // than the server's `timeout` on a loaded machine, so its start waits at least STDIO_START_TIMEOUT_MS.
   const boundMs = stdio ? Math.max(server.timeoutMs, STDIO_START_TIMEOUT_MS) : server.timeoutMs;
+  const cutOff = () => transport instanceof BoundedStdioClientTransport ? transport.overflow : undefined;
   try {
     await client.connect(transport, { timeout: boundMs, signal: options.signal });
   } catch (error) {
-    await closeAll([{ server, client }]);
-    throw startFailure(server, "connecting", error, { boundMs, stderr: stdio ? stderr.text() : undefined });
+    await closeAll([{ server, client, cutOff }]);
+    throw startFailure(server, "connecting", cutOff() ?? error, {
+      boundMs,
+      stderr: stdio ? stderr.text() : undefined,
+    });
   }
-  return { server, client };
+  return { server, client, cutOff };
 }
 
 /** The listed tools the agent gets, in the server's order (or in the agent's order when it selects). */
-async function selectedTools({ server, client }: Connected, signal?: AbortSignal): Promise<Tool[]> {
-  const listed = await listTools(server, client, signal);
+async function selectedTools({ server, client, cutOff }: Connected, signal?: AbortSignal): Promise<Tool[]> {
+  const listed = await listTools(server, client, cutOff, signal);
   const byName = new Map(listed.map((tool) => [tool.name, tool]));
   if (server.tools) {
     return server.tools.map((name) => {
@@ -211,7 +217,12 @@ async function selectedTools({ server, client }: Connected, signal?: AbortSignal
   });
 }
 
-async function listTools(server: McpServerWire, client: Client, signal?: AbortSignal): Promise<Tool[]> {
+async function listTools(
+  server: McpServerWire,
+  client: Client,
+  cutOff: () => unknown,
+  signal?: AbortSignal,
+): Promise<Tool[]> {
   const tools: Tool[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < MAX_LIST_PAGES; page++) {
@@ -223,7 +234,7 @@ async function listTools(server: McpServerWire, client: Client, signal?: AbortSi
       tools.push(...reply.tools);
       cursor = reply.nextCursor;
     } catch (error) {
-      throw startFailure(server, "listing tools", error);
+      throw startFailure(server, "listing tools", cutOff() ?? error);
     }
     if (!cursor) return tools;
   }
@@ -231,7 +242,7 @@ async function listTools(server: McpServerWire, client: Client, signal?: AbortSi
 }
 
 async function callTool(
-  { server, client }: Connected,
+  { server, client, cutOff }: Connected,
   name: string,
   input: unknown,
   idempotencyKey: string | undefined,
@@ -248,7 +259,7 @@ async function callTool(
       signal: options.signal,
     });
   } catch (error) {
-    throw callFailure(server, name, error);
+    throw callFailure(server, name, cutOff() ?? error);
   }
   const value = resultValue(server, name, result);
   const bytes = encoder.encode(JSON.stringify(value ?? null)).length;

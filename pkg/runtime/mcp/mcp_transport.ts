@@ -16,7 +16,9 @@ import { dirname, resolve } from "node:path";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import type { ChildProcess } from "node:child_process";
 import { denoCacheDir } from "../deno_cache_dir.ts";
 import { denoExecutable } from "../deno_executable.ts";
 import {
@@ -63,14 +65,59 @@ export async function transportFor(
     command: server.command!,
     args: server.args ?? [],
   };
-  return new StdioClientTransport({
+  const params = {
     command,
     args,
     env: { ...getDefaultEnvironment(), ...cacheEnv(), ...server.env },
     cwd: server.cwd,
     // Read by the toolbox and forwarded to the agent's logs (mcp_toolbox.ts).
-    stderr: "pipe",
-  });
+    stderr: "pipe" as const,
+  };
+  return options.maxResponseBytes === undefined
+    ? new StdioClientTransport(params)
+    : new BoundedStdioClientTransport(params, server.id, options.maxResponseBytes);
+}
+
+/**
+ * A stdio transport whose server may write at most `perRequest` bytes to stdout for each request sent to it
+ * (one reply's worth, with notifications on the way), plus one such share for what it sends unasked; past
+ * that its process is killed and {@linkcode overflow} says why. Each line the server writes is joined, parsed
+ * and validated on the runtime's thread: a script server writing 9 MiB notifications without end held it
+ * for 45-54 s at a time, every other call waiting (red team 8, S8).
+ */
+export class BoundedStdioClientTransport extends StdioClientTransport {
+  /** Set once the server wrote past its share; the toolbox reports it as the failure's cause. */
+  overflow?: McpResponseTooLarge;
+  #allowed: number;
+  #written = 0;
+
+  constructor(
+    params: ConstructorParameters<typeof StdioClientTransport>[0],
+    readonly serverId: string,
+    readonly perRequest: number,
+  ) {
+    super(params);
+    this.#allowed = perRequest;
+  }
+
+  async start(): Promise<void> {
+    await super.start();
+    // The SDK keeps its child process private; its stdout is the only way to count what the server sends.
+    const child = (this as unknown as { _process?: ChildProcess })._process;
+    // Before the SDK's own listener, so that the chunk crossing the share is the last one it reads whole.
+    child?.stdout?.prependListener("data", (chunk: Uint8Array) => {
+      this.#written += chunk.length;
+      if (this.#written <= this.#allowed || this.overflow) return;
+      this.overflow = new McpResponseTooLarge(this.serverId, this.#allowed);
+      child.stdout?.destroy();
+      child.kill("SIGKILL");
+    });
+  }
+
+  send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if ("method" in message && "id" in message) this.#allowed += this.perRequest;
+    return super.send(message, options);
+  }
 }
 
 /**

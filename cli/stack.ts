@@ -44,6 +44,7 @@ import { PROTECTED_ROOTS_ENV } from "../pkg/runtime/grant_paths.ts";
 import { ApiError } from "../server/api_error.ts";
 import { unpackBundle } from "./bundle.ts";
 import { CliError } from "./cli_error.ts";
+import { ManagedNatsKeeper } from "./managed_nats_keeper.ts";
 import { RuntimeProcess } from "./runtime_process.ts";
 import { localUpstreams } from "./upstream_ports.ts";
 import { natsLinkFor, natsRoleOf, provisionOptions, type StackNats } from "./stack_nats.ts";
@@ -92,6 +93,7 @@ export class Stack {
   private readonly metrics = new MetricsRegistry();
   private readonly log = getLogger(["cli", "stack"]);
   private stopEngineMetrics?: () => void;
+  private readonly natsKeeper?: ManagedNatsKeeper;
 
   private constructor(
     private readonly options: StackOptions,
@@ -102,6 +104,19 @@ export class Stack {
     private readonly link: NatsLink,
   ) {
     this.health = natsHealthCheck(nc, link);
+    if (nats.managed) {
+      this.natsKeeper = new ManagedNatsKeeper(nats.managed, (restarted) => nats.managed = restarted);
+    }
+  }
+
+  /**
+   * Resolves with the reason once the managed nats-server exited and could not be kept running (see
+   * ManagedNatsKeeper); the stack is then useless and should be stopped. Never resolves otherwise.
+   */
+  get natsLost(): Promise<CliError> {
+    return (this.natsKeeper?.lost ?? Promise.resolve(undefined)).then((lost) =>
+      lost ?? new Promise(() => {})
+    );
   }
 
   /** The NATS servers in use, without credentials (safe to print). */
@@ -222,6 +237,7 @@ export class Stack {
   }
 
   async stop(): Promise<void> {
+    await this.natsKeeper?.stop();
     this.bus.beginStop();
     await this.stopComponents();
     this.link.stop();

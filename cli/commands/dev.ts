@@ -64,11 +64,17 @@ export async function runDev(options: DevOptions): Promise<number> {
     version: versionInfo(),
     checkProject: (project) => checkRunTarget(project, options.run),
   });
+  // A managed nats-server that exits is started again in place; one that cannot be kept ends dev, as a signal does.
+  const natsLost = stack.natsLost.then((lost) => {
+    stopping.abort();
+    return lost;
+  });
+  const ended = Promise.race([shutdown, natsLost]);
   const print = (line: string) => console.log(line);
   printBanner(stack, projectDir, paint, print);
   const live = startLiveLog(stack.nc, paint, print);
-  const report = await Promise.race([stack.waitUntilHealthy(READY_TIMEOUT_MS), shutdown]);
-  if (!report) return await stop(stack, live, undefined, paint, print);
+  const report = await Promise.race([stack.waitUntilHealthy(READY_TIMEOUT_MS), ended.then(() => undefined)]);
+  if (!report) return await stop(stack, live, undefined, paint, print, await ended);
   if (report.status === "ok") {
     print(
       paint.green(`ready in ${Math.round(performance.now() - started)} ms`) + paint.dim(" — Ctrl-C to stop"),
@@ -89,7 +95,7 @@ export async function runDev(options: DevOptions): Promise<number> {
   if (options.run && report.status === "ok" && !stopping.signal.aborted) {
     await Promise.race([
       runOnce(stack, live, options.run, options.input, paint, print, stopping.signal),
-      shutdown,
+      ended,
     ]);
   }
   const watcher = options.watch && !stopping.signal.aborted
@@ -103,22 +109,26 @@ export async function runDev(options: DevOptions): Promise<number> {
       paint.dim(`watching ${projectDir} (--watch): definitions reload when YAML, .env or tool code change`),
     );
   }
-  await shutdown;
-  return await stop(stack, live, watcher, paint, print);
+  return await stop(stack, live, watcher, paint, print, await ended);
 }
 
-/** The orderly stop after Ctrl-C (or SIGTERM): exit 0, as docs/api.md says; a second one exits 130 at once. */
+/**
+ * The orderly stop after Ctrl-C (or SIGTERM): exit 0, as docs/api.md says; a second one exits 130 at once.
+ * After the managed nats-server was lost, the same stop, then its error.
+ */
 async function stop(
   stack: Stack,
   live: LiveLog,
   watcher: ReturnType<typeof watchProject> | undefined,
   paint: Paint,
   print: (line: string) => void,
+  natsLost: CliError | void,
 ): Promise<number> {
   print(paint.dim("stopping…"));
   watcher?.stop();
   live.stop();
   await stack.stop();
+  if (natsLost) throw natsLost;
   return 0;
 }
 

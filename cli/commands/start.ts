@@ -9,6 +9,7 @@ import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { getLogger } from "../../pkg/logger/mod.ts";
 import { readBundleFile, unpackBundle } from "../bundle.ts";
+import { CliError } from "../cli_error.ts";
 import { untilShutdownSignal } from "../shutdown.ts";
 import { type Role, Stack } from "../stack.ts";
 import { versionInfo } from "../version.ts";
@@ -64,8 +65,14 @@ export async function runStart(options: StartOptions): Promise<number> {
       store: stack.managedNatsStore,
     });
   }
-  const signal = await shutdown;
-  log.info("{signal}: stopping", { signal });
+  // A managed nats-server that exits is started again in place; one that cannot be kept stops the process.
+  const ended = await Promise.race([shutdown, stack.natsLost]);
+  if (ended instanceof CliError) {
+    log.error("{error}: stopping", { error: ended.message });
+    await stack.stop();
+    throw ended;
+  }
+  log.info("{signal}: stopping", { signal: ended });
   await stack.stop();
   return 0;
 }

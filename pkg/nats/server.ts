@@ -164,6 +164,16 @@ export class ManagedNatsServer {
     clearTimeout(timer);
   }
 
+  /**
+   * Resolves with the server's exit status once it has exited without stop() or kill() (a crash, an OOM kill,
+   * someone's kill -9), its store free again; with undefined once it was stopped or killed through us.
+   */
+  async exitedUnasked(): Promise<Deno.CommandStatus | undefined> {
+    const status = await this.child.status;
+    await this.exited();
+    return this.stopped ? undefined : status;
+  }
+
   /** Kills the server at once, as a crash would. */
   async kill(): Promise<void> {
     if (this.stopped) return;
@@ -216,7 +226,8 @@ async function waitForPortsFile(
   throw new NatsServerStartError(`nats-server was not ready after ${timeoutMs} ms`, output());
 }
 
-function lastLine(text: string): string {
+/** The last line of a server's output, for a one-line error. */
+export function lastLine(text: string): string {
   const lines = text.trim().split("\n");
   return lines[lines.length - 1] ?? "(no output)";
 }

@@ -256,17 +256,26 @@ export class WorkflowExecutor {
           false,
           // A parked execution none of whose recorded waits listens for this signal cannot take it: it is
           // dropped without a take-over (outside review F3's rest: each such signal appended one).
+          // A signal that ended one of its waits (the same payload) in an execution that has not ended is not
+          // moot either: it may be this very signal, delivered before an engine that took it died, and come
+          // back as a first delivery (a nats-server killed with its engine loses the count; outside review
+          // B2): dropped, nothing drove the execution again. Its activation replays it (a duplicate costs one
+          // replay; the driver drops the signal, no wait takes it).
           (seen) => {
-            const waits = [...seen.tasks.values()].some((r) =>
-              r.status === "waiting" && r.waitingFor === signal.signalId
-            );
-            if (!waits) {
+            const records = [...seen.tasks.values()];
+            const waits = records.some((r) => r.status === "waiting" && r.waitingFor === signal.signalId);
+            const took = !waits && !seen.ended &&
+              records.some((r) =>
+                r.waitingFor === signal.signalId && r.status !== "waiting" &&
+                JSON.stringify(r.wakePayload) === JSON.stringify(payload)
+              );
+            if (!waits && !took) {
               log.info("signal {signal} to {execId} dropped: no wait of it listens for it", {
                 signal: signal.signalId,
                 execId,
               });
             }
-            return waits;
+            return waits || took;
           },
         );
       }

@@ -237,6 +237,11 @@ export async function checkScriptModule(scriptPath: string, neverRead: readonly 
     if (/^(data|blob):/i.test(m.specifier)) {
       throw refused(scriptPath, m.specifier, "data: and blob: modules are refused");
     }
+    if (m.kind === "node") {
+      const name = (m.moduleName ?? m.specifier).replace(/^node:/, "");
+      if (REFUSED_BUILTINS.get(name) === RUNS_STRINGS) throw refused(scriptPath, m.specifier, RUNS_STRINGS);
+      continue;
+    }
     if (!m.specifier.startsWith("file:") || !m.local) continue;
     if (m.error) throw graphError(scriptPath, m);
     const real = await realPathOrRefuse(m.local, scriptPath);

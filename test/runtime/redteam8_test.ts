@@ -320,3 +320,42 @@ mcp:
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("red team 8 S9: a script server compiles no string through a Worker or node:vm", async () => {
+  const { scriptCommand } = await import("../../pkg/runtime/mcp/mcp_transport.ts");
+  const root = await Deno.makeTempDir({ prefix: "compozy-rt8-mcp-worker-" });
+  try {
+    await Deno.writeTextFile(join(root, "compozy.yaml"), "name: mcp\n");
+    const script = join(root, "server.ts");
+    const server = { id: "s", script, timeoutMs: 5_000, cwd: root };
+    await Deno.writeTextFile(
+      script,
+      `const code = "self.postMessage(String(6*7))";
+       const out: Record<string, string> = {};
+       try {
+         const w = new Worker("data:text/javascript," + encodeURIComponent(code), { type: "module" });
+         out.worker = await new Promise<string>((r) => (w.onmessage = (e) => (w.terminate(), r(String(e.data)))));
+       } catch (e) {
+         out.worker = (e as Error).name;
+       }
+       try {
+         const vm = process.getBuiltinModule("node:vm") as { runInThisContext(s: string): unknown };
+         out.vm = String(vm.runInThisContext("6*7"));
+       } catch (e) {
+         out.vm = (e as Error).message;
+       }
+       console.log(JSON.stringify(out));`,
+    );
+    const { command, args } = await scriptCommand(server, script);
+    const ran = await new Deno.Command(command, { args, cwd: root, stdout: "piped", stderr: "piped" })
+      .output();
+    const out = JSON.parse(new TextDecoder().decode(ran.stdout));
+    // Before: {"worker": "42", "vm": "42"}.
+    assert.equal(out.worker, "ReferenceError");
+    assert.match(out.vm, /node:vm is refused in a script server/);
+    await Deno.writeTextFile(script, `import vm from "node:vm";\nconsole.log(vm.runInThisContext("1"));\n`);
+    await assert.rejects(scriptCommand(server, script), { code: "tool_import_refused" });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -6,7 +6,8 @@
 
 import assert from "node:assert/strict";
 import { AgentFailure } from "../../pkg/runtime/agent/mod.ts";
-import { openMcpToolbox } from "../../pkg/runtime/mcp/mcp_toolbox.ts";
+import { MAX_SERVER_LOG_BYTES, openMcpToolbox } from "../../pkg/runtime/mcp/mcp_toolbox.ts";
+import { LOG_LINE_COST } from "../../pkg/runtime/protocol.ts";
 
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
 
@@ -95,6 +96,32 @@ Deno.test({
       assert.ok(failure instanceof AgentFailure, String(failure));
       assert.equal(failure.code, "agent_mcp_invalid", failure.message);
       assert.match(failure.message, /listing tools failed: the reply is over \d+ bytes/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "red team 8 S10: a stdio server's stderr puts at most a tool call's log budget in the logs",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "compozy-mcp-stderr-" });
+    try {
+      const records: string[] = [];
+      const box = await openMcpToolbox([{
+        id: "noisy",
+        script: fixture("mcp_flood_server.ts"),
+        args: ["20000", "stderr"],
+        cwd: dir,
+        timeoutMs: 60_000,
+      }], { maxOutputBytes: 64 * 1024, onServerOutput: (_server, text) => records.push(text) });
+      await box.close();
+      // 40 MB written. Before: every chunk read became a record, 40 MB of them.
+      const logged = records.slice(0, -1).reduce((sum, text) => sum + text.length + LOG_LINE_COST, 0);
+      assert.ok(logged <= MAX_SERVER_LOG_BYTES, `${records.length} records, ${logged} bytes`);
+      assert.match(records.at(-1)!, /over 262144 bytes of log for this start; the rest is dropped/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -26,6 +26,7 @@ import { errorMessage } from "../agent/agent_failure.ts";
 import { callFailure, McpCallFailure, mcpInvalid, startFailure } from "./mcp_failure.ts";
 import { describeServer, type McpServerWire } from "./mcp_server_wire.ts";
 import { ToolFailure } from "../tool_failure.ts";
+import { LOG_LINE_COST } from "../protocol.ts";
 import { BoundedStdioClientTransport, transportFor } from "./mcp_transport.ts";
 
 /** Names every provider accepts for a function (OpenAI's rule, the strictest); also the config's rule. */
@@ -64,6 +65,8 @@ export function maxResponseBytes(maxOutputBytes: number): number {
 }
 
 const log = getLogger(["runtime", "mcp"]);
+/** What a stdio server's stderr may put in the logs per start, with {@linkcode LOG_LINE_COST} per record: a tool call's default. */
+export const MAX_SERVER_LOG_BYTES = 256 * 1024;
 const encoder = new TextEncoder();
 const CLIENT_INFO = { name: "compozy", version: "0.1.0" };
 
@@ -168,10 +171,21 @@ async function connect(server: McpServerWire, options: McpToolboxOptions): Promi
   const stdio = transport instanceof StdioClientTransport;
   const stderr = new StderrTail();
   if (transport instanceof StdioClientTransport) {
+    // Each chunk is a log record: charged like a tool's console line, against one budget per server start
+    // (red team 8 S10: a script writing stderr without end left 32,877 records, 83 MB, in 20 s).
+    let logBudget = MAX_SERVER_LOG_BYTES;
     transport.stderr?.on("data", (chunk: Uint8Array | string) => {
       stderr.add(String(chunk));
+      if (logBudget < 0) return;
       const text = String(chunk).slice(0, MAX_LOG_CHUNK).trimEnd();
-      if (text) options.onServerOutput?.(server.id, text);
+      if (!text) return;
+      logBudget -= encoder.encode(text).length + LOG_LINE_COST;
+      options.onServerOutput?.(
+        server.id,
+        logBudget >= 0
+          ? text
+          : `(its stderr is over ${MAX_SERVER_LOG_BYTES} bytes of log for this start; the rest is dropped)`,
+      );
     });
   }
   // Connecting a stdio server starts its process: a cold `deno run` is not a request and may take far longer

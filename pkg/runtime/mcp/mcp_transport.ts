@@ -162,6 +162,7 @@ export async function scriptCommand(
       "--no-prompt",
       "--quiet",
       "--v8-flags=--disallow-code-generation-from-strings",
+      `--preload=${SCRIPT_PRELUDE}`,
       // Never omitted: the SDK spawns through node:child_process, and Deno's runs `deno run` with -A (every
       // permission) when its arguments hold no permission flag, as a script granted nothing would have.
       ...ALWAYS_DENIED,
@@ -172,6 +173,28 @@ export async function scriptCommand(
     ],
   };
 }
+
+/**
+ * Runs before a script server's own code (`--preload`, as a `data:` module: nothing to write to disk). A
+ * `Worker` from a `data:` URL built at run time compiled a string into code past
+ * `--disallow-code-generation-from-strings` (red team 8 S9), and `process.getBuiltinModule` reaches the
+ * built-ins that evaluate strings (`vm`, `worker_threads`, `module`, `repl`), which the import policy refuses
+ * only as imports.
+ */
+const SCRIPT_PRELUDE = "data:text/javascript," + encodeURIComponent(`
+delete globalThis.Worker;
+const p = globalThis.process;
+if (p && typeof p.getBuiltinModule === "function") {
+  const get = p.getBuiltinModule.bind(p);
+  const refused = new Set(["vm", "worker_threads", "module", "repl"]);
+  Object.defineProperty(p, "getBuiltinModule", {
+    value: (id) => {
+      if (refused.has(String(id).replace(/^node:/, ""))) throw new Error(id + " is refused in a script server: it runs strings as code");
+      return get(id);
+    },
+  });
+}
+`);
 
 /** A streamable-HTTP response body cut at this many bytes (see {@link boundedFetch}). */
 export class McpResponseTooLarge extends Error {

@@ -67,6 +67,8 @@ interface Held {
 export class Leases {
   private readonly held = new Map<string, Held>();
   private readonly refreshing = new Map<string, Promise<LeaseStatus>>();
+  /** Holders found gone, with when they were asked about (ms since the epoch): see takeFromGone. */
+  private readonly gone = new Map<string, number>();
   /** What a publish attempt may take (bus: at most 2 s) plus slack: writes stop this long before expiry. */
   private readonly marginMs: number;
 
@@ -121,7 +123,7 @@ export class Leases {
       if (options.yieldToParked && await this.presence?.isPresent(holder)) return "parked elsewhere";
       return await this.compareAndSet(execId, entry.revision);
     }
-    return await this.takeFromGone(execId, holder, entry.revision);
+    return await this.takeFromGone(execId, holder, entry.revision, entry.created.getTime());
   }
 
   /**
@@ -229,9 +231,27 @@ export class Leases {
     return (await this.js!.publish(`$KV.${BUCKETS.leases}.${execId}`, this.value(), { headers: h })).seq;
   }
 
-  /** Takes the lease of a holder that is gone (never of one that may be alive). */
-  private async takeFromGone(execId: string, holder: string, revision: number): Promise<Claim> {
-    if (!this.presence || !(await this.presence.isGone(holder))) return "held elsewhere";
+  /**
+   * Takes the lease of a holder that is gone (never of one that may be alive). A holder found gone is not asked
+   * about again for an entry it wrote before that verdict: a dead engine's commands come back over several
+   * seconds at load (each after its own ack wait, some after a hand-back's delay), and each new question
+   * costs a second (EnginePresence's recheck). An entry written after the verdict (an engine restarted with the
+   * same id, taking its leases back) is asked about again.
+   */
+  private async takeFromGone(
+    execId: string,
+    holder: string,
+    revision: number,
+    writtenAt: number,
+  ): Promise<Claim> {
+    const goneAt = this.gone.get(holder);
+    if (goneAt === undefined || writtenAt >= goneAt - CLOCK_MARGIN_MS) {
+      if (!this.presence) return "held elsewhere";
+      const asked = Date.now();
+      if (!(await this.presence.isGone(holder))) return "held elsewhere";
+      this.gone.set(holder, asked);
+      if (this.gone.size > GONE_REMEMBERED) this.gone.delete(this.gone.keys().next().value!);
+    }
     // Refused when another engine took it first (or the holder came back and renewed it).
     const claim = await this.compareAndSet(execId, revision);
     if (claim === "acquired") {
@@ -297,6 +317,14 @@ export class Leases {
     return new TextEncoder().encode(this.instanceId);
   }
 }
+
+/**
+ * An entry's time is the server's, a verdict's this process's: an entry is known older than a verdict only
+ * by this much (clocks of one data centre; a wrong guess costs a move, which the fence keeps safe).
+ */
+const CLOCK_MARGIN_MS = 250;
+/** Gone holders remembered at most (oldest forgotten first). */
+const GONE_REMEMBERED = 1_000;
 
 /** Appended to the holder's id in a lease whose driver parked: no one drives the execution now. */
 const PARKED_SUFFIX = " (parked)";

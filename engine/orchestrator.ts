@@ -98,53 +98,78 @@ export class Orchestrator {
   }
 
   /**
-   * A sub-workflow's start handled after its parent ended (a request that waited in line, or was sent again,
-   * while the parent was canceled or timed out) is refused: the parent's end canceled the children it knew of,
-   * and nothing would cancel this one, which ran on to its end with no one waiting for it.
+   * A sub-workflow's start handled after its parent ended, or after the task that starts it was given up (a
+   * request that waited in line, or was sent again, while the parent was canceled or timed out, or the task
+   * lost a race) is refused: no one would cancel that child, which ran on to its end with no one waiting for
+   * it. The parent's end stores its open tasks' `task.canceled` before its own end, so the task's
+   * `task.canceled` in the history says both, at once; the parent's state document, which the state folder
+   * writes after the history, is the fallback for an end that canceled no task (outside review B4: read
+   * first, it still showed RUNNING, and the child's tool ran after its parent's end).
    */
   private async parentEnded(message: WorkflowTrigger) {
+    const gone = await this.parentGone(message);
+    if (!gone) return undefined;
+    return refusal(
+      `Sub-workflow '${message.workflow?.id}' not started: ${gone.why}`,
+      "parent_ended",
+      gone.details,
+    );
+  }
+
+  /** Why no one would cancel a child started for `message`'s parent task now (see parentEnded). */
+  private async parentGone(
+    message: WorkflowTrigger,
+  ): Promise<{ why: string; details: JsonObject } | undefined> {
     const parentExecId = message.parent?.workflow?.execId;
     if (!parentExecId) return undefined;
+    const task = message.parent?.task;
+    const correlationId = message.metadata?.correlationId || parentExecId;
+    const taskCanceled = task?.execId
+      ? await lastSequenceOf(
+        this.bus.js,
+        STREAMS.events,
+        `compozy.${correlationId}.task.evts.${task.execId}.canceled`,
+      )
+      : undefined;
+    if (taskCanceled) {
+      return {
+        why:
+          `its task ${task!.id} (${
+            task!.execId
+          }) of ${parentExecId} was canceled (its parent ended, or the ` +
+          "task was given up)",
+        details: { parent_exec_id: parentExecId, task_exec_id: task!.execId },
+      };
+    }
     const parent = await this.store.getWorkflow(parentExecId);
     if (!parent || !isTerminal(parent.status)) return undefined;
-    return refusal(
-      `Sub-workflow '${message.workflow?.id}' not started: its parent ${parentExecId} ended ${parent.status}`,
-      "parent_ended",
-      { parent_exec_id: parentExecId, parent_status: parent.status },
-    );
+    return {
+      why: `its parent ${parentExecId} ended ${parent.status}`,
+      details: { parent_exec_id: parentExecId, parent_status: parent.status },
+    };
   }
 
   /**
    * Closes the window between {@link parentEnded} and the child's entry in its parent's index of children
    * (leftover of issue 9): a parent that ended in between had looked its children up before the entry was
-   * there, and the child ran on after its parent's end. A parent's end stores its open tasks' `task.canceled`
-   * before it looks its children up, and a given-up task's child must stop too; so, once the child's entry
-   * is stored, a `task.canceled` of the task that starts it (or the parent's end) means no one will cancel
-   * the child: it is canceled here (its cancel is taken before its first activation, pending_controls.ts).
-   * Either this check sees the task's end, or the parent's lookup comes after the entry and finds the child.
+   * there, and the child ran on after its parent's end. Once the child's entry is stored, the same check runs
+   * again; a parent's end stores its open tasks' `task.canceled` before it looks its children up, so either
+   * this check sees it, or that lookup comes after the entry and finds the child. A child found so is
+   * canceled here (its cancel is taken before its first activation, pending_controls.ts).
    */
   private async cancelIfParentGone(message: WorkflowTrigger, execId: string): Promise<void> {
     const parentExecId = message.parent?.workflow?.execId;
-    const taskExecId = message.parent?.task?.execId;
     if (!parentExecId) return;
-    const correlationId = message.metadata?.correlationId || execId;
     await this.store.indexChild(parentExecId, execId);
-    const taskEnded = taskExecId
-      ? await lastSequenceOf(
-        this.bus.js,
-        STREAMS.events,
-        `compozy.${correlationId}.task.evts.${taskExecId}.canceled`,
-      )
-      : undefined;
-    const parentEnded = taskEnded ? undefined : await this.parentEnded(message);
-    if (!taskEnded && !parentEnded) return;
-    const why = taskEnded ? `its task ${taskExecId} was canceled` : `its parent ${parentExecId} ended`;
-    log.info("sub-workflow {execId} started as {why}: canceled", { execId, why });
+    const gone = await this.parentGone(message);
+    if (!gone) return;
+    const why = gone.why;
+    log.info("sub-workflow {execId} canceled as it started: {why}", { execId, why });
     await this.bus.publish(create(WorkflowCancelSchema, {
       // The message id a parent's own cancel of this child uses (services.ts sendCancel): stored once.
-      metadata: this.bus.metadata(correlationId, `${execId}:cancel`),
+      metadata: this.bus.metadata(message.metadata?.correlationId || execId, `${execId}:cancel`),
       workflow: { execId },
-      reason: `parent ${parentExecId}: ${why} as this sub-workflow started`,
+      reason: `parent ${parentExecId}: ${why}`,
     }));
   }
 

@@ -12,6 +12,7 @@ import { create } from "@bufbuild/protobuf";
 import { WorkflowCancelSchema, WorkflowTriggerReplySchema, WorkflowTriggerSchema } from "../../pkg/pb/mod.ts";
 import type { EngineHarness } from "../support/engine.ts";
 import { waitForChild, waitForStatus, withEngine } from "../support/flows.ts";
+import { until } from "../support/until.ts";
 
 const STUCK = "id: stuck\ntasks:\n  - id: hold\n    type: wait\n    signal: never\n";
 const NAP = "id: nap\ntasks:\n  - { id: snooze, type: sleep, duration: 1500ms }\n";
@@ -315,6 +316,61 @@ Deno.test({
         assert.equal((await h.engine.client.waitForEnd(reply.execId, 15_000)).status, "CANCELED");
       }
       assert.equal((await h.engine.client.waitForEnd(first.exec_id, 15_000)).status, "CANCELED");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "B4: a sub-workflow start handled after its task was given up is refused, whatever the parent's state says",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // The parent check read the parent's state document, which the state folder writes after the history:
+    // a start handled after the parent's end (or its task's give-up) was stored, before the document showed
+    // it, started the child and its tool ran. Here the task loses a race and the parent goes on RUNNING: its
+    // document never shows an end, its history shows the task's task.canceled.
+    const wf = `tasks:
+  - id: r
+    type: parallel
+    strategy: race
+    tasks:
+      - { id: quick, use: tool(id=slow), with: { ms: 10 } }
+      - { id: sub, use: workflow(id=nap) }
+  - { id: after, type: wait, signal: never }
+`;
+    await withEngine(project(wf), async (h) => {
+      let subCanceled!: () => void;
+      const canceled = new Promise<void>((r) => subCanceled = r);
+      const replies: Array<{ execId: string; error?: { code: string; message: string } }> = [];
+      const request = h.bus.request.bind(h.bus);
+      h.bus.request = (async (message: BusMessage, schema, options) => {
+        const start = message.$typeName === WorkflowTriggerSchema.typeName &&
+          (message as { parent?: { task?: { id?: string } } }).parent?.task?.id === "r/sub";
+        // The start waits in line until its task lost the race.
+        if (start) await canceled;
+        const reply = await request(message, schema, options);
+        if (start) replies.push(reply as unknown as (typeof replies)[number]);
+        return reply;
+      }) as typeof h.bus.request;
+      const { execId } = await h.engine.client.trigger("main", {});
+      await until(async () =>
+        (await h.engine.client.events(execId)).some((e) =>
+          e.type === "task.canceled" && (e.data as { task?: { id?: string } }).task?.id === "r/sub"
+        )
+      );
+      subCanceled();
+      await waitForStatus(h, execId, "WAITING");
+      await until(() => Promise.resolve(replies.length > 0));
+      // Before the fix: the child started (its document RUNNING, then canceled by the parent's driver).
+      assert.equal(
+        replies[0].error?.code,
+        "parent_ended",
+        `${replies[0].execId} ${replies[0].error?.message}`,
+      );
+      assert.match(replies[0].error?.message ?? "", /r\/sub|task/);
+      assert.deepEqual((await childrenOf(h, "nap")).map((c) => c.status), [], "no child was started");
+      await h.engine.client.cancel(execId, "done");
     });
   },
 });

@@ -130,14 +130,16 @@ export function guardLoadedFiles(grants: ResolvedGrants, files: readonly string[
  *
  * @throws {ToolFailure} `tool_permission_denied` for such an entry.
  */
-export function guardLoadedFolders(grants: ResolvedGrants, folders: readonly string[]): ResolvedGrants {
+export function guardLoadedFolders(
+  grants: ResolvedGrants,
+  folders: readonly string[],
+  what = "Deno's cache of the modules every sandbox loads",
+): ResolvedGrants {
   const write = grants.permissions.write;
   if (write === true) return { ...grants, denyWrite: [...new Set([...grants.denyWrite, ...folders])].sort() };
   for (const entry of write) {
     const hit = folders.find((folder) => covers(entry, folder) || covers(folder, entry));
-    if (hit !== undefined) {
-      throw denied("write", entry, `it reaches ${hit}, Deno's cache of the modules every sandbox loads`);
-    }
+    if (hit !== undefined) throw denied("write", entry, `it reaches ${hit}, ${what}`);
   }
   return grants;
 }
@@ -165,9 +167,13 @@ export async function projectRoots(dir: string): Promise<string[]> {
  */
 export async function rootsProtectedPaths(roots: readonly string[]): Promise<string[]> {
   const out: string[] = [];
-  for (const root of roots) {
+  // Each root under the spelling it was given and its real one: a protected entry that is itself a link
+  // (`.compozy -> /data/store`) has its real path taken below, but `<real root>/.compozy/…` is a third
+  // spelling Deno would let through when the root was reached through a link (red team 8 S12).
+  const spellings = [...new Set([...roots, ...await Promise.all(roots.map(realPathOrSelf))])].sort();
+  for (const root of spellings) {
     if (!await exists(root)) continue;
-    for (const path of await protectedPaths(root)) out.push(...await carveOut(path, roots));
+    for (const path of await protectedPaths(root)) out.push(...await carveOut(path, spellings));
   }
   if (Deno.build.os !== "windows") out.push(CONTROLLING_TERMINAL);
   return await withRealPaths(out);

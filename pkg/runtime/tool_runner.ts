@@ -16,6 +16,7 @@
 import { dirname, isAbsolute } from "node:path";
 import { denoCacheDir } from "./deno_cache_dir.ts";
 import { guardLoadedFiles, guardLoadedFolders, resolveGrants } from "./grant_paths.ts";
+import { runtimeCode } from "./runtime_code.ts";
 import { checkToolModule, moduleChanged, type ToolModuleInfo } from "./import_policy.ts";
 import { loadedFiles } from "./sandbox_modules.ts";
 import { MemoryWatch } from "./memory_watch.ts";
@@ -168,10 +169,16 @@ export class ToolRunner {
           checkToolModule(spec.executePath),
           resolveGrants(spec.permissions, dirname(spec.executePath)),
         ]);
-        // Deno's cache holds the transpiled sandbox bootstrap every process loads (red team 4 F6).
+        // Deno's cache holds the transpiled sandbox bootstrap every process loads (red team 4 F6); the
+        // runtime's own code and the deno executables run outside any sandbox (red team 8 S11).
+        const code = await runtimeCode();
         const grants = guardLoadedFolders(
-          guardLoadedFiles(resolved, [...module.files, ...loadedFiles()]),
-          [denoDir],
+          guardLoadedFolders(
+            guardLoadedFiles(resolved, [...module.files, ...loadedFiles(), ...code.files]),
+            [denoDir],
+          ),
+          code.folders,
+          "the runtime's own code, which runs outside every sandbox",
         );
         const process = SandboxProcess.spawn(spec, module, grants);
         this.#memory.watch(process);

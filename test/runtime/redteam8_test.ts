@@ -359,3 +359,66 @@ Deno.test("red team 8 S9: a script server compiles no string through a Worker or
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("red team 8 S11: no write grant reaches the deno executables or the runtime's own code", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "compozy-rt8-code-" });
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  const checkout = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+  const probe = join(checkout, "pkg/runtime/mcp/.rt8_s11_probe");
+  try {
+    const tool = join(dir, "w.ts");
+    await Deno.writeTextFile(
+      tool,
+      `export default (input: { path: string }) => {
+         try {
+           Deno.writeTextFileSync(input.path, "ran as the runtime");
+           return "written";
+         } catch (e) {
+           return (e as Error).name;
+         }
+       };`,
+    );
+    const { dirname } = await import("node:path");
+    for (
+      const entry of [dirname(Deno.execPath()), join(checkout, "pkg/runtime/mcp"), join(checkout, "engine")]
+    ) {
+      const result = await runner.run(
+        call(tool, { path: probe }, { permissions: { write: [entry] }, timeoutMs: 60_000 }),
+      );
+      // Before: granted (the checkout's module then ran the appended code in the runtime, with -A).
+      assert.ok(!result.ok, `${entry}: ${JSON.stringify(result)}`);
+      assert.equal(result.failure.code, "tool_permission_denied", entry);
+    }
+    const all = await runner.run(
+      call(tool, { path: probe }, { permissions: { write: true }, timeoutMs: 60_000 }),
+    );
+    assert.ok(all.ok, JSON.stringify(all));
+    assert.equal(all.output, "NotCapable");
+  } finally {
+    await runner.close();
+    await Deno.remove(probe).catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("red team 8 S12: a linked .compozy is protected under the real root's spelling too", async () => {
+  const { root, tool, secrets, store } = await linkedProject();
+  const link = `${root}-link`;
+  await Deno.symlink(root, link);
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    const conf = "nats/nats-server.conf";
+    const paths = [join(store, conf), join(link, ".compozy", conf), join(root, ".compozy", conf)];
+    // The tool is reached through the link, as `compozy dev --cwd <link>` reaches it.
+    const result = await runner.run(
+      call(tool.replace(root, link), { paths }, { permissions: { read: true }, timeoutMs: 60_000 }),
+    );
+    assert.ok(result.ok, JSON.stringify(result));
+    // Before: the real root's spelling of .compozy read the bus password.
+    assert.deepEqual(result.output, Object.fromEntries(paths.map((path) => [path, "NotCapable"])));
+  } finally {
+    await runner.close();
+    await Deno.remove(link);
+    await removeAll(root, secrets, store);
+  }
+});

@@ -31,6 +31,7 @@ import {
 } from "../grant_paths.ts";
 import { checkScriptModule } from "../import_policy.ts";
 import { netDenyFlags } from "../net_deny.ts";
+import { runtimeCode } from "../runtime_code.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import {
   isProcessControlEnv,
@@ -148,9 +149,17 @@ export async function scriptCommand(
   // Its static graph is loaded without permission checks: the import policy is what keeps it from the
   // project's secrets (a text import of `.env`).
   await checkScriptModule(resolve(script), await neverGrantedFor([resolve(base), dirname(resolve(script))]));
+  const code = await runtimeCode();
   const grants = guardLoadedFolders(
-    guardLoadedFiles(await resolveGrants(permissions, dirname(script), alsoProtected), [script]),
-    [await denoCacheDir()],
+    guardLoadedFolders(
+      guardLoadedFiles(await resolveGrants(permissions, dirname(script), alsoProtected), [
+        script,
+        ...code.files,
+      ]),
+      [await denoCacheDir()],
+    ),
+    code.folders,
+    "the runtime's own code, which runs outside every sandbox",
   );
   return {
     command: denoExecutable(),

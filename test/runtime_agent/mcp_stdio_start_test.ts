@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { AgentFailure } from "../../pkg/runtime/agent/mod.ts";
-import { MAX_SERVER_LOG_BYTES, openMcpToolbox } from "../../pkg/runtime/mcp/mcp_toolbox.ts";
+import { MAX_LISTED_TOOLS, MAX_SERVER_LOG_BYTES, openMcpToolbox } from "../../pkg/runtime/mcp/mcp_toolbox.ts";
 import { LOG_LINE_COST } from "../../pkg/runtime/protocol.ts";
 
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
@@ -122,6 +122,39 @@ Deno.test({
       const logged = records.slice(0, -1).reduce((sum, text) => sum + text.length + LOG_LINE_COST, 0);
       assert.ok(logged <= MAX_SERVER_LOG_BYTES, `${records.length} records, ${logged} bytes`);
       assert.match(records.at(-1)!, /over 262144 bytes of log for this start; the rest is dropped/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "red team 8 S13: a server listing too many tools is refused, and left-out names are one record",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "compozy-mcp-tools-" });
+    const server = (count: number) => ({
+      id: "many",
+      script: fixture("mcp_flood_server.ts"),
+      args: [String(count), "tools"],
+      cwd: dir,
+      timeoutMs: 60_000,
+    });
+    try {
+      const box = await openMcpToolbox([server(3)], { maxOutputBytes: 64 * 1024 });
+      assert.deepEqual(box.tools.map((tool) => tool.id), ["ping"]);
+      await box.close();
+      // Before: 120,000 listed, each left-out name one warning record on the runtime's thread.
+      let failure: unknown;
+      try {
+        await (await openMcpToolbox([server(MAX_LISTED_TOOLS)], { maxOutputBytes: 64 * 1024 })).close();
+      } catch (error) {
+        failure = error;
+      }
+      assert.ok(failure instanceof AgentFailure, String(failure));
+      assert.equal(failure.code, "agent_mcp_invalid");
+      assert.match(failure.message, /lists more than 1000 tools/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -34,6 +34,11 @@ const MODEL_TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** A server listing more pages than this is treated as malformed rather than followed forever. */
 const MAX_LIST_PAGES = 50;
+/**
+ * More tools than a server may list: far over what a model takes in one request (OpenAI's limit is 128),
+ * and each listed tool costs the runtime's thread a check (red team 8 S13: 120,000 in one reply).
+ */
+export const MAX_LISTED_TOOLS = 1_000;
 
 /** How much of one stderr chunk of a stdio server reaches the logs. */
 const MAX_LOG_CHUNK = 2_000;
@@ -220,15 +225,21 @@ async function selectedTools({ server, client, cutOff }: Connected, signal?: Abo
       );
     });
   }
-  return listed.filter((tool) => {
-    if (MODEL_TOOL_NAME.test(tool.name)) return true;
-    log.warn("Left out tool {tool} of MCP server {server}: models take names matching {pattern} only", {
-      tool: tool.name,
-      server: server.id,
-      pattern: MODEL_TOOL_NAME.source,
-    });
-    return false;
-  });
+  const kept = listed.filter((tool) => MODEL_TOOL_NAME.test(tool.name));
+  const left = listed.filter((tool) => !MODEL_TOOL_NAME.test(tool.name)).map((tool) => tool.name);
+  // One record per listing, not per tool: 120,000 left-out names were 120,000 records (red team 8 S13).
+  if (left.length > 0) {
+    log.warn(
+      "Left out {count} tool(s) of MCP server {server} ({names}): models take names matching {pattern} only",
+      {
+        count: left.length,
+        server: server.id,
+        names: left.slice(0, 5).map((name) => name.slice(0, 80)).join(", ") + (left.length > 5 ? ", …" : ""),
+        pattern: MODEL_TOOL_NAME.source,
+      },
+    );
+  }
+  return kept;
 }
 
 async function listTools(
@@ -249,6 +260,9 @@ async function listTools(
       cursor = reply.nextCursor;
     } catch (error) {
       throw startFailure(server, "listing tools", cutOff() ?? error);
+    }
+    if (tools.length > MAX_LISTED_TOOLS) {
+      throw mcpInvalid(`${describeServer(server)} lists more than ${MAX_LISTED_TOOLS} tools`, server);
     }
     if (!cursor) return tools;
   }

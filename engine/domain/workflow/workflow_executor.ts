@@ -350,8 +350,13 @@ export class WorkflowExecutor {
       // Parked, and not yet let go (handlers interleave with its end): the next activation takes this command.
       if (existing.driver.isParked) return { nakDelayMs: PARKED_YIELD_DELAY_MS };
       await act(existing.driver);
-      if (holdWhileActive && existing.settled) {
-        // The activating command's hold refreshes the lease; this one only keeps its message.
+      // An execution that is ending (this command's doing or another's) is done with this command once its
+      // end is stored: a copy of the command that ends it (delivered again after a stall past the ack wait),
+      // acknowledged before, took the message out of the work queue, and when the end was then given up
+      // nothing drove the execution again; a child's later cancels were dropped as duplicates of it (model
+      // finding G10, seed 90033). The activating command's hold refreshes the lease; this one only keeps its
+      // message.
+      if ((holdWhileActive || existing.driver.isEnded) && existing.settled) {
         const result = await this.hold(execId, existing.driver, existing.settled, false);
         if (result === "abandoned") return ABANDONED;
       }

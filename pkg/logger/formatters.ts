@@ -38,7 +38,19 @@ export function formatJsonLine(record: LogRecord): string {
   for (const [key, value] of entriesOf(record.properties)) {
     line[RESERVED.has(key) ? `prop.${key}` : key] = value;
   }
-  return stringifySafely(line) + "\n";
+  return escapeC1(stringifySafely(line)) + "\n";
+}
+
+const C1_AND_LINE_SEPARATORS = /[\u0080-\u009f\u2028\u2029]/g;
+
+/**
+ * `JSON.stringify` escapes C0 controls but writes C1 controls (U+0080–U+009F) as they are, and a terminal acts
+ * on them: a tool's console line `\u009b2J` cleared the operator's screen and `\u009d0;…\u009c` set its title
+ * under `LOG_FORMAT=json` (red team 8 S14). Written as `\u00XX` (and U+2028/U+2029 as `\u2028`/`\u2029`), the
+ * line parses to the same value.
+ */
+function escapeC1(json: string): string {
+  return json.replace(C1_AND_LINE_SEPARATORS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 const LABELS = {

@@ -141,3 +141,18 @@ Deno.test("pretty lines", async (t) => {
     assert.equal(line.split("\n").length, 2);
   });
 });
+
+Deno.test("red team 8 S14: a JSON log line writes C1 controls escaped, and parses to the same text", () => {
+  const message = "C1-TEST \u009b2J \u009d0;C1-TITLE\u009c \u001b]0;ESC\u0007 \u2028 end";
+  const line = formatJsonLine({
+    category: ["compozy", "tool"],
+    level: "info",
+    message: [message],
+    rawMessage: message,
+    timestamp: 0,
+    properties: {},
+  });
+  // deno-lint-ignore no-control-regex
+  assert.doesNotMatch(line, /[\u0000-\u0009\u000b-\u001f\u0080-\u009f\u2028\u2029]/);
+  assert.equal(JSON.parse(line).message, message);
+});

@@ -19,6 +19,7 @@ import { EndedTasks } from "./ended_tasks.ts";
 import { ExclusiveRole } from "./exclusive_role.ts";
 import type { Leases } from "../leases.ts";
 import { getLogger } from "../../pkg/logger/mod.ts";
+import { type Window, WindowTimers } from "./window_timers.ts";
 
 const log = getLogger(["engine", "state"]);
 
@@ -112,8 +113,8 @@ interface Queued {
 interface Queue {
   events: Queued[];
   running: boolean;
-  /** The coalescing window's timer, until the queue's drain starts. */
-  window?: ReturnType<typeof setTimeout>;
+  /** The coalescing window, until the queue's drain starts. */
+  window?: Window;
   /** Whether the window is the long one (see RUNNING_WINDOW_MS): a later event may shorten it. */
   lazy?: boolean;
 }
@@ -140,6 +141,8 @@ export class StateManager {
   private readonly queues = new Map<string, Queue>();
   private readonly taskWrites = new Map<string, Set<TaskWrite>>();
   private readonly cache = new Map<string, CachedDocument>();
+  /** Every queue's coalescing window, on one timer. */
+  private readonly windows = new WindowTimers();
   private readonly kinds: Record<"workflow" | "task", DocumentKind>;
   private consumer?: Consumer;
   private role?: ExclusiveRole;
@@ -287,7 +290,7 @@ export class StateManager {
         // A task's outcome is its document's last event: written now. Anything else ends a long window.
         if (kind === "task" && TASK_ENDS.has(event.type)) this.startDrain(kind, key, id, queue);
         else if (queue.lazy) {
-          clearTimeout(queue.window);
+          this.windows.close(queue.window);
           this.openWindow(kind, key, id, queue, false);
         }
       }
@@ -318,9 +321,9 @@ export class StateManager {
 
   private openWindow(kind: "workflow" | "task", key: string, id: string, queue: Queue, lazy: boolean): void {
     queue.lazy = lazy;
-    queue.window = setTimeout(
-      () => this.startDrain(kind, key, id, queue),
+    queue.window = this.windows.open(
       lazy ? this.runningWindowMs : this.coalesceMs,
+      () => this.startDrain(kind, key, id, queue),
     );
   }
 
@@ -342,7 +345,7 @@ export class StateManager {
   /** Ends a queue's coalescing window and drains it; a no-op once its drain has started. */
   private startDrain(kind: "workflow" | "task", key: string, id: string, queue: Queue): void {
     if (queue.window === undefined) return;
-    clearTimeout(queue.window);
+    this.windows.close(queue.window);
     queue.window = undefined;
     void this.drain(kind, key, id, queue);
   }

@@ -11,10 +11,11 @@ import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { openStateStore } from "../../engine/mod.ts";
 import { uuidv7 } from "../../engine/ids.ts";
-import { StateManager } from "../../engine/state/state_manager.ts";
+import { STATE_CONSUMER, StateManager } from "../../engine/state/state_manager.ts";
 import { waitForTerminalDocument } from "../../engine/state/end_watch.ts";
 import { MAX_LISTED_TASKS } from "../../engine/state/execution_state.ts";
-import { Bus, type BusMessage, connectNats, provisionJetStream } from "../../pkg/nats/mod.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Bus, type BusMessage, connectNats, provisionJetStream, STREAMS } from "../../pkg/nats/mod.ts";
 import * as pb from "../../pkg/pb/mod.ts";
 import { startTestNats } from "../support/nats.ts";
 
@@ -134,6 +135,45 @@ Deno.test({
       // The start's document (the first event does not wait), then the end with everything before it.
       assert.equal(revisionReads, 0, `${revisionReads} revision checks of the execution's document`);
       assert.ok(writes <= 3, `${writes} writes of the execution's document`);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "state: the documents' windows share one timer (100 tasks dispatched at once arm it once, not 100 times)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withStateManager("state-windows-timer-test", async ({ nc, base, publish }) => {
+      await publish(create(pb.WorkflowExecutionStartedSchema, base("started")));
+      // Timers the state manager's own code arms (the ack batch and the request deadlines have their own).
+      const realSetTimeout = globalThis.setTimeout;
+      let armed = 0;
+      globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+        if (/engine\/state\/(state_manager|window_timers)\.ts/.test(new Error().stack ?? "")) armed++;
+        return realSetTimeout(...args);
+      }) as typeof setTimeout;
+      try {
+        const tasks = Array.from({ length: 100 }, (_, i) => ({ id: `t${i}`, execId: uuidv7() }));
+        for (const task of tasks) {
+          await publish(
+            create(pb.TaskDispatchedSchema, { ...base(`${task.id}-dispatched`), task, taskType: "basic" }),
+          );
+        }
+        // Every dispatch delivered (each waits in its document's long window, unacknowledged), then folded.
+        const jsm = await jetstreamManager(nc);
+        const deadline = Date.now() + 30_000;
+        while ((await jsm.consumers.info(STREAMS.events, STATE_CONSUMER)).num_ack_pending < 100) {
+          assert.ok(Date.now() < deadline, "the dispatches were not delivered to the state manager in 30 s");
+          await new Promise((r) => realSetTimeout(r, 20));
+        }
+        await new Promise((r) => realSetTimeout(r, 100));
+        // Each task's document and the execution's have a window open: one timer for all, armed for the first.
+        assert.ok(armed <= 2, `${armed} timers armed for 101 windows (100 tasks and the execution)`);
+      } finally {
+        globalThis.setTimeout = realSetTimeout;
+      }
     });
   },
 });

@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { AgentFailure } from "../../pkg/runtime/agent/mod.ts";
 import { MAX_LISTED_TOOLS, MAX_SERVER_LOG_BYTES, openMcpToolbox } from "../../pkg/runtime/mcp/mcp_toolbox.ts";
 import { LOG_LINE_COST } from "../../pkg/runtime/protocol.ts";
+import { join } from "node:path";
+import { eventually, processAlive } from "../runtime/_helpers.ts";
 
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
 
@@ -156,6 +158,34 @@ Deno.test({
       assert.equal(failure.code, "agent_mcp_invalid");
       assert.match(failure.message, /lists more than 1000 tools/);
     } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "red team 8 S15: a stdio server ignoring SIGTERM does not outlive its toolbox",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "compozy-mcp-sticky-" });
+    const pidFile = join(dir, "pid");
+    let pid = 0;
+    try {
+      const box = await openMcpToolbox([{
+        id: "sticky",
+        script: fixture("mcp_sticky_server.ts"),
+        args: [pidFile],
+        cwd: dir,
+        timeoutMs: 60_000,
+        permissions: { write: [dir] },
+      }], { maxOutputBytes: 64 * 1024 });
+      pid = Number(await Deno.readTextFile(pidFile));
+      await box.close();
+      // Before: still running (and adopted by PID 1 once the runtime ended).
+      assert.ok(await eventually(() => !processAlive(pid), 10_000), `server ${pid} still running`);
+    } finally {
+      if (pid && processAlive(pid)) Deno.kill(pid, "SIGKILL");
       await Deno.remove(dir, { recursive: true });
     }
   },

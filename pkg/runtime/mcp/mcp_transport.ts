@@ -119,6 +119,26 @@ export class BoundedStdioClientTransport extends StdioClientTransport {
     if ("method" in message && "id" in message) this.#allowed += this.perRequest;
     return super.send(message, options);
   }
+
+  /**
+   * The SDK ends the server's stdin, then sends SIGTERM and, while the child's `exitCode` is `null`, SIGKILL
+   * through `child.kill`; Deno's `node:child_process` marks the child killed at the SIGTERM and sends nothing
+   * more, so a script that ignored SIGTERM outlived its agent call and `compozy dev` itself, adopted by PID 1
+   * (red team 8 S15). A child whose exit was not seen once the SDK is done is killed by its pid.
+   */
+  async close(): Promise<void> {
+    const child = (this as unknown as { _process?: ChildProcess })._process;
+    let exited = child === undefined || child.exitCode !== null;
+    child?.once("exit", () => (exited = true));
+    await super.close();
+    if (exited || child?.pid === undefined) return;
+    try {
+      // Not reaped yet (no exit event): the pid is still this child's, alive or a zombie.
+      Deno.kill(child.pid, "SIGKILL");
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
 }
 
 /**

@@ -88,6 +88,26 @@ export async function resolveGrants(
   };
 }
 
+/** The project roots whose protected files code in `dir` may not reach: its projects and the configured ones. */
+export async function protectedRoots(dir: string): Promise<string[]> {
+  return [...new Set([...configuredRoots, ...await projectRoots(dir)])].sort();
+}
+
+/** The `.env*` files now at each of `roots` (the names a sandbox started earlier may not deny). */
+export async function envFilesAt(roots: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const root of roots) {
+    try {
+      for await (const entry of Deno.readDir(root)) {
+        if (entry.name.startsWith(".env")) out.push(join(root, entry.name));
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+  return out;
+}
+
 /**
  * Every path never granted to code in `dirs` (by real path too): the protected paths of each project the
  * folders belong to and of the roots the stack names ({@linkcode configureProtectedRoots}).
@@ -209,7 +229,8 @@ async function carveOut(path: string, roots: readonly string[]): Promise<string[
 
 /**
  * `.compozy/`, `compozy.yaml`, every `.env*` file and the `env_file` of the project at `root`. A `.env*` file
- * created after a sandbox started is not in that sandbox's deny list (Deno's flags name paths, not patterns).
+ * created after a sandbox started is not in that sandbox's deny list (Deno's flags name paths, not patterns):
+ * the runner retires such a process before its next call ({@linkcode envFilesAt}).
  */
 export async function protectedPaths(root: string): Promise<string[]> {
   const paths = new Set([join(root, ".compozy"), join(root, ".env"), join(root, PROJECT_FILE)]);

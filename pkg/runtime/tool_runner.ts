@@ -15,7 +15,13 @@
  */
 import { dirname, isAbsolute } from "node:path";
 import { denoCacheDir } from "./deno_cache_dir.ts";
-import { guardLoadedFiles, guardLoadedFolders, resolveGrants } from "./grant_paths.ts";
+import {
+  envFilesAt,
+  guardLoadedFiles,
+  guardLoadedFolders,
+  protectedRoots,
+  resolveGrants,
+} from "./grant_paths.ts";
 import { runtimeCode } from "./runtime_code.ts";
 import { checkToolModule, moduleChanged, type ToolModuleInfo } from "./import_policy.ts";
 import { loadedFiles } from "./sandbox_modules.ts";
@@ -128,6 +134,8 @@ export class ToolRunner {
   readonly #memory: MemoryWatch;
   /** The checked graph each sandbox was spawned for, to tell a load that met a save (see the pool). */
   readonly #modules = new WeakMap<SandboxProcess, ToolModuleInfo>();
+  /** For each process granted `read: true`: the roots whose `.env*` files it must be denied, and its denials. */
+  readonly #envDenied = new WeakMap<SandboxProcess, { roots: string[]; denied: Set<string> }>();
   readonly #schemas = new SchemaCache();
   #nextCallId = 0;
   #closed = false;
@@ -181,6 +189,12 @@ export class ToolRunner {
           "the runtime's own code, which runs outside every sandbox",
         );
         const process = SandboxProcess.spawn(spec, module, grants);
+        if (spec.permissions.read === true) {
+          this.#envDenied.set(process, {
+            roots: await protectedRoots(dirname(spec.executePath)),
+            denied: new Set(grants.denyRead),
+          });
+        }
         this.#memory.watch(process);
         this.#modules.set(process, module);
         return process;
@@ -260,7 +274,14 @@ export class ToolRunner {
           `Tool "${call.toolId}" was canceled before it ran: ${reasonText(call.signal.reason)}`,
         );
       }
-      const process = await this.#pool.acquire(key, spec, deadline, call.signal);
+      let process = await this.#pool.acquire(key, spec, deadline, call.signal);
+      // A `.env*` file created at a project root after the process started is not in its `--deny-read`
+      // (Deno's flags name paths): such a process is retired and the call gets a fresh one (leftover of
+      // issue 10). Only processes granted `read: true` are concerned.
+      for (let fresh = 0; fresh < STALE_RETRIES && await this.#missesNewEnvFiles(process); fresh++) {
+        this.#pool.release(process, false);
+        process = await this.#pool.acquire(key, spec, deadline, call.signal);
+      }
       outcome = await this.#call(process, call, payload, deadline, redact);
       this.#pool.release(process, outcome.kind !== "died");
       // A sandbox left unfit by an earlier call did not run this one (at most began it: a tool may run
@@ -373,6 +394,14 @@ export class ToolRunner {
       maxLogBytes: this.#limits.maxLogBytes,
     };
     return { key, spec };
+  }
+
+  /** Whether a `.env*` file now at one of the process's roots is missing from its `--deny-read`. */
+  async #missesNewEnvFiles(process: SandboxProcess): Promise<boolean> {
+    const watched = this.#envDenied.get(process);
+    if (!watched) return false;
+    for (const path of await envFilesAt(watched.roots)) if (!watched.denied.has(path)) return true;
+    return false;
   }
 
   #failureContext(toolId: string | undefined, executePath: string, timeoutMs: number): FailureContext {

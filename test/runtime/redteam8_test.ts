@@ -422,3 +422,29 @@ Deno.test("red team 8 S12: a linked .compozy is protected under the real root's 
     await removeAll(root, secrets, store);
   }
 });
+
+Deno.test("issue 10 leftover: a .env* file created after a read: true sandbox started is denied to its next call", async () => {
+  const root = await Deno.makeTempDir({ prefix: "compozy-env-late-" });
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    await Deno.writeTextFile(join(root, "compozy.yaml"), "name: late\n");
+    await Deno.mkdir(join(root, "tools"));
+    const tool = join(root, "tools/rd.ts");
+    await Deno.writeTextFile(tool, READER);
+    const late = join(root, ".env.late");
+    const read = () =>
+      runner.run(call(tool, { paths: [late] }, { permissions: { read: true }, timeoutMs: 60_000 }));
+    const warm = await read();
+    assert.ok(warm.ok, JSON.stringify(warm));
+    assert.deepEqual(warm.output, { [late]: "NotFound" });
+    await Deno.writeTextFile(late, "OPENAI_API_KEY=sk-late\n");
+    // Before: the warm process, started before the file existed, read it.
+    const next = await read();
+    assert.ok(next.ok, JSON.stringify(next));
+    assert.deepEqual(next.output, { [late]: "NotCapable" });
+    assert.equal(runner.stats().spawned, 2);
+  } finally {
+    await runner.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -9,6 +9,7 @@ import { create } from "@bufbuild/protobuf";
 import { encode } from "../../pkg/nats/mod.ts";
 import { WorkflowSignalSchema } from "../../pkg/pb/mod.ts";
 import { waitForStatus, withEngine } from "../support/flows.ts";
+import { until } from "../support/until.ts";
 
 const WAIT = `tasks:
   - { id: w, type: wait, signal: go }
@@ -58,4 +59,38 @@ Deno.test("a signal too large for the wait's record is refused; the wait goes on
     const state = await client.waitForEnd(execId, 15_000);
     assert.deepEqual(state.output, { got: 2 });
   });
+});
+
+Deno.test({
+  name:
+    "B6: a signal repeating the one that ended a wait, sent while the execution is parked, writes nothing",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const wf = `tasks:
+  - { id: w1, type: wait, signal: go }
+  - { id: s, type: sleep, duration: 3s }
+  - { id: done, use: tool(id=echo), with: { v: 1 } }
+`;
+    await withEngine(wf, async (h) => {
+      const { client } = h.engine;
+      const { execId } = await client.trigger("main", {});
+      await waitForStatus(h, execId, "WAITING");
+      await client.signal(execId, "go", { n: 1 });
+      // Parked in the sleep: the same signal again (a sender's retry).
+      await until(async () =>
+        (await client.events(execId)).some((e) =>
+          e.type === "task.waiting_started" && (e.data as { task?: { id?: string } }).task?.id === "s"
+        )
+      );
+      await until(() => Promise.resolve(h.engine.activeExecutions() === 0));
+      const before = (await client.events(execId)).filter((e) => e.type === "workflow.taken_over").length;
+      await client.signal(execId, "go", { n: 1 });
+      const state = await client.waitForEnd(execId, 20_000);
+      assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+      const after = (await client.events(execId)).filter((e) => e.type === "workflow.taken_over").length;
+      // Before the fix: one more take-over, written by the repeated signal (the sleep's wake-up writes none here).
+      assert.equal(after, before + 1, `take-overs ${before} -> ${after}`);
+    });
+  },
 });

@@ -264,7 +264,11 @@ export class WorkflowExecutor {
           (seen) => {
             const records = [...seen.tasks.values()];
             const waits = records.some((r) => r.status === "waiting" && r.waitingFor === signal.signalId);
-            const took = !waits && !seen.ended &&
+            // Only while nothing is parked (no wait, sleep, sub-workflow or back-off open): the execution was
+            // mid-step when its engine died. A parked one has a wake-up of its own coming, and a sender's
+            // retry of a signal already taken wrote a take-over into it each time (outside review B6).
+            const parked = records.some((r) => r.status === "waiting" || r.status === "retry_scheduled");
+            const took = !waits && !seen.ended && !parked &&
               records.some((r) =>
                 r.waitingFor === signal.signalId && r.status !== "waiting" &&
                 JSON.stringify(r.wakePayload) === JSON.stringify(payload)

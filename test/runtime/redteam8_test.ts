@@ -487,3 +487,32 @@ Deno.test("issue 10 leftover: a node:fs descriptor a call leaves open retires it
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("red team 8 S11: compozy validate refuses a write grant on the deno executable's folder or the runtime's code", async () => {
+  const root = await Deno.makeTempDir({ prefix: "compozy-rt8-code-validate-" });
+  const checkout = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+  try {
+    await Deno.mkdir(join(root, "tools"));
+    await Deno.writeTextFile(join(root, "tools/w.ts"), "export default () => 1;\n");
+    await Deno.writeTextFile(join(root, "compozy.yaml"), "name: code\nworkflows:\n  - source: ./wf.yaml\n");
+    const { dirname } = await import("node:path");
+    await Deno.writeTextFile(
+      join(root, "wf.yaml"),
+      `id: wf
+tools:
+  - id: w
+    execute: ./tools/w.ts
+    permissions: { write: [${JSON.stringify(dirname(Deno.execPath()))}, ${
+        JSON.stringify(join(checkout, "engine"))
+      }] }
+tasks:
+  - { id: a, use: tool(id=w) }
+`,
+    );
+    const found = (await checkProject(root, { processEnv: {} })).map((d) => formatDiagnostic(d, root));
+    assert.ok(found.some((d) => /write\[0\]: .*the deno that runs/.test(d)), found.join("\n"));
+    assert.ok(found.some((d) => /write\[1\]: .*the runtime's own code/.test(d)), found.join("\n"));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -29,6 +29,7 @@ import {
   withRealPaths,
 } from "../../../pkg/runtime/grant_paths.ts";
 import { checkToolModule } from "../../../pkg/runtime/import_policy.ts";
+import { runtimeCode } from "../../../pkg/runtime/runtime_code.ts";
 import { normalizePermissions } from "../../../pkg/runtime/permissions.ts";
 import { ToolFailure } from "../../../pkg/runtime/tool_failure.ts";
 import type { ToolPermissions } from "../../../pkg/runtime/permissions.ts";
@@ -155,6 +156,21 @@ async function checkGrantee(
     (entry, file) =>
       `write grant "${entry}" covers the project file ${file}: it declares permissions and env, and this ${what} may not rewrite them`,
   );
+  const code = await runtimeCode();
+  await checkWritesMiss(
+    grantee,
+    code.files,
+    report,
+    (entry, file) => `write grant "${entry}" covers ${file}, the deno that runs the runtime or the sandboxes`,
+  );
+  await checkWritesMiss(
+    grantee,
+    code.folders,
+    report,
+    (entry, file) =>
+      `write grant "${entry}" reaches ${file}, the runtime's own code, which runs outside every sandbox`,
+    true,
+  );
   await checkGrantsOnDisk(grantee, neverGranted, report);
 }
 
@@ -190,13 +206,17 @@ async function checkWritesMiss(
   files: readonly string[],
   report: Report,
   why: (entry: string, file: string) => string,
+  /** Whether an entry inside one of `files` (folders) is refused too. */
+  inside = false,
 ): Promise<void> {
   const writes = permissions.write;
   if (!Array.isArray(writes)) return;
   for (const [i, entry] of writes.entries()) {
     const path = resolve(base, entry);
     const real = await realPathOrSelf(path);
-    const hit = files.find((f) => covers(path, f) || covers(real, f));
+    const hit = files.find((f) =>
+      covers(path, f) || covers(real, f) || (inside && (covers(f, path) || covers(f, real)))
+    );
     if (hit !== undefined) report("write", i, why(entry, relative(base, hit)));
   }
 }

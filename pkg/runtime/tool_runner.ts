@@ -134,13 +134,6 @@ export class ToolRunner {
   readonly #memory: MemoryWatch;
   /** The checked graph each sandbox was spawned for, to tell a load that met a save (see the pool). */
   readonly #modules = new WeakMap<SandboxProcess, ToolModuleInfo>();
-  /**
-   * For each process of a tool that loads Node's layer: how many descriptors it had open before its first
-   * call. A `node:fs` descriptor a call leaves open is opened through Deno's internal ops, which the worker
-   * cannot wrap or list, and a later call (another execution's) could read the file through it: a process
-   * holding more descriptors after a call than before its first is retired (leftover 4 of issue 10).
-   */
-  readonly #fdBaseline = new WeakMap<SandboxProcess, number>();
   /** For each process granted `read: true`: the roots whose `.env*` files it must be denied, and its denials. */
   readonly #envDenied = new WeakMap<SandboxProcess, { roots: string[]; denied: Set<string> }>();
   readonly #schemas = new SchemaCache();
@@ -289,13 +282,8 @@ export class ToolRunner {
         this.#pool.release(process, false);
         process = await this.#pool.acquire(key, spec, deadline, call.signal);
       }
-      const watchFds = this.#modules.get(process)?.needsNodeProcess === true;
-      if (watchFds && !this.#fdBaseline.has(process)) {
-        this.#fdBaseline.set(process, await openFds(process.pid));
-      }
       outcome = await this.#call(process, call, payload, deadline, redact);
-      const leaked = watchFds && await openFds(process.pid) > this.#fdBaseline.get(process)!;
-      this.#pool.release(process, outcome.kind !== "died" && !leaked);
+      this.#pool.release(process, outcome.kind !== "died");
       // A sandbox left unfit by an earlier call did not run this one (at most began it: a tool may run
       // more than once anyway): run it in another, a bounded number of times.
       if (outcome.kind !== "died" || outcome.death.reason !== "stale" || attempt >= STALE_RETRIES) break;
@@ -429,21 +417,6 @@ export class ToolRunner {
   #assertOpen(): void {
     if (this.#closed) throw new ToolFailure("tool_crashed", "The tool runner is closed");
   }
-}
-
-/**
- * The descriptors `pid` holds (its `/proc/<pid>/fd` entries; about 50 µs at load 11): -1 where there is no
- * such listing (not Linux), which never counts as a leak.
- */
-async function openFds(pid: number): Promise<number> {
-  let count = 0;
-  try {
-    for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) count++;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) return -1;
-    throw e;
-  }
-  return count;
 }
 
 function reasonText(reason: unknown): string {

@@ -449,45 +449,6 @@ Deno.test("issue 10 leftover: a .env* file created after a read: true sandbox st
   }
 });
 
-Deno.test("issue 10 leftover: a node:fs descriptor a call leaves open retires its process", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "compozy-node-fd-" });
-  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
-  try {
-    await Deno.writeTextFile(join(dir, "a.txt"), "data of execution A");
-    const tool = join(dir, "fds.ts");
-    await Deno.writeTextFile(
-      tool,
-      `import fs from "node:fs";
-       export default (input: { open?: string }) => {
-         if (input.open) return fs.openSync(input.open, "r");
-         const buffer = Buffer.alloc(64);
-         const found: string[] = [];
-         for (let fd = 3; fd < 256; fd++) {
-           try {
-             found.push(buffer.subarray(0, fs.readSync(fd, buffer, 0, 64, 0)).toString());
-           } catch {
-             // Not a readable descriptor.
-           }
-         }
-         return found;
-       };`,
-    );
-    const run = (input: unknown) =>
-      runner.run(call(tool, input, { permissions: { read: [dir] }, timeoutMs: 60_000 }));
-    assert.ok((await run({})).ok);
-    const opened = await run({ open: join(dir, "a.txt") });
-    assert.ok(opened.ok, JSON.stringify(opened));
-    // Before: the next call, for another execution, read A's file through the descriptor left open.
-    const next = await run({});
-    assert.ok(next.ok, JSON.stringify(next));
-    assert.deepEqual(next.output, []);
-    assert.equal(runner.stats().spawned, 2);
-  } finally {
-    await runner.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
 Deno.test("red team 8 S11: compozy validate refuses a write grant on the deno executable's folder or the runtime's code", async () => {
   const root = await Deno.makeTempDir({ prefix: "compozy-rt8-code-validate-" });
   const checkout = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");

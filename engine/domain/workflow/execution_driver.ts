@@ -153,12 +153,13 @@ export class ExecutionDriver implements DriverPort {
    */
   run(cancel?: string): Promise<DriverResult> {
     if (cancel !== undefined) {
-      this.cancel(cancel).catch((e) => {
-        if (e instanceof ExecutionEnded) return;
-        this.logGivenUp(`its cancel (${cancel}) could not be recorded`, e);
-        this.abandon();
-      });
-      return this.settled;
+      return this.endBeforeRunning(`its cancel (${cancel})`, () => this.cancel(cancel));
+    }
+    // A deadline that passed while no engine ran the execution times it out before anything of it runs again:
+    // the replay recorded a new attempt and sent its call first, and the timer fired only after (outside
+    // review B5).
+    if (this.deadline.overdue()) {
+      return this.endBeforeRunning("its overdue time-out", () => this.timeOutWorkflow());
     }
     this.deadline.arm();
     if (this.paused) this.closeGate();
@@ -176,6 +177,16 @@ export class ExecutionDriver implements DriverPort {
         );
         this.abandon();
       });
+    });
+    return this.settled;
+  }
+
+  /** Ends the execution by `end` without running any of it; `what` names the end in a give-up's log line. */
+  private endBeforeRunning(what: string, end: () => Promise<void>): Promise<DriverResult> {
+    end().catch((e) => {
+      if (e instanceof ExecutionEnded) return;
+      this.logGivenUp(`${what} could not be recorded`, e);
+      this.abandon();
     });
     return this.settled;
   }

@@ -28,10 +28,22 @@ export class WorkflowDeadline {
     return this.driver.workflow.config.config?.timeout;
   }
 
-  arm(): void {
+  /** When the execution times out (ms since the epoch); undefined: no `config.timeout`, or no known start. */
+  private get deadlineMs(): number | undefined {
     const timeout = this.timeout;
-    if (!timeout || !this.startedAt) return;
-    const deadline = this.startedAt.getTime() + parseDuration(timeout);
+    if (!timeout || !this.startedAt) return undefined;
+    return this.startedAt.getTime() + parseDuration(timeout);
+  }
+
+  /** Whether the deadline has passed already: the execution's engine was down past it, or its command late. */
+  overdue(now = Date.now()): boolean {
+    const deadline = this.deadlineMs;
+    return deadline !== undefined && deadline <= now;
+  }
+
+  arm(): void {
+    const deadline = this.deadlineMs;
+    if (deadline === undefined) return;
     const execId = this.driver.execId;
     // A long timer: a `config.timeout` of 25 days or more timed the execution out at once (outside review F6).
     this.#timer = setLongTimeout(

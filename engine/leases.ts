@@ -249,6 +249,8 @@ export class Leases {
       if (!this.presence) return "held elsewhere";
       const asked = Date.now();
       if (!(await this.presence.isGone(holder))) return "held elsewhere";
+      // Moved to the end: a Map keeps a key's first insertion order, and the oldest verdict is evicted first.
+      this.gone.delete(holder);
       this.gone.set(holder, asked);
       if (this.gone.size > GONE_REMEMBERED) this.gone.delete(this.gone.keys().next().value!);
     }

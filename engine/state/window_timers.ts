@@ -4,7 +4,8 @@
  * the engine's busy samples under W2 (V8 profile, 2026-12-03, issue 11), plus a `Timeout` object each. The
  * windows have few lengths (the short and the running window), and a window of one length due later was
  * opened later: each length keeps its windows in a list already in due order, and one timer is armed for the
- * earliest head.
+ * earliest head. There is no stop: windows still open when the state manager stops are left to fire, so
+ * what it took is still written.
  *
  * @module
  */
@@ -45,7 +46,6 @@ export class WindowTimers {
     window.closed = true;
   }
 
-  /** Windows still open are left to fire: a stopped state manager still writes what it took. */
   private arm(due: number): void {
     if (this.timer !== undefined && this.armedFor <= due) return;
     clearTimeout(this.timer);

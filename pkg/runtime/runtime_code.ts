@@ -40,5 +40,7 @@ export function runtimeCode(): Promise<RuntimeCode> {
     }
     return { files: [...files].sort(), folders: [...folders].sort() };
   })();
+  // A failed look-up (EACCES, ELOOP) is asked again by the next spawn, not kept for the process's life.
+  cached.catch(() => cached = undefined);
   return cached;
 }

@@ -62,8 +62,11 @@ export class EventRecorder implements DriverEvents {
     await d.tasks.recording(this.record(schema, init).then(() => d.tasks.record(taskExecId, key)));
   }
 
-  /** `refusable`: a lease that may not be written throws (the caller must not go on), not only skips it. */
-  /** False when the message is larger than one bus message (not sent). */
+  /**
+   * Publishes without waiting for the store's answer. False when the message is larger than one bus message
+   * (not sent); true otherwise, also when the lease may not be written and the send was skipped, unless
+   * `refusable`: then such a lease throws (the caller must not go on).
+   */
   private fireAndForget<S extends DescMessage>(
     schema: S,
     init: MessageInitShape<S>,
@@ -165,7 +168,8 @@ export class EventRecorder implements DriverEvents {
     attempt: number,
     input?: unknown,
   ): Promise<void> {
-    const init = this.started(d, key, execId, attempt, input);
+    // Its subject only: the input (megabytes, for a large call) is encoded once, by taskStartedStored below.
+    const init = this.started(d, key, execId, attempt, undefined);
     // After a reconnect the lease is suspended until a renewal confirms it: renewed now rather than at its beat.
     await this.fence?.refresh?.(d.execId);
     this.fence?.assertWritable(

@@ -493,8 +493,9 @@ export class WorkflowExecutor {
       ? fresh
       : undefined;
     // An execution first activated here has no command before its execute; any other may have a control
-    // waiting (F8, F9). Read beside the history (one round trip less before the driver runs); awaited only
-    // for an execution that goes on, so the failure of a read whose answer is not needed is dropped.
+    // waiting (F8, F9). The read starts before the history's and the take-over (one round trip less before the
+    // driver runs): nothing else applies a control while this engine holds the lease. Awaited only for an
+    // execution that goes on, so the failure of a read whose answer is not needed is dropped.
     const controlsRead = first
       ? undefined
       : pendingControls(this.options.bus, this.options.js, correlationId, execId);

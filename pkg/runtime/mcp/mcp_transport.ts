@@ -101,10 +101,15 @@ export class BoundedStdioClientTransport extends StdioClientTransport {
     this.#allowed = perRequest;
   }
 
+  /** The SDK keeps its child process private; an SDK that renames it fails here only. */
+  private get child(): ChildProcess | undefined {
+    return (this as unknown as { _process?: ChildProcess })._process;
+  }
+
   async start(): Promise<void> {
     await super.start();
-    // The SDK keeps its child process private; its stdout is the only way to count what the server sends.
-    const child = (this as unknown as { _process?: ChildProcess })._process;
+    // Its stdout is the only way to count what the server sends.
+    const child = this.child;
     // Before the SDK's own listener, so that the chunk crossing the share is the last one it reads whole.
     child?.stdout?.prependListener("data", (chunk: Uint8Array) => {
       this.#written += chunk.length;
@@ -127,8 +132,9 @@ export class BoundedStdioClientTransport extends StdioClientTransport {
    * (red team 8 S15). A child whose exit was not seen once the SDK is done is killed by its pid.
    */
   async close(): Promise<void> {
-    const child = (this as unknown as { _process?: ChildProcess })._process;
-    let exited = child === undefined || child.exitCode !== null;
+    const child = this.child;
+    // A child ended by a signal (the overflow's SIGKILL above) keeps `exitCode` null: its `signalCode` says so.
+    let exited = child === undefined || child.exitCode !== null || child.signalCode !== null;
     child?.once("exit", () => (exited = true));
     await super.close();
     if (exited || child?.pid === undefined) return;

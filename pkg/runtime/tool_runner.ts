@@ -276,10 +276,19 @@ export class ToolRunner {
       }
       let process = await this.#pool.acquire(key, spec, deadline, call.signal);
       // A `.env*` file created at a project root after the process started is not in its `--deny-read`
-      // (Deno's flags name paths): such a process is retired and the call gets a fresh one (leftover of
-      // issue 10). Only processes granted `read: true` are concerned.
-      for (let fresh = 0; fresh < STALE_RETRIES && await this.#missesNewEnvFiles(process); fresh++) {
+      // (Deno's flags name paths): such a process is retired and the call gets another (leftover of issue 10).
+      // Only processes granted `read: true` are concerned. Every stale one is retired, however many a burst of
+      // calls left idle (the pool hands them back last in, first out); one started now lists the file, so the
+      // processes alive bound the look unless new files keep appearing meanwhile.
+      for (let retired = 0; await this.#missesNewEnvFiles(process); retired++) {
         this.#pool.release(process, false);
+        if (retired >= this.#limits.maxProcesses + this.#limits.reserveProcesses) {
+          throw new ToolFailure(
+            "tool_crashed",
+            `Tool "${call.toolId}" found no sandbox that denies the project's newest .env* files: ` +
+              `${retired + 1} were retired while new ones kept appearing`,
+          );
+        }
         process = await this.#pool.acquire(key, spec, deadline, call.signal);
       }
       outcome = await this.#call(process, call, payload, deadline, redact);

@@ -449,6 +449,46 @@ Deno.test("issue 10 leftover: a .env* file created after a read: true sandbox st
   }
 });
 
+Deno.test("issue 10 leftover, review: every warm process a burst left idle is checked, not only the first three", async () => {
+  const root = await Deno.makeTempDir({ prefix: "compozy-env-late-burst-" });
+  // Five processes of one tool stay idle after a burst of five calls (the surplus lives 60 s here).
+  const runner = new ToolRunner({
+    maxWarmPerKey: 1,
+    surplusIdleMs: 60_000,
+    maxProcesses: 8,
+    startTimeoutMs: 60_000,
+  });
+  try {
+    await Deno.writeTextFile(join(root, "compozy.yaml"), "name: late\n");
+    await Deno.mkdir(join(root, "tools"));
+    const tool = join(root, "tools/rd.ts");
+    // The reader, holding each call of the burst long enough for the pool to start a process per call.
+    await Deno.writeTextFile(
+      tool,
+      READER.replace(
+        "{ paths: string[] }) => {",
+        "{ paths: string[]; holdMs?: number }) => {\n" +
+          "  await new Promise((r) => setTimeout(r, input.holdMs ?? 0));",
+      ),
+    );
+    const late = join(root, ".env.late");
+    const read = (holdMs = 0) =>
+      runner.run(call(tool, { paths: [late], holdMs }, { permissions: { read: true }, timeoutMs: 60_000 }));
+    const burst = await Promise.all([read(3_000), read(3_000), read(3_000), read(3_000), read(3_000)]);
+    assert.ok(burst.every((r) => r.ok), JSON.stringify(burst));
+    const idle = runner.stats().idle;
+    assert.ok(idle >= 4, `a burst left ${idle} idle processes`);
+    await Deno.writeTextFile(late, "OPENAI_API_KEY=sk-late\n");
+    // Before: three stale processes were retired and the fourth, as stale, ran the call and read the file.
+    const next = await read();
+    assert.ok(next.ok, JSON.stringify(next));
+    assert.deepEqual(next.output, { [late]: "NotCapable" });
+  } finally {
+    await runner.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("red team 8 S11: compozy validate refuses a write grant on the deno executable's folder or the runtime's code", async () => {
   const root = await Deno.makeTempDir({ prefix: "compozy-rt8-code-validate-" });
   const checkout = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");

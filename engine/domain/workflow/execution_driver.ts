@@ -63,6 +63,8 @@ const ATTEMPT_ENDED = new BranchCanceled("the attempt ended");
 
 export class ExecutionDriver implements DriverPort {
   readonly waiters = new Map<string, Waiter>();
+  /** Signal waits whose start is being recorded, not registered yet (task exec id -> signal id). */
+  private readonly startingWaits = new Map<string, string>();
   /** Attempts bounded by an engine-side time-out (see AttemptTimeouts). */
   private readonly timeouts = new AttemptTimeouts(this, () => this.abandon());
   /** The results of the workflow's own steps (the outermost scope). */
@@ -233,6 +235,9 @@ export class ExecutionDriver implements DriverPort {
       }
       for (const record of this.replay.tasks.values()) {
         if (record.status === "waiting" && record.waitingFor === signalId) eligible.add(record.execId);
+      }
+      for (const [id, waitingFor] of this.startingWaits) {
+        if (waitingFor === signalId) eligible.add(id);
       }
       const tried = new Set<string>();
       let taken = await this.matchSignal(signalId, payload, eligible, tried);
@@ -738,6 +743,22 @@ export class ExecutionDriver implements DriverPort {
   }
 
   // ---- waiting, parking and bookkeeping ----
+
+  /**
+   * Records the start of a wait for `signalId` (`write`, already under way). From its first byte sent the wait
+   * may take a signal: its record may be stored, read by the sender and answered before the write's
+   * acknowledgement reaches this engine and the wait is registered (later still when the publish is tried
+   * again at load); such a signal found no wait and was dropped, and the execution waited for good.
+   * deliverSignal counts these waits and tries them once the driver is idle, by when they are registered.
+   */
+  async startSignalWait(taskExecId: string, signalId: string, write: Promise<void>): Promise<void> {
+    this.startingWaits.set(taskExecId, signalId);
+    try {
+      await this.track(write);
+    } finally {
+      this.startingWaits.delete(taskExecId);
+    }
+  }
 
   /**
    * Registers a wait; resolves when it is delivered. The driver parks if nothing else is running. A wait

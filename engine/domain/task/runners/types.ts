@@ -104,6 +104,8 @@ export interface DriverPort {
   track<T>(promise: Promise<T>, abort?: AbortSignal): Promise<T>;
   /** Awaits a durable record; one that cannot be written gives the execution up. */
   recorded(write: Promise<void>): Promise<void>;
+  /** Records a signal wait's start (`write`): a signal that comes meanwhile waits for the wait to register. */
+  startSignalWait(taskExecId: string, signalId: string, write: Promise<void>): Promise<void>;
   /** Registers a wait; resolves when its wake-up is recorded. */
   waitFor(taskExecId: string, waiter: Omit<Waiter, "resolve">): Promise<{ reason: string; payload: unknown }>;
   /** A sub-workflow runs for this execution (a cancel reaches it) / no longer does. */

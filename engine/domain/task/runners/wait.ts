@@ -17,7 +17,9 @@ export const waitRunner: TaskRunner<TaskOf<"wait">> = {
       if (due) {
         await driver.track(driver.services.timers.schedule(driver, key, execId, "timeout", due, attempt));
       }
-      await driver.track(
+      await driver.startSignalWait(
+        execId,
+        task.signal,
         driver.services.events.waitingStarted(driver, key, execId, attempt, task.signal, due),
       );
     }

@@ -155,14 +155,14 @@ export class Orchestrator {
    * there, and the child ran on after its parent's end. Once the child's entry is stored, the same check runs
    * again; a parent's end stores its open tasks' `task.canceled` before it looks its children up, so either
    * this check sees it, or that lookup comes after the entry and finds the child. A child found so is
-   * canceled here (its cancel is taken before its first activation, pending_controls.ts).
+   * canceled here; true then.
    */
-  private async cancelIfParentGone(message: WorkflowTrigger, execId: string): Promise<void> {
+  private async cancelIfParentGone(message: WorkflowTrigger, execId: string): Promise<boolean> {
     const parentExecId = message.parent?.workflow?.execId;
-    if (!parentExecId) return;
+    if (!parentExecId) return false;
     await this.store.indexChild(parentExecId, execId);
     const gone = await this.parentGone(message);
-    if (!gone) return;
+    if (!gone) return false;
     const why = gone.why;
     log.info("sub-workflow {execId} canceled as it started: {why}", { execId, why });
     await this.bus.publish(create(WorkflowCancelSchema, {
@@ -171,6 +171,7 @@ export class Orchestrator {
       workflow: { execId },
       reason: `parent ${parentExecId}: ${why}`,
     }));
+    return true;
   }
 
   /**
@@ -213,9 +214,10 @@ export class Orchestrator {
   ) {
     await this.recordStart(message, workflowId, execId, input);
     onStarted();
-    await this.cancelIfParentGone(message, execId);
-    // Activated without a history read (nothing happened yet); an adopted start is read back (see adopt).
-    this.accepted.add(execId);
+    // Activated without a history read (nothing happened yet); an adopted start is read back (see adopt). A
+    // child canceled as it started is not: its first activation must read the pending cancel and apply it
+    // before anything runs (pending_controls.ts); as a fresh one it ran its first task first (review of B4).
+    if (!await this.cancelIfParentGone(message, execId)) this.accepted.add(execId);
     await this.sendExecute(message, workflowId, execId);
     return create(WorkflowTriggerReplySchema, { execId });
   }

@@ -314,6 +314,12 @@ Deno.test({
       } else {
         // Before the fix: WAITING for ever.
         assert.equal((await h.engine.client.waitForEnd(reply.execId, 15_000)).status, "CANCELED");
+        // Nothing of it ran: its first activation applied the cancel (before the review's fix, a fresh
+        // activation started its wait first).
+        const ran = (await h.engine.client.events(reply.execId)).map((e) => e.type).filter((t) =>
+          t.startsWith("task.")
+        );
+        assert.deepEqual(ran, []);
       }
       assert.equal((await h.engine.client.waitForEnd(first.exec_id, 15_000)).status, "CANCELED");
     });

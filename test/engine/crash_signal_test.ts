@@ -84,10 +84,17 @@ Deno.test({
     try {
       const { execId } = await client.trigger("main", {});
       await until(async () => (await client.events(execId)).some((e) => e.type === "task.waiting_started"));
+      // Parked (its execute command acknowledged), so that the signal's message activates it and is held while
+      // the next task runs: one that reached the execute's driver before it parked was acknowledged once its
+      // wait's end was stored, and gone when the engine died (2 of 96 runs at load 12-23).
+      const jsm = await jetstreamManager(stack.nc);
+      await until(async () => {
+        const info = await jsm.consumers.info(STREAMS.workflowCommands, "compozy-workflow-executor");
+        return info.num_ack_pending === 0 && info.num_pending === 0;
+      });
       await client.signal(execId, "go", { n: 7 });
       await until(() => Promise.resolve(attempts.length === 1));
       await stack.killEngine();
-      const jsm = await jetstreamManager(stack.nc);
       const subject = `compozy.${execId}.workflow.cmds.${execId}.signal`;
       const taken = await jsm.streams.getMessage(STREAMS.workflowCommands, { last_by_subj: subject });
       assert.ok(taken, `the signal's message is still there (${subject})`);

@@ -749,14 +749,17 @@ export class ExecutionDriver implements DriverPort {
    * may take a signal: its record may be stored, read by the sender and answered before the write's
    * acknowledgement reaches this engine and the wait is registered (later still when the publish is tried
    * again at load); such a signal found no wait and was dropped, and the execution waited for good.
-   * deliverSignal counts these waits and tries them once the driver is idle, by when they are registered.
+   * deliverSignal counts these waits and tries them once the driver is idle, by when they are registered. A
+   * wait counts until waitFor registers it (not only until the write resolves: a delivery may run between the
+   * two), or until the write fails.
    */
   async startSignalWait(taskExecId: string, signalId: string, write: Promise<void>): Promise<void> {
     this.startingWaits.set(taskExecId, signalId);
     try {
       await this.track(write);
-    } finally {
+    } catch (e) {
       this.startingWaits.delete(taskExecId);
+      throw e;
     }
   }
 
@@ -768,6 +771,8 @@ export class ExecutionDriver implements DriverPort {
     taskExecId: string,
     waiter: Omit<Waiter, "resolve">,
   ): Promise<{ reason: string; payload: unknown }> {
+    // Counted as starting until now (see startSignalWait): a signal delivered in between finds it either way.
+    this.startingWaits.delete(taskExecId);
     const abort = waiter.scope?.abort;
     if (abort?.aborted) return Promise.reject(abort.reason);
     return new Promise((resolve, reject) => {

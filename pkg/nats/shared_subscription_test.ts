@@ -9,7 +9,10 @@ Deno.test("subscribeShared: listeners of one subject share a subscription; the l
   const nc = await connectNats(nats.url, { name: "listener" });
   const publisher = await connectNats(nats.url, { name: "publisher" });
   const seen: string[] = [];
+  // The listener's SUB/UNSUB and the publisher's PUB travel on two connections: the server orders them only once
+  // the listener's side is flushed, so a publish right after an unsubscribe could still reach the old subscription.
   const roundTrip = async (data: string) => {
+    await nc.flush();
     publisher.publish("shared.a", data);
     await publisher.flush();
     await nc.flush();

@@ -41,8 +41,27 @@ import {
 } from "../permissions.ts";
 import type { McpServerWire } from "./mcp_server_wire.ts";
 
-/** What a `script` server's `deno` needs to find its module cache, offline included, beside the SDK's defaults. */
-const DENO_CACHE_ENV = ["DENO_DIR", "XDG_CACHE_HOME", "NPM_CONFIG_REGISTRY"];
+/**
+ * What a `script` server's `deno` needs to load its `npm:` imports, beside the SDK's defaults: its module
+ * cache, the registry, and the way out to it. Behind a TLS-intercepting proxy the operator's CA settings are
+ * what make the download work (a fresh CI clone failed "The TLS certificate could not be verified" without
+ * them). Read by `deno` itself before the script runs; the script reads none of them without an `env` grant.
+ */
+const MODULE_FETCH_ENV = [
+  "DENO_DIR",
+  "XDG_CACHE_HOME",
+  "NPM_CONFIG_REGISTRY",
+  "DENO_CERT",
+  "DENO_TLS_CA_STORE",
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR",
+  "HTTPS_PROXY",
+  "HTTP_PROXY",
+  "NO_PROXY",
+  "https_proxy",
+  "http_proxy",
+  "no_proxy",
+];
 
 /**
  * A transport for `server`; a stdio one starts its process when the client connects.
@@ -69,7 +88,7 @@ export async function transportFor(
   const params = {
     command,
     args,
-    env: { ...getDefaultEnvironment(), ...cacheEnv(), ...server.env },
+    env: { ...getDefaultEnvironment(), ...moduleFetchEnv(), ...server.env },
     cwd: server.cwd,
     // Read by the toolbox and forwarded to the agent's logs (mcp_toolbox.ts).
     stderr: "pipe" as const,
@@ -270,9 +289,9 @@ function boundedFetch(server: McpServerWire, limit: number): typeof fetch {
 /** What a script server is never given, said explicitly (see `scriptCommand`). */
 const ALWAYS_DENIED = ["--deny-run", "--deny-ffi", "--deny-sys"];
 
-function cacheEnv(): Record<string, string> {
+function moduleFetchEnv(): Record<string, string> {
   return Object.fromEntries(
-    DENO_CACHE_ENV.map((name) => [name, Deno.env.get(name)]).filter((entry): entry is [string, string] =>
+    MODULE_FETCH_ENV.map((name) => [name, Deno.env.get(name)]).filter((entry): entry is [string, string] =>
       entry[1] !== undefined
     ),
   );

@@ -254,7 +254,9 @@ async function envFileOf(root: string): Promise<string | undefined> {
   const file = join(root, PROJECT_FILE);
   let config: unknown;
   try {
-    config = parseYaml(await Deno.readTextFile(file));
+    // Read as the loader reads it (engine/domain/project/yaml_source.ts): merge keys on, so an env_file set
+    // through `<<: *shared` is the one protected (review R-S5), and aliases bounded alike.
+    config = parseYaml(await Deno.readTextFile(file), { merge: true, maxAliasCount: 100_000 });
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw new ToolFailure(

@@ -124,3 +124,27 @@ tasks:
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("review R-S5: an env_file set through a YAML merge key is as protected as one set plainly", async () => {
+  const { root, tool } = await project();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    // The loader reads merge keys (CONFIG.md allows anchors and aliases), so this project's env_file is
+    // secrets.env; the runtime's own read of compozy.yaml must find the same file.
+    await Deno.writeTextFile(
+      join(root, "compozy.yaml"),
+      "name: envs\nversion: 0.1.0\nenv: &shared\n  env_file: secrets.env\n<<: *shared\n" +
+        "workflows:\n  - source: ./wf.yaml\n",
+    );
+    const secret = join(root, "secrets.env");
+    const result = await runner.run(
+      call(tool, { paths: [secret] }, { permissions: { read: true }, timeoutMs: 60_000 }),
+    );
+    assert.ok(result.ok, result.ok ? "" : result.failure.message);
+    // Before: the runtime parsed compozy.yaml without merge keys and the tool read the env_file's keys.
+    assert.deepEqual(result.output, { [secret]: "NotCapable" });
+  } finally {
+    await runner.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});

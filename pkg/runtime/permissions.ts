@@ -40,9 +40,11 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Names that the dynamic loader, glibc or Deno's own start-up read from a sandbox process's environment
 // (glibc's secure-execution list, DENO_*, the Rust runtime's RUST_*, NODE_OPTIONS). They act before and
 // outside the permissions: LD_PRELOAD loads native code into the process, DENO_V8_FLAGS sets V8's flags,
-// which no grant allows (run and ffi are never granted).
+// which no grant allows (run and ffi are never granted). Deno's OpenTelemetry exporter (OTEL_*) posts logs
+// and metrics to any endpoint from a process with no net grant, and SSLKEYLOGFILE makes its TLS stack write
+// a file no write grant names (review R-S4, R-S1).
 const PROCESS_CONTROL_ENV =
-  /^(?:LD_|DYLD_|DENO_|RUST_|MALLOC_)|^(?:GCONV_PATH|GETCONF_DIR|GLIBC_TUNABLES|HOSTALIASES|LOCALDOMAIN|LOCPATH|NIS_PATH|NLSPATH|RESOLV_HOST_CONF|RES_OPTIONS|NODE_OPTIONS)$/;
+  /^(?:LD_|DYLD_|DENO_|RUST_|MALLOC_|OTEL_)|^(?:SSLKEYLOGFILE|GCONV_PATH|GETCONF_DIR|GLIBC_TUNABLES|HOSTALIASES|LOCALDOMAIN|LOCPATH|NIS_PATH|NLSPATH|RESOLV_HOST_CONF|RES_OPTIONS|NODE_OPTIONS)$/;
 /**
  * The proxy variables Deno's HTTP clients obey (`fetch`, `Deno.createHttpClient`, Node's `http`). A proxy
  * set through them is checked only against the deny list, never against a `net` host list: a tool granted

@@ -517,3 +517,57 @@ tasks:
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("review R-S4/R-S1: Deno's telemetry and TLS key log variables are never granted", async (t) => {
+  // Deno's OpenTelemetry exporter posts to OTEL_EXPORTER_OTLP_ENDPOINT from a process with no net grant at
+  // all (probed: /v1/metrics and /v1/logs reached a local service), and SSLKEYLOGFILE makes its TLS stack
+  // write a file no write grant names. Both are read at start, from the process's environment.
+  let reached = 0;
+  const service = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    reached++;
+    await req.body?.cancel();
+    return new Response("ok");
+  });
+  const dir = await Deno.makeTempDir({ prefix: "compozy-rt8-otel-" });
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    const tool = join(dir, "otel.ts");
+    await Deno.writeTextFile(
+      tool,
+      `export default async () => {
+         console.log("telemetry, if exported");
+         await new Promise((r) => setTimeout(r, 600));
+         return Deno.env.get("OTEL_DENO") ?? "unset";
+       };`,
+    );
+    const env = {
+      OTEL_DENO: "true",
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${service.addr.port}`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_METRIC_EXPORT_INTERVAL: "100",
+      SSLKEYLOGFILE: join(dir, "keys.log"),
+    };
+
+    await t.step("a list naming one is refused", async () => {
+      for (const name of ["OTEL_DENO", "OTEL_EXPORTER_OTLP_ENDPOINT", "SSLKEYLOGFILE"]) {
+        const result = await runner.run(
+          call(tool, {}, { permissions: { env: [name] }, env, timeoutMs: 60_000 }),
+        );
+        // Before: granted, and the process started with the variable set.
+        assert.ok(!result.ok, `${name}: ${JSON.stringify(result.ok && result.output)}`);
+        assert.equal(result.failure.code, "tool_permission_denied", name);
+      }
+    });
+
+    await t.step("env: true starts the process without them", async () => {
+      const result = await runner.run(call(tool, {}, { permissions: { env: true }, env, timeoutMs: 60_000 }));
+      assert.ok(result.ok, JSON.stringify(result));
+      assert.equal(result.output, "unset");
+    });
+    assert.equal(reached, 0, "the telemetry exporter reached the local service");
+  } finally {
+    await runner.close();
+    await service.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

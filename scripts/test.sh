@@ -10,12 +10,6 @@ failed=0
 echo "==> static checks: deno fmt --check, deno lint, deno check"
 if deno task --quiet check; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
-# The MCP script servers among the fixtures run as `deno run --no-config`, as a user's script does: their
-# `npm:` imports load from Deno's global cache, filled here once with this shell's network settings.
-echo "==> caching the npm imports of the test MCP script servers (deno cache --no-config)"
-deno cache --no-config --no-lock --quiet test/runtime_agent/fixtures/mcp_*_server.ts ||
-  echo "warning: caching failed; the MCP script server tests will fetch their npm imports themselves"
-
 echo "==> deno test (real nats-server, real HTTP, real Deno processes)"
 log=$(mktemp)
 NO_COLOR=1 deno test -A --parallel 2>&1 | tee "$log"

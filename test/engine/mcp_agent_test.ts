@@ -10,7 +10,7 @@ import { startMcpSseTestServer, startMcpTestServer } from "../support/mcp_server
 import { startMockOpenAI } from "../support/mock_llm/mod.ts";
 import { startEngineHarness, writeProject } from "../support/engine.ts";
 
-const NOTES_SERVER = new URL("../runtime_agent/fixtures/mcp_notes_server.ts", import.meta.url).pathname;
+const fixture = (name: string) => new URL(`../runtime_agent/fixtures/${name}`, import.meta.url).pathname;
 
 function project(llmUrl: string, calcUrl: string): Record<string, string> {
   return {
@@ -65,7 +65,8 @@ Deno.test({
     const files = project(llm.baseUrl, calc.url);
     const dir = await writeProject(files);
     await Deno.mkdir(`${dir}/mcp`);
-    await Deno.copyFile(NOTES_SERVER, `${dir}/mcp/notes.ts`);
+    await Deno.copyFile(fixture("mcp_notes_server.ts"), `${dir}/mcp/notes.ts`);
+    await Deno.copyFile(fixture("plain_mcp_stdio.ts"), `${dir}/mcp/plain_mcp_stdio.ts`);
     const h = await startEngineHarness(dir);
     const runtime = startRuntime({ nc: h.nc, bus: h.bus });
     try {

@@ -203,8 +203,12 @@ class Snapshot {
   }
 }
 
+/**
+ * Sets an own property. A name `out` inherits (`__proto__`, and under the frozen Object.prototype of the
+ * sandbox `constructor`, `toString` …: their assignment throws) is defined instead (review R-S2).
+ */
 function put(out: Record<string, unknown>, name: string, value: unknown): void {
-  if (name === "__proto__") {
+  if (name in out) {
     defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
   } else out[name] = value;
 }

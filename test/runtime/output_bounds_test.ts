@@ -128,3 +128,21 @@ Deno.test("output bounds: an output too big for one NATS message is tool_output_
     dir.cleanup();
   }
 });
+
+Deno.test("review R-S2: an output whose keys are Object.prototype's names comes back whole", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner();
+  try {
+    const text = '{"constructor":1,"hasOwnProperty":"x","toString":true,"valueOf":null,"__proto__":{"a":1},' +
+      '"nested":[{"isPrototypeOf":2,"__defineGetter__":3}]}';
+    const tool = dir.tool("protokeys", `export default () => JSON.parse(${JSON.stringify(text)});`);
+    const result = await runner.run(call(tool, null));
+    // Before: tool_output_invalid, as the copy assigned each key and the frozen Object.prototype's
+    // non-writable `constructor` refused the assignment.
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.equal(JSON.stringify(result.output), text);
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

@@ -180,7 +180,8 @@ export class Orchestrator {
    * would otherwise point every retry, and a parent's sub-workflow task, at an execution that never runs.
    * Whatever part is missing is sent again under the same message ids: the start if it was never stored,
    * then the execute command (deduplicated when the first one was stored). An execution with tasks, or no
-   * longer RUNNING, is under way and left alone.
+   * longer RUNNING, is under way and left alone. An adopted sub-workflow whose parent ended meanwhile is
+   * canceled (cancelIfParentGone), as a freshly accepted one is.
    */
   private async adopt(message: WorkflowTrigger, workflowId: string, execId: string, input: unknown) {
     const doc = await this.store.getWorkflow(execId);
@@ -202,6 +203,10 @@ export class Orchestrator {
       missing: started ? "execute command" : "start",
     });
     if (!started) await this.recordStart(adopted, workflowId, execId, input);
+    // The same window as accept's: the parent may have ended since the parent check, looking its children up
+    // before this child was indexed. Never marked fresh (see accept), so a cancel sent here is applied by the
+    // child's first activation before anything runs.
+    await this.cancelIfParentGone(adopted, execId);
     await this.sendExecute(adopted, workflowId, execId);
   }
 

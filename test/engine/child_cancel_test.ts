@@ -9,6 +9,7 @@ import type { ExecutionState } from "../../engine/mod.ts";
 import { BUCKETS, type BusMessage } from "../../pkg/nats/mod.ts";
 import { uuidv7 } from "../../engine/ids.ts";
 import { create } from "@bufbuild/protobuf";
+import { Kvm } from "@nats-io/kv";
 import { WorkflowCancelSchema, WorkflowTriggerReplySchema, WorkflowTriggerSchema } from "../../pkg/pb/mod.ts";
 import type { EngineHarness } from "../support/engine.ts";
 import { waitForChild, waitForStatus, withEngine } from "../support/flows.ts";
@@ -321,6 +322,81 @@ Deno.test({
         );
         assert.deepEqual(ran, []);
       }
+      assert.equal((await h.engine.client.waitForEnd(first.exec_id, 15_000)).status, "CANCELED");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "an adopted sub-workflow start (its key claimed, its start never stored) whose parent ended meanwhile is canceled",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // The adopt() path of the same window: an engine claimed the child's idempotency key and died before the
+    // start. The parent's start request, sent again, passes the parent check; the parent is canceled before
+    // the orchestrator reads the claim, so the parent's end looked its children up before the adopted child
+    // was indexed. Before the fix, adopt() started it with no second check: WAITING for ever.
+    await withEngine(project("tasks:\n  - { id: sub, use: workflow(id=stuck) }\n"), async (h) => {
+      const { execId } = await h.engine.client.trigger("main", {});
+      const first = await waitForChild(h, "stuck");
+      await waitForStatus(h, first.exec_id, "WAITING");
+      const parent = await h.engine.client.get(execId);
+      const sub = parent!.tasks.find((t) => t.task_id === "sub")!;
+      // What a SIGKILL between the claim and the start leaves: the key names an execution with no start (a
+      // claim without an input digest is adopted whatever the input, orchestrator.ts claimKey).
+      const key = `child:${sub.exec_id}:2`;
+      const orphan = uuidv7();
+      const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`stuck\n${key}`));
+      const name = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+      await (await new Kvm(h.nc).open(BUCKETS.idempotency)).create(name, new TextEncoder().encode(orphan));
+      // The orchestrator's idempotency claim (after its parent check) is held until the parent ended.
+      let held!: () => void;
+      const reached = new Promise<void>((r) => held = r);
+      let release!: () => void;
+      const released = new Promise<void>((r) => release = r);
+      const request = h.nc.request.bind(h.nc);
+      let armed = true;
+      h.nc.request = async (
+        subject: string,
+        ...rest: Parameters<typeof h.nc.request> extends [unknown, ...infer R] ? R : never
+      ) => {
+        if (armed && subject.startsWith(`$KV.${BUCKETS.idempotency}.`)) {
+          armed = false;
+          held();
+          await released;
+        }
+        return await request(subject, ...rest);
+      };
+      const late = h.bus.request(
+        create(WorkflowTriggerSchema, {
+          metadata: h.bus.metadata(execId),
+          workflow: { id: "stuck", execId: uuidv7() },
+          inputJson: new TextEncoder().encode("{}"),
+          idempotencyKey: key,
+          triggerSource: "workflow",
+          parent: { workflow: { id: "main", execId }, task: { id: "sub", execId: sub.exec_id } },
+        }),
+        WorkflowTriggerReplySchema,
+        { timeoutMs: 30_000 },
+      );
+      await reached;
+      await h.engine.client.cancel(execId, "stop");
+      assert.equal((await h.engine.client.waitForEnd(execId, 15_000)).status, "CANCELED");
+      release();
+      const reply = await late;
+      assert.equal(reply.error, undefined, reply.error?.message);
+      assert.deepEqual({ execId: reply.execId, duplicate: reply.duplicate }, {
+        execId: orphan,
+        duplicate: true,
+      });
+      // Before the fix: WAITING for ever.
+      assert.equal((await h.engine.client.waitForEnd(orphan, 15_000)).status, "CANCELED");
+      // Nothing of it ran: an adopted start is not marked fresh, so its first activation applied the cancel.
+      const ran = (await h.engine.client.events(orphan)).map((e) => e.type).filter((t) =>
+        t.startsWith("task.")
+      );
+      assert.deepEqual(ran, []);
       assert.equal((await h.engine.client.waitForEnd(first.exec_id, 15_000)).status, "CANCELED");
     });
   },

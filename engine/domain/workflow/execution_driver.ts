@@ -225,7 +225,7 @@ export class ExecutionDriver implements DriverPort {
    * that had started when the signal came may take it: those waiting here, and those the history shows
    * waiting that a replay has not reached yet (tried again once the driver is idle). A wait that starts later,
    * after another signal moved the flow on, never takes an earlier signal. A signal no wait takes is dropped
-   * (CONFIG.md: it leaves waits waiting).
+   * (CONFIG.md: it leaves waits waiting), with an info line naming it and the execution.
    */
   deliverSignal(signalId: string, payload: unknown): Promise<boolean> {
     return this.delivery(async () => {
@@ -244,6 +244,17 @@ export class ExecutionDriver implements DriverPort {
       if ([...eligible].some((id) => !tried.has(id))) {
         if ([...eligible].some((id) => !this.waiters.has(id))) await this.whenIdle();
         taken = await this.matchSignal(signalId, payload, eligible, tried) || taken;
+      }
+      // Said in the log, as for a parked execution (workflow_executor.ts): the API only counts the waits for
+      // a signal, so a signal sent to a running execution that nothing takes left no trace at all.
+      if (!taken) {
+        log.info("signal {signal} to {execId} dropped: {reason}", {
+          signal: signalId,
+          execId: this.execId,
+          reason: eligible.size === 0
+            ? "no wait of it listens for it"
+            : "no wait for it took it (its condition refused it, or the wait ended first)",
+        });
       }
       return taken;
     });

@@ -26,6 +26,7 @@ import { runtimeCode } from "./runtime_code.ts";
 import { checkToolModule, moduleChanged, type ToolModuleInfo } from "./import_policy.ts";
 import { loadedFiles } from "./sandbox_modules.ts";
 import { MemoryWatch } from "./memory_watch.ts";
+import { OpenFileWatch } from "./open_files.ts";
 import { DEFAULT_MAX_OUTPUT_DEPTH } from "./output_limits.ts";
 import { normalizePermissions, permissionsKey, sandboxEnv, type ToolPermissions } from "./permissions.ts";
 import { SandboxPool } from "./pool.ts";
@@ -132,6 +133,8 @@ export class ToolRunner {
   readonly #limits: Required<ToolRunnerOptions>;
   readonly #pool: SandboxPool;
   readonly #memory: MemoryWatch;
+  /** The regular files each process holds, looked at before and after each call (see open_files.ts). */
+  readonly #files = new OpenFileWatch();
   /** The checked graph each sandbox was spawned for, to tell a load that met a save (see the pool). */
   readonly #modules = new WeakMap<SandboxProcess, ToolModuleInfo>();
   /** For each process granted `read: true`: the roots whose `.env*` files it must be denied, and its denials. */
@@ -275,23 +278,32 @@ export class ToolRunner {
         );
       }
       let process = await this.#pool.acquire(key, spec, deadline, call.signal);
-      // A `.env*` file created at a project root after the process started is not in its `--deny-read`
-      // (Deno's flags name paths): such a process is retired and the call gets another (leftover of issue 10).
-      // Only processes granted `read: true` are concerned. Every stale one is retired, however many a burst of
-      // calls left idle (the pool hands them back last in, first out); one started now lists the file, so the
-      // processes alive bound the look unless new files keep appearing meanwhile.
-      for (let retired = 0; await this.#missesNewEnvFiles(process); retired++) {
+      // A process unfit for a call is retired and the call gets another (leftovers of issue 10):
+      // - a `.env*` file created at a project root after the process started is not in its `--deny-read`
+      //   (Deno's flags name paths). Only processes granted `read: true` are concerned. Every stale one is
+      //   retired, however many a burst of calls left idle (the pool hands them back last in, first out); one
+      //   started now lists the file, so the processes alive bound the look unless new files keep appearing;
+      // - a regular file opened since the process's last call ended (a `node:fs` open an ended call started,
+      //   completed between calls): the descriptor would be there for this call.
+      for (let retired = 0;; retired++) {
+        const unfit = await this.#unfit(process);
+        if (unfit === undefined) break;
+        process.kill("stale", unfit);
         this.#pool.release(process, false);
         if (retired >= this.#limits.maxProcesses + this.#limits.reserveProcesses) {
           throw new ToolFailure(
             "tool_crashed",
-            `Tool "${call.toolId}" found no sandbox that denies the project's newest .env* files: ` +
-              `${retired + 1} were retired while new ones kept appearing`,
+            `Tool "${call.toolId}" found no fit sandbox: ${retired + 1} were retired, ` +
+              `the last because ${unfit}`,
           );
         }
         process = await this.#pool.acquire(key, spec, deadline, call.signal);
       }
       outcome = await this.#call(process, call, payload, deadline, redact);
+      // A call that left a regular file open (a `node:fs` descriptor, which its end cannot close) keeps its
+      // result, but its process is retired before any other call could use the descriptor.
+      const leftOpen = outcome.kind === "died" ? undefined : this.#files.check(process);
+      if (leftOpen !== undefined) process.kill("stale", `its call ended and ${leftOpen}`);
       this.#pool.release(process, outcome.kind !== "died");
       // A sandbox left unfit by an earlier call did not run this one (at most began it: a tool may run
       // more than once anyway): run it in another, a bounded number of times.
@@ -405,12 +417,22 @@ export class ToolRunner {
     return { key, spec };
   }
 
-  /** Whether a `.env*` file now at one of the process's roots is missing from its `--deny-read`. */
-  async #missesNewEnvFiles(process: SandboxProcess): Promise<boolean> {
+  /** Why `process` must not run a call now (see `#run`), or undefined when it may. */
+  async #unfit(process: SandboxProcess): Promise<string | undefined> {
+    const newEnvFile = await this.#newEnvFile(process);
+    if (newEnvFile !== undefined) return `its --deny-read does not list ${newEnvFile}`;
+    // Last, with no await between it and the call: an open that completes later is the call's to answer for.
+    const leftOpen = this.#files.check(process);
+    if (leftOpen !== undefined) return `between calls ${leftOpen}`;
+    return undefined;
+  }
+
+  /** A `.env*` file now at one of the process's roots that is missing from its `--deny-read`, if any. */
+  async #newEnvFile(process: SandboxProcess): Promise<string | undefined> {
     const watched = this.#envDenied.get(process);
-    if (!watched) return false;
-    for (const path of await envFilesAt(watched.roots)) if (!watched.denied.has(path)) return true;
-    return false;
+    if (!watched) return undefined;
+    for (const path of await envFilesAt(watched.roots)) if (!watched.denied.has(path)) return path;
+    return undefined;
   }
 
   #failureContext(toolId: string | undefined, executePath: string, timeoutMs: number): FailureContext {

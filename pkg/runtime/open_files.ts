@@ -1,0 +1,111 @@
+/**
+ * Regular files a sandbox process holds open, compared before and after each call.
+ *
+ * A call's end closes what it opened through the APIs the sandbox wraps (`Deno.open`, sockets, servers:
+ * `call_scope.ts`), but not `node:fs` descriptors: Deno's Node layer opens them as descriptors of the process
+ * through ops held inside its own modules (a named import of `openSync` is bound to Deno's function, not to
+ * anything the sandbox can patch), and the worker cannot list its descriptors (`/proc/self/fd` needs
+ * `--allow-all`). A descriptor left open stays usable by the next call of the warm process, maybe for
+ * another execution: it reads a file the first call opened, even one deleted or renamed since. So the
+ * runtime, which may read the sandbox's `/proc/<pid>/fd`, looks at what the process holds before and after
+ * each call and retires the process when a regular file is open that was not open before: the call itself
+ * has ended and keeps its result, the next call runs in another process.
+ *
+ * A file is known by its descriptor number and its identity (device and inode, of the open file, not of a
+ * path): a descriptor closed and another file opened under its number is a new file. Pipes, sockets, devices
+ * and event descriptors are not files a call could read another execution's data through (the runtime's own
+ * channel is sealed, see `frame_cipher.ts`), and Deno opens and closes sockets of its own: they are ignored.
+ *
+ * Cost: listing every descriptor and `stat`ing each is ~250 µs for the ~30 a sandbox holds (measured at load
+ * ~1), too much for every call of a 0.6 ms budget; counting them is one `stat` of the folder (~9 µs: Linux
+ * 6.2 and later give the count as the folder's size; older kernels list the folder, ~40 µs). So each check
+ * counts, and lists only when the count changed since the last accepted look. Limit: a call that closes a
+ * descriptor open before it (one of its module's load, or a socket Deno closes meanwhile) and leaves a file
+ * open keeps the count; such a file is not seen.
+ *
+ * Linux only: where `/proc` is not there (macOS) nothing is checked.
+ *
+ * @module
+ */
+
+/** What was accepted at a process's last look: how many descriptors it held, and its regular files. */
+interface Seen {
+  count: number;
+  /** Descriptor number → identity (`device:inode`) of the regular file open on it. */
+  files: Map<number, string>;
+}
+
+export class OpenFileWatch {
+  readonly #seen = new WeakMap<{ readonly pid: number }, Seen>();
+
+  /**
+   * Looks at the regular files `process` holds. The first look is the baseline (what the module's load and
+   * Deno opened); each later one returns a description of a regular file open now that was not at the last
+   * accepted look (the process must then be retired), or undefined, and is accepted then.
+   */
+  check(process: { readonly pid: number }): string | undefined {
+    const count = descriptorCount(process.pid);
+    if (count === undefined) return undefined;
+    const seen = this.#seen.get(process);
+    if (seen && seen.count === count) return undefined;
+    const files = regularFiles(process.pid);
+    if (files === undefined) return undefined;
+    if (seen) {
+      for (const [fd, identity] of files) {
+        if (seen.files.get(fd) !== identity) return `it holds ${describe(process.pid, fd)} open`;
+      }
+    }
+    this.#seen.set(process, { count, files });
+    return undefined;
+  }
+}
+
+/**
+ * How many descriptors the process holds, or undefined when `/proc` cannot tell (not Linux, or the process
+ * has exited: there is nothing to check then).
+ */
+function descriptorCount(pid: number): number | undefined {
+  try {
+    // Linux 6.2 and later give the number of open descriptors as the folder's size; before, 0.
+    const size = Deno.statSync(`/proc/${pid}/fd`).size;
+    if (size > 0) return size;
+    let count = 0;
+    for (const _ of Deno.readDirSync(`/proc/${pid}/fd`)) count++;
+    return count;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+}
+
+/** The regular files open in the process, by descriptor; undefined when the process has exited. */
+function regularFiles(pid: number): Map<number, string> | undefined {
+  const files = new Map<number, string>();
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(`/proc/${pid}/fd`)];
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  for (const entry of entries) {
+    let info: Deno.FileInfo;
+    try {
+      // Follows the descriptor to the open file itself (even one deleted since it was opened).
+      info = Deno.statSync(`/proc/${pid}/fd/${entry.name}`);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue; // closed since the listing
+      throw e;
+    }
+    if (info.isFile) files.set(Number(entry.name), `${info.dev}:${info.ino}`);
+  }
+  return files;
+}
+
+function describe(pid: number, fd: number): string {
+  try {
+    return `descriptor ${fd} (${Deno.readLinkSync(`/proc/${pid}/fd/${fd}`)})`;
+  } catch {
+    return `descriptor ${fd} (closed since)`; // only its name is lost
+  }
+}

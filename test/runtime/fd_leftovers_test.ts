@@ -1,0 +1,156 @@
+/**
+ * A `node:fs` descriptor a call leaves open does not reach the next call (issue 10). Deno's Node layer opens
+ * `fs.open`/`openSync`/`fs.promises.open` files as descriptors of the process, through ops the sandbox
+ * cannot wrap, so the call's end could not close them: the next call of the same warm process (maybe for
+ * another execution) read the file through the descriptor the first one kept in module state. The runtime
+ * now compares the process's open descriptors after each call with those open before it and retires a
+ * process whose call left a regular file open. Real sandbox processes.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
+import { call, ToolDir } from "./_helpers.ts";
+
+const SECRET = "execution A's data";
+
+/**
+ * A tool that opens the secret in its first call (`open`, an expression giving a descriptor, an object with
+ * `fd`, or a `Deno.FsFile`), keeps it in module state without closing it, and reads through it in its second.
+ */
+function keeper(imports: string, open: string, read: string): string {
+  return `${imports}
+    let kept: any;
+    export default async (input: { path: string; step: number; fail?: boolean }) => {
+      if (input.step === 1) {
+        kept = ${open};
+        if (input.fail) throw new Error("failed while holding the file");
+        return "opened";
+      }
+      if (kept === undefined) return "nothing kept";
+      const buf = new Uint8Array(64);
+      try {
+        const n = ${read};
+        return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+      } catch (e) {
+        return (e as Error).name;
+      }
+    };`;
+}
+
+Deno.test("a node:fs descriptor a call leaves open is not there for the next call", async (t) => {
+  const dir = new ToolDir();
+  const data = Deno.makeTempDirSync({ prefix: "compozy-fd-leftovers-" });
+  const path = join(data, "secret.txt");
+  Deno.writeTextFileSync(path, SECRET);
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  // For the steps that count processes: the replacements of the processes retired above start on their own.
+  const quiet = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  const permissions = { read: [data] };
+  const run = (tool: string, step: number, fail = false, by = runner) =>
+    by.run(call(tool, { path, step, fail }, { permissions, timeoutMs: 60_000 }));
+  try {
+    const cases: Record<string, string> = {
+      "default import, openSync": keeper(
+        `import fs from "node:fs";`,
+        "fs.openSync(input.path)",
+        "fs.readSync(kept, buf, 0, 64, 0)",
+      ),
+      "named import, openSync": keeper(
+        `import { openSync, readSync } from "node:fs";`,
+        "openSync(input.path)",
+        "readSync(kept, buf, 0, 64, 0)",
+      ),
+      "fs.open with a callback": keeper(
+        `import fs from "node:fs";`,
+        "await new Promise((ok, no) => fs.open(input.path, (e, fd) => e ? no(e) : ok(fd)))",
+        "fs.readSync(kept, buf, 0, 64, 0)",
+      ),
+      "fs.promises.open": keeper(
+        `import { promises } from "node:fs";`,
+        "await promises.open(input.path)",
+        "(await kept.read(buf, 0, 64, 0)).bytesRead",
+      ),
+      "Deno.open": keeper("", "await Deno.open(input.path)", "kept.readSync(buf)"),
+    };
+    for (const [name, source] of Object.entries(cases)) {
+      await t.step(name, async () => {
+        const tool = dir.tool(name.replace(/\W+/g, "_"), source);
+        const first = await run(tool, 1);
+        assert.deepEqual(first.ok && first.output, "opened", JSON.stringify(first));
+        const second = await run(tool, 2);
+        assert.ok(second.ok, JSON.stringify(second));
+        assert.notEqual(second.output, SECRET, "the second call read the file the first one left open");
+      });
+    }
+
+    await t.step("a call that threw while holding a node:fs descriptor", async () => {
+      const tool = dir.tool("threw", cases["default import, openSync"]);
+      const first = await run(tool, 1, true);
+      assert.ok(!first.ok && first.failure.code === "tool_threw", JSON.stringify(first));
+      const second = await run(tool, 2);
+      assert.deepEqual(second.ok && second.output, "nothing kept");
+    });
+
+    await t.step("a node:fs open an ended call started, completed between calls", async () => {
+      // The call returns at once; its chain of file operations opens the file after the call's end was
+      // looked at, while no call runs.
+      const tool = dir.tool(
+        "late_open",
+        keeper(
+          `import fs from "node:fs";`,
+          `undefined;
+           void (async () => {
+             for (let i = 0; i < 20; i++) await fs.promises.stat(input.path);
+             kept = fs.openSync(input.path);
+           })()`,
+          "fs.readSync(kept, buf, 0, 64, 0)",
+        ),
+      );
+      const first = await run(tool, 1);
+      assert.deepEqual(first.ok && first.output, "opened", JSON.stringify(first));
+      await new Promise((r) => setTimeout(r, 500));
+      const second = await run(tool, 2);
+      assert.deepEqual(second.ok && second.output, "nothing kept");
+    });
+
+    await t.step("a call that closes what it opened keeps its warm process", async () => {
+      const tool = dir.tool(
+        "closes",
+        `import fs from "node:fs";
+         export default async (input: { path: string }) => {
+           const fd = fs.openSync(input.path);
+           fs.closeSync(fd);
+           const handle = await fs.promises.open(input.path);
+           await handle.close();
+           return fs.readFileSync(input.path, "utf8");
+         };`,
+      );
+      const spawned = quiet.stats().spawned;
+      for (let i = 0; i < 3; i++) assert.deepEqual((await run(tool, 1, false, quiet)).ok, true);
+      assert.equal(quiet.stats().spawned - spawned, 1, "the three calls ran in one warm process");
+    });
+
+    await t.step("a node:fs descriptor the module's load opened stays for every call", async () => {
+      const tool = dir.tool(
+        "load_fd",
+        `import fs from "node:fs";
+         const fd = fs.openSync(${JSON.stringify(path)});
+         export default () => {
+           const buf = new Uint8Array(64);
+           return new TextDecoder().decode(buf.subarray(0, fs.readSync(fd, buf, 0, 64, 0)));
+         };`,
+      );
+      const spawned = quiet.stats().spawned;
+      for (let i = 0; i < 3; i++) {
+        const result = await run(tool, 1, false, quiet);
+        assert.deepEqual(result.ok && result.output, SECRET);
+      }
+      assert.equal(quiet.stats().spawned - spawned, 1, "the three calls ran in one warm process");
+    });
+  } finally {
+    await runner.close();
+    await quiet.close();
+    dir.cleanup();
+    Deno.removeSync(data, { recursive: true });
+  }
+});

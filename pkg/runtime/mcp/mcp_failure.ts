@@ -12,7 +12,7 @@
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { AgentFailure, errorMessage } from "../agent/agent_failure.ts";
 import { describeServer, type McpServerWire } from "./mcp_server_wire.ts";
-import { McpResponseTooLarge } from "./mcp_transport.ts";
+import { McpResponseTooLarge, overWhat } from "./mcp_transport.ts";
 
 /**
  * | code | when |
@@ -78,7 +78,11 @@ export function startFailure(
   const what = `${describeServer(server)}: ${step} failed`;
   const tooLarge = causeOf(error, McpResponseTooLarge);
   if (tooLarge) {
-    return mcpInvalid(`${what}: the reply is over ${tooLarge.limit} bytes`, server, error);
+    // A stdio server's reply, or an HTTP one's, is "the reply"; an event stream is cut as what it is.
+    const over = tooLarge.bound === "response"
+      ? `the reply is over ${tooLarge.limit} bytes`
+      : `the server sent ${overWhat(tooLarge.bound, tooLarge.limit)}, and was cut off`;
+    return mcpInvalid(`${what}: ${over}`, server, error);
   }
   if (isMalformedReply(error)) {
     return mcpInvalid(`${what}: the reply is not a valid MCP message: ${errorMessage(error)}`, server, error);
@@ -114,7 +118,11 @@ export function callFailure(server: McpServerWire, tool: string, error: unknown)
   if (tooLarge) {
     return new McpCallFailure(
       "mcp_output_too_large",
-      `${what} sent a response over ${tooLarge.limit} bytes (its output limit four times over), cut there`,
+      tooLarge.bound === "response"
+        ? `${what} sent a response over ${tooLarge.limit} bytes (its output limit four times over), cut there`
+        : `${what} could not be called: the server sent ${
+          overWhat(tooLarge.bound, tooLarge.limit)
+        } and was cut off`,
       { cause: error },
     );
   }

@@ -27,7 +27,7 @@ import { callFailure, McpCallFailure, mcpInvalid, startFailure } from "./mcp_fai
 import { describeServer, type McpServerWire } from "./mcp_server_wire.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import { LOG_LINE_COST } from "../protocol.ts";
-import { BoundedStdioClientTransport, transportFor } from "./mcp_transport.ts";
+import { transportFor, transportOverflow } from "./mcp_transport.ts";
 
 /** Names every provider accepts for a function (OpenAI's rule, the strictest); also the config's rule. */
 const MODEL_TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -102,7 +102,7 @@ export interface McpToolbox {
 interface Connected {
   server: McpServerWire;
   client: Client;
-  /** Why a stdio server was cut off (it wrote past its share of stdout), the cause of what failed after. */
+  /** Why a server was cut off (it sent past its bound, see mcp_transport.ts), the cause of what failed after. */
   cutOff: () => unknown;
 }
 
@@ -196,7 +196,7 @@ async function connect(server: McpServerWire, options: McpToolboxOptions): Promi
   // Connecting a stdio server starts its process: a cold `deno run` is not a request and may take far longer
   // than the server's `timeout` on a loaded machine, so its start waits at least STDIO_START_TIMEOUT_MS.
   const boundMs = stdio ? Math.max(server.timeoutMs, STDIO_START_TIMEOUT_MS) : server.timeoutMs;
-  const cutOff = () => transport instanceof BoundedStdioClientTransport ? transport.overflow : undefined;
+  const cutOff = () => transportOverflow(transport);
   try {
     await client.connect(transport, { timeout: boundMs, signal: options.signal });
   } catch (error) {

@@ -13,9 +13,12 @@
  */
 
 import { dirname, resolve } from "node:path";
-import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
+import { SSEClientTransport, type SSEClientTransportOptions } from "@modelcontextprotocol/sdk/client/sse.js";
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import {
+  StreamableHTTPClientTransport,
+  type StreamableHTTPClientTransportOptions,
+} from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { ChildProcess } from "node:child_process";
@@ -75,11 +78,15 @@ export async function transportFor(
   if (server.url) {
     const url = new URL(server.url);
     const requestInit = { headers: server.headers ?? {} };
-    if (server.transport === "sse") return new SSEClientTransport(url, { requestInit });
-    const fetch = options.maxResponseBytes === undefined
-      ? undefined
-      : boundedFetch(server, options.maxResponseBytes);
-    return new StreamableHTTPClientTransport(url, { requestInit, fetch });
+    const limit = options.maxResponseBytes;
+    if (server.transport === "sse") {
+      return limit === undefined
+        ? new SSEClientTransport(url, { requestInit })
+        : new BoundedSSEClientTransport(url, { requestInit }, server.id, limit);
+    }
+    return limit === undefined
+      ? new StreamableHTTPClientTransport(url, { requestInit })
+      : new BoundedStreamableHTTPClientTransport(url, { requestInit }, server.id, limit);
   }
   const { command, args } = server.script ? await scriptCommand(server, server.script) : {
     command: server.command!,
@@ -250,33 +257,165 @@ if (p && typeof p.getBuiltinModule === "function") {
 }
 `);
 
-/** A streamable-HTTP response body cut at this many bytes (see {@link boundedFetch}). */
+/**
+ * What a server sent past a bound: a response (`response`), one event of its event stream (`event`), or more
+ * on that stream than its share for the requests sent to it (`stream`).
+ */
 export class McpResponseTooLarge extends Error {
   override name = "McpResponseTooLarge";
-  constructor(readonly server: string, readonly limit: number) {
-    super(`MCP server '${server}' sent a response over ${limit} bytes`);
+  constructor(
+    readonly server: string,
+    readonly limit: number,
+    readonly bound: "response" | "event" | "stream" = "response",
+  ) {
+    super(`MCP server '${server}' sent ${overWhat(bound, limit)}`);
+  }
+}
+
+/** What went over the bound, as a sentence's object: `a response over 69536 bytes`. */
+export function overWhat(bound: McpResponseTooLarge["bound"], limit: number): string {
+  switch (bound) {
+    case "response":
+      return `a response over ${limit} bytes`;
+    case "event":
+      return `an event over ${limit} bytes on its event stream`;
+    case "stream":
+      return `over ${limit} bytes on its event stream (its share for the requests sent to it)`;
   }
 }
 
 /**
- * `fetch` whose response to each POST (a request's answer, as JSON or as a short SSE stream) errors with
- * {@link McpResponseTooLarge} past `limit` bytes: a result is otherwise read whole before its size is
- * checked, and one that never ends would fill the runtime's memory until the call's time-out. The GET stream
- * of server messages is left alone (it lasts the session).
+ * What a `url` server may send on its event stream, the one that lasts the session (the SSE transport's,
+ * which carries the answers to requests too, and streamable HTTP's GET stream of server messages): one share
+ * of `perRequest` bytes for what it sends unasked plus one per request sent to it, as for a stdio server.
+ * Past that, {@link overflow} is set and `cut` ends the session: the requests in flight fail at once (the
+ * SDK fails them when its transport closes) rather than at their time limit, and a closed transport does not
+ * open the stream again.
  */
-function boundedFetch(server: McpServerWire, limit: number): typeof fetch {
+class StreamBudget {
+  overflow?: McpResponseTooLarge;
+  #allowed: number;
+  #streamed = 0;
+
+  /** Ends the session; set by the transport once it exists. */
+  cut: () => void = () => {};
+
+  constructor(readonly serverId: string, readonly perRequest: number) {
+    this.#allowed = perRequest;
+  }
+
+  requestSent(message: JSONRPCMessage): void {
+    if ("method" in message && "id" in message) this.#allowed += this.perRequest;
+  }
+
+  /** Counts `bytes` more of the stream; the error to end it with once past the budget. */
+  take(bytes: number): McpResponseTooLarge | undefined {
+    this.#streamed += bytes;
+    if (this.#streamed <= this.#allowed) return undefined;
+    return this.#over(new McpResponseTooLarge(this.serverId, this.#allowed, "stream"));
+  }
+
+  /** An event over the bound of one response ends the session like a stream over its budget. */
+  tooLargeEvent(): McpResponseTooLarge {
+    return this.#over(new McpResponseTooLarge(this.serverId, this.perRequest, "event"));
+  }
+
+  /** The first bound passed is the one reported; the session is cut once. */
+  #over(error: McpResponseTooLarge): McpResponseTooLarge {
+    if (this.overflow) return this.overflow;
+    this.overflow = error;
+    // After the stream's error has reached the SDK's reader (the SSE transport rejects its start with it).
+    setTimeout(this.cut, 0);
+    return error;
+  }
+}
+
+/** An SSE transport (`transport: sse`) whose stream and answers are bounded (see {@link boundedFetch}). */
+export class BoundedSSEClientTransport extends SSEClientTransport {
+  readonly #budget: StreamBudget;
+
+  constructor(
+    url: URL,
+    opts: SSEClientTransportOptions,
+    serverId: string,
+    perRequest: number,
+  ) {
+    const budget = new StreamBudget(serverId, perRequest);
+    super(url, { ...opts, fetch: boundedFetch(serverId, perRequest, budget) });
+    // The SDK's classes type as `any` here (its subpath exports carry no types Deno resolves).
+    budget.cut = () => void (this as Transport).close();
+    this.#budget = budget;
+  }
+
+  /** Set once the server sent past its bound; the toolbox reports it as the failure's cause. */
+  get overflow(): McpResponseTooLarge | undefined {
+    return this.#budget.overflow;
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    this.#budget.requestSent(message);
+    return super.send(message);
+  }
+}
+
+/** A streamable-HTTP transport whose answers and GET stream are bounded (see {@link boundedFetch}). */
+export class BoundedStreamableHTTPClientTransport extends StreamableHTTPClientTransport {
+  readonly #budget: StreamBudget;
+
+  constructor(
+    url: URL,
+    opts: StreamableHTTPClientTransportOptions,
+    serverId: string,
+    perRequest: number,
+  ) {
+    const budget = new StreamBudget(serverId, perRequest);
+    super(url, { ...opts, fetch: boundedFetch(serverId, perRequest, budget) });
+    // The SDK's classes type as `any` here (its subpath exports carry no types Deno resolves).
+    budget.cut = () => void (this as Transport).close();
+    this.#budget = budget;
+  }
+
+  /** Set once the server sent past its bound; the toolbox reports it as the failure's cause. */
+  get overflow(): McpResponseTooLarge | undefined {
+    return this.#budget.overflow;
+  }
+
+  send(
+    message: JSONRPCMessage | JSONRPCMessage[],
+    options?: { resumptionToken?: string; onresumptiontoken?: (token: string) => void },
+  ): Promise<void> {
+    for (const one of Array.isArray(message) ? message : [message]) this.#budget.requestSent(one);
+    return super.send(message, options);
+  }
+}
+
+/** What a bounded transport says it was cut off for (it sent past its bound), if it was. */
+export function transportOverflow(transport: Transport): McpResponseTooLarge | undefined {
+  if (
+    transport instanceof BoundedStdioClientTransport || transport instanceof BoundedSSEClientTransport ||
+    transport instanceof BoundedStreamableHTTPClientTransport
+  ) return transport.overflow;
+  return undefined;
+}
+
+/**
+ * `fetch` for a `url` server's transport, bounding everything the server sends:
+ * - the response to each POST (a request's answer, as JSON or as a short SSE stream) errors with
+ *   {@link McpResponseTooLarge} past `limit` bytes: a result is otherwise read whole before its size is
+ *   checked, and one that never ends would fill the runtime's memory until the call's time-out;
+ * - the GET event stream, which lasts the session, errors past `budget` (see {@link StreamBudget}) or at an
+ *   event over `limit` bytes, and the session is cut: one event without end filled the runtime's memory (the
+ *   SDK's SSE parser keeps an event's text whole until it ends), and small events without end kept its thread
+ *   parsing them for the whole agent call (issue 10).
+ */
+function boundedFetch(serverId: string, limit: number, budget: StreamBudget): typeof fetch {
   return async (input, init) => {
     const response = await fetch(input, init);
-    if ((init?.method ?? "GET").toUpperCase() !== "POST" || !response.body) return response;
-    let seen = 0;
+    const method = (init?.method ?? "GET").toUpperCase();
+    // A redirect or an error of the GET is cancelled or refused by the SDK, never read as a stream.
+    if (!response.body || (method !== "POST" && !response.ok)) return response;
     const counted = response.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          seen += chunk.byteLength;
-          if (seen > limit) controller.error(new McpResponseTooLarge(server.id, limit));
-          else controller.enqueue(chunk);
-        },
-      }),
+      method === "POST" ? boundedBody(serverId, limit) : boundedEventStream(limit, budget),
     );
     return new Response(counted, {
       status: response.status,
@@ -284,6 +423,52 @@ function boundedFetch(server: McpServerWire, limit: number): typeof fetch {
       headers: response.headers,
     });
   };
+}
+
+/** A body that errors past `limit` bytes. */
+function boundedBody(serverId: string, limit: number): TransformStream<Uint8Array, Uint8Array> {
+  let seen = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      seen += chunk.byteLength;
+      if (seen > limit) controller.error(new McpResponseTooLarge(serverId, limit));
+      else controller.enqueue(chunk);
+    },
+  });
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * An SSE stream that errors once `budget` runs out or one event passes `limit` bytes. An event ends at a
+ * blank line (two line ends in a row: LF, CR or CR LF, as the SSE specification reads them); the bytes since
+ * the last one are counted as they pass, so nothing is held.
+ */
+function boundedEventStream(limit: number, budget: StreamBudget): TransformStream<Uint8Array, Uint8Array> {
+  let eventBytes = 0;
+  let lineBytes = 0;
+  let afterCR = false;
+  return new TransformStream({
+    transform(chunk, controller) {
+      const over = budget.take(chunk.byteLength);
+      if (over) return controller.error(over);
+      for (let i = 0; i < chunk.length; i++) {
+        const byte = chunk[i];
+        const crlf = afterCR && byte === LF;
+        afterCR = byte === CR;
+        if (crlf) continue; // the second half of one line end
+        if (byte === LF || byte === CR) {
+          if (lineBytes === 0) eventBytes = 0; // a blank line: the event ended
+          lineBytes = 0;
+          continue;
+        }
+        lineBytes++;
+        if (++eventBytes > limit) return controller.error(budget.tooLargeEvent());
+      }
+      controller.enqueue(chunk);
+    },
+  });
 }
 
 /** What a script server is never given, said explicitly (see `scriptCommand`). */

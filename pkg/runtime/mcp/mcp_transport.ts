@@ -6,7 +6,9 @@
  * folder, a `true` grant gets them as `--deny-read`/`--deny-write`, its own module never writable); no
  * `deno.json` or lock file is honoured, no `http(s):` module is fetched, strings are never compiled to code,
  * and the stack's NATS and API ports are denied whatever its `net` grant. It may import `npm:` packages (the
- * MCP SDK is one): they run with the same permissions. A `command` server is any program and runs with the
+ * MCP SDK is one): they run with the same permissions, and Deno's loader fetches them at start with the
+ * runtime user's registry settings and cache, outside any grant (the operator's trust: docs/runtime-sandbox.md,
+ * "Known limits"). A `command` server is any program and runs with the
  * runtime's own rights, the one thing the runtime cannot confine.
  *
  * @module

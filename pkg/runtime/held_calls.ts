@@ -4,7 +4,8 @@
  * `callHolderSubject`: the engine that sent the call asks it every second, and "no responders" (the
  * server's definite answer that no connection subscribes) tells it that the runtime holding the call is gone
  * (a kill -9 closes its socket at once), so that it sends the call again at once instead of waiting for the
- * call's whole time limit (engine/domain/task/runtime_call.ts).
+ * call's whole time limit (engine/domain/task/runtime_call.ts). These answers are the call's heartbeat: a
+ * process that answers none for 10 s (frozen, or dead with its socket open) has its calls sent again too.
  *
  * A call that arrives again while it still runs here (the engine sent it again after a reconnect, or after
  * it took a slow start of this process for a death) joins the running one rather than running it twice.

@@ -1,7 +1,8 @@
 /**
  * A call sent to the runtimes is sent again when no runtime holds it any more, and only then
  * (engine/domain/task/runtime_call.ts, pkg/runtime/held_calls.ts). Against a real nats-server: "runtimes" are
- * connections that serve tool commands in the runtimes' queue group; one that dies closes its connection.
+ * connections that serve tool commands in the runtimes' queue group; one that dies closes its connection, one
+ * that dies with its socket open (a frozen process) keeps it and stops answering.
  */
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
@@ -12,14 +13,21 @@ import { type ToolExecute, ToolExecuteResultSchema, ToolExecuteSchema } from "..
 import { HeldCalls } from "../../pkg/runtime/held_calls.ts";
 import { startTestNats } from "../support/nats.ts";
 
-/** Short, so that the test is quick; the defaults are 1 s each. */
+/**
+ * Short, so that the test is quick; the defaults are 1 s each (10 s of silence). The silence allowed is longer
+ * than the busy runtime's below (3.2 s), which must keep its call.
+ */
 const TIMING: RuntimeCallTiming = {
   firstAskMs: 200,
   askEveryMs: 200,
   askTimeoutMs: 500,
   goneAfterMs: 200,
+  silentAfterMs: 5_000,
   maxVanished: 3,
 };
+
+/** For the holders that fall silent: 1 s of silence is a runtime gone. */
+const SILENT_TIMING: RuntimeCallTiming = { ...TIMING, silentAfterMs: 1_000 };
 
 function toolCall(bus: Bus): ToolExecute {
   return create(ToolExecuteSchema, {
@@ -49,6 +57,15 @@ function runtime(nc: NatsConnection, name: string, answer: boolean, received: st
           : new Promise(() => {});
       }),
   );
+}
+
+/** `promise`, or a rejection naming `what` once `ms` have passed. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not seen within ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
@@ -96,7 +113,127 @@ Deno.test({
       });
 
       await t.step(
-        "a runtime too busy to answer in time keeps its call: it is never sent twice",
+        "a runtime that dies with its socket open (answers no more questions): the same call goes to the other runtime once it has been silent for silentAfterMs",
+        async () => {
+          const received: string[] = [];
+          const frozen = await connect("frozen");
+          let answering = true;
+          let answered = 0;
+          const receivedAt: number[] = [];
+          new Bus(frozen, { source: "frozen" }).serve(
+            "compozy.*.tool.cmds.*.execute",
+            "compozy-runtime",
+            ToolExecuteResultSchema,
+            (m) => {
+              received.push(`frozen ${(m as ToolExecute).tool!.execId}`);
+              receivedAt.push(Date.now());
+              // Its holder subscription stays with the server, as a SIGSTOPped process's does: the server
+              // never answers "no responders" for it, and nothing answers either once it froze. It stays in
+              // the runtimes' queue group too, so a call sent again may reach it again (as a frozen process
+              // would be sent it, and never read it).
+              frozen.subscribe(callHolderSubject((m as ToolExecute).tool!.execId), {
+                callback: (_err, msg) => {
+                  if (!answering) return;
+                  answered++;
+                  msg.respond();
+                },
+              });
+              return new Promise(() => {});
+            },
+          );
+          await frozen.flush();
+          const message = toolCall(bus);
+          const giveUp = new AbortController(); // A failed step leaves no call behind for the next ones.
+          const reply = requestRuntimeCall(bus, message, message.tool!.execId, ToolExecuteResultSchema, {
+            timeoutMs: 60_000,
+            timing: SILENT_TIMING,
+            signal: giveUp.signal,
+          });
+          reply.catch(() => {}); // Awaited below; rejected only once the step failed and gave it up.
+          let live: NatsConnection | undefined;
+          try {
+            await until(() => answered > 0, "the frozen runtime answered for the call before it froze");
+            answering = false;
+            const frozeAt = Date.now();
+            // Before the fix the call stayed with the frozen runtime for its whole limit (60 s here), or until
+            // the server dropped the frozen connection (two missed pings).
+            await until(
+              () => received.length === 3,
+              "the call sent again twice, to the frozen runtime (the only one)",
+              SILENT_TIMING.silentAfterMs + 10_000,
+            );
+            const resentAfter = receivedAt[1] - frozeAt;
+            assert.ok(
+              resentAfter >= SILENT_TIMING.silentAfterMs,
+              `sent again ${resentAfter} ms after the holder fell silent, before silentAfterMs`,
+            );
+            // Those sends reached the frozen runtime again: they count as no vanishing (3 would fail the call).
+            live = await connect("live-2");
+            runtime(live, "live", true, received);
+            await live.flush();
+            const result = await within(reply, 10_000, "the call answered by the live runtime");
+            assert.equal(result.result.case, "success");
+            const id = message.tool!.execId;
+            assert.deepEqual(received.slice(0, 3), [`frozen ${id}`, `frozen ${id}`, `frozen ${id}`]);
+            assert.equal(received.at(-1), `live ${id}`, "the live runtime ran it, with the same call id");
+            assert.ok(!frozen.isClosed(), "the frozen runtime's connection stayed open");
+          } finally {
+            giveUp.abort();
+            await live?.close();
+            await frozen.close();
+          }
+        },
+      );
+
+      await t.step(
+        "the engine's own server not answering is not the holder's silence: the call is kept",
+        async () => {
+          const received: string[] = [];
+          const holding = await connect("holding");
+          const release = Promise.withResolvers<void>();
+          const held = new HeldCalls(holding);
+          new Bus(holding, { source: "holding" }).serve(
+            "compozy.*.tool.cmds.*.execute",
+            "compozy-runtime",
+            ToolExecuteResultSchema,
+            (m) => {
+              // Each delivery counts: one sent again would join the running call here (HeldCalls).
+              received.push((m as ToolExecute).tool!.execId);
+              return held.hold((m as ToolExecute).tool!.execId, async () => {
+                await release.promise;
+                return create(ToolExecuteResultSchema, {
+                  result: { case: "success", value: { durationMs: 1n } },
+                });
+              });
+            },
+          );
+          await holding.flush();
+          const message = toolCall(bus);
+          const reply = requestRuntimeCall(bus, message, message.tool!.execId, ToolExecuteResultSchema, {
+            timeoutMs: 60_000,
+            timing: SILENT_TIMING,
+          });
+          await until(() => received.length === 1, "the call reached the runtime");
+          await new Promise((r) => setTimeout(r, SILENT_TIMING.firstAskMs + 100));
+          // The server freezes for longer than the silence allowed: every question times out, and so does the
+          // engine's own ping, so the engine cannot tell anything about the holder.
+          Deno.kill(nats.server.pid, "SIGSTOP");
+          try {
+            await new Promise((r) => setTimeout(r, SILENT_TIMING.silentAfterMs * 2.5));
+          } finally {
+            Deno.kill(nats.server.pid, "SIGCONT");
+          }
+          // Past the server's return, the holder answers again.
+          await new Promise((r) => setTimeout(r, SILENT_TIMING.silentAfterMs));
+          release.resolve();
+          assert.equal((await reply).result.case, "success");
+          assert.deepEqual(received, [message.tool!.execId], "sent once");
+          await holding.close();
+        },
+      );
+
+      await t.step(
+        "a runtime too busy to answer in time, for less than silentAfterMs, keeps its call: it is not sent twice",
         async () => {
           const received: string[] = [];
           const busy = await connect("busy");

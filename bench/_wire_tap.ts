@@ -1,17 +1,20 @@
 /**
- * A wire tap for the cost model: one extra connection subscribed to every subject, classifying each message
- * nats-server routes. It doubles the server's fan-out while it listens, so CPU is measured in a run without
- * it. Classes:
+ * A wire tap for the cost model: one extra connection subscribed to every subject but the core requests whose
+ * "no responders" is their meaning (presence, call holders, health, metrics: _tapped_subjects.ts), classifying
+ * each message nats-server routes. It doubles the server's fan-out while it listens, so CPU is measured in a
+ * run without it. Classes:
  * - `js acked` / `js not acked`: a publish captured by a stream (an event, a command, a log), with or
  *   without a reply subject for the stream's acknowledgement;
  * - `kv writes`: a publish on `$KV.<bucket>.<key>`;
  * - `deliveries`: a message a consumer delivers (its reply is a `$JS.ACK.` subject), `acks`: a message on
  *   one of those;
  * - `js api`: a request to the JetStream API (pulls, message gets, infos);
- * - `core`: everything else (tool requests and replies, publish acknowledgements, heartbeats).
+ * - `core`: everything else tapped (tool requests and replies, publish acknowledgements); not the call holder
+ *   questions (one per running call per second), which the tap leaves out.
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { connectNats, DEFAULT_STREAMS } from "../pkg/nats/mod.ts";
+import { subscribeTapped } from "./_tapped_subjects.ts";
 
 export type WireCounts = Record<
   "js acked" | "js not acked" | "kv writes" | "deliveries" | "acks" | "js api" | "core",
@@ -30,13 +33,13 @@ const STREAM_SUBJECTS = DEFAULT_STREAMS.flatMap((s) => s.subjects).map(subjectMa
 
 export class WireTap {
   private counts: WireCounts = zero();
-  private constructor(private readonly nc: NatsConnection, private readonly sub: Subscription) {}
+  private constructor(private readonly nc: NatsConnection, private readonly subs: Subscription[]) {}
 
   static async start(url: string): Promise<WireTap> {
     const nc = await connectNats(url, { name: "bench-wire-tap" });
     let tap: WireTap | undefined = undefined;
-    const sub = nc.subscribe(">", { callback: (_e, msg) => tap?.classify(msg.subject, msg.reply) });
-    tap = new WireTap(nc, sub);
+    const subs = subscribeTapped(nc, (msg) => tap?.classify(msg.subject, msg.reply));
+    tap = new WireTap(nc, subs);
     await nc.flush();
     return tap;
   }
@@ -50,7 +53,7 @@ export class WireTap {
   }
 
   async stop(): Promise<void> {
-    this.sub.unsubscribe();
+    for (const sub of this.subs) sub.unsubscribe();
     await this.nc.close();
   }
 

@@ -44,6 +44,7 @@ import { untilAnswered } from "../test/support/health.ts";
 import { type CompozyProcess, spawnCompozy } from "../test/e2e/support/dev_server.ts";
 import { type BenchRow, formatTable } from "./_table.ts";
 import { onInterrupt } from "./_interrupt.ts";
+import { subscribeTapped } from "./_tapped_subjects.ts";
 
 const RUNS = Number(Deno.env.get("COMPOZY_CLUSTER_BENCH_RUNS") ?? 1_000);
 const IN_FLIGHT = 64;
@@ -523,30 +524,9 @@ function round(value: number, digits: number): number {
 /**
  * Every message of the account during a run, by subject class: the JetStream API by operation and stream
  * or consumer, KV writes by bucket, acknowledgements and deliveries by consumer, events by kind; inboxes
- * (replies) as one class. Per workflow, the 30 largest classes.
- *
- * Not the core requests whose "no responders" answer is their meaning: an engine's presence
- * (`compozy.engine.presence.<id>`) and a runtime call's holder (`compozy.runtime.calls.<id>`). A subscriber
- * of `>` is an interest in them that never answers, so each question about a dead engine or runtime timed out
- * (counted alive) instead of meeting "no responders": with the tap on, the kills row's engine fail-over waited
- * for the lease TTL (13-20 s after the kill, 19:54 and 20:10 UTC) instead of the presence check.
+ * (replies) as one class. Per workflow, the 30 largest classes. Not the core requests whose "no responders"
+ * answer is their meaning (presence, call holders: see _tapped_subjects.ts).
  */
-/**
- * Everything but Compozy's core requests of four tokens or fewer (presence, call holders, health, metrics): the
- * JetStream API, acks and advisories, KV writes, every inbox, and every event, command and log.
- */
-const TAPPED = [
-  "$JS.>",
-  "$KV.>",
-  "_INBOX.>",
-  "_INBOX_engine.>",
-  "_INBOX_api.>",
-  "_INBOX_runtime.>",
-  "compozy.dlq.>",
-  "compozy.*.*.*.*.*",
-  "compozy.*.*.*.*.*.>",
-];
-
 class SubjectTap {
   private readonly counts = new Map<string, number>();
   private constructor(private readonly nc: NatsConnection) {}
@@ -554,9 +534,7 @@ class SubjectTap {
   static async start(url: string): Promise<SubjectTap> {
     const nc = await connectNats(url, { name: "bench-subject-tap" });
     const tap = new SubjectTap(nc);
-    for (const subject of TAPPED) {
-      nc.subscribe(subject, { callback: (_e, msg) => tap.count(msg.subject, msg.reply) });
-    }
+    subscribeTapped(nc, (msg) => tap.count(msg.subject, msg.reply));
     await nc.flush();
     return tap;
   }

@@ -1,7 +1,8 @@
 /**
  * The timeline of a W1 workflow (20 sequential no-op tool steps, the peer harness's `w20`) as a user runs it:
  * `POST /api/workflows/w20/executions?wait=60s` on `compozy dev`, against a nats-server of our own with a tap
- * on `>` that stamps each message as it arrives. Every message of the run is classified (the trigger, the
+ * that stamps each message as it arrives (every subject but the core requests whose "no responders" is their
+ * meaning: presence, call holders, health; _tapped_subjects.ts). Every message of the run is classified (the trigger, the
  * start, the execute command, leases, each step's events, tool calls, state writes, reads, acks) and the gaps
  * between stages are summed over the measured runs, so a wait that is not a floor shows as a stage.
  *
@@ -14,6 +15,7 @@ import { join, resolve } from "node:path";
 import { connectNats } from "../pkg/nats/mod.ts";
 import { startDev } from "../test/e2e/support/dev_server.ts";
 import { percentile, roundMs } from "./_stats.ts";
+import { subscribeTapped } from "./_tapped_subjects.ts";
 
 const REPO = resolve(import.meta.dirname!, "..");
 const PROJECT = join(REPO, "../shared/peers/compozy/project");
@@ -93,15 +95,13 @@ export async function benchTimeline(): Promise<Array<Record<string, string | num
 async function measure(natsUrl: string, api: string): Promise<Array<Record<string, string | number>>> {
   const tapped: Tapped[] = [];
   const nc = await connectNats(natsUrl, { name: "bench-timeline-tap" });
-  nc.subscribe(">", {
-    callback: (_e, msg) => {
-      tapped.push({
-        t: performance.now(),
-        subject: msg.subject,
-        reply: msg.reply ?? "",
-        size: msg.data.length,
-      });
-    },
+  subscribeTapped(nc, (msg) => {
+    tapped.push({
+      t: performance.now(),
+      subject: msg.subject,
+      reply: msg.reply ?? "",
+      size: msg.data.length,
+    });
   });
   await nc.flush();
   const run = async () => {

@@ -16,8 +16,9 @@
  * A call is at-least-once (ARCHITECTURE.md, "Durability"): a runtime that takes longer than the first question
  * to pick up its request, that loses NATS for longer than `goneAfterMs`, or that freezes for longer than
  * `silentAfterMs` and then wakes up, may run a call that was sent again elsewhere: the call id is the same, for
- * idempotent tools to dedupe on. A call whose runtime vanishes {@link RuntimeCallTiming.maxVanished} times (a tool that kills
- * the process running it) fails `runtime_unavailable` rather than taking every runtime down in turn.
+ * idempotent tools to dedupe on. A call whose runtime vanishes {@link RuntimeCallTiming.maxVanished} times (a
+ * tool that kills the process running it) fails `runtime_unavailable` rather than taking every runtime down in
+ * turn.
  *
  * @module
  */

@@ -8,7 +8,6 @@ import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf"
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import {
   AckPolicy,
-  type ConsumerMessages,
   DeliverPolicy,
   jetstream,
   type JetStreamClient,
@@ -32,10 +31,11 @@ import { ackBatchOf } from "./ack_batch.ts";
 import { addressOf, type BusMessage, schemaOf } from "./catalogue.ts";
 import { decodeAs, decodeBySubject, encode } from "./codec.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./auth.ts";
-import { LeftUnanswered, MessageTooLargeError, PublishError, RequestError } from "./errors.ts";
+import { errorMessage, LeftUnanswered, MessageTooLargeError, PublishError, RequestError } from "./errors.ts";
 import { DLQ_REDACTED_HEADER, redactDeadLetter } from "./dead_letter_redaction.ts";
 export { DLQ_REDACTED_HEADER } from "./dead_letter_redaction.ts";
 import { buildSubject, deadLetterSubject } from "./subjects.ts";
+import { pullUntilStopped } from "./durable_pull.ts";
 
 const RECONNECTED = Symbol("reconnected");
 /** Room left in `max_payload` for a message's headers (a JetStream publish's are well under 1 KiB). */
@@ -489,64 +489,47 @@ export class Bus {
   async consume<M extends MessageShape<DescMessage>>(options: ConsumeOptions<M>): Promise<Consumer> {
     const jsm = await jetstreamManager(this.nc);
     const ackWait = options.ackWaitMs ?? 30_000;
-    await jsm.consumers.add(options.stream, {
-      durable_name: options.durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(ackWait),
-      max_ack_pending: options.maxAckPending ?? 10_000,
-      max_deliver: -1,
-      filter_subject: options.filterSubject,
-    });
-    const consumer = await this.js.consumers.get(options.stream, options.durable);
-    const messages: ConsumerMessages = await consumer.consume({
-      max_messages: options.batch ?? 256,
-      expires: CONSUME_EXPIRES_MS,
-      idle_heartbeat: CONSUME_HEARTBEAT_MS,
-    });
-    this.reportStalls(options.durable, messages);
+    const createConsumer = async () => {
+      await jsm.consumers.add(options.stream, {
+        durable_name: options.durable,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: nanos(ackWait),
+        max_ack_pending: options.maxAckPending ?? 10_000,
+        max_deliver: -1,
+        filter_subject: options.filterSubject,
+      });
+    };
+    await createConsumer();
     // Acks ride on the connection's next write (ack_batch.ts).
     const acks = ackBatchOf(this.nc);
-    const loop = (async () => {
-      for await (const msg of messages) {
+    const pull = await pullUntilStopped({
+      durable: options.durable,
+      recreate: createConsumer,
+      open: async () =>
+        await (await this.js.consumers.get(options.stream, options.durable)).consume({
+          max_messages: options.batch ?? 256,
+          expires: CONSUME_EXPIRES_MS,
+          idle_heartbeat: CONSUME_HEARTBEAT_MS,
+        }),
+      each: (msg) => {
         if (options.accept && !options.accept(msg.subject, msg.seq)) {
           acks.ack(msg);
-          continue;
+          return;
         }
         this.handleDelivery(
           options.durable,
           msg,
           options.handler as ConsumeOptions<MessageShape<DescMessage>>["handler"],
         );
-      }
-    })();
+      },
+    });
     return {
       stop: async () => {
-        await messages.close();
-        await loop;
+        await pull.stop();
         acks.sendNow();
       },
     };
-  }
-
-  /** Logs what may stall a consumer (missed heartbeats, a consumer or stream gone); the client recovers. */
-  private async reportStalls(durable: string, messages: ConsumerMessages): Promise<void> {
-    for await (const status of messages.status()) {
-      switch (status.type) {
-        case "heartbeats_missed":
-          log.warn("Consumer {durable} missed {count} heartbeats; pulling again", {
-            durable,
-            count: status.count,
-          });
-          break;
-        case "consumer_not_found":
-        case "consumer_deleted":
-        case "stream_not_found":
-        case "no_responders":
-          log.warn("Consumer {durable}: {status}", { durable, status: status.type });
-          break;
-      }
-    }
   }
 
   private async handleDelivery(
@@ -645,10 +628,6 @@ export function isTransientNatsError(e: unknown): boolean {
       /timeout|no responders|disconnect|reconnect|jetstream is not enabled|JetStreamNotEnabled|503/i.test(
         `${e.name} ${e.message}`,
       ));
-}
-
-function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 function sleep(ms: number): Promise<void> {

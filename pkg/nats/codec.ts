@@ -1,6 +1,6 @@
 /** Encoding and decoding of bus messages: the only place that turns messages into bytes and back. */
 import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
-import { DecodeError } from "./errors.ts";
+import { DecodeError, errorMessage } from "./errors.ts";
 import { schemaFor } from "./catalogue.ts";
 import { parseSubject } from "./subjects.ts";
 
@@ -43,8 +43,4 @@ export function decodeBySubject(subject: string, data: Uint8Array): MessageShape
     );
   }
   return decodeAs(schema, subject, data);
-}
-
-function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -121,3 +121,8 @@ export class StreamReadError extends Error {
     super(message, options);
   }
 }
+
+/** The message of anything thrown, for log lines and wrapped errors. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

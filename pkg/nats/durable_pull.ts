@@ -1,0 +1,127 @@
+/**
+ * Keeps a durable consumer delivering for as long as its owner wants it. The nats.js client re-pulls after
+ * missed heartbeats, but it neither creates again a consumer the server lost nor restarts a pull loop it
+ * ended (a 400 answer, an error on its inbox subscription): it only reports them on a status iterator. An
+ * executor whose loop ended that way stopped serving every execution, and nothing said so (review R-E1).
+ */
+import { getLogger } from "@logtape/logtape";
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import { errorMessage } from "./errors.ts";
+
+const log = getLogger(["compozy", "nats", "bus"]);
+
+/** The wait before a pull loop that could not be opened again is tried once more. */
+export const REOPEN_DELAY_MS = 1_000;
+
+export interface DurablePullOptions {
+  durable: string;
+  /** Starts one pull loop on the durable consumer (the consumer exists). */
+  open: () => Promise<ConsumerMessages>;
+  /** Creates the durable consumer again with its configuration; a no-op when it exists. */
+  recreate: () => Promise<void>;
+  each: (msg: JsMsg) => void;
+  reopenDelayMs?: number;
+}
+
+export interface DurablePull {
+  stop(): Promise<void>;
+}
+
+/** Pulls until stopped: a pull loop that ends is opened again, a consumer the server lost is created again. */
+export async function pullUntilStopped(options: DurablePullOptions): Promise<DurablePull> {
+  const { durable } = options;
+  let stopping = false;
+  let wakeFromDelay: (() => void) | undefined;
+  let session = await options.open();
+  watchStatus(durable, session, options.recreate);
+
+  const reopen = async (): Promise<ConsumerMessages | undefined> => {
+    while (!stopping) {
+      try {
+        await options.recreate();
+        const next = await options.open();
+        watchStatus(durable, next, options.recreate);
+        return next;
+      } catch (error) {
+        log.error("Consumer {durable} could not pull again: {error}; retrying", {
+          durable,
+          error: errorMessage(error),
+        });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.reopenDelayMs ?? REOPEN_DELAY_MS);
+          wakeFromDelay = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    }
+    return undefined;
+  };
+
+  const loop = (async () => {
+    while (true) {
+      let failure: unknown;
+      try {
+        for await (const msg of session) options.each(msg);
+      } catch (error) {
+        failure = error;
+      }
+      if (stopping) return;
+      const reason = failure ?? await session.closed();
+      log.error("Consumer {durable} stopped pulling ({reason}); pulling again", {
+        durable,
+        reason: reason ? errorMessage(reason) : "the client ended its pull loop",
+      });
+      const next = await reopen();
+      if (!next) return;
+      session = next;
+      // A stop that came while the new loop was opening closed the old one only.
+      if (stopping) {
+        await session.close();
+        return;
+      }
+    }
+  })();
+
+  return {
+    async stop() {
+      stopping = true;
+      wakeFromDelay?.();
+      await session.close();
+      await loop;
+    },
+  };
+}
+
+/** Logs what may stall a pull loop; a consumer the server lost is created again (the client only re-pulls). */
+async function watchStatus(
+  durable: string,
+  messages: ConsumerMessages,
+  recreate: () => Promise<void>,
+): Promise<void> {
+  for await (const status of messages.status()) {
+    switch (status.type) {
+      case "heartbeats_missed":
+        log.warn("Consumer {durable} missed {count} heartbeats; pulling again", {
+          durable,
+          count: status.count,
+        });
+        break;
+      case "consumer_not_found":
+      case "consumer_deleted":
+        log.warn("Consumer {durable}: {status}; creating it again", { durable, status: status.type });
+        await recreate().catch((error) =>
+          log.warn("Consumer {durable} could not be created again yet: {error}", {
+            durable,
+            error: errorMessage(error),
+          })
+        );
+        break;
+      case "stream_not_found":
+      case "no_responders":
+        log.warn("Consumer {durable}: {status}", { durable, status: status.type });
+        break;
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * A durable consumer keeps delivering whatever happens to it on the server (review R-E1: executions stuck
+ * RUNNING after nats-server was killed again and again, with nothing in the log). The nats.js client only
+ * re-pulls; it neither creates a lost consumer again nor restarts a pull loop that ended.
+ */
+import assert from "node:assert/strict";
+import { create, type MessageShape } from "@bufbuild/protobuf";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Bus, CATALOGUE, connectNats, provisionJetStream, STREAMS, subjectOf } from "../../pkg/nats/mod.ts";
+import { startTestNats } from "../support/nats.ts";
+
+Deno.test("a durable consumer deleted on the server is created again and delivers what follows", async () => {
+  const nats = await startTestNats();
+  const nc = await connectNats(nats.url, { name: "consumer-recovery-test" });
+  try {
+    await provisionJetStream(nc);
+    const bus = new Bus(nc, { source: "test", publishDeadlineMs: 10_000 });
+    const run = crypto.randomUUID();
+    const started = (n: number) =>
+      create(CATALOGUE.task.evts.started, {
+        metadata: bus.metadata(run),
+        workflow: { id: "wf", execId: run },
+        task: { id: "t", execId: `task-${n}` },
+      });
+    const seen: string[] = [];
+    let arrived: () => void = () => {};
+    const consumer = await bus.consume({
+      stream: STREAMS.events,
+      durable: "recovery-test",
+      filterSubject: `compozy.${run}.task.evts.*.started`,
+      handler: (m) => {
+        seen.push((m as MessageShape<typeof CATALOGUE.task.evts.started>).task?.execId ?? "");
+        arrived();
+      },
+    });
+    const next = () => new Promise<void>((resolve) => arrived = resolve);
+    let first = next();
+    await bus.publish(started(1));
+    await first;
+
+    const jsm = await jetstreamManager(nc);
+    await jsm.consumers.delete(STREAMS.events, "recovery-test");
+    first = next();
+    const message = started(2);
+    await bus.publish(message);
+    const timedOut = Symbol("timed out");
+    const outcome = await Promise.race([
+      first,
+      new Promise((r) => setTimeout(() => r(timedOut), 20_000)),
+    ]);
+    await consumer.stop();
+    assert.notEqual(outcome, timedOut, `${subjectOf(message)} never reached the handler after the delete`);
+    // Created again, the consumer delivers from the first message its stream still holds: delivery is at
+    // least once, as after any redelivery.
+    assert.deepEqual([...new Set(seen)], ["task-1", "task-2"]);
+    const info = await jsm.consumers.info(STREAMS.events, "recovery-test");
+    assert.equal(info.config.filter_subject, `compozy.${run}.task.evts.*.started`);
+  } finally {
+    await nc.close();
+    await nats.stop();
+  }
+});

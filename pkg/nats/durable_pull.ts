@@ -109,6 +109,13 @@ async function watchStatus(
         });
         break;
       case "consumer_not_found":
+        // Once may be a restarting server that has not restored its consumers yet: a consumer created then
+        // would replace the restored one and deliver its stream again from the start.
+        if (status.count < 2) {
+          log.warn("Consumer {durable}: {status}", { durable, status: status.type });
+          break;
+        }
+        /* falls through */
       case "consumer_deleted":
         log.warn("Consumer {durable}: {status}; creating it again", { durable, status: status.type });
         await recreate().catch((error) =>

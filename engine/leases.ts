@@ -62,11 +62,21 @@ interface Held {
   suspended?: boolean;
   /** Taken where the key had no message at all: no engine held the lease within its TTL (see takenAnew). */
   anew?: boolean;
+  /** Taken back from this engine's own release marker, no one having written the lease since (see resumed). */
+  resumed?: boolean;
+}
+
+/** A holding this engine left parked: its release marker's revision, and the revision it was taken at. */
+interface ParkedHolding {
+  marker: number;
+  takenAt: number;
 }
 
 export class Leases {
   private readonly held = new Map<string, Held>();
   private readonly refreshing = new Map<string, Promise<LeaseStatus>>();
+  /** The holdings this engine parked lately (see resumed), oldest forgotten first. */
+  private readonly parkedHere = new Map<string, ParkedHolding>();
   /** Holders found gone, with when they were asked about (ms since the epoch): see takeFromGone. */
   private readonly gone = new Map<string, number>();
   /** What a publish attempt may take (bus: at most 2 s) plus slack: writes stop this long before expiry. */
@@ -100,6 +110,15 @@ export class Leases {
    * where it ran (no replay, no move).
    */
   async claim(execId: string, options: { yieldToParked?: boolean } = {}): Promise<Claim> {
+    try {
+      return await this.claimOnce(execId, options);
+    } finally {
+      // A parked holding is taken back once at most: whatever this claim found, the marker is past.
+      this.parkedHere.delete(execId);
+    }
+  }
+
+  private async claimOnce(execId: string, options: { yieldToParked?: boolean }): Promise<Claim> {
     const sentAt = Date.now();
     try {
       const anew = this.js !== undefined;
@@ -116,7 +135,13 @@ export class Leases {
     const { holder, parked } = parseLease(entry.string());
     if (holder === this.instanceId) {
       const again = Date.now();
-      this.confirm(execId, await this.kv.update(execId, this.value(), entry.revision), again);
+      const revision = await this.kv.update(execId, this.value(), entry.revision);
+      const left = this.parkedHere.get(execId);
+      if (parked && left?.marker === entry.revision) {
+        this.held.set(execId, { revision, takenAt: left.takenAt, confirmedAt: again, resumed: true });
+      } else {
+        this.confirm(execId, revision, again);
+      }
       return "acquired";
     }
     if (parked) {
@@ -134,6 +159,19 @@ export class Leases {
    */
   takenAnew(execId: string): boolean {
     return this.held.get(execId)?.anew === true;
+  }
+
+  /**
+   * True when this engine holds the lease of `execId` as the continuation of a holding it parked: the claim
+   * wrote over its own release marker at the revision that marker was stored at, so no engine wrote the lease
+   * between them (a take-over writes the lease first), and no other engine drove the execution or recorded
+   * anything since (a late write of an earlier holder is already fenced by this holding's revision, or its
+   * take-over). Its events carry the parked holding's revision, and there is no take-over to append: the history
+   * read after the claim is complete, and a later holder still fences them with its higher revision. A signal
+   * that a parked execution refuses then writes nothing (issue 9's rest: each appended a take-over).
+   */
+  resumed(execId: string): boolean {
+    return this.held.get(execId)?.resumed === true;
   }
 
   /**
@@ -215,10 +253,26 @@ export class Leases {
     this.held.delete(execId);
     if (held === undefined) return;
     // Refused when another engine holds it by now; a lease left behind expires with its TTL.
-    const write = options.parked
-      ? this.kv.update(execId, new TextEncoder().encode(`${this.instanceId}${PARKED_SUFFIX}`), held.revision)
-      : this.kv.delete(execId, { previousSeq: held.revision });
-    await write.catch((e) => log.debug("lease {execId} not released: {error}", { execId, error: String(e) }));
+    try {
+      if (options.parked) {
+        const marker = `${this.instanceId}${PARKED_SUFFIX}`;
+        const revision = await this.kv.update(execId, new TextEncoder().encode(marker), held.revision);
+        this.rememberParked(execId, { marker: revision, takenAt: held.takenAt });
+      } else {
+        await this.kv.delete(execId, { previousSeq: held.revision });
+      }
+    } catch (e) {
+      log.debug("lease {execId} not released: {error}", { execId, error: String(e) });
+    }
+  }
+
+  /** Moved to the end: a Map keeps a key's first insertion order, and the oldest is forgotten first. */
+  private rememberParked(execId: string, holding: ParkedHolding): void {
+    this.parkedHere.delete(execId);
+    this.parkedHere.set(execId, holding);
+    if (this.parkedHere.size > PARKED_REMEMBERED) {
+      this.parkedHere.delete(this.parkedHere.keys().next().value!);
+    }
   }
 
   /**
@@ -290,7 +344,8 @@ export class Leases {
 
   /** A renewal of `held` stored `revision`: the holding goes on, its events keep their revision. */
   private renewed(execId: string, held: Held, revision: number, sentAt: number): void {
-    this.held.set(execId, { revision, takenAt: held.takenAt, confirmedAt: sentAt, anew: held.anew });
+    const { takenAt, anew, resumed } = held;
+    this.held.set(execId, { revision, takenAt, confirmedAt: sentAt, anew, resumed });
   }
 
   /** The end of the time a lease is ours for sure, suspended or not: its TTL from its last write, less the margin. */
@@ -327,6 +382,8 @@ export class Leases {
 const CLOCK_MARGIN_MS = 250;
 /** Gone holders remembered at most (oldest forgotten first). */
 const GONE_REMEMBERED = 1_000;
+/** Parked holdings remembered at most (oldest forgotten first: its execution's next claim appends a take-over). */
+const PARKED_REMEMBERED = 10_000;
 
 /** Appended to the holder's id in a lease whose driver parked: no one drives the execution now. */
 const PARKED_SUFFIX = " (parked)";

@@ -258,3 +258,46 @@ Deno.test("leases: events carry the revision the lease was taken at; renewals ke
     );
   });
 });
+
+Deno.test("leases: a parked holding taken back with no writer between resumes its revision; any other claim is new", async () => {
+  await withLeases(async ({ a, jsm, taker }) => {
+    assert.ok(await a.acquire("exec-1"));
+    const taken = a.assertWritable("exec-1", "s").revision;
+    assert.equal(a.resumed("exec-1"), false);
+    await a.release("exec-1", { parked: true });
+    // Its own marker, unchanged: no engine held the lease since, so nothing to fence (no take-over to append).
+    assert.ok(await a.acquire("exec-1"));
+    assert.equal(a.resumed("exec-1"), true);
+    assert.equal(a.assertWritable("exec-1", "s").revision, taken, "its events keep the parked holding's");
+    assert.equal(await a.refresh("exec-1"), "held");
+    assert.equal(a.resumed("exec-1"), true, "a renewal keeps it");
+    await a.release("exec-1", { parked: true });
+    // Another engine took it from the marker and parked it in turn: A's next holding is a take-over.
+    const b = taker("engine-b");
+    assert.equal(await b.claim("exec-1"), "acquired");
+    const bTaken = b.assertWritable("exec-1", "s").revision;
+    assert.equal(b.resumed("exec-1"), false);
+    assert.ok(bTaken > taken);
+    await b.release("exec-1", { parked: true });
+    assert.ok(await a.acquire("exec-1"));
+    assert.equal(a.resumed("exec-1"), false);
+    assert.ok(a.assertWritable("exec-1", "s").revision > bTaken, "B's events are fenced by A's new holding");
+    // The same engine restarted (its id, no memory of what it parked): a new holding.
+    await a.release("exec-1", { parked: true });
+    const restarted = taker("engine-a");
+    assert.ok(await restarted.acquire("exec-1"));
+    assert.equal(restarted.resumed("exec-1"), false);
+    await restarted.release("exec-1", { parked: true });
+    assert.ok(await a.acquire("exec-1"));
+    assert.equal(a.resumed("exec-1"), false, "nor is the marker of another holding of its id");
+    // A release that was not a park leaves nothing to resume.
+    await a.release("exec-1");
+    assert.ok(await a.acquire("exec-1"));
+    assert.equal(a.resumed("exec-1"), false);
+    // The marker gone with the TTL (another engine's entry may have come and gone too): a new holding.
+    await a.release("exec-1", { parked: true });
+    await jsm.streams.purge(`KV_${BUCKETS.leases}`, { filter: `$KV.${BUCKETS.leases}.exec-1` });
+    assert.ok(await a.acquire("exec-1"));
+    assert.equal(a.resumed("exec-1"), false);
+  });
+});

@@ -5,7 +5,8 @@
  * appends `workflow.taken_over` with its revision (awaited) before it reads the history. An event stored
  * after a take-over of a higher revision than its own was written by an earlier holder that lost the lease
  * (bytes handed to its client before its process was paused, sent when it ran again): the replay and the
- * state fold ignore it.
+ * state fold ignore it. An engine that takes back a lease it parked, no one having written it since
+ * (Leases.resumed), appends none and writes at the parked holding's revision: no other holder came between.
  *
  * A holder's own events also raise the fence: one stored before an event with a lower revision shows that
  * its holder took over (and appended its take-over) before that event was stored. So a document that sees

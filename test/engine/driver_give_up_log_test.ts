@@ -6,10 +6,10 @@
  */
 import assert from "node:assert/strict";
 import type { BusMessage } from "../../pkg/nats/mod.ts";
-import { configureLogging, resetLogging } from "../../pkg/logger/mod.ts";
 import { WorkflowExecutionFailedSchema } from "../../pkg/pb/mod.ts";
 import { scriptedRuntime, startEngineHarness } from "../support/engine.ts";
 import { projectWith } from "../support/flows.ts";
+import { withCapturedLog } from "../support/log_capture.ts";
 
 // The workflow's outputs fail to render after its last task: the program itself throws (not a task).
 const WF = `tasks:
@@ -23,39 +23,32 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const lines: string[] = [];
-    await configureLogging({
-      component: "engine",
-      format: "json",
-      level: "info",
-      write: (l) => lines.push(l),
+    await withCapturedLog(async (log) => {
+      const h = await startEngineHarness(projectWith(WF), { ackWaitMs: 1_000 });
+      const runtime = scriptedRuntime(h.bus, { echo: (input) => input });
+      try {
+        let refused = 0;
+        const publish = h.bus.publish.bind(h.bus);
+        h.bus.publish = async (message: BusMessage, options) => {
+          if (message.$typeName === WorkflowExecutionFailedSchema.typeName && refused++ === 0) {
+            throw new Error("stream refused the write (test)");
+          }
+          return await publish(message, options);
+        };
+        const { execId } = await h.engine.client.trigger("main", {});
+        const state = await h.engine.client.waitForEnd(execId, 30_000);
+        assert.equal(state.status, "FAILED", JSON.stringify(state));
+        assert.equal(state.error?.code, "template_error");
+        assert.ok(refused >= 2, `workflow.failed published ${refused} times`);
+        const logged = log.records(execId, "stream refused the write (test)");
+        assert.equal(logged.length, 1, log.text());
+        assert.equal(logged[0].level, "error", JSON.stringify(logged[0]));
+        // The program's own failure, which was not recorded, is named too.
+        assert.ok(logged[0].message.includes("outputs.x"), logged[0].message);
+      } finally {
+        runtime.stop();
+        await h.close();
+      }
     });
-    const h = await startEngineHarness(projectWith(WF), { ackWaitMs: 1_000 });
-    const runtime = scriptedRuntime(h.bus, { echo: (input) => input });
-    try {
-      let refused = 0;
-      const publish = h.bus.publish.bind(h.bus);
-      h.bus.publish = async (message: BusMessage, options) => {
-        if (message.$typeName === WorkflowExecutionFailedSchema.typeName && refused++ === 0) {
-          throw new Error("stream refused the write (test)");
-        }
-        return await publish(message, options);
-      };
-      const { execId } = await h.engine.client.trigger("main", {});
-      const state = await h.engine.client.waitForEnd(execId, 30_000);
-      assert.equal(state.status, "FAILED", JSON.stringify(state));
-      assert.equal(state.error?.code, "template_error");
-      assert.ok(refused >= 2, `workflow.failed published ${refused} times`);
-      const logged = lines.map((l) => JSON.parse(l) as { level: string; message: string })
-        .filter((r) => r.message.includes(execId) && r.message.includes("stream refused the write (test)"));
-      assert.equal(logged.length, 1, lines.join("\n"));
-      assert.equal(logged[0].level, "error", JSON.stringify(logged[0]));
-      // The program's own failure, which was not recorded, is named too.
-      assert.ok(logged[0].message.includes("outputs.x"), logged[0].message);
-    } finally {
-      runtime.stop();
-      await h.close();
-      await resetLogging();
-    }
   },
 });

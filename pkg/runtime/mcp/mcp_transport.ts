@@ -332,64 +332,52 @@ class StreamBudget {
   }
 }
 
-/** An SSE transport (`transport: sse`) whose stream and answers are bounded (see {@link boundedFetch}). */
-export class BoundedSSEClientTransport extends SSEClientTransport {
-  readonly #budget: StreamBudget;
+/**
+ * An SDK `url` transport (SSE or streamable HTTP): built from its URL and options, which take the `fetch` it
+ * sends with; streamable HTTP may send a batch (an array) where SSE sends one message.
+ */
+interface UrlTransport extends Transport {
+  send(message: JSONRPCMessage | JSONRPCMessage[], options?: TransportSendOptions): Promise<void>;
+}
+type UrlTransportClass<Options> = new (url: URL, opts: Options & { fetch?: typeof fetch }) => UrlTransport;
 
-  constructor(
-    url: URL,
-    opts: SSEClientTransportOptions,
-    serverId: string,
-    perRequest: number,
-  ) {
-    const budget = new StreamBudget(serverId, perRequest);
-    super(url, { ...opts, fetch: boundedFetch(serverId, perRequest, budget) });
-    // The SDK's classes type as `any` here (its subpath exports carry no types Deno resolves).
-    budget.cut = () => void (this as Transport).close();
-    this.#budget = budget;
-  }
+/**
+ * `Base` whose answers and event stream are bounded (see {@link boundedFetch}): `perRequest` bytes for one
+ * response or event, and a {@link StreamBudget} of them for the stream that lasts the session.
+ */
+function bounded<Options>(Base: UrlTransportClass<Options>) {
+  return class extends Base {
+    readonly #budget: StreamBudget;
 
-  /** Set once the server sent past its bound; the toolbox reports it as the failure's cause. */
-  get overflow(): McpResponseTooLarge | undefined {
-    return this.#budget.overflow;
-  }
+    constructor(url: URL, opts: Options, serverId: string, perRequest: number) {
+      const budget = new StreamBudget(serverId, perRequest);
+      super(url, { ...opts, fetch: boundedFetch(serverId, perRequest, budget) });
+      // The SDK's classes type as `any` here (its subpath exports carry no types Deno resolves).
+      budget.cut = () => void (this as Transport).close();
+      this.#budget = budget;
+    }
 
-  send(message: JSONRPCMessage): Promise<void> {
-    this.#budget.requestSent(message);
-    return super.send(message);
-  }
+    /** Set once the server sent past its bound; the toolbox reports it as the failure's cause. */
+    get overflow(): McpResponseTooLarge | undefined {
+      return this.#budget.overflow;
+    }
+
+    override send(message: JSONRPCMessage | JSONRPCMessage[], options?: TransportSendOptions): Promise<void> {
+      for (const one of Array.isArray(message) ? message : [message]) this.#budget.requestSent(one);
+      return super.send(message, options);
+    }
+  };
 }
 
-/** A streamable-HTTP transport whose answers and GET stream are bounded (see {@link boundedFetch}). */
-export class BoundedStreamableHTTPClientTransport extends StreamableHTTPClientTransport {
-  readonly #budget: StreamBudget;
+/** An SSE transport (`transport: sse`) whose stream and answers are bounded (see {@link bounded}). */
+export const BoundedSSEClientTransport = bounded<SSEClientTransportOptions>(SSEClientTransport);
+export type BoundedSSEClientTransport = InstanceType<typeof BoundedSSEClientTransport>;
 
-  constructor(
-    url: URL,
-    opts: StreamableHTTPClientTransportOptions,
-    serverId: string,
-    perRequest: number,
-  ) {
-    const budget = new StreamBudget(serverId, perRequest);
-    super(url, { ...opts, fetch: boundedFetch(serverId, perRequest, budget) });
-    // The SDK's classes type as `any` here (its subpath exports carry no types Deno resolves).
-    budget.cut = () => void (this as Transport).close();
-    this.#budget = budget;
-  }
-
-  /** Set once the server sent past its bound; the toolbox reports it as the failure's cause. */
-  get overflow(): McpResponseTooLarge | undefined {
-    return this.#budget.overflow;
-  }
-
-  send(
-    message: JSONRPCMessage | JSONRPCMessage[],
-    options?: { resumptionToken?: string; onresumptiontoken?: (token: string) => void },
-  ): Promise<void> {
-    for (const one of Array.isArray(message) ? message : [message]) this.#budget.requestSent(one);
-    return super.send(message, options);
-  }
-}
+/** A streamable-HTTP transport whose answers and GET stream are bounded (see {@link bounded}). */
+export const BoundedStreamableHTTPClientTransport = bounded<StreamableHTTPClientTransportOptions>(
+  StreamableHTTPClientTransport,
+);
+export type BoundedStreamableHTTPClientTransport = InstanceType<typeof BoundedStreamableHTTPClientTransport>;
 
 /** What a bounded transport says it was cut off for (it sent past its bound), if it was. */
 export function transportOverflow(transport: Transport): McpResponseTooLarge | undefined {

@@ -12,3 +12,15 @@ export function percentile(samples: ArrayLike<number>, p: number): number {
 export function roundMs(ms: number): number {
   return ms < 10 ? Math.round(ms * 1_000) / 1_000 : Math.round(ms * 10) / 10;
 }
+
+/** CPU seconds (user + system) of the process `pid`, from /proc; NaN once it has exited. */
+export function processCpuSeconds(pid: number): number {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch {
+    return NaN;
+  }
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}

@@ -44,6 +44,7 @@ import { untilAnswered } from "../test/support/health.ts";
 import { type CompozyProcess, spawnCompozy } from "../test/e2e/support/dev_server.ts";
 import { type BenchRow, formatTable } from "./_table.ts";
 import { onInterrupt } from "./_interrupt.ts";
+import { processCpuSeconds } from "./_stats.ts";
 import { subscribeTapped } from "./_tapped_subjects.ts";
 
 const RUNS = Number(Deno.env.get("COMPOZY_CLUSTER_BENCH_RUNS") ?? 1_000);
@@ -482,18 +483,6 @@ async function engineStats(nc: NatsConnection, count: number): Promise<EngineSta
   for await (const reply of replies) reports.push(reply.json<EngineStatsReport>());
   if (reports.length < count) throw new Error(`${reports.length} of ${count} engines reported their figures`);
   return reports;
-}
-
-/** CPU seconds (user + system) of the process `pid`, from /proc; NaN once it has exited. */
-function processCpuSeconds(pid: number): number {
-  let stat: string;
-  try {
-    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch {
-    return NaN;
-  }
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** CPU seconds (user + system) of every live process in the group led by `pid`, from /proc. */

@@ -1,7 +1,7 @@
 /** Reads an execution's stored events back from the EVENTS stream, in order. */
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { decodeBySubject, lastSequenceOf, readStream, STREAMS } from "../../pkg/nats/mod.ts";
+import { decodeBySubject, lastSequenceOf, readStreamCached, STREAMS } from "../../pkg/nats/mod.ts";
 import { getLogger } from "../../pkg/logger/mod.ts";
 
 const log = getLogger(["engine", "history"]);
@@ -57,6 +57,10 @@ function startOf(js: JetStreamClient, correlationId: string, execId: string): Pr
   return lastSequenceOf(js, STREAMS.events, `compozy.${correlationId}.workflow.evts.${execId}.started`);
 }
 
+/**
+ * Through read_cache.ts: the same history is read on every activation of an execution another engine
+ * accepted and every GET of it; a read of one this client read before asks only for what was added since.
+ */
 async function readRunEventsFrom(
   js: JetStreamClient,
   correlationId: string,
@@ -64,7 +68,9 @@ async function readRunEventsFrom(
 ): Promise<StoredEvent[]> {
   const events: StoredEvent[] = [];
   for (
-    const msg of await readStream(js, STREAMS.events, `compozy.${correlationId}.*.evts.*.*`, { fromSeq })
+    const msg of await readStreamCached(js, STREAMS.events, `compozy.${correlationId}.*.evts.*.*`, {
+      fromSeq,
+    })
   ) {
     const event = storedEvent(msg, "history read");
     if (event) events.push(event);

@@ -17,5 +17,6 @@ export * from "./connection.ts";
 export * from "./errors.ts";
 export * from "./provision.ts";
 export * from "./read_stream.ts";
+export * from "./read_cache.ts";
 export * from "./server.ts";
 export * from "./subjects.ts";

@@ -57,6 +57,12 @@ export interface ReadStreamOptions {
   limit?: number;
   /** The read also stops once the messages' data reach this many bytes (at least one message is read). */
   maxBytes?: number;
+  /**
+   * Messages of this filter read before, from `fromSeq` (or the stream's start) to the last one then stored,
+   * oldest first: the read goes on after the last of them and returns them followed by what it found
+   * (read_cache.ts). Only the messages found count against walkLimit.
+   */
+  known?: readonly StreamMessage[];
 }
 
 /** How many times a read's reader is re-created after it failed (see readStream). */
@@ -67,7 +73,8 @@ export const READ_CONSUMER_INACTIVE_MS = 10_000;
 
 const managers = new WeakMap<JetStreamClient, Promise<JetStreamManager>>();
 
-function managerOf(js: JetStreamClient): Promise<JetStreamManager> {
+/** The JetStreamManager of `js`'s connection, made once per client (reads and read_cache.ts share it). */
+export function streamManagerOf(js: JetStreamClient): Promise<JetStreamManager> {
   let jsm = managers.get(js);
   if (!jsm) {
     // No API check: the client already talks to JetStream.
@@ -99,12 +106,13 @@ export async function readStream(
   filter: string,
   options: ReadStreamOptions = {},
 ): Promise<StreamMessage[]> {
-  const messages: StreamMessage[] = [];
+  const messages: StreamMessage[] = [...options.known ?? []];
+  const known = messages.length;
   let tries = 0;
   while (true) {
     const before = messages.length;
     try {
-      await readInto(messages, js, stream, filter, options);
+      await readInto(messages, known, js, stream, filter, options);
       return messages;
     } catch (error) {
       if (options.signal?.aborted || !isInterruption(error)) throw error;
@@ -135,16 +143,20 @@ export async function readStream(
   }
 }
 
-/** Appends to `messages` what matches after the last message in it (or from `fromSeq`), to the end. */
+/**
+ * Appends to `messages` what matches after the last message in it (or from `fromSeq`), to the end. The first
+ * `known` messages were given by the caller: they do not count as walked.
+ */
 async function readInto(
   messages: StreamMessage[],
+  known: number,
   js: JetStreamClient,
   stream: string,
   filter: string,
   options: ReadStreamOptions,
 ): Promise<void> {
   const walkLimit = options.walkLimit ?? 64;
-  const jsm = await managerOf(js);
+  const jsm = await streamManagerOf(js);
   const last = messages.at(-1);
   const bound = { limit: options.limit ?? Infinity, maxBytes: options.maxBytes ?? Infinity };
   let seq = last ? last.seq + 1 : Math.max(1, options.fromSeq ?? 1);
@@ -153,7 +165,7 @@ async function readInto(
   let endSeq: number | undefined;
   while (!full(messages, bound)) {
     options.signal?.throwIfAborted();
-    if (endSeq === undefined && messages.length >= walkLimit) {
+    if (endSeq === undefined && messages.length - known >= walkLimit) {
       endSeq = (await jsm.streams.info(stream)).state.last_seq;
       if (seq > endSeq) return;
       if (await readWithConsumer(messages, js, jsm, stream, filter, seq, endSeq, bound, options.signal)) {
@@ -217,7 +229,7 @@ export async function lastMessageOf(
   stream: string,
   subject: string,
 ): Promise<StreamMessage | undefined> {
-  const stored = await (await managerOf(js)).streams.getMessage(stream, { last_by_subj: subject });
+  const stored = await (await streamManagerOf(js)).streams.getMessage(stream, { last_by_subj: subject });
   return stored
     ? {
       seq: stored.seq,

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { jetstream } from "@nats-io/jetstream";
-import { readExecutionEvents } from "../../engine/history/read_history.ts";
+import { readExecutionEvents, type StoredEvent } from "../../engine/history/read_history.ts";
 import { foldReplayState } from "../../engine/history/replay_state.ts";
 import { uuidv7 } from "../../engine/ids.ts";
 import { Bus, type BusMessage, connectNats, provisionJetStream } from "../../pkg/nats/mod.ts";
@@ -66,6 +66,64 @@ Deno.test({
       // The root's history is still its whole run's, from its start.
       const rootEvents = await readExecutionEvents(jetstream(reader), root, root);
       assert.equal(rootEvents.length, 152);
+    } finally {
+      await reader.close();
+      await nc.close();
+      await nats.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "history: reading an execution again asks only for the events added since (issue 12)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const nats = await startTestNats();
+    const nc = await connectNats(nats.url, { name: "history-writer" });
+    const reader = await connectNats(nats.url, { name: "history-reader" });
+    try {
+      await provisionJetStream(nc);
+      const bus = new Bus(nc, { source: "test" });
+      const exec = uuidv7();
+      const task = (i: number) =>
+        bus.publish(create(pb.TaskExecutionSuccessSchema, {
+          metadata: bus.metadata(exec, `${exec}:t${i}:success`),
+          workflow: { id: "wf", execId: exec },
+          task: { id: `t${i}`, execId: uuidv7() },
+          attempt: 1,
+        }) as unknown as BusMessage);
+      await bus.publish(create(pb.WorkflowExecutionStartedSchema, {
+        metadata: bus.metadata(exec, `${exec}:started`),
+        workflow: { id: "wf", execId: exec },
+      }) as unknown as BusMessage);
+      for (let i = 0; i < 11; i++) await task(i);
+      const js = jetstream(reader);
+      const requestsOf = async (read: () => Promise<StoredEvent[]>) => {
+        const before = reader.stats().outMsgs;
+        const events = await read();
+        return { events, requests: reader.stats().outMsgs - before };
+      };
+
+      const first = await requestsOf(() => readExecutionEvents(js, exec, exec));
+      assert.equal(first.events.length, 12);
+      // The start's look-up, then one get after the last event read and one that checks the first is
+      // still stored (a get per event, 14 requests, before).
+      const again = await requestsOf(() => readExecutionEvents(js, exec, exec));
+      assert.equal(again.events.length, 12);
+      assert.ok(
+        again.requests <= 3,
+        `the second read took ${again.requests} requests (the first ${first.requests})`,
+      );
+
+      await task(11);
+      const grown = await requestsOf(() => readExecutionEvents(js, exec, exec));
+      assert.deepEqual(
+        grown.events.map((e) => e.seq),
+        (await readExecutionEvents(jetstream(nc), exec, exec)).map((e) => e.seq),
+      );
+      assert.equal(grown.events.length, 13);
+      assert.ok(grown.requests <= 4, `the read after one new event took ${grown.requests} requests`);
     } finally {
       await reader.close();
       await nc.close();

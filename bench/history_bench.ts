@@ -1,11 +1,14 @@
 /**
- * History reads: how many reads of one run's events per second, reading the way `readStream` does (single
- * message gets, a consumer only past 64 messages) against the way it did before (one ordered consumer
- * created and deleted per read). It provisions an EVENTS-like stream, stores `RUNS` runs of
- * `EVENTS_PER_RUN` events (a 3-step workflow records about a dozen), and reads random runs, one at a time
- * and 16 at a time. "from the run's start" is the read an activation makes (engine/history/read_history.ts):
- * one `last_by_subj` get of the run's first event, then the walk from its sequence; "from sequence 1" walks
- * from the stream's start, which costs nats-server 2.9 a scan of the stream's messages before the run.
+ * History reads: how many reads of one run's events per second. It provisions an EVENTS-like stream, stores
+ * `RUNS` runs of `EVENTS_PER_RUN` events (a 3-step workflow records about a dozen), interleaved, and reads
+ * every run in a random order, pass after pass, one read at a time and 16 at a time. Each read is the one an
+ * activation makes (engine/history/read_history.ts): a `last_by_subj` get of the run's first event, then the
+ * walk from its sequence, one `next_by_subj` get per event and one that finds nothing. Rows:
+ * - first read: by a client that has not read the run before (readStream, 14 gets);
+ * - read again: through read_cache.ts, by a client that read every run before: nothing added (the look-up,
+ *   one get after the last event remembered and one check of the first: 3 gets), or one event added to every
+ *   run before each pass (4 gets), as an activation after a task's end reads;
+ * - consumer per read: the read before readStream (one ordered consumer created and deleted per read).
  *
  * On one managed nats-server by default. `COMPOZY_BENCH_CLUSTER=1` then also starts three nats-servers
  * clustered on loopback, as the cluster bench and test do (test/support/nats_cluster.ts: the authentication
@@ -15,7 +18,7 @@
  * nats-server together, from /proc (10 ms ticks): they tell which side a figure is bound by.
  */
 import { DeliverPolicy, jetstream, type JetStreamClient, jetstreamManager } from "@nats-io/jetstream";
-import { connectNats, lastSequenceOf, readStream } from "../pkg/nats/mod.ts";
+import { connectNats, lastSequenceOf, readStream, readStreamCached } from "../pkg/nats/mod.ts";
 import { startTestNats } from "../test/support/nats.ts";
 import { startTestCluster } from "../test/support/nats_cluster.ts";
 import type { BenchRow } from "./_table.ts";
@@ -54,38 +57,44 @@ async function benchOn(size: number): Promise<BenchRow[]> {
     try {
       const js = jetstream(nc);
       const jsm = await jetstreamManager(nc);
+      const stored = new Map(runs.map((run) => [run, EVENTS_PER_RUN]));
+      const bench: Bench = { runs, stored, nodes };
+      // What an engine or API that read every run once remembers (read_cache.ts).
+      await Promise.all(runs.map((run) => readFromStart(js, run, true)));
+      let added = 0;
+      const addOneEach = async () => {
+        added++;
+        await Promise.all(runs.map(async (run) => {
+          await js.publish(`bench.${run}.task.evts.${run}.n${added}`, new Uint8Array(200));
+          stored.set(run, stored.get(run)! + 1);
+        }));
+      };
       const rows: BenchRow[] = [];
       const consumerReads = size === 1 ? READS : CONSUMER_READS_CLUSTERED;
       for (const concurrency of [1, 16]) {
-        rows.push(
-          await measure(
-            `readStream from the run's start, ${where}`,
-            concurrency,
-            READS,
-            runs,
-            nodes,
-            (run) => readFromStart(js, run),
-          ),
+        const row = (
+          scenario: string,
+          reads: number,
+          read: (run: string) => Promise<unknown[]>,
+          each?: () => Promise<void>,
+        ) =>
+          measure(bench, `${scenario}, ${where}`, concurrency, reads, read, each).then((r) => rows.push(r));
+        await row(
+          "first read: readStream from the run's start",
+          READS,
+          (run) => readFromStart(js, run, false),
         );
-        rows.push(
-          await measure(
-            `readStream from sequence 1, ${where}`,
-            concurrency,
-            READS,
-            runs,
-            nodes,
-            (run) => readStream(js, STREAM, filterOf(run)),
-          ),
+        await row("read again, nothing added (read_cache.ts)", READS, (run) => readFromStart(js, run, true));
+        await row(
+          "read again, one event added (read_cache.ts)",
+          READS,
+          (run) => readFromStart(js, run, true),
+          addOneEach,
         );
-        rows.push(
-          await measure(
-            `consumer per read (before), ${where}`,
-            concurrency,
-            consumerReads,
-            runs,
-            nodes,
-            (run) => consumerPerRead(js, filterOf(run)),
-          ),
+        await row(
+          "consumer per read (before readStream)",
+          consumerReads,
+          (run) => consumerPerRead(js, filterOf(run)),
         );
       }
       const reads = rows.reduce((sum, row) => sum + Number(row.reads), 0);
@@ -105,10 +114,15 @@ function filterOf(run: string): string {
   return `bench.${run}.*.evts.*.*`;
 }
 
-/** The read of an activation: the run's first event looked up by its literal subject, then the walk. */
-async function readFromStart(js: JetStreamClient, run: string): Promise<unknown[]> {
+/**
+ * The read of an activation (engine/history/read_history.ts): the run's first event looked up by its literal
+ * subject, then the walk from there, through what this client remembers or not.
+ */
+async function readFromStart(js: JetStreamClient, run: string, cached: boolean): Promise<unknown[]> {
   const fromSeq = await lastSequenceOf(js, STREAM, `bench.${run}.task.evts.${run}.e0`);
-  return await readStream(js, STREAM, filterOf(run), { fromSeq });
+  return cached
+    ? await readStreamCached(js, STREAM, filterOf(run), { fromSeq })
+    : await readStream(js, STREAM, filterOf(run), { fromSeq });
 }
 
 /** Creates the stream and stores the runs' events, interleaved as concurrent executions write them. */
@@ -153,31 +167,52 @@ async function followerIndex(nodes: Nodes): Promise<number> {
   }
 }
 
+interface Bench {
+  runs: string[];
+  /** How many events each run has stored. */
+  stored: Map<string, number>;
+  nodes: Nodes;
+}
+
+/**
+ * `reads` reads, `concurrency` at a time, in passes over every run in a random order; `beforePass` (not
+ * timed) runs before each pass.
+ */
 async function measure(
+  bench: Bench,
   scenario: string,
   concurrency: number,
   reads: number,
-  runs: string[],
-  nodes: Nodes,
   read: (run: string) => Promise<unknown[]>,
+  beforePass?: () => Promise<void>,
 ): Promise<BenchRow> {
   const latencies: number[] = [];
-  let next = 0;
-  const serversCpu = () => nodes.pids().reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
-  const clientBefore = processCpuSeconds(Deno.pid);
-  const serversBefore = serversCpu();
-  const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < reads) {
-      next++;
-      const run = runs[Math.floor(Math.random() * runs.length)];
-      const t0 = performance.now();
-      const events = await read(run);
-      latencies.push(performance.now() - t0);
-      if (events.length !== EVENTS_PER_RUN) throw new Error(`read ${events.length} events of ${run}`);
-    }
-  }));
-  const seconds = (performance.now() - started) / 1_000;
+  const serversCpu = () => bench.nodes.pids().reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
+  let seconds = 0;
+  let clientCpu = 0;
+  let serverCpu = 0;
+  for (let done = 0; done < reads;) {
+    await beforePass?.();
+    const pass = shuffled(bench.runs).slice(0, reads - done);
+    done += pass.length;
+    const clientBefore = processCpuSeconds(Deno.pid);
+    const serversBefore = serversCpu();
+    const started = performance.now();
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      for (let run = pass.pop(); run !== undefined; run = pass.pop()) {
+        const t0 = performance.now();
+        const events = await read(run);
+        latencies.push(performance.now() - t0);
+        const expected = bench.stored.get(run);
+        if (events.length !== expected) {
+          throw new Error(`read ${events.length} of ${expected} events of ${run}`);
+        }
+      }
+    }));
+    seconds += (performance.now() - started) / 1_000;
+    clientCpu += processCpuSeconds(Deno.pid) - clientBefore;
+    serverCpu += serversCpu() - serversBefore;
+  }
   const msPerRead = (cpuSeconds: number) => Math.round(cpuSeconds * 1_000_000 / reads) / 1_000;
   return {
     scenario,
@@ -186,9 +221,18 @@ async function measure(
     "reads/s": Math.round(reads / seconds),
     "p50 ms": roundMs(percentile(latencies, 50)),
     "p99 ms": roundMs(percentile(latencies, 99)),
-    "client CPU ms/read": msPerRead(processCpuSeconds(Deno.pid) - clientBefore),
-    "servers CPU ms/read": msPerRead(serversCpu() - serversBefore),
+    "client CPU ms/read": msPerRead(clientCpu),
+    "servers CPU ms/read": msPerRead(serverCpu),
   };
+}
+
+function shuffled<T>(items: readonly T[]): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j], copy[i]];
+  }
+  return copy;
 }
 
 /** The read as it was: an ordered consumer per call, deleted afterwards. */

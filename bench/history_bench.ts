@@ -5,9 +5,9 @@
  * activation makes (engine/history/read_history.ts): a `last_by_subj` get of the run's first event, then the
  * walk from its sequence, one `next_by_subj` get per event and one that finds nothing. Rows:
  * - first read: by a client that has not read the run before (readStream, 14 gets);
- * - read again: through read_cache.ts, by a client that read every run before: nothing added (the look-up,
- *   one get after the last event remembered and one check of the first: 3 gets), or one event added to every
- *   run before each pass (4 gets), as an activation after a task's end reads;
+ * - read again: through read_cache.ts, by a client that read every run before: nothing added (one get after
+ *   the last event remembered and one check of the first: 2 gets; the start is remembered, not looked up), or
+ *   one event added to every run before each pass (3 gets), as an activation after a task's end reads;
  * - consumer per read: the read before readStream (one ordered consumer created and deleted per read).
  *
  * On one managed nats-server by default. `COMPOZY_BENCH_CLUSTER=1` then also starts three nats-servers
@@ -119,10 +119,14 @@ function filterOf(run: string): string {
  * subject, then the walk from there, through what this client remembers or not.
  */
 async function readFromStart(js: JetStreamClient, run: string, cached: boolean): Promise<unknown[]> {
-  const fromSeq = await lastSequenceOf(js, STREAM, `bench.${run}.task.evts.${run}.e0`);
-  return cached
-    ? await readStreamCached(js, STREAM, filterOf(run), { fromSeq })
-    : await readStream(js, STREAM, filterOf(run), { fromSeq });
+  const start = `bench.${run}.task.evts.${run}.e0`;
+  if (cached) {
+    return await readStreamCached(js, STREAM, filterOf(run), {
+      startAtLastOf: start,
+      fromSeq: () => lastSequenceOf(js, STREAM, start),
+    });
+  }
+  return await readStream(js, STREAM, filterOf(run), { fromSeq: await lastSequenceOf(js, STREAM, start) });
 }
 
 /** Creates the stream and stores the runs' events, interleaved as concurrent executions write them. */

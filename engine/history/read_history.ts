@@ -1,7 +1,13 @@
 /** Reads an execution's stored events back from the EVENTS stream, in order. */
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { decodeBySubject, lastSequenceOf, readStreamCached, STREAMS } from "../../pkg/nats/mod.ts";
+import {
+  type CachedReadOptions,
+  decodeBySubject,
+  lastSequenceOf,
+  readStreamCached,
+  STREAMS,
+} from "../../pkg/nats/mod.ts";
 import { getLogger } from "../../pkg/logger/mod.ts";
 
 const log = getLogger(["engine", "history"]);
@@ -22,7 +28,10 @@ export interface StoredEvent {
 export async function readRunEvents(js: JetStreamClient, correlationId: string): Promise<StoredEvent[]> {
   // The run began with its root execution's start (the root's id is the correlation id): nothing of the
   // run is older, so the read skips the history before it.
-  return await readRunEventsFrom(js, correlationId, await startOf(js, correlationId, correlationId));
+  return await readRunEventsFrom(js, correlationId, {
+    startAtLastOf: startedSubject(correlationId, correlationId),
+    fromSeq: () => startOf(js, correlationId, correlationId),
+  });
 }
 
 /**
@@ -30,16 +39,22 @@ export async function readRunEvents(js: JetStreamClient, correlationId: string):
  * reading its whole run made each activation of a short child cost every event its parent and siblings had
  * stored (about 100 in finding G6: a 50 ms sleep woke 4 s late, one stream get per event on a loaded
  * machine). foldReplayState begins at the last `workflow.started`, so starting the read there changes
- * nothing in the replay. An execution whose start cannot be found is read from its run's start.
+ * nothing in the replay. An execution whose start cannot be found is read from its run's start. A start this
+ * client read before is not looked up again (read_cache.ts, startAtLastOf).
  */
 export async function readExecutionEvents(
   js: JetStreamClient,
   correlationId: string,
   execId: string,
 ): Promise<StoredEvent[]> {
-  const fromSeq = await startOf(js, correlationId, execId) ??
-    (execId === correlationId ? undefined : await startOf(js, correlationId, correlationId));
-  return eventsOfExecution(await readRunEventsFrom(js, correlationId, fromSeq), execId);
+  const fromSeq = async () =>
+    await startOf(js, correlationId, execId) ??
+      (execId === correlationId ? undefined : await startOf(js, correlationId, correlationId));
+  const events = await readRunEventsFrom(js, correlationId, {
+    startAtLastOf: startedSubject(correlationId, execId),
+    fromSeq,
+  });
+  return eventsOfExecution(events, execId);
 }
 
 /** The events of one execution stored after `afterSeq` (the rest of a history read before). */
@@ -49,12 +64,17 @@ export async function readExecutionEventsAfter(
   execId: string,
   afterSeq: number,
 ): Promise<StoredEvent[]> {
-  return eventsOfExecution(await readRunEventsFrom(js, correlationId, afterSeq + 1), execId);
+  return eventsOfExecution(await readRunEventsFrom(js, correlationId, { fromSeq: afterSeq + 1 }), execId);
+}
+
+/** The subject of an execution's `workflow.started` event. */
+function startedSubject(correlationId: string, execId: string): string {
+  return `compozy.${correlationId}.workflow.evts.${execId}.started`;
 }
 
 /** The sequence of an execution's (last) `workflow.started` event, if it is stored. */
 function startOf(js: JetStreamClient, correlationId: string, execId: string): Promise<number | undefined> {
-  return lastSequenceOf(js, STREAMS.events, `compozy.${correlationId}.workflow.evts.${execId}.started`);
+  return lastSequenceOf(js, STREAMS.events, startedSubject(correlationId, execId));
 }
 
 /**
@@ -64,14 +84,10 @@ function startOf(js: JetStreamClient, correlationId: string, execId: string): Pr
 async function readRunEventsFrom(
   js: JetStreamClient,
   correlationId: string,
-  fromSeq: number | undefined,
+  from: CachedReadOptions,
 ): Promise<StoredEvent[]> {
   const events: StoredEvent[] = [];
-  for (
-    const msg of await readStreamCached(js, STREAMS.events, `compozy.${correlationId}.*.evts.*.*`, {
-      fromSeq,
-    })
-  ) {
+  for (const msg of await readStreamCached(js, STREAMS.events, `compozy.${correlationId}.*.evts.*.*`, from)) {
     const event = storedEvent(msg, "history read");
     if (event) events.push(event);
   }

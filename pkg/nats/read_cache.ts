@@ -24,8 +24,18 @@ export const CACHE_MAX_ENTRIES = 2_048;
 export const CACHE_MAX_BYTES = 16 * 1024 * 1024;
 
 export interface CachedReadOptions {
-  /** The first sequence that may match (readStream's fromSeq). */
-  fromSeq?: number;
+  /**
+   * The first sequence that may match (readStream's fromSeq), or how to find it: a look-up (such as
+   * lastSequenceOf) made only when `startAtLastOf` cannot be answered from what is remembered.
+   */
+  fromSeq?: number | (() => Promise<number | undefined>);
+  /**
+   * A literal subject matched by `filter`: when what is remembered holds a message on it, the read starts at
+   * the last message on it (after the rest is read, so one stored since counts) and `fromSeq` is not looked
+   * up. The read of an execution starts at its last `workflow.started`: remembered, that is one look-up
+   * fewer.
+   */
+  startAtLastOf?: string;
   signal?: AbortSignal;
 }
 
@@ -56,30 +66,56 @@ export async function readStreamCached(
   filter: string,
   options: CachedReadOptions = {},
 ): Promise<StreamMessage[]> {
-  const from = Math.max(1, options.fromSeq ?? 1);
   const cache = cacheOf(js);
   const key = `${stream} ${filter}`;
-  const entry = cache.entries.get(key);
-  if (!entry || entry.fromSeq > from) {
-    readCacheCounts.misses++;
-    const messages = await readStream(js, stream, filter, { fromSeq: from, signal: options.signal });
-    remember(cache, key, from, messages);
-    return messages;
+  const subject = options.startAtLastOf;
+  const remembered = cache.entries.get(key);
+  if (subject !== undefined && remembered?.messages.some((m) => m.subject === subject)) {
+    const messages = await readOn(js, stream, filter, cache, key, remembered, options.signal);
+    if (messages) {
+      const start = messages.findLast((m) => m.subject === subject)!.seq;
+      return messages.filter((m) => m.seq >= start);
+    }
   }
+  const fromSeq = typeof options.fromSeq === "function" ? await options.fromSeq() : options.fromSeq;
+  const from = Math.max(1, fromSeq ?? 1);
+  const entry = cache.entries.get(key);
+  if (entry && entry.fromSeq <= from) {
+    const messages = await readOn(js, stream, filter, cache, key, entry, options.signal);
+    if (messages) return entry.fromSeq === from ? messages.slice() : messages.filter((m) => m.seq >= from);
+  }
+  readCacheCounts.misses++;
+  const messages = await readStream(js, stream, filter, { fromSeq: from, signal: options.signal });
+  remember(cache, key, from, messages);
+  return messages;
+}
+
+/**
+ * The remembered read of `entry` gone on to the end of the stream, kept in its place; undefined (and the
+ * entry forgotten) when its first message is no longer stored as it was.
+ */
+async function readOn(
+  js: JetStreamClient,
+  stream: string,
+  filter: string,
+  cache: Cache,
+  key: string,
+  entry: Entry,
+  signal: AbortSignal | undefined,
+): Promise<StreamMessage[] | undefined> {
   const [stillStored, messages] = await Promise.all([
     isStored(js, stream, entry.messages[0]),
-    readStream(js, stream, filter, { fromSeq: entry.fromSeq, known: entry.messages, signal: options.signal }),
+    readStream(js, stream, filter, { fromSeq: entry.fromSeq, known: entry.messages, signal }),
   ]);
   if (!stillStored) {
     readCacheCounts.invalidated++;
-    forget(cache, key);
-    const fresh = await readStream(js, stream, filter, { fromSeq: from, signal: options.signal });
-    remember(cache, key, from, fresh);
-    return fresh;
+    // Unless a concurrent read has already replaced it.
+    if (cache.entries.get(key) === entry) forget(cache, key);
+    return undefined;
   }
   readCacheCounts.hits++;
   remember(cache, key, entry.fromSeq, messages);
-  return entry.fromSeq === from ? messages.slice() : messages.filter((m) => m.seq >= from);
+  return messages;
 }
 
 /** Forgets everything `js` remembers (tests). */

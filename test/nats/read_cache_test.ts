@@ -106,6 +106,36 @@ Deno.test("readStreamCached", async (t) => {
       assert.equal((await jsm.consumers.list(STREAM).next()).length, 0);
     });
 
+    await t.step("a remembered start is not looked up again, unless what is remembered is gone", async () => {
+      await publish("c.s.start", "s0");
+      await publish("c.s.k", "s1");
+      let lookUps = 0;
+      const lookUp = async () => {
+        lookUps++;
+        return (await jsm.streams.getMessage(STREAM, { last_by_subj: "c.s.start" }))?.seq;
+      };
+      const read = () =>
+        readStreamCached(js, STREAM, "c.s.*", { startAtLastOf: "c.s.start", fromSeq: lookUp });
+      assert.deepEqual(texts(await read()), ["s0", "s1"]);
+      assert.equal(lookUps, 1);
+      const [again, requestsAgain] = await requests(read);
+      assert.deepEqual(texts(again), ["s0", "s1"]);
+      assert.equal(lookUps, 1);
+      assert.equal(requestsAgain, 2);
+      // A later start stored since: the read begins there.
+      await publish("c.s.start", "s2");
+      await publish("c.s.k", "s3");
+      assert.deepEqual(texts(await read()), ["s2", "s3"]);
+      assert.equal(lookUps, 1);
+      // The stream created again: what is remembered is dropped, and the start looked up.
+      await jsm.streams.delete(STREAM);
+      await jsm.streams.add({ name: STREAM, subjects: ["c.>"] });
+      await publish("c.s.start", "t0");
+      await publish("c.s.k", "t1");
+      assert.deepEqual(texts(await read()), ["t0", "t1"]);
+      assert.equal(lookUps, 2);
+    });
+
     await t.step("another client, or a cleared one, remembers nothing", async () => {
       clearReadCache(js);
       const misses = readCacheCounts.misses;

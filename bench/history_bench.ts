@@ -7,7 +7,8 @@
  * - first read: by a client that has not read the run before (readStream, 14 gets);
  * - read again: through read_cache.ts, by a client that read every run before: nothing added (one get after
  *   the last event remembered and one check of the first: 2 gets; the start is remembered, not looked up), or
- *   one event added to every run before each pass (3 gets), as an activation after a task's end reads;
+ *   one or four events added to every run before each pass (3 or 6 gets), as an activation reads what a few
+ *   events since its last read added (a step stores about five: docs/performance.md, cost model);
  * - consumer per read: the read before readStream (one ordered consumer created and deleted per read).
  *
  * On one managed nats-server by default. `COMPOZY_BENCH_CLUSTER=1` then also starts three nats-servers
@@ -62,40 +63,54 @@ async function benchOn(size: number): Promise<BenchRow[]> {
       // What an engine or API that read every run once remembers (read_cache.ts).
       await Promise.all(runs.map((run) => readFromStart(js, run, true)));
       let added = 0;
-      const addOneEach = async () => {
-        added++;
-        await Promise.all(runs.map(async (run) => {
-          await js.publish(`bench.${run}.task.evts.${run}.n${added}`, new Uint8Array(200));
-          stored.set(run, stored.get(run)! + 1);
-        }));
+      const addEach = (count: number) => async () => {
+        await Promise.all(runs.flatMap((run) =>
+          Array.from({ length: count }, async () => {
+            await js.publish(`bench.${run}.task.evts.${run}.n${++added}`, new Uint8Array(200));
+            stored.set(run, stored.get(run)! + 1);
+          })
+        ));
       };
       const rows: BenchRow[] = [];
       const consumerReads = size === 1 ? READS : CONSUMER_READS_CLUSTERED;
+      const row = (
+        concurrency: number,
+        scenario: string,
+        reads: number,
+        read: (run: string) => Promise<unknown[]>,
+        each?: () => Promise<void>,
+      ) => measure(bench, `${scenario}, ${where}`, concurrency, reads, read, each).then((r) => rows.push(r));
+      // The rows that add events come last: the others read runs of EVENTS_PER_RUN events.
       for (const concurrency of [1, 16]) {
-        const row = (
-          scenario: string,
-          reads: number,
-          read: (run: string) => Promise<unknown[]>,
-          each?: () => Promise<void>,
-        ) =>
-          measure(bench, `${scenario}, ${where}`, concurrency, reads, read, each).then((r) => rows.push(r));
         await row(
+          concurrency,
           "first read: readStream from the run's start",
           READS,
           (run) => readFromStart(js, run, false),
         );
-        await row("read again, nothing added (read_cache.ts)", READS, (run) => readFromStart(js, run, true));
         await row(
-          "read again, one event added (read_cache.ts)",
+          concurrency,
+          "read again, nothing added (read_cache.ts)",
           READS,
           (run) => readFromStart(js, run, true),
-          addOneEach,
         );
         await row(
+          concurrency,
           "consumer per read (before readStream)",
           consumerReads,
           (run) => consumerPerRead(js, filterOf(run)),
         );
+      }
+      for (const concurrency of [1, 16]) {
+        for (const [count, label] of [[1, "one event"], [4, "four events"]] as const) {
+          await row(
+            concurrency,
+            `read again, ${label} added (read_cache.ts)`,
+            READS,
+            (run) => readFromStart(js, run, true),
+            addEach(count),
+          );
+        }
       }
       const reads = rows.reduce((sum, row) => sum + Number(row.reads), 0);
       const left = (await jsm.consumers.list(STREAM).next()).length;

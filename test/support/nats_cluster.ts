@@ -24,18 +24,25 @@ interface NodePlan {
   clusterPort: number;
 }
 
+/** How many times the nodes are started on new ports when a port was taken meanwhile (a shared machine). */
+const START_TRIES = 3;
+
 export async function startTestCluster(size = 3): Promise<TestCluster> {
   const auth = generateNatsAuth({ superuser: true });
   const root = await Deno.makeTempDir({ prefix: "compozy-cluster-" });
   const plans: NodePlan[] = [];
-  for (let i = 0; i < size; i++) {
-    plans.push({
-      name: `n${i + 1}`,
-      storeDir: `${root}/n${i + 1}`,
-      port: freePort(),
-      clusterPort: freePort(),
-    });
-  }
+  const planPorts = () => {
+    const ports = distinctFreePorts(2 * size);
+    plans.length = 0;
+    for (let i = 0; i < size; i++) {
+      plans.push({
+        name: `n${i + 1}`,
+        storeDir: `${root}/n${i + 1}`,
+        port: ports[2 * i],
+        clusterPort: ports[2 * i + 1],
+      });
+    }
+  };
   const start = (plan: NodePlan) =>
     ManagedNatsServer.start({
       storeDir: plan.storeDir,
@@ -49,7 +56,23 @@ export async function startTestCluster(size = 3): Promise<TestCluster> {
         routes: plans.filter((p) => p !== plan).map((p) => ({ host: "127.0.0.1", port: p.clusterPort })),
       },
     });
-  const nodes = await Promise.all(plans.map(start));
+  // A free port is closed before the server binds it, so another process may take it first: the nodes that
+  // did start are stopped (they would outlive the test) and all start again on new ports.
+  let nodes: ManagedNatsServer[] | undefined;
+  for (let attempt = 1; !nodes; attempt++) {
+    planPorts();
+    const started = await Promise.allSettled(plans.map(start));
+    const failure = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (!failure) {
+      nodes = started.map((r) => (r as PromiseFulfilledResult<ManagedNatsServer>).value);
+      break;
+    }
+    await Promise.all(started.map((r) => r.status === "fulfilled" ? r.value.stop() : undefined));
+    if (attempt >= START_TRIES || !/address already in use/i.test(String(failure.reason))) {
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+      throw failure.reason;
+    }
+  }
   const plainUrl = nodes.map((n) => n.url).join(",");
   const su = auth.superuser!;
   const url = nodes.map((n) => n.url.replace("://", `://${su.user}:${su.pass}@`)).join(",");
@@ -95,6 +118,13 @@ async function waitForJetStream(url: string, timeoutMs = 30_000): Promise<void> 
   } finally {
     await nc.close();
   }
+}
+
+/** `count` different free ports (a port freed by one look-up may come back from the next). */
+function distinctFreePorts(count: number): number[] {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(freePort());
+  return [...ports];
 }
 
 function freePort(): number {

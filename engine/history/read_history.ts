@@ -79,7 +79,8 @@ function startOf(js: JetStreamClient, correlationId: string, execId: string): Pr
 
 /**
  * Through read_cache.ts: the same history is read on every activation of an execution another engine
- * accepted and every GET of it; a read of one this client read before asks only for what was added since.
+ * accepted, on take-overs and state repairs; a read of one this client read before asks only for what was
+ * added since.
  */
 async function readRunEventsFrom(
   js: JetStreamClient,

@@ -2,7 +2,7 @@
  * History reads that remember what they read. A read of an execution's history walks the stream with one
  * get per event (read_stream.ts): 13-14 round trips for a 3-step workflow, each crossing to the stream's
  * leader on a cluster (~100 reads/s one at a time on three nodes). The same history is read again and again
- * (each activation of an execution another engine accepted, each poll of GET /api/executions/{id}), and
+ * (each activation of an execution another engine accepted, take-overs, state repairs), and
  * EVENTS only grows: what a read found stays true. So a read of a filter this client read before asks only
  * for what follows its last message (one get when nothing was added), and checks in parallel, with one get
  * by sequence, that the first message it remembers is still stored under the same subject: a stream deleted

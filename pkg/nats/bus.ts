@@ -506,6 +506,7 @@ export class Bus {
     const pull = await pullUntilStopped({
       durable: options.durable,
       recreate: createConsumer,
+      connectionClosed: () => this.nc.isClosed(),
       open: async () =>
         await (await this.js.consumers.get(options.stream, options.durable)).consume({
           max_messages: options.batch ?? 256,

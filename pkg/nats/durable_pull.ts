@@ -10,7 +10,7 @@ import { errorMessage } from "./errors.ts";
 
 const log = getLogger(["compozy", "nats", "bus"]);
 
-/** The wait before a pull loop that could not be opened again is tried once more. */
+/** The least time between two openings of a pull loop (a failed one is tried again after it). */
 export const REOPEN_DELAY_MS = 1_000;
 
 export interface DurablePullOptions {
@@ -20,6 +20,9 @@ export interface DurablePullOptions {
   /** Creates the durable consumer again with its configuration; a no-op when it exists. */
   recreate: () => Promise<void>;
   each: (msg: JsMsg) => void;
+  /** True once the connection is closed for good: a loop that ends then is not opened again. */
+  connectionClosed?: () => boolean;
+  /** The least time between two openings of a pull loop; default {@link REOPEN_DELAY_MS}. */
   reopenDelayMs?: number;
 }
 
@@ -27,32 +30,47 @@ export interface DurablePull {
   stop(): Promise<void>;
 }
 
-/** Pulls until stopped: a pull loop that ends is opened again, a consumer the server lost is created again. */
+/**
+ * Pulls until stopped: a pull loop that ends is opened again, a consumer the server lost is created again.
+ * Openings are at least the reopen delay apart (a client that ends every loop at once, on a 400 answer to each
+ * pull, is not reopened in a hot loop), and nothing is reopened once the connection is closed for good.
+ */
 export async function pullUntilStopped(options: DurablePullOptions): Promise<DurablePull> {
   const { durable } = options;
+  const delayMs = options.reopenDelayMs ?? REOPEN_DELAY_MS;
   let stopping = false;
   let wakeFromDelay: (() => void) | undefined;
+  let openedAt = Date.now();
   let session = await options.open();
   watchStatus(durable, session, options.recreate);
 
+  /** Waits `ms`, or less if stop() comes meanwhile. */
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (stopping || ms <= 0) return resolve();
+      const timer = setTimeout(resolve, ms);
+      wakeFromDelay = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  const over = () => stopping || options.connectionClosed?.() === true;
+
   const reopen = async (): Promise<ConsumerMessages | undefined> => {
-    while (!stopping) {
+    while (!over()) {
+      await pause(openedAt + delayMs - Date.now());
+      if (over()) break;
+      openedAt = Date.now();
       try {
         await options.recreate();
         const next = await options.open();
         watchStatus(durable, next, options.recreate);
         return next;
       } catch (error) {
+        if (over()) break;
         log.error("Consumer {durable} could not pull again: {error}; retrying", {
           durable,
           error: errorMessage(error),
-        });
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, options.reopenDelayMs ?? REOPEN_DELAY_MS);
-          wakeFromDelay = () => {
-            clearTimeout(timer);
-            resolve();
-          };
         });
       }
     }
@@ -68,6 +86,10 @@ export async function pullUntilStopped(options: DurablePullOptions): Promise<Dur
         failure = error;
       }
       if (stopping) return;
+      if (over()) {
+        log.warn("Consumer {durable} stopped pulling: its NATS connection is closed", { durable });
+        return;
+      }
       const reason = failure ?? await session.closed();
       log.error("Consumer {durable} stopped pulling ({reason}); pulling again", {
         durable,

@@ -67,7 +67,7 @@ Deno.test("a loop that cannot be opened again is retried until it opens, and a s
   assert.equal(opens, 3);
 
   let attempts = 0;
-  const failing = await pullUntilStopped({
+  const waiting = await pullUntilStopped({
     durable: "d",
     reopenDelayMs: 60_000,
     open: () =>
@@ -75,8 +75,56 @@ Deno.test("a loop that cannot be opened again is retried until it opens, and a s
     recreate: () => Promise.resolve(),
     each: () => {},
   });
-  while (attempts < 2) await new Promise((r) => setTimeout(r, 1));
-  // The stop wakes the 60 s retry delay: the test would leak its timer otherwise.
-  await failing.stop();
-  assert.equal(attempts, 2);
+  await new Promise((r) => setTimeout(r, 20));
+  const stopAt = performance.now();
+  // The stop wakes the 60 s wait before the next opening: the test would leak its timer otherwise.
+  await waiting.stop();
+  assert.ok(performance.now() - stopAt < 1_000);
+  assert.equal(attempts, 1);
+});
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("a pull loop the client ends at once after every opening is opened again at most once per delay", async () => {
+  // A server that answers every pull with a 400 (nats.js ends the loop on any 400) while the consumer exists:
+  // recreate and open succeed each time. Before, each reopening followed at once, one error line each.
+  let opens = 0;
+  const pull = await pullUntilStopped({
+    durable: "d",
+    reopenDelayMs: 100,
+    open: async () => {
+      opens++;
+      await tick();
+      return fakeLoop([], new Error("400 Bad Request"));
+    },
+    recreate: () => Promise.resolve(),
+    each: () => {},
+  });
+  await new Promise((r) => setTimeout(r, 350));
+  await pull.stop();
+  assert.ok(opens >= 2 && opens <= 5, `opened ${opens} times in 350 ms with 100 ms between openings`);
+});
+
+Deno.test("a stop() that comes while a reopening fails returns without waiting for the next attempt", async () => {
+  let failRecreate!: () => void;
+  let recreateStarted!: () => void;
+  const started = new Promise<void>((r) => recreateStarted = r);
+  const pull = await pullUntilStopped({
+    durable: "d",
+    reopenDelayMs: 3_000,
+    open: () => Promise.resolve(fakeLoop([], new Error("sub error"))),
+    recreate: () => {
+      recreateStarted();
+      return new Promise<void>((_, reject) => failRecreate = () => reject(new Error("no responders")));
+    },
+    each: () => {},
+  });
+  await started;
+  const stopAt = performance.now();
+  const stopped = pull.stop();
+  await tick();
+  failRecreate();
+  await stopped;
+  const ms = performance.now() - stopAt;
+  assert.ok(ms < 1_000, `stop() took ${Math.round(ms)} ms`);
 });

@@ -8,6 +8,7 @@ import { create, type MessageShape } from "@bufbuild/protobuf";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Bus, CATALOGUE, connectNats, provisionJetStream, STREAMS, subjectOf } from "../../pkg/nats/mod.ts";
 import { startTestNats } from "../support/nats.ts";
+import { withCapturedLog } from "../support/log_capture.ts";
 
 Deno.test("a durable consumer deleted on the server is created again and delivers what follows", async () => {
   const nats = await startTestNats();
@@ -57,6 +58,31 @@ Deno.test("a durable consumer deleted on the server is created again and deliver
     assert.equal(info.config.filter_subject, `compozy.${run}.task.evts.*.started`);
   } finally {
     await nc.close();
+    await nats.stop();
+  }
+});
+
+Deno.test("a durable consumer whose connection was closed stops pulling instead of retrying for ever", async () => {
+  const nats = await startTestNats();
+  try {
+    await withCapturedLog(async (log) => {
+      const nc = await connectNats(nats.url, { name: "consumer-closed-connection-test" });
+      await provisionJetStream(nc);
+      const bus = new Bus(nc, { source: "test" });
+      const consumer = await bus.consume({
+        stream: STREAMS.events,
+        durable: "closed-connection-test",
+        filterSubject: "compozy.x.task.evts.*.started",
+        handler: () => {},
+      });
+      await nc.close();
+      await new Promise((r) => setTimeout(r, 2_500));
+      // Before: "could not pull again: closed connection" once a second, its timer keeping the process alive.
+      const retries = log.records("could not pull again").length;
+      await consumer.stop();
+      assert.equal(retries, 0, log.text());
+    });
+  } finally {
     await nats.stop();
   }
 });

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { readExecutionEvents, type StoredEvent } from "../../engine/history/read_history.ts";
 import { foldReplayState } from "../../engine/history/replay_state.ts";
 import { uuidv7 } from "../../engine/ids.ts";
@@ -14,17 +15,29 @@ import { Bus, type BusMessage, connectNats, provisionJetStream } from "../../pkg
 import * as pb from "../../pkg/pb/mod.ts";
 import { startTestNats } from "../support/nats.ts";
 
+/** A nats-server with the streams, a bus writing on one connection, and another connection to read with. */
+async function withWriterAndReader(
+  fn: (peers: { bus: Bus; nc: NatsConnection; reader: NatsConnection }) => Promise<void>,
+): Promise<void> {
+  const nats = await startTestNats();
+  const nc = await connectNats(nats.url, { name: "history-writer" });
+  const reader = await connectNats(nats.url, { name: "history-reader" });
+  try {
+    await provisionJetStream(nc);
+    await fn({ bus: new Bus(nc, { source: "test" }), nc, reader });
+  } finally {
+    await reader.close();
+    await nc.close();
+    await nats.stop();
+  }
+}
+
 Deno.test({
   name: "history: a sub-workflow's replay reads from its own start, not from its run's (G6)",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
-    const nats = await startTestNats();
-    const nc = await connectNats(nats.url, { name: "history-writer" });
-    const reader = await connectNats(nats.url, { name: "history-reader" });
-    try {
-      await provisionJetStream(nc);
-      const bus = new Bus(nc, { source: "test" });
+  fn: () =>
+    withWriterAndReader(async ({ bus, reader }) => {
       const root = uuidv7();
       const child = uuidv7();
       const publish = (message: unknown) => bus.publish(message as BusMessage);
@@ -66,25 +79,15 @@ Deno.test({
       // The root's history is still its whole run's, from its start.
       const rootEvents = await readExecutionEvents(jetstream(reader), root, root);
       assert.equal(rootEvents.length, 152);
-    } finally {
-      await reader.close();
-      await nc.close();
-      await nats.stop();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "history: reading an execution again asks only for the events added since (issue 12)",
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn() {
-    const nats = await startTestNats();
-    const nc = await connectNats(nats.url, { name: "history-writer" });
-    const reader = await connectNats(nats.url, { name: "history-reader" });
-    try {
-      await provisionJetStream(nc);
-      const bus = new Bus(nc, { source: "test" });
+  fn: () =>
+    withWriterAndReader(async ({ bus, nc, reader }) => {
       const exec = uuidv7();
       const task = (i: number) =>
         bus.publish(create(pb.TaskExecutionSuccessSchema, {
@@ -138,10 +141,5 @@ Deno.test({
         restarted.map((e) => e.seq),
         (await readExecutionEvents(jetstream(nc), exec, exec)).map((e) => e.seq),
       );
-    } finally {
-      await reader.close();
-      await nc.close();
-      await nats.stop();
-    }
-  },
+    }),
 });

@@ -24,31 +24,35 @@ Deno.test("a durable consumer deleted on the server is created again and deliver
         task: { id: "t", execId: `task-${n}` },
       });
     const seen: string[] = [];
-    let arrived: () => void = () => {};
+    const waiting = new Map<string, () => void>();
+    /** Resolves when the message of task `id` reaches the handler (a redelivery of another does not count). */
+    const arrival = (id: string) => new Promise<void>((resolve) => waiting.set(id, resolve));
     const consumer = await bus.consume({
       stream: STREAMS.events,
       durable: "recovery-test",
       filterSubject: `compozy.${run}.task.evts.*.started`,
       handler: (m) => {
-        seen.push((m as MessageShape<typeof CATALOGUE.task.evts.started>).task?.execId ?? "");
-        arrived();
+        const id = (m as MessageShape<typeof CATALOGUE.task.evts.started>).task?.execId ?? "";
+        seen.push(id);
+        waiting.get(id)?.();
       },
     });
-    const next = () => new Promise<void>((resolve) => arrived = resolve);
-    let first = next();
+    const first = arrival("task-1");
     await bus.publish(started(1));
     await first;
 
     const jsm = await jetstreamManager(nc);
     await jsm.consumers.delete(STREAMS.events, "recovery-test");
-    first = next();
+    const second = arrival("task-2");
     const message = started(2);
     await bus.publish(message);
     const timedOut = Symbol("timed out");
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const outcome = await Promise.race([
-      first,
-      new Promise((r) => setTimeout(() => r(timedOut), 20_000)),
+      second,
+      new Promise((r) => timer = setTimeout(() => r(timedOut), 20_000)),
     ]);
+    clearTimeout(timer);
     await consumer.stop();
     assert.notEqual(outcome, timedOut, `${subjectOf(message)} never reached the handler after the delete`);
     // Created again, the consumer delivers from the first message its stream still holds: delivery is at

@@ -14,6 +14,12 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { BUCKETS, type Bus } from "../pkg/nats/mod.ts";
 import type { ExecutionClient } from "./client.ts";
 import type { Project } from "./domain/project/mod.ts";
+import { positiveMsFromEnv } from "../pkg/utils/env_number.ts";
+import {
+  DEFAULT_RUNTIME_CALL_TIMING,
+  type RuntimeCallTiming,
+  SILENT_AFTER_MS,
+} from "./domain/task/runtime_call.ts";
 import { createDriverServices } from "./domain/workflow/services.ts";
 import { type RedeliveryBounds, WorkflowExecutor } from "./domain/workflow/workflow_executor.ts";
 import { failOrphan } from "./domain/workflow/orphans.ts";
@@ -48,6 +54,12 @@ export interface EngineOptions {
    * for each command held). See docs/operations.md, "Fail-over".
    */
   ackWaitMs?: number;
+  /**
+   * How long the runtime holding a tool or agent call may answer none of the engine's questions before the
+   * call is sent again elsewhere; default COMPOZY_RUNTIME_SILENT_AFTER_MS, else SILENT_AFTER_MS (10 s). See
+   * docs/operations.md, "Fail-over".
+   */
+  runtimeSilentAfterMs?: number;
   /** How often each cause may send a command back before it is given up (defaults in the executor). */
   redelivery?: Partial<RedeliveryBounds>;
   /**
@@ -72,11 +84,6 @@ export async function createExecutionClient(
 ): Promise<ExecutionClient> {
   const store = await openStateStore(nc);
   return new NatsExecutionClient(bus, jetstream(nc), store, project);
-}
-
-function envAckWaitMs(): number | undefined {
-  const value = Number(Deno.env.get("COMPOZY_ACK_WAIT_MS"));
-  return Number.isInteger(value) && value > 0 ? value : undefined;
 }
 
 /** Opens the state buckets (a process that folds or reads execution state). */
@@ -134,7 +141,12 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   );
   const accepted = new AcceptedExecutions();
   const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency), store, accepted);
-  const ackWaitMs = options.ackWaitMs ?? envAckWaitMs();
+  const ackWaitMs = options.ackWaitMs ?? positiveMsFromEnv("COMPOZY_ACK_WAIT_MS");
+  const runtimeCallTiming: RuntimeCallTiming = {
+    ...DEFAULT_RUNTIME_CALL_TIMING,
+    silentAfterMs: options.runtimeSilentAfterMs ?? positiveMsFromEnv("COMPOZY_RUNTIME_SILENT_AFTER_MS") ??
+      SILENT_AFTER_MS,
+  };
   const stateManager = new StateManager(bus, store, {
     ackWaitMs,
     takeOvers: new TakeOverCheck(await jetstreamManager(nc)),
@@ -146,7 +158,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     bus,
     js,
     leases,
-    services: createDriverServices(bus, project, store, leases),
+    services: createDriverServices(bus, project, store, leases, runtimeCallTiming),
     ackWaitMs: ackWaitMs ?? COMMAND_ACK_WAIT_MS,
     redelivery: options.redelivery,
     accepted,

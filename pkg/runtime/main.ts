@@ -11,6 +11,7 @@ import { delimiter } from "node:path";
 import { configureProtectedRoots, PROTECTED_ROOTS_ENV } from "./grant_paths.ts";
 import { configureNetDeny, natsTargets, parseNetTargets } from "./net_deny.ts";
 import { startRuntime } from "./service.ts";
+import { positiveMsFromEnv } from "../utils/env_number.ts";
 
 /**
  * Runs the runtime until a signal (or, with `--exit-with-parent`, the end of stdin) stops it. The compiled
@@ -96,15 +97,7 @@ export async function runtimeMain(args: string[]): Promise<never> {
  * the runtime with its name.
  */
 function sandboxStartTimeoutMs(): number | undefined {
-  const raw = Deno.env.get("COMPOZY_SANDBOX_START_TIMEOUT_MS");
-  if (raw === undefined || raw === "") return undefined;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(
-      `COMPOZY_SANDBOX_START_TIMEOUT_MS must be a positive number of milliseconds, got '${raw}'`,
-    );
-  }
-  return value;
+  return positiveMsFromEnv("COMPOZY_SANDBOX_START_TIMEOUT_MS");
 }
 
 if (import.meta.main) await runtimeMain(Deno.args);

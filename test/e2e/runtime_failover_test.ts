@@ -11,12 +11,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createExecutionClient } from "../../engine/mod.ts";
+import { createExecutionClient, type ExecutionClient } from "../../engine/mod.ts";
 import { loadProject } from "../../engine/domain/project/mod.ts";
 import { Bus, credentialsEnv, type NatsRole } from "../../pkg/nats/mod.ts";
 import { writeProject } from "../support/engine.ts";
 import { startTestNats } from "../support/nats.ts";
-import { spawnCompozy } from "./support/dev_server.ts";
+import { type CompozyProcess, spawnCompozy } from "./support/dev_server.ts";
 import { readHistories } from "./support/histories.ts";
 import { RUNTIME_HEALTH_SUBJECT } from "../../pkg/runtime/service.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -24,6 +24,8 @@ import { untilOpened } from "./support/until_opened.ts";
 
 /** As many as one runtime runs at once here (its pool's minimum of 4 sandbox processes). */
 const RUNS = 4;
+/** A frozen runtime's silence, set through the environment: a fifth of the default (10 s). */
+const SILENT_AFTER_MS = 2_000;
 /** Generous for a loaded machine, and far below the tool's 120 s limit that a lost call would wait out. */
 const RESENT_WITHIN_MS = 60_000;
 
@@ -56,44 +58,77 @@ interface CallLine {
   at: number;
 }
 
+interface FailoverStack {
+  callLog: string;
+  release: string;
+  nc: NatsConnection;
+  client: ExecutionClient;
+  engine: CompozyProcess;
+  runtimeA: CompozyProcess;
+  /** Starts another `compozy start --role <role>` process, stopped with the stack. */
+  start(role: NatsRole, id: string): CompozyProcess;
+}
+
+/**
+ * A nats-server with the users of `compozy dev`, an engine and one runtime as `compozy start` processes (the
+ * engine's environment with `engineEnv` added), and a client as the API; all stopped after `body`.
+ */
+async function withFailoverStack(
+  engineEnv: Record<string, string>,
+  body: (stack: FailoverStack) => Promise<void>,
+): Promise<void> {
+  const nats = await startTestNats();
+  const logDir = await Deno.makeTempDir({ prefix: "compozy-runtime-failover-" });
+  const callLog = join(logDir, "calls.log");
+  const release = join(logDir, "release");
+  await Deno.writeTextFile(callLog, "");
+  const dir = await writeProject(project(callLog, release));
+  const env = (role: NatsRole) => ({
+    NATS_URL: nats.plainUrl,
+    ...credentialsEnv(nats.auth.users[role]),
+    // A cold sandbox start can exceed the default 10 s on a loaded machine: no fail-over's doing.
+    COMPOZY_SANDBOX_START_TIMEOUT_MS: "60000",
+    COMPOZY_LOG_LEVEL: "info", // The engine says why it sends a call again (asserted).
+    LOG_FORMAT: "json",
+    ...(role === "engine" ? engineEnv : {}),
+  });
+  const processes: CompozyProcess[] = [];
+  const start = (role: NatsRole, id: string) => {
+    const started = spawnCompozy(["start", "--role", role, "--cwd", dir, "--instance-id", id], env(role));
+    processes.push(started);
+    return started;
+  };
+  const engine = start("engine", "engine-a");
+  const runtimeA = start("runtime", "runtime-a");
+  // As the API: the engine and the runtimes answer into the API's inbox prefix, as they would in production.
+  const nc = await nats.connectAs("api", "runtime-failover-test");
+  try {
+    const bus = new Bus(nc, { source: "test" });
+    const client = await untilOpened(async () =>
+      createExecutionClient({ nc, bus, project: await loadProject(dir) })
+    );
+    await body({ callLog, release, nc, client, engine, runtimeA, start });
+  } finally {
+    await nc.close();
+    await Promise.all(processes.map((p) => p.stop()));
+    await nats.stop();
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(logDir, { recursive: true });
+  }
+}
+
 Deno.test({
   name:
     "runtime fail-over: kill -9 of a runtime with calls in flight; they run again on the other, none fails",
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const nats = await startTestNats();
-    const logDir = await Deno.makeTempDir({ prefix: "compozy-runtime-failover-" });
-    const callLog = join(logDir, "calls.log");
-    const release = join(logDir, "release");
-    await Deno.writeTextFile(callLog, "");
-    const dir = await writeProject(project(callLog, release));
-    const env = (role: NatsRole) => ({
-      NATS_URL: nats.plainUrl,
-      ...credentialsEnv(nats.auth.users[role]),
-      // A cold sandbox start can exceed the default 10 s on a loaded machine: no fail-over's doing.
-      COMPOZY_SANDBOX_START_TIMEOUT_MS: "60000",
-      COMPOZY_LOG_LEVEL: "info", // The engine says why it sends a call again (asserted).
-      LOG_FORMAT: "json",
-    });
-    const start = (role: NatsRole, id: string) =>
-      spawnCompozy(["start", "--role", role, "--cwd", dir, "--instance-id", id], env(role));
-    const engine = start("engine", "engine-a");
-    const runtimeA = start("runtime", "runtime-a");
-    const processes = [engine, runtimeA];
-    // As the API: the engine and the runtimes answer into the API's inbox prefix, as they would in production.
-    const nc = await nats.connectAs("api", "runtime-failover-test");
-    try {
-      const bus = new Bus(nc, { source: "test" });
-      const client = await untilOpened(async () =>
-        createExecutionClient({ nc, bus, project: await loadProject(dir) })
-      );
+  fn: () =>
+    withFailoverStack({}, async ({ callLog, release, nc, client, engine, runtimeA, start }) => {
       const ids: string[] = [];
       for (let i = 0; i < RUNS; i++) ids.push((await client.trigger("held", { seed: i })).execId);
       // Every call is in flight on runtime-a: the only runtime, and each call waits for the release.
       await untilLines(callLog, (lines) => starts(lines).length >= RUNS, 120_000, "every call started");
-      const runtimeB = start("runtime", "runtime-b");
-      processes.push(runtimeB);
+      start("runtime", "runtime-b");
       await untilRuntimesAnswer(nc, 2);
       await runtimeA.killGroup();
       const killedAt = Date.now();
@@ -152,14 +187,49 @@ Deno.test({
           JSON.stringify(parse(await Deno.readTextFile(callLog)).map((c) => ({ ...c, at: c.at - killedAt })))
         }\nengine:\n${engine.lines.join("\n")}`,
       );
-    } finally {
-      await nc.close();
-      await Promise.all(processes.map((p) => p.stop()));
-      await nats.stop();
-      await Deno.remove(dir, { recursive: true });
-      await Deno.remove(logDir, { recursive: true });
-    }
-  },
+    }),
+});
+
+Deno.test({
+  name:
+    "runtime fail-over: COMPOZY_RUNTIME_SILENT_AFTER_MS sets how long a frozen runtime keeps its call before it is sent to another",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withFailoverStack(
+      { COMPOZY_RUNTIME_SILENT_AFTER_MS: String(SILENT_AFTER_MS) },
+      async ({ callLog, release, nc, client, engine, runtimeA, start }) => {
+        const { execId } = await client.trigger("held", { seed: "frozen" });
+        await untilLines(callLog, (lines) => starts(lines).length >= 1, 120_000, "the call started");
+        start("runtime", "runtime-b");
+        await untilRuntimesAnswer(nc, 2);
+        // Frozen, not dead: its socket stays open, so the engine's questions go unanswered rather than
+        // meeting "no responders".
+        runtimeA.signalGroup("SIGSTOP");
+        try {
+          await untilLines(
+            callLog,
+            (lines) => starts(lines).length >= 2,
+            RESENT_WITHIN_MS,
+            "the call held by the frozen runtime started again",
+          );
+          const silent = engine.lines.filter((l) =>
+            /The runtime running call .* answered nothing for/.test(l)
+          );
+          assert.ok(
+            silent.length >= 1,
+            `the engine said why it sent the call again:\n${engine.lines.join("\n")}`,
+          );
+          // The silence it allowed is the configured one, not SILENT_AFTER_MS's default.
+          assert.equal(JSON.parse(silent[0]).ms, SILENT_AFTER_MS, silent[0]);
+          await Deno.writeTextFile(release, "");
+          const state = await client.waitForEnd(execId, 120_000);
+          assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+        } finally {
+          runtimeA.signalGroup("SIGCONT");
+        }
+      },
+    ),
 });
 
 function parse(text: string): CallLine[] {

@@ -18,7 +18,12 @@ import { readAgentTurns, type RecordedAgentTurns } from "../../history/agent_tur
 import { uuidv7 } from "../../ids.ts";
 import { jsonBytes, parseJsonBytes } from "../../json_bytes.ts";
 import { parseDuration, type ToolDefinition } from "../project/mod.ts";
-import { requestRuntimeCall, type RuntimeCallOptions } from "./runtime_call.ts";
+import {
+  DEFAULT_RUNTIME_CALL_TIMING,
+  requestRuntimeCall,
+  type RuntimeCallOptions,
+  type RuntimeCallTiming,
+} from "./runtime_call.ts";
 
 /** A tool call's limit when its definition sets none (CONFIG.md: default 60s). */
 const DEFAULT_TOOL_TIMEOUT_MS = 60_000;
@@ -87,7 +92,10 @@ export function toolEnv(tool: ToolDefinition, env: Record<string, string>): Reco
 }
 
 export class LeafExecutor {
-  constructor(private readonly bus: Bus) {}
+  constructor(
+    private readonly bus: Bus,
+    private readonly timing: RuntimeCallTiming = DEFAULT_RUNTIME_CALL_TIMING,
+  ) {}
 
   async runTool(
     call: LeafCall,
@@ -176,6 +184,7 @@ export class LeafExecutor {
       timeoutMs: call.timeoutMs + RUNTIME_GRACE_MS,
       signal: call.signal,
       beforeResend: call.beforeResend,
+      timing: this.timing,
     };
   }
 

@@ -24,6 +24,7 @@ import {
   toolTimeoutMs,
   toolWireDefinition,
 } from "../task/leaf_executor.ts";
+import type { RuntimeCallTiming } from "../task/runtime_call.ts";
 import { renderField } from "../task/template_scope.ts";
 import type { DriverRef, DriverServices } from "./driver_services.ts";
 import { EventRecorder, type WriteFence } from "./event_recorder.ts";
@@ -33,10 +34,11 @@ export function createDriverServices(
   project: Project,
   store: StateStore,
   fence?: WriteFence,
+  runtimeCallTiming?: RuntimeCallTiming,
 ): DriverServices {
   return {
     events: new EventRecorder(bus, fence),
-    leaf: new LeafExecutor(bus),
+    leaf: new LeafExecutor(bus, runtimeCallTiming),
     processEnv: Deno.env.toObject(),
     timers: {
       async schedule(d, key, execId, reason, dueMs, attempt) {

@@ -27,6 +27,8 @@ export interface CompozyProcess {
   stop(): Promise<void>;
   /** SIGKILL to its whole process group (it runs in its own, via setsid), as a crash of everything would. */
   killGroup(): Promise<void>;
+  /** Sends `signal` to its whole process group (SIGSTOP freezes it and its children, SIGCONT thaws them). */
+  signalGroup(signal: Deno.Signal): void;
   /**
    * SIGINT to its whole process group, as Ctrl-C at a terminal sends it (the managed nats-server and the
    * runtime get it too); SIGKILL to the group after 30 s. Resolves with the exit status.
@@ -120,6 +122,9 @@ export function spawnCompozy(
       // setsid made the child the leader of its own group: -pid is that group, not ours.
       Deno.kill(-child.pid, "SIGKILL");
       await status;
+    },
+    signalGroup(signal: Deno.Signal) {
+      Deno.kill(-child.pid, signal);
     },
     async interrupt() {
       Deno.kill(-child.pid, "SIGINT");

@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { EnvSettingError, positiveMsFromEnv } from "./env_number.ts";
+
+const NAME = "COMPOZY_TEST_ENV_NUMBER_MS";
+
+function withEnv(value: string | undefined, body: () => void): void {
+  if (value === undefined) Deno.env.delete(NAME);
+  else Deno.env.set(NAME, value);
+  try {
+    body();
+  } finally {
+    Deno.env.delete(NAME);
+  }
+}
+
+Deno.test("positiveMsFromEnv: unset or empty keeps the default, a whole positive number is read", () => {
+  withEnv(undefined, () => assert.equal(positiveMsFromEnv(NAME), undefined));
+  withEnv("", () => assert.equal(positiveMsFromEnv(NAME), undefined));
+  withEnv("2500", () => assert.equal(positiveMsFromEnv(NAME), 2_500));
+});
+
+Deno.test("positiveMsFromEnv: any other value stops with the variable's name and value", () => {
+  for (const bad of ["0", "-5", "1.5", "10s", "abc", "1e400"]) {
+    withEnv(bad, () => {
+      assert.throws(() => positiveMsFromEnv(NAME), (e: unknown) => {
+        assert.ok(e instanceof EnvSettingError);
+        assert.equal(e.message, `${NAME} must be a positive whole number of milliseconds, got '${bad}'`);
+        return true;
+      });
+    });
+  }
+});

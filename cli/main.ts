@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { EnvSettingError } from "../pkg/utils/env_number.ts";
 import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../engine/domain/diagnostics.ts";
@@ -414,7 +415,7 @@ function report(e: unknown): number {
   }
   if (
     e instanceof NatsServerNotFoundError || e instanceof NatsUnavailableError ||
-    e instanceof NatsStoreInUseError
+    e instanceof NatsStoreInUseError || e instanceof EnvSettingError
   ) {
     print(e.message);
     return EXIT_USER_ERROR;

@@ -12,7 +12,12 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { ExecutionClient } from "../engine/client.ts";
 import { loadProject } from "../engine/domain/project/mod.ts";
 import type { Project } from "../engine/domain/project/types.ts";
-import { createExecutionClient, type EngineHandle, startEngine } from "../engine/mod.ts";
+import {
+  createExecutionClient,
+  type EngineHandle,
+  engineTimingsFromEnv,
+  startEngine,
+} from "../engine/mod.ts";
 import { kvScheduleStore, ScheduleRunner } from "../engine/triggers/mod.ts";
 import { configureLogging, getLogger } from "../pkg/logger/mod.ts";
 import {
@@ -137,6 +142,8 @@ export class Stack {
         ["Start one with 'nats-server -js', or use --role all to run everything with a managed server."],
       );
     }
+    // A bad timing variable is said before anything starts (it names the variable).
+    if (options.role === "all" || options.role === "engine") engineTimingsFromEnv();
     const project = options.role === "runtime" ? undefined : await loadProject(options.projectDir);
     if (project) options.checkProject?.(project);
     const link = await natsLinkFor(options);

@@ -86,6 +86,17 @@ export async function createExecutionClient(
   return new NatsExecutionClient(bus, jetstream(nc), store, project);
 }
 
+/**
+ * The engine's timings set through the environment (unset ones are undefined: the defaults apply). Throws
+ * EnvSettingError, naming the variable, on a bad value; a process calls it before it starts anything.
+ */
+export function engineTimingsFromEnv(): Pick<EngineOptions, "ackWaitMs" | "runtimeSilentAfterMs"> {
+  return {
+    ackWaitMs: positiveMsFromEnv("COMPOZY_ACK_WAIT_MS"),
+    runtimeSilentAfterMs: positiveMsFromEnv("COMPOZY_RUNTIME_SILENT_AFTER_MS"),
+  };
+}
+
 /** Opens the state buckets (a process that folds or reads execution state). */
 export async function openStateStore(nc: NatsConnection): Promise<StateStore> {
   const kvm = new Kvm(nc);
@@ -141,11 +152,11 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
   );
   const accepted = new AcceptedExecutions();
   const orchestrator = new Orchestrator(bus, project, await kvm.open(BUCKETS.idempotency), store, accepted);
-  const ackWaitMs = options.ackWaitMs ?? positiveMsFromEnv("COMPOZY_ACK_WAIT_MS");
+  const fromEnv = engineTimingsFromEnv();
+  const ackWaitMs = options.ackWaitMs ?? fromEnv.ackWaitMs;
   const runtimeCallTiming: RuntimeCallTiming = {
     ...DEFAULT_RUNTIME_CALL_TIMING,
-    silentAfterMs: options.runtimeSilentAfterMs ?? positiveMsFromEnv("COMPOZY_RUNTIME_SILENT_AFTER_MS") ??
-      SILENT_AFTER_MS,
+    silentAfterMs: options.runtimeSilentAfterMs ?? fromEnv.runtimeSilentAfterMs ?? SILENT_AFTER_MS,
   };
   const stateManager = new StateManager(bus, store, {
     ackWaitMs,

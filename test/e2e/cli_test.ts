@@ -130,6 +130,26 @@ Deno.test("errors are one clear line with exit code 1 for user errors", async (t
       await Deno.remove(dir, { recursive: true });
     }
   });
+  await t.step(
+    "a timing variable that is not a number of milliseconds: said before anything starts",
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "compozy-bad-env-" });
+      try {
+        await runCli(["init", join(dir, "app")]);
+        const res = await runCli(["dev", "--cwd", join(dir, "app"), "--port", "0"], {
+          COMPOZY_RUNTIME_SILENT_AFTER_MS: "10s",
+        });
+        assert.equal(res.code, 1, res.stdout + res.stderr);
+        assert.match(
+          res.stderr,
+          /^error: COMPOZY_RUNTIME_SILENT_AFTER_MS must be a positive whole number of milliseconds, got '10s'$/m,
+        );
+        await assert.rejects(Deno.stat(join(dir, "app/.compozy/nats")), Deno.errors.NotFound);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
   await t.step("a role other than all needs NATS_URL", async () => {
     const res = await runCli(["start", "--role", "engine"], { NATS_URL: "" });
     assert.equal(res.code, 1);

@@ -19,9 +19,12 @@
  * Cost: listing every descriptor and `stat`ing each is ~250 µs for the ~30 a sandbox holds (measured at load
  * ~1), too much for every call of a 0.6 ms budget; counting them is one `stat` of the folder (~9 µs: Linux
  * 6.2 and later give the count as the folder's size; older kernels list the folder, ~40 µs). So each check
- * counts, and lists only when the count changed since the last accepted look. Limit: a call that closes a
- * descriptor open before it (one of its module's load, or a socket Deno closes meanwhile) and leaves a file
- * open keeps the count; such a file is not seen.
+ * counts, checks the identity of the regular files open at the last accepted look (one `stat` each; none
+ * for most tools), and lists only when either changed. A call that closes a file its module's load opened
+ * and opens another leaves the count as it was, and the new file lands on the freed number (the lowest free
+ * one): its identity tells it apart. A call can close only the files it or its module opened (`node:fs`
+ * keeps a table per worker, see `guardRawDescriptors` in `tool_worker.ts`; Deno's resources are closed by
+ * the call's end), so a file cannot hide on the number of a pipe or socket it closed.
  *
  * Linux only: where `/proc` is not there (macOS) nothing is checked.
  *
@@ -47,7 +50,7 @@ export class OpenFileWatch {
     const count = descriptorCount(process.pid);
     if (count === undefined) return undefined;
     const seen = this.#seen.get(process);
-    if (seen && seen.count === count) return undefined;
+    if (seen && seen.count === count && stillOpen(process.pid, seen.files)) return undefined;
     const files = regularFiles(process.pid);
     if (files === undefined) return undefined;
     if (seen) {
@@ -76,6 +79,20 @@ function descriptorCount(pid: number): number | undefined {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
+}
+
+/** Whether each of `files` is still open on its descriptor (a process that exited holds none). */
+function stillOpen(pid: number, files: Map<number, string>): boolean {
+  for (const [fd, identity] of files) {
+    try {
+      const info = Deno.statSync(`/proc/${pid}/fd/${fd}`);
+      if (`${info.dev}:${info.ino}` !== identity) return false;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return false;
+      throw e;
+    }
+  }
+  return true;
 }
 
 /** The regular files open in the process, by descriptor; undefined when the process has exited. */

@@ -39,6 +39,7 @@ import { ToolFailure } from "./tool_failure.ts";
 export { covers };
 
 let configuredRoots: readonly string[] = [];
+let configuredFiles: readonly string[] = [];
 
 /** The environment variable that names them to the runtime, separated by the path delimiter (`:`). */
 export const PROTECTED_ROOTS_ENV = "COMPOZY_PROTECTED_ROOTS";
@@ -49,6 +50,16 @@ export const PROTECTED_ROOTS_ENV = "COMPOZY_PROTECTED_ROOTS";
  */
 export function configureProtectedRoots(roots: readonly string[]): void {
   configuredRoots = [...new Set(roots.filter(Boolean).map((r) => resolve(r)))].sort();
+}
+
+/**
+ * Names files of the runtime's own that no sandbox may reach, whatever its grants: the NATS credentials file
+ * it connects with (`NATS_CREDS`: the JWT and seed of a bus user, the engine's under `--role all`). The
+ * runtime knows that path from its environment; no project names it, so without this a `read: true` tool,
+ * or one whose list covers its folder, read the seed (outside break attempt, H2).
+ */
+export function configureProtectedFiles(files: readonly (string | undefined)[]): void {
+  configuredFiles = [...new Set(files.filter((f): f is string => !!f).map((f) => resolve(f)))].sort();
 }
 
 const PROJECT_FILE = "compozy.yaml";
@@ -76,6 +87,16 @@ export async function resolveGrants(
   // Most tools have no path grants: nothing to resolve, and no reason to look for the project.
   if (p.read !== true && p.write !== true && p.read.length === 0 && p.write.length === 0) {
     return { permissions: p, denyRead: [], denyWrite: [] };
+  }
+  if (p.read === true && p.write === true) {
+    // Deno lets code with both unscoped create symlinks despite --deny-read/--deny-write, and a link to a
+    // denied file reads and writes it (outside break attempt, H4). `compozy validate` and every project load
+    // refuse `write: true` already; this holds for callers that skip them.
+    throw denied(
+      "write",
+      "true",
+      "with read: true it would let the tool create symlinks past the files it is denied; list the folders it writes",
+    );
   }
   const roots = [...new Set([...configuredRoots, ...await projectRoots(toolDir)])];
   const protectedPaths = await withRealPaths([...await rootsProtectedPaths(roots), ...alsoProtected]);
@@ -196,6 +217,7 @@ export async function rootsProtectedPaths(roots: readonly string[]): Promise<str
     for (const path of await protectedPaths(root)) out.push(...await carveOut(path, spellings));
   }
   if (Deno.build.os !== "windows") out.push(CONTROLLING_TERMINAL);
+  out.push(...configuredFiles);
   return await withRealPaths(out);
 }
 

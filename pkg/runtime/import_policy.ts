@@ -65,8 +65,12 @@ const REFUSED_BUILTINS = new Map([
 export const MAX_MODULE_BYTES = 2 * 1024 * 1024;
 export const MAX_GRAPH_CODE_BYTES = 8 * 1024 * 1024;
 
-/** Media types of code the import check can parse; CommonJS is refused (`require` takes computed names). */
-const CODE_MEDIA_TYPES = new Set(["JavaScript", "Mjs", "Jsx", "TypeScript", "Mts", "Tsx", "Dts", "Dmts"]);
+/**
+ * Media types of code the import check can parse, as `deno info` spells them ("JSX" and "TSX" in capitals:
+ * spelt "Jsx" and "Tsx" here, every .jsx and .tsx tool was refused). CommonJS is refused (`require` takes
+ * computed names).
+ */
+const CODE_MEDIA_TYPES = new Set(["JavaScript", "Mjs", "JSX", "TypeScript", "Mts", "TSX", "Dts", "Dmts"]);
 // The project's store, secrets and config are never part of a tool: not even a JSON import may read them.
 const PROTECTED_NAMES = /^(\.env.*|compozy\.ya?ml)$/;
 const PROTECTED_FOLDER = ".compozy";

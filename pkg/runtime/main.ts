@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { Bus, connectNats, NatsUnavailableError } from "../nats/mod.ts";
 import { configureLogging, getLogger } from "../logger/mod.ts";
 import { delimiter } from "node:path";
-import { configureProtectedRoots, PROTECTED_ROOTS_ENV } from "./grant_paths.ts";
+import { configureProtectedFiles, configureProtectedRoots, PROTECTED_ROOTS_ENV } from "./grant_paths.ts";
 import { configureNetDeny, natsTargets, parseNetTargets } from "./net_deny.ts";
 import { startRuntime } from "./service.ts";
 import { positiveMsFromEnv } from "../utils/env_number.ts";
@@ -50,6 +50,7 @@ export async function runtimeMain(args: string[]): Promise<never> {
     ...parseNetTargets(Deno.env.get("COMPOZY_SANDBOX_DENY_NET") ?? ""),
   ]);
   configureProtectedRoots((Deno.env.get(PROTECTED_ROOTS_ENV) ?? "").split(delimiter));
+  configureProtectedFiles([Deno.env.get("NATS_CREDS")]);
   const bus = new Bus(nc, { source: "runtime" });
   configureLogging({ component: "runtime", bus, instanceId: values["instance-id"] });
   const log = getLogger(["runtime"]);

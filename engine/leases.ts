@@ -36,6 +36,23 @@ export type LeaseStatus = "held" | "lost" | "expired" | "unconfirmed";
 /** What a claim of a lease found: taken, another engine's, or left by another engine's parked driver. */
 export type Claim = "acquired" | "held elsewhere" | "parked elsewhere";
 
+/**
+ * A write refused because the holding it was made for ended, though this engine holds the lease again: a driver
+ * given up (or parked) whose write came back after its engine took the execution back. The message is NOT
+ * stored: under the new holding's revision no fence would leave it out of the history.
+ */
+export class HoldingEndedError extends PublishError {
+  override name = "HoldingEndedError";
+  constructor(readonly execId: string, subject: string) {
+    super(
+      `Not recorded: the driver of execution ${execId} that wrote this was let go (given up or parked); ` +
+        `a later activation drives the execution`,
+      subject,
+      0,
+    );
+  }
+}
+
 /** A write refused because this engine no longer holds the execution's lease: the message is NOT stored. */
 export class LeaseExpiredError extends PublishError {
   override name = "LeaseExpiredError";
@@ -64,6 +81,11 @@ interface Held {
   anew?: boolean;
   /** Taken back from this engine's own release marker, no one having written the lease since (see resumed). */
   resumed?: boolean;
+  /**
+   * This holding among all of this engine's (a new one at every claim, a resumed one too; renewals keep it):
+   * the driver activated under it writes under it only (see assertWritable).
+   */
+  holding: number;
 }
 
 /** A holding this engine left parked: its release marker's revision, and the revision it was taken at. */
@@ -81,6 +103,8 @@ export class Leases {
   private readonly gone = new Map<string, number>();
   /** What a publish attempt may take (bus: at most 2 s) plus slack: writes stop this long before expiry. */
   private readonly marginMs: number;
+  /** The last holding number given (see Held.holding). */
+  private holdings = 0;
 
   /** The bucket's TTL; Infinity for a bucket without one (its leases never expire, nor stop being writable). */
   readonly ttlMs: number;
@@ -138,7 +162,13 @@ export class Leases {
       const revision = await this.kv.update(execId, this.value(), entry.revision);
       const left = this.parkedHere.get(execId);
       if (parked && left?.marker === entry.revision) {
-        this.held.set(execId, { revision, takenAt: left.takenAt, confirmedAt: again, resumed: true });
+        this.held.set(execId, {
+          revision,
+          takenAt: left.takenAt,
+          confirmedAt: again,
+          resumed: true,
+          holding: ++this.holdings,
+        });
       } else {
         this.confirm(execId, revision, again);
       }
@@ -188,14 +218,23 @@ export class Leases {
     for (const held of this.held.values()) held.suspended = true;
   }
 
+  /** The holding of `execId` this engine has now (see Held.holding); undefined when it holds none. */
+  holdingOf(execId: string): number | undefined {
+    return this.held.get(execId)?.holding;
+  }
+
   /**
    * Throws LeaseExpiredError unless a write for `execId` may still be sent now; returns its deadline and the
-   * lease revision the write carries (its fence: see lease_fence.ts).
+   * lease revision the write carries (its fence: see lease_fence.ts). With `holding` (see holdingOf), a write
+   * made for another holding than the current one throws HoldingEndedError: the current revision would be
+   * its fence's, and a resumed holding keeps the parked one's revision, so no fence tells the two apart.
    */
-  assertWritable(execId: string, subject: string): { deadline: number; revision: number } {
+  assertWritable(execId: string, subject: string, holding?: number): { deadline: number; revision: number } {
     const until = this.writableUntil(execId);
     if (Date.now() >= until) throw new LeaseExpiredError(execId, subject);
-    return { deadline: until, revision: this.held.get(execId)!.takenAt };
+    const held = this.held.get(execId)!;
+    if (holding !== undefined && held.holding !== holding) throw new HoldingEndedError(execId, subject);
+    return { deadline: until, revision: held.takenAt };
   }
 
   /**
@@ -339,13 +378,19 @@ export class Leases {
 
   /** The lease was taken at `revision`: a new holding, whose events carry that revision. */
   private confirm(execId: string, revision: number, sentAt: number, anew = false): void {
-    this.held.set(execId, { revision, takenAt: revision, confirmedAt: sentAt, anew });
+    this.held.set(execId, {
+      revision,
+      takenAt: revision,
+      confirmedAt: sentAt,
+      anew,
+      holding: ++this.holdings,
+    });
   }
 
   /** A renewal of `held` stored `revision`: the holding goes on, its events keep their revision. */
   private renewed(execId: string, held: Held, revision: number, sentAt: number): void {
-    const { takenAt, anew, resumed } = held;
-    this.held.set(execId, { revision, takenAt, confirmedAt: sentAt, anew, resumed });
+    const { takenAt, anew, resumed, holding } = held;
+    this.held.set(execId, { revision, takenAt, confirmedAt: sentAt, anew, resumed, holding });
   }
 
   /** The end of the time a lease is ours for sure, suspended or not: its TTL from its last write, less the margin. */

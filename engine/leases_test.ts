@@ -10,7 +10,7 @@ import { BUCKETS, Bus, connectNats, provisionJetStream, STREAMS } from "../pkg/n
 import { EventRecorder } from "./domain/workflow/event_recorder.ts";
 import type { DriverRef } from "./domain/workflow/driver_services.ts";
 import { TaskLedger } from "./domain/workflow/task_ledger.ts";
-import { LeaseExpiredError, Leases } from "./leases.ts";
+import { HoldingEndedError, LeaseExpiredError, Leases } from "./leases.ts";
 import { startTestNats } from "../test/support/nats.ts";
 import { EnginePresence } from "./engine_presence.ts";
 
@@ -299,5 +299,30 @@ Deno.test("leases: a parked holding taken back with no writer between resumes it
     await jsm.streams.purge(`KV_${BUCKETS.leases}`, { filter: `$KV.${BUCKETS.leases}.exec-1` });
     assert.ok(await a.acquire("exec-1"));
     assert.equal(a.resumed("exec-1"), false);
+  });
+});
+
+Deno.test("leases: a write made for an ended holding is refused though the lease is held again, resumed or not", async () => {
+  await withLeases(async ({ a }) => {
+    assert.ok(await a.acquire("exec-1"));
+    const first = a.holdingOf("exec-1")!;
+    assert.equal(await a.refresh("exec-1"), "held");
+    assert.equal(a.holdingOf("exec-1"), first, "a renewal keeps the holding");
+    a.assertWritable("exec-1", "s", first);
+    // Parked, then taken back from its own marker: the same revision, but another holding.
+    await a.release("exec-1", { parked: true });
+    assert.ok(await a.acquire("exec-1"));
+    assert.equal(a.resumed("exec-1"), true);
+    const resumed = a.holdingOf("exec-1")!;
+    assert.notEqual(resumed, first);
+    assert.throws(() => a.assertWritable("exec-1", "s", first), HoldingEndedError);
+    a.assertWritable("exec-1", "s", resumed);
+    // Released (a driver given up), then claimed again: a new holding too.
+    await a.release("exec-1");
+    assert.ok(await a.acquire("exec-1"));
+    assert.throws(() => a.assertWritable("exec-1", "s", resumed), HoldingEndedError);
+    assert.ok(a.assertWritable("exec-1", "s", a.holdingOf("exec-1")).revision > 0);
+    // A write with no holding named (a take-over's, the executor's) is the current holding's.
+    a.assertWritable("exec-1", "s");
   });
 });

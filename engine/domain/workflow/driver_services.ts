@@ -13,6 +13,13 @@ export interface DriverRef {
   readonly correlationId: string;
   /** Its task executions: the recorder keeps it current, and the end carries it (see TaskLedger). */
   readonly tasks: TaskLedger;
+  /**
+   * The lease holding it was activated under (Leases.holdingOf): its events are refused once that holding
+   * ended. A driver given up while a write of it was under way went on when the write came back; once its
+   * engine held the execution again, its next events carried the new holding's revision, which no fence
+   * leaves out (outside report R-E1, test/engine/given_up_late_write_test.ts). Undefined: no lease (tests).
+   */
+  readonly holding?: number;
 }
 
 /**

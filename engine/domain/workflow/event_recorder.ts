@@ -24,9 +24,9 @@ const log = getLogger(["engine", "events"]);
 export interface WriteFence {
   /**
    * The deadline (ms since the epoch) of a write for `execId` and the lease revision it carries; throws a
-   * PublishError when none may be sent.
+   * PublishError when none may be sent, also when `holding` (the driver's, see DriverRef.holding) has ended.
    */
-  assertWritable(execId: string, subject: string): { deadline: number; revision: number };
+  assertWritable(execId: string, subject: string, holding?: number): { deadline: number; revision: number };
   /**
    * Renews the lease of `execId` now (a suspended lease becomes writable again once a renewal confirms it);
    * what it found (see Leases.refresh).
@@ -44,9 +44,13 @@ export class EventRecorder implements DriverEvents {
     };
   }
 
-  private async record<S extends DescMessage>(schema: S, init: MessageInitShape<S>): Promise<void> {
+  private async record<S extends DescMessage>(
+    d: DriverRef,
+    schema: S,
+    init: MessageInitShape<S>,
+  ): Promise<void> {
     const message = create(schema, init) as BusMessage;
-    const fence = this.fence?.assertWritable(message.workflow?.execId ?? "", subjectOf(message));
+    const fence = this.fence?.assertWritable(message.workflow?.execId ?? "", subjectOf(message), d.holding);
     stampLease(message, fence?.revision);
     await this.bus.publish(message, { deadline: fence?.deadline });
   }
@@ -59,7 +63,7 @@ export class EventRecorder implements DriverEvents {
     schema: S,
     init: MessageInitShape<S>,
   ): Promise<void> {
-    await d.tasks.recording(this.record(schema, init).then(() => d.tasks.record(taskExecId, key)));
+    await d.tasks.recording(this.record(d, schema, init).then(() => d.tasks.record(taskExecId, key)));
   }
 
   /**
@@ -68,6 +72,7 @@ export class EventRecorder implements DriverEvents {
    * `refusable`: then such a lease throws (the caller must not go on).
    */
   private fireAndForget<S extends DescMessage>(
+    d: DriverRef,
     schema: S,
     init: MessageInitShape<S>,
     refusable = false,
@@ -76,7 +81,7 @@ export class EventRecorder implements DriverEvents {
     try {
       stampLease(
         message,
-        this.fence?.assertWritable(message.workflow?.execId ?? "", subjectOf(message)).revision,
+        this.fence?.assertWritable(message.workflow?.execId ?? "", subjectOf(message), d.holding).revision,
       );
     } catch (e) {
       if (refusable) throw e;
@@ -101,7 +106,7 @@ export class EventRecorder implements DriverEvents {
     parentExecId?: string,
   ): void {
     d.tasks.dispatch(execId, key);
-    this.fireAndForget(pb.TaskDispatchedSchema, {
+    this.fireAndForget(d, pb.TaskDispatchedSchema, {
       ...this.base(d, `${execId}:dispatched`),
       task: { id: key, execId },
       taskType: task.type,
@@ -116,6 +121,7 @@ export class EventRecorder implements DriverEvents {
    */
   taskStarted(d: DriverRef, key: string, execId: string, attempt: number, input?: unknown): void {
     const sent = this.fireAndForget(
+      d,
       pb.TaskExecutionStartedSchema,
       this.started(d, key, execId, attempt, input),
       true,
@@ -124,6 +130,7 @@ export class EventRecorder implements DriverEvents {
     // same, and its replay renders the input again.
     if (!sent && input !== undefined) {
       this.fireAndForget(
+        d,
         pb.TaskExecutionStartedSchema,
         this.started(d, key, execId, attempt, undefined),
         true,
@@ -143,7 +150,7 @@ export class EventRecorder implements DriverEvents {
     input?: unknown,
   ): Promise<void> {
     try {
-      await this.record(pb.TaskExecutionStartedSchema, this.started(d, key, execId, attempt, input));
+      await this.record(d, pb.TaskExecutionStartedSchema, this.started(d, key, execId, attempt, input));
     } catch (e) {
       if (!(e instanceof MessageTooLargeError) || input === undefined) throw e;
       log.warn(
@@ -153,7 +160,7 @@ export class EventRecorder implements DriverEvents {
           execId: d.execId,
         },
       );
-      await this.record(pb.TaskExecutionStartedSchema, this.started(d, key, execId, attempt, undefined));
+      await this.record(d, pb.TaskExecutionStartedSchema, this.started(d, key, execId, attempt, undefined));
     }
   }
 
@@ -175,6 +182,7 @@ export class EventRecorder implements DriverEvents {
     this.fence?.assertWritable(
       d.execId,
       subjectOf(create(pb.TaskExecutionStartedSchema, init) as BusMessage),
+      d.holding,
     );
     const history = await readExecutionEvents(this.bus.js, d.correlationId, d.execId);
     const stored = history.some((e) => {
@@ -203,7 +211,7 @@ export class EventRecorder implements DriverEvents {
   }
 
   taskCanceled(d: DriverRef, key: string, execId: string): void {
-    this.fireAndForget(pb.TaskExecutionCanceledSchema, {
+    this.fireAndForget(d, pb.TaskExecutionCanceledSchema, {
       ...this.base(d, `${execId}:canceled`),
       task: { id: key, execId },
     });
@@ -260,7 +268,7 @@ export class EventRecorder implements DriverEvents {
     delayMs: number,
     failure: TaskFailure,
   ) {
-    return this.record(pb.TaskExecutionRetryScheduledSchema, {
+    return this.record(d, pb.TaskExecutionRetryScheduledSchema, {
       ...this.base(d, `${execId}:retry:${nextAttempt}`),
       task: { id: key, execId },
       nextAttempt,
@@ -278,7 +286,7 @@ export class EventRecorder implements DriverEvents {
     deadlineMs: number,
   ) {
     // Event ids carry the attempt: a retried sleep or sub-workflow waits again, and that is no duplicate.
-    return this.record(pb.TaskExecutionWaitingStartedSchema, {
+    return this.record(d, pb.TaskExecutionWaitingStartedSchema, {
       ...this.base(d, `${execId}:waiting:${attempt}`),
       task: { id: key, execId },
       signalId,
@@ -287,7 +295,7 @@ export class EventRecorder implements DriverEvents {
   }
 
   waitingEnded(d: DriverRef, key: string, execId: string, attempt: number, payload: unknown) {
-    return this.record(pb.TaskExecutionWaitingEndedSchema, {
+    return this.record(d, pb.TaskExecutionWaitingEndedSchema, {
       ...this.base(d, `${execId}:waiting_ended:${attempt}`),
       task: { id: key, execId },
       payloadJson: jsonBytes(payload),
@@ -295,7 +303,7 @@ export class EventRecorder implements DriverEvents {
   }
 
   waitingTimedOut(d: DriverRef, key: string, execId: string, attempt: number) {
-    return this.record(pb.TaskExecutionWaitingTimedOutSchema, {
+    return this.record(d, pb.TaskExecutionWaitingTimedOutSchema, {
       ...this.base(d, `${execId}:waiting_timed_out:${attempt}`),
       task: { id: key, execId },
     });
@@ -303,7 +311,7 @@ export class EventRecorder implements DriverEvents {
 
   workflowSucceeded(d: DriverRef, output: unknown) {
     return named(
-      this.record(pb.WorkflowExecutionSuccessSchema, {
+      this.record(d, pb.WorkflowExecutionSuccessSchema, {
         ...this.base(d, `${d.execId}:success`),
         outputJson: jsonBytes(output),
         tasks: d.tasks.ended(),
@@ -314,7 +322,7 @@ export class EventRecorder implements DriverEvents {
   }
 
   workflowFailed(d: DriverRef, failure: TaskFailure) {
-    return this.record(pb.WorkflowExecutionFailedSchema, {
+    return this.record(d, pb.WorkflowExecutionFailedSchema, {
       ...this.base(d, `${d.execId}:failed`),
       error: toErrorInfo(failure),
       tasks: d.tasks.ended(),
@@ -322,7 +330,7 @@ export class EventRecorder implements DriverEvents {
   }
 
   workflowCanceled(d: DriverRef, reason: string) {
-    return this.record(pb.WorkflowExecutionCanceledSchema, {
+    return this.record(d, pb.WorkflowExecutionCanceledSchema, {
       ...this.base(d, `${d.execId}:canceled`),
       reason,
       tasks: d.tasks.ended(),
@@ -330,7 +338,7 @@ export class EventRecorder implements DriverEvents {
   }
 
   workflowTimedOut(d: DriverRef) {
-    return this.record(pb.WorkflowExecutionTimedOutSchema, {
+    return this.record(d, pb.WorkflowExecutionTimedOutSchema, {
       ...this.base(d, `${d.execId}:timed_out`),
       error: { message: `workflow '${d.workflow.id}' timed out`, code: "workflow_timeout" },
       tasks: d.tasks.ended(),
@@ -338,11 +346,11 @@ export class EventRecorder implements DriverEvents {
   }
 
   workflowPaused(d: DriverRef) {
-    return this.record(pb.WorkflowExecutionPausedSchema, this.base(d, crypto.randomUUID()));
+    return this.record(d, pb.WorkflowExecutionPausedSchema, this.base(d, crypto.randomUUID()));
   }
 
   workflowResumed(d: DriverRef) {
-    return this.record(pb.WorkflowExecutionResumedSchema, this.base(d, crypto.randomUUID()));
+    return this.record(d, pb.WorkflowExecutionResumedSchema, this.base(d, crypto.randomUUID()));
   }
 }
 

@@ -103,6 +103,8 @@ export class ExecutionDriver implements DriverPort {
     readonly execId: string,
     readonly correlationId: string,
     readonly replay: ReplayState,
+    /** The lease holding this driver writes under (see DriverRef.holding). */
+    readonly holding?: number,
   ) {
     this.usage = ExecutionUsage.fromReplay(replay.tasks.values());
     this.templates = new ExecutionTemplates(

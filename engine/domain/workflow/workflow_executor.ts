@@ -560,6 +560,7 @@ export class WorkflowExecutor {
       execId,
       correlationId,
       replay,
+      this.options.leases.holdingOf(execId),
     );
     const active = { driver, controls };
     this.active.set(execId, active);

@@ -60,6 +60,11 @@ export interface PublishOptions {
   expect?: JetStreamPublishOptions["expect"];
   /** No attempt is sent after this time (ms since the epoch), if it is before the publish deadline. */
   deadline?: number;
+  /**
+   * Ends the retries: once aborted, no attempt is sent again and the publish rejects (a PublishError whose cause
+   * is the signal's reason) at once. An attempt already sent may still be stored.
+   */
+  signal?: AbortSignal;
 }
 
 export interface RequestOptions {
@@ -264,6 +269,7 @@ export class Bus {
       options.expect,
       undefined,
       options.deadline,
+      options.signal,
     );
   }
 
@@ -283,6 +289,7 @@ export class Bus {
     expect?: JetStreamPublishOptions["expect"],
     hdrs?: Record<string, string>,
     deadlineAt = Infinity,
+    signal?: AbortSignal,
   ): Promise<PubAck> {
     // What can never be stored fails at once, not after retries. max_payload counts the headers too (the
     // message id, expectations, a caller's own), so the body must leave them room.
@@ -297,15 +304,18 @@ export class Bus {
     let attempt = 0;
     let delay = 50;
     while (true) {
+      if (signal?.aborted) throw publishEnded(subject, attempt, signal);
       attempt++;
       try {
-        return await this.js.publish(subject, data, {
+        const sent = this.js.publish(subject, data, {
           msgID: msgId,
           expect,
           headers: h,
           timeout: Math.max(100, Math.min(2_000, deadline - Date.now())),
         });
+        return signal ? await unlessAborted(sent, signal) : await sent;
       } catch (e) {
+        if (signal?.aborted) throw publishEnded(subject, attempt, signal);
         // Refused by the client or server as over max_payload all the same: final too, never a PublishError
         // (which makes a writer give up and replay, to be refused again, forever).
         if (isMaxPayloadError(e)) {
@@ -319,7 +329,7 @@ export class Bus {
             { cause: e },
           );
         }
-        await sleep(delay);
+        await sleep(delay, signal);
         delay = Math.min(delay * 2, 1_000);
       }
     }
@@ -631,6 +641,45 @@ export function isTransientNatsError(e: unknown): boolean {
       ));
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/** Waits `ms`, or less when `signal` aborts meanwhile (the caller checks it). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const woken = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", woken);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", woken, { once: true });
+  });
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts (the promise's own outcome is then dropped). */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const aborted = () => {
+      promise.catch(() => {});
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", aborted, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", aborted));
+  });
+}
+
+/** A publish whose retries were ended by its caller's signal (see PublishOptions.signal). */
+function publishEnded(subject: string, attempts: number, signal: AbortSignal): PublishError {
+  return new PublishError(
+    `Publish to '${subject}' ended by its caller after ${attempts} attempt(s): ${
+      errorMessage(signal.reason)
+    }`,
+    subject,
+    attempts,
+    { cause: signal.reason },
+  );
 }

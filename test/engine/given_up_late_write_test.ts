@@ -44,20 +44,29 @@ tasks:
   "t.ts": "export default (input: unknown) => input;\n",
 };
 
-/** A bus whose first publish of a retry's timer waits until the test lets it go. */
+/**
+ * A bus whose first publish of a retry's timer waits until the test lets it go. It ignores the driver's
+ * give-up signal (PublishOptions.signal, which ends a given-up driver's writes still being tried), as the bus
+ * did before it had one: what is tested is the holding's own fence, which also covers what the signal does not
+ * reach (fire-and-forget events, writes a driver does not bind to it, a parked driver's).
+ */
 class HoldingBus extends Bus {
   readonly held = Promise.withResolvers<{ execId: string; correlationId: string }>();
   readonly release = Promise.withResolvers<void>();
   readonly stored = Promise.withResolvers<void>();
   private holding = false;
+  /** The give-up signal the held publish was made with (ignored here, see above). */
+  heldSignal?: AbortSignal;
 
-  override async publish(message: BusMessage, options?: PublishOptions): Promise<PubAck> {
+  override async publish(message: BusMessage, withSignal?: PublishOptions): Promise<PubAck> {
+    const options = { ...withSignal, signal: undefined };
     const resume = message as BusMessage & { reason?: string; workflow?: { execId: string } };
     const execId = resume.workflow?.execId ?? "";
     if (this.holding || message.$typeName !== "compozy.v1.TaskResume" || resume.reason !== "retry") {
       return await super.publish(message, options);
     }
     this.holding = true;
+    this.heldSignal = withSignal?.signal;
     this.held.resolve({ execId, correlationId: message.metadata?.correlationId ?? execId });
     await this.release.promise;
     try {
@@ -109,6 +118,8 @@ Deno.test({
       // The driver's next renewal finds the intruder's entry and gives it up; the command comes back, this
       // engine takes the execution over (the intruder is gone) and sends attempt 2.
       await secondCall.promise;
+      // Giving the driver up aborted the signal of its write still under way (a bus that heeds it ends the write).
+      assert.equal(bus.heldSignal?.aborted, true);
       // The given-up driver's write resolves now, while this engine drives the execution again.
       bus.release.resolve();
       await bus.stored.promise;

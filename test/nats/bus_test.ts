@@ -305,6 +305,25 @@ Deno.test("bus against a real nats-server", async (t) => {
       );
       await nats.restart({});
     });
+
+    await t.step("a publish retried through an outage ends at once when its signal aborts", async () => {
+      // A driver given up while its write is retried (outside report R-E1): the retries stop with it, not at
+      // the publish deadline (10 s here).
+      await nats.server.stop();
+      const givenUp = new AbortController();
+      const reason = new Error("the driver was given up");
+      const pending = bus.publish(sample(CATALOGUE.task.evts.failed, bus, 7_002), { signal: givenUp.signal });
+      await new Promise((r) => setTimeout(r, 300));
+      const abortedAt = performance.now();
+      givenUp.abort(reason);
+      await assert.rejects(
+        pending,
+        (e) => e instanceof PublishError && e.cause === reason && /ended by its caller/.test(e.message),
+      );
+      const tookMs = performance.now() - abortedAt;
+      assert.ok(tookMs < 200, `ended ${tookMs} ms after the abort`);
+      await nats.restart({});
+    });
   });
 });
 

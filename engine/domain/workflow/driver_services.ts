@@ -20,6 +20,11 @@ export interface DriverRef {
    * leaves out (outside report R-E1, test/engine/given_up_late_write_test.ts). Undefined: no lease (tests).
    */
   readonly holding?: number;
+  /**
+   * Aborted when the driver is given up: its writes still being tried (through an outage) stop at once rather
+   * than at the lease's writable end, since the command comes back and a replay decides.
+   */
+  readonly givenUp?: AbortSignal;
 }
 
 /**

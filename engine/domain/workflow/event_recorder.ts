@@ -52,7 +52,7 @@ export class EventRecorder implements DriverEvents {
     const message = create(schema, init) as BusMessage;
     const fence = this.fence?.assertWritable(message.workflow?.execId ?? "", subjectOf(message), d.holding);
     stampLease(message, fence?.revision);
-    await this.bus.publish(message, { deadline: fence?.deadline });
+    await this.bus.publish(message, { deadline: fence?.deadline, signal: d.givenUp });
   }
 
   /** A task's outcome: once it is stored, the execution's end lists the task as recorded (TaskLedger). */

@@ -81,6 +81,8 @@ export class ExecutionDriver implements DriverPort {
    * engine too) runs the task's next attempt (outside review E3).
    */
   private readonly endController = new AbortController();
+  /** Aborted when the driver is given up (not at the execution's end): see DriverRef.givenUp. */
+  private readonly givenUpController = new AbortController();
   /** Parked (see finish): it takes no more deliveries (see isParked). */
   private parked = false;
   private paused: boolean;
@@ -139,6 +141,10 @@ export class ExecutionDriver implements DriverPort {
 
   get endSignal(): AbortSignal {
     return this.endController.signal;
+  }
+
+  get givenUp(): AbortSignal {
+    return this.givenUpController.signal;
   }
 
   /**
@@ -217,6 +223,9 @@ export class ExecutionDriver implements DriverPort {
     this.abandoned = true;
     this.ended = true;
     this.endController.abort(new ExecutionEnded("the execution was given up; its calls are not sent again"));
+    this.givenUpController.abort(
+      new ExecutionEnded("the execution was given up; its writes are not tried again"),
+    );
     this.finish("abandoned");
   }
 

@@ -42,15 +42,18 @@ export function createDriverServices(
     processEnv: Deno.env.toObject(),
     timers: {
       async schedule(d, key, execId, reason, dueMs, attempt) {
-        await bus.publish(create(TaskResumeSchema, {
-          metadata: bus.metadata(d.correlationId, `${execId}:${reason}:${attempt}`),
-          workflow: { id: d.workflow.id, execId: d.execId },
-          task: { id: key, execId },
-          reason,
-          // The attempt it belongs to: a timer of an earlier attempt does not wake a later one.
-          payloadJson: jsonBytes({ attempt }),
-          dueUnixMs: BigInt(dueMs),
-        }));
+        await bus.publish(
+          create(TaskResumeSchema, {
+            metadata: bus.metadata(d.correlationId, `${execId}:${reason}:${attempt}`),
+            workflow: { id: d.workflow.id, execId: d.execId },
+            task: { id: key, execId },
+            reason,
+            // The attempt it belongs to: a timer of an earlier attempt does not wake a later one.
+            payloadJson: jsonBytes({ attempt }),
+            dueUnixMs: BigInt(dueMs),
+          }),
+          { signal: d.givenUp },
+        );
       },
       async clearWorkflowTimeout(d) {
         // The workflow's timer is the only one addressed to the execution itself (see armWorkflowTimeout).

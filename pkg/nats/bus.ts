@@ -365,6 +365,9 @@ export class Bus {
   ): Promise<MessageShape<R>> {
     const subject = subjectOf(message);
     const data = encodeMessage(message);
+    // Like a publish's: a request over max_payload can never be sent, so it fails at once, not as unanswered.
+    const maxBytes = this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    if (data.length > maxBytes) throw new MessageTooLargeError(subject, data.length, maxBytes);
     const timeout = options.timeoutMs ?? 5_000;
     const startedAt = Date.now();
     const deadline = startedAt + (options.deadlineMs ?? timeout);
@@ -404,6 +407,9 @@ export class Bus {
         }
       } catch (e) {
         if (signal?.aborted) throw signal.reason;
+        if (isMaxPayloadError(e)) {
+          throw new MessageTooLargeError(subject, data.length, maxBytes, { cause: e });
+        }
         if (!isTransientNatsError(e) || Date.now() + delay >= deadline) {
           throw new RequestError(
             `Request on '${subject}' got no reply after ${attempt} attempt(s): ${errorMessage(e)}`,

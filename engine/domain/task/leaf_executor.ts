@@ -5,7 +5,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type { Bus } from "../../../pkg/nats/mod.ts";
-import { RequestError } from "../../../pkg/nats/mod.ts";
+import { MessageTooLargeError, RequestError } from "../../../pkg/nats/mod.ts";
 import {
   AgentExecuteResultSchema,
   AgentExecuteSchema,
@@ -114,14 +114,16 @@ export class LeafExecutor {
       env: toolEnv(tool, env),
       timeoutMs: BigInt(call.timeoutMs),
     });
-    const reply = await this.request(() =>
-      requestRuntimeCall(
-        this.bus,
-        message,
-        message.tool!.execId,
-        ToolExecuteResultSchema,
-        this.callOptions(call),
-      )
+    const reply = await this.request(
+      `the call to tool '${tool.id}' (its input, env and definition)`,
+      () =>
+        requestRuntimeCall(
+          this.bus,
+          message,
+          message.tool!.execId,
+          ToolExecuteResultSchema,
+          this.callOptions(call),
+        ),
     );
     if (reply.result.case === "success") return { output: parseJsonBytes(reply.result.value.outputJson) };
     throw fromErrorInfo(reply.result.value?.error);
@@ -149,11 +151,14 @@ export class LeafExecutor {
         recordedToolCalls: recorded.toolCalls,
       });
     const message = build(call.attempt > 1 ? await this.recordedTurns(call) : { replies: [], toolCalls: [] });
-    const reply = await this.request(() =>
-      requestRuntimeCall(this.bus, message, agent.execId, AgentExecuteResultSchema, {
-        ...this.callOptions(call),
-        resend: async () => build(await this.recordedTurns(call)),
-      })
+    const what = `the call to agent '${request.agentId}' (its prompt, definition and recorded turns)`;
+    const reply = await this.request(
+      what,
+      () =>
+        requestRuntimeCall(this.bus, message, agent.execId, AgentExecuteResultSchema, {
+          ...this.callOptions(call),
+          resend: async () => build(await this.recordedTurns(call)),
+        }),
     );
     if (reply.result.case === "success") {
       return { output: parseJsonBytes(reply.result.value.outputJson), usage: reply.result.value.usage };
@@ -188,10 +193,12 @@ export class LeafExecutor {
     };
   }
 
-  private async request<T>(send: () => Promise<T>): Promise<T> {
+  /** `send`'s reply; `what` names the call in the failure of one too large to send. */
+  private async request<T>(what: string, send: () => Promise<T>): Promise<T> {
     try {
       return await send();
     } catch (e) {
+      if (e instanceof MessageTooLargeError) throw inputTooLarge(what, e);
       if (e instanceof RequestError) {
         throw new TaskFailure({
           message: `runtime did not answer: ${e.message}`,
@@ -203,4 +210,19 @@ export class LeafExecutor {
       throw e;
     }
   }
+}
+
+/**
+ * A call or start too large for one bus message: the same input fails the same way, so it is not retried (a
+ * retryable `runtime_unavailable` "did not answer" sent it again for nothing, outside review D2).
+ */
+export function inputTooLarge(what: string, e: MessageTooLargeError): TaskFailure {
+  return new TaskFailure({
+    code: "input_too_large",
+    message:
+      `${what} is ${e.bytes} bytes encoded, over the bus limit of ${e.maxBytes} bytes (the server's max_payload)`,
+    retryable: false,
+    details: { bytes: e.bytes, max_bytes: e.maxBytes },
+    cause: e,
+  });
 }

@@ -1,7 +1,7 @@
 /** The real DriverServices: timers, sub-workflows, signals and agent requests, all over NATS. */
 import { create } from "@bufbuild/protobuf";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { type Bus, STREAMS, subjectOf } from "../../../pkg/nats/mod.ts";
+import { type Bus, MessageTooLargeError, STREAMS, subjectOf } from "../../../pkg/nats/mod.ts";
 import {
   TaskResumeSchema,
   WorkflowCancelSchema,
@@ -19,6 +19,7 @@ import { parseMcpToolReference } from "../mcp/tool_reference.ts";
 import { type AgentDefinition, type Project, resolveUse } from "../project/mod.ts";
 import {
   type AgentRequest,
+  inputTooLarge,
   LeafExecutor,
   toolEnv,
   toolTimeoutMs,
@@ -92,7 +93,12 @@ export function createDriverServices(
           }),
           WorkflowTriggerReplySchema,
           { timeoutMs: 10_000, deadlineMs: 30_000 },
-        );
+        ).catch((e) => {
+          if (e instanceof MessageTooLargeError) {
+            throw inputTooLarge(`the start of sub-workflow '${child.id}' (its input)`, e);
+          }
+          throw e;
+        });
         if (reply.error) throw fromErrorInfo(reply.error);
         return reply.execId;
       },

@@ -14,7 +14,13 @@ import {
   UnknownWorkflowError,
 } from "../engine/errors.ts";
 import { MalformedCursorError } from "../engine/history/event_page.ts";
-import { NatsUnavailableError, PublishError, RequestError, StreamReadError } from "../pkg/nats/errors.ts";
+import {
+  MessageTooLargeError,
+  NatsUnavailableError,
+  PublishError,
+  RequestError,
+  StreamReadError,
+} from "../pkg/nats/errors.ts";
 
 /** The JSON body of every error response. */
 export interface ErrorBody {
@@ -73,6 +79,20 @@ export function toApiError(e: unknown): ApiError {
   }
   if (e instanceof MalformedCursorError) {
     return new ApiError(400, "validation_failed", e.message, [{ path: "/cursor", message: e.message }]);
+  }
+  if (e instanceof MessageTooLargeError) {
+    // A body under the API's limit (COMPOZY_BODY_LIMIT may be raised past the bus's) that one bus message
+    // cannot carry: no retry helps.
+    return new ApiError(
+      413,
+      "payload_too_large",
+      e.message,
+      [{ bytes: e.bytes, max_bytes: e.maxBytes }],
+      {},
+      {
+        cause: e,
+      },
+    );
   }
   if (e instanceof StreamReadError) {
     // The stream kept failing under the read (a loaded or restarting server): worth retrying, not a bug.

@@ -53,6 +53,8 @@ export interface AppOptions {
   loopbackOnly?: boolean;
   /** Default 1 MiB. */
   bodyLimitBytes?: number;
+  /** How long a request body may take to arrive; default DEFAULT_BODY_TIMEOUT_MS (30 s). */
+  bodyTimeoutMs?: number;
   /** Whether NATS is reachable now (see nats_link.ts); default always. */
   natsConnected?: () => boolean;
 }
@@ -89,6 +91,7 @@ export function createApp(options: AppOptions): Hono {
   if (options.loopbackOnly && !options.apiKey) app.use(loopbackHostCheck());
   registerRoutes(app, routes, {
     bodyLimitBytes: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    bodyTimeoutMs: options.bodyTimeoutMs,
     authenticate: apiKeyCheck(options.apiKey),
     natsConnected: options.natsConnected ?? (() => true),
   });

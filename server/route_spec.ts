@@ -74,6 +74,8 @@ export function route<Q extends z.ZodType = z.ZodUndefined, B extends z.ZodType 
 
 export interface RegisterOptions {
   bodyLimitBytes: number;
+  /** How long a body may take to arrive (DEFAULT_BODY_TIMEOUT_MS when unset). */
+  bodyTimeoutMs?: number;
   /** Whether NATS is reachable right now. */
   natsConnected: () => boolean;
   /** Middleware run before handlers of routes with `auth` (the API key check). */
@@ -115,6 +117,24 @@ function checkParamLengths(c: Context, spec: RouteSpec): void {
   }
 }
 
+/**
+ * The query's parameters, each given once: a repeated one was cut to its first value without a word
+ * (`status=RUNNING&status=FAILED` listed RUNNING only: outside review D5), so it is a 400 naming it.
+ */
+function singleValuedQuery(c: Context): Record<string, string> {
+  for (const [name, values] of Object.entries(c.req.queries())) {
+    if (values.length > 1) {
+      throw new ApiError(
+        400,
+        "validation_failed",
+        `Invalid query: ${name} is given ${values.length} times, at most once allowed`,
+        [{ path: `/${name}`, message: "given more than once" }],
+      );
+    }
+  }
+  return c.req.query();
+}
+
 /** Registers every route on `app`, validating the query and body before the handler runs. */
 export function registerRoutes(app: Hono, routes: readonly RouteSpec[], options: RegisterOptions): void {
   for (const spec of routes) {
@@ -127,11 +147,11 @@ export function registerRoutes(app: Hono, routes: readonly RouteSpec[], options:
         });
       }
       checkParamLengths(c, spec);
-      const query = spec.query ? validateRequest(spec.query, c.req.query(), "query") : undefined;
+      const query = spec.query ? validateRequest(spec.query, singleValuedQuery(c), "query") : undefined;
       let raw: Uint8Array = new Uint8Array();
       let body: unknown = undefined;
       if (spec.body) {
-        raw = await readRawBody(c, spec.body.limitBytes ?? options.bodyLimitBytes);
+        raw = await readRawBody(c, spec.body.limitBytes ?? options.bodyLimitBytes, options.bodyTimeoutMs);
         if (!spec.body.raw) {
           body = parseJsonBody(c, raw);
           if (body === undefined && spec.body.required) {

@@ -32,6 +32,7 @@ function setup(
     apiKey?: string;
     health?: HealthCheck;
     bodyLimitBytes?: number;
+    bodyTimeoutMs?: number;
     natsDown?: boolean;
     noDeploy?: boolean;
   } = {},
@@ -46,6 +47,7 @@ function setup(
     health: options.health ?? healthy,
     apiKey: options.apiKey,
     bodyLimitBytes: options.bodyLimitBytes,
+    bodyTimeoutMs: options.bodyTimeoutMs,
     natsConnected: () => !options.natsDown,
     logs: { logs: () => Promise.resolve(logs) },
     deploy: options.noDeploy ? undefined : (bundle) => {
@@ -344,6 +346,56 @@ Deno.test("starting executions", async (t) => {
     });
     await assertError(res, 413, "payload_too_large");
     assert.deepEqual(client.triggers.length, 0);
+  });
+  await t.step("a body that stops arriving is a 408 after the body time-out, not a hang (D3)", async () => {
+    const { app, client } = setup({ bodyTimeoutMs: 200 });
+    let canceled = false;
+    const stalled = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"input":'));
+      },
+      cancel() {
+        canceled = true;
+      },
+    });
+    const error = await assertError(
+      await app.request("/api/workflows/greet/executions", {
+        method: "POST",
+        body: stalled,
+        headers: { "content-type": "application/json" },
+      }),
+      408,
+      "request_timeout",
+    );
+    assert.match(error.message as string, /did not arrive within 200 ms/);
+    assert.ok(canceled, "the rest of the body is not waited for");
+    assert.deepEqual(client.triggers.length, 0);
+  });
+  await t.step(
+    "a number outside the range of a double is a 400 naming it, not stored as null (D6)",
+    async () => {
+      const { app, client } = setup();
+      const res = await app.request("/api/workflows/greet/executions", {
+        method: "POST",
+        body: '{"input":{"name":"Ada","n":[1,1e400]}}',
+        headers: { "content-type": "application/json" },
+      });
+      const error = await assertError(res, 400, "validation_failed");
+      assert.deepEqual(error.details, [{
+        path: "/input/n/1",
+        message: "a number outside the range of a double",
+      }]);
+      assert.deepEqual(client.triggers.length, 0);
+    },
+  );
+  await t.step("a repeated query parameter is a 400 naming it, not cut to its first value (D5)", async () => {
+    const { app } = setup();
+    const error = await assertError(
+      await app.request("/api/executions?status=RUNNING&status=FAILED"),
+      400,
+      "validation_failed",
+    );
+    assert.deepEqual(error.details, [{ path: "/status", message: "given more than once" }]);
   });
   await t.step("an unknown workflow is 404", async () => {
     await assertError(

@@ -33,3 +33,14 @@ Deno.test("a signal task whose target renders to a non-id fails invalid_target, 
     assert.deepEqual(state.output, { signal: "go", delivered: 0 });
   });
 });
+
+Deno.test("a signal task whose target has ended delivers nothing: delivered 0 (outside review D4: 1)", async () => {
+  await withEngine(SEND, async (h) => {
+    // An execution of this very workflow that ended (it sent its signal to nobody).
+    const ended = await run(h, { target: "01a23c45-7f2a-7000-a73d-1d35ef6574d8" });
+    assert.equal(ended.status, "SUCCESS", JSON.stringify(ended.error));
+    const state = await run(h, { target: ended.exec_id });
+    assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+    assert.deepEqual(state.output, { signal: "go", delivered: 0 });
+  });
+});

@@ -13,6 +13,7 @@ import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
 import { fromErrorInfo, TaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
 import { jsonBytes } from "../../json_bytes.ts";
+import { isTerminal, type WorkflowDocument } from "../../state/execution_state.ts";
 import type { StateStore } from "../../state/state_store.ts";
 import { mcpWireServers } from "../mcp/mcp_wire.ts";
 import { parseMcpToolReference } from "../mcp/tool_reference.ts";
@@ -116,8 +117,11 @@ export function createDriverServices(
     signals: {
       async send(_d, signalId, payload, target) {
         const targets = target ? [await store.getWorkflow(target)] : await store.findWaiting(signalId);
-        for (const doc of targets) {
-          if (!doc) continue;
+        // An ended target takes no signal (the API answers 409 for one): it is not sent, nor counted.
+        const open = targets.filter((doc): doc is WorkflowDocument =>
+          doc !== undefined && !isTerminal(doc.status)
+        );
+        for (const doc of open) {
           // A sub-workflow's subjects carry its root's correlation id, so the signal must too.
           await bus.publish(create(WorkflowSignalSchema, {
             metadata: bus.metadata(doc.correlation_id),
@@ -126,7 +130,7 @@ export function createDriverServices(
             payloadJson: jsonBytes(payload),
           }));
         }
-        return targets.filter(Boolean).length;
+        return open.length;
       },
     },
     agents: {

@@ -283,7 +283,7 @@ async function checkModuleKind(executePath: string, m: InfoModule): Promise<bool
     );
   }
   const seen = new Set((m.dependencies ?? []).map((d) => d.specifier));
-  const scan = scanModule(executePath, m.local!, await Deno.readTextFile(m.local!));
+  const scan = scanModule(executePath, m.local!, await Deno.readTextFile(m.local!), m.mediaType);
   for (const literal of scan.imports) {
     // Two parsers read this file; where they disagree, the import is one `deno info` did not check.
     if (!seen.has(literal.specifier)) {

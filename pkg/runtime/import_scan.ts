@@ -68,12 +68,17 @@ export function findComputedImport(executePath: string, file: string, source: st
 }
 
 /** {@linkcode findComputedImport}, and whether the module names Node's `process`. */
-export function scanModule(executePath: string, file: string, source: string): ModuleScan {
+export function scanModule(
+  executePath: string,
+  file: string,
+  source: string,
+  mediaType?: string,
+): ModuleScan {
   let program: Node;
   try {
     program = parse(source, {
       sourceType: "module",
-      plugins: pluginsFor(file),
+      plugins: mediaType === undefined ? pluginsFor(file) : pluginsForMediaType(mediaType),
       // Errors are refusals: no recovery, no guessing what the code meant.
       errorRecovery: false,
     }).program as unknown as Node;
@@ -160,6 +165,32 @@ function isJsonAttribute(options: Node): boolean {
   return type?.type === "StringLiteral" && type.value === "json";
 }
 
+/**
+ * The syntax Deno runs a module as, from `deno info`'s media type: not from the file's name. A module with no
+ * extension is TypeScript to Deno, and was parsed here as JavaScript: `a <T>` then `/import(y)/g` is a
+ * regular expression to JavaScript and a computed `import(y)` to TypeScript, which ran a `data:` URL built at
+ * run time (outside break attempt, D1).
+ */
+function pluginsForMediaType(mediaType: string): ParserPlugin[] {
+  switch (mediaType) {
+    case "TypeScript":
+    case "Mts":
+    case "Dts":
+    case "Dmts":
+      return ["typescript"];
+    case "TSX":
+      return ["typescript", "jsx"];
+    case "JSX":
+      return ["jsx"];
+    case "JavaScript":
+    case "Mjs":
+      return [];
+    default:
+      throw new Error(`no parser for media type ${mediaType}: the media types allowed and parsed must agree`);
+  }
+}
+
+/** By the file's extension: for a module `deno info` has not typed (the import check's own tests). */
 function pluginsFor(file: string): ParserPlugin[] {
   switch (extname(file).toLowerCase()) {
     case ".ts":

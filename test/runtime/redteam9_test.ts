@@ -1,7 +1,6 @@
 /**
- * An outside break attempt of the sandbox (2026-12-04, /work/wt/findings/brk-sbx.md), with real sandbox
- * processes: each hole as it was reproduced, and what the runtime does now. H1, H3 and H5 are in their own
- * tests (fd and socket bounds, the restore of globals).
+ * Outside break attempts of the sandbox (2026-12-04, /work/wt/findings/brk-sbx.md and breaker2.md), with real
+ * sandbox processes: each hole as it was reproduced, and what the runtime does now.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -98,6 +97,57 @@ Deno.test("break side finding: .tsx and .jsx tools load (deno info spells their 
         `${name}: ${JSON.stringify(result)}`,
       );
     }
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+/**
+ * `a <T>` then `/import(y)/g` on the next line: a regular expression to a JavaScript parser, a computed
+ * `import(y)` to TypeScript (`a<T> / import(y) / g`). Valid JavaScript throughout (no annotation), so that a
+ * JavaScript parse of it finds nothing to refuse.
+ */
+const HIDER = `const a = 1, T = 2, g = 3;
+const y = ["data:text/javascript,", "globalThis.hidden = 42;"].join("");
+const p = a <T>
+/import(y)/g;
+export const hidden = async () => { await p; return globalThis.hidden; };
+`;
+
+Deno.test("breaker2 D1: a module with no extension is scanned as the TypeScript Deno runs it as", async (t) => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  const refusedAt = (result: Awaited<ReturnType<ToolRunner["run"]>>, file: string) => {
+    assert.ok(!result.ok, `the tool with a hidden computed import ran: ${JSON.stringify(result)}`);
+    assert.equal(result.failure.code, "tool_import_refused", result.failure.message);
+    assert.match(result.failure.message, new RegExp(`${file}:\\d+:\\d+`));
+  };
+  try {
+    await t.step("imported by a .ts tool (a data: URL built at run time ran)", async () => {
+      await Deno.mkdir(join(dir.path, "a/lib"), { recursive: true });
+      await Deno.writeTextFile(join(dir.path, "a/lib/hider"), HIDER);
+      const tool = join(dir.path, "a/tool.ts");
+      await Deno.writeTextFile(
+        tool,
+        `import { hidden } from "./lib/hider";\nexport default () => hidden();\n`,
+      );
+      refusedAt(await runner.run(call(tool, {}, { timeoutMs: 30_000 })), "hider");
+    });
+    await t.step("a .tsx tool's @jsxImportSource (its jsx-runtime module has no extension)", async () => {
+      await Deno.mkdir(join(dir.path, "b/lib"), { recursive: true });
+      await Deno.writeTextFile(
+        join(dir.path, "b/lib/jsx-runtime"),
+        HIDER +
+          "export function jsx(t) { return t; }\nexport const jsxs = jsx;\nexport const Fragment = 'F';\n",
+      );
+      const tool = join(dir.path, "b/tool.tsx");
+      await Deno.writeTextFile(
+        tool,
+        `/** @jsxImportSource ./lib */\nimport { hidden } from "./lib/jsx-runtime";\nexport default async () => [<div />, await hidden()];\n`,
+      );
+      refusedAt(await runner.run(call(tool, {}, { timeoutMs: 30_000 })), "jsx-runtime");
+    });
   } finally {
     await runner.close();
     dir.cleanup();

@@ -36,6 +36,12 @@ interface Seen {
   count: number;
   /** Descriptor number → identity (`device:inode`) of the regular file open on it. */
   files: Map<number, string>;
+  /**
+   * The regular files and folders open, by descriptor: a call that closes one and opens a file leaves the
+   * count as it was, and the file takes the freed number. A folder opened by the module's load with
+   * `fs.openSync(dir)` hid a file that way (outside break attempt breaker2, D2).
+   */
+  watched: Map<number, string>;
 }
 
 export class OpenFileWatch {
@@ -50,15 +56,15 @@ export class OpenFileWatch {
     const count = descriptorCount(process.pid);
     if (count === undefined) return undefined;
     const seen = this.#seen.get(process);
-    if (seen && seen.count === count && stillOpen(process.pid, seen.files)) return undefined;
-    const files = regularFiles(process.pid);
-    if (files === undefined) return undefined;
+    if (seen && seen.count === count && stillOpen(process.pid, seen.watched)) return undefined;
+    const open = openFilesAndFolders(process.pid);
+    if (open === undefined) return undefined;
     if (seen) {
-      for (const [fd, identity] of files) {
+      for (const [fd, identity] of open.files) {
         if (seen.files.get(fd) !== identity) return `it holds ${describe(process.pid, fd)} open`;
       }
     }
-    this.#seen.set(process, { count, files });
+    this.#seen.set(process, { count, ...open });
     return undefined;
   }
 }
@@ -81,7 +87,7 @@ function descriptorCount(pid: number): number | undefined {
   }
 }
 
-/** Whether each of `files` is still open on its descriptor (a process that exited holds none). */
+/** Whether each of `files` (regular files and folders) is still open on its descriptor. */
 function stillOpen(pid: number, files: Map<number, string>): boolean {
   for (const [fd, identity] of files) {
     try {
@@ -95,9 +101,15 @@ function stillOpen(pid: number, files: Map<number, string>): boolean {
   return true;
 }
 
-/** The regular files open in the process, by descriptor; undefined when the process has exited. */
-function regularFiles(pid: number): Map<number, string> | undefined {
+/**
+ * The regular files open in the process, and those with its folders, by descriptor; undefined when the
+ * process has exited.
+ */
+function openFilesAndFolders(
+  pid: number,
+): { files: Map<number, string>; watched: Map<number, string> } | undefined {
   const files = new Map<number, string>();
+  const watched = new Map<number, string>();
   let entries: Deno.DirEntry[];
   try {
     entries = [...Deno.readDirSync(`/proc/${pid}/fd`)];
@@ -114,9 +126,11 @@ function regularFiles(pid: number): Map<number, string> | undefined {
       if (e instanceof Deno.errors.NotFound) continue; // closed since the listing
       throw e;
     }
-    if (info.isFile) files.set(Number(entry.name), `${info.dev}:${info.ino}`);
+    const identity = `${info.dev}:${info.ino}`;
+    if (info.isFile) files.set(Number(entry.name), identity);
+    if (info.isFile || info.isDirectory) watched.set(Number(entry.name), identity);
   }
-  return files;
+  return { files, watched };
 }
 
 function describe(pid: number, fd: number): string {

@@ -153,6 +153,25 @@ Deno.test("a node:fs descriptor a call leaves open is not there for the next cal
       },
     );
 
+    await t.step(
+      "a call that closes a folder its module's load opened and leaves a file open on its number",
+      async () => {
+        const tool = dir.tool(
+          "swap_load_dir",
+          keeper(
+            `import fs from "node:fs";
+             const loaded = fs.openSync(${JSON.stringify(data)});`,
+            `(fs.closeSync(loaded), fs.openSync(input.path))`,
+            "fs.readSync(kept, buf, 0, 64, 0)",
+          ),
+        );
+        const first = await run(tool, 1);
+        assert.deepEqual(first.ok && first.output, "opened", JSON.stringify(first));
+        const second = await run(tool, 2);
+        assert.deepEqual(second.ok && second.output, "nothing kept");
+      },
+    );
+
     await t.step("a node:fs descriptor the module's load opened stays for every call", async () => {
       const tool = dir.tool(
         "load_fd",

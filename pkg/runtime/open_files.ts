@@ -24,7 +24,9 @@
  * and opens another leaves the count as it was, and the new file lands on the freed number (the lowest free
  * one): its identity tells it apart. A call can close only the files it or its module opened (`node:fs`
  * keeps a table per worker, see `guardRawDescriptors` in `tool_worker.ts`; Deno's resources are closed by
- * the call's end), so a file cannot hide on the number of a pipe or socket it closed.
+ * the call's end), so a file cannot hide on the number of a pipe or socket it closed. The listing is bounded:
+ * a sandbox holds at most its descriptor limit (`descriptor_limit.ts`, 128 by default: ~1 ms), and a process
+ * found holding more (where the limit could not be set) is retired without being listed.
  *
  * Linux only: where `/proc` is not there (macOS) nothing is checked.
  *
@@ -46,15 +48,31 @@ interface Seen {
 
 export class OpenFileWatch {
   readonly #seen = new WeakMap<{ readonly pid: number }, Seen>();
+  readonly #maxDescriptors: number;
+
+  /**
+   * @param maxDescriptors the most descriptors a sandbox may hold (its `RLIMIT_NOFILE`, see
+   * descriptor_limit.ts): a process holding more is never listed. The limit keeps a sandbox below it; this
+   * keeps the listing bounded where the limit could not be set (no `/bin/sh`).
+   */
+  constructor(maxDescriptors: number) {
+    this.#maxDescriptors = maxDescriptors;
+  }
 
   /**
    * Looks at the regular files `process` holds. The first look is the baseline (what the module's load and
    * Deno opened); each later one returns a description of a regular file open now that was not at the last
-   * accepted look (the process must then be retired), or undefined, and is accepted then.
+   * accepted look (the process must then be retired), or undefined, and is accepted then. At any look, a
+   * process holding more descriptors than the bound is described as such, unlisted (retire it too).
    */
   check(process: { readonly pid: number }): string | undefined {
     const count = descriptorCount(process.pid);
     if (count === undefined) return undefined;
+    // Listing is one `stat` per descriptor on the runtime's thread: 19,000 opened by a module's load
+    // stalled it 0.3–1 s per call (red team brk-sbx H3). Such a process is retired unlisted.
+    if (count > this.#maxDescriptors) {
+      return `it holds ${count} descriptors, more than the ${this.#maxDescriptors} a sandbox may hold`;
+    }
     const seen = this.#seen.get(process);
     if (seen && seen.count === count && stillOpen(process.pid, seen.watched)) return undefined;
     const open = openFilesAndFolders(process.pid);

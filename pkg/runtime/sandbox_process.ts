@@ -15,6 +15,7 @@ import { pathToFileURL } from "node:url";
 import type { ResolvedGrants } from "./grant_paths.ts";
 import type { ToolModuleInfo } from "./import_policy.ts";
 import { denoExecutable } from "./deno_executable.ts";
+import { limitedCommand } from "./descriptor_limit.ts";
 import { sandboxModules } from "./sandbox_modules.ts";
 import { netDenyFlags } from "./net_deny.ts";
 import { jsonTooDeep } from "./output_limits.ts";
@@ -67,6 +68,8 @@ export interface SandboxSpec {
   /** Deepest nesting of arrays and objects accepted in an output; checked here, before parsing. */
   maxOutputDepth: number;
   maxLogBytes: number;
+  /** Descriptors the process may hold (`RLIMIT_NOFILE`, see descriptor_limit.ts). */
+  maxDescriptors: number;
 }
 
 /**
@@ -200,8 +203,9 @@ export class SandboxProcess {
       modules.hostPath,
       JSON.stringify(config),
     ];
-    const child = new Deno.Command(denoExecutable(), {
-      args,
+    const limited = limitedCommand(denoExecutable(), args, spec.maxDescriptors);
+    const child = new Deno.Command(limited.command, {
+      args: limited.args,
       cwd: toolDir,
       clearEnv: true,
       // Without this, Deno 2.9 puts a `node` shim folder on the sandbox's PATH (writing it under DENO_DIR

@@ -27,6 +27,7 @@ import { checkToolModule, moduleChanged, type ToolModuleInfo } from "./import_po
 import { loadedFiles } from "./sandbox_modules.ts";
 import { MemoryWatch } from "./memory_watch.ts";
 import { OpenFileWatch } from "./open_files.ts";
+import { DEFAULT_MAX_DESCRIPTORS, MIN_MAX_DESCRIPTORS } from "./descriptor_limit.ts";
 import { DEFAULT_MAX_OUTPUT_DEPTH } from "./output_limits.ts";
 import { normalizePermissions, permissionsKey, sandboxEnv, type ToolPermissions } from "./permissions.ts";
 import { SandboxPool } from "./pool.ts";
@@ -92,6 +93,12 @@ export interface ToolRunnerOptions {
   maxLogBytes?: number;
   /** Time for a new sandbox to load its tool module. Default 10 s. */
   startTimeoutMs?: number;
+  /**
+   * File descriptors each sandbox process may hold (`RLIMIT_NOFILE`; Deno uses ~30 of them): bounds the
+   * sockets, and so the kernel socket memory, a tool can hold, and the open-file check's cost. Default 128,
+   * at least 64. See descriptor_limit.ts.
+   */
+  maxDescriptors?: number;
 }
 
 export interface ToolRunnerStats {
@@ -134,7 +141,7 @@ export class ToolRunner {
   readonly #pool: SandboxPool;
   readonly #memory: MemoryWatch;
   /** The regular files each process holds, looked at before and after each call (see open_files.ts). */
-  readonly #files = new OpenFileWatch();
+  readonly #files: OpenFileWatch;
   /** The checked graph each sandbox was spawned for, to tell a load that met a save (see the pool). */
   readonly #modules = new WeakMap<SandboxProcess, ToolModuleInfo>();
   /** For each process granted `read: true`: the roots whose `.env*` files it must be denied, and its denials. */
@@ -163,7 +170,13 @@ export class ToolRunner {
       maxOutputDepth: positiveInteger("maxOutputDepth", opts.maxOutputDepth ?? DEFAULT_MAX_OUTPUT_DEPTH),
       maxLogBytes: positiveInteger("maxLogBytes", opts.maxLogBytes ?? 256 * 1024),
       startTimeoutMs: positiveInteger("startTimeoutMs", opts.startTimeoutMs ?? 10_000),
+      maxDescriptors: atLeast(
+        "maxDescriptors",
+        opts.maxDescriptors ?? DEFAULT_MAX_DESCRIPTORS,
+        MIN_MAX_DESCRIPTORS,
+      ),
     };
+    this.#files = new OpenFileWatch(this.#limits.maxDescriptors);
     this.#memory = new MemoryWatch(this.#limits.memoryLimitMb * 1024 * 1024);
     this.#pool = new SandboxPool({
       maxWarmPerKey: this.#limits.maxWarmPerKey,
@@ -413,6 +426,7 @@ export class ToolRunner {
       maxOutputBytes: this.#limits.maxOutputBytes,
       maxOutputDepth: this.#limits.maxOutputDepth,
       maxLogBytes: this.#limits.maxLogBytes,
+      maxDescriptors: this.#limits.maxDescriptors,
     };
     return { key, spec };
   }
@@ -458,6 +472,15 @@ function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) {
     throw new RangeError(
       `Cannot create ToolRunner as '${name}' must be a positive integer: current value is ${value}`,
+    );
+  }
+  return value;
+}
+
+function atLeast(name: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min) {
+    throw new RangeError(
+      `Cannot create ToolRunner as '${name}' must be an integer of at least ${min}: current value is ${value}`,
     );
   }
   return value;

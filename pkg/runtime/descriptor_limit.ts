@@ -1,0 +1,87 @@
+/**
+ * The bound on the file descriptors a sandbox process may hold (`RLIMIT_NOFILE`), and the command line that
+ * starts a sandbox under it.
+ *
+ * Why: descriptors cost the host things no other limit of the sandbox counts. A socket's kernel buffers
+ * (up to `tcp_wmem[2]` sent but unread by the peer, `tcp_rmem[2]` received but unread by the tool) are
+ * neither V8 heap nor resident memory of the process: a tool granted `net` held 646 MiB of host memory with
+ * 160 loopback connections it never read, past its memory limit, and every TCP socket of the host shares the
+ * kernel's `tcp_mem` (red team brk-sbx H1). And the open-file check (`open_files.ts`) lists and `stat`s the
+ * descriptors on the runtime's thread: 19,000 opened by a module's load stalled the runtime 0.3–1 s per call
+ * (H3). A sandbox inherited the runtime's limit (20,000 and more; hosts often allow a million).
+ *
+ * How: Deno has no flag for it and `Deno.Command` sets no limits, so the sandbox is started through
+ * `/bin/sh`, which lowers both the soft and the hard limit (`ulimit -n`) and `exec`s Deno in the same
+ * process: same pid, same command line for Deno, ~1 ms more per cold start, nothing per call. The hard limit
+ * matters: Deno raises its soft limit to the hard one at start. A tool cannot raise it back (`setrlimit`
+ * needs privileges it does not have, and it cannot run programs). Where there is no `/bin/sh` (a distroless
+ * image) the sandbox starts without the limit, and the open-file check still refuses to list more
+ * descriptors than the limit (it retires the process instead).
+ *
+ * @module
+ */
+
+/**
+ * Descriptors a sandbox process may hold by default. Deno and the sandbox use ~30 (stdio, the worker's
+ * event loop, V8's and tokio's), so a tool has ~98 for its files, sockets (a kept-alive `fetch` connection
+ * is one) and servers: enough for dozens of parallel requests, while the socket memory one process can hold
+ * stays bounded (see docs/runtime-sandbox.md) and the open-file check lists at most this many (~1 ms).
+ */
+export const DEFAULT_MAX_DESCRIPTORS = 128;
+
+/**
+ * Fewer than this and Deno itself may not start: a worker's event loop alone needs a few, and Deno panics
+ * when it cannot create one.
+ */
+export const MIN_MAX_DESCRIPTORS = 64;
+
+const SHELL = "/bin/sh";
+/** `$0` is the Deno executable, `$@` its arguments: nothing of the sandbox's command line is quoted here. */
+const LIMIT_SCRIPT = (max: number) => `ulimit -n ${max} && exec "$0" "$@"`;
+
+let shellPresent: boolean | undefined;
+
+/**
+ * The command that runs `executable` with `args` under a descriptor limit of `max`, and the limit it gets:
+ * lower than `max` when the runtime's own hard limit is lower (it cannot be raised), undefined when there is
+ * no shell to set it.
+ */
+export function limitedCommand(
+  executable: string,
+  args: string[],
+  max: number,
+): { command: string; args: string[]; limit: number | undefined } {
+  if (!hasShell()) return { command: executable, args, limit: undefined };
+  const limit = Math.min(max, runtimeHardLimit() ?? max);
+  return { command: SHELL, args: ["-c", LIMIT_SCRIPT(limit), executable, ...args], limit };
+}
+
+function hasShell(): boolean {
+  if (shellPresent === undefined) {
+    if (Deno.build.os === "windows") return (shellPresent = false);
+    try {
+      shellPresent = Deno.statSync(SHELL).isFile;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      shellPresent = false;
+    }
+  }
+  return shellPresent;
+}
+
+/**
+ * The runtime's hard descriptor limit, which a child can lower but not raise; undefined when unlimited or
+ * unknown (no `/proc`: `ulimit` then reports its own error, which fails the sandbox's start with its text).
+ */
+function runtimeHardLimit(): number | undefined {
+  let limits: string;
+  try {
+    limits = Deno.readTextFileSync("/proc/self/limits");
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  const line = limits.split("\n").find((l) => l.startsWith("Max open files"));
+  const hard = line?.split(/\s{2,}/)[2];
+  return hard !== undefined && /^\d+$/.test(hard) ? Number(hard) : undefined;
+}

@@ -18,7 +18,7 @@ interface Ses {
 
 // Taken before any tool code runs: the restore must not use globals the tool may have replaced.
 const { ownKeys, defineProperty, deleteProperty, getPrototypeOf } = Reflect;
-const { getOwnPropertyDescriptor, freeze, isFrozen } = Object;
+const { getOwnPropertyDescriptor, freeze, isFrozen, isExtensible } = Object;
 
 /**
  * The host globals hardened after lockdown: the ones a tool would patch to watch or steer later calls.
@@ -218,28 +218,46 @@ function tame(object: object, key: PropertyKey, descriptor: PropertyDescriptor):
 
 /**
  * Records the own properties of `globalThis`; the returned function puts them back: keys added since are
- * deleted, changed ones redefined. Properties that are not configurable cannot have changed.
+ * deleted, changed ones redefined. It returns undefined when everything is back, or what could not be put
+ * back: a call can make a global non-configurable (`Object.defineProperty(globalThis, "structuredClone",
+ * { value: fake, configurable: false })`) or the global object non-extensible (`Object.preventExtensions`
+ * after deleting `atob`), and the next call, maybe for another execution, saw its value (red team brk-sbx
+ * H5). The caller must then retire the worker.
  *
  * Making the globals non-configurable and `globalThis` non-extensible instead would spare this per-call
  * work, but Deno's own lazily loaded parts redefine globals on first use (a first `MessageChannel` deletes
  * `queueMicrotask` from a global scope object), so a tool would meet errors of Deno's making.
  */
-export function snapshotGlobals(): () => void {
+export function snapshotGlobals(): () => string | undefined {
   const saved: Array<[PropertyKey, PropertyDescriptor]> = [];
   const known = new Set<PropertyKey>();
   for (const key of ownKeys(globalThis)) {
     saved.push([key, getOwnPropertyDescriptor(globalThis, key)!]);
     known.add(key);
   }
+  const extensible = isExtensible(globalThis);
   return () => {
+    const failed: string[] = [];
     for (const key of ownKeys(globalThis)) {
-      if (!known.has(key)) deleteProperty(globalThis, key);
+      if (!known.has(key) && !deleteProperty(globalThis, key)) failed.push(`${String(key)} (added)`);
     }
     for (const [key, was] of saved) {
       const now = getOwnPropertyDescriptor(globalThis, key);
-      if (now === undefined || now.value !== was.value || now.get !== was.get || now.set !== was.set) {
-        defineProperty(globalThis, key, was);
+      if (now === undefined || !sameDescriptor(now, was)) {
+        if (!defineProperty(globalThis, key, was)) failed.push(String(key));
       }
     }
+    // Not checked before the keys: a call that made it non-extensible but deleted nothing is caught here.
+    if (isExtensible(globalThis) !== extensible) failed.push("the global object's extensibility");
+    return failed.length === 0
+      ? undefined
+      : `the global object, which could not be reset (${failed.slice(0, 3).join(", ")})`;
   };
+}
+
+/** Whether a property is as it was: its value or accessors, and its attributes (a call may pin one). */
+function sameDescriptor(now: PropertyDescriptor, was: PropertyDescriptor): boolean {
+  return now.value === was.value && now.get === was.get && now.set === was.set &&
+    now.writable === was.writable && now.enumerable === was.enumerable &&
+    now.configurable === was.configurable;
 }

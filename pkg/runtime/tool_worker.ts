@@ -591,15 +591,21 @@ export async function serveTool(load: () => Promise<Record<string, unknown>>): P
   callPort.onmessage = (e: MessageEvent<WorkerCall>) => {
     void scope.within(e.data[0], () =>
       handle(fn, e.data, () => {
-        restoreGlobals();
+        const unrestored = restoreGlobals();
         restoreListeners();
+        return unrestored;
       }));
   };
   serving = true;
   post(["ready"]);
 }
 
-async function handle(fn: ToolFunction, [id, json]: WorkerCall, restoreGlobals: () => void): Promise<void> {
+/** `restoreGlobals` puts the globals back and says what it could not (see `snapshotGlobals`). */
+async function handle(
+  fn: ToolFunction,
+  [id, json]: WorkerCall,
+  restoreGlobals: () => string | undefined,
+): Promise<void> {
   // First, so the host knows this worker is not stuck in work a previous call left behind.
   acknowledge(acks, 0, id);
   logBudget = limits.maxLogBytes;
@@ -623,8 +629,11 @@ async function handle(fn: ToolFunction, [id, json]: WorkerCall, restoreGlobals: 
   // Node's first: removing a call's listeners runs its `removeListener` handlers, whose changes to globals
   // must be undone too.
   nodeState.restore();
-  restoreGlobals();
+  const unrestored = restoreGlobals();
   resetProcessState();
+  // The call keeps its result; the host retires the worker once it is sent, so the next call runs in a
+  // fresh process instead of one whose globals this call pinned (red team brk-sbx H5).
+  if (unrestored !== undefined) post(["leftover", unrestored]);
   post(message);
   // A macrotask: it runs only if what the call left (a microtask or message loop) lets the loop turn.
   originalSetTimeout(() => acknowledge(acks, 1, id), 0);

@@ -149,7 +149,7 @@ Deno.test({
       args: [
         "eval",
         `const f = []; for (let i = 0; i < 3000; i++) f.push(Deno.openSync(Deno.execPath())); console.log("ready");
-         await new Promise(() => {});`,
+         setInterval(() => {}, 1_000_000);`, // alive until killed (a bare pending promise ends deno eval)
       ],
       stdout: "piped",
       stderr: "inherit",

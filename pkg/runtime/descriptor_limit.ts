@@ -12,7 +12,7 @@
  *
  * How: Deno has no flag for it and `Deno.Command` sets no limits, so the sandbox is started through
  * `/bin/sh`, which lowers both the soft and the hard limit (`ulimit -n`) and `exec`s Deno in the same
- * process: same pid, same command line for Deno, ~1 ms more per cold start, nothing per call. The hard limit
+ * process: same pid, same command line for Deno, 3–6 ms more per process start, nothing per call. The hard limit
  * matters: Deno raises its soft limit to the hard one at start. A tool cannot raise it back (`setrlimit`
  * needs privileges it does not have, and it cannot run programs). Where there is no `/bin/sh` (a distroless
  * image) the sandbox starts without the limit, and the open-file check still refuses to list more
@@ -25,7 +25,7 @@
  * Descriptors a sandbox process may hold by default. Deno and the sandbox use ~30 (stdio, the worker's
  * event loop, V8's and tokio's), so a tool has ~98 for its files, sockets (a kept-alive `fetch` connection
  * is one) and servers: enough for dozens of parallel requests, while the socket memory one process can hold
- * stays bounded (see docs/runtime-sandbox.md) and the open-file check lists at most this many (~1 ms).
+ * stays bounded (see docs/runtime-sandbox.md) and the open-file check lists at most this many (1–2 ms).
  */
 export const DEFAULT_MAX_DESCRIPTORS = 128;
 

@@ -25,7 +25,7 @@
  * one): its identity tells it apart. A call can close only the files it or its module opened (`node:fs`
  * keeps a table per worker, see `guardRawDescriptors` in `tool_worker.ts`; Deno's resources are closed by
  * the call's end), so a file cannot hide on the number of a pipe or socket it closed. The listing is bounded:
- * a sandbox holds at most its descriptor limit (`descriptor_limit.ts`, 128 by default: ~1 ms), and a process
+ * a sandbox holds at most its descriptor limit (`descriptor_limit.ts`, 128 by default: 1–2 ms for 114), and a process
  * found holding more (where the limit could not be set) is retired without being listed.
  *
  * Linux only: where `/proc` is not there (macOS) nothing is checked.

@@ -11,7 +11,8 @@ import { delimiter } from "node:path";
 import { configureProtectedFiles, configureProtectedRoots, PROTECTED_ROOTS_ENV } from "./grant_paths.ts";
 import { configureNetDeny, natsTargets, parseNetTargets } from "./net_deny.ts";
 import { startRuntime } from "./service.ts";
-import { positiveMsFromEnv } from "../utils/env_number.ts";
+import { integerFromEnv, positiveMsFromEnv } from "../utils/env_number.ts";
+import { MIN_MAX_DESCRIPTORS } from "./descriptor_limit.ts";
 
 /**
  * Runs the runtime until a signal (or, with `--exit-with-parent`, the end of stdin) stops it. The compiled
@@ -54,7 +55,12 @@ export async function runtimeMain(args: string[]): Promise<never> {
   const bus = new Bus(nc, { source: "runtime" });
   configureLogging({ component: "runtime", bus, instanceId: values["instance-id"] });
   const log = getLogger(["runtime"]);
-  const runtime = startRuntime({ nc, bus, sandboxStartTimeoutMs: sandboxStartTimeoutMs() });
+  const runtime = startRuntime({
+    nc,
+    bus,
+    sandboxStartTimeoutMs: sandboxStartTimeoutMs(),
+    sandboxMaxDescriptors: sandboxMaxDescriptors(),
+  });
   log.info("runtime consuming tool and agent commands on {url}", { url });
   let stopping = false;
   const stop = async (reason: string) => {
@@ -99,6 +105,15 @@ export async function runtimeMain(args: string[]): Promise<never> {
  */
 function sandboxStartTimeoutMs(): number | undefined {
   return positiveMsFromEnv("COMPOZY_SANDBOX_START_TIMEOUT_MS");
+}
+
+/**
+ * COMPOZY_SANDBOX_MAX_DESCRIPTORS: the file descriptors each sandbox process may hold (default 128, at least
+ * 64), which bounds the kernel socket memory a tool can hold (see descriptor_limit.ts). A value that is not a
+ * whole number of at least 64 stops the runtime with its name.
+ */
+function sandboxMaxDescriptors(): number | undefined {
+  return integerFromEnv("COMPOZY_SANDBOX_MAX_DESCRIPTORS", MIN_MAX_DESCRIPTORS);
 }
 
 if (import.meta.main) await runtimeMain(Deno.args);

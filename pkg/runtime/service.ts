@@ -65,6 +65,8 @@ export interface RuntimeOptions {
   runner?: ToolRunner;
   /** How long a sandbox may take to start (ToolRunner's default, 10 s, when unset). */
   sandboxStartTimeoutMs?: number;
+  /** File descriptors each sandbox process may hold (ToolRunner's default, 128, when unset). */
+  sandboxMaxDescriptors?: number;
 }
 
 export interface RuntimeHandle {
@@ -92,6 +94,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
     new ToolRunner({
       maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()),
       startTimeoutMs: options.sandboxStartTimeoutMs,
+      maxDescriptors: options.sandboxMaxDescriptors,
     });
   const memory = new AgentMemory(nc);
   const fences = new AgentTurnFences(nc);

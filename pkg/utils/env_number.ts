@@ -23,3 +23,14 @@ export function positiveMsFromEnv(variable: string): number | undefined {
   }
   return value;
 }
+
+/** A whole number of at least `min` from `variable`; undefined when unset or empty (the default applies). */
+export function integerFromEnv(variable: string, min: number): number | undefined {
+  const raw = Deno.env.get(variable);
+  if (raw === undefined || raw.trim() === "") return undefined;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new EnvSettingError(variable, raw, `a whole number of at least ${min}`);
+  }
+  return value;
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EnvSettingError, positiveMsFromEnv } from "./env_number.ts";
+import { EnvSettingError, integerFromEnv, positiveMsFromEnv } from "./env_number.ts";
 
 const NAME = "COMPOZY_TEST_ENV_NUMBER_MS";
 
@@ -25,6 +25,25 @@ Deno.test("positiveMsFromEnv: any other value stops with the variable's name and
       assert.throws(() => positiveMsFromEnv(NAME), (e: unknown) => {
         assert.ok(e instanceof EnvSettingError);
         assert.equal(e.message, `${NAME} must be a positive whole number of milliseconds, got '${bad}'`);
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("integerFromEnv: unset or empty keeps the default, a whole number at the minimum or above is read", () => {
+  withEnv(undefined, () => assert.equal(integerFromEnv(NAME, 64), undefined));
+  withEnv(" ", () => assert.equal(integerFromEnv(NAME, 64), undefined));
+  withEnv("64", () => assert.equal(integerFromEnv(NAME, 64), 64));
+  withEnv("1024", () => assert.equal(integerFromEnv(NAME, 64), 1_024));
+});
+
+Deno.test("integerFromEnv: any other value stops with the variable's name, the minimum and the value", () => {
+  for (const bad of ["63", "0", "-5", "100.5", "1k", "abc", "1e400"]) {
+    withEnv(bad, () => {
+      assert.throws(() => integerFromEnv(NAME, 64), (e: unknown) => {
+        assert.ok(e instanceof EnvSettingError);
+        assert.equal(e.message, `${NAME} must be a whole number of at least 64, got '${bad}'`);
         return true;
       });
     });

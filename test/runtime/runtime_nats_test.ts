@@ -123,6 +123,45 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "runtime: COMPOZY_SANDBOX_MAX_DESCRIPTORS sets the descriptors each sandbox may hold",
+  ignore: Deno.build.os !== "linux",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const nats = await startTestNats();
+    const dir = await Deno.makeTempDir({ prefix: "compozy-max-descriptors-" });
+    const toolPath = join(dir, "opener.ts");
+    await Deno.writeTextFile(
+      toolPath,
+      `export default () => {
+        const files: Deno.FsFile[] = [];
+        try {
+          while (files.length < 500) files.push(Deno.openSync(import.meta.filename!));
+        } catch { /* the limit */ }
+        for (const file of files) file.close();
+        return files.length;
+      };\n`,
+    );
+    const runtime = startRuntimeProcess(nats, { COMPOZY_SANDBOX_MAX_DESCRIPTORS: "64" });
+    const nc = await connectNats(nats.url, { name: "max-descriptors-test" });
+    try {
+      const reply = await callTool(new Bus(nc, { source: "engine" }), toolPath, {}, { read: [dir] });
+      if (reply.result.case !== "success") {
+        throw new Error(`the call failed: ${reply.result.value?.error?.message}`);
+      }
+      const opened = JSON.parse(new TextDecoder().decode(reply.result.value.outputJson));
+      // The default (128) leaves a tool ~98; 64 leaves it ~34.
+      assert.ok(opened > 10 && opened < 64, `opened ${opened}`);
+    } finally {
+      await nc.close();
+      await runtime.stop();
+      await nats.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 Deno.test("sandbox: the deny list covers every local spelling of each NATS port and rejects bad entries", async () => {
   assert.deepEqual(natsTargets("nats://u:p@127.0.0.1:4222, nats://[::1]:4223,nats-2"), [
     { host: "127.0.0.1", port: 4222 },

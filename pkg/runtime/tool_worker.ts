@@ -628,9 +628,17 @@ async function handle(
   if (closing) await closing;
   // Node's first: removing a call's listeners runs its `removeListener` handlers, whose changes to globals
   // must be undone too.
-  nodeState.restore();
-  const unrestored = restoreGlobals();
-  resetProcessState();
+  let unrestored: string | undefined;
+  try {
+    nodeState.restore();
+    unrestored = restoreGlobals();
+    resetProcessState();
+  } catch {
+    // The call froze state the reset writes to (the global object's listener list): it threw, and the
+    // result never went out, so the call waited for its time limit. What was thrown may be the tool's
+    // (a `removeListener` handler), so it is not inspected.
+    unrestored = "state whose reset threw";
+  }
   // The call keeps its result; the host retires the worker once it is sent, so the next call runs in a
   // fresh process instead of one whose globals this call pinned (red team brk-sbx H5).
   if (unrestored !== undefined) post(["leftover", unrestored]);

@@ -59,6 +59,12 @@ Deno.test("a call that pins a global or freezes the global object does not reach
       "atob deleted, then the global object made non-extensible":
         `delete g.atob; Object.preventExtensions(g);`,
       "the global object made non-extensible, nothing deleted": `Object.preventExtensions(g);`,
+      // Before: the reset threw on the frozen list, no result went out, and A's call timed out.
+      "the global object's listener list frozen": `const key = Object.getOwnPropertySymbols(g).find((s) =>
+        Array.isArray(g[s]?.listeners?.error))!;
+        addEventListener("message", () => {});
+        Object.freeze(g[key]);
+        Object.freeze(g[key].listeners);`,
     };
     for (const [name, attack] of Object.entries(attacks)) {
       await t.step(name, async () => {

@@ -42,18 +42,18 @@ const LIMIT_SCRIPT = (max: number) => `ulimit -n ${max} && exec "$0" "$@"`;
 let shellPresent: boolean | undefined;
 
 /**
- * The command that runs `executable` with `args` under a descriptor limit of `max`, and the limit it gets:
- * lower than `max` when the runtime's own hard limit is lower (it cannot be raised), undefined when there is
+ * The command that runs `executable` with `args` under a descriptor limit of `max`, or lower when the
+ * runtime's own hard limit is lower (it cannot be raised); `executable` and `args` as they are when there is
  * no shell to set it.
  */
 export function limitedCommand(
   executable: string,
   args: string[],
   max: number,
-): { command: string; args: string[]; limit: number | undefined } {
-  if (!hasShell()) return { command: executable, args, limit: undefined };
+): { command: string; args: string[] } {
+  if (!hasShell()) return { command: executable, args };
   const limit = Math.min(max, runtimeHardLimit() ?? max);
-  return { command: SHELL, args: ["-c", LIMIT_SCRIPT(limit), executable, ...args], limit };
+  return { command: SHELL, args: ["-c", LIMIT_SCRIPT(limit), executable, ...args] };
 }
 
 function hasShell(): boolean {

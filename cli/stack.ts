@@ -46,6 +46,7 @@ import {
 import type { Hono } from "hono";
 import { delimiter, dirname, resolve } from "node:path";
 import { PROTECTED_ROOTS_ENV } from "../pkg/runtime/grant_paths.ts";
+import { runtimeSettingsFromEnv } from "../pkg/runtime/settings_env.ts";
 import { ApiError } from "../server/api_error.ts";
 import { unpackBundle } from "./bundle.ts";
 import { CliError } from "./cli_error.ts";
@@ -144,6 +145,7 @@ export class Stack {
     }
     // A bad timing variable is said before anything starts (it names the variable).
     if (options.role === "all" || options.role === "engine") engineTimingsFromEnv();
+    if (options.role === "all" || options.role === "runtime") runtimeSettingsFromEnv();
     const project = options.role === "runtime" ? undefined : await loadProject(options.projectDir);
     if (project) options.checkProject?.(project);
     const link = await natsLinkFor(options);

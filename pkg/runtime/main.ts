@@ -11,8 +11,7 @@ import { delimiter } from "node:path";
 import { configureProtectedFiles, configureProtectedRoots, PROTECTED_ROOTS_ENV } from "./grant_paths.ts";
 import { configureNetDeny, natsTargets, parseNetTargets } from "./net_deny.ts";
 import { startRuntime } from "./service.ts";
-import { integerFromEnv, positiveMsFromEnv } from "../utils/env_number.ts";
-import { MIN_MAX_DESCRIPTORS } from "./descriptor_limit.ts";
+import { runtimeSettingsFromEnv } from "./settings_env.ts";
 
 /**
  * Runs the runtime until a signal (or, with `--exit-with-parent`, the end of stdin) stops it. The compiled
@@ -58,8 +57,7 @@ export async function runtimeMain(args: string[]): Promise<never> {
   const runtime = startRuntime({
     nc,
     bus,
-    sandboxStartTimeoutMs: sandboxStartTimeoutMs(),
-    sandboxMaxDescriptors: sandboxMaxDescriptors(),
+    ...runtimeSettingsFromEnv(),
   });
   log.info("runtime consuming tool and agent commands on {url}", { url });
   let stopping = false;
@@ -96,24 +94,6 @@ export async function runtimeMain(args: string[]): Promise<never> {
   }
   // Never returns: `stop` ends the process once the runtime has drained.
   return await new Promise<never>(() => {});
-}
-
-/**
- * COMPOZY_SANDBOX_START_TIMEOUT_MS: how long a sandbox may take to start (default 10 s), for hosts so loaded
- * that a cold start (SES lockdown, module load) takes longer. A value that is not a positive integer stops
- * the runtime with its name.
- */
-function sandboxStartTimeoutMs(): number | undefined {
-  return positiveMsFromEnv("COMPOZY_SANDBOX_START_TIMEOUT_MS");
-}
-
-/**
- * COMPOZY_SANDBOX_MAX_DESCRIPTORS: the file descriptors each sandbox process may hold (default 128, at least
- * 64), which bounds the kernel socket memory a tool can hold (see descriptor_limit.ts). A value that is not a
- * whole number of at least 64 stops the runtime with its name.
- */
-function sandboxMaxDescriptors(): number | undefined {
-  return integerFromEnv("COMPOZY_SANDBOX_MAX_DESCRIPTORS", MIN_MAX_DESCRIPTORS);
 }
 
 if (import.meta.main) await runtimeMain(Deno.args);

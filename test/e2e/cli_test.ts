@@ -136,14 +136,18 @@ Deno.test("errors are one clear line with exit code 1 for user errors", async (t
       const dir = await Deno.makeTempDir({ prefix: "compozy-bad-env-" });
       try {
         await runCli(["init", join(dir, "app")]);
-        const res = await runCli(["dev", "--cwd", join(dir, "app"), "--port", "0"], {
-          COMPOZY_RUNTIME_SILENT_AFTER_MS: "10s",
-        });
-        assert.equal(res.code, 1, res.stdout + res.stderr);
-        assert.match(
-          res.stderr,
-          /^error: COMPOZY_RUNTIME_SILENT_AFTER_MS must be a positive whole number of milliseconds, got '10s'$/m,
-        );
+        // An engine's and a runtime's (the runtime child crash-looped on the latter: breaker2 D4).
+        for (const variable of ["COMPOZY_RUNTIME_SILENT_AFTER_MS", "COMPOZY_SANDBOX_START_TIMEOUT_MS"]) {
+          const res = await runCli(["dev", "--cwd", join(dir, "app"), "--port", "0"], { [variable]: "10s" });
+          assert.equal(res.code, 1, res.stdout + res.stderr);
+          assert.match(
+            res.stderr,
+            new RegExp(
+              `^error: ${variable} must be a positive whole number of milliseconds up to 2147483647, got '10s'$`,
+              "m",
+            ),
+          );
+        }
         await assert.rejects(Deno.stat(join(dir, "app/.compozy/nats")), Deno.errors.NotFound);
       } finally {
         await Deno.remove(dir, { recursive: true });

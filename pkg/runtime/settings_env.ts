@@ -1,0 +1,31 @@
+/**
+ * The runtime's settings from the environment, read once: by the runtime at start, and by a `compozy dev` or
+ * `compozy start` that runs one, before anything starts, so that a bad value is said once with its name (the
+ * runtime child crash-looped on it with a stack trace while `dev` said ready: outside break attempt breaker2,
+ * D4).
+ *
+ * @module
+ */
+import { integerFromEnv, positiveMsFromEnv } from "../utils/env_number.ts";
+import { MIN_MAX_DESCRIPTORS } from "./descriptor_limit.ts";
+
+export interface RuntimeSettings {
+  /**
+   * COMPOZY_SANDBOX_START_TIMEOUT_MS: how long a sandbox may take to start (default 10 s), for hosts so loaded
+   * that a cold start (SES lockdown, module load) takes longer.
+   */
+  sandboxStartTimeoutMs?: number;
+  /**
+   * COMPOZY_SANDBOX_MAX_DESCRIPTORS: the file descriptors each sandbox process may hold (default 128, at least
+   * 64), which bounds the kernel socket memory a tool can hold (see descriptor_limit.ts).
+   */
+  sandboxMaxDescriptors?: number;
+}
+
+/** @throws {EnvSettingError} naming the variable, for a value that is not what the setting needs. */
+export function runtimeSettingsFromEnv(): RuntimeSettings {
+  return {
+    sandboxStartTimeoutMs: positiveMsFromEnv("COMPOZY_SANDBOX_START_TIMEOUT_MS"),
+    sandboxMaxDescriptors: integerFromEnv("COMPOZY_SANDBOX_MAX_DESCRIPTORS", MIN_MAX_DESCRIPTORS),
+  };
+}

@@ -288,6 +288,10 @@ export class Leases {
    * to (see acquire) leaves it to this engine while it is there.
    */
   async release(execId: string, options: { parked?: boolean } = {}): Promise<void> {
+    // A renewal under way (its interval stops with the driver, not its last request) moves the revision the
+    // release must write at: released before its reply, the holding came back with it and the release's write
+    // was refused (breaker2 D7).
+    await this.refreshing.get(execId);
     const held = this.held.get(execId);
     this.held.delete(execId);
     if (held === undefined) return;
@@ -389,6 +393,8 @@ export class Leases {
 
   /** A renewal of `held` stored `revision`: the holding goes on, its events keep their revision. */
   private renewed(execId: string, held: Held, revision: number, sentAt: number): void {
+    // Only the holding that asked: one released or dropped meanwhile stays so.
+    if (this.held.get(execId) !== held) return;
     const { takenAt, anew, resumed, holding } = held;
     this.held.set(execId, { revision, takenAt, confirmedAt: sentAt, anew, resumed, holding });
   }

@@ -326,3 +326,22 @@ Deno.test("leases: a write made for an ended holding is refused though the lease
     a.assertWritable("exec-1", "s");
   });
 });
+
+Deno.test("leases: a release while a renewal is under way frees the lease and leaves the parked marker (breaker2 D7)", async () => {
+  await withLeases(async ({ a, kv }) => {
+    for (const parked of [true, false]) {
+      const execId = `exec-${parked}`;
+      assert.ok(await a.acquire(execId));
+      // The executor's hold() renews on an interval: its last renewal may be under way when the driver parks.
+      const renewal = a.refresh(execId);
+      await a.release(execId, { parked });
+      assert.equal(await renewal, "held");
+      // Before: the renewal's reply put the released holding back, and the release's write at the old revision
+      // was refused (the marker lost, the lease left to expire with its TTL, the holding kept for ever).
+      assert.equal(a.holdingOf(execId), undefined, "released, yet held again in memory");
+      const entry = await kv.get(execId);
+      if (parked) assert.equal(entry?.string(), "engine-a (parked)", "the parked marker was not written");
+      else assert.notEqual(entry?.operation, "PUT", `the lease was not freed: ${entry?.string()}`);
+    }
+  });
+});

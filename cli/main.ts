@@ -44,6 +44,7 @@ import { cliCommand } from "./invocation.ts";
 import { paintFor } from "./terminal.ts";
 import { cleanForTerminal } from "../pkg/logger/mod.ts";
 import { versionInfo } from "./version.ts";
+import { configureProtectedFiles } from "../pkg/runtime/grant_paths.ts";
 import { parseDuration } from "../engine/domain/duration.ts";
 
 /** Runs the CLI with `args` (without the program name) and returns the exit code. */
@@ -56,6 +57,9 @@ export async function main(args: string[]): Promise<number> {
     if (isCompiledBinary()) await useCachedSandboxModules();
     return await runtimeMain(args.slice(1));
   }
+  // The NATS credentials file this process and its runtime connect with is never a tool's to read: `validate`
+  // and a deployment's check refuse a grant covering it, as the runtime does (breaker2 D5).
+  configureProtectedFiles([Deno.env.get("NATS_CREDS")]);
   let exitCode = EXIT_OK;
   const program = buildProgram((code) => exitCode = code);
   try {

@@ -98,6 +98,35 @@ Deno.test("errors are one clear line with exit code 1 for user errors", async (t
     assert.match(res.stderr, /compozy\.yaml:1:\d+: name: /);
     await Deno.remove(dir, { recursive: true });
   });
+  await t.step(
+    "a read grant covering the NATS credentials file is refused by validate (breaker2 D5)",
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "compozy-creds-grant-" });
+      try {
+        await Deno.mkdir(join(dir, "secrets"));
+        await Deno.writeTextFile(join(dir, "secrets/engine.creds"), "jwt and seed\n");
+        await Deno.writeTextFile(
+          join(dir, "compozy.yaml"),
+          "name: creds\nworkflows:\n  - source: ./wf.yaml\n",
+        );
+        await Deno.writeTextFile(join(dir, "t.ts"), "export default () => 1;\n");
+        await Deno.writeTextFile(
+          join(dir, "wf.yaml"),
+          `id: wf\ntools:\n  - id: t\n    execute: ./t.ts\n    permissions: { read: ["./secrets"] }\n` +
+            `tasks:\n  - { id: a, use: tool(id=t) }\n`,
+        );
+        const valid = await runCli(["validate", "--cwd", dir], { NATS_CREDS: "" });
+        assert.equal(valid.code, 0, valid.stdout + valid.stderr);
+        const res = await runCli(["validate", "--cwd", dir], {
+          NATS_CREDS: join(dir, "secrets/engine.creds"),
+        });
+        assert.equal(res.code, 1, res.stdout + res.stderr);
+        assert.match(res.stderr, /wf\.yaml:\d+:\d+: .*engine\.creds/);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
   await t.step("no server to talk to", async () => {
     const res = await runCli(["executions", "list", "--server", "http://127.0.0.1:9"]);
     assert.equal(res.code, 1);

@@ -37,7 +37,9 @@ export const MIN_MAX_DESCRIPTORS = 64;
 
 const SHELL = "/bin/sh";
 /** `$0` is the Deno executable, `$@` its arguments: nothing of the sandbox's command line is quoted here. */
-const LIMIT_SCRIPT = (max: number) => `ulimit -n ${max} && exec "$0" "$@"`;
+// `unset PWD`: the shell exports the working folder it starts in, and the sandbox inherits nothing but its
+// grants (test/runtime/sandbox_escape_test.ts, "reads only the env names it lists").
+const LIMIT_SCRIPT = (max: number) => `ulimit -n ${max} && unset PWD && exec "$0" "$@"`;
 
 let shellPresent: boolean | undefined;
 

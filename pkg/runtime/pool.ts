@@ -53,6 +53,12 @@ interface KeyPool {
   held: number;
 }
 
+/** How long a call may wait for a process: until `deadline` (`performance.now()` time), `boundMs` after it began. */
+export interface SandboxWait {
+  deadline: number;
+  boundMs: number;
+}
+
 interface Waiter {
   key: string;
   spec: SandboxSpec;
@@ -92,10 +98,11 @@ export class SandboxPool {
 
   /**
    * A ready process of `key` for one call, marked busy. Rejects with a ToolFailure when the module cannot
-   * be started, `tool_timeout` when `deadline` (a `performance.now()` time) passes first, or `tool_canceled`
-   * when `signal` aborts first.
+   * be started, `tool_timeout` (details.phase "waiting for a sandbox") when `wait.deadline` (a
+   * `performance.now()` time) passes first, or `tool_canceled` when `signal` aborts first. `wait.boundMs`
+   * only names the bound in that failure (the caller sets the bound; see ToolRunner).
    */
-  acquire(key: string, spec: SandboxSpec, deadline: number, signal?: AbortSignal): Promise<SandboxProcess> {
+  acquire(key: string, spec: SandboxSpec, wait: SandboxWait, signal?: AbortSignal): Promise<SandboxProcess> {
     const idle = this.#takeIdle(key);
     if (idle) return Promise.resolve(this.#served(key, idle));
     return new Promise((resolve, reject) => {
@@ -105,9 +112,14 @@ export class SandboxPool {
         waiter.reject(failure);
       };
       const timer = setTimeout(() => {
-        const message = `No sandbox for ${spec.executePath} was ready before the call's time limit`;
-        giveUp(new ToolFailure("tool_timeout", message, { details: { phase: "waiting for a sandbox" } }));
-      }, Math.max(0, deadline - performance.now()));
+        const message = `No sandbox for ${spec.executePath} was ready within ${wait.boundMs} ms ` +
+          `(the wait for a sandbox is bounded by the larger of the sandbox start timeout and the call's timeout)`;
+        giveUp(
+          new ToolFailure("tool_timeout", message, {
+            details: { phase: "waiting for a sandbox", waitBoundMs: wait.boundMs },
+          }),
+        );
+      }, Math.max(0, wait.deadline - performance.now()));
       const onAbort = () =>
         giveUp(
           new ToolFailure("tool_canceled", "The call was canceled while it waited for a sandbox"),

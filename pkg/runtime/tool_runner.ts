@@ -5,6 +5,13 @@
  * (module, permissions, env) with a time limit, and its output is checked against the output schema here.
  * See docs/runtime-sandbox.md for the permission model.
  *
+ * Time limits (as Temporal separates schedule-to-start from start-to-close): the call's `timeoutMs` bounds the
+ * tool's own run, from when the call enters its sandbox. The wait for a sandbox before that (a cold start, a
+ * queue behind busy sandboxes) is bounded apart, by the larger of `startTimeoutMs` and `timeoutMs`, and fails
+ * `tool_timeout` with `details.phase` "waiting for a sandbox". Counted in one limit, a short `timeout` failed
+ * calls that never ran: a timed-out call's sandbox is killed, so its retry waited for a cold start (0.7-1 s)
+ * and failed before the tool was entered (outside review D1).
+ *
  * Failure semantics: `run()` never throws; it returns `{ ok: false, failure }` with a
  * {@linkcode ToolFailure}. A failure ends only its own call: a process that timed out, crashed or ran out of
  * memory is killed and replaced, other calls are untouched. A tool may run more than once for one task
@@ -52,7 +59,10 @@ export interface ToolCall {
   permissions?: ToolPermissions;
   /** Values for the sandbox's environment; the tool can read only the names in `permissions.env`. */
   env?: Record<string, string>;
-  /** Bounds the whole call: waiting for a sandbox, starting it, and running the tool. */
+  /**
+   * Bounds the tool's run, from when the call enters its sandbox. The wait for a sandbox before it is bounded
+   * by the larger of this and the runner's `startTimeoutMs` (see the module's doc).
+   */
   timeoutMs: number;
   inputSchema?: Record<string, unknown>;
   outputSchema?: Record<string, unknown>;
@@ -91,7 +101,10 @@ export interface ToolRunnerOptions {
   maxOutputDepth?: number;
   /** Log bytes per call (console output included); the rest is dropped. Default 256 KiB. */
   maxLogBytes?: number;
-  /** Time for a new sandbox to load its tool module. Default 10 s. */
+  /**
+   * Time for a new sandbox to load its tool module. Default 10 s. A call's wait for a sandbox is bounded by the
+   * larger of this and the call's `timeoutMs`, so that a call always outlasts one cold start.
+   */
   startTimeoutMs?: number;
   /**
    * File descriptors each sandbox process may hold (`RLIMIT_NOFILE`; Deno uses ~30 of them): bounds the
@@ -278,7 +291,7 @@ export class ToolRunner {
 
   async #run(call: ToolCall, started: number, redact: Redactor | undefined): Promise<unknown> {
     this.#assertOpen();
-    const deadline = started + call.timeoutMs;
+    const waitBoundMs = this.#waitBoundMs(call.timeoutMs);
     const payload = this.#payload(call);
     if (call.inputSchema) this.#check("input", call, call.input, payload.length, call.inputSchema);
     const { key, spec } = this.#sandboxFor(call.executePath, call.permissions, call.env);
@@ -290,7 +303,12 @@ export class ToolRunner {
           `Tool "${call.toolId}" was canceled before it ran: ${reasonText(call.signal.reason)}`,
         );
       }
-      let process = await this.#pool.acquire(key, spec, deadline, call.signal);
+      // Each run waits afresh (a run again after a stale sandbox is a new start): the bound counts from here.
+      const wait = {
+        boundMs: waitBoundMs,
+        deadline: (attempt === 1 ? started : performance.now()) + waitBoundMs,
+      };
+      let process = await this.#pool.acquire(key, spec, wait, call.signal);
       // A process unfit for a call is retired and the call gets another (leftovers of issue 10):
       // - a `.env*` file created at a project root after the process started is not in its `--deny-read`
       //   (Deno's flags name paths). Only processes granted `read: true` are concerned. Every stale one is
@@ -310,9 +328,10 @@ export class ToolRunner {
               `the last because ${unfit}`,
           );
         }
-        process = await this.#pool.acquire(key, spec, deadline, call.signal);
+        process = await this.#pool.acquire(key, spec, wait, call.signal);
       }
-      outcome = await this.#call(process, call, payload, deadline, redact);
+      // The tool's own limit starts now, as the call enters its sandbox (SandboxProcess.call times it).
+      outcome = await this.#call(process, call, payload, redact);
       // A call that left a regular file open (a `node:fs` descriptor, which its end cannot close) keeps its
       // result, but its process is retired before any other call could use the descriptor.
       const leftOpen = outcome.kind === "died" ? undefined : this.#files.check(process);
@@ -338,7 +357,6 @@ export class ToolRunner {
     process: SandboxProcess,
     call: ToolCall,
     payload: Uint8Array,
-    deadline: number,
     redact: Redactor | undefined,
   ): Promise<CallOutcome> {
     this.#nextCallId = this.#nextCallId >= 0xffffffff ? 1 : this.#nextCallId + 1;
@@ -351,15 +369,22 @@ export class ToolRunner {
       }
     };
     const signal = call.signal;
-    if (!signal) {
-      return process.call(this.#nextCallId, payload, Math.max(1, deadline - performance.now()), sink);
-    }
+    if (!signal) return process.call(this.#nextCallId, payload, call.timeoutMs, sink);
     // One call cannot be stopped inside a warm sandbox (its worker may be in a loop): the process goes.
     const cancel = () => process.kill("canceled", `its task was canceled: ${reasonText(signal.reason)}`);
-    const outcome = process.call(this.#nextCallId, payload, Math.max(1, deadline - performance.now()), sink);
+    const outcome = process.call(this.#nextCallId, payload, call.timeoutMs, sink);
     if (signal.aborted) cancel(); // between the acquire and now
     else signal.addEventListener("abort", cancel, { once: true });
     return outcome.finally(() => signal.removeEventListener("abort", cancel));
+  }
+
+  /**
+   * How long one run of a call may wait for a sandbox: at least one cold start (`startTimeoutMs`, which the
+   * pool gives a start before it kills it), and at least the call's own limit, the longest a busy sandbox of
+   * the same tool can take to free up.
+   */
+  #waitBoundMs(timeoutMs: number): number {
+    return Math.max(this.#limits.startTimeoutMs, timeoutMs);
   }
 
   #payload(call: ToolCall): Uint8Array {

@@ -138,15 +138,18 @@ Deno.test("warm pool", async (t) => {
     }
   });
 
-  await t.step("a call waiting for a process longer than its time limit fails tool_timeout", async () => {
-    const runner = new ToolRunner({ maxProcesses: 1 });
+  await t.step("a call waiting for a process longer than its wait bound fails tool_timeout", async () => {
+    // The wait bound is the larger of the start timeout and the call's timeout (test/runtime/sandbox_wait_test.ts).
+    // A start timeout that a cold start on a loaded machine still makes (the sleeper's own start is bound by it).
+    const runner = new ToolRunner({ maxProcesses: 1, startTimeoutMs: 3_000 });
     try {
-      const long = runner.run(call(sleeper, 800));
+      const long = runner.run(call(sleeper, 4_500));
       assert.ok(await eventually(() => runner.stats().busy === 1));
       // The same key: a key that holds no process would start one in the reserve (red team 4 F2).
       const queued = await runner.run(call(sleeper, 0, { timeoutMs: 200 }));
       assert.ok(!queued.ok);
       assert.equal(queued.failure.code, "tool_timeout");
+      assert.equal((queued.failure.details as { phase?: string }).phase, "waiting for a sandbox");
       assert.ok((await long).ok, "the running call is not disturbed");
     } finally {
       await runner.close();

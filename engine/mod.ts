@@ -20,6 +20,7 @@ import {
   type RuntimeCallTiming,
   SILENT_AFTER_MS,
 } from "./domain/task/runtime_call.ts";
+import { SANDBOX_WAIT_ALLOWANCE_MS } from "./domain/task/leaf_executor.ts";
 import { createDriverServices } from "./domain/workflow/services.ts";
 import { type RedeliveryBounds, WorkflowExecutor } from "./domain/workflow/workflow_executor.ts";
 import { failOrphan } from "./domain/workflow/orphans.ts";
@@ -60,6 +61,13 @@ export interface EngineOptions {
    * docs/operations.md, "Fail-over".
    */
   runtimeSilentAfterMs?: number;
+  /**
+   * The runtimes' sandbox start timeout, when raised above the engine's allowance for a call's wait for a
+   * sandbox (SANDBOX_WAIT_ALLOWANCE_MS, 60 s); default COMPOZY_SANDBOX_START_TIMEOUT_MS, the runtime's own
+   * variable. The engine waits for a call's answer its limit, plus the larger of its limit and this allowance,
+   * plus 5 s (runtimeAnswerDeadlineMs in engine/domain/task/leaf_executor.ts). See docs/operations.md.
+   */
+  sandboxStartTimeoutMs?: number;
   /** How often each cause may send a command back before it is given up (defaults in the executor). */
   redelivery?: Partial<RedeliveryBounds>;
   /**
@@ -90,10 +98,14 @@ export async function createExecutionClient(
  * The engine's timings set through the environment (unset ones are undefined: the defaults apply). Throws
  * EnvSettingError, naming the variable, on a bad value; a process calls it before it starts anything.
  */
-export function engineTimingsFromEnv(): Pick<EngineOptions, "ackWaitMs" | "runtimeSilentAfterMs"> {
+export function engineTimingsFromEnv(): Pick<
+  EngineOptions,
+  "ackWaitMs" | "runtimeSilentAfterMs" | "sandboxStartTimeoutMs"
+> {
   return {
     ackWaitMs: positiveMsFromEnv("COMPOZY_ACK_WAIT_MS"),
     runtimeSilentAfterMs: positiveMsFromEnv("COMPOZY_RUNTIME_SILENT_AFTER_MS"),
+    sandboxStartTimeoutMs: positiveMsFromEnv("COMPOZY_SANDBOX_START_TIMEOUT_MS"),
   };
 }
 
@@ -169,7 +181,17 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     bus,
     js,
     leases,
-    services: createDriverServices(bus, project, store, leases, runtimeCallTiming),
+    services: createDriverServices(
+      bus,
+      project,
+      store,
+      leases,
+      runtimeCallTiming,
+      Math.max(
+        SANDBOX_WAIT_ALLOWANCE_MS,
+        options.sandboxStartTimeoutMs ?? fromEnv.sandboxStartTimeoutMs ?? 0,
+      ),
+    ),
     ackWaitMs: ackWaitMs ?? COMMAND_ACK_WAIT_MS,
     redelivery: options.redelivery,
     accepted,

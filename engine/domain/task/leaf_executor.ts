@@ -17,6 +17,7 @@ import { fromErrorInfo, TaskFailure } from "../../failure.ts";
 import { readAgentTurns, type RecordedAgentTurns } from "../../history/agent_turns.ts";
 import { uuidv7 } from "../../ids.ts";
 import { jsonBytes, parseJsonBytes } from "../../json_bytes.ts";
+import { MAX_TIMER_MS } from "../../long_timer.ts";
 import { parseDuration, type ToolDefinition } from "../project/mod.ts";
 import {
   DEFAULT_RUNTIME_CALL_TIMING,
@@ -33,8 +34,34 @@ export function toolTimeoutMs(tool: ToolDefinition): number {
   return tool.timeout ? parseDuration(tool.timeout) : DEFAULT_TOOL_TIMEOUT_MS;
 }
 
-/** Time granted beyond the tool's own limit for the runtime to spawn, kill and answer. */
+/** Time granted beyond the call's limit and its wait for a sandbox for the runtime to kill and answer. */
 const RUNTIME_GRACE_MS = 5_000;
+
+/**
+ * The engine's allowance for a runtime's wait for a sandbox before a call's limit starts, unless set (EngineOptions
+ * `sandboxStartTimeoutMs`, COMPOZY_SANDBOX_START_TIMEOUT_MS). The runtime bounds that wait by the larger of its
+ * sandbox start timeout (default 10 s) and the call's limit; the engine cannot know the runtimes' start timeout,
+ * so it allows six times the default, for runtimes whose start timeout was raised on a loaded host.
+ */
+export const SANDBOX_WAIT_ALLOWANCE_MS = 60_000;
+
+/**
+ * How long the engine waits for the runtime's answer to a call limited to `timeoutMs`. The runtime times the
+ * call's run from when it enters its sandbox (pkg/runtime/tool_runner.ts), after a wait for a sandbox of at most
+ * max(its sandbox start timeout, `timeoutMs`), which `sandboxWaitMs` covers (outside review D1: counted in the
+ * call's limit, that wait failed short calls that never ran).
+ *
+ * The deadline is a backstop only: a runtime that died or froze is found by the call's holder questions within
+ * seconds (runtime_call.ts), and the call sent again, whatever the deadline. A generous one costs nothing while
+ * runtimes live: it bounds only a runtime that holds a call and never answers, and how long a call that no
+ * runtime takes (none running) is sent again before it fails `runtime_unavailable`. Capped at setTimeout's bound.
+ */
+export function runtimeAnswerDeadlineMs(
+  timeoutMs: number,
+  sandboxWaitMs = SANDBOX_WAIT_ALLOWANCE_MS,
+): number {
+  return Math.min(timeoutMs + Math.max(timeoutMs, sandboxWaitMs) + RUNTIME_GRACE_MS, MAX_TIMER_MS);
+}
 
 export interface LeafCall {
   correlationId: string;
@@ -92,9 +119,11 @@ export function toolEnv(tool: ToolDefinition, env: Record<string, string>): Reco
 }
 
 export class LeafExecutor {
+  /** `sandboxWaitMs`: the allowance for a runtime's wait for a sandbox (see {@link runtimeAnswerDeadlineMs}). */
   constructor(
     private readonly bus: Bus,
     private readonly timing: RuntimeCallTiming = DEFAULT_RUNTIME_CALL_TIMING,
+    private readonly sandboxWaitMs: number = SANDBOX_WAIT_ALLOWANCE_MS,
   ) {}
 
   async runTool(
@@ -184,9 +213,10 @@ export class LeafExecutor {
   }
 
   private callOptions(call: LeafCall): RuntimeCallOptions {
-    // One attempt may take the whole limit; "no responders" (no runtime yet) is retried within it.
+    // One attempt may take the whole limit after its wait for a sandbox; "no responders" (no runtime yet) is
+    // retried within it.
     return {
-      timeoutMs: call.timeoutMs + RUNTIME_GRACE_MS,
+      timeoutMs: runtimeAnswerDeadlineMs(call.timeoutMs, this.sandboxWaitMs),
       signal: call.signal,
       beforeResend: call.beforeResend,
       timing: this.timing,

@@ -37,10 +37,11 @@ export function createDriverServices(
   store: StateStore,
   fence?: WriteFence,
   runtimeCallTiming?: RuntimeCallTiming,
+  sandboxWaitMs?: number,
 ): DriverServices {
   return {
     events: new EventRecorder(bus, fence),
-    leaf: new LeafExecutor(bus, runtimeCallTiming),
+    leaf: new LeafExecutor(bus, runtimeCallTiming, sandboxWaitMs),
     processEnv: Deno.env.toObject(),
     timers: {
       async schedule(d, key, execId, reason, dueMs, attempt) {

@@ -4,7 +4,8 @@ import type { ReferenceResult, ToolCallRecord } from "../reference/types.ts";
 import { unusable } from "./cases.ts";
 import { differences } from "./compare.ts";
 import { lateControl } from "./check.ts";
-import type { Observed } from "./engine_run.ts";
+import { endOf, type Observed } from "./engine_run.ts";
+import type { ExecutionState } from "../../../engine/mod.ts";
 import type { Case } from "./generator.ts";
 
 const plainCase: Case = {
@@ -102,4 +103,29 @@ Deno.test("a checkpoint's actions sent over 2 s after its waits started make a d
     lateControl(observed([120, 3_700])),
     "the harness sent a checkpoint's actions 3.7 s after its waits started",
   );
+});
+
+Deno.test("a case still running at the harness's limit is waited for longer: a slow end is compared, not its middle", async () => {
+  // Seed 90030 at load 36: the state at 120 s (an item WAITING for a child that had started) was compared as
+  // the execution's end. A fake end watch: RUNNING for the first wait, then the end if it comes in the grace.
+  const state = (status: string) => ({ status, tasks: [] }) as unknown as ExecutionState;
+  const watch = (...answers: string[]) => {
+    const waits: number[] = [];
+    const waitForEnd = (_id: string, ms: number) => {
+      waits.push(ms);
+      return Promise.resolve(state(answers[waits.length - 1]));
+    };
+    return { waits, waitForEnd };
+  };
+  const quick = watch("SUCCESS");
+  assert.deepEqual(await endOf(quick.waitForEnd, "e", 100, 50), { state: state("SUCCESS") });
+  assert.deepEqual(quick.waits, [100]);
+  const slow = watch("RUNNING", "SUCCESS");
+  const late = await endOf(slow.waitForEnd, "e", 100, 50);
+  assert.equal(late.state.status, "SUCCESS");
+  assert.equal(typeof late.lateMs, "number");
+  assert.deepEqual(slow.waits, [100, 50]);
+  // Not ended in the grace either: returned as it is, with no lateMs (runCase then says it is still running).
+  const stuck = await endOf(watch("RUNNING", "RUNNING").waitForEnd, "e", 100, 50);
+  assert.deepEqual(stuck, { state: state("RUNNING") });
 });

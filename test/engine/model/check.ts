@@ -13,6 +13,8 @@ export interface Checked {
   history?: string[];
   /** Why the run says nothing about the engine (its diffs are then not a failure), if it does not. */
   inconclusive?: string;
+  /** How long past the harness's first limit the execution ended, when it was that slow (engine_run.ts endOf). */
+  lateMs?: number;
 }
 
 /**
@@ -129,8 +131,10 @@ export async function checkBatch(
         let diffs: string[];
         let history: string[] | undefined;
         let inconclusive: string | undefined;
+        let lateMs: number | undefined;
         try {
           const observed = await stack.run(c, expected);
+          lateMs = observed.lateMs;
           diffs = differences(expected, observed, !!options.crashes);
           if (diffs.length) {
             history = await observed.history();
@@ -141,7 +145,7 @@ export async function checkBatch(
           diffs = [`run failed: ${(e as Error).stack ?? e}`];
           inconclusive = unreachable(e);
         }
-        results.push({ case: c, expected, diffs, ms: Date.now() - started, history, inconclusive });
+        results.push({ case: c, expected, diffs, ms: Date.now() - started, history, inconclusive, lateMs });
       }
     };
     await Promise.all(Array.from({ length: options.concurrency ?? 3 }, worker));

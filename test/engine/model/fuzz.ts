@@ -65,6 +65,13 @@ if (import.meta.main) {
     natsKills += done.natsKills;
     for (const r of done.results) {
       ran++;
+      if (r.lateMs !== undefined) {
+        console.log(
+          `  seed ${r.case.seed}: slow, ended ${
+            (r.lateMs / 1000).toFixed(0)
+          } s past the harness's first limit`,
+        );
+      }
       if (!r.diffs.length) continue;
       if (r.inconclusive) {
         console.log(`  seed ${r.case.seed}: inconclusive, ${r.inconclusive}`);

@@ -278,7 +278,12 @@ export class Bus {
    * a JetStream publish's headers fit in.
    */
   maxBody(): number {
-    return (this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD_BYTES) - HEADER_ROOM;
+    return this.maxPayload() - HEADER_ROOM;
+  }
+
+  /** The server's `max_payload`: the largest message, headers included, this connection may send. */
+  private maxPayload(): number {
+    return this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD_BYTES;
   }
 
   /** Publishes already-encoded bytes to JetStream with the same retry policy as {@link publish}. */
@@ -366,7 +371,7 @@ export class Bus {
     const subject = subjectOf(message);
     const data = encodeMessage(message);
     // Like a publish's: a request over max_payload can never be sent, so it fails at once, not as unanswered.
-    const maxBytes = this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    const maxBytes = this.maxPayload();
     if (data.length > maxBytes) throw new MessageTooLargeError(subject, data.length, maxBytes);
     const timeout = options.timeoutMs ?? 5_000;
     const startedAt = Date.now();

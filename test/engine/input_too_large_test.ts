@@ -17,48 +17,48 @@ interface Handled {
   code: string;
 }
 
-Deno.test("an input too large for one bus message", async (t) => {
-  await t.step("a tool call of 9 MiB fails input_too_large once, though the task has retry", async () => {
-    await withEngine(
-      `tasks:
-  - id: big
-    use: tool(id=echo)
-    with: { a: "{{ .workflow.input.s }}", b: "{{ .workflow.input.s }}", c: "{{ .workflow.input.s }}" }
-    retry: { max_attempts: 3 }
+/**
+ * Runs the task `id` (YAML of its `use` and `with`, given retry and on_error here) on a 9 MiB input and checks
+ * it failed input_too_large once, with a message matching `message`.
+ */
+async function expectTooLarge(id: string, task: string, message: RegExp, calls?: string[]): Promise<void> {
+  await withEngine(
+    `tasks:
+  - id: ${id}
+${task}    retry: { max_attempts: 3 }
     on_error: { next: h }
 ${HANDLER}`,
-      async (h, calls) => {
-        const state = await run(h, big, 60_000);
-        assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
-        const out = state.output as Handled;
-        assert.equal(out.code, "input_too_large", out.m);
-        assert.match(
-          out.m,
-          /^the call to tool 'echo' \(its input, env and definition\) is \d+ bytes encoded, over the bus limit of \d+ bytes/,
-        );
-        assert.equal(state.tasks.find((t) => t.task_id === "big")?.attempts, 1, "not retried");
-        assert.deepEqual(calls, [], "no runtime got it");
-      },
+    async (h, toolCalls) => {
+      const state = await run(h, big, 60_000);
+      assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+      const out = state.output as Handled;
+      assert.equal(out.code, "input_too_large", out.m);
+      assert.match(out.m, message);
+      assert.equal(state.tasks.find((t) => t.task_id === id)?.attempts, 1, "not retried");
+      if (calls) assert.deepEqual(toolCalls, calls, "no runtime got it");
+    },
+  );
+}
+
+Deno.test("an input too large for one bus message", async (t) => {
+  await t.step("a tool call of 9 MiB fails input_too_large once, though the task has retry", async () => {
+    await expectTooLarge(
+      "big",
+      `    use: tool(id=echo)
+    with: { a: "{{ .workflow.input.s }}", b: "{{ .workflow.input.s }}", c: "{{ .workflow.input.s }}" }
+`,
+      /^the call to tool 'echo' \(its input, env and definition\) is \d+ bytes encoded, over the bus limit of \d+ bytes/,
+      [],
     );
   });
 
   await t.step("a sub-workflow start of 9 MiB fails input_too_large, naming the sub-workflow", async () => {
-    await withEngine(
-      `tasks:
-  - id: sub
-    use: workflow(id=child)
+    await expectTooLarge(
+      "sub",
+      `    use: workflow(id=child)
     with: { v: "{{ .workflow.input.s }}", w: "{{ .workflow.input.s }}", x: "{{ .workflow.input.s }}" }
-    retry: { max_attempts: 3 }
-    on_error: { next: h }
-${HANDLER}`,
-      async (h) => {
-        const state = await run(h, big, 60_000);
-        assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
-        const out = state.output as Handled;
-        assert.equal(out.code, "input_too_large", out.m);
-        assert.match(out.m, /^the start of sub-workflow 'child' \(its input\) is \d+ bytes encoded/);
-        assert.equal(state.tasks.find((t) => t.task_id === "sub")?.attempts, 1, "not retried");
-      },
+`,
+      /^the start of sub-workflow 'child' \(its input\) is \d+ bytes encoded/,
     );
   });
 });

@@ -15,6 +15,7 @@ import { BUCKETS, type Bus } from "../pkg/nats/mod.ts";
 import type { ExecutionClient } from "./client.ts";
 import type { Project } from "./domain/project/mod.ts";
 import { positiveMsFromEnv } from "../pkg/utils/env_number.ts";
+import { sandboxStartTimeoutMsFromEnv } from "../pkg/runtime/settings_env.ts";
 import {
   DEFAULT_RUNTIME_CALL_TIMING,
   type RuntimeCallTiming,
@@ -105,7 +106,7 @@ export function engineTimingsFromEnv(): Pick<
   return {
     ackWaitMs: positiveMsFromEnv("COMPOZY_ACK_WAIT_MS"),
     runtimeSilentAfterMs: positiveMsFromEnv("COMPOZY_RUNTIME_SILENT_AFTER_MS"),
-    sandboxStartTimeoutMs: positiveMsFromEnv("COMPOZY_SANDBOX_START_TIMEOUT_MS"),
+    sandboxStartTimeoutMs: sandboxStartTimeoutMsFromEnv(),
   };
 }
 

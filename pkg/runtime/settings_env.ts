@@ -22,10 +22,18 @@ export interface RuntimeSettings {
   sandboxMaxDescriptors?: number;
 }
 
+/**
+ * COMPOZY_SANDBOX_START_TIMEOUT_MS, read by the runtime and by engines (how long they wait for a call's answer
+ * covers the wait for a sandbox). @throws {EnvSettingError} for a bad value.
+ */
+export function sandboxStartTimeoutMsFromEnv(): number | undefined {
+  return positiveMsFromEnv("COMPOZY_SANDBOX_START_TIMEOUT_MS");
+}
+
 /** @throws {EnvSettingError} naming the variable, for a value that is not what the setting needs. */
 export function runtimeSettingsFromEnv(): RuntimeSettings {
   return {
-    sandboxStartTimeoutMs: positiveMsFromEnv("COMPOZY_SANDBOX_START_TIMEOUT_MS"),
+    sandboxStartTimeoutMs: sandboxStartTimeoutMsFromEnv(),
     sandboxMaxDescriptors: integerFromEnv("COMPOZY_SANDBOX_MAX_DESCRIPTORS", MIN_MAX_DESCRIPTORS),
   };
 }

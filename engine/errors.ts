@@ -1,5 +1,5 @@
 /** Errors the engine reports to its callers; each carries what the caller needs to answer a user. */
-import { RequestError } from "../pkg/nats/mod.ts";
+import { PublishError, RequestError } from "../pkg/nats/mod.ts";
 
 export class UnknownWorkflowError extends Error {
   override name = "UnknownWorkflowError";
@@ -53,6 +53,26 @@ export class NoEngineAnsweredError extends RequestError {
         `(${attempts} attempts, each met no responders): no engine process is connected to NATS (none ` +
         `running, or all restarting); nothing was started`,
       cause.subject,
+      { cause },
+    );
+  }
+}
+
+/**
+ * A sub-workflow's start that got no answer, or was refused because the orchestrator's handler failed (its own
+ * JetStream call timed out, say): whether the child started is unknown, and it is not the task's failure. A
+ * domain refusal (parent_ended, validation_failed) comes as the reply's error instead. A PublishError, so the
+ * parent's driver is given up as after a write NATS did not take: its command comes back and the replay sends
+ * the start again under the same idempotency key, which finds the child if the first start stored it. Each
+ * give-up counts against the command's redelivery bound, so a start that always fails ends the parent FAILED.
+ */
+export class ChildStartUnansweredError extends PublishError {
+  override name = "ChildStartUnansweredError";
+  constructor(readonly workflowId: string, cause: RequestError) {
+    super(
+      `The start of sub-workflow '${workflowId}' has no known outcome: ${cause.message}`,
+      cause.subject,
+      1,
       { cause },
     );
   }

@@ -72,6 +72,8 @@ export class ExecutionDriver implements DriverPort {
   private busy = 0;
   /** Given up (see abandon): commands delivered to it must come back, not be acknowledged. */
   private abandoned = false;
+  /** What made the driver give up, when known (see abandon). */
+  private abandonCause: unknown;
   private deliveries = 0;
   private idleWaiters: Array<() => void> = [];
   private ended = false;
@@ -139,6 +141,12 @@ export class ExecutionDriver implements DriverPort {
     return this.abandoned;
   }
 
+  /** Why the driver was given up, for the line that fails the execution once its command stops coming back. */
+  get abandonReason(): string | undefined {
+    if (this.abandonCause === undefined) return undefined;
+    return this.abandonCause instanceof Error ? this.abandonCause.message : String(this.abandonCause);
+  }
+
   get endSignal(): AbortSignal {
     return this.endController.signal;
   }
@@ -177,7 +185,7 @@ export class ExecutionDriver implements DriverPort {
       if (e instanceof ExecutionEnded) return;
       if (e instanceof PublishError || this.abandoned) {
         this.logGivenUp("a step's outcome could not be recorded", e);
-        return this.abandon();
+        return this.abandon(e);
       }
       const failure = toTaskFailure(e);
       this.failWorkflow(failure).catch((recordError) => {
@@ -185,7 +193,7 @@ export class ExecutionDriver implements DriverPort {
           `its failure (${failure.code}: ${failure.message}) could not be recorded`,
           recordError,
         );
-        this.abandon();
+        this.abandon(recordError);
       });
     });
     return this.settled;
@@ -196,7 +204,7 @@ export class ExecutionDriver implements DriverPort {
     end().catch((e) => {
       if (e instanceof ExecutionEnded) return;
       this.logGivenUp(`${what} could not be recorded`, e);
-      this.abandon();
+      this.abandon(e);
     });
     return this.settled;
   }
@@ -219,7 +227,9 @@ export class ExecutionDriver implements DriverPort {
    * Gives the execution up without ending it: its outcome could not be recorded, so nothing may go on from
    * memory. The activating command is redelivered and the execution replayed from what was recorded.
    */
-  abandon(): void {
+  abandon(cause?: unknown): void {
+    // The first cause is the one a give-up at the redelivery bound names (see WorkflowExecutor.bounded).
+    if (!this.abandoned && cause !== undefined) this.abandonCause = cause;
     this.abandoned = true;
     this.ended = true;
     this.endController.abort(new ExecutionEnded("the execution was given up; its calls are not sent again"));
@@ -294,7 +304,7 @@ export class ExecutionDriver implements DriverPort {
         );
       } catch (e) {
         if (!(e instanceof MessageTooLargeError)) {
-          this.abandon();
+          this.abandon(e);
           throw e;
         }
         // Nothing was stored and no replay could store it: the signal is refused, the wait goes on (a
@@ -403,7 +413,7 @@ export class ExecutionDriver implements DriverPort {
     try {
       await this.track(write);
     } catch (e) {
-      this.abandon();
+      this.abandon(e);
       throw e;
     }
   }
@@ -511,7 +521,7 @@ export class ExecutionDriver implements DriverPort {
       await this.track(this.services.events.workflowSucceeded(this, output));
     } catch (e) {
       if (!(e instanceof MessageTooLargeError)) {
-        this.abandon();
+        this.abandon(e);
         throw e;
       }
       // Nothing was stored and a replay would end the same way: the execution fails (output_too_large).
@@ -665,7 +675,7 @@ export class ExecutionDriver implements DriverPort {
         // branch waiting for a signal or a sub-workflow held it there, the execution active and its outcome
         // unrecorded, for as long as the sibling waited.
         if (e instanceof PublishError) {
-          this.abandon();
+          this.abandon(e);
           throw e;
         }
         if (e instanceof ExecutionEnded) throw e;

@@ -1,7 +1,8 @@
 /** The real DriverServices: timers, sub-workflows, signals and agent requests, all over NATS. */
 import { create } from "@bufbuild/protobuf";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { type Bus, MessageTooLargeError, STREAMS, subjectOf } from "../../../pkg/nats/mod.ts";
+import { type Bus, MessageTooLargeError, RequestError, STREAMS, subjectOf } from "../../../pkg/nats/mod.ts";
+import { ChildStartUnansweredError } from "../../errors.ts";
 import {
   TaskResumeSchema,
   WorkflowCancelSchema,
@@ -99,6 +100,7 @@ export function createDriverServices(
           if (e instanceof MessageTooLargeError) {
             throw inputTooLarge(`the start of sub-workflow '${child.id}' (its input)`, e);
           }
+          if (e instanceof RequestError) throw new ChildStartUnansweredError(child.id, e);
           throw e;
         });
         if (reply.error) throw fromErrorInfo(reply.error);

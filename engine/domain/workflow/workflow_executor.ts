@@ -362,7 +362,7 @@ export class WorkflowExecutor {
       // message.
       if ((holdWhileActive || existing.driver.isEnded) && existing.settled) {
         const result = await this.hold(execId, existing.driver, existing.settled, false);
-        if (result === "abandoned") return ABANDONED;
+        if (result === "abandoned") return abandonedOutcome(existing.driver);
       }
       return;
     }
@@ -428,7 +428,7 @@ export class WorkflowExecutor {
         });
       }
       parked = result === "parked";
-      if (result === "abandoned") return ABANDONED;
+      if (result === "abandoned") return abandonedOutcome(active.driver);
     } finally {
       releaseParking();
       this.active.delete(execId);
@@ -625,15 +625,18 @@ const SIGNAL_RECORD_ROOM = 4 * 1024;
 /** A handler's answer that sends the command back for a counted cause (see bounded). */
 type Outcome = BusOutcome | { nakDelayMs: number; cause: Cause; reason: string };
 
-const ABANDONED: Outcome = {
-  nakDelayMs: 1_000,
-  cause: "abandoned",
-  reason: "the execution's history could not be written",
-};
+/** The command comes back for a driver given up; its reason is the cause the driver knows, if any. */
+function abandonedOutcome(driver: ExecutionDriver): Outcome {
+  return {
+    nakDelayMs: 1_000,
+    cause: "abandoned",
+    reason: driver.abandonReason ?? "its history could not be written",
+  };
+}
 
 const CAUSE_TEXT: Record<Cause, string> = {
   leaseBusy: "another engine held the execution",
-  abandoned: "the execution's history could not be written",
+  abandoned: "the execution's driver was given up",
   failed: "handling the command failed",
 };
 

@@ -97,3 +97,53 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a parent's cancel its engine took just before it died wins over its child's timer due at the restart",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const calls: string[] = [];
+    // Model seeds 120095, 120099: the child's overdue sleep woke it first, and its next tool ran after the
+    // user's cancel of the parent (held by the dead engine for the ack wait).
+    const stack = await startCrashStack(
+      {
+        "compozy.yaml": "name: crash-control\nworkflows:\n  - source: ./wf.yaml\n  - source: ./child.yaml\n",
+        "t.ts": "",
+        "wf.yaml": "id: main\ntasks:\n  - { id: sub, use: workflow(id=kid) }\n",
+        "child.yaml": "id: kid\ntools:\n  - id: after\n    execute: ./t.ts\ntasks:\n" +
+          "  - { id: nap, type: sleep, duration: 3s }\n  - { id: next, use: tool(id=after) }\n",
+      },
+      { after: () => calls.push("after") },
+      { instanceId: "e", ackWaitMs: 20_000 },
+    );
+    const { client } = stack;
+    try {
+      const { execId } = await client.trigger("main", {});
+      let childId = "";
+      await until(async () => {
+        childId = (await client.list({ workflowId: "kid" })).items[0]?.exec_id ?? "";
+        return childId !== "" &&
+          (await client.events(childId)).some((e) => e.type === "task.waiting_started");
+      });
+      stack.stopEngine();
+      await client.cancel(execId, "stop it");
+      const jsm = await jetstreamManager(stack.nc);
+      await until(async () =>
+        (await jsm.consumers.info(STREAMS.workflowCommands, "compozy-workflow-executor")).num_ack_pending > 0
+      );
+      await stack.killEngine();
+      // The child's timer is due when the next engine starts; the parent's cancel comes back after 20 s.
+      await new Promise((r) => setTimeout(r, 3_000));
+      stack.restartEngine({ instanceId: "e2" });
+      const child = await client.waitForEnd(childId, 60_000);
+      const history = (await client.events(childId)).map((e) => e.type);
+      assert.equal(child.status, "CANCELED", history.join(", "));
+      assert.deepEqual(calls, []);
+      assert.equal((await client.waitForEnd(execId, 60_000)).status, "CANCELED");
+    } finally {
+      await stack.close();
+    }
+  },
+});

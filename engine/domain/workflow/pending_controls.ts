@@ -45,11 +45,7 @@ export async function pendingControls(
     last(subjectOf(create(WorkflowPauseSchema, address))),
     last(subjectOf(create(WorkflowResumeSchema, address))),
   ]);
-  const controls: PendingControls = { applied: [] };
-  if (cancel) {
-    const reason = readable(cancel, execId);
-    if (reason) controls.cancel = (reason as pb.WorkflowCancel).reason || "canceled";
-  }
+  const controls: PendingControls = { applied: [], cancel: cancelReason(cancel, execId) };
   const latest = [pause, resume].filter((m) => m !== undefined && readable(m, execId)) as StreamMessage[];
   if (latest.length > 0) {
     const last = latest.reduce((a, b) => a.seq > b.seq ? a : b);
@@ -57,6 +53,34 @@ export async function pendingControls(
     controls.applied = latest.map((m) => m.seq);
   }
   return controls;
+}
+
+/**
+ * The reason of a cancel accepted for a sub-workflow's parent and not handled yet, as the parent's cancel of
+ * its children words it. The parent's end cancels its children, so a child activated meanwhile (a timer that
+ * came due while no engine ran, taken before the parent's cancel, which the dead engine held for the ack
+ * wait) is canceled first, rather than running its next steps after the user's cancel (model seeds 120095,
+ * 120099). One level: a grandparent's pending cancel reaches the child when the parent handles it.
+ */
+export async function parentCancelReason(
+  bus: Bus,
+  js: JetStreamClient,
+  correlationId: string,
+  parentExecId: string,
+): Promise<string | undefined> {
+  const address = { metadata: bus.metadata(correlationId), workflow: { execId: parentExecId } };
+  const cancel = await lastMessageOf(
+    js,
+    STREAMS.workflowCommands,
+    subjectOf(create(WorkflowCancelSchema, address)),
+  );
+  const reason = cancelReason(cancel, parentExecId);
+  return reason === undefined ? undefined : `parent ${parentExecId}: canceled: ${reason}`;
+}
+
+function cancelReason(stored: StreamMessage | undefined, execId: string): string | undefined {
+  const cancel = stored && readable(stored, execId);
+  return cancel ? (cancel as pb.WorkflowCancel).reason || "canceled" : undefined;
 }
 
 /** The decoded command, or undefined when it cannot be read (its consumer dead-letters it when met). */

@@ -20,7 +20,12 @@ import type { AcceptedExecutions } from "../../accepted_executions.ts";
 import type { EngineStats } from "../../engine_stats.ts";
 import type { Leases } from "../../leases.ts";
 import type { EndedExecution } from "./parent_notifier.ts";
-import { type PendingControls, pendingControls, removeApplied } from "./pending_controls.ts";
+import {
+  parentCancelReason,
+  type PendingControls,
+  pendingControls,
+  removeApplied,
+} from "./pending_controls.ts";
 import type { Project } from "../project/mod.ts";
 import type { DriverServices } from "./driver_services.ts";
 import { type DriverResult, ExecutionDriver } from "./execution_driver.ts";
@@ -547,6 +552,14 @@ export class WorkflowExecutor {
       return NOTHING_TO_DO;
     }
     const controls = controlsRead === undefined ? undefined : await controlsRead
+      .then(async (controls) => {
+        const parent = replay.parent;
+        if (controls.cancel === undefined && parent) {
+          const { bus, js } = this.options;
+          controls.cancel = await parentCancelReason(bus, js, correlationId, parent.execId);
+        }
+        return controls;
+      })
       .catch(async (e) => {
         await this.options.leases.release(execId);
         throw new Error(`Cannot activate execution ${execId}: its pending commands could not be read`, {

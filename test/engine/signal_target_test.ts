@@ -44,3 +44,30 @@ Deno.test("a signal task whose target has ended delivers nothing: delivered 0 (o
     assert.deepEqual(state.output, { signal: "go", delivered: 0 });
   });
 });
+
+Deno.test("a broadcast signal task reaches a wait of its own execution that started just before it", async () => {
+  // Outside review 2026-12-05 O1: the broadcast looked waits up in the compozy_waiting index only, which the
+  // state manager writes after it folds `task.waiting_started`, so a wait of the same execution started a few
+  // milliseconds before (here: while one tool call ran) was missed: delivered 0, and the wait timed out.
+  const wf = `tasks:
+  - id: p
+    type: parallel
+    tasks:
+      - { id: w, type: wait, signal: go, timeout: 5s }
+      - id: c
+        type: composite
+        tasks:
+          - { id: e, use: tool(id=echo), with: { v: 1 } }
+          - { id: s, type: signal, signal: { id: go, payload: { n: 1 } } }
+`;
+  await withEngine(wf, async (h) => {
+    for (let i = 0; i < 5; i++) {
+      const state = await run(h, {}, 20_000);
+      assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+      const s = state.tasks.find((t) => t.task_id === "p/c/s");
+      const w = state.tasks.find((t) => t.task_id === "p/w");
+      assert.deepEqual(s?.output, { signal: "go", delivered: 1 });
+      assert.equal(w?.status, "SUCCESS");
+    }
+  });
+});

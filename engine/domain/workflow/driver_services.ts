@@ -152,8 +152,8 @@ export interface DriverServices {
     cancelAll(d: DriverRef, known: string[], reason: string): Promise<void>;
   };
   signals: {
-    /** Sends a signal to one execution, or to every execution waiting for it; returns how many got it. */
-    send(d: DriverRef, signalId: string, payload: unknown, target?: string): Promise<number>;
+    /** Sends a signal to one execution, or to every execution waiting for it; returns those that got it. */
+    send(d: DriverRef, signalId: string, payload: unknown, target?: string): Promise<string[]>;
   };
   agents: {
     /** Resolves the agent's model, renders its action prompt and builds the runtime request. */

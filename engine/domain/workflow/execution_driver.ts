@@ -281,6 +281,12 @@ export class ExecutionDriver implements DriverPort {
     });
   }
 
+  waitsForSignal(signalId: string): boolean {
+    return [...this.waiters.values()].some((w) => w.kind === "signal" && w.signalId === signalId) ||
+      [...this.startingWaits.values()].includes(signalId) ||
+      [...this.replay.tasks.values()].some((r) => r.status === "waiting" && r.waitingFor === signalId);
+  }
+
   /** Ends the eligible waits for `signalId` not tried yet that accept `payload`. */
   private async matchSignal(
     signalId: string,

@@ -133,7 +133,7 @@ export function createDriverServices(
             payloadJson: jsonBytes(payload),
           }));
         }
-        return open.length;
+        return open.map((doc) => doc.exec_id);
       },
     },
     agents: {

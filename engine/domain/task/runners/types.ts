@@ -106,6 +106,8 @@ export interface DriverPort {
   recorded(write: Promise<void>): Promise<void>;
   /** Records a signal wait's start (`write`): a signal that comes meanwhile waits for the wait to register. */
   startSignalWait(taskExecId: string, signalId: string, write: Promise<void>): Promise<void>;
+  /** Whether a wait of this execution for `signalId` has started (registered, being recorded, or replayed). */
+  waitsForSignal(signalId: string): boolean;
   /** Registers a wait; resolves when its wake-up is recorded. */
   waitFor(taskExecId: string, waiter: Omit<Waiter, "resolve">): Promise<{ reason: string; payload: unknown }>;
   /** A sub-workflow runs for this execution (a cancel reaches it) / no longer does. */

@@ -17,18 +17,23 @@ export interface EngineProcessOptions {
   ackWaitMs?: number;
   /** More environment variables of the engine process (templates read them as `.env`). */
   env?: Record<string, string>;
+  /**
+   * A file the process's output (its log lines) is appended to; without it the output is discarded. Several
+   * processes may append to one file: each line is one log record.
+   */
+  logFile?: string;
 }
 
 /**
  * Spawns an engine on the project in `dir` against `natsUrl`, by default with a 1 s ack wait so that a killed
- * engine's work is redelivered soon. Its output is discarded.
+ * engine's work is redelivered soon. Its output is discarded, or appended to `options.logFile`.
  */
 export function spawnEngineProcess(
   dir: string,
   natsUrl: string,
   options: EngineProcessOptions,
 ): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
@@ -50,9 +55,23 @@ export function spawnEngineProcess(
       ...options.env,
     },
     stdin: "null",
-    stdout: "null",
-    stderr: "null",
+    stdout: options.logFile ? "piped" : "null",
+    stderr: options.logFile ? "piped" : "null",
   }).spawn();
+  if (options.logFile) {
+    for (const output of [child.stdout, child.stderr]) appendTo(output, options.logFile);
+  }
+  return child;
+}
+
+/**
+ * Copies `output` to the end of `path` until the process closes it (a SIGKILL too). A write that fails is
+ * reported, not thrown: the log is for a person reading a run, and the run goes on without it.
+ */
+function appendTo(output: ReadableStream<Uint8Array>, path: string): void {
+  Deno.open(path, { append: true, create: true })
+    .then((file) => output.pipeTo(file.writable))
+    .catch((e) => console.error(`the engine's output could not be appended to ${path}: ${e}`));
 }
 
 /**
@@ -66,6 +85,8 @@ export interface CrashStack {
   nc: NatsConnection;
   /** SIGSTOPs the engine process: it keeps its connection and what it was delivered, and does nothing. */
   stopEngine(): void;
+  /** SIGCONTs a stopped engine process: it goes on with what it held and what arrived meanwhile. */
+  continueEngine(): void;
   /** SIGKILLs the engine process and waits for its exit. */
   killEngine(): Promise<void>;
   /** Starts a new engine process (after `killEngine`), with the same options but those given. */
@@ -97,6 +118,7 @@ export async function startCrashStack(
     client,
     nc,
     stopEngine: () => engine.kill("SIGSTOP"),
+    continueEngine: () => engine.kill("SIGCONT"),
     killEngine,
     restartEngine(options) {
       engine = spawnEngineProcess(dir, nats.url, { ...engineOptions, ...options });

@@ -22,6 +22,7 @@ import { startTestNats, type TestNats } from "../../support/nats.ts";
 import type { ReferenceResult } from "../reference/types.ts";
 import { projectFiles } from "./cases.ts";
 import { type Case, TOOL_ID } from "./generator.ts";
+import { stuckReport } from "./stuck_report.ts";
 
 /** One tool call as the test tool logged it when it started. */
 export interface LoggedCall {
@@ -274,6 +275,11 @@ async function runCase(
       if (item.correlation_id === execId) execs.add(item.exec_id);
     }
   }
+  if (!isEnded(state.status)) {
+    // What JetStream holds for it now, while the stack still runs: why nothing drives it.
+    const report = await stuckReport(bus.nc, [...execs], execId).catch((e) => [`not read: ${e}`]);
+    problems.push(`JetStream of the unfinished execution: ${report.join("; ")}`);
+  }
   // The paged history, read while the batch's other executions still write (outside review D4), first.
   problems.push(...await readAgain(() => pagedHistoryProblems(client, execId, state)));
   // Let the state of sub-workflows settle before reading the calls and events.
@@ -518,6 +524,13 @@ async function until<T>(check: () => Promise<T | undefined>, ms: number): Promis
   return undefined;
 }
 
+/**
+ * A folder for the crash runs' engine logs, one file per batch (named by its nats-server's port; every engine
+ * process of the batch appends to it, with its kills in between), at `COMPOZY_MODEL_ENGINE_LOG_LEVEL`
+ * (default `info`). Without it the engines' output is discarded: a stuck execution cannot be explained later.
+ */
+const ENGINE_LOG = Deno.env.get("COMPOZY_MODEL_ENGINE_LOG");
+
 /** Engine processes that a loop SIGKILLs at random moments while cases run. */
 class CrashingEngine {
   #child?: Deno.ChildProcess;
@@ -553,8 +566,21 @@ class CrashingEngine {
   #spawn(): void {
     this.#child = spawnEngineProcess(this.dir, this.nats.url, {
       instanceId: "model-engine",
-      logLevel: "error",
+      logLevel: ENGINE_LOG ? (Deno.env.get("COMPOZY_MODEL_ENGINE_LOG_LEVEL") ?? "info") : "error",
+      logFile: this.#logFile(),
     });
+  }
+
+  #logFile(): string | undefined {
+    return ENGINE_LOG && `${ENGINE_LOG}/engine-${this.nats.url.split(":").at(-1)}.log`;
+  }
+
+  /** A line in the engine log saying what the harness did, so a reader sees where a process ended. */
+  async #note(what: string): Promise<void> {
+    const file = this.#logFile();
+    if (!file) return;
+    const line = JSON.stringify({ time: new Date().toISOString(), harness: what });
+    await Deno.writeTextFile(file, `${line}\n`, { append: true });
   }
 
   startKilling(): void {
@@ -568,6 +594,7 @@ class CrashingEngine {
         await this.#kill();
         if (this.random() < 0.15) {
           this.natsKills++;
+          await this.#note("nats-server SIGKILLed and restarted");
           await this.#restartNats();
         }
         await this.#restart();
@@ -623,6 +650,7 @@ class CrashingEngine {
       this.#child.kill("SIGKILL");
     } catch { /* already gone */ }
     await this.#child.status;
+    await this.#note(`engine process SIGKILLed (kill ${this.kills})`);
     this.#child = undefined;
   }
 

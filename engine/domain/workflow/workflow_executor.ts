@@ -71,6 +71,8 @@ type Cause = keyof RedeliveryBounds;
 
 interface Active {
   driver: ExecutionDriver;
+  /** The message that activated the driver (see deliveryKey): its copies are held, never acknowledged early. */
+  activatedBy?: string;
   /** Controls accepted before this activation and not handled yet: they come first (pending_controls.ts). */
   controls?: PendingControls;
   /** Resolves when the driver ends, parks or is abandoned. */
@@ -358,14 +360,21 @@ export class WorkflowExecutor {
     if (existing && existing !== NOTHING_TO_DO) {
       // Parked, and not yet let go (handlers interleave with its end): the next activation takes this command.
       if (existing.driver.isParked) return { nakDelayMs: PARKED_YIELD_DELAY_MS };
-      await act(existing.driver);
+      // The activating message delivered again to this engine (it missed the heartbeats past the ack wait: a
+      // loaded or starting process): its effect is the activation's, and its acknowledgement would take the
+      // activation's hold out of the work queue. Acknowledged while the driver ran, a signal's copy (found moot:
+      // the activation had taken its wait) left nothing to redeliver when the engine died, and the execution
+      // stayed RUNNING for good (model seed 121065). It is held like the original instead.
+      const copy = existing.activatedBy === deliveryKey(delivery);
+      if (copy && !existing.settled) return { nakDelayMs: PARKED_YIELD_DELAY_MS }; // Not running yet.
+      if (!copy) await act(existing.driver);
       // An execution that is ending (this command's doing or another's) is done with this command once its
       // end is stored: a copy of the command that ends it (delivered again after a stall past the ack wait),
       // acknowledged before, took the message out of the work queue, and when the end was then given up
       // nothing drove the execution again; a child's later cancels were dropped as duplicates of it (model
       // finding G10, seed 90033). The activating command's hold refreshes the lease; this one only keeps its
       // message.
-      if ((holdWhileActive || existing.driver.isEnded) && existing.settled) {
+      if ((holdWhileActive || copy || existing.driver.isEnded) && existing.settled) {
         const result = await this.hold(execId, existing.driver, existing.settled, false);
         if (result === "abandoned") return abandonedOutcome(existing.driver);
       }
@@ -575,7 +584,7 @@ export class WorkflowExecutor {
       replay,
       this.options.leases.holdingOf(execId),
     );
-    const active = { driver, controls };
+    const active = { driver, controls, activatedBy: deliveryKey(delivery) };
     this.active.set(execId, active);
     return active;
   }
@@ -634,6 +643,11 @@ export class WorkflowExecutor {
  * beyond the payload: a signal whose payload leaves less is refused (it could never be recorded).
  */
 const SIGNAL_RECORD_ROOM = 4 * 1024;
+
+/** One message of the command streams, whichever delivery of it: their subjects do not overlap. */
+function deliveryKey(delivery: Delivery): string {
+  return `${delivery.subject}#${delivery.streamSequence}`;
+}
 
 /** A handler's answer that sends the command back for a counted cause (see bounded). */
 type Outcome = BusOutcome | { nakDelayMs: number; cause: Cause; reason: string };

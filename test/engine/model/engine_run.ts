@@ -209,6 +209,10 @@ async function runCase(
   const { execId } = await client.trigger(c.id, c.input);
   for (const checkpoint of expected.checkpoints) {
     let waitsStarted = 0;
+    // As patient as the wait for the end (endOf): a checkpoint reached late is a slow case, not a stuck one.
+    // With 60 s, seed 121055 (a `hang` tool re-run by each of its batch's 12 kills before its wait) reached its
+    // wait 69 s in; the harness had given the checkpoint up and never sent the signal, and the wait, which has
+    // no time-out, waited for good: read as an execution stuck with nothing driving it.
     const reached = await until(async () => {
       const state = await client.get(execId);
       if (!state || ["SUCCESS", "FAILED", "TIMED_OUT", "CANCELED"].includes(state.status)) return "ended";
@@ -217,7 +221,7 @@ async function runCase(
       );
       waitsStarted = Math.max(0, ...waits.map((t) => Date.parse(t.started_at ?? "") || 0));
       return checkpoint.waiting.every((k) => waits.some((t) => t.task_id === k)) ? "reached" : undefined;
-    }, 60_000);
+    }, CASE_LIMIT_MS + SLOW_GRACE_MS);
     if (reached !== "reached") {
       const tasks = (await client.get(execId))?.tasks ?? [];
       const seen = checkpoint.waiting.map((k) =>

@@ -351,7 +351,7 @@ export class ExecutionDriver implements DriverPort {
       const scope = waiter.scope ?? { results: this.rootResults };
       const accepted = renderField(
         waiter.condition,
-        this.context({ ...scope, signal: { payload } }),
+        { ...this.context({ ...scope, signal: { payload } }), ...(waiter.env && { env: waiter.env }) },
         waiter.taskId,
         "condition",
       );
@@ -584,28 +584,29 @@ export class ExecutionDriver implements DriverPort {
     if (!record) await this.gate(scope);
     const execId = record?.execId ?? uuidv7();
     if (!record) this.services.events.taskDispatched(this, task, key, execId, scope.parentExecId);
-    const base = this.context(scope);
+    let base: TemplateContext;
     // `if` is evaluated again on a replay only when nothing of the task was recorded past its dispatch: a
     // start, a wait, a retry show that it held, and rendered again (it may read `now()`, `.env`, a definition
     // changed since) it recorded a task whose call had run SKIPPED (outside review B1).
-    if (task.if !== undefined && !(record && (record.started || record.status !== "running"))) {
-      let condition: boolean;
-      try {
-        condition = renderCondition(task.if, base, key, "if");
-      } catch (e) {
-        if (!(e instanceof TaskFailure)) throw e;
-        // A template error in `if` fails the task like one in `with` (docs/templates.md "Errors"): recorded
-        // FAILED, so its `on_error` applies and the state carries the error.
-        const attempt = record?.attempt ?? 1;
-        await this.track(this.services.events.taskFailed(this, key, execId, e, attempt));
-        scope.results.set(task.id, failedView(e));
-        return { ok: false, failure: e };
-      }
-      if (!condition) {
-        await this.track(this.services.events.taskSucceeded(this, key, execId, null, 1, true));
-        scope.results.set(task.id, { output: null, status: "SKIPPED" });
-        return { ok: true, output: null, skipped: true };
-      }
+    const decidesIf = task.if !== undefined && !(record && (record.started || record.status !== "running"));
+    let condition = true;
+    try {
+      // The task's own `env` is part of what its templates read as `.env` (its `if` included).
+      base = this.templates.taskContext(task, scope, key);
+      if (decidesIf) condition = renderCondition(task.if, base, key, "if");
+    } catch (e) {
+      if (!(e instanceof TaskFailure)) throw e;
+      // A template error in `env` or `if` fails the task like one in `with` (docs/templates.md "Errors"):
+      // recorded FAILED, so its `on_error` applies and the state carries the error.
+      const attempt = record?.attempt ?? 1;
+      await this.track(this.services.events.taskFailed(this, key, execId, e, attempt));
+      scope.results.set(task.id, failedView(e));
+      return { ok: false, failure: e };
+    }
+    if (!condition) {
+      await this.track(this.services.events.taskSucceeded(this, key, execId, null, 1, true));
+      scope.results.set(task.id, { output: null, status: "SKIPPED" });
+      return { ok: true, output: null, skipped: true };
     }
     const runner = runnerOf(task);
     const maxAttempts = task.retry?.max_attempts ?? 1;
@@ -659,7 +660,12 @@ export class ExecutionDriver implements DriverPort {
         }
         let output = result.output;
         if (task.outputs && !runner.rendersOutputs) {
-          output = renderField(task.outputs, { ...this.context(attemptScope), output }, key, "outputs");
+          output = renderField(
+            task.outputs,
+            { ...this.context(attemptScope), env: base.env, output },
+            key,
+            "outputs",
+          );
         }
         await this.track(
           this.services.events.taskSucceeded(

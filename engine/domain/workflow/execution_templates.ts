@@ -39,6 +39,16 @@ export class ExecutionTemplates {
   }
 
   /**
+   * The context of `task`'s own templates (`with`, `if`, `outputs`, a wait's `condition`, …): the execution's,
+   * with the task's `env` over the workflow's, as docs/templates.md orders `.env`. Its tool's or agent's `env`
+   * is what the tool or the agent's prompt reads, not the task's fields.
+   */
+  taskContext(task: TaskConfig, scope: Partial<Scope>, key: string): TemplateContext {
+    const context = this.context(scope);
+    return task.env ? { ...context, env: this.env(task, undefined, context, key) } : context;
+  }
+
+  /**
    * The env a task (and its tool or agent) sees; see mergeEnv for the precedence. A template error in the
    * task's `env` (field `env`) or its tool's (field `tool.env`) fails the task at `key` with template_error.
    */

@@ -62,6 +62,8 @@ export interface Waiter {
   childExecId?: string;
   /** Where the condition is rendered (`.tasks`, `.item`, `.index` of the waiting task). */
   scope?: Scope;
+  /** The waiting task's `.env` (its own `env` over the workflow's), which its condition reads. */
+  env?: Record<string, string>;
   resolve(value: { reason: string; payload: unknown }): void;
 }
 

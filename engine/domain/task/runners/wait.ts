@@ -9,7 +9,7 @@ import type { TaskOf, TaskRunner } from "./types.ts";
 export const waitRunner: TaskRunner<TaskOf<"wait">> = {
   // Its `timeout` is how long it waits (a durable timer of its own), not a bound on an attempt.
   ownsTimeout: () => true,
-  async run({ driver, task, key, execId, attempt, scope, record }) {
+  async run({ driver, task, key, execId, attempt, scope, record, context }) {
     if (record?.status === "woken") return { ok: true, output: record.wakePayload ?? null };
     if (record?.status !== "waiting" && record?.status !== "wait_timed_out") {
       const due = task.timeout ? Date.now() + parseDuration(task.timeout) : 0;
@@ -32,6 +32,7 @@ export const waitRunner: TaskRunner<TaskOf<"wait">> = {
           signalId: task.signal,
           taskId: key,
           condition: task.condition,
+          env: context.env as Record<string, string>,
           attempt,
           scope,
           timed: Boolean(task.timeout),

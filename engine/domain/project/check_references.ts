@@ -95,6 +95,15 @@ function checkChildFields(loaded: LoadedWorkflow, site: TaskSite, diagnostics: D
       `a router cannot run inside ${inside}: routers choose the workflow's next task`,
     );
   }
+  // A best_effort parallel's output is its children's outputs by id plus an `errors` map of the failed ones:
+  // a child named `errors` had its output overwritten by that map, or the map by its output (brk-eng3 E2).
+  if (parent.type === "parallel" && parent.strategy === "best_effort" && site.task.id === "errors") {
+    diagnostics.error(
+      loaded.source,
+      [...site.path, "id"],
+      `a child of best_effort ${inside} cannot be named "errors": its output map keeps that key for the failed children`,
+    );
+  }
   if (site.task.type === "wait" && site.task.on_timeout) {
     diagnostics.error(
       loaded.source,

@@ -250,11 +250,15 @@ export function foldTaskDocument(
     if (m.inputJson?.length) task.input = parseJsonBytes(m.inputJson);
   }
   if (event.type === "task.waiting_started") {
+    // A wait's next attempt (its `retry` after a time-out) waits afresh: the time-out it retries is no failure.
+    task.error = null;
     task.waiting_for = String(m.signalId || "") || null;
     task.started_at ??= time;
   }
   if (event.type === "task.waiting_ended" || event.type === "task.waiting_timed_out") task.waiting_for = null;
   if (event.type === "task.success") {
+    // A success carries no error (API.md), whatever an earlier attempt's time-out recorded.
+    task.error = null;
     task.output = parseJsonBytes(m.outputJson);
     task.attempts = Math.max(task.attempts, Number(m.attempt) || 1);
     if (m.skipped) task.status = "SKIPPED";

@@ -40,10 +40,17 @@ Deno.test("a signal in a retried wait's second attempt is taken; on_timeout appl
       await until(async () =>
         (await client.events(execId)).filter((e) => e.type === "task.waiting_started").length === 2
       );
+      // The second attempt waits afresh: the first one's time-out is not its error (brk-eng3 E3: the task
+      // read WAITING, then SUCCESS, with error wait_timeout).
+      const taskW = async () => (await client.get(execId))?.tasks.find((t) => t.task_id === "w");
+      await until(async () => (await taskW())?.status === "WAITING");
+      assert.equal((await taskW())?.error, null);
       await client.signal(execId, "go", { n: 3 });
       const state = await client.waitForEnd(execId, 20_000);
       assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
       assert.deepEqual(state.output, { got: 3 });
+      const w = state.tasks.find((t) => t.task_id === "w");
+      assert.deepEqual([w?.status, w?.attempts, w?.error], ["SUCCESS", 2, null]);
       const second = await client.trigger("main", {});
       const timedOut = await client.waitForEnd(second.execId, 20_000);
       assert.deepEqual(timedOut.output, { late: true });

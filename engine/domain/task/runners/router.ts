@@ -24,7 +24,7 @@ export const routerRunner: TaskRunner<TaskOf<"router">> = {
   replayed: ({ driver, task, key, scope }, recorded) => {
     if (recorded.skipped) return recorded;
     if (recorded.routeName !== undefined) {
-      return { ...recorded, route: task.routes[recorded.routeName] ?? task.default };
+      return { ...recorded, route: routeNamed(task, recorded.routeName) };
     }
     return { ...recorded, route: routeOf(task, driver.context(scope), key).route };
   },
@@ -41,5 +41,14 @@ export function routeOf(
 ): { name: string; route: string | TaskConfig | undefined } {
   const value = renderField(task.condition, context, key, "condition");
   const name = typeof value === "string" ? value : JSON.stringify(value);
-  return { name, route: task.routes[name] ?? task.default };
+  return { name, route: routeNamed(task, name) };
+}
+
+/**
+ * `routes[name]`, else `default`. Only the routes' own keys count: a condition that rendered `toString` or
+ * `constructor` (from a workflow's input, say) took the object's inherited function for a route and failed
+ * the execution `internal_error` with a task of no id (outside review brk-eng3 E4).
+ */
+function routeNamed(task: TaskOf<"router">, name: string): string | TaskConfig | undefined {
+  return Object.hasOwn(task.routes, name) ? task.routes[name] : task.default;
 }

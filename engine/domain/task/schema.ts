@@ -25,6 +25,16 @@ export type TaskType = (typeof TASK_TYPES)[number];
 export const USE_PATTERN = "^((tool|agent)\\((id|file)=[^()\\s]+\\)|workflow\\(id=[^()\\s]+\\))$";
 
 /**
+ * A boolean field given as a string (`if`, `filter`, a wait's `condition`) is a template or the word `true` or
+ * `false`: any other literal ("yes", "nope") failed every run (`if`, `filter`: template_error) or, in a wait's
+ * condition, refused every signal, so the wait waited for ever (outside review brk-eng3 E5).
+ */
+export const CONDITION_PATTERN = "^(true|false)$|\\{\\{";
+
+/** `items` given as a string is a template (a literal string failed every run `items_not_list`). */
+export const ITEMS_TEMPLATE_PATTERN = "\\{\\{";
+
+/**
  * Most attempts a `retry` may make. Inngest caps retries at 20 and Temporal users rarely go past a few dozen;
  * 100 covers flaky calls retried over hours while a typo of 1e9 (at a 1 ms back-off, billions of history
  * events) is refused at load.
@@ -57,7 +67,9 @@ const commonFields = {
   on_success: next("after this task succeeds").optional(),
   on_error: next("when this task fails after its attempts").optional(),
   final: z.boolean().describe("Ends the workflow when this task succeeds").optional(),
-  if: z.union([z.string(), z.boolean()]).describe("Skip the task (status SKIPPED) when this renders false")
+  if: z.union([z.string().regex(new RegExp(CONDITION_PATTERN)), z.boolean()]).describe(
+    "Skip the task (status SKIPPED) when this renders false",
+  )
     .meta({
       examples: ["{{ .workflow.input.notify }}"],
     }).optional(),
@@ -111,11 +123,15 @@ export const ParallelTaskSchema = z.strictObject({
 export const CollectionTaskSchema = z.strictObject({
   ...commonFields,
   type: taskType("collection"),
-  items: z.union([z.string(), z.array(z.unknown())]).describe("A list, or a template that renders to one")
+  items: z.union([z.string().regex(new RegExp(ITEMS_TEMPLATE_PATTERN)), z.array(z.unknown())]).describe(
+    "A list, or a template that renders to one",
+  )
     .meta({
       examples: ["{{ .workflow.input.cities }}"],
     }),
-  filter: z.string().describe("Keep an item when this renders true (`.item`, `.index`)").optional(),
+  filter: z.string().regex(new RegExp(CONDITION_PATTERN)).describe(
+    "Keep an item when this renders true (`.item`, `.index`)",
+  ).optional(),
   mode: z.enum(["parallel", "sequential"]).describe("parallel (default) or sequential").optional(),
   max_workers: maxWorkers.optional(),
   batch: z.number().int().min(1).describe("Items per batch").optional(),
@@ -146,7 +162,9 @@ export const WaitTaskSchema = z.strictObject({
   ...commonFields,
   type: taskType("wait"),
   signal: idField("Id of the signal to wait for"),
-  condition: z.string().describe("Accept a signal when this renders true (`.signal.payload`)").meta({
+  condition: z.string().regex(new RegExp(CONDITION_PATTERN)).describe(
+    "Accept a signal when this renders true (`.signal.payload`)",
+  ).meta({
     examples: ["{{ .signal.payload.approved == true }}"],
   }).optional(),
   on_timeout: idField("Task to go to when `timeout` passes; without it the task fails").optional(),

@@ -39,7 +39,7 @@ const ROOT_PLACES: Record<string, string> = {
   payload: "in a webhook trigger's input",
   item: "inside a collection's task (and in its filter)",
   index: "inside a collection's task (and in its filter)",
-  error: "in the task an `on_error` leads to",
+  error: "in the task an `on_error` or a wait's `on_timeout` leads to (and in its children)",
 };
 
 /**
@@ -90,6 +90,11 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
     const id = taskIdOf(ref);
     if (id !== undefined && !sitesById.has(id)) unknownTask(checker, source, path, id, sitesById);
   });
+  // `.error` is set in a step that an `on_error` or a wait's `on_timeout` went to, and in its children; any
+  // other step (one after it, a route of a router it is) runs with none (outside review brk-eng3 O3).
+  const errorTargets = new Set(
+    tasks.flatMap(({ task }) => [task.on_error?.next, task.type === "wait" ? task.on_timeout : undefined]),
+  );
   const ancestors = stepAncestors(buildTaskGraph(tasks));
   const descendants = descendantsBySite(tasks);
   for (const site of tasks) {
@@ -99,7 +104,8 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
       // A task's `outputs` are rendered after its children ran.
       const readable = field === "outputs" ? new Set([...before, ...descendants.get(site.task.id)!]) : before;
       const inItem = insideCollectionItem(site) || (field === "filter" && site.task.type === "collection");
-      const roots = ["workflow", "tasks", "env", "item", "index", "error"];
+      const roots = ["workflow", "tasks", "env", "item", "index"];
+      if (errorTargets.has(flowStep(site).task.id)) roots.push("error");
       // An aggregate's `outputs` are its output: there is no raw result to reshape.
       if (field === "outputs" && site.task.type !== "aggregate") roots.push("output");
       if (field === "condition" && site.task.type === "wait") roots.push("signal");

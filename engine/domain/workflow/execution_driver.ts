@@ -626,13 +626,13 @@ export class ExecutionDriver implements DriverPort {
     // A retry scheduled before this replay (parked in its back-off, or its engine died) waits for its timer
     // if it is not due yet: a crash does not change when the next attempt runs (outside review F7).
     if (resumed?.status === "retry_scheduled" && resumed.retryDueMs !== undefined) {
-      await this.backOff(key, execId, attempt, resumed.retryDueMs, scope);
+      await this.backOffUnlessGivenUp(key, execId, attempt, resumed.retryDueMs, scope);
     }
     let backOffDueMs: number | undefined;
     while (true) {
       this.assertRunning(scope);
       if (backOffDueMs !== undefined) {
-        await this.backOff(key, execId, attempt, backOffDueMs, scope, true);
+        await this.backOffUnlessGivenUp(key, execId, attempt, backOffDueMs, scope, true);
         backOffDueMs = undefined;
       }
       const ac = new AbortController();
@@ -728,6 +728,31 @@ export class ExecutionDriver implements DriverPort {
         ac.abort(ATTEMPT_ENDED);
         timed?.done();
       }
+    }
+  }
+
+  /**
+   * A back-off that its branch's give-up interrupts (a decided race or fail_fast, a parent's time-out) ends the
+   * task canceled, as an attempt given up while it runs does: with no attempt running, no runner recorded it,
+   * and the task read RETRY_SCHEDULED beside its failed parent until the execution ended (outside review
+   * brk-eng3 E7). An execution's own end records its open tasks itself (cancelOpenTasks).
+   */
+  private async backOffUnlessGivenUp(
+    key: string,
+    execId: string,
+    attempt: number,
+    dueMs: number,
+    scope: Scope,
+    stored = false,
+  ): Promise<void> {
+    try {
+      await this.backOff(key, execId, attempt, dueMs, scope, stored);
+    } catch (e) {
+      if (scope.abort?.aborted && !this.ended) {
+        this.tasks.giveUp(execId);
+        this.services.events.taskCanceled(this, key, execId);
+      }
+      throw e;
     }
   }
 

@@ -71,3 +71,24 @@ Deno.test("a broadcast signal task reaches a wait of its own execution that star
     }
   });
 });
+
+Deno.test("a signal task targeting its own execution ends a sibling wait that starts at the same moment", async () => {
+  // Without `target` the broadcast goes by the index of waits, which the state manager writes a moment after
+  // the wait starts, and may find none (docs/engine.md, Signals; outside review brk-eng3 O1).
+  await withEngine(
+    `tasks:
+  - id: p
+    type: parallel
+    tasks:
+      - { id: w, type: wait, signal: go, timeout: 10s }
+      - { id: s, type: signal, target: "{{ .workflow.exec_id }}", signal: { id: go, payload: { n: 2 } } }
+`,
+    async (h) => {
+      for (let i = 0; i < 3; i++) {
+        const state = await run(h);
+        assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+        assert.deepEqual(state.output, { w: { n: 2 }, s: { signal: "go", delivered: 1 } });
+      }
+    },
+  );
+});

@@ -35,7 +35,7 @@ export const DEFAULT_MAX_DESCRIPTORS = 128;
  */
 export const MIN_MAX_DESCRIPTORS = 64;
 
-const SHELL = "/bin/sh";
+export const SHELL = "/bin/sh";
 /** `$0` is the Deno executable, `$@` its arguments: nothing of the sandbox's command line is quoted here. */
 // `unset PWD`: the shell exports the working folder it starts in, and the sandbox inherits nothing but its
 // grants (test/runtime/sandbox_escape_test.ts, "reads only the env names it lists").
@@ -58,7 +58,8 @@ export function limitedCommand(
   return { command: SHELL, args: ["-c", LIMIT_SCRIPT(limit), executable, ...args] };
 }
 
-function hasShell(): boolean {
+/** Whether `/bin/sh` is there to set a child's resource limits (`ulimit`) before it `exec`s the child. */
+export function hasShell(): boolean {
   if (shellPresent === undefined) {
     if (Deno.build.os === "windows") return (shellPresent = false);
     try {

@@ -18,7 +18,7 @@
  * @module
  */
 import { basename, dirname, relative, sep } from "node:path";
-import { denoExecutable } from "./deno_executable.ts";
+import { GraphReadTimeout, readModuleGraph } from "./graph_reader.ts";
 import { scanModule } from "./import_scan.ts";
 import { covers } from "./link_scan.ts";
 import { ToolFailure } from "./tool_failure.ts";
@@ -359,14 +359,16 @@ async function realPathOrRefuse(path: string, executePath: string): Promise<stri
 }
 
 async function denoInfo(executePath: string, cwd: string): Promise<InfoModule[]> {
-  const out = await new Deno.Command(denoExecutable(), {
-    args: ["info", "--json", "--no-config", "--no-lock", "--no-remote", "--no-npm", executePath],
-    cwd,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  let out: Deno.CommandOutput;
+  try {
+    out = await readModuleGraph(executePath, cwd);
+  } catch (e) {
+    if (!(e instanceof GraphReadTimeout)) throw e;
+    throw new ToolFailure("tool_module_invalid", `Cannot analyse tool module ${executePath}: ${e.message}`, {
+      cause: e,
+      details: { executePath, timeoutMs: e.timeoutMs },
+    });
+  }
   const stderr = new TextDecoder().decode(out.stderr).trim();
   if (!out.success) {
     throw new ToolFailure("tool_module_invalid", `Cannot analyse tool module ${executePath}: ${stderr}`, {

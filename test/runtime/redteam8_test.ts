@@ -360,6 +360,38 @@ Deno.test("red team 8 S9: a script server compiles no string through a Worker or
   }
 });
 
+Deno.test("break G2: a script server compiles no string through Deno's internals", async () => {
+  const { scriptCommand } = await import("../../pkg/runtime/mcp/mcp_transport.ts");
+  const root = await Deno.makeTempDir({ prefix: "compozy-g2-mcp-internals-" });
+  try {
+    await Deno.writeTextFile(join(root, "compozy.yaml"), "name: mcp\n");
+    const script = join(root, "server.ts");
+    const server = { id: "s", script, timeoutMs: 5_000, cwd: root };
+    // The built code imports a computed data: module, which the script check refuses in the script's own code.
+    await Deno.writeTextFile(
+      script,
+      `const out: Record<string, string> = {};
+       try {
+         const internals = (Deno as any)[(Deno as any).internal];
+         const code = "import('data:text/javascript,export default ' + String(6 * 7))";
+         const [built] = internals.core.evalContext(code, "file:///built.js");
+         out.built = String((await built).default);
+       } catch (e) {
+         out.built = (e as Error).name;
+       }
+       console.log(JSON.stringify(out));`,
+    );
+    const { command, args } = await scriptCommand(server, script);
+    const ran = await new Deno.Command(command, { args, cwd: root, stdout: "piped", stderr: "piped" })
+      .output();
+    const out = JSON.parse(new TextDecoder().decode(ran.stdout));
+    // Before: {"built": "42"}.
+    assert.equal(out.built, "TypeError");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("red team 8 S11: no write grant reaches the deno executables or the runtime's own code", async () => {
   const dir = await Deno.makeTempDir({ prefix: "compozy-rt8-code-" });
   const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });

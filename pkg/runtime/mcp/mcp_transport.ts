@@ -242,10 +242,13 @@ export async function scriptCommand(
  * `Worker` from a `data:` URL built at run time compiled a string into code past
  * `--disallow-code-generation-from-strings` (red team 8 S9), and `process.getBuiltinModule` reaches the
  * built-ins that evaluate strings (`vm`, `worker_threads`, `module`, `repl`), which the import policy refuses
- * only as imports.
+ * only as imports. Deno's internals (`Deno[Deno.internal].core.evalContext`) compiled a string too, and
+ * the code so built could `import()` a computed specifier past the script check (outside break attempt
+ * brk-sbx3 G2); the tool worker deletes them the same way (tool_worker.ts).
  */
 const SCRIPT_PRELUDE = "data:text/javascript," + encodeURIComponent(`
 delete globalThis.Worker;
+delete Deno[Deno.internal];
 const p = globalThis.process;
 if (p && typeof p.getBuiltinModule === "function") {
   const get = p.getBuiltinModule.bind(p);

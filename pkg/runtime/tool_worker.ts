@@ -160,9 +160,28 @@ function guardExitsAndEvaluators(): void {
   // The Cache API writes to Deno's own store with no write grant, under a key shared by every sandbox (the
   // main module is worker_host.ts): a channel between tools and a way to poison another tool's cache.
   delete (globalThis as { caches?: unknown }).caches;
+  refuseWebGpu();
   // Deno's internals (`Deno[Deno.internal].core.evalContext`) compile strings despite the V8 flag, and
   // code compiled there may `import()` a computed `data:` URL past the import policy.
   delete (Deno as unknown as Record<symbol, unknown>)[(Deno as unknown as { internal: symbol }).internal];
+}
+
+/**
+ * WebGPU needs no permission in Deno, and the first `navigator.gpu.requestAdapter()` loads the host's
+ * graphics stack into the sandbox process (libEGL, Mesa and its LLVM shader compiler, a Vulkan loader, the
+ * GPU driver, which opens the `/dev/dri` and `/dev/nvidia*` devices no grant names). Those libraries find
+ * more native code through environment variables they read then: a tool granted `env: true` and a `write`
+ * folder wrote a shared library there, named it in `__EGL_VENDOR_LIBRARY_FILENAMES`, and its constructor ran
+ * in the sandbox, read the project's `.env` and wrote it outside the grant (outside break attempt brk-sbx3
+ * G3). Nor would a GPU's memory count towards the tool's memory limit. No tool needs it: the accessor is
+ * removed before any tool code runs, so the GPU is never set up in a sandbox.
+ */
+function refuseWebGpu(): void {
+  let holder: object | null = navigator;
+  while (holder !== null && !Object.hasOwn(holder, "gpu")) holder = Object.getPrototypeOf(holder);
+  if (holder !== null && !Reflect.deleteProperty(holder, "gpu")) {
+    throw new ErrorClass("navigator.gpu could not be removed from the tool's worker");
+  }
 }
 
 /**

@@ -360,7 +360,7 @@ Deno.test("red team 8 S9: a script server compiles no string through a Worker or
   }
 });
 
-Deno.test("break G2: a script server compiles no string through Deno's internals", async () => {
+Deno.test("break G2, G3: a script server compiles no string through Deno's internals, has no WebGPU", async () => {
   const { scriptCommand } = await import("../../pkg/runtime/mcp/mcp_transport.ts");
   const root = await Deno.makeTempDir({ prefix: "compozy-g2-mcp-internals-" });
   try {
@@ -379,14 +379,16 @@ Deno.test("break G2: a script server compiles no string through Deno's internals
        } catch (e) {
          out.built = (e as Error).name;
        }
+       out.gpu = String((navigator as { gpu?: unknown }).gpu);
        console.log(JSON.stringify(out));`,
     );
     const { command, args } = await scriptCommand(server, script);
     const ran = await new Deno.Command(command, { args, cwd: root, stdout: "piped", stderr: "piped" })
       .output();
     const out = JSON.parse(new TextDecoder().decode(ran.stdout));
-    // Before: {"built": "42"}.
+    // Before: {"built": "42", "gpu": "[object GPU]"} (G3: WebGPU loads native code named by env variables).
     assert.equal(out.built, "TypeError");
+    assert.equal(out.gpu, "undefined");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

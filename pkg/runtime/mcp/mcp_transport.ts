@@ -244,11 +244,16 @@ export async function scriptCommand(
  * built-ins that evaluate strings (`vm`, `worker_threads`, `module`, `repl`), which the import policy refuses
  * only as imports. Deno's internals (`Deno[Deno.internal].core.evalContext`) compiled a string too, and
  * the code so built could `import()` a computed specifier past the script check (outside break attempt
- * brk-sbx3 G2); the tool worker deletes them the same way (tool_worker.ts).
+ * brk-sbx3 G2); the tool worker deletes them the same way (tool_worker.ts). WebGPU's first adapter loads
+ * the host's graphics libraries, which load native code named by env variables the script may set (G3, see
+ * tool_worker.ts `refuseWebGpu`): `navigator.gpu` is removed too.
  */
 const SCRIPT_PRELUDE = "data:text/javascript," + encodeURIComponent(`
 delete globalThis.Worker;
 delete Deno[Deno.internal];
+for (let h = globalThis.navigator; h; h = Object.getPrototypeOf(h)) {
+  if (Object.hasOwn(h, "gpu")) { delete h.gpu; break; }
+}
 const p = globalThis.process;
 if (p && typeof p.getBuiltinModule === "function") {
   const get = p.getBuiltinModule.bind(p);

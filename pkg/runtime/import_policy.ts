@@ -18,6 +18,7 @@
  * @module
  */
 import { basename, dirname, relative, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 import { GraphReadTimeout, readModuleGraph } from "./graph_reader.ts";
 import { scanModule } from "./import_scan.ts";
 import { covers } from "./link_scan.ts";
@@ -25,6 +26,8 @@ import { ToolFailure } from "./tool_failure.ts";
 
 export { findComputedImport } from "./import_scan.ts";
 
+/** Why a module among the project's secrets is refused. */
+const PROTECTED_WHY = "the project's .compozy/, .env* files, env_file and compozy.yaml are never readable";
 /** Built-ins refused because they run strings as code, bypassing the import check. */
 const RUNS_STRINGS = "this built-in can run strings as code";
 /** Its timers are not the global ones the sandbox tracks, so they would outlive the call that set them. */
@@ -176,7 +179,7 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
   for (const m of modules) checkAttributes(executePath, m);
   await checkCodeSize(executePath, modules);
   for (const m of modules) {
-    if (m.error) throw graphError(executePath, m);
+    if (m.error) throw await toolModuleError(executePath, m, toolDir, realDir);
     if (m.kind === "node") {
       needsNodeProcess = true;
       const name = (m.moduleName ?? m.specifier).replace(/^node:/, "");
@@ -194,11 +197,7 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
       throw refused(executePath, m.specifier, "it is outside the tool's folder");
     }
     if (isProtected(relative(realDir, real)) || isProtected(relative(toolDir, m.local))) {
-      throw refused(
-        executePath,
-        m.specifier,
-        "the project's .compozy/, .env* files and compozy.yaml are never readable",
-      );
+      throw refused(executePath, m.specifier, PROTECTED_WHY);
     }
     if (UNSAFE_PATH.test(m.local) || UNSAFE_PATH.test(real)) {
       throw refused(executePath, m.specifier, "its path contains a comma or a control character");
@@ -246,15 +245,15 @@ export async function checkScriptModule(scriptPath: string, neverRead: readonly 
       if (REFUSED_BUILTINS.get(name) === RUNS_STRINGS) throw refused(scriptPath, m.specifier, RUNS_STRINGS);
       continue;
     }
+    if (m.error) throw await scriptModuleError(scriptPath, m, neverRead);
     if (!m.specifier.startsWith("file:") || !m.local) continue;
-    if (m.error) throw graphError(scriptPath, m);
     const real = await realPathOrRefuse(m.local, scriptPath);
     const hit = neverRead.find((p) => covers(p, m.local!) || covers(p, real));
     if (hit !== undefined) {
       throw refused(
         scriptPath,
         m.specifier,
-        `it is under ${hit}: the project's .compozy/, .env* files, env_file and compozy.yaml are never readable`,
+        `it is under ${hit}: ${PROTECTED_WHY}`,
       );
     }
     await checkModuleKind(scriptPath, m);
@@ -376,6 +375,56 @@ async function denoInfo(executePath: string, cwd: string): Promise<InfoModule[]>
     });
   }
   return (JSON.parse(new TextDecoder().decode(out.stdout)) as { modules: InfoModule[] }).modules;
+}
+
+/**
+ * The failure for a module `deno info` could not load, told only for the tool's own files. Its error may
+ * quote the file (a parse error shows the offending line), and Deno parses a file with no extension as
+ * TypeScript: a tool that imported "../.env" failed with the project's secret in its message, which the
+ * task's state, history and `compozy validate` keep (outside break attempt brk-sbx3 G4). A module outside
+ * the tool's folder, or protected, is refused as such, without Deno's words.
+ */
+async function toolModuleError(
+  executePath: string,
+  m: InfoModule,
+  toolDir: string,
+  realDir: string,
+): Promise<ToolFailure> {
+  if (!m.specifier.startsWith("file:")) return graphError(executePath, m);
+  const path = fileURLToPath(m.specifier);
+  const real = await realPathIfThere(path);
+  // A module that is not there has no real path: where it was looked for counts.
+  const inside = real.startsWith(realDir + sep) || (real === path && path.startsWith(toolDir + sep));
+  if (!inside) return refused(executePath, m.specifier, "it is outside the tool's folder");
+  if (isProtected(relative(realDir, real)) || isProtected(relative(toolDir, path))) {
+    return refused(executePath, m.specifier, PROTECTED_WHY);
+  }
+  return graphError(executePath, m);
+}
+
+/** As {@linkcode toolModuleError}, for an MCP script: its never-readable files are refused without Deno's words. */
+async function scriptModuleError(
+  scriptPath: string,
+  m: InfoModule,
+  neverRead: readonly string[],
+): Promise<ToolFailure> {
+  if (m.specifier.startsWith("file:")) {
+    const path = fileURLToPath(m.specifier);
+    const real = await realPathIfThere(path);
+    const hit = neverRead.find((p) => covers(p, path) || covers(p, real));
+    if (hit !== undefined) return refused(scriptPath, m.specifier, `it is under ${hit}: ${PROTECTED_WHY}`);
+  }
+  return graphError(scriptPath, m);
+}
+
+/** The real path of `path`, or `path` itself when nothing is there (a module that was not found). */
+async function realPathIfThere(path: string): Promise<string> {
+  try {
+    return await Deno.realPath(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return path;
+    throw e;
+  }
 }
 
 function graphError(executePath: string, m: InfoModule): ToolFailure {

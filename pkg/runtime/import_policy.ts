@@ -69,6 +69,17 @@ export const MAX_MODULE_BYTES = 2 * 1024 * 1024;
 export const MAX_GRAPH_CODE_BYTES = 8 * 1024 * 1024;
 
 /**
+ * The most modules one tool's graph may have, and the longest list of its files (bytes, commas included).
+ * The sandbox process may read exactly those files, named in one `--allow-read=` argument, and Linux refuses
+ * an argument over 128 KiB (`MAX_ARG_STRLEN`): a tool of 20,000 one-line modules was checked for 19 s (the
+ * runtime's thread stalled up to 0.85 s at a time) and then every call failed `tool_crashed` "Argument list
+ * too long" (outside break attempt brk-sbx3 G5). Refused before any module is parsed when the count is over,
+ * after the check when the list is.
+ */
+export const MAX_GRAPH_MODULES = 1_000;
+export const MAX_GRAPH_FILE_LIST_BYTES = 96 * 1024;
+
+/**
  * Media types of code the import check can parse, as `deno info` spells them ("JSX" and "TSX" in capitals:
  * spelt "Jsx" and "Tsx" here, every .jsx and .tsx tool was refused). CommonJS is refused (`require` takes
  * computed names).
@@ -171,6 +182,9 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
   const toolDir = dirname(executePath);
   const realDir = await realPathOrRefuse(toolDir, executePath);
   const modules = await denoInfo(executePath, toolDir);
+  if (modules.length > MAX_GRAPH_MODULES) {
+    throw graphTooLarge(executePath, `${modules.length} modules, over the ${MAX_GRAPH_MODULES}`);
+  }
   const files: string[] = [];
   const readable = new Set<string>();
   let needsNodeProcess = false;
@@ -206,10 +220,25 @@ async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; 
     files.push(m.local);
     readable.add(m.local).add(real);
   }
+  const listBytes = new TextEncoder().encode([...readable].join(",")).length;
+  if (listBytes > MAX_GRAPH_FILE_LIST_BYTES) {
+    throw graphTooLarge(
+      executePath,
+      `files whose paths take ${listBytes} bytes, over the ${MAX_GRAPH_FILE_LIST_BYTES}`,
+    );
+  }
   return {
     info: { needsNodeProcess, nodeBuiltins: [...nodeBuiltins].sort(), files: [...readable].sort() },
     files,
   };
+}
+
+function graphTooLarge(executePath: string, what: string): ToolFailure {
+  return new ToolFailure(
+    "tool_import_refused",
+    `Tool module ${executePath} has a graph of ${what} a sandbox can be given to read: refused`,
+    { details: { executePath } },
+  );
 }
 
 /**

@@ -107,3 +107,49 @@ Deno.test("break G1: a module importing /dev/ptmx (a read that never returns) fa
     dir.cleanup();
   }
 });
+
+/** A chain of `count` modules in `dir`, each importing the next, named `<prefix><i>.ts`; returns the tool. */
+function moduleChain(dir: ToolDir, count: number, prefix: string): string {
+  for (let i = 0; i < count; i++) {
+    const next = i + 1 < count ? `import "./${prefix}${i + 1}.ts";\n` : "";
+    Deno.writeTextFileSync(`${dir.path}/${prefix}${i}.ts`, `${next}export const x${i} = ${i};\n`);
+  }
+  return dir.tool("chain", `import "./${prefix}0.ts";\nexport default () => "ran";\n`);
+}
+
+Deno.test("break G5: a graph too large for the sandbox's read list is refused, not crashed", async (t) => {
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    const cases = [
+      // Before: tool_crashed, "Failed to spawn '/bin/sh': Argument list too long", on every call.
+      ["more modules than the bound", 4_000, "m", /over the 1000/],
+      ["fewer modules, paths too long for one argument", 800, "m".repeat(180), /bytes, over the 98304/],
+    ] as const;
+    for (const [what, count, prefix, why] of cases) {
+      await t.step(what, async () => {
+        const dir = new ToolDir();
+        try {
+          const tool = moduleChain(dir, count, prefix);
+          const result = await runner.run(call(tool, null, { timeoutMs: 120_000 }));
+          assert.ok(!result.ok, JSON.stringify(result));
+          assert.equal(result.failure.code, "tool_import_refused", result.failure.message);
+          assert.match(result.failure.message, why);
+        } finally {
+          dir.cleanup();
+        }
+      });
+    }
+    await t.step("a graph under both bounds runs", async () => {
+      const dir = new ToolDir();
+      try {
+        const tool = moduleChain(dir, 300, "m");
+        const result = await runner.run(call(tool, null, { timeoutMs: 120_000 }));
+        assert.deepEqual(result.ok && result.output, "ran", JSON.stringify(result));
+      } finally {
+        dir.cleanup();
+      }
+    });
+  } finally {
+    await runner.close();
+  }
+});

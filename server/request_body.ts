@@ -133,10 +133,7 @@ function nonFiniteNumberAt(value: unknown, path: string): string | undefined {
 export function validateRequest<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const details = result.error.issues.map((issue) => ({
-    path: "/" + issue.path.map(String).join("/"),
-    message: issue.message,
-  }));
+  const details = result.error.issues.flatMap(issueDetails);
   const first = details[0];
   throw new ApiError(
     400,
@@ -144,6 +141,22 @@ export function validateRequest<S extends z.ZodType>(schema: S, value: unknown, 
     `Invalid ${where}: ${first.path === "/" ? "" : `${first.path} `}${first.message}`,
     details,
   );
+}
+
+/**
+ * One detail per failing field. An unknown key is named in its own path (`/extra`, not the object's `/`) so
+ * a client reading `details[].path` finds the field to drop, as `validate` names an unknown YAML field.
+ */
+function issueDetails(issue: z.core.$ZodIssue): { path: string; message: string }[] {
+  const pointer = (path: PropertyKey[]) =>
+    "/" + path.map((segment) => String(segment).replaceAll("~", "~0").replaceAll("/", "~1")).join("/");
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((key) => ({
+      path: pointer([...issue.path, key]),
+      message: `unknown field ${JSON.stringify(key)}`,
+    }));
+  }
+  return [{ path: pointer(issue.path), message: issue.message }];
 }
 
 function isJsonContentType(type: string | undefined): boolean {

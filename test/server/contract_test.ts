@@ -1,0 +1,60 @@
+/**
+ * API.md against a real engine, NATS and HTTP, as an outside reviewer read it (brk-dx): the places where the
+ * implementation had drifted from the contract. Each step names the clause it checks.
+ */
+import assert from "node:assert/strict";
+import type { EngineHarness } from "../support/engine.ts";
+import { withEngineApi } from "../support/engine_api.ts";
+
+const FILES = {
+  "compozy.yaml": "name: contract\nworkflows:\n  - source: ./wf.yaml\n",
+  "wf.yaml": `id: wait
+config:
+  input:
+    type: object
+    properties: { name: { type: string } }
+tasks:
+  - id: w
+    type: wait
+    signal: go
+    timeout: 5m
+`,
+};
+
+async function call(url: string, method = "GET", body?: string) {
+  const response = await fetch(url, {
+    method,
+    body,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+  });
+  const text = await response.text();
+  return { status: response.status, text, body: JSON.parse(text) };
+}
+
+Deno.test("API contract", async (t) => {
+  await withEngineApi(FILES, async (base: string, h: EngineHarness) => {
+    const { execId } = await h.engine.client.trigger("wait", {});
+
+    await t.step("an unknown field is a 400 whose details name the field, body and query alike", async () => {
+      for (
+        const [method, path, body, field] of [
+          ["POST", "/api/workflows/wait/executions", '{"input": {}, "extra": 1}', "/extra"],
+          ["POST", `/api/executions/${execId}/cancel`, '{"reason": "r", "why": 1}', "/why"],
+          ["POST", `/api/executions/${execId}/rerun`, '{"inputs": {}}', "/inputs"],
+          ["GET", "/api/executions?bogus=1", undefined, "/bogus"],
+          ["GET", `/api/executions/${execId}/events?page=2`, undefined, "/page"],
+        ] as const
+      ) {
+        const result = await call(`${base}${path}`, method, body);
+        assert.equal(result.status, 400, `${method} ${path}: ${result.text}`);
+        assert.equal(result.body.error.code, "validation_failed");
+        assert.deepEqual(
+          result.body.error.details.map((d: { path: string }) => d.path),
+          [field],
+          `${method} ${path}: ${result.text}`,
+        );
+        assert.ok(result.body.error.message.includes(field), result.body.error.message);
+      }
+    });
+  });
+});

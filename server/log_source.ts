@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { jetstream } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { getLogger } from "../pkg/logger/mod.ts";
 import { decodeAs } from "../pkg/nats/codec.ts";
 import { STREAMS } from "../pkg/nats/provision.ts";
 import { subjectFilter } from "../pkg/nats/subjects.ts";
@@ -13,6 +14,8 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { type LogEmitted, LogEmittedSchema, LogLevel } from "../pkg/pb/log_pb.ts";
 
 export interface LogRecord {
+  /** Its sequence in the LOGS stream: records of one execution are in this order. */
+  seq: number;
   time: string;
   level: string;
   message: string;
@@ -25,10 +28,19 @@ export interface LogRecord {
   task_id: string | null;
 }
 
-export interface LogSource {
-  /** The first `limit` records logged under `correlationId`, in order. */
-  logs(correlationId: string, limit: number): Promise<LogRecord[]>;
+/** One page of an execution's log records. */
+export interface LogPage {
+  records: LogRecord[];
+  /** Where the next page starts (a LOGS stream sequence); null when no more records are stored yet. */
+  next: number | null;
 }
+
+export interface LogSource {
+  /** At most `limit` records logged under `correlationId`, in order, from stream sequence `from` (default 1). */
+  logs(correlationId: string, limit: number, from?: number): Promise<LogPage>;
+}
+
+const log = getLogger(["api", "logs"]);
 
 /** How long to wait for a page of log records before answering with what arrived. */
 const FETCH_EXPIRES_MS = 1_000;
@@ -36,32 +48,48 @@ const FETCH_EXPIRES_MS = 1_000;
 export function jetStreamLogSource(nc: NatsConnection): LogSource {
   const js = jetstream(nc);
   return {
-    async logs(correlationId, limit) {
+    async logs(correlationId, limit, from = 1) {
       const consumer = await js.consumers.get(STREAMS.logs, {
         // One subject as a string: a list needs nats-server 2.10, and the managed server may be 2.9.
         filter_subjects: subjectFilter({ correlationId, kind: "logs" }),
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: from,
       });
-      const info = await consumer.info(true);
-      if (info.num_pending === 0) return [];
-      const records: LogRecord[] = [];
-      const messages = await consumer.fetch({
-        max_messages: Math.min(limit, info.num_pending),
-        expires: FETCH_EXPIRES_MS,
-      });
-      for await (const msg of messages) {
-        records.push(toLogRecord(msg.subject, decodeAs(LogEmittedSchema, msg.subject, msg.data)));
-        if (msg.info.pending === 0 || records.length >= limit) break;
+      try {
+        const info = await consumer.info(true);
+        if (info.num_pending === 0) return { records: [], next: null };
+        const records: LogRecord[] = [];
+        let pending = info.num_pending;
+        const messages = await consumer.fetch({
+          max_messages: Math.min(limit, info.num_pending),
+          expires: FETCH_EXPIRES_MS,
+        });
+        for await (const msg of messages) {
+          records.push(toLogRecord(msg.seq, msg.subject, decodeAs(LogEmittedSchema, msg.subject, msg.data)));
+          pending = msg.info.pending;
+          if (pending === 0 || records.length >= limit) break;
+        }
+        // The page stopped at the limit (or the fetch ran out of time) with records left: the next page
+        // starts after the last one read. With none left, there is no next page yet.
+        // A fetch that ran out of time before its first record leaves `from` as the next page.
+        const last = records.at(-1);
+        return { records, next: pending > 0 ? (last ? last.seq + 1 : from) : null };
+      } finally {
+        // An ordered consumer is ephemeral and goes away on its own after its inactivity threshold: a
+        // failed delete leaves nothing that lasts, so it is logged, not thrown over the page already read.
+        await consumer.delete().catch((error) =>
+          log.debug("Deleting a log reader failed: {error}", { error })
+        );
       }
-      await consumer.delete().catch(() => {});
-      return records;
     },
   };
 }
 
 /** The JSON form of a log record. */
-export function toLogRecord(subject: string, log: LogEmitted): LogRecord {
+export function toLogRecord(seq: number, subject: string, log: LogEmitted): LogRecord {
   const execId = log.workflow?.execId || null;
   return {
+    seq,
     time: log.metadata?.time ? timestampDate(log.metadata.time).toISOString() : "",
     level: LogLevel[log.level]?.toLowerCase() ?? "unspecified",
     message: log.message,

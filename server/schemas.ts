@@ -67,6 +67,8 @@ export const LogsQuery = z.strictObject({
   exec_id: z.string().regex(EXEC_ID_PATTERN, "not an execution id").describe("The execution"),
   limit: z.coerce.number().int().min(1).max(5000).describe("At most this many records (default 500)")
     .optional(),
+  cursor: z.string().regex(/^[1-9][0-9]{0,15}$/, "not a cursor this API gave: pass `next_cursor` as it is")
+    .describe("The `next_cursor` of the previous page (default: from the first record)").optional(),
 });
 
 export const DefinitionQuery = z.strictObject({
@@ -197,6 +199,7 @@ export const ItemsResponse = z.object({ items: z.array(z.record(z.string(), z.un
 export const DefinitionResponse = z.record(z.string(), z.unknown());
 
 export const LogRecordSchema = z.object({
+  seq: z.number().int().describe("Its sequence in the log stream: an execution's records are in this order"),
   time: z.string(),
   level: z.string(),
   message: z.string(),
@@ -208,7 +211,12 @@ export const LogRecordSchema = z.object({
   task_id: z.string().nullable(),
 }).meta({ id: "LogRecord" });
 
-export const LogsResponse = z.object({ items: z.array(LogRecordSchema) });
+export const LogsResponse = z.object({
+  items: z.array(LogRecordSchema),
+  next_cursor: z.string().nullable().describe(
+    "Pass as `?cursor=` for the next page; null when no more records are stored yet",
+  ),
+});
 
 export const DeploymentResponse = z.object({
   deployment: z.string().describe("SHA-256 of the bundle"),

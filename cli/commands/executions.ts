@@ -176,33 +176,47 @@ export interface LogsOptions extends RemoteOptions {
   intervalMs?: number;
 }
 
-/** Log records of an execution; `--follow` keeps printing new ones until the execution ends. */
+/** Log records of an execution, every page of them; `--follow` keeps printing new ones until it ends. */
 export async function runExecutionsLogs(execId: string, options: LogsOptions): Promise<number> {
   const client = api(options);
   const paint = paintFor();
+  // The page being read: a `next_cursor` moves it on; at the end (null) it stays, so that --follow asks
+  // for that page again and prints only the records past the last one printed.
+  let cursor: string | undefined;
+  let lastSeq = 0;
   let printed = 0;
+  let ended = false;
   for (;;) {
-    const { items } = await client.request<{ items: LogLine[] }>(
+    const query = `exec_id=${encodeURIComponent(execId)}&limit=5000` +
+      (cursor === undefined ? "" : `&cursor=${encodeURIComponent(cursor)}`);
+    const page = await client.request<{ items: LogLine[]; next_cursor: string | null }>(
       "GET",
-      `/api/logs?exec_id=${encodeURIComponent(execId)}&limit=5000`,
+      `/api/logs?${query}`,
     );
-    for (const record of items.slice(printed)) {
+    for (const record of page.items.filter((r) => r.seq > lastSeq)) {
       console.log(options.json ? JSON.stringify(record) : formatLogLine(record, paint));
+      lastSeq = record.seq;
+      printed++;
     }
-    if (items.length === 0 && printed === 0 && !options.follow && !options.json) {
-      console.error(
-        `no log records for ${execId}: its tools printed nothing (console.log in a tool is a record)`,
-      );
+    if (page.next_cursor !== null) {
+      cursor = page.next_cursor;
+      continue;
     }
-    printed = Math.max(printed, items.length);
-    if (!options.follow) return 0;
-    const state = await client.state(execId);
-    if (isEnded(state.status)) return 0;
-    await new Promise((r) => setTimeout(r, options.intervalMs ?? 1_000));
+    if (!options.follow || ended) break;
+    // Once the end is seen, the page is read once more: records written just before the end are in it.
+    ended = isEnded((await client.state(execId)).status);
+    if (!ended) await new Promise((r) => setTimeout(r, options.intervalMs ?? 1_000));
   }
+  if (printed === 0 && !options.follow && !options.json) {
+    console.error(
+      `no log records for ${execId}: its tools printed nothing (console.log in a tool is a record)`,
+    );
+  }
+  return 0;
 }
 
 interface LogLine {
+  seq: number;
   time: string;
   level: string;
   message: string;

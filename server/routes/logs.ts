@@ -15,12 +15,12 @@ export function logRoutes(ctx: RouteContext): RouteSpec[] {
       path: "/api/logs",
       bus: true,
       operationId: "listLogs",
-      summary: "Log records of an execution (and of its sub-workflows), in order",
+      summary: "Log records of an execution (and of its sub-workflows), in order, a page at a time",
       tag: "executions",
       query: LogsQuery,
       responses: {
         200: { description: "Log records", schema: LogsResponse },
-        400: { description: "Missing or malformed exec_id" },
+        400: { description: "Missing or malformed exec_id, limit or cursor" },
         404: { description: "Unknown execution" },
         503: { description: "Logs are not available in this process" },
       },
@@ -35,12 +35,14 @@ export function logRoutes(ctx: RouteContext): RouteSpec[] {
           throw new ApiError(503, "logs_unavailable", "This server has no access to the LOGS stream");
         }
         const limit = query.limit ?? 500;
-        const records = await ctx.logs.logs(state.correlation_id, limit);
-        // A sub-workflow shares its root's correlation id: keep only its own records then.
+        const from = query.cursor === undefined ? undefined : Number(query.cursor);
+        const page = await ctx.logs.logs(state.correlation_id, limit, from);
+        // A sub-workflow shares its root's correlation id: keep only its own records then (a page may hold
+        // fewer than `limit` of them; the cursor still moves past every record read).
         const own = state.correlation_id === state.exec_id
-          ? records
-          : records.filter((r) => r.exec_id === state.exec_id);
-        return c.json({ items: own });
+          ? page.records
+          : page.records.filter((r) => r.exec_id === state.exec_id);
+        return c.json({ items: own, next_cursor: page.next === null ? null : String(page.next) });
       },
     }),
   ];

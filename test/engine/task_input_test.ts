@@ -40,7 +40,7 @@ Deno.test("a task's rendered input is in GET /api/executions/{id}", async () => 
     version: { version: "test", commit: "test" },
     health: { check: () => Promise.resolve({ status: "ok", components: {} }) },
     natsConnected: () => true,
-    logs: { logs: () => Promise.resolve([]) },
+    logs: { logs: () => Promise.resolve({ records: [], next: null }) },
   });
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
   try {

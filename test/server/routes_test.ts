@@ -49,7 +49,7 @@ function setup(
     bodyLimitBytes: options.bodyLimitBytes,
     bodyTimeoutMs: options.bodyTimeoutMs,
     natsConnected: () => !options.natsDown,
-    logs: { logs: () => Promise.resolve(logs) },
+    logs: { logs: () => Promise.resolve({ records: logs, next: null }) },
     deploy: options.noDeploy ? undefined : (bundle) => {
       deployed.push(bundle);
       return Promise.resolve({ deployment: "sha", project: bundle.project, workflows: ["greet"] });

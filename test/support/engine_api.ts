@@ -14,7 +14,7 @@ export async function withEngineApi(
     version: { version: "test", commit: "test" },
     health: { check: () => Promise.resolve({ status: "ok", components: {} }) },
     natsConnected: () => true,
-    logs: { logs: () => Promise.resolve([]) },
+    logs: { logs: () => Promise.resolve({ records: [], next: null }) },
   });
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
   try {

@@ -195,7 +195,11 @@ export const VersionResponse = z.object({
   api: z.string(),
 });
 
-export const ItemsResponse = z.object({ items: z.array(z.record(z.string(), z.unknown())) });
+/** A list of definitions: all of them in one page (`next_cursor` is always null), like every list's shape. */
+export const ItemsResponse = z.object({
+  items: z.array(z.record(z.string(), z.unknown())),
+  next_cursor: z.null().describe("Definitions come in one page: always null"),
+});
 export const DefinitionResponse = z.record(z.string(), z.unknown());
 
 export const LogRecordSchema = z.object({

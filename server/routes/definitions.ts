@@ -29,6 +29,7 @@ export function definitionRoutes(ctx: RouteContext): RouteSpec[] {
           items: listDefinitions(ctx.project, kind).filter((d) =>
             query.workflow_id === undefined || d.workflow_id === query.workflow_id
           ),
+          next_cursor: null,
         }),
     }),
     route({

@@ -38,7 +38,10 @@ export function workflowRoutes(ctx: RouteContext): RouteSpec[] {
       tag: "workflows",
       responses: { 200: { description: "Workflows", schema: ItemsResponse } },
       handler: (c) =>
-        c.json({ items: [...ctx.project.workflows.values()].map((w) => workflowSummary(ctx.project, w)) }),
+        c.json({
+          items: [...ctx.project.workflows.values()].map((w) => workflowSummary(ctx.project, w)),
+          next_cursor: null,
+        }),
     }),
     route({
       method: "get",

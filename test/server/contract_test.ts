@@ -56,5 +56,24 @@ Deno.test("API contract", async (t) => {
         assert.ok(result.body.error.message.includes(field), result.body.error.message);
       }
     });
+
+    await t.step("every list answers {items, next_cursor}; definitions come in one page", async () => {
+      for (
+        const path of [
+          "/api/workflows",
+          "/api/tasks",
+          "/api/agents",
+          "/api/tools",
+          "/api/tasks?workflow_id=wait",
+          "/api/executions",
+        ]
+      ) {
+        const result = await call(`${base}${path}`);
+        assert.equal(result.status, 200, `${path}: ${result.text}`);
+        assert.ok(Array.isArray(result.body.items), `${path}: ${result.text}`);
+        assert.ok("next_cursor" in result.body, `${path} has next_cursor: ${result.text.slice(0, 300)}`);
+        assert.equal(result.body.next_cursor, null, path);
+      }
+    });
   });
 });

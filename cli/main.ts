@@ -184,7 +184,7 @@ function buildProgram(setExit: (code: number) => void): Command {
   program.command("run").description("start an execution on a running server")
     .argument("<workflow>", "workflow id")
     .option("--input <json>", "the input, as JSON", undefined)
-    .option("--input-file <file>", "read the input from a JSON file")
+    .option("--input-file <file>", "read the input from a JSON file (relative to --cwd)")
     .option("--wait", "follow the execution and print its progress and output", false)
     .addOption(
       new Option("--timeout <duration>", "how long --wait follows it").default("10m").argParser(durationArg),
@@ -200,6 +200,7 @@ function buildProgram(setExit: (code: number) => void): Command {
           workflow,
           input: o.input,
           inputFile: o.inputFile,
+          cwd: o.cwd,
           wait: o.wait,
           timeoutMs: typeof o.timeout === "number" ? o.timeout : parseDuration(o.timeout),
           idempotencyKey: o.idempotencyKey,

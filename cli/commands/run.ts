@@ -6,9 +6,10 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 import { isTerminal } from "../../engine/state/execution_state.ts";
 import { ApiClient } from "../api_client.ts";
-import { CliError } from "../cli_error.ts";
+import { CliError, EXIT_USER_ERROR } from "../cli_error.ts";
 import { cleanForTerminal } from "../../pkg/logger/mod.ts";
 import { EventLines, formatMs } from "../event_line.ts";
 import { paintFor } from "../terminal.ts";
@@ -18,7 +19,10 @@ export interface RunOptions {
   workflow: string;
   /** The input as JSON text. */
   input?: string;
+  /** A JSON file holding the input, relative to `cwd` unless absolute. */
   inputFile?: string;
+  /** The project folder (`--cwd`): where a relative `--input-file` is read, as `deploy --bundle` is. */
+  cwd: string;
   wait: boolean;
   timeoutMs: number;
   idempotencyKey?: string;
@@ -98,10 +102,11 @@ async function readInput(options: RunOptions): Promise<unknown> {
   let where = "--input";
   if (options.inputFile !== undefined) {
     where = options.inputFile;
+    const path = resolve(options.cwd, options.inputFile);
     try {
-      text = await Deno.readTextFile(options.inputFile);
+      text = await Deno.readTextFile(path);
     } catch (e) {
-      throw new CliError(`Cannot read ${options.inputFile}: ${(e as Error).message}`);
+      throw new CliError(`Cannot read ${path}: ${(e as Error).message}`, [], EXIT_USER_ERROR, { cause: e });
     }
   }
   if (text === undefined) return {};

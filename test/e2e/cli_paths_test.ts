@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCli } from "./support/dev_server.ts";
+import { copyProject, FIXTURE_PROJECT, runCli, startDev } from "./support/dev_server.ts";
 
 Deno.test("schemagen --out takes an absolute folder as it is, a relative one inside --cwd", async () => {
   const dir = await Deno.makeTempDir({ prefix: "compozy-schemagen-" });
@@ -23,4 +23,33 @@ Deno.test("schemagen --out takes an absolute folder as it is, a relative one ins
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "run --input-file reads a relative file inside --cwd, the project folder",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await copyProject(FIXTURE_PROJECT);
+    const dev = await startDev({ dir, env: { HOOK_SECRET: "s" } });
+    try {
+      await Deno.writeTextFile(join(dir, "input.json"), '{"name": "From the project"}');
+      // The CLI runs from the checkout (runCli's cwd): only --cwd says where input.json is.
+      const run = await runCli(
+        ["run", "approval", "--cwd", dir, "--input-file", "missing-here.json", "--server", dev.url],
+      );
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, new RegExp(`Cannot read ${dir}/missing-here\\.json`));
+      const found = await runCli(
+        ["run", "hello", "--cwd", dir, "--input-file", "input.json", "--server", dev.url, "--json"],
+      );
+      assert.equal(found.code, 0, found.stderr);
+      const { exec_id: execId } = JSON.parse(found.stdout);
+      const state = await (await dev.fetch(`/api/executions/${execId}`)).json();
+      assert.deepEqual(state.input, { name: "From the project" });
+    } finally {
+      await dev.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

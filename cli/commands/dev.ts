@@ -9,9 +9,9 @@
 import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
 import { ConfigError } from "../../engine/domain/diagnostics.ts";
-import { PROJECT_FILE } from "../../engine/domain/project/mod.ts";
 import { didYouMean } from "../../engine/domain/project/suggest.ts";
 import { CliError } from "../cli_error.ts";
+import { requireProjectDir } from "../project_dir.ts";
 import { ENV } from "../settings.ts";
 import type { Project } from "../../engine/domain/project/types.ts";
 import { WebhookTable } from "../../engine/triggers/webhook_table.ts";
@@ -43,7 +43,7 @@ const READY_TIMEOUT_MS = 30_000;
 export async function runDev(options: DevOptions): Promise<number> {
   const paint = paintFor();
   const projectDir = resolve(options.cwd);
-  await checkProjectDir(projectDir);
+  await requireProjectDir(projectDir);
   checkPortFree(options.port);
   const started = performance.now();
   // Listened for before anything starts: until a listener exists, SIGINT's default action kills dev (exit
@@ -172,21 +172,6 @@ function checkRunTarget(project: Project, workflowId: string | undefined): void 
       `Its workflows: ${known.join(", ") || "(none)"}`,
     ],
   );
-}
-
-/** Before anything starts: a folder without a project is the likeliest first mistake. */
-async function checkProjectDir(projectDir: string): Promise<void> {
-  try {
-    await Deno.stat(join(projectDir, PROJECT_FILE));
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    const near = relative(Deno.cwd(), projectDir);
-    const where = near.startsWith("..") ? projectDir : near || ".";
-    throw new CliError(`no ${PROJECT_FILE} in ${where}`, [
-      "Point at a project with --cwd <dir> (e.g. --cwd examples/hello),",
-      "or create one with: compozy init <dir>",
-    ]);
-  }
 }
 
 /** A busy port found before NATS and the engine start, named with the way out. */

@@ -11,6 +11,7 @@ import { cleanForTerminal } from "../../pkg/logger/formatters.ts";
 import { codeFrame, needsFrame } from "../code_frame.ts";
 import { diagnosticLine } from "../diagnostics_output.ts";
 import { listMcpTools } from "../mcp_probe.ts";
+import { requireProjectDir } from "../project_dir.ts";
 import { checkToolCode } from "../tool_code_check.ts";
 
 export interface ValidateOptions {
@@ -23,6 +24,7 @@ export interface ValidateOptions {
  * `warning:`) and returns the exit code: 1 when any diagnostic is an error, else 0.
  */
 export async function runValidate(opts: ValidateOptions): Promise<number> {
+  await requireProjectDir(opts.cwd);
   const mcpTools: string[] = [];
   const diagnostics = await checkProject(opts.cwd, {
     checkToolCode,

@@ -53,3 +53,18 @@ Deno.test({
     }
   },
 });
+
+Deno.test("validate and build on a folder without compozy.yaml name the folder and the way out", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "compozy-no-project-" });
+  try {
+    for (const command of ["validate", "build"]) {
+      const res = await runCli([command, "--cwd", dir]);
+      assert.equal(res.code, 1, `${command}: ${res.stdout}${res.stderr}`);
+      assert.match(res.stderr, new RegExp(`^error: no compozy\\.yaml in ${dir}$`, "m"), command);
+      assert.match(res.stderr, /--cwd <dir>/, command);
+      assert.match(res.stderr, /compozy init <dir>/, command);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import type { RouteSpec } from "./route_spec.ts";
+import type { ResponseSpec, RouteSpec } from "./route_spec.ts";
 import { ErrorBodySchema } from "./schemas.ts";
 
 type JsonObject = Record<string, unknown>;
@@ -88,9 +88,33 @@ function parameters(spec: RouteSpec, convert: (s: z.ZodType, io: "input") => unk
   return list;
 }
 
+/**
+ * The answers every route of a kind can give, whatever its own list says: a client generated from the
+ * document must expect them (a route declares its own wording, which wins).
+ */
+function sharedResponses(spec: RouteSpec): Record<number, ResponseSpec> {
+  const shared: Record<number, ResponseSpec> = {};
+  if (spec.params || spec.query || spec.body || spec.headers) {
+    shared[400] = { description: "A malformed parameter, query, header or body (`details` names it)" };
+  }
+  if (spec.auth !== false) {
+    shared[401] = { description: "`Authorization: Bearer <key>` is missing (when an API key is set)" };
+  }
+  shared[403] = {
+    description: spec.auth !== false
+      ? "The API key is wrong, or a non-loopback `Host` on a keyless loopback server"
+      : "A non-loopback `Host` on a keyless loopback server",
+  };
+  if (spec.body) shared[413] = { description: "The body is larger than the limit" };
+  if (spec.bus) shared[503] = { description: "NATS or the engine is unavailable (`Retry-After`)" };
+  return shared;
+}
+
 function responses(spec: RouteSpec, convert: (s: z.ZodType, io: "output") => unknown): JsonObject {
   const out: JsonObject = {};
-  for (const [status, response] of Object.entries(spec.responses)) {
+  const all = { ...sharedResponses(spec), ...spec.responses };
+  const ordered = Object.entries(all).sort(([a], [b]) => Number(a) - Number(b));
+  for (const [status, response] of ordered) {
     const contentType = response.contentType ?? "application/json";
     const schema = response.schema
       ? convert(response.schema, "output")

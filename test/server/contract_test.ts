@@ -75,5 +75,44 @@ Deno.test("API contract", async (t) => {
         assert.equal(result.body.next_cursor, null, path);
       }
     });
+
+    await t.step("every status a route answered is in its OpenAPI responses", async () => {
+      const big = JSON.stringify({ reason: "x".repeat(2 * 1024 * 1024) });
+      const cases: [method: string, path: string, template: string, body: string | undefined][] = [
+        ["GET", `/api/executions/${execId}/events?limit=0`, "/api/executions/{exec_id}/events", undefined],
+        ["GET", `/api/executions/${"e".repeat(129)}`, "/api/executions/{exec_id}", undefined],
+        ["GET", `/api/workflows/${"w".repeat(65)}`, "/api/workflows/{workflow_id}", undefined],
+        ["POST", `/api/executions/${execId}/cancel`, "/api/executions/{exec_id}/cancel", '{"reason": 5}'],
+        ["POST", `/api/executions/${execId}/cancel`, "/api/executions/{exec_id}/cancel", big],
+        ["POST", "/api/signals/go", "/api/signals/{signal_id}", big],
+        [
+          "POST",
+          `/api/executions/${execId}/signals/go`,
+          "/api/executions/{exec_id}/signals/{signal_id}",
+          big,
+        ],
+        ["POST", `/api/executions/${execId}/rerun`, "/api/executions/{exec_id}/rerun", big],
+      ];
+      const doc = (await call(`${base}/openapi.json`)).body;
+      for (const [method, path, template, body] of cases) {
+        const result = await call(`${base}${path}`, method, body);
+        assert.ok(result.status >= 400, `${method} ${path.slice(0, 60)}: ${result.status}`);
+        const listed = Object.keys(doc.paths[template][method.toLowerCase()].responses);
+        assert.ok(
+          listed.includes(String(result.status)),
+          `${method} ${template} answered ${result.status} (${result.body.error.code}); OpenAPI lists ${listed}`,
+        );
+      }
+      // With an API key set, every route but health, webhooks and the console answers 401 and 403 too.
+      for (const [path, operations] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
+        for (const [method, operation] of Object.entries(operations)) {
+          const op = operation as { security?: unknown[]; responses: Record<string, unknown> };
+          if (op.security?.length === 0) continue;
+          for (const status of ["401", "403"]) {
+            assert.ok(status in op.responses, `${method} ${path} lists ${status}`);
+          }
+        }
+      }
+    });
   });
 });

@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import type { ResponseSpec, RouteSpec } from "./route_spec.ts";
+import { refusesQuery, type ResponseSpec, type RouteSpec } from "./route_spec.ts";
 import { ErrorBodySchema } from "./schemas.ts";
 
 type JsonObject = Record<string, unknown>;
@@ -94,7 +94,7 @@ function parameters(spec: RouteSpec, convert: (s: z.ZodType, io: "input") => unk
  */
 function sharedResponses(spec: RouteSpec): Record<number, ResponseSpec> {
   const shared: Record<number, ResponseSpec> = {};
-  if (spec.params || spec.query || spec.body || spec.headers) {
+  if (spec.params || spec.query || spec.body || spec.headers || refusesQuery(spec)) {
     shared[400] = { description: "A malformed parameter, query, header or body (`details` names it)" };
   }
   if (spec.auth !== false) {

@@ -135,6 +135,26 @@ function singleValuedQuery(c: Context): Record<string, string> {
   return c.req.query();
 }
 
+/**
+ * Whether a route refuses every query parameter: an API route that declares no query. A parameter it would
+ * ignore is a 400 naming it, as on the routes that declare theirs (`?wait=30s` on a re-run was dropped
+ * without a word, the re-run answering 202 at once). A webhook takes the URL its sender was given as it is.
+ */
+export function refusesQuery(spec: RouteSpec): boolean {
+  return spec.query === undefined && spec.path.startsWith("/api/") && !spec.body?.raw;
+}
+
+function refuseQuery(c: Context): void {
+  const names = Object.keys(c.req.queries());
+  if (names.length === 0) return;
+  throw new ApiError(
+    400,
+    "validation_failed",
+    `Invalid query: this route takes no query parameter, got ${names.map((n) => `"${n}"`).join(", ")}`,
+    names.map((name) => ({ path: `/${name}`, message: `unknown query parameter "${name}"` })),
+  );
+}
+
 /** Registers every route on `app`, validating the query and body before the handler runs. */
 export function registerRoutes(app: Hono, routes: readonly RouteSpec[], options: RegisterOptions): void {
   for (const spec of routes) {
@@ -147,6 +167,7 @@ export function registerRoutes(app: Hono, routes: readonly RouteSpec[], options:
         });
       }
       checkParamLengths(c, spec);
+      if (refusesQuery(spec)) refuseQuery(c);
       const query = spec.query ? validateRequest(spec.query, singleValuedQuery(c), "query") : undefined;
       let raw: Uint8Array = new Uint8Array();
       let body: unknown = undefined;

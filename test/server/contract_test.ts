@@ -57,6 +57,24 @@ Deno.test("API contract", async (t) => {
       }
     });
 
+    await t.step("a route that takes no query refuses a parameter it would ignore, naming it", async () => {
+      for (
+        const [method, path, body] of [
+          ["POST", `/api/executions/${execId}/rerun?wait=30s`, "{}"],
+          ["GET", `/api/executions/${execId}?wait=30s`, undefined],
+          ["POST", `/api/executions/${execId}/cancel?wait=30s`, "{}"],
+          ["GET", "/api/workflows?wait=30s", undefined],
+        ] as const
+      ) {
+        const result = await call(`${base}${path}`, method, body);
+        assert.equal(result.status, 400, `${method} ${path}: ${result.text}`);
+        assert.equal(result.body.error.code, "validation_failed");
+        assert.deepEqual(result.body.error.details.map((d: { path: string }) => d.path), ["/wait"]);
+      }
+      const executions = await h.engine.client.list({ limit: 500 });
+      assert.equal(executions.items.length, 1, "the refused re-run started nothing");
+    });
+
     await t.step("every list answers {items, next_cursor}; definitions come in one page", async () => {
       for (
         const path of [

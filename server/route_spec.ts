@@ -136,12 +136,13 @@ function singleValuedQuery(c: Context): Record<string, string> {
 }
 
 /**
- * Whether a route refuses every query parameter: an API route that declares no query. A parameter it would
- * ignore is a 400 naming it, as on the routes that declare theirs (`?wait=30s` on a re-run was dropped
- * without a word, the re-run answering 202 at once). A webhook takes the URL its sender was given as it is.
+ * Whether a route refuses every query parameter: a keyed API route that declares no query. A parameter it
+ * would ignore is a 400 naming it, as on the routes that declare theirs (`?wait=30s` on a re-run was dropped
+ * without a word, the re-run answering 202 at once). The open routes answer callers that are not ours to
+ * shape: a webhook's sender keeps the URL it was given, a probe its cache-buster.
  */
 export function refusesQuery(spec: RouteSpec): boolean {
-  return spec.query === undefined && spec.path.startsWith("/api/") && !spec.body?.raw;
+  return spec.query === undefined && spec.path.startsWith("/api/") && spec.auth !== false;
 }
 
 function refuseQuery(c: Context): void {

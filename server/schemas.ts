@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { DURATION_PATTERN } from "../engine/domain/duration.ts";
+import { DURATION_PATTERN, parseDuration } from "../engine/domain/duration.ts";
 import { ID_PATTERN, MAX_ID_LENGTH } from "../engine/domain/ids.ts";
 import { TASK_STATUSES, WORKFLOW_STATUSES } from "../engine/state/execution_state.ts";
 import { EVENT_CURSOR_PATTERN, MAX_PAGE_EVENTS } from "../engine/history/event_page.ts";
@@ -20,6 +20,16 @@ export const DEFINITION_ID_PATTERN = new RegExp(ID_PATTERN);
 /** `Idempotency-Key`: printable ASCII, no spaces, at most 200 characters. */
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
+/** Whether a `?wait=` duration (one that matches the pattern) is at most MAX_WAIT_MS. */
+function waitWithinBound(wait: string): boolean {
+  try {
+    return parseDuration(wait) <= MAX_WAIT_MS;
+  } catch (error) {
+    if (error instanceof RangeError) return false; // too long to be a number of milliseconds at all
+    throw error;
+  }
+}
+
 // ---- Requests ----
 
 export const StartExecutionBody = z.strictObject({
@@ -28,6 +38,11 @@ export const StartExecutionBody = z.strictObject({
 
 export const StartExecutionQuery = z.strictObject({
   wait: z.string().regex(new RegExp(DURATION_PATTERN), "expected a duration such as 500ms, 30s or 5m")
+    // Checked here, not after parsing: `99999999999999999999s` passes the pattern and parses to no safe
+    // number of milliseconds, which the handler's parse threw as a 500.
+    .refine((wait) => !new RegExp(DURATION_PATTERN).test(wait) || waitWithinBound(wait), {
+      message: `at most ${MAX_WAIT_MS / 60_000}m`,
+    })
     .describe("Wait up to this long for the execution to end and answer with its state (at most 10m)")
     .optional(),
 });

@@ -77,6 +77,20 @@ Deno.test("API contract", async (t) => {
       assert.equal(executions.items.length, 1, "the refused re-run started nothing");
     });
 
+    await t.step("a ?wait= too long to count is a 400 naming wait, not a 500", async () => {
+      for (const wait of ["11m", "99999999999999999999s", "1d"]) {
+        const result = await call(
+          `${base}/api/workflows/wait/executions?wait=${wait}`,
+          "POST",
+          '{"input": {}}',
+        );
+        assert.equal(result.status, 400, `${wait}: ${result.text}`);
+        assert.equal(result.body.error.code, "validation_failed");
+        assert.deepEqual(result.body.error.details.map((d: { path: string }) => d.path), ["/wait"]);
+        assert.match(result.body.error.message, /\/wait at most 10m/);
+      }
+    });
+
     await t.step("every list answers {items, next_cursor}; definitions come in one page", async () => {
       for (
         const path of [

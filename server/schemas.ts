@@ -82,7 +82,7 @@ export const LogsQuery = z.strictObject({
   exec_id: z.string().regex(EXEC_ID_PATTERN, "not an execution id").describe("The execution"),
   limit: z.coerce.number().int().min(1).max(5000).describe("At most this many records (default 500)")
     .optional(),
-  cursor: z.string().regex(/^[1-9][0-9]{0,15}$/, "not a cursor this API gave: pass `next_cursor` as it is")
+  cursor: z.string().regex(/^[1-9][0-9]{0,14}$/, "not a cursor this API gave: pass `next_cursor` as it is")
     .describe("The `next_cursor` of the previous page (default: from the first record)").optional(),
 });
 

@@ -89,7 +89,7 @@ Deno.test({
       });
 
       await t.step("a cursor the API did not give is a 400 naming cursor", async () => {
-        for (const bad of ["abc", "0", "-1", "1.5"]) {
+        for (const bad of ["abc", "0", "-1", "1.5", "9".repeat(16)]) {
           const response = await dev.fetch(`/api/logs?exec_id=${execId}&cursor=${bad}`);
           assert.equal(response.status, 400, bad);
           const body = await response.json();

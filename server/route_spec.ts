@@ -56,6 +56,11 @@ export interface RouteSpec<Q extends z.ZodType = z.ZodType, B extends z.ZodType 
   auth?: boolean;
   /** Whether the route needs NATS: while it is unreachable such routes answer 503 at once. */
   bus?: boolean;
+  /**
+   * Whether a query the route does not declare is taken and ignored, for callers that are not ours to shape
+   * (a webhook's sender, a health probe's or a scraper's cache-buster). Other API routes refuse it.
+   */
+  ignoresQuery?: boolean;
   /** Path parameters by name, with their description. */
   params?: Record<string, string>;
   query?: Q;
@@ -136,13 +141,12 @@ function singleValuedQuery(c: Context): Record<string, string> {
 }
 
 /**
- * Whether a route refuses every query parameter: a keyed API route that declares no query. A parameter it
- * would ignore is a 400 naming it, as on the routes that declare theirs (`?wait=30s` on a re-run was dropped
- * without a word, the re-run answering 202 at once). The open routes answer callers that are not ours to
- * shape: a webhook's sender keeps the URL it was given, a probe its cache-buster.
+ * Whether a route refuses every query parameter: an API route that declares no query and does not ignore
+ * one (`ignoresQuery`). A parameter it would ignore is a 400 naming it, as on the routes that declare theirs
+ * (`?wait=30s` on a re-run was dropped without a word, the re-run answering 202 at once).
  */
 export function refusesQuery(spec: RouteSpec): boolean {
-  return spec.query === undefined && spec.path.startsWith("/api/") && spec.auth !== false;
+  return spec.query === undefined && spec.path.startsWith("/api/") && !spec.ignoresQuery;
 }
 
 function refuseQuery(c: Context): void {

@@ -13,6 +13,7 @@ export function systemRoutes(ctx: RouteContext, document: () => Record<string, u
     route({
       method: "get",
       path: "/api/health",
+      ignoresQuery: true,
       operationId: "getHealth",
       summary: "Readiness of NATS, the engine and the runtime",
       description: "200 only when every component answers; the body names each one.",
@@ -46,6 +47,7 @@ export function systemRoutes(ctx: RouteContext, document: () => Record<string, u
     route({
       method: "get",
       path: "/api/metrics",
+      ignoresQuery: true,
       operationId: "getMetrics",
       summary: "Prometheus metrics: executions by status, task latency, queue depth, HTTP requests",
       tag: "system",

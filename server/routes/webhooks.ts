@@ -24,6 +24,7 @@ export function webhookRoutes(ctx: RouteContext): RouteSpec[] {
     route({
       method: "post",
       path: "/api/webhooks/{path}",
+      ignoresQuery: true,
       bus: true,
       honoPath: "/api/webhooks/:path{.+}",
       operationId: "callWebhook",

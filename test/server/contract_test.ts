@@ -71,8 +71,10 @@ Deno.test("API contract", async (t) => {
         assert.equal(result.body.error.code, "validation_failed");
         assert.deepEqual(result.body.error.details.map((d: { path: string }) => d.path), ["/wait"]);
       }
-      // Health answers a probe whatever its URL carries (a cache-buster).
+      // Health and metrics answer a probe whatever its URL carries (a cache-buster).
       assert.equal((await call(`${base}/api/health?_=1`)).status, 200);
+      const metrics = await fetch(`${base}/api/metrics?_=1`);
+      assert.equal(metrics.status, 200, await metrics.text());
       const executions = await h.engine.client.list({ limit: 500 });
       assert.equal(executions.items.length, 1, "the refused re-run started nothing");
     });

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { WebhookInputError, WebhookTable } from "../../engine/triggers/webhook_table.ts";
 import { ApiError } from "../api_error.ts";
+import { TemplateError } from "../../pkg/tplengine/mod.ts";
 import { signatureMatches } from "../constant_time.ts";
 import { IDEMPOTENCY_HEADER, scopedIdempotencyKey } from "../idempotency.ts";
 import { parseJsonBody } from "../request_body.ts";
@@ -83,7 +84,7 @@ export function webhookRoutes(ctx: RouteContext): RouteSpec[] {
         } catch (e) {
           if (!(e instanceof WebhookInputError)) throw e;
           calls.inc({ path, outcome: "bad_payload" });
-          throw new ApiError(422, "input_mapping_failed", e.message, [{ path }]);
+          throw new ApiError(422, "input_mapping_failed", e.message, [mappingFailure(e)]);
         }
         const response = await startExecution(c, ctx, hook.workflowId, input, {
           idempotencyKey: scopedIdempotencyKey(c, `webhook:${path}`),
@@ -94,4 +95,19 @@ export function webhookRoutes(ctx: RouteContext): RouteSpec[] {
       },
     }),
   ];
+}
+
+/**
+ * The detail of a mapping that cannot read the payload, in the shape of every other 4xx: `path` is a JSON
+ * pointer to the input field whose template failed (`/name`), `message` says what was missing; the
+ * payload's path (`.payload.user.name`) is `payload_path`. The webhook's own path is in the message.
+ */
+function mappingFailure(error: WebhookInputError): Record<string, string> {
+  const cause = error.cause instanceof TemplateError ? error.cause : undefined;
+  const field = "/" + (cause?.valuePath ?? []).map(String).join("/");
+  return {
+    path: field,
+    message: cause?.message ?? error.message,
+    ...(cause?.path ? { payload_path: `.${cause.path}` } : {}),
+  };
 }

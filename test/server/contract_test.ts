@@ -13,6 +13,9 @@ config:
   input:
     type: object
     properties: { name: { type: string } }
+triggers:
+  - type: webhook
+    config: { url: /mapped, input: { name: "{{ .payload.user.name }}" } }
 tasks:
   - id: w
     type: wait
@@ -91,6 +94,17 @@ Deno.test("API contract", async (t) => {
         assert.deepEqual(result.body.error.details.map((d: { path: string }) => d.path), ["/wait"]);
         assert.match(result.body.error.message, /\/wait at most 10m/);
       }
+    });
+
+    await t.step("a webhook payload the mapping cannot read: details name the input field", async () => {
+      const result = await call(`${base}/api/webhooks/mapped`, "POST", '{"user": {}}');
+      assert.equal(result.status, 422, result.text);
+      assert.equal(result.body.error.code, "input_mapping_failed");
+      assert.match(result.body.error.message, /'\/mapped'/);
+      const [detail] = result.body.error.details;
+      assert.equal(detail.path, "/name");
+      assert.equal(detail.payload_path, ".payload.user.name");
+      assert.match(detail.message, /has no "name"/);
     });
 
     await t.step("every list answers {items, next_cursor}; definitions come in one page", async () => {

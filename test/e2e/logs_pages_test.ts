@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCli, startDev } from "./support/dev_server.ts";
+import { launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
 
 /** Lines each item's call prints; a call's log budget (256 KiB at 256 bytes a line) holds about 1000. */
 const LINES_PER_ITEM = 900;
@@ -110,6 +111,22 @@ Deno.test({
         const follow = await runCli(["executions", "logs", execId, "--follow"], env);
         assert.equal(follow.code, 0, follow.stderr);
         assert.equal(follow.stdout.split("\n").filter((l) => / item \d+ line \d+$/.test(l)).length, total);
+      });
+
+      await t.step("the console's Logs tab says it shows the first 5000 and where the rest are", async () => {
+        const browser = await launchBrowser();
+        try {
+          const { page } = await recordedPage(browser);
+          await page.goto(`${dev.url}/#/executions/${execId}`);
+          await waitForText(page, "nav.tabs", "Logs (5000+)");
+          const tabs = await page.$$("nav.tabs button");
+          const labels: string[] = await Promise.all(tabs.map((b) => b.evaluate((e) => e.textContent ?? "")));
+          await tabs[labels.findIndex((l: string) => l.startsWith("Logs"))].click();
+          await waitForText(page, "#logs-more", `compozy executions logs ${execId}`);
+          assert.equal(await page.$$eval("ol.logs > li", (items) => items.length), 5000);
+        } finally {
+          await browser.close();
+        }
       });
     } finally {
       await dev.stop();

@@ -55,12 +55,16 @@ function waitReason(task, def, wait, now) {
   return ui`waits for the signal <code>${task.waiting_for}</code>${condition}${timeout}.`;
 }
 
+/** Log records the Logs tab reads: one page of the API at its largest. */
+const MAX_LOG_RECORDS = 5000;
+
 export function ExecutionPage({ execId }) {
   const [state, setState] = useState(null);
   const [events, setEvents] = useState([]);
   const [eventsError, setEventsError] = useState(null);
   const [eventsMore, setEventsMore] = useState(false);
   const [logs, setLogs] = useState(null);
+  const [logsMore, setLogsMore] = useState(false);
   const [workflow, setWorkflow] = useState(null);
   const [agents, setAgents] = useState([]);
   const [children, setChildren] = useState([]);
@@ -95,8 +99,12 @@ export function ExecutionPage({ execId }) {
         },
         (e) => e.name !== "AbortError" && setEventsError(e),
       );
-      api(`/api/logs?exec_id=${encodeURIComponent(execId)}`, { signal }).then(
-        (r) => setLogs(r.items),
+      // One page, as the events: the rest stays in the API (and `compozy executions logs`), said on the tab.
+      api(`/api/logs?exec_id=${encodeURIComponent(execId)}&limit=${MAX_LOG_RECORDS}`, { signal }).then(
+        (r) => {
+          setLogs(r.items);
+          setLogsMore(r.next_cursor !== null);
+        },
         (e) => e.name !== "AbortError" && setLogs(e),
       );
       // Sub-workflows name their parent in their state; the newest executions are where they are.
@@ -271,7 +279,7 @@ export function ExecutionPage({ execId }) {
     [["timeline", "Timeline"], ["graph", "Graph"], [
       "events",
       `Events (${events.length}${eventsMore ? "+" : ""})`,
-    ], ["logs", "Logs"]]
+    ], ["logs", Array.isArray(logs) && logsMore ? `Logs (${logs.length}+)` : "Logs"]]
       .map((
         [id, label],
       ) =>
@@ -296,7 +304,15 @@ export function ExecutionPage({ execId }) {
       }<${EventList} events=${events} />`
       : null
   }
-      ${tab === "logs" ? ui`<${LogList} logs=${logs} />` : null}
+      ${
+    tab === "logs"
+      ? ui`${
+        logsMore
+          ? ui`<p class="muted" id="logs-more">The first ${logs.length} log records; all of them: <code>compozy executions logs ${execId}</code></p>`
+          : null
+      }<${LogList} logs=${logs} />`
+      : null
+  }
     </div>
     ${
     task

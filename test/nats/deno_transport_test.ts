@@ -226,3 +226,58 @@ async function connectUntilUp(dial: () => Promise<NatsConnection>): Promise<Nats
     }
   }
 }
+
+/**
+ * Counts the socket writes of this process while `run` runs: the owner of `write` on a TCP connection's
+ * prototype chain is wrapped, so every Deno TCP connection's write is seen (the test's server is another
+ * process, so they are the client's).
+ */
+async function countSocketWrites(port: number, run: () => Promise<void>): Promise<number> {
+  const probe = await Deno.connect({ hostname: "127.0.0.1", port });
+  let owner = Object.getPrototypeOf(probe);
+  while (!Object.hasOwn(owner, "write")) owner = Object.getPrototypeOf(owner);
+  probe.close();
+  const write = owner.write;
+  let writes = 0;
+  owner.write = function (this: Deno.Conn, bytes: Uint8Array) {
+    writes++;
+    return write.call(this, bytes);
+  };
+  try {
+    await run();
+  } finally {
+    owner.write = write;
+  }
+  return writes;
+}
+
+Deno.test("Deno transport: what one turn of the event loop sends goes out in one write", async () => {
+  const nats = await startTestNats();
+  const nc = await connectNats(nats.url, { name: "one-write-per-turn" });
+  try {
+    const received: string[] = [];
+    let allReceived!: () => void;
+    const done = new Promise<void>((resolve) => allReceived = resolve);
+    nc.subscribe("transport.turn", {
+      callback: (_e, m) => {
+        received.push(m.string());
+        if (received.length === 3) allReceived();
+      },
+    });
+    await nc.flush();
+    const writes = await countSocketWrites(Number(new URL(nats.url).port), async () => {
+      // Three publishes a few microtasks apart, as the continuations of one read's replies are: nats-core
+      // flushes each burst to the transport on its own microtask.
+      for (const text of ["one", "two", "three"]) {
+        nc.publish("transport.turn", text);
+        for (let i = 0; i < 3; i++) await Promise.resolve();
+      }
+      await done;
+    });
+    assert.deepEqual(received, ["one", "two", "three"]);
+    assert.equal(writes, 1, "the three publishes of one turn went out in one socket write");
+  } finally {
+    await nc.drain();
+    await nats.stop();
+  }
+});

@@ -581,7 +581,13 @@ export class ExecutionDriver implements DriverPort {
     if (recorded) return this.replayed(task, key, scope, recorded);
     // A pause holds back new tasks; one dispatched before it (a wait, a container with a wait inside) goes
     // on, and its wait may take its signal or its timer.
-    if (!record) await this.gate(scope);
+    if (!record) {
+      await this.gate(scope);
+      // Its branch may have been given up while the gate was awaited (the next child of a race or fail_fast
+      // with `max_workers`, started as the decision came): not dispatched then, since nothing would record its
+      // end and it read SCHEDULED for as long as the execution went on (outside review brk-eng3 E8).
+      this.assertRunning(scope);
+    }
     const execId = record?.execId ?? uuidv7();
     if (!record) this.services.events.taskDispatched(this, task, key, execId, scope.parentExecId);
     let base: TemplateContext;

@@ -80,6 +80,9 @@ Deno.test("API contract", async (t) => {
       assert.equal(metrics.status, 200, await metrics.text());
       const executions = await h.engine.client.list({ limit: 500 });
       assert.equal(executions.items.length, 1, "the refused re-run started nothing");
+      // A webhook's sender keeps the URL it was given, query and all.
+      const hook = await call(`${base}/api/webhooks/mapped?delivery=7`, "POST", '{"user": {"name": "Q"}}');
+      assert.equal(hook.status, 202, hook.text);
     });
 
     await t.step("a ?wait= too long to count is a 400 naming wait, not a 500", async () => {

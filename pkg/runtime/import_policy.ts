@@ -17,8 +17,9 @@
  *
  * @module
  */
-import { basename, dirname, relative, sep } from "node:path";
+import { basename, dirname, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { realPathOrSelf } from "./grant_paths.ts";
 import { GraphReadTimeout, readModuleGraph } from "./graph_reader.ts";
 import { scanModule } from "./import_scan.ts";
 import { covers } from "./link_scan.ts";
@@ -250,13 +251,18 @@ function graphTooLarge(executePath: string, what: string): ToolFailure {
  * never granted (`neverRead`: the projects' `.compozy/`, `.env*`, `env_file`, `compozy.yaml`, by real path
  * too), no `data:`/`blob:` module, and every local module parsed for an `import()` with a computed specifier
  * (which could compile a string into a `data:` module, S4b). Unlike a tool, a script may import files
- * outside its folder and `npm:` packages (their own files are not listed by `deno info` and are not checked).
- * Checked once per version of its graph's files.
+ * outside its folder, within `mayRead` ({@linkcode scriptReadRoots}: its folder, its project and its `read`
+ * grants, by real path; G6), and `npm:` packages (their own files are not listed by `deno info` and are not
+ * checked). Checked once per version of its graph's files.
  *
  * @throws {ToolFailure} `tool_import_refused`, or `tool_module_invalid` for a missing file.
  */
-export async function checkScriptModule(scriptPath: string, neverRead: readonly string[]): Promise<void> {
-  const key = `${scriptPath}\0${neverRead.join("\0")}`;
+export async function checkScriptModule(
+  scriptPath: string,
+  neverRead: readonly string[],
+  mayRead: true | readonly string[],
+): Promise<void> {
+  const key = `${scriptPath}\0${neverRead.join("\0")}\0${mayRead === true ? "*" : mayRead.join("\0")}`;
   const cached = checkedScripts.get(key);
   if (cached && await unchanged(cached)) return;
   checkedScripts.delete(key);
@@ -264,6 +270,7 @@ export async function checkScriptModule(scriptPath: string, neverRead: readonly 
   for (const m of modules) checkAttributes(scriptPath, m);
   const local = modules.filter((m) => m.specifier.startsWith("file:") && m.local !== undefined);
   await checkCodeSize(scriptPath, local);
+  const readable = mayRead === true ? true : await withRealPaths(mayRead);
   const files: string[] = [];
   for (const m of modules) {
     if (/^(data|blob):/i.test(m.specifier)) {
@@ -285,10 +292,39 @@ export async function checkScriptModule(scriptPath: string, neverRead: readonly 
         `it is under ${hit}: ${PROTECTED_WHY}`,
       );
     }
+    if (readable !== true && !readable.some((root) => covers(root, real))) {
+      throw refused(scriptPath, m.specifier, OUTSIDE_SCRIPT_READ);
+    }
     await checkModuleKind(scriptPath, m);
     files.push(m.local);
   }
   checkedScripts.set(key, { info: SCRIPT_INFO, files, mtimes: await Promise.all(files.map(mtimeOf)) });
+}
+
+/**
+ * The folders a script's static graph may come from: its own folder, its project (`base`, where its relative
+ * grants start) and its `read` grants; `true` when it may read everything. Deno loads a main module's static
+ * graph without permission checks, so a script granted nothing read any `.json` file on the host (a cloud
+ * credentials file, `~/.docker/config.json`) by a JSON import, and the constants of any module, while
+ * `Deno.readTextFile` of the same file was refused (outside break attempt brk-sbx3 G6).
+ */
+export function scriptReadRoots(
+  scriptPath: string,
+  base: string,
+  read: boolean | readonly string[] | undefined,
+): true | string[] {
+  if (read === true) return true;
+  const grants = Array.isArray(read) ? read : [];
+  return [dirname(scriptPath), base, ...grants.map((entry) => resolve(base, entry))];
+}
+
+const OUTSIDE_SCRIPT_READ =
+  "it is outside the script's folder, its project and its read grants (a static import is read without a permission check)";
+
+async function withRealPaths(paths: readonly string[]): Promise<string[]> {
+  const all = new Set(paths);
+  for (const path of paths) all.add(await realPathOrSelf(path));
+  return [...all];
 }
 
 const checkedScripts = new Map<string, CheckedGraph>();

@@ -11,7 +11,7 @@
 import { dirname, resolve } from "node:path";
 import { renderValue } from "../../../pkg/tplengine/mod.ts";
 import { neverGrantedFor } from "../../../pkg/runtime/grant_paths.ts";
-import { checkScriptModule } from "../../../pkg/runtime/import_policy.ts";
+import { checkScriptModule, scriptReadRoots } from "../../../pkg/runtime/import_policy.ts";
 import { isProcessControlEnv, PROCESS_CONTROL_WHY } from "../../../pkg/runtime/permissions.ts";
 import { ToolFailure } from "../../../pkg/runtime/tool_failure.ts";
 import { parseDuration } from "../duration.ts";
@@ -132,7 +132,9 @@ async function checkScript(
 ): Promise<boolean> {
   const script = resolve(analysis.project.root, server.script!);
   try {
-    if ((await Deno.stat(script)).isFile) return await checkScriptImports(analysis, script, i, diagnostics);
+    if ((await Deno.stat(script)).isFile) {
+      return await checkScriptImports(analysis, script, server.permissions?.read, i, diagnostics);
+    }
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
@@ -148,11 +150,16 @@ async function checkScript(
 async function checkScriptImports(
   analysis: Analysis,
   script: string,
+  read: boolean | readonly string[] | undefined,
   i: number,
   diagnostics: DiagnosticList,
 ): Promise<boolean> {
   try {
-    await checkScriptModule(script, await neverGrantedFor([analysis.project.root, dirname(script)]));
+    await checkScriptModule(
+      script,
+      await neverGrantedFor([analysis.project.root, dirname(script)]),
+      scriptReadRoots(script, analysis.project.root, read),
+    );
     return true;
   } catch (err) {
     if (!(err instanceof ToolFailure)) throw err;

@@ -34,7 +34,7 @@ import {
   resolveGrants,
   rootsProtectedPaths,
 } from "../grant_paths.ts";
-import { checkScriptModule } from "../import_policy.ts";
+import { checkScriptModule, scriptReadRoots } from "../import_policy.ts";
 import { netDenyFlags } from "../net_deny.ts";
 import { runtimeCode } from "../runtime_code.ts";
 import { ToolFailure } from "../tool_failure.ts";
@@ -202,7 +202,11 @@ export async function scriptCommand(
   const alsoProtected = await rootsProtectedPaths(await projectRoots(resolve(base)));
   // Its static graph is loaded without permission checks: the import policy is what keeps it from the
   // project's secrets (a text import of `.env`).
-  await checkScriptModule(resolve(script), await neverGrantedFor([resolve(base), dirname(resolve(script))]));
+  await checkScriptModule(
+    resolve(script),
+    await neverGrantedFor([resolve(base), dirname(resolve(script))]),
+    scriptReadRoots(resolve(script), resolve(base), server.permissions?.read),
+  );
   const code = await runtimeCode();
   const grants = guardLoadedFolders(
     guardLoadedFolders(

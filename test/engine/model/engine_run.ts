@@ -240,12 +240,12 @@ async function runCase(
             if (!reached.includes(execId)) {
               problems.push(`broadcast of ${action.signal} did not reach ${execId}`);
             }
-          } else await client.signal(execId, action.signal, action.payload);
+          } else await unsentAgain(() => client.signal(execId, action.signal, action.payload));
         } else if (action.kind === "pause") {
-          await client.pause(execId);
+          await unsentAgain(() => client.pause(execId));
           await until(async () => (await client.get(execId))?.status === "PAUSED" || undefined, 30_000);
-        } else if (action.kind === "resume") await client.resume(execId);
-        else await client.cancel(execId, action.reason);
+        } else if (action.kind === "resume") await unsentAgain(() => client.resume(execId));
+        else await unsentAgain(() => client.cancel(execId, action.reason));
       } catch (e) {
         // The reference takes a checkpoint's actions at one instant; the engine may end the execution between
         // two of them (seed 1031094: pause, then the signal ended the last task, and the execution ended
@@ -316,6 +316,24 @@ async function runCase(
     });
   };
   return { execId, state, lateMs, calls, late, problems, controlLagMs, timedOut, children, history };
+}
+
+/**
+ * A control (signal, pause, resume, cancel) sent again while it fails with a NATS `TimeoutError` for up to 30 s:
+ * the client reads the execution's state before it publishes, and a publish that fails throws a PublishError,
+ * so a time-out means nothing was sent. At load 26, seed 121069's signal failed so ("signal refused: timeout"),
+ * and its wait, which has no time-out, waited for good: read as an execution stuck with nothing driving it.
+ */
+async function unsentAgain(send: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (true) {
+    try {
+      return await send();
+    } catch (e) {
+      if ((e as Error).name !== "TimeoutError" || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 /** How long the harness waits for a case's end before it looks at what the engine did (see endOf). */

@@ -5,8 +5,25 @@
 import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { STREAMS } from "../../pkg/nats/mod.ts";
-import { startCrashStack } from "../support/engine_process.ts";
+import { type CrashStack, startCrashStack } from "../support/engine_process.ts";
 import { until } from "../support/until.ts";
+
+/**
+ * The engine is frozen, takes the control `send` stores (its pull is still open) and dies before recording it;
+ * the next engine starts 3 s later, after the sleep's timer is due: that timer is its first command, and the
+ * control comes back only after the ack wait.
+ */
+async function controlTakenByDyingEngine(stack: CrashStack, send: () => Promise<unknown>): Promise<void> {
+  stack.stopEngine();
+  await send();
+  const jsm = await jetstreamManager(stack.nc);
+  await until(async () =>
+    (await jsm.consumers.info(STREAMS.workflowCommands, "compozy-workflow-executor")).num_ack_pending > 0
+  );
+  await stack.killEngine();
+  await new Promise((r) => setTimeout(r, 3_000));
+  stack.restartEngine({ instanceId: "e2" });
+}
 
 const PROJECT = { "compozy.yaml": "name: crash-control\nworkflows:\n  - source: ./wf.yaml\n", "t.ts": "" };
 
@@ -30,17 +47,7 @@ Deno.test({
     try {
       const { execId } = await client.trigger("main", {});
       await until(async () => (await client.events(execId)).some((e) => e.type === "task.waiting_started"));
-      // Parked; the engine is frozen, takes the cancel (its pull is still open), and dies before recording it.
-      stack.stopEngine();
-      await client.cancel(execId, "stop it");
-      const jsm = await jetstreamManager(stack.nc);
-      await until(async () =>
-        (await jsm.consumers.info(STREAMS.workflowCommands, "compozy-workflow-executor")).num_ack_pending > 0
-      );
-      await stack.killEngine();
-      // The next engine starts after the sleep's timer is due: that timer is its first command.
-      await new Promise((r) => setTimeout(r, 3_000));
-      stack.restartEngine({ instanceId: "e2" });
+      await controlTakenByDyingEngine(stack, () => client.cancel(execId, "stop it"));
       const state = await client.waitForEnd(execId, 60_000);
       const history = (await client.events(execId)).map((e) => e.type);
       assert.equal(state.status, "CANCELED", history.join(", "));
@@ -72,15 +79,7 @@ Deno.test({
     try {
       const { execId } = await client.trigger("main", {});
       await until(async () => (await client.events(execId)).some((e) => e.type === "task.waiting_started"));
-      stack.stopEngine();
-      await client.pause(execId);
-      const jsm = await jetstreamManager(stack.nc);
-      await until(async () =>
-        (await jsm.consumers.info(STREAMS.workflowCommands, "compozy-workflow-executor")).num_ack_pending > 0
-      );
-      await stack.killEngine();
-      await new Promise((r) => setTimeout(r, 3_000));
-      stack.restartEngine({ instanceId: "e2" });
+      await controlTakenByDyingEngine(stack, () => client.pause(execId));
       // The sleep's timer wakes it; the pause, accepted before, holds the next task back (the pause command
       // itself comes back only after the 20 s ack wait).
       await until(async () => (await client.events(execId)).some((e) => e.type === "task.waiting_ended"));
@@ -127,16 +126,8 @@ Deno.test({
         return childId !== "" &&
           (await client.events(childId)).some((e) => e.type === "task.waiting_started");
       });
-      stack.stopEngine();
-      await client.cancel(execId, "stop it");
-      const jsm = await jetstreamManager(stack.nc);
-      await until(async () =>
-        (await jsm.consumers.info(STREAMS.workflowCommands, "compozy-workflow-executor")).num_ack_pending > 0
-      );
-      await stack.killEngine();
       // The child's timer is due when the next engine starts; the parent's cancel comes back after 20 s.
-      await new Promise((r) => setTimeout(r, 3_000));
-      stack.restartEngine({ instanceId: "e2" });
+      await controlTakenByDyingEngine(stack, () => client.cancel(execId, "stop it"));
       const child = await client.waitForEnd(childId, 60_000);
       const history = (await client.events(childId)).map((e) => e.type);
       assert.equal(child.status, "CANCELED", history.join(", "));

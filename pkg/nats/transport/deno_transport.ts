@@ -13,8 +13,7 @@
  * - `closed()` settles once a connection that was established ends, for whatever reason: nats-core starts a
  *   reconnect from it. A dial that failed never settles it (nats-core handles that failure itself, and a
  *   settled promise would start a second reconnect loop);
- * - `send()` never blocks the caller: frames queue and one writer drains them, joined into one write; the
- *   first write of a burst waits for the end of the current turn of the event loop (see drain).
+ * - `send()` never blocks the caller: frames queue and one writer drains them, joined into one write.
  */
 import {
   checkOptions,
@@ -30,7 +29,6 @@ import {
   type Transport,
 } from "@nats-io/nats-core/internal";
 import type { ConnectionOptions } from "@nats-io/nats-core";
-import { setImmediate } from "node:timers";
 
 /** Reported to the server in CONNECT, so its monitoring tells our client apart from the stock ones. */
 const LANG = "nats.deno.compozy";
@@ -185,18 +183,11 @@ export class DenoTransport implements Transport {
   /**
    * Writes what is queued until the queue is empty. Frames queued during a write go out together in the
    * next one: under load nats-core hands over one frame per microtask burst, and joining them saves socket
-   * ops. The first write waits for the turn of the event loop to end, so that every frame of that turn
-   * joins it: nats-core flushes at the first microtask after a send, and a turn that handles a read of 50
-   * messages makes many such bursts, of which the first used to go out alone and the rest in a second write.
-   * Under W2 that cut the engine's `sendto` calls from 7.4 to 2.3 per workflow and nats-server's reads from 9.5
-   * to 4.3 (docs/performance.md, "Sixth round"). It waits with `setImmediate`, which runs at the next turn
-   * (~7 µs when idle): a 0 ms `setTimeout` is clamped to 1-2 ms here, which tripled W1's time per step.
-   * A failed write drops the queue: the read side sees the broken socket and starts the reconnect, and
+   * ops. A failed write drops the queue: the read side sees the broken socket and starts the reconnect, and
    * nats-core resends subscriptions itself (the node transport ignores write errors the same way).
    */
   private async drain(): Promise<void> {
     try {
-      await new Promise((resolve) => setImmediate(resolve));
       while (this.queued.length && this.conn) {
         const frame = this.queued.length === 1 ? this.queued[0] : joined(this.queued, this.queuedBytes);
         this.queued = [];

@@ -43,8 +43,28 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // which no grant allows (run and ffi are never granted). Deno's OpenTelemetry exporter (OTEL_*) posts logs
 // and metrics to any endpoint from a process with no net grant, and SSLKEYLOGFILE makes its TLS stack write
 // a file no write grant names (review R-S4, R-S1).
-const PROCESS_CONTROL_ENV =
-  /^(?:LD_|DYLD_|DENO_|RUST_|MALLOC_|OTEL_)|^(?:SSLKEYLOGFILE|GCONV_PATH|GETCONF_DIR|GLIBC_TUNABLES|HOSTALIASES|LOCALDOMAIN|LOCPATH|NIS_PATH|NLSPATH|RESOLV_HOST_CONF|RES_OPTIONS|NODE_OPTIONS)$/;
+// Some are also read while the process runs: glibc's resolver reads HOSTALIASES, LOCALDOMAIN and RES_OPTIONS
+// at each look-up, so a tool with `env: true` that set HOSTALIASES to a file of its own could send a single-label
+// `net` grant (`redis`) to any host (outside break attempt brk-sbx3). A process with `env: true` gets them all
+// denied (see processFlags), so it can neither read nor set them.
+const PROCESS_CONTROL_PREFIXES = ["LD_", "DYLD_", "DENO_", "RUST_", "MALLOC_", "OTEL_"];
+const PROCESS_CONTROL_NAMES = [
+  "SSLKEYLOGFILE",
+  "GCONV_PATH",
+  "GETCONF_DIR",
+  "GLIBC_TUNABLES",
+  "HOSTALIASES",
+  "LOCALDOMAIN",
+  "LOCPATH",
+  "NIS_PATH",
+  "NLSPATH",
+  "RESOLV_HOST_CONF",
+  "RES_OPTIONS",
+  "NODE_OPTIONS",
+];
+const PROCESS_CONTROL_ENV = new RegExp(
+  `^(?:${PROCESS_CONTROL_PREFIXES.join("|")})|^(?:${PROCESS_CONTROL_NAMES.join("|")})$`,
+);
 /**
  * The proxy variables Deno's HTTP clients obey (`fetch`, `Deno.createHttpClient`, Node's `http`). A proxy
  * set through them is checked only against the deny list, never against a `net` host list: a tool granted
@@ -62,6 +82,12 @@ const PROXY_ENV_NAMES = [
   "no_proxy",
 ];
 const PROXY_ENV = /^(?:https?|all|no)_proxy$/i;
+/** What a process granted `env: true` may not read nor set (`--deny-env` takes `NAME*` for a prefix). */
+const ENV_DENIED_TO_ALL = [
+  ...PROXY_ENV_NAMES,
+  ...PROCESS_CONTROL_NAMES,
+  ...PROCESS_CONTROL_PREFIXES.map((prefix) => `${prefix}*`),
+];
 
 // A comma would split one entry into several in `--allow-x=a,b`; control characters have no place in
 // a host name or path and could hide an entry in logs.
@@ -156,7 +182,7 @@ export function processFlags(
     flag("read", read),
     flag("write", p.write),
     flag("env", p.env),
-    p.env === true ? `--deny-env=${PROXY_ENV_NAMES.join(",")}` : undefined,
+    p.env === true ? `--deny-env=${ENV_DENIED_TO_ALL.join(",")}` : undefined,
     denied.read.length ? `--deny-read=${denied.read.join(",")}` : undefined,
     denied.write.length ? `--deny-write=${denied.write.join(",")}` : undefined,
   ].filter((f): f is string => f !== undefined);

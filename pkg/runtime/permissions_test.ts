@@ -41,8 +41,11 @@ Deno.test("permissions", async (t) => {
       "--allow-net",
       "--allow-read",
       "--allow-env",
-      // The proxy variables: a proxy set through them is not checked against a net host list.
-      "--deny-env=HTTP_PROXY,HTTPS_PROXY,ALL_PROXY,NO_PROXY,http_proxy,https_proxy,all_proxy,no_proxy",
+      // The proxy variables (a proxy set through them is not checked against a net host list) and those the
+      // loader, glibc and Deno read (HOSTALIASES at each look-up).
+      "--deny-env=HTTP_PROXY,HTTPS_PROXY,ALL_PROXY,NO_PROXY,http_proxy,https_proxy,all_proxy,no_proxy," +
+      "SSLKEYLOGFILE,GCONV_PATH,GETCONF_DIR,GLIBC_TUNABLES,HOSTALIASES,LOCALDOMAIN,LOCPATH,NIS_PATH,NLSPATH," +
+      "RESOLV_HOST_CONF,RES_OPTIONS,NODE_OPTIONS,LD_*,DYLD_*,DENO_*,RUST_*,MALLOC_*,OTEL_*",
     ]);
     const w = workerPermissions(p);
     assert.equal(w.run, false);

@@ -212,6 +212,20 @@ Deno.test("red team 8 S5: a proxy variable is never granted, and env: true canno
       }
     });
 
+    await t.step("env: true cannot set the resolver's or the loader's variables either", async () => {
+      // glibc reads HOSTALIASES at each look-up: with a file of its own, a single-label grant (`redis`) went to
+      // any host (outside break attempt brk-sbx3, left open there). Before: every name was set.
+      const probe = join(dir, "names.ts");
+      await Deno.writeTextFile(
+        probe,
+        `export default () => ["HOSTALIASES", "RES_OPTIONS", "LOCALDOMAIN", "LD_PRELOAD", "DENO_CERT", "OTEL_X"]
+           .map((n) => { try { Deno.env.set(n, "x"); return n + ": set"; } catch (e) { return n + ": " + (e as Error).name; } });`,
+      );
+      const result = await runner.run(call(probe, {}, { permissions: { env: true }, timeoutMs: 60_000 }));
+      assert.ok(result.ok, JSON.stringify(result));
+      for (const line of result.output as string[]) assert.match(line, /: NotCapable$/);
+    });
+
     await t.step("env: true cannot set it", async () => {
       const result = await runner.run(
         call(tool, { proxy }, { permissions: { net: ["example.com"], env: true }, timeoutMs: 60_000 }),
@@ -571,7 +585,11 @@ Deno.test("review R-S4/R-S1: Deno's telemetry and TLS key log variables are neve
       `export default async () => {
          console.log("telemetry, if exported");
          await new Promise((r) => setTimeout(r, 600));
-         return Deno.env.get("OTEL_DENO") ?? "unset";
+         try {
+           return Deno.env.get("OTEL_DENO") ?? "unset";
+         } catch (e) {
+           return (e as Error).name;
+         }
        };`,
     );
     const env = {
@@ -596,7 +614,8 @@ Deno.test("review R-S4/R-S1: Deno's telemetry and TLS key log variables are neve
     await t.step("env: true starts the process without them", async () => {
       const result = await runner.run(call(tool, {}, { permissions: { env: true }, env, timeoutMs: 60_000 }));
       assert.ok(result.ok, JSON.stringify(result));
-      assert.equal(result.output, "unset");
+      // Not in its environment, and denied to it (OTEL_* may be neither read nor set under env: true).
+      assert.equal(result.output, "NotCapable");
     });
     assert.equal(reached, 0, "the telemetry exporter reached the local service");
   } finally {

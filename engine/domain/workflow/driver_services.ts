@@ -150,6 +150,8 @@ export interface DriverServices {
     cancel(d: DriverRef, childExecIds: string[], reason: string): Promise<void>;
     /** Cancels every running sub-workflow of `d` (it is ending): those given, and any other the state shows. */
     cancelAll(d: DriverRef, known: string[], reason: string): Promise<void>;
+    /** Cancels the running sub-workflows the state shows for `d`'s task run `taskExecId` (its start's answer lost). */
+    cancelOfTask(d: DriverRef, taskExecId: string, reason: string): Promise<void>;
   };
   signals: {
     /** Sends a signal to one execution, or to every execution waiting for it; returns those that got it. */

@@ -116,6 +116,13 @@ export function createDriverServices(
           await sendCancel(bus, d, childExecId, reason);
         }
       },
+      async cancelOfTask(d, taskExecId, reason) {
+        // The orchestrator indexes a child before it answers its start: a start it handled is found here.
+        const found = (await store.findChildren(d.execId)).filter((c) =>
+          c.parent?.task_exec_id === taskExecId
+        );
+        for (const child of found) await sendCancel(bus, d, child.exec_id, reason);
+      },
     },
     signals: {
       async send(_d, signalId, payload, target) {

@@ -4,6 +4,7 @@
  */
 import { MAX_TIMER_MS } from "../../../long_timer.ts";
 import { TaskFailure } from "../../../failure.ts";
+import { ChildStartUnansweredError } from "../../../errors.ts";
 import type { RecordedTask } from "../../../history/replay_state.ts";
 import { parseDuration } from "../../duration.ts";
 import { resolveUse, type Workflow } from "../../project/mod.ts";
@@ -116,7 +117,18 @@ async function runChildWorkflow(
     // Awaited even when the task is given up meanwhile: a start that returns then may have started the child.
     const childExecId = await driver.track(
       driver.services.children.start(driver, child, key, execId, attempt, input),
-    );
+    ).catch(async (e) => {
+      // A start with no answer may have started the child. Given up meanwhile (a time-out, a decided race, the
+      // execution's end), the task is not started again by a replay, so nothing would cancel that child: it
+      // ran on with no one waiting for it (outside review breaker3). It is looked up and canceled here.
+      const givenUp = scope.abort?.aborted || (driver.isEnded && !driver.isAbandoned);
+      if (e instanceof ChildStartUnansweredError && givenUp) {
+        await driver.recorded(
+          driver.services.children.cancelOfTask(driver, execId, "its task was given up"),
+        );
+      }
+      throw e;
+    });
     if (driver.isEnded) {
       // The execution ended (canceled, failed, timed out) while the child was being started: the child must
       // not outlive it. A driver that was only given up (its lease lost, its history unwritable) leaves the

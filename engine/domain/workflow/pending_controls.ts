@@ -56,11 +56,13 @@ export async function pendingControls(
 }
 
 /**
- * The reason of a cancel accepted for a sub-workflow's parent and not handled yet, as the parent's cancel of
- * its children words it. The parent's end cancels its children, so a child activated meanwhile (a timer that
- * came due while no engine ran, taken before the parent's cancel, which the dead engine held for the ack
- * wait) is canceled first, rather than running its next steps after the user's cancel (model seeds 120095,
- * 120099). One level: a grandparent's pending cancel reaches the child when the parent handles it.
+ * The reason of a cancel accepted for a sub-workflow's parent, or for an ancestor further up, and not handled
+ * yet, as the parent's cancel of its children words it. The parent's end cancels its children, so a child
+ * activated meanwhile (a timer that came due while no engine ran, taken before the parent's cancel, which the
+ * dead engine held for the ack wait) is canceled first, rather than running its next steps after the user's
+ * cancel (model seeds 120095, 120099). Every level: a root's pending cancel reaches its grandchild only when
+ * the root and then the parent handle it, and a grandchild's timer due at a restart ran its next step first
+ * (outside review breaker3). Each ancestor is found by its `workflow.started`, which names its parent.
  */
 export async function parentCancelReason(
   bus: Bus,
@@ -68,14 +70,46 @@ export async function parentCancelReason(
   correlationId: string,
   parentExecId: string,
 ): Promise<string | undefined> {
-  const address = { metadata: bus.metadata(correlationId), workflow: { execId: parentExecId } };
-  const cancel = await lastMessageOf(
-    js,
-    STREAMS.workflowCommands,
-    subjectOf(create(WorkflowCancelSchema, address)),
-  );
-  const reason = cancelReason(cancel, parentExecId);
-  return reason === undefined ? undefined : `parent ${parentExecId}: canceled: ${reason}`;
+  const seen = new Set<string>();
+  for (let ancestor: string | undefined = parentExecId; ancestor && !seen.has(ancestor);) {
+    seen.add(ancestor);
+    const address = { metadata: bus.metadata(correlationId), workflow: { execId: ancestor } };
+    const cancel = await lastMessageOf(
+      js,
+      STREAMS.workflowCommands,
+      subjectOf(create(WorkflowCancelSchema, address)),
+    );
+    const reason = cancelReason(cancel, ancestor);
+    if (reason !== undefined) {
+      const via = ancestor === parentExecId ? "" : ` (its ancestor ${ancestor})`;
+      return `parent ${parentExecId}: canceled${via}: ${reason}`;
+    }
+    ancestor = await parentOf(js, correlationId, ancestor);
+  }
+  return undefined;
+}
+
+/** The parent an execution's `workflow.started` names (a root names none; an unreadable one counts as none). */
+async function parentOf(
+  js: JetStreamClient,
+  correlationId: string,
+  execId: string,
+): Promise<string | undefined> {
+  // A sub-workflow's subjects carry its root's correlation id, as its descendants' do.
+  const subject = `compozy.${correlationId}.workflow.evts.${execId}.started`;
+  const started = await lastMessageOf(js, STREAMS.events, subject);
+  if (!started) return undefined;
+  try {
+    return (decodeBySubject(started.subject, started.data) as pb.WorkflowExecutionStarted).parent?.workflow
+      ?.execId ||
+      undefined;
+  } catch (e) {
+    log.warn("workflow.started of {execId} unreadable; its ancestors' cancels are not looked up: {error}", {
+      execId,
+      error: e instanceof Error ? e.message : String(e),
+    });
+    return undefined;
+  }
 }
 
 function cancelReason(stored: StreamMessage | undefined, execId: string): string | undefined {

@@ -596,18 +596,33 @@ export class ExecutionDriver implements DriverPort {
     // changed since) it recorded a task whose call had run SKIPPED (outside review B1).
     const decidesIf = task.if !== undefined && !(record && (record.started || record.status !== "running"));
     let condition = true;
+    // The task's own `env` is part of what its templates read as `.env` (its `if` included). One that fails to
+    // render does not fail a task whose `if`, read without it, skips the task: the env may read what exists
+    // only when the guard holds (the output of a task the same guard skipped); such a task was skipped before
+    // its env was rendered for its templates (b49f8e0), and failed template_error after (outside review
+    // breaker3).
+    let envFailure: TaskFailure | undefined;
     try {
-      // The task's own `env` is part of what its templates read as `.env` (its `if` included).
       base = this.templates.taskContext(task, scope, key);
+    } catch (e) {
+      if (!(e instanceof TaskFailure)) throw e;
+      envFailure = e;
+      base = this.templates.context(scope);
+    }
+    let failure = envFailure;
+    try {
       if (decidesIf) condition = renderCondition(task.if, base, key, "if");
     } catch (e) {
       if (!(e instanceof TaskFailure)) throw e;
+      failure = envFailure ?? e; // condition stays true: the task fails
+    }
+    if (failure && condition) {
       // A template error in `env` or `if` fails the task like one in `with` (docs/templates.md "Errors"):
       // recorded FAILED, so its `on_error` applies and the state carries the error.
       const attempt = record?.attempt ?? 1;
-      await this.track(this.services.events.taskFailed(this, key, execId, e, attempt));
-      scope.results.set(task.id, failedView(e));
-      return { ok: false, failure: e };
+      await this.track(this.services.events.taskFailed(this, key, execId, failure, attempt));
+      scope.results.set(task.id, failedView(failure));
+      return { ok: false, failure };
     }
     if (!condition) {
       await this.track(this.services.events.taskSucceeded(this, key, execId, null, 1, true));

@@ -7,6 +7,17 @@ import assert from "node:assert/strict";
 import { type BusMessage, RequestError } from "../../pkg/nats/mod.ts";
 import { WorkflowTriggerSchema } from "../../pkg/pb/mod.ts";
 import { type EngineHarness, scriptedRuntime, startEngineHarness } from "../support/engine.ts";
+import type { ExecutionState } from "../../engine/state/execution_state.ts";
+
+const RACE = `id: main
+tasks:
+  - id: p
+    type: parallel
+    strategy: race
+    tasks:
+      - { id: quick, type: sleep, duration: 500ms }
+      - { id: sub, use: workflow(id=child) }
+`;
 
 const FILES = {
   "compozy.yaml": "name: flows\nworkflows:\n  - source: ./wf.yaml\n  - source: ./child.yaml\n",
@@ -45,34 +56,50 @@ function loseFirstChildStartAnswer(h: EngineHarness, lateMs: number): { lost: ()
   return { lost: () => lost };
 }
 
+/** Runs `main` of `files` with the first child start's answer lost after 3 s; no child may stay open. */
+async function runLosingFirstAnswer(files: Record<string, string>): Promise<ExecutionState> {
+  const h = await startEngineHarness(files, { redelivery: { abandoned: 2 } });
+  const runtime = scriptedRuntime(h.bus, {});
+  try {
+    const fault = loseFirstChildStartAnswer(h, 3_000);
+    const { execId } = await h.engine.client.trigger("main", {});
+    const state = await h.engine.client.waitForEnd(execId, 30_000);
+    assert.equal(fault.lost(), 1);
+    const ended = new Set(["SUCCESS", "FAILED", "CANCELED", "TIMED_OUT"]);
+    const open = async () =>
+      (await h.engine.client.list({ workflowId: "child" })).items.filter((c) => !ended.has(c.status));
+    const deadline = Date.now() + 10_000;
+    while ((await open()).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(
+      (await open()).map((c) => [c.exec_id, c.status]),
+      [],
+      "a child outlived its given-up task",
+    );
+    return state;
+  } finally {
+    runtime.stop();
+    await h.close();
+  }
+}
+
 Deno.test({
   name:
-    "a sub-workflow start answered too late for its timed-out task: the task's time-out is handled, no child runs on",
+    "a sub-workflow start answered too late for its timed-out task: the time-out is handled, no child runs on",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const h = await startEngineHarness(FILES, { redelivery: { abandoned: 2 } });
-    const runtime = scriptedRuntime(h.bus, {});
-    try {
-      const fault = loseFirstChildStartAnswer(h, 3_000);
-      const { execId } = await h.engine.client.trigger("main", {});
-      const state = await h.engine.client.waitForEnd(execId, 30_000);
-      assert.equal(fault.lost(), 1);
-      const children = (await h.engine.client.list({ workflowId: "child" })).items;
-      assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
-      const deadline = Date.now() + 10_000;
-      const ended = new Set(["SUCCESS", "FAILED", "CANCELED", "TIMED_OUT"]);
-      let open = children.filter((c) => !ended.has(c.status));
-      while (open.length > 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 200));
-        open = (await h.engine.client.list({ workflowId: "child" })).items.filter((c) =>
-          !ended.has(c.status)
-        );
-      }
-      assert.deepEqual(open.map((c) => c.exec_id), [], "a child outlived its timed-out task");
-    } finally {
-      runtime.stop();
-      await h.close();
-    }
+    const state = await runLosingFirstAnswer(FILES);
+    assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+    assert.deepEqual(state.output, { code: "task_timeout" });
+  },
+});
+
+Deno.test({
+  name: "a sub-workflow start answered too late for the race its branch lost: no child runs on",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const state = await runLosingFirstAnswer({ ...FILES, "wf.yaml": RACE });
+    assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
   },
 });

@@ -97,44 +97,54 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "a parent's cancel its engine took just before it died wins over its child's timer due at the restart",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const calls: string[] = [];
-    // Model seeds 120095, 120099: the child's overdue sleep woke it first, and its next tool ran after the
-    // user's cancel of the parent (held by the dead engine for the ack wait).
-    const stack = await startCrashStack(
-      {
-        "compozy.yaml": "name: crash-control\nworkflows:\n  - source: ./wf.yaml\n  - source: ./child.yaml\n",
-        "t.ts": "",
-        "wf.yaml": "id: main\ntasks:\n  - { id: sub, use: workflow(id=kid) }\n",
-        "child.yaml": "id: kid\ntools:\n  - id: after\n    execute: ./t.ts\ntasks:\n" +
-          "  - { id: nap, type: sleep, duration: 3s }\n  - { id: next, use: tool(id=after) }\n",
-      },
-      { after: () => calls.push("after") },
-      { instanceId: "e", ackWaitMs: 20_000 },
-    );
-    const { client } = stack;
-    try {
-      const { execId } = await client.trigger("main", {});
-      let childId = "";
-      await until(async () => {
-        childId = (await client.list({ workflowId: "kid" })).items[0]?.exec_id ?? "";
-        return childId !== "" &&
-          (await client.events(childId)).some((e) => e.type === "task.waiting_started");
-      });
-      // The child's timer is due when the next engine starts; the parent's cancel comes back after 20 s.
-      await controlTakenByDyingEngine(stack, () => client.cancel(execId, "stop it"));
-      const child = await client.waitForEnd(childId, 60_000);
-      const history = (await client.events(childId)).map((e) => e.type);
-      assert.equal(child.status, "CANCELED", history.join(", "));
-      assert.deepEqual(calls, []);
-      assert.equal((await client.waitForEnd(execId, 60_000)).status, "CANCELED");
-    } finally {
-      await stack.close();
-    }
-  },
-});
+// Model seeds 120095, 120099 (depth 1): the child's overdue sleep woke it first, and its next tool ran after
+// the user's cancel of the parent (held by the dead engine for the ack wait). Outside review breaker3 (depth 2):
+// 000445e looked at the parent only, and a grandchild ran its tool after the root's cancel.
+for (const depth of [1, 2]) {
+  const who = depth === 1 ? "a parent's" : "a root's";
+  Deno.test({
+    name:
+      `${who} cancel its engine took just before it died wins over a descendant's timer due at the restart`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const calls: string[] = [];
+      const stack = await startCrashStack(
+        {
+          "compozy.yaml": "name: crash-control\nworkflows:\n  - source: ./wf.yaml\n  - source: ./kid.yaml\n" +
+            "  - source: ./grand.yaml\n",
+          "t.ts": "",
+          "wf.yaml": "id: main\ntasks:\n  - { id: sub, use: workflow(id=kid) }\n",
+          "kid.yaml": depth === 1
+            ? "id: kid\ntools:\n  - id: after\n    execute: ./t.ts\ntasks:\n" +
+              "  - { id: nap, type: sleep, duration: 3s }\n  - { id: next, use: tool(id=after) }\n"
+            : "id: kid\ntasks:\n  - { id: sub, use: workflow(id=grand) }\n",
+          "grand.yaml": "id: grand\ntools:\n  - id: after\n    execute: ./t.ts\ntasks:\n" +
+            "  - { id: nap, type: sleep, duration: 3s }\n  - { id: next, use: tool(id=after) }\n",
+        },
+        { after: () => calls.push("after") },
+        { instanceId: "e", ackWaitMs: 20_000 },
+      );
+      const { client } = stack;
+      const sleeper = depth === 1 ? "kid" : "grand";
+      try {
+        const { execId } = await client.trigger("main", {});
+        let sleeperId = "";
+        await until(async () => {
+          sleeperId = (await client.list({ workflowId: sleeper })).items[0]?.exec_id ?? "";
+          return sleeperId !== "" &&
+            (await client.events(sleeperId)).some((e) => e.type === "task.waiting_started");
+        });
+        // Its timer is due when the next engine starts; the cancel comes back after 20 s.
+        await controlTakenByDyingEngine(stack, () => client.cancel(execId, "stop it"));
+        const ended = await client.waitForEnd(sleeperId, 60_000);
+        const history = (await client.events(sleeperId)).map((e) => e.type);
+        assert.equal(ended.status, "CANCELED", history.join(", "));
+        assert.deepEqual(calls, []);
+        assert.equal((await client.waitForEnd(execId, 60_000)).status, "CANCELED");
+      } finally {
+        await stack.close();
+      }
+    },
+  });
+}

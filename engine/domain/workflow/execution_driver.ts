@@ -647,13 +647,13 @@ export class ExecutionDriver implements DriverPort {
     // A retry scheduled before this replay (parked in its back-off, or its engine died) waits for its timer
     // if it is not due yet: a crash does not change when the next attempt runs (outside review F7).
     if (resumed?.status === "retry_scheduled" && resumed.retryDueMs !== undefined) {
-      await this.backOffUnlessGivenUp(key, execId, attempt, resumed.retryDueMs, scope);
+      await this.backOff(key, execId, attempt, resumed.retryDueMs, scope);
     }
     let backOffDueMs: number | undefined;
     while (true) {
       this.assertRunning(scope);
       if (backOffDueMs !== undefined) {
-        await this.backOffUnlessGivenUp(key, execId, attempt, backOffDueMs, scope, true);
+        await this.backOff(key, execId, attempt, backOffDueMs, scope, true);
         backOffDueMs = undefined;
       }
       const ac = new AbortController();
@@ -753,35 +753,15 @@ export class ExecutionDriver implements DriverPort {
   }
 
   /**
-   * A back-off that its branch's give-up interrupts (a decided race or fail_fast, a parent's time-out) ends the
-   * task canceled, as an attempt given up while it runs does: with no attempt running, no runner recorded it,
-   * and the task read RETRY_SCHEDULED beside its failed parent until the execution ended (outside review
-   * brk-eng3 E7). An execution's own end records its open tasks itself (cancelOpenTasks).
-   */
-  private async backOffUnlessGivenUp(
-    key: string,
-    execId: string,
-    attempt: number,
-    dueMs: number,
-    scope: Scope,
-    stored = false,
-  ): Promise<void> {
-    try {
-      await this.backOff(key, execId, attempt, dueMs, scope, stored);
-    } catch (e) {
-      if (scope.abort?.aborted && !this.ended) {
-        this.tasks.giveUp(execId);
-        this.services.events.taskCanceled(this, key, execId);
-      }
-      throw e;
-    }
-  }
-
-  /**
    * A retry's back-off: a durable timer in TASK_CMDS like a sleep's (stored before its `task.retry_scheduled`;
    * on a replay stored again under the same message id, deduplicated), so the execution parks meanwhile and
    * a crash or a long delay (engine/long_timer.ts) changes nothing. The timer's wake-up records nothing: the
    * recorded due time says the attempt may run. Then the gate: a pause holds the next attempt back.
+   *
+   * A back-off that its branch's give-up interrupts (a decided race or fail_fast, a parent's time-out) ends the
+   * task canceled, as an attempt given up while it runs does: with no attempt running, no runner recorded it,
+   * and the task read RETRY_SCHEDULED beside its failed parent until the execution ended (outside review
+   * brk-eng3 E7). An execution's own end records its open tasks itself (cancelOpenTasks).
    */
   private async backOff(
     key: string,
@@ -791,13 +771,21 @@ export class ExecutionDriver implements DriverPort {
     scope: Scope,
     stored = false,
   ): Promise<void> {
-    if (dueMs > Date.now()) {
-      if (!stored) {
-        await this.track(this.services.timers.schedule(this, key, execId, "retry", dueMs, attempt));
+    try {
+      if (dueMs > Date.now()) {
+        if (!stored) {
+          await this.track(this.services.timers.schedule(this, key, execId, "retry", dueMs, attempt));
+        }
+        await this.waitFor(execId, { kind: "backoff", taskId: key, attempt, scope });
       }
-      await this.waitFor(execId, { kind: "backoff", taskId: key, attempt, scope });
+      await this.gate(scope);
+    } catch (e) {
+      if (scope.abort?.aborted && !this.ended) {
+        this.tasks.giveUp(execId);
+        this.services.events.taskCanceled(this, key, execId);
+      }
+      throw e;
     }
-    await this.gate(scope);
   }
 
   /** One attempt of a task, by the runner of its type. */

@@ -335,77 +335,84 @@ mcp:
   }
 });
 
-Deno.test("red team 8 S9: a script server compiles no string through a Worker or node:vm", async () => {
+/**
+ * Writes `code` as an MCP script server (`server.ts`) in a project of its own, runs it as the runtime starts
+ * one, and gives what it printed as JSON; `then` runs before the project is removed.
+ */
+async function runScriptServer(
+  prefix: string,
+  code: string,
+  then?: (server: { id: string; script: string; timeoutMs: number; cwd: string }) => Promise<void>,
+): Promise<Record<string, string>> {
   const { scriptCommand } = await import("../../pkg/runtime/mcp/mcp_transport.ts");
-  const root = await Deno.makeTempDir({ prefix: "compozy-rt8-mcp-worker-" });
+  const root = await Deno.makeTempDir({ prefix });
   try {
     await Deno.writeTextFile(join(root, "compozy.yaml"), "name: mcp\n");
     const script = join(root, "server.ts");
     const server = { id: "s", script, timeoutMs: 5_000, cwd: root };
-    await Deno.writeTextFile(
-      script,
-      `const code = "self.postMessage(String(6*7))";
-       const out: Record<string, string> = {};
-       try {
-         const w = new Worker("data:text/javascript," + encodeURIComponent(code), { type: "module" });
-         out.worker = await new Promise<string>((r) => (w.onmessage = (e) => (w.terminate(), r(String(e.data)))));
-       } catch (e) {
-         out.worker = (e as Error).name;
-       }
-       try {
-         const vm = process.getBuiltinModule("node:vm") as { runInThisContext(s: string): unknown };
-         out.vm = String(vm.runInThisContext("6*7"));
-       } catch (e) {
-         out.vm = (e as Error).message;
-       }
-       console.log(JSON.stringify(out));`,
-    );
+    await Deno.writeTextFile(script, code);
     const { command, args } = await scriptCommand(server, script);
     const ran = await new Deno.Command(command, { args, cwd: root, stdout: "piped", stderr: "piped" })
       .output();
     const out = JSON.parse(new TextDecoder().decode(ran.stdout));
-    // Before: {"worker": "42", "vm": "42"}.
-    assert.equal(out.worker, "ReferenceError");
-    assert.match(out.vm, /node:vm is refused in a script server/);
-    await Deno.writeTextFile(script, `import vm from "node:vm";\nconsole.log(vm.runInThisContext("1"));\n`);
-    await assert.rejects(scriptCommand(server, script), { code: "tool_import_refused" });
+    await then?.(server);
+    return out;
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+}
+
+Deno.test("red team 8 S9: a script server compiles no string through a Worker or node:vm", async () => {
+  const { scriptCommand } = await import("../../pkg/runtime/mcp/mcp_transport.ts");
+  const out = await runScriptServer(
+    "compozy-rt8-mcp-worker-",
+    `const code = "self.postMessage(String(6*7))";
+     const out: Record<string, string> = {};
+     try {
+       const w = new Worker("data:text/javascript," + encodeURIComponent(code), { type: "module" });
+       out.worker = await new Promise<string>((r) => (w.onmessage = (e) => (w.terminate(), r(String(e.data)))));
+     } catch (e) {
+       out.worker = (e as Error).name;
+     }
+     try {
+       const vm = process.getBuiltinModule("node:vm") as { runInThisContext(s: string): unknown };
+       out.vm = String(vm.runInThisContext("6*7"));
+     } catch (e) {
+       out.vm = (e as Error).message;
+     }
+     console.log(JSON.stringify(out));`,
+    async (server) => {
+      await Deno.writeTextFile(
+        server.script,
+        `import vm from "node:vm";\nconsole.log(vm.runInThisContext("1"));\n`,
+      );
+      await assert.rejects(scriptCommand(server, server.script), { code: "tool_import_refused" });
+    },
+  );
+  // Before: {"worker": "42", "vm": "42"}.
+  assert.equal(out.worker, "ReferenceError");
+  assert.match(out.vm, /node:vm is refused in a script server/);
 });
 
 Deno.test("break G2, G3: a script server compiles no string through Deno's internals, has no WebGPU", async () => {
-  const { scriptCommand } = await import("../../pkg/runtime/mcp/mcp_transport.ts");
-  const root = await Deno.makeTempDir({ prefix: "compozy-g2-mcp-internals-" });
-  try {
-    await Deno.writeTextFile(join(root, "compozy.yaml"), "name: mcp\n");
-    const script = join(root, "server.ts");
-    const server = { id: "s", script, timeoutMs: 5_000, cwd: root };
-    // The built code imports a computed data: module, which the script check refuses in the script's own code.
-    await Deno.writeTextFile(
-      script,
-      `const out: Record<string, string> = {};
-       try {
-         const internals = (Deno as any)[(Deno as any).internal];
-         const code = "import('data:text/javascript,export default ' + String(6 * 7))";
-         const [built] = internals.core.evalContext(code, "file:///built.js");
-         out.built = String((await built).default);
-       } catch (e) {
-         out.built = (e as Error).name;
-       }
-       out.gpu = String((navigator as { gpu?: unknown }).gpu);
-       console.log(JSON.stringify(out));`,
-    );
-    const { command, args } = await scriptCommand(server, script);
-    const ran = await new Deno.Command(command, { args, cwd: root, stdout: "piped", stderr: "piped" })
-      .output();
-    const out = JSON.parse(new TextDecoder().decode(ran.stdout));
-    // Before: {"built": "42", "gpu": "[object GPU]"} (G3: WebGPU loads native code named by env variables).
-    assert.equal(out.built, "TypeError");
-    assert.equal(out.gpu, "undefined");
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  // The built code imports a computed data: module, which the script check refuses in the script's own code.
+  const out = await runScriptServer(
+    "compozy-g2-mcp-internals-",
+    `const out: Record<string, string> = {};
+     try {
+       const internals = (Deno as any)[(Deno as any).internal];
+       const code = "import('data:text/javascript,export default ' + String(6 * 7))";
+       const [built] = internals.core.evalContext(code, "file:///built.js");
+       out.built = String((await built).default);
+     } catch (e) {
+       out.built = (e as Error).name;
+     }
+     out.gpu = String((navigator as { gpu?: unknown }).gpu);
+     console.log(JSON.stringify(out));`,
+  );
+  // Before: {"built": "42", "gpu": "[object GPU]"} (G3: WebGPU loads native code named by env variables).
+  assert.equal(out.built, "TypeError");
+  assert.equal(out.gpu, "undefined");
 });
 
 Deno.test("red team 8 S11: no write grant reaches the deno executables or the runtime's own code", async () => {

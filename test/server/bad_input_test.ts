@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { EngineHarness } from "../support/engine.ts";
-import { withEngineApi } from "../support/engine_api.ts";
+import { callApi as call, withEngineApi } from "../support/engine_api.ts";
 
 const FILES = {
   "compozy.yaml": "name: bad-input\nworkflows:\n  - source: ./wf.yaml\n",
@@ -20,16 +20,6 @@ tasks:
 
 function withApi(fn: (base: string, h: EngineHarness) => Promise<void>): Promise<void> {
   return withEngineApi(FILES, fn);
-}
-
-async function call(url: string, method = "GET", body?: string) {
-  const response = await fetch(url, {
-    method,
-    body,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-  });
-  const text = await response.text();
-  return { status: response.status, text, body: JSON.parse(text) };
 }
 
 function nested(depth: number): string {

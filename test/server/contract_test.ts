@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { EngineHarness } from "../support/engine.ts";
-import { withEngineApi } from "../support/engine_api.ts";
+import { callApi as call, withEngineApi } from "../support/engine_api.ts";
 
 const FILES = {
   "compozy.yaml": "name: contract\nworkflows:\n  - source: ./wf.yaml\n",
@@ -23,16 +23,6 @@ tasks:
     timeout: 5m
 `,
 };
-
-async function call(url: string, method = "GET", body?: string) {
-  const response = await fetch(url, {
-    method,
-    body,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-  });
-  const text = await response.text();
-  return { status: response.status, text, body: JSON.parse(text) };
-}
 
 Deno.test("API contract", async (t) => {
   await withEngineApi(FILES, async (base: string, h: EngineHarness) => {

@@ -24,3 +24,14 @@ export async function withEngineApi(
     await h.close();
   }
 }
+
+/** A request to the API with an optional JSON body; its status, text and parsed JSON body. */
+export async function callApi(url: string, method = "GET", body?: string) {
+  const response = await fetch(url, {
+    method,
+    body,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+  });
+  const text = await response.text();
+  return { status: response.status, text, body: JSON.parse(text) };
+}

@@ -38,12 +38,11 @@ export async function pendingControls(
   correlationId: string,
   execId: string,
 ): Promise<PendingControls> {
-  const address = { metadata: bus.metadata(correlationId), workflow: { execId } };
-  const last = (subject: string) => lastMessageOf(js, STREAMS.workflowCommands, subject);
+  const last = (schema: ControlSchema) => lastControl(bus, js, correlationId, execId, schema);
   const [cancel, pause, resume] = await Promise.all([
-    last(subjectOf(create(WorkflowCancelSchema, address))),
-    last(subjectOf(create(WorkflowPauseSchema, address))),
-    last(subjectOf(create(WorkflowResumeSchema, address))),
+    last(WorkflowCancelSchema),
+    last(WorkflowPauseSchema),
+    last(WorkflowResumeSchema),
   ]);
   const controls: PendingControls = { applied: [], cancel: cancelReason(cancel, execId) };
   const latest = [pause, resume].filter((m) => m !== undefined && readable(m, execId)) as StreamMessage[];
@@ -73,12 +72,7 @@ export async function parentCancelReason(
   const seen = new Set<string>();
   for (let ancestor: string | undefined = parentExecId; ancestor && !seen.has(ancestor);) {
     seen.add(ancestor);
-    const address = { metadata: bus.metadata(correlationId), workflow: { execId: ancestor } };
-    const cancel = await lastMessageOf(
-      js,
-      STREAMS.workflowCommands,
-      subjectOf(create(WorkflowCancelSchema, address)),
-    );
+    const cancel = await lastControl(bus, js, correlationId, ancestor, WorkflowCancelSchema);
     const reason = cancelReason(cancel, ancestor);
     if (reason !== undefined) {
       const via = ancestor === parentExecId ? "" : ` (its ancestor ${ancestor})`;
@@ -110,6 +104,20 @@ async function parentOf(
     });
     return undefined;
   }
+}
+
+type ControlSchema = typeof WorkflowCancelSchema | typeof WorkflowPauseSchema | typeof WorkflowResumeSchema;
+
+/** The last control of `schema`'s kind stored for `execId` in WORKFLOW_CMDS and not acknowledged yet. */
+function lastControl(
+  bus: Bus,
+  js: JetStreamClient,
+  correlationId: string,
+  execId: string,
+  schema: ControlSchema,
+): Promise<StreamMessage | undefined> {
+  const address = { metadata: bus.metadata(correlationId), workflow: { execId } };
+  return lastMessageOf(js, STREAMS.workflowCommands, subjectOf(create(schema, address)));
 }
 
 function cancelReason(stored: StreamMessage | undefined, execId: string): string | undefined {

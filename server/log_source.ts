@@ -47,33 +47,33 @@ const FETCH_EXPIRES_MS = 1_000;
 
 export function jetStreamLogSource(nc: NatsConnection): LogSource {
   const js = jetstream(nc);
+  const jsm = js.jetstreamManager();
   return {
     async logs(correlationId, limit, from = 1) {
+      const filter = subjectFilter({ correlationId, kind: "logs" });
+      // Where the records end is the last one stored under the filter, not the consumer's pending count:
+      // nats-server 2.9 counts pending for a wildcard filter from a start past some subject's last record
+      // in the order of a Go map, and the count came out both low (a page ended with records left, its
+      // next_cursor null) and high. The last record's sequence is a maximum, whatever the order.
+      const last = await (await jsm).streams.getMessage(STREAMS.logs, { last_by_subj: filter });
+      if (!last || last.seq < from) return { records: [], next: null };
       const consumer = await js.consumers.get(STREAMS.logs, {
         // One subject as a string: a list needs nats-server 2.10, and the managed server may be 2.9.
-        filter_subjects: subjectFilter({ correlationId, kind: "logs" }),
+        filter_subjects: filter,
         deliver_policy: DeliverPolicy.StartSequence,
         opt_start_seq: from,
       });
       try {
-        const info = await consumer.info(true);
-        if (info.num_pending === 0) return { records: [], next: null };
         const records: LogRecord[] = [];
-        let pending = info.num_pending;
-        const messages = await consumer.fetch({
-          max_messages: Math.min(limit, info.num_pending),
-          expires: FETCH_EXPIRES_MS,
-        });
+        const messages = await consumer.fetch({ max_messages: limit, expires: FETCH_EXPIRES_MS });
         for await (const msg of messages) {
           records.push(toLogRecord(msg.seq, msg.subject, decodeAs(LogEmittedSchema, msg.subject, msg.data)));
-          pending = msg.info.pending;
-          if (pending === 0 || records.length >= limit) break;
+          if (msg.seq >= last.seq || records.length >= limit) break;
         }
-        // The page stopped at the limit (or the fetch ran out of time) with records left: the next page
-        // starts after the last one read. With none left, there is no next page yet.
-        // A fetch that ran out of time before its first record leaves `from` as the next page.
-        const last = records.at(-1);
-        return { records, next: pending > 0 ? (last ? last.seq + 1 : from) : null };
+        // Records stored after the last one looked up belong to the next page. A fetch that ran out of time
+        // before the last record ends its page early; one that ran out before its first leaves `from` next.
+        const read = records.at(-1)?.seq ?? from - 1;
+        return { records, next: read >= last.seq ? null : read + 1 };
       } finally {
         // An ordered consumer is ephemeral and goes away on its own after its inactivity threshold: a
         // failed delete leaves nothing that lasts, so it is logged, not thrown over the page already read.

@@ -53,10 +53,11 @@ const NO_TOKEN = new Uint8Array(0);
 const FRAME_CHECK_MS = 250;
 /**
  * How long the host thread has to answer a probe. It answers from its own thread, in microseconds even
- * while the tool is busy; this only has to outlast a stalled machine, since a miss costs the call a run in
- * a fresh process, not a failure.
+ * while the tool is busy, but the runtime reads the answer only after the frames written before it. A miss
+ * runs the call again in a fresh process, and a call that had in fact begun then runs twice: this has to
+ * outlast a runtime too loaded to read (2 s did not, with six `compozy dev` on two cores).
  */
-const FRAME_ANSWER_MS = 2_000;
+const FRAME_ANSWER_MS = 5_000;
 
 /** What a sandbox process is started with; processes with equal specs are interchangeable. */
 export interface SandboxSpec {
@@ -117,8 +118,11 @@ interface PendingCall {
   /** When its frame was sent, and when its time limit ends (`performance.now()` times). */
   sentAt: number;
   deadline: number;
-  /** The frame check ran: the host was asked whether it received the call's frame (see `#probe`). */
-  probed: boolean;
+  /**
+   * The frame check is done: the host was asked whether it received the call's frame (see `#probe`), or a
+   * frame of the call came back, which only a host holding the call writes.
+   */
+  frameChecked: boolean;
   /** The wait for the host's answer to the frame check's probe (see `#probe`). */
   frameCheck: ReturnType<typeof setTimeout> | undefined;
   timeoutMs: number;
@@ -259,7 +263,7 @@ export class SandboxProcess {
         logBytesLeft: this.spec.maxLogBytes,
         sentAt,
         deadline,
-        probed: false,
+        frameChecked: false,
         frameCheck: undefined,
         timeoutMs,
       };
@@ -288,8 +292,8 @@ export class SandboxProcess {
     if (!pending || !this.#alive) return;
     const now = performance.now();
     if (now >= pending.deadline) return this.kill("timeout", `no result after ${pending.timeoutMs} ms`);
-    if (!pending.probed && now >= pending.sentAt + FRAME_CHECK_MS) this.#probe(pending);
-    this.#armTimer(pending.probed ? pending.deadline : pending.sentAt + FRAME_CHECK_MS);
+    if (!pending.frameChecked && now >= pending.sentAt + FRAME_CHECK_MS) this.#probe(pending);
+    this.#armTimer(pending.frameChecked ? pending.deadline : pending.sentAt + FRAME_CHECK_MS);
   }
 
   /**
@@ -322,12 +326,17 @@ export class SandboxProcess {
    */
   #probe(pending: PendingCall): void {
     const id = pending.id;
-    pending.probed = true;
+    pending.frameChecked = true;
     pending.frameCheck = setTimeout(
       () => this.kill("stale", `its host did not confirm call ${id}'s frame: something else read it`),
       FRAME_ANSWER_MS,
     );
     this.#send(ToSandbox.probe, id, new Uint8Array(0));
+  }
+
+  #heldByHost(pending: PendingCall): void {
+    pending.frameChecked = true;
+    clearTimeout(pending.frameCheck);
   }
 
   /** SIGKILLs the process; a call in flight ends now with `died` and this reason. */
@@ -403,6 +412,10 @@ export class SandboxProcess {
   }
 
   #onFrame(type: number, id: number, payload: Uint8Array): void {
+    // Any frame of the running call (its log lines, the probe's answer) shows that its host holds it. The
+    // probe's answer comes after every line the call logged before it: a runtime slow to read a chatty
+    // call must not take that lag for a lost frame (the call ran twice under load).
+    if (this.#pending?.id === id) this.#heldByHost(this.#pending);
     const level = LOG_LEVEL_OF_FRAME[type];
     if (level) return this.#log(id, level, payload);
     switch (type) {
@@ -417,7 +430,6 @@ export class SandboxProcess {
       case FromSandbox.stale:
         return this.kill("stale", decode(payload));
       case FromSandbox.received:
-        if (this.#pending?.id === id) clearTimeout(this.#pending.frameCheck);
         return;
       case FromSandbox.result:
         if (this.#pending?.id === id) this.#settle(this.#result(payload));

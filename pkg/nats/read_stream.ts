@@ -282,8 +282,9 @@ export const readStreamCounts = {
  * even on a stream no one writes to: off by a few (outside review D4: 59-63 of 64 events), and by thousands
  * from a start past some matching subject's last message (it is summed in a Go map's order: 1600 or 2500 of
  * 3400). The count only sizes the batches; what the consumer delivers is right. A count run out before
- * endSeq is checked with one get (`next_by_subj` after the last message delivered): none left up to endSeq
- * ends the read, one left reads on, rather than leaving the rest to single gets. A count too high asks a
+ * endSeq is checked with one get (`last_by_subj`, the filter's last match): none after the last message
+ * delivered ends the read, else the read goes on through the consumer up to that match (or endSeq, if the
+ * match came later), rather than leaving the rest to single gets or a stalled fetch. A count too high asks a
  * fetch for messages that do not exist, and the fetch would wait out its expiry (2 s) at the end of the read;
  * so a batch stops at once on a message at or past endSeq, and when it has delivered nothing for
  * FETCH_STALL_MS the same get tells whether any match is left: none ends the read, one keeps waiting.
@@ -318,18 +319,24 @@ async function readWithConsumer(
     // At most one match per sequence up to endSeq: a pending count above that would only make a fetch wait.
     let pending = Math.min(info.num_pending, endSeq - startSeq + 1);
     let lastSeq = startSeq - 1;
+    // The read ends on this sequence: endSeq, or once the count ran out, the last match stored up to endSeq.
+    let lastMatchSeq = endSeq;
     const matchLeft = async (): Promise<boolean> => {
       const query = { next_by_subj: filter, seq: lastSeq + 1 } as unknown as MsgRequest;
       const left = await jsm.streams.getMessage(stream, query);
       return left !== null && left.seq <= endSeq;
     };
-    while (lastSeq < endSeq && messages.length < bound.limit && bytes < bound.maxBytes) {
+    while (lastSeq < lastMatchSeq && messages.length < bound.limit && bytes < bound.maxBytes) {
       signal?.throwIfAborted();
       if (pending <= 0) {
         readStreamCounts.countChecks++;
-        if (!await matchLeft()) return true;
-        // At most one match per sequence left: a batch asking too many ends on the stall check.
-        pending = endSeq - lastSeq;
+        // The last match, not the next: a batch then ends on it rather than stalling when other subjects'
+        // messages follow the read's last match (every history read in a stream other runs write to).
+        const last = await jsm.streams.getMessage(stream, { last_by_subj: filter });
+        if (!last || last.seq <= lastSeq) return true;
+        lastMatchSeq = Math.min(endSeq, last.seq);
+        // At most one match per sequence left: a batch asking too many ends on that last match.
+        pending = lastMatchSeq - lastSeq;
       }
       const batchSize = bound.maxBytes === Infinity
         ? 1_000
@@ -365,8 +372,8 @@ async function readWithConsumer(
             headers: msg.headers,
           });
           bytes += msg.data.byteLength;
-          if (msg.seq === endSeq) return true;
-          pending = Math.min(msg.info.pending, endSeq - msg.seq);
+          if (msg.seq >= lastMatchSeq) return true;
+          pending = Math.min(msg.info.pending, lastMatchSeq - msg.seq);
           next = iterator.next();
         }
       } finally {

@@ -1,14 +1,14 @@
 /**
- * Where `/api/logs` reads from: the LOGS stream, filtered by the run's correlation id. Reading uses an
- * ephemeral ordered consumer, so a query leaves nothing behind on the server.
+ * Where `/api/logs` reads from: the LOGS stream, filtered by the run's correlation id, read as the engine
+ * reads its history (pkg/nats/read_stream.ts): a query leaves nothing behind on the server.
  *
  * @module
  */
-import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { getLogger } from "../pkg/logger/mod.ts";
 import { decodeAs } from "../pkg/nats/codec.ts";
 import { STREAMS } from "../pkg/nats/provision.ts";
+import { lastSequenceOf, readStream } from "../pkg/nats/mod.ts";
 import { subjectFilter } from "../pkg/nats/subjects.ts";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { type LogEmitted, LogEmittedSchema, LogLevel } from "../pkg/pb/log_pb.ts";
@@ -40,47 +40,23 @@ export interface LogSource {
   logs(correlationId: string, limit: number, from?: number): Promise<LogPage>;
 }
 
-const log = getLogger(["api", "logs"]);
-
-/** How long to wait for a page of log records before answering with what arrived. */
-const FETCH_EXPIRES_MS = 1_000;
-
 export function jetStreamLogSource(nc: NatsConnection): LogSource {
   const js = jetstream(nc);
-  const jsm = js.jetstreamManager();
   return {
     async logs(correlationId, limit, from = 1) {
       const filter = subjectFilter({ correlationId, kind: "logs" });
-      // Where the records end is the last one stored under the filter, not the consumer's pending count:
-      // nats-server 2.9 counts pending for a wildcard filter from a start past some subject's last record
-      // in the order of a Go map, and the count came out both low (a page ended with records left, its
-      // next_cursor null) and high. The last record's sequence is a maximum, whatever the order.
-      const last = await (await jsm).streams.getMessage(STREAMS.logs, { last_by_subj: filter });
-      if (!last || last.seq < from) return { records: [], next: null };
-      const consumer = await js.consumers.get(STREAMS.logs, {
-        // One subject as a string: a list needs nats-server 2.10, and the managed server may be 2.9.
-        filter_subjects: filter,
-        deliver_policy: DeliverPolicy.StartSequence,
-        opt_start_seq: from,
-      });
-      try {
-        const records: LogRecord[] = [];
-        const messages = await consumer.fetch({ max_messages: limit, expires: FETCH_EXPIRES_MS });
-        for await (const msg of messages) {
-          records.push(toLogRecord(msg.seq, msg.subject, decodeAs(LogEmittedSchema, msg.subject, msg.data)));
-          if (msg.seq >= last.seq || records.length >= limit) break;
-        }
-        // Records stored after the last one looked up belong to the next page. A fetch that ran out of time
-        // before the last record ends its page early; one that ran out before its first leaves `from` next.
-        const read = records.at(-1)?.seq ?? from - 1;
-        return { records, next: read >= last.seq ? null : read + 1 };
-      } finally {
-        // An ordered consumer is ephemeral and goes away on its own after its inactivity threshold: a
-        // failed delete leaves nothing that lasts, so it is logged, not thrown over the page already read.
-        await consumer.delete().catch((error) =>
-          log.debug("Deleting a log reader failed: {error}", { error })
-        );
-      }
+      // readStream ends on the stream's last sequence, not on the consumer's pending count, which
+      // nats-server 2.9 gets wrong for a wildcard filter (a page ended with records left, next_cursor null).
+      const messages = await readStream(js, STREAMS.logs, filter, { fromSeq: from, limit, walkLimit: 0 });
+      const records = messages.map((m) =>
+        toLogRecord(m.seq, m.subject, decodeAs(LogEmittedSchema, m.subject, m.data))
+      );
+      const read = messages.at(-1)?.seq;
+      // A short page read every record stored when it began. A full one has a next page if a record of the
+      // run is stored after its last.
+      if (read === undefined || messages.length < limit) return { records, next: null };
+      const last = await lastSequenceOf(js, STREAMS.logs, filter);
+      return { records, next: last !== undefined && last > read ? read + 1 : null };
     },
   };
 }

@@ -215,7 +215,7 @@ function isInterruption(error: unknown): boolean {
   return error instanceof JetStreamError && /heartbeats missed|consumer deleted/i.test(error.message);
 }
 
-/** The sequence of the newest message on `subject` (a literal subject: looked up, not scanned). */
+/** The sequence of the newest message on `subject` (see lastMessageOf). */
 export async function lastSequenceOf(
   js: JetStreamClient,
   stream: string,
@@ -224,7 +224,10 @@ export async function lastSequenceOf(
   return (await lastMessageOf(js, stream, subject))?.seq;
 }
 
-/** The newest message on `subject` (a literal subject: looked up, not scanned), if the stream holds one. */
+/**
+ * The newest message on `subject`, if the stream holds one: a literal subject is looked up; a wildcard (a
+ * run's records) is the newest match, whatever nats-server 2.9's per-subject state order.
+ */
 export async function lastMessageOf(
   js: JetStreamClient,
   stream: string,
@@ -321,20 +324,15 @@ async function readWithConsumer(
     let lastSeq = startSeq - 1;
     // The read ends on this sequence: endSeq, or once the count ran out, the last match stored up to endSeq.
     let lastMatchSeq = endSeq;
-    const matchLeft = async (): Promise<boolean> => {
-      const query = { next_by_subj: filter, seq: lastSeq + 1 } as unknown as MsgRequest;
-      const left = await jsm.streams.getMessage(stream, query);
-      return left !== null && left.seq <= endSeq;
-    };
     while (lastSeq < lastMatchSeq && messages.length < bound.limit && bytes < bound.maxBytes) {
       signal?.throwIfAborted();
       if (pending <= 0) {
         readStreamCounts.countChecks++;
         // The last match, not the next: a batch then ends on it rather than stalling when other subjects'
         // messages follow the read's last match (every history read in a stream other runs write to).
-        const last = await jsm.streams.getMessage(stream, { last_by_subj: filter });
-        if (!last || last.seq <= lastSeq) return true;
-        lastMatchSeq = Math.min(endSeq, last.seq);
+        const last = await lastSequenceOf(js, stream, filter);
+        if (last === undefined || last <= lastSeq) return true;
+        lastMatchSeq = Math.min(endSeq, last);
         // At most one match per sequence left: a batch asking too many ends on that last match.
         pending = lastMatchSeq - lastSeq;
       }
@@ -352,7 +350,9 @@ async function readWithConsumer(
           const result = await withinStall(next);
           if (result === "stalled") {
             readStreamCounts.stallChecks++;
-            if (!await matchLeft()) {
+            const query = { next_by_subj: filter, seq: lastSeq + 1 } as unknown as MsgRequest;
+            const left = await jsm.streams.getMessage(stream, query);
+            if (!left || left.seq > endSeq) {
               readStreamCounts.endedOnStall++;
               return true;
             }

@@ -4,41 +4,24 @@
  * the same as a read after the run ended.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { writeChattyProject } from "./support/chatty_project.ts";
 import { startDev } from "./support/dev_server.ts";
 
-const FILES: Record<string, string> = {
-  "compozy.yaml": "name: log-pages-live\nworkflows:\n  - source: ./wf.yaml\n",
-  "wf.yaml": `id: chatty
-tools:
-  - id: chat
-    execute: ./chat.ts
-tasks:
-  - id: each
-    type: collection
-    items: "{{ .workflow.input.items }}"
-    task:
-      id: say
-      use: tool(id=chat)
-      with: { item: "{{ .item }}" }
-`,
-  "chat.ts": `export default async (input: { item: number }) => {
+const CHAT_SOURCE = `export default async (input: { item: number }) => {
   for (let i = 1; i <= 300; i++) {
     console.log("item " + input.item + " line " + i);
     if (i % 50 === 0) await new Promise((r) => setTimeout(r, 20));
   }
   return { item: input.item };
 };
-`,
-};
+`;
 
 Deno.test({
   name: "log pages read while the execution logs hold every record once, in order",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "compozy-log-pages-live-" });
-    for (const [file, text] of Object.entries(FILES)) await Deno.writeTextFile(join(dir, file), text);
+    const dir = await writeChattyProject("log-pages-live", CHAT_SOURCE);
     const dev = await startDev({ dir, env: { COMPOZY_LOG_LEVEL: "info" } });
     try {
       const start = await dev.fetch("/api/workflows/chatty/executions", {

@@ -4,7 +4,7 @@
  * `compozy executions logs` prints every record, past the 5000 that one page holds.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { writeChattyProject } from "./support/chatty_project.ts";
 import { runCli, startDev } from "./support/dev_server.ts";
 import { launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
 
@@ -12,35 +12,18 @@ import { launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
 const LINES_PER_ITEM = 900;
 const ITEMS = 6;
 
-const FILES: Record<string, string> = {
-  "compozy.yaml": "name: log-pages\nworkflows:\n  - source: ./wf.yaml\n",
-  "wf.yaml": `id: chatty
-tools:
-  - id: chat
-    execute: ./chat.ts
-tasks:
-  - id: each
-    type: collection
-    items: "{{ .workflow.input.items }}"
-    task:
-      id: say
-      use: tool(id=chat)
-      with: { item: "{{ .item }}" }
-`,
-  "chat.ts": `export default (input: { item: number }) => {
+const CHAT_SOURCE = `export default (input: { item: number }) => {
   for (let i = 1; i <= ${LINES_PER_ITEM}; i++) console.log("item " + input.item + " line " + i);
   return { item: input.item };
 };
-`,
-};
+`;
 
 Deno.test({
   name: "log records come a page at a time, and the CLI prints every page",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const dir = await Deno.makeTempDir({ prefix: "compozy-log-pages-" });
-    for (const [file, text] of Object.entries(FILES)) await Deno.writeTextFile(join(dir, file), text);
+    const dir = await writeChattyProject("log-pages", CHAT_SOURCE);
     // Tools log at info: the level the records are kept at.
     const dev = await startDev({ dir, env: { COMPOZY_LOG_LEVEL: "info" } });
     try {

@@ -23,7 +23,17 @@ export interface Site {
 export interface LoadedWorkflow {
   workflow: Workflow;
   source: YamlSource;
+  /** The tasks the checks look at: no schema error of their own or above them, each id once. */
   tasks: TaskSite[];
+  /** Tasks left out for schema errors, as found in the file (their `env` still names env values). */
+  brokenTasks: unknown[];
+  /** Readable ids of those tasks: a reference to one is not "unknown". */
+  brokenTaskIds: ReadonlySet<string>;
+  /**
+   * False when a task had a schema error: the control flow is then partly unknown, so what depends on all
+   * of it (which task can run before which, which can never run) is not concluded.
+   */
+  complete: boolean;
 }
 
 export interface Analysis {
@@ -36,7 +46,6 @@ export interface Analysis {
   sites: Map<ToolDefinition | AgentDefinition, Site>;
   /** Ids (or absolute paths, for `file=`) of definitions whose files had errors. */
   broken: {
-    workflows: Set<string>;
     tools: Set<string>;
     agents: Set<string>;
     models: Set<string>;

@@ -50,6 +50,7 @@ function checkTarget(
   diagnostics: DiagnosticList,
 ): void {
   const site = sitesById.get(target);
+  if (!site && loaded.brokenTaskIds.has(target)) return; // its own schema error is reported
   if (!site) {
     const hint = didYouMean(target, sitesById.keys());
     diagnostics.error(
@@ -136,12 +137,9 @@ function checkUse(
     }
     return;
   } else if (!resolved) {
-    const brokenIds = ref.kind === "tool"
-      ? broken.tools
-      : ref.kind === "agent"
-      ? broken.agents
-      : broken.workflows;
-    if (brokenIds.has(ref.value)) return;
+    // A workflow file with schema errors is still loaded (load_workflow.ts): its id never dangles.
+    const brokenIds = ref.kind === "tool" ? broken.tools : ref.kind === "agent" ? broken.agents : undefined;
+    if (brokenIds?.has(ref.value)) return;
     const candidates = ref.kind === "tool"
       ? [...workflow.tools.keys(), ...project.tools.keys()]
       : ref.kind === "agent"

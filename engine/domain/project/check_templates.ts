@@ -78,7 +78,7 @@ function checkWorkflow(checker: Checker, loaded: LoadedWorkflow): void {
 }
 
 function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
-  const { source, workflow, tasks } = loaded;
+  const { source, workflow, tasks, brokenTaskIds, complete } = loaded;
   const config = workflow.config as Record<string, unknown>;
   for (const field of ["env", "tools", "agents"]) {
     checkStrings(checker, source, [field], config[field]);
@@ -88,7 +88,9 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
   checkStrings(checker, source, ["outputs"], config.outputs, (ref, path, guarded) => {
     if (!guarded && !rootReadable(checker, source, path, ref, ["workflow", "tasks", "env", "output"])) return;
     const id = taskIdOf(ref);
-    if (id !== undefined && !sitesById.has(id)) unknownTask(checker, source, path, id, sitesById);
+    if (id !== undefined && !sitesById.has(id) && !brokenTaskIds.has(id)) {
+      unknownTask(checker, source, path, id, sitesById);
+    }
   });
   // `.error` is set in a step that an `on_error` or a wait's `on_timeout` went to, and in its children; any
   // other step (one after it, a route of a router it is) runs with none (outside review brk-eng3 O3).
@@ -105,7 +107,8 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
       const readable = field === "outputs" ? new Set([...before, ...descendants.get(site.task.id)!]) : before;
       const inItem = insideCollectionItem(site) || (field === "filter" && site.task.type === "collection");
       const roots = ["workflow", "tasks", "env", "item", "index"];
-      if (errorTargets.has(flowStep(site).task.id)) roots.push("error");
+      // With tasks left out for schema errors, which steps their `on_error` leads to is unknown.
+      if (!complete || errorTargets.has(flowStep(site).task.id)) roots.push("error");
       // An aggregate's `outputs` are its output: there is no raw result to reshape.
       if (field === "outputs" && site.task.type !== "aggregate") roots.push("output");
       if (field === "condition" && site.task.type === "wait") roots.push("signal");
@@ -120,9 +123,10 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
           return;
         }
         const id = taskIdOf(ref);
-        if (id === undefined || readable.has(id)) return;
+        if (id === undefined || readable.has(id) || brokenTaskIds.has(id)) return;
         if (!sitesById.has(id)) unknownTask(checker, source, path, id, sitesById);
-        else {
+        // Which task can run before which is known only when every task could be read.
+        else if (complete) {
           checker.diagnostics.error(
             source,
             path,
@@ -363,9 +367,11 @@ function knownEnvNames(analysis: Analysis, opts: LoadOptions): Set<string> | und
   };
   addMap(analysis.project.env);
   for (const def of analysis.sites.keys()) addMap(def.env);
-  for (const { workflow, tasks } of analysis.workflows) {
-    addMap(workflow.config.env);
+  for (const { source, tasks, brokenTasks } of analysis.workflows) {
+    // As written, errors or not: a name set in a field with a schema error is still set by the author.
+    addMap((source.value as { env?: unknown }).env);
     for (const { task } of tasks) addMap(task.env);
+    for (const task of brokenTasks) addMap((task as { env?: unknown } | null)?.env);
   }
   return names;
 }

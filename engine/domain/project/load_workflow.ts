@@ -1,52 +1,181 @@
 /**
- * Turns a validated workflow file into a `Workflow`: normalises task types, indexes tasks, tools and agents.
+ * Turns a workflow file into a `Workflow`: normalises task types, indexes tasks, tools and agents.
+ *
+ * A file with schema errors is loaded as far as it can be trusted (CONFIG.md: one run reports every error):
+ * a task with an error of its own is left out of the checks, but its id, when readable, still counts for
+ * duplicates and for references to it; a workflow field with an error is left out of the config the checks
+ * see. A task's error inside one of its inline tasks is that inline task's, not its parent's.
  *
  * @module
  */
 
 import { dirname } from "node:path";
+import type { Diagnostic, PathSegment } from "../diagnostics.ts";
 import type { TaskConfig } from "../task/schema.ts";
-import { collectTaskSites } from "../task/walk.ts";
+import type { TaskRole, TaskSite } from "../task/walk.ts";
 import type { Workflow } from "../workflow/definition.ts";
 import type { WorkflowConfig } from "../workflow/schema.ts";
 import type { Analysis, DiagnosticList, LoadedWorkflow } from "./analysis.ts";
-import { indexToolsAndAgents } from "./definitions.ts";
-import { locate, type YamlSource } from "./yaml_source.ts";
+import { indexToolsAndAgents, validUnder } from "./definitions.ts";
+import { formatPath, locate, type YamlSource } from "./yaml_source.ts";
 
-/** Builds the workflow of a file that passed schema validation. */
+/** Fields holding lists whose items are validated one by one (a bad item leaves the others usable). */
+const ITEM_LISTS = new Set(["tasks", "tools", "agents"]);
+
+/**
+ * Builds the workflow of a file given its schema errors; `undefined` when the file is not a mapping with a
+ * string `id`, since nothing in it could be reported against a workflow.
+ */
 export function buildWorkflow(
   source: YamlSource,
+  schemaErrors: readonly Diagnostic[],
   analysis: Analysis,
   diagnostics: DiagnosticList,
-): LoadedWorkflow {
-  const config = source.value as WorkflowConfig;
-  const sites = collectTaskSites(config.tasks);
+): LoadedWorkflow | undefined {
+  const raw = source.value;
+  if (!isMapping(raw) || typeof raw.id !== "string") return undefined;
+  const isValid = validUnder(schemaErrors);
+  const config = trustedFields(raw, isValid) as unknown as WorkflowConfig;
+  const walk = walkTasks(raw.tasks, schemaErrors);
   const tasks = new Map<string, TaskConfig>();
   const firstLine = new Map<string, number>();
-  for (const site of sites) {
-    // A task without `type` is basic; the loaded config says so explicitly.
-    (site.task as { type?: string }).type ??= "basic";
-    const id = site.task.id;
-    if (tasks.has(id)) {
+  const kept: TaskSite[] = [];
+  for (const slot of walk.slots) {
+    if (slot.id === undefined) continue;
+    const first = firstLine.get(slot.id);
+    if (first !== undefined) {
       diagnostics.error(
         source,
-        [...site.path, "id"],
-        `duplicate task id "${id}" (first declared at line ${firstLine.get(id)})`,
+        [...slot.path, "id"],
+        `duplicate task id "${slot.id}" (first declared at line ${first})`,
       );
       continue;
     }
-    tasks.set(id, site.task);
-    firstLine.set(id, locate(source, [...site.path, "id"]).line);
+    firstLine.set(slot.id, locate(source, [...slot.path, "id"]).line);
+    if (slot.site) {
+      tasks.set(slot.id, slot.site.task);
+      kept.push(slot.site);
+    }
   }
-  const common = { diagnostics, isValid: () => true };
+  const brokenTaskIds = new Set(
+    walk.slots.filter((s) => !s.site && s.id !== undefined && !tasks.has(s.id)).map((s) => s.id!),
+  );
   const workflow: Workflow = {
-    id: config.id,
+    id: raw.id,
     file: source.file,
     dir: dirname(source.file),
     config,
-    ...indexToolsAndAgents(config, source, analysis, common),
+    ...indexToolsAndAgents(config, source, analysis, { diagnostics, isValid }),
     tasks,
   };
   // A duplicate is reported above; the checks that follow see each id once.
-  return { workflow, source, tasks: sites.filter((site) => tasks.get(site.task.id) === site.task) };
+  return {
+    workflow,
+    source,
+    tasks: kept,
+    brokenTasks: walk.slots.filter((s) => !s.site).map((s) => s.raw),
+    brokenTaskIds,
+    complete: walk.complete,
+  };
+}
+
+/** The workflow's fields without those with errors; item lists are kept and filtered item by item later. */
+function trustedFields(
+  raw: Record<string, unknown>,
+  isValid: (path: PathSegment[]) => boolean,
+): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(raw).filter(([key, value]) =>
+      key === "id" || isValid([key]) || (ITEM_LISTS.has(key) && Array.isArray(value))
+    ),
+  );
+}
+
+/** A task as found in the file: `site` when it and every task it runs inside have no error of their own. */
+interface TaskSlot {
+  raw: unknown;
+  id: string | undefined;
+  path: PathSegment[];
+  site?: TaskSite;
+}
+
+/**
+ * Every task under `tasks`, parents before their children, in file order (the order of `collectTaskSites`),
+ * whatever their errors; `complete` is false when any task (or the list itself) has an error.
+ */
+function walkTasks(list: unknown, errors: readonly Diagnostic[]): { slots: TaskSlot[]; complete: boolean } {
+  const slots: TaskSlot[] = [];
+  const complete = !errors.some((e) => under("tasks", e.path));
+  const visit = (
+    raw: unknown,
+    path: PathSegment[],
+    role: TaskRole,
+    parent: TaskSite | undefined,
+    sound: boolean,
+  ) => {
+    if (!isMapping(raw)) {
+      // Not a task at all: the schema reported it, so `complete` is already false.
+      slots.push({ raw, id: undefined, path });
+      return;
+    }
+    const children = inlineTaskSlots(raw, path);
+    const childPrefixes = children.map(([, childPath]) => formatPath(childPath));
+    const prefix = formatPath(path);
+    const ownError = errors.some((e) =>
+      under(prefix, e.path) && !childPrefixes.some((c) => under(c, e.path))
+    );
+    const trusted = sound && !ownError;
+    let site: TaskSite | undefined;
+    if (trusted) {
+      // A task without `type` is basic; the loaded config says so explicitly.
+      (raw as { type?: string }).type ??= "basic";
+      site = { task: raw as unknown as TaskConfig, path, role, parent };
+    }
+    slots.push({ raw, id: typeof raw.id === "string" ? raw.id : undefined, path, site });
+    for (const [child, childPath, childRole] of children) visit(child, childPath, childRole, site, trusted);
+  };
+  if (Array.isArray(list)) list.forEach((task, i) => visit(task, ["tasks", i], "flow", undefined, true));
+  return { slots, complete };
+}
+
+/**
+ * The inline tasks a task declares, read from its raw fields (as `collectTaskSites` does from valid ones).
+ * Only mappings are tasks: a route naming a task is a transition, and anything else is the parent's error.
+ */
+function inlineTaskSlots(
+  task: Record<string, unknown>,
+  path: PathSegment[],
+): [unknown, PathSegment[], TaskRole][] {
+  const out: [unknown, PathSegment[], TaskRole][] = [];
+  switch (task.type) {
+    case "router":
+      if (isMapping(task.routes)) {
+        for (const [value, target] of Object.entries(task.routes)) {
+          if (isMapping(target)) out.push([target, [...path, "routes", value], "route"]);
+        }
+      }
+      if (isMapping(task.default)) out.push([task.default, [...path, "default"], "route"]);
+      break;
+    case "parallel":
+    case "composite":
+      if (Array.isArray(task.tasks)) {
+        task.tasks.forEach((child, i) => {
+          if (isMapping(child)) out.push([child, [...path, "tasks", i], "child"]);
+        });
+      }
+      break;
+    case "collection":
+      if (isMapping(task.task)) out.push([task.task, [...path, "task"], "child"]);
+      break;
+  }
+  return out;
+}
+
+/** Whether the error at field path `errorPath` concerns the value at `prefix` or anything inside it. */
+function under(prefix: string, errorPath: string): boolean {
+  return errorPath === prefix || errorPath.startsWith(`${prefix}.`) || errorPath.startsWith(`${prefix}[`);
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -105,7 +105,6 @@ async function indexProject(
     fileDefinitions: new Map(),
     sites: new Map(),
     broken: {
-      workflows: new Set(),
       tools: new Set(),
       agents: new Set(),
       models: new Set(),
@@ -178,13 +177,10 @@ async function loadWorkflows(
       return;
     }
     const schemaErrors = validateSchema("workflow", read.source);
-    if (schemaErrors.length > 0) {
-      diagnostics.add(...schemaErrors);
-      const id = (read.source.value as { id?: unknown } | null)?.id;
-      if (typeof id === "string") analysis.broken.workflows.add(id);
-      return;
-    }
-    const workflow = buildWorkflow(read.source, analysis, diagnostics);
+    diagnostics.add(...schemaErrors);
+    // A file with schema errors is still checked as far as it can be: its other errors show in the same run.
+    const workflow = buildWorkflow(read.source, schemaErrors, analysis, diagnostics);
+    if (!workflow) return;
     const first = byId.get(workflow.workflow.id);
     if (first) {
       diagnostics.error(

@@ -1,0 +1,134 @@
+/**
+ * `compozy validate` reports every error in one run (CONFIG.md): a file's schema errors do not hide its
+ * duplicate ids, unknown references, cycles and missing files, nor the errors of other files, and a task
+ * left out for a schema error is no "unknown task" where its readable id is named.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { checkProject, formatDiagnostic } from "../../engine/domain/project/mod.ts";
+import { runCli } from "../e2e/support/dev_server.ts";
+
+const FILES: Record<string, string> = {
+  "compozy.yaml": `name: multi
+workflows:
+  - source: ./a.yaml
+  - source: ./b.yaml
+  - source: ./c.yaml
+  - source: ./d.yaml
+`,
+  "t.ts": "export default () => ({});\n",
+  // A task with an unknown field among tasks with a bad reference, a duplicate, a missing tool file, an
+  // unknown transition and a transition cycle; `second` and `third` name the broken task's id.
+  "a.yaml": `id: a
+triggers:
+  - { type: webhook, config: { url: /hook } }
+tools:
+  - { id: t, execute: ./t.ts }
+tasks:
+  - id: first
+    use: tool(id=t)
+    timout: 30s
+    on_success: { next: second }
+  - id: second
+    use: tool(id=nope)
+    on_error: { next: first }
+  - id: first
+    use: tool(id=t)
+  - id: third
+    use: tool(file=./missing.yaml)
+    on_success: { next: nowhere }
+    with: { x: "{{ .tasks.first.output }}" }
+  - id: loop_a
+    use: tool(id=t)
+    on_success: { next: loop_b }
+  - id: loop_b
+    use: tool(id=t)
+    on_success: { next: loop_a }
+`,
+  // A workflow field with an error; a parallel whose first child has an error and second a bad reference.
+  "b.yaml": `id: b
+description: 42
+tasks:
+  - id: call_c
+    use: workflow(id=c)
+  - id: call_ghost
+    use: workflow(id=ghost)
+  - id: fan
+    type: parallel
+    tasks:
+      - { id: kid_bad, use: tool(id=t2), bogus: 1 }
+      - { id: kid_ok, use: agent(id=nobody) }
+      - { id: call_c }
+`,
+  // A task with an error; the other task calls b back (a sub-workflow cycle); a webhook url a already uses.
+  "c.yaml": `id: c
+triggers:
+  - { type: webhook, config: { url: /hook } }
+tasks:
+  - id: broken
+    use: workflow(id=b)
+    retry: { max_attempts: 0 }
+  - id: back
+    use: workflow(id=b)
+    on_success: { next: broken }
+`,
+  // A bad field and a workflow id already taken.
+  "d.yaml": `id: a
+version: [1]
+tasks:
+  - { id: x, type: sleep, duration: 1s }
+`,
+};
+
+const EXPECTED = [
+  'a.yaml:9:5: tasks[0].timout: unknown field "timout" (did you mean "timeout"?)',
+  'a.yaml:12:10: tasks[1].use: unknown tool "nope": not declared in this workflow or the project',
+  'a.yaml:14:9: tasks[2].id: duplicate task id "first" (first declared at line 7)',
+  "a.yaml:17:10: tasks[3].use: tool file not found: ./missing.yaml",
+  'a.yaml:18:25: tasks[3].on_success.next: unknown task "nowhere" in workflow "a"',
+  'a.yaml:25:25: tasks[5].on_success.next: cycle in transitions: "loop_a" → "loop_b" → "loop_a"',
+  "b.yaml:2:14: description: expected a string, found integer 42",
+  'b.yaml:7:10: tasks[1].use: unknown workflow "ghost": not declared in the project',
+  'b.yaml:11:42: tasks[2].tasks[0].bogus: unknown field "bogus"',
+  'b.yaml:12:28: tasks[2].tasks[1].use: unknown agent "nobody": not declared in this workflow or the project',
+  'b.yaml:13:9: tasks[2].tasks[2]: missing required field "use"',
+  'b.yaml:13:15: tasks[2].tasks[2].id: duplicate task id "call_c" (first declared at line 4)',
+  'c.yaml:3:37: triggers[0].config.url: duplicate webhook url "/hook" (first used by workflow "a", line 3)',
+  "c.yaml:7:28: tasks[0].retry.max_attempts: expected a number >= 1, found integer 0",
+  'c.yaml:9:10: tasks[1].use: cycle in sub-workflows: "b" → "c" → "b"',
+  'd.yaml:1:5: id: duplicate workflow id "a" (first declared in a.yaml)',
+  "d.yaml:2:10: version: expected a string, found a list",
+];
+
+async function writeProject(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "compozy-every-error-" });
+  for (const [name, text] of Object.entries(FILES)) await Deno.writeTextFile(join(dir, name), text);
+  return dir;
+}
+
+Deno.test("compozy validate lists schema and semantic errors of every file in one run, each once", async () => {
+  const dir = await writeProject();
+  try {
+    const { code, stdout, stderr } = await runCli(["validate", "--cwd", dir], { OPENAI_API_KEY: "" });
+    const lines = (stdout + stderr).split("\n").filter((line) => line.length > 0);
+    for (const line of EXPECTED) {
+      assert.equal(lines.filter((l) => l === line).length, 1, `once: ${line}\n--- got:\n${lines.join("\n")}`);
+    }
+    // Nothing else: no "unknown task" for a task left out for its own error, no second report of anything.
+    assert.deepEqual(lines.toSorted(), EXPECTED.toSorted());
+    assert.equal(code, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("checkProject returns the same diagnostics, in file and line order", async () => {
+  const dir = await writeProject();
+  try {
+    const lines = (await checkProject(dir, { processEnv: {} })).map((d) => formatDiagnostic(d, dir));
+    assert.deepEqual(lines, EXPECTED);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -9,7 +9,7 @@ export class UnknownWorkflowError extends Error {
 }
 
 export interface FieldError {
-  /** JSON pointer of the failing field, e.g. `/city`. */
+  /** JSON pointer of the failing field, e.g. `/city`; the input itself is `/`. */
   path: string;
   message: string;
 }
@@ -20,7 +20,7 @@ export class InputValidationError extends Error {
   constructor(readonly workflowId: string, readonly fields: FieldError[]) {
     super(
       `Input of workflow '${workflowId}' is invalid: ` +
-        fields.map((f) => `${f.path || "(input)"} ${f.message}`).join("; "),
+        fields.map((f) => `${f.path === "/" ? "(input)" : f.path} ${f.message}`).join("; "),
     );
   }
 }

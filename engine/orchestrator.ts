@@ -18,7 +18,7 @@ import {
 } from "../pkg/pb/mod.ts";
 import type { AcceptedExecutions } from "./accepted_executions.ts";
 import type { Project } from "./domain/project/mod.ts";
-import { parseJsonBytes } from "./json_bytes.ts";
+import { jsonBytes, parseJsonBytes } from "./json_bytes.ts";
 import { isTerminal, type WorkflowDocument } from "./state/execution_state.ts";
 import type { StateStore } from "./state/state_store.ts";
 import { getLogger } from "../pkg/logger/mod.ts";
@@ -28,7 +28,8 @@ const log = getLogger(["engine", "orchestrator"]);
 export class Orchestrator {
   private subscription?: Subscription;
   private readonly validators = new Map<string, ValidateFunction>();
-  private readonly ajv = jsonSchemaAjv({ allErrors: true, strict: false });
+  // `useDefaults`: a `default` in `config.input` is part of the input (docs/yaml-reference.md).
+  private readonly ajv = jsonSchemaAjv({ allErrors: true, strict: false, useDefaults: true });
 
   constructor(
     private readonly bus: Bus,
@@ -56,11 +57,16 @@ export class Orchestrator {
     const execId = message.workflow?.execId ?? "";
     const workflow = this.project.workflows.get(workflowId);
     if (!workflow) return refusal(`Unknown workflow '${workflowId}'`, "unknown_workflow");
-    const input = parseJsonBytes(message.inputJson) ?? {};
-    const fields = this.validate(workflowId, workflow.config.config?.input, input);
-    if (fields.length) {
+    const checked = this.checkInput(workflowId, workflow.config.config?.input, message.inputJson);
+    if ("fields" in checked) {
+      const fields = checked.fields;
       return refusal(`Input of workflow '${workflowId}' is invalid`, "validation_failed", { fields });
     }
+    const { input } = checked;
+    // The execution is started, recorded and run with the input its schema's defaults filled in, so a replay
+    // reads what the first run saw. The idempotency digest stays the one of the input as sent: a retry of
+    // the same request sends the same bytes.
+    const start = checked.inputJson ? { ...message, inputJson: checked.inputJson } : message;
     const parentEnded = await this.parentEnded(message);
     if (parentEnded) return parentEnded;
     let claimed: string | undefined;
@@ -73,7 +79,7 @@ export class Orchestrator {
         // execution could run on one input while it records another (outside review B1). A claim written
         // before the digest was kept (no digest) is adopted as before.
         if (claim.inputDigest === undefined || claim.inputDigest === inputDigest) {
-          await this.adopt(message, workflowId, claim.execId, input);
+          await this.adopt(start, workflowId, claim.execId, input);
         }
         return create(WorkflowTriggerReplySchema, { execId: claim.execId, duplicate: true });
       }
@@ -81,7 +87,7 @@ export class Orchestrator {
     }
     let started = false;
     try {
-      return await this.accept(message, workflowId, execId, input, () => started = true);
+      return await this.accept(start, workflowId, execId, input, () => started = true);
     } catch (e) {
       // Nothing durable started: free the key, or a retry would be pointed at an execution that never runs.
       // Once the start is stored the key stays: a retry re-sends the same (deduplicated) commands.
@@ -298,26 +304,32 @@ export class Orchestrator {
     }
   }
 
-  private validate(
+  /**
+   * The input of `inputJson` checked against the workflow's schema, with the schema's defaults filled in
+   * (and then `inputJson`, its bytes again), or the failing fields. Each `path` is a JSON pointer; the input
+   * itself is `/`, as in every other error detail of the API.
+   */
+  private checkInput(
     workflowId: string,
     schema: unknown,
-    input: unknown,
-  ): Array<{ path: string; message: string }> {
-    if (!schema) return [];
+    inputJson: Uint8Array,
+  ): { input: unknown; inputJson?: Uint8Array } | { fields: { path: string; message: string }[] } {
+    // Parsed for this call alone: the defaults Ajv writes into it change nothing the caller holds.
+    const input = parseJsonBytes(inputJson) ?? {};
+    if (!schema) return { input };
     let validate = this.validators.get(workflowId);
     if (!validate) {
       validate = this.ajv.compile(schema as object);
       this.validators.set(workflowId, validate);
     }
-    if (validate(input)) return [];
-    return (validate.errors ?? []).map((e: ErrorObject) => ({
-      path: e.instancePath || (e.params as { missingProperty?: string }).missingProperty
-        ? `${e.instancePath}${
-          e.keyword === "required" ? `/${(e.params as { missingProperty: string }).missingProperty}` : ""
-        }`
-        : "",
-      message: e.message ?? e.keyword,
-    }));
+    if (validate(input)) return { input, inputJson: jsonBytes(input) };
+    return {
+      fields: (validate.errors ?? []).map((e: ErrorObject) => {
+        const missing = (e.params as { missingProperty?: string }).missingProperty;
+        const pointer = e.keyword === "required" ? `${e.instancePath}/${missing}` : e.instancePath;
+        return { path: pointer || "/", message: e.message ?? e.keyword };
+      }),
+    };
   }
 }
 

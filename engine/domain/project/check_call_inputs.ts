@@ -44,7 +44,10 @@ interface Callee {
   /** `tool "x"`, `workflow "x"`. */
   name: string;
   schema: unknown;
-  /** The runtime checks tool input with the standard formats; the engine checks workflow input without. */
+  /**
+   * The runtime checks tool input with the standard formats; the engine checks workflow input without, and
+   * fills in its schema's defaults first.
+   */
   formats: boolean;
 }
 
@@ -103,7 +106,8 @@ function check(
 ): void {
   if (typeof callee.schema !== "object" || callee.schema === null) return;
   const validate = validatorFor(callee.schema, callee.formats);
-  if (!validate || validate(value)) return;
+  // Ajv writes the defaults into what it checks: a copy, since `value` is the project's own config.
+  if (!validate || validate(callee.formats ? value : structuredClone(value))) return;
   const seen = new Set<string>();
   for (const error of validate.errors ?? []) {
     if (error.keyword === "if") continue; // the failing `then`/`else` reports the real problem
@@ -185,13 +189,15 @@ function validatorFor(schema: object, formats: boolean): ValidateFunction | unde
   const which = formats ? "formats" : "plain";
   let ajv = ajvs[which];
   if (!ajv) {
-    // As the runtime (tool input) and the orchestrator (workflow input) check: draft 2020-12, not strict.
+    // As the runtime (tool input) and the orchestrator (workflow input, defaults filled in) check: draft
+    // 2020-12, not strict.
     ajv = jsonSchemaAjv({
       strict: false,
       allErrors: true,
       addUsedSchema: false,
       verbose: true,
       logger: false,
+      useDefaults: !formats,
     });
     if (formats) addFormats(ajv);
     ajvs[which] = ajv;

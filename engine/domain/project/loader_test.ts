@@ -129,3 +129,36 @@ Deno.test("loadProject keeps warnings on a project that loads", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a `with:` may leave out a field the sub-workflow's input schema gives a default, as the engine accepts", async () => {
+  const kid = [
+    "id: kid",
+    "config:",
+    "  input:",
+    "    type: object",
+    "    properties: { n: { type: integer, default: 1 }, mode: { enum: [fast, slow] } }",
+    "    required: [n]",
+    "tasks: [{ id: nap, type: sleep, duration: 1ms }]",
+  ].join("\n");
+  const files = (caller: string) => ({
+    "compozy.yaml": "name: defaults\nworkflows: [{ source: ./caller.yaml }, { source: ./kid.yaml }]\n",
+    "kid.yaml": kid,
+    "caller.yaml": `id: caller\ntasks:\n${caller}\n`,
+  });
+  const fits = await project(files("  - { id: ok, use: workflow(id=kid), with: {} }"));
+  const misfits = await project(files("  - { id: bad, use: workflow(id=kid), with: { mode: medium } }"));
+  try {
+    const loaded = await loadProject(fits);
+    // The check fills the defaults into a copy: the task still passes what its file says.
+    assert.deepEqual(loaded.workflows.get("caller")!.tasks.get("ok")!.with, {});
+    const error = await loadProject(misfits).then(() => undefined, (e) => e);
+    assert.ok(error instanceof ConfigError);
+    assert.deepEqual(error.diagnostics.map((d) => formatDiagnostic(d, misfits)), [
+      'caller.yaml:3:53: tasks[0].with.mode: does not fit the input of workflow "kid": must be one of "fast", ' +
+      '"slow", found string "medium"',
+    ]);
+  } finally {
+    await Deno.remove(fits, { recursive: true });
+    await Deno.remove(misfits, { recursive: true });
+  }
+});

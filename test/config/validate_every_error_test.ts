@@ -61,9 +61,11 @@ tasks:
       - { id: kid_ok, use: agent(id=nobody) }
       - { id: call_c }
 `,
-  // A task with an error; the other task calls b back (a sub-workflow cycle); a webhook url a already uses.
+  // A task and a trigger with an error; the other task calls b back (a sub-workflow cycle); the other
+  // trigger takes a webhook url a already uses.
   "c.yaml": `id: c
 triggers:
+  - { type: schedule, config: { cron: "0 7 * * *", bogus: 1 } }
   - { type: webhook, config: { url: /hook } }
 tasks:
   - id: broken
@@ -94,9 +96,10 @@ const EXPECTED = [
   'b.yaml:12:28: tasks[2].tasks[1].use: unknown agent "nobody": not declared in this workflow or the project',
   'b.yaml:13:9: tasks[2].tasks[2]: missing required field "use"',
   'b.yaml:13:15: tasks[2].tasks[2].id: duplicate task id "call_c" (first declared at line 4)',
-  'c.yaml:3:37: triggers[0].config.url: duplicate webhook url "/hook" (first used by workflow "a", line 3)',
-  "c.yaml:7:28: tasks[0].retry.max_attempts: expected a number >= 1, found integer 0",
-  'c.yaml:9:10: tasks[1].use: cycle in sub-workflows: "b" → "c" → "b"',
+  'c.yaml:3:52: triggers[0].config.bogus: unknown field "bogus"',
+  'c.yaml:4:37: triggers[1].config.url: duplicate webhook url "/hook" (first used by workflow "a", line 3)',
+  "c.yaml:8:28: tasks[0].retry.max_attempts: expected a number >= 1, found integer 0",
+  'c.yaml:10:10: tasks[1].use: cycle in sub-workflows: "b" → "c" → "b"',
   'd.yaml:1:5: id: duplicate workflow id "a" (first declared in a.yaml)',
   "d.yaml:2:10: version: expected a string, found a list",
 ];

@@ -10,6 +10,7 @@ import type { AgentDefinition } from "../agent/definition.ts";
 import type { Diagnostic, PathSegment } from "../diagnostics.ts";
 import type { TaskSite } from "../task/walk.ts";
 import type { ToolDefinition } from "../tool/definition.ts";
+import type { TriggerConfig } from "../trigger/schema.ts";
 import type { Workflow } from "../workflow/definition.ts";
 import type { Project } from "./types.ts";
 import { diagnosticAt, type YamlSource } from "./yaml_source.ts";
@@ -23,6 +24,8 @@ export interface Site {
 export interface LoadedWorkflow {
   workflow: Workflow;
   source: YamlSource;
+  /** The triggers without schema errors, with their index in `triggers:`. */
+  triggers: { trigger: TriggerConfig; index: number }[];
   /** The tasks the checks look at: no schema error of their own or above them, each id once. */
   tasks: TaskSite[];
   /** Tasks left out for schema errors, as found in the file (their `env` still names env values). */

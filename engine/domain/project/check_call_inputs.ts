@@ -52,7 +52,7 @@ interface Callee {
 }
 
 export function checkCallInputs(analysis: Analysis, diagnostics: DiagnosticList): void {
-  for (const { workflow, source, tasks } of analysis.workflows) {
+  for (const { workflow, source, tasks, triggers } of analysis.workflows) {
     for (const { task, path } of tasks) {
       if (task.type !== "basic") continue;
       const used = lookupUse(analysis.project, workflow, task.use);
@@ -81,14 +81,14 @@ export function checkCallInputs(analysis: Analysis, diagnostics: DiagnosticList)
       schema: workflow.config.config?.input,
       formats: false,
     };
-    (workflow.config.triggers ?? []).forEach((trigger, i) => {
+    for (const { trigger, index: i } of triggers) {
       const inputPath = ["triggers", i, "config", "input"];
       // A webhook without a mapping passes the request body, known only at run time.
-      if (trigger.type === "webhook" && trigger.config.input === undefined) return;
+      if (trigger.type === "webhook" && trigger.config.input === undefined) continue;
       const input = trigger.config.input ?? {};
       const at = trigger.config.input === undefined ? ["triggers", i, "config"] : inputPath;
       check(diagnostics, source, at, trigger.config.input === undefined ? [] : inputPath, input, own);
-    });
+    }
   }
 }
 

@@ -39,7 +39,8 @@ export async function checkMcp(
   opts: LoadOptions,
 ): Promise<void> {
   const { project } = analysis;
-  const servers = project.config.mcp ?? [];
+  // Not a list is a schema error of `mcp:` itself, reported already.
+  const servers = Array.isArray(project.config.mcp) ? project.config.mcp : [];
   const usable = new Map<string, number>();
   for (const [i, server] of servers.entries()) {
     if (project.mcp.get(server?.id) !== server) continue;

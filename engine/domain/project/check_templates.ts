@@ -143,7 +143,7 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
  * for each call, its `secret` with `.env` once (engine/triggers).
  */
 function checkTriggerStrings(checker: Checker, loaded: LoadedWorkflow): void {
-  (loaded.workflow.config.triggers ?? []).forEach((trigger, i) => {
+  for (const { trigger, index: i } of loaded.triggers) {
     const fields: [string, unknown, string[]][] = trigger.type === "webhook"
       ? [["input", trigger.config.input, ["payload", "env"]], ["secret", trigger.config.secret, ["env"]]]
       : [["input", trigger.config.input, ["env"]]];
@@ -159,7 +159,7 @@ function checkTriggerStrings(checker: Checker, loaded: LoadedWorkflow): void {
         );
       });
     }
-  });
+  }
 }
 
 /**

@@ -10,13 +10,13 @@ import { locate } from "./yaml_source.ts";
 
 export function checkTriggers(analysis: Analysis, diagnostics: DiagnosticList): void {
   const urls = new Map<string, string>();
-  for (const { workflow, source } of analysis.workflows) {
-    (workflow.config.triggers ?? []).forEach((trigger, i) => {
+  for (const { workflow, source, triggers } of analysis.workflows) {
+    for (const { trigger, index: i } of triggers) {
       const path = ["triggers", i, "config"];
       if (trigger.type === "schedule") {
         const problem = cronProblem(trigger.config.cron);
         if (problem) diagnostics.error(source, [...path, "cron"], `invalid cron expression: ${problem}`);
-        return;
+        continue;
       }
       const first = urls.get(trigger.config.url);
       if (first) {
@@ -25,10 +25,10 @@ export function checkTriggers(analysis: Analysis, diagnostics: DiagnosticList): 
           [...path, "url"],
           `duplicate webhook url "${trigger.config.url}" (first used by ${first})`,
         );
-        return;
+        continue;
       }
       const { line } = locate(source, [...path, "url"]);
       urls.set(trigger.config.url, `workflow "${workflow.id}", line ${line}`);
-    });
+    }
   }
 }

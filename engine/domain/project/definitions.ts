@@ -30,7 +30,8 @@ export function indexById<C extends { id: string }, D>(
 ): Map<string, D> {
   const out = new Map<string, D>();
   const firstAt = new Map<string, PathSegment[]>();
-  (items ?? []).forEach((item, i) => {
+  // Not a list is a schema error of the list itself (reported): nothing to index.
+  (Array.isArray(items) ? items : []).forEach((item, i) => {
     const path = [...base, i];
     if (!opts.isValid(path)) {
       if (typeof item?.id === "string") opts.broken.add(item.id);
@@ -60,6 +61,22 @@ export function validUnder(errors: readonly { path: string }[]): (path: PathSegm
       e.path === prefix || e.path.startsWith(`${prefix}.`) || e.path.startsWith(`${prefix}[`)
     );
   };
+}
+
+/**
+ * A file's top-level fields without those with schema errors, so that checks read only what has its schema's
+ * shape; `id` and the lists in `itemLists` (when they are lists) are kept, their items checked one by one.
+ */
+export function trustedFields(
+  raw: Record<string, unknown>,
+  isValid: (path: PathSegment[]) => boolean,
+  itemLists: ReadonlySet<string>,
+): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(raw).filter(([key, value]) =>
+      key === "id" || isValid([key]) || (itemLists.has(key) && Array.isArray(value))
+    ),
+  );
 }
 
 /**

@@ -3,8 +3,9 @@
  *
  * A file with schema errors is loaded as far as it can be trusted (CONFIG.md: one run reports every error):
  * a task with an error of its own is left out of the checks, but its id, when readable, still counts for
- * duplicates and for references to it; a workflow field with an error is left out of the config the checks
- * see. A task's error inside one of its inline tasks is that inline task's, not its parent's.
+ * duplicates and for references to it; a trigger with an error is left out of the checks of triggers; any
+ * other workflow field with an error is left out of the config the checks see. A task's error inside one of
+ * its inline tasks is that inline task's, not its parent's.
  *
  * @module
  */
@@ -13,13 +14,18 @@ import { dirname } from "node:path";
 import type { Diagnostic, PathSegment } from "../diagnostics.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import type { TaskRole, TaskSite } from "../task/walk.ts";
+import type { TriggerConfig } from "../trigger/schema.ts";
 import type { Workflow } from "../workflow/definition.ts";
 import type { WorkflowConfig } from "../workflow/schema.ts";
 import type { Analysis, DiagnosticList, LoadedWorkflow } from "./analysis.ts";
-import { indexToolsAndAgents, validUnder } from "./definitions.ts";
+import { indexToolsAndAgents, trustedFields, validUnder } from "./definitions.ts";
 import { formatPath, locate, type YamlSource } from "./yaml_source.ts";
 
-/** Fields holding lists whose items are validated one by one (a bad item leaves the others usable). */
+/**
+ * Fields holding lists whose items are checked one by one (a bad item leaves the others usable). `triggers`
+ * with an error goes whole from the config: the checks read the valid ones, with their index, from
+ * `LoadedWorkflow.triggers`.
+ */
 const ITEM_LISTS = new Set(["tasks", "tools", "agents"]);
 
 /**
@@ -35,7 +41,7 @@ export function buildWorkflow(
   const raw = source.value;
   if (!isMapping(raw) || typeof raw.id !== "string") return undefined;
   const isValid = validUnder(schemaErrors);
-  const config = trustedFields(raw, isValid) as unknown as WorkflowConfig;
+  const config = trustedFields(raw, isValid, ITEM_LISTS) as unknown as WorkflowConfig;
   const walk = walkTasks(raw.tasks, schemaErrors);
   const tasks = new Map<string, TaskConfig>();
   const firstLine = new Map<string, number>();
@@ -69,26 +75,18 @@ export function buildWorkflow(
     tasks,
   };
   // A duplicate is reported above; the checks that follow see each id once.
+  const triggers = Array.isArray(raw.triggers) ? raw.triggers : [];
   return {
     workflow,
     source,
+    triggers: triggers.flatMap((trigger, index) =>
+      isValid(["triggers", index]) ? [{ trigger: trigger as TriggerConfig, index }] : []
+    ),
     tasks: kept,
     brokenTasks: walk.slots.filter((s) => !s.site).map((s) => s.raw),
     brokenTaskIds,
     complete: walk.complete,
   };
-}
-
-/** The workflow's fields without those with errors; item lists are kept and filtered item by item later. */
-function trustedFields(
-  raw: Record<string, unknown>,
-  isValid: (path: PathSegment[]) => boolean,
-): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(raw).filter(([key, value]) =>
-      key === "id" || isValid([key]) || (ITEM_LISTS.has(key) && Array.isArray(value))
-    ),
-  );
 }
 
 /** A task as found in the file: `site` when it and every task it runs inside have no error of their own. */

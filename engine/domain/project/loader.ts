@@ -12,7 +12,7 @@ import { ConfigError, type Diagnostic, ROOT_PATH, sortDiagnostics } from "../dia
 import type { ToolConfig } from "../tool/schema.ts";
 import { type Analysis, DiagnosticList, type LoadedWorkflow } from "./analysis.ts";
 import { runChecks } from "./checks.ts";
-import { indexById, indexToolsAndAgents, validUnder } from "./definitions.ts";
+import { indexById, indexToolsAndAgents, trustedFields, validUnder } from "./definitions.ts";
 import { parseEnvFile } from "./env_file.ts";
 import { loadFileReferences } from "./load_file_references.ts";
 import { buildWorkflow } from "./load_workflow.ts";
@@ -21,6 +21,9 @@ import type { ProjectConfig } from "./schema.ts";
 import { validateSchema } from "./schema_validation.ts";
 import type { LoadOptions, Project } from "./types.ts";
 import { MAX_FILE_BYTES, readYamlFile, type YamlSource } from "./yaml_source.ts";
+
+/** Lists of compozy.yaml whose items are checked one by one: a bad item leaves the others usable. */
+const PROJECT_ITEM_LISTS = new Set(["workflows", "models", "mcp", "tools", "agents"]);
 
 /** Name of the project file in a project directory. */
 export const PROJECT_FILE = "compozy.yaml";
@@ -97,7 +100,15 @@ async function indexProject(
   diagnostics.add(...schemaErrors);
   const isValid = validUnder(schemaErrors);
   const value = source.value;
-  const config = (typeof value === "object" && value !== null ? value : {}) as ProjectConfig;
+  // Fields with schema errors are left out (lists of definitions are filtered item by item below), so the
+  // checks of the rest never read a value of the wrong shape.
+  const config = trustedFields(
+    typeof value === "object" && value !== null && !Array.isArray(value)
+      ? value as Record<string, unknown>
+      : {},
+    isValid,
+    PROJECT_ITEM_LISTS,
+  ) as unknown as ProjectConfig;
   const analysis: Analysis = {
     project: undefined as unknown as Project,
     projectSource: source,

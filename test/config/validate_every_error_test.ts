@@ -16,6 +16,7 @@ workflows:
   - source: ./b.yaml
   - source: ./c.yaml
   - source: ./d.yaml
+  - source: ./e.yaml
 `,
   "t.ts": "export default () => ({});\n",
   // A task with an unknown field among tasks with a bad reference, a duplicate, a missing tool file, an
@@ -75,11 +76,17 @@ tasks:
     use: workflow(id=b)
     on_success: { next: broken }
 `,
-  // A bad field and a workflow id already taken.
+  // A bad field and a workflow id already taken; still checked on its own.
   "d.yaml": `id: a
 version: [1]
 tasks:
-  - { id: x, type: sleep, duration: 1s }
+  - { id: x, type: sleep, duration: 1s, on_success: { next: y } }
+`,
+  // No id: checked on its own, under its file name.
+  "e.yaml": `tasks:
+  - { id: z, type: sleep, duration: 1s }
+  - { id: z, type: sleep, duration: 1s }
+  - { id: w, type: sleep, duration: 1s, on_success: { next: gone } }
 `,
 };
 
@@ -102,6 +109,10 @@ const EXPECTED = [
   'c.yaml:10:10: tasks[1].use: cycle in sub-workflows: "b" → "c" → "b"',
   'd.yaml:1:5: id: duplicate workflow id "a" (first declared in a.yaml)',
   "d.yaml:2:10: version: expected a string, found a list",
+  'd.yaml:4:61: tasks[0].on_success.next: unknown task "y" in workflow "a" (did you mean "x"?)',
+  'e.yaml:1:1: (root): missing required field "id"',
+  'e.yaml:3:11: tasks[1].id: duplicate task id "z" (first declared at line 2)',
+  'e.yaml:4:61: tasks[2].on_success.next: unknown task "gone" in workflow "./e.yaml"',
 ];
 
 async function writeProject(): Promise<string> {

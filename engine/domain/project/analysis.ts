@@ -24,6 +24,11 @@ export interface Site {
 export interface LoadedWorkflow {
   workflow: Workflow;
   source: YamlSource;
+  /**
+   * False for a file without a string `id`, or whose id an earlier file took: it is checked on its own (its
+   * errors show in the same run) but is no workflow of the project, so nothing can use or reach it.
+   */
+  inProject: boolean;
   /** The triggers without schema errors, with their index in `triggers:`. */
   triggers: { trigger: TriggerConfig; index: number }[];
   /** The tasks the checks look at: no schema error of their own or above them, each id once. */

@@ -13,7 +13,9 @@ interface UseEdge extends Site {
 }
 
 export function checkWorkflowCycles(analysis: Analysis, diagnostics: DiagnosticList): void {
-  const edges = new Map(analysis.workflows.map((w) => [w.workflow.id, workflowEdges(w, analysis)]));
+  // A workflow left out of the project (no id, or a taken one) is reached by no `use:`: in no cycle.
+  const inProject = analysis.workflows.filter((w) => w.inProject);
+  const edges = new Map(inProject.map((w) => [w.workflow.id, workflowEdges(w, analysis)]));
   const state = new Map<string, "open" | "done">();
   const stack: UseEdge[] = [];
   const reported = new Set<string>();

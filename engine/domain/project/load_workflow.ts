@@ -29,17 +29,19 @@ import { formatPath, locate, type YamlSource } from "./yaml_source.ts";
 const ITEM_LISTS = new Set(["tasks", "tools", "agents"]);
 
 /**
- * Builds the workflow of a file given its schema errors; `undefined` when the file is not a mapping with a
- * string `id`, since nothing in it could be reported against a workflow.
+ * Builds the workflow of a file given its schema errors; `undefined` when the file is not a mapping. A file
+ * without a string `id` is checked as `fallbackId` (its file name) and left out of the project.
  */
 export function buildWorkflow(
   source: YamlSource,
   schemaErrors: readonly Diagnostic[],
   analysis: Analysis,
   diagnostics: DiagnosticList,
+  fallbackId: string,
 ): LoadedWorkflow | undefined {
   const raw = source.value;
-  if (!isMapping(raw) || typeof raw.id !== "string") return undefined;
+  if (!isMapping(raw)) return undefined;
+  const hasId = typeof raw.id === "string";
   const isValid = validUnder(schemaErrors);
   const config = trustedFields(raw, isValid, ITEM_LISTS) as unknown as WorkflowConfig;
   const walk = walkTasks(raw.tasks, schemaErrors);
@@ -67,7 +69,7 @@ export function buildWorkflow(
     walk.slots.filter((s) => !s.site && s.id !== undefined && !tasks.has(s.id)).map((s) => s.id!),
   );
   const workflow: Workflow = {
-    id: raw.id,
+    id: hasId ? raw.id as string : fallbackId,
     file: source.file,
     dir: dirname(source.file),
     config,
@@ -79,6 +81,7 @@ export function buildWorkflow(
   return {
     workflow,
     source,
+    inProject: hasId,
     triggers: triggers.flatMap((trigger, index) =>
       isValid(["triggers", index]) ? [{ trigger: trigger as TriggerConfig, index }] : []
     ),

@@ -63,7 +63,7 @@ async function analyzeProject(
   if (!source) return { diagnostics: sortDiagnostics(diagnostics.items) };
   const analysis = await indexProject(root, source, diagnostics);
   for (const loaded of analysis.workflows) {
-    analysis.project.workflows.set(loaded.workflow.id, loaded.workflow);
+    if (loaded.inProject) analysis.project.workflows.set(loaded.workflow.id, loaded.workflow);
   }
   await loadFileReferences(analysis, diagnostics);
   registerFileDefinitions(analysis.project, analysis.fileDefinitions);
@@ -190,8 +190,10 @@ async function loadWorkflows(
     const schemaErrors = validateSchema("workflow", read.source);
     diagnostics.add(...schemaErrors);
     // A file with schema errors is still checked as far as it can be: its other errors show in the same run.
-    const workflow = buildWorkflow(read.source, schemaErrors, analysis, diagnostics);
+    const workflow = buildWorkflow(read.source, schemaErrors, analysis, diagnostics, entry.source);
     if (!workflow) return;
+    loaded.push(workflow);
+    if (!workflow.inProject) return;
     const first = byId.get(workflow.workflow.id);
     if (first) {
       diagnostics.error(
@@ -201,10 +203,10 @@ async function loadWorkflows(
           relative(root, first.source.file)
         })`,
       );
+      workflow.inProject = false;
       return;
     }
     byId.set(workflow.workflow.id, workflow);
-    loaded.push(workflow);
   });
   return loaded;
 }

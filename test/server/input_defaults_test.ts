@@ -5,6 +5,10 @@
  * error detail of the API does. A real engine on a real nats-server behind real HTTP.
  */
 import assert from "node:assert/strict";
+import { Kvm } from "@nats-io/kv";
+import { ScheduleRunner } from "../../engine/triggers/schedule_runner.ts";
+import { kvScheduleStore } from "../../engine/triggers/schedule_store.ts";
+import { BUCKETS } from "../../pkg/nats/provision.ts";
 import type { EngineHarness } from "../support/engine.ts";
 import { callApi as call, withEngineApi } from "../support/engine_api.ts";
 
@@ -27,6 +31,8 @@ config:
 triggers:
   - type: webhook
     config: { url: /forecast, input: { city: "{{ .payload.city }}" } }
+  - type: schedule
+    config: { cron: "0 7 * * *", input: { city: Bern } }
 tasks:
   - { id: nap, type: sleep, duration: 1ms }
 outputs:
@@ -61,7 +67,7 @@ async function startedEventInput(base: string, execId: string): Promise<unknown>
 }
 
 Deno.test("config.input defaults are applied to the input every start records and runs with", async (t) => {
-  await withEngineApi(FILES, async (base: string, _h: EngineHarness) => {
+  await withEngineApi(FILES, async (base: string, h: EngineHarness) => {
     await t.step("an HTTP start: state, started event and the workflow's own view", async () => {
       const res = await call(
         `${base}/api/workflows/forecast/executions`,
@@ -82,6 +88,23 @@ Deno.test("config.input defaults are applied to the input every start records an
       assert.equal(res.status, 202, res.text);
       const state = await finished(base, res.body.exec_id);
       assert.deepEqual(state.input, { ...DEFAULTED, city: "Oslo" });
+    });
+
+    await t.step("a schedule's tick", async () => {
+      // A tick fired by hand, as the engine's runner fires it when it is due, through the engine's client.
+      const runner = new ScheduleRunner({
+        project: h.project,
+        client: h.engine.client,
+        store: kvScheduleStore(await new Kvm(h.nc).open(BUCKETS.schedules)),
+        instanceId: "input-defaults-test",
+        processEnv: {},
+      });
+      assert.equal(await runner.fire(runner.schedules[0], new Date("2025-01-01T07:00:00Z")), "fired");
+      const { body } = await call(`${base}/api/executions?workflow_id=forecast`);
+      const ticked = body.items.find((e: { input?: { city?: string } }) => e.input?.city === "Bern");
+      assert.ok(ticked, JSON.stringify(body.items));
+      const state = await finished(base, ticked.exec_id);
+      assert.deepEqual(state.input, { ...DEFAULTED, city: "Bern" });
     });
 
     await t.step("a sub-workflow started with `with`", async () => {

@@ -131,7 +131,7 @@ async function indexProject(
     warnings: [],
     env: isValid(["env"]) ? config.env ?? {} : {},
     envFile: isValid(["env_file"])
-      ? await readEnvFile(resolve(root, config.env_file ?? ".env"), diagnostics)
+      ? await readEnvFile(root, config.env_file ?? ".env", source, diagnostics)
       : {},
     models: indexById<ModelConfig, ModelConfig>(config.models, source, ["models"], "model", {
       ...common,
@@ -212,10 +212,28 @@ async function loadWorkflows(
 }
 
 /** Reads the env file; a missing file is an empty one. */
-async function readEnvFile(file: string, diagnostics: DiagnosticList): Promise<Record<string, string>> {
+/**
+ * Reads the env file. A missing one is fine (CONFIG.md); one that exists but cannot be read (a folder, no
+ * permission) is the user's error, reported at `env_file` in compozy.yaml rather than thrown as an internal one.
+ */
+async function readEnvFile(
+  root: string,
+  name: string,
+  project: YamlSource,
+  diagnostics: DiagnosticList,
+): Promise<Record<string, string>> {
+  const file = resolve(root, name);
   let text: string;
   try {
     const info = await Deno.stat(file);
+    if (!info.isFile) {
+      diagnostics.error(
+        project,
+        ["env_file"],
+        `${name} is ${info.isDirectory ? "a folder" : "not a file"}, not an env file`,
+      );
+      return {};
+    }
     if (info.size > MAX_FILE_BYTES) {
       diagnostics.add({
         severity: "error",
@@ -230,7 +248,8 @@ async function readEnvFile(file: string, diagnostics: DiagnosticList): Promise<R
     text = await Deno.readTextFile(file);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return {};
-    throw err;
+    diagnostics.error(project, ["env_file"], `cannot read the env file ${name}: ${(err as Error).message}`);
+    return {};
   }
   const parsed = parseEnvFile(file, text);
   diagnostics.add(...parsed.diagnostics);

@@ -162,3 +162,34 @@ Deno.test("a `with:` may leave out a field the sub-workflow's input schema gives
     await Deno.remove(misfits, { recursive: true });
   }
 });
+
+Deno.test("an env file that is a folder is an error at env_file, not an internal error", async () => {
+  const workflow = "id: a\ntasks: [{ id: x, type: sleep, duration: 1s }]\n";
+  const named = await project({
+    "compozy.yaml": "name: demo\nenv_file: ./conf\nworkflows: [{ source: ./a.yaml }]\n",
+    "conf/keep": "",
+    "a.yaml": workflow,
+  });
+  const byDefault = await project({
+    "compozy.yaml": "name: demo\nworkflows: [{ source: ./a.yaml }]\n",
+    ".env/keep": "",
+    "a.yaml": workflow,
+  });
+  try {
+    for (
+      const [dir, expected] of [[named, "compozy.yaml:2:11: env_file:"], [byDefault, "compozy.yaml:1:1:"]]
+    ) {
+      await assert.rejects(() => loadProject(dir, { processEnv: {} }), (err: unknown) => {
+        assert.ok(err instanceof ConfigError, `not a ConfigError: ${err}`);
+        const lines = err.diagnostics.map((d) => formatDiagnostic(d, dir));
+        assert.equal(lines.length, 1, lines.join("\n"));
+        assert.ok(lines[0].startsWith(expected), lines[0]);
+        assert.match(lines[0], /is a folder, not an env file$/);
+        return true;
+      });
+    }
+  } finally {
+    await Deno.remove(named, { recursive: true });
+    await Deno.remove(byDefault, { recursive: true });
+  }
+});

@@ -294,7 +294,11 @@ function checkTemplate(
       );
       continue;
     }
-    if (ref[0] === "env" && ref.length > 1 && checker.envNames && !checker.envNames.has(ref[1])) {
+    const isGuarded = guarded.has(ref.join("."));
+    // A name given to `default(…)` may be missing by design: the fallback renders (CONFIG.md).
+    if (
+      ref[0] === "env" && ref.length > 1 && !isGuarded && checker.envNames && !checker.envNames.has(ref[1])
+    ) {
       checker.diagnostics.warning(
         source,
         path,
@@ -303,8 +307,10 @@ function checkTemplate(
         } is not set in any env: map, the process environment or the env file; rendering fails until it is`,
       );
     }
-    if (ref[0] === "workflow" && ref[1] === "input") checkInputPath(checker, source, path, ref.slice(2));
-    onReference?.(ref, path, guarded.has(ref.join(".")));
+    if (ref[0] === "workflow" && ref[1] === "input") {
+      checkInputPath(checker, source, path, ref.slice(2), isGuarded);
+    }
+    onReference?.(ref, path, isGuarded);
   }
 }
 
@@ -334,9 +340,15 @@ function defaultGuarded(text: string): Set<string> {
  * `.workflow.input.a.b` against the workflow's input schema, as deep as it declares `properties`. A schema
  * that allows other fields (`additionalProperties` true or a schema) accepts any name; one that leaves it
  * out is taken to list its fields, since a name it does not list is far more often a typo than a field
- * the caller sends undeclared.
+ * the caller sends undeclared (an error; a warning when the path is given to `default(…)`).
  */
-function checkInputPath(checker: Checker, source: YamlSource, path: PathSegment[], names: string[]): void {
+function checkInputPath(
+  checker: Checker,
+  source: YamlSource,
+  path: PathSegment[],
+  names: string[],
+  guarded: boolean,
+): void {
   let schema = checker.inputSchema;
   for (let depth = 0; depth < names.length; depth++) {
     if (typeof schema !== "object" || schema === null) return;
@@ -346,11 +358,14 @@ function checkInputPath(checker: Checker, source: YamlSource, path: PathSegment[
     const name = names[depth];
     if (!Object.hasOwn(properties, name)) {
       const field = [...names.slice(0, depth), name].join(".");
-      checker.diagnostics.error(
-        source,
-        path,
-        `.workflow.input.${field}: unknown input field "${name}"${didYouMean(name, Object.keys(properties))}`,
-      );
+      const message = `.workflow.input.${field}: unknown input field "${name}"${
+        didYouMean(name, Object.keys(properties))
+      }`;
+      // Under `default(…)` an undeclared field may be sent or not, and either renders: the schema does not
+      // refuse it, so the project loads, and a typo still gets its hint.
+      if (guarded) {
+        checker.diagnostics.warning(source, path, `${message}; \`default\` renders when it is absent`);
+      } else checker.diagnostics.error(source, path, message);
       return;
     }
     schema = (properties as Record<string, unknown>)[name];

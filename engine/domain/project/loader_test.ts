@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { ConfigError, formatDiagnostic, loadProject, resolveUse } from "./mod.ts";
+import { checkProject, ConfigError, formatDiagnostic, loadProject, resolveUse } from "./mod.ts";
 
 async function project(files: Record<string, string>): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "compozy-loader-" });
@@ -191,5 +191,36 @@ Deno.test("an env file that is a folder is an error at env_file, not an internal
   } finally {
     await Deno.remove(named, { recursive: true });
     await Deno.remove(byDefault, { recursive: true });
+  }
+});
+
+Deno.test("a path given to default() may be missing: an undeclared input field warns, an unset env name is fine", async () => {
+  const dir = await project({
+    "compozy.yaml": "name: demo\nworkflows: [{ source: ./a.yaml }]\n",
+    "tools/echo.ts": TOOL,
+    "a.yaml": [
+      "id: a",
+      "config: { input: { type: object, properties: { city: { type: string } } } }",
+      "tools: [{ id: echo, execute: ./tools/echo.ts }]",
+      "tasks:",
+      "  - id: t",
+      "    use: tool(id=echo)",
+      "    with:",
+      "      n: '{{ .workflow.input.n | default(0) }}'",
+      "      d: '{{ .env.NOPE | default(\"d\") }}'",
+      "      e: '{{ default(.env.NOPE, 5) }}'",
+      "      f: '{{ .env.NOPE }}'",
+      "      g: '{{ .workflow.input.n }}'",
+    ].join("\n"),
+  });
+  try {
+    const lines = (await checkProject(dir, { processEnv: {} })).map((d) => formatDiagnostic(d, dir));
+    assert.deepEqual(lines, [
+      'a.yaml:8:10: tasks[0].with.n: warning: .workflow.input.n: unknown input field "n"; `default` renders when it is absent',
+      "a.yaml:11:10: tasks[0].with.f: warning: .env.NOPE is not set in any env: map, the process environment or the env file; rendering fails until it is",
+      'a.yaml:12:10: tasks[0].with.g: .workflow.input.n: unknown input field "n"',
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

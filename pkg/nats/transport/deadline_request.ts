@@ -24,54 +24,64 @@ class DeadlineRequest {
   readonly token = (nextToken++).toString(36);
   received = 0;
   done = false;
-  readonly promise: Promise<Msg>;
-  private resolve!: (msg: Msg) => void;
-  private reject!: (err: Error) => void;
+  /**
+   * The caller's promise's settlers, dropped once it is settled: an answered request may stay in the heap
+   * until its deadline, and must not keep its reply (and the socket read buffer the reply is a view of).
+   */
+  private settle: { resolve: (msg: Msg) => void; reject: (err: Error) => void } | undefined;
 
   constructor(
     private readonly mux: MuxSubscription,
     readonly requestSubject: string,
     readonly deadline: number,
-  ) {
-    this.promise = new Promise<Msg>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
+  ) {}
+
+  /** The caller's promise; called once, right after construction. */
+  start(): Promise<Msg> {
+    return new Promise<Msg>((resolve, reject) => {
+      this.settle = { resolve, reject };
     });
   }
 
   /** Called by the mux with the answer, or an error (no responders, permissions, connection closed). */
   resolver(err: Error | null, msg: Msg): void {
-    if (!this.finish()) return;
+    const settle = this.finish();
+    if (!settle) return;
     if (err) {
       // As nats-core's RequestOne without async traces: any error but a time-out comes wrapped.
-      this.reject(err instanceof TimeoutError ? err : new errors.RequestError(err.message, { cause: err }));
+      settle.reject(err instanceof TimeoutError ? err : new errors.RequestError(err.message, { cause: err }));
     } else {
-      this.resolve(msg);
+      settle.resolve(msg);
     }
   }
 
   cancel(err?: Error): void {
-    if (!this.finish()) return;
-    this.reject(err ?? new errors.RequestError("cancelled"));
+    this.finish()?.reject(err ?? new errors.RequestError("cancelled"));
   }
 
   expire(): void {
-    if (!this.finish()) return;
-    this.reject(new TimeoutError());
+    this.finish()?.reject(new TimeoutError());
   }
 
-  /** Leaves the mux and the pending count once; false when it was finished already. */
-  private finish(): boolean {
-    if (this.done) return false;
+  /** Leaves the mux and the pending count once; undefined when it was finished already. */
+  private finish(): { resolve: (msg: Msg) => void; reject: (err: Error) => void } | undefined {
+    if (this.done) return undefined;
     this.done = true;
+    const settle = this.settle;
+    this.settle = undefined;
     this.mux.cancel(this);
     settled();
-    return true;
+    return settle;
   }
 }
 
 let nextToken = 0;
-/** Requests in flight and answered ones whose deadline has not come yet, a binary min-heap by deadline. */
+/**
+ * Requests in flight and answered ones whose deadline has not come yet, a binary min-heap by deadline. An
+ * answered entry is dropped when it reaches the top, or by a compaction once answered entries outnumber the
+ * pending ones (settled()): under steady load some request is always pending, and without it the heap held
+ * every request of the last time-out window (8,500 at W2's 200 workflows in flight).
+ */
 let heap: DeadlineRequest[] = [];
 let pending = 0;
 let timer: ReturnType<typeof setTimeout> | undefined;
@@ -118,11 +128,23 @@ function disarm(): void {
   timerAt = Infinity;
 }
 
-/** One request fewer pending; with none left, the heap (answered entries only) and the timer go. */
+/** Answered entries the heap may hold beyond twice the pending ones before it is compacted. */
+const COMPACT_SLACK = 64;
+
+/**
+ * One request fewer pending; with none left, the heap (answered entries only) and the timer go. With more
+ * than half of a large heap answered, the heap is rebuilt from its pending entries (a sorted array is a
+ * min-heap): each rebuild follows at least `pending + COMPACT_SLACK` answers, so its cost per answer is
+ * constant on average. The timer stays armed: at worst for an answered entry's deadline, where its turn drops
+ * it and arms for the next.
+ */
 function settled(): void {
-  if (--pending > 0) return;
-  heap = [];
-  disarm();
+  if (--pending === 0) {
+    heap = [];
+    disarm();
+  } else if (heap.length > 2 * pending + COMPACT_SLACK) {
+    heap = heap.filter((r) => !r.done).sort((a, b) => a.deadline - b.deadline);
+  }
 }
 
 function expireDue(): void {
@@ -157,6 +179,7 @@ NatsConnectionImpl.prototype.request = function (
     return Promise.reject(err);
   }
   const r = new DeadlineRequest(this.protocol.muxSubscriptions, subject, performance.now() + timeout);
+  const promise = r.start();
   this.protocol.request(r);
   push(r);
   const { headers, traceDestination, traceOnly } = opts;
@@ -170,10 +193,10 @@ NatsConnectionImpl.prototype.request = function (
   } catch (err) {
     r.cancel(err as Error);
   }
-  return r.promise;
+  return promise;
 };
 
-/** For the tests: requests pending and whether the shared timer is armed. */
-export function deadlineRequestsForTest(): { pending: number; armed: boolean } {
-  return { pending, armed: timer !== undefined };
+/** For the tests: requests pending, whether the shared timer is armed, and the entries the heap holds. */
+export function deadlineRequestsForTest(): { pending: number; armed: boolean; held: number } {
+  return { pending, armed: timer !== undefined, held: heap.length };
 }

@@ -17,6 +17,7 @@
  */
 import { basename, join } from "node:path";
 import { NatsStoreInUseError } from "./errors.ts";
+import { SYSTEM_PATH, systemProgram } from "./system_programs.ts";
 
 const LOCK_FILE = "owner.lock";
 const PID_FILE = "nats-server.pid";
@@ -129,8 +130,9 @@ async function commandLine(pid: number): Promise<string[] | undefined> {
   }
   // Elsewhere `ps` prints the arguments joined by spaces: a store path with spaces does not match, and is
   // then left alone, the safe side.
-  const out = await new Deno.Command("ps", {
+  const out = await new Deno.Command(systemProgram("ps"), {
     args: ["-ww", "-o", "args=", "-p", String(pid)],
+    env: { PATH: SYSTEM_PATH },
     stderr: "null",
   })
     .output();
@@ -173,8 +175,10 @@ function startWatchdog(serverPid: number, jetStream: string): Deno.ChildProcess 
     'if [ -r "/proc/$1/cmdline" ]; then tr "\\000" "\\n" < "/proc/$1/cmdline" | grep -qxF -- "$2" || exit 0; fi',
     'kill -TERM "$1" 2>/dev/null',
   ].join("\n");
-  const child = new Deno.Command("sh", {
+  // By absolute path, and with a PATH of the system's folders for its `tr` and `grep` (system_programs.ts).
+  const child = new Deno.Command(systemProgram("sh"), {
     args: ["-c", script, "compozy-nats-watchdog", String(serverPid), jetStream],
+    env: { PATH: SYSTEM_PATH },
     stdin: "piped",
     stdout: "null",
     stderr: "null",

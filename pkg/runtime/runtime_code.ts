@@ -5,9 +5,16 @@
  * in the runtime process with `NATS_PASSWORD` (red team 8 S11); a grant on the folder of the `deno` on PATH
  * was accepted too.
  *
+ * The folders of the runtime's PATH are kept from every `write` grant too (entries that cover one or lie
+ * inside one): the runtime finds `nats-server` and, in the compiled binary, `deno` there, and an operator's
+ * shell runs whatever lies first on it. A tool granted `write` on `~/.local/bin` (before `/bin`) planted `sh`
+ * and ran as the operator at the next start (outside break attempt brk-sbx3). Relative PATH entries name a
+ * different folder in each working folder and are not listed (the runtime resolves nothing through them but
+ * `deno` and `nats-server`, which an operator with `.` on PATH accepts from any folder anyway).
+ *
  * @module
  */
-import { dirname, join } from "node:path";
+import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { denoExecutable } from "./deno_executable.ts";
 import { realPathOrSelf } from "./grant_paths.ts";
@@ -21,7 +28,13 @@ export interface RuntimeCode {
   files: string[];
   /** The checkout's code folders and files (none for a compiled binary: its code is inside the executable). */
   folders: string[];
+  /** The absolute folders of the runtime's PATH, as it was when first asked. */
+  pathFolders: string[];
 }
+
+/** Why a `write` entry on or inside a folder of the runtime's PATH is refused, wherever it is refused. */
+export const RUNTIME_PATH_WHY =
+  "a folder of the runtime's PATH, whose programs run outside every sandbox (as the operator, by name)";
 
 let cached: Promise<RuntimeCode> | undefined;
 
@@ -38,7 +51,12 @@ export function runtimeCode(): Promise<RuntimeCode> {
         folders.add(path).add(await realPathOrSelf(path));
       }
     }
-    return { files: [...files].sort(), folders: [...folders].sort() };
+    const pathFolders = new Set<string>();
+    for (const dir of (Deno.env.get("PATH") ?? "").split(delimiter)) {
+      if (!isAbsolute(dir)) continue;
+      pathFolders.add(resolve(dir)).add(await realPathOrSelf(resolve(dir)));
+    }
+    return { files: [...files].sort(), folders: [...folders].sort(), pathFolders: [...pathFolders].sort() };
   })();
   // A failed look-up (EACCES, ELOOP) is asked again by the next spawn, not kept for the process's life.
   cached.catch(() => cached = undefined);

@@ -29,7 +29,7 @@ import {
   protectedRoots,
   resolveGrants,
 } from "./grant_paths.ts";
-import { runtimeCode } from "./runtime_code.ts";
+import { RUNTIME_PATH_WHY, runtimeCode } from "./runtime_code.ts";
 import { checkToolModule, moduleChanged, type ToolModuleInfo } from "./import_policy.ts";
 import { loadedFiles } from "./sandbox_modules.ts";
 import { MemoryWatch } from "./memory_watch.ts";
@@ -209,7 +209,7 @@ export class ToolRunner {
         // Deno's cache holds the transpiled sandbox bootstrap every process loads (red team 4 F6); the
         // runtime's own code and the deno executables run outside any sandbox (red team 8 S11).
         const code = await runtimeCode();
-        const grants = guardLoadedFolders(
+        const codeGuarded = guardLoadedFolders(
           guardLoadedFolders(
             guardLoadedFiles(resolved, [...module.files, ...loadedFiles(), ...code.files]),
             [denoDir],
@@ -217,6 +217,8 @@ export class ToolRunner {
           code.folders,
           "the runtime's own code, which runs outside every sandbox",
         );
+        // The programs found on the runtime's PATH run outside every sandbox too (brk-sbx3).
+        const grants = guardLoadedFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY);
         const process = SandboxProcess.spawn(spec, module, grants);
         if (spec.permissions.read === true) {
           this.#envDenied.set(process, {

@@ -29,7 +29,7 @@ import {
   withRealPaths,
 } from "../../../pkg/runtime/grant_paths.ts";
 import { checkToolModule } from "../../../pkg/runtime/import_policy.ts";
-import { runtimeCode } from "../../../pkg/runtime/runtime_code.ts";
+import { RUNTIME_PATH_WHY, runtimeCode } from "../../../pkg/runtime/runtime_code.ts";
 import { normalizePermissions } from "../../../pkg/runtime/permissions.ts";
 import { ToolFailure } from "../../../pkg/runtime/tool_failure.ts";
 import type { ToolPermissions } from "../../../pkg/runtime/permissions.ts";
@@ -169,6 +169,13 @@ async function checkGrantee(
     report,
     (entry, file) =>
       `write grant "${entry}" reaches ${file}, the runtime's own code, which runs outside every sandbox`,
+    true,
+  );
+  await checkWritesMiss(
+    grantee,
+    code.pathFolders,
+    report,
+    (entry, file) => `write grant "${entry}" reaches ${file}, ${RUNTIME_PATH_WHY}`,
     true,
   );
   await checkGrantsOnDisk(grantee, neverGranted, report);

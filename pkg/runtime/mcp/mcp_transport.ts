@@ -36,7 +36,7 @@ import {
 } from "../grant_paths.ts";
 import { checkScriptModule, scriptReadRoots } from "../import_policy.ts";
 import { netDenyFlags } from "../net_deny.ts";
-import { runtimeCode } from "../runtime_code.ts";
+import { RUNTIME_PATH_WHY, runtimeCode } from "../runtime_code.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import {
   isProcessControlEnv,
@@ -208,7 +208,7 @@ export async function scriptCommand(
     scriptReadRoots(resolve(script), resolve(base), server.permissions?.read),
   );
   const code = await runtimeCode();
-  const grants = guardLoadedFolders(
+  const codeGuarded = guardLoadedFolders(
     guardLoadedFolders(
       guardLoadedFiles(await resolveGrants(permissions, dirname(script), alsoProtected), [
         script,
@@ -219,6 +219,8 @@ export async function scriptCommand(
     code.folders,
     "the runtime's own code, which runs outside every sandbox",
   );
+  // The programs found on the runtime's PATH run outside every sandbox too (brk-sbx3).
+  const grants = guardLoadedFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY);
   return {
     command: denoExecutable(),
     args: [

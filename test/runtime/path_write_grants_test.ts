@@ -55,7 +55,10 @@ Deno.test("a write grant on or inside a PATH folder is refused at run; write: tr
   const planted = join(pathDir, "sh");
   try {
     const { tool } = await project("[]");
-    for (const write of [[pathDir], [planted], [home]]) {
+    // A link to the PATH folder is refused under its real path.
+    const link = join(projects, "bin-link");
+    await Deno.symlink(pathDir, link);
+    for (const write of [[pathDir], [planted], [home], [link]]) {
       const result = await runner.run(
         call(tool, { path: planted }, { permissions: { write }, timeoutMs: 60_000 }),
       );

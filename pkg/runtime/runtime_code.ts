@@ -24,7 +24,10 @@ const CHECKOUT_CODE = ["pkg", "engine", "cli", "server", "node_modules", "main.t
 
 /** Files and folders a `write` entry may neither cover nor, for the folders, lie inside. */
 export interface RuntimeCode {
-  /** The executables: this process's (the compiled binary, or the `deno` running a checkout) and the sandboxes'. */
+  /**
+   * The executables: this process's (the compiled binary, or the `deno` running a checkout), the sandboxes',
+   * and the `nats-server` named by NATS_SERVER_BIN.
+   */
   files: string[];
   /** The checkout's code folders and files (none for a compiled binary: its code is inside the executable). */
   folders: string[];
@@ -42,7 +45,10 @@ let cached: Promise<RuntimeCode> | undefined;
 export function runtimeCode(): Promise<RuntimeCode> {
   cached ??= (async () => {
     const files = new Set<string>();
-    for (const exe of [Deno.execPath(), denoExecutable()]) files.add(exe).add(await realPathOrSelf(exe));
+    // NATS_SERVER_BIN names the nats-server `compozy dev` starts, as the operator, when it lies outside PATH.
+    const natsServer = Deno.env.get("NATS_SERVER_BIN");
+    const executables = [Deno.execPath(), denoExecutable(), ...(natsServer ? [resolve(natsServer)] : [])];
+    for (const exe of executables) files.add(exe).add(await realPathOrSelf(exe));
     const folders = new Set<string>();
     if (!Deno.build.standalone) {
       const root = dirname(dirname(fileURLToPath(new URL("./", import.meta.url))));

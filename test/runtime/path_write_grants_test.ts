@@ -18,6 +18,12 @@ const home = await Deno.makeTempDir({ prefix: "compozy-path-grants-" });
 const pathDir = join(home, "bin");
 await Deno.mkdir(pathDir);
 const projects = await Deno.makeTempDir({ prefix: "compozy-path-grants-projects-" });
+// A nats-server outside PATH, named by NATS_SERVER_BIN, as `compozy dev` starts it.
+const natsDir = join(projects, "opt-nats");
+const natsBin = join(natsDir, "nats-server");
+await Deno.mkdir(natsDir);
+await Deno.writeTextFile(natsBin, "#!/bin/sh\n", { mode: 0o755 });
+Deno.env.set("NATS_SERVER_BIN", natsBin);
 Deno.env.set("PATH", `${pathDir}:${Deno.env.get("PATH") ?? ""}`);
 
 async function project(write: string): Promise<{ root: string; tool: string }> {
@@ -82,6 +88,25 @@ Deno.test("compozy validate refuses a write grant on or inside a PATH folder, at
   const found = (await checkProject(root, { processEnv: {} })).map((d) => formatDiagnostic(d, root));
   assert.ok(found.some((d) => /write\[0\]: .*a folder of the runtime's PATH/.test(d)), found.join("\n"));
   assert.ok(found.some((d) => /write\[1\]: .*a folder of the runtime's PATH/.test(d)), found.join("\n"));
+});
+
+Deno.test("a write grant covering NATS_SERVER_BIN's nats-server is refused at run and by validate", async () => {
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    const { root, tool } = await project(`[${JSON.stringify(natsDir)}]`);
+    for (const write of [[natsDir], [natsBin]]) {
+      const result = await runner.run(
+        call(tool, { path: natsBin }, { permissions: { write }, timeoutMs: 60_000 }),
+      );
+      assert.ok(!result.ok, `write: ${write} was granted: ${JSON.stringify(result)}`);
+      assert.equal(result.failure.code, "tool_permission_denied");
+    }
+    const found = (await checkProject(root, { processEnv: {} })).map((d) => formatDiagnostic(d, root));
+    assert.ok(found.some((d) => /write\[0\]: .*the nats-server it starts/.test(d)), found.join("\n"));
+    assert.equal(await Deno.readTextFile(natsBin), "#!/bin/sh\n");
+  } finally {
+    await runner.close();
+  }
 });
 
 Deno.test("an MCP script server's write grant inside a PATH folder is refused at start", async () => {

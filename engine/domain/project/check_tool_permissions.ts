@@ -161,7 +161,8 @@ async function checkGrantee(
     grantee,
     code.files,
     report,
-    (entry, file) => `write grant "${entry}" covers ${file}, the deno that runs the runtime or the sandboxes`,
+    (entry, file) =>
+      `write grant "${entry}" covers ${file}, the deno that runs the runtime or the sandboxes, or the nats-server it starts`,
   );
   await checkWritesMiss(
     grantee,

@@ -307,11 +307,43 @@ function checkTemplate(
         } is not set in any env: map, the process environment or the env file; rendering fails until it is`,
       );
     }
+    checkFieldOf(checker, source, path, ref, isGuarded);
     if (ref[0] === "workflow" && ref[1] === "input") {
       checkInputPath(checker, source, path, ref.slice(2), isGuarded);
     }
     onReference?.(ref, path, isGuarded);
   }
+}
+
+/**
+ * The fields the engine gives `.workflow`, a task under `.tasks.<id>` and `.signal` (execution_templates.ts,
+ * runners/types.ts `failedView`): any other name is missing at every run.
+ */
+const FIELDS: Readonly<Record<string, { at: number; names: readonly string[] }>> = {
+  workflow: { at: 1, names: ["input", "id", "exec_id"] },
+  tasks: { at: 2, names: ["output", "status", "error"] },
+  signal: { at: 1, names: ["payload"] },
+};
+
+/** `.tasks.t.outputz`, `.workflow.inputs`: a field no run has fails every render (a warning under `default`). */
+function checkFieldOf(
+  checker: Checker,
+  source: YamlSource,
+  path: PathSegment[],
+  ref: string[],
+  guarded: boolean,
+): void {
+  if (!Object.hasOwn(FIELDS, ref[0])) return;
+  const fields = FIELDS[ref[0]];
+  const name = ref[fields.at];
+  if (name === undefined || fields.names.includes(name)) return;
+  const message = `.${ref.slice(0, fields.at + 1).join(".")}: ${
+    ref[0] === "tasks" ? "a task" : `.${ref[0]}`
+  } has no field "${name}" (it has ${fields.names.map((n) => `.${n}`).join(", ")})${
+    didYouMean(name, [...fields.names])
+  }`;
+  if (guarded) checker.diagnostics.warning(source, path, `${message}; \`default\` always renders`);
+  else checker.diagnostics.error(source, path, message);
 }
 
 /** Paths (joined by `.`) given to `default(…)` as the value, where a missing value renders the fallback. */

@@ -185,6 +185,19 @@ export function guardLoadedFolders(
   return grants;
 }
 
+/** Why a `write` entry on or inside a project's `.git` is refused, wherever it is refused. */
+export const GIT_FOLDER_WHY =
+  "a project's git folder, whose hooks and config (core.hooksPath, core.fsmonitor) run as the developer at the next git command";
+
+/**
+ * The `.git` folder of each of `roots`, under its given and real spelling. Writable, it is code the developer
+ * runs outside every sandbox: a hook (`pre-commit`) or `core.fsmonitor` in `.git/config` runs at the next
+ * `git commit` or `git status` in the project (outside break attempt sbx29).
+ */
+export async function projectGitFolders(roots: readonly string[]): Promise<string[]> {
+  return await withRealPaths(roots.map((root) => join(root, ".git")));
+}
+
 /**
  * Every project `dir` belongs to: each folder from `dir` up that holds a `compozy.yaml`, and for a deployment
  * (`<project>/.compozy/deployments/<sha256>/…`) the project it was unpacked in, which may have none.

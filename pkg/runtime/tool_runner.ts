@@ -24,8 +24,11 @@ import { dirname, isAbsolute } from "node:path";
 import { denoCacheDir } from "./deno_cache_dir.ts";
 import {
   envFilesAt,
+  GIT_FOLDER_WHY,
   guardLoadedFiles,
   guardLoadedFolders,
+  projectGitFolders,
+  projectRoots,
   protectedRoots,
   resolveGrants,
 } from "./grant_paths.ts";
@@ -218,7 +221,11 @@ export class ToolRunner {
           "the runtime's own code, which runs outside every sandbox",
         );
         // The programs found on the runtime's PATH run outside every sandbox too (brk-sbx3).
-        const grants = guardLoadedFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY);
+        const grants = guardLoadedFolders(
+          guardLoadedFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY),
+          await projectGitFolders(await projectRoots(dirname(spec.executePath))),
+          GIT_FOLDER_WHY,
+        );
         const process = SandboxProcess.spawn(spec, module, grants);
         if (spec.permissions.read === true) {
           this.#envDenied.set(process, {

@@ -22,6 +22,8 @@
 import { basename, dirname, relative, resolve } from "node:path";
 import {
   covers,
+  GIT_FOLDER_WHY,
+  projectGitFolders,
   projectRoots,
   realPathOrSelf,
   resolveGrants,
@@ -177,6 +179,13 @@ async function checkGrantee(
     code.pathFolders,
     report,
     (entry, file) => `write grant "${entry}" reaches ${file}, ${RUNTIME_PATH_WHY}`,
+    true,
+  );
+  await checkWritesMiss(
+    grantee,
+    await projectGitFolders(await projectRoots(grantee.base)),
+    report,
+    (entry, file) => `write grant "${entry}" reaches ${file}, ${GIT_FOLDER_WHY}`,
     true,
   );
   await checkGrantsOnDisk(grantee, neverGranted, report);

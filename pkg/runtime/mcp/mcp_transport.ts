@@ -27,9 +27,11 @@ import type { ChildProcess } from "node:child_process";
 import { denoCacheDir } from "../deno_cache_dir.ts";
 import { denoExecutable } from "../deno_executable.ts";
 import {
+  GIT_FOLDER_WHY,
   guardLoadedFiles,
   guardLoadedFolders,
   neverGrantedFor,
+  projectGitFolders,
   projectRoots,
   resolveGrants,
   rootsProtectedPaths,
@@ -199,7 +201,8 @@ export async function scriptCommand(
     );
   }
   // The projects above the script and above its working directory (the project root) are both protected.
-  const alsoProtected = await rootsProtectedPaths(await projectRoots(resolve(base)));
+  const roots = await projectRoots(resolve(base));
+  const alsoProtected = await rootsProtectedPaths(roots);
   // Its static graph is loaded without permission checks: the import policy is what keeps it from the
   // project's secrets (a text import of `.env`).
   await checkScriptModule(
@@ -220,7 +223,11 @@ export async function scriptCommand(
     "the runtime's own code, which runs outside every sandbox",
   );
   // The programs found on the runtime's PATH run outside every sandbox too (brk-sbx3).
-  const grants = guardLoadedFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY);
+  const grants = guardLoadedFolders(
+    guardLoadedFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY),
+    await projectGitFolders(roots),
+    GIT_FOLDER_WHY,
+  );
   return {
     command: denoExecutable(),
     args: [

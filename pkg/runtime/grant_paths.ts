@@ -190,12 +190,20 @@ export const GIT_FOLDER_WHY =
   "a project's git folder, whose hooks and config (core.hooksPath, core.fsmonitor) run as the developer at the next git command";
 
 /**
- * The `.git` folder of each of `roots`, under its given and real spelling. Writable, it is code the developer
- * runs outside every sandbox: a hook (`pre-commit`) or `core.fsmonitor` in `.git/config` runs at the next
- * `git commit` or `git status` in the project (outside break attempt sbx29).
+ * The `.git` folder of each of `roots` and of each folder above them (a project inside a repository's
+ * subfolder), under its given and real spelling. Writable, it is code the developer runs outside every
+ * sandbox: a hook (`pre-commit`) or `core.fsmonitor` in `.git/config` runs at the next `git commit` or
+ * `git status` in the project (outside break attempt sbx29).
  */
 export async function projectGitFolders(roots: readonly string[]): Promise<string[]> {
-  return await withRealPaths(roots.map((root) => join(root, ".git")));
+  const folders = new Set<string>();
+  for (const root of roots) {
+    for (let d = resolve(root);; d = dirname(d)) {
+      folders.add(join(d, ".git"));
+      if (dirname(d) === d) break;
+    }
+  }
+  return await withRealPaths([...folders]);
 }
 
 /**

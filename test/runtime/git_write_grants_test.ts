@@ -77,3 +77,28 @@ Deno.test("a write grant on or inside a project's .git is refused at run, by val
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("a write grant inside the .git of a repository holding the project in a subfolder is refused", async () => {
+  const repo = await Deno.makeTempDir({ prefix: "compozy-git-repo-" });
+  const { root, tool } = await gitProject();
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    // The project lives in <repo>/app; the repository's .git is above it.
+    await Deno.mkdir(join(repo, ".git/hooks"), { recursive: true });
+    await Deno.rename(root, join(repo, "app"));
+    const moved = tool.replace(root, join(repo, "app"));
+    const repoHook = join(repo, ".git/hooks/pre-commit");
+    const result = await runner.run(
+      call(moved, { path: repoHook }, {
+        permissions: { write: [join(repo, ".git/hooks")] },
+        timeoutMs: 60_000,
+      }),
+    );
+    assert.ok(!result.ok, JSON.stringify(result));
+    assert.match(result.failure.message, /a project's git folder/);
+    assert.equal(await Deno.stat(repoHook).then(() => true, () => false), false);
+  } finally {
+    await runner.close();
+    await Deno.remove(repo, { recursive: true });
+  }
+});

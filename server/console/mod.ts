@@ -68,8 +68,11 @@ function serve(c: Context, asset: Asset): Response {
     "cache-control": "no-cache",
     vary: "accept-encoding",
     "x-content-type-options": "nosniff",
+    // No other page may frame the console: its buttons cancel, pause and re-run executions (clickjacking).
+    // X-Frame-Options is for browsers that do not know frame-ancestors.
+    "x-frame-options": "DENY",
     "content-security-policy":
-      "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'",
+      "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
   };
   const match = c.req.header("if-none-match");
   if (match && match.split(",").some((tag) => tag.trim().replace(/^W\//, "") === asset.etag)) {

@@ -21,6 +21,12 @@ import {
 import { Graph } from "./graph.js";
 import { taskSpans, Timeline } from "./timeline.js";
 
+/** The heading of an ended execution's error, by status: a cancel or a timeout is not a failure. */
+const ENDING = {
+  CANCELED: "The execution was canceled",
+  TIMED_OUT: "The execution timed out",
+};
+
 /** Every task definition of a workflow by the id executions give it (`parent/child` for nested ones). */
 function taskDefinitions(workflow) {
   const out = new Map();
@@ -266,7 +272,7 @@ export function ExecutionPage({ execId }) {
       ? ui`<${ErrorBox} error=${{
         message: state.error.message,
         code: state.error.code,
-      }} context="The execution failed" />`
+      }} context=${ENDING[state.status] ?? "The execution failed"} />`
       : null
   }
     <div class="io">

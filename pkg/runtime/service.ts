@@ -310,7 +310,9 @@ async function executeAgent(
         onServerOutput: (server, text) =>
           forwardToolLog("info", `[mcp ${server}] ${text}`, {
             correlationId,
+            workflowId: message.workflow?.id,
             workflowExecId: message.workflow?.execId,
+            taskId: message.task?.id,
             taskExecId: message.task?.execId,
             agentId: message.agent?.id ?? "",
             agentExecId: message.agent?.execId ?? "",
@@ -438,7 +440,9 @@ function toolCall(
     onLog: ({ level, message: line }) =>
       forwardToolLog(level, line, {
         correlationId,
+        workflowId: message.workflow?.id,
         workflowExecId: message.workflow?.execId,
+        taskId: message.task?.id,
         taskExecId: message.task?.execId,
         toolId: tool.id,
         toolExecId,

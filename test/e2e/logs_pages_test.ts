@@ -39,7 +39,12 @@ Deno.test({
 
       /** Every record, read a page of 2000 at a time; the number of pages read. */
       const readAll = async () => {
-        const records: { seq: number; message: string }[] = [];
+        const records: {
+          seq: number;
+          message: string;
+          workflow_id: string | null;
+          task_id: string | null;
+        }[] = [];
         let cursor: string | null = null;
         let pages = 0;
         do {
@@ -70,6 +75,13 @@ Deno.test({
         const seqs = read.records.map((r) => r.seq);
         assert.equal(new Set(seqs).size, seqs.length, "no record twice");
         assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+        // A tool's line names its workflow and its task, as the API lists them (not only their exec ids).
+        const said = read.records.filter((r) => /^item \d+ line \d+$/.test(r.message));
+        assert.deepEqual(new Set(said.map((r) => r.workflow_id)), new Set(["chatty"]));
+        assert.ok(
+          said.every((r) => typeof r.task_id === "string" && /^each\[\d+\]/.test(r.task_id)),
+          String(said[0]?.task_id),
+        );
       });
 
       await t.step("a cursor the API did not give is a 400 naming cursor", async () => {

@@ -93,14 +93,18 @@ export async function history(execId, { signal, maxEvents = 5000 } = {}) {
 /**
  * Follows an execution's live event stream (`GET /api/executions/{id}/events`, SSE). EventSource cannot send
  * the Authorization header, so the stream is read with fetch. Returns a stop function. With `deltas`, running
- * agents' live text comes too, as `agent.delta` records without a `seq` (never stored).
+ * agents' live text comes too, as `agent.delta` records without a `seq` (never stored). With `after` (a `seq`),
+ * the stream starts after that event instead of replaying the history.
  */
-export function followEvents(execId, onEvent, onEnd, { deltas = false } = {}) {
+export function followEvents(execId, onEvent, onEnd, { deltas = false, after = 0 } = {}) {
   const controller = new AbortController();
   (async () => {
     const query = deltas ? "?deltas=true" : "";
     const res = await fetch(`/api/executions/${encodeURIComponent(execId)}/events${query}`, {
-      headers: headers({ accept: "text/event-stream" }),
+      headers: headers({
+        accept: "text/event-stream",
+        ...(after > 0 ? { "last-event-id": String(after) } : {}),
+      }),
       signal: controller.signal,
     });
     if (!res.ok) throw await failure(res);

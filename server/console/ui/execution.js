@@ -61,6 +61,15 @@ function waitReason(task, def, wait, now) {
   return ui`waits for the signal <code>${task.waiting_for}</code>${condition}${timeout}.`;
 }
 
+/** The re-reads after a lost connection: the first at once (as any reload), then 0.5 s doubling to 5 s. */
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 5_000;
+const retryDelay = (attempt) =>
+  attempt === 0 ? 120 : Math.min(RETRY_FIRST_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
+
+/** A failure that says nothing about the execution: the server (or a proxy before it) did not answer it. */
+const unreachable = (e) => e.status === 0 || e.status >= 500;
+
 /** Log records the Logs tab reads: one page of the API at its largest. */
 const MAX_LOG_RECORDS = 5000;
 
@@ -75,6 +84,7 @@ export function ExecutionPage({ execId }) {
   const [agents, setAgents] = useState([]);
   const [children, setChildren] = useState([]);
   const [error, setError] = useState(null);
+  const [connection, setConnection] = useState(null);
   const [selected, setSelected] = useState(null);
   const [thinking, setThinking] = useState({});
   const [tab, setTab] = useState("timeline");
@@ -85,6 +95,7 @@ export function ExecutionPage({ execId }) {
   useEffect(() => {
     setState(null);
     setError(null);
+    setConnection(null);
     setSelected(null);
     setThinking({});
     const controller = new AbortController();
@@ -92,6 +103,8 @@ export function ExecutionPage({ execId }) {
     const ignoreAbort = (e) => {
       if (e.name !== "AbortError") throw e;
     };
+    // The newest stored event the page has: a stream opened again resumes after it (Last-Event-ID).
+    let lastSeq = 0;
     const loadState = () =>
       api(`/api/executions/${encodeURIComponent(execId)}`, { signal }).then((s) => {
         setState(s);
@@ -102,6 +115,7 @@ export function ExecutionPage({ execId }) {
         (r) => {
           setEvents(r.events);
           setEventsMore(r.more);
+          lastSeq = r.events.reduce((max, e) => Math.max(max, e.seq), lastSeq);
         },
         (e) => e.name !== "AbortError" && setEventsError(e),
       );
@@ -119,15 +133,53 @@ export function ExecutionPage({ execId }) {
         warn("the sub-workflows"),
       );
     };
+    // The live stream ends after the execution's last event, or when the server goes away (a restart): the
+    // page re-reads the state then, and follows the stream again while the execution runs. A server that does
+    // not answer is retried with a back-off, the page keeping what it showed and saying it reconnects.
     let pending;
+    let attempt = 0;
+    let streaming = false;
+    let stopStream = () => {};
+    const follow = () => {
+      streaming = true;
+      const openedAt = Date.now();
+      let delivered = false;
+      stopStream = followEvents(
+        execId,
+        (event) => {
+          if (event.type === "agent.delta") return setThinking((all) => withDelta(all, event.data));
+          delivered = true;
+          lastSeq = Math.max(lastSeq, event.seq);
+          setEvents((all) => all.some((e) => e.seq === event.seq) ? all : [...all, event]);
+          reload.current();
+        },
+        (e) => {
+          streaming = false;
+          if (e) warn("the live events")(e);
+          // A stream that ended at once with nothing new backs off too: no loop of streams opened and closed.
+          attempt = delivered || Date.now() - openedAt > RETRY_MAX_MS ? 0 : attempt + 1;
+          reload.current();
+        },
+        { deltas: true, after: lastSeq },
+      );
+    };
     reload.current = () => {
       clearTimeout(pending);
-      pending = setTimeout(() => {
-        loadState().catch(ignoreAbort).catch(setError);
-        loadRest();
-      }, 120);
+      pending = setTimeout(async () => {
+        try {
+          const s = await loadState();
+          setConnection(null);
+          loadRest();
+          if (!TERMINAL.has(s.status) && !streaming) follow();
+        } catch (e) {
+          if (e.name === "AbortError") return;
+          if (!unreachable(e)) return setError(e);
+          setConnection(e);
+          attempt += 1;
+          reload.current();
+        }
+      }, retryDelay(attempt));
     };
-    let stop = () => {};
     loadState().then((s) => {
       api(`/api/workflows/${encodeURIComponent(s.workflow_id)}`, { signal }).then(
         setWorkflow,
@@ -138,23 +190,12 @@ export function ExecutionPage({ execId }) {
         warn("the agents"),
       );
       loadRest();
-      if (!TERMINAL.has(s.status)) {
-        stop = followEvents(
-          execId,
-          (event) => {
-            if (event.type === "agent.delta") return setThinking((all) => withDelta(all, event.data));
-            setEvents((all) => all.some((e) => e.seq === event.seq) ? all : [...all, event]);
-            reload.current();
-          },
-          () => reload.current(),
-          { deltas: true },
-        );
-      }
+      if (!TERMINAL.has(s.status)) follow();
     }).catch(ignoreAbort).catch(setError);
     return () => {
       clearTimeout(pending);
       controller.abort();
-      stop();
+      stopStream();
     };
   }, [execId]);
 
@@ -260,6 +301,12 @@ export function ExecutionPage({ execId }) {
           }</div>`;
         })
       }</section>`
+      : null
+  }
+
+    ${
+    connection
+      ? ui`<p class="note reconnecting" role="status" id="exec-connection">Reconnecting to the server… the page shows the execution as it was last read (<span>${connection.message}</span>).</p>`
       : null
   }
 

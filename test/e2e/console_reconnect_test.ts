@@ -1,0 +1,61 @@
+/**
+ * An open execution page outlives a restart of the API: while `compozy dev` is down the page keeps the
+ * execution it showed and says it reconnects; once the server is back (same port, same project) it follows the
+ * execution again and shows how it ended, with no reload (outside review brk-ui, defect 1).
+ */
+import assert from "node:assert/strict";
+import { resolve } from "node:path";
+import { launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { type DevServer, startDev } from "./support/dev_server.ts";
+
+const FIXTURE = resolve(import.meta.dirname!, "fixtures/console");
+const json = { "content-type": "application/json" };
+
+Deno.test("an open execution page reconnects after the API restarts", async () => {
+  let dev: DevServer | undefined = await startDev({ fixture: FIXTURE });
+  const dir = dev.dir;
+  const port = new URL(dev.url).port;
+  const browser = await launchBrowser();
+  try {
+    const started = await dev.fetch("/api/workflows/approval/executions", {
+      method: "POST",
+      headers: json,
+      body: JSON.stringify({ input: { item: "chair" } }),
+    });
+    assert.equal(started.status, 202);
+    const { exec_id } = await started.json();
+    await dev.waitForLine(/waiting for signal 'approve'/);
+    const { page } = await recordedPage(browser);
+    await page.goto(`${dev.url}/#/executions/${exec_id}`);
+    await waitForText(page, ".status", "WAITING");
+    await waitForText(page, ".why-wait", "approve");
+    // A marker on window: it is still there at the end only if the page was never reloaded.
+    await page.evaluate(() => (globalThis as unknown as { marker: number }).marker = 1);
+
+    await dev.stop();
+    dev = undefined;
+    await waitForText(page, "#exec-connection", "Reconnecting to the server");
+    // What the page showed is still there, not replaced by an error.
+    assert.equal(await page.$eval("#exec-id", (e) => e.textContent), exec_id);
+    assert.equal(await page.$(".error-box"), null, "the page was replaced by an error");
+
+    dev = await startDev({ dir, args: ["--port", port] });
+    assert.equal(new URL(dev.url).port, port);
+    const signaled = await dev.fetch(`/api/executions/${exec_id}/signals/approve`, {
+      method: "POST",
+      headers: json,
+      body: JSON.stringify({ ok: true, by: "ops" }),
+    });
+    assert.equal(signaled.status, 202);
+    await signaled.body?.cancel();
+
+    await waitForText(page, ".exec-head .status", "SUCCESS", 30_000);
+    await waitForText(page, "#exec-output", "CHAIR APPROVED BY OPS");
+    assert.equal(await page.$("#exec-connection"), null, "the reconnecting note stayed");
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { marker: number }).marker), 1);
+  } finally {
+    await browser.close();
+    await dev?.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -6,6 +6,7 @@
 import { useState } from "preact/hooks";
 import { api, TERMINAL } from "./api.js";
 import { ErrorBox, navigate, ui } from "./common.js";
+import { invalidIdText, isDefinitionId } from "./ids.js";
 
 export function Actions({ state, onDone }) {
   const [open, setOpen] = useState(null);
@@ -76,9 +77,10 @@ function SignalForm({ state, run }) {
   const [signalId, setSignalId] = useState(waiting);
   const [text, setText] = useState("{}");
   const parsed = parsePayload(text);
+  const badId = signalId !== "" && !isDefinitionId(signalId);
   const submit = (ev) => {
     ev.preventDefault();
-    if (parsed.problem) return;
+    if (parsed.problem || badId) return;
     run(
       `/signals/${encodeURIComponent(signalId)}`,
       { rawBody: JSON.stringify(parsed.value) },
@@ -88,6 +90,11 @@ function SignalForm({ state, run }) {
   return ui`<form class="panel" id="signal-form" onSubmit=${submit}>
     <label>Signal id <input name="signal_id" required value=${signalId} onInput=${(e) =>
     setSignalId(e.target.value)} /></label>
+    ${
+    badId
+      ? ui`<p class="field-error" id="signal-id-error" role="alert">${invalidIdText("signal", signalId)}</p>`
+      : null
+  }
     <label>Payload (JSON)
       <textarea name="payload" rows="6" class="mono" aria-invalid=${!!parsed
     .problem} value=${text} onInput=${(e) => setText(e.target.value)}></textarea>
@@ -95,7 +102,7 @@ function SignalForm({ state, run }) {
     ${
     parsed.problem ? ui`<p class="field-error" id="payload-error" role="alert">${parsed.problem}</p>` : null
   }
-    <button type="submit" disabled=${!!parsed.problem || !signalId}>Send</button>
+    <button type="submit" disabled=${!!parsed.problem || !signalId || badId}>Send</button>
   </form>`;
 }
 

@@ -19,6 +19,7 @@ import {
   warn,
 } from "./common.js";
 import { Graph } from "./graph.js";
+import { InvalidId, isExecId } from "./ids.js";
 import { taskSpans, Timeline } from "./timeline.js";
 
 /** The heading of an ended execution's error, by status: a cancel or a timeout is not a failure. */
@@ -74,6 +75,15 @@ const unreachable = (e) => e.status === 0 || e.status >= 500;
 const MAX_LOG_RECORDS = 5000;
 
 export function ExecutionPage({ execId }) {
+  if (isExecId(execId)) return ui`<${ExecutionView} execId=${execId} />`;
+  return ui`<section>
+    <h1>Execution</h1>
+    <${InvalidId} kind="execution" id=${execId} />
+    <p><a href="#/executions">← Back to the executions</a></p>
+  </section>`;
+}
+
+function ExecutionView({ execId }) {
   const [state, setState] = useState(null);
   const [events, setEvents] = useState([]);
   const [eventsError, setEventsError] = useState(null);

@@ -16,6 +16,7 @@ import {
   useTick,
   warn,
 } from "./common.js";
+import { InvalidId, isExecId } from "./ids.js";
 
 const STATUSES = ["RUNNING", "WAITING", "PAUSED", "SUCCESS", "FAILED", "TIMED_OUT", "CANCELED"];
 const SINCE = { "": "any time", "15m": "last 15 minutes", "1h": "last hour", "24h": "last 24 hours" };
@@ -37,6 +38,7 @@ export function ExecutionsPage({ query }) {
   const [cursors, setCursors] = useState([null]);
   const [search, setSearch] = useState("");
   const [searchError, setSearchError] = useState(null);
+  const [invalidSearch, setInvalidSearch] = useState(null);
   const filters = {
     workflow: query.get("workflow") ?? "",
     status: query.get("status") ?? "",
@@ -106,6 +108,7 @@ export function ExecutionsPage({ query }) {
     ev.preventDefault();
     const id = search.trim();
     if (!id) return;
+    if (!isExecId(id)) return setInvalidSearch(id);
     try {
       await api(`/api/executions/${encodeURIComponent(id)}`);
       navigate(`#/executions/${encodeURIComponent(id)}`);
@@ -139,11 +142,13 @@ export function ExecutionsPage({ query }) {
         onInput=${(e) => {
     setSearch(e.target.value);
     setSearchError(null);
+    setInvalidSearch(null);
   }}
       /></label>
       <button type="submit">Open</button>
     </form>
     <${ErrorBox} error=${searchError} context="No such execution" />
+    ${invalidSearch === null ? null : ui`<${InvalidId} kind="execution" id=${invalidSearch} />`}
     <${ErrorBox} error=${error} context="Cannot list executions" />
     ${
     page === null && !error ? ui`<p class="muted">Loading…</p>` : ui`

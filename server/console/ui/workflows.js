@@ -6,6 +6,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api } from "./api.js";
 import { ErrorBox, formatTime, navigate, ui } from "./common.js";
+import { InvalidId, isDefinitionId } from "./ids.js";
 
 export function WorkflowsPage() {
   const [items, setItems] = useState(null);
@@ -95,6 +96,11 @@ export function toInput(schema, values) {
 }
 
 export function StartPage({ workflowId }) {
+  if (isDefinitionId(workflowId)) return ui`<${StartForm} workflowId=${workflowId} />`;
+  return ui`<${InvalidId} kind="workflow" id=${workflowId} />`;
+}
+
+function StartForm({ workflowId }) {
   const [workflow, setWorkflow] = useState(null);
   const [loadError, setLoadError] = useState(null);
   const [values, setValues] = useState({});

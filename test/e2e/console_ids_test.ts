@@ -1,0 +1,54 @@
+/**
+ * Ids that cannot exist are not put into a URL path: a deep link `#/executions/..` asked for `/api/` (the
+ * browser resolves `..`) and a signal id `..` posted to `/api/executions/{id}/` (outside review brk-ui, defect
+ * 3). The console says the id is not valid and requests nothing with it.
+ */
+import assert from "node:assert/strict";
+import { resolve } from "node:path";
+import { fill, launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { startDev } from "./support/dev_server.ts";
+
+const FIXTURE = resolve(import.meta.dirname!, "fixtures/console");
+
+Deno.test("ids that are not valid are refused before any request", async () => {
+  const dev = await startDev({ fixture: FIXTURE });
+  const browser = await launchBrowser();
+  try {
+    const started = await dev.fetch("/api/workflows/approval/executions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ input: { item: "chair" } }),
+    });
+    assert.equal(started.status, 202);
+    const { exec_id } = await started.json();
+    const { page, requests } = await recordedPage(browser);
+
+    await page.goto(`${dev.url}/#/executions/..`);
+    await waitForText(page, "#invalid-id", "is not a valid execution id");
+    await page.goto(`${dev.url}/#/workflows/..`);
+    await waitForText(page, "#invalid-id", "is not a valid workflow id");
+
+    await page.goto(`${dev.url}/#/executions/${exec_id}`);
+    await waitForText(page, ".exec-head .status", "WAITING");
+    await page.click("#act-signal");
+    await fill(page, "#signal-form input[name=signal_id]", "..");
+    await waitForText(page, "#signal-id-error", "is not a valid signal id");
+    assert.equal(
+      await page.$eval("#signal-form button[type=submit]", (b) => b.hasAttribute("disabled")),
+      true,
+    );
+    // A submit by other means than the button sends nothing either: the submit handler checks the id too.
+    await page.$eval("#signal-form", (f) => (f as unknown as { requestSubmit(): void }).requestSubmit());
+    await new Promise((r) => setTimeout(r, 500));
+
+    const wrong = requests.filter((url) => {
+      const path = new URL(url).pathname;
+      return path === "/api/" || path === `/api/executions/${exec_id}/` ||
+        path.startsWith("/api/workflows/..");
+    });
+    assert.deepEqual(wrong, [], "requests made with an invalid id");
+  } finally {
+    await browser.close();
+    await dev.stop();
+  }
+});

@@ -151,7 +151,7 @@ function RerunForm({ state, setError }) {
     ${
     fields.length
       ? ui`<ul class="field-error">${
-        fields.map((f) => ui`<li><code>${f.path || "/"}</code> ${f.message}</li>`)
+        fields.map((f) => ui`<li><code>${f.path || "/"}</code> <bdi>${f.message}</bdi></li>`)
       }</ul>`
       : null
   }

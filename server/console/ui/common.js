@@ -99,7 +99,7 @@ export function ErrorBox({ error, context }) {
   return ui`
     <div class="error-box" role="alert">
       <strong>${context ?? "Something went wrong"}</strong>
-      <div>${error.message}${status}</div>
+      <div><bdi>${error.message}</bdi>${status}</div>
     </div>
   `;
 }

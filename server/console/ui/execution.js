@@ -316,7 +316,7 @@ function ExecutionView({ execId }) {
 
     ${
     connection
-      ? ui`<p class="note reconnecting" role="status" id="exec-connection">Reconnecting to the server… the page shows the execution as it was last read (<span>${connection.message}</span>).</p>`
+      ? ui`<p class="note reconnecting" role="status" id="exec-connection">Reconnecting to the server… the page shows the execution as it was last read (<bdi>${connection.message}</bdi>).</p>`
       : null
   }
 
@@ -544,7 +544,7 @@ function ToolCalls({ events }) {
         <span class="muted small">${formatDuration(Number(e.data?.durationMs ?? 0))}</span>
         ${
         e.data?.error
-          ? ui`<span class="error-text">${e.data.error.code}: ${e.data.error.message}</span>`
+          ? ui`<span class="error-text"><bdi>${e.data.error.code}</bdi>: <bdi>${e.data.error.message}</bdi></span>`
           : ui`<${JsonView} value=${e.data?.output ?? null} open=${false} />`
       }
       </li>`;
@@ -579,7 +579,7 @@ function LogList({ logs }) {
     logs.map((l) =>
       ui`<li class=${`log-${l.level}`}><span class="muted">${formatTime(l.time)}</span> <b>${l.level}</b> ${
         l.task_id ? ui`<span class="muted">[${l.task_id}]</span> ` : null
-      }${l.message}</li>`
+      }<bdi>${l.message}</bdi></li>`
     )
   }</ol>`;
 }

@@ -165,7 +165,7 @@ function StartForm({ workflowId }) {
       const problem = fieldErrors[`/${name}`];
       const id = `field-${name}`;
       return ui`<div class=${`field ${problem ? "invalid" : ""}`} data-field=${name}>
-          <label for=${id}>${name}${
+          <label for=${id}><bdi>${name}</bdi>${
         required.has(name) ? ui`<span class="req" title="required"> *</span>` : null
       } <span class="muted small">${[].concat(prop.type ?? "any").join(" | ")}</span></label>
           <${FieldInput} id=${id} prop=${prop} value=${values[name]} required=${
@@ -173,7 +173,9 @@ function StartForm({ workflowId }) {
       } onChange=${(v) => set(name, v)} />
           ${prop.description ? ui`<p class="muted small">${prop.description}</p>` : null}
           ${
-        problem ? ui`<p class="field-error" role="alert" id=${`${id}-error`}>${name} ${problem}</p>` : null
+        problem
+          ? ui`<p class="field-error" role="alert" id=${`${id}-error`}><bdi>${name}</bdi> ${problem}</p>`
+          : null
       }
         </div>`;
     })

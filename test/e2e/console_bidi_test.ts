@@ -1,0 +1,44 @@
+/**
+ * Text an execution carries is isolated for the bidirectional algorithm: a JSON key holding U+202E (right-to-left
+ * override) reversed the rest of its line, drawing the key's value to its left (outside review brk-ui, defect
+ * 4). The layout is measured in the system Chromium.
+ */
+import assert from "node:assert/strict";
+import { resolve } from "node:path";
+import { launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { startDev } from "./support/dev_server.ts";
+
+const FIXTURE = resolve(import.meta.dirname!, "fixtures/console");
+const RLO = "\u202e";
+
+Deno.test("a bidi override in an execution's input does not reorder the text around it", async () => {
+  const dev = await startDev({ fixture: FIXTURE });
+  const browser = await launchBrowser();
+  try {
+    const started = await dev.fetch("/api/workflows/approval/executions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ input: { item: "chair", [`${RLO}spoof`]: 12345 } }),
+    });
+    assert.equal(started.status, 202, await started.clone().text());
+    const { exec_id } = await started.json();
+    const { page } = await recordedPage(browser);
+    await page.goto(`${dev.url}/#/executions/${exec_id}`);
+    await waitForText(page, ".io .j-key", "spoof");
+    // The row of that key: `"‮spoof": 12345`. Its value must still be drawn after (right of) the key.
+    const boxes = await page.evaluate(`(() => {
+      const key = [...document.querySelectorAll(".io .j-key")].find((k) => k.textContent.includes("spoof"));
+      const value = key.parentElement.querySelector(".j-num");
+      const k = key.getBoundingClientRect();
+      const v = value.getBoundingClientRect();
+      return { keyRight: k.right, valueLeft: v.left };
+    })()`) as { keyRight: number; valueLeft: number };
+    assert.ok(
+      boxes.valueLeft >= boxes.keyRight - 0.5,
+      `the value is drawn left of its key (value at ${boxes.valueLeft}, key ends at ${boxes.keyRight})`,
+    );
+  } finally {
+    await browser.close();
+    await dev.stop();
+  }
+});

@@ -32,6 +32,7 @@ export function Actions({ state, onDone }) {
 
   const toggle = (name) => {
     setError(null);
+    setNote(null);
     setOpen(open === name ? null : name);
   };
 

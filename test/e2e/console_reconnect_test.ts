@@ -59,3 +59,41 @@ Deno.test("an open execution page reconnects after the API restarts", async () =
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("an execution page first opened while the API is down loads once it is back", async () => {
+  let dev: DevServer | undefined = await startDev({ fixture: FIXTURE });
+  const dir = dev.dir;
+  const port = new URL(dev.url).port;
+  const browser = await launchBrowser();
+  try {
+    const started = await dev.fetch("/api/workflows/approval/executions", {
+      method: "POST",
+      headers: json,
+      body: JSON.stringify({ input: { item: "lamp" } }),
+    });
+    assert.equal(started.status, 202);
+    const { exec_id } = await started.json();
+    await dev.waitForLine(/waiting for signal 'approve'/);
+    const { page } = await recordedPage(browser);
+    await page.goto(`${dev.url}/#/executions`);
+    await waitForText(page, "main", exec_id);
+    await page.evaluate(() => (globalThis as unknown as { marker: number }).marker = 1);
+
+    await dev.stop();
+    dev = undefined;
+    // The page is already loaded; following a link to the execution makes its first read with no server.
+    await page.evaluate((id) => location.hash = `#/executions/${id}`, exec_id);
+    await waitForText(page, "#exec-connection", "Reconnecting to the server");
+    assert.equal(await page.$(".error-box"), null, "the first failed read showed an error that stays");
+
+    dev = await startDev({ dir, args: ["--port", port] });
+    await waitForText(page, ".exec-head .status", "WAITING", 30_000);
+    assert.equal(await page.$eval("#exec-id", (e) => e.textContent), exec_id);
+    assert.equal(await page.$("#exec-connection"), null, "the reconnecting note stayed");
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { marker: number }).marker), 1);
+  } finally {
+    await browser.close();
+    await dev?.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

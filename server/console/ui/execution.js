@@ -190,18 +190,28 @@ function ExecutionView({ execId }) {
         }
       }, retryDelay(attempt));
     };
-    loadState().then((s) => {
-      api(`/api/workflows/${encodeURIComponent(s.workflow_id)}`, { signal }).then(
-        setWorkflow,
-        warn("the workflow's definition"),
-      );
-      api(`/api/agents?workflow_id=${encodeURIComponent(s.workflow_id)}`, { signal }).then(
-        (r) => setAgents(r.items),
-        warn("the agents"),
-      );
-      loadRest();
-      if (!TERMINAL.has(s.status)) follow();
-    }).catch(ignoreAbort).catch(setError);
+    // The first read is retried as the later ones are: a page opened (or navigated to) while the server is
+    // down says it is reconnecting and loads once the server answers, instead of an error that stays.
+    const open = () =>
+      loadState().then((s) => {
+        attempt = 0;
+        setConnection(null);
+        api(`/api/workflows/${encodeURIComponent(s.workflow_id)}`, { signal }).then(
+          setWorkflow,
+          warn("the workflow's definition"),
+        );
+        api(`/api/agents?workflow_id=${encodeURIComponent(s.workflow_id)}`, { signal }).then(
+          (r) => setAgents(r.items),
+          warn("the agents"),
+        );
+        loadRest();
+        if (!TERMINAL.has(s.status)) follow();
+      }, (e) => {
+        if (!unreachable(e)) throw e;
+        setConnection(e);
+        pending = setTimeout(open, retryDelay(attempt++));
+      }).catch(ignoreAbort).catch(setError);
+    open();
     return () => {
       clearTimeout(pending);
       controller.abort();
@@ -223,7 +233,11 @@ function ExecutionView({ execId }) {
       </section>
     `;
   }
-  if (!state) return ui`<p class="muted">Loading…</p>`;
+  if (!state) {
+    return connection
+      ? ui`<p class="note reconnecting" role="status" id="exec-connection">Reconnecting to the server… the execution loads once it answers (<bdi>${connection.message}</bdi>).</p>`
+      : ui`<p class="muted">Loading…</p>`;
+  }
 
   const now = Date.now();
   const defs = taskDefinitions(workflow);

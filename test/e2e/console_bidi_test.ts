@@ -1,7 +1,7 @@
 /**
  * Text an execution carries is isolated for the bidirectional algorithm: a JSON key holding U+202E (right-to-left
  * override) reversed the rest of its line, drawing the key's value to its left (outside review brk-ui, defect
- * 4). The layout is measured in the system Chromium.
+ * 4). The layout is measured in the system Chromium; the control itself is shown escaped (`\u202e`).
  */
 import assert from "node:assert/strict";
 import { resolve } from "node:path";
@@ -37,6 +37,9 @@ Deno.test("a bidi override in an execution's input does not reorder the text aro
       boxes.valueLeft >= boxes.keyRight - 0.5,
       `the value is drawn left of its key (value at ${boxes.valueLeft}, key ends at ${boxes.keyRight})`,
     );
+    // The control itself is shown as its JSON escape, so it cannot reverse the key it is in either.
+    const keyText = await page.$$eval(".io .j-key", (keys) => keys.map((k) => k.textContent));
+    assert.ok(keyText.includes('"\\u202espoof"'), `keys shown: ${JSON.stringify(keyText)}`);
   } finally {
     await browser.close();
     await dev.stop();

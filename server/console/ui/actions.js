@@ -5,7 +5,7 @@
  */
 import { useState } from "preact/hooks";
 import { api, TERMINAL } from "./api.js";
-import { ErrorBox, navigate, ui } from "./common.js";
+import { ErrorBox, jsonText, navigate, ui } from "./common.js";
 import { invalidIdText, isDefinitionId } from "./ids.js";
 
 export function Actions({ state, onDone }) {
@@ -122,7 +122,7 @@ function CancelForm({ run }) {
 }
 
 function RerunForm({ state, setError }) {
-  const [text, setText] = useState(JSON.stringify(state.input ?? {}, null, 2));
+  const [text, setText] = useState(jsonText(state.input ?? {}, 2));
   const [fields, setFields] = useState([]);
   const parsed = parsePayload(text);
   const submit = async (ev) => {

@@ -35,11 +35,22 @@ export function JsonView({ value, open = true, label }) {
   /></div>`;
 }
 
+/**
+ * A value as JSON text with its bidirectional controls escaped (`\u202e`): the text is still JSON for the same
+ * value, and a control cannot reorder the text it holds, which isolation alone leaves reversed.
+ */
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+export const jsonText = (value, indent) =>
+  JSON.stringify(value, null, indent).replace(
+    BIDI_CONTROLS,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+
 function JsonNode({ value, depth, open }) {
   const [expanded, setExpanded] = useState(open && depth < 3);
   if (value === undefined) return ui`<span class="j-null">undefined</span>`;
   if (value === null) return ui`<span class="j-null">null</span>`;
-  if (typeof value === "string") return ui`<span class="j-str">${JSON.stringify(value)}</span>`;
+  if (typeof value === "string") return ui`<span class="j-str">${jsonText(value)}</span>`;
   if (typeof value === "number") return ui`<span class="j-num">${String(value)}</span>`;
   if (typeof value === "boolean") return ui`<span class="j-bool">${String(value)}</span>`;
   const isArray = Array.isArray(value);
@@ -56,7 +67,7 @@ function JsonNode({ value, depth, open }) {
       ? ui`<div class="j-children">${
         entries.map(([k, v]) =>
           ui`<div>
-            ${isArray ? null : ui`<span class="j-key">${JSON.stringify(k)}</span>: `}<${JsonNode}
+            ${isArray ? null : ui`<span class="j-key">${jsonText(k)}</span>: `}<${JsonNode}
               value=${v}
               depth=${depth + 1}
               open=${open}

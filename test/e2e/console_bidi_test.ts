@@ -4,24 +4,17 @@
  * 4). The layout is measured in the system Chromium; the control itself is shown escaped (`\u202e`).
  */
 import assert from "node:assert/strict";
-import { resolve } from "node:path";
 import { launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { CONSOLE_FIXTURE as FIXTURE, startApproval } from "./support/console_approval.ts";
 import { startDev } from "./support/dev_server.ts";
 
-const FIXTURE = resolve(import.meta.dirname!, "fixtures/console");
 const RLO = "\u202e";
 
 Deno.test("a bidi override in an execution's input does not reorder the text around it", async () => {
   const dev = await startDev({ fixture: FIXTURE });
   const browser = await launchBrowser();
   try {
-    const started = await dev.fetch("/api/workflows/approval/executions", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ input: { item: "chair", [`${RLO}spoof`]: 12345 } }),
-    });
-    assert.equal(started.status, 202, await started.clone().text());
-    const { exec_id } = await started.json();
+    const exec_id = await startApproval(dev, { item: "chair", [`${RLO}spoof`]: 12345 });
     const { page } = await recordedPage(browser);
     await page.goto(`${dev.url}/#/executions/${exec_id}`);
     await waitForText(page, ".io .j-key", "spoof");

@@ -4,23 +4,15 @@
  * 3). The console says the id is not valid and requests nothing with it.
  */
 import assert from "node:assert/strict";
-import { resolve } from "node:path";
 import { fill, launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { CONSOLE_FIXTURE as FIXTURE, startApproval } from "./support/console_approval.ts";
 import { startDev } from "./support/dev_server.ts";
-
-const FIXTURE = resolve(import.meta.dirname!, "fixtures/console");
 
 Deno.test("ids that are not valid are refused before any request", async () => {
   const dev = await startDev({ fixture: FIXTURE });
   const browser = await launchBrowser();
   try {
-    const started = await dev.fetch("/api/workflows/approval/executions", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ input: { item: "chair" } }),
-    });
-    assert.equal(started.status, 202);
-    const { exec_id } = await started.json();
+    const exec_id = await startApproval(dev, { item: "chair" });
     const { page, requests } = await recordedPage(browser);
 
     await page.goto(`${dev.url}/#/executions/..`);

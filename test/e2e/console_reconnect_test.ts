@@ -4,11 +4,10 @@
  * execution again and shows how it ended, with no reload (outside review brk-ui, defect 1).
  */
 import assert from "node:assert/strict";
-import { resolve } from "node:path";
 import { launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { CONSOLE_FIXTURE as FIXTURE, startApproval } from "./support/console_approval.ts";
 import { type DevServer, startDev } from "./support/dev_server.ts";
 
-const FIXTURE = resolve(import.meta.dirname!, "fixtures/console");
 const json = { "content-type": "application/json" };
 
 Deno.test("an open execution page reconnects after the API restarts", async () => {
@@ -17,13 +16,7 @@ Deno.test("an open execution page reconnects after the API restarts", async () =
   const port = new URL(dev.url).port;
   const browser = await launchBrowser();
   try {
-    const started = await dev.fetch("/api/workflows/approval/executions", {
-      method: "POST",
-      headers: json,
-      body: JSON.stringify({ input: { item: "chair" } }),
-    });
-    assert.equal(started.status, 202);
-    const { exec_id } = await started.json();
+    const exec_id = await startApproval(dev, { item: "chair" });
     await dev.waitForLine(/waiting for signal 'approve'/);
     const { page } = await recordedPage(browser);
     await page.goto(`${dev.url}/#/executions/${exec_id}`);
@@ -66,13 +59,7 @@ Deno.test("an execution page first opened while the API is down loads once it is
   const port = new URL(dev.url).port;
   const browser = await launchBrowser();
   try {
-    const started = await dev.fetch("/api/workflows/approval/executions", {
-      method: "POST",
-      headers: json,
-      body: JSON.stringify({ input: { item: "lamp" } }),
-    });
-    assert.equal(started.status, 202);
-    const { exec_id } = await started.json();
+    const exec_id = await startApproval(dev, { item: "lamp" });
     await dev.waitForLine(/waiting for signal 'approve'/);
     const { page } = await recordedPage(browser);
     await page.goto(`${dev.url}/#/executions`);

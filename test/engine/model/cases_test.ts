@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { ReferenceResult, ToolCallRecord } from "../reference/types.ts";
 import { unusable } from "./cases.ts";
 import { differences } from "./compare.ts";
-import { lateControl } from "./check.ts";
+import { lateControl, timersReorderedByOutage } from "./check.ts";
 import { endOf, type Observed } from "./engine_run.ts";
 import type { ExecutionState } from "../../../engine/mod.ts";
 import type { Case } from "./generator.ts";
@@ -128,4 +128,36 @@ Deno.test("a case still running at the harness's limit is waited for longer: a s
   // Not ended in the grace either: returned as it is, with no lateMs (runCase then says it is still running).
   const stuck = await endOf(watch("RUNNING", "RUNNING").waitForEnd, "e", 100, 50);
   assert.deepEqual(stuck, { state: state("RUNNING") });
+});
+
+Deno.test("overdue timers of different executions fired out of due order after an outage make a differing case inconclusive", () => {
+  // Seed 140061 (crash run of 2026-12-06): the root's nap18 was due at 00.852, the child's nap14 at 03.716, the
+  // engine was down from 00.813 to 03.850, and the child's timer fired first.
+  const day = Date.UTC(2026, 11, 6);
+  const at = (time: string) => day + Date.parse(`1970-01-01T${time}Z`);
+  const history = [
+    `338 01:25:00.655Z task.waiting_started par7/steps17/nap18 {"deadlineUnixMs":"${at("01:25:00.852")}"}`,
+    `370 01:25:00.725Z [149b9d] task.waiting_started nap14 {"deadlineUnixMs":"${at("01:25:03.716")}"}`,
+    `390 01:25:03.891Z [149b9d] workflow.taken_over  {"engine":"model-engine"}`,
+    `391 01:25:03.900Z [149b9d] task.waiting_ended nap14 {"payload":{"attempt":1}}`,
+    `400 01:25:03.943Z task.waiting_ended par7/steps17/nap18 {"payload":{"attempt":1}}`,
+  ];
+  const outage = { from: at("01:25:00.813"), to: at("01:25:03.850") };
+  assert.equal(
+    timersReorderedByOutage(history, [outage]),
+    "after 3.0 s without an engine, [149b9d] nap14 fired before par7/steps17/nap18, which was due 2864 ms " +
+      "earlier (overdue timers of different executions come back in no due order)",
+  );
+  // Not both due while no engine ran: the engine had the earlier one in time, so the order says something.
+  assert.equal(timersReorderedByOutage(history, [{ ...outage, to: at("01:25:03.000") }]), undefined);
+  // In due order, or in one execution (where the engine keeps due order): nothing to excuse.
+  const inOrder = history.map((l) => l.replace("391 01:25:03.900Z", "401 01:25:03.950Z"));
+  assert.equal(timersReorderedByOutage(inOrder, [outage]), undefined);
+  const oneExecution = history.map((l) => l.replace("[149b9d] ", ""));
+  assert.equal(timersReorderedByOutage(oneExecution, [outage]), undefined);
+  // A wait ended by its signal before its deadline is no timer that fired.
+  const signaled = history.map((l) =>
+    l.replace("03.900Z [149b9d] task.waiting_ended", "00.800Z [149b9d] task.waiting_ended")
+  );
+  assert.equal(timersReorderedByOutage(signaled, [outage]), undefined);
 });

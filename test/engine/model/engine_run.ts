@@ -71,6 +71,13 @@ export interface Stack {
   readonly natsKills: number;
   /** When the engine was down longer than a restart may take (an engine that was not healthy in 60 s). */
   readonly outages: ReadonlyArray<{ from: number; to: number }>;
+  /** Every time no engine ran: from a kill to the restarted engine's first health answer (crash runs). */
+  readonly downtimes: ReadonlyArray<Downtime>;
+}
+
+export interface Downtime {
+  from: number;
+  to: number;
 }
 
 export interface StackOptions {
@@ -192,6 +199,9 @@ async function startParts(
     },
     get outages() {
       return engine?.outages ?? [];
+    },
+    get downtimes() {
+      return engine?.downtimes ?? [];
     },
     close: stopAll,
   };
@@ -565,6 +575,9 @@ class CrashingEngine {
   kills = 0;
   natsKills = 0;
   readonly outages: Array<{ from: number; to: number }> = [];
+  readonly downtimes: Downtime[] = [];
+  /** When the engine running last was killed, until a restart answers (kills of failed restarts keep it). */
+  #downSince?: number;
 
   constructor(
     readonly dir: string,
@@ -640,6 +653,8 @@ class CrashingEngine {
       try {
         await this.start();
         if (tries > 1) this.outages.push({ from, to: Date.now() });
+        this.downtimes.push({ from: this.#downSince ?? from, to: Date.now() });
+        this.#downSince = undefined;
         return;
       } catch (e) {
         if (tries === 3) {
@@ -672,6 +687,7 @@ class CrashingEngine {
   async #kill(): Promise<void> {
     if (!this.#child) return;
     this.kills++;
+    this.#downSince ??= Date.now();
     try {
       this.#child.kill("SIGKILL");
     } catch { /* already gone */ }

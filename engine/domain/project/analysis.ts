@@ -52,14 +52,26 @@ export interface Analysis {
   fileDefinitions: Map<string, ToolDefinition | AgentDefinition>;
   /** Declaration site of every tool and agent definition. */
   sites: Map<ToolDefinition | AgentDefinition, Site>;
-  /** Ids (or absolute paths, for `file=`) of definitions whose files had errors. */
+  /**
+   * Tools and agents declared with schema errors, built from their valid fields so that references to them
+   * resolve and the checks of those fields still run; each maps to whether a field of it cannot be trusted.
+   */
+  partial: Map<ToolDefinition | AgentDefinition, (field: string) => boolean>;
+  /** Ids (or absolute paths, for `file=`) of definitions that could not be built at all. */
   broken: {
-    tools: Set<string>;
-    agents: Set<string>;
     models: Set<string>;
     mcp: Set<string>;
     files: Set<string>;
   };
+}
+
+/**
+ * Whether the checks can rely on `field` of `def`: false when the field had a schema error (it is left out of
+ * the definition), or is missing while a required field is. A check that would read the field's absence as
+ * "none" skips the definition then.
+ */
+export function trusts(analysis: Analysis, def: ToolDefinition | AgentDefinition, field: string): boolean {
+  return !(analysis.partial.get(def)?.(field) ?? false);
 }
 
 /** Collects diagnostics for one run. */

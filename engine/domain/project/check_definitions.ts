@@ -9,7 +9,7 @@ import type { AgentDefinition } from "../agent/definition.ts";
 import { parseMcpToolReference } from "../mcp/tool_reference.ts";
 import type { ToolDefinition } from "../tool/definition.ts";
 import type { Workflow } from "../workflow/definition.ts";
-import type { Analysis, DiagnosticList } from "./analysis.ts";
+import { type Analysis, type DiagnosticList, trusts } from "./analysis.ts";
 import { isToolDefinition, lookupUse } from "./resolve_use.ts";
 import type { LoadOptions } from "./loader.ts";
 import { didYouMean } from "./suggest.ts";
@@ -19,12 +19,16 @@ export async function checkDefinitions(
   diagnostics: DiagnosticList,
   opts: LoadOptions,
 ): Promise<void> {
-  const tools = [...analysis.sites.keys()].filter(isToolDefinition);
+  // A tool whose `execute` has a schema error has no module to look for.
+  const tools = [...analysis.sites.keys()].filter(isToolDefinition).filter((t) =>
+    trusts(analysis, t, "execute")
+  );
   const found = await Promise.all(tools.map((tool) => checkToolModule(analysis, tool, diagnostics)));
   if (opts.checkToolCode) diagnostics.add(...await opts.checkToolCode(tools.filter((_, i) => found[i])));
   for (const [agent, workflows] of agentContexts(analysis)) {
     checkAgentModel(analysis, agent, diagnostics);
-    checkBudgetPrice(analysis, agent, diagnostics);
+    // Without a trusted `config` the agent's model, and so its price, is unknown.
+    if (trusts(analysis, agent, "config")) checkBudgetPrice(analysis, agent, diagnostics);
     checkActionIds(analysis, agent, diagnostics);
     checkAgentTools(analysis, agent, workflows, diagnostics);
   }
@@ -76,7 +80,9 @@ function agentContexts(analysis: Analysis): Map<AgentDefinition, Workflow[]> {
 }
 
 function checkAgentModel(analysis: Analysis, agent: AgentDefinition, diagnostics: DiagnosticList): void {
-  checkModelRef(analysis, agent, agent.config.$model, ["config", "$model"], diagnostics);
+  if (trusts(analysis, agent, "config")) {
+    checkModelRef(analysis, agent, agent.config.$model, ["config", "$model"], diagnostics);
+  }
   const summarize = agent.memory?.summarize;
   if (typeof summarize === "object") {
     checkModelRef(analysis, agent, summarize.$model, ["memory", "summarize", "$model"], diagnostics);
@@ -123,11 +129,11 @@ function checkAgentTools(
   workflows: Workflow[],
   diagnostics: DiagnosticList,
 ): void {
-  const { project, broken } = analysis;
+  const { project } = analysis;
   const site = analysis.sites.get(agent)!;
   (agent.tools ?? []).forEach((id, i) => {
     // MCP references are checked with the servers (check_mcp.ts).
-    if (broken.tools.has(id) || parseMcpToolReference(id)) return;
+    if (parseMcpToolReference(id)) return;
     const missingIn = workflows.length
       ? workflows.filter((w) => !w.tools.has(id) && !project.tools.has(id)).map((w) => w.id)
       : project.tools.has(id)

@@ -8,7 +8,7 @@
 import { resolve } from "node:path";
 import type { PathSegment } from "../diagnostics.ts";
 import type { TaskSite } from "../task/walk.ts";
-import type { Analysis, DiagnosticList, LoadedWorkflow } from "./analysis.ts";
+import { type Analysis, type DiagnosticList, type LoadedWorkflow, trusts } from "./analysis.ts";
 import { isToolDefinition, lookupUse } from "./resolve_use.ts";
 import { didYouMean } from "./suggest.ts";
 import { parseUse } from "./use_reference.ts";
@@ -122,7 +122,7 @@ function checkUse(
   diagnostics: DiagnosticList,
 ): void {
   if (site.task.type !== "basic") return;
-  const { project, broken } = analysis;
+  const { project } = analysis;
   const { workflow, source } = loaded;
   const usePath = [...site.path, "use"];
   const ref = parseUse(site.task.use)!;
@@ -137,9 +137,8 @@ function checkUse(
     }
     return;
   } else if (!resolved) {
-    // A workflow file with schema errors is still loaded (load_workflow.ts): its id never dangles.
-    const brokenIds = ref.kind === "tool" ? broken.tools : ref.kind === "agent" ? broken.agents : undefined;
-    if (brokenIds?.has(ref.value)) return;
+    // Workflows, tools and agents with schema errors are still loaded (load_workflow.ts, definitions.ts): an
+    // id of theirs never dangles.
     const candidates = ref.kind === "tool"
       ? [...workflow.tools.keys(), ...project.tools.keys()]
       : ref.kind === "agent"
@@ -154,6 +153,8 @@ function checkUse(
     return;
   }
   if (resolved?.kind === "agent") {
+    // An agent's `actions` with a schema error are left out of it: which actions it has is unknown.
+    if (!trusts(analysis, resolved.agent, "actions")) return;
     const actions = (resolved.agent.actions ?? []).map((a) => a.id);
     const list = actions.length ? `its actions: ${actions.join(", ")}` : "it declares no actions";
     if (action === undefined) {

@@ -36,7 +36,7 @@ import { normalizePermissions } from "../../../pkg/runtime/permissions.ts";
 import { ToolFailure } from "../../../pkg/runtime/tool_failure.ts";
 import type { ToolPermissions } from "../../../pkg/runtime/permissions.ts";
 import type { ToolDefinition } from "../tool/definition.ts";
-import type { Analysis, DiagnosticList, Site } from "./analysis.ts";
+import { type Analysis, type DiagnosticList, type Site, trusts } from "./analysis.ts";
 import { isToolDefinition } from "./resolve_use.ts";
 
 /** `read` or `write`, or for an entry the sandbox cannot express, the permission it is in. */
@@ -58,7 +58,10 @@ interface Grantee {
 type Report = (kind: PathKind, index: number | undefined, message: string) => void;
 
 export async function checkToolPermissions(analysis: Analysis, diagnostics: DiagnosticList): Promise<void> {
-  const tools = [...analysis.sites.keys()].filter(isToolDefinition);
+  // Grants resolve against the tool's module: without a valid `execute` there is none to resolve against.
+  const tools = [...analysis.sites.keys()].filter(isToolDefinition).filter((t) =>
+    trusts(analysis, t, "execute")
+  );
   const { root, config } = analysis.project;
   const scripts = (config.mcp ?? []).map((server, i) => ({ server, i }))
     .filter(({ server }) => typeof server?.script === "string" && server.permissions !== undefined);

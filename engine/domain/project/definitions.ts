@@ -6,15 +6,16 @@
 
 import { type AgentDefinition, toAgentDefinition } from "../agent/definition.ts";
 import type { AgentConfig } from "../agent/schema.ts";
-import type { PathSegment } from "../diagnostics.ts";
+import type { Diagnostic, PathSegment } from "../diagnostics.ts";
 import { type ToolDefinition, toToolDefinition } from "../tool/definition.ts";
 import type { ToolConfig } from "../tool/schema.ts";
-import type { Analysis, DiagnosticList } from "./analysis.ts";
+import type { Analysis, DiagnosticList, Site } from "./analysis.ts";
 import { formatPath, locate, type YamlSource } from "./yaml_source.ts";
 
 /**
- * Indexes `items` (declared at `base` in `source`) by id. Items with schema errors (`isValid` false) are
- * left out and their ids added to `broken`.
+ * Indexes `items` (declared at `base` in `source`) by id. An item with schema errors (`isValid` false) is built
+ * by `buildPartial` when given and the item is a mapping with a string id; otherwise it is left out and its
+ * id, when readable, added to `broken`.
  */
 export function indexById<C extends { id: string }, D>(
   items: readonly C[] | undefined,
@@ -24,8 +25,9 @@ export function indexById<C extends { id: string }, D>(
   opts: {
     diagnostics: DiagnosticList;
     isValid: (path: PathSegment[]) => boolean;
-    broken: Set<string>;
+    broken?: Set<string>;
     build: (config: C, path: PathSegment[]) => D;
+    buildPartial?: (item: Record<string, unknown> & { id: string }, path: PathSegment[]) => D;
   },
 ): Map<string, D> {
   const out = new Map<string, D>();
@@ -33,8 +35,11 @@ export function indexById<C extends { id: string }, D>(
   // Not a list is a schema error of the list itself (reported): nothing to index.
   (Array.isArray(items) ? items : []).forEach((item, i) => {
     const path = [...base, i];
-    if (!opts.isValid(path)) {
-      if (typeof item?.id === "string") opts.broken.add(item.id);
+    const valid = opts.isValid(path);
+    const buildable = valid ||
+      (opts.buildPartial !== undefined && isMapping(item) && typeof item.id === "string");
+    if (!buildable) {
+      if (typeof item?.id === "string") opts.broken?.add(item.id);
       return;
     }
     const first = firstAt.get(item.id);
@@ -48,7 +53,7 @@ export function indexById<C extends { id: string }, D>(
       return;
     }
     firstAt.set(item.id, path);
-    out.set(item.id, opts.build(item, path));
+    out.set(item.id, valid ? opts.build(item, path) : opts.buildPartial!(item, path));
   });
   return out;
 }
@@ -81,32 +86,72 @@ export function trustedFields(
 
 /**
  * Indexes the `tools:` and `agents:` a file declares (compozy.yaml or a workflow), recording where each
- * definition stands so later checks can point at it.
+ * definition stands so later checks can point at it. One with schema errors is built from its valid fields
+ * (see {@linkcode buildDefinition}).
  */
 export function indexToolsAndAgents(
   declared: { tools?: readonly ToolConfig[]; agents?: readonly AgentConfig[] },
   source: YamlSource,
   analysis: Analysis,
-  common: { diagnostics: DiagnosticList; isValid: (path: PathSegment[]) => boolean },
+  common: {
+    diagnostics: DiagnosticList;
+    isValid: (path: PathSegment[]) => boolean;
+    schemaErrors: readonly Diagnostic[];
+  },
 ): { tools: Map<string, ToolDefinition>; agents: Map<string, AgentDefinition> } {
+  const { diagnostics, isValid, schemaErrors } = common;
+  const build =
+    <D extends ToolDefinition | AgentDefinition>(kind: "tool" | "agent") =>
+    (item: Record<string, unknown>, path: PathSegment[]): D =>
+      buildDefinition(kind, item, { source, path }, schemaErrors, analysis) as D;
   return {
     tools: indexById(declared.tools, source, ["tools"], "tool", {
-      ...common,
-      broken: analysis.broken.tools,
-      build: (tool, path) => {
-        const def = toToolDefinition(tool, source.file);
-        analysis.sites.set(def, { source, path });
-        return def;
-      },
+      diagnostics,
+      isValid,
+      build: build<ToolDefinition>("tool"),
+      buildPartial: build<ToolDefinition>("tool"),
     }),
     agents: indexById(declared.agents, source, ["agents"], "agent", {
-      ...common,
-      broken: analysis.broken.agents,
-      build: (agent, path) => {
-        const def = toAgentDefinition(agent, source.file);
-        analysis.sites.set(def, { source, path });
-        return def;
-      },
+      diagnostics,
+      isValid,
+      build: build<AgentDefinition>("agent"),
+      buildPartial: build<AgentDefinition>("agent"),
     }),
   };
+}
+
+/**
+ * Builds the tool or agent declared at `site` and records where it stands. With schema errors under it, the
+ * definition holds only the fields without errors, and `analysis.partial` says which fields the checks cannot
+ * trust: those with an error and, when the definition has an error of its own (a required field missing),
+ * every field it lacks.
+ */
+export function buildDefinition(
+  kind: "tool" | "agent",
+  item: Record<string, unknown>,
+  site: Site,
+  schemaErrors: readonly Diagnostic[],
+  analysis: Analysis,
+): ToolDefinition | AgentDefinition {
+  const isValid = validUnder(schemaErrors);
+  const own = formatPath(site.path);
+  const lacksRequired = schemaErrors.some((e) => e.path === own);
+  const bad = new Set(Object.keys(item).filter((key) => !isValid([...site.path, key])));
+  const fields = Object.fromEntries(Object.entries(item).filter(([key]) => !bad.has(key)));
+  const file = site.source.file;
+  // Without a valid `execute` the tool has no module (its `executePath` is then the file's folder): the checks
+  // that read one ask `trusts(…, "execute")` first.
+  const def = kind === "tool"
+    ? toToolDefinition({ execute: "", ...fields } as unknown as ToolConfig, file)
+    : toAgentDefinition(fields as unknown as AgentConfig, file);
+  analysis.sites.set(def, site);
+  if (bad.size > 0 || lacksRequired) {
+    analysis.partial.set(def, (field) => bad.has(field) || (lacksRequired && !(field in item)));
+  }
+  return def;
+}
+
+/** Whether a parsed YAML value is a mapping (what a definition or a task must be). */
+export function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -5,11 +5,8 @@
  */
 
 import { resolve } from "node:path";
-import { toAgentDefinition } from "../agent/definition.ts";
-import type { AgentConfig } from "../agent/schema.ts";
-import { toToolDefinition } from "../tool/definition.ts";
-import type { ToolConfig } from "../tool/schema.ts";
 import type { Analysis, DiagnosticList } from "./analysis.ts";
+import { buildDefinition, isMapping } from "./definitions.ts";
 import { validateSchema } from "./schema_validation.ts";
 import { parseUse } from "./use_reference.ts";
 import { readYamlFile } from "./yaml_source.ts";
@@ -39,16 +36,16 @@ export async function loadFileReferences(analysis: Analysis, diagnostics: Diagno
         continue;
       }
       const errors = validateSchema(ref.kind, read.source);
-      if (errors.length > 0) {
+      diagnostics.add(...errors);
+      const value = read.source.value;
+      // A definition with schema errors is built from its valid fields (definitions.ts), so a task using it
+      // is still checked against them; one that is not even a mapping with an id is left out.
+      if (!isMapping(value) || typeof value.id !== "string") {
         analysis.broken.files.add(file);
-        diagnostics.add(...errors);
         continue;
       }
-      const def = ref.kind === "tool"
-        ? toToolDefinition(read.source.value as ToolConfig, file)
-        : toAgentDefinition(read.source.value as AgentConfig, file);
-      analysis.fileDefinitions.set(file, def);
-      analysis.sites.set(def, { source: read.source, path: [] });
+      const at = { source: read.source, path: [] };
+      analysis.fileDefinitions.set(file, buildDefinition(ref.kind, value, at, errors, analysis));
     }
   }
 }

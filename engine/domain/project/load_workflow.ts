@@ -18,7 +18,7 @@ import type { TriggerConfig } from "../trigger/schema.ts";
 import type { Workflow } from "../workflow/definition.ts";
 import type { WorkflowConfig } from "../workflow/schema.ts";
 import type { Analysis, DiagnosticList, LoadedWorkflow } from "./analysis.ts";
-import { indexToolsAndAgents, trustedFields, validUnder } from "./definitions.ts";
+import { indexToolsAndAgents, isMapping, trustedFields, validUnder } from "./definitions.ts";
 import { formatPath, locate, type YamlSource } from "./yaml_source.ts";
 
 /**
@@ -73,7 +73,7 @@ export function buildWorkflow(
     file: source.file,
     dir: dirname(source.file),
     config,
-    ...indexToolsAndAgents(config, source, analysis, { diagnostics, isValid }),
+    ...indexToolsAndAgents(config, source, analysis, { diagnostics, isValid, schemaErrors }),
     tasks,
   };
   // A duplicate is reported above; the checks that follow see each id once.
@@ -175,8 +175,4 @@ function inlineTaskSlots(
 /** Whether the error at field path `errorPath` concerns the value at `prefix` or anything inside it. */
 function under(prefix: string, errorPath: string): boolean {
   return errorPath === prefix || errorPath.startsWith(`${prefix}.`) || errorPath.startsWith(`${prefix}[`);
-}
-
-function isMapping(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -115,9 +115,8 @@ async function indexProject(
     workflows: [],
     fileDefinitions: new Map(),
     sites: new Map(),
+    partial: new Map(),
     broken: {
-      tools: new Set(),
-      agents: new Set(),
       models: new Set(),
       mcp: new Set(),
       files: new Set(),
@@ -148,7 +147,7 @@ async function indexProject(
       { tools: config.tools as ToolConfig[] | undefined, agents: config.agents as AgentConfig[] | undefined },
       source,
       analysis,
-      common,
+      { ...common, schemaErrors },
     ),
   };
   analysis.workflows = await loadWorkflows(root, source, config, analysis, diagnostics, isValid);

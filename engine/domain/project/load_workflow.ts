@@ -12,7 +12,7 @@
 
 import { dirname } from "node:path";
 import type { Diagnostic, PathSegment } from "../diagnostics.ts";
-import type { TaskConfig } from "../task/schema.ts";
+import { TASK_TYPES, type TaskConfig } from "../task/schema.ts";
 import type { TaskRole, TaskSite } from "../task/walk.ts";
 import type { TriggerConfig } from "../trigger/schema.ts";
 import type { Workflow } from "../workflow/definition.ts";
@@ -142,32 +142,30 @@ function walkTasks(list: unknown, errors: readonly Diagnostic[]): { slots: TaskS
 /**
  * The inline tasks a task declares, read from its raw fields (as `collectTaskSites` does from valid ones).
  * Only mappings are tasks: a route naming a task is a transition, and anything else is the parent's error.
+ * A task whose `type` is not a task type (a typo such as `paralel`) may hold its inline tasks in any of the
+ * fields that hold them: their ids still count, for duplicates and for references to them.
  */
 function inlineTaskSlots(
   task: Record<string, unknown>,
   path: PathSegment[],
 ): [unknown, PathSegment[], TaskRole][] {
   const out: [unknown, PathSegment[], TaskRole][] = [];
-  switch (task.type) {
-    case "router":
-      if (isMapping(task.routes)) {
-        for (const [value, target] of Object.entries(task.routes)) {
-          if (isMapping(target)) out.push([target, [...path, "routes", value], "route"]);
-        }
+  const unknownType = task.type !== undefined && !(TASK_TYPES as readonly unknown[]).includes(task.type);
+  if (task.type === "router" || unknownType) {
+    if (isMapping(task.routes)) {
+      for (const [value, target] of Object.entries(task.routes)) {
+        if (isMapping(target)) out.push([target, [...path, "routes", value], "route"]);
       }
-      if (isMapping(task.default)) out.push([task.default, [...path, "default"], "route"]);
-      break;
-    case "parallel":
-    case "composite":
-      if (Array.isArray(task.tasks)) {
-        task.tasks.forEach((child, i) => {
-          if (isMapping(child)) out.push([child, [...path, "tasks", i], "child"]);
-        });
-      }
-      break;
-    case "collection":
-      if (isMapping(task.task)) out.push([task.task, [...path, "task"], "child"]);
-      break;
+    }
+    if (isMapping(task.default)) out.push([task.default, [...path, "default"], "route"]);
+  }
+  if ((task.type === "parallel" || task.type === "composite" || unknownType) && Array.isArray(task.tasks)) {
+    task.tasks.forEach((child, i) => {
+      if (isMapping(child)) out.push([child, [...path, "tasks", i], "child"]);
+    });
+  }
+  if ((task.type === "collection" || unknownType) && isMapping(task.task)) {
+    out.push([task.task, [...path, "task"], "child"]);
   }
   return out;
 }

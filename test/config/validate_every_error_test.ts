@@ -146,3 +146,117 @@ Deno.test("checkProject returns the same diagnostics, in file and line order", a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/**
+ * What a schema error used to hide: a tool or agent with one (inline, or in its own `file=` file) was
+ * dropped whole, so its missing module, its unknown model, the `action:` and `with:` of the tasks using it
+ * went unchecked; a task with a misspelt `type` hid its children's ids (a `next:` naming one was "unknown",
+ * a duplicate among them missed); a workflow file that does not parse made each reference to its id an
+ * "unknown workflow".
+ */
+const HIDDEN_FILES: Record<string, string> = {
+  "compozy.yaml": `name: hidden
+workflows:
+  - source: ./w.yaml
+  - source: ./unparsable.yaml
+tools:
+  - id: ptool
+    execute: ./no_ptool.ts
+    timeout: banana
+agents:
+  - id: pagent
+    config: { $model: ghost }
+    instructions: hi
+    max_steps: zero
+    actions:
+      - { id: go, prompt: go }
+`,
+  // A tool file with a bad field and a missing module; an agent file with an unknown field.
+  "tf.yaml": `id: tf
+execute: ./no_tf.ts
+timeout: banana
+input: { type: object, properties: { n: { type: number } }, additionalProperties: false }
+`,
+  "af.yaml": `id: af
+config: { $model: ghost }
+instructions: hi
+bogus: 1
+actions:
+  - { id: act, prompt: p }
+`,
+  // A workflow tool missing a module beside a bad field; tasks using each definition with a schema error;
+  // a parallel with its type misspelt, whose children repeat an id and are named by a next.
+  "w.yaml": `id: w
+tools:
+  - id: wtool
+    execute: ./no_wtool.ts
+    bogus: 1
+tasks:
+  - id: a
+    use: tool(file=./tf.yaml)
+    with: { n: "x", extra: 1 }
+  - id: b
+    use: agent(file=./af.yaml)
+    action: nope
+  - id: c
+    use: tool(id=wtool)
+  - id: d
+    use: tool(id=ptool)
+  - id: e
+    use: agent(id=pagent)
+    action: nope
+  - id: fan
+    type: paralel
+    tasks:
+      - { id: kid, use: tool(id=wtool) }
+      - { id: kid, use: tool(id=wtool) }
+  - id: g
+    use: tool(id=wtool)
+    on_success: { next: kid }
+  - id: h
+    use: workflow(id=unparsable)
+`,
+  // A syntax error after the id line: the id is read from the text.
+  "unparsable.yaml": `id: unparsable
+tasks:
+  - id: x
+    type: sleep
+    duration: [1s
+`,
+};
+
+const HIDDEN_EXPECTED = [
+  'af.yaml:2:19: config.$model: unknown model "ghost" (the project declares no models)',
+  'af.yaml:4:1: bogus: unknown field "bogus"',
+  "compozy.yaml:7:14: tools[0].execute: tool module not found: ./no_ptool.ts",
+  'compozy.yaml:8:14: tools[0].timeout: expected a duration such as 500ms, 30s, 5m, 1h or 1d, found string "banana"',
+  'compozy.yaml:11:23: agents[0].config.$model: unknown model "ghost" (the project declares no models)',
+  'compozy.yaml:13:16: agents[0].max_steps: expected an integer, found string "zero"',
+  "tf.yaml:2:10: execute: tool module not found: ./no_tf.ts",
+  'tf.yaml:3:10: timeout: expected a duration such as 500ms, 30s, 5m, 1h or 1d, found string "banana"',
+  "unparsable.yaml:6:1: (root): YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ] (check the indentation of this line and the line above)",
+  "w.yaml:4:14: tools[0].execute: tool module not found: ./no_wtool.ts",
+  'w.yaml:5:5: tools[0].bogus: unknown field "bogus"',
+  'w.yaml:9:16: tasks[0].with.n: does not fit the input of tool "tf": must be number, found string "x"',
+  'w.yaml:9:21: tasks[0].with.extra: field "extra" is not in the input of tool "tf"',
+  'w.yaml:12:13: tasks[1].action: unknown action "nope" of agent "af" (its actions: act)',
+  'w.yaml:19:13: tasks[4].action: unknown action "nope" of agent "pagent" (its actions: go)',
+  'w.yaml:21:11: tasks[5].type: expected one of "basic", "router", "parallel", "collection", "composite", "aggregate", "wait", "signal", "sleep", found string "paralel" (did you mean "parallel"?)',
+  'w.yaml:24:15: tasks[5].tasks[1].id: duplicate task id "kid" (first declared at line 23)',
+];
+
+Deno.test("a schema or syntax error hides no other error of its definition, and makes no 'unknown' line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "compozy-hidden-" });
+  try {
+    for (const [name, text] of Object.entries(HIDDEN_FILES)) await Deno.writeTextFile(join(dir, name), text);
+    const { code, stdout, stderr } = await runCli(["validate", "--cwd", dir], { OPENAI_API_KEY: "" });
+    // The syntax error's excerpt lines (indented, or starting with ">") are part of its one diagnostic.
+    const lines = (stdout + stderr).split("\n").filter((line) => /^[a-z]/.test(line));
+    assert.deepEqual(lines.toSorted(), HIDDEN_EXPECTED.toSorted(), `got:\n${lines.join("\n")}`);
+    assert.equal(code, 1);
+    const checked = (await checkProject(dir, { processEnv: {} })).map((d) => formatDiagnostic(d, dir));
+    assert.deepEqual(checked, HIDDEN_EXPECTED);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

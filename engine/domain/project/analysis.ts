@@ -62,7 +62,14 @@ export interface Analysis {
     models: Set<string>;
     mcp: Set<string>;
     files: Set<string>;
+    /** Ids read from the text of workflow files that do not parse (unreadable_workflow.ts). */
+    workflows: Set<string>;
   };
+  /**
+   * Where compozy.yaml lists the workflow files that do not parse and whose id could not be read: a reference
+   * to an unknown workflow may name one of them, so it is not reported as unknown (check_references.ts).
+   */
+  unreadableWorkflows: { path: PathSegment[]; source: string }[];
 }
 
 /**

@@ -14,16 +14,34 @@ import { didYouMean } from "./suggest.ts";
 import { parseUse } from "./use_reference.ts";
 
 export function checkReferences(analysis: Analysis, diagnostics: DiagnosticList): void {
+  const unchecked = new Set<string>();
   for (const loaded of analysis.workflows) {
     const sitesById = new Map(loaded.tasks.map((s) => [s.task.id, s]));
     for (const site of loaded.tasks) {
-      if (site.task.type === "basic") checkUse(analysis, loaded, site, diagnostics);
+      if (site.task.type === "basic") checkUse(analysis, loaded, site, diagnostics, unchecked);
       for (const [path, target] of transitionTargets(site)) {
         checkTarget(loaded, sitesById, path, target, diagnostics);
       }
       if (site.role === "child") checkChildFields(loaded, site, diagnostics);
     }
   }
+  reportUnchecked(analysis, unchecked, diagnostics);
+}
+
+/**
+ * One warning for the workflow references that may name a workflow in a file that does not parse, instead
+ * of an "unknown workflow" error at each: the file's syntax error is the one to fix first.
+ */
+function reportUnchecked(analysis: Analysis, unchecked: Set<string>, diagnostics: DiagnosticList): void {
+  const [first, ...more] = analysis.unreadableWorkflows;
+  if (unchecked.size === 0 || !first) return;
+  const files = [first, ...more].map((w) => w.source).join(", ");
+  const ids = [...unchecked].map((id) => `"${id}"`).join(", ");
+  diagnostics.warning(
+    analysis.projectSource,
+    first.path,
+    `references to workflows not found in the project (${ids}) were not checked: they may name the workflow of ${files}, whose id cannot be read until its YAML syntax error is fixed`,
+  );
 }
 
 /** Every task id a task may go to next, with the field that names it. */
@@ -120,6 +138,7 @@ function checkUse(
   loaded: LoadedWorkflow,
   site: TaskSite,
   diagnostics: DiagnosticList,
+  unchecked: Set<string>,
 ): void {
   if (site.task.type !== "basic") return;
   const { project } = analysis;
@@ -138,7 +157,13 @@ function checkUse(
     return;
   } else if (!resolved) {
     // Workflows, tools and agents with schema errors are still loaded (load_workflow.ts, definitions.ts): an
-    // id of theirs never dangles.
+    // id of theirs never dangles. The id of a workflow file that does not parse is read from its text when it
+    // can be; when it cannot, the reference may name it and is left unchecked.
+    if (ref.kind === "workflow" && analysis.broken.workflows.has(ref.value)) return;
+    if (ref.kind === "workflow" && analysis.unreadableWorkflows.length > 0) {
+      unchecked.add(ref.value);
+      return;
+    }
     const candidates = ref.kind === "tool"
       ? [...workflow.tools.keys(), ...project.tools.keys()]
       : ref.kind === "agent"

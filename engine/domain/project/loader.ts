@@ -19,6 +19,7 @@ import { buildWorkflow } from "./load_workflow.ts";
 import { registerFileDefinitions } from "./resolve_use.ts";
 import type { ProjectConfig } from "./schema.ts";
 import { validateSchema } from "./schema_validation.ts";
+import { recoverWorkflowId } from "./unreadable_workflow.ts";
 import type { LoadOptions, Project } from "./types.ts";
 import { MAX_FILE_BYTES, readYamlFile, type YamlSource } from "./yaml_source.ts";
 
@@ -120,7 +121,9 @@ async function indexProject(
       models: new Set(),
       mcp: new Set(),
       files: new Set(),
+      workflows: new Set(),
     },
+    unreadableWorkflows: [],
   };
   const common = { diagnostics, isValid };
   analysis.project = {
@@ -184,6 +187,9 @@ async function loadWorkflows(
     }
     if (read.kind === "invalid") {
       diagnostics.add(...read.diagnostics);
+      const id = read.text === undefined ? undefined : recoverWorkflowId(read.text);
+      if (id === undefined) analysis.unreadableWorkflows.push({ path, source: entry.source });
+      else analysis.broken.workflows.add(id);
       return;
     }
     const schemaErrors = validateSchema("workflow", read.source);

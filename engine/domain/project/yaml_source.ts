@@ -50,7 +50,8 @@ export interface YamlSource {
 
 export type YamlReadResult =
   | { kind: "ok"; source: YamlSource }
-  | { kind: "invalid"; diagnostics: Diagnostic[] }
+  /** `text` is the file's text when it could be read (a file over the size limit is not). */
+  | { kind: "invalid"; diagnostics: Diagnostic[]; text?: string }
   | { kind: "missing" };
 
 /** Reads and parses `file`; a missing file is a result, not an error, so the caller can say who referred to it. */
@@ -86,14 +87,14 @@ export function parseYaml(file: string, text: string): YamlReadResult {
     const duplicates = doc.errors.filter((e) => e.code === "DUPLICATE_KEY");
     const first = doc.errors.find((e) => e.code !== "DUPLICATE_KEY");
     const reported = first ? [...duplicates, first] : duplicates;
-    return { kind: "invalid", diagnostics: reported.map((e) => syntaxDiagnostic(file, doc, lines, e)) };
+    return { kind: "invalid", diagnostics: reported.map((e) => syntaxDiagnostic(file, doc, lines, e)), text };
   }
   // Only a file with an alias (`*name`) needs the walk that measures them.
   const hasAliases = /\*[^\s,\]}*]/.test(text);
   const bomb = hasAliases ? findAliasBomb(file, doc, lines) : undefined;
-  if (bomb) return { kind: "invalid", diagnostics: [bomb] };
+  if (bomb) return { kind: "invalid", diagnostics: [bomb], text };
   const deep = findTooDeep(file, doc, lines, hasAliases);
-  if (deep) return { kind: "invalid", diagnostics: [deep] };
+  if (deep) return { kind: "invalid", diagnostics: [deep], text };
   // The measurement above is exact; yaml's own counter stays on as a second fence.
   const value = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION });
   return { kind: "ok", source: { file, text, doc, lines, value } };

@@ -260,3 +260,77 @@ Deno.test("a schema or syntax error hides no other error of its definition, and 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/**
+ * Finer trust: a sub-field with an error hides only itself, not its siblings; models and MCP servers with
+ * schema errors are checked on their valid fields; a mistyped workflow id gets its "did you mean" while a
+ * workflow file is unreadable.
+ */
+const PARTIAL_FILES: Record<string, string> = {
+  "compozy.yaml": `name: partial
+workflows:
+  - source: ./caller.yaml
+  - source: ./unparsable.yaml
+models:
+  - { id: cheap, provider: openai, model: gpt-4o-mini, temperature: hot }
+  - { id: fancy, provider: opanai, model: gpt-4o }
+mcp:
+  - { id: files, script: ./mcp/missing.ts, timeout: soon }
+  - { id: docs, url: "ftp://docs", timeout: soon }
+agents:
+  - id: helper
+    config: { $model: nope, temperature: hot }
+    instructions: Help.
+    actions:
+      - { id: go, prompt: 5 }
+  - id: spender
+    config: { $model: cheap }
+    budget: { max_cost: 0.5 }
+    instructions: Spend.
+    tools: ["mcp(id=fils)"]
+`,
+  "caller.yaml": `id: caller
+tasks:
+  - id: one
+    use: workflow(id=caler)
+  - id: two
+    use: workflow(id=lost)
+  - id: three
+    use: agent(id=helper)
+    action: nope
+`,
+  "unparsable.yaml": "tasks: [ {\n  - id: y\n",
+};
+
+const PARTIAL_EXPECTED = [
+  'caller.yaml:4:10: tasks[0].use: warning: workflow "caler" is not in the project (did you mean "caller"?); it may be the workflow of ./unparsable.yaml, whose id cannot be read until its YAML syntax error is fixed',
+  'caller.yaml:9:13: tasks[2].action: unknown action "nope" of agent "helper" (its actions: go)',
+  'compozy.yaml:4:13: workflows[1].source: warning: references to workflows not found in the project ("lost") were not checked: they may name the workflow of ./unparsable.yaml, whose id cannot be read until its YAML syntax error is fixed',
+  'compozy.yaml:6:69: models[0].temperature: expected a number, found string "hot"',
+  'compozy.yaml:7:28: models[1].provider: expected one of "openai", "anthropic", "google", "groq", "ollama", "openai-compatible", "mock", found string "opanai" (did you mean "openai"?)',
+  "compozy.yaml:9:33: mcp[0].script: MCP server script not found: ./mcp/missing.ts",
+  'compozy.yaml:9:53: mcp[0].timeout: expected a duration such as 500ms, 30s, 5m, 1h or 1d, found string "soon"',
+  'compozy.yaml:10:26: mcp[1].url: expected an http:// or https:// URL, found "ftp://docs"',
+  'compozy.yaml:10:45: mcp[1].timeout: expected a duration such as 500ms, 30s, 5m, 1h or 1d, found string "soon"',
+  'compozy.yaml:13:23: agents[0].config.$model: unknown model "nope" (models: cheap, fancy)',
+  'compozy.yaml:13:42: agents[0].config.temperature: expected a number, found string "hot"',
+  "compozy.yaml:16:27: agents[0].actions[0].prompt: expected a string, found integer 5",
+  "compozy.yaml:19:25: agents[1].budget.max_cost: needs a price on the agent's model (price: { input_per_million, output_per_million })",
+  'compozy.yaml:21:13: agents[1].tools[0]: unknown MCP server "fils": not declared in compozy.yaml\'s mcp: (its MCP servers: files, docs) (did you mean "files"?)',
+  "unparsable.yaml:2:3: tasks[0]: YAML syntax error: Block collections are not allowed within flow collections",
+];
+
+Deno.test("an error in a sub-field, a model or an MCP server hides none of their other errors", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "compozy-partial-" });
+  try {
+    for (const [name, text] of Object.entries(PARTIAL_FILES)) await Deno.writeTextFile(join(dir, name), text);
+    const { code, stdout, stderr } = await runCli(["validate", "--cwd", dir], { OPENAI_API_KEY: "" });
+    const lines = (stdout + stderr).split("\n").filter((line) => /^[a-z]/.test(line));
+    assert.deepEqual(lines.toSorted(), PARTIAL_EXPECTED.toSorted(), `got:\n${lines.join("\n")}`);
+    assert.equal(code, 1);
+    const checked = (await checkProject(dir, { processEnv: {} })).map((d) => formatDiagnostic(d, dir));
+    assert.deepEqual(checked, PARTIAL_EXPECTED);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

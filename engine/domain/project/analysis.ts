@@ -8,10 +8,12 @@
 
 import type { AgentDefinition } from "../agent/definition.ts";
 import type { Diagnostic, PathSegment } from "../diagnostics.ts";
+import type { McpServerConfig } from "../mcp/schema.ts";
 import type { TaskSite } from "../task/walk.ts";
 import type { ToolDefinition } from "../tool/definition.ts";
 import type { TriggerConfig } from "../trigger/schema.ts";
 import type { Workflow } from "../workflow/definition.ts";
+import type { Trust } from "./trust.ts";
 import type { Project } from "./types.ts";
 import { diagnosticAt, type YamlSource } from "./yaml_source.ts";
 
@@ -53,10 +55,13 @@ export interface Analysis {
   /** Declaration site of every tool and agent definition. */
   sites: Map<ToolDefinition | AgentDefinition, Site>;
   /**
-   * Tools and agents declared with schema errors, built from their valid fields so that references to them
-   * resolve and the checks of those fields still run; each maps to whether a field of it cannot be trusted.
+   * Tools, agents, models and MCP servers declared with schema errors, built from their valid values so that
+   * references to them resolve and the checks of those values still run; each maps to which of its paths
+   * (relative to the definition) can be trusted (trust.ts).
    */
-  partial: Map<ToolDefinition | AgentDefinition, (field: string) => boolean>;
+  partial: Map<object, Trust>;
+  /** The index in compozy.yaml's `mcp:` of each server of `project.mcp`. */
+  mcpIndex: Map<McpServerConfig, number>;
   /** Ids (or absolute paths, for `file=`) of definitions that could not be built at all. */
   broken: {
     models: Set<string>;
@@ -66,19 +71,21 @@ export interface Analysis {
     workflows: Set<string>;
   };
   /**
-   * Where compozy.yaml lists the workflow files that do not parse and whose id could not be read: a reference
-   * to an unknown workflow may name one of them, so it is not reported as unknown (check_references.ts).
+   * Where compozy.yaml lists the workflow files whose id is unknown: files that do not parse and whose id could
+   * not be read, and files not found (`missing`). A reference to an unknown workflow may name one of them, so
+   * it is not reported as unknown (check_references.ts).
    */
-  unreadableWorkflows: { path: PathSegment[]; source: string }[];
+  unreadableWorkflows: { path: PathSegment[]; source: string; missing: boolean }[];
 }
 
 /**
- * Whether the checks can rely on `field` of `def`: false when the field had a schema error (it is left out of
- * the definition), or is missing while a required field is. A check that would read the field's absence as
- * "none" skips the definition then.
+ * Whether the checks can rely on the value at `path` of `def` (a tool, agent, model or MCP server): false when
+ * it, or something inside it, had a schema error and was left out, or when it is missing beside a mapping with
+ * an error of its own (a required field missing). A check that would read a left-out value's absence as "none"
+ * skips the definition then.
  */
-export function trusts(analysis: Analysis, def: ToolDefinition | AgentDefinition, field: string): boolean {
-  return !(analysis.partial.get(def)?.(field) ?? false);
+export function trusts(analysis: Analysis, def: object, ...path: PathSegment[]): boolean {
+  return analysis.partial.get(def)?.(path) ?? true;
 }
 
 /** Collects diagnostics for one run. */

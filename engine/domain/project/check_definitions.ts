@@ -27,8 +27,7 @@ export async function checkDefinitions(
   if (opts.checkToolCode) diagnostics.add(...await opts.checkToolCode(tools.filter((_, i) => found[i])));
   for (const [agent, workflows] of agentContexts(analysis)) {
     checkAgentModel(analysis, agent, diagnostics);
-    // Without a trusted `config` the agent's model, and so its price, is unknown.
-    if (trusts(analysis, agent, "config")) checkBudgetPrice(analysis, agent, diagnostics);
+    checkBudgetPrice(analysis, agent, diagnostics);
     checkActionIds(analysis, agent, diagnostics);
     checkAgentTools(analysis, agent, workflows, diagnostics);
   }
@@ -80,7 +79,8 @@ function agentContexts(analysis: Analysis): Map<AgentDefinition, Workflow[]> {
 }
 
 function checkAgentModel(analysis: Analysis, agent: AgentDefinition, diagnostics: DiagnosticList): void {
-  if (trusts(analysis, agent, "config")) {
+  // A `$model` left out for a schema error (or missing beside a config that lacks a required field) is unknown.
+  if (trusts(analysis, agent, "config", "$model")) {
     checkModelRef(analysis, agent, agent.config.$model, ["config", "$model"], diagnostics);
   }
   const summarize = agent.memory?.summarize;
@@ -110,11 +110,12 @@ function checkModelRef(
 
 /** `budget.max_cost` is checked against the model's `price`: without one it could never be. */
 function checkBudgetPrice(analysis: Analysis, agent: AgentDefinition, diagnostics: DiagnosticList): void {
-  if (agent.budget?.max_cost === undefined || agent.config.price) return;
+  // Without a trusted model and price, whether the agent has a price is unknown.
+  const known = trusts(analysis, agent, "config", "$model") && trusts(analysis, agent, "config", "price");
+  if (!known || agent.budget?.max_cost === undefined || agent.config.price) return;
   const ref = agent.config.$model;
-  if (ref !== undefined && (analysis.project.models.get(ref)?.price || !analysis.project.models.has(ref))) {
-    return;
-  }
+  const model = ref === undefined ? undefined : analysis.project.models.get(ref);
+  if (ref !== undefined && (!model || model.price || !trusts(analysis, model, "price"))) return;
   const site = analysis.sites.get(agent)!;
   diagnostics.error(
     site.source,

@@ -17,7 +17,7 @@ import { ToolFailure } from "../../../pkg/runtime/tool_failure.ts";
 import { parseDuration } from "../duration.ts";
 import type { McpServerConfig } from "../mcp/schema.ts";
 import { parseMcpToolReference } from "../mcp/tool_reference.ts";
-import type { Analysis, DiagnosticList } from "./analysis.ts";
+import { type Analysis, type DiagnosticList, trusts } from "./analysis.ts";
 import { isToolDefinition } from "./resolve_use.ts";
 import { didYouMean } from "./suggest.ts";
 import type { LoadOptions } from "./types.ts";
@@ -42,9 +42,14 @@ export async function checkMcp(
   // Not a list is a schema error of `mcp:` itself, reported already.
   const servers = Array.isArray(project.config.mcp) ? project.config.mcp : [];
   const usable = new Map<string, number>();
-  for (const [i, server] of servers.entries()) {
-    if (project.mcp.get(server?.id) !== server) continue;
-    if (await checkServer(analysis, server, i, diagnostics, opts)) usable.set(server.id, i);
+  for (const [i, declared] of servers.entries()) {
+    // The server indexed under this id (built from its valid values when it has schema errors), unless this
+    // entry is a duplicate or not a mapping with an id.
+    const server = project.mcp.get(declared?.id);
+    if (!server || analysis.mcpIndex.get(server) !== i) continue;
+    // A server with schema errors is checked but not probed: what it would be asked with is not all known.
+    const consistent = await checkServer(analysis, server, i, diagnostics, opts);
+    if (consistent && !analysis.partial.has(server)) usable.set(server.id, i);
   }
   for (const [agent, site] of analysis.sites) {
     if (isToolDefinition(agent)) continue;
@@ -77,6 +82,10 @@ async function checkServer(
   const source = analysis.projectSource;
   const path = ["mcp", i];
   const ways = WAYS.filter((way) => server[way] !== undefined);
+  // A way left out for a schema error is reported there; how many ways the server has is then unknown unless
+  // the others already make two.
+  const unknownWays = WAYS.some((way) => !trusts(analysis, server, way));
+  if (ways.length === 0 && unknownWays) return false;
   if (ways.length !== 1) {
     diagnostics.error(
       source,
@@ -134,6 +143,8 @@ async function checkScript(
   const script = resolve(analysis.project.root, server.script!);
   try {
     if ((await Deno.stat(script)).isFile) {
+      // Which files the script may import depends on its read grants: unknown when they had a schema error.
+      if (!trusts(analysis, server, "permissions", "read")) return true;
       return await checkScriptImports(analysis, script, server.permissions?.read, i, diagnostics);
     }
   } catch (err) {

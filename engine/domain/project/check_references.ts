@@ -10,7 +10,7 @@ import type { PathSegment } from "../diagnostics.ts";
 import type { TaskSite } from "../task/walk.ts";
 import { type Analysis, type DiagnosticList, type LoadedWorkflow, trusts } from "./analysis.ts";
 import { isToolDefinition, lookupUse } from "./resolve_use.ts";
-import { didYouMean } from "./suggest.ts";
+import { closest, didYouMean } from "./suggest.ts";
 import { parseUse } from "./use_reference.ts";
 
 export function checkReferences(analysis: Analysis, diagnostics: DiagnosticList): void {
@@ -29,19 +29,32 @@ export function checkReferences(analysis: Analysis, diagnostics: DiagnosticList)
 }
 
 /**
- * One warning for the workflow references that may name a workflow in a file that does not parse, instead
- * of an "unknown workflow" error at each: the file's syntax error is the one to fix first.
+ * One warning for the workflow references that may name the workflow of a file that does not parse or is
+ * not found, instead of an "unknown workflow" error at each: the file's own error is the one to fix first.
  */
 function reportUnchecked(analysis: Analysis, unchecked: Set<string>, diagnostics: DiagnosticList): void {
-  const [first, ...more] = analysis.unreadableWorkflows;
+  const [first] = analysis.unreadableWorkflows;
   if (unchecked.size === 0 || !first) return;
-  const files = [first, ...more].map((w) => w.source).join(", ");
   const ids = [...unchecked].map((id) => `"${id}"`).join(", ");
   diagnostics.warning(
     analysis.projectSource,
     first.path,
-    `references to workflows not found in the project (${ids}) were not checked: they may name the workflow of ${files}, whose id cannot be read until its YAML syntax error is fixed`,
+    `references to workflows not found in the project (${ids}) were not checked: they may name the workflow of ${
+      unreadableFiles(analysis)
+    }`,
   );
+}
+
+/** The workflow files whose id is unknown, and why. */
+function unreadableFiles(analysis: Analysis): string {
+  const missing = analysis.unreadableWorkflows.filter((w) => w.missing).map((w) => w.source);
+  const unparsable = analysis.unreadableWorkflows.filter((w) => !w.missing).map((w) => w.source);
+  return [
+    ...unparsable.length
+      ? [`${unparsable.join(", ")}, whose id cannot be read until its YAML syntax error is fixed`]
+      : [],
+    ...missing.length ? [`${missing.join(", ")}, which is not found`] : [],
+  ].join("; or of ");
 }
 
 /** Every task id a task may go to next, with the field that names it. */
@@ -161,7 +174,19 @@ function checkUse(
     // can be; when it cannot, the reference may name it and is left unchecked.
     if (ref.kind === "workflow" && analysis.broken.workflows.has(ref.value)) return;
     if (ref.kind === "workflow" && analysis.unreadableWorkflows.length > 0) {
-      unchecked.add(ref.value);
+      // A likely typo of a known id is still pointed out, at the reference, but as a warning: the unreadable
+      // file may be the workflow it names. (The file's own error fails the run either way.)
+      const match = closest(ref.value, project.workflows.keys());
+      if (match === undefined) unchecked.add(ref.value);
+      else {
+        diagnostics.warning(
+          source,
+          usePath,
+          `workflow "${ref.value}" is not in the project (did you mean "${match}"?); it may be the workflow of ${
+            unreadableFiles(analysis)
+          }`,
+        );
+      }
       return;
     }
     const candidates = ref.kind === "tool"
@@ -178,9 +203,14 @@ function checkUse(
     return;
   }
   if (resolved?.kind === "agent") {
-    // An agent's `actions` with a schema error are left out of it: which actions it has is unknown.
-    if (!trusts(analysis, resolved.agent, "actions")) return;
-    const actions = (resolved.agent.actions ?? []).map((a) => a.id);
+    // Which actions the agent has is unknown when its `actions`, or the id of one, was left out for a schema
+    // error (an error elsewhere in an action leaves its id known).
+    const declared = resolved.agent.actions;
+    const known = declared === undefined
+      ? trusts(analysis, resolved.agent, "actions")
+      : declared.every((_, i) => trusts(analysis, resolved.agent, "actions", i, "id"));
+    if (!known) return;
+    const actions = (declared ?? []).map((a) => a.id);
     const list = actions.length ? `its actions: ${actions.join(", ")}` : "it declares no actions";
     if (action === undefined) {
       diagnostics.error(

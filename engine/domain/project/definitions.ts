@@ -10,6 +10,7 @@ import type { Diagnostic, PathSegment } from "../diagnostics.ts";
 import { type ToolDefinition, toToolDefinition } from "../tool/definition.ts";
 import type { ToolConfig } from "../tool/schema.ts";
 import type { Analysis, DiagnosticList, Site } from "./analysis.ts";
+import { isMapping, pruneErrors } from "./trust.ts";
 import { formatPath, locate, type YamlSource } from "./yaml_source.ts";
 
 /**
@@ -122,9 +123,8 @@ export function indexToolsAndAgents(
 
 /**
  * Builds the tool or agent declared at `site` and records where it stands. With schema errors under it, the
- * definition holds only the fields without errors, and `analysis.partial` says which fields the checks cannot
- * trust: those with an error and, when the definition has an error of its own (a required field missing),
- * every field it lacks.
+ * definition holds only the values without errors (trust.ts {@linkcode pruneErrors}), and `analysis.partial`
+ * says which of its paths the checks cannot trust.
  */
 export function buildDefinition(
   kind: "tool" | "agent",
@@ -133,11 +133,8 @@ export function buildDefinition(
   schemaErrors: readonly Diagnostic[],
   analysis: Analysis,
 ): ToolDefinition | AgentDefinition {
-  const isValid = validUnder(schemaErrors);
-  const own = formatPath(site.path);
-  const lacksRequired = schemaErrors.some((e) => e.path === own);
-  const bad = new Set(Object.keys(item).filter((key) => !isValid([...site.path, key])));
-  const fields = Object.fromEntries(Object.entries(item).filter(([key]) => !bad.has(key)));
+  const { value: fields, trust } = pruneErrors(item, site.path, schemaErrors);
+  fields.id = item.id; // a malformed id is reported; it is still the name references use
   const file = site.source.file;
   // Without a valid `execute` the tool has no module (its `executePath` is then the file's folder): the checks
   // that read one ask `trusts(…, "execute")` first.
@@ -145,13 +142,22 @@ export function buildDefinition(
     ? toToolDefinition({ execute: "", ...fields } as unknown as ToolConfig, file)
     : toAgentDefinition(fields as unknown as AgentConfig, file);
   analysis.sites.set(def, site);
-  if (bad.size > 0 || lacksRequired) {
-    analysis.partial.set(def, (field) => bad.has(field) || (lacksRequired && !(field in item)));
-  }
+  if (trust) analysis.partial.set(def, trust);
   return def;
 }
 
-/** Whether a parsed YAML value is a mapping (what a definition or a task must be). */
-export function isMapping(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+/**
+ * A model or MCP server with schema errors, built from its valid values like a tool or agent (see
+ * {@linkcode buildDefinition}): its other checks still run, each asking `trusts` for the values it reads.
+ */
+export function buildPartialConfig<C>(
+  item: Record<string, unknown> & { id: string },
+  path: PathSegment[],
+  schemaErrors: readonly Diagnostic[],
+  analysis: Analysis,
+): C {
+  const { value, trust } = pruneErrors(item, path, schemaErrors);
+  value.id = item.id; // a malformed id is reported; it is still the name references use
+  if (trust) analysis.partial.set(value, trust);
+  return value as C;
 }

@@ -6,7 +6,8 @@
 
 import { resolve } from "node:path";
 import type { Analysis, DiagnosticList } from "./analysis.ts";
-import { buildDefinition, isMapping } from "./definitions.ts";
+import { buildDefinition } from "./definitions.ts";
+import { isMapping } from "./trust.ts";
 import { validateSchema } from "./schema_validation.ts";
 import { parseUse } from "./use_reference.ts";
 import { readYamlFile } from "./yaml_source.ts";

@@ -18,7 +18,8 @@ import type { TriggerConfig } from "../trigger/schema.ts";
 import type { Workflow } from "../workflow/definition.ts";
 import type { WorkflowConfig } from "../workflow/schema.ts";
 import type { Analysis, DiagnosticList, LoadedWorkflow } from "./analysis.ts";
-import { indexToolsAndAgents, isMapping, trustedFields, validUnder } from "./definitions.ts";
+import { indexToolsAndAgents, trustedFields, validUnder } from "./definitions.ts";
+import { isMapping } from "./trust.ts";
 import { formatPath, locate, type YamlSource } from "./yaml_source.ts";
 
 /**

@@ -8,11 +8,23 @@
 import { join, relative, resolve } from "node:path";
 import type { AgentConfig, ModelConfig } from "../agent/schema.ts";
 import type { McpServerConfig } from "../mcp/schema.ts";
-import { ConfigError, type Diagnostic, ROOT_PATH, sortDiagnostics } from "../diagnostics.ts";
+import {
+  ConfigError,
+  type Diagnostic,
+  type PathSegment,
+  ROOT_PATH,
+  sortDiagnostics,
+} from "../diagnostics.ts";
 import type { ToolConfig } from "../tool/schema.ts";
 import { type Analysis, DiagnosticList, type LoadedWorkflow } from "./analysis.ts";
 import { runChecks } from "./checks.ts";
-import { indexById, indexToolsAndAgents, trustedFields, validUnder } from "./definitions.ts";
+import {
+  buildPartialConfig,
+  indexById,
+  indexToolsAndAgents,
+  trustedFields,
+  validUnder,
+} from "./definitions.ts";
 import { parseEnvFile } from "./env_file.ts";
 import { loadFileReferences } from "./load_file_references.ts";
 import { buildWorkflow } from "./load_workflow.ts";
@@ -124,8 +136,13 @@ async function indexProject(
       workflows: new Set(),
     },
     unreadableWorkflows: [],
+    mcpIndex: new Map(),
   };
   const common = { diagnostics, isValid };
+  const mcpAt = (server: McpServerConfig, path: PathSegment[]) => {
+    analysis.mcpIndex.set(server, path[1] as number);
+    return server;
+  };
   analysis.project = {
     root,
     file: source.file,
@@ -139,11 +156,14 @@ async function indexProject(
       ...common,
       broken: analysis.broken.models,
       build: (model) => model,
+      buildPartial: (item, path) => buildPartialConfig<ModelConfig>(item, path, schemaErrors, analysis),
     }),
     mcp: indexById<McpServerConfig, McpServerConfig>(config.mcp, source, ["mcp"], "MCP server", {
       ...common,
       broken: analysis.broken.mcp,
-      build: (server) => server,
+      build: (server, path) => mcpAt(server, path),
+      buildPartial: (item, path) =>
+        mcpAt(buildPartialConfig<McpServerConfig>(item, path, schemaErrors, analysis), path),
     }),
     workflows: new Map(),
     ...indexToolsAndAgents(
@@ -183,12 +203,14 @@ async function loadWorkflows(
     files.add(file);
     if (read.kind === "missing") {
       diagnostics.error(projectSource, path, `workflow file not found: ${entry.source}`);
+      // Its id is unknown (files have no naming convention): a reference may name it, like an unreadable one.
+      analysis.unreadableWorkflows.push({ path, source: entry.source, missing: true });
       return;
     }
     if (read.kind === "invalid") {
       diagnostics.add(...read.diagnostics);
       const id = read.text === undefined ? undefined : recoverWorkflowId(read.text);
-      if (id === undefined) analysis.unreadableWorkflows.push({ path, source: entry.source });
+      if (id === undefined) analysis.unreadableWorkflows.push({ path, source: entry.source, missing: false });
       else analysis.broken.workflows.add(id);
       return;
     }

@@ -210,7 +210,7 @@ function checkUse(
       ? trusts(analysis, resolved.agent, "actions")
       : declared.every((_, i) => trusts(analysis, resolved.agent, "actions", i, "id"));
     if (!known) return;
-    const actions = (declared ?? []).map((a) => a.id);
+    const actions = [...new Set((declared ?? []).map((a) => a.id))]; // a duplicate is reported at the agent
     const list = actions.length ? `its actions: ${actions.join(", ")}` : "it declares no actions";
     if (action === undefined) {
       diagnostics.error(

@@ -63,8 +63,13 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
     trusts(analysis, t, "execute")
   );
   const { root, config } = analysis.project;
-  const scripts = (config.mcp ?? []).map((server, i) => ({ server, i }))
-    .filter(({ server }) => typeof server?.script === "string" && server.permissions !== undefined);
+  // The servers as indexed: one with schema errors holds only its valid values, so a bad grant (reported by
+  // the schema) is not judged again here.
+  const scripts = [...analysis.project.mcp.values()].map((server) => ({
+    server,
+    i: analysis.mcpIndex.get(server)!,
+  }))
+    .filter(({ server }) => server.script !== undefined && server.permissions !== undefined);
   const writes = (p: ToolPermissions | undefined) => Array.isArray(p?.write) && p.write.length > 0;
   const anyWriter = tools.some((t) => writes(t.permissions)) ||
     scripts.some(({ server }) => writes(server.permissions));

@@ -33,6 +33,7 @@ export function pruneErrors(
 ): Pruned {
   const at = new Set(errors.map((e) => e.path));
   const under = (path: readonly PathSegment[]): boolean => {
+    if (path.length === 0) return errors.length > 0; // a definition in its own file: every error is its own
     const prefix = formatPath(path);
     return errors.some((e) =>
       e.path === prefix || e.path.startsWith(`${prefix}.`) || e.path.startsWith(`${prefix}[`)

@@ -145,11 +145,15 @@ Deno.test("overdue timers of different executions fired out of due order after a
   const outage = { from: at("01:25:00.813"), to: at("01:25:03.850") };
   assert.equal(
     timersReorderedByOutage(history, [outage]),
-    "after 3.0 s without an engine, [149b9d] nap14 fired before par7/steps17/nap18, which was due 2864 ms " +
-      "earlier (overdue timers of different executions come back in no due order)",
+    "par7/steps17/nap18 came due around an engine's 3.0 s outage, and [149b9d] nap14, due 2864 ms later in " +
+      "another execution, fired first (overdue timers come back in no due order)",
   );
-  // Not both due while no engine ran: the engine had the earlier one in time, so the order says something.
-  assert.equal(timersReorderedByOutage(history, [{ ...outage, to: at("01:25:03.000") }]), undefined);
+  // Due just before the kill (seed 140925: 0.1 s), it had not fired yet: the same artefact.
+  assert.ok(timersReorderedByOutage(history, [{ ...outage, from: at("01:25:00.950") }]));
+  // Due over a second before the kill, or after the restart: the engine had it in time, so the order says
+  // something about the engine.
+  assert.equal(timersReorderedByOutage(history, [{ ...outage, from: at("01:25:01.900") }]), undefined);
+  assert.equal(timersReorderedByOutage(history, [{ ...outage, to: at("01:25:00.800") }]), undefined);
   // In due order, or in one execution (where the engine keeps due order): nothing to excuse.
   const inOrder = history.map((l) => l.replace("391 01:25:03.900Z", "401 01:25:03.950Z"));
   assert.equal(timersReorderedByOutage(inOrder, [outage]), undefined);

@@ -66,12 +66,14 @@ export function lateControl(observed: Observed): string | undefined {
 const LATE_CONTROL_MS = 2_000;
 
 /**
- * Two timers of different executions (a parent's sleep, a child's) both came due while no engine ran, and the
- * later-due one fired first: a restarted engine gets overdue timers back in nats-server's redelivery order and
- * runs the activations they start side by side, so the reference's order on its one clock cannot be kept (seeds
- * 1121047, 121093, 140061: the child's sleep ended and its tool ran before the parent reached the wait where the
- * harness cancels it). Within one execution the engine keeps due order (docs/engine.md, `timeout`), so only
- * pairs across executions count. FINDINGS.md, "Overdue timers across executions".
+ * Two timers of different executions (a parent's sleep, a child's) fired out of due order because the earlier
+ * one came due around an engine's kill or while no engine ran: a restarted engine gets the timers a killed one
+ * held back only after their ack wait, in nats-server's redelivery order, and runs the activations they start
+ * side by side, so a later-due timer of another execution may fire first and the reference's order on its one
+ * clock cannot be kept (seeds 1121047, 121093, 140061, 140925: the child's sleep ended and its tool ran before
+ * the parent reached the wait where the harness cancels it). Within one execution the engine keeps due order
+ * (docs/engine.md, `timeout`), so only pairs across executions count. FINDINGS.md, "Overdue timers across
+ * executions".
  */
 export function timersReorderedByOutage(
   history: string[],
@@ -81,12 +83,14 @@ export function timersReorderedByOutage(
   for (const a of timers) {
     for (const b of timers) {
       if (a.who === b.who || a.due >= b.due || b.firedSeq > a.firedSeq) continue;
-      const outage = downtimes.find((d) => d.from <= a.due && b.due <= d.to);
+      // Due while no engine ran, or just before the kill (a timer's message reaches the engine a few ms after
+      // its due time: 140925's was due 0.1 s before the kill and had not fired).
+      const outage = downtimes.find((d) => d.from - KILL_MARGIN_MS <= a.due && a.due <= d.to);
       if (!outage) continue;
       const lasted = ((outage.to - outage.from) / 1000).toFixed(1);
-      return `after ${lasted} s without an engine, ${b.name} fired before ${a.name}, which was due ${
+      return `${a.name} came due around an engine's ${lasted} s outage, and ${b.name}, due ${
         b.due - a.due
-      } ms earlier (overdue timers of different executions come back in no due order)`;
+      } ms later in another execution, fired first (overdue timers come back in no due order)`;
     }
   }
   return undefined;
@@ -99,6 +103,9 @@ interface FiredTimer {
   due: number;
   firedSeq: number;
 }
+
+/** How long before a kill a timer may be due and still not have fired. */
+const KILL_MARGIN_MS = 1_000;
 
 const HISTORY_LINE = /^(\d+) (\d\d:\d\d:\d\d\.\d{3})Z (\[\w+\] )?(\S+) (\S*) (.*)$/;
 const DAY_MS = 86_400_000;

@@ -19,6 +19,7 @@ import {
 import type { AcceptedExecutions } from "./accepted_executions.ts";
 import type { Project } from "./domain/project/mod.ts";
 import { jsonBytes, parseJsonBytes } from "./json_bytes.ts";
+import { InputValidationError } from "./errors.ts";
 import { isTerminal, type WorkflowDocument } from "./state/execution_state.ts";
 import type { StateStore } from "./state/state_store.ts";
 import { getLogger } from "../pkg/logger/mod.ts";
@@ -60,7 +61,10 @@ export class Orchestrator {
     const checked = this.checkInput(workflowId, workflow.config.config?.input, message.inputJson);
     if ("fields" in checked) {
       const fields = checked.fields;
-      return refusal(`Input of workflow '${workflowId}' is invalid`, "validation_failed", { fields });
+      // The message names each field, as an API start's 422 does: a sub-workflow task's error is shown by its
+      // message alone (compozy run, compozy dev, the console's headline).
+      const message = new InputValidationError(workflowId, fields).message;
+      return refusal(message, "validation_failed", { fields });
     }
     const { input } = checked;
     // The execution is started, recorded and run with the input its schema's defaults filled in, so a replay

@@ -4,6 +4,7 @@
  * @module
  */
 import { ApiError } from "../api_error.ts";
+import type { LogRecord } from "../log_source.ts";
 import { route, type RouteSpec } from "../route_spec.ts";
 import { LogsQuery, LogsResponse } from "../schemas.ts";
 import type { RouteContext } from "./context.ts";
@@ -37,13 +38,42 @@ export function logRoutes(ctx: RouteContext): RouteSpec[] {
         const limit = query.limit ?? 500;
         const from = query.cursor === undefined ? undefined : Number(query.cursor);
         const page = await ctx.logs.logs(state.correlation_id, limit, from);
-        // A sub-workflow shares its root's correlation id: keep only its own records then (a page may hold
-        // fewer than `limit` of them; the cursor still moves past every record read).
+        // A sub-workflow shares its root's correlation id: keep only its own records and its descendants'
+        // then, as a root's are all of the run (a page may hold fewer than `limit` of them; the cursor still
+        // moves past every record read).
         const own = state.correlation_id === state.exec_id
           ? page.records
-          : page.records.filter((r) => r.exec_id === state.exec_id);
+          : await recordsUnder(state.exec_id, page.records, (execId) => ctx.client.get(execId));
         return c.json({ items: own, next_cursor: page.next === null ? null : String(page.next) });
       },
     }),
   ];
+}
+
+/**
+ * The records of `records` logged by execution `execId` or by one of its sub-workflows at any depth: an
+ * execution is under `execId` when following its `parent` up reaches it. Each execution of the page is looked
+ * up once.
+ */
+async function recordsUnder(
+  execId: string,
+  records: LogRecord[],
+  stateOf: (execId: string) => Promise<{ parent?: { exec_id: string } | null } | undefined>,
+): Promise<LogRecord[]> {
+  const under = new Map<string, boolean>([[execId, true]]);
+  const isUnder = async (id: string): Promise<boolean> => {
+    const known = under.get(id);
+    if (known !== undefined) return known;
+    const parent = (await stateOf(id))?.parent?.exec_id;
+    // Marked before the walk up, so a parent chain that loops (a corrupt document) ends.
+    under.set(id, false);
+    const answer = parent === undefined ? false : await isUnder(parent);
+    under.set(id, answer);
+    return answer;
+  };
+  const kept: LogRecord[] = [];
+  for (const record of records) {
+    if (record.exec_id !== null && await isUnder(record.exec_id)) kept.push(record);
+  }
+  return kept;
 }

@@ -33,6 +33,8 @@ interface EventData {
   nextAttempt?: number;
   delayMs?: string | number;
   signalId?: string;
+  /** When a wait or sleep ends on its own (JSON of an int64: a string; absent for 0, never). */
+  deadlineUnixMs?: string | number;
   triggerSource?: string;
   reason?: string;
   skipped?: boolean;
@@ -132,9 +134,7 @@ export class EventLines {
           this.error(d)
         }`;
       case "waiting_started":
-        return `${task} ${
-          p.yellow(d.signalId ? `⏸ waiting for signal '${text(d.signalId)}'` : "⏸ sleeping")
-        }`;
+        return `${task} ${p.yellow(`⏸ ${waitingFor(d)}`)}`;
       case "waiting_ended":
         return `${task} ${p.blue("▶ woke up")}`;
       case "waiting_timed_out":
@@ -232,4 +232,13 @@ export function formatMs(ms: number): string {
   if (ms < 1_000) return `${Math.max(0, Math.round(ms))}ms`;
   if (ms < 60_000) return `${(ms / 1_000).toFixed(2)}s`;
   return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1_000)}s`;
+}
+
+/**
+ * What a waiting task waits for: a signal names its id; a sleep has a deadline and no signal; a sub-workflow
+ * task waits for its child's end, with neither (engine/domain/task/runners/basic.ts).
+ */
+function waitingFor(d: EventData): string {
+  if (d.signalId) return `waiting for signal '${text(d.signalId)}'`;
+  return Number(d.deadlineUnixMs ?? 0) > 0 ? "sleeping" : "waiting for its sub-workflow";
 }

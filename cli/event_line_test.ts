@@ -97,6 +97,20 @@ Deno.test("event lines", async (t) => {
     assert.match(out[4]!, /↳ agent forecaster turn 3: search \(mcp docs\) ✓ in 7ms$/);
   });
 
+  await t.step(
+    "a waiting task says what it waits for: a signal, a sleep's timer, or its sub-workflow",
+    () => {
+      // As the engine records them (engine/domain/task/runners): a sleep has a deadline, a wait its signal (and
+      // a deadline with a timeout), a sub-workflow task neither; proto JSON leaves out a 0 deadline.
+      const line = (data: Record<string, unknown>) =>
+        new EventLines(plain).format(at(1, "task.waiting_started", { task, ...data }));
+      assert.match(line({ deadlineUnixMs: "1767261603000" })!, /get-weather +⏸ sleeping$/);
+      assert.match(line({ signalId: "go", deadlineUnixMs: "1767261603000" })!, /⏸ waiting for signal 'go'$/);
+      assert.match(line({ signalId: "go" })!, /⏸ waiting for signal 'go'$/);
+      assert.match(line({})!, /get-weather +⏸ waiting for its sub-workflow$/);
+    },
+  );
+
   await t.step("an event the live view does not subscribe to gives no line, whatever it carries", () => {
     const shown = new Set(
       Object.entries(EVENTS_SHOWN).flatMap(([component, types]) =>

@@ -86,7 +86,7 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
   checkTriggerStrings(checker, loaded);
   const sitesById = new Map(tasks.map((s) => [s.task.id, s]));
   checkStrings(checker, source, ["outputs"], config.outputs, (ref, path, guarded) => {
-    if (!guarded && !rootReadable(checker, source, path, ref, ["workflow", "tasks", "env", "output"])) return;
+    if (!rootReadable(checker, source, path, ref, ["workflow", "tasks", "env", "output"], guarded)) return;
     const id = taskIdOf(ref);
     if (id !== undefined && !sitesById.has(id) && !brokenTaskIds.has(id)) {
       unknownTask(checker, source, path, id, sitesById);
@@ -113,7 +113,7 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
       if (field === "outputs" && site.task.type !== "aggregate") roots.push("output");
       if (field === "condition" && site.task.type === "wait") roots.push("signal");
       checkStrings(checker, source, [...site.path, field], value, (ref, path, guarded) => {
-        if (!guarded && !rootReadable(checker, source, path, ref, roots)) return;
+        if (!rootReadable(checker, source, path, ref, roots, guarded)) return;
         if ((ref[0] === "item" || ref[0] === "index") && !inItem) {
           checker.diagnostics.error(
             source,
@@ -150,13 +150,12 @@ function checkTriggerStrings(checker: Checker, loaded: LoadedWorkflow): void {
     for (const [field, value, roots] of fields) {
       const what = `a ${trigger.type === "webhook" ? "webhook" : "schedule"}'s ${field}`;
       checkStrings(checker, loaded.source, ["triggers", i, "config", field], value, (ref, path, guarded) => {
-        if (guarded || !ROOTS.includes(ref[0]) || roots.includes(ref[0])) return;
+        if (!ROOTS.includes(ref[0]) || roots.includes(ref[0])) return;
         const readable = roots.map((r) => `.${r}`).join(" and ");
-        checker.diagnostics.error(
-          loaded.source,
-          path,
-          `.${ref[0]} is not set in ${what}, which reads ${readable} only`,
-        );
+        const message = `.${ref[0]} is not set in ${what}, which reads ${readable} only`;
+        if (guarded) {
+          checker.diagnostics.warning(loaded.source, path, `${message}; \`default\` always renders`);
+        } else checker.diagnostics.error(loaded.source, path, message);
       });
     }
   }
@@ -165,6 +164,8 @@ function checkTriggerStrings(checker: Checker, loaded: LoadedWorkflow): void {
 /**
  * Whether a template in a task or a workflow's `outputs` may read `ref`'s root (`roots`); reports the root
  * when it is set elsewhere only. Roots that are set nowhere are reported by checkTemplate for every string.
+ * A path given to `default(…)` (`guarded`) is a warning: it renders, but always the default (`.signal.payload.ok
+ * | default(false)` in the task after a wait is false in every run, though the wait took a payload).
  */
 function rootReadable(
   checker: Checker,
@@ -172,10 +173,13 @@ function rootReadable(
   path: PathSegment[],
   ref: string[],
   roots: string[],
+  guarded: boolean,
 ): boolean {
   const root = ref[0];
   if (root === undefined || roots.includes(root) || !ROOTS.includes(root)) return true;
-  checker.diagnostics.error(source, path, `.${root} is only set ${ROOT_PLACES[root]}`);
+  const message = `.${root} is only set ${ROOT_PLACES[root]}`;
+  if (guarded) checker.diagnostics.warning(source, path, `${message}; \`default\` always renders`);
+  else checker.diagnostics.error(source, path, message);
   return false;
 }
 

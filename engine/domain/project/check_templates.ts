@@ -329,7 +329,13 @@ const FIELDS: Readonly<Record<string, { at: number; names: readonly string[] }>>
   signal: { at: 1, names: ["payload"] },
 };
 
-/** `.tasks.t.outputz`, `.workflow.inputs`: a field no run has fails every render (a warning under `default`). */
+/** The fields of an error, as `.error` and `.tasks.<id>.error` give it (runners/types.ts `failedView`). */
+const ERROR_FIELDS: readonly string[] = ["message", "code"];
+
+/**
+ * `.tasks.t.outputz`, `.workflow.inputs`, `.error.mesage`: a field no run has fails every render (a warning
+ * under `default`). A typo under `.error` failed the very task an `on_error` leads to, in every run.
+ */
 function checkFieldOf(
   checker: Checker,
   source: YamlSource,
@@ -337,17 +343,20 @@ function checkFieldOf(
   ref: string[],
   guarded: boolean,
 ): void {
+  const report = (at: number, what: string, names: readonly string[]) => {
+    const name = ref[at];
+    if (name === undefined || names.includes(name)) return;
+    const message = `.${ref.slice(0, at + 1).join(".")}: ${what} has no field "${name}" (it has ${
+      names.map((n) => `.${n}`).join(", ")
+    })${didYouMean(name, [...names])}`;
+    if (guarded) checker.diagnostics.warning(source, path, `${message}; \`default\` always renders`);
+    else checker.diagnostics.error(source, path, message);
+  };
+  if (ref[0] === "error") report(1, "an error", ERROR_FIELDS);
+  if (ref[0] === "tasks" && ref[2] === "error") report(3, "a task's error", ERROR_FIELDS);
   if (!Object.hasOwn(FIELDS, ref[0])) return;
   const fields = FIELDS[ref[0]];
-  const name = ref[fields.at];
-  if (name === undefined || fields.names.includes(name)) return;
-  const message = `.${ref.slice(0, fields.at + 1).join(".")}: ${
-    ref[0] === "tasks" ? "a task" : `.${ref[0]}`
-  } has no field "${name}" (it has ${fields.names.map((n) => `.${n}`).join(", ")})${
-    didYouMean(name, [...fields.names])
-  }`;
-  if (guarded) checker.diagnostics.warning(source, path, `${message}; \`default\` always renders`);
-  else checker.diagnostics.error(source, path, message);
+  report(fields.at, ref[0] === "tasks" ? "a task" : `.${ref[0]}`, fields.names);
 }
 
 /** Paths (joined by `.`) given to `default(…)` as the value, where a missing value renders the fallback. */

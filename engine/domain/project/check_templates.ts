@@ -400,11 +400,16 @@ function checkInputPath(
     const { properties, additionalProperties } = schema as Record<string, unknown>;
     if (typeof properties !== "object" || properties === null) return;
     if (additionalProperties !== undefined && additionalProperties !== false) return;
+    const declared = declaredFields(schema as Record<string, unknown>);
+    if (!declared) return;
     const name = names[depth];
     if (!Object.hasOwn(properties, name)) {
+      // Declared in a branch (`allOf`, `if`/`then`, …): a field the input may have; its own schema there is
+      // not followed further.
+      if (declared.has(name)) return;
       const field = [...names.slice(0, depth), name].join(".");
       const message = `.workflow.input.${field}: unknown input field "${name}"${
-        didYouMean(name, Object.keys(properties))
+        didYouMean(name, [...declared])
       }`;
       // Under `default(…)` an undeclared field may be sent or not, and either renders: the schema does not
       // refuse it, so the project loads, and a typo still gets its hint.
@@ -415,6 +420,41 @@ function checkInputPath(
     }
     schema = (properties as Record<string, unknown>)[name];
   }
+}
+
+/** Keywords whose schemas apply to the same object as the one holding them, so may declare its fields. */
+const BRANCH_LISTS = ["allOf", "anyOf", "oneOf"] as const;
+const BRANCHES = ["if", "then", "else"] as const;
+
+/**
+ * The field names an object schema declares: its `properties` and those of the schemas combined with it
+ * (`allOf`, `anyOf`, `oneOf`, `if`/`then`/`else`, `dependentSchemas`), which Ajv accepts in an input as well.
+ * Undefined when it allows names no list holds (`patternProperties`, a `$ref`, `unevaluatedProperties`), where
+ * no field can be called unknown.
+ */
+function declaredFields(schema: Record<string, unknown>, names = new Set<string>()): Set<string> | undefined {
+  const { properties, unevaluatedProperties, dependentSchemas } = schema;
+  if (
+    schema.patternProperties !== undefined || schema.$ref !== undefined || schema.$dynamicRef !== undefined
+  ) {
+    return undefined;
+  }
+  if (unevaluatedProperties !== undefined && unevaluatedProperties !== false) return undefined;
+  if (typeof properties === "object" && properties !== null) {
+    for (const name of Object.keys(properties)) names.add(name);
+  }
+  const branches: unknown[] = [
+    ...BRANCH_LISTS.flatMap((k) => Array.isArray(schema[k]) ? schema[k] as unknown[] : []),
+    ...BRANCHES.map((k) => schema[k]),
+    ...(typeof dependentSchemas === "object" && dependentSchemas !== null
+      ? Object.values(dependentSchemas)
+      : []),
+  ];
+  for (const branch of branches) {
+    if (typeof branch !== "object" || branch === null) continue;
+    if (!declaredFields(branch as Record<string, unknown>, names)) return undefined;
+  }
+  return names;
 }
 
 /** Env names set anywhere in the project, in the env file or in the process environment. */

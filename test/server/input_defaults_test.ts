@@ -53,10 +53,11 @@ const DEFAULTED = { units: "metric", days: 3, options: { lang: "en" } };
 async function finished(base: string, execId: string): Promise<Record<string, unknown>> {
   for (let i = 0; i < 200; i++) {
     const { body } = await call(`${base}/api/executions/${execId}`);
-    if (body.status !== "RUNNING") return body;
+    // A caller waiting on its sub-workflow is WAITING, not RUNNING, until the child's end wakes it.
+    if (["SUCCESS", "FAILED", "TIMED_OUT", "CANCELED"].includes(body.status)) return body;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`execution ${execId} still RUNNING`);
+  throw new Error(`execution ${execId} has not ended`);
 }
 
 async function startedEventInput(base: string, execId: string): Promise<unknown> {

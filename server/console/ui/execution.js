@@ -47,6 +47,10 @@ function taskDefinitions(workflow) {
 function waitReason(task, def, wait, now) {
   const deadline = wait?.deadline ? new Date(wait.deadline).toISOString() : null;
   const remaining = deadline ? ` (in ${formatDuration(Date.parse(deadline) - now)})` : "";
+  // A sub-workflow task waits for its child's end: no signal and no timer (its task.waiting_started has
+  // neither), which read as "sleeps." before.
+  const child = /^workflow\(id=([^)]+)\)$/.exec(def.use ?? "")?.[1];
+  if (child) return ui`waits for its sub-workflow <code>${child}</code> to end.`;
   if (!task.waiting_for) {
     if (deadline) return ui`sleeps on a timer until ${formatTime(deadline)}${remaining}.`;
     return def.duration ? ui`sleeps for ${def.duration}.` : "sleeps.";

@@ -117,7 +117,11 @@ export function Timeline({ state, events, selected, onSelect, now }) {
                   ${
         s.waits.map((w) =>
           ui`<span class="tl-wait" title=${
-            w.signal ? `waiting for signal ${w.signal}` : "sleeping"
+            w.signal
+              ? `waiting for signal ${w.signal}`
+              : w.deadline
+              ? "sleeping"
+              : "waiting for its sub-workflow"
           } style=${`left:${pct(w.from)};width:${width(w.from, w.to ?? now)}`}></span>`
         )
       }
@@ -132,6 +136,6 @@ export function Timeline({ state, events, selected, onSelect, now }) {
       `;
     })
   }
-    <div class="legend small muted"><span class="tl-key run"></span> running/done <span class="tl-key wait"></span> waiting, sleeping or retry backoff <span class="tl-key att"></span> a new attempt</div>
+    <div class="legend small muted"><span class="tl-key run"></span> running/done <span class="tl-key wait"></span> waiting (a signal, a sub-workflow), sleeping or retry backoff <span class="tl-key att"></span> a new attempt</div>
   </div>`;
 }

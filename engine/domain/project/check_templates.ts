@@ -400,7 +400,13 @@ function checkInputPath(
     const { properties, additionalProperties } = schema as Record<string, unknown>;
     if (typeof properties !== "object" || properties === null) return;
     if (additionalProperties !== undefined && additionalProperties !== false) return;
-    const declared = declaredFields(schema as Record<string, unknown>);
+    // `additionalProperties: false` refuses every name its own `properties` do not list, whatever the
+    // combined schemas declare (Ajv, as JSON Schema): only those can ever be read.
+    const declared = additionalProperties === false
+      ? (schema as Record<string, unknown>).patternProperties === undefined
+        ? new Set(Object.keys(properties))
+        : undefined
+      : declaredFields(schema as Record<string, unknown>);
     if (!declared) return;
     const name = names[depth];
     if (!Object.hasOwn(properties, name)) {

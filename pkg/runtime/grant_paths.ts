@@ -185,6 +185,41 @@ export function guardLoadedFolders(
   return grants;
 }
 
+/**
+ * Whether a `write` entry can plant a program in `folder`, one whose programs are found by name (a folder of
+ * the runtime's PATH): the entry is the folder, holds it, or lies directly in it. An entry directly in it
+ * names a program itself: granted `<folder>/x`, a tool that removes the folder `x` and writes a file there
+ * has planted `x` (probed). An entry deeper inside cannot: PATH look-ups do not descend into folders, and
+ * Deno checks every path a call touches against the grant (a rename's target, a removal, a `..`, which it
+ * resolves first), so neither `<folder>/<name>` nor the folders between the entry and `folder` are
+ * writable; a symlink, which could point the entry elsewhere, needs unscoped read and write, never granted.
+ * Checked on each spelling of the entry (the grant holds the given and the real path), so an entry whose
+ * real path lies directly in the folder (`<folder>/link/out`, `link` → another such folder) is refused too.
+ */
+export function reachesProgramFolder(entry: string, folder: string): boolean {
+  return covers(entry, folder) || dirname(entry) === folder;
+}
+
+/**
+ * Keeps folders whose programs run by name (the runtime's PATH) from every `write` grant: an entry that
+ * {@linkcode reachesProgramFolder} is refused, a `true` grant gets them as `--deny-write`.
+ *
+ * @throws {ToolFailure} `tool_permission_denied` for such an entry.
+ */
+export function guardProgramFolders(
+  grants: ResolvedGrants,
+  folders: readonly string[],
+  what: string,
+): ResolvedGrants {
+  const write = grants.permissions.write;
+  if (write === true) return { ...grants, denyWrite: [...new Set([...grants.denyWrite, ...folders])].sort() };
+  for (const entry of write) {
+    const hit = folders.find((folder) => reachesProgramFolder(entry, folder));
+    if (hit !== undefined) throw denied("write", entry, `it reaches ${hit}, ${what}`);
+  }
+  return grants;
+}
+
 /** Why a `write` entry on or inside a project's `.git` is refused, wherever it is refused. */
 export const GIT_FOLDER_WHY =
   "a project's git folder, whose hooks and config (core.hooksPath, core.fsmonitor) run as the developer at the next git command";

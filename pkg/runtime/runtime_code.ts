@@ -6,8 +6,8 @@
  * was accepted too.
  *
  * The folders of the runtime's PATH are kept from every `write` grant too (entries that cover one or lie
- * inside one): the runtime finds `nats-server` and, in the compiled binary, `deno` there, and an operator's
- * shell runs whatever lies first on it. A tool granted `write` on `~/.local/bin` (before `/bin`) planted `sh`
+ * directly in one: grant_paths.ts `reachesProgramFolder`): the runtime finds `nats-server` and, in the
+ * compiled binary, `deno` there, and an operator's shell runs whatever lies first on it. A tool granted `write` on `~/.local/bin` (before `/bin`) planted `sh`
  * and ran as the operator at the next start (outside break attempt brk-sbx3). Relative PATH entries name a
  * different folder in each working folder and are not listed (the runtime resolves nothing through them but
  * `deno` and `nats-server`, which an operator with `.` on PATH accepts from any folder anyway).

@@ -27,6 +27,7 @@ import {
   GIT_FOLDER_WHY,
   guardLoadedFiles,
   guardLoadedFolders,
+  guardProgramFolders,
   projectGitFolders,
   projectRoots,
   protectedRoots,
@@ -222,7 +223,7 @@ export class ToolRunner {
         );
         // The programs found on the runtime's PATH run outside every sandbox too (brk-sbx3).
         const grants = guardLoadedFolders(
-          guardLoadedFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY),
+          guardProgramFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY),
           await projectGitFolders(await projectRoots(dirname(spec.executePath))),
           GIT_FOLDER_WHY,
         );

@@ -1,9 +1,10 @@
 /**
- * A `write` grant may neither cover nor lie inside a folder of the runtime's PATH: the runtime finds programs
- * there by name (`nats-server`, the compiled binary's `deno`), and so does the operator's shell. A tool
- * granted `write` on a PATH folder before `/bin` planted `sh` and ran as the operator at the next start
+ * A `write` grant may neither cover nor lie directly in a folder of the runtime's PATH: the runtime finds
+ * programs there by name (`nats-server`, the compiled binary's `deno`), and so does the operator's shell. A
+ * tool granted `write` on a PATH folder before `/bin` planted `sh` and ran as the operator at the next start
  * (outside break attempt brk-sbx3, "Open"). Refused at run and by `compozy validate`; under `write: true` the
- * PATH folders are denied.
+ * PATH folders are denied. A grant two or more levels inside one is given (`$HOME` on PATH refused every
+ * grant of its projects, sbx29): the tool is shown unable to plant anything in the PATH folder from there.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -18,16 +19,18 @@ const home = await Deno.makeTempDir({ prefix: "compozy-path-grants-" });
 const pathDir = join(home, "bin");
 await Deno.mkdir(pathDir);
 const projects = await Deno.makeTempDir({ prefix: "compozy-path-grants-projects-" });
+// A PATH folder that holds projects, as `$HOME` on PATH does.
+const userHome = await Deno.makeTempDir({ prefix: "compozy-path-grants-user-" });
 // A nats-server outside PATH, named by NATS_SERVER_BIN, as `compozy dev` starts it.
 const natsDir = join(projects, "opt-nats");
 const natsBin = join(natsDir, "nats-server");
 await Deno.mkdir(natsDir);
 await Deno.writeTextFile(natsBin, "#!/bin/sh\n", { mode: 0o755 });
 Deno.env.set("NATS_SERVER_BIN", natsBin);
-Deno.env.set("PATH", `${pathDir}:${Deno.env.get("PATH") ?? ""}`);
+Deno.env.set("PATH", `${pathDir}:${userHome}:${Deno.env.get("PATH") ?? ""}`);
 
-async function project(write: string): Promise<{ root: string; tool: string }> {
-  const root = await Deno.makeTempDir({ dir: projects, prefix: "project-" });
+async function project(write: string, under = projects): Promise<{ root: string; tool: string }> {
+  const root = await Deno.makeTempDir({ dir: under, prefix: "project-" });
   await Deno.mkdir(join(root, "tools"));
   const tool = join(root, "tools/plant.ts");
   await Deno.writeTextFile(
@@ -127,7 +130,88 @@ Deno.test("an MCP script server's write grant inside a PATH folder is refused at
   });
 });
 
+Deno.test("a write grant two levels inside a PATH folder is granted, and cannot plant a program there", async () => {
+  // `$HOME` on PATH: every project under it lies inside a PATH folder. A grant at least two levels down
+  // cannot create or replace an entry of the PATH folder, nor move the folders between.
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    const { root } = await project("[]", userHome);
+    const out = join(root, "out");
+    await Deno.mkdir(out);
+    const tool = join(root, "tools/escape.ts");
+    await Deno.writeTextFile(
+      tool,
+      `export default (input: { home: string; root: string; out: string }) => {
+         const attempts: Record<string, () => void> = {
+           "write in the PATH folder": () =>
+             Deno.writeTextFileSync(input.home + "/evil", "#!/bin/sh\\n", { mode: 0o755 }),
+           "write through ..": () => Deno.writeTextFileSync(input.out + "/../../evil", "#!/bin/sh\\n"),
+           "move the granted folder into the PATH folder": () => Deno.renameSync(input.out, input.home + "/evil"),
+           "remove the project folder": () => Deno.removeSync(input.root, { recursive: true }),
+           "write in the granted folder": () => Deno.writeTextFileSync(input.out + "/ok", "ok"),
+         };
+         const results: Record<string, string> = {};
+         for (const [what, attempt] of Object.entries(attempts)) {
+           try {
+             attempt();
+             results[what] = "done";
+           } catch (e) {
+             results[what] = (e as Error).name;
+           }
+         }
+         return results;
+       };`,
+    );
+    const result = await runner.run(
+      call(tool, { home: userHome, root, out }, { permissions: { write: [out] }, timeoutMs: 60_000 }),
+    );
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.deepEqual(result.output, {
+      "write in the PATH folder": "NotCapable",
+      "write through ..": "NotCapable",
+      "move the granted folder into the PATH folder": "NotCapable",
+      "remove the project folder": "NotCapable",
+      "write in the granted folder": "done",
+    });
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(userHome))).map((e) => e.name), [
+      root.slice(userHome.length + 1),
+    ]);
+  } finally {
+    await runner.close();
+  }
+});
+
+Deno.test("a write grant directly in a PATH folder is refused, under its given or its real path", async () => {
+  // Granted `<PATH folder>/x`, a tool removes the folder `x` and writes an executable file `x` there.
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    const { root, tool } = await project("[]", userHome);
+    const direct = join(userHome, "direct");
+    await Deno.mkdir(direct);
+    // `link/out` lies two levels inside the project, but its real path lies directly in `pathDir`.
+    await Deno.symlink(pathDir, join(root, "link"));
+    for (const write of [[direct], [join(root, "link", "out")]]) {
+      const result = await runner.run(
+        call(tool, { path: join(write[0], "x") }, { permissions: { write }, timeoutMs: 60_000 }),
+      );
+      assert.ok(!result.ok, `write: ${write} was granted: ${JSON.stringify(result)}`);
+      assert.equal(result.failure.code, "tool_permission_denied");
+      assert.match(result.failure.message, /a folder of the runtime's PATH/);
+    }
+  } finally {
+    await runner.close();
+  }
+});
+
+Deno.test("compozy validate accepts a grant two levels inside a PATH folder, not one directly in it", async () => {
+  const { root } = await project(`["../out", ${JSON.stringify(join(userHome, "direct-too"))}]`, userHome);
+  const found = (await checkProject(root, { processEnv: {} })).map((d) => formatDiagnostic(d, root));
+  assert.ok(!found.some((d) => /write\[0\]/.test(d)), found.join("\n"));
+  assert.ok(found.some((d) => /write\[1\]: .*a folder of the runtime's PATH/.test(d)), found.join("\n"));
+});
+
 globalThis.addEventListener("unload", () => {
+  Deno.removeSync(userHome, { recursive: true });
   Deno.removeSync(home, { recursive: true });
   Deno.removeSync(projects, { recursive: true });
 });

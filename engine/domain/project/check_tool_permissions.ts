@@ -25,6 +25,7 @@ import {
   GIT_FOLDER_WHY,
   projectGitFolders,
   projectRoots,
+  reachesProgramFolder,
   realPathOrSelf,
   resolveGrants,
   rootsProtectedPaths,
@@ -180,23 +181,28 @@ async function checkGrantee(
     report,
     (entry, file) =>
       `write grant "${entry}" reaches ${file}, the runtime's own code, which runs outside every sandbox`,
-    true,
+    coversOrInside,
   );
   await checkWritesMiss(
     grantee,
     code.pathFolders,
     report,
     (entry, file) => `write grant "${entry}" reaches ${file}, ${RUNTIME_PATH_WHY}`,
-    true,
+    reachesProgramFolder,
   );
   await checkWritesMiss(
     grantee,
     await projectGitFolders(await projectRoots(grantee.base)),
     report,
     (entry, file) => `write grant "${entry}" reaches ${file}, ${GIT_FOLDER_WHY}`,
-    true,
+    coversOrInside,
   );
   await checkGrantsOnDisk(grantee, neverGranted, report);
+}
+
+/** A write to `path` reaches `folder` when it covers it or lies inside it. */
+function coversOrInside(path: string, folder: string): boolean {
+  return covers(path, folder) || covers(folder, path);
 }
 
 /** The YAML path of a grant, or of one entry of it. */
@@ -231,17 +237,15 @@ async function checkWritesMiss(
   files: readonly string[],
   report: Report,
   why: (entry: string, file: string) => string,
-  /** Whether an entry inside one of `files` (folders) is refused too. */
-  inside = false,
+  /** Whether a write to `path` reaches `file`: by default when it covers it. */
+  reaches: (path: string, file: string) => boolean = covers,
 ): Promise<void> {
   const writes = permissions.write;
   if (!Array.isArray(writes)) return;
   for (const [i, entry] of writes.entries()) {
     const path = resolve(base, entry);
     const real = await realPathOrSelf(path);
-    const hit = files.find((f) =>
-      covers(path, f) || covers(real, f) || (inside && (covers(f, path) || covers(f, real)))
-    );
+    const hit = files.find((f) => reaches(path, f) || reaches(real, f));
     if (hit !== undefined) report("write", i, why(entry, relative(base, hit)));
   }
 }

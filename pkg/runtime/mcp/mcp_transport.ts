@@ -30,6 +30,7 @@ import {
   GIT_FOLDER_WHY,
   guardLoadedFiles,
   guardLoadedFolders,
+  guardProgramFolders,
   neverGrantedFor,
   projectGitFolders,
   projectRoots,
@@ -224,7 +225,7 @@ export async function scriptCommand(
   );
   // The programs found on the runtime's PATH run outside every sandbox too (brk-sbx3).
   const grants = guardLoadedFolders(
-    guardLoadedFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY),
+    guardProgramFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY),
     await projectGitFolders(roots),
     GIT_FOLDER_WHY,
   );

@@ -46,9 +46,12 @@ import { cleanForTerminal } from "../pkg/logger/mod.ts";
 import { versionInfo } from "./version.ts";
 import { configureProtectedFiles } from "../pkg/runtime/grant_paths.ts";
 import { parseDuration } from "../engine/domain/duration.ts";
+import { dropRelativeEntries, relativeEntriesWarning } from "../pkg/utils/search_path.ts";
 
 /** Runs the CLI with `args` (without the program name) and returns the exit code. */
 export async function main(args: string[]): Promise<number> {
+  // Before any look-up or child process: relative PATH entries name whatever folder a command runs in.
+  warnOfRelativePathEntries(dropRelativeEntries());
   if (args[0] === RUNTIME_COMMAND) {
     // Hidden: how the compiled binary starts its runtime (cli/runtime_process.ts). Loaded only here, so the
     // other commands do not load the provider clients.
@@ -67,6 +70,13 @@ export async function main(args: string[]): Promise<number> {
     return exitCode;
   } catch (e) {
     return report(e);
+  }
+}
+
+/** Says once, on stderr, which relative PATH entries this process (and every child it starts) ignores. */
+function warnOfRelativePathEntries(dropped: readonly string[]): void {
+  if (dropped.length > 0) {
+    console.error(paintFor(Deno.stderr).yellow(`warning: ${relativeEntriesWarning(dropped)}`));
   }
 }
 

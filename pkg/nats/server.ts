@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { type NatsAuth, type ServerConfigOptions, writeServerConfig } from "./auth.ts";
 import { NatsServerNotFoundError, NatsServerStartError } from "./errors.ts";
 import { claimStore, jetStreamDir, type StoreClaim } from "./server_guard.ts";
+import { searchFolders } from "../utils/search_path.ts";
 
 export interface ManagedNatsOptions {
   /** JetStream's store directory; created when missing. */
@@ -19,7 +20,7 @@ export interface ManagedNatsOptions {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
-  /** Path to the binary; default NATS_SERVER_BIN, then `nats-server` on PATH. */
+  /** Path to the binary; default NATS_SERVER_BIN, then `nats-server` in PATH's absolute folders. */
   binary?: string;
   /** How long to wait for the server to listen; default 10 s. */
   readyTimeoutMs?: number;
@@ -35,7 +36,7 @@ export interface ManagedNatsOptions {
 /** Finds the nats-server binary, or throws NatsServerNotFoundError saying how to install it. */
 export async function findNatsServerBinary(explicit?: string): Promise<string> {
   const candidates = [explicit, Deno.env.get("NATS_SERVER_BIN")].filter((c): c is string => !!c);
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":").filter(Boolean)) {
+  for (const dir of searchFolders()) {
     candidates.push(join(dir, "nats-server"));
   }
   for (const candidate of candidates) {

@@ -10,7 +10,8 @@
  * @module
  */
 
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
+import { searchFolders } from "../utils/search_path.ts";
 
 /** Environment variable that makes a checkout behave as the compiled binary (for tests). */
 export const AS_COMPILED_ENV = "COMPOZY_AS_COMPILED";
@@ -41,8 +42,7 @@ export function denoExecutable(): string {
 }
 
 function findOnPath(name: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(delimiter)) {
-    if (!dir) continue;
+  for (const dir of searchFolders()) {
     const candidate = join(dir, name);
     try {
       if (Deno.statSync(candidate).isFile) return candidate;

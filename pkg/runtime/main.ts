@@ -12,12 +12,17 @@ import { configureProtectedFiles, configureProtectedRoots, PROTECTED_ROOTS_ENV }
 import { configureNetDeny, natsTargets, parseNetTargets } from "./net_deny.ts";
 import { startRuntime } from "./service.ts";
 import { runtimeSettingsFromEnv } from "./settings_env.ts";
+import { dropRelativeEntries, relativeEntriesWarning } from "../utils/search_path.ts";
 
 /**
  * Runs the runtime until a signal (or, with `--exit-with-parent`, the end of stdin) stops it. The compiled
  * `compozy` binary calls this through its hidden `__runtime` command, since it cannot `deno run` this file.
  */
 export async function runtimeMain(args: string[]): Promise<never> {
+  // Before any look-up or sandbox: a relative PATH entry names whatever folder the runtime runs in. Started
+  // by the compozy command, the parent has dropped them (and said so) already.
+  const relative = dropRelativeEntries();
+  if (relative.length > 0) console.error(`compozy runtime: warning: ${relativeEntriesWarning(relative)}`);
   const { values } = parseArgs({
     args,
     options: {

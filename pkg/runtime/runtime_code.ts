@@ -8,16 +8,16 @@
  * The folders of the runtime's PATH are kept from every `write` grant too (entries that cover one or lie
  * directly in one: grant_paths.ts `reachesProgramFolder`): the runtime finds `nats-server` and, in the
  * compiled binary, `deno` there, and an operator's shell runs whatever lies first on it. A tool granted `write` on `~/.local/bin` (before `/bin`) planted `sh`
- * and ran as the operator at the next start (outside break attempt brk-sbx3). Relative PATH entries name a
- * different folder in each working folder and are not listed (the runtime resolves nothing through them but
- * `deno` and `nats-server`, which an operator with `.` on PATH accepts from any folder anyway).
+ * and ran as the operator at the next start (outside break attempt brk-sbx3). Relative PATH entries are not
+ * listed: nothing is looked up in them (pkg/utils/search_path.ts).
  *
  * @module
  */
-import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { denoExecutable } from "./deno_executable.ts";
 import { realPathOrSelf } from "./grant_paths.ts";
+import { searchFolders } from "../utils/search_path.ts";
 
 /** The checkout's folders and files of code (and its installed packages), when run from a checkout. */
 const CHECKOUT_CODE = ["pkg", "engine", "cli", "server", "node_modules", "main.ts", "deno.json", "deno.lock"];
@@ -58,10 +58,7 @@ export function runtimeCode(): Promise<RuntimeCode> {
       }
     }
     const pathFolders = new Set<string>();
-    for (const dir of (Deno.env.get("PATH") ?? "").split(delimiter)) {
-      if (!isAbsolute(dir)) continue;
-      pathFolders.add(resolve(dir)).add(await realPathOrSelf(resolve(dir)));
-    }
+    for (const dir of searchFolders()) pathFolders.add(resolve(dir)).add(await realPathOrSelf(resolve(dir)));
     return { files: [...files].sort(), folders: [...folders].sort(), pathFolders: [...pathFolders].sort() };
   })();
   // A failed look-up (EACCES, ELOOP) is asked again by the next spawn, not kept for the process's life.

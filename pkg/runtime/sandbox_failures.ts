@@ -20,6 +20,13 @@ export interface FailureContext {
 
 const REFUSED_IMPORT = /Requires read access to|--no-remote|--no-npm|remote specifier|npm specifiers/;
 
+/**
+ * What Deno prints before it ends a process, with {@linkcode UNSTABLE_API_EXIT_CODE}, whose code reached an
+ * API behind an unstable flag the process lacks (Deno 2.9.6): the API and the flag.
+ */
+const UNSTABLE_API = /Unstable API '([^'\n]{1,200})'\. The `(--unstable-[a-z-]{1,40})` flag must be provided/;
+const UNSTABLE_API_EXIT_CODE = 70;
+
 /** The tool threw, returned unusable output, or its module could not be loaded. */
 export function failureFromError(ctx: FailureContext, error: SandboxError): ToolFailure {
   const tool = toolName(ctx);
@@ -127,13 +134,24 @@ export function failureFromDeath(ctx: FailureContext, death: Death): ToolFailure
         }`,
         { details },
       );
-    case "crash":
+    case "crash": {
       if (death.error?.kind === "module_invalid") return moduleFailure(ctx, death.error);
+      // Not a crash: the same call ends the same way, so it is refused like a permission, and not retried.
+      const unstable = death.exitCode === UNSTABLE_API_EXIT_CODE ? UNSTABLE_API.exec(death.stderr) : null;
+      if (unstable !== null) {
+        const [, api, flag] = unstable;
+        return new ToolFailure(
+          "tool_permission_denied",
+          `${tool} called ${api}, an unstable Deno API (${flag}) that no sandbox is given: Deno ended its process`,
+          { details: { ...details, api, flag } },
+        );
+      }
       return new ToolFailure(
         "tool_crashed",
         `${tool} crashed (exit code ${death.exitCode}, signal ${death.signal ?? "none"})`,
         { details },
       );
+    }
   }
 }
 

@@ -35,3 +35,22 @@ Deno.test("a crash without an out-of-memory report, and a time-out, keep their o
   assert.equal(failureFromDeath(CTX, death({})).code, "tool_crashed");
   assert.equal(failureFromDeath(CTX, death({ reason: "timeout", outOfMemory: true })).code, "tool_timeout");
 });
+
+Deno.test("Deno's exit for an unstable API is tool_permission_denied naming the API, not a retryable crash", () => {
+  // What Deno 2.9.6 prints and exits with when a sandbox reaches an API behind a flag it lacks.
+  const stderr = "Unstable API 'Deno.listen'. The `--unstable-vsock` flag must be provided.\n";
+  const failure = failureFromDeath(CTX, death({ exitCode: 70, signal: null, stderr }));
+  assert.equal(failure.code, "tool_permission_denied");
+  assert.equal(failure.retryable, false);
+  assert.match(failure.message, /called Deno\.listen, an unstable Deno API \(--unstable-vsock\)/);
+  assert.deepEqual(
+    [(failure.details as { api: string }).api, (failure.details as { flag: string }).flag],
+    ["Deno.listen", "--unstable-vsock"],
+  );
+  // The text alone, or the code alone, is a crash like any other.
+  assert.equal(failureFromDeath(CTX, death({ exitCode: 1, signal: null, stderr })).code, "tool_crashed");
+  assert.equal(
+    failureFromDeath(CTX, death({ exitCode: 70, signal: null, stderr: "panic\n" })).code,
+    "tool_crashed",
+  );
+});

@@ -149,18 +149,16 @@ export async function neverGrantedFor(dirs: readonly string[]): Promise<string[]
  * @throws {ToolFailure} `tool_permission_denied` for a `write` entry that covers one of `files`; a `true`
  * grant gets them as `--deny-write` instead.
  */
-export function guardLoadedFiles(grants: ResolvedGrants, files: readonly string[]): ResolvedGrants {
+export function guardLoadedFiles(
+  grants: ResolvedGrants,
+  files: readonly string[],
+  what = "a module the sandbox loads: code written there would run unchecked",
+): ResolvedGrants {
   const write = grants.permissions.write;
   if (write === true) return { ...grants, denyWrite: [...new Set([...grants.denyWrite, ...files])].sort() };
   for (const entry of write) {
     const hit = files.find((file) => covers(entry, file));
-    if (hit !== undefined) {
-      throw denied(
-        "write",
-        entry,
-        `it covers ${hit}, a module the sandbox loads: code written there would run unchecked`,
-      );
-    }
+    if (hit !== undefined) throw denied("write", entry, `it covers ${hit}, ${what}`);
   }
   return grants;
 }

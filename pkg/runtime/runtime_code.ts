@@ -8,8 +8,9 @@
  * The folders of the runtime's PATH are kept from every `write` grant too (entries that cover one or lie
  * directly in one: grant_paths.ts `reachesProgramFolder`): the runtime finds `nats-server` and, in the
  * compiled binary, `deno` there, and an operator's shell runs whatever lies first on it. A tool granted `write` on `~/.local/bin` (before `/bin`) planted `sh`
- * and ran as the operator at the next start (outside break attempt brk-sbx3). Relative PATH entries are not
- * listed: nothing is looked up in them (pkg/utils/search_path.ts).
+ * and ran as the operator at the next start (outside break attempt brk-sbx3). Where a symlink in a PATH folder
+ * leads is kept the same way (path_links.ts). Relative PATH entries are not listed: nothing is looked up in
+ * them (pkg/utils/search_path.ts).
  *
  * @module
  */
@@ -18,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import { denoExecutable } from "./deno_executable.ts";
 import { realPathOrSelf } from "./grant_paths.ts";
 import { searchFolders } from "../utils/search_path.ts";
+import { pathLinkTargets } from "./path_links.ts";
 
 /** The checkout's folders and files of code (and its installed packages), when run from a checkout. */
 const CHECKOUT_CODE = ["pkg", "engine", "cli", "server", "node_modules", "main.ts", "deno.json", "deno.lock"];
@@ -33,7 +35,13 @@ export interface RuntimeCode {
   folders: string[];
   /** The absolute folders of the runtime's PATH, as it was when first asked. */
   pathFolders: string[];
+  /** Each hop of each symlink in those folders (path_links.ts): what a look-up by name runs. */
+  pathLinks: string[];
 }
+
+/** Why a `write` entry covering where a symlink in a PATH folder leads is refused, wherever it is refused. */
+export const RUNTIME_PATH_LINK_WHY =
+  "where a symlink in a folder of the runtime's PATH leads: a program run by name, as the operator";
 
 /** Why a `write` entry on or inside a folder of the runtime's PATH is refused, wherever it is refused. */
 export const RUNTIME_PATH_WHY =
@@ -59,7 +67,12 @@ export function runtimeCode(): Promise<RuntimeCode> {
     }
     const pathFolders = new Set<string>();
     for (const dir of searchFolders()) pathFolders.add(resolve(dir)).add(await realPathOrSelf(resolve(dir)));
-    return { files: [...files].sort(), folders: [...folders].sort(), pathFolders: [...pathFolders].sort() };
+    return {
+      files: [...files].sort(),
+      folders: [...folders].sort(),
+      pathFolders: [...pathFolders].sort(),
+      pathLinks: await pathLinkTargets([...pathFolders]),
+    };
   })();
   // A failed look-up (EACCES, ELOOP) is asked again by the next spawn, not kept for the process's life.
   cached.catch(() => cached = undefined);

@@ -33,7 +33,7 @@ import {
   protectedRoots,
   resolveGrants,
 } from "./grant_paths.ts";
-import { RUNTIME_PATH_WHY, runtimeCode } from "./runtime_code.ts";
+import { RUNTIME_PATH_LINK_WHY, RUNTIME_PATH_WHY, runtimeCode } from "./runtime_code.ts";
 import { checkToolModule, moduleChanged, type ToolModuleInfo } from "./import_policy.ts";
 import { loadedFiles } from "./sandbox_modules.ts";
 import { MemoryWatch } from "./memory_watch.ts";
@@ -223,7 +223,11 @@ export class ToolRunner {
         );
         // The programs found on the runtime's PATH run outside every sandbox too (brk-sbx3).
         const grants = guardLoadedFolders(
-          guardProgramFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY),
+          guardLoadedFiles(
+            guardProgramFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY),
+            code.pathLinks,
+            RUNTIME_PATH_LINK_WHY,
+          ),
           await projectGitFolders(await projectRoots(dirname(spec.executePath))),
           GIT_FOLDER_WHY,
         );

@@ -27,7 +27,17 @@ const natsBin = join(natsDir, "nats-server");
 await Deno.mkdir(natsDir);
 await Deno.writeTextFile(natsBin, "#!/bin/sh\n", { mode: 0o755 });
 Deno.env.set("NATS_SERVER_BIN", natsBin);
-Deno.env.set("PATH", `${pathDir}:${userHome}:${Deno.env.get("PATH") ?? ""}`);
+// Programs linked into a PATH folder from elsewhere (as `ln -s`, `npm link` or `pipx` do): a look-up of
+// `deploy` runs ops/bin/deploy, and one of `later` would run ops/later once something creates it.
+const ops = join(projects, "ops");
+const deploy = join(ops, "bin", "deploy");
+await Deno.mkdir(join(ops, "bin"), { recursive: true });
+await Deno.mkdir(join(ops, "other"));
+await Deno.writeTextFile(deploy, "#!/bin/sh\necho deploying\n", { mode: 0o755 });
+const linksDir = await Deno.makeTempDir({ prefix: "compozy-path-grants-links-" });
+await Deno.symlink(deploy, join(linksDir, "deploy"));
+await Deno.symlink(join(ops, "later"), join(linksDir, "later"));
+Deno.env.set("PATH", `${pathDir}:${userHome}:${linksDir}:${Deno.env.get("PATH") ?? ""}`);
 
 async function project(write: string, under = projects): Promise<{ root: string; tool: string }> {
   const root = await Deno.makeTempDir({ dir: under, prefix: "project-" });
@@ -107,6 +117,40 @@ Deno.test("a write grant covering NATS_SERVER_BIN's nats-server is refused at ru
     const found = (await checkProject(root, { processEnv: {} })).map((d) => formatDiagnostic(d, root));
     assert.ok(found.some((d) => /write\[0\]: .*the nats-server it starts/.test(d)), found.join("\n"));
     assert.equal(await Deno.readTextFile(natsBin), "#!/bin/sh\n");
+  } finally {
+    await runner.close();
+  }
+});
+
+Deno.test("a write grant covering where a symlink in a PATH folder leads is refused at run and by validate", async () => {
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    const { root, tool } = await project(
+      `[${JSON.stringify(join(ops, "bin"))}, ${JSON.stringify(join(ops, "other"))}]`,
+    );
+    for (const write of [[join(ops, "bin")], [deploy], [ops], [join(ops, "later")]]) {
+      const result = await runner.run(
+        call(tool, { path: deploy }, { permissions: { write }, timeoutMs: 60_000 }),
+      );
+      assert.ok(!result.ok, `write: ${write} was granted: ${JSON.stringify(result)}`);
+      assert.equal(result.failure.code, "tool_permission_denied");
+      assert.match(result.failure.message, /where a symlink in a folder of the runtime's PATH leads/);
+    }
+    // A folder next to the program is granted: it holds nothing a look-up runs.
+    const beside = await runner.run(
+      call(tool, { path: join(ops, "other", "x") }, {
+        permissions: { write: [join(ops, "other")] },
+        timeoutMs: 60_000,
+      }),
+    );
+    assert.ok(beside.ok && beside.output === "written", JSON.stringify(beside));
+    assert.equal(await Deno.readTextFile(deploy), "#!/bin/sh\necho deploying\n");
+    const found = (await checkProject(root, { processEnv: {} })).map((d) => formatDiagnostic(d, root));
+    assert.ok(
+      found.some((d) => /write\[0\]: .*where a symlink in a folder of the runtime's PATH leads/.test(d)),
+      found.join("\n"),
+    );
+    assert.ok(!found.some((d) => /write\[1\]/.test(d)), found.join("\n"));
   } finally {
     await runner.close();
   }
@@ -211,6 +255,7 @@ Deno.test("compozy validate accepts a grant two levels inside a PATH folder, not
 });
 
 globalThis.addEventListener("unload", () => {
+  Deno.removeSync(linksDir, { recursive: true });
   Deno.removeSync(userHome, { recursive: true });
   Deno.removeSync(home, { recursive: true });
   Deno.removeSync(projects, { recursive: true });

@@ -32,7 +32,7 @@ import {
   withRealPaths,
 } from "../../../pkg/runtime/grant_paths.ts";
 import { checkToolModule } from "../../../pkg/runtime/import_policy.ts";
-import { RUNTIME_PATH_WHY, runtimeCode } from "../../../pkg/runtime/runtime_code.ts";
+import { RUNTIME_PATH_LINK_WHY, RUNTIME_PATH_WHY, runtimeCode } from "../../../pkg/runtime/runtime_code.ts";
 import { normalizePermissions } from "../../../pkg/runtime/permissions.ts";
 import { ToolFailure } from "../../../pkg/runtime/tool_failure.ts";
 import type { ToolPermissions } from "../../../pkg/runtime/permissions.ts";
@@ -189,6 +189,12 @@ async function checkGrantee(
     report,
     (entry, file) => `write grant "${entry}" reaches ${file}, ${RUNTIME_PATH_WHY}`,
     reachesProgramFolder,
+  );
+  await checkWritesMiss(
+    grantee,
+    code.pathLinks,
+    report,
+    (entry, file) => `write grant "${entry}" covers ${file}, ${RUNTIME_PATH_LINK_WHY}`,
   );
   await checkWritesMiss(
     grantee,

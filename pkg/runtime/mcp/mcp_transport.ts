@@ -39,7 +39,7 @@ import {
 } from "../grant_paths.ts";
 import { checkScriptModule, scriptReadRoots } from "../import_policy.ts";
 import { netDenyFlags } from "../net_deny.ts";
-import { RUNTIME_PATH_WHY, runtimeCode } from "../runtime_code.ts";
+import { RUNTIME_PATH_LINK_WHY, RUNTIME_PATH_WHY, runtimeCode } from "../runtime_code.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import {
   isProcessControlEnv,
@@ -225,7 +225,11 @@ export async function scriptCommand(
   );
   // The programs found on the runtime's PATH run outside every sandbox too (brk-sbx3).
   const grants = guardLoadedFolders(
-    guardProgramFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY),
+    guardLoadedFiles(
+      guardProgramFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY),
+      code.pathLinks,
+      RUNTIME_PATH_LINK_WHY,
+    ),
     await projectGitFolders(roots),
     GIT_FOLDER_WHY,
   );

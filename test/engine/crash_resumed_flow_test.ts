@@ -1,0 +1,70 @@
+/**
+ * A resume that activates a paused execution and restarts its flow, whose engine then dies while the next
+ * task runs (model seed 1141139, finding G13): the activation found the resume itself among the pending
+ * controls, applied it and removed it from WORKFLOW_CMDS by sequence, so the flow it restarted ran on under
+ * no held command. SIGKILLed there, the execution stayed RUNNING for good: no command of it was left to
+ * redeliver. Real engine processes, real nats-server, a scripted runtime in this process.
+ */
+import assert from "node:assert/strict";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { STREAMS } from "../../pkg/nats/mod.ts";
+import { startCrashStack } from "../support/engine_process.ts";
+import { until } from "../support/until.ts";
+
+Deno.test({
+  name:
+    "G13: a resume that restarts a paused flow holds it until it parks or ends, through an engine's death",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const attempts: number[] = [];
+    const stack = await startCrashStack(
+      {
+        "compozy.yaml": "name: crash-resumed-flow\nworkflows:\n  - source: ./wf.yaml\n",
+        "t.ts": "",
+        "wf.yaml": "id: main\ntools:\n  - id: long\n    execute: ./t.ts\ntasks:\n" +
+          "  - id: w\n    type: wait\n    signal: go\n" +
+          "    condition: '{{ .signal.payload.ticket == \"T1\" }}'\n" +
+          '  - { id: next, use: tool(id=long), with: { got: "{{ .tasks.w.output.ticket }}" } }\n',
+      },
+      {
+        // The first call hangs (its engine dies meanwhile); the re-run answers.
+        long: (input, call) => {
+          attempts.push(call.attempt);
+          return attempts.length === 1 ? new Promise(() => {}) : input;
+        },
+      },
+      { instanceId: "e" },
+    );
+    const { client } = stack;
+    const jsm = await jetstreamManager(stack.nc);
+    const unacked = async () =>
+      (await jsm.consumers.info(STREAMS.workflowCommands, "compozy-workflow-executor")).num_ack_pending;
+    const types = async (execId: string) => (await client.events(execId)).map((e) => e.type);
+    try {
+      const { execId } = await client.trigger("main", {});
+      await until(async () => (await types(execId)).includes("task.waiting_started"));
+      await client.pause(execId);
+      await until(async () => (await types(execId)).includes("workflow.paused") && await unacked() === 0);
+      // Taken while paused: the wait ends, the next task is held back by the pause and the driver parks.
+      await client.signal(execId, "go", { ticket: "T1" });
+      await until(async () => (await types(execId)).includes("task.success") && await unacked() === 0);
+      // The resume activates a new driver, which runs the next task: the engine dies while its call runs.
+      await client.resume(execId);
+      await until(() => Promise.resolve(attempts.length === 1));
+      await stack.killEngine();
+      // The same instance id: it takes its lease back at once.
+      stack.restartEngine();
+      const state = await client.waitForEnd(execId, 60_000).catch(async (e) => {
+        throw new Error(`no end: ${(await types(execId)).join(", ")}`, { cause: e });
+      });
+      const history = await types(execId);
+      assert.equal(state.status, "SUCCESS", history.join(", "));
+      assert.deepEqual(state.output, { got: "T1" });
+      assert.deepEqual(attempts, [1, 2]);
+      assert.equal(history.filter((t) => t === "workflow.resumed").length, 1, history.join(", "));
+    } finally {
+      await stack.close();
+    }
+  },
+});

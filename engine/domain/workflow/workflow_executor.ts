@@ -401,6 +401,12 @@ export class WorkflowExecutor {
     const applying = controls?.cancel === undefined && controls?.paused !== undefined
       ? (controls.paused ? active.driver.pause() : active.driver.resume())
       : undefined;
+    // This command may be one of them (a pause or resume that activated the driver): applied with them, and
+    // never removed with them, since it is what holds the execution until it parks or ends. Removed, the flow
+    // a resume restarted ran on under no held command, and an engine's death left it RUNNING for good (model
+    // seed 1141139, finding G13). A pause they supersede (a later resume) is not applied after them either.
+    const own = applying !== undefined && controls!.applied.includes(delivery.streamSequence);
+    const others = controls?.applied.filter((seq) => seq !== delivery.streamSequence) ?? [];
     const settled = active.driver.run(controls?.cancel);
     active.settled = settled;
     // The lease renewed from now on: the command's own effect may wait for a running task.
@@ -410,7 +416,7 @@ export class WorkflowExecutor {
     let parked = false;
     try {
       if (applying) {
-        await applying.then(() => removeApplied(this.options.js, controls!.applied)).catch((e) => {
+        await applying.then(() => removeApplied(this.options.js, others)).catch((e) => {
           log.warn(
             "pending controls of {execId} not applied; the execution is given up and replayed: {error}",
             {
@@ -422,7 +428,7 @@ export class WorkflowExecutor {
         });
       }
       // A command that fails leaves a driver in an unknown state: give it up, never leave it running.
-      await Promise.resolve(act(active.driver)).catch((e) => {
+      await Promise.resolve(own ? undefined : act(active.driver)).catch((e) => {
         log.warn("command {subject} failed on {execId}; the execution is given up and replayed: {error}", {
           subject: delivery.subject,
           execId,

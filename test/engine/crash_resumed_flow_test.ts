@@ -68,3 +68,70 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "G13: a pause sent while the flow a resume restarted runs is not undone by that resume after a crash",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const attempts: number[] = [];
+    const stack = await startCrashStack(
+      {
+        "compozy.yaml": "name: crash-resumed-flow-paused\nworkflows:\n  - source: ./wf.yaml\n",
+        "t.ts": "",
+        "wf.yaml": "id: main\ntools:\n  - id: long\n    execute: ./t.ts\ntasks:\n" +
+          "  - { id: w, type: wait, signal: go }\n" +
+          '  - { id: next, use: tool(id=long), with: { got: "{{ .tasks.w.output.ticket }}" } }\n' +
+          '  - { id: fin, type: aggregate, outputs: { got: "{{ .tasks.next.output.got }}" } }\n',
+      },
+      {
+        // The first call hangs (its engine dies meanwhile); the re-run answers.
+        long: (input, call) => {
+          attempts.push(call.attempt);
+          return attempts.length === 1 ? new Promise(() => {}) : input;
+        },
+      },
+      { instanceId: "e" },
+    );
+    const { client } = stack;
+    const jsm = await jetstreamManager(stack.nc);
+    const unacked = async () =>
+      (await jsm.consumers.info(STREAMS.workflowCommands, "compozy-workflow-executor")).num_ack_pending;
+    const types = async (execId: string) => (await client.events(execId)).map((e) => e.type);
+    const count = async (execId: string, type: string) =>
+      (await types(execId)).filter((t) => t === type).length;
+    try {
+      const { execId } = await client.trigger("main", {});
+      await until(async () => (await types(execId)).includes("task.waiting_started"));
+      await client.pause(execId);
+      await until(async () => (await types(execId)).includes("workflow.paused") && await unacked() === 0);
+      await client.signal(execId, "go", { ticket: "T1" });
+      await until(async () => (await types(execId)).includes("task.success") && await unacked() === 0);
+      await client.resume(execId);
+      await until(() => Promise.resolve(attempts.length === 1));
+      // Paused again while the call the resume's flow started runs: the next task is held back.
+      await client.pause(execId);
+      await until(async () => await count(execId, "workflow.paused") === 2);
+      // An engine that acknowledges the pause once recorded does so within milliseconds (only the resume, which
+      // activated the running driver, is then held); one that holds it too keeps both.
+      await until(async () => await unacked() === 1, 2_000).catch(() => {});
+      await stack.killEngine();
+      stack.restartEngine();
+      // The call runs again and answers; the pause, the user's last control, still holds the flow back.
+      await until(async () =>
+        attempts.length === 2 && await count(execId, "task.success") >= 2 && await unacked() === 0
+      );
+      const paused = await client.get(execId);
+      const history = await types(execId);
+      assert.equal(paused?.status, "PAUSED", history.join(", "));
+      assert.equal(await count(execId, "workflow.resumed"), 1, history.join(", "));
+      await client.resume(execId);
+      const state = await client.waitForEnd(execId, 60_000);
+      assert.equal(state.status, "SUCCESS", (await types(execId)).join(", "));
+      assert.deepEqual(state.output, { got: "T1" });
+      assert.deepEqual(attempts, [1, 2]);
+    } finally {
+      await stack.close();
+    }
+  },
+});

@@ -21,6 +21,7 @@ import type { EngineStats } from "../../engine_stats.ts";
 import type { Leases } from "../../leases.ts";
 import type { EndedExecution } from "./parent_notifier.ts";
 import {
+  isApplied,
   parentCancelReason,
   type PendingControls,
   pendingControls,
@@ -220,10 +221,13 @@ export class WorkflowExecutor {
         const reason = (message as MessageShape<typeof pb.WorkflowCancelSchema>).reason || "canceled";
         return await this.withExecution(execId, correlationId, delivery, undefined, (d) => d.cancel(reason));
       }
+      // A pause or resume given to a running driver is held until it parks or ends: the command that activated
+      // it may be an earlier resume or pause, kept unacknowledged meanwhile (G13), and acknowledged at once this
+      // one left that earlier control the only one pending when the engine died: it came back and undid this one.
       case "compozy.v1.WorkflowPause":
-        return await this.withExecution(execId, correlationId, delivery, undefined, (d) => d.pause());
+        return await this.withExecution(execId, correlationId, delivery, undefined, (d) => d.pause(), true);
       case "compozy.v1.WorkflowResume":
-        return await this.withExecution(execId, correlationId, delivery, undefined, (d) => d.resume());
+        return await this.withExecution(execId, correlationId, delivery, undefined, (d) => d.resume(), true);
       case "compozy.v1.WorkflowSignal": {
         const signal = message as MessageShape<typeof pb.WorkflowSignalSchema>;
         let payload: unknown;
@@ -367,7 +371,10 @@ export class WorkflowExecutor {
       // stayed RUNNING for good (model seed 121065). It is held like the original instead.
       const copy = existing.activatedBy === deliveryKey(delivery);
       if (copy && !existing.settled) return { nakDelayMs: PARKED_YIELD_DELAY_MS }; // Not running yet.
-      if (!copy) await act(existing.driver);
+      // A pause or resume the activation applied among its pending controls (delivered meanwhile) is done:
+      // applied again after a later one, it would undo it.
+      const applied = isApplied(existing.controls, delivery.subject, delivery.streamSequence);
+      if (!copy && !applied) await act(existing.driver);
       // An execution that is ending (this command's doing or another's) is done with this command once its
       // end is stored: a copy of the command that ends it (delivered again after a stall past the ack wait),
       // acknowledged before, took the message out of the work queue, and when the end was then given up
@@ -405,8 +412,8 @@ export class WorkflowExecutor {
     // never removed with them, since it is what holds the execution until it parks or ends. Removed, the flow
     // a resume restarted ran on under no held command, and an engine's death left it RUNNING for good (model
     // seed 1141139, finding G13). A pause they supersede (a later resume) is not applied after them either.
-    const own = applying !== undefined && controls!.applied.includes(delivery.streamSequence);
-    const others = controls?.applied.filter((seq) => seq !== delivery.streamSequence) ?? [];
+    const own = applying !== undefined && isApplied(controls, delivery.subject, delivery.streamSequence);
+    const others = controls?.applied.filter((seq) => !own || seq !== delivery.streamSequence) ?? [];
     const settled = active.driver.run(controls?.cancel);
     active.settled = settled;
     // The lease renewed from now on: the command's own effect may wait for a running task.

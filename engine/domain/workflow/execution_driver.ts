@@ -66,7 +66,7 @@ export class ExecutionDriver implements DriverPort {
   /** Signal waits whose start is being recorded, not registered yet (task exec id -> signal id). */
   private readonly startingWaits = new Map<string, string>();
   /** Attempts bounded by an engine-side time-out (see AttemptTimeouts). */
-  private readonly timeouts = new AttemptTimeouts(this, () => this.abandon());
+  private readonly timeouts = new AttemptTimeouts(this, () => this.abandon(), () => this.noticeReached());
   /** The results of the workflow's own steps (the outermost scope). */
   private readonly rootResults = new ResultScope();
   private busy = 0;
@@ -76,6 +76,8 @@ export class ExecutionDriver implements DriverPort {
   private abandonCause: unknown;
   private deliveries = 0;
   private idleWaiters: Array<() => void> = [];
+  /** Deliveries waiting for the replay to reach the task they are for (see whenReached). */
+  private readonly reachWatchers = new Set<{ reached: () => boolean; resolve: () => void }>();
   private ended = false;
   /**
    * Aborted at the execution's end, or when the driver is given up (see endSignal): its tool and agent calls
@@ -263,7 +265,7 @@ export class ExecutionDriver implements DriverPort {
       const tried = new Set<string>();
       let taken = await this.matchSignal(signalId, payload, eligible, tried);
       if ([...eligible].some((id) => !tried.has(id))) {
-        if ([...eligible].some((id) => !this.waiters.has(id))) await this.whenIdle();
+        await this.whenReached(() => [...eligible].every((id) => tried.has(id) || this.waiters.has(id)));
         taken = await this.matchSignal(signalId, payload, eligible, tried) || taken;
       }
       // Said in the log, as for a parked execution (workflow_executor.ts): the API only counts the waits for
@@ -380,7 +382,7 @@ export class ExecutionDriver implements DriverPort {
     return this.delivery(async () => {
       if (reason === "workflow_timeout") return await this.timeOutWorkflow();
       if (reason === "task_timeout") return await this.expireAttempt(taskExecId, payload);
-      if (!this.waiters.has(taskExecId)) await this.whenIdle();
+      await this.whenReached(() => this.waiters.has(taskExecId));
       let waiter = this.waiters.get(taskExecId);
       if (waiter && !stale(waiter, reason, payload)) {
         // A time-out due before this wake-up (a timer's due time, else now) comes first; it may have ended
@@ -410,7 +412,7 @@ export class ExecutionDriver implements DriverPort {
 
   /** A task's time-out is due: its attempt fails (once that is recorded, the timer is acknowledged). */
   private async expireAttempt(taskExecId: string, payload: unknown): Promise<void> {
-    if (!this.timeouts.has(taskExecId)) await this.whenIdle();
+    await this.whenReached(() => this.timeouts.has(taskExecId));
     await this.timeouts.expire(taskExecId, (payload as { attempt?: number } | null)?.attempt);
   }
 
@@ -484,6 +486,39 @@ export class ExecutionDriver implements DriverPort {
       this.deliveries--;
       this.scheduleParkCheck();
     };
+  }
+
+  /**
+   * Resolves once `reached()` holds, checked as each wait or time-bounded attempt is registered, or once nothing
+   * runs (the wake-up is then moot if it still does not hold). A delivery for a task the replay has not reached
+   * yet waits for that task only: it waited for the driver's idle, that is for every call of a sibling branch
+   * to end, and a wait's time-out that activated the replay of a parallel after a crash was recorded only
+   * after the sibling's re-sent call ended (model crash seed 140578: in each engine's life, shorter than the
+   * call, the time-out waited, and the call's failure became the parallel's first). A task the replay reaches
+   * in its first synchronous run (a parallel that is the first step) was found at once; one after other steps
+   * was reached a few awaits later, after the check.
+   */
+  private whenReached(reached: () => boolean): Promise<void> {
+    if (this.ended || reached()) return Promise.resolve();
+    return new Promise((resolve) => {
+      // Whichever comes first; the other's entry is removed (a signal flood would pile them up till idle).
+      const done = () => {
+        this.reachWatchers.delete(watcher);
+        this.idleWaiters = this.idleWaiters.filter((waiter) => waiter !== done);
+        resolve();
+      };
+      const watcher = { reached, resolve: done };
+      this.reachWatchers.add(watcher);
+      this.idleWaiters.push(done);
+      this.scheduleParkCheck();
+    });
+  }
+
+  /** A wait or a time-bounded attempt was registered: the deliveries waiting for it go on. */
+  private noticeReached(): void {
+    for (const watcher of [...this.reachWatchers]) {
+      if (watcher.reached()) watcher.resolve();
+    }
   }
 
   /** Resolves once nothing runs: every branch waits, is paused, or the execution ended. */
@@ -870,6 +905,7 @@ export class ExecutionDriver implements DriverPort {
       };
       abort?.addEventListener("abort", withdraw, { once: true });
       this.waiters.set(taskExecId, entry);
+      this.noticeReached();
       this.scheduleParkCheck();
     });
   }

@@ -27,15 +27,16 @@ export interface PendingControls {
   cancel?: string;
   /** The last pending pause or resume (the later one when both are): whether it pauses. */
   paused?: boolean;
-  /** The stream sequences of that pause and resume: removed once applied, so they do not come back later. */
-  applied: number[];
-  /** The same messages as `subject#sequence`, how a delivery of one of them is known (see isApplied). */
-  appliedKeys: string[];
+  /**
+   * That pause and resume in the stream: removed once applied, so they do not come back later; a delivery of
+   * one of them is known by its subject and sequence (see isApplied).
+   */
+  applied: Array<{ subject: string; seq: number }>;
 }
 
 /** Whether the message delivered as `subject` at `seq` is one of the applied pause and resume. */
 export function isApplied(controls: PendingControls | undefined, subject: string, seq: number): boolean {
-  return controls?.appliedKeys.includes(`${subject}#${seq}`) ?? false;
+  return controls?.applied.some((m) => m.subject === subject && m.seq === seq) ?? false;
 }
 
 /** What waits for `execId` in WORKFLOW_CMDS (three look-ups by subject, in parallel). */
@@ -51,13 +52,12 @@ export async function pendingControls(
     last(WorkflowPauseSchema),
     last(WorkflowResumeSchema),
   ]);
-  const controls: PendingControls = { applied: [], appliedKeys: [], cancel: cancelReason(cancel, execId) };
+  const controls: PendingControls = { applied: [], cancel: cancelReason(cancel, execId) };
   const latest = [pause, resume].filter((m) => m !== undefined && readable(m, execId)) as StreamMessage[];
   if (latest.length > 0) {
     const last = latest.reduce((a, b) => a.seq > b.seq ? a : b);
     controls.paused = last === pause;
-    controls.applied = latest.map((m) => m.seq);
-    controls.appliedKeys = latest.map((m) => `${m.subject}#${m.seq}`);
+    controls.applied = latest.map((m) => ({ subject: m.subject, seq: m.seq }));
   }
   return controls;
 }

@@ -413,7 +413,8 @@ export class WorkflowExecutor {
     // a resume restarted ran on under no held command, and an engine's death left it RUNNING for good (model
     // seed 1141139, finding G13). A pause they supersede (a later resume) is not applied after them either.
     const own = applying !== undefined && isApplied(controls, delivery.subject, delivery.streamSequence);
-    const others = controls?.applied.filter((seq) => !own || seq !== delivery.streamSequence) ?? [];
+    const others = (controls?.applied ?? []).filter((m) => !own || m.seq !== delivery.streamSequence)
+      .map((m) => m.seq);
     const settled = active.driver.run(controls?.cancel);
     active.settled = settled;
     // The lease renewed from now on: the command's own effect may wait for a running task.

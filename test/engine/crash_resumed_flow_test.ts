@@ -11,36 +11,45 @@ import { STREAMS } from "../../pkg/nats/mod.ts";
 import { startCrashStack } from "../support/engine_process.ts";
 import { until } from "../support/until.ts";
 
+/**
+ * A crash stack running `main` (the given tasks, `long` the tool), whose first call of `long` hangs (its
+ * engine dies meanwhile) and whose re-run answers its input; with the reads both tests poll.
+ */
+async function resumedFlowStack(name: string, tasks: string) {
+  const attempts: number[] = [];
+  const stack = await startCrashStack(
+    {
+      "compozy.yaml": `name: ${name}\nworkflows:\n  - source: ./wf.yaml\n`,
+      "t.ts": "",
+      "wf.yaml": "id: main\ntools:\n  - id: long\n    execute: ./t.ts\ntasks:\n" + tasks,
+    },
+    {
+      long: (input, call) => {
+        attempts.push(call.attempt);
+        return attempts.length === 1 ? new Promise(() => {}) : input;
+      },
+    },
+    { instanceId: "e" },
+  );
+  const jsm = await jetstreamManager(stack.nc);
+  const unacked = async () =>
+    (await jsm.consumers.info(STREAMS.workflowCommands, "compozy-workflow-executor")).num_ack_pending;
+  const types = async (execId: string) => (await stack.client.events(execId)).map((e) => e.type);
+  return { stack, client: stack.client, attempts, unacked, types };
+}
+
 Deno.test({
   name:
     "G13: a resume that restarts a paused flow holds it until it parks or ends, through an engine's death",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const attempts: number[] = [];
-    const stack = await startCrashStack(
-      {
-        "compozy.yaml": "name: crash-resumed-flow\nworkflows:\n  - source: ./wf.yaml\n",
-        "t.ts": "",
-        "wf.yaml": "id: main\ntools:\n  - id: long\n    execute: ./t.ts\ntasks:\n" +
-          "  - id: w\n    type: wait\n    signal: go\n" +
-          "    condition: '{{ .signal.payload.ticket == \"T1\" }}'\n" +
-          '  - { id: next, use: tool(id=long), with: { got: "{{ .tasks.w.output.ticket }}" } }\n',
-      },
-      {
-        // The first call hangs (its engine dies meanwhile); the re-run answers.
-        long: (input, call) => {
-          attempts.push(call.attempt);
-          return attempts.length === 1 ? new Promise(() => {}) : input;
-        },
-      },
-      { instanceId: "e" },
+    const { stack, client, attempts, unacked, types } = await resumedFlowStack(
+      "crash-resumed-flow",
+      "  - id: w\n    type: wait\n    signal: go\n" +
+        "    condition: '{{ .signal.payload.ticket == \"T1\" }}'\n" +
+        '  - { id: next, use: tool(id=long), with: { got: "{{ .tasks.w.output.ticket }}" } }\n',
     );
-    const { client } = stack;
-    const jsm = await jetstreamManager(stack.nc);
-    const unacked = async () =>
-      (await jsm.consumers.info(STREAMS.workflowCommands, "compozy-workflow-executor")).num_ack_pending;
-    const types = async (execId: string) => (await client.events(execId)).map((e) => e.type);
     try {
       const { execId } = await client.trigger("main", {});
       await until(async () => (await types(execId)).includes("task.waiting_started"));
@@ -74,30 +83,12 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const attempts: number[] = [];
-    const stack = await startCrashStack(
-      {
-        "compozy.yaml": "name: crash-resumed-flow-paused\nworkflows:\n  - source: ./wf.yaml\n",
-        "t.ts": "",
-        "wf.yaml": "id: main\ntools:\n  - id: long\n    execute: ./t.ts\ntasks:\n" +
-          "  - { id: w, type: wait, signal: go }\n" +
-          '  - { id: next, use: tool(id=long), with: { got: "{{ .tasks.w.output.ticket }}" } }\n' +
-          '  - { id: fin, type: aggregate, outputs: { got: "{{ .tasks.next.output.got }}" } }\n',
-      },
-      {
-        // The first call hangs (its engine dies meanwhile); the re-run answers.
-        long: (input, call) => {
-          attempts.push(call.attempt);
-          return attempts.length === 1 ? new Promise(() => {}) : input;
-        },
-      },
-      { instanceId: "e" },
+    const { stack, client, attempts, unacked, types } = await resumedFlowStack(
+      "crash-resumed-flow-paused",
+      "  - { id: w, type: wait, signal: go }\n" +
+        '  - { id: next, use: tool(id=long), with: { got: "{{ .tasks.w.output.ticket }}" } }\n' +
+        '  - { id: fin, type: aggregate, outputs: { got: "{{ .tasks.next.output.got }}" } }\n',
     );
-    const { client } = stack;
-    const jsm = await jetstreamManager(stack.nc);
-    const unacked = async () =>
-      (await jsm.consumers.info(STREAMS.workflowCommands, "compozy-workflow-executor")).num_ack_pending;
-    const types = async (execId: string) => (await client.events(execId)).map((e) => e.type);
     const count = async (execId: string, type: string) =>
       (await types(execId)).filter((t) => t === type).length;
     try {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { ReferenceResult, ToolCallRecord } from "../reference/types.ts";
 import { unusable } from "./cases.ts";
 import { differences } from "./compare.ts";
-import { lateControl, timersReorderedByOutage } from "./check.ts";
+import { lateControl, timersReorderedByOutage, unsentControl } from "./check.ts";
 import { endOf, type Observed } from "./engine_run.ts";
 import type { ExecutionState } from "../../../engine/mod.ts";
 import type { Case } from "./generator.ts";
@@ -67,6 +67,7 @@ Deno.test("the check compares each task's sub-workflows and how they ended (outs
     calls: [],
     late: [],
     problems: late > 1 ? [`sub-workflow of p/x: ${late} tool calls started after it was canceled`] : [],
+    unsent: [],
     controlLagMs: [],
     timedOut: [],
     children: [
@@ -102,6 +103,16 @@ Deno.test("a checkpoint's actions sent over 2 s after its waits started make a d
   assert.equal(
     lateControl(observed([120, 3_700])),
     "the harness sent a checkpoint's actions 3.7 s after its waits started",
+  );
+});
+
+Deno.test("a control the harness could not send (NATS timed out for 30 s) makes a differing case inconclusive", () => {
+  // Seed 161991: the signal came while nats-server restarted; its wait then timed out, as nothing reached it.
+  const observed = (unsent: string[]) => ({ unsent }) as unknown as Observed;
+  assert.equal(unsentControl(observed([])), undefined);
+  assert.equal(
+    unsentControl(observed(["signal: timeout"])),
+    "the harness could not send a checkpoint's control (signal: timeout)",
   );
 });
 

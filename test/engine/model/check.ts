@@ -62,6 +62,18 @@ export function lateControl(observed: Observed): string | undefined {
     : undefined;
 }
 
+/**
+ * A checkpoint's control never reached NATS: every try timed out for 30 s, so nothing was published (the
+ * client reads the state first and a failed publish throws otherwise). The reference took it; the engine
+ * could not (seed 161991 of the 2,000-case run on b46039f: a signal during a nats-server restart, and its
+ * wait, with a time-out, timed out instead). The machine, not the engine.
+ */
+export function unsentControl(observed: Observed): string | undefined {
+  return observed.unsent.length
+    ? `the harness could not send a checkpoint's control (${observed.unsent.join("; ")})`
+    : undefined;
+}
+
 /** Below the shortest timer the generator puts beside a checkpoint's wait that it expects not to fire (3 s). */
 const LATE_CONTROL_MS = 2_000;
 
@@ -210,7 +222,8 @@ export async function checkBatch(
           if (diffs.length) {
             history = await observed.history();
             inconclusive = starvedOfSandboxes(observed, history) ?? outageDuring(stack.outages, started) ??
-              lateControl(observed) ?? timersReorderedByOutage(history, stack.downtimes);
+              lateControl(observed) ?? unsentControl(observed) ??
+              timersReorderedByOutage(history, stack.downtimes);
           }
         } catch (e) {
           diffs = [`run failed: ${(e as Error).stack ?? e}`];

@@ -45,6 +45,11 @@ export interface Observed {
   /** Problems of the run itself (a checkpoint never reached, a refused signal). */
   problems: string[];
   /**
+   * Controls the harness could not send: NATS answered none of its tries for 30 s (a nats-server restart at
+   * load), so the engine never saw them (see unsentAgain). Also listed in `problems`.
+   */
+  unsent: string[];
+  /**
    * For each checkpoint whose actions were sent: how long after the last of its waits started (its task's
    * `started_at`) the harness saw them all WAITING and sent them, in ms.
    */
@@ -215,6 +220,7 @@ async function runCase(
   expected: ReferenceResult,
 ): Promise<Observed> {
   const problems: string[] = [];
+  const unsent: string[] = [];
   const controlLagMs: number[] = [];
   const { execId } = await client.trigger(c.id, c.input);
   for (const checkpoint of expected.checkpoints) {
@@ -271,6 +277,7 @@ async function runCase(
         if (!ended || action.kind === "signal") {
           problems.push(`${action.kind} refused: ${(e as Error).message}`);
         }
+        if ((e as Error).name === "TimeoutError") unsent.push(`${action.kind}: ${(e as Error).message}`);
       }
     }
   }
@@ -329,7 +336,7 @@ async function runCase(
       return `${e.seq} ${e.time.slice(11)} ${who}${e.type} ${key} ${JSON.stringify(rest).slice(0, 200)}`;
     });
   };
-  return { execId, state, lateMs, calls, late, problems, controlLagMs, timedOut, children, history };
+  return { execId, state, lateMs, calls, late, problems, unsent, controlLagMs, timedOut, children, history };
 }
 
 /**

@@ -48,7 +48,7 @@ export function configureSandboxModules(modules: SandboxModules): void {
 }
 
 /** The source files of this checkout; the worker's module imports call_scope.ts, global_guard.ts,
- * node_guard.ts, process_state.ts and output_encoding.ts. */
+ * node_guard.ts, process_state.ts, output_encoding.ts and vsock_refusal.ts. */
 function checkoutModules(): SandboxModules {
   const here = (file: string) => new URL(file, import.meta.url);
   // One self-contained file, which the sandbox (run with `--no-npm`) imports by path.
@@ -67,6 +67,7 @@ function checkoutModules(): SandboxModules {
       here("./node_guard.ts"),
       here("./process_state.ts"),
       here("./output_encoding.ts"),
+      here("./vsock_refusal.ts"),
       lockdown,
     ].map((u) => fileURLToPath(u)),
   };

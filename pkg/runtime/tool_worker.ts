@@ -28,6 +28,7 @@ import { NodeStateGuard } from "./node_guard.ts";
 import { encodeOutput, OutputTooLarge } from "./output_encoding.ts";
 import { guardProcessState, guardWaitAsync } from "./process_state.ts";
 import type { LogLevel, SandboxError, WorkerCall, WorkerMessage, WorkerSettings } from "./protocol.ts";
+import { refuseVsock } from "./vsock_refusal.ts";
 
 type ToolFunction = (input: unknown, ctx: unknown) => unknown;
 
@@ -161,7 +162,10 @@ function guardExitsAndEvaluators(): void {
   // main module is worker_host.ts): a channel between tools and a way to poison another tool's cache.
   delete (globalThis as { caches?: unknown }).caches;
   refuseWebGpu();
-  refuseVsock();
+  // Other unstable APIs are absent from the worker (`Deno.cron`, `Deno.openKv`, `Deno.listenDatagram`,
+  // `Deno.connectQuic`) or need `ffi` (never granted); an unstable exit that still happens is named as such
+  // from the process's stderr (sandbox_failures.ts).
+  refuseVsock(Deno, "a tool sandbox");
   // Deno's internals (`Deno[Deno.internal].core.evalContext`) compile strings despite the V8 flag, and
   // code compiled there may `import()` a computed `data:` URL past the import policy.
   delete (Deno as unknown as Record<symbol, unknown>)[(Deno as unknown as { internal: symbol }).internal];
@@ -183,47 +187,6 @@ function refuseWebGpu(): void {
   if (holder !== null && !Reflect.deleteProperty(holder, "gpu")) {
     throw new ErrorClass("navigator.gpu could not be removed from the tool's worker");
   }
-}
-
-/**
- * Deno does not throw when code reaches an API behind an unstable flag the process lacks: it ends the whole
- * process with exit code 70 ("Unstable API 'Deno.connect'. The `--unstable-vsock` flag must be provided.").
- * A tool's `Deno.connect({ transport: "vsock" })`, `Deno.listen` of it or `Deno.serve({ cid })` (which
- * listens on vsock when `cid` is an own option) so killed its sandbox, and the call failed `tool_crashed`,
- * which a retry policy ran again, to the same end (outside break attempt sbx29). No sandbox gets that flag:
- * these are refused as a permission (`tool_permission_denied`, not retried), naming the API, before Deno
- * sees them. Deno gets options it cannot be steered past the check by: a fresh object whose `transport` (or,
- * for `serve`, own `path`) was read once, inheriting the rest, so a getter or a Proxy that answers "tcp" to
- * the check and "vsock" to Deno has nothing left to answer. Other unstable APIs are absent from the worker
- * (`Deno.cron`, `Deno.openKv`, `Deno.listenDatagram`, `Deno.connectQuic`) or need `ffi` (never granted); an
- * unstable exit that still happens is named as such from the process's stderr (sandbox_failures.ts).
- */
-function refuseVsock(): void {
-  const deno = Deno as unknown as Record<string, (...args: unknown[]) => unknown>;
-  const refuse = (api: string): never => {
-    throw new denoErrors.NotCapable(
-      `${api} is refused in a tool sandbox: vsock is an unstable Deno API (--unstable-vsock), never enabled there`,
-    );
-  };
-  for (const name of ["connect", "listen"]) {
-    const original = deno[name];
-    deno[name] = (options?: unknown, ...rest: unknown[]) => {
-      if (typeof options !== "object" || options === null) return original(options, ...rest);
-      const transport = (options as { transport?: unknown }).transport;
-      if (transport === "vsock") refuse(`Deno.${name}({ transport: "vsock" })`);
-      return original(Object.create(options, { transport: { value: transport, enumerable: true } }), ...rest);
-    };
-  }
-  const serve = deno.serve;
-  deno.serve = (options?: unknown, ...rest: unknown[]) => {
-    if (typeof options !== "object" || options === null) return serve(options, ...rest);
-    if (Object.hasOwn(options, "cid")) refuse("Deno.serve({ cid })");
-    const own: PropertyDescriptorMap = {};
-    if (Object.hasOwn(options, "path")) {
-      own.path = { value: (options as { path?: unknown }).path, enumerable: true };
-    }
-    return serve(Object.create(options, own), ...rest);
-  };
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
+import { join } from "node:path";
 import { call, ToolDir } from "./_helpers.ts";
 
 /** Each attempt, by name; `pid` answers the process's id, to tell a sandbox that lived on from a new one. */
@@ -75,5 +76,122 @@ Deno.test("vsock is refused as a permission in a tool, naming the API; the sandb
   } finally {
     await runner.close();
     dir.cleanup();
+  }
+});
+
+/**
+ * `Deno.createHttpClient({ proxy: { transport: "vsock" } })` needs no unstable flag: with `net: true` it
+ * opened an `AF_VSOCK` socket to the VM host (cid 2) from a sandbox and sent the request there (issue 10,
+ * sbx: strace showed `connect(AF_VSOCK, svm_cid=VMADDR_CID_HOST)`), past the deny list, which names
+ * addresses and ports only. Refused as the other vsock APIs are; options changing their answer between the
+ * check and Deno's read reach Deno as the check saw them: a TCP proxy at 127.0.0.1:1, where nothing listens.
+ */
+const PROXY_TOOL = `
+const vsock = { transport: "vsock", cid: 2, port: 1 };
+const attempts: Record<string, () => unknown> = {
+  proxy: () => Deno.createHttpClient({ proxy: vsock } as never),
+  proxyTurncoat: () => {
+    let reads = 0;
+    const proxy = { get transport() { return reads++ === 0 ? "tcp" : "vsock"; }, hostname: "127.0.0.1", port: 1, cid: 2 };
+    return Deno.createHttpClient({ proxy } as never);
+  },
+  optionsTurncoat: () => {
+    let reads = 0;
+    const options = { get proxy() { return reads++ === 0 ? { url: "http://127.0.0.1:1" } : vsock; } };
+    return Deno.createHttpClient(options as never);
+  },
+};
+export default async (input: { attempt: string }) => {
+  const client = await attempts[input.attempt]() as Deno.HttpClient;
+  // Reached only when no refusal came: where the request went says what the client was.
+  try {
+    await fetch("http://example.com/", { client });
+    return "sent";
+  } catch (e) {
+    return "created: " + String((e as Error).cause ?? e);
+  } finally {
+    client.close();
+  }
+};
+`;
+
+Deno.test("a vsock proxy for Deno.createHttpClient is refused in a tool granted net", async () => {
+  const dir = new ToolDir("compozy-unstable-proxy-");
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    const tool = dir.tool("proxy", PROXY_TOOL);
+    const run = (attempt: string) =>
+      runner.run(call(tool, { attempt }, { timeoutMs: 30_000, permissions: { net: true } }));
+    const result = await run("proxy");
+    // Before: ok, "created: ... Connection reset by peer" (the VM host's vsock answered).
+    assert.ok(!result.ok, JSON.stringify(result));
+    assert.equal(result.failure.code, "tool_permission_denied", result.failure.message);
+    assert.equal(result.failure.retryable, false);
+    assert.ok(
+      result.failure.message.includes('Deno.createHttpClient({ proxy: { transport: "vsock" } })'),
+      result.failure.message,
+    );
+    for (const attempt of ["proxyTurncoat", "optionsTurncoat"]) {
+      const turncoat = await run(attempt);
+      assert.ok(turncoat.ok, `${attempt}: ${JSON.stringify(turncoat)}`);
+      assert.match(String(turncoat.output), /Connection refused/, attempt);
+    }
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+/**
+ * A `script` MCP server is a `deno run` of its own, where none of the tool worker's refusals ran: its
+ * `Deno.connect({ transport: "vsock" })` ended the server's process with exit 70 (an agent call's start
+ * then fails `agent_mcp_unavailable`, retryable, to the same end), and with `net: true` a vsock proxy reached
+ * the VM host. Its prelude refuses them as the worker does; the server lives on and answers.
+ */
+Deno.test("vsock is refused in a script MCP server too, and the server lives on", async () => {
+  const { scriptCommand } = await import("../../pkg/runtime/mcp/mcp_transport.ts");
+  const root = await Deno.makeTempDir({ prefix: "compozy-unstable-mcp-" });
+  try {
+    await Deno.writeTextFile(join(root, "compozy.yaml"), "name: mcp\n");
+    const script = join(root, "server.ts");
+    await Deno.writeTextFile(
+      script,
+      `const out: Record<string, string> = {};
+       const vsock = { transport: "vsock", cid: 2, port: 1 };
+       const attempts: Record<string, () => unknown> = {
+         connect: () => Deno.connect(vsock as never),
+         listen: () => Deno.listen(vsock as never),
+         serve: () => Deno.serve({ cid: 2, port: 1, onListen() {} } as never, () => new Response()),
+         proxy: () => Deno.createHttpClient({ proxy: vsock } as never),
+       };
+       for (const [name, attempt] of Object.entries(attempts)) {
+         try {
+           await attempt();
+           out[name] = "reached";
+         } catch (e) {
+           out[name] = (e as Error).name + ": " + (e as Error).message;
+         }
+       }
+       console.log(JSON.stringify(out));`,
+    );
+    const server = { id: "s", script, timeoutMs: 5_000, cwd: root, permissions: { net: true } };
+    const { command, args } = await scriptCommand(server, script);
+    const ran = await new Deno.Command(command, { args, cwd: root, stdout: "piped", stderr: "piped" })
+      .output();
+    // Before: exit code 70 at the first attempt ("Unstable API 'Deno.connect'").
+    assert.equal(ran.code, 0, new TextDecoder().decode(ran.stderr));
+    const out = JSON.parse(new TextDecoder().decode(ran.stdout)) as Record<string, string>;
+    for (
+      const [name, api] of [
+        ["connect", 'Deno.connect({ transport: "vsock" })'],
+        ["listen", 'Deno.listen({ transport: "vsock" })'],
+        ["serve", "Deno.serve({ cid })"],
+        ["proxy", 'Deno.createHttpClient({ proxy: { transport: "vsock" } })'],
+      ]
+    ) {
+      assert.ok(out[name].startsWith("NotCapable: ") && out[name].includes(api), `${name}: ${out[name]}`);
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });

@@ -41,6 +41,7 @@ import { checkScriptModule, scriptReadRoots } from "../import_policy.ts";
 import { netDenyFlags } from "../net_deny.ts";
 import { RUNTIME_PATH_LINK_WHY, RUNTIME_PATH_WHY, runtimeCode } from "../runtime_code.ts";
 import { ToolFailure } from "../tool_failure.ts";
+import { refuseVsock } from "../vsock_refusal.ts";
 import {
   isProcessControlEnv,
   normalizePermissions,
@@ -264,9 +265,12 @@ export async function scriptCommand(
  * the code so built could `import()` a computed specifier past the script check (outside break attempt
  * brk-sbx3 G2); the tool worker deletes them the same way (tool_worker.ts). WebGPU's first adapter loads
  * the host's graphics libraries, which load native code named by env variables the script may set (G3, see
- * tool_worker.ts `refuseWebGpu`): `navigator.gpu` is removed too.
+ * tool_worker.ts `refuseWebGpu`): `navigator.gpu` is removed too. Vsock is refused as in a tool's worker, by
+ * the same function's source (vsock_refusal.ts): a `Deno.connect` of it ended the server with exit 70, and a
+ * vsock proxy of `Deno.createHttpClient` reached the VM host with `net: true` (issue 10, sbx).
  */
 const SCRIPT_PRELUDE = "data:text/javascript," + encodeURIComponent(`
+(${refuseVsock})(Deno, "a script MCP server");
 delete globalThis.Worker;
 delete Deno[Deno.internal];
 for (let h = globalThis.navigator; h; h = Object.getPrototypeOf(h)) {

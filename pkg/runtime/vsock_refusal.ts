@@ -1,0 +1,69 @@
+/**
+ * The refusal of vsock, the socket family between a virtual machine and its host, in every sandbox: a tool's
+ * worker (tool_worker.ts) and a `script` MCP server's process (mcp_transport.ts, through its prelude).
+ *
+ * @module
+ */
+
+/**
+ * Replaces the Deno APIs that reach vsock with ones that throw `NotCapable`, naming the API, before Deno
+ * sees the call. No sandbox is given `--unstable-vsock`, and without it Deno does one of two things:
+ * - `Deno.connect({ transport: "vsock" })`, `Deno.listen` of it and `Deno.serve({ cid })` (which listens on
+ *   vsock when `cid` is an own option) end the whole process with exit code 70 instead of throwing: a tool's
+ *   call failed `tool_crashed` and a retry policy ran it again, to the same end (outside break attempt
+ *   sbx29); a script server died the same way;
+ * - `Deno.createHttpClient({ proxy: { transport: "vsock", cid, port } })` needs no flag at all: granted
+ *   `net: true`, a tool opened an `AF_VSOCK` socket to the VM host (cid 2) and sent its requests there, past
+ *   the deny list, which names addresses and ports (issue 10, sbx).
+ *
+ * Deno gets options it cannot be steered past the check by: the value checked is the value Deno reads, read
+ * once (a getter or a Proxy answering "tcp" to the check and "vsock" to Deno has nothing left to answer).
+ * `transport` and `proxy` become own values of a fresh object inheriting the rest; a proxy's options are
+ * copied whole, since Deno reads which of its kinds a proxy is from the keys it has.
+ *
+ * Self-contained (it uses its arguments and the intrinsics it takes at once only): a script server's prelude
+ * embeds its source, since that process loads none of the runtime's files (mcp_transport.ts).
+ *
+ * @param where the sandbox, as the error's message names it: `a tool sandbox`.
+ */
+export function refuseVsock(deno: typeof Deno, where: string): void {
+  const NotCapable = deno.errors.NotCapable;
+  // Taken now: a script server's own code runs in an unfrozen realm and could replace them.
+  const create = Object.create;
+  const hasOwn = Object.hasOwn;
+  const api = deno as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const refuse = (call: string): never => {
+    throw new NotCapable(
+      `${call} is refused in ${where}: vsock is an unstable Deno API (--unstable-vsock), never enabled there`,
+    );
+  };
+  for (const name of ["connect", "listen"]) {
+    const original = api[name];
+    api[name] = (options?: unknown, ...rest: unknown[]) => {
+      if (typeof options !== "object" || options === null) return original(options, ...rest);
+      const transport = (options as { transport?: unknown }).transport;
+      if (transport === "vsock") refuse(`Deno.${name}({ transport: "vsock" })`);
+      return original(create(options, { transport: { value: transport, enumerable: true } }), ...rest);
+    };
+  }
+  const serve = api.serve;
+  api.serve = (options?: unknown, ...rest: unknown[]) => {
+    if (typeof options !== "object" || options === null) return serve(options, ...rest);
+    if (hasOwn(options, "cid")) refuse("Deno.serve({ cid })");
+    const own: PropertyDescriptorMap = {};
+    if (hasOwn(options, "path")) own.path = { value: (options as { path?: unknown }).path, enumerable: true };
+    return serve(create(options, own), ...rest);
+  };
+  const createHttpClient = api.createHttpClient;
+  api.createHttpClient = (options?: unknown, ...rest: unknown[]) => {
+    if (typeof options !== "object" || options === null) return createHttpClient(options, ...rest);
+    let proxy = (options as { proxy?: unknown }).proxy;
+    if (typeof proxy === "object" && proxy !== null) {
+      proxy = { ...proxy };
+      if ((proxy as { transport?: unknown }).transport === "vsock") {
+        refuse('Deno.createHttpClient({ proxy: { transport: "vsock" } })');
+      }
+    }
+    return createHttpClient(create(options, { proxy: { value: proxy, enumerable: true } }), ...rest);
+  };
+}

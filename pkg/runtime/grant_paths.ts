@@ -139,46 +139,41 @@ export async function neverGrantedFor(dirs: readonly string[]): Promise<string[]
   return await rootsProtectedPaths([...roots].sort());
 }
 
-/**
- * Keeps the files the sandbox loads (the tool's module graph and the sandbox's own modules) out of reach
- * of its `write` grant. Code written to one would be loaded unchecked: by a later dynamic import in the
- * same process (a rewritten module may `import()` a computed `data:` URL past the import policy), or by
- * the next sandbox of this tool or, for the sandbox's own modules, of every tool, with their grants and
- * env. `compozy validate` refuses such grants already; this holds for callers that did not validate.
- *
- * @throws {ToolFailure} `tool_permission_denied` for a `write` entry that covers one of `files`; a `true`
- * grant gets them as `--deny-write` instead.
- */
-export function guardLoadedFiles(
-  grants: ResolvedGrants,
-  files: readonly string[],
-  what = "a module the sandbox loads: code written there would run unchecked",
-): ResolvedGrants {
-  const write = grants.permissions.write;
-  if (write === true) return { ...grants, denyWrite: [...new Set([...grants.denyWrite, ...files])].sort() };
-  for (const entry of write) {
-    const hit = files.find((file) => covers(entry, file));
-    if (hit !== undefined) throw denied("write", entry, `it covers ${hit}, ${what}`);
-  }
-  return grants;
+/** Why a `write` entry covering a file the sandbox loads (the tool's module graph, the sandbox's own modules)
+ * is refused. Code written to one would be loaded unchecked: by a later dynamic import in the same process (a
+ * rewritten module may `import()` a computed `data:` URL past the import policy), or by the next sandbox of
+ * this tool or, for the sandbox's own modules, of every tool, with their grants and env. */
+export const LOADED_FILE_WHY = "a module the sandbox loads: code written there would run unchecked";
+
+/** Why a `write` entry reaching Deno's cache is refused: it holds the transpiled sandbox bootstrap. */
+export const DENO_CACHE_WHY = "Deno's cache of the modules every sandbox loads";
+
+/** A write to `entry` reaches `folder` when it covers it or lies inside it. */
+export function coversOrInside(entry: string, folder: string): boolean {
+  return covers(entry, folder) || covers(folder, entry);
 }
 
 /**
- * Keeps folders whose files the sandbox loads (Deno's cache) out of reach of its `write` grant: an entry
- * covering one or inside one is refused, a `true` grant gets them as `--deny-write`.
+ * Keeps `paths` out of reach of the `write` grant: an entry that `reaches` one is refused, saying `why` for
+ * the path it reached (`it covers <file>, …`); a `true` grant gets them all as `--deny-write` instead.
+ * `compozy validate` refuses the same grants already (check_tool_permissions.ts `checkWritesMiss`); this holds
+ * for callers that did not validate.
  *
+ * @param reaches whether a write to `entry` reaches `path`: {@linkcode covers} for files,
+ * {@linkcode coversOrInside} for folders, {@linkcode reachesProgramFolder} for the runtime's PATH.
  * @throws {ToolFailure} `tool_permission_denied` for such an entry.
  */
-export function guardLoadedFolders(
+export function guardWrites(
   grants: ResolvedGrants,
-  folders: readonly string[],
-  what = "Deno's cache of the modules every sandbox loads",
+  paths: readonly string[],
+  why: (path: string) => string,
+  reaches: (entry: string, path: string) => boolean = covers,
 ): ResolvedGrants {
   const write = grants.permissions.write;
-  if (write === true) return { ...grants, denyWrite: [...new Set([...grants.denyWrite, ...folders])].sort() };
+  if (write === true) return { ...grants, denyWrite: [...new Set([...grants.denyWrite, ...paths])].sort() };
   for (const entry of write) {
-    const hit = folders.find((folder) => covers(entry, folder) || covers(folder, entry));
-    if (hit !== undefined) throw denied("write", entry, `it reaches ${hit}, ${what}`);
+    const hit = paths.find((path) => reaches(entry, path));
+    if (hit !== undefined) throw denied("write", entry, why(hit));
   }
   return grants;
 }
@@ -196,26 +191,6 @@ export function guardLoadedFolders(
  */
 export function reachesProgramFolder(entry: string, folder: string): boolean {
   return covers(entry, folder) || dirname(entry) === folder;
-}
-
-/**
- * Keeps folders whose programs run by name (the runtime's PATH) from every `write` grant: an entry that
- * {@linkcode reachesProgramFolder} is refused, a `true` grant gets them as `--deny-write`.
- *
- * @throws {ToolFailure} `tool_permission_denied` for such an entry.
- */
-export function guardProgramFolders(
-  grants: ResolvedGrants,
-  folders: readonly string[],
-  what: string,
-): ResolvedGrants {
-  const write = grants.permissions.write;
-  if (write === true) return { ...grants, denyWrite: [...new Set([...grants.denyWrite, ...folders])].sort() };
-  for (const entry of write) {
-    const hit = folders.find((folder) => reachesProgramFolder(entry, folder));
-    if (hit !== undefined) throw denied("write", entry, `it reaches ${hit}, ${what}`);
-  }
-  return grants;
 }
 
 /** Why a `write` entry on or inside a project's `.git` is refused, wherever it is refused. */

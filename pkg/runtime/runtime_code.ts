@@ -16,8 +16,19 @@
  */
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { denoCacheDir } from "./deno_cache_dir.ts";
 import { denoExecutable } from "./deno_executable.ts";
-import { realPathOrSelf } from "./grant_paths.ts";
+import {
+  coversOrInside,
+  DENO_CACHE_WHY,
+  GIT_FOLDER_WHY,
+  guardWrites,
+  LOADED_FILE_WHY,
+  projectGitFolders,
+  reachesProgramFolder,
+  realPathOrSelf,
+  type ResolvedGrants,
+} from "./grant_paths.ts";
 import { searchFolders } from "../utils/search_path.ts";
 import { pathLinkTargets } from "./path_links.ts";
 
@@ -47,7 +58,38 @@ export const RUNTIME_PATH_LINK_WHY =
 export const RUNTIME_PATH_WHY =
   "a folder of the runtime's PATH, whose programs run outside every sandbox (as the operator, by name)";
 
+/** Why a `write` entry on or inside the checkout's code is refused, wherever it is refused. */
+export const RUNTIME_CODE_WHY = "the runtime's own code, which runs outside every sandbox";
+
 let cached: Promise<RuntimeCode> | undefined;
+
+/**
+ * Keeps a sandbox's `write` grant from every file that is code run elsewhere (grant_paths.ts `guardWrites`,
+ * in this order): `loaded`, the files the sandbox loads, and the executables; Deno's cache, which holds the
+ * transpiled sandbox bootstrap every process loads (red team 4 F6); the runtime's own code (red team 8 S11);
+ * the folders of its PATH and where their symlinks lead (brk-sbx3); the git folders of the projects of
+ * `roots` and above them (sbx29).
+ *
+ * @throws {ToolFailure} `tool_permission_denied` for an entry reaching one.
+ */
+export async function guardRuntimeWrites(
+  grants: ResolvedGrants,
+  loaded: readonly string[],
+  roots: readonly string[],
+): Promise<ResolvedGrants> {
+  const code = await runtimeCode();
+  const reach = (why: string) => (path: string) => `it reaches ${path}, ${why}`;
+  let guarded = guardWrites(
+    grants,
+    [...loaded, ...code.files],
+    (file) => `it covers ${file}, ${LOADED_FILE_WHY}`,
+  );
+  guarded = guardWrites(guarded, [await denoCacheDir()], reach(DENO_CACHE_WHY), coversOrInside);
+  guarded = guardWrites(guarded, code.folders, reach(RUNTIME_CODE_WHY), coversOrInside);
+  guarded = guardWrites(guarded, code.pathFolders, reach(RUNTIME_PATH_WHY), reachesProgramFolder);
+  guarded = guardWrites(guarded, code.pathLinks, (link) => `it covers ${link}, ${RUNTIME_PATH_LINK_WHY}`);
+  return guardWrites(guarded, await projectGitFolders(roots), reach(GIT_FOLDER_WHY), coversOrInside);
+}
 
 /** What {@linkcode RuntimeCode} holds for this process, under each path's given and real spelling. */
 export function runtimeCode(): Promise<RuntimeCode> {

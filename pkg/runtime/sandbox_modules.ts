@@ -34,7 +34,7 @@ export function sandboxModules(): SandboxModules {
 
 /**
  * Every file of the sandbox's own that a sandbox process loads: a `write` grant covering one is refused
- * (grant_paths.ts `guardLoadedFiles`). Code written to one runs in every later sandbox, of every tool, with
+ * (runtime_code.ts `guardRuntimeWrites`). Code written to one runs in every later sandbox, of every tool, with
  * its grants and env values: the worker's files before the tool, the host thread's as the process itself
  * (red team 5: the worker's were guarded, the host's entry and its imports were not).
  */

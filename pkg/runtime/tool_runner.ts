@@ -23,17 +23,15 @@
 import { dirname, isAbsolute } from "node:path";
 import { denoCacheDir } from "./deno_cache_dir.ts";
 import {
+  coversOrInside,
+  DENO_CACHE_WHY,
   envFilesAt,
-  GIT_FOLDER_WHY,
-  guardLoadedFiles,
-  guardLoadedFolders,
-  guardProgramFolders,
-  projectGitFolders,
+  guardWrites,
   projectRoots,
   protectedRoots,
   resolveGrants,
 } from "./grant_paths.ts";
-import { RUNTIME_PATH_LINK_WHY, RUNTIME_PATH_WHY, runtimeCode } from "./runtime_code.ts";
+import { guardRuntimeWrites } from "./runtime_code.ts";
 import { checkToolModule, moduleChanged, type ToolModuleInfo } from "./import_policy.ts";
 import { loadedFiles } from "./sandbox_modules.ts";
 import { MemoryWatch } from "./memory_watch.ts";
@@ -202,34 +200,23 @@ export class ToolRunner {
       surplusIdleMs: this.#limits.surplusIdleMs,
       startTimeoutMs: this.#limits.startTimeoutMs,
       spawn: async (spec) => {
-        const denoDir = await denoCacheDir();
         // Refused for what it is before resolving: resolving scans a granted folder for symlinks, and Deno's
         // cache is big enough to be refused for its size instead (the reason must say "Deno's cache").
-        guardLoadedFolders({ permissions: spec.permissions, denyRead: [], denyWrite: [] }, [denoDir]);
+        const denoDir = await denoCacheDir();
+        guardWrites(
+          { permissions: spec.permissions, denyRead: [], denyWrite: [] },
+          [denoDir],
+          (dir) => `it reaches ${dir}, ${DENO_CACHE_WHY}`,
+          coversOrInside,
+        );
         const [module, resolved] = await Promise.all([
           checkToolModule(spec.executePath),
           resolveGrants(spec.permissions, dirname(spec.executePath)),
         ]);
-        // Deno's cache holds the transpiled sandbox bootstrap every process loads (red team 4 F6); the
-        // runtime's own code and the deno executables run outside any sandbox (red team 8 S11).
-        const code = await runtimeCode();
-        const codeGuarded = guardLoadedFolders(
-          guardLoadedFolders(
-            guardLoadedFiles(resolved, [...module.files, ...loadedFiles(), ...code.files]),
-            [denoDir],
-          ),
-          code.folders,
-          "the runtime's own code, which runs outside every sandbox",
-        );
-        // The programs found on the runtime's PATH run outside every sandbox too (brk-sbx3).
-        const grants = guardLoadedFolders(
-          guardLoadedFiles(
-            guardProgramFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY),
-            code.pathLinks,
-            RUNTIME_PATH_LINK_WHY,
-          ),
-          await projectGitFolders(await projectRoots(dirname(spec.executePath))),
-          GIT_FOLDER_WHY,
+        const grants = await guardRuntimeWrites(
+          resolved,
+          [...module.files, ...loadedFiles()],
+          await projectRoots(dirname(spec.executePath)),
         );
         const process = SandboxProcess.spawn(spec, module, grants);
         if (spec.permissions.read === true) {

@@ -22,6 +22,7 @@
 import { basename, dirname, relative, resolve } from "node:path";
 import {
   covers,
+  coversOrInside,
   GIT_FOLDER_WHY,
   projectGitFolders,
   projectRoots,
@@ -32,7 +33,12 @@ import {
   withRealPaths,
 } from "../../../pkg/runtime/grant_paths.ts";
 import { checkToolModule } from "../../../pkg/runtime/import_policy.ts";
-import { RUNTIME_PATH_LINK_WHY, RUNTIME_PATH_WHY, runtimeCode } from "../../../pkg/runtime/runtime_code.ts";
+import {
+  RUNTIME_CODE_WHY,
+  RUNTIME_PATH_LINK_WHY,
+  RUNTIME_PATH_WHY,
+  runtimeCode,
+} from "../../../pkg/runtime/runtime_code.ts";
 import { normalizePermissions } from "../../../pkg/runtime/permissions.ts";
 import { ToolFailure } from "../../../pkg/runtime/tool_failure.ts";
 import type { ToolPermissions } from "../../../pkg/runtime/permissions.ts";
@@ -179,8 +185,7 @@ async function checkGrantee(
     grantee,
     code.folders,
     report,
-    (entry, file) =>
-      `write grant "${entry}" reaches ${file}, the runtime's own code, which runs outside every sandbox`,
+    (entry, file) => `write grant "${entry}" reaches ${file}, ${RUNTIME_CODE_WHY}`,
     coversOrInside,
   );
   await checkWritesMiss(
@@ -204,11 +209,6 @@ async function checkGrantee(
     coversOrInside,
   );
   await checkGrantsOnDisk(grantee, neverGranted, report);
-}
-
-/** A write to `path` reaches `folder` when it covers it or lies inside it. */
-function coversOrInside(path: string, folder: string): boolean {
-  return covers(path, folder) || covers(folder, path);
 }
 
 /** The YAML path of a grant, or of one entry of it. */

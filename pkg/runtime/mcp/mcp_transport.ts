@@ -24,22 +24,11 @@ import {
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { ChildProcess } from "node:child_process";
-import { denoCacheDir } from "../deno_cache_dir.ts";
 import { denoExecutable } from "../deno_executable.ts";
-import {
-  GIT_FOLDER_WHY,
-  guardLoadedFiles,
-  guardLoadedFolders,
-  guardProgramFolders,
-  neverGrantedFor,
-  projectGitFolders,
-  projectRoots,
-  resolveGrants,
-  rootsProtectedPaths,
-} from "../grant_paths.ts";
+import { neverGrantedFor, projectRoots, resolveGrants, rootsProtectedPaths } from "../grant_paths.ts";
 import { checkScriptModule, scriptReadRoots } from "../import_policy.ts";
 import { netDenyFlags } from "../net_deny.ts";
-import { RUNTIME_PATH_LINK_WHY, RUNTIME_PATH_WHY, runtimeCode } from "../runtime_code.ts";
+import { guardRuntimeWrites } from "../runtime_code.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import { refuseVsock } from "../vsock_refusal.ts";
 import {
@@ -212,27 +201,10 @@ export async function scriptCommand(
     await neverGrantedFor([resolve(base), dirname(resolve(script))]),
     scriptReadRoots(resolve(script), resolve(base), server.permissions?.read),
   );
-  const code = await runtimeCode();
-  const codeGuarded = guardLoadedFolders(
-    guardLoadedFolders(
-      guardLoadedFiles(await resolveGrants(permissions, dirname(script), alsoProtected), [
-        script,
-        ...code.files,
-      ]),
-      [await denoCacheDir()],
-    ),
-    code.folders,
-    "the runtime's own code, which runs outside every sandbox",
-  );
-  // The programs found on the runtime's PATH run outside every sandbox too (brk-sbx3).
-  const grants = guardLoadedFolders(
-    guardLoadedFiles(
-      guardProgramFolders(codeGuarded, code.pathFolders, RUNTIME_PATH_WHY),
-      code.pathLinks,
-      RUNTIME_PATH_LINK_WHY,
-    ),
-    await projectGitFolders(roots),
-    GIT_FOLDER_WHY,
+  const grants = await guardRuntimeWrites(
+    await resolveGrants(permissions, dirname(script), alsoProtected),
+    [script],
+    roots,
   );
   return {
     command: denoExecutable(),

@@ -239,10 +239,14 @@ export async function scriptCommand(
  * the host's graphics libraries, which load native code named by env variables the script may set (G3, see
  * tool_worker.ts `refuseWebGpu`): `navigator.gpu` is removed too. Vsock is refused as in a tool's worker, by
  * the same function's source (vsock_refusal.ts): a `Deno.connect` of it ended the server with exit 70, and a
- * vsock proxy of `Deno.createHttpClient` reached the VM host with `net: true` (issue 10, sbx).
+ * vsock proxy of `Deno.createHttpClient` reached the VM host with `net: true` (issue 10, sbx). The Cache API
+ * and `localStorage` persist under Deno's cache (`location_data/`, keyed by the script's path) with no
+ * `write` grant, the Cache API without bound: removed, as `caches` is in a tool's worker (issue 10, sbx).
  */
 const SCRIPT_PRELUDE = "data:text/javascript," + encodeURIComponent(`
 (${refuseVsock})(Deno, "a script MCP server");
+delete globalThis.caches;
+delete globalThis.localStorage;
 delete globalThis.Worker;
 delete Deno[Deno.internal];
 for (let h = globalThis.navigator; h; h = Object.getPrototypeOf(h)) {

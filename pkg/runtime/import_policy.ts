@@ -243,6 +243,18 @@ function graphTooLarge(executePath: string, what: string): ToolFailure {
 }
 
 /**
+ * Every local file of a script's module graph, as Deno reads it: what no tool's `write` grant may cover
+ * (engine/domain/project/check_tool_permissions.ts). Its `npm:` packages live in Deno's cache, which no grant
+ * reaches (runtime_code.ts `guardRuntimeWrites`).
+ *
+ * @throws {ToolFailure} `tool_module_invalid` when `deno info` cannot read the graph.
+ */
+export async function scriptModuleFiles(scriptPath: string): Promise<string[]> {
+  const modules = await denoInfo(scriptPath, dirname(scriptPath));
+  return modules.filter((m) => m.specifier.startsWith("file:") && m.local !== undefined).map((m) => m.local!);
+}
+
+/**
  * Checks the static module graph of an MCP `script` server before its `deno run` starts (`scriptPath`
  * absolute). Deno 2.9.6 loads a main module's static graph without permission checks, `--deny-read`
  * included, and a text import needs no flag: a script granted nothing read the project's `.env` and the NATS

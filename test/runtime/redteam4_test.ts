@@ -317,7 +317,9 @@ mcp:
     );
     assert.ok(
       found.some((d) =>
-        /^compozy\.yaml:9:\d+: mcp\[1\]\.permissions\.write\[0\]: .*covers the tool module/.test(d)
+        /^compozy\.yaml:9:\d+: mcp\[1\]\.permissions\.write\[0\]: .*covers the MCP script server module/.test(
+          d,
+        )
       ),
       found.join("\n"),
     );

@@ -32,7 +32,7 @@ import {
   rootsProtectedPaths,
   withRealPaths,
 } from "../../../pkg/runtime/grant_paths.ts";
-import { checkToolModule } from "../../../pkg/runtime/import_policy.ts";
+import { checkToolModule, scriptModuleFiles } from "../../../pkg/runtime/import_policy.ts";
 import {
   RUNTIME_CODE_WHY,
   RUNTIME_PATH_LINK_WHY,
@@ -72,20 +72,22 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
   const { root, config } = analysis.project;
   // The servers as indexed: one with schema errors holds only its valid values, so a bad grant (reported by
   // the schema) is not judged again here.
-  const scripts = [...analysis.project.mcp.values()].map((server) => ({
+  const scriptServers = [...analysis.project.mcp.values()].filter((server) => server.script !== undefined);
+  const scripts = scriptServers.filter((server) => server.permissions !== undefined).map((server) => ({
     server,
     i: analysis.mcpIndex.get(server)!,
-  }))
-    .filter(({ server }) => server.script !== undefined && server.permissions !== undefined);
+  }));
   const writes = (p: ToolPermissions | undefined) => Array.isArray(p?.write) && p.write.length > 0;
   const anyWriter = tools.some((t) => writes(t.permissions)) ||
     scripts.some(({ server }) => writes(server.permissions));
+  // Every script server's, with permissions or not: rewritten, its code runs with the server's env and
+  // answers the agent as the server.
   const modules = anyWriter
-    ? [
-      ...await toolModuleFiles(tools),
-      ...await Promise.all(scripts.map(({ server }) => realPathOrSelf(resolve(root, server.script!)))),
-    ]
-    : [];
+    ? {
+      tools: await toolModuleFiles(tools),
+      scripts: await scriptServerFiles(scriptServers.map((server) => resolve(root, server.script!))),
+    }
+    : { tools: [], scripts: [] };
   const yamlFiles = anyWriter ? await projectYamlFiles(analysis) : [];
   // The project's own (and, for a deployment, the project it was unpacked in), in case a tool lives outside
   // its folder, and the env file it names.
@@ -134,9 +136,15 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
   }
 }
 
+/** The module files no `write` grant may cover: every tool's graph and every MCP script server's. */
+interface ProjectModules {
+  tools: readonly string[];
+  scripts: readonly string[];
+}
+
 async function checkGrantee(
   grantee: Grantee,
-  modules: readonly string[],
+  modules: ProjectModules,
   yamlFiles: readonly string[],
   neverGranted: readonly string[],
   report: Report,
@@ -162,9 +170,16 @@ async function checkGrantee(
   }
   await checkWritesMiss(
     grantee,
-    modules,
+    modules.tools,
     report,
     (entry, file) => `write grant "${entry}" covers the tool module ${file}: a tool may not rewrite a tool`,
+  );
+  await checkWritesMiss(
+    grantee,
+    modules.scripts,
+    report,
+    (entry, file) =>
+      `write grant "${entry}" covers the MCP script server module ${file}: it would run with the server's env and grants, and answer the agent as the server`,
   );
   await checkWritesMiss(
     grantee,
@@ -226,6 +241,24 @@ async function toolModuleFiles(tools: ToolDefinition[]): Promise<string[]> {
     let graph: readonly string[] = [tool.executePath];
     try {
       graph = (await checkToolModule(tool.executePath)).files;
+    } catch (e) {
+      if (!(e instanceof ToolFailure)) throw e;
+    }
+    for (const file of graph) files.add(file).add(await realPathOrSelf(file));
+  }));
+  return [...files].sort();
+}
+
+/**
+ * Every local module file of each script (`deno info`), with real paths; a graph that cannot be read lists
+ * its script alone (the MCP check reports why).
+ */
+async function scriptServerFiles(scripts: readonly string[]): Promise<string[]> {
+  const files = new Set<string>();
+  await Promise.all(scripts.map(async (script) => {
+    let graph: readonly string[] = [script];
+    try {
+      graph = await scriptModuleFiles(script);
     } catch (e) {
       if (!(e instanceof ToolFailure)) throw e;
     }

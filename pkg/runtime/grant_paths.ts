@@ -360,6 +360,21 @@ async function refuseEscapingLinks(kind: string, entry: string, realRoot: string
   if (scan.kind === "escape") {
     throw denied(kind, entry, `the symlink ${scan.link} inside it points outside it, to ${scan.target}`);
   }
+  if (scan.kind === "unreadable") {
+    throw denied(
+      kind,
+      entry,
+      `a folder inside it (${
+        shortPath(scan.path)
+      }) cannot be checked for symlinks (${scan.reason}); remove it or grant a folder without it`,
+    );
+  }
+}
+
+/** A path short enough for a message: one nested past the path length is thousands of characters. */
+function shortPath(path: string): string {
+  const MAX = 240;
+  return path.length <= MAX ? path : `${path.slice(0, MAX / 2)}…${path.slice(-MAX / 2)}`;
 }
 
 /** The real path of `path`, or for a path that does not exist, its nearest existing parent's plus the rest. */

@@ -33,7 +33,8 @@ const MAX_KEPT = 64;
 export type LinkScan =
   | { kind: "ok" }
   | { kind: "too_many" }
-  | { kind: "escape"; link: string; target: string };
+  | { kind: "escape"; link: string; target: string }
+  | { kind: "unreadable"; path: string; reason: string };
 
 interface Kept {
   result: LinkScan;
@@ -88,26 +89,41 @@ async function walk(root: string): Promise<LinkScan> {
   let seen = 0;
   while (pending.length > 0) {
     const dir = pending.pop()!;
-    const state = folderState(dir, started);
-    if (!state) {
-      // Replaced or removed while the scan ran: what it held is gone; the next start scans again.
-      racy = true;
-      continue;
-    }
-    folders.set(dir, state.print);
-    racy ||= state.racy;
-    for (const e of Deno.readDirSync(dir)) {
-      if (++seen > MAX_WALKED_ENTRIES) return finish({ kind: "too_many" });
-      if (seen % SLICE_ENTRIES === 0) await nextTurn();
-      const path = join(dir, e.name);
-      if (e.isDirectory) pending.push(path);
-      else if (e.isSymlink) {
-        const target = linkTarget(path);
-        if (!covers(root, target)) return finish({ kind: "escape", link: path, target });
+    try {
+      const state = folderState(dir, started);
+      if (!state) {
+        // Replaced or removed while the scan ran: what it held is gone; the next start scans again.
+        racy = true;
+        continue;
       }
+      folders.set(dir, state.print);
+      racy ||= state.racy;
+      for (const e of Deno.readDirSync(dir)) {
+        if (++seen > MAX_WALKED_ENTRIES) return finish({ kind: "too_many" });
+        if (seen % SLICE_ENTRIES === 0) await nextTurn();
+        const path = join(dir, e.name);
+        if (e.isDirectory) pending.push(path);
+        else if (e.isSymlink) {
+          const target = linkTarget(path);
+          if (!covers(root, target)) return finish({ kind: "escape", link: path, target });
+        }
+      }
+    } catch (e) {
+      // A folder or link removed while it was read: thrown as before (the call fails and is retried).
+      if (e instanceof Deno.errors.NotFound) throw e;
+      // A folder the scan cannot read could hold a link it cannot see: a tool granted `write` nested folders
+      // past the path length (PATH_MAX) by renaming one chain into another, and the scan's `lstat` failed
+      // "File name too long" at every later start, uncaught (issue 10, sbx). Refused, and kept so.
+      return finish({ kind: "unreadable", path: dir, reason: whyUnreadable(e) });
     }
   }
   return finish({ kind: "ok" });
+}
+
+/** The system's word for why a folder could not be read (`ENAMETOOLONG`), not its message, which holds the path. */
+function whyUnreadable(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" ? code : error instanceof Error ? error.name : String(error);
 }
 
 function keep(root: string, entry: Kept): void {

@@ -18,8 +18,8 @@
  *
  * Deno gets options it cannot be steered past the check by: the value checked is the value Deno reads, read
  * once (a getter or a Proxy answering "tcp" to the check and "vsock" to Deno has nothing left to answer).
- * `transport` and `proxy` become own values of a fresh object inheriting the rest; a proxy's options are
- * copied whole, since Deno reads which of its kinds a proxy is from the keys it has.
+ * `transport` becomes an own value of a fresh object inheriting the rest; a client's options and its proxy's
+ * are copied whole, since Deno reads them as own properties only (a proxy's kind from the keys it has).
  *
  * Self-contained (it uses its arguments and the intrinsics it takes at once only): a script server's prelude
  * embeds its source, since that process loads none of the runtime's files (mcp_transport.ts).
@@ -31,6 +31,7 @@ export function refuseVsock(deno: typeof Deno, where: string): void {
   // Taken now: a script server's own code runs in an unfrozen realm and could replace them.
   const create = Object.create;
   const hasOwn = Object.hasOwn;
+  const keys = Object.keys;
   const api = deno as unknown as Record<string, (...args: unknown[]) => unknown>;
   const refuse = (call: string): never => {
     throw new NotCapable(
@@ -54,16 +55,22 @@ export function refuseVsock(deno: typeof Deno, where: string): void {
     if (hasOwn(options, "path")) own.path = { value: (options as { path?: unknown }).path, enumerable: true };
     return serve(create(options, own), ...rest);
   };
+  // Deno reads a client's options as own properties (its Rust side ignores inherited ones): each own option is
+  // copied, read once, onto a fresh object, writable since Deno's own code fills in defaults (`caCerts`).
   const createHttpClient = api.createHttpClient;
   api.createHttpClient = (options?: unknown, ...rest: unknown[]) => {
     if (typeof options !== "object" || options === null) return createHttpClient(options, ...rest);
-    let proxy = (options as { proxy?: unknown }).proxy;
-    if (typeof proxy === "object" && proxy !== null) {
-      proxy = { ...proxy };
-      if ((proxy as { transport?: unknown }).transport === "vsock") {
+    const own: Record<string, unknown> = { ...options };
+    if (typeof own.proxy === "object" && own.proxy !== null) {
+      own.proxy = { ...own.proxy };
+      if ((own.proxy as { transport?: unknown }).transport === "vsock") {
         refuse('Deno.createHttpClient({ proxy: { transport: "vsock" } })');
       }
     }
-    return createHttpClient(create(options, { proxy: { value: proxy, enumerable: true } }), ...rest);
+    const values: PropertyDescriptorMap = {};
+    for (const key of keys(own)) {
+      values[key] = { value: own[key], enumerable: true, writable: true, configurable: true };
+    }
+    return createHttpClient(create(options, values), ...rest);
   };
 }

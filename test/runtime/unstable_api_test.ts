@@ -95,6 +95,8 @@ const attempts: Record<string, () => unknown> = {
     const proxy = { get transport() { return reads++ === 0 ? "tcp" : "vsock"; }, hostname: "127.0.0.1", port: 1, cid: 2 };
     return Deno.createHttpClient({ proxy } as never);
   },
+  // Options beside the proxy still reach Deno, which refuses this pair itself.
+  optionsKept: () => Deno.createHttpClient({ http1: false, http2: false, proxy: { url: "http://127.0.0.1:1" } } as never),
   optionsTurncoat: () => {
     let reads = 0;
     const options = { get proxy() { return reads++ === 0 ? { url: "http://127.0.0.1:1" } : vsock; } };
@@ -131,6 +133,9 @@ Deno.test("a vsock proxy for Deno.createHttpClient is refused in a tool granted 
       result.failure.message.includes('Deno.createHttpClient({ proxy: { transport: "vsock" } })'),
       result.failure.message,
     );
+    const kept = await run("optionsKept");
+    assert.ok(!kept.ok, JSON.stringify(kept));
+    assert.match(kept.failure.message, /either `http1` or `http2` needs to be set to true/);
     for (const attempt of ["proxyTurncoat", "optionsTurncoat"]) {
       const turncoat = await run(attempt);
       assert.ok(turncoat.ok, `${attempt}: ${JSON.stringify(turncoat)}`);

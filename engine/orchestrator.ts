@@ -71,7 +71,7 @@ export class Orchestrator {
     // reads what the first run saw. The idempotency digest stays the one of the input as sent: a retry of
     // the same request sends the same bytes.
     const start = checked.inputJson ? { ...message, inputJson: checked.inputJson } : message;
-    const parentEnded = await this.parentEnded(message);
+    const parentEnded = await this.parentEnded(message, workflowId);
     if (parentEnded) return parentEnded;
     let claimed: string | undefined;
     if (message.idempotencyKey) {
@@ -114,11 +114,13 @@ export class Orchestrator {
    * it. The parent's end stores its open tasks' `task.canceled` before its own end, so the task's
    * `task.canceled` in the history says both, at once; the parent's state document, which the state folder
    * writes after the history, is the fallback for an end that canceled no task (outside review B4: read
-   * first, it still showed RUNNING, and the child's tool ran after its parent's end).
+   * first, it still showed RUNNING, and the child's tool ran after its parent's end). A child an earlier
+   * request of the same key started is canceled (see cancelClaimedChild).
    */
-  private async parentEnded(message: WorkflowTrigger) {
+  private async parentEnded(message: WorkflowTrigger, workflowId: string) {
     const gone = await this.parentGone(message);
     if (!gone) return undefined;
+    await this.cancelClaimedChild(message, workflowId, gone.why);
     return refusal(
       `Sub-workflow '${message.workflow?.id}' not started: ${gone.why}`,
       "parent_ended",
@@ -175,13 +177,44 @@ export class Orchestrator {
     if (!gone) return false;
     const why = gone.why;
     log.info("sub-workflow {execId} canceled as it started: {why}", { execId, why });
+    await this.cancelChild(message, execId, why);
+    return true;
+  }
+
+  /**
+   * A start refused because its parent task is gone may repeat one that started the child already: the
+   * parent's replay asks again for the child of a task it then gives up (its composite's time-out applied as
+   * the replay reached it, given_up_child_test.ts E5), or a request is sent again after its first answer was
+   * lost. The parent's runner took the refusal for "nothing started" and the child waited on for good (model
+   * finding G14): the child the key names, if its start was stored, is canceled here.
+   */
+  private async cancelClaimedChild(message: WorkflowTrigger, workflowId: string, why: string): Promise<void> {
+    if (!message.idempotencyKey) return;
+    const entry = await this.idempotency.get(await keyName(workflowId, message.idempotencyKey));
+    const [claimed] = entry?.operation === "PUT" ? entry.string().split("\n") : [];
+    if (!claimed) return;
+    const correlationId = message.metadata?.correlationId || claimed;
+    const started = await lastSequenceOf(
+      this.bus.js,
+      STREAMS.events,
+      `compozy.${correlationId}.workflow.evts.${claimed}.started`,
+    );
+    if (!started) return; // Never started: refused, nothing starts it.
+    log.info("sub-workflow {execId}, started by an earlier request, canceled: {why}", {
+      execId: claimed,
+      why,
+    });
+    await this.cancelChild(message, claimed, why);
+  }
+
+  /** Tells the child `execId` of `message`'s parent to cancel, as its parent would. */
+  private async cancelChild(message: WorkflowTrigger, execId: string, why: string): Promise<void> {
     await this.bus.publish(create(WorkflowCancelSchema, {
       // The message id a parent's own cancel of this child uses (services.ts sendCancel): stored once.
       metadata: this.bus.metadata(message.metadata?.correlationId || execId, `${execId}:cancel`),
       workflow: { execId },
-      reason: `parent ${parentExecId}: ${why}`,
+      reason: `parent ${message.parent?.workflow?.execId}: ${why}`,
     }));
-    return true;
   }
 
   /**
@@ -295,7 +328,7 @@ export class Orchestrator {
     execId: string,
     inputDigest: string,
   ): Promise<{ execId: string; inputDigest?: string; name: string }> {
-    const name = await sha256Hex(new TextEncoder().encode(`${workflowId}\n${key}`));
+    const name = await keyName(workflowId, key);
     try {
       await this.idempotency.create(name, new TextEncoder().encode(`${execId}\n${inputDigest}`));
       return { execId, inputDigest, name };
@@ -344,4 +377,9 @@ async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
 
 function refusal(message: string, code: string, details?: JsonObject) {
   return create(WorkflowTriggerReplySchema, { error: { message, code, details, retryable: false } });
+}
+
+/** The name of an idempotency key's entry in its bucket. */
+function keyName(workflowId: string, key: string): Promise<string> {
+  return sha256Hex(new TextEncoder().encode(`${workflowId}\n${key}`));
 }

@@ -10,7 +10,12 @@ import { BUCKETS, type BusMessage } from "../../pkg/nats/mod.ts";
 import { uuidv7 } from "../../engine/ids.ts";
 import { create } from "@bufbuild/protobuf";
 import { Kvm } from "@nats-io/kv";
-import { WorkflowCancelSchema, WorkflowTriggerReplySchema, WorkflowTriggerSchema } from "../../pkg/pb/mod.ts";
+import {
+  TaskExecutionCanceledSchema,
+  WorkflowCancelSchema,
+  WorkflowTriggerReplySchema,
+  WorkflowTriggerSchema,
+} from "../../pkg/pb/mod.ts";
 import type { EngineHarness } from "../support/engine.ts";
 import { waitForChild, waitForStatus, withEngine } from "../support/flows.ts";
 import { until } from "../support/until.ts";
@@ -256,6 +261,46 @@ Deno.test({
       assert.equal(reply.error?.code, "parent_ended", `${reply.execId} ${reply.error?.message}`);
       assert.match(reply.error?.message ?? "", new RegExp(`parent ${execId} ended SUCCESS`));
       assert.deepEqual((await childrenOf(h, "nap")).map((c) => c.status), [], "no child was started");
+    });
+  },
+});
+
+Deno.test({
+  name: "a sub-workflow start refused as its task was given up cancels the child an earlier request started",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // Model finding G14: a parent's replay asks again (same key) for the child its task started before the
+    // crash, and gives the task up (its composite timed out) while the request is in flight. The orchestrator
+    // refused the start (parent_ended), the runner took that for "nothing started", and the child the first
+    // request started waited on for good.
+    await withEngine(project("tasks:\n  - { id: sub, use: workflow(id=stuck) }\n"), async (h) => {
+      const { execId } = await h.engine.client.trigger("main", {});
+      const child = await waitForChild(h, "stuck");
+      await waitForStatus(h, child.exec_id, "WAITING");
+      const sub = (await h.engine.client.get(execId))!.tasks.find((t) => t.task_id === "sub")!;
+      // The task's give-up, as the parent's runner records it, before the request of its replay is handled.
+      await h.bus.publish(create(TaskExecutionCanceledSchema, {
+        metadata: h.bus.metadata(execId, `${sub.exec_id}:canceled`),
+        workflow: { id: "main", execId },
+        task: { id: "sub", execId: sub.exec_id },
+      }));
+      const reply = await h.bus.request(
+        create(WorkflowTriggerSchema, {
+          metadata: h.bus.metadata(execId),
+          workflow: { id: "stuck", execId: uuidv7() },
+          inputJson: new TextEncoder().encode("{}"),
+          idempotencyKey: `child:${sub.exec_id}`,
+          triggerSource: "workflow",
+          parent: { workflow: { id: "main", execId }, task: { id: "sub", execId: sub.exec_id } },
+        }),
+        WorkflowTriggerReplySchema,
+        { timeoutMs: 10_000 },
+      );
+      assert.equal(reply.error?.code, "parent_ended", `${reply.execId} ${reply.error?.message}`);
+      // Before the fix: WAITING for ever.
+      assert.equal((await h.engine.client.waitForEnd(child.exec_id, 15_000)).status, "CANCELED");
+      assert.equal((await childrenOf(h, "stuck")).length, 1, "no other child was started");
     });
   },
 });

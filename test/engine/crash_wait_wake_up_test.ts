@@ -1,6 +1,6 @@
 /**
  * Model crash seed 140578: a wake-up that reaches the replay of a parallel after a crash (a wait's time-out,
- * a signal) is applied as soon as the replay reaches its task, not once a sibling branch's
+ * a task's time-out, a signal) is applied as soon as the replay reaches its task, not once a sibling branch's
  * re-sent call ends. The wake-up found its task not yet registered (the parallel comes after other steps, so the
  * replay reaches it some awaits after the activating command is delivered) and waited for the driver to be
  * idle, that is for the call; in the seed each later engine died before that, and the call's failure, recorded
@@ -114,6 +114,21 @@ Deno.test({
     assert.ok(run.at("task.waiting_timed_out", "par/w") < run.at("task.failed", "par/call"), history);
     assert.equal(run.status, "FAILED", history);
     assert.equal(run.code, "wait_timeout", history);
+  },
+});
+
+Deno.test({
+  name: "a task's time-out that activates a replay fires before a sibling's re-sent call ends",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const run = await crashDuringCall("{ id: nap, type: sleep, duration: 30s, timeout: 4s }", "fails");
+    const history = run.history.join("\n");
+    // Before the fix: the sleep's time-out recorded after the re-run's failure, which became the parallel's.
+    assert.ok(run.at("task.failed", "par/nap") >= 0, history);
+    assert.ok(run.at("task.failed", "par/nap") < run.at("task.failed", "par/call"), history);
+    assert.equal(run.status, "FAILED", history);
+    assert.equal(run.code, "task_timeout", history);
   },
 });
 

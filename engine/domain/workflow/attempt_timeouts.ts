@@ -28,8 +28,15 @@ export class AttemptTimeouts {
   /** Attempts bounded by an engine-side time-out, by task exec id. */
   readonly #timed = new Map<string, TimedAttempt>();
 
-  /** `giveUp` abandons the execution: without its timer a parked attempt would never time out. */
-  constructor(private readonly driver: DriverPort, private readonly giveUp: () => void) {}
+  /**
+   * `giveUp` abandons the execution: without its timer a parked attempt would never time out. `armed` is told
+   * of each attempt bounded here: a time-out delivered before the replay reached its attempt waits for it.
+   */
+  constructor(
+    private readonly driver: DriverPort,
+    private readonly giveUp: () => void,
+    private readonly armed: () => void,
+  ) {}
 
   /** An attempt of `taskExecId` is bounded here (its time-out may be delivered). */
   has(taskExecId: string): boolean {
@@ -65,6 +72,7 @@ export class AttemptTimeouts {
     const startedAtMs = resumed?.started || isWaiting(resumed) ? resumed?.startedAtMs : Date.now();
     const dueMs = startedAtMs === undefined ? undefined : startedAtMs + timeoutMs;
     this.#timed.set(execId, { attempt, dueMs, expire, settled });
+    this.armed();
     if (!resumed?.started && !isWaiting(resumed)) {
       this.driver.track(
         this.driver.services.timers.schedule(this.driver, key, execId, "task_timeout", dueMs!, attempt),

@@ -66,7 +66,7 @@ export class ExecutionDriver implements DriverPort {
   /** Signal waits whose start is being recorded, not registered yet (task exec id -> signal id). */
   private readonly startingWaits = new Map<string, string>();
   /** Attempts bounded by an engine-side time-out (see AttemptTimeouts). */
-  private readonly timeouts = new AttemptTimeouts(this, () => this.abandon());
+  private readonly timeouts = new AttemptTimeouts(this, () => this.abandon(), () => this.noticeReached());
   /** The results of the workflow's own steps (the outermost scope). */
   private readonly rootResults = new ResultScope();
   private busy = 0;
@@ -411,13 +411,17 @@ export class ExecutionDriver implements DriverPort {
   }
 
   /**
-   * A task's time-out is due: its attempt fails (once that is recorded, the timer is acknowledged). Still
-   * applied once the driver is idle when the replay has not reached the attempt yet (not as soon as it is
-   * armed, as a wait's wake-up is: see whenReached): expired then, a composite's time-out gave up its
-   * sub-workflow task before the replay reached it, and the child was left waiting (given_up_child_test.ts E5).
+   * A task's time-out is due: its attempt fails (once that is recorded, the timer is acknowledged). One that
+   * reaches a replay before the replay reached its attempt waits for that attempt only (see whenReached): it
+   * waited for the driver's idle, that is for a sibling branch's re-sent call (model finding G12). It then
+   * lets the replay take what the attempt recorded before the time-out came: outcomes replayed from the
+   * history, which write nothing and run on microtasks alone, all come before the next macrotask. Applied at
+   * once, a composite whose children had all ended before its deadline, its own end unrecorded when its engine
+   * died, failed task_timeout on the replay the time-out started (replayed_attempt_timeout_test.ts).
    */
   private async expireAttempt(taskExecId: string, payload: unknown): Promise<void> {
-    if (!this.timeouts.has(taskExecId)) await this.whenIdle();
+    await this.whenReached(() => this.timeouts.has(taskExecId));
+    await new Promise((resolve) => setTimeout(resolve, 0));
     await this.timeouts.expire(taskExecId, (payload as { attempt?: number } | null)?.attempt);
   }
 
@@ -494,7 +498,7 @@ export class ExecutionDriver implements DriverPort {
   }
 
   /**
-   * Resolves once `reached()` holds, checked as each wait is registered, or once nothing
+   * Resolves once `reached()` holds, checked as each wait or time-bounded attempt is registered, or once nothing
    * runs (the wake-up is then moot if it still does not hold). A delivery for a task the replay has not reached
    * yet waits for that task only: it waited for the driver's idle, that is for every call of a sibling branch
    * to end, and a wait's time-out that activated the replay of a parallel after a crash was recorded only
@@ -519,20 +523,11 @@ export class ExecutionDriver implements DriverPort {
     });
   }
 
-  /** A wait was registered: the deliveries waiting for it go on. */
+  /** A wait or a time-bounded attempt was registered: the deliveries waiting for it go on. */
   private noticeReached(): void {
     for (const watcher of [...this.reachWatchers]) {
       if (watcher.reached()) watcher.resolve();
     }
-  }
-
-  /** Resolves once nothing runs: every branch waits, is paused, or the execution ended. */
-  private whenIdle(): Promise<void> {
-    if (this.ended) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.idleWaiters.push(resolve);
-      this.scheduleParkCheck();
-    });
   }
 
   // ---- the flow ----

@@ -1,0 +1,62 @@
+/**
+ * A task's time-out that reaches a replay before the replay reaches its attempt is applied once the attempt's
+ * recorded part is replayed, not before (model finding G12): an attempt whose work all ended before its
+ * deadline, only its own outcome unrecorded when its engine gave it up, succeeds as it would have without the
+ * give-up. Real nats-server, real engine.
+ */
+import assert from "node:assert/strict";
+import { type BusMessage, PublishError } from "../../pkg/nats/mod.ts";
+import { TaskExecutionSuccessSchema } from "../../pkg/pb/mod.ts";
+import type { EngineHarness } from "../support/engine.ts";
+import { withEngine } from "../support/flows.ts";
+
+/** The first `task.success` of task `key` is not stored, as if the engine died just before storing it. */
+function loseFirstSuccessOf(h: EngineHarness, key: string): { lost: () => boolean } {
+  let lost = false;
+  const publish = h.bus.publish.bind(h.bus);
+  h.bus.publish = (message: BusMessage, options) => {
+    const task = message.$typeName === TaskExecutionSuccessSchema.typeName
+      ? (message as { task?: { id?: string } }).task?.id
+      : undefined;
+    if (task === key && !lost) {
+      lost = true;
+      return Promise.reject(new PublishError("the engine died before the task's end", "lost", 1));
+    }
+    return publish(message, options);
+  };
+  return { lost: () => lost };
+}
+
+Deno.test({
+  name:
+    "a composite whose children ended before its time-out succeeds on the replay its overdue time-out starts",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // The driver is given up when k's success cannot be stored; its execute command comes back a second
+    // later, after k's 300 ms time-out, whose timer then starts the replay. Applied as soon as the replay armed
+    // k's attempt, the time-out failed k: the replay of k1's recorded success had not reached k's end yet.
+    const wf = `tasks:
+  - id: k
+    type: composite
+    timeout: 300ms
+    tasks:
+      - { id: k1, use: tool(id=echo), with: { v: 1 } }
+    on_error: { next: h }
+  - { id: ok, type: aggregate, outputs: { v: ok }, final: true }
+  - { id: h, type: aggregate, outputs: { code: "{{ .error.code }}" }, final: true }
+`;
+    await withEngine(wf, async (h) => {
+      const fault = loseFirstSuccessOf(h, "k");
+      const { execId } = await h.engine.client.trigger("main", {});
+      const state = await h.engine.client.waitForEnd(execId, 20_000);
+      assert.ok(fault.lost(), "k's first success was not withheld");
+      assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+      assert.deepEqual(
+        state.output,
+        { v: "ok" },
+        JSON.stringify(state.tasks.map((t) => [t.task_id, t.status])),
+      );
+    });
+  },
+});

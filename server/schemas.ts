@@ -33,7 +33,9 @@ function waitWithinBound(wait: string): boolean {
 // ---- Requests ----
 
 export const StartExecutionBody = z.strictObject({
-  input: z.unknown().describe("The workflow's input; checked against its `config.input` schema").optional(),
+  input: z.unknown().describe(
+    "The workflow's input; checked against its `config.input` schema. Absent or `null`: no input given",
+  ).optional(),
 }).describe("Starts an execution").meta({ examples: [{ input: { city: "Lisbon" } }] });
 
 export const StartExecutionQuery = z.strictObject({

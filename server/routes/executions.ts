@@ -213,7 +213,8 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
       headers: [{ name: IDEMPOTENCY_HEADER, description: "Deduplicates retried re-runs for 24 h" }],
       body: {
         schema: StartExecutionBody.optional(),
-        description: '`{"input": {...}}`, optional; default the first execution\'s input',
+        description:
+          '`{"input": {...}}`, optional; without it (or with `null`), the first execution\'s input',
       },
       responses: {
         202: { description: "Accepted", schema: ExecIdResponse },
@@ -231,7 +232,8 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
             exec_id: execId,
           }]);
         }
-        const input = body && "input" in body ? body.input : first.input;
+        // `"input": null` is no input, as on a start: the first's input, not `{}`.
+        const input = body?.input ?? first.input;
         return startExecution(c, ctx, first.workflow_id, input ?? {}, {
           idempotencyKey: scopedIdempotencyKey(c, `rerun:${execId}`),
           source: "api",

@@ -69,7 +69,10 @@ export function workflowRoutes(ctx: RouteContext): RouteSpec[] {
       params: { workflow_id: "Workflow id" },
       query: StartExecutionQuery,
       headers: [{ name: IDEMPOTENCY_HEADER, description: "Deduplicates retried starts for 24 h" }],
-      body: { schema: StartExecutionBody.optional(), description: '`{"input": {...}}`; may be empty' },
+      body: {
+        schema: StartExecutionBody.optional(),
+        description: '`{"input": {...}}`; may be empty (no input, or `null`, is `{}`)',
+      },
       responses: {
         202: { description: "Accepted", schema: ExecIdResponse },
         200: {

@@ -11,7 +11,8 @@ export const waitRunner: TaskRunner<TaskOf<"wait">> = {
   ownsTimeout: () => true,
   async run({ driver, task, key, execId, attempt, scope, record, context }) {
     if (record?.status === "woken") return { ok: true, output: record.wakePayload ?? null };
-    if (record?.status !== "waiting" && record?.status !== "wait_timed_out") {
+    const recorded = record?.status === "waiting" || record?.status === "wait_timed_out";
+    if (!recorded) {
       const due = task.timeout ? Date.now() + parseDuration(task.timeout) : 0;
       // The time-out is stored before the wait is recorded: a recorded wait always has its wake-up.
       if (due) {
@@ -23,13 +24,16 @@ export const waitRunner: TaskRunner<TaskOf<"wait">> = {
         driver.services.events.waitingStarted(driver, key, execId, attempt, task.signal, due),
       );
     }
+    // A wait already recorded waits for the signal its record names: a reload that renamed `signal:` since
+    // would leave it listening for a signal the API does not count it waiting for (and dropping the one it does).
+    const signalId = (recorded && record.waitingFor) || task.signal;
     const woken = record?.status === "wait_timed_out"
       ? { reason: "timeout", payload: null }
       : await driver.waitFor(
         execId,
         {
           kind: "signal",
-          signalId: task.signal,
+          signalId,
           taskId: key,
           condition: task.condition,
           env: context.env as Record<string, string>,
@@ -41,16 +45,16 @@ export const waitRunner: TaskRunner<TaskOf<"wait">> = {
     if (woken.reason === "timeout") {
       // `retry` applies to a wait too (docs/engine.md; outside review B9): with attempts left, the time-out is
       // retried (the driver schedules the back-off, then the wait waits again); after the last, `on_timeout`.
-      if (attempt < (task.retry?.max_attempts ?? 1)) throw waitTimeout(task, key);
-      return { ok: false, failure: waitTimeout(task, key), next: task.on_timeout };
+      if (attempt < (task.retry?.max_attempts ?? 1)) throw waitTimeout(signalId, key);
+      return { ok: false, failure: waitTimeout(signalId, key), next: task.on_timeout };
     }
     return { ok: true, output: woken.payload };
   },
 };
 
-export function waitTimeout(task: TaskOf<"wait">, key: string): TaskFailure {
+export function waitTimeout(signalId: string, key: string): TaskFailure {
   return new TaskFailure({
-    message: `wait '${key}' timed out waiting for signal '${task.signal}'`,
+    message: `wait '${key}' timed out waiting for signal '${signalId}'`,
     code: "wait_timeout",
     // Like every time-out (docs/engine.md): `retry` retries it.
     retryable: true,

@@ -24,6 +24,7 @@ import {
 import { SANDBOX_WAIT_ALLOWANCE_MS } from "./domain/task/leaf_executor.ts";
 import { createDriverServices } from "./domain/workflow/services.ts";
 import { type RedeliveryBounds, WorkflowExecutor } from "./domain/workflow/workflow_executor.ts";
+import { failDefinitionChanged } from "./domain/workflow/definition_drift.ts";
 import { failOrphan } from "./domain/workflow/orphans.ts";
 import { notifyParent } from "./domain/workflow/parent_notifier.ts";
 import { NatsExecutionClient } from "./execution_client.ts";
@@ -199,6 +200,8 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     stats,
     onEnded: (ended) => notifyParent(bus, ended),
     onOrphan: (execId, correlationId, workflowId) => failOrphan(bus, execId, correlationId, workflowId),
+    onTaskUndeclared: (execId, correlationId, workflowId, taskKey) =>
+      failDefinitionChanged(bus, execId, correlationId, workflowId, taskKey),
   });
   const present = presence.answer(options.instanceId);
   orchestrator.start();

@@ -28,6 +28,7 @@ import {
   removeApplied,
 } from "./pending_controls.ts";
 import type { Project } from "../project/mod.ts";
+import { openTaskNotDeclared } from "./definition_drift.ts";
 import type { DriverServices } from "./driver_services.ts";
 import { type DriverResult, ExecutionDriver } from "./execution_driver.ts";
 
@@ -45,6 +46,13 @@ export interface WorkflowExecutorOptions {
   accepted?: AcceptedExecutions;
   /** Called for an execution whose workflow is not in the loaded project: it can only be failed. */
   onOrphan?: (execId: string, correlationId: string, workflowId: string) => Promise<void>;
+  /** Called for an execution with an open task its loaded workflow no longer declares: it can only be failed. */
+  onTaskUndeclared?: (
+    execId: string,
+    correlationId: string,
+    workflowId: string,
+    taskKey: string,
+  ) => Promise<void>;
   /** Activation latencies and redeliveries, reported to `/api/metrics`. */
   stats?: EngineStats;
   /** Called after an execution ends, with its driver (e.g. to notify a parent workflow). */
@@ -561,7 +569,14 @@ export class WorkflowExecutor {
       // Its definition is gone (the project was reloaded without it): say so rather than leave it RUNNING.
       await this.options.onOrphan?.(execId, correlationId, replay.workflowId);
     }
-    if (!replay || !workflow || replay.ended) {
+    // An open task the reloaded definition no longer declares: the replay would leave it open for good.
+    const undeclared = replay && workflow && !replay.ended
+      ? openTaskNotDeclared(replay, workflow)
+      : undefined;
+    if (undeclared) {
+      await this.options.onTaskUndeclared?.(execId, correlationId, replay!.workflowId, undeclared);
+    }
+    if (!replay || !workflow || replay.ended || undeclared) {
       await this.options.leases.release(execId);
       if (replay?.ended && replay.parent) {
         // It ended, but its parent may not have heard (a crash between the two): tell it again.

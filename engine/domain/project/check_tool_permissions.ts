@@ -92,10 +92,18 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
   // The project's own (and, for a deployment, the project it was unpacked in), in case a tool lives outside
   // its folder, and the env file it names.
   const envFile = config.env_file === undefined ? [] : [resolve(root, config.env_file)];
-  const neverGranted = await withRealPaths([
-    ...await rootsProtectedPaths(await projectRoots(root)),
-    ...envFile,
-  ]);
+  let rootsProtected: string[];
+  try {
+    rootsProtected = await rootsProtectedPaths(await projectRoots(root));
+  } catch (e) {
+    // A compozy.yaml above the project that does not parse: the sandbox gives no tool a file grant until it
+    // does (grant_paths.ts), so no tool could start. Said here, at the project's root, naming that file.
+    if (!(e instanceof ToolFailure)) throw e;
+    // One line, as every diagnostic: the YAML error's excerpt of that file is left out.
+    diagnostics.error(analysis.projectSource, [], e.message.replace(/:\n[\s\S]*?\n\)/, ")"));
+    return;
+  }
+  const neverGranted = await withRealPaths([...rootsProtected, ...envFile]);
   for (const tool of tools) {
     const site = analysis.sites.get(tool)!;
     if (!tool.permissions) continue;

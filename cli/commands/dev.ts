@@ -198,7 +198,11 @@ async function reload(
   const changed = changes.map((c) => relative(projectDir, c.path)).join(", ");
   try {
     // Tool modules are cached by warm sandboxes: a changed module means a fresh runtime (the old one drains).
-    const project = await stack.reload({ restartRuntime: changes.some((c) => c.kind === "code") });
+    // The watched folder, not the project last loaded: after a `compozy deploy` that is the deployment's.
+    const project = await stack.reload({
+      projectDir,
+      restartRuntime: changes.some((c) => c.kind === "code"),
+    });
     print(paint.blue(`reloaded (${changed}): ${project.workflows.size} workflow(s)`));
     formatDiagnostics(project.warnings, projectDir, paint).forEach(print);
   } catch (e) {

@@ -319,7 +319,12 @@ export interface SignalOptions extends RemoteOptions {
 }
 
 export async function runExecutionsSignal(signalId: string, options: SignalOptions): Promise<number> {
-  if (!options.exec === !options.all) {
+  if (options.exec && options.all) {
+    throw new CliError(
+      "--exec and --all exclude each other: --exec <exec_id> for one execution, or --all for every waiting one",
+    );
+  }
+  if (!options.exec && !options.all) {
     throw new CliError(
       "Say where the signal goes: --exec <exec_id> for one execution, or --all for every waiting one",
     );

@@ -141,6 +141,19 @@ Deno.test("errors are one clear line with exit code 1 for user errors", async (t
     const port = await runCli(["dev", "--port", "70000"]);
     assert.equal(port.code, 1);
     assert.match(port.stderr, /Invalid port '70000'/);
+    // Both targets of a signal: said as such, not as if neither were given.
+    const both = await runCli([
+      "executions",
+      "signal",
+      "go",
+      "--exec",
+      "x",
+      "--all",
+      "--server",
+      "http://127.0.0.1:9",
+    ]);
+    assert.equal(both.code, 1);
+    assert.match(both.stderr, /^error: --exec and --all exclude each other/);
   });
   await t.step("dev --run with a workflow the project lacks: said before anything starts", async () => {
     const dir = await Deno.makeTempDir({ prefix: "compozy-run-typo-" });

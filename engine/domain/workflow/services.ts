@@ -176,7 +176,11 @@ function prepareAgent(
   const base = $model ? project.models.get($model) : undefined;
   const model = { ...base, ...Object.fromEntries(Object.entries(inline).filter(([, v]) => v !== undefined)) };
   delete (model as { id?: string }).id;
-  const renderedModel = renderField(model, context, key, "agent.config") as Record<string, unknown>;
+  // With the action's `.input`, as its prompt: a mock model's scripted replies name it.
+  const renderedModel = renderField(model, { ...context, input }, key, "agent.config") as Record<
+    string,
+    unknown
+  >;
   const action = actionId ? agent.actions?.find((a) => a.id === actionId) : undefined;
   if (actionId && !action) {
     throw new TaskFailure({

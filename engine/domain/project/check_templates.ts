@@ -9,7 +9,7 @@ import { compileTemplate, containsTemplate, TemplateError } from "../../../pkg/t
 import { type Node, parseTemplate } from "../../../pkg/tplengine/parser.ts";
 import type { PathSegment } from "../diagnostics.ts";
 import { flowStep, type TaskSite } from "../task/walk.ts";
-import { buildTaskGraph, stepAncestors } from "../workflow/task_graph.ts";
+import { buildTaskGraph, reachableSteps, stepAncestors, type TaskGraph } from "../workflow/task_graph.ts";
 import type { Analysis, DiagnosticList, LoadedWorkflow } from "./analysis.ts";
 import type { LoadOptions } from "./types.ts";
 import { didYouMean } from "./suggest.ts";
@@ -85,11 +85,40 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
   }
   checkTriggerStrings(checker, loaded);
   const sitesById = new Map(tasks.map((s) => [s.task.id, s]));
+  const graph = buildTaskGraph(tasks);
+  const ancestors = stepAncestors(graph);
+  const descendants = descendantsBySite(tasks);
+  // The steps whose success ends the workflow, each with the tasks that can have run by then: a workflow's
+  // `outputs` are rendered there (CONFIG.md's own example reads `.tasks.advise` at its `apologise` ending).
+  const endings = complete ? endingSteps(tasks, graph) : [];
+  const ranBy = new Map(endings.map((site) => [
+    site.task.id,
+    new Set([
+      ...ranBefore(site, ancestors, descendants, sitesById),
+      site.task.id,
+      ...descendants.get(site.task.id)!,
+    ]),
+  ]));
   checkStrings(checker, source, ["outputs"], config.outputs, (ref, path, guarded) => {
     if (!rootReadable(checker, source, path, ref, ["workflow", "tasks", "env", "output"], guarded)) return;
     const id = taskIdOf(ref);
     if (id !== undefined && !sitesById.has(id) && !brokenTaskIds.has(id)) {
       unknownTask(checker, source, path, id, sitesById);
+      return;
+    }
+    // A string with a `default` anywhere is left alone: the fallback of one path may be another that is set
+    // exactly when the first is not (`.tasks.advise… | default(.tasks.apologise…)`).
+    const withDefault = /\bdefault\b/.test(String(valueAt(config, path)));
+    const unset = id === undefined || guarded || withDefault
+      ? undefined
+      : endings.find((e) => !ranBy.get(e.task.id)!.has(id));
+    if (unset) {
+      checker.diagnostics.warning(
+        source,
+        path,
+        `.tasks.${id} may be unset: the workflow can end at task "${unset.task.id}" without task "${id}" ` +
+          "having run, and that run then fails here (give a fallback with `default`)",
+      );
     }
   });
   // `.error` is set in a step that an `on_error` or a wait's `on_timeout` went to, and in its children; any
@@ -97,8 +126,6 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
   const errorTargets = new Set(
     tasks.flatMap(({ task }) => [task.on_error?.next, task.type === "wait" ? task.on_timeout : undefined]),
   );
-  const ancestors = stepAncestors(buildTaskGraph(tasks));
-  const descendants = descendantsBySite(tasks);
   for (const site of tasks) {
     const before = ranBefore(site, ancestors, descendants, sitesById);
     for (const field of TASK_TEMPLATE_FIELDS) {
@@ -223,6 +250,28 @@ function insideCollectionItem(site: TaskSite): boolean {
     if (cur.parent.task.type === "collection") return true;
   }
   return false;
+}
+
+/**
+ * The reachable steps whose success ends the workflow: no success edge leaves them (`final`, or no next task).
+ * A router never does (no route matching fails it); failure edges (`on_error`, a wait's `on_timeout`) do not
+ * count, since a failure does not end the workflow successfully.
+ */
+function endingSteps(sites: readonly TaskSite[], graph: TaskGraph): TaskSite[] {
+  const reachable = reachableSteps(graph);
+  const onFailure = (path: PathSegment[]) =>
+    path.at(-2) === "on_error" || (path.at(-1) === "on_timeout" && path.at(-2) !== "routes");
+  return sites.filter((site) =>
+    site.role !== "child" && site.task.type !== "router" && reachable.has(site.task.id) &&
+    !(graph.successors.get(site.task.id) ?? []).some((edge) => !onFailure(edge.path))
+  );
+}
+
+/** The value at `path` (field names and list indexes) inside `root`. */
+function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
+  let value = root;
+  for (const segment of path) value = (value as Record<PathSegment, unknown> | undefined)?.[segment];
+  return value;
 }
 
 /** Ids of the tasks that can have finished before `site` starts. */

@@ -121,6 +121,9 @@ function apiError(status: number, body: unknown, what: string): CliError {
   const error = (body as { error?: { code?: string; message?: string; details?: unknown[] } })?.error;
   const message = error?.message ?? `${what} failed with HTTP ${status}`;
   const details = (error?.details ?? []).map((d) => typeof d === "string" ? d : JSON.stringify(d));
+  if (error?.code === "unauthorized" || error?.code === "forbidden") {
+    details.push("Give the server's API key with --api-key or COMPOZY_API_KEY");
+  }
   return new CliError(
     `${message} (HTTP ${status}${error?.code ? `, ${error.code}` : ""})`,
     details,

@@ -151,6 +151,11 @@ Deno.test({
       assert.equal(build.code, 0, build.stderr);
       const refused = await runCli(["deploy", "--cwd", dev.dir, "--server", dev.url, "--api-key", "wrong"]);
       assert.equal(refused.code, 1, refused.stdout);
+      // Without the key or with a wrong one, the CLI says how to give it.
+      assert.match(refused.stderr, /--api-key or COMPOZY_API_KEY/);
+      const keyless = await runCli(["executions", "list", "--server", dev.url]);
+      assert.equal(keyless.code, 1, keyless.stdout);
+      assert.match(keyless.stderr, /HTTP 401, unauthorized\)\n.*--api-key or COMPOZY_API_KEY/);
       const deploy = await runCli(["deploy", "--cwd", dev.dir, "--server", dev.url, "--api-key", key]);
       assert.equal(deploy.code, 0, deploy.stderr);
       assert.match(deploy.stdout, /deployed e2e to .*: hello, approval, slow/);

@@ -15,11 +15,9 @@ export function checkEmbeddedSchemas(analysis: Analysis, diagnostics: Diagnostic
   const check = (site: Site, field: PathSegment[], schema: unknown) => {
     if (schema === undefined) return;
     for (const problem of schemaProblems(schema)) {
-      diagnostics.error(
-        site.source,
-        [...site.path, ...field, ...problem.path],
-        `invalid JSON Schema: ${problem.message}`,
-      );
+      const path = [...site.path, ...field, ...problem.path];
+      if (problem.warning) diagnostics.warning(site.source, path, problem.message);
+      else diagnostics.error(site.source, path, `invalid JSON Schema: ${problem.message}`);
     }
   };
   for (const { workflow, source } of analysis.workflows) {
@@ -38,7 +36,13 @@ export function checkEmbeddedSchemas(analysis: Analysis, diagnostics: Diagnostic
 interface SchemaProblem {
   path: string[];
   message: string;
+  /** A schema that works but not as written (an unknown `format`, which validators ignore). */
+  warning?: boolean;
 }
+
+/** What Ajv logs while compiling (an unknown format it ignores), collected to be reported at its field. */
+const logged: string[] = [];
+const UNKNOWN_FORMAT = /^unknown format "(.*)" ignored in schema at path "#(.*)"$/;
 
 let ajv: Ajv2020 | undefined;
 /**
@@ -54,7 +58,16 @@ function schemaProblems(schema: unknown): SchemaProblem[] {
   if (problems) return problems;
   if (!ajv) {
     // The dialect the runtime validates with: draft 2020-12 with the standard formats.
-    ajv = new Ajv2020({ strict: false, allErrors: true, addUsedSchema: false });
+    ajv = new Ajv2020({
+      strict: false,
+      allErrors: true,
+      addUsedSchema: false,
+      logger: {
+        log: () => {},
+        warn: (...args) => logged.push(args.join(" ")),
+        error: (...args) => logged.push(args.join(" ")),
+      },
+    });
     addFormats.default(ajv);
   }
   if (!ajv.validateSchema(schema as object)) {
@@ -65,9 +78,10 @@ function schemaProblems(schema: unknown): SchemaProblem[] {
     }));
   } else {
     try {
+      logged.length = 0;
       ajv.compile(schema as object);
       ajv.removeSchema(schema as object); // compiled only to find problems; keep nothing
-      problems = [];
+      problems = [...new Set(logged)].map(loggedProblem); // Ajv may log one twice
     } catch (err) {
       problems = [{ path: [], message: err instanceof Error ? err.message : String(err) }];
     }
@@ -75,6 +89,17 @@ function schemaProblems(schema: unknown): SchemaProblem[] {
   if (problemsBySchema.size >= MAX_REMEMBERED) problemsBySchema.clear();
   problemsBySchema.set(key, problems);
   return problems;
+}
+
+function loggedProblem(line: string): SchemaProblem {
+  const unknown = UNKNOWN_FORMAT.exec(line);
+  if (!unknown) return { path: [], message: line, warning: true };
+  return {
+    path: [...unknown[2].split("/").slice(1).map(unescapePointer), "format"],
+    message: `unknown format "${unknown[1]}": JSON Schema ignores it, so it checks nothing ` +
+      "(known formats include date, date-time, email, uri, uuid)",
+    warning: true,
+  };
 }
 
 function unescapePointer(segment: string): string {

@@ -60,7 +60,8 @@ function thrownFailure(ctx: FailureContext, error: SandboxError): ToolFailure {
   const tool = toolName(ctx);
   const cause = toError(error);
   if (error.permission) {
-    return new ToolFailure("tool_permission_denied", `${tool} was denied a permission: ${error.message}`, {
+    const message = withSandboxAdvice(error.message);
+    return new ToolFailure("tool_permission_denied", `${tool} was denied a permission: ${message}`, {
       cause,
       details: { name: error.name },
     });
@@ -81,6 +82,25 @@ function thrownFailure(ctx: FailureContext, error: SandboxError): ToolFailure {
     cause,
     details: { name: error.name },
   });
+}
+
+/** The kinds of access a tool's `permissions` can grant (engine/domain/tool/schema.ts). */
+const GRANTABLE = new Set(["net", "read", "write", "env"]);
+
+/**
+ * Deno's advice in a permission error ("run again with the --allow-env flag") speaks to whoever runs `deno`;
+ * a tool's author cannot pass flags, and may only ask for access in the tool's `permissions`. Other kinds of
+ * access (run, sys, ffi) no tool sandbox ever has.
+ */
+export function withSandboxAdvice(message: string): string {
+  return message.replace(
+    /, run again with the --allow-([a-z]+) flag$/,
+    (_, kind: string) =>
+      GRANTABLE.has(kind)
+        ? `: the tool's permissions.${kind} does not grant it, or the sandbox refuses it to every tool ` +
+          "(docs/runtime-sandbox.md)"
+        : `: a tool sandbox never has ${kind} access (docs/runtime-sandbox.md)`,
+  );
 }
 
 function moduleFailure(ctx: FailureContext, error: SandboxError): ToolFailure {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type FailureContext, failureFromDeath } from "./sandbox_failures.ts";
+import { type FailureContext, failureFromDeath, failureFromError } from "./sandbox_failures.ts";
 import type { Death } from "./sandbox_process.ts";
 
 const CTX: FailureContext = {
@@ -52,5 +52,28 @@ Deno.test("Deno's exit for an unstable API is tool_permission_denied naming the 
   assert.equal(
     failureFromDeath(CTX, death({ exitCode: 70, signal: null, stderr: "panic\n" })).code,
     "tool_crashed",
+  );
+});
+
+Deno.test("a permission error names the tool's permissions field, not Deno's command-line flag", () => {
+  const denied = (message: string) =>
+    failureFromError(CTX, { kind: "threw", name: "NotCapable", message, permission: true }).message;
+  assert.equal(
+    denied('Requires env access to "FOO", run again with the --allow-env flag'),
+    'Tool "t" was denied a permission: Requires env access to "FOO": the tool\'s permissions.env does not ' +
+      "grant it, or the sandbox refuses it to every tool (docs/runtime-sandbox.md)",
+  );
+  assert.match(
+    denied('Requires net access to "example.com:80", run again with the --allow-net flag'),
+    /permissions\.net/,
+  );
+  assert.match(
+    denied('Requires run access to "ls", run again with the --allow-run flag'),
+    /"ls": a tool sandbox never has run access/,
+  );
+  // A refusal of the sandbox's own words is kept as it is.
+  assert.match(
+    denied('Built-in "node:vm" is refused in a tool sandbox'),
+    /node:vm" is refused in a tool sandbox$/,
   );
 });

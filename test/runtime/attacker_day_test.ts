@@ -139,6 +139,7 @@ Deno.test("attacks that are refused, each with its failure code", async (t) => {
       `export default async (mode: string) => {
          switch (mode) {
            case "env": return Deno.env.toObject();
+           case "one env": return Deno.env.get("FOO");
            case "proc": return Deno.readTextFileSync("/proc/self/environ");
            case "prepareStackTrace": (Error as any).prepareStackTrace = () => "forged"; return "patched";
            case "permissions": return (await Deno.permissions.request({ name: "run" })).state;
@@ -155,6 +156,15 @@ Deno.test("attacks that are refused, each with its failure code", async (t) => {
         assert.equal(code(await runner.run(call(tool, mode, { permissions, timeoutMs: 30_000 }))), expected);
       });
     }
+    await t.step("a denied permission says which permissions field grants it, not Deno's flag", async () => {
+      const result = await runner.run(call(tool, "one env", { timeoutMs: 30_000 }));
+      assert.ok(!result.ok && result.failure.code === "tool_permission_denied", JSON.stringify(result));
+      assert.match(
+        result.failure.message,
+        /Requires env access to "FOO": the tool's permissions\.env does not/,
+      );
+      assert.doesNotMatch(result.failure.message, /--allow-env/);
+    });
     await t.step("Deno.permissions.request is denied, never prompted", async () => {
       assert.equal(output(await runner.run(call(tool, "permissions", { timeoutMs: 30_000 }))), "denied");
     });

@@ -27,6 +27,7 @@ function result(calls: ToolCallRecord[], decisions: ReferenceResult["decisions"]
     waitStarts: {},
     bounds: [],
     decisions,
+    parallelFailures: [],
     children: [],
     elapsedMs: 100,
   };
@@ -104,6 +105,24 @@ Deno.test("a checkpoint's actions sent over 2 s after its waits started make a d
     lateControl(observed([120, 3_700])),
     "the harness sent a checkpoint's actions 3.7 s after its waits started",
   );
+});
+
+Deno.test("a parallel whose error a real clock could take from another branch is left out", () => {
+  // Seed 180336: a tool failing at once, and a wait's 300 ms time-out beside it.
+  const failures = (waitMs: number, code = "wait_timeout") => ({
+    ...result([]),
+    parallelFailures: [{
+      key: "par1",
+      failures: [{ branch: "tool3", code: "tool_threw", atMs: 0 }, { branch: "wait4", code, atMs: waitMs }],
+    }],
+  });
+  assert.equal(
+    unusable(plainCase, failures(300)),
+    "par1 fails with tool3's tool_threw, 300 ms before wait4's wait_timeout",
+  );
+  assert.equal(unusable(plainCase, failures(5_000)), undefined);
+  // Of the same code, either order gives the same error code.
+  assert.equal(unusable(plainCase, failures(300, "tool_threw")), undefined);
 });
 
 Deno.test("a control the harness could not send (NATS timed out for 30 s) makes a differing case inconclusive", () => {

@@ -30,6 +30,7 @@ import type {
   Checkpoint,
   ChildRecord,
   Decision,
+  ParallelFailures,
   ReferenceResult,
   TaskOutcome,
   ToolCallRecord,
@@ -144,6 +145,7 @@ class Interpreter {
   readonly waitStarts: Record<string, number> = {};
   readonly bounds: BoundedAttempt[] = [];
   readonly decisions: Decision[] = [];
+  readonly parallelFailures: ParallelFailures[] = [];
   readonly children: ChildRecord[] = [];
   /** The task key of each call of the root, to mark those whose task never ended. */
   readonly #callTasks = new Map<ToolCallRecord, string>();
@@ -175,6 +177,7 @@ class Interpreter {
       waitStarts: this.waitStarts,
       bounds: this.bounds,
       decisions: this.decisions,
+      parallelFailures: this.parallelFailures,
       children: this.children,
       elapsedMs: this.clock.now,
     };
@@ -586,6 +589,7 @@ class Interpreter {
     this.#ownScopes.set(key, merged);
     const outputs: Record<string, unknown> = {};
     const errors: Record<string, { code: string; message: string }> = {};
+    const failures: ParallelFailures["failures"] = [];
     let firstFailure: Failure | undefined;
     let winner: string | undefined;
     let ended = 0;
@@ -615,6 +619,7 @@ class Interpreter {
           }
         } else {
           errors[child.id] = { code: outcome.failure.code, message: outcome.failure.message };
+          failures.push({ branch: child.id, code: outcome.failure.code, atMs: this.clock.now });
           firstFailure ??= outcome.failure;
           if (strategy === "fail_fast" && !stop.signal.aborted) decide(child.id);
         }
@@ -623,6 +628,9 @@ class Interpreter {
       publish(merged, scope);
     }
     if (signal.aborted) throw signal.reason;
+    const failedWithFirst = (strategy === "race" && winner === undefined) ||
+      (strategy === "wait_all" && firstFailure);
+    if (failedWithFirst && failures.length > 1) this.parallelFailures.push({ key, failures });
     if (strategy === "race") {
       if (winner === undefined) return childFailed(firstFailure ?? new Failure("parallel_failed", "", false));
       return { ok: true, output: { [winner]: outputs[winner] } };

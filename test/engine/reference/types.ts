@@ -57,6 +57,8 @@ export interface ReferenceResult {
   bounds: BoundedAttempt[];
   /** Every `race` or `fail_fast` parallel that one branch decided, with how many branches it stopped. */
   decisions: Decision[];
+  /** Every failed parallel whose error is its first branch's failure, with the other branches' failures. */
+  parallelFailures: ParallelFailures[];
   /** Every sub-workflow execution started, with the task that started it and how it ended. */
   children: ChildRecord[];
   /** Virtual time at the end, in ms. */
@@ -89,6 +91,16 @@ export interface BoundedAttempt {
  * A `race` won, or a `fail_fast` failed, by `branch` at `atMs`, while `stopped` other branches of `key` were
  * running or not yet started (the reference stops them there).
  */
+/**
+ * A parallel that failed with its first branch's failure (`wait_all`, or a `race` no branch won), and the
+ * failures of its other branches, in virtual time. Which failure is first on a real clock depends on how
+ * long the engine's calls take when two come close.
+ */
+export interface ParallelFailures {
+  key: string;
+  failures: Array<{ branch: string; code: string; atMs: number }>;
+}
+
 export interface Decision {
   key: string;
   branch: string;

@@ -17,6 +17,11 @@ const log = getLogger(["engine", "driver"]);
 /** An attempt with an engine-side `timeout`, reachable by its durable timer. */
 interface TimedAttempt {
   attempt: number;
+  /**
+   * Past what its history recorded: it started in this driver, or its replay started a task or an attempt, or
+   * registered a wait. Until then its replay only takes and stores what the attempt did before (see live).
+   */
+  live: boolean;
   /** When it times out; unknown for a replayed attempt whose start was not stored. */
   dueMs?: number;
   expire(): void;
@@ -29,18 +34,23 @@ export class AttemptTimeouts {
   readonly #timed = new Map<string, TimedAttempt>();
 
   /**
-   * `giveUp` abandons the execution: without its timer a parked attempt would never time out. `armed` is told
-   * of each attempt bounded here: a time-out delivered before the replay reached its attempt waits for it.
+   * `giveUp` abandons the execution: without its timer a parked attempt would never time out. `changed` is
+   * told when an attempt is bounded here, goes live or ends: a time-out delivered to a replay waits for these.
    */
   constructor(
     private readonly driver: DriverPort,
     private readonly giveUp: () => void,
-    private readonly armed: () => void,
+    private readonly changed: () => void,
   ) {}
 
   /** An attempt of `taskExecId` is bounded here (its time-out may be delivered). */
   has(taskExecId: string): boolean {
     return this.#timed.has(taskExecId);
+  }
+
+  /** The attempt of `taskExecId` bounded here is past what its history recorded, or no longer bounded. */
+  liveOrEnded(taskExecId: string): boolean {
+    return this.#timed.get(taskExecId)?.live ?? true;
   }
 
   /**
@@ -55,7 +65,7 @@ export class AttemptTimeouts {
     attempt: number,
     resumed: RecordedTask | undefined,
     ac: AbortController,
-  ): { done(): void } | undefined {
+  ): { done(): void; live(): void } | undefined {
     if (!task.timeout || runnerOf(task).ownsTimeout?.(this.driver, task)) return undefined;
     const timeoutMs = parseDuration(task.timeout);
     let done!: () => void;
@@ -71,9 +81,11 @@ export class AttemptTimeouts {
       );
     const startedAtMs = resumed?.started || isWaiting(resumed) ? resumed?.startedAtMs : Date.now();
     const dueMs = startedAtMs === undefined ? undefined : startedAtMs + timeoutMs;
-    this.#timed.set(execId, { attempt, dueMs, expire, settled });
-    this.armed();
-    if (!resumed?.started && !isWaiting(resumed)) {
+    const fresh = !resumed?.started && !isWaiting(resumed);
+    const timed: TimedAttempt = { attempt, live: fresh, dueMs, expire, settled };
+    this.#timed.set(execId, timed);
+    this.changed();
+    if (fresh) {
       this.driver.track(
         this.driver.services.timers.schedule(this.driver, key, execId, "task_timeout", dueMs!, attempt),
       ).catch((e) => {
@@ -83,8 +95,14 @@ export class AttemptTimeouts {
     }
     return {
       done: () => {
-        if (this.#timed.get(execId)?.settled === settled) this.#timed.delete(execId);
+        if (this.#timed.get(execId) === timed) this.#timed.delete(execId);
         done();
+        this.changed();
+      },
+      live: () => {
+        if (timed.live) return;
+        timed.live = true;
+        this.changed();
       },
     };
   }

@@ -414,14 +414,16 @@ export class ExecutionDriver implements DriverPort {
    * A task's time-out is due: its attempt fails (once that is recorded, the timer is acknowledged). One that
    * reaches a replay before the replay reached its attempt waits for that attempt only (see whenReached): it
    * waited for the driver's idle, that is for a sibling branch's re-sent call (model finding G12). It then
-   * lets the replay take what the attempt recorded before the time-out came: outcomes replayed from the
-   * history, which write nothing and run on microtasks alone, all come before the next macrotask. Applied at
-   * once, a composite whose children had all ended before its deadline, its own end unrecorded when its engine
-   * died, failed task_timeout on the replay the time-out started (replayed_attempt_timeout_test.ts).
+   * waits for the replay to take and store what the attempt recorded before the time-out came, until the
+   * attempt goes live (see AttemptTimeouts.live) or ends: applied at once, a composite whose children had all
+   * ended before its deadline, its own end unrecorded when its engine died, failed task_timeout on the replay
+   * the time-out started (replayed_attempt_timeout_test.ts). One macrotask was not enough when that replay
+   * writes: a child's end recorded as a wake-up (a sleep, a sub-workflow) or a nested container's end is
+   * stored by the replay (outside review brkE).
    */
   private async expireAttempt(taskExecId: string, payload: unknown): Promise<void> {
     await this.whenReached(() => this.timeouts.has(taskExecId));
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await this.whenReached(() => this.timeouts.liveOrEnded(taskExecId));
     await this.timeouts.expire(taskExecId, (payload as { attempt?: number } | null)?.attempt);
   }
 
@@ -617,6 +619,7 @@ export class ExecutionDriver implements DriverPort {
     // A pause holds back new tasks; one dispatched before it (a wait, a container with a wait inside) goes
     // on, and its wait may take its signal or its timer.
     if (!record) {
+      scope.live?.();
       await this.gate(scope);
       // Its branch may have been given up while the gate was awaited (the next child of a race or fail_fast
       // with `max_workers`, started as the decision came): not dispatched then, since nothing would record its
@@ -692,13 +695,23 @@ export class ExecutionDriver implements DriverPort {
         backOffDueMs = undefined;
       }
       const ac = new AbortController();
-      const attemptScope: Scope = { ...scope, abort: anySignal(scope.abort, ac.signal) };
       const timed = this.timeouts.arm(task, key, execId, attempt, resumed, ac);
+      const attemptScope: Scope = {
+        ...scope,
+        abort: anySignal(scope.abort, ac.signal),
+        live: timed
+          ? () => {
+            timed.live();
+            scope.live?.();
+          }
+          : scope.live,
+      };
       let running: Promise<Outcome> | undefined;
       try {
         // A call's input is rendered once per attempt and recorded with its start (the state shows it).
         const input = recordedInput ? parseJsonBytes(recordedInput) : runner.input?.(task, base, key);
         if (!resumed?.started && !isWaiting(resumed)) {
+          attemptScope.live?.();
           if (runner.durableStart) {
             // Stored before anything of the attempt runs: its replay takes this input (see durableStart).
             await this.recorded(this.services.events.taskStartedStored(this, key, execId, attempt, input));
@@ -905,6 +918,7 @@ export class ExecutionDriver implements DriverPort {
       };
       abort?.addEventListener("abort", withdraw, { once: true });
       this.waiters.set(taskExecId, entry);
+      waiter.scope?.live?.();
       this.noticeReached();
       this.scheduleParkCheck();
     });

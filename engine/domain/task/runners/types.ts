@@ -46,6 +46,11 @@ export interface Scope extends ScopeValues {
   results: ResultScope;
   /** Aborted when the branch this task runs in is given up (BranchCanceled) or its parent timed out. */
   abort?: AbortSignal;
+  /**
+   * Told when work under this scope goes past what the history recorded (a task or an attempt starts, a wait
+   * is registered): the time-outs of the attempts around it may apply from then on (AttemptTimeouts.live).
+   */
+  live?: () => void;
 }
 
 export interface Waiter {

@@ -9,7 +9,7 @@ import type { TaskConfig } from "../task/schema.ts";
 import { asTaskFailure, mergeEnv, type ResultScope } from "../task/template_scope.ts";
 
 /** Scope fields that are the driver's bookkeeping, not values templates read. */
-const NOT_TEMPLATE_VALUES = new Set(["parentExecId", "results", "abort"]);
+const NOT_TEMPLATE_VALUES = new Set(["parentExecId", "results", "abort", "live"]);
 
 export class ExecutionTemplates {
   /** The env every task starts from (project, process and workflow), merged once per activation. */

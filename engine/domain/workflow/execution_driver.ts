@@ -500,9 +500,9 @@ export class ExecutionDriver implements DriverPort {
   }
 
   /**
-   * Resolves once `reached()` holds, checked as each wait or time-bounded attempt is registered, or once nothing
-   * runs (the wake-up is then moot if it still does not hold). A delivery for a task the replay has not reached
-   * yet waits for that task only: it waited for the driver's idle, that is for every call of a sibling branch
+   * Resolves once `reached()` holds, checked as each wait is registered and as each time-bounded attempt is
+   * registered, goes live or ends, or once nothing runs (the wake-up is then moot if it still does not hold).
+   * A delivery for a task the replay has not reached yet waits for that task only: it waited for the driver's idle, that is for every call of a sibling branch
    * to end, and a wait's time-out that activated the replay of a parallel after a crash was recorded only
    * after the sibling's re-sent call ended (model crash seed 140578: in each engine's life, shorter than the
    * call, the time-out waited, and the call's failure became the parallel's first). A task the replay reaches
@@ -525,7 +525,7 @@ export class ExecutionDriver implements DriverPort {
     });
   }
 
-  /** A wait or a time-bounded attempt was registered: the deliveries waiting for it go on. */
+  /** A wait was registered, or a time-bounded attempt registered, went live or ended: deliveries go on. */
   private noticeReached(): void {
     for (const watcher of [...this.reachWatchers]) {
       if (watcher.reached()) watcher.resolve();

@@ -35,7 +35,8 @@ export class AttemptTimeouts {
 
   /**
    * `giveUp` abandons the execution: without its timer a parked attempt would never time out. `changed` is
-   * told when an attempt is bounded here, goes live or ends: a time-out delivered to a replay waits for these.
+   * told when an attempt is bounded here, goes live or ends: a time-out delivered to a replay waits for
+   * these.
    */
   constructor(
     private readonly driver: DriverPort,

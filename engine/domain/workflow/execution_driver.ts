@@ -502,12 +502,12 @@ export class ExecutionDriver implements DriverPort {
   /**
    * Resolves once `reached()` holds, checked as each wait is registered and as each time-bounded attempt is
    * registered, goes live or ends, or once nothing runs (the wake-up is then moot if it still does not hold).
-   * A delivery for a task the replay has not reached yet waits for that task only: it waited for the driver's idle, that is for every call of a sibling branch
-   * to end, and a wait's time-out that activated the replay of a parallel after a crash was recorded only
-   * after the sibling's re-sent call ended (model crash seed 140578: in each engine's life, shorter than the
-   * call, the time-out waited, and the call's failure became the parallel's first). A task the replay reaches
-   * in its first synchronous run (a parallel that is the first step) was found at once; one after other steps
-   * was reached a few awaits later, after the check.
+   * A delivery for a task the replay has not reached yet waits for that task only: it waited for the driver's
+   * idle, that is for every call of a sibling branch to end, and a wait's time-out that activated the replay
+   * of a parallel after a crash was recorded only after the sibling's re-sent call ended (model crash seed
+   * 140578: in each engine's life, shorter than the call, the time-out waited, and the call's failure became
+   * the parallel's first). A task the replay reaches in its first synchronous run (a parallel that is the
+   * first step) was found at once; one after other steps was reached a few awaits later, after the check.
    */
   private whenReached(reached: () => boolean): Promise<void> {
     if (this.ended || reached()) return Promise.resolve();

@@ -31,7 +31,7 @@ export class Orchestrator {
   private readonly validators = new Map<string, ValidateFunction>();
   // `useDefaults`: a `default` in `config.input` is part of the input (docs/yaml-reference.md). No logger: what
   // Ajv would log (an unknown format it ignores) is reported at load, at its field (check_embedded_schemas.ts).
-  private readonly ajv = jsonSchemaAjv({ allErrors: true, strict: false, useDefaults: true, logger: false });
+  private readonly ajv = jsonSchemaAjv({ allErrors: true, strict: false, useDefaults: true });
 
   constructor(
     private readonly bus: Bus,

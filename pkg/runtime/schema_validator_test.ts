@@ -26,6 +26,21 @@ Deno.test("SchemaCache", async (t) => {
     assert.deepEqual(cache.get({ type: "string" })(3), [{ path: "(root)", message: "must be string" }]);
   });
 
+  await t.step(
+    "a schema with an unknown format writes no raw validator line (validate warns at the field)",
+    () => {
+      const printed: string[] = [];
+      const saved = { log: console.log, warn: console.warn, error: console.error };
+      console.log = console.warn = console.error = (...args: unknown[]) => printed.push(args.join(" "));
+      try {
+        assert.deepEqual(new SchemaCache().get({ type: "string", format: "emial" })("a"), []);
+      } finally {
+        Object.assign(console, saved);
+      }
+      assert.deepEqual(printed, []);
+    },
+  );
+
   await t.step("a large invalid value reports its first error; a small one at most 20, briefly", () => {
     const validate = cache.get({ type: "array", items: { type: "string" } });
     const big = new Array(1_900_000).fill(0);

@@ -35,9 +35,13 @@ const linearRegExp = Object.assign((pattern: string, flags: string) => {
  * 20,000 small objects (229 KB, well under every size limit) took 96 s, on the event loop of the runtime (a
  * tool's output) or the engine (a workflow's input), and every other call and execution waited (red team 6,
  * S2).
+ *
+ * It writes nothing to the console (`logger: false`): Ajv's lines ("unknown format … ignored in schema")
+ * came out raw in the engine's and the runtime's output at a schema's first use, where `compozy validate`
+ * and the load already report such a schema as a warning at its field (check_embedded_schemas.ts).
  */
 export function jsonSchemaAjv(options: Options): Ajv2020 {
-  const ajv = new Ajv2020({ ...options, code: { ...options.code, regExp: linearRegExp } });
+  const ajv = new Ajv2020({ logger: false, ...options, code: { ...options.code, regExp: linearRegExp } });
   const uniqueItems: UniqueItemsCheck = (unique, data) => {
     if (!unique) return true;
     const duplicate = firstDuplicate(data);

@@ -196,7 +196,6 @@ function validatorFor(schema: object, formats: boolean): ValidateFunction | unde
       allErrors: true,
       addUsedSchema: false,
       verbose: true,
-      logger: false,
       useDefaults: !formats,
     });
     if (formats) addFormats(ajv);

@@ -7,41 +7,16 @@
  * nats-server, stopped and started again on the edited project as a reload does (cli/stack.ts `swap`).
  */
 import assert from "node:assert/strict";
-import { startEngine } from "../../engine/mod.ts";
-import { loadProject } from "../../engine/domain/project/mod.ts";
-import { startEngineHarness } from "../support/engine.ts";
-import { until } from "../support/until.ts";
+import { reloadWhileWaiting } from "../support/reload.ts";
 
 const workflow = (signal: string) =>
   `id: main\ntasks:\n  - { id: w, type: wait, signal: ${signal}, timeout: 10m }\n` +
   `outputs:\n  got: "{{ .tasks.w.output }}"\n`;
 
 Deno.test("a wait started before a reload that renamed its signal still takes the signal it recorded", async () => {
-  const h = await startEngineHarness({
-    "compozy.yaml": "name: reload-wait\nworkflows:\n  - source: ./wf.yaml\n",
-    "wf.yaml": workflow("go"),
-  });
-  let engine = h.engine;
-  try {
-    const { execId } = await engine.client.trigger("main", {});
-    await until(async () =>
-      (await engine.client.events(execId)).some((e) => e.type === "task.waiting_started")
-    );
-
-    await Deno.writeTextFile(`${h.dir}/wf.yaml`, workflow("go-renamed"));
-    await engine.stop();
-    engine = await startEngine({
-      nc: h.nc,
-      bus: h.bus,
-      project: await loadProject(h.dir),
-      instanceId: "engine-test",
-    });
-
+  await reloadWhileWaiting("reload-wait", workflow("go"), workflow("go-renamed"), async (engine, execId) => {
     await engine.client.signal(execId, "go", { n: 1 });
     const ended = await engine.client.waitForEnd(execId, 15_000);
     assert.deepEqual([ended.status, ended.output], ["SUCCESS", { got: { n: 1 } }]);
-  } finally {
-    if (engine !== h.engine) await engine.stop();
-    await h.close();
-  }
+  });
 });

@@ -120,13 +120,18 @@ export function foldReplayState(events: StoredEvent[]): ReplayState | undefined 
   return state;
 }
 
+/** Whether a recorded task has its outcome: success, skipped or failed (a terminal record is final). */
+export function hasEnded(record: RecordedTask): boolean {
+  return record.status === "success" || record.status === "skipped" || record.status === "failed";
+}
+
 function foldTask(state: ReplayState, event: StoredEvent): void {
   const m = event.message as { task?: { id: string; execId: string } };
   const key = m.task?.id;
   if (!key) return;
   const previous = state.tasks.get(key);
   // A terminal record is final: a late or duplicate event never moves it.
-  if (previous && ["success", "skipped", "failed"].includes(previous.status)) return;
+  if (previous && hasEnded(previous)) return;
   const record: RecordedTask = previous ?? { execId: m.task!.execId, attempt: 1, status: "running" };
   switch (event.type) {
     case "task.started": {

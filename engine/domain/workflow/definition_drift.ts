@@ -8,10 +8,8 @@
 import { create } from "@bufbuild/protobuf";
 import type { Bus } from "../../../pkg/nats/mod.ts";
 import { WorkflowExecutionFailedSchema } from "../../../pkg/pb/mod.ts";
-import type { ReplayState } from "../../history/replay_state.ts";
+import { hasEnded, type ReplayState } from "../../history/replay_state.ts";
 import type { Workflow } from "./definition.ts";
-
-const ENDED = new Set(["success", "skipped", "failed"]);
 
 /**
  * The key of the first open task of `replay` that names a task `workflow` does not declare, if any. A key is
@@ -19,7 +17,7 @@ const ENDED = new Set(["success", "skipped", "failed"]);
  */
 export function openTaskNotDeclared(replay: ReplayState, workflow: Workflow): string | undefined {
   for (const [key, record] of replay.tasks) {
-    if (ENDED.has(record.status)) continue;
+    if (hasEnded(record)) continue;
     const ids = key.split("/").map((segment) => segment.replace(/(#\d+|\[\d+\])+$/, ""));
     if (ids.some((id) => !workflow.tasks.has(id))) return key;
   }

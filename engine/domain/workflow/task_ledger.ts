@@ -8,10 +8,8 @@
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type * as pb from "../../../pkg/pb/mod.ts";
-import type { RecordedTask } from "../../history/replay_state.ts";
+import { hasEnded, type RecordedTask } from "../../history/replay_state.ts";
 import { MAX_LISTED_TASKS } from "../../state/execution_state.ts";
-
-const ENDED_STATUSES = new Set<RecordedTask["status"]>(["success", "skipped", "failed"]);
 
 export class TaskLedger {
   /** Task exec id → the task's key (its id within the execution). */
@@ -26,7 +24,7 @@ export class TaskLedger {
   constructor(replayed: Iterable<[string, RecordedTask]> = []) {
     for (const [key, task] of replayed) {
       this.dispatched.set(task.execId, key);
-      if (ENDED_STATUSES.has(task.status)) this.recorded.add(task.execId);
+      if (hasEnded(task)) this.recorded.add(task.execId);
     }
   }
 

@@ -13,6 +13,10 @@
  * compozy.yaml (red team 4 F4: none were made); its relative entries start at compozy.yaml's folder, and its
  * own module counts as a tool module.
  *
+ * No `write` grant may reach the files an MCP `command:` server runs either (pkg/runtime/mcp/
+ * command_server_files.ts says which they are): it runs unsandboxed, so a tool that rewrote them would run as
+ * the server, with the runtime's rights and the server's env, at its next start.
+ *
  * The sandbox enforces the same rules when it starts (pkg/runtime/grant_paths.ts), where it can: it does not
  * know the other tools of the project, so the tool-module rule is enforced here only.
  *
@@ -34,6 +38,10 @@ import {
 } from "../../../pkg/runtime/grant_paths.ts";
 import { checkToolModule, scriptModuleFiles } from "../../../pkg/runtime/import_policy.ts";
 import {
+  type CommandServerFiles,
+  commandServerFiles,
+} from "../../../pkg/runtime/mcp/command_server_files.ts";
+import {
   RUNTIME_CODE_WHY,
   RUNTIME_PATH_LINK_WHY,
   RUNTIME_PATH_WHY,
@@ -42,6 +50,7 @@ import {
 import { normalizePermissions } from "../../../pkg/runtime/permissions.ts";
 import { ToolFailure } from "../../../pkg/runtime/tool_failure.ts";
 import type { ToolPermissions } from "../../../pkg/runtime/permissions.ts";
+import type { McpServerConfig } from "../mcp/schema.ts";
 import type { ToolDefinition } from "../tool/definition.ts";
 import { type Analysis, type DiagnosticList, type Site, trusts } from "./analysis.ts";
 import { isToolDefinition } from "./resolve_use.ts";
@@ -80,14 +89,16 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
   const writes = (p: ToolPermissions | undefined) => Array.isArray(p?.write) && p.write.length > 0;
   const anyWriter = tools.some((t) => writes(t.permissions)) ||
     scripts.some(({ server }) => writes(server.permissions));
-  // Every script server's, with permissions or not: rewritten, its code runs with the server's env and
-  // answers the agent as the server.
+  const commandServers = [...analysis.project.mcp.values()].filter((server) => server.command !== undefined);
   const modules = anyWriter
     ? {
       tools: await toolModuleFiles(tools),
+      // Every script server's, with permissions or not: rewritten, its code runs with the server's env and
+      // answers the agent as the server.
       scripts: await scriptServerFiles(scriptServers.map((server) => resolve(root, server.script!))),
+      commands: await commandServersFiles(commandServers, root),
     }
-    : { tools: [], scripts: [] };
+    : { tools: [], scripts: [], commands: { files: [], folders: [] } };
   const yamlFiles = anyWriter ? await projectYamlFiles(analysis) : [];
   // The project's own (and, for a deployment, the project it was unpacked in), in case a tool lives outside
   // its folder, and the env file it names.
@@ -144,10 +155,14 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
   }
 }
 
-/** The module files no `write` grant may cover: every tool's graph and every MCP script server's. */
+/**
+ * The files no `write` grant may cover: every tool's graph and every MCP script server's; and what no `write`
+ * grant may reach of the MCP command servers: their files, and the folders it may not cover or lie inside.
+ */
 interface ProjectModules {
   tools: readonly string[];
   scripts: readonly string[];
+  commands: CommandServerFiles;
 }
 
 async function checkGrantee(
@@ -188,6 +203,21 @@ async function checkGrantee(
     report,
     (entry, file) =>
       `write grant "${entry}" covers the MCP script server module ${file}: it would run with the server's env and grants, and answer the agent as the server`,
+  );
+  await checkWritesMiss(
+    grantee,
+    modules.commands.files,
+    report,
+    (entry, file) =>
+      `write grant "${entry}" covers ${file}, a file an MCP command server runs or reads at its start: it runs unsandboxed, with the runtime's rights and the server's env`,
+  );
+  await checkWritesMiss(
+    grantee,
+    modules.commands.folders,
+    report,
+    (entry, folder) =>
+      `write grant "${entry}" reaches ${folder}, a folder an MCP command server may load code from (beside a file it runs, or a launcher's in its working folder), unsandboxed with the runtime's rights and the server's env; keep a command server's files in a folder of their own`,
+    coversOrInside,
   );
   await checkWritesMiss(
     grantee,
@@ -273,6 +303,20 @@ async function scriptServerFiles(scripts: readonly string[]): Promise<string[]> 
     for (const file of graph) files.add(file).add(await realPathOrSelf(file));
   }));
   return [...files].sort();
+}
+
+/** What no `write` grant may reach of every MCP command server, started in the project's root. */
+async function commandServersFiles(
+  servers: readonly McpServerConfig[],
+  root: string,
+): Promise<CommandServerFiles> {
+  const each = await Promise.all(
+    servers.map((server) => commandServerFiles(server.command!, server.args ?? [], root, root)),
+  );
+  return {
+    files: [...new Set(each.flatMap((f) => f.files))].sort(),
+    folders: [...new Set(each.flatMap((f) => f.folders))].sort(),
+  };
 }
 
 /**

@@ -1,0 +1,113 @@
+/**
+ * The files an MCP `command` server runs, as far as its command line names them: what no tool's or script
+ * server's `write` grant may reach (engine/domain/project/check_tool_permissions.ts). A `command` server runs
+ * unsandboxed, with the runtime's rights and its own `env:`; a tool that rewrites its code runs as it at its
+ * next start (issue 10, sbx2).
+ *
+ * Its files are:
+ * - the program, when `command` is a path (`./mcp/server.sh`, `/opt/mcp/bin/server`), and every argument that
+ *   names an existing file, or the value of an argument written `--name=value` that does, each relative to the
+ *   server's working folder (the project's root) or absolute: a script an interpreter runs
+ *   (`node ./mcp/server.js`), a module Deno runs, a configuration it reads;
+ * - each local module such a file imports when it is a JavaScript or TypeScript module (`deno info`; a graph
+ *   that cannot be read counts its file alone);
+ * - for each named file inside the project, its whole folder: a program loads code from beside itself by its
+ *   own rules (Python puts the script's folder before the standard library, Node looks in `./node_modules` and
+ *   follows `require`, a shell script sources its neighbours), which no command line shows. Outside the
+ *   project only the files themselves count: the folder of `/usr/bin/python3` is the host's, kept by other
+ *   rules (the runtime's PATH), and a file under `/tmp` must not close all of `/tmp`;
+ * - in its working folder, the entries by which the common launchers pick code or settings from the folder
+ *   they run in, named in a command line or not: `node_modules` and `.venv` (folders), `package.json`,
+ *   `.npmrc`, `deno.json`, `deno.jsonc` and `pyproject.toml` (`npx` runs a package found in
+ *   `./node_modules` before fetching one, Deno reads the import map of a `deno.json` it finds there, `uv run`
+ *   the project's `pyproject.toml` and `.venv`), whether they exist yet or not.
+ *
+ * Not known: a folder argument (`node ./mcp/server`, data a server serves), a file named relative to another
+ * folder (`uv --directory ./mcp run server.py`), files named in `env:` (`NODE_OPTIONS=--require ./x.js`) and
+ * packages a launcher fetches (`npx` into `~/.npm`): docs/runtime-sandbox.md, "Write grants and MCP servers".
+ *
+ * @module
+ */
+
+import { dirname, extname, resolve } from "node:path";
+import { covers, realPathOrSelf } from "../grant_paths.ts";
+import { scriptModuleFiles } from "../import_policy.ts";
+import { ToolFailure } from "../tool_failure.ts";
+
+/**
+ * What no `write` grant may reach: `files` it may not cover, `folders` it may not cover or lie inside (the
+ * files inside these are not listed again).
+ */
+export interface CommandServerFiles {
+  files: string[];
+  folders: string[];
+}
+
+/** The launchers' folders and files in a server's working folder (module comment). */
+const LAUNCHER_FOLDERS = ["node_modules", ".venv"];
+const LAUNCHER_FILES = ["package.json", ".npmrc", "deno.json", "deno.jsonc", "pyproject.toml"];
+
+/** Extensions `deno info` reads a local module graph from. */
+const MODULE_EXTENSIONS = new Set([".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs"]);
+
+/**
+ * The files of a `command` server started in `cwd` with `command` and `args` (see the module's comment), by
+ * given and real path; `projectRoot` bounds which files close their folder.
+ */
+export async function commandServerFiles(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  projectRoot: string,
+): Promise<CommandServerFiles> {
+  const named = new Set<string>();
+  const candidates = [...(command.includes("/") ? [command] : []), ...args.flatMap(pathsOfArgument)];
+  for (const candidate of candidates) {
+    const path = resolve(cwd, candidate);
+    if (await isFile(path)) named.add(path);
+  }
+  const files = new Set<string>(LAUNCHER_FILES.map((name) => resolve(cwd, name)));
+  const folders = new Set<string>(LAUNCHER_FOLDERS.map((name) => resolve(cwd, name)));
+  const realRoot = await realPathOrSelf(projectRoot);
+  for (const file of named) {
+    const real = await realPathOrSelf(file);
+    for (const module of await moduleGraph(file)) files.add(module).add(await realPathOrSelf(module));
+    files.add(file).add(real);
+    if (covers(projectRoot, file) || covers(realRoot, real)) {
+      folders.add(dirname(file)).add(dirname(real));
+    }
+  }
+  // A grant that covers a file inside one of the folders reaches that folder: the folder says it once.
+  const outside = [...files].filter((f) => ![...folders].some((folder) => covers(folder, f)));
+  return { files: outside.sort(), folders: [...folders].sort() };
+}
+
+/** The paths an argument may name: itself, and the value of `--name=value`. */
+function pathsOfArgument(arg: string): string[] {
+  const eq = arg.startsWith("-") ? arg.indexOf("=") : -1;
+  return eq === -1 ? [arg] : [arg, arg.slice(eq + 1)];
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch (e) {
+    // Not a path at all (`-y`, a package name, a flag), or one the runtime's user cannot see.
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) return false;
+    // `ENOTDIR`: a path through a file (`./server.js/x`), not a file.
+    if (e instanceof Deno.errors.NotADirectory) return false;
+    throw e;
+  }
+}
+
+/** The local modules of a JavaScript or TypeScript file; any other file is its own graph. */
+async function moduleGraph(file: string): Promise<readonly string[]> {
+  if (!MODULE_EXTENSIONS.has(extname(file))) return [file];
+  try {
+    return await scriptModuleFiles(file);
+  } catch (e) {
+    // A graph `deno info` cannot read (a bare `import "zod"` of a Node project): its folder still counts.
+    if (!(e instanceof ToolFailure)) throw e;
+    return [file];
+  }
+}

@@ -12,7 +12,7 @@
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { AgentFailure, errorMessage } from "../agent/agent_failure.ts";
 import { describeServer, type McpServerWire } from "./mcp_server_wire.ts";
-import { McpResponseTooLarge, overWhat } from "./mcp_transport.ts";
+import { McpResponseTooLarge, McpServerStopped, overWhat } from "./mcp_transport.ts";
 
 /**
  * | code | when |
@@ -22,10 +22,14 @@ import { McpResponseTooLarge, overWhat } from "./mcp_transport.ts";
  * | `mcp_result_invalid` | the result is not a valid MCP tool result |
  * | `mcp_output_too_large` | the result's JSON is over the runtime's tool output limit |
  * | `mcp_unavailable` | the connection failed during the call |
+ * | `mcp_memory_exceeded` | a `script` server's process passed its heap limit or resident memory ceiling |
+ *
+ * A `script` server whose call ran out of time or memory is killed, and started again at the next call.
  */
 export type McpCallFailureCode =
   | "mcp_tool_error"
   | "mcp_timeout"
+  | "mcp_memory_exceeded"
   | "mcp_result_invalid"
   | "mcp_output_too_large"
   | "mcp_unavailable";
@@ -56,7 +60,7 @@ function mcpErrorCode(error: unknown): number | undefined {
   return error instanceof McpError ? (error as { code: number }).code : undefined;
 }
 
-function isTimeout(error: unknown): boolean {
+export function isTimeout(error: unknown): boolean {
   return mcpErrorCode(error) === ErrorCode.RequestTimeout;
 }
 
@@ -114,6 +118,13 @@ export function mcpInvalid(message: string, server: McpServerWire, cause?: unkno
 export function callFailure(server: McpServerWire, tool: string, error: unknown): McpCallFailure {
   const what = `MCP tool '${tool}' of server '${server.id}'`;
   if (error instanceof McpCallFailure) return error;
+  if (error instanceof McpServerStopped) {
+    return new McpCallFailure(
+      error.reason === "timeout" ? "mcp_timeout" : "mcp_memory_exceeded",
+      `${what} could not finish: the server's process ${error.message}; it starts again at the next call`,
+      { cause: error },
+    );
+  }
   const tooLarge = causeOf(error, McpResponseTooLarge);
   if (tooLarge) {
     return new McpCallFailure(

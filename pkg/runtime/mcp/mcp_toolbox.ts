@@ -13,6 +13,8 @@
  *   name a model can take (others are left out with a warning); a selected tool the server does not list, or
  *   a name two tools share (two servers, or a server and the agent's own tools), fails the call.
  * - A tool call's failure is an {@link McpCallFailure}: it goes back to the model, the loop goes on.
+ * - A `script` server's process is killed when a call gives no answer within its `timeout`, or its memory
+ *   passes its bound; it is started again at its next call, at most {@linkcode MAX_SCRIPT_RESTARTS} times.
  *
  * @module
  */
@@ -20,14 +22,22 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { getLogger } from "../../logger/mod.ts";
 import type { AgentToolSpec } from "../agent/agent_call.ts";
 import { errorMessage } from "../agent/agent_failure.ts";
-import { callFailure, McpCallFailure, mcpInvalid, startFailure } from "./mcp_failure.ts";
+import { callFailure, isTimeout, McpCallFailure, mcpInvalid, startFailure } from "./mcp_failure.ts";
 import { describeServer, type McpServerWire } from "./mcp_server_wire.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import { LOG_LINE_COST } from "../protocol.ts";
-import { transportFor, transportOverflow } from "./mcp_transport.ts";
+import {
+  BoundedStdioClientTransport,
+  McpServerStopped,
+  SCRIPT_HEAP_LIMIT_MB,
+  transportFor,
+  transportOverflow,
+} from "./mcp_transport.ts";
+import { reportsOutOfMemory } from "../sandbox_stderr.ts";
 
 /** Names every provider accepts for a function (OpenAI's rule, the strictest); also the config's rule. */
 const MODEL_TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -102,9 +112,26 @@ export interface McpToolbox {
 interface Connected {
   server: McpServerWire;
   client: Client;
+  transport: Transport;
+  /** What a stdio server wrote on stderr last, and whether it reported running out of memory. */
+  stderr: StderrTail;
   /** Why a server was cut off (it sent past its bound, see mcp_transport.ts), the cause of what failed after. */
   cutOff: () => unknown;
 }
+
+/** A server of the toolbox: connected, and started again when a `script` server's process ended. */
+interface Served extends Connected {
+  /** How many times its process was started again in this agent call. */
+  restarts: number;
+  /** A start again under way, which calls meanwhile wait for. */
+  restarting?: Promise<void>;
+}
+
+/**
+ * How many times a `script` server is started again in one agent call. Each start is a `deno run` (seconds on
+ * a loaded machine); a server that keeps looping or running out of memory fails its calls at once past this.
+ */
+export const MAX_SCRIPT_RESTARTS = 3;
 
 /**
  * Connects to `servers` and lists their tools.
@@ -116,15 +143,21 @@ export async function openMcpToolbox(
   options: McpToolboxOptions,
 ): Promise<McpToolbox> {
   const settled = await Promise.allSettled(servers.map((server) => connect(server, options)));
-  const connected = settled.flatMap((s) => s.status === "fulfilled" ? [s.value] : []);
-  const close = () => closeAll(connected);
+  const connected: Served[] = settled.flatMap((s) =>
+    s.status === "fulfilled" ? [{ ...s.value, restarts: 0 }] : []
+  );
+  // A start again under way when the agent call ends would leave its new process behind: it ends first.
+  const close = async () => {
+    await Promise.allSettled(connected.map((entry) => entry.restarting));
+    await closeAll(connected);
+  };
   const failed = settled.find((s) => s.status === "rejected");
   if (failed) {
     await close();
     throw (failed as PromiseRejectedResult).reason;
   }
   try {
-    const owners = new Map<string, Connected>();
+    const owners = new Map<string, Served>();
     const tools: AgentToolSpec[] = [];
     const reserved = new Set(options.reserved ?? []);
     for (const entry of connected) {
@@ -175,6 +208,7 @@ async function connect(server: McpServerWire, options: McpToolboxOptions): Promi
   }
   const stdio = transport instanceof StdioClientTransport;
   const stderr = new StderrTail();
+  const cutOff = () => transportOverflow(transport);
   if (transport instanceof StdioClientTransport) {
     // Each chunk is a log record: charged like a tool's console line, against one budget per server start
     // (red team 8 S10: a script writing stderr without end left 32,877 records, 83 MB, in 20 s).
@@ -196,17 +230,16 @@ async function connect(server: McpServerWire, options: McpToolboxOptions): Promi
   // Connecting a stdio server starts its process: a cold `deno run` is not a request and may take far longer
   // than the server's `timeout` on a loaded machine, so its start waits at least STDIO_START_TIMEOUT_MS.
   const boundMs = stdio ? Math.max(server.timeoutMs, STDIO_START_TIMEOUT_MS) : server.timeoutMs;
-  const cutOff = () => transportOverflow(transport);
   try {
     await client.connect(transport, { timeout: boundMs, signal: options.signal });
   } catch (error) {
-    await closeAll([{ server, client, cutOff }]);
+    await closeAll([{ server, client, transport, stderr, cutOff }]);
     throw startFailure(server, "connecting", cutOff() ?? error, {
       boundMs,
       stderr: stdio ? stderr.text() : undefined,
     });
   }
-  return { server, client, cutOff };
+  return { server, client, transport, stderr, cutOff };
 }
 
 /** The listed tools the agent gets, in the server's order (or in the agent's order when it selects). */
@@ -270,24 +303,26 @@ async function listTools(
 }
 
 async function callTool(
-  { server, client, cutOff }: Connected,
+  entry: Served,
   name: string,
   input: unknown,
   idempotencyKey: string | undefined,
   options: McpToolboxOptions,
 ): Promise<unknown> {
+  const { server } = entry;
+  await startAgainIfStopped(entry, name, options);
   const args = typeof input === "object" && input !== null && !Array.isArray(input)
     ? input as Record<string, unknown>
     : {};
   const meta = idempotencyKey ? { _meta: { [IDEMPOTENCY_KEY_META]: idempotencyKey } } : {};
   let result;
   try {
-    result = await client.callTool({ name, arguments: args, ...meta }, undefined, {
+    result = await entry.client.callTool({ name, arguments: args, ...meta }, undefined, {
       timeout: server.timeoutMs,
       signal: options.signal,
     });
   } catch (error) {
-    throw callFailure(server, name, cutOff() ?? error);
+    throw callFailure(server, name, scriptStopped(entry, name, error) ?? entry.cutOff() ?? error);
   }
   const value = resultValue(server, name, result);
   const bytes = encoder.encode(JSON.stringify(value ?? null)).length;
@@ -298,6 +333,76 @@ async function callTool(
     );
   }
   return value;
+}
+
+/**
+ * Why a `script` server's process is gone, when it is: a call that gave no answer within the server's
+ * `timeout` kills it (a script stuck in a loop answers nothing more and burns a core until killed, so every
+ * later call would wait its whole time-out), as does its memory past the ceiling (mcp_transport.ts); V8's
+ * heap limit ends it by itself, saying so on stderr. Before, nothing bounded a script server's CPU or memory
+ * (issue 10, sbx2). A `command` server is the operator's program: its slow call is only cancelled.
+ */
+function scriptStopped(entry: Served, name: string, error: unknown): McpServerStopped | undefined {
+  const { server, transport } = entry;
+  if (!server.script || !(transport instanceof BoundedStdioClientTransport)) return undefined;
+  if (isTimeout(error)) {
+    transport.stop(
+      new McpServerStopped(
+        server.id,
+        "timeout",
+        `was killed: its call of '${name}' gave no answer within ${server.timeoutMs} ms`,
+      ),
+    );
+  } else if (entry.stderr.outOfMemory && transport.ended) {
+    transport.stopped ??= new McpServerStopped(
+      server.id,
+      "memory",
+      `ran out of memory (its heap limit is ${SCRIPT_HEAP_LIMIT_MB} MB)`,
+    );
+  }
+  return transport.stopped;
+}
+
+/**
+ * Starts a `script` server again when its process was stopped or has ended, at most
+ * {@linkcode MAX_SCRIPT_RESTARTS} times in the agent call; calls meanwhile wait for the same start.
+ *
+ * @throws {McpCallFailure} `mcp_unavailable` past that, or when it does not start.
+ */
+async function startAgainIfStopped(entry: Served, name: string, options: McpToolboxOptions): Promise<void> {
+  const { server, transport } = entry;
+  if (entry.restarting) return await entry.restarting;
+  if (!server.script || !(transport instanceof BoundedStdioClientTransport)) return;
+  if (transport.stopped === undefined && !transport.ended) return;
+  const what = `MCP tool '${name}' of server '${server.id}' could not be called`;
+  const why = `its process ${transport.stopped?.message ?? "ended"}`;
+  if (entry.restarts >= MAX_SCRIPT_RESTARTS) {
+    throw new McpCallFailure(
+      "mcp_unavailable",
+      `${what}: the server was started again ${MAX_SCRIPT_RESTARTS} times in this agent call and is not started again (last: ${why})`,
+    );
+  }
+  entry.restarts++;
+  entry.restarting = (async () => {
+    await closeAll([entry]);
+    try {
+      const { client, transport, stderr, cutOff } = await connect(server, options);
+      Object.assign(entry, { client, transport, stderr, cutOff });
+    } catch (error) {
+      throw new McpCallFailure(
+        "mcp_unavailable",
+        `${what}: starting the server again failed: ${errorMessage(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  })();
+  try {
+    await entry.restarting;
+  } finally {
+    entry.restarting = undefined;
+  }
 }
 
 type CallResult = Awaited<ReturnType<Client["callTool"]>>;
@@ -329,10 +434,16 @@ async function closeAll(connected: Connected[]): Promise<void> {
   }));
 }
 
-/** The last {@link MAX_STDERR_TAIL} characters a stdio server wrote on stderr: why it ended, when it did. */
+/**
+ * The last {@link MAX_STDERR_TAIL} characters a stdio server wrote on stderr: why it ended, when it did; and
+ * whether any of it was V8's or Deno's out-of-memory report (the C stack trace after it can push it out of
+ * the tail).
+ */
 class StderrTail {
   #text = "";
+  outOfMemory = false;
   add(chunk: string): void {
+    this.outOfMemory ||= reportsOutOfMemory(this.#text.slice(-200) + chunk);
     this.#text = (this.#text + chunk).slice(-MAX_STDERR_TAIL);
   }
   text(): string {

@@ -28,6 +28,7 @@ import { denoExecutable } from "../deno_executable.ts";
 import { neverGrantedFor, projectRoots, resolveGrants, rootsProtectedPaths } from "../grant_paths.ts";
 import { checkScriptModule, scriptReadRoots } from "../import_policy.ts";
 import { netDenyFlags } from "../net_deny.ts";
+import { residentBytes } from "../memory_watch.ts";
 import { guardRuntimeWrites } from "../runtime_code.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import { refuseVsock } from "../vsock_refusal.ts";
@@ -97,7 +98,42 @@ export async function transportFor(
   };
   return options.maxResponseBytes === undefined
     ? new StdioClientTransport(params)
-    : new BoundedStdioClientTransport(params, server.id, options.maxResponseBytes);
+    : new BoundedStdioClientTransport(
+      params,
+      server.id,
+      options.maxResponseBytes,
+      server.script ? SCRIPT_MEMORY_CEILING_BYTES : undefined,
+    );
+}
+
+/**
+ * A `script` server's V8 heap limit (`--max-old-space-size`), as a tool's sandbox has one: before, a script
+ * that kept allocating grew the host's memory without bound (issue 10, sbx2). Twice a tool's default (the MCP
+ * SDK and its schemas live in the heap too).
+ */
+export const SCRIPT_HEAP_LIMIT_MB = 512;
+
+/**
+ * A `script` server's resident memory ceiling: the heap limit does not cover ArrayBuffers, which live outside
+ * V8's heap (memory_watch.ts says the same of tools), so the process is sampled from /proc and killed past
+ * this (the tools' default ratio: twice the heap plus 64 MiB). Where /proc does not exist only the heap limit
+ * applies.
+ */
+export const SCRIPT_MEMORY_CEILING_BYTES = (2 * SCRIPT_HEAP_LIMIT_MB + 64) * 1024 * 1024;
+
+/** How often a script server's resident memory is sampled. */
+const MEMORY_SAMPLE_MS = 50;
+
+/**
+ * Why the runtime killed a stdio server's process: a call that gave no answer within the server's `timeout`
+ * (a script server stuck in a loop answers nothing more, and burns a core until killed), or memory past its
+ * bound. The toolbox starts the server again at its next call.
+ */
+export class McpServerStopped extends Error {
+  override name = "McpServerStopped";
+  constructor(readonly server: string, readonly reason: "timeout" | "memory", message: string) {
+    super(message);
+  }
 }
 
 /**
@@ -110,16 +146,36 @@ export async function transportFor(
 export class BoundedStdioClientTransport extends StdioClientTransport {
   /** Set once the server wrote past its share; the toolbox reports it as the failure's cause. */
   overflow?: McpResponseTooLarge;
+  /** Set once the runtime killed the process ({@linkcode stop}, or its memory past the ceiling). */
+  stopped?: McpServerStopped;
   #allowed: number;
   #written = 0;
+  #memoryTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     params: ConstructorParameters<typeof StdioClientTransport>[0],
     readonly serverId: string,
     readonly perRequest: number,
+    /** Resident memory past which the process is killed; none: not sampled. */
+    readonly memoryCeilingBytes?: number,
   ) {
     super(params);
     this.#allowed = perRequest;
+  }
+
+  /** Kills the server's process for `why`; what is in flight fails, and the toolbox reports `why`. */
+  stop(why: McpServerStopped): void {
+    this.stopped ??= why;
+    this.#stopSampling();
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGKILL");
+  }
+
+  /** Whether the server's process has ended (or was never started). */
+  get ended(): boolean {
+    const child = this.child;
+    return child === undefined || child.exitCode !== null || child.signalCode !== null;
   }
 
   /** The SDK keeps its child process private; an SDK that renames it fails here only. */
@@ -139,6 +195,38 @@ export class BoundedStdioClientTransport extends StdioClientTransport {
       child.stdout?.destroy();
       child.kill("SIGKILL");
     });
+    if (this.memoryCeilingBytes !== undefined && child?.pid !== undefined) this.#sampleMemory(child.pid);
+  }
+
+  #sampleMemory(pid: number): void {
+    const ceiling = this.memoryCeilingBytes!;
+    let sampling = false;
+    this.#memoryTimer = setInterval(async () => {
+      // A slow /proc read must not pile up samples.
+      if (sampling) return;
+      sampling = true;
+      try {
+        const rss = await residentBytes(pid);
+        if (rss === undefined || rss <= ceiling || this.ended) return;
+        this.stop(
+          new McpServerStopped(
+            this.serverId,
+            "memory",
+            `was killed: its resident memory, ${mib(rss)} MiB, passed the ceiling of ${mib(ceiling)} MiB`,
+          ),
+        );
+      } finally {
+        sampling = false;
+      }
+    }, MEMORY_SAMPLE_MS);
+    // Sampling alone must not keep the runtime alive.
+    Deno.unrefTimer(this.#memoryTimer);
+    this.child?.once("exit", () => this.#stopSampling());
+  }
+
+  #stopSampling(): void {
+    clearInterval(this.#memoryTimer);
+    this.#memoryTimer = undefined;
   }
 
   send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
@@ -157,6 +245,7 @@ export class BoundedStdioClientTransport extends StdioClientTransport {
     // A child ended by a signal (the overflow's SIGKILL above) keeps `exitCode` null: its `signalCode` says so.
     let exited = child === undefined || child.exitCode !== null || child.signalCode !== null;
     child?.once("exit", () => (exited = true));
+    this.#stopSampling();
     await super.close();
     if (exited || child?.pid === undefined) return;
     try {
@@ -215,7 +304,7 @@ export async function scriptCommand(
       "--no-remote",
       "--no-prompt",
       "--quiet",
-      "--v8-flags=--disallow-code-generation-from-strings",
+      `--v8-flags=--disallow-code-generation-from-strings,--max-old-space-size=${SCRIPT_HEAP_LIMIT_MB}`,
       `--preload=${SCRIPT_PRELUDE}`,
       // Never omitted: the SDK spawns through node:child_process, and Deno's runs `deno run` with -A (every
       // permission) when its arguments hold no permission flag, as a script granted nothing would have.
@@ -476,4 +565,8 @@ function moduleFetchEnv(): Record<string, string> {
       entry[1] !== undefined
     ),
   );
+}
+
+function mib(bytes: number): number {
+  return Math.round(bytes / (1024 * 1024));
 }

@@ -60,6 +60,21 @@ const REFUSED_BUILTINS = new Map([
 ]);
 
 /**
+ * The built-ins a `script` MCP server may not import (its prelude refuses them to `process.getBuiltinModule`
+ * too, mcp_transport.ts): those that run strings as code, and `sqlite`, whose temp files land in any folder
+ * `PRAGMA temp_store_directory` names, past the script's grants and its memory ceiling (RAM in `/dev/shm`),
+ * and whose answer tells whether a folder it may not read exists (issue 10, sbx2). The others refused to tools
+ * guard the warm worker's calls from each other, which a script server, one process per agent call, has not.
+ */
+export const SCRIPT_REFUSED_BUILTINS: readonly string[] = [
+  "vm",
+  "worker_threads",
+  "module",
+  "repl",
+  "sqlite",
+];
+
+/**
  * The largest module, and the most code in one graph, that the check parses (bytes). The parse runs on the
  * thread of whoever checks (the runtime, `compozy validate`), and costs about 200 MB of heap per MB of code
  * and seconds per MB on a loaded machine: a 6 MB module held the runtime's thread for a minute and kept
@@ -290,7 +305,10 @@ export async function checkScriptModule(
     }
     if (m.kind === "node") {
       const name = (m.moduleName ?? m.specifier).replace(/^node:/, "");
-      if (REFUSED_BUILTINS.get(name) === RUNS_STRINGS) throw refused(scriptPath, m.specifier, RUNS_STRINGS);
+      const reason = REFUSED_BUILTINS.get(name);
+      if (reason !== undefined && SCRIPT_REFUSED_BUILTINS.includes(name)) {
+        throw refused(scriptPath, m.specifier, reason);
+      }
       continue;
     }
     if (m.error) throw await scriptModuleError(scriptPath, m, neverRead);

@@ -26,7 +26,7 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { ChildProcess } from "node:child_process";
 import { denoExecutable } from "../deno_executable.ts";
 import { neverGrantedFor, projectRoots, resolveGrants, rootsProtectedPaths } from "../grant_paths.ts";
-import { checkScriptModule, scriptReadRoots } from "../import_policy.ts";
+import { checkScriptModule, SCRIPT_REFUSED_BUILTINS, scriptReadRoots } from "../import_policy.ts";
 import { netDenyFlags } from "../net_deny.ts";
 import { residentBytes } from "../memory_watch.ts";
 import { guardRuntimeWrites } from "../runtime_code.ts";
@@ -344,10 +344,10 @@ for (let h = globalThis.navigator; h; h = Object.getPrototypeOf(h)) {
 const p = globalThis.process;
 if (p && typeof p.getBuiltinModule === "function") {
   const get = p.getBuiltinModule.bind(p);
-  const refused = new Set(["vm", "worker_threads", "module", "repl"]);
+  const refused = new Set(${JSON.stringify(SCRIPT_REFUSED_BUILTINS)});
   Object.defineProperty(p, "getBuiltinModule", {
     value: (id) => {
-      if (refused.has(String(id).replace(/^node:/, ""))) throw new Error(id + " is refused in a script server: it runs strings as code");
+      if (refused.has(String(id).replace(/^node:/, ""))) throw new Error(id + " is refused in a script server: it runs strings as code or writes files past its grants");
       return get(id);
     },
   });

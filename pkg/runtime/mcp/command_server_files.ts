@@ -24,7 +24,8 @@
  *
  * Not known: a folder argument (`node ./mcp/server`, data a server serves), a file named relative to another
  * folder (`uv --directory ./mcp run server.py`), files named in `env:` (`NODE_OPTIONS=--require ./x.js`) and
- * packages a launcher fetches (`npx` into `~/.npm`): docs/runtime-sandbox.md, "Write grants and MCP servers".
+ * packages a launcher fetches (`npx` into `~/.npm`): docs/runtime-sandbox.md, "Write grants and MCP `command`
+ * servers".
  *
  * @module
  */

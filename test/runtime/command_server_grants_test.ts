@@ -26,7 +26,7 @@ async function projectWith(root: string, server: string, grant: string): Promise
   await Deno.writeTextFile(
     join(root, "compozy.yaml"),
     `name: p\nversion: 0.1.0\nworkflows:\n  - source: ./workflows/w.yaml\nmcp:\n  - id: orders\n${server}` +
-      `    env:\n      ORDERS_KEY: "k"\n`,
+      (server.includes("env:") ? "" : `    env:\n      ORDERS_KEY: "k"\n`),
   );
   await Deno.writeTextFile(
     join(root, "workflows/w.yaml"),
@@ -91,6 +91,19 @@ Deno.test("compozy validate refuses a tool's write grant on the files an MCP com
       server: `    command: deno\n    args: [run, -A, ./mcp/server.ts]\n`,
       grant: "../../deno.json",
       says: "covers ../../deno.json, a file an MCP command server runs or reads at its start",
+    },
+    {
+      name: "a script a shell's command line runs (sh -c)",
+      server: `    command: sh\n    args: [-c, "cd . && exec node ./shared/util.ts --port=1"]\n`,
+      grant: "../../shared",
+      says: "reaches ../../shared, a folder an MCP command server may load code from",
+    },
+    {
+      name: "a module a variable of its env: loads (NODE_OPTIONS)",
+      server:
+        `    command: npx\n    args: [-y, "@acme/mcp"]\n    env:\n      NODE_OPTIONS: "--require=./conf/mcp.json"\n`,
+      grant: "../../conf",
+      says: "reaches ../../conf, a folder an MCP command server may load code from",
     },
   ];
   for (const c of cases) {

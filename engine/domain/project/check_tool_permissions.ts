@@ -311,7 +311,9 @@ async function commandServersFiles(
   root: string,
 ): Promise<CommandServerFiles> {
   const each = await Promise.all(
-    servers.map((server) => commandServerFiles(server.command!, server.args ?? [], root, root)),
+    servers.map((server) =>
+      commandServerFiles(server.command!, server.args ?? [], root, root, server.env ?? {})
+    ),
   );
   return {
     files: [...new Set(each.flatMap((f) => f.files))].sort(),

@@ -8,7 +8,10 @@
  * - the program, when `command` is a path (`./mcp/server.sh`, `/opt/mcp/bin/server`), and every argument that
  *   names an existing file, or the value of an argument written `--name=value` that does, each relative to the
  *   server's working folder (the project's root) or absolute: a script an interpreter runs
- *   (`node ./mcp/server.js`), a module Deno runs, a configuration it reads;
+ *   (`node ./mcp/server.js`), a module Deno runs, a configuration it reads; and each word of an argument or
+ *   of an `env:` value that names an existing file, split at blanks, quotes, `=` and the shell's operators:
+ *   a command line a shell runs (`sh -c "exec node ./mcp/server.js"`), a file a variable loads
+ *   (`NODE_OPTIONS: --require ./mcp/hook.js`);
  * - each local module such a file imports when it is a JavaScript or TypeScript module (`deno info`; a graph
  *   that cannot be read counts its file alone);
  * - for each named file inside the project, its whole folder: a program loads code from beside itself by its
@@ -23,8 +26,8 @@
  *   the project's `pyproject.toml` and `.venv`), whether they exist yet or not.
  *
  * Not known: a folder argument (`node ./mcp/server`, data a server serves), a file named relative to another
- * folder (`uv --directory ./mcp run server.py`), files named in `env:` (`NODE_OPTIONS=--require ./x.js`) and
- * packages a launcher fetches (`npx` into `~/.npm`): docs/runtime-sandbox.md, "Write grants and MCP `command`
+ * folder (`uv --directory ./mcp run server.py`), a word built by the shell or a template (`$DIR/server.js`,
+ * `{{ .env.DIR }}/server.js`) and packages a launcher fetches (`npx` into `~/.npm`): docs/runtime-sandbox.md, "Write grants and MCP `command`
  * servers".
  *
  * @module
@@ -60,9 +63,14 @@ export async function commandServerFiles(
   args: readonly string[],
   cwd: string,
   projectRoot: string,
+  env: Readonly<Record<string, string>> = {},
 ): Promise<CommandServerFiles> {
   const named = new Set<string>();
-  const candidates = [...(command.includes("/") ? [command] : []), ...args.flatMap(pathsOfArgument)];
+  const candidates = [
+    ...(command.includes("/") ? [command] : []),
+    ...args.flatMap(pathsOfArgument),
+    ...Object.values(env).flatMap(wordsOf),
+  ];
   for (const candidate of candidates) {
     const path = resolve(cwd, candidate);
     if (await isFile(path)) named.add(path);
@@ -83,10 +91,18 @@ export async function commandServerFiles(
   return { files: outside.sort(), folders: [...folders].sort() };
 }
 
-/** The paths an argument may name: itself, and the value of `--name=value`. */
+/** The paths an argument may name: itself, the value of `--name=value`, and each of its words. */
 function pathsOfArgument(arg: string): string[] {
   const eq = arg.startsWith("-") ? arg.indexOf("=") : -1;
-  return eq === -1 ? [arg] : [arg, arg.slice(eq + 1)];
+  return [...(eq === -1 ? [arg] : [arg, arg.slice(eq + 1)]), ...wordsOf(arg)];
+}
+
+/**
+ * The words of a command line or variable as a shell would split it, roughly: at blanks, quotes, `=`, `:`
+ * (`PATH`-like lists) and the operators `;&|()<>`; a word that is no existing file is dropped later.
+ */
+function wordsOf(text: string): string[] {
+  return text.split(/[\s'"`;&|()<>=:]+/).filter((word) => word !== "");
 }
 
 async function isFile(path: string): Promise<boolean> {

@@ -105,6 +105,12 @@ Deno.test("compozy validate refuses a tool's write grant on the files an MCP com
       grant: "../../conf",
       says: "reaches ../../conf, a folder an MCP command server may load code from",
     },
+    {
+      name: "a folder directly in the working folder of a Python server run with -m (a package it imports)",
+      server: `    command: uvx\n    args: [--from, acme-mcp, python3, -m, acme_mcp]\n`,
+      grant: "../../mcp",
+      says: "reaches ../.., the working folder of an MCP command server that runs Python with -m or -c",
+    },
   ];
   for (const c of cases) {
     await t.step(c.name, async () => {
@@ -116,16 +122,19 @@ Deno.test("compozy validate refuses a tool's write grant on the files an MCP com
 });
 
 Deno.test("a write grant beside a command server's files, or on a folder it is given, stays valid", async (t) => {
+  const node = `    command: node\n    args: [./mcp/server.js, ./data, --flag, -y, "@acme/mcp"]\n`;
   const cases = [
-    { name: "a folder of the project the server does not run", grant: "../../out" },
-    { name: "a data folder passed as an argument", grant: "../../data" },
+    { name: "a folder of the project the server does not run", server: node, grant: "../../out" },
+    { name: "a data folder passed as an argument", server: node, grant: "../../data" },
+    {
+      name: "a folder two levels inside the working folder of a Python -m server (no package name there)",
+      server: `    command: python3\n    args: [-m, acme_mcp]\n`,
+      grant: "../../out/files",
+    },
   ];
   for (const c of cases) {
     await t.step(c.name, async () => {
-      const found = await diagnosticsOf(
-        `    command: node\n    args: [./mcp/server.js, ./data, --flag, -y, "@acme/mcp"]\n`,
-        c.grant,
-      );
+      const found = await diagnosticsOf(c.server, c.grant);
       assert.deepEqual(grantError(found), []);
     });
   }

@@ -98,7 +98,7 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
       scripts: await scriptServerFiles(scriptServers.map((server) => resolve(root, server.script!))),
       commands: await commandServersFiles(commandServers, root),
     }
-    : { tools: [], scripts: [], commands: { files: [], folders: [] } };
+    : { tools: [], scripts: [], commands: { files: [], folders: [], importRoots: [] } };
   const yamlFiles = anyWriter ? await projectYamlFiles(analysis) : [];
   // The project's own (and, for a deployment, the project it was unpacked in), in case a tool lives outside
   // its folder, and the env file it names.
@@ -157,7 +157,8 @@ export async function checkToolPermissions(analysis: Analysis, diagnostics: Diag
 
 /**
  * The files no `write` grant may cover: every tool's graph and every MCP script server's; and what no `write`
- * grant may reach of the MCP command servers: their files, and the folders it may not cover or lie inside.
+ * grant may reach of the MCP command servers: their files, the folders it may not cover or lie inside, and the
+ * import roots it may not lie directly in.
  */
 interface ProjectModules {
   tools: readonly string[];
@@ -218,6 +219,14 @@ async function checkGrantee(
     (entry, folder) =>
       `write grant "${entry}" reaches ${folder}, a folder an MCP command server may load code from (beside a file it runs, or a launcher's in its working folder), unsandboxed with the runtime's rights and the server's env; keep a command server's files in a folder of their own`,
     coversOrInside,
+  );
+  await checkWritesMiss(
+    grantee,
+    modules.commands.importRoots,
+    report,
+    (entry, folder) =>
+      `write grant "${entry}" reaches ${folder}, the working folder of an MCP command server that runs Python with -m or -c, where a package written directly in it (name/__init__.py) is imported ahead of the standard library and the installed ones, unsandboxed with the runtime's rights and the server's env`,
+    reachesProgramFolder,
   );
   await checkWritesMiss(
     grantee,
@@ -318,6 +327,7 @@ async function commandServersFiles(
   return {
     files: [...new Set(each.flatMap((f) => f.files))].sort(),
     folders: [...new Set(each.flatMap((f) => f.folders))].sort(),
+    importRoots: [...new Set(each.flatMap((f) => f.importRoots))].sort(),
   };
 }
 

@@ -23,7 +23,12 @@
  *   they run in, named in a command line or not: `node_modules` and `.venv` (folders), `package.json`,
  *   `.npmrc`, `deno.json`, `deno.jsonc` and `pyproject.toml` (`npx` runs a package found in
  *   `./node_modules` before fetching one, Deno reads the import map of a `deno.json` it finds there, `uv run`
- *   the project's `pyproject.toml` and `.venv`), whether they exist yet or not.
+ *   the project's `pyproject.toml` and `.venv`), whether they exist yet or not;
+ * - its working folder as an import root, when its command line runs Python with `-m` or `-c` (a word
+ *   `python`, `python3`, `python3.12`… and a word `-m` or `-c`): Python then puts the working folder first on
+ *   its module path, ahead of the standard library and the installed packages, so a package written directly
+ *   in it (`./mcp/__init__.py`, `./json/__init__.py`) is what `import mcp` or `import json` loads (probed,
+ *   Python 3.11). No `write` entry may be that folder, hold it or lie directly in it.
  *
  * Not known: a folder argument (`node ./mcp/server`, data a server serves), a file named relative to another
  * folder (`uv --directory ./mcp run server.py`), a word built by the shell or a template (`$DIR/server.js`,
@@ -40,12 +45,16 @@ import { ToolFailure } from "../tool_failure.ts";
 
 /**
  * What no `write` grant may reach: `files` it may not cover, `folders` it may not cover or lie inside (the
- * files inside these are not listed again).
+ * files inside these are not listed again), `importRoots` it may not be, cover or lie directly in.
  */
 export interface CommandServerFiles {
   files: string[];
   folders: string[];
+  importRoots: string[];
 }
+
+/** A Python interpreter's name (`python`, `python3`, `python3.12`), as a word or a path's last part. */
+const PYTHON = /(^|\/)python[\d.]*$/;
 
 /** The launchers' folders and files in a server's working folder (module comment). */
 const LAUNCHER_FOLDERS = ["node_modules", ".venv"];
@@ -88,7 +97,11 @@ export async function commandServerFiles(
   }
   // A grant that covers a file inside one of the folders reaches that folder: the folder says it once.
   const outside = [...files].filter((f) => ![...folders].some((folder) => covers(folder, f)));
-  return { files: outside.sort(), folders: [...folders].sort() };
+  const words = [command, ...args.flatMap(pathsOfArgument)];
+  const pythonImportsFromCwd = words.some((w) => PYTHON.test(w)) &&
+    words.some((w) => w === "-m" || w === "-c");
+  const importRoots = pythonImportsFromCwd ? [cwd, await realPathOrSelf(cwd)] : [];
+  return { files: outside.sort(), folders: [...folders].sort(), importRoots: [...new Set(importRoots)] };
 }
 
 /** The paths an argument may name: itself, the value of `--name=value`, and each of its words. */

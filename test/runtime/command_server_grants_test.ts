@@ -106,6 +106,13 @@ Deno.test("compozy validate refuses a tool's write grant on the files an MCP com
       says: "reaches ../../conf, a folder an MCP command server may load code from",
     },
     {
+      name: "a folder its env: puts on a module path (PYTHONPATH), not named anywhere else",
+      server:
+        `    command: python3\n    args: [./data/serve.py]\n    env:\n      PYTHONPATH: "/nonexistent:./out/lib"\n`,
+      grant: "../../out",
+      says: "reaches ../../out/lib, a folder an MCP command server may load code from",
+    },
+    {
       name: "a folder directly in the working folder of a Python server run with -m (a package it imports)",
       server: `    command: uvx\n    args: [--from, acme-mcp, python3, -m, acme_mcp]\n`,
       grant: "../../mcp",

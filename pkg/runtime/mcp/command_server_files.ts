@@ -24,6 +24,10 @@
  *   `.npmrc`, `deno.json`, `deno.jsonc` and `pyproject.toml` (`npx` runs a package found in
  *   `./node_modules` before fetching one, Deno reads the import map of a `deno.json` it finds there, `uv run`
  *   the project's `pyproject.toml` and `.venv`), whether they exist yet or not;
+ * - each folder listed in its `env:` by a variable that names where a program loads code from (`PATH`,
+ *   `PYTHONPATH`, `PYTHONHOME`, `NODE_PATH`, `PERL5LIB`, `PERLLIB`, `RUBYLIB`, `GEM_HOME`, `GEM_PATH`,
+ *   `CLASSPATH`, `LD_LIBRARY_PATH`, `DENO_DIR`), relative to the working folder or absolute, existing or not
+ *   (a tool could create it), as a folder no grant may cover or lie inside;
  * - its working folder as an import root, when its command line runs Python with `-m` or `-c` (a word
  *   `python`, `python3`, `python3.12`… and a word `-m` or `-c`): Python then puts the working folder first on
  *   its module path, ahead of the standard library and the installed packages, so a package written directly
@@ -60,6 +64,26 @@ const PYTHON = /(^|\/)python[\d.]*$/;
 const LAUNCHER_FOLDERS = ["node_modules", ".venv"];
 const LAUNCHER_FILES = ["package.json", ".npmrc", "deno.json", "deno.jsonc", "pyproject.toml"];
 
+/**
+ * Variables whose value lists folders a program loads code from, by name and at its start: Python's, Node's,
+ * Perl's, Ruby's, Java's module paths, the dynamic loader's library path, the program look-up path and Deno's
+ * cache of remote modules.
+ */
+const SEARCH_PATH_VARIABLES = new Set([
+  "PATH",
+  "PYTHONPATH",
+  "PYTHONHOME",
+  "NODE_PATH",
+  "PERL5LIB",
+  "PERLLIB",
+  "RUBYLIB",
+  "GEM_HOME",
+  "GEM_PATH",
+  "CLASSPATH",
+  "LD_LIBRARY_PATH",
+  "DENO_DIR",
+]);
+
 /** Extensions `deno info` reads a local module graph from. */
 const MODULE_EXTENSIONS = new Set([".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs"]);
 
@@ -86,6 +110,10 @@ export async function commandServerFiles(
   }
   const files = new Set<string>(LAUNCHER_FILES.map((name) => resolve(cwd, name)));
   const folders = new Set<string>(LAUNCHER_FOLDERS.map((name) => resolve(cwd, name)));
+  for (const folder of searchPathFolders(env)) {
+    const path = resolve(cwd, folder);
+    folders.add(path).add(await realPathOrSelf(path));
+  }
   const realRoot = await realPathOrSelf(projectRoot);
   for (const file of named) {
     const real = await realPathOrSelf(file);
@@ -102,6 +130,12 @@ export async function commandServerFiles(
     words.some((w) => w === "-m" || w === "-c");
   const importRoots = pythonImportsFromCwd ? [cwd, await realPathOrSelf(cwd)] : [];
   return { files: outside.sort(), folders: [...folders].sort(), importRoots: [...new Set(importRoots)] };
+}
+
+/** Each entry of the `env:` variables that name folders programs load code from (module comment). */
+function searchPathFolders(env: Readonly<Record<string, string>>): string[] {
+  return Object.entries(env).filter(([name]) => SEARCH_PATH_VARIABLES.has(name))
+    .flatMap(([, value]) => value.split(":")).filter((entry) => entry !== "");
 }
 
 /** The paths an argument may name: itself, the value of `--name=value`, and each of its words. */

@@ -206,12 +206,31 @@ async function reload(
     print(paint.blue(`reloaded (${changed}): ${project.workflows.size} workflow(s)`));
     formatDiagnostics(project.warnings, projectDir, paint).forEach(print);
   } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
+    // Whatever the reason (a project with errors, a file that cannot be read, NATS not answering), dev keeps
+    // running the last project that loaded: a save must never end the stack and the executions it serves.
+    if (e instanceof ConfigError) {
+      print(
+        paint.red(`not reloaded (${changed}): the project has errors; the previous definitions stay in use`),
+      );
+      formatDiagnostics(e.diagnostics, projectDir, paint).forEach(print);
+      return;
+    }
     print(
-      paint.red(`not reloaded (${changed}): the project has errors; the previous definitions stay in use`),
+      paint.red(
+        `not reloaded (${changed}): ${describe(e)}; the previous definitions stay in use`,
+      ),
     );
-    formatDiagnostics(e.diagnostics, projectDir, paint).forEach(print);
   }
+}
+
+/** An error's message with those of its causes, on one line. */
+function describe(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error; e !== undefined && parts.length < 5; e = (e as Error).cause) {
+    parts.push(e instanceof Error ? e.message : String(e));
+    if (!(e instanceof Error)) break;
+  }
+  return parts.join(": ");
 }
 
 function printBanner(stack: Stack, projectDir: string, paint: Paint, print: (line: string) => void): void {

@@ -1,0 +1,50 @@
+/**
+ * `compozy dev --watch` when a reload fails with an error that is not a configuration error: before, the
+ * error escaped the watcher's callback and ended dev (and the project with it). The trigger is a real one: a
+ * workflow `source:` that is a loop of symbolic links, which the file system refuses to resolve (ELOOP).
+ * Dev says why the reload failed and keeps the last good project running; the next good save reloads.
+ */
+import assert from "node:assert/strict";
+import { join, resolve } from "node:path";
+import { startDev } from "./support/dev_server.ts";
+
+const HELLO = resolve(import.meta.dirname!, "../../examples/hello");
+
+Deno.test({
+  name: "dev --watch: a reload failing with a non-configuration error is reported, the last project runs on",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dev = await startDev({ fixture: HELLO, args: ["--watch"] });
+    const projectFile = join(dev.dir, "compozy.yaml");
+    const good = await Deno.readTextFile(projectFile);
+    const run = async () => {
+      const res = await dev.fetch("/api/workflows/hello/executions?wait=30s", {
+        method: "POST",
+        body: JSON.stringify({ input: { name: "Ada" } }),
+        headers: { "content-type": "application/json" },
+      });
+      return (await res.json()).status as string;
+    };
+    try {
+      await dev.waitForLine(/^watching /);
+      const [a, b] = [join(dev.dir, "workflows/a.yaml"), join(dev.dir, "workflows/b.yaml")];
+      await Deno.symlink(b, a);
+      await Deno.symlink(a, b);
+      await Deno.writeTextFile(projectFile, `${good}  - source: ./workflows/a.yaml\n`);
+      const failed = await dev.waitForLine(/^not reloaded \(/);
+      assert.match(failed, /compozy\.yaml/);
+      assert.ok(dev.lines.some((l) => /symbolic links/.test(l)), dev.lines.join("\n"));
+
+      // Still running, on the last good project.
+      assert.equal(await run(), "SUCCESS");
+
+      await Deno.writeTextFile(projectFile, good);
+      await dev.waitForLine(/^reloaded \(compozy\.yaml\): 1 workflow/);
+      assert.equal(await run(), "SUCCESS");
+    } finally {
+      await dev.stop();
+      await Deno.remove(dev.dir, { recursive: true });
+    }
+  },
+});

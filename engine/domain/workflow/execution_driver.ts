@@ -31,6 +31,7 @@ import { WorkflowDeadline } from "./workflow_deadline.ts";
 import { ExecutionTemplates } from "./execution_templates.ts";
 import { TaskLedger } from "./task_ledger.ts";
 import { giveUpReplayed } from "./replayed_give_up.ts";
+import { logDroppedSignal } from "./dropped_signal_log.ts";
 import { abortable, anySignal, isWaiting, recordedOutcome, stale } from "./driver_support.ts";
 import {
   BranchCanceled,
@@ -271,13 +272,14 @@ export class ExecutionDriver implements DriverPort {
       // Said in the log, as for a parked execution (workflow_executor.ts): the API only counts the waits for
       // a signal, so a signal sent to a running execution that nothing takes left no trace at all.
       if (!taken) {
-        log.info("signal {signal} to {execId} dropped: {reason}", {
-          signal: signalId,
-          execId: this.execId,
-          reason: eligible.size === 0
+        logDroppedSignal(
+          "info",
+          { execId: this.execId, correlationId: this.correlationId, workflowId: this.workflow.id },
+          signalId,
+          eligible.size === 0
             ? "no wait of it listens for it"
             : "no wait for it took it (its condition refused it, or the wait ended first)",
-        });
+        );
       }
       return taken;
     });

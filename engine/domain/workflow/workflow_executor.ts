@@ -12,6 +12,7 @@ import type { Bus, Consumer, Delivery, Outcome as BusOutcome } from "../../../pk
 import { encode, schemaOf, STREAMS, subjectOf } from "../../../pkg/nats/mod.ts";
 import { WorkflowExecutionFailedSchema, WorkflowExecutionTakenOverSchema } from "../../../pkg/pb/mod.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
+import { logDroppedSignal } from "./dropped_signal_log.ts";
 import type * as pb from "../../../pkg/pb/mod.ts";
 import { readExecutionEvents, readExecutionEventsAfter } from "../../history/read_history.ts";
 import { foldReplayState, type ReplayState, replayStateOfExecute } from "../../history/replay_state.ts";
@@ -238,29 +239,28 @@ export class WorkflowExecutor {
         return await this.withExecution(execId, correlationId, delivery, undefined, (d) => d.resume(), true);
       case "compozy.v1.WorkflowSignal": {
         const signal = message as MessageShape<typeof pb.WorkflowSignalSchema>;
+        const target = { execId, correlationId, workflowId: message.workflow?.id };
         let payload: unknown;
         try {
           payload = parseJsonBytes(signal.payloadJson);
         } catch (e) {
           // An unreadable signal is a non-match: nothing could accept it, so it is dropped, with the reason.
-          log.warn("signal {signal} to {execId} dropped: its payload is not JSON ({error})", {
-            signal: signal.signalId,
-            execId,
-            error: e instanceof Error ? e.message : String(e),
-          });
+          logDroppedSignal(
+            "warn",
+            target,
+            signal.signalId,
+            `its payload is not JSON (${e instanceof Error ? e.message : String(e)})`,
+          );
           return;
         }
         // A payload a wait's record could not carry is refused at once, before anything is written.
         const room = this.options.bus.maxBody() - SIGNAL_RECORD_ROOM;
         if (signal.payloadJson.length > room) {
-          log.error(
-            "signal {signal} to {execId} refused: its payload of {size} bytes is over the {room} bytes a wait's record may carry",
-            {
-              signal: signal.signalId,
-              execId,
-              size: signal.payloadJson.length,
-              room,
-            },
+          logDroppedSignal(
+            "warn",
+            target,
+            signal.signalId,
+            `its payload of ${signal.payloadJson.length} bytes is over the ${room} bytes a wait's record may carry`,
           );
           return;
         }
@@ -293,10 +293,7 @@ export class WorkflowExecutor {
                 JSON.stringify(r.wakePayload) === JSON.stringify(payload)
               );
             if (!waits && !took) {
-              log.info("signal {signal} to {execId} dropped: no wait of it listens for it", {
-                signal: signal.signalId,
-                execId,
-              });
+              logDroppedSignal("info", target, signal.signalId, "no wait of it listens for it");
             }
             return waits || took;
           },

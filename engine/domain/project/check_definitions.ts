@@ -13,6 +13,7 @@ import { type Analysis, type DiagnosticList, trusts } from "./analysis.ts";
 import { isToolDefinition, lookupUse } from "./resolve_use.ts";
 import type { LoadOptions } from "./loader.ts";
 import { didYouMean } from "./suggest.ts";
+import { errorText } from "./yaml_source.ts";
 
 export async function checkDefinitions(
   analysis: Analysis,
@@ -40,15 +41,17 @@ async function checkToolModule(
   diagnostics: DiagnosticList,
 ): Promise<boolean> {
   const site = analysis.sites.get(tool)!;
+  let problem = "not found";
   try {
     if ((await Deno.stat(tool.executePath)).isFile) return true;
   } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    // A path through a file (ENOTDIR) or a loop of links (ELOOP) is the author's typo too, said at the field.
+    if (!(err instanceof Deno.errors.NotFound)) problem = `cannot be read (${errorText(err)})`;
   }
   diagnostics.error(
     site.source,
     [...site.path, "execute"],
-    `tool module not found: ${tool.execute}`,
+    `tool module ${problem}: ${tool.execute}`,
   );
   return false;
 }

@@ -20,6 +20,7 @@ import { parseMcpToolReference } from "../mcp/tool_reference.ts";
 import { type Analysis, type DiagnosticList, trusts } from "./analysis.ts";
 import { isToolDefinition } from "./resolve_use.ts";
 import { didYouMean } from "./suggest.ts";
+import { errorText } from "./yaml_source.ts";
 import type { LoadOptions } from "./types.ts";
 
 const WAYS = ["url", "script", "command"] as const;
@@ -141,6 +142,7 @@ async function checkScript(
   diagnostics: DiagnosticList,
 ): Promise<boolean> {
   const script = resolve(analysis.project.root, server.script!);
+  let problem = "not found";
   try {
     if ((await Deno.stat(script)).isFile) {
       // Which files the script may import depends on its read grants: unknown when they had a schema error.
@@ -148,12 +150,13 @@ async function checkScript(
       return await checkScriptImports(analysis, script, server.permissions?.read, i, diagnostics);
     }
   } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    // As a tool module's (check_definitions.ts): ENOTDIR or ELOOP is a typo in the path, said at the field.
+    if (!(err instanceof Deno.errors.NotFound)) problem = `cannot be read (${errorText(err)})`;
   }
   diagnostics.error(
     analysis.projectSource,
     ["mcp", i, "script"],
-    `MCP server script not found: ${server.script}`,
+    `MCP server script ${problem}: ${server.script}`,
   );
   return false;
 }

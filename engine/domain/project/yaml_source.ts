@@ -54,25 +54,36 @@ export type YamlReadResult =
   | { kind: "invalid"; diagnostics: Diagnostic[]; text?: string }
   | { kind: "missing" };
 
-/** Reads and parses `file`; a missing file is a result, not an error, so the caller can say who referred to it. */
+/**
+ * Reads and parses `file`; a missing file is a result, not an error, so the caller can say who referred to it.
+ * A path the system cannot follow (a loop of symbolic links, a file used as a folder: ELOOP, ENOTDIR) or a
+ * file it cannot read is a diagnostic at the file: thrown, it ended `compozy validate` with "internal error"
+ * and `compozy dev --watch` with it.
+ */
 export async function readYamlFile(file: string): Promise<YamlReadResult> {
-  let size: number;
+  let text: string;
   try {
     const info = await Deno.stat(file);
     if (!info.isFile) return { kind: "missing" };
-    size = info.size;
+    if (info.size > MAX_FILE_BYTES) {
+      const mb = (info.size / (1024 * 1024)).toFixed(1);
+      return {
+        kind: "invalid",
+        diagnostics: [rootError(file, `file is ${mb} MB; files over 10 MB are refused`)],
+      };
+    }
+    text = await Deno.readTextFile(file);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return { kind: "missing" };
-    throw err;
+    return { kind: "invalid", diagnostics: [rootError(file, `cannot read the file: ${errorText(err)}`)] };
   }
-  if (size > MAX_FILE_BYTES) {
-    const mb = (size / (1024 * 1024)).toFixed(1);
-    return {
-      kind: "invalid",
-      diagnostics: [rootError(file, `file is ${mb} MB; files over 10 MB are refused`)],
-    };
-  }
-  return parseYaml(file, await Deno.readTextFile(file));
+  return parseYaml(file, text);
+}
+
+/** A file system error's message without the path Deno appends (the diagnostic names the file already). */
+export function errorText(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/: (?:stat|open|read|lstat|realpath) '[^']*'$/, "");
 }
 
 /** Parses YAML text; syntax errors, duplicate keys and alias bombs become diagnostics. */

@@ -1,5 +1,6 @@
 /**
- * Kills sandbox processes whose resident memory passes a ceiling.
+ * Kills processes whose resident memory passes a ceiling: tool sandboxes (tool_runner.ts) and `script` MCP
+ * servers (mcp/mcp_transport.ts).
  *
  * The V8 heap limit (`--max-old-space-size`) does not cover ArrayBuffers, which live outside the heap: in
  * Deno 2.9.6 a tool can allocate and fill a 2 GiB `Uint8Array` under a 256 MB heap limit. Address-space
@@ -16,7 +17,6 @@
  *
  * @module
  */
-import type { SandboxProcess } from "./sandbox_process.ts";
 
 const SAMPLE_EVERY_MS = 50;
 const IDLE_WINDOW_MS = 2_000;
@@ -24,19 +24,44 @@ const IDLE_CPU_MS = 150;
 // Linux's USER_HZ: /proc/<pid>/stat counts CPU time in hundredths of a second.
 const MS_PER_TICK = 10;
 
+/**
+ * A process the watch samples. Its pid is read only until `exited` settles; the kill goes through the
+ * process's own handle, never by pid: pids are reused (pid_max can be 32768, and a test run starts thousands
+ * of processes), so a pid read after its process was reaped may be another process's.
+ */
+export interface WatchedProcess {
+  readonly pid: number;
+  /** Settles once the process has exited; the watch stops sampling it there. */
+  readonly exited: Promise<unknown>;
+  /** Kills the process; it must do nothing once the process has exited. */
+  kill(reason: "memory" | "stale", message: string): void;
+  /** Whether it is alive and waiting for its next call; a process without calls is not checked for idle CPU. */
+  readonly betweenCalls?: boolean;
+  /** How many calls it has started. */
+  readonly calls?: number;
+}
+
+/** What a kill for memory says: the resident memory seen and the ceiling, in MiB. */
+export type MemoryMessage = (residentBytes: number, limitBytes: number) => string;
+
+const passedCeiling: MemoryMessage = (rss, limit) =>
+  `resident memory ${mib(rss)} MiB passed the ceiling of ${mib(limit)} MiB`;
+
 export class MemoryWatch {
   readonly #limitBytes: number;
-  readonly #processes = new Set<SandboxProcess>();
+  readonly #memoryMessage: MemoryMessage;
+  readonly #processes = new Set<WatchedProcess>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #sampling = false;
   /** Per process between calls: its CPU time and call count at the start of the current window. */
-  readonly #idleCpu = new Map<SandboxProcess, { ticks: number; calls: number; at: number }>();
+  readonly #idleCpu = new Map<WatchedProcess, { ticks: number; calls: number; at: number }>();
 
-  constructor(limitBytes: number) {
+  constructor(limitBytes: number, memoryMessage: MemoryMessage = passedCeiling) {
     this.#limitBytes = limitBytes;
+    this.#memoryMessage = memoryMessage;
   }
 
-  watch(process: SandboxProcess): void {
+  watch(process: WatchedProcess): void {
     this.#processes.add(process);
     process.exited.then(() => this.#forget(process));
     if (this.#timer === undefined) {
@@ -54,7 +79,7 @@ export class MemoryWatch {
     this.#idleCpu.clear();
   }
 
-  #forget(process: SandboxProcess): void {
+  #forget(process: WatchedProcess): void {
     this.#processes.delete(process);
     this.#idleCpu.delete(process);
     if (this.#processes.size === 0) this.stop();
@@ -67,10 +92,7 @@ export class MemoryWatch {
       await Promise.all([...this.#processes].map(async (p) => {
         const rss = await residentBytes(p.pid);
         if (rss !== undefined && rss > this.#limitBytes) {
-          p.kill(
-            "memory",
-            `resident memory ${mib(rss)} MiB passed the ceiling of ${mib(this.#limitBytes)} MiB`,
-          );
+          p.kill("memory", this.#memoryMessage(rss, this.#limitBytes));
         }
         await this.#checkIdleCpu(p);
       }));
@@ -79,10 +101,12 @@ export class MemoryWatch {
     }
   }
 
-  async #checkIdleCpu(p: SandboxProcess): Promise<void> {
+  async #checkIdleCpu(p: WatchedProcess): Promise<void> {
     const seen = this.#idleCpu.get(p);
     const now = performance.now();
-    if (!p.betweenCalls || (seen && seen.calls !== p.calls)) return void this.#idleCpu.delete(p);
+    if (!p.betweenCalls || p.calls === undefined || (seen && seen.calls !== p.calls)) {
+      return void this.#idleCpu.delete(p);
+    }
     if (seen && now - seen.at < IDLE_WINDOW_MS) return;
     const ticks = await cpuTicks(p.pid);
     if (ticks === undefined) return;
@@ -115,7 +139,7 @@ async function cpuTicks(pid: number): Promise<number | undefined> {
 }
 
 /** Resident memory of a process in bytes, or undefined where /proc is not available. */
-export async function residentBytes(pid: number): Promise<number | undefined> {
+async function residentBytes(pid: number): Promise<number | undefined> {
   try {
     const status = await Deno.readTextFile(`/proc/${pid}/status`);
     const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
@@ -125,6 +149,7 @@ export async function residentBytes(pid: number): Promise<number | undefined> {
   }
 }
 
-function mib(bytes: number): number {
+/** `bytes` in whole MiB, as the watch's messages say them. */
+export function mib(bytes: number): number {
   return Math.round(bytes / (1024 * 1024));
 }

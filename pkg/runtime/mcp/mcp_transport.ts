@@ -28,7 +28,7 @@ import { denoExecutable } from "../deno_executable.ts";
 import { neverGrantedFor, projectRoots, resolveGrants, rootsProtectedPaths } from "../grant_paths.ts";
 import { checkScriptModule, SCRIPT_REFUSED_BUILTINS, scriptReadRoots } from "../import_policy.ts";
 import { netDenyFlags } from "../net_deny.ts";
-import { residentBytes } from "../memory_watch.ts";
+import { MemoryWatch, mib } from "../memory_watch.ts";
 import { guardRuntimeWrites } from "../runtime_code.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import { refuseVsock } from "../vsock_refusal.ts";
@@ -121,9 +121,6 @@ export const SCRIPT_HEAP_LIMIT_MB = 512;
  */
 export const SCRIPT_MEMORY_CEILING_BYTES = (2 * SCRIPT_HEAP_LIMIT_MB + 64) * 1024 * 1024;
 
-/** How often a script server's resident memory is sampled. */
-const MEMORY_SAMPLE_MS = 50;
-
 /**
  * Why the runtime killed a stdio server's process: a call that gave no answer within the server's `timeout`
  * (a script server stuck in a loop answers nothing more, and burns a core until killed), or memory past its
@@ -150,7 +147,7 @@ export class BoundedStdioClientTransport extends StdioClientTransport {
   stopped?: McpServerStopped;
   #allowed: number;
   #written = 0;
-  #memoryTimer: ReturnType<typeof setInterval> | undefined;
+  #memoryWatch: MemoryWatch | undefined;
 
   constructor(
     params: ConstructorParameters<typeof StdioClientTransport>[0],
@@ -195,38 +192,30 @@ export class BoundedStdioClientTransport extends StdioClientTransport {
       child.stdout?.destroy();
       child.kill("SIGKILL");
     });
-    if (this.memoryCeilingBytes !== undefined && child?.pid !== undefined) this.#sampleMemory(child.pid);
+    if (this.memoryCeilingBytes !== undefined && child?.pid !== undefined) this.#sampleMemory(child);
   }
 
-  #sampleMemory(pid: number): void {
-    const ceiling = this.memoryCeilingBytes!;
-    let sampling = false;
-    this.#memoryTimer = setInterval(async () => {
-      // A slow /proc read must not pile up samples.
-      if (sampling) return;
-      sampling = true;
-      try {
-        const rss = await residentBytes(pid);
-        if (rss === undefined || rss <= ceiling || this.ended) return;
-        this.stop(
-          new McpServerStopped(
-            this.serverId,
-            "memory",
-            `was killed: its resident memory, ${mib(rss)} MiB, passed the ceiling of ${mib(ceiling)} MiB`,
-          ),
-        );
-      } finally {
-        sampling = false;
-      }
-    }, MEMORY_SAMPLE_MS);
-    // Sampling alone must not keep the runtime alive.
-    Deno.unrefTimer(this.#memoryTimer);
-    this.child?.once("exit", () => this.#stopSampling());
+  /** Samples the process's resident memory until it exits (memory_watch.ts), killing it past the ceiling. */
+  #sampleMemory(child: ChildProcess): void {
+    const watch = new MemoryWatch(
+      this.memoryCeilingBytes!,
+      (rss, ceiling) =>
+        `was killed: its resident memory, ${mib(rss)} MiB, passed the ceiling of ${mib(ceiling)} MiB`,
+    );
+    this.#memoryWatch = watch;
+    watch.watch({
+      pid: child.pid!,
+      exited: this.ended ? Promise.resolve() : new Promise((exited) => child.once("exit", exited)),
+      // Through the child, which refuses once it has exited: the pid may be another process's by then.
+      kill: (_reason, message) => {
+        if (!this.ended) this.stop(new McpServerStopped(this.serverId, "memory", message));
+      },
+    });
   }
 
   #stopSampling(): void {
-    clearInterval(this.#memoryTimer);
-    this.#memoryTimer = undefined;
+    this.#memoryWatch?.stop();
+    this.#memoryWatch = undefined;
   }
 
   send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
@@ -565,8 +554,4 @@ function moduleFetchEnv(): Record<string, string> {
       entry[1] !== undefined
     ),
   );
-}
-
-function mib(bytes: number): number {
-  return Math.round(bytes / (1024 * 1024));
 }

@@ -13,7 +13,7 @@ import { type Analysis, type DiagnosticList, trusts } from "./analysis.ts";
 import { isToolDefinition, lookupUse } from "./resolve_use.ts";
 import type { LoadOptions } from "./loader.ts";
 import { didYouMean } from "./suggest.ts";
-import { errorText } from "./yaml_source.ts";
+import { statProblem } from "./yaml_source.ts";
 
 export async function checkDefinitions(
   analysis: Analysis,
@@ -41,13 +41,8 @@ async function checkToolModule(
   diagnostics: DiagnosticList,
 ): Promise<boolean> {
   const site = analysis.sites.get(tool)!;
-  let problem = "not found";
-  try {
-    if ((await Deno.stat(tool.executePath)).isFile) return true;
-  } catch (err) {
-    // A path through a file (ENOTDIR) or a loop of links (ELOOP) is the author's typo too, said at the field.
-    if (!(err instanceof Deno.errors.NotFound)) problem = `cannot be read (${errorText(err)})`;
-  }
+  const problem = await statProblem(tool.executePath);
+  if (problem === undefined) return true;
   diagnostics.error(
     site.source,
     [...site.path, "execute"],

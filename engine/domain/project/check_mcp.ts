@@ -20,7 +20,7 @@ import { parseMcpToolReference } from "../mcp/tool_reference.ts";
 import { type Analysis, type DiagnosticList, trusts } from "./analysis.ts";
 import { isToolDefinition } from "./resolve_use.ts";
 import { didYouMean } from "./suggest.ts";
-import { errorText } from "./yaml_source.ts";
+import { statProblem } from "./yaml_source.ts";
 import type { LoadOptions } from "./types.ts";
 
 const WAYS = ["url", "script", "command"] as const;
@@ -142,16 +142,11 @@ async function checkScript(
   diagnostics: DiagnosticList,
 ): Promise<boolean> {
   const script = resolve(analysis.project.root, server.script!);
-  let problem = "not found";
-  try {
-    if ((await Deno.stat(script)).isFile) {
-      // Which files the script may import depends on its read grants: unknown when they had a schema error.
-      if (!trusts(analysis, server, "permissions", "read")) return true;
-      return await checkScriptImports(analysis, script, server.permissions?.read, i, diagnostics);
-    }
-  } catch (err) {
-    // As a tool module's (check_definitions.ts): ENOTDIR or ELOOP is a typo in the path, said at the field.
-    if (!(err instanceof Deno.errors.NotFound)) problem = `cannot be read (${errorText(err)})`;
+  const problem = await statProblem(script);
+  if (problem === undefined) {
+    // Which files the script may import depends on its read grants: unknown when they had a schema error.
+    if (!trusts(analysis, server, "permissions", "read")) return true;
+    return await checkScriptImports(analysis, script, server.permissions?.read, i, diagnostics);
   }
   diagnostics.error(
     analysis.projectSource,

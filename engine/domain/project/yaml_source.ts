@@ -86,6 +86,20 @@ export function errorText(err: unknown): string {
   return message.replace(/: (?:stat|open|read|lstat|realpath) '[^']*'$/, "");
 }
 
+/**
+ * What is wrong with the file a field names, as the field's message says it (`tool module <problem>: <path>`),
+ * or undefined when it is a file: "not found" (nothing there, or not a file), or "cannot be read (<reason>)"
+ * for a path the file system cannot follow (through a file, ENOTDIR; a loop of links, ELOOP), the author's typo
+ * too, said at the field rather than thrown.
+ */
+export async function statProblem(path: string): Promise<string | undefined> {
+  try {
+    return (await Deno.stat(path)).isFile ? undefined : "not found";
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound ? "not found" : `cannot be read (${errorText(err)})`;
+  }
+}
+
 /** Parses YAML text; syntax errors, duplicate keys and alias bombs become diagnostics. */
 export function parseYaml(file: string, text: string): YamlReadResult {
   const lines = new LineCounter();

@@ -5,8 +5,7 @@
  * engine's own log subject and the execution's logs had nothing. Against a real `compozy dev`.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { startDev } from "./support/dev_server.ts";
+import { startDevOn } from "./support/dev_server.ts";
 import { until } from "../support/until.ts";
 
 const FILES: Record<string, string> = {
@@ -33,9 +32,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "compozy-dropped-signal-" });
-    for (const [file, text] of Object.entries(FILES)) await Deno.writeTextFile(join(dir, file), text);
-    const dev = await startDev({ dir, env: { COMPOZY_LOG_LEVEL: "info" } });
+    const dev = await startDevOn(FILES, { COMPOZY_LOG_LEVEL: "info" });
     const post = (path: string, body: unknown) =>
       dev.fetch(path, {
         method: "POST",
@@ -68,8 +65,7 @@ Deno.test({
       for (const line of lines) assert.equal(line.exec_id, execId);
       assert.equal(await status(), "WAITING");
     } finally {
-      await dev.stop();
-      await Deno.remove(dir, { recursive: true });
+      await dev.close();
     }
   },
 });

@@ -4,8 +4,7 @@
  * as a root's sub-workflows are the root's. Against a real `compozy dev` (real NATS, runtime, HTTP).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { startDev } from "./support/dev_server.ts";
+import { startDevOn } from "./support/dev_server.ts";
 
 const FILES: Record<string, string> = {
   "compozy.yaml": "name: log-levels\nworkflows:\n  - source: ./top.yaml\n  - source: ./mid.yaml\n" +
@@ -39,9 +38,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "compozy-log-levels-" });
-    for (const [file, text] of Object.entries(FILES)) await Deno.writeTextFile(join(dir, file), text);
-    const dev = await startDev({ dir, env: { COMPOZY_LOG_LEVEL: "info" } });
+    const dev = await startDevOn(FILES, { COMPOZY_LOG_LEVEL: "info" });
     try {
       const start = await dev.fetch("/api/workflows/top/executions?wait=1m", {
         method: "POST",
@@ -73,8 +70,7 @@ Deno.test({
       assert.deepEqual(await said(await execIdOf("mid")), ["mid: said by mid", "leaf: said by leaf"]);
       assert.deepEqual(await said(await execIdOf("leaf")), ["leaf: said by leaf"]);
     } finally {
-      await dev.stop();
-      await Deno.remove(dir, { recursive: true });
+      await dev.close();
     }
   },
 });

@@ -4,25 +4,20 @@
  * failed at once as runtime_unavailable ("vanished 3 times"). The call's limit is capped below the bound.
  */
 import assert from "node:assert/strict";
-import { startDev } from "./support/dev_server.ts";
+import { startDevOn } from "./support/dev_server.ts";
 
 Deno.test({
   name: "a tool with timeout: 30d runs to its result",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "compozy-e2e-" });
-    await Deno.mkdir(`${dir}/tools`);
-    await Deno.writeTextFile(`${dir}/compozy.yaml`, "name: month\nworkflows:\n  - source: ./w.yaml\n");
-    await Deno.writeTextFile(
-      `${dir}/w.yaml`,
-      "id: w\ntools:\n  - id: nap\n    execute: ./tools/nap.ts\n    timeout: 30d\ntasks:\n  - id: n\n    use: tool(id=nap)\n",
-    );
-    await Deno.writeTextFile(
-      `${dir}/tools/nap.ts`,
-      "export default async () => {\n  await new Promise((r) => setTimeout(r, 300));\n  return { ok: true };\n};\n",
-    );
-    const dev = await startDev({ dir });
+    const dev = await startDevOn({
+      "compozy.yaml": "name: month\nworkflows:\n  - source: ./w.yaml\n",
+      "w.yaml":
+        "id: w\ntools:\n  - id: nap\n    execute: ./tools/nap.ts\n    timeout: 30d\ntasks:\n  - id: n\n    use: tool(id=nap)\n",
+      "tools/nap.ts":
+        "export default async () => {\n  await new Promise((r) => setTimeout(r, 300));\n  return { ok: true };\n};\n",
+    });
     try {
       const response = await dev.fetch("/api/workflows/w/executions?wait=60s", {
         method: "POST",
@@ -33,8 +28,7 @@ Deno.test({
       assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
       assert.deepEqual(state.output, { ok: true });
     } finally {
-      await dev.stop();
-      await Deno.remove(dir, { recursive: true });
+      await dev.close();
     }
   },
 });

@@ -12,7 +12,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startDev } from "./support/dev_server.ts";
+import { startDevOn } from "./support/dev_server.ts";
+
+/** Where, in the project, the tool writes a line for each attempt it runs. */
+const CALLS_LOG = "calls.log";
 
 const TOOL_BODY = `export default async (input: { tag: string }, ctx: { attempt: number }) => {
   await Deno.writeTextFile(LOG, input.tag + " attempt=" + ctx.attempt + "\\n", { append: true });
@@ -40,23 +43,18 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "compozy-e2e-" });
-    const log = join(dir, "calls.log");
-    await Deno.mkdir(`${dir}/tools`);
-    await Deno.writeTextFile(
-      `${dir}/compozy.yaml`,
-      "name: d1\nworkflows:\n  - source: ./flaky.yaml\n  - source: ./slow.yaml\n",
-    );
-    await Deno.writeTextFile(`${dir}/flaky.yaml`, workflow("flaky", "flaky.ts", "700ms", log));
-    await Deno.writeTextFile(`${dir}/slow.yaml`, workflow("slow", "slow.ts", "500ms", log));
-    const LOG = `const LOG = ${JSON.stringify(log)};\n`;
-    await Deno.writeTextFile(`${dir}/tools/flaky.ts`, LOG + TOOL_BODY);
-    await Deno.writeTextFile(
-      `${dir}/tools/slow.ts`,
-      LOG + "await new Promise((r) => setTimeout(r, 6_500));\n" + TOOL_BODY,
-    );
     // The 6.5 s load must fit the runtime's start timeout on a loaded machine.
-    const dev = await startDev({ dir, env: { COMPOZY_SANDBOX_START_TIMEOUT_MS: "30000" } });
+    const dev = await startDevOn((dir) => {
+      const log = join(dir, CALLS_LOG);
+      const LOG = `const LOG = ${JSON.stringify(log)};\n`;
+      return {
+        "compozy.yaml": "name: d1\nworkflows:\n  - source: ./flaky.yaml\n  - source: ./slow.yaml\n",
+        "flaky.yaml": workflow("flaky", "flaky.ts", "700ms", log),
+        "slow.yaml": workflow("slow", "slow.ts", "500ms", log),
+        "tools/flaky.ts": LOG + TOOL_BODY,
+        "tools/slow.ts": LOG + "await new Promise((r) => setTimeout(r, 6_500));\n" + TOOL_BODY,
+      };
+    }, { COMPOZY_SANDBOX_START_TIMEOUT_MS: "30000" });
     try {
       for (const id of ["flaky", "slow"]) {
         const started = performance.now();
@@ -71,11 +69,10 @@ Deno.test({
         assert.deepEqual(state.output, { ok: 2 }, id);
       }
       // Each attempt entered the tool: none was spent waiting for a sandbox.
-      const calls = (await Deno.readTextFile(log)).split("\n").filter(Boolean);
+      const calls = (await Deno.readTextFile(join(dev.dir, CALLS_LOG))).split("\n").filter(Boolean);
       assert.deepEqual(calls, ["flaky attempt=1", "flaky attempt=2", "slow attempt=1", "slow attempt=2"]);
     } finally {
-      await dev.stop();
-      await Deno.remove(dir, { recursive: true });
+      await dev.close();
     }
   },
 });

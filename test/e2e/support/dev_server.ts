@@ -3,7 +3,7 @@
  * managed NATS, the engine and the runtime child), `compozy start` with a role, and one-shot CLI runs.
  * Output is collected line by line so that tests can wait for what a process prints.
  */
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 const REPO = resolve(import.meta.dirname!, "../../..");
 const MAIN = join(REPO, "main.ts");
@@ -159,6 +159,39 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     return { ...process, url, dir, fetch: (path, init) => fetch(`${url}${path}`, init) };
   } catch (e) {
     await process.stop();
+    throw e;
+  }
+}
+
+/** A project's files: their text by path relative to the project's directory. */
+export type ProjectFiles = Record<string, string>;
+
+/** A `compozy dev` on a project written for one test. */
+export interface DevProject extends DevServer {
+  /** Stops `compozy dev` and removes the project's directory. */
+  close(): Promise<void>;
+}
+
+/**
+ * Writes `files` into a new temporary directory (given as a function of it when a file names a path in it),
+ * making their folders, and starts `compozy dev` on it with `env`. The directory is removed by `close()`, or
+ * here when the start fails.
+ */
+export async function startDevOn(
+  files: ProjectFiles | ((dir: string) => ProjectFiles),
+  env?: Record<string, string>,
+): Promise<DevProject> {
+  const dir = await Deno.makeTempDir({ prefix: "compozy-e2e-" });
+  const removeDir = () => Deno.remove(dir, { recursive: true });
+  try {
+    for (const [path, text] of Object.entries(typeof files === "function" ? files(dir) : files)) {
+      await Deno.mkdir(dirname(join(dir, path)), { recursive: true });
+      await Deno.writeTextFile(join(dir, path), text);
+    }
+    const dev = await startDev({ dir, env });
+    return { ...dev, close: () => dev.stop().then(removeDir) };
+  } catch (e) {
+    await removeDir();
     throw e;
   }
 }

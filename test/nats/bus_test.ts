@@ -12,7 +12,6 @@ import {
   DLQ_REASON_HEADER,
   DLQ_SUBJECT_HEADER,
   MessageTooLargeError,
-  NatsServerNotFoundError,
   NatsUnavailableError,
   provisionJetStream,
   PublishError,
@@ -21,7 +20,6 @@ import {
   subjectOf,
 } from "../../pkg/nats/mod.ts";
 import { DEFAULT_BUCKETS, DEFAULT_STREAMS } from "../../pkg/nats/provision.ts";
-import { findNatsServerBinary } from "../../pkg/nats/server.ts";
 import { startTestNats, type TestNats } from "../support/nats.ts";
 
 const corr = "0193f0a4-7b3c-7d2e-9a41-6c0f3b2a1e55";
@@ -334,20 +332,4 @@ Deno.test("NATS down at start is a named error", async () => {
       e instanceof NatsUnavailableError &&
       /Cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/.test(e.message),
   );
-});
-
-Deno.test("a missing nats-server binary says how to install it", async () => {
-  const path = Deno.env.get("PATH") ?? "";
-  const bin = Deno.env.get("NATS_SERVER_BIN");
-  Deno.env.set("PATH", "/nonexistent");
-  Deno.env.delete("NATS_SERVER_BIN");
-  try {
-    await assert.rejects(
-      findNatsServerBinary(),
-      (e) => e instanceof NatsServerNotFoundError && /apt-get install -y nats-server/.test(e.message),
-    );
-  } finally {
-    Deno.env.set("PATH", path);
-    if (bin) Deno.env.set("NATS_SERVER_BIN", bin);
-  }
 });

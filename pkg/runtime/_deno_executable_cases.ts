@@ -1,4 +1,8 @@
-/** Which deno runs child processes: ours from a checkout; in the compiled binary the one on PATH, or a clear error. */
+/**
+ * Which deno runs child processes: ours from a checkout; in the compiled binary the one on PATH, or a clear error.
+ * It sets PATH and the compiled-binary marker for its whole process: deno_executable_test.ts runs it in a
+ * process of its own (test/support/own_process.ts).
+ */
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { AS_COMPILED_ENV, denoExecutable, isCompiledBinary } from "./deno_executable.ts";

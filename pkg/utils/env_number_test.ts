@@ -1,3 +1,4 @@
+// deno-lint-ignore-file compozy/test-keeps-process-env -- COMPOZY_TEST_ENV_NUMBER_MS is read by no other code
 import assert from "node:assert/strict";
 import { EnvSettingError, integerFromEnv, positiveMsFromEnv } from "./env_number.ts";
 

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { MAX_TIMER_MS } from "../../long_timer.ts";
-import { engineTimingsFromEnv } from "../../mod.ts";
+import { testInOwnProcess } from "../../../test/support/own_process.ts";
 import { runtimeAnswerDeadlineMs, SANDBOX_WAIT_ALLOWANCE_MS } from "./leaf_executor.ts";
 
 Deno.test("the engine waits for a call's limit, plus the larger of it and the sandbox wait allowance, plus 5 s", () => {
@@ -21,17 +21,7 @@ Deno.test("the engine waits for a call's limit, plus the larger of it and the sa
   assert.equal(runtimeAnswerDeadlineMs(MAX_TIMER_MS - 3_600_000), MAX_TIMER_MS);
 });
 
-Deno.test("the engine reads the runtimes' sandbox start timeout from COMPOZY_SANDBOX_START_TIMEOUT_MS", () => {
-  const before = Deno.env.get("COMPOZY_SANDBOX_START_TIMEOUT_MS");
-  try {
-    Deno.env.set("COMPOZY_SANDBOX_START_TIMEOUT_MS", "90000");
-    assert.equal(engineTimingsFromEnv().sandboxStartTimeoutMs, 90_000);
-    Deno.env.delete("COMPOZY_SANDBOX_START_TIMEOUT_MS");
-    assert.equal(engineTimingsFromEnv().sandboxStartTimeoutMs, undefined);
-    Deno.env.set("COMPOZY_SANDBOX_START_TIMEOUT_MS", "soon");
-    assert.throws(() => engineTimingsFromEnv(), /COMPOZY_SANDBOX_START_TIMEOUT_MS/);
-  } finally {
-    if (before === undefined) Deno.env.delete("COMPOZY_SANDBOX_START_TIMEOUT_MS");
-    else Deno.env.set("COMPOZY_SANDBOX_START_TIMEOUT_MS", before);
-  }
-});
+testInOwnProcess(
+  "the engine reads the runtimes' sandbox start timeout from COMPOZY_SANDBOX_START_TIMEOUT_MS (own process)",
+  new URL("./_sandbox_start_timeout_env_cases.ts", import.meta.url),
+);

@@ -3,7 +3,7 @@
  * (pkg/nats/auth.ts: users per role, authenticated routes). `url` lists every node with the test
  * superuser's credentials; `nodes[i].kill()` crashes one node and `restartNode(i)` brings it back.
  */
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { generateNatsAuth, type NatsAuth } from "../../pkg/nats/auth.ts";
 import { connectNats } from "../../pkg/nats/connection.ts";
 import { ManagedNatsServer } from "../../pkg/nats/server.ts";
@@ -90,7 +90,7 @@ export async function startTestCluster(size = 3): Promise<TestCluster> {
     },
   };
   try {
-    await waitForJetStream(url);
+    await waitForJetStream(url, size);
   } catch (e) {
     await cluster.stop();
     throw e;
@@ -98,8 +98,11 @@ export async function startTestCluster(size = 3): Promise<TestCluster> {
   return cluster;
 }
 
-/** A cluster answers the JetStream API once its nodes have elected a meta leader (a few seconds). */
-async function waitForJetStream(url: string, timeoutMs = 30_000): Promise<void> {
+/**
+ * A cluster is ready once its meta leader places a stream on every node: a leader elected before it has heard
+ * from all peers refuses an R`size` stream with "no suitable peers for placement" (seen under load).
+ */
+async function waitForJetStream(url: string, size: number, timeoutMs = 30_000): Promise<void> {
   const nc = await connectNats(url, { name: "cluster-wait" });
   try {
     const deadline = Date.now() + timeoutMs;
@@ -107,14 +110,22 @@ async function waitForJetStream(url: string, timeoutMs = 30_000): Promise<void> 
     while (Date.now() < deadline) {
       try {
         const jsm = await jetstreamManager(nc, { timeout: 2_000 });
-        await jsm.getAccountInfo();
+        await jsm.streams.add({
+          name: "CLUSTER_READY_PROBE",
+          subjects: ["cluster-ready-probe"],
+          num_replicas: size,
+          storage: StorageType.Memory,
+        });
+        await jsm.streams.delete("CLUSTER_READY_PROBE");
         return;
       } catch (e) {
         lastError = e;
         await new Promise((r) => setTimeout(r, 250));
       }
     }
-    throw new Error(`The NATS cluster elected no JetStream leader in ${timeoutMs} ms`, { cause: lastError });
+    throw new Error(`The NATS cluster could not place an R${size} stream in ${timeoutMs} ms`, {
+      cause: lastError,
+    });
   } finally {
     await nc.close();
   }

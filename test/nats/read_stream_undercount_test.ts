@@ -36,7 +36,9 @@ async function readUnderCounted(stream: string, othersAfter: number): Promise<vo
       assert.deepEqual(messages.map((m) => m.seq), [...Array(6 * LINES - 2000).keys()].map((i) => i + 2001));
     }
     assert.ok(readStreamCounts.countChecks > before.countChecks, "no read met a short pending count");
-    assert.equal(readStreamCounts.stallChecks - before.stallChecks, 0, "a read ended on a stalled fetch");
+    // A fetch may pause past FETCH_STALL_MS on a loaded machine and go on after its check: only a read that
+    // ended there is the defect.
+    assert.equal(readStreamCounts.endedOnStall - before.endedOnStall, 0, "a read ended on a stalled fetch");
     assert.equal(readStreamCounts.singleGets - before.singleGets, 0, "messages were read one get at a time");
     assert.equal(readStreamCounts.fetchesExpired - before.fetchesExpired, 0, "a fetch waited out its expiry");
     assert.equal((await jsm.consumers.list(stream).next()).length, 0, "no consumer left behind");

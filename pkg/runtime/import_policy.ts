@@ -487,14 +487,14 @@ async function toolModuleError(
 ): Promise<ToolFailure> {
   if (!m.specifier.startsWith("file:")) return graphError(executePath, m);
   const path = fileURLToPath(m.specifier);
-  const real = await realPathIfThere(path);
+  const { real, unfollowed } = await realPathIfThere(path);
   // A module that is not there has no real path: where it was looked for counts.
   const inside = real.startsWith(realDir + sep) || (real === path && path.startsWith(toolDir + sep));
   if (!inside) return refused(executePath, m.specifier, "it is outside the tool's folder");
   if (isProtected(relative(realDir, real)) || isProtected(relative(toolDir, path))) {
     return refused(executePath, m.specifier, PROTECTED_WHY);
   }
-  return graphError(executePath, m);
+  return graphError(executePath, m, unfollowed);
 }
 
 /** As {@linkcode toolModuleError}, for an MCP script: its never-readable files are refused without Deno's words. */
@@ -503,31 +503,60 @@ async function scriptModuleError(
   m: InfoModule,
   neverRead: readonly string[],
 ): Promise<ToolFailure> {
-  if (m.specifier.startsWith("file:")) {
-    const path = fileURLToPath(m.specifier);
-    const real = await realPathIfThere(path);
-    const hit = neverRead.find((p) => covers(p, path) || covers(p, real));
-    if (hit !== undefined) return refused(scriptPath, m.specifier, `it is under ${hit}: ${PROTECTED_WHY}`);
-  }
-  return graphError(scriptPath, m);
+  if (!m.specifier.startsWith("file:")) return graphError(scriptPath, m);
+  const path = fileURLToPath(m.specifier);
+  const { real, unfollowed } = await realPathIfThere(path);
+  const hit = neverRead.find((p) => covers(p, path) || covers(p, real));
+  if (hit !== undefined) return refused(scriptPath, m.specifier, `it is under ${hit}: ${PROTECTED_WHY}`);
+  return graphError(scriptPath, m, unfollowed);
 }
 
-/** The real path of `path`, or `path` itself when nothing is there (a module that was not found). */
-async function realPathIfThere(path: string): Promise<string> {
+/**
+ * The real path of `path`, or `path` itself when the file system cannot follow it to a file, and why a module
+ * `deno info` could not load is not there (`unfollowed`, which Deno's "Import '…' failed." does not say): a
+ * file where a folder was expected (`./greet.ts/x.ts`, ENOTDIR), a loop of links (ELOOP), a folder it may not
+ * search or a file it may not read (EACCES), a name too long. Thrown from here, such a path ended
+ * `compozy validate` with "internal error" and failed the tool's call as a crash of the runtime.
+ */
+async function realPathIfThere(path: string): Promise<{ real: string; unfollowed?: string }> {
+  let real: string;
   try {
-    return await Deno.realPath(path);
+    real = await Deno.realPath(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return path;
+    if (e instanceof Deno.errors.NotFound) return { real: path };
+    if (cannotFollow(e)) return { real: path, unfollowed: withoutPath(e) };
     throw e;
   }
+  try {
+    // Only a regular file: opening a FIFO would wait for a writer.
+    if ((await Deno.stat(real)).isFile) (await Deno.open(real)).close();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return { real }; // removed since
+    if (cannotFollow(e)) return { real, unfollowed: withoutPath(e) };
+    throw e;
+  }
+  return { real };
 }
 
-function graphError(executePath: string, m: InfoModule): ToolFailure {
+/** The system's reason without the path Deno appends (the failure names the module already). */
+function withoutPath(error: Error): string {
+  return error.message.replace(/: (?:realpath|stat|open) '.*'$/s, "");
+}
+
+function cannotFollow(error: unknown): error is Error {
+  return error instanceof Deno.errors.NotADirectory ||
+    error instanceof Deno.errors.FilesystemLoop || error instanceof Deno.errors.PermissionDenied ||
+    (error as { code?: unknown }).code === "ENAMETOOLONG";
+}
+
+/** `unfollowed`: why the file system could not follow the module's path, which `deno info` does not say. */
+function graphError(executePath: string, m: InfoModule, unfollowed?: string): ToolFailure {
   // Remote, npm and jsr modules fail to resolve under --no-remote/--no-npm; that is a refusal, not a bug.
   if (!m.specifier.startsWith("file:")) {
     return refused(executePath, m.specifier, "only files in the tool's folder may be imported");
   }
-  return new ToolFailure("tool_module_invalid", `Cannot load tool module ${executePath}: ${m.error}`, {
+  const error = unfollowed === undefined ? m.error : `${m.error?.replace(/\.$/, "")}: ${unfollowed}`;
+  return new ToolFailure("tool_module_invalid", `Cannot load tool module ${executePath}: ${error}`, {
     details: { executePath, specifier: m.specifier },
   });
 }

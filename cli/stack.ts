@@ -50,6 +50,7 @@ import { runtimeSettingsFromEnv } from "../pkg/runtime/settings_env.ts";
 import { ApiError } from "../server/api_error.ts";
 import { unpackBundle } from "./bundle.ts";
 import { CliError } from "./cli_error.ts";
+import { EngineSwapError } from "./engine_swap_error.ts";
 import { ManagedNatsKeeper } from "./managed_nats_keeper.ts";
 import { RuntimeProcess } from "./runtime_process.ts";
 import { localUpstreams } from "./upstream_ports.ts";
@@ -225,7 +226,8 @@ export class Stack {
 
   /**
    * Loads the project again (from `projectDir`, default the current one) and swaps it in. A project that does
-   * not load throws ConfigError and changes nothing. Reloads run one at a time.
+   * not load throws ConfigError and changes nothing; an engine that does not start on it throws
+   * EngineSwapError, the previous project's engine running again. Reloads run one at a time.
    */
   reload(options: ReloadOptions = {}): Promise<Project> {
     const next = this.reloading.then(() => this.swap(options));
@@ -268,21 +270,30 @@ export class Stack {
    * consumers being created) made the start fail with a time-out: in the cluster test the last live engine
    * exited that way, and every execution stayed RUNNING.
    */
-  private async startComponentsPatiently(): Promise<void> {
+  private startComponentsPatiently(): Promise<void> {
+    return this.patiently("starting", () => this.startComponents(), () => this.stopComponents());
+  }
+
+  /**
+   * `start` again while NATS does not answer, for at most PROVISION_PATIENCE_MS, with `undo` of what started
+   * between attempts. Any other error ends it at once.
+   */
+  private async patiently(what: string, start: () => Promise<void>, undo: () => Promise<void>) {
     const deadline = Date.now() + PROVISION_PATIENCE_MS;
     for (let attempt = 1;; attempt++) {
       try {
-        return await this.startComponents();
+        return await start();
       } catch (e) {
         if (!isTransientNatsError(e) || Date.now() + 1_000 >= deadline) throw e;
         this.log.warn(
-          "NATS did not answer while starting (attempt {attempt}: {error}); starting again in 1 s",
+          "NATS did not answer while {what} (attempt {attempt}: {error}); {what} again in 1 s",
           {
+            what,
             attempt,
             error: e instanceof Error ? e.message : String(e),
           },
         );
-        await this.stopComponents();
+        await undo();
         await new Promise((resolve) => setTimeout(resolve, 1_000));
       }
     }
@@ -388,9 +399,12 @@ export class Stack {
         : {},
     );
     if (this.runsEngine) {
-      await this.schedules?.stop();
-      await this.engine?.stop();
-      await this.startEngineFor(project);
+      try {
+        await this.stopEngine();
+        await this.startEngineFor(project);
+      } catch (failure) {
+        throw await this.restartEngineAfter(failure, current);
+      }
     } else {
       this.client = await createExecutionClient({ nc: this.nc, bus: this.bus, project });
     }
@@ -398,6 +412,57 @@ export class Stack {
     if (this.runsApi) this.app = this.buildApp(project, this.client!);
     this.currentProject = project;
     return project;
+  }
+
+  /** Stops the engine and its schedules (what started of them); once, even when a stop throws. */
+  private async stopEngine(): Promise<void> {
+    const { schedules, engine } = this;
+    this.schedules = this.engine = undefined;
+    await schedules?.stop();
+    await engine?.stop();
+  }
+
+  /**
+   * After the engine failed to start on a reloaded project (NATS not answering, an error in its start), starts
+   * it again on `previous`, the project it ran, as patient with NATS as a start: the reload then changes
+   * nothing. The new engine starts only once the old one stopped (two engines on one store would both drive
+   * its executions), so it is the old one that must start again: before, no engine ran at all while dev said
+   * the previous definitions stayed in use. The API's client is then the restarted engine's.
+   */
+  private async restartEngineAfter(failure: unknown, previous: Project): Promise<EngineSwapError> {
+    this.log.warn(
+      "The engine did not start on the reloaded project ({error}); starting it on the previous one",
+      {
+        error: failure instanceof Error ? failure.message : String(failure),
+      },
+    );
+    await this.stopFailedEngine();
+    try {
+      await this.patiently(
+        "restarting the engine",
+        () => this.startEngineFor(previous),
+        () => this.stopEngine(),
+      );
+    } catch (restartFailure) {
+      await this.stopFailedEngine();
+      const error = new EngineSwapError(failure, restartFailure);
+      this.log.error("{error}", { error: error.message });
+      return error;
+    }
+    if (this.runsApi) this.app = this.buildApp(previous, this.client!);
+    this.log.warn("The engine runs the previous project's definitions again");
+    return new EngineSwapError(failure);
+  }
+
+  /** Stops what started of an engine whose start failed; a failure to stop is logged, the start's is told. */
+  private async stopFailedEngine(): Promise<void> {
+    try {
+      await this.stopEngine();
+    } catch (e) {
+      this.log.warn("An engine whose start failed did not stop cleanly: {error}", {
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
   }
 
   private buildApp(project: Project, client: ExecutionClient): Hono {

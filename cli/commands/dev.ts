@@ -11,6 +11,7 @@ import { join, relative, resolve } from "node:path";
 import { ConfigError } from "../../engine/domain/diagnostics.ts";
 import { didYouMean } from "../../engine/domain/project/suggest.ts";
 import { CliError } from "../cli_error.ts";
+import { EngineSwapError } from "../engine_swap_error.ts";
 import { requireProjectDir } from "../project_dir.ts";
 import { ENV } from "../settings.ts";
 import type { Project } from "../../engine/domain/project/types.ts";
@@ -213,6 +214,11 @@ async function reload(
         paint.red(`not reloaded (${changed}): the project has errors; the previous definitions stay in use`),
       );
       formatDiagnostics(e.diagnostics, projectDir, paint).forEach(print);
+      return;
+    }
+    if (e instanceof EngineSwapError) {
+      const then = e.engineRuns ? "the previous definitions stay in use" : "restart compozy dev";
+      print(paint.red(`not reloaded (${changed}): ${e.message}; ${then}`));
       return;
     }
     print(

@@ -10,25 +10,27 @@ import { buildDefinition } from "./definitions.ts";
 import { isMapping } from "./trust.ts";
 import { validateSchema } from "./schema_validation.ts";
 import { parseUse } from "./use_reference.ts";
-import { readYamlFile } from "./yaml_source.ts";
+import { notThere, readYamlFile } from "./yaml_source.ts";
 
 export async function loadFileReferences(analysis: Analysis, diagnostics: DiagnosticList): Promise<void> {
-  const missing = new Set<string>();
+  // The file's message, once per file.
+  const missing = new Map<string, string>();
   for (const { workflow, source, tasks } of analysis.workflows) {
     for (const site of tasks) {
       if (site.task.type !== "basic") continue;
       const ref = parseUse(site.task.use);
       if (!ref || ref.by !== "file" || ref.kind === "workflow") continue;
       const file = resolve(workflow.dir, ref.value);
-      if (missing.has(file)) {
-        diagnostics.error(source, [...site.path, "use"], `${ref.kind} file not found: ${ref.value}`);
+      const known = missing.get(file);
+      if (known !== undefined) {
+        diagnostics.error(source, [...site.path, "use"], known);
         continue;
       }
       if (analysis.fileDefinitions.has(file) || analysis.broken.files.has(file)) continue;
       const read = await readYamlFile(file);
       if (read.kind === "missing") {
-        missing.add(file);
-        diagnostics.error(source, [...site.path, "use"], `${ref.kind} file not found: ${ref.value}`);
+        missing.set(file, notThere(read, `${ref.kind} file`, ref.value));
+        diagnostics.error(source, [...site.path, "use"], missing.get(file)!);
         continue;
       }
       if (read.kind === "invalid") {

@@ -33,7 +33,7 @@ import type { ProjectConfig } from "./schema.ts";
 import { validateSchema } from "./schema_validation.ts";
 import { recoverWorkflowId } from "./unreadable_workflow.ts";
 import type { LoadOptions, Project } from "./types.ts";
-import { MAX_FILE_BYTES, readYamlFile, type YamlSource } from "./yaml_source.ts";
+import { MAX_FILE_BYTES, notThere, readYamlFile, type YamlSource } from "./yaml_source.ts";
 
 /** Lists of compozy.yaml whose items are checked one by one: a bad item leaves the others usable. */
 const PROJECT_ITEM_LISTS = new Set(["workflows", "models", "mcp", "tools", "agents"]);
@@ -72,7 +72,7 @@ async function analyzeProject(
   const diagnostics = new DiagnosticList();
   const root = resolve(dir);
   const file = join(root, PROJECT_FILE);
-  const source = await readSource(file, diagnostics, `project file not found: ${PROJECT_FILE}`);
+  const source = await readSource(file, diagnostics, "project file", PROJECT_FILE);
   if (!source) return { diagnostics: sortDiagnostics(diagnostics.items) };
   const analysis = await indexProject(root, source, diagnostics);
   for (const loaded of analysis.workflows) {
@@ -84,11 +84,12 @@ async function analyzeProject(
   return { project: analysis.project, diagnostics: sortDiagnostics(diagnostics.items) };
 }
 
-/** Reads a YAML file, reporting a missing file at the file itself with `missingMessage`. */
+/** Reads a YAML file, reporting a missing file (`what`, as `written`) at the file itself. */
 async function readSource(
   file: string,
   diagnostics: DiagnosticList,
-  missingMessage: string,
+  what: string,
+  written: string,
 ): Promise<YamlSource | undefined> {
   const read = await readYamlFile(file);
   if (read.kind === "ok") return read.source;
@@ -99,7 +100,7 @@ async function readSource(
       line: 1,
       col: 1,
       path: ROOT_PATH,
-      message: missingMessage,
+      message: notThere(read, what, written),
     });}
   return undefined;
 }
@@ -202,7 +203,7 @@ async function loadWorkflows(
     }
     files.add(file);
     if (read.kind === "missing") {
-      diagnostics.error(projectSource, path, `workflow file not found: ${entry.source}`);
+      diagnostics.error(projectSource, path, notThere(read, "workflow file", entry.source));
       // Its id is unknown (files have no naming convention): a reference may name it, like an unreadable one.
       analysis.unreadableWorkflows.push({ path, source: entry.source, missing: true });
       return;

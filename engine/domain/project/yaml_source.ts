@@ -52,7 +52,8 @@ export type YamlReadResult =
   | { kind: "ok"; source: YamlSource }
   /** `text` is the file's text when it could be read (a file over the size limit is not). */
   | { kind: "invalid"; diagnostics: Diagnostic[]; text?: string }
-  | { kind: "missing" };
+  /** Nothing there, or a folder (`folder`): said as such, "not found" misled the author who sees it. */
+  | { kind: "missing"; folder?: boolean };
 
 /**
  * Reads and parses `file`; a missing file is a result, not an error, so the caller can say who referred to it.
@@ -64,7 +65,7 @@ export async function readYamlFile(file: string): Promise<YamlReadResult> {
   let text: string;
   try {
     const info = await Deno.stat(file);
-    if (!info.isFile) return { kind: "missing" };
+    if (!info.isFile) return { kind: "missing", folder: info.isDirectory };
     if (info.size > MAX_FILE_BYTES) {
       const mb = (info.size / (1024 * 1024)).toFixed(1);
       return {
@@ -78,6 +79,11 @@ export async function readYamlFile(file: string): Promise<YamlReadResult> {
     return { kind: "invalid", diagnostics: [rootError(file, `cannot read the file: ${errorText(err)}`)] };
   }
   return parseYaml(file, text);
+}
+
+/** The message for a `missing` read of the file the author wrote as `written`: "<what> not found: <written>". */
+export function notThere(read: { folder?: boolean }, what: string, written: string): string {
+  return `${what} ${read.folder ? "is a folder, not a file" : "not found"}: ${written}`;
 }
 
 /** A file system error's message without the path Deno appends (the diagnostic names the file already). */
@@ -94,7 +100,9 @@ export function errorText(err: unknown): string {
  */
 export async function statProblem(path: string): Promise<string | undefined> {
   try {
-    return (await Deno.stat(path)).isFile ? undefined : "not found";
+    const info = await Deno.stat(path);
+    if (info.isFile) return undefined;
+    return info.isDirectory ? "is a folder, not a file" : "not found";
   } catch (err) {
     return err instanceof Deno.errors.NotFound ? "not found" : `cannot be read (${errorText(err)})`;
   }

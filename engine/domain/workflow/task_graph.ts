@@ -89,30 +89,43 @@ export function reachableSteps(graph: TaskGraph): Set<string> {
   return seen;
 }
 
-/** Every cycle found by a depth-first search, once each, as the list of its edges. */
+/**
+ * Every cycle found by a depth-first search, once each, as the list of its edges. The search keeps its own
+ * stack: recursing once per step overflowed the call stack on a workflow of some 8,000 tasks in a row, and
+ * `compozy validate` ended with "internal error: Maximum call stack size exceeded".
+ */
 export function findCycles(graph: TaskGraph): FlowEdge[][] {
   const state = new Map<string, "open" | "done">();
-  const stack: FlowEdge[] = [];
+  const path: FlowEdge[] = [];
   const cycles: FlowEdge[][] = [];
   const seen = new Set<string>();
-  const visit = (id: string) => {
-    state.set(id, "open");
-    for (const e of graph.successors.get(id) ?? []) {
+  for (const root of graph.steps) {
+    if (state.has(root)) continue;
+    state.set(root, "open");
+    // One frame per open step: its edges and the next one to follow.
+    const frames = [{ id: root, edges: graph.successors.get(root) ?? [], next: 0 }];
+    while (frames.length > 0) {
+      const frame = frames[frames.length - 1];
+      if (frame.next === frame.edges.length) {
+        state.set(frame.id, "done");
+        frames.pop();
+        path.pop();
+        continue;
+      }
+      const e = frame.edges[frame.next++];
       if (state.get(e.to) === "open") {
-        const start = stack.findIndex((s) => s.from === e.to);
-        const cycle = [...(start < 0 ? [] : stack.slice(start)), e];
+        const start = path.findIndex((s) => s.from === e.to);
+        const cycle = [...(start < 0 ? [] : path.slice(start)), e];
         const key = cycle.map((c) => c.from).sort().join("\u0000");
         if (!seen.has(key)) cycles.push(cycle);
         seen.add(key);
       } else if (!state.has(e.to)) {
-        stack.push(e);
-        visit(e.to);
-        stack.pop();
+        path.push(e);
+        state.set(e.to, "open");
+        frames.push({ id: e.to, edges: graph.successors.get(e.to) ?? [], next: 0 });
       }
     }
-    state.set(id, "done");
-  };
-  for (const id of graph.steps) if (!state.has(id)) visit(id);
+  }
   return cycles;
 }
 

@@ -73,3 +73,19 @@ Deno.test("findCycles, reachableSteps, stepAncestors", async (t) => {
     assert.deepEqual([...ancestors.get("a")!], []);
   });
 });
+
+Deno.test("findCycles follows a long chain without recursing per step", () => {
+  // 20,000 steps in a row, the last going back to the first: a recursion per step overflowed the call stack at
+  // some 8,000 (`compozy validate` ended with "internal error: Maximum call stack size exceeded").
+  const count = 20_000;
+  const tasks = Array.from({ length: count }, (_, i) => sleep(`t${i}`));
+  tasks[count - 1] = sleep(`t${count - 1}`, { on_success: { next: "t0" } });
+  const cycles = findCycles(graphOf(tasks));
+  assert.equal(cycles.length, 1);
+  assert.equal(cycles[0].length, count);
+  assert.deepEqual([cycles[0][0].from, cycles[0][count - 1].from, cycles[0][count - 1].to], [
+    "t0",
+    `t${count - 1}`,
+    "t0",
+  ]);
+});

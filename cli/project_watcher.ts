@@ -64,6 +64,11 @@ export interface WatchOptions {
    * have changed the grants).
    */
   ignored?: () => readonly string[];
+  /**
+   * The folders of the loaded project's files (see {@linkcode projectFolders}), asked at each change: a
+   * folder among them, or one above them, moved, removed or put back is a change of the files it holds.
+   */
+  folders?: () => { config: readonly string[]; code: readonly string[] };
   quietMs?: number;
 }
 
@@ -84,7 +89,8 @@ export function watchProject(
       for (const path of event.paths) {
         if (IGNORED.includes(relative(dir, path).split(sep)[0])) continue;
         if (ignored.some((folder) => covers(folder, path))) continue;
-        const kind = changeKind(path, envFile);
+        const kind = changeKind(path, envFile) ??
+          folderChangeKind(event.kind, path, dir, options.folders?.());
         if (!kind) continue;
         pending.set(path, kind);
         relevant = true;
@@ -105,6 +111,33 @@ export function watchProject(
       clearTimeout(timer);
       watcher.close();
     },
+  };
+}
+
+/**
+ * The kind of change of a folder `path` that was created, moved or removed: that of the project files it
+ * holds or held. Its name has no extension to tell, and once moved or removed it cannot be read: without this,
+ * `mv tools tools.old` reloaded nothing, and dev ran on with tools it could no longer load, saying nothing.
+ */
+function folderChangeKind(
+  event: Deno.FsEvent["kind"],
+  path: string,
+  dir: string,
+  folders: { config: readonly string[]; code: readonly string[] } | undefined,
+): ChangeKind | undefined {
+  if (!folders || path === dir || !["create", "remove", "rename"].includes(event)) return undefined;
+  if (folders.code.some((folder) => covers(path, folder))) return "code";
+  if (folders.config.some((folder) => covers(path, folder))) return "config";
+  return undefined;
+}
+
+/** The folders holding `project`'s workflow files (`config`) and its tools' modules (`code`), absolute. */
+export function projectFolders(project: Project): { config: string[]; code: string[] } {
+  const workflows = [...project.workflows.values()];
+  const tools = [...project.tools.values(), ...workflows.flatMap((w) => [...w.tools.values()])];
+  return {
+    config: [...new Set(workflows.map((w) => w.dir))].sort(),
+    code: [...new Set(tools.map((tool) => dirname(tool.executePath)))].sort(),
   };
 }
 

@@ -70,3 +70,52 @@ Deno.test("red team 8 S3: what a tool writes under its write grant reloads nothi
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("a folder of the project's files moved away or back is a change; another folder is not", async () => {
+  // Before: its name has no extension, so `mv tools tools.old` reloaded nothing and dev ran on with tools it
+  // could no longer load, saying nothing.
+  const root = await Deno.makeTempDir({ prefix: "compozy-watch-folders-" });
+  const { loadProject } = await import("../engine/domain/project/mod.ts");
+  const { projectFolders, watchProject } = await import("./project_watcher.ts");
+  let watcher: { stop(): void } | undefined;
+  try {
+    await Deno.mkdir(join(root, "flows/tools"), { recursive: true });
+    await Deno.mkdir(join(root, "notes"));
+    await Deno.writeTextFile(
+      join(root, "compozy.yaml"),
+      "name: w\nworkflows:\n  - source: ./flows/wf.yaml\n",
+    );
+    await Deno.writeTextFile(
+      join(root, "flows/wf.yaml"),
+      "id: wf\ntools:\n  - id: t\n    execute: ./tools/t.ts\ntasks:\n  - { id: a, use: tool(id=t) }\n",
+    );
+    await Deno.writeTextFile(join(root, "flows/tools/t.ts"), "export default () => 1;\n");
+    const project = await loadProject(root, { processEnv: {} });
+    assert.deepEqual(projectFolders(project), {
+      config: [join(root, "flows")],
+      code: [join(root, "flows/tools")],
+    });
+    const batches: string[][] = [];
+    watcher = watchProject(
+      root,
+      (changes) => batches.push(changes.map((c) => `${c.kind} ${relative(root, c.path)}`)),
+      { folders: () => projectFolders(project), quietMs: 50 },
+    );
+    const settled = async () => {
+      for (let i = 0; i < 200 && batches.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 300));
+      return batches.splice(0).flat();
+    };
+    await Deno.rename(join(root, "notes"), join(root, "notes.old"));
+    await Deno.mkdir(join(root, "drafts"));
+    await Deno.rename(join(root, "flows/tools"), join(root, "flows/tools.old"));
+    assert.deepEqual(await settled(), ["code flows/tools"]);
+    await Deno.rename(join(root, "flows/tools.old"), join(root, "flows/tools"));
+    assert.deepEqual(await settled(), ["code flows/tools"]);
+    await Deno.rename(join(root, "flows"), join(root, "flows.old"));
+    assert.deepEqual(await settled(), ["code flows"]);
+  } finally {
+    watcher?.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -19,7 +19,7 @@ import { WebhookTable } from "../../engine/triggers/webhook_table.ts";
 import { formatDiagnostics } from "../diagnostics_output.ts";
 import { type LiveLog, startLiveLog } from "../live_log.ts";
 import { modelKeyWarnings } from "../model_key_check.ts";
-import { type ProjectChange, watchProject, writeGranted } from "../project_watcher.ts";
+import { type ProjectChange, projectFolders, watchProject, writeGranted } from "../project_watcher.ts";
 import { untilShutdownSignal } from "../shutdown.ts";
 import { Stack } from "../stack.ts";
 import { type Paint, paintFor } from "../terminal.ts";
@@ -103,6 +103,7 @@ export async function runDev(options: DevOptions): Promise<number> {
     ? watchProject(projectDir, (changes) => reload(stack, projectDir, changes, paint, print), {
       envFile: () => resolve(projectDir, stack.project?.config.env_file ?? ".env"),
       ignored: () => stack.project ? writeGranted(stack.project) : [],
+      folders: () => stack.project ? projectFolders(stack.project) : { config: [], code: [] },
     })
     : undefined;
   if (watcher) {

@@ -7,10 +7,9 @@
  * `compozy validate`; EACCES runs it without the capabilities that let root read anything (`setpriv`).
  */
 import assert from "node:assert/strict";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { runCli } from "../e2e/support/dev_server.ts";
-
-const MAIN = resolve(import.meta.dirname!, "../../main.ts");
+import { hasSetpriv, runCliWithoutDacOverride } from "../support/without_dac_override.ts";
 
 async function project(imports: string[]): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "compozy-unfollowable-imports-" });
@@ -65,36 +64,6 @@ Deno.test("validate: an import through a file or a loop of links is an error at 
   }
 });
 
-/** `compozy validate` as root without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH: modes apply to it. */
-async function validateWithoutOverride(dir: string) {
-  const out = await new Deno.Command("setpriv", {
-    args: [
-      "--bounding-set=-dac_override,-dac_read_search",
-      "--inh-caps=-dac_override,-dac_read_search",
-      Deno.execPath(),
-      "run",
-      "-A",
-      MAIN,
-      "validate",
-      "--cwd",
-      dir,
-    ],
-    env: { NO_COLOR: "1", COMPOZY_LOG_LEVEL: "warn" },
-    stdin: "null",
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
-
-function hasSetpriv(): boolean {
-  try {
-    return new Deno.Command("setpriv", { args: ["--version"] }).outputSync().success;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
 Deno.test({
   name:
     "validate: an import of a folder or a file it may not read is an error at the import, not an internal error",
@@ -107,10 +76,10 @@ Deno.test({
       await Deno.chmod(join(dir, "tools/locked"), 0o000);
       const expected =
         /^tools\/shout\.ts:2:\d+: \(tool module\): tool_module_invalid: Import '.*\/tools\/locked\/x\.ts' failed: Permission denied \(os error 13\)$/;
-      assertDiagnostic(await validateWithoutOverride(dir), expected);
+      assertDiagnostic(await runCliWithoutDacOverride(["validate", "--cwd", dir]), expected);
       await Deno.chmod(join(dir, "tools/locked"), 0o755);
       await Deno.chmod(join(dir, "tools/locked/x.ts"), 0o000);
-      assertDiagnostic(await validateWithoutOverride(dir), expected);
+      assertDiagnostic(await runCliWithoutDacOverride(["validate", "--cwd", dir]), expected);
     } finally {
       await Deno.chmod(join(dir, "tools/locked"), 0o755);
       await Deno.remove(dir, { recursive: true });

@@ -89,7 +89,7 @@ export function notThere(read: { folder?: boolean }, what: string, written: stri
 /** A file system error's message without the path Deno appends (the diagnostic names the file already). */
 export function errorText(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  return message.replace(/: (?:stat|open|read|lstat|realpath) '[^']*'$/, "");
+  return message.replace(/: (?:stat|open|read|readfile|lstat|realpath) '[^']*'$/, "");
 }
 
 /**

@@ -52,8 +52,11 @@ export type YamlReadResult =
   | { kind: "ok"; source: YamlSource }
   /** `text` is the file's text when it could be read (a file over the size limit is not). */
   | { kind: "invalid"; diagnostics: Diagnostic[]; text?: string }
-  /** Nothing there, or a folder (`folder`): said as such, "not found" misled the author who sees it. */
-  | { kind: "missing"; folder?: boolean };
+  /**
+   * Nothing there, or something that is not a file (`isNot`: a folder, a device, a pipe): said as such, "not
+   * found" misled the author who sees it there.
+   */
+  | { kind: "missing"; isNot?: string };
 
 /**
  * Reads and parses `file`; a missing file is a result, not an error, so the caller can say who referred to it.
@@ -65,7 +68,7 @@ export async function readYamlFile(file: string): Promise<YamlReadResult> {
   let text: string;
   try {
     const info = await Deno.stat(file);
-    if (!info.isFile) return { kind: "missing", folder: info.isDirectory };
+    if (!info.isFile) return { kind: "missing", isNot: notAFile(info) };
     if (info.size > MAX_FILE_BYTES) {
       const mb = (info.size / (1024 * 1024)).toFixed(1);
       return {
@@ -82,8 +85,15 @@ export async function readYamlFile(file: string): Promise<YamlReadResult> {
 }
 
 /** The message for a `missing` read of the file the author wrote as `written`: "<what> not found: <written>". */
-export function notThere(read: { folder?: boolean }, what: string, written: string): string {
-  return `${what} ${read.folder ? "is a folder, not a file" : "not found"}: ${written}`;
+export function notThere(read: { isNot?: string }, what: string, written: string): string {
+  return `${what} ${read.isNot ?? "not found"}: ${written}`;
+}
+
+/** What a path that is not a regular file is instead, as said in a diagnostic. */
+export function notAFile(info: Deno.FileInfo): string {
+  return info.isDirectory
+    ? "is a folder, not a file"
+    : "is not a regular file (a device, a pipe or a socket)";
 }
 
 /** A file system error's message without the path Deno appends (the diagnostic names the file already). */
@@ -94,7 +104,7 @@ export function errorText(err: unknown): string {
 
 /**
  * What is wrong with the file a field names, as the field's message says it (`tool module <problem>: <path>`),
- * or undefined when it is a file: "not found" (nothing there, or not a file), or "cannot be read (<reason>)"
+ * or undefined when it is a file: "not found", what it is instead ({@linkcode notAFile}), or "cannot be read (<reason>)"
  * for a path the file system cannot follow (through a file, ENOTDIR; a loop of links, ELOOP), the author's typo
  * too, said at the field rather than thrown.
  */
@@ -102,7 +112,7 @@ export async function statProblem(path: string): Promise<string | undefined> {
   try {
     const info = await Deno.stat(path);
     if (info.isFile) return undefined;
-    return info.isDirectory ? "is a folder, not a file" : "not found";
+    return notAFile(info);
   } catch (err) {
     return err instanceof Deno.errors.NotFound ? "not found" : `cannot be read (${errorText(err)})`;
   }

@@ -9,7 +9,13 @@ import { compileTemplate, containsTemplate, TemplateError } from "../../../pkg/t
 import { type Node, parseTemplate } from "../../../pkg/tplengine/parser.ts";
 import type { PathSegment } from "../diagnostics.ts";
 import { flowStep, type TaskSite } from "../task/walk.ts";
-import { buildTaskGraph, reachableSteps, stepAncestors, type TaskGraph } from "../workflow/task_graph.ts";
+import {
+  buildTaskGraph,
+  reachableSteps,
+  stepAncestors,
+  type StepAncestry,
+  type TaskGraph,
+} from "../workflow/task_graph.ts";
 import type { Analysis, DiagnosticList, LoadedWorkflow } from "./analysis.ts";
 import type { LoadOptions } from "./types.ts";
 import { didYouMean } from "./suggest.ts";
@@ -88,17 +94,15 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
   const graph = buildTaskGraph(tasks);
   const ancestors = stepAncestors(graph);
   const descendants = descendantsBySite(tasks);
+  const owners = ownersOf(descendants);
   // The steps whose success ends the workflow, each with the tasks that can have run by then: a workflow's
   // `outputs` are rendered there (CONFIG.md's own example reads `.tasks.advise` at its `apologise` ending).
   const endings = complete ? endingSteps(tasks, graph) : [];
-  const ranBy = new Map(endings.map((site) => [
-    site.task.id,
-    new Set([
-      ...ranBefore(site, ancestors, descendants, sitesById),
-      site.task.id,
-      ...descendants.get(site.task.id)!,
-    ]),
-  ]));
+  const ranBy = new Map(endings.map((site) => {
+    const before = ranBefore(site, ancestors, descendants, owners, sitesById);
+    const inside = descendants.get(site.task.id)!;
+    return [site.task.id, (id: string) => before(id) || id === site.task.id || inside.has(id)];
+  }));
   checkStrings(checker, source, ["outputs"], config.outputs, (ref, path, guarded) => {
     if (!rootReadable(checker, source, path, ref, ["workflow", "tasks", "env", "output"], guarded)) return;
     const id = taskIdOf(ref);
@@ -111,7 +115,7 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
     const withDefault = /\bdefault\b/.test(String(valueAt(config, path)));
     const unset = id === undefined || guarded || withDefault
       ? undefined
-      : endings.find((e) => !ranBy.get(e.task.id)!.has(id));
+      : endings.find((e) => !ranBy.get(e.task.id)!(id));
     if (unset) {
       checker.diagnostics.warning(
         source,
@@ -127,11 +131,12 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
     tasks.flatMap(({ task }) => [task.on_error?.next, task.type === "wait" ? task.on_timeout : undefined]),
   );
   for (const site of tasks) {
-    const before = ranBefore(site, ancestors, descendants, sitesById);
+    const before = ranBefore(site, ancestors, descendants, owners, sitesById);
+    const inside = descendants.get(site.task.id)!;
     for (const field of TASK_TEMPLATE_FIELDS) {
       const value = (site.task as Record<string, unknown>)[field];
       // A task's `outputs` are rendered after its children ran.
-      const readable = field === "outputs" ? new Set([...before, ...descendants.get(site.task.id)!]) : before;
+      const readable = field === "outputs" ? (id: string) => before(id) || inside.has(id) : before;
       const inItem = insideCollectionItem(site) || (field === "filter" && site.task.type === "collection");
       const roots = ["workflow", "tasks", "env", "item", "index"];
       // With tasks left out for schema errors, which steps their `on_error` leads to is unknown.
@@ -150,7 +155,7 @@ function checkWorkflowStrings(checker: Checker, loaded: LoadedWorkflow): void {
           return;
         }
         const id = taskIdOf(ref);
-        if (id === undefined || readable.has(id) || brokenTaskIds.has(id)) return;
+        if (id === undefined || readable(id) || brokenTaskIds.has(id)) return;
         if (!sitesById.has(id)) unknownTask(checker, source, path, id, sitesById);
         // Which task can run before which is known only when every task could be read.
         else if (complete) {
@@ -274,27 +279,41 @@ function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
   return value;
 }
 
-/** Ids of the tasks that can have finished before `site` starts. */
+/**
+ * Whether a task (by id) can have finished before `site` starts: a step before it, a task inside one, or an
+ * earlier sibling in a composite. Asked per id, not listed: a list per task made validation quadratic in
+ * memory (see stepAncestors).
+ */
 function ranBefore(
   site: TaskSite,
-  ancestors: Map<string, Set<string>>,
+  ancestors: StepAncestry,
   descendants: Map<string, Set<string>>,
+  owners: Map<string, string[]>,
   sitesById: Map<string, TaskSite>,
-): Set<string> {
-  const out = new Set<string>();
-  const addWithChildren = (id: string) => {
-    out.add(id);
-    for (const d of descendants.get(id) ?? []) out.add(d);
-  };
-  for (const id of ancestors.get(flowStep(site).task.id) ?? []) addWithChildren(id);
+): (id: string) => boolean {
+  const step = flowStep(site).task.id;
   // In a composite, earlier siblings have finished.
+  const siblings = new Set<string>();
   for (let cur = site; cur.role === "child" && cur.parent; cur = cur.parent) {
     const parent = cur.parent.task;
     if (parent.type !== "composite") continue;
     for (const sibling of parent.tasks) {
       if (sibling === cur.task) break;
-      if (sitesById.get(sibling.id)?.task === sibling) addWithChildren(sibling.id);
+      if (sitesById.get(sibling.id)?.task !== sibling) continue;
+      siblings.add(sibling.id);
+      for (const d of descendants.get(sibling.id) ?? []) siblings.add(d);
     }
+  }
+  return (id) =>
+    ancestors.has(step, id) || (owners.get(id) ?? []).some((owner) => ancestors.has(step, owner)) ||
+    siblings.has(id);
+}
+
+/** For each task, the tasks it runs inside whose results include it (the inverse of `descendants`). */
+function ownersOf(descendants: Map<string, Set<string>>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [owner, inside] of descendants) {
+    for (const id of inside) out.set(id, [...out.get(id) ?? [], owner]);
   }
   return out;
 }

@@ -129,23 +129,61 @@ export function findCycles(graph: TaskGraph): FlowEdge[][] {
   return cycles;
 }
 
-/** For each step, the steps that may have run before it in some execution. */
-export function stepAncestors(graph: TaskGraph): Map<string, Set<string>> {
-  const predecessors = new Map<string, string[]>(graph.steps.map((id) => [id, []]));
-  for (const edges of graph.successors.values()) {
-    for (const e of edges) predecessors.get(e.to)?.push(e.from);
-  }
-  const out = new Map<string, Set<string>>();
-  for (const id of graph.steps) {
-    const seen = new Set<string>();
-    const stack = [...predecessors.get(id)!];
-    while (stack.length > 0) {
-      const p = stack.pop()!;
-      if (seen.has(p)) continue;
-      seen.add(p);
-      stack.push(...predecessors.get(p)!);
+/** Which steps may have run before which, in some execution. */
+export interface StepAncestry {
+  /** Whether `maybe` is on some path to `step` (`step` itself when a loop leads back to it). */
+  has(step: string, maybe: string): boolean;
+}
+
+/**
+ * For each step, the steps that may have run before it in some execution: one bit per step, so that a long
+ * workflow costs n²/8 bytes. A set of ids per step took n² entries: 8,000 tasks in a row held 1.1 GB during
+ * `compozy validate`, and 20,000 (a 1.3 MB file) more than the heap.
+ */
+export function stepAncestors(graph: TaskGraph): StepAncestry {
+  const index = new Map(graph.steps.map((id, i) => [id, i]));
+  const words = Math.ceil(graph.steps.length / 32);
+  const bits = graph.steps.map(() => new Uint32Array(words));
+  const predecessors: number[][] = graph.steps.map(() => []);
+  const successors: number[][] = graph.steps.map(() => []);
+  for (const [from, edges] of graph.successors) {
+    for (const e of edges) {
+      const [f, t] = [index.get(from), index.get(e.to)];
+      if (f === undefined || t === undefined) continue;
+      predecessors[t].push(f);
+      successors[f].push(t);
     }
-    out.set(id, seen);
   }
-  return out;
+  // Until nothing changes: a step's ancestors are its predecessors and theirs. File order first, which is
+  // mostly the order of the flow; a loop puts its steps back in the queue until they settle.
+  const queue = graph.steps.map((_, i) => i);
+  const queued = new Uint8Array(graph.steps.length).fill(1);
+  const next = new Uint32Array(words);
+  for (let head = 0; head < queue.length; head++) {
+    const step = queue[head];
+    queued[step] = 0;
+    next.fill(0);
+    for (const p of predecessors[step]) {
+      const from = bits[p];
+      for (let w = 0; w < words; w++) next[w] |= from[w];
+      next[p >>> 5] |= 1 << (p & 31);
+    }
+    const own = bits[step];
+    let changed = false;
+    for (let w = 0; w < words && !changed; w++) changed = next[w] !== own[w];
+    if (!changed) continue;
+    own.set(next);
+    for (const s of successors[step]) {
+      if (queued[s]) continue;
+      queued[s] = 1;
+      queue.push(s);
+    }
+  }
+  return {
+    has(step, maybe) {
+      const [s, m] = [index.get(step), index.get(maybe)];
+      if (s === undefined || m === undefined) return false;
+      return (bits[s][m >>> 5] & (1 << (m & 31))) !== 0;
+    },
+  };
 }

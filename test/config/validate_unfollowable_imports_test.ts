@@ -59,6 +59,21 @@ Deno.test("validate: an import through a file or a loop of links is an error at 
       await runCli(["validate", "--cwd", dir]),
       /^tools\/shout\.ts:1:\d+: \(tool module\): tool_module_invalid: Import '.*\/tools\/loop-a\.ts' failed: Too many levels of symbolic links \(os error 40\)$/,
     );
+
+    // An MCP script's graph goes through the same check.
+    await Deno.writeTextFile(join(dir, "tools/shout.ts"), "export default () => 1;\n");
+    await Deno.writeTextFile(
+      join(dir, "tools/server.ts"),
+      `import { x } from "./greet.ts/typo.ts";\nconsole.log(x);\n`,
+    );
+    await Deno.writeTextFile(
+      join(dir, "compozy.yaml"),
+      "name: unfollowable\nworkflows:\n  - source: ./wf.yaml\nmcp:\n  - id: helper\n    script: ./tools/server.ts\n",
+    );
+    assertDiagnostic(
+      await runCli(["validate", "--cwd", dir]),
+      /^compozy\.yaml:6:13: mcp\[0\]\.script: tool_module_invalid: .*Import '.*\/tools\/greet\.ts\/typo\.ts' failed: Not a directory \(os error 20\)$/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

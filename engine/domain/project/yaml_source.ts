@@ -104,9 +104,9 @@ export function errorText(err: unknown): string {
 
 /**
  * What is wrong with the file a field names, as the field's message says it (`tool module <problem>: <path>`),
- * or undefined when it is a file: "not found", what it is instead ({@linkcode notAFile}), or "cannot be read (<reason>)"
- * for a path the file system cannot follow (through a file, ENOTDIR; a loop of links, ELOOP), the author's typo
- * too, said at the field rather than thrown.
+ * or undefined when it is a file: "not found", what it is instead ({@linkcode notAFile}), or "cannot be read
+ * (<reason>)" for a path the file system cannot follow (through a file, ENOTDIR; a loop of links, ELOOP), the
+ * author's typo too, said at the field rather than thrown.
  */
 export async function statProblem(path: string): Promise<string | undefined> {
   try {

@@ -146,6 +146,8 @@ export interface SandboxConfig {
   lockdownUrl: string;
   workerPermissions: Deno.PermissionOptionsObject;
   worker: WorkerSettings;
+  /** The C library the host installs the set-ID mode filter with (set_id_filter.ts); absent: no filter. */
+  setIdFilterLibrary?: string;
 }
 
 /** What the tool's worker needs before the tool loads; passed as the worker's name. */

@@ -57,7 +57,9 @@ function checkoutModules(): SandboxModules {
   const host = here("./worker_host.ts");
   return {
     hostPath: fileURLToPath(host),
-    hostFiles: [host, here("./protocol.ts"), here("./frame_cipher.ts")].map((u) => fileURLToPath(u)),
+    hostFiles: [host, here("./protocol.ts"), here("./frame_cipher.ts"), here("./set_id_filter.ts")].map((u) =>
+      fileURLToPath(u)
+    ),
     workerUrl: worker.href,
     lockdownUrl: lockdown.href,
     workerFiles: [

@@ -20,6 +20,7 @@ import { sandboxModules } from "./sandbox_modules.ts";
 import { netDenyFlags } from "./net_deny.ts";
 import { jsonTooDeep } from "./output_limits.ts";
 import { scanStderr, type StderrScan } from "./sandbox_stderr.ts";
+import { setIdFilterLibrary } from "./set_id_filter.ts";
 import { processFlags, type SandboxPermissions, workerPermissions } from "./permissions.ts";
 import {
   CALL_KEY_BYTES,
@@ -175,6 +176,9 @@ export class SandboxProcess {
   static spawn(spec: SandboxSpec, module: ToolModuleInfo, grants: ResolvedGrants): SandboxProcess {
     const toolDir = dirname(spec.executePath);
     const modules = sandboxModules();
+    // Only a tool that may write can make a file set-ID; the others skip the filter's start-up cost.
+    const write = grants.permissions.write;
+    const setIdLibrary = write === true || write.length > 0 ? setIdFilterLibrary() : undefined;
     const config: SandboxConfig = {
       toolUrl: pathToFileURL(spec.executePath).href,
       workerUrl: modules.workerUrl,
@@ -187,6 +191,7 @@ export class SandboxProcess {
         nodeProcess: module.needsNodeProcess,
         nodeBuiltins: module.nodeBuiltins,
       },
+      setIdFilterLibrary: setIdLibrary,
     };
     const args = [
       "run",
@@ -204,6 +209,8 @@ export class SandboxProcess {
         write: grants.denyWrite,
       }),
       ...netDenyFlags(),
+      // For the host thread to install the set-ID mode filter; it revokes this before the worker starts.
+      ...(setIdLibrary === undefined ? [] : [`--allow-ffi=${setIdLibrary}`]),
       modules.hostPath,
       JSON.stringify(config),
     ];

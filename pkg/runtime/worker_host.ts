@@ -28,6 +28,7 @@ import {
   ToSandbox,
   type WorkerCall,
 } from "./protocol.ts";
+import { installSetIdFilter } from "./set_id_filter.ts";
 
 const MAX_CALL_BYTES = 1024 * 1024 * 1024;
 /**
@@ -81,7 +82,23 @@ function readCallKey(): Uint8Array {
 }
 const cipher = new CallCipher(readCallKey(), "decrypt");
 
+refuseSetIdModes();
 const worker = startWorker();
+
+/**
+ * Before any tool code exists: no file the tool writes may become set-user-ID or set-group-ID
+ * (set_id_filter.ts). Without the filter the tool does not run; the failure is the load's.
+ */
+function refuseSetIdModes(): void {
+  if (config.setIdFilterLibrary === undefined) return;
+  try {
+    installSetIdFilter(config.setIdFilterLibrary);
+  } catch (e) {
+    const error = e instanceof Error ? e : new Error(String(e));
+    sendError(FromSandbox.loadError, 0, { kind: "threw", name: error.name, message: error.message });
+    Deno.exit(0);
+  }
+}
 
 /**
  * Deno refuses a worker a permission its process lacks: a `net` grant naming an address on the deny list

@@ -1,6 +1,7 @@
 /**
  * The refusal of vsock, the socket family between a virtual machine and its host, in every sandbox: a tool's
- * worker (tool_worker.ts) and a `script` MCP server's process (mcp_transport.ts, through its prelude).
+ * worker (tool_worker.ts) and a `script` MCP server's process (mcp_transport.ts, through its prelude). With
+ * it, the refusal of SOCKS proxies for `Deno.createHttpClient`, the other proxy Deno lets past its deny list.
  *
  * @module
  */
@@ -57,14 +58,43 @@ export function refuseVsock(deno: typeof Deno, where: string): void {
   };
   // Deno reads a client's options as own properties (its Rust side ignores inherited ones): each own option is
   // copied, read once, onto a fresh object, writable since Deno's own code fills in defaults (`caCerts`).
+  const toText = String;
+  // Deno checks a SOCKS proxy's host as written, neither resolved nor normalized, and its connector then
+  // resolves it: `socks5://127.1:4222`, `socks5://0:…`, `socks5://2130706433:…` or a host name of this
+  // machine reached the NATS port past `--deny-net` (issue 10, rt33). An `http`/`https` proxy is checked
+  // like any connection. The scheme is read as the URL parser Deno uses reads it (tabs and line breaks
+  // dropped anywhere, C0 controls and spaces before it trimmed, any case), by indexing: no method or RegExp
+  // of a script server's unfrozen realm is called.
+  const upper: Record<string, string> = { h: "H", t: "T", p: "P", s: "S" };
+  const webProxy = (url: string): boolean => {
+    let scheme = "";
+    for (let i = 0; i < url.length; i++) {
+      const c = url[i];
+      if (c === "\t" || c === "\n" || c === "\r" || (scheme === "" && c <= " ")) continue;
+      if (c === ":") break;
+      const expected = "https"[scheme.length];
+      if (expected === undefined || (c !== expected && c !== upper[expected])) return false;
+      scheme += expected;
+    }
+    return scheme === "http" || scheme === "https";
+  };
   const createHttpClient = api.createHttpClient;
   api.createHttpClient = (options?: unknown, ...rest: unknown[]) => {
     if (typeof options !== "object" || options === null) return createHttpClient(options, ...rest);
     const own: Record<string, unknown> = { ...options };
     if (typeof own.proxy === "object" && own.proxy !== null) {
       own.proxy = { ...own.proxy };
-      if ((own.proxy as { transport?: unknown }).transport === "vsock") {
-        refuse('Deno.createHttpClient({ proxy: { transport: "vsock" } })');
+      const proxy = own.proxy as { transport?: unknown; url?: unknown };
+      if (proxy.transport === "vsock") refuse('Deno.createHttpClient({ proxy: { transport: "vsock" } })');
+      if (proxy.url !== undefined) {
+        const url = toText(proxy.url);
+        proxy.url = url;
+        if (!webProxy(url)) {
+          throw new NotCapable(
+            `Deno.createHttpClient({ proxy: { url } }) is refused in ${where} for a proxy other than http or ` +
+              `https: Deno checks a SOCKS proxy's address as written, not the one it connects to`,
+          );
+        }
       }
     }
     const values: PropertyDescriptorMap = {};

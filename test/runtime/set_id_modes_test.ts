@@ -6,8 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { writeSandboxModules } from "../../cli/sandbox_cache.ts";
+import { configureSandboxModules, sandboxModules } from "../../pkg/runtime/sandbox_modules.ts";
 import { setIdFilterLibrary } from "../../pkg/runtime/set_id_filter.ts";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
+import { BUNDLE_PATH } from "../../scripts/sandbox_bundle.ts";
 import { call, ToolDir } from "./_helpers.ts";
 
 const SET_ID = 0o6000;
@@ -82,9 +85,8 @@ function setIdFiles(root: string): string[] {
   return found;
 }
 
-Deno.test("rt33 S1: a write grant cannot make set-user-ID or set-group-ID files, by any entry point", async () => {
-  const libc = setIdFilterLibrary();
-  assert.ok(libc, "the runtime's C library (the filter is Linux-only)");
+/** Runs the planter in a fresh folder and checks that every attempt was refused and nothing carries the bits. */
+async function assertNothingPlanted(runner: ToolRunner, libc: string): Promise<void> {
   const dir = new ToolDir();
   const out = join(dir.path, "out");
   const data = join(dir.path, "data");
@@ -94,7 +96,6 @@ Deno.test("rt33 S1: a write grant cannot make set-user-ID or set-group-ID files,
   const setuidSource = join(data, "program");
   Deno.writeTextFileSync(setuidSource, "#!/bin/sh\n");
   Deno.chmodSync(setuidSource, 0o6755);
-  const runner = new ToolRunner({ maxWarmPerKey: 1 });
   try {
     const tool = dir.tool("planter", PLANTER);
     const result = await runner.run(
@@ -118,7 +119,27 @@ Deno.test("rt33 S1: a write grant cannot make set-user-ID or set-group-ID files,
     assert.equal(plain, 0o1755);
     assert.equal(ffi, "NotCapable");
   } finally {
-    await runner.close();
     dir.cleanup();
+  }
+}
+
+Deno.test("rt33 S1: a write grant cannot make set-user-ID or set-group-ID files, by any entry point", async (t) => {
+  const libc = setIdFilterLibrary();
+  assert.ok(libc, "the runtime's C library (the filter is Linux-only)");
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  const checkout = sandboxModules();
+  const cache = await Deno.makeTempDir({ prefix: "compozy-set-id-cache-" });
+  try {
+    await t.step("from a checkout", () => assertNothingPlanted(runner, libc));
+    await t.step("from a compiled binary's bundles (cli/sandbox_modules.json)", async () => {
+      configureSandboxModules(
+        await writeSandboxModules(JSON.parse(await Deno.readTextFile(BUNDLE_PATH)), cache),
+      );
+      await assertNothingPlanted(runner, libc);
+    });
+  } finally {
+    configureSandboxModules(checkout);
+    await runner.close();
+    await Deno.remove(cache, { recursive: true });
   }
 });

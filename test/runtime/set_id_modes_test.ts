@@ -17,6 +17,7 @@ const SET_ID = 0o6000;
 
 const PLANTER = `import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
+import process from "node:process";
 
 const M = 0o6755;
 export default async (input: { out: string; setuidSource: string; libc: string }) => {
@@ -70,6 +71,12 @@ export default async (input: { out: string; setuidSource: string; libc: string }
   } catch (e) {
     ffi = (e as Error).name;
   }
+  try {
+    process.dlopen({ exports: {} }, input.libc);
+    ffi += ", process.dlopen opened";
+  } catch (e) {
+    ffi += ", " + (e as Error).name;
+  }
   return { outcomes, plain: Deno.statSync(at("plain")).mode! & 0o7777, ffi };
 };
 `;
@@ -117,7 +124,7 @@ async function assertNothingPlanted(runner: ToolRunner, libc: string): Promise<v
       assert.match(outcome, /not permitted|EPERM/, `${name}: ${outcome}`);
     }
     assert.equal(plain, 0o1755);
-    assert.equal(ffi, "NotCapable");
+    assert.equal(ffi, "NotCapable, NotCapable");
   } finally {
     dir.cleanup();
   }

@@ -31,7 +31,7 @@ import * as fsp from "node:fs/promises";
 import process from "node:process";
 
 const M = 0o6755;
-export default async (input: { out: string; setuidSource: string; libc: string }) => {
+export default async (input: { out: string; setuidSource: string; plainSource: string; libc: string }) => {
   const at = (name: string) => input.out + "/" + name;
   const attempts: Record<string, () => unknown> = {
     "Deno.chmodSync": () => (Deno.writeTextFileSync(at("a"), "x"), Deno.chmodSync(at("a"), M)),
@@ -83,9 +83,11 @@ export default async (input: { out: string; setuidSource: string; libc: string }
       outcomes[name] = (e as Error).message;
     }
   }
-  // A mode without the bits still works, the sticky bit included.
+  // A mode without the bits still works, the sticky bit included, and so does a copy of a plain program.
   Deno.writeTextFileSync(at("plain"), "x");
   Deno.chmodSync(at("plain"), 0o1755);
+  Deno.copyFileSync(input.plainSource, at("plain-copy"));
+  fs.copyFileSync(input.plainSource, at("plain-copy-node"));
   // The process's ffi grant on the C library, which installed the filter, is gone before the tool exists.
   let ffi = "opened";
   try {
@@ -99,7 +101,8 @@ export default async (input: { out: string; setuidSource: string; libc: string }
   } catch (e) {
     ffi += ", " + (e as Error).name;
   }
-  return { outcomes, plain: Deno.statSync(at("plain")).mode! & 0o7777, ffi };
+  const mode = (name: string) => Deno.statSync(at(name)).mode! & 0o7777;
+  return { outcomes, plain: [mode("plain"), mode("plain-copy"), mode("plain-copy-node")], ffi };
 };
 `;
 
@@ -125,10 +128,13 @@ async function assertNothingPlanted(runner: ToolRunner, libc: string): Promise<v
   const setuidSource = join(data, "program");
   Deno.writeTextFileSync(setuidSource, "#!/bin/sh\n");
   Deno.chmodSync(setuidSource, 0o6755);
+  const plainSource = join(data, "plain-program");
+  Deno.writeTextFileSync(plainSource, "#!/bin/sh\n");
+  Deno.chmodSync(plainSource, 0o755);
   try {
     const tool = dir.tool("planter", PLANTER);
     const result = await runner.run(
-      call(tool, { out, setuidSource, libc }, {
+      call(tool, { out, setuidSource, plainSource, libc }, {
         permissions: { read: true, write: [out] },
         timeoutMs: 30_000,
       }),
@@ -136,7 +142,7 @@ async function assertNothingPlanted(runner: ToolRunner, libc: string): Promise<v
     assert.ok(result.ok, JSON.stringify(result));
     const { outcomes, plain, ffi } = result.output as {
       outcomes: Record<string, string>;
-      plain: number;
+      plain: number[];
       ffi: string;
     };
     assert.deepEqual(setIdFiles(out), [], JSON.stringify(outcomes, null, 1));
@@ -145,7 +151,7 @@ async function assertNothingPlanted(runner: ToolRunner, libc: string): Promise<v
       if (MASKED.has(name)) continue;
       assert.match(outcome, /not permitted|EPERM/, `${name}: ${outcome}`);
     }
-    assert.equal(plain, 0o1755);
+    assert.deepEqual(plain, [0o1755, 0o755, 0o755]);
     assert.equal(ffi, "NotCapable, NotCapable");
   } finally {
     dir.cleanup();

@@ -414,12 +414,19 @@ export class Stack {
     return project;
   }
 
-  /** Stops the engine and its schedules (what started of them); once, even when a stop throws. */
+  /**
+   * Stops the engine and its schedules (what started of them); once, even when a stop throws. The engine stops
+   * even when its schedules' stop threw: forgotten while it ran, it would drive executions beside the engine
+   * started next.
+   */
   private async stopEngine(): Promise<void> {
     const { schedules, engine } = this;
     this.schedules = this.engine = undefined;
-    await schedules?.stop();
-    await engine?.stop();
+    try {
+      await schedules?.stop();
+    } finally {
+      await engine?.stop();
+    }
   }
 
   /**

@@ -34,6 +34,12 @@ export function refuseVsock(deno: typeof Deno, where: string): void {
   const hasOwn = Object.hasOwn;
   const keys = Object.keys;
   const api = deno as unknown as Record<string, (...args: unknown[]) => unknown>;
+  // A function is an object to Deno: its options and a proxy's are read off one, so a function carrying
+  // `transport` or `url` must be checked like a plain object (outside break attempt brk33: before, a
+  // function-typed proxy reached a SOCKS proxy and vsock, and function-typed options to `Deno.connect` ended
+  // the process).
+  const isObject = (value: unknown): value is object =>
+    (typeof value === "object" && value !== null) || typeof value === "function";
   const refuse = (call: string): never => {
     throw new NotCapable(
       `${call} is refused in ${where}: vsock is an unstable Deno API (--unstable-vsock), never enabled there`,
@@ -42,7 +48,7 @@ export function refuseVsock(deno: typeof Deno, where: string): void {
   for (const name of ["connect", "listen"]) {
     const original = api[name];
     api[name] = (options?: unknown, ...rest: unknown[]) => {
-      if (typeof options !== "object" || options === null) return original(options, ...rest);
+      if (!isObject(options)) return original(options, ...rest);
       const transport = (options as { transport?: unknown }).transport;
       if (transport === "vsock") refuse(`Deno.${name}({ transport: "vsock" })`);
       return original(create(options, { transport: { value: transport, enumerable: true } }), ...rest);
@@ -50,6 +56,7 @@ export function refuseVsock(deno: typeof Deno, where: string): void {
   }
   const serve = api.serve;
   api.serve = (options?: unknown, ...rest: unknown[]) => {
+    // Deno takes a function first argument as the handler and ignores what follows it.
     if (typeof options !== "object" || options === null) return serve(options, ...rest);
     if (hasOwn(options, "cid")) refuse("Deno.serve({ cid })");
     const own: PropertyDescriptorMap = {};
@@ -80,9 +87,9 @@ export function refuseVsock(deno: typeof Deno, where: string): void {
   };
   const createHttpClient = api.createHttpClient;
   api.createHttpClient = (options?: unknown, ...rest: unknown[]) => {
-    if (typeof options !== "object" || options === null) return createHttpClient(options, ...rest);
+    if (!isObject(options)) return createHttpClient(options, ...rest);
     const own: Record<string, unknown> = { ...options };
-    if (typeof own.proxy === "object" && own.proxy !== null) {
+    if (isObject(own.proxy)) {
       own.proxy = { ...own.proxy };
       const proxy = own.proxy as { transport?: unknown; url?: unknown };
       if (proxy.transport === "vsock") refuse('Deno.createHttpClient({ proxy: { transport: "vsock" } })');

@@ -40,6 +40,42 @@ Deno.test("rt33 S2: a SOCKS proxy does not reach the bus port, under any spellin
   });
 });
 
+/**
+ * A function is an object to Deno, which reads a client's options and a proxy's off one: the refusal checked
+ * plain objects only, so a function carrying the proxy, or the options, reached the bus port through a SOCKS
+ * proxy (outside break attempt brk33: one connection each, before).
+ */
+const VIA_FUNCTION = `export default async (input: { proxy: string; carrier: string }) => {
+  const proxy = input.carrier === "proxy" ? Object.assign(() => {}, { url: input.proxy }) : { url: input.proxy };
+  const options = input.carrier === "options" ? Object.assign(() => {}, { proxy }) : { proxy };
+  try {
+    const client = Deno.createHttpClient(options as never);
+    try {
+      await fetch("http://example.com/", { client });
+    } finally {
+      client.close();
+    }
+    return "fetched";
+  } catch (e) {
+    return (e as Error).name + ": " + (e as Error).message;
+  }
+};`;
+
+Deno.test("brk33: a SOCKS proxy carried by a function, or in function-typed options, is refused too", async () => {
+  await withDeniedBusPort(async ({ port, connections, dir, runner }) => {
+    const tool = dir.tool("via_function", VIA_FUNCTION);
+    for (const carrier of ["proxy", "options"]) {
+      const proxy = `socks5://127.1:${port}`;
+      const result = await runner.run(
+        call(tool, { proxy, carrier }, { permissions: { net: true }, timeoutMs: 30_000 }),
+      );
+      assert.ok(result.ok, JSON.stringify(result));
+      assert.equal(connections(), 0, `a function-typed ${carrier} reached the bus port: ${result.output}`);
+      assert.match(String(result.output), /^NotCapable: /, `${carrier}: ${result.output}`);
+    }
+  });
+});
+
 Deno.test("rt33 S2: an http proxy is still checked by Deno, not refused by its scheme", async () => {
   await withDeniedBusPort(async ({ port, connections, dir, runner }) => {
     const tool = dir.tool("via_proxy", VIA_PROXY);
@@ -65,12 +101,16 @@ Deno.test("rt33 S2: a SOCKS proxy is refused in a script MCP server too, whose r
       `RegExp.prototype.test = () => true;
        String.prototype.replace = function () { return "http://x"; };
        globalThis.String = (() => "http://x") as never;
-       try {
-         const client = Deno.createHttpClient({ proxy: { url: "socks5://127.1:${port}" } });
-         await fetch("http://example.com/", { client });
-         console.log("fetched");
-       } catch (e) {
-         console.log((e as Error).name + ": " + (e as Error).message);
+       const url = "socks5://127.1:${port}";
+       // A plain proxy, and one carried by a function (brk33).
+       for (const proxy of [{ url }, Object.assign(() => {}, { url })]) {
+         try {
+           const client = Deno.createHttpClient({ proxy } as never);
+           await fetch("http://example.com/", { client });
+           console.log("fetched");
+         } catch (e) {
+           console.log((e as Error).name + ": " + (e as Error).message);
+         }
        }`,
     );
     const server = { id: "s", script, timeoutMs: 5_000, cwd: dir.path, permissions: { net: true } };
@@ -78,7 +118,9 @@ Deno.test("rt33 S2: a SOCKS proxy is refused in a script MCP server too, whose r
     const ran = await new Deno.Command(command, { args, cwd: dir.path, stdout: "piped", stderr: "piped" })
       .output();
     const out = new TextDecoder().decode(ran.stdout);
-    assert.match(out, /^NotCapable: /, new TextDecoder().decode(ran.stderr));
+    const lines = out.trim().split("\n");
+    assert.equal(lines.length, 2, new TextDecoder().decode(ran.stderr));
+    for (const line of lines) assert.match(line, /^NotCapable: /, out);
     assert.equal(connections(), 0, out);
   });
 });

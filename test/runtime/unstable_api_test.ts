@@ -17,6 +17,9 @@ const attempts: Record<string, () => unknown> = {
   connect: () => Deno.connect({ transport: "vsock", cid: 2, port: 1 } as unknown as Deno.ConnectOptions),
   listen: () => Deno.listen({ transport: "vsock", cid: 2, port: 1 } as unknown as Deno.ListenOptions),
   serve: () => Deno.serve({ cid: 2, port: 1, onListen() {} } as unknown as Deno.ServeOptions, () => new Response()),
+  // A function is an object to Deno, which reads the options off it (brk33: before, exit 70).
+  connectFunction: () => Deno.connect(Object.assign(() => {}, { transport: "vsock", cid: 2, port: 1 }) as never),
+  listenFunction: () => Deno.listen(Object.assign(() => {}, { transport: "vsock", cid: 2, port: 1 }) as never),
   // A getter that answers "tcp" to a check and "vsock" to Deno.
   connectTurncoat: () => {
     let reads = 0;
@@ -53,6 +56,8 @@ Deno.test("vsock is refused as a permission in a tool, naming the API; the sandb
         ["connect", 'Deno.connect({ transport: "vsock" })'],
         ["listen", 'Deno.listen({ transport: "vsock" })'],
         ["serve", "Deno.serve({ cid })"],
+        ["connectFunction", 'Deno.connect({ transport: "vsock" })'],
+        ["listenFunction", 'Deno.listen({ transport: "vsock" })'],
       ]
     ) {
       const result = await run(attempt);
@@ -90,6 +95,8 @@ const PROXY_TOOL = `
 const vsock = { transport: "vsock", cid: 2, port: 1 };
 const attempts: Record<string, () => unknown> = {
   proxy: () => Deno.createHttpClient({ proxy: vsock } as never),
+  // A function is an object to Deno, which reads the proxy off it (brk33: before, the VM host answered).
+  proxyFunction: () => Deno.createHttpClient({ proxy: Object.assign(() => {}, vsock) } as never),
   proxyTurncoat: () => {
     let reads = 0;
     const proxy = { get transport() { return reads++ === 0 ? "tcp" : "vsock"; }, hostname: "127.0.0.1", port: 1, cid: 2 };
@@ -124,15 +131,17 @@ Deno.test("a vsock proxy for Deno.createHttpClient is refused in a tool granted 
     const tool = dir.tool("proxy", PROXY_TOOL);
     const run = (attempt: string) =>
       runner.run(call(tool, { attempt }, { timeoutMs: 30_000, permissions: { net: true } }));
-    const result = await run("proxy");
-    // Before: ok, "created: ... Connection reset by peer" (the VM host's vsock answered).
-    assert.ok(!result.ok, JSON.stringify(result));
-    assert.equal(result.failure.code, "tool_permission_denied", result.failure.message);
-    assert.equal(result.failure.retryable, false);
-    assert.ok(
-      result.failure.message.includes('Deno.createHttpClient({ proxy: { transport: "vsock" } })'),
-      result.failure.message,
-    );
+    for (const attempt of ["proxy", "proxyFunction"]) {
+      const result = await run(attempt);
+      // Before: ok, "created: ... Connection reset by peer" (the VM host's vsock answered).
+      assert.ok(!result.ok, `${attempt}: ${JSON.stringify(result)}`);
+      assert.equal(result.failure.code, "tool_permission_denied", result.failure.message);
+      assert.equal(result.failure.retryable, false);
+      assert.ok(
+        result.failure.message.includes('Deno.createHttpClient({ proxy: { transport: "vsock" } })'),
+        result.failure.message,
+      );
+    }
     const kept = await run("optionsKept");
     assert.ok(!kept.ok, JSON.stringify(kept));
     assert.match(kept.failure.message, /either `http1` or `http2` needs to be set to true/);
@@ -168,6 +177,8 @@ Deno.test("vsock is refused in a script MCP server too, and the server lives on"
          listen: () => Deno.listen(vsock as never),
          serve: () => Deno.serve({ cid: 2, port: 1, onListen() {} } as never, () => new Response()),
          proxy: () => Deno.createHttpClient({ proxy: vsock } as never),
+  // A function is an object to Deno, which reads the proxy off it (brk33: before, the VM host answered).
+  proxyFunction: () => Deno.createHttpClient({ proxy: Object.assign(() => {}, vsock) } as never),
        };
        for (const [name, attempt] of Object.entries(attempts)) {
          try {

@@ -50,9 +50,6 @@ const FILTERS: Partial<Record<typeof Deno.build.arch, ArchFilter>> = {
 };
 
 const SET_ID_BITS = 0o6000;
-const PR_SET_NO_NEW_PRIVS = 38;
-const SECCOMP_SET_MODE_FILTER = 1;
-const SECCOMP_FILTER_FLAG_TSYNC = 1;
 const EPERM = 1;
 const ENOSYS = 38;
 
@@ -128,6 +125,29 @@ export class SetIdFilterError extends Error {
   }
 }
 
+/** The filter of this machine's architecture, as `struct sock_filter`s, and the `seccomp` syscall's number. */
+export interface SetIdFilterProgram {
+  seccomp: number;
+  /** The instructions, 8 bytes each, as numbers: a script server's prelude embeds them as JSON. */
+  bytes: number[];
+}
+
+/** The filter for this architecture; undefined where there is none. */
+export function setIdFilterProgramFor(arch: typeof Deno.build.arch): SetIdFilterProgram | undefined {
+  const filter = FILTERS[arch];
+  if (filter === undefined) return undefined;
+  const program = setIdFilterProgram(filter);
+  const bytes = new Uint8Array(program.length * 8);
+  const view = new DataView(bytes.buffer);
+  program.forEach(([code, jt, jf, k], i) => {
+    view.setUint16(i * 8, code, true);
+    view.setUint8(i * 8 + 2, jt);
+    view.setUint8(i * 8 + 3, jf);
+    view.setUint32(i * 8 + 4, k, true);
+  });
+  return { seccomp: filter.seccomp, bytes: [...bytes] };
+}
+
 /**
  * Installs the filter on every thread of this process and revokes `ffi`. Runs in the host thread, before
  * the worker exists.
@@ -135,11 +155,29 @@ export class SetIdFilterError extends Error {
  * @throws {SetIdFilterError} when the library cannot be opened or the kernel refuses the filter
  */
 export function installSetIdFilter(libraryPath: string): void {
-  const arch = FILTERS[Deno.build.arch];
-  if (arch === undefined) throw new SetIdFilterError(`no filter for ${Deno.build.arch}`);
+  const program = setIdFilterProgramFor(Deno.build.arch);
+  if (program === undefined) throw new SetIdFilterError(`no filter for ${Deno.build.arch}`);
+  try {
+    loadSetIdFilter(Deno, libraryPath, program);
+  } catch (e) {
+    throw new SetIdFilterError((e as Error).message, { cause: e });
+  }
+}
+
+/**
+ * Loads `program` through the C library at `libraryPath` on every thread of this process, then revokes
+ * `ffi`. Self-contained (it uses its arguments only): a `script` MCP server's prelude embeds its source,
+ * since that process loads none of the runtime's files (mcp_transport.ts).
+ *
+ * @throws {Error} when the library cannot be opened or the kernel refuses the filter
+ */
+export function loadSetIdFilter(deno: typeof Deno, libraryPath: string, program: SetIdFilterProgram): void {
+  const PR_SET_NO_NEW_PRIVS = 38;
+  const SECCOMP_SET_MODE_FILTER = 1n;
+  const SECCOMP_FILTER_FLAG_TSYNC = 1n;
   let library;
   try {
-    library = Deno.dlopen(libraryPath, {
+    library = deno.dlopen(libraryPath, {
       prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
       syscall: { parameters: ["i64", "u64", "u64", "buffer"], result: "i64" },
       // Returns its first argument: the address of a buffer, without `Deno.UnsafePointer` (which needs
@@ -147,38 +185,28 @@ export function installSetIdFilter(libraryPath: string): void {
       memcpy: { parameters: ["buffer", "buffer", "usize"], result: "u64" },
     });
   } catch (e) {
-    throw new SetIdFilterError(`opening ${libraryPath}: ${(e as Error).message}`, { cause: e });
+    throw new Error(`opening ${libraryPath}: ${(e as Error).message}`, { cause: e });
   }
   try {
-    const program = setIdFilterProgram(arch);
-    const filter = new Uint8Array(program.length * 8);
-    const view = new DataView(filter.buffer);
-    program.forEach(([code, jt, jf, k], i) => {
-      view.setUint16(i * 8, code, true);
-      view.setUint8(i * 8 + 2, jt);
-      view.setUint8(i * 8 + 3, jf);
-      view.setUint32(i * 8 + 4, k, true);
-    });
+    const filter = new Uint8Array(program.bytes);
     // struct sock_fprog: the instruction count, then (8-aligned) the program's address.
     const fprog = new Uint8Array(16);
     const fview = new DataView(fprog.buffer);
-    fview.setUint16(0, program.length, true);
+    fview.setUint16(0, filter.length / 8, true);
     fview.setBigUint64(8, BigInt(library.symbols.memcpy(filter, filter, 0n)), true);
     // Required of a process without CAP_SYS_ADMIN; a sandbox never starts programs, so it loses nothing.
     if (library.symbols.prctl(PR_SET_NO_NEW_PRIVS, 1n, 0n, 0n, 0n) !== 0) {
-      throw new SetIdFilterError("prctl(PR_SET_NO_NEW_PRIVS) failed");
+      throw new Error("prctl(PR_SET_NO_NEW_PRIVS) failed");
     }
     const installed = library.symbols.syscall(
-      BigInt(arch.seccomp),
-      BigInt(SECCOMP_SET_MODE_FILTER),
-      BigInt(SECCOMP_FILTER_FLAG_TSYNC),
+      BigInt(program.seccomp),
+      SECCOMP_SET_MODE_FILTER,
+      SECCOMP_FILTER_FLAG_TSYNC,
       fprog,
     );
-    if (installed !== 0n) {
-      throw new SetIdFilterError(`seccomp(SECCOMP_SET_MODE_FILTER) returned ${installed}`);
-    }
+    if (installed !== 0n) throw new Error(`seccomp(SECCOMP_SET_MODE_FILTER) returned ${installed}`);
   } finally {
     library.close();
   }
-  Deno.permissions.revokeSync({ name: "ffi" });
+  deno.permissions.revokeSync({ name: "ffi" });
 }

@@ -31,6 +31,12 @@ import { netDenyFlags } from "../net_deny.ts";
 import { MemoryWatch, mib } from "../memory_watch.ts";
 import { guardRuntimeWrites } from "../runtime_code.ts";
 import { ToolFailure } from "../tool_failure.ts";
+import {
+  loadSetIdFilter,
+  setIdFilterLibrary,
+  type SetIdFilterProgram,
+  setIdFilterProgramFor,
+} from "../set_id_filter.ts";
 import { refuseVsock } from "../vsock_refusal.ts";
 import {
   isProcessControlEnv,
@@ -284,6 +290,14 @@ export async function scriptCommand(
     [script],
     roots,
   );
+  // A script that may write gets the set-ID mode filter a tool's sandbox gets (set_id_filter.ts), installed
+  // by its prelude through `ffi` on the C library only, revoked before the script's own code runs.
+  const write = grants.permissions.write;
+  const setIdLibrary = write === true || write.length > 0 ? setIdFilterLibrary() : undefined;
+  const setIdProgram = setIdLibrary === undefined ? undefined : setIdFilterProgramFor(Deno.build.arch);
+  const setId = setIdLibrary === undefined || setIdProgram === undefined
+    ? undefined
+    : { library: setIdLibrary, program: setIdProgram };
   return {
     command: denoExecutable(),
     args: [
@@ -294,10 +308,11 @@ export async function scriptCommand(
       "--no-prompt",
       "--quiet",
       `--v8-flags=--disallow-code-generation-from-strings,--max-old-space-size=${SCRIPT_HEAP_LIMIT_MB}`,
-      `--preload=${SCRIPT_PRELUDE}`,
+      `--preload=${scriptPrelude(setId)}`,
       // Never omitted: the SDK spawns through node:child_process, and Deno's runs `deno run` with -A (every
       // permission) when its arguments hold no permission flag, as a script granted nothing would have.
       ...ALWAYS_DENIED,
+      setId === undefined ? "--deny-ffi" : `--allow-ffi=${setId.library}`,
       ...processFlags(grants.permissions, [], { read: grants.denyRead, write: grants.denyWrite }),
       ...netDenyFlags(),
       script,
@@ -321,7 +336,19 @@ export async function scriptCommand(
  * and `localStorage` persist under Deno's cache (`location_data/`, keyed by the script's path) with no
  * `write` grant, the Cache API without bound: removed, as `caches` is in a tool's worker (issue 10, sbx).
  */
-const SCRIPT_PRELUDE = "data:text/javascript," + encodeURIComponent(`
+function scriptPrelude(setId: { library: string; program: SetIdFilterProgram } | undefined): string {
+  // The filter goes in first: a failure throws, and a `--preload` that throws ends the process before the
+  // script runs (the server fails to start rather than run unfiltered).
+  const filter = setId === undefined ? "" : `try {
+  (${loadSetIdFilter})(Deno, ${JSON.stringify(setId.library)}, ${JSON.stringify(setId.program)});
+} catch (e) {
+  throw new Error("the script MCP server could not refuse set-user-ID modes: " + e.message, { cause: e });
+}
+`;
+  return "data:text/javascript," + encodeURIComponent(filter + SCRIPT_PRELUDE_REST);
+}
+
+const SCRIPT_PRELUDE_REST = `
 (${refuseVsock})(Deno, "a script MCP server");
 delete globalThis.caches;
 delete globalThis.localStorage;
@@ -341,7 +368,7 @@ if (p && typeof p.getBuiltinModule === "function") {
     },
   });
 }
-`);
+`;
 
 /**
  * What a server sent past a bound: a response (`response`), one event of its event stream (`event`), or more
@@ -545,8 +572,11 @@ function boundedEventStream(limit: number, budget: StreamBudget): TransformStrea
   });
 }
 
-/** What a script server is never given, said explicitly (see `scriptCommand`). */
-const ALWAYS_DENIED = ["--deny-run", "--deny-ffi", "--deny-sys"];
+/**
+ * What a script server is never given, said explicitly (see `scriptCommand`); `ffi` too, but for the C
+ * library of a script that may write, which its prelude revokes once the set-ID filter is in.
+ */
+const ALWAYS_DENIED = ["--deny-run", "--deny-sys"];
 
 function moduleFetchEnv(): Record<string, string> {
   return Object.fromEntries(

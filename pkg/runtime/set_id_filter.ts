@@ -13,7 +13,8 @@
  * `openat2` (whose mode lies behind a pointer the filter cannot read) fails with `ENOSYS`, which makes
  * callers fall back to `openat`. Anything else, and the sticky bit, passes. The filter needs `ffi` on the C
  * library, the one `ffi` grant a sandbox process gets; the host revokes it once the filter is in, before the
- * worker starts, so neither the tool nor the host has it afterwards.
+ * worker starts, so neither the tool nor the host has it afterwards. A `script` MCP server that may write
+ * gets the same filter from its prelude, before the script's own code runs (mcp_transport.ts).
  *
  * @module
  */

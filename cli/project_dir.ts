@@ -9,6 +9,7 @@
  */
 import { join, relative } from "node:path";
 import { PROJECT_FILE } from "../engine/domain/project/mod.ts";
+import { fsErrorText } from "../pkg/utils/fs_error_text.ts";
 import { CliError } from "./cli_error.ts";
 
 const WAYS_OUT = [
@@ -36,8 +37,7 @@ async function statOrExplain(path: string, what: string): Promise<Deno.FileInfo 
     return await Deno.stat(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
-    const reason = error instanceof Error ? error.message.replace(/: stat '.*'$/s, "") : String(error);
-    throw new CliError(`${what}: ${reason}`, WAYS_OUT, undefined, { cause: error });
+    throw new CliError(`${what}: ${fsErrorText(error)}`, WAYS_OUT, undefined, { cause: error });
   }
 }
 

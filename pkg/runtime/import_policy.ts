@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { fsErrorText } from "../utils/fs_error_text.ts";
 import { basename, dirname, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { realPathOrSelf } from "./grant_paths.ts";
@@ -524,7 +525,7 @@ async function realPathIfThere(path: string): Promise<{ real: string; unfollowed
     real = await Deno.realPath(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return { real: path };
-    if (cannotFollow(e)) return { real: path, unfollowed: withoutPath(e) };
+    if (cannotFollow(e)) return { real: path, unfollowed: fsErrorText(e) };
     throw e;
   }
   try {
@@ -532,15 +533,10 @@ async function realPathIfThere(path: string): Promise<{ real: string; unfollowed
     if ((await Deno.stat(real)).isFile) (await Deno.open(real)).close();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return { real }; // removed since
-    if (cannotFollow(e)) return { real, unfollowed: withoutPath(e) };
+    if (cannotFollow(e)) return { real, unfollowed: fsErrorText(e) };
     throw e;
   }
   return { real };
-}
-
-/** The system's reason without the path Deno appends (the failure names the module already). */
-function withoutPath(error: Error): string {
-  return error.message.replace(/: (?:realpath|stat|open) '.*'$/s, "");
 }
 
 function cannotFollow(error: unknown): error is Error {

@@ -29,8 +29,9 @@ export async function loadFileReferences(analysis: Analysis, diagnostics: Diagno
       if (analysis.fileDefinitions.has(file) || analysis.broken.files.has(file)) continue;
       const read = await readYamlFile(file);
       if (read.kind === "missing") {
-        missing.set(file, notThere(read, `${ref.kind} file`, ref.value));
-        diagnostics.error(source, [...site.path, "use"], missing.get(file)!);
+        const message = notThere(read, `${ref.kind} file`, ref.value);
+        missing.set(file, message);
+        diagnostics.error(source, [...site.path, "use"], message);
         continue;
       }
       if (read.kind === "invalid") {

@@ -33,7 +33,8 @@ import type { ProjectConfig } from "./schema.ts";
 import { validateSchema } from "./schema_validation.ts";
 import { recoverWorkflowId } from "./unreadable_workflow.ts";
 import type { LoadOptions, Project } from "./types.ts";
-import { errorText, MAX_FILE_BYTES, notThere, readYamlFile, type YamlSource } from "./yaml_source.ts";
+import { fsErrorText } from "../../../pkg/utils/fs_error_text.ts";
+import { MAX_FILE_BYTES, notThere, readYamlFile, type YamlSource } from "./yaml_source.ts";
 
 /** Lists of compozy.yaml whose items are checked one by one: a bad item leaves the others usable. */
 const PROJECT_ITEM_LISTS = new Set(["workflows", "models", "mcp", "tools", "agents"]);
@@ -276,7 +277,7 @@ async function readEnvFile(
     text = await Deno.readTextFile(file);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return {};
-    diagnostics.error(project, ["env_file"], `cannot read the env file ${name}: ${errorText(err)}`);
+    diagnostics.error(project, ["env_file"], `cannot read the env file ${name}: ${fsErrorText(err)}`);
     return {};
   }
   const parsed = parseEnvFile(file, text);

@@ -23,6 +23,7 @@ import {
 } from "yaml";
 import process from "node:process";
 import { type Diagnostic, type PathSegment, ROOT_PATH } from "../diagnostics.ts";
+import { fsErrorText } from "../../../pkg/utils/fs_error_text.ts";
 
 /** Files larger than this are refused before they are read. */
 export const MAX_FILE_BYTES = 10 * 1024 * 1024;
@@ -79,7 +80,7 @@ export async function readYamlFile(file: string): Promise<YamlReadResult> {
     text = await Deno.readTextFile(file);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return { kind: "missing" };
-    return { kind: "invalid", diagnostics: [rootError(file, `cannot read the file: ${errorText(err)}`)] };
+    return { kind: "invalid", diagnostics: [rootError(file, `cannot read the file: ${fsErrorText(err)}`)] };
   }
   return parseYaml(file, text);
 }
@@ -96,12 +97,6 @@ export function notAFile(info: Deno.FileInfo): string {
     : "is not a regular file (a device, a pipe or a socket)";
 }
 
-/** A file system error's message without the path Deno appends (the diagnostic names the file already). */
-export function errorText(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.replace(/: (?:stat|open|read|readfile|lstat|realpath) '[^']*'$/, "");
-}
-
 /**
  * What is wrong with the file a field names, as the field's message says it (`tool module <problem>: <path>`),
  * or undefined when it is a file: "not found", what it is instead ({@linkcode notAFile}), or "cannot be read
@@ -114,7 +109,7 @@ export async function statProblem(path: string): Promise<string | undefined> {
     if (info.isFile) return undefined;
     return notAFile(info);
   } catch (err) {
-    return err instanceof Deno.errors.NotFound ? "not found" : `cannot be read (${errorText(err)})`;
+    return err instanceof Deno.errors.NotFound ? "not found" : `cannot be read (${fsErrorText(err)})`;
   }
 }
 

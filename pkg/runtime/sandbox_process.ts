@@ -20,7 +20,7 @@ import { sandboxModules } from "./sandbox_modules.ts";
 import { netDenyFlags } from "./net_deny.ts";
 import { jsonTooDeep } from "./output_limits.ts";
 import { scanStderr, type StderrScan } from "./sandbox_stderr.ts";
-import { setIdFilterLibrary } from "./set_id_filter.ts";
+import { setIdFilterLibraryFor } from "./set_id_filter.ts";
 import { processFlags, type SandboxPermissions, workerPermissions } from "./permissions.ts";
 import {
   CALL_KEY_BYTES,
@@ -176,9 +176,7 @@ export class SandboxProcess {
   static spawn(spec: SandboxSpec, module: ToolModuleInfo, grants: ResolvedGrants): SandboxProcess {
     const toolDir = dirname(spec.executePath);
     const modules = sandboxModules();
-    // Only a tool that may write can make a file set-ID; the others skip the filter's start-up cost.
-    const write = grants.permissions.write;
-    const setIdLibrary = write === true || write.length > 0 ? setIdFilterLibrary() : undefined;
+    const setIdLibrary = setIdFilterLibraryFor(grants.permissions.write);
     const config: SandboxConfig = {
       toolUrl: pathToFileURL(spec.executePath).href,
       workerUrl: modules.workerUrl,

@@ -18,6 +18,7 @@
  *
  * @module
  */
+import type { Grant } from "./permissions.ts";
 
 /** A syscall whose mode argument is checked, and the argument's index. */
 type ModeSyscall = readonly [nr: number, modeArg: number];
@@ -101,6 +102,14 @@ function setIdFilterProgram(arch: ArchFilter): Instruction[] {
 export function setIdFilterLibrary(): string | undefined {
   if (filterLibrary === null) filterLibrary = findFilterLibrary();
   return filterLibrary;
+}
+
+/**
+ * The library for the filter of a process granted `write` (a tool's sandbox, a script MCP server), or
+ * undefined: a process that may write nothing cannot make a file set-ID, and skips the filter's start-up cost.
+ */
+export function setIdFilterLibraryFor(write: Grant): string | undefined {
+  return write === true || write.length > 0 ? setIdFilterLibrary() : undefined;
 }
 
 /** The runtime's C library, found once: null until looked for. */

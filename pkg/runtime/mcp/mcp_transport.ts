@@ -33,7 +33,7 @@ import { guardRuntimeWrites } from "../runtime_code.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import {
   loadSetIdFilter,
-  setIdFilterLibrary,
+  setIdFilterLibraryFor,
   type SetIdFilterProgram,
   setIdFilterProgramFor,
 } from "../set_id_filter.ts";
@@ -292,8 +292,7 @@ export async function scriptCommand(
   );
   // A script that may write gets the set-ID mode filter a tool's sandbox gets (set_id_filter.ts), installed
   // by its prelude through `ffi` on the C library only, revoked before the script's own code runs.
-  const write = grants.permissions.write;
-  const setIdLibrary = write === true || write.length > 0 ? setIdFilterLibrary() : undefined;
+  const setIdLibrary = setIdFilterLibraryFor(grants.permissions.write);
   const setIdProgram = setIdLibrary === undefined ? undefined : setIdFilterProgramFor(Deno.build.arch);
   const setId = setIdLibrary === undefined || setIdProgram === undefined
     ? undefined

@@ -18,7 +18,6 @@
  *
  * @module
  */
-import type { Grant } from "./permissions.ts";
 
 /** A syscall whose mode argument is checked, and the argument's index. */
 type ModeSyscall = readonly [nr: number, modeArg: number];
@@ -107,8 +106,11 @@ export function setIdFilterLibrary(): string | undefined {
 /**
  * The library for the filter of a process granted `write` (a tool's sandbox, a script MCP server), or
  * undefined: a process that may write nothing cannot make a file set-ID, and skips the filter's start-up cost.
+ * The grant's type is written out, not imported from permissions.ts: this module is in the sandbox host's
+ * module graph, whose files a write grant may not name (test/runtime/redteam5_test.ts), and which should not
+ * grow for a type.
  */
-export function setIdFilterLibraryFor(write: Grant): string | undefined {
+export function setIdFilterLibraryFor(write: true | readonly string[]): string | undefined {
   return write === true || write.length > 0 ? setIdFilterLibrary() : undefined;
 }
 

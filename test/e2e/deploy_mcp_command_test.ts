@@ -39,12 +39,8 @@ Deno.test({
       assert.match(out, /mcp\[0\]\.command/, out);
       assert.match(out, /COMPOZY_ALLOW_DEPLOYED_MCP_COMMANDS=1/, out);
       // The server kept its project.
-      const res = await dev.fetch("/api/workflows/hello/executions?wait=30s", {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
-        body: JSON.stringify({ input: { name: "Ed" } }),
-      });
-      assert.equal((await res.json()).status, "SUCCESS");
+      const state = await dev.run("hello", { name: "Ed" }, { headers: { authorization: `Bearer ${KEY}` } });
+      assert.equal(state.status, "SUCCESS");
     } finally {
       await dev.stop();
       await Deno.remove(dev.dir, { recursive: true });

@@ -46,15 +46,7 @@ Deno.test({
 
       await t.step("a server left by a killed dev is stopped by the next dev, which runs one", async () => {
         dev = await startDev({ dir });
-        const res = await dev.fetch(
-          "/api/workflows/hello/executions?wait=30s",
-          {
-            method: "POST",
-            body: '{"input":{"name":"Kept"}}',
-            headers: { "content-type": "application/json" },
-          },
-        );
-        const kept = (await res.json()).exec_id as string;
+        const kept = (await dev.run("hello", { name: "Kept" })).exec_id;
         const [nats] = await childrenNamed(dev.pid, "nats-server");
         leftovers.push(nats);
         // What a kill -9 of everything but the server does (e.g. the OOM killer taking dev and its watchdog).

@@ -55,13 +55,8 @@ Deno.test({
         for (let i = 0; i < 600 && (await dev.fetch("/api/health")).status !== 200; i++) {
           await new Promise((r) => setTimeout(r, 100));
         }
-        const res = await dev.fetch("/api/workflows/hello/executions?wait=60s", {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ input: { name: "Ann" } }),
-        });
-        const body = await res.json();
-        assert.equal(body.status, "SUCCESS", JSON.stringify(body));
+        const state = await dev.run("hello", { name: "Ann" });
+        assert.equal(state.status, "SUCCESS", JSON.stringify(state));
       });
 
       await t.step("killed again and again: dev stops with an error naming the cause (exit 1)", async () => {

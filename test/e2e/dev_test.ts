@@ -92,14 +92,9 @@ Deno.test({
       });
 
       await t.step("an API start with ?wait= answers with the final state", async () => {
-        const res = await dev.fetch(
-          "/api/workflows/hello/executions?wait=30s",
-          json({ input: { name: "Bo" } }),
-        );
-        assert.equal(res.status, 200);
-        const s = await res.json();
+        const s = await dev.run("hello", { name: "Bo" });
         assert.equal(s.status, "SUCCESS");
-        assert.deepEqual(s.tasks.map((x: { task_id: string }) => x.task_id).sort(), ["greet", "shout"]);
+        assert.deepEqual(s.tasks.map((x) => x.task_id).sort(), ["greet", "shout"]);
       });
 
       await t.step("a repeated Idempotency-Key returns the first execution", async () => {

@@ -21,14 +21,7 @@ Deno.test({
     const dev = await startDev({ fixture: HELLO, args: ["--watch"] });
     const nats = await childNamed(dev.pid, "nats-server");
     let frozen = false;
-    const run = async () => {
-      const res = await dev.fetch("/api/workflows/hello/executions?wait=60s", {
-        method: "POST",
-        body: JSON.stringify({ input: { name: "Ada" } }),
-        headers: { "content-type": "application/json" },
-      });
-      return (await res.json()).status as string;
-    };
+    const run = async () => (await dev.run("hello", { name: "Ada" })).status;
     const description = async () => (await (await dev.fetch("/api/workflows/hello")).json()).description;
     try {
       await dev.waitForLine(/^watching /);

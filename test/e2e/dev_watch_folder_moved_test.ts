@@ -25,12 +25,7 @@ Deno.test({
       await dev.waitForLine(/tools\[0\]\.execute: tool module not found: \.\/tools\/greet\.ts$/);
       await Deno.rename(`${tools}.old`, tools);
       await dev.waitForLine(/^reloaded \(workflows\/tools\): 1 workflow/);
-      const res = await dev.fetch("/api/workflows/hello/executions?wait=30s", {
-        method: "POST",
-        body: JSON.stringify({ input: { name: "Ada" } }),
-        headers: { "content-type": "application/json" },
-      });
-      assert.equal((await res.json()).status, "SUCCESS");
+      assert.equal((await dev.run("hello", { name: "Ada" })).status, "SUCCESS");
     } finally {
       await dev.stop();
       await Deno.remove(dev.dir, { recursive: true });

@@ -18,14 +18,7 @@ Deno.test({
     const dev = await startDev({ fixture: HELLO, args: ["--watch"] });
     const projectFile = join(dev.dir, "compozy.yaml");
     const good = await Deno.readTextFile(projectFile);
-    const run = async () => {
-      const res = await dev.fetch("/api/workflows/hello/executions?wait=30s", {
-        method: "POST",
-        body: JSON.stringify({ input: { name: "Ada" } }),
-        headers: { "content-type": "application/json" },
-      });
-      return (await res.json()).status as string;
-    };
+    const run = async () => (await dev.run("hello", { name: "Ada" })).status;
     try {
       await dev.waitForLine(/^watching /);
       const [a, b] = [join(dev.dir, "workflows/a.yaml"), join(dev.dir, "workflows/b.yaml")];

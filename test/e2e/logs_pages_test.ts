@@ -27,12 +27,7 @@ Deno.test({
     // Tools log at info: the level the records are kept at.
     const dev = await startDev({ dir, env: { COMPOZY_LOG_LEVEL: "info" } });
     try {
-      const start = await dev.fetch("/api/workflows/chatty/executions?wait=2m", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ input: { items: [...Array(ITEMS).keys()] } }),
-      });
-      const state = await start.json();
+      const state = await dev.run("chatty", { items: [...Array(ITEMS).keys()] }, { wait: "2m" });
       assert.equal(state.status, "SUCCESS", JSON.stringify(state).slice(0, 500));
       const execId: string = state.exec_id;
       const total = ITEMS * LINES_PER_ITEM;

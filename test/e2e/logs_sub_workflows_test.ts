@@ -40,12 +40,7 @@ Deno.test({
   fn: async () => {
     const dev = await startDevOn(FILES, { COMPOZY_LOG_LEVEL: "info" });
     try {
-      const start = await dev.fetch("/api/workflows/top/executions?wait=1m", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: "{}",
-      });
-      const state = await start.json();
+      const state = await dev.run("top");
       assert.equal(state.status, "SUCCESS", JSON.stringify(state).slice(0, 500));
       const execIdOf = async (workflowId: string) => {
         const list = await (await dev.fetch(`/api/executions?workflow_id=${workflowId}`)).json();

@@ -19,12 +19,7 @@ Deno.test({
         "export default async () => {\n  await new Promise((r) => setTimeout(r, 300));\n  return { ok: true };\n};\n",
     });
     try {
-      const response = await dev.fetch("/api/workflows/w/executions?wait=60s", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: "{}",
-      });
-      const state = await response.json();
+      const state = await dev.run("w");
       assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
       assert.deepEqual(state.output, { ok: true });
     } finally {

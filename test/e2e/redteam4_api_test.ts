@@ -90,14 +90,9 @@ Deno.test({
         const targets = [...spellings, "::ffff:127.0.0.1", "2130706433", ...hostAddresses].map((
           h,
         ) => [h, port]);
-        const res = await dev.fetch("/api/workflows/probe/executions?wait=60s", {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ input: { targets } }),
-        });
-        const state = await res.json();
+        const state = await dev.run("probe", { targets });
         assert.equal(state.status, "SUCCESS", JSON.stringify(state));
-        const results = state.output.results as Record<string, string>;
+        const results = (state.output as { results: Record<string, string> }).results;
         const reached = Object.entries(results).filter(([, outcome]) => outcome !== "NotCapable");
         assert.deepEqual(reached, [], "every spelling is refused by the permission check");
         assert.equal(Object.keys(results).length, new Set(targets.map(([h]) => h)).size);
@@ -159,12 +154,7 @@ Deno.test({
       const deploy = await runCli(["deploy", "--cwd", dev.dir, "--server", dev.url, "--api-key", key]);
       assert.equal(deploy.code, 0, deploy.stderr);
       assert.match(deploy.stdout, /deployed e2e to .*: hello, approval, slow/);
-      const res = await dev.fetch("/api/workflows/hello/executions?wait=30s", {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-        body: JSON.stringify({ input: { name: "Ed" } }),
-      });
-      const state = await res.json();
+      const state = await dev.run("hello", { name: "Ed" }, { headers: { authorization: `Bearer ${key}` } });
       assert.equal(state.status, "SUCCESS", JSON.stringify(state));
     } finally {
       await dev.stop();

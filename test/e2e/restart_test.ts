@@ -38,11 +38,7 @@ Deno.test({
           headers: { "content-type": "application/json" },
         });
         assert.equal(signal.status, 202);
-        const end = await (await second.fetch(`/api/workflows/hello/executions?wait=30s`, {
-          method: "POST",
-          body: JSON.stringify({ input: { name: "after" } }),
-          headers: { "content-type": "application/json" },
-        })).json();
+        const end = await second.run("hello", { name: "after" });
         assert.equal(end.status, "SUCCESS");
         const deadline = Date.now() + 20_000;
         let state;

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { credentialsEnv, type NatsRole } from "../../pkg/nats/auth.ts";
 import { startTestNats } from "../support/nats.ts";
-import { copyProject, FIXTURE_PROJECT, spawnCompozy } from "./support/dev_server.ts";
+import { copyProject, FIXTURE_PROJECT, spawnCompozy, startAndWait } from "./support/dev_server.ts";
 
 const TICK_WORKFLOW = `id: tick
 triggers:
@@ -59,12 +59,7 @@ Deno.test({
         await new Promise((r) => setTimeout(r, 200));
       }
 
-      const res = await fetch(`${url}/api/workflows/hello/executions?wait=30s`, {
-        method: "POST",
-        body: JSON.stringify({ input: { name: "Roles" } }),
-        headers: { "content-type": "application/json" },
-      });
-      const state = await res.json();
+      const state = await startAndWait(url, "hello", { name: "Roles" });
       assert.equal(state.status, "SUCCESS", JSON.stringify(state));
       assert.deepEqual(state.output, { greeting: "Hello, Roles!", shouted: "HELLO, ROLES!" });
 

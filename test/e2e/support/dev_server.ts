@@ -4,6 +4,8 @@
  * Output is collected line by line so that tests can wait for what a process prints.
  */
 import { dirname, join, resolve } from "node:path";
+import type { z } from "zod";
+import type { ExecutionStateSchema } from "../../../server/schemas.ts";
 
 const REPO = resolve(import.meta.dirname!, "../../..");
 const MAIN = join(REPO, "main.ts");
@@ -41,6 +43,44 @@ export interface DevServer extends CompozyProcess {
   /** The temporary project directory. */
   dir: string;
   fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** Starts `workflowId` with `input` and waits for its end, as {@link startAndWait} does. */
+  run(workflowId: string, input?: unknown, options?: StartAndWaitOptions): Promise<ExecutionStateJson>;
+}
+
+/** An execution's state as the API answers it (`ExecutionState` in API.md). */
+export type ExecutionStateJson = z.infer<typeof ExecutionStateSchema>;
+
+export interface StartAndWaitOptions {
+  /** The `?wait=` duration; 60s unless given. */
+  wait?: string;
+  /** Headers beside the JSON content type (e.g. an API key). */
+  headers?: Record<string, string>;
+}
+
+/**
+ * `POST {baseUrl}/api/workflows/{workflowId}/executions?wait=…` with `{ input }`, as a user starts a workflow
+ * and awaits it: the final state, or an error holding the answer when it is not a 200 (a 202 means the wait
+ * ran out before the end).
+ */
+export async function startAndWait(
+  baseUrl: string,
+  workflowId: string,
+  input?: unknown,
+  options: StartAndWaitOptions = {},
+): Promise<ExecutionStateJson> {
+  const response = await fetch(
+    `${baseUrl}/api/workflows/${workflowId}/executions?wait=${options.wait ?? "60s"}`,
+    {
+      method: "POST",
+      headers: { "content-type": "application/json", ...options.headers },
+      body: JSON.stringify(input === undefined ? {} : { input }),
+    },
+  );
+  const text = await response.text();
+  if (response.status !== 200) {
+    throw new Error(`start of ${workflowId} answered ${response.status}, not 200: ${text.slice(0, 2_000)}`);
+  }
+  return JSON.parse(text);
 }
 
 /**
@@ -156,7 +196,13 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     const apiLine = await process.waitForLine(/^\s+API\s+http:\/\//, 60_000);
     const url = apiLine.trim().split(/\s+/)[1];
     await process.waitForLine(/^ready in \d+ ms/, 60_000);
-    return { ...process, url, dir, fetch: (path, init) => fetch(`${url}${path}`, init) };
+    return {
+      ...process,
+      url,
+      dir,
+      fetch: (path, init) => fetch(`${url}${path}`, init),
+      run: (workflowId, input, runOptions) => startAndWait(url, workflowId, input, runOptions),
+    };
   } catch (e) {
     await process.stop();
     throw e;

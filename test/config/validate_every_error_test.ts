@@ -99,6 +99,7 @@ const EXPECTED = [
   'a.yaml:25:25: tasks[5].on_success.next: cycle in transitions: "loop_a" → "loop_b" → "loop_a"',
   "b.yaml:2:14: description: expected a string, found integer 42",
   'b.yaml:7:10: tasks[1].use: unknown workflow "ghost": not declared in the project',
+  'b.yaml:11:29: tasks[2].tasks[0].use: unknown tool "t2": not declared in this workflow or the project',
   'b.yaml:11:42: tasks[2].tasks[0].bogus: unknown field "bogus"',
   'b.yaml:12:28: tasks[2].tasks[1].use: unknown agent "nobody": not declared in this workflow or the project',
   'b.yaml:13:9: tasks[2].tasks[2]: missing required field "use"',
@@ -330,6 +331,79 @@ Deno.test("an error in a sub-field, a model or an MCP server hides none of their
     assert.equal(code, 1);
     const checked = (await checkProject(dir, { processEnv: {} })).map((d) => formatDiagnostic(d, dir));
     assert.deepEqual(checked, PARTIAL_EXPECTED);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/**
+ * A task with a schema error of its own still has the references it makes from its other fields checked
+ * (`use`, `action`, `on_success.next`, `on_error.next`): before, `wiht: 1` beside `use: tool(id=nosuch)` said
+ * only the unknown field, and the unknown tool came at the next run. A field with an error of its own makes
+ * no second line, and an agent task whose `action` has an error is not told it lacks one.
+ */
+const BROKEN_TASK_FILES: Record<string, string> = {
+  "compozy.yaml": `name: broken-tasks
+workflows:
+  - source: ./w.yaml
+agents:
+  - id: helper
+    config: { $model: m }
+    instructions: Help.
+    actions:
+      - { id: go, prompt: Go. }
+models:
+  - { id: m, provider: mock, model: m }
+`,
+  "t.ts": "export default () => ({});\n",
+  "w.yaml": `id: w
+tools:
+  - { id: t, execute: ./t.ts }
+tasks:
+  - id: typo
+    use: tool(id=nosuch)
+    wiht: { x: 1 }
+    on_success: { next: nowhere }
+    on_error: { next: ok }
+  - id: agent_task
+    use: agent(id=helper)
+    action: nope
+    retry: { max_attempts: 0 }
+  - id: bad_action
+    use: agent(id=helper)
+    action: 5
+  - id: bad_use
+    use: 7
+    on_error: { next: gone }
+  - id: file_task
+    use: tool(file=./missing.yaml)
+    timout: 1s
+  - id: ok
+    use: tool(id=t)
+`,
+};
+
+const BROKEN_TASK_EXPECTED = [
+  'w.yaml:6:10: tasks[0].use: unknown tool "nosuch": not declared in this workflow or the project',
+  'w.yaml:7:5: tasks[0].wiht: unknown field "wiht" (did you mean "with"?)',
+  'w.yaml:8:25: tasks[0].on_success.next: unknown task "nowhere" in workflow "w"',
+  'w.yaml:12:13: tasks[1].action: unknown action "nope" of agent "helper" (its actions: go)',
+  "w.yaml:13:28: tasks[1].retry.max_attempts: expected a number >= 1, found integer 0",
+  "w.yaml:16:13: tasks[2].action: expected a string, found integer 5",
+  "w.yaml:18:10: tasks[3].use: expected a string, found integer 7",
+  'w.yaml:19:23: tasks[3].on_error.next: unknown task "gone" in workflow "w"',
+  "w.yaml:21:10: tasks[4].use: tool file not found: ./missing.yaml",
+  'w.yaml:22:5: tasks[4].timout: unknown field "timout" (did you mean "timeout"?)',
+];
+
+Deno.test("a task with a schema error still has the references of its other fields checked", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "compozy-broken-tasks-" });
+  try {
+    for (const [name, text] of Object.entries(BROKEN_TASK_FILES)) {
+      await Deno.writeTextFile(join(dir, name), text);
+    }
+    const lines = (await checkProject(dir, { processEnv: {} })).map((d) => formatDiagnostic(d, dir));
+    assert.deepEqual(lines, BROKEN_TASK_EXPECTED, `got:\n${lines.join("\n")}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

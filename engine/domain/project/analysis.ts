@@ -35,6 +35,12 @@ export interface LoadedWorkflow {
   triggers: { trigger: TriggerConfig; index: number }[];
   /** The tasks the checks look at: no schema error of their own or above them, each id once. */
   tasks: TaskSite[];
+  /**
+   * Tasks left out for schema errors, holding only the references they make from fields without an error
+   * (`use`, `action`, `on_success.next`, `on_error.next`): those are still checked. Their `type` is `basic`
+   * when they hold a `use`, and absent otherwise.
+   */
+  brokenTaskReferences: TaskSite[];
   /** Tasks left out for schema errors, as found in the file (their `env` still names env values). */
   brokenTasks: unknown[];
   /** Readable ids of those tasks: a reference to one is not "unknown". */

@@ -24,6 +24,15 @@ export function checkReferences(analysis: Analysis, diagnostics: DiagnosticList)
       }
       if (site.role === "child") checkChildFields(loaded, site, diagnostics);
     }
+    for (const site of loaded.brokenTaskReferences) {
+      if (site.task.type === "basic") checkUse(analysis, loaded, site, diagnostics, unchecked);
+      for (const field of ["on_success", "on_error"] as const) {
+        const next = site.task[field]?.next;
+        if (next !== undefined) {
+          checkTarget(loaded, sitesById, [...site.path, field, "next"], next, diagnostics);
+        }
+      }
+    }
   }
   reportUnchecked(analysis, unchecked, diagnostics);
 }

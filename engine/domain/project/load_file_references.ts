@@ -15,8 +15,8 @@ import { notThere, readYamlFile } from "./yaml_source.ts";
 export async function loadFileReferences(analysis: Analysis, diagnostics: DiagnosticList): Promise<void> {
   // The file's message, once per file.
   const missing = new Map<string, string>();
-  for (const { workflow, source, tasks } of analysis.workflows) {
-    for (const site of tasks) {
+  for (const { workflow, source, tasks, brokenTaskReferences } of analysis.workflows) {
+    for (const site of [...tasks, ...brokenTaskReferences]) {
       if (site.task.type !== "basic") continue;
       const ref = parseUse(site.task.use);
       if (!ref || ref.by !== "file" || ref.kind === "workflow") continue;

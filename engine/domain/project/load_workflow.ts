@@ -3,7 +3,8 @@
  *
  * A file with schema errors is loaded as far as it can be trusted (CONFIG.md: one run reports every error):
  * a task with an error of its own is left out of the checks, but its id, when readable, still counts for
- * duplicates and for references to it; a trigger with an error is left out of the checks of triggers; any
+ * duplicates and for references to it, and the references it makes from fields without an error (`use`,
+ * `action`, `on_success.next`, `on_error.next`) are still checked; a trigger with an error is left out of the checks of triggers; any
  * other workflow field with an error is left out of the config the checks see. A task's error inside one of
  * its inline tasks is that inline task's, not its parent's.
  *
@@ -20,6 +21,7 @@ import type { WorkflowConfig } from "../workflow/schema.ts";
 import type { Analysis, DiagnosticList, LoadedWorkflow } from "./analysis.ts";
 import { indexToolsAndAgents, trustedFields, validUnder } from "./definitions.ts";
 import { isMapping } from "./trust.ts";
+import { parseUse } from "./use_reference.ts";
 import { formatPath, locate, type YamlSource } from "./yaml_source.ts";
 
 /**
@@ -49,6 +51,7 @@ export function buildWorkflow(
   const tasks = new Map<string, TaskConfig>();
   const firstLine = new Map<string, number>();
   const kept: TaskSite[] = [];
+  const referencing: TaskSite[] = [];
   for (const slot of walk.slots) {
     if (slot.id === undefined) continue;
     const first = firstLine.get(slot.id);
@@ -64,6 +67,9 @@ export function buildWorkflow(
     if (slot.site) {
       tasks.set(slot.id, slot.site.task);
       kept.push(slot.site);
+    } else {
+      const references = readableReferences(slot, isValid);
+      if (references) referencing.push(references);
     }
   }
   const brokenTaskIds = new Set(
@@ -87,6 +93,7 @@ export function buildWorkflow(
       isValid(["triggers", index]) ? [{ trigger: trigger as TriggerConfig, index }] : []
     ),
     tasks: kept,
+    brokenTaskReferences: referencing,
     brokenTasks: walk.slots.filter((s) => !s.site).map((s) => s.raw),
     brokenTaskIds,
     complete: walk.complete,
@@ -98,7 +105,32 @@ interface TaskSlot {
   raw: unknown;
   id: string | undefined;
   path: PathSegment[];
+  role: TaskRole;
   site?: TaskSite;
+}
+
+/**
+ * A task left out for a schema error, reduced to the references it makes from fields without an error: the
+ * `use` of a basic task (with its `action`, unless that has an error: then the agent's action is unknown),
+ * and the `next` of its `on_success` and `on_error` when it runs in the flow (a child's are refused by the
+ * checks of trusted tasks only; here they are left alone). Undefined when it makes none.
+ */
+function readableReferences(slot: TaskSlot, isValid: (path: PathSegment[]) => boolean): TaskSite | undefined {
+  const { raw, path, role } = slot;
+  if (!isMapping(raw) || typeof raw.id !== "string") return undefined;
+  const task: Record<string, unknown> = { id: raw.id };
+  const valid = (...field: PathSegment[]) => isValid([...path, ...field]);
+  const basic = raw.type === undefined || raw.type === "basic";
+  const useReadable = basic && typeof raw.use === "string" && parseUse(raw.use) !== undefined && valid("use");
+  if (useReadable && (raw.action === undefined || valid("action"))) {
+    Object.assign(task, { type: "basic", use: raw.use, action: raw.action });
+  }
+  for (const field of ["on_success", "on_error"] as const) {
+    const next = isMapping(raw[field]) ? raw[field].next : undefined;
+    if (role === "flow" && typeof next === "string" && valid(field, "next")) task[field] = { next };
+  }
+  if (Object.keys(task).length === 1) return undefined;
+  return { task: task as unknown as TaskConfig, path, role };
 }
 
 /**
@@ -117,7 +149,7 @@ function walkTasks(list: unknown, errors: readonly Diagnostic[]): { slots: TaskS
   ) => {
     if (!isMapping(raw)) {
       // Not a task at all: the schema reported it, so `complete` is already false.
-      slots.push({ raw, id: undefined, path });
+      slots.push({ raw, id: undefined, path, role });
       return;
     }
     const children = inlineTaskSlots(raw, path);
@@ -133,7 +165,7 @@ function walkTasks(list: unknown, errors: readonly Diagnostic[]): { slots: TaskS
       (raw as { type?: string }).type ??= "basic";
       site = { task: raw as unknown as TaskConfig, path, role, parent };
     }
-    slots.push({ raw, id: typeof raw.id === "string" ? raw.id : undefined, path, site });
+    slots.push({ raw, id: typeof raw.id === "string" ? raw.id : undefined, path, role, site });
     for (const [child, childPath, childRole] of children) visit(child, childPath, childRole, site, trusted);
   };
   if (Array.isArray(list)) list.forEach((task, i) => visit(task, ["tasks", i], "flow", undefined, true));

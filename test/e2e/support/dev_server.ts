@@ -59,8 +59,9 @@ export interface StartAndWaitOptions {
 
 /**
  * `POST {baseUrl}/api/workflows/{workflowId}/executions?wait=…` with `{ input }`, as a user starts a workflow
- * and awaits it: the final state, or an error holding the answer when it is not a 200 (a 202 means the wait
- * ran out before the end).
+ * and awaits it: the state it answers with (the final one, or the one of the moment the wait ran out: both are
+ * a 200, API.md), or an error holding the answer when it is not a 200 (an unknown workflow, an input its
+ * schema refuses, NATS unavailable).
  */
 export async function startAndWait(
   baseUrl: string,

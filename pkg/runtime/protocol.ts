@@ -16,6 +16,7 @@
  * @module
  */
 import { ChaCha20Poly1305, KEY_BYTES, NONCE_BYTES, TAG_BYTES } from "./frame_cipher.ts";
+import type { KernelLimits } from "./kernel_limits.ts";
 
 export const TOKEN_BYTES = 16;
 /**
@@ -146,8 +147,8 @@ export interface SandboxConfig {
   lockdownUrl: string;
   workerPermissions: Deno.PermissionOptionsObject;
   worker: WorkerSettings;
-  /** The C library the host installs the set-ID mode filter with (set_id_filter.ts); absent: no filter. */
-  setIdFilterLibrary?: string;
+  /** What the host has the kernel refuse the tool before it loads (kernel_limits.ts); absent: nothing. */
+  kernelLimits?: KernelLimits;
 }
 
 /** What the tool's worker needs before the tool loads; passed as the worker's name. */

@@ -16,7 +16,15 @@ export interface FailureContext {
   timeoutMs: number;
   heapLimitMb: number;
   maxOutputBytes: number;
+  /** The most bytes a file the tool writes may hold (kernel_limits.ts). */
+  maxFileBytes: number;
 }
+
+/**
+ * A write past the file size bound (`EFBIG`), as Deno ("File too large (os error 27)") and Node's API
+ * ("EFBIG: file too large") word it.
+ */
+const FILE_TOO_LARGE = /\(os error 27\)|\bEFBIG\b/;
 
 const REFUSED_IMPORT = /Requires read access to|--no-remote|--no-npm|remote specifier|npm specifiers/;
 
@@ -71,6 +79,14 @@ function thrownFailure(ctx: FailureContext, error: SandboxError): ToolFailure {
       cause,
       details: { name: error.name },
     });
+  }
+  if (FILE_TOO_LARGE.test(error.message)) {
+    return new ToolFailure(
+      "tool_threw",
+      `${tool} wrote a file past the sandbox's bound of ${ctx.maxFileBytes} bytes per file ` +
+        `(COMPOZY_SANDBOX_MAX_FILE_BYTES; the file keeps the bytes up to it): ${error.name}: ${error.message}`,
+      { cause, details: { name: error.name, maxFileBytes: ctx.maxFileBytes } },
+    );
   }
   if (error.nonError) {
     return new ToolFailure("tool_threw", `${tool} threw a non-Error value: ${error.message}`, {

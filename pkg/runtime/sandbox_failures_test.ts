@@ -8,6 +8,7 @@ const CTX: FailureContext = {
   timeoutMs: 1000,
   heapLimitMb: 64,
   maxOutputBytes: 1024,
+  maxFileBytes: 4096,
 };
 
 function death(overrides: Partial<Death>): Death {

@@ -57,7 +57,7 @@ function checkoutModules(): SandboxModules {
   const host = here("./worker_host.ts");
   return {
     hostPath: fileURLToPath(host),
-    hostFiles: [host, here("./protocol.ts"), here("./frame_cipher.ts"), here("./set_id_filter.ts")].map((u) =>
+    hostFiles: [host, here("./protocol.ts"), here("./frame_cipher.ts"), here("./kernel_limits.ts")].map((u) =>
       fileURLToPath(u)
     ),
     workerUrl: worker.href,

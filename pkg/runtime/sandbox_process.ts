@@ -20,7 +20,7 @@ import { sandboxModules } from "./sandbox_modules.ts";
 import { netDenyFlags } from "./net_deny.ts";
 import { jsonTooDeep } from "./output_limits.ts";
 import { scanStderr, type StderrScan } from "./sandbox_stderr.ts";
-import { setIdFilterLibraryFor } from "./set_id_filter.ts";
+import { kernelLimitsFor } from "./kernel_limits.ts";
 import { processFlags, type SandboxPermissions, workerPermissions } from "./permissions.ts";
 import {
   CALL_KEY_BYTES,
@@ -72,6 +72,8 @@ export interface SandboxSpec {
   maxLogBytes: number;
   /** Descriptors the process may hold (`RLIMIT_NOFILE`, see descriptor_limit.ts). */
   maxDescriptors: number;
+  /** The most bytes a file the tool writes may hold (`RLIMIT_FSIZE`, see kernel_limits.ts). */
+  maxFileBytes: number;
 }
 
 /**
@@ -176,7 +178,7 @@ export class SandboxProcess {
   static spawn(spec: SandboxSpec, module: ToolModuleInfo, grants: ResolvedGrants): SandboxProcess {
     const toolDir = dirname(spec.executePath);
     const modules = sandboxModules();
-    const setIdLibrary = setIdFilterLibraryFor(grants.permissions.write);
+    const kernelLimits = kernelLimitsFor(grants.permissions, spec.maxFileBytes);
     const config: SandboxConfig = {
       toolUrl: pathToFileURL(spec.executePath).href,
       workerUrl: modules.workerUrl,
@@ -189,7 +191,7 @@ export class SandboxProcess {
         nodeProcess: module.needsNodeProcess,
         nodeBuiltins: module.nodeBuiltins,
       },
-      setIdFilterLibrary: setIdLibrary,
+      kernelLimits,
     };
     const args = [
       "run",
@@ -207,8 +209,8 @@ export class SandboxProcess {
         write: grants.denyWrite,
       }),
       ...netDenyFlags(),
-      // For the host thread to install the set-ID mode filter; it revokes this before the worker starts.
-      ...(setIdLibrary === undefined ? [] : [`--allow-ffi=${setIdLibrary}`]),
+      // For the host thread to install the kernel limits; it revokes this before the worker starts.
+      ...(kernelLimits === undefined ? [] : [`--allow-ffi=${kernelLimits.library}`]),
       modules.hostPath,
       JSON.stringify(config),
     ];

@@ -67,6 +67,8 @@ export interface RuntimeOptions {
   sandboxStartTimeoutMs?: number;
   /** File descriptors each sandbox process may hold (ToolRunner's default, 128, when unset). */
   sandboxMaxDescriptors?: number;
+  /** The most bytes a file a tool writes may hold (ToolRunner's default, 256 MiB, when unset). */
+  sandboxMaxFileBytes?: number;
 }
 
 export interface RuntimeHandle {
@@ -95,6 +97,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
       maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()),
       startTimeoutMs: options.sandboxStartTimeoutMs,
       maxDescriptors: options.sandboxMaxDescriptors,
+      maxFileBytes: options.sandboxMaxFileBytes,
     });
   const memory = new AgentMemory(nc);
   const fences = new AgentTurnFences(nc);

@@ -8,6 +8,7 @@
  */
 import { integerFromEnv, positiveMsFromEnv } from "../utils/env_number.ts";
 import { MIN_MAX_DESCRIPTORS } from "./descriptor_limit.ts";
+import { MIN_MAX_FILE_BYTES } from "./kernel_limits.ts";
 
 export interface RuntimeSettings {
   /**
@@ -20,6 +21,11 @@ export interface RuntimeSettings {
    * 64), which bounds the kernel socket memory a tool can hold (see descriptor_limit.ts).
    */
   sandboxMaxDescriptors?: number;
+  /**
+   * COMPOZY_SANDBOX_MAX_FILE_BYTES: the most bytes a file written by a tool (or a script MCP server) may hold
+   * (`RLIMIT_FSIZE`; default 256 MiB, at least 1 MiB; see kernel_limits.ts).
+   */
+  sandboxMaxFileBytes?: number;
 }
 
 /**
@@ -35,5 +41,14 @@ export function runtimeSettingsFromEnv(): RuntimeSettings {
   return {
     sandboxStartTimeoutMs: sandboxStartTimeoutMsFromEnv(),
     sandboxMaxDescriptors: integerFromEnv("COMPOZY_SANDBOX_MAX_DESCRIPTORS", MIN_MAX_DESCRIPTORS),
+    sandboxMaxFileBytes: sandboxMaxFileBytesFromEnv(),
   };
+}
+
+/**
+ * COMPOZY_SANDBOX_MAX_FILE_BYTES, read by the runtime and, for a script MCP server, when its command is made.
+ * @throws {EnvSettingError} for a bad value.
+ */
+export function sandboxMaxFileBytesFromEnv(): number | undefined {
+  return integerFromEnv("COMPOZY_SANDBOX_MAX_FILE_BYTES", MIN_MAX_FILE_BYTES);
 }

@@ -37,6 +37,7 @@ import { loadedFiles } from "./sandbox_modules.ts";
 import { MemoryWatch } from "./memory_watch.ts";
 import { OpenFileWatch } from "./open_files.ts";
 import { DEFAULT_MAX_DESCRIPTORS, MIN_MAX_DESCRIPTORS } from "./descriptor_limit.ts";
+import { DEFAULT_MAX_FILE_BYTES, MIN_MAX_FILE_BYTES } from "./kernel_limits.ts";
 import { DEFAULT_MAX_OUTPUT_DEPTH } from "./output_limits.ts";
 import { normalizePermissions, permissionsKey, sandboxEnv, type ToolPermissions } from "./permissions.ts";
 import { SandboxPool } from "./pool.ts";
@@ -114,6 +115,12 @@ export interface ToolRunnerOptions {
    * at least 64. See descriptor_limit.ts.
    */
   maxDescriptors?: number;
+  /**
+   * The most bytes a file a tool writes may hold (`RLIMIT_FSIZE`, for tools that may write): a write past it
+   * fails with "File too large", the file keeping the bytes up to it. Default 256 MiB, at least 1 MiB. See
+   * kernel_limits.ts.
+   */
+  maxFileBytes?: number;
 }
 
 export interface ToolRunnerStats {
@@ -190,6 +197,7 @@ export class ToolRunner {
         opts.maxDescriptors ?? DEFAULT_MAX_DESCRIPTORS,
         MIN_MAX_DESCRIPTORS,
       ),
+      maxFileBytes: atLeast("maxFileBytes", opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, MIN_MAX_FILE_BYTES),
     };
     this.#files = new OpenFileWatch(this.#limits.maxDescriptors);
     this.#memory = new MemoryWatch(this.#limits.memoryLimitMb * 1024 * 1024);
@@ -453,6 +461,7 @@ export class ToolRunner {
       maxOutputDepth: this.#limits.maxOutputDepth,
       maxLogBytes: this.#limits.maxLogBytes,
       maxDescriptors: this.#limits.maxDescriptors,
+      maxFileBytes: this.#limits.maxFileBytes,
     };
     return { key, spec };
   }
@@ -482,6 +491,7 @@ export class ToolRunner {
       timeoutMs,
       heapLimitMb: this.#limits.heapLimitMb,
       maxOutputBytes: this.#limits.maxOutputBytes,
+      maxFileBytes: this.#limits.maxFileBytes,
     };
   }
 

@@ -28,7 +28,7 @@ import {
   ToSandbox,
   type WorkerCall,
 } from "./protocol.ts";
-import { installSetIdFilter } from "./set_id_filter.ts";
+import { installKernelLimits } from "./kernel_limits.ts";
 
 const MAX_CALL_BYTES = 1024 * 1024 * 1024;
 /**
@@ -82,17 +82,17 @@ function readCallKey(): Uint8Array {
 }
 const cipher = new CallCipher(readCallKey(), "decrypt");
 
-refuseSetIdModes();
+installLimits();
 const worker = startWorker();
 
 /**
- * Before any tool code exists: no file the tool writes may become set-user-ID or set-group-ID
- * (set_id_filter.ts). Without the filter the tool does not run; the failure is the load's.
+ * Before any tool code exists: what the kernel refuses the tool (set-ID modes, unix sockets, files over a
+ * size: kernel_limits.ts). Without them the tool does not run; the failure is the load's.
  */
-function refuseSetIdModes(): void {
-  if (config.setIdFilterLibrary === undefined) return;
+function installLimits(): void {
+  if (config.kernelLimits === undefined) return;
   try {
-    installSetIdFilter(config.setIdFilterLibrary);
+    installKernelLimits(config.kernelLimits);
   } catch (e) {
     const error = e instanceof Error ? e : new Error(String(e));
     sendError(FromSandbox.loadError, 0, { kind: "threw", name: error.name, message: error.message });

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeSandboxModules } from "../../cli/sandbox_cache.ts";
 import { configureSandboxModules, sandboxModules } from "../../pkg/runtime/sandbox_modules.ts";
-import { setIdFilterLibrary } from "../../pkg/runtime/set_id_filter.ts";
+import { kernelLimitsLibrary } from "../../pkg/runtime/kernel_limits.ts";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
 import { BUNDLE_PATH } from "../../scripts/sandbox_bundle.ts";
 import { call, ToolDir } from "./_helpers.ts";
@@ -159,7 +159,7 @@ async function assertNothingPlanted(runner: ToolRunner, libc: string): Promise<v
 }
 
 Deno.test("rt33 S1: a write grant cannot make set-user-ID or set-group-ID files, by any entry point", async (t) => {
-  const libc = setIdFilterLibrary();
+  const libc = kernelLimitsLibrary();
   assert.ok(libc, "the runtime's C library (the filter is Linux-only)");
   const runner = new ToolRunner({ maxWarmPerKey: 1 });
   const checkout = sandboxModules();

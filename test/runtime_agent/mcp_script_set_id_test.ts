@@ -1,5 +1,5 @@
 /**
- * A `script` MCP server that may write gets the set-ID mode filter a tool's sandbox gets (set_id_filter.ts):
+ * A `script` MCP server that may write gets the set-ID mode filter a tool's sandbox gets (kernel_limits.ts):
  * before, such a server made setuid files with `Deno.chmod`, a `mode` option or Node's `chmod`, and the
  * runtime may run as root (outside break attempt brk33, the gap rt33 left). Its `ffi` grant on the C library,
  * which installs the filter, is gone before the script's own code runs. Real script server processes.
@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { scriptCommand } from "../../pkg/runtime/mcp/mcp_transport.ts";
-import { setIdFilterLibrary } from "../../pkg/runtime/set_id_filter.ts";
+import { kernelLimitsLibrary } from "../../pkg/runtime/kernel_limits.ts";
 
 const PLANTER = (out: string, libc: string) => `
 import * as fs from "node:fs";
@@ -32,7 +32,7 @@ Deno.chmodSync(at("plain"), 0o1755);
 `;
 
 Deno.test("brk33: a script MCP server that may write cannot make set-user-ID or set-group-ID files", async () => {
-  const libc = setIdFilterLibrary();
+  const libc = kernelLimitsLibrary();
   assert.ok(libc, "the runtime's C library (the filter is Linux-only)");
   const dir = await Deno.makeTempDir({ prefix: "compozy-mcp-set-id-" });
   try {

@@ -32,11 +32,13 @@ import { MemoryWatch, mib } from "../memory_watch.ts";
 import { guardRuntimeWrites } from "../runtime_code.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import {
-  loadSetIdFilter,
-  setIdFilterLibraryFor,
-  type SetIdFilterProgram,
-  setIdFilterProgramFor,
-} from "../set_id_filter.ts";
+  DEFAULT_MAX_FILE_BYTES,
+  type FilterProgram,
+  filterProgramFor,
+  kernelLimitsFor,
+  loadKernelLimits,
+} from "../kernel_limits.ts";
+import { sandboxMaxFileBytesFromEnv } from "../settings_env.ts";
 import { refuseVsock } from "../vsock_refusal.ts";
 import {
   isProcessControlEnv,
@@ -290,13 +292,14 @@ export async function scriptCommand(
     [script],
     roots,
   );
-  // A script that may write gets the set-ID mode filter a tool's sandbox gets (set_id_filter.ts), installed
-  // by its prelude through `ffi` on the C library only, revoked before the script's own code runs.
-  const setIdLibrary = setIdFilterLibraryFor(grants.permissions.write);
-  const setIdProgram = setIdLibrary === undefined ? undefined : setIdFilterProgramFor(Deno.build.arch);
-  const setId = setIdLibrary === undefined || setIdProgram === undefined
+  // A script that may write, or has `net: true`, gets the kernel limits a tool's sandbox gets
+  // (kernel_limits.ts), installed by its prelude through `ffi` on the C library only, revoked before the
+  // script's own code runs.
+  const limits = kernelLimitsFor(grants.permissions, sandboxMaxFileBytesFromEnv() ?? DEFAULT_MAX_FILE_BYTES);
+  const program = limits === undefined ? undefined : filterProgramFor(Deno.build.arch, limits);
+  const kernel = limits === undefined || program === undefined
     ? undefined
-    : { library: setIdLibrary, program: setIdProgram };
+    : { library: limits.library, program, maxFileBytes: limits.maxFileBytes };
   return {
     command: denoExecutable(),
     args: [
@@ -307,11 +310,11 @@ export async function scriptCommand(
       "--no-prompt",
       "--quiet",
       `--v8-flags=--disallow-code-generation-from-strings,--max-old-space-size=${SCRIPT_HEAP_LIMIT_MB}`,
-      `--preload=${scriptPrelude(setId)}`,
+      `--preload=${scriptPrelude(kernel)}`,
       // Never omitted: the SDK spawns through node:child_process, and Deno's runs `deno run` with -A (every
       // permission) when its arguments hold no permission flag, as a script granted nothing would have.
       ...ALWAYS_DENIED,
-      setId === undefined ? "--deny-ffi" : `--allow-ffi=${setId.library}`,
+      kernel === undefined ? "--deny-ffi" : `--allow-ffi=${kernel.library}`,
       ...processFlags(grants.permissions, [], { read: grants.denyRead, write: grants.denyWrite }),
       ...netDenyFlags(),
       script,
@@ -335,13 +338,17 @@ export async function scriptCommand(
  * and `localStorage` persist under Deno's cache (`location_data/`, keyed by the script's path) with no
  * `write` grant, the Cache API without bound: removed, as `caches` is in a tool's worker (issue 10, sbx).
  */
-function scriptPrelude(setId: { library: string; program: SetIdFilterProgram } | undefined): string {
-  // The filter goes in first: a failure throws, and a `--preload` that throws ends the process before the
-  // script runs (the server fails to start rather than run unfiltered).
-  const filter = setId === undefined ? "" : `try {
-  (${loadSetIdFilter})(Deno, ${JSON.stringify(setId.library)}, ${JSON.stringify(setId.program)});
+function scriptPrelude(
+  kernel: { library: string; program: FilterProgram; maxFileBytes?: number } | undefined,
+): string {
+  // The limits go in first: a failure throws, and a `--preload` that throws ends the process before the
+  // script runs (the server fails to start rather than run without them).
+  const filter = kernel === undefined ? "" : `try {
+  (${loadKernelLimits})(Deno, ${JSON.stringify(kernel.library)}, ${JSON.stringify(kernel.program)}, ${
+    JSON.stringify(kernel.maxFileBytes)
+  });
 } catch (e) {
-  throw new Error("the script MCP server could not refuse set-user-ID modes: " + e.message, { cause: e });
+  throw new Error("the script MCP server could not install its kernel limits: " + e.message, { cause: e });
 }
 `;
   return "data:text/javascript," + encodeURIComponent(filter + SCRIPT_PRELUDE_REST);
@@ -573,7 +580,8 @@ function boundedEventStream(limit: number, budget: StreamBudget): TransformStrea
 
 /**
  * What a script server is never given, said explicitly (see `scriptCommand`); `ffi` too, but for the C
- * library of a script that may write, which its prelude revokes once the set-ID filter is in.
+ * library of a script that may write or has `net: true`, which its prelude revokes once its kernel limits
+ * are in.
  */
 const ALWAYS_DENIED = ["--deny-run", "--deny-sys"];
 

@@ -1,15 +1,18 @@
 import assert from "node:assert/strict";
-import { setIdFilterLibrary } from "./set_id_filter.ts";
+import { kernelLimitsLibrary } from "./kernel_limits.ts";
 
-/** Runs `installSetIdFilter(library)` in a `deno` of its own with `ffi` on `library` only; returns its line. */
+/**
+ * Runs `installKernelLimits` with the set-ID rule and `library` in a `deno` of its own with `ffi` on `library`
+ * only; returns its line.
+ */
 async function installIn(library: string, after: string): Promise<string> {
   const script = await Deno.makeTempFile({ suffix: ".ts" });
   try {
     await Deno.writeTextFile(
       script,
-      `import { installSetIdFilter } from ${JSON.stringify(import.meta.resolve("./set_id_filter.ts"))};
+      `import { installKernelLimits } from ${JSON.stringify(import.meta.resolve("./kernel_limits.ts"))};
        try {
-         installSetIdFilter(${JSON.stringify(library)});
+         installKernelLimits({ library: ${JSON.stringify(library)}, setIdModes: true, unixSockets: false });
          ${after}
        } catch (e) {
          console.log((e as Error).name + ": " + (e as Error).message);
@@ -35,16 +38,16 @@ async function installIn(library: string, after: string): Promise<string> {
   }
 }
 
-Deno.test("installSetIdFilter fails with a SetIdFilterError when the library cannot be opened", async () => {
+Deno.test("installKernelLimits fails with a KernelLimitsError when the library cannot be opened", async () => {
   const line = await installIn("/nonexistent/libc.so.6", `console.log("installed");`);
   assert.match(
     line,
-    /^SetIdFilterError: the sandbox could not refuse set-user-ID modes: opening \/nonexistent/,
+    /^KernelLimitsError: the sandbox could not install its kernel limits: opening \/nonexistent/,
   );
 });
 
-Deno.test("installSetIdFilter refuses the bits, keeps other modes and revokes ffi", async () => {
-  const library = setIdFilterLibrary();
+Deno.test("installKernelLimits refuses the bits, keeps other modes and revokes ffi", async () => {
+  const library = kernelLimitsLibrary();
   assert.ok(library, "the runtime's C library (the filter is Linux-only)");
   const dir = await Deno.makeTempDir();
   try {

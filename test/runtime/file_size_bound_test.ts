@@ -1,0 +1,148 @@
+/**
+ * A `write` grant is bounded per file (issue 10, sbx34): before, a tool granted `write: ["out"]` wrote 400 MiB
+ * to one file in 1.4 s, and a few calls filled the disk, and with it the `.compozy/` store's. Now a file a
+ * tool writes holds at most the runtime's `maxFileBytes` (`RLIMIT_FSIZE`, kernel_limits.ts): every way of
+ * writing past it fails with "File too large", the call fails naming the tool and the bound, the file keeps
+ * no more than the bound, and the tool's next call works. Real sandboxes through the ToolRunner.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
+import { call, ToolDir } from "./_helpers.ts";
+
+const BOUND = 1024 * 1024;
+
+const WRITER = `import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+
+export default async (input: { out: string; bytes: number; big: string; catchAll?: boolean }) => {
+  const at = (name: string) => input.out + "/" + name;
+  const data = new Uint8Array(input.bytes);
+  if (!input.catchAll) {
+    await Deno.writeFile(at("plain"), data);
+    return { wrote: data.length };
+  }
+  const attempts: Record<string, () => unknown> = {
+    "Deno.writeFileSync": () => Deno.writeFileSync(at("a"), data),
+    "Deno.writeTextFile": () => Deno.writeTextFile(at("b"), "x".repeat(input.bytes)),
+    "Deno.FsFile.write loop": async () => {
+      using file = await Deno.open(at("c"), { write: true, create: true });
+      for (let i = 0; i < 8; i++) await file.write(data.subarray(0, input.bytes / 8));
+    },
+    "Deno.FsFile.seek past the bound": async () => {
+      using file = await Deno.open(at("d"), { write: true, create: true });
+      await file.seek(input.bytes, Deno.SeekMode.Start);
+      await file.write(new Uint8Array(1));
+    },
+    "Deno.truncate to grow": () => (Deno.writeTextFileSync(at("e"), ""), Deno.truncate(at("e"), input.bytes)),
+    "Deno.FsFile.truncate to grow": async () => {
+      using file = await Deno.open(at("f"), { write: true, create: true });
+      await file.truncate(input.bytes);
+    },
+    "Deno.writeFile append": () => (
+      Deno.writeFileSync(at("g"), data.subarray(0, input.bytes / 2)),
+        Deno.writeFileSync(at("g"), data, { append: true })
+    ),
+    "Deno.copyFile of a big file": () => Deno.copyFile(input.big, at("h")),
+    "node writeFileSync": () => fs.writeFileSync(at("i"), data),
+    "node appendFileSync": () => fs.appendFileSync(at("j"), data),
+    "node createWriteStream": () =>
+      new Promise<void>((resolve, reject) => {
+        const stream = fs.createWriteStream(at("k"));
+        stream.on("error", reject);
+        stream.end(data, (e?: Error | null) => e ? reject(e) : resolve());
+      }),
+    "node FileHandle.write": async () => {
+      const handle = await fsp.open(at("l"), "w");
+      try { await handle.write(data); } finally { await handle.close(); }
+    },
+    "node writeSync at a position past the bound": () => {
+      const fd = fs.openSync(at("m"), "w");
+      try { fs.writeSync(fd, new Uint8Array(1), 0, 1, input.bytes); } finally { fs.closeSync(fd); }
+    },
+    "node truncateSync to grow": () => (fs.writeFileSync(at("n"), ""), fs.truncateSync(at("n"), input.bytes)),
+    "node ftruncateSync to grow": () => {
+      const fd = fs.openSync(at("o"), "w");
+      try { fs.ftruncateSync(fd, input.bytes); } finally { fs.closeSync(fd); }
+    },
+    "node copyFileSync of a big file": () => fs.copyFileSync(input.big, at("p")),
+  };
+  const outcomes: Record<string, string> = {};
+  for (const [name, attempt] of Object.entries(attempts)) {
+    try {
+      await attempt();
+      outcomes[name] = "done";
+    } catch (e) {
+      outcomes[name] = (e as Error).message;
+    }
+  }
+  return outcomes;
+};
+`;
+
+function largestFile(root: string): { name: string; size: number } {
+  let largest = { name: "", size: 0 };
+  for (const entry of Deno.readDirSync(root)) {
+    const size = Deno.statSync(join(root, entry.name)).size;
+    if (size > largest.size) largest = { name: entry.name, size };
+  }
+  return largest;
+}
+
+Deno.test("sbx34: a write past the per-file bound fails naming the tool and the bound; the next call works", async () => {
+  const dir = new ToolDir();
+  const out = join(dir.path, "out");
+  Deno.mkdirSync(out);
+  const runner = new ToolRunner({ maxWarmPerKey: 1, maxFileBytes: BOUND });
+  try {
+    const tool = dir.tool("writer", WRITER);
+    const grants = { permissions: { write: [out] }, timeoutMs: 30_000, toolId: "writer" };
+    const past = await runner.run(call(tool, { out, bytes: 3 * BOUND, big: "" }, grants));
+    assert.ok(!past.ok, JSON.stringify(past));
+    assert.equal(past.failure.code, "tool_threw");
+    assert.match(
+      past.failure.message,
+      /^Tool "writer" wrote a file past the sandbox's bound of 1048576 bytes per file \(COMPOZY_SANDBOX_MAX_FILE_BYTES/,
+    );
+    assert.match(past.failure.message, /File too large/);
+    assert.ok(Deno.statSync(join(out, "plain")).size <= BOUND);
+    const next = await runner.run(call(tool, { out, bytes: 1000, big: "" }, grants));
+    assert.deepEqual(next, { ...next, ok: true });
+    assert.deepEqual((next as { output: unknown }).output, { wrote: 1000 });
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+Deno.test("sbx34: no way of writing a file takes it past the bound", async () => {
+  const dir = new ToolDir();
+  const out = join(dir.path, "out");
+  const data = join(dir.path, "data");
+  Deno.mkdirSync(out);
+  Deno.mkdirSync(data);
+  // A big file the tool may read, put there by someone else, to copy.
+  const big = join(data, "big");
+  Deno.writeFileSync(big, new Uint8Array(2 * BOUND));
+  const runner = new ToolRunner({ maxWarmPerKey: 1, maxFileBytes: BOUND });
+  try {
+    const tool = dir.tool("writer", WRITER);
+    const result = await runner.run(
+      call(tool, { out, bytes: 2 * BOUND, big, catchAll: true }, {
+        permissions: { read: [data, out], write: [out] },
+        timeoutMs: 30_000,
+      }),
+    );
+    assert.ok(result.ok, JSON.stringify(result));
+    const outcomes = result.output as Record<string, string>;
+    for (const [name, outcome] of Object.entries(outcomes)) {
+      assert.match(outcome, /File too large|EFBIG|file too large/, `${name}: ${outcome}`);
+    }
+    assert.equal(Object.keys(outcomes).length, 16);
+    const largest = largestFile(out);
+    assert.ok(largest.size <= BOUND, `${largest.name} holds ${largest.size} bytes`);
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

@@ -172,6 +172,17 @@ export function failureFromDeath(ctx: FailureContext, death: Death): ToolFailure
       );
     case "crash": {
       if (death.error?.kind === "module_invalid") return moduleFailure(ctx, death.error);
+      // The sandbox ignores SIGXFSZ (kernel_limits.ts), but a tool that adds a signal listener for it and
+      // removes it has Deno put the default back, which ends the process at the next write past the bound.
+      if (death.signal === "SIGXFSZ") {
+        return new ToolFailure(
+          "tool_crashed",
+          `${tool} wrote a file past the sandbox's bound of ${ctx.maxFileBytes} bytes per file ` +
+            "(COMPOZY_SANDBOX_MAX_FILE_BYTES; the file keeps the bytes up to it): the kernel ended its " +
+            "process (SIGXFSZ)",
+          { details: { ...details, maxFileBytes: ctx.maxFileBytes } },
+        );
+      }
       // Not a crash: the same call ends the same way, so it is refused like a permission, and not retried.
       const unstable = death.exitCode === UNSTABLE_API_EXIT_CODE ? UNSTABLE_API.exec(death.stderr) : null;
       if (unstable !== null) {

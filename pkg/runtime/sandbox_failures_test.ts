@@ -78,3 +78,10 @@ Deno.test("a permission error names the tool's permissions field, not Deno's com
     /node:vm" is refused in a tool sandbox$/,
   );
 });
+
+Deno.test("a death by SIGXFSZ names the file size bound", () => {
+  const failure = failureFromDeath(CTX, death({ exitCode: 153, signal: "SIGXFSZ" }));
+  assert.equal(failure.code, "tool_crashed");
+  assert.match(failure.message, /^Tool "t" wrote a file past the sandbox's bound of 4096 bytes per file/);
+  assert.deepEqual((failure.details as { maxFileBytes: number }).maxFileBytes, 4096);
+});

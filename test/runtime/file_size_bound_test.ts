@@ -146,3 +146,39 @@ Deno.test("sbx34: no way of writing a file takes it past the bound", async () =>
     dir.cleanup();
   }
 });
+
+const SIGNAL_RESETTER = `export default (input: { out: string; bytes: number; reset: boolean }) => {
+  if (input.reset) {
+    // Deno puts SIGXFSZ's default action back when its last listener goes.
+    const listener = () => {};
+    Deno.addSignalListener("SIGXFSZ", listener);
+    Deno.removeSignalListener("SIGXFSZ", listener);
+  }
+  Deno.writeFileSync(input.out + "/f", new Uint8Array(input.bytes));
+  return "wrote";
+};
+`;
+
+Deno.test("sbx34: a tool that puts SIGXFSZ's default back and writes past the bound fails naming the bound", async () => {
+  const dir = new ToolDir();
+  const out = join(dir.path, "out");
+  Deno.mkdirSync(out);
+  const runner = new ToolRunner({ maxWarmPerKey: 1, maxFileBytes: BOUND });
+  try {
+    const tool = dir.tool("resetter", SIGNAL_RESETTER);
+    const grants = { permissions: { write: [out] }, timeoutMs: 30_000, toolId: "resetter" };
+    const past = await runner.run(call(tool, { out, bytes: 2 * BOUND, reset: true }, grants));
+    assert.ok(!past.ok, JSON.stringify(past));
+    assert.equal(past.failure.code, "tool_crashed");
+    assert.match(
+      past.failure.message,
+      /^Tool "resetter" wrote a file past the sandbox's bound of 1048576 bytes per file .*\(SIGXFSZ\)$/,
+    );
+    assert.ok(Deno.statSync(join(out, "f")).size <= BOUND);
+    const next = await runner.run(call(tool, { out, bytes: 1000, reset: false }, grants));
+    assert.deepEqual(next.ok ? next.output : next.failure.message, "wrote");
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

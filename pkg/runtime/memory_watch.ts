@@ -15,10 +15,23 @@
  * idle worker uses next to nothing, so more than {@linkcode IDLE_CPU_MS} of CPU over a window of
  * {@linkcode IDLE_WINDOW_MS} with no call started is left-over work: the process is retired (`stale`).
  *
+ * And it kills a process whose call wrote more than the process's `maxCallWriteBytes` to files (issue 10,
+ * sbx34): `RLIMIT_FSIZE` bounds each file (kernel_limits.ts), not how many a call writes. It reads
+ * `write_bytes` of /proc/<pid>/io, which the kernel counts when the page cache takes the bytes (probed: it
+ * matched the file's size at every 50 ms sample of a 400 MiB write), from the last sample before the call
+ * (or the process's start): bytes written between calls count to the next one. A sample every 50 ms lets a
+ * call overshoot by what it writes in that time, which into the page cache can be hundreds of MiB (400 MiB
+ * landed between two samples in one probe).
+ *
  * @module
  */
 
 const SAMPLE_EVERY_MS = 50;
+/**
+ * The default bound on the bytes of files one call may write (COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES): four files
+ * at the default per-file bound.
+ */
+export const DEFAULT_MAX_CALL_WRITE_BYTES = 1024 * 1024 * 1024;
 const IDLE_WINDOW_MS = 2_000;
 const IDLE_CPU_MS = 150;
 // Linux's USER_HZ: /proc/<pid>/stat counts CPU time in hundredths of a second.
@@ -34,11 +47,13 @@ export interface WatchedProcess {
   /** Settles once the process has exited; the watch stops sampling it there. */
   readonly exited: Promise<unknown>;
   /** Kills the process; it must do nothing once the process has exited. */
-  kill(reason: "memory" | "stale", message: string): void;
+  kill(reason: "memory" | "stale" | "writes", message: string): void;
   /** Whether it is alive and waiting for its next call; a process without calls is not checked for idle CPU. */
   readonly betweenCalls?: boolean;
   /** How many calls it has started. */
   readonly calls?: number;
+  /** Bytes one call may write to files; absent: not counted (a process that may not write). */
+  readonly maxCallWriteBytes?: number;
 }
 
 /** What a kill for memory says: the resident memory seen and the ceiling, in MiB. */
@@ -55,6 +70,8 @@ export class MemoryWatch {
   #sampling = false;
   /** Per process between calls: its CPU time and call count at the start of the current window. */
   readonly #idleCpu = new Map<WatchedProcess, { ticks: number; calls: number; at: number }>();
+  /** Per process that may write: the bytes it had written at the last sample with no call running. */
+  readonly #writtenBefore = new Map<WatchedProcess, number>();
 
   constructor(limitBytes: number, memoryMessage: MemoryMessage = passedCeiling) {
     this.#limitBytes = limitBytes;
@@ -77,11 +94,13 @@ export class MemoryWatch {
     this.#timer = undefined;
     this.#processes.clear();
     this.#idleCpu.clear();
+    this.#writtenBefore.clear();
   }
 
   #forget(process: WatchedProcess): void {
     this.#processes.delete(process);
     this.#idleCpu.delete(process);
+    this.#writtenBefore.delete(process);
     if (this.#processes.size === 0) this.stop();
   }
 
@@ -95,9 +114,26 @@ export class MemoryWatch {
           p.kill("memory", this.#memoryMessage(rss, this.#limitBytes));
         }
         await this.#checkIdleCpu(p);
+        if (p.maxCallWriteBytes !== undefined) await this.#checkWrites(p, p.maxCallWriteBytes);
       }));
     } finally {
       this.#sampling = false;
+    }
+  }
+
+  async #checkWrites(p: WatchedProcess, limit: number): Promise<void> {
+    const written = await writtenBytes(p.pid);
+    if (written === undefined) return;
+    // No call runs: what the next call writes is counted from here.
+    if (p.betweenCalls || !p.calls) return void this.#writtenBefore.set(p, written);
+    // Not yet sampled before its call: counted from the process's start.
+    const since = this.#writtenBefore.get(p) ?? 0;
+    if (written - since > limit) {
+      p.kill(
+        "writes",
+        `it wrote ${mib(written - since)} MiB of files in one call, past the bound of ${mib(limit)} MiB ` +
+          "(COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES)",
+      );
     }
   }
 
@@ -123,6 +159,17 @@ export class MemoryWatch {
       );
     }
     this.#idleCpu.set(p, { ticks, calls: p.calls, at: now });
+  }
+}
+
+/** Bytes of files `pid` wrote since it started (`write_bytes`), or undefined where /proc does not say. */
+async function writtenBytes(pid: number): Promise<number | undefined> {
+  try {
+    const io = await Deno.readTextFile(`/proc/${pid}/io`);
+    const bytes = /^write_bytes: (\d+)$/m.exec(io)?.[1];
+    return bytes === undefined ? undefined : Number(bytes);
+  } catch {
+    return undefined;
   }
 }
 

@@ -18,6 +18,8 @@ export interface FailureContext {
   maxOutputBytes: number;
   /** The most bytes a file the tool writes may hold (kernel_limits.ts). */
   maxFileBytes: number;
+  /** The most bytes of files one call may write (memory_watch.ts). */
+  maxCallWriteBytes: number;
 }
 
 /**
@@ -149,6 +151,10 @@ export function failureFromDeath(ctx: FailureContext, death: Death): ToolFailure
       });
     case "memory":
       return new ToolFailure("tool_memory_exceeded", `${tool} was killed: ${death.message}`);
+    case "writes":
+      return new ToolFailure("tool_writes_exceeded", `${tool} was killed: ${death.message}`, {
+        details: { maxCallWriteBytes: ctx.maxCallWriteBytes },
+      });
     case "canceled":
       return new ToolFailure(
         "tool_canceled",

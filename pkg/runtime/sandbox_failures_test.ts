@@ -9,6 +9,7 @@ const CTX: FailureContext = {
   heapLimitMb: 64,
   maxOutputBytes: 1024,
   maxFileBytes: 4096,
+  maxCallWriteBytes: 8192,
 };
 
 function death(overrides: Partial<Death>): Death {

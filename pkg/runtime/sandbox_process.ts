@@ -74,16 +74,20 @@ export interface SandboxSpec {
   maxDescriptors: number;
   /** The most bytes a file the tool writes may hold (`RLIMIT_FSIZE`, see kernel_limits.ts). */
   maxFileBytes: number;
+  /** The most bytes of files one call may write, when the tool may write (memory_watch.ts). */
+  maxCallWriteBytes: number;
 }
 
 /**
- * Why a process ended. `timeout`, `memory`, `canceled` (the call's task was canceled) and `closed` are kills
+ * Why a process ended. `timeout`, `memory`, `writes` (a call wrote too much, memory_watch.ts), `canceled`
+ * (the call's task was canceled) and `closed` are kills
  * by the runtime; `stale`: its worker was left busy or holding work by an earlier call (a call in flight then
  * is not the tool's failure: run it again).
  */
 export type DeathReason =
   | "timeout"
   | "memory"
+  | "writes"
   | "canceled"
   | "closed"
   | "protocol"
@@ -240,6 +244,12 @@ export class SandboxProcess {
   /** Alive and not being killed: fit for a call. */
   get usable(): boolean {
     return this.#alive && this.#killedFor === undefined;
+  }
+
+  /** Bytes of files one call may write (memory_watch.ts); undefined for a tool that may not write. */
+  get maxCallWriteBytes(): number | undefined {
+    const write = this.spec.permissions.write;
+    return write === true || write.length > 0 ? this.spec.maxCallWriteBytes : undefined;
   }
 
   /** Has served a call and runs none now: any CPU it uses is work an ended call left behind. */

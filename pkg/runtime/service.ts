@@ -69,6 +69,8 @@ export interface RuntimeOptions {
   sandboxMaxDescriptors?: number;
   /** The most bytes a file a tool writes may hold (ToolRunner's default, 256 MiB, when unset). */
   sandboxMaxFileBytes?: number;
+  /** The most bytes of files one call may write (ToolRunner's default, 1 GiB, when unset). */
+  sandboxMaxCallWriteBytes?: number;
 }
 
 export interface RuntimeHandle {
@@ -98,6 +100,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
       startTimeoutMs: options.sandboxStartTimeoutMs,
       maxDescriptors: options.sandboxMaxDescriptors,
       maxFileBytes: options.sandboxMaxFileBytes,
+      maxCallWriteBytes: options.sandboxMaxCallWriteBytes,
     });
   const memory = new AgentMemory(nc);
   const fences = new AgentTurnFences(nc);

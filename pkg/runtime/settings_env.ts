@@ -26,6 +26,11 @@ export interface RuntimeSettings {
    * (`RLIMIT_FSIZE`; default 256 MiB, at least 1 MiB; see kernel_limits.ts).
    */
   sandboxMaxFileBytes?: number;
+  /**
+   * COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES: the most bytes of files one call of a tool may write, in all (default
+   * 1 GiB, at least 1 MiB; see memory_watch.ts).
+   */
+  sandboxMaxCallWriteBytes?: number;
 }
 
 /**
@@ -42,6 +47,7 @@ export function runtimeSettingsFromEnv(): RuntimeSettings {
     sandboxStartTimeoutMs: sandboxStartTimeoutMsFromEnv(),
     sandboxMaxDescriptors: integerFromEnv("COMPOZY_SANDBOX_MAX_DESCRIPTORS", MIN_MAX_DESCRIPTORS),
     sandboxMaxFileBytes: sandboxMaxFileBytesFromEnv(),
+    sandboxMaxCallWriteBytes: integerFromEnv("COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES", MIN_MAX_FILE_BYTES),
   };
 }
 

@@ -16,6 +16,7 @@ export type ToolFailureCode =
   | "tool_timeout"
   | "tool_crashed"
   | "tool_memory_exceeded"
+  | "tool_writes_exceeded"
   | "tool_output_too_large"
   | "tool_permission_denied"
   | "tool_module_invalid"
@@ -29,6 +30,8 @@ const RETRYABLE: Readonly<Record<ToolFailureCode, boolean>> = {
   tool_timeout: true,
   tool_crashed: true,
   tool_memory_exceeded: false,
+  // The same call writes as much again.
+  tool_writes_exceeded: false,
   tool_output_too_large: false,
   tool_permission_denied: false,
   tool_module_invalid: false,

@@ -38,6 +38,7 @@ import { MemoryWatch } from "./memory_watch.ts";
 import { OpenFileWatch } from "./open_files.ts";
 import { DEFAULT_MAX_DESCRIPTORS, MIN_MAX_DESCRIPTORS } from "./descriptor_limit.ts";
 import { DEFAULT_MAX_FILE_BYTES, MIN_MAX_FILE_BYTES } from "./kernel_limits.ts";
+import { DEFAULT_MAX_CALL_WRITE_BYTES } from "./memory_watch.ts";
 import { DEFAULT_MAX_OUTPUT_DEPTH } from "./output_limits.ts";
 import { normalizePermissions, permissionsKey, sandboxEnv, type ToolPermissions } from "./permissions.ts";
 import { SandboxPool } from "./pool.ts";
@@ -121,6 +122,13 @@ export interface ToolRunnerOptions {
    * kernel_limits.ts.
    */
   maxFileBytes?: number;
+  /**
+   * The most bytes of files one call of a tool that may write may write, in all (`write_bytes` of
+   * /proc/<pid>/io, sampled every 50 ms, so a call may overshoot it by what it writes in that time): past it
+   * the process is killed and the call fails `tool_writes_exceeded`. Default 1 GiB, at least 1 MiB. See
+   * memory_watch.ts.
+   */
+  maxCallWriteBytes?: number;
 }
 
 export interface ToolRunnerStats {
@@ -198,6 +206,11 @@ export class ToolRunner {
         MIN_MAX_DESCRIPTORS,
       ),
       maxFileBytes: atLeast("maxFileBytes", opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, MIN_MAX_FILE_BYTES),
+      maxCallWriteBytes: atLeast(
+        "maxCallWriteBytes",
+        opts.maxCallWriteBytes ?? DEFAULT_MAX_CALL_WRITE_BYTES,
+        MIN_MAX_FILE_BYTES,
+      ),
     };
     this.#files = new OpenFileWatch(this.#limits.maxDescriptors);
     this.#memory = new MemoryWatch(this.#limits.memoryLimitMb * 1024 * 1024);
@@ -462,6 +475,7 @@ export class ToolRunner {
       maxLogBytes: this.#limits.maxLogBytes,
       maxDescriptors: this.#limits.maxDescriptors,
       maxFileBytes: this.#limits.maxFileBytes,
+      maxCallWriteBytes: this.#limits.maxCallWriteBytes,
     };
     return { key, spec };
   }
@@ -492,6 +506,7 @@ export class ToolRunner {
       heapLimitMb: this.#limits.heapLimitMb,
       maxOutputBytes: this.#limits.maxOutputBytes,
       maxFileBytes: this.#limits.maxFileBytes,
+      maxCallWriteBytes: this.#limits.maxCallWriteBytes,
     };
   }
 

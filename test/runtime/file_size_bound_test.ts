@@ -3,7 +3,8 @@
  * to one file in 1.4 s, and a few calls filled the disk, and with it the `.compozy/` store's. Now a file a
  * tool writes holds at most the runtime's `maxFileBytes` (`RLIMIT_FSIZE`, kernel_limits.ts): every way of
  * writing past it fails with "File too large", the call fails naming the tool and the bound, the file keeps
- * no more than the bound, and the tool's next call works. Real sandboxes through the ToolRunner.
+ * no more than the bound, and the tool's next call works. Many files under that bound are bounded per call
+ * (`maxCallWriteBytes`, memory_watch.ts). Real sandboxes through the ToolRunner.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -177,6 +178,43 @@ Deno.test("sbx34: a tool that puts SIGXFSZ's default back and writes past the bo
     assert.ok(Deno.statSync(join(out, "f")).size <= BOUND);
     const next = await runner.run(call(tool, { out, bytes: 1000, reset: false }, grants));
     assert.deepEqual(next.ok ? next.output : next.failure.message, "wrote");
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+const MANY_FILES = `export default async (input: { out: string; files: number }) => {
+  const mib = new Uint8Array(1024 * 1024);
+  for (let i = 0; i < input.files; i++) {
+    await Deno.writeFile(input.out + "/f" + i, mib);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return "wrote " + input.files;
+};
+`;
+
+Deno.test("sbx34: a call that writes many files past the call's bound is killed tool_writes_exceeded", async () => {
+  const dir = new ToolDir();
+  const out = join(dir.path, "out");
+  Deno.mkdirSync(out);
+  // Each file is under the per-file bound; 256 of them would take 5 s at the least.
+  const runner = new ToolRunner({ maxWarmPerKey: 1, maxFileBytes: BOUND, maxCallWriteBytes: 4 * BOUND });
+  try {
+    const tool = dir.tool("many", MANY_FILES);
+    const grants = { permissions: { write: [out] }, timeoutMs: 60_000, toolId: "many" };
+    const result = await runner.run(call(tool, { out, files: 256 }, grants));
+    assert.ok(!result.ok, JSON.stringify(result));
+    assert.equal(result.failure.code, "tool_writes_exceeded");
+    assert.match(
+      result.failure.message,
+      /^Tool "many" was killed: it wrote \d+ MiB of files in one call, past the bound of 4 MiB \(COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES\)$/,
+    );
+    assert.ok([...Deno.readDirSync(out)].length < 256);
+    for (const entry of Deno.readDirSync(out)) Deno.removeSync(join(out, entry.name));
+    // A call under the bound runs, in a fresh process.
+    const next = await runner.run(call(tool, { out, files: 2 }, grants));
+    assert.deepEqual(next.ok ? next.output : next.failure.message, "wrote 2");
   } finally {
     await runner.close();
     dir.cleanup();

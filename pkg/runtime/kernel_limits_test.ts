@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { kernelLimitsLibrary } from "./kernel_limits.ts";
+import { kernelLimitsFor, kernelLimitsLibrary } from "./kernel_limits.ts";
 
 /**
  * Runs `installKernelLimits` with the set-ID rule and `library` in a `deno` of its own with `ffi` on `library`
@@ -66,5 +66,80 @@ Deno.test("installKernelLimits refuses the bits, keeps other modes and revokes f
     assert.equal(Deno.statSync(file).mode! & 0o7777, 0o1755);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("kernelLimitsFor: a process that may write gets the set-ID rule and the file bound, net: true the unix rule", () => {
+  const library = kernelLimitsLibrary();
+  assert.ok(library, "the runtime's C library (the limits are Linux-only)");
+  assert.deepEqual(kernelLimitsFor({ write: ["/out"], net: [] }, 5), {
+    library,
+    setIdModes: true,
+    unixSockets: false,
+    maxFileBytes: 5,
+  });
+  assert.deepEqual(kernelLimitsFor({ write: [], net: true }, 5), {
+    library,
+    setIdModes: false,
+    unixSockets: true,
+  });
+  assert.deepEqual(kernelLimitsFor({ write: true, net: true }, 5), {
+    library,
+    setIdModes: true,
+    unixSockets: true,
+    maxFileBytes: 5,
+  });
+  // A host list reaches no abstract socket (Deno checks it as `unix: name`), and needs no ffi.
+  assert.equal(kernelLimitsFor({ write: [], net: ["example.com"] }, 5), undefined);
+  assert.equal(kernelLimitsFor({ write: [], net: [] }, 5), undefined);
+});
+
+Deno.test("installKernelLimits with the unix rule refuses unix sockets, abstract or not, and keeps TCP", async () => {
+  const library = kernelLimitsLibrary();
+  assert.ok(library, "the runtime's C library (the limits are Linux-only)");
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      script,
+      `import { installKernelLimits } from ${JSON.stringify(import.meta.resolve("./kernel_limits.ts"))};
+       const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+       installKernelLimits({ library: ${JSON.stringify(library)}, setIdModes: false, unixSockets: true });
+       const outcomes = [];
+       for (const path of ["\\0compozy-kernel-limits-test", ${JSON.stringify(script + ".sock")}]) {
+         try {
+           Deno.listen({ transport: "unix", path }).close();
+           outcomes.push("listening");
+         } catch (e) {
+           outcomes.push(e.name);
+         }
+       }
+       const conn = await Deno.connect({ hostname: "127.0.0.1", port: tcp.addr.port });
+       conn.close();
+       tcp.close();
+       outcomes.push("tcp connected");
+       console.log(outcomes.join(", "));`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        "--no-config",
+        `--allow-ffi=${library}`,
+        "--allow-net",
+        "--allow-read",
+        "--allow-write",
+        script,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    assert.equal(
+      new TextDecoder().decode(out.stdout).trim(),
+      "PermissionDenied, PermissionDenied, tcp connected",
+    );
+  } finally {
+    await Deno.remove(script);
+    await Deno.remove(script + ".sock").catch(() => {});
   }
 });

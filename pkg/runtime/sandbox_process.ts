@@ -79,10 +79,9 @@ export interface SandboxSpec {
 }
 
 /**
- * Why a process ended. `timeout`, `memory`, `writes` (a call wrote too much, memory_watch.ts), `canceled`
- * (the call's task was canceled) and `closed` are kills
- * by the runtime; `stale`: its worker was left busy or holding work by an earlier call (a call in flight then
- * is not the tool's failure: run it again).
+ * Why a process ended. `timeout`, `memory`, `writes` (a call wrote too much, memory_watch.ts), `canceled` (the
+ * call's task was canceled) and `closed` are kills by the runtime; `stale`: its worker was left busy or
+ * holding work by an earlier call (a call in flight then is not the tool's failure: run it again).
  */
 export type DeathReason =
   | "timeout"

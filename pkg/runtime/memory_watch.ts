@@ -19,9 +19,10 @@
  * sbx34): `RLIMIT_FSIZE` bounds each file (kernel_limits.ts), not how many a call writes. It reads
  * `write_bytes` of /proc/<pid>/io, which the kernel counts when the page cache takes the bytes (probed: it
  * matched the file's size at every 50 ms sample of a 400 MiB write), from the last sample before the call
- * (or the process's start): bytes written between calls count to the next one. A sample every 50 ms lets a
- * call overshoot by what it writes in that time, which into the page cache can be hundreds of MiB (400 MiB
- * landed between two samples in one probe).
+ * (or the process's start): bytes written between calls count to the next one, and a call that wrote past
+ * the bound and returned before a sample saw it running has its process killed at the next sample (its
+ * result stands). A sample every 50 ms lets a call overshoot by what it writes in that time, which into the
+ * page cache can be hundreds of MiB (400 MiB landed between two samples in one probe).
  *
  * @module
  */
@@ -122,19 +123,24 @@ export class MemoryWatch {
   }
 
   async #checkWrites(p: WatchedProcess, limit: number): Promise<void> {
+    const calls = p.calls;
+    const idle = p.betweenCalls || !calls;
     const written = await writtenBytes(p.pid);
     if (written === undefined) return;
-    // No call runs: what the next call writes is counted from here.
-    if (p.betweenCalls || !p.calls) return void this.#writtenBefore.set(p, written);
-    // Not yet sampled before its call: counted from the process's start.
+    // Counted from the last sample with no call running (or the process's start). Checked between calls too:
+    // a call that wrote past the bound and returned before a sample saw it running must not leave its process
+    // in the pool, to do it again at every call (its own result is already given).
     const since = this.#writtenBefore.get(p) ?? 0;
     if (written - since > limit) {
-      p.kill(
-        "writes",
-        `it wrote ${mib(written - since)} MiB of files in one call, past the bound of ${mib(limit)} MiB ` +
-          "(COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES)",
-      );
+      const wrote =
+        `wrote ${mib(written - since)} MiB of files in one call, past the bound of ${mib(limit)} MiB ` +
+        "(COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES)";
+      // A call started while /proc was read did not write those bytes: it runs again in another process.
+      if (p.calls !== calls) return p.kill("stale", `an earlier call ${wrote}`);
+      return p.kill("writes", `it ${wrote}`);
     }
+    // No call ran when /proc was read: what the next call writes is counted from there.
+    if (idle) this.#writtenBefore.set(p, written);
   }
 
   async #checkIdleCpu(p: WatchedProcess): Promise<void> {

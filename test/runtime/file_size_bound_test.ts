@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
-import { call, ToolDir } from "./_helpers.ts";
+import { call, eventually, processAlive, ToolDir } from "./_helpers.ts";
 
 const BOUND = 1024 * 1024;
 
@@ -215,6 +215,37 @@ Deno.test("sbx34: a call that writes many files past the call's bound is killed 
     // A call under the bound runs, in a fresh process.
     const next = await runner.run(call(tool, { out, files: 2 }, grants));
     assert.deepEqual(next.ok ? next.output : next.failure.message, "wrote 2");
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+const BURST = `export default (input: { out: string; files: number }) => {
+  const mib = new Uint8Array(1024 * 1024);
+  for (let i = 0; i < input.files; i++) Deno.writeFileSync(input.out + "/b" + i, mib);
+  return "wrote " + input.files;
+};
+`;
+
+Deno.test("sbx34: a call that writes past the call's bound and returns before a sample still loses its process", async () => {
+  const dir = new ToolDir();
+  const out = join(dir.path, "out");
+  Deno.mkdirSync(out);
+  const runner = new ToolRunner({ maxWarmPerKey: 1, maxFileBytes: BOUND, maxCallWriteBytes: 4 * BOUND });
+  try {
+    const tool = dir.tool("burst", BURST);
+    const grants = { permissions: { write: [out] }, timeoutMs: 30_000, toolId: "burst" };
+    const burst = await runner.run(call(tool, { out, files: 12 }, grants));
+    const [pid] = runner.stats().pids;
+    if (burst.ok) {
+      // Returned before a sample saw it running: the process may not serve another call.
+      assert.ok(await eventually(() => !processAlive(pid), 10_000), `sandbox ${pid} still serves calls`);
+    } else {
+      assert.equal(burst.failure.code, "tool_writes_exceeded");
+    }
+    const next = await runner.run(call(tool, { out, files: 1 }, grants));
+    assert.deepEqual(next.ok ? next.output : next.failure.message, "wrote 1");
   } finally {
     await runner.close();
     dir.cleanup();

@@ -162,6 +162,58 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "runtime: COMPOZY_SANDBOX_MAX_FILE_BYTES and COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES bound a tool's writes",
+  ignore: Deno.build.os !== "linux",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const nats = await startTestNats();
+    const dir = await Deno.makeTempDir({ prefix: "compozy-max-file-bytes-" });
+    const out = join(dir, "out");
+    await Deno.mkdir(out);
+    const toolPath = join(dir, "writer.ts");
+    await Deno.writeTextFile(
+      toolPath,
+      `export default async (input: { files: number; bytes: number }) => {
+        for (let i = 0; i < input.files; i++) {
+          await Deno.writeFile(${JSON.stringify(out)} + "/f" + i, new Uint8Array(input.bytes));
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        return "wrote";
+      };\n`,
+    );
+    const runtime = startRuntimeProcess(nats, {
+      COMPOZY_SANDBOX_MAX_FILE_BYTES: String(1024 * 1024),
+      COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES: String(4 * 1024 * 1024),
+    });
+    const nc = await connectNats(nats.url, { name: "max-file-bytes-test" });
+    try {
+      const bus = new Bus(nc, { source: "engine" });
+      const write = { write: [out] };
+      const big = await callTool(bus, toolPath, { files: 1, bytes: 2 * 1024 * 1024 }, write);
+      assert.equal(big.result.case, "failed");
+      assert.match(
+        big.result.case === "failed" ? big.result.value.error?.message ?? "" : "",
+        /wrote a file past the sandbox's bound of 1048576 bytes per file \(COMPOZY_SANDBOX_MAX_FILE_BYTES/,
+      );
+      assert.equal(Deno.statSync(join(out, "f0")).size, 1024 * 1024);
+      const many = await callTool(bus, toolPath, { files: 256, bytes: 1024 * 1024 }, write);
+      assert.equal(many.result.case, "failed");
+      assert.match(
+        many.result.case === "failed" ? many.result.value.error?.message ?? "" : "",
+        /past the bound of 4 MiB \(COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES\)/,
+      );
+    } finally {
+      await nc.close();
+      await runtime.stop();
+      await nats.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 Deno.test("sandbox: the deny list covers every local spelling of each NATS port and rejects bad entries", async () => {
   assert.deepEqual(natsTargets("nats://u:p@127.0.0.1:4222, nats://[::1]:4223,nats-2"), [
     { host: "127.0.0.1", port: 4222 },

@@ -19,7 +19,8 @@
  * sbx34): `RLIMIT_FSIZE` bounds each file (kernel_limits.ts), not how many a call writes. It reads
  * `write_bytes` of /proc/<pid>/io, which the kernel counts when the page cache takes the bytes (probed: it
  * matched the file's size at every 50 ms sample of a 400 MiB write), from the last sample before the call
- * (or the process's start): bytes written between calls count to the next one, and a call that wrote past
+ * (or the process's start): bytes written between calls count to the next one (and up to one interval of
+ * the previous call's, when calls follow one another with no sample between them), and a call that wrote past
  * the bound and returned before a sample saw it running has its process killed at the next sample (its
  * result stands). A sample every 50 ms lets a call overshoot by what it writes in that time, which into the
  * page cache can be hundreds of MiB (400 MiB landed between two samples in one probe).
@@ -71,8 +72,11 @@ export class MemoryWatch {
   #sampling = false;
   /** Per process between calls: its CPU time and call count at the start of the current window. */
   readonly #idleCpu = new Map<WatchedProcess, { ticks: number; calls: number; at: number }>();
-  /** Per process that may write: the bytes it had written at the last sample with no call running. */
-  readonly #writtenBefore = new Map<WatchedProcess, number>();
+  /**
+   * Per process that may write, in bytes written since it started: where its running (or last) call counts
+   * from, and the last sample with the calls it had started then.
+   */
+  readonly #written = new Map<WatchedProcess, { base: number; last: number; lastCalls: number }>();
 
   constructor(limitBytes: number, memoryMessage: MemoryMessage = passedCeiling) {
     this.#limitBytes = limitBytes;
@@ -95,13 +99,13 @@ export class MemoryWatch {
     this.#timer = undefined;
     this.#processes.clear();
     this.#idleCpu.clear();
-    this.#writtenBefore.clear();
+    this.#written.clear();
   }
 
   #forget(process: WatchedProcess): void {
     this.#processes.delete(process);
     this.#idleCpu.delete(process);
-    this.#writtenBefore.delete(process);
+    this.#written.delete(process);
     if (this.#processes.size === 0) this.stop();
   }
 
@@ -123,24 +127,29 @@ export class MemoryWatch {
   }
 
   async #checkWrites(p: WatchedProcess, limit: number): Promise<void> {
-    const calls = p.calls;
-    const idle = p.betweenCalls || !calls;
+    const calls = p.calls ?? 0;
+    const idle = p.betweenCalls || calls === 0;
     const written = await writtenBytes(p.pid);
     if (written === undefined) return;
-    // Counted from the last sample with no call running (or the process's start). Checked between calls too:
-    // a call that wrote past the bound and returned before a sample saw it running must not leave its process
-    // in the pool, to do it again at every call (its own result is already given).
-    const since = this.#writtenBefore.get(p) ?? 0;
-    if (written - since > limit) {
-      const wrote =
-        `wrote ${mib(written - since)} MiB of files in one call, past the bound of ${mib(limit)} MiB ` +
-        "(COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES)";
+    const seen = this.#written.get(p) ?? { base: 0, last: 0, lastCalls: 0 };
+    // A call started since the last sample: it counts from that sample, the last one before it (so it is
+    // charged with what the call before wrote after that sample, at most one interval's worth). Queued calls
+    // follow one another with no sample between calls, and must not add up.
+    if (!idle && seen.lastCalls !== calls) seen.base = seen.last;
+    // Checked between calls too: a call that wrote past the bound and returned before a sample saw it running
+    // must not leave its process in the pool, to do it again at every call (its own result is already given).
+    if (written - seen.base > limit) {
+      const wrote = `wrote ${written - seen.base} bytes of files in one call, past the bound of ${limit} ` +
+        "bytes (COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES)";
       // A call started while /proc was read did not write those bytes: it runs again in another process.
       if (p.calls !== calls) return p.kill("stale", `an earlier call ${wrote}`);
       return p.kill("writes", `it ${wrote}`);
     }
-    // No call ran when /proc was read: what the next call writes is counted from there.
-    if (idle) this.#writtenBefore.set(p, written);
+    // No call ran when /proc was read: the next call counts from here.
+    if (idle) seen.base = written;
+    seen.last = written;
+    seen.lastCalls = calls;
+    this.#written.set(p, seen);
   }
 
   async #checkIdleCpu(p: WatchedProcess): Promise<void> {

@@ -208,7 +208,7 @@ Deno.test("sbx34: a call that writes many files past the call's bound is killed 
     assert.equal(result.failure.code, "tool_writes_exceeded");
     assert.match(
       result.failure.message,
-      /^Tool "many" was killed: it wrote \d+ MiB of files in one call, past the bound of 4 MiB \(COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES\)$/,
+      /^Tool "many" was killed: it wrote \d+ bytes of files in one call, past the bound of 4194304 bytes \(COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES\)$/,
     );
     assert.ok([...Deno.readDirSync(out)].length < 256);
     for (const entry of Deno.readDirSync(out)) Deno.removeSync(join(out, entry.name));
@@ -246,6 +246,35 @@ Deno.test("sbx34: a call that writes past the call's bound and returns before a 
     }
     const next = await runner.run(call(tool, { out, files: 1 }, grants));
     assert.deepEqual(next.ok ? next.output : next.failure.message, "wrote 1");
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+const ONE_FILE_A_CALL = `export default async (input: { out: string; n: number }) => {
+  await Deno.writeFile(input.out + "/c" + input.n, new Uint8Array(1024 * 1024));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  return input.n;
+};
+`;
+
+Deno.test("sbx34: calls that follow one another in one process are bounded each, not added up", async () => {
+  const dir = new ToolDir();
+  const out = join(dir.path, "out");
+  Deno.mkdirSync(out);
+  const runner = new ToolRunner({ maxWarmPerKey: 1, maxFileBytes: BOUND, maxCallWriteBytes: 4 * BOUND });
+  try {
+    const tool = dir.tool("steady", ONE_FILE_A_CALL);
+    const grants = { permissions: { write: [out] }, timeoutMs: 30_000, toolId: "steady" };
+    const outputs: unknown[] = [];
+    // 8 MiB in all, 1 MiB a call, the next call sent as soon as one returns.
+    for (let n = 0; n < 8; n++) {
+      const result = await runner.run(call(tool, { out, n }, grants));
+      outputs.push(result.ok ? result.output : result.failure.message);
+    }
+    assert.deepEqual(outputs, [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.equal(runner.stats().spawned, 1);
   } finally {
     await runner.close();
     dir.cleanup();

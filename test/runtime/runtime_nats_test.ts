@@ -203,7 +203,7 @@ Deno.test({
       assert.equal(many.result.case, "failed");
       assert.match(
         many.result.case === "failed" ? many.result.value.error?.message ?? "" : "",
-        /past the bound of 4 MiB \(COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES\)/,
+        /past the bound of 4194304 bytes \(COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES\)/,
       );
     } finally {
       await nc.close();

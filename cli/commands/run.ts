@@ -7,6 +7,7 @@
  * @module
  */
 import { resolve } from "node:path";
+import { setLongTimeout } from "../../engine/long_timer.ts";
 import { isTerminal } from "../../engine/state/execution_state.ts";
 import { ApiClient } from "../api_client.ts";
 import { CliError, EXIT_USER_ERROR } from "../cli_error.ts";
@@ -48,7 +49,11 @@ export async function runRun(options: RunOptions): Promise<number> {
   const paint = paintFor();
   const lines = new EventLines(paint);
   const thinking = new ThinkingLine(paint);
-  const deadline = AbortSignal.timeout(options.timeoutMs);
+  // Not AbortSignal.timeout: like setTimeout it fires at once past 2^31-1 ms (about 24.8 days), so
+  // `--timeout 30d` ended the wait before it began and said "still RUNNING after 43200m0s".
+  const waitEnd = new AbortController();
+  const deadline = waitEnd.signal;
+  const timer = setLongTimeout(() => waitEnd.abort(), options.timeoutMs);
   try {
     await api.followEvents(
       execId,
@@ -63,6 +68,8 @@ export async function runRun(options: RunOptions): Promise<number> {
     );
   } catch (e) {
     if (!deadline.aborted) throw e;
+  } finally {
+    timer.clear();
   }
   write(thinking.close());
   const state = await api.state(execId);

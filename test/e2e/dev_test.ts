@@ -180,6 +180,21 @@ Deno.test({
         assert.equal(run.code, 0, run.stderr);
         assert.match(run.stdout, /✓ SUCCESS/);
         assert.match(run.stdout, /HELLO, DI!/);
+        // A --timeout past setTimeout's range (2^31-1 ms, about 24.8 days) waits too: it once ended the wait
+        // at once, with "still RUNNING after 43200m0s" and exit 1.
+        const long = await runCli([
+          "run",
+          "hello",
+          "--input",
+          '{"name":"Lu"}',
+          "--wait",
+          "--timeout",
+          "30d",
+          "--server",
+          dev.url,
+        ]);
+        assert.equal(long.code, 0, long.stdout + long.stderr);
+        assert.match(long.stdout, /HELLO, LU!/);
         const list = await runCli([
           "executions",
           "list",

@@ -26,6 +26,7 @@ import { streamEvents } from "../sse.ts";
 import { startExecution } from "../start_execution.ts";
 import type { RouteContext } from "./context.ts";
 import { getLogger } from "../../pkg/logger/mod.ts";
+import { isTerminal } from "../../engine/state/execution_state.ts";
 
 const log = getLogger(["server", "signals"]);
 
@@ -35,7 +36,10 @@ const log = getLogger(["server", "signals"]);
  */
 async function waitsFor(ctx: RouteContext, execId: string, signalId: string): Promise<number> {
   const state = await ctx.client.get(execId);
-  const waits = state?.tasks.filter((t) => t.status === "WAITING") ?? [];
+  // An unknown or ended execution is refused by the delivery (404, 409): the log must not say it was sent
+  // and woke nothing, as it once did for both ("it waits for no signal").
+  if (!state || isTerminal(state.status)) return 0;
+  const waits = state.tasks.filter((t) => t.status === "WAITING");
   const matching = waits.filter((t) => t.waiting_for === signalId).length;
   if (matching === 0) {
     const others = [...new Set(waits.map((t) => t.waiting_for).filter(Boolean))];

@@ -47,8 +47,21 @@ export async function runExecutionsList(options: ListOptions): Promise<number> {
   const paint = paintFor();
   const rows = page.items.map((s) => [s.exec_id, s.status, s.workflow_id, s.started_at ?? "", duration(s)]);
   printTable(["EXEC_ID", "STATUS", "WORKFLOW", "STARTED", "TOOK"], rows, paint);
-  if (page.next_cursor) console.log(paint.dim(`more: --cursor ${page.next_cursor}`));
+  if (page.next_cursor) console.log(paint.dim(`more: ${nextPageFlags(options, page.next_cursor)}`));
   return 0;
+}
+
+/**
+ * The flags of the next page: the cursor with the filters and limit of this one. The cursor alone (as once
+ * printed) read the next page of the unfiltered list, other workflows' and statuses' executions among it.
+ */
+function nextPageFlags(options: ListOptions, cursor: string): string {
+  return [
+    ...(options.workflow ? [`--workflow ${text(options.workflow)}`] : []),
+    ...(options.status ? [`--status ${text(options.status.toUpperCase())}`] : []),
+    ...(options.limit ? [`--limit ${options.limit}`] : []),
+    `--cursor ${cursor}`,
+  ].join(" ");
 }
 
 export async function runExecutionsShow(execId: string, options: RemoteOptions): Promise<number> {

@@ -114,6 +114,26 @@ Deno.test({
         const list = await cli("executions", "list", "--status", "Success", "--workflow", "hello");
         assert.equal(list.code, 0, list.stderr);
         assert.match(list.stdout, new RegExp(helloExec));
+        // The next page's hint keeps the filters: the cursor alone lists every workflow's executions.
+        const second = await cli("run", "hello", "--input", '{"name":"Ev"}', "--wait");
+        assert.equal(second.code, 0, second.stderr);
+        const page = await cli(
+          "executions",
+          "list",
+          "--status",
+          "success",
+          "--workflow",
+          "hello",
+          "--limit",
+          "1",
+        );
+        assert.equal(page.code, 0, page.stderr);
+        const more = page.stdout.match(/^more: (.*)$/m);
+        assert.ok(more, page.stdout);
+        assert.match(more[1], /^--workflow hello --status SUCCESS --limit 1 --cursor \S+$/);
+        const next = await cli("executions", "list", ...more[1].split(" "));
+        assert.equal(next.code, 0, next.stderr);
+        assert.match(next.stdout, /^\S+ +SUCCESS +hello /m);
         const unknown = await cli("executions", "list", "--workflow", "helo");
         assert.equal(unknown.code, 1);
         assert.match(unknown.stderr, /unknown workflow 'helo' \(did you mean 'hello'\?\)/);
@@ -149,10 +169,24 @@ Deno.test({
           );
           assert.match(show.stdout, /compozy executions signal approve --exec /);
 
+          // A signal the delivery refuses (unknown execution: 404; ended: 409) was not sent: dev's log once
+          // said of both that it "wakes nothing", "it waits for no signal".
+          const unknownExec = execId.slice(0, -4) + "ffff";
+          const unknown = await dev.fetch(`/api/executions/${unknownExec}/signals/nope`, post({}));
+          assert.equal(unknown.status, 404, await unknown.text());
+          const ended = await dev.fetch(`/api/executions/${helloExec}/signals/nope`, post({}));
+          assert.equal(ended.status, 409, await ended.text());
           const miss = await dev.fetch(`/api/executions/${execId}/signals/nope`, post({}));
           assert.equal(miss.status, 202);
           assert.deepEqual(await miss.json(), { exec_id: execId, waiting: 0 });
           await dev.waitForLine(new RegExp(`signal nope to execution ${execId} wakes nothing.*'approve'`));
+          // The lines of the refused two would have come first: the route logs before it answers.
+          for (const refused of [unknownExec, helloExec]) {
+            assert.ok(
+              !dev.lines.some((l) => l.includes(`to execution ${refused} wakes nothing`)),
+              `a refused signal to ${refused} is logged as sent`,
+            );
+          }
           const nope = await cli("executions", "signal", "nope", "--exec", execId);
           assert.equal(nope.code, 0, nope.stderr);
           assert.match(nope.stdout, /none of its tasks waits for it: it changes nothing/);

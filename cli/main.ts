@@ -192,14 +192,16 @@ function buildProgram(setExit: (code: number) => void): Command {
     .action((o) => run(() => runValidate({ cwd: resolve(o.cwd) }))());
 
   program.command("run").description("start an execution on a running server")
-    .argument("<workflow>", "workflow id")
+    .argument("<workflow>", "workflow id", nonEmpty)
     .option("--input <json>", "the input, as JSON", undefined)
     .option("--input-file <file>", "read the input from a JSON file (relative to --cwd)")
     .option("--wait", "follow the execution and print its progress and output", false)
     .addOption(
       new Option("--timeout <duration>", "how long --wait follows it").default("10m").argParser(durationArg),
     )
-    .option("--idempotency-key <key>", "start at most once for this key (24 h)")
+    .addOption(
+      new Option("--idempotency-key <key>", "start at most once for this key (24 h)").argParser(nonEmpty),
+    )
     .addOption(cwdOption())
     .addOption(serverOption())
     .addOption(apiKeyOption())
@@ -222,13 +224,15 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   const executions = program.command("executions").description("inspect and control executions");
   executions.command("list").description("list executions, newest first")
-    .option("--workflow <id>", "only this workflow")
+    .addOption(new Option("--workflow <id>", "only this workflow").argParser(nonEmpty))
     .addOption(
       new Option("--status <status>", `only this status (${WORKFLOW_STATUSES.join(", ")}; any case)`)
         .argParser(statusArg),
     )
     .addOption(new Option("--limit <n>", "page size").argParser(positiveInt))
-    .option("--cursor <cursor>", "the next page, as printed after a full page")
+    .addOption(
+      new Option("--cursor <cursor>", "the next page, as printed after a full page").argParser(nonEmpty),
+    )
     .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
     .action((o) =>
       run(() =>
@@ -243,11 +247,11 @@ function buildProgram(setExit: (code: number) => void): Command {
       )()
     );
   executions.command("show").description("an execution's state and tasks")
-    .argument("<exec_id>")
+    .argument("<exec_id>", "execution id", nonEmpty)
     .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
     .action((execId: string, o) => run(() => runExecutionsShow(execId, { json: !!o.json, ...remote(o) }))());
   executions.command("cancel").description("cancel an execution")
-    .argument("<exec_id>")
+    .argument("<exec_id>", "execution id", nonEmpty)
     .option("--reason <text>", "recorded in the execution's history")
     .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
     .action((execId: string, o) =>
@@ -256,8 +260,8 @@ function buildProgram(setExit: (code: number) => void): Command {
   executions.command("signal").description(
     "send a signal to one execution (--exec) or every waiting one (--all)",
   )
-    .argument("<signal_id>")
-    .option("--exec <exec_id>", "the execution to signal")
+    .argument("<signal_id>", "signal id", nonEmpty)
+    .addOption(new Option("--exec <exec_id>", "the execution to signal").argParser(nonEmpty))
     .option("--all", "every execution waiting for this signal", false)
     .option("--payload <json>", "the signal payload, as JSON")
     .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
@@ -274,7 +278,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     );
 
   executions.command("logs").description("log records of an execution (its tools' console output too)")
-    .argument("<exec_id>")
+    .argument("<exec_id>", "execution id", nonEmpty)
     .option("-f, --follow", "keep printing new records until the execution ends", false)
     .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
     .action((execId: string, o) =>
@@ -286,7 +290,7 @@ function buildProgram(setExit: (code: number) => void): Command {
         ? "pause an execution: running tasks finish, no new task starts"
         : "resume a paused execution",
     )
-      .argument("<exec_id>")
+      .argument("<exec_id>", "execution id", nonEmpty)
       .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
       .action((execId: string, o) =>
         run(() => runExecutionsControl(action, execId, { json: !!o.json, ...remote(o) }))()
@@ -295,7 +299,7 @@ function buildProgram(setExit: (code: number) => void): Command {
   executions.command("rerun").description(
     "start the same workflow again, with the same input or --input; prints the new exec id",
   )
-    .argument("<exec_id>")
+    .argument("<exec_id>", "execution id", nonEmpty)
     .option("--input <json>", "a new input, as JSON (default: the first execution's input)")
     .addOption(cwdOption()).addOption(serverOption()).addOption(apiKeyOption()).addOption(jsonOption())
     .action((execId: string, o) =>
@@ -396,6 +400,15 @@ function durationArg(value: string): number {
   } catch (e) {
     throw new InvalidArgumentError((e as Error).message);
   }
+}
+
+/**
+ * An id, key or cursor given as empty text (an unset shell variable in quotes): refused, since read as "not
+ * given" it listed every workflow's executions for `--workflow ""` and started without `--idempotency-key`.
+ */
+function nonEmpty(value: string): string {
+  if (value.trim() === "") throw new InvalidArgumentError("it is empty");
+  return value;
 }
 
 function positiveInt(value: string): number {

@@ -139,7 +139,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option("--nats-url <url>", `use this NATS instead of a managed one (env ${ENV.natsUrl})`))
     .addOption(apiKeyOption())
     .option("--run <workflow>", "once ready, start this workflow and show how it ends")
-    .option("--input <json>", "the input of --run, as JSON", "{}")
+    .option("--input <json>", "the input of --run, as JSON (default {})")
     .action((o) =>
       run(() =>
         runDev({

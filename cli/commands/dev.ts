@@ -38,12 +38,32 @@ export interface DevOptions {
   input?: string;
 }
 
+/**
+ * `--run`'s input, read before anything starts: bad JSON was said only once NATS, the engine and the runtime
+ * were up, as "could not run greeter: Expected property name…" naming no flag, and an `--input` without
+ * `--run` was dropped without a word.
+ */
+function runInput(options: DevOptions): unknown {
+  if (options.input === undefined) return {};
+  if (options.run === undefined) {
+    throw new CliError("--input is the input of --run: give --run <workflow> too, or leave --input out");
+  }
+  try {
+    return JSON.parse(options.input);
+  } catch (e) {
+    throw new CliError(`--input is not valid JSON: ${(e as Error).message}`, [
+      `got: ${options.input.slice(0, 200)}`,
+    ]);
+  }
+}
+
 /** How long `dev` waits for the engine and the runtime to answer before saying which one does not. */
 const READY_TIMEOUT_MS = 30_000;
 
 export async function runDev(options: DevOptions): Promise<number> {
   const paint = paintFor();
   const projectDir = resolve(options.cwd);
+  const input = runInput(options);
   await requireProjectDir(projectDir);
   checkPortFree(options.port);
   const started = performance.now();
@@ -95,7 +115,7 @@ export async function runDev(options: DevOptions): Promise<number> {
   }
   if (options.run && report.status === "ok" && !stopping.signal.aborted) {
     await Promise.race([
-      runOnce(stack, live, options.run, options.input, paint, print, stopping.signal),
+      runOnce(stack, live, options.run, input, paint, print, stopping.signal),
       ended,
     ]);
   }
@@ -139,7 +159,7 @@ async function runOnce(
   stack: Stack,
   live: LiveLog,
   workflowId: string,
-  input: string | undefined,
+  input: unknown,
   paint: Paint,
   print: (line: string) => void,
   stopping: AbortSignal,
@@ -147,7 +167,7 @@ async function runOnce(
   const client = stack.executionClient!;
   const started = performance.now();
   try {
-    const { execId } = await client.trigger(workflowId, input ? JSON.parse(input) : {}, { source: "cli" });
+    const { execId } = await client.trigger(workflowId, input, { source: "cli" });
     const state = await client.waitForEnd(execId, 60_000);
     const took = `${Math.round(performance.now() - started)} ms`;
     // The state can be read before the live log has printed the last steps: the summary comes after them.

@@ -193,6 +193,16 @@ Deno.test("errors are one clear line with exit code 1 for user errors", async (t
         /--run greeterr: no workflow 'greeterr' in this project \(did you mean "greeter"\?\)/,
       );
       assert.match(res.stderr, /Its workflows: greeter/);
+      // --run's input is read before anything starts too: bad JSON once came after the start, naming no
+      // flag ("could not run greeter: Expected property name…"), and --input without --run was dropped.
+      const badInput = await runCli(
+        ["dev", "--cwd", join(dir, "app"), "--port", "0", "--run", "greeter", "--input", "{bad"],
+      );
+      assert.equal(badInput.code, 1, badInput.stdout + badInput.stderr);
+      assert.match(badInput.stderr, /^error: --input is not valid JSON/);
+      const inputAlone = await runCli(["dev", "--cwd", join(dir, "app"), "--port", "0", "--input", "{}"]);
+      assert.equal(inputAlone.code, 1, inputAlone.stdout + inputAlone.stderr);
+      assert.match(inputAlone.stderr, /^error: --input is the input of --run/);
       // Nothing started: no NATS store was made.
       await assert.rejects(Deno.stat(join(dir, "app/.compozy/nats")), Deno.errors.NotFound);
     } finally {

@@ -6,6 +6,7 @@
  * @module
  */
 import { EnvSettingError } from "../pkg/utils/env_number.ts";
+import { assertToken } from "../pkg/nats/subjects.ts";
 import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../engine/domain/diagnostics.ts";
@@ -181,7 +182,7 @@ function buildProgram(setExit: (code: number) => void): Command {
           host: o.host,
           natsUrl: o.natsUrl ?? envValue(ENV.natsUrl),
           apiKey: o.apiKey ?? envValue(ENV.apiKey),
-          instanceId: o.instanceId ?? envValue(ENV.instanceId),
+          instanceId: instanceIdSetting(o.instanceId, envValue(ENV.instanceId)),
           bodyLimitBytes: parseBodyLimit(o.bodyLimit ?? envValue(ENV.bodyLimit)),
         })
       )()
@@ -400,6 +401,21 @@ function durationArg(value: string): number {
   } catch (e) {
     throw new InvalidArgumentError((e as Error).message);
   }
+}
+
+/**
+ * `--instance-id` (else COMPOZY_INSTANCE_ID), checked before anything starts: it names NATS subjects, and a
+ * bad one was an internal error with a stack trace ("Cannot configure logging: Invalid instance id…").
+ */
+function instanceIdSetting(flag: string | undefined, env: string | undefined): string | undefined {
+  const [name, value] = flag !== undefined ? ["--instance-id", flag] : [ENV.instanceId, env];
+  if (value === undefined) return undefined;
+  try {
+    assertToken(name, value);
+  } catch (e) {
+    throw new CliError((e as Error).message, [], EXIT_USER_ERROR, { cause: e });
+  }
+  return value;
 }
 
 /**

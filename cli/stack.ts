@@ -49,7 +49,8 @@ import { PROTECTED_ROOTS_ENV } from "../pkg/runtime/grant_paths.ts";
 import { runtimeSettingsFromEnv } from "../pkg/runtime/settings_env.ts";
 import { ApiError } from "../server/api_error.ts";
 import { unpackBundle } from "./bundle.ts";
-import { CliError } from "./cli_error.ts";
+import { CliError, EXIT_USER_ERROR } from "./cli_error.ts";
+import { ENV } from "./settings.ts";
 import { EngineSwapError } from "./engine_swap_error.ts";
 import { ManagedNatsKeeper } from "./managed_nats_keeper.ts";
 import { RuntimeProcess } from "./runtime_process.ts";
@@ -315,18 +316,34 @@ export class Stack {
     this.app = this.client = undefined;
   }
 
+  /**
+   * The API's server. An address Deno cannot listen on (not a host name, one that does not resolve, or not
+   * this machine's) is the user's `--host`, said as such: it was an internal error with a stack trace.
+   */
+  private listen(): Deno.HttpServer<Deno.NetAddr> {
+    try {
+      return Deno.serve({
+        port: this.options.port,
+        hostname: this.options.hostname,
+        onListen: () => {},
+      }, (request) => this.app ? this.app.fetch(request) : notReady());
+    } catch (e) {
+      if (e instanceof Deno.errors.AddrInUse) throw e;
+      throw new CliError(
+        `cannot listen on '${this.options.hostname}' (--host or ${ENV.host}): ${(e as Error).message}`,
+        ["Give an address of this machine, or 0.0.0.0 for every interface"],
+        EXIT_USER_ERROR,
+        { cause: e },
+      );
+    }
+  }
+
   private async startComponents(): Promise<void> {
     const project = this.currentProject;
     // The API listens before the runtime starts, so that its port (chosen by the system for `--port 0`) is
     // in every sandbox's deny list: a tool with `net` may not drive the API (red team 4 F1). Until the app
     // is built the server answers 503.
-    if (project && this.runsApi) {
-      this.server = Deno.serve({
-        port: this.options.port,
-        hostname: this.options.hostname,
-        onListen: () => {},
-      }, (request) => this.app ? this.app.fetch(request) : notReady());
-    }
+    if (project && this.runsApi) this.server = this.listen();
     if (this.options.role === "all" || this.options.role === "runtime") {
       this.runtime = await RuntimeProcess.start(
         this.natsUrl,

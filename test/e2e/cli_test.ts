@@ -233,6 +233,39 @@ Deno.test("errors are one clear line with exit code 1 for user errors", async (t
       }
     },
   );
+  await t.step(
+    "start with a bad --host or --instance-id: a user error naming it, not an internal one",
+    async () => {
+      // Once exit 2, "error: internal error: invalid host 'not a host'…" (or "Cannot configure logging:
+      // Invalid instance id…") and five lines of stack trace.
+      const dir = await Deno.makeTempDir({ prefix: "compozy-bad-start-" });
+      try {
+        await runCli(["init", join(dir, "app")]);
+        const start = (...args: string[]) =>
+          runCli(["start", "--cwd", join(dir, "app"), "--port", "0", ...args]);
+        const host = await start("--host", "not a host");
+        assert.equal(host.code, 1, host.stdout + host.stderr);
+        assert.match(host.stderr, /^error: cannot listen on 'not a host' \(--host or COMPOZY_HOST\): /);
+        assert.doesNotMatch(host.stderr, /internal error|\bat /);
+        for (
+          const [args, env, name] of <[string[], Record<string, string>, string][]> [
+            [["--instance-id", "a.b"], {}, "--instance-id"],
+            [[], { COMPOZY_INSTANCE_ID: "one two" }, "COMPOZY_INSTANCE_ID"],
+          ]
+        ) {
+          const res = await runCli(["start", "--cwd", join(dir, "app"), "--port", "0", ...args], env);
+          assert.equal(res.code, 1, res.stdout + res.stderr);
+          assert.match(
+            res.stderr,
+            new RegExp(`^error: Invalid ${name} '[^']+': a subject token cannot contain`),
+          );
+          assert.doesNotMatch(res.stderr, /internal error|\bat /);
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
   await t.step("a role other than all needs NATS_URL", async () => {
     const res = await runCli(["start", "--role", "engine"], { NATS_URL: "" });
     assert.equal(res.code, 1);

@@ -115,7 +115,12 @@ function buildProgram(setExit: (code: number) => void): Command {
       "--server <url>",
       `server URL (env ${ENV.server}; default http://127.0.0.1:$${ENV.port} or 3001)`,
     );
-  const apiKeyOption = () => new Option("--api-key <key>", `API key (env ${ENV.apiKey})`);
+  const apiKeyOption = () =>
+    new Option("--api-key <key>", `API key (env ${ENV.apiKey})`).argParser((key) => {
+      const problem = apiKeyProblem(key);
+      if (problem) throw new InvalidArgumentError(problem);
+      return key;
+    });
   const jsonOption = () => new Option("--json", "print JSON instead of text");
   const bodyLimitOption = () =>
     new Option("--body-limit <bytes>", `API request body limit (env ${ENV.bodyLimit}; default 1 MiB)`);
@@ -150,7 +155,7 @@ function buildProgram(setExit: (code: number) => void): Command {
           port: parsePort(o.port),
           watch: o.watch,
           natsUrl: o.natsUrl ?? envValue(ENV.natsUrl),
-          apiKey: o.apiKey ?? envValue(ENV.apiKey),
+          apiKey: apiKeySetting(o.apiKey),
           bodyLimitBytes: parseBodyLimit(o.bodyLimit ?? envValue(ENV.bodyLimit)),
         })
       )()
@@ -181,7 +186,7 @@ function buildProgram(setExit: (code: number) => void): Command {
           port: parsePort(o.port),
           host: o.host,
           natsUrl: o.natsUrl ?? envValue(ENV.natsUrl),
-          apiKey: o.apiKey ?? envValue(ENV.apiKey),
+          apiKey: apiKeySetting(o.apiKey),
           instanceId: instanceIdSetting(o.instanceId, envValue(ENV.instanceId)),
           bodyLimitBytes: parseBodyLimit(o.bodyLimit ?? envValue(ENV.bodyLimit)),
         })
@@ -392,7 +397,7 @@ function statusArg(value: string): string {
 }
 
 function remote(o: { server?: string; apiKey?: string }): { server: string; apiKey?: string } {
-  return { server: serverUrl(o.server), apiKey: o.apiKey ?? envValue(ENV.apiKey) };
+  return { server: serverUrl(o.server), apiKey: apiKeySetting(o.apiKey) };
 }
 
 function durationArg(value: string): number {
@@ -401,6 +406,25 @@ function durationArg(value: string): number {
   } catch (e) {
     throw new InvalidArgumentError((e as Error).message);
   }
+}
+
+/**
+ * Why a key cannot be the API key: empty (an unset variable in quotes), `--api-key ""` served the API with no
+ * auth; with white space, no `Authorization: Bearer <key>` header can carry it, and every request was a 401.
+ */
+function apiKeyProblem(key: string): string | undefined {
+  if (key === "") return "it is empty (leave --api-key out for no auth)";
+  if (/\s/.test(key)) return "it has white space, which an 'Authorization: Bearer <key>' header cannot carry";
+  return undefined;
+}
+
+/** `--api-key` (checked as it is parsed), else COMPOZY_API_KEY (unset or empty: no key). */
+function apiKeySetting(flag: string | undefined): string | undefined {
+  if (flag !== undefined) return flag;
+  const env = envValue(ENV.apiKey);
+  const problem = env === undefined ? undefined : apiKeyProblem(env);
+  if (problem) throw new CliError(`${ENV.apiKey}: ${problem}`);
+  return env;
 }
 
 /**

@@ -266,6 +266,23 @@ Deno.test("errors are one clear line with exit code 1 for user errors", async (t
       }
     },
   );
+  await t.step("an API key that is empty or has white space is refused before anything starts", async () => {
+    // Once `--api-key ""` (an unset variable in quotes) served the API with no auth at all, and a key with a
+    // space served one no `Authorization: Bearer` header can carry (every request 401).
+    const nats = { NATS_URL: "nats://127.0.0.1:9" };
+    for (
+      const [args, env, name] of <[string[], Record<string, string>, string][]> [
+        [["--api-key", ""], nats, "--api-key"],
+        [["--api-key", "two words"], nats, "--api-key"],
+        [[], { ...nats, COMPOZY_API_KEY: "two words" }, "COMPOZY_API_KEY"],
+      ]
+    ) {
+      const res = await runCli(["start", "--role", "api", "--port", "0", ...args], env);
+      assert.equal(res.code, 1, res.stdout + res.stderr);
+      assert.ok(res.stderr.includes(name) && /empty|white space/.test(res.stderr), res.stderr);
+      assert.doesNotMatch(res.stderr, /Cannot connect to NATS/);
+    }
+  });
   await t.step("a role other than all needs NATS_URL", async () => {
     const res = await runCli(["start", "--role", "engine"], { NATS_URL: "" });
     assert.equal(res.code, 1);

@@ -28,6 +28,14 @@ export class ApiClient {
     const text = await res.text();
     const parsed = text ? parseJson(text) : undefined;
     if (!res.ok) throw apiError(res.status, parsed, `${method} ${path}`);
+    if (isNotJson(parsed)) {
+      // Another web server on that port: its page, read as an answer, was an internal error (no `items`).
+      throw new CliError(
+        `${this.baseUrl} answered ${method} ${path} with something not JSON ` +
+          `(${res.headers.get("content-type") ?? "no content type"}): is it a Compozy server?`,
+        [`it began: ${text.slice(0, 120)}`],
+      );
+    }
     return parsed as T;
   }
 
@@ -113,8 +121,14 @@ function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    return { error: { code: "not_json", message: text.slice(0, 500), details: [] } };
+    return { error: { code: NOT_JSON, message: text.slice(0, 500), details: [] } };
   }
+}
+
+const NOT_JSON = "not_json";
+
+function isNotJson(parsed: unknown): boolean {
+  return (parsed as { error?: { code?: string } } | undefined)?.error?.code === NOT_JSON;
 }
 
 function apiError(status: number, body: unknown, what: string): CliError {

@@ -36,11 +36,19 @@ export function parsePort(value: string | undefined, fallback = DEFAULT_PORT): n
 /** The API server the client commands talk to: `--server`, `COMPOZY_SERVER`, else the local dev server. */
 export function serverUrl(flag: string | undefined): string {
   const url = flag ?? envValue(ENV.server) ?? `http://127.0.0.1:${parsePort(envValue(ENV.port))}`;
+  const invalid = (why: string) =>
+    new CliError(`Invalid server URL '${url}': ${why}; expected e.g. http://127.0.0.1:3001`);
+  let parsed: URL;
   try {
-    return new URL(url).toString().replace(/\/$/, "");
+    parsed = new URL(url);
   } catch {
-    throw new CliError(`Invalid server URL '${url}': expected e.g. http://127.0.0.1:3001`);
+    throw invalid("not a URL");
   }
+  // `localhost:3001` parses, as scheme `localhost:`; a query or fragment had the API's path glued after it.
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw invalid("not http or https");
+  if (parsed.search || parsed.hash || url.includes("#")) throw invalid("it has a query or a fragment");
+  if (parsed.username || parsed.password) throw invalid("credentials go in --api-key, not in the URL");
+  return parsed.toString().replace(/\/$/, "");
 }
 
 /** Parses a body limit in bytes (`--body-limit` or `COMPOZY_BODY_LIMIT`); undefined keeps the default. */

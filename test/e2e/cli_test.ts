@@ -132,6 +132,37 @@ Deno.test("errors are one clear line with exit code 1 for user errors", async (t
     assert.equal(res.code, 1);
     assert.match(res.stderr, /^error: Cannot reach the Compozy server at http:\/\/127\.0\.0\.1:9/);
   });
+  await t.step("a --server that is no server URL, or no Compozy server: one line, exit 1", async () => {
+    // Once "Url scheme 'localhost' not supported" for localhost:3001, and an internal error with a stack
+    // trace for a URL with a query (the path was glued after it) or a server answering 200 with HTML.
+    for (
+      const server of [
+        "localhost:3001",
+        "ftp://127.0.0.1:9",
+        "http://127.0.0.1:9/?x=1",
+        "http://127.0.0.1:9#top",
+      ]
+    ) {
+      const res = await runCli(["executions", "list", "--server", server]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /^error: Invalid server URL '/, res.stderr);
+    }
+    const other = Deno.serve(
+      { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+      () =>
+        new Response("<!doctype html><p>some other web server</p>", {
+          headers: { "content-type": "text/html" },
+        }),
+    );
+    try {
+      const res = await runCli(["executions", "list", "--server", `http://127.0.0.1:${other.addr.port}`]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.match(res.stderr, /^error: .*not JSON.*is it a Compozy server\?/);
+      assert.doesNotMatch(res.stderr, /internal error/);
+    } finally {
+      await other.shutdown();
+    }
+  });
   await t.step("bad flags", async () => {
     const res = await runCli(["run", "hello", "--input", "{not json", "--server", "http://127.0.0.1:9"]);
     assert.equal(res.code, 1);

@@ -73,6 +73,12 @@ export const EventsQuery = z.strictObject({
   ).optional(),
 });
 
+/**
+ * The body of a route that takes none (pause, resume): nothing or `{}`. A field was dropped without a word,
+ * so `{"reason": "…"}` sent to pause looked recorded, where cancel refuses an unknown field.
+ */
+export const NoBody = z.strictObject({}).describe("No body, or `{}`");
+
 export const CancelBody = z.strictObject({
   reason: z.string().max(1000).describe("Why; recorded in the execution's history").optional(),
 }).describe("Optional cancellation reason");

@@ -17,6 +17,7 @@ import {
   ExecutionPageSchema,
   ExecutionStateSchema,
   ListExecutionsQuery,
+  NoBody,
   SignalAcceptedResponse,
   SignalDeliveredResponse,
   SignalPayload,
@@ -92,8 +93,10 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
       summary,
       tag: "executions",
       params: { exec_id: "Execution id" },
+      body: { schema: NoBody.optional(), description: "None (or `{}`)" },
       responses: {
         202: { description: "The command is recorded", schema: ExecIdResponse },
+        400: { description: "A body with a field" },
         404: NOT_FOUND,
         409: CONFLICT,
         503: UNAVAILABLE,

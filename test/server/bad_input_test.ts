@@ -102,5 +102,26 @@ Deno.test("ids and bodies out of bounds are 400s naming what is wrong", async (t
       }
       assert.equal((await h.engine.client.get(execId))?.status, "WAITING");
     });
+
+    await t.step(
+      "pause and resume take no body: a field is a 400 naming it, and nothing is done",
+      async () => {
+        // Once 202: the field was dropped, so `{"reason": …}` to pause looked recorded (cancel refuses it).
+        for (const action of ["pause", "resume"]) {
+          const result = await call(
+            `${base}/api/executions/${execId}/${action}`,
+            "POST",
+            '{"reason": "lunch"}',
+          );
+          assert.equal(result.status, 400, `${action}: ${result.text}`);
+          assert.equal(result.body.error.code, "validation_failed");
+          assert.deepEqual(result.body.error.details.map((d: { path: string }) => d.path), ["/reason"]);
+        }
+        assert.equal((await h.engine.client.get(execId))?.status, "WAITING");
+        // No body, or `{}`, is a pause as before.
+        assert.equal((await call(`${base}/api/executions/${execId}/pause`, "POST", "{}")).status, 202);
+        assert.equal((await call(`${base}/api/executions/${execId}/resume`, "POST")).status, 202);
+      },
+    );
   });
 });

@@ -111,7 +111,9 @@ async function readInput(options: RunOptions): Promise<unknown> {
     where = options.inputFile;
     const path = resolve(options.cwd, options.inputFile);
     try {
-      text = await Deno.readTextFile(path);
+      // A byte order mark (Notepad, PowerShell's Out-File) is no part of the JSON (RFC 8259 lets a reader
+      // ignore it): JSON.parse refused it as a token the terminal does not show.
+      text = (await Deno.readTextFile(path)).replace(/^\uFEFF/, "");
     } catch (e) {
       throw new CliError(`Cannot read ${path}: ${(e as Error).message}`, [], EXIT_USER_ERROR, { cause: e });
     }

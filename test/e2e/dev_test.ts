@@ -195,6 +195,14 @@ Deno.test({
         ]);
         assert.equal(long.code, 0, long.stdout + long.stderr);
         assert.match(long.stdout, /HELLO, LU!/);
+        // An --input-file saved with a UTF-8 byte order mark (Notepad, PowerShell) is JSON too: it was refused
+        // as "Unexpected token '\uFEFF'", a character the terminal does not show.
+        await Deno.writeTextFile(join(dev.dir, "bom.json"), '\uFEFF{"name":"Bo"}');
+        const bom = await runCli(
+          ["run", "hello", "--input-file", "bom.json", "--cwd", dev.dir, "--wait", "--server", dev.url],
+        );
+        assert.equal(bom.code, 0, bom.stdout + bom.stderr);
+        assert.match(bom.stdout, /HELLO, BO!/);
         const list = await runCli([
           "executions",
           "list",

@@ -127,7 +127,7 @@ function buildProgram(setExit: (code: number) => void): Command {
   const run = (fn: () => Promise<number>) => async () => setExit(await fn());
 
   program.command("init").description("scaffold a new project (compozy.yaml, a workflow, a tool, an agent)")
-    .argument("[dir]", "where to create it (default: --cwd)")
+    .argument("[dir]", "where to create it (default: --cwd)", nonEmpty)
     .addOption(cwdOption())
     .action((dir: string | undefined, o: { cwd: string }) => run(() => runInit({ cwd: o.cwd, dir }))());
 
@@ -313,7 +313,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     );
   program.command("build").description("validate and bundle the project into one file")
     .addOption(cwdOption())
-    .option("--out <dir>", "output directory", "dist")
+    .addOption(new Option("--out <dir>", "output directory").default("dist").argParser(nonEmpty))
     .action((o) => run(() => runBuild({ cwd: o.cwd, out: o.out }))());
 
   program.command("deploy").description("send a bundle to a running server, which loads it without downtime")
@@ -325,7 +325,7 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   program.command("schemagen").description("write the JSON Schemas of the YAML files to schemas/")
     .addOption(cwdOption())
-    .option("--out <dir>", "output directory (default: schemas)")
+    .addOption(new Option("--out <dir>", "output directory (default: schemas)").argParser(nonEmpty))
     .action((o) => run(() => runSchemagen({ cwd: resolve(o.cwd), out: o.out }))());
 
   addExamples(program);
@@ -443,8 +443,9 @@ function instanceIdSetting(flag: string | undefined, env: string | undefined): s
 }
 
 /**
- * An id, key or cursor given as empty text (an unset shell variable in quotes): refused, since read as "not
- * given" it listed every workflow's executions for `--workflow ""` and started without `--idempotency-key`.
+ * An id, key, cursor or folder given as empty text (an unset shell variable in quotes): refused, since read as
+ * "not given" it listed every workflow's executions for `--workflow ""`, started without `--idempotency-key`,
+ * and wrote `build --out ""` into the project folder itself.
  */
 function nonEmpty(value: string): string {
   if (value.trim() === "") throw new InvalidArgumentError("it is empty");

@@ -186,33 +186,49 @@ Deno.test("errors are one clear line with exit code 1 for user errors", async (t
     assert.equal(both.code, 1);
     assert.match(both.stderr, /^error: --exec and --all exclude each other/);
   });
-  await t.step("an empty id or key (an unset shell variable in quotes) is refused, naming it", async () => {
-    // Once: `--workflow ""` listed every workflow's executions, `--idempotency-key ""` started without the
-    // key (a retried script started twice), and an empty <exec_id> was "No route for GET /api/executions/".
-    for (
-      const [args, name] of <[string[], string][]> [
-        [["executions", "list", "--workflow", ""], "--workflow"],
-        [["executions", "list", "--cursor", ""], "--cursor"],
-        [["run", "hello", "--idempotency-key", ""], "--idempotency-key"],
-        [["run", ""], "workflow"],
-        [["executions", "show", ""], "exec_id"],
-        [["executions", "logs", " "], "exec_id"],
-        [["executions", "cancel", ""], "exec_id"],
-        [["executions", "pause", ""], "exec_id"],
-        [["executions", "resume", ""], "exec_id"],
-        [["executions", "rerun", ""], "exec_id"],
-        [["executions", "signal", "", "--all"], "signal_id"],
-        [["executions", "signal", "go", "--exec", ""], "--exec"],
-      ]
-    ) {
-      const res = await runCli([...args, "--server", "http://127.0.0.1:9"]);
-      assert.equal(res.code, 1, `${args.join(" ")}: ${res.stderr}`);
-      assert.ok(
-        res.stderr.includes(`'${name}`) && /empty/.test(res.stderr),
-        `${args.join(" ")}: ${res.stderr}`,
-      );
-    }
-  });
+  await t.step(
+    "an empty id, key or folder (an unset shell variable in quotes) is refused, naming it",
+    async () => {
+      const empty = await Deno.makeTempDir({ prefix: "compozy-empty-arg-" });
+      // Once: `--workflow ""` listed every workflow's executions, `--idempotency-key ""` started without the
+      // key (a retried script started twice), and an empty <exec_id> was "No route for GET /api/executions/".
+      for (
+        const [args, name] of <[string[], string][]> [
+          [["executions", "list", "--workflow", ""], "--workflow"],
+          [["executions", "list", "--cursor", ""], "--cursor"],
+          [["run", "hello", "--idempotency-key", ""], "--idempotency-key"],
+          [["run", ""], "workflow"],
+          [["executions", "show", ""], "exec_id"],
+          [["executions", "logs", " "], "exec_id"],
+          [["executions", "cancel", ""], "exec_id"],
+          [["executions", "pause", ""], "exec_id"],
+          [["executions", "resume", ""], "exec_id"],
+          [["executions", "rerun", ""], "exec_id"],
+          [["executions", "signal", "", "--all"], "signal_id"],
+          [["executions", "signal", "go", "--exec", ""], "--exec"],
+          // Folders: `--out ""` wrote the bundle or the schemas into the project folder itself, `init ""`
+          // scaffolded the current folder.
+          [["build", "--out", ""], "--out"],
+          [["schemagen", "--out", ""], "--out"],
+          [["init", ""], "dir"],
+        ]
+      ) {
+        const remote = args[0] === "run" || args[0] === "executions";
+        const res = await runCli([
+          ...args,
+          ...(remote ? ["--server", "http://127.0.0.1:9"] : ["--cwd", empty]),
+        ]);
+        assert.equal(res.code, 1, `${args.join(" ")}: ${res.stderr}`);
+        assert.ok(
+          res.stderr.includes(`'${name}`) && /empty/.test(res.stderr),
+          `${args.join(" ")}: ${res.stderr}`,
+        );
+      }
+      // Nothing was written where the empty folder pointed.
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(empty)), []);
+      await Deno.remove(empty);
+    },
+  );
   await t.step("dev --run with a workflow the project lacks: said before anything starts", async () => {
     const dir = await Deno.makeTempDir({ prefix: "compozy-run-typo-" });
     try {

@@ -175,7 +175,10 @@ Deno.test("sbx34: a tool that puts SIGXFSZ's default back and writes past the bo
       past.failure.message,
       /^Tool "resetter" wrote a file past the sandbox's bound of 1048576 bytes per file .*\(SIGXFSZ\)$/,
     );
-    assert.ok(Deno.statSync(join(out, "f")).size <= BOUND);
+    // Deno's own cache writes fall under the bound too, and with the default back one of them may end the
+    // process before the tool's write: then there is no file.
+    const written = [...Deno.readDirSync(out)].map((e) => Deno.statSync(join(out, e.name)).size);
+    assert.ok(written.every((size) => size <= BOUND), `${written}`);
     const next = await runner.run(call(tool, { out, bytes: 1000, reset: false }, grants));
     assert.deepEqual(next.ok ? next.output : next.failure.message, "wrote");
   } finally {

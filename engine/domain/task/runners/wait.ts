@@ -14,15 +14,14 @@ export const waitRunner: TaskRunner<TaskOf<"wait">> = {
     const recorded = record?.status === "waiting" || record?.status === "wait_timed_out";
     if (!recorded) {
       const due = task.timeout ? Date.now() + parseDuration(task.timeout) : 0;
-      // The time-out is stored before the wait is recorded: a recorded wait always has its wake-up.
-      if (due) {
-        await driver.track(driver.services.timers.schedule(driver, key, execId, "timeout", due, attempt));
-      }
-      await driver.startSignalWait(
-        execId,
-        task.signal,
-        driver.services.events.waitingStarted(driver, key, execId, attempt, task.signal, due),
-      );
+      // The time-out is stored before the wait is recorded: a recorded wait always has its wake-up. The wait
+      // counts as starting from before both (startSignalWait): a signal that reached the driver while the
+      // time-out was being stored found no wait and was dropped, and the wait waited its whole time-out.
+      const recordStart = async () => {
+        if (due) await driver.services.timers.schedule(driver, key, execId, "timeout", due, attempt);
+        await driver.services.events.waitingStarted(driver, key, execId, attempt, task.signal, due);
+      };
+      await driver.startSignalWait(execId, task.signal, recordStart());
     }
     // A wait already recorded waits for the signal its record names: a reload that renamed `signal:` since
     // would leave it listening for a signal the API does not count it waiting for (and dropping the one it does).

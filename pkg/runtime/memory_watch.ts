@@ -19,8 +19,9 @@
  * sbx34): `RLIMIT_FSIZE` bounds each file (kernel_limits.ts), not how many a call writes. It reads
  * `write_bytes` of /proc/<pid>/io, which the kernel counts when the page cache takes the bytes (probed: it
  * matched the file's size at every 50 ms sample of a 400 MiB write), from the last sample before the call
- * (or the process's start): bytes written between calls count to the next one (and up to one interval of
- * the previous call's, when calls follow one another with no sample between them), and a call that wrote past
+ * (or the process's start): bytes written between two samples with no call started meanwhile are left-over
+ * work of a finished call, and retire the process (`stale`); a call is charged with up to one interval of
+ * the previous call's bytes when calls follow one another with no sample between them; and a call that wrote past
  * the bound and returned before a sample saw it running has its process killed at the next sample (its
  * result stands). A sample every 50 ms lets a call overshoot by what it writes in that time, which into the
  * page cache can be hundreds of MiB (400 MiB landed between two samples in one probe).
@@ -76,7 +77,10 @@ export class MemoryWatch {
    * Per process that may write, in bytes written since it started: where its running (or last) call counts
    * from, and the last sample with the calls it had started then.
    */
-  readonly #written = new Map<WatchedProcess, { base: number; last: number; lastCalls: number }>();
+  readonly #written = new Map<
+    WatchedProcess,
+    { base: number; last: number; lastCalls: number; lastIdle: boolean; idleWrites: number }
+  >();
 
   constructor(limitBytes: number, memoryMessage: MemoryMessage = passedCeiling) {
     this.#limitBytes = limitBytes;
@@ -131,7 +135,7 @@ export class MemoryWatch {
     const idle = p.betweenCalls || calls === 0;
     const written = await writtenBytes(p.pid);
     if (written === undefined) return;
-    const seen = this.#written.get(p) ?? { base: 0, last: 0, lastCalls: 0 };
+    const seen = this.#written.get(p) ?? { base: 0, last: 0, lastCalls: 0, lastIdle: false, idleWrites: 0 };
     // A call started since the last sample: it counts from that sample, the last one before it (so it is
     // charged with what the call before wrote after that sample, at most one interval's worth). Queued calls
     // follow one another with no sample between calls, and must not add up.
@@ -145,10 +149,23 @@ export class MemoryWatch {
       if (p.calls !== calls) return p.kill("stale", `an earlier call ${wrote}`);
       return p.kill("writes", `it ${wrote}`);
     }
+    // Writes in two intervals in a row between samples with no call started in between are a finished call's
+    // left-over work (a loop parked on `Atomics.waitAsync`, which no call scope cancels, wrote on for good at
+    // under the bound per sample; brk34): the process is retired, as left-over CPU retires it (#checkIdleCpu).
+    // One interval is not enough: Deno writes its own caches once, just after a call.
+    const quiet = idle && seen.lastIdle && seen.lastCalls === calls;
+    seen.idleWrites = quiet && written > seen.last ? seen.idleWrites + 1 : 0;
+    if (seen.idleWrites >= 2 && p.calls === calls && p.betweenCalls) {
+      return p.kill(
+        "stale",
+        `it wrote ${written - seen.base} bytes of files with no call running (work left by its last call)`,
+      );
+    }
     // No call ran when /proc was read: the next call counts from here.
     if (idle) seen.base = written;
     seen.last = written;
     seen.lastCalls = calls;
+    seen.lastIdle = idle;
     this.#written.set(p, seen);
   }
 

@@ -283,3 +283,45 @@ Deno.test("sbx34: calls that follow one another in one process are bounded each,
     dir.cleanup();
   }
 });
+
+/** Returns at once, leaving a loop that writes 1 MiB every 40 ms, parked on `Atomics.waitAsync` (brk34). */
+const LEFTOVER_WRITER = `export default (input: { out: string }) => {
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const mib = new Uint8Array(1024 * 1024);
+  let n = 0;
+  (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { value: Promise<unknown> } })
+    .waitAsync(cell, 0, 0, 100).value.then(() => {
+      for (;;) {
+        Deno.writeFileSync(input.out + "/late" + n++, mib);
+        Atomics.wait(cell, 0, 0, 40);
+      }
+    });
+  return "returned";
+};
+`;
+
+Deno.test("brk34: a call's left-over code that writes after it returned loses its process, and the next call is not blamed", async () => {
+  const dir = new ToolDir();
+  const out = join(dir.path, "out");
+  Deno.mkdirSync(out);
+  const runner = new ToolRunner({ maxWarmPerKey: 1, maxFileBytes: BOUND, maxCallWriteBytes: 4 * BOUND });
+  try {
+    const tool = dir.tool("leftover", LEFTOVER_WRITER);
+    const grants = { permissions: { write: [out] }, timeoutMs: 30_000, toolId: "leftover" };
+    const first = await runner.run(call(tool, { out }, grants));
+    assert.deepEqual(first.ok ? first.output : first.failure.message, "returned");
+    const [pid] = runner.stats().pids;
+    // Before, the process lived on writing ~25 MiB/s (752 MB in 30 s under these bounds).
+    assert.ok(await eventually(() => !processAlive(pid), 15_000), `sandbox ${pid} writes on after its call`);
+    const files = [...Deno.readDirSync(out)].length;
+    assert.ok(files < 100, `${files} files written after the call returned`);
+    const writer = dir.tool("writer", WRITER);
+    const next = await runner.run(
+      call(writer, { out, bytes: 1, big: "" }, { ...grants, toolId: "writer" }),
+    );
+    assert.deepEqual(next.ok ? next.output : next.failure.message, { wrote: 1 });
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

@@ -149,12 +149,14 @@ export class MemoryWatch {
       if (p.calls !== calls) return p.kill("stale", `an earlier call ${wrote}`);
       return p.kill("writes", `it ${wrote}`);
     }
-    // Writes in two intervals in a row between samples with no call started in between are a finished call's
-    // left-over work (a loop parked on `Atomics.waitAsync`, which no call scope cancels, wrote on for good at
-    // under the bound per sample; brk34): the process is retired, as left-over CPU retires it (#checkIdleCpu).
-    // One interval is not enough: Deno writes its own caches once, just after a call.
+    // Writes in two intervals between samples since the last call ended, with no call started since, are that
+    // call's left-over work (a loop parked on `Atomics.waitAsync`, which no call scope cancels, wrote on for
+    // good at under the bound per sample; brk34): the process is retired, as left-over CPU retires it
+    // (#checkIdleCpu). One interval is not enough: Deno writes its own caches once, just after a call. The
+    // intervals need not follow one another: a writer waiting longer than a sample between writes is one too.
     const quiet = idle && seen.lastIdle && seen.lastCalls === calls;
-    seen.idleWrites = quiet && written > seen.last ? seen.idleWrites + 1 : 0;
+    if (!quiet) seen.idleWrites = 0;
+    else if (written > seen.last) seen.idleWrites++;
     if (seen.idleWrites >= 2 && p.calls === calls && p.betweenCalls) {
       return p.kill(
         "stale",

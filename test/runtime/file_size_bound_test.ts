@@ -284,8 +284,11 @@ Deno.test("sbx34: calls that follow one another in one process are bounded each,
   }
 });
 
-/** Returns at once, leaving a loop that writes 1 MiB every 40 ms, parked on `Atomics.waitAsync` (brk34). */
-const LEFTOVER_WRITER = `export default (input: { out: string }) => {
+/**
+ * Returns at once, leaving a loop parked on `Atomics.waitAsync` (brk34) that writes 1 MiB every `pauseMs`:
+ * 40 ms (every sample sees a write) or 130 ms (samples without a write between those with one).
+ */
+const LEFTOVER_WRITER = `export default (input: { out: string; pauseMs: number }) => {
   const cell = new Int32Array(new SharedArrayBuffer(4));
   const mib = new Uint8Array(1024 * 1024);
   let n = 0;
@@ -293,7 +296,7 @@ const LEFTOVER_WRITER = `export default (input: { out: string }) => {
     .waitAsync(cell, 0, 0, 100).value.then(() => {
       for (;;) {
         Deno.writeFileSync(input.out + "/late" + n++, mib);
-        Atomics.wait(cell, 0, 0, 40);
+        Atomics.wait(cell, 0, 0, input.pauseMs);
       }
     });
   return "returned";
@@ -308,13 +311,18 @@ Deno.test("brk34: a call's left-over code that writes after it returned loses it
   try {
     const tool = dir.tool("leftover", LEFTOVER_WRITER);
     const grants = { permissions: { write: [out] }, timeoutMs: 30_000, toolId: "leftover" };
-    const first = await runner.run(call(tool, { out }, grants));
-    assert.deepEqual(first.ok ? first.output : first.failure.message, "returned");
-    const [pid] = runner.stats().pids;
-    // Before, the process lived on writing ~25 MiB/s (752 MB in 30 s under these bounds).
-    assert.ok(await eventually(() => !processAlive(pid), 15_000), `sandbox ${pid} writes on after its call`);
+    for (const pauseMs of [40, 130]) {
+      const first = await runner.run(call(tool, { out, pauseMs }, grants));
+      assert.deepEqual(first.ok ? first.output : first.failure.message, "returned");
+      const [pid] = runner.stats().pids;
+      // Before, the process lived on writing ~25 MiB/s (752 MB in 30 s under these bounds).
+      assert.ok(
+        await eventually(() => !processAlive(pid), 15_000),
+        `${pauseMs} ms: sandbox ${pid} writes on`,
+      );
+    }
     const files = [...Deno.readDirSync(out)].length;
-    assert.ok(files < 100, `${files} files written after the call returned`);
+    assert.ok(files < 200, `${files} files written after the calls returned`);
     const writer = dir.tool("writer", WRITER);
     const next = await runner.run(
       call(writer, { out, bytes: 1, big: "" }, { ...grants, toolId: "writer" }),

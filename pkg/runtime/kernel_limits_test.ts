@@ -2,28 +2,20 @@ import assert from "node:assert/strict";
 import { kernelLimitsFor, kernelLimitsLibrary } from "./kernel_limits.ts";
 
 /**
- * Runs `installKernelLimits` with the set-ID rule and `library` in a `deno` of its own with `ffi` on `library`
- * only; returns its line.
+ * Runs `source` in a `deno` of its own with `ffi` on `library` only, read, write and `extraFlags`; returns its
+ * line (it must exit 0).
  */
-async function installIn(library: string, after: string): Promise<string> {
+async function runWithFfiOn(library: string, source: string, extraFlags: string[] = []): Promise<string> {
   const script = await Deno.makeTempFile({ suffix: ".ts" });
   try {
-    await Deno.writeTextFile(
-      script,
-      `import { installKernelLimits } from ${JSON.stringify(import.meta.resolve("./kernel_limits.ts"))};
-       try {
-         installKernelLimits({ library: ${JSON.stringify(library)}, setIdModes: true, unixSockets: false });
-         ${after}
-       } catch (e) {
-         console.log((e as Error).name + ": " + (e as Error).message);
-       }`,
-    );
+    await Deno.writeTextFile(script, source);
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "--no-prompt",
         "--no-config",
         `--allow-ffi=${library}`,
+        ...extraFlags,
         "--allow-read",
         "--allow-write",
         script,
@@ -36,6 +28,22 @@ async function installIn(library: string, after: string): Promise<string> {
   } finally {
     await Deno.remove(script);
   }
+}
+
+const LIMITS_MODULE = JSON.stringify(import.meta.resolve("./kernel_limits.ts"));
+
+/** Runs `installKernelLimits` with the set-ID rule and `library`, then `after` (runWithFfiOn); returns its line. */
+function installIn(library: string, after: string): Promise<string> {
+  return runWithFfiOn(
+    library,
+    `import { installKernelLimits } from ${LIMITS_MODULE};
+       try {
+         installKernelLimits({ library: ${JSON.stringify(library)}, setIdModes: true, unixSockets: false });
+         ${after}
+       } catch (e) {
+         console.log((e as Error).name + ": " + (e as Error).message);
+       }`,
+  );
 }
 
 Deno.test("installKernelLimits fails with a KernelLimitsError when the library cannot be opened", async () => {
@@ -97,15 +105,15 @@ Deno.test("kernelLimitsFor: a process that may write gets the set-ID rule and th
 Deno.test("installKernelLimits with the unix rule refuses unix sockets, abstract or not, and keeps TCP", async () => {
   const library = kernelLimitsLibrary();
   assert.ok(library, "the runtime's C library (the limits are Linux-only)");
-  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  const dir = await Deno.makeTempDir();
   try {
-    await Deno.writeTextFile(
-      script,
-      `import { installKernelLimits } from ${JSON.stringify(import.meta.resolve("./kernel_limits.ts"))};
+    const line = await runWithFfiOn(
+      library,
+      `import { installKernelLimits } from ${LIMITS_MODULE};
        const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
        installKernelLimits({ library: ${JSON.stringify(library)}, setIdModes: false, unixSockets: true });
        const outcomes = [];
-       for (const path of ["\\0compozy-kernel-limits-test", ${JSON.stringify(script + ".sock")}]) {
+       for (const path of ["\\0compozy-kernel-limits-test", ${JSON.stringify(`${dir}/s.sock`)}]) {
          try {
            Deno.listen({ transport: "unix", path }).close();
            outcomes.push("listening");
@@ -118,28 +126,10 @@ Deno.test("installKernelLimits with the unix rule refuses unix sockets, abstract
        tcp.close();
        outcomes.push("tcp connected");
        console.log(outcomes.join(", "));`,
+      ["--allow-net"],
     );
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--no-prompt",
-        "--no-config",
-        `--allow-ffi=${library}`,
-        "--allow-net",
-        "--allow-read",
-        "--allow-write",
-        script,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
-    assert.equal(
-      new TextDecoder().decode(out.stdout).trim(),
-      "PermissionDenied, PermissionDenied, tcp connected",
-    );
+    assert.equal(line, "PermissionDenied, PermissionDenied, tcp connected");
   } finally {
-    await Deno.remove(script);
-    await Deno.remove(script + ".sock").catch(() => {});
+    await Deno.remove(dir, { recursive: true });
   }
 });

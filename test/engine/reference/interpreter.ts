@@ -149,6 +149,10 @@ class Interpreter {
   readonly children: ChildRecord[] = [];
   /** The task key of each call of the root, to mark those whose task never ended. */
   readonly #callTasks = new Map<ToolCallRecord, string>();
+  /** Each broadcast of a checkpoint and the root's waits that listened for it (see Checkpoint.reaches). */
+  readonly #broadcasts: Array<{ reaches: boolean[]; index: number; listening: string[] }> = [];
+  /** Task keys of the root's waits that ended by their time-out. */
+  readonly #timedOutWaits = new Set<string>();
   #nextExec = 0;
 
   constructor(readonly project: Project, readonly options: EvaluateOptions) {}
@@ -167,6 +171,9 @@ class Interpreter {
     // The children canceled by the root's end settle their own ends.
     await settle();
     for (const [call, key] of this.#callTasks) if (!root.execution.tasks[key]) call.canceled = key;
+    for (const { reaches, index, listening } of this.#broadcasts) {
+      reaches[index] = listening.some((key) => !this.#timedOutWaits.has(key));
+    }
     return {
       status: result?.status ?? "STUCK",
       output: result?.output ?? null,
@@ -200,8 +207,15 @@ class Interpreter {
     const waiting = [...root.waiters].filter((w) => due.includes(w) || signals.has(w.signal)).map((w) =>
       w.key
     );
-    this.checkpoints.push({ waiting: [...new Set(waiting)].sort(), actions });
-    for (const action of actions) this.#act(root, action);
+    const reaches = actions.map(() => false);
+    this.checkpoints.push({ waiting: [...new Set(waiting)].sort(), actions, reaches });
+    for (const [index, action] of actions.entries()) {
+      if (action.kind === "signal" && action.broadcast) {
+        const listening = [...root.waiters].filter((w) => w.signal === action.signal).map((w) => w.key);
+        this.#broadcasts.push({ reaches, index, listening });
+      }
+      this.#act(root, action);
+    }
     return true;
   }
 
@@ -722,6 +736,7 @@ class Interpreter {
         if (task.timeout) {
           this.clock.sleep(parseDuration(task.timeout), timer.signal).then(() => {
             execution.waiters.delete(waiter);
+            if (execution === this.executions[0]) this.#timedOutWaits.add(key);
             // Retryable like every time-out: `retry` on a wait waits again (docs/engine.md).
             reject(new Failure("wait_timeout", `wait '${key}' timed out`, true));
           }, () => {});

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { loadProject } from "../../../engine/domain/project/mod.ts";
 import { writeProject } from "../../support/engine.ts";
 import { evaluate } from "./interpreter.ts";
-import type { ToolModel, WaitPlan } from "./types.ts";
+import type { Action, ToolModel, WaitPlan } from "./types.ts";
 
 const echo: ToolModel = (_tool, input) => ({ ok: true, output: input, ms: 5 });
 
@@ -98,6 +98,64 @@ Deno.test("reference: signals at checkpoints; a throwing condition is a non-matc
   assert.equal(result.status, "SUCCESS");
   assert.deepEqual(result.output, { got: 7 });
   assert.deepEqual(result.checkpoints.map((c) => c.waiting), [["w"]]);
+});
+
+Deno.test("reference: a broadcast must reach the root only while a wait listens that its time-out does not end", async () => {
+  const ticket = (t: string): Action => ({
+    kind: "signal",
+    signal: "go",
+    payload: { ticket: t },
+    broadcast: true,
+  });
+  // Each item's wait gets the plan's broadcast; the first ends both waits, the second reaches none (seed 1034169).
+  const items = await evaluateYaml(
+    `tasks:
+  - id: each
+    type: collection
+    items: [a, b]
+    task:
+      id: w
+      type: wait
+      signal: go
+`,
+    {},
+    { w: [ticket("T1")] },
+  );
+  assert.equal(items.status, "SUCCESS");
+  assert.deepEqual(items.checkpoints.map((c) => c.reaches), [[true, false]]);
+  // A refused payload leaves the wait listening: the next broadcast must reach it too. A direct signal is no
+  // broadcast.
+  const refused = await evaluateYaml(
+    `tasks:
+  - id: w
+    type: wait
+    signal: go
+    condition: '{{ .signal.payload.ticket == "T1" }}'
+`,
+    {},
+    {
+      w: [
+        ticket("nope"),
+        { kind: "signal", signal: "go", payload: { ticket: "no" }, broadcast: false },
+        ticket("T1"),
+      ],
+    },
+  );
+  assert.deepEqual(refused.checkpoints.map((c) => c.reaches), [[true, false, true]]);
+  // A wait that its time-out ends may have timed out on the engine before the harness sends anything to it.
+  const timed = await evaluateYaml(
+    `tasks:
+  - id: w
+    type: wait
+    signal: go
+    condition: '{{ .signal.payload.ticket == "T1" }}'
+    timeout: 300ms
+`,
+    {},
+    { w: [ticket("nope")] },
+  );
+  assert.equal(timed.status, "FAILED");
+  assert.deepEqual(timed.checkpoints.map((c) => c.reaches), [[false]]);
 });
 
 Deno.test("reference: retries, race, fail_fast, cancel and the workflow timeout", async () => {

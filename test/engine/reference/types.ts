@@ -22,6 +22,14 @@ export type Action =
 export interface Checkpoint {
   waiting: string[];
   actions: Action[];
+  /**
+   * For each action, whether it is a broadcast that must reach the root execution: when it was sent, a wait of
+   * the root listened for its signal, and that wait did not end by its time-out (which in real time may fire
+   * before the harness, acting after it sees the wait, sends it). A broadcast after an earlier one of the same
+   * checkpoint ended every wait for its signal reaches no execution, on the engine as here: each item of a
+   * collection gets its wait's actions, and the first of those signals ends every item's wait (seed 1034169).
+   */
+  reaches: boolean[];
 }
 
 /** One recorded task execution, by key (`id`, `parent/child`, `collection[index]`). */

@@ -325,18 +325,27 @@ export class NatsExecutionClient implements ExecutionClient {
   }
 
   async signal(execId: string, signalId: string, payload: unknown): Promise<void> {
-    const state = await this.requireRunning(execId, "signal");
+    await this.sendSignal(await this.requireRunning(execId, "signal"), signalId, payload);
+  }
+
+  /**
+   * Signals the executions that the index of waits lists as waiting, from the documents it confirmed them by,
+   * as a `signal` task does (services.ts). Read again, one that ended since (its wait's time-out, a cancel)
+   * was refused like a signal to it through the API: the broadcast failed with ExecutionConflictError and
+   * the executions listed after it were never signaled. An execution that ended takes no signal.
+   */
+  async broadcastSignal(signalId: string, payload: unknown): Promise<string[]> {
+    const waiting = await this.store.findWaiting(signalId);
+    for (const state of waiting) await this.sendSignal(state, signalId, payload);
+    return waiting.map((s) => s.exec_id);
+  }
+
+  private async sendSignal(state: WorkflowDocument, signalId: string, payload: unknown): Promise<void> {
     await this.bus.publish(create(WorkflowSignalSchema, {
       ...this.address(state),
       signalId,
       payloadJson: jsonBytes(payload ?? null),
     }));
-  }
-
-  async broadcastSignal(signalId: string, payload: unknown): Promise<string[]> {
-    const waiting = await this.store.findWaiting(signalId);
-    for (const state of waiting) await this.signal(state.exec_id, signalId, payload);
-    return waiting.map((s) => s.exec_id);
   }
 
   private address(state: WorkflowDocument) {

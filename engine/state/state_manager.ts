@@ -40,6 +40,15 @@ const COALESCE_MS = 5;
  */
 const RUNNING_WINDOW_MS = 250;
 
+/** Task events that end a wait in the execution's document (see foldWait): written after the task's. */
+const WAIT_ENDS = new Set([
+  "task.waiting_ended",
+  "task.waiting_timed_out",
+  "task.success",
+  "task.failed",
+  "task.canceled",
+]);
+
 /** Task events after which nothing more changes the task's document: its write need not wait for more. */
 const TASK_ENDS = new Set([
   "task.success",
@@ -104,7 +113,10 @@ export const STATE_FOLDER_ROLE = "compozy-state-folder";
 interface Queued {
   event: StoredEvent;
   done: (error?: unknown) => void;
-  /** A write this one must follow (a task's wait is listed before its document says WAITING). */
+  /**
+   * A write this one must follow: a task's wait is listed before its document says WAITING, and its
+   * document says so no longer before the wait is unlisted.
+   */
   after?: Promise<void>;
   /** It only records a task's progress: its write may wait the long window (see isLazy). */
   lazy: boolean;
@@ -259,14 +271,23 @@ export class StateManager {
     // A paused engine's late outcome that the documents cannot tell (a take-over not folded here yet).
     if (await this.takeOvers?.fences(event)) return;
     const targets = documentsOf(event);
+    const taskKey = targets.task && m.task?.execId ? `${execId}.${m.task.execId}` : undefined;
     const writes: Promise<void>[] = [];
-    const listed = targets.workflow ? this.enqueue("workflow", execId, event) : undefined;
-    if (listed) writes.push(listed);
-    if (targets.task && m.task?.execId) {
+    if (event.type === "task.waiting_started") {
       // A task that starts waiting is listed (the execution's document and the index of waits) before its
       // own document says WAITING: a broadcast sent once a query sees it waiting reaches it.
-      const after = event.type === "task.waiting_started" ? listed : undefined;
-      writes.push(this.enqueue("task", `${execId}.${m.task.execId}`, event, after));
+      const listed = this.enqueue("workflow", execId, event);
+      writes.push(listed);
+      if (taskKey) writes.push(this.enqueue("task", taskKey, event, listed));
+    } else {
+      // And the other way round at a wait's end (or a waiting task's outcome): its document says WAITING no
+      // longer before its execution's document and the index drop the wait. A query that sees it waiting
+      // after it ended would send a broadcast that finds it nowhere (up to an ack wait when the engine dies
+      // between the two writes).
+      const shown = taskKey ? this.enqueue("task", taskKey, event) : undefined;
+      if (shown) writes.push(shown);
+      const after = shown && WAIT_ENDS.has(event.type) ? shown : undefined;
+      if (targets.workflow) writes.push(this.enqueue("workflow", execId, event, after));
     }
     await Promise.all(writes);
   }
@@ -369,6 +390,7 @@ export class StateManager {
         if (kind === "workflow") {
           await this.afterTaskWrites(key, batch, queue.events);
           takeBeforeEnd(batch, queue.events);
+          await afterWaitsShownEnded(batch, queue.events);
         } else await batch[0].after;
         await this.write(kind, key, id, batch.map((b) => b.event));
         for (const b of batch) b.done();
@@ -396,11 +418,7 @@ export class StateManager {
   private async afterTaskWrites(execId: string, batch: Queued[], queued: Queued[]): Promise<void> {
     const end = batch.find((q) => ENDS.has(q.event.type))?.event;
     if (!end) return;
-    // A wait start redelivered after the end (or with it) has its task's writes waiting for this write.
-    const blocked = new Set(
-      [...batch, ...queued].filter((q) => q.event.type === "task.waiting_started")
-        .map((q) => (q.event.message as { task?: { execId?: string } }).task?.execId),
-    );
+    const blocked = tasksStartingToWait(batch, queued);
     const earlier = [...this.taskWrites.get(execId) ?? []]
       .filter((w) => w.seq < end.seq && !blocked.has(w.taskExecId));
     const writes = await Promise.allSettled(earlier.map((w) => w.written));
@@ -537,6 +555,35 @@ export class StateManager {
     this.cache.set(id, value);
     if (this.cache.size > 5_000) this.cache.delete(this.cache.keys().next().value!);
   }
+}
+
+/**
+ * Waits for the task writes that the wait ends of an execution's batch must follow (see apply). Not for a
+ * task with a wait start in the batch or queued behind it: its task writes wait for that one's execution
+ * write (a start redelivered after the end of its wait), which would never come. A task write that failed
+ * holds nothing back: its event comes back and is folded into both documents again (as after an engine's
+ * death between the two writes), and the other events of the batch are not failed with it.
+ */
+async function afterWaitsShownEnded(batch: Queued[], queued: Queued[]): Promise<void> {
+  const blocked = tasksStartingToWait(batch, queued);
+  const gates = batch.filter((q) => q.after && !blocked.has(taskExecIdOf(q.event))).map((q) => q.after);
+  await Promise.allSettled(gates);
+}
+
+/**
+ * Tasks with a wait start among an execution's events not written yet: their task writes wait for that
+ * execution write (a wait start redelivered after the end, or with it), so it must not wait for them.
+ */
+function tasksStartingToWait(batch: Queued[], queued: Queued[]): Set<string | undefined> {
+  return new Set(
+    [...batch, ...queued].filter((q) => q.event.type === "task.waiting_started").map((q) =>
+      taskExecIdOf(q.event)
+    ),
+  );
+}
+
+function taskExecIdOf(event: StoredEvent): string | undefined {
+  return (event.message as { task?: { execId?: string } }).task?.execId;
 }
 
 /**

@@ -261,6 +261,66 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "state: a wait's end leaves its task's document WAITING no later than the index of waits and its execution's",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { nc, bus, store, close } = await stateFixture();
+    const engine = new StateManager(bus, store);
+    const execId = uuidv7();
+    const task = { id: "approve", execId: uuidv7() };
+    const base = (eventId: string) => ({
+      metadata: bus.metadata(execId, `${execId}:${eventId}`),
+      workflow: { id: "wf", execId },
+    });
+    const publish = (message: unknown) => bus.publish(message as BusMessage);
+    // The task document's write of the wait's end is held (as when the engine dies before it, until the
+    // event comes back), until its execution's document no longer lists the wait or 300 ms passed.
+    const unlisted = Promise.withResolvers<void>();
+    nc.subscribe(`$KV.${BUCKETS.workflowExecutions}.${execId}`, {
+      callback: (_err, msg) => {
+        const doc = JSON.parse(new TextDecoder().decode(msg.data));
+        if (doc.wait_seq?.[task.execId] !== undefined && !(task.execId in doc.waiting)) unlisted.resolve();
+      },
+    });
+    await nc.flush();
+    let listedWhileShown: string[] | undefined;
+    const putTask = store.putTask.bind(store);
+    store.putTask = async (key, doc, revision) => {
+      if (doc.status === "RUNNING" && listedWhileShown === undefined) {
+        await Promise.race([unlisted.promise, new Promise((r) => setTimeout(r, 300))]);
+        // The stored task document still says WAITING here: a broadcast must still find the execution.
+        assert.equal((await store.get(execId))?.tasks[0].status, "WAITING");
+        listedWhileShown = (await store.findWaiting("go")).map((d) => d.exec_id);
+      }
+      return await putTask(key, doc, revision);
+    };
+    try {
+      await engine.start();
+      await publish(create(pb.WorkflowExecutionStartedSchema, base("started")));
+      await publish(create(pb.TaskDispatchedSchema, { ...base("dispatched"), task, taskType: "wait" }));
+      await publish(
+        create(pb.TaskExecutionWaitingStartedSchema, { ...base("waiting"), task, signalId: "go" }),
+      );
+      while ((await store.get(execId))?.tasks[0]?.status !== "WAITING") {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await publish(create(pb.TaskExecutionWaitingEndedSchema, { ...base("waiting-ended"), task }));
+      while ((await store.getWorkflow(execId))?.status !== "RUNNING") {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.deepEqual(listedWhileShown, [execId]);
+      assert.equal((await store.get(execId))?.tasks[0].status, "RUNNING");
+      assert.deepEqual(await store.findWaiting("go"), []);
+    } finally {
+      await engine.stop();
+      await close();
+    }
+  },
+});
+
+Deno.test({
   name: "state: a wait start redelivered after the wait ended brings the wait back nowhere (issue 9, 10)",
   sanitizeResources: false,
   sanitizeOps: false,

@@ -498,8 +498,10 @@ export class StateManager {
           ? waitChanges(current.doc as WorkflowDocument, doc as WorkflowDocument)
           : undefined;
         // The index of waits gains entries before the document and loses them after: it may briefly list a
-        // wait that ended (findWaiting checks the document), never miss one that started.
+        // wait that ended (findWaiting checks the document), never miss one that started. The entries to
+        // remove are those stored before the write (see unindexWaits).
         if (waits?.added.length) await this.store.indexWaits(key, waits.added);
+        const unlisted = waits?.removed.length ? await this.store.waitEntries(key, waits.removed) : [];
         // The same order for the index of executions by status: listed under the new status before the
         // document says it, under the old one until after (a listing checks the document).
         const previous = current.doc as WorkflowDocument | undefined;
@@ -510,7 +512,7 @@ export class StateManager {
           (doc as WorkflowDocument).index_seq = await this.store.indexStatus(doc as WorkflowDocument);
         }
         const revision = await documents.write(key, doc, current.revision);
-        if (waits?.removed.length) await this.store.unindexWaits(key, waits.removed);
+        if (unlisted.length) await this.store.unindexWaits(unlisted);
         if (moved && previous) await this.unindexStatus(previous);
         if (parent && isTerminal(doc.status)) await this.store.unindexChild(parent, key);
         if (isTerminal(doc.status)) this.cache.delete(id);

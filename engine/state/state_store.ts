@@ -286,11 +286,33 @@ export class StateStore {
     for (const signal of signals) await this.buckets.waiting.kv.put(`${signal}.${execId}`, new Uint8Array());
   }
 
-  /** Removes index entries for signals no longer waited for (after the document is written; see removeEntry). */
-  async unindexWaits(execId: string, signals: Iterable<string>): Promise<void> {
+  /**
+   * The index entries of `signals` for `execId` as they are stored now (their stream sequences): read before
+   * the document that no longer waits for them is written, and removed after it (unindexWaits).
+   */
+  async waitEntries(execId: string, signals: Iterable<string>): Promise<WaitEntry[]> {
+    const name = this.buckets.waiting.name;
+    const entries: WaitEntry[] = [];
     for (const signal of signals) {
+      const stored = await this.jsm.streams.getMessage(`KV_${name}`, {
+        last_by_subj: `$KV.${name}.${signal}.${execId}`,
+      });
+      if (stored) entries.push({ signal, execId, seq: stored.seq });
+    }
+    return entries;
+  }
+
+  /**
+   * Removes index entries read by waitEntries before the document was written, by their sequence only: an
+   * entry written again since is a newer message and stays. It was the key's last message, read after the
+   * write: while two engines fold for a moment (a state folder's hand-over), that could be the entry the other
+   * had just written for a new wait of the same signal, and a broadcast missed that wait for good.
+   */
+  async unindexWaits(entries: Iterable<WaitEntry>): Promise<void> {
+    const stream = `KV_${this.buckets.waiting.name}`;
+    for (const { signal, execId, seq } of entries) {
       // An entry left behind is harmless (findWaiting confirms each by its document): logged, not thrown.
-      await this.removeEntry(this.buckets.waiting.name, `${signal}.${execId}`).catch((e) =>
+      await deleteStoredMessage(this.jsm, stream, seq).catch((e) =>
         log.debug("wait index entry {signal}.{execId} not removed: {error}", {
           signal,
           execId,
@@ -299,6 +321,13 @@ export class StateStore {
       );
     }
   }
+}
+
+/** An entry of the index of waits: its key's parts and its stream sequence. */
+export interface WaitEntry {
+  signal: string;
+  execId: string;
+  seq: number;
 }
 
 /** Deletes one stored message; false when it is gone already (its key was written again, or deleted). */

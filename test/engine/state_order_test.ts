@@ -321,6 +321,58 @@ Deno.test({
 });
 
 Deno.test({
+  name: "state: a wait's end never unlists a wait of the same signal that another folder listed meanwhile",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { bus, store, close } = await stateFixture();
+    const engine = new StateManager(bus, store);
+    const execId = uuidv7();
+    const first = { id: "first", execId: uuidv7() };
+    const second = { id: "second", execId: uuidv7() };
+    const base = (eventId: string) => ({
+      metadata: bus.metadata(execId, `${execId}:${eventId}`),
+      workflow: { id: "wf", execId },
+    });
+    const publish = (message: unknown) => bus.publish(message as BusMessage);
+    // Another engine folding for a moment too (a state folder's hand-over, exclusive_role.ts) lists a second
+    // wait for `go` between this engine's write of the first wait's end and its removal of the index entry.
+    const other = Promise.withResolvers<void>();
+    const unindexWaits = store.unindexWaits.bind(store);
+    store.unindexWaits = async (...args: Parameters<typeof store.unindexWaits>) => {
+      const { doc, revision } = await store.getWorkflowWithRevision(execId);
+      doc!.waiting[second.execId] = "go";
+      await store.indexWaits(execId, ["go"]);
+      await store.putWorkflow(doc!, revision);
+      other.resolve();
+      return await unindexWaits(...args);
+    };
+    try {
+      await engine.start();
+      await publish(create(pb.WorkflowExecutionStartedSchema, base("started")));
+      await publish(
+        create(pb.TaskExecutionWaitingStartedSchema, { ...base("waiting"), task: first, signalId: "go" }),
+      );
+      while (!(await store.findWaiting("go")).length) await new Promise((r) => setTimeout(r, 10));
+      await publish(create(pb.TaskExecutionWaitingEndedSchema, { ...base("waiting-ended"), task: first }));
+      await other.promise;
+      let doc = await store.getWorkflow(execId);
+      while (first.execId in doc!.waiting) doc = await store.getWorkflow(execId);
+      // The engine's removal has run once its event is acknowledged.
+      const jsm = await jetstreamManager(bus.nc);
+      while ((await jsm.consumers.info(STREAMS.events, STATE_CONSUMER)).num_ack_pending > 0) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(doc!.waiting, { [second.execId]: "go" });
+      assert.deepEqual((await store.findWaiting("go")).map((d) => d.exec_id), [execId]);
+    } finally {
+      await engine.stop();
+      await close();
+    }
+  },
+});
+
+Deno.test({
   name: "state: a wait start redelivered after the wait ended brings the wait back nowhere (issue 9, 10)",
   sanitizeResources: false,
   sanitizeOps: false,

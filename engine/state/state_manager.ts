@@ -508,12 +508,11 @@ export class StateManager {
         // (A first document is indexed by putWorkflow, however it is written.)
         const moved = kind === "workflow" && current.revision !== 0 && previous?.status !== doc.status;
         const parent = kind === "workflow" ? (doc as WorkflowDocument).parent?.exec_id : undefined;
-        if (moved) {
-          (doc as WorkflowDocument).index_seq = await this.store.indexStatus(doc as WorkflowDocument);
-        }
+        const listedAt = moved ? await this.store.indexStatus(doc as WorkflowDocument) : undefined;
+        if (listedAt !== undefined) (doc as WorkflowDocument).index_seq = listedAt;
         const revision = await documents.write(key, doc, current.revision);
         if (unlisted.length) await this.store.unindexWaits(unlisted);
-        if (moved && previous) await this.unindexStatus(previous);
+        if (listedAt !== undefined && previous) await this.unindexStatus(previous, listedAt);
         if (parent && isTerminal(doc.status)) await this.store.unindexChild(parent, key);
         if (isTerminal(doc.status)) this.cache.delete(id);
         else this.remember(id, { doc, revision });
@@ -536,8 +535,8 @@ export class StateManager {
   }
 
   /** A failed removal leaves an entry the listing filters out by the document: logged, not fatal. */
-  private async unindexStatus(previous: WorkflowDocument): Promise<void> {
-    await this.store.unindexStatus(previous).catch((error) =>
+  private async unindexStatus(previous: WorkflowDocument, listedAt: number): Promise<void> {
+    await this.store.unindexStatus(previous, listedAt).catch((error) =>
       log.warn("Could not remove execution {exec_id} from the {status} index: {error}", {
         exec_id: previous.exec_id,
         status: previous.status,

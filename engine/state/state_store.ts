@@ -220,23 +220,33 @@ export class StateStore {
    * `index_seq` names, deleted by sequence. A purge by subject filter made nats-server 2.9 walk every stored
    * index entry at each status change, so each workflow cost more than the one before (issue 11). An entry
    * written again since (a refused first write indexes too) or a document older than `index_seq` is found
-   * by its exact subject.
+   * by its exact subject, and removed only if it is older than `listedAt`, the entry of the status the
+   * execution moved to: a newer one was written after that move, by a folder that moved the execution back
+   * to this status (two engines fold for a moment at a state folder's hand-over), and it lists the
+   * execution as its document says.
    */
-  async unindexStatus(doc: WorkflowDocument): Promise<void> {
+  async unindexStatus(doc: WorkflowDocument, listedAt: number): Promise<void> {
     const name = this.buckets.index.name;
-    await this.removeEntry(name, `${doc.workflow_id}.${doc.status}.${doc.exec_id}`, doc.index_seq);
+    const key = `${doc.workflow_id}.${doc.status}.${doc.exec_id}`;
+    await this.removeEntry(name, key, { seq: doc.index_seq, olderThan: listedAt });
   }
 
   /**
    * Removes a key of an index bucket with no marker left behind (a delete marker would stay listed for
-   * ever): the message at `seq` when it is still there, else the key's last message, found by its exact
-   * subject. Never a purge by subject filter, which nats-server 2.9 answers by walking every stored subject.
+   * ever): the message at `at.seq` when it is still there, else the key's last message, found by its exact
+   * subject, when it is older than `at.olderThan`. Never a purge by subject filter, which nats-server 2.9
+   * answers by walking every stored subject.
    */
-  private async removeEntry(bucket: string, key: string, seq?: number): Promise<void> {
+  private async removeEntry(
+    bucket: string,
+    key: string,
+    at: { seq?: number; olderThan?: number } = {},
+  ): Promise<void> {
     const stream = `KV_${bucket}`;
-    if (seq !== undefined && await deleteStoredMessage(this.jsm, stream, seq)) return;
+    if (at.seq !== undefined && await deleteStoredMessage(this.jsm, stream, at.seq)) return;
     const stored = await this.jsm.streams.getMessage(stream, { last_by_subj: `$KV.${bucket}.${key}` });
-    if (stored) await deleteStoredMessage(this.jsm, stream, stored.seq);
+    if (!stored || (at.olderThan !== undefined && stored.seq >= at.olderThan)) return;
+    await deleteStoredMessage(this.jsm, stream, stored.seq);
   }
 
   /**

@@ -373,6 +373,58 @@ Deno.test({
 });
 
 Deno.test({
+  name: "state: leaving a status never unlists the execution that another folder moved back to it meanwhile",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { bus, store, close } = await stateFixture();
+    const engine = new StateManager(bus, store);
+    const execId = uuidv7();
+    const task = { id: "await", execId: uuidv7() };
+    const base = (eventId: string) => ({
+      metadata: bus.metadata(execId, `${execId}:${eventId}`),
+      workflow: { id: "wf", execId },
+    });
+    const publish = (message: unknown) => bus.publish(message as BusMessage);
+    // Another engine folding for a moment too (a state folder's hand-over, exclusive_role.ts) moves the
+    // execution back to WAITING (a new wait) between this engine's write of RUNNING and its removal of the
+    // WAITING entry: its own entry for WAITING replaces the one this engine's previous document names.
+    const other = Promise.withResolvers<void>();
+    const unindexStatus = store.unindexStatus.bind(store);
+    store.unindexStatus = async (...args: Parameters<typeof store.unindexStatus>) => {
+      if (args[0].status === "WAITING") {
+        const { doc, revision } = await store.getWorkflowWithRevision(execId);
+        doc!.status = "WAITING";
+        doc!.index_seq = await store.indexStatus(doc!);
+        await store.putWorkflow(doc!, revision);
+        other.resolve();
+      }
+      return await unindexStatus(...args);
+    };
+    try {
+      await engine.start();
+      await publish(create(pb.WorkflowExecutionStartedSchema, base("started")));
+      await publish(
+        create(pb.TaskExecutionWaitingStartedSchema, { ...base("waiting"), task, signalId: "go" }),
+      );
+      while (!(await store.idsBy("wf", "WAITING")).length) await new Promise((r) => setTimeout(r, 10));
+      await publish(create(pb.TaskExecutionWaitingEndedSchema, { ...base("waiting-ended"), task }));
+      await other.promise;
+      // The engine's removal has run once its event is acknowledged.
+      const jsm = await jetstreamManager(bus.nc);
+      while ((await jsm.consumers.info(STREAMS.events, STATE_CONSUMER)).num_ack_pending > 0) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal((await store.getWorkflow(execId))!.status, "WAITING");
+      assert.deepEqual(await store.idsBy("wf", "WAITING"), [execId]);
+    } finally {
+      await engine.stop();
+      await close();
+    }
+  },
+});
+
+Deno.test({
   name: "state: a wait start redelivered after the wait ended brings the wait back nowhere (issue 9, 10)",
   sanitizeResources: false,
   sanitizeOps: false,

@@ -3,7 +3,7 @@
  * [--keep-going] [--no-shrink]`: generates N cases from seed S, runs each on the real engine (with
  * `--crashes`, while the engine process is SIGKILLed at random moments, sometimes with nats-server) and
  * compares it with the reference interpreter. The first failing case is shrunk and printed as YAML with its
- * event history; the exit code is 1 when a case failed.
+ * event history; the exit code is 1 when a case failed, 2 for a bad option (`--help` lists them).
  *
  * Cases run in batches of B (default 25), each on a stack of its own (nats-server, runtime, engine), K of
  * them in flight at once (default: all B of the batch). With `--keep-going` every batch runs and every
@@ -12,32 +12,17 @@
  * SPEC: `default` (every feature without an open defect), `all`, or a comma list of changes to the default
  * such as `race,fail_fast,-cancel`.
  */
-import { parseArgs } from "node:util";
 import { caseYaml, usableCase } from "./cases.ts";
 import { checkBatch, type Checked } from "./check.ts";
 import { CRASH_UNFIT, KNOWN_CRASH_DEFECTS, KNOWN_DEFECTS, parseFeatures } from "./features.ts";
 import { shrink } from "./shrink.ts";
+import { type FuzzArgs, FuzzArgsError, parseFuzzArgs, USAGE } from "./fuzz_args.ts";
 
 if (import.meta.main) {
-  const { values: args } = parseArgs({
-    args: Deno.args,
-    options: {
-      cases: { type: "string", default: "50" },
-      seed: { type: "string", default: String(Date.now() % 1_000_000) },
-      features: { type: "string", default: "default" },
-      batch: { type: "string", default: "25" },
-      concurrency: { type: "string" },
-      crashes: { type: "boolean", default: false },
-      "keep-going": { type: "boolean", default: false },
-      "no-shrink": { type: "boolean", default: false },
-    },
-  });
-  const count = Number(args.cases);
-  const seed = Number(args.seed);
-  const size = Math.max(1, Number(args.batch));
-  const concurrency = args.concurrency === undefined ? size : Math.max(1, Number(args.concurrency));
-  const crashes = args.crashes!;
-  const features = parseFeatures(args.features!, crashes);
+  const args = optionsOrExit(Deno.args);
+  const { cases: count, seed, batch: size, crashes } = args;
+  const concurrency = args.concurrency ?? size;
+  const features = parseFeatures(args.features, crashes);
   const left = Object.entries({
     ...KNOWN_DEFECTS,
     ...(crashes ? { ...KNOWN_CRASH_DEFECTS, ...CRASH_UNFIT } : {}),
@@ -55,7 +40,7 @@ if (import.meta.main) {
   let ran = 0;
   let kills = 0;
   let natsKills = 0;
-  for (let start = 0; start < count && (args["keep-going"] || !failed.length); start += size) {
+  for (let start = 0; start < count && (args.keepGoing || !failed.length); start += size) {
     const batch = [];
     for (let i = start; i < Math.min(count, start + size); i++) {
       batch.push(await usableCase(seed + i, features, crashes));
@@ -80,7 +65,7 @@ if (import.meta.main) {
       }
       console.log(`  seed ${r.case.seed}: ${r.diffs.join("; ")}`);
       // Every failing case's events, as it happens: a long run may be cut short before its summary.
-      if (args["keep-going"]) console.log(`    events:\n      ${(r.history ?? []).join("\n      ")}`);
+      if (args.keepGoing) console.log(`    events:\n      ${(r.history ?? []).join("\n      ")}`);
       failed.push(r);
     }
     console.log(
@@ -103,8 +88,25 @@ if (import.meta.main) {
   const first = failed[0];
   console.log(`\ncase of seed ${first.case.seed} differs:\n  ${first.diffs.join("\n  ")}`);
   console.log(`its events:\n  ${(first.history ?? []).join("\n  ")}`);
-  const minimal = !args["no-shrink"] ? await shrink(first, { crashes, log: (s) => console.log(s) }) : first;
+  const minimal = !args.noShrink ? await shrink(first, { crashes, log: (s) => console.log(s) }) : first;
   console.log(`\n# minimal failing case\n${caseYaml(minimal.case)}`);
   console.log(`# differences\n#   ${minimal.diffs.join("\n#   ")}`);
   Deno.exit(1);
+}
+
+/** The options; `--help` prints the usage and exits 0, a bad option says which and exits 2. */
+function optionsOrExit(argv: string[]): FuzzArgs {
+  let args;
+  try {
+    args = parseFuzzArgs(argv);
+  } catch (error) {
+    if (!(error instanceof FuzzArgsError)) throw error;
+    console.error(`fuzz-engine: ${error.message}\nRun with --help for the options.`);
+    Deno.exit(2);
+  }
+  if (args === "help") {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  return args;
 }

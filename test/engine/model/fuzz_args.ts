@@ -1,0 +1,83 @@
+/**
+ * The options of `deno task fuzz-engine`, read from the command line: `--help` is the usage, an unknown
+ * option or a number that is not one is an error naming it (parseArgs threw "Unknown option" for `--help`,
+ * with a stack trace, and `--cases abc` ran no case and said all of them passed).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+export const USAGE = `Usage: deno task fuzz-engine [options]
+
+Generates workflow cases from a seed, runs each on the real engine and compares it with the reference
+interpreter; the first failing case is shrunk and printed. Exit code: 0 every case passed, 1 a case failed,
+2 a bad option.
+
+Options:
+  --cases N         how many cases (default 50)
+  --seed S          the first case's seed (default: from the clock)
+  --features SPEC   default, all, or a comma list of changes to the default such as race,fail_fast,-cancel
+  --batch B         cases per stack of nats-server, runtime and engine (default 25)
+  --concurrency K   cases of a batch in flight at once (default: all of the batch)
+  --crashes         SIGKILL the engine (sometimes nats-server too) at random moments
+  --keep-going      run every batch and list every failing seed (default: stop after the failing batch)
+  --no-shrink       print the first failing case as it is, not shrunk
+  -h, --help        this text`;
+
+export interface FuzzArgs {
+  cases: number;
+  seed: number;
+  features: string;
+  batch: number;
+  /** Undefined: the whole batch at once. */
+  concurrency?: number;
+  crashes: boolean;
+  keepGoing: boolean;
+  noShrink: boolean;
+}
+
+/** A usage error: the message names the option. */
+export class FuzzArgsError extends Error {
+  override name = "FuzzArgsError";
+}
+
+/** The parsed options, or "help" for `--help`; throws FuzzArgsError for anything it cannot take. */
+export function parseFuzzArgs(argv: string[]): FuzzArgs | "help" {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        help: { type: "boolean", short: "h", default: false },
+        cases: { type: "string", default: "50" },
+        seed: { type: "string", default: String(Date.now() % 1_000_000) },
+        features: { type: "string", default: "default" },
+        batch: { type: "string", default: "25" },
+        concurrency: { type: "string" },
+        crashes: { type: "boolean", default: false },
+        "keep-going": { type: "boolean", default: false },
+        "no-shrink": { type: "boolean", default: false },
+      },
+    }));
+  } catch (error) {
+    throw new FuzzArgsError((error as Error).message, { cause: error });
+  }
+  if (values.help) return "help";
+  return {
+    cases: count("--cases", values.cases!, 0),
+    seed: count("--seed", values.seed!, 0),
+    features: values.features!,
+    batch: count("--batch", values.batch!, 1),
+    concurrency: values.concurrency === undefined ? undefined : count("--concurrency", values.concurrency, 1),
+    crashes: values.crashes!,
+    keepGoing: values["keep-going"]!,
+    noShrink: values["no-shrink"]!,
+  };
+}
+
+function count(flag: string, text: string, min: number): number {
+  if (!/^[0-9]{1,15}$/.test(text) || Number(text) < min) {
+    throw new FuzzArgsError(`${flag} must be a whole number of at least ${min}, got '${text}'`);
+  }
+  return Number(text);
+}

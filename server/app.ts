@@ -15,6 +15,7 @@ import type { ExecutionClient } from "../engine/client.ts";
 import type { Project } from "../engine/domain/project/types.ts";
 import { WebhookTable } from "../engine/triggers/webhook_table.ts";
 import { getLogger } from "../pkg/logger/mod.ts";
+import { allowedMethods } from "./allowed_methods.ts";
 import { ApiError, toApiError } from "./api_error.ts";
 import { apiKeyCheck } from "./auth.ts";
 import type { HealthCheck } from "./health.ts";
@@ -97,7 +98,18 @@ export function createApp(options: AppOptions): Hono {
   });
   mountConsole(app);
   app.notFound((c) => {
-    throw new ApiError(404, "not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`);
+    const path = new URL(c.req.url).pathname;
+    const allowed = allowedMethods(app, path);
+    if (allowed.length > 0) {
+      throw new ApiError(
+        405,
+        "method_not_allowed",
+        `${c.req.method.slice(0, 32)} is not allowed on ${path}: it takes ${allowed.join(", ")}`,
+        [{ allowed }],
+        { allow: allowed.join(", ") },
+      );
+    }
+    throw new ApiError(404, "not_found", `No route for ${c.req.method} ${path}`);
   });
   app.onError((err, c) => {
     const apiError = toApiError(err);

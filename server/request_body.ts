@@ -71,7 +71,7 @@ export async function readRawBody(
 
 /**
  * Parses a raw body as JSON. An empty body is `undefined` (the route decides whether that is allowed); a
- * non-empty one must be declared `application/json` (or `+json`).
+ * non-empty one must be declared `application/json` (or `+json`), in UTF-8 if it names a charset.
  */
 export function parseJsonBody(c: Context, raw: Uint8Array): unknown {
   if (raw.byteLength === 0) return undefined;
@@ -81,6 +81,17 @@ export function parseJsonBody(c: Context, raw: Uint8Array): unknown {
       400,
       "unsupported_content_type",
       `Expected Content-Type: application/json, got ${type ? `'${type}'` : "none"}`,
+    );
+  }
+  const charset = charsetOf(type!);
+  if (charset !== undefined && !UTF8_LABELS.has(charset.toLowerCase())) {
+    // Read as UTF-8 all the same, a UTF-16 body failed as "not valid JSON" or, worse, an ASCII-compatible
+    // charset such as latin1 was taken with its non-ASCII letters changed (outside review api35).
+    throw new ApiError(
+      400,
+      "unsupported_content_type",
+      `Expected a JSON body in UTF-8, got Content-Type charset '${charset.slice(0, 64)}'`,
+      [{ header: "Content-Type", charset: charset.slice(0, 64) }],
     );
   }
   let text: string;
@@ -163,6 +174,20 @@ function isJsonContentType(type: string | undefined): boolean {
   if (!type) return false;
   const mime = type.split(";")[0].trim().toLowerCase();
   return mime === "application/json" || /^application\/[a-z0-9.+-]+\+json$/.test(mime);
+}
+
+/** The names RFC 8259 and the Encoding standard give UTF-8, compared in lower case. */
+const UTF8_LABELS = new Set(["utf-8", "utf8"]);
+
+/** The `charset` parameter of a Content-Type (quoted or not, any case of its name), if it has one. */
+function charsetOf(type: string): string | undefined {
+  for (const parameter of type.split(";").slice(1)) {
+    const at = parameter.indexOf("=");
+    if (at < 0 || parameter.slice(0, at).trim().toLowerCase() !== "charset") continue;
+    const value = parameter.slice(at + 1).trim();
+    return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+  }
+  return undefined;
 }
 
 function tooLarge(limit: number): ApiError {

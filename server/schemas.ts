@@ -32,6 +32,23 @@ function waitWithinBound(wait: string): boolean {
 
 // ---- Requests ----
 
+/**
+ * A numeric query parameter: plain decimal digits only. `z.coerce.number()` took `0x10`, ` 2` and `1e1` as
+ * 16, 2 and 10 (outside review api35). A preprocess, not a string schema: the OpenAPI document keeps
+ * describing the parameter as an integer with its bounds.
+ */
+function queryInteger(min: number, max: number) {
+  return z.preprocess((value, ctx) => {
+    if (typeof value === "string" && /^[0-9]+$/.test(value)) return Number(value);
+    ctx.addIssue({
+      code: "custom",
+      message: "expected a whole number written in decimal digits",
+      input: value,
+    });
+    return z.NEVER;
+  }, z.number().int().min(min).max(max));
+}
+
 export const StartExecutionBody = z.strictObject({
   input: z.unknown().describe(
     "The workflow's input; checked against its `config.input` schema. Absent or `null`: no input given",
@@ -58,14 +75,14 @@ export const ListExecutionsQuery = z.strictObject({
   // The cursor is the last execution id of the previous page: anything else is a client's mistake.
   cursor: z.string().regex(EXEC_ID_PATTERN, "not a cursor this API gave: pass `next_cursor` as it is")
     .describe("The `next_cursor` of the previous page").optional(),
-  limit: z.coerce.number().int().min(1).max(500).describe("Page size (default 50)").optional(),
+  limit: queryInteger(1, 500).describe("Page size (default 50)").optional(),
 });
 
 export const EventsQuery = z.strictObject({
   cursor: z.string().regex(EVENT_CURSOR_PATTERN, "not a cursor this API gave: pass `next_cursor` as it is")
     .describe("JSON history only: the `next_cursor` of the previous page (default: from the start)")
     .optional(),
-  limit: z.coerce.number().int().min(1).max(MAX_PAGE_EVENTS)
+  limit: queryInteger(1, MAX_PAGE_EVENTS)
     .describe(`JSON history only: at most this many events (default 1000, at most ${MAX_PAGE_EVENTS})`)
     .optional(),
   deltas: z.enum(["true", "false"]).describe(
@@ -88,7 +105,7 @@ export const SignalPayload = z.unknown().describe("The signal payload: any JSON 
 
 export const LogsQuery = z.strictObject({
   exec_id: z.string().regex(EXEC_ID_PATTERN, "not an execution id").describe("The execution"),
-  limit: z.coerce.number().int().min(1).max(5000).describe("At most this many records (default 500)")
+  limit: queryInteger(1, 5000).describe("At most this many records (default 500)")
     .optional(),
   cursor: z.string().regex(/^[1-9][0-9]{0,14}$/, "not a cursor this API gave: pass `next_cursor` as it is")
     .describe("The `next_cursor` of the previous page (default: from the first record)").optional(),

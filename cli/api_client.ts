@@ -71,7 +71,9 @@ export class ApiClient {
 
   /**
    * Follows an execution's events over SSE until the stream ends (after the terminal event) or `signal`
-   * aborts it; with `deltas`, running agents' live text too (`agent.delta`, which has no `seq`).
+   * aborts it; with `deltas`, running agents' live text too (`agent.delta`, which has no `seq`). A stream the
+   * server ends with an `event: error` message (its follow of the events failed) throws a CliError with the
+   * server's message, exit 2: it was read as an event, and the wait went on as if nothing had happened.
    */
   async followEvents(
     execId: string,
@@ -92,10 +94,12 @@ export class ApiClient {
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         const message = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        const data = message.split("\n").filter((l) => l.startsWith("data:")).map((l) =>
-          l.slice(5).trimStart()
-        );
-        if (data.length > 0) onEvent(JSON.parse(data.join("\n")) as EventRecord | LiveDelta);
+        const lines = message.split("\n");
+        const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart());
+        if (data.length === 0) continue;
+        const parsed = JSON.parse(data.join("\n"));
+        if (lines.some((l) => /^event:\s*error$/.test(l))) throw streamError(execId, parsed);
+        onEvent(parsed as EventRecord | LiveDelta);
       }
     }
   }
@@ -129,6 +133,17 @@ const NOT_JSON = "not_json";
 
 function isNotJson(parsed: unknown): boolean {
   return (parsed as { error?: { code?: string } } | undefined)?.error?.code === NOT_JSON;
+}
+
+/** The error message that ended a live stream, as the CLI's error (an internal one: the server's follow failed). */
+function streamError(execId: string, body: unknown): CliError {
+  const error = (body as { error?: { code?: string; message?: string } })?.error;
+  return new CliError(
+    `The server ended the live events of ${execId}: ${error?.message ?? JSON.stringify(body)}` +
+      `${error?.code ? ` (${error.code})` : ""}`,
+    [`the execution itself may still run: compozy executions show ${execId}`],
+    EXIT_INTERNAL,
+  );
 }
 
 function apiError(status: number, body: unknown, what: string): CliError {

@@ -2,6 +2,7 @@
  * What the API service and the CLI may ask of the engine. Everything goes over NATS (commands) or reads
  * JetStream (state and history); no caller holds a reference to engine internals.
  */
+import type { EventFollowLostError } from "./errors.ts";
 import type { EventRecord, ExecutionState, WorkflowStatusName } from "./state/execution_state.ts";
 
 export interface TriggerOptions {
@@ -69,8 +70,16 @@ export interface ExecutionClient {
    * ExecutionNotFoundError, MalformedCursorError.
    */
   eventPage(execId: string, options?: EventPageOptions): Promise<EventPage>;
-  /** Follows the history live (after replaying what is stored); returns a stop function. */
-  watchEvents(execId: string, onEvent: (event: EventRecord) => void): Promise<() => void>;
+  /**
+   * Follows the history live (after replaying what is stored); returns a stop function. `onLost` is called
+   * at most once, when the follow ends before it is stopped (nothing more will come): the caller must end
+   * what it feeds, not wait on. Throws ExecutionNotFoundError.
+   */
+  watchEvents(
+    execId: string,
+    onEvent: (event: EventRecord) => void,
+    onLost: (error: EventFollowLostError) => void,
+  ): Promise<() => void>;
   /**
    * Follows the live text deltas of the execution's agent calls (its own, not its sub-workflows'), from now
    * on: they are never stored. Returns a stop function. Throws ExecutionNotFoundError.

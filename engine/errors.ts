@@ -77,3 +77,15 @@ export class ChildStartUnansweredError extends PublishError {
     );
   }
 }
+
+/**
+ * A live follow of an execution's events ended before it was stopped: nothing more will come through it
+ * (the EVENTS stream was deleted, the NATS connection closed, the consumer failed). The follower must say so:
+ * a follow that went quiet instead sent keep-alives for ever (outside review api35).
+ */
+export class EventFollowLostError extends Error {
+  override name = "EventFollowLostError";
+  constructor(readonly execId: string, readonly reason: string, options?: ErrorOptions) {
+    super(`The live events of execution '${execId}' stopped: ${reason}`, options);
+  }
+}

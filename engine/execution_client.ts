@@ -2,10 +2,10 @@
 import { create, toJson } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { DescMessage } from "@bufbuild/protobuf";
-import { DeliverPolicy, type JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import { errors as natsErrors } from "@nats-io/transport-node";
 import type { Bus, BusMessage } from "../pkg/nats/mod.ts";
-import { decodeBySubject, RequestError, schemaOf, STREAMS } from "../pkg/nats/mod.ts";
+import { RequestError, schemaOf } from "../pkg/nats/mod.ts";
 import {
   type AgentDelta,
   AgentDeltaSchema,
@@ -28,6 +28,7 @@ import type {
 } from "./client.ts";
 import type { Project } from "./domain/project/mod.ts";
 import {
+  type EventFollowLostError,
   ExecutionConflictError,
   ExecutionNotFoundError,
   type FieldError,
@@ -44,7 +45,8 @@ import {
   parseEventCursor,
   readEventPage,
 } from "./history/event_page.ts";
-import { isFenced, type LeaseFence, raiseFence, withoutZombieWrites } from "./history/lease_fence.ts";
+import { followEvents } from "./history/event_follow.ts";
+import { withoutZombieWrites } from "./history/lease_fence.ts";
 import { uuidv7 } from "./ids.ts";
 import { jsonBytes } from "./json_bytes.ts";
 import {
@@ -234,40 +236,20 @@ export class NatsExecutionClient implements ExecutionClient {
     };
   }
 
-  async watchEvents(execId: string, onEvent: (event: EventRecord) => void): Promise<() => void> {
+  async watchEvents(
+    execId: string,
+    onEvent: (event: EventRecord) => void,
+    onLost: (error: EventFollowLostError) => void,
+  ): Promise<() => void> {
     const state = await this.require(execId);
-    const consumer = await this.js.consumers.get(STREAMS.events, {
-      filter_subjects: `compozy.${state.correlation_id}.*.evts.*.*`,
-      deliver_policy: DeliverPolicy.All,
-    });
-    const messages = await consumer.consume();
-    // In stream order, as the replay reads it: a paused engine's late write after a take-over is left out.
-    let fence: LeaseFence | undefined;
-    (async () => {
-      for await (const msg of messages) {
-        let message;
-        try {
-          message = decodeBySubject(msg.subject, msg.data);
-        } catch {
-          continue;
-        }
-        if ((message as { workflow?: { execId: string } }).workflow?.execId !== execId) continue;
-        if (isFenced(fence, { message, seq: msg.seq })) continue;
-        fence = raiseFence(fence, { message, seq: msg.seq });
-        const tokens = msg.subject.split(".");
-        onEvent(toRecord({
-          seq: msg.seq,
-          subject: msg.subject,
-          type: `${tokens[2]}.${tokens[5]}`,
-          time: new Date(msg.timestamp),
-          message,
-        }));
-      }
-    })().catch(() => {});
-    return () => {
-      messages.stop();
-      consumer.delete().catch(() => {});
-    };
+    const follow = await followEvents(
+      this.js,
+      state.correlation_id,
+      execId,
+      (e) => onEvent(toRecord(e)),
+      onLost,
+    );
+    return () => follow.stop();
   }
 
   async watchDeltas(execId: string, onDelta: (delta: LiveDelta) => void): Promise<() => void> {

@@ -8,14 +8,19 @@
  * and `Last-Event-ID` keeps pointing at stored events). Deltas are followed from the moment the stream
  * opens; they arrive in the order published, but core NATS may drop some under load (`seq` shows a gap).
  *
+ * When the follow fails before the end (the EVENTS stream deleted, NATS closed), the stream ends with one
+ * `event: error` message whose `data` is the API's error body (`{"error": {"code": "events_unavailable",
+ * "message", "details"}}`), and the server logs it with the execution's id: it used to send keep-alives and
+ * nothing else, for ever (outside review api35). A client may reconnect with `Last-Event-ID`.
+ *
  * @module
  */
 import type { Context } from "hono";
-import { streamSSE } from "hono/streaming";
+import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import type { ExecutionClient, LiveDelta } from "../engine/client.ts";
 import type { EventRecord } from "../engine/state/execution_state.ts";
 import { getLogger } from "../pkg/logger/mod.ts";
-import { ApiError } from "./api_error.ts";
+import { ApiError, type ErrorBody } from "./api_error.ts";
 
 const log = getLogger(["api", "sse"]);
 
@@ -70,19 +75,19 @@ export function streamEvents(
   return streamSSE(c, async (stream) => {
     const queue = new EventQueue();
     stream.onAbort(() => queue.close());
-    // Deltas first: a delta published while the history replays is still seen.
-    const stopDeltas = options.deltas
-      ? await client.watchDeltas(execId, (delta) => queue.push(delta))
-      : () => {};
-    const stopEvents = await client.watchEvents(execId, (event) => queue.push(event));
-    const stop = () => {
-      stopDeltas();
-      stopEvents();
-    };
+    let stopDeltas = () => {};
+    let stopEvents = () => {};
     const heartbeat = setInterval(() => {
       stream.write(": keep-alive\n\n").catch(() => queue.close());
     }, heartbeatMs);
     try {
+      // Deltas first: a delta published while the history replays is still seen.
+      if (options.deltas) stopDeltas = await client.watchDeltas(execId, (delta) => queue.push(delta));
+      stopEvents = await client.watchEvents(
+        execId,
+        (event) => queue.push(event),
+        (error) => queue.fail(error),
+      );
       for await (const event of queue) {
         if (!("seq" in event)) {
           await stream.writeSSE({ event: event.type, data: JSON.stringify(event) });
@@ -105,11 +110,40 @@ export function streamEvents(
           break;
         }
       }
+    } catch (error) {
+      await endWithError(stream, execId, error);
     } finally {
       clearInterval(heartbeat);
-      stop();
+      stopDeltas();
+      stopEvents();
     }
   });
+}
+
+/** The code of the `event: error` message that ends a stream whose follow failed. */
+export const EVENTS_UNAVAILABLE = "events_unavailable";
+
+/** Logs why the stream ends early and tells the client in one `event: error` message (no `id`: not stored). */
+async function endWithError(stream: SSEStreamingApi, execId: string, error: unknown): Promise<void> {
+  const message = error instanceof Error ? error.message : String(error);
+  log.error("Live event stream of execution {exec_id} ended before the execution: {error}", {
+    exec_id: execId,
+    error,
+  });
+  const body: ErrorBody = {
+    error: {
+      code: EVENTS_UNAVAILABLE,
+      message: `${message}; the stream ends here (reconnect with Last-Event-ID to resume)`,
+      details: [{ exec_id: execId }],
+    },
+  };
+  // The client may be gone already: then there is no one left to tell.
+  await stream.writeSSE({ event: "error", data: JSON.stringify(body) }).catch((writeError) =>
+    log.debug("Could not send the error event of execution {exec_id}: {error}", {
+      exec_id: execId,
+      error: writeError,
+    })
+  );
 }
 
 /** An unbounded queue between the watch callback and the writer, which may be slower. */
@@ -117,6 +151,7 @@ class EventQueue implements AsyncIterable<EventRecord | LiveDelta> {
   private readonly items: (EventRecord | LiveDelta)[] = [];
   private wake?: () => void;
   private closed = false;
+  private failure?: Error;
 
   push(event: EventRecord | LiveDelta): void {
     this.items.push(event);
@@ -128,6 +163,12 @@ class EventQueue implements AsyncIterable<EventRecord | LiveDelta> {
     this.wake?.();
   }
 
+  /** Ends the iteration with `error`, after the items already queued. */
+  fail(error: Error): void {
+    this.failure ??= error;
+    this.close();
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<EventRecord | LiveDelta> {
     while (true) {
       const next = this.items.shift();
@@ -135,6 +176,7 @@ class EventQueue implements AsyncIterable<EventRecord | LiveDelta> {
         yield next;
         continue;
       }
+      if (this.failure) throw this.failure;
       if (this.closed) return;
       await new Promise<void>((resolve) => this.wake = resolve);
       this.wake = undefined;

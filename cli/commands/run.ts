@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import { setLongTimeout } from "../../engine/long_timer.ts";
 import { isTerminal } from "../../engine/state/execution_state.ts";
 import { ApiClient } from "../api_client.ts";
-import { CliError, EXIT_USER_ERROR } from "../cli_error.ts";
+import { CliError, EXIT_INTERNAL, EXIT_USER_ERROR } from "../cli_error.ts";
 import { cleanForTerminal } from "../../pkg/logger/mod.ts";
 import { EventLines, formatMs } from "../event_line.ts";
 import { paintFor } from "../terminal.ts";
@@ -73,6 +73,15 @@ export async function runRun(options: RunOptions): Promise<number> {
   }
   write(thinking.close());
   const state = await api.state(execId);
+  if (!deadline.aborted && !isTerminal(state.status)) {
+    // The server closed the stream early with no word (a proxy cut it, the server went away between reads):
+    // "still RUNNING after <the whole --timeout>" would say the wait ran out, which it did not.
+    throw new CliError(
+      `The live events of ${execId} ended before the execution did (it is ${state.status})`,
+      [`follow it with: compozy executions show ${execId}`],
+      EXIT_INTERNAL,
+    );
+  }
   if (options.json) {
     console.log(JSON.stringify(state, null, 2));
   } else if (!isTerminal(state.status)) {

@@ -83,7 +83,7 @@ Deno.test({
         const revision = (e.data as { metadata?: { leaseRevision?: string } }).metadata?.leaseRevision ?? "0";
         const attempt = (e.data as { attempt?: number }).attempt ?? 0;
         live.push(`${e.type}:${attempt}:${revision}`);
-      });
+      }, (lost) => live.push(`lost: ${lost.message}`));
       stopLive = stopWatching;
       // Engine A (the only one) accepted it and runs attempt 1.
       await until(() => calls(callDir).then((c) => c.includes("start 1")), 120_000, "attempt 1 started on A");

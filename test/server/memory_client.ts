@@ -16,6 +16,7 @@ import type {
 } from "../../engine/client.ts";
 import type { Project } from "../../engine/domain/project/types.ts";
 import {
+  type EventFollowLostError,
   ExecutionConflictError,
   ExecutionNotFoundError,
   InputValidationError,
@@ -125,7 +126,12 @@ export class MemoryExecutionClient implements ExecutionClient {
     });
   }
 
-  watchEvents(execId: string, onEvent: (event: EventRecord) => void): Promise<() => void> {
+  /** Never lost: the events are in memory. */
+  watchEvents(
+    execId: string,
+    onEvent: (event: EventRecord) => void,
+    _onLost: (error: EventFollowLostError) => void,
+  ): Promise<() => void> {
     const execution = this.find(execId);
     for (const event of execution.events) onEvent(event);
     const set = this.watchers.get(execId) ?? new Set();
@@ -172,7 +178,7 @@ export class MemoryExecutionClient implements ExecutionClient {
             stop();
             resolve();
           }
-        }).then((s) => stop = s);
+        }, () => {}).then((s) => stop = s);
       });
     }
     return structuredClone(execution.state);

@@ -94,7 +94,8 @@ export async function history(execId, { signal, maxEvents = 5000 } = {}) {
  * Follows an execution's live event stream (`GET /api/executions/{id}/events`, SSE). EventSource cannot send
  * the Authorization header, so the stream is read with fetch. Returns a stop function. With `deltas`, running
  * agents' live text comes too, as `agent.delta` records without a `seq` (never stored). With `after` (a `seq`),
- * the stream starts after that event instead of replaying the history.
+ * the stream starts after that event instead of replaying the history. `onEnd` gets the error (an
+ * ApiFailure for the server's `event: error`) when the stream ends before the execution, null otherwise.
  */
 export function followEvents(execId, onEvent, onEnd, { deltas = false, after = 0 } = {}) {
   const controller = new AbortController();
@@ -118,10 +119,22 @@ export function followEvents(execId, onEvent, onEnd, { deltas = false, after = 0
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) =>
-          l.slice(5).trimStart()
-        );
-        if (data.length) onEvent(JSON.parse(data.join("\n")));
+        const lines = block.split("\n");
+        const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart());
+        if (!data.length) continue;
+        const parsed = JSON.parse(data.join("\n"));
+        // The server ends a stream whose follow failed with one `event: error` (the API's error body): an
+        // ended stream, not an event (it has no seq), so the page says it and follows again.
+        if (lines.some((l) => /^event:\s*error$/.test(l))) {
+          const error = parsed?.error;
+          throw new ApiFailure(
+            res.status,
+            error?.code ?? "events_unavailable",
+            error?.message ?? data.join("\n"),
+            error?.details,
+          );
+        }
+        onEvent(parsed);
       }
     }
   })().then(() => onEnd?.(null), (e) => {

@@ -1,0 +1,143 @@
+/**
+ * Follows one execution's events live: the stored ones first, then each as it is recorded, in stream order,
+ * through an ordered consumer on the EVENTS stream. The follow either runs until it is stopped or reports,
+ * once, why it ended (EventFollowLostError): it never goes quiet without a word.
+ *
+ * The ordered consumer recreates itself when only it was removed (a NATS restart or reconnect drops it, an
+ * operator deletes it): the follow goes on from the last event it delivered. Without the stream it would
+ * retry for ever and deliver nothing, so a deleted EVENTS stream ends the follow.
+ *
+ * @module
+ */
+import {
+  type ConsumerMessages,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+} from "@nats-io/jetstream";
+import { STREAMS } from "../../pkg/nats/mod.ts";
+import { getLogger } from "../../pkg/logger/mod.ts";
+import { EventFollowLostError } from "../errors.ts";
+import { isFenced, type LeaseFence, raiseFence } from "./lease_fence.ts";
+import { type StoredEvent, storedEvent } from "./read_history.ts";
+
+const log = getLogger(["engine", "events"]);
+
+/** What the consumer's status reports when the consumer, or the stream under it, is gone. */
+const GONE = new Set(["consumer_deleted", "consumer_not_found", "stream_not_found"]);
+
+export interface EventFollow {
+  /** Stops the follow; `onLost` is not called after it. */
+  stop(): void;
+}
+
+/**
+ * Follows `execId`'s events (of the run `correlationId`): `onEvent` for each, in order, a paused engine's
+ * late write after a take-over left out as the replay leaves it out; `onLost` at most once, if the follow
+ * ends before `stop`.
+ */
+export async function followEvents(
+  js: JetStreamClient,
+  correlationId: string,
+  execId: string,
+  onEvent: (event: StoredEvent) => void,
+  onLost: (error: EventFollowLostError) => void,
+): Promise<EventFollow> {
+  const consumer = await js.consumers.get(STREAMS.events, {
+    filter_subjects: `compozy.${correlationId}.*.evts.*.*`,
+    deliver_policy: DeliverPolicy.All,
+  });
+  const messages = await consumer.consume();
+  let ended = false;
+  const lose = (reason: string, cause?: unknown) => {
+    if (ended) return;
+    ended = true;
+    messages.stop();
+    onLost(new EventFollowLostError(execId, reason, { cause }));
+  };
+  watchStatus(js, messages, lose);
+  deliver(messages, execId, onEvent).then(
+    // Not stopped by us: the connection closed under it (the library ends the iterator without an error).
+    () => lose("the NATS connection closed"),
+    (error) =>
+      lose(`the event consumer failed: ${error instanceof Error ? error.message : String(error)}`, error),
+  );
+  return {
+    stop() {
+      if (ended) return;
+      ended = true;
+      messages.stop();
+      consumer.delete().catch((error) => {
+        // Gone already (its stream deleted, or removed on a reconnect): nothing to clean up. Else the server
+        // removes it after its inactivity threshold; said, not dropped.
+        if (!isNotFound(error)) {
+          log.warn("Could not delete the event consumer of execution {execId}: {error}", { execId, error });
+        }
+      });
+    },
+  };
+}
+
+async function deliver(
+  messages: ConsumerMessages,
+  execId: string,
+  onEvent: (event: StoredEvent) => void,
+): Promise<void> {
+  let fence: LeaseFence | undefined;
+  for await (const msg of messages) {
+    const event = storedEvent(
+      { seq: msg.seq, subject: msg.subject, data: msg.data, time: new Date(msg.timestamp) },
+      "live follow",
+    );
+    if (!event) continue;
+    if ((event.message as { workflow?: { execId: string } }).workflow?.execId !== execId) continue;
+    if (isFenced(fence, event)) continue;
+    fence = raiseFence(fence, event);
+    onEvent(event);
+  }
+}
+
+/** Ends the follow (`lose`) once the consumer's status says it is gone and the EVENTS stream is gone too. */
+function watchStatus(
+  js: JetStreamClient,
+  messages: ConsumerMessages,
+  lose: (reason: string, cause?: unknown) => void,
+): void {
+  let checking = false;
+  (async () => {
+    for await (const status of messages.status()) {
+      if (!GONE.has(status.type) || checking) continue;
+      checking = true;
+      streamExists(js).then(
+        (exists) => {
+          if (!exists) {
+            lose(`the ${STREAMS.events} stream was deleted (the consumer reported ${status.type})`);
+          }
+        },
+        (error) =>
+          // Unknown (NATS unreachable a moment): the consumer keeps trying and reports again.
+          log.warn("After {status}, could not check the {stream} stream: {error}", {
+            status: status.type,
+            stream: STREAMS.events,
+            error,
+          }),
+      ).finally(() => checking = false);
+    }
+  })().catch((error) => lose("its consumer's status could not be read", error));
+}
+
+async function streamExists(js: JetStreamClient): Promise<boolean> {
+  try {
+    await js.streams.get(STREAMS.events);
+    return true;
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return false;
+    throw error;
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof JetStreamApiError &&
+    (error.code === JetStreamApiCodes.StreamNotFound || error.code === JetStreamApiCodes.ConsumerNotFound);
+}

@@ -39,7 +39,7 @@ import { formatDiagnostics } from "./diagnostics_output.ts";
 import { RUNTIME_COMMAND } from "./runtime_process.ts";
 import { useCachedSandboxModules } from "./sandbox_cache.ts";
 import { isCompiledBinary } from "../pkg/runtime/deno_executable.ts";
-import { ENV, envValue, parseBodyLimit, parsePort, serverUrl } from "./settings.ts";
+import { decimalInteger, ENV, envValue, parseBodyLimit, parsePort, serverUrl } from "./settings.ts";
 import { type Role, ROLES } from "./stack.ts";
 import { cliCommand } from "./invocation.ts";
 import { paintFor } from "./terminal.ts";
@@ -453,8 +453,10 @@ function nonEmpty(value: string): string {
 }
 
 function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected a positive integer");
+  const n = decimalInteger(value);
+  if (n === undefined || n < 1) {
+    throw new InvalidArgumentError("expected a positive integer in decimal digits");
+  }
   return n;
 }
 

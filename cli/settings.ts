@@ -23,11 +23,19 @@ export function envValue(name: string): string | undefined {
   return value === undefined || value === "" ? undefined : value;
 }
 
+/**
+ * A whole number written in decimal digits, or undefined for anything else: `Number` read `0x10`, `1e3`,
+ * ` 80` as 16, 1000 and 80, and an empty `--port ""` as 0 (a random port), as the API's `?limit=` once did.
+ */
+export function decimalInteger(value: string): number | undefined {
+  return /^[0-9]{1,15}$/.test(value) ? Number(value) : undefined;
+}
+
 /** Parses a port flag or `COMPOZY_PORT`; 0 asks the system for a free port. */
 export function parsePort(value: string | undefined, fallback = DEFAULT_PORT): number {
   if (value === undefined) return fallback;
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+  const port = decimalInteger(value);
+  if (port === undefined || port > 65_535) {
     throw new CliError(`Invalid port '${value}': expected an integer from 0 to 65535`);
   }
   return port;
@@ -54,8 +62,8 @@ export function serverUrl(flag: string | undefined): string {
 /** Parses a body limit in bytes (`--body-limit` or `COMPOZY_BODY_LIMIT`); undefined keeps the default. */
 export function parseBodyLimit(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const bytes = Number(value);
-  if (!Number.isInteger(bytes) || bytes < 1) {
+  const bytes = decimalInteger(value);
+  if (bytes === undefined || bytes < 1) {
     throw new CliError(`Invalid body limit '${value}': expected a positive number of bytes`);
   }
   return bytes;

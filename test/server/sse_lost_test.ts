@@ -169,12 +169,12 @@ Deno.test("compozy run --wait exits 2 with one clear line when the server loses 
 
 Deno.test("a live stream outlives a NATS restart and its consumer's deletion, to the execution's end", async (t) => {
   await withEngineApi(FILES, async (base, h) => {
-    await t.step("a NATS restart", async () => {
+    await t.step("a NATS crash and restart 8 s later", async () => {
       const { execId } = await h.engine.client.trigger("wait", {});
       const stream = await SseReader.open(base, execId);
       try {
         await stream.until("workflow.started");
-        await h.nats.restart();
+        await h.nats.restart({ crash: true, downMs: 8_000 });
         await signal(base, execId);
         const rest = await stream.rest();
         const types = rest.map((m) => m.event);

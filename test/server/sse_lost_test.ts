@@ -131,6 +131,15 @@ Deno.test("a live stream whose EVENTS stream is deleted ends with an error event
         const logged = log.records("Live event stream", execId);
         assert.equal(logged.length, 1, log.text());
         assert.equal(logged[0].level, "error");
+        // A reconnect finds no stream to follow: told at once the same way, not left open.
+        const again = await SseReader.open(base, execId);
+        try {
+          const messages = await again.rest();
+          assert.equal(messages.at(-1)?.event, "error", JSON.stringify(messages));
+          assert.equal(JSON.parse(messages.at(-1)!.data).error.code, "events_unavailable");
+        } finally {
+          again.close();
+        }
       } finally {
         stream.close();
       }

@@ -37,6 +37,7 @@ import {
   type HealthCheck,
   type HealthReport,
   jetStreamLogSource,
+  LiveStreams,
   MetricsRegistry,
   natsHealthCheck,
   type NatsLink,
@@ -99,6 +100,7 @@ export class Stack {
   private client?: ExecutionClient;
   private reloading: Promise<unknown> = Promise.resolve();
   private readonly metrics = new MetricsRegistry();
+  private readonly liveStreams = new LiveStreams();
   private readonly log = getLogger(["cli", "stack"]);
   private stopEngineMetrics?: () => void;
   private readonly natsKeeper?: ManagedNatsKeeper;
@@ -302,6 +304,8 @@ export class Stack {
 
   /** Stops the components (what started of them), not the connection. */
   private async stopComponents(): Promise<void> {
+    // Before the shutdown, which waits for every response to end: a live stream ends only with its execution.
+    this.liveStreams.endAll();
     await this.server?.shutdown();
     await this.schedules?.stop();
     await this.engine?.stop();
@@ -503,6 +507,7 @@ export class Stack {
       loopbackOnly: isLoopbackAddress(this.options.hostname),
       bodyLimitBytes: this.options.bodyLimitBytes,
       natsConnected: () => this.link.connected,
+      liveStreams: this.liveStreams,
     });
   }
 }

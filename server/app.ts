@@ -25,6 +25,7 @@ import { mountConsole } from "./console/mod.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { DEFAULT_BODY_LIMIT_BYTES } from "./request_body.ts";
 import { registerRoutes, type RouteSpec } from "./route_spec.ts";
+import { LiveStreams } from "./sse.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import type { DeployHandler, RouteContext, VersionInfo } from "./routes/context.ts";
 import { definitionRoutes } from "./routes/definitions.ts";
@@ -58,6 +59,11 @@ export interface AppOptions {
   bodyTimeoutMs?: number;
   /** Whether NATS is reachable now (see nats_link.ts); default always. */
   natsConnected?: () => boolean;
+  /**
+   * The open live event streams, for a server to end before its shutdown (which waits for them); shared
+   * across reloads. Default a new registry.
+   */
+  liveStreams?: LiveStreams;
 }
 
 export function createApp(options: AppOptions): Hono {
@@ -72,6 +78,7 @@ export function createApp(options: AppOptions): Hono {
     logs: options.logs,
     deploy: options.deploy,
     apiKeyConfigured: !!options.apiKey,
+    liveStreams: options.liveStreams ?? new LiveStreams(),
   };
   const routes: RouteSpec[] = [];
   let document: Record<string, unknown> | undefined;

@@ -14,3 +14,4 @@ export { MetricsRegistry } from "./metrics.ts";
 export { type NatsLink, watchNatsLink } from "./nats_link.ts";
 export type { DeployBundle, DeployHandler, DeployResult, VersionInfo } from "./routes/context.ts";
 export { SIGNATURE_HEADER } from "./routes/webhooks.ts";
+export { LiveStreams } from "./sse.ts";

@@ -43,6 +43,43 @@ export interface StreamOptions {
   /** Interleave the live `agent.delta`s of the execution's agent calls. */
   deltas?: boolean;
   heartbeatMs?: number;
+  /** Where the stream registers, so that a stopping server can end it. */
+  liveStreams?: LiveStreams;
+}
+
+/** Why a stream ended early because its server is stopping (not a failure: said at info level). */
+export class ServerStoppingError extends Error {
+  override name = "ServerStoppingError";
+  constructor() {
+    super("The server is stopping");
+  }
+}
+
+/**
+ * The live streams open now. A stopping server ends them first: Deno's graceful shutdown waits for every
+ * response to finish, and a stream finishes only with its execution, so one open stream (a console tab
+ * following a running execution, a `run --wait`) held `compozy dev`'s Ctrl-C for as long as the execution
+ * ran (outside review api35).
+ */
+export class LiveStreams {
+  private readonly open = new Set<(error: ServerStoppingError) => void>();
+
+  /** Registers a stream's end; returns its removal. */
+  add(end: (error: ServerStoppingError) => void): () => void {
+    this.open.add(end);
+    return () => this.open.delete(end);
+  }
+
+  /** Ends every open stream with a ServerStoppingError (each says so to its client, then closes). */
+  endAll(): void {
+    const error = new ServerStoppingError();
+    for (const end of this.open) end(error);
+    this.open.clear();
+  }
+
+  get size(): number {
+    return this.open.size;
+  }
 }
 
 /**
@@ -75,6 +112,7 @@ export function streamEvents(
   return streamSSE(c, async (stream) => {
     const queue = new EventQueue();
     stream.onAbort(() => queue.close());
+    const unregister = options.liveStreams?.add((error) => queue.fail(error)) ?? (() => {});
     let stopDeltas = () => {};
     let stopEvents = () => {};
     const heartbeat = setInterval(() => {
@@ -113,6 +151,7 @@ export function streamEvents(
     } catch (error) {
       await endWithError(stream, execId, error);
     } finally {
+      unregister();
       clearInterval(heartbeat);
       stopDeltas();
       stopEvents();
@@ -122,17 +161,20 @@ export function streamEvents(
 
 /** The code of the `event: error` message that ends a stream whose follow failed. */
 export const EVENTS_UNAVAILABLE = "events_unavailable";
+/** The code of the `event: error` message that ends a stream because its server is stopping. */
+export const SERVER_STOPPING = "server_stopping";
 
 /** Logs why the stream ends early and tells the client in one `event: error` message (no `id`: not stored). */
 async function endWithError(stream: SSEStreamingApi, execId: string, error: unknown): Promise<void> {
   const message = error instanceof Error ? error.message : String(error);
-  log.error("Live event stream of execution {exec_id} ended before the execution: {error}", {
-    exec_id: execId,
-    error,
-  });
+  const stopping = error instanceof ServerStoppingError;
+  const line = "Live event stream of execution {exec_id} ended before the execution: {error}";
+  // A stop is routine (dev's Ctrl-C says nothing alarming); a follow that failed is an error.
+  if (stopping) log.info(line, { exec_id: execId, error: message });
+  else log.error(line, { exec_id: execId, error });
   const body: ErrorBody = {
     error: {
-      code: EVENTS_UNAVAILABLE,
+      code: stopping ? SERVER_STOPPING : EVENTS_UNAVAILABLE,
       message: `${message}; the stream ends here (reconnect with Last-Event-ID to resume)`,
       details: [{ exec_id: execId }],
     },

@@ -10,6 +10,7 @@ import type { WebhookTable } from "../../engine/triggers/webhook_table.ts";
 import type { HealthCheck } from "../health.ts";
 import type { LogSource } from "../log_source.ts";
 import type { MetricsRegistry } from "../metrics.ts";
+import type { LiveStreams } from "../sse.ts";
 
 export interface VersionInfo {
   version: string;
@@ -44,4 +45,6 @@ export interface RouteContext {
   deploy?: DeployHandler;
   /** Whether an API key is configured: deployments are refused without one (red team 4 F1). */
   apiKeyConfigured: boolean;
+  /** The open live event streams (see server/sse.ts). */
+  liveStreams: LiveStreams;
 }

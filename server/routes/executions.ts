@@ -181,7 +181,10 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
               exec_id: execId,
             }]);
           }
-          return streamEvents(c, ctx.client, execId, { deltas: query.deltas === "true" });
+          return streamEvents(c, ctx.client, execId, {
+            deltas: query.deltas === "true",
+            liveStreams: ctx.liveStreams,
+          });
         }
         return c.json(await ctx.client.eventPage(execId, { cursor: query.cursor, limit: query.limit }));
       },

@@ -122,5 +122,30 @@ Deno.test("requests are read strictly", async (t) => {
         }
       },
     );
+
+    await t.step("a compressed body is refused naming its coding; identity is read", async () => {
+      const start = `${base}/api/workflows/wait/executions`;
+      const gzipped = await new Response(
+        new Blob(["{}"]).stream().pipeThrough(new CompressionStream("gzip")),
+      ).bytes();
+      const cases: [string, BodyInit][] = [["gzip", gzipped], ["br", "{}"], ["identity, gzip", gzipped]];
+      for (const [coding, body] of cases) {
+        const response = await fetch(start, {
+          method: "POST",
+          headers: { "content-type": "application/json", "content-encoding": coding },
+          body,
+        });
+        const answer = await response.json();
+        assert.equal(response.status, 400, `${coding}: ${JSON.stringify(answer)}`);
+        assert.equal(answer.error.code, "unsupported_content_encoding");
+        assert.ok(answer.error.message.includes(coding.replace("identity, ", "")), answer.error.message);
+      }
+      const identity = await fetch(start, {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-encoding": "identity" },
+        body: "{}",
+      });
+      assert.equal(identity.status, 202, await identity.text());
+    });
   });
 });

@@ -1,7 +1,7 @@
 /**
  * `deno task bench [name…]`: runs every benchmark module present under bench/ and prints each one's rows as
  * a table. Modules are loaded only if their file exists, so a benchmark can be added by writing its file.
- * Exits 1 when a benchmark failed (the others still run), 2 for an unknown name.
+ * Exits 1 when a benchmark failed (the others still run), 2 for an unknown name; `--help` lists the names.
  */
 import { type BenchRow, formatTable } from "./_table.ts";
 
@@ -39,7 +39,18 @@ const BENCHMARKS: Benchmark[] = [
   },
 ];
 
+function usage(): string {
+  return "Usage: deno task bench [name…]\n\nRuns the named benchmarks (default: all of them) and prints a " +
+    "table for each. Exit code: 0 all ran, 1 one failed, 2 an unknown name.\n\nNames:\n" +
+    BENCHMARKS.map((b) => `  ${b.name.padEnd(10)}${b.title}`).join("\n");
+}
+
 async function main(names: string[]): Promise<number> {
+  // `--help` was "Unknown benchmark '--help'", exit 2 (outside review api35).
+  if (names.includes("--help") || names.includes("-h")) {
+    console.log(usage());
+    return 0;
+  }
   const unknown = names.filter((n) => !BENCHMARKS.some((b) => b.name === n));
   if (unknown.length > 0) {
     console.error(

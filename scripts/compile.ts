@@ -75,12 +75,38 @@ async function removeIfEmpty(folder: string): Promise<void> {
   await Deno.remove(folder, { recursive: true });
 }
 
+const USAGE = `Usage: deno task compile [--output PATH]
+
+Compiles the CLI with deno compile into PATH (default dist/compozy). Exit code: 0 compiled, 1 the compile
+failed, 2 a bad option.`;
+
+/** The output path, or undefined after printing the usage (`--help`); a bad option exits 2 naming it. */
+function outputOrExit(argv: string[]): string | undefined {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        output: { type: "string", default: "dist/compozy" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (e) {
+    // parseArgs threw "Unknown option '--help'" with a stack (outside review api35).
+    console.error(`error: ${(e as Error).message}\nRun with --help for the options.`);
+    Deno.exit(2);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return undefined;
+  }
+  return values.output!;
+}
+
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { output: { type: "string", default: "dist/compozy" } },
-  });
-  const { code, message } = await compile(values.output!);
+  const output = outputOrExit(Deno.args);
+  if (output === undefined) Deno.exit(0);
+  const { code, message } = await compile(output);
   if (message) console.error(`error: ${message}`);
   Deno.exit(code);
 }

@@ -109,6 +109,12 @@ export function streamEvents(
 ): Response {
   const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS;
   const lastSeen = lastEventId(c.req.header("last-event-id"));
+  if (c.req.method === "HEAD") {
+    // Hono answers HEAD with the GET handler and drops the body unread: a stream opened for it followed the
+    // execution (an ordered consumer and its loop) until the execution ended, for no one (outside review
+    // api35). The headers a GET would get, and nothing opened.
+    return c.body(null, 200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  }
   return streamSSE(c, async (stream) => {
     const queue = new EventQueue();
     stream.onAbort(() => queue.close());

@@ -47,7 +47,7 @@ export interface StreamOptions {
   liveStreams?: LiveStreams;
 }
 
-/** Why a stream ended early because its server is stopping (not a failure: said at info level). */
+/** Why a stream ended early because its server is stopping (not a failure: logged at debug level). */
 export class ServerStoppingError extends Error {
   override name = "ServerStoppingError";
   constructor() {
@@ -175,8 +175,8 @@ async function endWithError(stream: SSEStreamingApi, execId: string, error: unkn
   const message = error instanceof Error ? error.message : String(error);
   const stopping = error instanceof ServerStoppingError;
   const line = "Live event stream of execution {exec_id} ended before the execution: {error}";
-  // A stop is routine (dev's Ctrl-C says nothing alarming); a follow that failed is an error.
-  if (stopping) log.info(line, { exec_id: execId, error: message });
+  // A stop is routine: dev's Ctrl-C prints no line per open stream; a follow that failed is an error.
+  if (stopping) log.debug(line, { exec_id: execId, error: message });
   else log.error(line, { exec_id: execId, error });
   const body: ErrorBody = {
     error: {

@@ -16,7 +16,7 @@ import {
   JetStreamApiError,
   type JetStreamClient,
 } from "@nats-io/jetstream";
-import { STREAMS } from "../../pkg/nats/mod.ts";
+import { CONSUME_EXPIRES_MS, CONSUME_HEARTBEAT_MS, STREAMS } from "../../pkg/nats/mod.ts";
 import { getLogger } from "../../pkg/logger/mod.ts";
 import { EventFollowLostError } from "../errors.ts";
 import { isFenced, type LeaseFence, raiseFence } from "./lease_fence.ts";
@@ -48,7 +48,12 @@ export async function followEvents(
     filter_subjects: `compozy.${correlationId}.*.evts.*.*`,
     deliver_policy: DeliverPolicy.All,
   });
-  const messages = await consumer.consume();
+  // The durable consumers' pull life and heartbeat: with the library's defaults (30 s pulls, a heartbeat
+  // every 15 s) an ordered consumer deleted under the follow was noticed, and made again, only ~90 s later.
+  const messages = await consumer.consume({
+    expires: CONSUME_EXPIRES_MS,
+    idle_heartbeat: CONSUME_HEARTBEAT_MS,
+  });
   let ended = false;
   const lose = (reason: string, cause?: unknown) => {
     if (ended) return;

@@ -17,6 +17,14 @@
  *   name. `socket(AF_UNIX, …)` fails with `EPERM` (its domain is a plain argument the filter reads);
  *   `socketpair` stays allowed (an unnamed pair reaches nothing). This takes path sockets from such a process
  *   too: a tool that needs one is granted a host list (or no `net`) and read and write on the socket's path.
+ * - **Listening sockets**, for a process granted `net: true` (outside break attempt brk35). `net: true` lets Deno
+ *   listen on any port of the host, and a port is taken by whoever binds it first: while a local service that
+ *   another tool is granted by a list (`net: ["127.0.0.1:8080"]`) was down or restarting, a `net: true` tool
+ *   listened on its port and received that tool's requests with the secret from its env (`Authorization`),
+ *   and could answer in the service's place. The runtime cannot deny those ports to the one and not the
+ *   other (deny flags win over any grant, and it knows a tool's list only when that tool is called), so
+ *   `listen` fails with `EPERM` in such a process: it connects anywhere, it listens nowhere. A tool that must
+ *   listen is granted a list naming the address (`net: ["0.0.0.0:9000"]`), which gets no filter.
  * - **Files over a size** (`RLIMIT_FSIZE`), for a process that may write (sbx34): a `write` grant had no
  *   bound (400 MiB in 1.4 s). `SIGXFSZ` is ignored, so a write past the bound fails with `EFBIG` ("File too
  *   large"), an error the tool sees, instead of killing the process; the file keeps the bytes up to the bound.
@@ -40,6 +48,7 @@ interface ArchFilter {
   seccomp: number;
   openat2: number;
   socket: number;
+  listen: number;
   modeSyscalls: readonly ModeSyscall[];
   /** Syscall numbers from this one up belong to another ABI of the same architecture (x32). */
   foreignFrom?: number;
@@ -51,6 +60,7 @@ const FILTERS: Partial<Record<typeof Deno.build.arch, ArchFilter>> = {
     seccomp: 317,
     openat2: 437,
     socket: 41,
+    listen: 50,
     // chmod, fchmod, fchmodat, fchmodat2, open, openat, creat, mknod, mknodat
     modeSyscalls: [[90, 1], [91, 1], [268, 2], [452, 2], [2, 2], [257, 3], [85, 1], [133, 1], [259, 2]],
     foreignFrom: 0x40000000,
@@ -60,6 +70,7 @@ const FILTERS: Partial<Record<typeof Deno.build.arch, ArchFilter>> = {
     seccomp: 277,
     openat2: 437,
     socket: 198,
+    listen: 201,
     // fchmod, fchmodat, fchmodat2, openat, mknodat
     modeSyscalls: [[52, 1], [53, 2], [452, 2], [56, 3], [33, 2]],
   },
@@ -92,6 +103,8 @@ export interface KernelRules {
   setIdModes: boolean;
   /** Refuse `socket(AF_UNIX, …)` (a process granted `net: true`). */
   unixSockets: boolean;
+  /** Refuse `listen` (a process granted `net: true`): see the module's doc. */
+  listening: boolean;
 }
 
 /** The filter program for `arch` with `rules`. */
@@ -113,6 +126,9 @@ function filterProgram(arch: ArchFilter, rules: KernelRules): Instruction[] {
       [RET_K, 0, 0, RET_ERRNO | EPERM],
       [LD_W_ABS, 0, 0, NR],
     );
+  }
+  if (rules.listening) {
+    program.push([JEQ_K, 0, 1, arch.listen], [RET_K, 0, 0, RET_ERRNO | EPERM]);
   }
   if (rules.setIdModes) {
     program.push([JEQ_K, 0, 1, arch.openat2], [RET_K, 0, 0, RET_ERRNO | ENOSYS]);
@@ -162,8 +178,8 @@ export interface KernelLimitGrants {
  */
 export function kernelLimitsFor(grants: KernelLimitGrants, maxFileBytes: number): KernelLimits | undefined {
   const mayWrite = grants.write === true || grants.write.length > 0;
-  const rules = { setIdModes: mayWrite, unixSockets: grants.net === true };
-  if (!rules.setIdModes && !rules.unixSockets) return undefined;
+  const rules = { setIdModes: mayWrite, unixSockets: grants.net === true, listening: grants.net === true };
+  if (!rules.setIdModes && !rules.unixSockets && !rules.listening) return undefined;
   const library = kernelLimitsLibrary();
   if (library === undefined) return undefined;
   return { library, ...rules, ...(mayWrite ? { maxFileBytes } : {}) };

@@ -77,24 +77,27 @@ Deno.test("installKernelLimits refuses the bits, keeps other modes and revokes f
   }
 });
 
-Deno.test("kernelLimitsFor: a process that may write gets the set-ID rule and the file bound, net: true the unix rule", () => {
+Deno.test("kernelLimitsFor: a process that may write gets the set-ID rule and the file bound, net: true the unix and listen rules", () => {
   const library = kernelLimitsLibrary();
   assert.ok(library, "the runtime's C library (the limits are Linux-only)");
   assert.deepEqual(kernelLimitsFor({ write: ["/out"], net: [] }, 5), {
     library,
     setIdModes: true,
     unixSockets: false,
+    listening: false,
     maxFileBytes: 5,
   });
   assert.deepEqual(kernelLimitsFor({ write: [], net: true }, 5), {
     library,
     setIdModes: false,
     unixSockets: true,
+    listening: true,
   });
   assert.deepEqual(kernelLimitsFor({ write: true, net: true }, 5), {
     library,
     setIdModes: true,
     unixSockets: true,
+    listening: true,
     maxFileBytes: 5,
   });
   // A host list reaches no abstract socket (Deno checks it as `unix: name`), and needs no ffi.
@@ -132,4 +135,31 @@ Deno.test("installKernelLimits with the unix rule refuses unix sockets, abstract
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("installKernelLimits with the listen rule refuses listening, and keeps connecting", async () => {
+  const library = kernelLimitsLibrary();
+  assert.ok(library, "the runtime's C library (the limits are Linux-only)");
+  const line = await runWithFfiOn(
+    library,
+    `import { installKernelLimits } from ${LIMITS_MODULE};
+     const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+     installKernelLimits({ library: ${
+      JSON.stringify(library)
+    }, setIdModes: false, unixSockets: false, listening: true });
+     const outcomes = [];
+     try {
+       Deno.listen({ hostname: "127.0.0.1", port: 0 }).close();
+       outcomes.push("listening");
+     } catch (e) {
+       outcomes.push(e.name);
+     }
+     const conn = await Deno.connect({ hostname: "127.0.0.1", port: tcp.addr.port });
+     conn.close();
+     tcp.close();
+     outcomes.push("tcp connected");
+     console.log(outcomes.join(", "));`,
+    ["--allow-net"],
+  );
+  assert.equal(line, "PermissionDenied, tcp connected");
 });

@@ -12,7 +12,8 @@
  * - log lines are attributed by context, so a late line is dropped instead of landing in another call;
  * - sockets and servers of Node's `node:net` (which `node:http`, `node:https` and `node:tls` use) are tracked
  *   the same way and destroyed when the call returns; one that stays open (its own methods replaced) retires
- *   the worker; so are Deno's connections, listeners, servers, files and file watchers.
+ *   the worker; so are Deno's connections, listeners, servers and files (file watchers are refused in the
+ *   worker, tool_worker.ts).
  *
  * The scope keeps its own references to the originals: a tool that replaces a global reaches only the
  * global (reset after each call by global_guard.ts), never this bookkeeping.
@@ -85,15 +86,13 @@ const DENO_OPENERS: Record<string, Opener> = {
   listenTls: { method: "close", async: false },
   listenDatagram: { method: "close", async: false },
   serve: { method: "shutdown", async: false },
-  // Files and watchers: left open, a call's file stayed readable and writable by the same tool's later
-  // calls (of other executions) and a watcher kept queueing events of the tool's folders; each leak also
-  // held one of the process's descriptors for good. One the module's load opens is the module's, kept for
-  // every call like the rest of its state (a data file opened once).
+  // Files: left open, a call's file stayed readable and writable by the same tool's later calls (of other
+  // executions); each leak also held one of the process's descriptors for good. One the module's load opens
+  // is the module's, kept for every call like the rest of its state (a data file opened once).
   open: { method: "close", async: true, keptFromLoad: true },
   openSync: { method: "close", async: false, keptFromLoad: true },
   create: { method: "close", async: true, keptFromLoad: true },
   createSync: { method: "close", async: false, keptFromLoad: true },
-  watchFs: { method: "close", async: false, keptFromLoad: true },
 };
 
 /** The web classes that hold a connection or a channel open after their constructor returns. */
@@ -279,11 +278,11 @@ export class CallScope {
 
   /**
    * Tracks what Deno's own APIs open: `Deno.connect`, `connectTls`, `startTls`, `listen`, `listenTls`,
-   * `listenDatagram`, `serve`, the files of `Deno.open`/`create` (and their `Sync` forms) and the watchers
-   * of `Deno.watchFs` (which `node:fs`'s `watch` uses), on `deno`, the `Deno` namespace, before it is frozen;
+   * `listenDatagram`, `serve` and the files of `Deno.open`/`create` (and their `Sync` forms), on `deno`, the
+   * `Deno` namespace, before it is frozen;
    * and the `WebSocket`, `EventSource` and `BroadcastChannel` objects (on `globals`). Each is closed when
    * the call that opened it returns; one that a call's pending open yields after the call ended is closed
-   * at once; a file or watcher the module's load opened stays open.
+   * at once; a file the module's load opened stays open.
    */
   installHostNet(deno: Record<string, unknown>, globals: Record<string, unknown>): void {
     for (const [name, how] of Object.entries(DENO_OPENERS)) {

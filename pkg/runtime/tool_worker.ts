@@ -360,6 +360,24 @@ function refuseProcessKnobs(process: Record<string, unknown>): void {
 }
 
 /**
+ * `Deno.watchFs` (and Node's `fs.watch`, which rides on it) is refused. Each folder a watcher covers is an
+ * inotify watch, a kernel object counted per user of the host, not per process: a `read: true` tool's module
+ * load watched `/usr`, `/root`, `/work`, `/tmp`… and its warm process held 98,470 watches (half of the user's
+ * `max_user_watches`, ~100 MB of kernel memory its resident-memory limit does not see) for every later call;
+ * two such processes leave the runtime's user none, and then `compozy dev`'s reload, other tools and every
+ * program of that user fail to watch anything (outside break attempt brk35). A call cannot wait on a file
+ * any other way than by polling it, which a tool can do (`Deno.stat` in a loop).
+ */
+function refuseFileWatchers(): void {
+  Deno.watchFs = () => {
+    throw new denoErrors.NotCapable(
+      "Deno.watchFs is refused in a tool sandbox: file watches are a kernel resource shared by every " +
+        "process of the host's user; poll the file instead",
+    );
+  };
+}
+
+/**
  * `Deno.permissions.revoke` takes a permission from the worker for good: a call that revoked `read` made
  * every later call of the process, of other executions, fail `tool_permission_denied`. A permission
  * cannot be given back, so revoking is refused (on the class's prototype, which the realm's freeze fixes).
@@ -574,6 +592,7 @@ scope.installObservers(
   (globalThis as unknown as { PerformanceObserver?: { prototype: object } }).PerformanceObserver,
 );
 refusePermissionRevoke();
+refuseFileWatchers();
 scope.installHostNet(
   Deno as unknown as Record<string, unknown>,
   globalThis as unknown as Record<string, unknown>,

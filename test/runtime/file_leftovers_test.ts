@@ -1,17 +1,17 @@
 /**
- * Files and file watchers a call opens end with it (issue 10, follow-up of net_leftovers_test.ts): a
- * `Deno.open` file and a `Deno.watchFs` watcher (which `node:fs`'s `watch` uses) stayed open in the warm
- * process after the call returned, so a later call of the same tool, for another execution, read the file
- * the earlier one opened and the watcher's queued events, and every leak held a descriptor for good. Each
- * tool keeps what its first call opened in a module variable and tries it in the second call. A file the
- * module's load opened stays open for every call. Real sandbox processes.
+ * Files a call opens end with it (issue 10, follow-up of net_leftovers_test.ts): a `Deno.open` file stayed
+ * open in the warm process after the call returned, so a later call of the same tool, for another execution,
+ * read the file the earlier one opened, and every leak held a descriptor for good. Each tool keeps what its
+ * first call opened in a module variable and tries it in the second call. A file the module's load opened
+ * stays open for every call. (File watchers are refused altogether: file_watch_test.ts.) Real sandbox
+ * processes.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
 import { call, ToolDir } from "./_helpers.ts";
 
-Deno.test("a file or watcher a call opened is closed when the call returns", async (t) => {
+Deno.test("a file a call opened is closed when the call returns", async (t) => {
   const dir = new ToolDir();
   const data = Deno.makeTempDirSync({ prefix: "compozy-file-leftovers-" });
   const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
@@ -50,38 +50,6 @@ Deno.test("a file or watcher a call opened is closed when the call returns", asy
         assert.deepEqual(await twice(tool), { first: "opened", second: "BadResource" });
       }
     });
-
-    await t.step("Deno.watchFs", async () => {
-      const tool = dir.tool(
-        "watcher",
-        `let kept: Deno.FsWatcher | undefined;
-         export default async (input: { dir: string; step: number }) => {
-           if (input.step === 1) { kept = Deno.watchFs(input.dir); return "watching"; }
-           await Deno.writeTextFile(input.dir + "/written.txt", "x");
-           const next = await kept![Symbol.asyncIterator]().next();
-           return next.done ? "closed" : "event";
-         };`,
-      );
-      assert.deepEqual(await twice(tool), { first: "watching", second: "closed" });
-    });
-
-    await t.step(
-      "node:fs watch, which rides on Deno.watchFs, is closed too and the next call runs",
-      async () => {
-        // Node's watcher polls Deno's in a loop of the call that started it: closing it ends that loop, whose
-        // last turn is work of the ended call. If it comes during the next call, that call runs again in a
-        // fresh process (the late-code rule), so module state is not asserted here.
-        const tool = dir.tool(
-          "node_watcher",
-          `import fs from "node:fs";
-         export default (input: { dir: string; step: number }) => {
-           if (input.step === 1) { fs.watch(input.dir); return "watching"; }
-           return "ran";
-         };`,
-        );
-        assert.deepEqual(await twice(tool), { first: "watching", second: "ran" });
-      },
-    );
 
     await t.step("a file opened by the module's load stays open for every call", async () => {
       const tool = dir.tool(

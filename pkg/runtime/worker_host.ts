@@ -197,12 +197,16 @@ function relay(m: unknown): void {
     // The worker stopped code of an ended call from running during this one: the call is not the tool's
     // failure and runs again in another process.
     retire(currentCall, "code left by an ended call was about to run during this call");
-  } else if (kind === "exit" && ready && a !== currentCall) {
+  } else if (kind === "exit" && ready && a !== currentCall && lastCall !== 0) {
     // Work an ended call left behind called exit: not the running call's doing, which runs again elsewhere.
     retire(currentCall, "work left by an ended call called exit");
   } else if (kind === "exit" && typeof a === "number") {
+    // The running call's exit. In a process's first call no call has ended to leave work behind, so an exit
+    // by other code (a reaction the module's load left, which that call set off) is the call's too: blamed
+    // on an ended call, the call ran again in a fresh process, whose load did the same, three runs in all,
+    // each with the whole time limit (outside break attempt brk35).
     const exitCode = typeof b === "number" ? b : 0;
-    sendError(FromSandbox.exit, a, {
+    sendError(FromSandbox.exit, currentCall !== 0 ? currentCall : a, {
       kind: "exit",
       name: "Exit",
       message: `the tool called exit(${exitCode})`,

@@ -13,7 +13,9 @@ let cached: Promise<string> | undefined;
 
 /**
  * The cache folder the sandboxes' `deno` uses: `DENO_DIR` when set, else what `deno info --json` reports
- * (asked once per process).
+ * (asked once per process). Sandboxes start with their environment cleared, so the runtime hands them this
+ * folder as their `DENO_DIR` (sandbox_process.ts): otherwise they use their user's default cache whatever
+ * the runtime's `DENO_DIR`, `XDG_CACHE_HOME` or `HOME`.
  *
  * @throws {Error} when `deno info` fails or reports no `denoDir`, with its output as the cause.
  */

@@ -178,7 +178,12 @@ export class SandboxProcess {
    * Spawns a sandbox for `spec`, once import_policy.ts has checked the module and described it, and
    * grant_paths.ts has checked its path grants against the file system.
    */
-  static spawn(spec: SandboxSpec, module: ToolModuleInfo, grants: ResolvedGrants): SandboxProcess {
+  static spawn(
+    spec: SandboxSpec,
+    module: ToolModuleInfo,
+    grants: ResolvedGrants,
+    denoDir: string,
+  ): SandboxProcess {
     const toolDir = dirname(spec.executePath);
     const modules = sandboxModules();
     const kernelLimits = kernelLimitsFor(grants.permissions, spec.maxFileBytes);
@@ -224,7 +229,10 @@ export class SandboxProcess {
       clearEnv: true,
       // Without this, Deno 2.9 puts a `node` shim folder on the sandbox's PATH (writing it under DENO_DIR
       // at start-up). The tool cannot read this name unless granted `env: true`.
-      env: { ...spec.env, DENO_DISABLE_NODE_SHIM: "1" },
+      // The cache the runtime keeps every write grant away from (deno_cache_dir.ts): with the environment
+      // cleared, a sandbox used its user's default cache instead, and a runtime with `DENO_DIR` set guarded
+      // a folder no sandbox used (outside break attempt brk35). `DENO_*` is denied to the tool like the above.
+      env: { ...spec.env, DENO_DISABLE_NODE_SHIM: "1", DENO_DIR: denoDir },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

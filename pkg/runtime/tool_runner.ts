@@ -239,7 +239,7 @@ export class ToolRunner {
           [...module.files, ...loadedFiles()],
           await projectRoots(dirname(spec.executePath)),
         );
-        const process = SandboxProcess.spawn(spec, module, grants);
+        const process = SandboxProcess.spawn(spec, module, grants, denoDir);
         if (spec.permissions.read === true) {
           this.#envDenied.set(process, {
             roots: await protectedRoots(dirname(spec.executePath)),

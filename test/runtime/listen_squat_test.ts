@@ -79,17 +79,22 @@ Deno.test("brk35: a net: true tool cannot listen on the port of another tool's l
     const port = freePort();
     const squatter = dir.tool("squatter", SQUATTER);
     const client = dir.tool("client", CLIENT);
-    const squatting = runner.run(call(squatter, { port }, { permissions: { net: true }, timeoutMs: 30_000 }));
-    // The other tool calls its service while the squatter's call runs (it has listened, or failed to, by then).
-    await new Promise((r) => setTimeout(r, 3_000));
+    let settled = false;
+    const squatting = runner.run(call(squatter, { port }, { permissions: { net: true }, timeoutMs: 30_000 }))
+      .finally(() => (settled = true));
+    // The other tool calls its service until the squatter's call ends: that is at once when it cannot listen,
+    // and after the first call it hears when it can (it listens for 8 s at most).
     const secret = "tok-of-the-client-123456";
-    await runner.run(
-      call(client, { port }, {
-        permissions: { net: [`127.0.0.1:${port}`], env: ["SEARCH_TOKEN"] },
-        env: { SEARCH_TOKEN: secret },
-        timeoutMs: 30_000,
-      }),
-    );
+    while (!settled) {
+      await runner.run(
+        call(client, { port }, {
+          permissions: { net: [`127.0.0.1:${port}`], env: ["SEARCH_TOKEN"] },
+          env: { SEARCH_TOKEN: secret },
+          timeoutMs: 30_000,
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const result = await squatting;
     assert.ok(result.ok, JSON.stringify(result));
     const { outcomes, heard } = result.output as { outcomes: Record<string, string>; heard: string[] };

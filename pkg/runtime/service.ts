@@ -147,6 +147,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
             () =>
               executeAgent(bus, runner, m as pb.AgentExecute & MessageShape<DescMessage>, cancels, {
                 maxOutputBytes: Math.min(DEFAULT_MAX_OUTPUT_BYTES, outputLimit()),
+                maxReplyBytes: outputLimit(),
                 memory,
                 fences,
                 stopping: () => stopping,
@@ -281,7 +282,13 @@ async function executeAgent(
   runner: ToolRunner,
   message: pb.AgentExecute,
   cancels: CancelHook,
-  deps: { maxOutputBytes: number; memory: AgentMemory; fences: AgentTurnFences; stopping: () => boolean },
+  deps: {
+    maxOutputBytes: number;
+    maxReplyBytes: number;
+    memory: AgentMemory;
+    fences: AgentTurnFences;
+    stopping: () => boolean;
+  },
 ) {
   const agent = JSON.parse(decoder.decode(message.definitionJson)) as AgentWire;
   const correlationId = message.metadata?.correlationId ?? "";
@@ -340,6 +347,7 @@ async function executeAgent(
         tools: agentTools.specs,
         signal,
         taskExecId: message.task?.execId,
+        maxReplyBytes: deps.maxReplyBytes,
         journal: journalOf(bus, message, deps.fences.forTask(taskExecId, signal)),
         callTool: async (toolId, input, ref) => {
           try {

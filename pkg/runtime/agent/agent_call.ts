@@ -113,6 +113,12 @@ export interface AgentCall {
    * recorded; default: nothing recorded, nothing kept.
    */
   journal?: TurnJournal;
+  /**
+   * Bound on one model reply as its turn is recorded (JSON of its messages, text and tool calls): the runtime
+   * gives what one NATS message carries. A larger reply ends the call with `agent_reply_too_large`, its usage
+   * counted. Default: no bound (nothing is recorded without a journal).
+   */
+  maxReplyBytes?: number;
   /** Checked after each model reply; exceeding a limit ends the call with `agent_budget_exceeded`. */
   budget?: AgentBudget;
   /**

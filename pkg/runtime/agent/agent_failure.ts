@@ -19,6 +19,7 @@
  * | `agent_max_steps` | no | the model still wanted tools on its last allowed step |
  * | `agent_config_invalid` | no | the call itself is wrong: model spec, schema, tools, max steps, missing API key |
  * | `agent_budget_exceeded` | no | the usage so far passed a limit of the agent's `budget` (checked after each reply) |
+ * | `agent_reply_too_large` | no | a model reply, as recorded, is larger than one history event carries (`maxReplyBytes`) |
  * | `agent_turn_unrecorded` | yes | a turn could not be stored in the history; the loop stops rather than go on unrecorded |
  * | `agent_mcp_unavailable` | yes | an MCP server of the agent could not be reached, started or listed in time |
  * | `agent_memory_unavailable` | yes | the agent's memory could not be read or written (NATS down, or a write kept conflicting) |
@@ -36,6 +37,7 @@ export type AgentFailureCode =
   | "agent_max_steps"
   | "agent_config_invalid"
   | "agent_budget_exceeded"
+  | "agent_reply_too_large"
   | "agent_turn_unrecorded"
   | "agent_mcp_unavailable"
   | "agent_mcp_invalid"

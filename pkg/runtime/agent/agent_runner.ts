@@ -89,6 +89,8 @@ interface ModelReply {
 /** The model's reply is kept in `agent_output_invalid` details up to this many characters. */
 const MAX_REPLY_EXCERPT = 2_000;
 
+const encoder = new TextEncoder();
+
 /**
  * Runs one agent action: the tool-calling loop, then structured output with one repair. Never throws; every
  * failure is an {@link AgentFailure} in the result, with the usage spent so far.
@@ -207,11 +209,14 @@ async function modelTurn(
   const reply = await session.journal.reply(
     turn,
     async () =>
-      replyRecord(
+      recordable(
         session,
-        turn,
-        options.repair ?? false,
-        await requestModel(session, messages, turn, options),
+        replyRecord(
+          session,
+          turn,
+          options.repair ?? false,
+          await requestModel(session, messages, turn, options),
+        ),
       ),
   );
   session.usage.add(reply.usage);
@@ -242,6 +247,25 @@ function replyRecord(session: Session, turn: number, repair: boolean, reply: Mod
     })),
     usage: tokenUsage(reply.usage),
   };
+}
+
+/**
+ * `record`, when the history can hold it: a reply larger than `maxReplyBytes` (what one NATS message carries)
+ * could not be stored as its turn, and failed as an unexplained `agent_turn_unrecorded` from the bus with no
+ * usage (outside review rev35). Its tokens were spent all the same, so they are counted before it fails.
+ */
+function recordable(session: Session, record: ReplyRecord): ReplyRecord {
+  const limit = session.call.maxReplyBytes;
+  if (limit === undefined) return record;
+  const bytes = encoder.encode(JSON.stringify(record)).length;
+  if (bytes <= limit) return record;
+  session.usage.add(record.usage);
+  throw new AgentFailure(
+    "agent_reply_too_large",
+    `${session.label}: turn ${record.turn}: the model's reply is ${bytes} bytes as recorded, over the ${limit} ` +
+      `bytes one history event carries; lower the model's max_tokens`,
+    { retryable: false, details: { turn: record.turn, bytes, limit } },
+  );
 }
 
 function mcpServerOf(session: Session, toolId: string): { mcpServer?: string } {

@@ -3,32 +3,54 @@
  * reason, and re-run with the same or an edited input. An ended execution says so instead of offering
  * controls that would be refused; any refusal from the server is shown as it came.
  */
-import { useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 import { api, TERMINAL } from "./api.js";
 import { ErrorBox, jsonText, navigate, ui } from "./common.js";
 import { invalidIdText, isDefinitionId } from "./ids.js";
+
+/**
+ * Runs `request` unless one started here is still in flight: a double click on Send or Start the re-run sent
+ * the request twice (two signals, two re-runs; outside review rev35). The ref stops a second click that comes
+ * before the re-render that disables the button; `busy` disables it.
+ */
+function useOneAtATime() {
+  const inFlight = useRef(false);
+  const [busy, setBusy] = useState(false);
+  const once = async (request) => {
+    if (inFlight.current) return;
+    inFlight.current = true;
+    setBusy(true);
+    try {
+      await request();
+    } finally {
+      inFlight.current = false;
+      setBusy(false);
+    }
+  };
+  return [busy, once];
+}
 
 export function Actions({ state, onDone }) {
   const [open, setOpen] = useState(null);
   const [error, setError] = useState(null);
   const [note, setNote] = useState(null);
+  const [busy, once] = useOneAtATime();
   const ended = TERMINAL.has(state.status);
   const id = encodeURIComponent(state.exec_id);
 
-  const run = async (path, options, done) => {
-    setError(null);
-    setNote(null);
-    try {
-      const result = await api(`/api/executions/${id}${path}`, { method: "POST", ...options });
-      setOpen(null);
-      setNote(done);
-      onDone();
-      return result;
-    } catch (e) {
-      setError(e);
-      return undefined;
-    }
-  };
+  const run = (path, options, done) =>
+    once(async () => {
+      setError(null);
+      setNote(null);
+      try {
+        await api(`/api/executions/${id}${path}`, { method: "POST", ...options });
+        setOpen(null);
+        setNote(done);
+        onDone();
+      } catch (e) {
+        setError(e);
+      }
+    });
 
   const toggle = (name) => {
     setError(null);
@@ -39,9 +61,9 @@ export function Actions({ state, onDone }) {
   return ui`<section class="actions" aria-label="Actions">
     <div class="buttons">
       <button id="act-signal" disabled=${ended} onClick=${() => toggle("signal")}>Send a signal…</button>
-      <button id="act-pause" disabled=${ended || state.status === "PAUSED"} onClick=${() =>
+      <button id="act-pause" disabled=${busy || ended || state.status === "PAUSED"} onClick=${() =>
     run("/pause", {}, "Pause requested.")}>Pause</button>
-      <button id="act-resume" disabled=${state.status !== "PAUSED"} onClick=${() =>
+      <button id="act-resume" disabled=${busy || state.status !== "PAUSED"} onClick=${() =>
     run("/resume", {}, "Resume requested.")}>Resume</button>
       <button id="act-cancel" class="danger" disabled=${ended} onClick=${() =>
     toggle("cancel")}>Cancel…</button>
@@ -57,8 +79,8 @@ export function Actions({ state, onDone }) {
   }
     ${note ? ui`<p class="note" role="status">${note}</p>` : null}
     <${ErrorBox} error=${error} context="The server refused the action" />
-    ${open === "signal" ? ui`<${SignalForm} state=${state} run=${run} setError=${setError} />` : null}
-    ${open === "cancel" ? ui`<${CancelForm} run=${run} />` : null}
+    ${open === "signal" ? ui`<${SignalForm} state=${state} run=${run} busy=${busy} />` : null}
+    ${open === "cancel" ? ui`<${CancelForm} run=${run} busy=${busy} />` : null}
     ${open === "rerun" ? ui`<${RerunForm} state=${state} setError=${setError} />` : null}
   </section>`;
 }
@@ -73,7 +95,7 @@ function parsePayload(text) {
   }
 }
 
-function SignalForm({ state, run }) {
+function SignalForm({ state, run, busy }) {
   const waiting = state.tasks.find((t) => t.status === "WAITING" && t.waiting_for)?.waiting_for ?? "";
   const [signalId, setSignalId] = useState(waiting);
   const [text, setText] = useState("{}");
@@ -103,11 +125,11 @@ function SignalForm({ state, run }) {
     ${
     parsed.problem ? ui`<p class="field-error" id="payload-error" role="alert">${parsed.problem}</p>` : null
   }
-    <button type="submit" disabled=${!!parsed.problem || !signalId || badId}>Send</button>
+    <button type="submit" disabled=${busy || !!parsed.problem || !signalId || badId}>Send</button>
   </form>`;
 }
 
-function CancelForm({ run }) {
+function CancelForm({ run, busy }) {
   const [reason, setReason] = useState("");
   return ui`
     <form class="panel" id="cancel-form" onSubmit=${(ev) => {
@@ -116,7 +138,7 @@ function CancelForm({ run }) {
   }}>
       <label>Reason (optional) <input name="reason" value=${reason} onInput=${(e) =>
     setReason(e.target.value)} /></label>
-      <button type="submit" class="danger">Cancel the execution</button>
+      <button type="submit" class="danger" disabled=${busy}>Cancel the execution</button>
     </form>
   `;
 }
@@ -124,20 +146,23 @@ function CancelForm({ run }) {
 function RerunForm({ state, setError }) {
   const [text, setText] = useState(jsonText(state.input ?? {}, 2));
   const [fields, setFields] = useState([]);
+  const [busy, once] = useOneAtATime();
   const parsed = parsePayload(text);
-  const submit = async (ev) => {
+  const submit = (ev) => {
     ev.preventDefault();
     if (parsed.problem) return;
-    try {
-      const { exec_id } = await api(`/api/executions/${encodeURIComponent(state.exec_id)}/rerun`, {
-        method: "POST",
-        body: { input: parsed.value },
-      });
-      navigate(`#/executions/${exec_id}`);
-    } catch (e) {
-      setFields(e.status === 422 ? e.details : []);
-      setError(e);
-    }
+    once(async () => {
+      try {
+        const { exec_id } = await api(`/api/executions/${encodeURIComponent(state.exec_id)}/rerun`, {
+          method: "POST",
+          body: { input: parsed.value },
+        });
+        navigate(`#/executions/${exec_id}`);
+      } catch (e) {
+        setFields(e.status === 422 ? e.details : []);
+        setError(e);
+      }
+    });
   };
   return ui`<form class="panel" id="rerun-form" onSubmit=${submit}>
     <label>Input (JSON; the first run's by default)
@@ -156,6 +181,6 @@ function RerunForm({ state, setError }) {
       }</ul>`
       : null
   }
-    <button type="submit" disabled=${!!parsed.problem}>Start the re-run</button>
+    <button type="submit" disabled=${busy || !!parsed.problem}>Start the re-run</button>
   </form>`;
 }

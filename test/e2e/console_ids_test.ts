@@ -44,3 +44,23 @@ Deno.test("ids that are not valid are refused before any request", async () => {
     await dev.stop();
   }
 });
+
+Deno.test("a link whose id is not valid percent-encoding says the id is not valid", async () => {
+  // `#/executions/%` left the page blank (URIError in decodeURIComponent while routing, nothing rendered),
+  // and followed from another page left that page showing under the new URL (outside review rev35).
+  const dev = await startDev({ fixture: FIXTURE });
+  const browser = await launchBrowser();
+  try {
+    const { page, errors } = await recordedPage(browser);
+    await page.goto(`${dev.url}/#/executions/%`);
+    await waitForText(page, "#invalid-id", "% is not a valid execution id");
+    await page.goto(`${dev.url}/#/executions`);
+    await page.waitForSelector("#executions");
+    await page.evaluate(() => location.hash = "#/workflows/%E0%A4%A");
+    await waitForText(page, "#invalid-id", "%E0%A4%A is not a valid workflow id");
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await dev.stop();
+  }
+});

@@ -15,9 +15,22 @@ function parseRoute() {
   const raw = location.hash.replace(/^#/, "") || "/executions";
   const [path, search] = raw.split("?");
   return {
-    parts: path.split("/").filter(Boolean).map(decodeURIComponent),
+    parts: path.split("/").filter(Boolean).map(decodedPart),
     query: new URLSearchParams(search ?? ""),
   };
+}
+
+/**
+ * A path part of the hash, decoded; one that is not valid percent-encoding (`%`, `%E0%A4%A`) is kept as it
+ * is, so the page it names says the id is not valid: decodeURIComponent threw, and nothing rendered.
+ */
+function decodedPart(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch (e) {
+    if (e instanceof URIError) return part;
+    throw e;
+  }
 }
 
 function Page({ route }) {

@@ -57,6 +57,15 @@ function Triggers({ triggers }) {
   }</ul>`;
 }
 
+/**
+ * An enum choice as its `<option>`'s value: a string as it is, anything else as JSON. The choice sent is the
+ * enum's own value (a number, a boolean, null), not the option's text: `enum: [1, 2, 3]` without a `type`
+ * sent "2" and the server refused the value picked from its own list.
+ */
+function choiceValue(value) {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
 /** The initial form values: defaults from the schema, else empty. */
 export function initialValues(schema) {
   const values = {};
@@ -75,6 +84,12 @@ export function toInput(schema, values) {
   for (const [name, prop] of Object.entries(schema?.properties ?? {})) {
     const raw = values[name];
     const type = Array.isArray(prop.type) ? prop.type[0] : prop.type;
+    if (Array.isArray(prop.enum)) {
+      if (raw === "" || raw === undefined) continue;
+      const choice = prop.enum.find((v) => choiceValue(v) === choiceValue(raw));
+      input[name] = choice === undefined ? raw : choice;
+      continue;
+    }
     if (type === "boolean") {
       input[name] = !!raw;
       continue;
@@ -198,10 +213,11 @@ function StartForm({ workflowId }) {
 function FieldInput({ id, prop, value, required, onChange }) {
   const type = Array.isArray(prop.type) ? prop.type[0] : prop.type;
   if (Array.isArray(prop.enum)) {
-    return ui`<select id=${id} name=${id} required=${required} value=${value} onChange=${(e) =>
+    const selected = value === "" || value === undefined ? "" : choiceValue(value);
+    return ui`<select id=${id} name=${id} required=${required} value=${selected} onChange=${(e) =>
       onChange(e.target.value)}>
       <option value="">—</option>
-      ${prop.enum.map((v) => ui`<option value=${v}>${String(v)}</option>`)}
+      ${prop.enum.map((v) => ui`<option value=${choiceValue(v)}>${choiceValue(v)}</option>`)}
     </select>`;
   }
   if (type === "boolean") {

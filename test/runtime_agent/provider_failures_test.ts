@@ -176,6 +176,8 @@ Deno.test("runAgent: a reply stream that breaks midway is a retryable failure, a
   if (result.ok) return;
   assert.equal(result.failure.code, "agent_provider_error", result.failure.message);
   assert.equal(result.failure.retryable, true, result.failure.message);
+  // Why it failed, not only the SDK's "Failed to process successful response" (outside review rev35).
+  assert.match(result.failure.message, /Failed to process successful response: error reading a body/);
   // The role chunk, then "one " and "two ": the text seen before the break, never recorded as a reply.
   assert.equal(deltas.join(""), "one two ");
 });

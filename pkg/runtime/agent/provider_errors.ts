@@ -78,9 +78,13 @@ function failureFromApiCall(error: APICallError, label: string): AgentFailure {
     url: error.url,
     ...(error.responseBody ? { body: error.responseBody.slice(0, MAX_BODY_EXCERPT) } : {}),
   };
+  // The SDK's message can be its generic "Failed to process successful response"; its cause says why (the
+  // connection broke midway: "error reading a body from connection").
+  const why = error.cause === undefined ? "" : errorMessage(error.cause);
+  const cause = why && !error.message.includes(why) ? `: ${why}` : "";
   const message = `${label}: ${
     status !== undefined ? `HTTP ${status} from ` : ""
-  }${error.url}: ${error.message}`;
+  }${error.url}: ${error.message}${cause}`;
   if (status === 401 || status === 403) {
     return new AgentFailure("agent_provider_auth", message, { retryable: false, details, cause: error });
   }

@@ -305,10 +305,8 @@ async function executeAgent(
     throw outcome.failure;
   };
   const canceled = cancels.track(message.task?.execId ?? "");
-  const signal = AbortSignal.any([
-    AbortSignal.timeout(Number(message.timeoutMs) || 300_000),
-    canceled.signal,
-  ]);
+  const timeLimit = callTimeLimit(Number(message.timeoutMs) || 300_000);
+  const signal = AbortSignal.any([timeLimit.signal, canceled.signal]);
   const taskExecId = message.task?.execId ?? "";
   let result: AgentResult;
   try {
@@ -387,6 +385,7 @@ async function executeAgent(
     result = { ok: false, failure: error, usage: { inputTokens: 0, outputTokens: 0, totalTokens: 0 } };
   } finally {
     canceled.done();
+    timeLimit.clear();
   }
   // Failed because this runtime is stopping (its tool calls' sandboxes killed): no answer, the task is sent again.
   if (!result.ok && deps.stopping()) throw new LeftUnanswered("the runtime is stopping");
@@ -418,6 +417,23 @@ async function executeAgent(
   });
   bus.publishCore(failed);
   return create(pb.AgentExecuteResultSchema, { result: { case: "failed", value: failed } });
+}
+
+/**
+ * A signal that aborts when an agent call has run `ms`, with a reason that says so: AbortSignal.timeout's
+ * "The operation was aborted due to timeout" left a user of a hanging model wondering who aborted what
+ * (outside review rev35). A `TimeoutError`, so the failure stays a retryable `agent_timeout`.
+ */
+function callTimeLimit(ms: number): { signal: AbortSignal; clear(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() =>
+    controller.abort(
+      new DOMException(
+        `the call's time limit of ${ms} ms ran out (the task's timeout, 5 minutes when it has none)`,
+        "TimeoutError",
+      ),
+    ), ms);
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
 /** What the model answered, as it is remembered: its text, or the JSON of a structured output. */

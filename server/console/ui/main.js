@@ -42,8 +42,24 @@ function Page({ route }) {
   return ui`<${ExecutionsPage} query=${route.query} />`;
 }
 
+/**
+ * Why `key` cannot be sent as `Authorization: Bearer <key>`, or null: a header carries Latin-1 only, and the
+ * server reads the key up to white space. Such a key was kept, and every fetch then threw before sending
+ * ("Cannot reach the server", reconnecting forever) with no way back to this prompt (outside review rev35).
+ */
+function unsendableKey(key) {
+  const bad = [...key].find((c) => !/[\x21-\x7e\xa1-\xff]/.test(c));
+  if (bad === undefined) return null;
+  const code = `U+${bad.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+  return /\s/.test(bad)
+    ? `The key holds white space (${code}), which no API key has.`
+    : `The key holds ${JSON.stringify(bad)} (${code}), which cannot be sent in an HTTP header: ` +
+      "was it pasted with typographic quotes or dashes?";
+}
+
 function KeyPrompt({ failure, onSaved }) {
   const [key, setKey] = useState("");
+  const [problem, setProblem] = useState(null);
   const message = failure.status === 403
     ? "The API key was refused (403): it is wrong or no longer valid. Enter a valid key."
     : "This server requires an API key (401). Enter the key the server was started with (COMPOZY_API_KEY).";
@@ -53,12 +69,18 @@ function KeyPrompt({ failure, onSaved }) {
       <p role="alert" id="auth-message">${message}</p>
       <form onSubmit=${(e) => {
     e.preventDefault();
+    const refused = unsendableKey(key.trim());
+    setProblem(refused);
+    if (refused) return;
     setApiKey(key.trim());
     onSaved();
   }}>
-        <label>API key <input id="api-key" type="password" autocomplete="off" value=${key} onInput=${(e) =>
-    setKey(e.target.value)} autofocus /></label>
+        <label>API key <input id="api-key" type="password" autocomplete="off" value=${key} onInput=${(e) => {
+    setKey(e.target.value);
+    setProblem(null);
+  }} autofocus /></label>
         <button type="submit">Use this key</button>
+        ${problem ? ui`<p class="field-error" id="key-error" role="alert">${problem}</p>` : null}
       </form>
       <p
         class="muted small">The key is kept in this tab only (session storage) and sent as <code>Authorization: Bearer</code>.</p>

@@ -25,6 +25,15 @@ const MAX_STREAMS = 4;
 const REFRESH_MS = 3000;
 const PAGE_SIZE = 25;
 
+/**
+ * The cursors of the pages read to reach this one (`?pages=c1,c2`): the list's place is in its address, so
+ * Back from an execution opened on an older page, a reload or a link shows that page. It was kept in memory,
+ * and Back showed the newest page again (outside review rev35).
+ */
+function pageCursors(query) {
+  return (query.get("pages") ?? "").split(",").filter(Boolean);
+}
+
 /** `?limit=` of the page's URL (the API takes 1 to 500), else the default. */
 function pageSize(query) {
   const n = Number(query.get("limit"));
@@ -35,7 +44,6 @@ export function ExecutionsPage({ query }) {
   const [workflows, setWorkflows] = useState([]);
   const [page, setPage] = useState(null);
   const [error, setError] = useState(null);
-  const [cursors, setCursors] = useState([null]);
   const [search, setSearch] = useState("");
   const [searchError, setSearchError] = useState(null);
   const [invalidSearch, setInvalidSearch] = useState(null);
@@ -44,7 +52,8 @@ export function ExecutionsPage({ query }) {
     status: query.get("status") ?? "",
     since: query.get("since") ?? "",
   };
-  const cursor = cursors[cursors.length - 1];
+  const cursors = pageCursors(query);
+  const cursor = cursors.at(-1) ?? null;
   const limit = pageSize(query);
   const reload = useRef(() => {});
   useTick(1000, !!page?.items.some((e) => !TERMINAL.has(e.status)));
@@ -53,7 +62,13 @@ export function ExecutionsPage({ query }) {
     const next = new URLSearchParams(query);
     if (value) next.set(name, value);
     else next.delete(name);
-    setCursors([null]);
+    next.delete("pages");
+    navigate(`#/executions?${next}`);
+  };
+  const goToPages = (pages) => {
+    const next = new URLSearchParams(query);
+    if (pages.length) next.set("pages", pages.join(","));
+    else next.delete("pages");
     navigate(`#/executions?${next}`);
   };
 
@@ -196,10 +211,10 @@ export function ExecutionsPage({ query }) {
     `
   }
     <nav class="pager">
-      <button id="newer" disabled=${cursors.length === 1} onClick=${() =>
-    setCursors(cursors.slice(0, -1))}>← Newer</button>
+      <button id="newer" disabled=${cursors.length === 0} onClick=${() =>
+    goToPages(cursors.slice(0, -1))}>← Newer</button>
       <button id="older" disabled=${!page?.next_cursor} onClick=${() =>
-    setCursors([...cursors, page.next_cursor])}>Older →</button>
+    goToPages([...cursors, page.next_cursor])}>Older →</button>
     </nav>
   </section>`;
 }

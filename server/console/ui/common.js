@@ -46,8 +46,15 @@ export const jsonText = (value, indent) =>
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 
+/**
+ * A list or object with more entries than this starts folded: a collection of 2,000 items drawn one per line
+ * put the timeline thousands of lines below the header (outside review rev35).
+ */
+const MAX_OPEN_ENTRIES = 100;
+
 function JsonNode({ value, depth, open }) {
-  const [expanded, setExpanded] = useState(open && depth < 3);
+  const size = value !== null && typeof value === "object" ? Object.keys(value).length : 0;
+  const [expanded, setExpanded] = useState(open && depth < 3 && size <= MAX_OPEN_ENTRIES);
   if (value === undefined) return ui`<span class="j-null">undefined</span>`;
   if (value === null) return ui`<span class="j-null">null</span>`;
   if (typeof value === "string") return ui`<span class="j-str">${jsonText(value)}</span>`;

@@ -155,5 +155,17 @@ Deno.test("runAgent: a bad call is agent_config_invalid before any request", asy
     assert.equal(result.failure.code, "agent_config_invalid");
     assert.match(result.failure.message, /'provider' must be one of/);
   });
+  await t.step("a model that cannot be made names the agent and the action", async () => {
+    // Said "Cannot create a openai-compatible model as 'base_url' is not an http(s) URL…", naming neither
+    // (outside review rev35).
+    const result = await runAgent(agentCall({ ...openAIModel(mock), base_url: "not a url" }));
+    assert.equal(result.ok, false);
+    assert.equal(result.failure.code, "agent_config_invalid");
+    assert.match(
+      result.failure.message,
+      /^agent 'forecaster' action 'advise': .*'base_url' is not an http\(s\) URL/,
+    );
+    assert.deepEqual(result.failure.details, { field: "base_url" });
+  });
   assert.equal(mock.requests.length, 0);
 });

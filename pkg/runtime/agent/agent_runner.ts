@@ -136,10 +136,11 @@ function openSession(call: AgentCall, label: string, usage: UsageMeter): Session
   }
   checkBudgetConfig(call.budget, call.model.price, label);
   checkBudgetConfig(call.workflowBudget, call.model.price, label);
-  const { model, providerOptions } = resolveModel(call.model, {
-    agentId: call.agentId,
-    actionId: call.actionId,
-  });
+  const { model, providerOptions } = labeled(label, () =>
+    resolveModel(call.model, {
+      agentId: call.agentId,
+      actionId: call.actionId,
+    }));
   return {
     call,
     label,
@@ -152,6 +153,24 @@ function openSession(call: AgentCall, label: string, usage: UsageMeter): Session
     usage,
     journal: call.journal ?? new TurnJournal(),
   };
+}
+
+/**
+ * `make()`, its AgentFailure prefixed with the agent and action: a model that cannot be made said only "Cannot
+ * create a openai-compatible model as 'base_url' is not an http(s) URL…" (outside review rev35).
+ */
+function labeled<T>(label: string, make: () => T): T {
+  try {
+    return make();
+  } catch (error) {
+    if (!(error instanceof AgentFailure)) throw error;
+    throw new AgentFailure(error.code, `${label}: ${error.message}`, {
+      retryable: error.retryable,
+      retryAfterMs: error.retryAfterMs,
+      details: error.details,
+      cause: error,
+    });
+  }
 }
 
 function toolSet(call: AgentCall, label: string): Pick<Session, "tools" | "toolIds"> {

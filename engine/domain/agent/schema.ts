@@ -77,13 +77,22 @@ export const BudgetSchema = z.strictObject(budgetFields).describe(
   examples: [{ max_total_tokens: 20000, max_cost: 0.05 }],
 });
 
+/**
+ * A model's `base_url`: an http(s) URL, or a template (checked once rendered, when the agent runs). A literal
+ * such as `localhost:11434` (which parses with the scheme `localhost:`) failed only when an agent task ran
+ * (outside review rev35).
+ */
+export const BASE_URL_PATTERN = "^(https?://[^/]|[\\s\\S]*\\{\\{)";
+
 const modelFields = {
   provider: z.enum(PROVIDERS).describe("LLM provider"),
   model: z.string().min(1).describe("Model name at the provider").meta({ examples: ["gpt-4o-mini"] }),
   api_key: z.string().describe("API key; usually a template such as {{ .env.OPENAI_API_KEY }}").meta({
     examples: ["{{ .env.OPENAI_API_KEY }}"],
   }).optional(),
-  base_url: z.string().describe("Endpoint of the provider's API; may be a template").meta({
+  base_url: z.string().regex(new RegExp(BASE_URL_PATTERN)).describe(
+    "Endpoint of the provider's API (http or https); may be a template",
+  ).meta({
     examples: ["http://127.0.0.1:11434/v1"],
   }).optional(),
   temperature: z.number().min(0).max(2).describe("Sampling temperature").optional(),

@@ -18,6 +18,7 @@ import { DELAY_FORMAT, DURATION_FORMAT, DURATION_PATTERN, durationBoundProblem }
 import { SIZE_PATTERN } from "./nats_config.ts";
 import { ID_PATTERN, PROJECT_NAME_PATTERN } from "../ids.ts";
 import { AGENT_TOOL_PATTERN } from "../mcp/tool_reference.ts";
+import { BASE_URL_PATTERN } from "../agent/schema.ts";
 import { CONDITION_PATTERN, ITEMS_TEMPLATE_PATTERN, USE_PATTERN } from "../task/schema.ts";
 import { WEBHOOK_URL_PATTERN } from "../trigger/schema.ts";
 import { didYouMean } from "./suggest.ts";
@@ -41,6 +42,7 @@ const PATTERN_NAMES: Record<string, string> = Object.fromEntries([
   [WEBHOOK_URL_PATTERN, "a path such as /weather"],
   [SIZE_PATTERN, "a size in bytes or such as 512MB or 10GB"],
   [AGENT_TOOL_PATTERN, "a tool id, mcp(id=X) or mcp(id=X, tool=Y)"],
+  [BASE_URL_PATTERN, "an http:// or https:// URL, or a template"],
   [CONDITION_PATTERN, "true, false or a template such as {{ .tasks.check.output.ok }}"],
   [ITEMS_TEMPLATE_PATTERN, "a list, or a template that renders one such as {{ .workflow.input.list }}"],
 ].map(([pattern, name]) => [new RegExp(pattern).source, name]));

@@ -64,7 +64,10 @@ function JsonNode({ value, depth, open }) {
   const entries = isArray ? value.map((v, i) => [i, v]) : Object.entries(value);
   const [start, end] = isArray ? ["[", "]"] : ["{", "}"];
   if (entries.length === 0) return ui`<span>${start}${end}</span>`;
-  const summary = isArray ? `${entries.length} items` : `${entries.length} keys`;
+  const count = entries.length;
+  const summary = isArray
+    ? `${count} item${count === 1 ? "" : "s"}`
+    : `${count} key${count === 1 ? "" : "s"}`;
   return ui`<span>
     <button class="j-toggle" aria-expanded=${expanded} onClick=${() => setExpanded(!expanded)}>
       ${expanded ? "▾" : "▸"} ${start}${expanded ? "" : ` ${summary} ${end}`}

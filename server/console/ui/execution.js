@@ -545,25 +545,39 @@ function Thinking({ tasks, thinking }) {
   }</section>`;
 }
 
-/** The tool calls of an agent's loop: the agent's own tools and MCP tools alike, in turn order. */
+/** Turn, then the call's place in its reply (JSON leaves a 0 index out). */
+const callOrder = (e) => [Number(e.data?.turn ?? 0), Number(e.data?.call?.index ?? 0)];
+
+/**
+ * The tool calls of an agent's loop, the agent's own tools and MCP tools alike, in the order the model asked
+ * for them, each with its input: the panel showed the outputs only, in the order the calls ended, and 300
+ * calls of one tool in a turn could not be told apart (outside review rev35).
+ */
 function ToolCalls({ events }) {
+  const ordered = [...events].sort((a, b) => {
+    const [turnA, indexA] = callOrder(a);
+    const [turnB, indexB] = callOrder(b);
+    return turnA - turnB || indexA - indexB;
+  });
   return ui`<details open class="tool-calls" id="tool-calls">
     <summary>Tool calls (${events.length})</summary>
     <ol>${
-    events.map((e) => {
+    ordered.map((e) => {
       const call = e.data?.call ?? {};
+      const [turn, index] = callOrder(e);
       return ui`<li data-tool=${call.toolId}>
-        <span class="muted small">turn ${e.data?.turn}</span> <code>${call.toolId}</code>
+        <span class="muted small">turn ${turn} · call ${index + 1}</span> <code>${call.toolId}</code>
         ${
         call.mcpServer
           ? ui`<span class="tag" title="an MCP server's tool">mcp ${call.mcpServer}</span>`
           : null
       }
         <span class="muted small">${formatDuration(Number(e.data?.durationMs ?? 0))}</span>
+        <${JsonView} label="input" value=${call.input ?? null} />
         ${
         e.data?.error
           ? ui`<span class="error-text"><bdi>${e.data.error.code}</bdi>: <bdi>${e.data.error.message}</bdi></span>`
-          : ui`<${JsonView} value=${e.data?.output ?? null} open=${false} />`
+          : ui`<${JsonView} label="output" value=${e.data?.output ?? null} open=${false} />`
       }
       </li>`;
     })

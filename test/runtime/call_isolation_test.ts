@@ -87,7 +87,10 @@ Deno.test("nothing of one call outlives it", async (t) => {
         call(tool, { mode: "wait" }, { context: OTHER, onLog: (e) => logs.push(e.message) }),
       );
       assert.equal(output(next), "waited");
-      assert.deepEqual(logs, ["mine"], "only the call's own line, under its own ids");
+      // Its own line, once per run: the first call's leftovers may leave its process unfit, found only once
+      // this call began there, and the call then runs again in another process (tool_runner.ts: a stale
+      // sandbox "at most began it"), which logs its line again. Never a line of the first call.
+      assert.ok(logs.length > 0 && logs.every((l) => l === "mine"), `only the call's own lines: ${logs}`);
       await sleep(100);
       assert.ok(!firstLogs.some((l) => l.includes("exec-1-data")), "nothing is logged after the return");
     });

@@ -24,6 +24,14 @@ import { startTestNats } from "../support/nats.ts";
 
 const ACK_WAIT_MS = 1_000;
 
+/** Resolves once the state consumer holds no unacknowledged event: every event taken is fully applied. */
+async function stateEventsAcknowledged(bus: Bus): Promise<void> {
+  const jsm = await jetstreamManager(bus.nc);
+  while ((await jsm.consumers.info(STREAMS.events, STATE_CONSUMER)).num_ack_pending > 0) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** A nats-server with Compozy's streams and buckets, a bus and a state store on it; `close` stops both. */
 async function stateFixture() {
   const nats = await startTestNats();
@@ -359,10 +367,7 @@ Deno.test({
       let doc = await store.getWorkflow(execId);
       while (first.execId in doc!.waiting) doc = await store.getWorkflow(execId);
       // The engine's removal has run once its event is acknowledged.
-      const jsm = await jetstreamManager(bus.nc);
-      while ((await jsm.consumers.info(STREAMS.events, STATE_CONSUMER)).num_ack_pending > 0) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await stateEventsAcknowledged(bus);
       assert.deepEqual(doc!.waiting, { [second.execId]: "go" });
       assert.deepEqual((await store.findWaiting("go")).map((d) => d.exec_id), [execId]);
     } finally {
@@ -411,10 +416,7 @@ Deno.test({
       await publish(create(pb.TaskExecutionWaitingEndedSchema, { ...base("waiting-ended"), task }));
       await other.promise;
       // The engine's removal has run once its event is acknowledged.
-      const jsm = await jetstreamManager(bus.nc);
-      while ((await jsm.consumers.info(STREAMS.events, STATE_CONSUMER)).num_ack_pending > 0) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await stateEventsAcknowledged(bus);
       assert.equal((await store.getWorkflow(execId))!.status, "WAITING");
       assert.deepEqual(await store.idsBy("wf", "WAITING"), [execId]);
     } finally {

@@ -73,11 +73,13 @@ export interface ExecutionClient {
   /**
    * Follows the history live (after replaying what is stored); returns a stop function. `onLost` is called
    * at most once, when the follow ends before it is stopped (nothing more will come): the caller must end
-   * what it feeds, not wait on. Throws ExecutionNotFoundError.
+   * what it feeds, not wait on. `onEvent` returns a promise when it can take no more for now: nothing more
+   * is read until it settles (a slow reader holds the follow back instead of piling the history up in
+   * memory). Throws ExecutionNotFoundError.
    */
   watchEvents(
     execId: string,
-    onEvent: (event: EventRecord) => void,
+    onEvent: (event: EventRecord) => void | Promise<void>,
     onLost: (error: EventFollowLostError) => void,
   ): Promise<() => void>;
   /**

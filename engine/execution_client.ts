@@ -238,7 +238,7 @@ export class NatsExecutionClient implements ExecutionClient {
 
   async watchEvents(
     execId: string,
-    onEvent: (event: EventRecord) => void,
+    onEvent: (event: EventRecord) => void | Promise<void>,
     onLost: (error: EventFollowLostError) => void,
   ): Promise<() => void> {
     const state = await this.require(execId);
@@ -246,7 +246,7 @@ export class NatsExecutionClient implements ExecutionClient {
       this.js,
       state.correlation_id,
       execId,
-      (e) => onEvent(toRecord(e)),
+      (event) => onEvent(toRecord(event)),
       onLost,
     );
     return () => follow.stop();

@@ -8,6 +8,11 @@
  * and `Last-Event-ID` keeps pointing at stored events). Deltas are followed from the moment the stream
  * opens; they arrive in the order published, but core NATS may drop some under load (`seq` shows a gap).
  *
+ * A client slower than the history holds the follow back: at most QUEUED_EVENTS_BOUND stored events wait
+ * for the writer (before, a reader that stopped reading had the whole history queued in the server's
+ * memory). Deltas cannot wait (they are not stored): past QUEUED_DELTAS_BOUND queued, new ones are dropped,
+ * a gap in `seq` like a core NATS drop.
+ *
  * When the follow fails before the end (the EVENTS stream deleted, NATS closed), the stream ends with one
  * `event: error` message whose `data` is the API's error body (`{"error": {"code": "events_unavailable",
  * "message", "details"}}`), and the server logs it with the execution's id: it used to send keep-alives and
@@ -126,7 +131,7 @@ export function streamEvents(
     }, heartbeatMs);
     try {
       // Deltas first: a delta published while the history replays is still seen.
-      if (options.deltas) stopDeltas = await client.watchDeltas(execId, (delta) => queue.push(delta));
+      if (options.deltas) stopDeltas = await client.watchDeltas(execId, (delta) => queue.pushDelta(delta));
       stopEvents = await client.watchEvents(
         execId,
         (event) => queue.push(event),
@@ -161,6 +166,15 @@ export function streamEvents(
       clearInterval(heartbeat);
       stopDeltas();
       stopEvents();
+      if (queue.droppedDeltas > 0) {
+        log.info(
+          "The live stream of execution {exec_id} dropped {count} agent deltas its client read too slowly",
+          {
+            exec_id: execId,
+            count: queue.droppedDeltas,
+          },
+        );
+      }
     }
   });
 }
@@ -194,20 +208,53 @@ async function endWithError(stream: SSEStreamingApi, execId: string, error: unkn
   );
 }
 
-/** An unbounded queue between the watch callback and the writer, which may be slower. */
-class EventQueue implements AsyncIterable<EventRecord | LiveDelta> {
+/**
+ * Stored events queued for a stream's writer before the follow is held back: a client that reads slower
+ * than the history comes (a long history replayed, a reader that stopped reading) holds about this many,
+ * not the whole history (a collection's history is hundreds of MB).
+ */
+export const QUEUED_EVENTS_BOUND = 64;
+
+/**
+ * Live deltas queued for the writer past which new ones are dropped: they are never stored, so they cannot
+ * be held back; a dropped one shows as a gap in `seq`, as one core NATS dropped does.
+ */
+export const QUEUED_DELTAS_BOUND = 1_024;
+
+/** The queue between the follow and the writer, which may be slower: bounded, see the bounds above. */
+export class EventQueue implements AsyncIterable<EventRecord | LiveDelta> {
   private readonly items: (EventRecord | LiveDelta)[] = [];
+  private storedEvents = 0;
   private wake?: () => void;
+  private drained?: { promise: Promise<void>; resolve: () => void };
   private closed = false;
   private failure?: Error;
+  /** Deltas dropped because too many were queued. */
+  droppedDeltas = 0;
 
-  push(event: EventRecord | LiveDelta): void {
+  /** Queues a stored event; a promise (settled once the writer has taken half of them) when it is full. */
+  push(event: EventRecord): Promise<void> | undefined {
     this.items.push(event);
+    this.storedEvents++;
+    this.wake?.();
+    if (this.storedEvents < QUEUED_EVENTS_BOUND || this.closed) return undefined;
+    this.drained ??= Promise.withResolvers<void>();
+    return this.drained.promise;
+  }
+
+  /** Queues a live delta, or drops it when the writer is that far behind. */
+  pushDelta(delta: LiveDelta): void {
+    if (this.items.length - this.storedEvents >= QUEUED_DELTAS_BOUND) {
+      this.droppedDeltas++;
+      return;
+    }
+    this.items.push(delta);
     this.wake?.();
   }
 
   close(): void {
     this.closed = true;
+    this.release();
     this.wake?.();
   }
 
@@ -221,6 +268,7 @@ class EventQueue implements AsyncIterable<EventRecord | LiveDelta> {
     while (true) {
       const next = this.items.shift();
       if (next) {
+        if ("seq" in next && --this.storedEvents <= QUEUED_EVENTS_BOUND / 2) this.release();
         yield next;
         continue;
       }
@@ -229,5 +277,11 @@ class EventQueue implements AsyncIterable<EventRecord | LiveDelta> {
       await new Promise<void>((resolve) => this.wake = resolve);
       this.wake = undefined;
     }
+  }
+
+  /** Lets a held-back follow go on. */
+  private release(): void {
+    this.drained?.resolve();
+    this.drained = undefined;
   }
 }

@@ -7,9 +7,15 @@
  * operator deletes it): the follow goes on from the last event it delivered. Without the stream it would
  * retry for ever and deliver nothing, so a deleted EVENTS stream ends the follow.
  *
+ * The receiver holds the follow back by returning a promise (back-pressure): the follow then gives its
+ * consumer up and makes another from the next sequence once the promise settles. Holding the consumer's
+ * iterator instead would not bound anything: the library keeps re-pulling on every missed heartbeat while
+ * the iterator waits, and sends every one of those pulls at once when it runs again.
+ *
  * @module
  */
 import {
+  type Consumer,
   type ConsumerMessages,
   DeliverPolicy,
   JetStreamApiCodes,
@@ -33,6 +39,15 @@ export interface EventFollow {
 }
 
 /**
+ * What the receiver of a follow is handed each event with: nothing when it can take more now, or a promise
+ * that settles once it can (the follow pulls nothing meanwhile).
+ */
+export type EventReceiver = (event: StoredEvent) => void | Promise<void>;
+
+/** Events pulled at a time: what a held-back follow may have in hand beyond what its receiver took. */
+const FOLLOW_BATCH = 64;
+
+/**
  * Follows `execId`'s events (of the run `correlationId`): `onEvent` for each, in order, a paused engine's
  * late write after a take-over left out as the replay leaves it out; `onLost` at most once, if the follow
  * ends before `stop`.
@@ -41,66 +56,108 @@ export async function followEvents(
   js: JetStreamClient,
   correlationId: string,
   execId: string,
-  onEvent: (event: StoredEvent) => void,
+  onEvent: EventReceiver,
   onLost: (error: EventFollowLostError) => void,
 ): Promise<EventFollow> {
-  const consumer = await js.consumers.get(STREAMS.events, {
-    filter_subjects: `compozy.${correlationId}.*.evts.*.*`,
-    deliver_policy: DeliverPolicy.All,
-  });
-  // The durable consumers' pull life and heartbeat: with the library's defaults (30 s pulls, a heartbeat
-  // every 15 s) an ordered consumer deleted under the follow was noticed, and made again, only ~90 s later.
-  const messages = await consumer.consume({
-    expires: CONSUME_EXPIRES_MS,
-    idle_heartbeat: CONSUME_HEARTBEAT_MS,
-  });
+  const filter = `compozy.${correlationId}.*.evts.*.*`;
   let ended = false;
+  let current = await openConsumer(js, filter, 0);
   const lose = (reason: string, cause?: unknown) => {
     if (ended) return;
     ended = true;
-    messages.stop();
+    current.messages.stop();
     onLost(new EventFollowLostError(execId, reason, { cause }));
   };
-  watchStatus(js, messages, lose);
-  deliver(messages, execId, onEvent).then(
-    // Not stopped by us: the connection closed under it (the library ends the iterator without an error).
-    () => lose("the NATS connection closed"),
-    (error) =>
-      lose(`the event consumer failed: ${error instanceof Error ? error.message : String(error)}`, error),
+  const release = (opened: OpenConsumer) => {
+    opened.messages.stop();
+    opened.consumer.delete().catch((error) => {
+      // Gone already (its stream deleted, or removed on a reconnect): nothing to clean up. Else the server
+      // removes it after its inactivity threshold; said, not dropped.
+      if (!isNotFound(error)) {
+        log.warn("Could not delete the event consumer of execution {execId}: {error}", { execId, error });
+      }
+    });
+  };
+  (async () => {
+    const position: FollowPosition = { nextSeq: 0 };
+    while (true) {
+      watchStatus(js, current.messages, lose);
+      const held = await deliver(current.messages, execId, onEvent, position);
+      if (ended) return;
+      // Not held back, not stopped by us: the connection closed under it (the library ends the iterator
+      // without an error).
+      if (!held) return lose("the NATS connection closed");
+      release(current);
+      await held.until;
+      if (ended) return;
+      current = await openConsumer(js, filter, position.nextSeq);
+      if (ended) return release(current);
+    }
+  })().catch((error) =>
+    lose(`the event consumer failed: ${error instanceof Error ? error.message : String(error)}`, error)
   );
   return {
     stop() {
       if (ended) return;
       ended = true;
-      messages.stop();
-      consumer.delete().catch((error) => {
-        // Gone already (its stream deleted, or removed on a reconnect): nothing to clean up. Else the server
-        // removes it after its inactivity threshold; said, not dropped.
-        if (!isNotFound(error)) {
-          log.warn("Could not delete the event consumer of execution {execId}: {error}", { execId, error });
-        }
-      });
+      release(current);
     },
   };
 }
 
+interface OpenConsumer {
+  consumer: Consumer;
+  messages: ConsumerMessages;
+}
+
+/** An ordered consumer of `filter` from `startSeq` (0: from the first event), consuming. */
+async function openConsumer(js: JetStreamClient, filter: string, startSeq: number): Promise<OpenConsumer> {
+  const consumer = await js.consumers.get(
+    STREAMS.events,
+    startSeq > 0
+      ? { filter_subjects: filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq }
+      : { filter_subjects: filter, deliver_policy: DeliverPolicy.All },
+  );
+  // The durable consumers' pull life and heartbeat: with the library's defaults (30 s pulls, a heartbeat
+  // every 15 s) an ordered consumer deleted under the follow was noticed, and made again, only ~90 s later.
+  const messages = await consumer.consume({
+    max_messages: FOLLOW_BATCH,
+    expires: CONSUME_EXPIRES_MS,
+    idle_heartbeat: CONSUME_HEARTBEAT_MS,
+  });
+  return { consumer, messages };
+}
+
+/** Where a follow is: the next stream sequence to read, and the fence of what it handed over so far. */
+interface FollowPosition {
+  nextSeq: number;
+  fence?: LeaseFence;
+}
+
+/**
+ * Hands `messages` over until the iterator ends (undefined) or the receiver holds the follow back (until
+ * what it returned settles; wrapped, or the async return would wait for it).
+ */
 async function deliver(
   messages: ConsumerMessages,
   execId: string,
-  onEvent: (event: StoredEvent) => void,
-): Promise<void> {
-  let fence: LeaseFence | undefined;
+  onEvent: EventReceiver,
+  position: FollowPosition,
+): Promise<{ until: Promise<void> } | undefined> {
   for await (const msg of messages) {
+    position.nextSeq = msg.seq + 1;
     const event = storedEvent(
       { seq: msg.seq, subject: msg.subject, data: msg.data, time: new Date(msg.timestamp) },
       "live follow",
     );
     if (!event) continue;
     if ((event.message as { workflow?: { execId: string } }).workflow?.execId !== execId) continue;
-    if (isFenced(fence, event)) continue;
-    fence = raiseFence(fence, event);
-    onEvent(event);
+    if (isFenced(position.fence, event)) continue;
+    position.fence = raiseFence(position.fence, event);
+    const heldBack = onEvent(event);
+    if (heldBack) return { until: heldBack };
   }
+  return undefined;
 }
 
 /** Ends the follow (`lose`) once the consumer's status says it is gone and the EVENTS stream is gone too. */

@@ -126,10 +126,10 @@ export class MemoryExecutionClient implements ExecutionClient {
     });
   }
 
-  /** Never lost: the events are in memory. */
+  /** Never lost, never held back: the events are in memory already. */
   watchEvents(
     execId: string,
-    onEvent: (event: EventRecord) => void,
+    onEvent: (event: EventRecord) => void | Promise<void>,
     _onLost: (error: EventFollowLostError) => void,
   ): Promise<() => void> {
     const execution = this.find(execId);

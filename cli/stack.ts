@@ -57,9 +57,7 @@ import { ManagedNatsKeeper } from "./managed_nats_keeper.ts";
 import { RuntimeProcess } from "./runtime_process.ts";
 import { localUpstreams } from "./upstream_ports.ts";
 import { natsLinkFor, natsRoleOf, provisionOptions, type StackNats } from "./stack_nats.ts";
-
-export const ROLES = ["all", "api", "engine", "runtime"] as const;
-export type Role = typeof ROLES[number];
+import type { Role } from "./roles.ts";
 
 export interface StackOptions {
   role: Role;

@@ -24,7 +24,7 @@ import {
   STREAMS,
 } from "../pkg/nats/mod.ts";
 import { CliError } from "./cli_error.ts";
-import type { Role } from "./stack.ts";
+import type { Role } from "./roles.ts";
 
 export interface StackNats {
   /** The servers, without credentials: safe to print and to pass in argv. */

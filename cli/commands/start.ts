@@ -11,7 +11,8 @@ import { getLogger } from "../../pkg/logger/mod.ts";
 import { readBundleFile, unpackBundle } from "../bundle.ts";
 import { CliError } from "../cli_error.ts";
 import { untilShutdownSignal } from "../shutdown.ts";
-import { type Role, Stack } from "../stack.ts";
+import type { Role } from "../roles.ts";
+import { Stack } from "../stack.ts";
 import { versionInfo } from "../version.ts";
 
 export interface StartOptions {

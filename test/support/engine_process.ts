@@ -6,6 +6,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Bus, connectNats, provisionJetStream } from "../../pkg/nats/mod.ts";
 import { scriptedRuntime, type ScriptedTool, writeProject } from "./engine.ts";
 import { startTestNats } from "./nats.ts";
+import { COMPOZY_DENO_RUN_FLAGS } from "./deno_run.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
@@ -37,6 +38,7 @@ export function spawnEngineProcess(
     args: [
       "run",
       "-A",
+      ...COMPOZY_DENO_RUN_FLAGS,
       MAIN,
       "start",
       "--role",

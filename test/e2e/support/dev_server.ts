@@ -6,6 +6,7 @@
 import { dirname, join, resolve } from "node:path";
 import type { z } from "zod";
 import type { ExecutionStateSchema } from "../../../server/schemas.ts";
+import { COMPOZY_DENO_RUN_FLAGS } from "../../support/deno_run.ts";
 
 const REPO = resolve(import.meta.dirname!, "../../..");
 const MAIN = join(REPO, "main.ts");
@@ -94,7 +95,7 @@ export function spawnCompozy(
   denoFlags: string[] = [],
 ): CompozyProcess {
   const child = new Deno.Command("setsid", {
-    args: [Deno.execPath(), "run", "-A", ...denoFlags, MAIN, ...args],
+    args: [Deno.execPath(), "run", "-A", ...COMPOZY_DENO_RUN_FLAGS, ...denoFlags, MAIN, ...args],
     env: { NO_COLOR: "1", COMPOZY_LOG_LEVEL: "warn", ...env },
     stdin: "null",
     stdout: "piped",
@@ -246,7 +247,7 @@ export async function startDevOn(
 /** Runs the CLI (`deno run -A main.ts ...args`) to completion. */
 export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
+    args: ["run", "-A", ...COMPOZY_DENO_RUN_FLAGS, MAIN, ...args],
     env: { NO_COLOR: "1", COMPOZY_LOG_LEVEL: "warn", ...env },
     stdin: "null",
     cwd: REPO,

@@ -19,14 +19,15 @@ import {
 } from "../pkg/nats/errors.ts";
 import { CliError, EXIT_INTERNAL, EXIT_OK, EXIT_USER_ERROR } from "./cli_error.ts";
 import { formatDiagnostics } from "./diagnostics_output.ts";
-import { RUNTIME_COMMAND } from "./runtime_process.ts";
+import { RUNTIME_COMMAND } from "./runtime_command.ts";
 import { useCachedSandboxModules } from "./sandbox_cache.ts";
 import { isCompiledBinary } from "../pkg/runtime/deno_executable.ts";
 import { decimalInteger, ENV, envValue, parseBodyLimit, parsePort, serverUrl } from "./settings.ts";
 import { type Role, ROLES } from "./roles.ts";
 import { cliCommand } from "./invocation.ts";
 import { paintFor } from "./terminal.ts";
-import { cleanForTerminal } from "../pkg/logger/mod.ts";
+// Not through the logger's mod.ts, which loads its NATS sink (NATS client, Protobuf) before a command runs.
+import { cleanForTerminal } from "../pkg/logger/formatters.ts";
 import { versionInfo } from "./version.ts";
 import { configureProtectedFiles } from "../pkg/runtime/grant_paths.ts";
 import { parseDuration } from "../engine/domain/duration.ts";

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { getLogger } from "../pkg/logger/mod.ts";
 import { denoExecutable, isCompiledBinary } from "../pkg/runtime/deno_executable.ts";
 import { useCachedSandboxModules } from "./sandbox_cache.ts";
+import { RUNTIME_COMMAND } from "./runtime_command.ts";
 
 /**
  * How the runtime is started; the one place that knows its entry point and flags. `--exit-with-parent`
@@ -27,9 +28,6 @@ export function runtimeCommand(natsUrl: string, instanceId: string): { command: 
   const main = fileURLToPath(new URL("../pkg/runtime/main.ts", import.meta.url));
   return { command: Deno.execPath(), args: ["run", "-A", "--unstable-worker-options", main, ...flags] };
 }
-
-/** The hidden command of `compozy` that runs the runtime in this process (for the compiled binary). */
-export const RUNTIME_COMMAND = "__runtime";
 
 /**
  * This program run again with `args`: the binary itself when compiled; from a checkout (where

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
+import { COMPOZY_DENO_RUN_FLAGS } from "../support/deno_run.ts";
 
 const MAIN = resolve(import.meta.dirname!, "../../main.ts");
 
@@ -21,7 +22,16 @@ Deno.test("validate: a workflow of 20,000 tasks in a row is checked within a 256
     await Deno.writeTextFile(join(dir, "compozy.yaml"), "name: long\nworkflows:\n  - source: ./wf.yaml\n");
     await Deno.writeTextFile(join(dir, "wf.yaml"), `id: wf\ntasks:\n${tasks.join("")}    final: true\n`);
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--v8-flags=--max-old-space-size=256", MAIN, "validate", "--cwd", dir],
+      args: [
+        "run",
+        "-A",
+        ...COMPOZY_DENO_RUN_FLAGS,
+        "--v8-flags=--max-old-space-size=256",
+        MAIN,
+        "validate",
+        "--cwd",
+        dir,
+      ],
       env: { NO_COLOR: "1", COMPOZY_LOG_LEVEL: "warn" },
       stdin: "null",
     }).output();

@@ -3,6 +3,7 @@
  * apply to it: the tests run as root, which reads a file of mode 000 as any other.
  */
 import { join, resolve } from "node:path";
+import { COMPOZY_DENO_RUN_FLAGS } from "./deno_run.ts";
 
 const MAIN = join(resolve(import.meta.dirname!, "../.."), "main.ts");
 
@@ -25,6 +26,7 @@ export async function runCliWithoutDacOverride(args: string[]) {
       Deno.execPath(),
       "run",
       "-A",
+      ...COMPOZY_DENO_RUN_FLAGS,
       MAIN,
       ...args,
     ],

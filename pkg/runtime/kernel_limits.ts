@@ -23,8 +23,14 @@
  *   listened on its port and received that tool's requests with the secret from its env (`Authorization`),
  *   and could answer in the service's place. The runtime cannot deny those ports to the one and not the
  *   other (deny flags win over any grant, and it knows a tool's list only when that tool is called), so
- *   `listen` fails with `EPERM` in such a process: it connects anywhere, it listens nowhere. A tool that must
- *   listen is granted a list naming the address (`net: ["0.0.0.0:9000"]`), which gets no filter.
+ *   `listen` fails with `EPERM` in such a process: it connects anywhere, it listens nowhere. The same holds
+ *   for a list that names a host without a port (`net: ["localhost"]`): Deno lets it listen on every port
+ *   of that host, as it lets it connect to every one, so it squatted a port exactly as `net: true` did
+ *   (outside break attempt brk36). A grant of a host without a port is a grant to connect; a tool that must
+ *   listen names the address and port, and only such entries (`net: ["0.0.0.0:9000", "api.example.com:443"]`):
+ *   such a list gets no filter, and Deno refuses every other port. UDP has no `listen`: a bound UDP socket
+ *   receives at once. Its `bind` to a port is refused in the tool's worker (tool_worker.ts), since the
+ *   filter cannot read the port, which lies behind a pointer.
  * - **Files over a size** (`RLIMIT_FSIZE`), for a process that may write (sbx34): a `write` grant had no
  *   bound (400 MiB in 1.4 s). `SIGXFSZ` is ignored, so a write past the bound fails with `EFBIG` ("File too
  *   large"), an error the tool sees, instead of killing the process; the file keeps the bytes up to the bound.
@@ -103,7 +109,7 @@ export interface KernelRules {
   setIdModes: boolean;
   /** Refuse `socket(AF_UNIX, …)` (a process granted `net: true`). */
   unixSockets: boolean;
-  /** Refuse `listen` (a process granted `net: true`): see the module's doc. */
+  /** Refuse `listen` (a process granted `net: true` or a host without a port): see the module's doc. */
   listening: boolean;
 }
 
@@ -178,12 +184,28 @@ export interface KernelLimitGrants {
  */
 export function kernelLimitsFor(grants: KernelLimitGrants, maxFileBytes: number): KernelLimits | undefined {
   const mayWrite = grants.write === true || grants.write.length > 0;
-  const rules = { setIdModes: mayWrite, unixSockets: grants.net === true, listening: grants.net === true };
+  const rules = {
+    setIdModes: mayWrite,
+    unixSockets: grants.net === true,
+    listening: connectsOnly(grants.net),
+  };
   if (!rules.setIdModes && !rules.unixSockets && !rules.listening) return undefined;
   const library = kernelLimitsLibrary();
   if (library === undefined) return undefined;
   return { library, ...rules, ...(mayWrite ? { maxFileBytes } : {}) };
 }
+
+/**
+ * Whether a `net` grant lets a process connect but never listen or bind a port: `true`, or a list with a host
+ * that names no port (`localhost`, `[::1]`, `::1`), which Deno would let listen on every port of it (see the
+ * module's doc). A list of `host:port` (and `unix:` socket) entries only may listen where it names.
+ */
+export function connectsOnly(net: true | readonly string[]): boolean {
+  return net === true || net.some((entry) => !NAMED_ADDRESS.test(entry));
+}
+
+/** `host:port`, `[v6]:port`, or a `unix:` socket; a bare IPv6 address (`::1`) has colons but no port. */
+const NAMED_ADDRESS = /^((\[[^\]]*\]|[^:\[\]]+):\d+|unix:.+)$/;
 
 /**
  * The C library the runtime's own process has loaded, for a sandbox to install its limits with; undefined

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { kernelLimitsFor, kernelLimitsLibrary } from "./kernel_limits.ts";
+import { connectsOnly, kernelLimitsFor, kernelLimitsLibrary } from "./kernel_limits.ts";
 
 /**
  * Runs `source` in a `deno` of its own with `ffi` on `library` only, read, write and `extraFlags`; returns its
@@ -77,7 +77,7 @@ Deno.test("installKernelLimits refuses the bits, keeps other modes and revokes f
   }
 });
 
-Deno.test("kernelLimitsFor: a process that may write gets the set-ID rule and the file bound, net: true the unix and listen rules", () => {
+Deno.test("kernelLimitsFor: a process that may write gets the set-ID rule and the file bound, net: true the unix and listen rules, a host without a port the listen rule", () => {
   const library = kernelLimitsLibrary();
   assert.ok(library, "the runtime's C library (the limits are Linux-only)");
   assert.deepEqual(kernelLimitsFor({ write: ["/out"], net: [] }, 5), {
@@ -100,9 +100,32 @@ Deno.test("kernelLimitsFor: a process that may write gets the set-ID rule and th
     listening: true,
     maxFileBytes: 5,
   });
-  // A host list reaches no abstract socket (Deno checks it as `unix: name`), and needs no ffi.
-  assert.equal(kernelLimitsFor({ write: [], net: ["example.com"] }, 5), undefined);
+  // A host list reaches no abstract socket (Deno checks it as `unix: name`); one naming a port for each host
+  // may listen there and needs no ffi. A host without a port connects only (outside break attempt brk36).
+  assert.deepEqual(kernelLimitsFor({ write: [], net: ["example.com:443", "127.0.0.1"] }, 5), {
+    library,
+    setIdModes: false,
+    unixSockets: false,
+    listening: true,
+  });
+  assert.equal(kernelLimitsFor({ write: [], net: ["example.com:443", "[::1]:8080"] }, 5), undefined);
   assert.equal(kernelLimitsFor({ write: [], net: [] }, 5), undefined);
+});
+
+Deno.test("connectsOnly: net: true and a host without a port connect only; host:port entries may listen", () => {
+  assert.equal(connectsOnly(true), true);
+  for (
+    const entry of ["localhost", "127.0.0.1", "example.com", "::1", "[::1]", "0.0.0.0", "host:", "host:x"]
+  ) {
+    assert.equal(connectsOnly([entry]), true, entry);
+    assert.equal(connectsOnly(["a.example:80", entry]), true, entry);
+  }
+  for (
+    const entry of ["localhost:8080", "127.0.0.1:0", "example.com:443", "[::1]:8080", "[::]:53", "unix:/s"]
+  ) {
+    assert.equal(connectsOnly([entry]), false, entry);
+  }
+  assert.equal(connectsOnly([]), false);
 });
 
 Deno.test("installKernelLimits with the unix rule refuses unix sockets, abstract or not, and keeps TCP", async () => {

@@ -170,6 +170,11 @@ export interface WorkerSettings {
   nodeProcess: boolean;
   /** The `node:` built-ins the tool's graph imports (import_policy.ts), without the prefix. */
   nodeBuiltins: readonly string[];
+  /**
+   * The `net` grant lets the tool connect, never listen or bind a port (kernel_limits.ts `connectsOnly`):
+   * the worker refuses a UDP `bind` to a port, which the kernel filter cannot see.
+   */
+  connectsOnly: boolean;
 }
 
 /** How a call or a module load failed inside the sandbox, as facts; the runtime names the failure. */

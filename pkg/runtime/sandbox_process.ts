@@ -20,7 +20,7 @@ import { sandboxModules } from "./sandbox_modules.ts";
 import { netDenyFlags } from "./net_deny.ts";
 import { jsonTooDeep } from "./output_limits.ts";
 import { scanStderr, type StderrScan } from "./sandbox_stderr.ts";
-import { kernelLimitsFor } from "./kernel_limits.ts";
+import { connectsOnly, kernelLimitsFor } from "./kernel_limits.ts";
 import { processFlags, type SandboxPermissions, workerPermissions } from "./permissions.ts";
 import {
   CALL_KEY_BYTES,
@@ -198,6 +198,7 @@ export class SandboxProcess {
         logLineCost: LOG_LINE_COST,
         nodeProcess: module.needsNodeProcess,
         nodeBuiltins: module.nodeBuiltins,
+        connectsOnly: connectsOnly(grants.permissions.net),
       },
       kernelLimits,
     };

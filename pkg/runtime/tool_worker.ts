@@ -304,6 +304,7 @@ function guardRawDescriptors(
   for (const [module, name] of [["pipe_wrap", "Pipe"], ["tcp_wrap", "TCP"], ["udp_wrap", "UDP"]]) {
     fix(binding(module)[name].prototype, "open", () => refuseDescriptor(`${name.toLowerCase()} handle`));
   }
+  if (limits.connectsOnly) refuseDatagramPorts(binding("udp_wrap").UDP.prototype, fix);
   const tty = binding("tty_wrap").TTY.prototype;
   const stream = Object.getPrototypeOf(tty) as Record<string, unknown>;
   const { getWindowSize } = tty;
@@ -322,6 +323,30 @@ function guardRawDescriptors(
   fix(stream, "readStart", function (this: unknown, ...args: unknown[]) {
     return isTty(this) ? UV_EBADF : apply(readStart as () => unknown, this, args);
   });
+}
+
+/**
+ * A tool whose `net` grant lets it connect only (`net: true`, or a host without a port) binds no UDP port
+ * (outside break attempt brk36). Its kernel filter refuses `listen`, but UDP has none: `dgram`'s
+ * `bind(port)` received at once, and Deno's check passes any port of a host named without one, so the tool
+ * took the port of a local UDP service another tool sends to (a collector, a resolver) and read what that
+ * tool sent. The filter cannot read the port (it lies behind a pointer), so the native handle's `bind` and
+ * `bind6`, which every bind of `node:dgram` goes through (`send` binds port 0 first), refuse any port but 0
+ * with `EPERM`, as a `bind` error of Node's own. A socket on an ephemeral port (a client's) still sends and
+ * hears the answers to what it sent. The replacements are fixed like the descriptor guard's.
+ */
+function refuseDatagramPorts(
+  udp: Record<string, unknown>,
+  fix: (target: Record<string, unknown>, name: string, value: unknown) => void,
+): void {
+  const UV_EPERM = -1;
+  const { apply } = Reflect;
+  for (const name of ["bind", "bind6"]) {
+    const bind = udp[name] as (...args: unknown[]) => number;
+    fix(udp, name, function (this: unknown, ip: unknown, port: unknown, ...rest: unknown[]) {
+      return Number(port) === 0 ? apply(bind, this, [ip, 0, ...rest]) : UV_EPERM;
+    });
+  }
 }
 
 function refuseDescriptor(what: string): never {

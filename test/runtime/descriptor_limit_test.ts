@@ -26,9 +26,9 @@ const OPENER = `export default (input: { path: string; tries: number }) => {
 };`;
 
 /** Connects to its own loopback listener until refused (at most `tries` times): two descriptors each. */
-const CONNECTOR = `export default async (input: { tries: number }) => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
+const CONNECTOR = `export default async (input: { tries: number; port: number }) => {
+  const port = input.port;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port });
   const accepted: Deno.Conn[] = [];
   const accepting = (async () => {
     try {
@@ -84,9 +84,12 @@ Deno.test({
 
       await t.step("sockets: a net grant holds a bounded number of connections", async () => {
         const tool = dir.tool("connector", CONNECTOR);
-        const result = await runner.run(
-          call(tool, { tries: 200 }, { permissions: { net: ["127.0.0.1"] }, timeoutMs: 60_000 }),
-        );
+        const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+        const { port } = free.addr as Deno.NetAddr;
+        free.close();
+        // The address with its port: a host without one connects only (kernel_limits.ts).
+        const permissions = { net: [`127.0.0.1:${port}`] };
+        const result = await runner.run(call(tool, { tries: 200, port }, { permissions, timeoutMs: 60_000 }));
         assert.ok(result.ok, JSON.stringify(result));
         const { connected, stopped } = result.output as { connected: number; stopped: string };
         // Before: 200 (each one's unread buffers held ~4 MiB of kernel memory). Now two descriptors each.

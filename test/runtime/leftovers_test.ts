@@ -115,8 +115,9 @@ Deno.test({
            );
          };`,
       );
-      // A list naming the host: `net: true` listens nowhere (kernel_limits.ts), a list may listen on what it names.
-      const permissions = { net: ["127.0.0.1"] };
+      // A list naming each address with its port: `net: true` and a host without a port listen nowhere
+      // (kernel_limits.ts), a list may listen on what it names (port 0: any free one).
+      const permissions = { net: [`127.0.0.1:${server.port}`, "127.0.0.1:0"] };
       for (const mode of ["net", "http"]) {
         const result = await runner.run(call(tool, { mode, port: server.port }, { permissions }));
         assert.ok(result.ok, JSON.stringify(result));

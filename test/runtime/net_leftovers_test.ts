@@ -237,8 +237,9 @@ Deno.test({
            return heard;
          };`,
       );
-      // A list naming the host: `net: true` listens nowhere (kernel_limits.ts), a list may listen on what it names.
-      const permissions = { net: ["127.0.0.1"] };
+      // A list naming the address and port: `net: true` and a host without a port listen nowhere
+      // (kernel_limits.ts), a list may listen on what it names (port 0: any free one).
+      const permissions = { net: ["127.0.0.1:0"] };
       const run = async (mode: string) => {
         const result = await runner.run(call(tool, mode, { permissions, timeoutMs: 30_000 }));
         assert.ok(result.ok, JSON.stringify(!result.ok && result.failure));

@@ -38,7 +38,8 @@ import {
   kernelLimitsFor,
   loadKernelLimits,
 } from "../kernel_limits.ts";
-import { sandboxMaxFileBytesFromEnv } from "../settings_env.ts";
+import { runtimeSettingsFromEnv, sandboxMaxFileBytesFromEnv } from "../settings_env.ts";
+import { DEFAULT_MAX_DESCRIPTORS, limitedCommand } from "../descriptor_limit.ts";
 import { refuseVsock } from "../vsock_refusal.ts";
 import {
   isProcessControlEnv,
@@ -300,9 +301,12 @@ export async function scriptCommand(
   const kernel = limits === undefined || program === undefined
     ? undefined
     : { library: limits.library, program, maxFileBytes: limits.maxFileBytes };
-  return {
-    command: denoExecutable(),
-    args: [
+  // Through the shell line a tool's sandbox starts with (descriptor_limit.ts): its descriptor bound, and a
+  // core size of 0, since the server's memory holds its env values and its working folder is the project
+  // (outside break attempt brk36: it was started as `deno` itself, with the runtime's limits).
+  return limitedCommand(
+    denoExecutable(),
+    [
       "run",
       "--no-config",
       "--no-lock",
@@ -320,7 +324,8 @@ export async function scriptCommand(
       script,
       ...(server.args ?? []),
     ],
-  };
+    runtimeSettingsFromEnv().sandboxMaxDescriptors ?? DEFAULT_MAX_DESCRIPTORS,
+  );
 }
 
 /**
@@ -337,6 +342,9 @@ export async function scriptCommand(
  * vsock proxy of `Deno.createHttpClient` reached the VM host with `net: true` (issue 10, sbx). The Cache API
  * and `localStorage` persist under Deno's cache (`location_data/`, keyed by the script's path) with no
  * `write` grant, the Cache API without bound: removed, as `caches` is in a tool's worker (issue 10, sbx).
+ * File watching is refused as in a tool's worker (tool_worker.ts `refuseFileWatchers`; Node's `fs.watch`
+ * goes through `Deno.watchFs`): a recursive watch holds inotify watches of the host's user, outside any
+ * limit of the process (outside break attempts brk35 and brk36).
  */
 function scriptPrelude(
   kernel: { library: string; program: FilterProgram; maxFileBytes?: number } | undefined,
@@ -360,6 +368,13 @@ delete globalThis.caches;
 delete globalThis.localStorage;
 delete globalThis.Worker;
 delete Deno[Deno.internal];
+Object.defineProperty(Deno, "watchFs", {
+  value: () => {
+    throw new Deno.errors.NotCapable("Deno.watchFs is refused in a script MCP server: file watches are a kernel resource shared by every process of the host's user; poll the file instead");
+  },
+  writable: false,
+  configurable: false,
+});
 for (let h = globalThis.navigator; h; h = Object.getPrototypeOf(h)) {
   if (Object.hasOwn(h, "gpu")) { delete h.gpu; break; }
 }

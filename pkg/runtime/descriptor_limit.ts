@@ -48,7 +48,10 @@ export const SHELL = "/bin/sh";
 // `unset PWD`: the shell exports the working folder it starts in, and the sandbox inherits nothing but its
 // grants (test/runtime/sandbox_escape_test.ts, "reads only the env names it lists").
 // `ulimit -c 0`: no core dump (see the module's doc); without -H or -S the shell sets both limits.
-const LIMIT_SCRIPT = (max: number) => `ulimit -n ${max} && ulimit -c 0 && unset PWD && exec "$0" "$@"`;
+// `umask o-w`: nothing the sandbox creates is writable by every user of the host, whatever the runtime's umask
+// (kernel_limits.ts refuses the bit to `chmod`; a tool cannot change its umask, which needs `sys`).
+const LIMIT_SCRIPT = (max: number) =>
+  `ulimit -n ${max} && ulimit -c 0 && umask o-w && unset PWD && exec "$0" "$@"`;
 
 let shellPresent: boolean | undefined;
 

@@ -11,6 +11,15 @@
  *   `fchmodat2`, `open`, `openat`, `creat`, `mknod` and `mknodat` fail with `EPERM` when their mode holds
  *   either bit; `openat2` (whose mode lies behind a pointer the filter cannot read) fails with `ENOSYS`,
  *   which makes callers fall back to `openat`.
+ * - **Folders every user of the host may add to**, for a process that may write (outside break attempt
+ *   brk36): `Deno.chmod(folder, 0o777)` on a granted folder let any local user create entries in it after the
+ *   runtime's start-up scan for symlinks that lead out of it (grant_paths.ts), so a later call read or wrote
+ *   through a link planted there. `chmod`, `fchmod`, `fchmodat` and `fchmodat2` fail with `EPERM` when the
+ *   mode gives others both write and search (0o003), which creating an entry in a folder needs. Write alone
+ *   stays allowed: Deno's `node:fs` sets the mode it is given after writing (`appendFileSync` does
+ *   `chmod(path, 0o666)`), and refusing the bit broke every such call. A creation's mode is masked by the
+ *   process's umask, which its start line clears others' write from (descriptor_limit.ts), since
+ *   `mkdir(0o777)` is every folder's creation.
  * - **Unix domain sockets**, for a process granted `net: true` (sbx34). Deno 2.9.6 checks a Linux abstract
  *   socket (`path: "\0name"`) as `net`, not as a path, so `net: true` listened on and connected to every
  *   abstract socket of the runtime's network namespace (D-Bus, container shims), which no deny flag can
@@ -45,8 +54,12 @@
  * @module
  */
 
-/** A syscall whose mode argument is checked, and the argument's index. */
-type ModeSyscall = readonly [nr: number, modeArg: number];
+/**
+ * A syscall whose mode argument is checked, the argument's index, and whether it changes the mode of a file
+ * that exists (the `chmod` family: write with search for others is refused too; a creation's mode is masked
+ * by the umask).
+ */
+type ModeSyscall = readonly [nr: number, modeArg: number, changesMode?: true];
 
 interface ArchFilter {
   /** `AUDIT_ARCH_*` of the architecture: a syscall made under another ABI is refused. */
@@ -68,7 +81,17 @@ const FILTERS: Partial<Record<typeof Deno.build.arch, ArchFilter>> = {
     socket: 41,
     listen: 50,
     // chmod, fchmod, fchmodat, fchmodat2, open, openat, creat, mknod, mknodat
-    modeSyscalls: [[90, 1], [91, 1], [268, 2], [452, 2], [2, 2], [257, 3], [85, 1], [133, 1], [259, 2]],
+    modeSyscalls: [
+      [90, 1, true],
+      [91, 1, true],
+      [268, 2, true],
+      [452, 2, true],
+      [2, 2],
+      [257, 3],
+      [85, 1],
+      [133, 1],
+      [259, 2],
+    ],
     foreignFrom: 0x40000000,
   },
   aarch64: {
@@ -78,11 +101,13 @@ const FILTERS: Partial<Record<typeof Deno.build.arch, ArchFilter>> = {
     socket: 198,
     listen: 201,
     // fchmod, fchmodat, fchmodat2, openat, mknodat
-    modeSyscalls: [[52, 1], [53, 2], [452, 2], [56, 3], [33, 2]],
+    modeSyscalls: [[52, 1, true], [53, 2, true], [452, 2, true], [56, 3], [33, 2]],
   },
 };
 
 const SET_ID_BITS = 0o6000;
+/** Write and search (execute) for users other than the owner and its group: see the module's doc. */
+const OTHERS_WRITE_SEARCH = 0o003;
 const AF_UNIX = 1;
 const EPERM = 1;
 const ENOSYS = 38;
@@ -92,6 +117,7 @@ const LD_W_ABS = 0x20;
 const JEQ_K = 0x15;
 const JGE_K = 0x35;
 const JSET_K = 0x45;
+const ALU_AND_K = 0x54;
 const RET_K = 0x06;
 const RET_ALLOW = 0x7fff0000;
 const RET_ERRNO = 0x00050000;
@@ -138,14 +164,21 @@ function filterProgram(arch: ArchFilter, rules: KernelRules): Instruction[] {
   }
   if (rules.setIdModes) {
     program.push([JEQ_K, 0, 1, arch.openat2], [RET_K, 0, 0, RET_ERRNO | ENOSYS]);
-    for (const [nr, modeArg] of arch.modeSyscalls) {
+    for (const [nr, modeArg, changesMode] of arch.modeSyscalls) {
       program.push(
         [LD_W_ABS, 0, 0, NR],
-        [JEQ_K, 0, 3, nr],
+        [JEQ_K, 0, changesMode ? 6 : 3, nr],
         [LD_W_ABS, 0, 0, argOffset(modeArg)],
         [JSET_K, 0, 1, SET_ID_BITS],
         [RET_K, 0, 0, RET_ERRNO | EPERM],
       );
+      if (changesMode) {
+        program.push(
+          [ALU_AND_K, 0, 0, OTHERS_WRITE_SEARCH],
+          [JEQ_K, 0, 1, OTHERS_WRITE_SEARCH],
+          [RET_K, 0, 0, RET_ERRNO | EPERM],
+        );
+      }
     }
   }
   program.push([RET_K, 0, 0, RET_ALLOW]);

@@ -86,3 +86,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test("brk36: a script MCP server whose net grant connects only binds no UDP port", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "compozy-mcp-udp-" });
+  try {
+    Deno.writeTextFileSync(join(dir, "compozy.yaml"), "name: mcp\n");
+    const script = join(dir, "server.js");
+    Deno.writeTextFileSync(
+      script,
+      `import dgram from "node:dgram";
+const outcomes = [];
+for (const port of [0, 45000 + Math.floor(Math.random() * 5000)]) {
+  outcomes.push(await new Promise((resolve) => {
+    const socket = dgram.createSocket("udp4");
+    socket.on("error", (e) => resolve(port === 0 ? "ephemeral: " + e.code : "port: " + e.code));
+    socket.bind(port, "127.0.0.1", () => (socket.close(), resolve(port === 0 ? "ephemeral: bound" : "port: bound")));
+  }));
+}
+console.log(outcomes.join("\\n"));
+`,
+    );
+    const server = { id: "s", script, timeoutMs: 5_000, cwd: dir, permissions: { net: true } };
+    const { command, args } = await scriptCommand(server, script);
+    const ran = await new Deno.Command(command, { args, cwd: dir, stdout: "piped", stderr: "piped" })
+      .output();
+    assert.ok(ran.success, new TextDecoder().decode(ran.stderr));
+    // Before: "port: bound".
+    assert.deepEqual(new TextDecoder().decode(ran.stdout).trim().split("\n"), [
+      "ephemeral: bound",
+      "port: EPERM",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

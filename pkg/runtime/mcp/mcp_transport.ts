@@ -32,6 +32,7 @@ import { MemoryWatch, mib } from "../memory_watch.ts";
 import { guardRuntimeWrites } from "../runtime_code.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import {
+  connectsOnly,
   DEFAULT_MAX_FILE_BYTES,
   type FilterProgram,
   filterProgramFor,
@@ -314,7 +315,7 @@ export async function scriptCommand(
       "--no-prompt",
       "--quiet",
       `--v8-flags=--disallow-code-generation-from-strings,--max-old-space-size=${SCRIPT_HEAP_LIMIT_MB}`,
-      `--preload=${scriptPrelude(kernel)}`,
+      `--preload=${scriptPrelude(kernel, connectsOnly(grants.permissions.net))}`,
       // Never omitted: the SDK spawns through node:child_process, and Deno's runs `deno run` with -A (every
       // permission) when its arguments hold no permission flag, as a script granted nothing would have.
       ...ALWAYS_DENIED,
@@ -348,6 +349,7 @@ export async function scriptCommand(
  */
 function scriptPrelude(
   kernel: { library: string; program: FilterProgram; maxFileBytes?: number } | undefined,
+  connectsOnly: boolean,
 ): string {
   // The limits go in first: a failure throws, and a `--preload` that throws ends the process before the
   // script runs (the server fails to start rather than run without them).
@@ -359,8 +361,27 @@ function scriptPrelude(
   throw new Error("the script MCP server could not install its kernel limits: " + e.message, { cause: e });
 }
 `;
-  return "data:text/javascript," + encodeURIComponent(filter + SCRIPT_PRELUDE_REST);
+  const datagrams = connectsOnly ? SCRIPT_DATAGRAM_PORTS : "";
+  return "data:text/javascript," + encodeURIComponent(filter + SCRIPT_PRELUDE_REST + datagrams);
 }
+
+/**
+ * A script whose `net` grant connects only (kernel_limits.ts `connectsOnly`) binds no UDP port, as a tool's
+ * worker does (tool_worker.ts `refuseDatagramPorts`; outside break attempt brk36): the native UDP handle's
+ * `bind` and `bind6`, which every `node:dgram` bind goes through, refuse any port but 0 with `EPERM`, fixed
+ * so that the script's own code cannot put them back, with what they call taken before it runs.
+ */
+const SCRIPT_DATAGRAM_PORTS = `
+{
+  const udp = globalThis.process.binding("udp_wrap").UDP.prototype;
+  const apply = Reflect.apply;
+  for (const name of ["bind", "bind6"]) {
+    const bind = udp[name];
+    const value = function (ip, port, ...rest) { return port == 0 ? apply(bind, this, [ip, 0, ...rest]) : -1; };
+    Object.defineProperty(udp, name, { value, writable: false, enumerable: true, configurable: false });
+  }
+}
+`;
 
 const SCRIPT_PRELUDE_REST = `
 (${refuseVsock})(Deno, "a script MCP server");

@@ -360,6 +360,15 @@ async function refuseEscapingLinks(kind: string, entry: string, realRoot: string
   if (scan.kind === "escape") {
     throw denied(kind, entry, `the symlink ${scan.link} inside it points outside it, to ${scan.target}`);
   }
+  if (scan.kind === "special") {
+    throw denied(
+      kind,
+      entry,
+      `${
+        shortPath(scan.path)
+      } inside it is a named pipe, socket or device, which a tool's read can block on; grant a folder without it`,
+    );
+  }
   if (scan.kind === "unreadable") {
     throw denied(
       kind,

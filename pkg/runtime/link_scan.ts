@@ -1,6 +1,10 @@
 /**
  * Finds a symlink inside a granted folder that leads out of it (grant_paths.ts refuses such a grant: Deno
- * checks a path as the code spells it, so `data/etc_link/hostname` would read `/etc/hostname`).
+ * checks a path as the code spells it, so `data/etc_link/hostname` would read `/etc/hostname`), and a named
+ * pipe, socket or device inside it: opening a FIFO no one writes blocks one of Deno's file threads until a
+ * writer comes, so a tool that left 600 such opens pending as its call returned had its warm process's next
+ * calls wait behind them until their time limit (outside break attempts brk35, brk36). A tool cannot make
+ * one (Deno and `node:fs` have no `mkfifo`), so the start scan sees every one its grant can reach.
  *
  * Why a scan at start and not a check at use: a check at use would have to wrap every API that takes a path
  * (the `Deno` namespace, Node's `fs`, which Deno implements on its own ops, `fetch` of `file:` URLs, …) and
@@ -34,6 +38,7 @@ export type LinkScan =
   | { kind: "ok" }
   | { kind: "too_many" }
   | { kind: "escape"; link: string; target: string }
+  | { kind: "special"; path: string }
   | { kind: "unreadable"; path: string; reason: string };
 
 interface Kept {
@@ -46,9 +51,10 @@ const kept = new Map<string, Kept>();
 const running = new Map<string, Promise<LinkScan>>();
 
 /**
- * The first symlink inside `realRoot` (a real path) whose target is outside it, `too_many` when the
- * folder holds more than {@linkcode MAX_WALKED_ENTRIES} entries, else `ok`. A path that is not a folder is
- * `ok`: there is nothing inside it.
+ * The first symlink inside `realRoot` (a real path) whose target is outside it or special file inside it,
+ * `too_many` when the folder holds more than {@linkcode MAX_WALKED_ENTRIES} entries, else `ok`. A path
+ * that is not a folder is `ok`: there is nothing inside it (a grant naming a device itself, `/dev/null`,
+ * is the user's choice).
  */
 export function scanLinks(realRoot: string): Promise<LinkScan> {
   const pending = running.get(realRoot);
@@ -106,7 +112,7 @@ async function walk(root: string): Promise<LinkScan> {
         else if (e.isSymlink) {
           const target = linkTarget(path);
           if (!covers(root, target)) return finish({ kind: "escape", link: path, target });
-        }
+        } else if (!e.isFile) return finish({ kind: "special", path });
       }
     } catch (e) {
       // A folder or link removed while it was read: thrown as before (the call fails and is retried).

@@ -31,10 +31,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type KV, Kvm } from "@nats-io/kv";
 import { BUCKETS } from "../nats/mod.ts";
-import { AgentFailure, type ConversationMessage } from "./agent/mod.ts";
-import { errorMessage } from "./agent/agent_failure.ts";
-import type { ModelSpec, TokenUsage } from "./agent/agent_call.ts";
-import { summarize as summarizeWithModel, summaryEstimate } from "./agent/summarize.ts";
+import { AgentFailure, errorMessage } from "./agent/agent_failure.ts";
+import type { ConversationMessage, ModelSpec, TokenUsage } from "./agent/agent_call.ts";
+import type { summarize as summarizeWithModel } from "./agent/summarize.ts";
+import { summaryEstimate } from "./agent/summary_request.ts";
 import type { TaskSpend } from "./agent/task_spend.ts";
 import { getLogger } from "../logger/mod.ts";
 
@@ -77,6 +77,12 @@ export interface MemoryDocument {
 /** The summarizer a memory uses: the model request of agent/summarize.ts, or a test's. */
 export type Summarize = typeof summarizeWithModel;
 
+/** agent/summarize.ts's request, the module (and the AI SDK it loads) loaded at the first summary. */
+const summarizeOnCall: Summarize = async (request) => {
+  const { summarize } = await import("./agent/summarize.ts");
+  return await summarize(request);
+};
+
 /** A token is counted as 4 characters: the bound is approximate, the same for every provider. */
 export const CHARS_PER_TOKEN = 4;
 
@@ -89,7 +95,7 @@ export class AgentMemory {
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly summarize: Summarize = summarizeWithModel,
+    private readonly summarize: Summarize = summarizeOnCall,
   ) {}
 
   /** The remembered messages this task starts with. */

@@ -8,7 +8,7 @@
 
 import type { AgentCall, AgentToolSpec } from "./agent/mod.ts";
 import type { McpServerWire } from "./mcp/mcp_server_wire.ts";
-import { type McpToolbox, type McpToolboxOptions, openMcpToolbox } from "./mcp/mcp_toolbox.ts";
+import type { McpToolbox, McpToolboxOptions } from "./mcp/mcp_toolbox.ts";
 
 export interface AgentTools {
   specs: AgentToolSpec[];
@@ -26,8 +26,12 @@ export async function openAgentTools(
   mcpServers: McpServerWire[],
   options: Omit<McpToolboxOptions, "reserved">,
 ): Promise<AgentTools> {
+  // The MCP client (its SDK) loads for the first agent that names an MCP server, not at the runtime's start.
   const toolbox: McpToolbox | undefined = mcpServers.length
-    ? await openMcpToolbox(mcpServers, { ...options, reserved: own.map((tool) => tool.id) })
+    ? await (await import("./mcp/mcp_toolbox.ts")).openMcpToolbox(mcpServers, {
+      ...options,
+      reserved: own.map((tool) => tool.id),
+    })
     : undefined;
   return {
     specs: [...own, ...toolbox?.tools ?? []],

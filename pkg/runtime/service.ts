@@ -10,8 +10,8 @@ import { type Bus, LeftUnanswered } from "../nats/mod.ts";
 import * as pb from "../pb/mod.ts";
 import { forwardToolLog } from "../logger/mod.ts";
 import { toErrorInfo } from "../utils/failure.ts";
-import { type AgentBudget, AgentFailure, type AgentResult, runAgent, ToolCallGivenUp } from "./agent/mod.ts";
-import type { ToolCallRef } from "./agent/agent_call.ts";
+import type { AgentBudget, AgentResult, ToolCallRef } from "./agent/agent_call.ts";
+import { AgentFailure, ToolCallGivenUp } from "./agent/agent_failure.ts";
 import { TaskSpend } from "./agent/task_spend.ts";
 import { AgentLoops } from "./agent_loops.ts";
 import { AgentMemory, type MemorySpec } from "./agent_memory.ts";
@@ -331,6 +331,9 @@ async function executeAgent(
       },
     );
     try {
+      // The agent loop, the AI SDK and the provider a model names load at the first agent call: a runtime
+      // whose project has no agent never evaluates them (they were half of every runtime's start).
+      const { runAgent } = await import("./agent/agent_runner.ts");
       result = await runAgent({
         agentId: message.agent?.id ?? "",
         actionId: message.agent?.actionId || undefined,

@@ -116,7 +116,7 @@ export async function runAgent(call: AgentCall): Promise<AgentResult> {
   const usage = new UsageMeter(call.model.price);
   const label = `agent '${call.agentId}'${call.actionId ? ` action '${call.actionId}'` : ""}`;
   try {
-    return await runLoop(openSession(call, label, usage));
+    return await runLoop(await openSession(call, label, usage));
   } catch (error) {
     // Model errors are mapped where they happen; this catches the rest (config checks, and bugs) alike.
     return {
@@ -127,7 +127,7 @@ export async function runAgent(call: AgentCall): Promise<AgentResult> {
   }
 }
 
-function openSession(call: AgentCall, label: string, usage: UsageMeter): Session {
+async function openSession(call: AgentCall, label: string, usage: UsageMeter): Promise<Session> {
   const maxSteps = call.maxSteps ?? DEFAULT_MAX_STEPS;
   if (!Number.isInteger(maxSteps) || maxSteps < 1) {
     throw configInvalid(`${label}: 'max_steps' must be a positive integer: current value is ${maxSteps}`, {
@@ -136,7 +136,7 @@ function openSession(call: AgentCall, label: string, usage: UsageMeter): Session
   }
   checkBudgetConfig(call.budget, call.model.price, label);
   checkBudgetConfig(call.workflowBudget, call.model.price, label);
-  const { model, providerOptions } = labeled(label, () =>
+  const { model, providerOptions } = await labeled(label, () =>
     resolveModel(call.model, {
       agentId: call.agentId,
       actionId: call.actionId,
@@ -159,9 +159,9 @@ function openSession(call: AgentCall, label: string, usage: UsageMeter): Session
  * `make()`, its AgentFailure prefixed with the agent and action: a model that cannot be made said only "Cannot
  * create a openai-compatible model as 'base_url' is not an http(s) URL…" (outside review rev35).
  */
-function labeled<T>(label: string, make: () => T): T {
+async function labeled<T>(label: string, make: () => Promise<T>): Promise<T> {
   try {
-    return make();
+    return await make();
   } catch (error) {
     if (!(error instanceof AgentFailure)) throw error;
     throw new AgentFailure(error.code, `${label}: ${error.message}`, {

@@ -5,16 +5,14 @@
  * is the protocol every OpenAI-compatible server, proxy and our loopback test server speak, and an agent
  * here needs nothing the Responses API alone offers (its built-in tools and server-side state).
  *
+ * Each provider's package is loaded when a model of it is first resolved, not when the runtime starts: a
+ * project without agents evaluates none of them (nor the AI SDK they load), one with agents only those it
+ * names. The imports are literal specifiers, so `deno compile` still bundles every provider.
+ *
  * @module
  */
 
-import { createAnthropic } from "@ai-sdk/anthropic";
-import { createGoogle } from "@ai-sdk/google";
-import { createGroq } from "@ai-sdk/groq";
-import { createOpenAI } from "@ai-sdk/openai";
-import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import type { JSONValue, LanguageModel } from "ai";
-import { createOllama } from "ollama-ai-provider-v2";
 import type { ModelSpec, ProviderName } from "./agent_call.ts";
 import { AgentFailure, configInvalid, errorMessage } from "./agent_failure.ts";
 import { createMockModel, type MockScope } from "./mock_model.ts";
@@ -35,58 +33,100 @@ export interface ResolvedModel {
  */
 const NON_STRICT_SCHEMA = { strictJsonSchema: false };
 
-const PROVIDERS: Record<ProviderName, (spec: ModelSpec, scope: MockScope) => ResolvedModel> = {
-  openai: (spec) => ({
-    model: createOpenAI({ apiKey: spec.api_key, baseURL: spec.base_url }).chat(spec.model),
-    providerOptions: { openai: NON_STRICT_SCHEMA },
-  }),
-  "openai-compatible": (spec) => ({
-    model: createOpenAICompatible({
-      name: "openai-compatible",
-      baseURL: spec.base_url!,
-      apiKey: spec.api_key,
-      // Send the output schema as `response_format: json_schema` (vLLM, llama.cpp, LM Studio and Ollama
-      // honour it) rather than a bare `json_object` that says nothing about the shape.
-      supportsStructuredOutputs: true,
-    }).chatModel(spec.model),
-    providerOptions: { openaiCompatible: NON_STRICT_SCHEMA },
-  }),
-  anthropic: (spec) => ({
-    model: createAnthropic({ apiKey: spec.api_key, baseURL: spec.base_url })(spec.model),
-    providerOptions: {},
-  }),
-  google: (spec) => ({
-    model: createGoogle({ apiKey: spec.api_key, baseURL: spec.base_url })(spec.model),
-    providerOptions: {},
-  }),
-  groq: (spec) => ({
-    model: createGroq({ apiKey: spec.api_key, baseURL: spec.base_url })(spec.model),
-    providerOptions: { groq: NON_STRICT_SCHEMA },
-  }),
-  ollama: (spec) => ({
-    model: createOllama({
-      baseURL: spec.base_url,
-      // Ollama itself needs no key; one behind an authenticating proxy (or Ollama's cloud) takes a bearer token.
-      headers: spec.api_key ? { Authorization: `Bearer ${spec.api_key}` } : undefined,
-    })(spec.model),
-    providerOptions: {},
-  }),
-  mock: (spec, scope) => ({ model: createMockModel(spec.model, spec.mock, scope), providerOptions: {} }),
+type ModelBuilder = (spec: ModelSpec, scope: MockScope) => ResolvedModel;
+
+/** Each provider's builder, its package loaded on call. */
+const PROVIDERS: Record<ProviderName, () => Promise<ModelBuilder>> = {
+  openai: async () => {
+    const { createOpenAI } = await import("@ai-sdk/openai");
+    return (spec) => ({
+      model: createOpenAI({ apiKey: spec.api_key, baseURL: spec.base_url }).chat(spec.model),
+      providerOptions: { openai: NON_STRICT_SCHEMA },
+    });
+  },
+  "openai-compatible": async () => {
+    const { createOpenAICompatible } = await import("@ai-sdk/openai-compatible");
+    return (spec) => ({
+      model: createOpenAICompatible({
+        name: "openai-compatible",
+        baseURL: spec.base_url!,
+        apiKey: spec.api_key,
+        // Send the output schema as `response_format: json_schema` (vLLM, llama.cpp, LM Studio and Ollama
+        // honour it) rather than a bare `json_object` that says nothing about the shape.
+        supportsStructuredOutputs: true,
+      }).chatModel(spec.model),
+      providerOptions: { openaiCompatible: NON_STRICT_SCHEMA },
+    });
+  },
+  anthropic: async () => {
+    const { createAnthropic } = await import("@ai-sdk/anthropic");
+    return (spec) => ({
+      model: createAnthropic({ apiKey: spec.api_key, baseURL: spec.base_url })(spec.model),
+      providerOptions: {},
+    });
+  },
+  google: async () => {
+    const { createGoogle } = await import("@ai-sdk/google");
+    return (spec) => ({
+      model: createGoogle({ apiKey: spec.api_key, baseURL: spec.base_url })(spec.model),
+      providerOptions: {},
+    });
+  },
+  groq: async () => {
+    const { createGroq } = await import("@ai-sdk/groq");
+    return (spec) => ({
+      model: createGroq({ apiKey: spec.api_key, baseURL: spec.base_url })(spec.model),
+      providerOptions: { groq: NON_STRICT_SCHEMA },
+    });
+  },
+  ollama: async () => {
+    const { createOllama } = await import("ollama-ai-provider-v2");
+    return (spec) => ({
+      model: createOllama({
+        baseURL: spec.base_url,
+        // Ollama itself needs no key; one behind an authenticating proxy (or Ollama's cloud) takes a bearer token.
+        headers: spec.api_key ? { Authorization: `Bearer ${spec.api_key}` } : undefined,
+      })(spec.model),
+      providerOptions: {},
+    });
+  },
+  mock: () =>
+    Promise.resolve((spec, scope) => ({
+      model: createMockModel(spec.model, spec.mock, scope),
+      providerOptions: {},
+    })),
 };
 
 /**
- * Checks `spec` and builds its model. Throws `agent_config_invalid` naming the field at fault. `scope` (the
- * agent action) picks the script of a `mock` model; other providers ignore it.
+ * Checks `spec`, loads its provider and builds its model. Throws `agent_config_invalid` naming the field at
+ * fault. `scope` (the agent action) picks the script of a `mock` model; other providers ignore it.
  */
-export function resolveModel(spec: ModelSpec, scope: MockScope = { agentId: "agent" }): ResolvedModel {
+export async function resolveModel(
+  spec: ModelSpec,
+  scope: MockScope = { agentId: "agent" },
+): Promise<ResolvedModel> {
   checkModelSpec(spec);
+  const build = await loadProvider(spec.provider);
   try {
-    return PROVIDERS[spec.provider](spec, scope);
+    return build(spec, scope);
   } catch (error) {
     if (error instanceof AgentFailure) throw error;
     throw configInvalid(`Cannot create the ${spec.provider} model '${spec.model}': ${errorMessage(error)}`, {
       field: "model",
     }, error);
+  }
+}
+
+/** The builder of `provider`, its package loaded; a package that cannot load is `agent_config_invalid`. */
+async function loadProvider(provider: ProviderName): Promise<ModelBuilder> {
+  try {
+    return await PROVIDERS[provider]();
+  } catch (error) {
+    throw configInvalid(
+      `Cannot load the ${provider} provider: ${errorMessage(error)}`,
+      { field: "provider" },
+      error,
+    );
   }
 }
 

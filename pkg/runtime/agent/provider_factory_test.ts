@@ -24,19 +24,23 @@ Deno.test("resolveModel builds each provider's model", async (t) => {
     [{ provider: "ollama", model: "llama3.1" }, "ollama.responses"],
   ];
   for (const [spec, providerId] of cases) {
-    await t.step(spec.provider, () => {
-      const { model, providerOptions } = resolveModel(spec);
+    await t.step(spec.provider, async () => {
+      const { model, providerOptions } = await resolveModel(spec);
       assert.deepEqual(identify(model), [providerId, spec.model]);
       assert.equal(typeof providerOptions, "object");
     });
   }
 
-  await t.step("OpenAI-style providers send the output schema non-strict", () => {
-    assert.deepEqual(resolveModel(cases[0][0]).providerOptions, { openai: { strictJsonSchema: false } });
-    assert.deepEqual(resolveModel(cases[1][0]).providerOptions, {
+  await t.step("OpenAI-style providers send the output schema non-strict", async () => {
+    assert.deepEqual((await resolveModel(cases[0][0])).providerOptions, {
+      openai: { strictJsonSchema: false },
+    });
+    assert.deepEqual((await resolveModel(cases[1][0])).providerOptions, {
       openaiCompatible: { strictJsonSchema: false },
     });
-    assert.deepEqual(resolveModel(cases[4][0]).providerOptions, { groq: { strictJsonSchema: false } });
+    assert.deepEqual((await resolveModel(cases[4][0])).providerOptions, {
+      groq: { strictJsonSchema: false },
+    });
   });
 });
 
@@ -76,8 +80,8 @@ Deno.test("resolveModel refuses a bad spec with agent_config_invalid naming the 
     ],
   ];
   for (const [name, spec, field, message] of cases) {
-    await t.step(name, () => {
-      assert.throws(() => resolveModel(spec), (error: unknown) => {
+    await t.step(name, async () => {
+      await assert.rejects(() => resolveModel(spec), (error: unknown) => {
         assert.ok(error instanceof AgentFailure);
         assert.equal(error.code, "agent_config_invalid");
         assert.equal(error.retryable, false);

@@ -8,49 +8,11 @@
  */
 
 import { generateText } from "ai";
-import {
-  type ConversationMessage,
-  DEFAULT_MODEL_TIMEOUT_MS,
-  type ModelSpec,
-  type TokenUsage,
-} from "./agent_call.ts";
+import { DEFAULT_MODEL_TIMEOUT_MS, type TokenUsage } from "./agent_call.ts";
 import { failureFromModelError } from "./provider_errors.ts";
 import { resolveModel } from "./provider_factory.ts";
+import { SUMMARY_INSTRUCTIONS, summaryPrompt, type SummaryRequest } from "./summary_request.ts";
 import { tokenUsage, UsageMeter } from "./token_usage.ts";
-
-export interface SummaryRequest {
-  model: ModelSpec;
-  maxTokens: number;
-  /** The summary kept so far, if any. */
-  previous?: string;
-  /** The messages that leave the window, oldest first. */
-  dropped: ConversationMessage[];
-  signal?: AbortSignal;
-}
-
-/** The instructions of a summary request (exported for tests that script the model). */
-export const SUMMARY_INSTRUCTIONS =
-  "You keep the memory of a conversation between a user and an assistant. Write a short summary of it, " +
-  "keeping facts, names, decisions and open questions. Reply with the summary only.";
-
-/** The prompt of a summary request: the summary so far, then the messages leaving the window. */
-export function summaryPrompt(request: Pick<SummaryRequest, "previous" | "dropped">): string {
-  const transcript = request.dropped.map((m) => `${m.role}: ${m.content}`).join("\n\n");
-  return (request.previous ? `Summary so far:\n${request.previous}\n\n` : "") +
-    `Conversation to add:\n${transcript}`;
-}
-
-/**
- * The most a summary request may spend, before it is sent: its instructions and prompt at one token per 4
- * characters (no tokenizer runs, as for memory windows), its `maxTokens` of output, their cost at the
- * model's price.
- */
-export function summaryEstimate(request: Omit<SummaryRequest, "signal">): TokenUsage {
-  const inputTokens = Math.ceil((SUMMARY_INSTRUCTIONS.length + summaryPrompt(request).length) / 4);
-  const meter = new UsageMeter(request.model.price);
-  meter.add({ inputTokens, outputTokens: request.maxTokens, totalTokens: inputTokens + request.maxTokens });
-  return meter.total;
-}
 
 /**
  * Asks `model` for the new summary.
@@ -58,7 +20,7 @@ export function summaryEstimate(request: Omit<SummaryRequest, "signal">): TokenU
  * @throws {AgentFailure} when the request fails (its provider failure, or `agent_timeout`).
  */
 export async function summarize(request: SummaryRequest): Promise<{ summary: string; usage: TokenUsage }> {
-  const { model, providerOptions } = resolveModel(request.model, {
+  const { model, providerOptions } = await resolveModel(request.model, {
     agentId: "memory",
     actionId: "summarize",
   });

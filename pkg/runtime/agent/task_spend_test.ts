@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { AgentFailure } from "./agent_failure.ts";
-import { summaryEstimate } from "./summarize.ts";
+import { summaryEstimate } from "./summary_request.ts";
 import { TaskSpend } from "./task_spend.ts";
 
 const usage = (inputTokens: number, outputTokens: number, cost?: number) => ({

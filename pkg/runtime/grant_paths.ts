@@ -366,7 +366,7 @@ async function refuseEscapingLinks(kind: string, entry: string, realRoot: string
       entry,
       `${
         shortPath(scan.path)
-      } inside it is a named pipe, socket or device, which a tool's read can block on; grant a folder without it`,
+      } inside it is a named pipe or device, which a tool's open can block on; grant a folder without it`,
     );
   }
   if (scan.kind === "unreadable") {

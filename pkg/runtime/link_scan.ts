@@ -1,7 +1,7 @@
 /**
  * Finds a symlink inside a granted folder that leads out of it (grant_paths.ts refuses such a grant: Deno
  * checks a path as the code spells it, so `data/etc_link/hostname` would read `/etc/hostname`), and a named
- * pipe, socket or device inside it: opening a FIFO no one writes blocks one of Deno's file threads until a
+ * pipe or device inside it: opening a FIFO no one writes blocks one of Deno's file threads until a
  * writer comes, so a tool that left 600 such opens pending as its call returned had its warm process's next
  * calls wait behind them until their time limit (outside break attempts brk35, brk36). A tool cannot make
  * one (Deno and `node:fs` have no `mkfifo`), so the start scan sees every one its grant can reach.
@@ -51,7 +51,7 @@ const kept = new Map<string, Kept>();
 const running = new Map<string, Promise<LinkScan>>();
 
 /**
- * The first symlink inside `realRoot` (a real path) whose target is outside it or special file inside it,
+ * The first symlink inside `realRoot` (a real path) whose target is outside it or named pipe or device inside it,
  * `too_many` when the folder holds more than {@linkcode MAX_WALKED_ENTRIES} entries, else `ok`. A path
  * that is not a folder is `ok`: there is nothing inside it (a grant naming a device itself, `/dev/null`,
  * is the user's choice).
@@ -112,7 +112,7 @@ async function walk(root: string): Promise<LinkScan> {
         else if (e.isSymlink) {
           const target = linkTarget(path);
           if (!covers(root, target)) return finish({ kind: "escape", link: path, target });
-        } else if (!e.isFile) return finish({ kind: "special", path });
+        } else if (!e.isFile && blocksOnOpen(path)) return finish({ kind: "special", path });
       }
     } catch (e) {
       // A folder or link removed while it was read: thrown as before (the call fails and is retried).
@@ -170,6 +170,16 @@ function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
+}
+
+/**
+ * A named pipe or a device: opening one may wait for a writer or the device. A socket is not (its open
+ * fails at once, and a tool granted one connects to it: abstract_socket_test.ts).
+ */
+function blocksOnOpen(path: string): boolean {
+  const info = lstatOrUndefined(path);
+  return info !== undefined &&
+    (info.isFifo === true || info.isCharDevice === true || info.isBlockDevice === true);
 }
 
 /** Where a symlink leads: its real path, or for a dangling link the path it names. */

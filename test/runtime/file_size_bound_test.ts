@@ -148,12 +148,14 @@ Deno.test("sbx34: no way of writing a file takes it past the bound", async () =>
   }
 });
 
-const SIGNAL_RESETTER = `export default (input: { out: string; bytes: number; reset: boolean }) => {
+const SIGNAL_RESETTER = `export default async (input: { out: string; bytes: number; reset: boolean }) => {
   if (input.reset) {
-    // Deno puts SIGXFSZ's default action back when its last listener goes.
+    // Deno puts SIGXFSZ's default action back when its last listener goes: not at once (in one CI run at
+    // load the write right after failed EFBIG, the tool threw), so the write waits a moment for it.
     const listener = () => {};
     Deno.addSignalListener("SIGXFSZ", listener);
     Deno.removeSignalListener("SIGXFSZ", listener);
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
   Deno.writeFileSync(input.out + "/f", new Uint8Array(input.bytes));
   return "wrote";

@@ -178,6 +178,8 @@ export interface BatchOptions {
   crashes?: boolean;
   /** Cases in flight at once. */
   concurrency?: number;
+  /** Engine processes sharing the nats-server (engine_run.ts StackOptions.engines). */
+  engines?: number;
   random?: () => number;
 }
 

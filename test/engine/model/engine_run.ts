@@ -93,6 +93,11 @@ export interface StackOptions {
   /** Cases in flight at once (the kill budget is per round of cases, see startStack). */
   concurrency?: number;
   /**
+   * Engine processes sharing the nats-server (default 1): with more than one, the executions are shared by
+   * leases (issue 12), and the crashes kill either engine. One engine without crashes runs in this process.
+   */
+  engines?: number;
+  /**
    * Awaited before each action of a checkpoint (its index in the checkpoint's actions): a test holds an
    * action there to force an interleaving with the engine.
    */
@@ -168,8 +173,9 @@ async function startParts(
   const runtime = startRuntime({ nc, bus, runner });
   started.splice(started.indexOf(closeRunner), 1, () => runtime.stop());
   const client = await createExecutionClient({ nc, bus, project });
-  const engine = options.crashes
-    ? new CrashingEngine(
+  const engines = options.engines ?? 1;
+  const processes = options.crashes || engines > 1
+    ? new EngineProcesses(
       dir,
       nats,
       nc,
@@ -177,12 +183,14 @@ async function startParts(
       // About 4.5 kills per round of cases in flight together: each case sees a few kills whatever the batch
       // size, and a batch run all at once is not killed for longer than its cases may take.
       Math.max(3, Math.ceil((4.5 * cases.length) / Math.max(1, options.concurrency ?? 3))),
+      engines,
     )
     : undefined;
+  const engine = options.crashes ? processes : undefined;
   let inProcess: EngineHandle | undefined;
-  if (engine) {
-    started.push(() => engine.stop());
-    await engine.start();
+  if (processes) {
+    started.push(() => processes.stop());
+    await processes.startAll();
   } else {
     inProcess = await startEngine({ nc, bus, project, instanceId: "model-engine" });
     started.push(() => inProcess!.stop());
@@ -583,17 +591,25 @@ async function until<T>(check: () => Promise<T | undefined>, ms: number): Promis
  */
 const ENGINE_LOG = Deno.env.get("COMPOZY_MODEL_ENGINE_LOG");
 
-/** Engine processes that a loop SIGKILLs at random moments while cases run. */
-class CrashingEngine {
-  #child?: Deno.ChildProcess;
+/** How often a kill of several engines' stack takes them all at once. */
+const ALL_ENGINES_KILLED = 0.2;
+
+/**
+ * The engine processes of a stack (one, or several sharing its nats-server with leases, issue 12), each
+ * with a stable instance id (`model-engine`, or `model-engine-1`, `-2`, … when there are several), which a
+ * loop SIGKILLs at random moments while cases run (one picked at random, sometimes all of them, sometimes with
+ * nats-server too) and starts again under the same id.
+ */
+class EngineProcesses {
+  readonly #children: Array<Deno.ChildProcess | undefined>;
   #loop?: Promise<void>;
   #killing = false;
   kills = 0;
   natsKills = 0;
   readonly outages: Array<{ from: number; to: number }> = [];
   readonly downtimes: Downtime[] = [];
-  /** When the engine running last was killed, until a restart answers (kills of failed restarts keep it). */
-  #downSince?: number;
+  /** Per engine: when it was killed, until a restart answers (kills of failed restarts keep it). */
+  readonly #downSince: Array<number | undefined>;
 
   constructor(
     readonly dir: string,
@@ -601,41 +617,67 @@ class CrashingEngine {
     readonly nc: NatsConnection,
     readonly random: () => number,
     readonly maxKills: number,
-  ) {}
+    readonly count: number,
+  ) {
+    this.#children = Array.from({ length: count }, () => undefined);
+    this.#downSince = Array.from({ length: count }, () => undefined);
+  }
 
-  /** Spawns an engine process and resolves once it answers on the health subject. */
-  async start(): Promise<void> {
-    this.#spawn();
+  #instanceId(index: number): string {
+    return this.count === 1 ? "model-engine" : `model-engine-${index + 1}`;
+  }
+
+  /** Spawns every engine process and resolves once each answers on the health subject. */
+  async startAll(): Promise<void> {
+    await Promise.all(this.#children.map((_, index) => this.start(index)));
+  }
+
+  /**
+   * Spawns engine `index` and resolves once it answers on the health subject: every engine answers there,
+   * so the answers are read for a moment and this one's instance id looked for among them.
+   */
+  async start(index: number): Promise<void> {
+    this.#spawn(index);
+    const instance = this.#instanceId(index);
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       try {
-        await this.nc.request(ENGINE_HEALTH_SUBJECT, undefined, { timeout: 500 });
-        return;
+        const replies = await this.nc.requestMany(ENGINE_HEALTH_SUBJECT, undefined, {
+          strategy: "timer",
+          maxWait: 500,
+        });
+        for await (const reply of replies) {
+          if (reply.json<{ instance?: string }>().instance === instance) return;
+        }
       } catch {
-        await new Promise((r) => setTimeout(r, 100)); // not up yet
+        // nats-server restarting: asked again below
       }
+      await new Promise((r) => setTimeout(r, 100)); // not up yet
     }
-    throw new Error("the engine process did not become healthy within 60 s");
+    throw new Error(`the engine process ${instance} did not become healthy within 60 s`);
   }
 
-  #spawn(): void {
-    this.#child = spawnEngineProcess(this.dir, this.nats.url, {
-      instanceId: "model-engine",
+  #spawn(index: number): void {
+    this.#children[index] = spawnEngineProcess(this.dir, this.nats.url, {
+      instanceId: this.#instanceId(index),
       logLevel: ENGINE_LOG ? (Deno.env.get("COMPOZY_MODEL_ENGINE_LOG_LEVEL") ?? "info") : "error",
-      logFile: this.#logFile(),
+      logFile: this.#logFile(index),
     });
   }
 
-  #logFile(): string | undefined {
-    return ENGINE_LOG && `${ENGINE_LOG}/engine-${this.nats.url.split(":").at(-1)}.log`;
+  /** One file per engine of the batch: its log lines do not name their instance. */
+  #logFile(index: number): string | undefined {
+    const port = this.nats.url.split(":").at(-1);
+    return ENGINE_LOG && `${ENGINE_LOG}/engine-${port}${this.count === 1 ? "" : `-${index + 1}`}.log`;
   }
 
-  /** A line in the engine log saying what the harness did, so a reader sees where a process ended. */
-  async #note(what: string): Promise<void> {
-    const file = this.#logFile();
-    if (!file) return;
+  /** A line in engine logs saying what the harness did, so a reader sees where a process ended. */
+  async #note(what: string, indexes: number[]): Promise<void> {
     const line = JSON.stringify({ time: new Date().toISOString(), harness: what });
-    await Deno.writeTextFile(file, `${line}\n`, { append: true });
+    for (const index of indexes) {
+      const file = this.#logFile(index);
+      if (file) await Deno.writeTextFile(file, `${line}\n`, { append: true });
+    }
   }
 
   startKilling(): void {
@@ -646,13 +688,19 @@ class CrashingEngine {
       while (this.#killing && this.kills < this.maxKills) {
         await new Promise((r) => setTimeout(r, 300 + this.random() * 3_000));
         if (!this.#killing) break;
-        await this.#kill();
+        // Of several engines, one picked at random, the others taking over its executions; sometimes all of
+        // them, each restarted engine then taking back or over what the others held.
+        const all = this.#children.map((_, i) => i);
+        const killed = this.count > 1 && this.random() < ALL_ENGINES_KILLED
+          ? all
+          : [Math.floor(this.random() * this.count)];
+        for (const index of killed) await this.#kill(index);
         if (this.random() < 0.15) {
           this.natsKills++;
-          await this.#note("nats-server SIGKILLed and restarted");
+          await this.#note("nats-server SIGKILLed and restarted", all);
           await this.#restartNats();
         }
-        await this.#restart();
+        await Promise.all(killed.map((index) => this.#restart(index)));
       }
     })().catch((e) => {
       // The machine, not the engine (an engine that did not come back in 3 × 60 s at load 24 ended a
@@ -662,23 +710,27 @@ class CrashingEngine {
     });
   }
 
-  /** Starts the engine again after a kill; one that does not come up is killed and started again. */
-  async #restart(): Promise<void> {
+  /** Starts engine `index` again after a kill; one that does not come up is killed and started again. */
+  async #restart(index: number): Promise<void> {
     const from = Date.now();
     for (let tries = 1;; tries++) {
       try {
-        await this.start();
+        await this.start(index);
         if (tries > 1) this.outages.push({ from, to: Date.now() });
-        this.downtimes.push({ from: this.#downSince ?? from, to: Date.now() });
-        this.#downSince = undefined;
+        this.downtimes.push({ from: this.#downSince[index] ?? from, to: Date.now() });
+        this.#downSince[index] = undefined;
         return;
       } catch (e) {
         if (tries === 3) {
           this.outages.push({ from, to: Infinity });
           throw e;
         }
-        console.error(`the engine was not healthy 60 s after a kill (try ${tries}); it is started again`);
-        await this.#kill();
+        console.error(
+          `the engine ${
+            this.#instanceId(index)
+          } was not healthy 60 s after a kill (try ${tries}); it is started again`,
+        );
+        await this.#kill(index);
       }
     }
   }
@@ -700,20 +752,28 @@ class CrashingEngine {
     await this.#loop;
   }
 
-  async #kill(): Promise<void> {
-    if (!this.#child) return;
+  async #kill(index: number): Promise<void> {
+    const child = this.#children[index];
+    if (!child) return;
     this.kills++;
-    this.#downSince ??= Date.now();
+    this.#downSince[index] ??= Date.now();
     try {
-      this.#child.kill("SIGKILL");
+      child.kill("SIGKILL");
     } catch { /* already gone */ }
-    await this.#child.status;
-    await this.#note(`engine process SIGKILLed (kill ${this.kills})`);
-    this.#child = undefined;
+    await child.status;
+    await this.#note(`engine process ${this.#instanceId(index)} SIGKILLed (kill ${this.kills})`, [index]);
+    this.#children[index] = undefined;
   }
 
   async stop(): Promise<void> {
     await this.stopKilling();
-    await this.#kill();
+    for (const [index, child] of this.#children.entries()) {
+      if (!child) continue;
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await child.status;
+      this.#children[index] = undefined;
+    }
   }
 }

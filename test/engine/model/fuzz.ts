@@ -1,6 +1,6 @@
 /**
- * `deno task fuzz-engine --cases N --seed S [--crashes] [--features SPEC] [--batch B] [--concurrency K]
- * [--keep-going] [--no-shrink]`: generates N cases from seed S, runs each on the real engine (with
+ * `deno task fuzz-engine --cases N --seed S [--crashes] [--engines E] [--features SPEC] [--batch B]
+ * [--concurrency K] [--keep-going] [--no-shrink]`: generates N cases from seed S, runs each on the real engine (with
  * `--crashes`, while the engine process is SIGKILLed at random moments, sometimes with nats-server) and
  * compares it with the reference interpreter. The first failing case is shrunk and printed as YAML with its
  * event history; the exit code is 1 when a case failed, 2 for a bad option (`--help` lists them).
@@ -20,7 +20,7 @@ import { type FuzzArgs, FuzzArgsError, parseFuzzArgs, USAGE } from "./fuzz_args.
 
 if (import.meta.main) {
   const args = optionsOrExit(Deno.args);
-  const { cases: count, seed, batch: size, crashes } = args;
+  const { cases: count, seed, batch: size, crashes, engines } = args;
   const concurrency = args.concurrency ?? size;
   const features = parseFeatures(args.features, crashes);
   const left = Object.entries({
@@ -28,7 +28,9 @@ if (import.meta.main) {
     ...(crashes ? { ...KNOWN_CRASH_DEFECTS, ...CRASH_UNFIT } : {}),
   }).filter(([f]) => !features.has(f as never));
   console.log(
-    `fuzz-engine: ${count} cases from seed ${seed}${crashes ? " with crashes" : ""}, ` +
+    `fuzz-engine: ${count} cases from seed ${seed}${crashes ? " with crashes" : ""}${
+      engines > 1 ? ` on ${engines} engines` : ""
+    }, ` +
       `batches of ${size}, ${concurrency} at once`,
   );
   if (left.length) {
@@ -45,7 +47,7 @@ if (import.meta.main) {
     for (let i = start; i < Math.min(count, start + size); i++) {
       batch.push(await usableCase(seed + i, features, crashes));
     }
-    const done = await checkBatch(batch, { crashes, concurrency });
+    const done = await checkBatch(batch, { crashes, engines, concurrency });
     kills += done.kills;
     natsKills += done.natsKills;
     for (const r of done.results) {
@@ -88,7 +90,9 @@ if (import.meta.main) {
   const first = failed[0];
   console.log(`\ncase of seed ${first.case.seed} differs:\n  ${first.diffs.join("\n  ")}`);
   console.log(`its events:\n  ${(first.history ?? []).join("\n  ")}`);
-  const minimal = !args.noShrink ? await shrink(first, { crashes, log: (s) => console.log(s) }) : first;
+  const minimal = !args.noShrink
+    ? await shrink(first, { crashes, engines, log: (s) => console.log(s) })
+    : first;
   console.log(`\n# minimal failing case\n${caseYaml(minimal.case)}`);
   console.log(`# differences\n#   ${minimal.diffs.join("\n#   ")}`);
   Deno.exit(1);

@@ -20,6 +20,8 @@ Options:
   --batch B         cases per stack of nats-server, runtime and engine (default 25)
   --concurrency K   cases of a batch in flight at once (default: all of the batch)
   --crashes         SIGKILL the engine (sometimes nats-server too) at random moments
+  --engines E       engine processes sharing each stack's nats-server (default 1, at most 4); with
+                    --crashes each kill picks one of them at random and starts it again
   --keep-going      run every batch and list every failing seed (default: stop after the failing batch)
   --no-shrink       print the first failing case as it is, not shrunk
   -h, --help        this text`;
@@ -32,6 +34,8 @@ export interface FuzzArgs {
   /** Undefined: the whole batch at once. */
   concurrency?: number;
   crashes: boolean;
+  /** Engine processes sharing each stack's nats-server (one without --crashes runs in the harness's process). */
+  engines: number;
   keepGoing: boolean;
   noShrink: boolean;
 }
@@ -55,6 +59,7 @@ export function parseFuzzArgs(argv: string[]): FuzzArgs | "help" {
         batch: { type: "string", default: "25" },
         concurrency: { type: "string" },
         crashes: { type: "boolean", default: false },
+        engines: { type: "string", default: "1" },
         "keep-going": { type: "boolean", default: false },
         "no-shrink": { type: "boolean", default: false },
       },
@@ -70,14 +75,19 @@ export function parseFuzzArgs(argv: string[]): FuzzArgs | "help" {
     batch: count("--batch", values.batch!, 1),
     concurrency: values.concurrency === undefined ? undefined : count("--concurrency", values.concurrency, 1),
     crashes: values.crashes!,
+    engines: count("--engines", values.engines!, 1, MAX_ENGINES),
     keepGoing: values["keep-going"]!,
     noShrink: values["no-shrink"]!,
   };
 }
 
-function count(flag: string, text: string, min: number): number {
-  if (!/^[0-9]{1,15}$/.test(text) || Number(text) < min) {
-    throw new FuzzArgsError(`${flag} must be a whole number of at least ${min}, got '${text}'`);
+/** More engines than cores only measure the machine: each is a Deno process folding every event. */
+const MAX_ENGINES = 4;
+
+function count(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!/^[0-9]{1,15}$/.test(text) || Number(text) < min || Number(text) > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+    throw new FuzzArgsError(`${flag} must be a whole number ${range}, got '${text}'`);
   }
   return Number(text);
 }

@@ -18,7 +18,17 @@ Deno.test("fuzz-engine --help prints every option and exits 0, running no case",
   for (const flag of ["--help", "-h"]) {
     const { code, stdout, stderr } = await fuzzEngine(flag);
     assert.equal(code, 0, `${flag}: ${stderr}`);
-    for (const option of ["--cases", "--seed", "--features", "--batch", "--concurrency", "--crashes"]) {
+    for (
+      const option of [
+        "--cases",
+        "--seed",
+        "--features",
+        "--batch",
+        "--concurrency",
+        "--crashes",
+        "--engines",
+      ]
+    ) {
       assert.ok(stdout.includes(option), `${flag}: ${option} missing from ${stdout}`);
     }
     assert.ok(!stdout.includes("cases from seed"), stdout);
@@ -31,6 +41,8 @@ Deno.test("fuzz-engine refuses an unknown option or a bad number, naming it, wit
     [["--cases", "abc"], "--cases"],
     [["--batch", "0"], "--batch"],
     [["--seed", "1e3"], "--seed"],
+    [["--engines", "0"], "--engines"],
+    [["--engines", "5"], "--engines"],
   ];
   for (const [args, named] of cases) {
     const { code, stdout, stderr } = await fuzzEngine(...args);

@@ -27,6 +27,8 @@ const OPTIONAL = [
 
 export interface ShrinkOptions {
   crashes: boolean;
+  /** Engines sharing the nats-server, as in the run that found the case. */
+  engines?: number;
   log(line: string): void;
   /** Engine runs at most; each is a few seconds. */
   maxRuns?: number;
@@ -54,7 +56,11 @@ export async function shrink(failed: Checked, options: ShrinkOptions): Promise<C
       }
       if (!batch.length) continue;
       runs += batch.length;
-      const { results } = await checkBatch(batch, { crashes: options.crashes, concurrency: 4 });
+      const { results } = await checkBatch(batch, {
+        crashes: options.crashes,
+        engines: options.engines,
+        concurrency: 4,
+      });
       const smaller = results.find((r) => r.diffs.length);
       if (smaller) {
         best = smaller;

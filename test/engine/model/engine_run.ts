@@ -76,7 +76,7 @@ export interface Stack {
   readonly natsKills: number;
   /** When the engine was down longer than a restart may take (an engine that was not healthy in 60 s). */
   readonly outages: ReadonlyArray<{ from: number; to: number }>;
-  /** Every time no engine ran: from a kill to the restarted engine's first health answer (crash runs). */
+  /** Every time an engine was down: from its kill to its restart's first health answer (crash runs). */
   readonly downtimes: ReadonlyArray<Downtime>;
 }
 
@@ -591,19 +591,17 @@ async function until<T>(check: () => Promise<T | undefined>, ms: number): Promis
  */
 const ENGINE_LOG = Deno.env.get("COMPOZY_MODEL_ENGINE_LOG");
 
-/** How often a kill of several engines' stack takes them all at once. */
-const ALL_ENGINES_KILLED = 0.2;
-
 /**
  * The engine processes of a stack (one, or several sharing its nats-server with leases, issue 12), each
  * with a stable instance id (`model-engine`, or `model-engine-1`, `-2`, … when there are several), which a
- * loop SIGKILLs at random moments while cases run (one picked at random, sometimes all of them, sometimes with
- * nats-server too) and starts again under the same id.
+ * loop per engine SIGKILLs at random moments while cases run (sometimes with nats-server) and starts again
+ * under the same id.
  */
 class EngineProcesses {
   readonly #children: Array<Deno.ChildProcess | undefined>;
   #loop?: Promise<void>;
   #killing = false;
+  #natsRestarting = false;
   kills = 0;
   natsKills = 0;
   readonly outages: Array<{ from: number; to: number }> = [];
@@ -680,34 +678,47 @@ class EngineProcesses {
     }
   }
 
+  /**
+   * One kill loop per engine: each engine is killed after it was up a while and started again, on its own
+   * clock, so with several engines one is often down while the others run and take over its executions, and
+   * sometimes all are down at once (one killed while another restarts).
+   */
   startKilling(): void {
     this.#killing = true;
-    this.#loop = (async () => {
+    this.#loop = Promise.all(this.#children.map((_, index) => this.#killLoop(index))).then(() => {});
+  }
+
+  async #killLoop(index: number): Promise<void> {
+    try {
       // A bounded number of kills, each after the engine was up a while: an engine killed sooner than a
       // tool call lasts would re-run that call forever and nothing would end.
       while (this.#killing && this.kills < this.maxKills) {
         await new Promise((r) => setTimeout(r, 300 + this.random() * 3_000));
         if (!this.#killing) break;
-        // Of several engines, one picked at random, the others taking over its executions; sometimes all of
-        // them, each restarted engine then taking back or over what the others held.
-        const all = this.#children.map((_, i) => i);
-        const killed = this.count > 1 && this.random() < ALL_ENGINES_KILLED
-          ? all
-          : [Math.floor(this.random() * this.count)];
-        for (const index of killed) await this.#kill(index);
-        if (this.random() < 0.15) {
+        await this.#kill(index);
+        // Not while another loop restarts it: that loop's restart would be cut short.
+        if (!this.#natsRestarting && this.random() < 0.15) {
           this.natsKills++;
-          await this.#note("nats-server SIGKILLed and restarted", all);
-          await this.#restartNats();
+          this.#natsRestarting = true;
+          try {
+            await this.#note("nats-server SIGKILLed and restarted", this.#children.map((_, i) => i));
+            await this.#restartNats();
+          } finally {
+            this.#natsRestarting = false;
+          }
         }
-        await Promise.all(killed.map((index) => this.#restart(index)));
+        await this.#restart(index);
       }
-    })().catch((e) => {
+    } catch (e) {
       // The machine, not the engine (an engine that did not come back in 3 × 60 s at load 24 ended a
       // `--cases 400` run with an unhandled rejection): the kills stop, and the cases still running fail
       // their requests, which check.ts counts as inconclusive (no engine answered in time).
-      console.error(`the engine could not be restarted; no more kills in this batch: ${e.stack ?? e}`);
-    });
+      console.error(
+        `the engine ${this.#instanceId(index)} could not be restarted; no more kills of it in this batch: ${
+          (e as Error).stack ?? e
+        }`,
+      );
+    }
   }
 
   /** Starts engine `index` again after a kill; one that does not come up is killed and started again. */

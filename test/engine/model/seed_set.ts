@@ -1,10 +1,17 @@
-/** The fixed seed sets of `make test` (model_test.ts, model_crash_test.ts) and how one is checked. */
+/**
+ * The fixed seed sets of `make test` (model_test.ts, model_crash_test.ts, model_two_engines_test.ts) and how
+ * one is checked.
+ */
 import assert from "node:assert/strict";
 import { caseYaml, usableCase } from "./cases.ts";
 import { checkBatch, type Checked } from "./check.ts";
 import { defaultFeatures, type Feature, KNOWN_DEFECT_SEEDS, LATER_SHAPES } from "./features.ts";
 
-export const SEEDS = { plain: { from: 1, count: 40 }, crashes: { from: 500, count: 10 } };
+export const SEEDS = {
+  plain: { from: 1, count: 40 },
+  crashes: { from: 500, count: 10 },
+  twoEngines: { from: 600, count: 10 },
+};
 
 /** Runs of an inconclusive case after the first, one case at a time (the batch's own load is gone then). */
 const RERUNS = 2;
@@ -15,7 +22,12 @@ const RERUNS = 2;
  * again, alone; one still inconclusive then is reported and left out, as long as most cases were judged: a
  * run where fewer than MIN_CONCLUSIVE of them were is a failure (the machine was too loaded to say anything).
  */
-export async function checkSeeds(from: number, count: number, crashes: boolean): Promise<void> {
+export async function checkSeeds(
+  from: number,
+  count: number,
+  crashes: boolean,
+  engines = 1,
+): Promise<void> {
   // The sets' seeds generate what they always did: the later shapes are left out (features.ts LATER_SHAPES).
   const features = new Set<Feature>([...defaultFeatures(crashes)].filter((f) => !LATER_SHAPES.includes(f)));
   const batch = [];
@@ -23,13 +35,14 @@ export async function checkSeeds(from: number, count: number, crashes: boolean):
     if (seed in KNOWN_DEFECT_SEEDS) console.log(`seed ${seed} left out: ${KNOWN_DEFECT_SEEDS[seed]}`);
     else batch.push(await usableCase(seed, features, crashes));
   }
-  const first = await checkBatch(batch, { crashes });
+  const first = await checkBatch(batch, { crashes, engines });
   let kills = first.kills;
   let results: Checked[] = first.results;
   for (let run = 0; run < RERUNS && results.some((r) => r.inconclusive); run++) {
     const again = results.filter((r) => r.inconclusive);
     const rerun = await checkBatch(again.map((r) => ({ case: r.case, expected: r.expected })), {
       crashes,
+      engines,
       concurrency: 1,
     });
     kills += rerun.kills;

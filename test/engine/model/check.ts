@@ -180,13 +180,15 @@ export interface BatchOptions {
   concurrency?: number;
   /** Engine processes sharing the nats-server (engine_run.ts StackOptions.engines). */
   engines?: number;
+  /** Some kills are freezes (engine_run.ts StackOptions.freezes). */
+  freezes?: boolean;
   random?: () => number;
 }
 
 export async function checkBatch(
   batch: Array<{ case: Case; expected: ReferenceResult }>,
   options: BatchOptions = {},
-): Promise<{ results: Checked[]; kills: number; natsKills: number }> {
+): Promise<{ results: Checked[]; kills: number; natsKills: number; freezes: number }> {
   let stack;
   try {
     stack = await startStack(batch.map((b) => b.case), options);
@@ -204,6 +206,7 @@ export async function checkBatch(
       })),
       kills: 0,
       natsKills: 0,
+      freezes: 0,
     };
   }
   const results: Checked[] = [];
@@ -239,5 +242,5 @@ export async function checkBatch(
     await stack.close();
   }
   results.sort((a, b) => a.case.seed - b.case.seed);
-  return { results, kills: stack.kills, natsKills: stack.natsKills };
+  return { results, kills: stack.kills, natsKills: stack.natsKills, freezes: stack.freezes };
 }

@@ -74,6 +74,8 @@ export interface Stack {
   /** SIGKILLs of the engine and of nats-server so far (crash runs). */
   readonly kills: number;
   readonly natsKills: number;
+  /** SIGSTOPs of an engine, each ended by a SIGCONT (crash runs with freezes). */
+  readonly freezes: number;
   /** When the engine was down longer than a restart may take (an engine that was not healthy in 60 s). */
   readonly outages: ReadonlyArray<{ from: number; to: number }>;
   /** Every time an engine was down: from its kill to its restart's first health answer (crash runs). */
@@ -97,6 +99,8 @@ export interface StackOptions {
    * leases (issue 12), and the crashes kill either engine. One engine without crashes runs in this process.
    */
   engines?: number;
+  /** With crashes: some kills are SIGSTOPs of 0.5 to 20 s instead, the engine then SIGCONTed (a stale holder). */
+  freezes?: boolean;
   /**
    * Awaited before each action of a checkpoint (its index in the checkpoint's actions): a test holds an
    * action there to force an interleaving with the engine.
@@ -184,6 +188,7 @@ async function startParts(
       // size, and a batch run all at once is not killed for longer than its cases may take.
       Math.max(3, Math.ceil((4.5 * cases.length) / Math.max(1, options.concurrency ?? 3))),
       engines,
+      options.freezes ?? false,
     )
     : undefined;
   const engine = options.crashes ? processes : undefined;
@@ -214,6 +219,9 @@ async function startParts(
     },
     get natsKills() {
       return engine?.natsKills ?? 0;
+    },
+    get freezes() {
+      return engine?.freezes ?? 0;
     },
     get outages() {
       return engine?.outages ?? [];
@@ -591,6 +599,9 @@ async function until<T>(check: () => Promise<T | undefined>, ms: number): Promis
  */
 const ENGINE_LOG = Deno.env.get("COMPOZY_MODEL_ENGINE_LOG");
 
+/** The share of the kill loops' turns that freeze the engine instead (with StackOptions.freezes). */
+const FREEZE_SHARE = 0.3;
+
 /**
  * The engine processes of a stack (one, or several sharing its nats-server with leases, issue 12), each
  * with a stable instance id (`model-engine`, or `model-engine-1`, `-2`, … when there are several), which a
@@ -603,6 +614,7 @@ class EngineProcesses {
   #killing = false;
   #natsRestarting = false;
   kills = 0;
+  freezes = 0;
   natsKills = 0;
   readonly outages: Array<{ from: number; to: number }> = [];
   readonly downtimes: Downtime[] = [];
@@ -616,6 +628,8 @@ class EngineProcesses {
     readonly random: () => number,
     readonly maxKills: number,
     readonly count: number,
+    /** Some of the loops' turns SIGSTOP the engine for a while instead of killing it (see #freeze). */
+    readonly freezing: boolean,
   ) {
     this.#children = Array.from({ length: count }, () => undefined);
     this.#downSince = Array.from({ length: count }, () => undefined);
@@ -692,9 +706,13 @@ class EngineProcesses {
     try {
       // A bounded number of kills, each after the engine was up a while: an engine killed sooner than a
       // tool call lasts would re-run that call forever and nothing would end.
-      while (this.#killing && this.kills < this.maxKills) {
+      while (this.#killing && this.kills + this.freezes < this.maxKills) {
         await new Promise((r) => setTimeout(r, 300 + this.random() * 3_000));
         if (!this.#killing) break;
+        if (this.freezing && this.random() < FREEZE_SHARE) {
+          await this.#freeze(index);
+          continue;
+        }
         await this.#kill(index);
         // Not while another loop restarts it: that loop's restart would be cut short.
         if (!this.#natsRestarting && this.random() < 0.15) {
@@ -719,6 +737,27 @@ class EngineProcesses {
         }`,
       );
     }
+  }
+
+  /**
+   * SIGSTOPs engine `index` and SIGCONTs it 0.5 to 20 s later: it keeps its NATS connection, so the other
+   * engines do not see it gone, its commands come back to them after their ack wait, and past its leases' TTL
+   * (15 s) another engine takes them; woken, it goes on with what it held, a stale holder to be fenced.
+   */
+  async #freeze(index: number): Promise<void> {
+    const child = this.#children[index];
+    if (!child) return;
+    this.freezes++;
+    const from = Date.now();
+    const ms = 500 + this.random() * 19_500;
+    child.kill("SIGSTOP");
+    await this.#note(`engine process ${this.#instanceId(index)} SIGSTOPped for ${Math.round(ms)} ms`, [
+      index,
+    ]);
+    await new Promise((r) => setTimeout(r, ms));
+    child.kill("SIGCONT");
+    await this.#note(`engine process ${this.#instanceId(index)} SIGCONTed`, [index]);
+    this.downtimes.push({ from, to: Date.now() });
   }
 
   /** Starts engine `index` again after a kill; one that does not come up is killed and started again. */

@@ -1,5 +1,5 @@
 /**
- * `deno task fuzz-engine --cases N --seed S [--crashes] [--engines E] [--features SPEC] [--batch B]
+ * `deno task fuzz-engine --cases N --seed S [--crashes] [--engines E] [--freezes] [--features SPEC] [--batch B]
  * [--concurrency K] [--keep-going] [--no-shrink]`: generates N cases from seed S, runs each on the real engine (with
  * `--crashes`, while the engine process is SIGKILLed at random moments, sometimes with nats-server) and
  * compares it with the reference interpreter. The first failing case is shrunk and printed as YAML with its
@@ -20,7 +20,7 @@ import { type FuzzArgs, FuzzArgsError, parseFuzzArgs, USAGE } from "./fuzz_args.
 
 if (import.meta.main) {
   const args = optionsOrExit(Deno.args);
-  const { cases: count, seed, batch: size, crashes, engines } = args;
+  const { cases: count, seed, batch: size, crashes, engines, freezes } = args;
   const concurrency = args.concurrency ?? size;
   const features = parseFeatures(args.features, crashes);
   const left = Object.entries({
@@ -30,7 +30,7 @@ if (import.meta.main) {
   console.log(
     `fuzz-engine: ${count} cases from seed ${seed}${crashes ? " with crashes" : ""}${
       engines > 1 ? ` on ${engines} engines` : ""
-    }, ` +
+    }${freezes ? " with freezes" : ""}, ` +
       `batches of ${size}, ${concurrency} at once`,
   );
   if (left.length) {
@@ -42,14 +42,16 @@ if (import.meta.main) {
   let ran = 0;
   let kills = 0;
   let natsKills = 0;
+  let frozen = 0;
   for (let start = 0; start < count && (args.keepGoing || !failed.length); start += size) {
     const batch = [];
     for (let i = start; i < Math.min(count, start + size); i++) {
       batch.push(await usableCase(seed + i, features, crashes));
     }
-    const done = await checkBatch(batch, { crashes, engines, concurrency });
+    const done = await checkBatch(batch, { crashes, engines, freezes, concurrency });
     kills += done.kills;
     natsKills += done.natsKills;
+    frozen += done.freezes;
     for (const r of done.results) {
       ran++;
       if (r.lateMs !== undefined) {
@@ -72,7 +74,7 @@ if (import.meta.main) {
     }
     console.log(
       `${ran}/${count} cases, ${failed.length} failed, ${inconclusive.length} inconclusive, ` +
-        `${kills} engine kills, ${natsKills} nats-server kills, ${
+        `${kills} engine kills, ${natsKills} nats-server kills, ${freezes ? `${frozen} freezes, ` : ""}${
           Math.round((Date.now() - started) / 1000)
         } s`,
     );
@@ -91,7 +93,7 @@ if (import.meta.main) {
   console.log(`\ncase of seed ${first.case.seed} differs:\n  ${first.diffs.join("\n  ")}`);
   console.log(`its events:\n  ${(first.history ?? []).join("\n  ")}`);
   const minimal = !args.noShrink
-    ? await shrink(first, { crashes, engines, log: (s) => console.log(s) })
+    ? await shrink(first, { crashes, engines, freezes, log: (s) => console.log(s) })
     : first;
   console.log(`\n# minimal failing case\n${caseYaml(minimal.case)}`);
   console.log(`# differences\n#   ${minimal.diffs.join("\n#   ")}`);

@@ -21,7 +21,9 @@ Options:
   --concurrency K   cases of a batch in flight at once (default: all of the batch)
   --crashes         SIGKILL the engine (sometimes nats-server too) at random moments
   --engines E       engine processes sharing each stack's nats-server (default 1, at most 4); with
-                    --crashes each kill picks one of them at random and starts it again
+                    --crashes each is killed and started again on its own clock
+  --freezes         with --crashes: some kills are a SIGSTOP of 0.5-20 s and a SIGCONT instead (an
+                    engine that keeps its connection but does nothing, then goes on as a stale holder)
   --keep-going      run every batch and list every failing seed (default: stop after the failing batch)
   --no-shrink       print the first failing case as it is, not shrunk
   -h, --help        this text`;
@@ -36,6 +38,7 @@ export interface FuzzArgs {
   crashes: boolean;
   /** Engine processes sharing each stack's nats-server (one without --crashes runs in the harness's process). */
   engines: number;
+  freezes: boolean;
   keepGoing: boolean;
   noShrink: boolean;
 }
@@ -60,6 +63,7 @@ export function parseFuzzArgs(argv: string[]): FuzzArgs | "help" {
         concurrency: { type: "string" },
         crashes: { type: "boolean", default: false },
         engines: { type: "string", default: "1" },
+        freezes: { type: "boolean", default: false },
         "keep-going": { type: "boolean", default: false },
         "no-shrink": { type: "boolean", default: false },
       },
@@ -68,6 +72,7 @@ export function parseFuzzArgs(argv: string[]): FuzzArgs | "help" {
     throw new FuzzArgsError((error as Error).message, { cause: error });
   }
   if (values.help) return "help";
+  if (values.freezes && !values.crashes) throw new FuzzArgsError("--freezes goes with --crashes");
   return {
     cases: count("--cases", values.cases!, 0),
     seed: count("--seed", values.seed!, 0),
@@ -76,6 +81,7 @@ export function parseFuzzArgs(argv: string[]): FuzzArgs | "help" {
     concurrency: values.concurrency === undefined ? undefined : count("--concurrency", values.concurrency, 1),
     crashes: values.crashes!,
     engines: count("--engines", values.engines!, 1, MAX_ENGINES),
+    freezes: values.freezes!,
     keepGoing: values["keep-going"]!,
     noShrink: values["no-shrink"]!,
   };

@@ -43,6 +43,7 @@ Deno.test("fuzz-engine refuses an unknown option or a bad number, naming it, wit
     [["--seed", "1e3"], "--seed"],
     [["--engines", "0"], "--engines"],
     [["--engines", "5"], "--engines"],
+    [["--freezes"], "--freezes"],
   ];
   for (const [args, named] of cases) {
     const { code, stdout, stderr } = await fuzzEngine(...args);

@@ -29,6 +29,7 @@ export interface ShrinkOptions {
   crashes: boolean;
   /** Engines sharing the nats-server, as in the run that found the case. */
   engines?: number;
+  freezes?: boolean;
   log(line: string): void;
   /** Engine runs at most; each is a few seconds. */
   maxRuns?: number;

@@ -68,6 +68,31 @@ export class PublishError extends Error {
 }
 
 /**
+ * A JetStream read that NATS left unanswered (its request timed out, or nothing answered it while the server
+ * restarted): nothing was read. Like a PublishError's unstored write it is NATS's fault, not the reader's: an
+ * execution's driver gives the execution up and replays it rather than failing a task with it.
+ */
+export class ReadUnansweredError extends Error {
+  override name = "ReadUnansweredError";
+  constructor(readonly what: string, options: ErrorOptions & { cause: unknown }) {
+    super(`NATS left ${what} unanswered: ${(options.cause as Error)?.message ?? options.cause}`, options);
+  }
+}
+
+/** The nats.js errors of a request that got no answer (timed out, no responders, connection lost). */
+const UNANSWERED = new Set(["TimeoutError", "NoResponders", "RequestError", "ConnectionError"]);
+
+/** Runs `read`; NATS's silence (see UNANSWERED) is thrown as a ReadUnansweredError naming `what`. */
+export async function answeredRead<T>(what: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (e) {
+    if (e instanceof Error && UNANSWERED.has(e.name)) throw new ReadUnansweredError(what, { cause: e });
+    throw e;
+  }
+}
+
+/**
  * A message larger than the server's `max_payload`: no retry can store it. Not a PublishError, which means
  * "NATS could not be reached" and makes a writer give up and replay; this one is the content's fault.
  */

@@ -7,7 +7,7 @@
  * Failure semantics: a task's result is recorded (one awaited JetStream write) before the next task is
  * dispatched, so a crash re-runs at most the unrecorded attempt of each running branch.
  */
-import { MessageTooLargeError, PublishError } from "../../../pkg/nats/mod.ts";
+import { MessageTooLargeError, PublishError, ReadUnansweredError } from "../../../pkg/nats/mod.ts";
 import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
 import { TaskFailure, toTaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
@@ -186,7 +186,7 @@ export class ExecutionDriver implements DriverPort {
     if (this.paused) this.closeGate();
     this.program().catch((e) => {
       if (e instanceof ExecutionEnded) return;
-      if (e instanceof PublishError || this.abandoned) {
+      if (natsOutOfReach(e) || this.abandoned) {
         this.logGivenUp("a step's outcome could not be recorded", e);
         return this.abandon(e);
       }
@@ -213,13 +213,13 @@ export class ExecutionDriver implements DriverPort {
   }
 
   /**
-   * Why the driver gives the execution up: NATS out of reach (a PublishError) is the expected case, its
+   * Why the driver gives the execution up: NATS out of reach (natsOutOfReach) is the expected case, its
    * command comes back and the replay goes on (warning); anything else is a defect worth an error.
    */
   private logGivenUp(what: string, e: unknown): void {
     // `reason` for the line, `error` (with its cause chain) for the JSON record.
     const properties = { execId: this.execId, what, reason: String(e), error: e };
-    if (e instanceof PublishError) {
+    if (natsOutOfReach(e)) {
       log.warn("execution {execId} given up: {what}: {reason}; its command comes back", properties);
     } else {
       log.error("execution {execId} given up: {what}: {reason}; its command comes back", properties);
@@ -757,7 +757,7 @@ export class ExecutionDriver implements DriverPort {
         // The driver is given up at once, not when the error reaches the program: in a parallel, a sibling
         // branch waiting for a signal or a sub-workflow held it there, the execution active and its outcome
         // unrecorded, for as long as the sibling waited.
-        if (e instanceof PublishError) {
+        if (natsOutOfReach(e)) {
           this.abandon(e);
           throw e;
         }
@@ -1058,4 +1058,12 @@ export class ExecutionDriver implements DriverPort {
   ): Record<string, string> {
     return this.templates.env(task, own, base, key);
   }
+}
+
+/**
+ * NATS did not store a write (PublishError) or answer a read (ReadUnansweredError): not the task's fault. The
+ * driver gives the execution up, its command comes back and the replay goes on from what was recorded.
+ */
+function natsOutOfReach(e: unknown): boolean {
+  return e instanceof PublishError || e instanceof ReadUnansweredError;
 }

@@ -1,7 +1,14 @@
 /** The real DriverServices: timers, sub-workflows, signals and agent requests, all over NATS. */
 import { create } from "@bufbuild/protobuf";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { type Bus, MessageTooLargeError, RequestError, STREAMS, subjectOf } from "../../../pkg/nats/mod.ts";
+import {
+  answeredRead,
+  type Bus,
+  MessageTooLargeError,
+  RequestError,
+  STREAMS,
+  subjectOf,
+} from "../../../pkg/nats/mod.ts";
 import { ChildStartUnansweredError } from "../../errors.ts";
 import {
   TaskResumeSchema,
@@ -126,7 +133,14 @@ export function createDriverServices(
     },
     signals: {
       async send(_d, signalId, payload, target) {
-        const targets = target ? [await store.getWorkflow(target)] : await store.findWaiting(signalId);
+        // Unanswered (NATS or this process stalled), the look-up gives the execution up to be replayed: a
+        // task failed 'timeout' for it (two-engine crash fuzz, seed 37214).
+        const targets = await answeredRead(
+          target
+            ? `the look-up of execution ${target}`
+            : `the look-up of the executions waiting for ${signalId}`,
+          async () => target ? [await store.getWorkflow(target)] : await store.findWaiting(signalId),
+        );
         // An ended target takes no signal (the API answers 409 for one): it is not sent, nor counted.
         const open = targets.filter((doc): doc is WorkflowDocument =>
           doc !== undefined && !isTerminal(doc.status)

@@ -19,7 +19,7 @@ import { ToolRunner } from "../../../pkg/runtime/tool_runner.ts";
 import { writeProject } from "../../support/engine.ts";
 import { spawnEngineProcess } from "../../support/engine_process.ts";
 import { startTestNats, type TestNats } from "../../support/nats.ts";
-import type { ReferenceResult } from "../reference/types.ts";
+import type { Checkpoint, ReferenceResult } from "../reference/types.ts";
 import { projectFiles } from "./cases.ts";
 import { type Case, TOOL_ID } from "./generator.ts";
 import { stuckReport } from "./stuck_report.ts";
@@ -106,6 +106,8 @@ export interface StackOptions {
    * action there to force an interleaving with the engine.
    */
   beforeAction?: (execId: string, index: number) => Promise<void>;
+  /** Awaited before the harness looks for each checkpoint (its index): a test holds the harness back there. */
+  beforeCheckpoint?: (execId: string, index: number) => Promise<void>;
 }
 
 /** Starts nats-server, the runtime and an engine for a project holding `cases`. */
@@ -206,7 +208,7 @@ async function startParts(
     active++;
     if (active === 1) engine?.startKilling();
     try {
-      return await runCase(client, bus, logFile, c, expected, options.beforeAction);
+      return await runCase(client, bus, logFile, c, expected, options);
     } finally {
       if (--active === 0) await engine?.stopKilling();
     }
@@ -239,13 +241,14 @@ async function runCase(
   logFile: string,
   c: Case,
   expected: ReferenceResult,
-  beforeAction: StackOptions["beforeAction"],
+  { beforeAction, beforeCheckpoint }: Pick<StackOptions, "beforeAction" | "beforeCheckpoint">,
 ): Promise<Observed> {
   const problems: string[] = [];
   const unsent: string[] = [];
   const controlLagMs: number[] = [];
   const { execId } = await client.trigger(c.id, c.input);
-  for (const checkpoint of expected.checkpoints) {
+  for (const [checkpointIndex, checkpoint] of expected.checkpoints.entries()) {
+    await beforeCheckpoint?.(execId, checkpointIndex);
     let waitsStarted = 0;
     // As patient as the wait for the end (endOf): a checkpoint reached late is a slow case, not a stuck one.
     // With 60 s, seed 121055 (a `hang` tool re-run by each of its batch's 12 kills before its wait) reached its
@@ -254,12 +257,14 @@ async function runCase(
     const reached = await until(async () => {
       const state = await client.get(execId);
       if (!state || ["SUCCESS", "FAILED", "TIMED_OUT", "CANCELED"].includes(state.status)) return "ended";
+      if (timedOutUnseen(checkpoint, expected, state)) return "timed out";
       const waits = state.tasks.filter((t) =>
         t.status === "WAITING" && checkpoint.waiting.includes(t.task_id)
       );
       waitsStarted = Math.max(0, ...waits.map((t) => Date.parse(t.started_at ?? "") || 0));
       return checkpoint.waiting.every((k) => waits.some((t) => t.task_id === k)) ? "reached" : undefined;
     }, CASE_LIMIT_MS + SLOW_GRACE_MS);
+    if (reached === "timed out") continue;
     // Ended before the harness saw its waits (a short wait time-out that fired while a killed engine
     // restarted, seeds 121099 and 4123017): the controls of this checkpoint and later ones are not sent, and
     // the end is compared with the reference's as it is. Were the controls needed, the end differs there.
@@ -362,6 +367,26 @@ async function runCase(
     });
   };
   return { execId, state, lateMs, calls, late, problems, unsent, controlLagMs, timedOut, children, history };
+}
+
+/**
+ * Every wait of `checkpoint` ended by its own time-out before the harness saw it waiting, as the reference
+ * says each of them ends: its actions changed nothing there, and the harness goes on to the next checkpoint
+ * rather than wait for these waits for good. Seed 38210 (two engines, freezes): a 300 ms wait whose first
+ * driver stored its timer and stopped, taken over, waited 11 ms (the overdue timer ended it) between two of
+ * the harness's polls, and the harness waited 240 s for it while the execution waited for the next
+ * checkpoint's signal.
+ */
+export function timedOutUnseen(
+  checkpoint: Checkpoint,
+  expected: ReferenceResult,
+  state: ExecutionState,
+): boolean {
+  return checkpoint.waiting.every((key) => {
+    const task = state.tasks.find((t) => t.task_id === key);
+    return task?.status === "FAILED" && task.error?.code === "wait_timeout" &&
+      expected.tasks[key]?.code === "wait_timeout";
+  });
 }
 
 /**

@@ -78,7 +78,7 @@ export interface Stack {
   readonly freezes: number;
   /** When the engine was down longer than a restart may take (an engine that was not healthy in 60 s). */
   readonly outages: ReadonlyArray<{ from: number; to: number }>;
-  /** Every time an engine was down: from its kill to its restart's first health answer (crash runs). */
+  /** Every time an engine was down or frozen: from its kill (or SIGSTOP) to its restart's first health answer (or SIGCONT), one still going on until now (crash runs). */
   readonly downtimes: ReadonlyArray<Downtime>;
 }
 
@@ -229,7 +229,7 @@ async function startParts(
       return engine?.outages ?? [];
     },
     get downtimes() {
-      return engine?.downtimes ?? [];
+      return engine?.downtimesSoFar() ?? [];
     },
     close: stopAll,
   };
@@ -775,6 +775,7 @@ class EngineProcesses {
     this.freezes++;
     const from = Date.now();
     const ms = 500 + this.random() * 19_500;
+    this.#downSince[index] = from;
     child.kill("SIGSTOP");
     await this.#note(`engine process ${this.#instanceId(index)} SIGSTOPped for ${Math.round(ms)} ms`, [
       index,
@@ -783,6 +784,19 @@ class EngineProcesses {
     child.kill("SIGCONT");
     await this.#note(`engine process ${this.#instanceId(index)} SIGCONTed`, [index]);
     this.downtimes.push({ from, to: Date.now() });
+    this.#downSince[index] = undefined;
+  }
+
+  /**
+   * The downtimes ended so far and those still going on (until now): a case may end and be judged while an
+   * engine is still restarting or frozen (seeds 1038314 and 2038310 of a two-engine run: both engines down from
+   * 06:33:29 to 06:33:46, one of them not yet healthy again when the case was compared, so its overdue timers
+   * firing out of due order were read as the engine's difference).
+   */
+  downtimesSoFar(): Downtime[] {
+    const now = Date.now();
+    const ongoing = this.#downSince.filter((from) => from !== undefined).map((from) => ({ from, to: now }));
+    return [...this.downtimes, ...ongoing];
   }
 
   /** Starts engine `index` again after a kill; one that does not come up is killed and started again. */

@@ -195,3 +195,25 @@ Deno.test("overdue timers of different executions fired out of due order after a
   );
   assert.equal(timersReorderedByOutage(signaled, [outage]), undefined);
 });
+
+Deno.test("a timer whose wake-up was recorded just before the outage goes on at its task's end: later than an overdue timer of another execution", () => {
+  // Seed 1038314 (two engines, freezes, 2026-12-07): the root's nap30 (due 38.499) woke at 39.275, both
+  // engines were killed (38.606, 39.725), a child's nap26 (due 41.371) ran on at 52.324 after a take-over,
+  // and the root's nap30 ended (its task.success, where the root goes on) only at 53.165, on the replay.
+  const day = Date.UTC(2026, 11, 7);
+  const at = (time: string) => day + Date.parse(`1970-01-01T${time}Z`);
+  const history = [
+    `503 06:34:38.302Z task.waiting_started par19/steps29/nap30 {"deadlineUnixMs":"${at("06:34:38.499")}"}`,
+    `514 06:34:38.374Z [f5243b] task.waiting_started nap26 {"deadlineUnixMs":"${at("06:34:41.371")}"}`,
+    `551 06:34:39.275Z task.waiting_ended par19/steps29/nap30 {"payload":{"attempt":1}}`,
+    `554 06:34:52.324Z [f5243b] task.waiting_ended nap26 {"payload":{"attempt":1}}`,
+    `555 06:34:52.356Z [f5243b] task.success nap26 {"output":null,"attempt":1}`,
+    `596 06:34:53.159Z workflow.taken_over  {"engine":"model-engine-2"}`,
+    `597 06:34:53.165Z task.success par19/steps29/nap30 {"output":null,"attempt":1}`,
+  ];
+  const outage = { from: at("06:34:38.606"), to: at("06:34:52.100") };
+  assert.match(timersReorderedByOutage(history, [outage]) ?? "", /par19\/steps29\/nap30 came due around/);
+  // Its task ended before the other timer fired: the root went on first, nothing to excuse.
+  const wentOn = history.map((l) => l.replace("597 06:34:53.165Z", "552 06:34:39.280Z"));
+  assert.equal(timersReorderedByOutage(wentOn, [outage]), undefined);
+});

@@ -136,7 +136,13 @@ function firedTimers(history: string[]): FiredTimer[] {
     const due = Number(deadline);
     const end = lines.slice(i + 1).find((m) => (m[3] ?? "") === who && m[5] === task);
     if (!end || timeOfDayNear(end[2], due) < due) return;
-    fired.push({ who, name: `${who}${task}`, due, firedSeq: Number(end[1]) });
+    // Its execution goes on from the task's end: a wake-up recorded just before every engine was killed goes
+    // on only at the replay after the outage (seed 1038314: the root's nap woke at 06:34:39.275, both engines
+    // died, and its task.success came at 53.165, after a child's overdue sleep had run on at 52.324).
+    const goesOn = lines.slice(i + 1).find((m) =>
+      (m[3] ?? "") === who && m[5] === task && (m[4] === "task.success" || m[4] === "task.failed")
+    ) ?? end;
+    fired.push({ who, name: `${who}${task}`, due, firedSeq: Number(goesOn[1]) });
   });
   return fired;
 }

@@ -31,6 +31,9 @@ Deno.test("a task waiting for its sub-workflow says so on the execution's page",
     await page.goto(`${dev.url}/#/executions/${exec_id}`);
     await waitForText(page, ".status", "WAITING");
     await waitForText(page, ".why-wait", "waits for its sub-workflow child to end");
+    // The timeline is drawn from the history, which the page reads apart from the state behind "Why it
+    // waits": its span may come a moment later (CI once read none just after the panel showed).
+    await page.waitForSelector(".tl-wait", { timeout: 20_000 });
     const titles = await page.$$eval(".tl-wait", (spans) => spans.map((s) => s.getAttribute("title")));
     assert.deepEqual(titles, ["waiting for its sub-workflow"]);
   } finally {

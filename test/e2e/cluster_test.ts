@@ -166,20 +166,35 @@ Deno.test({
       }
       const elapsed = Date.now() - began;
       // No recorded step runs twice: once a task's success is stored, no tool call of that task is sent to a
-      // runtime again. A runtime records each call it receives (`tool.started`, stamped when received). A call
-      // sent before the record may still run after it (a request re-sent while a node died, a sandbox slow to
-      // start): such in-flight duplicates are at-least-once delivery, counted below, not re-runs.
+      // runtime again. A runtime records each call it receives (`tool.started`, stamped when received, with the
+      // call's id: a UUIDv7 the engine minted as it first sent the call). A call sent before the record may
+      // still be received and run after it (sent by the engine killed a moment later, to a runtime whose
+      // loaded machine took seconds to read it): such in-flight duplicates are at-least-once delivery, counted
+      // below, not re-runs. A call sent after the record is either a new call (its id is younger than the
+      // record) or one sent again, and an engine stores the task's start again before it sends a call again
+      // (startedBeforeResend, fenced by its lease): so no start of the task may be stored after its success.
       const recordedAt = new Map<string, number>();
-      const received = new Map<string, number[]>();
+      const received = new Map<string, { at: number; mintedAt: number }[]>();
+      /** Tasks whose start was stored again after their success: a call sent again after the record. */
+      const writtenAfterSuccess: string[] = [];
       for (const [id, events] of await readHistories(client, ids)) {
+        const succeeded = new Set<string>();
         for (const event of events) {
-          const data = event.data as { task?: { id: string }; metadata: { time: string } };
+          const data = event.data as {
+            task?: { id: string };
+            tool?: { execId: string };
+            metadata: { time: string };
+          };
           if (!data.task) continue; // The workflow's own events.
           const key = `${id}/${data.task.id}`;
           if (event.type === "tool.started") {
-            received.set(key, [...received.get(key) ?? [], Date.parse(data.metadata.time)]);
+            const call = { at: Date.parse(data.metadata.time), mintedAt: uuidv7Millis(data.tool!.execId) };
+            received.set(key, [...received.get(key) ?? [], call]);
           }
+          // A stale holder's own late success is no re-run (the fold ignores it); a start is what precedes a send.
+          if (succeeded.has(key) && event.type === "task.started") writtenAfterSuccess.push(key);
           if (event.type !== "task.success") continue;
+          succeeded.add(key);
           const stored = await jsm.streams.getMessage(STREAMS.events, { seq: event.seq });
           recordedAt.set(key, stored!.timestamp ? new Date(stored!.timestamp).getTime() : Date.now());
         }
@@ -190,35 +205,48 @@ Deno.test({
         return { key, at: Number(at), taskExecId, attempt: Number(attempt) };
       });
       const rel = (t: number) => t - began;
-      const sentAfter = [...received].flatMap(([key, times]) =>
-        times.filter((t) => t > recordedAt.get(key)!).map((t) => ({
+      const receivedAfter = [...received].flatMap(([key, calls]) =>
+        calls.filter((c) => c.at > recordedAt.get(key)!).map((c) => ({
           key,
-          receivedAt: rel(t),
+          mintedAt: rel(c.mintedAt),
+          receivedAt: rel(c.at),
           successAt: rel(recordedAt.get(key)!),
         }))
       );
+      const sentAfter = receivedAfter.filter((c) => c.mintedAt > c.successAt);
       const late = calls.filter((c) => c.at > recordedAt.get(c.key)!);
-      if (sentAfter.length > 0 || late.length > 0) {
+      let lateReport = "";
+      if (receivedAfter.length > 0 || late.length > 0) {
         // What a failure needs to be understood: every call of those tasks, and when things happened.
-        const details = await Promise.all(late.map(async (c) => ({
-          key: c.key,
-          successAt: rel(recordedAt.get(c.key)!),
-          calls: calls.filter((o) => o.key === c.key).map((o) => ({ ...o, at: rel(o.at) })),
-          events: (await client.events(c.key.split("/")[0])).map((e) =>
-            `${e.type}@${rel(Date.parse(e.time))}`
-          ),
+        const keys = [...new Set([...receivedAfter, ...late].map((c) => c.key))];
+        const details = await Promise.all(keys.map(async (key) => ({
+          key,
+          successAt: rel(recordedAt.get(key)!),
+          calls: calls.filter((o) => o.key === key).map((o) => ({ ...o, at: rel(o.at) })),
+          events: (await client.events(key.split("/")[0])).map((e) => {
+            const data = e.data as { tool?: { execId?: string }; metadata?: { source?: string } };
+            return `${e.type}@${rel(Date.parse(e.time))} ${data.metadata?.source ?? ""} ${
+              data.tool?.execId ?? ""
+            }`;
+          }),
         })));
-        console.log(
-          `engine killed at ${rel(engineKilledAt)} ms, node at ${
-            rel(nodeKilledAt)
-          } ms; calls run after their ` +
-            `task's success was recorded:\n${JSON.stringify(details, null, 1)}`,
-        );
+        lateReport =
+          `engine killed at ${rel(engineKilledAt)} ms, node at ${rel(nodeKilledAt)} ms; calls run ` +
+          `after their task's success was recorded:\n${JSON.stringify(details)}`;
+        console.log(lateReport);
       }
+      // The report goes in the assertion's message: CI keeps the end of the output, where the failures are.
       assert.deepEqual(
         sentAfter,
         [],
-        "a tool call was sent to a runtime after its task's success was recorded",
+        `a tool call was sent to a runtime after its task's success was recorded; ${
+          lateReport.slice(0, 6_000)
+        }`,
+      );
+      assert.deepEqual(
+        writtenAfterSuccess,
+        [],
+        `a task's start was stored again after its success; ${lateReport.slice(0, 6_000)}`,
       );
       console.log(
         `${RUNS} executions submitted in ${submitted} ms, all ended in ${elapsed} ms; ${calls.length} tool calls for ${
@@ -227,7 +255,7 @@ Deno.test({
           `(${
             calls.length - RUNS * TASKS
           } re-runs of unrecorded steps; ${late.length} of them, sent before ` +
-          `the success was recorded, ran after it)`,
+          `the success was recorded, ran after it; ${receivedAfter.length} calls sent before the record were received after it)`,
       );
       const engineLines = processes.slice(0, 2).flatMap((p) => p.lines);
       const count = (pattern: RegExp) => engineLines.filter((l) => pattern.test(l)).length;
@@ -269,6 +297,11 @@ async function untilDeadline<T>(fn: () => Promise<T>, deadline: number): Promise
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+}
+
+/** The Unix milliseconds a UUIDv7 was minted at (its first 48 bits). */
+function uuidv7Millis(id: string): number {
+  return parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
 }
 
 async function waitFor(condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {

@@ -19,7 +19,10 @@
  *   stays allowed: Deno's `node:fs` sets the mode it is given after writing (`appendFileSync` does
  *   `chmod(path, 0o666)`), and refusing the bit broke every such call. A creation's mode is masked by the
  *   process's umask, which its start line clears others' write from (descriptor_limit.ts), since
- *   `mkdir(0o777)` is every folder's creation.
+ *   `mkdir(0o777)` is every folder's creation. For the same reason the `chown` family (`chown`, `fchown`,
+ *   `lchown`, `fchownat`) fails with `EPERM` whatever its arguments (outside break attempt brk37): a runtime
+ *   running as root let a tool give its granted folder to `nobody`, and any runtime user could move it into
+ *   one of its groups, whose members then add entries to it. No tool needs to change an owner.
  * - **Unix domain sockets**, for a process granted `net: true` (sbx34). Deno 2.9.6 checks a Linux abstract
  *   socket (`path: "\0name"`) as `net`, not as a path, so `net: true` listened on and connected to every
  *   abstract socket of the runtime's network namespace (D-Bus, container shims), which no deny flag can
@@ -69,6 +72,8 @@ interface ArchFilter {
   socket: number;
   listen: number;
   modeSyscalls: readonly ModeSyscall[];
+  /** The `chown` family: refused whatever its arguments. */
+  ownerSyscalls: readonly number[];
   /** Syscall numbers from this one up belong to another ABI of the same architecture (x32). */
   foreignFrom?: number;
 }
@@ -92,6 +97,8 @@ const FILTERS: Partial<Record<typeof Deno.build.arch, ArchFilter>> = {
       [133, 1],
       [259, 2],
     ],
+    // chown, fchown, lchown, fchownat
+    ownerSyscalls: [92, 93, 94, 260],
     foreignFrom: 0x40000000,
   },
   aarch64: {
@@ -102,6 +109,8 @@ const FILTERS: Partial<Record<typeof Deno.build.arch, ArchFilter>> = {
     listen: 201,
     // fchmod, fchmodat, fchmodat2, openat, mknodat
     modeSyscalls: [[52, 1, true], [53, 2, true], [452, 2, true], [56, 3], [33, 2]],
+    // fchownat, fchown
+    ownerSyscalls: [54, 55],
   },
 };
 
@@ -180,6 +189,8 @@ function filterProgram(arch: ArchFilter, rules: KernelRules): Instruction[] {
         );
       }
     }
+    program.push([LD_W_ABS, 0, 0, NR]);
+    for (const nr of arch.ownerSyscalls) program.push([JEQ_K, 0, 1, nr], [RET_K, 0, 0, RET_ERRNO | EPERM]);
   }
   program.push([RET_K, 0, 0, RET_ALLOW]);
   return program;

@@ -130,6 +130,31 @@ export async function envFilesAt(roots: readonly string[]): Promise<string[]> {
 }
 
 /**
+ * The entries now in each root's `.compozy/` that holds another root (a server's store holding the served
+ * deployment), as {@linkcode rootsProtectedPaths} denies them one by one: a deploy unpacks the next project
+ * there without restarting the runtime, so a sandbox started earlier, whose deny list names the entries of
+ * its start, read the next deployment's files (outside break attempt brk37). Empty, and no file system
+ * access, for roots that hold no deployment.
+ */
+export async function carvedOutPathsAt(roots: readonly string[]): Promise<string[]> {
+  if (!roots.some((root) => roots.some((other) => other !== root && covers(join(root, ".compozy"), other)))) {
+    return [];
+  }
+  const spellings = [...new Set([...roots, ...await Promise.all(roots.map(realPathOrSelf))])].sort();
+  const out: string[] = [];
+  for (const root of spellings) {
+    const store = join(root, ".compozy");
+    if (!spellings.some((other) => other !== store && covers(store, other))) continue;
+    try {
+      out.push(...await carveOut(store, spellings));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+  return out;
+}
+
+/**
  * Every path never granted to code in `dirs` (by real path too): the protected paths of each project the
  * folders belong to and of the roots the stack names ({@linkcode configureProtectedRoots}).
  */

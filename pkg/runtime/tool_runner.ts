@@ -23,6 +23,7 @@
 import { dirname, isAbsolute } from "node:path";
 import { denoCacheDir } from "./deno_cache_dir.ts";
 import {
+  carvedOutPathsAt,
   coversOrInside,
   DENO_CACHE_WHY,
   envFilesAt,
@@ -482,19 +483,23 @@ export class ToolRunner {
 
   /** Why `process` must not run a call now (see `#run`), or undefined when it may. */
   async #unfit(process: SandboxProcess): Promise<string | undefined> {
-    const newEnvFile = await this.#newEnvFile(process);
-    if (newEnvFile !== undefined) return `its --deny-read does not list ${newEnvFile}`;
+    const unlisted = await this.#newProtectedPath(process);
+    if (unlisted !== undefined) return `its --deny-read does not list ${unlisted}`;
     // Last, with no await between it and the call: an open that completes later is the call's to answer for.
     const leftOpen = this.#files.check(process);
     if (leftOpen !== undefined) return `between calls ${leftOpen}`;
     return undefined;
   }
 
-  /** A `.env*` file now at one of the process's roots that is missing from its `--deny-read`, if any. */
-  async #newEnvFile(process: SandboxProcess): Promise<string | undefined> {
+  /**
+   * A protected path now at one of the process's roots that is missing from its `--deny-read`, if any: a
+   * `.env*` file, or an entry of a server's `.compozy/` made after it started (a later deployment).
+   */
+  async #newProtectedPath(process: SandboxProcess): Promise<string | undefined> {
     const watched = this.#envDenied.get(process);
     if (!watched) return undefined;
     for (const path of await envFilesAt(watched.roots)) if (!watched.denied.has(path)) return path;
+    for (const path of await carvedOutPathsAt(watched.roots)) if (!watched.denied.has(path)) return path;
     return undefined;
   }
 

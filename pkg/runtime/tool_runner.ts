@@ -175,7 +175,10 @@ export class ToolRunner {
   readonly #files: OpenFileWatch;
   /** The checked graph each sandbox was spawned for, to tell a load that met a save (see the pool). */
   readonly #modules = new WeakMap<SandboxProcess, ToolModuleInfo>();
-  /** For each process granted `read: true`: the roots whose `.env*` files it must be denied, and its denials. */
+  /**
+   * For each process granted `read: true` (or `write: true`): the roots whose protected paths it must be denied,
+   * and its denials.
+   */
   readonly #envDenied = new WeakMap<SandboxProcess, { roots: string[]; denied: Set<string> }>();
   readonly #schemas = new SchemaCache();
   #nextCallId = 0;
@@ -241,10 +244,11 @@ export class ToolRunner {
           await projectRoots(dirname(spec.executePath)),
         );
         const process = SandboxProcess.spawn(spec, module, grants, denoDir);
-        if (spec.permissions.read === true) {
+        if (spec.permissions.read === true || spec.permissions.write === true) {
           this.#envDenied.set(process, {
             roots: await protectedRoots(dirname(spec.executePath)),
-            denied: new Set(grants.denyRead),
+            // The deny flags of its unscoped grant (read and write are never both `true`).
+            denied: new Set([...grants.denyRead, ...grants.denyWrite]),
           });
         }
         this.#memory.watch(process);
@@ -484,7 +488,7 @@ export class ToolRunner {
   /** Why `process` must not run a call now (see `#run`), or undefined when it may. */
   async #unfit(process: SandboxProcess): Promise<string | undefined> {
     const unlisted = await this.#newProtectedPath(process);
-    if (unlisted !== undefined) return `its --deny-read does not list ${unlisted}`;
+    if (unlisted !== undefined) return `its deny flags do not list ${unlisted}`;
     // Last, with no await between it and the call: an open that completes later is the call's to answer for.
     const leftOpen = this.#files.check(process);
     if (leftOpen !== undefined) return `between calls ${leftOpen}`;
@@ -492,8 +496,9 @@ export class ToolRunner {
   }
 
   /**
-   * A protected path now at one of the process's roots that is missing from its `--deny-read`, if any: a
-   * `.env*` file, or an entry of a server's `.compozy/` made after it started (a later deployment).
+   * A protected path now at one of the process's roots that is missing from its `--deny-read` (or
+   * `--deny-write`), if any: a `.env*` file, or an entry of a server's `.compozy/` made after it started (a
+   * later deployment).
    */
   async #newProtectedPath(process: SandboxProcess): Promise<string | undefined> {
     const watched = this.#envDenied.get(process);

@@ -66,3 +66,49 @@ Deno.test("brk37: a deployment's warm read: true sandbox cannot read a deploymen
     await Deno.remove(server, { recursive: true });
   }
 });
+
+const WRITER = `export default async (input: { paths: string[] }) => {
+  const out: Record<string, string> = {};
+  for (const path of input.paths) {
+    try {
+      await Deno.writeTextFile(path, "planted");
+      out[path] = "written";
+    } catch (e) {
+      out[path] = (e as Error).name;
+    }
+  }
+  return out;
+};`;
+
+Deno.test("brk37: a deployment's warm write: true sandbox cannot write into a deployment made after it started", async () => {
+  // `write: true` is refused by compozy validate and by a deployment's load; a caller that skips them still
+  // gets the protected paths denied, the later ones included.
+  const server = await Deno.makeTempDir({ prefix: "compozy-brk37-server-" });
+  const store = join(server, ".compozy");
+  const first = join(store, "deployments", "a".repeat(64));
+  const next = join(store, "deployments", "b".repeat(64));
+  await Deno.mkdir(join(first, "tools"), { recursive: true });
+  await Deno.writeTextFile(join(server, "compozy.yaml"), "name: server\nversion: 1.0.0\n");
+  await Deno.writeTextFile(join(first, "compozy.yaml"), "name: shop\nversion: 1.0.0\n");
+  const tool = join(first, "tools/writer.ts");
+  await Deno.writeTextFile(tool, WRITER);
+  const target = join(next, "tools/report.ts");
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  const write = () =>
+    runner.run(call(tool, { paths: [target] }, { permissions: { write: true }, timeoutMs: 30_000 }));
+  try {
+    const before = await write();
+    assert.ok(before.ok, JSON.stringify(before));
+    assert.deepEqual(before.output, { [target]: "NotFound" });
+    await Deno.mkdir(join(next, "tools"), { recursive: true });
+    await Deno.writeTextFile(target, "export default () => 'report';\n");
+    const after = await write();
+    assert.ok(after.ok, JSON.stringify(after));
+    // Before: the warm process rewrote the next deployment's tool, which then ran with that tool's grants.
+    assert.deepEqual(after.output, { [target]: "NotCapable" });
+    assert.equal(await Deno.readTextFile(target), "export default () => 'report';\n");
+  } finally {
+    await runner.close();
+    await Deno.remove(server, { recursive: true });
+  }
+});

@@ -183,15 +183,38 @@ export function processFlags(
     flag("write", p.write),
     flag("env", p.env),
     p.env === true ? `--deny-env=${ENV_DENIED_TO_ALL.join(",")}` : undefined,
-    denied.read.length ? `--deny-read=${denied.read.join(",")}` : undefined,
-    denied.write.length ? `--deny-write=${denied.write.join(",")}` : undefined,
+    denied.read.length ? `--deny-read=${flagList("deny-read", denied.read)}` : undefined,
+    denied.write.length ? `--deny-write=${flagList("deny-write", denied.write)}` : undefined,
   ].filter((f): f is string => f !== undefined);
 }
 
 function flag(kind: string, grant: Grant): string | undefined {
   if (grant === true) return `--allow-${kind}`;
   // Deno refuses `--allow-x=` with an empty list ("Empty env not allowed"); no grant means no flag.
-  return grant.length === 0 ? undefined : `--allow-${kind}=${grant.join(",")}`;
+  return grant.length === 0 ? undefined : `--allow-${kind}=${flagList(`allow-${kind}`, grant)}`;
+}
+
+/**
+ * A flag's list. Deno 2.9.6 splits it at every comma and has no escape for one (`,,` is refused as an empty
+ * entry), so a path holding a comma would become two entries naming other paths: a protected `.env,orig` or
+ * an `env_file` named `secrets, prod.env` was not denied at all, and a `read: true` tool read it (outside
+ * break attempt brk37). The entries a tool writes are refused at their grant already ({@linkcode
+ * normalizePermissions}); the paths the runtime adds (protected files, the module graph, a folder's
+ * resolved path) are refused here, before the process exists.
+ *
+ * @throws {ToolFailure} `tool_permission_denied`, naming the path
+ */
+function flagList(flagName: string, entries: readonly string[]): string {
+  const split = entries.find((entry) => entry.includes(","));
+  if (split !== undefined) {
+    throw new ToolFailure(
+      "tool_permission_denied",
+      `the sandbox cannot be started: "${split}" holds a comma, which --${flagName} cannot carry (Deno splits ` +
+        "its list at commas, so the path would not be named at all); rename it",
+      { details: { flag: flagName, path: split } },
+    );
+  }
+  return entries.join(",");
 }
 
 /** The permissions of the worker that evaluates the tool: exactly the tool's grants. */

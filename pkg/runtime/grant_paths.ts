@@ -385,6 +385,15 @@ async function refuseEscapingLinks(kind: string, entry: string, realRoot: string
   if (scan.kind === "escape") {
     throw denied(kind, entry, `the symlink ${scan.link} inside it points outside it, to ${scan.target}`);
   }
+  if (kind === "write" && scan.kind === "ok" && scan.climbing !== undefined) {
+    throw denied(
+      kind,
+      entry,
+      `the symlink ${scan.climbing.link} inside it leads to "${scan.climbing.target}", a relative path that ` +
+        "climbs: a tool that may write there can move the link to where it leads out; make the link's target " +
+        "absolute or grant a folder without it",
+    );
+  }
   if (scan.kind === "special") {
     throw denied(
       kind,

@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { dirname, join, resolve, sep } from "node:path";
+import { dirname, isAbsolute, join, resolve, sep } from "node:path";
 
 /** Folders with more entries than this are refused rather than walked at every sandbox start. */
 export const MAX_WALKED_ENTRIES = 20_000;
@@ -35,7 +35,11 @@ const RACY_MS = 2_000;
 const MAX_KEPT = 64;
 
 export type LinkScan =
-  | { kind: "ok" }
+  /**
+   * `climbing`: the first symlink inside whose target is relative and climbs (`..`): it leads inside where it
+   * is, but a tool that may write in the folder can move it to where it leads out (see {@linkcode walk}).
+   */
+  | { kind: "ok"; climbing?: { link: string; target: string } }
   | { kind: "too_many" }
   | { kind: "escape"; link: string; target: string }
   | { kind: "special"; path: string }
@@ -93,6 +97,11 @@ async function walk(root: string): Promise<LinkScan> {
   if (!folderState(root, started)) return { kind: "ok" }; // not a folder, or not there: nothing inside it
   const pending = [root];
   let seen = 0;
+  // A relative target is resolved from where the link is, and renaming a link (or a folder holding one) is
+  // writing in the granted folder: `out/docs/notes -> ../notes.txt` leads to `out/notes.txt`, and moved to
+  // `out/notes` it led to the file beside `out`, which a tool read and wrote through it (outside break attempt
+  // brk37). A target without `..` stays below the link wherever it is moved, an absolute one does not move.
+  let climbing: { link: string; target: string } | undefined;
   while (pending.length > 0) {
     const dir = pending.pop()!;
     try {
@@ -112,6 +121,12 @@ async function walk(root: string): Promise<LinkScan> {
         else if (e.isSymlink) {
           const target = linkTarget(path);
           if (!covers(root, target)) return finish({ kind: "escape", link: path, target });
+          if (climbing === undefined) {
+            const written = Deno.readLinkSync(path);
+            if (!isAbsolute(written) && written.split(/[\\/]/).includes("..")) {
+              climbing = { link: path, target: written };
+            }
+          }
         } else if (!e.isFile && blocksOnOpen(path)) return finish({ kind: "special", path });
       }
     } catch (e) {
@@ -123,7 +138,7 @@ async function walk(root: string): Promise<LinkScan> {
       return finish({ kind: "unreadable", path: dir, reason: whyUnreadable(e) });
     }
   }
-  return finish({ kind: "ok" });
+  return finish(climbing === undefined ? { kind: "ok" } : { kind: "ok", climbing });
 }
 
 /** The system's word for why a folder could not be read (`ENAMETOOLONG`), not its message, which holds the path. */

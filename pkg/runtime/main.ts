@@ -9,7 +9,8 @@ import { Bus, connectNats, NatsUnavailableError } from "../nats/mod.ts";
 import { configureLogging, getLogger } from "../logger/mod.ts";
 import { delimiter } from "node:path";
 import { configureProtectedFiles, configureProtectedRoots, PROTECTED_ROOTS_ENV } from "./grant_paths.ts";
-import { configureNetDeny, natsTargets, parseNetTargets } from "./net_deny.ts";
+import { natsTargets, parseNetTargets } from "./net_deny.ts";
+import { denyNatsServers } from "./bus_deny_watch.ts";
 import { startRuntime } from "./service.ts";
 import { runtimeSettingsFromEnv } from "./settings_env.ts";
 import { dropRelativeEntries, relativeEntriesWarning } from "../utils/search_path.ts";
@@ -36,8 +37,9 @@ export async function runtimeMain(args: string[]): Promise<never> {
     console.error("compozy runtime: --nats-url (or NATS_URL) is required");
     Deno.exit(1);
   }
-  // Before any tool runs: the NATS servers of the URL, those the cluster announces, and the ports the stack
-  // owns besides (cluster routes, monitoring) in COMPOZY_SANDBOX_DENY_NET.
+  // Before any tool runs, and whenever the cluster announces a server: the NATS servers of the URL, those the
+  // cluster announces, and the ports the stack owns besides (cluster routes, monitoring) in
+  // COMPOZY_SANDBOX_DENY_NET.
   let nc: Awaited<ReturnType<typeof connectNats>>;
   try {
     nc = await connectNats(url, { name: "compozy-runtime", role: "runtime" });
@@ -48,10 +50,8 @@ export async function runtimeMain(args: string[]): Promise<never> {
     console.error(`compozy runtime: ${e.message}`);
     Deno.exit(1);
   }
-  const announced = (nc.info?.connect_urls ?? []).join(",");
-  await configureNetDeny([
+  await denyNatsServers(nc, [
     ...natsTargets(url),
-    ...(announced ? natsTargets(announced) : []),
     ...parseNetTargets(Deno.env.get("COMPOZY_SANDBOX_DENY_NET") ?? ""),
   ]);
   configureProtectedRoots((Deno.env.get(PROTECTED_ROOTS_ENV) ?? "").split(delimiter));

@@ -8,7 +8,9 @@
  * local listener without resolving to `127.0.0.1`, and a server bound to every interface is reachable on
  * each of the host's addresses and on every address of the loopback block. So each port is denied under every local spelling, not only its URL's.
  *
- * The runtime sets the list once at start ({@linkcode configureNetDeny}); the sandbox reads it per spawn.
+ * The runtime sets the list at start and again whenever its NATS client learns of a server or reconnects
+ * (bus_deny_watch.ts); the sandbox reads it per spawn, and a warm sandbox spawned under an older list is
+ * retired before its next call (ToolRunner).
  *
  * @module
  */
@@ -28,22 +30,29 @@ const LOCAL_HOSTS = ["127.0.0.1", "127.0.0.0/8", "0.0.0.0", "localhost", "[::1]"
 
 let denied: readonly string[] = [];
 
-/** The `--deny-net` flag of every sandbox process; none when nothing is denied. */
-export function netDenyFlags(): string[] {
-  return denied.length === 0 ? [] : [`--deny-net=${denied.join(",")}`];
+/** The `--deny-net` flag of a sandbox process denied `entries` (see deniedNet); none when nothing is. */
+export function netDenyFlags(entries: readonly string[] = denied): string[] {
+  return entries.length === 0 ? [] : [`--deny-net=${entries.join(",")}`];
 }
 
-/** The entries in force, for logs and tests. */
+/**
+ * The entries in force: the same array until the list changes, so that a process can tell by identity
+ * whether it was spawned under the list in force.
+ */
 export function deniedNet(): readonly string[] {
   return denied;
 }
 
 /**
  * Denies `targets` to every sandbox spawned from now on: each port on every local spelling and address of
- * this host, and each non-local host under its name and resolved addresses.
+ * this host, and each non-local host under its name and resolved addresses. With `keep`, the entries in
+ * force stay too (a server's old address is still denied after it moved).
  */
-export async function configureNetDeny(targets: readonly NetTarget[]): Promise<void> {
-  const entries = new Set<string>();
+export async function configureNetDeny(
+  targets: readonly NetTarget[],
+  options: { keep?: boolean } = {},
+): Promise<void> {
+  const entries = new Set<string>(options.keep ? denied : []);
   const local = [...LOCAL_HOSTS, ...interfaceAddresses()];
   for (const { host, port } of targets) {
     assertPort(port);
@@ -53,7 +62,8 @@ export async function configureNetDeny(targets: readonly NetTarget[]): Promise<v
     entries.add(`${formatHost(bare)}:${port}`);
     for (const address of await resolve(bare)) entries.add(`${formatHost(address)}:${port}`);
   }
-  denied = [...entries].sort();
+  const next = [...entries].sort();
+  if (next.length !== denied.length || next.some((entry, i) => entry !== denied[i])) denied = next;
 }
 
 /**

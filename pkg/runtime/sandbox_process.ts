@@ -17,7 +17,7 @@ import type { ToolModuleInfo } from "./import_policy.ts";
 import { denoExecutable } from "./deno_executable.ts";
 import { limitedCommand } from "./descriptor_limit.ts";
 import { sandboxModules } from "./sandbox_modules.ts";
-import { netDenyFlags } from "./net_deny.ts";
+import { deniedNet, netDenyFlags } from "./net_deny.ts";
 import { jsonTooDeep } from "./output_limits.ts";
 import { scanStderr, type StderrScan } from "./sandbox_stderr.ts";
 import { connectsOnly, kernelLimitsFor } from "./kernel_limits.ts";
@@ -142,6 +142,8 @@ interface PendingCall {
  */
 export class SandboxProcess {
   readonly spec: SandboxSpec;
+  /** The `--deny-net` entries it was spawned under (net_deny.ts): a later list retires it. */
+  readonly netDenied: readonly string[];
   readonly ready: Promise<StartOutcome>;
   readonly exited: Promise<Death>;
   #child: Deno.ChildProcess;
@@ -161,8 +163,9 @@ export class SandboxProcess {
   #strayBytes = 0;
   #resolveReady!: (outcome: StartOutcome) => void;
 
-  private constructor(spec: SandboxSpec, child: Deno.ChildProcess) {
+  private constructor(spec: SandboxSpec, child: Deno.ChildProcess, netDenied: readonly string[]) {
     this.spec = spec;
+    this.netDenied = netDenied;
     this.#child = child;
     this.#stdin = child.stdin.getWriter();
     this.#stdin.closed.catch(() => {}); // a dead child's stdin errors; its death is reported elsewhere
@@ -186,6 +189,7 @@ export class SandboxProcess {
   ): SandboxProcess {
     const toolDir = dirname(spec.executePath);
     const modules = sandboxModules();
+    const netDenied = deniedNet();
     const kernelLimits = kernelLimitsFor(grants.permissions, spec.maxFileBytes);
     const config: SandboxConfig = {
       toolUrl: pathToFileURL(spec.executePath).href,
@@ -217,7 +221,7 @@ export class SandboxProcess {
         read: grants.denyRead,
         write: grants.denyWrite,
       }),
-      ...netDenyFlags(),
+      ...netDenyFlags(netDenied),
       // For the host thread to install the kernel limits; it revokes this before the worker starts.
       ...(kernelLimits === undefined ? [] : [`--allow-ffi=${kernelLimits.library}`]),
       modules.hostPath,
@@ -238,7 +242,7 @@ export class SandboxProcess {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    return new SandboxProcess(spec, child);
+    return new SandboxProcess(spec, child, netDenied);
   }
 
   get pid(): number {

@@ -43,6 +43,7 @@ import { DEFAULT_MAX_CALL_WRITE_BYTES } from "./memory_watch.ts";
 import { DEFAULT_MAX_OUTPUT_DEPTH } from "./output_limits.ts";
 import { normalizePermissions, permissionsKey, sandboxEnv, type ToolPermissions } from "./permissions.ts";
 import { SandboxPool } from "./pool.ts";
+import { deniedNet } from "./net_deny.ts";
 import type { CallContext, LogLevel } from "./protocol.ts";
 import { type FailureContext, failureFromDeath, failureFromError } from "./sandbox_failures.ts";
 import { redactErrorStacks, stackRoot } from "./stack_redaction.ts";
@@ -489,7 +490,11 @@ export class ToolRunner {
   async #unfit(process: SandboxProcess): Promise<string | undefined> {
     const unlisted = await this.#newProtectedPath(process);
     if (unlisted !== undefined) return `its deny flags do not list ${unlisted}`;
-    // Last, with no await between it and the call: an open that completes later is the call's to answer for.
+    // Last, with no await between them and the call: a change after them is the next call's to see.
+    if (process.netDenied !== deniedNet()) {
+      return "the NATS servers it may not reach changed since it started";
+    }
+    // An open that completes later is the call's to answer for.
     const leftOpen = this.#files.check(process);
     if (leftOpen !== undefined) return `between calls ${leftOpen}`;
     return undefined;

@@ -37,7 +37,12 @@ Deno.test("the write bound kills a process whose call wrote past it and returned
       exited,
       kill: (reason, message) => {
         kills.push(`${reason}: ${message}`);
-        child.kill("SIGKILL");
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Already exited: a sample taken between the kill and the exit kills again (SandboxProcess.kill
+          // ignores it the same way; thrown here, it failed the test file as an uncaught error in CI).
+        }
       },
       betweenCalls: true,
       calls: 1,

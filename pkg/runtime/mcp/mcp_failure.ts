@@ -11,6 +11,7 @@
 
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { AgentFailure, errorMessage } from "../agent/agent_failure.ts";
+import type { Redactor } from "../secret_redaction.ts";
 import { describeServer, type McpServerWire } from "./mcp_server_wire.ts";
 import { McpResponseTooLarge, McpServerStopped, overWhat } from "./mcp_transport.ts";
 
@@ -157,5 +158,22 @@ export function callFailure(server: McpServerWire, tool: string, error: unknown)
   }
   return new McpCallFailure("mcp_unavailable", `${what} could not be called: ${errorMessage(error)}`, {
     cause: error,
+  });
+}
+
+/**
+ * The failure with a server's secrets masked in its message (see `serverRedactor`, mcp_toolbox.ts). When
+ * something was masked, its cause (the SDK's error, or the server's own words) is not kept: it says the same.
+ * Anything but an {@link AgentFailure} or an {@link McpCallFailure} is returned as is.
+ */
+export function redactMcpFailure(error: unknown, redact: Redactor): unknown {
+  if (!(error instanceof AgentFailure) && !(error instanceof McpCallFailure)) return error;
+  const message = redact(error.message);
+  if (message === error.message) return error;
+  if (error instanceof McpCallFailure) return new McpCallFailure(error.code, message);
+  return new AgentFailure(error.code, message, {
+    retryable: error.retryable,
+    ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
+    ...(error.details !== undefined ? { details: error.details } : {}),
   });
 }

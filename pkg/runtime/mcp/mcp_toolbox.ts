@@ -26,7 +26,15 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { getLogger } from "../../logger/mod.ts";
 import type { AgentToolSpec } from "../agent/agent_call.ts";
 import { errorMessage } from "../agent/agent_failure.ts";
-import { callFailure, isTimeout, McpCallFailure, mcpInvalid, startFailure } from "./mcp_failure.ts";
+import {
+  callFailure,
+  isTimeout,
+  McpCallFailure,
+  mcpInvalid,
+  redactMcpFailure,
+  startFailure,
+} from "./mcp_failure.ts";
+import { type Redactor, redactorFor } from "../secret_redaction.ts";
 import { describeServer, type McpServerWire } from "./mcp_server_wire.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import { LOG_LINE_COST } from "../protocol.ts";
@@ -151,10 +159,13 @@ export async function openMcpToolbox(
     await Promise.allSettled(connected.map((entry) => entry.restarting));
     await closeAll(connected);
   };
-  const failed = settled.find((s) => s.status === "rejected");
-  if (failed) {
+  const failedAt = settled.findIndex((s) => s.status === "rejected");
+  if (failedAt >= 0) {
     await close();
-    throw (failed as PromiseRejectedResult).reason;
+    throw redactMcpFailure(
+      (settled[failedAt] as PromiseRejectedResult).reason,
+      serverRedactor(servers[failedAt]),
+    );
   }
   try {
     const owners = new Map<string, Served>();
@@ -184,14 +195,29 @@ export async function openMcpToolbox(
     return {
       tools,
       has: (name) => owners.has(name),
-      call: (name, input, idempotencyKey) =>
-        callTool(owners.get(name)!, name, input, idempotencyKey, options),
+      call: (name, input, idempotencyKey) => {
+        const owner = owners.get(name)!;
+        return callTool(owner, name, input, idempotencyKey, options).catch((error) => {
+          throw redactMcpFailure(error, serverRedactor(owner.server));
+        });
+      },
       close,
     };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/**
+ * Masks a server's env and header values (often tokens rendered from `.env`) in what the runtime reports about
+ * it: its stderr in the logs and in failures, and its failures' messages, which the model reads and the agent's
+ * history keeps; as a sandbox tool's env values are masked in its logs and failures (secret_redaction.ts).
+ * Before (outside break attempt brk38), a script server's token it wrote on stderr or in an error went into
+ * the logs stream, the task's failure and the history as is.
+ */
+function serverRedactor(server: McpServerWire): Redactor {
+  return redactorFor({ ...server.env, ...server.headers }) ?? ((text) => text);
 }
 
 async function connect(server: McpServerWire, options: McpToolboxOptions): Promise<Connected> {
@@ -207,7 +233,8 @@ async function connect(server: McpServerWire, options: McpToolboxOptions): Promi
     throw startFailure(server, "starting", error);
   }
   const stdio = transport instanceof StdioClientTransport;
-  const stderr = new StderrTail();
+  const redact = serverRedactor(server);
+  const stderr = new StderrTail(redact);
   const cutOff = () => transportOverflow(transport);
   if (transport instanceof StdioClientTransport) {
     // Each chunk is a log record: charged like a tool's console line, against one budget per server start
@@ -216,7 +243,7 @@ async function connect(server: McpServerWire, options: McpToolboxOptions): Promi
     transport.stderr?.on("data", (chunk: Uint8Array | string) => {
       stderr.add(String(chunk));
       if (logBudget < 0) return;
-      const text = String(chunk).slice(0, MAX_LOG_CHUNK).trimEnd();
+      const text = redact(String(chunk)).slice(0, MAX_LOG_CHUNK).trimEnd();
       if (!text) return;
       logBudget -= encoder.encode(text).length + LOG_LINE_COST;
       options.onServerOutput?.(
@@ -442,11 +469,13 @@ async function closeAll(connected: Connected[]): Promise<void> {
 class StderrTail {
   #text = "";
   outOfMemory = false;
+  /** Masks the server's secrets: applied to the whole tail, so a value split across chunks is masked too. */
+  constructor(readonly redact: Redactor) {}
   add(chunk: string): void {
     this.outOfMemory ||= reportsOutOfMemory(this.#text.slice(-200) + chunk);
     this.#text = (this.#text + chunk).slice(-MAX_STDERR_TAIL);
   }
   text(): string {
-    return this.#text.trim();
+    return this.redact(this.#text).trim();
   }
 }

@@ -21,10 +21,27 @@ export const MIN_SECRET_LENGTH = 6;
 /** Replaces the env values of one call in a text. */
 export type Redactor = (text: string) => string;
 
+/**
+ * A value as the logs may spell it: as is, escaped in a JSON string (`JSON.stringify(config)`) and in a quoted
+ * string of `console.log`/`Deno.inspect` (`console.log({ password })`, a thrown non-Error value), which escape
+ * `\`, quotes and control characters; and each line of a value of several lines the same three ways, since
+ * `console.log` prints a long string of several lines as one quoted piece per line (a PEM key). Before
+ * (outside break attempt brk38), only the value as is was masked: a password holding `\` or `"`, or a key of
+ * several lines, went into the logs whole in an object a tool logged.
+ */
+function spellings(value: string): string[] {
+  const lines = value.includes("\n") ? value.split(/\r?\n/) : [];
+  return [value, ...lines].flatMap((piece) => [
+    piece,
+    JSON.stringify(piece).slice(1, -1),
+    Deno.inspect(piece).slice(1, -1),
+  ]);
+}
+
 /** A redactor for the values of `env`, or undefined when none is long enough to be a secret. */
 export function redactorFor(env: Readonly<Record<string, string>>): Redactor | undefined {
   // Longest first, so a value that contains another is masked whole.
-  const secrets = [...new Set(Object.values(env))]
+  const secrets = [...new Set(Object.values(env).flatMap(spellings))]
     .filter((value) => value.length >= MIN_SECRET_LENGTH)
     .sort((a, b) => b.length - a.length);
   if (secrets.length === 0) return undefined;

@@ -154,6 +154,49 @@ Deno.test("the runtime never reports a call's env values in its logs or failure"
   }
 });
 
+Deno.test("env values are masked as console.log and JSON spell them too (brk38)", async () => {
+  // A password holding a backslash and quotes, and a key of several lines: console.log of an object and
+  // JSON.stringify escape them, and console.log prints a long string of several lines one piece per line.
+  // Before, only the value as is was masked, and each of these lines held the value whole.
+  const password = 'pa"ss\\w0rd-99';
+  const key = `-----BEGIN PRIVATE KEY-----\n${"A1b2C3d4".repeat(8)}\n${
+    "Z9y8X7w6".repeat(8)
+  }\n-----END PRIVATE KEY-----\n`;
+  const dir = new ToolDir();
+  const runner = new ToolRunner();
+  try {
+    const tool = dir.tool(
+      "careless",
+      `export default (mode: string) => {
+         const config = { password: Deno.env.get("DB_PASSWORD")!, key: Deno.env.get("SIGNING_KEY")! };
+         console.log(config);
+         console.log(JSON.stringify(config));
+         console.error([config.password], config.key);
+         if (mode === "throw_value") throw config;
+         return "done";
+       };`,
+    );
+    const options = {
+      permissions: { env: ["DB_PASSWORD", "SIGNING_KEY"] },
+      env: { DB_PASSWORD: password, SIGNING_KEY: key },
+    };
+    const logs: string[] = [];
+    const ok = await runner.run(call(tool, "ok", { ...options, onLog: (e) => logs.push(e.message) }));
+    assert.ok(ok.ok);
+    assert.equal(logs.length, 3);
+    const failed = await runner.run(call(tool, "throw_value", options));
+    assert.ok(!failed.ok);
+    const reported = [...logs, failed.failure.message, JSON.stringify(failed.failure.details)].join("\n");
+    for (const piece of ["w0rd-99", "A1b2C3d4", "Z9y8X7w6"]) {
+      assert.ok(!reported.includes(piece), `${piece} in:\n${reported}`);
+    }
+    assert.ok(logs.every((line) => line.includes(REDACTED)), logs.join("\n"));
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
 Deno.test({
   name: "an execution's state and history do not hold env values",
   sanitizeResources: false,

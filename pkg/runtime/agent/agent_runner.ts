@@ -92,6 +92,16 @@ const MAX_REPLY_EXCERPT = 2_000;
 const encoder = new TextEncoder();
 
 /**
+ * How many tool calls of one model reply run at once; the rest wait their turn, in the reply's order. A reply
+ * may ask for thousands of calls (its size is bounded only by what one history event carries: ~20,000 calls of
+ * a small tool in 4 MiB), and before (outside break attempt brk38) they all went to the sandbox pool at once:
+ * a pool serves the calls of one tool oldest first, so another execution's call of the same tool waited
+ * behind every one of them (and failed `tool_timeout` waiting for a sandbox when that took longer than its
+ * limit). Providers' parallel calls are a handful; more than this only wait a little longer.
+ */
+export const MAX_TOOL_CALLS_IN_FLIGHT = 8;
+
+/**
  * Runs one agent action: the tool-calling loop, then structured output with one repair. Never throws; every
  * failure is an {@link AgentFailure} in the result, with the usage spent so far.
  *
@@ -210,7 +220,7 @@ async function runLoop(session: Session): Promise<AgentResult> {
     const runnable = reply.toolCalls.filter((toolCall) => !toolCall.invalid);
     appendToolResults(
       messages,
-      await Promise.all(runnable.map((toolCall) => toolTurn(session, step, toolCall))),
+      await mapBounded(runnable, MAX_TOOL_CALLS_IN_FLIGHT, (toolCall) => toolTurn(session, step, toolCall)),
     );
   }
 }
@@ -447,6 +457,29 @@ function maxStepsReached(session: Session, toolCalls: ToolCallRecord[]): AgentFa
 }
 
 /** One tool call of turn `turn`: its recorded result, or a run whose result is recorded before it is used. */
+/**
+ * `work` on each item, at most `limit` at once, started in order; the results in the items' order. The first
+ * rejection rejects the whole, like `Promise.all`, and no further item starts.
+ */
+async function mapBounded<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    while (!failed && next < items.length) {
+      const at = next++;
+      try {
+        results[at] = await work(items[at]);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}
+
 async function toolTurn(session: Session, turn: number, toolCall: ToolCallRecord): Promise<ToolResultPart> {
   const result = await session.journal.toolResult(turn, toolCall, () => runTool(session, turn, toolCall));
   return toolResultPart(toolCall, result);

@@ -1,0 +1,73 @@
+/**
+ * One model reply asking for many tool calls does not take the sandbox pool from other executions (outside
+ * break attempt brk38). A reply's calls run at most MAX_TOOL_CALLS_IN_FLIGHT at once; before, all of them went
+ * to the pool at once, and since a pool serves one tool's calls oldest first, another execution's call of the
+ * same tool waited behind every one of them. Real sandbox processes (ToolRunner), the `mock` model.
+ */
+
+import assert from "node:assert/strict";
+const MAX_TOOL_CALLS_IN_FLIGHT = 8;
+import { runAgent } from "../../pkg/runtime/agent/agent_runner.ts";
+import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
+import { call, ToolDir } from "../runtime/_helpers.ts";
+import { agentCall } from "./_agent_call.ts";
+
+const FAN_OUT = 60;
+const PROCESSES = 2;
+
+Deno.test({
+  name: "brk38: a reply with many tool calls leaves other executions' calls of the tool their turn",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = new ToolDir();
+    const runner = new ToolRunner({ maxProcesses: PROCESSES, reserveProcesses: 0 });
+    try {
+      const tool = dir.tool(
+        "slow",
+        `export default async () => { await new Promise((r) => setTimeout(r, 100)); return "ok"; };`,
+      );
+      let agentCallsEnded = 0;
+      let endedBeforeOther: number | undefined;
+      let other: Promise<unknown> | undefined;
+      const model = {
+        provider: "mock" as const,
+        model: "scripted",
+        mock: {
+          replies: {
+            default: [
+              { tool_calls: Array.from({ length: FAN_OUT }, (_, i) => ({ tool: "slow", input: { i } })) },
+              { text: "done" },
+            ],
+          },
+        },
+      };
+      const result = await runAgent(agentCall(model, {
+        tools: [{ id: "slow", description: "waits a little", inputSchema: { type: "object" } }],
+        callTool: async (_toolId, input) => {
+          const outcome = await runner.run(call(tool, input, { timeoutMs: 120_000 }));
+          agentCallsEnded++;
+          // Another execution calls the same tool once the agent's first call is done: the others it asked for
+          // are in the pool's queue by then.
+          other ??= runner.run(call(tool, {}, { timeoutMs: 120_000 })).then((outcome) => {
+            endedBeforeOther = agentCallsEnded;
+            return outcome;
+          });
+          if (!outcome.ok) throw outcome.failure;
+          return outcome.output;
+        },
+      }));
+      assert.ok(result.ok, JSON.stringify(result));
+      const otherOutcome = await other;
+      assert.ok((otherOutcome as { ok: boolean }).ok, JSON.stringify(otherOutcome));
+      // At most the calls in flight when it arrived were served before it. Before: all 60 (58-60).
+      assert.ok(
+        endedBeforeOther! <= MAX_TOOL_CALLS_IN_FLIGHT + PROCESSES,
+        `${endedBeforeOther} of the agent's ${FAN_OUT} calls ended before the other execution's call`,
+      );
+    } finally {
+      await runner.close();
+      dir.cleanup();
+    }
+  },
+});

@@ -68,7 +68,7 @@ export function redactFailure(failure: ToolFailure, redact: Redactor): ToolFailu
 }
 
 /** A JSON-like value with every string (keys included) redacted. */
-function redactJson(value: unknown, redact: Redactor): unknown {
+export function redactJson(value: unknown, redact: Redactor): unknown {
   if (typeof value === "string") return redact(value);
   if (Array.isArray(value)) return value.map((item) => redactJson(item, redact));
   if (value && typeof value === "object") {

@@ -40,6 +40,20 @@ Deno.test("runAgent: HTTP errors map to retryable or non-retryable failures", as
     });
   }
 
+  await t.step("a provider's error echoing the API key is reported without it (brk38)", async () => {
+    // Before: the key was in the failure's message and its details' body, and so in the task's history.
+    const key = "sk-brk38-0123456789abcdef";
+    mock.enqueue({ type: "error", status: 401, message: `invalid api key ${key}` });
+    const result = await runAgent(agentCall(openAIModel(mock, { api_key: key })));
+    assert.equal(result.ok, false);
+    const { failure } = result;
+    assert.equal(failure.code, "agent_provider_auth");
+    const reported = JSON.stringify({ message: failure.message, details: failure.details });
+    assert.ok(!reported.includes(key), reported);
+    assert.match(failure.message, /invalid api key \[redacted\]/);
+    assert.equal(failure.cause, undefined, "the provider's error, which holds the key, is not kept");
+  });
+
   await t.step("429 is agent_rate_limited with retry-after in seconds", async () => {
     mock.enqueue({ type: "error", status: 429, headers: { "retry-after": "7" } });
     const result = await runAgent(agentCall(model));

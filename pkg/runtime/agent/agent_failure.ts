@@ -6,6 +6,8 @@
  * @module
  */
 
+import { redactJson, redactorFor } from "../secret_redaction.ts";
+
 /**
  * | code | retryable | when |
  * |---|---|---|
@@ -90,4 +92,25 @@ export function configInvalid(
 /** The message of any thrown value, for building failure messages. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The failure with `secrets` (the model's `api_key`) masked in its message and details; its cause, which
+ * says the same, is then not kept. A provider's error body is quoted in both, and some echo the key they
+ * refused (a proxy's "invalid key sk-…"), as does a `base_url` holding one in its URL: before (outside break
+ * attempt brk38), the key went into the task's failure, its history and the API's answers as it was.
+ */
+export function redactAgentFailure(failure: AgentFailure, secrets: (string | undefined)[]): AgentFailure {
+  const redact = redactorFor(Object.fromEntries(secrets.flatMap((secret, i) => secret ? [[i, secret]] : [])));
+  if (!redact) return failure;
+  const message = redact(failure.message);
+  const details = failure.details === undefined ? undefined : redactJson(failure.details, redact);
+  if (message === failure.message && JSON.stringify(details) === JSON.stringify(failure.details)) {
+    return failure;
+  }
+  return new AgentFailure(failure.code, message, {
+    retryable: failure.retryable,
+    ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
+    ...(details !== undefined ? { details: details as Record<string, unknown> } : {}),
+  });
 }

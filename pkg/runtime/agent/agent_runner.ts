@@ -44,7 +44,13 @@ import {
   DEFAULT_MAX_STEPS,
   DEFAULT_MODEL_TIMEOUT_MS,
 } from "./agent_call.ts";
-import { AgentFailure, configInvalid, errorMessage, ToolCallGivenUp } from "./agent_failure.ts";
+import {
+  AgentFailure,
+  configInvalid,
+  errorMessage,
+  redactAgentFailure,
+  ToolCallGivenUp,
+} from "./agent_failure.ts";
 import { failureFromModelError } from "./provider_errors.ts";
 import { type ProviderOptions, resolveModel } from "./provider_factory.ts";
 import {
@@ -131,7 +137,9 @@ export async function runAgent(call: AgentCall): Promise<AgentResult> {
     // Model errors are mapped where they happen; this catches the rest (config checks, and bugs) alike.
     return {
       ok: false,
-      failure: failureFromModelError(error, failedRequest(label, call, false)),
+      failure: redactAgentFailure(failureFromModelError(error, failedRequest(label, call, false)), [
+        call.model.api_key,
+      ]),
       usage: usage.total,
     };
   }

@@ -9,6 +9,7 @@
 
 import { generateText } from "ai";
 import { DEFAULT_MODEL_TIMEOUT_MS, type TokenUsage } from "./agent_call.ts";
+import { redactAgentFailure } from "./agent_failure.ts";
 import { failureFromModelError } from "./provider_errors.ts";
 import { resolveModel } from "./provider_factory.ts";
 import { SUMMARY_INSTRUCTIONS, summaryPrompt, type SummaryRequest } from "./summary_request.ts";
@@ -42,11 +43,13 @@ export async function summarize(request: SummaryRequest): Promise<{ summary: str
     meter.add(tokenUsage(reply.usage));
     return { summary: reply.text.trim(), usage: meter.total };
   } catch (error) {
-    throw failureFromModelError(error, {
+    // Logged by the memory, which keeps the answer: the key a provider's error may echo stays out of the logs.
+    const failure = failureFromModelError(error, {
       label: "agent memory summary",
       timedOut: timeout.aborted,
       timeoutMs,
       callerSignal: request.signal,
     });
+    throw redactAgentFailure(failure, [request.model.api_key]);
   }
 }

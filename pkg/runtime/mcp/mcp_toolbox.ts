@@ -46,6 +46,7 @@ import {
   transportOverflow,
 } from "./mcp_transport.ts";
 import { reportsOutOfMemory } from "../sandbox_stderr.ts";
+import { DEFAULT_MAX_OUTPUT_DEPTH, jsonTooDeep } from "../output_limits.ts";
 
 /** Names every provider accepts for a function (OpenAI's rule, the strictest); also the config's rule. */
 const MODEL_TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -352,11 +353,20 @@ async function callTool(
     throw callFailure(server, name, scriptStopped(entry, name, error) ?? entry.cutOff() ?? error);
   }
   const value = resultValue(server, name, result);
-  const bytes = encoder.encode(JSON.stringify(value ?? null)).length;
+  const text = JSON.stringify(value ?? null);
+  const bytes = encoder.encode(text).length;
   if (bytes > options.maxOutputBytes) {
     throw new McpCallFailure(
       "mcp_output_too_large",
       `MCP tool '${name}' of server '${server.id}' returned ${bytes} bytes of output, over the limit of ${options.maxOutputBytes}`,
+    );
+  }
+  // Bounded in depth like a sandbox tool's output (output_limits.ts): it goes to the model and into the history,
+  // whose readers break on a value nested 100,000 levels deep (outside break attempt brk38).
+  if (jsonTooDeep(text, DEFAULT_MAX_OUTPUT_DEPTH)) {
+    throw new McpCallFailure(
+      "mcp_result_invalid",
+      `MCP tool '${name}' of server '${server.id}' returned output that nests arrays and objects deeper than ${DEFAULT_MAX_OUTPUT_DEPTH} levels`,
     );
   }
   return value;

@@ -71,3 +71,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test("brk38: the calls of a reply not started when the agent call is aborted do not start", async () => {
+  const FAN = 40;
+  const aborter = new AbortController();
+  let started = 0;
+  const model = {
+    provider: "mock" as const,
+    model: "scripted",
+    mock: {
+      replies: {
+        default: [
+          { tool_calls: Array.from({ length: FAN }, (_, i) => ({ tool: "slow", input: { i } })) },
+          { text: "done" },
+        ],
+      },
+    },
+  };
+  const result = await runAgent(agentCall(model, {
+    tools: [{ id: "slow", description: "waits a little", inputSchema: { type: "object" } }],
+    signal: aborter.signal,
+    callTool: async () => {
+      started++;
+      // The agent call's time runs out during its first call.
+      aborter.abort(new DOMException("the task's time limit", "TimeoutError"));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      return "ok";
+    },
+  }));
+  assert.equal(result.ok, false);
+  assert.equal(!result.ok && result.failure.code, "agent_timeout");
+  // Before: all 40 ran after the abort.
+  assert.ok(started <= MAX_TOOL_CALLS_IN_FLIGHT, `${started} calls started`);
+});

@@ -228,7 +228,12 @@ async function runLoop(session: Session): Promise<AgentResult> {
     const runnable = reply.toolCalls.filter((toolCall) => !toolCall.invalid);
     appendToolResults(
       messages,
-      await mapBounded(runnable, MAX_TOOL_CALLS_IN_FLIGHT, (toolCall) => toolTurn(session, step, toolCall)),
+      await mapBounded(runnable, MAX_TOOL_CALLS_IN_FLIGHT, (toolCall) => {
+        // A call not started when the agent call's time ran out (or it was canceled) is not started: the loop
+        // ends with that reason (runAgent), and before, every call of a long reply still ran after it.
+        session.call.signal?.throwIfAborted();
+        return toolTurn(session, step, toolCall);
+      }),
     );
   }
 }

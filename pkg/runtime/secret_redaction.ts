@@ -50,8 +50,25 @@ export function redactorFor(env: Readonly<Record<string, string>>): Redactor | u
     for (const secret of secrets) {
       if (out.includes(secret)) out = out.replaceAll(secret, REDACTED);
     }
-    return out;
+    return maskCutEnd(out, secrets);
   };
+}
+
+/**
+ * `text` with a secret's beginning at its very end masked: the host thread cuts the line that reaches a call's
+ * log budget (worker_host.ts `sendLog`), maybe inside a value, and before (outside break attempt brk38) the
+ * value's first part went into the logs. The beginning must be at least {@linkcode MIN_SECRET_LENGTH} long.
+ */
+function maskCutEnd(text: string, secrets: string[]): string {
+  // A cut inside a character of several bytes ends the line with U+FFFD.
+  const end = text.endsWith("\uFFFD") ? text.length - 1 : text.length;
+  for (const secret of secrets) {
+    const at = text.lastIndexOf(secret.slice(0, MIN_SECRET_LENGTH), end - MIN_SECRET_LENGTH);
+    if (at >= 0 && end - at < secret.length && secret.startsWith(text.slice(at, end))) {
+      return text.slice(0, at) + REDACTED;
+    }
+  }
+  return text;
 }
 
 /**

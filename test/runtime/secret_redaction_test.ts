@@ -197,6 +197,30 @@ Deno.test("env values are masked as console.log and JSON spell them too (brk38)"
   }
 });
 
+Deno.test("a line cut at the call's log budget inside an env value keeps none of it (brk38)", async () => {
+  // A call may log 1,024 bytes here, a line costing 256 more: the first line is cut after 768 bytes, 8 bytes
+  // into the value. Before, those 8 bytes ("tok-very") went into the logs.
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxLogBytes: 1024 });
+  try {
+    const tool = dir.tool(
+      "chatty",
+      `export default () => { console.log("x".repeat(760) + Deno.env.get("SECRET_TOKEN")); return 1; };`,
+    );
+    const logs: string[] = [];
+    const ok = await runner.run(call(tool, null, {
+      permissions: { env: ["SECRET_TOKEN"] },
+      env: { SECRET_TOKEN: SECRET },
+      onLog: (e) => logs.push(e.message),
+    }));
+    assert.ok(ok.ok);
+    assert.equal(logs[0], "x".repeat(760) + REDACTED, logs.join("\n"));
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
 Deno.test({
   name: "an execution's state and history do not hold env values",
   sanitizeResources: false,

@@ -95,3 +95,23 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "brk38: a url server's key in its URL is not in its failures",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // Nothing listens on port 9 of this host: connecting fails, quoting the server's URL.
+    const failure = await failureOf(() =>
+      openMcpToolbox([{
+        id: "remote",
+        url: `http://127.0.0.1:9/mcp?api_key=${TOKEN}&mode=x`,
+        timeoutMs: 10_000,
+      }], { maxOutputBytes: 1_000 })
+    );
+    assert.ok(failure instanceof AgentFailure, String(failure));
+    assert.equal(failure.code, "agent_mcp_unavailable");
+    assert.ok(!failure.message.includes(TOKEN), failure.message);
+    assert.match(failure.message, /api_key=\[redacted\]/);
+  },
+});

@@ -218,7 +218,20 @@ export async function openMcpToolbox(
  * the logs stream, the task's failure and the history as is.
  */
 function serverRedactor(server: McpServerWire): Redactor {
-  return redactorFor({ ...server.env, ...server.headers }) ?? ((text) => text);
+  return redactorFor({ ...server.env, ...server.headers, ...urlSecrets(server.url) }) ?? ((text) => text);
+}
+
+/**
+ * The parts of a server's URL that may hold a key (`?api_key={{ .env.KEY }}`, `https://user:key@host`): its
+ * query's values and its user and password, which failures quote (the server's description, fetch's errors).
+ */
+function urlSecrets(url: string | undefined): Record<string, string> {
+  if (!url) return {};
+  const parsed = URL.parse(url);
+  if (!parsed) return {};
+  const values = [...parsed.searchParams.values(), parsed.username, parsed.password]
+    .flatMap((value) => value ? [value, encodeURIComponent(value)] : []);
+  return Object.fromEntries(values.map((value, i) => [`url${i}`, value]));
 }
 
 async function connect(server: McpServerWire, options: McpToolboxOptions): Promise<Connected> {

@@ -55,6 +55,17 @@ export function redactorFor(env: Readonly<Record<string, string>>): Redactor | u
 }
 
 /**
+ * The parts of a URL that may hold a key (`?api_key={{ .env.KEY }}`, `https://user:key@host`), as given and
+ * as a URL spells them: its query's values, its user and password. Failures quote a server's URL.
+ */
+export function urlSecretValues(url: string | undefined): string[] {
+  const parsed = url ? URL.parse(url) : null;
+  if (!parsed) return [];
+  return [...parsed.searchParams.values(), parsed.username, parsed.password]
+    .flatMap((value) => value ? [value, encodeURIComponent(value)] : []);
+}
+
+/**
  * `text` with a secret's beginning at its very end masked: the host thread cuts the line that reaches a call's
  * log budget (worker_host.ts `sendLog`), maybe inside a value, and before (outside break attempt brk38) the
  * value's first part went into the logs. The beginning must be at least {@linkcode MIN_SECRET_LENGTH} long.

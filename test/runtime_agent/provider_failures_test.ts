@@ -54,6 +54,17 @@ Deno.test("runAgent: HTTP errors map to retryable or non-retryable failures", as
     assert.equal(failure.cause, undefined, "the provider's error, which holds the key, is not kept");
   });
 
+  await t.step("a key in the model's base_url is not in its failure (brk38)", async () => {
+    // Before: the failure quoted the request's URL, key and all, in its message and details.
+    const key = "brk38-url-key-0123456789";
+    // The SDK appends its path to the query here, so the mock answers 404 for a path it does not serve.
+    const result = await runAgent(agentCall(openAIModel(mock, { base_url: `${mock.baseUrl}?key=${key}` })));
+    assert.equal(result.ok, false);
+    const reported = JSON.stringify({ message: result.failure.message, details: result.failure.details });
+    assert.ok(!reported.includes(key), reported);
+    assert.match(reported, /key=\[redacted\]/);
+  });
+
   await t.step("429 is agent_rate_limited with retry-after in seconds", async () => {
     mock.enqueue({ type: "error", status: 429, headers: { "retry-after": "7" } });
     const result = await runAgent(agentCall(model));

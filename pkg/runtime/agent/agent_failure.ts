@@ -6,7 +6,7 @@
  * @module
  */
 
-import { redactJson, redactorFor } from "../secret_redaction.ts";
+import { redactJson, redactorFor, urlSecretValues } from "../secret_redaction.ts";
 
 /**
  * | code | retryable | when |
@@ -95,12 +95,17 @@ export function errorMessage(error: unknown): string {
 }
 
 /**
- * The failure with `secrets` (the model's `api_key`) masked in its message and details; its cause, which
+ * The failure with the model's `api_key` (and what its `base_url` may hold: see `urlSecretValues`) masked in
+ * its message and details; its cause, which
  * says the same, is then not kept. A provider's error body is quoted in both, and some echo the key they
  * refused (a proxy's "invalid key sk-…"), as does a `base_url` holding one in its URL: before (outside break
  * attempt brk38), the key went into the task's failure, its history and the API's answers as it was.
  */
-export function redactAgentFailure(failure: AgentFailure, secrets: (string | undefined)[]): AgentFailure {
+export function redactAgentFailure(
+  failure: AgentFailure,
+  model: { api_key?: string; base_url?: string },
+): AgentFailure {
+  const secrets = [model.api_key, ...urlSecretValues(model.base_url)];
   const redact = redactorFor(Object.fromEntries(secrets.flatMap((secret, i) => secret ? [[i, secret]] : [])));
   if (!redact) return failure;
   const message = redact(failure.message);

@@ -137,9 +137,10 @@ export async function runAgent(call: AgentCall): Promise<AgentResult> {
     // Model errors are mapped where they happen; this catches the rest (config checks, and bugs) alike.
     return {
       ok: false,
-      failure: redactAgentFailure(failureFromModelError(error, failedRequest(label, call, false)), [
-        call.model.api_key,
-      ]),
+      failure: redactAgentFailure(
+        failureFromModelError(error, failedRequest(label, call, false)),
+        call.model,
+      ),
       usage: usage.total,
     };
   }

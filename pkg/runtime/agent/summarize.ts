@@ -50,6 +50,6 @@ export async function summarize(request: SummaryRequest): Promise<{ summary: str
       timeoutMs,
       callerSignal: request.signal,
     });
-    throw redactAgentFailure(failure, [request.model.api_key]);
+    throw redactAgentFailure(failure, request.model);
   }
 }

@@ -34,7 +34,7 @@ import {
   redactMcpFailure,
   startFailure,
 } from "./mcp_failure.ts";
-import { type Redactor, redactorFor } from "../secret_redaction.ts";
+import { type Redactor, redactorFor, urlSecretValues } from "../secret_redaction.ts";
 import { describeServer, type McpServerWire } from "./mcp_server_wire.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import { LOG_LINE_COST } from "../protocol.ts";
@@ -218,20 +218,8 @@ export async function openMcpToolbox(
  * the logs stream, the task's failure and the history as is.
  */
 function serverRedactor(server: McpServerWire): Redactor {
-  return redactorFor({ ...server.env, ...server.headers, ...urlSecrets(server.url) }) ?? ((text) => text);
-}
-
-/**
- * The parts of a server's URL that may hold a key (`?api_key={{ .env.KEY }}`, `https://user:key@host`): its
- * query's values and its user and password, which failures quote (the server's description, fetch's errors).
- */
-function urlSecrets(url: string | undefined): Record<string, string> {
-  if (!url) return {};
-  const parsed = URL.parse(url);
-  if (!parsed) return {};
-  const values = [...parsed.searchParams.values(), parsed.username, parsed.password]
-    .flatMap((value) => value ? [value, encodeURIComponent(value)] : []);
-  return Object.fromEntries(values.map((value, i) => [`url${i}`, value]));
+  const inUrl = Object.fromEntries(urlSecretValues(server.url).map((value, i) => [`url${i}`, value]));
+  return redactorFor({ ...server.env, ...server.headers, ...inUrl }) ?? ((text) => text);
 }
 
 async function connect(server: McpServerWire, options: McpToolboxOptions): Promise<Connected> {

@@ -6,8 +6,12 @@
  */
 
 import assert from "node:assert/strict";
-const MAX_TOOL_CALLS_IN_FLIGHT = 8;
-import { runAgent } from "../../pkg/runtime/agent/agent_runner.ts";
+import {
+  MAX_TOOL_CALLS_IN_FLIGHT,
+  MAX_TOOL_OUTPUT_BYTES_PER_CALL,
+  runAgent,
+} from "../../pkg/runtime/agent/agent_runner.ts";
+import { type ToolResultRecord, TurnJournal } from "../../pkg/runtime/agent/turn_journal.ts";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
 import { call, ToolDir } from "../runtime/_helpers.ts";
 import { agentCall } from "./_agent_call.ts";
@@ -103,4 +107,41 @@ Deno.test("brk38: the calls of a reply not started when the agent call is aborte
   assert.equal(!result.ok && result.failure.code, "agent_timeout");
   // Before: all 40 ran after the abort.
   assert.ok(started <= MAX_TOOL_CALLS_IN_FLIGHT, `${started} calls started`);
+});
+
+Deno.test("brk38: an agent call's tool outputs past their bound go to the model as errors", async () => {
+  // Before: every output was kept (150 of 4 MiB: ~950 MiB in the runtime, then "Invalid string length").
+  const FAN = 12;
+  const OUTPUT = 4 * 1024 * 1024 - 64;
+  const results: ToolResultRecord[] = [];
+  class Watched extends TurnJournal {
+    override async toolResult(...args: Parameters<TurnJournal["toolResult"]>) {
+      const result = await super.toolResult(...args);
+      results.push(result);
+      return result;
+    }
+  }
+  const model = {
+    provider: "mock" as const,
+    model: "scripted",
+    mock: {
+      replies: {
+        default: [
+          { tool_calls: Array.from({ length: FAN }, (_, i) => ({ tool: "big", input: { i } })) },
+          { text: "done" },
+        ],
+      },
+    },
+  };
+  const result = await runAgent(agentCall(model, {
+    tools: [{ id: "big", description: "a large page", inputSchema: { type: "object" } }],
+    journal: new Watched(),
+    callTool: (_toolId, input) => Promise.resolve(String((input as { i: number }).i).padEnd(OUTPUT, "x")),
+  }));
+  assert.ok(result.ok, JSON.stringify(result).slice(0, 300));
+  const kept = results.filter((r) => r.output !== undefined).length;
+  assert.equal(kept, Math.floor(MAX_TOOL_OUTPUT_BYTES_PER_CALL / OUTPUT));
+  const refused = results.filter((r) => r.errorCode === "tool_output_too_large");
+  assert.equal(refused.length, FAN - kept);
+  assert.match(refused[0].error!, /this agent call's tool outputs would be over 16777216 bytes/);
 });

@@ -82,6 +82,8 @@ interface Session {
   timeoutMs: number;
   usage: UsageMeter;
   journal: TurnJournal;
+  /** Bytes of tool output the conversation holds so far (see {@linkcode MAX_TOOL_OUTPUT_BYTES_PER_CALL}). */
+  toolOutputBytes: number;
 }
 
 /** What the loop keeps of one streamed model request, once it has ended. */
@@ -106,6 +108,16 @@ const encoder = new TextEncoder();
  * limit). Providers' parallel calls are a handful; more than this only wait a little longer.
  */
 export const MAX_TOOL_CALLS_IN_FLIGHT = 8;
+
+/**
+ * Bytes of tool output one agent call's conversation may hold, every step's together. Each output is bounded
+ * (4 MiB), but a reply may ask for thousands of calls: before (outside break attempt brk38), 150 outputs of 4
+ * MiB took the runtime to ~950 MiB of resident memory and the next model request failed "Invalid string
+ * length" (retryable, so again at each retry, after 600 MB more of history); a few hundred more would have
+ * ended the runtime's process, and every execution on it. An output past this bound goes to the model (and
+ * the history) as the call's error, `tool_output_too_large`; no model takes in this much anyway.
+ */
+export const MAX_TOOL_OUTPUT_BYTES_PER_CALL = 16 * 1024 * 1024;
 
 /**
  * Runs one agent action: the tool-calling loop, then structured output with one repair. Never throws; every
@@ -171,6 +183,7 @@ async function openSession(call: AgentCall, label: string, usage: UsageMeter): P
     timeoutMs: call.model.timeout_ms ?? DEFAULT_MODEL_TIMEOUT_MS,
     usage,
     journal: call.journal ?? new TurnJournal(),
+    toolOutputBytes: 0,
   };
 }
 
@@ -495,8 +508,19 @@ async function mapBounded<T, R>(items: T[], limit: number, work: (item: T) => Pr
 }
 
 async function toolTurn(session: Session, turn: number, toolCall: ToolCallRecord): Promise<ToolResultPart> {
-  const result = await session.journal.toolResult(turn, toolCall, () => runTool(session, turn, toolCall));
+  let ran = false;
+  const result = await session.journal.toolResult(turn, toolCall, () => {
+    ran = true;
+    return runTool(session, turn, toolCall);
+  });
+  // A replayed output counts as it did when it ran (runTool counts a fresh one).
+  if (!ran && result.output !== undefined) session.toolOutputBytes += outputBytes(result.output);
   return toolResultPart(toolCall, result);
+}
+
+/** An output's size as the conversation holds it (a string's length; else its JSON's). */
+function outputBytes(output: unknown): number {
+  return typeof output === "string" ? output.length : JSON.stringify(output ?? null).length;
 }
 
 /** Runs one tool call; a failure becomes the error result the model sees, not a failure of the call. */
@@ -506,7 +530,20 @@ async function runTool(session: Session, turn: number, toolCall: ToolCallRecord)
   let ended: Omit<ToolResultRecord, "durationMs">;
   try {
     const value = await session.call.callTool(toolCall.toolId, toolCall.input, ref);
-    ended = { turn, index: toolCall.index, output: value ?? null };
+    const bytes = outputBytes(value);
+    if (session.toolOutputBytes + bytes > MAX_TOOL_OUTPUT_BYTES_PER_CALL) {
+      ended = {
+        turn,
+        index: toolCall.index,
+        error:
+          `${toolCall.toolId}'s output of ${bytes} bytes is not passed on: this agent call's tool outputs ` +
+          `would be over ${MAX_TOOL_OUTPUT_BYTES_PER_CALL} bytes`,
+        errorCode: "tool_output_too_large",
+      };
+    } else {
+      session.toolOutputBytes += bytes;
+      ended = { turn, index: toolCall.index, output: value ?? null };
+    }
   } catch (error) {
     if (error instanceof ToolCallGivenUp) throw error;
     const code = (error as { code?: unknown })?.code;

@@ -113,9 +113,21 @@ export function redactAgentFailure(
   if (message === failure.message && JSON.stringify(details) === JSON.stringify(failure.details)) {
     return failure;
   }
+  return withMessage(failure, message, details as Record<string, unknown> | undefined);
+}
+
+/**
+ * `failure` with another message and details (a masked copy), and without its cause, which says the first
+ * message.
+ */
+export function withMessage(
+  failure: AgentFailure,
+  message: string,
+  details: Record<string, unknown> | undefined = failure.details,
+): AgentFailure {
   return new AgentFailure(failure.code, message, {
     retryable: failure.retryable,
-    ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
-    ...(details !== undefined ? { details: details as Record<string, unknown> } : {}),
+    retryAfterMs: failure.retryAfterMs,
+    details,
   });
 }

@@ -483,7 +483,6 @@ function maxStepsReached(session: Session, toolCalls: ToolCallRecord[]): AgentFa
   );
 }
 
-/** One tool call of turn `turn`: its recorded result, or a run whose result is recorded before it is used. */
 /**
  * `work` on each item, at most `limit` at once, started in order; the results in the items' order. The first
  * rejection rejects the whole, like `Promise.all`, and no further item starts.
@@ -507,6 +506,7 @@ async function mapBounded<T, R>(items: T[], limit: number, work: (item: T) => Pr
   return results;
 }
 
+/** One tool call of turn `turn`: its recorded result, or a run whose result is recorded before it is used. */
 async function toolTurn(session: Session, turn: number, toolCall: ToolCallRecord): Promise<ToolResultPart> {
   let ran = false;
   const result = await session.journal.toolResult(turn, toolCall, () => {

@@ -10,7 +10,7 @@
  */
 
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
-import { AgentFailure, errorMessage } from "../agent/agent_failure.ts";
+import { AgentFailure, errorMessage, withMessage } from "../agent/agent_failure.ts";
 import type { Redactor } from "../secret_redaction.ts";
 import { describeServer, type McpServerWire } from "./mcp_server_wire.ts";
 import { McpResponseTooLarge, McpServerStopped, overWhat } from "./mcp_transport.ts";
@@ -171,9 +171,5 @@ export function redactMcpFailure(error: unknown, redact: Redactor): unknown {
   const message = redact(error.message);
   if (message === error.message) return error;
   if (error instanceof McpCallFailure) return new McpCallFailure(error.code, message);
-  return new AgentFailure(error.code, message, {
-    retryable: error.retryable,
-    ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
-    ...(error.details !== undefined ? { details: error.details } : {}),
-  });
+  return withMessage(error, message);
 }

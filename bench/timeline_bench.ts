@@ -18,7 +18,8 @@ import { percentile, roundMs } from "./_stats.ts";
 import { subscribeTapped } from "./_tapped_subjects.ts";
 
 const REPO = resolve(import.meta.dirname!, "..");
-const PROJECT = join(REPO, "../shared/peers/compozy/project");
+// TIMELINE_PROJECT: the peers' project from a worktree under /work/wt, where REPO/../shared is not the shared folder.
+const PROJECT = Deno.env.get("TIMELINE_PROJECT") ?? join(REPO, "../shared/peers/compozy/project");
 const RUNS = Number(Deno.env.get("TIMELINE_RUNS") ?? 20);
 const WARMUP = 5;
 

@@ -26,6 +26,19 @@
  * result stands). A sample every 50 ms lets a call overshoot by what it writes in that time, which into the
  * page cache can be hundreds of MiB (400 MiB landed between two samples in one probe).
  *
+ * And it kills a process that keeps more than {@linkcode DEFAULT_MAX_RUNNABLE_THREADS} threads runnable at once
+ * for {@linkcode THREAD_WINDOW_MS} (outside break attempt brk40). A tool's JavaScript runs on one thread, but
+ * Deno runs `crypto.subtle`, `node:crypto`'s asynchronous functions (`pbkdf2`, `scrypt`, key generation),
+ * `node:zlib` and file work on a pool of up to 32 blocking threads per runtime, with no permission: a tool
+ * granted nothing started 64 `crypto.subtle.deriveBits` and its process ran 32 threads at once until its time
+ * limit. The scheduler shares a CPU by thread, so the runtime's thread (and NATS, and every other sandbox) got
+ * a 33rd of the share a plain `for(;;)` leaves it: the runtime's event loop stalled 1.1–3.5 s at a time
+ * instead of 0.08–0.12 s, and other tools' warm calls took as long. V8's own helper threads (garbage
+ * collection, compilation; named `V8 …`, as many as the host has CPUs at most) are not counted. The threads
+ * are counted every {@linkcode THREAD_LOOK_EVERY_MS} while the process is not between calls (between calls,
+ * any CPU is left-over work, which the idle check retires); a count at or under the bound starts the window
+ * again. Linux only, like the rest of the watch.
+ *
  * @module
  */
 
@@ -37,6 +50,15 @@ const SAMPLE_EVERY_MS = 50;
 export const DEFAULT_MAX_CALL_WRITE_BYTES = 1024 * 1024 * 1024;
 const IDLE_WINDOW_MS = 2_000;
 const IDLE_CPU_MS = 150;
+/** How often the runnable threads of a process not between calls are counted. */
+export const THREAD_LOOK_EVERY_MS = 200;
+/** How long a process may keep more runnable threads than its bound before it is killed. */
+export const THREAD_WINDOW_MS = 1_000;
+/**
+ * Runnable threads a sandbox may keep at once, V8's helpers aside: its worker, its host thread and two of Deno's
+ * blocking threads (a file read and a digest in flight together are normal; 32 at once is not).
+ */
+export const DEFAULT_MAX_RUNNABLE_THREADS = 4;
 // Linux's USER_HZ: /proc/<pid>/stat counts CPU time in hundredths of a second.
 const MS_PER_TICK = 10;
 
@@ -50,13 +72,15 @@ export interface WatchedProcess {
   /** Settles once the process has exited; the watch stops sampling it there. */
   readonly exited: Promise<unknown>;
   /** Kills the process; it must do nothing once the process has exited. */
-  kill(reason: "memory" | "stale" | "writes", message: string): void;
+  kill(reason: "memory" | "stale" | "writes" | "threads", message: string): void;
   /** Whether it is alive and waiting for its next call; a process without calls is not checked for idle CPU. */
   readonly betweenCalls?: boolean;
   /** How many calls it has started. */
   readonly calls?: number;
   /** Bytes one call may write to files; absent: not counted (a process that may not write). */
   readonly maxCallWriteBytes?: number;
+  /** Threads (V8's helpers aside) it may keep runnable at once; absent: not counted. */
+  readonly maxRunnableThreads?: number;
 }
 
 /** What a kill for memory says: the resident memory seen and the ceiling, in MiB. */
@@ -70,7 +94,6 @@ export class MemoryWatch {
   readonly #memoryMessage: MemoryMessage;
   readonly #processes = new Set<WatchedProcess>();
   #timer: ReturnType<typeof setInterval> | undefined;
-  #sampling = false;
   /** Per process between calls: its CPU time and call count at the start of the current window. */
   readonly #idleCpu = new Map<WatchedProcess, { ticks: number; calls: number; at: number }>();
   /**
@@ -81,6 +104,8 @@ export class MemoryWatch {
     WatchedProcess,
     { base: number; last: number; lastCalls: number; lastIdle: boolean; idleWrites: number }
   >();
+  /** Per process counted for threads: when they were last counted, and since when too many were runnable. */
+  readonly #threads = new Map<WatchedProcess, { lookedAt: number; over?: number; most: number }>();
 
   constructor(limitBytes: number, memoryMessage: MemoryMessage = passedCeiling) {
     this.#limitBytes = limitBytes;
@@ -91,7 +116,7 @@ export class MemoryWatch {
     this.#processes.add(process);
     process.exited.then(() => this.#forget(process));
     if (this.#timer === undefined) {
-      const timer = setInterval(() => void this.#sample(), SAMPLE_EVERY_MS);
+      const timer = setInterval(() => this.#sample(), SAMPLE_EVERY_MS);
       // Sampling alone must not keep the runtime alive.
       Deno.unrefTimer(timer);
       this.#timer = timer;
@@ -104,36 +129,38 @@ export class MemoryWatch {
     this.#processes.clear();
     this.#idleCpu.clear();
     this.#written.clear();
+    this.#threads.clear();
   }
 
   #forget(process: WatchedProcess): void {
     this.#processes.delete(process);
     this.#idleCpu.delete(process);
     this.#written.delete(process);
+    this.#threads.delete(process);
     if (this.#processes.size === 0) this.stop();
   }
 
-  async #sample(): Promise<void> {
-    if (this.#sampling) return; // a slow /proc read must not pile up samples
-    this.#sampling = true;
-    try {
-      await Promise.all([...this.#processes].map(async (p) => {
-        const rss = await residentBytes(p.pid);
-        if (rss !== undefined && rss > this.#limitBytes) {
-          p.kill("memory", this.#memoryMessage(rss, this.#limitBytes));
-        }
-        await this.#checkIdleCpu(p);
-        if (p.maxCallWriteBytes !== undefined) await this.#checkWrites(p, p.maxCallWriteBytes);
-      }));
-    } finally {
-      this.#sampling = false;
+  /**
+   * Reads /proc synchronously: those reads never wait for a disk, and an asynchronous read waits for a thread
+   * of the runtime's blocking pool, which a sandbox keeping 32 threads busy starves (the samples of a whole
+   * watch then came seconds apart, brk40).
+   */
+  #sample(): void {
+    for (const p of [...this.#processes]) {
+      const rss = residentBytes(p.pid);
+      if (rss !== undefined && rss > this.#limitBytes) {
+        p.kill("memory", this.#memoryMessage(rss, this.#limitBytes));
+      }
+      this.#checkIdleCpu(p);
+      if (p.maxCallWriteBytes !== undefined) this.#checkWrites(p, p.maxCallWriteBytes);
+      if (p.maxRunnableThreads !== undefined) this.#checkThreads(p, p.maxRunnableThreads);
     }
   }
 
-  async #checkWrites(p: WatchedProcess, limit: number): Promise<void> {
+  #checkWrites(p: WatchedProcess, limit: number): void {
     const calls = p.calls ?? 0;
     const idle = p.betweenCalls || calls === 0;
-    const written = await writtenBytes(p.pid);
+    const written = writtenBytes(p.pid);
     if (written === undefined) return;
     const seen = this.#written.get(p) ?? { base: 0, last: 0, lastCalls: 0, lastIdle: false, idleWrites: 0 };
     // A call started since the last sample: it counts from that sample, the last one before it (so it is
@@ -171,14 +198,38 @@ export class MemoryWatch {
     this.#written.set(p, seen);
   }
 
-  async #checkIdleCpu(p: WatchedProcess): Promise<void> {
+  #checkThreads(p: WatchedProcess, bound: number): void {
+    const now = performance.now();
+    // Between calls any CPU is left-over work, which #checkIdleCpu retires.
+    if (p.betweenCalls) return void this.#threads.delete(p);
+    const seen = this.#threads.get(p);
+    if (seen && now - seen.lookedAt < THREAD_LOOK_EVERY_MS) return;
+    const runnable = runnableThreads(p.pid);
+    if (runnable === undefined || p.betweenCalls) return void this.#threads.delete(p);
+    if (runnable <= bound) return void this.#threads.set(p, { lookedAt: now, most: 0 });
+    const over = seen?.over ?? now;
+    const most = Math.max(seen?.most ?? 0, runnable);
+    if (now - over >= THREAD_WINDOW_MS) {
+      return p.kill(
+        "threads",
+        `it kept up to ${most} threads runnable at once for ${
+          Math.round(now - over)
+        } ms, past the bound of ` +
+          `${bound} (work it started in parallel on Deno's blocking threads: crypto.subtle, node:crypto, ` +
+          "node:zlib or file operations; run fewer at once)",
+      );
+    }
+    this.#threads.set(p, { lookedAt: now, over, most });
+  }
+
+  #checkIdleCpu(p: WatchedProcess): void {
     const seen = this.#idleCpu.get(p);
     const now = performance.now();
     if (!p.betweenCalls || p.calls === undefined || (seen && seen.calls !== p.calls)) {
       return void this.#idleCpu.delete(p);
     }
     if (seen && now - seen.at < IDLE_WINDOW_MS) return;
-    const ticks = await cpuTicks(p.pid);
+    const ticks = cpuTicks(p.pid);
     if (ticks === undefined) return;
     // A call may have started while /proc was read: its CPU is not left-over work.
     if (
@@ -197,9 +248,9 @@ export class MemoryWatch {
 }
 
 /** Bytes of files `pid` wrote since it started (`write_bytes`), or undefined where /proc does not say. */
-async function writtenBytes(pid: number): Promise<number | undefined> {
+function writtenBytes(pid: number): number | undefined {
   try {
-    const io = await Deno.readTextFile(`/proc/${pid}/io`);
+    const io = Deno.readTextFileSync(`/proc/${pid}/io`);
     const bytes = /^write_bytes: (\d+)$/m.exec(io)?.[1];
     return bytes === undefined ? undefined : Number(bytes);
   } catch {
@@ -208,9 +259,9 @@ async function writtenBytes(pid: number): Promise<number | undefined> {
 }
 
 /** User plus system CPU time of a process in clock ticks, or undefined where /proc is not available. */
-async function cpuTicks(pid: number): Promise<number | undefined> {
+function cpuTicks(pid: number): number | undefined {
   try {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
     // Fields after the command name (which may hold spaces), from field 3: utime and stime are 14 and 15.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return Number(fields[11]) + Number(fields[12]);
@@ -219,10 +270,35 @@ async function cpuTicks(pid: number): Promise<number | undefined> {
   }
 }
 
-/** Resident memory of a process in bytes, or undefined where /proc is not available. */
-async function residentBytes(pid: number): Promise<number | undefined> {
+/**
+ * How many threads of `pid` are runnable (state `R`: running or waiting for a CPU), V8's helper threads aside,
+ * or undefined where /proc does not say.
+ */
+function runnableThreads(pid: number): number | undefined {
   try {
-    const status = await Deno.readTextFile(`/proc/${pid}/status`);
+    let runnable = 0;
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/stat`);
+        const close = stat.lastIndexOf(")");
+        // The command name (up to 15 bytes) is between the parentheses; the state follows them.
+        if (stat[close + 2] === "R" && !stat.slice(stat.indexOf("(") + 1, close).startsWith("V8 ")) {
+          runnable++;
+        }
+      } catch {
+        // The thread ended while the list was read.
+      }
+    }
+    return runnable;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resident memory of a process in bytes, or undefined where /proc is not available. */
+function residentBytes(pid: number): number | undefined {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
     const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
     return kb === undefined ? undefined : Number(kb) * 1024;
   } catch {

@@ -20,6 +20,8 @@ export interface FailureContext {
   maxFileBytes: number;
   /** The most bytes of files one call may write (memory_watch.ts). */
   maxCallWriteBytes: number;
+  /** Threads a sandbox may keep runnable at once (memory_watch.ts). */
+  maxRunnableThreads: number;
 }
 
 /**
@@ -154,6 +156,10 @@ export function failureFromDeath(ctx: FailureContext, death: Death): ToolFailure
     case "writes":
       return new ToolFailure("tool_writes_exceeded", `${tool} was killed: ${death.message}`, {
         details: { maxCallWriteBytes: ctx.maxCallWriteBytes },
+      });
+    case "threads":
+      return new ToolFailure("tool_cpu_exceeded", `${tool} was killed: ${death.message}`, {
+        details: { maxRunnableThreads: ctx.maxRunnableThreads },
       });
     case "canceled":
       return new ToolFailure(

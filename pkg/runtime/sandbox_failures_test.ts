@@ -10,6 +10,7 @@ const CTX: FailureContext = {
   maxOutputBytes: 1024,
   maxFileBytes: 4096,
   maxCallWriteBytes: 8192,
+  maxRunnableThreads: 4,
 };
 
 function death(overrides: Partial<Death>): Death {

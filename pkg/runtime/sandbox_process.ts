@@ -76,10 +76,13 @@ export interface SandboxSpec {
   maxFileBytes: number;
   /** The most bytes of files one call may write, when the tool may write (memory_watch.ts). */
   maxCallWriteBytes: number;
+  /** Threads it may keep runnable at once, V8's helpers aside (memory_watch.ts). */
+  maxRunnableThreads: number;
 }
 
 /**
- * Why a process ended. `timeout`, `memory`, `writes` (a call wrote too much, memory_watch.ts), `canceled` (the
+ * Why a process ended. `timeout`, `memory`, `writes` (a call wrote too much, memory_watch.ts), `threads` (it
+ * kept too many threads runnable, memory_watch.ts), `canceled` (the
  * call's task was canceled) and `closed` are kills by the runtime; `stale`: its worker was left busy or
  * holding work by an earlier call (a call in flight then is not the tool's failure: run it again).
  */
@@ -87,6 +90,7 @@ export type DeathReason =
   | "timeout"
   | "memory"
   | "writes"
+  | "threads"
   | "canceled"
   | "closed"
   | "protocol"
@@ -262,6 +266,11 @@ export class SandboxProcess {
   get maxCallWriteBytes(): number | undefined {
     const write = this.spec.permissions.write;
     return write === true || write.length > 0 ? this.spec.maxCallWriteBytes : undefined;
+  }
+
+  /** Threads it may keep runnable at once, V8's helpers aside (memory_watch.ts). */
+  get maxRunnableThreads(): number {
+    return this.spec.maxRunnableThreads;
   }
 
   /** Has served a call and runs none now: any CPU it uses is work an ended call left behind. */

@@ -17,6 +17,7 @@ export type ToolFailureCode =
   | "tool_crashed"
   | "tool_memory_exceeded"
   | "tool_writes_exceeded"
+  | "tool_cpu_exceeded"
   | "tool_output_too_large"
   | "tool_permission_denied"
   | "tool_module_invalid"
@@ -32,6 +33,8 @@ const RETRYABLE: Readonly<Record<ToolFailureCode, boolean>> = {
   tool_memory_exceeded: false,
   // The same call writes as much again.
   tool_writes_exceeded: false,
+  // The same call starts as much parallel work again.
+  tool_cpu_exceeded: false,
   tool_output_too_large: false,
   tool_permission_denied: false,
   tool_module_invalid: false,

@@ -39,7 +39,7 @@ import { MemoryWatch } from "./memory_watch.ts";
 import { OpenFileWatch } from "./open_files.ts";
 import { DEFAULT_MAX_DESCRIPTORS, MIN_MAX_DESCRIPTORS } from "./descriptor_limit.ts";
 import { DEFAULT_MAX_FILE_BYTES, MIN_MAX_FILE_BYTES } from "./kernel_limits.ts";
-import { DEFAULT_MAX_CALL_WRITE_BYTES } from "./memory_watch.ts";
+import { DEFAULT_MAX_CALL_WRITE_BYTES, DEFAULT_MAX_RUNNABLE_THREADS } from "./memory_watch.ts";
 import { DEFAULT_MAX_OUTPUT_DEPTH } from "./output_limits.ts";
 import { normalizePermissions, permissionsKey, sandboxEnv, type ToolPermissions } from "./permissions.ts";
 import { SandboxPool } from "./pool.ts";
@@ -131,6 +131,12 @@ export interface ToolRunnerOptions {
    * memory_watch.ts.
    */
   maxCallWriteBytes?: number;
+  /**
+   * The most threads (V8's helpers aside) a sandbox process may keep runnable at once, counted every 200 ms
+   * while it is not between calls: kept past it for a second, the process is killed and the call fails
+   * `tool_cpu_exceeded`. Default 4, at least 2. See memory_watch.ts.
+   */
+  maxRunnableThreads?: number;
 }
 
 export interface ToolRunnerStats {
@@ -215,6 +221,11 @@ export class ToolRunner {
         "maxCallWriteBytes",
         opts.maxCallWriteBytes ?? DEFAULT_MAX_CALL_WRITE_BYTES,
         MIN_MAX_FILE_BYTES,
+      ),
+      maxRunnableThreads: atLeast(
+        "maxRunnableThreads",
+        opts.maxRunnableThreads ?? DEFAULT_MAX_RUNNABLE_THREADS,
+        2,
       ),
     };
     this.#files = new OpenFileWatch(this.#limits.maxDescriptors);
@@ -482,6 +493,7 @@ export class ToolRunner {
       maxDescriptors: this.#limits.maxDescriptors,
       maxFileBytes: this.#limits.maxFileBytes,
       maxCallWriteBytes: this.#limits.maxCallWriteBytes,
+      maxRunnableThreads: this.#limits.maxRunnableThreads,
     };
     return { key, spec };
   }
@@ -522,6 +534,7 @@ export class ToolRunner {
       maxOutputBytes: this.#limits.maxOutputBytes,
       maxFileBytes: this.#limits.maxFileBytes,
       maxCallWriteBytes: this.#limits.maxCallWriteBytes,
+      maxRunnableThreads: this.#limits.maxRunnableThreads,
     };
   }
 

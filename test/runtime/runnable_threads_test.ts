@@ -1,0 +1,95 @@
+/**
+ * A tool's call may keep only a few threads runnable at once (outside break attempt brk40). Deno runs
+ * `crypto.subtle`, `node:crypto`'s asynchronous functions and `node:zlib` on a pool of up to 32 blocking
+ * threads, with no permission: a tool granted nothing started 64 `crypto.subtle.deriveBits` and its process
+ * ran 32 threads at once until its time limit, which the scheduler shares the CPU by, so the runtime's thread
+ * got a 33rd of what a plain loop leaves it (its event loop stalled 1.1–3.5 s at a time instead of ~0.1 s).
+ * The memory watch now counts a running process's runnable threads (V8's helpers aside) and kills one that
+ * keeps more than `maxRunnableThreads` for a second: `tool_cpu_exceeded`. Real sandbox processes.
+ */
+import assert from "node:assert/strict";
+import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
+import { call, ToolDir } from "./_helpers.ts";
+
+/** Starts `n` key derivations at once, each far longer than the test waits, or one at a time with `serial`. */
+const DERIVE = `export default async (input: { n: number; iterations: number; serial?: boolean }) => {
+  const key = await crypto.subtle.importKey("raw", new Uint8Array(16), "PBKDF2", false, ["deriveBits"]);
+  const derive = () => crypto.subtle.deriveBits(
+    { name: "PBKDF2", hash: "SHA-256", salt: new Uint8Array(8), iterations: input.iterations }, key, 256);
+  const started = performance.now();
+  if (input.serial) for (let i = 0; i < input.n; i++) await derive();
+  else await Promise.all(Array.from({ length: input.n }, derive));
+  return Math.round(performance.now() - started);
+};
+`;
+
+/** The same through node:crypto's pbkdf2, which Deno runs on the same blocking threads. */
+const NODE_PBKDF2 = `import { pbkdf2 } from "node:crypto";
+export default (input: { n: number; iterations: number }) =>
+  Promise.all(Array.from({ length: input.n }, () =>
+    new Promise((resolve, reject) =>
+      pbkdf2("p", "s", input.iterations, 32, "sha256", (e, k) => e ? reject(e) : resolve(k.length)))));
+`;
+
+const SPIN = `export default (input: { ms: number }) => {
+  const end = Date.now() + input.ms;
+  let n = 0;
+  while (Date.now() < end) n++;
+  return n > 0;
+};
+`;
+
+Deno.test({
+  name: "brk40: a call keeping 32 blocking threads busy is killed tool_cpu_exceeded, not left to its limit",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const dir = new ToolDir();
+    const runner = new ToolRunner({ maxWarmPerKey: 1 });
+    try {
+      const derive = dir.tool("derive", DERIVE);
+      const nodeDerive = dir.tool("node_derive", NODE_PBKDF2);
+      for (const tool of [derive, nodeDerive]) {
+        const started = performance.now();
+        const result = await runner.run(call(tool, { n: 64, iterations: 50_000_000 }, { timeoutMs: 20_000 }));
+        const took = performance.now() - started;
+        // Before: the call held 32 threads busy until its 20 s limit (`tool_timeout`, retryable: again).
+        assert.equal(result.ok, false, JSON.stringify(result));
+        if (result.ok) return;
+        assert.equal(result.failure.code, "tool_cpu_exceeded", JSON.stringify(result.failure));
+        assert.equal(result.failure.retryable, false);
+        assert.match(result.failure.message, /threads runnable at once/);
+        assert.ok(took < 12_000, `killed after ${Math.round(took)} ms`);
+        // The tool's next call runs in a fresh process.
+        const next = await runner.run(call(derive, { n: 1, iterations: 1 }));
+        assert.equal(next.ok, true, JSON.stringify(next));
+      }
+    } finally {
+      await runner.close();
+      dir.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "brk40: a busy loop and derivations one at a time keep their calls",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const dir = new ToolDir();
+    const runner = new ToolRunner({ maxWarmPerKey: 1 });
+    try {
+      const spin = await runner.run(call(dir.tool("spin", SPIN), { ms: 2_500 }, { timeoutMs: 20_000 }));
+      assert.equal(spin.ok, true, JSON.stringify(spin));
+      // Two at a time, for well over the watch's window: within the bound (worker, host, two blocking threads).
+      const derive = dir.tool("derive", DERIVE);
+      const pair = await runner.run(call(derive, { n: 2, iterations: 3_000_000 }, { timeoutMs: 30_000 }));
+      assert.equal(pair.ok, true, JSON.stringify(pair));
+      const serial = await runner.run(
+        call(derive, { n: 4, iterations: 1_000_000, serial: true }, { timeoutMs: 30_000 }),
+      );
+      assert.equal(serial.ok, true, JSON.stringify(serial));
+    } finally {
+      await runner.close();
+      dir.cleanup();
+    }
+  },
+});

@@ -35,9 +35,9 @@
  * a 33rd of the share a plain `for(;;)` leaves it: the runtime's event loop stalled 1.1–3.5 s at a time
  * instead of 0.08–0.12 s, and other tools' warm calls took as long. V8's own helper threads (garbage
  * collection, compilation; named `V8 …`, as many as the host has CPUs at most) are not counted. The threads
- * are counted every {@linkcode THREAD_LOOK_EVERY_MS} while the process is not between calls (between calls,
- * any CPU is left-over work, which the idle check retires); a count at or under the bound starts the window
- * again. Linux only, like the rest of the watch.
+ * are counted every {@linkcode THREAD_LOOK_EVERY_MS}; a count at or under the bound starts the window again. A
+ * window that opened between calls, or during an earlier call, is not the running call's doing: the process is
+ * retired (`stale`) and that call runs again elsewhere. Linux only, like the rest of the watch.
  *
  * @module
  */
@@ -105,7 +105,10 @@ export class MemoryWatch {
     { base: number; last: number; lastCalls: number; lastIdle: boolean; idleWrites: number }
   >();
   /** Per process counted for threads: when they were last counted, and since when too many were runnable. */
-  readonly #threads = new Map<WatchedProcess, { lookedAt: number; over?: number; most: number }>();
+  readonly #threads = new Map<
+    WatchedProcess,
+    { lookedAt: number; over?: number; owner?: number; most: number }
+  >();
 
   constructor(limitBytes: number, memoryMessage: MemoryMessage = passedCeiling) {
     this.#limitBytes = limitBytes;
@@ -200,26 +203,30 @@ export class MemoryWatch {
 
   #checkThreads(p: WatchedProcess, bound: number): void {
     const now = performance.now();
-    // Between calls any CPU is left-over work, which #checkIdleCpu retires.
-    if (p.betweenCalls) return void this.#threads.delete(p);
     const seen = this.#threads.get(p);
     if (seen && now - seen.lookedAt < THREAD_LOOK_EVERY_MS) return;
     const runnable = runnableThreads(p.pid);
-    if (runnable === undefined || p.betweenCalls) return void this.#threads.delete(p);
+    if (runnable === undefined) return void this.#threads.delete(p);
     if (runnable <= bound) return void this.#threads.set(p, { lookedAt: now, most: 0 });
+    // Counted between calls too, so that threads an ended call left busy are not blamed on the next call: the
+    // window is owned by the call running when it opened (none between calls).
     const over = seen?.over ?? now;
+    const owner = seen?.over === undefined ? (p.betweenCalls ? undefined : p.calls) : seen.owner;
     const most = Math.max(seen?.most ?? 0, runnable);
     if (now - over >= THREAD_WINDOW_MS) {
+      const kept = `kept up to ${most} threads runnable at once for ${Math.round(now - over)} ms, past the ` +
+        `bound of ${bound}`;
+      // An ended call's work (a call running now runs again in another process), as #checkIdleCpu says it.
+      if (p.betweenCalls || owner !== p.calls) {
+        return p.kill("stale", `it ${kept} with work an ended call left behind`);
+      }
       return p.kill(
         "threads",
-        `it kept up to ${most} threads runnable at once for ${
-          Math.round(now - over)
-        } ms, past the bound of ` +
-          `${bound} (work it started in parallel on Deno's blocking threads: crypto.subtle, node:crypto, ` +
+        `it ${kept} (work it started in parallel on Deno's blocking threads: crypto.subtle, node:crypto, ` +
           "node:zlib or file operations; run fewer at once)",
       );
     }
-    this.#threads.set(p, { lookedAt: now, over, most });
+    this.#threads.set(p, { lookedAt: now, over, owner, most });
   }
 
   #checkIdleCpu(p: WatchedProcess): void {

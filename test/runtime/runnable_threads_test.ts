@@ -31,6 +31,20 @@ export default (input: { n: number; iterations: number }) =>
       pbkdf2("p", "s", input.iterations, 32, "sha256", (e, k) => e ? reject(e) : resolve(k.length)))));
 `;
 
+/** Leaves `n` long derivations running and returns at once; with `ms`, busy-loops that long first. */
+const DETACH = `export default async (input: { n: number; ms?: number }) => {
+  const key = await crypto.subtle.importKey("raw", new Uint8Array(16), "PBKDF2", false, ["deriveBits"]);
+  for (let i = 0; i < input.n; i++) {
+    crypto.subtle.deriveBits(
+      { name: "PBKDF2", hash: "SHA-256", salt: new Uint8Array(8), iterations: 50_000_000 }, key, 256,
+    ).catch(() => {});
+  }
+  const end = Date.now() + (input.ms ?? 0);
+  while (Date.now() < end) { /* busy */ }
+  return "returned";
+};
+`;
+
 const SPIN = `export default (input: { ms: number }) => {
   const end = Date.now() + input.ms;
   let n = 0;
@@ -87,6 +101,30 @@ Deno.test({
         call(derive, { n: 4, iterations: 1_000_000, serial: true }, { timeoutMs: 30_000 }),
       );
       assert.equal(serial.ok, true, JSON.stringify(serial));
+    } finally {
+      await runner.close();
+      dir.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "brk40: threads an ended call left busy retire its process; the next call is not blamed",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const dir = new ToolDir();
+    const runner = new ToolRunner({ maxWarmPerKey: 1 });
+    try {
+      const tool = dir.tool("detach", DETACH);
+      // Warm first: the call that leaves the work returns within a few milliseconds of starting it.
+      const warm = await runner.run(call(tool, { n: 0 }));
+      assert.equal(warm.ok, true, JSON.stringify(warm));
+      const first = await runner.run(call(tool, { n: 64 }));
+      assert.equal(first.ok, true, JSON.stringify(first));
+      // Lands on the same warm process while the first call's derivations still hold 32 threads, and runs
+      // past the watch's window: it runs again in a fresh process instead of failing tool_cpu_exceeded.
+      const next = await runner.run(call(tool, { n: 0, ms: 2_500 }, { timeoutMs: 20_000 }));
+      assert.equal(next.ok, true, JSON.stringify(next));
     } finally {
       await runner.close();
       dir.cleanup();

@@ -114,3 +114,29 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "script MCP server bounds: a server keeping 32 threads busy is killed and started again (brk40)",
+  ignore: Deno.build.os !== "linux",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withRunaway(60_000, async (box) => {
+      const first = await pidOf(box);
+      // Its derivations hold all 32 of Deno's blocking threads, so even its answer (a write to stdout, which
+      // waits for one of them) never goes out. Before: the call waited its whole 60 s time-out, 32 threads
+      // runnable meanwhile, and the server's process was killed only then (mcp_timeout).
+      const started = performance.now();
+      const failure = await failureOf(box.call("burn", {}));
+      assert.equal(failure.code, "mcp_cpu_exceeded", failure.message);
+      assert.match(failure.message, /threads runnable at once/);
+      assert.ok(performance.now() - started < 20_000, `after ${Math.round(performance.now() - started)} ms`);
+      assert.ok(
+        await eventually(() => !processAlive(first), 10_000),
+        `the server's process ${first} is still alive`,
+      );
+      const second = await pidOf(box);
+      assert.notEqual(second, first);
+    });
+  },
+});

@@ -24,13 +24,15 @@ import { McpResponseTooLarge, McpServerStopped, overWhat } from "./mcp_transport
  * | `mcp_output_too_large` | the result's JSON is over the runtime's tool output limit |
  * | `mcp_unavailable` | the connection failed during the call |
  * | `mcp_memory_exceeded` | a `script` server's process passed its heap limit or resident memory ceiling |
+ * | `mcp_cpu_exceeded` | a `script` server's process kept more than 4 threads runnable at once for a second |
  *
- * A `script` server whose call ran out of time or memory is killed, and started again at the next call.
+ * A `script` server whose call ran out of time, memory or CPU share is killed, and started again at the next call.
  */
 export type McpCallFailureCode =
   | "mcp_tool_error"
   | "mcp_timeout"
   | "mcp_memory_exceeded"
+  | "mcp_cpu_exceeded"
   | "mcp_result_invalid"
   | "mcp_output_too_large"
   | "mcp_unavailable";
@@ -121,7 +123,11 @@ export function callFailure(server: McpServerWire, tool: string, error: unknown)
   if (error instanceof McpCallFailure) return error;
   if (error instanceof McpServerStopped) {
     return new McpCallFailure(
-      error.reason === "timeout" ? "mcp_timeout" : "mcp_memory_exceeded",
+      error.reason === "timeout"
+        ? "mcp_timeout"
+        : error.reason === "threads"
+        ? "mcp_cpu_exceeded"
+        : "mcp_memory_exceeded",
       `${what} could not finish: the server's process ${error.message}; it starts again at the next call`,
       { cause: error },
     );

@@ -28,7 +28,7 @@ import { denoExecutable } from "../deno_executable.ts";
 import { neverGrantedFor, projectRoots, resolveGrants, rootsProtectedPaths } from "../grant_paths.ts";
 import { checkScriptModule, SCRIPT_REFUSED_BUILTINS, scriptReadRoots } from "../import_policy.ts";
 import { netDenyFlags } from "../net_deny.ts";
-import { MemoryWatch, mib } from "../memory_watch.ts";
+import { DEFAULT_MAX_RUNNABLE_THREADS, MemoryWatch, mib } from "../memory_watch.ts";
 import { guardRuntimeWrites } from "../runtime_code.ts";
 import { ToolFailure } from "../tool_failure.ts";
 import {
@@ -138,7 +138,7 @@ export const SCRIPT_MEMORY_CEILING_BYTES = (2 * SCRIPT_HEAP_LIMIT_MB + 64) * 102
  */
 export class McpServerStopped extends Error {
   override name = "McpServerStopped";
-  constructor(readonly server: string, readonly reason: "timeout" | "memory", message: string) {
+  constructor(readonly server: string, readonly reason: "timeout" | "memory" | "threads", message: string) {
     super(message);
   }
 }
@@ -216,9 +216,15 @@ export class BoundedStdioClientTransport extends StdioClientTransport {
     watch.watch({
       pid: child.pid!,
       exited: this.ended ? Promise.resolve() : new Promise((exited) => child.once("exit", exited)),
+      // A server keeping Deno's blocking threads busy (32 at once) starves the runtime's thread as a tool's
+      // sandbox would (brk40): killed like one. It has no calls to blame: any window is its own.
+      maxRunnableThreads: DEFAULT_MAX_RUNNABLE_THREADS,
       // Through the child, which refuses once it has exited: the pid may be another process's by then.
-      kill: (_reason, message) => {
-        if (!this.ended) this.stop(new McpServerStopped(this.serverId, "memory", message));
+      kill: (reason, message) => {
+        if (this.ended) return;
+        if (reason === "threads") {
+          this.stop(new McpServerStopped(this.serverId, "threads", `was killed: ${message}`));
+        } else this.stop(new McpServerStopped(this.serverId, "memory", message));
       },
     });
   }

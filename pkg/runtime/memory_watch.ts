@@ -107,7 +107,7 @@ export class MemoryWatch {
   /** Per process counted for threads: when they were last counted, and since when too many were runnable. */
   readonly #threads = new Map<
     WatchedProcess,
-    { lookedAt: number; over?: number; owner?: number; most: number }
+    { lookedAt: number; ticks: number; over?: number; owner?: number; most: number }
   >();
 
   constructor(limitBytes: number, memoryMessage: MemoryMessage = passedCeiling) {
@@ -205,9 +205,14 @@ export class MemoryWatch {
     const now = performance.now();
     const seen = this.#threads.get(p);
     if (seen && now - seen.lookedAt < THREAD_LOOK_EVERY_MS) return;
-    const runnable = runnableThreads(p.pid);
+    // Listing the threads costs a read per thread: only a process that used CPU since the last look (more
+    // than a tick) can have threads runnable for long; an idle one costs one read of its stat per look.
+    const ticks = cpuTicks(p.pid);
+    if (ticks === undefined) return void this.#threads.delete(p);
+    const busy = seen !== undefined && ticks - seen.ticks > 1;
+    const runnable = busy ? runnableThreads(p.pid) : 0;
     if (runnable === undefined) return void this.#threads.delete(p);
-    if (runnable <= bound) return void this.#threads.set(p, { lookedAt: now, most: 0 });
+    if (runnable <= bound) return void this.#threads.set(p, { lookedAt: now, ticks, most: 0 });
     // Counted between calls too, so that threads an ended call left busy are not blamed on the next call: the
     // window is owned by the call running when it opened (none between calls).
     const over = seen?.over ?? now;
@@ -226,7 +231,7 @@ export class MemoryWatch {
           "node:zlib or file operations; run fewer at once)",
       );
     }
-    this.#threads.set(p, { lookedAt: now, over, owner, most });
+    this.#threads.set(p, { lookedAt: now, ticks, over, owner, most });
   }
 
   #checkIdleCpu(p: WatchedProcess): void {

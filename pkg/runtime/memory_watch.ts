@@ -26,8 +26,9 @@
  * result stands). A sample every 50 ms lets a call overshoot by what it writes in that time, which into the
  * page cache can be hundreds of MiB (400 MiB landed between two samples in one probe).
  *
- * And it kills a process that keeps more than {@linkcode DEFAULT_MAX_RUNNABLE_THREADS} threads runnable at once
- * for {@linkcode THREAD_WINDOW_MS} (outside break attempt brk40). A tool's JavaScript runs on one thread, but
+ * And it kills a process that keeps more than {@linkcode DEFAULT_MAX_RUNNABLE_THREADS} threads runnable at once,
+ * past {@linkcode THREAD_EXCESS_PER_WINDOW} threads over the bound summed over the counts of the last
+ * {@linkcode THREAD_WINDOW_MS} (outside break attempt brk40). A tool's JavaScript runs on one thread, but
  * Deno runs `crypto.subtle`, `node:crypto`'s asynchronous functions (`pbkdf2`, `scrypt`, key generation),
  * `node:zlib` and file work on a pool of up to 32 blocking threads per runtime, with no permission: a tool
  * granted nothing started 64 `crypto.subtle.deriveBits` and its process ran 32 threads at once until its time
@@ -35,9 +36,9 @@
  * a 33rd of the share a plain `for(;;)` leaves it: the runtime's event loop stalled 1.1–3.5 s at a time
  * instead of 0.08–0.12 s, and other tools' warm calls took as long. V8's own helper threads (garbage
  * collection, compilation; named `V8 …`, as many as the host has CPUs at most) are not counted. The threads
- * are counted every {@linkcode THREAD_LOOK_EVERY_MS}; a count at or under the bound starts the window again. A
- * window that opened between calls, or during an earlier call, is not the running call's doing: the process is
- * retired (`stale`) and that call runs again elsewhere. Linux only, like the rest of the watch.
+ * are counted every {@linkcode THREAD_LOOK_EVERY_MS}. Threads over the bound counted between calls, or during an
+ * earlier call, are not the running call's doing: the process is retired (`stale`) and that call runs again
+ * elsewhere. Linux only, like the rest of the watch.
  *
  * @module
  */
@@ -52,8 +53,13 @@ const IDLE_WINDOW_MS = 2_000;
 const IDLE_CPU_MS = 150;
 /** How often the runnable threads of a process not between calls are counted. */
 export const THREAD_LOOK_EVERY_MS = 200;
-/** How long a process may keep more runnable threads than its bound before it is killed. */
-export const THREAD_WINDOW_MS = 1_000;
+/** The window over which a process's runnable threads past its bound are summed. */
+export const THREAD_WINDOW_MS = 2_000;
+/**
+ * Runnable threads past the bound, summed over the counts of one window, a process may have: an average of
+ * two over the bound (a continuous 32 passes it at the first count; bursts of 32 may fill 7% of the time).
+ */
+export const THREAD_EXCESS_PER_WINDOW = 2 * (THREAD_WINDOW_MS / THREAD_LOOK_EVERY_MS);
 /**
  * Runnable threads a sandbox may keep at once, V8's helpers aside: its worker, its host thread and two of Deno's
  * blocking threads (a file read and a digest in flight together are normal; 32 at once is not).
@@ -107,7 +113,11 @@ export class MemoryWatch {
   /** Per process counted for threads: when they were last counted, and since when too many were runnable. */
   readonly #threads = new Map<
     WatchedProcess,
-    { lookedAt: number; ticks: number; over?: number; owner?: number; most: number }
+    {
+      lookedAt: number;
+      ticks: number | undefined;
+      looks: { at: number; over: number; owner: number | undefined }[];
+    }
   >();
 
   constructor(limitBytes: number, memoryMessage: MemoryMessage = passedCeiling) {
@@ -203,35 +213,37 @@ export class MemoryWatch {
 
   #checkThreads(p: WatchedProcess, bound: number): void {
     const now = performance.now();
-    const seen = this.#threads.get(p);
-    if (seen && now - seen.lookedAt < THREAD_LOOK_EVERY_MS) return;
+    const seen = this.#threads.get(p) ?? { lookedAt: -Infinity, ticks: undefined, looks: [] };
+    if (now - seen.lookedAt < THREAD_LOOK_EVERY_MS) return;
     // Listing the threads costs a read per thread: only a process that used CPU since the last look (more
     // than a tick) can have threads runnable for long; an idle one costs one read of its stat per look.
     const ticks = cpuTicks(p.pid);
     if (ticks === undefined) return void this.#threads.delete(p);
-    const busy = seen !== undefined && ticks - seen.ticks > 1;
+    const busy = seen.ticks !== undefined && ticks - seen.ticks > 1;
     const runnable = busy ? runnableThreads(p.pid) : 0;
     if (runnable === undefined) return void this.#threads.delete(p);
-    if (runnable <= bound) return void this.#threads.set(p, { lookedAt: now, ticks, most: 0 });
-    // Counted between calls too, so that threads an ended call left busy are not blamed on the next call: the
-    // window is owned by the call running when it opened (none between calls).
-    const over = seen?.over ?? now;
-    const owner = seen?.over === undefined ? (p.betweenCalls ? undefined : p.calls) : seen.owner;
-    const most = Math.max(seen?.most ?? 0, runnable);
-    if (now - over >= THREAD_WINDOW_MS) {
-      const kept = `kept up to ${most} threads runnable at once for ${Math.round(now - over)} ms, past the ` +
-        `bound of ${bound}`;
-      // An ended call's work (a call running now runs again in another process), as #checkIdleCpu says it.
-      if (p.betweenCalls || owner !== p.calls) {
-        return p.kill("stale", `it ${kept} with work an ended call left behind`);
-      }
-      return p.kill(
-        "threads",
-        `it ${kept} (work it started in parallel on Deno's blocking threads: crypto.subtle, node:crypto, ` +
-          "node:zlib or file operations; run fewer at once)",
-      );
+    // The looks of the last window, each with its threads over the bound and whose they were: counted between
+    // calls too, so that threads an ended call left busy are not blamed on the next call.
+    const looks = seen.looks.filter((look) => now - look.at < THREAD_WINDOW_MS);
+    looks.push({ at: now, over: Math.max(0, runnable - bound), owner: p.betweenCalls ? undefined : p.calls });
+    this.#threads.set(p, { lookedAt: now, ticks, looks });
+    // A sum over the window, not a run of looks over the bound: bursts under a window each, with a look at
+    // or under the bound between them, kept 32 threads runnable two thirds of the time (brk40).
+    const excess = looks.reduce((sum, look) => sum + look.over, 0);
+    if (excess <= THREAD_EXCESS_PER_WINDOW) return;
+    const most = bound + Math.max(...looks.map((look) => look.over));
+    const kept =
+      `kept up to ${most} threads runnable at once (${excess} over the bound of ${bound} in all, ` +
+      `counted every ${THREAD_LOOK_EVERY_MS} ms over ${THREAD_WINDOW_MS} ms)`;
+    // An ended call's work (a call running now runs again in another process), as #checkIdleCpu says it.
+    if (p.betweenCalls || looks.some((look) => look.over > 0 && look.owner !== p.calls)) {
+      return p.kill("stale", `it ${kept} with work an ended call left behind`);
     }
-    this.#threads.set(p, { lookedAt: now, ticks, over, owner, most });
+    return p.kill(
+      "threads",
+      `it ${kept}: work it started in parallel on Deno's blocking threads (crypto.subtle, node:crypto, ` +
+        "node:zlib or file operations); run fewer at once",
+    );
   }
 
   #checkIdleCpu(p: WatchedProcess): void {

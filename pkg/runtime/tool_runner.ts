@@ -133,8 +133,8 @@ export interface ToolRunnerOptions {
   maxCallWriteBytes?: number;
   /**
    * The most threads (V8's helpers aside) a sandbox process may keep runnable at once, counted every 200 ms
-   * while it is not between calls: kept past it for a second, the process is killed and the call fails
-   * `tool_cpu_exceeded`. Default 4, at least 2. See memory_watch.ts.
+   * (between calls too): past it by more than two threads on average over 2 s, the process is killed and the call
+   * fails `tool_cpu_exceeded`. Default 4, at least 2. See memory_watch.ts.
    */
   maxRunnableThreads?: number;
 }

@@ -31,17 +31,45 @@ export default (input: { n: number; iterations: number }) =>
       pbkdf2("p", "s", input.iterations, 32, "sha256", (e, k) => e ? reject(e) : resolve(k.length)))));
 `;
 
-/** Leaves `n` long derivations running and returns at once; with `ms`, busy-loops that long first. */
+/**
+ * Returns at once, leaving a digest of 64 MiB on a blocking thread whose continuation, after the call ended,
+ * starts `n` long derivations; with `ms`, busy-loops that long first.
+ */
 const DETACH = `export default async (input: { n: number; ms?: number }) => {
   const key = await crypto.subtle.importKey("raw", new Uint8Array(16), "PBKDF2", false, ["deriveBits"]);
-  for (let i = 0; i < input.n; i++) {
-    crypto.subtle.deriveBits(
-      { name: "PBKDF2", hash: "SHA-256", salt: new Uint8Array(8), iterations: 50_000_000 }, key, 256,
-    ).catch(() => {});
+  const params = { name: "PBKDF2", hash: "SHA-256", salt: new Uint8Array(8), iterations: 50_000_000 };
+  if (input.n > 0) {
+    crypto.subtle.digest("SHA-256", new Uint8Array(64 * 1024 * 1024)).then(() => {
+      for (let i = 0; i < input.n; i++) crypto.subtle.deriveBits(params, key, 256).catch(() => {});
+    });
   }
   const end = Date.now() + (input.ms ?? 0);
   while (Date.now() < end) { /* busy */ }
   return "returned";
+};
+`;
+
+/**
+ * Bursts of 32 derivations, each burst sized (by a calibration burst) to last about \`burstMs\`, with
+ * \`restMs\` between them: under a second each, so that no second passes with every count over the bound.
+ */
+const BURSTS = `export default async (input: { bursts: number; burstMs: number; restMs: number }) => {
+  const key = await crypto.subtle.importKey("raw", new Uint8Array(16), "PBKDF2", false, ["deriveBits"]);
+  const burst = async (iterations: number) => {
+    const started = performance.now();
+    await Promise.all(Array.from({ length: 32 }, () => crypto.subtle.deriveBits(
+      { name: "PBKDF2", hash: "SHA-256", salt: new Uint8Array(8), iterations }, key, 256)));
+    return performance.now() - started;
+  };
+  let iterations = 20_000;
+  const took: number[] = [];
+  for (let b = 0; b < input.bursts; b++) {
+    const ms = await burst(iterations);
+    took.push(Math.round(ms));
+    iterations = Math.max(1_000, Math.round(iterations * input.burstMs / Math.max(ms, 1)));
+    await new Promise((resolve) => setTimeout(resolve, input.restMs));
+  }
+  return took;
 };
 `;
 
@@ -121,10 +149,33 @@ Deno.test({
       assert.equal(warm.ok, true, JSON.stringify(warm));
       const first = await runner.run(call(tool, { n: 64 }));
       assert.equal(first.ok, true, JSON.stringify(first));
-      // Lands on the same warm process while the first call's derivations still hold 32 threads, and runs
-      // past the watch's window: it runs again in a fresh process instead of failing tool_cpu_exceeded.
+      // Lands on the warm process whose threads the first call's left-over work holds (or on a fresh one, if
+      // the watch retired it first): it runs, instead of failing tool_cpu_exceeded for work it did not start.
       const next = await runner.run(call(tool, { n: 0, ms: 2_500 }, { timeoutMs: 20_000 }));
       assert.equal(next.ok, true, JSON.stringify(next));
+    } finally {
+      await runner.close();
+      dir.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "brk40: bursts of 32 threads under a second each, with rests between, are killed too",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const dir = new ToolDir();
+    const runner = new ToolRunner({ maxWarmPerKey: 1 });
+    try {
+      const tool = dir.tool("bursts", BURSTS);
+      // Before: a count at or under the bound restarted the one-second window, so 0.6 s bursts with 0.3 s
+      // rests kept 32 threads runnable two thirds of the time for as long as the call's limit.
+      const result = await runner.run(
+        call(tool, { bursts: 14, burstMs: 600, restMs: 300 }, { timeoutMs: 60_000 }),
+      );
+      assert.equal(result.ok, false, JSON.stringify(result));
+      if (result.ok) return;
+      assert.equal(result.failure.code, "tool_cpu_exceeded", JSON.stringify(result.failure));
     } finally {
       await runner.close();
       dir.cleanup();

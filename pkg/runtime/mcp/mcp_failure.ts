@@ -24,7 +24,7 @@ import { McpResponseTooLarge, McpServerStopped, overWhat } from "./mcp_transport
  * | `mcp_output_too_large` | the result's JSON is over the runtime's tool output limit |
  * | `mcp_unavailable` | the connection failed during the call |
  * | `mcp_memory_exceeded` | a `script` server's process passed its heap limit or resident memory ceiling |
- * | `mcp_cpu_exceeded` | a `script` server's process kept more than 4 threads runnable at once for a second |
+ * | `mcp_cpu_exceeded` | a `script` server's process kept more than 4 threads runnable at once (past it by 2 on average over 2 s) |
  *
  * A `script` server whose call ran out of time, memory or CPU share is killed, and started again at the next call.
  */

@@ -29,8 +29,8 @@
  * And it kills a process that keeps more than {@linkcode DEFAULT_MAX_RUNNABLE_THREADS} threads runnable at once,
  * past {@linkcode THREAD_EXCESS_PER_WINDOW} threads over the bound summed over the counts of the last
  * {@linkcode THREAD_WINDOW_MS} (outside break attempt brk40). A tool's JavaScript runs on one thread, but
- * Deno runs `crypto.subtle`, `node:crypto`'s asynchronous functions (`pbkdf2`, `scrypt`, key generation),
- * `node:zlib` and file work on a pool of up to 32 blocking threads per runtime, with no permission: a tool
+ * Deno runs `crypto.subtle`, `node:crypto`'s asynchronous functions (`pbkdf2`, `scrypt`, key generation)
+ * and file work on a pool of up to 32 blocking threads per runtime, with no permission: a tool
  * granted nothing started 64 `crypto.subtle.deriveBits` and its process ran 32 threads at once until its time
  * limit. The scheduler shares a CPU by thread, so the runtime's thread (and NATS, and every other sandbox) got
  * a 33rd of the share a plain `for(;;)` leaves it: the runtime's event loop stalled 1.1–3.5 s at a time
@@ -241,8 +241,8 @@ export class MemoryWatch {
     }
     return p.kill(
       "threads",
-      `it ${kept}: work it started in parallel on Deno's blocking threads (crypto.subtle, node:crypto, ` +
-        "node:zlib or file operations); run fewer at once",
+      `it ${kept}: work it started in parallel on Deno's blocking threads (crypto.subtle, node:crypto ` +
+        "or file operations); run fewer at once",
     );
   }
 

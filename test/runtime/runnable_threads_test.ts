@@ -1,6 +1,6 @@
 /**
  * A tool's call may keep only a few threads runnable at once (outside break attempt brk40). Deno runs
- * `crypto.subtle`, `node:crypto`'s asynchronous functions and `node:zlib` on a pool of up to 32 blocking
+ * `crypto.subtle`, `node:crypto`'s asynchronous functions and file work on a pool of up to 32 blocking
  * threads, with no permission: a tool granted nothing started 64 `crypto.subtle.deriveBits` and its process
  * ran 32 threads at once until its time limit, which the scheduler shares the CPU by, so the runtime's thread
  * got a 33rd of what a plain loop leaves it (its event loop stalled 1.1–3.5 s at a time instead of ~0.1 s).

@@ -14,7 +14,7 @@
  */
 
 const { ownKeys, defineProperty, deleteProperty, getPrototypeOf } = Reflect;
-const { getOwnPropertyDescriptor, isFrozen, freeze } = Object;
+const { getOwnPropertyDescriptor, isFrozen, freeze, isExtensible, is } = Object;
 
 interface Emitter {
   eventNames: () => Array<string | symbol>;
@@ -27,6 +27,7 @@ interface Recorded {
   object: object;
   keys: Set<PropertyKey>;
   saved: Array<[PropertyKey, PropertyDescriptor]>;
+  extensible: boolean;
 }
 
 /** A value Node keeps behind an accessor pair (in a closure), as it was. */
@@ -120,7 +121,7 @@ export class NodeStateGuard {
       const d = getOwnPropertyDescriptor(agent, key)!;
       if (!AGENT_LIVE_KEYS.has(key) && (d.configurable || d.writable)) saved.push([key, d]);
     }
-    this.#recorded.push({ object: agent, keys: new Set(keys), saved });
+    this.#recorded.push({ object: agent, keys: new Set(keys), saved, extensible: isExtensible(agent) });
     this.#recordObject((agent as { options?: unknown }).options, true);
     if (typeof (agent as Partial<Emitter>).eventNames === "function") this.#recordListeners(agent as Emitter);
   }
@@ -163,25 +164,40 @@ export class NodeStateGuard {
    * removed, so a `removeListener` handler the call added runs during the removal, and what it changes
    * must be put back after it (red team 6, S3: it re-planted a module property and the agent's `lookup`).
    *
+   * Returns undefined when every object is as it was recorded, or what could not be put back: the
+   * put-back is `Reflect.defineProperty`/`deleteProperty`, which fail (return false) on a property a call
+   * made non-configurable (`Object.defineProperty(path, "join", { value: spy, configurable: false })`), on
+   * an object it froze or made non-extensible, and a setter may ignore its value. Before, those failures
+   * were ignored and the next call, maybe another execution's, ran with the call's replacement in place
+   * (break attempt brk39). The caller must then retire the worker. A property counts as put back when its
+   * value or accessors and its attributes are those recorded, and an object when it is as extensible.
+   *
    * @throws {Error} when the call's handlers keep adding listeners as they are removed: the process
    * cannot be made clean, and the worker fails rather than serve another call in it.
    */
-  restore(): void {
+  restore(): string | undefined {
     this.#removeAddedListeners();
-    for (const { object, keys, saved } of this.#recorded) {
+    const failed: string[] = [];
+    for (const { object, keys, saved, extensible } of this.#recorded) {
       for (const key of ownKeys(object)) {
-        if (!keys.has(key)) deleteProperty(object, key);
+        if (!keys.has(key) && !deleteProperty(object, key)) failed.push(`${String(key)} (added)`);
       }
       for (const [key, was] of saved) {
         const now = getOwnPropertyDescriptor(object, key);
-        if (now === undefined || now.value !== was.value || now.get !== was.get || now.set !== was.set) {
-          defineProperty(object, key, was);
+        if (now === undefined || !sameDescriptor(now, was)) {
+          if (!defineProperty(object, key, was)) failed.push(String(key));
         }
       }
+      if (isExtensible(object) !== extensible) failed.push("an object's extensibility");
     }
     for (const { object, get, set, value } of this.#accessors) {
-      if (!Object.is(get.call(object), value)) set.call(object, value);
+      if (is(get.call(object), value)) continue;
+      set.call(object, value);
+      if (!is(get.call(object), value)) failed.push("a value behind an accessor");
     }
+    return failed.length === 0
+      ? undefined
+      : `Node's objects, which could not be put back (${failed.slice(0, 3).join(", ")})`;
   }
 
   #removeAddedListeners(): void {
@@ -241,6 +257,7 @@ export class NodeStateGuard {
         object,
         keys: new Set(keys),
         saved: saved.filter(([, d]) => d.configurable || d.writable),
+        extensible: isExtensible(object),
       });
       recorded.push(object);
       if (typeof object === "object" && (depth > 0 || prototypeOf)) this.#prototypes.add(object);
@@ -253,6 +270,13 @@ export class NodeStateGuard {
     }
     return recorded;
   }
+}
+
+/** Whether a property is as recorded: its value or accessors, and its attributes (a call may pin one). */
+function sameDescriptor(now: PropertyDescriptor, was: PropertyDescriptor): boolean {
+  return now.value === was.value && now.get === was.get && now.set === was.set &&
+    now.writable === was.writable && now.enumerable === was.enumerable &&
+    now.configurable === was.configurable;
 }
 
 /** A proxy's `getPrototypeOf` trap may need a permission: such an object is not recorded. */

@@ -698,8 +698,8 @@ async function handle(
   // must be undone too.
   let unrestored: string | undefined;
   try {
-    nodeState.restore();
-    unrestored = restoreGlobals();
+    const node = nodeState.restore();
+    unrestored = restoreGlobals() ?? node;
     resetProcessState();
   } catch {
     // The call froze state the reset writes to (the global object's listener list): it threw, and the

@@ -140,7 +140,7 @@ export class NodeStateGuard {
       if ("value" in descriptor) {
         if (!prototype) into.push(descriptor.value);
         else if (typeof descriptor.value === "function" && !this.#seen.has(descriptor.value)) {
-          freeze(descriptor.value);
+          this.#freezeMethod(descriptor.value, into);
         }
         continue;
       }
@@ -156,6 +156,37 @@ export class NodeStateGuard {
       if ((typeof value === "object" || typeof value === "function") && value !== null) into.push(value);
       else if (set !== undefined) this.#accessors.push({ object, get, set, value });
     }
+  }
+
+  /**
+   * Freezes a method of a prototype with the objects it holds, or, when it holds more than a method does,
+   * passes it on to be recorded. A freeze is shallow: a method frozen alone kept its `prototype` object (a
+   * function's default one) and, for a class reached as a prototype's `constructor`, its statics and their
+   * objects open to any call, and a frozen function is never recorded (break attempt brk39: 170 such
+   * objects under `crypto`, `http` and `stream`). A plain method (own objects: at most its default
+   * `prototype`; its own prototype frozen, an intrinsic's) is frozen with that `prototype`; any other
+   * function (a class, a function with statics) is recorded like a module's value and put back per call.
+   */
+  #freezeMethod(method: object, into: unknown[]): void {
+    const prototypeOf = getPrototypeOf(method);
+    let plain = prototypeOf === null || isFrozen(prototypeOf);
+    let defaultPrototype: object | undefined;
+    for (const key of ownKeys(method)) {
+      if (!plain) break;
+      const descriptor = getOwnPropertyDescriptor(method, key);
+      if (descriptor === undefined) continue;
+      if (!("value" in descriptor)) {
+        plain = false;
+        continue;
+      }
+      const value = descriptor.value;
+      if ((typeof value !== "object" && typeof value !== "function") || value === null) continue;
+      if (key === "prototype" && isDefaultPrototype(value, method)) defaultPrototype = value;
+      else plain = false;
+    }
+    if (!plain) return void into.push(method);
+    if (defaultPrototype !== undefined) freeze(defaultPrototype);
+    freeze(method);
   }
 
   /**
@@ -270,6 +301,19 @@ export class NodeStateGuard {
     }
     return recorded;
   }
+}
+
+/**
+ * Whether `value` is the `prototype` a function gets when it is made: an object holding nothing but its
+ * `constructor` (none for a generator function's), inheriting from a frozen intrinsic.
+ */
+function isDefaultPrototype(value: object, method: object): boolean {
+  const prototype = prototypeOrUndefined(value);
+  if (prototype === undefined || (prototype !== null && !isFrozen(prototype))) return false;
+  const keys = ownKeys(value);
+  if (keys.length === 0) return true;
+  return keys.length === 1 && keys[0] === "constructor" &&
+    getOwnPropertyDescriptor(value, "constructor")?.value === method;
 }
 
 /** Whether a property is as recorded: its value or accessors, and its attributes (a call may pin one). */

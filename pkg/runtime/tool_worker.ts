@@ -521,16 +521,24 @@ function guardUncaught(): void {
   // Registered before any tool code, so first: the tool's own listeners are not called. A listener a call
   // added to the global object would run in a later call's context and could log the earlier call's data
   // under the later call's ids (the global's listeners are not among the own keys reset after a call).
-  addEventListener("unhandledrejection", (e) => {
-    e.preventDefault();
-    e.stopImmediatePropagation();
-    report("Unhandled promise rejection", e.reason);
-  });
-  addEventListener("error", (e) => {
-    e.preventDefault();
-    e.stopImmediatePropagation();
-    report("Uncaught error", e.error ?? e.message);
-  });
+  // Frozen: the entries of the listener list are frozen (guardGlobalListeners), these functions too, so that
+  // no call can hang anything on them for a later call (break attempt brk39).
+  addEventListener(
+    "unhandledrejection",
+    Object.freeze((e: PromiseRejectionEvent) => {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      report("Unhandled promise rejection", e.reason);
+    }),
+  );
+  addEventListener(
+    "error",
+    Object.freeze((e: ErrorEvent) => {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      report("Uncaught error", e.error ?? e.message);
+    }),
+  );
 }
 
 type ListenerEntry = { callback: unknown; options: object };

@@ -214,7 +214,19 @@ function tame(object: object, key: PropertyKey, descriptor: PropertyDescriptor):
     enumerable: descriptor.enumerable,
     configurable: false,
   });
+  tamed.set(accessors.get, value);
   return [accessors.get, accessors.set];
+}
+
+/** The getters {@linkcode tame} made, with the value each gives. */
+const tamed = new WeakMap<object, unknown>();
+
+/**
+ * Whether `now` is the accessor pair {@linkcode tame} made of the data property `was`, giving its value: the
+ * sandbox froze the object after `was` was recorded (node_guard.ts), which changes nothing a call sees.
+ */
+export function tamedFrom(now: PropertyDescriptor, was: PropertyDescriptor): boolean {
+  return "value" in was && now.get !== undefined && tamed.has(now.get) && tamed.get(now.get) === was.value;
 }
 
 /**

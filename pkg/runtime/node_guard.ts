@@ -13,8 +13,10 @@
  * @module
  */
 
+import { tamedFrom } from "./global_guard.ts";
+
 const { ownKeys, defineProperty, deleteProperty, getPrototypeOf } = Reflect;
-const { getOwnPropertyDescriptor, isFrozen, freeze, isExtensible, is } = Object;
+const { getOwnPropertyDescriptor, isFrozen, freeze, is } = Object;
 
 interface Emitter {
   eventNames: () => Array<string | symbol>;
@@ -27,7 +29,6 @@ interface Recorded {
   object: object;
   keys: Set<PropertyKey>;
   saved: Array<[PropertyKey, PropertyDescriptor]>;
-  extensible: boolean;
 }
 
 /** A value Node keeps behind an accessor pair (in a closure), as it was. */
@@ -121,7 +122,7 @@ export class NodeStateGuard {
       const d = getOwnPropertyDescriptor(agent, key)!;
       if (!AGENT_LIVE_KEYS.has(key) && (d.configurable || d.writable)) saved.push([key, d]);
     }
-    this.#recorded.push({ object: agent, keys: new Set(keys), saved, extensible: isExtensible(agent) });
+    this.#recorded.push({ object: agent, keys: new Set(keys), saved });
     this.#recordObject((agent as { options?: unknown }).options, true);
     if (typeof (agent as Partial<Emitter>).eventNames === "function") this.#recordListeners(agent as Emitter);
   }
@@ -201,7 +202,10 @@ export class NodeStateGuard {
    * an object it froze or made non-extensible, and a setter may ignore its value. Before, those failures
    * were ignored and the next call, maybe another execution's, ran with the call's replacement in place
    * (break attempt brk39). The caller must then retire the worker. A property counts as put back when its
-   * value or accessors and its attributes are those recorded, and an object when it is as extensible.
+   * value or accessors are those recorded: its attributes may change without a call's doing (the sandbox
+   * freezes the class of a `PerformanceObserver` a call observes with, call_scope.ts, turning its methods
+   * into accessors that give them: {@linkcode tamedFrom}), and a property pinned with the recorded value
+   * holds nothing of the call's.
    *
    * @throws {Error} when the call's handlers keep adding listeners as they are removed: the process
    * cannot be made clean, and the worker fails rather than serve another call in it.
@@ -209,17 +213,17 @@ export class NodeStateGuard {
   restore(): string | undefined {
     this.#removeAddedListeners();
     const failed: string[] = [];
-    for (const { object, keys, saved, extensible } of this.#recorded) {
+    for (const { object, keys, saved } of this.#recorded) {
       for (const key of ownKeys(object)) {
         if (!keys.has(key) && !deleteProperty(object, key)) failed.push(`${String(key)} (added)`);
       }
       for (const [key, was] of saved) {
         const now = getOwnPropertyDescriptor(object, key);
-        if (now === undefined || !sameDescriptor(now, was)) {
+        if (now === undefined || now.value !== was.value || now.get !== was.get || now.set !== was.set) {
+          if (now !== undefined && tamedFrom(now, was)) continue;
           if (!defineProperty(object, key, was)) failed.push(String(key));
         }
       }
-      if (isExtensible(object) !== extensible) failed.push("an object's extensibility");
     }
     for (const { object, get, set, value } of this.#accessors) {
       if (is(get.call(object), value)) continue;
@@ -288,7 +292,6 @@ export class NodeStateGuard {
         object,
         keys: new Set(keys),
         saved: saved.filter(([, d]) => d.configurable || d.writable),
-        extensible: isExtensible(object),
       });
       recorded.push(object);
       if (typeof object === "object" && (depth > 0 || prototypeOf)) this.#prototypes.add(object);
@@ -314,13 +317,6 @@ function isDefaultPrototype(value: object, method: object): boolean {
   if (keys.length === 0) return true;
   return keys.length === 1 && keys[0] === "constructor" &&
     getOwnPropertyDescriptor(value, "constructor")?.value === method;
-}
-
-/** Whether a property is as recorded: its value or accessors, and its attributes (a call may pin one). */
-function sameDescriptor(now: PropertyDescriptor, was: PropertyDescriptor): boolean {
-  return now.value === was.value && now.get === was.get && now.set === was.set &&
-    now.writable === was.writable && now.enumerable === was.enumerable &&
-    now.configurable === was.configurable;
 }
 
 /** A proxy's `getPrototypeOf` trap may need a permission: such an object is not recorded. */

@@ -121,6 +121,8 @@ export class CallScope {
   readonly #sockets = new Map<object, { close: () => unknown; open: () => boolean; what: string }>();
   readonly #freezeShape: (resource: object) => void;
   #phase = LOAD_PHASE;
+  /** Whether the tool's code ran between calls since the last reset (see {@linkcode ranBetweenCalls}). */
+  #ranBetweenCalls = false;
   /** The worker's first call: the only one during which code of the module's load may still run. */
   #firstCall: number | undefined;
 
@@ -141,6 +143,11 @@ export class CallScope {
     const owner = this.#context.getStore();
     if (this.#phase === LOAD_PHASE) return owner === undefined || owner === LOAD_PHASE ? LOAD_PHASE : IDLE;
     return owner !== undefined && owner === this.#phase ? owner : IDLE;
+  }
+
+  /** The phase the running code was started by (its context), whether or not that phase still runs. */
+  owner(): number | undefined {
+    return this.#context.getStore();
   }
 
   /** The running phase: a call's id, `LOAD_PHASE`, or 0 between calls. */
@@ -174,11 +181,54 @@ export class CallScope {
    * by a call (its context holds that call's id) and that call is not the running one. Code of no call (the
    * module's load, the sandbox's own) is not counted: it holds no call's data.
    */
-  lateCodeRunning(): boolean {
-    if (this.#phase <= 0) return false;
-    const owner = this.#context.getStore();
+  lateCodeRunning(owner: number | undefined = this.#context.getStore()): boolean {
+    if (this.#phase <= 0) {
+      // Between calls the tool's code may run, but is noted: an ended call's, or the load's once a call has
+      // run (before the first call, what the load's code does is part of the load).
+      if (this.#phase === IDLE && owner !== undefined && (owner > 0 || this.#firstCall !== undefined)) {
+        this.#ranBetweenCalls = true;
+      }
+      return false;
+    }
     if (owner === LOAD_PHASE) return this.#phase !== this.#firstCall;
     return owner !== undefined && owner > 0 && owner !== this.#phase;
+  }
+
+  /**
+   * True when code of the tool (an ended call's, or the load's) ran while no call did since the last
+   * {@linkcode settle}: after a call's reset, a reaction it left (a `.then` chain, an I/O completion, a
+   * microtask) may change what the reset put back, for the next call.
+   */
+  ranBetweenCalls(): boolean {
+    return this.#ranBetweenCalls;
+  }
+
+  /** Marks the worker's state as reset: what the tool's code ran before is no longer of interest. */
+  settle(): void {
+    this.#ranBetweenCalls = false;
+  }
+
+  /**
+   * `queueMicrotask` whose callback runs as a promise reaction, in the context of the code that queued it:
+   * V8 runs a queued microtask without the promise hook, so a chain of them an ended call left ran unseen
+   * after its reset (break attempt brk39: it replaced `atob` for the next call). An error the callback
+   * throws is reported as an uncaught error, as V8's own queue does.
+   */
+  queueMicrotaskAsReaction(report: (error: unknown) => void): (callback: () => void) => void {
+    const resolved = Promise.resolve();
+    const then = Promise.prototype.then;
+    return function queueMicrotask(callback: () => void): void {
+      if (typeof callback !== "function") {
+        throw new TypeError("Failed to execute 'queueMicrotask': Argument 1 is not a function");
+      }
+      then.call(resolved, () => {
+        try {
+          callback();
+        } catch (e) {
+          report(e);
+        }
+      });
+    };
   }
 
   /**

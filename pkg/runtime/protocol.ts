@@ -204,7 +204,8 @@ export type WorkerMessage =
   /** Code of an ended call tried a tracked API (named): the worker holds left-over work. */
   | ["leftover", string]
   /** Code of an ended call was about to run during the running call; the worker is blocked for good. */
-  | ["late"];
+  | ["late"]
+  | ["late", string];
 
 /** A call from the host thread to the worker: `[call id, JSON of { input, ctx }]`, parsed only there. */
 export type WorkerCall = [number, string];

@@ -247,7 +247,27 @@ function guardNodeProcess(): void {
   });
 }
 
+/**
+ * `process.nextTick` callbacks run from Node's own queue, without the promise hook: a chain of them an ended
+ * call left ran unseen after its reset and replaced `atob` for the next call (break attempt brk39). Each
+ * callback now carries the phase that queued it and is checked as a promise reaction is
+ * ({@linkcode guardLateCode}). Node's internal ticks (a stream's events) are not seen this way; they follow
+ * from I/O, whose completions are reactions.
+ */
+function guardNextTick(process: Record<string, unknown>): void {
+  const nextTick = process.nextTick as (callback: unknown, ...args: unknown[]) => void;
+  process.nextTick = function (callback: unknown, ...args: unknown[]): void {
+    if (typeof callback !== "function") return nextTick(callback, ...args);
+    const owner = scope.owner();
+    nextTick(() => {
+      if (scope.lateCodeRunning(owner)) stopAsLate();
+      callback(...args);
+    });
+  };
+}
+
 function guardProcess(process: NodeProcess): void {
+  guardNextTick(process as unknown as Record<string, unknown>);
   process.stdout.write = (chunk: unknown) => (emit("info", () => String(chunk)), true);
   process.stderr.write = (chunk: unknown) => (emit("error", () => String(chunk)), true);
   const getBuiltinModule = process.getBuiltinModule.bind(process);
@@ -447,18 +467,26 @@ interface DenoCore {
  * one context lookup more (no measurable change on 200,000 awaits).
  */
 function guardLateCode(): void {
-  const blocked = new Int32Array(new SharedArrayBuffer(4));
   core.setPromiseHooks(
     undefined,
     () => {
-      if (!scope.lateCodeRunning()) return;
-      post(["late"]);
-      // Until the host thread ends the process; `wait` returns only if woken, and nothing else holds `blocked`.
-      for (;;) wait(blocked, 0, 0);
+      if (scope.lateCodeRunning()) stopAsLate();
     },
     undefined,
     undefined,
   );
+}
+
+const blocked = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Tells the host thread that the running call must run elsewhere (it reports the call as not started,
+ * `stale`, and exits), and blocks this thread until the process ends, so that no more code runs here.
+ */
+function stopAsLate(reason?: string): never {
+  post(reason === undefined ? ["late"] : ["late", reason]);
+  // Until the host thread ends the process; `wait` returns only if woken, and nothing else holds `blocked`.
+  for (;;) wait(blocked, 0, 0);
 }
 
 /**
@@ -508,6 +536,21 @@ function guardFinalizers(): void {
     writable: true,
     configurable: true,
     enumerable: false,
+  });
+}
+
+/**
+ * `queueMicrotask` queues its callback as a promise reaction, so that {@linkcode guardLateCode} and the
+ * call scope see it like any other continuation: V8 runs a queued microtask without the promise hook, and a
+ * chain of them an ended call left ran unseen after its reset (break attempt brk39). Installed before the
+ * realm's freeze, which hardens it.
+ */
+function guardMicrotasks(): void {
+  const report = reportError;
+  const descriptor = Object.getOwnPropertyDescriptor(globalThis, "queueMicrotask");
+  Object.defineProperty(globalThis, "queueMicrotask", {
+    ...descriptor,
+    value: scope.queueMicrotaskAsReaction((error) => report(error)),
   });
 }
 
@@ -617,6 +660,7 @@ guardUncaught();
 const snapshotListeners = guardGlobalListeners();
 guardLateCode();
 guardFinalizers();
+guardMicrotasks();
 const resetProcessState = guardProcessState(Deno, performance);
 guardWaitAsync(() => scope.current() === 0, (what) => post(["leftover", what]));
 scope.install(globalThis as unknown as Parameters<CallScope["install"]>[0]);
@@ -664,26 +708,43 @@ export async function serveTool(load: () => Promise<Record<string, unknown>>): P
     nodeState.recordProcess((globalThis as unknown as { process: object }).process);
     for (const builtin of nodeBuiltins) nodeState.recordModule(builtin);
   }
+  const reset = (): string | undefined => {
+    try {
+      // Node's first: removing a call's listeners runs its `removeListener` handlers, whose changes to
+      // globals must be undone too.
+      const node = limits.nodeProcess ? nodeState.restore() : undefined;
+      const unrestored = restoreGlobals() ?? node;
+      restoreListeners();
+      resetProcessState();
+      return unrestored;
+    } catch {
+      // The call froze state the reset writes to (the global object's listener list): it threw, and the
+      // result never went out, so the call waited for its time limit. What was thrown may be the tool's
+      // (a `removeListener` handler), so it is not inspected.
+      return "state whose reset threw";
+    } finally {
+      scope.settle();
+    }
+  };
   callPort.onmessage = (e: MessageEvent<WorkerCall>) => {
-    void scope.within(e.data[0], () =>
-      handle(fn, e.data, () => {
-        const unrestored = restoreGlobals();
-        restoreListeners();
-        return unrestored;
-      }));
+    void scope.within(e.data[0], () => handle(fn, e.data, reset));
   };
   serving = true;
   post(["ready"]);
 }
 
-/** `restoreGlobals` puts the globals back and says what it could not (see `snapshotGlobals`). */
+/**
+ * `reset` puts the globals, Node's objects, the global's listeners and the process state back and says
+ * what it could not (see `snapshotGlobals`, `NodeStateGuard.restore`).
+ */
 async function handle(
   fn: ToolFunction,
   [id, json]: WorkerCall,
-  restoreGlobals: () => string | undefined,
+  reset: () => string | undefined,
 ): Promise<void> {
   // First, so the host knows this worker is not stuck in work a previous call left behind.
   acknowledge(acks, 0, id);
+  if (scope.ranBetweenCalls()) beforeCall(reset);
   logBudget = limits.maxLogBytes;
   let message: WorkerMessage;
   try {
@@ -702,25 +763,32 @@ async function handle(
   // Before the result goes out, so the next call cannot start while this one's work remains.
   const closing = scope.end();
   if (closing) await closing;
-  // Node's first: removing a call's listeners runs its `removeListener` handlers, whose changes to globals
-  // must be undone too.
-  let unrestored: string | undefined;
-  try {
-    const node = nodeState.restore();
-    unrestored = restoreGlobals() ?? node;
-    resetProcessState();
-  } catch {
-    // The call froze state the reset writes to (the global object's listener list): it threw, and the
-    // result never went out, so the call waited for its time limit. What was thrown may be the tool's
-    // (a `removeListener` handler), so it is not inspected.
-    unrestored = "state whose reset threw";
-  }
+  const unrestored = reset();
   // The call keeps its result; the host retires the worker once it is sent, so the next call runs in a
   // fresh process instead of one whose globals this call pinned (red team brk-sbx H5).
   if (unrestored !== undefined) post(["leftover", unrestored]);
   post(message);
   // A macrotask: it runs only if what the call left (a microtask or message loop) lets the loop turn.
   originalSetTimeout(() => acknowledge(acks, 1, id), 0);
+}
+
+/**
+ * Runs before a call's code when the tool's code ran between calls, after the last call's reset: a reaction
+ * or microtask chain an ended call left (`Promise.resolve().then(…)` chains, an I/O completion) could replace
+ * a global or a Node object for this call, with a function holding its secret or capturing this call's
+ * arguments (break attempt brk39: `atob` replaced after the reset reached the next execution). The reset runs
+ * again first; a reset that fails sends the call to another process. So does any such run in a tool with
+ * Node's layer: a `node:fs` open it completed may have landed after the runtime last looked at the process's
+ * descriptors (before this call), and only the runtime can see those (open_files.ts).
+ */
+function beforeCall(reset: () => string | undefined): void {
+  if (limits.nodeProcess) {
+    stopAsLate(
+      "code of an ended call ran between calls, maybe opening a node:fs file: the call runs elsewhere",
+    );
+  }
+  const unrestored = reset();
+  if (unrestored !== undefined) stopAsLate(`code of an ended call ran between calls and left ${unrestored}`);
 }
 
 function serialiseOutput(id: number, output: unknown): WorkerMessage {

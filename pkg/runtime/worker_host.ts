@@ -196,7 +196,12 @@ function relay(m: unknown): void {
   } else if (kind === "late" && ready && currentCall !== 0) {
     // The worker stopped code of an ended call from running during this one: the call is not the tool's
     // failure and runs again in another process.
-    retire(currentCall, "code left by an ended call was about to run during this call");
+    retire(
+      currentCall,
+      typeof a === "string"
+        ? a.slice(0, 200)
+        : "code left by an ended call was about to run during this call",
+    );
   } else if (kind === "exit" && ready && a !== currentCall && lastCall !== 0) {
     // Work an ended call left behind called exit: not the running call's doing, which runs again elsewhere.
     retire(currentCall, "work left by an ended call called exit");

@@ -113,6 +113,42 @@ Deno.test("a node:fs descriptor a call leaves open is not there for the next cal
       assert.deepEqual(second.ok && second.output, "nothing kept");
     });
 
+    // The runtime looks at the process's descriptors before it sends a call: an open that an ended call's
+    // chain completes after that look, but before the call's code runs, was not seen (the next call read
+    // the file). The chain makes that window wide: once the test says "go", it blocks the worker's thread
+    // for 400 ms (no CPU, shorter than the host's liveness check), and the call is sent meanwhile. Before,
+    // the second call read execution A's data (and the step above could too, when its stats were slow).
+    await t.step("a node:fs open an ended call's chain completes after the runtime looked", async () => {
+      const go = join(data, "go");
+      const tool = dir.tool(
+        "late_open_after_look",
+        keeper(
+          `import fs from "node:fs";`,
+          `undefined;
+           void (async () => {
+             const pause = new Int32Array(new SharedArrayBuffer(4));
+             while (!fs.existsSync(${JSON.stringify(go)})) {
+               await fs.promises.stat(input.path);
+               Atomics.wait(pause, 0, 0, 10);
+             }
+             Atomics.wait(pause, 0, 0, 400);
+             kept = fs.openSync(input.path);
+           })()`,
+          "fs.readSync(kept, buf, 0, 64, 0)",
+        ),
+      );
+      try {
+        const first = await run(tool, 1);
+        assert.deepEqual(first.ok && first.output, "opened", JSON.stringify(first));
+        Deno.writeTextFileSync(go, "");
+        await new Promise((r) => setTimeout(r, 100));
+        const second = await run(tool, 2);
+        assert.deepEqual(second.ok && second.output, "nothing kept");
+      } finally {
+        Deno.removeSync(go);
+      }
+    });
+
     await t.step("a call that closes what it opened keeps its warm process", async () => {
       const tool = dir.tool(
         "closes",

@@ -15,6 +15,7 @@ function tool(attack: string, report: string): string {
   return `import path from "node:path";
   import util from "node:util";
   import process from "node:process";
+  import { PerformanceObserver } from "node:perf_hooks";
   let calls = 0;
   export default (input: { step: number; secret: string }) => {
     calls++;
@@ -60,6 +61,22 @@ Deno.test("a Node object a call pins or freezes does not reach the next call", a
     "a process property added non-configurable": [
       `Object.defineProperty(process, "leftByA", { value: input.secret, configurable: false });`,
       `(process as any).leftByA ?? null`,
+      null,
+    ],
+    // The sandbox freezes the class of an observer a call observes with (call_scope.ts): patched first, the
+    // class was frozen with the call's function in place, and the failed put-back went unseen.
+    "a Node class the sandbox froze with the call's patch in place": [
+      `const proto = PerformanceObserver.prototype as any;
+      const disconnect = proto.disconnect;
+      proto.disconnect = function (this: unknown) {
+        return input.secret + String(disconnect.call(this));
+      };
+      new PerformanceObserver(() => {}).observe({ entryTypes: ["mark"] });`,
+      `(() => {
+        const observer = new PerformanceObserver(() => {});
+        observer.observe({ entryTypes: ["mark"] });
+        return observer.disconnect() ?? null;
+      })()`,
       null,
     ],
     "path.basename deleted, then path made non-extensible": [

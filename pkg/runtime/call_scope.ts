@@ -121,6 +121,8 @@ export class CallScope {
   readonly #sockets = new Map<object, { close: () => unknown; open: () => boolean; what: string }>();
   readonly #freezeShape: (resource: object) => void;
   #phase = LOAD_PHASE;
+  /** Whether the last {@linkcode end} aborted a fetch or closed a connection (see {@linkcode endedWork}). */
+  #endedWork = false;
   /** Whether the tool's code ran between calls since the last reset (see {@linkcode ranBetweenCalls}). */
   #ranBetweenCalls = false;
   /** The worker's first call: the only one during which code of the module's load may still run. */
@@ -181,17 +183,25 @@ export class CallScope {
    * by a call (its context holds that call's id) and that call is not the running one. Code of no call (the
    * module's load, the sandbox's own) is not counted: it holds no call's data.
    */
-  lateCodeRunning(owner: number | undefined = this.#context.getStore()): boolean {
+  lateCodeRunning(): boolean {
+    const owner = this.#context.getStore();
     if (this.#phase <= 0) {
-      // Between calls the tool's code may run, but is noted: an ended call's, or the load's once a call has
-      // run (before the first call, what the load's code does is part of the load).
-      if (this.#phase === IDLE && owner !== undefined && (owner > 0 || this.#firstCall !== undefined)) {
-        this.#ranBetweenCalls = true;
-      }
+      this.noteBetweenCalls(owner);
       return false;
     }
     if (owner === LOAD_PHASE) return this.#phase !== this.#firstCall;
     return owner !== undefined && owner > 0 && owner !== this.#phase;
+  }
+
+  /**
+   * Notes code started by phase `owner` about to run: between calls the tool's code may run, but is noted,
+   * an ended call's, or the load's once a call has run (before the first call, what the load's code does is
+   * part of the load).
+   */
+  noteBetweenCalls(owner: number | undefined): void {
+    if (this.#phase === IDLE && owner !== undefined && (owner > 0 || this.#firstCall !== undefined)) {
+      this.#ranBetweenCalls = true;
+    }
   }
 
   /**
@@ -201,6 +211,14 @@ export class CallScope {
    */
   ranBetweenCalls(): boolean {
     return this.#ranBetweenCalls;
+  }
+
+  /**
+   * Whether the last {@linkcode end} aborted a fetch or closed a connection: the reactions the call had on
+   * them (a read loop's end, an aborted request's rejection) are still to run, in the call's context.
+   */
+  get endedWork(): boolean {
+    return this.#endedWork;
   }
 
   /** Marks the worker's state as reset: what the tool's code ran before is no longer of interest. */
@@ -249,6 +267,7 @@ export class CallScope {
    */
   end(): Promise<void> | undefined {
     this.#phase = IDLE;
+    this.#endedWork = this.#fetches.size > 0 || this.#sockets.size > 0;
     for (const [handle, cancel] of this.#timers) cancel(handle);
     this.#timers.clear();
     for (const controller of this.#fetches) {

@@ -250,9 +250,12 @@ function guardNodeProcess(): void {
 /**
  * `process.nextTick` callbacks run from Node's own queue, without the promise hook: a chain of them an ended
  * call left ran unseen after its reset and replaced `atob` for the next call (break attempt brk39). Each
- * callback now carries the phase that queued it and is checked as a promise reaction is
- * ({@linkcode guardLateCode}). Node's internal ticks (a stream's events) are not seen this way; they follow
- * from I/O, whose completions are reactions.
+ * callback now carries the phase that queued it, and one that runs between calls is noted like a reaction
+ * (`CallScope.noteBetweenCalls`). It is not stopped during a call, as a reaction of an ended call is: Deno's
+ * own Node layer queues ticks through `process.nextTick` in the context of the call that made a socket, and
+ * some run during a later call (a `node:http` tool's next call then always ran in a fresh process). Node's
+ * internal ticks (a stream's events) are not seen this way; they follow from I/O, whose completions are
+ * reactions.
  */
 function guardNextTick(process: Record<string, unknown>): void {
   const nextTick = process.nextTick as (callback: unknown, ...args: unknown[]) => void;
@@ -260,7 +263,7 @@ function guardNextTick(process: Record<string, unknown>): void {
     if (typeof callback !== "function") return nextTick(callback, ...args);
     const owner = scope.owner();
     nextTick(() => {
-      if (scope.lateCodeRunning(owner)) stopAsLate();
+      scope.noteBetweenCalls(owner);
       callback(...args);
     });
   };
@@ -763,6 +766,10 @@ async function handle(
   // Before the result goes out, so the next call cannot start while this one's work remains.
   const closing = scope.end();
   if (closing) await closing;
+  // What the end aborted or closed settles in the call's reactions, which run in the next turns of the
+  // event loop: let them run before the reset, rather than after it, where they would count as code of an
+  // ended call between calls (and send a tool with Node's layer to a fresh process at its next call).
+  if (scope.endedWork) await new Promise((resolve) => originalSetTimeout(resolve, 0));
   const unrestored = reset();
   // The call keeps its result; the host retires the worker once it is sent, so the next call runs in a
   // fresh process instead of one whose globals this call pinned (red team brk-sbx H5).

@@ -118,3 +118,45 @@ Deno.test("code an ended call left running after its reset does not reach the ne
     dir.cleanup();
   }
 });
+
+Deno.test("calls whose connections settle after they return keep their warm process", async (t) => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (request) => {
+    if (request.url.endsWith("/slow")) await new Promise((r) => setTimeout(r, 2_000));
+    return new Response("hello");
+  });
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  // Node's http client (its socket kept alive, closed by the call's end), and a fetch left unawaited (aborted
+  // by the call's end): what settles after the return runs before the reset, not as code between calls.
+  // Before the end waited a turn for it, each next call ran in a fresh process.
+  const tools: Record<string, string> = {
+    "node:http with a kept-alive socket": `import http from "node:http";
+      export default () => new Promise((ok, no) => http.get("${url}/", (res) => {
+        let body = "";
+        res.on("data", (chunk) => body += chunk);
+        res.on("end", () => ok(body));
+      }).on("error", no));`,
+    "a fetch left unawaited, in a tool with Node's layer": `import "node:fs";
+      export default () => { void fetch("${url}/slow").catch(() => {}); return "hello"; };`,
+  };
+  try {
+    for (const [name, source] of Object.entries(tools)) {
+      await t.step(name, async () => {
+        const path = dir.tool(name.replace(/\W+/g, "_"), source);
+        const spawned = runner.stats().spawned;
+        for (let i = 0; i < 3; i++) {
+          const result = await runner.run(
+            call(path, {}, { permissions: { net: [`127.0.0.1:${server.addr.port}`] }, timeoutMs: 60_000 }),
+          );
+          assert.deepEqual(result.ok && result.output, "hello", JSON.stringify(result));
+        }
+        assert.equal(runner.stats().spawned - spawned, 1, "the three calls ran in one warm process");
+      });
+    }
+  } finally {
+    await runner.close();
+    await server.shutdown();
+    dir.cleanup();
+  }
+});

@@ -109,6 +109,12 @@ export const FromSandbox = {
   stale: 6,
   /** Answers a `probe`: the host holds the call's frame (the call runs, or its answer is on its way). */
   received: 7,
+  /**
+   * Sent before the call's code runs: code of an ended call ran between calls, after the runtime may have
+   * last looked at the process's files. A regular file found open after this call then fails it as `stale`
+   * (it runs again elsewhere) instead of letting it keep its result (tool_runner.ts).
+   */
+  unsettled: 8,
   logDebug: 10,
   logInfo: 11,
   logWarn: 12,
@@ -205,7 +211,9 @@ export type WorkerMessage =
   | ["leftover", string]
   /** Code of an ended call was about to run during the running call; the worker is blocked for good. */
   | ["late"]
-  | ["late", string];
+  | ["late", string]
+  /** The call `id` starts after code of an ended call ran between calls (see `FromSandbox.unsettled`). */
+  | ["unsettled", number];
 
 /** A call from the host thread to the worker: `[call id, JSON of { input, ctx }]`, parsed only there. */
 export type WorkerCall = [number, string];

@@ -162,6 +162,12 @@ export class SandboxProcess {
   #reported: SandboxError | undefined;
   #alive = true;
   #calls = 0;
+  /**
+   * Called when the running call reports that code of an ended call ran before it (`FromSandbox.unsettled`),
+   * before any later frame of the call is read: the runner looks at the process's files again and kills it
+   * (`stale`: the call runs elsewhere, its log lines and result dropped) if one was opened meanwhile.
+   */
+  onUnsettled: (() => void) | undefined;
   /** Raw stdout bytes of call number `#strayCall` so far. */
   #strayCall = -1;
   #strayBytes = 0;
@@ -468,6 +474,10 @@ export class SandboxProcess {
       case FromSandbox.stale:
         return this.kill("stale", decode(payload));
       case FromSandbox.received:
+        return;
+      case FromSandbox.unsettled:
+        // Before the frames after it (the call's log lines, its result) are read: a kill here drops them.
+        if (this.#pending?.id === id) this.onUnsettled?.();
         return;
       case FromSandbox.result:
         if (this.#pending?.id === id) this.#settle(this.#result(payload));

@@ -369,6 +369,17 @@ export class ToolRunner {
         }
         process = await this.#pool.acquire(key, spec, wait, call.signal);
       }
+      // Code of an ended call that ran between calls may have completed a `node:fs` open after the look
+      // above, before the call's code ran (break attempt brk39): the worker says so before that code runs,
+      // and a file open then retires the process before anything of the call (a log line, its result) is
+      // taken; the call runs again in another process.
+      const checked = process;
+      checked.onUnsettled = () => {
+        const leftOpen = this.#files.check(checked);
+        if (leftOpen !== undefined) {
+          checked.kill("stale", `code of an ended call ran before this call and ${leftOpen}`);
+        }
+      };
       // The tool's own limit starts now, as the call enters its sandbox (SandboxProcess.call times it).
       outcome = await this.#call(process, call, payload, redact);
       // A call that left a regular file open (a `node:fs` descriptor, which its end cannot close) keeps its

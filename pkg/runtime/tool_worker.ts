@@ -747,7 +747,7 @@ async function handle(
 ): Promise<void> {
   // First, so the host knows this worker is not stuck in work a previous call left behind.
   acknowledge(acks, 0, id);
-  if (scope.ranBetweenCalls()) beforeCall(reset);
+  if (scope.ranBetweenCalls()) beforeCall(id, reset);
   logBudget = limits.maxLogBytes;
   let message: WorkerMessage;
   try {
@@ -784,18 +784,15 @@ async function handle(
  * or microtask chain an ended call left (`Promise.resolve().then(…)` chains, an I/O completion) could replace
  * a global or a Node object for this call, with a function holding its secret or capturing this call's
  * arguments (break attempt brk39: `atob` replaced after the reset reached the next execution). The reset runs
- * again first; a reset that fails sends the call to another process. So does any such run in a tool with
- * Node's layer: a `node:fs` open it completed may have landed after the runtime last looked at the process's
- * descriptors (before this call), and only the runtime can see those (open_files.ts).
+ * again first; a reset that fails sends the call to another process. A tool with Node's layer also tells the
+ * runtime (`unsettled`): a `node:fs` open that code completed may have landed after the runtime last looked
+ * at the process's descriptors, before this call, and only the runtime can see those (open_files.ts); it
+ * looks again after the call, and a file found open then fails the call as `stale`, not its result.
  */
-function beforeCall(reset: () => string | undefined): void {
-  if (limits.nodeProcess) {
-    stopAsLate(
-      "code of an ended call ran between calls, maybe opening a node:fs file: the call runs elsewhere",
-    );
-  }
+function beforeCall(id: number, reset: () => string | undefined): void {
   const unrestored = reset();
   if (unrestored !== undefined) stopAsLate(`code of an ended call ran between calls and left ${unrestored}`);
+  if (limits.nodeProcess) post(["unsettled", id]);
 }
 
 function serialiseOutput(id: number, output: unknown): WorkerMessage {

@@ -193,6 +193,8 @@ function relay(m: unknown): void {
   } else if (kind === "leftover" && ready) {
     retireAfterCall = `work left by an ended call used ${typeof a === "string" ? a.slice(0, 100) : "an API"}`;
     if (currentCall === 0) afterCall(0);
+  } else if (kind === "unsettled" && ready && a === currentCall && currentCall !== 0) {
+    send(FromSandbox.unsettled, currentCall, "");
   } else if (kind === "late" && ready && currentCall !== 0) {
     // The worker stopped code of an ended call from running during this one: the call is not the tool's
     // failure and runs again in another process.

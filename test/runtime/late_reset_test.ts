@@ -4,8 +4,8 @@
  * (`Promise.resolve().then(…)` chains, I/O completions, `queueMicrotask`, `process.nextTick`) ran on after
  * that reset, while no call ran, and replaced `atob` (or a Node function) for the next call of the warm
  * process, maybe another execution's, with a function holding the first call's secret. Now code of the tool
- * that runs between calls is noted, and the next call resets first (a tool without Node's layer), or runs in
- * another process. Real sandbox processes.
+ * that runs between calls is noted, and the next call resets first (a tool with Node's layer also has the
+ * runtime look at its files again: fd_leftovers_test.ts). Real sandbox processes.
  */
 import assert from "node:assert/strict";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";

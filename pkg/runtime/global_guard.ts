@@ -17,7 +17,7 @@ interface Ses {
 }
 
 // Taken before any tool code runs: the restore must not use globals the tool may have replaced.
-const { ownKeys, defineProperty, deleteProperty, getPrototypeOf } = Reflect;
+const { ownKeys, defineProperty, deleteProperty, getPrototypeOf, setPrototypeOf } = Reflect;
 const { getOwnPropertyDescriptor, freeze, isFrozen, isExtensible } = Object;
 
 /**
@@ -249,8 +249,15 @@ export function snapshotGlobals(): () => string | undefined {
     known.add(key);
   }
   const extensible = isExtensible(globalThis);
+  const prototype = getPrototypeOf(globalThis);
   return () => {
     const failed: string[] = [];
+    // A proxy a call made the global object's prototype answered, in later calls, for every name the global
+    // object inherits (`dispatchEvent`, `addEventListener`) or lacks (`typeof Bun`), and its trap saw their
+    // arguments (break attempt brk41). First: a failed put-back of the keys must not skip it.
+    if (getPrototypeOf(globalThis) !== prototype && !setPrototypeOf(globalThis, prototype)) {
+      failed.push("the global object's prototype");
+    }
     for (const key of ownKeys(globalThis)) {
       if (!known.has(key) && !deleteProperty(globalThis, key)) failed.push(`${String(key)} (added)`);
     }

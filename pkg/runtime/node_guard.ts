@@ -15,7 +15,7 @@
 
 import { tamedFrom } from "./global_guard.ts";
 
-const { ownKeys, defineProperty, deleteProperty, getPrototypeOf } = Reflect;
+const { ownKeys, defineProperty, deleteProperty, getPrototypeOf, setPrototypeOf } = Reflect;
 const { getOwnPropertyDescriptor, isFrozen, freeze, is } = Object;
 
 interface Emitter {
@@ -29,6 +29,8 @@ interface Recorded {
   object: object;
   keys: Set<PropertyKey>;
   saved: Array<[PropertyKey, PropertyDescriptor]>;
+  /** Its prototype as recorded (undefined: a proxy's trap refused to say, so it is not put back). */
+  prototype: object | null | undefined;
 }
 
 /** A value Node keeps behind an accessor pair (in a closure), as it was. */
@@ -122,7 +124,12 @@ export class NodeStateGuard {
       const d = getOwnPropertyDescriptor(agent, key)!;
       if (!AGENT_LIVE_KEYS.has(key) && (d.configurable || d.writable)) saved.push([key, d]);
     }
-    this.#recorded.push({ object: agent, keys: new Set(keys), saved });
+    this.#recorded.push({
+      object: agent,
+      keys: new Set(keys),
+      saved,
+      prototype: prototypeOrUndefined(agent),
+    });
     this.#recordObject((agent as { options?: unknown }).options, true);
     if (typeof (agent as Partial<Emitter>).eventNames === "function") this.#recordListeners(agent as Emitter);
   }
@@ -213,7 +220,14 @@ export class NodeStateGuard {
   restore(): string | undefined {
     this.#removeAddedListeners();
     const failed: string[] = [];
-    for (const { object, keys, saved } of this.#recorded) {
+    for (const { object, keys, saved, prototype } of this.#recorded) {
+      // A prototype a call set (a proxy made `process`'s or `http.globalAgent`'s prototype) answered for
+      // every inherited or missing member in later calls, and its trap saw their arguments (brk41).
+      if (
+        prototype !== undefined && getPrototypeOf(object) !== prototype && !setPrototypeOf(object, prototype)
+      ) {
+        failed.push("its prototype");
+      }
       for (const key of ownKeys(object)) {
         if (!keys.has(key) && !deleteProperty(object, key)) failed.push(`${String(key)} (added)`);
       }
@@ -292,6 +306,7 @@ export class NodeStateGuard {
         object,
         keys: new Set(keys),
         saved: saved.filter(([, d]) => d.configurable || d.writable),
+        prototype: prototypeOrUndefined(object),
       });
       recorded.push(object);
       if (typeof object === "object" && (depth > 0 || prototypeOf)) this.#prototypes.add(object);

@@ -107,6 +107,37 @@ export class NodeStateGuard {
       | undefined;
     const agent = exports?.globalAgent;
     if (typeof agent === "object" && agent !== null && !this.#seen.has(agent)) this.#recordAgent(agent);
+    this.#recordKeyObjects(exports);
+  }
+
+  /**
+   * Records the prototype chain of an instance Node hands out, when its prototype is not recorded yet: the
+   * classes a module does not export (`node:fs/promises`' `FileHandle`), whose methods a call replaced for
+   * every later call of the worker, where they saw that call's data (brk41). tool_worker.ts calls this as
+   * each emitter is made (`EventEmitter.init`), before the tool holds it.
+   */
+  recordInstance(instance: object): void {
+    const prototype = prototypeOrUndefined(instance);
+    if (prototype === null || prototype === undefined || this.#seen.has(prototype)) return;
+    this.#recordObject(prototype, true, true);
+  }
+
+  /**
+   * `node:crypto`'s key objects are of classes it does not export (`SecretKeyObject`, `PublicKeyObject`,
+   * `PrivateKeyObject`) and are not emitters: one of each is made once, to record their prototypes (brk41:
+   * a call replaced `export` on `SecretKeyObject.prototype`, and the next call's key went through it).
+   */
+  #recordKeyObjects(exports: Record<string, unknown> | undefined): void {
+    const { createSecretKey, generateKeyPairSync } = exports ?? {};
+    if (typeof createSecretKey !== "function" || typeof generateKeyPairSync !== "function") return;
+    try {
+      const pair = generateKeyPairSync("ed25519") as Record<string, object>;
+      for (const key of [createSecretKey(new Uint8Array(16)) as object, pair.publicKey, pair.privateKey]) {
+        this.recordInstance(key);
+      }
+    } catch {
+      // A crypto layer without ed25519: its keys' classes are not recorded.
+    }
   }
 
   /**

@@ -303,6 +303,25 @@ function guardProcess(process: NodeProcess): void {
   guardRawDescriptors(getBuiltinModule, binding);
 }
 
+/**
+ * Node hands out objects of classes no module exports (`node:fs/promises`' `FileHandle`), whose prototypes
+ * the put-back of Node's objects did not know: a call replaced `FileHandle.prototype.readFile`, and every
+ * later call's `readFile`, another execution's, ran it with its own file (break attempt brk41,
+ * `test/runtime/node_instance_state_test.ts`). Most of them are emitters, and every emitter is set up by
+ * `EventEmitter.init`: while serving, the prototype of each one made is recorded (once) before the tool
+ * holds it, so its own properties are put back after each call like a module's. The tool's own emitter
+ * classes are recorded the same way: what a call sets on their prototypes is put back too.
+ */
+function watchEmitters(events: { EventEmitter: { init: (...args: unknown[]) => unknown } }): void {
+  const { EventEmitter } = events;
+  const init = EventEmitter.init;
+  const { apply } = Reflect;
+  EventEmitter.init = function (this: unknown, ...args: unknown[]) {
+    if (serving && typeof this === "object" && this !== null) nodeState.recordInstance(this);
+    return apply(init, this, args);
+  };
+}
+
 type NativeClass = { prototype: Record<string, unknown> };
 
 /**
@@ -682,6 +701,7 @@ if (limits.nodeProcess) {
   await refuseAsyncHooks();
   scope.installSockets(await import("node:net") as unknown as NodeNet);
   scope.installDatagrams(await import("node:dgram") as unknown as NodeDgram);
+  watchEmitters(await import("node:events") as unknown as Parameters<typeof watchEmitters>[0]);
 }
 await freezeRealm();
 

@@ -107,7 +107,7 @@ export class NodeStateGuard {
       | undefined;
     const agent = exports?.globalAgent;
     if (typeof agent === "object" && agent !== null && !this.#seen.has(agent)) this.#recordAgent(agent);
-    this.#recordKeyObjects(exports);
+    this.#recordUnexported(exports);
   }
 
   /**
@@ -118,25 +118,39 @@ export class NodeStateGuard {
    */
   recordInstance(instance: object): void {
     const prototype = prototypeOrUndefined(instance);
-    if (prototype === null || prototype === undefined || this.#seen.has(prototype)) return;
-    this.#recordObject(prototype, true, true);
+    if (prototype !== null && prototype !== undefined) this.recordPrototype(prototype);
+  }
+
+  /** Records a prototype (and its chain) as it is now, unless it is recorded already. */
+  recordPrototype(prototype: object): void {
+    if (!this.#seen.has(prototype)) this.#recordObject(prototype, true, true);
   }
 
   /**
-   * `node:crypto`'s key objects are of classes it does not export (`SecretKeyObject`, `PublicKeyObject`,
-   * `PrivateKeyObject`) and are not emitters: one of each is made once, to record their prototypes (brk41:
-   * a call replaced `export` on `SecretKeyObject.prototype`, and the next call's key went through it).
+   * Objects of classes no module exports that are not emitters (see {@linkcode recordInstance}): one of each
+   * is made once, when the module that makes them is recorded, to record their prototypes (brk41: a call
+   * replaced `export` on `SecretKeyObject.prototype`, or `record` on a `perf_hooks` histogram's, and the next
+   * call's key or values went through it). `node:crypto`'s key objects, `node:perf_hooks`' histograms and
+   * `node:tls`' secure contexts; a maker that fails here (a permission, a crypto layer without ed25519)
+   * leaves its class unrecorded.
    */
-  #recordKeyObjects(exports: Record<string, unknown> | undefined): void {
-    const { createSecretKey, generateKeyPairSync } = exports ?? {};
-    if (typeof createSecretKey !== "function" || typeof generateKeyPairSync !== "function") return;
-    try {
-      const pair = generateKeyPairSync("ed25519") as Record<string, object>;
-      for (const key of [createSecretKey(new Uint8Array(16)) as object, pair.publicKey, pair.privateKey]) {
-        this.recordInstance(key);
+  #recordUnexported(exports: Record<string, unknown> | undefined): void {
+    const makers: Array<[string, (make: (...args: unknown[]) => unknown) => unknown[]]> = [
+      ["createSecretKey", (make) => [make(new Uint8Array(16))]],
+      ["generateKeyPairSync", (make) => Object.values(make("ed25519") as object)],
+      ["createHistogram", (make) => [make()]],
+      ["createSecureContext", (make) => [make()]],
+    ];
+    for (const [name, sample] of makers) {
+      const make = exports?.[name];
+      if (typeof make !== "function") continue;
+      try {
+        for (const made of sample(make as (...args: unknown[]) => unknown)) {
+          if (typeof made === "object" && made !== null) this.recordInstance(made);
+        }
+      } catch {
+        // Not recorded: see above.
       }
-    } catch {
-      // A crypto layer without ed25519: its keys' classes are not recorded.
     }
   }
 

@@ -316,11 +316,23 @@ function watchEmitters(events: { EventEmitter: { init: (...args: unknown[]) => u
   const { EventEmitter } = events;
   const init = EventEmitter.init;
   const { apply } = Reflect;
+  const { getPrototypeOf } = Reflect;
   EventEmitter.init = function (this: unknown, ...args: unknown[]) {
-    if (serving && typeof this === "object" && this !== null) nodeState.recordInstance(this);
+    if (typeof this === "object" && this !== null) {
+      if (serving) nodeState.recordInstance(this);
+      else {
+        // Made before calls are served (the module's load): recorded as they are once it has loaded, with
+        // what the load set on them, like the modules (a call may reach them through the load's objects).
+        const prototype = getPrototypeOf(this);
+        if (prototype !== null) emittersBeforeServing.add(prototype);
+      }
+    }
     return apply(init, this, args);
   };
 }
+
+/** The prototypes of the emitters made before calls are served (see {@linkcode watchEmitters}). */
+const emittersBeforeServing = new Set<object>();
 
 type NativeClass = { prototype: Record<string, unknown> };
 
@@ -730,6 +742,8 @@ export async function serveTool(load: () => Promise<Record<string, unknown>>): P
   if (limits.nodeProcess) {
     nodeState.recordProcess((globalThis as unknown as { process: object }).process);
     for (const builtin of nodeBuiltins) nodeState.recordModule(builtin);
+    for (const prototype of emittersBeforeServing) nodeState.recordPrototype(prototype);
+    emittersBeforeServing.clear();
   }
   const reset = (): string | undefined => {
     try {

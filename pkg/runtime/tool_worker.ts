@@ -638,6 +638,14 @@ function guardGlobalListeners(): () => () => void {
   if (key === undefined) throw new ErrorClass("the global object's listener list was not found");
   const state = global[key] as EventTargetState;
   const listeners = state.listeners;
+  // Deno makes the list with no prototype. A call that gave it one had its entries found for every type
+  // the list lacks: `dispatchEvent` in a later call, another execution's, ran the call's listener with that
+  // call's event (break attempt brk41). Put back, or the reset throws and the process is retired.
+  const { getPrototypeOf, setPrototypeOf } = Reflect;
+  const prototypes: Array<[object, object | null]> = [[state, getPrototypeOf(state)], [
+    listeners,
+    getPrototypeOf(listeners),
+  ]];
   return () => {
     const saved = Object.entries(listeners).map(([type, list]) => {
       for (const entry of list) Object.freeze(Object.freeze(entry).options);
@@ -645,6 +653,11 @@ function guardGlobalListeners(): () => () => void {
     });
     return () => {
       if (global[key] !== state) global[key] = state;
+      for (const [object, prototype] of prototypes) {
+        if (getPrototypeOf(object) !== prototype && !setPrototypeOf(object, prototype)) {
+          throw new ErrorClass("the global object's listener list could not be put back");
+        }
+      }
       state.listeners = listeners;
       for (const type of Object.keys(listeners)) delete listeners[type];
       for (const [type, list] of saved) listeners[type] = [...list];

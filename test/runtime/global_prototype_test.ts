@@ -99,3 +99,53 @@ Deno.test("a prototype a call set does not reach the next call", async (t) => {
     dir.cleanup();
   }
 });
+
+Deno.test("a prototype a call gave the global object's listener list does not reach the next call", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  // Deno keeps the list under an unnamed symbol of the global object, made with no prototype.
+  const path = dir.tool(
+    "listener_list",
+    `export default (input: { step: number; secret: string }) => {
+      const key = Object.getOwnPropertySymbols(globalThis)
+        .find((symbol) => (globalThis as any)[symbol]?.listeners?.error !== undefined);
+      const listeners = (globalThis as any)[key!].listeners;
+      if (input.step === 1) {
+        const seen: string[] = [];
+        const listener = (event: CustomEvent) => seen.push(String(event.detail));
+        Object.setPrototypeOf(listeners, {
+          progress: [Object.freeze({ callback: listener, options: { capture: false } })],
+          seen,
+        });
+        return { pid: Deno.pid, out: "planted" };
+      }
+      if (input.step === 2) {
+        dispatchEvent(new CustomEvent("progress", { detail: input.secret }));
+        return { pid: Deno.pid, out: "used" };
+      }
+      return { pid: Deno.pid, out: String(listeners.seen ?? "nothing") };
+    };`,
+  );
+  const run = async (step: number) => {
+    const result = await runner.run(
+      call(path, { step, secret: step === 2 ? "B's secret" : "A's secret" }, {
+        timeoutMs: 60_000,
+        context: { ...CONTEXT, workflowExecId: step === 2 ? "exec-B" : "exec-A" },
+      }),
+    );
+    assert.ok(result.ok, JSON.stringify(result));
+    return result.output as { pid: number; out: string };
+  };
+  try {
+    const planted = await run(1);
+    const used = await run(2);
+    const read = await run(3);
+    assert.equal(used.pid, planted.pid, "B did not run in A's process: the test proves nothing");
+    assert.equal(read.pid, planted.pid, "A's second call did not run in the same process");
+    // Before: "B's secret": A's listener, found through the prototype, heard B's event.
+    assert.equal(read.out, "nothing");
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

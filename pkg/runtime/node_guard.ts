@@ -81,6 +81,27 @@ export class NodeStateGuard {
       emitter,
       new Map(emitter.eventNames().map((name) => [name, new Set(emitter.rawListeners(name))])),
     ]);
+    const events = (emitter as { _events?: unknown })._events;
+    if (typeof events === "object" && events !== null) {
+      this.#listenerMaps.push([emitter, getPrototypeOf(events)]);
+    }
+  }
+
+  /**
+   * The prototype of each recorded emitter's listener map (`_events`, which Node makes with none): a call
+   * that gave `process._events` or `http.globalAgent._events` one holding a listener had it run for every
+   * later call's `emit` of that name, another execution's, with its arguments, and the put-back of listeners
+   * reads only the map's own keys (break attempt brk41).
+   */
+  readonly #listenerMaps: Array<[object, object | null]> = [];
+
+  #restoreListenerMaps(failed: string[]): void {
+    for (const [emitter, prototype] of this.#listenerMaps) {
+      // After the own properties: `_events` is the map the emitter was recorded with again.
+      const events = (emitter as { _events?: unknown })._events;
+      if (typeof events !== "object" || events === null || getPrototypeOf(events) === prototype) continue;
+      if (!setPrototypeOf(events, prototype)) failed.push("an emitter's listener map");
+    }
   }
 
   /**
@@ -284,6 +305,7 @@ export class NodeStateGuard {
         }
       }
     }
+    this.#restoreListenerMaps(failed);
     for (const { object, get, set, value } of this.#accessors) {
       if (is(get.call(object), value)) continue;
       set.call(object, value);

@@ -149,3 +149,53 @@ Deno.test("a prototype a call gave the global object's listener list does not re
     dir.cleanup();
   }
 });
+
+Deno.test("a prototype a call gave an emitter's listener map does not reach the next call (Node)", async (t) => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  const run = async (path: string, step: number) => {
+    const result = await runner.run(
+      call(path, { step, secret: step === 2 ? "B's secret" : "A's secret" }, {
+        timeoutMs: 60_000,
+        context: { ...CONTEXT, workflowExecId: step === 2 ? "exec-B" : "exec-A" },
+      }),
+    );
+    assert.ok(result.ok, JSON.stringify(result));
+    return result.output as { pid: number; out: string };
+  };
+  // Node makes `_events` with no prototype; the put-back of listeners reads its own keys only.
+  try {
+    for (const [name, target] of [["process", "process"], ["http.globalAgent", "http.globalAgent"]]) {
+      await t.step(name, async () => {
+        const path = dir.tool(
+          `events_${name.replace(/\W+/g, "_")}`,
+          `import process from "node:process";
+        import http from "node:http";
+        export default (input: { step: number; secret: string }) => {
+          const target: any = ${target};
+          if (input.step === 1) {
+            const seen: string[] = [];
+            Object.setPrototypeOf(target._events, { progress: (value: unknown) => seen.push(String(value)), seen });
+            return { pid: Deno.pid, out: "planted" };
+          }
+          if (input.step === 2) {
+            target.emit("progress", input.secret);
+            return { pid: Deno.pid, out: "used" };
+          }
+          return { pid: Deno.pid, out: String(target._events.seen ?? "nothing") };
+        };`,
+        );
+        const planted = await run(path, 1);
+        const used = await run(path, 2);
+        const read = await run(path, 3);
+        assert.equal(used.pid, planted.pid, "B did not run in A's process: the test proves nothing");
+        assert.equal(read.pid, planted.pid, "A's second call did not run in the same process");
+        // Before: "B's secret": A's listener, found through the map's prototype, heard B's emit.
+        assert.equal(read.out, "nothing");
+      });
+    }
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

@@ -68,6 +68,10 @@ export class NodeStateGuard {
   /** Records `process` (with its stdout and stderr) and its listeners as they are now. */
   recordProcess(process: object): void {
     this.#recordObject(process, true);
+    // What `process` holds (`process.versions`, `process.hrtime.bigint`, …), as for a module: a tool that
+    // names `process` without importing `node:process` had none of it put back, and a call's
+    // `process.hrtime.bigint = …` or `process.versions.node = …` held for the next call (break attempt brk41).
+    this.recordModule(process);
     for (const key of ["stdout", "stderr"]) {
       // Accessors of Node's: read once here, they build the stream (our stdout/stderr writers are on it).
       const stream = (process as Record<string, unknown>)[key];

@@ -154,8 +154,18 @@ export interface DriverServices {
     cancelOfTask(d: DriverRef, taskExecId: string, reason: string): Promise<void>;
   };
   signals: {
-    /** Sends a signal to one execution, or to every execution waiting for it; returns those that got it. */
-    send(d: DriverRef, signalId: string, payload: unknown, target?: string): Promise<string[]>;
+    /**
+     * Sends a signal to one execution, or to every execution waiting for it; returns those that got it.
+     * `sender` (the signal task's exec id) makes the message id of each target's copy, so a send repeated by
+     * a replay of the same task is stored once (within the stream's duplicate window).
+     */
+    send(
+      d: DriverRef,
+      signalId: string,
+      payload: unknown,
+      target?: string,
+      sender?: string,
+    ): Promise<string[]>;
   };
   agents: {
     /** Resolves the agent's model, renders its action prompt and builds the runtime request. */

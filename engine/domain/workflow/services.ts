@@ -132,7 +132,7 @@ export function createDriverServices(
       },
     },
     signals: {
-      async send(_d, signalId, payload, target) {
+      async send(_d, signalId, payload, target, sender) {
         // Unanswered (NATS or this process stalled), the look-up gives the execution up to be replayed: a
         // task failed 'timeout' for it (two-engine crash fuzz, seed 37214).
         const targets = await answeredRead(
@@ -147,8 +147,12 @@ export function createDriverServices(
         );
         for (const doc of open) {
           // A sub-workflow's subjects carry its root's correlation id, so the signal must too.
+          // One message id per sending task and target: a replay that sends again (the task's success was
+          // not stored: a crash, a lost lease) is not taken by a second wait of the target.
           await bus.publish(create(WorkflowSignalSchema, {
-            metadata: bus.metadata(doc.correlation_id),
+            metadata: sender
+              ? bus.metadata(doc.correlation_id, `${sender}:signal:${doc.exec_id}`)
+              : bus.metadata(doc.correlation_id),
             workflow: { id: doc.workflow_id, execId: doc.exec_id },
             signalId,
             payloadJson: jsonBytes(payload),

@@ -4,18 +4,18 @@ import { renderField } from "../template_scope.ts";
 import type { TaskOf, TaskRunner } from "./types.ts";
 
 export const signalRunner: TaskRunner<TaskOf<"signal">> = {
-  async run({ driver, task, key, context }) {
+  async run({ driver, task, key, execId, context }) {
     const payload = renderField(task.signal.payload ?? null, context, key, "signal.payload");
     const target = task.target === undefined
       ? undefined
       : executionId(renderField(task.target, context, key, "target"), key);
     const signals = driver.services.signals;
-    const sent = await driver.track(signals.send(driver, task.signal.id, payload, target));
+    const sent = await driver.track(signals.send(driver, task.signal.id, payload, target, execId));
     // A broadcast finds waits in the compozy_waiting index, written once the state manager folds their
     // `task.waiting_started`: a wait of this very execution started a moment ago (a sibling branch) is not
     // there yet, and the signal missed it (outside review 2026-12-05 O1). This driver knows its own waits.
     if (target === undefined && !sent.includes(driver.execId) && driver.waitsForSignal(task.signal.id)) {
-      sent.push(...await driver.track(signals.send(driver, task.signal.id, payload, driver.execId)));
+      sent.push(...await driver.track(signals.send(driver, task.signal.id, payload, driver.execId, execId)));
     }
     return { ok: true, output: { signal: task.signal.id, delivered: sent.length } };
   },

@@ -41,11 +41,11 @@ function evaluate(node: Node, scope: Scope): unknown {
     case "path":
       return resolve(node.segments, node.pos, scope);
     case "not":
-      return !evaluate(node.operand, scope);
+      return !truthy(evaluate(node.operand, scope));
     case "logical": {
       // Short-circuits like JS, but always yields a boolean so conditions never leak operand values.
       const want = node.op === "||";
-      for (const operand of node.operands) if (Boolean(evaluate(operand, scope)) === want) return want;
+      for (const operand of node.operands) if (truthy(evaluate(operand, scope)) === want) return want;
       return !want;
     }
     case "compare":
@@ -60,6 +60,18 @@ function evaluate(node: Node, scope: Scope): unknown {
       return FUNCTIONS.get(node.name)!.apply(args, failAt(scope, node.pos));
     }
   }
+}
+
+/**
+ * JS truthiness, except that the strings "true" and "false" are the booleans they name, as `if`, `filter` and
+ * a wait's `condition` read them: `.env` values are strings, so `{{ !.env.SKIP }}` with `SKIP: "false"` read
+ * the non-empty string as true and skipped the task, where `{{ .env.SKIP }}` alone reads false (outside review
+ * eng40).
+ */
+function truthy(value: unknown): boolean {
+  if (value === "false") return false;
+  if (value === "true") return true;
+  return Boolean(value);
 }
 
 function compare(op: string, left: unknown, right: unknown, fail: Fail): boolean {

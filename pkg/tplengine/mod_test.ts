@@ -141,6 +141,14 @@ Deno.test("operators", async (t) => {
     assert.equal(render("{{ 1 && 2 && 0 }}"), false);
     assert.equal(render("{{ 0 || '' || null || 'x' }}"), true);
   });
+  await t.step('&& || ! read the strings "true" and "false" as the booleans they name, as `if` does', () => {
+    // `.env` values are strings: `!.env.SKIP` with SKIP "false" was false (a non-empty string is truthy).
+    assert.equal(render("{{ !.env.SKIP }}", { env: { SKIP: "false" } }), true);
+    assert.equal(render("{{ !.env.SKIP }}", { env: { SKIP: "true" } }), false);
+    assert.equal(render("{{ .env.ON && true }}", { env: { ON: "false" } }), false);
+    assert.equal(render("{{ .env.ON || false }}", { env: { ON: "true" } }), true);
+    assert.equal(render("{{ !'False' }}"), false); // only the exact strings, as in `if`
+  });
   await t.step("&& binds tighter than ||, ! tighter than comparisons, parentheses override", () => {
     assert.equal(render("{{ true || false && false }}"), true);
     assert.equal(render("{{ (true || false) && false }}"), false);

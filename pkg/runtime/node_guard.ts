@@ -75,19 +75,32 @@ export class NodeStateGuard {
     for (const key of ["stdout", "stderr"]) {
       // Accessors of Node's: read once here, they build the stream (our stdout/stderr writers are on it).
       const stream = (process as Record<string, unknown>)[key];
-      if (typeof stream === "object" && stream !== null) this.#recordObject(stream, true);
+      if (typeof stream !== "object" || stream === null) continue;
+      this.#recordObject(stream, true);
+      // A listener a call added to the stream heard a later call's `emit` on it (brk41).
+      if (typeof (stream as Partial<Emitter>).eventNames === "function") {
+        this.#recordListeners(stream as Emitter, true);
+      }
     }
-    this.#recordListeners(process as Emitter);
+    this.#recordListeners(process as Emitter, true);
   }
 
-  #recordListeners(emitter: Emitter): void {
+  /**
+   * `mapPutBack`: the emitter's `_events` is among the own properties put back after a call (not an HTTP
+   * agent's, which are live state), so its entries are put back too, see restoreListenerMaps.
+   */
+  #recordListeners(emitter: Emitter, mapPutBack: boolean): void {
     this.#emitters.push([
       emitter,
       new Map(emitter.eventNames().map((name) => [name, new Set(emitter.rawListeners(name))])),
     ]);
-    const events = (emitter as { _events?: unknown })._events;
+    const events = (emitter as { _events?: Record<PropertyKey, unknown> | null })._events;
     if (typeof events === "object" && events !== null) {
-      this.#listenerMaps.push([emitter, getPrototypeOf(events)]);
+      this.#listenerMaps.push({
+        emitter,
+        prototype: getPrototypeOf(events),
+        entries: mapPutBack ? new Map(ownKeys(events).map((key) => [key, events[key]])) : undefined,
+      });
     }
   }
 
@@ -97,14 +110,33 @@ export class NodeStateGuard {
    * later call's `emit` of that name, another execution's, with its arguments, and the put-back of listeners
    * reads only the map's own keys (break attempt brk41).
    */
-  readonly #listenerMaps: Array<[object, object | null]> = [];
+  readonly #listenerMaps: Array<
+    { emitter: object; prototype: object | null; entries?: Map<PropertyKey, unknown> }
+  > = [];
 
+  /**
+   * After the own properties: `_events` is the map the emitter was recorded with again. Its entries are put
+   * back too where the map itself is: when a call's removal took an emitter's last listener away, Node
+   * swapped in a new map, and the put-back then restored the recorded one, which still held the call's
+   * listener (a listener on `process.stdout` heard the next call's `emit`, brk41).
+   */
   #restoreListenerMaps(failed: string[]): void {
-    for (const [emitter, prototype] of this.#listenerMaps) {
-      // After the own properties: `_events` is the map the emitter was recorded with again.
+    for (const { emitter, prototype, entries } of this.#listenerMaps) {
       const events = (emitter as { _events?: unknown })._events;
-      if (typeof events !== "object" || events === null || getPrototypeOf(events) === prototype) continue;
-      if (!setPrototypeOf(events, prototype)) failed.push("an emitter's listener map");
+      if (typeof events !== "object" || events === null) continue;
+      if (getPrototypeOf(events) !== prototype && !setPrototypeOf(events, prototype)) {
+        failed.push("an emitter's listener map");
+      }
+      if (entries === undefined) continue;
+      for (const key of ownKeys(events)) {
+        if (!entries.has(key) && !deleteProperty(events, key)) failed.push("an emitter's listener map");
+      }
+      for (const [key, value] of entries) {
+        const now = getOwnPropertyDescriptor(events, key);
+        if (now !== undefined && now.value === value) continue;
+        const entry = { value, writable: true, enumerable: true, configurable: true };
+        if (!defineProperty(events, key, entry)) failed.push("an emitter's listener map");
+      }
     }
   }
 
@@ -201,7 +233,9 @@ export class NodeStateGuard {
       prototype: prototypeOrUndefined(agent),
     });
     this.#recordObject((agent as { options?: unknown }).options, true);
-    if (typeof (agent as Partial<Emitter>).eventNames === "function") this.#recordListeners(agent as Emitter);
+    if (typeof (agent as Partial<Emitter>).eventNames === "function") {
+      this.#recordListeners(agent as Emitter, false);
+    }
   }
 
   /**

@@ -199,3 +199,52 @@ Deno.test("a prototype a call gave an emitter's listener map does not reach the 
     dir.cleanup();
   }
 });
+
+Deno.test("a listener a call added to process.stdout or stderr does not hear the next call (Node)", async (t) => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  const run = async (path: string, step: number) => {
+    const result = await runner.run(
+      call(path, { step, secret: step === 2 ? "B's secret" : "A's secret" }, {
+        timeoutMs: 60_000,
+        context: { ...CONTEXT, workflowExecId: step === 2 ? "exec-B" : "exec-A" },
+      }),
+    );
+    assert.ok(result.ok, JSON.stringify(result));
+    return result.output as { pid: number; out: string };
+  };
+  // The stream had no listener of its own: the removal of the call's last one makes Node swap in a new
+  // `_events` map, and the put-back of own properties then restored the old map, the listener in it (brk41).
+  try {
+    for (const stream of ["stdout", "stderr"]) {
+      await t.step(stream, async () => {
+        const path = dir.tool(
+          `listens_${stream}`,
+          `import process from "node:process";
+        const seen: string[] = [];
+        export default (input: { step: number; secret: string }) => {
+          if (input.step === 1) {
+            process.${stream}.on("progress", (value: unknown) => seen.push(String(value)));
+            return { pid: Deno.pid, out: "planted" };
+          }
+          if (input.step === 2) {
+            process.${stream}.emit("progress", input.secret);
+            return { pid: Deno.pid, out: "used" };
+          }
+          return { pid: Deno.pid, out: seen.join(",") || "nothing" };
+        };`,
+        );
+        const planted = await run(path, 1);
+        const used = await run(path, 2);
+        const read = await run(path, 3);
+        assert.equal(used.pid, planted.pid, "B did not run in A's process: the test proves nothing");
+        assert.equal(read.pid, planted.pid, "A's second call did not run in the same process");
+        // Before: "B's secret": A's listener, kept in the map the put-back restored, heard B's emit.
+        assert.equal(read.out, "nothing");
+      });
+    }
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

@@ -25,8 +25,9 @@ Deno.test({
       await Deno.symlink(b, a);
       await Deno.symlink(a, b);
       await Deno.writeTextFile(projectFile, `${good}  - source: ./workflows/a.yaml\n`);
-      const failed = await dev.waitForLine(/^not reloaded \(/);
-      assert.match(failed, /compozy\.yaml/);
+      // The watcher may take the links' creation as a change of its own, reloaded (and refused) before the
+      // project file's: the line of the reload that saw compozy.yaml's change is the one that must come.
+      await dev.waitForLine(/^not reloaded \(.*compozy\.yaml/);
       // The reason may come on a line of its own (a diagnostic), read a moment after the first.
       await dev.waitForLine(/symbolic links/);
 

@@ -155,16 +155,17 @@ export interface DriverServices {
   };
   signals: {
     /**
-     * Sends a signal to one execution, or to every execution waiting for it; returns those that got it.
-     * `sender` (the signal task's exec id) makes the message id of each target's copy, so a send repeated by
-     * a replay of the same task is stored once (within the stream's duplicate window).
+     * Sends a signal to one execution (`target`), or to every execution waiting for it when it is undefined;
+     * returns those that got it. `sender` (the signal task's exec id) makes the message id of each target's
+     * copy, so a send repeated by a replay of the same task is stored once (within the stream's duplicate
+     * window).
      */
     send(
       d: DriverRef,
       signalId: string,
       payload: unknown,
-      target?: string,
-      sender?: string,
+      target: string | undefined,
+      sender: string,
     ): Promise<string[]>;
   };
   agents: {

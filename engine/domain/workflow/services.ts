@@ -150,9 +150,7 @@ export function createDriverServices(
           // One message id per sending task and target: a replay that sends again (the task's success was
           // not stored: a crash, a lost lease) is not taken by a second wait of the target.
           await bus.publish(create(WorkflowSignalSchema, {
-            metadata: sender
-              ? bus.metadata(doc.correlation_id, `${sender}:signal:${doc.exec_id}`)
-              : bus.metadata(doc.correlation_id),
+            metadata: bus.metadata(doc.correlation_id, `${sender}:signal:${doc.exec_id}`),
             workflow: { id: doc.workflow_id, execId: doc.exec_id },
             signalId,
             payloadJson: jsonBytes(payload),

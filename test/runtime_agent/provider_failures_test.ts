@@ -156,13 +156,13 @@ Deno.test("runAgent: time-outs and aborts", async (t) => {
     assert.match(result.failure.message, /aborted by the caller/);
   });
 
-  await t.step("a cancellation is an agent_timeout that is not retried", async () => {
+  await t.step("a cancellation is an agent_canceled that is not retried", async () => {
     mock.enqueue({ type: "text", text: "too late", delayMs: 5_000 });
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error("workflow canceled")), 50);
     const result = await runAgent(agentCall(openAIModel(mock), { signal: controller.signal }));
     assert.equal(result.ok, false);
-    assert.equal(result.failure.code, "agent_timeout");
+    assert.equal(result.failure.code, "agent_canceled");
     assert.equal(result.failure.retryable, false);
     assert.match(result.failure.message, /workflow canceled/);
   });
@@ -173,7 +173,7 @@ Deno.test("runAgent: time-outs and aborts", async (t) => {
       agentCall(openAIModel(mock), { signal: AbortSignal.abort(new Error("stop")) }),
     );
     assert.equal(result.ok, false);
-    assert.equal(result.failure.code, "agent_timeout");
+    assert.equal(result.failure.code, "agent_canceled");
     assert.equal(mock.requests.length, before);
   });
 });

@@ -15,7 +15,8 @@ import { redactJson, redactorFor, urlSecretValues } from "../secret_redaction.ts
  * | `agent_rate_limited` | yes | 429; `retryAfterMs` from `retry-after-ms` / `retry-after` |
  * | `agent_provider_error` | 5xx, network: yes; other 4xx: no | any other provider or transport failure, a reply that is not a stream of the provider's events, or one that ended before the model finished it |
  * | `agent_empty_reply` | yes | the model finished a reply with no text and no tool call |
- * | `agent_timeout` | yes (no when the caller aborted for another reason than a time-out) | a model request outlived `timeout_ms`, or `signal` aborted |
+ * | `agent_timeout` | yes | a model request outlived `timeout_ms`, or `signal` aborted with a `TimeoutError` (the task's time limit) |
+ * | `agent_canceled` | no | `signal` aborted for another reason: the task or its execution was canceled |
  * | `agent_output_invalid` | no | the reply failed the output schema twice (once after the repair request) |
  * | `agent_unknown_tool` | no | the model called a tool the agent does not have |
  * | `agent_max_steps` | no | the model still wanted tools on its last allowed step |
@@ -34,6 +35,7 @@ export type AgentFailureCode =
   | "agent_provider_error"
   | "agent_empty_reply"
   | "agent_timeout"
+  | "agent_canceled"
   | "agent_output_invalid"
   | "agent_unknown_tool"
   | "agent_max_steps"

@@ -104,17 +104,17 @@ function failureFromApiCall(error: APICallError, label: string): AgentFailure {
 }
 
 /**
- * Aborted by the caller: the engine's task time-out (a `TimeoutError` reason, e.g. `AbortSignal.timeout`)
- * may be retried; any other reason (cancellation) is reported as a non-retryable time-out, the closest
- * code the vocabulary has.
+ * Aborted by the caller: the engine's task time-out (a `TimeoutError` reason, e.g. `AbortSignal.timeout`) is a
+ * retryable `agent_timeout`; any other reason (the task or its execution was canceled) is `agent_canceled`,
+ * never retried, as a tool's canceled call is `tool_canceled`.
  */
 function callerAborted(label: string, reason: unknown): AgentFailure {
   const isTimeout = reason instanceof DOMException && reason.name === "TimeoutError";
-  return new AgentFailure("agent_timeout", `${label}: aborted by the caller: ${errorMessage(reason)}`, {
-    retryable: isTimeout,
-    details: { aborted: true },
-    cause: reason,
-  });
+  return new AgentFailure(
+    isTimeout ? "agent_timeout" : "agent_canceled",
+    `${label}: aborted by the caller: ${errorMessage(reason)}`,
+    { retryable: isTimeout, details: { aborted: true }, cause: reason },
+  );
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import { ApiError } from "./api_error.ts";
 import { DEFAULT_MAX_OUTPUT_DEPTH, jsonTooDeep } from "../pkg/runtime/output_limits.ts";
+import { InexactJsonNumberError, parseExactJson } from "../pkg/utils/exact_json.ts";
 
 /** Default request body limit: 1 MiB. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -109,36 +110,25 @@ export function parseJsonBody(c: Context, raw: Uint8Array): unknown {
       [{ path: "/", message: `nests more than ${MAX_BODY_DEPTH} levels deep` }],
     );
   }
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return parseExactJson(text);
   } catch (e) {
+    if (e instanceof InexactJsonNumberError) {
+      throw new ApiError(
+        400,
+        "validation_failed",
+        `Invalid body: ${e.message}`,
+        [
+          { path: e.pointer || "/", message: e.problem },
+        ],
+        {},
+        { cause: e },
+      );
+    }
     throw new ApiError(400, "invalid_json", `The body is not valid JSON: ${(e as Error).message}`, [], {}, {
       cause: e,
     });
   }
-  const unrepresentable = nonFiniteNumberAt(value, "");
-  if (unrepresentable !== undefined) {
-    // JSON.parse reads 1e400 as Infinity, which is stored (JSON) as null: the value would change unseen.
-    throw new ApiError(
-      400,
-      "validation_failed",
-      `Invalid body: ${unrepresentable || "/"} is a number outside the range of a double`,
-      [{ path: unrepresentable || "/", message: "a number outside the range of a double" }],
-    );
-  }
-  return value;
-}
-
-/** The JSON pointer of the first number in `value` that is not finite, or undefined when there is none. */
-function nonFiniteNumberAt(value: unknown, path: string): string | undefined {
-  if (typeof value === "number") return Number.isFinite(value) ? undefined : path;
-  if (typeof value !== "object" || value === null) return undefined;
-  for (const [key, item] of Object.entries(value)) {
-    const found = nonFiniteNumberAt(item, `${path}/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`);
-    if (found !== undefined) return found;
-  }
-  return undefined;
 }
 
 /** Validates a parsed value with a schema; a failure is a 400 listing each failing field. */

@@ -11,6 +11,7 @@ import { join, relative, resolve } from "node:path";
 import { ConfigError } from "../../engine/domain/diagnostics.ts";
 import { didYouMean } from "../../engine/domain/project/suggest.ts";
 import { CliError } from "../cli_error.ts";
+import { parseJsonFlag } from "../json_flag.ts";
 import { EngineSwapError } from "../engine_swap_error.ts";
 import { requireProjectDir } from "../project_dir.ts";
 import { ENV } from "../settings.ts";
@@ -48,13 +49,7 @@ function runInput(options: DevOptions): unknown {
   if (options.run === undefined) {
     throw new CliError("--input is the input of --run: give --run <workflow> too, or leave --input out");
   }
-  try {
-    return JSON.parse(options.input);
-  } catch (e) {
-    throw new CliError(`--input is not valid JSON: ${(e as Error).message}`, [
-      `got: ${options.input.slice(0, 200)}`,
-    ]);
-  }
+  return parseJsonFlag(options.input, "--input");
 }
 
 /** How long `dev` waits for the engine and the runtime to answer before saying which one does not. */

@@ -12,6 +12,7 @@ import type { ExecutionState, TaskExecutionState } from "../../engine/state/exec
 import { closest } from "../../engine/domain/project/suggest.ts";
 import { ApiClient } from "../api_client.ts";
 import { CliError } from "../cli_error.ts";
+import { parseJsonFlag } from "../json_flag.ts";
 import { cleanForTerminal as text } from "../../pkg/logger/mod.ts";
 import { formatMs } from "../event_line.ts";
 import { type Paint, paintFor } from "../terminal.ts";
@@ -278,11 +279,7 @@ export interface RerunOptions extends RemoteOptions {
 export async function runExecutionsRerun(execId: string, options: RerunOptions): Promise<number> {
   let body: { input?: unknown } | undefined;
   if (options.input !== undefined) {
-    try {
-      body = { input: JSON.parse(options.input) };
-    } catch (e) {
-      throw new CliError(`--input is not valid JSON: ${(e as Error).message}`);
-    }
+    body = { input: parseJsonFlag(options.input, "--input") };
   }
   const { exec_id: newId } = await api(options).request<{ exec_id: string }>(
     "POST",
@@ -344,11 +341,7 @@ export async function runExecutionsSignal(signalId: string, options: SignalOptio
   }
   let payload: unknown = null;
   if (options.payload !== undefined) {
-    try {
-      payload = JSON.parse(options.payload);
-    } catch (e) {
-      throw new CliError(`--payload is not valid JSON: ${(e as Error).message}`);
-    }
+    payload = parseJsonFlag(options.payload, "--payload");
   }
   const client = api(options);
   const signal = encodeURIComponent(signalId);

@@ -11,6 +11,7 @@ import { setLongTimeout } from "../../engine/long_timer.ts";
 import { isTerminal } from "../../engine/state/execution_state.ts";
 import { ApiClient } from "../api_client.ts";
 import { CliError, EXIT_INTERNAL, EXIT_USER_ERROR } from "../cli_error.ts";
+import { parseJsonFlag } from "../json_flag.ts";
 import { cleanForTerminal } from "../../pkg/logger/mod.ts";
 import { EventLines, formatMs } from "../event_line.ts";
 import { paintFor } from "../terminal.ts";
@@ -128,9 +129,5 @@ async function readInput(options: RunOptions): Promise<unknown> {
     }
   }
   if (text === undefined) return {};
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new CliError(`${where} is not valid JSON: ${(e as Error).message}`, [`got: ${text.slice(0, 200)}`]);
-  }
+  return parseJsonFlag(text, where);
 }

@@ -388,6 +388,21 @@ Deno.test("starting executions", async (t) => {
       assert.deepEqual(client.triggers.length, 0);
     },
   );
+  await t.step("an integer a double would round is a 400 naming it, not stored rounded", async () => {
+    const { app, client } = setup();
+    const res = await app.request("/api/workflows/greet/executions", {
+      method: "POST",
+      body: '{"input":{"name":"Ada","ids":[9007199254740992,9007199254740993],"big":"12345678901234567890"}}',
+      headers: { "content-type": "application/json" },
+    });
+    const error = await assertError(res, 400, "validation_failed");
+    assert.deepEqual(error.details, [{
+      path: "/input/ids/1",
+      message: "an integer past ±2^53, which a double stores as 9007199254740992",
+    }]);
+    assert.match(error.message as string, /send it as a string/);
+    assert.deepEqual(client.triggers.length, 0);
+  });
   await t.step("a repeated query parameter is a 400 naming it, not cut to its first value (D5)", async () => {
     const { app } = setup();
     const error = await assertError(

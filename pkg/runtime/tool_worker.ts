@@ -27,6 +27,7 @@ import { freezeRealm, freezeShapeOf, snapshotGlobals } from "./global_guard.ts";
 import { NodeStateGuard } from "./node_guard.ts";
 import { encodeOutput, OutputTooLarge } from "./output_encoding.ts";
 import { guardProcessState, guardWaitAsync } from "./process_state.ts";
+import { bufferPoolReset, type PooledBuffers } from "./buffer_pool.ts";
 import type { LogLevel, SandboxError, WorkerCall, WorkerMessage, WorkerSettings } from "./protocol.ts";
 import { refuseVsock } from "./vsock_refusal.ts";
 
@@ -709,6 +710,7 @@ guardLateCode();
 guardFinalizers();
 guardMicrotasks();
 const resetProcessState = guardProcessState(Deno, performance);
+const resetBufferPool = bufferPoolReset((globalThis as unknown as { Buffer: PooledBuffers }).Buffer);
 guardWaitAsync(() => scope.current() === 0, (what) => post(["leftover", what]));
 scope.install(globalThis as unknown as Parameters<CallScope["install"]>[0]);
 scope.installLocks((navigator as unknown as { locks?: object }).locks);
@@ -766,7 +768,8 @@ export async function serveTool(load: () => Promise<Record<string, unknown>>): P
       const unrestored = restoreGlobals() ?? node;
       restoreListeners();
       resetProcessState();
-      return unrestored;
+      const pool = resetBufferPool();
+      return unrestored ?? pool;
     } catch {
       // The call froze state the reset writes to (the global object's listener list): it threw, and the
       // result never went out, so the call waited for its time limit. What was thrown may be the tool's

@@ -226,6 +226,31 @@ Deno.test("nothing of one call outlives it", async (t) => {
       const next = await runner.run(call(tool, "wait", { timeoutMs: 8_000 }));
       assert.notEqual(output(next), pid, "the call ran again in a fresh process");
     });
+    // Break attempt brk42: Node hands out small buffers as views of one shared pool, and a view's `.buffer`
+    // is the whole pool; it outlived the call, so the next call read the bytes an earlier execution's
+    // buffers held ("user:B's password"), keeping nothing of its own between the calls.
+    await t.step("the bytes of a call's small Buffers are not in the next call's Buffer pool", async () => {
+      const tool = dir.tool(
+        "buffer_pool",
+        `const kept = Buffer.from("the module's own bytes");
+         export default (input: { secret?: string }) => {
+           if (input.secret !== undefined) {
+             // Execution B, honest: a Basic authorization header.
+             return { pid: Deno.pid, header: "Basic " + Buffer.from("user:" + input.secret).toString("base64") };
+           }
+           // Execution A: the backing store of a fresh one-byte Buffer, and what the module keeps.
+           const pool = new TextDecoder().decode(new Uint8Array(Buffer.from("z").buffer));
+           return { pid: Deno.pid, pool: pool.replace(/\\0/g, ""), kept: kept.toString() };
+         };`,
+      );
+      const b = output(await runner.run(call(tool, { secret: "B's password" }, { context: OTHER }))) as {
+        pid: number;
+      };
+      const a = output(await runner.run(call(tool, {}))) as { pid: number; pool: string; kept: string };
+      assert.equal(a.pid, b.pid, "the same warm process ran both calls");
+      assert.ok(!a.pool.includes("B's password"), `the pool held the earlier call's bytes: ${a.pool}`);
+      assert.equal(a.kept, "the module's own bytes", "a Buffer the module keeps is left as it is");
+    });
   } finally {
     await runner.close();
     await server.shutdown();

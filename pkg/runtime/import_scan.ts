@@ -12,6 +12,7 @@
  */
 import { parse, type ParserPlugin } from "@babel/parser";
 import { extname } from "node:path";
+import { budgetedSource, ParseBudgetExceeded } from "./parse_budget.ts";
 import { ToolFailure } from "./tool_failure.ts";
 
 /** Where a refused expression is, 1-based like an editor's. */
@@ -76,13 +77,23 @@ export function scanModule(
 ): ModuleScan {
   let program: Node;
   try {
-    program = parse(source, {
+    program = parse(budgetedSource(source), {
       sourceType: "module",
       plugins: mediaType === undefined ? pluginsFor(file) : pluginsForMediaType(mediaType),
       // Errors are refusals: no recovery, no guessing what the code meant.
       errorRecovery: false,
     }).program as unknown as Node;
   } catch (cause) {
+    if (cause instanceof ParseBudgetExceeded) {
+      throw refusedAt(
+        executePath,
+        file,
+        positionAt(source, cause.index),
+        `the import check gave up parsing it: ${cause.message} (nested TypeScript type assertions, ` +
+          "`<T>(<T>(…))`, make the parser try each level twice; write `(x as T)` instead)",
+        cause,
+      );
+    }
     const at = (cause as { loc?: { line: number; column: number } }).loc;
     throw refusedAt(
       executePath,
@@ -207,6 +218,12 @@ function pluginsFor(file: string): ParserPlugin[] {
 
 function isNode(value: unknown): value is Node {
   return typeof value === "object" && value !== null && typeof (value as Node).type === "string";
+}
+
+/** The 1-based line and column of `index` in `source`, line breaks counted as JavaScript counts them. */
+function positionAt(source: string, index: number): SourcePosition {
+  const lines = source.slice(0, index).split(/\r\n|[\r\n\u2028\u2029]/);
+  return { line: lines.length, column: lines[lines.length - 1].length + 1 };
 }
 
 function positionOf(node: Node): SourcePosition {

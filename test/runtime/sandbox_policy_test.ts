@@ -189,6 +189,24 @@ Deno.test("hole 4: the import policy parses the code", async (t) => {
       });
     }
 
+    // Outside break attempt brk42: the parser tries each `<T>(` as a generic arrow function, then again as a
+    // type assertion, so its work doubles per level, on the runtime's own thread (22 levels: 15 s; 30: hours).
+    // 20 levels (a few seconds before) tell the refusal from a parse that ends.
+    const nested = (levels: number) =>
+      `const b = 1;\nexport default () =>\n  ${"<number>(".repeat(levels)}b${")".repeat(levels)};`;
+    await t.step("nested type assertions are refused before the parse runs away", async () => {
+      const result = await runner.run(call(dir.tool("nested_assertions", nested(20)), null));
+      assert.equal(code(result), "tool_import_refused", JSON.stringify(result));
+      assert.match(
+        !result.ok ? result.failure.message : "",
+        /nested_assertions\.ts:3:\d+: the import check gave up parsing it: .*write `\(x as T\)` instead/,
+      );
+    });
+    await t.step("a few nested type assertions still parse and run", async () => {
+      const result = await runner.run(call(dir.tool("few_assertions", nested(6)), null));
+      assert.deepEqual(result.ok && result.output, 1, JSON.stringify(result));
+    });
+
     await t.step("literal imports, JSON imports and import.meta still work", async () => {
       Deno.writeTextFileSync(join(dir.path, "x.ts"), "export default 'x';");
       Deno.writeTextFileSync(join(dir.path, "x.json"), `{ "x": 1 }`);

@@ -138,9 +138,13 @@ export interface ToolModuleInfo {
   files: readonly string[];
 }
 
-/** The local files of a checked graph, with their modification times, to tell when a check is stale. */
+/**
+ * The local files of a checked graph, with their modification times, to tell when a check is stale; and its
+ * outcome: what the sandbox needs, or the refusal.
+ */
 interface CheckedGraph {
-  info: ToolModuleInfo;
+  info?: ToolModuleInfo;
+  refusal?: ToolFailure;
   files: string[];
   mtimes: (number | undefined)[];
 }
@@ -165,11 +169,29 @@ export function checkToolModule(executePath: string): Promise<ToolModuleInfo> {
 
 async function checkOnce(executePath: string): Promise<ToolModuleInfo> {
   const cached = checked.get(executePath);
-  if (cached && await unchanged(cached)) return cached.info;
+  if (cached && await unchanged(cached)) {
+    if (cached.refusal) throw cached.refusal;
+    return cached.info!;
+  }
   checked.delete(executePath);
-  const { info, files } = await checkGraph(executePath);
-  checked.set(executePath, { info, files, mtimes: await Promise.all(files.map(mtimeOf)) });
-  return info;
+  const graphFiles: string[] = [];
+  try {
+    const { info, files } = await checkGraph(executePath, graphFiles);
+    checked.set(executePath, { info, files, mtimes: await Promise.all(files.map(mtimeOf)) });
+    return info;
+  } catch (e) {
+    // A refusal is kept for this version of the graph's files, like a pass: the parse runs on the runtime's
+    // thread, and a 2 MiB module takes it seconds (2.6–11.7 s at load 15), so a tool refused at the end of
+    // its graph held the thread that long at each of its calls (outside break attempt brk42).
+    if (e instanceof ToolFailure && graphFiles.length > 0) {
+      checked.set(executePath, {
+        refusal: e,
+        files: graphFiles,
+        mtimes: await Promise.all(graphFiles.map(mtimeOf)),
+      });
+    }
+    throw e;
+  }
 }
 
 /**
@@ -195,10 +217,18 @@ async function mtimeOf(path: string): Promise<number | undefined> {
   }
 }
 
-async function checkGraph(executePath: string): Promise<{ info: ToolModuleInfo; files: string[] }> {
+/**
+ * `graphFiles` gets the local files of the whole graph once `deno info` has listed them all, when they alone
+ * decide the check (no module failed to load: a missing file may appear later), so a refusal can be kept.
+ */
+async function checkGraph(
+  executePath: string,
+  graphFiles: string[],
+): Promise<{ info: ToolModuleInfo; files: string[] }> {
   const toolDir = dirname(executePath);
   const realDir = await realPathOrRefuse(toolDir, executePath);
   const modules = await denoInfo(executePath, toolDir);
+  if (modules.every((m) => !m.error)) graphFiles.push(...modules.flatMap((m) => m.local ? [m.local] : []));
   if (modules.length > MAX_GRAPH_MODULES) {
     throw graphTooLarge(executePath, `${modules.length} modules, over the ${MAX_GRAPH_MODULES}`);
   }

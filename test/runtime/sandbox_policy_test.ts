@@ -202,6 +202,23 @@ Deno.test("hole 4: the import policy parses the code", async (t) => {
         /nested_assertions\.ts:3:\d+: the import check gave up parsing it: .*write `\(x as T\)` instead/,
       );
     });
+    // The parse of a refused graph ran again at each of its calls, holding the runtime's thread each time
+    // (a 2 MiB module: seconds). Shown with the content replaced under the same modification time: the kept
+    // refusal answers; a new modification time is a new check.
+    await t.step(
+      "a refusal is kept until a file of the graph changes, not parsed again at each call",
+      async () => {
+        const path = join(dir.path, "nested_assertions.ts");
+        const { mtime, atime } = Deno.statSync(path);
+        Deno.writeTextFileSync(path, "export default () => 2;");
+        Deno.utimeSync(path, atime!, mtime!);
+        const kept = await runner.run(call(path, null));
+        assert.equal(code(kept), "tool_import_refused", JSON.stringify(kept));
+        Deno.utimeSync(path, atime!, new Date(mtime!.getTime() + 1000));
+        const rechecked = await runner.run(call(path, null));
+        assert.deepEqual(rechecked.ok && rechecked.output, 2, JSON.stringify(rechecked));
+      },
+    );
     await t.step("a few nested type assertions still parse and run", async () => {
       const result = await runner.run(call(dir.tool("few_assertions", nested(6)), null));
       assert.deepEqual(result.ok && result.output, 1, JSON.stringify(result));

@@ -322,9 +322,37 @@ export async function checkScriptModule(
 ): Promise<void> {
   const key = `${scriptPath}\0${neverRead.join("\0")}\0${mayRead === true ? "*" : mayRead.join("\0")}`;
   const cached = checkedScripts.get(key);
-  if (cached && await unchanged(cached)) return;
+  if (cached && await unchanged(cached)) {
+    if (cached.refusal) throw cached.refusal;
+    return;
+  }
   checkedScripts.delete(key);
+  const graphFiles: string[] = [];
+  try {
+    const files = await checkScriptGraph(scriptPath, neverRead, mayRead, graphFiles);
+    checkedScripts.set(key, { info: SCRIPT_INFO, files, mtimes: await Promise.all(files.map(mtimeOf)) });
+  } catch (e) {
+    // Kept for this version of the graph's files, as a tool's refusal is (checkOnce).
+    if (e instanceof ToolFailure && graphFiles.length > 0) {
+      checkedScripts.set(key, {
+        refusal: e,
+        files: graphFiles,
+        mtimes: await Promise.all(graphFiles.map(mtimeOf)),
+      });
+    }
+    throw e;
+  }
+}
+
+/** The checks of {@linkcode checkScriptModule}; returns the graph's checked files (see `checkGraph`). */
+async function checkScriptGraph(
+  scriptPath: string,
+  neverRead: readonly string[],
+  mayRead: true | readonly string[],
+  graphFiles: string[],
+): Promise<string[]> {
   const modules = await denoInfo(scriptPath, dirname(scriptPath));
+  if (modules.every((m) => !m.error)) graphFiles.push(...modules.flatMap((m) => m.local ? [m.local] : []));
   for (const m of modules) checkAttributes(scriptPath, m);
   const local = modules.filter((m) => m.specifier.startsWith("file:") && m.local !== undefined);
   await checkCodeSize(scriptPath, local);
@@ -359,7 +387,7 @@ export async function checkScriptModule(
     await checkModuleKind(scriptPath, m);
     files.push(m.local);
   }
-  checkedScripts.set(key, { info: SCRIPT_INFO, files, mtimes: await Promise.all(files.map(mtimeOf)) });
+  return files;
 }
 
 /**

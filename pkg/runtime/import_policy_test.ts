@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { checkToolModule, findComputedImport } from "./import_policy.ts";
+import { checkScriptModule, checkToolModule, findComputedImport } from "./import_policy.ts";
 import { scanModule } from "./import_scan.ts";
 
 Deno.test("findComputedImport", async (t) => {
@@ -86,6 +86,21 @@ Deno.test("checkToolModule", async (t) => {
       await assert.rejects(checkToolModule(tool), { code: "tool_import_refused" });
     });
 
+    await t.step("sees a fix made after a refused check (a refusal is kept only per version)", async () => {
+      const tool = write("fixed.ts", `export default (s: string) => import(s);`);
+      await assert.rejects(checkToolModule(tool), { code: "tool_import_refused" });
+      await new Promise((r) => setTimeout(r, 20));
+      write("fixed.ts", `export default () => 1;`);
+      await checkToolModule(tool);
+    });
+
+    await t.step("sees a missing import that appears after the check", async () => {
+      const tool = write("later.ts", `export { x as default } from "./appears.ts";`);
+      await assert.rejects(checkToolModule(tool), { code: "tool_module_invalid" });
+      write("appears.ts", `export const x = () => 1;`);
+      await checkToolModule(tool);
+    });
+
     await t.step("a missing file or a syntax error is tool_module_invalid", async () => {
       await assert.rejects(checkToolModule(join(dir, "absent.ts")), { code: "tool_module_invalid" });
       await assert.rejects(checkToolModule(write("syntax.ts", `export default (=> 1`)), {
@@ -105,4 +120,23 @@ Deno.test("scanModule tells whether a module names Node's process", () => {
   assert.equal(names(`export default () => globalThis.process;`), true);
   assert.equal(names(`export default () => (globalThis as any)["process"];`), true);
   assert.equal(names(`const { process: p } = globalThis; export default () => p;`), true);
+});
+
+// Outside break attempt brk42: a refused graph was checked afresh at each start of the script, its parse on
+// the runtime's thread each time. Shown with the content replaced under the same modification time.
+Deno.test("checkScriptModule keeps a refusal for the version of the graph's files", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const script = join(dir, "server.ts");
+    Deno.writeTextFileSync(script, `const s = "x";\nawait import(s);`);
+    await assert.rejects(checkScriptModule(script, [], true), { code: "tool_import_refused" });
+    const { atime, mtime } = Deno.statSync(script);
+    Deno.writeTextFileSync(script, `console.log("fixed");`);
+    Deno.utimeSync(script, atime!, mtime!);
+    await assert.rejects(checkScriptModule(script, [], true), { code: "tool_import_refused" });
+    Deno.utimeSync(script, atime!, new Date(mtime!.getTime() + 1000));
+    await checkScriptModule(script, [], true);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

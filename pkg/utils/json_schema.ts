@@ -6,6 +6,7 @@
  */
 import { Ajv2020, type ErrorObject, type Options } from "ajv/dist/2020.js";
 import { RE2JS } from "re2js";
+import { addValidationBudget, stepAtEntry } from "./json_schema_budget.ts";
 
 type UniqueItemsCheck = ((unique: boolean, data: unknown[]) => boolean) & { errors?: Partial<ErrorObject>[] };
 
@@ -36,12 +37,20 @@ const linearRegExp = Object.assign((pattern: string, flags: string) => {
  * tool's output) or the engine (a workflow's input), and every other call and execution waited (red team 6,
  * S2).
  *
+ * Each validation is bounded in steps (json_schema_budget.ts): a recursive `anyOf` doubled its work per level
+ * of the value.
+ *
  * It writes nothing to the console (`logger: false`): Ajv's lines ("unknown format … ignored in schema")
  * came out raw in the engine's and the runtime's output at a schema's first use, where `compozy validate`
  * and the load already report such a schema as a warning at its field (check_embedded_schemas.ts).
  */
 export function jsonSchemaAjv(options: Options): Ajv2020 {
-  const ajv = new Ajv2020({ logger: false, ...options, code: { ...options.code, regExp: linearRegExp } });
+  const ajv = new Ajv2020({
+    logger: false,
+    ...options,
+    code: { ...options.code, regExp: linearRegExp, process: stepAtEntry },
+  });
+  addValidationBudget(ajv);
   const uniqueItems: UniqueItemsCheck = (unique, data) => {
     if (!unique) return true;
     const duplicate = firstDuplicate(data);

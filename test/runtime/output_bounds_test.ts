@@ -45,6 +45,42 @@ Deno.test("output bounds: schema errors, depth and size are capped before they c
       assert.equal((refused.details as { violations: unknown[] }).violations.length, 20);
     });
 
+    // Outside break attempt brk42: the check tried both operator branches on the whole value below each level,
+    // on the runtime's thread (26 levels, 573 bytes: 7.5 s; outputs may nest 64). 23 levels (seconds before,
+    // and valid) tell the bound from a check that ends.
+    await t.step(
+      "an output that doubles a recursive schema's work per level stops at the check's bound",
+      async () => {
+        const expr = {
+          type: "object",
+          properties: { args: { type: "array", items: { $ref: "#/$defs/expr" } }, op: { const: "add" } },
+        };
+        const outputSchema = {
+          $defs: {
+            expr: {
+              anyOf: [expr, { ...expr, properties: { ...expr.properties, op: { const: "mul" } } }, {
+                type: "number",
+              }],
+            },
+          },
+          $ref: "#/$defs/expr",
+        };
+        const tool = dir.tool(
+          "expression",
+          `export default (levels: number) => {
+           let value: unknown = 1;
+           for (let i = 0; i < levels; i++) value = { args: [value], op: "mul" };
+           return value;
+         };`,
+        );
+        const refused = failure(await runner.run(call(tool, 23, { outputSchema, timeoutMs: 60_000 })));
+        assert.equal(refused.code, "tool_output_invalid");
+        assert.match(refused.message, /took more than 2000000 steps to check against the schema/);
+        const shallow = await runner.run(call(tool, 8, { outputSchema }));
+        assert.ok(shallow.ok, JSON.stringify(shallow));
+      },
+    );
+
     await t.step("a 300,000-deep output is refused before the runtime parses it", async () => {
       // A hostile tool skipping JSON.stringify would post its own text to the host thread: the worker's
       // postMessage is taken from tools (95332e5), so the attempt fails in the tool. The host still checks the

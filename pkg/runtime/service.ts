@@ -71,6 +71,8 @@ export interface RuntimeOptions {
   sandboxMaxFileBytes?: number;
   /** The most bytes of files one call may write (ToolRunner's default, 1 GiB, when unset). */
   sandboxMaxCallWriteBytes?: number;
+  /** How long a dead runner's claim on an agent turn stands (AgentTurnFences' default, 15 s, when unset). */
+  agentTurnLeaseMs?: number;
 }
 
 export interface RuntimeHandle {
@@ -103,7 +105,7 @@ export function startRuntime(options: RuntimeOptions): RuntimeHandle {
       maxCallWriteBytes: options.sandboxMaxCallWriteBytes,
     });
   const memory = new AgentMemory(nc);
-  const fences = new AgentTurnFences(nc);
+  const fences = new AgentTurnFences(nc, options.agentTurnLeaseMs);
   const cancels = new CancelHook();
   const loops = new AgentLoops<pb.AgentExecuteResult>();
   const held = new HeldCalls(nc);

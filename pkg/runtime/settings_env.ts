@@ -31,6 +31,13 @@ export interface RuntimeSettings {
    * 1 GiB, at least 1 MiB; see memory_watch.ts).
    */
   sandboxMaxCallWriteBytes?: number;
+  /**
+   * COMPOZY_AGENT_TURN_LEASE_MS: how long an agent turn claimed by a runner that stopped renewing the claim
+   * (its runtime died) stays its own before another runtime running the same task takes it over (default
+   * 15 s, see agent_turn_fence.ts). Shorter, a loop whose runtime died goes on sooner; a runtime whose event
+   * loop stalls for longer than the lease loses its turn and that turn is asked twice.
+   */
+  agentTurnLeaseMs?: number;
 }
 
 /**
@@ -48,6 +55,7 @@ export function runtimeSettingsFromEnv(): RuntimeSettings {
     sandboxMaxDescriptors: integerFromEnv("COMPOZY_SANDBOX_MAX_DESCRIPTORS", MIN_MAX_DESCRIPTORS),
     sandboxMaxFileBytes: sandboxMaxFileBytesFromEnv(),
     sandboxMaxCallWriteBytes: integerFromEnv("COMPOZY_SANDBOX_MAX_CALL_WRITE_BYTES", MIN_MAX_FILE_BYTES),
+    agentTurnLeaseMs: positiveMsFromEnv("COMPOZY_AGENT_TURN_LEASE_MS"),
   };
 }
 

@@ -27,6 +27,8 @@ import { socketOwner } from "../support/socket_owner.ts";
 
 const TOOL_TURNS = 5;
 const EXPECTED_TOTAL = 10 + 20 + 30 + 40 + 50;
+/** COMPOZY_AGENT_TURN_LEASE_MS of the runtimes in the tests that kill one. */
+const RUNTIME_KILL_LEASE_MS = 5_000;
 
 interface Kill {
   turn: number;
@@ -138,7 +140,14 @@ async function runLoop(victim: Victim, kills: Kill[], runtimeCount = 1): Promise
   });
   const dir = await writeProject(project(llm.baseUrl, toolServer.addr.port));
   const client = await createExecutionClient({ nc, bus, project: await loadProject(dir) });
-  const runtimes: TestRuntime[] = Array.from({ length: runtimeCount }, () => startRuntimeProcess(nats));
+  // A killed runtime's claim on its turn stands for a lease, which the runtime that runs the loop next waits
+  // out: 5 s rather than the default 15 s (the kill is what is tested, not the wait). A live runtime renews
+  // its claim every third of it, so only one stalled for 5 s could lose its turn.
+  const runtimeEnv: Record<string, string> = victim === "runtime"
+    ? { COMPOZY_AGENT_TURN_LEASE_MS: String(RUNTIME_KILL_LEASE_MS) }
+    : {};
+  const startRuntime = () => startRuntimeProcess(nats, runtimeEnv);
+  const runtimes: TestRuntime[] = Array.from({ length: runtimeCount }, startRuntime);
   const dead: Promise<void>[] = [];
   let engine = spawnEngineProcess(dir, nats.url, { instanceId: "e" });
   crash = (turn, at, clientPort, serverPort) => {
@@ -151,7 +160,7 @@ async function runLoop(victim: Victim, kills: Kill[], runtimeCount = 1): Promise
       const which = runtimes.findIndex((r) => r.pid === owner);
       if (which < 0) return void misses.push(`no runtime holds the connection of turn ${turn} (${at})`);
       dead.push(runtimes[which].kill());
-      runtimes[which] = startRuntimeProcess(nats);
+      runtimes[which] = startRuntime();
     } else if (victim === "engine") {
       const killed = engine;
       killed.kill("SIGKILL");
@@ -201,8 +210,8 @@ async function runLoop(victim: Victim, kills: Kill[], runtimeCount = 1): Promise
     // restart starting a cold sandbox).
     // A dead engine's task is re-run (a new attempt). A dead runtime's call is sent again within its attempt,
     // with the turns recorded meanwhile (engine/domain/task/runtime_call.ts), but that attempt may still time
-    // out on a loaded machine (the new runtime waits out the dead one's turn claim, 15 s), so attempts are not
-    // asserted for it: what matters is above, no recorded turn asked again.
+    // out on a loaded machine (the new runtime waits out the dead one's turn claim, a lease), so attempts are
+    // not asserted for it: what matters is above, no recorded turn asked again.
     const attempts = state.tasks[0].attempts;
     // Why each attempt but the last ended, for the messages below.
     const retried = (await client.events(execId))

@@ -11,7 +11,7 @@ import { copyProject, FIXTURE_PROJECT, runCli, startDev } from "./support/dev_se
 const KEY = "deploy-mcp-key";
 
 /** The e2e fixture with an MCP `command:` server, built into `dist/`; its folder. */
-async function bundleWithCommandServer(): Promise<string> {
+async function buildBundleWithCommandServer(): Promise<string> {
   const dir = await copyProject(FIXTURE_PROJECT);
   const config = join(dir, "compozy.yaml");
   await Deno.writeTextFile(
@@ -23,14 +23,22 @@ async function bundleWithCommandServer(): Promise<string> {
   return dir;
 }
 
+/**
+ * The one build both tests deploy (`compozy deploy` only reads it), made at the first use while that test's
+ * `compozy dev` starts; the second test removes it.
+ */
+let bundle: Promise<string> | undefined;
+const bundleWithCommandServer = () => bundle ??= buildBundleWithCommandServer();
+
 Deno.test({
   name: "a bundle deployed over HTTP with an MCP command: server is refused, naming the file and field",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const bundled = await bundleWithCommandServer();
+    const building = bundleWithCommandServer();
     const dev = await startDev({ fixture: FIXTURE_PROJECT, args: ["--api-key", KEY] });
     try {
+      const bundled = await building;
       const deploy = await runCli(["deploy", "--cwd", bundled, "--server", dev.url, "--api-key", KEY]);
       // On the code before this check the deployment loaded (exit 0) and the agent could start /bin/sh.
       assert.equal(deploy.code, 1, deploy.stdout);
@@ -44,7 +52,6 @@ Deno.test({
     } finally {
       await dev.stop();
       await Deno.remove(dev.dir, { recursive: true });
-      await Deno.remove(bundled, { recursive: true });
     }
   },
 });
@@ -54,20 +61,20 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const bundled = await bundleWithCommandServer();
+    const building = bundleWithCommandServer();
     const dev = await startDev({
       fixture: FIXTURE_PROJECT,
       args: ["--api-key", KEY],
       env: { COMPOZY_ALLOW_DEPLOYED_MCP_COMMANDS: "1" },
     });
     try {
-      const deploy = await runCli(["deploy", "--cwd", bundled, "--server", dev.url, "--api-key", KEY]);
+      const deploy = await runCli(["deploy", "--cwd", await building, "--server", dev.url, "--api-key", KEY]);
       assert.equal(deploy.code, 0, deploy.stdout + deploy.stderr);
       assert.match(deploy.stdout, /deployed e2e to /);
     } finally {
       await dev.stop();
       await Deno.remove(dev.dir, { recursive: true });
-      await Deno.remove(bundled, { recursive: true });
+      await Deno.remove(await building, { recursive: true });
     }
   },
 });

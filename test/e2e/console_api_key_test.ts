@@ -5,7 +5,7 @@
  * no way back to the prompt (outside review rev35).
  */
 import assert from "node:assert/strict";
-import { fill, launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { fill, launchBrowserBeside, recordedPage, waitForText } from "./support/browser.ts";
 import { CONSOLE_FIXTURE } from "./support/console_approval.ts";
 import { startDev } from "./support/dev_server.ts";
 
@@ -14,8 +14,10 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const dev = await startDev({ fixture: CONSOLE_FIXTURE, args: ["--api-key", "sekret"] });
-    const browser = await launchBrowser();
+    const [dev, browser] = await launchBrowserBeside(
+      startDev({ fixture: CONSOLE_FIXTURE, args: ["--api-key", "sekret"] }),
+      (d) => d.stop(),
+    );
     try {
       const { page } = await recordedPage(browser);
       await page.goto(`${dev.url}/#/executions`);

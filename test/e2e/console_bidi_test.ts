@@ -4,15 +4,14 @@
  * 4). The layout is measured in the system Chromium; the control itself is shown escaped (`\u202e`).
  */
 import assert from "node:assert/strict";
-import { launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { launchBrowserBeside, recordedPage, waitForText } from "./support/browser.ts";
 import { CONSOLE_FIXTURE as FIXTURE, startApproval } from "./support/console_approval.ts";
 import { startDev } from "./support/dev_server.ts";
 
 const RLO = "\u202e";
 
 Deno.test("a bidi override in an execution's input does not reorder the text around it", async () => {
-  const dev = await startDev({ fixture: FIXTURE });
-  const browser = await launchBrowser();
+  const [dev, browser] = await launchBrowserBeside(startDev({ fixture: FIXTURE }), (d) => d.stop());
   try {
     const exec_id = await startApproval(dev, { item: "chair", [`${RLO}spoof`]: 12345 });
     const { page } = await recordedPage(browser);

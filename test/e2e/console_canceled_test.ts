@@ -4,14 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { resolve } from "node:path";
-import { launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { launchBrowserBeside, recordedPage, waitForText } from "./support/browser.ts";
 import { startDev } from "./support/dev_server.ts";
 
 const FIXTURE = resolve(import.meta.dirname!, "fixtures/console");
 
 Deno.test("a canceled execution's page says it was canceled, not that it failed", async () => {
-  const dev = await startDev({ fixture: FIXTURE });
-  const browser = await launchBrowser();
+  const [dev, browser] = await launchBrowserBeside(startDev({ fixture: FIXTURE }), (d) => d.stop());
   try {
     const json = { "content-type": "application/json" };
     const started = await dev.fetch("/api/workflows/slow/executions", {

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { HTTPRequest, Page } from "puppeteer-core";
-import { fill, launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { fill, launchBrowserBeside, recordedPage, waitForText } from "./support/browser.ts";
 import { CONSOLE_FIXTURE, startApproval } from "./support/console_approval.ts";
 import { startDev } from "./support/dev_server.ts";
 
@@ -36,8 +36,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const dev = await startDev({ fixture: CONSOLE_FIXTURE });
-    const browser = await launchBrowser();
+    const [dev, browser] = await launchBrowserBeside(startDev({ fixture: CONSOLE_FIXTURE }), (d) => d.stop());
     try {
       const execId = await startApproval(dev, { item: "chair" });
       const { page } = await recordedPage(browser);

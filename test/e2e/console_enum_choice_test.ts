@@ -4,7 +4,7 @@
  * list; `enum: [true, false, null]` likewise (outside review rev35).
  */
 import assert from "node:assert/strict";
-import { launchBrowser, recordedPage } from "./support/browser.ts";
+import { launchBrowserBeside, recordedPage } from "./support/browser.ts";
 import { startDevOn } from "./support/dev_server.ts";
 
 const PROJECT = {
@@ -33,8 +33,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const dev = await startDevOn(PROJECT);
-    const browser = await launchBrowser();
+    const [dev, browser] = await launchBrowserBeside(startDevOn(PROJECT), (d) => d.close());
     try {
       const { page, errors } = await recordedPage(browser);
       await page.goto(`${dev.url}/#/workflows/choose`);

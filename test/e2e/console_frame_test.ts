@@ -6,14 +6,13 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import type { Page } from "puppeteer-core";
-import { launchBrowser, recordedPage } from "./support/browser.ts";
+import { launchBrowserBeside, recordedPage } from "./support/browser.ts";
 import { startDev } from "./support/dev_server.ts";
 
 const FIXTURE = resolve(import.meta.dirname!, "fixtures/console");
 
 Deno.test("another site cannot frame the web console", async () => {
-  const dev = await startDev({ fixture: FIXTURE });
-  const browser = await launchBrowser();
+  const [dev, browser] = await launchBrowserBeside(startDev({ fixture: FIXTURE }), (d) => d.stop());
   const dir = await Deno.makeTempDir({ prefix: "compozy-console-frame-" });
   try {
     const framer = join(dir, "framer.html");

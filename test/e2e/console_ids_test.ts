@@ -4,13 +4,12 @@
  * 3). The console says the id is not valid and requests nothing with it.
  */
 import assert from "node:assert/strict";
-import { fill, launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { fill, launchBrowserBeside, recordedPage, waitForText } from "./support/browser.ts";
 import { CONSOLE_FIXTURE as FIXTURE, startApproval } from "./support/console_approval.ts";
 import { startDev } from "./support/dev_server.ts";
 
 Deno.test("ids that are not valid are refused before any request", async () => {
-  const dev = await startDev({ fixture: FIXTURE });
-  const browser = await launchBrowser();
+  const [dev, browser] = await launchBrowserBeside(startDev({ fixture: FIXTURE }), (d) => d.stop());
   try {
     const exec_id = await startApproval(dev, { item: "chair" });
     const { page, requests } = await recordedPage(browser);
@@ -48,8 +47,7 @@ Deno.test("ids that are not valid are refused before any request", async () => {
 Deno.test("a link whose id is not valid percent-encoding says the id is not valid", async () => {
   // `#/executions/%` left the page blank (URIError in decodeURIComponent while routing, nothing rendered),
   // and followed from another page left that page showing under the new URL (outside review rev35).
-  const dev = await startDev({ fixture: FIXTURE });
-  const browser = await launchBrowser();
+  const [dev, browser] = await launchBrowserBeside(startDev({ fixture: FIXTURE }), (d) => d.stop());
   try {
     const { page, errors } = await recordedPage(browser);
     await page.goto(`${dev.url}/#/executions/%`);

@@ -4,7 +4,7 @@
  * review rev35). A list or object of more than 100 entries starts folded, saying its size; a click opens it.
  */
 import assert from "node:assert/strict";
-import { launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { launchBrowserBeside, recordedPage, waitForText } from "./support/browser.ts";
 import { CONSOLE_FIXTURE, startApproval } from "./support/console_approval.ts";
 import { startDev } from "./support/dev_server.ts";
 
@@ -13,8 +13,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const dev = await startDev({ fixture: CONSOLE_FIXTURE });
-    const browser = await launchBrowser();
+    const [dev, browser] = await launchBrowserBeside(startDev({ fixture: CONSOLE_FIXTURE }), (d) => d.stop());
     try {
       const many = Array.from({ length: 300 }, (_, i) => ({ n: i }));
       const few = Array.from({ length: 100 }, (_, i) => i);

@@ -1,12 +1,11 @@
 /** An action's note ("Resume requested.") is cleared when another action's form opens (brk-ui defect 6). */
 import assert from "node:assert/strict";
-import { launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { launchBrowserBeside, recordedPage, waitForText } from "./support/browser.ts";
 import { CONSOLE_FIXTURE as FIXTURE, startApproval } from "./support/console_approval.ts";
 import { startDev } from "./support/dev_server.ts";
 
 Deno.test("opening Cancel… clears the note of the Resume before it", async () => {
-  const dev = await startDev({ fixture: FIXTURE });
-  const browser = await launchBrowser();
+  const [dev, browser] = await launchBrowserBeside(startDev({ fixture: FIXTURE }), (d) => d.stop());
   try {
     const exec_id = await startApproval(dev, { item: "chair" });
     const { page } = await recordedPage(browser);

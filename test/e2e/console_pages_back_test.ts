@@ -4,7 +4,7 @@
  * link) showed the newest page again (outside review rev35).
  */
 import assert from "node:assert/strict";
-import { launchBrowser, recordedPage } from "./support/browser.ts";
+import { launchBrowserBeside, recordedPage } from "./support/browser.ts";
 import { CONSOLE_FIXTURE, startApproval } from "./support/console_approval.ts";
 import { startDev } from "./support/dev_server.ts";
 
@@ -13,8 +13,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const dev = await startDev({ fixture: CONSOLE_FIXTURE });
-    const browser = await launchBrowser();
+    const [dev, browser] = await launchBrowserBeside(startDev({ fixture: CONSOLE_FIXTURE }), (d) => d.stop());
     try {
       for (const item of ["a", "b", "c", "d"]) await startApproval(dev, { item });
       const all = await (await dev.fetch("/api/executions?limit=4")).json();

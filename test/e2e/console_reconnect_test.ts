@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
-import { launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { launchBrowserBeside, recordedPage, waitForText } from "./support/browser.ts";
 import { CONSOLE_FIXTURE as FIXTURE, startApproval } from "./support/console_approval.ts";
 import { type DevServer, startDev } from "./support/dev_server.ts";
 
@@ -22,11 +22,11 @@ async function assertNotReloaded(page: Page): Promise<void> {
 }
 
 Deno.test("execution pages reconnect after the API restarts, and one first opened meanwhile loads", async () => {
-  let dev: DevServer | undefined = await startDev({ fixture: FIXTURE });
+  const [first, browser] = await launchBrowserBeside(startDev({ fixture: FIXTURE }), (d) => d.stop());
+  let dev: DevServer | undefined = first;
   const dir = dev.dir;
   const url = dev.url;
   const port = new URL(url).port;
-  const browser = await launchBrowser();
   try {
     const chair = await startApproval(dev, { item: "chair" });
     const lamp = await startApproval(dev, { item: "lamp" });

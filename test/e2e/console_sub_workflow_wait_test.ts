@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { launchBrowserBeside, recordedPage, waitForText } from "./support/browser.ts";
 import { startDev } from "./support/dev_server.ts";
 
 const FILES: Record<string, string> = {
@@ -17,8 +17,7 @@ const FILES: Record<string, string> = {
 Deno.test("a task waiting for its sub-workflow says so on the execution's page", async () => {
   const dir = await Deno.makeTempDir({ prefix: "compozy-console-sub-wait-" });
   for (const [file, text] of Object.entries(FILES)) await Deno.writeTextFile(join(dir, file), text);
-  const dev = await startDev({ dir });
-  const browser = await launchBrowser();
+  const [dev, browser] = await launchBrowserBeside(startDev({ dir }), (d) => d.stop());
   try {
     const started = await dev.fetch("/api/workflows/parent/executions", {
       method: "POST",

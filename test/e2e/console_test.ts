@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import type { Page } from "puppeteer-core";
 import { startMockOpenAI } from "../support/mock_llm/mod.ts";
-import { fill, launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { fill, launchBrowserBeside, recordedPage, waitForText } from "./support/browser.ts";
 import { startDev } from "./support/dev_server.ts";
 
 const FIXTURE = resolve(import.meta.dirname!, "fixtures/console");
@@ -31,8 +31,10 @@ Deno.test("web console in a real browser", async (t) => {
       chunkDelayMs: 1_500,
     },
   );
-  const dev = await startDev({ fixture: FIXTURE, env: { COMPOZY_API_KEY: KEY, MOCK_LLM_URL: llm.baseUrl } });
-  const browser = await launchBrowser();
+  const [dev, browser] = await launchBrowserBeside(
+    startDev({ fixture: FIXTURE, env: { COMPOZY_API_KEY: KEY, MOCK_LLM_URL: llm.baseUrl } }),
+    (d) => d.stop(),
+  );
   const { page, requests, errors } = await recordedPage(browser);
   const shot = (name: string, target: Page = page) =>
     target.screenshot({ path: join(shots, `${name}.png`) as `${string}.png`, fullPage: true });

@@ -5,7 +5,7 @@
  * `agent.tool_call_ended` events. A mock model (offline) asks for two calls in one turn.
  */
 import assert from "node:assert/strict";
-import { launchBrowser, recordedPage, waitForText } from "./support/browser.ts";
+import { launchBrowserBeside, recordedPage, waitForText } from "./support/browser.ts";
 import { startDevOn } from "./support/dev_server.ts";
 
 const PROJECT = {
@@ -58,8 +58,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const dev = await startDevOn(PROJECT);
-    const browser = await launchBrowser();
+    const [dev, browser] = await launchBrowserBeside(startDevOn(PROJECT), (d) => d.close());
     try {
       const state = await dev.run("w");
       assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));

@@ -22,6 +22,22 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
+/**
+ * Chromium, launched while `starting` (a `compozy dev`, say) starts: each takes seconds, mostly of waiting on
+ * its own processes, so together they take about as long as the longer one. If either fails, the other is
+ * closed (with `close` for what `starting` made) and the failure is thrown.
+ */
+export async function launchBrowserBeside<T>(
+  starting: Promise<T>,
+  close: (started: T) => Promise<unknown>,
+): Promise<[T, Browser]> {
+  const [started, browser] = await Promise.allSettled([starting, launchBrowser()]);
+  if (started.status === "fulfilled" && browser.status === "fulfilled") return [started.value, browser.value];
+  if (started.status === "fulfilled") await close(started.value);
+  if (browser.status === "fulfilled") await browser.value.close();
+  throw started.status === "rejected" ? started.reason : (browser as PromiseRejectedResult).reason;
+}
+
 export interface RecordedPage {
   page: Page;
   /** Every URL the page requested, in order. */

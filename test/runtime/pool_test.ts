@@ -4,15 +4,40 @@
  */
 import assert from "node:assert/strict";
 import { ToolRunner } from "../../pkg/runtime/tool_runner.ts";
+import type { ToolCall } from "../../pkg/runtime/tool_runner.ts";
 import { call, eventually, ToolDir } from "./_helpers.ts";
 
 const SLEEPER =
   `export default async (ms: number) => { await new Promise((r) => setTimeout(r, ms)); return Deno.pid; };`;
+/**
+ * Runs until the gate at the URL it is given answers (the test opens the gate once it saw what it checks while
+ * the call runs), then returns its pid; a gate never opened ends at the call's time limit.
+ */
+const GATED = `export default async (gate: string) => {
+  await (await fetch(gate)).text();
+  return Deno.pid;
+};`;
 
 Deno.test("warm pool", async (t) => {
   const dir = new ToolDir();
   const sleeper = dir.tool("sleeper", SLEEPER);
   const other = dir.tool("other", SLEEPER);
+  const gated = dir.tool("gated", GATED);
+  // The gates: a request to /<id> is answered once that gate is opened (all are, before the server stops).
+  const gates = new Map<string, PromiseWithResolvers<void>>();
+  const gateOf = (id: string) => gates.get(id) ?? gates.set(id, Promise.withResolvers<void>()).get(id)!;
+  const gateServer = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    await gateOf(new URL(req.url).pathname).promise;
+    return new Response("open");
+  });
+  const gateHost = `127.0.0.1:${gateServer.addr.port}`;
+  /** A closed gate for `gated` calls, and how to open it. */
+  const gate = () => {
+    const id = `/${crypto.randomUUID()}`;
+    return { url: `http://${gateHost}${id}`, open: () => gateOf(id).resolve() };
+  };
+  const gatedCall = (url: string, overrides: Partial<ToolCall> = {}) =>
+    call(gated, url, { permissions: { net: [gateHost] }, ...overrides });
 
   await t.step("a second call reuses the warm process instead of spawning", async () => {
     const runner = new ToolRunner();
@@ -112,11 +137,13 @@ Deno.test("warm pool", async (t) => {
   await t.step("maxProcesses bounds the processes; the other calls wait their turn", async () => {
     const runner = new ToolRunner({ maxProcesses: 2 });
     try {
-      // Calls long enough that two stay waiting while the first two run, however slowly processes start on
-      // a loaded machine (with 250 ms the window was missed once at load average 16).
-      const running = [1, 2, 3, 4].map(() => runner.run(call(sleeper, 3_000, { timeoutMs: 60_000 })));
+      // Calls that run until the two waiting ones were seen, however slowly processes start on a loaded
+      // machine (a 250 ms sleep missed that window once at load average 16; 3 s sleeps cost 6 s every run).
+      const { url, open } = gate();
+      const running = [1, 2, 3, 4].map(() => runner.run(gatedCall(url, { timeoutMs: 60_000 })));
       assert.ok(await eventually(() => runner.stats().waiting === 2, 60_000));
       assert.equal(runner.stats().processes, 2);
+      open();
       const results = await Promise.all(running);
       assert.ok(results.every((r) => r.ok));
       assert.equal(runner.stats().spawned, 2, "waiting calls reused the two processes");
@@ -143,13 +170,16 @@ Deno.test("warm pool", async (t) => {
     // A start timeout that a cold start on a loaded machine still makes (the sleeper's own start is bound by it).
     const runner = new ToolRunner({ maxProcesses: 1, startTimeoutMs: 3_000 });
     try {
-      const long = runner.run(call(sleeper, 4_500));
+      // Busy until the queued call has failed.
+      const { url, open } = gate();
+      const long = runner.run(gatedCall(url));
       assert.ok(await eventually(() => runner.stats().busy === 1));
       // The same key: a key that holds no process would start one in the reserve (red team 4 F2).
-      const queued = await runner.run(call(sleeper, 0, { timeoutMs: 200 }));
+      const queued = await runner.run(gatedCall(url, { timeoutMs: 200 }));
       assert.ok(!queued.ok);
       assert.equal(queued.failure.code, "tool_timeout");
       assert.equal((queued.failure.details as { phase?: string }).phase, "waiting for a sandbox");
+      open();
       assert.ok((await long).ok, "the running call is not disturbed");
     } finally {
       await runner.close();
@@ -208,5 +238,7 @@ Deno.test("warm pool", async (t) => {
     }
   });
 
+  for (const gate of gates.values()) gate.resolve();
+  await gateServer.shutdown();
   dir.cleanup();
 });

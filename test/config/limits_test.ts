@@ -13,10 +13,12 @@ Deno.test("limits", async (t) => {
   await Deno.writeTextFile(join(dir, "compozy.yaml"), DEFAULT_PROJECT);
   try {
     await t.step("a 50 MB workflow file is refused before it is read", async () => {
-      const file = await Deno.open(join(dir, "workflow.yaml"), { write: true, create: true, truncate: true });
+      // Built in memory and written at once: 51,200 awaited writes of a KiB, each a turn of the thread pool
+      // that every test file of a --parallel run shares, took 9 s of the step in a full run (1 s alone).
       const chunk = new TextEncoder().encode(`# ${"x".repeat(1022)}\n`);
-      for (let i = 0; i < 50 * 1024; i++) await file.write(chunk);
-      file.close();
+      const content = new Uint8Array(50 * 1024 * chunk.length);
+      for (let at = 0; at < content.length; at += chunk.length) content.set(chunk, at);
+      await Deno.writeFile(join(dir, "workflow.yaml"), content);
       const read = await readsDuring(() => checkProject(dir, { processEnv: {} }));
       const lines = read.result.map((d) => formatDiagnostic(d, dir));
       assert.deepEqual(lines, ["workflow.yaml:1:1: (root): file is 50.0 MB; files over 10 MB are refused"]);

@@ -199,6 +199,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     accepted,
     stats,
     onEnded: (ended) => notifyParent(bus, ended),
+    catchUpEnd: (execId, correlationId) => stateManager.catchUpEnd(execId, correlationId),
     onOrphan: (execId, correlationId, workflowId) => failOrphan(bus, execId, correlationId, workflowId),
     onTaskUndeclared: (execId, correlationId, workflowId, taskKey) =>
       failDefinitionChanged(bus, execId, correlationId, workflowId, taskKey),

@@ -20,6 +20,7 @@ import { ExclusiveRole } from "./exclusive_role.ts";
 import type { Leases } from "../leases.ts";
 import { getLogger } from "../../pkg/logger/mod.ts";
 import { type Window, WindowTimers } from "./window_timers.ts";
+import { catchUpEnd, StoredEnds } from "./end_catch_up.ts";
 
 const log = getLogger(["engine", "state"]);
 
@@ -163,6 +164,8 @@ export class StateManager {
   private readonly inProgress = new Map<Delivery, number>();
   private heartbeat?: ReturnType<typeof setInterval>;
   private readonly endedTasks: EndedTasks;
+  /** The ends this engine stored: what an end's check needs no read for (end_catch_up.ts). */
+  private readonly ends = new StoredEnds();
   private readonly ackWaitMs: number;
   private readonly takeOvers?: Pick<TakeOverCheck, "fences">;
   private readonly maxDeliveries: number;
@@ -428,19 +431,68 @@ export class StateManager {
       throw new Error(`end of ${execId} waits for a task event folded again`, { cause: failed.reason });
     }
     const recorded = endedTasksOf(end)?.recordedExecIds.filter((id) => !blocked.has(id)) ?? [];
-    await this.endedTasks.wait(execId, recorded, (ids) => this.refoldTasks(end, execId, ids));
+    const correlationId = (end.message as { metadata?: { correlationId?: string } }).metadata?.correlationId;
+    await this.endedTasks.wait(
+      execId,
+      recorded,
+      async (ids) => this.storeEndedTasks(await this.historyOf(execId, correlationId || execId), execId, ids),
+    );
+  }
+
+  /**
+   * Resolves once the execution's document shows the end its history holds, written from the history when
+   * the fold's write of it did not land in time (end_catch_up.ts).
+   */
+  catchUpEnd(execId: string, correlationId: string, afterMs?: number): Promise<void> {
+    return catchUpEnd(
+      {
+        ends: this.ends,
+        showsEnd: async (id) => isTerminal((await this.store.getWorkflow(id))?.status ?? "RUNNING"),
+        writeEndFromHistory: (id, correlation) => this.writeEndFromHistory(id, correlation),
+        replicated: this.store.replicated,
+      },
+      execId,
+      correlationId,
+      afterMs,
+    );
+  }
+
+  /**
+   * Writes an execution's end from its history (end_catch_up.ts): the documents of its tasks that the history
+   * shows ended first (a query that sees the end sees them ended), then its own, every event of the history
+   * folded onto what is stored (an ended document stays as it is: an end is final). False when the history
+   * holds no end.
+   */
+  private async writeEndFromHistory(execId: string, correlationId: string): Promise<boolean> {
+    const history = await this.historyOf(execId, correlationId);
+    if (!history.some((event) => ENDS.has(event.type))) return false;
+    const tasks = new Set<string>();
+    for (const event of history) {
+      const taskExecId = taskExecIdOf(event);
+      if (taskExecId && event.type.startsWith("task.")) tasks.add(taskExecId);
+    }
+    await this.storeEndedTasks(history, execId, [...tasks]);
+    const id = `workflow:${execId}`;
+    this.cache.delete(id);
+    await this.write("workflow", execId, id, history.filter((event) => documentsOf(event).workflow));
+    return true;
+  }
+
+  /** An execution's history, as the replay sees it: read without a consumer (direct gets), zombies left out. */
+  private async historyOf(execId: string, correlationId: string): Promise<StoredEvent[]> {
+    return withoutZombieWrites(await readExecutionEvents(this.bus.js, correlationId, execId));
   }
 
   /**
    * Folds the documents of `taskExecIds` again from the execution's history and stores each ended one over
    * what the bucket holds, unless that is ended already: what an end does for a task document left behind
-   * by a lost update (ended_tasks.ts). The history is read without a consumer (direct gets).
+   * by a lost update (ended_tasks.ts), and what an end written from the history does first.
    */
-  private async refoldTasks(end: StoredEvent, execId: string, taskExecIds: readonly string[]): Promise<void> {
-    const correlationId = (end.message as { metadata?: { correlationId?: string } }).metadata?.correlationId;
-    const history = withoutZombieWrites(
-      await readExecutionEvents(this.bus.js, correlationId || execId, execId),
-    );
+  private async storeEndedTasks(
+    history: StoredEvent[],
+    execId: string,
+    taskExecIds: readonly string[],
+  ): Promise<void> {
     for (const taskExecId of taskExecIds) {
       let doc: TaskExecutionState | undefined;
       for (const event of history) {
@@ -526,10 +578,13 @@ export class StateManager {
     throw new Error(`state of ${key}: too many concurrent writers`, { cause: lastError });
   }
 
-  /** Keeps EndedTasks current: a task document stored ended, an execution's end stored. */
+  /** Keeps EndedTasks and StoredEnds current: a task document stored ended, an execution's end stored. */
   private written(kind: "workflow" | "task", key: string, doc: Document): void {
     if (!isTerminal(doc.status)) return;
-    if (kind === "workflow") return this.endedTasks.forget(key);
+    if (kind === "workflow") {
+      this.ends.stored(key);
+      return this.endedTasks.forget(key);
+    }
     const dot = key.indexOf(".");
     this.endedTasks.stored(key.slice(0, dot), key.slice(dot + 1));
   }

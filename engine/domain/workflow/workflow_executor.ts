@@ -58,6 +58,12 @@ export interface WorkflowExecutorOptions {
   stats?: EngineStats;
   /** Called after an execution ends, with its driver (e.g. to notify a parent workflow). */
   onEnded?: (ended: EndedExecution) => Promise<void>;
+  /**
+   * Resolves once the state shows the end of an execution whose history ended, written from the history when
+   * it did not in time (end_catch_up.ts): called before the command that saw the end is acknowledged, so that
+   * a check that fails, or an engine that dies first, leaves the command to come back and check again.
+   */
+  catchUpEnd?: (execId: string, correlationId: string) => Promise<void>;
   /** How often each cause may send a command back (see RedeliveryBounds). */
   redelivery?: Partial<RedeliveryBounds>;
 }
@@ -459,6 +465,7 @@ export class WorkflowExecutor {
           parent: driver.replay.parent,
           outcome: driver.result,
         });
+        await this.options.catchUpEnd?.(execId, correlationId);
       }
       parked = result === "parked";
       if (result === "abandoned") return abandonedOutcome(active.driver);
@@ -584,6 +591,8 @@ export class WorkflowExecutor {
           outcome: replay.outcome,
         });
       }
+      // Its state may not show the end (the command came back because its engine died before the check).
+      if (replay?.ended) await this.options.catchUpEnd?.(execId, correlationId);
       return NOTHING_TO_DO;
     }
     const controls = controlsRead === undefined ? undefined : await controlsRead

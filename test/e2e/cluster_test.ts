@@ -262,7 +262,8 @@ Deno.test({
       console.log(
         `engines logged: ${count(/Lost the lease/)} leases lost to another engine, ` +
           `${count(/could not be renewed within its TTL/)} leases expired unrenewed, ` +
-          `${count(/given up/)} commands given up`,
+          `${count(/given up/)} commands given up, ` +
+          `${count(/did not show its end/)} ends written to the state from the history`,
       );
     } catch (e) {
       // Seen once in CI under load (an execution RUNNING after the liveness bound) and never alone: the

@@ -73,6 +73,11 @@ export interface EngineOptions {
   /** How often each cause may send a command back before it is given up (defaults in the executor). */
   redelivery?: Partial<RedeliveryBounds>;
   /**
+   * How long an execution's end may take to show in its state before the engine writes it from the history;
+   * default CATCH_UP_AFTER_MS (engine/state/end_catch_up.ts).
+   */
+  stateCatchUpMs?: number;
+  /**
    * How other engines' presence is asked before their leases are taken; default EnginePresence (a core request
    * to each). Tests stand in one that answers slowly.
    */
@@ -176,6 +181,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
     ackWaitMs,
     takeOvers: new TakeOverCheck(await jetstreamManager(nc)),
     leases,
+    catchUpAfterMs: options.stateCatchUpMs,
   });
   const stats: EngineStats = new EngineStats(options.instanceId, () => executor.activeCount);
   const executor: WorkflowExecutor = new WorkflowExecutor({

@@ -20,7 +20,7 @@ import { ExclusiveRole } from "./exclusive_role.ts";
 import type { Leases } from "../leases.ts";
 import { getLogger } from "../../pkg/logger/mod.ts";
 import { type Window, WindowTimers } from "./window_timers.ts";
-import { catchUpEnd, StoredEnds } from "./end_catch_up.ts";
+import { CATCH_UP_AFTER_MS, catchUpEnd, StoredEnds } from "./end_catch_up.ts";
 
 const log = getLogger(["engine", "state"]);
 
@@ -92,6 +92,8 @@ export interface StateManagerOptions {
   coalesceMs?: number;
   /** How long events that only record a task's progress wait; default RUNNING_WINDOW_MS. */
   runningWindowMs?: number;
+  /** How long an end may take to show before it is written from the history; default CATCH_UP_AFTER_MS. */
+  catchUpAfterMs?: number;
   /** Checks an old outcome against the execution's take-overs in the stream (take_over_check.ts). */
   takeOvers?: Pick<TakeOverCheck, "fences">;
   /**
@@ -171,6 +173,7 @@ export class StateManager {
   private readonly maxDeliveries: number;
   private readonly coalesceMs: number;
   private readonly runningWindowMs: number;
+  private readonly catchUpAfterMs: number;
 
   constructor(
     private readonly bus: Bus,
@@ -181,6 +184,7 @@ export class StateManager {
     this.maxDeliveries = options.maxDeliveries ?? MAX_FOLD_DELIVERIES;
     this.coalesceMs = options.coalesceMs ?? COALESCE_MS;
     this.runningWindowMs = options.runningWindowMs ?? RUNNING_WINDOW_MS;
+    this.catchUpAfterMs = options.catchUpAfterMs ?? CATCH_UP_AFTER_MS;
     this.takeOvers = options.takeOvers;
     this.leases = options.leases;
     // Two ack waits: a dead engine's events come back after one, and may meet a second engine that dies.
@@ -443,7 +447,7 @@ export class StateManager {
    * Resolves once the execution's document shows the end its history holds, written from the history when
    * the fold's write of it did not land in time (end_catch_up.ts).
    */
-  catchUpEnd(execId: string, correlationId: string, afterMs?: number): Promise<void> {
+  catchUpEnd(execId: string, correlationId: string): Promise<void> {
     return catchUpEnd(
       {
         ends: this.ends,
@@ -453,7 +457,7 @@ export class StateManager {
       },
       execId,
       correlationId,
-      afterMs,
+      this.catchUpAfterMs,
     );
   }
 

@@ -72,11 +72,13 @@ outputs:
       );
       await stalled.start();
       stops.push(() => stalled.stop());
+      // The check's bound (15 s by default) cut to keep the test short: what is tested is that it ends.
       const engine = await startEngine({
         nc,
         bus,
         project: await loadProject(dir),
         instanceId: "engine-test",
+        stateCatchUpMs: 2_000,
       });
       stops.push(() => engine.stop());
       const runtime = scriptedRuntime(bus, { echo: (input) => input });

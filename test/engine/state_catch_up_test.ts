@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { startEngine } from "../../engine/mod.ts";
 import { loadProject } from "../../engine/domain/project/mod.ts";
@@ -18,7 +18,7 @@ import { EnginePresence } from "../../engine/engine_presence.ts";
 import { Leases } from "../../engine/leases.ts";
 import { ExclusiveRole } from "../../engine/state/exclusive_role.ts";
 import { STATE_FOLDER_ROLE } from "../../engine/state/state_manager.ts";
-import { BUCKETS, Bus, connectNats, provisionJetStream } from "../../pkg/nats/mod.ts";
+import { BUCKETS, Bus, connectNats, provisionJetStream, STREAMS } from "../../pkg/nats/mod.ts";
 import * as pb from "../../pkg/pb/mod.ts";
 import { scriptedRuntime, writeProject } from "../support/engine.ts";
 import { startTestNats } from "../support/nats.ts";
@@ -79,6 +79,8 @@ outputs:
         project: await loadProject(dir),
         instanceId: "engine-test",
         stateCatchUpMs: 2_000,
+        // A check that fails comes back once, then its command is given up (the last step).
+        redelivery: { failed: 1 },
       });
       stops.push(() => engine.stop());
       const runtime = scriptedRuntime(bus, { echo: (input) => input });
@@ -118,6 +120,35 @@ outputs:
         assert.equal(state.status, "FAILED", JSON.stringify(state));
         assert.equal(state.error?.code, "command_failed");
       });
+
+      await t.step(
+        "a check that keeps failing gives its command up without recording a second end",
+        async () => {
+          const execId = (await client.trigger("wf", {})).execId;
+          await untilWaiting(client, execId);
+          // The execution documents' bucket refuses every write: none fits its message size.
+          const jsm = await jetstreamManager(nc);
+          const bucket = `KV_${BUCKETS.workflowExecutions}`;
+          const { config } = await jsm.streams.info(bucket);
+          await jsm.streams.update(bucket, { ...config, max_msg_size: 1 });
+          try {
+            const dead = (await jsm.streams.info(STREAMS.deadLetters)).state.messages;
+            await client.signal(execId, "go", {});
+            const deadline = Date.now() + BOUND_MS;
+            while ((await jsm.streams.info(STREAMS.deadLetters)).state.messages === dead) {
+              if (Date.now() > deadline) throw new Error(`the command of ${execId} was not given up`);
+              await new Promise((r) => setTimeout(r, 100));
+            }
+          } finally {
+            await jsm.streams.update(bucket, config);
+          }
+          const ends = (await client.events(execId)).filter((e) =>
+            e.type.startsWith("workflow.") && e.type !== "workflow.started" &&
+            e.type !== "workflow.taken_over"
+          );
+          assert.deepEqual(ends.map((e) => e.type), ["workflow.success"]);
+        },
+      );
     } finally {
       for (const stop of stops.reverse()) await stop();
       await nc.close();

@@ -169,12 +169,14 @@ export class WorkflowExecutor {
     let outcome: Outcome | void = undefined;
     let cause: Cause | undefined;
     let reason = "";
+    let ended = false;
     try {
       outcome = await handler.call(this, message, delivery);
       if (outcome && "cause" in outcome) ({ cause, reason } = outcome);
     } catch (e) {
       cause = "failed";
       reason = e instanceof Error ? e.message : String(e);
+      ended = e instanceof EndNotInStateError;
     }
     if (!cause) {
       if (!outcome || !("nakDelayMs" in outcome)) this.redeliveries.delete(id);
@@ -194,18 +196,32 @@ export class WorkflowExecutor {
       return { nakDelayMs: redeliveryDelay(cause, count) };
     }
     this.redeliveries.delete(id);
-    return await this.giveUp(message, delivery, `${CAUSE_TEXT[cause]} (${count - 1} times): ${reason}`);
+    return await this.giveUp(
+      message,
+      delivery,
+      `${CAUSE_TEXT[cause]} (${count - 1} times): ${reason}`,
+      ended,
+    );
   }
 
-  /** Records the execution FAILED with the reason, then dead-letters the command. */
-  private async giveUp(message: Command, delivery: Delivery, reason: string): Promise<Outcome> {
+  /**
+   * Records the execution FAILED with the reason, then dead-letters the command. `ended`: its history holds
+   * an end already (only its state's check failed), so no second end is recorded: a FAILED after its
+   * SUCCESS, folded by a state that had missed the first end, would have shown the execution failed.
+   */
+  private async giveUp(
+    message: Command,
+    delivery: Delivery,
+    reason: string,
+    ended = false,
+  ): Promise<Outcome> {
     const execId = message.workflow?.execId ?? "";
     log.error("command {subject} of {execId} given up: {reason}", {
       subject: delivery.subject,
       execId,
       reason,
     });
-    if (execId) {
+    if (execId && !ended) {
       await this.options.bus.publish(create(WorkflowExecutionFailedSchema, {
         metadata: this.options.bus.metadata(message.metadata?.correlationId || execId, `${execId}:failed`),
         workflow: { id: message.workflow?.id ?? "", execId },
@@ -465,7 +481,7 @@ export class WorkflowExecutor {
           parent: driver.replay.parent,
           outcome: driver.result,
         });
-        await this.options.catchUpEnd?.(execId, correlationId);
+        await this.catchUpEnd(execId, correlationId);
       }
       parked = result === "parked";
       if (result === "abandoned") return abandonedOutcome(active.driver);
@@ -592,7 +608,7 @@ export class WorkflowExecutor {
         });
       }
       // Its state may not show the end (the command came back because its engine died before the check).
-      if (replay?.ended) await this.options.catchUpEnd?.(execId, correlationId);
+      if (replay?.ended) await this.catchUpEnd(execId, correlationId);
       return NOTHING_TO_DO;
     }
     const controls = controlsRead === undefined ? undefined : await controlsRead
@@ -622,6 +638,15 @@ export class WorkflowExecutor {
     const active = { driver, controls, activatedBy: deliveryKey(delivery) };
     this.active.set(execId, active);
     return active;
+  }
+
+  /** The state's check of an ended execution (WorkflowExecutorOptions.catchUpEnd); its failure says it ended. */
+  private async catchUpEnd(execId: string, correlationId: string): Promise<void> {
+    try {
+      await this.options.catchUpEnd?.(execId, correlationId);
+    } catch (e) {
+      throw new EndNotInStateError(execId, e);
+    }
   }
 
   /**
@@ -678,6 +703,22 @@ export class WorkflowExecutor {
  * beyond the payload: a signal whose payload leaves less is refused (it could never be recorded).
  */
 const SIGNAL_RECORD_ROOM = 4 * 1024;
+
+/**
+ * The state of an execution whose history ended could not be made to show that end (end_catch_up.ts): the
+ * command comes back to check again, and is given up without recording another end.
+ */
+class EndNotInStateError extends Error {
+  constructor(readonly execId: string, cause: unknown) {
+    super(
+      `execution ${execId} ended, but its state could not be made to show it: ${
+        cause instanceof Error ? cause.message : String(cause)
+      }`,
+      { cause },
+    );
+    this.name = "EndNotInStateError";
+  }
+}
 
 /** One message of the command streams, whichever delivery of it: their subjects do not overlap. */
 function deliveryKey(delivery: Delivery): string {

@@ -78,7 +78,7 @@ outputs:
         bus,
         project: await loadProject(dir),
         instanceId: "engine-test",
-        stateCatchUpMs: 2_000,
+        stateCatchUpMs: 1_000,
         // A check that fails comes back once, then its command is given up (the last step).
         redelivery: { failed: 1 },
       });

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { catchUpEnd, type EndCatchUpState, StateBehindHistoryError, StoredEnds } from "./end_catch_up.ts";
+import {
+  catchUpEnd,
+  type EndCatchUpState,
+  RepairTurns,
+  StateBehindHistoryError,
+  StoredEnds,
+} from "./end_catch_up.ts";
 
 /** A state whose document shows an end from the `shownFrom`-th read on (Infinity: never), and what was asked. */
 function state(shownFrom: number, options: { replicated?: boolean; historyEnded?: boolean } = {}) {
@@ -7,6 +13,7 @@ function state(shownFrom: number, options: { replicated?: boolean; historyEnded?
   let repaired = false;
   const s: EndCatchUpState = {
     ends: new StoredEnds(),
+    repairs: new RepairTurns(),
     showsEnd: () => Promise.resolve(++asked.reads >= shownFrom || repaired),
     writeEndFromHistory: () => {
       asked.repairs++;
@@ -56,5 +63,32 @@ Deno.test("catchUpEnd", async (t) => {
       assert.match(e.message, /execution e-1 .*holds no end/);
       return true;
     });
+  });
+
+  await t.step("ends are written from the history a few at a time; one shown meanwhile is not", async () => {
+    const repairs = new RepairTurns(2);
+    let running = 0;
+    let most = 0;
+    let writes = 0;
+    const shown = new Set<string>();
+    const s: EndCatchUpState = {
+      ends: new StoredEnds(),
+      repairs,
+      showsEnd: (id) => Promise.resolve(shown.has(id)),
+      writeEndFromHistory: async (id) => {
+        writes++;
+        most = Math.max(most, ++running);
+        await new Promise((r) => setTimeout(r, 20));
+        running--;
+        shown.add(id);
+        // The fold caught up meanwhile: the end of `e-4`, waiting for its turn, shows.
+        shown.add("e-4");
+        return true;
+      },
+      replicated: false,
+    };
+    await Promise.all(["e-1", "e-2", "e-3", "e-4"].map((id) => catchUpEnd(s, id, id, 10)));
+    assert.equal(most, 2);
+    assert.equal(writes, 3);
   });
 });

@@ -20,7 +20,7 @@ import { ExclusiveRole } from "./exclusive_role.ts";
 import type { Leases } from "../leases.ts";
 import { getLogger } from "../../pkg/logger/mod.ts";
 import { type Window, WindowTimers } from "./window_timers.ts";
-import { CATCH_UP_AFTER_MS, catchUpEnd, StoredEnds } from "./end_catch_up.ts";
+import { CATCH_UP_AFTER_MS, catchUpEnd, RepairTurns, StoredEnds } from "./end_catch_up.ts";
 
 const log = getLogger(["engine", "state"]);
 
@@ -168,6 +168,8 @@ export class StateManager {
   private readonly endedTasks: EndedTasks;
   /** The ends this engine stored: what an end's check needs no read for (end_catch_up.ts). */
   private readonly ends = new StoredEnds();
+  /** Turns for the ends written from the history (end_catch_up.ts). */
+  private readonly repairs = new RepairTurns();
   private readonly ackWaitMs: number;
   private readonly takeOvers?: Pick<TakeOverCheck, "fences">;
   private readonly maxDeliveries: number;
@@ -451,6 +453,7 @@ export class StateManager {
     return catchUpEnd(
       {
         ends: this.ends,
+        repairs: this.repairs,
         showsEnd: async (id) => isTerminal((await this.store.getWorkflow(id))?.status ?? "RUNNING"),
         writeEndFromHistory: (id, correlation) => this.writeEndFromHistory(id, correlation),
         replicated: this.store.replicated,

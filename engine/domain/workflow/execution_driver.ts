@@ -35,11 +35,13 @@ import { logDroppedSignal } from "./dropped_signal_log.ts";
 import { abortable, anySignal, isWaiting, recordedOutcome, stale } from "./driver_support.ts";
 import {
   BranchCanceled,
+  canceledView,
   type DriverPort,
   ExecutionEnded,
   failedView,
   type Outcome,
   replayedSuccess,
+  restoreChildResults,
   runAttempt,
   runnerOf,
   type Scope,
@@ -582,6 +584,8 @@ export class ExecutionDriver implements DriverPort {
    */
   private replayed(task: TaskConfig, key: string, scope: Scope, recorded: Outcome): Outcome {
     if (!recorded.ok) {
+      // A failed composite or parallel published its children's results too (inContainer).
+      restoreChildResults(this, task, key, scope.results);
       scope.results.set(task.id, failedView(recorded.failure));
       return recorded;
     }
@@ -596,6 +600,10 @@ export class ExecutionDriver implements DriverPort {
     const list = this.workflow.config.tasks;
     const index = list.indexOf(task);
     return index >= 0 ? list[index + 1] : undefined;
+  }
+
+  recordOf(key: string): RecordedTask | undefined {
+    return this.replay.tasks.get(key);
   }
 
   /** The recorded terminal outcome of the task at `key`, where (stream position) and in which attempt. */
@@ -687,13 +695,13 @@ export class ExecutionDriver implements DriverPort {
     // A retry scheduled before this replay (parked in its back-off, or its engine died) waits for its timer
     // if it is not due yet: a crash does not change when the next attempt runs (outside review F7).
     if (resumed?.status === "retry_scheduled" && resumed.retryDueMs !== undefined) {
-      await this.backOff(key, execId, attempt, resumed.retryDueMs, scope);
+      await this.backOff(task, key, execId, attempt, resumed.retryDueMs, scope);
     }
     let backOffDueMs: number | undefined;
     while (true) {
       this.assertRunning(scope);
       if (backOffDueMs !== undefined) {
-        await this.backOff(key, execId, attempt, backOffDueMs, scope, true);
+        await this.backOff(task, key, execId, attempt, backOffDueMs, scope, true);
         backOffDueMs = undefined;
       }
       const ac = new AbortController();
@@ -767,6 +775,10 @@ export class ExecutionDriver implements DriverPort {
           this.tasks.giveUp(execId);
           // A tool's or agent's runner published it already, to stop the call: a second one was a duplicate.
           if (!runner.isCall?.(this, task)) this.services.events.taskCanceled(this, key, execId);
+          // What the attempt ran stops at the abort (a container's children given up and shown in its scope,
+          // which it publishes as it ends), before the task shows CANCELED to the tasks after it.
+          if (running) await running.then(() => {}, () => {});
+          scope.results.set(task.id, canceledView());
           throw scope.abort.reason;
         }
         // Timed out: what the attempt started is stopped first (its sub-workflow canceled, its open children
@@ -814,6 +826,7 @@ export class ExecutionDriver implements DriverPort {
    * brk-eng3 E7). An execution's own end records its open tasks itself (cancelOpenTasks).
    */
   private async backOff(
+    task: TaskConfig,
     key: string,
     execId: string,
     attempt: number,
@@ -833,6 +846,7 @@ export class ExecutionDriver implements DriverPort {
       if (scope.abort?.aborted && !this.ended) {
         this.tasks.giveUp(execId);
         this.services.events.taskCanceled(this, key, execId);
+        scope.results.set(task.id, canceledView());
       }
       throw e;
     }

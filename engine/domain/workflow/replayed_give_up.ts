@@ -10,7 +10,7 @@ import { getLogger } from "../../../pkg/logger/mod.ts";
 import type { RecordedTask } from "../../history/replay_state.ts";
 import { resolveUse } from "../project/mod.ts";
 import { cancelGivenUp } from "../task/runners/basic.ts";
-import { childKeyOf, type DriverPort, runnerOf, type Scope } from "../task/runners/mod.ts";
+import { canceledView, childKeyOf, type DriverPort, runnerOf, type Scope } from "../task/runners/mod.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import { isWaiting } from "./driver_support.ts";
 
@@ -51,6 +51,7 @@ export async function giveUpReplayed(
   }
   driver.tasks.giveUp(record.execId);
   driver.services.events.taskCanceled(driver, key, record.execId);
+  scope.results.set(task.id, canceledView());
   throw reason;
 }
 

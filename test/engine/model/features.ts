@@ -43,6 +43,8 @@ export const FEATURES = [
   "sub_retry",
   "children_end",
   "long_history",
+  // Added with the fix of `.tasks` for canceled branches (eng42): the outputs read nested tasks' statuses.
+  "nested_status",
 ] as const;
 export type Feature = (typeof FEATURES)[number];
 
@@ -58,6 +60,7 @@ export const LATER_SHAPES: readonly Feature[] = [
   "sub_retry",
   "children_end",
   "long_history",
+  "nested_status",
 ];
 
 /**

@@ -177,6 +177,19 @@ class Generator {
       root.outputs = { out: `{{ .tasks.${t.id}.output | default(null) }}` };
       if (this.has("failed_status")) root.outputs.status = `{{ .tasks.${t.id}.status | default("none") }}`;
     }
+    if (this.has("nested_status")) {
+      // The statuses of tasks inside composites and parallels, readable after them whatever they ended as:
+      // a decided race's or fail_fast's other branches, what a timed-out container ran, read CANCELED.
+      const nested = nestedIds(tasks);
+      if (nested.length) {
+        const statuses: Record<string, string> = {};
+        for (let i = this.rng.int(1, 3); i > 0; i--) {
+          const id = this.rng.pick(nested);
+          statuses[id] = `{{ .tasks.${id}.status | default("none") }}`;
+        }
+        root.outputs = { ...root.outputs, statuses };
+      }
+    }
     this.workflows[this.id] = root;
     return { seed: this.seed, id: this.id, workflows: this.workflows, input: this.input, plan: this.plan };
   }
@@ -691,4 +704,23 @@ class Generator {
       if (later.length > 1 && this.rng.chance(0.1)) task.on_success = { next: this.rng.pick(later) };
     }
   }
+}
+
+/**
+ * The ids of the tasks inside the composites and parallels of `tasks` (at any depth), whose results the
+ * workflow's `outputs` read; a collection's items never publish theirs, and a sub-workflow's are its own.
+ */
+function nestedIds(tasks: Task[]): string[] {
+  const ids: string[] = [];
+  const walk = (list: Task[]) => {
+    for (const task of list) {
+      const children = task.tasks as Task[] | undefined;
+      if ((task.type === "composite" || task.type === "parallel") && children) {
+        for (const child of children) ids.push(child.id);
+        walk(children);
+      }
+    }
+  };
+  walk(tasks);
+  return ids;
 }

@@ -372,6 +372,25 @@ class Interpreter {
   ): Promise<Outcome> {
     await execution.admitted();
     if (signal.aborted) throw signal.reason;
+    try {
+      return await this.#runStarted(execution, task, key, scope, signal, vars);
+    } catch (e) {
+      // docs/yaml-reference.md, "What `.tasks` sees": a task given up while it ran (a decided race's or
+      // fail_fast's other branch, what a timed-out container ran) reads CANCELED to the tasks after it.
+      if (e instanceof Stopped) scope.results.set(task.id, { output: null, status: "CANCELED" });
+      throw e;
+    }
+  }
+
+  /** #runTask once the task is dispatched (admitted, its branch not given up). */
+  async #runStarted(
+    execution: Execution,
+    task: TaskConfig,
+    key: string,
+    scope: Scope,
+    signal: AbortSignal,
+    vars: Record<string, unknown>,
+  ): Promise<Outcome> {
     const taskScope = Object.keys(vars).length ? scope.child(vars) : scope;
     const ctx = () => this.#context(execution, taskScope);
     if (task.if !== undefined) {
@@ -622,8 +641,10 @@ class Interpreter {
         } catch (e) {
           if (e instanceof Stopped && !signal.aborted) return;
           throw e;
+        } finally {
+          // A given-up branch's tasks read CANCELED after the parallel, as the ended ones read their outcome.
+          for (const [id, r] of branch.results) merged.results.set(id, r);
         }
-        for (const [id, r] of branch.results) merged.results.set(id, r);
         ended++;
         if (outcome.ok) {
           outputs[child.id] = outcome.output;

@@ -386,3 +386,48 @@ tasks:
   assert.equal(ended.status, "SUCCESS");
   assert.deepEqual(ended.children.map((c) => c.status), ["SUCCESS"]);
 });
+
+Deno.test("reference: `.tasks` shows a decided race's and a fail_fast's canceled branches CANCELED", async () => {
+  const status = (ids: string[]) => `{ ${ids.map((id) => `${id}: "{{ .tasks.${id}.status }}"`).join(", ")} }`;
+  const race = await evaluateYaml(
+    `outputs: ${status(["quick", "slow", "box", "first", "held"])}
+tasks:
+  - id: fan
+    type: parallel
+    strategy: race
+    tasks:
+      - { id: quick, type: sleep, duration: 1s }
+      - { id: slow, type: sleep, duration: 15s }
+      - id: box
+        type: composite
+        tasks:
+          - { id: first, type: sleep, duration: 10ms }
+          - { id: held, type: sleep, duration: 15s }
+`,
+  );
+  assert.deepEqual(race.output, {
+    quick: "SUCCESS",
+    slow: "CANCELED",
+    box: "CANCELED",
+    first: "SUCCESS",
+    held: "CANCELED",
+  });
+  const failing: ToolModel = () => ({ ok: false, code: "tool_threw", retryable: false, ms: 5 });
+  const failFast = await evaluateYaml(
+    `outputs: ${status(["bad", "slow"])}
+tasks:
+  - id: fan
+    type: parallel
+    strategy: fail_fast
+    tasks:
+      - { id: bad, use: tool(id=t) }
+      - { id: slow, type: sleep, duration: 15s }
+    on_error: { next: after }
+  - { id: after, type: sleep, duration: 1ms }
+`,
+    {},
+    {},
+    failing,
+  );
+  assert.deepEqual(failFast.output, { bad: "FAILED", slow: "CANCELED" });
+});

@@ -6,6 +6,7 @@
 import { TaskFailure } from "../../../failure.ts";
 import { ResultScope } from "../template_scope.ts";
 import {
+  canceledView,
   childKeyOf,
   type DriverPort,
   failedView,
@@ -115,20 +116,35 @@ export function restoreChildren<T extends TaskConfig>(
   { driver, task, key, scope }: ReplayContext<T>,
   recorded: Extract<Outcome, { ok: true }>,
 ): Outcome {
-  restoreInto(driver, task, key, scope.results);
+  restoreChildResults(driver, task, key, scope.results);
   return recorded;
 }
 
-function restoreInto(driver: DriverPort, task: TaskConfig, key: string, results: ResultScope): void {
+/**
+ * Puts the results of an ended composite's or parallel's children (and theirs) back into `results`, as its
+ * first run published them whatever its outcome. A child dispatched with no outcome recorded was given up when
+ * its container ended (a decided race's or fail_fast's other branch, the running child of a timed-out
+ * attempt): CANCELED, as the first run showed it. A child never dispatched (a `max_workers` branch after the
+ * decision, a composite's children after its failed one) is absent, as it was.
+ */
+export function restoreChildResults(
+  driver: DriverPort,
+  task: TaskConfig,
+  key: string,
+  results: ResultScope,
+): void {
   if (task.type !== "composite" && task.type !== "parallel") return;
-  const childKey = childKeyOf(key, driver.recordedAt(task, key)?.attempt ?? 1);
+  const childKey = childKeyOf(key, driver.recordOf(key)?.attempt ?? 1);
   for (const child of task.tasks) {
-    const { outcome } = driver.recordedAt(child, `${childKey}/${child.id}`) ?? {};
-    if (!outcome) continue;
-    restoreInto(driver, child, `${childKey}/${child.id}`, results);
+    const at = `${childKey}/${child.id}`;
+    if (!driver.recordOf(at)) continue;
+    restoreChildResults(driver, child, at, results);
+    const { outcome } = driver.recordedAt(child, at) ?? {};
     results.set(
       child.id,
-      outcome.ok
+      !outcome
+        ? canceledView()
+        : outcome.ok
         ? { output: outcome.output, status: outcome.skipped ? "SKIPPED" : "SUCCESS" }
         : failedView(outcome.failure),
     );

@@ -40,5 +40,6 @@ export function replayedSuccess(replay: ReplayContext<TaskConfig>, recorded: Ext
 }
 
 export * from "./types.ts";
+export { restoreChildResults } from "./children.ts";
 export { routeOf } from "./router.ts";
 export { waitTimeout } from "./wait.ts";

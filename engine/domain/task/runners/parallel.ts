@@ -64,8 +64,10 @@ async function runParallel(driver: DriverPort, task: TaskOf<"parallel">, key: st
   });
   await Promise.race([all, decision]);
   if (!branchAbort.aborted) branches.abort(new BranchCanceled(`parallel '${key}' was decided`));
-  // The given-up branches end on their own (canceled); an error of theirs changes nothing now.
-  all.catch((e) => {
+  // The given-up branches stop at the abort (canceled); an error of theirs changes nothing now. They are
+  // awaited so that each shows CANCELED in `.tasks` (its branch scope published) before the tasks after this
+  // one read it: not awaited, a loser's result came after them, or never (a composite's children).
+  await all.catch((e) => {
     if (!(e instanceof BranchCanceled)) {
       log.debug("a given-up branch of {key} ended: {error}", { key, error: String(e) });
     }

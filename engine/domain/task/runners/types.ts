@@ -99,6 +99,8 @@ export interface DriverPort {
    * attempt it ended in.
    */
   recordedAt(task: TaskConfig, key: string): { outcome: Outcome; seq: number; attempt: number } | undefined;
+  /** What the replayed history holds of the task at `key` (absent: never dispatched before this activation). */
+  recordOf(key: string): RecordedTask | undefined;
   context(scope?: Partial<Scope>): TemplateContext;
   /** The env of the task at `key` (its tool's `own` env over it); a template error fails that task. */
   env(
@@ -182,6 +184,14 @@ export interface TaskRunner<T extends TaskConfig> {
    * where later tasks read them, a router's route. Absent: the recorded success as it is.
    */
   replayed?(replay: ReplayContext<T>, recorded: Extract<Outcome, { ok: true }>): Outcome;
+}
+
+/**
+ * A task given up while it ran (a decided race's or fail_fast's other branches, what a timed-out container
+ * ran) as templates read it in `.tasks`: it did not fail, it has no output.
+ */
+export function canceledView() {
+  return { output: null, status: "CANCELED" };
 }
 
 /** A failed task as templates read it in `.tasks`. */

@@ -1,0 +1,119 @@
+/**
+ * `.tasks` shows the tasks a decided race or a fail_fast parallel canceled, as `CANCELED` (docs/yaml-reference.md,
+ * "What `.tasks` sees"): they were left out, so a later task or the workflow's `outputs` reading
+ * `.tasks.<loser>.status` found nothing there, where the execution's state listed the task CANCELED. Each
+ * workflow reads the statuses twice: in the task right after the parallel (the live run) and in its `outputs`,
+ * rendered after a park (a replay from the history). Real nats-server, real engine, scripted tools.
+ */
+import assert from "node:assert/strict";
+import { scriptedRuntime, startEngineHarness } from "../support/engine.ts";
+
+const STATUSES = ["quick", "hold", "box", "first", "held"];
+const read = (ids: string[]) =>
+  `{ ${ids.map((id) => `${id}: "{{ .tasks.${id}.status | default(\\"none\\") }}"`).join(", ")} }`;
+
+const FILES = {
+  "compozy.yaml": "name: view\nworkflows:\n  - source: ./race.yaml\n  - source: ./ff.yaml\n",
+  "t.ts": "export default (input: unknown) => input;\n",
+  "race.yaml": `id: race
+tools:
+  - { id: echo, execute: ./t.ts }
+tasks:
+  - id: r
+    type: parallel
+    strategy: race
+    tasks:
+      - { id: quick, type: wait, signal: go }
+      - { id: hold, type: wait, signal: never }
+      - id: box
+        type: composite
+        tasks:
+          - { id: first, use: tool(id=echo), with: { v: 1 } }
+          - { id: held, type: wait, signal: never }
+  - id: seen
+    type: aggregate
+    outputs: ${read(STATUSES)}
+  - { id: park, type: wait, signal: next }
+outputs:
+  seen: "{{ .tasks.seen.output }}"
+  replayed: ${read(STATUSES)}
+`,
+  "ff.yaml": `id: ff
+tools:
+  - { id: echo, execute: ./t.ts }
+tasks:
+  - id: f
+    type: parallel
+    strategy: fail_fast
+    tasks:
+      - { id: bad, type: wait, signal: go, timeout: 100ms }
+      - { id: hold, type: wait, signal: never }
+    on_error: { next: seen }
+  - id: seen
+    type: aggregate
+    outputs: ${read(["bad", "hold"])}
+  - { id: park, type: wait, signal: next }
+outputs:
+  seen: "{{ .tasks.seen.output }}"
+  replayed: ${read(["bad", "hold"])}
+`,
+};
+
+Deno.test({
+  name: ".tasks shows the branches a race or a fail_fast canceled, live and replayed",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const h = await startEngineHarness(FILES);
+    const runtime = scriptedRuntime(h.bus, { echo: (input) => input });
+    const { client } = h.engine;
+    try {
+      await t.step("a race's losers, a composite's child among them", async () => {
+        const { execId } = await client.trigger("race", {});
+        // The composite's first child has ended and its second waits: the race is then decided by `go`.
+        await waitForTask(h, execId, "r/box/held", "WAITING");
+        await client.signal(execId, "go", {});
+        await waitForTask(h, execId, "park", "WAITING");
+        await client.signal(execId, "next", {});
+        const state = await client.waitForEnd(execId, 15_000);
+        assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+        const want = {
+          quick: "SUCCESS",
+          hold: "CANCELED",
+          box: "CANCELED",
+          first: "SUCCESS",
+          held: "CANCELED",
+        };
+        assert.deepEqual(state.output, { seen: want, replayed: want });
+      });
+
+      await t.step("a fail_fast's canceled sibling", async () => {
+        const { execId } = await client.trigger("ff", {});
+        await waitForTask(h, execId, "park", "WAITING");
+        await client.signal(execId, "next", {});
+        const state = await client.waitForEnd(execId, 15_000);
+        assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+        const want = { bad: "FAILED", hold: "CANCELED" };
+        assert.deepEqual(state.output, { seen: want, replayed: want });
+      });
+    } finally {
+      runtime.stop();
+      await h.close();
+    }
+  },
+});
+
+async function waitForTask(
+  h: Awaited<ReturnType<typeof startEngineHarness>>,
+  execId: string,
+  taskId: string,
+  status: string,
+): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const state = await h.engine.client.get(execId);
+    if (state?.tasks.find((x) => x.task_id === taskId)?.status === status) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`task ${taskId} of ${execId} did not reach ${status}`);
+}

@@ -60,6 +60,11 @@ export interface ReplayState {
   outcome?: { status: string; output: unknown; error?: { message: string; code: string } };
   paused: boolean;
   tasks: Map<string, RecordedTask>;
+  /**
+   * The message ids of the signals its waits took (`task.waiting_ended`'s `signal_message_id`): a copy of
+   * one sent again is not a second signal (ExecutionDriver.deliverSignal).
+   */
+  takenSignals: Set<string>;
 }
 
 type Msg<T extends keyof Messages> = Messages[T];
@@ -105,10 +110,15 @@ export function foldReplayState(events: StoredEvent[]): ReplayState | undefined 
         ended: false,
         paused: false,
         tasks: new Map(),
+        takenSignals: new Set(),
       };
       continue;
     }
     if (!state) continue;
+    if (event.type === "task.waiting_ended") {
+      const taken = (event.message as Msg<"task.waiting_ended">).signalMessageId;
+      if (taken) state.takenSignals.add(taken);
+    }
     if (WORKFLOW_TERMINAL.has(event.type)) {
       // The first end is the end: a late failure (a command given up after the end) changes nothing.
       if (!state.ended) state.outcome = terminalOutcome(event);
@@ -226,5 +236,6 @@ export function replayStateOfExecute(execute: MessageShape<typeof pb.WorkflowExe
     ended: false,
     paused: false,
     tasks: new Map(),
+    takenSignals: new Set(),
   };
 }

@@ -6,10 +6,13 @@
  * failed write of the success is injected.
  */
 import assert from "node:assert/strict";
-import { type BusMessage, PublishError } from "../../pkg/nats/mod.ts";
-import { TaskExecutionSuccessSchema } from "../../pkg/pb/mod.ts";
+import { create } from "@bufbuild/protobuf";
+import { type BusMessage, PublishError, STREAMS } from "../../pkg/nats/mod.ts";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/nats-core";
+import { TaskExecutionSuccessSchema, WorkflowSignalSchema } from "../../pkg/pb/mod.ts";
 import { run, waitForStatus } from "../support/flows.ts";
-import { scriptedRuntime, startEngineHarness } from "../support/engine.ts";
+import { type EngineHarness, scriptedRuntime, startEngineHarness } from "../support/engine.ts";
 
 Deno.test({
   name: "a signal task replayed after its success was not stored delivers its signal once",
@@ -17,11 +20,27 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const h = await startEngineHarness({
-      "compozy.yaml": "name: sig\nworkflows:\n  - source: ./waiter.yaml\n  - source: ./main.yaml\n",
+      "compozy.yaml":
+        "name: sig\nworkflows:\n  - source: ./waiter.yaml\n  - source: ./main.yaml\n  - source: ./busy.yaml\n",
       "waiter.yaml": `id: waiter
 tasks:
   - { id: first, type: wait, signal: go }
   - { id: second, type: wait, signal: go }
+`,
+      "t.ts": "export default (input: unknown) => input;\n",
+      "busy.yaml": `id: busy
+tools:
+  - { id: hold, execute: ./t.ts }
+tasks:
+  - id: both
+    type: parallel
+    tasks:
+      - id: waits
+        type: composite
+        tasks:
+          - { id: first, type: wait, signal: go }
+          - { id: second, type: wait, signal: go }
+      - { id: busy, use: tool(id=hold) }
 `,
       "main.yaml": `id: main
 tasks:
@@ -31,13 +50,18 @@ tasks:
     target: "{{ .workflow.input.target }}"
 `,
     });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => release = resolve);
+    const runtime = scriptedRuntime(h.bus, { hold: () => held.then(() => ({})) });
     try {
       const { client } = h.engine;
       const waiter = (await client.trigger("waiter", {})).execId;
       await waitForStatus(h, waiter, "WAITING");
       let refused = 0;
+      const sent: BusMessage[] = [];
       const publish = h.bus.publish.bind(h.bus);
       h.bus.publish = async (message: BusMessage, options) => {
+        sent.push(message);
         if (
           message.$typeName === TaskExecutionSuccessSchema.typeName && message.task?.id === "s" &&
           refused++ === 0
@@ -58,72 +82,78 @@ tasks:
         ["first:SUCCESS", "second:WAITING"],
       );
       assert.equal(w?.status, "WAITING");
-    } finally {
-      await h.close();
-    }
-  },
-});
 
-Deno.test({
-  name: "signal tasks of two collection items and of two composite attempts each deliver their own signal",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const h = await startEngineHarness({
-      "compozy.yaml": "name: sig\nworkflows:\n  - source: ./waiter.yaml\n  - source: ./main.yaml\n",
-      "waiter.yaml": `id: waiter
-tasks:
-  - id: all
-    type: parallel
-    tasks:
-      - { id: w1, type: wait, signal: go, condition: "{{ .signal.payload.n == 1 }}" }
-      - { id: w2, type: wait, signal: go, condition: "{{ .signal.payload.n == 2 }}" }
-      - id: twice
-        type: composite
-        tasks:
-          - { id: w3, type: wait, signal: go, condition: "{{ .signal.payload.n == 3 }}" }
-          - { id: w4, type: wait, signal: go, condition: "{{ .signal.payload.n == 3 }}" }
-`,
-      "t.ts": "export default (input: unknown) => input;\n",
-      "main.yaml": `id: main
-tools:
-  - { id: boom, execute: ./t.ts }
-tasks:
-  - id: each
-    type: collection
-    mode: sequential
-    items: [1, 2]
-    task:
-      id: s
-      type: signal
-      signal: { id: go, payload: { n: "{{ .item }}" } }
-      target: "{{ .workflow.input.target }}"
-  - id: c
-    type: composite
-    # The back-off gives the waiter time to start w4 after w3 took the first attempt's signal.
-    retry: { max_attempts: 2, backoff: { initial: 1s, max: 1s, factor: 1 } }
-    tasks:
-      - { id: cs, type: signal, signal: { id: go, payload: { n: 3 } }, target: "{{ .workflow.input.target }}" }
-      - { id: gate, use: tool(id=boom) }
-`,
-    });
-    const runtime = scriptedRuntime(h.bus, {
-      boom: () => {
-        throw new Error("boom");
-      },
-    });
-    try {
-      const { client } = h.engine;
-      const waiter = (await client.trigger("waiter", {})).execId;
-      await waitForStatus(h, waiter, "WAITING");
-      const state = await run(h, { target: waiter });
-      // `gate`'s tool fails: the composite's first attempt fails, its second too.
-      assert.equal(state.status, "FAILED", JSON.stringify(state));
-      const w = await client.waitForEnd(waiter, 10_000);
-      assert.equal(w.status, "SUCCESS");
+      // A replay later than the command stream's duplicate window (2 min by default; 100 ms here, its least) sends the
+      // copy again, and the server stores it: the target drops it, its history says a wait took that
+      // message. Before the fix, `second` took it.
+      const [copy] = sent.filter((m) => m.$typeName === WorkflowSignalSchema.typeName);
+      assert.ok(copy, "the signal task's signal was seen");
+      const jsm = await jetstreamManager(h.nc);
+      await jsm.streams.update(STREAMS.workflowCommands, { duplicate_window: nanos(100) });
+      let ack = await publish(copy);
+      for (let tries = 0; ack.duplicate && tries < 100; tries++) {
+        await new Promise((r) => setTimeout(r, 50));
+        ack = await publish(copy);
+      }
+      assert.equal(ack.duplicate, false, "the copy was stored past the duplicate window");
+      await handled(jsm, ack.seq);
+      await client.signal(waiter, "go", { n: 2 });
+      const ended = await client.waitForEnd(waiter, 10_000);
+      assert.deepEqual(
+        ended.tasks.map((t) => `${t.task_id}:${JSON.stringify(t.output)}`),
+        ['first:{"n":1}', 'second:{"n":2}'],
+      );
+
+      // The same copy reaching a running execution (a tool call holds it active, not parked): its driver drops
+      // it. Before the fix its second wait took it.
+      const busy = (await client.trigger("busy", {})).execId;
+      await waitForTask(h, busy, "both/busy", "RUNNING");
+      await waitForTask(h, busy, "both/waits/first", "WAITING");
+      const signal = create(WorkflowSignalSchema, {
+        metadata: h.bus.metadata(busy, "eng42-copy"),
+        workflow: { id: "busy", execId: busy },
+        signalId: "go",
+        payloadJson: new TextEncoder().encode(JSON.stringify({ n: 1 })),
+      });
+      await publish(signal);
+      await waitForTask(h, busy, "both/waits/second", "WAITING");
+      let again = await publish(signal);
+      for (let tries = 0; again.duplicate && tries < 100; tries++) {
+        await new Promise((r) => setTimeout(r, 50));
+        again = await publish(signal);
+      }
+      assert.equal(again.duplicate, false, "the copy was stored past the duplicate window");
+      await handled(jsm, again.seq);
+      release();
+      await client.signal(busy, "go", { n: 2 });
+      const busyEnd = await client.waitForEnd(busy, 10_000);
+      assert.deepEqual(busyEnd.output, { busy: {}, waits: { n: 2 } });
     } finally {
+      release();
       runtime.stop();
       await h.close();
     }
   },
 });
+
+async function waitForTask(h: EngineHarness, execId: string, taskId: string, status: string): Promise<void> {
+  for (let tries = 0; tries < 500; tries++) {
+    const state = await h.engine.client.get(execId);
+    if (state?.tasks.find((t) => t.task_id === taskId)?.status === status) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`task ${taskId} of ${execId} did not reach ${status} within 10 s`);
+}
+
+/**
+ * Waits (at most 10 s) until the engine has acknowledged the command at stream sequence `seq`: WORKFLOW_CMDS
+ * is a work queue, so an acknowledged message is removed (the ack floor stays behind the commands still held).
+ */
+async function handled(jsm: JetStreamManager, seq: number): Promise<void> {
+  for (let tries = 0; tries < 500; tries++) {
+    // null once the message is gone.
+    if (await jsm.streams.getMessage(STREAMS.workflowCommands, { seq }) === null) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`the engine did not acknowledge command ${seq} within 10 s`);
+}

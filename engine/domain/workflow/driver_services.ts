@@ -99,12 +99,14 @@ export interface DriverEvents {
     signalId: string,
     deadlineMs: number,
   ): Promise<void>;
+  /** `signalMessageId`: the message id of the signal that ended the wait (none for another wake-up). */
   waitingEnded(
     d: DriverRef,
     key: string,
     execId: string,
     attempt: number,
     payload: unknown,
+    signalMessageId?: string,
   ): Promise<void>;
   waitingTimedOut(d: DriverRef, key: string, execId: string, attempt: number): Promise<void>;
   workflowSucceeded(d: DriverRef, output: unknown): Promise<void>;

@@ -294,11 +294,19 @@ export class EventRecorder implements DriverEvents {
     });
   }
 
-  waitingEnded(d: DriverRef, key: string, execId: string, attempt: number, payload: unknown) {
+  waitingEnded(
+    d: DriverRef,
+    key: string,
+    execId: string,
+    attempt: number,
+    payload: unknown,
+    signalMessageId?: string,
+  ) {
     return this.record(d, pb.TaskExecutionWaitingEndedSchema, {
       ...this.base(d, `${execId}:waiting_ended:${attempt}`),
       task: { id: key, execId },
       payloadJson: jsonBytes(payload),
+      signalMessageId,
     });
   }
 

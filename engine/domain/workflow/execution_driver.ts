@@ -100,6 +100,8 @@ export class ExecutionDriver implements DriverPort {
   private parkTimer?: ReturnType<typeof setTimeout>;
   /** Sub-workflows running for this execution: a cancel reaches them too. */
   private readonly children = new Set<string>();
+  /** The message ids of the signals its waits took, recorded and replayed (see deliverSignal). */
+  private readonly takenSignals: Set<string>;
   readonly usage: ExecutionUsage;
   private readonly templates: ExecutionTemplates;
   private readonly deadline: WorkflowDeadline;
@@ -125,6 +127,7 @@ export class ExecutionDriver implements DriverPort {
       this.rootResults,
     );
     this.tasks = new TaskLedger(replay.tasks.entries());
+    this.takenSignals = new Set(replay.takenSignals);
     this.paused = replay.paused;
     this.deadline = new WorkflowDeadline(
       this,
@@ -252,9 +255,23 @@ export class ExecutionDriver implements DriverPort {
    * waiting that a replay has not reached yet (tried again once the driver is idle). A wait that starts later,
    * after another signal moved the flow on, never takes an earlier signal. A signal no wait takes is dropped
    * (CONFIG.md: it leaves waits waiting), with an info line naming it and the execution.
+   *
+   * `messageId` is the signal message's id (every publisher gives one), recorded with each wait it ends. A message whose id a wait took
+   * already is dropped: a signal task's replay sends its copy again under the same id, and past the command
+   * stream's duplicate window (2 min by default) the server stores it; a second wait for the signal took it
+   * as a second signal (eng42, `test/engine/signal_task_resent_test.ts`).
    */
-  deliverSignal(signalId: string, payload: unknown): Promise<boolean> {
+  deliverSignal(signalId: string, payload: unknown, messageId: string | undefined): Promise<boolean> {
     return this.delivery(async () => {
+      if (messageId !== undefined && this.takenSignals.has(messageId)) {
+        logDroppedSignal(
+          "info",
+          { execId: this.execId, correlationId: this.correlationId, workflowId: this.workflow.id },
+          signalId,
+          `a wait took this very message (${messageId}) already: it is a copy sent again`,
+        );
+        return false;
+      }
       const eligible = new Set<string>();
       for (const [id, w] of this.waiters) {
         if (w.kind === "signal" && w.signalId === signalId) eligible.add(id);
@@ -266,10 +283,10 @@ export class ExecutionDriver implements DriverPort {
         if (waitingFor === signalId) eligible.add(id);
       }
       const tried = new Set<string>();
-      let taken = await this.matchSignal(signalId, payload, eligible, tried);
+      let taken = await this.matchSignal(signalId, payload, messageId, eligible, tried);
       if ([...eligible].some((id) => !tried.has(id))) {
         await this.whenReached(() => [...eligible].every((id) => tried.has(id) || this.waiters.has(id)));
-        taken = await this.matchSignal(signalId, payload, eligible, tried) || taken;
+        taken = await this.matchSignal(signalId, payload, messageId, eligible, tried) || taken;
       }
       // Said in the log, as for a parked execution (workflow_executor.ts): the API only counts the waits for
       // a signal, so a signal sent to a running execution that nothing takes left no trace at all.
@@ -297,6 +314,7 @@ export class ExecutionDriver implements DriverPort {
   private async matchSignal(
     signalId: string,
     payload: unknown,
+    messageId: string | undefined,
     eligible: Set<string>,
     tried: Set<string>,
   ): Promise<boolean> {
@@ -312,8 +330,16 @@ export class ExecutionDriver implements DriverPort {
       this.waiters.delete(taskExecId);
       try {
         await this.track(
-          this.services.events.waitingEnded(this, waiter.taskId, taskExecId, waiter.attempt, payload),
+          this.services.events.waitingEnded(
+            this,
+            waiter.taskId,
+            taskExecId,
+            waiter.attempt,
+            payload,
+            messageId,
+          ),
         );
+        if (messageId !== undefined) this.takenSignals.add(messageId);
       } catch (e) {
         if (!(e instanceof MessageTooLargeError)) {
           this.abandon(e);

@@ -292,7 +292,7 @@ export class WorkflowExecutor {
           delivery,
           undefined,
           async (d) => {
-            await d.deliverSignal(signal.signalId, payload);
+            await d.deliverSignal(signal.signalId, payload, signal.metadata?.eventId || undefined);
           },
           false,
           // A parked execution none of whose recorded waits listens for this signal cannot take it: it is
@@ -304,7 +304,13 @@ export class WorkflowExecutor {
           // replay; the driver drops the signal, no wait takes it).
           (seen) => {
             const records = [...seen.tasks.values()];
-            const waits = records.some((r) => r.status === "waiting" && r.waitingFor === signal.signalId);
+            // A copy of a message a wait took already (sent again past the duplicate window, or delivered
+            // again after the engine that took it died) is no signal for the waits still open: the driver
+            // would drop it (deliverSignal), so it activates nothing.
+            const copy = signal.metadata?.eventId !== undefined &&
+              seen.takenSignals.has(signal.metadata.eventId);
+            const waits = !copy &&
+              records.some((r) => r.status === "waiting" && r.waitingFor === signal.signalId);
             // Only while nothing is parked (no wait, sleep, sub-workflow or back-off open): the execution was
             // mid-step when its engine died. A parked one has a wake-up of its own coming, and a sender's
             // retry of a signal already taken wrote a take-over into it each time (outside review B6).
@@ -315,7 +321,12 @@ export class WorkflowExecutor {
                 JSON.stringify(r.wakePayload) === JSON.stringify(payload)
               );
             if (!waits && !took) {
-              logDroppedSignal("info", target, signal.signalId, "no wait of it listens for it");
+              const reason = copy
+                ? `a wait took this very message (${
+                  signal.metadata!.eventId
+                }) already: it is a copy sent again`
+                : "no wait of it listens for it";
+              logDroppedSignal("info", target, signal.signalId, reason);
             }
             return waits || took;
           },

@@ -13,7 +13,8 @@ const read = (ids: string[]) =>
   `{ ${ids.map((id) => `${id}: "{{ .tasks.${id}.status | default(\\"none\\") }}"`).join(", ")} }`;
 
 const FILES = {
-  "compozy.yaml": "name: view\nworkflows:\n  - source: ./race.yaml\n  - source: ./ff.yaml\n",
+  "compozy.yaml":
+    "name: view\nworkflows:\n  - source: ./race.yaml\n  - source: ./ff.yaml\n  - source: ./retried.yaml\n",
   "t.ts": "export default (input: unknown) => input;\n",
   "race.yaml": `id: race
 tools:
@@ -57,6 +58,29 @@ outputs:
   seen: "{{ .tasks.seen.output }}"
   replayed: ${read(["bad", "hold"])}
 `,
+  // \`flip\` succeeds on its first call and fails after: attempt 1 of \`box\` fails at \`c\`, attempt 2 at \`a\`.
+  "retried.yaml": `id: retried
+tools:
+  - { id: echo, execute: ./t.ts }
+  - { id: flip, execute: ./t.ts }
+  - { id: boom, execute: ./t.ts }
+tasks:
+  - id: box
+    type: composite
+    retry: { max_attempts: 2, backoff: { initial: 10ms, max: 10ms } }
+    tasks:
+      - { id: a, use: tool(id=flip) }
+      - { id: b, use: tool(id=echo), with: { v: 1 } }
+      - { id: c, use: tool(id=boom) }
+    on_error: { next: seen }
+  - id: seen
+    type: aggregate
+    outputs: ${read(["a", "b", "c"])}
+  - { id: park, type: wait, signal: next }
+outputs:
+  seen: "{{ .tasks.seen.output }}"
+  replayed: ${read(["a", "b", "c"])}
+`,
 };
 
 Deno.test({
@@ -65,7 +89,17 @@ Deno.test({
   sanitizeOps: false,
   async fn(t) {
     const h = await startEngineHarness(FILES);
-    const runtime = scriptedRuntime(h.bus, { echo: (input) => input });
+    let flips = 0;
+    const runtime = scriptedRuntime(h.bus, {
+      echo: (input) => input,
+      flip: () => {
+        if (++flips > 1) throw new Error("flip");
+        return {};
+      },
+      boom: () => {
+        throw new Error("boom");
+      },
+    });
     const { client } = h.engine;
     try {
       await t.step("a race's losers, a composite's child among them", async () => {
@@ -94,6 +128,18 @@ Deno.test({
         const state = await client.waitForEnd(execId, 15_000);
         assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
         const want = { bad: "FAILED", hold: "CANCELED" };
+        assert.deepEqual(state.output, { seen: want, replayed: want });
+      });
+
+      await t.step("a retried composite's children of each attempt, the later over the earlier", async () => {
+        const { execId } = await client.trigger("retried", {});
+        await waitForTask(h, execId, "park", "WAITING");
+        await client.signal(execId, "next", {});
+        const state = await client.waitForEnd(execId, 15_000);
+        assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+        // `b` and `c` ran in attempt 1 only: a replay restored the last attempt's children alone, and one that
+        // went on with attempt 2 after the back-off (the execution parks in it) restored none of attempt 1's.
+        const want = { a: "FAILED", b: "SUCCESS", c: "FAILED" };
         assert.deepEqual(state.output, { seen: want, replayed: want });
       });
     } finally {

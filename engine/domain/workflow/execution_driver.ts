@@ -706,6 +706,9 @@ export class ExecutionDriver implements DriverPort {
     const runner = runnerOf(task);
     const maxAttempts = task.retry?.max_attempts ?? 1;
     let attempt = record?.attempt ?? 1;
+    // The earlier attempts of a container this replay goes on with published their children as they ended
+    // (inContainer): a replay after a retry's back-off lost them.
+    if (record && attempt > 1) restoreChildResults(this, task, key, scope.results, attempt - 1);
     // A tool or agent call that was running when its engine died runs again: that is its next attempt.
     const sentAgain = record?.status === "running" && record.started && runner.isCall?.(this, task);
     if (sentAgain) attempt++;

@@ -125,28 +125,33 @@ export function restoreChildren<T extends TaskConfig>(
  * first run published them whatever its outcome. A child dispatched with no outcome recorded was given up when
  * its container ended (a decided race's or fail_fast's other branch, the running child of a timed-out
  * attempt): CANCELED, as the first run showed it. A child never dispatched (a `max_workers` branch after the
- * decision, a composite's children after its failed one) is absent, as it was.
+ * decision, a composite's children after its failed one) is absent, as it was. Each attempt published its
+ * children as it ended (a retried container's first attempt too), so every attempt is restored in turn, the
+ * later over the earlier: all of them (`attempts`, default the last recorded), or those before the one a
+ * replay goes on with (ExecutionDriver.runTask).
  */
 export function restoreChildResults(
   driver: DriverPort,
   task: TaskConfig,
   key: string,
   results: ResultScope,
+  attempts = driver.recordOf(key)?.attempt ?? 1,
 ): void {
   if (task.type !== "composite" && task.type !== "parallel") return;
-  const childKey = childKeyOf(key, driver.recordOf(key)?.attempt ?? 1);
-  for (const child of task.tasks) {
-    const at = `${childKey}/${child.id}`;
-    if (!driver.recordOf(at)) continue;
-    restoreChildResults(driver, child, at, results);
-    const { outcome } = driver.recordedAt(child, at) ?? {};
-    results.set(
-      child.id,
-      !outcome
-        ? canceledView()
-        : outcome.ok
-        ? { output: outcome.output, status: outcome.skipped ? "SKIPPED" : "SUCCESS" }
-        : failedView(outcome.failure),
-    );
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    for (const child of task.tasks) {
+      const at = `${childKeyOf(key, attempt)}/${child.id}`;
+      if (!driver.recordOf(at)) continue;
+      restoreChildResults(driver, child, at, results);
+      const { outcome } = driver.recordedAt(child, at) ?? {};
+      results.set(
+        child.id,
+        !outcome
+          ? canceledView()
+          : outcome.ok
+          ? { output: outcome.output, status: outcome.skipped ? "SKIPPED" : "SUCCESS" }
+          : failedView(outcome.failure),
+      );
+    }
   }
 }

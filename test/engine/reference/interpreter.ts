@@ -49,14 +49,22 @@ type Outcome =
 
 /** Task results visible to templates, chained to the enclosing scope. */
 class Scope {
-  readonly results = new Map<string, { output: unknown; status: string }>();
   constructor(
     readonly parent: Scope | undefined,
     readonly vars: Record<string, unknown> = {},
+    readonly results = new Map<string, { output: unknown; status: string }>(),
   ) {}
 
   child(vars: Record<string, unknown> = {}): Scope {
     return new Scope(this, vars);
+  }
+
+  /**
+   * This scope with `vars` added (an `on_error` target's `.error`): the results written in it are this
+   * scope's, so a container reached that way publishes its children where the tasks after it read them.
+   */
+  with(vars: Record<string, unknown>): Scope {
+    return new Scope(this, vars, this.results);
   }
 
   /** `.tasks`: the innermost scope that has X wins. */
@@ -391,7 +399,7 @@ class Interpreter {
     signal: AbortSignal,
     vars: Record<string, unknown>,
   ): Promise<Outcome> {
-    const taskScope = Object.keys(vars).length ? scope.child(vars) : scope;
+    const taskScope = Object.keys(vars).length ? scope.with(vars) : scope;
     const ctx = () => this.#context(execution, taskScope);
     if (task.if !== undefined) {
       let run: unknown;

@@ -431,3 +431,29 @@ tasks:
   );
   assert.deepEqual(failFast.output, { bad: "FAILED", slow: "CANCELED" });
 });
+
+Deno.test("reference: a container reached through `on_error` publishes its children to the tasks after it", async () => {
+  const failing: ToolModel = (_t, input) =>
+    (input as { fail?: boolean }).fail
+      ? { ok: false, code: "tool_threw", retryable: false, ms: 5 }
+      : { ok: true, output: input, ms: 5 };
+  // Seed 1046057: `.tasks.inner` read "none" after `box`, whose scope took the `.error` of `bad` (the engine
+  // read SUCCESS).
+  const result = await evaluateYaml(
+    `outputs: { inner: "{{ .tasks.inner.status | default(\\"none\\") }}", code: "{{ .tasks.inner.output.code }}" }
+tasks:
+  - id: bad
+    use: tool(id=t)
+    with: { fail: true }
+    on_error: { next: box }
+  - id: box
+    type: composite
+    tasks:
+      - { id: inner, use: tool(id=t), with: { code: "{{ .error.code }}" } }
+`,
+    {},
+    {},
+    failing,
+  );
+  assert.deepEqual(result.output, { inner: "SUCCESS", code: "tool_threw" });
+});

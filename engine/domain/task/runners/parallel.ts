@@ -22,8 +22,8 @@ export const parallelRunner: TaskRunner<TaskOf<"parallel">> = {
 
 /**
  * Runs the children at once (at most `max_workers`). `race` ends at the first success and `fail_fast` at the
- * first failure: the other branches are given up at once (canceled), not waited for. On a replay, the decision
- * recorded first (by stream order) is taken again.
+ * first failure: the other branches are given up at once (canceled), not run to their end; the parallel ends
+ * once they have stopped. On a replay, the decision recorded first (by stream order) is taken again.
  */
 async function runParallel(driver: DriverPort, task: TaskOf<"parallel">, key: string, scope: Scope) {
   const strategy = task.strategy ?? "wait_all";

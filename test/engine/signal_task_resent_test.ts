@@ -136,6 +136,70 @@ tasks:
   },
 });
 
+Deno.test({
+  name: "signal tasks of two collection items and of two composite attempts each deliver their own signal",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const h = await startEngineHarness({
+      "compozy.yaml": "name: sig\nworkflows:\n  - source: ./waiter.yaml\n  - source: ./main.yaml\n",
+      "waiter.yaml": `id: waiter
+tasks:
+  - id: all
+    type: parallel
+    tasks:
+      - { id: w1, type: wait, signal: go, condition: "{{ .signal.payload.n == 1 }}" }
+      - { id: w2, type: wait, signal: go, condition: "{{ .signal.payload.n == 2 }}" }
+      - id: twice
+        type: composite
+        tasks:
+          - { id: w3, type: wait, signal: go, condition: "{{ .signal.payload.n == 3 }}" }
+          - { id: w4, type: wait, signal: go, condition: "{{ .signal.payload.n == 3 }}" }
+`,
+      "t.ts": "export default (input: unknown) => input;\n",
+      "main.yaml": `id: main
+tools:
+  - { id: boom, execute: ./t.ts }
+tasks:
+  - id: each
+    type: collection
+    mode: sequential
+    items: [1, 2]
+    task:
+      id: s
+      type: signal
+      signal: { id: go, payload: { n: "{{ .item }}" } }
+      target: "{{ .workflow.input.target }}"
+  - id: c
+    type: composite
+    # The back-off gives the waiter time to start w4 after w3 took the first attempt's signal.
+    retry: { max_attempts: 2, backoff: { initial: 1s, max: 1s, factor: 1 } }
+    tasks:
+      - { id: cs, type: signal, signal: { id: go, payload: { n: 3 } }, target: "{{ .workflow.input.target }}" }
+      - { id: gate, use: tool(id=boom) }
+`,
+    });
+    const runtime = scriptedRuntime(h.bus, {
+      boom: () => {
+        throw new Error("boom");
+      },
+    });
+    try {
+      const { client } = h.engine;
+      const waiter = (await client.trigger("waiter", {})).execId;
+      await waitForStatus(h, waiter, "WAITING");
+      const state = await run(h, { target: waiter });
+      // `gate`'s tool fails: the composite's first attempt fails, its second too.
+      assert.equal(state.status, "FAILED", JSON.stringify(state));
+      const w = await client.waitForEnd(waiter, 10_000);
+      assert.equal(w.status, "SUCCESS");
+    } finally {
+      runtime.stop();
+      await h.close();
+    }
+  },
+});
+
 async function waitForTask(h: EngineHarness, execId: string, taskId: string, status: string): Promise<void> {
   for (let tries = 0; tries < 500; tries++) {
     const state = await h.engine.client.get(execId);

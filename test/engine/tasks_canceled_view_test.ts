@@ -6,6 +6,8 @@
  * rendered after a park (a replay from the history). Real nats-server, real engine, scripted tools.
  */
 import assert from "node:assert/strict";
+import { type BusMessage, PublishError, subjectOf } from "../../pkg/nats/mod.ts";
+import { TaskExecutionSuccessSchema } from "../../pkg/pb/mod.ts";
 import { scriptedRuntime, startEngineHarness } from "../support/engine.ts";
 
 const STATUSES = ["quick", "hold", "box", "first", "held"];
@@ -14,7 +16,8 @@ const read = (ids: string[]) =>
 
 const FILES = {
   "compozy.yaml":
-    "name: view\nworkflows:\n  - source: ./race.yaml\n  - source: ./ff.yaml\n  - source: ./retried.yaml\n",
+    "name: view\nworkflows:\n  - source: ./race.yaml\n  - source: ./ff.yaml\n  - source: ./retried.yaml\n" +
+    "  - source: ./lost.yaml\n",
   "t.ts": "export default (input: unknown) => input;\n",
   "race.yaml": `id: race
 tools:
@@ -58,7 +61,31 @@ outputs:
   seen: "{{ .tasks.seen.output }}"
   replayed: ${read(["bad", "hold"])}
 `,
-  // \`flip\` succeeds on its first call and fails after: attempt 1 of \`box\` fails at \`c\`, attempt 2 at \`a\`.
+  // `lx` (tool `once`) succeeds on its first call and hangs on the next: `lbox`'s attempt 1 fails at `lz`, its
+  // attempt 2 runs `lx` alone until the race is decided.
+  "lost.yaml": `id: lost
+tools:
+  - { id: echo, execute: ./t.ts }
+  - { id: once, execute: ./t.ts }
+  - { id: boom, execute: ./t.ts }
+tasks:
+  - id: lr
+    type: parallel
+    strategy: race
+    tasks:
+      - { id: lq, type: wait, signal: go }
+      - id: lbox
+        type: composite
+        retry: { max_attempts: 2, backoff: { initial: 10ms, max: 10ms } }
+        tasks:
+          - { id: lx, use: tool(id=once) }
+          - { id: ly, use: tool(id=echo), with: { v: 1 } }
+          - { id: lz, use: tool(id=boom) }
+  - id: seen
+    type: aggregate
+    outputs: ${read(["lbox", "lx", "ly", "lz"])}
+`,
+  // `flip` succeeds on its first call and fails after: attempt 1 of `box` fails at `c`, attempt 2 at `a`.
   "retried.yaml": `id: retried
 tools:
   - { id: echo, execute: ./t.ts }
@@ -90,7 +117,9 @@ Deno.test({
   async fn(t) {
     const h = await startEngineHarness(FILES);
     let flips = 0;
+    let onces = 0;
     const runtime = scriptedRuntime(h.bus, {
+      once: () => ++onces > 1 ? new Promise(() => {}) : {},
       echo: (input) => input,
       flip: () => {
         if (++flips > 1) throw new Error("flip");
@@ -142,6 +171,39 @@ Deno.test({
         const want = { a: "FAILED", b: "SUCCESS", c: "FAILED" };
         assert.deepEqual(state.output, { seen: want, replayed: want });
       });
+
+      await t.step(
+        "a retried loser given up on the replay shows its earlier attempt's children",
+        async () => {
+          const publish = h.bus.publish.bind(h.bus);
+          let refused = false;
+          h.bus.publish = async (message: BusMessage, options) => {
+            const result = await publish(message, options);
+            if (
+              !refused && message.$typeName === TaskExecutionSuccessSchema.typeName &&
+              (message as { task?: { id?: string } }).task?.id === "lr/lq"
+            ) {
+              // Stored, but the engine is told it could not be: it gives the execution up before it gives the
+              // losing branch up, and the replay gives it up (giveUpReplayed).
+              refused = true;
+              throw new PublishError("NATS out of reach (test)", subjectOf(message), 1);
+            }
+            return result;
+          };
+          try {
+            const { execId } = await client.trigger("lost", {});
+            await waitForTask(h, execId, "lr/lbox#2/lx", "RUNNING");
+            await client.signal(execId, "go", {});
+            const state = await client.waitForEnd(execId, 15_000);
+            assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
+            assert.ok(refused, "the winner's success was refused once");
+            // Before the fix `ly` and `lz`, which ran in attempt 1 only, read "none".
+            assert.deepEqual(state.output, { lbox: "CANCELED", lx: "CANCELED", ly: "SUCCESS", lz: "FAILED" });
+          } finally {
+            h.bus.publish = publish;
+          }
+        },
+      );
     } finally {
       runtime.stop();
       await h.close();

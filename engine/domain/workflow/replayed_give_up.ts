@@ -10,7 +10,14 @@ import { getLogger } from "../../../pkg/logger/mod.ts";
 import type { RecordedTask } from "../../history/replay_state.ts";
 import { resolveUse } from "../project/mod.ts";
 import { cancelGivenUp } from "../task/runners/basic.ts";
-import { canceledView, childKeyOf, type DriverPort, runnerOf, type Scope } from "../task/runners/mod.ts";
+import {
+  canceledView,
+  childKeyOf,
+  type DriverPort,
+  restoreChildResults,
+  runnerOf,
+  type Scope,
+} from "../task/runners/mod.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import { isWaiting } from "./driver_support.ts";
 
@@ -27,6 +34,8 @@ export async function giveUpReplayed(
 ): Promise<never> {
   const reason = scope.abort!.reason;
   // A scheduled retry has no attempt under way (the last one's clean-up ran when it was given up).
+  // A retried container's earlier attempts published their children as they ended.
+  if (record.attempt > 1) restoreChildResults(driver, task, key, scope.results, record.attempt - 1);
   if (record.status !== "retry_scheduled") {
     const inner = childKeyOf(key, record.attempt);
     // Each child goes through runTask under the aborted scope: an open one comes back here, any other

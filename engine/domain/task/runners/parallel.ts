@@ -119,6 +119,9 @@ async function giveUpLosers(
       await driver.runTask(child, `${key}/${child.id}`, branch);
     } catch (e) {
       if (e !== reason) throw e;
+    } finally {
+      // Each shows CANCELED (or its recorded outcome) after the parallel, as in the first run.
+      branch.results.publish();
     }
   }
 }

@@ -103,7 +103,11 @@ export interface ExecutionClient {
   cancel(execId: string, reason?: string): Promise<void>;
   pause(execId: string): Promise<void>;
   resume(execId: string): Promise<void>;
-  signal(execId: string, signalId: string, payload: unknown): Promise<void>;
-  /** Delivers to every execution waiting for the signal; returns their ids. */
-  broadcastSignal(signalId: string, payload: unknown): Promise<string[]>;
+  /**
+   * `deliveryId` (a scoped `Idempotency-Key`) makes a repeated delivery one signal: the message carries it as
+   * its id, which the stream drops within its duplicate window and a wait that took it drops after.
+   */
+  signal(execId: string, signalId: string, payload: unknown, deliveryId?: string): Promise<void>;
+  /** Delivers to every execution waiting for the signal; returns their ids. `deliveryId` as for `signal`. */
+  broadcastSignal(signalId: string, payload: unknown, deliveryId?: string): Promise<string[]>;
 }

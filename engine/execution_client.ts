@@ -306,8 +306,8 @@ export class NatsExecutionClient implements ExecutionClient {
     await this.bus.publish(create(WorkflowResumeSchema, this.address(state)));
   }
 
-  async signal(execId: string, signalId: string, payload: unknown): Promise<void> {
-    await this.sendSignal(await this.requireRunning(execId, "signal"), signalId, payload);
+  async signal(execId: string, signalId: string, payload: unknown, deliveryId?: string): Promise<void> {
+    await this.sendSignal(await this.requireRunning(execId, "signal"), signalId, payload, deliveryId);
   }
 
   /**
@@ -316,23 +316,35 @@ export class NatsExecutionClient implements ExecutionClient {
    * was refused like a signal to it through the API: the broadcast failed with ExecutionConflictError and
    * the executions listed after it were never signaled. An execution that ended takes no signal.
    */
-  async broadcastSignal(signalId: string, payload: unknown): Promise<string[]> {
+  async broadcastSignal(signalId: string, payload: unknown, deliveryId?: string): Promise<string[]> {
     const waiting = await this.store.findWaiting(signalId);
-    for (const state of waiting) await this.sendSignal(state, signalId, payload);
+    for (const state of waiting) {
+      // One id per target: the stream would drop a second target's copy under the first one's id.
+      await this.sendSignal(state, signalId, payload, deliveryId && `${deliveryId}:${state.exec_id}`);
+    }
     return waiting.map((s) => s.exec_id);
   }
 
-  private async sendSignal(state: WorkflowDocument, signalId: string, payload: unknown): Promise<void> {
+  /**
+   * The message's event id is its delivery id when the caller gave one: the stream's duplicate window and the
+   * target's record of the signals its waits took (execution_driver.ts `deliverSignal`) both key on it.
+   */
+  private async sendSignal(
+    state: WorkflowDocument,
+    signalId: string,
+    payload: unknown,
+    deliveryId: string | undefined,
+  ): Promise<void> {
     await this.bus.publish(create(WorkflowSignalSchema, {
-      ...this.address(state),
+      ...this.address(state, deliveryId),
       signalId,
       payloadJson: jsonBytes(payload ?? null),
     }));
   }
 
-  private address(state: WorkflowDocument) {
+  private address(state: WorkflowDocument, eventId?: string) {
     return {
-      metadata: this.bus.metadata(state.correlation_id),
+      metadata: this.bus.metadata(state.correlation_id, eventId),
       workflow: { id: state.workflow_id, execId: state.exec_id },
     };
   }

@@ -261,6 +261,11 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
       summary: "Deliver a signal to one execution; the body is the payload",
       tag: "signals",
       params: { exec_id: "Execution id", signal_id: "Signal id" },
+      headers: [{
+        name: IDEMPOTENCY_HEADER,
+        description:
+          "A retried delivery with the same key is one signal: a wait that took it does not take it again",
+      }],
       body: { schema: SignalPayload, description: "Any JSON value; may be empty (null payload)" },
       responses: {
         202: { description: "The signal is recorded", schema: SignalAcceptedResponse },
@@ -273,8 +278,9 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
         const execId = execIdParam(c);
         const signalId = signalIdParam(c);
         // Counted before delivery: once delivered, the wait it wakes may already be gone from the state.
+        const deliveryId = scopedIdempotencyKey(c, `signal:${execId}:${signalId}`);
         const waiting = await waitsFor(ctx, execId, signalId);
-        await ctx.client.signal(execId, signalId, body ?? null);
+        await ctx.client.signal(execId, signalId, body ?? null, deliveryId);
         return c.json({ exec_id: execId, waiting }, 202);
       },
     }),
@@ -286,14 +292,21 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
       summary: "Deliver a signal to every execution waiting for it",
       tag: "signals",
       params: { signal_id: "Signal id" },
+      headers: [{
+        name: IDEMPOTENCY_HEADER,
+        description: "A retried broadcast with the same key is one signal to each execution that took it",
+      }],
       body: { schema: SignalPayload, description: "Any JSON value; may be empty (null payload)" },
       responses: {
         200: { description: "The executions it was delivered to", schema: SignalDeliveredResponse },
         400: { description: "Malformed JSON or signal id" },
         503: UNAVAILABLE,
       },
-      handler: async (c, { body }) =>
-        c.json({ delivered_to: await ctx.client.broadcastSignal(signalIdParam(c), body ?? null) }),
+      handler: async (c, { body }) => {
+        const signalId = signalIdParam(c);
+        const deliveryId = scopedIdempotencyKey(c, `broadcast:${signalId}`);
+        return c.json({ delivered_to: await ctx.client.broadcastSignal(signalId, body ?? null, deliveryId) });
+      },
     }),
   ];
 }

@@ -5,9 +5,25 @@
 import assert from "node:assert/strict";
 import type { EngineHarness } from "../support/engine.ts";
 import { callApi as call, withEngineApi } from "../support/engine_api.ts";
+import { waitForStatus } from "../support/flows.ts";
+import { until } from "../support/until.ts";
+
+const TWICE = `id: twice
+tasks:
+  - id: first
+    type: wait
+    signal: go
+    timeout: 5m
+  - id: second
+    type: wait
+    signal: go
+    timeout: 5m
+outputs:
+  second: "{{ .tasks.second.output }}"
+`;
 
 const FILES = {
-  "compozy.yaml": "name: contract\nworkflows:\n  - source: ./wf.yaml\n",
+  "compozy.yaml": "name: contract\nworkflows:\n  - source: ./wf.yaml\n  - source: ./twice.yaml\n",
   "wf.yaml": `id: wait
 config:
   input:
@@ -22,6 +38,7 @@ tasks:
     signal: go
     timeout: 5m
 `,
+  "twice.yaml": TWICE,
 };
 
 Deno.test("API contract", async (t) => {
@@ -118,6 +135,33 @@ Deno.test("API contract", async (t) => {
         assert.equal(result.body.next_cursor, null, path);
       }
     });
+
+    await t.step(
+      "a signal sent again with its Idempotency-Key is one signal: the next wait does not take it",
+      async () => {
+        const twice = (await h.engine.client.trigger("twice", {})).execId;
+        const waiting = (taskId: string) => async () =>
+          (await h.engine.client.get(twice))?.tasks.some((t) =>
+            t.task_id === taskId && t.status === "WAITING"
+          ) ??
+            false;
+        const send = (key: string, payload: string) =>
+          fetch(`${base}/api/executions/${twice}/signals/go`, {
+            method: "POST",
+            body: payload,
+            headers: { "content-type": "application/json", "idempotency-key": key },
+          }).then(async (r) => ({ status: r.status, body: await r.json() }));
+        await until(waiting("first"));
+        assert.equal((await send("k-1", '{"n": 1}')).status, 202);
+        await until(waiting("second"));
+        // The retry answers as the first delivery did, and its copy is dropped: signals are taken in the order
+        // they are stored, so had the copy reached the second wait, that wait would have ended with {"n": 1}.
+        assert.equal((await send("k-1", '{"n": 1}')).status, 202);
+        assert.equal((await send("k-2", '{"n": 2}')).status, 202);
+        await waitForStatus(h, twice, "SUCCESS");
+        assert.deepEqual((await h.engine.client.get(twice))?.output, { second: { n: 2 } });
+      },
+    );
 
     await t.step("every status a route answered is in its OpenAPI responses", async () => {
       const big = JSON.stringify({ reason: "x".repeat(2 * 1024 * 1024) });

@@ -61,10 +61,13 @@ export interface ReplayState {
   paused: boolean;
   tasks: Map<string, RecordedTask>;
   /**
-   * The message ids of the signals its waits took (`task.waiting_ended`'s `signal_message_id`): a copy of
-   * one sent again is not a second signal (ExecutionDriver.deliverSignal).
+   * The message ids of the signals its waits took (`task.waiting_ended`'s `signal_message_id`), each with the
+   * task exec ids of the other waits for its signal that were open when a wait first took it and have not
+   * taken it since: a copy sent again is not a second signal (ExecutionDriver.deliverSignal), but one signal
+   * ends every wait open for it, and a message delivered again after only some of those ends were recorded
+   * (a crash, a lost lease between two records) still ends the rest.
    */
-  takenSignals: Set<string>;
+  takenSignals: Map<string, Set<string>>;
 }
 
 type Msg<T extends keyof Messages> = Messages[T];
@@ -110,14 +113,13 @@ export function foldReplayState(events: StoredEvent[]): ReplayState | undefined 
         ended: false,
         paused: false,
         tasks: new Map(),
-        takenSignals: new Set(),
+        takenSignals: new Map(),
       };
       continue;
     }
     if (!state) continue;
     if (event.type === "task.waiting_ended") {
-      const taken = (event.message as Msg<"task.waiting_ended">).signalMessageId;
-      if (taken) state.takenSignals.add(taken);
+      foldTakenSignal(state, event.message as Msg<"task.waiting_ended">);
     }
     if (WORKFLOW_TERMINAL.has(event.type)) {
       // The first end is the end: a late failure (a command given up after the end) changes nothing.
@@ -128,6 +130,27 @@ export function foldReplayState(events: StoredEvent[]): ReplayState | undefined 
     else if (event.type.startsWith("task.")) foldTask(state, event);
   }
   return state;
+}
+
+/**
+ * Records the signal message that ended a wait (before the wait's own record is folded): the first take
+ * keeps the other waits then open for the same signal, which a copy may still end; each later take removes
+ * its wait.
+ */
+function foldTakenSignal(state: ReplayState, ended: Msg<"task.waiting_ended">): void {
+  const messageId = ended.signalMessageId;
+  const execId = ended.task?.execId;
+  if (!messageId || !execId) return;
+  const open = state.takenSignals.get(messageId);
+  if (open) {
+    open.delete(execId);
+    return;
+  }
+  const signalId = ended.task?.id ? state.tasks.get(ended.task.id)?.waitingFor : undefined;
+  const others = [...state.tasks.values()].filter((r) =>
+    r.status === "waiting" && r.waitingFor === signalId && r.execId !== execId
+  );
+  state.takenSignals.set(messageId, new Set(others.map((r) => r.execId)));
 }
 
 /** Whether a recorded task has its outcome: success, skipped or failed (a terminal record is final). */
@@ -236,6 +259,6 @@ export function replayStateOfExecute(execute: MessageShape<typeof pb.WorkflowExe
     ended: false,
     paused: false,
     tasks: new Map(),
-    takenSignals: new Set(),
+    takenSignals: new Map(),
   };
 }

@@ -10,7 +10,11 @@ import { create } from "@bufbuild/protobuf";
 import { type BusMessage, PublishError, STREAMS } from "../../pkg/nats/mod.ts";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
-import { TaskExecutionSuccessSchema, WorkflowSignalSchema } from "../../pkg/pb/mod.ts";
+import {
+  TaskExecutionSuccessSchema,
+  TaskExecutionWaitingEndedSchema,
+  WorkflowSignalSchema,
+} from "../../pkg/pb/mod.ts";
 import { run, waitForStatus } from "../support/flows.ts";
 import { type EngineHarness, scriptedRuntime, startEngineHarness } from "../support/engine.ts";
 
@@ -21,7 +25,7 @@ Deno.test({
   async fn() {
     const h = await startEngineHarness({
       "compozy.yaml":
-        "name: sig\nworkflows:\n  - source: ./waiter.yaml\n  - source: ./main.yaml\n  - source: ./busy.yaml\n",
+        "name: sig\nworkflows:\n  - source: ./waiter.yaml\n  - source: ./main.yaml\n  - source: ./busy.yaml\n  - source: ./pair.yaml\n",
       "waiter.yaml": `id: waiter
 tasks:
   - { id: first, type: wait, signal: go }
@@ -41,6 +45,14 @@ tasks:
           - { id: first, type: wait, signal: go }
           - { id: second, type: wait, signal: go }
       - { id: busy, use: tool(id=hold) }
+`,
+      "pair.yaml": `id: pair
+tasks:
+  - id: both
+    type: parallel
+    tasks:
+      - { id: a, type: wait, signal: go }
+      - { id: b, type: wait, signal: go }
 `,
       "main.yaml": `id: main
 tasks:
@@ -128,6 +140,32 @@ tasks:
       await client.signal(busy, "go", { n: 2 });
       const busyEnd = await client.waitForEnd(busy, 10_000);
       assert.deepEqual(busyEnd.output, { busy: {}, waits: { n: 2 } });
+
+      // One signal ends every wait for it. When the record of the second wait's end fails (a crash, a lost
+      // lease between the two records), the message is delivered again, and the wait it has not ended yet
+      // must still take it: its id being taken by the first wait makes it no copy for the second. Before the
+      // fix the whole message was dropped and `b` waited for ever.
+      const pair = (await client.trigger("pair", {})).execId;
+      await waitForTask(h, pair, "both/a", "WAITING");
+      await waitForTask(h, pair, "both/b", "WAITING");
+      let refusedEnd = 0;
+      h.bus.publish = async (message: BusMessage, options) => {
+        if (
+          message.$typeName === TaskExecutionWaitingEndedSchema.typeName && message.task?.id === "both/b" &&
+          refusedEnd++ === 0
+        ) {
+          throw new PublishError("the test holds the second wait's end back", "task.waiting_ended", 1);
+        }
+        return await publish(message, options);
+      };
+      await client.signal(pair, "go", { n: 3 });
+      const pairEnd = await client.waitForEnd(pair, 10_000);
+      assert.equal(refusedEnd >= 1, true, "the second wait's end was refused once");
+      assert.deepEqual(
+        pairEnd.output,
+        { a: { n: 3 }, b: { n: 3 } },
+        JSON.stringify([pairEnd.status, pairEnd.error, pairEnd.tasks.map((t) => [t.task_id, t.status])]),
+      );
     } finally {
       release();
       runtime.stop();

@@ -100,8 +100,11 @@ export class ExecutionDriver implements DriverPort {
   private parkTimer?: ReturnType<typeof setTimeout>;
   /** Sub-workflows running for this execution: a cancel reaches them too. */
   private readonly children = new Set<string>();
-  /** The message ids of the signals its waits took, recorded and replayed (see deliverSignal). */
-  private readonly takenSignals: Set<string>;
+  /**
+   * The message ids of the signals its waits took, recorded and replayed, each with the waits open for it
+   * when it was first taken that have not taken it yet (see deliverSignal).
+   */
+  private readonly takenSignals: Map<string, Set<string>>;
   readonly usage: ExecutionUsage;
   private readonly templates: ExecutionTemplates;
   private readonly deadline: WorkflowDeadline;
@@ -127,7 +130,7 @@ export class ExecutionDriver implements DriverPort {
       this.rootResults,
     );
     this.tasks = new TaskLedger(replay.tasks.entries());
-    this.takenSignals = new Set(replay.takenSignals);
+    this.takenSignals = new Map([...replay.takenSignals].map(([id, open]) => [id, new Set(open)]));
     this.paused = replay.paused;
     this.deadline = new WorkflowDeadline(
       this,
@@ -259,19 +262,13 @@ export class ExecutionDriver implements DriverPort {
    * `messageId` is the signal message's id (every publisher gives one), recorded with each wait it ends. A message whose id a wait took
    * already is dropped: a signal task's replay sends its copy again under the same id, and past the command
    * stream's duplicate window (2 min by default) the server stores it; a second wait for the signal took it
-   * as a second signal (eng42, `test/engine/signal_task_resent_test.ts`).
+   * as a second signal (eng42, `test/engine/signal_task_resent_test.ts`). Only the waits that were open when
+   * it was first taken may still take it: the message is delivered again when the engine stopped between the
+   * records of the waits it ends, and the waits not recorded yet took nothing (before, they waited for ever).
    */
   deliverSignal(signalId: string, payload: unknown, messageId: string | undefined): Promise<boolean> {
     return this.delivery(async () => {
-      if (messageId !== undefined && this.takenSignals.has(messageId)) {
-        logDroppedSignal(
-          "info",
-          { execId: this.execId, correlationId: this.correlationId, workflowId: this.workflow.id },
-          signalId,
-          `a wait took this very message (${messageId}) already: it is a copy sent again`,
-        );
-        return false;
-      }
+      const open = messageId === undefined ? undefined : this.takenSignals.get(messageId);
       const eligible = new Set<string>();
       for (const [id, w] of this.waiters) {
         if (w.kind === "signal" && w.signalId === signalId) eligible.add(id);
@@ -281,6 +278,18 @@ export class ExecutionDriver implements DriverPort {
       }
       for (const [id, waitingFor] of this.startingWaits) {
         if (waitingFor === signalId) eligible.add(id);
+      }
+      if (open) {
+        for (const id of eligible) if (!open.has(id)) eligible.delete(id);
+        if (eligible.size === 0) {
+          logDroppedSignal(
+            "info",
+            { execId: this.execId, correlationId: this.correlationId, workflowId: this.workflow.id },
+            signalId,
+            `a wait took this very message (${messageId}) already: it is a copy sent again`,
+          );
+          return false;
+        }
       }
       const tried = new Set<string>();
       let taken = await this.matchSignal(signalId, payload, messageId, eligible, tried);
@@ -339,7 +348,12 @@ export class ExecutionDriver implements DriverPort {
             messageId,
           ),
         );
-        if (messageId !== undefined) this.takenSignals.add(messageId);
+        if (messageId !== undefined) {
+          // As the replay folds it (replay_state.ts): the waits open for it at its arrival, less those it ended.
+          const others = this.takenSignals.get(messageId) ?? new Set(eligible);
+          others.delete(taskExecId);
+          this.takenSignals.set(messageId, others);
+        }
       } catch (e) {
         if (!(e instanceof MessageTooLargeError)) {
           this.abandon(e);

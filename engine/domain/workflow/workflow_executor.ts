@@ -305,12 +305,16 @@ export class WorkflowExecutor {
           (seen) => {
             const records = [...seen.tasks.values()];
             // A copy of a message a wait took already (sent again past the duplicate window, or delivered
-            // again after the engine that took it died) is no signal for the waits still open: the driver
-            // would drop it (deliverSignal), so it activates nothing.
-            const copy = signal.metadata?.eventId !== undefined &&
-              seen.takenSignals.has(signal.metadata.eventId);
-            const waits = !copy &&
-              records.some((r) => r.status === "waiting" && r.waitingFor === signal.signalId);
+            // again after the engine that took it died) is a signal only for the waits that were open when it
+            // was first taken and have not recorded taking it (their engine stopped first); for any other
+            // wait the driver would drop it (deliverSignal), so it activates nothing then.
+            const open = signal.metadata?.eventId
+              ? seen.takenSignals.get(signal.metadata.eventId)
+              : undefined;
+            const waits = records.some((r) =>
+              r.status === "waiting" && r.waitingFor === signal.signalId && (!open || open.has(r.execId))
+            );
+            const copy = open !== undefined && !waits;
             // Only while nothing is parked (no wait, sleep, sub-workflow or back-off open): the execution was
             // mid-step when its engine died. A parked one has a wake-up of its own coming, and a sender's
             // retry of a signal already taken wrote a take-over into it each time (outside review B6).

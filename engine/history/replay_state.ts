@@ -43,6 +43,8 @@ export interface RecordedTask {
   route?: string;
   error?: pb.ErrorInfo;
   waitingFor?: string;
+  /** The stream sequence of its wait's start (see ReplayState.takenSignals). */
+  waitingSeq?: number;
   deadlineMs?: number;
   /** When the attempt a `task.retry_scheduled` announced is due (its time plus its delay). */
   retryDueMs?: number;
@@ -61,13 +63,13 @@ export interface ReplayState {
   paused: boolean;
   tasks: Map<string, RecordedTask>;
   /**
-   * The message ids of the signals its waits took (`task.waiting_ended`'s `signal_message_id`), each with the
-   * task exec ids of the other waits for its signal that were open when a wait first took it and have not
-   * taken it since: a copy sent again is not a second signal (ExecutionDriver.deliverSignal), but one signal
-   * ends every wait open for it, and a message delivered again after only some of those ends were recorded
-   * (a crash, a lost lease between two records) still ends the rest.
+   * The message ids of the signals its waits took (`task.waiting_ended`'s `signal_message_id`), each with its
+   * signal and the stream sequence of its first take: a copy sent again is not a second signal
+   * (ExecutionDriver.deliverSignal), but one signal ends every wait open for it, and a message delivered again
+   * after only some of those ends were recorded (a crash, a lost lease between two records) still ends the
+   * waits open before that first take (`copyMayEnd`).
    */
-  takenSignals: Map<string, Set<string>>;
+  takenSignals: Map<string, { signalId: string; seq: number }>;
 }
 
 type Msg<T extends keyof Messages> = Messages[T];
@@ -118,9 +120,7 @@ export function foldReplayState(events: StoredEvent[]): ReplayState | undefined 
       continue;
     }
     if (!state) continue;
-    if (event.type === "task.waiting_ended") {
-      foldTakenSignal(state, event.message as Msg<"task.waiting_ended">);
-    }
+    if (event.type === "task.waiting_ended") foldTakenSignal(state, event);
     if (WORKFLOW_TERMINAL.has(event.type)) {
       // The first end is the end: a late failure (a command given up after the end) changes nothing.
       if (!state.ended) state.outcome = terminalOutcome(event);
@@ -132,25 +132,23 @@ export function foldReplayState(events: StoredEvent[]): ReplayState | undefined 
   return state;
 }
 
-/**
- * Records the signal message that ended a wait (before the wait's own record is folded): the first take
- * keeps the other waits then open for the same signal, which a copy may still end; each later take removes
- * its wait.
- */
-function foldTakenSignal(state: ReplayState, ended: Msg<"task.waiting_ended">): void {
+/** Records the first take of the signal message that ended a wait (before the wait's own record is folded). */
+function foldTakenSignal(state: ReplayState, event: StoredEvent): void {
+  const ended = event.message as Msg<"task.waiting_ended">;
   const messageId = ended.signalMessageId;
-  const execId = ended.task?.execId;
-  if (!messageId || !execId) return;
-  const open = state.takenSignals.get(messageId);
-  if (open) {
-    open.delete(execId);
-    return;
-  }
   const signalId = ended.task?.id ? state.tasks.get(ended.task.id)?.waitingFor : undefined;
-  const others = [...state.tasks.values()].filter((r) =>
-    r.status === "waiting" && r.waitingFor === signalId && r.execId !== execId
-  );
-  state.takenSignals.set(messageId, new Set(others.map((r) => r.execId)));
+  if (!messageId || signalId === undefined || state.takenSignals.has(messageId)) return;
+  state.takenSignals.set(messageId, { signalId, seq: event.seq });
+}
+
+/**
+ * Whether a copy of a taken signal message (ReplayState.takenSignals) may still end the recorded wait: it was
+ * open for that signal before the message's first take and has not ended since (the engine stopped between
+ * the records of the waits the message ended). A wait that started after it never takes it.
+ */
+export function copyMayEnd(taken: { signalId: string; seq: number }, record: RecordedTask): boolean {
+  return record.status === "waiting" && record.waitingFor === taken.signalId &&
+    record.waitingSeq !== undefined && record.waitingSeq < taken.seq;
 }
 
 /** Whether a recorded task has its outcome: success, skipped or failed (a terminal record is final). */
@@ -196,6 +194,7 @@ function foldTask(state: ReplayState, event: StoredEvent): void {
       const w = event.message as Msg<"task.waiting_started">;
       record.status = "waiting";
       record.waitingFor = w.signalId;
+      record.waitingSeq = event.seq;
       record.deadlineMs = Number(w.deadlineUnixMs) || undefined;
       break;
     }

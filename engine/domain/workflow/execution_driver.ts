@@ -12,7 +12,7 @@ import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
 import { TaskFailure, toTaskFailure } from "../../failure.ts";
 import { uuidv7 } from "../../ids.ts";
 import { parseJsonBytes } from "../../json_bytes.ts";
-import type { RecordedTask, ReplayState } from "../../history/replay_state.ts";
+import { copyMayEnd, type RecordedTask, type ReplayState } from "../../history/replay_state.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
 import type { Project, Workflow } from "../project/mod.ts";
 import type { TaskConfig } from "../task/schema.ts";
@@ -101,10 +101,10 @@ export class ExecutionDriver implements DriverPort {
   /** Sub-workflows running for this execution: a cancel reaches them too. */
   private readonly children = new Set<string>();
   /**
-   * The message ids of the signals its waits took, recorded and replayed, each with the waits open for it
-   * when it was first taken that have not taken it yet (see deliverSignal).
+   * The signal messages a wait took, met by this driver (taken here, or a copy of one the replay shows taken),
+   * each with the waits that may still take a copy of it (see deliverSignal).
    */
-  private readonly takenSignals: Map<string, Set<string>>;
+  private readonly takenSignals = new Map<string, Set<string>>();
   readonly usage: ExecutionUsage;
   private readonly templates: ExecutionTemplates;
   private readonly deadline: WorkflowDeadline;
@@ -130,7 +130,6 @@ export class ExecutionDriver implements DriverPort {
       this.rootResults,
     );
     this.tasks = new TaskLedger(replay.tasks.entries());
-    this.takenSignals = new Map([...replay.takenSignals].map(([id, open]) => [id, new Set(open)]));
     this.paused = replay.paused;
     this.deadline = new WorkflowDeadline(
       this,
@@ -268,7 +267,7 @@ export class ExecutionDriver implements DriverPort {
    */
   deliverSignal(signalId: string, payload: unknown, messageId: string | undefined): Promise<boolean> {
     return this.delivery(async () => {
-      const open = messageId === undefined ? undefined : this.takenSignals.get(messageId);
+      const open = messageId === undefined ? undefined : this.mayTakeCopy(messageId);
       const eligible = new Set<string>();
       for (const [id, w] of this.waiters) {
         if (w.kind === "signal" && w.signalId === signalId) eligible.add(id);
@@ -313,6 +312,22 @@ export class ExecutionDriver implements DriverPort {
     });
   }
 
+  /**
+   * The waits that may take a copy of a signal message a wait took already (none when none took it: undefined):
+   * the replay's waits open before its first take and not ended since (copyMayEnd), less those taken here.
+   */
+  private mayTakeCopy(messageId: string): Set<string> | undefined {
+    const known = this.takenSignals.get(messageId);
+    if (known) return known;
+    const taken = this.replay.takenSignals.get(messageId);
+    if (!taken) return undefined;
+    const open = new Set(
+      [...this.replay.tasks.values()].filter((r) => copyMayEnd(taken, r)).map((r) => r.execId),
+    );
+    this.takenSignals.set(messageId, open);
+    return open;
+  }
+
   waitsForSignal(signalId: string): boolean {
     return [...this.waiters.values()].some((w) => w.kind === "signal" && w.signalId === signalId) ||
       [...this.startingWaits.values()].includes(signalId) ||
@@ -348,11 +363,11 @@ export class ExecutionDriver implements DriverPort {
             messageId,
           ),
         );
+        // Taken here first, every wait open for it is tried in this delivery: a copy ends none.
         if (messageId !== undefined) {
-          // As the replay folds it (replay_state.ts): the waits open for it at its arrival, less those it ended.
-          const others = this.takenSignals.get(messageId) ?? new Set(eligible);
-          others.delete(taskExecId);
-          this.takenSignals.set(messageId, others);
+          const open = this.takenSignals.get(messageId);
+          if (open) open.delete(taskExecId);
+          else this.takenSignals.set(messageId, new Set());
         }
       } catch (e) {
         if (!(e instanceof MessageTooLargeError)) {

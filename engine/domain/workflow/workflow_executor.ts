@@ -15,7 +15,12 @@ import { getLogger } from "../../../pkg/logger/mod.ts";
 import { logDroppedSignal } from "./dropped_signal_log.ts";
 import type * as pb from "../../../pkg/pb/mod.ts";
 import { readExecutionEvents, readExecutionEventsAfter } from "../../history/read_history.ts";
-import { foldReplayState, type ReplayState, replayStateOfExecute } from "../../history/replay_state.ts";
+import {
+  copyMayEnd,
+  foldReplayState,
+  type ReplayState,
+  replayStateOfExecute,
+} from "../../history/replay_state.ts";
 import { parseJsonBytes } from "../../json_bytes.ts";
 import type { AcceptedExecutions } from "../../accepted_executions.ts";
 import type { EngineStats } from "../../engine_stats.ts";
@@ -308,13 +313,13 @@ export class WorkflowExecutor {
             // again after the engine that took it died) is a signal only for the waits that were open when it
             // was first taken and have not recorded taking it (their engine stopped first); for any other
             // wait the driver would drop it (deliverSignal), so it activates nothing then.
-            const open = signal.metadata?.eventId
+            const taken = signal.metadata?.eventId
               ? seen.takenSignals.get(signal.metadata.eventId)
               : undefined;
             const waits = records.some((r) =>
-              r.status === "waiting" && r.waitingFor === signal.signalId && (!open || open.has(r.execId))
+              taken ? copyMayEnd(taken, r) : r.status === "waiting" && r.waitingFor === signal.signalId
             );
-            const copy = open !== undefined && !waits;
+            const copy = taken !== undefined && !waits;
             // Only while nothing is parked (no wait, sleep, sub-workflow or back-off open): the execution was
             // mid-step when its engine died. A parked one has a wake-up of its own coming, and a sender's
             // retry of a signal already taken wrote a take-over into it each time (outside review B6).

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import * as pb from "../../pkg/pb/mod.ts";
 import type { StoredEvent } from "./read_history.ts";
-import { foldReplayState, replayStateOfExecute } from "./replay_state.ts";
+import { copyMayEnd, foldReplayState, replayStateOfExecute } from "./replay_state.ts";
 
 let seq = 0;
 function event<S extends DescMessage>(type: string, schema: S, init: MessageInitShape<S>): StoredEvent {
@@ -97,6 +97,42 @@ Deno.test("replay state", async (t) => {
     assert.equal(failed.tasks.get("a")!.status, "failed");
     assert.equal(failed.tasks.get("a")!.error?.code, "x");
   });
+
+  await t.step(
+    "a taken signal message: a copy may end the waits open before its first take, not a later one",
+    () => {
+      const wait = (id: string) => ({ id, execId: `x-${id}` });
+      const started = (id: string, signalId = "go") =>
+        event("task.waiting_started", pb.TaskExecutionWaitingStartedSchema, {
+          workflow,
+          task: wait(id),
+          signalId,
+        });
+      const ended = (id: string) =>
+        event("task.waiting_ended", pb.TaskExecutionWaitingEndedSchema, {
+          workflow,
+          task: wait(id),
+          signalMessageId: "m1",
+        });
+      // a and b wait for go, c for another signal; m1 ends a, then the engine stops before b's record; d
+      // starts waiting after (a wait started by the flow that a's end moved on).
+      const s = foldReplayState([
+        start(),
+        started("a"),
+        started("b"),
+        started("c", "stop"),
+        ended("a"),
+        started("d"),
+      ])!;
+      const taken = s.takenSignals.get("m1")!;
+      assert.equal(taken.signalId, "go");
+      const may = (id: string) => copyMayEnd(taken, s.tasks.get(id)!);
+      assert.deepEqual(["a", "b", "c", "d"].map(may), [false, true, false, false]);
+      // b's end recorded too: the copy ends nothing.
+      const all = foldReplayState([start(), started("a"), started("b"), ended("a"), ended("b")])!;
+      assert.equal(copyMayEnd(all.takenSignals.get("m1")!, all.tasks.get("b")!), false);
+    },
+  );
 
   await t.step("pause, resume and the end", () => {
     const s = foldReplayState([

@@ -15,7 +15,7 @@
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 import { jsonSchemaAjv } from "../utils/json_schema.ts";
 import { addLinearFormats } from "../utils/json_formats.ts";
-import { MAX_VALIDATION_STEPS, validationBudgetExhausted } from "../utils/json_schema_budget.ts";
+import { validationBudgetExhausted, validationBudgetLimit } from "../utils/json_schema_budget.ts";
 
 /** One failing field: `path` is like `items[2].name`, or `(root)` for the value itself. */
 export interface SchemaViolation {
@@ -40,12 +40,15 @@ const MAX_PART_CHARS = 200;
 
 const MAX_CACHED_TEXTS = 1000;
 
-/** The one violation of a value whose check stopped at its bound (json_schema_budget.ts). */
-const TOO_COSTLY: SchemaViolation = {
-  path: "(root)",
-  message: `took more than ${MAX_VALIDATION_STEPS} steps to check against the schema (branches of an anyOf ` +
-    "or oneOf that all recurse into the same value double the work per level): refused",
-};
+/** The one violation of a value whose check stopped at its bound of `limit` steps (json_schema_budget.ts). */
+function tooCostly(limit: number): SchemaViolation {
+  return {
+    path: "(root)",
+    message:
+      `took more than ${limit} steps to check against the schema (branches of an anyOf or oneOf that ` +
+      "all recurse into the same value double the work per level): refused",
+  };
+}
 
 /**
  * A cache of compiled validators.
@@ -91,7 +94,9 @@ export class SchemaCache {
       if (first(value)) return [];
       // Stopped at its step bound: the errors Ajv gathered on the way out say nothing, and listing them all
       // would take a second pass as long.
-      if (validationBudgetExhausted(this.#firstError)) return [TOO_COSTLY];
+      if (validationBudgetExhausted(this.#firstError)) {
+        return [tooCostly(validationBudgetLimit(this.#firstError))];
+      }
       let errors = first.errors ?? [];
       if (bytes <= ALL_ERRORS_MAX_BYTES) {
         all ??= this.#allErrors.compile(schema);

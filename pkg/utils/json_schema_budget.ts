@@ -16,11 +16,22 @@
  * as a failure: callers that read `errors` see that error, and {@linkcode validationBudgetExhausted} tells
  * them why.
  *
+ * An entry's own work is not bounded by the schema alone: its loops (`items`, `contains`, the keys of
+ * `additionalProperties`…) run over the value's members there, and an entry that meets a large array
+ * inlines the whole walk of it. Entries alone let the recursive `anyOf` above revisit a leaf of 100,000
+ * numbers 2^18 times (200 KB, 11 s on the runtime's thread, under the entry bound: outside break attempt
+ * brk43). So each loop's turn takes a step as well, and the budget grows with the value's size: an honest
+ * validation visits each member of the value a few times (once per schema loop over it), so
+ * {@linkcode STEPS_PER_NODE} per member of the value, or {@linkcode MAX_VALIDATION_STEPS} when that is more.
+ *
  * @module
  */
 
 /** Entries into compiled schema functions one validation may make (0.6 s of the costliest schemas at load 15). */
 export const MAX_VALIDATION_STEPS = 2_000_000;
+
+/** Steps allowed per member (object, array, scalar) of the validated value, when that gives more. */
+export const STEPS_PER_NODE = 8;
 
 /** The keyword of the error a validation past its budget reports. */
 export const BUDGET_KEYWORD = "validationBudget";
@@ -31,11 +42,13 @@ const BUDGET_PROPERTY = "compozyValidationBudget";
 /** The budget of one Ajv instance: one validation runs at a time (Ajv validates synchronously). */
 class StepBudget {
   #left = MAX_VALIDATION_STEPS;
+  limit = MAX_VALIDATION_STEPS;
   exhausted = false;
 
-  /** A validation starts: the whole budget again. */
-  start(): void {
-    this.#left = MAX_VALIDATION_STEPS;
+  /** A validation of `data` starts: the whole budget again, for a value of its size. */
+  start(data: unknown): void {
+    this.limit = Math.max(MAX_VALIDATION_STEPS, STEPS_PER_NODE * countNodes(data));
+    this.#left = this.limit;
     this.exhausted = false;
   }
 
@@ -50,14 +63,34 @@ class StepBudget {
   }
 }
 
+/** The members of a JSON value, itself included (without recursion: values may nest deep). */
+function countNodes(data: unknown): number {
+  let count = 0;
+  const pending: unknown[] = [data];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    count++;
+    if (value === null || typeof value !== "object") continue;
+    if (Array.isArray(value)) {
+      for (const item of value) pending.push(item);
+    } else {
+      for (const key in value) pending.push((value as Record<string, unknown>)[key]);
+    }
+  }
+  return count;
+}
+
 /**
  * The head of every function Ajv generates: `return function validate12(data, {instancePath="", …}={}){`.
  * No `)` occurs inside its parameters.
  */
 const FUNCTION_HEAD = /return function (validate\d+)\(data, \{[^)]*\}=\{\}\)\{/;
 
+/** The head of every loop Ajv generates: `for(let i0=0; i0<len0; i0++){`, `for(const key0 in data){`. */
+const LOOP_HEAD = /for\((?:let|const) [^{}]*\)\{/g;
+
 /**
- * Ajv's `code.process`: puts the step at the head of a generated function.
+ * Ajv's `code.process`: puts the step at the head of a generated function and of each of its loops' turns.
  *
  * @throws {Error} when the code has no head it knows (an Ajv whose code changed): no schema compiles
  * unbounded.
@@ -68,18 +101,26 @@ export function stepAtEntry(code: string): string {
     throw new Error("Ajv generated a validation function whose head is unknown: its work cannot be bounded");
   }
   const name = head[1];
-  const step = `const stepBudget = self.${BUDGET_PROPERTY};if(arguments.length < 2){stepBudget.start();}` +
+  const step =
     `if(!stepBudget.step()){${name}.errors = [{instancePath,schemaPath:"#",keyword:"${BUDGET_KEYWORD}",` +
-    `params:{limit: ${MAX_VALIDATION_STEPS}},message:"took more than ${MAX_VALIDATION_STEPS} steps to check ` +
+    `params:{limit: stepBudget.limit},message:"took more than " + stepBudget.limit + " steps to check ` +
     `against the schema (branches of an anyOf or oneOf that all recurse into the same value double the work ` +
     `per level)"}];return false;}`;
   const at = head.index + head[0].length;
-  return code.slice(0, at) + step + code.slice(at);
+  // Loops only after the head: the budget is declared there.
+  const body = code.slice(at).replace(LOOP_HEAD, (loop) => loop + step);
+  return code.slice(0, at) + `const stepBudget = self.${BUDGET_PROPERTY};` +
+    `if(arguments.length < 2){stepBudget.start(data);}` + step + body;
 }
 
 /** Gives `ajv` its budget; to be called once, right after it is made with {@linkcode stepAtEntry}. */
 export function addValidationBudget(ajv: object): void {
   Object.defineProperty(ajv, BUDGET_PROPERTY, { value: new StepBudget() });
+}
+
+/** The steps the last validation of `ajv` was allowed (for its size). */
+export function validationBudgetLimit(ajv: object): number {
+  return (ajv as Record<string, StepBudget | undefined>)[BUDGET_PROPERTY]?.limit ?? MAX_VALIDATION_STEPS;
 }
 
 /** Whether the last validation of `ajv` stopped at its budget (then its errors include the budget's). */

@@ -89,3 +89,31 @@ Deno.test("a large value through a recursive schema is checked within the step b
   assert.equal(validate({ children: [...children, { children: 1 }] }), false);
   assert.equal(validationBudgetExhausted(ajv), false);
 });
+
+Deno.test("a validation's loops take steps too: a large leaf revisited by a recursive anyOf stops at the bound", () => {
+  // Outside break attempt brk43: entries alone were bounded, but each visit of a leaf of 100,000 numbers
+  // walked all of it inside one entry, and 2^16 visits (16 levels, 200 KB) stayed under the entry bound and
+  // took seconds (18 levels: 11 s).
+  const ajv = jsonSchemaAjv({ strict: false });
+  const vector = { type: "array", items: { type: "number" } };
+  const schema = structuredClone(EXPRESSION);
+  schema.$defs.expr.anyOf[2] = vector;
+  const validate = ajv.compile(schema);
+  let value: unknown = new Array(100_000).fill(0);
+  for (let i = 0; i < 16; i++) value = { args: [value], op: "mul" };
+  assert.equal(validate(value), false);
+  assert.equal(validationBudgetExhausted(ajv), true);
+  assert.ok(validate.errors?.some((e) => e.keyword === BUDGET_KEYWORD), JSON.stringify(validate.errors));
+});
+
+Deno.test("the step bound grows with the value: a million members each met by a loop or two pass", () => {
+  const ajv = jsonSchemaAjv({ strict: false });
+  const validate = ajv.compile({
+    type: "array",
+    items: { type: "object", additionalProperties: { type: "number" } },
+    contains: { type: "object" },
+  });
+  const rows = Array.from({ length: 250_000 }, (_, i) => ({ a: i, b: i, c: i }));
+  assert.equal(validate(rows), true);
+  assert.equal(validationBudgetExhausted(ajv), false);
+});

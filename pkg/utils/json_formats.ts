@@ -10,7 +10,8 @@
  *
  * @module
  */
-import type { Ajv2020 } from "ajv/dist/2020.js";
+import type { Ajv2020, FormatDefinition } from "ajv/dist/2020.js";
+import { chargeSteps, stringSteps } from "./json_schema_budget.ts";
 import addFormatsModule from "ajv-formats";
 
 // ajv-formats is CommonJS: under Deno its default import is the function itself, typed as the module.
@@ -72,9 +73,29 @@ export function isUrl(text: string): boolean {
   return false;
 }
 
-/** Adds ajv-formats' full formats to `ajv`, with `url` as {@linkcode isUrl}. */
+/**
+ * Adds ajv-formats' full formats to `ajv`, with `url` as {@linkcode isUrl}. Each format reads its whole
+ * string, at each of the string's checks: it takes the string's steps from the validation's budget first
+ * (json_schema_budget.ts), and fails once the budget is spent (the validation then reports its budget).
+ */
 export function addLinearFormats(ajv: Ajv2020): Ajv2020 {
   addFormats(ajv);
   ajv.addFormat("url", isUrl);
+  for (const [name, format] of Object.entries(ajv.formats)) {
+    if (format === undefined || typeof format === "string" || format === true) continue;
+    const definition = format instanceof RegExp || typeof format === "function"
+      ? { validate: format }
+      : format;
+    const { validate } = definition;
+    if (definition.async === true || typeof validate === "string") continue;
+    const check = validate instanceof RegExp
+      ? (data: string | number) => validate.test(String(data))
+      : validate as (data: string | number) => boolean;
+    ajv.addFormat(name, {
+      ...definition,
+      async: false,
+      validate: (data: string | number) => chargeSteps(ajv, stringSteps(data)) && check(data),
+    } as FormatDefinition<string>);
+  }
   return ajv;
 }

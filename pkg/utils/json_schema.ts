@@ -6,9 +6,26 @@
  */
 import { Ajv2020, type ErrorObject, type Options } from "ajv/dist/2020.js";
 import { RE2JS } from "re2js";
-import { addValidationBudget, stepAtEntry } from "./json_schema_budget.ts";
+import ucs2lengthModule from "ajv/dist/runtime/ucs2length.js";
+import {
+  addValidationBudget,
+  budgetError,
+  chargeSteps,
+  countNodes,
+  stepAtEntry,
+  stringSteps,
+} from "./json_schema_budget.ts";
 
-type UniqueItemsCheck = ((unique: boolean, data: unknown[]) => boolean) & { errors?: Partial<ErrorObject>[] };
+// Ajv's runtime modules are CommonJS: under Deno their default import is the module's exports object.
+const ucs2length = (ucs2lengthModule as unknown as { default: (text: string) => number }).default;
+
+/**
+ * Steps `uniqueItems` takes per member of its array: serializing a member canonically costs about four
+ * entries into a compiled function.
+ */
+const UNIQUE_STEPS_PER_NODE = 4;
+
+type Check<T, D> = ((schema: T, data: D) => boolean) & { errors?: Partial<ErrorObject>[] };
 
 /**
  * Ajv's regular-expression engine for `pattern` and `patternProperties`: RE2's linear-time matching (npm
@@ -19,16 +36,20 @@ type UniqueItemsCheck = ((unique: boolean, data: unknown[]) => boolean) & { erro
  * JavaScript's engine: the documented limit. RE2 differs from JavaScript in small ways: `\s` is ASCII white
  * space only, `.` matches `\r`, `\u2028` and `\u2029`.
  */
-const linearRegExp = Object.assign((pattern: string, flags: string) => {
-  let re: RE2JS;
-  try {
-    re = RE2JS.compile(RE2JS.translateRegExp(pattern));
-  } catch {
-    return new RegExp(pattern, flags);
-  }
-  // Ajv keys its compiled patterns by `toString()`: as a RegExp's, or every pattern would share the first.
-  return { test: (text: string) => re.test(text), toString: () => `/${pattern}/${flags}` };
-}, { code: "re2js" });
+function linearRegExp(budgeted: { ajv?: object }) {
+  return Object.assign((pattern: string, flags: string) => {
+    let re: RE2JS;
+    try {
+      re = RE2JS.compile(RE2JS.translateRegExp(pattern));
+    } catch {
+      return new RegExp(pattern, flags);
+    }
+    // A refused test fails the pattern; the validation then reports its budget (json_schema_budget.ts).
+    const test = (text: string) => chargeSteps(budgeted.ajv!, stringSteps(text)) && re.test(text);
+    // Ajv keys its compiled patterns by `toString()`: as a RegExp's, or every pattern would share the first.
+    return { test, toString: () => `/${pattern}/${flags}` };
+  }, { code: "re2js" });
+}
 
 /**
  * An Ajv instance whose `pattern`s run in linear time (above) and whose `uniqueItems` costs one pass over
@@ -45,14 +66,21 @@ const linearRegExp = Object.assign((pattern: string, flags: string) => {
  * and the load already report such a schema as a warning at its field (check_embedded_schemas.ts).
  */
 export function jsonSchemaAjv(options: Options): Ajv2020 {
+  // Patterns compile before the instance exists, and test with its budget.
+  const budgeted: { ajv?: object } = {};
   const ajv = new Ajv2020({
     logger: false,
     ...options,
-    code: { ...options.code, regExp: linearRegExp, process: stepAtEntry },
+    code: { ...options.code, regExp: linearRegExp(budgeted), process: stepAtEntry },
   });
   addValidationBudget(ajv);
-  const uniqueItems: UniqueItemsCheck = (unique, data) => {
+  budgeted.ajv = ajv;
+  const uniqueItems: Check<boolean, unknown[]> = (unique, data) => {
     if (!unique) return true;
+    if (!chargeSteps(ajv, UNIQUE_STEPS_PER_NODE * countNodes(data))) {
+      uniqueItems.errors = [budgetError(ajv)];
+      return false;
+    }
     const duplicate = firstDuplicate(data);
     if (!duplicate) return true;
     const [i, j] = duplicate;
@@ -71,7 +99,72 @@ export function jsonSchemaAjv(options: Options): Ajv2020 {
     errors: true,
     validate: uniqueItems,
   });
+  replaceLimit(
+    ajv,
+    "string",
+    "maxLength",
+    (limit, text: string) => ucs2length(text) <= limit,
+    "more",
+    "characters",
+  );
+  replaceLimit(
+    ajv,
+    "string",
+    "minLength",
+    (limit, text: string) => ucs2length(text) >= limit,
+    "fewer",
+    "characters",
+  );
+  replaceLimit(
+    ajv,
+    "object",
+    "maxProperties",
+    (limit, data: object) => keyCount(data) <= limit,
+    "more",
+    "properties",
+  );
+  replaceLimit(
+    ajv,
+    "object",
+    "minProperties",
+    (limit, data: object) => keyCount(data) >= limit,
+    "fewer",
+    "properties",
+  );
   return ajv;
+}
+
+/**
+ * Replaces Ajv's `keyword` (a length or a count of properties, read whole at each check: json_schema_budget.ts)
+ * with one that takes its member's steps first, with Ajv's error.
+ */
+function replaceLimit<D>(
+  ajv: Ajv2020,
+  type: "string" | "object",
+  keyword: string,
+  within: (limit: number, data: D) => boolean,
+  side: "more" | "fewer",
+  unit: string,
+): void {
+  const check: Check<number, D> = (limit, data) => {
+    const steps = typeof data === "string" ? stringSteps(data) : 1 + KEY_STEPS * keyCount(data as object);
+    if (!chargeSteps(ajv, steps)) {
+      check.errors = [budgetError(ajv)];
+      return false;
+    }
+    if (within(limit, data)) return true;
+    check.errors = [{ keyword, params: { limit }, message: `must NOT have ${side} than ${limit} ${unit}` }];
+    return false;
+  };
+  ajv.removeKeyword(keyword);
+  ajv.addKeyword({ keyword, type, schemaType: "number", errors: true, validate: check });
+}
+
+/** Steps per key of `minProperties`/`maxProperties`: listing an object's keys allocates each. */
+const KEY_STEPS = 4;
+
+function keyCount(data: object): number {
+  return Object.keys(data).length;
 }
 
 /** The indexes of the first pair of equal items (JSON equality: key order does not count), if any. */

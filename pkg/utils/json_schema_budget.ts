@@ -24,6 +24,12 @@
  * validation visits each member of the value a few times (once per schema loop over it), so
  * {@linkcode STEPS_PER_NODE} per member of the value, or {@linkcode MAX_VALIDATION_STEPS} when that is more.
  *
+ * Some keywords' work grows with the member they check without a loop of the generated code: a string's
+ * `pattern`, `format`, `minLength`/`maxLength` read all of it, `uniqueItems` all of its array, and
+ * `minProperties`/`maxProperties` count all the keys. A leaf of 100,000 characters under `pattern` revisited
+ * 2^14 times took 39 s (brk43). Those keywords take {@linkcode chargeSteps} of their member's weight, and
+ * a string weighs one member per {@linkcode CHARS_PER_STEP} characters in the budget too.
+ *
  * @module
  */
 
@@ -32,6 +38,9 @@ export const MAX_VALIDATION_STEPS = 2_000_000;
 
 /** Steps allowed per member (object, array, scalar) of the validated value, when that gives more. */
 export const STEPS_PER_NODE = 8;
+
+/** Characters of a string that a keyword reading it may read per step (the same in the budget). */
+export const CHARS_PER_STEP = 8;
 
 /** The keyword of the error a validation past its budget reports. */
 export const BUDGET_KEYWORD = "validationBudget";
@@ -54,27 +63,44 @@ class StepBudget {
 
   /** Takes a step; false once the budget is spent. */
   step(): boolean {
-    if (this.#left > 0) {
-      this.#left--;
+    return this.take(1);
+  }
+
+  /** Takes `steps`; false, taking none, when fewer are left. */
+  take(steps: number): boolean {
+    if (this.#left >= steps) {
+      this.#left -= steps;
       return true;
     }
+    this.#left = 0;
     this.exhausted = true;
     return false;
   }
 }
 
-/** The members of a JSON value, itself included (without recursion: values may nest deep). */
-function countNodes(data: unknown): number {
+/** The steps a keyword that reads all of `text` (a string, else any scalar) takes. */
+export function stringSteps(text: unknown): number {
+  return typeof text === "string" ? 1 + Math.floor(text.length / CHARS_PER_STEP) : 1;
+}
+
+/**
+ * The members of a JSON value, itself included, a long string counting as one per {@linkcode CHARS_PER_STEP}
+ * characters (without recursion: values may nest deep).
+ */
+export function countNodes(data: unknown): number {
   let count = 0;
   const pending: unknown[] = [data];
   while (pending.length > 0) {
     const value = pending.pop();
-    count++;
+    count += stringSteps(value);
     if (value === null || typeof value !== "object") continue;
     if (Array.isArray(value)) {
       for (const item of value) pending.push(item);
     } else {
-      for (const key in value) pending.push((value as Record<string, unknown>)[key]);
+      for (const key in value) {
+        count += Math.floor(key.length / CHARS_PER_STEP);
+        pending.push((value as Record<string, unknown>)[key]);
+      }
     }
   }
   return count;
@@ -116,6 +142,30 @@ export function stepAtEntry(code: string): string {
 /** Gives `ajv` its budget; to be called once, right after it is made with {@linkcode stepAtEntry}. */
 export function addValidationBudget(ajv: object): void {
   Object.defineProperty(ajv, BUDGET_PROPERTY, { value: new StepBudget() });
+}
+
+/**
+ * Takes `steps` from the budget of the validation `ajv` is running, for a keyword whose work grows with its
+ * member; false when the budget is spent (the keyword then fails with {@linkcode budgetError}).
+ */
+export function chargeSteps(ajv: object, steps: number): boolean {
+  const budget = (ajv as Record<string, StepBudget | undefined>)[BUDGET_PROPERTY];
+  if (budget === undefined) {
+    throw new Error("this Ajv instance has no validation budget: its work cannot be bounded");
+  }
+  return budget.take(steps);
+}
+
+/** The error of a keyword refused by {@linkcode chargeSteps}, in Ajv's shape for a custom keyword's errors. */
+export function budgetError(ajv: object): { keyword: string; params: { limit: number }; message: string } {
+  const limit = validationBudgetLimit(ajv);
+  return {
+    keyword: BUDGET_KEYWORD,
+    params: { limit },
+    message:
+      `took more than ${limit} steps to check against the schema (branches of an anyOf or oneOf that ` +
+      "all recurse into the same value double the work per level)",
+  };
 }
 
 /** The steps the last validation of `ajv` was allowed (for its size). */

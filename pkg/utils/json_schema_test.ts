@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { firstDuplicate, jsonSchemaAjv } from "./json_schema.ts";
+import { addLinearFormats } from "./json_formats.ts";
 import { BUDGET_KEYWORD, validationBudgetExhausted } from "./json_schema_budget.ts";
 
 Deno.test("uniqueItems: equal items are found whatever their key order; distinct ones pass", () => {
@@ -96,7 +97,7 @@ Deno.test("a validation's loops take steps too: a large leaf revisited by a recu
   // took seconds (18 levels: 11 s).
   const ajv = jsonSchemaAjv({ strict: false });
   const vector = { type: "array", items: { type: "number" } };
-  const schema = structuredClone(EXPRESSION);
+  const schema: { $defs: { expr: { anyOf: unknown[] } } } = structuredClone(EXPRESSION);
   schema.$defs.expr.anyOf[2] = vector;
   const validate = ajv.compile(schema);
   let value: unknown = new Array(100_000).fill(0);
@@ -116,4 +117,55 @@ Deno.test("the step bound grows with the value: a million members each met by a 
   const rows = Array.from({ length: 250_000 }, (_, i) => ({ a: i, b: i, c: i }));
   assert.equal(validate(rows), true);
   assert.equal(validationBudgetExhausted(ajv), false);
+});
+
+Deno.test("keywords that read their whole member take its steps: a long leaf revisited stops at the bound", () => {
+  // Outside break attempt brk43: a keyword reads its whole string, array or object at each visit, without a
+  // loop of the generated code, so the recursive anyOf above revisited a leaf under the bound for seconds
+  // each (14 levels, 100 KB: `pattern` 39 s, `uniqueItems` 68 s, `maxProperties` 25 s, `maxLength` 3.5 s).
+  const long = "a".repeat(100_000);
+  const cases: [string, Record<string, unknown>, unknown, number][] = [
+    ["pattern", { type: "string", pattern: "^[a-z]*$" }, long, 10],
+    ["format", { type: "string", format: "email" }, `${long}@example.com`, 14],
+    ["maxLength", { type: "string", maxLength: 1_000_000 }, long, 12],
+    ["uniqueItems", { type: "array", uniqueItems: true }, Array.from({ length: 10_000 }, (_, i) => i), 10],
+    [
+      "maxProperties",
+      { type: "object", maxProperties: 1_000_000 },
+      Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, 0])),
+      10,
+    ],
+  ];
+  for (const [keyword, leafSchema, leaf, levels] of cases) {
+    const ajv = addLinearFormats(jsonSchemaAjv({ strict: false }));
+    const schema: { $defs: { expr: { anyOf: unknown[] } } } = structuredClone(EXPRESSION);
+    schema.$defs.expr.anyOf[2] = leafSchema;
+    const validate = ajv.compile(schema);
+    assert.equal(validate(leaf), true, keyword);
+    let value: unknown = leaf;
+    for (let i = 0; i < levels; i++) value = { args: [value], op: "mul" };
+    assert.equal(validate(value), false, keyword);
+    assert.equal(validationBudgetExhausted(ajv), true, keyword);
+  }
+});
+
+Deno.test("length and count keywords keep Ajv's semantics and errors", () => {
+  const ajv = jsonSchemaAjv({ allErrors: true, strict: false });
+  const validate = ajv.compile({
+    type: "object",
+    properties: { name: { type: "string", minLength: 2, maxLength: 3 }, tags: { minProperties: 1 } },
+    maxProperties: 2,
+  });
+  // Characters are code points, as Ajv counts them: one emoji is one character.
+  assert.equal(validate({ name: "😀😀😀", tags: { a: 1 } }), true);
+  assert.equal(validate({ name: "😀😀😀😀", tags: {}, extra: 1 }), false);
+  // Custom keywords run after Ajv's own at the same place: the order is not the point here.
+  assert.deepEqual(
+    validate.errors?.map((e) => [e.instancePath, e.keyword, e.message]).sort(),
+    [
+      ["", "maxProperties", "must NOT have more than 2 properties"],
+      ["/name", "maxLength", "must NOT have more than 3 characters"],
+      ["/tags", "minProperties", "must NOT have fewer than 1 properties"],
+    ],
+  );
 });

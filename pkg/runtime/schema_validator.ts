@@ -91,12 +91,14 @@ export class SchemaCache {
   #toValidator(schema: Record<string, unknown>, first: ValidateFunction): Validator {
     let all: ValidateFunction | undefined; // compiled on the first small invalid value
     return (value, bytes = Infinity) => {
-      if (first(value)) return [];
+      const valid = first(value);
       // Stopped at its step bound: the errors Ajv gathered on the way out say nothing, and listing them all
-      // would take a second pass as long.
+      // would take a second pass as long. Its "valid" says nothing either: past the bound every check fails,
+      // and a failure under a `not` or in a `oneOf`'s other branch is a pass (brk43).
       if (validationBudgetExhausted(this.#firstError)) {
         return [tooCostly(validationBudgetLimit(this.#firstError))];
       }
+      if (valid) return [];
       let errors = first.errors ?? [];
       if (bytes <= ALL_ERRORS_MAX_BYTES) {
         all ??= this.#allErrors.compile(schema);

@@ -94,3 +94,23 @@ Deno.test("a tool's output with uniqueItems over 50,000 objects is checked in on
   tags.push({ i: 49_999 });
   assert.deepEqual(validate({ tags }).map((v) => v.path), ["tags"]);
 });
+
+Deno.test("a check that stopped at its step bound is refused even when Ajv's answer was 'valid'", () => {
+  // Outside break attempt brk43: past the bound every compiled function fails at once, and under a `not` (or
+  // in a `oneOf` branch) a failure turns into a pass: a value the schema forbids came back valid, at once.
+  const branch = (op: string) => ({
+    type: "object",
+    properties: { args: { type: "array", items: { $ref: "#/$defs/expr" } }, op: { const: op } },
+  });
+  const validate = new SchemaCache().get({
+    $defs: { expr: { anyOf: [branch("add"), branch("mul"), { type: "number" }] } },
+    not: { $ref: "#/$defs/expr" },
+  });
+  let value: unknown = 1;
+  assert.equal(validate(value).length, 1); // an expression: forbidden
+  for (let i = 0; i < 40; i++) value = { args: [value], op: "mul" };
+  assert.deepEqual(validate(value).map((v) => v.message.match(/took more than \d+ steps/)?.[0]), [
+    "took more than 2000000 steps",
+  ]);
+  assert.deepEqual(validate("not an expression"), []);
+});

@@ -9,6 +9,7 @@
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 import { jsonSchemaAjv } from "../../utils/json_schema.ts";
 import { addLinearFormats } from "../../utils/json_formats.ts";
+import { budgetError, validationBudgetExhausted } from "../../utils/json_schema_budget.ts";
 import type { OutputInterface } from "ai";
 import { configInvalid, errorMessage } from "./agent_failure.ts";
 
@@ -76,7 +77,13 @@ function checkReply(reply: string, validate: ValidateFunction): OutputCheck {
       problems: [{ path: "/", message: `the reply is not JSON (${errorMessage(error)})` }],
     };
   }
-  if (validate(value)) return { ok: true, value };
+  const valid = validate(value);
+  // Past the step bound every check fails, and under a `not` or in a `oneOf` a failure is a pass: "valid"
+  // then says nothing (json_schema_budget.ts, brk43).
+  if (validationBudgetExhausted(ajv)) {
+    return { ok: false, problems: [{ path: "/", message: budgetError(ajv).message }] };
+  }
+  if (valid) return { ok: true, value };
   return { ok: false, problems: (validate.errors ?? []).map(toProblem) };
 }
 

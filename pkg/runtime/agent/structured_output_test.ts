@@ -80,3 +80,21 @@ Deno.test("compileOutputSchema", async (t) => {
 function byPath(a: { path: string }, b: { path: string }) {
   return a.path.localeCompare(b.path);
 }
+
+Deno.test("a reply whose check stopped at its step bound is not ok, even when Ajv's answer was 'valid'", () => {
+  // Outside break attempt brk43: past the bound every check fails, and under a `not` a failure is a pass.
+  const branch = (op: string) => ({
+    type: "object",
+    properties: { args: { type: "array", items: { $ref: "#/$defs/expr" } }, op: { const: op } },
+  });
+  const output = compileOutputSchema({
+    $defs: { expr: { anyOf: [branch("add"), branch("mul"), { type: "number" }] } },
+    not: { $ref: "#/$defs/expr" },
+  }, "agent 'a'");
+  let value: unknown = 1;
+  for (let i = 0; i < 40; i++) value = { args: [value], op: "mul" };
+  const check = output.check(JSON.stringify(value));
+  assert.equal(check.ok, false);
+  assert.match(JSON.stringify(check), /took more than 2000000 steps/);
+  assert.equal(output.check('"words"').ok, true);
+});

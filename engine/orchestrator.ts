@@ -8,6 +8,7 @@ import type { KV } from "@nats-io/kv";
 import type { Subscription } from "@nats-io/transport-node";
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 import { jsonSchemaAjv } from "../pkg/utils/json_schema.ts";
+import { budgetError, validationBudgetExhausted } from "../pkg/utils/json_schema_budget.ts";
 import { type Bus, lastSequenceOf, STREAMS } from "../pkg/nats/mod.ts";
 import {
   WorkflowCancelSchema,
@@ -360,7 +361,13 @@ export class Orchestrator {
       validate = this.ajv.compile(schema as object);
       this.validators.set(workflowId, validate);
     }
-    if (validate(input)) return { input, inputJson: jsonBytes(input) };
+    const valid = validate(input);
+    // Past the step bound every check fails, and under a `not` or in a `oneOf` a failure is a pass: "valid"
+    // then says nothing (json_schema_budget.ts, brk43).
+    if (validationBudgetExhausted(this.ajv)) {
+      return { fields: [{ path: "/", message: budgetError(this.ajv).message }] };
+    }
+    if (valid) return { input, inputJson: jsonBytes(input) };
     return {
       fields: (validate.errors ?? []).map((e: ErrorObject) => {
         const missing = (e.params as { missingProperty?: string }).missingProperty;

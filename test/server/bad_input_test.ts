@@ -8,7 +8,24 @@ import type { EngineHarness } from "../support/engine.ts";
 import { callApi as call, withEngineApi } from "../support/engine_api.ts";
 
 const FILES = {
-  "compozy.yaml": "name: bad-input\nworkflows:\n  - source: ./wf.yaml\n",
+  "compozy.yaml": "name: bad-input\nworkflows:\n  - source: ./wf.yaml\n  - source: ./plain.yaml\n",
+  // An input that must not be an expression tree whose operator branches both recurse into `args`.
+  "plain.yaml": `id: plain
+config:
+  input:
+    $defs:
+      expr:
+        anyOf:
+          - { type: object, properties: { args: { type: array, items: { $ref: "#/$defs/expr" } }, op: { const: add } } }
+          - { type: object, properties: { args: { type: array, items: { $ref: "#/$defs/expr" } }, op: { const: mul } } }
+          - { type: number }
+    not: { $ref: "#/$defs/expr" }
+tasks:
+  - id: w
+    type: wait
+    signal: go
+    timeout: 5m
+`,
   "wf.yaml": `id: wait
 tasks:
   - id: w
@@ -92,6 +109,18 @@ Deno.test("ids and bodies out of bounds are 400s naming what is wrong", async (t
       // As deep as a tool's output may be: accepted.
       const ok = await call(`${base}/api/workflows/wait/executions`, "POST", `{"input": ${nested(64)}}`);
       assert.equal(ok.status, 202, ok.text.slice(0, 300));
+    });
+
+    // Outside break attempt brk43: past the check's step bound every check fails, and under a `not` a failure
+    // is a pass: this input, which the schema forbids, started an execution.
+    await t.step("an input whose check stops at its step bound is refused, even under a not", async () => {
+      let input: unknown = 1;
+      for (let i = 0; i < 30; i++) input = { args: [input], op: "mul" }; // 61 levels: under the body's bound
+      const before = (await h.engine.client.list({ workflowId: "plain" })).items.length;
+      const result = await call(`${base}/api/workflows/plain/executions`, "POST", JSON.stringify({ input }));
+      assert.equal(result.status, 422, result.text.slice(0, 300));
+      assert.match(result.text, /took more than 2000000 steps/);
+      assert.equal((await h.engine.client.list({ workflowId: "plain" })).items.length, before);
     });
 
     await t.step("a signal payload nested too deep is refused", async () => {

@@ -82,6 +82,10 @@ export function scanModule(
       plugins: mediaType === undefined ? pluginsFor(file) : pluginsForMediaType(mediaType),
       // Errors are refusals: no recovery, no guessing what the code meant.
       errorRecovery: false,
+      // Comments are skipped by the walk, and attaching them costs more than reads: each comment waits on a
+      // stack until its node ends, and each `<` of a TypeScript expression (type arguments tried first)
+      // copies that stack, so 30,000 commented members of one object took the parse 85 s (brk43).
+      attachComment: false,
     }).program as unknown as Node;
   } catch (cause) {
     if (cause instanceof ParseBudgetExceeded) {

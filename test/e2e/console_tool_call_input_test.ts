@@ -64,6 +64,8 @@ Deno.test({
       assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
       const { page } = await recordedPage(browser);
       await page.goto(`${dev.url}/#/executions/${state.exec_id}`);
+      // The timeline renders after the page's first fetch of the execution: wait for the row, then click it.
+      await page.waitForSelector('.tl-row[data-task="ask"]');
       await page.click('.tl-row[data-task="ask"]');
       await waitForText(page, "#tool-calls", "Tool calls (2)");
       const calls = await page.$$eval(

@@ -21,13 +21,23 @@ import { scriptedRuntime, startEngineHarness } from "../support/engine.ts";
 /**
  * A scrape asks the engines for their figures and waits 50 ms for answers (a scrape must stay fast); on a
  * loaded machine the engine may answer later, and that scrape has no engine series (seen in CI at load 17).
- * Scrapes again, a bounded number of times, until the engine's series are in.
+ * Scrapes again, for at most 10 s, until `until` matches.
  */
-async function renderWithEngine(registry: MetricsRegistry): Promise<string> {
+async function renderWithEngine(registry: MetricsRegistry, until: RegExp): Promise<string> {
   let text = "";
-  for (let i = 0; i < 40 && !text.includes('instance="engine-test"'); i++) text = await registry.render();
+  const deadline = Date.now() + 10_000;
+  while (!until.test(text) && Date.now() < deadline) text = await registry.render();
   return text;
 }
+
+const ENGINE_SERIES = /instance="engine-test"/;
+
+/**
+ * An execution stays active on its engine after its state reads SUCCESS: the engine confirms the state
+ * record (engine/state/end_catch_up.ts) before it lets the execution go, so the gauge settles a moment
+ * later: the test scrapes until it reads 0.
+ */
+const NONE_ACTIVE = /^compozy_engine_active_executions\{instance="engine-test"\} 0$/m;
 
 const PROJECT = {
   "compozy.yaml": "name: metrics\nworkflows:\n  - source: ./wf.yaml\n",
@@ -56,8 +66,8 @@ Deno.test("engine metrics: per-engine figures and durable consumers only", async
   try {
     const { execId } = await h.engine.client.trigger("main", {});
     assert.equal((await h.engine.client.waitForEnd(execId, 30_000)).status, "SUCCESS");
-    const text = await renderWithEngine(registry);
-    assert.match(text, /^compozy_engine_active_executions\{instance="engine-test"\} 0$/m);
+    const text = await renderWithEngine(registry, NONE_ACTIVE);
+    assert.match(text, NONE_ACTIVE);
     assert.match(text, /^compozy_engine_activation_duration_seconds_count\{instance="engine-test"\} 1$/m);
     assert.match(text, /^compozy_engine_redeliveries_total\{instance="engine-test"\} 0$/m);
     assert.match(text, /^compozy_engine_takeovers_total\{instance="engine-test"\} 0$/m);
@@ -116,7 +126,7 @@ Deno.test("engine metrics: an execution resumed mid-run from another engine's hi
     assert.equal((await h.engine.client.waitForEnd(execId, 30_000)).status, "SUCCESS");
     assert.deepEqual(calls, [2], "only the step without a recorded outcome ran");
     assert.match(
-      await renderWithEngine(registry),
+      await renderWithEngine(registry, ENGINE_SERIES),
       /^compozy_engine_takeovers_total\{instance="engine-test"\} 1$/m,
     );
   } finally {
@@ -137,7 +147,7 @@ Deno.test("engine metrics: lease renewals of a running execution, by outcome", a
   try {
     const { execId } = await h.engine.client.trigger("main", {});
     assert.equal((await h.engine.client.waitForEnd(execId, 30_000)).status, "SUCCESS");
-    const text = await renderWithEngine(registry);
+    const text = await renderWithEngine(registry, ENGINE_SERIES);
     assert.match(
       text,
       /^compozy_engine_lease_renewals_total\{instance="engine-test",outcome="held"\} [1-9]\d*$/m,

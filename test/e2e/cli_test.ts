@@ -247,25 +247,6 @@ Deno.test("errors are one clear line with exit code 1 for user errors", async (t
       );
       assert.equal(badInput.code, 1, badInput.stdout + badInput.stderr);
       assert.match(badInput.stderr, /^error: --input is not valid JSON/);
-      // An id past 2^53 was sent rounded (…993 ran as …992): refused by its pointer instead.
-      const bigId = await runCli(
-        [
-          "dev",
-          "--cwd",
-          join(dir, "app"),
-          "--port",
-          "0",
-          "--run",
-          "greeter",
-          "--input",
-          '{"id":9007199254740993}',
-        ],
-      );
-      assert.equal(bigId.code, 1, bigId.stdout + bigId.stderr);
-      assert.match(
-        bigId.stderr,
-        /^error: --input holds a number JSON cannot carry exactly: \/id is 9007199254740993/,
-      );
       const inputAlone = await runCli(["dev", "--cwd", join(dir, "app"), "--port", "0", "--input", "{}"]);
       assert.equal(inputAlone.code, 1, inputAlone.stdout + inputAlone.stderr);
       assert.match(inputAlone.stderr, /^error: --input is the input of --run/);

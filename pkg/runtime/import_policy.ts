@@ -167,28 +167,36 @@ export function checkToolModule(executePath: string): Promise<ToolModuleInfo> {
   return check;
 }
 
-async function checkOnce(executePath: string): Promise<ToolModuleInfo> {
-  const cached = checked.get(executePath);
+function checkOnce(executePath: string): Promise<ToolModuleInfo> {
+  return keptCheck(checked, executePath, (graphFiles) => checkGraph(executePath, graphFiles));
+}
+
+/**
+ * The outcome of `check` for `key`, kept in `cache` for this version of the graph's files: a pass, and a
+ * refusal too. The parse runs on the runtime's thread, and a 2 MiB module takes it seconds (2.6–11.7 s at
+ * load 15), so a tool refused at the end of its graph held the thread that long at each of its calls (outside
+ * break attempt brk42). `check` lists the files it read in `graphFiles` as it goes, so a refusal is kept for
+ * them.
+ */
+async function keptCheck(
+  cache: Map<string, CheckedGraph>,
+  key: string,
+  check: (graphFiles: string[]) => Promise<{ info: ToolModuleInfo; files: string[] }>,
+): Promise<ToolModuleInfo> {
+  const cached = cache.get(key);
   if (cached && await unchanged(cached)) {
     if (cached.refusal) throw cached.refusal;
     return cached.info!;
   }
-  checked.delete(executePath);
+  cache.delete(key);
   const graphFiles: string[] = [];
   try {
-    const { info, files } = await checkGraph(executePath, graphFiles);
-    checked.set(executePath, { info, files, mtimes: await Promise.all(files.map(mtimeOf)) });
+    const { info, files } = await check(graphFiles);
+    cache.set(key, { info, files, mtimes: await Promise.all(files.map(mtimeOf)) });
     return info;
   } catch (e) {
-    // A refusal is kept for this version of the graph's files, like a pass: the parse runs on the runtime's
-    // thread, and a 2 MiB module takes it seconds (2.6–11.7 s at load 15), so a tool refused at the end of
-    // its graph held the thread that long at each of its calls (outside break attempt brk42).
     if (e instanceof ToolFailure && graphFiles.length > 0) {
-      checked.set(executePath, {
-        refusal: e,
-        files: graphFiles,
-        mtimes: await Promise.all(graphFiles.map(mtimeOf)),
-      });
+      cache.set(key, { refusal: e, files: graphFiles, mtimes: await Promise.all(graphFiles.map(mtimeOf)) });
     }
     throw e;
   }
@@ -321,27 +329,10 @@ export async function checkScriptModule(
   mayRead: true | readonly string[],
 ): Promise<void> {
   const key = `${scriptPath}\0${neverRead.join("\0")}\0${mayRead === true ? "*" : mayRead.join("\0")}`;
-  const cached = checkedScripts.get(key);
-  if (cached && await unchanged(cached)) {
-    if (cached.refusal) throw cached.refusal;
-    return;
-  }
-  checkedScripts.delete(key);
-  const graphFiles: string[] = [];
-  try {
-    const files = await checkScriptGraph(scriptPath, neverRead, mayRead, graphFiles);
-    checkedScripts.set(key, { info: SCRIPT_INFO, files, mtimes: await Promise.all(files.map(mtimeOf)) });
-  } catch (e) {
-    // Kept for this version of the graph's files, as a tool's refusal is (checkOnce).
-    if (e instanceof ToolFailure && graphFiles.length > 0) {
-      checkedScripts.set(key, {
-        refusal: e,
-        files: graphFiles,
-        mtimes: await Promise.all(graphFiles.map(mtimeOf)),
-      });
-    }
-    throw e;
-  }
+  await keptCheck(checkedScripts, key, async (graphFiles) => ({
+    info: SCRIPT_INFO,
+    files: await checkScriptGraph(scriptPath, neverRead, mayRead, graphFiles),
+  }));
 }
 
 /** The checks of {@linkcode checkScriptModule}; returns the graph's checked files (see `checkGraph`). */

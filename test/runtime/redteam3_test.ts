@@ -252,18 +252,16 @@ Deno.test("red team 3 H2: a pending read of fd 0 takes no frame, so no call runs
          });
        }
        export default (input: { n: number }) => {
+         fs.appendFileSync("out/runs.txt", input.n + ",");
          if (!armed) { armed = true; arm(); }
-         return { n: input.n, pid: Deno.pid };
+         return { n: input.n };
        };`,
     );
     const permissions = { read: ["out"], write: ["out"] };
-    const pids = new Set<number>();
     for (let n = 0; n < 6; n++) {
       const result = await runner.run(call(tool, { n }, { permissions, timeoutMs: 30_000 }));
       assert.ok(result.ok, `call ${n}: ${JSON.stringify(result).slice(0, 500)}`);
-      const out = result.output as { n: number; pid: number };
-      assert.equal(out.n, n);
-      pids.add(out.pid);
+      assert.equal((result.output as { n: number }).n, n);
     }
     const stolen = (() => {
       try {
@@ -274,7 +272,9 @@ Deno.test("red team 3 H2: a pending read of fd 0 takes no frame, so no call runs
       }
     })();
     assert.equal(stolen, 0, "the pending read took frames");
-    assert.equal(pids.size, 1, "calls ran again in fresh processes");
+    // Counted by runs, not by process ids: a process may be retired between calls for reasons of its own
+    // (in CI at load ~10 one was, and the next call started in a fresh one, which is no second run).
+    assert.equal(Deno.readTextFileSync(`${dir.path}/out/runs.txt`), "0,1,2,3,4,5,", "a call ran twice");
   } finally {
     await runner.close();
     dir.cleanup();

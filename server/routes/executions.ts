@@ -277,8 +277,8 @@ export function executionRoutes(ctx: RouteContext): RouteSpec[] {
       handler: async (c, { body }) => {
         const execId = execIdParam(c);
         const signalId = signalIdParam(c);
-        // Counted before delivery: once delivered, the wait it wakes may already be gone from the state.
         const deliveryId = scopedIdempotencyKey(c, `signal:${execId}:${signalId}`);
+        // Counted before delivery: once delivered, the wait it wakes may already be gone from the state.
         const waiting = await waitsFor(ctx, execId, signalId);
         await ctx.client.signal(execId, signalId, body ?? null, deliveryId);
         return c.json({ exec_id: execId, waiting }, 202);

@@ -23,6 +23,7 @@ import {
 } from "./domain/task/runtime_call.ts";
 import { SANDBOX_WAIT_ALLOWANCE_MS } from "./domain/task/leaf_executor.ts";
 import { createDriverServices } from "./domain/workflow/services.ts";
+import { DroppedSignals } from "./dropped_signals.ts";
 import { type RedeliveryBounds, WorkflowExecutor } from "./domain/workflow/workflow_executor.ts";
 import { failDefinitionChanged } from "./domain/workflow/definition_drift.ts";
 import { failOrphan } from "./domain/workflow/orphans.ts";
@@ -193,6 +194,7 @@ export async function startEngine(options: EngineOptions): Promise<EngineHandle>
       bus,
       project,
       store,
+      new DroppedSignals(await kvm.open(BUCKETS.droppedSignals)),
       leases,
       runtimeCallTiming,
       Math.max(

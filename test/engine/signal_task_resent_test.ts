@@ -25,7 +25,8 @@ Deno.test({
   async fn() {
     const h = await startEngineHarness({
       "compozy.yaml":
-        "name: sig\nworkflows:\n  - source: ./waiter.yaml\n  - source: ./main.yaml\n  - source: ./busy.yaml\n  - source: ./pair.yaml\n",
+        "name: sig\nworkflows:\n  - source: ./waiter.yaml\n  - source: ./main.yaml\n  - source: ./busy.yaml\n" +
+        "  - source: ./pair.yaml\n  - source: ./late.yaml\n  - source: ./running.yaml\n",
       "waiter.yaml": `id: waiter
 tasks:
   - { id: first, type: wait, signal: go }
@@ -54,6 +55,25 @@ tasks:
       - { id: a, type: wait, signal: go }
       - { id: b, type: wait, signal: go }
 `,
+      "late.yaml": `id: late
+tasks:
+  - { id: first, type: wait, signal: start }
+  - { id: w, type: wait, signal: go }
+`,
+      "running.yaml": `id: running
+tools:
+  - { id: hold, execute: ./t.ts }
+tasks:
+  - id: both
+    type: parallel
+    tasks:
+      - id: waits
+        type: composite
+        tasks:
+          - { id: first, type: wait, signal: start }
+          - { id: w, type: wait, signal: go }
+      - { id: busy, use: tool(id=hold) }
+`,
       "main.yaml": `id: main
 tasks:
   - id: s
@@ -64,7 +84,12 @@ tasks:
     });
     let release!: () => void;
     const held = new Promise<void>((resolve) => release = resolve);
-    const runtime = scriptedRuntime(h.bus, { hold: () => held.then(() => ({})) });
+    // `running`'s call is held apart: `busy`'s is released before `running` starts.
+    let releaseRunning!: () => void;
+    const runningHeld = new Promise<void>((resolve) => releaseRunning = resolve);
+    const runtime = scriptedRuntime(h.bus, {
+      hold: (_input, call) => (call.workflow?.id === "running" ? runningHeld : held).then(() => ({})),
+    });
     try {
       const { client } = h.engine;
       const waiter = (await client.trigger("waiter", {})).execId;
@@ -166,13 +191,68 @@ tasks:
         { a: { n: 3 }, b: { n: 3 } },
         JSON.stringify([pairEnd.status, pairEnd.error, pairEnd.tasks.map((t) => [t.task_id, t.status])]),
       );
+
+      // A signal's fate is fixed at its first arrival. One that no wait takes (no wait listens for it yet) is
+      // dropped, and a copy of it stored later (past the duplicate window) is dropped too, though a wait for
+      // it has opened since: while the target is parked (dropped before any take-over) and while a tool call
+      // keeps it running (dropped by its driver). Before the fix, nothing recorded the drop and `w` took the
+      // copy.
+      h.bus.publish = publish;
+      for (const [workflow, prefix] of [["late", ""], ["running", "both/waits/"]] as const) {
+        const execId = (await client.trigger(workflow, {})).execId;
+        if (workflow === "running") await waitForTask(h, execId, "both/busy", "RUNNING");
+        await waitForTask(h, execId, `${prefix}first`, "WAITING");
+        const early = create(WorkflowSignalSchema, {
+          metadata: h.bus.metadata(execId, `sig44-early-${workflow}`),
+          workflow: { id: workflow, execId },
+          signalId: "go",
+          payloadJson: new TextEncoder().encode(JSON.stringify({ n: 1 })),
+        });
+        await handled(jsm, (await publish(early)).seq);
+        await client.signal(execId, "start", {});
+        await waitForTask(h, execId, `${prefix}w`, "WAITING");
+        await handled(jsm, (await storedAgain(publish, early)).seq);
+        // A take is recorded before its command is acknowledged: the history shows it by now.
+        const takes = (await client.events(execId)).filter((e) =>
+          e.type === "task.waiting_ended" &&
+          (e.data as { signalMessageId?: string }).signalMessageId === `sig44-early-${workflow}`
+        );
+        assert.deepEqual(
+          takes,
+          [],
+          `${workflow}: a wait took the copy of a signal dropped at its first arrival`,
+        );
+        if (workflow === "running") releaseRunning();
+        await client.signal(execId, "go", { n: 2 });
+        const end = await client.waitForEnd(execId, 10_000);
+        assert.equal(
+          JSON.stringify(end.tasks.find((t) => t.task_id === `${prefix}w`)?.output),
+          '{"n":2}',
+          `${workflow}: the copy of a dropped signal was not taken`,
+        );
+      }
     } finally {
       release();
+      releaseRunning();
       runtime.stop();
       await h.close();
     }
   },
 });
+
+/** Publishes `message` until the stream stores it (past its duplicate window, cut to 100 ms by the test). */
+async function storedAgain(
+  publish: (m: BusMessage) => Promise<{ seq: number; duplicate: boolean }>,
+  message: BusMessage,
+): Promise<{ seq: number; duplicate: boolean }> {
+  let ack = await publish(message);
+  for (let tries = 0; ack.duplicate && tries < 100; tries++) {
+    await new Promise((r) => setTimeout(r, 50));
+    ack = await publish(message);
+  }
+  assert.equal(ack.duplicate, false, "the copy was stored past the duplicate window");
+  return ack;
+}
 
 Deno.test({
   name: "signal tasks of two collection items and of two composite attempts each deliver their own signal",

@@ -5,6 +5,7 @@ import type { AgentRequest, LeafExecutor } from "../task/leaf_executor.ts";
 import type { TaskConfig } from "../task/schema.ts";
 import type { TemplateContext } from "../../../pkg/tplengine/mod.ts";
 import type { TaskLedger } from "./task_ledger.ts";
+import type { DroppedSignalLog } from "../../dropped_signals.ts";
 
 /** Which execution a service acts for: all a service needs of its driver. */
 export interface DriverRef {
@@ -170,6 +171,8 @@ export interface DriverServices {
       sender: string,
     ): Promise<string[]>;
   };
+  /** The signal messages an execution dropped at their first arrival: a later copy is dropped too. */
+  droppedSignals: DroppedSignalLog;
   agents: {
     /** Resolves the agent's model, renders its action prompt and builds the runtime request. */
     prepare(

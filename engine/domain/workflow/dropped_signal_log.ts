@@ -36,3 +36,8 @@ export function logDroppedSignal(
     ...(target.workflowId ? { workflow_id: target.workflowId } : {}),
   });
 }
+
+/** The reason logged for a copy of a signal message whose first arrival no wait took (see DroppedSignalLog). */
+export function droppedBefore(messageId: string): string {
+  return `this very message (${messageId}) arrived before and no wait took it: it is a copy sent again`;
+}

@@ -31,7 +31,7 @@ import { WorkflowDeadline } from "./workflow_deadline.ts";
 import { ExecutionTemplates } from "./execution_templates.ts";
 import { TaskLedger } from "./task_ledger.ts";
 import { giveUpReplayed } from "./replayed_give_up.ts";
-import { logDroppedSignal } from "./dropped_signal_log.ts";
+import { droppedBefore, logDroppedSignal } from "./dropped_signal_log.ts";
 import { abortable, anySignal, isWaiting, recordedOutcome, stale } from "./driver_support.ts";
 import {
   BranchCanceled,
@@ -264,6 +264,8 @@ export class ExecutionDriver implements DriverPort {
    * as a second signal (eng42, `test/engine/signal_task_resent_test.ts`). Only the waits that were open when
    * it was first taken may still take it: the message is delivered again when the engine stopped between the
    * records of the waits it ends, and the waits not recorded yet took nothing (before, they waited for ever).
+   * A message no wait took is recorded dropped (services.droppedSignals): its fate is fixed at its first
+   * arrival, and a copy of it is dropped too, even by a wait that opened since (sig44).
    */
   deliverSignal(signalId: string, payload: unknown, messageId: string | undefined): Promise<boolean> {
     return this.delivery(async () => {
@@ -278,17 +280,25 @@ export class ExecutionDriver implements DriverPort {
       for (const [id, waitingFor] of this.startingWaits) {
         if (waitingFor === signalId) eligible.add(id);
       }
+      const where = { execId: this.execId, correlationId: this.correlationId, workflowId: this.workflow.id };
       if (open) {
         for (const id of eligible) if (!open.has(id)) eligible.delete(id);
         if (eligible.size === 0) {
           logDroppedSignal(
             "info",
-            { execId: this.execId, correlationId: this.correlationId, workflowId: this.workflow.id },
+            where,
             signalId,
             `a wait took this very message (${messageId}) already: it is a copy sent again`,
           );
           return false;
         }
+      } else if (
+        messageId !== undefined && eligible.size > 0 &&
+        await this.track(this.services.droppedSignals.has(this.execId, messageId))
+      ) {
+        // Its first arrival found no wait to take it: a wait opened since must not take its copy either.
+        logDroppedSignal("info", where, signalId, droppedBefore(messageId));
+        return false;
       }
       const tried = new Set<string>();
       let taken = await this.matchSignal(signalId, payload, messageId, eligible, tried);
@@ -301,12 +311,17 @@ export class ExecutionDriver implements DriverPort {
       if (!taken) {
         logDroppedSignal(
           "info",
-          { execId: this.execId, correlationId: this.correlationId, workflowId: this.workflow.id },
+          where,
           signalId,
           eligible.size === 0
             ? "no wait of it listens for it"
             : "no wait for it took it (its condition refused it, or the wait ended first)",
         );
+        // Recorded before the message is acknowledged: a copy of it (sent again, or this message delivered
+        // again) finds its fate decided, wherever and whenever it arrives (within the record's TTL).
+        if (messageId !== undefined) {
+          await this.track(this.services.droppedSignals.record(this.execId, messageId));
+        }
       }
       return taken;
     });

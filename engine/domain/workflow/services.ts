@@ -38,11 +38,13 @@ import type { RuntimeCallTiming } from "../task/runtime_call.ts";
 import { renderField } from "../task/template_scope.ts";
 import type { DriverRef, DriverServices } from "./driver_services.ts";
 import { EventRecorder, type WriteFence } from "./event_recorder.ts";
+import type { DroppedSignalLog } from "../../dropped_signals.ts";
 
 export function createDriverServices(
   bus: Bus,
   project: Project,
   store: StateStore,
+  droppedSignals: DroppedSignalLog,
   fence?: WriteFence,
   runtimeCallTiming?: RuntimeCallTiming,
   sandboxWaitMs?: number,
@@ -51,6 +53,7 @@ export function createDriverServices(
     events: new EventRecorder(bus, fence),
     leaf: new LeafExecutor(bus, runtimeCallTiming, sandboxWaitMs),
     processEnv: Deno.env.toObject(),
+    droppedSignals,
     timers: {
       async schedule(d, key, execId, reason, dueMs, attempt) {
         await bus.publish(

@@ -12,7 +12,7 @@ import type { Bus, Consumer, Delivery, Outcome as BusOutcome } from "../../../pk
 import { encode, schemaOf, STREAMS, subjectOf } from "../../../pkg/nats/mod.ts";
 import { WorkflowExecutionFailedSchema, WorkflowExecutionTakenOverSchema } from "../../../pkg/pb/mod.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
-import { logDroppedSignal } from "./dropped_signal_log.ts";
+import { droppedBefore, logDroppedSignal } from "./dropped_signal_log.ts";
 import type * as pb from "../../../pkg/pb/mod.ts";
 import { readExecutionEvents, readExecutionEventsAfter } from "../../history/read_history.ts";
 import {
@@ -307,18 +307,26 @@ export class WorkflowExecutor {
           // back as a first delivery (a nats-server killed with its engine loses the count; outside review
           // B2): dropped, nothing drove the execution again. Its activation replays it (a duplicate costs one
           // replay; the driver drops the signal, no wait takes it).
-          (seen) => {
+          async (seen) => {
             const records = [...seen.tasks.values()];
             // A copy of a message a wait took already (sent again past the duplicate window, or delivered
             // again after the engine that took it died) is a signal only for the waits that were open when it
             // was first taken and have not recorded taking it (their engine stopped first); for any other
             // wait the driver would drop it (deliverSignal), so it activates nothing then.
-            const taken = signal.metadata?.eventId
-              ? seen.takenSignals.get(signal.metadata.eventId)
-              : undefined;
+            const messageId = signal.metadata?.eventId || undefined;
+            const taken = messageId ? seen.takenSignals.get(messageId) : undefined;
             const waits = records.some((r) =>
               taken ? copyMayEnd(taken, r) : r.status === "waiting" && r.waitingFor === signal.signalId
             );
+            // A copy of a message whose first arrival no wait took (see DroppedSignalLog): a wait that opened
+            // since must not take it, so it activates nothing.
+            if (
+              waits && !taken && messageId &&
+              await this.options.services.droppedSignals.has(execId, messageId)
+            ) {
+              logDroppedSignal("info", target, signal.signalId, droppedBefore(messageId));
+              return false;
+            }
             const copy = taken !== undefined && !waits;
             // Only while nothing is parked (no wait, sleep, sub-workflow or back-off open): the execution was
             // mid-step when its engine died. A parked one has a wake-up of its own coming, and a sender's
@@ -331,11 +339,11 @@ export class WorkflowExecutor {
               );
             if (!waits && !took) {
               const reason = copy
-                ? `a wait took this very message (${
-                  signal.metadata!.eventId
-                }) already: it is a copy sent again`
+                ? `a wait took this very message (${messageId}) already: it is a copy sent again`
                 : "no wait of it listens for it";
               logDroppedSignal("info", target, signal.signalId, reason);
+              // Its fate is fixed here, at its first arrival: a wait that opens later must not take a copy.
+              if (messageId && !copy) await this.options.services.droppedSignals.record(execId, messageId);
             }
             return waits || took;
           },
@@ -378,7 +386,7 @@ export class WorkflowExecutor {
     fresh: ReplayState | undefined,
     act: (driver: ExecutionDriver) => Promise<void> | void,
     holdWhileActive = false,
-    needed?: (seen: ReplayState) => boolean,
+    needed?: (seen: ReplayState) => boolean | Promise<boolean>,
   ): Promise<Outcome | void> {
     const heartbeat = setInterval(() => delivery.working(), this.heartbeatMs);
     try {
@@ -403,7 +411,7 @@ export class WorkflowExecutor {
     fresh: ReplayState | undefined,
     act: (driver: ExecutionDriver) => Promise<void> | void,
     holdWhileActive: boolean,
-    needed?: (seen: ReplayState) => boolean,
+    needed?: (seen: ReplayState) => boolean | Promise<boolean>,
   ): Promise<Outcome | void> {
     const existing = this.active.get(execId) ?? await this.activating.get(execId);
     // Parked elsewhere, or an activation that found another command moot: this one tries again shortly.
@@ -554,7 +562,7 @@ export class WorkflowExecutor {
     correlationId: string,
     fresh: ReplayState | undefined,
     delivery: Delivery,
-    needed?: (seen: ReplayState) => boolean,
+    needed?: (seen: ReplayState) => boolean | Promise<boolean>,
   ): Promise<Active | undefined> {
     // The first deliveries of a wake-up leave a parked execution to the engine that parked it.
     const claim = await this.options.leases.claim(execId, {
@@ -700,14 +708,14 @@ export class WorkflowExecutor {
   private async takeOver(
     execId: string,
     correlationId: string,
-    needed?: (seen: ReplayState) => boolean,
+    needed?: (seen: ReplayState) => boolean | Promise<boolean>,
   ): Promise<ReplayState | "moot" | undefined> {
     const { js } = this.options;
     const before = await readExecutionEvents(js, correlationId, execId);
     const seen = foldReplayState(before);
     if (seen?.ended) return seen;
     // A command the history shows to be moot (see the signal's) is dropped: nothing is written.
-    if (seen && needed && !needed(seen)) return "moot";
+    if (seen && needed && !(await needed(seen))) return "moot";
     if (this.options.leases.resumed(execId)) return seen;
     await this.appendTakeOver(execId, correlationId);
     const last = before.at(-1)?.seq;

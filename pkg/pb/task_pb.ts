@@ -179,7 +179,9 @@ export type TaskExecutionStarted = Message<"compozy.v1.TaskExecutionStarted"> & 
   attempt: number;
 
   /**
-   * What a tool, agent or sub-workflow call of this attempt runs with (its `with`, rendered); empty otherwise.
+   * What a tool, agent or sub-workflow call of this attempt runs with (its `with`, rendered), a collection's
+   * items, or the executions a signal task sends to (`{"targets": [{exec_id, workflow_id, correlation_id}]}`,
+   * decided once per attempt: its replay sends to those and counts them); empty otherwise.
    *
    * @generated from field: bytes input_json = 5;
    */

@@ -26,7 +26,7 @@ Deno.test({
     const h = await startEngineHarness({
       "compozy.yaml":
         "name: sig\nworkflows:\n  - source: ./waiter.yaml\n  - source: ./main.yaml\n  - source: ./busy.yaml\n" +
-        "  - source: ./pair.yaml\n  - source: ./late.yaml\n  - source: ./running.yaml\n",
+        "  - source: ./pair.yaml\n  - source: ./late.yaml\n  - source: ./running.yaml\n  - source: ./once.yaml\n",
       "waiter.yaml": `id: waiter
 tasks:
   - { id: first, type: wait, signal: go }
@@ -73,6 +73,10 @@ tasks:
           - { id: first, type: wait, signal: start }
           - { id: w, type: wait, signal: go }
       - { id: busy, use: tool(id=hold) }
+`,
+      "once.yaml": `id: once
+tasks:
+  - { id: w, type: wait, signal: go }
 `,
       "main.yaml": `id: main
 tasks:
@@ -231,6 +235,30 @@ tasks:
           `${workflow}: the copy of a dropped signal was not taken`,
         );
       }
+
+      // A signal task's replay gives the outcome its attempt decided: its target took the signal and ended
+      // before the task's success could be stored, and the replay still counts it. Before the fix the replay
+      // looked the target up again, found it ended, and recorded `delivered: 0`.
+      const once = (await client.trigger("once", {})).execId;
+      await waitForTask(h, once, "w", "WAITING");
+      let refusedOnce = 0;
+      h.bus.publish = async (message: BusMessage, options) => {
+        if (
+          message.$typeName === TaskExecutionSuccessSchema.typeName && message.task?.id === "s" &&
+          refusedOnce++ === 0
+        ) {
+          await client.waitForEnd(once, 10_000);
+          throw new PublishError("the test holds the success back until the target ended", "task.success", 1);
+        }
+        return await publish(message, options);
+      };
+      const sender = await run(h, { target: once });
+      assert.equal(refusedOnce >= 2, true, "the signal task ran again");
+      assert.equal((await client.get(once))?.status, "SUCCESS");
+      assert.deepEqual(sender.tasks.map((t) => [t.task_id, t.output]), [["s", {
+        signal: "go",
+        delivered: 1,
+      }]]);
     } finally {
       release();
       releaseRunning();

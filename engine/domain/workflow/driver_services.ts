@@ -118,6 +118,13 @@ export interface DriverEvents {
   workflowResumed(d: DriverRef): Promise<void>;
 }
 
+/** An execution a signal task sends to, as recorded with the task's start (a sub-workflow's subjects carry its root's correlation id). */
+export interface SignalRecipient {
+  exec_id: string;
+  workflow_id: string;
+  correlation_id: string;
+}
+
 export interface DriverServices {
   events: DriverEvents;
   leaf: LeafExecutor;
@@ -158,18 +165,22 @@ export interface DriverServices {
   };
   signals: {
     /**
-     * Sends a signal to one execution (`target`), or to every execution waiting for it when it is undefined;
-     * returns those that got it. `sender` (the signal task's exec id) makes the message id of each target's
-     * copy, so a send repeated by a replay of the same task is stored once (within the stream's duplicate
-     * window).
+     * The executions a signal goes to: one execution (`target`) if it has not ended, or every execution
+     * waiting for it when `target` is undefined (an ended one takes no signal: the API answers 409 for one).
+     */
+    targets(d: DriverRef, signalId: string, target: string | undefined): Promise<SignalRecipient[]>;
+    /**
+     * Sends a signal to each of `targets`. `sender` (the signal task's exec id) makes the message id of each
+     * target's copy, so a send repeated by a replay of the same task is stored once (within the stream's
+     * duplicate window), and dropped by its target after that.
      */
     send(
       d: DriverRef,
       signalId: string,
       payload: unknown,
-      target: string | undefined,
+      targets: SignalRecipient[],
       sender: string,
-    ): Promise<string[]>;
+    ): Promise<void>;
   };
   /** The signal messages an execution dropped at their first arrival: a later copy is dropped too. */
   droppedSignals: DroppedSignalLog;

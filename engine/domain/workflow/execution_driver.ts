@@ -795,10 +795,11 @@ export class ExecutionDriver implements DriverPort {
         const input = recordedInput ? parseJsonBytes(recordedInput) : runner.input?.(task, base, key);
         if (!resumed?.started && !isWaiting(resumed)) {
           attemptScope.live?.();
+          // A runner that records its start itself stores it with what it decided (see recordsStart).
           if (runner.durableStart) {
             // Stored before anything of the attempt runs: its replay takes this input (see durableStart).
             await this.recorded(this.services.events.taskStartedStored(this, key, execId, attempt, input));
-          } else {
+          } else if (!runner.recordsStart) {
             this.services.events.taskStarted(this, key, execId, attempt, input);
           }
         }

@@ -135,31 +135,35 @@ export function createDriverServices(
       },
     },
     signals: {
-      async send(_d, signalId, payload, target, sender) {
+      async targets(_d, signalId, target) {
         // Unanswered (NATS or this process stalled), the look-up gives the execution up to be replayed: a
         // task failed 'timeout' for it (two-engine crash fuzz, seed 37214).
-        const targets = await answeredRead(
+        const found = await answeredRead(
           target
             ? `the look-up of execution ${target}`
             : `the look-up of the executions waiting for ${signalId}`,
           async () => target ? [await store.getWorkflow(target)] : await store.findWaiting(signalId),
         );
         // An ended target takes no signal (the API answers 409 for one): it is not sent, nor counted.
-        const open = targets.filter((doc): doc is WorkflowDocument =>
-          doc !== undefined && !isTerminal(doc.status)
-        );
-        for (const doc of open) {
+        return found.filter((doc): doc is WorkflowDocument => doc !== undefined && !isTerminal(doc.status))
+          .map((doc) => ({
+            exec_id: doc.exec_id,
+            workflow_id: doc.workflow_id,
+            correlation_id: doc.correlation_id,
+          }));
+      },
+      async send(_d, signalId, payload, targets, sender) {
+        for (const target of targets) {
           // A sub-workflow's subjects carry its root's correlation id, so the signal must too.
           // One message id per sending task and target: a replay that sends again (the task's success was
           // not stored: a crash, a lost lease) is not taken by a second wait of the target.
           await bus.publish(create(WorkflowSignalSchema, {
-            metadata: bus.metadata(doc.correlation_id, `${sender}:signal:${doc.exec_id}`),
-            workflow: { id: doc.workflow_id, execId: doc.exec_id },
+            metadata: bus.metadata(target.correlation_id, `${sender}:signal:${target.exec_id}`),
+            workflow: { id: target.workflow_id, execId: target.exec_id },
             signalId,
             payloadJson: jsonBytes(payload),
           }));
         }
-        return open.map((doc) => doc.exec_id);
       },
     },
     agents: {

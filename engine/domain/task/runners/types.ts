@@ -168,6 +168,12 @@ export interface TaskRunner<T extends TaskConfig> {
    */
   durableStart?: boolean;
   /**
+   * Whether the runner stores its attempt's start itself (awaited, with what the attempt decided: a signal
+   * task's targets), so the driver sends none: a second start of the same attempt is the same message (its
+   * id) and the stream drops it within its duplicate window. Absent: the driver sends it.
+   */
+  recordsStart?: boolean;
+  /**
    * Whether the attempt is a call in the runtime (a tool or an agent): a call that was running when its
    * engine died runs again, and that is its next attempt. Absent: not a call.
    */

@@ -3,6 +3,7 @@
  * and the engine either in this process or as `compozy start --role engine` processes that a crash loop
  * SIGKILLs (and sometimes nats-server with them).
  */
+import { create } from "@bufbuild/protobuf";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -14,6 +15,7 @@ import {
 } from "../../../engine/mod.ts";
 import { loadProject } from "../../../engine/domain/project/mod.ts";
 import { Bus, connectNats, provisionJetStream, STREAMS } from "../../../pkg/nats/mod.ts";
+import { WorkflowSignalSchema } from "../../../pkg/pb/mod.ts";
 import { startRuntime } from "../../../pkg/runtime/service.ts";
 import { ToolRunner } from "../../../pkg/runtime/tool_runner.ts";
 import { writeProject } from "../../support/engine.ts";
@@ -290,7 +292,8 @@ async function runCase(
             if (!reached.includes(execId) && checkpoint.reaches[index]) {
               problems.push(`broadcast of ${action.signal} did not reach ${execId}`);
             }
-          } else await unsentAgain(() => client.signal(execId, action.signal, action.payload));
+          } else if (action.copy) await unsentAgain(() => sendCopy(bus, execId, c.id, action));
+          else await unsentAgain(() => client.signal(execId, action.signal, action.payload, action.id));
         } else if (action.kind === "pause") {
           await unsentAgain(() => client.pause(execId));
           await until(async () => (await client.get(execId))?.status === "PAUSED" || undefined, 30_000);
@@ -865,4 +868,26 @@ class EngineProcesses {
       this.#children[index] = undefined;
     }
   }
+}
+
+/**
+ * A copy of the signal message `action.id` sent earlier, as one stored past the command stream's duplicate
+ * window arrives (a signal task's replay, an API retry with the same key): the same message id in its
+ * metadata, another deduplication id, so the stream stores it at once.
+ */
+async function sendCopy(
+  bus: Bus,
+  execId: string,
+  workflowId: string,
+  action: Extract<Checkpoint["actions"][number], { kind: "signal" }>,
+): Promise<void> {
+  await bus.publish(
+    create(WorkflowSignalSchema, {
+      metadata: bus.metadata(execId, action.id),
+      workflow: { id: workflowId, execId },
+      signalId: action.signal,
+      payloadJson: new TextEncoder().encode(JSON.stringify(action.payload)),
+    }),
+    { msgId: `${action.id}:copy` },
+  );
 }

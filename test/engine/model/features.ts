@@ -33,6 +33,8 @@ export const FEATURES = [
   "cancel",
   "broadcast",
   "early_signal",
+  // An early signal sent with a message id, and a copy of it stored again once its wait started (sig44).
+  "signal_copy",
   "late_signal",
   "unreadable_signal",
   "item_scope",

@@ -441,7 +441,24 @@ class Generator {
       const at = actions[0]?.kind === "pause" ? 1 : 0;
       const signal: Action = { kind: "signal", signal: other.signal, payload: other.match, broadcast: false };
       actions.splice(at, 0, signal);
+      if (this.has("signal_copy") && this.#topWaits.indexOf(other) > this.#topWaits.indexOf(w)) {
+        this.#copyAtItsWait(signal, other);
+      }
     }
+  }
+
+  /**
+   * The early signal `signal` gets a message id, and a copy of it arrives at its own wait, before that wait's
+   * signal: dropped at its first arrival (no wait listened), its copy must be dropped too (sig44). Its payload
+   * is told apart from the wait's own signal's, so that an engine whose wait took the copy shows it. No draw:
+   * the seeds generate the cases they did, with the copies.
+   */
+  #copyAtItsWait(signal: Action & { kind: "signal" }, other: { id: string; match: unknown }): void {
+    signal.id = `${this.id}-early-${other.id}`;
+    signal.payload = { ...(other.match as Record<string, unknown>), early: true };
+    const later = this.plan[other.id];
+    if (!later) return;
+    later.splice(later[0]?.kind === "pause" ? 1 : 0, 0, { ...signal, copy: true });
   }
 
   #subworkflow(place: Place): Task {

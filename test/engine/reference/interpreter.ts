@@ -150,6 +150,8 @@ class Interpreter {
   readonly checkpoints: Checkpoint[] = [];
   readonly executions: Execution[] = [];
   readonly fired = new Set<string>();
+  /** The ids of the signal messages that arrived (Action.id). */
+  readonly #messages = new Set<string>();
   readonly waitStarts: Record<string, number> = {};
   readonly bounds: BoundedAttempt[] = [];
   readonly decisions: Decision[] = [];
@@ -236,6 +238,12 @@ class Interpreter {
       case "cancel":
         return root.controller.abort(new Stopped("canceled"));
       case "signal":
+        // A message's fate is fixed at its first arrival (docs/engine.md): a copy of it ends nothing, also
+        // not a wait that started since.
+        if (action.id !== undefined) {
+          if (this.#messages.has(action.id)) return;
+          this.#messages.add(action.id);
+        }
         if (action.broadcast) this.#broadcast(action.signal, action.payload);
         else this.#deliver(root, action.signal, action.payload);
     }

@@ -10,7 +10,16 @@ export type ToolModel = (toolId: string, input: unknown, attempt: number) => Too
 
 /** Something the outside world does to an execution: a signal (to it, or broadcast), pause, resume, cancel. */
 export type Action =
-  | { kind: "signal"; signal: string; payload: unknown; broadcast: boolean }
+  | {
+    kind: "signal";
+    signal: string;
+    payload: unknown;
+    broadcast: boolean;
+    /** Its message id (a delivery id): the first send of an id and its copies are one message. */
+    id?: string;
+    /** A copy of the message `id` sent earlier, stored again (past the command stream's duplicate window). */
+    copy?: boolean;
+  }
   | { kind: "pause" }
   | { kind: "resume" }
   | { kind: "cancel"; reason: string };

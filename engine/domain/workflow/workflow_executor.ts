@@ -13,6 +13,7 @@ import { encode, schemaOf, STREAMS, subjectOf } from "../../../pkg/nats/mod.ts";
 import { WorkflowExecutionFailedSchema, WorkflowExecutionTakenOverSchema } from "../../../pkg/pb/mod.ts";
 import { getLogger } from "../../../pkg/logger/mod.ts";
 import { droppedBefore, logDroppedSignal } from "./dropped_signal_log.ts";
+import { DroppedSignalStoreError } from "../../dropped_signals.ts";
 import type * as pb from "../../../pkg/pb/mod.ts";
 import { readExecutionEvents, readExecutionEventsAfter } from "../../history/read_history.ts";
 import {
@@ -598,7 +599,9 @@ export class WorkflowExecutor {
       replay = read;
     } catch (e) {
       await this.options.leases.release(execId);
-      throw new Error(`Cannot activate execution ${execId}: its history could not be read`, { cause: e });
+      // The moot check of a signal records its drop, or looks a copy's up (DroppedSignalStoreError).
+      const what = e instanceof DroppedSignalStoreError ? e.message : "its history could not be read";
+      throw new Error(`Cannot activate execution ${execId}: ${what}`, { cause: e });
     }
     if (!first && replay && !replay.ended && replay.tasks.size > 0 && !this.drivenHere.has(execId)) {
       this.options.stats?.countTakeover();

@@ -372,10 +372,11 @@ export class ToolRunner {
       // Code of an ended call that ran between calls may have completed a `node:fs` open after the look
       // above, before the call's code ran (break attempt brk39): the worker says so before that code runs,
       // and a file open then retires the process before anything of the call (a log line, its result) is
-      // taken; the call runs again in another process.
+      // taken; the call runs again in another process. The descriptors are listed, not counted: a file
+      // opened while a descriptor of Deno's own closed leaves the count as it was.
       const checked = process;
       checked.onUnsettled = () => {
-        const leftOpen = this.#files.check(checked);
+        const leftOpen = this.#files.check(checked, { list: true });
         if (leftOpen !== undefined) {
           checked.kill("stale", `code of an ended call ran before this call and ${leftOpen}`);
         }

@@ -19,18 +19,19 @@
  * Cost: listing every descriptor and `stat`ing each is ~250 µs for the ~30 a sandbox holds (measured at load
  * ~1), too much for every call of a 0.6 ms budget; counting them is one `stat` of the folder (~9 µs: Linux
  * 6.2 and later give the count as the folder's size; older kernels list the folder, ~40 µs). So each check
- * counts, checks the identity of the regular files open at the last accepted look (one `stat` each; none
- * for most tools), and lists only when either changed. A call that closes a file its module's load opened
- * and opens another leaves the count as it was, and the new file lands on the freed number (the lowest free
- * one): its identity tells it apart. A call can close only the files it or its module opened (`node:fs`
- * keeps a table per worker, see `guardRawDescriptors` in `tool_worker.ts`; Deno's resources are closed by
- * the call's end), so a file cannot hide on the number of a pipe or socket it closed. Between calls Deno's
- * own descriptors come and go (a socket, `/etc/hosts` read for a name), and one the tool's code closes is
- * not always followed (a device): an open that code of an ended call completed between calls, which the
- * worker reports before the next call's code runs (`unsettled`), is looked for by a listing, never by the
- * count (~220 µs for a sandbox's 29 at load ~11, against 55–75 µs for a look that counts). The listing is bounded:
- * a sandbox holds at most its descriptor limit (`descriptor_limit.ts`, 128 by default: 1–2 ms for 114), and a process
- * found holding more (where the limit could not be set) is retired without being listed.
+ * counts, checks the identity of the regular files, folders and devices open at the last accepted look (one
+ * `stat` each: about ten for any tool, Deno's cache files and `/dev/null`), and lists only when either
+ * changed. A call that closes a file, folder or device its module's load opened and opens a file leaves the
+ * count as it was, and the new file lands on the freed number (the lowest free one): its identity tells it
+ * apart. A call can close only the files it or its module opened (`node:fs` keeps a table per worker, see
+ * `guardRawDescriptors` in `tool_worker.ts`; Deno's resources are closed by the call's end), so a file cannot
+ * hide on the number of a pipe or socket it closed. Between calls Deno's own descriptors come and go (a
+ * socket, `/etc/hosts` read for a name), and one the tool's code closes is not always followed (a named pipe,
+ * see docs/runtime-sandbox.md): an open that code of an ended call completed between calls, which the worker
+ * reports before the next call's code runs (`unsettled`), is looked for by a listing, never by the count
+ * (~220 µs for a sandbox's 29 at load ~11, against 55–75 µs for a look that counts). The listing is bounded:
+ * a sandbox holds at most its descriptor limit (`descriptor_limit.ts`, 128 by default: 1–2 ms for 114), and a
+ * process found holding more (where the limit could not be set) is retired without being listed.
  *
  * Linux only: where `/proc` is not there (macOS) nothing is checked.
  *
@@ -43,9 +44,10 @@ interface Seen {
   /** Descriptor number → identity (`device:inode`) of the regular file open on it. */
   files: Map<number, string>;
   /**
-   * The regular files and folders open, by descriptor: a call that closes one and opens a file leaves the
-   * count as it was, and the file takes the freed number. A folder opened by the module's load with
-   * `fs.openSync(dir)` hid a file that way (outside break attempt breaker2, D2).
+   * The regular files, folders and devices open, by descriptor: a call that closes one and opens a file
+   * leaves the count as it was, and the file takes the freed number. A folder opened by the module's load
+   * with `fs.openSync(dir)` hid a file that way (outside break attempt breaker2, D2), and so did a device
+   * (`/dev/zero`, which a tool may be granted).
    */
   watched: Map<number, string>;
 }
@@ -115,7 +117,7 @@ function descriptorCount(pid: number): number | undefined {
   }
 }
 
-/** Whether each of `files` (regular files and folders) is still open on its descriptor. */
+/** Whether each of `files` (regular files, folders and devices) is still open on its descriptor. */
 function stillOpen(pid: number, files: Map<number, string>): boolean {
   for (const [fd, identity] of files) {
     try {
@@ -130,8 +132,8 @@ function stillOpen(pid: number, files: Map<number, string>): boolean {
 }
 
 /**
- * The regular files open in the process, and those with its folders, by descriptor; undefined when the
- * process has exited.
+ * The regular files open in the process, and those with its folders and devices, by descriptor; undefined
+ * when the process has exited.
  */
 function openFilesAndFolders(
   pid: number,
@@ -156,7 +158,9 @@ function openFilesAndFolders(
     }
     const identity = `${info.dev}:${info.ino}`;
     if (info.isFile) files.set(Number(entry.name), identity);
-    if (info.isFile || info.isDirectory) watched.set(Number(entry.name), identity);
+    if (info.isFile || info.isDirectory || info.isCharDevice || info.isBlockDevice) {
+      watched.set(Number(entry.name), identity);
+    }
   }
   return { files, watched };
 }

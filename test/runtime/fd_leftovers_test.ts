@@ -227,10 +227,11 @@ Deno.test("a node:fs descriptor a call leaves open is not there for the next cal
 
     // The count of descriptors is the same after the call as before it, and the file lands on the number the
     // closed one freed (the lowest free): only the descriptor's identity tells them apart. A folder opened by
-    // the load hid a file that way too (outside break attempt breaker2, D2).
+    // the load hid a file that way too (outside break attempt breaker2, D2), and so did a device: before
+    // devices were followed, the second call read execution A's data.
     const decoy = join(data, "decoy.txt");
     Deno.writeTextFileSync(decoy, "decoy");
-    for (const [what, loaded] of [["a file", decoy], ["a folder", data]]) {
+    for (const [what, loaded] of [["a file", decoy], ["a folder", data], ["a device", "/dev/zero"]]) {
       await t.step(
         `a call that closes ${what} its module's load opened and leaves a file open on the same number`,
         async () => {

@@ -38,8 +38,12 @@
  * @module
  */
 
+/** A count no look matches: the next look lists. */
+const UNTRUSTED = -1;
+
 /** What was accepted at a process's last look: how many descriptors it held, and its regular files. */
 interface Seen {
+  /** {@linkcode UNTRUSTED} when the listing did not hold as many as the count before it. */
   count: number;
   /** Descriptor number → identity (`device:inode`) of the regular file open on it. */
   files: Map<number, string>;
@@ -94,7 +98,16 @@ export class OpenFileWatch {
         if (seen.files.get(fd) !== identity) return `it holds ${describe(process.pid, fd)} open`;
       }
     }
-    this.#seen.set(process, { count, ...open });
+    // The count stands for the listing only if the listing found as many. A descriptor open for a moment (a
+    // thread of the process reads /sys/devices/system/cpu/online as it starts) was in the count but gone by
+    // the listing: accepted, that count left room for a file opened later, which the next look, finding the
+    // count unchanged, did not list (the flaky step "…completed between calls" of fd_leftovers_test.ts).
+    // Not trusted, it makes the next look list.
+    this.#seen.set(process, {
+      count: open.listed === count ? count : UNTRUSTED,
+      files: open.files,
+      watched: open.watched,
+    });
     return undefined;
   }
 }
@@ -132,14 +145,15 @@ function stillOpen(pid: number, files: Map<number, string>): boolean {
 }
 
 /**
- * The regular files open in the process, and those with its folders and devices, by descriptor; undefined
- * when the process has exited.
+ * The regular files open in the process, and those with its folders and devices, by descriptor, and how
+ * many descriptors were listed and still open when looked at; undefined when the process has exited.
  */
 function openFilesAndFolders(
   pid: number,
-): { files: Map<number, string>; watched: Map<number, string> } | undefined {
+): { files: Map<number, string>; watched: Map<number, string>; listed: number } | undefined {
   const files = new Map<number, string>();
   const watched = new Map<number, string>();
+  let listed = 0;
   let entries: Deno.DirEntry[];
   try {
     entries = [...Deno.readDirSync(`/proc/${pid}/fd`)];
@@ -156,13 +170,14 @@ function openFilesAndFolders(
       if (e instanceof Deno.errors.NotFound) continue; // closed since the listing
       throw e;
     }
+    listed++;
     const identity = `${info.dev}:${info.ino}`;
     if (info.isFile) files.set(Number(entry.name), identity);
     if (info.isFile || info.isDirectory || info.isCharDevice || info.isBlockDevice) {
       watched.set(Number(entry.name), identity);
     }
   }
-  return { files, watched };
+  return { files, watched, listed };
 }
 
 function describe(pid: number, fd: number): string {

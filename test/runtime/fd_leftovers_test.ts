@@ -151,12 +151,12 @@ Deno.test("a node:fs descriptor a call leaves open is not there for the next cal
     });
 
     // Counting the descriptors cannot tell a file opened from one while another descriptor closed: the
-    // ended call's chain closes a device its module's load opened (not a file the runtime follows) and
-    // opens the file, between calls. A descriptor of Deno's own that closes does the same (a connection its
-    // `fetch` kept for reuse), and so did one open for a moment (a thread's start reads
-    // /sys/devices/system/cpu/online) that a look counted but did not list: the file the chain opened later
-    // left the count as accepted (the flaky step "…completed between calls" above, in CI at load ~10).
-    // Before, the second call read execution A's data (8 runs of 9 here; the ninth saw the file by chance).
+    // ended call's chain closes a device its module's load opened and opens the file, between calls. A
+    // descriptor of Deno's own that closes does the same (a connection its `fetch` kept for reuse), and so did
+    // one open for a moment (a thread's start reads /sys/devices/system/cpu/online) that a look counted but
+    // did not list: the file the chain opened later left the count as accepted (the flaky step "…completed
+    // between calls" above, in CI at load ~10). Before the look an `unsettled` call asks for listed (and
+    // devices were followed), the second call read execution A's data, 13 runs of 14.
     await t.step(
       "a node:fs open between calls is seen when the chain closed another descriptor",
       async () => {

@@ -208,6 +208,85 @@ Deno.test("a node:fs descriptor a call leaves open is not there for the next cal
       },
     );
 
+    // The same with a descriptor no look follows: the connection Deno's `fetch` keeps for reuse, which its
+    // server closes between calls while the ended call's chain opens the file. Only a listing sees the file
+    // (devices are followed, so the step above is seen before the call too).
+    await t.step("a node:fs open between calls is seen when a connection of Deno's own closed", async () => {
+      const go = join(data, "go_connection");
+      const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const address = `127.0.0.1:${(server.addr as Deno.NetAddr).port}`;
+      const answered = (async () => {
+        const conn = await server.accept();
+        const buf = new Uint8Array(4096);
+        let request = "";
+        while (!request.includes("\r\n\r\n")) {
+          const n = await conn.read(buf);
+          if (n === null) break;
+          request += new TextDecoder().decode(buf.subarray(0, n));
+        }
+        await conn.write(new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        return conn;
+      })();
+      const tool = dir.tool(
+        "late_open_connection_closed",
+        `import fs from "node:fs";
+         let kept: any;
+         export default async (input: { path: string; step: number; url: string }) => {
+           if (input.step === 1) {
+             await (await fetch(input.url)).text();
+             void (async () => {
+               const pause = new Int32Array(new SharedArrayBuffer(4));
+               while (!fs.existsSync(${JSON.stringify(go)})) {
+                 await fs.promises.stat(input.path);
+                 Atomics.wait(pause, 0, 0, 5);
+               }
+               kept = fs.openSync(input.path);
+             })();
+             return Deno.pid;
+           }
+           if (kept === undefined) return "nothing kept";
+           const buf = new Uint8Array(64);
+           return new TextDecoder().decode(buf.subarray(0, fs.readSync(kept, buf, 0, 64, 0)));
+         };`,
+      );
+      const byCall = (step: number) =>
+        runner.run(call(tool, { path, step, url: `http://${address}/` }, {
+          permissions: { read: [data], net: [address] },
+          timeoutMs: 60_000,
+        }));
+      try {
+        const first = await byCall(1);
+        assert.ok(first.ok && typeof first.output === "number", JSON.stringify(first));
+        const pid = first.output as number;
+        const links = () => {
+          try {
+            return [...Deno.readDirSync(`/proc/${pid}/fd`)].map((fd) => {
+              try {
+                return Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`);
+              } catch {
+                return "closed since it was listed";
+              }
+            });
+          } catch {
+            return []; // the process was retired
+          }
+        };
+        const held = links();
+        (await answered).close();
+        // The connection is a socket the process held after the call and holds no more.
+        assert.ok(
+          await eventually(() => held.some((link) => link.startsWith("socket:") && !links().includes(link))),
+          "Deno closed its connection",
+        );
+        Deno.writeTextFileSync(go, "");
+        assert.ok(await eventually(() => links().includes(path)), "the ended call's chain opened the file");
+        const second = await byCall(2);
+        assert.deepEqual(second.ok && second.output, "nothing kept");
+      } finally {
+        server.close();
+      }
+    });
+
     await t.step("a call that closes what it opened keeps its warm process", async () => {
       const tool = dir.tool(
         "closes",

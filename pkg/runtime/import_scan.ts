@@ -120,9 +120,15 @@ export function scanModule(
     if ((value.type === "Identifier" && value.name === "process") || value.value === "process") {
       namesProcess = true;
     }
-    if (value.type === "ImportExpression") found.push(checkImportExpression(executePath, file, value));
-    else if (STATIC_IMPORTS.has(value.type) && isNode(value.source)) {
-      found.push({ specifier: String(value.source.value), ...positionOf(value) });
+    if (value.type === "ImportExpression") {
+      const literal = checkImportExpression(executePath, file, value);
+      // `import()` gives the module's namespace, with every named export.
+      checkNamedExports(executePath, file, value, literal.specifier, undefined);
+      found.push(literal);
+    } else if (STATIC_IMPORTS.has(value.type) && isNode(value.source)) {
+      const specifier = String(value.source.value);
+      checkNamedExports(executePath, file, value, specifier, value.specifiers as Node[] | undefined);
+      found.push({ specifier, ...positionOf(value) });
     }
     for (const key in value) if (!NOT_CODE.has(key)) stack.push(value[key]);
   }
@@ -130,6 +136,52 @@ export function scanModule(
 }
 
 const STATIC_IMPORTS = new Set(["ImportDeclaration", "ExportAllDeclaration", "ExportNamedDeclaration"]);
+
+/**
+ * Named exports of Node's built-ins that set something for the whole worker, which no patch of the module's
+ * object reaches (a named import is bound to Deno's function): `tls.setDefaultCACertificates` made every
+ * later call's connections trust the authority one call chose (outside break attempt brk44; the module's
+ * object refuses it at run time, node_knobs.ts). Refused are the ways to the binding: a named import or
+ * re-export of it, and the namespace (`import * as`, `export *`, `import()`), which holds every export.
+ */
+const REFUSED_NAMED_EXPORTS = new Map([["tls", new Set(["setDefaultCACertificates"])]]);
+
+/** Refuses a way to a named export of {@linkcode REFUSED_NAMED_EXPORTS}; `specifiers` undefined: the namespace. */
+function checkNamedExports(
+  executePath: string,
+  file: string,
+  node: Node,
+  specifier: string,
+  specifiers: Node[] | undefined,
+): void {
+  const names = REFUSED_NAMED_EXPORTS.get(specifier.replace(/^node:/, ""));
+  // A type-only import or re-export is erased before the module runs.
+  if (names === undefined || node.importKind === "type" || node.exportKind === "type") return;
+  const whole = node.type === "ImportExpression" || node.type === "ExportAllDeclaration";
+  const reached = whole
+    ? "*"
+    : (specifiers ?? []).map(importedName).find((name) => name === "*" || names.has(name));
+  if (reached === undefined) return;
+  throw refusedAt(
+    executePath,
+    file,
+    positionOf(node),
+    `${reached === "*" ? `the namespace of "${specifier}"` : `"${reached}" of "${specifier}"`} is refused: ` +
+      `its ${[...names].join(", ")} changes the whole sandbox process, not only the call; import its ` +
+      `default export (import tls from "${specifier}") or the other names you use`,
+  );
+}
+
+/** The export a specifier of an import or re-export names: `*` for a namespace. */
+function importedName(specifier: Node): string {
+  if (specifier.type === "ImportNamespaceSpecifier" || specifier.type === "ExportNamespaceSpecifier") {
+    return "*";
+  }
+  // `import x from` and `export { default } from`: the default export.
+  if (specifier.type === "ImportDefaultSpecifier") return "default";
+  const named = (specifier.type === "ImportSpecifier" ? specifier.imported : specifier.local) as Node;
+  return String(named.type === "Identifier" ? named.name : named.value);
+}
 
 function checkImportExpression(executePath: string, file: string, node: Node): LiteralImport {
   const at = positionOf(node);

@@ -14,6 +14,7 @@
  */
 
 import { tamedFrom } from "./global_guard.ts";
+import { nodeKnobs } from "./node_knobs.ts";
 
 const { ownKeys, defineProperty, deleteProperty, getPrototypeOf, setPrototypeOf } = Reflect;
 const { getOwnPropertyDescriptor, isFrozen, freeze, is } = Object;
@@ -60,6 +61,8 @@ export class NodeStateGuard {
   readonly #recorded: Recorded[] = [];
   readonly #seen = new WeakSet<object>();
   readonly #accessors: RecordedAccessor[] = [];
+  /** The knobs recorded (node_knobs.ts): each getter with the arguments it was recorded for. */
+  readonly #knobs = new Map<object, Set<string>>();
   /** Recorded objects that are prototypes (a class's, or inherited by a recorded object). */
   readonly #prototypes = new WeakSet<object>();
   /** Emitters whose listeners are put back (`process`, the HTTP agents), with the listeners they had. */
@@ -165,6 +168,27 @@ export class NodeStateGuard {
     const agent = exports?.globalAgent;
     if (typeof agent === "object" && agent !== null && !this.#seen.has(agent)) this.#recordAgent(agent);
     this.#recordUnexported(exports);
+    this.#recordKnobs(namespace);
+  }
+
+  /**
+   * The settings the module keeps in a closure behind a getter and a setter function
+   * (`dns.setDefaultResultOrder`, `net.setDefaultAutoSelectFamily`, `stream.setDefaultHighWaterMark`): read
+   * now and set back after a call, like a value behind an accessor pair (node_knobs.ts). Each once: a module
+   * reached again through `process.getBuiltinModule` adds none.
+   */
+  #recordKnobs(namespace: object): void {
+    const { apply } = Reflect;
+    for (const { getter, setter, args } of nodeKnobs(namespace)) {
+      const key = args.map(String).join();
+      const keys = this.#knobs.get(getter) ?? new Set<string>();
+      if (keys.has(key)) continue;
+      keys.add(key);
+      this.#knobs.set(getter, keys);
+      const get = () => apply(getter, undefined, args);
+      const set = (value: unknown) => void apply(setter, undefined, [...args, value]);
+      this.#accessors.push({ object: namespace, get, set, value: get() });
+    }
   }
 
   /**

@@ -48,7 +48,7 @@ export function configureSandboxModules(modules: SandboxModules): void {
 }
 
 /** The source files of this checkout; the worker's module imports call_scope.ts, global_guard.ts,
- * node_guard.ts, process_state.ts, buffer_pool.ts, output_encoding.ts and vsock_refusal.ts. */
+ * node_guard.ts, node_knobs.ts, process_state.ts, buffer_pool.ts, output_encoding.ts and vsock_refusal.ts. */
 function checkoutModules(): SandboxModules {
   const here = (file: string) => new URL(file, import.meta.url);
   // One self-contained file, which the sandbox (run with `--no-npm`) imports by path.
@@ -67,6 +67,7 @@ function checkoutModules(): SandboxModules {
       here("./call_scope.ts"),
       here("./global_guard.ts"),
       here("./node_guard.ts"),
+      here("./node_knobs.ts"),
       here("./process_state.ts"),
       here("./buffer_pool.ts"),
       here("./output_encoding.ts"),

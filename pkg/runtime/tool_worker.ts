@@ -25,6 +25,7 @@ import { format } from "node:util";
 import { CallScope, type NodeDgram, type NodeNet } from "./call_scope.ts";
 import { freezeRealm, freezeShapeOf, snapshotGlobals } from "./global_guard.ts";
 import { NodeStateGuard } from "./node_guard.ts";
+import { refuseModuleKnobs } from "./node_knobs.ts";
 import { encodeOutput, OutputTooLarge } from "./output_encoding.ts";
 import { guardProcessState, guardWaitAsync } from "./process_state.ts";
 import { bufferPoolReset, type PooledBuffers } from "./buffer_pool.ts";
@@ -283,6 +284,7 @@ function guardProcess(process: NodeProcess): void {
       throw new denoErrors.NotCapable(`Built-in "${id}" is refused in a tool sandbox`);
     }
     const builtin = getBuiltinModule(id);
+    refuseModuleKnobs(builtin, refuseKnob);
     // Recorded before the tool holds it (a no-op for one recorded already), so what a call does to it is
     // undone when the call ends.
     if (serving) nodeState.recordModule({ default: builtin });
@@ -695,6 +697,8 @@ neutralArgv0();
 // assigns over net.Server's methods, which installSockets replaces) and before the tool loads, so that
 // their objects can be recorded once it has: Deno had them evaluated with a static import of the tool.
 const nodeBuiltins: object[] = await Promise.all(limits.nodeBuiltins.map((name) => import(`node:${name}`)));
+// Before the tool holds them: settings of the whole worker one call would set for every later one.
+for (const builtin of nodeBuiltins) refuseModuleKnobs((builtin as { default?: unknown }).default, refuseKnob);
 // node:perf_hooks' set-up adds to the global `performance`, which the realm's freeze fixes: loaded first
 // (about a millisecond) so that node:http, node:https and node:http2, which load it lazily, can be
 // reached by process.getBuiltinModule at run time.

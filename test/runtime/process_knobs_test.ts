@@ -25,6 +25,12 @@ const REFUSED_MODULES: Record<string, string> = {
     `import { getHeapSnapshot } from "node:v8"; export default () => typeof getHeapSnapshot();`,
   "trace_events.createTracing":
     `import { createTracing } from "node:trace_events"; export default () => createTracing({ categories: ["v8"] }).enable();`,
+  // brk44: the trusted authorities of every later call's connections; a named export, reached by name or
+  // through the namespace.
+  "tls.setDefaultCACertificates, named":
+    `import { setDefaultCACertificates } from "node:tls"; export default () => setDefaultCACertificates([]);`,
+  "tls.setDefaultCACertificates, through the namespace":
+    `import * as tls from "node:tls"; export default () => tls.setDefaultCACertificates([]);`,
 };
 
 const REFUSED_AT_RUN_TIME: Record<string, string> = {
@@ -43,6 +49,13 @@ const REFUSED_AT_RUN_TIME: Record<string, string> = {
   "getBuiltinModule(trace_events)": `export default () => (process as any).getBuiltinModule("trace_events");`,
   "getBuiltinModule(node:module).register":
     `export default () => (process as any).getBuiltinModule("node:module").register("data:text/javascript,");`,
+  // brk44: every later call's node:http requests, with their headers, went to the proxy one call set.
+  "http.setGlobalProxyFromEnv":
+    `import http from "node:http"; export default () => { (http as any).setGlobalProxyFromEnv({ HTTP_PROXY: "http://127.0.0.1:9" }); };`,
+  "getBuiltinModule(node:http).setGlobalProxyFromEnv":
+    `export default () => { (process as any).getBuiltinModule("node:http").setGlobalProxyFromEnv({ HTTP_PROXY: "http://127.0.0.1:9" }); };`,
+  "tls.setDefaultCACertificates on the module's object":
+    `import tls from "node:tls"; export default () => { (tls as any).setDefaultCACertificates([]); };`,
 };
 
 Deno.test("process-wide knobs of Node's built-ins are refused with a named code", async (t) => {
@@ -95,6 +108,54 @@ Deno.test("a promise hook one call tried to enable never runs in a later call", 
     const out = second.output as { pid: number; seen: number };
     assert.equal(out.pid, (first.output as { pid: number }).pid, "one warm process ran both calls");
     assert.equal(out.seen, 0, "the first call's hook ran for the second call's promises");
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
+Deno.test("defaults Node keeps in closures, set by one call, are put back before the next (brk44)", async () => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    // Named imports: bound to Deno's functions, which no patch of a module's object reaches.
+    const tool = dir.tool(
+      "closure_defaults",
+      `import { getDefaultResultOrder, setDefaultResultOrder } from "node:dns";
+       import * as net from "node:net";
+       import { getDefaultHighWaterMark, setDefaultHighWaterMark } from "node:stream";
+       const read = () => ({
+         pid: Deno.pid,
+         order: getDefaultResultOrder(),
+         family: (net as any).getDefaultAutoSelectFamily(),
+         attempt: (net as any).getDefaultAutoSelectFamilyAttemptTimeout(),
+         bytes: getDefaultHighWaterMark(false),
+         objects: getDefaultHighWaterMark(true),
+       });
+       export default (input: { set: boolean }) => {
+         if (input.set) {
+           setDefaultResultOrder("ipv6first");
+           (net as any).setDefaultAutoSelectFamily(false);
+           (net as any).setDefaultAutoSelectFamilyAttemptTimeout(999);
+           setDefaultHighWaterMark(false, 7);
+           setDefaultHighWaterMark(true, 3);
+         }
+         return read();
+       };`,
+    );
+    const fresh = await runner.run(call(tool, { set: false }, { timeoutMs: 60_000 }));
+    assert.ok(fresh.ok, JSON.stringify(fresh));
+    const set = await runner.run(call(tool, { set: true }, { timeoutMs: 60_000 }));
+    assert.ok(set.ok, JSON.stringify(set));
+    assert.notDeepEqual(set.output, fresh.output, "the call changed the defaults for itself");
+    const next = await runner.run(call(tool, { set: false }, { timeoutMs: 60_000 }));
+    assert.ok(next.ok, JSON.stringify(next));
+    assert.equal(
+      (next.output as { pid: number }).pid,
+      (fresh.output as { pid: number }).pid,
+      "one warm process",
+    );
+    assert.deepEqual(next.output, fresh.output, "the next call ran under the defaults the earlier call set");
   } finally {
     await runner.close();
     dir.cleanup();

@@ -32,6 +32,13 @@ const originalClearTimeout = clearTimeout;
 const { BadResource } = Deno.errors;
 const { defineProperty, construct, ownKeys, getPrototypeOf, setPrototypeOf } = Reflect;
 const { getOwnPropertyDescriptor } = Object;
+// The context's methods, called on it by these references only: Node's prototype stays open to a call (its
+// properties are put back after it, node_guard.ts), and a `getStore` or `run` a call put there was called by
+// the sandbox with its own context as `this`. The call kept that context and ran a reaction in none (the
+// sandbox's own, let run at any time) during the next call of the warm process (outside break attempt brk44);
+// `disable()` on it would have left every later call's logs unattributed.
+const { getStore: contextStore, run: contextRun } = AsyncLocalStorage.prototype;
+const { apply } = Reflect;
 
 /** The options of `navigator.locks.request` this module reads. */
 interface LockRequestOptions {
@@ -142,14 +149,14 @@ export class CallScope {
    * or 0 when it belongs to no running phase (work left by an ended call, or code outside any call).
    */
   current(): number {
-    const owner = this.#context.getStore();
+    const owner = apply(contextStore, this.#context, []);
     if (this.#phase === LOAD_PHASE) return owner === undefined || owner === LOAD_PHASE ? LOAD_PHASE : IDLE;
     return owner !== undefined && owner === this.#phase ? owner : IDLE;
   }
 
   /** The phase the running code was started by (its context), whether or not that phase still runs. */
   owner(): number | undefined {
-    return this.#context.getStore();
+    return apply(contextStore, this.#context, []);
   }
 
   /** The running phase: a call's id, `LOAD_PHASE`, or 0 between calls. */
@@ -166,7 +173,7 @@ export class CallScope {
   run<T>(id: number, fn: () => T): T {
     this.#phase = id;
     this.#firstCall ??= id;
-    return this.#context.run(id, fn);
+    return apply(contextRun, this.#context, [id, fn]) as T;
   }
 
   /**
@@ -175,7 +182,7 @@ export class CallScope {
    * the call's fetches are aborted) belongs to that call too, never to no call.
    */
   within<T>(id: number, fn: () => T): T {
-    return this.#context.run(id, fn);
+    return apply(contextRun, this.#context, [id, fn]) as T;
   }
 
   /**
@@ -184,7 +191,7 @@ export class CallScope {
    * module's load, the sandbox's own) is not counted: it holds no call's data.
    */
   lateCodeRunning(): boolean {
-    const owner = this.#context.getStore();
+    const owner = apply(contextStore, this.#context, []);
     if (this.#phase <= 0) {
       this.noteBetweenCalls(owner);
       return false;
@@ -256,7 +263,7 @@ export class CallScope {
    * wherever it runs, and is not let run during a call after the first.
    */
   load<T>(load: () => T): T {
-    return this.#context.run(LOAD_PHASE, load);
+    return apply(contextRun, this.#context, [LOAD_PHASE, load]) as T;
   }
 
   /**

@@ -55,6 +55,7 @@ const chains: Record<string, () => void> = {
 };
 let registry: FinalizationRegistry<number> | undefined;
 let targets: object[] = [];
+if (typeof unowned === "function") chains.unowned = unowned;
 export default async (input: { mode: string; kind?: string; secret?: string }) => {
   if (input.mode === "leave") {
     chains[input.kind!]();
@@ -74,15 +75,38 @@ export default async (input: { mode: string; kind?: string; secret?: string }) =
 };
 `;
 
+/**
+ * Prepended to {@linkcode TOOL} for the step "unowned" (Node's layer, which the other steps do without): a
+ * reaction registered in no call's context, with the sandbox's own `AsyncLocalStorage`, which a call took by
+ * replacing `AsyncLocalStorage.prototype.getStore` and `run` while the sandbox read its context (the log
+ * line). Code of no call is the sandbox's, let run at any time (outside break attempt brk44).
+ */
+const UNOWNED = `
+import { AsyncLocalStorage } from "node:async_hooks";
+const unowned = () => {
+  const proto = AsyncLocalStorage.prototype as any;
+  const { getStore, run } = proto;
+  let sandbox: any;
+  proto.getStore = function (this: unknown) { sandbox ??= this; return getStore.call(this); };
+  proto.run = function (this: unknown, ...args: unknown[]) { sandbox ??= this; return run.apply(this, args); };
+  console.log("the sandbox reads its context");
+  proto.getStore = getStore;
+  proto.run = run;
+  const leave = () => new Promise((resolve) => (pending = resolve)).then(turn);
+  if (sandbox !== undefined) sandbox.run(undefined, leave);
+  else leave();
+};
+`;
+
 Deno.test("a chain left by an ended call never runs during the next call", async (t) => {
   const dir = new ToolDir();
   // Cold starts take seconds on a loaded machine; nothing here is about time.
   const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
   try {
-    for (const kind of ["digest", "channel", "waitAsync", "kept", "finalizer"]) {
+    for (const kind of ["digest", "channel", "waitAsync", "kept", "finalizer", "unowned"]) {
       await t.step(kind, async () => {
         // A tool file per kind: each its own pool key, so no chain of another step is around.
-        const tool = dir.tool(`late_${kind}`, TOOL);
+        const tool = dir.tool(`late_${kind}`, kind === "unowned" ? UNOWNED + TOOL : TOOL);
         // Cold starts take seconds on a loaded machine; no call here is about time.
         const left = await runner.run(call(tool, { mode: "leave", kind }, { timeoutMs: 60_000 }));
         assert.ok(left.ok, JSON.stringify(left));

@@ -16,7 +16,7 @@
 import { tamedFrom } from "./global_guard.ts";
 import { nodeKnobs } from "./node_knobs.ts";
 
-const { ownKeys, defineProperty, deleteProperty, getPrototypeOf, setPrototypeOf } = Reflect;
+const { ownKeys, defineProperty, deleteProperty, getPrototypeOf, setPrototypeOf, apply } = Reflect;
 const { getOwnPropertyDescriptor, isFrozen, freeze, is } = Object;
 
 interface Emitter {
@@ -42,10 +42,13 @@ interface RecordedAccessor {
   value: unknown;
 }
 
-/** An HTTP agent's own properties that are live state (its sockets and requests), never put back. */
+/**
+ * An HTTP agent's own properties that are live state (its sockets and requests), never put back. Its
+ * listener map (`_events`, `_eventsCount`) is put back like `process`'s: Node adds its listeners to an agent
+ * when it makes it, never for a request, and a call that replaced the map (an accessor or a proxy answering
+ * the put-back and Node's `emit` differently) kept a listener on it for later calls (brk44).
+ */
 const AGENT_LIVE_KEYS = new Set<PropertyKey>([
-  "_events",
-  "_eventsCount",
   "requests",
   "sockets",
   "freeSockets",
@@ -57,7 +60,44 @@ const MAX_DEPTH = 4;
 /** Passes over the emitters before a call's handlers that keep re-adding listeners are given up on. */
 const MAX_LISTENER_PASSES = 8;
 
+/** `EventEmitter.prototype`'s own methods the put-back of listeners calls (see `useEmitterMethods`). */
+interface EmitterMethods {
+  eventNames: (this: object) => Array<string | symbol>;
+  rawListeners: (this: object, name: string | symbol) => unknown[];
+  removeListener: (this: object, name: string | symbol, listener: unknown) => unknown;
+}
+
 export class NodeStateGuard {
+  /**
+   * The methods the listeners of the recorded emitters are read and removed with, taken before any tool
+   * code: through the emitter, a call's own `eventNames` on `http.globalAgent`, or its
+   * `EventEmitter.prototype.rawListeners`, in place until the put-back of properties after the listeners',
+   * hid the listener it added, which then heard the next call's requests, `Authorization` header included
+   * (outside break attempt brk44).
+   */
+  #emitterMethods: EmitterMethods | undefined;
+
+  /** Sets the methods of Node's `EventEmitter.prototype` as they are before any tool code runs. */
+  useEmitterMethods(prototype: EmitterMethods): void {
+    const { eventNames, rawListeners, removeListener } = prototype;
+    this.#emitterMethods = { eventNames, rawListeners, removeListener };
+  }
+
+  #eventNames(emitter: object): Array<string | symbol> {
+    return apply(this.#methods().eventNames, emitter, []);
+  }
+
+  #rawListeners(emitter: object, name: string | symbol): unknown[] {
+    return apply(this.#methods().rawListeners, emitter, [name]);
+  }
+
+  #methods(): EmitterMethods {
+    if (this.#emitterMethods === undefined) {
+      throw new Error("the emitters' listeners are recorded before EventEmitter's methods were given");
+    }
+    return this.#emitterMethods;
+  }
+
   readonly #recorded: Recorded[] = [];
   readonly #seen = new WeakSet<object>();
   readonly #accessors: RecordedAccessor[] = [];
@@ -82,27 +122,27 @@ export class NodeStateGuard {
       this.#recordObject(stream, true);
       // A listener a call added to the stream heard a later call's `emit` on it (brk41).
       if (typeof (stream as Partial<Emitter>).eventNames === "function") {
-        this.#recordListeners(stream as Emitter, true);
+        this.#recordListeners(stream as Emitter);
       }
     }
-    this.#recordListeners(process as Emitter, true);
+    this.#recordListeners(process as Emitter);
   }
 
   /**
-   * `mapPutBack`: the emitter's `_events` is among the own properties put back after a call (not an HTTP
-   * agent's, which are live state), so its entries are put back too, see restoreListenerMaps.
+   * The emitter's `_events` is among the own properties put back after a call, so its entries are put back
+   * too, see restoreListenerMaps.
    */
-  #recordListeners(emitter: Emitter, mapPutBack: boolean): void {
+  #recordListeners(emitter: Emitter): void {
     this.#emitters.push([
       emitter,
-      new Map(emitter.eventNames().map((name) => [name, new Set(emitter.rawListeners(name))])),
+      new Map(this.#eventNames(emitter).map((name) => [name, new Set(this.#rawListeners(emitter, name))])),
     ]);
     const events = (emitter as { _events?: Record<PropertyKey, unknown> | null })._events;
     if (typeof events === "object" && events !== null) {
       this.#listenerMaps.push({
         emitter,
         prototype: getPrototypeOf(events),
-        entries: mapPutBack ? new Map(ownKeys(events).map((key) => [key, events[key]])) : undefined,
+        entries: new Map(ownKeys(events).map((key) => [key, events[key]])),
       });
     }
   }
@@ -114,7 +154,7 @@ export class NodeStateGuard {
    * reads only the map's own keys (break attempt brk41).
    */
   readonly #listenerMaps: Array<
-    { emitter: object; prototype: object | null; entries?: Map<PropertyKey, unknown> }
+    { emitter: object; prototype: object | null; entries: Map<PropertyKey, unknown> }
   > = [];
 
   /**
@@ -130,7 +170,6 @@ export class NodeStateGuard {
       if (getPrototypeOf(events) !== prototype && !setPrototypeOf(events, prototype)) {
         failed.push("an emitter's listener map");
       }
-      if (entries === undefined) continue;
       for (const key of ownKeys(events)) {
         if (!entries.has(key) && !deleteProperty(events, key)) failed.push("an emitter's listener map");
       }
@@ -258,7 +297,7 @@ export class NodeStateGuard {
     });
     this.#recordObject((agent as { options?: unknown }).options, true);
     if (typeof (agent as Partial<Emitter>).eventNames === "function") {
-      this.#recordListeners(agent as Emitter, false);
+      this.#recordListeners(agent as Emitter);
     }
   }
 
@@ -383,13 +422,15 @@ export class NodeStateGuard {
       let removed = 0;
       for (const [emitter, listeners] of this.#emitters) {
         // `removeListener` handlers first, so that fewer of the call's handlers see the other removals.
-        const names = emitter.eventNames().sort((a, b) =>
+        const names = this.#eventNames(emitter).sort((a, b) =>
           Number(b === "removeListener") - Number(a === "removeListener")
         );
         for (const name of names) {
           const kept = listeners.get(name);
-          for (const listener of emitter.rawListeners(name)) {
-            if (!kept?.has(listener)) (emitter.removeListener(name, listener), removed++);
+          for (const listener of this.#rawListeners(emitter, name)) {
+            if (kept?.has(listener)) continue;
+            apply(this.#methods().removeListener, emitter, [name, listener]);
+            removed++;
           }
         }
       }

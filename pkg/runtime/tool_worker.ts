@@ -732,7 +732,11 @@ if (limits.nodeProcess) {
   await refuseAsyncHooks();
   scope.installSockets(await import("node:net") as unknown as NodeNet);
   scope.installDatagrams(await import("node:dgram") as unknown as NodeDgram);
-  watchEmitters(await import("node:events") as unknown as Parameters<typeof watchEmitters>[0]);
+  const events = await import("node:events");
+  watchEmitters(events as unknown as Parameters<typeof watchEmitters>[0]);
+  nodeState.useEmitterMethods(
+    events.EventEmitter.prototype as unknown as Parameters<NodeStateGuard["useEmitterMethods"]>[0],
+  );
 }
 await freezeRealm();
 

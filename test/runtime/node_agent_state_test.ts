@@ -55,3 +55,73 @@ Deno.test("what a call sets on http.globalAgent and https.globalAgent is put bac
     dir.cleanup();
   }
 });
+
+/**
+ * The put-back reads an emitter's listeners to remove the call's: through the emitter, a call's own
+ * `eventNames` on the agent, or its `EventEmitter.prototype.rawListeners` (in place until the prototype's own
+ * put-back, after the listeners'), hid the listener it added, and so did an accessor of its own for the
+ * agent's listener map, which the put-back left as live state. It stayed on `http.globalAgent` and heard the
+ * next call's request, `Authorization` header included (outside break attempt brk44).
+ */
+const HIDING_TOOL = `import http from "node:http";
+import { EventEmitter } from "node:events";
+export default (input: { hide?: string }) => {
+  const agent = http.globalAgent as any;
+  if (input.hide !== undefined) {
+    const spy = () => {};
+    agent.on("free", spy);
+    if (input.hide === "own eventNames") {
+      const names = agent.eventNames.bind(agent);
+      agent.eventNames = () => names().filter((name: unknown) => name !== "free");
+    } else if (input.hide === "an accessor on _events") {
+      // Another map to the put-back (which it tells by its stack), the real one to Node's emit.
+      let real = agent._events;
+      Object.defineProperty(agent, "_events", {
+        configurable: true,
+        enumerable: true,
+        get() {
+          if (!/node_guard/.test(new Error().stack ?? "")) return real;
+          const shown = Object.create(null);
+          for (const key of Reflect.ownKeys(real)) if (key !== "free") shown[key] = real[key];
+          return shown;
+        },
+        set(value) {
+          real = value;
+        },
+      });
+    } else {
+      const proto = EventEmitter.prototype as any;
+      const raw = proto.rawListeners;
+      proto.rawListeners = function (this: unknown, name: unknown) {
+        return raw.call(this, name).filter((listener: unknown) => listener !== spy);
+      };
+    }
+  }
+  return { pid: Deno.pid, freeListeners: agent.listenerCount("free") };
+};`;
+
+Deno.test("a listener a call hides from the put-back of http.globalAgent's listeners is removed too", async (t) => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1 });
+  try {
+    for (const hide of ["own eventNames", "EventEmitter.prototype.rawListeners", "an accessor on _events"]) {
+      await t.step(hide, async () => {
+        const tool = dir.tool(`hiding_${hide.replace(/\W+/g, "_")}`, HIDING_TOOL);
+        const clean = await runner.run(call(tool, {}, { timeoutMs: 60_000 }));
+        const hidden = await runner.run(call(tool, { hide }, { timeoutMs: 60_000 }));
+        const after = await runner.run(call(tool, {}, { timeoutMs: 60_000 }));
+        const [c, h, a] = [clean, hidden, after].map((r) => {
+          assert.ok(r.ok, JSON.stringify(r));
+          return r.output as { pid: number; freeListeners: number };
+        });
+        assert.equal(a.pid, h.pid, "the calls did not share a process: the test proves nothing");
+        assert.equal(h.freeListeners, c.freeListeners + 1, "the listener was not added");
+        // Before: one more, the hidden one.
+        assert.equal(a.freeListeners, c.freeListeners);
+      });
+    }
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});

@@ -328,8 +328,14 @@ export class NodeStateGuard {
       } catch {
         continue;
       }
-      if ((typeof value === "object" || typeof value === "function") && value !== null) into.push(value);
-      else if (set !== undefined) this.#accessors.push({ object, get, set, value });
+      const isObject = (typeof value === "object" || typeof value === "function") && value !== null;
+      if (isObject) into.push(value);
+      // An object behind a pair is set back too when the getter gives the same one each time: a call's
+      // `http.globalAgent = new Agent()` went through the setter to Node's closure, and the put-back of the
+      // recorded agent's properties never saw the new one, which heard every later call's requests (brk44).
+      if (set !== undefined && (!isObject || sameEachRead(get, object, value))) {
+        this.#accessors.push({ object, get, set, value });
+      }
     }
   }
 
@@ -502,6 +508,15 @@ function isDefaultPrototype(value: object, method: object): boolean {
   if (keys.length === 0) return true;
   return keys.length === 1 && keys[0] === "constructor" &&
     getOwnPropertyDescriptor(value, "constructor")?.value === method;
+}
+
+/** Whether `get` gives `value` again: a getter that builds an object per read has nothing to set back. */
+function sameEachRead(get: () => unknown, object: object, value: unknown): boolean {
+  try {
+    return get.call(object) === value;
+  } catch {
+    return false;
+  }
 }
 
 /** A proxy's `getPrototypeOf` trap may need a permission: such an object is not recorded. */

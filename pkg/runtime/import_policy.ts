@@ -37,6 +37,15 @@ const UNTRACKED_TIMERS = "its timers outlive the call; use the global setTimeout
 /** Process-wide knobs: a flag, a hook or a trace of one call acts on every later call of the process. */
 const PROCESS_WIDE =
   "it changes the whole sandbox process (V8 flags, heap snapshots, promise hooks), not only the call";
+/**
+ * Node's internal modules (`_http_agent`, `_http_common`, `_tls_wrap`, `_stream_readable`, …), deprecated for
+ * users: they hold what the public modules keep in closures, past the put-back of Node's objects after each
+ * call (`_http_agent`'s `setGlobalAgent` replaced the agent every later call's requests use; outside break
+ * attempt brk44). Refused to tools by their `_` prefix (and by `process.getBuiltinModule`, tool_worker.ts);
+ * their public modules export what a tool needs.
+ */
+const NODE_INTERNALS =
+  "Node's internal modules reach state of the whole sandbox process behind the public ones; import the public module";
 const REFUSED_BUILTINS = new Map([
   ["vm", RUNS_STRINGS],
   ["worker_threads", RUNS_STRINGS],
@@ -252,7 +261,7 @@ async function checkGraph(
     if (m.kind === "node") {
       needsNodeProcess = true;
       const name = (m.moduleName ?? m.specifier).replace(/^node:/, "");
-      const reason = REFUSED_BUILTINS.get(name);
+      const reason = REFUSED_BUILTINS.get(name) ?? (name.startsWith("_") ? NODE_INTERNALS : undefined);
       if (reason) throw refused(executePath, m.specifier, reason);
       nodeBuiltins.add(name);
       continue;

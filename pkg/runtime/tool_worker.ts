@@ -277,9 +277,11 @@ function guardProcess(process: NodeProcess): void {
   process.stderr.write = (chunk: unknown) => (emit("error", () => String(chunk)), true);
   const getBuiltinModule = process.getBuiltinModule.bind(process);
   process.getBuiltinModule = (id: string) => {
-    // The same built-ins as the import policy refuses (import_policy.ts), reached at run time.
+    // The same built-ins as the import policy refuses (import_policy.ts), Node's internal `_…` ones
+    // included, reached at run time.
     if (
-      /^(node:)?(vm|worker_threads|module|repl|timers|timers\/promises|v8|trace_events|wasi|sqlite)$/.test(id)
+      /^(node:)?(vm|worker_threads|module|repl|timers|timers\/promises|v8|trace_events|wasi|sqlite|_.*)$/
+        .test(id)
     ) {
       throw new denoErrors.NotCapable(`Built-in "${id}" is refused in a tool sandbox`);
     }

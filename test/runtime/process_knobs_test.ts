@@ -31,6 +31,9 @@ const REFUSED_MODULES: Record<string, string> = {
     `import { setDefaultCACertificates } from "node:tls"; export default () => setDefaultCACertificates([]);`,
   "tls.setDefaultCACertificates, through the namespace":
     `import * as tls from "node:tls"; export default () => tls.setDefaultCACertificates([]);`,
+  // brk44: Node's internal modules; this one replaced the agent every later call's requests use.
+  "_http_agent.setGlobalAgent":
+    `import { Agent, setGlobalAgent } from "node:_http_agent"; export default () => (setGlobalAgent as any)(new (Agent as any)());`,
 };
 
 const REFUSED_AT_RUN_TIME: Record<string, string> = {
@@ -49,6 +52,7 @@ const REFUSED_AT_RUN_TIME: Record<string, string> = {
   "getBuiltinModule(trace_events)": `export default () => (process as any).getBuiltinModule("trace_events");`,
   "getBuiltinModule(node:module).register":
     `export default () => (process as any).getBuiltinModule("node:module").register("data:text/javascript,");`,
+  "getBuiltinModule(_http_agent)": `export default () => (process as any).getBuiltinModule("_http_agent");`,
   // brk44: every later call's node:http requests, with their headers, went to the proxy one call set.
   "http.setGlobalProxyFromEnv":
     `import http from "node:http"; export default () => { (http as any).setGlobalProxyFromEnv({ HTTP_PROXY: "http://127.0.0.1:9" }); };`,

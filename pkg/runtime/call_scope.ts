@@ -116,6 +116,12 @@ interface TimerGlobals {
   AbortSignal?: { timeout: (ms: number) => AbortSignal };
 }
 
+type ResolveDns = (
+  query: string,
+  recordType: string,
+  options?: { signal?: AbortSignal; nameServer?: { ipAddr: string; port?: number } },
+) => Promise<unknown>;
+
 /** The largest delay a timer takes as given; a larger one fires at once (it is clamped to 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -365,6 +371,9 @@ export class CallScope {
       const original = deno[name];
       if (typeof original !== "function") continue;
       deno[name] = this.#trackOpener(original as (...args: unknown[]) => unknown, `Deno.${name}`, how);
+    }
+    if (typeof deno.resolveDns === "function") {
+      deno.resolveDns = this.#trackQuery(deno.resolveDns as ResolveDns);
     }
     for (const name of OPEN_CLASSES) {
       const descriptor = getOwnPropertyDescriptor(globals, name);
@@ -630,6 +639,23 @@ export class CallScope {
     return (handle: TimerHandle) => {
       this.#timers.delete(handle);
       cancel(handle);
+    };
+  }
+
+  /**
+   * `Deno.resolveDns`, aborted like a fetch when its call returns and refused to an ended call's code: a
+   * chain of queries a call left went on from the idle pooled process, to any server its grant reaches, with
+   * names holding the call's data, for as long as the process lived (outside break attempt brk44).
+   */
+  #trackQuery(original: ResolveDns): ResolveDns {
+    const fetches = this.#fetches;
+    return (query, recordType, options) => {
+      this.#admit("Deno.resolveDns");
+      const controller = new AbortControllerClass();
+      const own = options?.signal;
+      const signal = own ? anySignal([own, controller.signal]) : controller.signal;
+      fetches.add(controller);
+      return original(query, recordType, { ...options, signal }).finally(() => fetches.delete(controller));
     };
   }
 

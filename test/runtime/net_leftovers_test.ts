@@ -274,3 +274,57 @@ Deno.test({
     }
   },
 });
+
+/**
+ * A DNS query (`Deno.resolveDns`) a call started was neither aborted when the call returned nor refused to
+ * the ended call's code: a chain of them went on from the idle pooled process, querying any server the
+ * grant reaches with names holding the call's data, for as long as the process lived (outside break attempt
+ * brk44). The test's server answers each query SERVFAIL after 100 ms, so the chain runs ~10 times a second.
+ */
+Deno.test({
+  name: "DNS queries a call started end when it returns",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = new ToolDir();
+    const runner = new ToolRunner({ maxWarmPerKey: 1 });
+    const server = dgram.createSocket("udp4");
+    const queries: number[] = [];
+    server.on("message", (query, from) => {
+      queries.push(performance.now());
+      const answer = new Uint8Array(query);
+      answer[2] |= 0x80; // a response
+      answer[3] = (answer[3] & 0xf0) | 2; // SERVFAIL
+      setTimeout(() => server.send(answer, from.port, from.address), 100);
+    });
+    await new Promise<void>((resolve) => server.bind(0, "127.0.0.1", resolve));
+    try {
+      const tool = dir.tool(
+        "dns_chain",
+        `export default async (port: number) => {
+           let n = 0;
+           const query = () => Deno.resolveDns("q" + n++ + ".call-data.example", "A", {
+             nameServer: { ipAddr: "127.0.0.1", port },
+           });
+           const again = (): unknown => query().catch(() => {}).then(again);
+           await query().catch(() => {});
+           again();
+           return n;
+         };`,
+      );
+      const result = await runner.run(
+        call(tool, server.address().port, { permissions: { net: true }, timeoutMs: 30_000 }),
+      );
+      assert.ok(result.ok, JSON.stringify(result));
+      const returned = performance.now();
+      await sleep(800);
+      // Before: about eight more, one per answer; at most the one in flight as the call returned.
+      const after = queries.filter((at) => at > returned).length;
+      assert.ok(after <= 1, `${after} queries after the return`);
+    } finally {
+      await runner.close();
+      server.close();
+      dir.cleanup();
+    }
+  },
+});

@@ -121,17 +121,24 @@ function captureConsole(): void {
 
 function captureStdio(): void {
   const decoder = new TextDecoder();
+  // The streams are made at each read, not once here: one made here was frozen with the realm (it hangs
+  // off `Deno`), and its `getWriter()`, so every `pipeTo`, threw a TypeError (found in break attempt brk44).
+  // A stream of its own per read also means that no call can lock one for the next.
   const sink = (level: LogLevel) => ({
     write: (p: Uint8Array) => (emit(level, () => decoder.decode(p)), Promise.resolve(p.length)),
     writeSync: (p: Uint8Array) => (emit(level, () => decoder.decode(p)), p.length),
-    writable: new WritableStream<Uint8Array>({ write: (p) => emit(level, () => decoder.decode(p)) }),
+    get writable() {
+      return new WritableStream<Uint8Array>({ write: (p) => emit(level, () => decoder.decode(p)) });
+    },
     isTerminal: () => false,
     close: () => {},
   });
   const stdin = {
     read: () => Promise.resolve(null),
     readSync: () => null,
-    readable: new ReadableStream<Uint8Array>({ start: (c) => c.close() }),
+    get readable() {
+      return new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+    },
     isTerminal: () => false,
     setRaw: () => {},
     close: () => {},

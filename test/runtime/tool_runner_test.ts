@@ -62,6 +62,31 @@ Deno.test("ToolRunner runs tools and names every failure", async (t) => {
     });
 
     await t.step(
+      "Deno.stdout's and Deno.stderr's streams become log entries; Deno.stdin's is empty",
+      async () => {
+        // Before (found in break attempt brk44): the sandbox made each stream once, before the realm's freeze,
+        // which froze the stream itself, and every `getWriter()` (so `pipeTo`) threw a TypeError.
+        const tool = dir.tool(
+          "streams",
+          `export default async () => {
+           await new Response("through stdout").body!.pipeTo(Deno.stdout.writable);
+           const writer = Deno.stderr.writable.getWriter();
+           await writer.write(new TextEncoder().encode("through stderr"));
+           writer.releaseLock();
+           return (await Deno.stdin.readable.getReader().read()).done;
+         };`,
+        );
+        const logs: { level: string; message: string }[] = [];
+        const result = await runner.run(call(tool, null, { onLog: (e) => logs.push(e) }));
+        assert.deepEqual(result.ok && result.output, true, JSON.stringify(result));
+        assert.deepEqual(logs, [
+          { level: "info", message: "through stdout" },
+          { level: "error", message: "through stderr" },
+        ]);
+      },
+    );
+
+    await t.step(
       "input is checked against the input schema before the tool runs, naming the field",
       async () => {
         const tool = dir.tool("echo", `export default (input: unknown) => input;`);

@@ -138,13 +138,32 @@ export function scanModule(
 const STATIC_IMPORTS = new Set(["ImportDeclaration", "ExportAllDeclaration", "ExportNamedDeclaration"]);
 
 /**
- * Named exports of Node's built-ins that set something for the whole worker, which no patch of the module's
- * object reaches (a named import is bound to Deno's function): `tls.setDefaultCACertificates` made every
- * later call's connections trust the authority one call chose (outside break attempt brk44; the module's
- * object refuses it at run time, node_knobs.ts). Refused are the ways to the binding: a named import or
- * re-export of it, and the namespace (`import * as`, `export *`, `import()`), which holds every export.
+ * Named exports of Node's built-ins that no patch of the module's object reaches (a named import is bound to
+ * Deno's function, taken when the module was set up), each with why it is refused (outside break attempt
+ * brk44): `tls.setDefaultCACertificates` made every later call's connections trust the authority one call
+ * chose (the module's object refuses it at run time, node_knobs.ts); `node:process`'s named exports are the
+ * functions and objects its default export held before the sandbox guarded them (tool_worker.ts), so
+ * `import { getBuiltinModule } from "node:process"` reached every refused built-in (`node:vm` ran a string as
+ * code), `nextTick` ran an ended call's ticks unnoted after its reset (late_reset_test.ts), and `argv` held
+ * the sandbox's command line. Refused are the ways to the binding: a named import or re-export of it, and the
+ * namespace (`import * as`, `export *`, `import()`), which holds every export.
  */
-const REFUSED_NAMED_EXPORTS = new Map([["tls", new Set(["setDefaultCACertificates"])]]);
+const REFUSED_NAMED_EXPORTS = new Map<string, Map<string, string>>([
+  ["tls", new Map([["setDefaultCACertificates", "it changes the whole sandbox process, not only the call"]])],
+  [
+    "process",
+    new Map([
+      ["getBuiltinModule", "it is Node's own, which reaches the built-ins the sandbox refuses"],
+      ["nextTick", "it is Node's own, whose callbacks the sandbox does not follow past the call"],
+      ["argv", "it holds the sandbox's command line"],
+      ["stdin", "it is Node's own, not the sandbox's empty stream"],
+      ...["abort", "chdir", "setegid", "seteuid", "setgid", "setuid"].map((name): [string, string] => [
+        name,
+        "it is Node's own, not the sandbox's refusal",
+      ]),
+    ]),
+  ],
+]);
 
 /** Refuses a way to a named export of {@linkcode REFUSED_NAMED_EXPORTS}; `specifiers` undefined: the namespace. */
 function checkNamedExports(
@@ -154,21 +173,23 @@ function checkNamedExports(
   specifier: string,
   specifiers: Node[] | undefined,
 ): void {
-  const names = REFUSED_NAMED_EXPORTS.get(specifier.replace(/^node:/, ""));
+  const refusedNames = REFUSED_NAMED_EXPORTS.get(specifier.replace(/^node:/, ""));
   // A type-only import or re-export is erased before the module runs.
-  if (names === undefined || node.importKind === "type" || node.exportKind === "type") return;
+  if (refusedNames === undefined || node.importKind === "type" || node.exportKind === "type") return;
   const whole = node.type === "ImportExpression" || node.type === "ExportAllDeclaration";
   const reached = whole
     ? "*"
-    : (specifiers ?? []).map(importedName).find((name) => name === "*" || names.has(name));
+    : (specifiers ?? []).map(importedName).find((name) => name === "*" || refusedNames.has(name));
   if (reached === undefined) return;
+  const why = reached === "*"
+    ? `the namespace of "${specifier}" is refused: it holds ${[...refusedNames.keys()].join(", ")}, which ` +
+      `the sandbox refuses (${[...new Set(refusedNames.values())].join("; ")})`
+    : `"${reached}" of "${specifier}" is refused: ${refusedNames.get(reached)}`;
   throw refusedAt(
     executePath,
     file,
     positionOf(node),
-    `${reached === "*" ? `the namespace of "${specifier}"` : `"${reached}" of "${specifier}"`} is refused: ` +
-      `its ${[...names].join(", ")} changes the whole sandbox process, not only the call; import its ` +
-      `default export (import tls from "${specifier}") or the other names you use`,
+    `${why}; import its default export (import x from "${specifier}") or the other names you use`,
   );
 }
 

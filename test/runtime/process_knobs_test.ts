@@ -88,6 +88,56 @@ Deno.test("process-wide knobs of Node's built-ins are refused with a named code"
   }
 });
 
+/**
+ * `node:process`'s named exports are what its default export held before the sandbox guarded it (brk44):
+ * `getBuiltinModule` reached every refused built-in (`node:vm` ran a string as code, `node:v8` set V8's
+ * flags), `nextTick` ran an ended call's ticks after its reset unnoted (a chain of them replaced `atob` with
+ * one holding execution A's secret for execution B's call, as in late_reset_test.ts), `argv` held the
+ * sandbox's command line. The import policy refuses the ways to them; `import process from "node:process"`
+ * and its other names still load.
+ */
+const REFUSED_PROCESS_EXPORTS: Record<string, string> = {
+  getBuiltinModule:
+    `import { getBuiltinModule } from "node:process"; export default () => (getBuiltinModule as any)("node:vm").runInThisContext("6 * 7");`,
+  nextTick:
+    `import { nextTick } from "node:process"; export default () => new Promise((resolve) => nextTick(() => resolve("ticked")));`,
+  argv: `import { argv } from "node:process"; export default () => argv;`,
+  "the namespace":
+    `import * as p from "node:process"; export default () => typeof (p as any).getBuiltinModule;`,
+  "import()": `export default async () => typeof (await import("node:process")).getBuiltinModule;`,
+};
+
+Deno.test("node:process's unguarded named exports are refused, its default and other names load", async (t) => {
+  const dir = new ToolDir();
+  const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });
+  try {
+    for (const [name, source] of Object.entries(REFUSED_PROCESS_EXPORTS)) {
+      await t.step(`${name}: refused`, async () => {
+        const tool = dir.tool(`p_${name.replace(/\W+/g, "_")}`, source);
+        const f = failure(await runner.run(call(tool, null, { timeoutMs: 60_000 })));
+        assert.equal(f.code, "tool_import_refused", f.message);
+        assert.match(f.message, /of "node:process" is refused/);
+      });
+    }
+    await t.step("the default export and other names load", async () => {
+      const tool = dir.tool(
+        "p_allowed",
+        `import process from "node:process"; import { env, hrtime } from "node:process";
+         export default () => [typeof process.nextTick, typeof env, typeof hrtime];`,
+      );
+      const result = await runner.run(call(tool, null, { timeoutMs: 60_000 }));
+      assert.deepEqual(
+        result.ok && result.output,
+        ["function", "object", "function"],
+        JSON.stringify(result),
+      );
+    });
+  } finally {
+    await runner.close();
+    dir.cleanup();
+  }
+});
+
 Deno.test("a promise hook one call tried to enable never runs in a later call", async () => {
   const dir = new ToolDir();
   const runner = new ToolRunner({ maxWarmPerKey: 1, startTimeoutMs: 60_000 });

@@ -8,13 +8,16 @@
  *
  * Takes need no entry here: each is in the history (`task.waiting_ended`'s `signal_message_id`). Drops are
  * kept out of the history on purpose (signals no wait takes must not grow it: signal_flood_test.ts), in the
- * KV bucket `compozy_dropped_signals`, key `<exec id>.<message id, base64url>` (a message id may hold any
- * printable character; a key may not). Its entries expire after the bucket's TTL, 24 h by default, as
+ * KV bucket `compozy_dropped_signals`, key `<exec id>.<SHA-256 of the message id, base64url>`: a message id
+ * may hold any character and be of any length (one sent straight through NATS; an API signal id has no length
+ * limit), a key may not, and the key's put is a subject in the publish's control line, which nats-server
+ * bounds (4 KiB): a longer one closed the engine's connection (eng45). Its entries expire after the bucket's TTL, 24 h by default, as
  * idempotency keys do: that is the bound on what is remembered, and a copy arriving later than that is
  * treated as a first arrival.
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import type { KV } from "@nats-io/kv";
 
 /** A dropped signal could not be recorded or looked up (NATS out of reach): the command comes back. */
@@ -60,9 +63,7 @@ export class DroppedSignals implements DroppedSignalLog {
   }
 }
 
-/** Base64url of the id's UTF-8 bytes, unpadded: the characters a KV key allows. */
+/** The id's SHA-256, base64url (43 characters a KV key allows, whatever the id's length). */
 function keyOf(execId: string, messageId: string): string {
-  const bytes = new TextEncoder().encode(messageId);
-  const base64 = btoa(String.fromCharCode(...bytes));
-  return `${execId}.${base64.replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "")}`;
+  return `${execId}.${createHash("sha256").update(messageId).digest("base64url")}`;
 }

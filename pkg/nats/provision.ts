@@ -128,7 +128,7 @@ export const DEFAULT_BUCKETS: BucketSpec[] = [
   // `<task exec id>.<step>`: which runner of an agent task makes each turn (pkg/runtime/agent_turn_fence.ts);
   // only needed while a task runs and for its re-runs, whose history has the turns once they are replayed.
   { name: BUCKETS.agentTurns, ttlMs: DAY, history: 1 },
-  // `<exec id>.<message id>` for every signal message no wait of the execution took (engine/dropped_signals.ts):
+  // `<exec id>.<message id's hash>` for every signal message no wait of the execution took (engine/dropped_signals.ts):
   // a copy arriving later is dropped too. Kept 24 h, as idempotency keys are.
   { name: BUCKETS.droppedSignals, ttlMs: DAY, history: 1 },
 ];

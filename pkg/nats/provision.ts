@@ -9,6 +9,7 @@
  * change made, and every difference kept, is described in the report so the caller can log it.
  */
 import {
+  DiscardPolicy,
   type JetStreamManager,
   jetstreamManager,
   RetentionPolicy,
@@ -33,6 +34,12 @@ export interface BucketSpec {
   /** Entries older than this disappear; 0 keeps them forever. */
   ttlMs: number;
   history: number;
+  /**
+   * A bound on the bucket's size in bytes, for a bucket whose entries a client's traffic makes: once full, its
+   * oldest entries go first (discard old; a bucket's default, discard new, would refuse every new entry
+   * instead). Set when the bucket is created, and on one found without a bound; an operator's bound is kept.
+   */
+  maxBytes?: number;
 }
 
 export interface ProvisionOptions {
@@ -129,8 +136,11 @@ export const DEFAULT_BUCKETS: BucketSpec[] = [
   // only needed while a task runs and for its re-runs, whose history has the turns once they are replayed.
   { name: BUCKETS.agentTurns, ttlMs: DAY, history: 1 },
   // `<exec id>.<message id's hash>` for every signal message no wait of the execution took (engine/dropped_signals.ts):
-  // a copy arriving later is dropped too. Kept 24 h, as idempotency keys are.
-  { name: BUCKETS.droppedSignals, ttlMs: DAY, history: 1 },
+  // a copy arriving later is dropped too. Kept 24 h, as idempotency keys are, and at most 256 MiB (about 1.9
+  // million entries of ~140 bytes): a client sending signals nobody waits for makes one entry each, and
+  // unbounded they took JetStream's storage from the histories (eng45). Past that the oldest go first, and a
+  // copy of one of those is taken as a first arrival, as after 24 h.
+  { name: BUCKETS.droppedSignals, ttlMs: DAY, history: 1, maxBytes: 256 * 1024 * 1024 },
 ];
 
 /** Creates or updates every stream and bucket; returns what it did by name. */
@@ -176,16 +186,31 @@ export async function provisionJetStream(
       await withClearErrors(
         options.replicas,
         what,
-        () => kvm.create(spec.name, { history: spec.history, ttl, replicas, storage }),
+        async () => {
+          await kvm.create(spec.name, {
+            history: spec.history,
+            ttl,
+            replicas,
+            storage,
+            max_bytes: spec.maxBytes,
+          });
+          if (spec.maxBytes !== undefined) {
+            const created = (await jsm.streams.info(`KV_${spec.name}`)).config;
+            await jsm.streams.update(created.name, { ...created, discard: DiscardPolicy.Old });
+          }
+        },
       );
       report.created.push(spec.name);
       continue;
     }
+    const bounded = spec.maxBytes !== undefined;
     const wanted = {
       ...existing.config,
       max_age: nanos(ttl),
       num_replicas: replicas,
       max_msgs_per_subject: spec.history,
+      ...(bounded && existing.config.max_bytes <= 0 ? { max_bytes: spec.maxBytes } : {}),
+      ...(bounded ? { discard: DiscardPolicy.Old } : {}),
     };
     assertSameStorage(existing, storage, what);
     const changes = differences(existing.config, wanted);
@@ -311,6 +336,7 @@ const COMPARED: (keyof StreamConfig)[] = [
   "duplicate_window",
   "num_replicas",
   "max_msgs_per_subject",
+  "discard",
 ];
 
 /** Each compared setting that `wanted` changes, as `name old -> new`. */

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { BUCKETS, connectNats, ProvisionError, provisionJetStream, STREAMS } from "../../pkg/nats/mod.ts";
 import { DEFAULT_BUCKETS, DEFAULT_STREAMS } from "../../pkg/nats/provision.ts";
 import { startTestNats } from "../support/nats.ts";
@@ -52,6 +53,21 @@ Deno.test("provision: limits changed on the server are kept unless configured; c
     );
     assert.ok(configured.notes.some((n) => /^stream LOGS: max_bytes -1 -> 1073741824$/.test(n)));
     assert.equal((await jsm.streams.info(STREAMS.logs)).config.max_bytes, 1024 * 1024 * 1024);
+
+    // The dropped signals' bucket (one entry per signal no wait took, which any client can send) is bounded
+    // in bytes and, full, lets its oldest entries go: a flood never refuses a drop's record, whose failure
+    // sends the signal back until the DLQ. Before (eng45) it had no bound, and the flood took JetStream's
+    // storage from the histories. Shown on a bucket of the same spec made small.
+    const dropped = (await jsm.streams.info(`KV_${BUCKETS.droppedSignals}`)).config;
+    assert.equal(dropped.max_bytes, 256 * 1024 * 1024);
+    assert.equal(dropped.discard, "old");
+    const spec = DEFAULT_BUCKETS.find((b) => b.name === BUCKETS.droppedSignals)!;
+    await provisionJetStream(nc, {}, [], [{ ...spec, name: "eng45_small", maxBytes: 4096 }]);
+    const small = await new Kvm(nc).open("eng45_small");
+    for (let i = 0; i < 200; i++) await small.put(`e.${i}`, new Uint8Array());
+    const info = await jsm.streams.info("KV_eng45_small");
+    assert.ok(info.state.bytes <= 4096, `${info.state.bytes} bytes kept`);
+    assert.notEqual(await small.get("e.199"), null);
   } finally {
     await nc.close();
     await nats.stop();

@@ -35,11 +35,13 @@ export interface BucketSpec {
   ttlMs: number;
   history: number;
   /**
-   * A bound on the bucket's size in bytes, for a bucket whose entries a client's traffic makes: once full, its
+   * A bound on the bucket's entries, for a bucket whose entries a client's traffic makes: once full, its
    * oldest entries go first (discard old; a bucket's default, discard new, would refuse every new entry
    * instead). Set when the bucket is created, and on one found without a bound; an operator's bound is kept.
+   * A count, not bytes: nats-server reserves a stream's `max_bytes` from its storage at creation, and refuses
+   * the stream where less is free.
    */
-  maxBytes?: number;
+  maxEntries?: number;
 }
 
 export interface ProvisionOptions {
@@ -136,11 +138,11 @@ export const DEFAULT_BUCKETS: BucketSpec[] = [
   // only needed while a task runs and for its re-runs, whose history has the turns once they are replayed.
   { name: BUCKETS.agentTurns, ttlMs: DAY, history: 1 },
   // `<exec id>.<message id's hash>` for every signal message no wait of the execution took (engine/dropped_signals.ts):
-  // a copy arriving later is dropped too. Kept 24 h, as idempotency keys are, and at most 256 MiB (about 1.9
-  // million entries of ~140 bytes): a client sending signals nobody waits for makes one entry each, and
-  // unbounded they took JetStream's storage from the histories (eng45). Past that the oldest go first, and a
-  // copy of one of those is taken as a first arrival, as after 24 h.
-  { name: BUCKETS.droppedSignals, ttlMs: DAY, history: 1, maxBytes: 256 * 1024 * 1024 },
+  // a copy arriving later is dropped too. Kept 24 h, as idempotency keys are, and at most 2 million entries
+  // (~140 bytes each on disk, about 280 MB): a client sending signals nobody waits for makes one entry each,
+  // and unbounded they took JetStream's storage from the histories (eng45). Past that the oldest go first,
+  // and a copy of one of those is taken as a first arrival, as after 24 h.
+  { name: BUCKETS.droppedSignals, ttlMs: DAY, history: 1, maxEntries: 2_000_000 },
 ];
 
 /** Creates or updates every stream and bucket; returns what it did by name. */
@@ -187,29 +189,27 @@ export async function provisionJetStream(
         options.replicas,
         what,
         async () => {
-          await kvm.create(spec.name, {
-            history: spec.history,
-            ttl,
-            replicas,
-            storage,
-            max_bytes: spec.maxBytes,
-          });
-          if (spec.maxBytes !== undefined) {
+          await kvm.create(spec.name, { history: spec.history, ttl, replicas, storage });
+          if (spec.maxEntries !== undefined) {
             const created = (await jsm.streams.info(`KV_${spec.name}`)).config;
-            await jsm.streams.update(created.name, { ...created, discard: DiscardPolicy.Old });
+            await jsm.streams.update(created.name, {
+              ...created,
+              max_msgs: spec.maxEntries,
+              discard: DiscardPolicy.Old,
+            });
           }
         },
       );
       report.created.push(spec.name);
       continue;
     }
-    const bounded = spec.maxBytes !== undefined;
+    const bounded = spec.maxEntries !== undefined;
     const wanted = {
       ...existing.config,
       max_age: nanos(ttl),
       num_replicas: replicas,
       max_msgs_per_subject: spec.history,
-      ...(bounded && existing.config.max_bytes <= 0 ? { max_bytes: spec.maxBytes } : {}),
+      ...(bounded && existing.config.max_msgs <= 0 ? { max_msgs: spec.maxEntries } : {}),
       ...(bounded ? { discard: DiscardPolicy.Old } : {}),
     };
     assertSameStorage(existing, storage, what);
@@ -336,6 +336,7 @@ const COMPARED: (keyof StreamConfig)[] = [
   "duplicate_window",
   "num_replicas",
   "max_msgs_per_subject",
+  "max_msgs",
   "discard",
 ];
 

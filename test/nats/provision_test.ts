@@ -55,18 +55,21 @@ Deno.test("provision: limits changed on the server are kept unless configured; c
     assert.equal((await jsm.streams.info(STREAMS.logs)).config.max_bytes, 1024 * 1024 * 1024);
 
     // The dropped signals' bucket (one entry per signal no wait took, which any client can send) is bounded
-    // in bytes and, full, lets its oldest entries go: a flood never refuses a drop's record, whose failure
+    // and, full, lets its oldest entries go: a flood never refuses a drop's record, whose failure
     // sends the signal back until the DLQ. Before (eng45) it had no bound, and the flood took JetStream's
     // storage from the histories. Shown on a bucket of the same spec made small.
     const dropped = (await jsm.streams.info(`KV_${BUCKETS.droppedSignals}`)).config;
-    assert.equal(dropped.max_bytes, 256 * 1024 * 1024);
+    assert.equal(dropped.max_msgs, 2_000_000);
     assert.equal(dropped.discard, "old");
     const spec = DEFAULT_BUCKETS.find((b) => b.name === BUCKETS.droppedSignals)!;
-    await provisionJetStream(nc, {}, [], [{ ...spec, name: "eng45_small", maxBytes: 4096 }]);
+    // Made unbounded, as a server provisioned before the bound has it: provisioning bounds it.
+    await provisionJetStream(nc, {}, [], [{ name: "eng45_small", ttlMs: spec.ttlMs, history: spec.history }]);
+    const bounded = await provisionJetStream(nc, {}, [], [{ ...spec, name: "eng45_small", maxEntries: 20 }]);
+    assert.deepEqual(bounded.updated, ["eng45_small"]);
     const small = await new Kvm(nc).open("eng45_small");
     for (let i = 0; i < 200; i++) await small.put(`e.${i}`, new Uint8Array());
     const info = await jsm.streams.info("KV_eng45_small");
-    assert.ok(info.state.bytes <= 4096, `${info.state.bytes} bytes kept`);
+    assert.equal(info.state.messages, 20);
     assert.notEqual(await small.get("e.199"), null);
   } finally {
     await nc.close();

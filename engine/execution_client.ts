@@ -5,7 +5,7 @@ import type { DescMessage } from "@bufbuild/protobuf";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { errors as natsErrors } from "@nats-io/transport-node";
 import type { Bus, BusMessage } from "../pkg/nats/mod.ts";
-import { RequestError, schemaOf } from "../pkg/nats/mod.ts";
+import { BUCKETS, RequestError, schemaOf } from "../pkg/nats/mod.ts";
 import {
   type AgentDelta,
   AgentDeltaSchema,
@@ -49,6 +49,8 @@ import { followEvents } from "./history/event_follow.ts";
 import { withoutZombieWrites } from "./history/lease_fence.ts";
 import { uuidv7 } from "./ids.ts";
 import { jsonBytes } from "./json_bytes.ts";
+import { type BroadcastTarget, broadcastTargets } from "./broadcast_targets.ts";
+import { type KV, Kvm } from "@nats-io/kv";
 import {
   type EventRecord,
   type ExecutionState,
@@ -86,6 +88,13 @@ export class NatsExecutionClient implements ExecutionClient {
      */
     private readonly triggerPatienceMs = TRIGGER_PATIENCE_MS,
   ) {}
+
+  /** The idempotency bucket, opened at the first broadcast that has a delivery id. */
+  private idempotencyKv?: KV;
+  private async idempotency(): Promise<KV> {
+    this.idempotencyKv ??= await new Kvm(this.bus.nc).open(BUCKETS.idempotency);
+    return this.idempotencyKv;
+  }
 
   trigger(workflowId: string, input: unknown, options: TriggerOptions = {}): Promise<TriggerResult> {
     if (!this.project.workflows.has(workflowId)) return Promise.reject(new UnknownWorkflowError(workflowId));
@@ -317,7 +326,16 @@ export class NatsExecutionClient implements ExecutionClient {
    * the executions listed after it were never signaled. An execution that ended takes no signal.
    */
   async broadcastSignal(signalId: string, payload: unknown, deliveryId?: string): Promise<string[]> {
-    const waiting = await this.store.findWaiting(signalId);
+    const find = async () =>
+      (await this.store.findWaiting(signalId)).map((doc) => ({
+        exec_id: doc.exec_id,
+        workflow_id: doc.workflow_id,
+        correlation_id: doc.correlation_id,
+      }));
+    // With a delivery id, a retry goes to the executions the first request went to (broadcast_targets.ts).
+    const waiting = deliveryId === undefined
+      ? await find()
+      : await broadcastTargets(await this.idempotency(), deliveryId, this.bus.maxBody(), find);
     for (const state of waiting) {
       // One id per target: the stream would drop a second target's copy under the first one's id.
       await this.sendSignal(state, signalId, payload, deliveryId && `${deliveryId}:${state.exec_id}`);
@@ -330,7 +348,7 @@ export class NatsExecutionClient implements ExecutionClient {
    * target's record of the signals its waits took (execution_driver.ts `deliverSignal`) both key on it.
    */
   private async sendSignal(
-    state: WorkflowDocument,
+    state: BroadcastTarget,
     signalId: string,
     payload: unknown,
     deliveryId: string | undefined,
@@ -342,7 +360,7 @@ export class NatsExecutionClient implements ExecutionClient {
     }));
   }
 
-  private address(state: WorkflowDocument, eventId?: string) {
+  private address(state: BroadcastTarget, eventId?: string) {
     return {
       metadata: this.bus.metadata(state.correlation_id, eventId),
       workflow: { id: state.workflow_id, execId: state.exec_id },

@@ -53,6 +53,21 @@ Deno.test({
       const state = await engine.client.waitForEnd(open, 30_000);
       assert.equal(state.status, "SUCCESS", JSON.stringify(state.error));
       assert.deepEqual(state.output, { got: 7 });
+
+      // A broadcast retried with the same Idempotency-Key (the route's delivery id) goes to the executions the
+      // first went to and answers as the first did (docs/api.md). Before (eng45) it looked them up again: an
+      // execution that started waiting since was listed instead, and took the retry's signal.
+      store.findWaiting = findWaiting;
+      const a = (await engine.client.trigger("main", {})).execId;
+      await until(async () => (await store.findWaiting("go")).some((d) => d.exec_id === a), 30_000);
+      const firstSent = await client.broadcastSignal("go", { n: 1 }, "broadcast:go:K");
+      assert.deepEqual(firstSent, [a]);
+      assert.deepEqual((await engine.client.waitForEnd(a, 30_000)).output, { got: 1 });
+      const b = (await engine.client.trigger("main", {})).execId;
+      await until(async () => (await store.findWaiting("go")).some((d) => d.exec_id === b), 30_000);
+      assert.deepEqual(await client.broadcastSignal("go", { n: 2 }, "broadcast:go:K"), firstSent);
+      await engine.client.signal(b, "go", { n: 3 });
+      assert.deepEqual((await engine.client.waitForEnd(b, 30_000)).output, { got: 3 });
     } finally {
       await engine.stop();
       await nc.close();

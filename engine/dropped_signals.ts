@@ -9,9 +9,10 @@
  * Takes need no entry here: each is in the history (`task.waiting_ended`'s `signal_message_id`). Drops are
  * kept out of the history on purpose (signals no wait takes must not grow it: signal_flood_test.ts), in the
  * KV bucket `compozy_dropped_signals`, key `<exec id>.<SHA-256 of the message id, base64url>`: a message id
- * may hold any character and be of any length (one sent straight through NATS; an API signal id has no length
- * limit), a key may not, and the key's put is a subject in the publish's control line, which nats-server
- * bounds (4 KiB): a longer one closed the engine's connection (eng45). Its entries expire after the bucket's TTL, 24 h by default, as
+ * may hold any character and be of any length when the signal is published straight through NATS (the
+ * API's are at most ~400 characters: its signal id, exec id and Idempotency-Key are bounded), a key may not,
+ * and the key's put is a subject in the publish's control line, which nats-server bounds (4 KiB): a longer
+ * one closed the engine's connection (eng45). Its entries expire after the bucket's TTL, 24 h by default, as
  * idempotency keys do: that is the bound on what is remembered, and a copy arriving later than that is
  * treated as a first arrival.
  *

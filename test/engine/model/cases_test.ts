@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { ReferenceResult, ToolCallRecord } from "../reference/types.ts";
 import { unusable } from "./cases.ts";
 import { differences } from "./compare.ts";
-import { lateControl, timersReorderedByOutage, unsentControl } from "./check.ts";
+import { decidedAfterNap, lateControl, timersReorderedByOutage, unsentControl } from "./check.ts";
 import { endOf, type Observed } from "./engine_run.ts";
 import type { ExecutionState } from "../../../engine/mod.ts";
 import type { Case } from "./generator.ts";
@@ -104,6 +104,27 @@ Deno.test("a checkpoint's actions sent over 2 s after its waits started make a d
   assert.equal(
     lateControl(observed([120, 3_700])),
     "the harness sent a checkpoint's actions 3.7 s after its waits started",
+  );
+});
+
+Deno.test("a race decided after a slow branch's nap ended makes a differing case inconclusive", () => {
+  // Seed 21 of the plain set at load ~20: tool3 ended after slow5/nap6, and slow5 ran on.
+  const at = (ms: number) => new Date(Date.UTC(2026, 11, 7, 22, 0, 0, ms)).toISOString();
+  const observed = (toolEndMs: number) =>
+    ({
+      state: {
+        tasks: [
+          { task_id: "par1/par2/slow5/nap6", ended_at: at(1_500) },
+          { task_id: "par1/par2/slow5/tool4", ended_at: at(1_600) },
+          { task_id: "par1/par2/tool3", ended_at: at(toolEndMs) },
+          { task_id: "par1/tool9", ended_at: at(9_000) },
+        ],
+      },
+    }) as unknown as Observed;
+  assert.equal(decidedAfterNap(observed(300)), undefined);
+  assert.equal(
+    decidedAfterNap(observed(1_720)),
+    "par1/par2/tool3 (a tool that returns at once) ended 220 ms after par1/par2/slow5/nap6's 1.5 s nap (a starved machine)",
   );
 });
 

@@ -50,6 +50,34 @@ function starvedOfSandboxes(observed: Observed, history: string[]): string | und
 }
 
 /**
+ * A race or fail_fast parallel's decided branch (a tool that returns at once) ended after a slow branch's
+ * 1.5 s nap (generator.ts #slowBranch): the reference decides such a parallel before any nap ends, and the
+ * engine, given the nap's end first, runs the slow branch on (model_test seed 21 at load ~20: `tool3` ended
+ * after `slow5/nap6`, and `slow5/tool4` ran). The machine, not the engine.
+ */
+export function decidedAfterNap(observed: Observed): string | undefined {
+  const tasks = observed.state.tasks;
+  const endOf = (t: { ended_at?: string | null }) => t.ended_at ? Date.parse(t.ended_at) : undefined;
+  for (const nap of tasks) {
+    const path = nap.task_id.split("/");
+    if (path.length < 3 || !/^nap\d+$/.test(path.at(-1)!) || !/^slow\d+$/.test(path.at(-2)!)) continue;
+    const napEnd = endOf(nap);
+    if (napEnd === undefined) continue;
+    const parent = path.slice(0, -2).join("/");
+    const decided = tasks.find((t) => {
+      const end = endOf(t);
+      return /^tool\d+$/.test(t.task_id.slice(parent.length + 1)) && t.task_id.startsWith(`${parent}/`) &&
+        end !== undefined && end > napEnd;
+    });
+    if (decided) {
+      return `${decided.task_id} (a tool that returns at once) ended ${endOf(decided)! - napEnd} ms after ` +
+        `${nap.task_id}'s 1.5 s nap (a starved machine)`;
+    }
+  }
+  return undefined;
+}
+
+/**
  * The harness sent a checkpoint's actions (signal, pause, resume, cancel) long after its waits started: the
  * reference takes them at that very instant, and a timer that came due meanwhile (a child's 3 s sleep) ran on
  * the engine first (seed 90023 at load 24: the state showed the wait WAITING 3.7 s after it started, the
@@ -233,7 +261,7 @@ export async function checkBatch(
           if (diffs.length) {
             history = await observed.history();
             inconclusive = starvedOfSandboxes(observed, history) ?? outageDuring(stack.outages, started) ??
-              lateControl(observed) ?? unsentControl(observed) ??
+              lateControl(observed) ?? decidedAfterNap(observed) ?? unsentControl(observed) ??
               timersReorderedByOutage(history, stack.downtimes);
           }
         } catch (e) {

@@ -237,18 +237,31 @@ function afterCall(id: number): void {
   armWatchdog(returnedAt + LIVENESS_MS);
 }
 
-let watchdog: ReturnType<typeof setTimeout> | undefined;
+/** The number of the timer set for the next check, 0 when none is; `timers` counts the timers set. */
+let watchdog = 0;
+let timers = 0;
 let watchdogDue = Infinity;
 
 /**
  * One timer for both checks, set only when none is due sooner: a sandbox serving a call a millisecond sets
  * it about once per {@linkcode LIVENESS_MS}, not twice per call.
+ *
+ * The timer is an `AbortSignal.timeout`, not `setTimeout`: Deno 2.9's global `setTimeout` is Node's
+ * (`node:timers`), and its first use in a thread loads that part of Node's layer, which this thread uses
+ * for nothing else: ~15 ms of CPU at the first call of every fresh sandbox (docs/performance.md, "Cold
+ * sandbox start"). A signal's timer cannot be cleared: one that a sooner timer replaced still fires, and
+ * does nothing.
  */
 function armWatchdog(due: number): void {
-  if (watchdog !== undefined && watchdogDue <= due) return;
-  clearTimeout(watchdog);
+  if (watchdog !== 0 && watchdogDue <= due) return;
+  const timer = ++timers;
+  watchdog = timer;
   watchdogDue = due;
-  watchdog = setTimeout(checkWorker, Math.max(0, due - performance.now()));
+  // Whole milliseconds (the signal takes no fraction), rounded up: a check that finds itself early sets
+  // the timer again anyway.
+  AbortSignal.timeout(Math.max(0, Math.ceil(due - performance.now()))).onabort = () => {
+    if (watchdog === timer) checkWorker();
+  };
 }
 
 /**
@@ -257,7 +270,7 @@ function armWatchdog(due: number): void {
  * from the worker's acknowledgements. A check not yet due sets the timer again for when it is.
  */
 function checkWorker(): void {
-  watchdog = undefined;
+  watchdog = 0;
   watchdogDue = Infinity;
   const now = performance.now();
   if (currentCall !== 0) {

@@ -183,7 +183,7 @@ function tameAndFreeze(roots: unknown[]): void {
         continue;
       }
       stack.push(descriptor.value);
-      if (descriptor.writable && descriptor.configurable) stack.push(...tame(object, key, descriptor));
+      if (descriptor.writable && descriptor.configurable) tame(object, key, descriptor);
     }
     stack.push(getPrototypeOf(object));
     if (!isFrozen(object)) freeze(object);
@@ -193,9 +193,12 @@ function tameAndFreeze(roots: unknown[]): void {
 /**
  * Turns a writable data property into an accessor pair: reads give the value, an assignment through an
  * instance defines the instance's own property (as it would have), an assignment to the object itself
- * fails. Returns the two functions, to be frozen too.
+ * fails. The two functions are frozen here, not walked: they are methods of this module, whose own
+ * properties are `length` and `name` and whose prototype is `Function.prototype` (hardened by lockdown), so
+ * walking them found nothing more to freeze. They were ~1,300 of the walk's ~4,450 objects in every fresh
+ * sandbox (docs/performance.md, "Cold sandbox start").
  */
-function tame(object: object, key: PropertyKey, descriptor: PropertyDescriptor): unknown[] {
+function tame(object: object, key: PropertyKey, descriptor: PropertyDescriptor): void {
   const value = descriptor.value;
   const accessors = {
     get(): unknown {
@@ -215,7 +218,10 @@ function tame(object: object, key: PropertyKey, descriptor: PropertyDescriptor):
     configurable: false,
   });
   tamed.set(accessors.get, value);
-  return [accessors.get, accessors.set];
+  for (const accessor of [accessors.get, accessors.set]) {
+    walked.add(accessor);
+    freeze(accessor);
+  }
 }
 
 /** The getters {@linkcode tame} made, with the value each gives. */

@@ -37,6 +37,21 @@ function keeper(imports: string, open: string, read: string): string {
     };`;
 }
 
+/** What each open descriptor of process `pid` points to; none once the process is gone. */
+function fdLinks(pid: number): string[] {
+  try {
+    return [...Deno.readDirSync(`/proc/${pid}/fd`)].map((fd) => {
+      try {
+        return Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`);
+      } catch {
+        return "closed since it was listed";
+      }
+    });
+  } catch {
+    return []; // the process was retired
+  }
+}
+
 Deno.test("a node:fs descriptor a call leaves open is not there for the next call", async (t) => {
   const dir = new ToolDir();
   const data = Deno.makeTempDirSync({ prefix: "compozy-fd-leftovers-" });
@@ -189,20 +204,10 @@ Deno.test("a node:fs descriptor a call leaves open is not there for the next cal
         assert.ok(first.ok && typeof first.output === "number", JSON.stringify(first));
         const pid = first.output as number;
         Deno.writeTextFileSync(go, "");
-        const holds = () => {
-          try {
-            return [...Deno.readDirSync(`/proc/${pid}/fd`)].some((fd) => {
-              try {
-                return Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`) === path;
-              } catch {
-                return false; // closed since it was listed
-              }
-            });
-          } catch {
-            return false; // the process was retired
-          }
-        };
-        assert.ok(await eventually(holds), "the ended call's chain opened the file");
+        assert.ok(
+          await eventually(() => fdLinks(pid).includes(path)),
+          "the ended call's chain opened the file",
+        );
         const second = await run(tool, 2);
         assert.deepEqual(second.ok && second.output, "nothing kept");
       },
@@ -258,19 +263,7 @@ Deno.test("a node:fs descriptor a call leaves open is not there for the next cal
         const first = await byCall(1);
         assert.ok(first.ok && typeof first.output === "number", JSON.stringify(first));
         const pid = first.output as number;
-        const links = () => {
-          try {
-            return [...Deno.readDirSync(`/proc/${pid}/fd`)].map((fd) => {
-              try {
-                return Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`);
-              } catch {
-                return "closed since it was listed";
-              }
-            });
-          } catch {
-            return []; // the process was retired
-          }
-        };
+        const links = () => fdLinks(pid);
         const held = links();
         (await answered).close();
         // The connection is a socket the process held after the call and holds no more.
